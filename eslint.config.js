@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'simulator/web/**/*.js'] },
+  { ignores: ['eslint.config.js', 'dist/**', 'node_modules/**', 'coverage/**', 'simulator/web/**/*.js'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
