@@ -1,0 +1,104 @@
+import type { CodeBatch } from './codes/code-batch.js';
+
+// What the sync agent (sync/) may ask of the device. The device runtime implements it on
+// top of its SQLite store; the sync agent depends on this interface only, never on the
+// store's tables. Every method is synchronous and transactional: when it returns, the
+// change is durable (synchronous=FULL) or nothing changed.
+
+export interface CodeSetState {
+  version: number;
+  /** See codes/code-set-digest.ts. */
+  digest: string;
+}
+
+export type BatchApplyResult =
+  /** Applied in one transaction; the device now holds `state`. */
+  | { outcome: 'applied'; state: CodeSetState }
+  /** toVersion <= current version: a duplicate or a rollback. Nothing changed. */
+  | { outcome: 'stale'; state: CodeSetState }
+  /** A delta whose fromVersion is not the current version. Nothing changed; ask for a snapshot. */
+  | { outcome: 'gap'; state: CodeSetState }
+  /** Content invalid for this locker (wrong locker id, duplicate ids…). Nothing changed. */
+  | { outcome: 'rejected'; reason: string; state: CodeSetState };
+
+export type AuditLane = 'priority' | 'normal';
+
+/**
+ * One audit record as stored and uploaded. `dataJson` is the exact JSON text that was
+ * hashed, so the receiver can recompute the chain without canonicalising anything:
+ *   hash = sha256_hex(prevHash + "\n" + seq + "\n" + at + "\n" + type + "\n" + dataJson)
+ * with prevHash of the first record = 64 zeros. See device/audit/audit-hash.ts.
+ */
+export interface AuditRecord {
+  seq: number;
+  /** Epoch ms (trusted time, see the clock floor). */
+  at: number;
+  type: string;
+  lane: AuditLane;
+  dataJson: string;
+  prevHash: string;
+  hash: string;
+}
+
+export interface DeviceSyncPort {
+  readonly lockerId: string;
+  codeSetState(): CodeSetState;
+  /** Verifies nothing cryptographic (the caller checked the signed manifest); checks versions and content, then applies. */
+  applyCodeBatch(batch: CodeBatch): BatchApplyResult;
+  /** Highest audit sequence written so far (0 when empty). */
+  auditHighWatermark(): number;
+  /** Highest sequence the backend has acknowledged contiguously (0 when none). */
+  auditAckedWatermark(): number;
+  /** Records not yet acknowledged, in sequence order, from one lane, after `afterSeq`. */
+  readUnackedAudit(options: { lane: AuditLane; afterSeq: number; limit: number }): AuditRecord[];
+  /**
+   * The backend stored every record up to `contiguousSeq` and the listed `alsoSeqs`.
+   * Marks them acknowledged (idempotent; a lower value than already acked changes nothing).
+   */
+  acknowledgeAudit(ack: { contiguousSeq: number; alsoSeqs: readonly number[] }): void;
+  /** Deletes acknowledged records older than the retention; returns how many. */
+  pruneAcknowledgedAudit(olderThanMs: number): number;
+  /** A backend-signed issue time: raises the device's trusted-time floor, never lowers it. */
+  observeTrustedTime(epochMs: number, source: string): void;
+  /** Appends an audit record on the sync agent's behalf (batch rejected, command executed…). */
+  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord;
+  /** The stored reply of a command already executed, by transaction id. */
+  findCommandReply(transactionId: string): StoredCommandReply | undefined;
+  /**
+   * Records that a command is about to execute (before any side effect), so a crash in the
+   * middle leaves a trace: on restart such a command is reported with outcome 'unknown'.
+   */
+  beginCommand(transactionId: string, kind: string, expiresAt: number): void;
+  /** Stores the reply of a command (before it is published). */
+  completeCommand(transactionId: string, replyJson: string): void;
+  /** Commands begun but never completed (the process died in between). */
+  unfinishedCommands(): Array<{ transactionId: string; kind: string; startedAt: number }>;
+  /** Opens one compartment on the backend's signed order; never pulses twice for one transaction. */
+  remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome>;
+  /** Health summary for the presence/health messages. */
+  health(): DeviceHealth;
+}
+
+export interface StoredCommandReply {
+  transactionId: string;
+  kind: string;
+  /** undefined while the command has begun but not completed. */
+  replyJson: string | undefined;
+  startedAt: number;
+}
+
+export type RemoteOpenOutcome =
+  | { outcome: 'opened' }
+  | { outcome: 'already-open' }
+  | { outcome: 'jammed' }
+  | { outcome: 'unknown-compartment' }
+  | { outcome: 'out-of-service' }
+  | { outcome: 'busy' };
+
+export interface DeviceHealth {
+  compartments: Array<{ id: string; status: 'ok' | 'occupied' | 'out-of-service'; door: 'open' | 'closed' | 'unknown' }>;
+  lockout: { active: boolean; until?: number; failures: number };
+  liveCodes: number;
+  auditBacklog: number;
+  clockFloor: number;
+}
