@@ -1,0 +1,139 @@
+import type { CodeEntry } from '../codes/code-batch.js';
+import type { CompartmentSize, TokenPurpose } from '../tokens/claims.js';
+import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '../sync-port.js';
+import type { CodeBatch } from '../codes/code-batch.js';
+
+// The device's persistent state as the runtime and the sync agent see it. Implemented by
+// DeviceStore (device/store/device-store.ts) on one SQLite file. Every method is
+// synchronous; every method that changes more than one row does it in one transaction;
+// `transaction(fn)` composes several calls into one (nested calls become savepoints).
+
+/**
+ * awaiting-deposit  in the batch, no parcel yet: the code does not open anything
+ * live              deposited: the customer's code / QR opens it
+ * collected         the customer took it (terminal)
+ * expired           pickup window over: no longer opens for the customer, flagged for return
+ * retrieved         a courier took an expired parcel or a drop-off back (terminal)
+ * revoked           the backend revoked the token (terminal)
+ */
+export type CodeEntryState = 'awaiting-deposit' | 'live' | 'collected' | 'expired' | 'retrieved' | 'revoked';
+
+export interface StoredCodeEntry extends CodeEntry {
+  state: CodeEntryState;
+  /** Where the parcel actually is: differs from compartmentId when the courier re-slotted it. */
+  currentCompartmentId: string;
+  depositedAt?: number;
+  closedAt?: number;
+}
+
+/**
+ * free            nothing inside, nothing assigned
+ * occupied        a parcel (or a return) is inside
+ * out-of-service  failed repeatedly (jam, sensor fault) or taken out by an operator
+ */
+export type CompartmentStatus = 'free' | 'occupied' | 'out-of-service';
+
+export interface CompartmentRow {
+  id: string;
+  size: CompartmentSize;
+  status: CompartmentStatus;
+  /** Consecutive failures (jam, no-open); reset by a good cycle. */
+  failureCount: number;
+  /** Parcel inside, when occupied. */
+  parcelId?: string;
+  outOfServiceReason?: string;
+}
+
+export type OpenReason = TokenPurpose | 'remote' | 'needs-larger' | 'door-faulty';
+
+/** A relay pulse the runtime is about to fire, written before the pulse (write-ahead). */
+export interface OpenOperation {
+  opId: string;
+  compartmentId: string;
+  reason: OpenReason;
+  tokenId?: string;
+  parcelId?: string;
+  transactionId?: string;
+  startedAt: number;
+}
+
+export type OpenOutcome = 'opened' | 'already-open' | 'jammed' | 'relay-fault' | 'unknown';
+
+export interface KeyringRow {
+  kid: string;
+  /** base64url, 32 bytes */
+  publicKey: string;
+  notAfter?: number;
+  revoked: boolean;
+}
+
+export type AuditChainCheck =
+  | { ok: true; records: number; firstSeq: number; lastSeq: number }
+  | { ok: false; brokenAtSeq: number; reason: 'hash-mismatch' | 'prev-hash-mismatch' | 'sequence-gap' };
+
+export interface RuntimeStore {
+  readonly lockerId: string;
+  transaction<T>(fn: () => T): T;
+  close(): void;
+
+  // Compartments. The layout (ids and sizes) comes from config at start; state persists.
+  syncCompartmentLayout(layout: ReadonlyArray<{ id: string; size: CompartmentSize }>): void;
+  listCompartments(): CompartmentRow[];
+  getCompartment(id: string): CompartmentRow | undefined;
+  setCompartmentStatus(id: string, status: CompartmentStatus, details?: { parcelId?: string; reason?: string }): void;
+  /** Increments and returns the consecutive failure count. */
+  recordCompartmentFailure(id: string): number;
+  resetCompartmentFailures(id: string): void;
+
+  // Code set.
+  codeSetState(): CodeSetState;
+  applyCodeBatch(batch: CodeBatch): BatchApplyResult;
+  findEntryByCodeDigest(codeDigest: string): StoredCodeEntry | undefined;
+  findEntryByTokenId(tokenId: string): StoredCodeEntry | undefined;
+  findEntriesByParcel(parcelId: string): StoredCodeEntry[];
+  /** Live entries whose compartment is `compartmentId` (normally at most one). */
+  findEntriesInCompartment(compartmentId: string): StoredCodeEntry[];
+  markDeposited(tokenId: string, compartmentId: string, at: number): void;
+  markCollected(tokenId: string, at: number): void;
+  markExpired(tokenId: string, at: number): void;
+  markRetrieved(tokenId: string, at: number): void;
+  liveCodeCount(): number;
+  isTokenRevoked(tokenId: string): boolean;
+
+  // Replay protection: keyed on the token id (never on signature bytes), survives restart.
+  isTokenUsed(tokenId: string): boolean;
+  markTokenUsed(tokenId: string, purpose: TokenPurpose, at: number): void;
+
+  // Trusted backend keys (persisted; changed by code batches).
+  keyringRows(): KeyringRow[];
+
+  // Small state blobs owned by pure policies (rate limiter, clock trust), as JSON text.
+  loadState(key: string): string | undefined;
+  saveState(key: string, json: string): void;
+
+  // Trusted-time floor: the latest trusted time seen; never decreases.
+  clockFloor(): number;
+  /** Raises the floor to `epochMs` if higher; returns true if it moved. */
+  raiseClockFloor(epochMs: number): boolean;
+
+  // Open journal: a pulse is written here before it is fired.
+  beginOpen(op: OpenOperation): void;
+  finishOpen(opId: string, outcome: OpenOutcome, at: number): void;
+  /** Opens begun and never finished (the process died in between). */
+  unfinishedOpens(): OpenOperation[];
+
+  // Tamper-evident audit log (hash chain) that doubles as the upload outbox.
+  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord;
+  verifyAuditChain(): AuditChainCheck;
+  auditHighWatermark(): number;
+  auditAckedWatermark(): number;
+  readUnackedAudit(options: { lane: AuditLane; afterSeq: number; limit: number }): AuditRecord[];
+  acknowledgeAudit(ack: { contiguousSeq: number; alsoSeqs: readonly number[] }): void;
+  pruneAcknowledgedAudit(olderThanMs: number): number;
+
+  // Commands from the backend (idempotency by transaction id).
+  findCommandReply(transactionId: string): StoredCommandReply | undefined;
+  beginCommand(transactionId: string, kind: string, expiresAt: number): void;
+  completeCommand(transactionId: string, replyJson: string): void;
+  unfinishedCommands(): Array<{ transactionId: string; kind: string; startedAt: number }>;
+}
