@@ -1,0 +1,28 @@
+// Runs every benchmark in scripts/bench/ (or those whose file name contains an argument),
+// each in its own process so one cannot skew another's memory or JIT state. Each prints
+// one line per figure, `name: value unit`.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const benchDir = join(dirname(fileURLToPath(import.meta.url)), 'bench');
+const filters = process.argv.slice(2);
+const files = readdirSync(benchDir)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+
+let failed = 0;
+for (const file of files) {
+  process.stdout.write(`# ${file}\n`);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--expose-gc', join(benchDir, file)], {
+    stdio: 'inherit',
+    env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'silent' },
+  });
+  if (result.status !== 0) {
+    failed++;
+    process.stdout.write(`# ${file} failed with status ${String(result.status)}\n`);
+  }
+}
+process.exit(failed === 0 ? 0 : 1);
