@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { HalError } from './hal-error.js';
+
+// The hardware section of a device config. One schema, the type inferred from it.
+
+const compartmentId = z.string().min(1).max(16).regex(/^[A-Za-z0-9_-]+$/);
+const pulseLimit = z.number().int().min(1).max(10_000);
+const debounce = z.number().int().min(0).max(5_000);
+
+const behaviourSchema = z
+  .object({
+    autoOpenOnPulse: z.boolean().optional(),
+    autoCloseAfterMs: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+export const simulatedHardwareConfigSchema = z
+  .object({
+    kind: z.literal('simulated'),
+    compartments: z
+      .array(z.object({ id: compartmentId, behaviour: behaviourSchema.optional() }).strict())
+      .min(1),
+    maxPulseMs: pulseLimit.default(2000),
+    debounceMs: debounce.default(50),
+    /** Solenoid pull-in time of the simulated latches. */
+    pulseMs: z.number().int().min(0).max(10_000).default(0),
+    scannerMaxLength: z.number().int().min(1).max(65_536).default(2048),
+  })
+  .strict();
+
+const gpioPin = z.number().int().min(0).max(1023);
+
+const serialPortSchema = z
+  .object({
+    path: z.string().min(1),
+    baudRate: z.number().int().positive().default(9600),
+  })
+  .strict();
+
+export const realHardwareConfigSchema = z
+  .object({
+    kind: z.literal('real'),
+    compartments: z
+      .array(z.object({ id: compartmentId, relayPin: gpioPin, doorPin: gpioPin }).strict())
+      .min(1),
+    /** Relay boards are commonly driven low-active. */
+    relayActiveLow: z.boolean().default(false),
+    /** Door input: after inversion, 1 means the door is open. */
+    doorActiveLow: z.boolean().default(false),
+    maxPulseMs: pulseLimit.default(2000),
+    debounceMs: debounce.default(50),
+    /** onoff's own edge debounce, a first filter below ours. */
+    gpioDebounceMs: debounce.default(10),
+    keypad: serialPortSchema,
+    scanner: serialPortSchema.extend({ maxLength: z.number().int().min(1).max(65_536).default(2048) }),
+    display: serialPortSchema.extend({ maxTextLength: z.number().int().min(8).max(512).default(64) }),
+    /** Reconnect backoff for the serial ports. */
+    reconnect: z
+      .object({ initialMs: z.number().int().min(10).default(500), maxMs: z.number().int().min(10).default(30_000) })
+      .strict()
+      .default({ initialMs: 500, maxMs: 30_000 }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const ids = config.compartments.map((c) => c.id);
+    if (new Set(ids).size !== ids.length) {
+      ctx.addIssue({ code: 'custom', message: 'compartment ids must be unique', path: ['compartments'] });
+    }
+    const pins = config.compartments.flatMap((c) => [c.relayPin, c.doorPin]);
+    if (new Set(pins).size !== pins.length) {
+      ctx.addIssue({ code: 'custom', message: 'a GPIO pin is used twice', path: ['compartments'] });
+    }
+  });
+
+export const hardwareConfigSchema = z.discriminatedUnion('kind', [
+  simulatedHardwareConfigSchema,
+  realHardwareConfigSchema,
+]);
+
+export type HardwareConfig = z.infer<typeof hardwareConfigSchema>;
+export type HardwareConfigInput = z.input<typeof hardwareConfigSchema>;
+export type SimulatedHardwareConfig = z.infer<typeof simulatedHardwareConfigSchema>;
+export type RealHardwareConfig = z.infer<typeof realHardwareConfigSchema>;
+
+/** Validates untrusted config; throws HalError CONFIG_INVALID with every issue listed. */
+export function parseHardwareConfig(input: unknown): HardwareConfig {
+  const result = hardwareConfigSchema.safeParse(input);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new HalError('CONFIG_INVALID', `invalid hardware config: ${issues.join('; ')}`, {
+      cause: result.error,
+    });
+  }
+  return result.data;
+}

@@ -1,0 +1,50 @@
+import type { BeepPattern, Clock, DisplayMessage, Indicator } from '../types.js';
+
+export type IndicatorEvent =
+  | { type: 'message'; message: DisplayMessage; at: number }
+  | { type: 'beep'; pattern: BeepPattern; at: number };
+
+/** Records everything shown and beeped, with Clock.now() timestamps, for assertions. */
+export class SimulatedIndicator implements Indicator {
+  private readonly events: IndicatorEvent[] = [];
+
+  constructor(private readonly clock: Clock) {}
+
+  show(message: DisplayMessage): void {
+    this.events.push({ type: 'message', message: { ...message }, at: this.clock.now() });
+  }
+
+  beep(pattern: BeepPattern): void {
+    this.events.push({ type: 'beep', pattern, at: this.clock.now() });
+  }
+
+  history(): readonly IndicatorEvent[] {
+    return [...this.events];
+  }
+
+  /** The last event of any kind. */
+  last(): IndicatorEvent | undefined {
+    return this.events.at(-1);
+  }
+
+  /** What the display shows right now. */
+  lastMessage(): DisplayMessage | undefined {
+    for (let i = this.events.length - 1; i >= 0; i--) {
+      const event = this.events[i];
+      if (event?.type === 'message') return event.message;
+    }
+    return undefined;
+  }
+
+  messages(): readonly DisplayMessage[] {
+    return this.events.flatMap((e) => (e.type === 'message' ? [e.message] : []));
+  }
+
+  beeps(): readonly BeepPattern[] {
+    return this.events.flatMap((e) => (e.type === 'beep' ? [e.pattern] : []));
+  }
+
+  clearHistory(): void {
+    this.events.length = 0;
+  }
+}
