@@ -134,9 +134,12 @@ describe.each(ed25519Kinds)('Ed25519 adapter %s', (kind) => {
     expect(ed.verify(verifier, message, otherSignature)).toBe(true);
   });
 
-  it('does not accept a public key handle from another adapter instance', () => {
-    const foreign = { kind: 'ed25519-public', adapter: kind, raw: pair.publicKey } as const;
-    expect(ed.verify(foreign, message, signature)).toBe(false);
+  it('does not accept a forged handle or one from another adapter instance', () => {
+    const forged = { kind: 'ed25519-public', adapter: kind, raw: pair.publicKey } as const;
+    expect(ed.verify(forged, message, signature)).toBe(false);
+    const sibling = createEd25519(kind);
+    expect(ed.verify(sibling.importPublicKey(pair.publicKey), message, signature)).toBe(false);
+    expect(() => ed.sign(sibling.importPrivateKey(pair.seed), message)).toThrow(expect.objectContaining({ code: 'INTERNAL' }) as Error);
   });
 });
 

@@ -13,8 +13,8 @@ export const ED25519_SEED_LENGTH = 32;
 export const ED25519_SIGNATURE_LENGTH = 64;
 
 /**
- * An imported public key. Opaque: only the adapter that created it can use it (another
- * adapter's `verify` returns false). `raw` is a copy of the 32 key bytes, for display and
+ * An imported public key. Opaque: only the adapter instance that created it can use it
+ * (another instance's `verify` returns false). `raw` is a copy of the 32 key bytes, for display and
  * persistence.
  */
 export interface PublicKeyHandle {

@@ -16,16 +16,16 @@ import {
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
-// Handles are plain frozen objects; the KeyObject behind each is found through a WeakMap so
-// it cannot be reached or forged from outside this module.
-const publicKeys = new WeakMap<PublicKeyHandle, KeyObject>();
-const privateKeys = new WeakMap<PrivateKeyHandle, KeyObject>();
 
 function invalidKey(what: string, cause?: unknown): DeviceError {
   return new DeviceError('CONFIG_INVALID', `invalid Ed25519 ${what}`, { adapter: 'node-crypto' }, { cause });
 }
 
 export function createNodeCryptoEd25519(): Ed25519 {
+  // Handles are plain frozen objects; the KeyObject behind each is found through a WeakMap
+  // private to this instance, so a handle cannot be forged or used by another adapter.
+  const publicKeys = new WeakMap<PublicKeyHandle, KeyObject>();
+  const privateKeys = new WeakMap<PrivateKeyHandle, KeyObject>();
   return {
     name: 'node-crypto',
 

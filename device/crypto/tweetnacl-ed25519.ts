@@ -17,14 +17,14 @@ import {
 // #253); OpenSSL rejects it. We reject it here too, so both adapters give the same answer
 // for every signature (replay protection never relies on signature bytes anyway).
 
-const secretKeys = new WeakMap<PrivateKeyHandle, Uint8Array>();
-const publicKeys = new WeakMap<PublicKeyHandle, Uint8Array>();
-
 function invalidKey(what: string): DeviceError {
   return new DeviceError('CONFIG_INVALID', `invalid Ed25519 ${what}`, { adapter: 'tweetnacl' });
 }
 
 export function createTweetnaclEd25519(): Ed25519 {
+  // Key bytes live in WeakMaps private to this instance; handles only point at them.
+  const secretKeys = new WeakMap<PrivateKeyHandle, Uint8Array>();
+  const publicKeys = new WeakMap<PublicKeyHandle, Uint8Array>();
   return {
     name: 'tweetnacl',
 

@@ -13,6 +13,9 @@ import { publicKeyFromText } from './key-text.js';
 // operation `reinstateKid`, which no batch can reach; the normal path is a new kid.
 // A kid is also bound to one public key for life: 'trust' with the same kid and another
 // key is refused (it may only change notAfter), so a kid in an audit record means one key.
+// A 'trust' replaces notAfter (absent clears it), which is how a retirement is postponed.
+// Retirement is judged against the verification time, not the token's iat: after notAfter
+// nothing that key signed is accepted, however recently it was issued.
 // The store's KeyringRepository enforces the same policy on the persisted rows.
 
 export type KeyLookup = { status: 'trusted'; key: PublicKeyHandle } | { status: 'unknown' | 'revoked' | 'retired' };
