@@ -16,6 +16,9 @@ export const deviceErrorCodes = [
   'BATCH_VERSION',
   'HARDWARE',
   'INTERNAL',
+  'DB_LOCKER_MISMATCH',
+  'STORE_NOT_FOUND',
+  'STORE_STATE_CONFLICT',
 ] as const;
 export type DeviceErrorCode = (typeof deviceErrorCodes)[number];
 
