@@ -1,0 +1,164 @@
+import { DeviceError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { AuditChainCheck } from '../store/runtime-store.js';
+import type { MetaRepository } from '../store/meta-repository.js';
+import type { SqliteDatabase, Stmt } from '../store/open-database.js';
+import type { AuditLane, AuditRecord } from '../sync-port.js';
+import { verifyAuditChain } from './audit-chain.js';
+import { findSecretKey, redactSecretKeys } from './audit-data-guard.js';
+import { auditRecordHash } from './audit-hash.js';
+
+// The tamper-evident audit log, which is also the upload outbox (see sync-port.ts).
+// Append-only: rows are never updated except for the acked flag, and only a contiguous,
+// acknowledged prefix is ever deleted. When a prefix is pruned the last pruned record's
+// seq and hash are kept in meta (the "anchor"), so the retained records still verify from
+// a known prevHash and the next append still chains on after a fully pruned log.
+//
+// `at` is the store's injected clock (the runtime passes its trusted-time source), read
+// once per record; the tail is read from the database each time, never cached, so an
+// append inside a transaction that rolls back leaves no stale tail behind.
+
+/** What appendAudit does with data carrying a key named code/token/pin. */
+export type SecretKeyPolicy = 'throw' | 'redact';
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  type: string;
+  lane: AuditLane;
+  data_json: string;
+  prev_hash: string;
+  hash: string;
+}
+
+const COLUMNS = 'seq, at, type, lane, data_json, prev_hash, hash';
+const MAX_TYPE_LENGTH = 64;
+
+function toRecord(r: AuditRow): AuditRecord {
+  return { seq: r.seq, at: r.at, type: r.type, lane: r.lane, dataJson: r.data_json, prevHash: r.prev_hash, hash: r.hash };
+}
+
+export interface AuditLogDeps {
+  db: SqliteDatabase;
+  meta: MetaRepository;
+  now: () => number;
+  secretKeys: SecretKeyPolicy;
+  logger: Logger;
+}
+
+export class AuditLog {
+  private readonly tail: Stmt<[], { seq: number; hash: string }>;
+  private readonly insert: Stmt<[number, number, string, string, string, string, string]>;
+  private readonly all: Stmt<[], AuditRow>;
+  private readonly unacked: Stmt<[string, number, number], AuditRow>;
+  private readonly ackUpTo: Stmt<[number, number]>;
+  private readonly ackOne: Stmt<[number, number]>;
+  private readonly firstUnacked: Stmt<[], { seq: number | null }>;
+  private readonly firstAtOrAfter: Stmt<[number], { seq: number | null }>;
+  private readonly hashOf: Stmt<[number], { hash: string }>;
+  private readonly deleteUpTo: Stmt<[number]>;
+
+  constructor(private readonly deps: AuditLogDeps) {
+    const { db } = deps;
+    this.tail = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+    this.insert = db.prepare<[number, number, string, string, string, string, string]>(
+      `INSERT INTO audit_log (${COLUMNS}, acked) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
+    );
+    this.all = db.prepare<[], AuditRow>(`SELECT ${COLUMNS} FROM audit_log ORDER BY seq`);
+    this.unacked = db.prepare<[string, number, number], AuditRow>(
+      `SELECT ${COLUMNS} FROM audit_log WHERE lane = ? AND acked = 0 AND seq > ? ORDER BY seq LIMIT ?`,
+    );
+    this.ackUpTo = db.prepare<[number, number]>('UPDATE audit_log SET acked = 1, acked_at = ? WHERE seq <= ? AND acked = 0');
+    this.ackOne = db.prepare<[number, number]>('UPDATE audit_log SET acked = 1, acked_at = ? WHERE seq = ? AND acked = 0');
+    this.firstUnacked = db.prepare<[], { seq: number | null }>('SELECT min(seq) AS seq FROM audit_log WHERE acked = 0');
+    this.firstAtOrAfter = db.prepare<[number], { seq: number | null }>('SELECT min(seq) AS seq FROM audit_log WHERE at >= ?');
+    this.hashOf = db.prepare<[number], { hash: string }>('SELECT hash FROM audit_log WHERE seq = ?');
+    this.deleteUpTo = db.prepare<[number]>('DELETE FROM audit_log WHERE seq <= ?');
+  }
+
+  append(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+    if (type.length === 0 || type.length > MAX_TYPE_LENGTH || type.includes('\n')) {
+      throw new DeviceError('INTERNAL', 'audit type must be 1-64 characters without newline', { type });
+    }
+    const dataJson = JSON.stringify(this.guard(type, data));
+    const at = this.deps.now();
+    if (!Number.isSafeInteger(at) || at < 0) throw new DeviceError('INTERNAL', 'audit time must be integer epoch ms', { at });
+    const last = this.tail.get() ?? this.deps.meta.auditAnchor();
+    const seq = last.seq + 1;
+    const hash = auditRecordHash(last.hash, seq, at, type, dataJson);
+    this.insert.run(seq, at, type, lane, dataJson, last.hash, hash);
+    return { seq, at, type, lane, dataJson, prevHash: last.hash, hash };
+  }
+
+  private guard(type: string, data: Record<string, unknown>): unknown {
+    const key = findSecretKey(data);
+    if (key === undefined) return data;
+    // Names only: the value is exactly what must not appear anywhere.
+    if (this.deps.secretKeys === 'throw') {
+      throw new DeviceError('INTERNAL', 'audit data must not contain a code, token or pin', { type, key });
+    }
+    this.deps.logger.error({ type, key }, 'audit.secret_key_redacted');
+    return redactSecretKeys(data);
+  }
+
+  /** Verifies the retained records from the anchor (genesis when nothing was pruned). */
+  verify(): AuditChainCheck {
+    const anchor = this.deps.meta.auditAnchor();
+    const check = verifyAuditChain((function* (rows: Iterable<AuditRow>) {
+      for (const r of rows) yield toRecord(r);
+    })(this.all.iterate()), anchor.hash);
+    if (check.ok && check.records > 0 && check.firstSeq !== anchor.seq + 1) {
+      return { ok: false, brokenAtSeq: check.firstSeq, reason: 'sequence-gap' };
+    }
+    return check;
+  }
+
+  highWatermark(): number {
+    return (this.tail.get() ?? this.deps.meta.auditAnchor()).seq;
+  }
+
+  ackedWatermark(): number {
+    return this.deps.meta.auditAckedSeq();
+  }
+
+  readUnacked(options: { lane: AuditLane; afterSeq: number; limit: number }): AuditRecord[] {
+    const limit = Math.max(0, Math.trunc(options.limit));
+    return this.unacked.all(options.lane, options.afterSeq, limit).map(toRecord);
+  }
+
+  /** Idempotent; a lower contiguousSeq than already acknowledged changes nothing. */
+  acknowledge(ack: { contiguousSeq: number; alsoSeqs: readonly number[] }): void {
+    const at = this.deps.now();
+    this.deps.db.transaction(() => {
+      const high = this.highWatermark();
+      const contiguous = Math.min(ack.contiguousSeq, high);
+      if (contiguous > 0) this.ackUpTo.run(at, contiguous);
+      for (const seq of ack.alsoSeqs) this.ackOne.run(at, seq);
+      // The watermark follows the first hole: acks of alsoSeqs may close it.
+      const firstUnacked = this.firstUnacked.get()?.seq ?? null;
+      const watermark = firstUnacked === null ? high : firstUnacked - 1;
+      if (watermark > this.deps.meta.auditAckedSeq()) this.deps.meta.setAuditAckedSeq(watermark);
+    })();
+  }
+
+  /**
+   * Deletes acknowledged records older than `olderThanMs` (an age: records with
+   * at < now - olderThanMs), as a contiguous prefix only: a record that is unacked or
+   * younger stops the prune, so the retained log is one unbroken chain from the anchor.
+   */
+  prune(olderThanMs: number): number {
+    const cutoff = this.deps.now() - olderThanMs;
+    return this.deps.db.transaction(() => {
+      const acked = this.deps.meta.auditAckedSeq();
+      const firstYoung = this.firstAtOrAfter.get(cutoff)?.seq ?? null;
+      const through = Math.min(acked, firstYoung === null ? Number.MAX_SAFE_INTEGER : firstYoung - 1);
+      const anchor = this.deps.meta.auditAnchor();
+      if (through <= anchor.seq) return 0;
+      const hash = this.hashOf.get(through)?.hash;
+      if (hash === undefined) return 0;
+      const deleted = this.deleteUpTo.run(through).changes;
+      this.deps.meta.setAuditAnchor({ seq: through, hash });
+      return deleted;
+    })();
+  }
+}
