@@ -1,0 +1,134 @@
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isDeviceError } from '../errors.js';
+import type { DeviceStore } from '../store/device-store.js';
+import { FakeClock, openTestStore, tempDir } from '../store/store-test-fixtures.js';
+import { GENESIS_PREV_HASH } from './audit-hash.js';
+
+const DAY = 86_400_000;
+
+describe('audit log', () => {
+  let dir: string;
+  let path: string;
+  let cleanup: () => void;
+  let clock: FakeClock;
+  let store: DeviceStore;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir());
+    path = join(dir, 'store.db');
+    clock = new FakeClock();
+    store = openTestStore(path, clock);
+  });
+  afterEach(() => {
+    store.close();
+    cleanup();
+  });
+  const append = (n: number, lane: 'normal' | 'priority' = 'normal'): void => {
+    for (let i = 0; i < n; i++) {
+      store.appendAudit('test.event', lane, { i });
+      clock.advance(1000);
+    }
+  };
+
+  it('appends sequence-numbered records chained from 64 zeros, stamped with the injected clock', () => {
+    const first = store.appendAudit('door.opened', 'priority', { compartmentId: 'A1' });
+    clock.advance(5);
+    const second = store.appendAudit('door.closed', 'normal', { compartmentId: 'A1' });
+    expect(first).toMatchObject({ seq: 1, at: clock.ms - 5, prevHash: GENESIS_PREV_HASH, dataJson: '{"compartmentId":"A1"}' });
+    expect(second).toMatchObject({ seq: 2, at: clock.ms, prevHash: first.hash });
+    expect(store.verifyAuditChain()).toEqual({ ok: true, records: 2, firstSeq: 1, lastSeq: 2 });
+    expect(store.auditHighWatermark()).toBe(2);
+  });
+
+  it('refuses data with a key named code, token or pin, at any depth', () => {
+    for (const data of [{ code: '1234' }, { nested: { Token: 'v4.public.x' } }, { list: [{ pin: '0000' }] }]) {
+      let err: unknown;
+      try {
+        store.appendAudit('bad', 'normal', data);
+      } catch (e) {
+        err = e;
+      }
+      expect(isDeviceError(err, 'INTERNAL')).toBe(true);
+      expect(JSON.stringify((err as { details?: unknown }).details)).not.toMatch(/1234|v4\.public|0000/);
+    }
+    expect(store.auditHighWatermark()).toBe(0);
+    expect(store.appendAudit('ok', 'normal', { tokenId: 'abc', codeDigestPrefix: 'ab' }).seq).toBe(1);
+  });
+
+  it('redacts instead of throwing when configured for production', () => {
+    store.close();
+    store = openTestStore(path, clock, { auditSecretKeys: 'redact' });
+    const record = store.appendAudit('bad', 'normal', { code: '1234', compartmentId: 'A1' });
+    expect(record.dataJson).toBe('{"code":"[redacted]","compartmentId":"A1"}');
+  });
+
+  it('reads unacknowledged records per lane after a seq, in order', () => {
+    append(2, 'normal');
+    append(2, 'priority');
+    append(2, 'normal');
+    expect(store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 10 }).map((r) => r.seq)).toEqual([1, 2, 5, 6]);
+    expect(store.readUnackedAudit({ lane: 'normal', afterSeq: 2, limit: 1 }).map((r) => r.seq)).toEqual([5]);
+    expect(store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 10 }).map((r) => r.seq)).toEqual([3, 4]);
+  });
+
+  it('acknowledges contiguously and by single seqs, and the watermark closes holes', () => {
+    append(6);
+    store.acknowledgeAudit({ contiguousSeq: 2, alsoSeqs: [4, 5] });
+    expect(store.auditAckedWatermark()).toBe(2);
+    expect(store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 10 }).map((r) => r.seq)).toEqual([3, 6]);
+    store.acknowledgeAudit({ contiguousSeq: 1, alsoSeqs: [3] });
+    expect(store.auditAckedWatermark()).toBe(5);
+    store.acknowledgeAudit({ contiguousSeq: 99, alsoSeqs: [] });
+    expect(store.auditAckedWatermark()).toBe(6);
+  });
+
+  it('prunes only an acknowledged, old, contiguous prefix and stays verifiable', () => {
+    append(6);
+    clock.advance(10 * DAY);
+    append(2);
+    store.acknowledgeAudit({ contiguousSeq: 4, alsoSeqs: [6, 7] });
+    expect(store.pruneAcknowledgedAudit(7 * DAY)).toBe(4);
+    expect(store.verifyAuditChain()).toEqual({ ok: true, records: 4, firstSeq: 5, lastSeq: 8 });
+    expect(store.pruneAcknowledgedAudit(7 * DAY)).toBe(0);
+    store.acknowledgeAudit({ contiguousSeq: 8, alsoSeqs: [] });
+    clock.advance(10 * DAY);
+    expect(store.pruneAcknowledgedAudit(7 * DAY)).toBe(4);
+    expect(store.auditHighWatermark()).toBe(8);
+    const next = store.appendAudit('after.prune', 'normal', {});
+    expect(next.seq).toBe(9);
+    expect(store.verifyAuditChain()).toEqual({ ok: true, records: 1, firstSeq: 9, lastSeq: 9 });
+  });
+
+  describe('verifyAuditChain on the stored log', () => {
+    beforeEach(() => append(5));
+
+    it('detects a modified row', () => {
+      store.database.prepare(`UPDATE audit_log SET data_json = '{"i":42}' WHERE seq = 3`).run();
+      expect(store.verifyAuditChain()).toEqual({ ok: false, brokenAtSeq: 3, reason: 'hash-mismatch' });
+    });
+
+    it('detects a deleted row', () => {
+      store.database.prepare('DELETE FROM audit_log WHERE seq = 2').run();
+      expect(store.verifyAuditChain()).toEqual({ ok: false, brokenAtSeq: 3, reason: 'sequence-gap' });
+    });
+
+    it('detects a deleted first row', () => {
+      store.database.prepare('DELETE FROM audit_log WHERE seq = 1').run();
+      expect(store.verifyAuditChain()).toMatchObject({ ok: false, brokenAtSeq: 2 });
+    });
+
+    it('detects reordered rows', () => {
+      store.database.exec(`
+        UPDATE audit_log SET seq = -2 WHERE seq = 2;
+        UPDATE audit_log SET seq = 2 WHERE seq = 4;
+        UPDATE audit_log SET seq = 4 WHERE seq = -2;`);
+      expect(store.verifyAuditChain()).toMatchObject({ ok: false, brokenAtSeq: 2 });
+    });
+
+    it('survives a reopen intact', () => {
+      store.close();
+      store = openTestStore(path, clock);
+      expect(store.verifyAuditChain()).toEqual({ ok: true, records: 5, firstSeq: 1, lastSeq: 5 });
+    });
+  });
+});

@@ -1,0 +1,239 @@
+import type { CodeBatch, CodeEntry } from '../codes/code-batch.js';
+import { findBatchContentProblem } from '../codes/code-batch-content.js';
+import { CodeSetAccumulator } from '../codes/code-set-accumulator.js';
+import { EMPTY_CODE_SET_DIGEST } from '../codes/code-set-digest.js';
+import type { Logger } from '../logger.js';
+import type { BatchApplyResult, CodeSetState } from '../sync-port.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { KeyringRepository } from './keyring-repository.js';
+import type { MetaRepository } from './meta-repository.js';
+import type { SqliteDatabase, Stmt } from './open-database.js';
+import { isUniqueViolation } from './sqlite-errors.js';
+import type { TokenSets } from './token-sets.js';
+
+// Applies a code batch: the device's critical write path. Checks that need no database
+// come first (locker, versions, content); then keyring, revocations, upserts, the new
+// version + digest and an audit record go in ONE transaction: all or nothing.
+//
+// Snapshot semantics (device-local facts win over the backend's view of them):
+// - entries the snapshot does not contain: awaiting-deposit/live become revoked (and their
+//   token ids join the revoked set); expired stay expired (the parcel still waits for its
+//   return); collected/retrieved/revoked stay as they are. All leave the digest.
+// - entries it contains keep their device state: a deposited (live) entry stays live in
+//   its current compartment, a collected one stays collected, a revoked one stays revoked.
+//   Their content (token, digest, parcel...) is updated and they count in the digest.
+// So after a snapshot the digest equals codeSetDigestOf(snapshot.upserts) by construction.
+//
+// Performance: one statement per entry (prepared once) plus a handful of set statements;
+// never a SELECT per entry, never a signature check (the signed manifest covers content;
+// a token is verified when it is used).
+
+interface ExistingRow {
+  token_id: string;
+  token: string;
+  in_set: 0 | 1;
+}
+
+interface EntryParams {
+  tokenId: string;
+  token: string;
+  codeDigest: string | null;
+  parcelId: string;
+  compartmentId: string;
+  size: string;
+  kind: string;
+  at: number;
+}
+
+class BatchRejected extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export interface CodeBatchApplierDeps {
+  db: SqliteDatabase;
+  lockerId: string;
+  meta: MetaRepository;
+  tokens: TokenSets;
+  keyring: KeyringRepository;
+  audit: AuditLog;
+  now: () => number;
+  logger: Logger;
+}
+
+export class CodeBatchApplier {
+  private readonly selectExisting: Stmt<[string], ExistingRow>;
+  private readonly clearDigests: Stmt<[string]>;
+  private readonly insertEntry: Stmt<EntryParams>;
+  private readonly updateEntry: Stmt<EntryParams>;
+  private readonly leaveSet: Stmt<[string], { token: string }>;
+  private readonly revokeEntry: Stmt<{ tokenId: string; at: number }>;
+  private readonly revokeAbsentIds: Stmt<{ ids: string; at: number }>;
+  private readonly revokeAbsentEntries: Stmt<{ ids: string; at: number }>;
+  private readonly emptySet: Stmt<[]>;
+
+  constructor(private readonly deps: CodeBatchApplierDeps) {
+    const { db } = deps;
+    const idsParam = '(SELECT value FROM json_each(?))';
+    this.selectExisting = db.prepare<[string], ExistingRow>(
+      `SELECT token_id, token, in_set FROM code_entries WHERE token_id IN ${idsParam}`,
+    );
+    // Lets two entries swap codes inside one batch without tripping the unique index.
+    this.clearDigests = db.prepare<[string]>(`UPDATE code_entries SET code_digest = NULL WHERE token_id IN ${idsParam}`);
+    this.insertEntry = db.prepare(
+      `INSERT INTO code_entries (token_id, token, code_digest, parcel_id, compartment_id, current_compartment_id, size, kind,
+                                 state, in_set, received_at, updated_at)
+       VALUES (@tokenId, @token, @codeDigest, @parcelId, @compartmentId, @compartmentId, @size, @kind,
+               CASE WHEN EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = @tokenId) THEN 'revoked'
+                    WHEN @kind = 'return-dropoff' THEN 'live'
+                    ELSE 'awaiting-deposit' END,
+               1, @at, @at)`,
+    );
+    this.updateEntry = db.prepare(
+      `UPDATE code_entries
+          SET token = @token, code_digest = @codeDigest, parcel_id = @parcelId, compartment_id = @compartmentId,
+              current_compartment_id = CASE WHEN state = 'awaiting-deposit' THEN @compartmentId ELSE current_compartment_id END,
+              size = @size, kind = @kind, in_set = 1, updated_at = @at
+        WHERE token_id = @tokenId`,
+    );
+    this.leaveSet = db.prepare<[string], { token: string }>(
+      'UPDATE code_entries SET in_set = 0 WHERE token_id = ? AND in_set = 1 RETURNING token',
+    );
+    const terminal = `state IN ('collected', 'retrieved', 'revoked')`;
+    this.revokeEntry = db.prepare(
+      `UPDATE code_entries
+          SET closed_at = CASE WHEN ${terminal} THEN closed_at ELSE @at END,
+              state = CASE WHEN ${terminal} THEN state ELSE 'revoked' END,
+              updated_at = @at
+        WHERE token_id = @tokenId`,
+    );
+    const absent = `state IN ('awaiting-deposit', 'live') AND token_id NOT IN (SELECT value FROM json_each(@ids))`;
+    this.revokeAbsentIds = db.prepare(
+      `INSERT INTO revoked_tokens (token_id, reason, revoked_at)
+       SELECT token_id, 'absent-from-snapshot', @at FROM code_entries WHERE ${absent}
+       ON CONFLICT (token_id) DO NOTHING`,
+    );
+    this.revokeAbsentEntries = db.prepare(
+      `UPDATE code_entries SET state = 'revoked', closed_at = @at, updated_at = @at WHERE ${absent}`,
+    );
+    this.emptySet = db.prepare<[]>('UPDATE code_entries SET in_set = 0 WHERE in_set = 1');
+  }
+
+  apply(batch: CodeBatch): BatchApplyResult {
+    const { meta, lockerId } = this.deps;
+    const log = this.deps.logger;
+    const state = meta.codeSetState();
+    const summary = { kind: batch.kind, fromVersion: batch.fromVersion, toVersion: batch.toVersion, version: state.version };
+    if (batch.lockerId !== lockerId) return this.rejected(state, 'batch is for another locker', summary);
+    if (batch.toVersion <= state.version) {
+      log.info(summary, 'code_batch.stale');
+      return { outcome: 'stale', state };
+    }
+    if (batch.kind === 'delta' && batch.fromVersion !== state.version) {
+      log.warn(summary, 'code_batch.gap');
+      return { outcome: 'gap', state };
+    }
+    const problem = findBatchContentProblem(batch, lockerId);
+    if (problem !== undefined) return this.rejected(state, problem, summary);
+
+    const started = performance.now();
+    try {
+      const applied = this.deps.db.transaction(() => this.write(batch, state))();
+      log.info(
+        { ...summary, upserts: batch.upserts.length, revocations: batch.revocations.length, ms: Math.round(performance.now() - started) },
+        'code_batch.applied',
+      );
+      return { outcome: 'applied', state: applied };
+    } catch (err) {
+      if (err instanceof BatchRejected) return this.rejected(state, err.reason, summary);
+      if (isUniqueViolation(err)) return this.rejected(state, 'code digest already used by another open entry', summary);
+      throw err;
+    }
+  }
+
+  private rejected(state: CodeSetState, reason: string, summary: object): BatchApplyResult {
+    this.deps.logger.warn({ ...summary, reason }, 'code_batch.rejected');
+    return { outcome: 'rejected', reason, state };
+  }
+
+  /** Runs inside the transaction; throws to roll everything back. */
+  private write(batch: CodeBatch, before: CodeSetState): CodeSetState {
+    const at = this.deps.now();
+    for (const change of batch.keyring) {
+      const refusal = this.deps.keyring.apply(change, at);
+      if (refusal !== undefined) throw new BatchRejected(refusal);
+    }
+
+    let digest: CodeSetAccumulator;
+    if (batch.kind === 'snapshot') {
+      const ids = JSON.stringify(batch.upserts.map((e) => e.tokenId));
+      this.revokeAbsentIds.run({ ids, at });
+      this.revokeAbsentEntries.run({ ids, at });
+      this.emptySet.run();
+      digest = new CodeSetAccumulator(EMPTY_CODE_SET_DIGEST);
+    } else {
+      digest = new CodeSetAccumulator(before.digest);
+    }
+
+    for (const r of batch.revocations) {
+      this.deps.tokens.revoke(r.tokenId, r.reason, at);
+      const left = this.leaveSet.get(r.tokenId);
+      if (left !== undefined) digest.toggle(r.tokenId, left.token);
+      this.revokeEntry.run({ tokenId: r.tokenId, at });
+    }
+
+    this.upsert(batch.upserts, digest, at);
+
+    const after: CodeSetState = { version: batch.toVersion, digest: digest.hex() };
+    this.deps.meta.setCodeSet(after);
+    this.deps.audit.append('code-batch.applied', batch.keyring.length > 0 ? 'priority' : 'normal', {
+      kind: batch.kind,
+      fromVersion: batch.fromVersion,
+      toVersion: batch.toVersion,
+      previousVersion: before.version,
+      upserts: batch.upserts.length,
+      revocations: batch.revocations.length,
+      keyring: batch.keyring.map((k) => ({ op: k.op, kid: k.kid })),
+      digest: after.digest,
+    });
+    return after;
+  }
+
+  private upsert(entries: readonly CodeEntry[], digest: CodeSetAccumulator, at: number): void {
+    if (entries.length === 0) return;
+    const existing = new Map<string, ExistingRow>();
+    for (const row of this.selectExisting.iterate(JSON.stringify(entries.map((e) => e.tokenId)))) {
+      existing.set(row.token_id, row);
+    }
+    if (existing.size > 0) this.clearDigests.run(JSON.stringify([...existing.keys()]));
+    // Updates first: they may free codes that new entries of the same batch take over.
+    if (existing.size > 0) {
+      for (const e of entries) {
+        const old = existing.get(e.tokenId);
+        if (old === undefined) continue;
+        if (old.in_set === 1) digest.toggle(old.token_id, old.token);
+        this.updateEntry.run(params(e, at));
+        digest.toggle(e.tokenId, e.token);
+      }
+    }
+    for (const e of entries) {
+      if (existing.has(e.tokenId)) continue;
+      this.insertEntry.run(params(e, at));
+      digest.toggle(e.tokenId, e.token);
+    }
+  }
+}
+
+function params(e: CodeEntry, at: number): EntryParams {
+  return {
+    tokenId: e.tokenId,
+    token: e.token,
+    codeDigest: e.codeDigest ?? null,
+    parcelId: e.parcelId,
+    compartmentId: e.compartmentId,
+    size: e.size,
+    kind: e.kind,
+    at,
+  };
+}

@@ -1,0 +1,103 @@
+import { DeviceError } from '../errors.js';
+import { CODE_ENTRY_COLUMNS, toStoredEntry, type CodeEntryRow } from './code-entry-row.js';
+import type { SqliteDatabase, Stmt } from './open-database.js';
+import type { CodeEntryState, StoredCodeEntry } from './runtime-store.js';
+
+// Reads of the code set and the device-local transitions of one entry (deposit, collect,
+// expire, retrieve). Batches are applied by code-batch-applier.ts. Each transition is one
+// guarded UPDATE (`WHERE state IN (...)`), so a transition from a wrong state changes
+// nothing and is reported, never half-done.
+
+type Transition = 'deposited' | 'collected' | 'expired' | 'retrieved';
+
+const transitions: Record<Transition, { to: CodeEntryState; from: readonly CodeEntryState[] }> = {
+  // A live entry may be deposited again: the courier re-slotted the parcel.
+  deposited: { to: 'live', from: ['awaiting-deposit', 'live'] },
+  collected: { to: 'collected', from: ['live'] },
+  expired: { to: 'expired', from: ['awaiting-deposit', 'live'] },
+  retrieved: { to: 'retrieved', from: ['live', 'expired'] },
+};
+
+export class CodeEntryRepository {
+  private readonly byDigest: Stmt<[string], CodeEntryRow>;
+  private readonly byTokenId: Stmt<[string], CodeEntryRow>;
+  private readonly byParcel: Stmt<[string], CodeEntryRow>;
+  private readonly liveInCompartment: Stmt<[string], CodeEntryRow>;
+  private readonly countLive: Stmt<[], { n: number }>;
+  private readonly stateOf: Stmt<[string], { state: CodeEntryState }>;
+  private readonly deposit: Stmt<{ tokenId: string; compartmentId: string; at: number }>;
+  private readonly close: Record<Exclude<Transition, 'deposited'>, Stmt<{ tokenId: string; at: number }>>;
+
+  constructor(db: SqliteDatabase) {
+    // Uses the partial unique index: only an entry that can still open is found by its code.
+    this.byDigest = db.prepare<[string], CodeEntryRow>(
+      `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries
+        WHERE code_digest = ? AND state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL`,
+    );
+    this.byTokenId = db.prepare<[string], CodeEntryRow>(`SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE token_id = ?`);
+    this.byParcel = db.prepare<[string], CodeEntryRow>(
+      `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE parcel_id = ? ORDER BY received_at, token_id`,
+    );
+    this.liveInCompartment = db.prepare<[string], CodeEntryRow>(
+      `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE current_compartment_id = ? AND state = 'live' ORDER BY token_id`,
+    );
+    this.countLive = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM code_entries WHERE state = 'live'`);
+    this.stateOf = db.prepare<[string], { state: CodeEntryState }>('SELECT state FROM code_entries WHERE token_id = ?');
+    this.deposit = db.prepare(
+      `UPDATE code_entries SET state = 'live', current_compartment_id = @compartmentId, deposited_at = @at, updated_at = @at
+        WHERE token_id = @tokenId AND state IN ('awaiting-deposit', 'live')`,
+    );
+    const closeStmt = (t: Exclude<Transition, 'deposited'>): Stmt<{ tokenId: string; at: number }> =>
+      db.prepare(
+        `UPDATE code_entries SET state = '${transitions[t].to}', closed_at = @at, updated_at = @at
+          WHERE token_id = @tokenId AND state IN (${transitions[t].from.map((s) => `'${s}'`).join(', ')})`,
+      );
+    this.close = { collected: closeStmt('collected'), expired: closeStmt('expired'), retrieved: closeStmt('retrieved') };
+  }
+
+  findByCodeDigest(codeDigest: string): StoredCodeEntry | undefined {
+    const row = this.byDigest.get(codeDigest);
+    return row === undefined ? undefined : toStoredEntry(row);
+  }
+
+  findByTokenId(tokenId: string): StoredCodeEntry | undefined {
+    const row = this.byTokenId.get(tokenId);
+    return row === undefined ? undefined : toStoredEntry(row);
+  }
+
+  findByParcel(parcelId: string): StoredCodeEntry[] {
+    return this.byParcel.all(parcelId).map(toStoredEntry);
+  }
+
+  findLiveInCompartment(compartmentId: string): StoredCodeEntry[] {
+    return this.liveInCompartment.all(compartmentId).map(toStoredEntry);
+  }
+
+  liveCount(): number {
+    return this.countLive.get()?.n ?? 0;
+  }
+
+  markDeposited(tokenId: string, compartmentId: string, at: number): void {
+    const changes = this.deposit.run({ tokenId, compartmentId, at }).changes;
+    if (changes === 0) this.explainNoChange(tokenId, 'deposited');
+  }
+
+  markClosed(tokenId: string, transition: Exclude<Transition, 'deposited'>, at: number): void {
+    const changes = this.close[transition].run({ tokenId, at }).changes;
+    if (changes === 0) this.explainNoChange(tokenId, transition);
+  }
+
+  /** No row changed: unknown token, already there (idempotent no-op), or a wrong state. */
+  private explainNoChange(tokenId: string, transition: Transition): void {
+    const current = this.stateOf.get(tokenId)?.state;
+    if (current === undefined) {
+      throw new DeviceError('STORE_NOT_FOUND', 'no code entry with this token id', { tokenId });
+    }
+    if (current === transitions[transition].to && transition !== 'deposited') return;
+    throw new DeviceError('STORE_STATE_CONFLICT', `code entry cannot become ${transition}`, {
+      tokenId,
+      state: current,
+      allowedFrom: transitions[transition].from,
+    });
+  }
+}

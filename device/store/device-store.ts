@@ -1,0 +1,250 @@
+import type { CodeBatch } from '../codes/code-batch.js';
+import { AuditLog, type SecretKeyPolicy } from '../audit/audit-log.js';
+import { DeviceError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '../sync-port.js';
+import type { CompartmentSize, TokenPurpose } from '../tokens/claims.js';
+import { CodeBatchApplier } from './code-batch-applier.js';
+import { CodeEntryRepository } from './code-entry-repository.js';
+import { CommandLog } from './command-log.js';
+import { CompartmentRepository } from './compartment-repository.js';
+import { KeyringRepository } from './keyring-repository.js';
+import { MetaRepository } from './meta-repository.js';
+import { migrate } from './migrations.js';
+import { openDatabase, type SqliteDatabase } from './open-database.js';
+import { OpenJournal } from './open-journal.js';
+import { openFailure } from './sqlite-errors.js';
+import type {
+  AuditChainCheck, CompartmentRow, CompartmentStatus, KeyringRow, OpenOperation, OpenOutcome, RuntimeStore, StoredCodeEntry,
+} from './runtime-store.js';
+import { StateBlobs } from './state-blobs.js';
+import { TokenSets } from './token-sets.js';
+
+export interface DeviceStoreOptions {
+  /** The SQLite file; created on first start. */
+  path: string;
+  /** This locker's id: a file that belongs to another locker is refused (DB_LOCKER_MISMATCH). */
+  lockerId: string;
+  logger: Logger;
+  /**
+   * Trusted time, epoch ms (integer): the `at` of every audit record and the timestamp of
+   * rows the store stamps itself (batch receipt, command start, acks). The runtime passes
+   * its clock-trust policy's notion of now; tests pass a fake clock.
+   */
+  now: () => number;
+  /** Default: 'redact' when NODE_ENV=production, else 'throw' (tests find the bug). */
+  auditSecretKeys?: SecretKeyPolicy;
+  busyTimeoutMs?: number;
+  integrityCheckMaxBytes?: number;
+}
+
+/**
+ * Opens (creating or migrating) the device database and returns the store. Fails closed:
+ * DB_UNREADABLE, DB_CORRUPT, DB_DURABILITY, DB_MIGRATION or DB_LOCKER_MISMATCH, never an
+ * empty store in place of an unusable file.
+ */
+export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
+  const db = openDatabase({
+    path: options.path,
+    logger: options.logger,
+    ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+    ...(options.integrityCheckMaxBytes === undefined ? {} : { integrityCheckMaxBytes: options.integrityCheckMaxBytes }),
+  });
+  try {
+    migrate(db);
+    const meta = new MetaRepository(db);
+    db.transaction(() => meta.claim(options.lockerId, options.now()))();
+    return new DeviceStore(db, meta, options);
+  } catch (err) {
+    db.close();
+    throw openFailure(err, options.path, 'migrate');
+  }
+}
+
+/** RuntimeStore on one SQLite file, composed of one small repository per concern. */
+export class DeviceStore implements RuntimeStore {
+  readonly lockerId: string;
+  private readonly now: () => number;
+  private readonly entries: CodeEntryRepository;
+  private readonly batches: CodeBatchApplier;
+  private readonly tokens: TokenSets;
+  private readonly keyring: KeyringRepository;
+  private readonly compartments: CompartmentRepository;
+  private readonly journal: OpenJournal;
+  private readonly commands: CommandLog;
+  private readonly blobs: StateBlobs;
+  private readonly audit: AuditLog;
+
+  /** Use openDeviceStore(): it opens, checks and migrates the file first. */
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly meta: MetaRepository,
+    options: DeviceStoreOptions,
+  ) {
+    this.lockerId = options.lockerId;
+    this.now = options.now;
+    const logger = options.logger.child({ component: 'device-store' });
+    this.entries = new CodeEntryRepository(db);
+    this.tokens = new TokenSets(db);
+    this.keyring = new KeyringRepository(db);
+    this.compartments = new CompartmentRepository(db);
+    this.journal = new OpenJournal(db);
+    this.commands = new CommandLog(db);
+    this.blobs = new StateBlobs(db);
+    const secretKeys = options.auditSecretKeys ?? (process.env['NODE_ENV'] === 'production' ? 'redact' : 'throw');
+    this.audit = new AuditLog({ db, meta, now: options.now, secretKeys, logger: logger.child({ component: 'audit-log' }) });
+    this.batches = new CodeBatchApplier({
+      db, lockerId: options.lockerId, meta, tokens: this.tokens, keyring: this.keyring, audit: this.audit, now: options.now,
+      logger: logger.child({ component: 'code-batch' }),
+    });
+  }
+
+  /** better-sqlite3 transaction: nested calls become savepoints; a throw rolls back. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** The underlying connection, for maintenance and tests only (checkpoint, integrity). */
+  get database(): SqliteDatabase {
+    return this.db;
+  }
+
+  // Compartments
+  syncCompartmentLayout(layout: ReadonlyArray<{ id: string; size: CompartmentSize }>): void {
+    this.compartments.syncLayout(layout, this.now());
+  }
+  listCompartments(): CompartmentRow[] {
+    return this.compartments.list();
+  }
+  getCompartment(id: string): CompartmentRow | undefined {
+    return this.compartments.get(id);
+  }
+  setCompartmentStatus(id: string, status: CompartmentStatus, details: { parcelId?: string; reason?: string } = {}): void {
+    this.compartments.setStatusOf(id, status, details, this.now());
+  }
+  recordCompartmentFailure(id: string): number {
+    return this.compartments.recordFailure(id, this.now());
+  }
+  resetCompartmentFailures(id: string): void {
+    this.compartments.resetFailures(id, this.now());
+  }
+
+  // Code set
+  codeSetState(): CodeSetState {
+    return this.meta.codeSetState();
+  }
+  applyCodeBatch(batch: CodeBatch): BatchApplyResult {
+    return this.batches.apply(batch);
+  }
+  findEntryByCodeDigest(codeDigest: string): StoredCodeEntry | undefined {
+    return this.entries.findByCodeDigest(codeDigest);
+  }
+  findEntryByTokenId(tokenId: string): StoredCodeEntry | undefined {
+    return this.entries.findByTokenId(tokenId);
+  }
+  findEntriesByParcel(parcelId: string): StoredCodeEntry[] {
+    return this.entries.findByParcel(parcelId);
+  }
+  findEntriesInCompartment(compartmentId: string): StoredCodeEntry[] {
+    return this.entries.findLiveInCompartment(compartmentId);
+  }
+  markDeposited(tokenId: string, compartmentId: string, at: number): void {
+    this.entries.markDeposited(tokenId, compartmentId, at);
+  }
+  markCollected(tokenId: string, at: number): void {
+    this.entries.markClosed(tokenId, 'collected', at);
+  }
+  markExpired(tokenId: string, at: number): void {
+    this.entries.markClosed(tokenId, 'expired', at);
+  }
+  markRetrieved(tokenId: string, at: number): void {
+    this.entries.markClosed(tokenId, 'retrieved', at);
+  }
+  liveCodeCount(): number {
+    return this.entries.liveCount();
+  }
+  isTokenRevoked(tokenId: string): boolean {
+    return this.tokens.isRevoked(tokenId);
+  }
+
+  // Replay set
+  isTokenUsed(tokenId: string): boolean {
+    return this.tokens.isUsed(tokenId);
+  }
+  markTokenUsed(tokenId: string, purpose: TokenPurpose, at: number): void {
+    this.tokens.markUsed(tokenId, purpose, at);
+  }
+
+  keyringRows(): KeyringRow[] {
+    return this.keyring.rows();
+  }
+
+  loadState(key: string): string | undefined {
+    return this.blobs.load(key);
+  }
+  saveState(key: string, json: string): void {
+    this.blobs.save(key, json, this.now());
+  }
+
+  clockFloor(): number {
+    return this.meta.clockFloor();
+  }
+  raiseClockFloor(epochMs: number): boolean {
+    if (!Number.isSafeInteger(epochMs) || epochMs < 0) {
+      throw new DeviceError('INTERNAL', 'clock floor must be integer epoch ms', { epochMs });
+    }
+    return this.meta.raiseClockFloor(epochMs);
+  }
+
+  // Open journal
+  beginOpen(op: OpenOperation): void {
+    this.journal.begin(op);
+  }
+  finishOpen(opId: string, outcome: OpenOutcome, at: number): void {
+    this.journal.finishOp(opId, outcome, at);
+  }
+  unfinishedOpens(): OpenOperation[] {
+    return this.journal.listUnfinished();
+  }
+
+  // Audit
+  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+    return this.audit.append(type, lane, data);
+  }
+  verifyAuditChain(): AuditChainCheck {
+    return this.audit.verify();
+  }
+  auditHighWatermark(): number {
+    return this.audit.highWatermark();
+  }
+  auditAckedWatermark(): number {
+    return this.audit.ackedWatermark();
+  }
+  readUnackedAudit(options: { lane: AuditLane; afterSeq: number; limit: number }): AuditRecord[] {
+    return this.audit.readUnacked(options);
+  }
+  acknowledgeAudit(ack: { contiguousSeq: number; alsoSeqs: readonly number[] }): void {
+    this.audit.acknowledge(ack);
+  }
+  pruneAcknowledgedAudit(olderThanMs: number): number {
+    return this.audit.prune(olderThanMs);
+  }
+
+  // Commands
+  findCommandReply(transactionId: string): StoredCommandReply | undefined {
+    return this.commands.find(transactionId);
+  }
+  beginCommand(transactionId: string, kind: string, expiresAt: number): void {
+    this.commands.begin(transactionId, kind, expiresAt, this.now());
+  }
+  completeCommand(transactionId: string, replyJson: string): void {
+    this.commands.completeWith(transactionId, replyJson, this.now());
+  }
+  unfinishedCommands(): Array<{ transactionId: string; kind: string; startedAt: number }> {
+    return this.commands.listUnfinished();
+  }
+}

@@ -1,0 +1,105 @@
+import { EMPTY_CODE_SET_DIGEST } from '../codes/code-set-digest.js';
+import { DeviceError } from '../errors.js';
+import type { CodeSetState } from '../sync-port.js';
+import { GENESIS_PREV_HASH } from '../audit/audit-hash.js';
+import type { SqliteDatabase, Stmt as Statement } from './open-database.js';
+
+// The single `meta` row: which locker the file belongs to, the code-set version and
+// digest, the trusted-time floor and the audit outbox anchors.
+
+interface MetaRow {
+  locker_id: string;
+  code_set_version: number;
+  code_set_digest: string;
+  clock_floor: number;
+  audit_acked_seq: number;
+  audit_anchor_seq: number;
+  audit_anchor_hash: string;
+}
+
+export interface AuditAnchor {
+  /** Seq of the last pruned record (0 when nothing was ever pruned). */
+  seq: number;
+  /** Its hash: the prevHash the first retained record must carry. */
+  hash: string;
+}
+
+export class MetaRepository {
+  private readonly select: Statement<[], MetaRow>;
+  private readonly insert: Statement<[string, string, string, number]>;
+  private readonly updateCodeSet: Statement<[number, string]>;
+  private readonly raiseFloor: Statement<[number, number]>;
+  private readonly updateAcked: Statement<[number]>;
+  private readonly updateAnchor: Statement<[number, string]>;
+
+  constructor(db: SqliteDatabase) {
+    this.select = db.prepare<[], MetaRow>(
+      `SELECT locker_id, code_set_version, code_set_digest, clock_floor, audit_acked_seq, audit_anchor_seq, audit_anchor_hash
+         FROM meta WHERE id = 1`,
+    );
+    this.insert = db.prepare<[string, string, string, number]>(
+      `INSERT INTO meta (id, locker_id, code_set_version, code_set_digest, clock_floor, audit_acked_seq, audit_anchor_seq, audit_anchor_hash, created_at)
+       VALUES (1, ?, 0, ?, 0, 0, 0, ?, ?)`,
+    );
+    this.updateCodeSet = db.prepare<[number, string]>('UPDATE meta SET code_set_version = ?, code_set_digest = ? WHERE id = 1');
+    this.raiseFloor = db.prepare<[number, number]>('UPDATE meta SET clock_floor = ? WHERE id = 1 AND clock_floor < ?');
+    this.updateAcked = db.prepare<[number]>('UPDATE meta SET audit_acked_seq = ? WHERE id = 1');
+    this.updateAnchor = db.prepare<[number, string]>('UPDATE meta SET audit_anchor_seq = ?, audit_anchor_hash = ? WHERE id = 1');
+  }
+
+  /** Creates the row for a new file, or fails closed when the file belongs to another locker. */
+  claim(lockerId: string, now: number): void {
+    const row = this.select.get();
+    if (row === undefined) {
+      this.insert.run(lockerId, EMPTY_CODE_SET_DIGEST, GENESIS_PREV_HASH, now);
+      return;
+    }
+    if (row.locker_id !== lockerId) {
+      throw new DeviceError('DB_LOCKER_MISMATCH', 'device database belongs to another locker', {
+        expected: lockerId,
+        found: row.locker_id,
+      });
+    }
+  }
+
+  private row(): MetaRow {
+    const row = this.select.get();
+    if (row === undefined) throw new DeviceError('INTERNAL', 'meta row missing');
+    return row;
+  }
+
+  codeSetState(): CodeSetState {
+    const row = this.row();
+    return { version: row.code_set_version, digest: row.code_set_digest };
+  }
+
+  setCodeSet(state: CodeSetState): void {
+    this.updateCodeSet.run(state.version, state.digest);
+  }
+
+  clockFloor(): number {
+    return this.row().clock_floor;
+  }
+
+  /** Conditional UPDATE: the floor moves up in one statement, never down. */
+  raiseClockFloor(epochMs: number): boolean {
+    return this.raiseFloor.run(epochMs, epochMs).changes > 0;
+  }
+
+  auditAckedSeq(): number {
+    return this.row().audit_acked_seq;
+  }
+
+  setAuditAckedSeq(seq: number): void {
+    this.updateAcked.run(seq);
+  }
+
+  auditAnchor(): AuditAnchor {
+    const row = this.row();
+    return { seq: row.audit_anchor_seq, hash: row.audit_anchor_hash };
+  }
+
+  setAuditAnchor(anchor: AuditAnchor): void {
+    this.updateAnchor.run(anchor.seq, anchor.hash);
+  }
+}

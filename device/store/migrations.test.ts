@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isDeviceError } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { DEVICE_DB_APPLICATION_ID, LATEST_SCHEMA_VERSION } from './migrations.js';
+import { openDeviceStore } from './device-store.js';
+import { FakeClock, LOCKER_ID, openTestStore, tempDir } from './store-test-fixtures.js';
+
+function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+describe('migrations', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ dir, cleanup } = tempDir()));
+  afterEach(() => cleanup());
+
+  it('creates the schema on a new file and records the version and application id', () => {
+    const store = openTestStore(join(dir, 'a.db'));
+    expect(store.database.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
+    expect(store.database.pragma('application_id', { simple: true })).toBe(DEVICE_DB_APPLICATION_ID);
+    expect(store.codeSetState()).toEqual({ version: 0, digest: '0'.repeat(64) });
+    store.close();
+  });
+
+  it('reopens an existing file without migrating it again', () => {
+    const path = join(dir, 'a.db');
+    openTestStore(path).close();
+    const store = openTestStore(path);
+    expect(store.database.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
+    store.close();
+  });
+
+  it('refuses a database newer than the firmware with DB_MIGRATION', () => {
+    const path = join(dir, 'a.db');
+    openTestStore(path).close();
+    const db = new Database(path);
+    db.pragma(`user_version = ${LATEST_SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(isDeviceError(caught(() => openTestStore(path)), 'DB_MIGRATION')).toBe(true);
+  });
+
+  it('refuses the database of another locker with DB_LOCKER_MISMATCH', () => {
+    const path = join(dir, 'a.db');
+    openTestStore(path).close();
+    const err = caught(() => openDeviceStore({ path, lockerId: 'another-locker', logger: silentLogger(), now: new FakeClock().now }));
+    expect(isDeviceError(err, 'DB_LOCKER_MISMATCH')).toBe(true);
+    // The rightful locker still opens it.
+    const store = openDeviceStore({ path, lockerId: LOCKER_ID, logger: silentLogger(), now: new FakeClock().now });
+    store.close();
+  });
+});

@@ -1,0 +1,100 @@
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isDeviceError, type DeviceErrorCode } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { openDatabase } from './open-database.js';
+import { makeBatch, makeEntries, openTestStore, tempDir } from './store-test-fixtures.js';
+
+function expectOpenFails(path: string, code: DeviceErrorCode): void {
+  let caught: unknown;
+  try {
+    openTestStore(path).close();
+  } catch (err) {
+    caught = err;
+  }
+  expect(isDeviceError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
+}
+
+describe('openDatabase', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ dir, cleanup } = tempDir()));
+  afterEach(() => cleanup());
+
+  it('opens in WAL mode with synchronous=FULL and foreign keys on', () => {
+    const db = openDatabase({ path: join(dir, 'a.db'), logger: silentLogger() });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    db.close();
+  });
+
+  it('fails closed with DB_CORRUPT on a file of garbage bytes', () => {
+    const path = join(dir, 'garbage.db');
+    writeFileSync(path, Buffer.from(Array.from({ length: 8192 }, (_, i) => (i * 7919) % 251)));
+    expectOpenFails(path, 'DB_CORRUPT');
+  });
+
+  it('fails closed with DB_CORRUPT on a truncated database', () => {
+    const good = join(dir, 'good.db');
+    const store = openTestStore(good);
+    store.applyCodeBatch(makeBatch({ upserts: makeEntries(0, 3000) }));
+    store.database.pragma('wal_checkpoint(TRUNCATE)');
+    store.close();
+    const path = join(dir, 'truncated.db');
+    copyFileSync(good, path);
+    truncateSync(path, Math.floor(statSync(path).size / 2));
+    expectOpenFails(path, 'DB_CORRUPT');
+  });
+
+  it('fails closed with DB_CORRUPT on a database whose pages were overwritten', () => {
+    const path = join(dir, 'damaged.db');
+    const store = openTestStore(path);
+    store.applyCodeBatch(makeBatch({ upserts: makeEntries(0, 3000) }));
+    store.database.pragma('wal_checkpoint(TRUNCATE)');
+    store.close();
+    const bytes = readFileSync(path);
+    bytes.fill(0x5a, 4096 * 3, 4096 * 6);
+    writeFileSync(path, bytes);
+    expectOpenFails(path, 'DB_CORRUPT');
+  });
+
+  it('refuses a valid SQLite database of another application', () => {
+    const path = join(dir, 'other-app.db');
+    const other = new Database(path);
+    other.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES (1)');
+    other.close();
+    expectOpenFails(path, 'DB_CORRUPT');
+  });
+
+  it('fails with DB_UNREADABLE when the path is a directory', () => {
+    const path = join(dir, 'a-directory');
+    mkdirSync(path);
+    expectOpenFails(path, 'DB_UNREADABLE');
+  });
+
+  it('fails with DB_UNREADABLE when the parent directory does not exist', () => {
+    expectOpenFails(join(dir, 'missing', 'x.db'), 'DB_UNREADABLE');
+  });
+
+  it('fails with DB_UNREADABLE when create is off and the file is missing', () => {
+    expect(() => openDatabase({ path: join(dir, 'none.db'), logger: silentLogger(), create: false })).toThrow(/does not exist/);
+  });
+
+  // root reads any file whatever its mode, so this case can only be shown as another user.
+  it.skipIf(process.getuid?.() === 0)('fails with DB_UNREADABLE when the file has no permissions', () => {
+    const path = join(dir, 'locked.db');
+    openTestStore(path).close();
+    chmodSync(path, 0o000);
+    expectOpenFails(path, 'DB_UNREADABLE');
+  });
+
+  it('fails with DB_UNREADABLE when a path component is a file', () => {
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'x');
+    expectOpenFails(join(file, 'x.db'), 'DB_UNREADABLE');
+  });
+});

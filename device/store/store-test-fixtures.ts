@@ -1,0 +1,69 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CodeBatch, CodeEntry } from '../codes/code-batch.js';
+import { silentLogger } from '../logger.js';
+import { openDeviceStore, type DeviceStore, type DeviceStoreOptions } from './device-store.js';
+
+// Builders for store tests, the crash test and the benchmark: real files in temp dirs,
+// deterministic entries (token text is fake: the store never verifies signatures).
+
+export const LOCKER_ID = 'locker-test-1';
+
+export function tempDir(prefix = 'device-store-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export class FakeClock {
+  constructor(public ms = 1_767_225_600_000) {}
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export function openTestStore(path: string, clock = new FakeClock(), overrides: Partial<DeviceStoreOptions> = {}): DeviceStore {
+  return openDeviceStore({ path, lockerId: LOCKER_ID, logger: silentLogger(), now: clock.now, ...overrides });
+}
+
+export function digestFor(n: number, salt = ''): string {
+  return createHash('sha256').update(`code-${salt}${String(n)}`).digest('hex');
+}
+
+/** Entry number `n`: stable ids, a ~300-character token like a real PASETO one. */
+export function makeEntry(n: number, overrides: Partial<CodeEntry> = {}): CodeEntry {
+  const tokenId = `tok_${String(n).padStart(12, '0')}`;
+  return {
+    tokenId,
+    token: `v4.public.${createHash('sha512').update(tokenId).digest('base64url').repeat(3)}`,
+    codeDigest: digestFor(n),
+    parcelId: `P${String(n)}`,
+    compartmentId: `C${String(n % 40)}`,
+    size: 'M',
+    kind: 'pickup',
+    ...overrides,
+  };
+}
+
+export function makeEntries(from: number, count: number): CodeEntry[] {
+  return Array.from({ length: count }, (_, i) => makeEntry(from + i));
+}
+
+export function makeBatch(overrides: Partial<CodeBatch> = {}): CodeBatch {
+  return {
+    lockerId: LOCKER_ID,
+    kind: 'delta',
+    fromVersion: 0,
+    toVersion: 1,
+    upserts: [],
+    revocations: [],
+    keyring: [],
+    ...overrides,
+  };
+}
+
+export function publicKeyText(): string {
+  return randomBytes(32).toString('base64url');
+}
