@@ -45,14 +45,19 @@ export class GpioDoorSensors extends DebouncedDoorSensors {
     });
     for (const [id, pin] of pins) {
       this.pins.set(id, pin);
-      pin.watch((error, value) => {
-        if (error) {
-          options.logger?.warn({ compartmentId: id, err: error }, 'door.sensor_error');
-          this.sample(id, 'unknown');
-          return;
-        }
-        this.sample(id, toState(value));
-      });
+      try {
+        pin.watch((error, value) => {
+          if (error) {
+            options.logger?.warn({ compartmentId: id, err: error }, 'door.sensor_error');
+            this.sample(id, 'unknown');
+            return;
+          }
+          this.sample(id, toState(value));
+        });
+      } catch (error) {
+        // Without edges the periodic poll still tracks the door; do not fail the locker.
+        options.logger?.error({ compartmentId: id, err: error }, 'door.watch_failed');
+      }
     }
   }
 

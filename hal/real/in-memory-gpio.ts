@@ -47,6 +47,16 @@ export class InMemoryGpio implements GpioPinFactory {
     this.pin(pin).failWith(error);
   }
 
+  /** Makes the next `count` writes to the pin throw EIO, then work again. */
+  failNextWrites(pin: number, count: number): void {
+    this.pin(pin).failingWrites = count;
+  }
+
+  /** Changes an input's level without an edge callback: an interrupt the kernel missed. */
+  setLevelWithoutEdge(pin: number, physical: PinValue): void {
+    this.pin(pin).physical = physical;
+  }
+
   isExported(pin: number): boolean {
     return this.pins.get(pin)?.exported ?? false;
   }
@@ -73,6 +83,7 @@ export class InMemoryGpio implements GpioPinFactory {
 class InMemoryPin implements GpioPin {
   physical: PinValue = 0;
   exported = true;
+  failingWrites = 0;
   readonly written: PinValue[] = [];
   private watchers: WatchCallback[] = [];
   private error: Error | undefined;
@@ -93,6 +104,10 @@ class InMemoryPin implements GpioPin {
   write(value: PinValue): void {
     this.check();
     if (this.direction !== 'out') throw new Error(`EPERM: GPIO ${this.number} is an input`);
+    if (this.failingWrites > 0) {
+      this.failingWrites--;
+      throw new Error(`EIO: write to GPIO ${this.number} failed`);
+    }
     this.written.push(value);
     this.physical = (value ^ (this.activeLow ? 1 : 0)) as PinValue;
   }

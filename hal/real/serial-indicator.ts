@@ -22,7 +22,7 @@ export function sanitizeDisplayText(text: string, maxLength: number): string {
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
     .replace(/\s+/g, ' ')
-    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(/[^\x20-\x7e]/gu, '?')
     .trim();
   return ascii.length <= maxLength ? ascii : `${ascii.slice(0, Math.max(0, maxLength - 3))}...`;
 }

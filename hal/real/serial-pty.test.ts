@@ -1,0 +1,147 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SerialPort } from 'serialport';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SystemClock } from '../clock/system-clock.js';
+import type { InputRejection, KeyPress, Scan } from '../types.js';
+import { SerialKeypad } from './serial-keypad.js';
+import { SerialScanner } from './serial-scanner.js';
+
+// Real PTYs through the real SerialPort binding: the closest we get to a board without one.
+// A machine without socat skips with a reason; on CI a missing socat is a failure.
+
+function socatAvailable(): boolean {
+  try {
+    execFileSync('socat', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const hasSocat = socatAvailable();
+if (!hasSocat && process.env['CI'] !== undefined) {
+  throw new Error('socat is required on CI for the serial PTY tests');
+}
+if (!hasSocat) console.warn('skipping serial PTY tests: socat is not installed');
+
+/** Waits on real I/O (a PTY appearing, bytes crossing it), polling every few ms. */
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for serial I/O');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+interface PtyPair {
+  device: string;
+  peer: string;
+  socat: ChildProcess;
+  dir: string;
+}
+
+async function openPtyPair(): Promise<PtyPair> {
+  const dir = mkdtempSync(join(tmpdir(), 'hal-pty-'));
+  const device = join(dir, 'device');
+  const peer = join(dir, 'peer');
+  const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${device}`, `pty,raw,echo=0,link=${peer}`], {
+    stdio: 'ignore',
+  });
+  await until(() => existsSync(device) && existsSync(peer));
+  return { device, peer, socat, dir };
+}
+
+async function openPeer(path: string): Promise<SerialPort> {
+  const port = new SerialPort({ path, baudRate: 9600, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  return port;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function track(pair: PtyPair): void {
+  cleanups.push(() => {
+    pair.socat.kill();
+    rmSync(pair.dir, { recursive: true, force: true });
+  });
+}
+
+describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
+  it('the keypad decodes keys and reports garbage without throwing', async () => {
+    const pair = await openPtyPair();
+    track(pair);
+    const keypad = new SerialKeypad({ path: pair.device, baudRate: 9600, clock: new SystemClock() });
+    cleanups.push(() => keypad.stop());
+    const keys: KeyPress[] = [];
+    const rejected: InputRejection[] = [];
+    keypad.onKey((k) => keys.push(k));
+    keypad.onRejected((r) => rejected.push(r));
+    keypad.start();
+    const peer = await openPeer(pair.peer);
+    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
+    // Give the driver's open a moment to finish before the bytes arrive.
+    await new Promise((r) => setTimeout(r, 100));
+    peer.write(Buffer.concat([Buffer.from('12'), Buffer.from([0xfe, 0xff]), Buffer.from('#')]));
+    await until(() => keys.length === 3 && rejected.length >= 1);
+    expect(keys.map((k) => k.key)).toEqual(['1', '2', 'enter']);
+    expect(rejected.every((r) => r.reason === 'garbage')).toBe(true);
+  });
+
+  it('the scanner frames lines across a real PTY', async () => {
+    const pair = await openPtyPair();
+    track(pair);
+    const scanner = new SerialScanner({ path: pair.device, baudRate: 9600, clock: new SystemClock(), maxLength: 64 });
+    cleanups.push(() => scanner.stop());
+    const scans: Scan[] = [];
+    const rejected: InputRejection[] = [];
+    scanner.onScan((s) => scans.push(s));
+    scanner.onRejected((r) => rejected.push(r));
+    scanner.start();
+    const peer = await openPeer(pair.peer);
+    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
+    await new Promise((r) => setTimeout(r, 100));
+    peer.write(`v4.public.abc\r\n${'X'.repeat(100)}\nQR-2\n`);
+    await until(() => scans.length === 2 && rejected.length === 1);
+    expect(scans.map((s) => s.data)).toEqual(['v4.public.abc', 'QR-2']);
+    expect(rejected[0]).toMatchObject({ reason: 'oversized', length: 100 });
+  });
+
+  it('reports io-error when the PTY disappears and reconnects when it is back', async () => {
+    const first = await openPtyPair();
+    const scanner = new SerialScanner({
+      path: first.device,
+      baudRate: 9600,
+      clock: new SystemClock(),
+      initialBackoffMs: 20,
+      maxBackoffMs: 50,
+    });
+    cleanups.push(() => scanner.stop());
+    const scans: Scan[] = [];
+    const rejected: InputRejection[] = [];
+    scanner.onScan((s) => scans.push(s));
+    scanner.onRejected((r) => rejected.push(r));
+    scanner.start();
+    await new Promise((r) => setTimeout(r, 100));
+    first.socat.kill();
+    await until(() => rejected.some((r) => r.reason === 'io-error'));
+    // Recreate the PTY at the same path, as a re-plugged USB adapter would appear again.
+    const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${first.device}`, `pty,raw,echo=0,link=${first.peer}`], {
+      stdio: 'ignore',
+    });
+    track({ ...first, socat });
+    await until(() => existsSync(first.device) && existsSync(first.peer));
+    const peer = await openPeer(first.peer);
+    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
+    await until(() => {
+      peer.write('PING\n');
+      return scans.length > 0;
+    });
+    expect(scans[0]?.data).toBe('PING');
+  });
+});
