@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { commandSpecs, helpText, parseCommand, simFaults } from './commands.js';
+
+function parsed(line: string) {
+  const result = parseCommand(line);
+  if (!result.ok) throw new Error(`expected '${line}' to parse, got: ${result.error}`);
+  return result.command;
+}
+
+function error(line: string): string {
+  const result = parseCommand(line);
+  if (result.ok) throw new Error(`expected '${line}' to be refused`);
+  return result.error;
+}
+
+describe('console command parser', () => {
+  it.each([
+    ['keys 12345678#', { name: 'keys', keys: '12345678#' }],
+    ['keys 12*c', { name: 'keys', keys: '12*C' }],
+    ['scan PARCEL-0001', { name: 'scan', text: 'PARCEL-0001' }],
+    ['open a01', { name: 'open', compartmentId: 'A01' }],
+    ['pull A01', { name: 'open', compartmentId: 'A01' }],
+    ['close A12', { name: 'close', compartmentId: 'A12' }],
+    ['fault A01 door-jammed', { name: 'fault', compartmentId: 'A01', fault: 'door-jammed' }],
+    ['clear-fault A01', { name: 'clear-fault', compartmentId: 'A01' }],
+    ['clear-fault A01 stuck-relay', { name: 'clear-fault', compartmentId: 'A01', fault: 'stuck-relay' }],
+    ['auto-open off', { name: 'auto-open', enabled: false }],
+    ['auto-open on A03', { name: 'auto-open', enabled: true, compartmentId: 'A03' }],
+    ['auto-close 5000', { name: 'auto-close', afterMs: 5000 }],
+    ['auto-close off A02', { name: 'auto-close', afterMs: undefined, compartmentId: 'A02' }],
+    ['noise keypad', { name: 'noise', source: 'keypad' }],
+    ['status', { name: 'status' }],
+    ['display', { name: 'display', count: 10 }],
+    ['audit 25', { name: 'audit', count: 25 }],
+    ['HELP', { name: 'help' }],
+    ['exit', { name: 'quit' }],
+  ])('parses %j', (line, command) => {
+    expect(parsed(line)).toEqual(command);
+  });
+
+  it('accepts every simulated fault the hardware layer can inject', () => {
+    for (const fault of simFaults) expect(parsed(`fault A05 ${fault}`)).toMatchObject({ fault });
+  });
+
+  it('keeps the spaces inside a scan, because a scan is the rest of the line', () => {
+    expect(parsed('scan   hello world  ')).toEqual({ name: 'scan', text: 'hello world' });
+  });
+
+  it('parses blank lines and # comments to no command', () => {
+    expect(parsed('')).toBeUndefined();
+    expect(parsed('   ')).toBeUndefined();
+    expect(parsed('# the courier arrives')).toBeUndefined();
+  });
+
+  it.each([
+    ['frobnicate', /unknown command 'frobnicate'/],
+    ['keys', /wrong number of arguments — usage: keys <keys>/],
+    ['keys 12a4', /only digits/],
+    ['open', /wrong number of arguments/],
+    ['open A01 A02', /wrong number of arguments/],
+    ['open A01!', /argument 1/],
+    ['fault A01 melted', /argument 2: .*door-jammed/],
+    ['fault A01', /wrong number of arguments/],
+    ['auto-open maybe', /expected one of "on"\|"off"/],
+    ['auto-close -5', /usage: auto-close/],
+    ['display zero', /expected a number/],
+    ['audit 0', /usage: audit \[n\]/],
+    ['audit 1 2', /wrong number of arguments/],
+    ['status now', /wrong number of arguments/],
+    ['scan', /wrong number of arguments/],
+    ['scan caf\u00e9', /printable ASCII/],
+  ])('refuses %j with a clear message', (line, message) => {
+    expect(error(line)).toMatch(message);
+  });
+
+  it('never throws, whatever the line', () => {
+    const lines = ['\u0000', 'keys '.repeat(10_000), 'scan ' + 'x'.repeat(70_000), '🙂', 'open ../../etc', '\t\t', 'fault'];
+    for (const line of lines) expect(() => parseCommand(line)).not.toThrow();
+  });
+
+  it('lists every command in the help text', () => {
+    const help = helpText();
+    for (const spec of Object.values(commandSpecs)) expect(help).toContain(spec.usage);
+  });
+});

@@ -1,0 +1,173 @@
+import { z } from 'zod';
+import { CompartmentId } from '../device/tokens/claims.js';
+import type { SimFault } from '../hal/sim/compartment-model.js';
+
+// The technician console's command language: one command per line, words separated by
+// spaces. Every line is validated with zod; a bad line yields an error message (with the
+// usage) and never an exception, because a typo must not take the locker down.
+
+export const simFaults = [
+  'door-jammed', 'stuck-relay', 'relay-dead', 'sensor-dead', 'sensor-bouncing', 'sensor-stuck-closed', 'forced-open',
+] as const satisfies readonly SimFault[];
+
+export type Command =
+  | { name: 'keys'; keys: string }
+  | { name: 'scan'; text: string }
+  | { name: 'open'; compartmentId: string }
+  | { name: 'close'; compartmentId: string }
+  | { name: 'fault'; compartmentId: string; fault: SimFault }
+  | { name: 'clear-fault'; compartmentId: string; fault?: SimFault }
+  | { name: 'auto-open'; enabled: boolean; compartmentId?: string }
+  | { name: 'auto-close'; afterMs: number | undefined; compartmentId?: string }
+  | { name: 'noise'; source: 'keypad' | 'scanner' }
+  | { name: 'status' }
+  | { name: 'display'; count: number }
+  | { name: 'audit'; count: number }
+  | { name: 'help' }
+  | { name: 'quit' };
+
+export type ParseResult = { ok: true; command: Command } | { ok: true; command: undefined } | { ok: false; error: string };
+
+const compartment = CompartmentId.transform((id) => id.toUpperCase());
+const fault = z.enum(simFaults);
+const onOff = z.enum(['on', 'off']).transform((v) => v === 'on');
+/** An optional count argument: 1-1000, 10 when absent. */
+const optionalCount = z
+  .array(z.string())
+  .max(1, 'at most one number')
+  .transform((args) => args[0] ?? '10')
+  .pipe(z.string().regex(/^\d{1,4}$/, 'expected a number').transform(Number).pipe(z.number().int().min(1).max(1000)));
+/** What the keypad controller sends: digits, '#' enter, '*' clear, 'C' cancel. */
+const keys = z
+  .string()
+  .max(64)
+  .regex(/^[0-9#*Cc]+$/, "only digits, '#' (enter), '*' (clear) and 'C' (cancel)")
+  .transform((k) => k.toUpperCase());
+/** A scan is printable ASCII; the scanner's own maximum is checked by the driver. */
+const scanText = z.string().min(1).max(65_536).regex(/^[\x20-\x7e]+$/, 'printable ASCII only');
+
+interface CommandSpec {
+  usage: string;
+  summary: string;
+  /** Parses the words after the command name (scan gets the rest of the line as one word). */
+  schema: z.ZodType<Command>;
+}
+
+export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
+  keys: {
+    usage: 'keys <keys>',
+    summary: "type on the keypad, e.g. 'keys 12345678#' ('#' enter, '*' clear, 'C' cancel)",
+    schema: z.tuple([keys]).transform(([k]) => ({ name: 'keys' as const, keys: k })),
+  },
+  scan: {
+    usage: 'scan <text>',
+    summary: 'present a barcode / QR code to the scanner (a token or a parcel id)',
+    schema: z.tuple([scanText]).transform(([text]) => ({ name: 'scan' as const, text })),
+  },
+  open: {
+    usage: 'open <compartment>',
+    summary: 'a person pulls the door (opens only if the latch is released)',
+    schema: z.tuple([compartment]).transform(([id]) => ({ name: 'open' as const, compartmentId: id })),
+  },
+  close: {
+    usage: 'close <compartment>',
+    summary: 'a person pushes the door shut',
+    schema: z.tuple([compartment]).transform(([id]) => ({ name: 'close' as const, compartmentId: id })),
+  },
+  fault: {
+    usage: 'fault <compartment> <fault>',
+    summary: `inject a hardware fault: ${simFaults.join(', ')}`,
+    schema: z.tuple([compartment, fault]).transform(([id, f]) => ({ name: 'fault' as const, compartmentId: id, fault: f })),
+  },
+  'clear-fault': {
+    usage: 'clear-fault <compartment> [fault]',
+    summary: 'clear one fault, or all faults of the compartment',
+    schema: z
+      .tuple([compartment], fault)
+      .refine((args) => args.length <= 2, 'at most one fault')
+      .transform(([id, f]) => ({ name: 'clear-fault' as const, compartmentId: id, ...(f === undefined ? {} : { fault: f }) })),
+  },
+  'auto-open': {
+    usage: 'auto-open on|off [compartment]',
+    summary: 'whether the person pulls the door as soon as the latch releases (all compartments by default)',
+    schema: z
+      .tuple([onOff], compartment)
+      .refine((args) => args.length <= 2, 'at most one compartment')
+      .transform(([on, id]) => ({ name: 'auto-open' as const, enabled: on, ...(id === undefined ? {} : { compartmentId: id }) })),
+  },
+  'auto-close': {
+    usage: 'auto-close <ms>|off [compartment]',
+    summary: 'the person closes an opened door by itself after <ms>',
+    schema: z
+      .tuple([z.union([z.literal('off').transform(() => undefined), z.coerce.number().int().min(0).max(600_000)])], compartment)
+      .refine((args) => args.length <= 2, 'at most one compartment')
+      .transform(([ms, id]) => ({ name: 'auto-close' as const, afterMs: ms, ...(id === undefined ? {} : { compartmentId: id }) })),
+  },
+  noise: {
+    usage: 'noise keypad|scanner',
+    summary: 'line noise on the keypad or scanner cable (the runtime must reject it)',
+    schema: z.tuple([z.enum(['keypad', 'scanner'])]).transform(([source]) => ({ name: 'noise' as const, source })),
+  },
+  status: {
+    usage: 'status',
+    summary: 'compartments, doors, relays, faults, lockout, code-set version, audit watermark',
+    schema: z.tuple([]).transform(() => ({ name: 'status' as const })),
+  },
+  display: {
+    usage: 'display [n]',
+    summary: 'the last n display messages (default 10)',
+    schema: optionalCount.transform((n) => ({ name: 'display' as const, count: n })),
+  },
+  audit: {
+    usage: 'audit [n]',
+    summary: 'the last n audit records (default 10; ids and outcomes only, never codes or tokens)',
+    schema: optionalCount.transform((n) => ({ name: 'audit' as const, count: n })),
+  },
+  help: {
+    usage: 'help',
+    summary: 'this list',
+    schema: z.tuple([]).transform(() => ({ name: 'help' as const })),
+  },
+  quit: {
+    usage: 'quit',
+    summary: 'stop the locker (relays off, database closed) and exit',
+    schema: z.tuple([]).transform(() => ({ name: 'quit' as const })),
+  },
+};
+
+const aliases: Readonly<Record<string, Command['name']>> = { exit: 'quit', '?': 'help', type: 'keys', pull: 'open' };
+
+function isCommandName(name: string): name is Command['name'] {
+  return Object.hasOwn(commandSpecs, name);
+}
+
+/** Parses one console line. Blank lines and '#' comments parse to no command. */
+export function parseCommand(line: string): ParseResult {
+  const trimmed = line.trim();
+  if (trimmed === '' || trimmed.startsWith('#')) return { ok: true, command: undefined };
+  const [first = '', ...rest] = trimmed.split(/\s+/);
+  const word = first.toLowerCase();
+  const name = aliases[word] ?? word;
+  if (!isCommandName(name)) return { ok: false, error: `unknown command '${first}' (type 'help' for the list)` };
+  const spec = commandSpecs[name];
+  // A scan may contain spaces: it takes the rest of the line as it was typed.
+  const args = name === 'scan' ? (rest.length === 0 ? [] : [trimmed.slice(first.length).trim()]) : rest;
+  const result = spec.schema.safeParse(args);
+  if (result.success) return { ok: true, command: result.data };
+  return { ok: false, error: `${describeIssues(result.error)} — usage: ${spec.usage}` };
+}
+
+function describeIssues(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return 'invalid arguments';
+  if ((issue.code === 'too_big' || issue.code === 'too_small') && issue.origin === 'array') return 'wrong number of arguments';
+  const where = issue.path.length === 0 ? '' : `argument ${String(Number(issue.path[0]) + 1)}: `;
+  return `${where}${issue.message}`;
+}
+
+/** The help text, one command per line. */
+export function helpText(): string {
+  const specs = Object.values(commandSpecs);
+  const width = Math.max(...specs.map((s) => s.usage.length));
+  return specs.map((s) => `  ${s.usage.padEnd(width)}  ${s.summary}`).join('\n');
+}
