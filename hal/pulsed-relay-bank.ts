@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { HalError } from './hal-error.js';
-import type { Clock, RelayBank } from './types.js';
+import type { Clock, RelayBank, TimerHandle } from './types.js';
 
 /** What a concrete relay driver must do: switch one relay, synchronously. */
 export interface RelayOutputs {
@@ -16,9 +16,10 @@ export interface PulseRecord {
   actualMs: number;
   /** Clock.now() when the relay was energised (or the attempt failed). */
   startedAt: number;
-  /** Clock.now() when the relay was off again. */
-  endedAt: number;
-  outcome: 'ok' | 'fault';
+  /** Clock.now() when the relay was off again; undefined while it is energised. */
+  endedAt: number | undefined;
+  /** 'cut-short': the bank was closed mid-pulse (the relay was switched off early). */
+  outcome: 'in-progress' | 'ok' | 'fault' | 'cut-short';
 }
 
 export interface PulsedRelayBankOptions {
@@ -27,8 +28,17 @@ export interface PulsedRelayBankOptions {
   clock: Clock;
   outputs: RelayOutputs;
   logger?: Logger;
-  /** Called once per pulse when it ends (the simulator records them). */
-  onPulseEnded?: (record: PulseRecord) => void;
+  /**
+   * Called when a pulse starts, with a record the bank updates in place when it ends
+   * (the simulator keeps them; the real bank keeps no history).
+   */
+  onPulseStarted?: (record: PulseRecord) => void;
+}
+
+interface InFlight {
+  job: PulseJob;
+  record: PulseRecord;
+  timer: TimerHandle;
 }
 
 interface PulseJob {
@@ -55,6 +65,7 @@ export class PulsedRelayBank implements RelayBank {
   readonly maxPulseMs: number;
   private readonly queues = new Map<string, PulseJob[]>();
   private readonly busy = new Set<string>();
+  private readonly inFlight = new Map<string, InFlight>();
   private closed = false;
 
   constructor(private readonly options: PulsedRelayBankOptions) {
@@ -90,33 +101,49 @@ export class PulsedRelayBank implements RelayBank {
     return Promise.resolve();
   }
 
-  /** Switches everything off and rejects queued (not yet started) pulses. */
+  /**
+   * Switches everything off and rejects every pulse not yet finished with HAL_CLOSED: a
+   * pulse cut short did not do what was asked, and no timer may outlive the bank.
+   */
   close(): Promise<void> {
     this.closed = true;
+    const closedError = (): HalError => new HalError('HAL_CLOSED', 'relay bank closed');
     for (const queue of this.queues.values()) {
-      for (const job of queue.splice(0)) job.reject(new HalError('HAL_CLOSED', 'relay bank closed'));
+      for (const job of queue.splice(0)) job.reject(closedError());
     }
-    return this.allOff();
+    const result = this.allOff();
+    for (const [id, flight] of this.inFlight) {
+      this.options.clock.clearTimeout(flight.timer);
+      flight.record.endedAt = this.options.clock.now();
+      flight.record.outcome = 'cut-short';
+      flight.job.reject(closedError());
+      this.busy.delete(id);
+    }
+    this.inFlight.clear();
+    return result;
   }
 
   private runNext(id: string): void {
-    const job = this.queues.get(id)?.shift();
+    const job = this.closed ? undefined : this.queues.get(id)?.shift();
     if (job === undefined) {
       this.busy.delete(id);
       return;
     }
     this.busy.add(id);
     const { clock, outputs } = this.options;
-    const startedAt = clock.now();
+    const record: PulseRecord = {
+      compartmentId: id,
+      requestedMs: job.requestedMs,
+      actualMs: job.actualMs,
+      startedAt: clock.now(),
+      endedAt: undefined,
+      outcome: 'in-progress',
+    };
+    this.options.onPulseStarted?.(record);
     const finish = (outcome: 'ok' | 'fault', error?: unknown): void => {
-      this.options.onPulseEnded?.({
-        compartmentId: id,
-        requestedMs: job.requestedMs,
-        actualMs: outcome === 'ok' ? job.actualMs : 0,
-        startedAt,
-        endedAt: clock.now(),
-        outcome,
-      });
+      this.inFlight.delete(id);
+      record.endedAt = clock.now();
+      record.outcome = outcome;
       if (outcome === 'ok') job.resolve();
       else job.reject(new HalError('RELAY_FAULT', `relay ${id} could not be driven`, { cause: error }));
       this.runNext(id);
@@ -126,10 +153,11 @@ export class PulsedRelayBank implements RelayBank {
     } catch (error) {
       this.safeOff(id);
       this.options.logger?.error({ compartmentId: id, err: error }, 'relay.on_failed');
+      record.actualMs = 0;
       finish('fault', error);
       return;
     }
-    clock.setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       try {
         outputs.off(id);
         finish('ok');
@@ -140,6 +168,7 @@ export class PulsedRelayBank implements RelayBank {
         finish('fault', error);
       }
     }, job.actualMs);
+    this.inFlight.set(id, { job, record, timer });
   }
 
   private safeOff(id: string): void {

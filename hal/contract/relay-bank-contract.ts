@@ -110,9 +110,14 @@ export function relayBankContract(name: string, create: () => RelayBankHarness):
 
     it('leaves every relay off after close, even mid-pulse', async () => {
       const h = create();
-      void h.bank.pulse('A01', 900);
+      const cut = h.bank.pulse('A01', 900);
+      const queued = h.bank.pulse('A01', 900);
       await h.close();
       expect(h.energised('A01')).toBe(false);
+      await expect(cut).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
+      await expect(queued).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
+      expect(h.clock.pendingTimers()).toBe(0);
+      await expect(h.bank.pulse('A01', 10)).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
     });
   });
 }

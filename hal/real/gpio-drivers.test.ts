@@ -48,8 +48,9 @@ describe('GPIO relay bank', () => {
   it('unexports its pins on close and keeps them off', async () => {
     const gpio = new InMemoryGpio();
     const bank = new GpioRelayBank({ relays, activeLow: false, maxPulseMs: 500, clock: new FakeClock(), gpio });
-    void bank.pulse('A02', 400);
+    const cut = bank.pulse('A02', 400);
     await bank.close();
+    await expect(cut).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
     expect(gpio.level(6)).toBe(0);
     expect(gpio.isExported(6)).toBe(false);
   });

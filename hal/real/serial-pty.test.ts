@@ -54,6 +54,14 @@ async function openPtyPair(): Promise<PtyPair> {
   return { device, peer, socat, dir };
 }
 
+function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill();
+  });
+}
+
 async function openPeer(path: string): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate: 9600, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
@@ -66,8 +74,8 @@ afterEach(async () => {
 });
 
 function track(pair: PtyPair): void {
-  cleanups.push(() => {
-    pair.socat.kill();
+  cleanups.push(async () => {
+    await killAndWait(pair.socat);
     rmSync(pair.dir, { recursive: true, force: true });
   });
 }
@@ -128,8 +136,11 @@ describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
     scanner.onRejected((r) => rejected.push(r));
     scanner.start();
     await new Promise((r) => setTimeout(r, 100));
-    first.socat.kill();
+    await killAndWait(first.socat);
     await until(() => rejected.some((r) => r.reason === 'io-error'));
+    // socat normally removes its links on exit; make sure no stale link survives.
+    rmSync(first.device, { force: true });
+    rmSync(first.peer, { force: true });
     // Recreate the PTY at the same path, as a re-plugged USB adapter would appear again.
     const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${first.device}`, `pty,raw,echo=0,link=${first.peer}`], {
       stdio: 'ignore',

@@ -135,8 +135,10 @@ describe('simulated relays', () => {
 
   it('turns relays off and rejects later pulses once closed, and closes twice safely', async () => {
     const { hardware, control } = setup();
-    void hardware.relays.pulse('A01', 500);
+    const cut = hardware.relays.pulse('A01', 500);
     await hardware.close();
+    await expect(cut).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
+    expect(control.pulses('A01')[0]?.outcome).toBe('cut-short');
     await hardware.close();
     expect(control.energised('A01')).toBe(false);
     await expect(hardware.relays.pulse('A01', 100)).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));

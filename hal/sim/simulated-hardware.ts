@@ -46,7 +46,7 @@ export interface SimulatedLockerControl {
   /** Clears one fault, or every fault of the compartment when `fault` is omitted. */
   clearFault(compartmentId: string, fault?: SimFault): void;
   faults(compartmentId: string): readonly SimFault[];
-  /** Every pulse so far (ended ones), optionally for one compartment. */
+  /** Every pulse so far, in start order (endedAt undefined while energised), optionally for one compartment. */
   pulses(compartmentId?: string): readonly PulseRecord[];
 }
 
@@ -93,7 +93,7 @@ export function createSimulatedHardware(options: SimulatedHardwareOptions): Simu
     maxPulseMs: options.maxPulseMs ?? DEFAULT_MAX_PULSE_MS,
     clock,
     outputs: { on: (id) => model(id).energise(), off: (id) => model(id).deEnergise() },
-    onPulseEnded: (record) => records.push(record),
+    onPulseStarted: (record) => records.push(record),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const doors = new DebouncedDoorSensors({
@@ -146,7 +146,7 @@ export function createSimulatedHardware(options: SimulatedHardwareOptions): Simu
     injectFault: (id, fault) => model(id).injectFault(fault),
     clearFault: (id, fault) => model(id).clearFault(fault),
     faults: (id) => model(id).faults(),
-    pulses: (id) => (id === undefined ? [...records] : records.filter((r) => r.compartmentId === id)),
+    pulses: (id) => records.filter((r) => id === undefined || r.compartmentId === id).map((r) => ({ ...r })),
   };
   return { hardware, control };
 }
