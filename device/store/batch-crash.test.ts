@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { codeSetDigestOf } from '../codes/code-set-digest.js';
+import { CrashPlanModel } from './batch-crash-plan.js';
+import { openTestStore, tempDir } from './store-test-fixtures.js';
+
+// The issue's crash test: a child process applies 10k-entry batches (deltas with
+// revocations and keyring changes, and snapshots) to a real SQLite file and is SIGKILLed
+// at random points; after every kill the file must pass integrity_check and hold wholly
+// one version: meta version and digest, the rows (digest recomputed from them), the
+// keyring and the audit log (one record per applied batch, chain intact) all agree.
+
+const KILLS = Number(process.env['CRASH_TEST_KILLS'] ?? 32);
+const MAX_DELAY_MS = 700;
+const childScript = fileURLToPath(new URL('./batch-crash-child.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+interface KillResult {
+  lastLine: string;
+}
+
+/** Starts the child, waits until it has opened the store, kills it after a random delay. */
+function runAndKill(dbPath: string, delayMs: number): Promise<KillResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', childScript, dbPath], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_ENV: 'test' },
+    });
+    let out = '';
+    let err = '';
+    let timer: NodeJS.Timeout | undefined;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      if (timer === undefined && out.includes('ready')) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (signal !== 'SIGKILL') {
+        reject(new Error(`child exited by itself (code ${String(code)}): ${err.slice(-2000)}`));
+        return;
+      }
+      const lines = out.trim().split('\n');
+      resolve({ lastLine: lines[lines.length - 1] ?? '' });
+    });
+  });
+}
+
+interface Row {
+  token_id: string;
+  token: string;
+}
+
+describe('code batch application under SIGKILL', () => {
+  it(`leaves wholly the old or wholly the new code set after ${String(KILLS)} random kills`, async () => {
+    const { dir, cleanup } = tempDir('batch-crash-');
+    const dbPath = join(dir, 'crash.db');
+    const model = new CrashPlanModel();
+    let midBatchKills = 0;
+    let previousVersion = 0;
+    try {
+      for (let kill = 0; kill < KILLS; kill++) {
+        const { lastLine } = await runAndKill(dbPath, Math.floor(Math.random() * MAX_DELAY_MS));
+        if (lastLine.startsWith('applying')) midBatchKills++;
+
+        const store = openTestStore(dbPath);
+        try {
+          expect(store.database.pragma('integrity_check', { simple: true })).toBe('ok');
+          const { version, digest } = store.codeSetState();
+          expect(version).toBeGreaterThanOrEqual(previousVersion);
+          // The meta row is at exactly one version of the plan...
+          expect(digest).toBe(model.digestAt(version));
+          // ...and the rows are that version's rows, not a mix.
+          const rows = store.database.prepare<[], Row>('SELECT token_id, token FROM code_entries WHERE in_set = 1').all();
+          expect(rows.length).toBe(model.sizeAt(version));
+          expect(codeSetDigestOf(rows.map((r) => ({ tokenId: r.token_id, token: r.token })))).toBe(digest);
+          // Keyring and audit were written in the same transactions.
+          expect(store.keyringRows().length).toBe(version);
+          expect(store.auditHighWatermark()).toBe(version);
+          expect(store.verifyAuditChain()).toMatchObject({ ok: true, records: version });
+          previousVersion = version;
+        } finally {
+          store.close();
+        }
+      }
+      // The kills must have hit real work, not only start-up.
+      expect(previousVersion).toBeGreaterThanOrEqual(3);
+      expect(midBatchKills).toBeGreaterThanOrEqual(5);
+    } finally {
+      cleanup();
+    }
+  }, 240_000);
+});
