@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { LockerId } from '../../device/tokens/claims.js';
+import { EpochMs, envelopeOf } from './envelope.js';
+import { AuditLaneWire, AuditRecordWire } from './shared-schemas.js';
+
+// Audit upload (locker → backend) and its acknowledgement (backend → locker).
+
+/** Records per upload message. Priority uploads stay within MAX_ALSO_SEQS so one ack covers them. */
+export const MAX_UPLOAD_RECORDS = 256;
+/** Out-of-order seqs one ack may list (keeps the ack seal under PASETO's 2 KiB bound here). */
+export const MAX_ALSO_SEQS = 100;
+
+/**
+ * lockers/{id}/audit/upload. Records of one lane, ascending seq, read from the device's
+ * durable outbox. The same records may be sent again (after a reconnect, a lost ack): the
+ * backend dedupes by (lockerId, seq) and checks the hash chain.
+ */
+export const AuditUploadMessage = z.object({
+  ...envelopeOf('audit-upload'),
+  lane: AuditLaneWire,
+  /** The locker's acked watermark when sending: everything up to it is already acknowledged. */
+  ackedSeq: z.number().int().nonnegative(),
+  /** Highest seq the locker has written (lets the backend see the backlog). */
+  highSeq: z.number().int().nonnegative(),
+  records: z.array(AuditRecordWire).min(1).max(MAX_UPLOAD_RECORDS),
+});
+export type AuditUploadMessage = z.infer<typeof AuditUploadMessage>;
+
+/**
+ * Seal claims (typ 'audit-ack'): the backend has durably stored every record up to
+ * `contiguousSeq`, and also the listed `alsoSeqs` (priority records stored ahead of the
+ * backlog). Signed because an ack lets the locker forget records: a forged ack would be a
+ * way to erase evidence.
+ */
+export const AuditAckClaims = z.object({
+  typ: z.literal('audit-ack'),
+  lockerId: LockerId,
+  contiguousSeq: z.number().int().nonnegative(),
+  alsoSeqs: z.array(z.number().int().positive()).max(MAX_ALSO_SEQS),
+  iat: EpochMs,
+});
+export type AuditAckClaims = z.infer<typeof AuditAckClaims>;
+
+/** lockers/{id}/audit/ack */
+export const AuditAckMessage = z.object({
+  ...envelopeOf('audit-ack'),
+  seal: z.string().min(1).max(2048),
+});
+export type AuditAckMessage = z.infer<typeof AuditAckMessage>;

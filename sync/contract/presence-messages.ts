@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { envelopeOf } from './envelope.js';
+import { CodeSetStateWire, DeviceHealthWire } from './shared-schemas.js';
+
+// Presence (retained) and health (periodic), both locker → backend.
+
+export const BootId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+
+/**
+ * lockers/{id}/presence, retained. 'online' is the birth message published on every
+ * connect; 'offline' is the last will the broker publishes when the connection dies
+ * without a DISCONNECT (and the locker publishes on a clean stop). `bootId` changes per
+ * process start, so the backend can tell a reboot from a reconnect.
+ */
+export const PresenceMessage = z.discriminatedUnion('status', [
+  z.object({
+    ...envelopeOf('presence'),
+    status: z.literal('online'),
+    bootId: BootId,
+    firmwareVersion: z.string().min(1).max(64),
+    codeSet: CodeSetStateWire,
+    audit: z.object({ highSeq: z.number().int().nonnegative(), ackedSeq: z.number().int().nonnegative() }),
+  }),
+  z.object({
+    ...envelopeOf('presence'),
+    status: z.literal('offline'),
+    bootId: BootId,
+    /** 'will': published by the broker for a dead connection; 'shutdown': clean stop. */
+    cause: z.enum(['will', 'shutdown']),
+  }),
+]);
+export type PresenceMessage = z.infer<typeof PresenceMessage>;
+
+/** lockers/{id}/health, not retained, QoS 0: a lost one is replaced by the next. */
+export const HealthMessage = z.object({
+  ...envelopeOf('health'),
+  bootId: BootId,
+  health: DeviceHealthWire,
+});
+export type HealthMessage = z.infer<typeof HealthMessage>;

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+// Small value schemas several messages share.
+
+export const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex characters');
+
+export const CodeSetStateWire = z.object({
+  version: z.number().int().nonnegative(),
+  digest: Hex64,
+});
+export type CodeSetStateWire = z.infer<typeof CodeSetStateWire>;
+
+export const AuditLaneWire = z.enum(['priority', 'normal']);
+
+/** One audit record exactly as device/sync-port.ts AuditRecord (the hash chain's input). */
+export const AuditRecordWire = z.object({
+  seq: z.number().int().positive(),
+  at: z.number().int().nonnegative(),
+  type: z.string().min(1).max(64),
+  lane: AuditLaneWire,
+  dataJson: z.string().max(8192),
+  prevHash: Hex64,
+  hash: Hex64,
+});
+export type AuditRecordWire = z.infer<typeof AuditRecordWire>;
+
+export const DeviceHealthWire = z.object({
+  compartments: z
+    .array(
+      z.object({
+        id: z.string().max(16),
+        status: z.enum(['ok', 'occupied', 'out-of-service']),
+        door: z.enum(['open', 'closed', 'unknown']),
+      }),
+    )
+    .max(512),
+  lockout: z.object({ active: z.boolean(), until: z.number().int().optional(), failures: z.number().int().nonnegative() }),
+  liveCodes: z.number().int().nonnegative(),
+  auditBacklog: z.number().int().nonnegative(),
+  clockFloor: z.number().int().nonnegative(),
+});
+export type DeviceHealthWire = z.infer<typeof DeviceHealthWire>;
