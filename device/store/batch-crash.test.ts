@@ -87,9 +87,11 @@ describe('code batch application under SIGKILL', () => {
           store.close();
         }
       }
-      // The kills must have hit real work, not only start-up.
-      expect(previousVersion).toBeGreaterThanOrEqual(3);
-      expect(midBatchKills).toBeGreaterThanOrEqual(5);
+      // The kills must have hit real work, not only start-up (about half land mid-batch).
+      const stats = `version ${String(previousVersion)}, ${String(midBatchKills)} of ${String(KILLS)} kills mid-batch`;
+      expect(previousVersion, stats).toBeGreaterThanOrEqual(Math.min(3, Math.floor(KILLS / 4)));
+      expect(midBatchKills, stats).toBeGreaterThanOrEqual(Math.floor(KILLS / 6));
+      if (process.env['CRASH_TEST_VERBOSE'] !== undefined) process.stderr.write(`batch-crash: ${stats}\n`);
     } finally {
       cleanup();
     }
