@@ -1,0 +1,157 @@
+import type { BeepPattern, DisplayMessage, Key } from '../../hal/types.js';
+import type { CompartmentSize } from '../tokens/claims.js';
+import type { DoorEvent } from './door-supervisor.js';
+
+// A courier's deposit session: credential accepted → scan parcels one after another →
+// each opens a compartment → door closed = deposit confirmed. While a deposit door is open
+// the courier can press 1 ("doesn't fit, needs larger") or 2 ("door faulty"): the runtime
+// then opens another free compartment of the same or larger size (strictly larger for 1)
+// and records the re-slot. Pure: the runtime resolves scans, chooses compartments and
+// starts the opens, and feeds the results back in.
+
+export interface CourierIdentity {
+  tokenId: string;
+  sub?: string;
+}
+
+export interface DepositSlot {
+  tokenId: string;
+  parcelId: string;
+  /** The compartment the backend assigned (the token's cmp). */
+  assignedId: string;
+  compartmentId: string;
+  size: CompartmentSize;
+  opId: string;
+  /** Every compartment tried for this parcel so far, current one included. */
+  tried: readonly string[];
+}
+
+export type CourierSessionState =
+  | { kind: 'none' }
+  | { kind: 'ready'; courier: CourierIdentity; deposits: number }
+  | { kind: 'opening'; courier: CourierIdentity; deposits: number; slot: DepositSlot }
+  | { kind: 'door-open'; courier: CourierIdentity; deposits: number; slot: DepositSlot; verified: boolean; abandoned: boolean };
+
+export type ReslotReason = 'needs-larger' | 'door-faulty';
+
+export type CourierSessionInput =
+  | { type: 'credential'; courier: CourierIdentity }
+  | { type: 'slot-opening'; slot: DepositSlot }
+  | { type: 'parcel-refused'; message: DisplayMessage }
+  | { type: 'no-other-compartment' }
+  | { type: 'door-event'; opId: string | undefined; event: DoorEvent }
+  | { type: 'key'; key: Key }
+  | { type: 'timeout' };
+
+export type CourierSessionEffect =
+  | { type: 'show'; message: DisplayMessage }
+  | { type: 'beep'; pattern: BeepPattern }
+  | { type: 'start-timer'; ms: number }
+  | { type: 'cancel-timer' }
+  | { type: 'confirm-deposit'; slot: DepositSlot }
+  | { type: 'request-reslot'; reason: ReslotReason; slot: DepositSlot }
+  | { type: 'audit'; auditType: string; data: Record<string, string | number> }
+  | { type: 'ended'; deposits: number };
+
+export interface CourierSessionStep {
+  state: CourierSessionState;
+  effects: CourierSessionEffect[];
+}
+
+export interface CourierSessionConfig {
+  sessionMs: number;
+}
+
+export const noCourierSession: CourierSessionState = { kind: 'none' };
+
+const scanPrompt: DisplayMessage = { tone: 'prompt', text: 'Courier: scan a parcel barcode, or press Cancel to finish.' };
+
+function doorOpenPrompt(compartmentId: string): DisplayMessage {
+  return { tone: 'success', text: `${compartmentId}: place the parcel and close the door. 1 = does not fit, 2 = door faulty.`, compartmentId };
+}
+
+function end(deposits: number): CourierSessionStep {
+  return { state: noCourierSession, effects: [{ type: 'cancel-timer' }, { type: 'ended', deposits }, { type: 'show', message: { tone: 'idle', text: 'Courier session ended.' } }] };
+}
+
+function ready(courier: CourierIdentity, deposits: number, config: CourierSessionConfig, message: DisplayMessage = scanPrompt): CourierSessionStep {
+  return { state: { kind: 'ready', courier, deposits }, effects: [{ type: 'start-timer', ms: config.sessionMs }, { type: 'show', message }] };
+}
+
+export function courierSessionStep(state: CourierSessionState, input: CourierSessionInput, config: CourierSessionConfig): CourierSessionStep {
+  const timer: CourierSessionEffect = { type: 'start-timer', ms: config.sessionMs };
+  switch (input.type) {
+    case 'credential':
+      // A new credential while a door is open changes nothing: that deposit finishes first.
+      if (state.kind === 'opening' || state.kind === 'door-open') return { state, effects: [{ type: 'beep', pattern: 'error' }] };
+      return ready(input.courier, state.kind === 'ready' ? state.deposits : 0, config);
+    case 'slot-opening':
+      if (state.kind === 'none') return { state, effects: [] };
+      return {
+        state: { kind: 'opening', courier: state.courier, deposits: state.deposits, slot: input.slot },
+        effects: [timer, { type: 'show', message: { tone: 'progress', text: `Opening ${input.slot.compartmentId}…`, compartmentId: input.slot.compartmentId } }],
+      };
+    case 'parcel-refused':
+      if (state.kind !== 'ready') return { state, effects: [] };
+      return { state, effects: [timer, { type: 'beep', pattern: 'error' }, { type: 'show', message: input.message }] };
+    case 'no-other-compartment':
+      if (state.kind === 'door-open') {
+        return { state: { ...state, abandoned: true }, effects: [timer, { type: 'beep', pattern: 'error' }, { type: 'show', message: { tone: 'error', text: 'No other compartment is free. Take the parcel back and close the door.' } }] };
+      }
+      if (state.kind === 'opening') return { ...ready(state.courier, state.deposits, config, { tone: 'error', text: 'No other compartment is free. Keep the parcel.' }) };
+      return { state, effects: [] };
+    case 'door-event':
+      return doorEvent(state, input.opId, input.event, config);
+    case 'key':
+      return key(state, input.key, config);
+    case 'timeout':
+      if (state.kind === 'ready') return end(state.deposits);
+      // Never end a session with a deposit door open: wait for it to close.
+      if (state.kind === 'opening' || state.kind === 'door-open') return { state, effects: [timer] };
+      return { state, effects: [] };
+  }
+}
+
+function doorEvent(state: CourierSessionState, opId: string | undefined, event: DoorEvent, config: CourierSessionConfig): CourierSessionStep {
+  if (state.kind !== 'opening' && state.kind !== 'door-open') return { state, effects: [] };
+  if (opId !== state.slot.opId) return { state, effects: [] };
+  const { slot } = state;
+  switch (event) {
+    case 'opened':
+    case 'already-open':
+    case 'unverified':
+      if (state.kind !== 'opening') return { state, effects: [] };
+      return {
+        state: { kind: 'door-open', courier: state.courier, deposits: state.deposits, slot, verified: event !== 'unverified', abandoned: false },
+        effects: [{ type: 'start-timer', ms: config.sessionMs }, { type: 'beep', pattern: 'success' }, { type: 'show', message: doorOpenPrompt(slot.compartmentId) }],
+      };
+    case 'jammed':
+    case 'relay-fault':
+      // The door never opened: try another compartment as if the courier reported it faulty.
+      return { state, effects: [{ type: 'request-reslot', reason: 'door-faulty', slot }] };
+    case 'closed': {
+      if (state.kind !== 'door-open') return { state, effects: [] };
+      if (state.abandoned) return ready(state.courier, state.deposits, config);
+      const confirmed = ready(state.courier, state.deposits + 1, config, { tone: 'success', text: `Deposit in ${slot.compartmentId} confirmed. Scan the next parcel or press Cancel.` });
+      return { state: confirmed.state, effects: [{ type: 'confirm-deposit', slot }, ...confirmed.effects] };
+    }
+  }
+}
+
+function key(state: CourierSessionState, pressed: Key, config: CourierSessionConfig): CourierSessionStep {
+  if (state.kind === 'ready') {
+    if (pressed === 'cancel') return end(state.deposits);
+    return { state, effects: [{ type: 'start-timer', ms: config.sessionMs }] };
+  }
+  if (state.kind !== 'door-open' || state.abandoned) return { state, effects: [] };
+  if (pressed === '1' || pressed === '2') {
+    const reason: ReslotReason = pressed === '1' ? 'needs-larger' : 'door-faulty';
+    return { state, effects: [{ type: 'beep', pattern: 'key' }, { type: 'request-reslot', reason, slot: state.slot }] };
+  }
+  // With a dead door sensor no close will ever be reported: Enter confirms by hand.
+  if (pressed === 'enter' && !state.verified) {
+    const confirmed = ready(state.courier, state.deposits + 1, config);
+    return { state: confirmed.state, effects: [{ type: 'confirm-deposit', slot: state.slot }, ...confirmed.effects] };
+  }
+  return { state, effects: [] };
+}

@@ -1,0 +1,28 @@
+import type { DisplayMessage } from '../../hal/types.js';
+
+// Every text the person at the locker sees, in one place. One "not valid" text covers
+// unknown, forged, mutated, wrong-locker, used and tampered credentials alike: telling
+// them apart would tell an attacker which check a guess failed. Only a correct credential
+// in a wrong state (not deposited yet, pickup period over, revoked) gets a specific text,
+// since only its holder can reach it.
+
+export const messages = {
+  notValid: { tone: 'error', text: 'Code not valid. Please check and try again.' },
+  notYetAvailable: { tone: 'error', text: 'Your parcel is not available yet.' },
+  expired: { tone: 'error', text: 'The pickup period has ended. Please contact support.' },
+  revoked: { tone: 'error', text: 'This code is no longer valid. Please contact support.' },
+  genericError: { tone: 'error', text: 'Something went wrong. Please try again.' },
+  scanNotRecognised: { tone: 'error', text: 'Scan not recognised.' },
+  noCompartment: { tone: 'error', text: 'No suitable compartment is free. Please contact support.' },
+  doorDidNotOpen: { tone: 'error', text: 'The door did not open. Please try again or contact support.' },
+  busy: { tone: 'error', text: 'Please wait a moment and try again.' },
+} as const satisfies Record<string, DisplayMessage>;
+
+export function lockedMessage(remainingMs: number): DisplayMessage {
+  const minutes = Math.max(1, Math.ceil(remainingMs / 60_000));
+  return { tone: 'error', text: `Keypad locked after too many wrong codes. Try again in ${String(minutes)} min.` };
+}
+
+export function doorOpenMessage(compartmentId: string, text = 'Door open: please take your parcel and close the door.'): DisplayMessage {
+  return { tone: 'success', text: `${compartmentId}: ${text}`, compartmentId };
+}

@@ -1,0 +1,190 @@
+import type { DoorState } from '../../hal/types.js';
+import type { OpenOutcome } from '../store/runtime-store.js';
+
+// Supervision of one compartment door (Open-Locker's relay/door semantics). Pure: the
+// runtime feeds commands, debounced sensor changes, pulse failures and timer expiries, and
+// executes the effects (pulse through the open journal, finishOpen, timers, audit).
+//
+//   rest ──command──▶ unlocking ──door open──▶ open ──door closed──▶ rest
+//                        │ timeout → jammed        │ timeout → left-open alarm (repeats)
+//   rest ──door open (no command)──▶ open (uncommanded: priority audit + alarm)
+//
+// A door already open, or a sensor that cannot be trusted, still gets its pulse: a broken
+// sensor must never trap a parcel. The outcome says what the sensor could tell.
+
+export interface DoorSupervisorConfig {
+  /** How long the door may take to open after the pulse before it counts as jammed. */
+  openWaitMs: number;
+  /** First left-open alarm after this long open. */
+  leftOpenMs: number;
+  /** Then the alarm repeats this often until the door closes. */
+  leftOpenRepeatMs: number;
+}
+
+export type DoorSupervisorState =
+  | { kind: 'rest' }
+  | { kind: 'unlocking'; opId: string; since: number }
+  | { kind: 'open'; opId: string | undefined; since: number; commanded: boolean; alarms: number };
+
+export type DoorTimer = 'open-wait' | 'left-open';
+
+/** What the flow that asked for the open hears about it. */
+export type DoorEvent = 'opened' | 'already-open' | 'unverified' | 'jammed' | 'relay-fault' | 'closed';
+
+export type DoorFailure = 'jammed' | 'relay-fault' | 'sensor-unknown';
+
+export type DoorSupervisorInput =
+  | { type: 'command-open'; opId: string; door: DoorState }
+  | { type: 'pulse-failed'; opId: string }
+  | { type: 'door'; state: DoorState }
+  | { type: 'timeout'; timer: DoorTimer };
+
+export type DoorSupervisorEffect =
+  | { type: 'pulse'; opId: string }
+  | { type: 'finish-open'; opId: string; outcome: OpenOutcome }
+  | { type: 'start-timer'; timer: DoorTimer; ms: number }
+  | { type: 'cancel-timer'; timer: DoorTimer }
+  | { type: 'audit'; auditType: string; lane: 'priority' | 'normal'; data: Record<string, string | number | boolean> }
+  | { type: 'failure'; reason: DoorFailure }
+  | { type: 'good-cycle' }
+  | { type: 'alarm'; reason: 'left-open' | 'uncommanded-open'; active: boolean }
+  | { type: 'door-event'; opId: string | undefined; event: DoorEvent };
+
+export interface DoorSupervisorStep {
+  state: DoorSupervisorState;
+  effects: DoorSupervisorEffect[];
+}
+
+export const doorAtRest: DoorSupervisorState = { kind: 'rest' };
+
+/** One pulse in flight per compartment: a second command waits until this says true. */
+export function canCommandOpen(state: DoorSupervisorState): boolean {
+  return state.kind !== 'unlocking';
+}
+
+/** Boot: a door found open is supervised (left-open alarm) but is not an intrusion. */
+export function doorAtBoot(door: DoorState, now: number): DoorSupervisorState {
+  return door === 'open' ? { kind: 'open', opId: undefined, since: now, commanded: true, alarms: 0 } : doorAtRest;
+}
+
+function command(state: DoorSupervisorState, opId: string, door: DoorState, now: number, config: DoorSupervisorConfig): DoorSupervisorStep {
+  if (state.kind === 'unlocking') return { state, effects: [] };
+  const pulse: DoorSupervisorEffect = { type: 'pulse', opId };
+  if (door === 'open') {
+    const keepTimer = state.kind === 'open';
+    return {
+      state: { kind: 'open', opId, since: state.kind === 'open' ? state.since : now, commanded: true, alarms: state.kind === 'open' ? state.alarms : 0 },
+      effects: [
+        pulse,
+        { type: 'finish-open', opId, outcome: 'already-open' },
+        { type: 'audit', auditType: 'door.already-open', lane: 'normal', data: { opId } },
+        ...(keepTimer ? [] : [{ type: 'start-timer', timer: 'left-open', ms: config.leftOpenMs } as const]),
+        { type: 'door-event', opId, event: 'already-open' },
+      ],
+    };
+  }
+  if (door === 'unknown') {
+    return {
+      state: doorAtRest,
+      effects: [
+        pulse,
+        { type: 'finish-open', opId, outcome: 'unknown' },
+        { type: 'audit', auditType: 'door.sensor-unknown', lane: 'priority', data: { opId, pulsed: true } },
+        { type: 'failure', reason: 'sensor-unknown' },
+        { type: 'door-event', opId, event: 'unverified' },
+      ],
+    };
+  }
+  return {
+    state: { kind: 'unlocking', opId, since: now },
+    effects: [pulse, { type: 'start-timer', timer: 'open-wait', ms: config.openWaitMs }],
+  };
+}
+
+function doorChange(state: DoorSupervisorState, door: DoorState, now: number, config: DoorSupervisorConfig): DoorSupervisorStep {
+  if (door === 'unknown') {
+    // Keep waiting in 'unlocking': the open-wait timeout decides. Otherwise report it.
+    if (state.kind === 'unlocking') return { state, effects: [] };
+    return { state, effects: [{ type: 'audit', auditType: 'door.sensor-unknown', lane: 'priority', data: { pulsed: false } }] };
+  }
+  if (door === 'open') {
+    if (state.kind === 'open') return { state, effects: [] };
+    if (state.kind === 'unlocking') {
+      return {
+        state: { kind: 'open', opId: state.opId, since: now, commanded: true, alarms: 0 },
+        effects: [
+          { type: 'cancel-timer', timer: 'open-wait' },
+          { type: 'finish-open', opId: state.opId, outcome: 'opened' },
+          { type: 'good-cycle' },
+          { type: 'start-timer', timer: 'left-open', ms: config.leftOpenMs },
+          { type: 'door-event', opId: state.opId, event: 'opened' },
+        ],
+      };
+    }
+    return {
+      state: { kind: 'open', opId: undefined, since: now, commanded: false, alarms: 0 },
+      effects: [
+        { type: 'audit', auditType: 'door.uncommanded-open', lane: 'priority', data: {} },
+        { type: 'alarm', reason: 'uncommanded-open', active: true },
+        { type: 'start-timer', timer: 'left-open', ms: config.leftOpenMs },
+      ],
+    };
+  }
+  // closed
+  if (state.kind !== 'open') return { state, effects: [] };
+  const effects: DoorSupervisorEffect[] = [
+    { type: 'cancel-timer', timer: 'left-open' },
+    { type: 'audit', auditType: 'door.closed', lane: 'normal', data: { openMs: now - state.since, commanded: state.commanded, ...(state.opId === undefined ? {} : { opId: state.opId }) } },
+  ];
+  if (state.alarms > 0) effects.push({ type: 'alarm', reason: 'left-open', active: false });
+  if (!state.commanded) effects.push({ type: 'alarm', reason: 'uncommanded-open', active: false });
+  effects.push({ type: 'door-event', opId: state.opId, event: 'closed' });
+  return { state: doorAtRest, effects };
+}
+
+export function doorSupervisorStep(state: DoorSupervisorState, input: DoorSupervisorInput, now: number, config: DoorSupervisorConfig): DoorSupervisorStep {
+  switch (input.type) {
+    case 'command-open':
+      return command(state, input.opId, input.door, now, config);
+    case 'door':
+      return doorChange(state, input.state, now, config);
+    case 'pulse-failed': {
+      if (state.kind !== 'unlocking' || state.opId !== input.opId) return { state, effects: [] };
+      return {
+        state: doorAtRest,
+        effects: [
+          { type: 'cancel-timer', timer: 'open-wait' },
+          { type: 'finish-open', opId: input.opId, outcome: 'relay-fault' },
+          { type: 'audit', auditType: 'door.relay-fault', lane: 'priority', data: { opId: input.opId } },
+          { type: 'failure', reason: 'relay-fault' },
+          { type: 'door-event', opId: input.opId, event: 'relay-fault' },
+        ],
+      };
+    }
+    case 'timeout': {
+      if (input.timer === 'open-wait' && state.kind === 'unlocking') {
+        return {
+          state: doorAtRest,
+          effects: [
+            { type: 'finish-open', opId: state.opId, outcome: 'jammed' },
+            { type: 'audit', auditType: 'door.jammed', lane: 'priority', data: { opId: state.opId, waitedMs: now - state.since } },
+            { type: 'failure', reason: 'jammed' },
+            { type: 'door-event', opId: state.opId, event: 'jammed' },
+          ],
+        };
+      }
+      if (input.timer === 'left-open' && state.kind === 'open') {
+        const alarms = state.alarms + 1;
+        return {
+          state: { ...state, alarms },
+          effects: [
+            ...(alarms === 1 ? [{ type: 'audit', auditType: 'door.left-open', lane: 'priority', data: { openMs: now - state.since } } as const] : []),
+            { type: 'alarm', reason: 'left-open', active: true },
+            { type: 'start-timer', timer: 'left-open', ms: config.leftOpenRepeatMs },
+          ],
+        };
+      }
+      return { state, effects: [] };
+    }
+  }
+}
