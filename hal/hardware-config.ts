@@ -3,6 +3,8 @@ import { HalError } from './hal-error.js';
 
 // The hardware section of a device config. One schema, the type inferred from it.
 
+const unique = (values: readonly unknown[]): boolean => new Set(values).size === values.length;
+
 const compartmentId = z.string().min(1).max(16).regex(/^[A-Za-z0-9_-]+$/);
 const pulseLimit = z.number().int().min(1).max(10_000);
 const debounce = z.number().int().min(0).max(5_000);
@@ -26,7 +28,12 @@ export const simulatedHardwareConfigSchema = z
     pulseMs: z.number().int().min(0).max(10_000).default(0),
     scannerMaxLength: z.number().int().min(1).max(65_536).default(2048),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    if (!unique(config.compartments.map((c) => c.id))) {
+      ctx.addIssue({ code: 'custom', message: 'compartment ids must be unique', path: ['compartments'] });
+    }
+  });
 
 const gpioPin = z.number().int().min(0).max(1023);
 
@@ -62,12 +69,10 @@ export const realHardwareConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    const ids = config.compartments.map((c) => c.id);
-    if (new Set(ids).size !== ids.length) {
+    if (!unique(config.compartments.map((c) => c.id))) {
       ctx.addIssue({ code: 'custom', message: 'compartment ids must be unique', path: ['compartments'] });
     }
-    const pins = config.compartments.flatMap((c) => [c.relayPin, c.doorPin]);
-    if (new Set(pins).size !== pins.length) {
+    if (!unique(config.compartments.flatMap((c) => [c.relayPin, c.doorPin]))) {
       ctx.addIssue({ code: 'custom', message: 'a GPIO pin is used twice', path: ['compartments'] });
     }
   });

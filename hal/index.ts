@@ -26,9 +26,10 @@ export {
   type SimulatedHardwareOptions,
   type SimulatedLockerControl,
 } from './sim/simulated-hardware.js';
-export type { CompartmentBehaviour, SimFault } from './sim/compartment-model.js';
+export { SIM_FAULTS, type CompartmentBehaviour, type SimFault } from './sim/compartment-model.js';
 export type { IndicatorEvent, SimulatedIndicator } from './sim/simulated-indicator.js';
 export type { SimulatedKeypad } from './sim/simulated-keypad.js';
 export type { SimulatedScanner } from './sim/simulated-scanner.js';
 export type { GpioPin, GpioPinFactory, PinValue } from './real/gpio-pin.js';
 export { InMemoryGpio } from './real/in-memory-gpio.js';
+export type { SerialPortOpener, SerialPortLike } from './real/serial-connection.js';

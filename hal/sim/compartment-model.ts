@@ -1,14 +1,18 @@
 import { HalError } from '../hal-error.js';
 import type { Clock, DoorState, TimerHandle } from '../types.js';
 
-export type SimFault =
-  | 'stuck-relay'
-  | 'relay-dead'
-  | 'door-jammed'
-  | 'sensor-dead'
-  | 'sensor-bouncing'
-  | 'sensor-stuck-closed'
-  | 'forced-open';
+/** Every fault the simulator can inject, e.g. for a console's command list. */
+export const SIM_FAULTS = [
+  'stuck-relay',
+  'relay-dead',
+  'door-jammed',
+  'sensor-dead',
+  'sensor-bouncing',
+  'sensor-stuck-closed',
+  'forced-open',
+] as const;
+
+export type SimFault = (typeof SIM_FAULTS)[number];
 
 export interface CompartmentBehaviour {
   /** A person is waiting and pulls the door the moment the latch releases. */

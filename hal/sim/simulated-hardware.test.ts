@@ -292,3 +292,18 @@ describe('simulated input and indicator', () => {
     expect(keys).toEqual(['5']);
   });
 });
+
+describe('simulated history', () => {
+  it('keeps only the newest historyLimit pulses and indicator events', async () => {
+    const clock = new FakeClock();
+    const { hardware, control } = createSimulatedHardware({ compartments: [{ id: 'A01' }], clock, historyLimit: 3 });
+    for (let i = 0; i < 5; i++) {
+      const pulse = hardware.relays.pulse('A01', i + 1);
+      clock.advance(10);
+      await pulse;
+      hardware.indicator.beep('key');
+    }
+    expect(control.pulses().map((p) => p.requestedMs)).toEqual([3, 4, 5]);
+    expect(control.indicator.history()).toHaveLength(3);
+  });
+});

@@ -24,6 +24,8 @@ export interface SimulatedHardwareOptions {
   /** Behaviour every compartment starts with (autoOpenOnPulse on, autoClose off). */
   defaultBehaviour?: Partial<CompartmentBehaviour>;
   scannerMaxLength?: number;
+  /** Pulse records and indicator events kept (oldest dropped), so a long simulator run stays bounded. Default 10 000. */
+  historyLimit?: number;
   logger?: Logger;
 }
 
@@ -87,13 +89,17 @@ export function createSimulatedHardware(options: SimulatedHardwareOptions): Simu
     return m;
   };
 
+  const historyLimit = options.historyLimit ?? 10_000;
   const records: PulseRecord[] = [];
   const relays = new PulsedRelayBank({
     compartments: ids,
     maxPulseMs: options.maxPulseMs ?? DEFAULT_MAX_PULSE_MS,
     clock,
     outputs: { on: (id) => model(id).energise(), off: (id) => model(id).deEnergise() },
-    onPulseStarted: (record) => records.push(record),
+    onPulseStarted: (record) => {
+      records.push(record);
+      if (records.length > historyLimit) records.shift();
+    },
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const doors = new DebouncedDoorSensors({
@@ -110,7 +116,7 @@ export function createSimulatedHardware(options: SimulatedHardwareOptions): Simu
     clock,
     options.scannerMaxLength === undefined ? {} : { maxLength: options.scannerMaxLength },
   );
-  const indicator = new SimulatedIndicator(clock);
+  const indicator = new SimulatedIndicator(clock, historyLimit);
 
   let closed = false;
   const hardware: LockerHardware = {

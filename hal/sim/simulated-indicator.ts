@@ -8,14 +8,17 @@ export type IndicatorEvent =
 export class SimulatedIndicator implements Indicator {
   private readonly events: IndicatorEvent[] = [];
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly historyLimit = 10_000,
+  ) {}
 
   show(message: DisplayMessage): void {
-    this.events.push({ type: 'message', message: { ...message }, at: this.clock.now() });
+    this.record({ type: 'message', message: { ...message }, at: this.clock.now() });
   }
 
   beep(pattern: BeepPattern): void {
-    this.events.push({ type: 'beep', pattern, at: this.clock.now() });
+    this.record({ type: 'beep', pattern, at: this.clock.now() });
   }
 
   history(): readonly IndicatorEvent[] {
@@ -42,6 +45,11 @@ export class SimulatedIndicator implements Indicator {
 
   beeps(): readonly BeepPattern[] {
     return this.events.flatMap((e) => (e.type === 'beep' ? [e.pattern] : []));
+  }
+
+  private record(event: IndicatorEvent): void {
+    this.events.push(event);
+    if (this.events.length > this.historyLimit) this.events.shift();
   }
 
   clearHistory(): void {
