@@ -29,6 +29,7 @@ describe('console command parser', () => {
     ['auto-close 5000', { name: 'auto-close', afterMs: 5000 }],
     ['auto-close off A02', { name: 'auto-close', afterMs: undefined, compartmentId: 'A02' }],
     ['noise keypad', { name: 'noise', source: 'keypad' }],
+    ['wait 250', { name: 'wait', ms: 250 }],
     ['status', { name: 'status' }],
     ['display', { name: 'display', count: 10 }],
     ['audit 25', { name: 'audit', count: 25 }],
@@ -67,6 +68,8 @@ describe('console command parser', () => {
     ['audit 0', /usage: audit \[n\]/],
     ['audit 1 2', /wrong number of arguments/],
     ['status now', /wrong number of arguments/],
+    ['wait forever', /expected milliseconds/],
+    ['wait 99999', /usage: wait/],
     ['scan', /wrong number of arguments/],
     ['scan caf\u00e9', /printable ASCII/],
   ])('refuses %j with a clear message', (line, message) => {

@@ -20,6 +20,7 @@ export type Command =
   | { name: 'auto-open'; enabled: boolean; compartmentId?: string }
   | { name: 'auto-close'; afterMs: number | undefined; compartmentId?: string }
   | { name: 'noise'; source: 'keypad' | 'scanner' }
+  | { name: 'wait'; ms: number }
   | { name: 'status' }
   | { name: 'display'; count: number }
   | { name: 'audit'; count: number }
@@ -108,6 +109,13 @@ export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
     summary: 'line noise on the keypad or scanner cable (the runtime must reject it)',
     schema: z.tuple([z.enum(['keypad', 'scanner'])]).transform(([source]) => ({ name: 'noise' as const, source })),
   },
+  wait: {
+    usage: 'wait <ms>',
+    summary: 'do nothing for <ms> (for scripts piped into the console)',
+    schema: z
+      .tuple([z.string().regex(/^\d{1,5}$/, 'expected milliseconds').transform(Number).pipe(z.number().int().max(60_000))])
+      .transform(([ms]) => ({ name: 'wait' as const, ms })),
+  },
   status: {
     usage: 'status',
     summary: 'compartments, doors, relays, faults, lockout, code-set version, audit watermark',
@@ -135,7 +143,7 @@ export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
   },
 };
 
-const aliases: Readonly<Record<string, Command['name']>> = { exit: 'quit', '?': 'help', type: 'keys', pull: 'open' };
+const aliases: Readonly<Record<string, Command['name']>> = { exit: 'quit', '?': 'help', type: 'keys', pull: 'open', sleep: 'wait' };
 
 function isCommandName(name: string): name is Command['name'] {
   return Object.hasOwn(commandSpecs, name);

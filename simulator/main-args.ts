@@ -1,0 +1,62 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { DEFAULT_DATA_DIR } from './data-dir.js';
+
+// Command-line flags of `npm start` (simulator/main.ts), validated with zod so a wrong
+// flag is an error with the usage, never a silently ignored option.
+
+export const usage = `usage: npm start -- [options]
+  --data-dir <dir>   where the locker keeps its database, secrets and logs (default ${DEFAULT_DATA_DIR})
+  --config <file>    JSON simulator config (locker id, layout, timings); defaults otherwise
+  --fresh            wipe the data dir first (a new locker); without it a restart resumes
+  --no-demo          skip the scripted demo
+  --interactive      open the technician console even when stdin is not a terminal
+  --help             this text`;
+
+const argsSchema = z
+  .object({
+    dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
+    config: z.string().min(1).optional(),
+    fresh: z.boolean().default(false),
+    demo: z.boolean().default(true),
+    interactive: z.boolean().default(false),
+    help: z.boolean().default(false),
+  })
+  .strict();
+
+export type MainArgs = z.infer<typeof argsSchema>;
+
+export type ParsedArgs = { ok: true; args: MainArgs } | { ok: false; error: string };
+
+export function parseMainArgs(argv: readonly string[]): ParsedArgs {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'data-dir': { type: 'string' },
+        config: { type: 'string' },
+        fresh: { type: 'boolean' },
+        'no-demo': { type: 'boolean' },
+        interactive: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  const result = argsSchema.safeParse({
+    dataDir: values['data-dir'],
+    config: values['config'],
+    fresh: values['fresh'],
+    demo: values['no-demo'] === true ? false : undefined,
+    interactive: values['interactive'],
+    help: values['help'],
+  });
+  if (!result.success) {
+    return { ok: false, error: result.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ') };
+  }
+  return { ok: true, args: result.data };
+}

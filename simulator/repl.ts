@@ -1,0 +1,80 @@
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import { executeCommand } from './command-executor.js';
+import { parseCommand } from './commands.js';
+import { formatEvent } from './event-format.js';
+import type { LockerSim } from './locker-sim.js';
+import type { LockoutSource } from './status-report.js';
+
+// The technician console: one command per line on `input`, the locker's reactions printed
+// as they happen. Lines are handled one at a time, in order (so `wait` in a piped script
+// means what it says), and nothing typed can throw out of here: a bad line or a failing
+// command prints an error and the console carries on.
+
+export interface ConsoleOptions {
+  sim: LockerSim;
+  input: Readable;
+  output: Writable;
+  /** Show a prompt and keep it below event lines: on for a terminal, off for a pipe. */
+  interactive: boolean;
+  lockout?: LockoutSource;
+  logger: Logger;
+}
+
+export interface RunningConsole {
+  /** Settles when the user quits or the input ends. */
+  done: Promise<'quit' | 'end-of-input'>;
+  /** Stops reading (e.g. on SIGINT); `done` then settles. */
+  close(): void;
+}
+
+const PROMPT = 'locker> ';
+
+export function startConsole(options: ConsoleOptions): RunningConsole {
+  const { sim, output, interactive } = options;
+  const log = options.logger.child({ component: 'console' });
+  const rl = createInterface({ input: options.input, output, terminal: interactive, prompt: PROMPT });
+
+  const print = (line: string): void => {
+    if (interactive) {
+      // Clear the half-typed prompt line, print, then redraw the prompt with what was typed.
+      output.write(`\r\x1b[K${line}\n`);
+      rl.prompt(true);
+    } else {
+      output.write(`${line}\n`);
+    }
+  };
+  const unsubscribe = sim.events.on((event) => {
+    const line = formatEvent(event);
+    if (line !== undefined) print(line);
+  });
+
+  const done = (async (): Promise<'quit' | 'end-of-input'> => {
+    print("technician console: type 'help' for the commands, 'quit' to stop the locker");
+    if (interactive) rl.prompt();
+    try {
+      for await (const line of rl) {
+        const parsed = parseCommand(line);
+        if (!parsed.ok) {
+          print(`error: ${parsed.error}`);
+        } else if (parsed.command !== undefined) {
+          try {
+            const context = { sim, print, ...(options.lockout === undefined ? {} : { lockout: options.lockout }) };
+            if ((await executeCommand(parsed.command, context)) === 'quit') return 'quit';
+          } catch (err) {
+            log.warn({ err, command: parsed.command.name }, 'console.command_failed');
+            print(`error: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+        if (interactive) rl.prompt();
+      }
+      return 'end-of-input';
+    } finally {
+      unsubscribe();
+      rl.close();
+    }
+  })();
+
+  return { done, close: () => rl.close() };
+}

@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ed25519Kinds } from '../device/crypto/ed25519.js';
+import { CompartmentId, CompartmentSize, LockerId } from '../device/tokens/claims.js';
+
+// The simulated locker's configuration: one zod schema, the type inferred from it. Every
+// field has a default, so `npm start` needs no file; a JSON file (--config) overrides any
+// part of it. Unknown keys are refused (strict) so a typo is an error, not a silent default.
+
+export interface LayoutEntry {
+  id: string;
+  size: CompartmentSize;
+}
+
+/**
+ * A realistic small bank: 12 compartments, most of them small and medium because that is
+ * what most parcels need, one XL for the odd bulky one.
+ */
+export const DEFAULT_LAYOUT: readonly LayoutEntry[] = [
+  ...(['A01', 'A02', 'A03', 'A04'] as const).map((id) => ({ id, size: 'S' as const })),
+  ...(['A05', 'A06', 'A07', 'A08'] as const).map((id) => ({ id, size: 'M' as const })),
+  ...(['A09', 'A10', 'A11'] as const).map((id) => ({ id, size: 'L' as const })),
+  { id: 'A12', size: 'XL' as const },
+];
+
+const hardwareSchema = z
+  .object({
+    /** Door sensor debounce: how long a reading must be stable before it counts. */
+    debounceMs: z.number().int().min(0).max(5_000).default(50),
+    /** Hard ceiling on one relay pulse, enforced by the relay driver. */
+    maxPulseMs: z.number().int().min(1).max(10_000).default(2_000),
+    /** Solenoid pull-in time of the simulated latches. */
+    pulseMs: z.number().int().min(0).max(10_000).default(0),
+    scannerMaxLength: z.number().int().min(1).max(65_536).default(2_048),
+  })
+  .strict();
+
+/** How the simulated person at the locker behaves by default (changeable from the console). */
+const personSchema = z
+  .object({
+    /** Pulls the door the moment the latch releases (a person waiting at the door). */
+    autoOpenOnPulse: z.boolean().default(true),
+    /** Closes the door by itself this long after it opened; absent = only the console closes it. */
+    autoCloseAfterMs: z.number().int().min(0).max(600_000).optional(),
+  })
+  .strict();
+
+export const simLockerConfigSchema = z
+  .object({
+    lockerId: LockerId.default('sim-locker-1'),
+    compartments: z
+      .array(z.object({ id: CompartmentId, size: CompartmentSize }).strict())
+      .min(1)
+      .max(256)
+      .default(() => DEFAULT_LAYOUT.map((c) => ({ ...c }))),
+    /** Ed25519 adapter of the device (the backend side of the demo always signs with node:crypto). */
+    crypto: z.enum(ed25519Kinds).default('node-crypto'),
+    // prefault, not default: zod 4 returns a default as-is, prefault parses it so the
+    // inner defaults apply.
+    hardware: hardwareSchema.prefault({}),
+    person: personSchema.prefault({}),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const ids = config.compartments.map((c) => c.id);
+    if (new Set(ids).size !== ids.length) {
+      ctx.addIssue({ code: 'custom', message: 'compartment ids must be unique', path: ['compartments'] });
+    }
+  });
+
+export type SimLockerConfig = z.infer<typeof simLockerConfigSchema>;
+export type SimLockerConfigInput = z.input<typeof simLockerConfigSchema>;
+
+export class SimConfigError extends Error {
+  override readonly name = 'SimConfigError';
+}
+
+/** Validates untrusted input; throws SimConfigError listing every issue. */
+export function parseSimConfig(input: unknown): SimLockerConfig {
+  const result = simLockerConfigSchema.safeParse(input);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new SimConfigError(`invalid simulator config: ${issues.join('; ')}`, { cause: result.error });
+  }
+  return result.data;
+}
+
+/** Reads a JSON config file; no path = all defaults. */
+export function loadSimConfig(path: string | undefined): SimLockerConfig {
+  if (path === undefined) return parseSimConfig({});
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SimConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, {
+      cause: err,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new SimConfigError(`config file ${path} is not valid JSON`, { cause: err });
+  }
+  return parseSimConfig(json);
+}
