@@ -104,7 +104,11 @@ export class SerialConnection {
       this.scheduleReconnect();
     });
     port.open((error) => {
-      if (this.stopped || this.port !== port) return;
+      if (this.stopped || this.port !== port) {
+        // stop() ran while the open was in flight: do not leak the now-open port.
+        if (!error && port.isOpen) port.close();
+        return;
+      }
       if (error) {
         this.fail('open', error);
         this.drop(port);

@@ -152,3 +152,17 @@ describe('serial indicator on SerialPortMock', () => {
     expect(sanitizeDisplayText('Paket 📦', 64)).toBe('Paket ?');
   });
 });
+
+describe('serial connection lifecycle', () => {
+  it('closes a port whose open completes after stop()', async () => {
+    SerialPortMock.binding.createPort('/dev/keypad');
+    const { openPort, latest } = mockOpener();
+    const keypad = new SerialKeypad({ path: '/dev/keypad', baudRate: 9600, clock: new FakeClock(), openPort });
+    keypad.start();
+    await keypad.stop();
+    let opened = false;
+    latest().on('open', () => (opened = true));
+    await until(() => opened);
+    await until(() => !latest().isOpen);
+  });
+});

@@ -111,11 +111,11 @@ export function createSimulatedHardware(options: SimulatedHardwareOptions): Simu
   });
   for (const m of models.values()) m.onRawChange((raw) => doors.sample(m.id, raw));
 
-  const keypad = new SimulatedKeypad(clock);
-  const scanner = new SimulatedScanner(
-    clock,
-    options.scannerMaxLength === undefined ? {} : { maxLength: options.scannerMaxLength },
-  );
+  const keypad = new SimulatedKeypad(clock, options.logger);
+  const scanner = new SimulatedScanner(clock, {
+    ...(options.scannerMaxLength === undefined ? {} : { maxLength: options.scannerMaxLength }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
   const indicator = new SimulatedIndicator(clock, historyLimit);
 
   let closed = false;

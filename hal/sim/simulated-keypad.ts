@@ -1,4 +1,5 @@
 import { decodeKeypadBytes, keyToByte } from '../input/keypad-protocol.js';
+import type { Logger } from 'pino';
 import { Listeners } from '../listeners.js';
 import type { Clock, InputRejection, Key, KeyPress, Keypad, Unsubscribe } from '../types.js';
 
@@ -7,10 +8,17 @@ import type { Clock, InputRejection, Key, KeyPress, Keypad, Unsubscribe } from '
  * keypad, so a simulated press and a real one are indistinguishable to the runtime.
  */
 export class SimulatedKeypad implements Keypad {
-  private readonly keys = new Listeners<KeyPress>();
-  private readonly rejections = new Listeners<InputRejection>();
+  private readonly keys: Listeners<KeyPress>;
+  private readonly rejections: Listeners<InputRejection>;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    logger?: Logger,
+  ) {
+    const onListenerError = (error: unknown): void => logger?.error({ err: error }, 'keypad.listener_failed');
+    this.keys = new Listeners(onListenerError);
+    this.rejections = new Listeners(onListenerError);
+  }
 
   onKey(listener: (press: KeyPress) => void): Unsubscribe {
     return this.keys.add(listener);

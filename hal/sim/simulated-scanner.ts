@@ -1,4 +1,5 @@
 import { DEFAULT_SCAN_MAX_LENGTH, ScannerFramer } from '../input/scanner-framing.js';
+import type { Logger } from 'pino';
 import { Listeners } from '../listeners.js';
 import { SeededRandom } from '../random.js';
 import type { Clock, InputRejection, Scan, Scanner, Unsubscribe } from '../types.js';
@@ -7,14 +8,17 @@ import type { Clock, InputRejection, Scan, Scanner, Unsubscribe } from '../types
 export class SimulatedScanner implements Scanner {
   readonly maxLength: number;
   private readonly framer: ScannerFramer;
-  private readonly scans = new Listeners<Scan>();
-  private readonly rejections = new Listeners<InputRejection>();
+  private readonly scans: Listeners<Scan>;
+  private readonly rejections: Listeners<InputRejection>;
   private readonly noise: SeededRandom;
 
   constructor(
     private readonly clock: Clock,
-    options: { maxLength?: number; noiseSeed?: number } = {},
+    options: { maxLength?: number; noiseSeed?: number; logger?: Logger } = {},
   ) {
+    const onListenerError = (error: unknown): void => options.logger?.error({ err: error }, 'scanner.listener_failed');
+    this.scans = new Listeners(onListenerError);
+    this.rejections = new Listeners(onListenerError);
     this.maxLength = options.maxLength ?? DEFAULT_SCAN_MAX_LENGTH;
     this.framer = new ScannerFramer(this.maxLength);
     this.noise = new SeededRandom(options.noiseSeed ?? 1);
