@@ -22,6 +22,13 @@ export class CodeSetAccumulator {
     for (let i = 0; i < 32; i++) acc[i] = (acc[i] ?? 0) ^ (h[i] ?? 0);
   }
 
+  /** XORs in a precomputed XOR of entry hashes (see store/parallel-entry-hasher.ts). */
+  xor(hashes: Uint8Array): void {
+    if (hashes.length !== 32) throw new RangeError('entry hash XOR must be 32 bytes');
+    const acc = this.acc;
+    for (let i = 0; i < 32; i++) acc[i] = (acc[i] ?? 0) ^ (hashes[i] ?? 0);
+  }
+
   reset(): void {
     this.acc.fill(0);
   }

@@ -62,11 +62,21 @@ describe('applyCodeBatch', () => {
   });
 
   it('rejects duplicate token ids and duplicate code digests within a batch', () => {
-    const dupId = store.applyCodeBatch(makeBatch({ upserts: [makeEntry(1), makeEntry(1, { parcelId: 'X' })] }));
+    const dupId = store.applyCodeBatch(makeBatch({ upserts: [makeEntry(1), makeEntry(1, { parcelId: 'X', codeDigest: digestFor(99) })] }));
     expect(dupId).toMatchObject({ outcome: 'rejected', reason: 'duplicate token id among upserts' });
     const dupDigest = store.applyCodeBatch(makeBatch({ upserts: [makeEntry(1), makeEntry(2, { codeDigest: digestFor(1) })] }));
-    expect(dupDigest).toMatchObject({ outcome: 'rejected', reason: 'duplicate code digest among upserts' });
+    expect(dupDigest).toMatchObject({ outcome: 'rejected', reason: 'duplicate code digest among open entries' });
     expect(store.codeSetState().version).toBe(0);
+    expect(store.findEntryByTokenId(makeEntry(1).tokenId)).toBeUndefined();
+  });
+
+  it('rejects an existing token id repeated within a batch, changing nothing', () => {
+    store.applyCodeBatch(makeBatch({ upserts: [makeEntry(1)] }));
+    const before = store.codeSetState();
+    const dup = store.applyCodeBatch(makeBatch({ fromVersion: 1, toVersion: 2, upserts: [makeEntry(1), makeEntry(2), makeEntry(1, { parcelId: 'X' })] }));
+    expect(dup).toMatchObject({ outcome: 'rejected', reason: 'duplicate token id among upserts', state: before });
+    expect(store.findEntryByTokenId(makeEntry(1).tokenId)?.parcelId).toBe(makeEntry(1).parcelId);
+    expect(store.findEntryByTokenId(makeEntry(2).tokenId)).toBeUndefined();
   });
 
   it('rejects a code digest already held by another open entry, changing nothing', () => {
@@ -177,6 +187,23 @@ describe('applyCodeBatch', () => {
     expect(digestFromRows(store)).toBe(store.codeSetState().digest);
     const expected = [...entries.filter((_, i) => i !== 5 && i !== 6), changed];
     expect(store.codeSetState().digest).toBe(codeSetDigestOf(expected));
+  });
+
+  it('computes the same digest with and without the hashing worker on a large batch', () => {
+    const entries = makeEntries(0, 4_000);
+    const first = store.applyCodeBatch(makeBatch({ upserts: entries }));
+    const plain = openTestStore(join(dir, 'plain.db'), undefined, { parallelDigest: false });
+    try {
+      const second = plain.applyCodeBatch(makeBatch({ upserts: entries }));
+      expect(second.state).toEqual(first.state);
+      expect(first.state.digest).toBe(codeSetDigestOf(entries));
+      const reissued = entries.slice(0, 2_000).map((e) => ({ ...e, token: `${e.token}.v2` }));
+      const third = store.applyCodeBatch(makeBatch({ fromVersion: 1, toVersion: 2, upserts: reissued }));
+      expect(third.state.digest).toBe(codeSetDigestOf([...reissued, ...entries.slice(2_000)]));
+      expect(digestFromRows(store)).toBe(third.state.digest);
+    } finally {
+      plain.close();
+    }
   });
 
   it('makes return drop-off entries live from the start', () => {

@@ -7,8 +7,9 @@ import type { BatchApplyResult, CodeSetState } from '../sync-port.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { KeyringRepository } from './keyring-repository.js';
 import type { MetaRepository } from './meta-repository.js';
+import type { ParallelEntryHasher } from './parallel-entry-hasher.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
-import { isUniqueViolation } from './sqlite-errors.js';
+import { isUniqueViolation, sqliteCode } from './sqlite-errors.js';
 import type { TokenSets } from './token-sets.js';
 
 // Applies a code batch: the device's critical write path. Checks that need no database
@@ -26,7 +27,8 @@ import type { TokenSets } from './token-sets.js';
 //
 // Performance: one statement per entry (prepared once) plus a handful of set statements;
 // never a SELECT per entry, never a signature check (the signed manifest covers content;
-// a token is verified when it is used).
+// a token is verified when it is used); the upserts' digest hashes are computed on a
+// worker thread while the rows are written (parallel-entry-hasher.ts).
 
 interface ExistingRow {
   token_id: string;
@@ -58,6 +60,7 @@ export interface CodeBatchApplierDeps {
   tokens: TokenSets;
   keyring: KeyringRepository;
   audit: AuditLog;
+  hasher: ParallelEntryHasher;
   now: () => number;
   logger: Logger;
 }
@@ -147,7 +150,9 @@ export class CodeBatchApplier {
       return { outcome: 'applied', state: applied };
     } catch (err) {
       if (err instanceof BatchRejected) return this.rejected(state, err.reason, summary);
-      if (isUniqueViolation(err)) return this.rejected(state, 'code digest already used by another open entry', summary);
+      // The constraints are the uniqueness checks (see code-batch-content.ts).
+      if (sqliteCode(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY') return this.rejected(state, 'duplicate token id among upserts', summary);
+      if (isUniqueViolation(err)) return this.rejected(state, 'duplicate code digest among open entries', summary);
       throw err;
     }
   }
@@ -159,6 +164,8 @@ export class CodeBatchApplier {
 
   /** Runs inside the transaction; throws to roll everything back. */
   private write(batch: CodeBatch, before: CodeSetState): CodeSetState {
+    // Every upsert enters the digest with its new token: hashed on the worker meanwhile.
+    const upsertHashes = this.deps.hasher.begin(batch.upserts);
     const at = this.deps.now();
     for (const change of batch.keyring) {
       const refusal = this.deps.keyring.apply(change, at);
@@ -184,6 +191,7 @@ export class CodeBatchApplier {
     }
 
     this.upsert(batch.upserts, digest, at);
+    digest.xor(upsertHashes.wait());
 
     const after: CodeSetState = { version: batch.toVersion, digest: digest.hex() };
     this.deps.meta.setCodeSet(after);
@@ -200,6 +208,7 @@ export class CodeBatchApplier {
     return after;
   }
 
+  /** Writes the rows and takes replaced tokens out of the digest; new ones go in via the hasher. */
   private upsert(entries: readonly CodeEntry[], digest: CodeSetAccumulator, at: number): void {
     if (entries.length === 0) return;
     const existing = new Map<string, ExistingRow>();
@@ -209,18 +218,20 @@ export class CodeBatchApplier {
     if (existing.size > 0) this.clearDigests.run(JSON.stringify([...existing.keys()]));
     // Updates first: they may free codes that new entries of the same batch take over.
     if (existing.size > 0) {
+      const updated = new Set<string>();
       for (const e of entries) {
         const old = existing.get(e.tokenId);
         if (old === undefined) continue;
+        // New ids repeated in the batch hit the primary key; existing ones are caught here.
+        if (updated.has(e.tokenId)) throw new BatchRejected('duplicate token id among upserts');
+        updated.add(e.tokenId);
         if (old.in_set === 1) digest.toggle(old.token_id, old.token);
         this.updateEntry.run(params(e, at));
-        digest.toggle(e.tokenId, e.token);
       }
     }
     for (const e of entries) {
       if (existing.has(e.tokenId)) continue;
       this.insertEntry.run(params(e, at));
-      digest.toggle(e.tokenId, e.token);
     }
   }
 }

@@ -13,6 +13,7 @@ import { MetaRepository } from './meta-repository.js';
 import { migrate } from './migrations.js';
 import { openDatabase, type SqliteDatabase } from './open-database.js';
 import { OpenJournal } from './open-journal.js';
+import { ParallelEntryHasher } from './parallel-entry-hasher.js';
 import { openFailure } from './sqlite-errors.js';
 import type {
   AuditChainCheck, CompartmentRow, CompartmentStatus, KeyringRow, OpenOperation, OpenOutcome, RuntimeStore, StoredCodeEntry,
@@ -36,6 +37,8 @@ export interface DeviceStoreOptions {
   auditSecretKeys?: SecretKeyPolicy;
   busyTimeoutMs?: number;
   integrityCheckMaxBytes?: number;
+  /** Hash batch entries on a worker thread while rows are written (default true). */
+  parallelDigest?: boolean;
 }
 
 /**
@@ -54,7 +57,9 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
     migrate(db);
     const meta = new MetaRepository(db);
     db.transaction(() => meta.claim(options.lockerId, options.now()))();
-    return new DeviceStore(db, meta, options);
+    const hasher = new ParallelEntryHasher(options.logger.child({ component: 'entry-hasher' }));
+    if (options.parallelDigest !== false) hasher.start();
+    return new DeviceStore(db, meta, hasher, options);
   } catch (err) {
     db.close();
     throw openFailure(err, options.path, 'migrate');
@@ -79,6 +84,7 @@ export class DeviceStore implements RuntimeStore {
   constructor(
     private readonly db: SqliteDatabase,
     private readonly meta: MetaRepository,
+    private readonly hasher: ParallelEntryHasher,
     options: DeviceStoreOptions,
   ) {
     this.lockerId = options.lockerId;
@@ -94,7 +100,7 @@ export class DeviceStore implements RuntimeStore {
     const secretKeys = options.auditSecretKeys ?? (process.env['NODE_ENV'] === 'production' ? 'redact' : 'throw');
     this.audit = new AuditLog({ db, meta, now: options.now, secretKeys, logger: logger.child({ component: 'audit-log' }) });
     this.batches = new CodeBatchApplier({
-      db, lockerId: options.lockerId, meta, tokens: this.tokens, keyring: this.keyring, audit: this.audit, now: options.now,
+      db, lockerId: options.lockerId, meta, tokens: this.tokens, keyring: this.keyring, audit: this.audit, hasher, now: options.now,
       logger: logger.child({ component: 'code-batch' }),
     });
   }
@@ -105,6 +111,7 @@ export class DeviceStore implements RuntimeStore {
   }
 
   close(): void {
+    this.hasher.stop();
     if (this.db.open) this.db.close();
   }
 
