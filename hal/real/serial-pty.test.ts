@@ -6,6 +6,7 @@ import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SystemClock } from '../clock/system-clock.js';
 import type { InputRejection, KeyPress, Scan } from '../types.js';
+import { SerialIndicator } from './serial-indicator.js';
 import { SerialKeypad } from './serial-keypad.js';
 import { SerialScanner } from './serial-scanner.js';
 
@@ -118,6 +119,23 @@ describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
     await until(() => scans.length === 2 && rejected.length === 1);
     expect(scans.map((s) => s.data)).toEqual(['v4.public.abc', 'QR-2']);
     expect(rejected[0]).toMatchObject({ reason: 'oversized', length: 100 });
+  });
+
+  it('the indicator writes protocol lines the display controller can read', async () => {
+    const pair = await openPtyPair();
+    track(pair);
+    const peer = await openPeer(pair.peer);
+    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
+    let received = '';
+    peer.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const indicator = new SerialIndicator({ path: pair.device, baudRate: 9600, clock: new SystemClock() });
+    cleanups.push(() => indicator.stop());
+    // Shown before the port is open: re-sent once it opens, so the screen is never stale.
+    indicator.show({ tone: 'idle', text: 'Welcome' });
+    indicator.start();
+    await until(() => received.includes('MSG idle Welcome\n'));
+    indicator.beep('alarm');
+    await until(() => received.includes('BEEP alarm\n'));
   });
 
   it('reports io-error when the PTY disappears and reconnects when it is back', async () => {
