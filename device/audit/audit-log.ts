@@ -38,6 +38,11 @@ function toRecord(r: AuditRow): AuditRecord {
   return { seq: r.seq, at: r.at, type: r.type, lane: r.lane, dataJson: r.data_json, prevHash: r.prev_hash, hash: r.hash };
 }
 
+/** Streams rows as records, so verifying a long log never holds it all in memory. */
+function* records(rows: Iterable<AuditRow>): Generator<AuditRecord> {
+  for (const r of rows) yield toRecord(r);
+}
+
 export interface AuditLogDeps {
   db: SqliteDatabase;
   meta: MetaRepository;
@@ -104,9 +109,7 @@ export class AuditLog {
   /** Verifies the retained records from the anchor (genesis when nothing was pruned). */
   verify(): AuditChainCheck {
     const anchor = this.deps.meta.auditAnchor();
-    const check = verifyAuditChain((function* (rows: Iterable<AuditRow>) {
-      for (const r of rows) yield toRecord(r);
-    })(this.all.iterate()), anchor.hash);
+    const check = verifyAuditChain(records(this.all.iterate()), anchor.hash);
     if (check.ok && check.records > 0 && check.firstSeq !== anchor.seq + 1) {
       return { ok: false, brokenAtSeq: check.firstSeq, reason: 'sequence-gap' };
     }

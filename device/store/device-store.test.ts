@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDeviceError } from '../errors.js';
@@ -188,6 +189,16 @@ describe('DeviceStore', () => {
       expect(store.findCommandReply('tx1')?.replyJson).toBe('{"outcome":"opened"}');
       expect(store.unfinishedCommands()).toEqual([{ transactionId: 'tx2', kind: 'remote-open', startedAt: clock.ms }]);
       expect(store.findCommandReply('tx3')).toBeUndefined();
+    });
+  });
+
+  describe('checkpoint', () => {
+    it('truncates the WAL after a large batch', () => {
+      store.applyCodeBatch(makeBatch({ upserts: makeEntries(0, 3_000) }));
+      store.checkpoint();
+      expect(statSync(`${path}-wal`).size).toBe(0);
+      reopen();
+      expect(store.findEntryByTokenId(makeEntry(2_999).tokenId)).toBeDefined();
     });
   });
 

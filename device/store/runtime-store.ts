@@ -88,11 +88,22 @@ export interface RuntimeStore {
   // Code set.
   codeSetState(): CodeSetState;
   applyCodeBatch(batch: CodeBatch): BatchApplyResult;
+  /**
+   * The entry a keypad code designates: only entries that can still open (awaiting-deposit
+   * or live, unique per digest). A code whose entry was collected, expired, retrieved or
+   * revoked is unknown: its digest may already belong to another parcel.
+   */
   findEntryByCodeDigest(codeDigest: string): StoredCodeEntry | undefined;
   findEntryByTokenId(tokenId: string): StoredCodeEntry | undefined;
   findEntriesByParcel(parcelId: string): StoredCodeEntry[];
   /** Live entries whose compartment is `compartmentId` (normally at most one). */
   findEntriesInCompartment(compartmentId: string): StoredCodeEntry[];
+  /**
+   * Device-local transitions. deposited: awaiting-deposit|live → live (again = re-slot);
+   * collected: live →; expired: awaiting-deposit|live →; retrieved: live|expired →.
+   * Repeating a completed transition is a no-op; an unknown token throws STORE_NOT_FOUND,
+   * any other source state STORE_STATE_CONFLICT (nothing changes).
+   */
   markDeposited(tokenId: string, compartmentId: string, at: number): void;
   markCollected(tokenId: string, at: number): void;
   markExpired(tokenId: string, at: number): void;
@@ -123,12 +134,21 @@ export interface RuntimeStore {
   unfinishedOpens(): OpenOperation[];
 
   // Tamper-evident audit log (hash chain) that doubles as the upload outbox.
+  /**
+   * `at` is the store's injected `now` (trusted time). Data with a key named code, token or
+   * pin throws DeviceError INTERNAL (default outside production) or is redacted.
+   * applyCodeBatch writes its own 'code-batch.applied' record in its transaction.
+   */
   appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord;
   verifyAuditChain(): AuditChainCheck;
   auditHighWatermark(): number;
   auditAckedWatermark(): number;
   readUnackedAudit(options: { lane: AuditLane; afterSeq: number; limit: number }): AuditRecord[];
   acknowledgeAudit(ack: { contiguousSeq: number; alsoSeqs: readonly number[] }): void;
+  /**
+   * `olderThanMs` is an age (retention), not a date: deletes acknowledged records with
+   * at < now - olderThanMs, as a contiguous prefix so the rest still verifies.
+   */
   pruneAcknowledgedAudit(olderThanMs: number): number;
 
   // Commands from the backend (idempotency by transaction id).
