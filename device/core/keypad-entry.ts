@@ -69,7 +69,8 @@ export function keypadEntryStep(state: KeypadEntryState, input: KeypadEntryInput
           { type: 'show', message: { tone: 'error', text: `The code has ${String(config.codeLength)} digits. Please try again.` } },
         );
       } else {
-        effects.push({ type: 'submit', code: digits }, { type: 'show', message: { tone: 'progress', text: 'Checking…' } });
+        // The progress text first: the submit is handled synchronously and shows its result.
+        effects.push({ type: 'show', message: { tone: 'progress', text: 'Checking…' } }, { type: 'submit', code: digits });
       }
       return { state: keypadIdle, effects };
     }

@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { hardwareConfigSchema } from '../hal/index.js';
+import { dailyFailureBudgetFor } from './core/lockout-policy.js';
+import { ed25519Kinds } from './crypto/ed25519.js';
+import { DeviceError } from './errors.js';
+import { CompartmentId, CompartmentSize, LockerId } from './tokens/claims.js';
+
+// The device config file: one zod schema, the type inferred from it. Durations are in
+// milliseconds. The code pepper lives in its own file (readable by the device user only),
+// never in this JSON and never in the database.
+
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const TimeoutsConfig = z
+  .object({
+    keypadIdleMs: ms(1_000, 120_000).default(15_000),
+    courierSessionMs: ms(10_000, 3_600_000).default(300_000),
+    doorOpenWaitMs: ms(500, 120_000).default(10_000),
+    leftOpenAlarmMs: ms(1_000, 3_600_000).default(120_000),
+    leftOpenRepeatMs: ms(1_000, 3_600_000).default(60_000),
+    /** Relay on-time of one unlock pulse (the driver also clamps it to its maxPulseMs). */
+    pulseMs: ms(10, 10_000).default(500),
+    /** A result message returns to the idle prompt after this long. */
+    messageMs: ms(1_000, 120_000).default(8_000),
+  })
+  .strict();
+
+export const LockoutConfig = z
+  .object({
+    freeAttempts: z.number().int().min(1).max(10).default(3),
+    firstLockoutMs: ms(1_000, 3_600_000).default(30_000),
+    maxLockoutMs: ms(1_000, 86_400_000).default(900_000),
+    quietResetMs: ms(60_000, 86_400_000).default(3_600_000),
+    /** The most live codes a locker may hold at once (the guessing odds scale with it). */
+    maxLiveCodes: z.number().int().min(1).max(200_000).default(200),
+    targetDailyProbability: z.number().positive().max(0.01).default(1e-4),
+    budgetCeiling: z.number().int().min(1).max(100_000).default(200),
+  })
+  .strict();
+
+export const DeviceConfig = z
+  .object({
+    lockerId: LockerId,
+    compartments: z.array(z.object({ id: CompartmentId, size: CompartmentSize }).strict()).min(1).max(256),
+    codeLength: z.number().int().min(6).max(10).default(8),
+    /** File holding the per-locker code pepper (at least 16 bytes, raw or hex). */
+    codePepperFile: z.string().min(1),
+    dbPath: z.string().min(1),
+    crypto: z.enum(ed25519Kinds).default('node-crypto'),
+    timeouts: TimeoutsConfig.prefault({}),
+    lockout: LockoutConfig.prefault({}),
+    /** Consecutive door failures (jam, relay fault, dead sensor) before out of service. */
+    doorFailuresBeforeOutOfService: z.number().int().min(1).max(20).default(3),
+    clock: z
+      .object({ toleranceMs: ms(1_000, 86_400_000).default(120_000), tickMs: ms(1_000, 3_600_000).default(10_000) })
+      .strict()
+      .prefault({}),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    hardware: hardwareConfigSchema,
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const ids = c.compartments.map((x) => x.id);
+    if (new Set(ids).size !== ids.length) ctx.addIssue({ code: 'custom', path: ['compartments'], message: 'compartment ids must be unique' });
+    const hw = new Set(c.hardware.compartments.map((x) => x.id));
+    for (const id of ids) if (!hw.has(id)) ctx.addIssue({ code: 'custom', path: ['hardware', 'compartments'], message: `no hardware for compartment ${id}` });
+    const budget = dailyFailureBudgetFor(c.codeLength, c.lockout.maxLiveCodes, c.lockout.targetDailyProbability);
+    if (budget < c.lockout.freeAttempts) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['codeLength'],
+        message: `${String(c.codeLength)}-digit codes with ${String(c.lockout.maxLiveCodes)} live codes allow only ${String(budget)} failures a day: use longer codes or fewer live codes`,
+      });
+    }
+  });
+export type DeviceConfig = z.infer<typeof DeviceConfig>;
+export type DeviceConfigInput = z.input<typeof DeviceConfig>;
+
+export function parseDeviceConfig(input: unknown): DeviceConfig {
+  const result = DeviceConfig.safeParse(input);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new DeviceError('CONFIG_INVALID', `invalid device config: ${issues.join('; ')}`, { issues });
+  }
+  return result.data;
+}
+
+export function readDeviceConfigFile(path: string): DeviceConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new DeviceError('CONFIG_INVALID', 'device config file is unreadable', { path }, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new DeviceError('CONFIG_INVALID', 'device config file is not JSON', { path }, { cause: err });
+  }
+  return parseDeviceConfig(json);
+}
+
+/** The pepper file holds hex (64+ chars) or raw bytes; at least 16 bytes either way. */
+export function readCodePepper(path: string): Uint8Array {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch (err) {
+    throw new DeviceError('CONFIG_INVALID', 'code pepper file is unreadable', { path }, { cause: err });
+  }
+  const text = raw.toString('latin1').trim();
+  const bytes = /^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0 ? Buffer.from(text, 'hex') : raw;
+  if (bytes.length < 16) throw new DeviceError('CONFIG_INVALID', 'code pepper must be at least 16 bytes', { path });
+  return new Uint8Array(bytes);
+}

@@ -1,0 +1,220 @@
+import type { Key } from '../../hal/types.js';
+import { chooseCompartment } from '../core/compartment-choice.js';
+import { courierSessionStep, noCourierSession, type CourierSessionEffect, type CourierSessionInput, type CourierSessionState, type DepositSlot, type ReslotReason } from '../core/courier-session.js';
+import { doorOpenMessage, messages } from '../core/display-messages.js';
+import type { Logger } from '../logger.js';
+import type { RuntimeStore, StoredCodeEntry } from '../store/runtime-store.js';
+import type { TokenClaims } from '../tokens/claims.js';
+import type { Display } from './display.js';
+import type { DoorController } from './door-controller.js';
+import type { NamedTimers } from './timers.js';
+import type { TokenGate } from './token-gate.js';
+
+// Courier deposit sessions and return retrieval. The session logic is core/courier-session;
+// this file resolves parcel scans against the store, picks compartments, starts opens and
+// writes the results (deposit confirmed = markDeposited + compartment occupied + audit, in
+// one transaction).
+
+export interface CourierFlowDeps {
+  store: RuntimeStore;
+  tokens: TokenGate;
+  doors: DoorController;
+  display: Display;
+  timers: NamedTimers;
+  sessionMs: number;
+  now: () => number;
+  log: Logger;
+}
+
+export class CourierFlow {
+  private state: CourierSessionState = noCourierSession;
+
+  constructor(private readonly deps: CourierFlowDeps) {}
+
+  get session(): CourierSessionState {
+    return this.state;
+  }
+
+  /** Keys the courier session wants (reslot keys, Enter, Cancel); others go to the keypad. */
+  wantsKey(key: Key): boolean {
+    if (this.state.kind === 'door-open') return key === '1' || key === '2' || key === 'enter' || key === 'cancel';
+    return this.state.kind === 'ready' && key === 'cancel';
+  }
+
+  onKey(key: Key): void {
+    this.step({ type: 'key', key });
+  }
+
+  onCourierCredential(claims: TokenClaims): void {
+    const { store, display } = this.deps;
+    if (store.isTokenRevoked(claims.jti)) {
+      store.appendAudit('courier.rejected', 'normal', { tokenId: claims.jti, reason: 'revoked' });
+      display.flash(messages.notValid, 'error');
+      return;
+    }
+    store.appendAudit('courier.session-started', 'normal', { tokenId: claims.jti, ...(claims.sub === undefined ? {} : { sub: claims.sub }) });
+    this.step({ type: 'credential', courier: { tokenId: claims.jti, ...(claims.sub === undefined ? {} : { sub: claims.sub }) } });
+  }
+
+  /** A barcode scanned while a session is ready. Returns false when no session wants it. */
+  onParcelScan(parcelId: string): boolean {
+    if (this.state.kind !== 'ready') return false;
+    const entry = this.deps.store.findEntriesByParcel(parcelId).find((e) => e.kind === 'pickup' && e.state === 'awaiting-deposit');
+    if (entry === undefined) {
+      this.step({ type: 'parcel-refused', message: { tone: 'error', text: 'This parcel is not expected at this locker.' } });
+      return true;
+    }
+    const check = this.deps.tokens.verify(entry.token, ['pickup']);
+    const consistent = check.ok ? check.claims.jti === entry.tokenId && check.claims.cmp === entry.compartmentId : check.reason === 'not-yet-valid';
+    if (!consistent) {
+      this.deps.store.appendAudit('courier.parcel-refused', 'priority', { tokenId: entry.tokenId, parcelId, reason: check.ok ? 'entry-mismatch' : check.reason });
+      this.step({ type: 'parcel-refused', message: { tone: 'error', text: 'This parcel cannot be deposited. Please contact support.' } });
+      return true;
+    }
+    const compartmentId = this.choose(entry, entry.compartmentId, new Set());
+    if (compartmentId === undefined) {
+      this.step({ type: 'parcel-refused', message: messages.noCompartment });
+      return true;
+    }
+    this.startSlot({ tokenId: entry.tokenId, parcelId, assignedId: entry.compartmentId, size: entry.size, tried: [] }, compartmentId);
+    return true;
+  }
+
+  /** A return-retrieval credential: opens its compartment; door closed = retrieved, free. */
+  onReturnRetrieval(claims: TokenClaims): void {
+    const { store, doors, display, now } = this.deps;
+    const compartmentId = claims.cmp;
+    if (compartmentId === undefined || store.isTokenRevoked(claims.jti) || store.isTokenUsed(claims.jti)) {
+      display.flash(messages.notValid, 'error');
+      return;
+    }
+    const started = doors.open({ compartmentId, reason: 'return-retrieval', tokenId: claims.jti }, (event) => {
+      if (event === 'opened' || event === 'already-open' || event === 'unverified') {
+        store.transaction(() => {
+          store.markTokenUsed(claims.jti, 'return-retrieval', now());
+          store.appendAudit('return.retrieval-opened', 'normal', { tokenId: claims.jti, compartmentId, door: event });
+        });
+        display.flash(doorOpenMessage(compartmentId, 'Door open: please take the parcel and close the door.'), 'success');
+        if (event === 'unverified') this.retrieved(compartmentId, claims.jti);
+      } else if (event === 'closed') {
+        this.retrieved(compartmentId, claims.jti);
+        display.flash({ tone: 'success', text: 'Thank you.' });
+      } else {
+        display.flash(messages.doorDidNotOpen, 'error');
+      }
+    });
+    if (!started.started) display.flash(started.reason === 'busy' ? messages.busy : messages.notValid, 'error');
+  }
+
+  private retrieved(compartmentId: string, courierTokenId: string): void {
+    const { store, now } = this.deps;
+    store.transaction(() => {
+      const at = now();
+      const row = store.getCompartment(compartmentId);
+      const inside = new Map<string, StoredCodeEntry>();
+      for (const e of store.findEntriesInCompartment(compartmentId)) inside.set(e.tokenId, e);
+      if (row?.parcelId !== undefined) {
+        for (const e of store.findEntriesByParcel(row.parcelId)) {
+          if (e.currentCompartmentId === compartmentId && (e.state === 'expired' || e.state === 'live')) inside.set(e.tokenId, e);
+        }
+      }
+      for (const e of inside.values()) store.markRetrieved(e.tokenId, at);
+      if (row !== undefined && row.status === 'occupied') store.setCompartmentStatus(compartmentId, 'free');
+      store.appendAudit('return.retrieved', 'normal', { compartmentId, courierTokenId, parcels: [...inside.values()].map((e) => e.parcelId) });
+    });
+  }
+
+  private choose(entry: Pick<StoredCodeEntry, 'size'>, preferredId: string | undefined, tried: ReadonlySet<string>, largerThan?: StoredCodeEntry['size']): string | undefined {
+    const { store, doors } = this.deps;
+    const exclude = new Set(tried);
+    const candidates = store.listCompartments();
+    for (const c of candidates) if (!doors.isIdle(c.id) || doors.isOpen(c.id)) exclude.add(c.id);
+    return chooseCompartment(candidates, {
+      ...(preferredId === undefined ? {} : { preferredId }),
+      minSize: entry.size,
+      ...(largerThan === undefined ? {} : { largerThan }),
+      exclude,
+    });
+  }
+
+  private startSlot(slot: Omit<DepositSlot, 'compartmentId' | 'opId'>, compartmentId: string): boolean {
+    const { doors } = this.deps;
+    const opId = doors.newOpId();
+    // The session state first: the door may report 'already-open' before open() returns.
+    this.step({ type: 'slot-opening', slot: { ...slot, compartmentId, opId, tried: [...slot.tried, compartmentId] } });
+    const started = doors.open(
+      { compartmentId, reason: 'courier', tokenId: slot.tokenId, parcelId: slot.parcelId },
+      (event) => this.step({ type: 'door-event', opId, event }),
+      opId,
+    );
+    if (!started.started) this.step({ type: 'door-event', opId, event: 'relay-fault' });
+    return true;
+  }
+
+  private reslot(reason: ReslotReason, slot: DepositSlot): void {
+    const { store, log } = this.deps;
+    const current = store.getCompartment(slot.compartmentId);
+    if (reason === 'door-faulty' && current !== undefined && current.status !== 'out-of-service') {
+      store.transaction(() => {
+        store.setCompartmentStatus(slot.compartmentId, 'out-of-service', { reason: 'door-faulty' });
+        store.appendAudit('compartment.out-of-service', 'priority', { compartmentId: slot.compartmentId, reason: 'door-faulty-reported' });
+      });
+    }
+    const largerThan = reason === 'needs-larger' ? current?.size ?? slot.size : undefined;
+    const next = this.choose(slot, undefined, new Set(slot.tried), largerThan);
+    if (next === undefined || !this.startSlotWithAudit(slot, next, reason)) {
+      log.warn({ parcelId: slot.parcelId, reason }, 'courier.no-other-compartment');
+      this.step({ type: 'no-other-compartment' });
+    }
+  }
+
+  private startSlotWithAudit(slot: DepositSlot, next: string, reason: ReslotReason): boolean {
+    this.deps.store.appendAudit('courier.reslot', 'normal', { tokenId: slot.tokenId, parcelId: slot.parcelId, from: slot.compartmentId, to: next, reason });
+    return this.startSlot(slot, next);
+  }
+
+  private step(input: CourierSessionInput): void {
+    const { state, effects } = courierSessionStep(this.state, input, { sessionMs: this.deps.sessionMs });
+    this.state = state;
+    for (const effect of effects) this.execute(effect);
+  }
+
+  private execute(effect: CourierSessionEffect): void {
+    const { store, display, timers, now, log } = this.deps;
+    switch (effect.type) {
+      case 'show':
+        display.show(effect.message);
+        return;
+      case 'beep':
+        display.beep(effect.pattern);
+        return;
+      case 'start-timer':
+        timers.start('courier-session', effect.ms, () => this.step({ type: 'timeout' }));
+        return;
+      case 'cancel-timer':
+        timers.cancel('courier-session');
+        return;
+      case 'confirm-deposit': {
+        const { slot } = effect;
+        store.transaction(() => {
+          const at = now();
+          store.markDeposited(slot.tokenId, slot.compartmentId, at);
+          store.setCompartmentStatus(slot.compartmentId, 'occupied', { parcelId: slot.parcelId });
+          store.appendAudit('courier.deposited', 'normal', { tokenId: slot.tokenId, parcelId: slot.parcelId, compartmentId: slot.compartmentId, assignedId: slot.assignedId });
+        });
+        log.info({ parcelId: slot.parcelId, compartmentId: slot.compartmentId }, 'courier.deposited');
+        return;
+      }
+      case 'request-reslot':
+        this.reslot(effect.reason, effect.slot);
+        return;
+      case 'audit':
+        store.appendAudit(effect.auditType, 'normal', effect.data);
+        return;
+      case 'ended':
+        store.appendAudit('courier.session-ended', 'normal', { deposits: effect.deposits });
+        display.flash({ tone: 'idle', text: 'Courier session ended.' });
+        return;
+    }
+  }
+}

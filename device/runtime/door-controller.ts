@@ -1,0 +1,211 @@
+import type { DoorState, LockerHardware, RandomSource } from '../../hal/types.js';
+import {
+  canCommandOpen,
+  doorAtBoot,
+  doorSupervisorStep,
+  type DoorEvent,
+  type DoorSupervisorConfig,
+  type DoorSupervisorEffect,
+  type DoorSupervisorInput,
+  type DoorSupervisorState,
+} from '../core/door-supervisor.js';
+import type { Logger } from '../logger.js';
+import type { OpenReason, RuntimeStore } from '../store/runtime-store.js';
+import type { Display } from './display.js';
+import type { NamedTimers } from './timers.js';
+
+// Executes the door supervisors' effects. Every pulse goes through the open journal:
+// beginOpen and its audit record are committed BEFORE the relay is energised, finishOpen
+// when the sensor decided. One pulse in flight per compartment. Unfinished opens found at
+// start (the process died mid-open) are finished as 'unknown' and never pulsed again.
+
+export interface OpenRequest {
+  compartmentId: string;
+  reason: OpenReason;
+  tokenId?: string;
+  parcelId?: string;
+  transactionId?: string;
+}
+
+export type OpenStart = { started: true; opId: string } | { started: false; reason: 'busy' | 'unknown-compartment' };
+
+export type DoorListener = (event: DoorEvent) => void;
+
+export interface DoorControllerDeps {
+  hardware: LockerHardware;
+  store: RuntimeStore;
+  random: RandomSource;
+  timers: NamedTimers;
+  display: Display;
+  now: () => number;
+  log: Logger;
+  config: DoorSupervisorConfig & { pulseMs: number; failuresBeforeOutOfService: number };
+  /** Called right before each relay pulse (the crash test logs pulses here). */
+  beforePulse?: (compartmentId: string, opId: string) => void;
+  /** Wraps asynchronous continuations in the runtime's error boundary. */
+  guard: (source: string, fn: () => void) => void;
+}
+
+const terminal: ReadonlySet<DoorEvent> = new Set(['closed', 'jammed', 'relay-fault', 'unverified']);
+
+export class DoorController {
+  private readonly doors = new Map<string, DoorSupervisorState>();
+  private readonly inFlight = new Set<string>();
+  private readonly listeners = new Map<string, DoorListener>();
+  private readonly opCompartment = new Map<string, string>();
+
+  constructor(private readonly deps: DoorControllerDeps) {}
+
+  /** Finishes opens a crash left behind as 'unknown', then takes the doors as they are. */
+  start(): void {
+    const { store, hardware, log } = this.deps;
+    for (const op of store.unfinishedOpens()) {
+      store.transaction(() => {
+        store.finishOpen(op.opId, 'unknown', this.deps.now());
+        store.appendAudit('door.open-unknown', 'priority', {
+          opId: op.opId,
+          compartmentId: op.compartmentId,
+          reason: op.reason,
+          startedAt: op.startedAt,
+          ...(op.tokenId === undefined ? {} : { tokenId: op.tokenId }),
+          ...(op.transactionId === undefined ? {} : { transactionId: op.transactionId }),
+        });
+      });
+      log.warn({ opId: op.opId, compartmentId: op.compartmentId }, 'door.open-unknown');
+    }
+    for (const id of hardware.relays.compartments()) this.doors.set(id, doorAtBoot(hardware.doors.read(id), this.deps.now()));
+  }
+
+  read(compartmentId: string): DoorState {
+    return this.deps.hardware.doors.read(compartmentId);
+  }
+
+  /** True when a new open may start now (no pulse in flight, not waiting for the door). */
+  isIdle(compartmentId: string): boolean {
+    const state = this.doors.get(compartmentId);
+    return state !== undefined && canCommandOpen(state) && !this.inFlight.has(compartmentId);
+  }
+
+  isOpen(compartmentId: string): boolean {
+    return this.doors.get(compartmentId)?.kind === 'open' || this.read(compartmentId) === 'open';
+  }
+
+  /** A fresh operation id, for callers that must know it before events can arrive. */
+  newOpId(): string {
+    return Buffer.from(this.deps.random.bytes(12)).toString('hex');
+  }
+
+  /**
+   * Journals and starts an open. Door events for it may be delivered to `listener` before
+   * this returns (a door already open, a dead sensor): callers set their state first.
+   */
+  open(request: OpenRequest, listener?: DoorListener, opId: string = this.newOpId()): OpenStart {
+    const { store, now } = this.deps;
+    const { compartmentId } = request;
+    if (!this.doors.has(compartmentId) || store.getCompartment(compartmentId) === undefined) return { started: false, reason: 'unknown-compartment' };
+    if (!this.isIdle(compartmentId)) return { started: false, reason: 'busy' };
+    const startedAt = now();
+    store.transaction(() => {
+      store.beginOpen({ opId, startedAt, ...request });
+      store.appendAudit('door.open-begun', 'normal', {
+        opId,
+        compartmentId,
+        reason: request.reason,
+        ...(request.tokenId === undefined ? {} : { tokenId: request.tokenId }),
+        ...(request.parcelId === undefined ? {} : { parcelId: request.parcelId }),
+        ...(request.transactionId === undefined ? {} : { transactionId: request.transactionId }),
+      });
+    });
+    if (listener !== undefined) this.listeners.set(opId, listener);
+    this.opCompartment.set(opId, compartmentId);
+    this.input(compartmentId, { type: 'command-open', opId, door: this.read(compartmentId) });
+    return { started: true, opId };
+  }
+
+  onDoorChange(compartmentId: string, state: DoorState): void {
+    if (!this.doors.has(compartmentId)) return;
+    this.input(compartmentId, { type: 'door', state });
+  }
+
+  private input(compartmentId: string, input: DoorSupervisorInput): void {
+    const state = this.doors.get(compartmentId);
+    if (state === undefined) return;
+    const step = doorSupervisorStep(state, input, this.deps.now(), this.deps.config);
+    this.doors.set(compartmentId, step.state);
+    for (const effect of step.effects) this.execute(compartmentId, effect);
+  }
+
+  private execute(compartmentId: string, effect: DoorSupervisorEffect): void {
+    const { store, timers, log, config, display } = this.deps;
+    const timerName = (t: string): string => `door:${compartmentId}:${t}`;
+    switch (effect.type) {
+      case 'pulse':
+        this.pulse(compartmentId, effect.opId);
+        return;
+      case 'finish-open':
+        store.finishOpen(effect.opId, effect.outcome, this.deps.now());
+        log.info({ compartmentId, opId: effect.opId, outcome: effect.outcome }, 'door.open-finished');
+        return;
+      case 'start-timer':
+        timers.start(timerName(effect.timer), effect.ms, () => this.input(compartmentId, { type: 'timeout', timer: effect.timer }));
+        return;
+      case 'cancel-timer':
+        timers.cancel(timerName(effect.timer));
+        return;
+      case 'audit':
+        store.appendAudit(effect.auditType, effect.lane, { compartmentId, ...effect.data });
+        return;
+      case 'failure': {
+        const failures = store.transaction(() => {
+          const n = store.recordCompartmentFailure(compartmentId);
+          if (n >= config.failuresBeforeOutOfService && store.getCompartment(compartmentId)?.status !== 'out-of-service') {
+            store.setCompartmentStatus(compartmentId, 'out-of-service', { reason: effect.reason });
+            store.appendAudit('compartment.out-of-service', 'priority', { compartmentId, reason: effect.reason, failures: n });
+          }
+          return n;
+        });
+        log.warn({ compartmentId, reason: effect.reason, failures }, 'door.failure');
+        return;
+      }
+      case 'good-cycle':
+        store.resetCompartmentFailures(compartmentId);
+        return;
+      case 'alarm':
+        if (effect.active) {
+          log.warn({ compartmentId, reason: effect.reason }, 'door.alarm');
+          display.show({ tone: 'alarm', text: effect.reason === 'left-open' ? `Please close door ${compartmentId}.` : `Door ${compartmentId} opened without authorisation.`, compartmentId });
+          display.beep('alarm');
+        } else {
+          display.idle();
+        }
+        return;
+      case 'door-event': {
+        if (effect.opId === undefined) return;
+        const listener = this.listeners.get(effect.opId);
+        if (terminal.has(effect.event)) {
+          this.listeners.delete(effect.opId);
+          this.opCompartment.delete(effect.opId);
+        }
+        listener?.(effect.event);
+        return;
+      }
+    }
+  }
+
+  private pulse(compartmentId: string, opId: string): void {
+    const { hardware, config, log, guard } = this.deps;
+    this.inFlight.add(compartmentId);
+    this.deps.beforePulse?.(compartmentId, opId);
+    log.info({ compartmentId, opId }, 'relay.pulse');
+    hardware.relays.pulse(compartmentId, config.pulseMs).then(
+      () => this.inFlight.delete(compartmentId),
+      (err: unknown) => {
+        this.inFlight.delete(compartmentId);
+        guard('relay', () => {
+          log.error({ compartmentId, opId, err }, 'relay.pulse-failed');
+          this.input(compartmentId, { type: 'pulse-failed', opId });
+        });
+      },
+    );
+  }
+}

@@ -1,0 +1,86 @@
+import { lockoutRemainingMs, loadRateLimiterState, rateLimiterStep, type RateLimiterEffect, type RateLimiterInput, type RateLimiterState } from '../core/rate-limiter.js';
+import type { LockoutPolicy } from '../core/lockout-policy.js';
+import type { Logger } from '../logger.js';
+import type { RuntimeStore } from '../store/runtime-store.js';
+import type { TrustedTime } from './trusted-time.js';
+
+// Runs the keypad rate limiter against the store. Every persisted step writes the limiter
+// state and the awake-time checkpoint in one transaction, so the two can never disagree
+// after a power cut in a way that shortens a lockout.
+
+const KEY = 'rate-limiter';
+
+export class KeypadGuard {
+  private state: RateLimiterState | undefined;
+
+  constructor(
+    private readonly store: RuntimeStore,
+    private readonly time: TrustedTime,
+    private readonly policy: LockoutPolicy,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const { state, corrupt } = loadRateLimiterState(this.store.loadState(KEY), this.time.awakeNow(), this.policy);
+    this.state = state;
+    if (corrupt) {
+      this.log.error({}, 'keypad.limiter-state-corrupt');
+      this.store.transaction(() => {
+        this.persist();
+        this.store.appendAudit('keypad.lockout', 'priority', { reason: 'state-corrupt', lockoutMs: this.policy.maxLockoutMs });
+      });
+    }
+  }
+
+  /** Charges an attempt before the lookup; refused while locked out. */
+  attempt(): { allowed: true } | { allowed: false; remainingMs: number } {
+    const effects = this.step({ type: 'attempt' });
+    const refused = effects.find((e) => e.type === 'refused-locked');
+    if (refused?.type === 'refused-locked') return { allowed: false, remainingMs: refused.remainingMs };
+    return { allowed: true };
+  }
+
+  /** Resolves the charged attempt. Returns the new lockout, if this failure started one. */
+  outcome(success: boolean): { lockoutMs: number } | undefined {
+    const effects = this.step({ type: 'outcome', success });
+    const locked = effects.find((e) => e.type === 'locked-out');
+    return locked?.type === 'locked-out' ? { lockoutMs: locked.lockoutMs } : undefined;
+  }
+
+  status(): { active: boolean; remainingMs: number; failures: number } {
+    const state = this.current();
+    const remainingMs = lockoutRemainingMs(state, this.time.awakeNow());
+    return { active: remainingMs > 0, remainingMs, failures: state.failures.length };
+  }
+
+  private current(): RateLimiterState {
+    this.state ??= loadRateLimiterState(this.store.loadState(KEY), this.time.awakeNow(), this.policy).state;
+    return this.state;
+  }
+
+  private step(input: RateLimiterInput): RateLimiterEffect[] {
+    const { state, effects } = rateLimiterStep(this.current(), input, this.time.awakeNow(), this.policy);
+    const mustPersist = effects.some((e) => e.type === 'persist');
+    this.store.transaction(() => {
+      this.state = state;
+      if (mustPersist) this.persist();
+      for (const e of effects) {
+        if (e.type !== 'locked-out') continue;
+        this.log.warn({ reason: e.reason, lockoutMs: e.lockoutMs, consecutive: e.consecutive, failuresInWindow: e.failuresInWindow }, 'keypad.lockout');
+        this.store.appendAudit('keypad.lockout', 'priority', {
+          reason: e.reason,
+          lockoutMs: e.lockoutMs,
+          consecutive: e.consecutive,
+          failuresInWindow: e.failuresInWindow,
+          dailyBudget: this.policy.dailyFailureBudget,
+        });
+      }
+    });
+    return effects;
+  }
+
+  private persist(): void {
+    this.store.saveState(KEY, JSON.stringify(this.current()));
+    this.time.checkpointAwake();
+  }
+}

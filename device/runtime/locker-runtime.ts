@@ -1,0 +1,285 @@
+import type { Clock, InputRejection, KeyPress, LockerHardware, RandomSource, Scan, Unsubscribe } from '../../hal/types.js';
+import { messages } from '../core/display-messages.js';
+import { keypadEntryStep, keypadIdle, type KeypadEntryEffect, type KeypadEntryState } from '../core/keypad-entry.js';
+import type { Ed25519 } from '../crypto/ed25519.js';
+import { isDeviceError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { RuntimeStore } from '../store/runtime-store.js';
+import type { DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '../sync-port.js';
+import { V4_PUBLIC_HEADER } from '../tokens/paseto-v4-public.js';
+import { CourierFlow } from './courier-flow.js';
+import { Display } from './display.js';
+import { DoorController } from './door-controller.js';
+import { InputRejections } from './input-rejections.js';
+import { KeypadGuard } from './keypad-guard.js';
+import { PickupFlow } from './pickup-flow.js';
+import { RemoteOpener } from './remote-open.js';
+import { lockoutPolicyOf, type RuntimeConfig } from './runtime-config.js';
+import { RuntimeSyncPort } from './runtime-sync-port.js';
+import { NamedTimers } from './timers.js';
+import { TokenGate } from './token-gate.js';
+import { TrustedTime } from './trusted-time.js';
+
+// The runtime shell: subscribes to the hardware, feeds the pure machines, executes their
+// effects. Every input handler runs inside one error boundary: an exception is logged with
+// its code, the person sees a generic error, and the process keeps running.
+
+export interface LockerRuntimeDeps {
+  hardware: LockerHardware;
+  store: RuntimeStore;
+  ed25519: Ed25519;
+  config: RuntimeConfig;
+  logger: Logger;
+  clock: Clock;
+  random: RandomSource;
+  /** Called right before each relay pulse, with the open operation id (tests, crash test). */
+  beforePulse?: (compartmentId: string, opId: string) => void;
+}
+
+const REJECTION_BURST = 20;
+const REJECTION_WINDOW_MS = 60_000;
+
+export class LockerRuntime {
+  private readonly log: Logger;
+  private readonly time: TrustedTime;
+  private readonly timers: NamedTimers;
+  private readonly display: Display;
+  private readonly tokens: TokenGate;
+  private readonly guard: KeypadGuard;
+  private readonly doors: DoorController;
+  private readonly pickup: PickupFlow;
+  private readonly courier: CourierFlow;
+  private readonly remote: RemoteOpener;
+  private readonly rejections = new InputRejections(REJECTION_BURST, REJECTION_WINDOW_MS);
+  private readonly port: RuntimeSyncPort;
+  private keypad: KeypadEntryState = keypadIdle;
+  private unsubscribes: Unsubscribe[] = [];
+  private running = false;
+  private handlerErrors = 0;
+
+  // Wiring only: nothing here touches hardware or the store (architecture.md).
+  constructor(private readonly deps: LockerRuntimeDeps) {
+    const { config, store, logger, clock, hardware } = deps;
+    this.log = logger.child({ component: 'runtime' });
+    this.time = new TrustedTime(clock, store, config.clock, logger.child({ component: 'clock-trust' }));
+    const now = (): number => this.time.now();
+    this.timers = new NamedTimers(clock, (name, fn) => this.boundary(`timer:${name}`, fn));
+    this.display = new Display(hardware.indicator, this.timers, config.codeLength, config.timeouts.messageMs);
+    this.tokens = new TokenGate(store, deps.ed25519, config.lockerId, now, logger.child({ component: 'tokens' }));
+    this.guard = new KeypadGuard(store, this.time, lockoutPolicyOf(config), logger.child({ component: 'keypad-guard' }));
+    this.doors = new DoorController({
+      hardware, store, random: deps.random, timers: this.timers, display: this.display, now,
+      log: logger.child({ component: 'doors' }),
+      config: {
+        openWaitMs: config.timeouts.doorOpenWaitMs,
+        leftOpenMs: config.timeouts.leftOpenAlarmMs,
+        leftOpenRepeatMs: config.timeouts.leftOpenRepeatMs,
+        pulseMs: config.timeouts.pulseMs,
+        failuresBeforeOutOfService: config.doorFailuresBeforeOutOfService,
+      },
+      ...(deps.beforePulse === undefined ? {} : { beforePulse: deps.beforePulse }),
+      guard: (source, fn) => this.boundary(source, fn),
+    });
+    this.pickup = new PickupFlow({
+      store, tokens: this.tokens, doors: this.doors, guard: this.guard, display: this.display,
+      lockerId: config.lockerId, pepper: config.codePepper, now, log: logger.child({ component: 'pickup' }),
+    });
+    this.courier = new CourierFlow({
+      store, tokens: this.tokens, doors: this.doors, display: this.display, timers: this.timers,
+      sessionMs: config.timeouts.courierSessionMs, now, log: logger.child({ component: 'courier' }),
+    });
+    this.remote = new RemoteOpener(store, this.doors, logger.child({ component: 'remote-open' }));
+    this.port = new RuntimeSyncPort(store, {
+      observeTrustedTime: (epochMs, source) => this.time.observeSignedTime(epochMs, source),
+      keyringChanged: () => this.reloadKeyring(),
+      remoteOpen: (transactionId, compartmentId, reason) => this.remoteOpen(transactionId, compartmentId, reason),
+      health: () => this.health(),
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const { hardware, store, config } = this.deps;
+    // A relay left energised by a crash would hold a door unlocked.
+    await hardware.relays.allOff();
+    this.time.start();
+    store.syncCompartmentLayout(config.compartments);
+    this.tokens.reload();
+    this.guard.start();
+    this.doors.start();
+    this.unsubscribes = [
+      hardware.keypad.onKey((press) => this.boundary('keypad', () => this.onKey(press))),
+      hardware.keypad.onRejected((r) => this.boundary('keypad', () => this.onRejected(r))),
+      hardware.scanner.onScan((scan) => this.boundary('scanner', () => this.onScan(scan))),
+      hardware.scanner.onRejected((r) => this.boundary('scanner', () => this.onRejected(r))),
+      hardware.doors.onChange((change) => this.boundary('doors', () => this.doors.onDoorChange(change.compartmentId, change.state))),
+    ];
+    this.running = true;
+    this.scheduleTick();
+    store.appendAudit('device.started', 'normal', { liveCodes: store.liveCodeCount(), clockFloor: this.time.floor() });
+    this.log.info({ lockerId: config.lockerId, compartments: config.compartments.length }, 'runtime.started');
+    this.display.idle();
+  }
+
+  /** Stops listening, switches every relay off and checkpoints time. Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const unsubscribe of this.unsubscribes) unsubscribe();
+    this.unsubscribes = [];
+    this.timers.cancelAll();
+    await this.deps.hardware.relays.allOff();
+    try {
+      this.time.checkpointAwake();
+      this.deps.store.appendAudit('device.stopped', 'normal', {});
+    } catch (err) {
+      this.log.error({ err }, 'runtime.stop-checkpoint-failed');
+    }
+    this.log.info({}, 'runtime.stopped');
+  }
+
+  /** Trusted epoch ms: pass `() => runtime.trustedNow()` as the store's clock. */
+  trustedNow(): number {
+    return this.time.now();
+  }
+
+  /** The port the sync agent uses (same process, same store). */
+  syncPort(): DeviceSyncPort {
+    return this.port;
+  }
+
+  /** Rebuilds the keyring from the store (called after a batch changed it). */
+  reloadKeyring(): void {
+    this.tokens.reload();
+  }
+
+  health(): DeviceHealth {
+    const { store } = this.deps;
+    const lockout = this.guard.status();
+    const wallRemaining = lockout.active ? { until: this.time.now() + lockout.remainingMs } : {};
+    return {
+      compartments: store.listCompartments().map((c) => ({
+        id: c.id,
+        status: c.status === 'free' ? 'ok' : c.status,
+        door: this.doors.read(c.id),
+      })),
+      lockout: { active: lockout.active, failures: lockout.failures, ...wallRemaining },
+      liveCodes: store.liveCodeCount(),
+      auditBacklog: store.auditHighWatermark() - store.auditAckedWatermark(),
+      clockFloor: this.time.floor(),
+    };
+  }
+
+  /** Counters for operators and tests. */
+  stats(): { handlerErrors: number; rejectedKeypad: number; rejectedScanner: number } {
+    return { handlerErrors: this.handlerErrors, rejectedKeypad: this.rejections.totals.keypad, rejectedScanner: this.rejections.totals.scanner };
+  }
+
+  private remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome> {
+    try {
+      return this.remote.open(transactionId, compartmentId, reason);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private scheduleTick(): void {
+    this.timers.start('clock-tick', this.deps.config.clock.tickMs, () => {
+      this.time.tick();
+      if (this.running) this.scheduleTick();
+    });
+  }
+
+  private onKey(press: KeyPress): void {
+    if (this.courier.wantsKey(press.key)) {
+      this.courier.onKey(press.key);
+      return;
+    }
+    const { state, effects } = keypadEntryStep(this.keypad, { type: 'key', key: press.key }, { codeLength: this.deps.config.codeLength, idleTimeoutMs: this.deps.config.timeouts.keypadIdleMs });
+    this.keypad = state;
+    for (const effect of effects) this.keypadEffect(effect);
+  }
+
+  private keypadEffect(effect: KeypadEntryEffect): void {
+    switch (effect.type) {
+      case 'show':
+        // Errors go back to the idle prompt by themselves; prompts stay while typing.
+        if (effect.message.tone === 'error') this.display.flash(effect.message);
+        else this.display.show(effect.message);
+        return;
+      case 'beep':
+        this.display.beep(effect.pattern);
+        return;
+      case 'start-idle-timer':
+        this.timers.start('keypad-idle', effect.ms, () => {
+          const step = keypadEntryStep(this.keypad, { type: 'idle-timeout' }, { codeLength: this.deps.config.codeLength, idleTimeoutMs: this.deps.config.timeouts.keypadIdleMs });
+          this.keypad = step.state;
+          for (const e of step.effects) this.keypadEffect(e);
+        });
+        return;
+      case 'cancel-idle-timer':
+        this.timers.cancel('keypad-idle');
+        return;
+      case 'submit':
+        this.pickup.onCode(effect.code);
+        return;
+      case 'wrong-length':
+        this.log.info({ length: effect.length }, 'keypad.wrong-length');
+        return;
+    }
+  }
+
+  private onScan(scan: Scan): void {
+    const data = scan.data;
+    if (!data.startsWith(V4_PUBLIC_HEADER)) {
+      if (!this.courier.onParcelScan(data)) this.display.flash(messages.scanNotRecognised, 'error');
+      return;
+    }
+    const verification = this.tokens.verify(data, ['pickup', 'return-dropoff', 'courier', 'return-retrieval']);
+    if (!verification.ok) {
+      this.log.info({ reason: verification.reason }, 'scan.token-rejected');
+      this.pickup.onToken(verification);
+      return;
+    }
+    const { claims } = verification;
+    switch (claims.purpose) {
+      case 'courier':
+        this.courier.onCourierCredential(claims);
+        return;
+      case 'return-retrieval':
+        this.courier.onReturnRetrieval(claims);
+        return;
+      case 'pickup':
+      case 'return-dropoff':
+        this.pickup.onToken(verification);
+        return;
+      case 'service':
+        this.display.flash(messages.scanNotRecognised, 'error');
+        return;
+    }
+  }
+
+  private onRejected(rejection: InputRejection): void {
+    this.log.warn({ source: rejection.source, reason: rejection.reason, length: rejection.length }, 'input.rejected');
+    if (this.rejections.record(rejection, this.deps.clock.monotonicMs())) {
+      this.deps.store.appendAudit('input.rejection-burst', 'normal', { source: rejection.source, reason: rejection.reason, threshold: REJECTION_BURST, windowMs: REJECTION_WINDOW_MS });
+    }
+  }
+
+  /** The error boundary of every input handler and timer. */
+  private boundary(source: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.handlerErrors += 1;
+      const errorCode = isDeviceError(err) ? err.code : 'INTERNAL';
+      this.log.error({ source, errorCode, err }, 'runtime.handler-failed');
+      try {
+        this.keypad = keypadIdle;
+        this.display.flash(messages.genericError, 'error');
+      } catch (displayErr) {
+        this.log.error({ source, err: displayErr }, 'runtime.display-failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import { codeDigest } from '../codes/code-digest.js';
+import { doorOpenMessage, lockedMessage, messages } from '../core/display-messages.js';
+import type { DoorEvent } from '../core/door-supervisor.js';
+import { decidePickup, type PickupDecision, type PickupFacts } from '../core/pickup-decision.js';
+import type { Logger } from '../logger.js';
+import type { RuntimeStore } from '../store/runtime-store.js';
+import type { TokenClaims } from '../tokens/claims.js';
+import type { TokenVerification } from '../tokens/token-verifier.js';
+import type { Display } from './display.js';
+import type { DoorController } from './door-controller.js';
+import type { KeypadGuard } from './keypad-guard.js';
+import type { TokenGate } from './token-gate.js';
+
+// Customer pickup (and return drop-off) by keypad code or QR token. Gathers the facts,
+// lets core/pickup-decision.ts decide, and carries the decision out: the relay through the
+// door controller, "collected" + replay mark in one transaction when the door OPENED.
+
+export interface PickupFlowDeps {
+  store: RuntimeStore;
+  tokens: TokenGate;
+  doors: DoorController;
+  guard: KeypadGuard;
+  display: Display;
+  lockerId: string;
+  pepper: Uint8Array;
+  now: () => number;
+  log: Logger;
+}
+
+export class PickupFlow {
+  constructor(private readonly deps: PickupFlowDeps) {}
+
+  /** A complete code typed on the keypad. The code never leaves this function. */
+  onCode(code: string): void {
+    const { store, tokens, guard, display, lockerId, pepper } = this.deps;
+    const charge = guard.attempt();
+    if (!charge.allowed) {
+      display.flash(lockedMessage(charge.remainingMs), 'error');
+      return;
+    }
+    let decision: PickupDecision;
+    try {
+      const digest = codeDigest(pepper, lockerId, code);
+      const entry = store.findEntryByCodeDigest(digest);
+      const verification = entry === undefined ? undefined : tokens.verify(entry.token, [entry.kind]);
+      const tokenId = verification?.ok === true ? verification.claims.jti : entry?.tokenId;
+      decision = decidePickup({
+        via: 'code',
+        entry,
+        verification,
+        codeDigest: digest,
+        used: tokenId !== undefined && store.isTokenUsed(tokenId),
+        revoked: tokenId !== undefined && store.isTokenRevoked(tokenId),
+      });
+    } catch (err) {
+      // The charge stays: an error must not become a free guess.
+      guard.outcome(false);
+      throw err;
+    }
+    if (decision.kind === 'reject') {
+      const lockout = guard.outcome(!decision.countsAsFailure);
+      this.rejected(decision, 'code');
+      if (lockout !== undefined) display.flash(lockedMessage(lockout.lockoutMs), 'error');
+      return;
+    }
+    guard.outcome(true);
+    this.open(decision, 'code');
+  }
+
+  /** A scanned token whose purpose is pickup or return-dropoff (or that failed verification). */
+  onToken(verification: TokenVerification): void {
+    const { store } = this.deps;
+    let facts: PickupFacts;
+    if (!verification.ok) {
+      facts = { via: 'qr', entry: undefined, verification, used: false, revoked: false };
+    } else {
+      const claims: TokenClaims = verification.claims;
+      facts = {
+        via: 'qr',
+        entry: store.findEntryByTokenId(claims.jti),
+        verification,
+        used: store.isTokenUsed(claims.jti),
+        revoked: store.isTokenRevoked(claims.jti),
+        compartment: claims.cmp === undefined ? undefined : store.getCompartment(claims.cmp),
+      };
+    }
+    const decision = decidePickup(facts);
+    if (decision.kind === 'reject') this.rejected(decision, 'qr');
+    else this.open(decision, 'qr');
+  }
+
+  private rejected(decision: Extract<PickupDecision, { kind: 'reject' }>, via: 'code' | 'qr'): void {
+    const { store, display, log, now } = this.deps;
+    const data = {
+      via,
+      reason: decision.reason,
+      ...(decision.tokenId === undefined ? {} : { tokenId: decision.tokenId }),
+      ...(decision.detail === undefined ? {} : { detail: decision.detail }),
+    };
+    log.info(data, 'pickup.rejected');
+    store.transaction(() => {
+      if (decision.expireTokenId !== undefined) {
+        const entry = store.findEntryByTokenId(decision.expireTokenId);
+        store.markExpired(decision.expireTokenId, now());
+        store.appendAudit('pickup.expired', 'normal', {
+          tokenId: decision.expireTokenId,
+          returnNeeded: true,
+          ...(entry === undefined ? {} : { parcelId: entry.parcelId, compartmentId: entry.currentCompartmentId }),
+        });
+      }
+      if (decision.suspicious) store.appendAudit('pickup.suspicious', 'priority', data);
+      else if (decision.reason !== 'not-found') store.appendAudit('pickup.rejected', 'normal', data);
+    });
+    display.flash(decision.message, 'error');
+  }
+
+  private open(decision: Extract<PickupDecision, { kind: 'open' }>, via: 'code' | 'qr'): void {
+    const { doors, display } = this.deps;
+    display.show({ tone: 'progress', text: `Opening ${decision.compartmentId}…`, compartmentId: decision.compartmentId });
+    const started = doors.open(
+      { compartmentId: decision.compartmentId, reason: decision.purpose, tokenId: decision.tokenId, ...(decision.parcelId === undefined ? {} : { parcelId: decision.parcelId }) },
+      (event) => this.onDoorEvent(decision, via, event),
+    );
+    if (!started.started) {
+      display.flash(messages.busy, 'error');
+    }
+  }
+
+  private onDoorEvent(decision: Extract<PickupDecision, { kind: 'open' }>, via: 'code' | 'qr', event: DoorEvent): void {
+    const { store, display, now, log } = this.deps;
+    const { tokenId, compartmentId, purpose } = decision;
+    const base = { tokenId, compartmentId, via, ...(decision.parcelId === undefined ? {} : { parcelId: decision.parcelId }) };
+    switch (event) {
+      case 'opened':
+      case 'already-open':
+      case 'unverified':
+        // The parcel is reachable: the token is spent, in the same transaction as the state.
+        store.transaction(() => {
+          const at = now();
+          store.markTokenUsed(tokenId, purpose, at);
+          if (purpose === 'pickup' && decision.cached) store.markCollected(tokenId, at);
+          store.appendAudit(purpose === 'pickup' ? 'pickup.collected' : 'return.dropoff-opened', 'normal', { ...base, door: event });
+        });
+        log.info({ ...base, door: event }, 'pickup.door-opened');
+        display.flash(doorOpenMessage(compartmentId, purpose === 'pickup' ? undefined : 'Door open: please place your return and close the door.'), 'success');
+        return;
+      case 'closed':
+        store.transaction(() => {
+          const row = store.getCompartment(compartmentId);
+          if (purpose === 'return-dropoff') {
+            if (row !== undefined && row.status !== 'out-of-service') store.setCompartmentStatus(compartmentId, 'occupied', decision.parcelId === undefined ? {} : { parcelId: decision.parcelId });
+            store.appendAudit('return.dropped-off', 'normal', base);
+          } else {
+            if (row?.status === 'occupied' && (row.parcelId === undefined || row.parcelId === decision.parcelId)) store.setCompartmentStatus(compartmentId, 'free');
+            store.appendAudit('pickup.door-closed', 'normal', base);
+          }
+        });
+        display.flash({ tone: 'success', text: 'Thank you.' });
+        return;
+      case 'jammed':
+      case 'relay-fault':
+        display.flash(messages.doorDidNotOpen, 'error');
+        return;
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import type { DeviceConfig } from '../config.js';
+import { lockoutPolicyFor, type LockoutPolicy } from '../core/lockout-policy.js';
+
+// What the runtime needs from the device config: the parsed file minus what only the
+// composition root uses (paths, hardware, log level), plus the pepper read from its file.
+
+export type RuntimeConfig = Pick<DeviceConfig, 'lockerId' | 'compartments' | 'codeLength' | 'timeouts' | 'lockout' | 'doorFailuresBeforeOutOfService' | 'clock'> & {
+  codePepper: Uint8Array;
+};
+
+export function runtimeConfigFrom(config: DeviceConfig, codePepper: Uint8Array): RuntimeConfig {
+  return {
+    lockerId: config.lockerId,
+    compartments: config.compartments,
+    codeLength: config.codeLength,
+    timeouts: config.timeouts,
+    lockout: config.lockout,
+    doorFailuresBeforeOutOfService: config.doorFailuresBeforeOutOfService,
+    clock: config.clock,
+    codePepper,
+  };
+}
+
+export function lockoutPolicyOf(config: RuntimeConfig): LockoutPolicy {
+  return lockoutPolicyFor({ codeLength: config.codeLength, ...config.lockout });
+}

@@ -1,0 +1,88 @@
+import type { CodeBatch } from '../codes/code-batch.js';
+import type { RuntimeStore } from '../store/runtime-store.js';
+import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome, StoredCommandReply } from '../sync-port.js';
+
+// DeviceSyncPort for the sync agent, in the same process as the runtime and on the same
+// SQLite connection (docs/decisions/0004). Everything delegates to the store except what
+// needs the runtime: remote opens (through the same journal and door supervision), the
+// trusted-time floor, the keyring reload after a batch, and health.
+
+export interface RuntimeHooks {
+  observeTrustedTime(epochMs: number, source: string): void;
+  keyringChanged(): void;
+  remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome>;
+  health(): DeviceHealth;
+}
+
+export class RuntimeSyncPort implements DeviceSyncPort {
+  readonly lockerId: string;
+
+  constructor(
+    private readonly store: RuntimeStore,
+    private readonly runtime: RuntimeHooks,
+  ) {
+    this.lockerId = store.lockerId;
+  }
+
+  codeSetState(): CodeSetState {
+    return this.store.codeSetState();
+  }
+
+  applyCodeBatch(batch: CodeBatch): BatchApplyResult {
+    const result = this.store.applyCodeBatch(batch);
+    if (result.outcome === 'applied' && batch.keyring.length > 0) this.runtime.keyringChanged();
+    return result;
+  }
+
+  auditHighWatermark(): number {
+    return this.store.auditHighWatermark();
+  }
+
+  auditAckedWatermark(): number {
+    return this.store.auditAckedWatermark();
+  }
+
+  readUnackedAudit(options: { lane: AuditLane; afterSeq: number; limit: number }): AuditRecord[] {
+    return this.store.readUnackedAudit(options);
+  }
+
+  acknowledgeAudit(ack: { contiguousSeq: number; alsoSeqs: readonly number[] }): void {
+    this.store.acknowledgeAudit(ack);
+  }
+
+  pruneAcknowledgedAudit(olderThanMs: number): number {
+    return this.store.pruneAcknowledgedAudit(olderThanMs);
+  }
+
+  observeTrustedTime(epochMs: number, source: string): void {
+    this.runtime.observeTrustedTime(epochMs, source);
+  }
+
+  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+    return this.store.appendAudit(type, lane, data);
+  }
+
+  findCommandReply(transactionId: string): StoredCommandReply | undefined {
+    return this.store.findCommandReply(transactionId);
+  }
+
+  beginCommand(transactionId: string, kind: string, expiresAt: number): void {
+    this.store.beginCommand(transactionId, kind, expiresAt);
+  }
+
+  completeCommand(transactionId: string, replyJson: string): void {
+    this.store.completeCommand(transactionId, replyJson);
+  }
+
+  unfinishedCommands(): Array<{ transactionId: string; kind: string; startedAt: number }> {
+    return this.store.unfinishedCommands();
+  }
+
+  remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome> {
+    return this.runtime.remoteOpen(transactionId, compartmentId, reason);
+  }
+
+  health(): DeviceHealth {
+    return this.runtime.health();
+  }
+}

@@ -1,0 +1,33 @@
+import type { Ed25519 } from '../crypto/ed25519.js';
+import type { Logger } from '../logger.js';
+import type { RuntimeStore } from '../store/runtime-store.js';
+import type { TokenPurpose } from '../tokens/claims.js';
+import { Keyring } from '../tokens/keyring.js';
+import { verifyToken, type TokenVerification } from '../tokens/token-verifier.js';
+
+// Offline token verification with the keyring loaded from the store. The keyring is
+// rebuilt from the rows after a code batch changed them (reload), reusing imported keys.
+export class TokenGate {
+  private keyring: Keyring;
+
+  constructor(
+    private readonly store: RuntimeStore,
+    private readonly ed: Ed25519,
+    private readonly lockerId: string,
+    private readonly now: () => number,
+    private readonly log: Logger,
+  ) {
+    this.keyring = Keyring.empty(ed);
+  }
+
+  reload(): void {
+    const keyring = Keyring.fromRows(this.ed, this.store.keyringRows());
+    if (keyring.invalidKids.length > 0) this.log.error({ kids: keyring.invalidKids }, 'keyring.invalid-keys');
+    this.keyring = keyring;
+    this.log.info({ keys: keyring.rows().length }, 'keyring.loaded');
+  }
+
+  verify(token: string, purposes: readonly TokenPurpose[]): TokenVerification {
+    return verifyToken({ token, lockerId: this.lockerId, now: this.now(), purposes }, this.keyring, this.ed);
+  }
+}
