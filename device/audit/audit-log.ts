@@ -75,7 +75,12 @@ export class AuditLog {
     );
     this.ackUpTo = db.prepare<[number, number]>('UPDATE audit_log SET acked = 1, acked_at = ? WHERE seq <= ? AND acked = 0');
     this.ackOne = db.prepare<[number, number]>('UPDATE audit_log SET acked = 1, acked_at = ? WHERE seq = ? AND acked = 0');
-    this.firstUnacked = db.prepare<[], { seq: number | null }>('SELECT min(seq) AS seq FROM audit_log WHERE acked = 0');
+    // Per lane, so each half walks the partial outbox index instead of the acked history.
+    this.firstUnacked = db.prepare<[], { seq: number | null }>(
+      `SELECT min(seq) AS seq FROM (
+         SELECT min(seq) AS seq FROM audit_log WHERE lane = 'priority' AND acked = 0
+         UNION ALL SELECT min(seq) FROM audit_log WHERE lane = 'normal' AND acked = 0)`,
+    );
     this.firstAtOrAfter = db.prepare<[number], { seq: number | null }>('SELECT min(seq) AS seq FROM audit_log WHERE at >= ?');
     this.hashOf = db.prepare<[number], { hash: string }>('SELECT hash FROM audit_log WHERE seq = ?');
     this.deleteUpTo = db.prepare<[number]>('DELETE FROM audit_log WHERE seq <= ?');

@@ -33,7 +33,8 @@ parentPort.on('message', (m) => {
 
 /** Below this many entries a message round trip costs more than hashing in place. */
 const MIN_PARALLEL_ENTRIES = 1_000;
-const WAIT_TIMEOUT_MS = 30_000;
+/** Far above the worker's time for the largest batch (200k entries ≈ 1 s on a slow board). */
+const WAIT_TIMEOUT_MS = 10_000;
 const DONE = 1;
 
 export interface EntryText {
@@ -57,33 +58,49 @@ export function xorEntryHashes(entries: readonly EntryText[]): Buffer {
 
 export class ParallelEntryHasher {
   private worker: Worker | undefined;
+  private enabled = false;
 
   constructor(private readonly log: Logger) {}
 
-  /** Starts the worker; without it every batch is hashed on the main thread. */
+  /**
+   * Starts the worker now (at store open, i.e. at boot) so that the first large batch
+   * does not wait for a thread to boot; a worker that fails to start or dies is replaced
+   * by hashing in place.
+   */
   start(): void {
+    this.enabled = true;
+    this.ensureWorker();
+  }
+
+  private ensureWorker(): Worker | undefined {
+    if (this.worker !== undefined || !this.enabled) return this.worker;
     try {
       const worker = new Worker(workerSource, { eval: true });
       worker.unref();
       worker.on('error', (err) => {
+        // Hash in place from now on rather than respawn a worker that keeps failing.
         this.log.warn({ err }, 'entry_hasher.worker_failed');
         this.worker = undefined;
+        this.enabled = false;
       });
       this.worker = worker;
     } catch (err) {
       this.log.warn({ err }, 'entry_hasher.worker_unavailable');
+      this.enabled = false;
     }
+    return this.worker;
   }
 
   stop(): void {
     const worker = this.worker;
+    this.enabled = false;
     this.worker = undefined;
     if (worker !== undefined) void worker.terminate();
   }
 
   begin(entries: readonly EntryText[]): PendingXor {
-    const worker = this.worker;
-    if (worker === undefined || entries.length < MIN_PARALLEL_ENTRIES) return { wait: () => xorEntryHashes(entries) };
+    const worker = entries.length < MIN_PARALLEL_ENTRIES ? undefined : this.ensureWorker();
+    if (worker === undefined) return { wait: () => xorEntryHashes(entries) };
     const control = new SharedArrayBuffer(4 + 32);
     const ids = new Array<string>(entries.length);
     const tokens = new Array<string>(entries.length);
