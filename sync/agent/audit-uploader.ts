@@ -1,0 +1,137 @@
+import type { AuditLane, AuditRecord } from '../../device/sync-port.js';
+import { AuditAckClaims, MAX_ALSO_SEQS } from '../contract/audit-messages.js';
+import { openSeal } from '../contract/backend-seal.js';
+import { decodeMessage } from '../contract/decode-message.js';
+import { newEnvelope } from '../contract/envelope.js';
+import { opt } from './optional-field.js';
+import type { SyncContext } from './sync-context.js';
+
+// Uploads the audit log from the device's durable outbox (SQLite), never from memory:
+// after a reconnect, a lost ack or a restart, everything not acknowledged is simply read
+// again and re-sent (the backend dedupes by seq). Records are marked sent only when a
+// signed ack says the backend stored them.
+//
+// Priority lane first: on every pump, unacknowledged priority records (lockout, forced
+// door, jam, clock jump…) are read and published before any normal-lane batch, so a
+// security event overtakes a backlog of thousands. The backend acks them out of order
+// through `alsoSeqs`; the normal lane advances with `contiguousSeq`.
+//
+// Flow control: at most maxInFlight upload messages await an ack. No ack for ackTimeoutMs
+// → cursors rewind to the durable state and the unacked records go again.
+
+interface InFlight {
+  lane: AuditLane;
+  seqs: number[];
+  lastSeq: number;
+}
+
+export interface AuditUploaderConfig {
+  batchSize: number;
+  maxInFlight: number;
+  ackTimeoutMs: number;
+}
+
+export class AuditUploader {
+  private readonly inFlight = new Map<string, InFlight>();
+  private normalCursor = 0;
+  private priorityCursor = 0;
+  private lastProgressAt = 0;
+  private sentRecords = 0;
+
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly config: AuditUploaderConfig,
+    private readonly monotonicNow: () => number = () => performance.now(),
+  ) {}
+
+  /** Records published so far (re-sends included), for logs and benchmarks. */
+  get sent(): number {
+    return this.sentRecords;
+  }
+
+  /** After every (re)connect: nothing in flight is trusted to arrive, start from the durable state. */
+  rewind(): void {
+    this.inFlight.clear();
+    this.priorityCursor = 0;
+    this.normalCursor = this.ctx.port.auditAckedWatermark();
+    this.lastProgressAt = this.monotonicNow();
+  }
+
+  /** Publishes what the window allows. Cheap when there is nothing to send. */
+  pump(): void {
+    if (!this.ctx.isConnected()) return;
+    if (this.inFlight.size > 0 && this.monotonicNow() - this.lastProgressAt > this.config.ackTimeoutMs) {
+      this.ctx.logger.warn({ inFlight: this.inFlight.size }, 'audit.ack-timeout');
+      this.rewind();
+    }
+    while (this.inFlight.size < this.config.maxInFlight) {
+      const priority = this.ctx.port.readUnackedAudit({ lane: 'priority', afterSeq: this.priorityCursor, limit: MAX_ALSO_SEQS });
+      if (priority.length > 0) {
+        this.send('priority', priority);
+        continue;
+      }
+      const normal = this.ctx.port.readUnackedAudit({ lane: 'normal', afterSeq: this.normalCursor, limit: this.config.batchSize });
+      if (normal.length === 0) return;
+      this.send('normal', normal);
+    }
+  }
+
+  private send(lane: AuditLane, records: AuditRecord[]): void {
+    const last = records[records.length - 1];
+    if (last === undefined) return;
+    if (lane === 'priority') this.priorityCursor = last.seq;
+    else this.normalCursor = last.seq;
+    if (this.inFlight.size === 0) this.lastProgressAt = this.monotonicNow();
+    const envelope = newEnvelope('audit-upload', this.ctx.now());
+    this.inFlight.set(envelope.id, { lane, seqs: records.map((r) => r.seq), lastSeq: last.seq });
+    this.sentRecords += records.length;
+    this.ctx.publish('audit/upload', {
+      ...envelope,
+      lane,
+      ackedSeq: this.ctx.port.auditAckedWatermark(),
+      highSeq: this.ctx.port.auditHighWatermark(),
+      records,
+    });
+  }
+
+  /** lockers/{id}/audit/ack: verified, then applied to the durable outbox, then the window moves. */
+  handleAck(topic: string, payload: Buffer): void {
+    const { ctx } = this;
+    const decoded = decodeMessage('audit/ack', payload);
+    if (!decoded.ok) {
+      ctx.rejections.report({ topic, reason: decoded.reason, securityRelevant: false, ...opt('detail', decoded.detail), ...opt('messageId', decoded.id) });
+      return;
+    }
+    const seal = openSeal(ctx.ed, ctx.keys(), decoded.message.seal, ctx.lockerId, AuditAckClaims, ctx.now());
+    if (!seal.ok) {
+      ctx.rejections.report({ topic, reason: seal.reason, securityRelevant: true, messageId: decoded.message.id, ...opt('detail', seal.detail) });
+      return;
+    }
+    const ack = seal.claims;
+    const high = ctx.port.auditHighWatermark();
+    if (ack.contiguousSeq > high || ack.alsoSeqs.some((s) => s > high)) {
+      // An ack for records we never wrote: a backend bug or a key misuse. Acknowledging
+      // would be harmless for unwritten seqs, but it says the two sides disagree.
+      ctx.rejections.report({ topic, reason: 'ack-beyond-high-watermark', securityRelevant: true, messageId: decoded.message.id });
+      return;
+    }
+    ctx.port.observeTrustedTime(ack.iat, 'audit-ack');
+    ctx.port.acknowledgeAudit({ contiguousSeq: ack.contiguousSeq, alsoSeqs: ack.alsoSeqs });
+    const also = new Set(ack.alsoSeqs);
+    let progressed = false;
+    for (const [id, f] of this.inFlight) {
+      const done = f.lane === 'normal' ? f.lastSeq <= ack.contiguousSeq : f.seqs.every((s) => s <= ack.contiguousSeq || also.has(s));
+      if (done) {
+        this.inFlight.delete(id);
+        progressed = true;
+      }
+    }
+    if (progressed) this.lastProgressAt = this.monotonicNow();
+    this.pump();
+  }
+
+  prune(retentionMs: number): void {
+    const deleted = this.ctx.port.pruneAcknowledgedAudit(retentionMs);
+    if (deleted > 0) this.ctx.logger.info({ deleted }, 'audit.pruned');
+  }
+}

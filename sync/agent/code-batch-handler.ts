@@ -1,0 +1,99 @@
+import type { BatchApplyResult } from '../../device/sync-port.js';
+import { openSeal } from '../contract/backend-seal.js';
+import { CodeBatchManifest, type CodeBatchMessage } from '../contract/code-messages.js';
+import { codeBatchContentHash } from '../contract/content-hash.js';
+import { decodeMessage } from '../contract/decode-message.js';
+import { newEnvelope } from '../contract/envelope.js';
+import { opt } from './optional-field.js';
+import type { SyncContext } from './sync-context.js';
+
+// lockers/{id}/codes/batch. Order of checks: size and schema (decodeMessage), the
+// manifest seal (trusted key, this locker), the manifest against the content (versions,
+// counts, SHA-256), and only then the device applies it. Version logic (stale, gap, apply
+// in one transaction) is the store's: the agent never decides from its own memory, so a
+// duplicate, a reordered or a replayed batch is judged against the durable version.
+
+export class CodeBatchHandler {
+  private lastSnapshotRequestAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly snapshotRequestIntervalMs: number,
+  ) {}
+
+  handle(topic: string, payload: Buffer): void {
+    const { ctx } = this;
+    const decoded = decodeMessage('codes/batch', payload);
+    if (!decoded.ok) {
+      ctx.rejections.report({ topic, reason: decoded.reason, securityRelevant: false, ...opt('detail', decoded.detail), ...opt('messageId', decoded.id) });
+      return;
+    }
+    const msg = decoded.message;
+    const seal = openSeal(ctx.ed, ctx.keys(), msg.manifest, ctx.lockerId, CodeBatchManifest, ctx.now());
+    if (!seal.ok) {
+      ctx.rejections.report({ topic, reason: seal.reason, securityRelevant: true, messageId: msg.id, ...opt('detail', seal.detail) });
+      return;
+    }
+    const problem = manifestMismatch(seal.claims, msg);
+    if (problem !== undefined) {
+      ctx.rejections.report({ topic, reason: 'manifest-mismatch', detail: problem, securityRelevant: true, messageId: msg.id });
+      return;
+    }
+    // Signed by a trusted key: its issue time is trusted time, whatever we do with the batch.
+    ctx.port.observeTrustedTime(seal.claims.iat, 'code-batch');
+    const result = ctx.port.applyCodeBatch(msg.batch);
+    this.afterApply(msg, result, seal.kid);
+  }
+
+  private afterApply(msg: CodeBatchMessage, result: BatchApplyResult, kid: string): void {
+    const { ctx } = this;
+    const b = msg.batch;
+    const log = ctx.logger.child({ messageId: msg.id, kind: b.kind, fromVersion: b.fromVersion, toVersion: b.toVersion, kid });
+    switch (result.outcome) {
+      case 'applied':
+        log.info({ version: result.state.version, upserts: b.upserts.length, revocations: b.revocations.length }, 'code-batch.applied');
+        break;
+      case 'stale':
+        log.info({ version: result.state.version }, 'code-batch.stale');
+        break;
+      case 'gap':
+        log.warn({ version: result.state.version }, 'code-batch.gap');
+        this.requestSnapshot('gap');
+        break;
+      case 'rejected':
+        log.warn({ reason: result.reason }, 'code-batch.rejected');
+        ctx.port.appendAudit('code-batch.rejected', 'priority', {
+          messageId: msg.id, kind: b.kind, fromVersion: b.fromVersion, toVersion: b.toVersion, reason: result.reason,
+        });
+        break;
+    }
+    ctx.publish('codes/ack', {
+      ...newEnvelope('code-ack', ctx.now()),
+      inReplyTo: msg.id,
+      outcome: result.outcome,
+      batch: { kind: b.kind, fromVersion: b.fromVersion, toVersion: b.toVersion },
+      state: result.state,
+      ...(result.outcome === 'rejected' ? { reason: result.reason.slice(0, 200) } : {}),
+    });
+  }
+
+  /** Rate limited: a burst of deltas after a gap asks once per interval. */
+  requestSnapshot(reason: 'gap' | 'resync-command' | 'digest-mismatch', force = false): void {
+    const now = performance.now();
+    if (!force && now - this.lastSnapshotRequestAt < this.snapshotRequestIntervalMs) return;
+    this.lastSnapshotRequestAt = now;
+    const state = this.ctx.port.codeSetState();
+    this.ctx.logger.info({ reason, version: state.version }, 'code-batch.snapshot-requested');
+    this.ctx.publish('codes/snapshot-request', { ...newEnvelope('snapshot-request', this.ctx.now()), reason, state });
+  }
+}
+
+function manifestMismatch(m: CodeBatchManifest, msg: CodeBatchMessage): string | undefined {
+  const b = msg.batch;
+  if (m.lockerId !== b.lockerId) return 'lockerId';
+  if (m.kind !== b.kind) return 'kind';
+  if (m.fromVersion !== b.fromVersion || m.toVersion !== b.toVersion) return 'versions';
+  if (m.upserts !== b.upserts.length || m.revocations !== b.revocations.length || m.keyring !== b.keyring.length) return 'counts';
+  if (m.contentHash !== codeBatchContentHash(b)) return 'content-hash';
+  return undefined;
+}

@@ -1,0 +1,77 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CodeBatch, CodeEntry } from '../../device/codes/code-batch.js';
+import { codeSetDigestOf } from '../../device/codes/code-set-digest.js';
+import { makeBatch, makeEntries } from '../../device/store/store-test-fixtures.js';
+import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+
+// Code batches through a real broker: duplicated, reordered and replayed batches are
+// applied at most once and never out of order; a gap ends in a snapshot whose digest
+// equals the backend's.
+
+export function defineCodeBatchSuite(brokerName: string, startBroker: BrokerFactory): void {
+  describe(`code batches over MQTT (${brokerName})`, () => {
+    let w: SuiteWorld;
+    beforeEach(async () => {
+      w = await makeWorld(startBroker);
+    });
+    afterEach(async () => {
+      await w.dispose();
+    });
+
+    const delta = (from: number, entries: CodeEntry[], extra: Partial<CodeBatch> = {}): CodeBatch =>
+      makeBatch({ lockerId: TEST_LOCKER_ID, fromVersion: from, toVersion: from + 1, upserts: entries, ...extra });
+    const acksFor = (toVersion: number) => w.backend.codeAcks.filter((a) => a.batch.toVersion === toVersion);
+
+    it('applies a signed batch and acks the version and digest it now holds', async () => {
+      const locker = w.locker();
+      await w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
+      const entries = makeEntries(1, 50);
+      const sent = w.backend.publishBatch(delta(0, entries));
+      await w.backend.waitFor(() => w.backend.codeAcks.length === 1, 5000, 'ack');
+      const ack = w.backend.codeAcks[0]!;
+      expect(ack).toMatchObject({ inReplyTo: sent.id, outcome: 'applied', state: { version: 1, digest: codeSetDigestOf(entries) } });
+      expect(locker.store.codeSetState()).toEqual(ack.state);
+      const birth = w.backend.presence.get(TEST_LOCKER_ID);
+      expect(birth).toMatchObject({ status: 'online', firmwareVersion: 'test-1.0.0', codeSet: { version: 0 } });
+    });
+
+    it('applies duplicated, reordered and replayed batches at most once and in order', async () => {
+      const locker = w.locker();
+      await w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
+      const b1 = delta(0, makeEntries(1, 10));
+      const b2 = delta(1, makeEntries(11, 10));
+      const b3 = delta(2, makeEntries(21, 10), { revocations: [{ tokenId: b1.upserts[0]!.tokenId, reason: 'cancelled' }] });
+      // Reordered: 3 and 2 arrive before 1; then 1 twice, 2, 3, and 1 replayed at the end.
+      for (const b of [b3, b2, b1, b1, b2, b3, b1]) w.backend.publishBatch(b);
+      await w.backend.waitFor(() => w.backend.codeAcks.length === 7, 10_000, '7 acks');
+      const outcomes = w.backend.codeAcks.map((a) => `${String(a.batch.toVersion)}:${a.outcome}`);
+      expect(outcomes).toEqual(['3:gap', '2:gap', '1:applied', '1:stale', '2:applied', '3:applied', '1:stale']);
+      // Versions the locker held, as acked, never go down.
+      const versions = w.backend.codeAcks.map((a) => a.state.version);
+      expect(versions).toEqual([...versions].sort((a, b) => a - b));
+      const expected = codeSetDigestOf([...b1.upserts.slice(1), ...b2.upserts, ...b3.upserts]);
+      expect(locker.store.codeSetState()).toEqual({ version: 3, digest: expected });
+      expect(acksFor(1).filter((a) => a.outcome === 'applied')).toHaveLength(1);
+      expect(w.backend.snapshotRequests.length).toBeGreaterThanOrEqual(1);
+    });
+
+    it('recovers from a gap with a snapshot and then holds exactly the backend set', async () => {
+      const locker = w.locker();
+      await w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
+      const backendSet = new Map<string, CodeEntry>();
+      for (const e of makeEntries(1, 20)) backendSet.set(e.tokenId, e);
+      w.backend.publishBatch(delta(0, [...backendSet.values()]));
+      await w.backend.waitFor(() => acksFor(1).length === 1, 5000, 'v1 ack');
+      // The backend moves on to v4 while the locker misses v2 and v3.
+      for (const e of makeEntries(100, 30)) backendSet.set(e.tokenId, e);
+      for (const e of makeEntries(1, 5)) backendSet.delete(e.tokenId);
+      w.backend.onSnapshotRequest = (lockerId, req) => {
+        w.backend.publishBatch(makeBatch({ lockerId, kind: 'snapshot', fromVersion: req.state.version, toVersion: 4, upserts: [...backendSet.values()] }));
+      };
+      w.backend.publishBatch(delta(3, makeEntries(200, 3)));
+      await w.backend.waitFor(() => acksFor(4).some((a) => a.outcome === 'applied'), 5000, 'snapshot applied');
+      expect(locker.store.codeSetState()).toEqual({ version: 4, digest: codeSetDigestOf(backendSet.values()) });
+    });
+  });
+}

@@ -1,0 +1,141 @@
+import type { z } from 'zod';
+import { openSeal } from '../contract/backend-seal.js';
+import type { CommandReplyMessage} from '../contract/command-messages.js';
+import { CommandClaims, type CommandResult } from '../contract/command-messages.js';
+import { decodeMessage, encodeMessage } from '../contract/decode-message.js';
+import { newEnvelope } from '../contract/envelope.js';
+import { opt } from './optional-field.js';
+import type { SyncContext } from './sync-context.js';
+
+// lockers/{id}/cmd. At most once per transaction id, durably:
+//   1. verify the seal (trusted key, this locker, typ 'command') and that the transaction
+//      id outside the seal is the one inside it;
+//   2. a stored reply for the transaction → publish it again, do nothing else;
+//   3. beginCommand (committed) BEFORE any side effect;
+//   4. execute (or refuse an expired command), completeCommand with the reply, THEN publish.
+// A command begun before a crash and never completed is answered 'unknown' at start and is
+// never executed again: a door is not pulsed twice on the strength of a retry.
+
+type Status = z.infer<typeof CommandReplyMessage>['status'];
+
+export interface CommandEffects {
+  requestSnapshot(): void;
+  publishHealth(): void;
+}
+
+export class CommandHandler {
+  private readonly running = new Set<string>();
+  /** Replies made while disconnected (crash recovery at start), published on connect. */
+  private readonly pending: string[] = [];
+
+  constructor(
+    private readonly ctx: SyncContext,
+    private readonly effects: CommandEffects,
+  ) {}
+
+  /** At start: every command cut short by a crash gets its 'unknown' reply stored now. */
+  recoverUnfinished(): void {
+    for (const c of this.ctx.port.unfinishedCommands()) {
+      const json = this.reply(c.transactionId, c.kind, 'unknown', undefined, 'interrupted by a restart; not repeated');
+      this.ctx.port.completeCommand(c.transactionId, json);
+      this.ctx.port.appendAudit('sync.command-unknown', 'priority', { transactionId: c.transactionId, kind: c.kind, startedAt: c.startedAt });
+      this.ctx.logger.warn({ transactionId: c.transactionId, kind: c.kind }, 'command.unknown-after-restart');
+      this.pending.push(json);
+    }
+  }
+
+  flushPending(): void {
+    for (const json of this.pending.splice(0)) this.ctx.publishStored('cmd/reply', json);
+  }
+
+  async handle(topic: string, payload: Buffer): Promise<void> {
+    const { ctx } = this;
+    const decoded = decodeMessage('cmd', payload);
+    if (!decoded.ok) {
+      ctx.rejections.report({ topic, reason: decoded.reason, securityRelevant: false, ...opt('detail', decoded.detail), ...opt('messageId', decoded.id) });
+      return;
+    }
+    const msg = decoded.message;
+    const seal = openSeal(ctx.ed, ctx.keys(), msg.seal, ctx.lockerId, CommandClaims, ctx.now());
+    if (!seal.ok) {
+      ctx.rejections.report({ topic, reason: seal.reason, securityRelevant: true, messageId: msg.id, transactionId: msg.transactionId, ...opt('detail', seal.detail) });
+      return;
+    }
+    const claims = seal.claims;
+    if (claims.transactionId !== msg.transactionId) {
+      ctx.rejections.report({ topic, reason: 'transaction-mismatch', securityRelevant: true, messageId: msg.id, transactionId: msg.transactionId });
+      return;
+    }
+    ctx.port.observeTrustedTime(claims.iat, 'command');
+    const txid = claims.transactionId;
+    const kind = claims.command.kind;
+    const log = ctx.logger.child({ transactionId: txid, kind, messageId: msg.id });
+
+    const stored = ctx.port.findCommandReply(txid);
+    if (stored !== undefined) {
+      if (stored.replyJson !== undefined) {
+        log.info('command.duplicate-replayed');
+        ctx.publishStored('cmd/reply', stored.replyJson);
+      } else {
+        // Begun in this process and still running: its reply will go out when it finishes.
+        log.info({ running: this.running.has(txid) }, 'command.duplicate-in-progress');
+      }
+      return;
+    }
+
+    ctx.port.beginCommand(txid, kind, claims.exp);
+    this.running.add(txid);
+    let json: string;
+    try {
+      if (ctx.now() > claims.exp) {
+        ctx.rejections.report({ topic, reason: 'command-expired', securityRelevant: true, messageId: msg.id, transactionId: txid });
+        json = this.reply(txid, kind, 'rejected', undefined, 'expired');
+      } else {
+        const { status, result, reason } = await this.execute(claims.command, txid);
+        json = this.reply(txid, kind, status, result, reason);
+        ctx.port.appendAudit('sync.command', kind === 'remote-open' ? 'priority' : 'normal', {
+          transactionId: txid, kind, status, ...(result?.kind === 'remote-open' ? { outcome: result.outcome } : {}),
+        });
+      }
+      ctx.port.completeCommand(txid, json);
+    } finally {
+      this.running.delete(txid);
+    }
+    log.info('command.completed');
+    ctx.publishStored('cmd/reply', json);
+  }
+
+  private async execute(command: CommandClaims['command'], txid: string): Promise<{ status: Status; result?: CommandResult; reason?: string }> {
+    const { port } = this.ctx;
+    switch (command.kind) {
+      case 'remote-open':
+        try {
+          const r = await port.remoteOpen(txid, command.compartmentId, command.reason);
+          return { status: 'ok', result: { kind: 'remote-open', outcome: r.outcome } };
+        } catch (err) {
+          this.ctx.logger.error({ err, transactionId: txid }, 'command.remote-open-failed');
+          return { status: 'failed', reason: 'device error during remote open; not retried' };
+        }
+      case 'resync':
+        this.effects.requestSnapshot();
+        return { status: 'ok', result: { kind: 'resync', state: port.codeSetState() } };
+      case 'report-health':
+        this.effects.publishHealth();
+        return { status: 'ok', result: { kind: 'report-health', health: port.health() } };
+    }
+  }
+
+  private reply(transactionId: string, kind: string, status: Status, result: CommandResult | undefined, reason: string | undefined): string {
+    const now = this.ctx.now();
+    const message = {
+      ...newEnvelope('command-reply', now),
+      transactionId,
+      kind,
+      status,
+      at: Math.floor(now),
+      ...opt('result', result),
+      ...opt('reason', reason),
+    };
+    return encodeMessage('cmd/reply', message).toString('utf8');
+  }
+}

@@ -1,0 +1,187 @@
+import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Logger } from '../../device/logger.js';
+import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { SyncError } from './sync-error.js';
+
+// One MQTT connection to the broker, kept alive forever. A fresh mqtt.js client per
+// attempt (reconnectPeriod 0) so the reconnect schedule is ours: exponential backoff with
+// jitter, unlimited attempts. The broker keeps the persistent session (clean: false,
+// client id = locker id), so subscriptions and queued QoS 1 messages survive between
+// attempts; mqtt.js's in-memory store does not, and is not relied on for anything.
+//
+// Incoming messages go through mqtt.js handleMessage, which withholds the PUBACK until our
+// handler finished: a message that was being processed when the process died is delivered
+// again. It also serialises handlers. Consequence: a handler must never await the PUBACK
+// of its own publish (it could only arrive after the handler returned): publish() here
+// resolves on PUBACK but handlers fire and forget.
+
+export interface MqttSessionOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  protocolVersion: 4 | 5;
+  sessionExpirySeconds: number;
+  keepaliveSeconds: number;
+  connectTimeoutMs: number;
+  maximumPacketSize: number;
+  backoff: BackoffPolicy;
+  /** Built per attempt so it carries the current boot id. */
+  will: () => { topic: string; payload: Buffer };
+  subscriptions: readonly string[];
+  logger: Logger;
+  random: () => number;
+  onConnected: (info: { sessionPresent: boolean }) => void;
+  onDisconnected: () => void;
+  onMessage: (topic: string, payload: Buffer) => Promise<void>;
+}
+
+export class MqttSession {
+  private client: MqttClient | undefined;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private connectedFlag = false;
+  private readonly log: Logger;
+
+  constructor(private readonly options: MqttSessionOptions) {
+    this.log = options.logger.child({ component: 'mqtt-session' });
+  }
+
+  get connected(): boolean {
+    return this.connectedFlag;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.attempt = 0;
+    this.open();
+  }
+
+  /** Publishes `final` (if connected) and disconnects cleanly; the will is not sent. */
+  async stop(final?: { topic: string; payload: Buffer; retain: boolean }): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const client = this.client;
+    this.client = undefined;
+    this.connectedFlag = false;
+    if (client === undefined) return;
+    if (final !== undefined && client.connected) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        client.publish(final.topic, final.payload, { qos: 1, retain: final.retain }, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        client.end(true);
+        resolve();
+      }, 1000);
+      client.end(false, {}, () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * QoS 1 publishes resolve on PUBACK, QoS 0 once written. Rejects with SyncError
+   * NOT_CONNECTED when there is no connection: nothing is queued in memory, because every
+   * message that matters is either in the device's SQLite outbox or re-requested by the peer.
+   */
+  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
+    const client = this.client;
+    if (client === undefined || !this.connectedFlag) return Promise.reject(new SyncError('NOT_CONNECTED', 'not connected', { topic }));
+    return new Promise((resolve, reject) => {
+      client.publish(topic, payload, opts, (err) => {
+        if (err) reject(new SyncError('PUBLISH_FAILED', 'publish failed', { topic }, { cause: err }));
+        else resolve();
+      });
+    });
+  }
+
+  private open(): void {
+    const o = this.options;
+    const will = o.will();
+    const clientOptions: IClientOptions = {
+      clientId: o.clientId,
+      clean: false,
+      protocolVersion: o.protocolVersion,
+      keepalive: o.keepaliveSeconds,
+      connectTimeout: o.connectTimeoutMs,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      queueQoSZero: false,
+      will: { topic: will.topic, payload: will.payload, qos: 1, retain: true },
+      ...(o.username === undefined ? {} : { username: o.username }),
+      ...(o.password === undefined ? {} : { password: o.password }),
+      ...(o.protocolVersion === 5
+        ? { properties: { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: o.maximumPacketSize } }
+        : {}),
+    };
+    const client = connect(o.url, clientOptions);
+    this.client = client;
+    client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void): void => {
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
+      o.onMessage(packet.topic, payload).then(
+        () => callback(),
+        (err: unknown) => {
+          // Handlers have their own boundary; this is the last net. Ack anyway: a message
+          // that crashes the handler would otherwise be redelivered forever.
+          this.log.error({ err }, 'mqtt.handler-failed');
+          callback();
+        },
+      );
+    };
+    client.on('connect', (connack) => {
+      if (client !== this.client) return;
+      // FACTS.md: Nagle adds ~88 ms per round trip; mqtt.js has no option for it.
+      const stream = client.stream as { setNoDelay?: (on: boolean) => void };
+      stream.setNoDelay?.(true);
+      this.attempt = 0;
+      client.subscribe([...o.subscriptions], { qos: 1 }, (err) => {
+        if (client !== this.client) return;
+        if (err) {
+          this.log.warn({ err }, 'mqtt.subscribe-failed');
+          client.end(true);
+          return;
+        }
+        this.connectedFlag = true;
+        this.log.info({ sessionPresent: connack.sessionPresent }, 'mqtt.connected');
+        o.onConnected({ sessionPresent: connack.sessionPresent });
+      });
+    });
+    client.on('error', (err) => {
+      if (client === this.client) this.log.warn({ err: { message: err.message } }, 'mqtt.error');
+    });
+    client.on('close', () => {
+      if (client !== this.client) return;
+      const wasConnected = this.connectedFlag;
+      this.connectedFlag = false;
+      this.client = undefined;
+      client.removeAllListeners('connect');
+      client.end(true);
+      if (wasConnected) {
+        this.log.info('mqtt.disconnected');
+        o.onDisconnected();
+      }
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt, this.options.backoff, this.options.random());
+    this.attempt++;
+    this.log.debug({ delay, attempt: this.attempt }, 'mqtt.reconnect-scheduled');
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.stopped) this.open();
+    }, delay);
+  }
+}

@@ -1,0 +1,257 @@
+import { randomUUID } from 'node:crypto';
+import type { Ed25519 } from '../../device/crypto/ed25519.js';
+import type { Logger } from '../../device/logger.js';
+import type { DeviceSyncPort } from '../../device/sync-port.js';
+import type { KeyResolver } from '../../device/tokens/keyring.js';
+import type { Clock } from '../../hal/types.js';
+import { MAX_BATCH_MESSAGE_BYTES } from '../contract/catalog.js';
+import { encodeMessage } from '../contract/decode-message.js';
+import { lockerInboundSuffixes, parseTopic, topicFor } from '../contract/topics.js';
+import { AuditUploader } from './audit-uploader.js';
+import { backoffDelay } from './backoff.js';
+import { CodeBatchHandler } from './code-batch-handler.js';
+import { CommandHandler } from './command-handler.js';
+import { MqttSession } from './mqtt-session.js';
+import { birthMessage, healthMessage, offlineMessage } from './presence.js';
+import { RejectionReporter } from './rejection-reporter.js';
+import { SyncAgentConfig, type SyncAgentConfigInput } from './sync-config.js';
+import { makePublisher, makeStoredPublisher, type SyncContext } from './sync-context.js';
+import { SyncError } from './sync-error.js';
+
+// The device's sync agent: keeps one MQTT session to the broker and moves code batches in,
+// audit records out and commands through, touching the device only via DeviceSyncPort.
+//
+// Error boundary: nothing the agent does may break the runtime it shares a process with.
+// Every handler and timer runs inside guard(); an unexpected error (a database error, a
+// bug) is logged and the agent restarts its session after a backoff. A restart is also
+// the protocol's recovery path: the new birth message tells the backend the locker's
+// version, so whatever was lost in the failure is re-sent.
+
+export interface SyncAgentDeps {
+  port: DeviceSyncPort;
+  mqtt: { url: string; username?: string; password?: string };
+  ed: Ed25519;
+  /** The backend keys this locker trusts now (changes when a batch carries keyring changes). */
+  keys: () => KeyResolver;
+  clock: Pick<Clock, 'now'>;
+  logger: Logger;
+  config: SyncAgentConfigInput;
+  /** In [0, 1), for backoff jitter. */
+  random?: () => number;
+  /** Defaults to a fresh random id per construction (= per process start). */
+  bootId?: string;
+}
+
+export interface SyncAgentStatus {
+  running: boolean;
+  connected: boolean;
+  restarts: number;
+  rejections: number;
+  rejectionsByReason: Record<string, number>;
+  auditRecordsSent: number;
+}
+
+export class SyncAgent {
+  private config: SyncAgentConfig | undefined;
+  private session: MqttSession | undefined;
+  private ctx: SyncContext | undefined;
+  private batches: CodeBatchHandler | undefined;
+  private uploader: AuditUploader | undefined;
+  private commands: CommandHandler | undefined;
+  private rejections: RejectionReporter | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartAttempt = 0;
+  private restarts = 0;
+  private running = false;
+  private lastPruneAt = Number.NEGATIVE_INFINITY;
+  private readonly bootId: string;
+
+  constructor(private readonly deps: SyncAgentDeps) {
+    this.bootId = deps.bootId ?? randomUUID();
+  }
+
+  /** Throws SyncError CONFIG_INVALID for a bad config; never throws for anything the network does. */
+  start(): void {
+    if (this.running) return;
+    const parsed = SyncAgentConfig.safeParse(this.deps.config);
+    if (!parsed.success) throw new SyncError('CONFIG_INVALID', 'sync agent config is invalid', { issues: parsed.error.issues.map((i) => i.path.join('.')) });
+    this.config = parsed.data;
+    this.running = true;
+    this.guard('start', () => this.startSession());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    await this.stopSession(true);
+  }
+
+  status(): SyncAgentStatus {
+    return {
+      running: this.running,
+      connected: this.session?.connected ?? false,
+      restarts: this.restarts,
+      rejections: this.rejections?.count ?? 0,
+      rejectionsByReason: this.rejections?.counts() ?? {},
+      auditRecordsSent: this.uploader?.sent ?? 0,
+    };
+  }
+
+  private get log(): Logger {
+    return this.deps.logger;
+  }
+
+  private startSession(): void {
+    const config = this.requireConfig();
+    const { port, ed, keys, clock } = this.deps;
+    const lockerId = port.lockerId;
+    const logger = this.deps.logger.child({ component: 'sync-agent', lockerId, bootId: this.bootId });
+    this.rejections ??= new RejectionReporter(port, logger.child({ component: 'sync-rejections' }), config.rejectionAuditPerMinute);
+    const session = new MqttSession({
+      url: this.deps.mqtt.url,
+      clientId: lockerId,
+      ...(this.deps.mqtt.username === undefined ? {} : { username: this.deps.mqtt.username }),
+      ...(this.deps.mqtt.password === undefined ? {} : { password: this.deps.mqtt.password }),
+      protocolVersion: config.protocolVersion,
+      sessionExpirySeconds: config.sessionExpirySeconds,
+      keepaliveSeconds: config.keepaliveSeconds,
+      connectTimeoutMs: config.connectTimeoutMs,
+      maximumPacketSize: MAX_BATCH_MESSAGE_BYTES + 64 * 1024,
+      backoff: config.reconnect,
+      will: () => ({ topic: topicFor(lockerId, 'presence'), payload: encodeMessage('presence', offlineMessage(this.bootId, 'will', clock.now())) }),
+      subscriptions: lockerInboundSuffixes.map((s) => topicFor(lockerId, s)),
+      logger,
+      random: this.deps.random ?? Math.random,
+      onConnected: () => this.guard('connected', () => this.onConnected()),
+      onDisconnected: () => undefined,
+      onMessage: (topic, payload) => this.guardAsync('message', () => this.onMessage(topic, payload)),
+    });
+    const ctx: SyncContext = {
+      port, lockerId, ed, keys, logger, rejections: this.rejections,
+      now: () => clock.now(),
+      isConnected: () => session.connected,
+      publish: makePublisher(session, lockerId, logger),
+      publishStored: makeStoredPublisher(session, lockerId, logger),
+    };
+    this.session = session;
+    this.ctx = ctx;
+    this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs);
+    this.uploader = new AuditUploader(ctx, config.audit);
+    this.commands = new CommandHandler(ctx, {
+      requestSnapshot: () => this.batches?.requestSnapshot('resync-command', true),
+      publishHealth: () => this.publishHealth(),
+    });
+    this.commands.recoverUnfinished();
+    this.timers.push(setInterval(() => this.guard('tick', () => this.tick()), config.audit.pollMs));
+    this.timers.push(setInterval(() => this.guard('health', () => this.publishHealth()), config.healthIntervalMs));
+    session.start();
+    logger.info({ url: this.deps.mqtt.url, protocolVersion: config.protocolVersion }, 'sync-agent.started');
+  }
+
+  private async stopSession(clean: boolean): Promise<void> {
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    const session = this.session;
+    this.session = undefined;
+    if (session === undefined) return;
+    const now = this.deps.clock.now();
+    const final = clean
+      ? { topic: topicFor(this.deps.port.lockerId, 'presence'), payload: encodeMessage('presence', offlineMessage(this.bootId, 'shutdown', now)), retain: true }
+      : undefined;
+    await session.stop(final);
+  }
+
+  private onConnected(): void {
+    const config = this.requireConfig();
+    const ctx = this.requireCtx();
+    this.restartAttempt = 0;
+    ctx.publish('presence', birthMessage(ctx.port, this.bootId, config.firmwareVersion, ctx.now()));
+    this.commands?.flushPending();
+    this.uploader?.rewind();
+    this.uploader?.pump();
+    this.publishHealth();
+  }
+
+  private async onMessage(topic: string, payload: Buffer): Promise<void> {
+    const ctx = this.requireCtx();
+    const parsed = parseTopic(topic);
+    if (parsed === undefined || parsed.lockerId !== ctx.lockerId) {
+      ctx.rejections.report({ topic: topic.slice(0, 200), reason: 'unexpected-topic', securityRelevant: false });
+      return;
+    }
+    switch (parsed.suffix) {
+      case 'codes/batch':
+        this.batches?.handle(topic, payload);
+        return;
+      case 'audit/ack':
+        this.uploader?.handleAck(topic, payload);
+        return;
+      case 'cmd':
+        await this.commands?.handle(topic, payload);
+        return;
+      default:
+        ctx.rejections.report({ topic, reason: 'unexpected-topic', securityRelevant: false });
+    }
+  }
+
+  private tick(): void {
+    const config = this.requireConfig();
+    this.uploader?.pump();
+    const now = performance.now();
+    if (now - this.lastPruneAt >= config.audit.pruneEveryMs) {
+      this.lastPruneAt = now;
+      this.uploader?.prune(config.audit.retentionMs);
+    }
+  }
+
+  private publishHealth(): void {
+    const ctx = this.ctx;
+    if (ctx === undefined || !ctx.isConnected()) return;
+    ctx.publish('health', healthMessage(ctx.port, this.bootId, ctx.now()));
+  }
+
+  private guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.fail(what, err);
+    }
+  }
+
+  private async guardAsync(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.fail(what, err);
+    }
+  }
+
+  /** Logs and restarts the session after a backoff; the runtime never sees the error. */
+  private fail(what: string, err: unknown): void {
+    this.log.error({ err, what, component: 'sync-agent' }, 'sync-agent.failed');
+    if (!this.running || this.restartTimer !== undefined) return;
+    const config = this.requireConfig();
+    const delay = backoffDelay(this.restartAttempt++, { ...config.restart, jitter: 0.5 }, (this.deps.random ?? Math.random)());
+    this.restarts++;
+    void this.stopSession(false)
+      .catch((stopErr: unknown) => this.log.error({ err: stopErr }, 'sync-agent.stop-failed'))
+      .then(() => {
+        if (!this.running) return;
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = undefined;
+          if (this.running) this.guard('restart', () => this.startSession());
+        }, delay);
+      });
+  }
+
+  private requireConfig(): SyncAgentConfig {
+    if (this.config === undefined) throw new SyncError('INTERNAL', 'sync agent not started');
+    return this.config;
+  }
+
+  private requireCtx(): SyncContext {
+    if (this.ctx === undefined) throw new SyncError('INTERNAL', 'sync agent not started');
+    return this.ctx;
+  }
+}
