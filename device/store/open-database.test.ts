@@ -1,5 +1,7 @@
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDeviceError, type DeviceErrorCode } from '../errors.js';
@@ -84,12 +86,21 @@ describe('openDatabase', () => {
     expect(() => openDatabase({ path: join(dir, 'none.db'), logger: silentLogger(), create: false })).toThrow(/does not exist/);
   });
 
-  // root reads any file whatever its mode, so this case can only be shown as another user.
-  it.skipIf(process.getuid?.() === 0)('fails with DB_UNREADABLE when the file has no permissions', () => {
+  it('fails with DB_UNREADABLE when the file has no permissions', () => {
     const path = join(dir, 'locked.db');
     openTestStore(path).close();
     chmodSync(path, 0o000);
-    expectOpenFails(path, 'DB_UNREADABLE');
+    if (process.getuid?.() !== 0) {
+      expectOpenFails(path, 'DB_UNREADABLE');
+      return;
+    }
+    // root reads any file whatever its mode: open it as an unprivileged user instead.
+    chmodSync(dir, 0o755);
+    const probe = fileURLToPath(new URL('./open-store-probe.ts', import.meta.url));
+    const result = spawnSync(process.execPath, ['--import', 'tsx', probe, path], {
+      uid: 65534, gid: 65534, cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 20_000,
+    });
+    expect(result.stdout.trim(), result.stderr).toBe('DB_UNREADABLE');
   });
 
   it('fails with DB_UNREADABLE when a path component is a file', () => {
