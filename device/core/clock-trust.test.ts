@@ -22,7 +22,8 @@ describe('clock trust', () => {
   });
 
   const table: Array<{ name: string; wall: number; mono: number; floor: number; audits: string[] }> = [
-    { name: 'does not raise the floor on the first tick after boot', wall: T + 3_600_000, mono: 0, floor: T, audits: ['forward'] },
+    { name: 'does not raise the floor on the first tick after boot', wall: T + 3_600_000, mono: 0, floor: T, audits: [] },
+    { name: 'reports a wall clock behind the floor at boot', wall: T - 86_400_000, mono: 0, floor: T, audits: ['backward'] },
   ];
   for (const c of table) {
     it(c.name, () => {
@@ -63,6 +64,12 @@ describe('clock trust', () => {
   it('tolerates a small backward correction without an audit', () => {
     const s = tick(initialClockTrust(T), T, 0).state;
     expect(tick(s, T - 60_000, 10).effects.filter((e) => e.type === 'audit')).toEqual([]);
+  });
+
+  it('takes the wall clock as the first floor of a factory-fresh device', () => {
+    const step = tick(initialClockTrust(0), T, 0);
+    expect(step.state.floor).toBe(T);
+    expect(step.effects).toEqual([{ type: 'raise-floor', epochMs: T }]);
   });
 
   it('raises the floor to a backend-signed time', () => {

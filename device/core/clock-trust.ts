@@ -45,10 +45,11 @@ export function trustedNow(state: ClockTrustState, wall: number): number {
   return Number.isFinite(wall) ? Math.max(wall, state.floor) : state.floor;
 }
 
-function jumpChecks(state: ClockTrustState, wall: number, floor: number, config: ClockTrustConfig): { state: ClockTrustState; effects: ClockTrustEffect[] } {
+function jumpChecks(state: ClockTrustState, wall: number, floor: number, config: ClockTrustConfig, firstTick: boolean): { state: ClockTrustState; effects: ClockTrustEffect[] } {
   const effects: ClockTrustEffect[] = [];
   const behind = !(wall >= floor - config.toleranceMs);
-  const ahead = wall > floor + config.toleranceMs;
+  // At the first tick after boot the wall clock is expected ahead by the power-off time.
+  const ahead = wall > floor + config.toleranceMs && !firstTick;
   if (behind && !state.behind) {
     effects.push({ type: 'audit', auditType: 'clock.jump', lane: 'priority', data: { direction: 'backward', wallMs: wall, floorMs: floor, byMs: floor - wall } });
   }
@@ -64,13 +65,15 @@ export function clockTrustStep(state: ClockTrustState, input: ClockTrustInput, c
   const counted = state.floor + elapsed;
   const wall = Number.isFinite(input.wall) ? input.wall : -Infinity;
   let floor = wall >= state.floor ? Math.min(wall, counted) : counted;
+  // A factory-fresh device has no floor yet: the wall clock is the only time there is.
+  if (state.floor === 0 && state.lastMono === undefined && Number.isFinite(input.wall) && input.wall > 0) floor = input.wall;
   const extra: ClockTrustEffect[] = [];
   if (input.type === 'signed-time' && Number.isSafeInteger(input.epochMs) && input.epochMs > floor) {
     floor = input.epochMs;
     extra.push({ type: 'audit', auditType: 'clock.signed-time', lane: 'normal', data: { source: input.source, epochMs: input.epochMs } });
   }
   floor = Math.floor(floor);
-  const checked = jumpChecks({ ...state, floor, lastMono: input.mono }, wall, floor, config);
+  const checked = jumpChecks({ ...state, floor, lastMono: input.mono }, wall, floor, config, state.lastMono === undefined);
   const effects: ClockTrustEffect[] = [];
   if (floor > state.floor) effects.push({ type: 'raise-floor', epochMs: floor });
   return { state: checked.state, effects: [...effects, ...extra, ...checked.effects] };
