@@ -206,6 +206,42 @@ describe('applyCodeBatch', () => {
     }
   });
 
+  it('keeps an expired entry expired, out of the set, when a snapshot omits it', () => {
+    const entries = makeEntries(0, 2);
+    store.applyCodeBatch(makeBatch({ upserts: entries }));
+    store.markDeposited(entries[0]!.tokenId, 'C0', 10);
+    store.markExpired(entries[0]!.tokenId, 20);
+    const result = store.applyCodeBatch(makeBatch({ kind: 'snapshot', fromVersion: 1, toVersion: 2, upserts: entries.slice(1) }));
+    expect(result.state.digest).toBe(codeSetDigestOf(entries.slice(1)));
+    expect(store.findEntryByTokenId(entries[0]!.tokenId)).toMatchObject({ state: 'expired', currentCompartmentId: 'C0' });
+    expect(store.isTokenRevoked(entries[0]!.tokenId)).toBe(false);
+  });
+
+  it('rolls a rejected batch back to a savepoint inside an outer transaction', () => {
+    store.applyCodeBatch(makeBatch({ upserts: [makeEntry(1)] }));
+    store.transaction(() => {
+      store.markTokenUsed(makeEntry(50).tokenId, 'pickup', 1);
+      const rejected = store.applyCodeBatch(makeBatch({ fromVersion: 1, toVersion: 2, upserts: [makeEntry(2), makeEntry(3, { codeDigest: digestFor(1) })] }));
+      expect(rejected.outcome).toBe('rejected');
+    });
+    expect(store.isTokenUsed(makeEntry(50).tokenId)).toBe(true);
+    expect(store.findEntryByTokenId(makeEntry(2).tokenId)).toBeUndefined();
+    expect(store.codeSetState().version).toBe(1);
+  });
+
+  it('undoes an applied batch when the outer transaction fails', () => {
+    const before = store.codeSetState();
+    expect(() =>
+      store.transaction(() => {
+        expect(store.applyCodeBatch(makeBatch({ upserts: makeEntries(0, 1_500) })).outcome).toBe('applied');
+        throw new Error('later step failed');
+      }),
+    ).toThrow('later step failed');
+    expect(store.codeSetState()).toEqual(before);
+    expect(store.findEntryByTokenId(makeEntry(0).tokenId)).toBeUndefined();
+    expect(store.auditHighWatermark()).toBe(0);
+  });
+
   it('makes return drop-off entries live from the start', () => {
     const e = makeEntry(1, { kind: 'return-dropoff', compartmentId: 'C7' });
     store.applyCodeBatch(makeBatch({ upserts: [e] }));
