@@ -56,6 +56,17 @@ export const DeviceConfig = z
       .object({ toleranceMs: ms(1_000, 86_400_000).default(120_000), tickMs: ms(1_000, 3_600_000).default(10_000) })
       .strict()
       .prefault({}),
+    /**
+     * The sync agent, run in the same process (docs/decisions/0004). Validated by the
+     * agent's own schema when it starts; absent = an offline locker.
+     */
+    sync: z
+      .object({
+        mqtt: z.object({ url: z.string().min(1), username: z.string().optional(), password: z.string().optional() }).strict(),
+        agent: z.record(z.string(), z.unknown()),
+      })
+      .strict()
+      .optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     hardware: hardwareConfigSchema,
   })

@@ -6,6 +6,7 @@ import { isDeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
 import type { DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '../sync-port.js';
+import type { KeyResolver } from '../tokens/keyring.js';
 import { V4_PUBLIC_HEADER } from '../tokens/paseto-v4-public.js';
 import { CourierFlow } from './courier-flow.js';
 import { Display } from './display.js';
@@ -146,6 +147,11 @@ export class LockerRuntime {
   /** The port the sync agent uses (same process, same store). */
   syncPort(): DeviceSyncPort {
     return this.port;
+  }
+
+  /** The backend keys trusted now, for the sync agent (changes after a keyring batch). */
+  keys(): KeyResolver {
+    return this.tokens.current();
   }
 
   /** Rebuilds the keyring from the store (called after a batch changed it). */

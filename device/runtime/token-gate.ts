@@ -27,6 +27,11 @@ export class TokenGate {
     this.log.info({ keys: keyring.rows().length }, 'keyring.loaded');
   }
 
+  /** The keyring as it is now (the sync agent verifies batch manifests with it). */
+  current(): Keyring {
+    return this.keyring;
+  }
+
   verify(token: string, purposes: readonly TokenPurpose[]): TokenVerification {
     return verifyToken({ token, lockerId: this.lockerId, now: this.now(), purposes }, this.keyring, this.ed);
   }
