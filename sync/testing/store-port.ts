@@ -40,7 +40,7 @@ export function createStorePort(store: DeviceStore, remote: Partial<TestRemoteOp
       if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
       const outcome = state.outcome;
       store.finishOpen(opId, outcome === 'opened' || outcome === 'already-open' || outcome === 'jammed' ? outcome : 'unknown', Date.now());
-      return { outcome } as RemoteOpenOutcome;
+      return { outcome };
     },
     health: (): DeviceHealth => ({
       compartments: store.listCompartments().map((c) => ({

@@ -14,6 +14,8 @@ export interface TestKeys {
   stranger: BackendSigner;
   rows: KeyringRow[];
   keyring: Keyring;
+  /** The backend key's seed, for tests that need a second signer with another clock. */
+  seed: Uint8Array;
 }
 
 export function makeTestKeys(now: () => number = Date.now, kid = 'backend-1'): TestKeys {
@@ -23,5 +25,5 @@ export function makeTestKeys(now: () => number = Date.now, kid = 'backend-1'): T
   const signer = new BackendSigner({ ed, kid, seed: pair.seed, now });
   const stranger = new BackendSigner({ ed, kid, seed: other.seed, now });
   const rows: KeyringRow[] = [{ kid, publicKey: keyToText(pair.publicKey), revoked: false }];
-  return { ed, signer, stranger, rows, keyring: Keyring.fromRows(ed, rows) };
+  return { ed, signer, stranger, rows, keyring: Keyring.fromRows(ed, rows), seed: pair.seed };
 }

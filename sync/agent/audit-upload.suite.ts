@@ -1,0 +1,69 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GENESIS_PREV_HASH } from '../../device/audit/audit-hash.js';
+import { verifyAuditChain } from '../../device/audit/audit-chain.js';
+import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+
+// Audit upload from the durable outbox: a long offline stretch is delivered completely and
+// in order once the locker is back, priority events ahead of the backlog; records are
+// marked only on the backend's ack and pruned only after the retention.
+
+export function defineAuditUploadSuite(brokerName: string, startBroker: BrokerFactory): void {
+  describe(`audit upload over MQTT (${brokerName})`, () => {
+    let w: SuiteWorld;
+    beforeEach(async () => {
+      w = await makeWorld(startBroker);
+    });
+    afterEach(async () => {
+      await w.dispose();
+    });
+
+    it('delivers 2,500 events queued offline in order, the priority ones first', async () => {
+      const offline = w.locker({ start: false });
+      const prioritySeqs: number[] = [];
+      for (let i = 1; i <= 2_500; i++) {
+        if (i % 500 === 0) prioritySeqs.push(offline.store.appendAudit('lockout.started', 'priority', { failures: 5, n: i }).seq);
+        else offline.store.appendAudit('door.closed', 'normal', { compartmentId: `C${String(i % 40)}`, n: i });
+      }
+      await offline.close();
+
+      const locker = w.locker();
+      const ledger = w.backend.ledger(TEST_LOCKER_ID);
+      await w.backend.waitFor(() => ledger.contiguous === 2_500, 20_000, 'all records stored');
+      await w.backend.waitFor(() => locker.store.auditAckedWatermark() === 2_500, 5_000, 'locker acked');
+
+      // Every priority record arrived before the first normal upload.
+      const firstNormal = ledger.uploads.findIndex((u) => u.lane === 'normal');
+      const priorityUploads = ledger.uploads.slice(0, firstNormal);
+      expect(priorityUploads.every((u) => u.lane === 'priority')).toBe(true);
+      expect(ledger.firstArrivals.slice(0, prioritySeqs.length)).toEqual(prioritySeqs);
+      // The backlog in sequence order, nothing missing, nothing foreign.
+      const normal = ledger.firstArrivals.slice(prioritySeqs.length);
+      expect(normal).toEqual([...normal].sort((a, b) => a - b));
+      expect(ledger.stored.size).toBe(2_500);
+      expect(ledger.conflicting).toBe(0);
+      const chain = verifyAuditChain([...ledger.stored.values()].sort((a, b) => a.seq - b.seq), GENESIS_PREV_HASH);
+      expect(chain).toEqual({ ok: true, records: 2_500, firstSeq: 1, lastSeq: 2_500 });
+    });
+
+    it('keeps records until the backend acks them, then prunes only past the retention', async () => {
+      w.backend.autoAck = false;
+      const locker = w.locker({ config: { audit: { pollMs: 20, retentionMs: 0, pruneEveryMs: 20, ackTimeoutMs: 60_000 } } });
+      for (let i = 0; i < 30; i++) locker.store.appendAudit('door.closed', 'normal', { n: i });
+      const ledger = w.backend.ledger(TEST_LOCKER_ID);
+      await w.backend.waitFor(() => ledger.stored.size === 30, 5000, 'upload');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(locker.store.auditAckedWatermark()).toBe(0);
+      expect(locker.store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 100 })).toHaveLength(30);
+      // The backend acks 20 of them: exactly those are acknowledged, then pruned.
+      w.backend.publish(TEST_LOCKER_ID, 'audit/ack', w.keys.signer.auditAck(TEST_LOCKER_ID, 20, []));
+      await w.backend.waitFor(() => locker.store.auditAckedWatermark() === 20, 5000, 'ack applied');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(locker.store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 100 }).map((r) => r.seq)).toEqual(
+        Array.from({ length: 10 }, (_, i) => 21 + i),
+      );
+      const check = locker.store.verifyAuditChain();
+      expect(check).toMatchObject({ ok: true, firstSeq: 21, lastSeq: 30 });
+    });
+  });
+}

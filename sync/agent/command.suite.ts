@@ -1,0 +1,73 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BackendSigner } from '../contract/backend-signer.js';
+import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+
+// Commands through a real broker: executed at most once per transaction id however often
+// they arrive, the stored reply re-sent on repeats, expired ones refused, and a command cut
+// short by a crash answered 'unknown' and never executed again.
+
+export function defineCommandSuite(brokerName: string, startBroker: BrokerFactory): void {
+  describe(`commands over MQTT (${brokerName})`, () => {
+    let w: SuiteWorld;
+    beforeEach(async () => {
+      w = await makeWorld(startBroker);
+    });
+    afterEach(async () => {
+      await w.dispose();
+    });
+    const online = () => w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
+    const repliesFor = (txid: string) => w.backend.replies.filter((r) => r.transactionId === txid);
+
+    it('opens once for a remote-open delivered three times and re-signed once more', async () => {
+      const locker = w.locker({ remote: { delayMs: 30 } });
+      await online();
+      const msg = w.backend.publishCommand(TEST_LOCKER_ID, 'txn-open-0001', { kind: 'remote-open', compartmentId: 'C1', reason: 'support ticket 42' });
+      w.backend.publish(TEST_LOCKER_ID, 'cmd', msg);
+      w.backend.publish(TEST_LOCKER_ID, 'cmd', msg);
+      await w.backend.waitFor(() => repliesFor('txn-open-0001').length >= 3, 5000, 'replies');
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-open-0001', { kind: 'remote-open', compartmentId: 'C1', reason: 'support ticket 42' });
+      await w.backend.waitFor(() => repliesFor('txn-open-0001').length >= 4, 5000, 'fourth reply');
+      expect(locker.port.remote.calls).toEqual([{ transactionId: 'txn-open-0001', compartmentId: 'C1', reason: 'support ticket 42' }]);
+      const replies = repliesFor('txn-open-0001');
+      expect(new Set(replies.map((r) => r.id)).size).toBe(1); // the stored reply, verbatim
+      expect(replies[0]).toMatchObject({ status: 'ok', result: { kind: 'remote-open', outcome: 'opened' } });
+    });
+
+    it('refuses an expired command and never executes it', async () => {
+      const locker = w.locker();
+      await online();
+      // Signed two minutes ago with a one-minute lifetime (the signer's clock is injectable).
+      const signerNow = Date.now() - 120_000;
+      const pastSigner = new BackendSigner({ ed: w.keys.ed, kid: w.keys.signer.kid, seed: w.keys.seed, now: () => signerNow });
+      w.backend.publish(TEST_LOCKER_ID, 'cmd', pastSigner.command(TEST_LOCKER_ID, 'txn-late-0001', { kind: 'remote-open', compartmentId: 'C1', reason: 'late' }, 60_000));
+      await w.backend.waitFor(() => repliesFor('txn-late-0001').length === 1, 5000, 'reply');
+      expect(repliesFor('txn-late-0001')[0]).toMatchObject({ status: 'rejected', reason: 'expired' });
+      expect(locker.port.remote.calls).toHaveLength(0);
+    });
+
+    it('answers a command interrupted by a crash as unknown and never opens for it', async () => {
+      // The previous process began the command (journaled) and died before completing it.
+      const first = w.locker({ start: false });
+      first.store.beginCommand('txn-crash-001', 'remote-open', Date.now() + 60_000);
+      await first.close();
+      const locker = w.locker();
+      await w.backend.waitFor(() => repliesFor('txn-crash-001').length === 1, 5000, 'unknown reply at start');
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-crash-001', { kind: 'remote-open', compartmentId: 'C1', reason: 'retry' });
+      await w.backend.waitFor(() => repliesFor('txn-crash-001').length === 2, 5000, 'stored reply');
+      expect(repliesFor('txn-crash-001').map((r) => r.status)).toEqual(['unknown', 'unknown']);
+      expect(locker.port.remote.calls).toHaveLength(0);
+      expect(locker.store.unfinishedCommands()).toEqual([]);
+    });
+
+    it('answers resync with a snapshot request and report-health with the health summary', async () => {
+      w.locker();
+      await online();
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-resync-01', { kind: 'resync' });
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-health-01', { kind: 'report-health' });
+      await w.backend.waitFor(() => repliesFor('txn-health-01').length === 1 && repliesFor('txn-resync-01').length === 1, 5000, 'replies');
+      expect(w.backend.snapshotRequests.some((r) => r.reason === 'resync-command')).toBe(true);
+      expect(repliesFor('txn-health-01')[0]).toMatchObject({ status: 'ok', result: { kind: 'report-health' } });
+    });
+  });
+}
