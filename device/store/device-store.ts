@@ -11,6 +11,7 @@ import { CompartmentRepository } from './compartment-repository.js';
 import { KeyringRepository } from './keyring-repository.js';
 import { MetaRepository } from './meta-repository.js';
 import { migrate } from './migrations.js';
+import { HistoryRetention, type RetentionOptions, type RetentionResult } from './history-retention.js';
 import { openDatabase, type SqliteDatabase } from './open-database.js';
 import { OpenJournal } from './open-journal.js';
 import { ParallelEntryHasher } from './parallel-entry-hasher.js';
@@ -79,6 +80,7 @@ export class DeviceStore implements RuntimeStore {
   private readonly commands: CommandLog;
   private readonly blobs: StateBlobs;
   private readonly audit: AuditLog;
+  private readonly retention: HistoryRetention;
 
   /** Use openDeviceStore(): it opens, checks and migrates the file first. */
   constructor(
@@ -97,6 +99,7 @@ export class DeviceStore implements RuntimeStore {
     this.journal = new OpenJournal(db);
     this.commands = new CommandLog(db);
     this.blobs = new StateBlobs(db);
+    this.retention = new HistoryRetention(db);
     const secretKeys = options.auditSecretKeys ?? (process.env['NODE_ENV'] === 'production' ? 'redact' : 'throw');
     this.audit = new AuditLog({ db, meta, now: options.now, secretKeys, logger: logger.child({ component: 'audit-log' }) });
     this.batches = new CodeBatchApplier({
@@ -113,6 +116,11 @@ export class DeviceStore implements RuntimeStore {
   close(): void {
     this.hasher.stop();
     if (this.db.open) this.db.close();
+  }
+
+  /** Deletes history that protects nothing any more (see history-retention.ts); not in RuntimeStore. */
+  pruneHistory(options: RetentionOptions): RetentionResult {
+    return this.retention.prune(options, this.now());
   }
 
   /**
