@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { decodeBase64UrlStrict, encodeBase64Url } from '../device/crypto/base64url.js';
 
 // Where one simulated locker keeps everything it persists. A restart with the same data
 // dir resumes from it; --fresh wipes it. Secrets are generated here at first run (mode
@@ -50,24 +49,20 @@ export function wipeDataDir(paths: DataDirPaths): void {
 }
 
 /**
- * Reads a 32-byte secret stored as base64url, creating it on first use. Created with 'wx'
- * so two processes starting at once cannot both write (and disagree about) the secret.
+ * Creates the code pepper file on first use: 32 random bytes as hex, the format the
+ * device's readCodePepper reads. 'wx' so two processes starting at once cannot both
+ * write (and disagree about) the secret. Returns whether it was created.
  */
-export function loadOrCreateSecret(path: string): { secret: Uint8Array; created: boolean } {
-  if (!existsSync(path)) {
-    try {
-      writeFileSync(path, `${encodeBase64Url(randomBytes(32))}\n`, { mode: 0o600, flag: 'wx' });
-      return { secret: readSecret(path), created: true };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+export function ensureCodePepper(path: string): boolean {
+  if (existsSync(path)) {
+    chmodSync(path, 0o600);
+    return false;
   }
-  chmodSync(path, 0o600);
-  return { secret: readSecret(path), created: false };
-}
-
-function readSecret(path: string): Uint8Array {
-  const bytes = decodeBase64UrlStrict(readFileSync(path, 'utf8').trim());
-  if (bytes?.length !== 32) throw new Error(`secret file ${path} is not 32 bytes of base64url`);
-  return bytes;
+  try {
+    writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
 }

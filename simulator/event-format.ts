@@ -12,6 +12,8 @@ export function formatEvent(event: SimEvent): string | undefined {
   const t = clockTime(event.at);
   switch (event.type) {
     case 'display': {
+      // The masked echo of each keypress ("Code: ***") would be one line per key.
+      if (event.message.tone === 'prompt' && /^Code: \**$/.test(event.message.text)) return undefined;
       const where = event.message.compartmentId === undefined ? '' : ` (${event.message.compartmentId})`;
       return `${t}  display  [${event.message.tone}] ${event.message.text}${where}`;
     }

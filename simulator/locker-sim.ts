@@ -5,7 +5,8 @@ import { openDeviceStore, type DeviceStore } from '../device/store/device-store.
 import { SystemClock } from '../hal/clock/system-clock.js';
 import { createSimulatedHardware, type SimulatedLockerControl } from '../hal/sim/simulated-hardware.js';
 import type { Clock, LockerHardware } from '../hal/types.js';
-import { dataDirPaths, ensureDataDir, loadOrCreateSecret, type DataDirPaths } from './data-dir.js';
+import { dataDirPaths, ensureCodePepper, ensureDataDir, type DataDirPaths } from './data-dir.js';
+import { readCodePepper } from '../device/config.js';
 import type { SimLockerConfig } from './sim-config.js';
 import { EventFeed, observeHardware } from './sim-events.js';
 
@@ -14,10 +15,12 @@ import { EventFeed, observeHardware } from './sim-events.js';
 // between the runtime and the hardware except observation (sim-events.ts), so what runs
 // here is what runs on a board.
 
-/** What the simulator needs of a device runtime: it is started and stopped, nothing else. */
+/** What the simulator needs of a device runtime (LockerRuntime has all of it). */
 export interface DeviceRuntime {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Trusted epoch ms (clock floor applied): the store stamps audit records with it. */
+  trustedNow?(): number;
 }
 
 export interface RuntimeParts {
@@ -106,8 +109,8 @@ export async function openLockerSim(options: LockerSimOptions): Promise<LockerSi
   const log = logger.child({ component: 'simulator' });
   const paths = dataDirPaths(options.dataDir);
   ensureDataDir(paths);
-  const pepper = loadOrCreateSecret(paths.codePepper);
-  if (pepper.created) log.info({ path: paths.codePepper }, 'simulator.code_pepper_created');
+  if (ensureCodePepper(paths.codePepper)) log.info({ path: paths.codePepper }, 'simulator.code_pepper_created');
+  const codePepper = readCodePepper(paths.codePepper);
   const clock = options.clock ?? new SystemClock();
   const ed25519 = createEd25519(config.crypto);
 
@@ -124,9 +127,12 @@ export async function openLockerSim(options: LockerSimOptions): Promise<LockerSi
   const events = new EventFeed();
   const observed = observeHardware(sim.hardware, events);
 
+  // The store stamps records with trusted time, which the runtime owns: bound late, as in
+  // device/main.ts.
+  let now = (): number => Math.floor(clock.now());
   let store: DeviceStore;
   try {
-    store = openDeviceStore({ path: paths.database, lockerId: config.lockerId, logger, now: () => clock.now() });
+    store = openDeviceStore({ path: paths.database, lockerId: config.lockerId, logger, now: () => now() });
   } catch (err) {
     observed.detach();
     await sim.hardware.close();
@@ -136,8 +142,9 @@ export async function openLockerSim(options: LockerSimOptions): Promise<LockerSi
     // The layout comes from config at every start; status and parcels inside persist.
     store.syncCompartmentLayout(config.compartments);
     const runtime = options.createRuntime({
-      hardware: observed.hardware, store, ed25519, config, codePepper: pepper.secret, logger, clock,
+      hardware: observed.hardware, store, ed25519, config, codePepper, logger, clock,
     });
+    if (runtime.trustedNow !== undefined) now = () => runtime.trustedNow?.() ?? Math.floor(clock.now());
     return new LockerSim(config, paths, observed.hardware, sim.control, store, events, runtime, observed.detach, log);
   } catch (err) {
     observed.detach();

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseDeviceConfig, type DeviceConfig } from '../device/config.js';
 import { ed25519Kinds } from '../device/crypto/ed25519.js';
 import { CompartmentId, CompartmentSize, LockerId } from '../device/tokens/claims.js';
+import type { DataDirPaths } from './data-dir.js';
 
 // The simulated locker's configuration: one zod schema, the type inferred from it. Every
 // field has a default, so `npm start` needs no file; a JSON file (--config) overrides any
@@ -60,6 +62,13 @@ export const simLockerConfigSchema = z
     hardware: hardwareSchema.prefault({}),
     person: personSchema.prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * Device config fields for the runtime (codeLength, timeouts, lockout, clock,
+     * doorFailuresBeforeOutOfService), exactly as in a board's config file; the simulator
+     * sets identity, paths, hardware and sync itself. Validated by the
+     * device's own schema (device/config.ts) so the simulator never drifts from it.
+     */
+    device: z.record(z.string(), z.unknown()).default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -84,6 +93,32 @@ export function parseSimConfig(input: unknown): SimLockerConfig {
     throw new SimConfigError(`invalid simulator config: ${issues.join('; ')}`, { cause: result.error });
   }
   return result.data;
+}
+
+/** Keys of the device config the simulator sets itself, from the fields above and the data dir. */
+const derivedDeviceKeys = ['lockerId', 'compartments', 'codePepperFile', 'dbPath', 'crypto', 'logLevel', 'hardware', 'sync'];
+
+/**
+ * The device config a board with this layout would have, built from the simulator config
+ * and validated by the device's schema: the runtime gets exactly what it would get there.
+ */
+export function simDeviceConfig(config: SimLockerConfig, paths: DataDirPaths): DeviceConfig {
+  const clash = Object.keys(config.device).find((k) => derivedDeviceKeys.includes(k));
+  if (clash !== undefined) throw new SimConfigError(`device.${clash} is set by the simulator; use the top-level field or the data dir`);
+  try {
+    return parseDeviceConfig({
+      ...config.device,
+      lockerId: config.lockerId,
+      compartments: config.compartments,
+      codePepperFile: paths.codePepper,
+      dbPath: paths.database,
+      crypto: config.crypto,
+      logLevel: config.logLevel,
+      hardware: { kind: 'simulated', compartments: config.compartments.map((c) => ({ id: c.id })), ...config.hardware },
+    });
+  } catch (err) {
+    throw new SimConfigError(err instanceof Error ? err.message : String(err), { cause: err });
+  }
 }
 
 /** Reads a JSON config file; no path = all defaults. */

@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+// `npm start` as a newcomer or CI runs it: simulator/main.ts in its own process, through
+// tsx, on a fresh data dir.
+
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sim-main-'));
+  dirs.push(dir);
+  return dir;
+}
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runMain(args: string[], options: { stdin?: string; keepStdinOpen?: boolean; onStdout?: (all: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/main.ts', ...args], {
+      cwd: process.cwd(),
+      stdio: [options.stdin === undefined && options.keepStdinOpen !== true ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_ENV: 'test' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      options.onStdout?.(stdout, child);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`simulator did not exit in time\n${stdout}\n${stderr}`));
+    }, 60_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+describe('simulator main (npm start)', () => {
+  it('runs the demo with stdin closed, prints every step and exits 0', async () => {
+    const run = await runMain(['--data-dir', dataDir()]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    for (let step = 1; step <= 9; step++) expect(run.stdout).toContain(`[${String(step)}/9]`);
+    expect(run.stdout).toMatch(/audit chain verified: VALID/);
+    expect(run.stdout).toContain('Demo complete');
+    expect(run.stdout).toMatch(/locker stopped \(demo finished\): relays off, database closed/);
+  });
+
+  it('resumes from the data dir on a second start and wipes it with --fresh', async () => {
+    const dir = dataDir();
+    expect((await runMain(['--data-dir', dir, '--no-demo'])).stdout).toContain('new locker');
+    expect((await runMain(['--data-dir', dir, '--no-demo'])).stdout).toMatch(/resumed from the data dir: code set version 0/);
+    expect((await runMain(['--data-dir', dir, '--no-demo', '--fresh'])).stdout).toContain('new locker');
+  });
+
+  it('reads console commands from a pipe with --interactive and survives bad lines', async () => {
+    const run = await runMain(['--data-dir', dataDir(), '--no-demo', '--interactive'], {
+      stdin: 'status\nfrobnicate\nopen Z99\nfault A03 door-jammed\nstatus\nquit\n',
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("error: unknown command 'frobnicate'");
+    expect(run.stdout).toContain('error: no compartment Z99');
+    expect(run.stdout).toMatch(/A03 +S +free +closed .*door-jammed/);
+  });
+
+  it('stops gracefully on SIGTERM: relays off, database closed, exit 0', async () => {
+    let signalled = false;
+    const run = await runMain(['--data-dir', dataDir(), '--no-demo', '--interactive'], {
+      keepStdinOpen: true,
+      onStdout: (all, child) => {
+        if (!signalled && all.includes('technician console')) {
+          signalled = true;
+          child.kill('SIGTERM');
+        }
+      },
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('locker stopped (SIGTERM): relays off, database closed');
+  });
+
+  it('refuses an unknown flag with the usage and exit code 2', async () => {
+    const run = await runMain(['--bogus']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/usage: npm start/);
+  });
+});

@@ -1,0 +1,113 @@
+// The simulator's composition root (`npm start`): one simulated locker running the real
+// device runtime on virtual hardware, a scripted demo, then the technician console when
+// stdin is a terminal (or --interactive). Without a terminal it exits after the demo, so
+// `npm start` also works in CI. Human output goes to stdout; structured logs go to
+// <data-dir>/simulator.log.
+import { existsSync } from 'node:fs';
+import { pino } from 'pino';
+import { createLogger, type Logger } from '../device/logger.js';
+import { dataDirPaths, ensureDataDir, wipeDataDir } from './data-dir.js';
+import { runDemoScenario } from './demo-scenario.js';
+import { createSimStack, type SimStack } from './sim-stack.js';
+import { openLockerSim, type LockerSim } from './locker-sim.js';
+import { parseMainArgs, usage } from './main-args.js';
+import { startConsole, type RunningConsole } from './repl.js';
+import { loadSimConfig } from './sim-config.js';
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+function resumeSummary(sim: LockerSim): string {
+  const occupied = sim.store.listCompartments().filter((c) => c.status === 'occupied').length;
+  return `resumed from the data dir: code set version ${String(sim.store.codeSetState().version)}, ${String(sim.store.liveCodeCount())} live codes, ${String(occupied)} occupied compartments, ${String(sim.store.auditHighWatermark())} audit records`;
+}
+
+async function main(): Promise<number> {
+  const parsed = parseMainArgs(process.argv.slice(2));
+  if (!parsed.ok) {
+    process.stderr.write(`simulator: ${parsed.error}\n${usage}\n`);
+    return 2;
+  }
+  const { args } = parsed;
+  if (args.help) {
+    out(usage);
+    return 0;
+  }
+  const config = loadSimConfig(args.config);
+  const paths = dataDirPaths(args.dataDir);
+  if (args.fresh) wipeDataDir(paths);
+  const resumed = existsSync(paths.database);
+  ensureDataDir(paths);
+  const logger: Logger = createLogger({
+    name: 'simulator',
+    level: config.logLevel,
+    destination: pino.destination({ dest: paths.log, sync: true, mkdir: true }),
+  });
+
+  out(`Parcel locker simulator: locker ${config.lockerId}, ${String(config.compartments.length)} compartments`);
+  out(`data dir ${paths.root}${args.fresh ? ' (wiped: --fresh)' : ''}; logs in ${paths.log}`);
+
+  let stack: SimStack | undefined;
+  let sim: LockerSim | undefined;
+  let console_: RunningConsole | undefined;
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ reason }, 'simulator.shutdown');
+      console_?.close();
+      await sim?.stop();
+      await stack?.stop();
+      out(`locker stopped (${reason}): relays off, database closed`);
+    })();
+    return stopping;
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void shutdown(signal).then(() => process.exit(0));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    stack = await createSimStack({ config, paths, logger, say: out });
+    sim = await openLockerSim({ config, dataDir: paths.root, logger, createRuntime: stack.createRuntime });
+    await sim.start();
+    out(resumed ? resumeSummary(sim) : 'new locker: empty database created');
+    await stack.afterStart(sim);
+
+    if (args.demo) {
+      out('\n=== Demo: a parcel from the backend to the customer ===');
+      const source = await stack.demoSource(sim);
+      await runDemoScenario({ sim, source, print: out });
+    }
+
+    const interactive = args.interactive || process.stdin.isTTY;
+    if (interactive) {
+      out('');
+      console_ = startConsole({
+        sim,
+        input: process.stdin,
+        output: process.stdout,
+        interactive: process.stdin.isTTY,
+        logger,
+        lockout: stack.lockout,
+      });
+      await console_.done;
+    }
+    await shutdown(interactive ? 'console closed' : 'demo finished');
+    return 0;
+  } catch (err) {
+    logger.error({ err }, 'simulator.failed');
+    process.stderr.write(`simulator: ${err instanceof Error ? err.message : String(err)}\n`);
+    await shutdown('error').catch(() => undefined);
+    return 1;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`simulator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
