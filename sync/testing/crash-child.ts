@@ -1,0 +1,41 @@
+// A locker process for the crash test (agent/crash-during-apply.test.ts): the real
+// DeviceStore and SyncAgent, configured from the environment. It prints "APPLYING" on
+// stdout synchronously just before the store starts applying a code batch, so the parent
+// can SIGKILL it in the middle of the transaction.
+import { writeSync } from 'node:fs';
+import { createEd25519 } from '../../device/crypto/create-ed25519.js';
+import { silentLogger } from '../../device/logger.js';
+import type { KeyringRow } from '../../device/store/runtime-store.js';
+import { keyringSource, mergeKeyringRows } from '../agent/keyring-source.js';
+import { SyncAgent } from '../agent/sync-agent.js';
+import { createStorePort } from './store-port.js';
+import { fastAgentConfig, openTestLockerStore } from './test-locker.js';
+
+const env = (name: string): string => {
+  const v = process.env[name];
+  if (v === undefined) throw new Error(`${name} is not set`);
+  return v;
+};
+
+const ed = createEd25519('node-crypto');
+const rows = JSON.parse(env('SYNC_KEYRING_ROWS')) as KeyringRow[];
+const store = openTestLockerStore(env('SYNC_DIR'));
+const port = createStorePort(store);
+const apply = port.applyCodeBatch;
+port.applyCodeBatch = (batch) => {
+  writeSync(1, 'APPLYING\n');
+  const result = apply(batch);
+  writeSync(1, `APPLIED ${result.outcome}\n`);
+  return result;
+};
+const agent = new SyncAgent({
+  port,
+  mqtt: { url: env('SYNC_BROKER_URL') },
+  ed,
+  keys: keyringSource(ed, () => mergeKeyringRows(rows, store.keyringRows())),
+  clock: { now: () => Date.now() },
+  logger: silentLogger(),
+  config: { ...fastAgentConfig, protocolVersion: Number(env('SYNC_PROTOCOL')) === 5 ? 5 : 4 },
+});
+agent.start();
+writeSync(1, 'STARTED\n');
