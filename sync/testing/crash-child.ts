@@ -21,7 +21,7 @@ const ed = createEd25519('node-crypto');
 const rows = JSON.parse(env('SYNC_KEYRING_ROWS')) as KeyringRow[];
 const store = openTestLockerStore(env('SYNC_DIR'));
 const port = createStorePort(store);
-const apply = port.applyCodeBatch;
+const apply = port.applyCodeBatch.bind(port);
 port.applyCodeBatch = (batch) => {
   writeSync(1, 'APPLYING\n');
   const result = apply(batch);
