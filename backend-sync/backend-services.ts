@@ -1,0 +1,96 @@
+import { CodeSetService } from './codes/code-set-service.js';
+import type { BackendConfig } from './config/config.js';
+import { KeyStore } from './keys/key-store.js';
+import { TokenService } from './keys/token-service.js';
+import { AuditIngest } from './locker-sync/audit-ingest.js';
+import { LockerBridge } from './locker-sync/locker-bridge.js';
+import { Alerts } from './lockers/alerts.js';
+import { CompartmentFaults } from './lockers/compartment-faults.js';
+import { LockerService } from './lockers/locker-service.js';
+import type { NotificationChannel } from './notifications/channel.js';
+import { OutboxDispatcher } from './notifications/outbox-dispatcher.js';
+import { OrderService } from './orders/order-service.js';
+import { OrderTransitions } from './orders/order-transitions.js';
+import { ParcelEvents } from './orders/parcel-events.js';
+import { ShipmentService } from './orders/shipment-service.js';
+import type { PaymentProvider } from './payments/payment-provider.js';
+import { ReservationService } from './reservations/reservation-service.js';
+import { RateLimiter } from './http/rate-limiter.js';
+import type { AppDeps } from './http/app-deps.js';
+import type { Clock } from './shared/clock.js';
+import type { Ed25519 } from './shared/contract.js';
+import type { Logger } from './shared/logger.js';
+import { Sweeper } from './shared/sweeper.js';
+import type { Store } from './store/store.js';
+
+// Wires the backend's components from their dependencies. Called by main.ts (the
+// composition root, which chooses the real store, clock, payment provider and channels)
+// and by tests (which pass temp-dir SQLite, fake clocks and recording channels). Creates
+// objects only: nothing starts, connects or reads the network here.
+
+export interface BackendParts {
+  config: BackendConfig;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  ed: Ed25519;
+  payments: PaymentProvider;
+  channels: readonly NotificationChannel[];
+}
+
+export interface BackendServices extends AppDeps {
+  keys: KeyStore;
+  alerts: Alerts;
+  faults: CompartmentFaults;
+  ingest: AuditIngest;
+  bridge: LockerBridge;
+  outbox: OutboxDispatcher;
+  sweeper: Sweeper;
+}
+
+export function createBackendServices(p: BackendParts): BackendServices {
+  const { config, store, clock, logger } = p;
+  const maxTokenLifetimeMs = Math.max(config.pickup.tokenTtlMs, config.pickup.returnTokenTtlMs, config.pickup.courierTokenTtlMs);
+  const keys = new KeyStore({ ed: p.ed, dir: config.keys.dir, activeKid: config.keys.activeKid, issuer: config.keys.issuer, revokedKids: config.keys.revokedKids, maxTokenLifetimeMs, store, clock, logger });
+  const tokens = new TokenService(keys, clock, {
+    pickupMs: config.pickup.tokenTtlMs,
+    courierMs: config.pickup.courierTokenTtlMs,
+    returnMs: config.pickup.returnTokenTtlMs,
+    codeDigits: config.pickup.codeDigits,
+  });
+  const codeSets = new CodeSetService(store);
+  const transitions = new OrderTransitions(store, clock, logger.child({ component: 'transitions' }));
+  const offlineGraceMs = config.presence.offlineGraceMs;
+  const shipments = new ShipmentService({ store, clock, logger, tokens, codeSets, transitions, offlineGraceMs, maxExtensionMs: config.pickup.maxExtensionMs });
+  const parcels = new ParcelEvents({ store, clock, logger, tokens, codeSets, transitions, shipments, pickupWindowMs: config.pickup.windowMs, offlineGraceMs });
+  const orders = new OrderService({ store, clock, logger, payments: p.payments, transitions, shipments });
+  const reservations = new ReservationService({ store, clock, logger, holdMs: config.reservations.holdMs, offlineGraceMs });
+  const lockers = new LockerService(store, keys, clock, offlineGraceMs, logger);
+  const alerts = new Alerts(store, clock, logger);
+  const faults = new CompartmentFaults(store, clock, tokens, codeSets, alerts, offlineGraceMs, logger);
+  const ingest = new AuditIngest(store, clock, alerts, { store, parcels, faults, alerts }, logger);
+  const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, logger });
+  const outbox = new OutboxDispatcher({ store, clock, logger, channels: p.channels, maxAttempts: config.notifications.maxAttempts, baseBackoffMs: config.notifications.baseBackoffMs });
+  const sweeper = new Sweeper(
+    [
+      { name: 'reservations', run: () => reservations.sweep() },
+      { name: 'pickup-expiry', run: () => parcels.expireDue() },
+      { name: 'code-expiry', run: () => expireCodes(store, codeSets, clock) },
+      { name: 'outbox', run: () => outbox.drain() },
+      { name: 'refunds', run: () => orders.processRefunds() },
+    ],
+    Math.min(config.reservations.sweepIntervalMs, config.notifications.pollIntervalMs),
+    logger,
+  );
+  const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
+  return { logger, clock, store, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, rateLimiter, alerts, faults, ingest, bridge, outbox, sweeper };
+}
+
+/** Entries whose token expired leave the locker's set (collected parcels' codes included). */
+function expireCodes(store: Store, codeSets: CodeSetService, clock: Clock): number {
+  let n = 0;
+  store.transaction(() => {
+    for (const e of store.codeSets.liveExpiredBefore(clock.now(), 500)) if (codeSets.revoke(e.lockerId, e.tokenId, 'expired')) n++;
+  });
+  return n;
+}

@@ -1,0 +1,33 @@
+import type { KeyStore } from '../keys/key-store.js';
+import type { TokenService } from '../keys/token-service.js';
+import type { Logger } from '../shared/logger.js';
+import type { Store } from '../store/store.js';
+import type { CodeSetService } from './code-set-service.js';
+
+// Revoking a signing key: every locker gets 'revoke' for the kid, and every live token the
+// kid signed is re-issued by the active key with the SAME claims (same compartment, same
+// code digest), so customers keep the codes they were sent. One transaction, then every
+// locker's set is bumped so the keyring change goes out even where no token changed.
+
+export function revokeSigningKey(kid: string, deps: { store: Store; keys: KeyStore; tokens: TokenService; codeSets: CodeSetService; logger: Logger }): { reissued: number } {
+  const { store, keys, tokens, codeSets } = deps;
+  let reissued = 0;
+  store.transaction(() => {
+    keys.revoke(kid);
+    for (const e of store.codeSets.liveByKid(kid)) {
+      codeSets.revoke(e.lockerId, e.tokenId, 'compromised');
+      const t = tokens.reissueCodeToken(e.kind, e.lockerId, { compartmentId: e.compartmentId, parcelId: e.parcelId, codeDigest: e.codeDigest });
+      const { addedVersion: _a, revokedVersion: _r, revokeReason: _rr, ...rest } = e;
+      codeSets.add({ ...rest, tokenId: t.tokenId, token: t.token, kid: t.kid, expiresAt: t.expiresAt });
+      if (e.shipmentId !== undefined) {
+        const s = store.shipments.get(e.shipmentId);
+        if (s !== undefined && s.pickupTokenId === e.tokenId) store.shipments.update(s.id, s.version, { pickupTokenId: t.tokenId }, Date.now());
+        if (s !== undefined && s.returnTokenId === e.tokenId) store.shipments.update(s.id, s.version, { returnTokenId: t.tokenId }, Date.now());
+      }
+      reissued++;
+    }
+    for (const lockerId of store.lockers.ids()) codeSets.touch(lockerId);
+  });
+  deps.logger.child({ component: 'keys' }).warn({ kid, reissued }, 'keys.revoked');
+  return { reissued };
+}

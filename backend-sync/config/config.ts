@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { BackendError } from '../shared/errors.js';
+
+// The backend's configuration: one zod schema, read from a JSON file (BACKEND_CONFIG) and
+// overridden by a few environment variables, validated once at start. Durations are ms.
+
+const minutes = (n: number): number => n * 60_000;
+const hours = (n: number): number => n * 3_600_000;
+
+export const BackendConfig = z
+  .object({
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    http: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) }).strict().prefault({}),
+    db: z.object({ path: z.string().min(1).default('var/backend.db') }).strict().prefault({}),
+    keys: z
+      .object({
+        /** Directory of <kid>.key / <kid>.pub files written by scripts/keygen.ts. */
+        dir: z.string().min(1).default('keys'),
+        /** Signs new tokens; defaults to the newest kid (kids sort by creation date). */
+        activeKid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+        issuer: z.string().min(1).max(64).default('backend'),
+        /** Kids that must no longer be trusted anywhere. */
+        revokedKids: z.array(z.string()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    mqtt: z
+      .object({
+        enabled: z.boolean().default(true),
+        url: z.string().default('mqtt://127.0.0.1:1883'),
+        clientId: z.string().min(1).default('backend-sync'),
+        username: z.string().optional(),
+        password: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
+    reservations: z
+      .object({
+        holdMs: z.number().int().positive().default(minutes(15)),
+        sweepIntervalMs: z.number().int().positive().default(5_000),
+      })
+      .strict()
+      .prefault({}),
+    pickup: z
+      .object({
+        windowMs: z.number().int().positive().default(hours(72)),
+        maxExtensionMs: z.number().int().positive().default(hours(72)),
+        codeDigits: z.number().int().min(6).max(12).default(8),
+        /** Lifetime of a pickup token: transit time plus the window plus extensions. */
+        tokenTtlMs: z.number().int().positive().default(hours(24 * 14)),
+        courierTokenTtlMs: z.number().int().positive().default(hours(12)),
+        returnTokenTtlMs: z.number().int().positive().default(hours(24 * 7)),
+      })
+      .strict()
+      .prefault({}),
+    presence: z.object({ offlineGraceMs: z.number().int().nonnegative().default(minutes(10)) }).strict().prefault({}),
+    notifications: z
+      .object({
+        pollIntervalMs: z.number().int().positive().default(1_000),
+        maxAttempts: z.number().int().positive().default(8),
+        baseBackoffMs: z.number().int().positive().default(2_000),
+        webhook: z.object({ url: z.url(), secret: z.string().min(16) }).strict().optional(),
+      })
+      .strict()
+      .prefault({}),
+    rateLimit: z
+      .object({ windowMs: z.number().int().positive().default(1_000), max: z.number().int().positive().default(200) })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+export type BackendConfig = z.infer<typeof BackendConfig>;
+export type BackendConfigInput = z.input<typeof BackendConfig>;
+
+/** Environment variables that override the file, for containers and tests. */
+function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const o: Record<string, Record<string, unknown>> = {};
+  const set = (section: string, key: string, value: unknown): void => {
+    o[section] = { ...(o[section] ?? {}), [key]: value };
+  };
+  if (env['BACKEND_PORT'] !== undefined) set('http', 'port', Number(env['BACKEND_PORT']));
+  if (env['BACKEND_HOST'] !== undefined) set('http', 'host', env['BACKEND_HOST']);
+  if (env['BACKEND_DB_PATH'] !== undefined) set('db', 'path', env['BACKEND_DB_PATH']);
+  if (env['BACKEND_KEYS_DIR'] !== undefined) set('keys', 'dir', env['BACKEND_KEYS_DIR']);
+  if (env['BACKEND_MQTT_URL'] !== undefined) set('mqtt', 'url', env['BACKEND_MQTT_URL']);
+  const top: Record<string, unknown> = { ...o };
+  if (env['LOG_LEVEL'] !== undefined) top['logLevel'] = env['LOG_LEVEL'];
+  return top;
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = b !== null && typeof b === 'object' && !Array.isArray(b) && typeof v === 'object' && v !== null ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+export function parseConfig(input: unknown): BackendConfig {
+  const parsed = BackendConfig.safeParse(input);
+  if (!parsed.success) {
+    throw new BackendError('CONFIG_INVALID', 'backend config is invalid', {
+      issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    });
+  }
+  return parsed.data;
+}
+
+/** Reads BACKEND_CONFIG (a JSON file) if set, applies env overrides, validates. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackendConfig {
+  const file = env['BACKEND_CONFIG'];
+  let fromFile: Record<string, unknown> = {};
+  if (file !== undefined && file !== '') {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new BackendError('CONFIG_INVALID', 'cannot read backend config file', { file, cause: String(err) });
+    }
+  }
+  return parseConfig(merge(fromFile, envOverrides(env)));
+}

@@ -1,0 +1,30 @@
+import type { KeyStore } from '../keys/key-store.js';
+import type { TokenService } from '../keys/token-service.js';
+import type { CodeSetService } from '../codes/code-set-service.js';
+import type { LockerService } from '../lockers/locker-service.js';
+import type { OrderService } from '../orders/order-service.js';
+import type { ParcelEvents } from '../orders/parcel-events.js';
+import type { ShipmentService } from '../orders/shipment-service.js';
+import type { ReservationService } from '../reservations/reservation-service.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { Store } from '../store/store.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+/** Everything the HTTP layer calls; built by main.ts (or a test) and passed to buildApp. */
+export interface AppDeps {
+  logger: Logger;
+  clock: Clock;
+  store: Store;
+  lockers: LockerService;
+  reservations: ReservationService;
+  orders: OrderService;
+  shipments: ShipmentService;
+  parcels: ParcelEvents;
+  tokens: TokenService;
+  keys: KeyStore;
+  codeSets: CodeSetService;
+  rateLimiter?: RateLimiter | undefined;
+  /** For /health: is the MQTT link up (undefined: MQTT disabled). */
+  mqttConnected?: (() => boolean) | undefined;
+}

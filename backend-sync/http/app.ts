@@ -1,0 +1,58 @@
+import fastifySwagger from '@fastify/swagger';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type RawServerDefault } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from '../shared/logger.js';
+import type { AppDeps } from './app-deps.js';
+import { installErrorHandler } from './error-handler.js';
+import { adminRoutes } from './routes/admin-routes.js';
+import { lockerRoutes } from './routes/locker-routes.js';
+import { orderRoutes } from './routes/order-routes.js';
+import { reservationRoutes } from './routes/reservation-routes.js';
+import { shipmentRoutes } from './routes/shipment-routes.js';
+
+// The HTTP API. Every body, query, params and header set is a zod schema (validated by
+// fastify-type-provider-zod, typed from the same schema), responses are serialised through
+// their schemas, and the OpenAPI document is generated from them (docs/openapi.json).
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse<IncomingMessage>, Logger>;
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app: App = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }),
+    disableRequestLogging: true,
+    bodyLimit: 256 * 1024,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'Parcel locker backend bridge', version: '1.0.0', description: 'Lockers, reservations, orders, shipments and pickup codes. See docs/backend.md.' },
+    },
+    transform: jsonSchemaTransform,
+  });
+  installErrorHandler(app, deps.logger);
+  const limiter = deps.rateLimiter;
+  if (limiter !== undefined) {
+    app.addHook('onRequest', (req, _reply, done) => {
+      if (req.url === '/health') return done();
+      try {
+        limiter.check(req.ip);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    });
+  }
+  app.get('/health', { schema: { hide: true } }, () => {
+    const mqtt = deps.mqttConnected?.();
+    return { status: 'ok', mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', time: deps.clock.now() };
+  });
+  lockerRoutes(app, deps);
+  reservationRoutes(app, deps);
+  orderRoutes(app, deps);
+  shipmentRoutes(app, deps);
+  adminRoutes(app, deps);
+  await app.ready();
+  return app;
+}

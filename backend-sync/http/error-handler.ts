@@ -1,0 +1,45 @@
+import type { FastifyError } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+import { isBackendError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { App } from './app.js';
+import type { ErrorBody } from './error-body.js';
+
+// One error body for everything: { error: { code, message, details? } }. Validation
+// failures are 400 INVALID_INPUT with the zod issues; BackendErrors carry their own
+// status; fastify's own 4xx (bad JSON, wrong content type, body too large) keep their
+// status; anything else is a 500 whose details stay in the log.
+
+export function installErrorHandler(app: App, logger: Logger): void {
+  const log = logger.child({ component: 'http' });
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const body: ErrorBody = {
+        error: {
+          code: 'INVALID_INPUT',
+          message: 'request does not match the schema',
+          details: { issues: err.validation.map((v) => ({ path: `${err.validationContext ?? ''}${v.instancePath}`, message: v.message ?? 'invalid' })) },
+        },
+      };
+      return reply.code(400).send(body);
+    }
+    if (isBackendError(err)) {
+      if (err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
+      const body: ErrorBody = { error: { code: err.code, message: err.message } };
+      if (err.details !== undefined) body.error.details = { ...err.details };
+      if (err.httpStatus >= 500) log.error({ code: err.code, url: req.url }, 'http.error');
+      return reply.code(err.httpStatus).send(body);
+    }
+    if (isResponseSerializationError(err)) {
+      log.error({ url: req.url, issues: err.cause.issues.length }, 'http.response_schema_mismatch');
+      return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
+    }
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) {
+      log.error({ url: req.url, err: err.message }, 'http.unhandled');
+      return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
+    }
+    return reply.code(status).send({ error: { code: 'INVALID_INPUT', message: err.message } });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'route not found', details: { method: req.method, url: req.url } } }));
+}

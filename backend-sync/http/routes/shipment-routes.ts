@@ -1,0 +1,49 @@
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ExtendPickupRequest, RetrievalTokenRequest, ReturnRequest, ShipmentEventRequest, ShipmentView } from '../../orders/order-schemas.js';
+import type { AppDeps } from '../app-deps.js';
+import type { App } from '../app.js';
+import { errorResponses } from '../error-body.js';
+
+const Params = z.object({ shipmentId: z.string().min(1).max(64) });
+
+export function shipmentRoutes(app: App, d: AppDeps): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get('/shipments/:shipmentId', { schema: { tags: ['shipments'], params: Params, response: { 200: ShipmentView, ...errorResponses } } }, (req) =>
+    d.shipments.get(req.params.shipmentId),
+  );
+  r.post(
+    '/shipments/:shipmentId/events',
+    { schema: { tags: ['shipments'], summary: 'Carrier tracking steps', params: Params, body: ShipmentEventRequest, response: { 200: ShipmentView, ...errorResponses } } },
+    (req) => d.shipments.carrierEvent(req.params.shipmentId, req.body.event, { actor: 'carrier', reason: req.body.reason }),
+  );
+  r.post(
+    '/shipments/:shipmentId/pickup-extension',
+    { schema: { tags: ['shipments'], summary: 'Extend the pickup window of a parcel in a locker', params: Params, body: ExtendPickupRequest, response: { 200: ShipmentView, ...errorResponses } } },
+    (req) => d.shipments.extendPickup(req.params.shipmentId, req.body.extendByMs, { actor: 'customer' }),
+  );
+  r.post(
+    '/shipments/:shipmentId/return',
+    { schema: { tags: ['shipments'], summary: 'Start a return: the customer gets a drop-off code', params: Params, body: ReturnRequest, response: { 200: ShipmentView, ...errorResponses } } },
+    (req) => {
+      d.parcels.requestReturn(req.params.shipmentId, req.body.lockerId, { actor: 'customer', reason: req.body.reason });
+      return d.shipments.get(req.params.shipmentId);
+    },
+  );
+  r.post(
+    '/shipments/:shipmentId/retrieval-token',
+    {
+      schema: {
+        tags: ['shipments'],
+        summary: 'Token for a courier to take back an expired or returned parcel',
+        params: Params,
+        body: RetrievalTokenRequest,
+        response: { 201: z.object({ token: z.string(), lockerId: z.string(), compartmentId: z.string(), expiresAt: z.number().int() }), ...errorResponses },
+      },
+    },
+    (req, reply) => {
+      reply.code(201);
+      return d.parcels.retrievalToken(req.params.shipmentId, req.body.courierId);
+    },
+  );
+}

@@ -1,0 +1,161 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BackendSigner, TokenIssuer, keyToText, publicKeyFromText, seedFromText, type Ed25519, type KeyringChange } from '../shared/contract.js';
+import type { Clock } from '../shared/clock.js';
+import { BackendError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Store } from '../store/store.js';
+
+// The backend's Ed25519 signing keys. Files come from scripts/keygen.ts (<kid>.key = seed,
+// <kid>.pub = public key, base64url); the database remembers every kid ever seen, when it
+// was retired (another kid became active) and whether it was revoked, so trust outlives
+// the key file.
+//
+// Rotation: the active kid signs new tokens. A retired kid stays trusted on lockers with
+// notAfter = retiredAt + the longest token lifetime, so tokens it signed keep working
+// until they expire anyway. Revocation: the kid goes out to every locker as 'revoke' (a
+// sticky tombstone there) and the tokens it signed are re-issued (codes unchanged).
+
+const KID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface KeyStoreOptions {
+  ed: Ed25519;
+  dir: string;
+  activeKid?: string | undefined;
+  issuer: string;
+  revokedKids: readonly string[];
+  /** Longest lifetime of any token a key signs: how long a retired key stays trusted. */
+  maxTokenLifetimeMs: number;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+}
+
+interface LoadedKey {
+  kid: string;
+  seed: Uint8Array;
+  publicKey: string;
+}
+
+export class KeyStore {
+  private readonly signers = new Map<string, { issuer: TokenIssuer; seal: BackendSigner }>();
+  private activeKidValue = '';
+
+  constructor(private readonly options: KeyStoreOptions) {}
+
+  /** Reads the key directory and records what it found; throws CONFIG_INVALID when there is nothing to sign with. */
+  load(): void {
+    const { ed, store, clock } = this.options;
+    const log = this.options.logger.child({ component: 'keys' });
+    const keys = readKeyDir(this.options.dir, ed);
+    if (keys.length === 0) throw new BackendError('CONFIG_INVALID', 'no signing keys in the keys directory', { dir: this.options.dir });
+    const now = clock.now();
+    const revoked = new Set(this.options.revokedKids);
+    for (const k of store.signingKeys.all()) if (k.revokedAt !== undefined) revoked.add(k.kid);
+    const usable = keys.filter((k) => !revoked.has(k.kid)).sort((a, b) => (a.kid < b.kid ? 1 : -1));
+    const active = this.options.activeKid ?? usable[0]?.kid;
+    const activeKey = usable.find((k) => k.kid === active);
+    if (active === undefined || activeKey === undefined) throw new BackendError('CONFIG_INVALID', 'active signing key is missing or revoked', { kid: active ?? null });
+    store.transaction(() => {
+      for (const k of keys) store.signingKeys.upsertSeen(k.kid, k.publicKey, now);
+      for (const k of store.signingKeys.all()) if (k.kid !== active && k.retiredAt === undefined) store.signingKeys.retire(k.kid, now);
+      for (const kid of this.options.revokedKids) store.signingKeys.revoke(kid, now);
+    });
+    this.signers.clear();
+    for (const k of usable) {
+      this.signers.set(k.kid, {
+        issuer: new TokenIssuer({ ed, kid: k.kid, seed: k.seed, issuer: this.options.issuer }),
+        seal: new BackendSigner({ ed, kid: k.kid, seed: k.seed, now: () => clock.now() }),
+      });
+    }
+    this.activeKidValue = active;
+    log.info({ activeKid: active, kids: keys.map((k) => k.kid), revoked: [...revoked] }, 'keys.loaded');
+  }
+
+  get activeKid(): string {
+    return this.activeKidValue;
+  }
+
+  /** Signs new tokens. */
+  tokenIssuer(): TokenIssuer {
+    const s = this.signers.get(this.activeKidValue);
+    if (s === undefined) throw new BackendError('INTERNAL', 'key store not loaded');
+    return s.issuer;
+  }
+
+  /**
+   * The seal signer for a locker: the active key if the locker already trusts it, else the
+   * newest key we can sign with that it does trust. A batch introducing a new key must be
+   * sealed by a key the locker knows, or it would reject the very batch that teaches it.
+   */
+  sealSignerFor(trustedKids: readonly string[]): BackendSigner {
+    const active = this.signers.get(this.activeKidValue);
+    if (active === undefined) throw new BackendError('INTERNAL', 'key store not loaded');
+    if (trustedKids.length === 0 || trustedKids.includes(this.activeKidValue)) return active.seal;
+    const revoked = this.revokedKids();
+    const candidates = trustedKids.filter((k) => this.signers.has(k) && !revoked.has(k)).sort().reverse();
+    const kid = candidates[0];
+    return kid === undefined ? active.seal : (this.signers.get(kid)?.seal ?? active.seal);
+  }
+
+  revokedKids(): Set<string> {
+    return new Set(this.options.store.signingKeys.all().filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
+  }
+
+  /** Marks a kid revoked (persisted); the caller re-issues its tokens and pushes the change. */
+  revoke(kid: string): boolean {
+    if (kid === this.activeKidValue) throw new BackendError('BUSINESS_RULE', 'the active signing key cannot be revoked; activate another first', { kid });
+    const known = this.options.store.signingKeys.all().some((k) => k.kid === kid);
+    if (!known) throw new BackendError('NOT_FOUND', 'signing key not found', { kid });
+    const changed = this.options.store.signingKeys.revoke(kid, this.options.clock.now());
+    this.signers.delete(kid);
+    return changed;
+  }
+
+  /** The keyring every locker should hold, as idempotent changes (trust/revoke), sorted by kid. */
+  keyringChanges(): KeyringChange[] {
+    const out: KeyringChange[] = [];
+    for (const k of this.options.store.signingKeys.all()) {
+      if (k.revokedAt !== undefined) {
+        out.push({ op: 'revoke', kid: k.kid });
+        continue;
+      }
+      if (k.retiredAt !== undefined && k.kid !== this.activeKidValue) {
+        out.push({ op: 'trust', kid: k.kid, publicKey: k.publicKey, notAfter: k.retiredAt + this.options.maxTokenLifetimeMs });
+      } else {
+        out.push({ op: 'trust', kid: k.kid, publicKey: k.publicKey });
+      }
+    }
+    return out;
+  }
+
+  /** Kids a locker holding keyringChanges() trusts right now. */
+  trustedKids(now: number): string[] {
+    return this.keyringChanges()
+      .filter((c) => c.op === 'trust' && (c.notAfter === undefined || now <= c.notAfter))
+      .map((c) => c.kid);
+  }
+}
+
+function readKeyDir(dir: string, ed: Ed25519): LoadedKey[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    throw new BackendError('CONFIG_INVALID', 'cannot read the keys directory', { dir, cause: String(err) });
+  }
+  const out: LoadedKey[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.key')) continue;
+    const kid = name.slice(0, -4);
+    if (!KID.test(kid)) throw new BackendError('CONFIG_INVALID', 'key file name is not a valid kid', { file: name });
+    const seed = seedFromText(readFileSync(join(dir, name), 'utf8'));
+    const publicKey = keyToText(ed.importPrivateKey(seed).publicKey);
+    const pubFile = names.includes(`${kid}.pub`) ? readFileSync(join(dir, `${kid}.pub`), 'utf8').trim() : undefined;
+    if (pubFile !== undefined && keyToText(publicKeyFromText(pubFile)) !== publicKey) {
+      throw new BackendError('CONFIG_INVALID', 'public key file does not match the private key', { kid });
+    }
+    out.push({ kid, seed, publicKey });
+  }
+  return out;
+}

@@ -1,0 +1,80 @@
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../shared/logger.js';
+
+// The backend's MQTT connection. mqtt.js reconnects by itself; the session is persistent
+// (clean: false, stable client id) so the broker keeps our subscriptions and queues QoS 1
+// uploads from lockers while we restart. Nagle is turned off on connect (FACTS.md: else
+// every request/response round trip costs ~88 ms).
+
+export interface MqttTransportOptions {
+  url: string;
+  clientId: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  protocolVersion?: 4 | 5;
+  subscriptions: readonly string[];
+  logger: Logger;
+  onMessage: (topic: string, payload: Buffer) => void;
+}
+
+export class MqttTransport {
+  private client: MqttClient | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly o: MqttTransportOptions) {
+    this.log = o.logger.child({ component: 'mqtt' });
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  /** Resolves on the first successful connection and subscription. */
+  async start(): Promise<void> {
+    const options: IClientOptions = {
+      clientId: this.o.clientId,
+      clean: false,
+      protocolVersion: this.o.protocolVersion ?? 4,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      keepalive: 30,
+    };
+    if (this.o.username !== undefined) options.username = this.o.username;
+    if (this.o.password !== undefined) options.password = this.o.password;
+    if (options.protocolVersion === 5) options.properties = { sessionExpiryInterval: 7 * 24 * 3600 };
+    const client = connect(this.o.url, options);
+    this.client = client;
+    client.on('message', (topic, payload) => this.o.onMessage(topic, payload));
+    client.on('error', (err) => this.log.warn({ err: err.message }, 'mqtt.error'));
+    client.on('offline', () => this.log.warn({}, 'mqtt.offline'));
+    await new Promise<void>((resolve, reject) => {
+      let first = true;
+      client.on('connect', () => {
+        const stream = client.stream as { setNoDelay?: (on: boolean) => void };
+        stream.setNoDelay?.(true);
+        this.log.info({ url: this.o.url }, 'mqtt.connected');
+        client.subscribe([...this.o.subscriptions], { qos: 1 }, (err) => {
+          if (err) {
+            this.log.error({ err: err.message }, 'mqtt.subscribe_failed');
+            if (first) reject(err);
+          } else if (first) resolve();
+          first = false;
+        });
+      });
+    });
+  }
+
+  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
+    const client = this.client;
+    if (client === undefined) return Promise.reject(new Error('mqtt transport not started'));
+    return new Promise((resolve, reject) => {
+      client.publish(topic, payload, opts, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client !== undefined) await client.endAsync();
+  }
+}

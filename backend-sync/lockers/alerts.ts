@@ -1,0 +1,38 @@
+import type { Clock } from '../shared/clock.js';
+import { newId } from '../shared/ids.js';
+import type { Logger } from '../shared/logger.js';
+import type { Store } from '../store/store.js';
+
+// Operator alerts: security (lockout, uncommanded open, suspicious pickups), faults and
+// broken audit chains. Stored once per dedupe key (a replayed event raises nothing new)
+// and logged at warn with fields an on-call rule can match.
+
+export type AlertKind =
+  | 'security.keypad-lockout'
+  | 'security.uncommanded-open'
+  | 'security.suspicious-pickup'
+  | 'security.clock-jump'
+  | 'fault.door'
+  | 'fault.compartment-out-of-service'
+  | 'fault.reslot-failed'
+  | 'fault.parcel-in-faulty-compartment'
+  | 'audit.chain-break'
+  | 'sync.batch-rejected';
+
+export class Alerts {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'alerts' });
+  }
+
+  raise(lockerId: string, kind: AlertKind, dedupeKey: string, details: Record<string, unknown>): boolean {
+    const raised = this.store.alerts.raise({ id: newId('alr'), lockerId, kind, details, at: this.clock.now() }, `${kind}:${dedupeKey}`);
+    if (raised) this.log.warn({ lockerId, kind, ...details }, 'alert.raised');
+    return raised;
+  }
+}

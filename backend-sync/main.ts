@@ -1,0 +1,70 @@
+// The backend bridge's composition root: `npm run backend` (tsx backend-sync/main.ts).
+// Reads config (BACKEND_CONFIG file + env overrides), creates the logger, the SQLite store,
+// the keys and every component, then starts HTTP, MQTT and the sweeper. SIGINT/SIGTERM
+// stop them in reverse order: no new requests, in-flight ones finish, timers stop, the
+// MQTT session closes cleanly, the database closes last.
+import { createBackendServices } from './backend-services.js';
+import { loadConfig } from './config/config.js';
+import { buildApp } from './http/app.js';
+import { bridgeSubscriptions } from './locker-sync/locker-bridge.js';
+import { MqttTransport } from './locker-sync/mqtt-transport.js';
+import type { NotificationChannel } from './notifications/channel.js';
+import { LogChannel } from './notifications/log-channel.js';
+import { WebhookChannel } from './notifications/webhook-channel.js';
+import { SimulatedPaymentProvider } from './payments/simulated-payment-provider.js';
+import { systemClock } from './shared/clock.js';
+import { createEd25519 } from './shared/contract.js';
+import { createLogger } from './shared/logger.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = createLogger({ level: config.logLevel });
+  const clock = systemClock;
+  const store = SqliteStore.open(config.db.path, logger);
+  const channels: NotificationChannel[] = [new LogChannel(logger.child({ component: 'notify' }))];
+  if (config.notifications.webhook !== undefined) channels.push(new WebhookChannel(config.notifications.webhook.url, config.notifications.webhook.secret, () => clock.now()));
+  const services = createBackendServices({ config, store, clock, logger, ed: createEd25519('node-crypto'), payments: new SimulatedPaymentProvider(), channels });
+  services.keys.load();
+
+  let transport: MqttTransport | undefined;
+  if (config.mqtt.enabled) {
+    transport = new MqttTransport({
+      url: config.mqtt.url,
+      clientId: config.mqtt.clientId,
+      username: config.mqtt.username,
+      password: config.mqtt.password,
+      subscriptions: bridgeSubscriptions,
+      logger,
+      onMessage: (topic, payload) => services.bridge.onMessage(topic, payload),
+    });
+    services.bridge.attach(transport);
+  }
+  const mqtt = transport;
+  const app = await buildApp({ ...services, mqttConnected: mqtt === undefined ? undefined : () => mqtt.connected });
+  await app.listen({ host: config.http.host, port: config.http.port });
+  if (mqtt !== undefined) await mqtt.start();
+  services.sweeper.start();
+  logger.info({ host: config.http.host, port: config.http.port, mqtt: config.mqtt.enabled }, 'backend.started');
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'backend.stopping');
+    await app.close();
+    await services.sweeper.stop();
+    await mqtt?.stop();
+    store.close();
+    logger.info({}, 'backend.stopped');
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`backend-sync failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { Store } from '../store/store.js';
+import { redactPayload, type NotificationChannel } from './channel.js';
+
+// Drains the notification outbox. Rows are written by state transitions in the same
+// transaction (order-transitions.ts), each once per dedupe key; here each is sent through
+// every channel, marked sent, and its secrets (the keypad code) are wiped from the row.
+// Failures back off exponentially (base · 2^attempt, capped at 1 h) up to maxAttempts.
+
+export interface OutboxOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  channels: readonly NotificationChannel[];
+  maxAttempts: number;
+  baseBackoffMs: number;
+}
+
+export class OutboxDispatcher {
+  private running: Promise<number> | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly o: OutboxOptions) {
+    this.log = o.logger.child({ component: 'outbox' });
+  }
+
+  /** One pass over due notifications; concurrent calls share the pass in flight. */
+  drain(): Promise<number> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<number> {
+    const { store, clock } = this.o;
+    let sent = 0;
+    for (const n of store.notifications.due(clock.now(), 100)) {
+      try {
+        for (const ch of this.o.channels) await ch.send(n);
+        store.notifications.markSent(n.id, clock.now(), redactPayload(n.payload));
+        sent++;
+      } catch (err) {
+        const attempts = n.attempts + 1;
+        const giveUp = attempts >= this.o.maxAttempts;
+        const delay = Math.min(3_600_000, this.o.baseBackoffMs * 2 ** (attempts - 1));
+        const reason = err instanceof Error ? err.message : String(err);
+        store.notifications.markFailedAttempt(n.id, attempts, clock.now() + delay, reason.slice(0, 200), giveUp);
+        this.log.warn({ notificationId: n.id, kind: n.kind, attempts, giveUp, retryInMs: delay, reason }, 'notification.failed');
+      }
+    }
+    return sent;
+  }
+}

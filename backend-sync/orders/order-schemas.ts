@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { CompartmentSize, LockerId } from '../shared/contract.js';
+import { orderStates } from './order-state-machine.js';
+import { shipmentStates } from './shipment-state-machine.js';
+
+const LineId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/);
+
+export const CustomerInput = z
+  .object({ name: z.string().min(1).max(100), email: z.email().optional(), phone: z.string().regex(/^\+?[0-9 ]{6,20}$/).optional() })
+  .strict()
+  .refine((c) => c.email !== undefined || c.phone !== undefined, { message: 'email or phone is required to send the pickup code' });
+
+export const PlaceOrderRequest = z
+  .object({
+    orderRef: z.string().min(1).max(100),
+    customer: CustomerInput,
+    currency: z.string().regex(/^[A-Z]{3}$/),
+    lines: z
+      .array(z.object({ lineId: LineId, sku: z.string().min(1).max(64), quantity: z.number().int().min(1).max(1000), unitPriceCents: z.number().int().min(0), size: CompartmentSize }).strict())
+      .min(1)
+      .max(100)
+      .refine((ls) => new Set(ls.map((l) => l.lineId)).size === ls.length, { message: 'line ids must be unique' }),
+    /** Checkout holds to confirm (held under the same orderRef). */
+    reservationIds: z.array(z.string().min(1).max(64)).max(20).default([]),
+  })
+  .strict();
+export type PlaceOrderRequest = z.infer<typeof PlaceOrderRequest>;
+
+export const CreateShipmentRequest = z
+  .object({
+    lineIds: z.array(LineId).min(1).max(100),
+    carrier: z.string().min(1).max(64),
+    trackingNumber: z.string().regex(/^[\x21-\x7e]{1,64}$/),
+    delivery: z.union([z.object({ reservationId: z.string().min(1).max(64) }).strict(), z.object({ lockerId: LockerId, size: CompartmentSize }).strict()]),
+  })
+  .strict();
+export type CreateShipmentRequest = z.infer<typeof CreateShipmentRequest>;
+
+export const CancelRequest = z
+  .object({
+    reason: z.string().min(1).max(200),
+    /** Omit both to cancel the whole order. */
+    lineIds: z.array(LineId).max(100).optional(),
+    shipmentIds: z.array(z.string().min(1).max(64)).max(50).optional(),
+  })
+  .strict();
+export type CancelRequest = z.infer<typeof CancelRequest>;
+
+export const ShipmentEventRequest = z.object({ event: z.enum(['ship', 'out_for_delivery']), reason: z.string().max(200).optional() }).strict();
+export const ExtendPickupRequest = z.object({ extendByMs: z.number().int().positive() }).strict();
+export const ReturnRequest = z.object({ lockerId: LockerId.optional(), reason: z.string().min(1).max(200) }).strict();
+export const RetrievalTokenRequest = z.object({ courierId: z.string().min(1).max(64) }).strict();
+
+export const ShipmentView = z.object({
+  id: z.string(),
+  orderId: z.string(),
+  state: z.enum(shipmentStates),
+  carrier: z.string(),
+  trackingNumber: z.string(),
+  lockerId: z.string().optional(),
+  compartmentId: z.string().optional(),
+  size: CompartmentSize.optional(),
+  reservationId: z.string().optional(),
+  pickupDeadline: z.number().int().optional(),
+  lineIds: z.array(z.string()),
+});
+export type ShipmentView = z.infer<typeof ShipmentView>;
+
+export const OrderView = z.object({
+  id: z.string(),
+  state: z.enum(orderStates),
+  customer: z.object({ name: z.string(), email: z.string().optional(), phone: z.string().optional() }),
+  currency: z.string(),
+  totalCents: z.number().int(),
+  lines: z.array(z.object({ lineId: z.string(), sku: z.string(), quantity: z.number().int(), unitPriceCents: z.number().int(), size: CompartmentSize, state: z.enum(['open', 'cancelled']), shipmentId: z.string().optional() })),
+  shipments: z.array(ShipmentView),
+  refunds: z.array(z.object({ id: z.string(), amountCents: z.number().int(), state: z.enum(['pending', 'succeeded', 'failed']), reason: z.string() })),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int(),
+});
+export type OrderView = z.infer<typeof OrderView>;
+
+export const StateLogView = z.array(
+  z.object({ entity: z.string(), entityId: z.string(), from: z.string().optional(), to: z.string(), event: z.string(), actor: z.string(), reason: z.string().optional(), at: z.number().int() }),
+);

@@ -1,0 +1,108 @@
+import type { Clock } from '../shared/clock.js';
+import { BackendError, notFound } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import type { Logger } from '../shared/logger.js';
+import type { OrderRecord, ShipmentRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import { deriveFulfilmentState, nextOrderState, type OrderEvent } from './order-state-machine.js';
+import { nextShipmentState, type ShipmentEvent } from './shipment-state-machine.js';
+
+// The one place that moves orders and shipments between states: asks the pure state
+// machine, writes with an optimistic version check, appends to the state log and enqueues
+// the customer notification for the new state — all inside the caller's transaction, so a
+// notification exists if and only if the transition happened (the outbox is fed by
+// transitions, never by raw events).
+
+export interface Actor {
+  actor: string;
+  reason?: string | undefined;
+}
+
+/** Customer-facing notifications per state reached; absent: nothing to tell. */
+const shipmentNotifications: Partial<Record<ShipmentRecord['state'], string>> = {
+  shipped: 'shipment.shipped',
+  out_for_delivery: 'shipment.out_for_delivery',
+  delivered: 'parcel.ready_for_pickup',
+  collected: 'parcel.collected',
+  expired: 'parcel.expired',
+  return_requested: 'return.code_issued',
+  returned: 'return.completed',
+  cancelled: 'shipment.cancelled',
+};
+const orderNotifications: Partial<Record<OrderRecord['state'], string>> = {
+  placed: 'order.placed',
+  payment_confirmed: 'order.payment_confirmed',
+  cancelled: 'order.cancelled',
+};
+
+export class OrderTransitions {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Moves a shipment; throws INVALID_TRANSITION when the machine refuses. `extra` lands in the notification payload. */
+  shipment(s: ShipmentRecord, event: ShipmentEvent, who: Actor, patch: Partial<ShipmentRecord> = {}, extra: Record<string, unknown> = {}): ShipmentRecord {
+    const result = nextShipmentState(s.state, event);
+    if (!result.ok) throw new BackendError('INVALID_TRANSITION', result.reason, { shipmentId: s.id, state: s.state, event });
+    const now = this.clock.now();
+    if (!this.store.shipments.update(s.id, s.version, { ...patch, state: result.next }, now)) {
+      throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId: s.id });
+    }
+    this.store.stateLog.append({ entity: 'shipment', entityId: s.id, from: s.state, to: result.next, event, actor: who.actor, reason: who.reason, at: now });
+    const kind = shipmentNotifications[result.next];
+    const order = this.store.orders.get(s.orderId);
+    if (kind !== undefined && order !== undefined) {
+      this.notify(order, kind, `${kind}:${s.id}:${String(s.version + 1)}`, { orderId: s.orderId, shipmentId: s.id, trackingNumber: s.trackingNumber, ...extra });
+    }
+    this.logger.info({ shipmentId: s.id, from: s.state, to: result.next, event }, 'shipment.transition');
+    const after = this.store.shipments.get(s.id);
+    if (after === undefined) throw notFound('shipment', s.id);
+    return after;
+  }
+
+  /** Applies an order-level event. */
+  order(o: OrderRecord, event: OrderEvent, who: Actor): OrderRecord {
+    const result = nextOrderState(o.state, event);
+    if (!result.ok) throw new BackendError('INVALID_TRANSITION', result.reason, { orderId: o.id, state: o.state, event: event.type });
+    if (result.next === o.state) return o;
+    const now = this.clock.now();
+    if (!this.store.orders.updateState(o.id, result.next, o.version, now)) throw new BackendError('CONFLICT', 'order changed concurrently; retry', { orderId: o.id });
+    this.store.stateLog.append({ entity: 'order', entityId: o.id, from: o.state, to: result.next, event: event.type === 'fulfilment' ? `fulfilment:${event.derived}` : event.type, actor: who.actor, reason: who.reason, at: now });
+    const kind = orderNotifications[result.next];
+    if (kind !== undefined) this.notify(o, kind, `${kind}:${o.id}`, { orderId: o.id });
+    this.logger.info({ orderId: o.id, from: o.state, to: result.next }, 'order.transition');
+    const after = this.store.orders.get(o.id);
+    if (after === undefined) throw notFound('order', o.id);
+    return after;
+  }
+
+  /** Recomputes the order's state from its shipments and lines, and moves it there if it changed. */
+  refreshOrder(orderId: string, who: Actor): OrderRecord {
+    const o = this.store.orders.get(orderId);
+    if (o === undefined) throw notFound('order', orderId);
+    if (o.state === 'placed' || o.state === 'payment_confirmed' || o.state === 'cancelled' || o.state === 'returned') return o;
+    const shipments = this.store.shipments.byOrder(orderId).map((s) => s.state);
+    const unshipped = this.store.orders.lines(orderId).filter((l) => l.state === 'open' && l.shipmentId === undefined).length;
+    const derived = deriveFulfilmentState(shipments, unshipped);
+    if (derived === o.state) return o;
+    return this.order(o, derived === 'cancelled' ? { type: 'cancel' } : { type: 'fulfilment', derived }, who);
+  }
+
+  /** Enqueues a notification once per dedupe key (in the caller's transaction). */
+  notify(order: OrderRecord, kind: string, dedupeKey: string, payload: Record<string, unknown>): void {
+    const now = this.clock.now();
+    this.store.notifications.enqueue({
+      id: newId('ntf'),
+      dedupeKey,
+      kind,
+      recipient: order.customer,
+      payload,
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      createdAt: now,
+    });
+  }
+}

@@ -1,0 +1,167 @@
+import type { CodeSetService } from '../codes/code-set-service.js';
+import type { TokenService } from '../keys/token-service.js';
+import type { Clock } from '../shared/clock.js';
+import { BackendError, notFound } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import type { Logger } from '../shared/logger.js';
+import type { ReservationRecord, ShipmentRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import type { CreateShipmentRequest, ShipmentView } from './order-schemas.js';
+import type { Actor, OrderTransitions } from './order-transitions.js';
+import { shipmentView } from './order-view.js';
+
+// Shipments: created with a confirmed locker compartment (the parcel is "assigned"), at
+// which moment the pickup token and keypad code are issued and the entry joins the
+// locker's code set (awaiting deposit on the device). The clear code is kept only until
+// the deposit hands it to the notifier. Carrier steps (ship, out for delivery), pickup
+// window extension and cancellation live here; locker-driven steps in parcel-events.ts.
+
+export interface ShipmentServiceDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  tokens: TokenService;
+  codeSets: CodeSetService;
+  transitions: OrderTransitions;
+  offlineGraceMs: number;
+  maxExtensionMs: number;
+}
+
+export class ShipmentService {
+  private readonly log: Logger;
+
+  constructor(private readonly d: ShipmentServiceDeps) {
+    this.log = d.logger.child({ component: 'shipments' });
+  }
+
+  view(s: ShipmentRecord): ShipmentView {
+    const lines = this.d.store.orders.lines(s.orderId).filter((l) => l.shipmentId === s.id);
+    return shipmentView(s, lines.map((l) => l.lineId));
+  }
+
+  get(id: string): ShipmentView {
+    const s = this.d.store.shipments.get(id);
+    if (s === undefined) throw notFound('shipment', id);
+    return this.view(s);
+  }
+
+  create(orderId: string, req: CreateShipmentRequest, actor: string): ShipmentView {
+    const { store, clock, transitions } = this.d;
+    return store.transaction(() => {
+      const now = clock.now();
+      const o = store.orders.get(orderId);
+      if (o === undefined) throw notFound('order', orderId);
+      if (o.state === 'placed' || o.state === 'payment_confirmed' || o.state === 'cancelled' || o.state === 'returned' || o.state === 'collected') {
+        throw new BackendError('BUSINESS_RULE', `order in state ${o.state} cannot get a shipment`, { orderId, state: o.state });
+      }
+      const lines = store.orders.lines(orderId);
+      for (const lid of req.lineIds) {
+        const line = lines.find((l) => l.lineId === lid);
+        if (line === undefined) throw notFound('line', lid);
+        if (line.state !== 'open' || line.shipmentId !== undefined) throw new BackendError('BUSINESS_RULE', 'line is cancelled or already in a shipment', { lineId: lid });
+      }
+      const id = newId('shp');
+      const reservation = this.reservationFor(orderId, id, req.delivery, now);
+      if (!store.reservations.consume(reservation.id, id, now)) throw new BackendError('CONFLICT', 'reservation was taken concurrently', { reservationId: reservation.id });
+      store.shipments.insert({
+        id,
+        orderId,
+        state: 'created',
+        carrier: req.carrier,
+        trackingNumber: req.trackingNumber,
+        reservationId: reservation.id,
+        lockerId: reservation.lockerId,
+        compartmentId: reservation.compartmentId,
+        size: reservation.size,
+        version: 1,
+        createdAt: now,
+        updatedAt: now,
+      });
+      store.orders.setLines(orderId, req.lineIds, { shipmentId: id });
+      store.stateLog.append({ entity: 'shipment', entityId: id, to: 'created', event: 'create', actor, at: now });
+      this.assignPickupCode(id, reservation.lockerId, reservation.compartmentId, reservation.size);
+      transitions.refreshOrder(orderId, { actor });
+      this.log.info({ shipmentId: id, orderId, lockerId: reservation.lockerId }, 'shipment.created');
+      return this.get(id);
+    });
+  }
+
+  /** Issues the pickup token + code for a shipment's compartment and adds it to the locker's code set. */
+  assignPickupCode(shipmentId: string, lockerId: string, compartmentId: string, size: ShipmentRecord['size'] & string): void {
+    const { store, tokens, codeSets } = this.d;
+    const pepper = store.lockers.pepper(lockerId);
+    if (pepper === undefined) throw notFound('locker', lockerId);
+    const issued = tokens.codeToken('pickup', lockerId, pepper, { compartmentId, parcelId: shipmentId, size }, (digest) => store.codeSets.liveDigestExists(lockerId, digest));
+    if (!codeSets.add({ lockerId, tokenId: issued.tokenId, token: issued.token, codeDigest: issued.codeDigest, parcelId: shipmentId, compartmentId, size, kind: 'pickup', shipmentId, kid: issued.kid, expiresAt: issued.expiresAt })) {
+      throw new BackendError('CONFLICT', 'keypad code collided; retry', { lockerId });
+    }
+    const s = store.shipments.get(shipmentId);
+    if (s === undefined) throw notFound('shipment', shipmentId);
+    store.shipments.update(shipmentId, s.version, { pickupTokenId: issued.tokenId, codeDigest: issued.codeDigest }, this.d.clock.now());
+    store.shipments.setPendingCode(shipmentId, issued.code);
+  }
+
+  private reservationFor(orderId: string, shipmentId: string, delivery: CreateShipmentRequest['delivery'], now: number): ReservationRecord {
+    const { store } = this.d;
+    if ('reservationId' in delivery) {
+      const r = store.reservations.get(delivery.reservationId);
+      if (r === undefined) throw notFound('reservation', delivery.reservationId);
+      if (r.orderId !== orderId || r.status !== 'confirmed') {
+        throw new BackendError('BUSINESS_RULE', 'reservation is not a confirmed reservation of this order', { reservationId: r.id, status: r.status });
+      }
+      return r;
+    }
+    if (store.lockers.get(delivery.lockerId) === undefined) throw notFound('locker', delivery.lockerId);
+    const r = store.reservations.claim({ id: newId('res'), orderRef: orderId, lockerId: delivery.lockerId, size: delivery.size, status: 'confirmed', expiresAt: now, now, offlineCutoff: now - this.d.offlineGraceMs });
+    if (r === undefined) throw new BackendError('NO_CAPACITY', 'no free compartment of this size at this locker', { lockerId: delivery.lockerId, size: delivery.size });
+    store.stateLog.append({ entity: 'reservation', entityId: r.id, to: 'confirmed', event: 'reserve', actor: 'shipments', reason: `shipment ${shipmentId}`, at: now });
+    return { ...r, orderId };
+  }
+
+  /** Carrier steps reported through the API (ship, out for delivery). */
+  carrierEvent(id: string, event: 'ship' | 'out_for_delivery', who: Actor): ShipmentView {
+    const { store, transitions } = this.d;
+    return store.transaction(() => {
+      const s = store.shipments.get(id);
+      if (s === undefined) throw notFound('shipment', id);
+      const after = transitions.shipment(s, event, who);
+      transitions.refreshOrder(s.orderId, who);
+      return this.view(after);
+    });
+  }
+
+  /** Cancels a not-yet-shipped shipment: revokes its code, frees its compartment (inside the caller's transaction). */
+  cancelShipment(id: string, who: Actor): void {
+    const { store, transitions, codeSets, clock } = this.d;
+    const s = store.shipments.get(id);
+    if (s === undefined) throw notFound('shipment', id);
+    if (s.state === 'cancelled') return;
+    transitions.shipment(s, 'cancel', who);
+    if (s.lockerId !== undefined && s.pickupTokenId !== undefined) codeSets.revoke(s.lockerId, s.pickupTokenId, 'cancelled');
+    if (s.reservationId !== undefined && store.reservations.release(s.reservationId, 'released', clock.now())) {
+      store.stateLog.append({ entity: 'reservation', entityId: s.reservationId, from: 'consumed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: clock.now() });
+    }
+    store.shipments.setPendingCode(id, null);
+  }
+
+  /** Moves the pickup deadline of a parcel waiting in a locker. */
+  extendPickup(id: string, extendByMs: number, who: Actor): ShipmentView {
+    const { store, transitions, clock } = this.d;
+    if (extendByMs > this.d.maxExtensionMs) throw new BackendError('BUSINESS_RULE', 'extension longer than allowed', { maxExtensionMs: this.d.maxExtensionMs });
+    return store.transaction(() => {
+      const s = store.shipments.get(id);
+      if (s === undefined) throw notFound('shipment', id);
+      if (s.state !== 'delivered' || s.pickupDeadline === undefined) throw new BackendError('BUSINESS_RULE', 'only a parcel waiting in a locker can be extended', { state: s.state });
+      const deadline = s.pickupDeadline + extendByMs;
+      const entry = s.lockerId !== undefined && s.pickupTokenId !== undefined ? store.codeSets.entry(s.lockerId, s.pickupTokenId) : undefined;
+      if (entry !== undefined && entry.expiresAt < deadline) {
+        throw new BackendError('BUSINESS_RULE', 'the pickup token expires before the new deadline', { tokenExpiresAt: entry.expiresAt });
+      }
+      store.shipments.update(id, s.version, { pickupDeadline: deadline }, clock.now());
+      store.stateLog.append({ entity: 'shipment', entityId: id, from: s.state, to: s.state, event: 'extend_pickup', actor: who.actor, reason: who.reason, at: clock.now() });
+      const order = store.orders.get(s.orderId);
+      if (order !== undefined) transitions.notify(order, 'parcel.pickup_extended', `parcel.pickup_extended:${id}:${String(deadline)}`, { shipmentId: id, pickupDeadline: deadline });
+      return this.get(id);
+    });
+  }
+}

@@ -1,0 +1,62 @@
+// The lifecycle of one shipment (one parcel), as a pure function: (state, event) → next
+// state or a refusal. No I/O, no clock: the order service applies what this allows.
+
+export const shipmentStates = [
+  'created', // compartment assigned, tokens issued, waiting for the carrier
+  'shipped',
+  'out_for_delivery',
+  'delivered', // in a locker, available for pickup
+  'collected',
+  'cancelled',
+  'expired', // pickup window lapsed: codes revoked, waits for a courier to take it back
+  'return_requested', // customer asked to return: a drop-off code exists
+  'return_dropped', // customer put it into a locker
+  'returned', // a courier retrieved it (expired or returned)
+] as const;
+export type ShipmentState = (typeof shipmentStates)[number];
+
+export const shipmentEvents = ['ship', 'out_for_delivery', 'deposit', 'collect', 'cancel', 'expire', 'request_return', 'drop_return', 'retrieve'] as const;
+export type ShipmentEvent = (typeof shipmentEvents)[number];
+
+const table: Readonly<Record<ShipmentState, Partial<Record<ShipmentEvent, ShipmentState>>>> = {
+  created: { ship: 'shipped', deposit: 'delivered', cancel: 'cancelled' },
+  shipped: { out_for_delivery: 'out_for_delivery', deposit: 'delivered' },
+  out_for_delivery: { deposit: 'delivered' },
+  delivered: { collect: 'collected', expire: 'expired' },
+  collected: { request_return: 'return_requested' },
+  cancelled: {},
+  expired: { retrieve: 'returned' },
+  return_requested: { drop_return: 'return_dropped' },
+  return_dropped: { retrieve: 'returned' },
+  returned: {},
+};
+
+export type TransitionResult<S> = { ok: true; next: S } | { ok: false; reason: string };
+
+export function nextShipmentState(state: ShipmentState, event: ShipmentEvent): TransitionResult<ShipmentState> {
+  const next = table[state][event];
+  return next === undefined ? { ok: false, reason: `shipment in state ${state} cannot ${event}` } : { ok: true, next };
+}
+
+/** How far along a shipment is, for deriving the order's state. */
+export function shipmentProgress(state: ShipmentState): number {
+  switch (state) {
+    case 'created':
+      return 0;
+    case 'shipped':
+      return 1;
+    case 'out_for_delivery':
+      return 2;
+    case 'delivered':
+    case 'expired':
+      return 3;
+    case 'collected':
+    case 'return_requested':
+    case 'return_dropped':
+      return 4;
+    case 'returned':
+      return 5;
+    case 'cancelled':
+      return -1;
+  }
+}

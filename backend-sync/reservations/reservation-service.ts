@@ -1,0 +1,111 @@
+import type { Clock } from '../shared/clock.js';
+import { BackendError, notFound } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import { idempotent, type IdempotentResult } from '../shared/idempotency.js';
+import type { Logger } from '../shared/logger.js';
+import type { ReservationRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import type { ReservationRequest, ReservationView } from './reservation-schemas.js';
+
+// Checkout holds on a locker compartment of a size. The claim is one conditional write in
+// the store (see ReservationRepository.claim), so capacity is never double-booked however
+// many requests, processes or instances race. Holds expire: lazily (a read or a claim sees
+// the expiry and releases) and by the sweeper.
+
+export interface ReservationServiceOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  holdMs: number;
+  /** Lockers offline longer than this are not offered. */
+  offlineGraceMs: number;
+}
+
+export function toReservationView(r: ReservationRecord): ReservationView {
+  const v: ReservationView = { id: r.id, orderRef: r.orderRef, lockerId: r.lockerId, size: r.size, compartmentId: r.compartmentId, status: r.status, expiresAt: r.expiresAt };
+  if (r.orderId !== undefined) v.orderId = r.orderId;
+  if (r.shipmentId !== undefined) v.shipmentId = r.shipmentId;
+  return v;
+}
+
+export class ReservationService {
+  private readonly log: Logger;
+
+  constructor(private readonly o: ReservationServiceOptions) {
+    this.log = o.logger.child({ component: 'reservations' });
+  }
+
+  reserve(idempotencyKey: string, req: ReservationRequest): IdempotentResult<ReservationView> {
+    const { store, clock } = this.o;
+    const now = clock.now();
+    return idempotent(store, 'reservation', idempotencyKey, req, now, 201, () => {
+      const locker = store.lockers.get(req.lockerId);
+      if (locker === undefined) throw notFound('locker', req.lockerId);
+      if (locker.status !== 'operating') throw new BackendError('BUSINESS_RULE', 'locker is not operating', { lockerId: req.lockerId, status: locker.status });
+      const cutoff = now - this.o.offlineGraceMs;
+      if (locker.offlineSince !== undefined && locker.offlineSince <= cutoff) {
+        throw new BackendError('BUSINESS_RULE', 'locker has been offline too long to take new parcels', { lockerId: req.lockerId });
+      }
+      const id = newId('res');
+      const claimed = store.reservations.claim({ id, orderRef: req.orderRef, lockerId: req.lockerId, size: req.size, status: 'held', expiresAt: now + this.o.holdMs, now, offlineCutoff: cutoff });
+      if (claimed === undefined) throw new BackendError('NO_CAPACITY', 'no free compartment of this size at this locker', { lockerId: req.lockerId, size: req.size });
+      store.stateLog.append({ entity: 'reservation', entityId: id, to: 'held', event: 'reserve', actor: 'checkout', at: now });
+      this.log.info({ reservationId: id, lockerId: req.lockerId, size: req.size }, 'reservation.held');
+      return toReservationView(claimed);
+    });
+  }
+
+  get(id: string): ReservationView {
+    this.expireIfDue(id);
+    const r = this.o.store.reservations.get(id);
+    if (r === undefined) throw notFound('reservation', id);
+    return toReservationView(r);
+  }
+
+  /** Cancels a hold or a confirmed reservation that no parcel uses yet. */
+  release(id: string, actor: string, reason: string): ReservationView {
+    const { store, clock } = this.o;
+    return store.transaction(() => {
+      this.expireIfDue(id);
+      const r = store.reservations.get(id);
+      if (r === undefined) throw notFound('reservation', id);
+      if (r.status === 'released' || r.status === 'expired') return toReservationView(r);
+      if (r.status === 'consumed') throw new BackendError('BUSINESS_RULE', 'reservation is in use by a shipment; cancel the shipment instead', { reservationId: id });
+      const now = clock.now();
+      store.reservations.release(id, 'released', now);
+      store.stateLog.append({ entity: 'reservation', entityId: id, from: r.status, to: 'released', event: 'release', actor, reason, at: now });
+      const after = store.reservations.get(id);
+      if (after === undefined) throw notFound('reservation', id);
+      return toReservationView(after);
+    });
+  }
+
+  /** Releases every expired hold; returns how many. Driven by the sweeper with the injected clock. */
+  sweep(limit = 500): number {
+    const { store, clock } = this.o;
+    const now = clock.now();
+    let n = 0;
+    store.transaction(() => {
+      for (const r of store.reservations.dueForExpiry(now, limit)) {
+        if (store.reservations.release(r.id, 'expired', now)) {
+          store.stateLog.append({ entity: 'reservation', entityId: r.id, from: 'held', to: 'expired', event: 'expire', actor: 'sweeper', at: now });
+          n++;
+        }
+      }
+    });
+    if (n > 0) this.log.info({ released: n }, 'reservation.expired');
+    return n;
+  }
+
+  private expireIfDue(id: string): void {
+    const { store, clock } = this.o;
+    const now = clock.now();
+    const r = store.reservations.get(id);
+    if (r?.status !== 'held' || r.expiresAt > now) return;
+    store.transaction(() => {
+      if (store.reservations.release(id, 'expired', now)) {
+        store.stateLog.append({ entity: 'reservation', entityId: id, from: 'held', to: 'expired', event: 'expire', actor: 'lazy-read', at: now });
+      }
+    });
+  }
+}

@@ -1,0 +1,159 @@
+import type { CompartmentSize } from '../shared/contract.js';
+import type { OrderState } from '../orders/order-state-machine.js';
+import type { ShipmentState } from '../orders/shipment-state-machine.js';
+
+// The rows the store hands back, as plain objects independent of SQL. A PostgreSQL store
+// returns the same shapes.
+
+export type ReservationStatus = 'held' | 'confirmed' | 'released' | 'expired' | 'consumed';
+
+export interface ReservationRecord {
+  id: string;
+  orderRef: string;
+  lockerId: string;
+  size: CompartmentSize;
+  compartmentId: string;
+  status: ReservationStatus;
+  expiresAt: number;
+  orderId?: string;
+  shipmentId?: string;
+  createdAt: number;
+}
+
+export interface Customer {
+  name: string;
+  email?: string | undefined;
+  phone?: string | undefined;
+}
+
+export interface OrderRecord {
+  id: string;
+  state: OrderState;
+  customer: Customer;
+  totalCents: number;
+  currency: string;
+  paymentRef?: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface OrderLineRecord {
+  orderId: string;
+  lineId: string;
+  sku: string;
+  quantity: number;
+  unitPriceCents: number;
+  size: CompartmentSize;
+  state: 'open' | 'cancelled';
+  shipmentId?: string;
+}
+
+export interface ShipmentRecord {
+  id: string;
+  orderId: string;
+  state: ShipmentState;
+  carrier: string;
+  trackingNumber: string;
+  reservationId?: string;
+  lockerId?: string;
+  compartmentId?: string;
+  size?: CompartmentSize;
+  pickupTokenId?: string;
+  codeDigest?: string;
+  pickupDeadline?: number;
+  returnTokenId?: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface StateLogEntry {
+  entity: 'order' | 'shipment' | 'reservation' | 'refund' | 'compartment';
+  entityId: string;
+  from?: string;
+  to: string;
+  event: string;
+  actor: string;
+  reason?: string | undefined;
+  at: number;
+}
+
+export interface RefundRecord {
+  id: string;
+  orderId: string;
+  amountCents: number;
+  state: 'pending' | 'succeeded' | 'failed';
+  reason: string;
+  providerRef?: string;
+  createdAt: number;
+}
+
+export interface CodeEntryRecord {
+  lockerId: string;
+  tokenId: string;
+  token: string;
+  codeDigest?: string;
+  parcelId: string;
+  compartmentId: string;
+  size: CompartmentSize;
+  kind: 'pickup' | 'return-dropoff';
+  shipmentId?: string;
+  kid: string;
+  expiresAt: number;
+  addedVersion: number;
+  revokedVersion?: number;
+  revokeReason?: string;
+}
+
+export interface CodeSetRecord {
+  lockerId: string;
+  version: number;
+  digest: string;
+  ackedVersion: number;
+  ackedDigest?: string;
+  publishedVersion: number;
+  keyringSentHash?: string;
+  keyringSentVersion?: number;
+  /** Kids the locker is known to trust: the keyring of the last batch it acknowledged applying. */
+  trustedKids: string[];
+}
+
+export interface AuditRecordRow {
+  lockerId: string;
+  seq: number;
+  at: number;
+  type: string;
+  lane: string;
+  dataJson: string;
+  prevHash: string;
+  hash: string;
+}
+
+export interface NotificationRecord {
+  id: string;
+  dedupeKey: string;
+  kind: string;
+  recipient: Customer;
+  payload: Record<string, unknown>;
+  state: 'pending' | 'sent' | 'failed';
+  attempts: number;
+  nextAttemptAt: number;
+  createdAt: number;
+}
+
+export interface AlertRecord {
+  id: string;
+  lockerId: string;
+  kind: string;
+  details: Record<string, unknown>;
+  at: number;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  publicKey: string;
+  firstSeenAt: number;
+  retiredAt?: number;
+  revokedAt?: number;
+}

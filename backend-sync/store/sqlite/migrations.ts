@@ -1,0 +1,238 @@
+import type Database from 'better-sqlite3';
+
+// Every schema change of the backend database, in order, in one place. A migration runs
+// once, inside one transaction with the user_version bump, so a crash leaves the previous
+// schema intact. Append new steps; never edit an applied one.
+//
+// Times are epoch ms (INTEGER). JSON columns hold values validated by zod before writing.
+
+const steps: readonly string[] = [
+  `
+  CREATE TABLE lockers (
+    rid INTEGER PRIMARY KEY,              -- rowid, shared with the R*Tree
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    lat REAL NOT NULL,
+    lng REAL NOT NULL,
+    address_json TEXT NOT NULL,
+    opening_hours_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('operating', 'offline', 'out_of_service')),
+    code_pepper BLOB NOT NULL,
+    online INTEGER NOT NULL DEFAULT 0,
+    offline_since INTEGER,                -- NULL: online or never seen (see docs/backend.md)
+    presence_json TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE VIRTUAL TABLE locker_geo USING rtree (rid, min_lat, max_lat, min_lng, max_lng);
+
+  CREATE TABLE compartments (
+    locker_id TEXT NOT NULL REFERENCES lockers (id),
+    id TEXT NOT NULL,
+    size TEXT NOT NULL CHECK (size IN ('S', 'M', 'L', 'XL')),
+    width_mm INTEGER NOT NULL,
+    height_mm INTEGER NOT NULL,
+    depth_mm INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('free', 'held', 'reserved', 'occupied', 'out_of_service')),
+    reservation_id TEXT,
+    hold_expires_at INTEGER,
+    PRIMARY KEY (locker_id, id)
+  );
+  CREATE INDEX compartments_by_state ON compartments (locker_id, state, size);
+
+  CREATE TABLE reservations (
+    id TEXT PRIMARY KEY,
+    order_ref TEXT NOT NULL,
+    locker_id TEXT NOT NULL,
+    size TEXT NOT NULL,
+    compartment_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('held', 'confirmed', 'released', 'expired', 'consumed')),
+    expires_at INTEGER NOT NULL,
+    order_id TEXT,
+    shipment_id TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX reservations_held_expiry ON reservations (expires_at) WHERE status = 'held';
+  CREATE INDEX reservations_by_order_ref ON reservations (order_ref);
+
+  CREATE TABLE idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    response_json TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+
+  CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    customer_json TEXT NOT NULL,
+    total_cents INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    payment_ref TEXT,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE order_lines (
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    line_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    unit_price_cents INTEGER NOT NULL,
+    size TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'cancelled')),
+    shipment_id TEXT,
+    PRIMARY KEY (order_id, line_id)
+  );
+
+  CREATE TABLE shipments (
+    id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    state TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    reservation_id TEXT,
+    locker_id TEXT,
+    compartment_id TEXT,
+    size TEXT,
+    pickup_token_id TEXT,
+    code_digest TEXT,
+    pending_code TEXT,                    -- cleared the moment the code goes to the outbox
+    pickup_deadline INTEGER,
+    return_token_id TEXT,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX shipments_by_order ON shipments (order_id);
+  CREATE INDEX shipments_pickup_deadline ON shipments (pickup_deadline) WHERE state = 'delivered';
+
+  CREATE TABLE state_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    event TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX state_log_by_entity ON state_log (entity, entity_id, id);
+  -- Append-only: the log is evidence.
+  CREATE TRIGGER state_log_no_update BEFORE UPDATE ON state_log BEGIN SELECT RAISE(ABORT, 'state_log is append-only'); END;
+  CREATE TRIGGER state_log_no_delete BEFORE DELETE ON state_log BEGIN SELECT RAISE(ABORT, 'state_log is append-only'); END;
+
+  CREATE TABLE refunds (
+    id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    amount_cents INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+    reason TEXT NOT NULL,
+    provider_ref TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE code_sets (
+    locker_id TEXT PRIMARY KEY REFERENCES lockers (id),
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    acked_version INTEGER NOT NULL DEFAULT 0,
+    acked_digest TEXT,
+    acked_at INTEGER,
+    published_version INTEGER NOT NULL DEFAULT 0,
+    keyring_sent_hash TEXT,               -- keyring last put into a batch for this locker
+    keyring_sent_version INTEGER,         -- ...and the batch version that carried it
+    trusted_kids_json TEXT NOT NULL DEFAULT '[]'  -- kids the locker is known to trust (acked)
+  );
+  CREATE TABLE code_entries (
+    locker_id TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    code_digest TEXT,
+    parcel_id TEXT NOT NULL,
+    compartment_id TEXT NOT NULL,
+    size TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('pickup', 'return-dropoff')),
+    shipment_id TEXT,
+    kid TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    added_version INTEGER NOT NULL,
+    revoked_version INTEGER,
+    revoke_reason TEXT,
+    PRIMARY KEY (locker_id, token_id)
+  );
+  -- A keypad code is unique among a locker's codes still in its set.
+  CREATE UNIQUE INDEX code_entries_live_digest ON code_entries (locker_id, code_digest)
+    WHERE revoked_version IS NULL AND code_digest IS NOT NULL;
+  CREATE INDEX code_entries_by_version ON code_entries (locker_id, added_version);
+  CREATE INDEX code_entries_by_revoked ON code_entries (locker_id, revoked_version) WHERE revoked_version IS NOT NULL;
+
+  CREATE TABLE audit_records (
+    locker_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    data_json TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    processed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (locker_id, seq)
+  );
+  CREATE TABLE audit_state (
+    locker_id TEXT PRIMARY KEY,
+    contiguous_seq INTEGER NOT NULL DEFAULT 0,
+    chain_broken_at INTEGER
+  );
+
+  CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    locker_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    details_json TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+
+  CREATE TABLE notifications (
+    id TEXT PRIMARY KEY,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    recipient_json TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER
+  );
+  CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE state = 'pending';
+
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    retired_at INTEGER,
+    revoked_at INTEGER
+  );
+  `,
+];
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < steps.length; v++) {
+    const sql = steps[v];
+    if (sql === undefined) break;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

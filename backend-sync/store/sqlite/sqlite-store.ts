@@ -1,0 +1,66 @@
+import type { Logger } from '../../shared/logger.js';
+import type { Store } from '../store.js';
+import { openSqlite, type SqliteDatabase } from './open-sqlite.js';
+import { SqliteLockerRepository } from './sqlite-locker-repository.js';
+import {
+  SqliteIdempotencyRepository,
+  SqliteOrderRepository,
+  SqliteRefundRepository,
+  SqliteShipmentRepository,
+  SqliteStateLogRepository,
+} from './sqlite-order-repositories.js';
+import { SqliteReservationRepository } from './sqlite-reservation-repository.js';
+import {
+  SqliteAlertRepository,
+  SqliteAuditRepository,
+  SqliteCodeSetRepository,
+  SqliteNotificationRepository,
+  SqliteSigningKeyRepository,
+} from './sqlite-sync-repositories.js';
+
+// The embedded store: one better-sqlite3 connection per process. Transactions are BEGIN
+// IMMEDIATE so that several processes on one file serialise their writes on the lock
+// (with busy_timeout) rather than discovering a conflict at commit.
+
+export class SqliteStore implements Store {
+  readonly lockers;
+  readonly reservations;
+  readonly idempotency;
+  readonly orders;
+  readonly shipments;
+  readonly stateLog;
+  readonly refunds;
+  readonly codeSets;
+  readonly audit;
+  readonly notifications;
+  readonly alerts;
+  readonly signingKeys;
+
+  constructor(readonly db: SqliteDatabase) {
+    this.lockers = new SqliteLockerRepository(db);
+    this.reservations = new SqliteReservationRepository(db);
+    this.idempotency = new SqliteIdempotencyRepository(db);
+    this.orders = new SqliteOrderRepository(db);
+    this.shipments = new SqliteShipmentRepository(db);
+    this.stateLog = new SqliteStateLogRepository(db);
+    this.refunds = new SqliteRefundRepository(db);
+    this.codeSets = new SqliteCodeSetRepository(db);
+    this.audit = new SqliteAuditRepository(db);
+    this.notifications = new SqliteNotificationRepository(db);
+    this.alerts = new SqliteAlertRepository(db);
+    this.signingKeys = new SqliteSigningKeyRepository(db);
+  }
+
+  static open(path: string, logger: Logger): SqliteStore {
+    return new SqliteStore(openSqlite({ path, logger }));
+  }
+
+  transaction<T>(work: () => T): T {
+    if (this.db.inTransaction) return work();
+    return this.db.transaction(work).immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
