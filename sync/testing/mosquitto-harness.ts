@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { BrokerHarness } from './broker-harness.js';
 import { freePort, waitForPort } from './free-port.js';
@@ -48,6 +48,9 @@ export class MosquittoHarness implements BrokerHarness {
     const lines = [
       `listener ${String(port)} 127.0.0.1`,
       `allow_anonymous ${options.allowAnonymous === false ? 'false' : 'true'}`,
+      // Run as whoever runs the tests: started as root, mosquitto would otherwise drop to
+      // the 'mosquitto' user and lose access to the 0700 temp dir (password file, persistence).
+      `user ${userInfo().username}`,
       'set_tcp_nodelay true',
       'persistence true',
       `persistence_location ${dir}/`,
