@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from './commands.js';
 import { helpText } from './commands.js';
 import type { LockerSim } from './locker-sim.js';
-import { auditChainReport, auditReport, displayReport, statusReport, type LockoutSource } from './status-report.js';
+import { auditChainReport, auditReport, displayReport, statusReport, type RuntimeView } from './status-report.js';
 
 // Carries out one console command on the simulated world: what a person at the locker,
 // or a technician with a screwdriver, would do. The runtime reacts through the drivers;
@@ -13,7 +13,7 @@ export type CommandOutcome = 'continue' | 'quit';
 export interface CommandContext {
   sim: LockerSim;
   print: (line: string) => void;
-  lockout?: LockoutSource;
+  view?: RuntimeView;
 }
 
 function requireCompartment(sim: LockerSim, id: string): void {
@@ -83,7 +83,7 @@ export async function executeCommand(command: Command, context: CommandContext):
       await sleep(command.ms);
       return 'continue';
     case 'status':
-      for (const line of statusReport(sim, context.lockout)) print(line);
+      for (const line of statusReport(sim, context.view)) print(line);
       return 'continue';
     case 'display':
       for (const line of displayReport(sim, command.count)) print(line);

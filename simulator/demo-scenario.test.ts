@@ -20,16 +20,16 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function openStack(dir: string): Promise<{ sim: LockerSim; stack: SimStack }> {
+async function openStack(dir: string, sync = true): Promise<{ sim: LockerSim; stack: SimStack }> {
   const config = parseSimConfig({});
   const paths = dataDirPaths(dir);
-  const stack = await createSimStack({ config, paths, logger: silentLogger(), say: () => undefined });
+  const stack = await createSimStack({ config, paths, logger: silentLogger(), sync, say: () => undefined });
   const sim = await openLockerSim({ config, dataDir: dir, logger: silentLogger(), createRuntime: stack.createRuntime });
   await sim.start();
   await stack.afterStart(sim);
   cleanups.push(async () => {
-    await sim.stop();
     await stack.stop();
+    await sim.stop();
   });
   return { sim, stack };
 }
@@ -75,6 +75,17 @@ describe('demo scenario', () => {
     expect(sim.control.doorIsOpen(result.compartmentId)).toBe(false);
     expect(auditTypes(sim)).toEqual(expect.arrayContaining(['courier.deposited', 'pickup.collected']));
     expect(printed.join('\n')).toMatch(/\[9\/9\]/);
+    // Over MQTT: the backend acknowledged the whole audit log, and the agent is connected.
+    expect(sim.store.auditAckedWatermark()).toBeGreaterThanOrEqual(result.auditChain.ok ? result.auditChain.lastSeq : Infinity);
+    expect(stack.view.sync()).toMatchObject({ connected: true, rejections: 0 });
+  });
+
+  it('runs offline too: the batch handed over in-process, the doors work the same', async () => {
+    const { sim, stack } = await openStack(tempDataDir(), false);
+    const result = await runDemoScenario({ sim, source: await stack.demoSource(sim), print: () => undefined });
+    expect(result.auditChain.ok).toBe(true);
+    expect(sim.store.findEntryByTokenId(result.pickupTokenId)?.state).toBe('collected');
+    expect(stack.view.sync()).toBeUndefined();
   });
 
   it('never writes the customer code or a token into the audit log', async () => {

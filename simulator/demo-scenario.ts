@@ -27,6 +27,8 @@ export interface DemoParcelSource {
   /** One line: who issues tokens and how the batch reaches the locker. */
   readonly description: string;
   prepare(sim: LockerSim, parcel: { parcelId: string; compartmentId: string; size: CompartmentSize }, say: (line: string) => void): Promise<PreparedParcel>;
+  /** When the audit log reaches a backend: waits until it acknowledged `seq` and says so. */
+  confirmAuditUpload?(sim: LockerSim, seq: number, say: (line: string) => void): Promise<void>;
 }
 
 export interface DemoResult {
@@ -140,6 +142,7 @@ export async function runDemoScenario(options: DemoOptions): Promise<DemoResult>
         ? `audit chain verified: VALID, ${String(auditChain.records)} records (seq ${String(auditChain.firstSeq)}..${String(auditChain.lastSeq)})`
         : `audit chain verification FAILED at seq ${String(auditChain.brokenAtSeq)} (${auditChain.reason})`,
     );
+    await source.confirmAuditUpload?.(sim, store.auditHighWatermark(), say);
     print('\nDemo complete: parcel deposited by the courier and collected by the customer.');
     return { parcelId, compartmentId, pickupTokenId: parcel.pickupTokenId, auditChain };
   } finally {

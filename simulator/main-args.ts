@@ -10,6 +10,7 @@ export const usage = `usage: npm start -- [options]
   --config <file>    JSON simulator config (locker id, layout, timings); defaults otherwise
   --fresh            wipe the data dir first (a new locker); without it a restart resumes
   --no-demo          skip the scripted demo
+  --offline          no embedded MQTT broker and no sync agent (the doors work the same)
   --interactive      open the technician console even when stdin is not a terminal
   --help             this text`;
 
@@ -19,6 +20,7 @@ const argsSchema = z
     config: z.string().min(1).optional(),
     fresh: z.boolean().default(false),
     demo: z.boolean().default(true),
+    offline: z.boolean().default(false),
     interactive: z.boolean().default(false),
     help: z.boolean().default(false),
   })
@@ -40,6 +42,7 @@ export function parseMainArgs(argv: readonly string[]): ParsedArgs {
         config: { type: 'string' },
         fresh: { type: 'boolean' },
         'no-demo': { type: 'boolean' },
+        offline: { type: 'boolean' },
         interactive: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -52,6 +55,7 @@ export function parseMainArgs(argv: readonly string[]): ParsedArgs {
     config: values['config'],
     fresh: values['fresh'],
     demo: values['no-demo'] === true ? false : undefined,
+    offline: values['offline'],
     interactive: values['interactive'],
     help: values['help'],
   });

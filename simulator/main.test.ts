@@ -59,6 +59,10 @@ describe('simulator main (npm start)', () => {
     expect(run.code).toBe(0);
     for (let step = 1; step <= 9; step++) expect(run.stdout).toContain(`[${String(step)}/9]`);
     expect(run.stdout).toMatch(/audit chain verified: VALID/);
+    // The batch went over the embedded broker to the real sync agent, and the audit came back.
+    expect(run.stdout).toMatch(/published on lockers\/sim-locker-1\/codes\/batch/);
+    expect(run.stdout).toMatch(/applied the batch and acked version 1/);
+    expect(run.stdout).toMatch(/acknowledged up to seq \d+/);
     expect(run.stdout).toContain('Demo complete');
     expect(run.stdout).toMatch(/locker stopped \(demo finished\): relays off, database closed/);
   });
@@ -71,13 +75,14 @@ describe('simulator main (npm start)', () => {
   });
 
   it('reads console commands from a pipe with --interactive and survives bad lines', async () => {
-    const run = await runMain(['--data-dir', dataDir(), '--no-demo', '--interactive'], {
+    const run = await runMain(['--data-dir', dataDir(), '--no-demo', '--interactive', '--offline'], {
       stdin: 'status\nfrobnicate\nopen Z99\nfault A03 door-jammed\nstatus\nquit\n',
     });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("error: unknown command 'frobnicate'");
     expect(run.stdout).toContain('error: no compartment Z99');
     expect(run.stdout).toMatch(/A03 +S +free +closed .*door-jammed/);
+    expect(run.stdout).toContain('sync: offline locker');
   });
 
   it('stops gracefully on SIGTERM: relays off, database closed, exit 0', async () => {

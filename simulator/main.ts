@@ -56,8 +56,9 @@ async function main(): Promise<number> {
     stopping ??= (async () => {
       logger.info({ reason }, 'simulator.shutdown');
       console_?.close();
-      await sim?.stop();
+      // Network side first (as device/main.ts does), then the locker: relays off, store closed.
       await stack?.stop();
+      await sim?.stop();
       out(`locker stopped (${reason}): relays off, database closed`);
     })();
     return stopping;
@@ -69,7 +70,7 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   try {
-    stack = await createSimStack({ config, paths, logger, say: out });
+    stack = await createSimStack({ config, paths, logger, sync: !args.offline, say: out });
     sim = await openLockerSim({ config, dataDir: paths.root, logger, createRuntime: stack.createRuntime });
     await sim.start();
     out(resumed ? resumeSummary(sim) : 'new locker: empty database created');
@@ -90,7 +91,7 @@ async function main(): Promise<number> {
         output: process.stdout,
         interactive: process.stdin.isTTY,
         logger,
-        lockout: stack.lockout,
+        view: stack.view,
       });
       await console_.done;
     }

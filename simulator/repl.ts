@@ -5,7 +5,7 @@ import { executeCommand } from './command-executor.js';
 import { parseCommand } from './commands.js';
 import { formatEvent } from './event-format.js';
 import type { LockerSim } from './locker-sim.js';
-import type { LockoutSource } from './status-report.js';
+import type { RuntimeView } from './status-report.js';
 
 // The technician console: one command per line on `input`, the locker's reactions printed
 // as they happen. Lines are handled one at a time, in order (so `wait` in a piped script
@@ -18,7 +18,7 @@ export interface ConsoleOptions {
   output: Writable;
   /** Show a prompt and keep it below event lines: on for a terminal, off for a pipe. */
   interactive: boolean;
-  lockout?: LockoutSource;
+  view?: RuntimeView;
   logger: Logger;
 }
 
@@ -60,7 +60,7 @@ export function startConsole(options: ConsoleOptions): RunningConsole {
           print(`error: ${parsed.error}`);
         } else if (parsed.command !== undefined) {
           try {
-            const context = { sim, print, ...(options.lockout === undefined ? {} : { lockout: options.lockout }) };
+            const context = { sim, print, ...(options.view === undefined ? {} : { view: options.view }) };
             if ((await executeCommand(parsed.command, context)) === 'quit') return 'quit';
           } catch (err) {
             log.warn({ err, command: parsed.command.name }, 'console.command_failed');

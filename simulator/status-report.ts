@@ -4,16 +4,19 @@ import type { LockerSim } from './locker-sim.js';
 // runtime uses (the store, the drivers); shows ids, states and digests' versions only,
 // never a code or a token.
 
-/** Something that can report the keypad lockout; the device runtime's health does. */
-export interface LockoutSource {
+/** What the running stack can report beyond the store and drivers. */
+export interface RuntimeView {
+  /** The keypad lockout, from the device runtime's health. */
   lockout(): { active: boolean; until?: number; failures: number } | undefined;
+  /** The sync agent, when the locker is online. */
+  sync(): { connected: boolean; auditRecordsSent: number; rejections: number; restarts: number } | undefined;
 }
 
 function time(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 }
 
-export function statusReport(sim: LockerSim, lockout?: LockoutSource): string[] {
+export function statusReport(sim: LockerSim, view?: RuntimeView): string[] {
   const { store, control, hardware } = sim;
   const rows = store.listCompartments();
   const lines = [`locker ${sim.lockerId}  (data dir ${sim.paths.root})`];
@@ -32,7 +35,10 @@ export function statusReport(sim: LockerSim, lockout?: LockoutSource): string[] 
   const codeSet = store.codeSetState();
   lines.push(`code set: version ${String(codeSet.version)}, digest ${codeSet.digest.slice(0, 16)}…, ${String(store.liveCodeCount())} live codes`);
   lines.push(`audit: ${String(store.auditHighWatermark())} records written, acknowledged by the backend up to ${String(store.auditAckedWatermark())}`);
-  const state = lockout?.lockout();
+  const sync = view?.sync();
+  if (sync === undefined) lines.push('sync: offline locker (no sync agent)');
+  else lines.push(`sync: ${sync.connected ? 'connected' : 'NOT connected'} to the broker, ${String(sync.auditRecordsSent)} audit records sent, ${String(sync.rejections)} messages rejected, ${String(sync.restarts)} agent restarts`);
+  const state = view?.lockout();
   if (state === undefined) lines.push('keypad lockout: not reported by this runtime');
   else if (state.active) lines.push(`keypad lockout: ACTIVE until ${state.until === undefined ? '?' : time(state.until)} (${String(state.failures)} failures)`);
   else lines.push(`keypad lockout: none (${String(state.failures)} recent failures)`);

@@ -1,0 +1,83 @@
+import type { Logger } from 'pino';
+import type { Ed25519 } from '../device/crypto/ed25519.js';
+import type { LockerRuntime } from '../device/runtime/locker-runtime.js';
+import type { KeyringRow } from '../device/store/runtime-store.js';
+import type { DeviceStore } from '../device/store/device-store.js';
+import type { Clock } from '../hal/types.js';
+import { keyringSource, mergeKeyringRows } from '../sync/agent/keyring-source.js';
+import { SyncAgent, type SyncAgentStatus } from '../sync/agent/sync-agent.js';
+import type { SyncAgentConfigInput } from '../sync/agent/sync-config.js';
+import { AedesHarness } from '../sync/testing/aedes-harness.js';
+
+// The network half of the simulated locker: an embedded MQTT broker (aedes, in-process,
+// Nagle off: FACTS.md) and the real SyncAgent talking to the runtime through its sync
+// port, in the same process and on the same SQLite connection as on a board
+// (docs/decisions/0004). Nothing here is needed for the doors to work: the runtime never
+// waits on the network.
+
+/** Shorter than production so the simulator shows uploads and acks while you watch. */
+const simAgentConfig = {
+  firmwareVersion: 'simulator',
+  // aedes 1.x speaks MQTT 3.1.1 only.
+  protocolVersion: 4,
+  reconnect: { initialMs: 200, maxMs: 5_000, jitter: 0.5 },
+  keepaliveSeconds: 30,
+  connectTimeoutMs: 5_000,
+  audit: { pollMs: 200, ackTimeoutMs: 5_000 },
+  healthIntervalMs: 30_000,
+  snapshotRequestIntervalMs: 1_000,
+  restart: { initialMs: 500, maxMs: 10_000 },
+} satisfies SyncAgentConfigInput;
+
+export class EmbeddedBroker {
+  private constructor(private readonly harness: AedesHarness) {}
+
+  static async start(): Promise<EmbeddedBroker> {
+    return new EmbeddedBroker(await AedesHarness.start());
+  }
+
+  get url(): string {
+    return this.harness.url;
+  }
+
+  get protocolVersion(): 4 {
+    return 4;
+  }
+
+  close(): Promise<void> {
+    return this.harness.close();
+  }
+}
+
+export interface SyncLinkOptions {
+  url: string;
+  runtime: LockerRuntime;
+  store: DeviceStore;
+  ed: Ed25519;
+  clock: Pick<Clock, 'now'>;
+  logger: Logger;
+  /**
+   * Backend keys provisioned at install. A new locker's keyring is empty, so the first
+   * batch could not be verified otherwise; that batch then carries the keys into the store.
+   */
+  provisionedKeys: readonly KeyringRow[];
+}
+
+/** Starts the SyncAgent for the locker; returns it (stop() it before the runtime). */
+export function startSyncAgent(options: SyncLinkOptions): SyncAgent {
+  const { runtime, store, ed } = options;
+  const agent = new SyncAgent({
+    port: runtime.syncPort(),
+    mqtt: { url: options.url },
+    ed,
+    // The store's rows win over the provisioned ones, so a revocation by batch sticks.
+    keys: keyringSource(ed, () => mergeKeyringRows(options.provisionedKeys, store.keyringRows())),
+    clock: options.clock,
+    logger: options.logger.child({ component: 'sync-agent' }),
+    config: simAgentConfig,
+  });
+  agent.start();
+  return agent;
+}
+
+export type { SyncAgentStatus };
