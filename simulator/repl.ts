@@ -36,9 +36,11 @@ export function startConsole(options: ConsoleOptions): RunningConsole {
   const log = options.logger.child({ component: 'console' });
   const rl = createInterface({ input: options.input, output, terminal: interactive, prompt: PROMPT });
 
+  let busy = false;
   const print = (line: string): void => {
-    if (interactive) {
-      // Clear the half-typed prompt line, print, then redraw the prompt with what was typed.
+    if (interactive && !busy) {
+      // An event between commands: clear the half-typed prompt line, print, then redraw
+      // the prompt with what was typed.
       output.write(`\r\x1b[K${line}\n`);
       rl.prompt(true);
     } else {
@@ -55,6 +57,7 @@ export function startConsole(options: ConsoleOptions): RunningConsole {
     if (interactive) rl.prompt();
     try {
       for await (const line of rl) {
+        busy = true;
         const parsed = parseCommand(line);
         if (!parsed.ok) {
           print(`error: ${parsed.error}`);
@@ -67,6 +70,7 @@ export function startConsole(options: ConsoleOptions): RunningConsole {
             print(`error: ${err instanceof Error ? err.message : String(err)}`);
           }
         }
+        busy = false;
         if (interactive) rl.prompt();
       }
       return 'end-of-input';

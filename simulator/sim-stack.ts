@@ -100,8 +100,8 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
           : { connected: status.connected, auditRecordsSent: status.auditRecordsSent, rejections: status.rejections, restarts: status.restarts };
       },
     },
-    afterStart: () => {
-      if (broker === undefined) return Promise.resolve();
+    afterStart: async (sim) => {
+      if (broker === undefined) return;
       const { runtime, store, ed, clock } = requireBuilt();
       agent = startSyncAgent({
         url: broker.url, runtime, store, ed, clock, logger,
@@ -109,14 +109,15 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
         provisionedKeys: [{ kid: key.kid, publicKey: keyToText(key.publicKey), revoked: false }],
       });
       say(`sync agent started: locker ${config.lockerId} connects to the broker as client ${config.lockerId}`);
-      return Promise.resolve();
-    },
-    demoSource: async (sim) => {
-      const issuer = issuerFor(sim);
-      if (broker === undefined) return localParcelSource(issuer, (batch) => requireBuilt().runtime.syncPort().applyCodeBatch(batch));
+      // Connected from the start (not only for the demo) so audit uploads are acknowledged.
       const signer = new BackendSigner({ ed: backendEd, kid: key.kid, seed: key.seed, now: () => Date.now() });
-      mqttBackend ??= await startMqttDemoBackend({ url: broker.url, protocolVersion: broker.protocolVersion, signer, issuer });
-      return mqttBackend.source;
+      mqttBackend = await startMqttDemoBackend({ url: broker.url, protocolVersion: broker.protocolVersion, signer, issuer: issuerFor(sim) });
+      say('stand-in backend connected to the broker (acknowledges audit uploads, publishes the demo batch)');
+    },
+    demoSource: (sim) => {
+      if (mqttBackend !== undefined) return Promise.resolve(mqttBackend.source);
+      if (broker !== undefined) return Promise.reject(new Error('demoSource() before afterStart(): the backend is not connected yet'));
+      return Promise.resolve(localParcelSource(issuerFor(sim), (batch) => requireBuilt().runtime.syncPort().applyCodeBatch(batch)));
     },
     stop: async () => {
       // The agent first, so no remote open can start while the relays go off.
