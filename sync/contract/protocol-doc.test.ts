@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { AuditAckClaims } from './audit-messages.js';
+import { topicCatalog } from './catalog.js';
+import { CodeBatchManifest } from './code-messages.js';
+import { CommandClaims, commandKinds, commandStatuses, remoteOpenOutcomes } from './command-messages.js';
+import { topicSuffixes } from './topics.js';
+
+// docs/protocol.md is written by hand but checked here against the contract: the topic
+// table must state exactly the catalogue's direction, QoS, retain flag, type, size limit
+// and signing, and every field of every message and seal claim set must be named.
+
+const doc = readFileSync(join(import.meta.dirname, '../../docs/protocol.md'), 'utf8');
+
+function fieldNames(schema: z.ZodType): string[] {
+  if (schema instanceof z.ZodObject) return Object.keys(schema.shape as Record<string, unknown>);
+  if (schema instanceof z.ZodDiscriminatedUnion) return (schema.options as z.ZodType[]).flatMap((o) => fieldNames(o));
+  return [];
+}
+
+describe('docs/protocol.md', () => {
+  const rows = new Map<string, string[]>();
+  for (const line of doc.split('\n')) {
+    const m = /^\| `lockers\/\{lockerId\}\/([^`]+)` \|(.*)\|$/.exec(line);
+    if (m?.[1] !== undefined && m[2] !== undefined) rows.set(m[1], m[2].split('|').map((c) => c.trim()));
+  }
+
+  it('has one topic row per topic, matching the catalogue', () => {
+    expect([...rows.keys()].sort()).toEqual([...topicSuffixes].sort());
+    for (const suffix of topicSuffixes) {
+      const spec = topicCatalog[suffix];
+      expect(rows.get(suffix), suffix).toEqual([
+        spec.direction,
+        String(spec.qos),
+        spec.retained ? 'yes' : 'no',
+        `\`${spec.type}\``,
+        String(spec.maxBytes),
+        spec.signed ? 'yes' : 'no',
+      ]);
+    }
+  });
+
+  it('names every field of every message and seal claim set', () => {
+    const schemas: z.ZodType[] = [...topicSuffixes.map((s) => topicCatalog[s].schema), CodeBatchManifest, AuditAckClaims, CommandClaims];
+    const all = [...new Set(schemas.flatMap((s) => fieldNames(s)))];
+    expect(all.length).toBeGreaterThan(30);
+    const missing = [...new Set(schemas.flatMap((s) => fieldNames(s)))].filter((f) => !doc.includes(`\`${f}\``));
+    expect(missing).toEqual([]);
+  });
+
+  it('names every command kind, reply status and remote-open outcome', () => {
+    const words = [...commandKinds, ...commandStatuses, ...remoteOpenOutcomes];
+    expect(words.filter((w) => !doc.includes(`\`${w}\``))).toEqual([]);
+  });
+});
