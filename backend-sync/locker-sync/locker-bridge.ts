@@ -48,7 +48,12 @@ export class LockerBridge {
 
   constructor(private readonly d: LockerBridgeDeps) {
     this.log = d.logger.child({ component: 'locker-bridge' });
-    d.codeSets.onDirty((lockerId) => void this.publishDelta(lockerId));
+    d.codeSets.onDirty((lockerId) => {
+      this.publishDelta(lockerId).catch((err: unknown) => {
+        // The set stays ahead of publishedVersion; the next change or presence re-sends.
+        this.log.warn({ lockerId, err: err instanceof Error ? err.message : String(err) }, 'code_batch.publish_deferred');
+      });
+    });
   }
 
   attach(publisher: Publisher): void {

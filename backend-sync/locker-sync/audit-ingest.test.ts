@@ -1,0 +1,118 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GENESIS_PREV_HASH, auditRecordHash, type AuditRecordWire } from '../shared/contract.js';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { paidOrder, ship } from '../testing/order-helpers.js';
+
+/** A hash-chained run of records as a locker would upload them. */
+function chain(events: Array<{ type: string; data: Record<string, unknown>; lane?: 'priority' | 'normal' }>, at: number): AuditRecordWire[] {
+  let prev = GENESIS_PREV_HASH;
+  return events.map((e, i) => {
+    const seq = i + 1;
+    const dataJson = JSON.stringify(e.data);
+    const hash = auditRecordHash(prev, seq, at + i, e.type, dataJson);
+    const rec: AuditRecordWire = { seq, at: at + i, type: e.type, lane: e.lane ?? 'normal', dataJson, prevHash: prev, hash };
+    prev = hash;
+    return rec;
+  });
+}
+
+describe('audit ingest', () => {
+  let f: BackendFixture;
+  let shipmentId: string;
+  let tokenId: string;
+  beforeEach(async () => {
+    f = makeBackend();
+    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    const o = await paidOrder(f, 'ord-audit', [{ lineId: 'l1', size: 'M' }]);
+    const s = ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    shipmentId = s.id;
+    tokenId = f.store.shipments.get(s.id)!.pickupTokenId!;
+  });
+  afterEach(() => f.close());
+
+  const events = (): AuditRecordWire[] =>
+    chain(
+      [
+        { type: 'device.started', data: {} },
+        { type: 'courier.deposited', data: { tokenId, parcelId: shipmentId, compartmentId: 'M1', assignedId: 'M1' } },
+        { type: 'pickup.collected', data: { tokenId, compartmentId: 'M1', via: 'code', parcelId: shipmentId, door: 'opened' } },
+      ],
+      f.clock.now(),
+    );
+
+  it('maps deposit and pickup to delivered then collected, notifying the customer once with the code', () => {
+    const result = f.services.ingest.ingest('lk-a', events());
+    expect(result).toMatchObject({ contiguousSeq: 3, inserted: 3, duplicates: 0, chainBreaks: [] });
+    expect(f.services.shipments.get(shipmentId).state).toBe('collected');
+    const ready = f.store.notifications.list({ kind: 'parcel.ready_for_pickup' });
+    expect(ready).toHaveLength(1);
+    expect(ready[0]?.payload['code']).toMatch(/^\d{8}$/);
+  });
+
+  it('changes nothing when the same upload arrives again', () => {
+    f.services.ingest.ingest('lk-a', events());
+    const before = f.services.orders.history(f.store.shipments.get(shipmentId)!.orderId).length;
+    const notificationsBefore = f.store.notifications.list().length;
+    const again = f.services.ingest.ingest('lk-a', events());
+    expect(again).toMatchObject({ contiguousSeq: 3, inserted: 0, duplicates: 3, chainBreaks: [] });
+    expect(f.services.orders.history(f.store.shipments.get(shipmentId)!.orderId)).toHaveLength(before);
+    expect(f.store.notifications.list()).toHaveLength(notificationsBefore);
+    expect(f.store.notifications.list({ kind: 'parcel.ready_for_pickup' })).toHaveLength(1);
+  });
+
+  it('acts on reordered records in sequence order only once the gap is filled', () => {
+    const [r1, r2, r3] = events();
+    const first = f.services.ingest.ingest('lk-a', [r3!, r1!]);
+    expect(first.contiguousSeq).toBe(1);
+    expect(first.alsoSeqs).toEqual([3]);
+    // The pickup (seq 3) must not run before the deposit (seq 2).
+    expect(f.services.shipments.get(shipmentId).state).toBe('created');
+    const second = f.services.ingest.ingest('lk-a', [r2!]);
+    expect(second.contiguousSeq).toBe(3);
+    expect(f.services.shipments.get(shipmentId).state).toBe('collected');
+    expect(f.store.notifications.list({ kind: 'parcel.collected' })).toHaveLength(1);
+  });
+
+  it('flags a broken chain and raises an alert, keeping the records', () => {
+    const recs = events();
+    const tampered = { ...recs[1]!, dataJson: recs[1]!.dataJson.replace('M1', 'M2') };
+    const result = f.services.ingest.ingest('lk-a', [recs[0]!, tampered, recs[2]!]);
+    expect(result.chainBreaks).toEqual([2]);
+    expect(f.store.audit.chainBrokenAt('lk-a')).toBe(2);
+    expect(f.store.alerts.list('lk-a').map((a) => a.kind)).toContain('audit.chain-break');
+  });
+
+  it('flags a known seq that comes back with a different hash', () => {
+    const recs = events();
+    f.services.ingest.ingest('lk-a', recs);
+    const other = chain([{ type: 'device.started', data: { forged: true } }], f.clock.now());
+    expect(f.services.ingest.ingest('lk-a', other).chainBreaks).toEqual([1]);
+  });
+
+  it('raises one security alert per lockout or uncommanded open, however often it is replayed', () => {
+    const recs = chain(
+      [
+        { type: 'keypad.lockout', data: { reason: 'consecutive', lockoutMs: 60000 }, lane: 'priority' },
+        { type: 'door.uncommanded-open', data: { compartmentId: 'M2' }, lane: 'priority' },
+      ],
+      f.clock.now(),
+    );
+    f.services.ingest.ingest('lk-a', recs);
+    f.services.ingest.ingest('lk-a', recs);
+    expect(f.store.alerts.list('lk-a').map((a) => a.kind).sort()).toEqual(['security.keypad-lockout', 'security.uncommanded-open']);
+  });
+
+  it('takes a faulty compartment out of service and re-slots the parcel with the same code', () => {
+    const s = f.store.shipments.get(shipmentId)!;
+    const oldEntry = f.store.codeSets.entry('lk-a', s.pickupTokenId!)!;
+    const recs = chain([{ type: 'compartment.out-of-service', data: { compartmentId: s.compartmentId, reason: 'jammed', failures: 3 }, lane: 'priority' }], f.clock.now());
+    f.services.ingest.ingest('lk-a', recs);
+    const after = f.store.shipments.get(shipmentId)!;
+    expect(after.compartmentId).not.toBe(s.compartmentId);
+    const live = f.store.codeSets.liveEntries('lk-a');
+    expect(live).toHaveLength(1);
+    expect(live[0]?.compartmentId).toBe(after.compartmentId);
+    expect(live[0]?.codeDigest).toBe(oldEntry.codeDigest);
+    expect(f.services.lockers.get('lk-a').compartments.find((c) => c.id === s.compartmentId)?.state).toBe('out_of_service');
+  });
+});
