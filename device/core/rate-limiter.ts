@@ -9,9 +9,11 @@ import type { LockoutPolicy } from './lockout-policy.js';
 // move it, so neither a reboot nor a clock change can shorten a lockout (a lost checkpoint
 // only makes the device think less time passed: lockouts get longer, never shorter).
 //
-// "Charge first, refund on success": an attempt is recorded as a failure (and persisted)
-// BEFORE the code is looked up, and refunded only if it opened something. Cutting the
-// power right after Enter therefore cannot produce an uncounted guess.
+// "Charge first, refund on success": an attempt is recorded as a failure BEFORE the code is
+// looked up, and refunded only if it opens something. The runtime persists the charged
+// state together with whatever reveals the outcome (the failure message, or the open
+// journal entry before the pulse), so cutting the power after Enter reveals nothing that
+// was not counted. A charge persisted while still pending stays a failure on reload.
 
 export const RateLimiterState = z
   .object({

@@ -99,13 +99,15 @@ export class DoorController {
    * Journals and starts an open. Door events for it may be delivered to `listener` before
    * this returns (a door already open, a dead sensor): callers set their state first.
    */
-  open(request: OpenRequest, listener?: DoorListener, opId: string = this.newOpId()): OpenStart {
+  open(request: OpenRequest, listener?: DoorListener, opId: string = this.newOpId(), alsoInTransaction?: () => void): OpenStart {
     const { store, now } = this.deps;
     const { compartmentId } = request;
     if (!this.doors.has(compartmentId) || store.getCompartment(compartmentId) === undefined) return { started: false, reason: 'unknown-compartment' };
     if (!this.isIdle(compartmentId)) return { started: false, reason: 'busy' };
     const startedAt = now();
     store.transaction(() => {
+      // Writes the caller needs durable before the pulse share its one commit (one fsync).
+      alsoInTransaction?.();
       store.beginOpen({ opId, startedAt, ...request });
       store.appendAudit('door.open-begun', 'normal', {
         opId,

@@ -7,6 +7,12 @@ import type { TrustedTime } from './trusted-time.js';
 // Runs the keypad rate limiter against the store. Every persisted step writes the limiter
 // state and the awake-time checkpoint in one transaction, so the two can never disagree
 // after a power cut in a way that shortens a lockout.
+//
+// Record before reveal: the charge of an attempt is kept in memory and made durable
+// together with whatever reveals the attempt's outcome - the failure record before the
+// "not valid" message, or the open journal entry before the relay pulse (one commit, so
+// one fsync on the keypad-to-relay path). A power cut before that commit reveals nothing
+// (no pulse, no message), so it cannot buy an uncounted guess.
 
 const KEY = 'rate-limiter';
 
@@ -32,15 +38,18 @@ export class KeypadGuard {
     }
   }
 
-  /** Charges an attempt before the lookup; refused while locked out. */
+  /** Charges an attempt (in memory) before the lookup; refused while locked out. */
   attempt(): { allowed: true } | { allowed: false; remainingMs: number } {
-    const effects = this.step({ type: 'attempt' });
+    const effects = this.step({ type: 'attempt' }, false);
     const refused = effects.find((e) => e.type === 'refused-locked');
     if (refused?.type === 'refused-locked') return { allowed: false, remainingMs: refused.remainingMs };
     return { allowed: true };
   }
 
-  /** Resolves the charged attempt. Returns the new lockout, if this failure started one. */
+  /**
+   * Resolves the charged attempt and persists the result (call it inside the transaction
+   * that reveals the outcome). Returns the new lockout, if this failure started one.
+   */
   outcome(success: boolean): { lockoutMs: number } | undefined {
     const effects = this.step({ type: 'outcome', success });
     const locked = effects.find((e) => e.type === 'locked-out');
@@ -58,9 +67,9 @@ export class KeypadGuard {
     return this.state;
   }
 
-  private step(input: RateLimiterInput): RateLimiterEffect[] {
+  private step(input: RateLimiterInput, persist = true): RateLimiterEffect[] {
     const { state, effects } = rateLimiterStep(this.current(), input, this.time.awakeNow(), this.policy);
-    const mustPersist = effects.some((e) => e.type === 'persist');
+    const mustPersist = persist && effects.some((e) => e.type === 'persist');
     this.store.transaction(() => {
       this.state = state;
       if (mustPersist) this.persist();

@@ -58,13 +58,20 @@ export class PickupFlow {
       throw err;
     }
     if (decision.kind === 'reject') {
-      const lockout = guard.outcome(!decision.countsAsFailure);
-      this.rejected(decision, 'code');
+      let lockout: { lockoutMs: number } | undefined;
+      this.rejected(decision, 'code', () => {
+        lockout = guard.outcome(!decision.countsAsFailure);
+      });
       if (lockout !== undefined) display.flash(lockedMessage(lockout.lockoutMs), 'error');
       return;
     }
-    guard.outcome(true);
-    this.open(decision, 'code');
+    // The refund is committed with the open journal entry, in one transaction.
+    let settled = false;
+    this.open(decision, 'code', () => {
+      guard.outcome(true);
+      settled = true;
+    });
+    if (!settled) guard.outcome(true);
   }
 
   /** A scanned token whose purpose is pickup or return-dropoff (or that failed verification). */
@@ -89,7 +96,7 @@ export class PickupFlow {
     else this.open(decision, 'qr');
   }
 
-  private rejected(decision: Extract<PickupDecision, { kind: 'reject' }>, via: 'code' | 'qr'): void {
+  private rejected(decision: Extract<PickupDecision, { kind: 'reject' }>, via: 'code' | 'qr', alsoInTransaction?: () => void): void {
     const { store, display, log, now } = this.deps;
     const data = {
       via,
@@ -99,6 +106,7 @@ export class PickupFlow {
     };
     log.info(data, 'pickup.rejected');
     store.transaction(() => {
+      alsoInTransaction?.();
       if (decision.expireTokenId !== undefined) {
         const entry = store.findEntryByTokenId(decision.expireTokenId);
         store.markExpired(decision.expireTokenId, now());
@@ -114,12 +122,14 @@ export class PickupFlow {
     display.flash(decision.message, 'error');
   }
 
-  private open(decision: Extract<PickupDecision, { kind: 'open' }>, via: 'code' | 'qr'): void {
+  private open(decision: Extract<PickupDecision, { kind: 'open' }>, via: 'code' | 'qr', alsoInTransaction?: () => void): void {
     const { doors, display } = this.deps;
     display.show({ tone: 'progress', text: `Opening ${decision.compartmentId}…`, compartmentId: decision.compartmentId });
     const started = doors.open(
       { compartmentId: decision.compartmentId, reason: decision.purpose, tokenId: decision.tokenId, ...(decision.parcelId === undefined ? {} : { parcelId: decision.parcelId }) },
       (event) => this.onDoorEvent(decision, via, event),
+      undefined,
+      alsoInTransaction,
     );
     if (!started.started) {
       display.flash(messages.busy, 'error');
