@@ -1,0 +1,141 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AedesHarness } from '../../sync/testing/aedes-harness.js';
+import { captureLogs } from '../../sync/testing/log-capture.js';
+import { makeTestKeys } from '../../sync/testing/test-keys.js';
+import { startTestLocker, type TestLocker } from '../../sync/testing/test-locker.js';
+import type { App } from '../http/app.js';
+import { systemClock } from '../shared/clock.js';
+import { Keyring, codeDigest, verifyToken } from '../shared/contract.js';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { waitFor } from '../testing/wait-for.js';
+import { bridgeSubscriptions } from './locker-bridge.js';
+import { MqttTransport } from './mqtt-transport.js';
+
+// Locker to customer through the embedded MQTT broker: the real backend (HTTP API, SQLite,
+// signing keys) and, as the locker, the real sync agent on a real DeviceStore (its SQLite
+// file, batch application, durable audit outbox). The device runtime's keypad is played by
+// the test: it looks the customer's code up by digest exactly as the runtime does, and
+// writes the deposit/pickup audit records the runtime writes.
+
+const LOCKER = 'locker-test-1';
+
+describe('locker to customer over MQTT', () => {
+  let broker: AedesHarness;
+  let f: BackendFixture;
+  let app: App;
+  let transport: MqttTransport;
+  let locker: TestLocker;
+  let pepper: Buffer;
+  const backendLogs = captureLogs('info');
+
+  beforeEach(async () => {
+    broker = await AedesHarness.start();
+    f = makeBackend({ clock: systemClock, logger: backendLogs.logger });
+    app = await f.app();
+    const reg = await app.inject({ method: 'POST', url: '/lockers', payload: lockerInput(LOCKER, 50.1, 8.6, { S: 2, M: 2 }) });
+    expect(reg.statusCode).toBe(201);
+    const provisioning = reg.json<{ provisioning: { codePepper: string; keyring: Array<{ op: string; kid: string; publicKey?: string }> } }>().provisioning;
+    pepper = Buffer.from(provisioning.codePepper, 'base64url');
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-test', subscriptions: bridgeSubscriptions, logger: backendLogs.logger, onMessage: (t, p) => f.services.bridge.onMessage(t, p) });
+    f.services.bridge.attach(transport);
+    await transport.start();
+    // The provisioning bundle's keyring, installed on the locker.
+    const rows = provisioning.keyring.flatMap((k) => (k.op === 'trust' && k.publicKey !== undefined ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false }] : []));
+    locker = startTestLocker({ broker, keys: { ...makeTestKeys(), rows }, dir: f.dir, lockerId: LOCKER });
+    locker.store.syncCompartmentLayout([{ id: 'S1', size: 'S' }, { id: 'S2', size: 'S' }, { id: 'M1', size: 'M' }, { id: 'M2', size: 'M' }]);
+    await waitFor(() => f.services.lockers.get(LOCKER).online, 'locker online');
+  });
+
+  afterEach(async () => {
+    await locker.close();
+    await transport.stop();
+    await f.close();
+    await broker.close();
+  });
+
+  const post = async <T>(url: string, payload?: object, key?: string): Promise<T> => {
+    const res = await app.inject({ method: 'POST', url, ...(payload === undefined ? {} : { payload }), ...(key === undefined ? {} : { headers: { 'idempotency-key': key } }) });
+    if (res.statusCode >= 300) throw new Error(`${url}: ${String(res.statusCode)} ${res.body}`);
+    return res.json<T>();
+  };
+
+  async function orderWithShipment(tag: string): Promise<{ orderId: string; shipmentId: string; tokenId: string }> {
+    const hold = await post<{ id: string }>('/reservations', { orderRef: `cart-${tag}`, lockerId: LOCKER, size: 'M' }, `res-${tag}-key`);
+    const order = await post<{ id: string }>(
+      '/orders',
+      { orderRef: `cart-${tag}`, customer: { name: 'Ada', email: 'ada@example.com' }, currency: 'EUR', lines: [{ lineId: 'l1', sku: 'book', quantity: 1, unitPriceCents: 2000, size: 'M' }], reservationIds: [hold.id] },
+      `ord-${tag}-key`,
+    );
+    await post(`/orders/${order.id}/payment-confirmation`);
+    await post(`/orders/${order.id}/processing`);
+    const shipment = await post<{ id: string }>(`/orders/${order.id}/shipments`, { lineIds: ['l1'], carrier: 'dhl', trackingNumber: `TRK-${tag}`, delivery: { reservationId: hold.id } });
+    const tokenId = f.store.shipments.get(shipment.id)!.pickupTokenId!;
+    return { orderId: order.id, shipmentId: shipment.id, tokenId };
+  }
+
+  const inSync = (): boolean => {
+    const ours = f.store.codeSets.get(LOCKER)!;
+    const theirs = locker.store.codeSetState();
+    return theirs.version === ours.version && theirs.digest === ours.digest && ours.ackedVersion === ours.version;
+  };
+
+  it('delivers a parcel from checkout to pickup: batch applied, deposit notified with a working code, pickup collected', async () => {
+    const { orderId, shipmentId, tokenId } = await orderWithShipment('happy');
+    await waitFor(inSync, 'locker holds and acknowledged the backend code set');
+    expect(locker.store.findEntryByTokenId(tokenId)?.state).toBe('awaiting-deposit');
+
+    // Courier deposits into M1 (the runtime's courier flow writes exactly this).
+    const compartmentId = f.store.shipments.get(shipmentId)!.compartmentId!;
+    locker.store.transaction(() => {
+      locker.store.markDeposited(tokenId, compartmentId, Date.now());
+      locker.store.setCompartmentStatus(compartmentId, 'occupied', { parcelId: shipmentId });
+      locker.store.appendAudit('courier.deposited', 'normal', { tokenId, parcelId: shipmentId, compartmentId, assignedId: compartmentId });
+    });
+    await waitFor(() => f.services.shipments.get(shipmentId).state === 'delivered', 'shipment delivered');
+    await f.services.outbox.drain();
+    const ready = f.inbox.sent.filter((n) => n.kind === 'parcel.ready_for_pickup');
+    expect(ready).toHaveLength(1);
+    const code = String(ready[0]?.payload['code']);
+    expect(code).toMatch(/^\d{8}$/);
+    // The code is gone from the backend database once handed over.
+    expect(JSON.stringify(f.store.db.prepare('SELECT * FROM notifications').all())).not.toContain(code);
+    expect(JSON.stringify(f.store.db.prepare('SELECT * FROM shipments').all())).not.toContain(code);
+
+    // The customer types the code: the locker finds the entry by digest and its token verifies offline.
+    const entry = locker.store.findEntryByCodeDigest(codeDigest(pepper, LOCKER, code));
+    expect(entry?.tokenId).toBe(tokenId);
+    const keyring = Keyring.fromRows(f.ed, locker.store.keyringRows());
+    const verified = verifyToken({ token: entry!.token, lockerId: LOCKER, now: Date.now(), purposes: ['pickup'] }, keyring, f.ed);
+    expect(verified.ok).toBe(true);
+
+    locker.store.transaction(() => {
+      locker.store.markTokenUsed(tokenId, 'pickup', Date.now());
+      locker.store.markCollected(tokenId, Date.now());
+      locker.store.appendAudit('pickup.collected', 'normal', { tokenId, compartmentId, via: 'code', parcelId: shipmentId, door: 'opened' });
+    });
+    await waitFor(() => f.services.orders.get(orderId).state === 'collected', 'order collected');
+    await waitFor(() => locker.store.auditAckedWatermark() === locker.store.auditHighWatermark(), 'audit acknowledged');
+    expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
+    expect(backendLogs.text()).not.toContain(code);
+  });
+
+  it('revokes the code on the locker when the shipment is cancelled before it ships', async () => {
+    const { orderId, shipmentId, tokenId } = await orderWithShipment('cancel');
+    await waitFor(inSync, 'locker holds the new code');
+    await post(`/orders/${orderId}/cancellation`, { reason: 'customer request', shipmentIds: [shipmentId] });
+    await waitFor(() => locker.store.isTokenRevoked(tokenId), 'token revoked on the locker');
+    await waitFor(inSync, 'digests equal after revocation');
+    expect(locker.store.findEntryByTokenId(tokenId)?.state).toBe('revoked');
+  });
+
+  it('re-sends what a locker missed while the backend was disconnected, when it sees its presence again', async () => {
+    await transport.stop();
+    const { tokenId } = await orderWithShipment('missed');
+    expect(locker.store.findEntryByTokenId(tokenId)).toBeUndefined();
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-test', subscriptions: bridgeSubscriptions, logger: backendLogs.logger, onMessage: (t, p) => f.services.bridge.onMessage(t, p) });
+    f.services.bridge.attach(transport);
+    await transport.start();
+    await waitFor(inSync, 'locker caught up from its retained presence');
+    expect(locker.store.findEntryByTokenId(tokenId)?.state).toBe('awaiting-deposit');
+  });
+});
