@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -98,6 +98,19 @@ describe('simulator main (npm start)', () => {
     });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('locker stopped (SIGTERM): relays off, database closed');
+  });
+
+  it('fails closed on a corrupt database: exit 1 with DB_CORRUPT, never an empty locker', async () => {
+    const dir = dataDir();
+    expect((await runMain(['--data-dir', dir, '--no-demo', '--offline'])).code).toBe(0);
+    const db = join(dir, 'locker.db');
+    const bytes = readFileSync(db);
+    bytes.write('garbage garbage garbage', 100);
+    writeFileSync(db, bytes);
+    const run = await runMain(['--data-dir', dir, '--no-demo', '--offline']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/DB_CORRUPT/);
+    expect(run.stdout).not.toContain('new locker');
   });
 
   it('refuses an unknown flag with the usage and exit code 2', async () => {

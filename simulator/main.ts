@@ -5,6 +5,7 @@
 // <data-dir>/simulator.log.
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
+import { isDeviceError } from '../device/errors.js';
 import { createLogger, type Logger } from '../device/logger.js';
 import { dataDirPaths, ensureDataDir, wipeDataDir } from './data-dir.js';
 import { runDemoScenario } from './demo-scenario.js';
@@ -21,6 +22,13 @@ const out = (line: string): void => {
 function resumeSummary(sim: LockerSim): string {
   const occupied = sim.store.listCompartments().filter((c) => c.status === 'occupied').length;
   return `resumed from the data dir: code set version ${String(sim.store.codeSetState().version)}, ${String(sim.store.liveCodeCount())} live codes, ${String(occupied)} occupied compartments, ${String(sim.store.auditHighWatermark())} audit records`;
+}
+
+/** The error for a person: the device's error code, and where to look for the database ones. */
+function describeFailure(err: unknown): string {
+  if (!isDeviceError(err)) return err instanceof Error ? err.message : String(err);
+  const hint = err.code.startsWith('DB_') ? " (docs/operations.md, 'The database is corrupt or unreadable'; --fresh starts a new locker)" : '';
+  return `${err.code}: ${err.message}${hint}`;
 }
 
 async function main(): Promise<number> {
@@ -99,7 +107,7 @@ async function main(): Promise<number> {
     return 0;
   } catch (err) {
     logger.error({ err }, 'simulator.failed');
-    process.stderr.write(`simulator: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`simulator: ${describeFailure(err)}\n`);
     await shutdown('error').catch(() => undefined);
     return 1;
   }
