@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CodeBatch, CodeEntry } from '../../device/codes/code-batch.js';
 import { codeSetDigestOf } from '../../device/codes/code-set-digest.js';
 import { makeBatch, makeEntries } from '../../device/store/store-test-fixtures.js';
+import { keyToText } from '../../device/tokens/key-text.js';
+import { BackendSigner } from '../contract/backend-signer.js';
 import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
 import { TEST_LOCKER_ID } from '../testing/test-locker.js';
 
@@ -54,6 +56,24 @@ export function defineCodeBatchSuite(brokerName: string, startBroker: BrokerFact
       expect(locker.store.codeSetState()).toEqual({ version: 3, digest: expected });
       expect(acksFor(1).filter((a) => a.outcome === 'applied')).toHaveLength(1);
       expect(w.backend.snapshotRequests.length).toBeGreaterThanOrEqual(1);
+    });
+
+    it('rotates backend keys through a batch: the new key is trusted, the revoked one refused', async () => {
+      const locker = w.locker();
+      await w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
+      const next = w.keys.ed.generateKeyPair();
+      const newSigner = new BackendSigner({ ed: w.keys.ed, kid: 'backend-2', seed: next.seed, now: () => Date.now() });
+      const before = Date.now();
+      w.backend.publishBatch(delta(0, makeEntries(1, 3), { keyring: [{ op: 'trust', kid: 'backend-2', publicKey: keyToText(next.publicKey) }, { op: 'revoke', kid: 'backend-1' }] }));
+      await w.backend.waitFor(() => acksFor(1).length === 1, 5000, 'v1');
+      // The verified manifest's issue time raised the trusted-time floor.
+      expect(locker.store.clockFloor()).toBeGreaterThanOrEqual(before);
+      w.backend.publishBatch(delta(1, makeEntries(10, 3))); // still signed by the revoked backend-1
+      w.backend.publish(TEST_LOCKER_ID, 'codes/batch', newSigner.codeBatch(delta(1, makeEntries(20, 3))));
+      await w.backend.waitFor(() => acksFor(2).length === 1, 5000, 'v2 by the new key');
+      expect(w.logs.find('message.rejected').map((l) => l['reason'])).toEqual(['key-revoked']);
+      expect(acksFor(2)[0]?.outcome).toBe('applied');
+      expect(locker.store.codeSetState().version).toBe(2);
     });
 
     it('recovers from a gap with a snapshot and then holds exactly the backend set', async () => {

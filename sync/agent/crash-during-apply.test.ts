@@ -60,7 +60,7 @@ describe('locker process killed while applying a code batch', () => {
     await w.dispose();
   });
 
-  it('never leaves a mixed version behind', async () => {
+  it('never leaves a mixed version behind, and the broker publishes the last will', async () => {
     const sets: CodeEntry[][] = [makeEntries(1, 1_000)];
     for (let r = 1; r <= ROUNDS; r++) sets.push(makeEntries(r * 100_000, BATCH_SIZE));
     const seed = openTestLockerStore(w.dir);
@@ -84,6 +84,11 @@ describe('locker process killed while applying a code batch', () => {
       const exited = new Promise((r) => proc.child.once('exit', r));
       proc.child.kill('SIGKILL');
       await exited;
+      // The broker saw the connection die: the retained last will says so.
+      await w.backend.waitFor(() => {
+        const p = w.backend.presence.get(TEST_LOCKER_ID);
+        return p?.status === 'offline' && p.cause === 'will';
+      }, 10_000, 'last will');
 
       const store = openTestLockerStore(w.dir);
       const state = store.codeSetState();

@@ -15,7 +15,7 @@ import { topicSuffixes } from './topics.js';
 const doc = readFileSync(join(import.meta.dirname, '../../docs/protocol.md'), 'utf8');
 
 function fieldNames(schema: z.ZodType): string[] {
-  if (schema instanceof z.ZodObject) return Object.keys(schema.shape as Record<string, unknown>);
+  if (schema instanceof z.ZodObject) return Object.keys(schema.shape);
   if (schema instanceof z.ZodDiscriminatedUnion) return (schema.options as z.ZodType[]).flatMap((o) => fieldNames(o));
   return [];
 }
