@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { revokeSigningKey } from '../codes/key-revocation.js';
+import { lockerInput, makeBackend, writeKey, type BackendFixture } from '../testing/backend-fixture.js';
+import { paidOrder, ship } from '../testing/order-helpers.js';
+import { Keyring, verifyToken } from '../shared/contract.js';
+import { join } from 'node:path';
+
+describe('signing keys', () => {
+  let f: BackendFixture | undefined;
+  afterEach(async () => {
+    await f?.close();
+    f = undefined;
+  });
+
+  it('signs with the newest key and keeps the retired one trusted until its tokens expire', () => {
+    f = makeBackend({ kid: 'k-20261101-old' });
+    const oldKid = f.services.keys.activeKid;
+    writeKey(f.ed, join(f.dir, 'keys'), 'k-20261120-new');
+    f.clock.advance(1000);
+    f.services.keys.load();
+    expect(f.services.keys.activeKid).toBe('k-20261120-new');
+    const ring = f.services.keys.keyringChanges();
+    const old = ring.find((k) => k.kid === oldKid);
+    expect(old).toMatchObject({ op: 'trust', notAfter: f.clock.now() + f.config.pickup.tokenTtlMs });
+    expect(ring.find((k) => k.kid === 'k-20261120-new')).toEqual(expect.objectContaining({ op: 'trust' }));
+    expect(ring.find((k) => k.kid === 'k-20261120-new')).not.toHaveProperty('notAfter');
+  });
+
+  it('seals for a locker with a key it already trusts until it acknowledges the new keyring', () => {
+    f = makeBackend({ kid: 'k-20261101-old' });
+    writeKey(f.ed, join(f.dir, 'keys'), 'k-20261120-new');
+    f.services.keys.load();
+    expect(f.services.keys.sealSignerFor(['k-20261101-old']).kid).toBe('k-20261101-old');
+    expect(f.services.keys.sealSignerFor(['k-20261101-old', 'k-20261120-new']).kid).toBe('k-20261120-new');
+  });
+
+  it('revoking a key re-issues its live tokens with the same code digest under the active key', async () => {
+    f = makeBackend({ kid: 'k-20261101-old' });
+    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    const o = await paidOrder(f, 'ord-keys', [{ lineId: 'l1', size: 'M' }]);
+    const s = ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    const before = f.store.codeSets.liveEntries('lk-a')[0]!;
+    writeKey(f.ed, join(f.dir, 'keys'), 'k-20261120-new');
+    f.services.keys.load();
+    const result = revokeSigningKey('k-20261101-old', { store: f.store, keys: f.services.keys, tokens: f.services.tokens, codeSets: f.services.codeSets, logger: f.services.logger });
+    expect(result.reissued).toBe(1);
+    const after = f.store.codeSets.liveEntries('lk-a');
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ kid: 'k-20261120-new', codeDigest: before.codeDigest, compartmentId: before.compartmentId });
+    expect(f.store.shipments.get(s.id)?.pickupTokenId).toBe(after[0]?.tokenId);
+    expect(f.services.keys.keyringChanges()).toContainEqual({ op: 'revoke', kid: 'k-20261101-old' });
+    const rows = f.services.keys.keyringChanges().flatMap((k) => (k.op === 'trust' ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false }] : [{ kid: k.kid, publicKey: '', revoked: true }]));
+    const ring = Keyring.fromRows(f.ed, rows);
+    expect(verifyToken({ token: after[0]!.token, lockerId: 'lk-a', now: f.clock.now(), purposes: ['pickup'] }, ring, f.ed).ok).toBe(true);
+    expect(verifyToken({ token: before.token, lockerId: 'lk-a', now: f.clock.now(), purposes: ['pickup'] }, ring, f.ed).ok).toBe(false);
+    expect(() => f!.services.keys.revoke('k-20261120-new')).toThrow(/active signing key/);
+  });
+
+  it('generates numeric keypad codes of the configured length, unique among the locker live codes', async () => {
+    f = makeBackend({ config: { pickup: { codeDigits: 6 } } });
+    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 20 }));
+    const o = await paidOrder(f, 'ord-codes', Array.from({ length: 20 }, (_, i) => ({ lineId: `l${String(i)}`, size: 'M' as const })));
+    for (let i = 0; i < 20; i++) ship(f, o.id, [`l${String(i)}`], 'lk-a', 'M', `TRK${String(i)}`);
+    const digests = f.store.codeSets.liveEntries('lk-a').map((e) => e.codeDigest);
+    expect(new Set(digests).size).toBe(20);
+    const codes = f.store.db.prepare<[], { pending_code: string }>('SELECT pending_code FROM shipments').all().map((r) => r.pending_code);
+    for (const c of codes) expect(c).toMatch(/^\d{6}$/);
+  });
+});

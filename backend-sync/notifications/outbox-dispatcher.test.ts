@@ -1,0 +1,76 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { paidOrder, ship } from '../testing/order-helpers.js';
+import { WebhookChannel, webhookSignature } from './webhook-channel.js';
+
+describe('notification outbox', () => {
+  let f: BackendFixture | undefined;
+  afterEach(async () => {
+    await f?.close();
+    f = undefined;
+  });
+
+  it('sends each notification once and wipes the pickup code from the row after sending', async () => {
+    f = makeBackend();
+    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
+    const o = await paidOrder(f, 'ord-outbox', [{ lineId: 'l1', size: 'M' }]);
+    const s = ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
+    f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
+    await f.services.outbox.drain();
+    await f.services.outbox.drain();
+    const ready = f.inbox.sent.filter((n) => n.kind === 'parcel.ready_for_pickup');
+    expect(ready).toHaveLength(1);
+    expect(ready[0]?.payload['code']).toMatch(/^\d{8}$/);
+    const stored = f.store.notifications.list({ kind: 'parcel.ready_for_pickup' })[0];
+    expect(stored?.state).toBe('sent');
+    expect(stored?.payload['code']).toBe('[sent]');
+    expect(f.inbox.sent.map((n) => n.kind)).toEqual(['order.placed', 'order.payment_confirmed', 'parcel.ready_for_pickup']);
+  });
+
+  it('signs webhooks with HMAC and retries with growing backoff until the receiver accepts', async () => {
+    const received: Array<{ body: string; signature: string }> = [];
+    let failuresLeft = 2;
+    const server = createServer((req: IncomingMessage, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        if (failuresLeft-- > 0) {
+          res.writeHead(503).end();
+          return;
+        }
+        received.push({ body, signature: String(req.headers['x-signature']) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}/hook`;
+    const secret = 'a-very-secret-webhook-key';
+    const fx = makeBackend({ channels: [] });
+    f = fx;
+    try {
+      const channel = new WebhookChannel(url, secret, () => fx.clock.now());
+      const { OutboxDispatcher } = await import('./outbox-dispatcher.js');
+      const outbox = new OutboxDispatcher({ store: fx.store, clock: fx.clock, logger: fx.services.logger, channels: [channel], maxAttempts: 5, baseBackoffMs: 1000 });
+      fx.store.notifications.enqueue({ id: 'ntf_1', dedupeKey: 'k1', kind: 'order.placed', recipient: { name: 'Ada', email: 'a@x.de' }, payload: { orderId: 'o1' }, state: 'pending', attempts: 0, nextAttemptAt: fx.clock.now(), createdAt: fx.clock.now() });
+      await outbox.drain();
+      expect(fx.store.notifications.list()[0]).toMatchObject({ state: 'pending', attempts: 1, nextAttemptAt: fx.clock.now() + 1000 });
+      await outbox.drain(); // not due yet
+      expect(fx.store.notifications.list()[0]?.attempts).toBe(1);
+      fx.clock.advance(1000);
+      await outbox.drain();
+      expect(fx.store.notifications.list()[0]).toMatchObject({ attempts: 2, nextAttemptAt: fx.clock.now() + 2000 });
+      fx.clock.advance(2000);
+      await outbox.drain();
+      expect(fx.store.notifications.list()[0]?.state).toBe('sent');
+      expect(received).toHaveLength(1);
+      const sig = received[0]!.signature;
+      const t = Number(/t=(\d+)/.exec(sig)?.[1]);
+      expect(sig).toBe(webhookSignature(secret, t, received[0]!.body));
+    } finally {
+      server.close();
+    }
+  });
+});
