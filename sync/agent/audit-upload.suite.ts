@@ -49,6 +49,17 @@ export function defineAuditUploadSuite(brokerName: string, startBroker: BrokerFa
       expect(chain).toEqual({ ok: true, records: 2_500, firstSeq: 1, lastSeq: 2_500 });
     });
 
+    it('splits uploads by size, so large records never block the outbox', async () => {
+      const locker = w.locker();
+      locker.store.transaction(() => {
+        for (let i = 0; i < 12; i++) locker.store.appendAudit('diagnostics.dump', 'normal', { n: i, blob: 'x'.repeat(i % 3 === 0 ? 600_000 : 10) });
+      });
+      const ledger = w.backend.ledger(TEST_LOCKER_ID);
+      await w.backend.waitFor(() => ledger.contiguous === 12 && locker.store.auditAckedWatermark() === 12, 10_000, 'all stored');
+      expect(ledger.uploads.length).toBeGreaterThan(1);
+      expect(w.logs.find('publish.encode-failed')).toEqual([]);
+    });
+
     it('keeps records until the backend acks them, then prunes only past the retention', async () => {
       w.backend.autoAck = false;
       const locker = w.locker({ config: { audit: { pollMs: 20, retentionMs: 0, pruneEveryMs: 20, ackTimeoutMs: 60_000 } } });

@@ -1,5 +1,5 @@
 import type { AuditLane, AuditRecord } from '../../device/sync-port.js';
-import { AuditAckClaims, MAX_ALSO_SEQS } from '../contract/audit-messages.js';
+import { AuditAckClaims, MAX_ALSO_SEQS, UPLOAD_RECORD_BYTES_BUDGET } from '../contract/audit-messages.js';
 import { openSeal } from '../contract/backend-seal.js';
 import { decodeMessage } from '../contract/decode-message.js';
 import { newEnvelope } from '../contract/envelope.js';
@@ -76,7 +76,8 @@ export class AuditUploader {
     }
   }
 
-  private send(lane: AuditLane, records: AuditRecord[]): void {
+  private send(lane: AuditLane, read: AuditRecord[]): void {
+    const records = withinBudget(read);
     const last = records[records.length - 1];
     if (last === undefined) return;
     if (lane === 'priority') this.priorityCursor = last.seq;
@@ -134,4 +135,19 @@ export class AuditUploader {
     const deleted = this.ctx.port.pruneAcknowledgedAudit(retentionMs);
     if (deleted > 0) this.ctx.logger.info({ deleted }, 'audit.pruned');
   }
+}
+
+/**
+ * The longest prefix whose records fit one upload message (always at least one record:
+ * records are immutable, a single large one goes alone; the wire schema caps dataJson).
+ */
+function withinBudget(records: AuditRecord[]): AuditRecord[] {
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    if (r === undefined) break;
+    bytes += r.dataJson.length * 2 + r.type.length + 200; // *2: worst-case JSON escaping
+    if (bytes > UPLOAD_RECORD_BYTES_BUDGET && i > 0) return records.slice(0, i);
+  }
+  return records;
 }

@@ -7,6 +7,8 @@ import { AuditLaneWire, AuditRecordWire } from './shared-schemas.js';
 
 /** Records per upload message. Priority uploads stay within MAX_ALSO_SEQS so one ack covers them. */
 export const MAX_UPLOAD_RECORDS = 256;
+/** Budget for the records of one upload (the topic's limit is 4 MiB; headroom for JSON escaping). */
+export const UPLOAD_RECORD_BYTES_BUDGET = 2 * 1024 * 1024;
 /** Out-of-order seqs one ack may list (keeps the ack seal under PASETO's 2 KiB bound here). */
 export const MAX_ALSO_SEQS = 100;
 

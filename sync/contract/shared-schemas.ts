@@ -12,13 +12,16 @@ export type CodeSetStateWire = z.infer<typeof CodeSetStateWire>;
 
 export const AuditLaneWire = z.enum(['priority', 'normal']);
 
+/** Longest dataJson one record may carry on the wire (the uploader keeps messages under MAX_UPLOAD_BYTES). */
+export const MAX_AUDIT_DATA_JSON = 1024 * 1024;
+
 /** One audit record exactly as device/sync-port.ts AuditRecord (the hash chain's input). */
 export const AuditRecordWire = z.object({
   seq: z.number().int().positive(),
   at: z.number().int().nonnegative(),
   type: z.string().min(1).max(64),
   lane: AuditLaneWire,
-  dataJson: z.string().max(8192),
+  dataJson: z.string().max(MAX_AUDIT_DATA_JSON),
   prevHash: Hex64,
   hash: Hex64,
 });
