@@ -23,6 +23,10 @@ export const TimeoutsConfig = z
     pulseMs: ms(10, 10_000).default(500),
     /** A result message returns to the idle prompt after this long. */
     messageMs: ms(1_000, 120_000).default(8_000),
+    /** How often occupied compartments are checked for pickup windows that ended. */
+    expirySweepMs: ms(10_000, 86_400_000).default(300_000),
+    /** The sweep flags a parcel for return this long after its pickup window ended. */
+    expiryGraceMs: ms(0, 30 * 86_400_000).default(86_400_000),
   })
   .strict();
 

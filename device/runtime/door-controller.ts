@@ -73,7 +73,12 @@ export class DoorController {
       });
       log.warn({ opId: op.opId, compartmentId: op.compartmentId }, 'door.open-unknown');
     }
-    for (const id of hardware.relays.compartments()) this.doors.set(id, doorAtBoot(hardware.doors.read(id), this.deps.now()));
+    for (const id of hardware.relays.compartments()) {
+      const state = doorAtBoot(hardware.doors.read(id), this.deps.now());
+      this.doors.set(id, state);
+      // A door found open at boot is supervised like any open door: left-open alarm.
+      if (state.kind === 'open') this.execute(id, { type: 'start-timer', timer: 'left-open', ms: this.deps.config.leftOpenMs });
+    }
   }
 
   read(compartmentId: string): DoorState {

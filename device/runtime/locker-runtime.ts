@@ -11,6 +11,7 @@ import { V4_PUBLIC_HEADER } from '../tokens/paseto-v4-public.js';
 import { CourierFlow } from './courier-flow.js';
 import { Display } from './display.js';
 import { DoorController } from './door-controller.js';
+import { ExpirySweep } from './expiry-sweep.js';
 import { InputRejections } from './input-rejections.js';
 import { KeypadGuard } from './keypad-guard.js';
 import { PickupFlow } from './pickup-flow.js';
@@ -51,12 +52,14 @@ export class LockerRuntime {
   private readonly pickup: PickupFlow;
   private readonly courier: CourierFlow;
   private readonly remote: RemoteOpener;
+  private readonly expiry: ExpirySweep;
   private readonly rejections = new InputRejections(REJECTION_BURST, REJECTION_WINDOW_MS);
   private readonly port: RuntimeSyncPort;
   private keypad: KeypadEntryState = keypadIdle;
   private unsubscribes: Unsubscribe[] = [];
   private running = false;
   private handlerErrors = 0;
+  private oddsReported = false;
 
   // Wiring only: nothing here touches hardware or the store (architecture.md).
   constructor(private readonly deps: LockerRuntimeDeps) {
@@ -90,9 +93,10 @@ export class LockerRuntime {
       sessionMs: config.timeouts.courierSessionMs, now, log: logger.child({ component: 'courier' }),
     });
     this.remote = new RemoteOpener(store, this.doors, logger.child({ component: 'remote-open' }));
+    this.expiry = new ExpirySweep(store, this.tokens, now, logger.child({ component: 'expiry' }), config.timeouts.expiryGraceMs);
     this.port = new RuntimeSyncPort(store, {
       observeTrustedTime: (epochMs, source) => this.time.observeSignedTime(epochMs, source),
-      keyringChanged: () => this.reloadKeyring(),
+      batchApplied: (keyringChanged) => this.afterBatch(keyringChanged),
       remoteOpen: (transactionId, compartmentId, reason) => this.remoteOpen(transactionId, compartmentId, reason),
       health: () => this.health(),
     });
@@ -117,6 +121,8 @@ export class LockerRuntime {
     ];
     this.running = true;
     this.scheduleTick();
+    this.scheduleExpirySweep();
+    this.checkLiveCodeOdds();
     store.appendAudit('device.started', 'normal', { liveCodes: store.liveCodeCount(), clockFloor: this.time.floor() });
     this.log.info({ lockerId: config.lockerId, compartments: config.compartments.length }, 'runtime.started');
     this.display.idle();
@@ -187,6 +193,34 @@ export class LockerRuntime {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  private afterBatch(keyringChanged: boolean): void {
+    if (keyringChanged) this.reloadKeyring();
+    this.checkLiveCodeOdds();
+  }
+
+  /** The lockout math assumes at most maxLiveCodes live codes (docs/security.md §1). */
+  private checkLiveCodeOdds(): void {
+    const live = this.deps.store.liveCodeCount();
+    const max = this.deps.config.lockout.maxLiveCodes;
+    if (live <= max) {
+      this.oddsReported = false;
+      return;
+    }
+    // Once per episode: the condition persists until the backend sends fewer codes.
+    if (this.oddsReported) return;
+    this.oddsReported = true;
+    this.log.warn({ liveCodes: live, maxLiveCodes: max }, 'keypad.odds-degraded');
+    this.deps.store.appendAudit('keypad.odds-degraded', 'priority', { liveCodes: live, maxLiveCodes: max });
+  }
+
+  private scheduleExpirySweep(): void {
+    this.timers.start('expiry-sweep', this.deps.config.timeouts.expirySweepMs, () => {
+      this.expiry.run();
+      this.checkLiveCodeOdds();
+      if (this.running) this.scheduleExpirySweep();
+    });
   }
 
   private scheduleTick(): void {

@@ -9,7 +9,8 @@ import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, DeviceHeal
 
 export interface RuntimeHooks {
   observeTrustedTime(epochMs: number, source: string): void;
-  keyringChanged(): void;
+  /** After an applied batch; the keyring must be rebuilt before the next verification. */
+  batchApplied(keyringChanged: boolean): void;
   remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome>;
   health(): DeviceHealth;
 }
@@ -30,7 +31,7 @@ export class RuntimeSyncPort implements DeviceSyncPort {
 
   applyCodeBatch(batch: CodeBatch): BatchApplyResult {
     const result = this.store.applyCodeBatch(batch);
-    if (result.outcome === 'applied' && batch.keyring.length > 0) this.runtime.keyringChanged();
+    if (result.outcome === 'applied') this.runtime.batchApplied(batch.keyring.length > 0);
     return result;
   }
 

@@ -1,0 +1,59 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { keyToText } from '../tokens/key-text.js';
+import { TokenIssuer } from '../tokens/token-issuer.js';
+import { Harness } from './harness.js';
+
+let h: Harness;
+
+afterEach(async () => {
+  await h.close();
+});
+
+describe('background duties of the runtime', () => {
+  it('flags an uncollected parcel for return after its pickup window plus the grace, without a customer attempt', async () => {
+    h = new Harness({ config: { timeouts: { expiryGraceMs: 600_000 } } });
+    await h.start();
+    const entry = h.addParcel({ parcelId: 'EX1', compartmentId: 'A02', code: '40404040', exp: h.clock.now() + 600_000 });
+    h.deposit(entry);
+    await h.advance(600_000 + 300_000 + 1000);
+    expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('live');
+    await h.advance(600_000);
+    expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('expired');
+    expect(h.auditTypes()).toContain('pickup.expired');
+    expect(h.pulses()).toBe(0);
+  });
+
+  it('accepts tokens of a key the backend trusts in a later batch, at once', async () => {
+    h = new Harness();
+    await h.start();
+    const rotated = new TokenIssuer({ ed: h.ed, kid: 'k2', seed: new Uint8Array(32).fill(21), issuer: 'backend-test' });
+    const { token } = h.token('pickup', { cmp: 'A01', par: 'ROT' }, undefined, rotated);
+    await h.scan(token);
+    expect(h.pulses()).toBe(0);
+    h.applyBatch({ keyring: [{ op: 'trust', kid: 'k2', publicKey: keyToText(rotated.publicKey) }] });
+    await h.scan(token);
+    await h.advance(100);
+    expect(h.pulses('A01')).toBe(1);
+  });
+
+  it('supervises a door found open at boot with the left-open alarm', async () => {
+    h = new Harness();
+    h.control.injectFault('A03', 'forced-open');
+    h.control.clearFault('A03', 'forced-open');
+    await h.advance(200);
+    await h.start();
+    await h.advance(120_000 + 100);
+    expect(h.auditTypes()).toContain('door.left-open');
+    expect(h.auditTypes()).not.toContain('door.uncommanded-open');
+  });
+
+  it('audits when the locker holds more live codes than the lockout math assumes', async () => {
+    h = new Harness({ config: { lockout: { maxLiveCodes: 2 } } });
+    await h.start();
+    for (let i = 0; i < 3; i++) h.deposit(h.addParcel({ parcelId: `ODD${String(i)}`, compartmentId: `A0${String(i + 1)}`, code: `5000000${String(i)}` }));
+    expect(h.auditTypes()).not.toContain('keypad.odds-degraded');
+    await h.advance(300_000 + 1000);
+    expect(h.auditTypes()).toContain('keypad.odds-degraded');
+    expect(h.runtime.health().liveCodes).toBe(3);
+  });
+});
