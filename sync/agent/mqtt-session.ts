@@ -20,6 +20,8 @@ export interface MqttSessionOptions {
   clientId: string;
   username?: string;
   password?: string;
+  /** CA certificate(s) for mqtts:// (the broker's private CA in production). */
+  ca?: string | Buffer;
   protocolVersion: 4 | 5;
   sessionExpirySeconds: number;
   keepaliveSeconds: number;
@@ -120,6 +122,7 @@ export class MqttSession {
       will: { topic: will.topic, payload: will.payload, qos: 1, retain: true },
       ...(o.username === undefined ? {} : { username: o.username }),
       ...(o.password === undefined ? {} : { password: o.password }),
+      ...(o.ca === undefined ? {} : { ca: o.ca, rejectUnauthorized: true }),
       ...(o.protocolVersion === 5
         ? { properties: { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: o.maximumPacketSize } }
         : {}),
@@ -144,6 +147,9 @@ export class MqttSession {
       const stream = client.stream as { setNoDelay?: (on: boolean) => void };
       stream.setNoDelay?.(true);
       this.attempt = 0;
+      // Connected from here: a resumed session may deliver queued messages before our
+      // SUBACK, and their handlers must be able to publish replies.
+      this.connectedFlag = true;
       client.subscribe([...o.subscriptions], { qos: 1 }, (err) => {
         if (client !== this.client) return;
         if (err) {
@@ -151,7 +157,6 @@ export class MqttSession {
           client.end(true);
           return;
         }
-        this.connectedFlag = true;
         this.log.info({ sessionPresent: connack.sessionPresent }, 'mqtt.connected');
         o.onConnected({ sessionPresent: connack.sessionPresent });
       });

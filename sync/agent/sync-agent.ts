@@ -29,7 +29,8 @@ import { SyncError } from './sync-error.js';
 
 export interface SyncAgentDeps {
   port: DeviceSyncPort;
-  mqtt: { url: string; username?: string; password?: string };
+  /** mqtt:// or mqtts:// URL; username = locker id in production (see sync/mosquitto/locker.acl). */
+  mqtt: { url: string; username?: string; password?: string; ca?: string | Buffer };
   ed: Ed25519;
   /** The backend keys this locker trusts now (changes when a batch carries keyring changes). */
   keys: () => KeyResolver;
@@ -114,6 +115,7 @@ export class SyncAgent {
       clientId: lockerId,
       ...(this.deps.mqtt.username === undefined ? {} : { username: this.deps.mqtt.username }),
       ...(this.deps.mqtt.password === undefined ? {} : { password: this.deps.mqtt.password }),
+      ...(this.deps.mqtt.ca === undefined ? {} : { ca: this.deps.mqtt.ca }),
       protocolVersion: config.protocolVersion,
       sessionExpirySeconds: config.sessionExpirySeconds,
       keepaliveSeconds: config.keepaliveSeconds,
