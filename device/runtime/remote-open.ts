@@ -37,20 +37,21 @@ export class RemoteOpener {
       this.store.saveState(key, JSON.stringify({ opId }));
       this.store.appendAudit('remote.open', 'normal', { transactionId, compartmentId, reason: reason.slice(0, 64), opId });
     });
-    const promise = new Promise<RemoteOpenOutcome>((resolve) => {
-      const settle = (outcome: RemoteOpenOutcome['outcome']): void => {
-        this.store.saveState(key, JSON.stringify({ opId, outcome }));
-        this.pending.delete(transactionId);
-        this.log.info({ transactionId, compartmentId, outcome }, 'remote.open-finished');
-        resolve({ outcome });
-      };
-      const started = this.doors.open({ compartmentId, reason: 'remote', transactionId }, (event: DoorEvent) => {
-        if (event === 'closed') return;
-        settle(event === 'already-open' ? 'already-open' : event === 'jammed' || event === 'relay-fault' ? 'jammed' : 'opened');
-      }, opId);
-      if (!started.started) settle(started.reason);
-    });
+    let resolve: (outcome: RemoteOpenOutcome) => void = () => undefined;
+    const promise = new Promise<RemoteOpenOutcome>((r) => (resolve = r));
+    // Registered before the open: its events may arrive before open() returns.
     this.pending.set(transactionId, promise);
+    const settle = (outcome: RemoteOpenOutcome['outcome']): void => {
+      this.store.saveState(key, JSON.stringify({ opId, outcome }));
+      this.pending.delete(transactionId);
+      this.log.info({ transactionId, compartmentId, outcome }, 'remote.open-finished');
+      resolve({ outcome });
+    };
+    const started = this.doors.open({ compartmentId, reason: 'remote', transactionId }, (event: DoorEvent) => {
+      if (event === 'closed') return;
+      settle(event === 'already-open' ? 'already-open' : event === 'jammed' || event === 'relay-fault' ? 'jammed' : 'opened');
+    }, opId);
+    if (!started.started) settle(started.reason);
     return promise;
   }
 
