@@ -26,7 +26,7 @@ export class RejectionReporter {
   private readonly byReason = new Map<string, number>();
 
   constructor(
-    private readonly port: DeviceSyncPort,
+    private readonly port: Pick<DeviceSyncPort, 'appendAudit'>,
     private readonly logger: Logger,
     private readonly perMinute: number,
     private readonly monotonicNow: () => number = () => performance.now(),
@@ -47,7 +47,9 @@ export class RejectionReporter {
       { topic: r.topic, reason: r.reason, detail: r.detail, messageId: r.messageId, transactionId: r.transactionId },
       'message.rejected',
     );
-    if (!r.securityRelevant) return;
+    // A message from a newer protocol major is not an attack, but the backend must learn
+    // that this locker cannot read it: it is reported the same way.
+    if (!r.securityRelevant && r.reason !== 'unsupported-version') return;
     const now = this.monotonicNow();
     if (now - this.windowStart >= 60_000) {
       this.windowStart = now;
