@@ -18,6 +18,8 @@ export interface DataDirPaths {
   codePepper: string;
   /** The simulated backend's token-signing keys (on a real deployment they never leave the backend). */
   backendKeys: string;
+  /** The embedded backend's SQLite database (lockers, orders, code sets, ingested audit). */
+  backendDatabase: string;
 }
 
 export function dataDirPaths(dir: string): DataDirPaths {
@@ -28,6 +30,7 @@ export function dataDirPaths(dir: string): DataDirPaths {
     log: join(root, 'simulator.log'),
     codePepper: join(root, 'secrets', 'code-pepper'),
     backendKeys: join(root, 'backend-keys'),
+    backendDatabase: join(root, 'backend.db'),
   };
 }
 

@@ -114,10 +114,7 @@ export class DemoIssuer {
 
   /** A code that is not `code` and not live either: what a guessing customer types. */
   wrongCode(code: string, codeInUse: (digest: string) => boolean): string {
-    let wrong: string;
-    do wrong = this.randomCode();
-    while (wrong === code || codeInUse(codeDigest(this.options.pepper, this.options.lockerId, wrong)));
-    return wrong;
+    return unusedCode(this.options.pepper, this.options.lockerId, this.codeLength, (digest) => digest === codeDigest(this.options.pepper, this.options.lockerId, code) || codeInUse(digest));
   }
 
   /** A delta on top of the locker's current version, carrying the trust change every time. */
@@ -134,9 +131,21 @@ export class DemoIssuer {
   }
 
   private randomCode(): string {
-    // Uniform over every digit string: the lockout policy's guessing math assumes the full space.
-    let code = '';
-    while (code.length < this.codeLength) code += String(randomInt(0, 10));
-    return code;
+    return randomCode(this.codeLength);
   }
+}
+
+/** Uniform over every digit string: the lockout policy's guessing math assumes the full space. */
+function randomCode(length: number): string {
+  let code = '';
+  while (code.length < length) code += String(randomInt(0, 10));
+  return code;
+}
+
+/** A code that opens nothing on the locker (its digest is not live): what a guessing customer types. */
+export function unusedCode(pepper: Uint8Array, lockerId: string, length: number, codeInUse: (digest: string) => boolean): string {
+  let code: string;
+  do code = randomCode(length);
+  while (codeInUse(codeDigest(pepper, lockerId, code)));
+  return code;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../device/logger.js';
 import { dataDirPaths } from './data-dir.js';
-import { runDemoScenario, type DemoParcelSource, type PreparedParcel } from './demo-scenario.js';
+import { runDemoScenario } from './demo-scenario.js';
 import { openLockerSim, type LockerSim } from './locker-sim.js';
 import { parseSimConfig } from './sim-config.js';
 import { createSimStack, type SimStack } from './sim-stack.js';
@@ -40,22 +40,6 @@ function tempDataDir(): string {
   return dir;
 }
 
-/** Wraps a source to keep what it prepared (the test needs the code the customer got). */
-function recording(source: DemoParcelSource): { source: DemoParcelSource; prepared: PreparedParcel[] } {
-  const prepared: PreparedParcel[] = [];
-  return {
-    prepared,
-    source: {
-      description: source.description,
-      prepare: async (sim, parcel, say) => {
-        const p = await source.prepare(sim, parcel, say);
-        prepared.push(p);
-        return p;
-      },
-    },
-  };
-}
-
 function auditTypes(sim: LockerSim): string[] {
   return sim.store.database.prepare<[], { type: string }>('SELECT type FROM audit_log ORDER BY seq').all().map((r) => r.type);
 }
@@ -78,6 +62,9 @@ describe('demo scenario', () => {
     // Over MQTT: the backend acknowledged the whole audit log, and the agent is connected.
     expect(sim.store.auditAckedWatermark()).toBeGreaterThanOrEqual(result.auditChain.ok ? result.auditChain.lastSeq : Infinity);
     expect(stack.view.sync()).toMatchObject({ connected: true, rejections: 0 });
+    // The backend and the locker agree on the code set, and the backend saw the pickup.
+    const codeSet = (await (await fetch(`${stack.backendUrl!}/lockers/${sim.lockerId}/code-set`)).json()) as Record<string, unknown>;
+    expect(codeSet).toMatchObject({ version: 1, ackedVersion: 1, digest: sim.store.codeSetState().digest });
   });
 
   it('runs offline too: the batch handed over in-process, the doors work the same', async () => {
@@ -90,26 +77,24 @@ describe('demo scenario', () => {
 
   it('never writes the customer code or a token into the audit log', async () => {
     const { sim, stack } = await openStack(tempDataDir());
-    const { source, prepared } = recording(await stack.demoSource(sim));
-    await runDemoScenario({ sim, source, print: () => undefined });
-    const parcel = prepared[0]!;
+    const result = await runDemoScenario({ sim, source: await stack.demoSource(sim), print: () => undefined });
     const allAudit = sim.store.database.prepare<[], { data_json: string }>('SELECT data_json FROM audit_log').all().map((r) => r.data_json).join('\n');
-    expect(allAudit).not.toContain(parcel.code);
+    expect(allAudit).not.toContain(result.code);
     expect(allAudit).not.toContain('v4.public.');
   });
 
   it('resumes on the same data dir after a restart, and the collected code never opens again', async () => {
     const dir = tempDataDir();
     const first = await openStack(dir);
-    const { source, prepared } = recording(await first.stack.demoSource(first.sim));
-    const result = await runDemoScenario({ sim: first.sim, source, print: () => undefined });
+    const result = await runDemoScenario({ sim: first.sim, source: await first.stack.demoSource(first.sim), print: () => undefined });
+    await first.stack.stop();
     await first.sim.stop();
 
     const second = await openStack(dir);
     expect(second.sim.store.codeSetState().version).toBe(1);
     expect(second.sim.store.findEntryByTokenId(result.pickupTokenId)?.state).toBe('collected');
     const refused = nextEvent(second.sim.events, isDisplay('error'), 'the refusal');
-    second.sim.control.keypad.press(`${prepared[0]!.code}#`);
+    second.sim.control.keypad.press(`${result.code}#`);
     await refused;
     expect(second.sim.control.pulses()).toEqual([]);
 

@@ -10,15 +10,20 @@ import { DemoStepError, isDisplay, isDoor, isPulse, nextEvent, waitUntil } from 
 // a person would see (a door opening, a message) and for the state the device persisted,
 // so the demo doubles as a smoke test of the whole stack.
 
+/** A compartment the demo would use: free, healthy, door closed. Sources that assign their own may ignore it. */
+export interface ParcelRequest {
+  compartmentId: string;
+  size: CompartmentSize;
+}
+
 /** What the demo needs from "the backend": a parcel issued and its code batch on the locker. */
 export interface PreparedParcel {
+  /** The parcel's barcode, as the courier scans it. */
   parcelId: string;
   compartmentId: string;
   pickupTokenId: string;
   /** The courier's credential (a token): scanned at the locker, never printed. */
   courierCredential: string;
-  /** The customer's keypad code: printed on purpose, because showing it is the point of the demo. */
-  code: string;
   /** A code that opens nothing, to show a refusal. */
   wrongCode: string;
 }
@@ -26,7 +31,14 @@ export interface PreparedParcel {
 export interface DemoParcelSource {
   /** One line: who issues tokens and how the batch reaches the locker. */
   readonly description: string;
-  prepare(sim: LockerSim, parcel: { parcelId: string; compartmentId: string; size: CompartmentSize }, say: (line: string) => void): Promise<PreparedParcel>;
+  prepare(sim: LockerSim, request: ParcelRequest, say: (line: string) => void): Promise<PreparedParcel>;
+  /**
+   * The keypad code the customer received. Asked after the deposit, because that is when a
+   * backend sends it. Printed by the demo on purpose, because showing it is the point.
+   */
+  customerCode(sim: LockerSim, parcel: PreparedParcel, say: (line: string) => void): Promise<string>;
+  /** A backend that tracks the order: waits until it shows the parcel collected. */
+  confirmCollected?(sim: LockerSim, parcel: PreparedParcel, say: (line: string) => void): Promise<void>;
   /** When the audit log reaches a backend: waits until it acknowledged `seq` and says so. */
   confirmAuditUpload?(sim: LockerSim, seq: number, say: (line: string) => void): Promise<void>;
 }
@@ -35,6 +47,8 @@ export interface DemoResult {
   parcelId: string;
   compartmentId: string;
   pickupTokenId: string;
+  /** The code the customer typed (tests use it to show it never opens again). */
+  code: string;
   auditChain: AuditChainCheck;
 }
 
@@ -75,15 +89,14 @@ export async function runDemoScenario(options: DemoOptions): Promise<DemoResult>
     step(`Locker ${sim.lockerId}: ${String(store.listCompartments().length)} compartments, code set version ${String(store.codeSetState().version)}, ${String(store.auditHighWatermark())} audit records so far`);
     say(`tokens come from: ${source.description}`);
 
-    const { compartmentId, size } = chooseCompartment(sim);
-    const parcelId = `PCL-${Date.now().toString(36).toUpperCase()}`;
+    step('A parcel is on its way to this locker: the backend assigns a compartment and issues the tokens');
+    const parcel = await source.prepare(sim, chooseCompartment(sim), say);
+    const { compartmentId, parcelId } = parcel;
+    await waitUntil(entryState(parcel.pickupTokenId, 'awaiting-deposit'), 'the pickup entry on the locker', timeout);
+    say(`parcel ${parcelId} goes to compartment ${compartmentId} (${store.getCompartment(compartmentId)?.size ?? '?'})`);
     // The person at the door pulls it as soon as the latch releases.
     const behaviour = control.behaviour(compartmentId);
     control.setBehaviour(compartmentId, { autoOpenOnPulse: true, autoCloseAfterMs: undefined });
-
-    step(`The backend assigns parcel ${parcelId} to compartment ${compartmentId} (${size}) and issues the tokens`);
-    const parcel = await source.prepare(sim, { parcelId, compartmentId, size }, say);
-    await waitUntil(entryState(parcel.pickupTokenId, 'awaiting-deposit'), 'the pickup entry on the locker', timeout);
     say(`the locker holds code set version ${String(store.codeSetState().version)}; the pickup code is not live until the parcel is in`);
 
     step('The courier scans the credential');
@@ -106,6 +119,7 @@ export async function runDemoScenario(options: DemoOptions): Promise<DemoResult>
     const ended = nextEvent(events, isDisplay('idle'), 'the courier session to end', timeout);
     control.keypad.press('C');
     await ended;
+    const code = await source.customerCode(sim, parcel, say);
 
     step('A customer types a wrong code');
     let pulsed: string | undefined;
@@ -118,15 +132,16 @@ export async function runDemoScenario(options: DemoOptions): Promise<DemoResult>
     if (pulsed !== undefined) throw new DemoStepError(`a wrong code pulsed the relay of ${pulsed}`);
     say(`refused ("${refusal.message.text}"), no relay pulsed`);
 
-    step(`The customer types the code they received: ${parcel.code}   (printed only because this is a demo)`);
+    step(`The customer types the code they received: ${code}   (printed only because this is a demo)`);
     const pickupPulse = nextEvent(events, isPulse(), 'a relay pulse', timeout);
     const pickupOpen = nextEvent(events, isDoor(compartmentId, 'open'), `door ${compartmentId} to open`, timeout);
-    control.keypad.press(`${parcel.code}#`);
+    control.keypad.press(`${code}#`);
     const pulse = await pickupPulse;
     if (pulse.compartmentId !== compartmentId) throw new DemoStepError(`the code pulsed ${pulse.compartmentId}, not ${compartmentId}`);
     await pickupOpen;
     await waitUntil(entryState(parcel.pickupTokenId, 'collected'), 'the parcel to be marked collected', timeout);
     say(`door ${compartmentId} opened and the parcel is marked collected`);
+    await source.confirmCollected?.(sim, parcel, say);
 
     step(`The customer takes the parcel and closes ${compartmentId}`);
     control.closeDoor(compartmentId);
@@ -144,7 +159,7 @@ export async function runDemoScenario(options: DemoOptions): Promise<DemoResult>
     );
     await source.confirmAuditUpload?.(sim, store.auditHighWatermark(), say);
     print('\nDemo complete: parcel deposited by the courier and collected by the customer.');
-    return { parcelId, compartmentId, pickupTokenId: parcel.pickupTokenId, auditChain };
+    return { parcelId, compartmentId, pickupTokenId: parcel.pickupTokenId, code, auditChain };
   } finally {
     unsubscribe();
   }

@@ -10,9 +10,12 @@ import { DemoStepError } from './wait-for.js';
 // (`applyBatch`, normally the runtime's sync port), without a broker in between.
 
 export function localParcelSource(issuer: DemoIssuer, applyBatch: (batch: CodeBatch) => BatchApplyResult): DemoParcelSource {
+  // What the backend would send the customer after the deposit, by pickup token id.
+  const codes = new Map<string, string>();
   return {
     description: `in-process TokenIssuer (backend key ${issuer.kid}), batch applied through the device's sync port`,
-    prepare(sim: LockerSim, parcel, say): Promise<PreparedParcel> {
+    prepare(sim: LockerSim, request, say): Promise<PreparedParcel> {
+      const parcel = { ...request, parcelId: `PCL-${Date.now().toString(36).toUpperCase()}` };
       const codeInUse = (digest: string): boolean => sim.store.findEntryByCodeDigest(digest) !== undefined;
       const courierCredential = issuer.courierCredential('courier-demo');
       const pickup = issuer.pickup(parcel, codeInUse);
@@ -24,14 +27,20 @@ export function localParcelSource(issuer: DemoIssuer, applyBatch: (batch: CodeBa
         throw new DemoStepError(`code batch ${String(batch.fromVersion)}→${String(batch.toVersion)} was not applied: ${result.outcome}`);
       }
       say(`code batch ${String(batch.fromVersion)}→${String(batch.toVersion)} applied (1 entry, keyring trusts ${issuer.kid})`);
+      codes.set(pickup.entry.tokenId, pickup.code);
       return Promise.resolve({
         parcelId: parcel.parcelId,
         compartmentId: parcel.compartmentId,
         pickupTokenId: pickup.entry.tokenId,
         courierCredential,
-        code: pickup.code,
         wrongCode: issuer.wrongCode(pickup.code, codeInUse),
       });
+    },
+    customerCode(_sim, parcel, say): Promise<string> {
+      const code = codes.get(parcel.pickupTokenId);
+      if (code === undefined) return Promise.reject(new DemoStepError('no code was issued for this parcel'));
+      say('the customer got the code with the pickup notice (here: straight from the issuer)');
+      return Promise.resolve(code);
     },
   };
 }

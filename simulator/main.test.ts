@@ -59,10 +59,13 @@ describe('simulator main (npm start)', () => {
     expect(run.code).toBe(0);
     for (let step = 1; step <= 9; step++) expect(run.stdout).toContain(`[${String(step)}/9]`);
     expect(run.stdout).toMatch(/audit chain verified: VALID/);
-    // The batch went over the embedded broker to the real sync agent, and the audit came back.
-    expect(run.stdout).toMatch(/published on lockers\/sim-locker-1\/codes\/batch/);
-    expect(run.stdout).toMatch(/applied the batch and acked version 1/);
-    expect(run.stdout).toMatch(/acknowledged up to seq \d+/);
+    // The real backend issued the parcel, its batch went over the embedded broker to the
+    // real sync agent, the customer got the code from it, and the audit came back verified.
+    expect(run.stdout).toMatch(/registered with the backend/);
+    expect(run.stdout).toMatch(/applied and acked: version 1/);
+    expect(run.stdout).toMatch(/notified the customer/);
+    expect(run.stdout).toMatch(/order ord_\w+ is now 'collected'/);
+    expect(run.stdout).toMatch(/stored it up to seq \d+ and verified the hash chain/);
     expect(run.stdout).toContain('Demo complete');
     expect(run.stdout).toMatch(/locker stopped \(demo finished\): relays off, database closed/);
   });

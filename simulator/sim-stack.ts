@@ -5,32 +5,32 @@ import type { Ed25519 } from '../device/crypto/ed25519.js';
 import { LockerRuntime } from '../device/runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '../device/runtime/runtime-config.js';
 import type { DeviceStore } from '../device/store/device-store.js';
-import { keyToText } from '../device/tokens/key-text.js';
 import { cryptoRandom } from '../hal/random.js';
 import type { Clock } from '../hal/types.js';
-import { BackendSigner } from '../sync/contract/backend-signer.js';
 import type { SyncAgent } from '../sync/agent/sync-agent.js';
+import { backendParcelSource } from './backend-parcel-source.js';
 import { loadOrCreateSigningKey } from './backend-signing-key.js';
-import type { DataDirPaths } from './data-dir.js';
+import { ensureDataDir, type DataDirPaths } from './data-dir.js';
 import { DemoIssuer } from './demo-issuer.js';
 import type { DemoParcelSource } from './demo-scenario.js';
 import { localParcelSource } from './local-parcel-source.js';
 import type { LockerSim, RuntimeFactory } from './locker-sim.js';
-import { startMqttDemoBackend, type MqttDemoBackend } from './mqtt-parcel-source.js';
+import { startEmbeddedBackend, type EmbeddedBackend } from './embedded-backend.js';
 import { simDeviceConfig, type SimLockerConfig } from './sim-config.js';
 import type { RuntimeView } from './status-report.js';
 import { EmbeddedBroker, startSyncAgent } from './sync-link.js';
 
 // Everything around the simulated locker, composed once for main.ts and the tests: the
-// real device runtime (built from a device config validated by the device's own schema),
-// and, unless offline, an embedded MQTT broker with the real SyncAgent; plus the demo's
-// backend side, signing with a key generated in the data dir.
+// real device runtime (built from a device config validated by the device's own schema)
+// and, unless offline, an embedded MQTT broker, the real backend (backend-sync) and the
+// real SyncAgent. The backend signs with a key generated in the data dir at first run.
+// Offline, the demo signs with the same key in-process and hands the batch over directly.
 
 export interface SimStackOptions {
   config: SimLockerConfig;
   paths: DataDirPaths;
   logger: Logger;
-  /** false: an offline locker (no broker, no agent); the demo hands its batch over in-process. */
+  /** false: an offline locker (no broker, backend or agent); the demo hands its batch over in-process. */
   sync: boolean;
   /** Human-readable progress lines. */
   say: (line: string) => void;
@@ -40,6 +40,8 @@ export interface SimStack {
   readonly deviceConfig: DeviceConfig;
   readonly createRuntime: RuntimeFactory;
   readonly view: RuntimeView;
+  /** The embedded backend's HTTP API, when online. */
+  readonly backendUrl: string | undefined;
   /** Connects the locker to the broker once it runs (no-op when offline). */
   afterStart(sim: LockerSim): Promise<void>;
   /** The demo's backend side: issues tokens and gets the batch onto the locker. */
@@ -59,16 +61,27 @@ interface Built {
 export async function createSimStack(options: SimStackOptions): Promise<SimStack> {
   const { config, paths, say, logger } = options;
   const deviceConfig = simDeviceConfig(config, paths);
+  ensureDataDir(paths);
   // The backend signs with node:crypto whatever the device uses (FACTS.md: ~140x faster).
   const backendEd = createEd25519('node-crypto');
   const key = loadOrCreateSigningKey(paths.backendKeys, backendEd);
   say(key.created ? `backend signing key ${key.kid} generated in ${paths.backendKeys}` : `backend signing key ${key.kid} loaded from ${paths.backendKeys}`);
   const broker = options.sync ? await EmbeddedBroker.start() : undefined;
-  if (broker !== undefined) say(`embedded MQTT broker (aedes) on ${broker.url}`);
+  let backend: EmbeddedBackend | undefined;
+  if (broker !== undefined) {
+    say(`embedded MQTT broker (aedes) on ${broker.url}`);
+    try {
+      // Before the locker opens: a new locker's code pepper comes from its registration.
+      backend = await startEmbeddedBackend({ config, paths, brokerUrl: broker.url, key, logger, say });
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
+    say(`backend (backend-sync) running: HTTP API ${backend.url}, database ${paths.backendDatabase}`);
+  }
 
   let built: Built | undefined;
   let agent: SyncAgent | undefined;
-  let mqttBackend: MqttDemoBackend | undefined;
   const requireBuilt = (): Built => {
     if (built === undefined) throw new Error('the device runtime has not been built yet');
     return built;
@@ -91,6 +104,7 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
       built = { runtime, store: parts.store, ed: parts.ed25519, clock: parts.clock, logger: parts.logger };
       return runtime;
     },
+    backendUrl: backend?.url,
     view: {
       lockout: () => built?.runtime.health().lockout,
       sync: () => {
@@ -100,32 +114,26 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
           : { connected: status.connected, auditRecordsSent: status.auditRecordsSent, rejections: status.rejections, restarts: status.restarts };
       },
     },
-    afterStart: async (sim) => {
-      if (broker === undefined) return;
+    afterStart: () => {
+      if (broker === undefined || backend === undefined) return Promise.resolve();
       const { runtime, store, ed, clock } = requireBuilt();
-      agent = startSyncAgent({
-        url: broker.url, runtime, store, ed, clock, logger,
-        // The installer provisions the backend's public key; batches maintain the keyring after that.
-        provisionedKeys: [{ kid: key.kid, publicKey: keyToText(key.publicKey), revoked: false }],
-      });
+      // The provisioning bundle's keyring, as the installer put it on the locker; code
+      // batches maintain the keyring after that.
+      agent = startSyncAgent({ url: broker.url, runtime, store, ed, clock, logger, provisionedKeys: backend.provisionedKeys() });
       say(`sync agent started: locker ${config.lockerId} connects to the broker as client ${config.lockerId}`);
-      // Connected from the start (not only for the demo) so audit uploads are acknowledged.
-      const signer = new BackendSigner({ ed: backendEd, kid: key.kid, seed: key.seed, now: () => Date.now() });
-      mqttBackend = await startMqttDemoBackend({ url: broker.url, protocolVersion: broker.protocolVersion, signer, issuer: issuerFor(sim) });
-      say('stand-in backend connected to the broker (acknowledges audit uploads, publishes the demo batch)');
+      return Promise.resolve();
     },
     demoSource: (sim) => {
-      if (mqttBackend !== undefined) return Promise.resolve(mqttBackend.source);
-      if (broker !== undefined) return Promise.reject(new Error('demoSource() before afterStart(): the backend is not connected yet'));
+      if (backend !== undefined) return Promise.resolve(backendParcelSource(backend, deviceConfig.codeLength));
       return Promise.resolve(localParcelSource(issuerFor(sim), (batch) => requireBuilt().runtime.syncPort().applyCodeBatch(batch)));
     },
     stop: async () => {
       // The agent first, so no remote open can start while the relays go off.
       await agent?.stop().catch((err: unknown) => logger.error({ err }, 'simulator.sync-stop-failed'));
-      await mqttBackend?.close().catch((err: unknown) => logger.error({ err }, 'simulator.backend-stop-failed'));
+      await backend?.stop().catch((err: unknown) => logger.error({ err }, 'simulator.backend-stop-failed'));
       await broker?.close().catch((err: unknown) => logger.error({ err }, 'simulator.broker-stop-failed'));
       agent = undefined;
-      mqttBackend = undefined;
+      backend = undefined;
     },
   };
 }

@@ -9,11 +9,16 @@ export class DemoStepError extends Error {
   override readonly name = 'DemoStepError';
 }
 
-/** Polls `check` (a store read, a driver read) until it returns a value or time runs out. */
-export async function waitUntil<T>(check: () => T | undefined | false, what: string, timeoutMs = 5_000, everyMs = 10): Promise<T> {
+/** Polls `check` (a store read, a driver read, an HTTP GET) until it returns a value or time runs out. */
+export async function waitUntil<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 5_000,
+  everyMs = 10,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value !== undefined && value !== false) return value;
     if (Date.now() >= deadline) throw new DemoStepError(`timed out after ${String(timeoutMs)} ms waiting for ${what}`);
     await sleep(everyMs);

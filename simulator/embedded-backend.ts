@@ -1,0 +1,134 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { createBackendServices, type BackendServices } from '../backend-sync/backend-services.js';
+import { parseConfig } from '../backend-sync/config/config.js';
+import { buildApp, type App } from '../backend-sync/http/app.js';
+import { bridgeSubscriptions } from '../backend-sync/locker-sync/locker-bridge.js';
+import { MqttTransport } from '../backend-sync/locker-sync/mqtt-transport.js';
+import type { LockerInput } from '../backend-sync/lockers/locker-schemas.js';
+import { LogChannel } from '../backend-sync/notifications/log-channel.js';
+import { SimulatedPaymentProvider } from '../backend-sync/payments/simulated-payment-provider.js';
+import { systemClock } from '../backend-sync/shared/clock.js';
+import { SqliteStore } from '../backend-sync/store/sqlite/sqlite-store.js';
+import { createEd25519 } from '../device/crypto/create-ed25519.js';
+import type { KeyringRow } from '../device/store/runtime-store.js';
+import { decodeBase64UrlStrict } from '../device/crypto/base64url.js';
+import type { SigningKey } from './backend-signing-key.js';
+import type { DataDirPaths } from './data-dir.js';
+import type { SimLockerConfig } from './sim-config.js';
+
+// The real backend (backend-sync) in the simulator's process: its SQLite store in the data
+// dir, its HTTP API on a loopback port, its MQTT bridge on the embedded broker, its
+// sweepers. Composed from backend-sync's own parts (createBackendServices), as its main.ts
+// does, with a notification channel that keeps what it "sent" so the demo can play the
+// customer who receives the pickup code.
+
+export interface EmbeddedBackend {
+  readonly services: BackendServices;
+  readonly app: App;
+  /** Base URL of the HTTP API (loopback). */
+  readonly url: string;
+  /** What was sent to customers, codes included: the demo reads the code from here. */
+  readonly inbox: LogChannel;
+  /** The keys a locker provisioned by this backend trusts. */
+  provisionedKeys(): KeyringRow[];
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedBackendOptions {
+  config: SimLockerConfig;
+  paths: DataDirPaths;
+  brokerUrl: string;
+  /** The signing key file must exist (loadOrCreateSigningKey) before the backend loads keys. */
+  key: SigningKey;
+  logger: Logger;
+  say: (line: string) => void;
+}
+
+/** The simulated locker as the backend's registry knows it (location and sizes are illustrative). */
+function registration(config: SimLockerConfig): LockerInput {
+  const heightMm = { S: 100, M: 200, L: 400, XL: 600 } as const;
+  return {
+    id: config.lockerId,
+    name: `Simulated locker ${config.lockerId}`,
+    location: { lat: 52.5200, lng: 13.4050 },
+    address: { street: 'Simulatorstraße 1', city: 'Berlin', postalCode: '10117', country: 'DE' },
+    openingHours: { mon: [{ open: '00:00', close: '24:00' }], tue: [{ open: '00:00', close: '24:00' }], wed: [{ open: '00:00', close: '24:00' }], thu: [{ open: '00:00', close: '24:00' }], fri: [{ open: '00:00', close: '24:00' }], sat: [{ open: '00:00', close: '24:00' }], sun: [{ open: '00:00', close: '24:00' }] },
+    status: 'operating',
+    compartments: config.compartments.map((c) => ({ id: c.id, size: c.size, dimensions: { widthMm: 400, heightMm: heightMm[c.size], depthMm: 600 } })),
+  };
+}
+
+export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Promise<EmbeddedBackend> {
+  const { config, paths, say } = options;
+  const logger = options.logger.child({ component: 'backend' });
+  const backendConfig = parseConfig({
+    logLevel: config.logLevel,
+    http: { host: '127.0.0.1', port: 0 },
+    db: { path: paths.backendDatabase },
+    keys: { dir: paths.backendKeys, issuer: 'sim-backend' },
+    mqtt: { url: options.brokerUrl, clientId: 'backend-sync' },
+    // Short sweeps so expiries and notifications happen while someone watches.
+    notifications: { pollIntervalMs: 200 },
+    reservations: { sweepIntervalMs: 1_000 },
+  });
+  const store = SqliteStore.open(backendConfig.db.path, logger);
+  const inbox = new LogChannel(logger.child({ component: 'notify' }), true);
+  const services = createBackendServices({
+    config: backendConfig, store, clock: systemClock, logger, ed: createEd25519('node-crypto'), payments: new SimulatedPaymentProvider(), channels: [inbox],
+  });
+  let app: App | undefined;
+  let transport: MqttTransport | undefined;
+  try {
+    services.keys.load();
+    provisionLocker(services, config, paths, say);
+    transport = new MqttTransport({
+      url: options.brokerUrl, clientId: backendConfig.mqtt.clientId, subscriptions: bridgeSubscriptions, logger,
+      onMessage: (topic, payload) => services.bridge.onMessage(topic, payload),
+    });
+    services.bridge.attach(transport);
+    const mqtt = transport;
+    app = await buildApp({ ...services, mqttConnected: () => mqtt.connected });
+    const url = await app.listen({ host: backendConfig.http.host, port: backendConfig.http.port });
+    await transport.start();
+    services.sweeper.start();
+    const started = app;
+    return {
+      services, app: started, url, inbox,
+      provisionedKeys: () =>
+        services.keys.keyringChanges().flatMap((k): KeyringRow[] => (k.op === 'trust' ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false, ...(k.notAfter === undefined ? {} : { notAfter: k.notAfter }) }] : [])),
+      stop: async () => {
+        await started.close();
+        await services.sweeper.stop();
+        await mqtt.stop();
+        store.close();
+      },
+    };
+  } catch (err) {
+    await app?.close();
+    await transport?.stop();
+    store.close();
+    throw err;
+  }
+}
+
+/**
+ * Registers the locker at first run and installs what the provisioning bundle holds: the
+ * code pepper, which only the backend generates and returns once. A data dir where only
+ * one side knows the locker cannot be repaired here (the pepper is gone): say so.
+ */
+function provisionLocker(services: BackendServices, config: SimLockerConfig, paths: DataDirPaths, say: (line: string) => void): void {
+  const known = services.store.lockers.get(config.lockerId) !== undefined;
+  const pepperExists = existsSync(paths.codePepper);
+  if (known && pepperExists) return;
+  if (known || pepperExists) {
+    const why = known ? 'the code pepper file is missing' : 'the locker was set up without the backend (--offline), which cannot adopt it';
+    throw new Error(`data dir ${paths.root}: ${why}; start with --fresh (or keep --offline)`);
+  }
+  const { provisioning } = services.lockers.register(registration(config));
+  const pepper = decodeBase64UrlStrict(provisioning.codePepper);
+  if (pepper === undefined) throw new Error('backend returned an unreadable code pepper');
+  // Hex, the format the device's readCodePepper reads; 'wx': never replace a pepper in use.
+  writeFileSync(paths.codePepper, `${Buffer.from(pepper).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  say(`locker ${config.lockerId} registered with the backend; provisioning bundle installed (code pepper, keyring of ${String(provisioning.keyring.length)} key(s))`);
+}
