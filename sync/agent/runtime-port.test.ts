@@ -1,0 +1,72 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Harness, LOCKER } from '../../device/e2e/harness.js';
+import { silentLogger } from '../../device/logger.js';
+import { makeEntries } from '../../device/store/store-test-fixtures.js';
+import { BackendSigner } from '../contract/backend-signer.js';
+import { AedesHarness } from '../testing/aedes-harness.js';
+import { TestBackend } from '../testing/test-backend.js';
+import { fastAgentConfig } from '../testing/test-locker.js';
+import { keyringSource } from './keyring-source.js';
+import { SyncAgent } from './sync-agent.js';
+
+// The agent against the real LockerRuntime's DeviceSyncPort (simulated hardware, real
+// SQLite, the runtime's trusted clock): a remote open delivered three times pulses the
+// relay once, and a batch from the broker lands in the runtime's store.
+
+describe('sync agent on the real runtime port', () => {
+  let h: Harness;
+  let broker: AedesHarness;
+  let backend: TestBackend;
+  let agent: SyncAgent;
+
+  beforeEach(async () => {
+    h = new Harness();
+    await h.start();
+    broker = await AedesHarness.start();
+    // The harness trusts kid k1 with this seed (device/e2e/harness.ts).
+    const signer = new BackendSigner({ ed: h.ed, kid: 'k1', seed: new Uint8Array(32).fill(3), now: () => Date.now() });
+    backend = await TestBackend.connect({ url: broker.url, signer, protocolVersion: 4 });
+    agent = new SyncAgent({
+      port: h.runtime.syncPort(),
+      mqtt: { url: broker.url },
+      ed: h.ed,
+      keys: keyringSource(h.ed, () => h.store.keyringRows()),
+      clock: { now: () => h.runtime.trustedNow() },
+      logger: silentLogger(),
+      config: { ...fastAgentConfig, protocolVersion: 4 },
+    });
+    agent.start();
+    await backend.waitFor(() => backend.presence.get(LOCKER)?.status === 'online', 5000, 'birth');
+  });
+  afterEach(async () => {
+    await agent.stop();
+    await backend.close();
+    await broker.close();
+    await h.close();
+  });
+
+  it('pulses once for a remote open delivered three times', async () => {
+    const msg = backend.publishCommand(LOCKER, 'txn-runtime-01', { kind: 'remote-open', compartmentId: 'A02', reason: 'support' });
+    backend.publish(LOCKER, 'cmd', msg);
+    backend.publish(LOCKER, 'cmd', msg);
+    const replies = () => backend.replies.filter((r) => r.transactionId === 'txn-runtime-01');
+    for (let i = 0; i < 200 && replies().length < 3; i++) {
+      await h.advance(100); // the runtime's door supervision runs on the fake clock
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(replies()).toHaveLength(3);
+    expect(new Set(replies().map((r) => r.id)).size).toBe(1);
+    expect(replies()[0]).toMatchObject({ status: 'ok', result: { kind: 'remote-open' } });
+    expect(h.control.pulses('A02')).toHaveLength(1);
+  });
+
+  it('applies a batch from the broker into the runtime store and raises its trusted time', async () => {
+    const before = h.runtime.trustedNow();
+    const version = h.store.codeSetState().version;
+    backend.publishBatch({ lockerId: LOCKER, kind: 'delta', fromVersion: version, toVersion: version + 1, upserts: makeEntries(1, 5), revocations: [], keyring: [] });
+    await backend.waitFor(() => backend.codeAcks.length === 1, 5000, 'ack');
+    expect(backend.codeAcks[0]).toMatchObject({ outcome: 'applied', state: { version: version + 1 } });
+    expect(h.store.findEntryByTokenId(makeEntries(1, 1)[0]!.tokenId)).toBeDefined();
+    expect(h.runtime.trustedNow()).toBeGreaterThan(before);
+  });
+});
