@@ -18,6 +18,8 @@ const KEY = 'rate-limiter';
 
 export class KeypadGuard {
   private state: RateLimiterState | undefined;
+  /** The JSON last written: a refund that restores it writes nothing (keypad hot path). */
+  private persisted: string | undefined;
 
   constructor(
     private readonly store: RuntimeStore,
@@ -27,8 +29,10 @@ export class KeypadGuard {
   ) {}
 
   start(): void {
-    const { state, corrupt } = loadRateLimiterState(this.store.loadState(KEY), this.time.awakeNow(), this.policy);
+    const stored = this.store.loadState(KEY);
+    const { state, corrupt } = loadRateLimiterState(stored, this.time.awakeNow(), this.policy);
     this.state = state;
+    this.persisted = corrupt ? undefined : JSON.stringify(state);
     if (corrupt) {
       this.log.error({}, 'keypad.limiter-state-corrupt');
       this.store.transaction(() => {
@@ -70,6 +74,17 @@ export class KeypadGuard {
   private step(input: RateLimiterInput, persist = true): RateLimiterEffect[] {
     const { state, effects } = rateLimiterStep(this.current(), input, this.time.awakeNow(), this.policy);
     const mustPersist = persist && effects.some((e) => e.type === 'persist');
+    try {
+      this.writeStep(state, effects, mustPersist);
+    } catch (err) {
+      // Rolled back: what is on disk is no longer known, so the next persist writes.
+      this.persisted = undefined;
+      throw err;
+    }
+    return effects;
+  }
+
+  private writeStep(state: RateLimiterState, effects: RateLimiterEffect[], mustPersist: boolean): void {
     this.store.transaction(() => {
       this.state = state;
       if (mustPersist) this.persist();
@@ -85,11 +100,14 @@ export class KeypadGuard {
         });
       }
     });
-    return effects;
   }
 
   private persist(): void {
-    this.store.saveState(KEY, JSON.stringify(this.current()));
+    const json = JSON.stringify(this.current());
+    if (json === this.persisted) return;
+    this.store.saveState(KEY, json);
+    // Failures carry awake timestamps: the awake clock must not restart below them.
     this.time.checkpointAwake();
+    this.persisted = json;
   }
 }
