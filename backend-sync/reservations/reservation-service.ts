@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { idempotent, type IdempotentResult } from '../shared/idempotency.js';
+import { idempotent, idempotentGrouped, type IdempotentResult } from '../shared/idempotency.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReservationRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
@@ -35,15 +35,25 @@ export class ReservationService {
     this.log = o.logger.child({ component: 'reservations' });
   }
 
+  /** Synchronous: its own transaction and commit. */
   reserve(idempotencyKey: string, req: ReservationRequest): IdempotentResult<ReservationView> {
+    return idempotent(this.o.store, 'reservation', idempotencyKey, req, this.o.clock.now(), 201, this.claimUnit(req));
+  }
+
+  /** Group-committed: concurrent checkouts share one fsync; resolves when durable. The HTTP path. */
+  reserveGrouped(idempotencyKey: string, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
+    return idempotentGrouped(this.o.store, 'reservation', idempotencyKey, req, this.o.clock.now(), 201, this.claimUnit(req));
+  }
+
+  private claimUnit(req: ReservationRequest): () => ReservationView {
     const { store, clock } = this.o;
-    const now = clock.now();
-    return idempotent(store, 'reservation', idempotencyKey, req, now, 201, () => {
-      const locker = store.lockers.get(req.lockerId);
+    return () => {
+      const now = clock.now();
+      const locker = store.lockers.gate(req.lockerId);
       if (locker === undefined) throw notFound('locker', req.lockerId);
       if (locker.status !== 'operating') throw new BackendError('BUSINESS_RULE', 'locker is not operating', { lockerId: req.lockerId, status: locker.status });
       const cutoff = now - this.o.offlineGraceMs;
-      if (locker.offlineSince !== undefined && locker.offlineSince <= cutoff) {
+      if (locker.offlineSince !== null && locker.offlineSince <= cutoff) {
         throw new BackendError('BUSINESS_RULE', 'locker has been offline too long to take new parcels', { lockerId: req.lockerId });
       }
       const id = newId('res');
@@ -52,7 +62,7 @@ export class ReservationService {
       store.stateLog.append({ entity: 'reservation', entityId: id, to: 'held', event: 'reserve', actor: 'checkout', at: now });
       this.log.info({ reservationId: id, lockerId: req.lockerId, size: req.size }, 'reservation.held');
       return toReservationView(claimed);
-    });
+    };
   }
 
   get(id: string): ReservationView {

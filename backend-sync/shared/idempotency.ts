@@ -31,8 +31,17 @@ export interface IdempotentResult<T> {
 
 /** Runs `work` once per (scope, key) inside one transaction with its idempotency record. */
 export function idempotent<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, work: () => T): IdempotentResult<T> {
+  return store.transaction(idempotentUnit(store, scope, key, body, now, statusCode, work));
+}
+
+/** The same, as a group-committed unit: resolves once the shared commit is durable. */
+export function idempotentGrouped<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, work: () => T): Promise<IdempotentResult<T>> {
+  return store.transactionGrouped(idempotentUnit(store, scope, key, body, now, statusCode, work));
+}
+
+function idempotentUnit<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, work: () => T): () => IdempotentResult<T> {
   const hash = requestHash(body);
-  return store.transaction(() => {
+  return () => {
     const existing = store.idempotency.get(scope, key);
     if (existing !== undefined) {
       if (existing.requestHash !== hash) {
@@ -43,5 +52,5 @@ export function idempotent<T>(store: Store, scope: string, key: string, body: un
     const result = work();
     store.idempotency.put(scope, key, { requestHash: hash, statusCode, responseJson: JSON.stringify(result) }, now);
     return { statusCode, body: result, replayed: false };
-  });
+  };
 }

@@ -40,6 +40,8 @@ export interface SearchParams {
 export interface LockerRepository {
   insert(input: LockerInput, pepper: Buffer, now: number): boolean;
   get(id: string): Locker | undefined;
+  /** The two fields a claim checks, without decoding the rest (hot path). */
+  gate(id: string): { status: LockerStatus; offlineSince: number | null } | undefined;
   detail(id: string, now: number): LockerDetail | undefined;
   ids(): string[];
   pepper(id: string): Buffer | undefined;
@@ -196,7 +198,12 @@ export interface Store {
   readonly notifications: NotificationRepository;
   readonly alerts: AlertRepository;
   readonly signingKeys: SigningKeyRepository;
-  /** Runs `work` atomically; nested calls join the outer transaction. */
+  /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
   transaction<T>(work: () => T): T;
+  /**
+   * Runs `work` atomically, possibly sharing one commit with other work queued in the same
+   * turn (group commit, see sqlite/group-commit.ts); resolves after that commit.
+   */
+  transactionGrouped<T>(work: () => T): Promise<T>;
   close(): void;
 }

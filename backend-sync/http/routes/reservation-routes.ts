@@ -21,8 +21,8 @@ export function reservationRoutes(app: App, d: AppDeps): void {
         response: { 201: ReservationView, ...errorResponses },
       },
     },
-    (req, reply) => {
-      const result = d.reservations.reserve(req.headers['idempotency-key'], req.body);
+    async (req, reply) => {
+      const result = await d.reservations.reserveGrouped(req.headers['idempotency-key'], req.body);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
       reply.code(201);
       return result.body;

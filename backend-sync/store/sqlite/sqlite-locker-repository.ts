@@ -75,6 +75,7 @@ export class SqliteLockerRepository implements LockerRepository {
          VALUES (@lockerId, @id, @size, @w, @h, @d, 'free')`,
       ),
       get: db.prepare<[string], LockerRow>('SELECT * FROM lockers WHERE id = ?'),
+      gate: db.prepare<[string], { status: LockerStatus; offline_since: number | null }>('SELECT status, offline_since FROM lockers WHERE id = ?'),
       ids: db.prepare<[], { id: string }>('SELECT id FROM lockers ORDER BY id'),
       pepper: db.prepare<[string], { code_pepper: Buffer }>('SELECT code_pepper FROM lockers WHERE id = ?'),
       compartments: db.prepare<[string], CompartmentRow>('SELECT * FROM compartments WHERE locker_id = ? ORDER BY id'),
@@ -86,15 +87,16 @@ export class SqliteLockerRepository implements LockerRepository {
            presence_json = COALESCE(@presence, presence_json) WHERE id = @id`,
       ),
       search: db.prepare<Record<string, number>, SearchRow>(
-        `WITH cand AS (
-           SELECT l.id, l.name, l.lat, l.lng, l.address_json FROM locker_geo g JOIN lockers l ON l.rid = g.rid
-            WHERE g.min_lat <= @maxLat AND g.max_lat >= @minLat AND g.min_lng <= @maxLng AND g.max_lng >= @minLng
-              AND l.status = 'operating' AND (l.offline_since IS NULL OR l.offline_since > @offlineCutoff))
-         SELECT cand.id, cand.name, cand.lat, cand.lng, cand.address_json,
+        // CROSS JOIN fixes the join order: the R*Tree box first, then each candidate's row
+        // and its free compartments by index. (A plain JOIN let the planner scan lockers.)
+        `SELECT l.id, l.name, l.lat, l.lng, l.address_json,
                 count(CASE WHEN c.size = 'S' THEN 1 END) AS s, count(CASE WHEN c.size = 'M' THEN 1 END) AS m,
                 count(CASE WHEN c.size = 'L' THEN 1 END) AS l, count(CASE WHEN c.size = 'XL' THEN 1 END) AS xl
-           FROM cand LEFT JOIN compartments c ON c.locker_id = cand.id AND ${AVAILABLE}
-          GROUP BY cand.id`,
+           FROM locker_geo g CROSS JOIN lockers l ON l.rid = g.rid
+           LEFT JOIN compartments c ON c.locker_id = l.id AND ${AVAILABLE}
+          WHERE g.min_lat <= @maxLat AND g.max_lat >= @minLat AND g.min_lng <= @maxLng AND g.max_lng >= @minLng
+            AND l.status = 'operating' AND (l.offline_since IS NULL OR l.offline_since > @offlineCutoff)
+          GROUP BY g.rid`,
       ),
     };
   }
@@ -126,6 +128,11 @@ export class SqliteLockerRepository implements LockerRepository {
     return row === undefined ? undefined : toLocker(row);
   }
 
+  gate(id: string): { status: LockerStatus; offlineSince: number | null } | undefined {
+    const r = this.stmts.gate.get(id);
+    return r === undefined ? undefined : { status: r.status, offlineSince: r.offline_since };
+  }
+
   detail(id: string, now: number): LockerDetail | undefined {
     const locker = this.get(id);
     if (locker === undefined) return undefined;
@@ -150,16 +157,23 @@ export class SqliteLockerRepository implements LockerRepository {
   search(p: SearchParams): SearchHit[] {
     const box = boundingBox(p.lat, p.lng, p.radiusM);
     const rows = this.stmts.search.all({ ...box, now: p.now, offlineCutoff: p.offlineCutoff });
-    const hits: SearchHit[] = [];
+    const near: Array<{ r: SearchRow; distanceM: number }> = [];
     for (const r of rows) {
-      const distanceM = haversineM(p.lat, p.lng, r.lat, r.lng);
+      const distanceM = Math.round(haversineM(p.lat, p.lng, r.lat, r.lng));
       if (distanceM > p.radiusM) continue;
-      const available = { S: r.s, M: r.m, L: r.l, XL: r.xl };
-      if (p.size !== undefined && available[p.size] === 0) continue;
-      hits.push({ lockerId: r.id, name: r.name, location: { lat: r.lat, lng: r.lng }, address: JSON.parse(r.address_json) as Address, distanceM: Math.round(distanceM), available });
+      if (p.size !== undefined && { S: r.s, M: r.m, L: r.l, XL: r.xl }[p.size] === 0) continue;
+      near.push({ r, distanceM });
     }
-    hits.sort((a, b) => a.distanceM - b.distanceM || (a.lockerId < b.lockerId ? -1 : 1));
-    return hits.slice(0, p.limit);
+    near.sort((a, b) => a.distanceM - b.distanceM || (a.r.id < b.r.id ? -1 : 1));
+    // Addresses are decoded only for the hits returned.
+    return near.slice(0, p.limit).map(({ r, distanceM }) => ({
+      lockerId: r.id,
+      name: r.name,
+      location: { lat: r.lat, lng: r.lng },
+      address: JSON.parse(r.address_json) as Address,
+      distanceM,
+      available: { S: r.s, M: r.m, L: r.l, XL: r.xl },
+    }));
   }
 
   setStatus(id: string, status: LockerStatus): boolean {

@@ -1,5 +1,6 @@
 import type { Logger } from '../../shared/logger.js';
 import type { Store } from '../store.js';
+import { GroupCommit } from './group-commit.js';
 import { openSqlite, type SqliteDatabase } from './open-sqlite.js';
 import { SqliteLockerRepository } from './sqlite-locker-repository.js';
 import {
@@ -36,7 +37,10 @@ export class SqliteStore implements Store {
   readonly alerts;
   readonly signingKeys;
 
+  private readonly group: GroupCommit;
+
   constructor(readonly db: SqliteDatabase) {
+    this.group = new GroupCommit(db);
     this.lockers = new SqliteLockerRepository(db);
     this.reservations = new SqliteReservationRepository(db);
     this.idempotency = new SqliteIdempotencyRepository(db);
@@ -56,8 +60,12 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(work: () => T): T {
-    if (this.db.inTransaction) return work();
+    // Nested calls become savepoints (better-sqlite3): an inner throw undoes only the inner part.
     return this.db.transaction(work).immediate();
+  }
+
+  transactionGrouped<T>(work: () => T): Promise<T> {
+    return this.group.run(work);
   }
 
   close(): void {
