@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from './commands.js';
 import { helpText } from './commands.js';
 import type { LockerSim } from './locker-sim.js';
+import type { ParcelDesk } from './parcel-desk.js';
 import { auditChainReport, auditReport, displayReport, statusReport, type RuntimeView } from './status-report.js';
 
 // Carries out one console command on the simulated world: what a person at the locker,
@@ -14,6 +15,7 @@ export interface CommandContext {
   sim: LockerSim;
   print: (line: string) => void;
   view?: RuntimeView;
+  desk?: ParcelDesk;
 }
 
 function requireCompartment(sim: LockerSim, id: string): void {
@@ -78,6 +80,14 @@ export async function executeCommand(command: Command, context: CommandContext):
       if (command.source === 'scanner') control.scanner.injectNoise(16);
       else control.keypad.injectBytes(Uint8Array.of(0xff, 0x00, 0x7f, 0x80));
       print(`${command.source}: line noise injected`);
+      return 'continue';
+    case 'parcel':
+      if (context.desk === undefined) throw new Error('no backend side in this session');
+      await context.desk.newParcel(command.size);
+      return 'continue';
+    case 'courier':
+      if (context.desk?.scanCourierCredential() !== true) print("no courier credential yet: create a parcel with 'parcel' first");
+      else print('scanner: courier credential scanned');
       return 'continue';
     case 'wait':
       await sleep(command.ms);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CompartmentId } from '../device/tokens/claims.js';
+import { CompartmentId, CompartmentSize } from '../device/tokens/claims.js';
 import type { SimFault } from '../hal/sim/compartment-model.js';
 
 // The technician console's command language: one command per line, words separated by
@@ -20,6 +20,8 @@ export type Command =
   | { name: 'auto-open'; enabled: boolean; compartmentId?: string }
   | { name: 'auto-close'; afterMs: number | undefined; compartmentId?: string }
   | { name: 'noise'; source: 'keypad' | 'scanner' }
+  | { name: 'parcel'; size?: CompartmentSize }
+  | { name: 'courier' }
   | { name: 'wait'; ms: number }
   | { name: 'status' }
   | { name: 'display'; count: number }
@@ -108,6 +110,19 @@ export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
     usage: 'noise keypad|scanner',
     summary: 'line noise on the keypad or scanner cable (the runtime must reject it)',
     schema: z.tuple([z.enum(['keypad', 'scanner'])]).transform(([source]) => ({ name: 'noise' as const, source })),
+  },
+  parcel: {
+    usage: 'parcel [S|M|L|XL]',
+    summary: 'the backend ships a new parcel here (order, shipment, tokens, code batch); the code is shown once deposited',
+    schema: z
+      .array(z.string().toUpperCase().pipe(CompartmentSize))
+      .max(1)
+      .transform(([size]) => ({ name: 'parcel' as const, ...(size === undefined ? {} : { size }) })),
+  },
+  courier: {
+    usage: 'courier',
+    summary: "the courier scans the credential issued with the last 'parcel' (then 'scan <parcel id>')",
+    schema: z.tuple([]).transform(() => ({ name: 'courier' as const })),
   },
   wait: {
     usage: 'wait <ms>',

@@ -60,13 +60,13 @@ export interface DemoOptions {
   stepTimeoutMs?: number;
 }
 
-/** A free, healthy compartment, medium if possible (what most parcels need). */
-export function chooseCompartment(sim: LockerSim): { compartmentId: string; size: CompartmentSize } {
+/** A free, healthy compartment of `size`, or medium if possible (what most parcels need). */
+export function chooseCompartment(sim: LockerSim, size?: CompartmentSize): ParcelRequest {
   const candidates = sim.store
     .listCompartments()
     .filter((c) => c.status === 'free' && sim.control.faults(c.id).length === 0 && sim.hardware.doors.read(c.id) === 'closed');
-  const chosen = candidates.find((c) => c.size === 'M') ?? candidates[0];
-  if (chosen === undefined) throw new DemoStepError('no free compartment with a closed, healthy door: try --fresh');
+  const chosen = size === undefined ? (candidates.find((c) => c.size === 'M') ?? candidates[0]) : candidates.find((c) => c.size === size);
+  if (chosen === undefined) throw new DemoStepError(`no free ${size ?? ''} compartment with a closed, healthy door`.replace('  ', ' '));
   return { compartmentId: chosen.id, size: chosen.size };
 }
 

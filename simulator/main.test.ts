@@ -88,6 +88,30 @@ describe('simulator main (npm start)', () => {
     expect(run.stdout).toContain('sync: offline locker');
   });
 
+  it('plays a whole parcel from the console: backend parcel, courier deposit, code notice, pickup', async () => {
+    const said = new Set<string>();
+    const once = (key: string, act: () => void): void => {
+      if (said.has(key)) return;
+      said.add(key);
+      act();
+    };
+    const run = await runMain(['--data-dir', dataDir(), '--no-demo', '--interactive'], {
+      keepStdinOpen: true,
+      onStdout: (all, child) => {
+        const write = (text: string): void => void child.stdin?.write(text);
+        if (all.includes('technician console')) once('parcel', () => write('parcel M\n'));
+        const assigned = /parcel (\S+) is assigned to (A\d\d)/.exec(all);
+        if (assigned !== null) once('deposit', () => write(`courier\nwait 200\nscan ${assigned[1]!}\nwait 300\nclose ${assigned[2]!}\n`));
+        const code = /received code (\d{8})/.exec(all);
+        if (code !== null) once('pickup', () => write(`keys ${code[1]!}#\nwait 500\nstatus\nquit\n`));
+      },
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/Deposit in A0\d confirmed/);
+    expect(run.stdout).toMatch(/Door open: please take your parcel/);
+    expect(run.stdout).toMatch(/keypad: 9 key\(s\) pressed/);
+  });
+
   it('stops gracefully on SIGTERM: relays off, database closed, exit 0', async () => {
     let signalled = false;
     const run = await runMain(['--data-dir', dataDir(), '--no-demo', '--interactive'], {

@@ -12,6 +12,7 @@ import { runDemoScenario } from './demo-scenario.js';
 import { createSimStack, type SimStack } from './sim-stack.js';
 import { openLockerSim, type LockerSim } from './locker-sim.js';
 import { parseMainArgs, usage } from './main-args.js';
+import { ParcelDesk } from './parcel-desk.js';
 import { startConsole, type RunningConsole } from './repl.js';
 import { loadSimConfig } from './sim-config.js';
 
@@ -93,6 +94,8 @@ async function main(): Promise<number> {
     const interactive = args.interactive || process.stdin.isTTY;
     if (interactive) {
       out('');
+      const deskSource = await stack.demoSource(sim);
+      const running = sim;
       console_ = startConsole({
         sim,
         input: process.stdin,
@@ -100,6 +103,7 @@ async function main(): Promise<number> {
         interactive: process.stdin.isTTY,
         logger,
         view: stack.view,
+        desk: (print) => new ParcelDesk(running, deskSource, print),
       });
       await console_.done;
     }

@@ -6,6 +6,7 @@ import { parseCommand } from './commands.js';
 import { formatEvent } from './event-format.js';
 import type { LockerSim } from './locker-sim.js';
 import type { RuntimeView } from './status-report.js';
+import type { ParcelDesk } from './parcel-desk.js';
 
 // The technician console: one command per line on `input`, the locker's reactions printed
 // as they happen. Lines are handled one at a time, in order (so `wait` in a piped script
@@ -19,6 +20,8 @@ export interface ConsoleOptions {
   /** Show a prompt and keep it below event lines: on for a terminal, off for a pipe. */
   interactive: boolean;
   view?: RuntimeView;
+  /** Issues parcels for 'parcel' / 'courier'; built with the console's print function. */
+  desk?: (print: (line: string) => void) => ParcelDesk;
   logger: Logger;
 }
 
@@ -47,6 +50,7 @@ export function startConsole(options: ConsoleOptions): RunningConsole {
       output.write(`${line}\n`);
     }
   };
+  const desk = options.desk?.(print);
   const unsubscribe = sim.events.on((event) => {
     const line = formatEvent(event);
     if (line !== undefined) print(line);
@@ -63,7 +67,7 @@ export function startConsole(options: ConsoleOptions): RunningConsole {
           print(`error: ${parsed.error}`);
         } else if (parsed.command !== undefined) {
           try {
-            const context = { sim, print, ...(options.view === undefined ? {} : { view: options.view }) };
+            const context = { sim, print, ...(options.view === undefined ? {} : { view: options.view }), ...(desk === undefined ? {} : { desk }) };
             if ((await executeCommand(parsed.command, context)) === 'quit') return 'quit';
           } catch (err) {
             log.warn({ err, command: parsed.command.name }, 'console.command_failed');
@@ -75,6 +79,7 @@ export function startConsole(options: ConsoleOptions): RunningConsole {
       }
       return 'end-of-input';
     } finally {
+      desk?.close();
       unsubscribe();
       rl.close();
     }
