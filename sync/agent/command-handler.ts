@@ -21,6 +21,12 @@ type Status = z.infer<typeof CommandReplyMessage>['status'];
 export interface CommandEffects {
   requestSnapshot(): void;
   publishHealth(): void;
+  /**
+   * Runs the rest of a command after it was durably begun, outside the inbound pipeline: a
+   * remote open can take seconds (door supervision), and acks and batches must not wait
+   * behind it. Failures go to the agent's error boundary.
+   */
+  background(task: Promise<void>): void;
 }
 
 export class CommandHandler {
@@ -48,7 +54,7 @@ export class CommandHandler {
     for (const json of this.pending.splice(0)) this.ctx.publishStored('cmd/reply', json);
   }
 
-  async handle(topic: string, payload: Buffer): Promise<void> {
+  handle(topic: string, payload: Buffer): void {
     const { ctx } = this;
     const decoded = decodeMessage('cmd', payload);
     if (!decoded.ok) {
@@ -83,26 +89,40 @@ export class CommandHandler {
       return;
     }
 
+    // Durable before the PUBACK and before any side effect: from here a repeat is answered
+    // from the command log, and a crash leaves a trace that becomes an 'unknown' reply.
     ctx.port.beginCommand(txid, kind, claims.exp);
     this.running.add(txid);
-    let json: string;
+    if (ctx.now() > claims.exp) {
+      ctx.rejections.report({ topic, reason: 'command-expired', securityRelevant: true, messageId: msg.id, transactionId: txid });
+      this.finish(txid, this.reply(txid, kind, 'rejected', undefined, 'expired'), log);
+      return;
+    }
+    this.effects.background(this.run(claims.command, txid, log));
+  }
+
+  private async run(command: CommandClaims['command'], txid: string, log: SyncContext['logger']): Promise<void> {
     try {
-      if (ctx.now() > claims.exp) {
-        ctx.rejections.report({ topic, reason: 'command-expired', securityRelevant: true, messageId: msg.id, transactionId: txid });
-        json = this.reply(txid, kind, 'rejected', undefined, 'expired');
-      } else {
-        const { status, result, reason } = await this.execute(claims.command, txid);
-        json = this.reply(txid, kind, status, result, reason);
-        ctx.port.appendAudit('sync.command', kind === 'remote-open' ? 'priority' : 'normal', {
-          transactionId: txid, kind, status, ...(result?.kind === 'remote-open' ? { outcome: result.outcome } : {}),
-        });
-      }
-      ctx.port.completeCommand(txid, json);
+      const { status, result, reason } = await this.execute(command, txid);
+      const json = this.reply(txid, command.kind, status, result, reason);
+      this.ctx.port.appendAudit('sync.command', command.kind === 'remote-open' ? 'priority' : 'normal', {
+        transactionId: txid, kind: command.kind, status, ...(result?.kind === 'remote-open' ? { outcome: result.outcome } : {}),
+      });
+      this.finish(txid, json, log);
+    } finally {
+      this.running.delete(txid);
+    }
+  }
+
+  /** Stores the reply, THEN publishes it. */
+  private finish(txid: string, json: string, log: SyncContext['logger']): void {
+    try {
+      this.ctx.port.completeCommand(txid, json);
     } finally {
       this.running.delete(txid);
     }
     log.info('command.completed');
-    ctx.publishStored('cmd/reply', json);
+    this.ctx.publishStored('cmd/reply', json);
   }
 
   private async execute(command: CommandClaims['command'], txid: string): Promise<{ status: Status; result?: CommandResult; reason?: string }> {

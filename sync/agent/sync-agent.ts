@@ -128,7 +128,10 @@ export class SyncAgent {
       random: this.deps.random ?? Math.random,
       onConnected: () => this.guard('connected', () => this.onConnected()),
       onDisconnected: () => undefined,
-      onMessage: (topic, payload) => this.guardAsync('message', () => this.onMessage(topic, payload)),
+      onMessage: (topic, payload) => {
+        this.guard('message', () => this.onMessage(topic, payload));
+        return Promise.resolve();
+      },
     });
     const ctx: SyncContext = {
       port, lockerId, ed, keys, logger, rejections: this.rejections,
@@ -144,6 +147,9 @@ export class SyncAgent {
     this.commands = new CommandHandler(ctx, {
       requestSnapshot: () => this.batches?.requestSnapshot('resync-command', true),
       publishHealth: () => this.publishHealth(),
+      background: (task) => {
+        task.catch((err: unknown) => this.fail('command', err));
+      },
     });
     this.commands.recoverUnfinished();
     this.timers.push(setInterval(() => this.guard('tick', () => this.tick()), config.audit.pollMs));
@@ -175,7 +181,7 @@ export class SyncAgent {
     this.publishHealth();
   }
 
-  private async onMessage(topic: string, payload: Buffer): Promise<void> {
+  private onMessage(topic: string, payload: Buffer): void {
     const ctx = this.requireCtx();
     const parsed = parseTopic(topic);
     if (parsed === undefined || parsed.lockerId !== ctx.lockerId) {
@@ -190,7 +196,7 @@ export class SyncAgent {
         this.uploader?.handleAck(topic, payload);
         return;
       case 'cmd':
-        await this.commands?.handle(topic, payload);
+        this.commands?.handle(topic, payload);
         return;
       default:
         ctx.rejections.report({ topic, reason: 'unexpected-topic', securityRelevant: false });
@@ -216,14 +222,6 @@ export class SyncAgent {
   private guard(what: string, fn: () => void): void {
     try {
       fn();
-    } catch (err) {
-      this.fail(what, err);
-    }
-  }
-
-  private async guardAsync(what: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
     } catch (err) {
       this.fail(what, err);
     }
