@@ -53,8 +53,11 @@ export class TrustedTime {
 
   /** Periodic: advance and persist the floor, report jumps, checkpoint awake time. */
   tick(): void {
-    this.step({ type: 'tick', wall: this.clock.now(), mono: this.clock.monotonicMs() });
-    this.checkpointAwake();
+    // One commit (one fsync) per tick for both the floor and the awake checkpoint.
+    this.store.transaction(() => {
+      this.step({ type: 'tick', wall: this.clock.now(), mono: this.clock.monotonicMs() });
+      this.checkpointAwake();
+    });
   }
 
   observeSignedTime(epochMs: number, source: string): void {
