@@ -37,9 +37,11 @@ export const DeviceHealthWire = z.object({
       }),
     )
     .max(512),
-  lockout: z.object({ active: z.boolean(), until: z.number().int().optional(), failures: z.number().int().nonnegative() }),
+  // Times are epoch ms; not required to be integers (a health report must never fail to
+  // encode over a fractional clock reading).
+  lockout: z.object({ active: z.boolean(), until: z.number().nonnegative().optional(), failures: z.number().int().nonnegative() }),
   liveCodes: z.number().int().nonnegative(),
   auditBacklog: z.number().int().nonnegative(),
-  clockFloor: z.number().int().nonnegative(),
+  clockFloor: z.number().nonnegative(),
 });
 export type DeviceHealthWire = z.infer<typeof DeviceHealthWire>;
