@@ -1,5 +1,6 @@
 import type { KeyStore } from '../keys/key-store.js';
 import type { TokenService } from '../keys/token-service.js';
+import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { CodeSetService } from './code-set-service.js';
@@ -9,8 +10,8 @@ import type { CodeSetService } from './code-set-service.js';
 // code digest), so customers keep the codes they were sent. One transaction, then every
 // locker's set is bumped so the keyring change goes out even where no token changed.
 
-export function revokeSigningKey(kid: string, deps: { store: Store; keys: KeyStore; tokens: TokenService; codeSets: CodeSetService; logger: Logger }): { reissued: number } {
-  const { store, keys, tokens, codeSets } = deps;
+export function revokeSigningKey(kid: string, deps: { store: Store; keys: KeyStore; tokens: TokenService; codeSets: CodeSetService; clock: Clock; logger: Logger }): { reissued: number } {
+  const { store, keys, tokens, codeSets, clock } = deps;
   let reissued = 0;
   store.transaction(() => {
     keys.revoke(kid);
@@ -21,8 +22,8 @@ export function revokeSigningKey(kid: string, deps: { store: Store; keys: KeySto
       codeSets.add({ ...rest, tokenId: t.tokenId, token: t.token, kid: t.kid, expiresAt: t.expiresAt });
       if (e.shipmentId !== undefined) {
         const s = store.shipments.get(e.shipmentId);
-        if (s !== undefined && s.pickupTokenId === e.tokenId) store.shipments.update(s.id, s.version, { pickupTokenId: t.tokenId }, Date.now());
-        if (s !== undefined && s.returnTokenId === e.tokenId) store.shipments.update(s.id, s.version, { returnTokenId: t.tokenId }, Date.now());
+        if (s !== undefined && s.pickupTokenId === e.tokenId) store.shipments.update(s.id, s.version, { pickupTokenId: t.tokenId }, clock.now());
+        if (s !== undefined && s.returnTokenId === e.tokenId) store.shipments.update(s.id, s.version, { returnTokenId: t.tokenId }, clock.now());
       }
       reissued++;
     }

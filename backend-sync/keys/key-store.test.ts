@@ -42,7 +42,7 @@ describe('signing keys', () => {
     const before = f.store.codeSets.liveEntries('lk-a')[0]!;
     writeKey(f.ed, join(f.dir, 'keys'), 'k-20261120-new');
     f.services.keys.load();
-    const result = revokeSigningKey('k-20261101-old', { store: f.store, keys: f.services.keys, tokens: f.services.tokens, codeSets: f.services.codeSets, logger: f.services.logger });
+    const result = revokeSigningKey('k-20261101-old', { store: f.store, keys: f.services.keys, tokens: f.services.tokens, codeSets: f.services.codeSets, clock: f.clock, logger: f.services.logger });
     expect(result.reissued).toBe(1);
     const after = f.store.codeSets.liveEntries('lk-a');
     expect(after).toHaveLength(1);

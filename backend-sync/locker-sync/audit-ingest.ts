@@ -67,9 +67,15 @@ export class AuditIngest {
       while (store.audit.get(lockerId, contiguous + 1) !== undefined) contiguous++;
       store.audit.setContiguousSeq(lockerId, contiguous);
       for (const r of store.audit.unprocessed(lockerId, contiguous, true)) {
-        const outcome = mapAuditEvent(r, this.effects);
+        // Each mapping runs in its own savepoint: one event the backend cannot act on is
+        // logged and skipped, never a reason to refuse (and so re-receive) the upload.
+        try {
+          const outcome = store.transaction(() => mapAuditEvent(r, this.effects));
+          if (outcome !== 'unmapped') this.log.debug({ lockerId, seq: r.seq, type: r.type, outcome }, 'audit.mapped');
+        } catch (err) {
+          this.log.error({ lockerId, seq: r.seq, type: r.type, err: err instanceof Error ? err.message : String(err) }, 'audit.map_failed');
+        }
         store.audit.markProcessed(lockerId, r.seq);
-        if (outcome !== 'unmapped') this.log.debug({ lockerId, seq: r.seq, type: r.type, outcome }, 'audit.mapped');
       }
       const alsoSeqs = records
         .map((r) => r.seq)

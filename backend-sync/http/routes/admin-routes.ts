@@ -29,6 +29,6 @@ export function adminRoutes(app: App, d: AppDeps): void {
         response: { 200: z.object({ kid: z.string(), reissued: z.number().int() }), ...errorResponses },
       },
     },
-    (req) => ({ kid: req.params.kid, ...revokeSigningKey(req.params.kid, { store: d.store, keys: d.keys, tokens: d.tokens, codeSets: d.codeSets, logger: d.logger }) }),
+    (req) => ({ kid: req.params.kid, ...revokeSigningKey(req.params.kid, { store: d.store, keys: d.keys, tokens: d.tokens, codeSets: d.codeSets, clock: d.clock, logger: d.logger }) }),
   );
 }

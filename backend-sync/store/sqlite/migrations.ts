@@ -37,7 +37,8 @@ const steps: readonly string[] = [
     hold_expires_at INTEGER,
     PRIMARY KEY (locker_id, id)
   );
-  CREATE INDEX compartments_by_state ON compartments (locker_id, state, size);
+  -- Covers the search's availability count (no table lookups): state, size, hold expiry.
+  CREATE INDEX compartments_by_state ON compartments (locker_id, state, size, hold_expires_at);
 
   CREATE TABLE reservations (
     id TEXT PRIMARY KEY,
