@@ -117,7 +117,21 @@ export function readDeviceConfigFile(path: string): DeviceConfig {
   return parseDeviceConfig(json);
 }
 
-/** The pepper file holds hex (64+ chars) or raw bytes; at least 16 bytes either way. */
+/**
+ * The pepper file holds the pepper as hex (the simulator's format), as base64url (the
+ * backend's provisioning bundle, pasted as is) or as raw bytes; at least 16 bytes. A text
+ * of hex digits is always read as hex, so the two text forms never collide.
+ */
+export function decodeCodePepper(raw: Uint8Array): Uint8Array {
+  const text = Buffer.from(raw).toString('latin1').trim();
+  let bytes: Buffer;
+  if (/^(?:[0-9a-fA-F]{2})+$/.test(text)) bytes = Buffer.from(text, 'hex');
+  else if (/^[A-Za-z0-9_-]{22,}$/.test(text)) bytes = Buffer.from(text, 'base64url');
+  else bytes = Buffer.from(raw);
+  if (bytes.length < 16) throw new DeviceError('CONFIG_INVALID', 'code pepper must be at least 16 bytes');
+  return new Uint8Array(bytes);
+}
+
 export function readCodePepper(path: string): Uint8Array {
   let raw: Buffer;
   try {
@@ -125,8 +139,5 @@ export function readCodePepper(path: string): Uint8Array {
   } catch (err) {
     throw new DeviceError('CONFIG_INVALID', 'code pepper file is unreadable', { path }, { cause: err });
   }
-  const text = raw.toString('latin1').trim();
-  const bytes = /^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0 ? Buffer.from(text, 'hex') : raw;
-  if (bytes.length < 16) throw new DeviceError('CONFIG_INVALID', 'code pepper must be at least 16 bytes', { path });
-  return new Uint8Array(bytes);
+  return decodeCodePepper(raw);
 }

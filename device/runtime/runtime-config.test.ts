@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDeviceConfig } from '../config.js';
+import { decodeCodePepper, parseDeviceConfig } from '../config.js';
 import { isDeviceError } from '../errors.js';
 import { lockoutPolicyOf, runtimeConfigFrom } from './runtime-config.js';
 
@@ -47,4 +47,22 @@ describe('device config', () => {
       expect(rejects(c.input)).toMatch(c.message);
     });
   }
+});
+
+describe('code pepper file', () => {
+  const pepper = Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 1));
+  const table: Array<{ name: string; file: Buffer }> = [
+    { name: 'reads a hex pepper', file: Buffer.from(`${pepper.toString('hex')}\n`) },
+    { name: 'reads a base64url pepper as the backend provisions it', file: Buffer.from(`${pepper.toString('base64url')}\n`) },
+    { name: 'reads a raw binary pepper', file: pepper },
+  ];
+  for (const c of table) {
+    it(c.name, () => {
+      expect(Buffer.from(decodeCodePepper(c.file)).equals(pepper)).toBe(true);
+    });
+  }
+
+  it('refuses a pepper shorter than 16 bytes', () => {
+    expect(() => decodeCodePepper(Buffer.from('abcd'))).toThrow(/at least 16 bytes/);
+  });
 });
