@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DeviceStore } from '../../device/store/device-store.js';
+import type { AuditUploadMessage } from '../contract/audit-messages.js';
+import { captureLogs } from '../testing/log-capture.js';
+import { createStorePort } from '../testing/store-port.js';
+import { makeTestKeys, type TestKeys } from '../testing/test-keys.js';
+import { openTestLockerStore, TEST_LOCKER_ID } from '../testing/test-locker.js';
+import { AuditUploader } from './audit-uploader.js';
+import { RejectionReporter } from './rejection-reporter.js';
+import type { SyncContext } from './sync-context.js';
+
+// The uploader without a broker: a real store as the outbox, publishes captured, acks fed
+// in by hand, time injected.
+
+describe('AuditUploader', () => {
+  let dir: string;
+  let store: DeviceStore;
+  let keys: TestKeys;
+  let sent: AuditUploadMessage[];
+  let now: number;
+  let uploader: AuditUploader;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sync-uploader-'));
+    store = openTestLockerStore(dir);
+    keys = makeTestKeys();
+    sent = [];
+    now = 0;
+    const logs = captureLogs();
+    const port = createStorePort(store);
+    const ctx: SyncContext = {
+      port, lockerId: TEST_LOCKER_ID, ed: keys.ed, keys: () => keys.keyring, now: () => Date.now(), logger: logs.logger,
+      rejections: new RejectionReporter(port, logs.logger, 10),
+      isConnected: () => true,
+      publish: (suffix, message) => {
+        if (suffix === 'audit/upload') sent.push(message as AuditUploadMessage);
+      },
+      publishStored: () => undefined,
+    };
+    uploader = new AuditUploader(ctx, { batchSize: 10, maxInFlight: 2, ackTimeoutMs: 1000 }, () => now);
+    uploader.rewind();
+  });
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ack = (contiguous: number, also: number[] = []) =>
+    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, contiguous, also))));
+  const seqs = (m: AuditUploadMessage | undefined) => m?.records.map((r) => r.seq) ?? [];
+
+  it('sends the priority lane first and keeps at most maxInFlight uploads unacked', () => {
+    store.transaction(() => {
+      for (let i = 1; i <= 30; i++) store.appendAudit(i === 25 ? 'lockout.started' : 'door.closed', i === 25 ? 'priority' : 'normal', { n: i });
+    });
+    uploader.pump();
+    expect(sent.map((m) => m.lane)).toEqual(['priority', 'normal']);
+    expect(seqs(sent[0])).toEqual([25]);
+    expect(seqs(sent[1])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    ack(0, [25]);
+    expect(store.auditAckedWatermark()).toBe(0);
+    expect(seqs(sent[2])).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+    ack(20);
+    ack(30);
+    expect(store.auditAckedWatermark()).toBe(30);
+    expect(sent.flatMap((m) => seqs(m)).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+
+  it('sends everything unacked again when no ack comes within the timeout', () => {
+    store.transaction(() => {
+      for (let i = 1; i <= 5; i++) store.appendAudit('door.closed', 'normal', { n: i });
+    });
+    uploader.pump();
+    expect(sent).toHaveLength(1);
+    uploader.pump();
+    expect(sent).toHaveLength(1); // in flight, not yet timed out
+    now += 1001;
+    uploader.pump();
+    expect(sent.map((m) => seqs(m))).toEqual([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]);
+  });
+
+  it('marks nothing for an ack it cannot verify', () => {
+    store.appendAudit('door.closed', 'normal', { n: 1 });
+    uploader.pump();
+    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.stranger.auditAck(TEST_LOCKER_ID, 1, []))));
+    expect(store.auditAckedWatermark()).toBe(0);
+  });
+});
