@@ -64,7 +64,7 @@ describe('simulator main (npm start)', () => {
     expect(run.stdout).toMatch(/registered with the backend/);
     expect(run.stdout).toMatch(/applied and acked: version 1/);
     expect(run.stdout).toMatch(/notified the customer/);
-    expect(run.stdout).toMatch(/order ord_\w+ is now 'collected'/);
+    expect(run.stdout).toMatch(/order ord_[\w-]+ is now 'collected'/);
     expect(run.stdout).toMatch(/stored it up to seq \d+ and verified the hash chain/);
     expect(run.stdout).toContain('Demo complete');
     expect(run.stdout).toMatch(/locker stopped \(demo finished\): relays off, database closed/);
