@@ -43,8 +43,10 @@ async function main(): Promise<void> {
   const mqtt = transport;
   const app = await buildApp({ ...services, mqttConnected: mqtt === undefined ? undefined : () => mqtt.connected });
   await app.listen({ host: config.http.host, port: config.http.port });
-  if (mqtt !== undefined) await mqtt.start();
   services.sweeper.start();
+  // Not awaited: the API and the sweeper serve while the broker is unreachable; mqtt.js
+  // keeps retrying and the first connect re-syncs every locker from retained presences.
+  mqtt?.start().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'mqtt.start_failed'));
   logger.info({ host: config.http.host, port: config.http.port, mqtt: config.mqtt.enabled }, 'backend.started');
 
   let stopping = false;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AedesHarness } from '../../sync/testing/aedes-harness.js';
+import type { BrokerHarness } from '../../sync/testing/broker-harness.js';
 import { captureLogs } from '../../sync/testing/log-capture.js';
 import { makeTestKeys } from '../../sync/testing/test-keys.js';
 import { startTestLocker, type TestLocker } from '../../sync/testing/test-locker.js';
@@ -15,12 +15,14 @@ import { MqttTransport } from './mqtt-transport.js';
 // signing keys) and, as the locker, the real sync agent on a real DeviceStore (its SQLite
 // file, batch application, durable audit outbox). The device runtime's keypad is played by
 // the test: it looks the customer's code up by digest exactly as the runtime does, and
-// writes the deposit/pickup audit records the runtime writes.
+// writes the deposit/pickup audit records the runtime writes. Run against aedes
+// (happy-path.test.ts) and a real Mosquitto (happy-path.mosquitto.test.ts).
 
 const LOCKER = 'locker-test-1';
 
-describe('locker to customer over MQTT', () => {
-  let broker: AedesHarness;
+export function describeHappyPath(name: string, startBroker: () => Promise<BrokerHarness>): void {
+describe(`locker to customer over MQTT (${name})`, () => {
+  let broker: BrokerHarness;
   let f: BackendFixture;
   let app: App;
   let transport: MqttTransport;
@@ -29,14 +31,14 @@ describe('locker to customer over MQTT', () => {
   const backendLogs = captureLogs('info');
 
   beforeEach(async () => {
-    broker = await AedesHarness.start();
+    broker = await startBroker();
     f = makeBackend({ clock: systemClock, logger: backendLogs.logger });
     app = await f.app();
     const reg = await app.inject({ method: 'POST', url: '/lockers', payload: lockerInput(LOCKER, 50.1, 8.6, { S: 2, M: 2 }) });
     expect(reg.statusCode).toBe(201);
     const provisioning = reg.json<{ provisioning: { codePepper: string; keyring: Array<{ op: string; kid: string; publicKey?: string }> } }>().provisioning;
     pepper = Buffer.from(provisioning.codePepper, 'base64url');
-    transport = new MqttTransport({ url: broker.url, clientId: 'backend-test', subscriptions: bridgeSubscriptions, logger: backendLogs.logger, onMessage: (t, p) => f.services.bridge.onMessage(t, p) });
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-test', protocolVersion: broker.protocolVersion, subscriptions: bridgeSubscriptions, logger: backendLogs.logger, onMessage: (t, p) => f.services.bridge.onMessage(t, p) });
     f.services.bridge.attach(transport);
     await transport.start();
     // The provisioning bundle's keyring, installed on the locker.
@@ -132,10 +134,11 @@ describe('locker to customer over MQTT', () => {
     await transport.stop();
     const { tokenId } = await orderWithShipment('missed');
     expect(locker.store.findEntryByTokenId(tokenId)).toBeUndefined();
-    transport = new MqttTransport({ url: broker.url, clientId: 'backend-test', subscriptions: bridgeSubscriptions, logger: backendLogs.logger, onMessage: (t, p) => f.services.bridge.onMessage(t, p) });
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-test', protocolVersion: broker.protocolVersion, subscriptions: bridgeSubscriptions, logger: backendLogs.logger, onMessage: (t, p) => f.services.bridge.onMessage(t, p) });
     f.services.bridge.attach(transport);
     await transport.start();
     await waitFor(inSync, 'locker caught up from its retained presence');
     expect(locker.store.findEntryByTokenId(tokenId)?.state).toBe('awaiting-deposit');
   });
 });
+}
