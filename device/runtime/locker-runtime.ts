@@ -1,6 +1,5 @@
-import type { Clock, InputRejection, KeyPress, LockerHardware, RandomSource, Scan, Unsubscribe } from '../../hal/types.js';
+import type { Clock, InputRejection, LockerHardware, RandomSource, Scan, Unsubscribe } from '../../hal/types.js';
 import { messages } from '../core/display-messages.js';
-import { keypadEntryStep, keypadIdle, type KeypadEntryEffect, type KeypadEntryState } from '../core/keypad-entry.js';
 import type { Ed25519 } from '../crypto/ed25519.js';
 import { isDeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -14,6 +13,7 @@ import { DoorController } from './door-controller.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { InputRejections } from './input-rejections.js';
 import { KeypadGuard } from './keypad-guard.js';
+import { KeypadInput } from './keypad-input.js';
 import { PickupFlow } from './pickup-flow.js';
 import { RemoteOpener } from './remote-open.js';
 import { lockoutPolicyOf, type RuntimeConfig } from './runtime-config.js';
@@ -55,7 +55,7 @@ export class LockerRuntime {
   private readonly expiry: ExpirySweep;
   private readonly rejections = new InputRejections(REJECTION_BURST, REJECTION_WINDOW_MS);
   private readonly port: RuntimeSyncPort;
-  private keypad: KeypadEntryState = keypadIdle;
+  private readonly keypad: KeypadInput;
   private unsubscribes: Unsubscribe[] = [];
   private running = false;
   private handlerErrors = 0;
@@ -92,6 +92,10 @@ export class LockerRuntime {
       store, tokens: this.tokens, doors: this.doors, display: this.display, timers: this.timers,
       sessionMs: config.timeouts.courierSessionMs, now, log: logger.child({ component: 'courier' }),
     });
+    this.keypad = new KeypadInput({
+      display: this.display, timers: this.timers, pickup: this.pickup, courier: this.courier,
+      config: { codeLength: config.codeLength, idleTimeoutMs: config.timeouts.keypadIdleMs }, log: logger.child({ component: 'keypad' }),
+    });
     this.remote = new RemoteOpener(store, this.doors, logger.child({ component: 'remote-open' }));
     this.expiry = new ExpirySweep(store, this.tokens, now, logger.child({ component: 'expiry' }), config.timeouts.expiryGraceMs);
     this.port = new RuntimeSyncPort(store, {
@@ -113,7 +117,7 @@ export class LockerRuntime {
     this.guard.start();
     this.doors.start();
     this.unsubscribes = [
-      hardware.keypad.onKey((press) => this.boundary('keypad', () => this.onKey(press))),
+      hardware.keypad.onKey((press) => this.boundary('keypad', () => this.keypad.onKey(press.key))),
       hardware.keypad.onRejected((r) => this.boundary('keypad', () => this.onRejected(r))),
       hardware.scanner.onScan((scan) => this.boundary('scanner', () => this.onScan(scan))),
       hardware.scanner.onRejected((r) => this.boundary('scanner', () => this.onRejected(r))),
@@ -230,45 +234,6 @@ export class LockerRuntime {
     });
   }
 
-  private onKey(press: KeyPress): void {
-    if (this.courier.wantsKey(press.key)) {
-      this.courier.onKey(press.key);
-      return;
-    }
-    const { state, effects } = keypadEntryStep(this.keypad, { type: 'key', key: press.key }, { codeLength: this.deps.config.codeLength, idleTimeoutMs: this.deps.config.timeouts.keypadIdleMs });
-    this.keypad = state;
-    for (const effect of effects) this.keypadEffect(effect);
-  }
-
-  private keypadEffect(effect: KeypadEntryEffect): void {
-    switch (effect.type) {
-      case 'show':
-        // Errors go back to the idle prompt by themselves; prompts stay while typing.
-        if (effect.message.tone === 'error') this.display.flash(effect.message);
-        else this.display.show(effect.message);
-        return;
-      case 'beep':
-        this.display.beep(effect.pattern);
-        return;
-      case 'start-idle-timer':
-        this.timers.start('keypad-idle', effect.ms, () => {
-          const step = keypadEntryStep(this.keypad, { type: 'idle-timeout' }, { codeLength: this.deps.config.codeLength, idleTimeoutMs: this.deps.config.timeouts.keypadIdleMs });
-          this.keypad = step.state;
-          for (const e of step.effects) this.keypadEffect(e);
-        });
-        return;
-      case 'cancel-idle-timer':
-        this.timers.cancel('keypad-idle');
-        return;
-      case 'submit':
-        this.pickup.onCode(effect.code);
-        return;
-      case 'wrong-length':
-        this.log.info({ length: effect.length }, 'keypad.wrong-length');
-        return;
-    }
-  }
-
   private onScan(scan: Scan): void {
     const data = scan.data;
     if (!data.startsWith(V4_PUBLIC_HEADER)) {
@@ -315,7 +280,7 @@ export class LockerRuntime {
       const errorCode = isDeviceError(err) ? err.code : 'INTERNAL';
       this.log.error({ source, errorCode, err }, 'runtime.handler-failed');
       try {
-        this.keypad = keypadIdle;
+        this.keypad.reset();
         this.display.flash(messages.genericError, 'error');
       } catch (displayErr) {
         this.log.error({ source, err: displayErr }, 'runtime.display-failed');
