@@ -10,6 +10,8 @@ export interface RuntimeView {
   lockout(): { active: boolean; until?: number; failures: number } | undefined;
   /** The sync agent, when the locker is online. */
   sync(): { connected: boolean; auditRecordsSent: number; rejections: number; restarts: number } | undefined;
+  /** The backend's view of this locker, when one runs. */
+  backend(): { url: string; codeSetVersion: number; ackedVersion: number; online: boolean } | undefined;
 }
 
 function time(ms: number): string {
@@ -38,6 +40,10 @@ export function statusReport(sim: LockerSim, view?: RuntimeView): string[] {
   const sync = view?.sync();
   if (sync === undefined) lines.push('sync: offline locker (no sync agent)');
   else lines.push(`sync: ${sync.connected ? 'connected' : 'NOT connected'} to the broker, ${String(sync.auditRecordsSent)} audit records sent, ${String(sync.rejections)} messages rejected, ${String(sync.restarts)} agent restarts`);
+  const backend = view?.backend();
+  if (backend !== undefined) {
+    lines.push(`backend ${backend.url}: sees the locker ${backend.online ? 'online' : 'OFFLINE'}, code set version ${String(backend.codeSetVersion)}, acknowledged by the locker: ${String(backend.ackedVersion)}`);
+  }
   const state = view?.lockout();
   if (state === undefined) lines.push('keypad lockout: not reported by this runtime');
   else if (state.active) lines.push(`keypad lockout: ACTIVE until ${state.until === undefined ? '?' : time(state.until)} (${String(state.failures)} failures)`);

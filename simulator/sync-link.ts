@@ -5,7 +5,7 @@ import type { KeyringRow } from '../device/store/runtime-store.js';
 import type { DeviceStore } from '../device/store/device-store.js';
 import type { Clock } from '../hal/types.js';
 import { keyringSource, mergeKeyringRows } from '../sync/agent/keyring-source.js';
-import { SyncAgent, type SyncAgentStatus } from '../sync/agent/sync-agent.js';
+import { SyncAgent } from '../sync/agent/sync-agent.js';
 import type { SyncAgentConfigInput } from '../sync/agent/sync-config.js';
 import { AedesHarness } from '../sync/testing/aedes-harness.js';
 
@@ -38,10 +38,6 @@ export class EmbeddedBroker {
 
   get url(): string {
     return this.harness.url;
-  }
-
-  get protocolVersion(): 4 {
-    return 4;
   }
 
   close(): Promise<void> {
@@ -79,5 +75,3 @@ export function startSyncAgent(options: SyncLinkOptions): SyncAgent {
   agent.start();
   return agent;
 }
-
-export type { SyncAgentStatus };
