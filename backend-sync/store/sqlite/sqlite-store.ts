@@ -3,21 +3,13 @@ import type { Store } from '../store.js';
 import { GroupCommit } from './group-commit.js';
 import { openSqlite, type SqliteDatabase } from './open-sqlite.js';
 import { SqliteLockerRepository } from './sqlite-locker-repository.js';
-import {
-  SqliteIdempotencyRepository,
-  SqliteOrderRepository,
-  SqliteRefundRepository,
-  SqliteShipmentRepository,
-  SqliteStateLogRepository,
-} from './sqlite-order-repositories.js';
+import { SqliteIdempotencyRepository, SqliteRefundRepository, SqliteStateLogRepository } from './sqlite-ledger-repositories.js';
+import { SqliteOrderRepository, SqliteShipmentRepository } from './sqlite-order-repositories.js';
 import { SqliteReservationRepository } from './sqlite-reservation-repository.js';
-import {
-  SqliteAlertRepository,
-  SqliteAuditRepository,
-  SqliteCodeSetRepository,
-  SqliteNotificationRepository,
-  SqliteSigningKeyRepository,
-} from './sqlite-sync-repositories.js';
+import { SqliteAlertRepository, SqliteSigningKeyRepository } from './sqlite-alert-repository.js';
+import { SqliteAuditRepository } from './sqlite-audit-repository.js';
+import { SqliteCodeSetRepository } from './sqlite-code-set-repository.js';
+import { SqliteNotificationRepository } from './sqlite-notification-repository.js';
 
 // The embedded store: one better-sqlite3 connection per process. Transactions are BEGIN
 // IMMEDIATE so that several processes on one file serialise their writes on the lock
