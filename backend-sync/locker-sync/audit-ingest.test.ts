@@ -73,6 +73,13 @@ describe('audit ingest', () => {
     expect(f.store.notifications.list({ kind: 'parcel.collected' })).toHaveLength(1);
   });
 
+  it('starts the contiguous prefix at the locker acked watermark when earlier records are gone', () => {
+    const [, , r3] = events();
+    const result = f.services.ingest.ingest('lk-a', [r3!], 2);
+    expect(result.contiguousSeq).toBe(3);
+    expect(result.chainBreaks).toEqual([]);
+  });
+
   it('flags a broken chain and raises an alert, keeping the records', () => {
     const recs = events();
     const tampered = { ...recs[1]!, dataJson: recs[1]!.dataJson.replace('M1', 'M2') };

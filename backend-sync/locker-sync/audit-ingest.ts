@@ -35,7 +35,12 @@ export class AuditIngest {
     this.log = logger.child({ component: 'audit-ingest' });
   }
 
-  ingest(lockerId: string, records: readonly AuditRecordWire[]): IngestResult {
+  /**
+   * `lockerAckedSeq` is the upload's own acked watermark: records up to it were
+   * acknowledged before (by us, before a restore, or before the locker pruned them), so the
+   * contiguous prefix starts there at least (docs/protocol.md, audit-ack).
+   */
+  ingest(lockerId: string, records: readonly AuditRecordWire[], lockerAckedSeq = 0): IngestResult {
     const { store } = this;
     const now = this.clock.now();
     return store.transaction(() => {
@@ -63,7 +68,7 @@ export class AuditIngest {
         this.alerts.raise(lockerId, 'audit.chain-break', String(seq), { seq });
         this.log.error({ lockerId, seq }, 'audit.chain_break');
       }
-      let contiguous = store.audit.contiguousSeq(lockerId);
+      let contiguous = Math.max(store.audit.contiguousSeq(lockerId), lockerAckedSeq);
       while (store.audit.get(lockerId, contiguous + 1) !== undefined) contiguous++;
       store.audit.setContiguousSeq(lockerId, contiguous);
       for (const r of store.audit.unprocessed(lockerId, contiguous, true)) {

@@ -149,7 +149,7 @@ export class LockerBridge {
   }
 
   private onAuditUpload(lockerId: string, m: AuditUploadMessage): void {
-    const result = this.d.ingest.ingest(lockerId, m.records);
+    const result = this.d.ingest.ingest(lockerId, m.records, m.ackedSeq);
     // Acked only after the transaction above committed: the ack promises durable storage.
     void this.sendAuditAck(lockerId, result.contiguousSeq, result.alsoSeqs);
   }
