@@ -82,7 +82,7 @@ describe('door cycles under SIGKILL', () => {
   it(`keeps the database, audit chain and pulse journal consistent across ${String(KILLS)} kills`, async () => {
     let last = { pulses: 0, records: 0 };
     for (let i = 0; i < KILLS; i++) {
-      await runAndKill(20 + Math.floor(Math.random() * 400));
+      await runAndKill(20 + Math.floor(Math.random() * 300));
       last = check();
     }
     // The next run finishes every open the last kill interrupted as 'unknown'.
