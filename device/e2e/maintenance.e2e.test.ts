@@ -56,4 +56,16 @@ describe('background duties of the runtime', () => {
     expect(h.auditTypes()).toContain('keypad.odds-degraded');
     expect(h.runtime.health().liveCodes).toBe(3);
   });
+
+  it('opens any compartment for a service credential, even one out of service, with a priority audit record', async () => {
+    h = new Harness();
+    await h.start();
+    h.store.setCompartmentStatus('A04', 'out-of-service', { reason: 'jammed' });
+    const { token } = h.token('service', { cmp: 'A04', sub: 'tech-3' });
+    await h.scan(token);
+    await h.advance(100);
+    expect(h.pulses('A04')).toBe(1);
+    const priority = h.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 100 }).map((r) => r.type);
+    expect(priority).toContain('service.open');
+  });
 });

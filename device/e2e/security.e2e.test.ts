@@ -28,7 +28,7 @@ describe('tokens rejected at the locker', () => {
     { name: 'an expired token', make: (x) => x.token('pickup', { cmp: 'A02', par: 'F', nbf: x.clock.now() - 3 * HOUR, exp: x.clock.now() - HOUR }).token },
     { name: 'a not-yet-valid token', make: (x) => x.token('pickup', { cmp: 'A02', par: 'F', nbf: x.clock.now() + 2 * HOUR, exp: x.clock.now() + 5 * HOUR }).token },
     { name: 'a token for another locker', make: (x) => x.token('pickup', { cmp: 'A02', par: 'F' }, 'locker-other-9').token },
-    { name: 'a token of the wrong purpose', make: (x) => x.token('service', { cmp: 'A02', par: 'F' }).token },
+    { name: 'a service token without a compartment', make: (x) => x.token('service', { par: 'F' }).token },
     { name: 'a truncated token', make: (x) => x.token('pickup', { cmp: 'A02', par: 'F' }).token.slice(0, 60) },
   ];
   for (const c of cases) {
@@ -49,6 +49,20 @@ describe('tokens rejected at the locker', () => {
     await h.advance(100);
     expect(h.pulses()).toBe(0);
     expect(h.lastText()).toBe(messages.notValid.text);
+  });
+
+  it('rejects a token of the wrong purpose behind a keypad code', async () => {
+    await started();
+    const entry = h.addParcel({ parcelId: 'WP', compartmentId: 'A02', code: '19283746' });
+    h.deposit(entry);
+    // A courier credential planted in a pickup row: verified for purpose 'pickup', refused.
+    const courier = h.token('courier', { jti: entry.tokenId });
+    h.applyBatch({ upserts: [{ ...entry, token: courier.token }] });
+    await h.type('19283746#');
+    await h.advance(100);
+    expect(h.pulses()).toBe(0);
+    expect(h.lastText()).toBe(messages.notValid.text);
+    expect(h.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 100 }).map((r) => r.type)).toContain('pickup.suspicious');
   });
 
   it('rejects a revoked token id', async () => {

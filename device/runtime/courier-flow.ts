@@ -106,6 +106,26 @@ export class CourierFlow {
     if (!started.started) display.flash(started.reason === 'busy' ? messages.busy : messages.notValid, 'error');
   }
 
+  /**
+   * A technician's service credential: opens the compartment named in it (any state, even
+   * out of service: that is how a stuck parcel or a faulty door gets attended). Reusable
+   * within its window like a courier credential; every open is a priority audit record.
+   */
+  onService(claims: TokenClaims): void {
+    const { store, doors, display } = this.deps;
+    const compartmentId = claims.cmp;
+    if (compartmentId === undefined || store.isTokenRevoked(claims.jti)) {
+      display.flash(messages.notValid, 'error');
+      return;
+    }
+    store.appendAudit('service.open', 'priority', { tokenId: claims.jti, compartmentId, ...(claims.sub === undefined ? {} : { sub: claims.sub }) });
+    const started = doors.open({ compartmentId, reason: 'service', tokenId: claims.jti }, (event) => {
+      if (event === 'opened' || event === 'already-open' || event === 'unverified') display.flash(doorOpenMessage(compartmentId, 'Door open (service).'), 'success');
+      else if (event === 'jammed' || event === 'relay-fault') display.flash(messages.doorDidNotOpen, 'error');
+    });
+    if (!started.started) display.flash(started.reason === 'busy' ? messages.busy : messages.notValid, 'error');
+  }
+
   private retrieved(compartmentId: string, courierTokenId: string): void {
     const { store, now } = this.deps;
     store.transaction(() => {

@@ -240,7 +240,7 @@ export class LockerRuntime {
       if (!this.courier.onParcelScan(data)) this.display.flash(messages.scanNotRecognised, 'error');
       return;
     }
-    const verification = this.tokens.verify(data, ['pickup', 'return-dropoff', 'courier', 'return-retrieval']);
+    const verification = this.tokens.verify(data, ['pickup', 'return-dropoff', 'courier', 'return-retrieval', 'service']);
     if (!verification.ok) {
       this.log.info({ reason: verification.reason }, 'scan.token-rejected');
       this.pickup.onToken(verification);
@@ -259,7 +259,7 @@ export class LockerRuntime {
         this.pickup.onToken(verification);
         return;
       case 'service':
-        this.display.flash(messages.scanNotRecognised, 'error');
+        this.courier.onService(claims);
         return;
     }
   }
