@@ -72,7 +72,9 @@ async function main(): Promise<number> {
     })();
     return stopping;
   };
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
+    signalled = true;
     void shutdown(signal).then(() => process.exit(0));
   };
   process.once('SIGINT', onSignal);
@@ -110,6 +112,11 @@ async function main(): Promise<number> {
     await shutdown(interactive ? 'console closed' : 'demo finished');
     return 0;
   } catch (err) {
+    // A demo step cut short by Ctrl-C fails because the locker is stopping: not an error.
+    if (signalled) {
+      await shutdown('signal');
+      return 0;
+    }
     logger.error({ err }, 'simulator.failed');
     process.stderr.write(`simulator: ${describeFailure(err)}\n`);
     await shutdown('error').catch(() => undefined);
