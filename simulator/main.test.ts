@@ -145,4 +145,13 @@ describe('simulator main (npm start)', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/usage: npm start/);
   });
+
+  it('refuses an invalid config file with the reason and exit code 2', async () => {
+    const dir = dataDir();
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ compartments: [{ id: 'A01', size: 'XXL' }] }));
+    const run = await runMain(['--data-dir', dir, '--config', file]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/invalid simulator config: compartments\.0\.size/);
+  });
 });

@@ -14,7 +14,7 @@ import { openLockerSim, type LockerSim } from './locker-sim.js';
 import { parseMainArgs, usage } from './main-args.js';
 import { ParcelDesk } from './parcel-desk.js';
 import { startConsole, type RunningConsole } from './repl.js';
-import { loadSimConfig } from './sim-config.js';
+import { loadSimConfig, type SimLockerConfig } from './sim-config.js';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -43,7 +43,13 @@ async function main(): Promise<number> {
     out(usage);
     return 0;
   }
-  const config = loadSimConfig(args.config);
+  let config: SimLockerConfig;
+  try {
+    config = loadSimConfig(args.config);
+  } catch (err) {
+    process.stderr.write(`simulator: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
   const paths = dataDirPaths(args.dataDir);
   if (args.fresh) wipeDataDir(paths);
   const resumed = existsSync(paths.database);
@@ -93,7 +99,8 @@ async function main(): Promise<number> {
       await runDemoScenario({ sim, source, print: out });
     }
 
-    const interactive = args.interactive || process.stdin.isTTY;
+    const terminal = process.stdin.isTTY === true;
+    const interactive = args.interactive || terminal;
     if (interactive) {
       out('');
       const deskSource = await stack.demoSource(sim);
@@ -102,7 +109,7 @@ async function main(): Promise<number> {
         sim,
         input: process.stdin,
         output: process.stdout,
-        interactive: process.stdin.isTTY,
+        interactive: terminal,
         logger,
         view: stack.view,
         desk: (print) => new ParcelDesk(running, deskSource, print),
