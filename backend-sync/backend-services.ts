@@ -3,6 +3,7 @@ import type { BackendConfig } from './config/config.js';
 import { KeyStore } from './keys/key-store.js';
 import { TokenService } from './keys/token-service.js';
 import { AuditIngest } from './locker-sync/audit-ingest.js';
+import { CommandService } from './locker-sync/command-service.js';
 import { LockerBridge } from './locker-sync/locker-bridge.js';
 import { Alerts } from './lockers/alerts.js';
 import { CompartmentFaults } from './lockers/compartment-faults.js';
@@ -69,7 +70,8 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const alerts = new Alerts(store, clock, logger);
   const faults = new CompartmentFaults(store, clock, tokens, codeSets, alerts, offlineGraceMs, logger);
   const ingest = new AuditIngest(store, clock, alerts, { store, parcels, faults, alerts }, logger);
-  const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, logger });
+  const commands = new CommandService({ store, keys, clock, logger });
+  const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, commands, logger });
   const outbox = new OutboxDispatcher({ store, clock, logger, channels: p.channels, maxAttempts: config.notifications.maxAttempts, baseBackoffMs: config.notifications.baseBackoffMs });
   const sweeper = new Sweeper(
     [
@@ -78,12 +80,13 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'code-expiry', run: () => expireCodes(store, codeSets, clock) },
       { name: 'outbox', run: () => outbox.drain() },
       { name: 'refunds', run: () => orders.processRefunds() },
+      { name: 'commands', run: () => commands.publishDue() },
     ],
     Math.min(config.reservations.sweepIntervalMs, config.notifications.pollIntervalMs),
     logger,
   );
   const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
-  return { logger, clock, store, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, rateLimiter, alerts, faults, ingest, bridge, outbox, sweeper };
+  return { logger, clock, store, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, ingest, bridge, outbox, sweeper };
 }
 
 /** Entries whose token expired leave the locker's set (collected parcels' codes included). */

@@ -1,6 +1,7 @@
 import type { KeyStore } from '../keys/key-store.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { CodeSetService } from '../codes/code-set-service.js';
+import type { CommandService } from '../locker-sync/command-service.js';
 import type { LockerService } from '../lockers/locker-service.js';
 import type { OrderService } from '../orders/order-service.js';
 import type { ParcelEvents } from '../orders/parcel-events.js';
@@ -24,6 +25,7 @@ export interface AppDeps {
   tokens: TokenService;
   keys: KeyStore;
   codeSets: CodeSetService;
+  commands: CommandService;
   rateLimiter?: RateLimiter | undefined;
   /** For /health: is the MQTT link up (undefined: MQTT disabled). */
   mqttConnected?: (() => boolean) | undefined;

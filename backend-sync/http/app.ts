@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import type { AppDeps } from './app-deps.js';
 import { installErrorHandler } from './error-handler.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import { commandRoutes } from './routes/command-routes.js';
 import { lockerRoutes } from './routes/locker-routes.js';
 import { orderRoutes } from './routes/order-routes.js';
 import { reservationRoutes } from './routes/reservation-routes.js';
@@ -53,6 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   reservationRoutes(app, deps);
   orderRoutes(app, deps);
   shipmentRoutes(app, deps);
+  commandRoutes(app, deps);
   adminRoutes(app, deps);
   await app.ready();
   return app;

@@ -130,6 +130,19 @@ describe(`locker to customer over MQTT (${name})`, () => {
     expect(locker.store.findEntryByTokenId(tokenId)?.state).toBe('revoked');
   });
 
+  it('sends a signed remote open that the locker executes once, and stores its reply', async () => {
+    const sent = await post<{ transactionId: string; state: string }>(`/lockers/${LOCKER}/commands`, { command: { kind: 'remote-open', compartmentId: 'S1', reason: 'customer on the phone' } });
+    expect(['pending', 'replied']).toContain(sent.state); // a fast broker may deliver the reply first
+    await waitFor(() => f.services.commands.get(sent.transactionId).state === 'replied', 'command replied');
+    // A retry (the sweeper re-publishing) is answered from the locker's stored reply.
+    f.store.commands.markAttempt(sent.transactionId, 1, 0);
+    await f.services.commands.publishDue();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(locker.port.remote.calls).toHaveLength(1);
+    const res = await app.inject({ method: 'GET', url: `/lockers/${LOCKER}/commands/${sent.transactionId}` });
+    expect(res.json<{ reply: { status: string; result: { outcome: string } } }>().reply).toMatchObject({ status: 'ok', result: { outcome: 'opened' } });
+  });
+
   it('re-sends what a locker missed while the backend was disconnected, when it sees its presence again', async () => {
     await transport.stop();
     const { tokenId } = await orderWithShipment('missed');

@@ -19,6 +19,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { AuditIngest } from './audit-ingest.js';
+import type { CommandService } from './command-service.js';
 
 // The backend's side of the locker protocol (sync/contract): code batches out, acks and
 // snapshot requests in, audit uploads in and signed acks out, presence in. Every inbound
@@ -38,6 +39,7 @@ export interface LockerBridgeDeps {
   codeSets: CodeSetService;
   ingest: AuditIngest;
   alerts: Alerts;
+  commands: CommandService;
   logger: Logger;
 }
 
@@ -58,6 +60,7 @@ export class LockerBridge {
 
   attach(publisher: Publisher): void {
     this.publisher = publisher;
+    this.d.commands.attach(publisher);
   }
 
   /** Counts of rejected inbound messages by reason (for tests and metrics). */
@@ -97,9 +100,7 @@ export class LockerBridge {
       }
       case 'cmd/reply': {
         const m = decodeMessage('cmd/reply', payload);
-        if (!m.ok) return this.reject(m.reason, { lockerId, suffix, detail: m.detail });
-        this.log.info({ lockerId, transactionId: m.message.transactionId, status: m.message.status }, 'command.reply');
-        return;
+        return m.ok ? this.d.commands.onReply(lockerId, m.message) : this.reject(m.reason, { lockerId, suffix, detail: m.detail });
       }
       default:
         return this.reject('unexpected-topic', { lockerId, suffix });

@@ -157,3 +157,16 @@ export interface SigningKeyRecord {
   retiredAt?: number;
   revokedAt?: number;
 }
+
+export interface CommandRecord {
+  transactionId: string;
+  lockerId: string;
+  command: Record<string, unknown>;
+  state: 'pending' | 'replied' | 'expired';
+  reply?: Record<string, unknown>;
+  attempts: number;
+  nextAttemptAt: number;
+  expiresAt: number;
+  actor: string;
+  createdAt: number;
+}

@@ -2,6 +2,7 @@ import type { CompartmentSize } from '../shared/contract.js';
 import type { CompartmentInput, CompartmentState, Locker, LockerDetail, LockerInput, LockerStatus, SearchHit } from '../lockers/locker-schemas.js';
 import type {
   AlertRecord,
+  CommandRecord,
   AuditRecordRow,
   CodeEntryRecord,
   CodeSetRecord,
@@ -185,6 +186,17 @@ export interface SigningKeyRepository {
   revoke(kid: string, at: number): boolean;
 }
 
+export interface CommandRepository {
+  insert(c: CommandRecord): void;
+  get(transactionId: string): CommandRecord | undefined;
+  /** Pending commands due for (re)publishing. */
+  due(now: number, limit: number): CommandRecord[];
+  markAttempt(transactionId: string, attempts: number, nextAttemptAt: number): void;
+  /** pending → replied; false when already replied (a duplicate reply) or unknown. */
+  reply(transactionId: string, reply: Record<string, unknown>, at: number): boolean;
+  expire(now: number): number;
+}
+
 export interface Store {
   readonly lockers: LockerRepository;
   readonly reservations: ReservationRepository;
@@ -198,6 +210,7 @@ export interface Store {
   readonly notifications: NotificationRepository;
   readonly alerts: AlertRepository;
   readonly signingKeys: SigningKeyRepository;
+  readonly commands: CommandRepository;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
   transaction<T>(work: () => T): T;
   /**

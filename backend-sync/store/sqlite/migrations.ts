@@ -224,6 +224,23 @@ const steps: readonly string[] = [
     revoked_at INTEGER
   );
   `,
+  // 2: commands to lockers (support remote open, resync, health), retried until replied.
+  `
+  CREATE TABLE commands (
+    transaction_id TEXT PRIMARY KEY,
+    locker_id TEXT NOT NULL REFERENCES lockers (id),
+    command_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'replied', 'expired')),
+    reply_json TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    replied_at INTEGER
+  );
+  CREATE INDEX commands_due ON commands (next_attempt_at) WHERE state = 'pending';
+  `,
 ];
 
 export function migrate(db: Database.Database): void {

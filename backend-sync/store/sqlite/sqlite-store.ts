@@ -9,6 +9,7 @@ import { SqliteReservationRepository } from './sqlite-reservation-repository.js'
 import { SqliteAlertRepository, SqliteSigningKeyRepository } from './sqlite-alert-repository.js';
 import { SqliteAuditRepository } from './sqlite-audit-repository.js';
 import { SqliteCodeSetRepository } from './sqlite-code-set-repository.js';
+import { SqliteCommandRepository } from './sqlite-command-repository.js';
 import { SqliteNotificationRepository } from './sqlite-notification-repository.js';
 
 // The embedded store: one better-sqlite3 connection per process. Transactions are BEGIN
@@ -28,6 +29,7 @@ export class SqliteStore implements Store {
   readonly notifications;
   readonly alerts;
   readonly signingKeys;
+  readonly commands;
 
   private readonly group: GroupCommit;
 
@@ -45,6 +47,7 @@ export class SqliteStore implements Store {
     this.notifications = new SqliteNotificationRepository(db);
     this.alerts = new SqliteAlertRepository(db);
     this.signingKeys = new SqliteSigningKeyRepository(db);
+    this.commands = new SqliteCommandRepository(db);
   }
 
   static open(path: string, logger: Logger): SqliteStore {
