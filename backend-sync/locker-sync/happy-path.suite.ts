@@ -119,6 +119,7 @@ describe(`locker to customer over MQTT (${name})`, () => {
     await waitFor(() => locker.store.auditAckedWatermark() === locker.store.auditHighWatermark(), 'audit acknowledged');
     expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
     expect(backendLogs.text()).not.toContain(code);
+    expect(backendLogs.text()).not.toContain(entry!.token);
   });
 
   it('revokes the code on the locker when the shipment is cancelled before it ships', async () => {

@@ -27,6 +27,8 @@ describe('notification outbox', () => {
     const stored = f.store.notifications.list({ kind: 'parcel.ready_for_pickup' })[0];
     expect(stored?.state).toBe('sent');
     expect(stored?.payload['code']).toBe('[sent]');
+    expect(ready[0]?.payload['token']).toMatch(/^v4\.public\./);
+    expect(stored?.payload['token']).toBe('[sent]');
     expect(f.inbox.sent.map((n) => n.kind)).toEqual(['order.placed', 'order.payment_confirmed', 'parcel.ready_for_pickup']);
   });
 

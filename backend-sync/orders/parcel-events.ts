@@ -59,6 +59,9 @@ export class ParcelEvents {
       const deadline = at + this.d.pickupWindowMs;
       const extra: Record<string, unknown> = { lockerId, pickupDeadline: deadline };
       if (code !== undefined) extra['code'] = code;
+      // The QR code the customer can scan instead is the pickup token itself.
+      const entry = s.pickupTokenId === undefined ? undefined : store.codeSets.entry(lockerId, s.pickupTokenId);
+      if (entry !== undefined) extra['token'] = entry.token;
       const patch: Partial<ShipmentRecord> = { pickupDeadline: deadline };
       if (slot !== undefined) patch.compartmentId = slot;
       transitions.shipment(s, 'deposit', who, patch, extra);
