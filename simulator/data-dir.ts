@@ -20,6 +20,8 @@ export interface DataDirPaths {
   backendKeys: string;
   /** The embedded backend's SQLite database (lockers, orders, code sets, ingested audit). */
   backendDatabase: string;
+  /** The keyring of the locker's provisioning bundle, as installed (the locker's first trusted keys). */
+  provisionedKeyring: string;
 }
 
 export function dataDirPaths(dir: string): DataDirPaths {
@@ -31,6 +33,7 @@ export function dataDirPaths(dir: string): DataDirPaths {
     codePepper: join(root, 'secrets', 'code-pepper'),
     backendKeys: join(root, 'backend-keys'),
     backendDatabase: join(root, 'backend.db'),
+    provisionedKeyring: join(root, 'secrets', 'provisioned-keyring.json'),
   };
 }
 

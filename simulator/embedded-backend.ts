@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
 import type { Logger } from 'pino';
 import { createBackendServices, type BackendServices } from '../backend-sync/backend-services.js';
 import { parseConfig } from '../backend-sync/config/config.js';
@@ -12,6 +13,7 @@ import { systemClock } from '../backend-sync/shared/clock.js';
 import { SqliteStore } from '../backend-sync/store/sqlite/sqlite-store.js';
 import { createEd25519 } from '../device/crypto/create-ed25519.js';
 import type { KeyringRow } from '../device/store/runtime-store.js';
+import { PublicKeyText, type KeyringChange } from '../device/codes/code-batch.js';
 import { decodeBase64UrlStrict } from '../device/crypto/base64url.js';
 import type { SigningKey } from './backend-signing-key.js';
 import type { DataDirPaths } from './data-dir.js';
@@ -30,7 +32,7 @@ export interface EmbeddedBackend {
   readonly url: string;
   /** What was sent to customers, codes included: the demo reads the code from here. */
   readonly inbox: LogChannel;
-  /** The keys a locker provisioned by this backend trusts. */
+  /** The keyring installed on the locker at registration (its first trusted keys). */
   provisionedKeys(): KeyringRow[];
   stop(): Promise<void>;
 }
@@ -95,8 +97,7 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
     const started = app;
     return {
       services, app: started, url, inbox,
-      provisionedKeys: () =>
-        services.keys.keyringChanges().flatMap((k): KeyringRow[] => (k.op === 'trust' ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false, ...(k.notAfter === undefined ? {} : { notAfter: k.notAfter }) }] : [])),
+      provisionedKeys: () => readProvisionedKeyring(paths.provisionedKeyring),
       stop: async () => {
         await started.close();
         await services.sweeper.stop();
@@ -112,6 +113,24 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
   }
 }
 
+const ProvisionedKeyring = z.array(
+  z.object({ kid: z.string(), publicKey: PublicKeyText, revoked: z.literal(false), notAfter: z.number().int().positive().optional() }).strict(),
+);
+
+function writeProvisionedKeyring(path: string, keyring: readonly KeyringChange[]): void {
+  const rows = keyring.flatMap((k): KeyringRow[] =>
+    k.op === 'trust' ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false, ...(k.notAfter === undefined ? {} : { notAfter: k.notAfter }) }] : [],
+  );
+  writeFileSync(path, `${JSON.stringify(rows, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** The installed keyring; fixed at install like a board's, so a later backend rotation arrives by batch. */
+function readProvisionedKeyring(path: string): KeyringRow[] {
+  const parsed = ProvisionedKeyring.safeParse(JSON.parse(readFileSync(path, 'utf8')) as unknown);
+  if (!parsed.success) throw new Error(`${path} is not a keyring: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data.map((r) => ({ kid: r.kid, publicKey: r.publicKey, revoked: r.revoked, ...(r.notAfter === undefined ? {} : { notAfter: r.notAfter }) }));
+}
+
 /**
  * Registers the locker at first run and installs what the provisioning bundle holds: the
  * code pepper, which only the backend generates and returns once. A data dir where only
@@ -120,7 +139,11 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
 function provisionLocker(services: BackendServices, config: SimLockerConfig, paths: DataDirPaths, say: (line: string) => void): void {
   const known = services.store.lockers.get(config.lockerId) !== undefined;
   const pepperExists = existsSync(paths.codePepper);
-  if (known && pepperExists) return;
+  if (known && pepperExists) {
+    // A data dir from before the keyring was kept: what the backend trusts now is the best record.
+    if (!existsSync(paths.provisionedKeyring)) writeProvisionedKeyring(paths.provisionedKeyring, services.keys.keyringChanges());
+    return;
+  }
   if (known || pepperExists) {
     const why = known ? 'the code pepper file is missing' : 'the locker was set up without the backend (--offline), which cannot adopt it';
     throw new Error(`data dir ${paths.root}: ${why}; start with --fresh (or keep --offline)`);
@@ -130,5 +153,6 @@ function provisionLocker(services: BackendServices, config: SimLockerConfig, pat
   if (pepper === undefined) throw new Error('backend returned an unreadable code pepper');
   // Hex, the format the device's readCodePepper reads; 'wx': never replace a pepper in use.
   writeFileSync(paths.codePepper, `${Buffer.from(pepper).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  writeProvisionedKeyring(paths.provisionedKeyring, provisioning.keyring);
   say(`locker ${config.lockerId} registered with the backend; provisioning bundle installed (code pepper, keyring of ${String(provisioning.keyring.length)} key(s))`);
 }
