@@ -82,10 +82,22 @@ export class SqliteReservationRepository implements ReservationRepository {
   }
 
   claim(p: ClaimParams): ReservationRecord | undefined {
-    // Expired holds on this locker and size go back to the pool first (lazy release), in
-    // the same transaction as the claim, so a lapsed hold never blocks a new customer.
-    for (const r of this.stmts.dueFor.all(p.now, p.lockerId, p.size)) this.release(r.id, 'expired', p.now);
-    const claimed = this.stmts.claim.get({
+    let claimed = this.claimFree(p);
+    if (claimed === undefined) {
+      // Nothing free: holds on this locker and size that lapsed go back to the pool (lazy
+      // release, same transaction) and the claim is tried once more, so a lapsed hold never
+      // blocks a new customer. Done only on this path: the common case costs no extra read.
+      const lapsed = this.stmts.dueFor.all(p.now, p.lockerId, p.size);
+      for (const r of lapsed) this.release(r.id, 'expired', p.now);
+      if (lapsed.length > 0) claimed = this.claimFree(p);
+    }
+    if (claimed === undefined) return undefined;
+    this.stmts.insert.run({ id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, compartmentId: claimed.id, status: p.status, expiresAt: p.expiresAt, now: p.now });
+    return { id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, compartmentId: claimed.id, status: p.status, expiresAt: p.expiresAt, createdAt: p.now };
+  }
+
+  private claimFree(p: ClaimParams): { id: string } | undefined {
+    return this.stmts.claim.get({
       id: p.id,
       lockerId: p.lockerId,
       size: p.size,
@@ -94,9 +106,6 @@ export class SqliteReservationRepository implements ReservationRepository {
       exclude: p.excludeCompartmentId ?? '',
       offlineCutoff: p.offlineCutoff,
     });
-    if (claimed === undefined) return undefined;
-    this.stmts.insert.run({ id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, compartmentId: claimed.id, status: p.status, expiresAt: p.expiresAt, now: p.now });
-    return { id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, compartmentId: claimed.id, status: p.status, expiresAt: p.expiresAt, createdAt: p.now };
   }
 
   get(id: string): ReservationRecord | undefined {
