@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readCodePepper } from '../device/config.js';
 import { unusedCode } from './demo-issuer.js';
-import type { DemoParcelSource, PreparedParcel } from './demo-scenario.js';
+import type { CustomerNotice, DemoParcelSource, PreparedParcel } from './demo-scenario.js';
 import type { EmbeddedBackend } from './embedded-backend.js';
 import type { LockerSim } from './locker-sim.js';
 import { DemoStepError, waitUntil } from './wait-for.js';
@@ -68,7 +68,7 @@ export function backendParcelSource(backend: EmbeddedBackend, codeLength: number
         wrongCode: unusedCode(pepper, lockerId, codeLength, (digest) => sim.store.findEntryByCodeDigest(digest) !== undefined),
       };
     },
-    async customerCode(_sim, parcel, say): Promise<string> {
+    async customerNotice(_sim, parcel, say): Promise<CustomerNotice> {
       // The deposit reaches the backend as an audit record; it marks the shipment delivered
       // and its outbox notifies the customer, code included.
       const sent = await waitUntil(
@@ -77,9 +77,10 @@ export function backendParcelSource(backend: EmbeddedBackend, codeLength: number
         timeoutMs,
       );
       const code = sent.payload['code'];
-      if (typeof code !== 'string') throw new DemoStepError('the pickup notification carries no code');
-      say('the backend saw the deposit in the uploaded audit log and notified the customer: "your parcel is ready, code …"');
-      return code;
+      const qrToken = sent.payload['token'];
+      if (typeof code !== 'string' || typeof qrToken !== 'string') throw new DemoStepError('the pickup notification carries no code or QR code');
+      say('the backend saw the deposit in the uploaded audit log and notified the customer: "your parcel is ready, code … (or show this QR code)"');
+      return { code, qrToken };
     },
     async confirmCollected(_sim, parcel, say): Promise<void> {
       const orderId = orders.get(parcel.parcelId);

@@ -89,6 +89,11 @@ export async function executeCommand(command: Command, context: CommandContext):
       if (context.desk?.scanCourierCredential() !== true) print("no courier credential yet: create a parcel with 'parcel' first");
       else print('scanner: courier credential scanned');
       return 'continue';
+    case 'qr': {
+      const scanned = context.desk?.scanCustomerQr(command.parcelId);
+      print(scanned === undefined ? "no pickup notice yet: 'parcel', deposit it, then 'qr'" : `scanner: the customer's QR code for ${scanned} scanned`);
+      return 'continue';
+    }
     case 'wait':
       await sleep(command.ms);
       return 'continue';

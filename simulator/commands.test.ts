@@ -33,6 +33,8 @@ describe('console command parser', () => {
     ['parcel', { name: 'parcel' }],
     ['parcel xl', { name: 'parcel', size: 'XL' }],
     ['courier', { name: 'courier' }],
+    ['qr', { name: 'qr' }],
+    ['qr shp_x-1', { name: 'qr', parcelId: 'shp_x-1' }],
     ['status', { name: 'status' }],
     ['display', { name: 'display', count: 10 }],
     ['audit 25', { name: 'audit', count: 25 }],

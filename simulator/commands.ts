@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CompartmentId, CompartmentSize } from '../device/tokens/claims.js';
+import { CompartmentId, CompartmentSize, ParcelId } from '../device/tokens/claims.js';
 import type { SimFault } from '../hal/sim/compartment-model.js';
 
 // The technician console's command language: one command per line, words separated by
@@ -22,6 +22,7 @@ export type Command =
   | { name: 'noise'; source: 'keypad' | 'scanner' }
   | { name: 'parcel'; size?: CompartmentSize }
   | { name: 'courier' }
+  | { name: 'qr'; parcelId?: string }
   | { name: 'wait'; ms: number }
   | { name: 'status' }
   | { name: 'display'; count: number }
@@ -123,6 +124,14 @@ export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
     usage: 'courier',
     summary: "the courier scans the credential issued with the last 'parcel' (then 'scan <parcel id>')",
     schema: z.tuple([]).transform(() => ({ name: 'courier' as const })),
+  },
+  qr: {
+    usage: 'qr [parcel id]',
+    summary: 'the customer shows the QR code from their pickup notice at the scanner (the last one by default)',
+    schema: z
+      .array(ParcelId)
+      .max(1)
+      .transform(([parcelId]) => ({ name: 'qr' as const, ...(parcelId === undefined ? {} : { parcelId }) })),
   },
   wait: {
     usage: 'wait <ms>',

@@ -28,15 +28,21 @@ export interface PreparedParcel {
   wrongCode: string;
 }
 
+export interface CustomerNotice {
+  code: string;
+  qrToken: string;
+}
+
 export interface DemoParcelSource {
   /** One line: who issues tokens and how the batch reaches the locker. */
   readonly description: string;
   prepare(sim: LockerSim, request: ParcelRequest, say: (line: string) => void): Promise<PreparedParcel>;
   /**
-   * The keypad code the customer received. Asked after the deposit, because that is when a
-   * backend sends it. Printed by the demo on purpose, because showing it is the point.
+   * What the customer received: the keypad code and the QR code (the pickup token). Asked
+   * after the deposit, because that is when a backend sends it. The demo prints the code on
+   * purpose, because showing it is the point; the token is never printed.
    */
-  customerCode(sim: LockerSim, parcel: PreparedParcel, say: (line: string) => void): Promise<string>;
+  customerNotice(sim: LockerSim, parcel: PreparedParcel, say: (line: string) => void): Promise<CustomerNotice>;
   /** A backend that tracks the order: waits until it shows the parcel collected. */
   confirmCollected?(sim: LockerSim, parcel: PreparedParcel, say: (line: string) => void): Promise<void>;
   /** When the audit log reaches a backend: waits until it acknowledged `seq` and says so. */
@@ -119,7 +125,7 @@ export async function runDemoScenario(options: DemoOptions): Promise<DemoResult>
     const ended = nextEvent(events, isDisplay('idle'), 'the courier session to end', timeout);
     control.keypad.press('C');
     await ended;
-    const code = await source.customerCode(sim, parcel, say);
+    const { code } = await source.customerNotice(sim, parcel, say);
 
     step('A customer types a wrong code');
     let pulsed: string | undefined;

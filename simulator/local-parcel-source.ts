@@ -1,6 +1,6 @@
 import type { CodeBatch } from '../device/codes/code-batch.js';
 import type { BatchApplyResult } from '../device/sync-port.js';
-import type { DemoParcelSource, PreparedParcel } from './demo-scenario.js';
+import type { CustomerNotice, DemoParcelSource, PreparedParcel } from './demo-scenario.js';
 import type { DemoIssuer } from './demo-issuer.js';
 import type { LockerSim } from './locker-sim.js';
 import { DemoStepError } from './wait-for.js';
@@ -11,7 +11,7 @@ import { DemoStepError } from './wait-for.js';
 
 export function localParcelSource(issuer: DemoIssuer, applyBatch: (batch: CodeBatch) => BatchApplyResult): DemoParcelSource {
   // What the backend would send the customer after the deposit, by pickup token id.
-  const codes = new Map<string, string>();
+  const notices = new Map<string, CustomerNotice>();
   return {
     description: `in-process TokenIssuer (backend key ${issuer.kid}), batch applied through the device's sync port`,
     prepare(sim: LockerSim, request, say): Promise<PreparedParcel> {
@@ -27,7 +27,7 @@ export function localParcelSource(issuer: DemoIssuer, applyBatch: (batch: CodeBa
         throw new DemoStepError(`code batch ${String(batch.fromVersion)}→${String(batch.toVersion)} was not applied: ${result.outcome}`);
       }
       say(`code batch ${String(batch.fromVersion)}→${String(batch.toVersion)} applied (1 entry, keyring trusts ${issuer.kid})`);
-      codes.set(pickup.entry.tokenId, pickup.code);
+      notices.set(pickup.entry.tokenId, { code: pickup.code, qrToken: pickup.token });
       return Promise.resolve({
         parcelId: parcel.parcelId,
         compartmentId: parcel.compartmentId,
@@ -36,11 +36,11 @@ export function localParcelSource(issuer: DemoIssuer, applyBatch: (batch: CodeBa
         wrongCode: issuer.wrongCode(pickup.code, codeInUse),
       });
     },
-    customerCode(_sim, parcel, say): Promise<string> {
-      const code = codes.get(parcel.pickupTokenId);
-      if (code === undefined) return Promise.reject(new DemoStepError('no code was issued for this parcel'));
-      say('the customer got the code with the pickup notice (here: straight from the issuer)');
-      return Promise.resolve(code);
+    customerNotice(_sim, parcel, say): Promise<CustomerNotice> {
+      const notice = notices.get(parcel.pickupTokenId);
+      if (notice === undefined) return Promise.reject(new DemoStepError('no code was issued for this parcel'));
+      say('the customer got the code and QR code with the pickup notice (here: straight from the issuer)');
+      return Promise.resolve(notice);
     },
   };
 }

@@ -88,7 +88,7 @@ describe('simulator main (npm start)', () => {
     expect(run.stdout).toContain('sync: offline locker');
   });
 
-  it('plays a whole parcel from the console: backend parcel, courier deposit, code notice, pickup', async () => {
+  it('plays a whole parcel from the console: backend parcel, courier deposit, notice, pickup by QR', async () => {
     const said = new Set<string>();
     const once = (key: string, act: () => void): void => {
       if (said.has(key)) return;
@@ -103,13 +103,15 @@ describe('simulator main (npm start)', () => {
         const assigned = /parcel (\S+) is assigned to (A\d\d)/.exec(all);
         if (assigned !== null) once('deposit', () => write(`courier\nwait 200\nscan ${assigned[1]!}\nwait 300\nclose ${assigned[2]!}\n`));
         const code = /received code (\d{8})/.exec(all);
-        if (code !== null) once('pickup', () => write(`keys ${code[1]!}#\nwait 500\nstatus\nquit\n`));
+        if (code !== null) once('pickup', () => write('qr\nwait 500\nstatus\nquit\n'));
       },
     });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/Deposit in A0\d confirmed/);
     expect(run.stdout).toMatch(/Door open: please take your parcel/);
-    expect(run.stdout).toMatch(/keypad: 9 key\(s\) pressed/);
+    expect(run.stdout).toMatch(/the customer's QR code for \S+ scanned/);
+    // The token itself is never printed, only the code (on purpose, marked as such).
+    expect(run.stdout).not.toContain('v4.public.');
   });
 
   it('stops gracefully on SIGTERM: relays off, database closed, exit 0', async () => {

@@ -1,5 +1,5 @@
 import type { CompartmentSize } from '../device/tokens/claims.js';
-import { chooseCompartment, type DemoParcelSource, type PreparedParcel } from './demo-scenario.js';
+import { chooseCompartment, type CustomerNotice, type DemoParcelSource, type PreparedParcel } from './demo-scenario.js';
 import type { LockerSim } from './locker-sim.js';
 import { waitUntil } from './wait-for.js';
 
@@ -13,6 +13,8 @@ class DeskClosed extends Error {}
 
 export class ParcelDesk {
   private latest: PreparedParcel | undefined;
+  /** What customers received, by parcel id, in arrival order. */
+  private readonly notices = new Map<string, CustomerNotice>();
   private closed = false;
 
   constructor(
@@ -38,6 +40,18 @@ export class ParcelDesk {
     return true;
   }
 
+  /**
+   * The customer shows the QR code from their notice (the last one, or for `parcelId`).
+   * Returns the parcel id, or undefined when no notice has arrived yet.
+   */
+  scanCustomerQr(parcelId?: string): string | undefined {
+    const id = parcelId ?? [...this.notices.keys()].at(-1);
+    const notice = id === undefined ? undefined : this.notices.get(id);
+    if (id === undefined || notice === undefined) return undefined;
+    this.sim.control.scanner.scan(notice.qrToken);
+    return id;
+  }
+
   close(): void {
     this.closed = true;
   }
@@ -49,8 +63,9 @@ export class ParcelDesk {
         const state = this.sim.store.findEntryByTokenId(parcel.pickupTokenId)?.state;
         return state !== undefined && state !== 'awaiting-deposit';
       }, `the deposit of ${parcel.parcelId}`, this.depositWaitMs, 100);
-      const code = await this.source.customerCode(this.sim, parcel, (line) => this.print(`  ${line}`));
-      if (!this.closed) this.print(`customer of ${parcel.parcelId} received code ${code}   (shown only because this is a simulator)`);
+      const notice = await this.source.customerNotice(this.sim, parcel, (line) => this.print(`  ${line}`));
+      this.notices.set(parcel.parcelId, notice);
+      if (!this.closed) this.print(`customer of ${parcel.parcelId} received code ${notice.code}   (shown only because this is a simulator; 'qr' shows their QR code instead)`);
     } catch (err) {
       if (err instanceof DeskClosed || this.closed) return;
       this.print(`parcel ${parcel.parcelId}: ${err instanceof Error ? err.message : String(err)}`);
