@@ -109,6 +109,19 @@ describe('audit ingest', () => {
     expect(f.store.alerts.list('lk-a').map((a) => a.kind).sort()).toEqual(['security.keypad-lockout', 'security.uncommanded-open']);
   });
 
+  it('moves a checkout hold off a compartment that fails, keeping its reservation id', () => {
+    f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 2 }));
+    const hold = f.services.reservations.reserve('hold-fault-1', { orderRef: 'c-f', lockerId: 'lk-b', size: 'M' }).body;
+    const recs = chain([{ type: 'compartment.out-of-service', data: { compartmentId: hold.compartmentId, reason: 'jammed' }, lane: 'priority' }], f.clock.now());
+    f.services.ingest.ingest('lk-b', recs);
+    const after = f.services.reservations.get(hold.id);
+    expect(after.status).toBe('held');
+    expect(after.compartmentId).not.toBe(hold.compartmentId);
+    const compartments = f.services.lockers.get('lk-b').compartments;
+    expect(compartments.find((c) => c.id === after.compartmentId)?.state).toBe('held');
+    expect(compartments.find((c) => c.id === hold.compartmentId)?.state).toBe('out_of_service');
+  });
+
   it('takes a faulty compartment out of service and re-slots the parcel with the same code', () => {
     const s = f.store.shipments.get(shipmentId)!;
     const oldEntry = f.store.codeSets.entry('lk-a', s.pickupTokenId!)!;

@@ -42,6 +42,14 @@ export class CompartmentFaults {
         this.alerts.raise(lockerId, 'fault.parcel-in-faulty-compartment', dedupeKey, { compartmentId, shipmentId: shipment?.id ?? null });
         return;
       }
+      if (r !== undefined && (r.status === 'held' || r.status === 'confirmed')) {
+        // A checkout hold or an order's reservation without a parcel yet: move it.
+        const now = this.clock.now();
+        const moved = store.reservations.relocate(r.id, compartmentId, now, now - this.offlineGraceMs);
+        if (moved === undefined) this.alerts.raise(lockerId, 'fault.reslot-failed', dedupeKey, { compartmentId, reservationId: r.id });
+        else store.stateLog.append({ entity: 'reservation', entityId: r.id, from: r.status, to: r.status, event: 'relocate', actor: 'compartment-faults', reason: `${compartmentId} -> ${moved}`, at: now });
+        return;
+      }
       if (r === undefined || shipment === undefined || !['created', 'shipped', 'out_for_delivery'].includes(shipment.state)) return;
       this.reslot(lockerId, compartmentId, r.id, shipment.id, dedupeKey);
     });

@@ -79,6 +79,11 @@ export interface ReservationRepository {
   release(id: string, status: 'released' | 'expired', now: number): boolean;
   /** confirmed → consumed by a shipment (the compartment stays reserved for the parcel). */
   consume(id: string, shipmentId: string, now: number): boolean;
+  /**
+   * Moves a held or confirmed reservation to another free compartment of its size at the
+   * same locker (the old one failed); returns the new compartment id, or undefined if none is free.
+   */
+  relocate(id: string, excludeCompartmentId: string, now: number, offlineCutoff: number): string | undefined;
   /** Holds past their expiry, oldest first. */
   dueForExpiry(now: number, limit: number): ReservationRecord[];
 }

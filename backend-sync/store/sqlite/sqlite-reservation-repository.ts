@@ -77,6 +77,7 @@ export class SqliteReservationRepository implements ReservationRepository {
       dueFor: db.prepare<[number, string, string], ReservationRow>(
         `SELECT * FROM reservations WHERE status = 'held' AND expires_at <= ? AND locker_id = ? AND size = ?`,
       ),
+      setCompartment: db.prepare<[string, number, string]>('UPDATE reservations SET compartment_id = ?, updated_at = ? WHERE id = ?'),
       byOrder: db.prepare<[string], ReservationRow>('SELECT * FROM reservations WHERE order_id = ? ORDER BY created_at, id'),
     };
   }
@@ -132,6 +133,15 @@ export class SqliteReservationRepository implements ReservationRepository {
 
   dueForExpiry(now: number, limit: number): ReservationRecord[] {
     return this.stmts.due.all(now, limit).map(toRecord);
+  }
+
+  relocate(id: string, excludeCompartmentId: string, now: number, offlineCutoff: number): string | undefined {
+    const r = this.get(id);
+    if (r === undefined || (r.status !== 'held' && r.status !== 'confirmed')) return undefined;
+    const claimed = this.claimFree({ id, orderRef: r.orderRef, lockerId: r.lockerId, size: r.size, status: r.status, expiresAt: r.expiresAt, now, offlineCutoff, excludeCompartmentId });
+    if (claimed === undefined) return undefined;
+    this.stmts.setCompartment.run(claimed.id, now, id);
+    return claimed.id;
   }
 
   byOrder(orderId: string): ReservationRecord[] {
