@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { hardwareConfigSchema } from '../hal/index.js';
 import { dailyFailureBudgetFor } from './core/lockout-policy.js';
+import { decodeBase64UrlStrict } from './crypto/base64url.js';
 import { ed25519Kinds } from './crypto/ed25519.js';
 import { DeviceError } from './errors.js';
 import { CompartmentId, CompartmentSize, LockerId } from './tokens/claims.js';
@@ -43,6 +44,22 @@ export const LockoutConfig = z
   })
   .strict();
 
+/**
+ * A backend public key trusted from install on (the registration bundle's keyring): the
+ * bootstrap keyring. Code batches maintain the keyring after that; a kid they revoke stays
+ * revoked whatever this file says (device/tokens/bootstrap-keyring.ts).
+ */
+export const TrustedKeyConfig = z
+  .object({
+    kid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    /** Ed25519 public key, 32 bytes as unpadded base64url (the format of `npm run keygen`). */
+    publicKey: z.string().refine((t) => decodeBase64UrlStrict(t)?.length === 32, 'must be 32 bytes of unpadded base64url'),
+    /** Epoch ms after which the key is retired (rotation). */
+    notAfter: z.number().int().positive().optional(),
+  })
+  .strict();
+export type TrustedKeyConfig = z.infer<typeof TrustedKeyConfig>;
+
 export const DeviceConfig = z
   .object({
     lockerId: LockerId,
@@ -52,6 +69,8 @@ export const DeviceConfig = z
     codePepperFile: z.string().min(1),
     dbPath: z.string().min(1),
     crypto: z.enum(ed25519Kinds).default('node-crypto'),
+    /** Bootstrap keyring: the backend keys a new board trusts before its first code batch. */
+    trustedKeys: z.array(TrustedKeyConfig).max(16).default([]),
     timeouts: TimeoutsConfig.prefault({}),
     lockout: LockoutConfig.prefault({}),
     /** Consecutive door failures (jam, relay fault, dead sensor) before out of service. */
@@ -76,6 +95,8 @@ export const DeviceConfig = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const kids = c.trustedKeys.map((k) => k.kid);
+    if (new Set(kids).size !== kids.length) ctx.addIssue({ code: 'custom', path: ['trustedKeys'], message: 'trusted key kids must be unique' });
     const ids = c.compartments.map((x) => x.id);
     if (new Set(ids).size !== ids.length) ctx.addIssue({ code: 'custom', path: ['compartments'], message: 'compartment ids must be unique' });
     const hw = new Set(c.hardware.compartments.map((x) => x.id));

@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { createHardware } from '../hal/create-hardware.js';
+import { createHardware, type CreatedHardware } from '../hal/create-hardware.js';
 import { SystemClock } from '../hal/clock/system-clock.js';
 import { cryptoRandom } from '../hal/random.js';
 import type { LockerHardware } from '../hal/types.js';
@@ -20,6 +20,8 @@ export interface RunningDevice {
   runtime: LockerRuntime;
   store: DeviceStore;
   hardware: LockerHardware;
+  /** The simulated hardware's controls (`hardware.kind` simulated), for tests and benches. */
+  control: Extract<CreatedHardware, { kind: 'simulated' }>['control'] | undefined;
   stop(): Promise<void>;
 }
 
@@ -32,7 +34,8 @@ export async function startDevice(configPath: string): Promise<RunningDevice> {
   const logger = createLogger({ level: config.logLevel, name: 'locker-device' });
   const pepper = readCodePepper(config.codePepperFile);
   const clock = new SystemClock();
-  const { hardware } = await createHardware(config.hardware, { clock, logger: logger.child({ component: 'hal' }) });
+  const created = await createHardware(config.hardware, { clock, logger: logger.child({ component: 'hal' }) });
+  const { hardware } = created;
   // The store stamps audit records with trusted time, which the runtime owns: bound late.
   let now = (): number => Math.floor(clock.now());
   let store: DeviceStore;
@@ -60,7 +63,7 @@ export async function startDevice(configPath: string): Promise<RunningDevice> {
     })();
     return stopping;
   };
-  return { config, runtime, store, hardware, stop };
+  return { config, runtime, store, hardware, control: created.kind === 'simulated' ? created.control : undefined, stop };
 }
 
 async function startSyncAgent(config: DeviceConfig, runtime: LockerRuntime, ed: ReturnType<typeof createEd25519>, clock: SystemClock, logger: Logger): Promise<Stoppable | undefined> {

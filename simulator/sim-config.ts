@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseDeviceConfig, type DeviceConfig } from '../device/config.js';
 import { ed25519Kinds } from '../device/crypto/ed25519.js';
 import { CompartmentId, CompartmentSize, LockerId } from '../device/tokens/claims.js';
+import type { KeyringRow } from '../device/store/runtime-store.js';
 import type { DataDirPaths } from './data-dir.js';
 
 // The simulated locker's configuration: one zod schema, the type inferred from it. Every
@@ -96,13 +97,17 @@ export function parseSimConfig(input: unknown): SimLockerConfig {
 }
 
 /** Keys of the device config the simulator sets itself, from the fields above and the data dir. */
-const derivedDeviceKeys = ['lockerId', 'compartments', 'codePepperFile', 'dbPath', 'crypto', 'logLevel', 'hardware', 'sync'];
+const derivedDeviceKeys = ['lockerId', 'compartments', 'codePepperFile', 'dbPath', 'crypto', 'logLevel', 'hardware', 'sync', 'trustedKeys'];
 
 /**
  * The device config a board with this layout would have, built from the simulator config
  * and validated by the device's schema: the runtime gets exactly what it would get there.
  */
-export function simDeviceConfig(config: SimLockerConfig, paths: DataDirPaths): DeviceConfig {
+/**
+ * `trustedKeys`: the provisioning bundle's keyring when the locker was registered with the
+ * embedded backend, written into the device config exactly as an installer writes a board's.
+ */
+export function simDeviceConfig(config: SimLockerConfig, paths: DataDirPaths, trustedKeys: readonly KeyringRow[] = []): DeviceConfig {
   const clash = Object.keys(config.device).find((k) => derivedDeviceKeys.includes(k));
   if (clash !== undefined) throw new SimConfigError(`device.${clash} is set by the simulator; use the top-level field or the data dir`);
   try {
@@ -114,6 +119,7 @@ export function simDeviceConfig(config: SimLockerConfig, paths: DataDirPaths): D
       dbPath: paths.database,
       crypto: config.crypto,
       logLevel: config.logLevel,
+      trustedKeys: trustedKeys.filter((k) => !k.revoked).map((k) => ({ kid: k.kid, publicKey: k.publicKey, ...(k.notAfter === undefined ? {} : { notAfter: k.notAfter }) })),
       hardware: { kind: 'simulated', compartments: config.compartments.map((c) => ({ id: c.id })), ...config.hardware },
     });
   } catch (err) {

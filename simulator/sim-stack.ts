@@ -60,7 +60,8 @@ interface Built {
 
 export async function createSimStack(options: SimStackOptions): Promise<SimStack> {
   const { config, paths, say, logger } = options;
-  const deviceConfig = simDeviceConfig(config, paths);
+  // Validated before anything starts (a bad config is a usage error), again below with keys.
+  let deviceConfig = simDeviceConfig(config, paths);
   ensureDataDir(paths);
   // The backend signs with node:crypto whatever the device uses (FACTS.md: ~140x faster).
   const backendEd = createEd25519('node-crypto');
@@ -78,6 +79,9 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
       throw err;
     }
     say(`backend (backend-sync) running: HTTP API ${backend.url}, database ${paths.backendDatabase}`);
+    // The provisioning bundle's keyring goes where an installer puts a board's: into the
+    // device config's trustedKeys. Runtime (QR tokens) and sync agent (seals) both use it.
+    deviceConfig = simDeviceConfig(config, paths, backend.provisionedKeys());
   }
 
   let built: Built | undefined;
@@ -126,10 +130,8 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
     },
     afterStart: () => {
       if (broker === undefined || backend === undefined) return Promise.resolve();
-      const { runtime, store, ed, clock } = requireBuilt();
-      // The provisioning bundle's keyring, as the installer put it on the locker; code
-      // batches maintain the keyring after that.
-      agent = startSyncAgent({ url: broker.url, runtime, store, ed, clock, logger, provisionedKeys: backend.provisionedKeys() });
+      const { runtime, ed, clock } = requireBuilt();
+      agent = startSyncAgent({ url: broker.url, runtime, ed, clock, logger });
       say(`sync agent started: locker ${config.lockerId} connects to the broker as client ${config.lockerId}`);
       return Promise.resolve();
     },

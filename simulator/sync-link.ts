@@ -1,10 +1,7 @@
 import type { Logger } from 'pino';
 import type { Ed25519 } from '../device/crypto/ed25519.js';
 import type { LockerRuntime } from '../device/runtime/locker-runtime.js';
-import type { KeyringRow } from '../device/store/runtime-store.js';
-import type { DeviceStore } from '../device/store/device-store.js';
 import type { Clock } from '../hal/types.js';
-import { keyringSource, mergeKeyringRows } from '../sync/agent/keyring-source.js';
 import { SyncAgent } from '../sync/agent/sync-agent.js';
 import type { SyncAgentConfigInput } from '../sync/agent/sync-config.js';
 import { AedesHarness } from '../sync/testing/aedes-harness.js';
@@ -48,26 +45,21 @@ export class EmbeddedBroker {
 export interface SyncLinkOptions {
   url: string;
   runtime: LockerRuntime;
-  store: DeviceStore;
   ed: Ed25519;
   clock: Pick<Clock, 'now'>;
   logger: Logger;
-  /**
-   * Backend keys provisioned at install. A new locker's keyring is empty, so the first
-   * batch could not be verified otherwise; that batch then carries the keys into the store.
-   */
-  provisionedKeys: readonly KeyringRow[];
 }
 
 /** Starts the SyncAgent for the locker; returns it (stop() it before the runtime). */
 export function startSyncAgent(options: SyncLinkOptions): SyncAgent {
-  const { runtime, store, ed } = options;
+  const { runtime, ed } = options;
   const agent = new SyncAgent({
     port: runtime.syncPort(),
     mqtt: { url: options.url },
     ed,
-    // The store's rows win over the provisioned ones, so a revocation by batch sticks.
-    keys: keyringSource(ed, () => mergeKeyringRows(options.provisionedKeys, store.keyringRows())),
+    // As device/main.ts: the runtime's keyring, i.e. the device config's trustedKeys (the
+    // provisioning bundle) merged under the rows code batches stored.
+    keys: () => runtime.keys(),
     clock: options.clock,
     logger: options.logger.child({ component: 'sync-agent' }),
     config: simAgentConfig,

@@ -69,7 +69,7 @@ export class LockerRuntime {
     const now = (): number => this.time.now();
     this.timers = new NamedTimers(clock, (name, fn) => this.boundary(`timer:${name}`, fn));
     this.display = new Display(hardware.indicator, this.timers, config.codeLength, config.timeouts.messageMs);
-    this.tokens = new TokenGate(store, deps.ed25519, config.lockerId, now, logger.child({ component: 'tokens' }));
+    this.tokens = new TokenGate(store, deps.ed25519, config.lockerId, now, logger.child({ component: 'tokens' }), config.trustedKeys ?? []);
     this.guard = new KeypadGuard(store, this.time, lockoutPolicyOf(config), logger.child({ component: 'keypad-guard' }));
     this.doors = new DoorController({
       hardware, store, random: deps.random, timers: this.timers, display: this.display, now,
@@ -159,7 +159,10 @@ export class LockerRuntime {
     return this.port;
   }
 
-  /** The backend keys trusted now, for the sync agent (changes after a keyring batch). */
+  /**
+   * The backend keys trusted now (config bootstrap keys merged under the store's rows), for
+   * the sync agent's seal verification; changes after a keyring batch.
+   */
   keys(): KeyResolver {
     return this.tokens.current();
   }

@@ -1,12 +1,14 @@
 import type { Ed25519 } from '../crypto/ed25519.js';
 import type { Logger } from '../logger.js';
-import type { RuntimeStore } from '../store/runtime-store.js';
+import type { KeyringRow, RuntimeStore } from '../store/runtime-store.js';
+import { mergeKeyringRows } from '../tokens/bootstrap-keyring.js';
 import type { TokenPurpose } from '../tokens/claims.js';
 import { Keyring } from '../tokens/keyring.js';
 import { verifyToken, type TokenVerification } from '../tokens/token-verifier.js';
 
-// Offline token verification with the keyring loaded from the store. The keyring is
-// rebuilt from the rows after a code batch changed them (reload), reusing imported keys.
+// Offline token verification with the keyring loaded from the store, merged over the
+// bootstrap keys of the config file (the store's row wins, so a revocation sticks). The
+// keyring is rebuilt after a code batch changed the rows (reload).
 export class TokenGate {
   private keyring: Keyring;
 
@@ -16,12 +18,13 @@ export class TokenGate {
     private readonly lockerId: string,
     private readonly now: () => number,
     private readonly log: Logger,
+    private readonly bootstrap: readonly KeyringRow[] = [],
   ) {
     this.keyring = Keyring.empty(ed);
   }
 
   reload(): void {
-    const keyring = Keyring.fromRows(this.ed, this.store.keyringRows());
+    const keyring = Keyring.fromRows(this.ed, mergeKeyringRows(this.bootstrap, this.store.keyringRows()));
     if (keyring.invalidKids.length > 0) this.log.error({ kids: keyring.invalidKids }, 'keyring.invalid-keys');
     this.keyring = keyring;
     this.log.info({ keys: keyring.rows().length }, 'keyring.loaded');

@@ -20,14 +20,5 @@ export function keyringSource(ed: Ed25519, rows: () => KeyringRow[]): () => KeyR
   };
 }
 
-/**
- * The rows a locker trusts: keys provisioned at install (config) plus the rows code batches
- * changed (the store). The store's row wins for a kid it knows, so a batch that revoked a
- * provisioned key keeps it revoked across restarts.
- */
-export function mergeKeyringRows(provisioned: readonly KeyringRow[], stored: readonly KeyringRow[]): KeyringRow[] {
-  const byKid = new Map<string, KeyringRow>();
-  for (const r of provisioned) byKid.set(r.kid, r);
-  for (const r of stored) byKid.set(r.kid, r);
-  return [...byKid.values()];
-}
+// The merge rule lives with the device (its runtime verifies tokens with the same keys).
+export { mergeKeyringRows } from '../../device/tokens/bootstrap-keyring.js';
