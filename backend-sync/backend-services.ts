@@ -1,3 +1,4 @@
+import { ApiKeyAuth } from './auth/api-key-auth.js';
 import { CodeSetService } from './codes/code-set-service.js';
 import type { BackendConfig } from './config/config.js';
 import { KeyStore } from './keys/key-store.js';
@@ -86,7 +87,8 @@ export function createBackendServices(p: BackendParts): BackendServices {
     logger,
   );
   const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
-  return { logger, clock, store, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, ingest, bridge, outbox, sweeper };
+  const auth = config.auth === undefined ? undefined : new ApiKeyAuth(config.auth.apiKeys);
+  return { logger, clock, store, auth, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, ingest, bridge, outbox, sweeper };
 }
 
 /** Entries whose token expired leave the locker's set (collected parcels' codes included). */

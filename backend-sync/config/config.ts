@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ApiKeyEntry } from '../auth/api-key-auth.js';
 import { BackendError } from '../shared/errors.js';
 
 // The backend's configuration: one zod schema, read from a JSON file (BACKEND_CONFIG) and
@@ -64,6 +65,16 @@ export const BackendConfig = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Bearer API keys (SHA-256 digests only). Optional here so that tests and the embedded
+     * simulator can build an app without keys; loadConfig, the production path, requires it.
+     */
+    auth: z
+      .object({ apiKeys: z.array(ApiKeyEntry).default([]) })
+      .strict()
+      .refine((a) => new Set(a.apiKeys.map((k) => k.id)).size === a.apiKeys.length, 'apiKeys: ids must be unique')
+      .refine((a) => new Set(a.apiKeys.map((k) => k.sha256)).size === a.apiKeys.length, 'apiKeys: digests must be unique')
+      .optional(),
     rateLimit: z
       .object({ windowMs: z.number().int().positive().default(1_000), max: z.number().int().positive().default(200) })
       .strict()
@@ -119,5 +130,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackendConfig 
       throw new BackendError('CONFIG_INVALID', 'cannot read backend config file', { file, cause: String(err) });
     }
   }
-  return parseConfig(merge(fromFile, envOverrides(env)));
+  const config = parseConfig(merge(fromFile, envOverrides(env)));
+  // A deployed backend never runs open: without keys the code pepper and admin routes
+  // would be one HTTP request away for anyone who can reach the port.
+  if (config.auth === undefined || config.auth.apiKeys.length === 0) {
+    throw new BackendError('CONFIG_INVALID', 'backend config is invalid', { issues: ['auth.apiKeys: at least one API key digest is required (backend-sync/scripts/make-api-key.ts)'] });
+  }
+  return config;
 }

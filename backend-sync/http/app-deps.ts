@@ -1,3 +1,4 @@
+import type { ApiKeyAuth } from '../auth/api-key-auth.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { CodeSetService } from '../codes/code-set-service.js';
@@ -27,6 +28,8 @@ export interface AppDeps {
   codeSets: CodeSetService;
   commands: CommandService;
   rateLimiter?: RateLimiter | undefined;
+  /** Bearer API keys; undefined only in tests and the embedded simulator (logged as auth disabled). */
+  auth?: ApiKeyAuth | undefined;
   /** For /health: is the MQTT link up (undefined: MQTT disabled). */
   mqttConnected?: (() => boolean) | undefined;
 }

@@ -4,6 +4,8 @@ import Fastify, { LogController, type FastifyInstance, type RawServerDefault } f
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from '../shared/logger.js';
 import type { AppDeps } from './app-deps.js';
+import { rolesFor } from '../auth/route-roles.js';
+import { installAuthHook } from './auth-hook.js';
 import { installErrorHandler } from './error-handler.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { commandRoutes } from './routes/command-routes.js';
@@ -30,8 +32,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Parcel locker backend bridge', version: '1.0.0', description: 'Lockers, reservations, orders, shipments and pickup codes. See docs/backend.md.' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'An API key issued to a caller with roles merchant, carrier, customer-page and/or admin; each operation lists the roles it admits.' },
+        },
+      },
     },
-    transform: jsonSchemaTransform,
+    // Every documented operation needs a key; its description says which roles it admits.
+    transform: (arg) => {
+      const out = jsonSchemaTransform(arg);
+      const roles = rolesFor(String(arg.route.method), arg.url);
+      const described = typeof out.schema['description'] === 'string' ? `${out.schema['description']} ` : '';
+      return { ...out, schema: { ...out.schema, security: [{ apiKey: [] }], description: `${described}Roles: ${roles.join(', ') || 'none'}.` } };
+    },
   });
   installErrorHandler(app, deps.logger);
   const limiter = deps.rateLimiter;
@@ -46,6 +59,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       }
     });
   }
+  // After the rate limiter, so guessing keys is throttled like everything else.
+  if (deps.auth !== undefined) installAuthHook(app, deps.auth, deps.logger);
+  else deps.logger.child({ component: 'http' }).warn({}, 'http.auth_disabled');
   app.get('/health', { schema: { hide: true } }, () => {
     const mqtt = deps.mqttConnected?.();
     return { status: 'ok', mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', time: deps.clock.now() };

@@ -25,6 +25,8 @@ export function installErrorHandler(app: App, logger: Logger): void {
     }
     if (isBackendError(err)) {
       if (err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
+      // RFC 6750: a 401 names the scheme; invalid_token only when a key was presented.
+      if (err.code === 'UNAUTHENTICATED') void reply.header('www-authenticate', req.headers.authorization === undefined ? 'Bearer realm="backend-sync"' : 'Bearer realm="backend-sync", error="invalid_token"');
       const body: ErrorBody = { error: { code: err.code, message: err.message } };
       if (err.details !== undefined) body.error.details = { ...err.details };
       if (err.httpStatus >= 500) log.error({ code: err.code, url: req.url }, 'http.error');

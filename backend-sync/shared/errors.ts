@@ -3,6 +3,8 @@
 
 export const backendErrorStatus = {
   INVALID_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
   NO_CAPACITY: 409,

@@ -1,0 +1,25 @@
+import type { ApiKeyAuth } from '../auth/api-key-auth.js';
+import { rolesFor } from '../auth/route-roles.js';
+import type { Logger } from '../shared/logger.js';
+import type { App } from './app.js';
+
+// Every request except /health must carry a bearer API key whose role the route admits
+// (auth/route-roles.ts). Runs on onRequest, before the body is parsed, so an anonymous
+// caller costs no parsing and learns nothing about the routes (unknown routes answer 401
+// before 404). Denials are logged with the key's id, never with the key.
+
+export function installAuthHook(app: App, auth: ApiKeyAuth, logger: Logger): void {
+  const log = logger.child({ component: 'auth' });
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (req.url === '/health') return done();
+    try {
+      const principal = auth.authenticate(req.headers.authorization);
+      const route = req.routeOptions.url;
+      auth.authorize(principal, route === undefined ? principal.roles : rolesFor(req.method, route));
+      done();
+    } catch (err) {
+      log.warn({ method: req.method, route: req.routeOptions.url ?? 'unknown', ip: req.ip, reason: err instanceof Error ? err.message : 'denied' }, 'http.auth_denied');
+      done(err as Error);
+    }
+  });
+}
