@@ -1,6 +1,8 @@
 import { ApiKeyAuth } from './auth/api-key-auth.js';
 import { CodeSetService } from './codes/code-set-service.js';
 import type { BackendConfig } from './config/config.js';
+import { join } from 'node:path';
+import { CodeBox } from './keys/code-box.js';
 import { KeyStore } from './keys/key-store.js';
 import { TokenService } from './keys/token-service.js';
 import { AuditIngest } from './locker-sync/audit-ingest.js';
@@ -42,6 +44,7 @@ export interface BackendParts {
 
 export interface BackendServices extends AppDeps {
   keys: KeyStore;
+  codeBox: CodeBox;
   alerts: Alerts;
   faults: CompartmentFaults;
   ingest: AuditIngest;
@@ -53,7 +56,8 @@ export interface BackendServices extends AppDeps {
 export function createBackendServices(p: BackendParts): BackendServices {
   const { config, store, clock, logger } = p;
   const maxTokenLifetimeMs = Math.max(config.pickup.tokenTtlMs, config.pickup.returnTokenTtlMs, config.pickup.courierTokenTtlMs);
-  const keys = new KeyStore({ ed: p.ed, dir: config.keys.dir, activeKid: config.keys.activeKid, issuer: config.keys.issuer, revokedKids: config.keys.revokedKids, maxTokenLifetimeMs, store, clock, logger });
+  const codeBox = new CodeBox(config.keys.codeKeyFile ?? join(config.keys.dir, 'code-data.secret'), logger);
+  const keys = new KeyStore({ ed: p.ed, dir: config.keys.dir, activeKid: config.keys.activeKid, issuer: config.keys.issuer, revokedKids: config.keys.revokedKids, maxTokenLifetimeMs, store, clock, logger, codeBox });
   const tokens = new TokenService(keys, clock, {
     pickupMs: config.pickup.tokenTtlMs,
     courierMs: config.pickup.courierTokenTtlMs,
@@ -63,8 +67,8 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const codeSets = new CodeSetService(store);
   const transitions = new OrderTransitions(store, clock, logger.child({ component: 'transitions' }));
   const offlineGraceMs = config.presence.offlineGraceMs;
-  const shipments = new ShipmentService({ store, clock, logger, tokens, codeSets, transitions, offlineGraceMs, maxExtensionMs: config.pickup.maxExtensionMs });
-  const parcels = new ParcelEvents({ store, clock, logger, tokens, codeSets, transitions, shipments, pickupWindowMs: config.pickup.windowMs, offlineGraceMs });
+  const shipments = new ShipmentService({ store, clock, logger, tokens, codeBox, codeSets, transitions, offlineGraceMs, maxExtensionMs: config.pickup.maxExtensionMs });
+  const parcels = new ParcelEvents({ store, clock, logger, tokens, codeBox, codeSets, transitions, shipments, pickupWindowMs: config.pickup.windowMs, offlineGraceMs });
   const orders = new OrderService({ store, clock, logger, payments: p.payments, transitions, shipments });
   const reservations = new ReservationService({ store, clock, logger, holdMs: config.reservations.holdMs, offlineGraceMs });
   const lockers = new LockerService(store, keys, clock, offlineGraceMs, logger);
@@ -73,7 +77,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const ingest = new AuditIngest(store, clock, alerts, { store, parcels, faults, alerts }, logger);
   const commands = new CommandService({ store, keys, clock, logger });
   const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, commands, logger });
-  const outbox = new OutboxDispatcher({ store, clock, logger, channels: p.channels, maxAttempts: config.notifications.maxAttempts, baseBackoffMs: config.notifications.baseBackoffMs });
+  const outbox = new OutboxDispatcher({ store, clock, logger, channels: p.channels, codeBox, maxAttempts: config.notifications.maxAttempts, baseBackoffMs: config.notifications.baseBackoffMs });
   const sweeper = new Sweeper(
     [
       { name: 'reservations', run: () => reservations.sweep() },
@@ -88,7 +92,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   );
   const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
   const auth = config.auth === undefined ? undefined : new ApiKeyAuth(config.auth.apiKeys);
-  return { logger, clock, store, auth, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, ingest, bridge, outbox, sweeper };
+  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, ingest, bridge, outbox, sweeper };
 }
 
 /** Entries whose token expired leave the locker's set (collected parcels' codes included). */

@@ -23,6 +23,8 @@ export const BackendConfig = z
         issuer: z.string().min(1).max(64).default('backend'),
         /** Kids that must no longer be trusted anywhere. */
         revokedKids: z.array(z.string()).default([]),
+        /** AES-256 key sealing keypad codes at rest; default <dir>/code-data.secret, created if absent. */
+        codeKeyFile: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),

@@ -63,7 +63,9 @@ describe('signing keys', () => {
     for (let i = 0; i < 20; i++) ship(f, o.id, [`l${String(i)}`], 'lk-a', 'M', `TRK${String(i)}`);
     const digests = f.store.codeSets.liveEntries('lk-a').map((e) => e.codeDigest);
     expect(new Set(digests).size).toBe(20);
-    const codes = f.store.db.prepare<[], { pending_code: string }>('SELECT pending_code FROM shipments').all().map((r) => r.pending_code);
+    const rows = f.store.db.prepare<[], { id: string; pending_code: string }>('SELECT id, pending_code FROM shipments').all();
+    const box = f.services.codeBox;
+    const codes = rows.map((r) => box.open(r.pending_code, r.id));
     for (const c of codes) expect(c).toMatch(/^\d{6}$/);
   });
 });

@@ -5,6 +5,7 @@ import type { Clock } from '../shared/clock.js';
 import { BackendError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
+import type { CodeBox } from './code-box.js';
 
 // The backend's Ed25519 signing keys. Files come from scripts/keygen.ts (<kid>.key = seed,
 // <kid>.pub = public key, base64url); the database remembers every kid ever seen, when it
@@ -29,6 +30,8 @@ export interface KeyStoreOptions {
   store: Store;
   clock: Clock;
   logger: Logger;
+  /** The data key sealing codes at rest lives in the same directory and loads with the signing keys. */
+  codeBox?: CodeBox | undefined;
 }
 
 interface LoadedKey {
@@ -48,6 +51,7 @@ export class KeyStore {
     const { ed, store, clock } = this.options;
     const log = this.options.logger.child({ component: 'keys' });
     const keys = readKeyDir(this.options.dir, ed);
+    this.options.codeBox?.load();
     if (keys.length === 0) throw new BackendError('CONFIG_INVALID', 'no signing keys in the keys directory', { dir: this.options.dir });
     const now = clock.now();
     const revoked = new Set(this.options.revokedKids);

@@ -46,7 +46,7 @@ describe('audit ingest', () => {
     expect(f.services.shipments.get(shipmentId).state).toBe('collected');
     const ready = f.store.notifications.list({ kind: 'parcel.ready_for_pickup' });
     expect(ready).toHaveLength(1);
-    expect(ready[0]?.payload['code']).toMatch(/^\d{8}$/);
+    expect(f.services.codeBox.open(String(ready[0]?.payload['code']), shipmentId)).toMatch(/^\d{8}$/);
   });
 
   it('changes nothing when the same upload arrives again', () => {

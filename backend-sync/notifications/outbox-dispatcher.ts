@@ -1,3 +1,4 @@
+import { CodeBox } from '../keys/code-box.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
@@ -13,6 +14,8 @@ export interface OutboxOptions {
   clock: Clock;
   logger: Logger;
   channels: readonly NotificationChannel[];
+  /** Opens sealed codes in payloads just before sending (they are stored sealed). */
+  codeBox?: CodeBox | undefined;
   maxAttempts: number;
   baseBackoffMs: number;
 }
@@ -38,7 +41,8 @@ export class OutboxDispatcher {
     let sent = 0;
     for (const n of store.notifications.due(clock.now(), 100)) {
       try {
-        for (const ch of this.o.channels) await ch.send(n);
+        const outgoing = { ...n, payload: this.opened(n.payload) };
+        for (const ch of this.o.channels) await ch.send(outgoing);
         store.notifications.markSent(n.id, clock.now(), redactPayload(n.payload));
         sent++;
       } catch (err) {
@@ -51,5 +55,14 @@ export class OutboxDispatcher {
       }
     }
     return sent;
+  }
+
+  /** The payload with a sealed code opened (bound to the payload's shipment id); only in memory. */
+  private opened(payload: Record<string, unknown>): Record<string, unknown> {
+    const code = payload['code'];
+    if (!CodeBox.isSealed(code)) return payload;
+    const shipmentId = payload['shipmentId'];
+    if (this.o.codeBox === undefined || typeof shipmentId !== 'string') throw new Error('sealed code without a data key or shipment id');
+    return { ...payload, code: this.o.codeBox.open(code, shipmentId) };
   }
 }

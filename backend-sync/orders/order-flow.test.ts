@@ -126,7 +126,7 @@ describe('orders and split shipments', () => {
     f.services.parcels.requestReturn(s.id, undefined, { actor: 'customer', reason: 'wrong size' });
     const codeNote = f.store.notifications.list({ kind: 'return.code_issued' });
     expect(codeNote).toHaveLength(1);
-    expect(codeNote[0]?.payload['code']).toMatch(/^\d{8}$/);
+    expect(f.services.codeBox.open(String(codeNote[0]?.payload['code']), s.id)).toMatch(/^\d{8}$/);
     expect(f.store.codeSets.liveEntries('lk-a').filter((e) => e.kind === 'return-dropoff')).toHaveLength(1);
     expect(f.services.parcels.returnDropped(s.id, 'lk-a', { actor: 'locker' })).toBe('applied');
     expect(f.services.parcels.retrieved(s.id, 'lk-a', { actor: 'locker' })).toBe('applied');

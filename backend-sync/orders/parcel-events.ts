@@ -1,4 +1,5 @@
 import type { CodeSetService } from '../codes/code-set-service.js';
+import type { CodeBox } from '../keys/code-box.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
@@ -22,6 +23,7 @@ export interface ParcelEventsDeps {
   clock: Clock;
   logger: Logger;
   tokens: TokenService;
+  codeBox: CodeBox;
   codeSets: CodeSetService;
   transitions: OrderTransitions;
   shipments: ShipmentService;
@@ -53,8 +55,9 @@ export class ParcelEvents {
         store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'free', null);
       }
       if (slot !== undefined) store.lockers.setCompartmentState(lockerId, slot, ['free', 'reserved', 'held'], 'occupied', s.reservationId ?? null);
-      // The code leaves the database here: it goes into the notification, which is
-      // redacted once sent. From now on only its digest exists.
+      // The sealed code moves into the notification (still sealed; the dispatcher opens it
+      // only to hand it to the channels) and is wiped from that row once sent. From then
+      // on only its digest exists.
       const code = store.shipments.takePendingCode(shipmentId);
       const deadline = at + this.d.pickupWindowMs;
       const extra: Record<string, unknown> = { lockerId, pickupDeadline: deadline };
@@ -122,8 +125,9 @@ export class ParcelEvents {
       store.reservations.consume(r.id, shipmentId, now);
       const issued = tokens.codeToken('return-dropoff', target, pepper, { compartmentId: r.compartmentId, parcelId: shipmentId, size: s.size }, (dg) => store.codeSets.liveDigestExists(target, dg));
       codeSets.add({ lockerId: target, tokenId: issued.tokenId, token: issued.token, codeDigest: issued.codeDigest, parcelId: shipmentId, compartmentId: r.compartmentId, size: s.size, kind: 'return-dropoff', shipmentId, kid: issued.kid, expiresAt: issued.expiresAt });
-      // The drop-off code goes straight to the notifier: it is never stored in clear.
-      transitions.shipment(s, 'request_return', who, { reservationId: r.id, lockerId: target, compartmentId: r.compartmentId, returnTokenId: issued.tokenId }, { lockerId: target, code: issued.code });
+      // The drop-off code goes straight to the notifier, sealed like a pickup code.
+      const sealed = this.d.codeBox.seal(issued.code, shipmentId);
+      transitions.shipment(s, 'request_return', who, { reservationId: r.id, lockerId: target, compartmentId: r.compartmentId, returnTokenId: issued.tokenId }, { lockerId: target, code: sealed });
       transitions.refreshOrder(s.orderId, who);
     });
   }

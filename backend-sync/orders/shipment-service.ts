@@ -1,4 +1,5 @@
 import type { CodeSetService } from '../codes/code-set-service.js';
+import type { CodeBox } from '../keys/code-box.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
@@ -21,6 +22,7 @@ export interface ShipmentServiceDeps {
   clock: Clock;
   logger: Logger;
   tokens: TokenService;
+  codeBox: CodeBox;
   codeSets: CodeSetService;
   transitions: OrderTransitions;
   offlineGraceMs: number;
@@ -98,7 +100,8 @@ export class ShipmentService {
     const s = store.shipments.get(shipmentId);
     if (s === undefined) throw notFound('shipment', shipmentId);
     store.shipments.update(shipmentId, s.version, { pickupTokenId: issued.tokenId, codeDigest: issued.codeDigest }, this.d.clock.now());
-    store.shipments.setPendingCode(shipmentId, issued.code);
+    // Sealed (AES-256-GCM, bound to the shipment): the database never holds the code in clear.
+    store.shipments.setPendingCode(shipmentId, this.d.codeBox.seal(issued.code, shipmentId));
   }
 
   private reservationFor(orderId: string, shipmentId: string, delivery: CreateShipmentRequest['delivery'], now: number): ReservationRecord {
