@@ -75,6 +75,12 @@ export interface DeviceSyncPort {
   unfinishedCommands(): Array<{ transactionId: string; kind: string; startedAt: number }>;
   /** Opens one compartment on the backend's signed order; never pulses twice for one transaction. */
   remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome>;
+  /**
+   * Takes a compartment out of service or returns it to service on the backend's signed
+   * order (audited, priority lane). Returning to service clears the failure count and
+   * yields 'occupied' instead of 'free' when a live parcel is inside. Idempotent.
+   */
+  setCompartmentService(transactionId: string, compartmentId: string, inService: boolean, reason: string): CompartmentServiceOutcome;
   /** Health summary for the presence/health messages. */
   health(): DeviceHealth;
 }
@@ -94,6 +100,12 @@ export type RemoteOpenOutcome =
   | { outcome: 'unknown-compartment' }
   | { outcome: 'out-of-service' }
   | { outcome: 'busy' };
+
+export type CompartmentServiceOutcome =
+  /** The status changed (or, back in service, the failure count was cleared). */
+  | { outcome: 'changed'; status: 'free' | 'occupied' | 'out-of-service' }
+  | { outcome: 'unchanged'; status: 'free' | 'occupied' | 'out-of-service' }
+  | { outcome: 'unknown-compartment' };
 
 export interface DeviceHealth {
   compartments: Array<{ id: string; status: 'ok' | 'occupied' | 'out-of-service'; door: 'open' | 'closed' | 'unknown' }>;

@@ -94,6 +94,14 @@ export async function executeCommand(command: Command, context: CommandContext):
       print(scanned === undefined ? "no pickup notice yet: 'parcel', deposit it, then 'qr'" : `scanner: the customer's QR code for ${scanned} scanned`);
       return 'continue';
     }
+    case 'service': {
+      requireCompartment(sim, command.compartmentId);
+      const change = sim.runtime.setCompartmentService?.(command.compartmentId, command.inService, 'console');
+      if (change === undefined) print('this runtime cannot change the service state');
+      else if (change.outcome === 'unknown-compartment') print(`${command.compartmentId}: the locker does not know this compartment`);
+      else print(`${command.compartmentId}: ${change.outcome === 'changed' ? 'now' : 'already'} ${change.status}${command.inService && change.status === 'occupied' ? ' (a parcel is inside)' : ''}`);
+      return 'continue';
+    }
     case 'wait':
       await sleep(command.ms);
       return 'continue';

@@ -35,6 +35,8 @@ describe('console command parser', () => {
     ['courier', { name: 'courier' }],
     ['qr', { name: 'qr' }],
     ['qr shp_x-1', { name: 'qr', parcelId: 'shp_x-1' }],
+    ['service a01 on', { name: 'service', compartmentId: 'A01', inService: true }],
+    ['service A05 off', { name: 'service', compartmentId: 'A05', inService: false }],
     ['status', { name: 'status' }],
     ['display', { name: 'display', count: 10 }],
     ['audit 25', { name: 'audit', count: 25 }],

@@ -23,6 +23,7 @@ export type Command =
   | { name: 'parcel'; size?: CompartmentSize }
   | { name: 'courier' }
   | { name: 'qr'; parcelId?: string }
+  | { name: 'service'; compartmentId: string; inService: boolean }
   | { name: 'wait'; ms: number }
   | { name: 'status' }
   | { name: 'display'; count: number }
@@ -132,6 +133,11 @@ export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
       .array(ParcelId)
       .max(1)
       .transform(([parcelId]) => ({ name: 'qr' as const, ...(parcelId === undefined ? {} : { parcelId }) })),
+  },
+  service: {
+    usage: 'service <compartment> on|off',
+    summary: 'a technician returns a compartment to service (failures cleared) or takes it out',
+    schema: z.tuple([compartment, onOff]).transform(([id, on]) => ({ name: 'service' as const, compartmentId: id, inService: on })),
   },
   wait: {
     usage: 'wait <ms>',

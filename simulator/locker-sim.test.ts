@@ -7,6 +7,8 @@ import { executeCommand } from './command-executor.js';
 import { parseCommand } from './commands.js';
 import { openLockerSim, type DeviceRuntime, type LockerSim } from './locker-sim.js';
 import { parseSimConfig } from './sim-config.js';
+import { dataDirPaths } from './data-dir.js';
+import { createSimStack } from './sim-stack.js';
 import { formatEvent } from './event-format.js';
 
 // The locker's composition without a runtime in it: a runtime that only records its
@@ -124,5 +126,28 @@ describe('locker simulator', () => {
     const { sim } = await open();
     const printed = await run(sim, 'keys 73921845#');
     expect(printed.join('\n')).not.toContain('73921845');
+  });
+
+  it("returns a compartment to service with 'service A03 on' on the real runtime, audited in the priority lane", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'locker-sim-'));
+    dirs.push(dir);
+    const config = parseSimConfig({});
+    const stack = await createSimStack({ config, paths: dataDirPaths(dir), logger: silentLogger(), sync: false, say: () => undefined });
+    const sim = await openLockerSim({ config, dataDir: dir, logger: silentLogger(), createRuntime: stack.createRuntime });
+    sims.push(sim);
+    await sim.start();
+    expect(await run(sim, 'service A03 off')).toEqual(['A03: now out-of-service']);
+    sim.store.recordCompartmentFailure('A03');
+    expect(await run(sim, 'service A03 on')).toEqual(['A03: now free']);
+    expect(sim.store.getCompartment('A03')).toMatchObject({ status: 'free', failureCount: 0 });
+    expect(await run(sim, 'service A03 on')).toEqual(['A03: already free']);
+    const priority = sim.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 100 }).map((r) => r.type);
+    expect(priority).toEqual(expect.arrayContaining(['compartment.out-of-service', 'compartment.in-service']));
+    await expect(run(sim, 'service Z99 on')).rejects.toThrow(/no compartment Z99/);
+  });
+
+  it("says so when the runtime cannot change the service state", async () => {
+    const { sim } = await open();
+    expect(await run(sim, 'service A01 on')).toEqual(['this runtime cannot change the service state']);
   });
 });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { createEd25519 } from '../device/crypto/create-ed25519.js';
 import type { Ed25519 } from '../device/crypto/ed25519.js';
+import type { CompartmentServiceOutcome } from '../device/sync-port.js';
 import { openDeviceStore, type DeviceStore } from '../device/store/device-store.js';
 import { SystemClock } from '../hal/clock/system-clock.js';
 import { createSimulatedHardware, type SimulatedLockerControl } from '../hal/sim/simulated-hardware.js';
@@ -21,6 +22,8 @@ export interface DeviceRuntime {
   stop(): Promise<void>;
   /** Trusted epoch ms (clock floor applied): the store stamps audit records with it. */
   trustedNow?(): number;
+  /** A technician returns a compartment to service or takes it out (console `service`). */
+  setCompartmentService?(compartmentId: string, inService: boolean, by: string): CompartmentServiceOutcome;
 }
 
 export interface RuntimeParts {

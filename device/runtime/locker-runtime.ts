@@ -4,9 +4,10 @@ import type { Ed25519 } from '../crypto/ed25519.js';
 import { isDeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
-import type { DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '../sync-port.js';
+import type { CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '../sync-port.js';
 import type { KeyResolver } from '../tokens/keyring.js';
 import { V4_PUBLIC_HEADER } from '../tokens/paseto-v4-public.js';
+import { setCompartmentService } from './compartment-service.js';
 import { CourierFlow } from './courier-flow.js';
 import { Display } from './display.js';
 import { DoorController } from './door-controller.js';
@@ -102,6 +103,7 @@ export class LockerRuntime {
       observeTrustedTime: (epochMs, source) => this.time.observeSignedTime(epochMs, source),
       batchApplied: (keyringChanged) => this.afterBatch(keyringChanged),
       remoteOpen: (transactionId, compartmentId, reason) => this.remoteOpen(transactionId, compartmentId, reason),
+      setCompartmentService: (compartmentId, inService, by, details) => this.setCompartmentService(compartmentId, inService, by, details),
       health: () => this.health(),
     });
   }
@@ -170,6 +172,15 @@ export class LockerRuntime {
   /** Rebuilds the keyring from the store (called after a batch changed it). */
   reloadKeyring(): void {
     this.tokens.reload();
+  }
+
+  /**
+   * An operator takes a compartment out of service or returns it to service (e.g. after a
+   * repaired jam). Audited in the priority lane; back in service the failure count is
+   * cleared, and a compartment with a live parcel inside becomes occupied, never free.
+   */
+  setCompartmentService(compartmentId: string, inService: boolean, by: string, details: { reason?: string; transactionId?: string } = {}): CompartmentServiceOutcome {
+    return setCompartmentService(this.deps.store, { compartmentId, inService, by, ...details }, this.log);
   }
 
   health(): DeviceHealth {

@@ -1,6 +1,6 @@
 import type { CodeBatch } from '../codes/code-batch.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
-import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome, StoredCommandReply } from '../sync-port.js';
+import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome, StoredCommandReply } from '../sync-port.js';
 
 // DeviceSyncPort for the sync agent, in the same process as the runtime and on the same
 // SQLite connection (docs/decisions/0004). Everything delegates to the store except what
@@ -12,6 +12,7 @@ export interface RuntimeHooks {
   /** After an applied batch; the keyring must be rebuilt before the next verification. */
   batchApplied(keyringChanged: boolean): void;
   remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome>;
+  setCompartmentService(compartmentId: string, inService: boolean, by: string, details: { reason: string; transactionId: string }): CompartmentServiceOutcome;
   health(): DeviceHealth;
 }
 
@@ -81,6 +82,10 @@ export class RuntimeSyncPort implements DeviceSyncPort {
 
   remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome> {
     return this.runtime.remoteOpen(transactionId, compartmentId, reason);
+  }
+
+  setCompartmentService(transactionId: string, compartmentId: string, inService: boolean, reason: string): CompartmentServiceOutcome {
+    return this.runtime.setCompartmentService(compartmentId, inService, 'backend', { reason, transactionId });
   }
 
   health(): DeviceHealth {

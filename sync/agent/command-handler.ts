@@ -105,8 +105,10 @@ export class CommandHandler {
     try {
       const { status, result, reason } = await this.execute(command, txid);
       const json = this.reply(txid, command.kind, status, result, reason);
-      this.ctx.port.appendAudit('sync.command', command.kind === 'remote-open' ? 'priority' : 'normal', {
-        transactionId: txid, kind: command.kind, status, ...(result?.kind === 'remote-open' ? { outcome: result.outcome } : {}),
+      const securityRelevant = command.kind === 'remote-open' || command.kind === 'set-compartment-service';
+      this.ctx.port.appendAudit('sync.command', securityRelevant ? 'priority' : 'normal', {
+        transactionId: txid, kind: command.kind, status,
+        ...(result?.kind === 'remote-open' || result?.kind === 'set-compartment-service' ? { outcome: result.outcome } : {}),
       });
       this.finish(txid, json, log);
     } finally {
@@ -142,6 +144,14 @@ export class CommandHandler {
       case 'report-health':
         this.effects.publishHealth();
         return { status: 'ok', result: { kind: 'report-health', health: port.health() } };
+      case 'set-compartment-service':
+        try {
+          const r = port.setCompartmentService(txid, command.compartmentId, command.inService, command.reason);
+          return { status: 'ok', result: { kind: 'set-compartment-service', outcome: r.outcome, ...(r.outcome === 'unknown-compartment' ? {} : { status: r.status }) } };
+        } catch (err) {
+          this.ctx.logger.error({ err, transactionId: txid }, 'command.set-compartment-service-failed');
+          return { status: 'failed', reason: 'device error while changing the service state; not retried' };
+        }
     }
   }
 

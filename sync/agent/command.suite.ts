@@ -84,5 +84,25 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       expect(w.backend.snapshotRequests.some((r) => r.reason === 'resync-command')).toBe(true);
       expect(repliesFor('txn-health-01')[0]).toMatchObject({ status: 'ok', result: { kind: 'report-health' } });
     });
+
+    it('returns an out-of-service compartment to service once for a command delivered twice, and audits it', async () => {
+      const locker = w.locker();
+      locker.store.syncCompartmentLayout([{ id: 'C1', size: 'M' }]);
+      locker.store.setCompartmentStatus('C1', 'out-of-service', { reason: 'jammed' });
+      locker.store.recordCompartmentFailure('C1');
+      await online();
+      const msg = w.backend.publishCommand(TEST_LOCKER_ID, 'txn-service-01', { kind: 'set-compartment-service', compartmentId: 'C1', inService: true, reason: 'door repaired' });
+      await w.backend.waitFor(() => repliesFor('txn-service-01').length === 1, 5000, 'reply');
+      w.backend.publish(TEST_LOCKER_ID, 'cmd', msg);
+      await w.backend.waitFor(() => repliesFor('txn-service-01').length === 2, 5000, 'stored reply');
+      const replies = repliesFor('txn-service-01');
+      expect(new Set(replies.map((r) => r.id)).size).toBe(1);
+      expect(replies[0]).toMatchObject({ status: 'ok', result: { kind: 'set-compartment-service', outcome: 'changed', status: 'free' } });
+      expect(locker.store.getCompartment('C1')).toMatchObject({ status: 'free', failureCount: 0 });
+      // Audited in the priority lane; the agent uploads it (the backend's ledger is what it stored).
+      const inService = () => [...w.backend.ledger(TEST_LOCKER_ID).stored.values()].filter((r) => r.type === 'compartment.in-service');
+      await w.backend.waitFor(() => inService().length === 1, 5000, 'the uploaded audit record');
+      expect(inService()[0]?.lane).toBe('priority');
+    });
   });
 }

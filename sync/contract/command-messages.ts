@@ -15,10 +15,15 @@ export const Command = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('resync') }),
   /** Publish a health message now and return it in the reply. */
   z.object({ kind: z.literal('report-health') }),
+  /**
+   * An operator takes a compartment out of service, or returns it to service after a
+   * repair (failure count cleared; 'occupied', not 'free', while a live parcel is inside).
+   */
+  z.object({ kind: z.literal('set-compartment-service'), compartmentId: CompartmentId, inService: z.boolean(), reason: z.string().min(1).max(120) }),
 ]);
 export type Command = z.infer<typeof Command>;
 export type CommandKind = Command['kind'];
-export const commandKinds = ['remote-open', 'resync', 'report-health'] as const satisfies readonly CommandKind[];
+export const commandKinds = ['remote-open', 'resync', 'report-health', 'set-compartment-service'] as const satisfies readonly CommandKind[];
 
 /** Longest a command may be valid: a signed order to open a door must not live for days. */
 export const MAX_COMMAND_LIFETIME_MS = 24 * 60 * 60 * 1000;
@@ -47,10 +52,14 @@ export type CommandMessage = z.infer<typeof CommandMessage>;
 
 export const remoteOpenOutcomes = ['opened', 'already-open', 'jammed', 'unknown-compartment', 'out-of-service', 'busy'] as const;
 
+export const compartmentServiceOutcomes = ['changed', 'unchanged', 'unknown-compartment'] as const;
+export const compartmentServiceStatuses = ['free', 'occupied', 'out-of-service'] as const;
+
 export const CommandResult = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('remote-open'), outcome: z.enum(remoteOpenOutcomes) }),
   z.object({ kind: z.literal('resync'), state: CodeSetStateWire }),
   z.object({ kind: z.literal('report-health'), health: DeviceHealthWire }),
+  z.object({ kind: z.literal('set-compartment-service'), outcome: z.enum(compartmentServiceOutcomes), status: z.enum(compartmentServiceStatuses).optional() }),
 ]);
 export type CommandResult = z.infer<typeof CommandResult>;
 

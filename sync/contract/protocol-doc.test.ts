@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { AuditAckClaims } from './audit-messages.js';
 import { topicCatalog } from './catalog.js';
 import { CodeBatchManifest } from './code-messages.js';
-import { CommandClaims, commandKinds, commandStatuses, remoteOpenOutcomes } from './command-messages.js';
+import { CommandClaims, commandKinds, commandStatuses, compartmentServiceOutcomes, remoteOpenOutcomes } from './command-messages.js';
 import { topicSuffixes } from './topics.js';
 
 // docs/protocol.md is written by hand but checked here against the contract: the topic
@@ -50,8 +50,8 @@ describe('docs/protocol.md', () => {
     expect(missing).toEqual([]);
   });
 
-  it('names every command kind, reply status and remote-open outcome', () => {
-    const words = [...commandKinds, ...commandStatuses, ...remoteOpenOutcomes];
+  it('names every command kind, reply status, remote-open and compartment-service outcome', () => {
+    const words = [...commandKinds, ...commandStatuses, ...remoteOpenOutcomes, ...compartmentServiceOutcomes];
     expect(words.filter((w) => !doc.includes(`\`${w}\``))).toEqual([]);
   });
 });

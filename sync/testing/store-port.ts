@@ -1,3 +1,4 @@
+import { setCompartmentService } from '../../device/runtime/compartment-service.js';
 import type { DeviceStore } from '../../device/store/device-store.js';
 import type { DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '../../device/sync-port.js';
 
@@ -42,6 +43,8 @@ export function createStorePort(store: DeviceStore, remote: Partial<TestRemoteOp
       store.finishOpen(opId, outcome === 'opened' || outcome === 'already-open' || outcome === 'jammed' ? outcome : 'unknown', Date.now());
       return { outcome };
     },
+    setCompartmentService: (transactionId, compartmentId, inService, reason) =>
+      setCompartmentService(store, { compartmentId, inService, by: 'backend', reason, transactionId }),
     health: (): DeviceHealth => ({
       compartments: store.listCompartments().map((c) => ({
         id: c.id,
