@@ -10,6 +10,7 @@ import { CommandService } from './locker-sync/command-service.js';
 import { LockerBridge } from './locker-sync/locker-bridge.js';
 import { Alerts } from './lockers/alerts.js';
 import { CompartmentFaults } from './lockers/compartment-faults.js';
+import { LockerHealth } from './lockers/locker-health.js';
 import { LockerService } from './lockers/locker-service.js';
 import type { NotificationChannel } from './notifications/channel.js';
 import { OutboxDispatcher } from './notifications/outbox-dispatcher.js';
@@ -47,6 +48,7 @@ export interface BackendServices extends AppDeps {
   codeBox: CodeBox;
   alerts: Alerts;
   faults: CompartmentFaults;
+  health: LockerHealth;
   ingest: AuditIngest;
   bridge: LockerBridge;
   outbox: OutboxDispatcher;
@@ -76,7 +78,8 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const faults = new CompartmentFaults(store, clock, tokens, codeSets, alerts, offlineGraceMs, logger);
   const ingest = new AuditIngest(store, clock, alerts, { store, parcels, faults, alerts }, logger);
   const commands = new CommandService({ store, keys, clock, logger });
-  const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, commands, logger });
+  const health = new LockerHealth(store, alerts, clock, logger);
+  const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, commands, health, logger });
   const outbox = new OutboxDispatcher({ store, clock, logger, channels: p.channels, codeBox, maxAttempts: config.notifications.maxAttempts, baseBackoffMs: config.notifications.baseBackoffMs });
   const sweeper = new Sweeper(
     [
@@ -92,7 +95,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   );
   const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
   const auth = config.auth === undefined ? undefined : new ApiKeyAuth(config.auth.apiKeys);
-  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, ingest, bridge, outbox, sweeper };
+  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper };
 }
 
 /** Entries whose token expired leave the locker's set (collected parcels' codes included). */

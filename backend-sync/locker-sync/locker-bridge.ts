@@ -8,6 +8,7 @@ import {
   type CodeAckMessage,
   type CodeBatch,
   type PresenceMessage,
+  type HealthMessage,
   type SnapshotRequestMessage,
   type AuditUploadMessage,
   type TopicSuffix,
@@ -15,6 +16,7 @@ import {
 import { keyringHash, type CodeSetService } from '../codes/code-set-service.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { Alerts } from '../lockers/alerts.js';
+import type { LockerHealth } from '../lockers/locker-health.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
@@ -30,7 +32,7 @@ export interface Publisher {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
 }
 
-export const bridgeSubscriptions: readonly string[] = (['presence', 'codes/ack', 'codes/snapshot-request', 'audit/upload', 'cmd/reply'] as const).map((s) => allLockersFilter(s));
+export const bridgeSubscriptions: readonly string[] = (['presence', 'health', 'codes/ack', 'codes/snapshot-request', 'audit/upload', 'cmd/reply'] as const).map((s) => allLockersFilter(s));
 
 export interface LockerBridgeDeps {
   store: Store;
@@ -40,6 +42,7 @@ export interface LockerBridgeDeps {
   ingest: AuditIngest;
   alerts: Alerts;
   commands: CommandService;
+  health: LockerHealth;
   logger: Logger;
 }
 
@@ -86,6 +89,10 @@ export class LockerBridge {
         const m = decodeMessage('presence', payload);
         return m.ok ? this.onPresence(lockerId, m.message) : this.reject(m.reason, { lockerId, suffix, detail: m.detail });
       }
+      case 'health': {
+        const m = decodeMessage('health', payload);
+        return m.ok ? this.onHealth(lockerId, m.message) : this.reject(m.reason, { lockerId, suffix, detail: m.detail });
+      }
       case 'codes/ack': {
         const m = decodeMessage('codes/ack', payload);
         return m.ok ? this.onCodeAck(lockerId, m.message) : this.reject(m.reason, { lockerId, suffix, detail: m.detail });
@@ -126,6 +133,10 @@ export class LockerBridge {
     // Its ack watermark is behind what we stored: our ack was lost, send it again.
     const contiguous = store.audit.contiguousSeq(lockerId);
     if (m.audit.ackedSeq < contiguous) void this.sendAuditAck(lockerId, contiguous, []);
+  }
+
+  private onHealth(lockerId: string, m: HealthMessage): void {
+    if (this.d.health.onHealth(lockerId, m) === 'stale') this.log.debug({ lockerId, bootId: m.bootId }, 'locker.health_stale');
   }
 
   private onCodeAck(lockerId: string, m: CodeAckMessage): void {

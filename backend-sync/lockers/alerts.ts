@@ -17,7 +17,9 @@ export type AlertKind =
   | 'fault.reslot-failed'
   | 'fault.parcel-in-faulty-compartment'
   | 'audit.chain-break'
-  | 'sync.batch-rejected';
+  | 'sync.batch-rejected'
+  | 'health.compartment-out-of-service'
+  | 'health.keypad-lockout';
 
 export class Alerts {
   private readonly log: Logger;

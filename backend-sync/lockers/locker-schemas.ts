@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CompartmentId, CompartmentSize, LockerId } from '../shared/contract.js';
+import { CompartmentId, CompartmentSize, DeviceHealthWire, LockerId } from '../shared/contract.js';
 
 // The locker registry's shapes: API bodies and what the store returns are the same types,
 // inferred from these schemas. (LockerId etc. come from the token claim schemas so an id
@@ -67,7 +67,20 @@ export const Locker = z.object({
 });
 export type Locker = z.infer<typeof Locker>;
 
-export const LockerDetail = Locker.extend({ compartments: z.array(Compartment) });
+/** The latest health report a locker sent, and the fault episodes open as of it. */
+export const LockerHealthView = z.object({
+  bootId: z.string(),
+  /** The locker's clock when it sent the report (informational). */
+  sentAt: z.number(),
+  receivedAt: z.number().int(),
+  report: DeviceHealthWire,
+  /** Compartment id → when its reported out-of-service episode began (backend time). */
+  outOfServiceSince: z.record(z.string(), z.number().int()),
+  lockoutSince: z.number().int().optional(),
+});
+export type LockerHealthView = z.infer<typeof LockerHealthView>;
+
+export const LockerDetail = Locker.extend({ compartments: z.array(Compartment), health: LockerHealthView.optional() });
 export type LockerDetail = z.infer<typeof LockerDetail>;
 
 export const SizeAvailability = z.object({ S: z.number().int(), M: z.number().int(), L: z.number().int(), XL: z.number().int() });

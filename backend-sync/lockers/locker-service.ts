@@ -5,7 +5,7 @@ import { BackendError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { Store } from '../store/store.js';
-import type { LockerDetail, LockerInput, LockerStatus, SearchHit, SearchQuery } from './locker-schemas.js';
+import type { LockerDetail, LockerHealthView, LockerInput, LockerStatus, SearchHit, SearchQuery } from './locker-schemas.js';
 
 // The locker registry and nearby search. Registration creates the locker's code pepper
 // (the secret keying its keypad-code digests) and returns it once, with the keyring to
@@ -47,10 +47,15 @@ export class LockerService {
     return { locker: detail, provisioning: { lockerId: input.id, codePepper: pepper.toString('base64url'), keyring } };
   }
 
+  /** Registry detail with per-compartment state, plus the latest health report if one arrived. */
   get(id: string): LockerDetail {
     const d = this.store.lockers.detail(id, this.clock.now());
     if (d === undefined) throw notFound('locker', id);
-    return d;
+    const h = this.store.lockerHealth.get(id);
+    if (h === undefined) return d;
+    const health: LockerHealthView = { bootId: h.bootId, sentAt: h.sentAt, receivedAt: h.receivedAt, report: h.health, outOfServiceSince: h.episodes.outOfService };
+    if (h.episodes.lockoutSince !== undefined) health.lockoutSince = h.episodes.lockoutSince;
+    return { ...d, health };
   }
 
   search(q: SearchQuery): SearchHit[] {

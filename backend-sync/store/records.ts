@@ -1,4 +1,4 @@
-import type { CompartmentSize } from '../shared/contract.js';
+import type { CompartmentSize, DeviceHealthWire } from '../shared/contract.js';
 import type { OrderState } from '../orders/order-state-machine.js';
 import type { ShipmentState } from '../orders/shipment-state-machine.js';
 
@@ -156,6 +156,23 @@ export interface SigningKeyRecord {
   firstSeenAt: number;
   retiredAt?: number;
   revokedAt?: number;
+}
+
+/** The latest health report of a locker and the fault episodes open as of it. */
+export interface LockerHealthRecord {
+  lockerId: string;
+  bootId: string;
+  sentAt: number;
+  receivedAt: number;
+  health: DeviceHealthWire;
+  episodes: HealthEpisodes;
+}
+
+export interface HealthEpisodes {
+  /** Compartment id → when (received) its out-of-service episode began. */
+  outOfService: Record<string, number>;
+  /** When the current keypad lockout episode began; absent when none. */
+  lockoutSince?: number;
 }
 
 export interface CommandRecord {

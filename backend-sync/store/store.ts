@@ -6,6 +6,7 @@ import type {
   AuditRecordRow,
   CodeEntryRecord,
   CodeSetRecord,
+  LockerHealthRecord,
   NotificationRecord,
   OrderLineRecord,
   OrderRecord,
@@ -202,6 +203,12 @@ export interface CommandRepository {
   expire(now: number): number;
 }
 
+export interface LockerHealthRepository {
+  get(lockerId: string): LockerHealthRecord | undefined;
+  /** Insert or replace the locker's one row. */
+  put(record: LockerHealthRecord): void;
+}
+
 export interface Store {
   readonly lockers: LockerRepository;
   readonly reservations: ReservationRepository;
@@ -216,6 +223,7 @@ export interface Store {
   readonly alerts: AlertRepository;
   readonly signingKeys: SigningKeyRepository;
   readonly commands: CommandRepository;
+  readonly lockerHealth: LockerHealthRepository;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
   transaction<T>(work: () => T): T;
   /**

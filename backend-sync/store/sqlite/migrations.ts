@@ -247,6 +247,18 @@ const steps: readonly string[] = [
   DROP INDEX reservations_by_order_ref;
   CREATE INDEX reservations_by_order ON reservations (order_id) WHERE order_id IS NOT NULL;
   `,
+  // 4: the latest health report per locker, with the fault episodes open at that report
+  // (so an alert is raised once per episode, across restarts).
+  `
+  CREATE TABLE locker_health (
+    locker_id TEXT PRIMARY KEY REFERENCES lockers (id),
+    boot_id TEXT NOT NULL,
+    sent_at REAL NOT NULL,                -- the locker's clock: orders reports, never trusted as time
+    received_at INTEGER NOT NULL,
+    health_json TEXT NOT NULL,
+    episodes_json TEXT NOT NULL
+  );
+  `,
 ];
 
 export function migrate(db: Database.Database): void {

@@ -10,6 +10,7 @@ import { SqliteAlertRepository, SqliteSigningKeyRepository } from './sqlite-aler
 import { SqliteAuditRepository } from './sqlite-audit-repository.js';
 import { SqliteCodeSetRepository } from './sqlite-code-set-repository.js';
 import { SqliteCommandRepository } from './sqlite-command-repository.js';
+import { SqliteLockerHealthRepository } from './sqlite-locker-health-repository.js';
 import { SqliteNotificationRepository } from './sqlite-notification-repository.js';
 
 // The embedded store: one better-sqlite3 connection per process. Transactions are BEGIN
@@ -30,6 +31,7 @@ export class SqliteStore implements Store {
   readonly alerts;
   readonly signingKeys;
   readonly commands;
+  readonly lockerHealth;
 
   private readonly group: GroupCommit;
 
@@ -48,6 +50,7 @@ export class SqliteStore implements Store {
     this.alerts = new SqliteAlertRepository(db);
     this.signingKeys = new SqliteSigningKeyRepository(db);
     this.commands = new SqliteCommandRepository(db);
+    this.lockerHealth = new SqliteLockerHealthRepository(db);
   }
 
   static open(path: string, logger: Logger): SqliteStore {

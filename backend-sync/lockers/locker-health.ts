@@ -1,0 +1,57 @@
+import type { HealthMessage } from '../shared/contract.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { HealthEpisodes } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import type { Alerts } from './alerts.js';
+
+// Health reports from lockers (lockers/{id}/health, already validated by the contract
+// schema): the latest per locker is kept and shown in the locker detail. A compartment
+// reported out of service, or an active keypad lockout, raises one alert per episode: the
+// episode opens at the first report showing it and closes at the first report without it,
+// and what is open is stored with the report, so a restart or a repeated report raises
+// nothing new. These alerts are distinct kinds from those raised by audit records (which
+// say what happened); these say what a locker currently reports.
+
+export type HealthOutcome = 'stored' | 'stale';
+
+export class LockerHealth {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: Store,
+    private readonly alerts: Alerts,
+    private readonly clock: Clock,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'locker-health' });
+  }
+
+  onHealth(lockerId: string, m: HealthMessage): HealthOutcome {
+    const { store, alerts } = this;
+    const receivedAt = this.clock.now();
+    return store.transaction(() => {
+      const prev = store.lockerHealth.get(lockerId);
+      // QoS 0 and retries can reorder or repeat: within one boot keep the latest by sentAt.
+      if (prev !== undefined && prev.bootId === m.bootId && m.sentAt <= prev.sentAt) return 'stale';
+      const was = prev?.episodes ?? { outOfService: {} };
+      const episodes: HealthEpisodes = { outOfService: {} };
+      for (const c of m.health.compartments) {
+        if (c.status !== 'out-of-service') continue;
+        const since = was.outOfService[c.id];
+        episodes.outOfService[c.id] = since ?? receivedAt;
+        if (since === undefined) alerts.raise(lockerId, 'health.compartment-out-of-service', `${c.id}:${String(receivedAt)}`, { compartmentId: c.id, door: c.door, bootId: m.bootId });
+      }
+      if (m.health.lockout.active) {
+        episodes.lockoutSince = was.lockoutSince ?? receivedAt;
+        if (was.lockoutSince === undefined) {
+          alerts.raise(lockerId, 'health.keypad-lockout', String(receivedAt), { failures: m.health.lockout.failures, until: m.health.lockout.until ?? null, bootId: m.bootId });
+        }
+      }
+      store.lockerHealth.put({ lockerId, bootId: m.bootId, sentAt: m.sentAt, receivedAt, health: m.health, episodes });
+      const outOfService = Object.keys(episodes.outOfService);
+      this.log.debug({ lockerId, outOfService: outOfService.length, lockout: m.health.lockout.active, auditBacklog: m.health.auditBacklog }, 'locker.health');
+      return 'stored';
+    });
+  }
+}
