@@ -79,7 +79,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const ingest = new AuditIngest(store, clock, alerts, { store, parcels, faults, alerts }, logger);
   const commands = new CommandService({ store, keys, clock, logger });
   const health = new LockerHealth(store, alerts, clock, logger);
-  const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, commands, health, logger });
+  const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, commands, health, snapshotWindowMs: config.codeSync.snapshotWindowMs, logger });
   const outbox = new OutboxDispatcher({ store, clock, logger, channels: p.channels, codeBox, maxAttempts: config.notifications.maxAttempts, baseBackoffMs: config.notifications.baseBackoffMs });
   const sweeper = new Sweeper(
     [
@@ -89,6 +89,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'outbox', run: () => outbox.drain() },
       { name: 'refunds', run: () => orders.processRefunds() },
       { name: 'commands', run: () => commands.publishDue() },
+      { name: 'coalesced-snapshots', run: () => bridge.flushCoalescedSnapshots() },
     ],
     Math.min(config.reservations.sweepIntervalMs, config.notifications.pollIntervalMs),
     logger,

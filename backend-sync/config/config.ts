@@ -58,6 +58,13 @@ export const BackendConfig = z
       .strict()
       .prefault({}),
     presence: z.object({ offlineGraceMs: z.number().int().nonnegative().default(minutes(10)) }).strict().prefault({}),
+    codeSync: z
+      .object({
+        /** At most one code-set snapshot in flight per locker within this window; later requests are coalesced. */
+        snapshotWindowMs: z.number().int().nonnegative().default(10_000),
+      })
+      .strict()
+      .prefault({}),
     notifications: z
       .object({
         pollIntervalMs: z.number().int().positive().default(1_000),

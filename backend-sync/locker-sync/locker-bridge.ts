@@ -22,6 +22,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { AuditIngest } from './audit-ingest.js';
 import type { CommandService } from './command-service.js';
+import { SnapshotCoalescer } from './snapshot-coalescer.js';
 
 // The backend's side of the locker protocol (sync/contract): code batches out, acks and
 // snapshot requests in, audit uploads in and signed acks out, presence in. Every inbound
@@ -43,6 +44,8 @@ export interface LockerBridgeDeps {
   alerts: Alerts;
   commands: CommandService;
   health: LockerHealth;
+  /** At most one snapshot in flight per locker within this window (snapshot-coalescer.ts). */
+  snapshotWindowMs: number;
   logger: Logger;
 }
 
@@ -50,9 +53,11 @@ export class LockerBridge {
   private publisher: Publisher | undefined;
   private readonly log: Logger;
   private readonly rejected = new Map<string, number>();
+  private readonly snapshots: SnapshotCoalescer;
 
   constructor(private readonly d: LockerBridgeDeps) {
     this.log = d.logger.child({ component: 'locker-bridge' });
+    this.snapshots = new SnapshotCoalescer(d.snapshotWindowMs);
     d.codeSets.onDirty((lockerId) => {
       this.publishDelta(lockerId).catch((err: unknown) => {
         // The set stays ahead of publishedVersion; the next change or presence re-sends.
@@ -148,6 +153,7 @@ export class LockerBridge {
     }
     if (m.outcome === 'gap') return; // the locker follows up with a snapshot request
     store.codeSets.setAcked(lockerId, m.state.version, m.state.digest, clock.now());
+    this.snapshots.acked(lockerId, m.state.version);
     if (ours.keyringSentVersion !== undefined && m.state.version >= ours.keyringSentVersion) store.codeSets.setTrustedKids(lockerId, keys.trustedKids(clock.now()));
     if (m.state.version === ours.version && m.state.digest !== ours.digest) {
       this.log.warn({ lockerId, version: m.state.version }, 'code_set.digest_mismatch');
@@ -168,7 +174,11 @@ export class LockerBridge {
 
   /** A snapshot must move the locker forward: if it claims our version or more, raise ours past it. */
   private sendSnapshot(lockerId: string, theirVersion: number): void {
-    const { store, codeSets } = this.d;
+    const { store, codeSets, clock } = this.d;
+    if (!this.snapshots.admit(lockerId, theirVersion, clock.now())) {
+      this.log.info({ lockerId, version: theirVersion }, 'code_set.snapshot_coalesced');
+      return;
+    }
     store.transaction(() => {
       const ours = store.codeSets.ensure(lockerId);
       if (ours.version <= theirVersion) {
@@ -177,6 +187,13 @@ export class LockerBridge {
       }
     });
     void this.send(lockerId, 'snapshot', theirVersion);
+  }
+
+  /** Sweeper task: answers requests coalesced into a snapshot that was not acked within its window. */
+  flushCoalescedSnapshots(): number {
+    const due = this.snapshots.due(this.d.clock.now());
+    for (const { lockerId, theirVersion } of due) this.sendSnapshot(lockerId, theirVersion);
+    return due.length;
   }
 
   /** Publishes everything after what was already published (called after commits). */
@@ -195,6 +212,7 @@ export class LockerBridge {
     const batch: CodeBatch | undefined = codeSets.batch(lockerId, kind, fromVersion, includeKeyring ? keyring : []);
     if (batch === undefined) return;
     const message = keys.sealSignerFor(set.trustedKids).codeBatch(batch);
+    if (kind === 'snapshot') this.snapshots.sent(lockerId, batch.toVersion);
     store.transaction(() => {
       store.codeSets.setPublished(lockerId, batch.toVersion);
       if (includeKeyring) store.codeSets.setKeyringSent(lockerId, hash, batch.toVersion);
