@@ -5,6 +5,7 @@
 // MQTT session closes cleanly, the database closes last.
 import { createBackendServices } from './backend-services.js';
 import { loadConfig } from './config/config.js';
+import { reloadSigningKeys } from './codes/key-reload.js';
 import { buildApp } from './http/app.js';
 import { bridgeSubscriptions } from './locker-sync/locker-bridge.js';
 import { MqttTransport } from './locker-sync/mqtt-transport.js';
@@ -62,6 +63,15 @@ async function main(): Promise<void> {
     logger.flush();
     process.exit(0);
   };
+  // SIGHUP re-reads the keys directory, like POST /admin/keys/reload; on failure the keys
+  // in use stay and the process keeps serving.
+  process.on('SIGHUP', () => {
+    try {
+      reloadSigningKeys({ store, keys: services.keys, codeSets: services.codeSets, logger });
+    } catch (err) {
+      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'keys.sighup_reload_failed');
+    }
+  });
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }

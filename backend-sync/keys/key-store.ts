@@ -153,8 +153,14 @@ function readKeyDir(dir: string, ed: Ed25519): LoadedKey[] {
     if (!name.endsWith('.key')) continue;
     const kid = name.slice(0, -4);
     if (!KID.test(kid)) throw new BackendError('CONFIG_INVALID', 'key file name is not a valid kid', { file: name });
-    const seed = seedFromText(readFileSync(join(dir, name), 'utf8'));
-    const publicKey = keyToText(ed.importPrivateKey(seed).publicKey);
+    let seed: Uint8Array;
+    let publicKey: string;
+    try {
+      seed = seedFromText(readFileSync(join(dir, name), 'utf8'));
+      publicKey = keyToText(ed.importPrivateKey(seed).publicKey);
+    } catch (err) {
+      throw new BackendError('CONFIG_INVALID', 'key file does not hold an Ed25519 seed', { file: name, cause: err instanceof Error ? err.message : String(err) });
+    }
     const pubFile = names.includes(`${kid}.pub`) ? readFileSync(join(dir, `${kid}.pub`), 'utf8').trim() : undefined;
     if (pubFile !== undefined && keyToText(publicKeyFromText(pubFile)) !== publicKey) {
       throw new BackendError('CONFIG_INVALID', 'public key file does not match the private key', { kid });

@@ -1,5 +1,6 @@
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { reloadSigningKeys } from '../../codes/key-reload.js';
 import { revokeSigningKey } from '../../codes/key-revocation.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
@@ -30,5 +31,16 @@ export function adminRoutes(app: App, d: AppDeps): void {
       },
     },
     (req) => ({ kid: req.params.kid, ...revokeSigningKey(req.params.kid, { store: d.store, keys: d.keys, tokens: d.tokens, codeSets: d.codeSets, clock: d.clock, logger: d.logger }) }),
+  );
+  r.post(
+    '/admin/keys/reload',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Re-read the keys directory (new signing key, data key) without a restart; the new keyring goes out to every locker',
+        response: { 200: z.object({ activeKid: z.string(), previousKid: z.string(), keyringChanged: z.boolean(), lockersNotified: z.number().int() }), ...errorResponses },
+      },
+    },
+    () => reloadSigningKeys({ store: d.store, keys: d.keys, codeSets: d.codeSets, logger: d.logger }),
   );
 }
