@@ -38,6 +38,8 @@ export interface DeviceStoreOptions {
   auditSecretKeys?: SecretKeyPolicy;
   busyTimeoutMs?: number;
   integrityCheckMaxBytes?: number;
+  /** SQLite page cache in KiB (default 4096; see open-database.ts cacheSizeKib). */
+  cacheSizeKib?: number;
   /** Hash batch entries on a worker thread while rows are written (default true). */
   parallelDigest?: boolean;
 }
@@ -53,6 +55,7 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
     logger: options.logger,
     ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
     ...(options.integrityCheckMaxBytes === undefined ? {} : { integrityCheckMaxBytes: options.integrityCheckMaxBytes }),
+    ...(options.cacheSizeKib === undefined ? {} : { cacheSizeKib: options.cacheSizeKib }),
   });
   try {
     migrate(db);

@@ -34,6 +34,15 @@ describe('openDatabase', () => {
     db.close();
   });
 
+  it("bounds SQLite's page cache to 4 MiB instead of better-sqlite3's 16 MB default, which the integrity check would fill", () => {
+    const db = openDatabase({ path: join(dir, 'cache.db'), logger: silentLogger() });
+    expect(db.pragma('cache_size', { simple: true })).toBe(-4096);
+    db.close();
+    const small = openDatabase({ path: join(dir, 'cache.db'), logger: silentLogger(), cacheSizeKib: 1024 });
+    expect(small.pragma('cache_size', { simple: true })).toBe(-1024);
+    small.close();
+  });
+
   it('fails closed with DB_CORRUPT on a file of garbage bytes', () => {
     const path = join(dir, 'garbage.db');
     writeFileSync(path, Buffer.from(Array.from({ length: 8192 }, (_, i) => (i * 7919) % 251)));

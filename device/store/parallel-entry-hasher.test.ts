@@ -28,6 +28,23 @@ describe('ParallelEntryHasher', () => {
     expect(hasher.begin(entries).wait().toString('hex')).toBe(codeSetDigestOf(entries));
   });
 
+  it('starts no worker until a batch large enough needs one, and stops it after the idle period', async () => {
+    hasher = new ParallelEntryHasher(silentLogger(), { idleMs: 100 });
+    hasher.start();
+    expect(hasher.workerRunning).toBe(false);
+    const small = makeEntries(0, 10);
+    expect(hasher.begin(small).wait().toString('hex')).toBe(codeSetDigestOf(small));
+    expect(hasher.workerRunning).toBe(false);
+    const large = makeEntries(0, 2_000);
+    expect(hasher.begin(large).wait().toString('hex')).toBe(codeSetDigestOf(large));
+    expect(hasher.workerRunning).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hasher.workerRunning).toBe(false);
+    // The next large batch starts a new one and still gets the right digest.
+    expect(hasher.begin(large).wait().toString('hex')).toBe(codeSetDigestOf(large));
+    expect(hasher.workerRunning).toBe(true);
+  });
+
   it('gives the empty digest for no entries', () => {
     expect(xorEntryHashes([]).toString('hex')).toBe('0'.repeat(64));
   });
