@@ -23,7 +23,7 @@ const policy: LockoutPolicy = lockoutPolicyFor({
 function fail(state: RateLimiterState, now: number): { state: RateLimiterState; effects: RateLimiterEffect[] } {
   const a = rateLimiterStep(state, { type: 'attempt' }, now, policy);
   if (!a.effects.some((e) => e.type === 'allowed')) return a;
-  const o = rateLimiterStep(a.state, { type: 'outcome', success: false }, now, policy);
+  const o = rateLimiterStep(a.state, { type: 'outcome', result: 'failure' }, now, policy);
   return { state: o.state, effects: [...a.effects, ...o.effects] };
 }
 
@@ -95,7 +95,7 @@ describe('rate limiter', () => {
     const charged = rateLimiterStep(initialRateLimiterState, { type: 'attempt' }, 5, policy);
     expect(charged.state.failures).toEqual([5]);
     expect(charged.effects[0]).toEqual({ type: 'persist' });
-    const refunded = rateLimiterStep(charged.state, { type: 'outcome', success: true }, 5, policy);
+    const refunded = rateLimiterStep(charged.state, { type: 'outcome', result: 'success' }, 5, policy);
     expect(refunded.state.failures).toEqual([]);
     expect(refunded.state.consecutive).toBe(0);
   });
@@ -105,7 +105,7 @@ describe('rate limiter', () => {
     const { state } = loadRateLimiterState(JSON.stringify(charged), 6, policy);
     expect(state.failures).toEqual([5]);
     expect(state.pending).toBeUndefined();
-    expect(rateLimiterStep(state, { type: 'outcome', success: true }, 7, policy).state).toBe(state);
+    expect(rateLimiterStep(state, { type: 'outcome', result: 'success' }, 7, policy).state).toBe(state);
   });
 
   it('fails closed on a corrupt persisted state', () => {
@@ -131,7 +131,7 @@ describe('rate limiter', () => {
       const attempt = rateLimiterStep(state, { type: 'attempt' }, now, policy);
       if (attempt.effects.some((e) => e.type === 'allowed')) {
         failures.push(now);
-        state = rateLimiterStep(attempt.state, { type: 'outcome', success: false }, now, policy).state;
+        state = rateLimiterStep(attempt.state, { type: 'outcome', result: 'failure' }, now, policy).state;
       }
       now += Math.max(1, lockoutRemainingMs(state, now));
     }
@@ -149,5 +149,47 @@ describe('rate limiter', () => {
     const until = state.lockedUntil;
     expect(until).toBe(DAY_MS);
     expect(rateLimiterStep(state, { type: 'attempt' }, 200, policy).effects[0]?.type).toBe('refused-locked');
+  });
+
+  describe('a neutral outcome (a correct code in a wrong state, a busy door)', () => {
+    function settle(state: RateLimiterState, result: 'failure' | 'neutral', now: number): RateLimiterState {
+      const a = rateLimiterStep(state, { type: 'attempt' }, now, policy);
+      return rateLimiterStep(a.state, { type: 'outcome', result }, now, policy).state;
+    }
+    const table: Array<{ name: string; sequence: Array<'failure' | 'neutral'>; consecutive: number; failures: number; locked: boolean }> = [
+      { name: 'refunds its own charge and nothing else', sequence: ['neutral'], consecutive: 0, failures: 0, locked: false },
+      { name: 'does not reset the escalation left by earlier failures', sequence: ['failure', 'failure', 'failure', 'neutral'], consecutive: 3, failures: 3, locked: false },
+      { name: 'lets the next failure lock out as if the neutral attempt never happened', sequence: ['failure', 'failure', 'failure', 'neutral', 'failure'], consecutive: 4, failures: 4, locked: true },
+      { name: 'keeps the escalation across many interleaved neutral attempts', sequence: ['failure', 'neutral', 'failure', 'neutral', 'failure', 'neutral', 'failure'], consecutive: 4, failures: 4, locked: true },
+    ];
+    for (const c of table) {
+      it(c.name, () => {
+        let state = initialRateLimiterState;
+        let now = 1000;
+        for (const r of c.sequence) {
+          state = settle(state, r, now);
+          now += 1;
+        }
+        expect(state.consecutive).toBe(c.consecutive);
+        expect(state.failures).toHaveLength(c.failures);
+        expect(lockoutRemainingMs(state, now) > 0).toBe(c.locked);
+        expect(state.pending).toBeUndefined();
+      });
+    }
+
+    it('restores the lockout and quiet-reset clock the charge moved', () => {
+      let state = initialRateLimiterState;
+      for (let i = 0; i < 3; i++) state = settle(state, 'failure', i);
+      const before = state;
+      state = settle(state, 'neutral', 10);
+      expect(state).toEqual(before);
+    });
+
+    it('unlike a success, which forgives the typos before it', () => {
+      let state = initialRateLimiterState;
+      for (let i = 0; i < 3; i++) state = settle(state, 'failure', i);
+      const a = rateLimiterStep(state, { type: 'attempt' }, 10, policy);
+      expect(rateLimiterStep(a.state, { type: 'outcome', result: 'success' }, 10, policy).state.consecutive).toBe(0);
+    });
   });
 });

@@ -24,16 +24,28 @@ export const RateLimiterState = z
     lockedUntil: z.number(),
     lastFailureAt: z.number().optional(),
     /** An attempt charged and not yet resolved (a crash in between leaves it charged). */
-    pending: z.object({ prevLockedUntil: z.number(), prevConsecutive: z.number().int().nonnegative() }).optional(),
+    pending: z
+      .object({ prevLockedUntil: z.number(), prevConsecutive: z.number().int().nonnegative(), prevLastFailureAt: z.number().optional() })
+      .optional(),
   })
   .strict();
 export type RateLimiterState = z.infer<typeof RateLimiterState>;
 
 export const initialRateLimiterState: RateLimiterState = { v: 1, failures: [], consecutive: 0, lockedUntil: 0 };
 
+/**
+ * success: the attempt opened something (refund, escalation reset).
+ * failure: it counts (kept).
+ * neutral: it neither opened nor counts - a correct code in a wrong state, or a door busy
+ *   with another operation. Only the pending charge is refunded: the escalation stays where
+ *   the failures before it left it. Resetting it here would let a guesser interleave his
+ *   own not-yet-deposited code between guesses and never reach a lockout.
+ */
+export type AttemptResult = 'success' | 'failure' | 'neutral';
+
 export type RateLimiterInput =
   | { type: 'attempt' }
-  | { type: 'outcome'; success: boolean };
+  | { type: 'outcome'; result: AttemptResult };
 
 export type LockoutReason = 'escalation' | 'daily-budget';
 
@@ -95,14 +107,31 @@ export function rateLimiterStep(state: RateLimiterState, input: RateLimiterInput
       consecutive: (quiet ? 0 : state.consecutive) + 1,
       lockedUntil: state.lockedUntil,
       lastFailureAt: awakeNow,
-      pending: { prevLockedUntil: state.lockedUntil, prevConsecutive: state.consecutive },
+      pending: {
+        prevLockedUntil: state.lockedUntil,
+        prevConsecutive: state.consecutive,
+        ...(state.lastFailureAt === undefined ? {} : { prevLastFailureAt: state.lastFailureAt }),
+      },
     };
     const lock = lockAfterFailure(charged, awakeNow, policy);
     return { state: { ...charged, lockedUntil: lock.until }, effects: [{ type: 'persist' }, { type: 'allowed' }] };
   }
+  const { result } = input;
   const { pending, ...rest } = state;
   if (pending === undefined) return { state, effects: [] };
-  if (input.success) {
+  if (result === 'neutral') {
+    // Undo exactly what the charge did: its failure stamp, its step up the escalation and
+    // the lockout it may have set. Earlier failures keep counting.
+    const restored: RateLimiterState = {
+      v: 1,
+      failures: rest.failures.slice(0, -1),
+      consecutive: pending.prevConsecutive,
+      lockedUntil: pending.prevLockedUntil,
+      ...(pending.prevLastFailureAt === undefined ? {} : { lastFailureAt: pending.prevLastFailureAt }),
+    };
+    return { state: restored, effects: [{ type: 'persist' }] };
+  }
+  if (result === 'success') {
     // Refund the charge. A success proves a real code, so typos before it are forgiven;
     // the earlier failures stay in the daily window.
     const failures = rest.failures.slice(0, -1);

@@ -1,4 +1,12 @@
-import { lockoutRemainingMs, loadRateLimiterState, rateLimiterStep, type RateLimiterEffect, type RateLimiterInput, type RateLimiterState } from '../core/rate-limiter.js';
+import {
+  lockoutRemainingMs,
+  loadRateLimiterState,
+  rateLimiterStep,
+  type AttemptResult,
+  type RateLimiterEffect,
+  type RateLimiterInput,
+  type RateLimiterState,
+} from '../core/rate-limiter.js';
 import type { LockoutPolicy } from '../core/lockout-policy.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
@@ -53,9 +61,11 @@ export class KeypadGuard {
   /**
    * Resolves the charged attempt and persists the result (call it inside the transaction
    * that reveals the outcome). Returns the new lockout, if this failure started one.
+   * 'neutral' (a correct code in a wrong state, a busy door) refunds the charge without
+   * resetting the escalation.
    */
-  outcome(success: boolean): { lockoutMs: number } | undefined {
-    const effects = this.step({ type: 'outcome', success });
+  outcome(result: AttemptResult): { lockoutMs: number } | undefined {
+    const effects = this.step({ type: 'outcome', result });
     const locked = effects.find((e) => e.type === 'locked-out');
     return locked?.type === 'locked-out' ? { lockoutMs: locked.lockoutMs } : undefined;
   }

@@ -54,13 +54,15 @@ export class PickupFlow {
       });
     } catch (err) {
       // The charge stays: an error must not become a free guess.
-      guard.outcome(false);
+      guard.outcome('failure');
       throw err;
     }
     if (decision.kind === 'reject') {
       let lockout: { lockoutMs: number } | undefined;
       this.rejected(decision, 'code', () => {
-        lockout = guard.outcome(!decision.countsAsFailure);
+        // A correct code in a wrong state is neutral: refunded, but it must not reset the
+        // escalation, or a guesser could interleave his own pending code between guesses.
+        lockout = guard.outcome(decision.countsAsFailure ? 'failure' : 'neutral');
       });
       if (lockout !== undefined) display.flash(lockedMessage(lockout.lockoutMs), 'error');
       return;
@@ -68,10 +70,11 @@ export class PickupFlow {
     // The refund is committed with the open journal entry, in one transaction.
     let settled = false;
     this.open(decision, 'code', () => {
-      guard.outcome(true);
+      guard.outcome('success');
       settled = true;
     });
-    if (!settled) guard.outcome(true);
+    // The door was busy (nothing journaled, nothing opened): not a failure, not a success.
+    if (!settled) guard.outcome('neutral');
   }
 
   /** A scanned token whose purpose is pickup or return-dropoff (or that failed verification). */
