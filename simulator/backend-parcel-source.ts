@@ -16,7 +16,7 @@ interface Json {
 }
 
 async function call(backend: EmbeddedBackend, method: 'GET' | 'POST', path: string, body?: object, idempotencyKey?: string): Promise<Json> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { authorization: `Bearer ${backend.apiKey}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
   const res = await fetch(`${backend.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

@@ -63,7 +63,10 @@ describe('demo scenario', () => {
     expect(sim.store.auditAckedWatermark()).toBeGreaterThanOrEqual(result.auditChain.ok ? result.auditChain.lastSeq : Infinity);
     expect(stack.view.sync()).toMatchObject({ connected: true, rejections: 0 });
     // The backend and the locker agree on the code set, and the backend saw the pickup.
-    const codeSet = (await (await fetch(`${stack.backendUrl!}/lockers/${sim.lockerId}/code-set`)).json()) as Record<string, unknown>;
+    const anonymous = await fetch(`${stack.backendUrl!}/lockers/${sim.lockerId}/code-set`);
+    expect(anonymous.status).toBe(401);
+    const authorised = await fetch(`${stack.backendUrl!}/lockers/${sim.lockerId}/code-set`, { headers: { authorization: `Bearer ${stack.backendApiKey!}` } });
+    const codeSet = (await authorised.json()) as Record<string, unknown>;
     expect(codeSet).toMatchObject({ version: 1, ackedVersion: 1, digest: sim.store.codeSetState().digest });
   });
 

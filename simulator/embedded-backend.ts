@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import { apiKeyDigest } from '../backend-sync/auth/api-key-auth.js';
 import { createBackendServices, type BackendServices } from '../backend-sync/backend-services.js';
 import { parseConfig } from '../backend-sync/config/config.js';
 import { buildApp, type App } from '../backend-sync/http/app.js';
@@ -30,6 +32,11 @@ export interface EmbeddedBackend {
   readonly app: App;
   /** Base URL of the HTTP API (loopback). */
   readonly url: string;
+  /**
+   * Bearer key for the HTTP API (roles merchant, carrier, admin), made fresh at every start
+   * and held only in memory: the simulator runs the API with authentication on, as production does.
+   */
+  readonly apiKey: string;
   /** What was sent to customers, codes included: the demo reads the code from here. */
   readonly inbox: LogChannel;
   /** The keyring installed on the locker at registration (its first trusted keys). */
@@ -64,8 +71,10 @@ function registration(config: SimLockerConfig): LockerInput {
 export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Promise<EmbeddedBackend> {
   const { config, paths, say } = options;
   const logger = options.logger.child({ component: 'backend' });
+  const apiKey = `lk_${randomBytes(32).toString('base64url')}`;
   const backendConfig = parseConfig({
     logLevel: config.logLevel,
+    auth: { apiKeys: [{ id: 'simulator', roles: ['merchant', 'carrier', 'admin'], sha256: apiKeyDigest(apiKey) }] },
     http: { host: '127.0.0.1', port: 0 },
     db: { path: paths.backendDatabase },
     keys: { dir: paths.backendKeys, issuer: 'sim-backend' },
@@ -96,7 +105,7 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
     services.sweeper.start();
     const started = app;
     return {
-      services, app: started, url, inbox,
+      services, app: started, url, apiKey, inbox,
       provisionedKeys: () => readProvisionedKeyring(paths.provisionedKeyring),
       stop: async () => {
         await started.close();

@@ -42,6 +42,8 @@ export interface SimStack {
   readonly view: RuntimeView;
   /** The embedded backend's HTTP API, when online. */
   readonly backendUrl: string | undefined;
+  /** Bearer key for the backend's HTTP API (undefined offline). */
+  readonly backendApiKey: string | undefined;
   /** Connects the locker to the broker once it runs (no-op when offline). */
   afterStart(sim: LockerSim): Promise<void>;
   /** The demo's backend side: issues tokens and gets the batch onto the locker. */
@@ -109,6 +111,7 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
       return runtime;
     },
     backendUrl: backend?.url,
+    backendApiKey: backend?.apiKey,
     view: {
       lockout: () => built?.runtime.health().lockout,
       sync: () => {
