@@ -23,10 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { lockerInput, makeBackend } from '../../backend-sync/testing/backend-fixture.js';
 import { systemClock } from '../../backend-sync/shared/clock.js';
 import type { LockerInput } from '../../backend-sync/lockers/locker-schemas.js';
-
-function print(name: string, value: number, unit: string): void {
-  process.stdout.write(`${name}: ${value} ${unit}\n`);
-}
+import { print } from './bench-kit.js';
 
 const LOCKERS = 10_000;
 const SIZES = { S: 6, M: 6, L: 5, XL: 3 } as const; // 20 compartments per locker → 200,000

@@ -7,25 +7,7 @@ import { keyToText } from '../../device/tokens/key-text.js';
 import { Keyring } from '../../device/tokens/keyring.js';
 import { TokenIssuer } from '../../device/tokens/token-issuer.js';
 import { verifyToken } from '../../device/tokens/token-verifier.js';
-
-function opsPerSecond(fn: () => unknown, seconds: number): number {
-  const warmUntil = performance.now() + 200;
-  while (performance.now() < warmUntil) fn();
-  let ops = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let t = start;
-  while (t < end) {
-    for (let i = 0; i < 10; i++) fn();
-    ops += 10;
-    t = performance.now();
-  }
-  return Math.round(ops / ((t - start) / 1000));
-}
-
-function print(name: string, value: number, unit: string): void {
-  process.stdout.write(`${name}: ${value} ${unit}\n`);
-}
+import { opsPerSecond, print } from './bench-kit.js';
 
 const lockerId = 'locker-bench-01';
 const now = Date.parse('2026-11-22T12:00:00Z');

@@ -6,24 +6,7 @@ import { FakeClock } from '../../hal/clock/fake-clock.js';
 import { decodeKeypadBytes } from '../../hal/input/keypad-protocol.js';
 import { ScannerFramer } from '../../hal/input/scanner-framing.js';
 import { createSimulatedHardware } from '../../hal/sim/simulated-hardware.js';
-
-function opsPerSecond(fn: () => unknown, seconds: number): number {
-  const warmUntil = performance.now() + 200;
-  while (performance.now() < warmUntil) fn();
-  let ops = 0;
-  const start = performance.now();
-  let t = start;
-  while (t < start + seconds * 1000) {
-    for (let i = 0; i < 10; i++) fn();
-    ops += 10;
-    t = performance.now();
-  }
-  return Math.round(ops / ((t - start) / 1000));
-}
-
-function print(name: string, value: number, unit: string): void {
-  process.stdout.write(`${name}: ${value} ${unit}\n`);
-}
+import { opsPerSecond, print } from './bench-kit.js';
 
 const token = Buffer.from(`v4.public.${'A'.repeat(400)}\r\n`);
 const framer = new ScannerFramer();

@@ -18,14 +18,11 @@ import { hasMosquitto, MosquittoHarness } from '../../sync/testing/mosquitto-har
 import { TestBackend } from '../../sync/testing/test-backend.js';
 import { makeTestKeys, type TestKeys } from '../../sync/testing/test-keys.js';
 import { startTestLocker, TEST_LOCKER_ID } from '../../sync/testing/test-locker.js';
+import { print } from './bench-kit.js';
 
 const RAW_MESSAGES = 20_000;
 const AUDIT_EVENTS = 20_000;
 const BATCH_TOKENS = 10_000;
-
-function print(name: string, value: number, unit: string): void {
-  process.stdout.write(`${name}: ${String(value)} ${unit}\n`);
-}
 
 async function client(broker: BrokerHarness, id: string): Promise<MqttClient> {
   const c = await connectAsync(broker.url, { clientId: id, protocolVersion: broker.protocolVersion, reconnectPeriod: 0 });
