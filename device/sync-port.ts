@@ -99,7 +99,13 @@ export type RemoteOpenOutcome =
   | { outcome: 'jammed' }
   | { outcome: 'unknown-compartment' }
   | { outcome: 'out-of-service' }
-  | { outcome: 'busy' };
+  | { outcome: 'busy' }
+  /**
+   * A repeat of a transaction whose first attempt was cut short by a restart (the journal
+   * entry was written, the outcome never learnt), or whose door sensor could not tell.
+   * Never pulsed again: someone has to look.
+   */
+  | { outcome: 'unknown' };
 
 export type CompartmentServiceOutcome =
   /** The status changed (or, back in service, the failure count was cleared). */

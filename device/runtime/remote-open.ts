@@ -8,10 +8,14 @@ import type { DoorController } from './door-controller.js';
 // Remote opens on the backend's signed order, at most one pulse per transaction id, ever:
 // the transaction is recorded in the store (a state blob) before the open is journaled,
 // and a repeat of the id returns the stored outcome instead of pulsing. A repeat whose
-// first attempt died with the process gets 'busy'; the sync agent reports that command's
-// outcome as unknown from its own command log.
+// first attempt died with the process (recorded, never settled, not running now) gets
+// 'unknown': the pulse may or may not have happened, and saying 'busy' would invite a
+// retry that could open the door a second time. A door whose sensor cannot tell
+// ('unverified') is 'unknown' too, not 'opened'.
 
-const Record_ = z.object({ opId: z.string(), outcome: z.enum(['opened', 'already-open', 'jammed', 'unknown-compartment', 'out-of-service', 'busy']).optional() }).strict();
+const Record_ = z
+  .object({ opId: z.string(), outcome: z.enum(['opened', 'already-open', 'jammed', 'unknown-compartment', 'out-of-service', 'busy', 'unknown']).optional() })
+  .strict();
 
 export class RemoteOpener {
   private readonly pending = new Map<string, Promise<RemoteOpenOutcome>>();
@@ -27,7 +31,10 @@ export class RemoteOpener {
     if (inFlight !== undefined) return inFlight;
     const key = `remote-open:${transactionId}`;
     const previous = this.load(key);
-    if (previous !== undefined) return Promise.resolve({ outcome: previous.outcome ?? 'busy' });
+    if (previous !== undefined) {
+      if (previous.outcome === undefined) this.log.warn({ transactionId, compartmentId }, 'remote.open-repeat-after-crash');
+      return Promise.resolve({ outcome: previous.outcome ?? 'unknown' });
+    }
     const row = this.store.getCompartment(compartmentId);
     if (row === undefined) return Promise.resolve({ outcome: 'unknown-compartment' });
     if (row.status === 'out-of-service') return Promise.resolve({ outcome: 'out-of-service' });
@@ -49,7 +56,7 @@ export class RemoteOpener {
     };
     const started = this.doors.open({ compartmentId, reason: 'remote', transactionId }, (event: DoorEvent) => {
       if (event === 'closed') return;
-      settle(event === 'already-open' ? 'already-open' : event === 'jammed' || event === 'relay-fault' ? 'jammed' : 'opened');
+      settle(outcomeOf(event));
     }, opId);
     if (!started.started) settle(started.reason);
     return promise;
@@ -60,5 +67,19 @@ export class RemoteOpener {
     if (json === undefined) return undefined;
     const parsed = Record_.safeParse(JSON.parse(json));
     return parsed.success ? parsed.data : { opId: 'unknown' };
+  }
+}
+
+function outcomeOf(event: Exclude<DoorEvent, 'closed'>): RemoteOpenOutcome['outcome'] {
+  switch (event) {
+    case 'opened':
+      return 'opened';
+    case 'already-open':
+      return 'already-open';
+    case 'jammed':
+    case 'relay-fault':
+      return 'jammed';
+    case 'unverified':
+      return 'unknown';
   }
 }

@@ -33,6 +33,35 @@ describe('the runtime sync port', () => {
     expect(await first).toEqual({ outcome: 'jammed' });
   });
 
+  it('answers unknown, never busy and never a second pulse, to a remote open repeated after its first attempt died with the process', async () => {
+    h = new Harness();
+    await h.start();
+    h.control.setBehaviour('A02', { autoOpenOnPulse: false });
+    // The first attempt is journaled and pulsed, then the process dies before the door
+    // supervision learns anything (no time passes on the fake clock).
+    void h.runtime.syncPort().remoteOpen('tx-crash-1', 'A02', 'support');
+    expect(h.pulses('A02')).toBe(1);
+    await h.restart();
+    expect(await h.runtime.syncPort().remoteOpen('tx-crash-1', 'A02', 'support')).toEqual({ outcome: 'unknown' });
+    expect(h.pulses('A02')).toBe(1);
+    // A new transaction id is a new order and opens normally.
+    h.control.setBehaviour('A02', { autoOpenOnPulse: true });
+    const next = h.runtime.syncPort().remoteOpen('tx-next-1', 'A02', 'support');
+    await h.advance(1_000);
+    expect(await next).toEqual({ outcome: 'opened' });
+  });
+
+  it('answers unknown for a remote open whose door sensor cannot tell whether it opened', async () => {
+    h = new Harness();
+    await h.start();
+    h.control.injectFault('A03', 'sensor-dead');
+    await h.advance(200);
+    const open = h.runtime.syncPort().remoteOpen('tx-sensor-1', 'A03', 'support');
+    await h.advance(100);
+    expect(h.pulses('A03')).toBe(1);
+    expect(await open).toEqual({ outcome: 'unknown' });
+  });
+
   it('reports health: compartments, doors, lockout, live codes, audit backlog, clock floor', async () => {
     h = new Harness();
     await h.start();

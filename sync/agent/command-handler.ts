@@ -133,6 +133,9 @@ export class CommandHandler {
       case 'remote-open':
         try {
           const r = await port.remoteOpen(txid, command.compartmentId, command.reason);
+          // The device could not learn whether the door opened (an earlier attempt died with
+          // the process, or the sensor cannot tell): the command's outcome is unknown.
+          if (r.outcome === 'unknown') return { status: 'unknown', result: { kind: 'remote-open', outcome: 'unknown' }, reason: 'door outcome unknown; not repeated' };
           return { status: 'ok', result: { kind: 'remote-open', outcome: r.outcome } };
         } catch (err) {
           this.ctx.logger.error({ err, transactionId: txid }, 'command.remote-open-failed');

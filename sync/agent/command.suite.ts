@@ -49,6 +49,15 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       await w.backend.waitFor(() => repliesFor('txn-slow-0001').length === 1, 5000, 'reply');
     });
 
+    it('replies with status unknown when the device cannot know whether the door opened', async () => {
+      const locker = w.locker({ remote: { outcome: 'unknown' } });
+      await online();
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-unk-0001', { kind: 'remote-open', compartmentId: 'C1', reason: 'support' });
+      await w.backend.waitFor(() => repliesFor('txn-unk-0001').length === 1, 5000, 'reply');
+      expect(repliesFor('txn-unk-0001')[0]).toMatchObject({ status: 'unknown', result: { kind: 'remote-open', outcome: 'unknown' } });
+      expect(locker.port.remote.calls).toHaveLength(1);
+    });
+
     it('refuses an expired command and never executes it', async () => {
       const locker = w.locker();
       await online();

@@ -50,7 +50,7 @@ export const CommandMessage = z.object({
 });
 export type CommandMessage = z.infer<typeof CommandMessage>;
 
-export const remoteOpenOutcomes = ['opened', 'already-open', 'jammed', 'unknown-compartment', 'out-of-service', 'busy'] as const;
+export const remoteOpenOutcomes = ['opened', 'already-open', 'jammed', 'unknown-compartment', 'out-of-service', 'busy', 'unknown'] as const;
 
 export const compartmentServiceOutcomes = ['changed', 'unchanged', 'unknown-compartment'] as const;
 export const compartmentServiceStatuses = ['free', 'occupied', 'out-of-service'] as const;

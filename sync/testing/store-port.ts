@@ -34,7 +34,7 @@ export function createStorePort(store: DeviceStore, remote: Partial<TestRemoteOp
     completeCommand: (t, j) => store.completeCommand(t, j),
     unfinishedCommands: () => store.unfinishedCommands(),
     remoteOpen: async (transactionId, compartmentId, reason) => {
-      if (store.unfinishedOpens().some((o) => o.transactionId === transactionId)) return { outcome: 'busy' };
+      if (store.unfinishedOpens().some((o) => o.transactionId === transactionId)) return { outcome: 'unknown' };
       const opId = `remote-${transactionId}`;
       store.beginOpen({ opId, compartmentId, reason: 'remote', transactionId, startedAt: Date.now() });
       state.calls.push({ transactionId, compartmentId, reason });
