@@ -40,6 +40,8 @@ describe('door supervisor', () => {
     { name: 'pulses and waits when commanded with the door closed', from: doorAtRest, input: { type: 'command-open', opId: 'op1', door: 'closed' }, to: 'unlocking', effects: ['pulse', 'start-timer:open-wait'] },
     { name: 'still pulses a door that is already open and records it', from: doorAtRest, input: { type: 'command-open', opId: 'op1', door: 'open' }, to: 'open', effects: ['pulse', 'finish:already-open', 'audit:door.already-open', 'start-timer:left-open', 'event:already-open'] },
     { name: 'still pulses when the sensor is unknown and records the outcome as unknown', from: doorAtRest, input: { type: 'command-open', opId: 'op1', door: 'unknown' }, to: 'rest', effects: ['pulse', 'finish:unknown', 'audit:door.sensor-unknown', 'failure:sensor-unknown', 'event:unverified'] },
+    { name: 'ignores a second command while an earlier open still waits for its close', from: openCmd, input: { type: 'command-open', opId: 'op2', door: 'open' }, to: 'open', effects: [] },
+    { name: 'still pulses a door found open without an operation', from: { ...openCmd, opId: undefined }, input: { type: 'command-open', opId: 'op2', door: 'open' }, to: 'open', effects: ['pulse', 'finish:already-open', 'audit:door.already-open', 'event:already-open'] },
     { name: 'ignores a second command while a pulse is in flight', from: unlocking, input: { type: 'command-open', opId: 'op2', door: 'closed' }, to: 'unlocking', effects: [] },
     { name: 'finishes as opened when the door opens after the pulse', from: unlocking, input: { type: 'door', state: 'open' }, to: 'open', effects: ['cancel-timer:open-wait', 'finish:opened', 'good-cycle', 'start-timer:left-open', 'event:opened'] },
     { name: 'finishes as jammed when the door does not open in time', from: unlocking, input: { type: 'timeout', timer: 'open-wait' }, to: 'rest', effects: ['finish:jammed', 'audit:door.jammed', 'failure:jammed', 'event:jammed'] },
@@ -63,10 +65,17 @@ describe('door supervisor', () => {
     });
   }
 
-  it('allows one pulse in flight per compartment', () => {
+  it('allows one operation per compartment, until its door has closed again', () => {
     expect(canCommandOpen(doorAtRest)).toBe(true);
     expect(canCommandOpen(unlocking)).toBe(false);
-    expect(canCommandOpen(openCmd)).toBe(true);
+    expect(canCommandOpen(openCmd)).toBe(false);
+    expect(canCommandOpen({ ...openCmd, opId: undefined })).toBe(true);
+  });
+
+  it('keeps the first operation as the owner of an open door when a second command comes in', () => {
+    const second = doorSupervisorStep(openCmd, { type: 'command-open', opId: 'op2', door: 'open' }, 100, config);
+    const closed = doorSupervisorStep(second.state, { type: 'door', state: 'closed' }, 200, config);
+    expect(closed.effects).toContainEqual({ type: 'door-event', opId: 'op1', event: 'closed' });
   });
 
   it('supervises a door found open at boot without calling it an intrusion', () => {

@@ -57,9 +57,16 @@ export interface DoorSupervisorStep {
 
 export const doorAtRest: DoorSupervisorState = { kind: 'rest' };
 
-/** One pulse in flight per compartment: a second command waits until this says true. */
+/**
+ * One operation per compartment: a second command waits until this says true. An open door
+ * still belongs to the operation that opened it until it reports 'closed' (the courier
+ * confirms a deposit by that close); a second open would take the door over and that close
+ * would go to the newcomer. A door open with no operation (found open at boot, forced) may
+ * be commanded: a broken sensor must never trap a parcel.
+ */
 export function canCommandOpen(state: DoorSupervisorState): boolean {
-  return state.kind !== 'unlocking';
+  if (state.kind === 'unlocking') return false;
+  return state.kind === 'rest' || state.opId === undefined;
 }
 
 /** Boot: a door found open is supervised (left-open alarm) but is not an intrusion. */
@@ -68,7 +75,7 @@ export function doorAtBoot(door: DoorState, now: number): DoorSupervisorState {
 }
 
 function command(state: DoorSupervisorState, opId: string, door: DoorState, now: number, config: DoorSupervisorConfig): DoorSupervisorStep {
-  if (state.kind === 'unlocking') return { state, effects: [] };
+  if (!canCommandOpen(state)) return { state, effects: [] };
   const pulse: DoorSupervisorEffect = { type: 'pulse', opId };
   if (door === 'open') {
     const keepTimer = state.kind === 'open';

@@ -13,11 +13,14 @@ import type { Logger } from '../logger.js';
 import type { OpenReason, RuntimeStore } from '../store/runtime-store.js';
 import type { Display } from './display.js';
 import type { NamedTimers } from './timers.js';
+import { spendUnknownOpen } from './unknown-open.js';
 
 // Executes the door supervisors' effects. Every pulse goes through the open journal:
 // beginOpen and its audit record are committed BEFORE the relay is energised, finishOpen
-// when the sensor decided. One pulse in flight per compartment. Unfinished opens found at
-// start (the process died mid-open) are finished as 'unknown' and never pulsed again.
+// when the sensor decided. One operation per compartment, from the command until its door
+// has closed again (or the open failed): a second open gets 'busy' and never takes over
+// the first one's door events. Unfinished opens found at start (the process died mid-open)
+// are finished as 'unknown', spend their single-use token, and are never pulsed again.
 
 export interface OpenRequest {
   compartmentId: string;
@@ -60,18 +63,25 @@ export class DoorController {
   start(): void {
     const { store, hardware, log } = this.deps;
     for (const op of store.unfinishedOpens()) {
-      store.transaction(() => {
-        store.finishOpen(op.opId, 'unknown', this.deps.now());
+      const spent = store.transaction(() => {
+        const at = this.deps.now();
+        store.finishOpen(op.opId, 'unknown', at);
+        // 'unknown' spends a single-use token in the same commit (docs/security.md §2).
+        const result = spendUnknownOpen(store, op, at);
         store.appendAudit('door.open-unknown', 'priority', {
           opId: op.opId,
           compartmentId: op.compartmentId,
           reason: op.reason,
           startedAt: op.startedAt,
+          tokenSpent: result.tokenSpent,
           ...(op.tokenId === undefined ? {} : { tokenId: op.tokenId }),
+          ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }),
           ...(op.transactionId === undefined ? {} : { transactionId: op.transactionId }),
+          ...(result.closedEntries.length === 0 ? {} : { closedEntries: result.closedEntries }),
         });
+        return result;
       });
-      log.warn({ opId: op.opId, compartmentId: op.compartmentId }, 'door.open-unknown');
+      log.warn({ opId: op.opId, compartmentId: op.compartmentId, reason: op.reason, tokenSpent: spent.tokenSpent }, 'door.open-unknown');
     }
     for (const id of hardware.relays.compartments()) {
       const state = doorAtBoot(hardware.doors.read(id), this.deps.now());
@@ -85,7 +95,7 @@ export class DoorController {
     return this.deps.hardware.doors.read(compartmentId);
   }
 
-  /** True when a new open may start now (no pulse in flight, not waiting for the door). */
+  /** True when a new open may start now: no pulse in flight, no earlier open still owning the door. */
   isIdle(compartmentId: string): boolean {
     const state = this.doors.get(compartmentId);
     return state !== undefined && canCommandOpen(state) && !this.inFlight.has(compartmentId);
