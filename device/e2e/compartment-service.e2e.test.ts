@@ -58,6 +58,39 @@ describe('compartment service (operator)', () => {
     expect(h.pulses('A02')).toBe(1);
   });
 
+  it('returns a compartment holding an expired parcel to occupied, so no courier deposits on top of it', async () => {
+    h = new Harness();
+    await h.start();
+    const old = h.addParcel({ parcelId: 'OLD', compartmentId: 'A02', code: '27182818', exp: h.clock.now() + 2 * 3_600_000 });
+    h.deposit(old);
+    await h.advance(3 * 3_600_000);
+    await h.type('27182818#');
+    expect(h.store.findEntryByTokenId(old.tokenId)?.state).toBe('expired');
+    h.runtime.setCompartmentService('A02', false, 'technician-7');
+
+    expect(h.runtime.setCompartmentService('A02', true, 'technician-7')).toEqual({ outcome: 'changed', status: 'occupied' });
+
+    expect(h.store.getCompartment('A02')).toMatchObject({ status: 'occupied', parcelId: 'OLD' });
+    await h.scan(h.token('courier', { sub: 'c1' }).token);
+    h.addParcel({ parcelId: 'NEW', compartmentId: 'A02', code: '27182819' });
+    await h.scan('NEW');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(0);
+  });
+
+  it('returns a compartment whose parcel was collected to free', async () => {
+    h = new Harness();
+    await h.start();
+    const entry = h.addParcel({ parcelId: 'GONE', compartmentId: 'A02', code: '27182818' });
+    h.deposit(entry);
+    h.store.transaction(() => {
+      h.store.markCollected(entry.tokenId, h.clock.now());
+      h.store.setCompartmentStatus('A02', 'out-of-service', { reason: 'jammed' });
+    });
+
+    expect(h.runtime.setCompartmentService('A02', true, 'technician-7')).toEqual({ outcome: 'changed', status: 'free' });
+  });
+
   it('takes a compartment out of service on an operator order, keeps its parcel and refuses opens', async () => {
     h = new Harness();
     await h.start();
