@@ -20,8 +20,8 @@ describe('courier session', () => {
     { name: 'asks for another compartment on key 2', from: doorOpen, input: { type: 'key', key: '2' }, to: 'door-open', effects: ['beep', 'request-reslot'] },
     { name: 'does not confirm by Enter when the sensor works', from: doorOpen, input: { type: 'key', key: 'enter' }, to: 'door-open', effects: [] },
     { name: 'confirms by Enter when the door sensor could not verify', from: { ...doorOpen, verified: false }, input: { type: 'key', key: 'enter' }, to: 'ready', effects: ['confirm-deposit', 'start-timer', 'show'] },
-    { name: 'ends the session on cancel', from: readyState, input: { type: 'key', key: 'cancel' }, to: 'none', effects: ['cancel-timer', 'ended', 'show'] },
-    { name: 'ends the session on timeout when no door is open', from: readyState, input: { type: 'timeout' }, to: 'none', effects: ['cancel-timer', 'ended', 'show'] },
+    { name: 'ends the session on cancel', from: readyState, input: { type: 'key', key: 'cancel' }, to: 'none', effects: ['cancel-timer', 'ended'] },
+    { name: 'ends the session on timeout when no door is open', from: readyState, input: { type: 'timeout' }, to: 'none', effects: ['cancel-timer', 'ended'] },
     { name: 'keeps the session while a deposit door is open', from: doorOpen, input: { type: 'timeout' }, to: 'door-open', effects: ['start-timer'] },
     { name: 'does not confirm a deposit after the courier took the parcel back', from: { ...doorOpen, abandoned: true }, input: { type: 'door-event', opId: 'op1', event: 'closed' }, to: 'ready', effects: ['start-timer', 'show'] },
     { name: 'tells the courier when no other compartment is free', from: doorOpen, input: { type: 'no-other-compartment' }, to: 'door-open', effects: ['start-timer', 'beep', 'show'] },
@@ -39,5 +39,11 @@ describe('courier session', () => {
   it('counts confirmed deposits across parcels', () => {
     const step = courierSessionStep(doorOpen, { type: 'door-event', opId: 'op1', event: 'closed' }, config);
     expect(step.state).toMatchObject({ kind: 'ready', deposits: 1 });
+  });
+
+  it("says 'Courier session ended.' exactly once, with the ended effect", () => {
+    const step = courierSessionStep(readyState, { type: 'key', key: 'cancel' }, config);
+    const texts = step.effects.flatMap((e) => (e.type === 'show' || e.type === 'ended' ? [e.message.text] : []));
+    expect(texts).toEqual(['Courier session ended.']);
   });
 });

@@ -51,7 +51,8 @@ export type CourierSessionEffect =
   | { type: 'confirm-deposit'; slot: DepositSlot }
   | { type: 'request-reslot'; reason: ReslotReason; slot: DepositSlot }
   | { type: 'audit'; auditType: string; data: Record<string, string | number> }
-  | { type: 'ended'; deposits: number };
+  /** The session is over; the shell audits it and flashes `message` (then the idle prompt). */
+  | { type: 'ended'; deposits: number; message: DisplayMessage };
 
 export interface CourierSessionStep {
   state: CourierSessionState;
@@ -70,8 +71,12 @@ function doorOpenPrompt(compartmentId: string): DisplayMessage {
   return { tone: 'success', text: `${compartmentId}: place the parcel and close the door. 1 = does not fit, 2 = door faulty.`, compartmentId };
 }
 
+const sessionEnded: DisplayMessage = { tone: 'idle', text: 'Courier session ended.' };
+
+// One effect says it: the message travels with 'ended' (a separate 'show' beside it made
+// the shell display the text twice, once persistent and once flashed).
 function end(deposits: number): CourierSessionStep {
-  return { state: noCourierSession, effects: [{ type: 'cancel-timer' }, { type: 'ended', deposits }, { type: 'show', message: { tone: 'idle', text: 'Courier session ended.' } }] };
+  return { state: noCourierSession, effects: [{ type: 'cancel-timer' }, { type: 'ended', deposits, message: sessionEnded }] };
 }
 
 function ready(courier: CourierIdentity, deposits: number, config: CourierSessionConfig, message: DisplayMessage = scanPrompt): CourierSessionStep {

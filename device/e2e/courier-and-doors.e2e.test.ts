@@ -14,6 +14,23 @@ async function courierAt(): Promise<void> {
 }
 
 describe('courier deposit', () => {
+  it("shows 'Courier session ended.' once when the courier cancels, then the idle prompt", async () => {
+    await courierAt();
+    const before = h.texts().length;
+    await h.type('C');
+    expect(h.texts().slice(before).filter((t) => t === 'Courier session ended.')).toHaveLength(1);
+    await h.advance(9_000);
+    expect(h.lastText()).not.toBe('Courier session ended.');
+    expect(h.auditTypes().filter((t) => t === 'courier.session-ended')).toHaveLength(1);
+  });
+
+  it("shows 'Courier session ended.' once when the session times out", async () => {
+    await courierAt();
+    const before = h.texts().length;
+    await h.advance(300_000);
+    expect(h.texts().slice(before).filter((t) => t === 'Courier session ended.')).toHaveLength(1);
+  });
+
   it('re-slots a parcel that does not fit into a larger free compartment and records it', async () => {
     await courierAt();
     const entry = h.addParcel({ parcelId: 'BIG1', compartmentId: 'A02', code: '10203040', size: 'M' });

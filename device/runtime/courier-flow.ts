@@ -233,7 +233,7 @@ export class CourierFlow {
         return;
       case 'ended':
         store.appendAudit('courier.session-ended', 'normal', { deposits: effect.deposits });
-        display.flash({ tone: 'idle', text: 'Courier session ended.' });
+        display.flash(effect.message);
         return;
     }
   }
