@@ -19,6 +19,9 @@ describe('compartment choice', () => {
     { name: 'never takes an out-of-service compartment', choice: { preferredId: 'A05', minSize: 'XL', exclude: new Set() }, expected: undefined },
     { name: 'never takes a smaller one', choice: { minSize: 'L', exclude: new Set(['A04', 'A06']) }, expected: undefined },
     { name: 'skips excluded compartments even when preferred', choice: { preferredId: 'A04', minSize: 'L', exclude: new Set(['A04']) }, expected: 'A06' },
+    { name: 'never takes a free compartment reserved for another parcel', choice: { preferredId: 'A02', minSize: 'M', exclude: new Set(), reserved: new Set(['A03']) }, expected: 'A04' },
+    { name: 'never takes a reserved compartment even when it is the preferred one', choice: { preferredId: 'A04', minSize: 'L', exclude: new Set(), reserved: new Set(['A04']) }, expected: 'A06' },
+    { name: 'finds nothing when every fitting free compartment is reserved', choice: { minSize: 'L', exclude: new Set(), reserved: new Set(['A04', 'A06']) }, expected: undefined },
   ];
   for (const c of table) {
     it(c.name, () => {

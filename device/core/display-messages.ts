@@ -16,6 +16,7 @@ export const messages = {
   noCompartment: { tone: 'error', text: 'No suitable compartment is free. Please contact support.' },
   doorDidNotOpen: { tone: 'error', text: 'The door did not open. Please try again or contact support.' },
   busy: { tone: 'error', text: 'Please wait a moment and try again.' },
+  cannotRelease: { tone: 'error', text: 'Your parcel cannot be released here right now. Please contact support.' },
 } as const satisfies Record<string, DisplayMessage>;
 
 export function lockedMessage(remainingMs: number): DisplayMessage {

@@ -7,6 +7,9 @@ const entry: PickupEntryFacts = { tokenId: 'tok_000000000001', parcelId: 'P1', c
 const claims = { jti: entry.tokenId, purpose: 'pickup' as const, cmp: 'A01', par: 'P1', cdh: digest };
 const good: PickupFacts = { via: 'code', entry, verification: { ok: true, claims }, codeDigest: digest, used: false, revoked: false };
 
+const dropoffEntry: PickupEntryFacts = { ...entry, kind: 'return-dropoff', currentCompartmentId: 'A01' };
+const dropoff: PickupFacts = { ...good, entry: dropoffEntry, verification: { ok: true, claims: { ...claims, purpose: 'return-dropoff' } } };
+
 describe('pickup decision', () => {
   const table: Array<{ name: string; facts: PickupFacts; reason?: string; message?: unknown; counts?: boolean; suspicious?: boolean }> = [
     { name: 'opens the compartment the parcel is in for a live entry', facts: good },
@@ -25,6 +28,12 @@ describe('pickup decision', () => {
     { name: 'gives the generic failure for a collected entry', facts: { ...good, entry: { ...entry, state: 'collected' } }, reason: 'wrong-state', message: messages.notValid, counts: true },
     { name: 'never counts QR rejections against the keypad', facts: { ...good, via: 'qr', used: true }, reason: 'used', counts: false },
     { name: 'rejects a QR token whose compartment holds another parcel', facts: { ...good, via: 'qr', entry: undefined, compartment: { status: 'occupied', parcelId: 'P9' } }, reason: 'elsewhere', message: messages.notValid },
+    { name: 'opens for a live code when its compartment holds exactly its parcel', facts: { ...good, compartment: { status: 'occupied', parcelId: 'P1' } } },
+    { name: 'refuses a live code whose compartment holds another parcel, without counting it, as a priority matter', facts: { ...good, compartment: { status: 'occupied', parcelId: 'P9' } }, reason: 'elsewhere', message: messages.cannotRelease, counts: false, suspicious: true },
+    { name: 'refuses a return drop-off code into a compartment holding another parcel', facts: { ...dropoff, compartment: { status: 'occupied', parcelId: 'P9' } }, reason: 'compartment-unavailable', message: messages.noCompartment, counts: false, suspicious: true },
+    { name: 'refuses a return drop-off code into an occupied compartment of unknown content', facts: { ...dropoff, compartment: { status: 'occupied' } }, reason: 'compartment-unavailable', counts: false },
+    { name: 'refuses a return drop-off code into an out-of-service compartment', facts: { ...dropoff, compartment: { status: 'out-of-service' } }, reason: 'compartment-unavailable', counts: false },
+    { name: 'refuses an uncached return drop-off QR into an occupied compartment', facts: { ...dropoff, via: 'qr', entry: undefined, compartment: { status: 'occupied' } }, reason: 'compartment-unavailable' },
   ];
   for (const c of table) {
     it(c.name, () => {
@@ -50,6 +59,12 @@ describe('pickup decision', () => {
   it('opens the signed compartment for a QR token the cache never got', () => {
     const d = decidePickup({ ...good, via: 'qr', entry: undefined, compartment: { status: 'free' } });
     expect(d).toEqual({ kind: 'open', tokenId: entry.tokenId, purpose: 'pickup', compartmentId: 'A01', parcelId: 'P1', cached: false });
+  });
+
+  it('opens a return drop-off into a free compartment, or one already holding exactly that return', () => {
+    for (const compartment of [{ status: 'free' as const }, { status: 'occupied' as const, parcelId: 'P1' }]) {
+      expect(decidePickup({ ...dropoff, compartment })).toMatchObject({ kind: 'open', purpose: 'return-dropoff', compartmentId: 'A01' });
+    }
   });
 
   it('rejects a QR token for a compartment this locker does not have', () => {

@@ -32,11 +32,24 @@ export interface PickupFacts {
   codeDigest?: string;
   used: boolean;
   revoked: boolean;
-  /** QR without a cached entry: the store's row for the token's compartment. */
+  /**
+   * The store's row for the compartment the decision would open: the entry's current
+   * compartment, or (QR without a cached entry) the token's cmp.
+   */
   compartment?: { status: CompartmentStatus; parcelId?: string } | undefined;
 }
 
-export type PickupRejection = 'not-found' | 'token-invalid' | 'entry-mismatch' | 'not-yet-available' | 'expired' | 'revoked' | 'used' | 'wrong-state' | 'elsewhere';
+export type PickupRejection =
+  | 'not-found'
+  | 'token-invalid'
+  | 'entry-mismatch'
+  | 'not-yet-available'
+  | 'expired'
+  | 'revoked'
+  | 'used'
+  | 'wrong-state'
+  | 'elsewhere'
+  | 'compartment-unavailable';
 
 export type PickupDecision =
   | { kind: 'open'; tokenId: string; purpose: 'pickup' | 'return-dropoff'; compartmentId: string; parcelId: string | undefined; cached: boolean }
@@ -105,7 +118,7 @@ export function decidePickup(facts: PickupFacts): PickupDecision {
   if (facts.used) return reject(facts, 'used', messages.notValid, { counts: true, tokenId });
   const purpose = claims.purpose === 'return-dropoff' ? 'return-dropoff' : 'pickup';
   if (entry !== undefined) {
-    const refused = byState(facts, entry);
+    const refused = byState(facts, entry) ?? byCompartment(facts, purpose, entry.parcelId, tokenId);
     if (refused !== undefined) return refused;
     return { kind: 'open', tokenId, purpose, compartmentId: entry.currentCompartmentId, parcelId: entry.parcelId, cached: true };
   }
@@ -114,5 +127,28 @@ export function decidePickup(facts: PickupFacts): PickupDecision {
   if (claims.cmp === undefined || facts.compartment === undefined) return reject(facts, 'not-found', messages.notValid, { counts: true, tokenId });
   const held = facts.compartment.parcelId;
   if (held !== undefined && held !== claims.par) return reject(facts, 'elsewhere', messages.notValid, { tokenId, detail: 'compartment-holds-another-parcel' });
+  const refused = byCompartment(facts, purpose, claims.par, tokenId);
+  if (refused !== undefined) return refused;
   return { kind: 'open', tokenId, purpose, compartmentId: claims.cmp, parcelId: claims.par, cached: false };
+}
+
+/**
+ * The compartment must agree with the credential before its door opens. A return drop-off
+ * needs an empty compartment (or one already holding exactly that return): the door of a
+ * compartment holding someone else's parcel must never open for it. A pickup must not open
+ * a compartment the store knows holds another parcel. Either is a state only a backend /
+ * device disagreement explains: not counted (a correct credential), priority audit.
+ */
+function byCompartment(facts: PickupFacts, purpose: 'pickup' | 'return-dropoff', parcelId: string | undefined, tokenId: string): PickupDecision | undefined {
+  const row = facts.compartment;
+  if (row === undefined) return undefined;
+  const holdsThis = row.parcelId !== undefined && row.parcelId === parcelId;
+  if (purpose === 'return-dropoff') {
+    if (row.status === 'free' || (row.status === 'occupied' && holdsThis)) return undefined;
+    return reject(facts, 'compartment-unavailable', messages.noCompartment, { suspicious: true, tokenId, detail: `dropoff-into-${row.status}` });
+  }
+  if (row.parcelId !== undefined && !holdsThis) {
+    return reject(facts, 'elsewhere', messages.cannotRelease, { suspicious: true, tokenId, detail: 'compartment-holds-another-parcel' });
+  }
+  return undefined;
 }

@@ -144,7 +144,7 @@ export class CourierFlow {
     });
   }
 
-  private choose(entry: Pick<StoredCodeEntry, 'size'>, preferredId: string | undefined, tried: ReadonlySet<string>, largerThan?: StoredCodeEntry['size']): string | undefined {
+  private choose(entry: Pick<StoredCodeEntry, 'size' | 'tokenId'>, preferredId: string | undefined, tried: ReadonlySet<string>, largerThan?: StoredCodeEntry['size']): string | undefined {
     const { store, doors } = this.deps;
     const exclude = new Set(tried);
     const candidates = store.listCompartments();
@@ -154,6 +154,9 @@ export class CourierFlow {
       minSize: entry.size,
       ...(largerThan === undefined ? {} : { largerThan }),
       exclude,
+      // Free but promised to another parcel (a pending return drop-off, another awaiting
+      // deposit): that parcel's code would open the door on this one.
+      reserved: store.reservedCompartments(entry.tokenId),
     });
   }
 

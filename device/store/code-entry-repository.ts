@@ -24,6 +24,7 @@ export class CodeEntryRepository {
   private readonly byParcel: Stmt<[string], CodeEntryRow>;
   private readonly liveInCompartment: Stmt<[string], CodeEntryRow>;
   private readonly countLive: Stmt<[], { n: number }>;
+  private readonly reserved: Stmt<[string], { compartment_id: string }>;
   private readonly stateOf: Stmt<[string], { state: CodeEntryState }>;
   private readonly deposit: Stmt<{ tokenId: string; compartmentId: string; at: number }>;
   private readonly close: Record<Exclude<Transition, 'deposited'>, Stmt<{ tokenId: string; at: number }>>;
@@ -42,6 +43,10 @@ export class CodeEntryRepository {
       `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE current_compartment_id = ? AND state = 'live' ORDER BY token_id`,
     );
     this.countLive = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM code_entries WHERE state = 'live'`);
+    this.reserved = db.prepare<[string], { compartment_id: string }>(
+      `SELECT DISTINCT current_compartment_id AS compartment_id FROM code_entries
+        WHERE token_id <> ? AND (state = 'awaiting-deposit' OR (kind = 'return-dropoff' AND state = 'live'))`,
+    );
     this.stateOf = db.prepare<[string], { state: CodeEntryState }>('SELECT state FROM code_entries WHERE token_id = ?');
     this.deposit = db.prepare(
       `UPDATE code_entries SET state = 'live', current_compartment_id = @compartmentId, deposited_at = @at, updated_at = @at
@@ -71,6 +76,10 @@ export class CodeEntryRepository {
 
   findLiveInCompartment(compartmentId: string): StoredCodeEntry[] {
     return this.liveInCompartment.all(compartmentId).map(toStoredEntry);
+  }
+
+  reservedCompartments(exceptTokenId: string): Set<string> {
+    return new Set(this.reserved.all(exceptTokenId).map((r) => r.compartment_id));
   }
 
   liveCount(): number {

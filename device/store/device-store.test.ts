@@ -84,6 +84,17 @@ describe('DeviceStore', () => {
       expect(store.liveCodeCount()).toBe(1);
     });
 
+    it('lists the compartments promised to parcels not inside yet: awaiting deposits and live return drop-offs, except the asking entry', () => {
+      const awaiting = makeEntry(1, { compartmentId: 'C1' });
+      const deposited = makeEntry(2, { compartmentId: 'C2' });
+      const dropoff = makeEntry(3, { compartmentId: 'C3', kind: 'return-dropoff' });
+      const asking = makeEntry(4, { compartmentId: 'C4' });
+      store.applyCodeBatch(makeBatch({ upserts: [awaiting, deposited, dropoff, asking] }));
+      store.markDeposited(deposited.tokenId, 'C2', 10);
+      store.markDeposited(dropoff.tokenId, 'C3', 10);
+      expect([...store.reservedCompartments(asking.tokenId)].sort()).toEqual(['C1', 'C3']);
+    });
+
     it('walks an entry through deposit, expiry and retrieval', () => {
       const e = makeEntry(1);
       store.applyCodeBatch(makeBatch({ upserts: [e] }));

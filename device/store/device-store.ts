@@ -179,6 +179,9 @@ export class DeviceStore implements RuntimeStore {
   findEntriesInCompartment(compartmentId: string): StoredCodeEntry[] {
     return this.entries.findLiveInCompartment(compartmentId);
   }
+  reservedCompartments(exceptTokenId: string): Set<string> {
+    return this.entries.reservedCompartments(exceptTokenId);
+  }
   markDeposited(tokenId: string, compartmentId: string, at: number): void {
     this.entries.markDeposited(tokenId, compartmentId, at);
   }

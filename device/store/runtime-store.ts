@@ -99,6 +99,12 @@ export interface RuntimeStore {
   /** Live entries whose compartment is `compartmentId` (normally at most one). */
   findEntriesInCompartment(compartmentId: string): StoredCodeEntry[];
   /**
+   * Compartments promised to a parcel that is not inside yet: an awaiting-deposit entry's
+   * assignment, a live return drop-off's compartment (other than `exceptTokenId`'s). A
+   * courier must not fill them with another parcel. A scan (couriers only, not hot).
+   */
+  reservedCompartments(exceptTokenId: string): Set<string>;
+  /**
    * Device-local transitions. deposited: awaiting-deposit|live → live (again = re-slot);
    * collected: live →; expired: awaiting-deposit|live →; retrieved: live|expired →.
    * Repeating a completed transition is a no-op; an unknown token throws STORE_NOT_FOUND,
