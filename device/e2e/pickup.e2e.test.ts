@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { messages } from '../core/display-messages.js';
+import { TokenIssuer } from '../tokens/token-issuer.js';
 import { Harness } from './harness.js';
 
 let h: Harness;
@@ -87,6 +88,35 @@ describe('customer pickup on simulated hardware', () => {
     await h.advance(100);
     expect(h.pulses()).toBe(0);
     expect(h.lastText()).toBe(messages.notValid.text);
+  });
+
+  it('marks the cached entry expired and flags it for return when the customer scans the QR code after the pickup window', async () => {
+    await started();
+    const entry = h.addParcel({ parcelId: 'P6', compartmentId: 'A02', code: '55556666', exp: h.clock.now() + 3_600_000 });
+    h.deposit(entry);
+    await h.advance(2 * 3_600_000);
+    await h.scan(entry.token);
+    await h.advance(100);
+    expect(h.pulses()).toBe(0);
+    expect(h.lastText()).toBe(messages.expired.text);
+    expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('expired');
+    expect(h.auditTypes().filter((t) => t === 'pickup.expired')).toHaveLength(1);
+    // The same as the keypad path: a second attempt finds it expired and audits nothing new.
+    await h.scan(entry.token);
+    await h.advance(100);
+    expect(h.auditTypes().filter((t) => t === 'pickup.expired')).toHaveLength(1);
+  });
+
+  it('never marks a cached entry expired for an expired QR token with its id that the locker did not sign for', async () => {
+    await started();
+    const entry = h.addParcel({ parcelId: 'P7', compartmentId: 'A02', code: '55557777' });
+    h.deposit(entry);
+    const forger = new TokenIssuer({ ed: h.ed, kid: 'k1', seed: new Uint8Array(32).fill(9), issuer: 'backend-test' });
+    const forged = h.token('pickup', { jti: entry.tokenId, cmp: 'A02', par: 'P7', nbf: h.clock.now() - 7_200_000, exp: h.clock.now() - 3_600_000 }, undefined, forger);
+    await h.scan(forged.token);
+    await h.advance(100);
+    expect(h.lastText()).toBe(messages.notValid.text);
+    expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('live');
   });
 
   it('stops opening an expired parcel for the customer and flags it for return, then opens it for the return-retrieval credential', async () => {

@@ -82,7 +82,11 @@ export class PickupFlow {
     const { store } = this.deps;
     let facts: PickupFacts;
     if (!verification.ok) {
-      facts = { via: 'qr', entry: undefined, verification, used: false, revoked: false };
+      // A genuine token outside its window names its (authenticated) id: with the cached
+      // entry the decision marks an expired parcel for return, as the code path and the
+      // sweep do. A token that failed any other check names nothing and finds no entry.
+      const entry = verification.tokenId === undefined ? undefined : store.findEntryByTokenId(verification.tokenId);
+      facts = { via: 'qr', entry, verification, used: false, revoked: false };
     } else {
       const claims: TokenClaims = verification.claims;
       facts = {

@@ -72,6 +72,16 @@ describe('verifyToken', () => {
     expect(verifyToken(input(token), keyring, ed, { nbfSkewMs: 60_000, expLeewayMs: 1000 }).ok).toBe(true);
   });
 
+  it('names the token id of a genuine token outside its window, and of no forged one', () => {
+    const expired = issuer.issue(lockerId, claims({ exp: iso(now - hour), nbf: iso(now - 2 * hour), iat: iso(now - 2 * hour) }));
+    expect(verifyToken(input(expired), keyring, ed)).toEqual({ ok: false, reason: 'expired', tokenId: 'tok_0123456789abcdef' });
+    const early = issuer.issue(lockerId, claims({ nbf: iso(now + hour) }));
+    expect(verifyToken(input(early), keyring, ed)).toEqual({ ok: false, reason: 'not-yet-valid', tokenId: 'tok_0123456789abcdef' });
+    const forger = new TokenIssuer({ ed, kid: 'k-20261122-main', seed: ed.generateKeyPair().seed, issuer: 'backend' });
+    const forged = forger.issue(lockerId, claims({ exp: iso(now - hour), nbf: iso(now - 2 * hour), iat: iso(now - 2 * hour) }));
+    expect(verifyToken(input(forged), keyring, ed)).toEqual({ ok: false, reason: 'bad-signature' });
+  });
+
   it('rejects a token before nbf beyond the clock-skew allowance of 60 seconds', () => {
     const token = issuer.issue(lockerId, claims({ nbf: iso(now + 60_000) }));
     expect(reasonOf(token)).toBe('ok');

@@ -24,7 +24,18 @@ export type TokenRejection =
   | 'expired'
   | 'wrong-purpose';
 
-export type TokenVerification = { ok: true; claims: TokenClaims; kid: string } | { ok: false; reason: TokenRejection };
+export type TokenVerification =
+  | { ok: true; claims: TokenClaims; kid: string }
+  | {
+      ok: false;
+      reason: TokenRejection;
+      /**
+       * The token id, only when the signature and claims verified and only the time window
+       * failed ('expired', 'not-yet-valid'): authenticated, so the caller may act on it
+       * (mark its cached entry expired), which it must never do for a forged token.
+       */
+      tokenId?: string;
+    };
 
 export interface VerifyTokenInput {
   token: string;
@@ -110,8 +121,8 @@ function verifyUnsafe(input: VerifyTokenInput, keyring: KeyResolver, ed: Ed25519
   // A credential presented in the wrong flow says so, whatever its validity window.
   if (!purposes.includes(claims.purpose)) return { ok: false, reason: 'wrong-purpose' };
   // Comparisons are written so that a NaN `now` fails closed.
-  if (!(now + policy.nbfSkewMs >= Date.parse(claims.nbf))) return { ok: false, reason: 'not-yet-valid' };
-  if (!(now < Date.parse(claims.exp) + policy.expLeewayMs)) return { ok: false, reason: 'expired' };
+  if (!(now + policy.nbfSkewMs >= Date.parse(claims.nbf))) return { ok: false, reason: 'not-yet-valid', tokenId: claims.jti };
+  if (!(now < Date.parse(claims.exp) + policy.expLeewayMs)) return { ok: false, reason: 'expired', tokenId: claims.jti };
   return { ok: true, claims, kid };
 }
 
