@@ -144,6 +144,30 @@ export class CourierFlow {
     });
   }
 
+  /**
+   * The door closed on a deposit: the parcel is inside, whatever happened to its entry
+   * meanwhile. The physical fact (occupied, with the parcel) is always recorded; an entry
+   * revoked (or otherwise closed) while the door was open cannot become live, so instead
+   * of rolling the whole transaction back (the compartment left 'free' with a parcel in
+   * it) the deposit is recorded as needing a return, in the priority lane.
+   */
+  private confirmDeposit(slot: DepositSlot): void {
+    const { store, now, log } = this.deps;
+    const data = { tokenId: slot.tokenId, parcelId: slot.parcelId, compartmentId: slot.compartmentId, assignedId: slot.assignedId };
+    const entryState = store.transaction(() => {
+      const at = now();
+      const state = store.findEntryByTokenId(slot.tokenId)?.state;
+      const depositable = state === 'awaiting-deposit' || state === 'live';
+      if (depositable) store.markDeposited(slot.tokenId, slot.compartmentId, at);
+      store.setCompartmentStatus(slot.compartmentId, 'occupied', { parcelId: slot.parcelId });
+      if (depositable) store.appendAudit('courier.deposited', 'normal', data);
+      else store.appendAudit('courier.deposited-not-live', 'priority', { ...data, entryState: state ?? 'missing', returnNeeded: true });
+      return state;
+    });
+    if (entryState === 'awaiting-deposit' || entryState === 'live') log.info({ parcelId: slot.parcelId, compartmentId: slot.compartmentId }, 'courier.deposited');
+    else log.warn({ parcelId: slot.parcelId, compartmentId: slot.compartmentId, entryState: entryState ?? 'missing' }, 'courier.deposited-not-live');
+  }
+
   private choose(entry: Pick<StoredCodeEntry, 'size' | 'tokenId'>, preferredId: string | undefined, tried: ReadonlySet<string>, largerThan?: StoredCodeEntry['size']): string | undefined {
     const { store, doors } = this.deps;
     const exclude = new Set(tried);
@@ -203,7 +227,7 @@ export class CourierFlow {
   }
 
   private execute(effect: CourierSessionEffect): void {
-    const { store, display, timers, now, log } = this.deps;
+    const { store, display, timers } = this.deps;
     switch (effect.type) {
       case 'show':
         display.show(effect.message);
@@ -217,17 +241,9 @@ export class CourierFlow {
       case 'cancel-timer':
         timers.cancel('courier-session');
         return;
-      case 'confirm-deposit': {
-        const { slot } = effect;
-        store.transaction(() => {
-          const at = now();
-          store.markDeposited(slot.tokenId, slot.compartmentId, at);
-          store.setCompartmentStatus(slot.compartmentId, 'occupied', { parcelId: slot.parcelId });
-          store.appendAudit('courier.deposited', 'normal', { tokenId: slot.tokenId, parcelId: slot.parcelId, compartmentId: slot.compartmentId, assignedId: slot.assignedId });
-        });
-        log.info({ parcelId: slot.parcelId, compartmentId: slot.compartmentId }, 'courier.deposited');
+      case 'confirm-deposit':
+        this.confirmDeposit(effect.slot);
         return;
-      }
       case 'request-reslot':
         this.reslot(effect.reason, effect.slot);
         return;
