@@ -26,21 +26,13 @@ import { runtimeConfigFrom } from '../../device/runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from '../../device/store/device-store.js';
 import { keyToText } from '../../device/tokens/key-text.js';
 import { TokenIssuer } from '../../device/tokens/token-issuer.js';
+import { percentile, print } from './bench-kit.js';
 
 const LOCKER = 'locker-bench-rt';
 const PEPPER = new Uint8Array(32).fill(5);
 const CODES = 100_000;
 const T0 = Date.UTC(2026, 10, 22, 12);
 const ids = Array.from({ length: 40 }, (_, i) => `A${String(i).padStart(2, '0')}`);
-
-function print(name: string, value: number, unit: string): void {
-  process.stdout.write(`${name}: ${value} ${unit}\n`);
-}
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return Number((sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0).toFixed(3));
-}
 
 function configFor(dbPath: string, crypto: Ed25519Kind): DeviceConfig {
   return parseDeviceConfig({
