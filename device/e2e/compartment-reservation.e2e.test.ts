@@ -46,3 +46,33 @@ describe('compartments reserved for another parcel', () => {
     expect(h.pulses('A03')).toBe(0);
   });
 });
+
+describe('a code whose compartment holds another parcel', () => {
+  it('refuses a return drop-off code for a compartment holding another parcel, opens nothing and reports it in the priority lane', async () => {
+    h = new Harness();
+    await h.start();
+    const old = h.addParcel({ parcelId: 'OLD', compartmentId: 'A02', code: '40404040' });
+    h.deposit(old);
+    h.addParcel({ parcelId: 'RET2', compartmentId: 'A02', code: '70707071', kind: 'return-dropoff' });
+    await h.type('70707071#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(0);
+    expect(h.lastText()).toContain('No suitable compartment');
+    expect(h.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 1000 }).map((r) => r.type)).toContain('pickup.suspicious');
+    expect(h.runtime.health().lockout.failures).toBe(0);
+  });
+
+  it('refuses a pickup code whose compartment the store knows holds another parcel, without counting it', async () => {
+    h = new Harness();
+    await h.start();
+    const mine = h.addParcel({ parcelId: 'MINE', compartmentId: 'A03', code: '12341234' });
+    h.deposit(mine);
+    h.store.setCompartmentStatus('A03', 'occupied', { parcelId: 'SOMEONE-ELSE' });
+    await h.type('12341234#');
+    await h.advance(100);
+    expect(h.pulses('A03')).toBe(0);
+    expect(h.lastText()).toContain('contact support');
+    expect(h.runtime.health().lockout.failures).toBe(0);
+    expect(h.store.findEntryByTokenId(mine.tokenId)?.state).toBe('live');
+  });
+});

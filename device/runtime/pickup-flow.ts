@@ -51,6 +51,8 @@ export class PickupFlow {
         codeDigest: digest,
         used: tokenId !== undefined && store.isTokenUsed(tokenId),
         revoked: tokenId !== undefined && store.isTokenRevoked(tokenId),
+        // The door that would open must agree (another parcel inside refuses it).
+        compartment: entry === undefined ? undefined : store.getCompartment(entry.currentCompartmentId),
       });
     } catch (err) {
       // The charge stays: an error must not become a free guess.
@@ -89,13 +91,16 @@ export class PickupFlow {
       facts = { via: 'qr', entry, verification, used: false, revoked: false };
     } else {
       const claims: TokenClaims = verification.claims;
+      const entry = store.findEntryByTokenId(claims.jti);
+      // The compartment whose door would open: where the cached parcel is, else the token's.
+      const compartmentId = entry?.currentCompartmentId ?? claims.cmp;
       facts = {
         via: 'qr',
-        entry: store.findEntryByTokenId(claims.jti),
+        entry,
         verification,
         used: store.isTokenUsed(claims.jti),
         revoked: store.isTokenRevoked(claims.jti),
-        compartment: claims.cmp === undefined ? undefined : store.getCompartment(claims.cmp),
+        compartment: compartmentId === undefined ? undefined : store.getCompartment(compartmentId),
       };
     }
     const decision = decidePickup(facts);
