@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { courierSessionStep, noCourierSession, type CourierSessionInput, type CourierSessionState, type DepositSlot } from './courier-session.js';
 
 const config = { sessionMs: 300_000 };
-const courier = { tokenId: 'courier_token_0001', sub: 'c-17' };
+const courier = { tokenId: 'courier_token_0001', sub: 'c-17', expiresAt: 10_000_000 };
 const slot: DepositSlot = { tokenId: 'tok_000000000001', parcelId: 'P1', assignedId: 'A01', compartmentId: 'A01', size: 'M', opId: 'op1', tried: ['A01'] };
 const readyState: CourierSessionState = { kind: 'ready', courier, deposits: 0 };
 const opening: CourierSessionState = { kind: 'opening', courier, deposits: 0, slot };
@@ -26,6 +26,9 @@ describe('courier session', () => {
     { name: 'does not confirm a deposit after the courier took the parcel back', from: { ...doorOpen, abandoned: true }, input: { type: 'door-event', opId: 'op1', event: 'closed' }, to: 'ready', effects: ['start-timer', 'show'] },
     { name: 'tells the courier when no other compartment is free', from: doorOpen, input: { type: 'no-other-compartment' }, to: 'door-open', effects: ['start-timer', 'beep', 'show'] },
     { name: 'shows why a parcel scan was refused', from: readyState, input: { type: 'parcel-refused', message: { tone: 'error', text: 'x' } }, to: 'ready', effects: ['start-timer', 'beep', 'show'] },
+    { name: 'ends a ready session when its credential expired or was revoked', from: readyState, input: { type: 'credential-invalid', message: { tone: 'error', text: 'x' } }, to: 'none', effects: ['cancel-timer', 'ended'] },
+    { name: 'ends a session whose re-slot opening was refused for an invalid credential', from: opening, input: { type: 'credential-invalid', message: { tone: 'error', text: 'x' } }, to: 'none', effects: ['cancel-timer', 'ended'] },
+    { name: 'sends the parcel back when the credential became invalid with a deposit door open', from: doorOpen, input: { type: 'credential-invalid', message: { tone: 'error', text: 'x' } }, to: 'door-open', effects: ['start-timer', 'beep', 'show'] },
     { name: 'ignores a credential while a deposit door is open', from: doorOpen, input: { type: 'credential', courier }, to: 'door-open', effects: ['beep'] },
   ];
   for (const c of table) {

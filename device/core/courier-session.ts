@@ -10,8 +10,11 @@ import type { DoorEvent } from './door-supervisor.js';
 // starts the opens, and feeds the results back in.
 
 export interface CourierIdentity {
+  /** The credential's jti: checked against the revocation set before every opening. */
   tokenId: string;
   sub?: string;
+  /** The credential's exp (epoch ms): no compartment opens for the session after it. */
+  expiresAt: number;
 }
 
 export interface DepositSlot {
@@ -39,6 +42,8 @@ export type CourierSessionInput =
   | { type: 'slot-opening'; slot: DepositSlot }
   | { type: 'parcel-refused'; message: DisplayMessage }
   | { type: 'no-other-compartment' }
+  /** The credential expired or was revoked since the session started: nothing opens any more. */
+  | { type: 'credential-invalid'; message: DisplayMessage }
   | { type: 'door-event'; opId: string | undefined; event: DoorEvent }
   | { type: 'key'; key: Key }
   | { type: 'timeout' };
@@ -75,8 +80,8 @@ const sessionEnded: DisplayMessage = { tone: 'idle', text: 'Courier session ende
 
 // One effect says it: the message travels with 'ended' (a separate 'show' beside it made
 // the shell display the text twice, once persistent and once flashed).
-function end(deposits: number): CourierSessionStep {
-  return { state: noCourierSession, effects: [{ type: 'cancel-timer' }, { type: 'ended', deposits, message: sessionEnded }] };
+function end(deposits: number, message: DisplayMessage = sessionEnded): CourierSessionStep {
+  return { state: noCourierSession, effects: [{ type: 'cancel-timer' }, { type: 'ended', deposits, message }] };
 }
 
 function ready(courier: CourierIdentity, deposits: number, config: CourierSessionConfig, message: DisplayMessage = scanPrompt): CourierSessionStep {
@@ -105,6 +110,14 @@ export function courierSessionStep(state: CourierSessionState, input: CourierSes
       }
       if (state.kind === 'opening') return { ...ready(state.courier, state.deposits, config, { tone: 'error', text: 'No other compartment is free. Keep the parcel.' }) };
       return { state, effects: [] };
+    case 'credential-invalid':
+      // With a deposit door open, the parcel goes back to the courier and the door is
+      // closed first; the next opening attempt then ends the session.
+      if (state.kind === 'door-open') {
+        return { state: { ...state, abandoned: true }, effects: [timer, { type: 'beep', pattern: 'error' }, { type: 'show', message: { tone: 'error', text: `${input.message.text} Take the parcel back and close the door.` } }] };
+      }
+      if (state.kind === 'none') return { state, effects: [] };
+      return end(state.deposits, input.message);
     case 'door-event':
       return doorEvent(state, input.opId, input.event, config);
     case 'key':

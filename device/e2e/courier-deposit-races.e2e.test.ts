@@ -34,3 +34,39 @@ describe('courier deposit races', () => {
     expect(h.pulses('A02')).toBe(1);
   });
 });
+
+describe('courier credential lifetime', () => {
+  // Review #8: the credential was checked once; the session re-armed its timer on every
+  // input and outlived the credential's expiry and revocation.
+  it('opens nothing for a session whose credential has expired, however busy the courier kept it', async () => {
+    h = new Harness();
+    await h.start();
+    const cred = h.token('courier', { sub: 'c1', exp: h.clock.now() + 5 * 60_000 });
+    await h.scan(cred.token);
+    for (let i = 0; i < 8; i++) {
+      await h.advance(4 * 60_000);
+      await h.scan('NOPE');
+    }
+    const p = h.addParcel({ parcelId: 'LATE', compartmentId: 'A02', code: '60606060' });
+    await h.scan('LATE');
+    await h.advance(2000);
+    expect(h.pulses('A02')).toBe(0);
+    expect(h.texts()).toContain('Courier credential expired.');
+    expect(h.runtime['courier'].session.kind).toBe('none');
+    expect(h.store.findEntryByTokenId(p.tokenId)?.state).toBe('awaiting-deposit');
+  });
+
+  it('opens nothing for a session whose credential was revoked after it started', async () => {
+    h = new Harness();
+    await h.start();
+    const cred = h.token('courier', { sub: 'c1' });
+    await h.scan(cred.token);
+    h.applyBatch({ revocations: [{ tokenId: cred.jti, reason: 'compromised' }] });
+    h.addParcel({ parcelId: 'P7', compartmentId: 'A02', code: '60606061' });
+    await h.scan('P7');
+    await h.advance(2000);
+    expect(h.pulses()).toBe(0);
+    expect(h.texts()).toContain('Courier credential no longer valid.');
+    expect(h.runtime['courier'].session.kind).toBe('none');
+  });
+});

@@ -53,12 +53,13 @@ export class CourierFlow {
       return;
     }
     store.appendAudit('courier.session-started', 'normal', { tokenId: claims.jti, ...(claims.sub === undefined ? {} : { sub: claims.sub }) });
-    this.step({ type: 'credential', courier: { tokenId: claims.jti, ...(claims.sub === undefined ? {} : { sub: claims.sub }) } });
+    this.step({ type: 'credential', courier: { tokenId: claims.jti, expiresAt: Date.parse(claims.exp), ...(claims.sub === undefined ? {} : { sub: claims.sub }) } });
   }
 
   /** A barcode scanned while a session is ready. Returns false when no session wants it. */
   onParcelScan(parcelId: string): boolean {
     if (this.state.kind !== 'ready') return false;
+    if (!this.credentialStillValid()) return true;
     const entry = this.deps.store.findEntriesByParcel(parcelId).find((e) => e.kind === 'pickup' && e.state === 'awaiting-deposit');
     if (entry === undefined) {
       this.step({ type: 'parcel-refused', message: { tone: 'error', text: 'This parcel is not expected at this locker.' } });
@@ -145,6 +146,26 @@ export class CourierFlow {
   }
 
   /**
+   * A session lives as long as the courier keeps using it, but its credential does not:
+   * before every opening (a parcel, a re-slot) the credential must still be inside its
+   * window (trusted time) and not revoked. Otherwise the session ends (or, with a deposit
+   * door open, the parcel goes back) and this returns false.
+   */
+  private credentialStillValid(): boolean {
+    const { state } = this;
+    if (state.kind === 'none') return false;
+    const { store, now, log } = this.deps;
+    const { courier } = state;
+    const reason = store.isTokenRevoked(courier.tokenId) ? 'revoked' : now() >= courier.expiresAt ? 'expired' : undefined;
+    if (reason === undefined) return true;
+    store.appendAudit('courier.credential-invalid', 'normal', { tokenId: courier.tokenId, reason });
+    log.info({ tokenId: courier.tokenId, reason }, 'courier.credential-invalid');
+    const text = reason === 'revoked' ? 'Courier credential no longer valid.' : 'Courier credential expired.';
+    this.step({ type: 'credential-invalid', message: { tone: 'error', text } });
+    return false;
+  }
+
+  /**
    * The door closed on a deposit: the parcel is inside, whatever happened to its entry
    * meanwhile. The physical fact (occupied, with the parcel) is always recorded; an entry
    * revoked (or otherwise closed) while the door was open cannot become live, so instead
@@ -207,6 +228,7 @@ export class CourierFlow {
         store.appendAudit('compartment.out-of-service', 'priority', { compartmentId: slot.compartmentId, reason: 'door-faulty-reported' });
       });
     }
+    if (!this.credentialStillValid()) return;
     const largerThan = reason === 'needs-larger' ? current?.size ?? slot.size : undefined;
     const next = this.choose(slot, undefined, new Set(slot.tried), largerThan);
     if (next === undefined || !this.startSlotWithAudit(slot, next, reason)) {
