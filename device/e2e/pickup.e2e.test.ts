@@ -131,7 +131,7 @@ describe('customer pickup on simulated hardware', () => {
     expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('expired');
     expect(h.auditTypes()).toContain('pickup.expired');
 
-    const retrieval = h.token('return-retrieval', { cmp: 'A03', sub: 'courier-2' });
+    const retrieval = h.token('return-retrieval', { cmp: 'A03', par: 'P5', sub: 'courier-2' });
     await h.scan(retrieval.token);
     await h.advance(100);
     expect(h.pulses('A03')).toBe(1);

@@ -81,30 +81,51 @@ export class CourierFlow {
     return true;
   }
 
-  /** A return-retrieval credential: opens its compartment; door closed = retrieved, free. */
+  /**
+   * A return-retrieval credential: opens its compartment for the parcel it names (`par`);
+   * door closed = that parcel retrieved, compartment free. The parcel must be the one the
+   * store knows is there (the compartment's parcel, or an expired pickup / a return
+   * drop-off entry in it): a credential for another parcel, or none, opens nothing, so a
+   * retrieval can never take a customer's live parcel it does not name.
+   */
   onReturnRetrieval(claims: TokenClaims): void {
-    const { store, doors, display, now } = this.deps;
+    const { store, doors, display, now, log } = this.deps;
     const compartmentId = claims.cmp;
-    if (compartmentId === undefined || store.isTokenRevoked(claims.jti) || store.isTokenUsed(claims.jti)) {
+    const parcelId = claims.par;
+    if (compartmentId === undefined || parcelId === undefined || store.isTokenRevoked(claims.jti) || store.isTokenUsed(claims.jti)) {
       display.flash(messages.notValid, 'error');
       return;
     }
-    const started = doors.open({ compartmentId, reason: 'return-retrieval', tokenId: claims.jti }, (event) => {
+    if (!this.holdsForRetrieval(compartmentId, parcelId)) {
+      store.appendAudit('return.retrieval-refused', 'priority', { tokenId: claims.jti, compartmentId, parcelId, reason: 'parcel-not-in-compartment' });
+      log.warn({ tokenId: claims.jti, compartmentId, parcelId }, 'return.retrieval-refused');
+      display.flash(messages.notValid, 'error');
+      return;
+    }
+    const started = doors.open({ compartmentId, reason: 'return-retrieval', tokenId: claims.jti, parcelId }, (event) => {
       if (event === 'opened' || event === 'already-open' || event === 'unverified') {
         store.transaction(() => {
           store.markTokenUsed(claims.jti, 'return-retrieval', now());
-          store.appendAudit('return.retrieval-opened', 'normal', { tokenId: claims.jti, compartmentId, door: event });
+          store.appendAudit('return.retrieval-opened', 'normal', { tokenId: claims.jti, compartmentId, parcelId, door: event });
         });
         display.flash(doorOpenMessage(compartmentId, 'Door open: please take the parcel and close the door.'), 'success');
-        if (event === 'unverified') this.retrieved(compartmentId, claims.jti);
+        if (event === 'unverified') this.retrieved(compartmentId, claims.jti, parcelId);
       } else if (event === 'closed') {
-        this.retrieved(compartmentId, claims.jti);
+        this.retrieved(compartmentId, claims.jti, parcelId);
         display.flash({ tone: 'success', text: 'Thank you.' });
       } else {
         display.flash(messages.doorDidNotOpen, 'error');
       }
     });
     if (!started.started) display.flash(started.reason === 'busy' ? messages.busy : messages.notValid, 'error');
+  }
+
+  private holdsForRetrieval(compartmentId: string, parcelId: string): boolean {
+    const { store } = this.deps;
+    if (store.getCompartment(compartmentId)?.parcelId === parcelId) return true;
+    return store
+      .findEntriesByParcel(parcelId)
+      .some((e) => e.currentCompartmentId === compartmentId && (e.state === 'expired' || (e.kind === 'return-dropoff' && e.state === 'live')));
   }
 
   /**
@@ -127,21 +148,16 @@ export class CourierFlow {
     if (!started.started) display.flash(started.reason === 'busy' ? messages.busy : messages.notValid, 'error');
   }
 
-  private retrieved(compartmentId: string, courierTokenId: string): void {
+  /** Only the entries of the parcel the credential names; the compartment is free once it is out. */
+  private retrieved(compartmentId: string, courierTokenId: string, parcelId: string): void {
     const { store, now } = this.deps;
     store.transaction(() => {
       const at = now();
       const row = store.getCompartment(compartmentId);
-      const inside = new Map<string, StoredCodeEntry>();
-      for (const e of store.findEntriesInCompartment(compartmentId)) inside.set(e.tokenId, e);
-      if (row?.parcelId !== undefined) {
-        for (const e of store.findEntriesByParcel(row.parcelId)) {
-          if (e.currentCompartmentId === compartmentId && (e.state === 'expired' || e.state === 'live')) inside.set(e.tokenId, e);
-        }
-      }
-      for (const e of inside.values()) store.markRetrieved(e.tokenId, at);
-      if (row !== undefined && row.status === 'occupied') store.setCompartmentStatus(compartmentId, 'free');
-      store.appendAudit('return.retrieved', 'normal', { compartmentId, courierTokenId, parcels: [...inside.values()].map((e) => e.parcelId) });
+      const taken = store.findEntriesByParcel(parcelId).filter((e) => e.currentCompartmentId === compartmentId && (e.state === 'expired' || e.state === 'live'));
+      for (const e of taken) store.markRetrieved(e.tokenId, at);
+      if (row !== undefined && row.status === 'occupied' && (row.parcelId === undefined || row.parcelId === parcelId)) store.setCompartmentStatus(compartmentId, 'free');
+      store.appendAudit('return.retrieved', 'normal', { compartmentId, courierTokenId, parcelId, entries: taken.map((e) => e.tokenId) });
     });
   }
 
