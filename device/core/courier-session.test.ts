@@ -39,6 +39,17 @@ describe('courier session', () => {
     });
   }
 
+  it('tells the courier the re-slot keys need the Cancel prefix, and offers Enter only for a door the sensor cannot verify', () => {
+    const shown = (event: 'opened' | 'unverified'): string => {
+      const step = courierSessionStep(opening, { type: 'door-event', opId: 'op1', event }, config);
+      const show = step.effects.find((e) => e.type === 'show');
+      return show?.type === 'show' ? show.message.text : '';
+    };
+    expect(shown('opened')).toContain('Cancel then 1 = does not fit, Cancel then 2 = door faulty.');
+    expect(shown('opened')).not.toContain('Enter');
+    expect(shown('unverified')).toContain('Cancel then Enter = parcel placed.');
+  });
+
   it('counts confirmed deposits across parcels', () => {
     const step = courierSessionStep(doorOpen, { type: 'door-event', opId: 'op1', event: 'closed' }, config);
     expect(step.state).toMatchObject({ kind: 'ready', deposits: 1 });

@@ -4,7 +4,8 @@ import type { DoorEvent } from './door-supervisor.js';
 
 // A courier's deposit session: credential accepted → scan parcels one after another →
 // each opens a compartment → door closed = deposit confirmed. While a deposit door is open
-// the courier can press 1 ("doesn't fit, needs larger") or 2 ("door faulty"): the runtime
+// the courier can press Cancel then 1 ("doesn't fit, needs larger") or Cancel then 2 ("door
+// faulty"; the runtime delivers only prefixed keys here): the runtime
 // then opens another free compartment of the same or larger size (strictly larger for 1)
 // and records the re-slot. Pure: the runtime resolves scans, chooses compartments and
 // starts the opens, and feeds the results back in.
@@ -72,8 +73,17 @@ export const noCourierSession: CourierSessionState = { kind: 'none' };
 
 const scanPrompt: DisplayMessage = { tone: 'prompt', text: 'Courier: scan a parcel barcode, or press Cancel to finish.' };
 
-function doorOpenPrompt(compartmentId: string): DisplayMessage {
-  return { tone: 'success', text: `${compartmentId}: place the parcel and close the door. 1 = does not fit, 2 = door faulty.`, compartmentId };
+// The keypad is shared with customers: re-slot keys (and the manual confirmation of a
+// door whose sensor cannot tell) only count after the courier prefix, Cancel, so a
+// customer's code typed meanwhile is never read as courier commands (runtime/keypad-input).
+function doorOpenPrompt(compartmentId: string, verified: boolean): DisplayMessage {
+  const confirm = verified ? '' : ' Cancel then Enter = parcel placed.';
+  return { tone: 'success', text: `${compartmentId}: place the parcel and close the door. Cancel then 1 = does not fit, Cancel then 2 = door faulty.${confirm}`, compartmentId };
+}
+
+/** Shown while the courier prefix is armed. */
+export function courierPrefixPrompt(compartmentId: string, verified: boolean): DisplayMessage {
+  return { tone: 'prompt', text: `Courier: 1 = does not fit, 2 = door faulty${verified ? '' : ', Enter = parcel placed'}.`, compartmentId };
 }
 
 const sessionEnded: DisplayMessage = { tone: 'idle', text: 'Courier session ended.' };
@@ -141,7 +151,7 @@ function doorEvent(state: CourierSessionState, opId: string | undefined, event: 
       if (state.kind !== 'opening') return { state, effects: [] };
       return {
         state: { kind: 'door-open', courier: state.courier, deposits: state.deposits, slot, verified: event !== 'unverified', abandoned: false },
-        effects: [{ type: 'start-timer', ms: config.sessionMs }, { type: 'beep', pattern: 'success' }, { type: 'show', message: doorOpenPrompt(slot.compartmentId) }],
+        effects: [{ type: 'start-timer', ms: config.sessionMs }, { type: 'beep', pattern: 'success' }, { type: 'show', message: doorOpenPrompt(slot.compartmentId, event !== 'unverified') }],
       };
     case 'jammed':
     case 'relay-fault':

@@ -41,7 +41,7 @@ describe('compartments reserved for another parcel', () => {
     await h.scan('NOW');
     await h.advance(2000);
     expect(h.pulses('A02')).toBe(1);
-    await h.type('2');
+    await h.type('C2');
     await h.advance(2000);
     expect(h.pulses('A03')).toBe(0);
   });

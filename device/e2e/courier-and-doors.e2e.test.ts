@@ -37,7 +37,7 @@ describe('courier deposit', () => {
     await h.scan('BIG1');
     await h.advance(100);
     expect(h.control.doorIsOpen('A02')).toBe(true);
-    await h.type('1');
+    await h.type('C1');
     await h.advance(100);
     expect(h.pulses('A04')).toBe(1);
     await h.closeDoor('A02');
@@ -54,7 +54,7 @@ describe('courier deposit', () => {
     const entry = h.addParcel({ parcelId: 'P2', compartmentId: 'A02', code: '10203041', size: 'M' });
     await h.scan('P2');
     await h.advance(100);
-    await h.type('2');
+    await h.type('C2');
     await h.advance(100);
     expect(h.pulses('A03')).toBe(1);
     expect(h.store.getCompartment('A02')?.status).toBe('out-of-service');

@@ -1,6 +1,6 @@
 import type { Key } from '../../hal/types.js';
 import { chooseCompartment } from '../core/compartment-choice.js';
-import { courierSessionStep, noCourierSession, type CourierSessionEffect, type CourierSessionInput, type CourierSessionState, type DepositSlot, type ReslotReason } from '../core/courier-session.js';
+import { courierPrefixPrompt, courierSessionStep, noCourierSession, type CourierSessionEffect, type CourierSessionInput, type CourierSessionState, type DepositSlot, type ReslotReason } from '../core/courier-session.js';
 import { doorOpenMessage, messages } from '../core/display-messages.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore, StoredCodeEntry } from '../store/runtime-store.js';
@@ -26,8 +26,13 @@ export interface CourierFlowDeps {
   log: Logger;
 }
 
+/** How long after the courier prefix (Cancel) a re-slot key is taken as the courier's. */
+export const COURIER_PREFIX_MS = 5_000;
+
 export class CourierFlow {
   private state: CourierSessionState = noCourierSession;
+  /** Trusted time until which the courier prefix is armed (0: not armed). */
+  private prefixUntil = 0;
 
   constructor(private readonly deps: CourierFlowDeps) {}
 
@@ -35,14 +40,36 @@ export class CourierFlow {
     return this.state;
   }
 
-  /** Keys the courier session wants (reslot keys, Enter, Cancel); others go to the keypad. */
-  wantsKey(key: Key): boolean {
-    if (this.state.kind === 'door-open') return key === '1' || key === '2' || key === 'enter' || key === 'cancel';
-    return this.state.kind === 'ready' && key === 'cancel';
+  /**
+   * Keys the courier session wants; all others go to the keypad, which customers share.
+   * With a deposit door open only Cancel (the courier prefix) is taken, and then, within
+   * COURIER_PREFIX_MS, one of 1, 2 or Enter. Digits and Enter are never taken unprefixed
+   * (a customer's code must not re-slot a parcel or be swallowed), and nothing is taken
+   * while a customer is typing a code (their Cancel clears their entry).
+   */
+  wantsKey(key: Key, customerTyping: boolean): boolean {
+    const { state } = this;
+    if (state.kind === 'door-open' && !state.abandoned) {
+      if (this.prefixArmed()) return key === '1' || key === '2' || key === 'enter';
+      return key === 'cancel' && !customerTyping;
+    }
+    return state.kind === 'ready' && key === 'cancel' && !customerTyping;
   }
 
   onKey(key: Key): void {
+    const { state } = this;
+    if (state.kind === 'door-open' && key === 'cancel') {
+      this.prefixUntil = this.deps.now() + COURIER_PREFIX_MS;
+      this.deps.display.beep('key');
+      this.deps.display.show(courierPrefixPrompt(state.slot.compartmentId, state.verified));
+      return;
+    }
+    this.prefixUntil = 0;
     this.step({ type: 'key', key });
+  }
+
+  private prefixArmed(): boolean {
+    return this.deps.now() < this.prefixUntil;
   }
 
   onCourierCredential(claims: TokenClaims): void {

@@ -6,8 +6,8 @@ import type { Display } from './display.js';
 import type { PickupFlow } from './pickup-flow.js';
 import type { NamedTimers } from './timers.js';
 
-// Routes key presses: to the courier session when it wants them (re-slot keys while a
-// deposit door is open, Cancel), otherwise to the keypad-entry machine, whose complete code
+// Routes key presses: to the courier session when it wants them (Cancel, and re-slot keys
+// only after that courier prefix, never while a customer is typing), otherwise to the keypad-entry machine, whose complete code
 // goes to the pickup flow. The code exists only inside the 'submit' effect.
 export class KeypadInput {
   private state: KeypadEntryState = keypadIdle;
@@ -17,7 +17,7 @@ export class KeypadInput {
   ) {}
 
   onKey(key: Key): void {
-    if (this.deps.courier.wantsKey(key)) {
+    if (this.deps.courier.wantsKey(key, this.state.kind === 'typing')) {
       this.deps.courier.onKey(key);
       return;
     }
