@@ -34,8 +34,8 @@ describe('audit log', () => {
     const first = store.appendAudit('door.opened', 'priority', { compartmentId: 'A1' });
     clock.advance(5);
     const second = store.appendAudit('door.closed', 'normal', { compartmentId: 'A1' });
-    expect(first).toMatchObject({ seq: 1, at: clock.ms - 5, prevHash: GENESIS_PREV_HASH, dataJson: '{"compartmentId":"A1"}' });
-    expect(second).toMatchObject({ seq: 2, at: clock.ms, prevHash: first.hash });
+    expect(first).toMatchObject({ seq: 1, at: clock.now() - 5, prevHash: GENESIS_PREV_HASH, dataJson: '{"compartmentId":"A1"}' });
+    expect(second).toMatchObject({ seq: 2, at: clock.now(), prevHash: first.hash });
     expect(store.verifyAuditChain()).toEqual({ ok: true, records: 2, firstSeq: 1, lastSeq: 2 });
     expect(store.auditHighWatermark()).toBe(2);
   });

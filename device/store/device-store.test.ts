@@ -191,14 +191,14 @@ describe('DeviceStore', () => {
     it('stores a reply once and reports commands cut short', () => {
       store.beginCommand('tx1', 'remote-open', 5000);
       store.beginCommand('tx2', 'remote-open', 5000);
-      expect(store.findCommandReply('tx1')).toEqual({ transactionId: 'tx1', kind: 'remote-open', replyJson: undefined, startedAt: clock.ms });
+      expect(store.findCommandReply('tx1')).toEqual({ transactionId: 'tx1', kind: 'remote-open', replyJson: undefined, startedAt: clock.now() });
       store.completeCommand('tx1', '{"outcome":"opened"}');
       store.completeCommand('tx1', '{"outcome":"opened"}');
       expect(() => store.completeCommand('tx1', '{"outcome":"jammed"}')).toThrow();
       expect(() => store.beginCommand('tx1', 'remote-open', 5000)).toThrow(expect.objectContaining({ code: 'STORE_STATE_CONFLICT' }) as Error);
       reopen();
       expect(store.findCommandReply('tx1')?.replyJson).toBe('{"outcome":"opened"}');
-      expect(store.unfinishedCommands()).toEqual([{ transactionId: 'tx2', kind: 'remote-open', startedAt: clock.ms }]);
+      expect(store.unfinishedCommands()).toEqual([{ transactionId: 'tx2', kind: 'remote-open', startedAt: clock.now() }]);
       expect(store.findCommandReply('tx3')).toBeUndefined();
     });
   });

@@ -23,16 +23,16 @@ describe('pruneHistory', () => {
   it('deletes old finished history and keeps what still protects something', () => {
     const [a, b, c] = makeEntries(0, 3);
     store.applyCodeBatch(makeBatch({ upserts: [a!, b!, c!] }));
-    store.markDeposited(a!.tokenId, 'C1', clock.ms);
-    store.markCollected(a!.tokenId, clock.ms);
+    store.markDeposited(a!.tokenId, 'C1', clock.now());
+    store.markCollected(a!.tokenId, clock.now());
     store.applyCodeBatch(makeBatch({ fromVersion: 1, toVersion: 2, revocations: [{ tokenId: b!.tokenId, reason: 'cancelled' }] }));
-    store.beginOpen({ opId: 'done', compartmentId: 'C1', reason: 'pickup', startedAt: clock.ms });
-    store.finishOpen('done', 'opened', clock.ms);
-    store.beginOpen({ opId: 'unfinished', compartmentId: 'C2', reason: 'pickup', startedAt: clock.ms });
-    store.beginCommand('tx-done', 'remote-open', clock.ms + 1000);
+    store.beginOpen({ opId: 'done', compartmentId: 'C1', reason: 'pickup', startedAt: clock.now() });
+    store.finishOpen('done', 'opened', clock.now());
+    store.beginOpen({ opId: 'unfinished', compartmentId: 'C2', reason: 'pickup', startedAt: clock.now() });
+    store.beginCommand('tx-done', 'remote-open', clock.now() + 1000);
     store.completeCommand('tx-done', '{}');
-    store.beginCommand('tx-open', 'remote-open', clock.ms + 1000);
-    store.markTokenUsed(a!.tokenId, 'pickup', clock.ms);
+    store.beginCommand('tx-open', 'remote-open', clock.now() + 1000);
+    store.markTokenUsed(a!.tokenId, 'pickup', clock.now());
     clock.advance(40 * DAY);
 
     expect(store.pruneHistory({ olderThanMs: 30 * DAY })).toEqual({ opens: 1, commands: 1, revokedEntries: 1, usedTokens: 0 });

@@ -50,10 +50,10 @@ describe('migrations', () => {
   it('refuses the database of another locker with DB_LOCKER_MISMATCH', () => {
     const path = join(dir, 'a.db');
     openTestStore(path).close();
-    const err = caught(() => openDeviceStore({ path, lockerId: 'another-locker', logger: silentLogger(), now: new FakeClock().now }));
+    const err = caught(() => openDeviceStore({ path, lockerId: 'another-locker', logger: silentLogger(), now: () => new FakeClock().now() }));
     expect(isDeviceError(err, 'DB_LOCKER_MISMATCH')).toBe(true);
     // The rightful locker still opens it.
-    const store = openDeviceStore({ path, lockerId: LOCKER_ID, logger: silentLogger(), now: new FakeClock().now });
+    const store = openDeviceStore({ path, lockerId: LOCKER_ID, logger: silentLogger(), now: () => new FakeClock().now() });
     store.close();
   });
 });

@@ -5,6 +5,11 @@ import { join } from 'node:path';
 import type { CodeBatch, CodeEntry } from '../codes/code-batch.js';
 import { silentLogger } from '../logger.js';
 import { openDeviceStore, type DeviceStore, type DeviceStoreOptions } from './device-store.js';
+import { FakeClock } from '../../hal/clock/fake-clock.js';
+
+// The store's tests use the HAL's fake clock (its default wall time, 2026-01-01, is the
+// fixtures' epoch too): one fake clock in the project.
+export { FakeClock };
 
 // Builders for store tests, the crash test and the benchmark: real files in temp dirs,
 // deterministic entries (token text is fake: the store never verifies signatures).
@@ -16,16 +21,9 @@ export function tempDir(prefix = 'device-store-'): { dir: string; cleanup: () =>
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export class FakeClock {
-  constructor(public ms = 1_767_225_600_000) {}
-  readonly now = (): number => this.ms;
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
 
 export function openTestStore(path: string, clock = new FakeClock(), overrides: Partial<DeviceStoreOptions> = {}): DeviceStore {
-  return openDeviceStore({ path, lockerId: LOCKER_ID, logger: silentLogger(), now: clock.now, ...overrides });
+  return openDeviceStore({ path, lockerId: LOCKER_ID, logger: silentLogger(), now: () => clock.now(), ...overrides });
 }
 
 export function digestFor(n: number, salt = ''): string {
