@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { hardwareConfigSchema } from '../hal/index.js';
+import { hardwareConfigSchema } from '@locker/hal/index.js';
 import { dailyFailureBudgetFor } from './core/lockout-policy.js';
-import { decodeBase64UrlStrict } from './crypto/base64url.js';
-import { ed25519Kinds } from './crypto/ed25519.js';
+import { decodeBase64UrlStrict } from '@locker/contract/crypto/base64url.js';
+import { ed25519Kinds } from '@locker/contract/crypto/ed25519.js';
 import { DeviceError } from './errors.js';
-import { CompartmentId, CompartmentSize, LockerId } from './tokens/claims.js';
+import { CompartmentId, CompartmentSize, LockerId } from '@locker/contract/tokens/claims.js';
 
 // The device config file: one zod schema, the type inferred from it. Durations are in
 // milliseconds. The code pepper lives in its own file (readable by the device user only),

@@ -1,10 +1,10 @@
 import { pathToFileURL } from 'node:url';
-import { createHardware, type CreatedHardware } from '../hal/create-hardware.js';
-import { SystemClock } from '../hal/clock/system-clock.js';
-import { cryptoRandom } from '../hal/random.js';
-import type { LockerHardware } from '../hal/types.js';
+import { createHardware, type CreatedHardware } from '@locker/hal/create-hardware.js';
+import { SystemClock } from '@locker/hal/clock/system-clock.js';
+import { cryptoRandom } from '@locker/hal/random.js';
+import type { LockerHardware } from '@locker/hal/types.js';
 import { readCodePepper, readDeviceConfigFile, type DeviceConfig } from './config.js';
-import { createEd25519 } from './crypto/create-ed25519.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import { isDeviceError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { LockerRuntime } from './runtime/locker-runtime.js';
@@ -71,7 +71,7 @@ async function startSyncAgent(config: DeviceConfig, runtime: LockerRuntime, ed: 
     logger.info({}, 'sync.disabled');
     return undefined;
   }
-  const { SyncAgent } = await import('../sync/agent/sync-agent.js');
+  const { SyncAgent } = await import('@locker/sync-agent/sync-agent.js');
   type AgentConfig = ConstructorParameters<typeof SyncAgent>[0]['config'];
   const { url, username, password } = config.sync.mqtt;
   const agent = new SyncAgent({

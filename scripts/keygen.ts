@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEd25519 } from '../device/crypto/create-ed25519.js';
-import { keyToText } from '../device/tokens/key-text.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
+import { keyToText } from '@locker/contract/tokens/key-text.js';
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nusage: npx tsx scripts/keygen.ts --out <dir> [--kid <kid>]\n`);

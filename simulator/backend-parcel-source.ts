@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readCodePepper } from '../device/config.js';
+import { readCodePepper } from '@locker/device/config.js';
 import { unusedCode } from './demo-issuer.js';
 import type { CustomerNotice, DemoParcelSource, PreparedParcel } from './demo-scenario.js';
 import type { EmbeddedBackend } from './embedded-backend.js';

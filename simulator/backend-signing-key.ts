@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Ed25519 } from '../device/crypto/ed25519.js';
-import { keyToText, publicKeyFromText, seedFromText } from '../device/tokens/key-text.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
+import { keyToText, publicKeyFromText, seedFromText } from '@locker/contract/tokens/key-text.js';
 
 // The simulated backend's token-signing key. Same file format as scripts/keygen.ts
 // (<kid>.key = seed, <kid>.pub = public key, base64url), so an operator can swap in a key

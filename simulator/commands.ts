@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CompartmentId, CompartmentSize, ParcelId } from '../device/tokens/claims.js';
-import type { SimFault } from '../hal/sim/compartment-model.js';
+import { CompartmentId, CompartmentSize, ParcelId } from '@locker/contract/tokens/claims.js';
+import type { SimFault } from '@locker/hal/sim/compartment-model.js';
 
 // The technician console's command language: one command per line, words separated by
 // spaces. Every line is validated with zod; a bad line yields an error message (with the

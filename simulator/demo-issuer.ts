@@ -1,10 +1,10 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import type { CodeBatch, CodeEntry, KeyringChange } from '../device/codes/code-batch.js';
-import { codeDigest } from '../device/codes/code-digest.js';
-import type { Ed25519 } from '../device/crypto/ed25519.js';
-import type { CompartmentSize } from '../device/tokens/claims.js';
-import { keyToText } from '../device/tokens/key-text.js';
-import { TokenIssuer } from '../device/tokens/token-issuer.js';
+import type { CodeBatch, CodeEntry, KeyringChange } from '@locker/contract/codes/code-batch.js';
+import { codeDigest } from '@locker/contract/codes/code-digest.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
+import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
+import { keyToText } from '@locker/contract/tokens/key-text.js';
+import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
 import type { SigningKey } from './backend-signing-key.js';
 
 // The backend's part of the demo done in-process, with the real TokenIssuer and the real

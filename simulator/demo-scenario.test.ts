@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../device/logger.js';
+import { silentLogger } from '@locker/device/logger.js';
 import { dataDirPaths } from './data-dir.js';
 import { runDemoScenario } from './demo-scenario.js';
 import { openLockerSim, type LockerSim } from './locker-sim.js';

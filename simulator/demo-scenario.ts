@@ -1,5 +1,5 @@
-import type { AuditChainCheck, StoredCodeEntry } from '../device/store/runtime-store.js';
-import type { CompartmentSize } from '../device/tokens/claims.js';
+import type { AuditChainCheck, StoredCodeEntry } from '@locker/device/store/runtime-store.js';
+import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
 import { formatEvent } from './event-format.js';
 import type { LockerSim } from './locker-sim.js';
 import { auditReport } from './status-report.js';

@@ -1,5 +1,5 @@
-import type { CodeBatch } from '../device/codes/code-batch.js';
-import type { BatchApplyResult } from '../device/sync-port.js';
+import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
+import type { BatchApplyResult } from '@locker/sync-agent/device-sync-port.js';
 import type { CustomerNotice, DemoParcelSource, PreparedParcel } from './demo-scenario.js';
 import type { DemoIssuer } from './demo-issuer.js';
 import type { LockerSim } from './locker-sim.js';

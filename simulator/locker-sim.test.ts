@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../device/logger.js';
+import { silentLogger } from '@locker/device/logger.js';
 import { executeCommand } from './command-executor.js';
 import { parseCommand } from './commands.js';
 import { openLockerSim, type DeviceRuntime, type LockerSim } from './locker-sim.js';

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
-import { createEd25519 } from '../device/crypto/create-ed25519.js';
-import type { Ed25519 } from '../device/crypto/ed25519.js';
-import type { CompartmentServiceOutcome } from '../device/sync-port.js';
-import { openDeviceStore, type DeviceStore } from '../device/store/device-store.js';
-import { SystemClock } from '../hal/clock/system-clock.js';
-import { createSimulatedHardware, type SimulatedLockerControl } from '../hal/sim/simulated-hardware.js';
-import type { Clock, LockerHardware } from '../hal/types.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
+import type { CompartmentServiceOutcome } from '@locker/sync-agent/device-sync-port.js';
+import { openDeviceStore, type DeviceStore } from '@locker/device/store/device-store.js';
+import { SystemClock } from '@locker/hal/clock/system-clock.js';
+import { createSimulatedHardware, type SimulatedLockerControl } from '@locker/hal/sim/simulated-hardware.js';
+import type { Clock, LockerHardware } from '@locker/hal/types.js';
 import { dataDirPaths, ensureCodePepper, ensureDataDir, type DataDirPaths } from './data-dir.js';
-import { readCodePepper } from '../device/config.js';
+import { readCodePepper } from '@locker/device/config.js';
 import type { SimLockerConfig } from './sim-config.js';
 import { EventFeed, observeHardware } from './sim-events.js';
 

@@ -5,8 +5,8 @@
 // <data-dir>/simulator.log.
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
-import { isDeviceError } from '../device/errors.js';
-import { createLogger, type Logger } from '../device/logger.js';
+import { isDeviceError } from '@locker/device/errors.js';
+import { createLogger, type Logger } from '@locker/device/logger.js';
 import { dataDirPaths, ensureDataDir, wipeDataDir } from './data-dir.js';
 import { runDemoScenario } from './demo-scenario.js';
 import { createSimStack, type SimStack } from './sim-stack.js';

@@ -1,4 +1,4 @@
-import type { CompartmentSize } from '../device/tokens/claims.js';
+import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
 import { chooseCompartment, type CustomerNotice, type DemoParcelSource, type PreparedParcel } from './demo-scenario.js';
 import type { LockerSim } from './locker-sim.js';
 import { waitUntil } from './wait-for.js';

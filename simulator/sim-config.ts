@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { parseDeviceConfig, type DeviceConfig } from '../device/config.js';
-import { ed25519Kinds } from '../device/crypto/ed25519.js';
-import { CompartmentId, CompartmentSize, LockerId } from '../device/tokens/claims.js';
-import type { KeyringRow } from '../device/store/runtime-store.js';
+import { parseDeviceConfig, type DeviceConfig } from '@locker/device/config.js';
+import { ed25519Kinds } from '@locker/contract/crypto/ed25519.js';
+import { CompartmentId, CompartmentSize, LockerId } from '@locker/contract/tokens/claims.js';
+import type { KeyringRow } from '@locker/device/store/runtime-store.js';
 import type { DataDirPaths } from './data-dir.js';
 
 // The simulated locker's configuration: one zod schema, the type inferred from it. Every

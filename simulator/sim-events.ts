@@ -1,6 +1,6 @@
 import type {
   BeepPattern, DisplayMessage, DoorState, Indicator, InputRejection, LockerHardware, RelayBank, Unsubscribe,
-} from '../hal/types.js';
+} from '@locker/hal/types.js';
 
 // What happened at the simulated locker, as the person standing in front of it (or a
 // technician with a multimeter) would notice it. The runtime gets a LockerHardware whose

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { Ed25519 } from '../device/crypto/ed25519.js';
-import type { LockerRuntime } from '../device/runtime/locker-runtime.js';
-import type { Clock } from '../hal/types.js';
-import { SyncAgent } from '../sync/agent/sync-agent.js';
-import type { SyncAgentConfigInput } from '../sync/agent/sync-config.js';
-import { AedesHarness } from '../sync/testing/aedes-harness.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
+import type { LockerRuntime } from '@locker/device/runtime/locker-runtime.js';
+import type { Clock } from '@locker/hal/types.js';
+import { SyncAgent } from '@locker/sync-agent/sync-agent.js';
+import type { SyncAgentConfigInput } from '@locker/sync-agent/sync-config.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
 
 // The network half of the simulated locker: an embedded MQTT broker (aedes, in-process,
 // Nagle off: FACTS.md) and the real SyncAgent talking to the runtime through its sync

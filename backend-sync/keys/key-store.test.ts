@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { revokeSigningKey } from '../codes/key-revocation.js';
 import { lockerInput, makeBackend, writeKey, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
-import { Keyring, verifyToken } from '../shared/contract.js';
+import { lockerWouldAccept } from '@locker/sync-testing/locker-token-check.js';
+import { Keyring } from '../shared/contract.js';
 import { join } from 'node:path';
 
 describe('signing keys', () => {
@@ -51,8 +52,8 @@ describe('signing keys', () => {
     expect(f.services.keys.keyringChanges()).toContainEqual({ op: 'revoke', kid: 'k-20261101-old' });
     const rows = f.services.keys.keyringChanges().flatMap((k) => (k.op === 'trust' ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false }] : [{ kid: k.kid, publicKey: '', revoked: true }]));
     const ring = Keyring.fromRows(f.ed, rows);
-    expect(verifyToken({ token: after[0]!.token, lockerId: 'lk-a', now: f.clock.now(), purposes: ['pickup'] }, ring, f.ed).ok).toBe(true);
-    expect(verifyToken({ token: before.token, lockerId: 'lk-a', now: f.clock.now(), purposes: ['pickup'] }, ring, f.ed).ok).toBe(false);
+    expect(lockerWouldAccept({ token: after[0]!.token, lockerId: 'lk-a', now: f.clock.now(), purposes: ['pickup'] }, ring, f.ed).ok).toBe(true);
+    expect(lockerWouldAccept({ token: before.token, lockerId: 'lk-a', now: f.clock.now(), purposes: ['pickup'] }, ring, f.ed).ok).toBe(false);
     expect(() => f!.services.keys.revoke('k-20261120-new')).toThrow(/active signing key/);
   });
 

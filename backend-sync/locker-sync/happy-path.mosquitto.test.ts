@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { MosquittoHarness, hasMosquitto } from '../../sync/testing/mosquitto-harness.js';
+import { MosquittoHarness, hasMosquitto } from '@locker/sync-testing/mosquitto-harness.js';
 import { describeHappyPath } from './happy-path.suite.js';
 
 // Same scenarios against a private Mosquitto on a free port. Skipped (with a visible

@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BrokerHarness } from '../../sync/testing/broker-harness.js';
-import { captureLogs } from '../../sync/testing/log-capture.js';
-import { makeTestKeys } from '../../sync/testing/test-keys.js';
-import { startTestLocker, type TestLocker } from '../../sync/testing/test-locker.js';
+import type { BrokerHarness } from '@locker/sync-testing/broker-harness.js';
+import { captureLogs } from '@locker/sync-testing/log-capture.js';
+import { makeTestKeys } from '@locker/contract/test-keys.js';
+import { startTestLocker, type TestLocker } from '@locker/sync-testing/test-locker.js';
 import type { App } from '../http/app.js';
 import { systemClock } from '../shared/clock.js';
-import { Keyring, codeDigest, verifyToken } from '../shared/contract.js';
+import { lockerWouldAccept } from '@locker/sync-testing/locker-token-check.js';
+import { Keyring, codeDigest } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { waitFor } from '../testing/wait-for.js';
 import { bridgeSubscriptions } from './locker-bridge.js';
@@ -107,7 +108,7 @@ describe(`locker to customer over MQTT (${name})`, () => {
     const entry = locker.store.findEntryByCodeDigest(codeDigest(pepper, LOCKER, code));
     expect(entry?.tokenId).toBe(tokenId);
     const keyring = Keyring.fromRows(f.ed, locker.store.keyringRows());
-    const verified = verifyToken({ token: entry!.token, lockerId: LOCKER, now: Date.now(), purposes: ['pickup'] }, keyring, f.ed);
+    const verified = lockerWouldAccept({ token: entry!.token, lockerId: LOCKER, now: Date.now(), purposes: ['pickup'] }, keyring, f.ed);
     expect(verified.ok).toBe(true);
 
     locker.store.transaction(() => {

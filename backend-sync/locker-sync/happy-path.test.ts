@@ -1,4 +1,4 @@
-import { AedesHarness } from '../../sync/testing/aedes-harness.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
 import { describeHappyPath } from './happy-path.suite.js';
 
 describeHappyPath('embedded aedes', () => AedesHarness.start());

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDeviceError } from '../errors.js';
 import type { DeviceStore } from '../store/device-store.js';
 import { FakeClock, openTestStore, tempDir } from '../store/store-test-fixtures.js';
-import { GENESIS_PREV_HASH } from './audit-hash.js';
+import { GENESIS_PREV_HASH } from '@locker/contract/audit/audit-hash.js';
 
 const DAY = 86_400_000;
 

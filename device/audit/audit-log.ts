@@ -3,10 +3,10 @@ import type { Logger } from '../logger.js';
 import type { AuditChainCheck } from '../store/runtime-store.js';
 import type { MetaRepository } from '../store/meta-repository.js';
 import type { SqliteDatabase, Stmt } from '../store/open-database.js';
-import type { AuditLane, AuditRecord } from '../sync-port.js';
-import { verifyAuditChain } from './audit-chain.js';
+import type { AuditLane, AuditRecord } from '@locker/sync-agent/device-sync-port.js';
+import { verifyAuditChain } from '@locker/contract/audit/audit-chain.js';
 import { findSecretKey, redactSecretKeys } from './audit-data-guard.js';
-import { auditRecordHash } from './audit-hash.js';
+import { auditRecordHash } from '@locker/contract/audit/audit-hash.js';
 
 // The tamper-evident audit log, which is also the upload outbox (see sync-port.ts).
 // Append-only: rows are never updated except for the acked flag, and only a contiguous,

@@ -1,4 +1,4 @@
-import { compartmentSizes, type CompartmentSize } from '../tokens/claims.js';
+import { compartmentSizes, type CompartmentSize } from '@locker/contract/tokens/claims.js';
 import type { CompartmentStatus } from '../store/runtime-store.js';
 
 // Which compartment a courier's parcel goes into. The assigned one when it is usable

@@ -1,5 +1,5 @@
-import type { BeepPattern, DisplayMessage, Key } from '../../hal/types.js';
-import type { CompartmentSize } from '../tokens/claims.js';
+import type { BeepPattern, DisplayMessage, Key } from '@locker/hal/types.js';
+import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
 import type { DoorEvent } from './door-supervisor.js';
 
 // A courier's deposit session: credential accepted → scan parcels one after another →

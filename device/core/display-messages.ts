@@ -1,4 +1,4 @@
-import type { DisplayMessage } from '../../hal/types.js';
+import type { DisplayMessage } from '@locker/hal/types.js';
 
 // Every text the person at the locker sees, in one place. One "not valid" text covers
 // unknown, forged, mutated, wrong-locker, used and tampered credentials alike: telling

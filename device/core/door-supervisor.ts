@@ -1,4 +1,4 @@
-import type { DoorState } from '../../hal/types.js';
+import type { DoorState } from '@locker/hal/types.js';
 import type { OpenOutcome } from '../store/runtime-store.js';
 
 // Supervision of one compartment door (Open-Locker's relay/door semantics). Pure: the

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Key } from '../../hal/types.js';
+import type { Key } from '@locker/hal/types.js';
 import { keypadEntryStep, keypadIdle, MAX_KEYPAD_DIGITS, type KeypadEntryEffect, type KeypadEntryState } from './keypad-entry.js';
 
 const config = { codeLength: 8, idleTimeoutMs: 15_000 };

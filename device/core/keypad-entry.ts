@@ -1,4 +1,4 @@
-import type { BeepPattern, DisplayMessage, Key } from '../../hal/types.js';
+import type { BeepPattern, DisplayMessage, Key } from '@locker/hal/types.js';
 
 // Keypad entry: digits accumulate until Enter. Pure: the runtime feeds key presses and the
 // idle timeout (a timer it runs on this machine's behalf) and executes the effects.

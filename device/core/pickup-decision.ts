@@ -1,6 +1,6 @@
-import type { DisplayMessage } from '../../hal/types.js';
+import type { DisplayMessage } from '@locker/hal/types.js';
 import type { CompartmentStatus, CodeEntryState } from '../store/runtime-store.js';
-import type { TokenClaims } from '../tokens/claims.js';
+import type { TokenClaims } from '@locker/contract/tokens/claims.js';
 import type { TokenRejection } from '../tokens/token-verifier.js';
 import { messages } from './display-messages.js';
 

@@ -1,10 +1,10 @@
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { SystemClock } from '../../hal/clock/system-clock.js';
-import { cryptoRandom } from '../../hal/random.js';
-import { createSimulatedHardware } from '../../hal/sim/simulated-hardware.js';
+import { SystemClock } from '@locker/hal/clock/system-clock.js';
+import { cryptoRandom } from '@locker/hal/random.js';
+import { createSimulatedHardware } from '@locker/hal/sim/simulated-hardware.js';
 import { parseDeviceConfig } from '../config.js';
-import { createEd25519 } from '../crypto/create-ed25519.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import { silentLogger } from '../logger.js';
 import { LockerRuntime } from '../runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '../runtime/runtime-config.js';

@@ -2,21 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeClock } from '../../hal/clock/fake-clock.js';
-import { SeededRandom } from '../../hal/random.js';
-import { createSimulatedHardware, type SimulatedHardware } from '../../hal/sim/simulated-hardware.js';
-import type { CodeBatch, CodeEntry } from '../codes/code-batch.js';
-import { codeDigest } from '../codes/code-digest.js';
+import { FakeClock } from '@locker/hal/clock/fake-clock.js';
+import { SeededRandom } from '@locker/hal/random.js';
+import { createSimulatedHardware, type SimulatedHardware } from '@locker/hal/sim/simulated-hardware.js';
+import type { CodeBatch, CodeEntry } from '@locker/contract/codes/code-batch.js';
+import { codeDigest } from '@locker/contract/codes/code-digest.js';
 import { parseDeviceConfig, type DeviceConfigInput } from '../config.js';
-import { createEd25519 } from '../crypto/create-ed25519.js';
-import type { Ed25519Kind } from '../crypto/ed25519.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
+import type { Ed25519Kind } from '@locker/contract/crypto/ed25519.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { LockerRuntime } from '../runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '../runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from '../store/device-store.js';
-import type { CompartmentSize, TokenPurpose } from '../tokens/claims.js';
-import { keyToText } from '../tokens/key-text.js';
-import { TokenIssuer } from '../tokens/token-issuer.js';
+import type { CompartmentSize, TokenPurpose } from '@locker/contract/tokens/claims.js';
+import { keyToText } from '@locker/contract/tokens/key-text.js';
+import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
 
 // End-to-end fixture: the real runtime on simulated hardware, a real SQLite file in a temp
 // dir, real signatures (TokenIssuer), a FakeClock. restart() closes the store and runtime

@@ -2,14 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeTestKeys } from '../../sync/testing/test-keys.js';
-import { AedesHarness } from '../../sync/testing/aedes-harness.js';
-import { TestBackend } from '../../sync/testing/test-backend.js';
-import { createEd25519 } from '../crypto/create-ed25519.js';
+import { makeTestKeys } from '@locker/contract/test-keys.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
+import { TestBackend } from '@locker/sync-testing/test-backend.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import { isDeviceError } from '../errors.js';
 import { startDevice, type RunningDevice } from '../main.js';
-import { keyToText } from '../tokens/key-text.js';
-import { TokenIssuer } from '../tokens/token-issuer.js';
+import { keyToText } from '@locker/contract/tokens/key-text.js';
+import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
 
 const dirs: string[] = [];
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { keyToText } from '../tokens/key-text.js';
-import { TokenIssuer } from '../tokens/token-issuer.js';
+import { keyToText } from '@locker/contract/tokens/key-text.js';
+import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
 import { Harness } from './harness.js';
 
 let h: Harness;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { messages } from '../core/display-messages.js';
-import { TokenIssuer } from '../tokens/token-issuer.js';
+import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
 import { Harness } from './harness.js';
 
 let h: Harness;

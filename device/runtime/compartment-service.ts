@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { CompartmentStatus, RuntimeStore } from '../store/runtime-store.js';
-import type { CompartmentServiceOutcome } from '../sync-port.js';
+import type { CompartmentServiceOutcome } from '@locker/sync-agent/device-sync-port.js';
 
 // An operator takes a compartment out of service, or returns it to service after the
 // door was repaired. Repeated failures (door-controller.ts) only ever take a compartment

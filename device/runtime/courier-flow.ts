@@ -1,10 +1,10 @@
-import type { Key } from '../../hal/types.js';
+import type { Key } from '@locker/hal/types.js';
 import { chooseCompartment } from '../core/compartment-choice.js';
 import { courierPrefixPrompt, courierSessionStep, noCourierSession, type CourierSessionEffect, type CourierSessionInput, type CourierSessionState, type DepositSlot, type ReslotReason } from '../core/courier-session.js';
 import { doorOpenMessage, messages } from '../core/display-messages.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore, StoredCodeEntry } from '../store/runtime-store.js';
-import type { TokenClaims } from '../tokens/claims.js';
+import type { TokenClaims } from '@locker/contract/tokens/claims.js';
 import type { Display } from './display.js';
 import type { DoorController } from './door-controller.js';
 import type { NamedTimers } from './timers.js';

@@ -1,4 +1,4 @@
-import type { BeepPattern, DisplayMessage, Indicator } from '../../hal/types.js';
+import type { BeepPattern, DisplayMessage, Indicator } from '@locker/hal/types.js';
 import { idleMessage } from '../core/keypad-entry.js';
 import type { NamedTimers } from './timers.js';
 

@@ -1,4 +1,4 @@
-import type { DoorState, LockerHardware, RandomSource } from '../../hal/types.js';
+import type { DoorState, LockerHardware, RandomSource } from '@locker/hal/types.js';
 import {
   canCommandOpen,
   doorAtBoot,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { InputRejection } from '../../hal/types.js';
+import type { InputRejection } from '@locker/hal/types.js';
 import { InputRejections } from './input-rejections.js';
 
 const garbage = (source: InputRejection['source']): InputRejection => ({ source, reason: 'garbage', length: 3, at: 0 });

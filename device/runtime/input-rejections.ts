@@ -1,4 +1,4 @@
-import type { InputRejection } from '../../hal/types.js';
+import type { InputRejection } from '@locker/hal/types.js';
 
 // Counts input the drivers refused. Each rejection is logged; a burst (many within a
 // window, as from a loose cable or someone feeding garbage) becomes one audit record per

@@ -1,4 +1,4 @@
-import type { Key } from '../../hal/types.js';
+import type { Key } from '@locker/hal/types.js';
 import { keypadEntryStep, keypadIdle, type KeypadEntryConfig, type KeypadEntryEffect, type KeypadEntryInput, type KeypadEntryState } from '../core/keypad-entry.js';
 import type { Logger } from '../logger.js';
 import type { CourierFlow } from './courier-flow.js';

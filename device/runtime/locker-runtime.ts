@@ -1,12 +1,12 @@
-import type { Clock, InputRejection, LockerHardware, RandomSource, Scan, Unsubscribe } from '../../hal/types.js';
+import type { Clock, InputRejection, LockerHardware, RandomSource, Scan, Unsubscribe } from '@locker/hal/types.js';
 import { messages } from '../core/display-messages.js';
-import type { Ed25519 } from '../crypto/ed25519.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import { isDeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
-import type { CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '../sync-port.js';
-import type { KeyResolver } from '../tokens/keyring.js';
-import { V4_PUBLIC_HEADER } from '../tokens/paseto-v4-public.js';
+import type { CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '@locker/sync-agent/device-sync-port.js';
+import type { KeyResolver } from '@locker/contract/tokens/keyring.js';
+import { V4_PUBLIC_HEADER } from '@locker/contract/tokens/paseto-v4-public.js';
 import { setCompartmentService } from './compartment-service.js';
 import { CourierFlow } from './courier-flow.js';
 import { Display } from './display.js';

@@ -1,10 +1,10 @@
-import { codeDigest } from '../codes/code-digest.js';
+import { codeDigest } from '@locker/contract/codes/code-digest.js';
 import { doorOpenMessage, lockedMessage, messages } from '../core/display-messages.js';
 import type { DoorEvent } from '../core/door-supervisor.js';
 import { decidePickup, type PickupDecision, type PickupFacts } from '../core/pickup-decision.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
-import type { TokenClaims } from '../tokens/claims.js';
+import type { TokenClaims } from '@locker/contract/tokens/claims.js';
 import type { TokenVerification } from '../tokens/token-verifier.js';
 import type { Display } from './display.js';
 import type { DoorController } from './door-controller.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { DoorEvent } from '../core/door-supervisor.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
-import type { RemoteOpenOutcome } from '../sync-port.js';
+import type { RemoteOpenOutcome } from '@locker/sync-agent/device-sync-port.js';
 import type { DoorController } from './door-controller.js';
 
 // Remote opens on the backend's signed order, at most one pulse per transaction id, ever:

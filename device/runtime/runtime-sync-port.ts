@@ -1,6 +1,6 @@
-import type { CodeBatch } from '../codes/code-batch.js';
+import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
-import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome, StoredCommandReply } from '../sync-port.js';
+import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome, StoredCommandReply } from '@locker/sync-agent/device-sync-port.js';
 
 // DeviceSyncPort for the sync agent, in the same process as the runtime and on the same
 // SQLite connection (docs/decisions/0004). Everything delegates to the store except what

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../hal/clock/fake-clock.js';
+import { FakeClock } from '@locker/hal/clock/fake-clock.js';
 import { NamedTimers } from './timers.js';
 
 describe('named timers', () => {

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../../hal/types.js';
+import type { Clock, TimerHandle } from '@locker/hal/types.js';
 
 // Named one-shot timers on the injected clock: starting a name again replaces the pending
 // one, so a state machine's "start-timer" effect is idempotent by construction.

@@ -1,9 +1,9 @@
-import type { Ed25519 } from '../crypto/ed25519.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import type { Logger } from '../logger.js';
 import type { KeyringRow, RuntimeStore } from '../store/runtime-store.js';
-import { mergeKeyringRows } from '../tokens/bootstrap-keyring.js';
-import type { TokenPurpose } from '../tokens/claims.js';
-import { Keyring } from '../tokens/keyring.js';
+import { mergeKeyringRows } from '@locker/contract/tokens/bootstrap-keyring.js';
+import type { TokenPurpose } from '@locker/contract/tokens/claims.js';
+import { Keyring } from '@locker/contract/tokens/keyring.js';
 import { verifyToken, type TokenVerification } from '../tokens/token-verifier.js';
 
 // Offline token verification with the keyring loaded from the store, merged over the

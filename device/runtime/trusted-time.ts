@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Clock } from '../../hal/types.js';
+import type { Clock } from '@locker/hal/types.js';
 import { clockTrustStep, initialClockTrust, trustedNow, type ClockTrustEffect, type ClockTrustInput, type ClockTrustState } from '../core/clock-trust.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore } from '../store/runtime-store.js';

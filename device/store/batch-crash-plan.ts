@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { CodeBatch, CodeEntry } from '../codes/code-batch.js';
-import { codeSetDigestOf } from '../codes/code-set-digest.js';
+import type { CodeBatch, CodeEntry } from '@locker/contract/codes/code-batch.js';
+import { codeSetDigestOf } from '@locker/contract/codes/code-set-digest.js';
 import { digestFor, LOCKER_ID } from './store-test-fixtures.js';
 
 // The deterministic sequence of code batches the crash test's child applies, and the set

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { codeSetDigestOf } from '../codes/code-set-digest.js';
+import { codeSetDigestOf } from '@locker/contract/codes/code-set-digest.js';
 import { CrashPlanModel } from './batch-crash-plan.js';
 import { openTestStore, tempDir } from './store-test-fixtures.js';
 

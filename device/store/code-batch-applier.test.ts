@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { codeSetDigestOf, EMPTY_CODE_SET_DIGEST } from '../codes/code-set-digest.js';
+import { codeSetDigestOf, EMPTY_CODE_SET_DIGEST } from '@locker/contract/codes/code-set-digest.js';
 import type { DeviceStore } from './device-store.js';
 import { digestFor, makeBatch, makeEntries, makeEntry, openTestStore, publicKeyText, tempDir } from './store-test-fixtures.js';
 

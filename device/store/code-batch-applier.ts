@@ -1,9 +1,9 @@
-import type { CodeBatch, CodeEntry } from '../codes/code-batch.js';
-import { findBatchContentProblem } from '../codes/code-batch-content.js';
-import { CodeSetAccumulator } from '../codes/code-set-accumulator.js';
-import { EMPTY_CODE_SET_DIGEST } from '../codes/code-set-digest.js';
+import type { CodeBatch, CodeEntry } from '@locker/contract/codes/code-batch.js';
+import { findBatchContentProblem } from '@locker/contract/codes/code-batch-content.js';
+import { CodeSetAccumulator } from '@locker/contract/codes/code-set-accumulator.js';
+import { EMPTY_CODE_SET_DIGEST } from '@locker/contract/codes/code-set-digest.js';
 import type { Logger } from '../logger.js';
-import type { BatchApplyResult, CodeSetState } from '../sync-port.js';
+import type { BatchApplyResult, CodeSetState } from '@locker/sync-agent/device-sync-port.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { KeyringRepository } from './keyring-repository.js';
 import type { MetaRepository } from './meta-repository.js';

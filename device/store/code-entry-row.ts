@@ -1,5 +1,5 @@
 import type { CodeEntryState, StoredCodeEntry } from './runtime-store.js';
-import type { CompartmentSize } from '../tokens/claims.js';
+import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
 
 // The code_entries row as SQLite returns it, and its one mapping to the domain type.
 

@@ -1,5 +1,5 @@
 import { DeviceError } from '../errors.js';
-import type { StoredCommandReply } from '../sync-port.js';
+import type { StoredCommandReply } from '@locker/sync-agent/device-sync-port.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
 import { isUniqueViolation } from './sqlite-errors.js';
 

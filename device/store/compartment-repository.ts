@@ -1,5 +1,5 @@
 import { DeviceError } from '../errors.js';
-import type { CompartmentSize } from '../tokens/claims.js';
+import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
 import type { CompartmentRow, CompartmentStatus } from './runtime-store.js';
 

@@ -1,9 +1,9 @@
-import type { CodeBatch } from '../codes/code-batch.js';
+import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
 import { AuditLog, type SecretKeyPolicy } from '../audit/audit-log.js';
 import { DeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '../sync-port.js';
-import type { CompartmentSize, TokenPurpose } from '../tokens/claims.js';
+import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '@locker/sync-agent/device-sync-port.js';
+import type { CompartmentSize, TokenPurpose } from '@locker/contract/tokens/claims.js';
 import { CodeBatchApplier } from './code-batch-applier.js';
 import { CodeEntryRepository } from './code-entry-repository.js';
 import { CommandLog } from './command-log.js';

@@ -1,4 +1,4 @@
-import type { KeyringChange } from '../codes/code-batch.js';
+import type { KeyringChange } from '@locker/contract/codes/code-batch.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
 import type { KeyringRow } from './runtime-store.js';
 

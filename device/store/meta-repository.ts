@@ -1,7 +1,7 @@
-import { EMPTY_CODE_SET_DIGEST } from '../codes/code-set-digest.js';
+import { EMPTY_CODE_SET_DIGEST } from '@locker/contract/codes/code-set-digest.js';
 import { DeviceError } from '../errors.js';
-import type { CodeSetState } from '../sync-port.js';
-import { GENESIS_PREV_HASH } from '../audit/audit-hash.js';
+import type { CodeSetState } from '@locker/sync-agent/device-sync-port.js';
+import { GENESIS_PREV_HASH } from '@locker/contract/audit/audit-hash.js';
 import type { SqliteDatabase, Stmt as Statement } from './open-database.js';
 
 // The single `meta` row: which locker the file belongs to, the code-set version and

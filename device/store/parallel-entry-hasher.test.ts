@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeSetDigestOf } from '../codes/code-set-digest.js';
+import { codeSetDigestOf } from '@locker/contract/codes/code-set-digest.js';
 import { silentLogger } from '../logger.js';
 import { ParallelEntryHasher, xorEntryHashes } from './parallel-entry-hasher.js';
 import { makeEntries } from './store-test-fixtures.js';

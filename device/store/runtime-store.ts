@@ -1,7 +1,11 @@
-import type { CodeEntry } from '../codes/code-batch.js';
-import type { CompartmentSize, TokenPurpose } from '../tokens/claims.js';
-import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '../sync-port.js';
-import type { CodeBatch } from '../codes/code-batch.js';
+import type { CodeEntry } from '@locker/contract/codes/code-batch.js';
+import type { CompartmentSize, TokenPurpose } from '@locker/contract/tokens/claims.js';
+import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '@locker/sync-agent/device-sync-port.js';
+import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
+import type { AuditChainCheck } from '@locker/contract/audit/audit-chain.js';
+import type { KeyringRow } from '@locker/contract/tokens/keyring.js';
+
+export type { AuditChainCheck, KeyringRow };
 
 // The device's persistent state as the runtime and the sync agent see it. Implemented by
 // DeviceStore (device/store/device-store.ts) on one SQLite file. Every method is
@@ -58,18 +62,6 @@ export interface OpenOperation {
 }
 
 export type OpenOutcome = 'opened' | 'already-open' | 'jammed' | 'relay-fault' | 'unknown';
-
-export interface KeyringRow {
-  kid: string;
-  /** base64url, 32 bytes */
-  publicKey: string;
-  notAfter?: number;
-  revoked: boolean;
-}
-
-export type AuditChainCheck =
-  | { ok: true; records: number; firstSeq: number; lastSeq: number }
-  | { ok: false; brokenAtSeq: number; reason: 'hash-mismatch' | 'prev-hash-mismatch' | 'sequence-gap' };
 
 export interface RuntimeStore {
   readonly lockerId: string;

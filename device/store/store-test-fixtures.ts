@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CodeBatch, CodeEntry } from '../codes/code-batch.js';
+import type { CodeBatch, CodeEntry } from '@locker/contract/codes/code-batch.js';
 import { silentLogger } from '../logger.js';
 import { openDeviceStore, type DeviceStore, type DeviceStoreOptions } from './device-store.js';
-import { FakeClock } from '../../hal/clock/fake-clock.js';
+import { FakeClock } from '@locker/hal/clock/fake-clock.js';
 
 // The store's tests use the HAL's fake clock (its default wall time, 2026-01-01, is the
 // fixtures' epoch too): one fake clock in the project.

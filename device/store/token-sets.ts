@@ -1,4 +1,4 @@
-import type { TokenPurpose } from '../tokens/claims.js';
+import type { TokenPurpose } from '@locker/contract/tokens/claims.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
 
 // The two token-id sets the verifier consults: revoked (filled by code batches, also for

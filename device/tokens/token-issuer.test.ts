@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createEd25519 } from '../crypto/create-ed25519.js';
-import { ed25519Kinds } from '../crypto/ed25519.js';
-import { isDeviceError } from '../errors.js';
-import { keyToText, publicKeyFromText, seedFromText } from './key-text.js';
-import { Keyring } from './keyring.js';
-import { decodeV4Public, peekFooter } from './paseto-v4-public.js';
-import { TokenIssuer } from './token-issuer.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
+import { ed25519Kinds } from '@locker/contract/crypto/ed25519.js';
+import { isContractError } from '@locker/contract/contract-error.js';
+import { keyToText, publicKeyFromText, seedFromText } from '@locker/contract/tokens/key-text.js';
+import { Keyring } from '@locker/contract/tokens/keyring.js';
+import { decodeV4Public, peekFooter } from '@locker/contract/tokens/paseto-v4-public.js';
+import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
 import { verifyToken } from './token-verifier.js';
 
 const now = Date.parse('2026-11-22T12:00:00Z');
@@ -23,7 +23,7 @@ function code(fn: () => unknown): string {
     fn();
     return 'no-error';
   } catch (err) {
-    return isDeviceError(err) ? err.code : 'foreign-error';
+    return isContractError(err) ? err.code : 'foreign-error';
   }
 }
 

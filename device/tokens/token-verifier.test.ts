@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createEd25519 } from '../crypto/create-ed25519.js';
-import { ed25519Kinds } from '../crypto/ed25519.js';
-import type { TokenPurpose } from './claims.js';
-import { keyToText } from './key-text.js';
-import { Keyring } from './keyring.js';
-import { signV4Public } from './paseto-v4-public.js';
-import { TokenIssuer, type IssuableClaims } from './token-issuer.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
+import { ed25519Kinds } from '@locker/contract/crypto/ed25519.js';
+import type { TokenPurpose } from '@locker/contract/tokens/claims.js';
+import { keyToText } from '@locker/contract/tokens/key-text.js';
+import { Keyring } from '@locker/contract/tokens/keyring.js';
+import { signV4Public } from '@locker/contract/tokens/paseto-v4-public.js';
+import { TokenIssuer, type IssuableClaims } from '@locker/contract/tokens/token-issuer.js';
 import { stillToCheck, verifyToken, type TokenRejection, type VerifyTokenInput } from './token-verifier.js';
 
 const ed = createEd25519('node-crypto');

@@ -1,8 +1,8 @@
-import type { Ed25519 } from '../crypto/ed25519.js';
-import { isDeviceError } from '../errors.js';
-import { TokenClaims, TokenFooter, type TokenPurpose } from './claims.js';
-import type { KeyResolver } from './keyring.js';
-import { MAX_TOKEN_LENGTH, decodeV4Public, verifyDecodedV4Public, type DecodedV4Public } from './paseto-v4-public.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
+import { isContractError } from '@locker/contract/contract-error.js';
+import { TokenClaims, TokenFooter, type TokenPurpose } from '@locker/contract/tokens/claims.js';
+import type { KeyResolver } from '@locker/contract/tokens/keyring.js';
+import { MAX_TOKEN_LENGTH, decodeV4Public, verifyDecodedV4Public, type DecodedV4Public } from '@locker/contract/tokens/paseto-v4-public.js';
 
 // Offline verification of a backend token at the locker. Pure apart from the injected
 // Ed25519 and keyring: the caller passes trusted time, and does replay and token-id
@@ -113,7 +113,7 @@ function verifyUnsafe(input: VerifyTokenInput, keyring: KeyResolver, ed: Ed25519
   try {
     message = verifyDecodedV4Public(ed, found.key, decoded, lockerId).message;
   } catch (err) {
-    return { ok: false, reason: isDeviceError(err, 'TOKEN_SIGNATURE') ? 'bad-signature' : 'malformed' };
+    return { ok: false, reason: isContractError(err, 'TOKEN_SIGNATURE') ? 'bad-signature' : 'malformed' };
   }
 
   const claims = parseClaims(message);

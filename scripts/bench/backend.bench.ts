@@ -20,9 +20,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lockerInput, makeBackend } from '../../backend-sync/testing/backend-fixture.js';
-import { systemClock } from '../../backend-sync/shared/clock.js';
-import type { LockerInput } from '../../backend-sync/lockers/locker-schemas.js';
+import { lockerInput, makeBackend } from '@locker/backend/testing/backend-fixture.js';
+import { systemClock } from '@locker/backend/shared/clock.js';
+import type { LockerInput } from '@locker/backend/lockers/locker-schemas.js';
 import { print } from './bench-kit.js';
 
 const LOCKERS = 10_000;

@@ -1,12 +1,12 @@
 // Ed25519 and PASETO throughput with both adapters: `npx tsx scripts/bench/crypto.bench.ts`.
 // Prints `name: value unit` lines. Each figure runs for a fixed time after a warm-up, so
 // the whole file takes about 12 s on the 2-core board whatever the adapter speed.
-import { createEd25519 } from '../../device/crypto/create-ed25519.js';
-import type { Ed25519Kind } from '../../device/crypto/ed25519.js';
-import { keyToText } from '../../device/tokens/key-text.js';
-import { Keyring } from '../../device/tokens/keyring.js';
-import { TokenIssuer } from '../../device/tokens/token-issuer.js';
-import { verifyToken } from '../../device/tokens/token-verifier.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
+import type { Ed25519Kind } from '@locker/contract/crypto/ed25519.js';
+import { keyToText } from '@locker/contract/tokens/key-text.js';
+import { Keyring } from '@locker/contract/tokens/keyring.js';
+import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
+import { verifyToken } from '@locker/device/tokens/token-verifier.js';
 import { opsPerSecond, print } from './bench-kit.js';
 
 const lockerId = 'locker-bench-01';

@@ -4,9 +4,9 @@
 // columns, constraints and indexes) in the same file with the same synchronous=FULL.
 // Runs alternate which goes first so neither always meets a warmer cache.
 import { join } from 'node:path';
-import type { CodeEntry } from '../../device/codes/code-batch.js';
-import type { DeviceStore } from '../../device/store/device-store.js';
-import { makeBatch, makeEntries, makeEntry, openTestStore, tempDir } from '../../device/store/store-test-fixtures.js';
+import type { CodeEntry } from '@locker/contract/codes/code-batch.js';
+import type { DeviceStore } from '@locker/device/store/device-store.js';
+import { makeBatch, makeEntries, makeEntry, openTestStore, tempDir } from '@locker/device/store/store-test-fixtures.js';
 
 const RUNS = 9;
 const ENTRIES = 10_000;

@@ -2,10 +2,10 @@
 // Input framing runs on every serial byte and a scanner can stream 2 KB tokens, so it must
 // stay far below the board's budget; the relay/door figures show the per-pulse overhead of
 // the shared driver logic under the fake clock (no real I/O).
-import { FakeClock } from '../../hal/clock/fake-clock.js';
-import { decodeKeypadBytes } from '../../hal/input/keypad-protocol.js';
-import { ScannerFramer } from '../../hal/input/scanner-framing.js';
-import { createSimulatedHardware } from '../../hal/sim/simulated-hardware.js';
+import { FakeClock } from '@locker/hal/clock/fake-clock.js';
+import { decodeKeypadBytes } from '@locker/hal/input/keypad-protocol.js';
+import { ScannerFramer } from '@locker/hal/input/scanner-framing.js';
+import { createSimulatedHardware } from '@locker/hal/sim/simulated-hardware.js';
 import { opsPerSecond, print } from './bench-kit.js';
 
 const token = Buffer.from(`v4.public.${'A'.repeat(400)}\r\n`);

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GENESIS_PREV_HASH } from '../../device/audit/audit-hash.js';
-import { verifyAuditChain } from '../../device/audit/audit-chain.js';
-import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
-import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+import { GENESIS_PREV_HASH } from '@locker/contract/audit/audit-hash.js';
+import { verifyAuditChain } from '@locker/contract/audit/audit-chain.js';
+import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
 // Audit upload from the durable outbox: a long offline stretch is delivered completely and
 // in order once the locker is back, priority events ahead of the backlog; records are

@@ -1,8 +1,8 @@
-import type { AuditLane, AuditRecord } from '../../device/sync-port.js';
-import { AuditAckClaims, MAX_ALSO_SEQS, UPLOAD_RECORD_BYTES_BUDGET } from '../contract/audit-messages.js';
-import { openSeal } from '../contract/backend-seal.js';
-import { decodeMessage } from '../contract/decode-message.js';
-import { newEnvelope } from '../contract/envelope.js';
+import type { AuditLane, AuditRecord } from './device-sync-port.js';
+import { AuditAckClaims, MAX_ALSO_SEQS, UPLOAD_RECORD_BYTES_BUDGET } from '@locker/contract/audit-messages.js';
+import { openSeal } from '@locker/contract/backend-seal.js';
+import { decodeMessage } from '@locker/contract/decode-message.js';
+import { newEnvelope } from '@locker/contract/envelope.js';
 import { opt } from './optional-field.js';
 import type { SyncContext } from './sync-context.js';
 

@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { hasMosquitto, MosquittoHarness } from '../testing/mosquitto-harness.js';
+import { hasMosquitto, MosquittoHarness } from '@locker/sync-testing/mosquitto-harness.js';
 import { defineBrokerKillSuite } from './broker-kill.suite.js';
 
 // The Jepsen-style upload test against a real Mosquitto killed with SIGKILL (persistence

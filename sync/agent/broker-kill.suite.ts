@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GENESIS_PREV_HASH } from '../../device/audit/audit-hash.js';
-import { verifyAuditChain } from '../../device/audit/audit-chain.js';
-import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
-import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+import { GENESIS_PREV_HASH } from '@locker/contract/audit/audit-hash.js';
+import { verifyAuditChain } from '@locker/contract/audit/audit-chain.js';
+import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
 // Jepsen-style: the broker is killed (SIGKILL for Mosquitto) and restarted at least 20
 // times while the locker writes and uploads 10,000 audit events. Afterwards the backend's

@@ -1,4 +1,4 @@
-import { AedesHarness } from '../testing/aedes-harness.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
 import { defineBrokerKillSuite } from './broker-kill.suite.js';
 
 // The Jepsen-style upload test against the embedded broker: kill() drops every connection

@@ -1,9 +1,9 @@
-import type { BatchApplyResult } from '../../device/sync-port.js';
-import { openSeal } from '../contract/backend-seal.js';
-import { CodeBatchManifest, type CodeBatchMessage } from '../contract/code-messages.js';
-import { codeBatchContentHash } from '../contract/content-hash.js';
-import { decodeMessage } from '../contract/decode-message.js';
-import { newEnvelope } from '../contract/envelope.js';
+import type { BatchApplyResult } from './device-sync-port.js';
+import { openSeal } from '@locker/contract/backend-seal.js';
+import { CodeBatchManifest, type CodeBatchMessage } from '@locker/contract/code-messages.js';
+import { codeBatchContentHash } from '@locker/contract/content-hash.js';
+import { decodeMessage } from '@locker/contract/decode-message.js';
+import { newEnvelope } from '@locker/contract/envelope.js';
 import { opt } from './optional-field.js';
 import type { SyncContext } from './sync-context.js';
 

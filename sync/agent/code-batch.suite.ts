@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CodeBatch, CodeEntry } from '../../device/codes/code-batch.js';
-import { codeSetDigestOf } from '../../device/codes/code-set-digest.js';
-import { makeBatch, makeEntries } from '../../device/store/store-test-fixtures.js';
-import { keyToText } from '../../device/tokens/key-text.js';
-import { BackendSigner } from '../contract/backend-signer.js';
-import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
-import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+import type { CodeBatch, CodeEntry } from '@locker/contract/codes/code-batch.js';
+import { codeSetDigestOf } from '@locker/contract/codes/code-set-digest.js';
+import { makeBatch, makeEntries } from '@locker/device/store/store-test-fixtures.js';
+import { keyToText } from '@locker/contract/tokens/key-text.js';
+import { BackendSigner } from '@locker/contract/backend-signer.js';
+import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
 // Code batches through a real broker: duplicated, reordered and replayed batches are
 // applied at most once and never out of order; a gap ends in a snapshot whose digest

@@ -1,9 +1,9 @@
 import type { z } from 'zod';
-import { openSeal } from '../contract/backend-seal.js';
-import type { CommandReplyMessage} from '../contract/command-messages.js';
-import { CommandClaims, type CommandResult } from '../contract/command-messages.js';
-import { decodeMessage, encodeMessage } from '../contract/decode-message.js';
-import { newEnvelope } from '../contract/envelope.js';
+import { openSeal } from '@locker/contract/backend-seal.js';
+import type { CommandReplyMessage} from '@locker/contract/command-messages.js';
+import { CommandClaims, type CommandResult } from '@locker/contract/command-messages.js';
+import { decodeMessage, encodeMessage } from '@locker/contract/decode-message.js';
+import { newEnvelope } from '@locker/contract/envelope.js';
 import { opt } from './optional-field.js';
 import type { SyncContext } from './sync-context.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BackendSigner } from '../contract/backend-signer.js';
-import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
-import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+import { BackendSigner } from '@locker/contract/backend-signer.js';
+import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
 // Commands through a real broker: executed at most once per transaction id however often
 // they arrive, the stored reply re-sent on repeats, expired ones refused, and a command cut

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CodeEntry } from '../../device/codes/code-batch.js';
-import { codeSetDigestOf } from '../../device/codes/code-set-digest.js';
-import { makeBatch, makeEntries } from '../../device/store/store-test-fixtures.js';
-import { AedesHarness } from '../testing/aedes-harness.js';
-import { makeWorld, type SuiteWorld } from '../testing/suite-fixture.js';
-import { openTestLockerStore, TEST_LOCKER_ID } from '../testing/test-locker.js';
+import type { CodeEntry } from '@locker/contract/codes/code-batch.js';
+import { codeSetDigestOf } from '@locker/contract/codes/code-set-digest.js';
+import { makeBatch, makeEntries } from '@locker/device/store/store-test-fixtures.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
+import { makeWorld, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
+import { openTestLockerStore, TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
 // The locker process is SIGKILLed while the agent applies a large code batch it received
 // over MQTT. After every kill the database holds exactly the old version or exactly the

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DeviceError } from '../../device/errors.js';
-import { makeBatch, makeEntries } from '../../device/store/store-test-fixtures.js';
-import { AedesHarness } from '../testing/aedes-harness.js';
-import { makeWorld, type SuiteWorld } from '../testing/suite-fixture.js';
-import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+import { DeviceError } from '@locker/device/errors.js';
+import { makeBatch, makeEntries } from '@locker/device/store/store-test-fixtures.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
+import { makeWorld, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
 // The agent's own failures never reach the runtime: a device error inside a handler is
 // caught, logged, and the agent restarts its session with backoff; the new birth message

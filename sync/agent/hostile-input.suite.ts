@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeBatch, makeEntries } from '../../device/store/store-test-fixtures.js';
-import type { DeviceStore } from '../../device/store/device-store.js';
-import { topicFor } from '../contract/topics.js';
-import { makeWorld, type BrokerFactory, type SuiteWorld } from '../testing/suite-fixture.js';
-import { TEST_LOCKER_ID } from '../testing/test-locker.js';
+import { makeBatch, makeEntries } from '@locker/device/store/store-test-fixtures.js';
+import type { DeviceStore } from '@locker/device/store/device-store.js';
+import { topicFor } from '@locker/contract/topics.js';
+import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
+import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
 // A raw client publishes garbage, wrong-schema, oversized, unsigned, forged and mismatched
 // messages to a locker's inbound topics. The locker changes nothing (code set, keyring,

@@ -1,6 +1,6 @@
-import type { Ed25519 } from '../../device/crypto/ed25519.js';
-import type { KeyringRow } from '../../device/store/runtime-store.js';
-import { Keyring, type KeyResolver } from '../../device/tokens/keyring.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
+import type { KeyringRow } from '@locker/contract/tokens/keyring.js';
+import { Keyring, type KeyResolver } from '@locker/contract/tokens/keyring.js';
 
 // The agent's `keys` dependency from persisted keyring rows (RuntimeStore.keyringRows()).
 // Rebuilt only when the rows change (a batch with keyring changes), so keys are imported
@@ -21,4 +21,4 @@ export function keyringSource(ed: Ed25519, rows: () => KeyringRow[]): () => KeyR
 }
 
 // The merge rule lives with the device (its runtime verifies tokens with the same keys).
-export { mergeKeyringRows } from '../../device/tokens/bootstrap-keyring.js';
+export { mergeKeyringRows } from '@locker/contract/tokens/bootstrap-keyring.js';

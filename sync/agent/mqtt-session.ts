@@ -1,5 +1,5 @@
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import type { Logger } from '../../device/logger.js';
+import type { Logger } from 'pino';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { SyncError } from './sync-error.js';
 

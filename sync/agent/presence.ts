@@ -1,6 +1,6 @@
-import type { DeviceSyncPort } from '../../device/sync-port.js';
-import { newEnvelope } from '../contract/envelope.js';
-import type { HealthMessage, PresenceMessage } from '../contract/presence-messages.js';
+import type { DeviceSyncPort } from './device-sync-port.js';
+import { newEnvelope } from '@locker/contract/envelope.js';
+import type { HealthMessage, PresenceMessage } from '@locker/contract/presence-messages.js';
 
 // Presence and health payloads, built from the device's durable state at the moment they
 // are sent (a birth message after a reconnect tells the backend what to re-send).

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditLane, AuditRecord } from '../../device/sync-port.js';
-import { captureLogs } from '../testing/log-capture.js';
+import type { AuditLane, AuditRecord } from './device-sync-port.js';
+import { captureLogs } from '@locker/sync-testing/log-capture.js';
 import { RejectionReporter } from './rejection-reporter.js';
 
 function fakeAudit() {

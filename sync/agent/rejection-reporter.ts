@@ -1,5 +1,5 @@
-import type { Logger } from '../../device/logger.js';
-import type { DeviceSyncPort } from '../../device/sync-port.js';
+import type { Logger } from 'pino';
+import type { DeviceSyncPort } from './device-sync-port.js';
 
 // Every rejected inbound message is logged with its reason (warn) and counted. The
 // security-relevant ones (a bad signature, an unknown or revoked key, a seal for another

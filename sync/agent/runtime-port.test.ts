@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Harness, LOCKER } from '../../device/e2e/harness.js';
-import { silentLogger } from '../../device/logger.js';
-import { makeEntries } from '../../device/store/store-test-fixtures.js';
-import { BackendSigner } from '../contract/backend-signer.js';
-import { AedesHarness } from '../testing/aedes-harness.js';
-import { TestBackend } from '../testing/test-backend.js';
-import { fastAgentConfig } from '../testing/test-locker.js';
+import { Harness, LOCKER } from '@locker/device/e2e/harness.js';
+import { silentLogger } from '@locker/device/logger.js';
+import { makeEntries } from '@locker/device/store/store-test-fixtures.js';
+import { BackendSigner } from '@locker/contract/backend-signer.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
+import { TestBackend } from '@locker/sync-testing/test-backend.js';
+import { fastAgentConfig } from '@locker/sync-testing/test-locker.js';
 import { keyringSource } from './keyring-source.js';
 import { SyncAgent } from './sync-agent.js';
 

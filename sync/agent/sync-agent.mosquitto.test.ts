@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import { hasMosquitto, MosquittoHarness } from '../testing/mosquitto-harness.js';
+import { hasMosquitto, MosquittoHarness } from '@locker/sync-testing/mosquitto-harness.js';
 import { defineAuditUploadSuite } from './audit-upload.suite.js';
 import { defineCodeBatchSuite } from './code-batch.suite.js';
 import { defineCommandSuite } from './command.suite.js';

@@ -1,4 +1,4 @@
-import { AedesHarness } from '../testing/aedes-harness.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
 import { defineCodeBatchSuite } from './code-batch.suite.js';
 import { defineAuditUploadSuite } from './audit-upload.suite.js';
 import { defineCommandSuite } from './command.suite.js';

@@ -1,11 +1,11 @@
-import type { Ed25519 } from '../../device/crypto/ed25519.js';
-import type { Logger } from '../../device/logger.js';
-import type { DeviceSyncPort } from '../../device/sync-port.js';
-import type { KeyResolver } from '../../device/tokens/keyring.js';
-import type { MessageOn } from '../contract/catalog.js';
-import { encodeMessage } from '../contract/decode-message.js';
-import { publishOptionsFor } from '../contract/qos.js';
-import { topicFor, type LockerOutboundSuffix } from '../contract/topics.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
+import type { Logger } from 'pino';
+import type { DeviceSyncPort } from './device-sync-port.js';
+import type { KeyResolver } from '@locker/contract/tokens/keyring.js';
+import type { MessageOn } from '@locker/contract/catalog.js';
+import { encodeMessage } from '@locker/contract/decode-message.js';
+import { publishOptionsFor } from '@locker/contract/qos.js';
+import { topicFor, type LockerOutboundSuffix } from '@locker/contract/topics.js';
 import type { RejectionReporter } from './rejection-reporter.js';
 import type { MqttSession } from './mqtt-session.js';
 

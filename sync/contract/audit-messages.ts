@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LockerId } from '../../device/tokens/claims.js';
+import { LockerId } from './tokens/claims.js';
 import { EpochMs, envelopeOf } from './envelope.js';
 import { AuditLaneWire, AuditRecordWire } from './shared-schemas.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Keyring } from '../../device/tokens/keyring.js';
-import { makeTestKeys } from '../testing/test-keys.js';
+import { Keyring } from './tokens/keyring.js';
+import { makeTestKeys } from './test-keys.js';
 import { AuditAckClaims } from './audit-messages.js';
 import { openSeal } from './backend-seal.js';
 import { CodeBatchManifest } from './code-messages.js';

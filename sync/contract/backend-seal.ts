@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { Ed25519, PrivateKeyHandle } from '../../device/crypto/ed25519.js';
-import { isDeviceError } from '../../device/errors.js';
-import { TokenFooter } from '../../device/tokens/claims.js';
-import type { KeyResolver } from '../../device/tokens/keyring.js';
-import { decodeV4Public, peekFooter, signV4Public, verifyDecodedV4Public } from '../../device/tokens/paseto-v4-public.js';
+import type { Ed25519, PrivateKeyHandle } from './crypto/ed25519.js';
+import { isContractError } from './contract-error.js';
+import { TokenFooter } from './tokens/claims.js';
+import type { KeyResolver } from './tokens/keyring.js';
+import { decodeV4Public, peekFooter, signV4Public, verifyDecodedV4Public } from './tokens/paseto-v4-public.js';
 
 // The "seal": how every backend → locker message is authenticated. It is a PASETO
 // v4.public token (the same signer and verifier as pickup tokens, device/tokens/) whose
@@ -66,7 +66,7 @@ export function openSeal<S extends z.ZodType<{ typ: string; lockerId: string }>>
     const { message } = verifyDecodedV4Public(ed, lookup.key, decoded, lockerId);
     text = strictUtf8.decode(message);
   } catch (err) {
-    if (isDeviceError(err, 'TOKEN_SIGNATURE')) return { ok: false, reason: 'signature-invalid' };
+    if (isContractError(err, 'TOKEN_SIGNATURE')) return { ok: false, reason: 'signature-invalid' };
     return { ok: false, reason: 'seal-malformed' };
   }
   let json: unknown;

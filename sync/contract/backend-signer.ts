@@ -1,5 +1,5 @@
-import type { CodeBatch } from '../../device/codes/code-batch.js';
-import type { Ed25519, PrivateKeyHandle } from '../../device/crypto/ed25519.js';
+import type { CodeBatch } from './codes/code-batch.js';
+import type { Ed25519, PrivateKeyHandle } from './crypto/ed25519.js';
 import { AuditAckClaims, type AuditAckMessage } from './audit-messages.js';
 import { signSeal } from './backend-seal.js';
 import { CodeBatchManifest, type CodeBatchMessage } from './code-messages.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CodeBatch } from '../../device/codes/code-batch.js';
-import { LockerId } from '../../device/tokens/claims.js';
+import { CodeBatch } from './codes/code-batch.js';
+import { LockerId } from './tokens/claims.js';
 import { EpochMs, MessageId, envelopeOf } from './envelope.js';
 import { CodeSetStateWire, Hex64 } from './shared-schemas.js';
 

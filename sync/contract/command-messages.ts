@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CompartmentId, LockerId } from '../../device/tokens/claims.js';
+import { CompartmentId, LockerId } from './tokens/claims.js';
 import { EpochMs, TransactionId, envelopeOf } from './envelope.js';
 import { CodeSetStateWire, DeviceHealthWire } from './shared-schemas.js';
 

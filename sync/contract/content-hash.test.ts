@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CodeBatch } from '../../device/codes/code-batch.js';
+import type { CodeBatch } from './codes/code-batch.js';
 import { codeBatchContentHash } from './content-hash.js';
 
 const batch: CodeBatch = {

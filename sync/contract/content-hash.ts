@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CodeBatch } from '../../device/codes/code-batch.js';
+import type { CodeBatch } from './codes/code-batch.js';
 
 // The content hash a code-batch manifest signs. Defined over a canonical serialisation
 // rather than over the JSON bytes on the wire, so the backend may serialise the message

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeTestKeys } from '../testing/test-keys.js';
+import { makeTestKeys } from './test-keys.js';
 import { decodeMessage, encodeMessage } from './decode-message.js';
 import { newEnvelope } from './envelope.js';
 import { parseTopic, topicFor } from './topics.js';

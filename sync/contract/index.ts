@@ -1,6 +1,6 @@
-// The MQTT wire contract: the only module backend-sync/ imports. It re-exports the token
-// format, code-batch and audit-chain pieces the backend needs, so the backend never
-// reaches into device/ directly.
+// The wire contract shared by the device and the backend: MQTT topics and payloads, the
+// token format (PASETO v4.public), Ed25519 adapters, code sets and digests, the audit
+// chain. It imports neither side; both import it (the linter checks the direction).
 
 export * from './envelope.js';
 export * from './topics.js';
@@ -17,18 +17,19 @@ export * from './backend-signer.js';
 export * from './qos.js';
 
 // Token format and claims (PASETO v4.public), keys and signing.
-export * from '../../device/tokens/index.js';
-export * from '../../device/crypto/index.js';
+export * from './tokens/index.js';
+export * from './crypto/index.js';
 
 // Code sets.
-export { CodeBatch, CodeEntry, KeyringChange, Revocation, PublicKeyText, TokenText, MAX_BATCH_ENTRIES } from '../../device/codes/code-batch.js';
-export { codeDigest } from '../../device/codes/code-digest.js';
-export { EMPTY_CODE_SET_DIGEST, codeEntryHash, codeSetDigestOf, toggleCodeSetDigest } from '../../device/codes/code-set-digest.js';
-export { CodeSetAccumulator } from '../../device/codes/code-set-accumulator.js';
-export { findBatchContentProblem } from '../../device/codes/code-batch-content.js';
+export { CodeBatch, CodeEntry, KeyringChange, Revocation, PublicKeyText, TokenText, MAX_BATCH_ENTRIES } from './codes/code-batch.js';
+export { codeDigest } from './codes/code-digest.js';
+export { EMPTY_CODE_SET_DIGEST, codeEntryHash, codeSetDigestOf, toggleCodeSetDigest } from './codes/code-set-digest.js';
+export { CodeSetAccumulator } from './codes/code-set-accumulator.js';
+export { findBatchContentProblem } from './codes/code-batch-content.js';
 
 // Audit hash chain (what the backend verifies on upload).
-export { GENESIS_PREV_HASH, auditRecordHash } from '../../device/audit/audit-hash.js';
-export { verifyAuditChain, type ChainedRecord } from '../../device/audit/audit-chain.js';
-export type { AuditChainCheck } from '../../device/store/runtime-store.js';
-export type { AuditLane, AuditRecord, CodeSetState, DeviceHealth, RemoteOpenOutcome } from '../../device/sync-port.js';
+export { GENESIS_PREV_HASH, auditRecordHash } from './audit/audit-hash.js';
+export { verifyAuditChain, type AuditChainCheck, type ChainedRecord } from './audit/audit-chain.js';
+export type { AuditLane, AuditRecord } from './audit/audit-record.js';
+export type { CodeSetState } from './codes/code-set-state.js';
+export * from './contract-error.js';

@@ -1,4 +1,4 @@
-import { LockerId } from '../../device/tokens/claims.js';
+import { LockerId } from './tokens/claims.js';
 
 // Every topic lives under lockers/{lockerId}/ so one broker ACL pattern
 // (`pattern readwrite lockers/%u/#`) confines a locker to its own subtree. The suffixes

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { topicFor } from '../contract/topics.js';
-import { hasMosquitto, MosquittoHarness } from '../testing/mosquitto-harness.js';
+import { topicFor } from '@locker/contract/topics.js';
+import { hasMosquitto, MosquittoHarness } from '@locker/sync-testing/mosquitto-harness.js';
 
 // The shipped ACL (locker.acl) against a real private Mosquitto with per-locker passwords:
 // locker A can neither read nor write locker B's topics, cannot forge its own inbound

@@ -3,11 +3,11 @@
 // stdout synchronously just before the store starts applying a code batch, so the parent
 // can SIGKILL it in the middle of the transaction.
 import { writeSync } from 'node:fs';
-import { createEd25519 } from '../../device/crypto/create-ed25519.js';
-import { silentLogger } from '../../device/logger.js';
-import type { KeyringRow } from '../../device/store/runtime-store.js';
-import { keyringSource, mergeKeyringRows } from '../agent/keyring-source.js';
-import { SyncAgent } from '../agent/sync-agent.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
+import { silentLogger } from '@locker/device/logger.js';
+import type { KeyringRow } from '@locker/device/store/runtime-store.js';
+import { keyringSource, mergeKeyringRows } from '@locker/sync-agent/keyring-source.js';
+import { SyncAgent } from '@locker/sync-agent/sync-agent.js';
 import { createStorePort } from './store-port.js';
 import { fastAgentConfig, openTestLockerStore } from './test-locker.js';
 

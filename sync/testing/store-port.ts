@@ -1,6 +1,6 @@
-import { setCompartmentService } from '../../device/runtime/compartment-service.js';
-import type { DeviceStore } from '../../device/store/device-store.js';
-import type { DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '../../device/sync-port.js';
+import { setCompartmentService } from '@locker/device/runtime/compartment-service.js';
+import type { DeviceStore } from '@locker/device/store/device-store.js';
+import type { DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '@locker/sync-agent/device-sync-port.js';
 
 // A DeviceSyncPort for sync tests before the runtime provides one: the real DeviceStore
 // (real SQLite file) for everything durable, plus a test-only remoteOpen that records its

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { BrokerHarness } from './broker-harness.js';
 import { captureLogs, type LogCapture } from './log-capture.js';
 import { TestBackend } from './test-backend.js';
-import { makeTestKeys, type TestKeys } from './test-keys.js';
+import { makeTestKeys, type TestKeys } from '@locker/contract/test-keys.js';
 import { startTestLocker, type TestLocker, type TestLockerOptions } from './test-locker.js';
 
 // Per-test wiring shared by the suites that run against both brokers: a broker, a test

@@ -1,15 +1,15 @@
 import { connect, type MqttClient } from 'mqtt';
-import type { CodeBatch } from '../../device/codes/code-batch.js';
-import type { AuditAckMessage, AuditUploadMessage } from '../contract/audit-messages.js';
-import { MAX_ALSO_SEQS } from '../contract/audit-messages.js';
-import type { BackendSigner } from '../contract/backend-signer.js';
-import type { MessageOn } from '../contract/catalog.js';
-import type { CodeAckMessage, CodeBatchMessage, SnapshotRequestMessage } from '../contract/code-messages.js';
-import type { Command, CommandMessage, CommandReplyMessage } from '../contract/command-messages.js';
-import { decodeMessage } from '../contract/decode-message.js';
-import type { HealthMessage, PresenceMessage } from '../contract/presence-messages.js';
-import type { AuditRecordWire } from '../contract/shared-schemas.js';
-import { allLockersFilter, lockerOutboundSuffixes, parseTopic, topicFor, type TopicSuffix } from '../contract/topics.js';
+import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
+import type { AuditAckMessage, AuditUploadMessage } from '@locker/contract/audit-messages.js';
+import { MAX_ALSO_SEQS } from '@locker/contract/audit-messages.js';
+import type { BackendSigner } from '@locker/contract/backend-signer.js';
+import type { MessageOn } from '@locker/contract/catalog.js';
+import type { CodeAckMessage, CodeBatchMessage, SnapshotRequestMessage } from '@locker/contract/code-messages.js';
+import type { Command, CommandMessage, CommandReplyMessage } from '@locker/contract/command-messages.js';
+import { decodeMessage } from '@locker/contract/decode-message.js';
+import type { HealthMessage, PresenceMessage } from '@locker/contract/presence-messages.js';
+import type { AuditRecordWire } from '@locker/contract/shared-schemas.js';
+import { allLockersFilter, lockerOutboundSuffixes, parseTopic, topicFor, type TopicSuffix } from '@locker/contract/topics.js';
 
 // A minimal backend for sync tests and benchmarks, speaking the contract with real
 // signatures: it stores audit uploads deduplicated by seq and acks the highest contiguous

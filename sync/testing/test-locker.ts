@@ -1,13 +1,13 @@
 import { join } from 'node:path';
-import { openDeviceStore, type DeviceStore } from '../../device/store/device-store.js';
-import { silentLogger, type Logger } from '../../device/logger.js';
-import { keyringSource, mergeKeyringRows } from '../agent/keyring-source.js';
-import { SyncAgent } from '../agent/sync-agent.js';
-import type { SyncAgentConfigInput } from '../agent/sync-config.js';
+import { openDeviceStore, type DeviceStore } from '@locker/device/store/device-store.js';
+import { silentLogger, type Logger } from '@locker/device/logger.js';
+import { keyringSource, mergeKeyringRows } from '@locker/sync-agent/keyring-source.js';
+import { SyncAgent } from '@locker/sync-agent/sync-agent.js';
+import type { SyncAgentConfigInput } from '@locker/sync-agent/sync-config.js';
 import type { BrokerHarness } from './broker-harness.js';
 import { createStorePort, type TestRemoteOpen } from './store-port.js';
-import type { TestKeys } from './test-keys.js';
-import type { DeviceSyncPort } from '../../device/sync-port.js';
+import type { TestKeys } from '@locker/contract/test-keys.js';
+import type { DeviceSyncPort } from '@locker/sync-agent/device-sync-port.js';
 
 // A locker for sync tests: a real DeviceStore on a SQLite file in `dir`, the test port and
 // a SyncAgent with short timers, connected to the given broker.

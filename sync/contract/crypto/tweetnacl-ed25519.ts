@@ -1,5 +1,5 @@
 import nacl from 'tweetnacl';
-import { DeviceError } from '../errors.js';
+import { ContractError } from '../contract-error.js';
 import {
   ED25519_PUBLIC_KEY_LENGTH,
   ED25519_SEED_LENGTH,
@@ -17,8 +17,8 @@ import {
 // #253); OpenSSL rejects it. We reject it here too, so both adapters give the same answer
 // for every signature (replay protection never relies on signature bytes anyway).
 
-function invalidKey(what: string): DeviceError {
-  return new DeviceError('CONFIG_INVALID', `invalid Ed25519 ${what}`, { adapter: 'tweetnacl' });
+function invalidKey(what: string): ContractError {
+  return new ContractError('CONFIG_INVALID', `invalid Ed25519 ${what}`, { adapter: 'tweetnacl' });
 }
 
 export function createTweetnaclEd25519(): Ed25519 {
@@ -46,7 +46,7 @@ export function createTweetnaclEd25519(): Ed25519 {
 
     sign(key, message) {
       const secretKey = secretKeys.get(key);
-      if (secretKey === undefined) throw new DeviceError('INTERNAL', 'private key handle not imported by this adapter', { adapter: 'tweetnacl' });
+      if (secretKey === undefined) throw new ContractError('INTERNAL', 'private key handle not imported by this adapter', { adapter: 'tweetnacl' });
       return nacl.sign.detached(message, secretKey);
     },
 

@@ -1,4 +1,4 @@
-import type { KeyringRow } from '../store/runtime-store.js';
+import type { KeyringRow } from './keyring.js';
 
 // The keys a locker trusts = the bootstrap keys of its config file (`trustedKeys`, from the
 // registration bundle, installed with the board) plus the rows code batches persisted.

@@ -1,6 +1,6 @@
 import { decodeBase64UrlStrict, encodeBase64Url } from '../crypto/base64url.js';
 import { ED25519_SIGNATURE_LENGTH, type Ed25519, type PrivateKeyHandle, type PublicKeyHandle } from '../crypto/ed25519.js';
-import { DeviceError } from '../errors.js';
+import { ContractError } from '../contract-error.js';
 
 // PASETO v4.public (https://github.com/paseto-standard/paseto-spec, Version4.md): an
 // Ed25519 signature over PAE(header, message, footer, implicit assertion). The version and
@@ -41,8 +41,8 @@ export interface DecodedV4Public {
   readonly footer: string;
 }
 
-function malformed(reason: string): DeviceError {
-  return new DeviceError('TOKEN_MALFORMED', 'malformed v4.public token', { reason });
+function malformed(reason: string): ContractError {
+  return new ContractError('TOKEN_MALFORMED', 'malformed v4.public token', { reason });
 }
 
 function splitToken(token: unknown): { body: string; footer: string | undefined } {
@@ -69,7 +69,7 @@ function decodeFooter(segment: string | undefined): { footerBytes: Uint8Array; f
   }
 }
 
-/** Structural decoding only. Throws DeviceError TOKEN_MALFORMED. */
+/** Structural decoding only. Throws ContractError TOKEN_MALFORMED. */
 export function decodeV4Public(token: string): DecodedV4Public {
   const { body, footer: footerSegment } = splitToken(token);
   const decoded = decodeBase64UrlStrict(body);
@@ -86,7 +86,7 @@ export function decodeV4Public(token: string): DecodedV4Public {
 /**
  * The footer as text, WITHOUT verifying anything: only to find which key (kid) to verify
  * with. Never trust its content beyond that. '' when the token has no footer.
- * Throws DeviceError TOKEN_MALFORMED.
+ * Throws ContractError TOKEN_MALFORMED.
  */
 export function peekFooter(token: string): string {
   return decodeFooter(splitToken(token).footer).footer;
@@ -100,18 +100,18 @@ export function signV4Public(ed: Ed25519, key: PrivateKeyHandle, message: Uint8A
   body.set(message, 0);
   body.set(signature, message.length);
   const token = V4_PUBLIC_HEADER + encodeBase64Url(body) + (footer === '' ? '' : `.${encodeBase64Url(footerBytes)}`);
-  if (token.length > MAX_TOKEN_LENGTH) throw new DeviceError('TOKEN_CLAIMS', 'signed token exceeds the maximum length', { length: token.length });
+  if (token.length > MAX_TOKEN_LENGTH) throw new ContractError('TOKEN_CLAIMS', 'signed token exceeds the maximum length', { length: token.length });
   return token;
 }
 
-/** Checks the signature of an already decoded token. Throws DeviceError TOKEN_SIGNATURE. */
+/** Checks the signature of an already decoded token. Throws ContractError TOKEN_SIGNATURE. */
 export function verifyDecodedV4Public(ed: Ed25519, key: PublicKeyHandle, decoded: DecodedV4Public, implicitAssertion: string): { message: Uint8Array; footer: string } {
   const m2 = pae([encoder.encode(V4_PUBLIC_HEADER), decoded.message, decoded.footerBytes, encoder.encode(implicitAssertion)]);
-  if (!ed.verify(key, m2, decoded.signature)) throw new DeviceError('TOKEN_SIGNATURE', 'v4.public signature does not verify');
+  if (!ed.verify(key, m2, decoded.signature)) throw new ContractError('TOKEN_SIGNATURE', 'v4.public signature does not verify');
   return { message: Uint8Array.from(decoded.message), footer: decoded.footer };
 }
 
-/** Throws DeviceError TOKEN_MALFORMED or TOKEN_SIGNATURE. */
+/** Throws ContractError TOKEN_MALFORMED or TOKEN_SIGNATURE. */
 export function verifyV4Public(ed: Ed25519, key: PublicKeyHandle, token: string, implicitAssertion: string): { message: Uint8Array; footer: string } {
   return verifyDecodedV4Public(ed, key, decodeV4Public(token), implicitAssertion);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEd25519 } from '../crypto/create-ed25519.js';
-import type { KeyringRow } from '../store/runtime-store.js';
+import type { KeyringRow } from './keyring.js';
 import { keyToText } from './key-text.js';
 import { Keyring, applyKeyringChange, reinstateKid } from './keyring.js';
 

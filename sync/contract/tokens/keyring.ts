@@ -1,7 +1,15 @@
 import type { KeyringChange } from '../codes/code-batch.js';
 import type { Ed25519, PublicKeyHandle } from '../crypto/ed25519.js';
-import type { KeyringRow } from '../store/runtime-store.js';
 import { publicKeyFromText } from './key-text.js';
+
+/** One trusted signing key as the device stores it. */
+export interface KeyringRow {
+  kid: string;
+  /** base64url, 32 bytes */
+  publicKey: string;
+  notAfter?: number;
+  revoked: boolean;
+}
 
 // The backend public keys this locker trusts, by kid. Several at once so the backend can
 // rotate: the new key is trusted before it signs anything, the old one gets a `notAfter`

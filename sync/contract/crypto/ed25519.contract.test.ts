@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDeviceError } from '../errors.js';
+import { isContractError } from '../contract-error.js';
 import { createEd25519 } from './create-ed25519.js';
 import { ed25519Kinds, hasCanonicalScalar, type Ed25519 } from './ed25519.js';
 
@@ -122,7 +122,7 @@ describe.each(ed25519Kinds)('Ed25519 adapter %s', (kind) => {
       } catch (err) {
         caught = err;
       }
-      expect(isDeviceError(caught, 'CONFIG_INVALID')).toBe(true);
+      expect(isContractError(caught, 'CONFIG_INVALID')).toBe(true);
     }
   });
 

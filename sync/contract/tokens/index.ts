@@ -18,15 +18,5 @@ export {
   type KeyResolver,
   type KeyringChangeOutcome,
 } from './keyring.js';
-export {
-  defaultTokenTimePolicy,
-  stillToCheck,
-  verifyToken,
-  type CallerCheck,
-  type TokenRejection,
-  type TokenTimePolicy,
-  type TokenVerification,
-  type VerifyTokenInput,
-} from './token-verifier.js';
 export { TokenIssuer, type IssuableClaims, type TokenIssuerOptions } from './token-issuer.js';
 export { keyToText, publicKeyFromText, seedFromText } from './key-text.js';

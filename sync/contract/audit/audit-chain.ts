@@ -1,6 +1,9 @@
-import type { AuditChainCheck } from '../store/runtime-store.js';
-import type { AuditRecord } from '../sync-port.js';
+import type { AuditRecord } from './audit-record.js';
 import { auditRecordHash } from './audit-hash.js';
+
+export type AuditChainCheck =
+  | { ok: true; records: number; firstSeq: number; lastSeq: number }
+  | { ok: false; brokenAtSeq: number; reason: 'hash-mismatch' | 'prev-hash-mismatch' | 'sequence-gap' };
 
 // Pure verification of a run of audit records, for the device (its own log) and the
 // backend (an upload). The records must be consecutive by seq. `expectedPrevHash` anchors

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { DeviceError } from '../errors.js';
+import { ContractError } from '../contract-error.js';
 import {
   ED25519_PUBLIC_KEY_LENGTH,
   ED25519_SEED_LENGTH,
@@ -17,8 +17,8 @@ const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 
-function invalidKey(what: string, cause?: unknown): DeviceError {
-  return new DeviceError('CONFIG_INVALID', `invalid Ed25519 ${what}`, { adapter: 'node-crypto' }, { cause });
+function invalidKey(what: string, cause?: unknown): ContractError {
+  return new ContractError('CONFIG_INVALID', `invalid Ed25519 ${what}`, { adapter: 'node-crypto' }, { cause });
 }
 
 export function createNodeCryptoEd25519(): Ed25519 {
@@ -59,7 +59,7 @@ export function createNodeCryptoEd25519(): Ed25519 {
 
     sign(key, message) {
       const keyObject = privateKeys.get(key);
-      if (keyObject === undefined) throw new DeviceError('INTERNAL', 'private key handle not imported by this adapter', { adapter: 'node-crypto' });
+      if (keyObject === undefined) throw new ContractError('INTERNAL', 'private key handle not imported by this adapter', { adapter: 'node-crypto' });
       return new Uint8Array(sign(null, message, keyObject));
     },
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditRecord } from '../sync-port.js';
+import type { AuditRecord } from './audit-record.js';
 import { verifyAuditChain } from './audit-chain.js';
 import { auditRecordHash, GENESIS_PREV_HASH } from './audit-hash.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEd25519 } from '../crypto/create-ed25519.js';
 import { ed25519Kinds } from '../crypto/ed25519.js';
-import { isDeviceError, type DeviceErrorCode } from '../errors.js';
+import { isContractError, type ContractErrorCode } from '../contract-error.js';
 import { MAX_TOKEN_LENGTH, decodeV4Public, pae, peekFooter, signV4Public, verifyV4Public } from './paseto-v4-public.js';
 
 // Official vectors 4-S-1..3 (paseto-standard/test-vectors v4.json), copied here so the
@@ -38,12 +38,12 @@ const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
-function errorCode(fn: () => unknown): DeviceErrorCode | 'no-error' | 'foreign-error' {
+function errorCode(fn: () => unknown): ContractErrorCode | 'no-error' | 'foreign-error' {
   try {
     fn();
     return 'no-error';
   } catch (err) {
-    return isDeviceError(err) ? err.code : 'foreign-error';
+    return isContractError(err) ? err.code : 'foreign-error';
   }
 }
 

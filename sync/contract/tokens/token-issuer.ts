@@ -1,5 +1,5 @@
 import type { Ed25519, PrivateKeyHandle } from '../crypto/ed25519.js';
-import { DeviceError } from '../errors.js';
+import { ContractError } from '../contract-error.js';
 import { LockerId, TokenClaims, TokenFooter } from './claims.js';
 import { signV4Public } from './paseto-v4-public.js';
 
@@ -26,10 +26,10 @@ export class TokenIssuer {
   private readonly issuer: string;
   private readonly footer: string;
 
-  /** Imports the key once; throws DeviceError CONFIG_INVALID for a bad kid or seed. */
+  /** Imports the key once; throws ContractError CONFIG_INVALID for a bad kid or seed. */
   constructor(options: TokenIssuerOptions) {
     const footer = TokenFooter.safeParse({ kid: options.kid });
-    if (!footer.success) throw new DeviceError('CONFIG_INVALID', 'token issuer kid is invalid');
+    if (!footer.success) throw new ContractError('CONFIG_INVALID', 'token issuer kid is invalid');
     this.ed = options.ed;
     this.kid = options.kid;
     this.issuer = options.issuer;
@@ -38,12 +38,12 @@ export class TokenIssuer {
     this.footer = JSON.stringify(footer.data);
   }
 
-  /** Throws DeviceError TOKEN_CLAIMS rather than sign anything the device would reject. */
+  /** Throws ContractError TOKEN_CLAIMS rather than sign anything the device would reject. */
   issue(lockerId: string, claims: IssuableClaims): string {
-    if (!LockerId.safeParse(lockerId).success) throw new DeviceError('TOKEN_CLAIMS', 'locker id is invalid');
+    if (!LockerId.safeParse(lockerId).success) throw new ContractError('TOKEN_CLAIMS', 'locker id is invalid');
     const parsed = TokenClaims.safeParse({ ...claims, iss: this.issuer });
     if (!parsed.success) {
-      throw new DeviceError('TOKEN_CLAIMS', 'token claims are invalid', { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+      throw new ContractError('TOKEN_CLAIMS', 'token claims are invalid', { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
     }
     const message = new TextEncoder().encode(JSON.stringify(parsed.data));
     return signV4Public(this.ed, this.key, message, this.footer, lockerId);

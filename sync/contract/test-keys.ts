@@ -1,9 +1,9 @@
-import { createEd25519 } from '../../device/crypto/create-ed25519.js';
-import type { Ed25519 } from '../../device/crypto/ed25519.js';
-import { keyToText } from '../../device/tokens/key-text.js';
-import { Keyring } from '../../device/tokens/keyring.js';
-import type { KeyringRow } from '../../device/store/runtime-store.js';
-import { BackendSigner } from '../contract/backend-signer.js';
+import { createEd25519 } from './crypto/create-ed25519.js';
+import type { Ed25519 } from './crypto/ed25519.js';
+import { keyToText } from './tokens/key-text.js';
+import { Keyring } from './tokens/keyring.js';
+import type { KeyringRow } from './tokens/keyring.js';
+import { BackendSigner } from './backend-signer.js';
 
 // Real Ed25519 keys for tests: a backend signer and the keyring a locker would hold.
 

@@ -32,9 +32,9 @@ export interface PrivateKeyHandle {
 
 export interface Ed25519 {
   readonly name: Ed25519Kind;
-  /** Throws DeviceError CONFIG_INVALID unless `raw32` is 32 bytes the library accepts. */
+  /** Throws ContractError CONFIG_INVALID unless `raw32` is 32 bytes the library accepts. */
   importPublicKey(raw32: Uint8Array): PublicKeyHandle;
-  /** Throws DeviceError CONFIG_INVALID unless `seed32` is 32 bytes (RFC 8032 private key). */
+  /** Throws ContractError CONFIG_INVALID unless `seed32` is 32 bytes (RFC 8032 private key). */
   importPrivateKey(seed32: Uint8Array): PrivateKeyHandle;
   /** Deterministic (RFC 8032): the same key and message always give the same 64 bytes. */
   sign(key: PrivateKeyHandle, message: Uint8Array): Uint8Array;

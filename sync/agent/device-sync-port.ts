@@ -1,15 +1,14 @@
-import type { CodeBatch } from './codes/code-batch.js';
+import type { AuditLane, AuditRecord } from '@locker/contract/audit/audit-record.js';
+import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
+import type { CodeSetState } from '@locker/contract/codes/code-set-state.js';
 
-// What the sync agent (sync/) may ask of the device. The device runtime implements it on
+export type { AuditLane, AuditRecord, CodeSetState };
+
+// What the sync agent may ask of the device: the agent owns this port and the device
+// implements it, so the agent package depends on the contract only. The device runtime implements it on
 // top of its SQLite store; the sync agent depends on this interface only, never on the
 // store's tables. Every method is synchronous and transactional: when it returns, the
 // change is durable (synchronous=FULL) or nothing changed.
-
-export interface CodeSetState {
-  version: number;
-  /** See codes/code-set-digest.ts. */
-  digest: string;
-}
 
 export type BatchApplyResult =
   /** Applied in one transaction; the device now holds `state`. */
@@ -20,25 +19,6 @@ export type BatchApplyResult =
   | { outcome: 'gap'; state: CodeSetState }
   /** Content invalid for this locker (wrong locker id, duplicate ids…). Nothing changed. */
   | { outcome: 'rejected'; reason: string; state: CodeSetState };
-
-export type AuditLane = 'priority' | 'normal';
-
-/**
- * One audit record as stored and uploaded. `dataJson` is the exact JSON text that was
- * hashed, so the receiver can recompute the chain without canonicalising anything:
- *   hash = sha256_hex(prevHash + "\n" + seq + "\n" + at + "\n" + type + "\n" + dataJson)
- * with prevHash of the first record = 64 zeros. See device/audit/audit-hash.ts.
- */
-export interface AuditRecord {
-  seq: number;
-  /** Epoch ms (trusted time, see the clock floor). */
-  at: number;
-  type: string;
-  lane: AuditLane;
-  dataJson: string;
-  prevHash: string;
-  hash: string;
-}
 
 export interface DeviceSyncPort {
   readonly lockerId: string;
