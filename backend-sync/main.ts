@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   services.keys.load();
 
   let transport: MqttTransport | undefined;
-  if (config.mqtt.enabled) {
+  if (config.mqtt.enabled && config.mqtt.url !== undefined) {
     transport = new MqttTransport({
       url: config.mqtt.url,
       clientId: config.mqtt.clientId,
@@ -48,7 +48,8 @@ async function main(): Promise<void> {
   // Not awaited: the API and the sweeper serve while the broker is unreachable; mqtt.js
   // keeps retrying and the first connect re-syncs every locker from retained presences.
   mqtt?.start().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'mqtt.start_failed'));
-  logger.info({ host: config.http.host, port: config.http.port, mqtt: config.mqtt.enabled }, 'backend.started');
+  if (mqtt === undefined) logger.warn({}, 'mqtt.disabled');
+  logger.info({ host: config.http.host, port: config.http.port, mqtt: mqtt === undefined ? 'disabled' : config.mqtt.url }, 'backend.started');
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {

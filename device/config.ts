@@ -4,7 +4,7 @@ import { hardwareConfigSchema } from '@locker/hal/index.js';
 import { dailyFailureBudgetFor } from './core/lockout-policy.js';
 import { decodeBase64UrlStrict } from '@locker/contract/crypto/base64url.js';
 import { ed25519Kinds } from '@locker/contract/crypto/ed25519.js';
-import { DeviceError } from './errors.js';
+import { DeviceError, isDeviceError } from './errors.js';
 import { CompartmentId, CompartmentSize, LockerId } from '@locker/contract/tokens/claims.js';
 
 // The device config file: one zod schema, the type inferred from it. Durations are in
@@ -135,7 +135,13 @@ export function readDeviceConfigFile(path: string): DeviceConfig {
   } catch (err) {
     throw new DeviceError('CONFIG_INVALID', 'device config file is not JSON', { path }, { cause: err });
   }
-  return parseDeviceConfig(json);
+  try {
+    return parseDeviceConfig(json);
+  } catch (err) {
+    // The file is named in the error so that an operator knows which one to fix.
+    if (isDeviceError(err, 'CONFIG_INVALID')) throw new DeviceError('CONFIG_INVALID', err.message, { path, ...err.details });
+    throw err;
+  }
 }
 
 /**

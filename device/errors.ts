@@ -37,3 +37,27 @@ export class DeviceError extends Error {
 export function isDeviceError(err: unknown, code?: DeviceErrorCode): err is DeviceError {
   return err instanceof DeviceError && (code === undefined || err.code === code);
 }
+
+function detailText(v: unknown): string {
+  if (v === undefined) return '';
+  if (Array.isArray(v)) return v.map(detailText).join('; ');
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+}
+
+/**
+ * One line an operator can act on: the code, the message, then every detail (the file's
+ * path, each invalid field) and the underlying cause (ENOENT, EACCES…). Start-up failures
+ * are printed with it, so none of them hides where to look.
+ */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const head = isDeviceError(err) ? `${err.code}: ${err.message}` : err.message;
+  const details = isDeviceError(err) && err.details !== undefined
+    ? Object.entries(err.details)
+        .map(([k, v]) => [k, detailText(v)] as const)
+        .filter(([, v]) => v !== '' && !err.message.includes(v))
+        .map(([k, v]) => `${k}: ${v}`)
+    : [];
+  const cause = err.cause instanceof Error ? err.cause.message : err.cause === undefined ? undefined : detailText(err.cause);
+  return [head, ...details, ...(cause === undefined ? [] : [`cause: ${cause}`])].join(' | ');
+}

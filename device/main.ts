@@ -5,7 +5,7 @@ import { cryptoRandom } from '@locker/hal/random.js';
 import type { LockerHardware } from '@locker/hal/types.js';
 import { readCodePepper, readDeviceConfigFile, type DeviceConfig } from './config.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
-import { isDeviceError } from './errors.js';
+import { describeError, isDeviceError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { LockerRuntime } from './runtime/locker-runtime.js';
 import { runtimeConfigFrom } from './runtime/runtime-config.js';
@@ -98,8 +98,7 @@ async function run(): Promise<void> {
   try {
     device = await startDevice(configPath);
   } catch (err) {
-    const code = isDeviceError(err) ? err.code : 'INTERNAL';
-    process.stderr.write(`device failed to start: ${code}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`device failed to start: ${isDeviceError(err) ? describeError(err) : `INTERNAL: ${describeError(err)}`}\n`);
     process.exit(1);
   }
   const shutdown = (signal: string): void => {

@@ -6,7 +6,7 @@ import { loadConfig, parseConfig } from './config.js';
 
 describe('backend config', () => {
   it('fills defaults: 15 min holds, 72 h pickup window, 8-digit codes', () => {
-    const c = parseConfig({});
+    const c = parseConfig({ mqtt: { url: 'mqtt://127.0.0.1:1883' } });
     expect(c.reservations.holdMs).toBe(15 * 60_000);
     expect(c.pickup.windowMs).toBe(72 * 3_600_000);
     expect(c.pickup.codeDigits).toBe(8);
@@ -17,7 +17,7 @@ describe('backend config', () => {
     try {
       const file = join(dir, 'backend.json');
       writeFileSync(file, JSON.stringify({ http: { port: 9000, host: '0.0.0.0' }, pickup: { codeDigits: 10 }, auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: 'a'.repeat(64) }] } }));
-      const c = loadConfig({ BACKEND_CONFIG: file, BACKEND_PORT: '9100', BACKEND_DB_PATH: '/tmp/x.db' });
+      const c = loadConfig({ BACKEND_CONFIG: file, BACKEND_PORT: '9100', BACKEND_DB_PATH: '/tmp/x.db', BACKEND_MQTT_URL: 'mqtt://127.0.0.1:1883' });
       expect(c.http).toEqual({ port: 9100, host: '0.0.0.0' });
       expect(c.pickup.codeDigits).toBe(10);
       expect(c.db.path).toBe('/tmp/x.db');
@@ -31,24 +31,51 @@ describe('backend config', () => {
     try {
       const file = join(dir, 'backend.json');
       writeFileSync(file, JSON.stringify({}));
-      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(/config is invalid/);
+      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(/is invalid/);
       writeFileSync(file, JSON.stringify({ auth: { apiKeys: [] } }));
-      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(/config is invalid/);
+      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(/is invalid/);
       writeFileSync(file, JSON.stringify({ auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: 'lk_my-secret-key' }] } }));
-      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(/config is invalid/);
+      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(/is invalid/);
       writeFileSync(file, JSON.stringify({ auth: { apiKeys: [{ id: 'ops', roles: ['root'], sha256: 'a'.repeat(64) }] } }));
-      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(/config is invalid/);
+      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(/is invalid/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('rejects unknown keys and out-of-range values with the offending paths', () => {
-    expect(() => parseConfig({ pickup: { codeDigits: 3 } })).toThrow(/config is invalid/);
+    expect(() => parseConfig({ pickup: { codeDigits: 3 } })).toThrow(/is invalid/);
     try {
       parseConfig({ htp: {} });
     } catch (err) {
       expect(JSON.stringify((err as { details: unknown }).details)).toContain('htp');
     }
+  });
+});
+
+describe('start-up messages an operator can act on', () => {
+  it('names the config file and the missing field when no API key is configured', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    try {
+      const file = join(dir, 'backend.json');
+      writeFileSync(file, JSON.stringify({ mqtt: { url: 'mqtt://broker.example:1883' } }));
+      expect(() => loadConfig({ BACKEND_CONFIG: file })).toThrow(`backend config ${file} is invalid: auth.apiKeys: at least one API key digest is required`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says when no file was given at all', () => {
+    expect(() => loadConfig({})).toThrow(/no BACKEND_CONFIG file.*mqtt\.url: required while mqtt\.enabled is true/);
+  });
+
+  it('never connects to a default broker: mqtt.url is required unless MQTT is switched off', () => {
+    expect(() => parseConfig({})).toThrow(/mqtt\.url: required while mqtt\.enabled is true/);
+    expect(parseConfig({ mqtt: { enabled: false } }).mqtt.url).toBeUndefined();
+    expect(() => parseConfig({ mqtt: { url: '127.0.0.1:1883' } })).toThrow(/mqtt\.url: must be an mqtt:\/\//);
+  });
+
+  it('names an unreadable file and why', () => {
+    expect(() => loadConfig({ BACKEND_CONFIG: '/nonexistent/backend.json' })).toThrow(/cannot read backend config file \/nonexistent\/backend.json: ENOENT/);
   });
 });

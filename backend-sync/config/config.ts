@@ -30,13 +30,16 @@ export const BackendConfig = z
       .prefault({}),
     mqtt: z
       .object({
+        /** false runs the HTTP API alone: no locker receives codes or uploads audit. */
         enabled: z.boolean().default(true),
-        url: z.string().default('mqtt://127.0.0.1:1883'),
+        /** Required while enabled: there is no default broker to connect to by surprise. */
+        url: z.string().regex(/^(mqtts?|wss?):\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL').optional(),
         clientId: z.string().min(1).default('backend-sync'),
         username: z.string().optional(),
         password: z.string().optional(),
       })
       .strict()
+      .refine((m) => !m.enabled || m.url !== undefined, { message: 'required while mqtt.enabled is true (set mqtt.url, or mqtt.enabled: false to run the HTTP API alone)', path: ['url'] })
       .prefault({}),
     reservations: z
       .object({
@@ -118,13 +121,15 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   return out;
 }
 
-export function parseConfig(input: unknown): BackendConfig {
+function invalid(issues: string[], source: string | undefined): BackendError {
+  // The reason and the file are in the message itself: it is what an operator sees first.
+  const where = source === undefined ? 'backend config (no BACKEND_CONFIG file: defaults and environment)' : `backend config ${source}`;
+  return new BackendError('CONFIG_INVALID', `${where} is invalid: ${issues.join('; ')}`, { ...(source === undefined ? {} : { file: source }), issues });
+}
+
+export function parseConfig(input: unknown, source?: string): BackendConfig {
   const parsed = BackendConfig.safeParse(input);
-  if (!parsed.success) {
-    throw new BackendError('CONFIG_INVALID', 'backend config is invalid', {
-      issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-    });
-  }
+  if (!parsed.success) throw invalid(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`), source);
   return parsed.data;
 }
 
@@ -136,14 +141,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BackendConfig 
     try {
       fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     } catch (err) {
-      throw new BackendError('CONFIG_INVALID', 'cannot read backend config file', { file, cause: String(err) });
+      throw new BackendError('CONFIG_INVALID', `cannot read backend config file ${file}: ${err instanceof Error ? err.message : String(err)}`, { file });
     }
   }
-  const config = parseConfig(merge(fromFile, envOverrides(env)));
+  const source = file !== undefined && file !== '' ? file : undefined;
+  const config = parseConfig(merge(fromFile, envOverrides(env)), source);
   // A deployed backend never runs open: without keys the code pepper and admin routes
   // would be one HTTP request away for anyone who can reach the port.
   if (config.auth === undefined || config.auth.apiKeys.length === 0) {
-    throw new BackendError('CONFIG_INVALID', 'backend config is invalid', { issues: ['auth.apiKeys: at least one API key digest is required (backend-sync/scripts/make-api-key.ts)'] });
+    throw invalid(['auth.apiKeys: at least one API key digest is required (make one with: npx tsx backend-sync/scripts/make-api-key.ts ops admin)'], source);
   }
   return config;
 }
