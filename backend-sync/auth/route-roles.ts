@@ -11,6 +11,7 @@ const A: Role = 'admin';
 
 export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'POST /lockers': [A],
+  'GET /lockers': [A],
   'GET /lockers/search': [M, P, A],
   'GET /lockers/:lockerId': [M, C, P, A],
   'PUT /lockers/:lockerId/status': [A],

@@ -21,6 +21,19 @@ describe('API errors', () => {
   const reserve = (key: string, body: unknown) =>
     app.inject({ method: 'POST', url: '/reservations', headers: { 'idempotency-key': key }, payload: body as Record<string, unknown> });
 
+  it('answers 413 PAYLOAD_TOO_LARGE for a body over 256 KiB, and reserves nothing', async () => {
+    const res = await reserve('key-413-aaaa', { orderRef: 'x'.repeat(300 * 1024), lockerId: 'lk-a', size: 'M' });
+    expect(res.statusCode).toBe(413);
+    expect(res.json<ErrorJson>().error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(f.store.lockers.compartment('lk-a', 'M1')?.state).toBe('free');
+  });
+
+  it('answers 415 UNSUPPORTED_MEDIA_TYPE for a body that is not JSON', async () => {
+    const res = await app.inject({ method: 'POST', url: '/reservations', headers: { 'idempotency-key': 'key-415-aaaa', 'content-type': 'application/xml' }, payload: '<reservation/>' });
+    expect(res.statusCode).toBe(415);
+    expect(res.json<ErrorJson>().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
   it('answers 400 INVALID_INPUT with the zod issues for a body that breaks the schema', async () => {
     const res = await reserve('key-400-aaaa', { orderRef: 'c', lockerId: 'lk-a', size: 'XXL' });
     expect(res.statusCode).toBe(400);

@@ -66,6 +66,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     const mqtt = deps.mqttConnected?.();
     return { status: 'ok', mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', time: deps.clock.now() };
   });
+  // The API's own description, open like /health: integrators need it before they hold a key.
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   lockerRoutes(app, deps);
   reservationRoutes(app, deps);
   orderRoutes(app, deps);

@@ -3,15 +3,18 @@ import { rolesFor } from '../auth/route-roles.js';
 import type { Logger } from '../shared/logger.js';
 import type { App } from './app.js';
 
-// Every request except /health must carry a bearer API key whose role the route admits
+// Every request except OPEN_PATHS must carry a bearer API key whose role the route admits
 // (auth/route-roles.ts). Runs on onRequest, before the body is parsed, so an anonymous
 // caller costs no parsing and learns nothing about the routes (unknown routes answer 401
 // before 404). Denials are logged with the key's id, never with the key.
 
+/** Answered without a key: the liveness probe and the API description. */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/health', '/openapi.json']);
+
 export function installAuthHook(app: App, auth: ApiKeyAuth, logger: Logger): void {
   const log = logger.child({ component: 'auth' });
   app.addHook('onRequest', (req, _reply, done) => {
-    if (req.url === '/health') return done();
+    if (OPEN_PATHS.has(req.url)) return done();
     try {
       const principal = auth.authenticate(req.headers.authorization);
       const route = req.routeOptions.url;

@@ -10,6 +10,9 @@ import type { ErrorBody } from './error-body.js';
 // status; fastify's own 4xx (bad JSON, wrong content type, body too large) keep their
 // status; anything else is a 500 whose details stay in the log.
 
+/** fastify's own 4xx that are not a schema failure keep their status and get a code of their own. */
+const fastifyClientErrorCodes: Readonly<Record<number, string>> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+
 export function installErrorHandler(app: App, logger: Logger): void {
   const log = logger.child({ component: 'http' });
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -41,7 +44,7 @@ export function installErrorHandler(app: App, logger: Logger): void {
       log.error({ url: req.url, err: err.message }, 'http.unhandled');
       return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
     }
-    return reply.code(status).send({ error: { code: 'INVALID_INPUT', message: err.message } });
+    return reply.code(status).send({ error: { code: fastifyClientErrorCodes[status] ?? 'INVALID_INPUT', message: err.message } });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'route not found', details: { method: req.method, url: req.url } } }));
 }

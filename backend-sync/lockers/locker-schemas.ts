@@ -106,3 +106,12 @@ export const SearchHit = z.object({
   available: SizeAvailability,
 });
 export type SearchHit = z.infer<typeof SearchHit>;
+
+export const LockerListQuery = z
+  .object({
+    after: LockerId.optional(),
+    status: LockerStatus.optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+  })
+  .strict();
+export type LockerListQuery = z.infer<typeof LockerListQuery>;

@@ -5,7 +5,7 @@ import { BackendError, notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { Store } from '../store/store.js';
-import type { LockerDetail, LockerHealthView, LockerInput, LockerStatus, SearchHit, SearchQuery } from './locker-schemas.js';
+import type { Locker, LockerDetail, LockerHealthView, LockerInput, LockerListQuery, LockerStatus, SearchHit, SearchQuery } from './locker-schemas.js';
 
 // The locker registry and nearby search. Registration creates the locker's code pepper
 // (the secret keying its keypad-code digests) and returns it once, with the keyring to
@@ -56,6 +56,14 @@ export class LockerService {
     const health: LockerHealthView = { bootId: h.bootId, sentAt: h.sentAt, receivedAt: h.receivedAt, report: h.health, outOfServiceSince: h.episodes.outOfService };
     if (h.episodes.lockoutSince !== undefined) health.lockoutSince = h.episodes.lockoutSince;
     return { ...d, health };
+  }
+
+  /** The registry a page at a time, in id order; `next` is the cursor of the following page. */
+  list(q: LockerListQuery): { lockers: Locker[]; next?: string } {
+    const page = this.store.lockers.list({ ...(q.after === undefined ? {} : { afterId: q.after }), ...(q.status === undefined ? {} : { status: q.status }), limit: q.limit + 1 });
+    const lockers = page.slice(0, q.limit);
+    const last = lockers.at(-1);
+    return page.length > q.limit && last !== undefined ? { lockers, next: last.id } : { lockers };
   }
 
   search(q: SearchQuery): SearchHit[] {

@@ -39,6 +39,12 @@ export interface SearchParams {
   offlineCutoff: number;
 }
 
+export interface LockerListParams {
+  afterId?: string;
+  status?: LockerStatus;
+  limit: number;
+}
+
 export interface LockerRepository {
   insert(input: LockerInput, pepper: Buffer, now: number): boolean;
   get(id: string): Locker | undefined;
@@ -46,6 +52,8 @@ export interface LockerRepository {
   gate(id: string): { status: LockerStatus; offlineSince: number | null } | undefined;
   detail(id: string, now: number): LockerDetail | undefined;
   ids(): string[];
+  /** One page of the registry in id order, after `afterId` (keyset pagination). */
+  list(params: LockerListParams): Locker[];
   pepper(id: string): Buffer | undefined;
   search(params: SearchParams): SearchHit[];
   setStatus(id: string, status: LockerStatus): boolean;

@@ -1,6 +1,6 @@
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { LockerDetail, LockerId, LockerInput, LockerStatus, SearchHit, SearchQuery } from '../../lockers/locker-schemas.js';
+import { Locker, LockerDetail, LockerId, LockerInput, LockerListQuery, LockerStatus, SearchHit, SearchQuery } from '../../lockers/locker-schemas.js';
 import { KeyringChange } from '../../shared/contract.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
@@ -24,6 +24,18 @@ export function lockerRoutes(app: App, d: AppDeps): void {
       reply.code(201);
       return d.lockers.register(req.body);
     },
+  );
+  r.get(
+    '/lockers',
+    {
+      schema: {
+        tags: ['lockers'],
+        summary: 'The locker registry in id order, a page at a time (pass `next` as `after` for the following page)',
+        querystring: LockerListQuery,
+        response: { 200: z.object({ lockers: z.array(Locker), next: LockerId.optional() }), ...errorResponses },
+      },
+    },
+    (req) => d.lockers.list(req.query),
   );
   r.get(
     '/lockers/search',

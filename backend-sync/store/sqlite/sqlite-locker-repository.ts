@@ -1,7 +1,7 @@
 import type { CompartmentSize } from '../../shared/contract.js';
 import { boundingBox, haversineM } from '../../lockers/geo.js';
 import type { Address, CompartmentInput, CompartmentState, Locker, LockerDetail, LockerInput, LockerStatus, OpeningHours, SearchHit } from '../../lockers/locker-schemas.js';
-import type { LockerRepository, SearchParams } from '../store.js';
+import type { LockerListParams, LockerRepository, SearchParams } from '../store.js';
 import type { SqliteDatabase } from './open-sqlite.js';
 
 interface LockerRow {
@@ -77,6 +77,9 @@ export class SqliteLockerRepository implements LockerRepository {
       get: db.prepare<[string], LockerRow>('SELECT * FROM lockers WHERE id = ?'),
       gate: db.prepare<[string], { status: LockerStatus; offline_since: number | null }>('SELECT status, offline_since FROM lockers WHERE id = ?'),
       ids: db.prepare<[], { id: string }>('SELECT id FROM lockers ORDER BY id'),
+      page: db.prepare<[string, string | null, string | null, number], LockerRow>(
+        'SELECT * FROM lockers WHERE id > ? AND (? IS NULL OR status = ?) ORDER BY id LIMIT ?',
+      ),
       pepper: db.prepare<[string], { code_pepper: Buffer }>('SELECT code_pepper FROM lockers WHERE id = ?'),
       compartments: db.prepare<[string], CompartmentRow>('SELECT * FROM compartments WHERE locker_id = ? ORDER BY id'),
       compartment: db.prepare<[string, string], CompartmentRow>('SELECT * FROM compartments WHERE locker_id = ? AND id = ?'),
@@ -126,6 +129,11 @@ export class SqliteLockerRepository implements LockerRepository {
   get(id: string): Locker | undefined {
     const row = this.stmts.get.get(id);
     return row === undefined ? undefined : toLocker(row);
+  }
+
+  list(params: LockerListParams): Locker[] {
+    const status = params.status ?? null;
+    return this.stmts.page.all(params.afterId ?? '', status, status, params.limit).map(toLocker);
   }
 
   gate(id: string): { status: LockerStatus; offlineSince: number | null } | undefined {
