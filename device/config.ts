@@ -47,7 +47,7 @@ export const LockoutConfig = z
 /**
  * A backend public key trusted from install on (the registration bundle's keyring): the
  * bootstrap keyring. Code batches maintain the keyring after that; a kid they revoke stays
- * revoked whatever this file says (device/tokens/bootstrap-keyring.ts).
+ * revoked whatever this file says (sync/contract/tokens/bootstrap-keyring.ts).
  */
 export const TrustedKeyConfig = z
   .object({

@@ -21,6 +21,7 @@ async function main(): Promise<void> {
         'etc-dir': { type: 'string', default: '/etc/locker' },
         'data-dir': { type: 'string', default: '/var/lib/locker' },
         'firmware-version': { type: 'string', default: 'locker-device' },
+        help: { type: 'boolean', default: false },
       },
       strict: true,
     });
@@ -30,6 +31,10 @@ async function main(): Promise<void> {
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n${usage}\n`);
     process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return;
   }
   const apiKey = process.env['LOCKER_API_KEY'];
   const { backend, locker, broker, out } = values;

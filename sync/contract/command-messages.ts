@@ -5,7 +5,7 @@ import { CodeSetStateWire, DeviceHealthWire } from './shared-schemas.js';
 
 // Commands (backend → locker) and their replies. A command executes at most once per
 // transaction id, whatever the network repeats: the locker records it before any side
-// effect and stores the reply before publishing it (device/sync-port.ts beginCommand /
+// effect and stores the reply before publishing it (sync/agent/device-sync-port.ts beginCommand /
 // completeCommand), and answers a repeat with the stored reply.
 
 export const Command = z.discriminatedUnion('kind', [

@@ -15,7 +15,7 @@ export const AuditLaneWire = z.enum(['priority', 'normal']);
 /** Longest dataJson one record may carry on the wire (the uploader keeps messages under MAX_UPLOAD_BYTES). */
 export const MAX_AUDIT_DATA_JSON = 1024 * 1024;
 
-/** One audit record exactly as device/sync-port.ts AuditRecord (the hash chain's input). */
+/** One audit record exactly as sync/agent/device-sync-port.ts AuditRecord (the hash chain's input). */
 export const AuditRecordWire = z.object({
   seq: z.number().int().positive(),
   at: z.number().int().nonnegative(),

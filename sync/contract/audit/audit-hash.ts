@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-// The audit record hash, exactly as documented in device/sync-port.ts. Shared by the
+// The audit record hash, exactly as documented in sync/agent/device-sync-port.ts. Shared by the
 // device (when appending) and the backend (when verifying an upload): any change here is a
 // wire-format change.
 

@@ -25,7 +25,7 @@ export const TokenId = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'token id: 16-
 export const CompartmentId = z.string().regex(/^[A-Za-z0-9_-]{1,16}$/);
 export const ParcelId = z.string().regex(/^[\x21-\x7e]{1,64}$/, 'parcel id: 1-64 printable ASCII');
 export const LockerId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'locker id: lowercase, digits, dashes');
-/** Hex HMAC-SHA256 of the keypad code (see device/codes/code-digest.ts). */
+/** Hex HMAC-SHA256 of the keypad code (see sync/contract/codes/code-digest.ts). */
 export const CodeDigest = z.string().regex(/^[0-9a-f]{64}$/);
 
 export const TokenClaims = z
