@@ -8,6 +8,7 @@ import { TokenService } from './keys/token-service.js';
 import { AuditIngest } from './locker-sync/audit-ingest.js';
 import { CommandService } from './locker-sync/command-service.js';
 import { LockerBridge } from './locker-sync/locker-bridge.js';
+import { BackendMetrics } from './metrics/backend-metrics.js';
 import { Alerts } from './lockers/alerts.js';
 import { CompartmentFaults } from './lockers/compartment-faults.js';
 import { LockerHealth } from './lockers/locker-health.js';
@@ -96,7 +97,8 @@ export function createBackendServices(p: BackendParts): BackendServices {
   );
   const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
   const auth = config.auth === undefined ? undefined : new ApiKeyAuth(config.auth.apiKeys);
-  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper };
+  const metrics = new BackendMetrics({ store, rejections: () => bridge.rejections() });
+  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper, metrics };
 }
 
 /** Entries whose token expired leave the locker's set (collected parcels' codes included). */

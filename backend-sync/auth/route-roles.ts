@@ -35,6 +35,7 @@ export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'POST /shipments/:shipmentId/return': [M, P],
   'POST /shipments/:shipmentId/retrieval-token': [C, A],
   'GET /alerts': [A],
+  'GET /metrics': [A],
   'POST /admin/keys/:kid/revocation': [A],
   'POST /admin/keys/reload': [A],
 };

@@ -4,6 +4,7 @@ import type { TokenService } from '../keys/token-service.js';
 import type { CodeSetService } from '../codes/code-set-service.js';
 import type { CommandService } from '../locker-sync/command-service.js';
 import type { LockerService } from '../lockers/locker-service.js';
+import type { BackendMetrics } from '../metrics/backend-metrics.js';
 import type { OrderService } from '../orders/order-service.js';
 import type { ParcelEvents } from '../orders/parcel-events.js';
 import type { ShipmentService } from '../orders/shipment-service.js';
@@ -30,6 +31,8 @@ export interface AppDeps {
   rateLimiter?: RateLimiter | undefined;
   /** Bearer API keys; undefined only in tests and the embedded simulator (logged as auth disabled). */
   auth?: ApiKeyAuth | undefined;
+  /** Prometheus metrics for GET /metrics. */
+  metrics: BackendMetrics;
   /** For /health: is the MQTT link up (undefined: MQTT disabled). */
   mqttConnected?: (() => boolean) | undefined;
 }

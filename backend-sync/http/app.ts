@@ -68,6 +68,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   // The API's own description, open like /health: integrators need it before they hold a key.
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  // Prometheus text format; scraped with an admin key (Prometheus `authorization.credentials`).
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    void reply.header('content-type', deps.metrics.contentType);
+    return deps.metrics.render();
+  });
   lockerRoutes(app, deps);
   reservationRoutes(app, deps);
   orderRoutes(app, deps);

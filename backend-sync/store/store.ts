@@ -185,6 +185,8 @@ export interface NotificationRepository {
   markSent(id: string, at: number, redactedPayload: Record<string, unknown>): void;
   markFailedAttempt(id: string, attempts: number, nextAttemptAt: number, error: string, giveUp: boolean): void;
   list(filter?: { kind?: string }): NotificationRecord[];
+  /** Notifications still waiting to be sent (the outbox backlog). */
+  backlog(): number;
 }
 
 export interface AlertRepository {

@@ -42,6 +42,7 @@ export class SqliteNotificationRepository implements NotificationRepository {
         `UPDATE notifications SET attempts = @attempts, next_attempt_at = @next, last_error = @error, state = @state WHERE id = @id AND state = 'pending'`,
       ),
       all: db.prepare<[], NotificationRow>('SELECT * FROM notifications ORDER BY created_at, id'),
+      backlog: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM notifications WHERE state = 'pending'`),
       byKind: db.prepare<[string], NotificationRow>('SELECT * FROM notifications WHERE kind = ? ORDER BY created_at, id'),
     };
   }
@@ -62,5 +63,9 @@ export class SqliteNotificationRepository implements NotificationRepository {
   }
   list(filter?: { kind?: string }): NotificationRecord[] {
     return (filter?.kind !== undefined ? this.s.byKind.all(filter.kind) : this.s.all.all()).map(notificationOf);
+  }
+
+  backlog(): number {
+    return this.s.backlog.get()?.n ?? 0;
   }
 }

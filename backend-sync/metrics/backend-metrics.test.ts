@@ -1,0 +1,82 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { apiKeyDigest } from '../auth/api-key-auth.js';
+import { encodeMessage, newEnvelope, topicFor, type DeviceHealthWire } from '../shared/contract.js';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+
+// GET /metrics through the real app, over a real SQLite store fed through the real bridge.
+
+const admin = 'admin-key-0123456789abcdef';
+const merchant = 'merchant-key-0123456789abcdef';
+
+function health(sentAt: number): Buffer {
+  const report: DeviceHealthWire = {
+    compartments: [
+      { id: 'M1', status: 'out-of-service', door: 'closed' },
+      { id: 'M2', status: 'ok', door: 'unknown' },
+      { id: 'M3', status: 'occupied', door: 'closed' },
+    ],
+    lockout: { active: true, failures: 7, until: sentAt + 60_000 },
+    liveCodes: 12,
+    auditBacklog: 345,
+    clockFloor: sentAt - 1_000,
+  };
+  return encodeMessage('health', { ...newEnvelope('health', sentAt), bootId: 'boot-0001', health: report });
+}
+
+const value = (text: string, series: string): number | undefined => {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+describe('Prometheus metrics', () => {
+  let f: BackendFixture;
+  beforeEach(() => {
+    f = makeBackend({ config: { auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: apiKeyDigest(admin) }, { id: 'shop', roles: ['merchant'], sha256: apiKeyDigest(merchant) }] } } });
+    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 3 }));
+    f.services.lockers.register(lockerInput('lk-b', 52.53, 13.405, { M: 1 }));
+  });
+  afterEach(() => f.close());
+
+  it('shows what each locker reported, the code-set lag, the notification backlog and rejected messages', async () => {
+    f.services.bridge.onMessage(topicFor('lk-a', 'health'), health(f.clock.now()));
+    f.services.bridge.onMessage(topicFor('lk-a', 'presence'), Buffer.from('{not json'));
+    f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
+    for (const i of [1, 2]) {
+      f.store.notifications.enqueue({ id: `n${String(i)}`, dedupeKey: `k${String(i)}`, kind: 'parcel.available', recipient: { name: 'A' }, payload: {}, state: 'pending', attempts: 0, nextAttemptAt: f.clock.now() + 60_000, createdAt: f.clock.now() });
+    }
+    f.store.codeSets.ensure('lk-b');
+    f.store.codeSets.setVersion('lk-b', 4, 'd'.repeat(64));
+    f.store.codeSets.setAcked('lk-b', 1, 'a'.repeat(64), f.clock.now());
+    const app = await f.app();
+    const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin}` } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('text/plain');
+    const text = res.body;
+    expect(value(text, 'locker_audit_outbox_backlog{locker="lk-a"}')).toBe(345);
+    expect(value(text, 'locker_lockout_active{locker="lk-a"}')).toBe(1);
+    expect(value(text, 'locker_lockout_failures{locker="lk-a"}')).toBe(7);
+    expect(value(text, 'locker_door_faults{locker="lk-a"}')).toBe(2);
+    expect(value(text, 'locker_live_codes{locker="lk-a"}')).toBe(12);
+    expect(value(text, 'locker_code_set_lag_versions{locker="lk-b"}')).toBe(3);
+    expect(value(text, 'locker_lockers{presence="offline"}')).toBe(2);
+    expect(value(text, 'backend_notification_backlog')).toBe(2);
+    expect(value(text, 'backend_mqtt_messages_rejected_total{reason="unknown-locker"}')).toBe(1);
+    expect(text).toMatch(/backend_mqtt_messages_rejected_total\{reason="[a-z-]+"\} 1/);
+    expect(text).toContain('backend_process_resident_memory_bytes');
+  });
+
+  it('counts a rejection once however often it is scraped', async () => {
+    f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
+    const app = await f.app();
+    const scrape = async (): Promise<string> => (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin}` } })).body;
+    await scrape();
+    f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
+    expect(value(await scrape(), 'backend_mqtt_messages_rejected_total{reason="unknown-locker"}')).toBe(2);
+  });
+
+  it('is for operators only', async () => {
+    const app = await f.app();
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${merchant}` } })).statusCode).toBe(403);
+  });
+});

@@ -1,0 +1,98 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../store/store.js';
+
+// Prometheus metrics (GET /metrics). Gauges are computed at scrape time from the store, so
+// every backend instance reports the same fleet picture and nothing drifts in memory; the
+// rejection counter counts what this process's bridge refused. The per-locker figures come from the
+// locker's own health report, so the backend shows what the locker itself measured.
+
+export interface BackendMetricsDeps {
+  store: Store;
+  /** The bridge's running count of rejected locker messages, by reason. */
+  rejections: () => ReadonlyMap<string, number>;
+}
+
+export class BackendMetrics {
+  readonly registry = new Registry();
+
+  constructor(private readonly deps: BackendMetricsDeps) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'backend_' });
+    const counted = new Map<string, number>();
+    const { rejections } = deps;
+    new Counter({
+      name: 'backend_mqtt_messages_rejected_total',
+      help: 'Locker messages this instance rejected (invalid, forged, unknown locker…), by reason',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        for (const [reason, n] of rejections()) {
+          const delta = n - (counted.get(reason) ?? 0);
+          if (delta > 0) this.inc({ reason }, delta);
+          counted.set(reason, n);
+        }
+      },
+    });
+
+    const { store } = deps;
+    new Gauge({
+      name: 'locker_lockers',
+      help: 'Registered lockers by presence (online or offline)',
+      labelNames: ['presence'],
+      registers,
+      collect() {
+        const ids = store.lockers.ids();
+        let online = 0;
+        for (const id of ids) if (store.lockers.get(id)?.online === true) online++;
+        this.set({ presence: 'online' }, online);
+        this.set({ presence: 'offline' }, ids.length - online);
+      },
+    });
+    new Gauge({
+      name: 'locker_code_set_lag_versions',
+      help: 'Code-set versions the backend holds that the locker has not acknowledged',
+      labelNames: ['locker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of store.codeSets.all()) this.set({ locker: s.lockerId }, Math.max(0, s.version - s.ackedVersion));
+      },
+    });
+    const fromHealth = (name: string, help: string, read: (h: NonNullable<ReturnType<Store['lockerHealth']['get']>>['health']) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['locker'],
+        registers,
+        collect() {
+          this.reset();
+          for (const id of store.lockers.ids()) {
+            const h = store.lockerHealth.get(id);
+            if (h !== undefined) this.set({ locker: id }, read(h.health));
+          }
+        },
+      });
+    };
+    fromHealth('locker_audit_outbox_backlog', 'Audit records the locker holds that the backend has not acknowledged (its last health report)', (h) => h.auditBacklog);
+    fromHealth('locker_lockout_active', '1 while the locker keypad is locked out after wrong codes (its last health report)', (h) => (h.lockout.active ? 1 : 0));
+    fromHealth('locker_lockout_failures', 'Wrong codes counted toward the keypad lockout (its last health report)', (h) => h.lockout.failures);
+    fromHealth('locker_door_faults', 'Compartments out of service or with a door sensor that cannot tell (its last health report)', (h) => h.compartments.filter((c) => c.status === 'out-of-service' || c.door === 'unknown').length);
+    fromHealth('locker_live_codes', 'Pickup codes live on the locker (its last health report)', (h) => h.liveCodes);
+    new Gauge({
+      name: 'backend_notification_backlog',
+      help: 'Customer notifications waiting to be sent',
+      registers,
+      collect() {
+        this.set(store.notifications.backlog());
+      },
+    });
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
