@@ -1,0 +1,82 @@
+#!/bin/sh
+# Installs a device release beside the running one and switches over only when the new one
+# reports ready; a failed start rolls back to the previous release.
+#
+#   update.sh locker-device-<version>.tar.gz [--prefix /opt/locker-device] [--service locker-device] [--settle 10]
+#
+# Layout under the prefix: releases/<version>/ (main.js, package.json, lockfile, node_modules)
+# and `current`, a symlink to the running release; the systemd unit runs
+# /usr/bin/node <prefix>/current/main.js. The service is Type=notify, so `systemctl restart`
+# returns only once the new process sent READY=1 (relays off, store open) or failed; the
+# settle period then checks that it stays up. SYSTEMCTL and NPM may name stand-ins (tests).
+set -eu
+
+usage() { echo "usage: $0 TARBALL [--prefix DIR] [--service NAME] [--settle SECONDS] [--keep N]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+tarball=$1; shift
+prefix=/opt/locker-device
+service=locker-device
+settle=10
+keep=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix=$2; shift 2 ;;
+    --service) service=$2; shift 2 ;;
+    --settle) settle=$2; shift 2 ;;
+    --keep) keep=$2; shift 2 ;;
+    *) usage ;;
+  esac
+done
+systemctl=${SYSTEMCTL:-systemctl}
+npm=${NPM:-npm}
+[ -f "$tarball" ] || { echo "update: no such release file: $tarball" >&2; exit 2; }
+
+mkdir -p "$prefix/releases"
+incoming=$(mktemp -d "$prefix/.incoming.XXXXXX")
+trap 'rm -rf "$incoming"' EXIT
+tar -xzf "$tarball" -C "$incoming"
+set -- "$incoming"/locker-device-*
+[ $# -eq 1 ] && [ -f "$1/VERSION" ] && [ -f "$1/main.js" ] || { echo "update: $tarball is not a device release" >&2; exit 2; }
+unpacked=$1
+version=$(cat "$unpacked/VERSION")
+case "$version" in *[!A-Za-z0-9._+-]*|'') echo "update: invalid version '$version'" >&2; exit 2 ;; esac
+
+previous=$(readlink "$prefix/current" 2>/dev/null || true)
+if [ "$previous" = "releases/$version" ]; then
+  echo "update: $version is already the running release"
+  exit 0
+fi
+
+target="$prefix/releases/$version"
+rm -rf "$target"
+# Native modules (better-sqlite3, serialport, onoff's epoll) are built here, for this board.
+(cd "$unpacked" && "$npm" ci --omit=dev --no-audit --no-fund)
+mv "$unpacked" "$target"
+
+switch_to() {
+  ln -sfn "$1" "$prefix/current.next"
+  mv -T "$prefix/current.next" "$prefix/current"
+}
+
+switch_to "releases/$version"
+ok=0
+if "$systemctl" restart "$service"; then
+  sleep "$settle"
+  "$systemctl" is-active --quiet "$service" && ok=1
+fi
+if [ $ok -eq 1 ]; then
+  echo "update: now running $version${previous:+ (was ${previous#releases/})}"
+  # Keep the newest few releases besides the running one, for a manual rollback.
+  ls -1t "$prefix/releases" | grep -vx "$version" | tail -n +"$keep" | while read -r old; do rm -rf "$prefix/releases/$old"; done
+  exit 0
+fi
+
+echo "update: $version did not become ready; rolling back" >&2
+if [ -n "$previous" ]; then
+  switch_to "$previous"
+  "$systemctl" restart "$service" || echo "update: the previous release ${previous#releases/} did not restart either" >&2
+else
+  rm -f "$prefix/current"
+fi
+rm -rf "$target"
+exit 1
