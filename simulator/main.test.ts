@@ -52,7 +52,9 @@ function runMain(args: string[], options: { stdin?: string; keepStdinOpen?: bool
   });
 }
 
-describe('simulator main (npm start)', () => {
+// Each case starts the whole simulator (broker, backend, device) as a process, some of them
+// three times: on a loaded 2-core machine that takes longer than the default 30 s.
+describe('simulator main (npm start)', { timeout: 120_000 }, () => {
   it('runs the demo with stdin closed, prints every step and exits 0', async () => {
     const run = await runMain(['--data-dir', dataDir()]);
     expect(run.stderr).toBe('');
