@@ -2,6 +2,7 @@ import type { CodeEntry } from '../codes/code-batch.js';
 import type { CompartmentSize, TokenPurpose } from '../tokens/claims.js';
 import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '../sync-port.js';
 import type { CodeBatch } from '../codes/code-batch.js';
+import type { ClockTrustRow } from './meta-repository.js';
 
 // The device's persistent state as the runtime and the sync agent see it. Implemented by
 // DeviceStore (device/store/device-store.ts) on one SQLite file. Every method is
@@ -132,6 +133,10 @@ export interface RuntimeStore {
   clockFloor(): number;
   /** Raises the floor to `epochMs` if higher; returns true if it moved. */
   raiseClockFloor(epochMs: number): boolean;
+  /** The clock-trust anchors (docs/decisions/0019): floor, confirmed flag, highest signed time. */
+  clockTrust(): ClockTrustRow;
+  /** Saves them; false when the store refused a change that would break their invariants. */
+  saveClockTrust(trust: ClockTrustRow): boolean;
 
   // Open journal: a pulse is written here before it is fired.
   beginOpen(op: OpenOperation): void;
