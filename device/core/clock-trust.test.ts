@@ -1,87 +1,128 @@
 import { describe, expect, it } from 'vitest';
-import { clockTrustStep, initialClockTrust, trustedNow, type ClockTrustState } from './clock-trust.js';
+import { clockTrustStep, confirmedNow, deviceNow, initialClockTrust, type ClockTrustEffect, type ClockTrustInput, type ClockTrustState } from './clock-trust.js';
 
 const config = { toleranceMs: 120_000 };
 const T = Date.UTC(2026, 0, 1);
+const DAY = 86_400_000;
+const Y2038 = Date.UTC(2038, 0, 19, 3, 14, 8);
 
-function tick(state: ClockTrustState, wall: number, mono: number) {
-  return clockTrustStep(state, { type: 'tick', wall, mono }, config);
+const fresh = initialClockTrust({ floorMs: 0, confirmed: false, signedMaxMs: 0 });
+const confirmedAt = (ms: number): ClockTrustState => initialClockTrust({ floorMs: ms, confirmed: true, signedMaxMs: ms });
+
+function run(state: ClockTrustState, ...inputs: ClockTrustInput[]): { state: ClockTrustState; effects: ClockTrustEffect[] } {
+  const effects: ClockTrustEffect[] = [];
+  for (const input of inputs) {
+    const step = clockTrustStep(state, input, config);
+    state = step.state;
+    effects.push(...step.effects);
+  }
+  return { state, effects };
 }
+const boot = (wall: number, mono = 0): ClockTrustInput => ({ type: 'boot', wall, mono });
+const tick = (wall: number, mono: number): ClockTrustInput => ({ type: 'tick', wall, mono });
+const signed = (epochMs: number, wall: number, mono: number, source = 'audit-ack'): ClockTrustInput => ({ type: 'signed-time', epochMs, source, wall, mono });
+const audits = (effects: ClockTrustEffect[]): ClockTrustEffect[] => effects.filter((e) => e.type === 'audit');
+/** "type/lane/direction-or-trust" of each audit effect. */
+const auditSummary = (effects: ClockTrustEffect[]): string[] =>
+  effects.flatMap((e) => (e.type === 'audit' ? [`${e.auditType}/${e.lane}/${String(e.data['direction'] ?? e.data['trust'])}`] : []));
+const auditData = (effects: ClockTrustEffect[]): Array<Record<string, unknown>> => effects.flatMap((e) => (e.type === 'audit' ? [e.data] : []));
 
 describe('clock trust', () => {
-  it('uses the wall clock when it is ahead of the floor', () => {
-    expect(trustedNow(initialClockTrust(T), T + 5000)).toBe(T + 5000);
+  it('takes the first wall reading of a factory-fresh device as provisional device time', () => {
+    const { state, effects } = run(fresh, boot(T));
+    expect(deviceNow(state, 0)).toBe(T);
+    expect(confirmedNow(state, 0)).toBeUndefined();
+    expect(effects).toEqual([{ type: 'persist', value: { floorMs: T, confirmed: false, signedMaxMs: 0 } }]);
   });
 
-  it('uses the floor when the wall clock is behind it', () => {
-    expect(trustedNow(initialClockTrust(T), T - 5000)).toBe(T);
+  it('counts device time with the monotonic clock, not the wall clock', () => {
+    const { state } = run(confirmedAt(T), boot(T, 500), tick(T + 10_000, 10_500));
+    expect(deviceNow(state, 10_500)).toBe(T + 10_000);
+    expect(deviceNow(state, 20_500)).toBe(T + 20_000);
   });
 
-  it('uses the floor when the wall clock is not a number', () => {
-    expect(trustedNow(initialClockTrust(T), Number.NaN)).toBe(T);
+  it('does not move device time when the wall clock jumps forward, and reports the jump once', () => {
+    const { state, effects } = run(confirmedAt(T), boot(T), tick(T + 30 * DAY + 10_000, 10_000), tick(T + 30 * DAY + 20_000, 20_000));
+    expect(confirmedNow(state, 20_000)).toBe(T + 20_000);
+    expect(auditSummary(effects)).toEqual(['clock.jump/normal/forward']);
   });
 
-  const table: Array<{ name: string; wall: number; mono: number; floor: number; audits: string[] }> = [
-    { name: 'does not raise the floor on the first tick after boot', wall: T + 3_600_000, mono: 0, floor: T, audits: [] },
-    { name: 'reports a wall clock behind the floor at boot', wall: T - 86_400_000, mono: 0, floor: T, audits: ['backward'] },
-  ];
-  for (const c of table) {
-    it(c.name, () => {
-      const step = tick(initialClockTrust(T), c.wall, c.mono);
-      expect(step.state.floor).toBe(c.floor);
-      expect(step.effects.flatMap((e) => (e.type === 'audit' ? [String(e.data['direction'])] : []))).toEqual(c.audits);
-    });
-  }
-
-  it('raises the floor with elapsed monotonic time while the wall clock agrees', () => {
-    let s = tick(initialClockTrust(T), T, 0).state;
-    const step = tick(s, T + 10_000, 10_000);
-    s = step.state;
-    expect(s.floor).toBe(T + 10_000);
-    expect(step.effects).toEqual([{ type: 'raise-floor', epochMs: T + 10_000 }]);
+  it('does not move device time back when the wall clock jumps back, and reports it once in the priority lane', () => {
+    const { state, effects } = run(confirmedAt(T), boot(T), tick(T - DAY + 1000, 1000), tick(T - DAY + 2000, 2000));
+    expect(deviceNow(state, 2000)).toBe(T + 2000);
+    expect(auditSummary(effects)).toEqual(['clock.jump/priority/backward']);
   });
 
-  it('does not follow a forward jump faster than monotonic time', () => {
-    let s = tick(initialClockTrust(T), T, 0).state;
-    const step = tick(s, T + 10 * 86_400_000, 10_000);
-    s = step.state;
-    expect(s.floor).toBe(T + 10_000);
-    expect(step.effects.some((e) => e.type === 'audit' && e.data['direction'] === 'forward')).toBe(true);
+  it('tolerates a small correction of the wall clock without an audit', () => {
+    expect(audits(run(confirmedAt(T), boot(T), tick(T - 60_000, 10)).effects)).toEqual([]);
   });
 
-  it('reports a backward jump once in the priority lane and keeps counting on the floor', () => {
-    let s = tick(initialClockTrust(T), T, 0).state;
-    const jump = tick(s, T - 86_400_000, 1000);
-    expect(jump.effects).toContainEqual(expect.objectContaining({ type: 'audit', auditType: 'clock.jump', lane: 'priority' }));
-    s = jump.state;
-    expect(s.floor).toBe(T + 1000);
-    const again = tick(s, T - 86_400_000 + 1000, 2000);
-    expect(again.effects.filter((e) => e.type === 'audit')).toEqual([]);
-    expect(again.state.floor).toBe(T + 2000);
-    expect(trustedNow(again.state, T - 86_400_000 + 1000)).toBe(T + 2000);
+  it('does not credit power-off time at boot and does not report the wall clock ahead by it', () => {
+    const { state, effects } = run(confirmedAt(T), boot(T + 3_600_000, 0), tick(T + 3_610_000, 10_000));
+    expect(deviceNow(state, 10_000)).toBe(T + 10_000);
+    expect(audits(effects)).toEqual([]);
   });
 
-  it('tolerates a small backward correction without an audit', () => {
-    const s = tick(initialClockTrust(T), T, 0).state;
-    expect(tick(s, T - 60_000, 10).effects.filter((e) => e.type === 'audit')).toEqual([]);
+  it('reports a wall clock behind device time at boot (dead RTC) in the priority lane', () => {
+    const { effects } = run(confirmedAt(T), boot(T - DAY));
+    expect(auditSummary(effects)).toEqual(['clock.jump/priority/backward']);
+    expect(auditData(effects)[0]?.['byMs']).toBe(DAY);
   });
 
-  it('takes the wall clock as the first floor of a factory-fresh device', () => {
-    const step = tick(initialClockTrust(0), T, 0);
-    expect(step.state.floor).toBe(T);
-    expect(step.effects).toEqual([{ type: 'raise-floor', epochMs: T }]);
+  it('confirms provisional device time with the first signed time, even when that lowers it (board booted in 2038)', () => {
+    const { state, effects } = run(fresh, boot(Y2038), signed(T, T, 5000));
+    expect(confirmedNow(state, 5000)).toBe(T);
+    expect(confirmedNow(state, 6000)).toBe(T + 1000);
+    expect(effects).toContainEqual({ type: 'persist', value: { floorMs: T, confirmed: true, signedMaxMs: T } });
+    expect(auditSummary(effects)).toEqual(['clock.signed-time/normal/confirmed']);
+    expect(auditData(effects)[0]).toEqual({ source: 'audit-ack', epochMs: T, floorMs: Y2038 + 5000, correctionMs: T - Y2038 - 5000, trust: 'confirmed' });
   });
 
-  it('raises the floor to a backend-signed time', () => {
-    const step = clockTrustStep(initialClockTrust(T), { type: 'signed-time', epochMs: T + 86_400_000, source: 'batch', wall: T, mono: 0 }, config);
-    expect(step.state.floor).toBe(T + 86_400_000);
-    expect(step.effects[0]).toEqual({ type: 'raise-floor', epochMs: T + 86_400_000 });
-    expect(step.effects).toContainEqual(expect.objectContaining({ auditType: 'clock.jump', lane: 'priority' }));
+  it('never lowers confirmed device time for an older signed time', () => {
+    const { state, effects } = run(confirmedAt(T), boot(T), signed(T - 1000, T, 0));
+    expect(confirmedNow(state, 0)).toBe(T);
+    expect(audits(effects)).toEqual([]);
   });
 
-  it('never lowers the floor for an older signed time', () => {
-    const step = clockTrustStep(initialClockTrust(T), { type: 'signed-time', epochMs: T - 1, source: 'batch', wall: T, mono: 0 }, config);
-    expect(step.state.floor).toBe(T);
-    expect(step.effects).toEqual([]);
+  it('catches confirmed device time up to a signed time after a power-off, with one audit', () => {
+    const { state, effects } = run(confirmedAt(T), boot(T + DAY), signed(T + DAY, T + DAY, 100));
+    expect(confirmedNow(state, 100)).toBe(T + DAY);
+    expect(auditSummary(effects)).toEqual(['clock.signed-time/normal/corrected']);
+    expect(auditData(effects)[0]?.['correctionMs']).toBe(DAY - 100);
+  });
+
+  it('writes no audit record for the signed time of each routine ack', () => {
+    let { state } = run(confirmedAt(T), boot(T));
+    let records = 0;
+    for (let i = 1; i <= 1000; i++) {
+      const step = clockTrustStep(state, signed(T + i * 5000 - 40, T + i * 5000, i * 5000), config);
+      state = step.state;
+      records += audits(step.effects).length;
+    }
+    expect(records).toBe(0);
+    expect(state.signedMaxMs).toBe(T + 1000 * 5000 - 40);
+  });
+
+  it('ignores a signed time that is not an epoch time', () => {
+    for (const bad of [Number.NaN, -1, 0, 1.5, Number.POSITIVE_INFINITY]) {
+      const { state, effects } = run(confirmedAt(T), boot(T), signed(bad, T, 0));
+      expect(deviceNow(state, 0)).toBe(T);
+      expect(effects).toEqual([{ type: 'ignored-signed-time', epochMs: bad, source: 'audit-ack' }]);
+    }
+  });
+
+  it('keeps a confirmed floor at or above the highest signed time even if the store says otherwise', () => {
+    expect(deviceNow(initialClockTrust({ floorMs: T - 5000, confirmed: true, signedMaxMs: T }), 0)).toBe(T);
+  });
+
+  it('treats a floor without a signed time as provisional (a floor written by older firmware)', () => {
+    const state = initialClockTrust({ floorMs: Y2038, confirmed: true, signedMaxMs: 0 });
+    expect(state.confirmed).toBe(false);
+  });
+
+  it('never reads a wall clock that is not a number', () => {
+    const { state, effects } = run(confirmedAt(T), boot(Number.NaN), tick(Number.NaN, 1000));
+    expect(deviceNow(state, 1000)).toBe(T + 1000);
+    expect(audits(effects)).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { decidePickup, type PickupEntryFacts, type PickupFacts } from './pickup-
 const digest = 'a'.repeat(64);
 const entry: PickupEntryFacts = { tokenId: 'tok_000000000001', parcelId: 'P1', compartmentId: 'A01', currentCompartmentId: 'A02', state: 'live', kind: 'pickup' };
 const claims = { jti: entry.tokenId, purpose: 'pickup' as const, cmp: 'A01', par: 'P1', cdh: digest };
-const good: PickupFacts = { via: 'code', entry, verification: { ok: true, claims }, codeDigest: digest, used: false, revoked: false };
+const good: PickupFacts = { via: 'code', entry, verification: { ok: true, claims }, codeDigest: digest, used: false, revoked: false, timeConfirmed: true };
 
 const dropoffEntry: PickupEntryFacts = { ...entry, kind: 'return-dropoff', currentCompartmentId: 'A01' };
 const dropoff: PickupFacts = { ...good, entry: dropoffEntry, verification: { ok: true, claims: { ...claims, purpose: 'return-dropoff' } } };
@@ -54,6 +54,12 @@ describe('pickup decision', () => {
   it('flags an expired live entry for return', () => {
     const d = decidePickup({ ...good, verification: { ok: false, reason: 'expired' } });
     expect(d.kind === 'reject' && d.expireTokenId).toBe(entry.tokenId);
+  });
+
+  it('shows an expired entry as expired but flags nothing for return while device time is provisional', () => {
+    const d = decidePickup({ ...good, verification: { ok: false, reason: 'expired' }, timeConfirmed: false });
+    expect(d).toMatchObject({ kind: 'reject', reason: 'expired' });
+    expect(d.kind === 'reject' && d.expireTokenId).toBeUndefined();
   });
 
   it('opens the signed compartment for a QR token the cache never got', () => {

@@ -37,6 +37,12 @@ export interface PickupFacts {
    * compartment, or (QR without a cached entry) the token's cmp.
    */
   compartment?: { status: CompartmentStatus; parcelId?: string } | undefined;
+  /**
+   * The verification ran on confirmed device time (docs/decisions/0019). An entry is
+   * flagged for return only then; on provisional time (a new board that never saw a signed
+   * time) an expired verdict is shown but changes nothing.
+   */
+  timeConfirmed: boolean;
 }
 
 export type PickupRejection =
@@ -98,7 +104,7 @@ export function decidePickup(facts: PickupFacts): PickupDecision {
     const expirable = entry !== undefined && (entry.state === 'live' || entry.state === 'awaiting-deposit');
     const tokenId = entry?.tokenId;
     const base = tokenId === undefined ? {} : { tokenId };
-    if (verification.reason === 'expired') return reject(facts, 'expired', messages.expired, { ...base, ...(expirable ? { expire: entry.tokenId } : {}) });
+    if (verification.reason === 'expired') return reject(facts, 'expired', messages.expired, { ...base, ...(expirable && facts.timeConfirmed ? { expire: entry.tokenId } : {}) });
     if (verification.reason === 'not-yet-valid') return reject(facts, 'not-yet-available', messages.notYetAvailable, base);
     // A cached row whose token does not verify is tampering or a key problem.
     return reject(facts, 'token-invalid', messages.notValid, { counts: true, suspicious: entry !== undefined, detail: verification.reason, ...base });

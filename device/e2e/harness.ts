@@ -35,6 +35,12 @@ export interface HarnessOptions {
   beforePulse?: (compartmentId: string, opId: string) => void;
   dir?: string;
   clock?: FakeClock;
+  /**
+   * The backend's clock: each batch carries its signed time (the real sync agent observes
+   * the seal's iat before applying). Undefined = a batch delivered without one. Default:
+   * the locker's wall clock.
+   */
+  backendNow?: () => number | undefined;
 }
 
 export const defaultCompartments: Array<{ id: string; size: CompartmentSize }> = [
@@ -119,6 +125,8 @@ export class Harness {
   applyBatch(change: Partial<Pick<CodeBatch, 'upserts' | 'revocations' | 'keyring'>>): void {
     const state = this.store.codeSetState();
     this.version = Math.max(this.version, state.version);
+    const signedAt = this.options.backendNow === undefined ? this.clock.now() : this.options.backendNow();
+    if (signedAt !== undefined) this.runtime.syncPort().observeTrustedTime(signedAt, 'code-batch');
     const result = this.runtime.syncPort().applyCodeBatch({
       lockerId: LOCKER,
       kind: 'delta',

@@ -87,7 +87,7 @@ export class LockerRuntime {
     });
     this.pickup = new PickupFlow({
       store, tokens: this.tokens, doors: this.doors, guard: this.guard, display: this.display,
-      lockerId: config.lockerId, pepper: config.codePepper, now, log: logger.child({ component: 'pickup' }),
+      lockerId: config.lockerId, pepper: config.codePepper, now, timeConfirmed: () => this.time.confirmed(), log: logger.child({ component: 'pickup' }),
     });
     this.courier = new CourierFlow({
       store, tokens: this.tokens, doors: this.doors, display: this.display, timers: this.timers,
@@ -98,7 +98,7 @@ export class LockerRuntime {
       config: { codeLength: config.codeLength, idleTimeoutMs: config.timeouts.keypadIdleMs }, log: logger.child({ component: 'keypad' }),
     });
     this.remote = new RemoteOpener(store, this.doors, logger.child({ component: 'remote-open' }));
-    this.expiry = new ExpirySweep(store, this.tokens, now, logger.child({ component: 'expiry' }), config.timeouts.expiryGraceMs);
+    this.expiry = new ExpirySweep(store, this.tokens, this.time, logger.child({ component: 'expiry' }), config.timeouts.expiryGraceMs);
     this.port = new RuntimeSyncPort(store, {
       observeTrustedTime: (epochMs, source) => this.time.observeSignedTime(epochMs, source),
       batchApplied: (keyringChanged) => this.afterBatch(keyringChanged),
@@ -143,7 +143,7 @@ export class LockerRuntime {
     this.timers.cancelAll();
     await this.deps.hardware.relays.allOff();
     try {
-      this.time.checkpointAwake();
+      this.time.checkpoint();
       this.deps.store.appendAudit('device.stopped', 'normal', {});
     } catch (err) {
       this.log.error({ err }, 'runtime.stop-checkpoint-failed');
@@ -151,7 +151,7 @@ export class LockerRuntime {
     this.log.info({}, 'runtime.stopped');
   }
 
-  /** Trusted epoch ms: pass `() => runtime.trustedNow()` as the store's clock. */
+  /** Device time, epoch ms (docs/decisions/0019): pass `() => runtime.trustedNow()` as the store's clock. */
   trustedNow(): number {
     return this.time.now();
   }

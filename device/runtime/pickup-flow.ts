@@ -24,6 +24,8 @@ export interface PickupFlowDeps {
   lockerId: string;
   pepper: Uint8Array;
   now: () => number;
+  /** Device time descends from a signed time: only then is an expired entry flagged for return. */
+  timeConfirmed: () => boolean;
   log: Logger;
 }
 
@@ -53,6 +55,7 @@ export class PickupFlow {
         revoked: tokenId !== undefined && store.isTokenRevoked(tokenId),
         // The door that would open must agree (another parcel inside refuses it).
         compartment: entry === undefined ? undefined : store.getCompartment(entry.currentCompartmentId),
+        timeConfirmed: this.deps.timeConfirmed(),
       });
     } catch (err) {
       // The charge stays: an error must not become a free guess.
@@ -88,7 +91,7 @@ export class PickupFlow {
       // entry the decision marks an expired parcel for return, as the code path and the
       // sweep do. A token that failed any other check names nothing and finds no entry.
       const entry = verification.tokenId === undefined ? undefined : store.findEntryByTokenId(verification.tokenId);
-      facts = { via: 'qr', entry, verification, used: false, revoked: false };
+      facts = { via: 'qr', entry, verification, used: false, revoked: false, timeConfirmed: this.deps.timeConfirmed() };
     } else {
       const claims: TokenClaims = verification.claims;
       const entry = store.findEntryByTokenId(claims.jti);
@@ -101,6 +104,7 @@ export class PickupFlow {
         used: store.isTokenUsed(claims.jti),
         revoked: store.isTokenRevoked(claims.jti),
         compartment: compartmentId === undefined ? undefined : store.getCompartment(compartmentId),
+        timeConfirmed: this.deps.timeConfirmed(),
       };
     }
     const decision = decidePickup(facts);

@@ -9,7 +9,7 @@ import { CodeEntryRepository } from './code-entry-repository.js';
 import { CommandLog } from './command-log.js';
 import { CompartmentRepository } from './compartment-repository.js';
 import { KeyringRepository } from './keyring-repository.js';
-import { MetaRepository } from './meta-repository.js';
+import { MetaRepository, type ClockTrustRow } from './meta-repository.js';
 import { migrate } from './migrations.js';
 import { HistoryRetention, type RetentionOptions, type RetentionResult } from './history-retention.js';
 import { openDatabase, type SqliteDatabase } from './open-database.js';
@@ -228,6 +228,15 @@ export class DeviceStore implements RuntimeStore {
       throw new DeviceError('INTERNAL', 'clock floor must be integer epoch ms', { epochMs });
     }
     return this.meta.raiseClockFloor(epochMs);
+  }
+  clockTrust(): ClockTrustRow {
+    return this.meta.clockTrust();
+  }
+  saveClockTrust(trust: ClockTrustRow): boolean {
+    for (const ms of [trust.floorMs, trust.signedMaxMs]) {
+      if (!Number.isSafeInteger(ms) || ms < 0) throw new DeviceError('INTERNAL', 'clock trust times must be integer epoch ms', { ms });
+    }
+    return this.meta.saveClockTrust(trust);
   }
 
   // Open journal

@@ -12,6 +12,8 @@ interface MetaRow {
   code_set_version: number;
   code_set_digest: string;
   clock_floor: number;
+  clock_confirmed: number;
+  clock_signed_max: number;
   audit_acked_seq: number;
   audit_anchor_seq: number;
   audit_anchor_hash: string;
@@ -24,17 +26,25 @@ export interface AuditAnchor {
   hash: string;
 }
 
+/** The persisted clock-trust anchors (core/clock-trust.ts). */
+export interface ClockTrustRow {
+  floorMs: number;
+  confirmed: boolean;
+  signedMaxMs: number;
+}
+
 export class MetaRepository {
   private readonly select: Statement<[], MetaRow>;
   private readonly insert: Statement<[string, string, string, number]>;
   private readonly updateCodeSet: Statement<[number, string]>;
   private readonly raiseFloor: Statement<[number, number]>;
+  private readonly saveTrust: Statement<{ floor: number; confirmed: number; signed: number }>;
   private readonly updateAcked: Statement<[number]>;
   private readonly updateAnchor: Statement<[number, string]>;
 
   constructor(db: SqliteDatabase) {
     this.select = db.prepare<[], MetaRow>(
-      `SELECT locker_id, code_set_version, code_set_digest, clock_floor, audit_acked_seq, audit_anchor_seq, audit_anchor_hash
+      `SELECT locker_id, code_set_version, code_set_digest, clock_floor, clock_confirmed, clock_signed_max, audit_acked_seq, audit_anchor_seq, audit_anchor_hash
          FROM meta WHERE id = 1`,
     );
     this.insert = db.prepare<[string, string, string, number]>(
@@ -43,6 +53,13 @@ export class MetaRepository {
     );
     this.updateCodeSet = db.prepare<[number, string]>('UPDATE meta SET code_set_version = ?, code_set_digest = ? WHERE id = 1');
     this.raiseFloor = db.prepare<[number, number]>('UPDATE meta SET clock_floor = ? WHERE id = 1 AND clock_floor < ?');
+    // The invariants, enforced by the statement itself: the highest signed time and the
+    // confirmed flag only go up; the floor never goes below the highest signed time, and
+    // goes down only while it is unconfirmed (a provisional wall reading).
+    this.saveTrust = db.prepare<{ floor: number; confirmed: number; signed: number }>(
+      `UPDATE meta SET clock_floor = @floor, clock_confirmed = MAX(clock_confirmed, @confirmed), clock_signed_max = MAX(clock_signed_max, @signed)
+        WHERE id = 1 AND @floor >= MAX(clock_signed_max, @signed) AND (clock_confirmed = 0 OR @floor >= clock_floor)`,
+    );
     this.updateAcked = db.prepare<[number]>('UPDATE meta SET audit_acked_seq = ? WHERE id = 1');
     this.updateAnchor = db.prepare<[number, string]>('UPDATE meta SET audit_anchor_seq = ?, audit_anchor_hash = ? WHERE id = 1');
   }
@@ -84,6 +101,16 @@ export class MetaRepository {
   /** Conditional UPDATE: the floor moves up in one statement, never down. */
   raiseClockFloor(epochMs: number): boolean {
     return this.raiseFloor.run(epochMs, epochMs).changes > 0;
+  }
+
+  clockTrust(): ClockTrustRow {
+    const row = this.row();
+    return { floorMs: row.clock_floor, confirmed: row.clock_confirmed === 1, signedMaxMs: row.clock_signed_max };
+  }
+
+  /** Saves the anchors; false (nothing written) when that would break an invariant above. */
+  saveClockTrust(trust: ClockTrustRow): boolean {
+    return this.saveTrust.run({ floor: trust.floorMs, confirmed: trust.confirmed ? 1 : 0, signed: trust.signedMaxMs }).changes > 0;
   }
 
   auditAckedSeq(): number {

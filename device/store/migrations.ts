@@ -136,6 +136,16 @@ const migrations: readonly Migration[] = [
       CREATE INDEX command_log_unfinished ON command_log (started_at) WHERE completed_at IS NULL;
     `,
   },
+  {
+    version: 2,
+    description: 'clock trust: confirmed flag and highest signed time (docs/decisions/0019)',
+    // A floor written by older firmware may come from an unconfirmed wall reading (a board
+    // whose RTC read 2038): it starts unconfirmed, so the first signed time may lower it.
+    sql: `
+      ALTER TABLE meta ADD COLUMN clock_confirmed INTEGER NOT NULL DEFAULT 0 CHECK (clock_confirmed IN (0, 1));
+      ALTER TABLE meta ADD COLUMN clock_signed_max INTEGER NOT NULL DEFAULT 0 CHECK (clock_signed_max >= 0);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations.reduce((max, m) => Math.max(max, m.version), 0);

@@ -5,6 +5,8 @@ import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
 import type { AuditChainCheck } from '@locker/contract/audit/audit-chain.js';
 import type { KeyringRow } from '@locker/contract/tokens/keyring.js';
 
+import type { ClockTrustRow } from './meta-repository.js';
+
 export type { AuditChainCheck, KeyringRow };
 
 // The device's persistent state as the runtime and the sync agent see it. Implemented by
@@ -124,6 +126,10 @@ export interface RuntimeStore {
   clockFloor(): number;
   /** Raises the floor to `epochMs` if higher; returns true if it moved. */
   raiseClockFloor(epochMs: number): boolean;
+  /** The clock-trust anchors (docs/decisions/0019): floor, confirmed flag, highest signed time. */
+  clockTrust(): ClockTrustRow;
+  /** Saves them; false when the store refused a change that would break their invariants. */
+  saveClockTrust(trust: ClockTrustRow): boolean;
 
   // Open journal: a pulse is written here before it is fired.
   beginOpen(op: OpenOperation): void;
