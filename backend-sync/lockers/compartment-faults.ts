@@ -1,5 +1,3 @@
-import type { CodeSetService } from '../codes/code-set-service.js';
-import type { TokenService } from '../keys/token-service.js';
 import type { Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
@@ -7,10 +5,13 @@ import type { Store } from '../store/store.js';
 import type { Alerts } from './alerts.js';
 
 // A compartment whose door failed goes out of service. A parcel assigned to it but not yet
-// deposited is re-slotted: another free compartment of the same size at the same locker is
-// claimed, the pickup token re-issued for it with the SAME code (same digest, so the code
-// the customer will get still works), and the old token revoked — one delta to the locker.
-// A parcel already inside cannot be moved by software: that raises an alert.
+// deposited keeps its pickup token and code: the locker, not the backend, decides where the
+// parcel goes (it re-slots the courier to a free door, and opens the parcel's compartment by
+// where it was deposited, not by the token's cmp), and reports it with courier.deposited.
+// Here only the backend's capacity bookkeeping moves: another free compartment of the same
+// size is reserved for the parcel so it is not sold meanwhile. Re-issuing the token here
+// raced the locker's own re-slot and stranded the parcel under a revoked token
+// (docs/decisions/0024). A parcel already inside cannot be moved by software: an alert.
 
 export class CompartmentFaults {
   private readonly log: Logger;
@@ -18,8 +19,6 @@ export class CompartmentFaults {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    private readonly tokens: TokenService,
-    private readonly codeSets: CodeSetService,
     private readonly alerts: Alerts,
     private readonly offlineGraceMs: number,
     logger: Logger,
@@ -72,32 +71,14 @@ export class CompartmentFaults {
       excludeCompartmentId: badCompartmentId,
     });
     if (claimed === undefined) {
+      // Nothing of that size is free here: the locker may still find a larger one.
       this.alerts.raise(lockerId, 'fault.reslot-failed', dedupeKey, { compartmentId: badCompartmentId, shipmentId });
       return;
     }
     store.reservations.consume(claimed.id, shipmentId, now);
     store.reservations.release(oldReservationId, 'released', now);
-    const old = s.pickupTokenId === undefined ? undefined : store.codeSets.entry(lockerId, s.pickupTokenId);
-    const patch: Parameters<Store['shipments']['update']>[2] = { reservationId: claimed.id, compartmentId: claimed.compartmentId };
-    if (old !== undefined) {
-      this.codeSets.revoke(lockerId, old.tokenId, 'reassigned');
-      const issued = this.tokens.reissueCodeToken('pickup', lockerId, { compartmentId: claimed.compartmentId, parcelId: shipmentId, codeDigest: old.codeDigest });
-      this.codeSets.add({
-        lockerId,
-        tokenId: issued.tokenId,
-        token: issued.token,
-        ...(old.codeDigest === undefined ? {} : { codeDigest: old.codeDigest }),
-        parcelId: shipmentId,
-        compartmentId: claimed.compartmentId,
-        size: s.size,
-        kind: 'pickup',
-        shipmentId,
-        kid: issued.kid,
-        expiresAt: issued.expiresAt,
-      });
-      patch.pickupTokenId = issued.tokenId;
-    }
-    store.shipments.update(shipmentId, s.version, patch, now);
+    // The token (its cmp still names the faulty compartment) and the code stay as they are.
+    store.shipments.update(shipmentId, s.version, { reservationId: claimed.id, compartmentId: claimed.compartmentId }, now);
     store.stateLog.append({ entity: 'shipment', entityId: shipmentId, from: s.state, to: s.state, event: 'reslot', actor: 'compartment-faults', reason: `${badCompartmentId} -> ${claimed.compartmentId}`, at: now });
     this.log.info({ lockerId, shipmentId, from: badCompartmentId, to: claimed.compartmentId }, 'parcel.reslotted');
   }

@@ -19,9 +19,16 @@ export const messages = {
   cannotRelease: { tone: 'error', text: 'Your parcel cannot be released here right now. Please contact support.' },
 } as const satisfies Record<string, DisplayMessage>;
 
+/**
+ * The remaining lockout as the person will experience it: seconds under a minute (the
+ * first lockout is 30 s; "1 min" for it doubled the wait a customer expected), otherwise
+ * whole minutes, both rounded up so the keypad is never still locked when the text says
+ * it is free.
+ */
 export function lockedMessage(remainingMs: number): DisplayMessage {
-  const minutes = Math.max(1, Math.ceil(remainingMs / 60_000));
-  return { tone: 'error', text: `Keypad locked after too many wrong codes. Try again in ${String(minutes)} min.` };
+  const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
+  const wait = seconds < 60 ? `${String(seconds)} s` : `${String(Math.ceil(seconds / 60))} min`;
+  return { tone: 'error', text: `Keypad locked after too many wrong codes. Try again in ${wait}.` };
 }
 
 export function doorOpenMessage(compartmentId: string, text = 'Door open: please take your parcel and close the door.'): DisplayMessage {

@@ -6,9 +6,12 @@
 // daily failure budget is the largest G that keeps this at or below the target.
 
 export interface LockoutPolicy {
-  /** Consecutive failures allowed before the first lockout (typos). */
+  /**
+   * Consecutive failures that cost nothing (typos): with 3, the first three wrong codes
+   * are free and the 4th locks the keypad for firstLockoutMs.
+   */
   freeAttempts: number;
-  /** First lockout; each further failure doubles it. */
+  /** The lockout the (freeAttempts + 1)th consecutive failure starts; each further failure doubles it. */
   firstLockoutMs: number;
   maxLockoutMs: number;
   /** Consecutive-failure count forgets after this long (device-awake time) without a failure. */

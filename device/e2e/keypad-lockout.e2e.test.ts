@@ -40,4 +40,22 @@ describe('keypad lockout escalation', () => {
     expect(h.lastText()).toContain('not available yet');
     expect(h.runtime.health().lockout).toMatchObject({ active: false, failures: 0 });
   });
+
+  it('lets the first 3 wrong codes through and locks on the 4th for 30 s, saying 30 s (docs/operations.md, docs/security.md)', async () => {
+    h = new Harness();
+    await h.start();
+    for (let i = 1; i <= 3; i++) {
+      await h.type(`9${String(i)}012345#`);
+      expect(h.lastText()).toBe('Code not valid. Please check and try again.');
+      expect(h.runtime.health().lockout.active).toBe(false);
+    }
+    await h.type('94012345#');
+    expect(h.lastText()).toBe('Keypad locked after too many wrong codes. Try again in 30 s.');
+    expect(h.runtime.health().lockout).toMatchObject({ active: true, failures: 4 });
+    await h.advance(29_000);
+    await h.type('95012345#');
+    expect(h.lastText()).toBe('Keypad locked after too many wrong codes. Try again in 1 s.');
+    await h.advance(1_000);
+    expect(h.runtime.health().lockout.active).toBe(false);
+  });
 });

@@ -210,26 +210,39 @@ export class CourierFlow {
 
   /**
    * The door closed on a deposit: the parcel is inside, whatever happened to its entry
-   * meanwhile. The physical fact (occupied, with the parcel) is always recorded; an entry
-   * revoked (or otherwise closed) while the door was open cannot become live, so instead
-   * of rolling the whole transaction back (the compartment left 'free' with a parcel in
-   * it) the deposit is recorded as needing a return, in the priority lane.
+   * meanwhile. The physical fact (occupied, with the parcel) is always recorded. If the
+   * entry was revoked while the door was open because the backend re-issued the parcel's
+   * token (an open pickup entry for the same parcel arrived), the deposit goes to that
+   * entry, in the compartment the parcel is really in: the customer's code (same digest)
+   * and QR open this door. Only without such a successor is an entry that cannot become
+   * live recorded as needing a return, in the priority lane, instead of rolling the whole
+   * transaction back (the compartment left 'free' with a parcel in it).
    */
   private confirmDeposit(slot: DepositSlot): void {
     const { store, now, log } = this.deps;
     const data = { tokenId: slot.tokenId, parcelId: slot.parcelId, compartmentId: slot.compartmentId, assignedId: slot.assignedId };
-    const entryState = store.transaction(() => {
+    const outcome = store.transaction(() => {
       const at = now();
       const state = store.findEntryByTokenId(slot.tokenId)?.state;
       const depositable = state === 'awaiting-deposit' || state === 'live';
-      if (depositable) store.markDeposited(slot.tokenId, slot.compartmentId, at);
+      const successor = depositable ? undefined : this.successorOf(slot);
+      const tokenId = depositable ? slot.tokenId : successor?.tokenId;
+      if (tokenId !== undefined) store.markDeposited(tokenId, slot.compartmentId, at);
       store.setCompartmentStatus(slot.compartmentId, 'occupied', { parcelId: slot.parcelId });
       if (depositable) store.appendAudit('courier.deposited', 'normal', data);
+      else if (successor !== undefined) store.appendAudit('courier.deposited', 'normal', { ...data, tokenId: successor.tokenId, replacedTokenId: slot.tokenId });
       else store.appendAudit('courier.deposited-not-live', 'priority', { ...data, entryState: state ?? 'missing', returnNeeded: true });
-      return state;
+      return { state, live: tokenId !== undefined };
     });
-    if (entryState === 'awaiting-deposit' || entryState === 'live') log.info({ parcelId: slot.parcelId, compartmentId: slot.compartmentId }, 'courier.deposited');
-    else log.warn({ parcelId: slot.parcelId, compartmentId: slot.compartmentId, entryState: entryState ?? 'missing' }, 'courier.deposited-not-live');
+    if (outcome.live) log.info({ parcelId: slot.parcelId, compartmentId: slot.compartmentId }, 'courier.deposited');
+    else log.warn({ parcelId: slot.parcelId, compartmentId: slot.compartmentId, entryState: outcome.state ?? 'missing' }, 'courier.deposited-not-live');
+  }
+
+  /** The parcel's open pickup entry that replaced the slot's (a re-issued token), if any. */
+  private successorOf(slot: DepositSlot): StoredCodeEntry | undefined {
+    return this.deps.store
+      .findEntriesByParcel(slot.parcelId)
+      .find((e) => e.tokenId !== slot.tokenId && e.kind === 'pickup' && (e.state === 'awaiting-deposit' || e.state === 'live'));
   }
 
   private choose(entry: Pick<StoredCodeEntry, 'size' | 'tokenId'>, preferredId: string | undefined, tried: ReadonlySet<string>, largerThan?: StoredCodeEntry['size']): string | undefined {

@@ -84,14 +84,25 @@ export class CodeBatchApplier {
     );
     // Lets two entries swap codes inside one batch without tripping the unique index.
     this.clearDigests = db.prepare<[string]>(`UPDATE code_entries SET code_digest = NULL WHERE token_id IN ${idsParam}`);
+    // A new pickup entry for a parcel this locker already holds (the backend re-issued its
+    // token: key revocation, an older backend's re-slot) is live at once, in the compartment
+    // the parcel is really in: the predecessor was deposited there and the compartment still
+    // holds that parcel. Otherwise the parcel would wait for a second deposit that never comes.
     this.insertEntry = db.prepare(
       `INSERT INTO code_entries (token_id, token, code_digest, parcel_id, compartment_id, current_compartment_id, size, kind,
-                                 state, in_set, received_at, updated_at)
-       VALUES (@tokenId, @token, @codeDigest, @parcelId, @compartmentId, @compartmentId, @size, @kind,
+                                 state, in_set, received_at, updated_at, deposited_at)
+       SELECT @tokenId, @token, @codeDigest, @parcelId, @compartmentId, COALESCE(held.compartment_id, @compartmentId), @size, @kind,
                CASE WHEN EXISTS (SELECT 1 FROM revoked_tokens WHERE token_id = @tokenId) THEN 'revoked'
                     WHEN @kind = 'return-dropoff' THEN 'live'
+                    WHEN held.compartment_id IS NOT NULL THEN 'live'
                     ELSE 'awaiting-deposit' END,
-               1, @at, @at)`,
+               1, @at, @at, held.deposited_at
+         FROM (SELECT 1) LEFT JOIN (
+               SELECT p.current_compartment_id AS compartment_id, p.deposited_at AS deposited_at
+                 FROM code_entries p JOIN compartments c ON c.id = p.current_compartment_id AND c.parcel_id = p.parcel_id
+                WHERE @kind = 'pickup' AND p.parcel_id = @parcelId AND p.kind = 'pickup' AND p.token_id <> @tokenId
+                  AND p.deposited_at IS NOT NULL AND p.state IN ('live', 'revoked')
+                ORDER BY p.deposited_at DESC LIMIT 1) held`,
     );
     this.updateEntry = db.prepare(
       `UPDATE code_entries
