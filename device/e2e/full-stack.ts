@@ -1,23 +1,23 @@
 import { join } from 'node:path';
-import { FakeClock } from '../../hal/clock/fake-clock.js';
-import { SeededRandom } from '../../hal/random.js';
-import { createSimulatedHardware, type SimulatedHardware } from '../../hal/sim/simulated-hardware.js';
-import { bridgeSubscriptions } from '../../backend-sync/locker-sync/locker-bridge.js';
-import { MqttTransport } from '../../backend-sync/locker-sync/mqtt-transport.js';
-import { systemClock } from '../../backend-sync/shared/clock.js';
-import { lockerInput, makeBackend, type BackendFixture } from '../../backend-sync/testing/backend-fixture.js';
-import { waitFor } from '../../backend-sync/testing/wait-for.js';
-import type { App } from '../../backend-sync/http/app.js';
-import { SyncAgent } from '../../sync/agent/sync-agent.js';
-import { AedesHarness } from '../../sync/testing/aedes-harness.js';
-import { fastAgentConfig } from '../../sync/testing/test-locker.js';
+import { FakeClock } from '@locker/hal/clock/fake-clock.js';
+import { SeededRandom } from '@locker/hal/random.js';
+import { createSimulatedHardware, type SimulatedHardware } from '@locker/hal/sim/simulated-hardware.js';
+import { bridgeSubscriptions } from '@locker/backend/locker-sync/locker-bridge.js';
+import { MqttTransport } from '@locker/backend/locker-sync/mqtt-transport.js';
+import { systemClock } from '@locker/backend/shared/clock.js';
+import { lockerInput, makeBackend, type BackendFixture } from '@locker/backend/testing/backend-fixture.js';
+import { waitFor } from '@locker/backend/testing/wait-for.js';
+import type { App } from '@locker/backend/http/app.js';
+import { SyncAgent } from '@locker/sync-agent/sync-agent.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
+import { fastAgentConfig } from '@locker/sync-testing/test-locker.js';
 import { parseDeviceConfig } from '../config.js';
-import { createEd25519 } from '../crypto/create-ed25519.js';
+import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import { silentLogger } from '../logger.js';
 import { LockerRuntime } from '../runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '../runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from '../store/device-store.js';
-import type { CompartmentSize } from '../tokens/claims.js';
+import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
 
 // The whole chain for end-to-end scenarios: the real device runtime on simulated hardware
 // (FakeClock for door timers), its real SyncAgent over an in-process aedes broker, and the

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CodeEntry } from '../codes/code-batch.js';
-import { codeDigest } from '../codes/code-digest.js';
+import type { CodeEntry } from '@locker/contract/codes/code-batch.js';
+import { codeDigest } from '@locker/contract/codes/code-digest.js';
 import { Harness, LOCKER, PEPPER } from './harness.js';
 
 // A backend may re-issue a parcel's pickup token (key revocation does; an older backend did

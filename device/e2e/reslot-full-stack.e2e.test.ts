@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SimFault } from '../../hal/sim/compartment-model.js';
-import { waitFor } from '../../backend-sync/testing/wait-for.js';
+import type { SimFault } from '@locker/hal/sim/compartment-model.js';
+import { waitFor } from '@locker/backend/testing/wait-for.js';
 import { FullStack, LOCKER } from './full-stack.js';
 
 // Issue 7 part 6: a re-slot after a door fault stranded the parcel. The backend, told of
