@@ -1,6 +1,6 @@
 // The public API of the hardware layer. Nothing outside hal/ imports a driver file.
 export type * from './types.js';
-export { HalError, isHalError, type HalErrorCode } from './hal-error.js';
+export { HalError, isHalError, relayMayHaveEnergised, type HalErrorCode } from './hal-error.js';
 export { SystemClock, systemClock } from './clock/system-clock.js';
 export { FakeClock, type FakeClockOptions } from './clock/fake-clock.js';
 export { cryptoRandom, SeededRandom } from './random.js';

@@ -86,10 +86,10 @@ export class PulsedRelayBank implements RelayBank {
     const queue = this.queues.get(compartmentId);
     if (queue === undefined) {
       return Promise.reject(
-        new HalError('RELAY_UNKNOWN_COMPARTMENT', `no relay for compartment ${compartmentId}`),
+        new HalError('RELAY_UNKNOWN_COMPARTMENT', `no relay for compartment ${compartmentId}`, { energised: false }),
       );
     }
-    if (this.closed) return Promise.reject(new HalError('HAL_CLOSED', 'relay bank is closed'));
+    if (this.closed) return Promise.reject(new HalError('HAL_CLOSED', 'relay bank is closed', { energised: false }));
     return new Promise<void>((resolve, reject) => {
       queue.push({ requestedMs: ms, actualMs: clampPulseMs(ms, this.maxPulseMs), resolve, reject });
       if (!this.busy.has(compartmentId)) this.runNext(compartmentId);
@@ -103,20 +103,23 @@ export class PulsedRelayBank implements RelayBank {
 
   /**
    * Switches everything off and rejects every pulse not yet finished with HAL_CLOSED: a
-   * pulse cut short did not do what was asked, and no timer may outlive the bank.
+   * pulse cut short did not do what was asked, and no timer may outlive the bank. The error
+   * says whether the relay had been energised: a queued pulse never was (`energised:
+   * false`), a pulse cut short was, and its door may have unlocked (`energised: true`).
    */
   close(): Promise<void> {
     this.closed = true;
-    const closedError = (): HalError => new HalError('HAL_CLOSED', 'relay bank closed');
+    const closedError = (energised: boolean): HalError =>
+      new HalError('HAL_CLOSED', energised ? 'relay bank closed mid-pulse' : 'relay bank closed', { energised });
     for (const queue of this.queues.values()) {
-      for (const job of queue.splice(0)) job.reject(closedError());
+      for (const job of queue.splice(0)) job.reject(closedError(false));
     }
     const result = this.allOff();
     for (const [id, flight] of this.inFlight) {
       this.options.clock.clearTimeout(flight.timer);
       flight.record.endedAt = this.options.clock.now();
       flight.record.outcome = 'cut-short';
-      flight.job.reject(closedError());
+      flight.job.reject(closedError(true));
       this.busy.delete(id);
     }
     this.inFlight.clear();
@@ -140,12 +143,13 @@ export class PulsedRelayBank implements RelayBank {
       outcome: 'in-progress',
     };
     this.options.onPulseStarted?.(record);
-    const finish = (outcome: 'ok' | 'fault', error?: unknown): void => {
+    // `energised`: the off path failed after a full pulse, so the door may have unlocked.
+    const finish = (outcome: 'ok' | 'fault', error?: unknown, energised = false): void => {
       this.inFlight.delete(id);
       record.endedAt = clock.now();
       record.outcome = outcome;
       if (outcome === 'ok') job.resolve();
-      else job.reject(new HalError('RELAY_FAULT', `relay ${id} could not be driven`, { cause: error }));
+      else job.reject(new HalError('RELAY_FAULT', `relay ${id} could not be driven`, { cause: error, energised }));
       this.runNext(id);
     };
     try {
@@ -165,7 +169,7 @@ export class PulsedRelayBank implements RelayBank {
         this.options.logger?.error({ compartmentId: id, err: error }, 'relay.off_failed');
         // One retry: a transient sysfs error must not leave the solenoid energised.
         this.safeOff(id);
-        finish('fault', error);
+        finish('fault', error, true);
       }
     }, job.actualMs);
     this.inFlight.set(id, { job, record, timer });

@@ -45,8 +45,12 @@ describe('door supervisor', () => {
     { name: 'ignores a second command while a pulse is in flight', from: unlocking, input: { type: 'command-open', opId: 'op2', door: 'closed' }, to: 'unlocking', effects: [] },
     { name: 'finishes as opened when the door opens after the pulse', from: unlocking, input: { type: 'door', state: 'open' }, to: 'open', effects: ['cancel-timer:open-wait', 'finish:opened', 'good-cycle', 'start-timer:left-open', 'event:opened'] },
     { name: 'finishes as jammed when the door does not open in time', from: unlocking, input: { type: 'timeout', timer: 'open-wait' }, to: 'rest', effects: ['finish:jammed', 'audit:door.jammed', 'failure:jammed', 'event:jammed'] },
-    { name: 'finishes as relay fault when the pulse failed', from: unlocking, input: { type: 'pulse-failed', opId: 'op1' }, to: 'rest', effects: ['cancel-timer:open-wait', 'finish:relay-fault', 'audit:door.relay-fault', 'failure:relay-fault', 'event:relay-fault'] },
-    { name: 'ignores a pulse failure of another operation', from: unlocking, input: { type: 'pulse-failed', opId: 'other' }, to: 'unlocking', effects: [] },
+    { name: 'finishes as relay fault when the pulse failed', from: unlocking, input: { type: 'pulse-failed', opId: 'op1', energised: false }, to: 'rest', effects: ['cancel-timer:open-wait', 'finish:relay-fault', 'audit:door.relay-fault', 'failure:relay-fault', 'event:relay-fault'] },
+    { name: 'ignores a pulse failure of another operation', from: unlocking, input: { type: 'pulse-failed', opId: 'other', energised: false }, to: 'unlocking', effects: [] },
+    { name: 'keeps waiting for the sensor when the pulse failed after energising the relay', from: unlocking, input: { type: 'pulse-failed', opId: 'op1', energised: true }, to: 'unlocking', effects: ['audit:door.relay-fault', 'failure:relay-fault'] },
+    { name: 'finishes as opened without a good cycle when the door opens after an energised pulse failure', from: { ...unlocking, relayFailed: true }, input: { type: 'door', state: 'open' }, to: 'open', effects: ['cancel-timer:open-wait', 'finish:opened', 'start-timer:left-open', 'event:opened'] },
+    { name: 'finishes as unknown, not jammed, when the sensor was lost while waiting for the door', from: { ...unlocking, sensorLost: true }, input: { type: 'timeout', timer: 'open-wait' }, to: 'rest', effects: ['finish:unknown', 'audit:door.sensor-unknown', 'failure:sensor-unknown', 'event:unverified'] },
+    { name: 'finishes as jammed when the lost sensor read closed again before the timeout', from: { ...unlocking, sensorLost: false }, input: { type: 'timeout', timer: 'open-wait' }, to: 'rest', effects: ['finish:jammed', 'audit:door.jammed', 'failure:jammed', 'event:jammed'] },
     { name: 'keeps waiting when the sensor goes unknown during the unlock', from: unlocking, input: { type: 'door', state: 'unknown' }, to: 'unlocking', effects: [] },
     { name: 'raises a priority audit and an alarm for an uncommanded open', from: doorAtRest, input: { type: 'door', state: 'open' }, to: 'open', effects: ['audit:door.uncommanded-open', 'alarm:uncommanded-open:true', 'start-timer:left-open'] },
     { name: 'reports the close of a commanded open', from: openCmd, input: { type: 'door', state: 'closed' }, to: 'rest', effects: ['cancel-timer:left-open', 'audit:door.closed', 'event:closed'] },
@@ -89,5 +93,13 @@ describe('door supervisor', () => {
     expect(step.effects).toContainEqual({ type: 'door-event', opId: 'op1', event: 'opened' });
     const closed = doorSupervisorStep(step.state, { type: 'door', state: 'closed' }, 200, config);
     expect(closed.effects).toContainEqual({ type: 'door-event', opId: 'op1', event: 'closed' });
+  });
+
+  it('reports an open as unverified when the sensor dies after the pulse and stays dead', () => {
+    const lost = doorSupervisorStep(unlocking, { type: 'door', state: 'unknown' }, 100, config);
+    expect(lost.effects).toEqual([]);
+    const timedOut = doorSupervisorStep(lost.state, { type: 'timeout', timer: 'open-wait' }, 10_000, config);
+    expect(timedOut.effects).toContainEqual({ type: 'door-event', opId: 'op1', event: 'unverified' });
+    expect(timedOut.effects).toContainEqual({ type: 'finish-open', opId: 'op1', outcome: 'unknown' });
   });
 });

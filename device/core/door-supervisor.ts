@@ -10,7 +10,10 @@ import type { OpenOutcome } from '../store/runtime-store.js';
 //   rest ──door open (no command)──▶ open (uncommanded: priority audit + alarm)
 //
 // A door already open, or a sensor that cannot be trusted, still gets its pulse: a broken
-// sensor must never trap a parcel. The outcome says what the sensor could tell.
+// sensor must never trap a parcel. The outcome says what the sensor could tell. A pulse
+// that failed after the relay was energised may have unlocked the door: the sensor still
+// decides (opened / jammed), and a sensor lost while waiting makes the outcome 'unknown'
+// ('unverified' for the flow, which spends a single-use token), never 'jammed'.
 
 export interface DoorSupervisorConfig {
   /** How long the door may take to open after the pulse before it counts as jammed. */
@@ -23,7 +26,15 @@ export interface DoorSupervisorConfig {
 
 export type DoorSupervisorState =
   | { kind: 'rest' }
-  | { kind: 'unlocking'; opId: string; since: number }
+  | {
+      kind: 'unlocking';
+      opId: string;
+      since: number;
+      /** The sensor read 'unknown' since the pulse and has not read 'closed' again. */
+      sensorLost?: boolean;
+      /** The pulse failed after energising the relay (counted already; no good cycle). */
+      relayFailed?: boolean;
+    }
   | { kind: 'open'; opId: string | undefined; since: number; commanded: boolean; alarms: number };
 
 export type DoorTimer = 'open-wait' | 'left-open';
@@ -35,7 +46,8 @@ export type DoorFailure = 'jammed' | 'relay-fault' | 'sensor-unknown';
 
 export type DoorSupervisorInput =
   | { type: 'command-open'; opId: string; door: DoorState }
-  | { type: 'pulse-failed'; opId: string }
+  /** `energised`: the relay was energised before the failure, so the door may have unlocked. */
+  | { type: 'pulse-failed'; opId: string; energised: boolean }
   | { type: 'door'; state: DoorState }
   | { type: 'timeout'; timer: DoorTimer };
 
@@ -110,8 +122,9 @@ function command(state: DoorSupervisorState, opId: string, door: DoorState, now:
 
 function doorChange(state: DoorSupervisorState, door: DoorState, now: number, config: DoorSupervisorConfig): DoorSupervisorStep {
   if (door === 'unknown') {
-    // Keep waiting in 'unlocking': the open-wait timeout decides. Otherwise report it.
-    if (state.kind === 'unlocking') return { state, effects: [] };
+    // Keep waiting in 'unlocking': the open-wait timeout decides, as 'unknown' unless the
+    // sensor reads 'closed' again by then. Otherwise report it.
+    if (state.kind === 'unlocking') return { state: { ...state, sensorLost: true }, effects: [] };
     return { state, effects: [{ type: 'audit', auditType: 'door.sensor-unknown', lane: 'priority', data: { pulsed: false } }] };
   }
   if (door === 'open') {
@@ -122,7 +135,7 @@ function doorChange(state: DoorSupervisorState, door: DoorState, now: number, co
         effects: [
           { type: 'cancel-timer', timer: 'open-wait' },
           { type: 'finish-open', opId: state.opId, outcome: 'opened' },
-          { type: 'good-cycle' },
+          ...(state.relayFailed === true ? [] : [{ type: 'good-cycle' } as const]),
           { type: 'start-timer', timer: 'left-open', ms: config.leftOpenMs },
           { type: 'door-event', opId: state.opId, event: 'opened' },
         ],
@@ -138,6 +151,7 @@ function doorChange(state: DoorSupervisorState, door: DoorState, now: number, co
     };
   }
   // closed
+  if (state.kind === 'unlocking' && state.sensorLost === true) return { state: { ...state, sensorLost: false }, effects: [] };
   if (state.kind !== 'open') return { state, effects: [] };
   const effects: DoorSupervisorEffect[] = [
     { type: 'cancel-timer', timer: 'left-open' },
@@ -157,6 +171,16 @@ export function doorSupervisorStep(state: DoorSupervisorState, input: DoorSuperv
       return doorChange(state, input.state, now, config);
     case 'pulse-failed': {
       if (state.kind !== 'unlocking' || state.opId !== input.opId) return { state, effects: [] };
+      if (input.energised) {
+        // The latch may have released: keep waiting for the sensor (open-wait still runs).
+        return {
+          state: { ...state, relayFailed: true },
+          effects: [
+            { type: 'audit', auditType: 'door.relay-fault', lane: 'priority', data: { opId: input.opId, energised: true } },
+            { type: 'failure', reason: 'relay-fault' },
+          ],
+        };
+      }
       return {
         state: doorAtRest,
         effects: [
@@ -169,6 +193,18 @@ export function doorSupervisorStep(state: DoorSupervisorState, input: DoorSuperv
       };
     }
     case 'timeout': {
+      if (input.timer === 'open-wait' && state.kind === 'unlocking' && state.sensorLost === true) {
+        // The relay fired and the sensor cannot say whether the door opened.
+        return {
+          state: doorAtRest,
+          effects: [
+            { type: 'finish-open', opId: state.opId, outcome: 'unknown' },
+            { type: 'audit', auditType: 'door.sensor-unknown', lane: 'priority', data: { opId: state.opId, pulsed: true } },
+            { type: 'failure', reason: 'sensor-unknown' },
+            { type: 'door-event', opId: state.opId, event: 'unverified' },
+          ],
+        };
+      }
       if (input.timer === 'open-wait' && state.kind === 'unlocking') {
         return {
           state: doorAtRest,

@@ -11,6 +11,7 @@ import { parseDeviceConfig, type DeviceConfigInput } from '../config.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import type { Ed25519Kind } from '@locker/contract/crypto/ed25519.js';
 import { silentLogger, type Logger } from '../logger.js';
+import type { OpenStep } from '../runtime/door-controller.js';
 import { LockerRuntime } from '../runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '../runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from '../store/device-store.js';
@@ -33,6 +34,7 @@ export interface HarnessOptions {
   crypto?: Ed25519Kind;
   logger?: Logger;
   beforePulse?: (compartmentId: string, opId: string) => void;
+  openStep?: (step: OpenStep, compartmentId: string, opId: string) => void;
   dir?: string;
   clock?: FakeClock;
   /**
@@ -103,20 +105,36 @@ export class Harness {
       clock: this.clock,
       random: new SeededRandom(++this.serial),
       ...(this.options.beforePulse === undefined ? {} : { beforePulse: this.options.beforePulse }),
+      ...(this.options.openStep === undefined ? {} : { openStep: this.options.openStep }),
     });
     now = () => this.runtime.trustedNow();
     await this.runtime.start();
     if (this.store.keyringRows().length === 0) this.applyBatch({ keyring: [{ op: 'trust', kid: 'k1', publicKey: keyToText(this.issuer.publicKey) }] });
   }
 
+  /** A graceful restart (as systemd's stop and start): the stop's bounded wait runs on the fake clock. */
   async restart(): Promise<void> {
-    await this.runtime.stop();
+    await this.stopRuntime();
     this.store.close();
     await this.start();
   }
 
+  /**
+   * runtime.stop(), advancing the fake clock while it waits for opens in flight (a stop
+   * with nothing in flight resolves without moving the clock).
+   */
+  async stopRuntime(): Promise<void> {
+    let done = false;
+    const stopping = this.runtime.stop().finally(() => {
+      done = true;
+    });
+    await this.clock.advanceAsync(0);
+    for (let i = 0; i < 10_000 && !done; i++) await this.clock.advanceAsync(10);
+    await stopping;
+  }
+
   async close(): Promise<void> {
-    await this.runtime.stop();
+    await this.stopRuntime();
     this.store.close();
     await this.sim.hardware.close();
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });

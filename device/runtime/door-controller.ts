@@ -1,3 +1,4 @@
+import { relayMayHaveEnergised } from '@locker/hal/hal-error.js';
 import type { DoorState, LockerHardware, RandomSource } from '@locker/hal/types.js';
 import {
   canCommandOpen,
@@ -10,7 +11,7 @@ import {
   type DoorSupervisorState,
 } from '../core/door-supervisor.js';
 import type { Logger } from '../logger.js';
-import type { OpenReason, RuntimeStore } from '../store/runtime-store.js';
+import type { OpenOperation, OpenReason, RuntimeStore } from '../store/runtime-store.js';
 import type { Display } from './display.js';
 import type { NamedTimers } from './timers.js';
 import { spendUnknownOpen } from './unknown-open.js';
@@ -21,6 +22,12 @@ import { spendUnknownOpen } from './unknown-open.js';
 // has closed again (or the open failed): a second open gets 'busy' and never takes over
 // the first one's door events. Unfinished opens found at start (the process died mid-open)
 // are finished as 'unknown', spend their single-use token, and are never pulsed again.
+// stop() lets opens in flight finish (bounded wait), then resolves the rest the same way
+// BEFORE the relays are switched off and the store closed: a graceful stop never turns an
+// open that may have energised the relay into a reusable 'relay-fault'.
+
+/** The steps of one open, for fault injection (crash tests): each is hit exactly once. */
+export type OpenStep = 'journaled' | 'relay-on' | 'relay-off' | 'door-event';
 
 export interface OpenRequest {
   compartmentId: string;
@@ -45,6 +52,8 @@ export interface DoorControllerDeps {
   config: DoorSupervisorConfig & { pulseMs: number; failuresBeforeOutOfService: number };
   /** Called right before each relay pulse (the crash test logs pulses here). */
   beforePulse?: (compartmentId: string, opId: string) => void;
+  /** Called at each step of an open (crash tests kill or stop the process here). */
+  openStep?: (step: OpenStep, compartmentId: string, opId: string) => void;
   /** Wraps asynchronous continuations in the runtime's error boundary. */
   guard: (source: string, fn: () => void) => void;
 }
@@ -56,39 +65,49 @@ export class DoorController {
   private readonly inFlight = new Set<string>();
   private readonly listeners = new Map<string, DoorListener>();
   private readonly opCompartment = new Map<string, string>();
+  private stopping = false;
+  private stopped = false;
+  private opsSettled: (() => void) | undefined;
 
   constructor(private readonly deps: DoorControllerDeps) {}
 
   /** Finishes opens a crash left behind as 'unknown', then takes the doors as they are. */
   start(): void {
-    const { store, hardware, log } = this.deps;
-    for (const op of store.unfinishedOpens()) {
-      const spent = store.transaction(() => {
-        const at = this.deps.now();
-        store.finishOpen(op.opId, 'unknown', at);
-        // 'unknown' spends a single-use token in the same commit (docs/security.md §2).
-        const result = spendUnknownOpen(store, op, at);
-        store.appendAudit('door.open-unknown', 'priority', {
-          opId: op.opId,
-          compartmentId: op.compartmentId,
-          reason: op.reason,
-          startedAt: op.startedAt,
-          tokenSpent: result.tokenSpent,
-          ...(op.tokenId === undefined ? {} : { tokenId: op.tokenId }),
-          ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }),
-          ...(op.transactionId === undefined ? {} : { transactionId: op.transactionId }),
-          ...(result.closedEntries.length === 0 ? {} : { closedEntries: result.closedEntries }),
-        });
-        return result;
-      });
-      log.warn({ opId: op.opId, compartmentId: op.compartmentId, reason: op.reason, tokenSpent: spent.tokenSpent }, 'door.open-unknown');
-    }
+    const { store, hardware } = this.deps;
+    this.stopping = false;
+    this.stopped = false;
+    for (const op of store.unfinishedOpens()) this.resolveUnknown(op, 'restart');
     for (const id of hardware.relays.compartments()) {
       const state = doorAtBoot(hardware.doors.read(id), this.deps.now());
       this.doors.set(id, state);
       // A door found open at boot is supervised like any open door: left-open alarm.
       if (state.kind === 'open') this.execute(id, { type: 'start-timer', timer: 'left-open', ms: this.deps.config.leftOpenMs });
     }
+  }
+
+  /**
+   * Graceful stop, before the relays are switched off and the store is closed: refuses new
+   * opens, waits up to `waitMs` (on the runtime's timers) for opens in flight to be decided
+   * by the door sensor, then finishes every open still undecided as 'unknown', spending its
+   * single-use token (the relay may have energised), in one commit each. Late relay and
+   * door callbacks are ignored afterwards.
+   */
+  async stop(waitMs: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const { store, timers } = this.deps;
+    if (store.unfinishedOpens().length > 0) {
+      await new Promise<void>((resolve) => {
+        this.opsSettled = resolve;
+        timers.start('door:stop-wait', waitMs, resolve);
+      });
+      this.opsSettled = undefined;
+      timers.cancel('door:stop-wait');
+    }
+    this.stopped = true;
+    for (const op of store.unfinishedOpens()) this.resolveUnknown(op, 'stop');
+    this.listeners.clear();
+    this.opCompartment.clear();
   }
 
   read(compartmentId: string): DoorState {
@@ -118,7 +137,8 @@ export class DoorController {
     const { store, now } = this.deps;
     const { compartmentId } = request;
     if (!this.doors.has(compartmentId) || store.getCompartment(compartmentId) === undefined) return { started: false, reason: 'unknown-compartment' };
-    if (!this.isIdle(compartmentId)) return { started: false, reason: 'busy' };
+    // A stopping locker starts nothing it could not see through.
+    if (this.stopping || !this.isIdle(compartmentId)) return { started: false, reason: 'busy' };
     const startedAt = now();
     store.transaction(() => {
       // Writes the caller needs durable before the pulse share its one commit (one fsync).
@@ -140,11 +160,43 @@ export class DoorController {
   }
 
   onDoorChange(compartmentId: string, state: DoorState): void {
-    if (!this.doors.has(compartmentId)) return;
+    const supervised = this.doors.get(compartmentId);
+    if (supervised === undefined) return;
+    if (supervised.kind === 'unlocking' && state === 'open') this.deps.openStep?.('door-event', compartmentId, supervised.opId);
     this.input(compartmentId, { type: 'door', state });
   }
 
+  /** Finishes an open nobody saw through as 'unknown' and spends its single-use token (§2). */
+  private resolveUnknown(op: OpenOperation, cause: 'restart' | 'stop'): void {
+    const { store, log } = this.deps;
+    const spent = store.transaction(() => {
+      const at = this.deps.now();
+      store.finishOpen(op.opId, 'unknown', at);
+      const result = spendUnknownOpen(store, op, at);
+      store.appendAudit('door.open-unknown', 'priority', {
+        opId: op.opId,
+        compartmentId: op.compartmentId,
+        reason: op.reason,
+        startedAt: op.startedAt,
+        tokenSpent: result.tokenSpent,
+        cause,
+        ...(op.tokenId === undefined ? {} : { tokenId: op.tokenId }),
+        ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }),
+        ...(op.transactionId === undefined ? {} : { transactionId: op.transactionId }),
+        ...(result.closedEntries.length === 0 ? {} : { closedEntries: result.closedEntries }),
+      });
+      return result;
+    });
+    log.warn({ opId: op.opId, compartmentId: op.compartmentId, reason: op.reason, tokenSpent: spent.tokenSpent, cause }, 'door.open-unknown');
+  }
+
+  /** During a stop's wait: ends it as soon as no open is left undecided. */
+  private checkSettled(): void {
+    if (this.opsSettled !== undefined && this.deps.store.unfinishedOpens().length === 0) this.opsSettled();
+  }
+
   private input(compartmentId: string, input: DoorSupervisorInput): void {
+    if (this.stopped) return;
     const state = this.doors.get(compartmentId);
     if (state === undefined) return;
     const step = doorSupervisorStep(state, input, this.deps.now(), this.deps.config);
@@ -162,6 +214,7 @@ export class DoorController {
       case 'finish-open':
         store.finishOpen(effect.opId, effect.outcome, this.deps.now());
         log.info({ compartmentId, opId: effect.opId, outcome: effect.outcome }, 'door.open-finished');
+        queueMicrotask(() => this.checkSettled());
         return;
       case 'start-timer':
         timers.start(timerName(effect.timer), effect.ms, () => this.input(compartmentId, { type: 'timeout', timer: effect.timer }));
@@ -210,17 +263,27 @@ export class DoorController {
   }
 
   private pulse(compartmentId: string, opId: string): void {
-    const { hardware, config, log, guard } = this.deps;
+    const { hardware, config, log, guard, openStep } = this.deps;
     this.inFlight.add(compartmentId);
     this.deps.beforePulse?.(compartmentId, opId);
+    openStep?.('journaled', compartmentId, opId);
     log.info({ compartmentId, opId }, 'relay.pulse');
-    hardware.relays.pulse(compartmentId, config.pulseMs).then(
-      () => this.inFlight.delete(compartmentId),
+    const pulse = hardware.relays.pulse(compartmentId, config.pulseMs);
+    // The bank energises synchronously when the compartment is idle.
+    openStep?.('relay-on', compartmentId, opId);
+    pulse.then(
+      () => {
+        this.inFlight.delete(compartmentId);
+        openStep?.('relay-off', compartmentId, opId);
+      },
       (err: unknown) => {
         this.inFlight.delete(compartmentId);
+        // After stop() every unfinished open is already resolved (and the store may be closed).
+        if (this.stopped) return;
         guard('relay', () => {
-          log.error({ compartmentId, opId, err }, 'relay.pulse-failed');
-          this.input(compartmentId, { type: 'pulse-failed', opId });
+          const energised = relayMayHaveEnergised(err);
+          log.error({ compartmentId, opId, err, energised }, 'relay.pulse-failed');
+          this.input(compartmentId, { type: 'pulse-failed', opId, energised });
         });
       },
     );

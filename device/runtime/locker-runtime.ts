@@ -10,7 +10,7 @@ import { V4_PUBLIC_HEADER } from '@locker/contract/tokens/paseto-v4-public.js';
 import { setCompartmentService } from './compartment-service.js';
 import { CourierFlow } from './courier-flow.js';
 import { Display } from './display.js';
-import { DoorController } from './door-controller.js';
+import { DoorController, type OpenStep } from './door-controller.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { InputRejections } from './input-rejections.js';
 import { KeypadGuard } from './keypad-guard.js';
@@ -37,9 +37,13 @@ export interface LockerRuntimeDeps {
   random: RandomSource;
   /** Called right before each relay pulse, with the open operation id (tests, crash test). */
   beforePulse?: (compartmentId: string, opId: string) => void;
+  /** Called at each step of an open (fault injection in the crash tests). */
+  openStep?: (step: OpenStep, compartmentId: string, opId: string) => void;
 }
 
 const REJECTION_BURST = 20;
+/** How long a stop waits, after the pulse itself, for the door sensor to decide an open. */
+const STOP_SETTLE_MS = 1_000;
 const REJECTION_WINDOW_MS = 60_000;
 
 export class LockerRuntime {
@@ -58,6 +62,7 @@ export class LockerRuntime {
   private readonly port: RuntimeSyncPort;
   private readonly keypad: KeypadInput;
   private unsubscribes: Unsubscribe[] = [];
+  private unsubscribeDoors: Unsubscribe | undefined;
   private running = false;
   private handlerErrors = 0;
   private oddsReported = false;
@@ -83,6 +88,7 @@ export class LockerRuntime {
         failuresBeforeOutOfService: config.doorFailuresBeforeOutOfService,
       },
       ...(deps.beforePulse === undefined ? {} : { beforePulse: deps.beforePulse }),
+      ...(deps.openStep === undefined ? {} : { openStep: deps.openStep }),
       guard: (source, fn) => this.boundary(source, fn),
     });
     this.pickup = new PickupFlow({
@@ -123,8 +129,8 @@ export class LockerRuntime {
       hardware.keypad.onRejected((r) => this.boundary('keypad', () => this.onRejected(r))),
       hardware.scanner.onScan((scan) => this.boundary('scanner', () => this.onScan(scan))),
       hardware.scanner.onRejected((r) => this.boundary('scanner', () => this.onRejected(r))),
-      hardware.doors.onChange((change) => this.boundary('doors', () => this.doors.onDoorChange(change.compartmentId, change.state))),
     ];
+    this.unsubscribeDoors = hardware.doors.onChange((change) => this.boundary('doors', () => this.doors.onDoorChange(change.compartmentId, change.state)));
     this.running = true;
     this.scheduleTick();
     this.scheduleExpirySweep();
@@ -134,12 +140,26 @@ export class LockerRuntime {
     this.display.idle();
   }
 
-  /** Stops listening, switches every relay off and checkpoints time. Idempotent. */
+  /**
+   * Stops taking input, lets opens in flight finish (bounded: the pulse plus
+   * STOP_SETTLE_MS, on the clock) and finishes the rest as 'unknown' with their single-use
+   * tokens spent, then switches every relay off and checkpoints time. Idempotent. Only
+   * after it resolves may the hardware and the store be closed (docs/security.md §2).
+   */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.unsubscribes = [];
+    const { hardware, config } = this.deps;
+    try {
+      // The door sensor stays subscribed meanwhile: it decides the opens in flight.
+      await this.doors.stop(Math.min(config.timeouts.pulseMs, hardware.relays.maxPulseMs) + STOP_SETTLE_MS);
+    } catch (err) {
+      this.log.error({ err }, 'runtime.stop-doors-failed');
+    }
+    this.unsubscribeDoors?.();
+    this.unsubscribeDoors = undefined;
     this.timers.cancelAll();
     await this.deps.hardware.relays.allOff();
     try {

@@ -9,6 +9,7 @@ import type { TokenVerification } from '../tokens/token-verifier.js';
 import type { Display } from './display.js';
 import type { DoorController } from './door-controller.js';
 import type { KeypadGuard } from './keypad-guard.js';
+import { reportNeedsCheck } from './unknown-open.js';
 import type { TokenGate } from './token-gate.js';
 
 // Customer pickup (and return drop-off) by keypad code or QR token. Gathers the facts,
@@ -152,6 +153,21 @@ export class PickupFlow {
     }
   }
 
+  /** The relay fired, the sensor cannot say whether the door opened. In the caller's transaction. */
+  private unverified(decision: Extract<PickupDecision, { kind: 'open' }>): void {
+    const { store } = this.deps;
+    const { compartmentId, tokenId, parcelId, purpose } = decision;
+    const ids = { tokenId, ...(parcelId === undefined ? {} : { parcelId }) };
+    if (purpose === 'return-dropoff') {
+      // The return may be inside: occupied, so no courier deposits on top of it.
+      const row = store.getCompartment(compartmentId);
+      if (row?.status === 'free') store.setCompartmentStatus(compartmentId, 'occupied', parcelId === undefined ? {} : { parcelId });
+      reportNeedsCheck(store, { compartmentId, cause: 'sensor-unknown', keepStatus: true, ...ids });
+      return;
+    }
+    reportNeedsCheck(store, { compartmentId, cause: 'sensor-unknown', ...ids });
+  }
+
   private onDoorEvent(decision: Extract<PickupDecision, { kind: 'open' }>, via: 'code' | 'qr', event: DoorEvent): void {
     const { store, display, now, log } = this.deps;
     const { tokenId, compartmentId, purpose } = decision;
@@ -166,6 +182,10 @@ export class PickupFlow {
           store.markTokenUsed(tokenId, purpose, at);
           if (purpose === 'pickup' && decision.cached) store.markCollected(tokenId, at);
           store.appendAudit(purpose === 'pickup' ? 'pickup.collected' : 'return.dropoff-opened', 'normal', { ...base, door: event });
+          // A dead sensor will never report the close that frees the compartment (pickup)
+          // or marks the return inside (drop-off): conclude what is safe, hand the rest to a
+          // technician (docs/operations.md, "dead door sensor").
+          if (event === 'unverified') this.unverified(decision);
         });
         log.info({ ...base, door: event }, 'pickup.door-opened');
         display.flash(doorOpenMessage(compartmentId, purpose === 'pickup' ? undefined : 'Door open: please place your return and close the door.'), 'success');

@@ -1,16 +1,56 @@
 import type { OpenOperation, RuntimeStore } from '../store/runtime-store.js';
 
-// An open a crash left unfinished: the relay may have fired and the door may have opened,
-// so the outcome is 'unknown'. docs/security.md §2: "unknown" spends a single-use token,
-// because the parcel may have been reachable; otherwise the same code would open the door
-// a second time after the restart. Called inside the transaction that finishes the open
-// and writes its 'door.open-unknown' audit record. Never throws on an entry in an
-// unexpected state: a boot must not fail over it (the priority audit asks for a look).
+// An open a crash or a stop left unfinished: the relay may have fired and the door may
+// have opened, so the outcome is 'unknown'. docs/security.md §2: "unknown" spends a
+// single-use token, because the parcel may have been reachable; otherwise the same code
+// would open the door a second time after the restart. Called inside the transaction that
+// finishes the open and writes its 'door.open-unknown' audit record. Never throws on an
+// entry in an unexpected state: a boot must not fail over it (the priority audit asks for
+// a look). Whether a pickup's parcel was taken, only someone who looks can say: the
+// compartment goes out of service as 'needs-check' with a 'technician.task'.
 
 export interface SpentByUnknownOpen {
   tokenSpent: boolean;
   /** Entries moved to collected / retrieved. */
   closedEntries: string[];
+}
+
+export interface NeedsCheck {
+  compartmentId: string;
+  /** Why the locker cannot tell: 'open-unknown' (crash / stop) or 'sensor-unknown'. */
+  cause: 'open-unknown' | 'sensor-unknown';
+  opId?: string;
+  tokenId?: string;
+  parcelId?: string;
+  /** Leave the compartment's status alone (a return drop-off keeps it occupied). */
+  keepStatus?: boolean;
+}
+
+/**
+ * What the locker cannot conclude is handed to a technician: a priority 'technician.task'
+ * (the backend surfaces it) and, for a pickup, the compartment out of service as
+ * 'needs-check', so nothing is deposited on a parcel that may still be inside. Back in
+ * service (setCompartmentService) it becomes free, or occupied while a parcel is recorded
+ * inside. Call inside the caller's transaction.
+ */
+export function reportNeedsCheck(store: RuntimeStore, check: NeedsCheck): void {
+  const { compartmentId } = check;
+  const row = store.getCompartment(compartmentId);
+  if (row === undefined) return;
+  const takenOut = check.keepStatus !== true && row.status !== 'out-of-service';
+  if (takenOut) {
+    store.setCompartmentStatus(compartmentId, 'out-of-service', { reason: 'needs-check' });
+    store.appendAudit('compartment.out-of-service', 'priority', { compartmentId, reason: 'needs-check' });
+  }
+  store.appendAudit('technician.task', 'priority', {
+    compartmentId,
+    task: 'check-compartment',
+    cause: check.cause,
+    outOfService: takenOut || row.status === 'out-of-service',
+    ...(check.opId === undefined ? {} : { opId: check.opId }),
+    ...(check.tokenId === undefined ? {} : { tokenId: check.tokenId }),
+    ...(check.parcelId === undefined ? {} : { parcelId: check.parcelId }),
+  });
 }
 
 export function spendUnknownOpen(store: RuntimeStore, op: OpenOperation, at: number): SpentByUnknownOpen {
@@ -20,8 +60,8 @@ export function spendUnknownOpen(store: RuntimeStore, op: OpenOperation, at: num
   switch (op.reason) {
     case 'pickup': {
       store.markTokenUsed(tokenId, 'pickup', at);
-      // The compartment keeps the status it has: whether the parcel was taken, only someone
-      // who looks can say (the door supervisor takes the door as the sensor reports it).
+      // Whether the parcel was taken, only someone who looks can say.
+      reportNeedsCheck(store, { compartmentId: op.compartmentId, cause: 'open-unknown', opId: op.opId, tokenId, ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }) });
       const entry = store.findEntryByTokenId(tokenId);
       if (entry?.state !== 'live') return { tokenSpent: true, closedEntries: [] };
       store.markCollected(tokenId, at);

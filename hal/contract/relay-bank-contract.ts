@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FakeClock } from '../clock/fake-clock.js';
-import { isHalError } from '../hal-error.js';
+import { isHalError, relayMayHaveEnergised } from '../hal-error.js';
 import type { RelayBank } from '../types.js';
 
 export interface RelayBankHarness {
@@ -91,7 +91,7 @@ export function relayBankContract(name: string, create: () => RelayBankHarness):
     it('rejects with RELAY_FAULT and leaves the relay off when it cannot be driven', async () => {
       const h = create();
       h.breakRelay('A01');
-      await expect(h.bank.pulse('A01', 100)).rejects.toSatisfy((e) => isHalError(e, 'RELAY_FAULT'));
+      await expect(h.bank.pulse('A01', 100)).rejects.toSatisfy((e) => isHalError(e, 'RELAY_FAULT') && !relayMayHaveEnergised(e));
       expect(h.energised('A01')).toBe(false);
       const other = h.bank.pulse('A02', 10);
       h.clock.advance(10);
@@ -117,6 +117,16 @@ export function relayBankContract(name: string, create: () => RelayBankHarness):
       await expect(cut).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
       await expect(queued).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
       expect(h.clock.pendingTimers()).toBe(0);
+      await expect(h.bank.pulse('A01', 10)).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
+    });
+
+    it('says a pulse cut short by close may have energised the relay, and a queued one did not', async () => {
+      const h = create();
+      const cut = h.bank.pulse('A01', 900);
+      const queued = h.bank.pulse('A01', 900);
+      await h.close();
+      await expect(cut).rejects.toSatisfy((e) => relayMayHaveEnergised(e));
+      await expect(queued).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED') && !relayMayHaveEnergised(e));
       await expect(h.bank.pulse('A01', 10)).rejects.toSatisfy((e) => isHalError(e, 'HAL_CLOSED'));
     });
   });
