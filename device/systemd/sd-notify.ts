@@ -48,6 +48,8 @@ class SocatNotifier implements Notifier {
   readonly enabled = true;
   private child: ChildProcessWithoutNullStreams | undefined;
   private closed = false;
+  /** The relay binary cannot be run at all: stop spawning it every ping. */
+  private unavailable = false;
   private readonly log: Logger;
   private readonly spawnRelay: SpawnRelay;
 
@@ -60,7 +62,7 @@ class SocatNotifier implements Notifier {
   }
 
   notify(state: string): void {
-    if (this.closed) return;
+    if (this.closed || this.unavailable) return;
     const child = this.child ?? this.start();
     if (child === undefined) return;
     // One write per message keeps a message in one datagram; several queued writes may share
@@ -105,6 +107,7 @@ class SocatNotifier implements Notifier {
       // ENOENT: socat is not installed. systemd will then time out the start (Type=notify).
       this.log.error({ err, command }, 'sd-notify.relay-failed');
       if (this.child === child) this.child = undefined;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.unavailable = true;
     });
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
