@@ -10,16 +10,27 @@ import { createLogger, type Logger } from './logger.js';
 import { LockerRuntime } from './runtime/locker-runtime.js';
 import { runtimeConfigFrom } from './runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from './store/device-store.js';
+import { createSystemdService } from './systemd/systemd-service.js';
 
 // Composition root of the device process: config (zod) → logger → hardware → store →
 // runtime (→ sync agent, same process and SQLite connection, docs/decisions/0004).
-// SIGTERM/SIGINT stop everything gracefully with every relay off. Nothing runs at import.
+// SIGTERM/SIGINT stop everything gracefully with every relay off, within STOP_BOUND_MS.
+// Under systemd (Type=notify) it sends READY once the relays are off and the store is open,
+// and feeds the watchdog while the event loop is healthy (device/systemd). Nothing runs at import.
+
+/**
+ * The longest a graceful stop may take before the process forces the relays off and exits 1.
+ * The sync agent's goodbye is bounded at ~2 s (its publish and disconnect, 1 s each); the
+ * unit's TimeoutStopSec (device/deploy/locker-device.service) is larger than this.
+ */
+export const STOP_BOUND_MS = 10_000;
 
 export interface RunningDevice {
   config: DeviceConfig;
   runtime: LockerRuntime;
   store: DeviceStore;
   hardware: LockerHardware;
+  logger: Logger;
   /** The simulated hardware's controls (`hardware.kind` simulated), for tests and benches. */
   control: Extract<CreatedHardware, { kind: 'simulated' }>['control'] | undefined;
   stop(): Promise<void>;
@@ -63,7 +74,7 @@ export async function startDevice(configPath: string): Promise<RunningDevice> {
     })();
     return stopping;
   };
-  return { config, runtime, store, hardware, control: created.kind === 'simulated' ? created.control : undefined, stop };
+  return { config, runtime, store, hardware, logger, control: created.kind === 'simulated' ? created.control : undefined, stop };
 }
 
 async function startSyncAgent(config: DeviceConfig, runtime: LockerRuntime, ed: ReturnType<typeof createEd25519>, clock: SystemClock, logger: Logger): Promise<Stoppable | undefined> {
@@ -88,12 +99,24 @@ async function startSyncAgent(config: DeviceConfig, runtime: LockerRuntime, ed: 
   return agent;
 }
 
-async function run(): Promise<void> {
-  const configPath = process.argv[2] ?? process.env['LOCKER_CONFIG'];
+/**
+ * The device process: start, tell systemd, stop on SIGTERM/SIGINT within STOP_BOUND_MS and
+ * exit. Exported for the systemd child test (device/systemd/device-process-child.ts).
+ */
+export async function runDeviceProcess(configPath: string | undefined): Promise<void> {
   if (configPath === undefined) {
     process.stderr.write('usage: device/main.ts <config.json> (or LOCKER_CONFIG)\n');
     process.exit(2);
   }
+  // Listen before starting: a SIGTERM during start-up waits for the start, then stops cleanly,
+  // instead of killing the process between "relays off" and "store open".
+  let signalled: string | undefined;
+  let onSignal = (signal: string): void => {
+    signalled = signal;
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+
   let device: RunningDevice;
   try {
     device = await startDevice(configPath);
@@ -101,19 +124,36 @@ async function run(): Promise<void> {
     process.stderr.write(`device failed to start: ${isDeviceError(err) ? describeError(err) : `INTERNAL: ${describeError(err)}`}\n`);
     process.exit(1);
   }
+  const { logger, hardware } = device;
+  const systemd = createSystemdService({ env: process.env, pid: process.pid, clock: new SystemClock(), logger });
+  // startDevice resolved: every relay is off (runtime.start) and the store is open.
+  systemd.ready(`locker ${device.config.lockerId} running`);
+
   const shutdown = (signal: string): void => {
+    logger.info({ signal, boundMs: STOP_BOUND_MS }, 'device.stopping');
+    systemd.stopping(`stopping after ${signal}`);
+    const bound = setTimeout(() => {
+      // Something in the graceful path hangs: the relays go off anyway, and systemd restarts us.
+      logger.fatal({ signal, boundMs: STOP_BOUND_MS }, 'device.stop-timeout');
+      void hardware.relays.allOff().finally(() => process.exit(1));
+    }, STOP_BOUND_MS);
     device
       .stop()
-      .then(() => process.exit(0))
+      .then(async () => {
+        clearTimeout(bound);
+        await systemd.close();
+        process.exit(0);
+      })
       .catch((err: unknown) => {
-        process.stderr.write(`device stop failed after ${signal}: ${String(err)}\n`);
-        process.exit(1);
+        clearTimeout(bound);
+        logger.error({ err, signal }, 'device.stop-failed');
+        void hardware.relays.allOff().finally(() => process.exit(1));
       });
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  onSignal = shutdown;
+  if (signalled !== undefined) shutdown(signalled);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  void run();
+  void runDeviceProcess(process.argv[2] ?? process.env['LOCKER_CONFIG']);
 }

@@ -30,6 +30,7 @@ describe('hardware config', () => {
     expect(config.scanner.maxLength).toBe(2048);
     expect(config.display.maxTextLength).toBe(64);
     expect(config.reconnect).toEqual({ initialMs: 500, maxMs: 30_000 });
+    expect(config.gpioChip).toEqual({ sysfsRoot: '/sys/class/gpio' });
   });
 
   const invalid: Array<[string, unknown]> = [

@@ -35,7 +35,27 @@ export const simulatedHardwareConfigSchema = z
     }
   });
 
+/** A line offset on the GPIO chip (the BCM number on a Raspberry Pi), not a sysfs number. */
 const gpioPin = z.number().int().min(0).max(1023);
+
+/**
+ * Labels of the Raspberry Pi's main GPIO chip, tried in this order when the config names
+ * none: Pi 5 (RP1), Pi 4, Pi 3 and older.
+ */
+export const RASPBERRY_PI_GPIO_LABELS = ['pinctrl-rp1', 'pinctrl-bcm2711', 'pinctrl-bcm2835'] as const;
+
+/**
+ * Which sysfs GPIO chip the pins are lines of. Kernels number sysfs GPIOs from the chip's
+ * base (512 or 571 on current Raspberry Pi OS, 0 on old ones), so a pin is mapped to
+ * base + offset at start, read from /sys/class/gpio/gpiochipN/{base,label,ngpio}.
+ */
+const gpioChipSchema = z
+  .object({
+    /** The chip's label in sysfs; absent = the first Raspberry Pi label found. */
+    label: z.string().min(1).max(64).optional(),
+    sysfsRoot: z.string().min(1).default('/sys/class/gpio'),
+  })
+  .strict();
 
 const serialPortSchema = z
   .object({
@@ -50,6 +70,7 @@ export const realHardwareConfigSchema = z
     compartments: z
       .array(z.object({ id: compartmentId, relayPin: gpioPin, doorPin: gpioPin }).strict())
       .min(1),
+    gpioChip: gpioChipSchema.default({ sysfsRoot: '/sys/class/gpio' }),
     /** Relay boards are commonly driven low-active. */
     relayActiveLow: z.boolean().default(false),
     /** Door input: after inversion, 1 means the door is open. */
@@ -86,6 +107,7 @@ export type HardwareConfig = z.infer<typeof hardwareConfigSchema>;
 export type HardwareConfigInput = z.input<typeof hardwareConfigSchema>;
 export type SimulatedHardwareConfig = z.infer<typeof simulatedHardwareConfigSchema>;
 export type RealHardwareConfig = z.infer<typeof realHardwareConfigSchema>;
+export type GpioChipConfig = z.infer<typeof gpioChipSchema>;
 
 /** Validates untrusted config; throws HalError CONFIG_INVALID with every issue listed. */
 export function parseHardwareConfig(input: unknown): HardwareConfig {

@@ -103,13 +103,26 @@ describe('openDatabase', () => {
       expectOpenFails(path, 'DB_UNREADABLE');
       return;
     }
-    // root reads any file whatever its mode: open it as an unprivileged user instead.
+    // root reads any file whatever its mode: open it as an unprivileged user instead. The
+    // probe drops to uid 65534 itself once its modules are loaded, so this also works from a
+    // clone in a folder that user cannot enter (a 0700 home).
     chmodSync(dir, 0o755);
     const probe = fileURLToPath(new URL('./open-store-probe.ts', import.meta.url));
-    const result = spawnSync(process.execPath, ['--import', 'tsx', probe, path], {
-      uid: 65534, gid: 65534, cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 20_000,
+    const result = spawnSync(process.execPath, ['--import', 'tsx', probe, path, '65534'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 20_000,
     });
     expect(result.stdout.trim(), result.stderr).toBe('DB_UNREADABLE');
+  });
+
+  it.runIf(process.getuid?.() === 0)('runs the permission probe as the unprivileged user, who creates a database it owns', () => {
+    const path = join(dir, 'created-by-probe.db');
+    chmodSync(dir, 0o777);
+    const probe = fileURLToPath(new URL('./open-store-probe.ts', import.meta.url));
+    const result = spawnSync(process.execPath, ['--import', 'tsx', probe, path, '65534'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 20_000,
+    });
+    expect(result.stdout.trim(), result.stderr).toBe('opened as uid 65534');
+    expect(statSync(path).uid).toBe(65534);
   });
 
   it('fails with DB_UNREADABLE when a path component is a file', () => {

@@ -9,9 +9,11 @@ import type { SerialPortOpener } from './serial-connection.js';
 import { SerialIndicator } from './serial-indicator.js';
 import { SerialKeypad } from './serial-keypad.js';
 import { SerialScanner } from './serial-scanner.js';
+import { chipMappedGpioFactory, findGpioChip } from './sysfs-gpio-chip.js';
 
 export interface RealHardwareDeps {
   clock: Clock;
+  /** Takes line offsets as the config has them; defaults to createBoardGpioFactory. */
   gpioFactory?: GpioPinFactory;
   openPort?: SerialPortOpener;
   logger?: Logger;
@@ -20,10 +22,26 @@ export interface RealHardwareDeps {
 /** Re-reads the door inputs this often in case an edge interrupt was missed. */
 const DOOR_POLL_MS = 1000;
 
+/**
+ * The board's pin factory: onoff (or `sysfs`, for tests) behind the chip mapping, so the
+ * drivers speak line offsets and onoff gets the sysfs numbers (base + offset).
+ */
+export async function createBoardGpioFactory(
+  config: RealHardwareConfig,
+  options: { sysfs?: GpioPinFactory; logger?: Logger } = {},
+): Promise<GpioPinFactory> {
+  const chip = findGpioChip(config.gpioChip);
+  const offsets = config.compartments.flatMap((c) => [c.relayPin, c.doorPin]);
+  // Checked before onoff is loaded: a wrong chip or line fails with its own clear code.
+  const mapped = chipMappedGpioFactory(options.sysfs ?? (await createOnoffGpioFactory()), chip, offsets);
+  options.logger?.info({ chip: chip.name, label: chip.label, base: chip.base, ngpio: chip.ngpio }, 'hal.gpio-chip-mapped');
+  return mapped;
+}
+
 /** Wires the GPIO and serial drivers from a validated config. */
 export async function createRealHardware(config: RealHardwareConfig, deps: RealHardwareDeps): Promise<LockerHardware> {
   const { clock, logger } = deps;
-  const gpio = deps.gpioFactory ?? (await createOnoffGpioFactory());
+  const gpio = deps.gpioFactory ?? (await createBoardGpioFactory(config, logger === undefined ? {} : { logger }));
   const child = (component: string): { logger?: Logger } =>
     logger === undefined ? {} : { logger: logger.child({ component }) };
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Installs the locker device on Raspberry Pi OS / Debian: the `locker` user (in the gpio and
+# dialout groups only), the data directory (0700), the config in /etc/locker, the app in
+# /opt/locker-device and the systemd unit. Idempotent: a second run changes nothing, and an
+# existing config or pepper is never overwritten (the operator may have edited it).
+#
+#   install.sh [--root DIR] [--app DIR] [--config FILE] [--pepper FILE] [--no-apt]
+#
+# --root DIR installs into DIR instead of / (users via useradd --prefix, which does not
+# chroot; no apt-get, no systemctl): how the test and image builds use it.
+set -euo pipefail
+
+ROOT=/
+APP=""
+CONFIG=""
+PEPPER=""
+APT=1
+USER_NAME=locker
+DATA_DIR=/var/lib/locker
+CONFIG_DIR=/etc/locker
+APP_DIR=/opt/locker-device
+UNIT_NAME=locker-device.service
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
+    --app) APP="${2:?--app needs a directory}"; shift 2 ;;
+    --config) CONFIG="${2:?--config needs a file}"; shift 2 ;;
+    --pepper) PEPPER="${2:?--pepper needs a file}"; shift 2 ;;
+    --no-apt) APT=0; shift ;;
+    -h|--help) usage ;;
+    *) echo "install.sh: unknown argument $1" >&2; usage ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "install.sh: must run as root (it creates a user and chowns files)" >&2; exit 1; }
+ROOT="$(cd "$ROOT" && pwd)"
+R="${ROOT%/}"
+PREFIX=()
+[ "$ROOT" = / ] || PREFIX=(--prefix "$ROOT")
+
+changes=0
+changed() { echo "changed: $*"; changes=$((changes + 1)); }
+
+# --- packages (the real system only) ---------------------------------------------------
+if [ "$ROOT" = / ] && [ "$APT" -eq 1 ]; then
+  need=()
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  # The sd_notify relay (decision 0026): without it systemd never sees READY.
+  command -v socat >/dev/null 2>&1 || need+=(socat)
+  if [ "${#need[@]}" -gt 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${need[@]}"
+    changed "packages ${need[*]}"
+  fi
+fi
+
+# --- groups and user ---------------------------------------------------------------------
+has_group() { grep -q "^$1:" "$R/etc/group"; }
+for group in gpio dialout; do
+  if ! has_group "$group"; then
+    groupadd "${PREFIX[@]}" --system "$group"
+    changed "group $group"
+  fi
+done
+if ! grep -q "^$USER_NAME:" "$R/etc/passwd"; then
+  useradd "${PREFIX[@]}" --system --user-group --no-create-home --home-dir "$DATA_DIR" \
+    --shell /usr/sbin/nologin --comment "Parcel locker device" --groups gpio,dialout "$USER_NAME"
+  changed "user $USER_NAME"
+fi
+# Supplementary groups: exactly gpio and dialout (a user once added to sudo is taken out).
+current="$(awk -F: -v u="$USER_NAME" '{ n = split($4, m, ","); for (i = 1; i <= n; i++) if (m[i] == u) print $1 }' "$R/etc/group" | sort | paste -sd, -)"
+if [ "$current" != "dialout,gpio" ]; then
+  usermod "${PREFIX[@]}" -G gpio,dialout "$USER_NAME"
+  changed "groups of $USER_NAME ($current -> dialout,gpio)"
+fi
+uid="$(awk -F: -v u="$USER_NAME" '$1 == u { print $3 }' "$R/etc/passwd")"
+gid="$(awk -F: -v u="$USER_NAME" '$1 == u { print $4 }' "$R/etc/passwd")"
+
+# --- files -------------------------------------------------------------------------------
+# ensure_dir PATH MODE OWNER:GROUP (numeric)
+ensure_dir() {
+  local path="$R$1"
+  if [ ! -d "$path" ]; then mkdir -p "$path"; changed "directory $1"; fi
+  if [ "$(stat -c %a "$path")" != "${2#0}" ]; then chmod "$2" "$path"; changed "mode $2 on $1"; fi
+  if [ "$(stat -c %u:%g "$path")" != "$3" ]; then chown "$3" "$path"; changed "owner of $1"; fi
+}
+# ensure_file SOURCE DEST MODE OWNER:GROUP replace|keep
+ensure_file() {
+  local dest="$R$2"
+  if [ ! -e "$dest" ]; then
+    install -m "$3" "$1" "$dest"; changed "file $2"
+  elif [ "$5" = replace ] && ! cmp -s "$1" "$dest"; then
+    install -m "$3" "$1" "$dest"; changed "file $2 (updated)"
+  fi
+  if [ "$(stat -c %a "$dest")" != "${3#0}" ]; then chmod "$3" "$dest"; changed "mode $3 on $2"; fi
+  if [ "$(stat -c %u:%g "$dest")" != "$4" ]; then chown "$4" "$dest"; changed "owner of $2"; fi
+}
+
+ensure_dir "$DATA_DIR" 0700 "$uid:$gid"
+ensure_dir "$CONFIG_DIR" 0750 "0:$gid"
+if [ -n "$CONFIG" ]; then
+  ensure_file "$CONFIG" "$CONFIG_DIR/device.json" 0640 "0:$gid" keep
+elif [ ! -e "$R$CONFIG_DIR/device.json" ]; then
+  echo "note: no $CONFIG_DIR/device.json yet; write it (docs/operations.md) before starting the service"
+fi
+if [ -n "$PEPPER" ]; then
+  # The code pepper: readable by the device user only (docs/security.md).
+  ensure_file "$PEPPER" "$CONFIG_DIR/code-pepper" 0400 "$uid:$gid" keep
+fi
+if [ -n "$APP" ]; then
+  [ -f "$APP/main.js" ] || { echo "install.sh: $APP has no main.js (expected the built device app)" >&2; exit 1; }
+  if ! diff -rq "$APP" "$R$APP_DIR" >/dev/null 2>&1; then
+    rm -rf "$R$APP_DIR.new"
+    mkdir -p "$(dirname "$R$APP_DIR")"
+    cp -a "$APP" "$R$APP_DIR.new"
+    chown -R 0:0 "$R$APP_DIR.new"
+    chmod -R u=rwX,go=rX "$R$APP_DIR.new"
+    rm -rf "$R$APP_DIR" && mv "$R$APP_DIR.new" "$R$APP_DIR"
+    changed "app $APP_DIR"
+  fi
+fi
+ensure_dir /etc/systemd/system 0755 "0:0"
+ensure_file "$HERE/$UNIT_NAME" "/etc/systemd/system/$UNIT_NAME" 0644 "0:0" replace
+wants="/etc/systemd/system/multi-user.target.wants"
+ensure_dir "$wants" 0755 "0:0"
+if [ "$(readlink "$R$wants/$UNIT_NAME" 2>/dev/null)" != "/etc/systemd/system/$UNIT_NAME" ]; then
+  ln -sfn "/etc/systemd/system/$UNIT_NAME" "$R$wants/$UNIT_NAME"
+  changed "enabled $UNIT_NAME"
+fi
+
+if [ "$ROOT" = / ] && [ "$changes" -gt 0 ] && command -v systemctl >/dev/null 2>&1; then
+  systemctl daemon-reload || true
+fi
+if [ "$changes" -eq 0 ]; then echo "nothing to change"; else echo "$changes change(s); start with: systemctl restart $UNIT_NAME"; fi

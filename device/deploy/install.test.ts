@@ -1,0 +1,121 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+// install.sh into a temporary root, seeded like a fresh Raspberry Pi OS (dialout exists,
+// gpio does not here, to show it is created). It must run as root (it chowns files); as
+// another user the test skips with a reason.
+
+const script = join(import.meta.dirname, 'install.sh');
+const unit = join(import.meta.dirname, 'locker-device.service');
+const isRoot = process.getuid?.() === 0;
+const hasUseradd = spawnSync('useradd', ['--help'], { stdio: 'ignore' }).status === 0;
+if (!isRoot) console.warn('skipping install.sh tests: they must run as root (the script chowns files)');
+else if (!hasUseradd) console.warn('skipping install.sh tests: useradd is not installed');
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function seedRoot(): { root: string; src: string } {
+  const base = mkdtempSync(join(tmpdir(), 'install-root-'));
+  dirs.push(base);
+  const root = join(base, 'root');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n');
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\ndialout:x:20:pi\nsudo:x:27:pi\npi:x:1000:\n');
+  writeFileSync(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\npi:*:19000:0:99999:7:::\n');
+  writeFileSync(join(root, 'etc/gshadow'), 'root:*::\ndialout:*::pi\nsudo:*::pi\npi:!::\n');
+  chmodSync(join(root, 'etc/shadow'), 0o640);
+  chmodSync(join(root, 'etc/gshadow'), 0o640);
+  const src = join(base, 'src');
+  mkdirSync(join(src, 'app'), { recursive: true });
+  writeFileSync(join(src, 'app/main.js'), 'console.log("device")\n');
+  writeFileSync(join(src, 'device.json'), '{"lockerId":"lk-test-1"}\n');
+  writeFileSync(join(src, 'pepper'), `${'cd'.repeat(32)}\n`);
+  return { root, src };
+}
+
+function install(root: string, src: string): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync('bash', [script, '--root', root, '--app', join(src, 'app'), '--config', join(src, 'device.json'), '--pepper', join(src, 'pepper')], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Every path under root with its type, mode, owner and content hash (or link target). */
+function snapshot(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const st = lstatSync(path);
+      const head = `${st.mode.toString(8)} ${String(st.uid)}:${String(st.gid)}`;
+      if (st.isSymbolicLink()) out.set(relative(root, path), `${head} -> ${readlinkSync(path)}`);
+      else if (st.isDirectory()) {
+        out.set(relative(root, path), head);
+        walk(path);
+      } else out.set(relative(root, path), `${head} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function entry(file: string, name: string): string[] | undefined {
+  return readFileSync(file, 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+}
+
+describe.skipIf(!isRoot || !hasUseradd)('install.sh into a temporary root', () => {
+  it('creates the locker user in gpio and dialout only, a 0700 data directory it owns, the config in /etc and the enabled unit', () => {
+    const { root, src } = seedRoot();
+    const first = install(root, src);
+    expect(first.status, first.stderr).toBe(0);
+
+    const user = entry(join(root, 'etc/passwd'), 'locker');
+    expect(user?.[6]).toBe('/usr/sbin/nologin');
+    const uid = Number(user?.[2]);
+    const gid = Number(user?.[3]);
+    const memberOf = readFileSync(join(root, 'etc/group'), 'utf8').split('\n').map((l) => l.split(':'))
+      .filter((f) => (f[3] ?? '').split(',').includes('locker')).map((f) => f[0]).sort();
+    expect(memberOf).toEqual(['dialout', 'gpio']);
+    expect(entry(join(root, 'etc/group'), 'dialout')?.[3]).toBe('pi,locker');
+
+    const data = statSync(join(root, 'var/lib/locker'));
+    expect(data.mode & 0o777).toBe(0o700);
+    expect([data.uid, data.gid]).toEqual([uid, gid]);
+    const pepper = statSync(join(root, 'etc/locker/code-pepper'));
+    expect(pepper.mode & 0o777).toBe(0o400);
+    expect(pepper.uid).toBe(uid);
+    const config = statSync(join(root, 'etc/locker/device.json'));
+    expect([config.mode & 0o777, config.uid, config.gid]).toEqual([0o640, 0, gid]);
+    expect(readFileSync(join(root, 'etc/systemd/system/locker-device.service'), 'utf8')).toBe(readFileSync(unit, 'utf8'));
+    expect(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/locker-device.service'))).toBe('/etc/systemd/system/locker-device.service');
+    expect(readFileSync(join(root, 'opt/locker-device/main.js'), 'utf8')).toContain('device');
+  });
+
+  it('changes nothing on a second run, and never overwrites a config the operator edited', () => {
+    const { root, src } = seedRoot();
+    expect(install(root, src).status).toBe(0);
+    writeFileSync(join(root, 'etc/locker/device.json'), '{"lockerId":"lk-test-1","edited":true}\n');
+    const before = snapshot(root);
+    const second = install(root, src);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout).toContain('nothing to change');
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  it('repairs drift: a data directory opened up to 0755 and a user added to sudo are put back', () => {
+    const { root, src } = seedRoot();
+    expect(install(root, src).status).toBe(0);
+    chmodSync(join(root, 'var/lib/locker'), 0o755);
+    const group = readFileSync(join(root, 'etc/group'), 'utf8').replace('sudo:x:27:pi', 'sudo:x:27:pi,locker');
+    writeFileSync(join(root, 'etc/group'), group);
+    const again = install(root, src);
+    expect(again.status, again.stderr).toBe(0);
+    expect(statSync(join(root, 'var/lib/locker')).mode & 0o777).toBe(0o700);
+    expect(entry(join(root, 'etc/group'), 'sudo')?.[3]).toBe('pi');
+  });
+});
