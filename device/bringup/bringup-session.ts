@@ -1,6 +1,6 @@
-import { isHalError } from '../../hal/hal-error.js';
-import type { SerialPortListing } from '../../hal/real/list-serial-ports.js';
-import type { Clock, KeyPress, LockerHardware, Unsubscribe } from '../../hal/types.js';
+import { isHalError } from '@locker/hal/hal-error.js';
+import type { SerialPortListing } from '@locker/hal/real/list-serial-ports.js';
+import type { Clock, KeyPress, LockerHardware, Unsubscribe } from '@locker/hal/types.js';
 import { isYes, type Prompter } from './prompter.js';
 import type { CheckResult } from './result-table.js';
 

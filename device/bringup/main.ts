@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
-import { SystemClock } from '../../hal/clock/system-clock.js';
-import { createHardware } from '../../hal/create-hardware.js';
-import { listSerialPorts } from '../../hal/real/list-serial-ports.js';
+import { SystemClock } from '@locker/hal/clock/system-clock.js';
+import { createHardware } from '@locker/hal/create-hardware.js';
+import { listSerialPorts } from '@locker/hal/real/list-serial-ports.js';
 import { readDeviceConfigFile } from '../config.js';
 import { isDeviceError } from '../errors.js';
 import { createLogger } from '../logger.js';

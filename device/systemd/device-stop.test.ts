@@ -1,9 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AedesHarness } from '../../sync/testing/aedes-harness.js';
-import { makeTestKeys } from '../../sync/testing/test-keys.js';
-import { TestBackend } from '../../sync/testing/test-backend.js';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
+import { makeTestKeys } from '@locker/contract/test-keys.js';
+import { TestBackend } from '@locker/sync-testing/test-backend.js';
 import { silentLogger } from '../logger.js';
 import { STOP_BOUND_MS } from '../main.js';
 import { openDeviceStore } from '../store/device-store.js';

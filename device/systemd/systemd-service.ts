@@ -1,4 +1,4 @@
-import type { Clock } from '../../hal/types.js';
+import type { Clock } from '@locker/hal/types.js';
 import type { Logger } from '../logger.js';
 import { createNotifier, type Notifier, type NotifierOptions } from './sd-notify.js';
 import { EventLoopWatchdog, watchdogSettingsFromEnv } from './watchdog.js';

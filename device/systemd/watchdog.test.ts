@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../hal/clock/fake-clock.js';
+import { FakeClock } from '@locker/hal/clock/fake-clock.js';
 import { silentLogger } from '../logger.js';
 import { EventLoopWatchdog, tickDecision, watchdogSettingsFromEnv } from './watchdog.js';
 

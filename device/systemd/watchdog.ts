@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../../hal/types.js';
+import type { Clock, TimerHandle } from '@locker/hal/types.js';
 import type { Logger } from '../logger.js';
 
 // The systemd watchdog, fed only while the event loop is healthy. A tick is scheduled every
