@@ -1,3 +1,4 @@
+import type { AuditEventData, AuditEventType } from '../sync/contract/audit-events/index.js';
 import type { CodeBatch } from './codes/code-batch.js';
 
 // What the sync agent (sync/) may ask of the device. The device runtime implements it on
@@ -61,7 +62,7 @@ export interface DeviceSyncPort {
   /** A backend-signed issue time: raises the device's trusted-time floor, never lowers it. */
   observeTrustedTime(epochMs: number, source: string): void;
   /** Appends an audit record on the sync agent's behalf (batch rejected, command executed…). */
-  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord;
+  appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord;
   /** The stored reply of a command already executed, by transaction id. */
   findCommandReply(transactionId: string): StoredCommandReply | undefined;
   /**

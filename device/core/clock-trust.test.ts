@@ -29,7 +29,7 @@ describe('clock trust', () => {
     it(c.name, () => {
       const step = tick(initialClockTrust(T), c.wall, c.mono);
       expect(step.state.floor).toBe(c.floor);
-      expect(step.effects.flatMap((e) => (e.type === 'audit' ? [String(e.data['direction'])] : []))).toEqual(c.audits);
+      expect(step.effects.flatMap((e) => (e.type === 'audit' ? [e.auditType === 'clock.jump' ? e.data.direction : e.auditType] : []))).toEqual(c.audits);
     });
   }
 
@@ -46,7 +46,7 @@ describe('clock trust', () => {
     const step = tick(s, T + 10 * 86_400_000, 10_000);
     s = step.state;
     expect(s.floor).toBe(T + 10_000);
-    expect(step.effects.some((e) => e.type === 'audit' && e.data['direction'] === 'forward')).toBe(true);
+    expect(step.effects.some((e) => e.type === 'audit' && e.auditType === 'clock.jump' && e.data.direction === 'forward')).toBe(true);
   });
 
   it('reports a backward jump once in the priority lane and keeps counting on the floor', () => {

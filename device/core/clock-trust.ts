@@ -1,3 +1,4 @@
+import type { AuditEventData } from '../../sync/contract/audit-events/index.js';
 // Clock trust. Trusted time = max(wall clock, floor). The floor is the latest time the
 // device can vouch for; it is persisted (store.raiseClockFloor) and never decreases.
 //
@@ -30,7 +31,8 @@ export type ClockTrustInput =
 
 export type ClockTrustEffect =
   | { type: 'raise-floor'; epochMs: number }
-  | { type: 'audit'; auditType: 'clock.jump' | 'clock.signed-time'; lane: 'priority' | 'normal'; data: Record<string, string | number> };
+  | { type: 'audit'; auditType: 'clock.jump'; lane: 'priority' | 'normal'; data: AuditEventData<'clock.jump'> }
+  | { type: 'audit'; auditType: 'clock.signed-time'; lane: 'priority' | 'normal'; data: AuditEventData<'clock.signed-time'> };
 
 export interface ClockTrustStep {
   state: ClockTrustState;
