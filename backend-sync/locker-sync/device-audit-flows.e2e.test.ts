@@ -236,4 +236,21 @@ describe("the device's actual audit records through the backend's ingest", () =>
     expect(f.store.alerts.list(LOCKER).map((a) => a.kind)).toContain('security.keypad-lockout');
     expectNothingRefused();
   });
+
+  it('keeps an unknown and an invalid device record for review while the chain verifies and the ack moves past them', async () => {
+    const { shipmentId } = await shippedParcel('review');
+    // What a newer firmware, or a bug the compiler did not see, could put in the log.
+    d.store.appendUncheckedAudit('diagnostics.dump', 'normal', { blob: 'x' });
+    d.store.appendUncheckedAudit('return.retrieved', 'normal', { compartmentId: 'M1', courierTokenId: 'tok_c', parcels: [shipmentId], entries: [] });
+    await courierDeposits(shipmentId);
+    expect(f.store.audit.reviewList(LOCKER).map((r) => [r.type, r.reason])).toEqual([
+      ['diagnostics.dump', 'unknown-type'],
+      ['return.retrieved', 'invalid-data'],
+    ]);
+    expect(f.store.audit.reviewCount(LOCKER)).toBe(2);
+    // Everything after them was still acted on, and the locker may forget them.
+    expect(shipment(shipmentId).state).toBe('delivered');
+    expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
+    expect(d.store.auditAckedWatermark()).toBe(d.store.auditHighWatermark());
+  });
 });
