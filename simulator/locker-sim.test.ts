@@ -80,7 +80,7 @@ describe('locker simulator', () => {
   it('resumes from the persisted state when reopened on the same data dir', async () => {
     const first = await open();
     first.sim.store.setCompartmentStatus('A05', 'occupied', { parcelId: 'PCL-RESUME' });
-    first.sim.store.appendAudit('sim.test', 'normal', { note: 'before restart' });
+    first.sim.store.appendAudit('device.stopped', 'normal', {});
     await first.sim.stop();
     const second = await open(first.dir);
     expect(second.sim.store.getCompartment('A05')).toMatchObject({ status: 'occupied', parcelId: 'PCL-RESUME' });

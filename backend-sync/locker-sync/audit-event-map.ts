@@ -1,14 +1,16 @@
-import { z } from 'zod';
 import type { Alerts, AlertKind } from '../lockers/alerts.js';
 import type { CompartmentFaults } from '../lockers/compartment-faults.js';
 import type { ParcelEvents } from '../orders/parcel-events.js';
+import { parseAuditEvent, type AuditEvent } from '../shared/contract.js';
 import type { AuditRecordRow } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
-// The ONE mapping from the device's audit record types (device/runtime, device/core) to
-// backend effects. Events only drive state transitions (which feed the outbox); nothing
-// here notifies anyone directly. Unknown types are stored and ignored: the device may
-// audit more than the backend acts on.
+// The ONE mapping from the device's audit events (sync/contract/audit-events) to backend
+// effects. Every record's data is parsed through its type's contract schema first: a type
+// the contract does not know, or data its schema refuses, maps to nothing ('unknown' /
+// 'invalid'; audit-ingest.ts has already kept it for review). Events only drive state
+// transitions (which feed the outbox); nothing here notifies anyone directly. Known types
+// the backend does not act on are 'unmapped'.
 
 export interface EventMapDeps {
   store: Store;
@@ -17,84 +19,75 @@ export interface EventMapDeps {
   alerts: Alerts;
 }
 
-export type MapOutcome = 'applied' | 'ignored' | 'unmapped' | 'invalid';
+export type MapOutcome = 'applied' | 'ignored' | 'unmapped' | 'invalid' | 'unknown';
 
-const Loose = z.looseObject({
-  tokenId: z.string().optional(),
-  parcelId: z.string().optional(),
-  compartmentId: z.string().optional(),
-  reason: z.string().optional(),
-  parcels: z.array(z.string()).optional(),
-  direction: z.string().optional(),
-});
-type Data = z.infer<typeof Loose>;
-
-const securityTypes: Readonly<Record<string, AlertKind>> = {
-  'keypad.lockout': 'security.keypad-lockout',
-  'door.uncommanded-open': 'security.uncommanded-open',
-  'pickup.suspicious': 'security.suspicious-pickup',
-};
-const faultTypes: ReadonlySet<string> = new Set(['door.jammed', 'door.relay-fault', 'door.sensor-unknown', 'door.open-unknown', 'door.left-open']);
+const faultTypes: ReadonlySet<AuditEvent['type']> = new Set(['door.jammed', 'door.relay-fault', 'door.sensor-unknown', 'door.open-unknown', 'door.left-open']);
 
 /** The shipment a record is about: its parcel id, else the token's code entry. */
-function shipmentOf(store: Store, lockerId: string, d: Data): string | undefined {
+function shipmentOf(store: Store, lockerId: string, d: { parcelId?: string | undefined; tokenId?: string | undefined }): string | undefined {
   if (d.parcelId !== undefined && store.shipments.get(d.parcelId) !== undefined) return d.parcelId;
   if (d.tokenId !== undefined) return store.codeSets.entry(lockerId, d.tokenId)?.shipmentId;
   return undefined;
 }
 
 export function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): MapOutcome {
-  let json: unknown;
-  try {
-    json = JSON.parse(r.dataJson);
-  } catch {
-    return 'invalid';
-  }
-  const parsed = Loose.safeParse(json);
-  if (!parsed.success) return 'invalid';
-  const d = parsed.data;
+  const parsed = parseAuditEvent(r.type, r.dataJson);
+  if (!parsed.ok) return parsed.reason === 'unknown-type' ? 'unknown' : 'invalid';
+  const e = parsed.event;
   const who = { actor: `locker:${r.lockerId}`, reason: `${r.type} #${String(r.seq)}` };
   const key = `${r.lockerId}:${String(r.seq)}`;
   const { store, parcels } = deps;
+  const security = (kind: AlertKind, compartmentId: string | null, reason: string | null): MapOutcome => {
+    deps.alerts.raise(r.lockerId, kind, key, { seq: r.seq, at: r.at, compartmentId, reason });
+    return 'applied';
+  };
 
-  const security = securityTypes[r.type];
-  if (security !== undefined) {
-    deps.alerts.raise(r.lockerId, security, key, { seq: r.seq, at: r.at, compartmentId: d.compartmentId ?? null, reason: d.reason ?? null });
+  if (faultTypes.has(e.type) && 'compartmentId' in e.data) {
+    deps.alerts.raise(r.lockerId, 'fault.door', key, { seq: r.seq, type: r.type, compartmentId: e.data.compartmentId });
     return 'applied';
   }
-  if (faultTypes.has(r.type)) {
-    deps.alerts.raise(r.lockerId, 'fault.door', key, { seq: r.seq, type: r.type, compartmentId: d.compartmentId ?? null });
-    return 'applied';
-  }
-  switch (r.type) {
+  switch (e.type) {
+    case 'keypad.lockout':
+      return security('security.keypad-lockout', null, e.data.reason);
+    case 'door.uncommanded-open':
+      return security('security.uncommanded-open', e.data.compartmentId, null);
+    case 'pickup.suspicious':
+      return security('security.suspicious-pickup', null, e.data.reason);
     case 'courier.deposited': {
-      const sid = shipmentOf(store, r.lockerId, d);
-      return sid === undefined ? 'ignored' : parcels.deposited(sid, r.lockerId, d.compartmentId, r.at, who);
+      const sid = shipmentOf(store, r.lockerId, e.data);
+      return sid === undefined ? 'ignored' : parcels.deposited(sid, r.lockerId, e.data.compartmentId, r.at, who);
     }
     case 'pickup.collected': {
-      const sid = shipmentOf(store, r.lockerId, d);
+      const sid = shipmentOf(store, r.lockerId, e.data);
       return sid === undefined ? 'ignored' : parcels.collected(sid, r.lockerId, who);
     }
     case 'pickup.expired': {
-      const sid = shipmentOf(store, r.lockerId, d);
+      const sid = shipmentOf(store, r.lockerId, e.data);
       return sid === undefined ? 'ignored' : parcels.expire(sid, who);
     }
     case 'return.dropped-off': {
-      const sid = shipmentOf(store, r.lockerId, d);
+      const sid = shipmentOf(store, r.lockerId, e.data);
       return sid === undefined ? 'ignored' : parcels.returnDropped(sid, r.lockerId, who);
     }
     case 'return.retrieved': {
-      let any: MapOutcome = 'ignored';
-      for (const pid of d.parcels ?? []) if (parcels.retrieved(pid, r.lockerId, who) === 'applied') any = 'applied';
-      return any;
+      // The retrieval credential names one parcel; the contract carries it as parcelId.
+      const sid = shipmentOf(store, r.lockerId, e.data);
+      return sid === undefined ? 'ignored' : parcels.retrieved(sid, r.lockerId, who);
     }
     case 'compartment.out-of-service':
-      if (d.compartmentId === undefined) return 'invalid';
-      deps.faults.outOfService(r.lockerId, d.compartmentId, d.reason ?? 'door fault', key);
+      deps.faults.outOfService(r.lockerId, e.data.compartmentId, e.data.reason ?? 'door fault', key);
+      return 'applied';
+    case 'technician.task':
+      // The locker cannot tell what is in the compartment: someone has to go and look.
+      deps.alerts.raise(r.lockerId, 'fault.technician-task', key, { seq: r.seq, compartmentId: e.data.compartmentId, task: e.data.task, cause: e.data.cause, outOfService: e.data.outOfService });
+      return 'applied';
+    case 'courier.deposited-not-live':
+      // A parcel inside whose code is gone for good (the order was cancelled meanwhile).
+      deps.alerts.raise(r.lockerId, 'fault.parcel-not-live', key, { seq: r.seq, compartmentId: e.data.compartmentId, parcelId: e.data.parcelId, entryState: e.data.entryState });
       return 'applied';
     case 'clock.jump':
       if (r.lane !== 'priority') return 'ignored';
-      deps.alerts.raise(r.lockerId, 'security.clock-jump', key, { seq: r.seq, direction: d.direction ?? null });
+      deps.alerts.raise(r.lockerId, 'security.clock-jump', key, { seq: r.seq, direction: e.data.direction });
       return 'applied';
     default:
       return 'unmapped';

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GENESIS_PREV_HASH, auditRecordHash, type AuditRecordWire } from '../shared/contract.js';
+import { captureLogs } from '@locker/sync-testing/log-capture.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 
@@ -33,7 +34,7 @@ describe('audit ingest', () => {
   const events = (): AuditRecordWire[] =>
     chain(
       [
-        { type: 'device.started', data: {} },
+        { type: 'device.started', data: { liveCodes: 1, clockFloor: 0 } },
         { type: 'courier.deposited', data: { tokenId, parcelId: shipmentId, compartmentId: 'M1', assignedId: 'M1' } },
         { type: 'pickup.collected', data: { tokenId, compartmentId: 'M1', via: 'code', parcelId: shipmentId, door: 'opened' } },
       ],
@@ -47,6 +48,56 @@ describe('audit ingest', () => {
     const ready = f.store.notifications.list({ kind: 'parcel.ready_for_pickup' });
     expect(ready).toHaveLength(1);
     expect(f.services.codeBox.open(String(ready[0]?.payload['code']), shipmentId)).toMatch(/^\d{8}$/);
+  });
+
+  it('starts the refund when the locker reports return.retrieved with the parcel it took out (the contract names it parcelId)', () => {
+    const recs = chain(
+      [
+        { type: 'courier.deposited', data: { tokenId, parcelId: shipmentId, compartmentId: 'M1', assignedId: 'M1' } },
+        { type: 'pickup.expired', data: { tokenId, parcelId: shipmentId, compartmentId: 'M1', returnNeeded: true, by: 'sweep' } },
+        // Exactly what device/runtime/courier-flow.ts writes on a retrieval.
+        { type: 'return.retrieved', data: { compartmentId: 'M1', courierTokenId: 'tok_courier', parcelId: shipmentId, entries: [tokenId] } },
+      ],
+      f.clock.now(),
+    );
+    const result = f.services.ingest.ingest('lk-a', recs);
+    expect(result).toMatchObject({ contiguousSeq: 3, keptForReview: [] });
+    const s = f.store.shipments.get(shipmentId)!;
+    expect(s.state).toBe('returned');
+    expect(f.services.orders.get(s.orderId).state).toBe('returned');
+    expect(f.store.refunds.byOrder(s.orderId)).toEqual([expect.objectContaining({ state: 'pending', amountCents: 1000 })]);
+  });
+
+  it('keeps an unknown or invalid event for review, counts and logs it, and still stores, chains and acks it', async () => {
+    const logs = captureLogs('info');
+    await f.close();
+    f = makeBackend({ logger: logs.logger });
+    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    const recs = chain(
+      [
+        { type: 'device.started', data: { liveCodes: 0, clockFloor: 0 } },
+        { type: 'diagnostics.dump', data: { blob: 'x' } },
+        // The old mismatch: `parcels` instead of the contract's parcelId.
+        { type: 'return.retrieved', data: { compartmentId: 'M1', courierTokenId: 'tok_c', parcels: ['shp_1'], entries: [] } },
+        { type: 'door.closed', data: { compartmentId: 'M1', openMs: 900, commanded: true } },
+      ],
+      f.clock.now(),
+    );
+    const result = f.services.ingest.ingest('lk-a', recs);
+    expect(result).toMatchObject({ contiguousSeq: 4, inserted: 4, chainBreaks: [], keptForReview: [2, 3] });
+    expect(f.store.audit.chainBrokenAt('lk-a')).toBeUndefined();
+    expect(f.store.audit.get('lk-a', 3)?.dataJson).toBe(recs[2]!.dataJson);
+    expect(f.store.audit.reviewList('lk-a')).toEqual([
+      expect.objectContaining({ seq: 2, type: 'diagnostics.dump', reason: 'unknown-type' }),
+      expect.objectContaining({ seq: 3, type: 'return.retrieved', reason: 'invalid-data' }),
+    ]);
+    expect(f.store.audit.reviewList('lk-a')[1]?.detail).toContain('parcelId');
+    expect(f.store.audit.reviewCount('lk-a')).toBe(2);
+    expect(logs.find('audit.event_rejected').map((l) => l['seq'])).toEqual([2, 3]);
+    // A replay neither counts nor logs them again.
+    expect(f.services.ingest.ingest('lk-a', recs)).toMatchObject({ duplicates: 4, keptForReview: [] });
+    expect(f.store.audit.reviewCount('lk-a')).toBe(2);
+    expect(logs.find('audit.event_rejected')).toHaveLength(2);
   });
 
   it('changes nothing when the same upload arrives again', () => {

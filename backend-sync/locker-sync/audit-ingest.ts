@@ -1,4 +1,4 @@
-import { GENESIS_PREV_HASH, MAX_ALSO_SEQS, auditRecordHash, type AuditRecordWire } from '../shared/contract.js';
+import { GENESIS_PREV_HASH, MAX_ALSO_SEQS, auditRecordHash, parseAuditEvent, type AuditRecordWire } from '../shared/contract.js';
 import type { Alerts } from '../lockers/alerts.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -13,6 +13,12 @@ import { mapAuditEvent, type EventMapDeps } from './audit-event-map.js';
 // (priority-lane records — security, faults — are acted on as soon as they arrive).
 // Everything happens in one transaction, so the ack we send afterwards covers only what
 // is durably stored.
+// Every new record's data is parsed through its type's schema (sync/contract/audit-events).
+// A type the contract does not know, or data it refuses, is never silently ignored: it is
+// logged (audit.event_rejected), kept in the review table and counted per locker. The
+// record itself is stored like any other, so the chain still verifies over its raw
+// dataJson and the ack still advances past it (refusing it would make the locker resend
+// it forever).
 
 export interface IngestResult {
   contiguousSeq: number;
@@ -20,6 +26,8 @@ export interface IngestResult {
   inserted: number;
   duplicates: number;
   chainBreaks: number[];
+  /** Seqs of records newly kept for review (unknown type or invalid data). */
+  keptForReview: number[];
 }
 
 export class AuditIngest {
@@ -47,6 +55,7 @@ export class AuditIngest {
       let inserted = 0;
       let duplicates = 0;
       const breaks: number[] = [];
+      const review: number[] = [];
       for (const rec of records) {
         const row = { lockerId, seq: rec.seq, at: rec.at, type: rec.type, lane: rec.lane, dataJson: rec.dataJson, prevHash: rec.prevHash, hash: rec.hash };
         const existing = store.audit.get(lockerId, rec.seq);
@@ -58,6 +67,7 @@ export class AuditIngest {
         if (auditRecordHash(rec.prevHash, rec.seq, rec.at, rec.type, rec.dataJson) !== rec.hash) breaks.push(rec.seq);
         store.audit.insert(row, now);
         inserted++;
+        if (this.reviewIfRefused(lockerId, rec, now)) review.push(rec.seq);
         const before = rec.seq === 1 ? { hash: GENESIS_PREV_HASH } : store.audit.get(lockerId, rec.seq - 1);
         if (before !== undefined && before.hash !== rec.prevHash) breaks.push(rec.seq);
         const after = store.audit.get(lockerId, rec.seq + 1);
@@ -87,7 +97,18 @@ export class AuditIngest {
         .filter((s) => s > contiguous)
         .sort((a, b) => a - b)
         .slice(0, MAX_ALSO_SEQS);
-      return { contiguousSeq: contiguous, alsoSeqs, inserted, duplicates, chainBreaks: [...new Set(breaks)] };
+      return { contiguousSeq: contiguous, alsoSeqs, inserted, duplicates, chainBreaks: [...new Set(breaks)], keptForReview: review };
     });
+  }
+
+  /** True when the contract refuses the record and it was newly kept for review. */
+  private reviewIfRefused(lockerId: string, rec: AuditRecordWire, now: number): boolean {
+    const parsed = parseAuditEvent(rec.type, rec.dataJson);
+    if (parsed.ok) return false;
+    const kept = this.store.audit.keepForReview({ lockerId, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 1000), receivedAt: now });
+    if (kept) {
+      this.log.warn({ lockerId, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 200), reviewCount: this.store.audit.reviewCount(lockerId) }, 'audit.event_rejected');
+    }
+    return kept;
   }
 }

@@ -16,6 +16,8 @@ export type AlertKind =
   | 'fault.compartment-out-of-service'
   | 'fault.reslot-failed'
   | 'fault.parcel-in-faulty-compartment'
+  | 'fault.technician-task'
+  | 'fault.parcel-not-live'
   | 'audit.chain-break'
   | 'sync.batch-rejected'
   | 'health.compartment-out-of-service'

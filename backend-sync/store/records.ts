@@ -130,6 +130,16 @@ export interface AuditRecordRow {
   hash: string;
 }
 
+/** An uploaded audit record the contract refused, kept for review (the record stays in the audit log). */
+export interface AuditReviewRecord {
+  lockerId: string;
+  seq: number;
+  type: string;
+  reason: 'unknown-type' | 'invalid-json' | 'invalid-data';
+  detail: string;
+  receivedAt: number;
+}
+
 export interface NotificationRecord {
   id: string;
   dedupeKey: string;

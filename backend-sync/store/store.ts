@@ -4,6 +4,7 @@ import type {
   AlertRecord,
   CommandRecord,
   AuditRecordRow,
+  AuditReviewRecord,
   CodeEntryRecord,
   CodeSetRecord,
   LockerHealthRecord,
@@ -176,6 +177,12 @@ export interface AuditRepository {
   /** Records not yet mapped to business events, in sequence order. */
   unprocessed(lockerId: string, upToSeq: number, priorityAboveToo: boolean): AuditRecordRow[];
   markProcessed(lockerId: string, seq: number): boolean;
+  /** Insert-if-absent on (locker, seq); a first insert also counts it in the locker's review counter. */
+  keepForReview(r: AuditReviewRecord): boolean;
+  /** Records kept for review, oldest first (one locker, or all). */
+  reviewList(lockerId?: string): AuditReviewRecord[];
+  /** How many records of this locker were ever kept for review. */
+  reviewCount(lockerId: string): number;
 }
 
 export interface NotificationRepository {

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditEventData } from '@locker/contract/audit-events/index.js';
+import { captureLogs } from '@locker/sync-testing/log-capture.js';
 import { isDeviceError } from '../errors.js';
 import type { DeviceStore } from '../store/device-store.js';
 import { FakeClock, openTestStore, tempDir } from '../store/store-test-fixtures.js';
@@ -25,15 +27,15 @@ describe('audit log', () => {
   });
   const append = (n: number, lane: 'normal' | 'priority' = 'normal'): void => {
     for (let i = 0; i < n; i++) {
-      store.appendAudit('test.event', lane, { i });
+      store.appendAudit('door.closed', lane, { compartmentId: 'A1', openMs: i, commanded: true });
       clock.advance(1000);
     }
   };
 
   it('appends sequence-numbered records chained from 64 zeros, stamped with the injected clock', () => {
-    const first = store.appendAudit('door.opened', 'priority', { compartmentId: 'A1' });
+    const first = store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'A1' });
     clock.advance(5);
-    const second = store.appendAudit('door.closed', 'normal', { compartmentId: 'A1' });
+    const second = store.appendAudit('door.closed', 'normal', { compartmentId: 'A1', openMs: 5, commanded: false });
     expect(first).toMatchObject({ seq: 1, at: clock.now() - 5, prevHash: GENESIS_PREV_HASH, dataJson: '{"compartmentId":"A1"}' });
     expect(second).toMatchObject({ seq: 2, at: clock.now(), prevHash: first.hash });
     expect(store.verifyAuditChain()).toEqual({ ok: true, records: 2, firstSeq: 1, lastSeq: 2 });
@@ -44,7 +46,7 @@ describe('audit log', () => {
     for (const data of [{ code: '1234' }, { nested: { Token: 'v4.public.x' } }, { list: [{ pin: '0000' }] }]) {
       let err: unknown;
       try {
-        store.appendAudit('bad', 'normal', data);
+        store.appendUncheckedAudit('bad', 'normal', data);
       } catch (e) {
         err = e;
       }
@@ -52,14 +54,42 @@ describe('audit log', () => {
       expect(JSON.stringify((err as { details?: unknown }).details)).not.toMatch(/1234|v4\.public|0000/);
     }
     expect(store.auditHighWatermark()).toBe(0);
-    expect(store.appendAudit('ok', 'normal', { tokenId: 'abc', codeDigestPrefix: 'ab' }).seq).toBe(1);
+    expect(store.appendUncheckedAudit('ok', 'normal', { tokenId: 'abc', codeDigestPrefix: 'ab' }).seq).toBe(1);
   });
 
   it('redacts instead of throwing when configured for production', () => {
     store.close();
     store = openTestStore(path, clock, { auditSecretKeys: 'redact' });
-    const record = store.appendAudit('bad', 'normal', { code: '1234', compartmentId: 'A1' });
+    const record = store.appendUncheckedAudit('bad', 'normal', { code: '1234', compartmentId: 'A1' });
     expect(record.dataJson).toBe('{"code":"[redacted]","compartmentId":"A1"}');
+  });
+
+  it('refuses data its event type\'s contract schema does not allow, and writes nothing', () => {
+    // The shape of the old return.retrieved mismatch: a field the contract does not name
+    // instead of the one it requires. The cast stands for a spread or a loosely typed caller.
+    const wrong = { compartmentId: 'A1', courierTokenId: 'tok_c', parcels: ['P1'], entries: [] } as unknown as AuditEventData<'return.retrieved'>;
+    let err: unknown;
+    try {
+      store.appendAudit('return.retrieved', 'normal', wrong);
+    } catch (e) {
+      err = e;
+    }
+    expect(isDeviceError(err, 'INTERNAL')).toBe(true);
+    expect(String((err as Error).message)).toContain('parcelId');
+    expect(store.auditHighWatermark()).toBe(0);
+  });
+
+  it('in production records data its schema refuses anyway, and logs it, so no audit record is lost', () => {
+    store.close();
+    const logs = captureLogs('info');
+    store = openTestStore(path, clock, { auditInvalidEvents: 'record', logger: logs.logger });
+    const wrong = { compartmentId: 'A1' } as unknown as AuditEventData<'door.closed'>;
+    const record = store.appendAudit('door.closed', 'normal', wrong);
+    expect(record.dataJson).toBe('{"compartmentId":"A1"}');
+    const logged = logs.find('audit.invalid_event');
+    expect(logged.map((l) => l['type'])).toEqual(['door.closed']);
+    expect(String(logged[0]?.['detail'])).toContain('openMs');
+    expect(store.verifyAuditChain()).toMatchObject({ ok: true, records: 1 });
   });
 
   it('reads unacknowledged records per lane after a seq, in order', () => {
@@ -94,7 +124,7 @@ describe('audit log', () => {
     clock.advance(10 * DAY);
     expect(store.pruneAcknowledgedAudit(7 * DAY)).toBe(4);
     expect(store.auditHighWatermark()).toBe(8);
-    const next = store.appendAudit('after.prune', 'normal', {});
+    const next = store.appendAudit('device.stopped', 'normal', {});
     expect(next.seq).toBe(9);
     expect(store.verifyAuditChain()).toEqual({ ok: true, records: 1, firstSeq: 9, lastSeq: 9 });
   });

@@ -1,3 +1,4 @@
+import { parseAuditEventData, type AuditEventData, type AuditEventType } from '@locker/contract/audit-events/index.js';
 import { DeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditChainCheck } from '../store/runtime-store.js';
@@ -20,6 +21,15 @@ import { auditRecordHash } from '@locker/contract/audit/audit-hash.js';
 
 /** What appendAudit does with data carrying a key named code/token/pin. */
 export type SecretKeyPolicy = 'throw' | 'redact';
+
+/**
+ * What appendAudit does with data its type's contract schema refuses (a programming
+ * error: the compiler already checks the shape, so this catches casts and spreads).
+ * 'throw' fails loudly (tests); 'record' logs audit.invalid_event and still writes the
+ * record as given, because losing an audit record is worse than an odd one: the backend
+ * keeps it for review.
+ */
+export type InvalidEventPolicy = 'throw' | 'record';
 
 interface AuditRow {
   seq: number;
@@ -48,6 +58,7 @@ export interface AuditLogDeps {
   meta: MetaRepository;
   now: () => number;
   secretKeys: SecretKeyPolicy;
+  invalidEvents: InvalidEventPolicy;
   logger: Logger;
 }
 
@@ -86,7 +97,27 @@ export class AuditLog {
     this.deleteUpTo = db.prepare<[number]>('DELETE FROM audit_log WHERE seq <= ?');
   }
 
-  append(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+  /** Appends one event of the audit contract (sync/contract/audit-events), checked against its schema. */
+  append<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord {
+    const check = parseAuditEventData(type, data);
+    if (!check.ok) {
+      if (this.deps.invalidEvents === 'throw') {
+        throw new DeviceError('INTERNAL', `audit data does not match the ${type} schema: ${check.detail}`, { type, detail: check.detail });
+      }
+      this.deps.logger.error({ type, detail: check.detail }, 'audit.invalid_event');
+    }
+    return this.write(type, lane, data);
+  }
+
+  /**
+   * Appends a record of any type without the contract check: for tests that need what no
+   * real event carries (a 600 kB record, a type the backend has never heard of).
+   */
+  appendUnchecked(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+    return this.write(type, lane, data);
+  }
+
+  private write(type: string, lane: AuditLane, data: object): AuditRecord {
     if (type.length === 0 || type.length > MAX_TYPE_LENGTH || type.includes('\n')) {
       throw new DeviceError('INTERNAL', 'audit type must be 1-64 characters without newline', { type });
     }
@@ -100,7 +131,7 @@ export class AuditLog {
     return { seq, at, type, lane, dataJson, prevHash: last.hash, hash };
   }
 
-  private guard(type: string, data: Record<string, unknown>): unknown {
+  private guard(type: string, data: object): unknown {
     const key = findSecretKey(data);
     if (key === undefined) return data;
     // Names only: the value is exactly what must not appear anywhere.

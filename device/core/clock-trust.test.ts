@@ -24,7 +24,7 @@ const signed = (epochMs: number, wall: number, mono: number, source = 'audit-ack
 const audits = (effects: ClockTrustEffect[]): ClockTrustEffect[] => effects.filter((e) => e.type === 'audit');
 /** "type/lane/direction-or-trust" of each audit effect. */
 const auditSummary = (effects: ClockTrustEffect[]): string[] =>
-  effects.flatMap((e) => (e.type === 'audit' ? [`${e.auditType}/${e.lane}/${String(e.data['direction'] ?? e.data['trust'])}`] : []));
+  effects.flatMap((e) => (e.type === 'audit' ? [`${e.auditType}/${e.lane}/${e.auditType === 'clock.jump' ? e.data.direction : e.data.trust}`] : []));
 const auditData = (effects: ClockTrustEffect[]): Array<Record<string, unknown>> => effects.flatMap((e) => (e.type === 'audit' ? [e.data] : []));
 
 describe('clock trust', () => {

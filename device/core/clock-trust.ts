@@ -1,5 +1,6 @@
-// Clock trust (docs/decisions/0019). The device decides with its own *device time*, never
-// with the wall clock:
+import type { AuditEventData } from '@locker/contract/audit-events/index.js';
+// Clock trust. Trusted time = max(wall clock, floor). The floor is the latest time the
+// device can vouch for; it is persisted (store.raiseClockFloor) and never decreases.
 //
 //   device time = anchor + monotonic (awake) time elapsed since the anchor.
 //
@@ -57,7 +58,8 @@ export type ClockAuditType = 'clock.jump' | 'clock.signed-time';
 
 export type ClockTrustEffect =
   | { type: 'persist'; value: PersistedClockTrust }
-  | { type: 'audit'; auditType: ClockAuditType; lane: 'priority' | 'normal'; data: Record<string, string | number | boolean> }
+  | { type: 'audit'; auditType: 'clock.jump'; lane: 'priority' | 'normal'; data: AuditEventData<'clock.jump'> }
+  | { type: 'audit'; auditType: 'clock.signed-time'; lane: 'priority' | 'normal'; data: AuditEventData<'clock.signed-time'> }
   | { type: 'ignored-signed-time'; epochMs: number; source: string };
 
 export interface ClockTrustStep {

@@ -1,3 +1,4 @@
+import type { AuditEventData, AuditEventType } from '@locker/contract/audit-events/index.js';
 import type { BeepPattern, DisplayMessage, Key } from '@locker/hal/types.js';
 import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
 import type { DoorEvent } from './door-supervisor.js';
@@ -56,7 +57,7 @@ export type CourierSessionEffect =
   | { type: 'cancel-timer' }
   | { type: 'confirm-deposit'; slot: DepositSlot }
   | { type: 'request-reslot'; reason: ReslotReason; slot: DepositSlot }
-  | { type: 'audit'; auditType: string; data: Record<string, string | number> }
+  | { [T in AuditEventType]: { type: 'audit'; auditType: T; data: AuditEventData<T> } }[AuditEventType]
   /** The session is over; the shell audits it and flashes `message` (then the idle prompt). */
   | { type: 'ended'; deposits: number; message: DisplayMessage };
 

@@ -1,3 +1,4 @@
+import type { AuditEventData } from '@locker/contract/audit-events/index.js';
 import type { DoorState } from '@locker/hal/types.js';
 import type { OpenOutcome } from '../store/runtime-store.js';
 
@@ -51,12 +52,18 @@ export type DoorSupervisorInput =
   | { type: 'door'; state: DoorState }
   | { type: 'timeout'; timer: DoorTimer };
 
+type DoorAuditType = 'door.already-open' | 'door.sensor-unknown' | 'door.uncommanded-open' | 'door.closed' | 'door.relay-fault' | 'door.jammed' | 'door.left-open';
+/** An audit record of the door contract; the shell adds the compartmentId. */
+export type DoorAuditEffect = {
+  [T in DoorAuditType]: { type: 'audit'; auditType: T; lane: 'priority' | 'normal'; data: Omit<AuditEventData<T>, 'compartmentId'> };
+}[DoorAuditType];
+
 export type DoorSupervisorEffect =
   | { type: 'pulse'; opId: string }
   | { type: 'finish-open'; opId: string; outcome: OpenOutcome }
   | { type: 'start-timer'; timer: DoorTimer; ms: number }
   | { type: 'cancel-timer'; timer: DoorTimer }
-  | { type: 'audit'; auditType: string; lane: 'priority' | 'normal'; data: Record<string, string | number | boolean> }
+  | DoorAuditEffect
   | { type: 'failure'; reason: DoorFailure }
   | { type: 'good-cycle' }
   | { type: 'alarm'; reason: 'left-open' | 'uncommanded-open'; active: boolean }

@@ -76,7 +76,7 @@ describe('the runtime sync port', () => {
     h = new Harness();
     await h.start();
     const port = h.runtime.syncPort();
-    const record = port.appendAudit('sync.test', 'normal', { n: 1 });
+    const record = port.appendAudit('sync.command-unknown', 'normal', { transactionId: 'tx-1', kind: 'remote-open', startedAt: 1 });
     expect(port.auditHighWatermark()).toBe(record.seq);
     port.beginCommand('tx-9', 'open', h.clock.now() + 60_000);
     expect(port.unfinishedCommands().map((c) => c.transactionId)).toEqual(['tx-9']);

@@ -1,3 +1,4 @@
+import type { AuditEventData, AuditEventType } from '@locker/contract/audit-events/index.js';
 import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
 import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome, StoredCommandReply } from '@locker/sync-agent/device-sync-port.js';
@@ -60,7 +61,7 @@ export class RuntimeSyncPort implements DeviceSyncPort {
     this.runtime.observeTrustedTime(epochMs, source);
   }
 
-  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+  appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord {
     return this.store.appendAudit(type, lane, data);
   }
 

@@ -219,7 +219,7 @@ describe('DeviceStore', () => {
       expect(() =>
         store.transaction(() => {
           store.setCompartmentStatus('A1', 'occupied', { parcelId: 'P' });
-          store.appendAudit('door.opened', 'normal', { compartmentId: 'A1' });
+          store.appendAudit('door.uncommanded-open', 'normal', { compartmentId: 'A1' });
           throw new Error('boom');
         }),
       ).toThrow('boom');

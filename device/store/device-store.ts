@@ -1,5 +1,6 @@
 import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
-import { AuditLog, type SecretKeyPolicy } from '../audit/audit-log.js';
+import type { AuditEventData, AuditEventType } from '@locker/contract/audit-events/index.js';
+import { AuditLog, type InvalidEventPolicy, type SecretKeyPolicy } from '../audit/audit-log.js';
 import { DeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '@locker/sync-agent/device-sync-port.js';
@@ -36,6 +37,8 @@ export interface DeviceStoreOptions {
   now: () => number;
   /** Default: 'redact' when NODE_ENV=production, else 'throw' (tests find the bug). */
   auditSecretKeys?: SecretKeyPolicy;
+  /** Data its event schema refuses. Default: 'record' when NODE_ENV=production, else 'throw'. */
+  auditInvalidEvents?: InvalidEventPolicy;
   busyTimeoutMs?: number;
   integrityCheckMaxBytes?: number;
   /** SQLite page cache in KiB (default 4096; see open-database.ts cacheSizeKib). */
@@ -103,8 +106,10 @@ export class DeviceStore implements RuntimeStore {
     this.commands = new CommandLog(db);
     this.blobs = new StateBlobs(db);
     this.retention = new HistoryRetention(db);
-    const secretKeys = options.auditSecretKeys ?? (process.env['NODE_ENV'] === 'production' ? 'redact' : 'throw');
-    this.audit = new AuditLog({ db, meta, now: options.now, secretKeys, logger: logger.child({ component: 'audit-log' }) });
+    const production = process.env['NODE_ENV'] === 'production';
+    const secretKeys = options.auditSecretKeys ?? (production ? 'redact' : 'throw');
+    const invalidEvents = options.auditInvalidEvents ?? (production ? 'record' : 'throw');
+    this.audit = new AuditLog({ db, meta, now: options.now, secretKeys, invalidEvents, logger: logger.child({ component: 'audit-log' }) });
     this.batches = new CodeBatchApplier({
       db, lockerId: options.lockerId, meta, tokens: this.tokens, keyring: this.keyring, audit: this.audit, hasher, now: options.now,
       logger: logger.child({ component: 'code-batch' }),
@@ -251,8 +256,12 @@ export class DeviceStore implements RuntimeStore {
   }
 
   // Audit
-  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+  appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord {
     return this.audit.append(type, lane, data);
+  }
+  /** Not in RuntimeStore: tests only (a record no contract event could carry). See AuditLog.appendUnchecked. */
+  appendUncheckedAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+    return this.audit.appendUnchecked(type, lane, data);
   }
   verifyAuditChain(): AuditChainCheck {
     return this.audit.verify();

@@ -1,3 +1,4 @@
+import type { AuditEventData, AuditEventType } from '@locker/contract/audit-events/index.js';
 import type { CodeEntry } from '@locker/contract/codes/code-batch.js';
 import type { CompartmentSize, TokenPurpose } from '@locker/contract/tokens/claims.js';
 import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '@locker/sync-agent/device-sync-port.js';
@@ -140,10 +141,12 @@ export interface RuntimeStore {
   // Tamper-evident audit log (hash chain) that doubles as the upload outbox.
   /**
    * `at` is the store's injected `now` (trusted time). Data with a key named code, token or
-   * pin throws DeviceError INTERNAL (default outside production) or is redacted.
+   * pin throws DeviceError INTERNAL (default outside production) or is redacted. Types and
+   * data come from the audit contract (sync/contract/audit-events); data its schema refuses
+   * throws (default outside production) or is logged and recorded as given.
    * applyCodeBatch writes its own 'code-batch.applied' record in its transaction.
    */
-  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord;
+  appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord;
   verifyAuditChain(): AuditChainCheck;
   auditHighWatermark(): number;
   auditAckedWatermark(): number;

@@ -65,7 +65,7 @@ async function auditUpload(broker: BrokerHarness, keys: TestKeys): Promise<numbe
     const offline = startTestLocker({ broker, keys, dir, start: false });
     offline.store.transaction(() => {
       for (let i = 1; i <= AUDIT_EVENTS; i++) {
-        offline.store.appendAudit(i % 1000 === 0 ? 'door.forced' : 'door.closed', i % 1000 === 0 ? 'priority' : 'normal', { compartmentId: `C${String(i % 40)}`, n: i });
+        offline.store.appendAudit(i % 1000 === 0 ? 'door.uncommanded-open' : 'door.closed', i % 1000 === 0 ? 'priority' : 'normal', { compartmentId: `C${String(i % 40)}`, openMs: i, commanded: true });
       }
     });
     await offline.close();

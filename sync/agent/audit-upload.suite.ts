@@ -24,8 +24,8 @@ export function defineAuditUploadSuite(brokerName: string, startBroker: BrokerFa
       // One transaction: the test is about the upload, not about 2,500 fsyncs.
       offline.store.transaction(() => {
         for (let i = 1; i <= 2_500; i++) {
-          if (i % 500 === 0) prioritySeqs.push(offline.store.appendAudit('lockout.started', 'priority', { failures: 5, n: i }).seq);
-          else offline.store.appendAudit('door.closed', 'normal', { compartmentId: `C${String(i % 40)}`, n: i });
+          if (i % 500 === 0) prioritySeqs.push(offline.store.appendAudit('keypad.lockout', 'priority', { reason: 'consecutive', lockoutMs: i, consecutive: 5 }).seq);
+          else offline.store.appendAudit('door.closed', 'normal', { compartmentId: `C${String(i % 40)}`, openMs: i, commanded: true });
         }
       });
       await offline.close();
@@ -52,7 +52,7 @@ export function defineAuditUploadSuite(brokerName: string, startBroker: BrokerFa
     it('splits uploads by size, so large records never block the outbox', async () => {
       const locker = w.locker();
       locker.store.transaction(() => {
-        for (let i = 0; i < 12; i++) locker.store.appendAudit('diagnostics.dump', 'normal', { n: i, blob: 'x'.repeat(i % 3 === 0 ? 600_000 : 10) });
+        for (let i = 0; i < 12; i++) locker.store.appendUncheckedAudit('diagnostics.dump', 'normal', { n: i, blob: 'x'.repeat(i % 3 === 0 ? 600_000 : 10) });
       });
       const ledger = w.backend.ledger(TEST_LOCKER_ID);
       await w.backend.waitFor(() => ledger.contiguous === 12 && locker.store.auditAckedWatermark() === 12, 10_000, 'all stored');
@@ -63,7 +63,7 @@ export function defineAuditUploadSuite(brokerName: string, startBroker: BrokerFa
     it('keeps records until the backend acks them, then prunes only past the retention', async () => {
       w.backend.autoAck = false;
       const locker = w.locker({ config: { audit: { pollMs: 20, retentionMs: 0, pruneEveryMs: 20, ackTimeoutMs: 60_000 } } });
-      for (let i = 0; i < 30; i++) locker.store.appendAudit('door.closed', 'normal', { n: i });
+      for (let i = 0; i < 30; i++) locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: i, commanded: true });
       const ledger = w.backend.ledger(TEST_LOCKER_ID);
       await w.backend.waitFor(() => ledger.stored.size === 30, 5000, 'upload');
       await new Promise((r) => setTimeout(r, 100));

@@ -54,7 +54,7 @@ describe('AuditUploader', () => {
 
   it('sends the priority lane first and keeps at most maxInFlight uploads unacked', () => {
     store.transaction(() => {
-      for (let i = 1; i <= 30; i++) store.appendAudit(i === 25 ? 'lockout.started' : 'door.closed', i === 25 ? 'priority' : 'normal', { n: i });
+      for (let i = 1; i <= 30; i++) store.appendAudit(i === 25 ? 'door.uncommanded-open' : 'door.closed', i === 25 ? 'priority' : 'normal', { compartmentId: 'C1', openMs: i, commanded: true });
     });
     uploader.pump();
     expect(sent.map((m) => m.lane)).toEqual(['priority', 'normal']);
@@ -71,7 +71,7 @@ describe('AuditUploader', () => {
 
   it('sends everything unacked again when no ack comes within the timeout', () => {
     store.transaction(() => {
-      for (let i = 1; i <= 5; i++) store.appendAudit('door.closed', 'normal', { n: i });
+      for (let i = 1; i <= 5; i++) store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: i, commanded: true });
     });
     uploader.pump();
     expect(sent).toHaveLength(1);
@@ -83,7 +83,7 @@ describe('AuditUploader', () => {
   });
 
   it('marks nothing for an ack it cannot verify', () => {
-    store.appendAudit('door.closed', 'normal', { n: 1 });
+    store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: 1, commanded: true });
     uploader.pump();
     uploader.handleAck('t', Buffer.from(JSON.stringify(keys.stranger.auditAck(TEST_LOCKER_ID, 1, []))));
     expect(store.auditAckedWatermark()).toBe(0);

@@ -42,7 +42,7 @@ export function defineBrokerKillSuite(brokerName: string, startBroker: BrokerFac
             for (let i = 0; i < 100 && written < EVENTS; i++) {
               written++;
               const lane = written % 997 === 0 ? 'priority' : 'normal';
-              locker.store.appendAudit(lane === 'priority' ? 'door.forced' : 'door.closed', lane, { n: written });
+              locker.store.appendAudit(lane === 'priority' ? 'door.uncommanded-open' : 'door.closed', lane, { compartmentId: 'C1', openMs: written, commanded: true });
             }
           });
           await sleep(10);

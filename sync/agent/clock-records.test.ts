@@ -58,7 +58,7 @@ describe('signed times from audit acks', () => {
     const before = clockRecords();
     for (let i = 0; i < ROUND_TRIPS; i++) {
       skewMs = 1000 + ((i * 7919) % 50);
-      const record = h.store.appendAudit('test.event', 'normal', { i });
+      const record = h.store.appendAudit('door.uncommanded-open', 'normal', { compartmentId: `C${String(i)}` });
       await backend.waitFor(() => h.store.auditAckedWatermark() >= record.seq, 10_000, `ack of ${String(record.seq)}`);
       // Time passes between round trips, as in a long run.
       await h.advance(5_000);

@@ -42,7 +42,7 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       await online();
       w.backend.publishCommand(TEST_LOCKER_ID, 'txn-slow-0001', { kind: 'remote-open', compartmentId: 'C2', reason: 'slow door' });
       await new Promise((r) => setTimeout(r, 100));
-      locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C9' });
+      locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C9', openMs: 1200, commanded: false });
       const high = locker.store.auditHighWatermark();
       await w.backend.waitFor(() => locker.store.auditAckedWatermark() >= high, 1000, 'ack during the open');
       expect(repliesFor('txn-slow-0001')).toHaveLength(0);

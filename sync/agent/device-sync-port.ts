@@ -1,3 +1,4 @@
+import type { AuditEventData, AuditEventType } from '@locker/contract/audit-events/index.js';
 import type { AuditLane, AuditRecord } from '@locker/contract/audit/audit-record.js';
 import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
 import type { CodeSetState } from '@locker/contract/codes/code-set-state.js';
@@ -41,7 +42,7 @@ export interface DeviceSyncPort {
   /** A backend-signed issue time: raises the device's trusted-time floor, never lowers it. */
   observeTrustedTime(epochMs: number, source: string): void;
   /** Appends an audit record on the sync agent's behalf (batch rejected, command executed…). */
-  appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord;
+  appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord;
   /** The stored reply of a command already executed, by transaction id. */
   findCommandReply(transactionId: string): StoredCommandReply | undefined;
   /**

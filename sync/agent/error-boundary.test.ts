@@ -41,7 +41,7 @@ describe('sync agent error boundary', () => {
     expect(w.logs.find('sync-agent.failed')).toHaveLength(1);
     expect(locker.store.codeSetState().version).toBe(1);
     // The "runtime" side of the port kept working throughout.
-    expect(() => locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C1' })).not.toThrow();
+    expect(() => locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: 1200, commanded: false })).not.toThrow();
   });
 
   it('refuses an invalid config at start instead of running half-configured', () => {

@@ -1,4 +1,5 @@
-import type { Logger } from 'pino';
+import type { Logger } from '@locker/device/logger.js';
+import type { AuditEventData } from '@locker/contract/audit-events/index.js';
 import type { DeviceSyncPort } from './device-sync-port.js';
 
 // Every rejected inbound message is logged with its reason (warn) and counted. The
@@ -60,11 +61,11 @@ export class RejectionReporter {
       return;
     }
     this.inWindow++;
-    const data: Record<string, unknown> = { topic: r.topic, reason: r.reason };
-    if (r.detail !== undefined) data['detail'] = r.detail;
-    if (r.messageId !== undefined) data['messageId'] = r.messageId;
-    if (r.transactionId !== undefined) data['transactionId'] = r.transactionId;
-    if (this.suppressed > 0) data['suppressedBefore'] = this.suppressed;
+    const data: AuditEventData<'sync.message-rejected'> = { topic: r.topic, reason: r.reason };
+    if (r.detail !== undefined) data.detail = r.detail;
+    if (r.messageId !== undefined) data.messageId = r.messageId;
+    if (r.transactionId !== undefined) data.transactionId = r.transactionId;
+    if (this.suppressed > 0) data.suppressedBefore = this.suppressed;
     this.suppressed = 0;
     try {
       this.port.appendAudit('sync.message-rejected', 'priority', data);

@@ -10,6 +10,8 @@ import type { TopicSuffix } from './topics.js';
 // (direction, QoS, retain, size limit, what a receiver does with a duplicate). Publishers,
 // receivers, the broker ACL and docs/protocol.md all follow this table;
 // protocol-doc.test.ts fails when the document and the table disagree.
+// What travels inside an audit upload's records (each record's type and dataJson) has its
+// own catalogue: auditEventSchemas in audit-events/audit-event-catalog.ts.
 
 export type Direction = 'locker→backend' | 'backend→locker';
 

@@ -7,6 +7,7 @@ export * from './topics.js';
 export * from './shared-schemas.js';
 export * from './code-messages.js';
 export * from './audit-messages.js';
+export * from './audit-events/index.js';
 export * from './command-messages.js';
 export * from './presence-messages.js';
 export * from './catalog.js';

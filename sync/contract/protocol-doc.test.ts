@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { auditEventSchemas, auditEventTypes } from './audit-events/index.js';
 import { AuditAckClaims } from './audit-messages.js';
 import { topicCatalog } from './catalog.js';
 import { CodeBatchManifest } from './code-messages.js';
@@ -10,7 +11,9 @@ import { topicSuffixes } from './topics.js';
 
 // docs/protocol.md is written by hand but checked here against the contract: the topic
 // table must state exactly the catalogue's direction, QoS, retain flag, type, size limit
-// and signing, and every field of every message and seal claim set must be named.
+// and signing, and every field of every message and seal claim set must be named; the
+// audit event table must list exactly the contract's event types, each with exactly its
+// schema's fields (optional ones marked `?`).
 
 const doc = readFileSync(join(import.meta.dirname, '../../docs/protocol.md'), 'utf8');
 
@@ -53,5 +56,19 @@ describe('docs/protocol.md', () => {
   it('names every command kind, reply status, remote-open and compartment-service outcome', () => {
     const words = [...commandKinds, ...commandStatuses, ...remoteOpenOutcomes, ...compartmentServiceOutcomes];
     expect(words.filter((w) => !doc.includes(`\`${w}\``))).toEqual([]);
+  });
+
+  it('lists every audit event type with exactly its schema\'s fields, optional ones marked', () => {
+    const events = new Map<string, string>();
+    for (const line of doc.split('\n')) {
+      const m = /^\| `([a-z-]+\.[a-z-]+)` \| ([^|]*) \|/.exec(line);
+      if (m?.[1] !== undefined && m[2] !== undefined) events.set(m[1], m[2].trim());
+    }
+    expect([...events.keys()].sort()).toEqual([...auditEventTypes].sort());
+    for (const type of auditEventTypes) {
+      const shape = (auditEventSchemas[type] as z.ZodObject).shape as Record<string, z.ZodType>;
+      const expected = Object.entries(shape).map(([k, v]) => `\`${k}\`${v.safeParse(undefined).success ? '?' : ''}`);
+      expect(events.get(type), type).toBe(expected.length === 0 ? '—' : expected.join(', '));
+    }
   });
 });

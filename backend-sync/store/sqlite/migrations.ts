@@ -259,6 +259,22 @@ const steps: readonly string[] = [
     episodes_json TEXT NOT NULL
   );
   `,
+  // 5: uploaded audit records whose type the contract does not know or whose data its
+  // schema refuses (sync/contract/audit-events). The record itself stays in audit_records
+  // (the chain verifies over it and the ack covers it); this table is the queue for a human
+  // to look at, and review_count the per-locker counter (never decremented).
+  `
+  CREATE TABLE audit_review (
+    locker_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('unknown-type', 'invalid-json', 'invalid-data')),
+    detail TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (locker_id, seq)
+  );
+  ALTER TABLE audit_state ADD COLUMN review_count INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export function migrate(db: Database.Database): void {

@@ -1,8 +1,9 @@
-import type { AuditRecordRow } from '../records.js';
+import type { AuditRecordRow, AuditReviewRecord } from '../records.js';
 import type { AuditRepository } from '../store.js';
 import type { SqliteDatabase } from './open-sqlite.js';
 
-// Uploaded locker audit records and each locker's contiguous watermark and chain state.
+// Uploaded locker audit records and each locker's contiguous watermark and chain state,
+// and the records the audit contract refused, kept for review with a per-locker counter.
 
 interface AuditRow {
   locker_id: string;
@@ -26,6 +27,24 @@ const auditOf = (r: AuditRow): AuditRecordRow => ({
   hash: r.hash,
 });
 
+interface ReviewRow {
+  locker_id: string;
+  seq: number;
+  type: string;
+  reason: AuditReviewRecord['reason'];
+  detail: string;
+  received_at: number;
+}
+
+const reviewOf = (r: ReviewRow): AuditReviewRecord => ({
+  lockerId: r.locker_id,
+  seq: r.seq,
+  type: r.type,
+  reason: r.reason,
+  detail: r.detail,
+  receivedAt: r.received_at,
+});
+
 export class SqliteAuditRepository implements AuditRepository {
   private readonly s;
   constructor(db: SqliteDatabase) {
@@ -45,7 +64,27 @@ export class SqliteAuditRepository implements AuditRepository {
         `SELECT * FROM audit_records WHERE locker_id = @lockerId AND processed = 0 AND (seq <= @upTo OR (@priority = 1 AND lane = 'priority')) ORDER BY seq`,
       ),
       markProcessed: db.prepare<[string, number]>('UPDATE audit_records SET processed = 1 WHERE locker_id = ? AND seq = ? AND processed = 0'),
+      review: db.prepare(
+        `INSERT INTO audit_review (locker_id, seq, type, reason, detail, received_at)
+         VALUES (@lockerId, @seq, @type, @reason, @detail, @receivedAt) ON CONFLICT DO NOTHING`,
+      ),
+      countReview: db.prepare<[string]>('UPDATE audit_state SET review_count = review_count + 1 WHERE locker_id = ?'),
+      reviewCount: db.prepare<[string], { review_count: number }>('SELECT review_count FROM audit_state WHERE locker_id = ?'),
+      reviewAll: db.prepare<[], ReviewRow>('SELECT * FROM audit_review ORDER BY received_at, locker_id, seq'),
+      reviewOf: db.prepare<[string], ReviewRow>('SELECT * FROM audit_review WHERE locker_id = ? ORDER BY seq'),
     };
+  }
+  keepForReview(r: AuditReviewRecord): boolean {
+    if (this.s.review.run(r).changes !== 1) return false;
+    this.s.ensureState.run(r.lockerId);
+    this.s.countReview.run(r.lockerId);
+    return true;
+  }
+  reviewList(lockerId?: string): AuditReviewRecord[] {
+    return (lockerId === undefined ? this.s.reviewAll.all() : this.s.reviewOf.all(lockerId)).map(reviewOf);
+  }
+  reviewCount(lockerId: string): number {
+    return this.s.reviewCount.get(lockerId)?.review_count ?? 0;
   }
   insert(r: AuditRecordRow, receivedAt: number): boolean {
     return this.s.insert.run({ ...r, receivedAt }).changes === 1;
