@@ -1,4 +1,4 @@
-import type { Logger } from '@locker/device/logger.js';
+import type { Logger } from 'pino';
 import type { AuditEventData } from '@locker/contract/audit-events/index.js';
 import type { DeviceSyncPort } from './device-sync-port.js';
 

@@ -9,8 +9,8 @@ import { LockerRuntime } from '@locker/device/runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '@locker/device/runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from '@locker/device/store/device-store.js';
 import type { AuditRecord } from '@locker/sync-agent/device-sync-port.js';
-import type { CompartmentSize, KeyringChange } from '../shared/contract.js';
-import type { BackendFixture } from './backend-fixture.js';
+import type { CompartmentSize, KeyringChange } from '@locker/backend/shared/contract.js';
+import type { BackendFixture } from '@locker/backend/testing/backend-fixture.js';
 
 // The real device runtime (simulated hardware, its own SQLite file, a FakeClock) wired to a
 // real backend fixture the way the sync agent wires them, minus the broker: code batches

@@ -9,14 +9,14 @@ import { lockerInput, makeBackend, type BackendFixture } from '@locker/backend/t
 import { waitFor } from '@locker/backend/testing/wait-for.js';
 import type { App } from '@locker/backend/http/app.js';
 import { SyncAgent } from '@locker/sync-agent/sync-agent.js';
-import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
-import { fastAgentConfig } from '@locker/sync-testing/test-locker.js';
-import { parseDeviceConfig } from '../config.js';
+import { AedesHarness } from './aedes-harness.js';
+import { fastAgentConfig } from './test-locker.js';
+import { parseDeviceConfig } from '@locker/device/config.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
-import { silentLogger } from '../logger.js';
-import { LockerRuntime } from '../runtime/locker-runtime.js';
-import { runtimeConfigFrom } from '../runtime/runtime-config.js';
-import { openDeviceStore, type DeviceStore } from '../store/device-store.js';
+import { silentLogger } from '@locker/device/logger.js';
+import { LockerRuntime } from '@locker/device/runtime/locker-runtime.js';
+import { runtimeConfigFrom } from '@locker/device/runtime/runtime-config.js';
+import { openDeviceStore, type DeviceStore } from '@locker/device/store/device-store.js';
 import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
 
 // The whole chain for end-to-end scenarios: the real device runtime on simulated hardware

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '@locker/hal/clock/fake-clock.js';
-import type { ShipmentRecord } from '../store/records.js';
-import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
-import { DeviceUnderTest } from '../testing/device-under-test.js';
-import { paidOrder, ship } from '../testing/order-helpers.js';
+import type { ShipmentRecord } from '@locker/backend/store/records.js';
+import { lockerInput, makeBackend, type BackendFixture } from '@locker/backend/testing/backend-fixture.js';
+import { DeviceUnderTest } from '../device-under-test.js';
+import { paidOrder, ship } from '@locker/backend/testing/order-helpers.js';
 
 // Issue 7.3: every device flow runs on the real runtime, and the device's ACTUAL audit
 // records (not data built by hand) go through the backend's ingest, which parses each

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimFault } from '@locker/hal/sim/compartment-model.js';
 import { waitFor } from '@locker/backend/testing/wait-for.js';
-import { FullStack, LOCKER } from './full-stack.js';
+import { FullStack, LOCKER } from '../full-stack.js';
 
 // Issue 7 part 6: a re-slot after a door fault stranded the parcel. The backend, told of
 // the fault, revoked the pickup token as 'reassigned' and issued a new one while the locker
