@@ -18,12 +18,14 @@ export interface RuntimeHooks {
 
 export class RuntimeSyncPort implements DeviceSyncPort {
   readonly lockerId: string;
+  readonly dbEpoch: string;
 
   constructor(
     private readonly store: RuntimeStore,
     private readonly runtime: RuntimeHooks,
   ) {
     this.lockerId = store.lockerId;
+    this.dbEpoch = store.dbEpoch;
   }
 
   codeSetState(): CodeSetState {
@@ -62,6 +64,14 @@ export class RuntimeSyncPort implements DeviceSyncPort {
 
   appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
     return this.store.appendAudit(type, lane, data);
+  }
+
+  countSuppressedRejection(): void {
+    this.store.countSuppressedRejection();
+  }
+
+  appendRejectionAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
+    return this.store.appendRejectionAudit(type, lane, data);
   }
 
   findCommandReply(transactionId: string): StoredCommandReply | undefined {

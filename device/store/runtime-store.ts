@@ -73,6 +73,8 @@ export type AuditChainCheck =
 
 export interface RuntimeStore {
   readonly lockerId: string;
+  /** The database epoch (docs/decisions/0023): created with the file, never changed. */
+  readonly dbEpoch: string;
   transaction<T>(fn: () => T): T;
   close(): void;
 
@@ -146,6 +148,13 @@ export interface RuntimeStore {
    * applyCodeBatch writes its own 'code-batch.applied' record in its transaction.
    */
   appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord;
+  /** Durably counts one rejection that the rate limit kept out of the audit log. */
+  countSuppressedRejection(): void;
+  /**
+   * appendAudit, with the durable count of suppressed rejections added as
+   * `suppressedBefore` (when non-zero) and reset, in the same transaction.
+   */
+  appendRejectionAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord;
   verifyAuditChain(): AuditChainCheck;
   auditHighWatermark(): number;
   auditAckedWatermark(): number;

@@ -7,29 +7,30 @@ import { CodeBatchManifest } from './code-messages.js';
 import { CommandClaims } from './command-messages.js';
 
 const now = 1_767_225_600_000;
+const EPOCH = '0123456789abcdef0123456789abcdef';
 
 describe('backend seal', () => {
   const keys = makeTestKeys(() => now);
 
   it('opens a command sealed for this locker with a trusted key', () => {
-    const msg = keys.signer.command('locker-a', 'txn-00000001', { kind: 'resync' }, 60_000);
+    const msg = keys.signer.command('locker-a', EPOCH, 'txn-00000001', { kind: 'resync' }, 60_000);
     const opened = openSeal(keys.ed, keys.keyring, msg.seal, 'locker-a', CommandClaims, now);
     expect(opened.ok && opened.claims.transactionId).toBe('txn-00000001');
   });
 
   it('refuses a seal made for another locker', () => {
-    const msg = keys.signer.command('locker-b', 'txn-00000001', { kind: 'resync' }, 60_000);
+    const msg = keys.signer.command('locker-b', EPOCH, 'txn-00000001', { kind: 'resync' }, 60_000);
     const opened = openSeal(keys.ed, keys.keyring, msg.seal, 'locker-a', CommandClaims, now);
     expect(opened).toMatchObject({ ok: false, reason: 'signature-invalid' });
   });
 
   it('refuses a seal signed by an untrusted key under a trusted kid', () => {
-    const msg = keys.stranger.command('locker-a', 'txn-00000001', { kind: 'resync' }, 60_000);
+    const msg = keys.stranger.command('locker-a', EPOCH, 'txn-00000001', { kind: 'resync' }, 60_000);
     expect(openSeal(keys.ed, keys.keyring, msg.seal, 'locker-a', CommandClaims, now)).toMatchObject({ ok: false, reason: 'signature-invalid' });
   });
 
   it('refuses an unknown, revoked or retired kid', () => {
-    const msg = keys.signer.command('locker-a', 'txn-00000001', { kind: 'resync' }, 60_000);
+    const msg = keys.signer.command('locker-a', EPOCH, 'txn-00000001', { kind: 'resync' }, 60_000);
     expect(openSeal(keys.ed, Keyring.empty(keys.ed), msg.seal, 'locker-a', CommandClaims, now)).toMatchObject({ reason: 'key-unknown' });
     const revoked = keys.keyring.apply({ op: 'revoke', kid: 'backend-1' }).keyring;
     expect(openSeal(keys.ed, revoked, msg.seal, 'locker-a', CommandClaims, now)).toMatchObject({ reason: 'key-revoked' });
@@ -38,7 +39,7 @@ describe('backend seal', () => {
   });
 
   it('does not accept the seal of one message type as another', () => {
-    const ack = keys.signer.auditAck('locker-a', 5, []);
+    const ack = keys.signer.auditAck('locker-a', EPOCH, 5, []);
     expect(openSeal(keys.ed, keys.keyring, ack.seal, 'locker-a', CommandClaims, now)).toMatchObject({ ok: false, reason: 'wrong-typ' });
     expect(openSeal(keys.ed, keys.keyring, ack.seal, 'locker-a', CodeBatchManifest, now)).toMatchObject({ ok: false });
     expect(openSeal(keys.ed, keys.keyring, ack.seal, 'locker-a', AuditAckClaims, now).ok).toBe(true);
@@ -56,7 +57,7 @@ describe('audit ack seal size', () => {
     const { MAX_ALSO_SEQS } = await import('./audit-messages.js');
     const keys = makeTestKeys(() => now);
     const seqs = Array.from({ length: MAX_ALSO_SEQS }, (_, i) => 999_999_000 - i);
-    const ack = keys.signer.auditAck('locker-with-a-rather-long-identifier-0001', 999_999_999, seqs);
+    const ack = keys.signer.auditAck('locker-with-a-rather-long-identifier-0001', EPOCH, 999_999_999, seqs);
     expect(ack.seal.length).toBeLessThanOrEqual(2048);
   });
 });
