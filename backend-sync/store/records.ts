@@ -121,6 +121,8 @@ export interface CodeSetRecord {
 
 export interface AuditRecordRow {
   lockerId: string;
+  /** The device database the record comes from (docs/decisions/0023); seqs restart per epoch. */
+  epoch: string;
   seq: number;
   at: number;
   type: string;
@@ -186,4 +188,6 @@ export interface CommandRecord {
   expiresAt: number;
   actor: string;
   createdAt: number;
+  /** The device database epoch the command is signed for; the locker refuses it on any other. */
+  dbEpoch?: string;
 }

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { Keyring } from '../../device/tokens/keyring.js';
 import { makeTestKeys } from '../testing/test-keys.js';
 import { AuditAckClaims } from './audit-messages.js';
-import { openSeal } from './backend-seal.js';
+import { openSeal, signSeal } from './backend-seal.js';
 import { CodeBatchManifest } from './code-messages.js';
-import { CommandClaims } from './command-messages.js';
+import { CommandClaims, MAX_COMMAND_LIFETIME_MS } from './command-messages.js';
 
 const now = 1_767_225_600_000;
 const EPOCH = '0123456789abcdef0123456789abcdef';
@@ -43,6 +43,23 @@ describe('backend seal', () => {
     expect(openSeal(keys.ed, keys.keyring, ack.seal, 'locker-a', CommandClaims, now)).toMatchObject({ ok: false, reason: 'wrong-typ' });
     expect(openSeal(keys.ed, keys.keyring, ack.seal, 'locker-a', CodeBatchManifest, now)).toMatchObject({ ok: false });
     expect(openSeal(keys.ed, keys.keyring, ack.seal, 'locker-a', AuditAckClaims, now).ok).toBe(true);
+  });
+
+  it('refuses a genuinely signed command valid for longer than five minutes', () => {
+    const key = keys.ed.importPrivateKey(keys.seed);
+    const claims = (lifetime: number) => ({ typ: 'command', lockerId: 'locker-a', dbEpoch: EPOCH, transactionId: 'txn-00000001', iat: now, exp: now + lifetime, command: { kind: 'resync' } });
+    const long = signSeal(keys.ed, key, 'backend-1', 'locker-a', claims(24 * 3_600_000));
+    expect(openSeal(keys.ed, keys.keyring, long, 'locker-a', CommandClaims, now)).toMatchObject({ ok: false });
+    const justOver = signSeal(keys.ed, key, 'backend-1', 'locker-a', claims(MAX_COMMAND_LIFETIME_MS + 1));
+    expect(openSeal(keys.ed, keys.keyring, justOver, 'locker-a', CommandClaims, now)).toMatchObject({ ok: false });
+    const within = signSeal(keys.ed, key, 'backend-1', 'locker-a', claims(MAX_COMMAND_LIFETIME_MS));
+    expect(openSeal(keys.ed, keys.keyring, within, 'locker-a', CommandClaims, now).ok).toBe(true);
+  });
+
+  it('refuses a command without a database epoch (issued before epochs existed)', () => {
+    const key = keys.ed.importPrivateKey(keys.seed);
+    const seal = signSeal(keys.ed, key, 'backend-1', 'locker-a', { typ: 'command', lockerId: 'locker-a', transactionId: 'txn-00000001', iat: now, exp: now + 60_000, command: { kind: 'resync' } });
+    expect(openSeal(keys.ed, keys.keyring, seal, 'locker-a', CommandClaims, now)).toMatchObject({ ok: false });
   });
 
   it('reports garbage as malformed instead of throwing', () => {
