@@ -17,6 +17,9 @@ function chain(events: Array<{ type: string; data: Record<string, unknown>; lane
   });
 }
 
+/** The locker's database epoch (docs/decisions/0023). */
+const E = 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0';
+
 describe('audit ingest', () => {
   let f: BackendFixture;
   let shipmentId: string;
@@ -42,7 +45,7 @@ describe('audit ingest', () => {
     );
 
   it('maps deposit and pickup to delivered then collected, notifying the customer once with the code', () => {
-    const result = f.services.ingest.ingest('lk-a', events());
+    const result = f.services.ingest.ingest('lk-a', E, events());
     expect(result).toMatchObject({ contiguousSeq: 3, inserted: 3, duplicates: 0, chainBreaks: [] });
     expect(f.services.shipments.get(shipmentId).state).toBe('collected');
     const ready = f.store.notifications.list({ kind: 'parcel.ready_for_pickup' });
@@ -60,7 +63,7 @@ describe('audit ingest', () => {
       ],
       f.clock.now(),
     );
-    const result = f.services.ingest.ingest('lk-a', recs);
+    const result = f.services.ingest.ingest('lk-a', E, recs);
     expect(result).toMatchObject({ contiguousSeq: 3, keptForReview: [] });
     const s = f.store.shipments.get(shipmentId)!;
     expect(s.state).toBe('returned');
@@ -83,10 +86,10 @@ describe('audit ingest', () => {
       ],
       f.clock.now(),
     );
-    const result = f.services.ingest.ingest('lk-a', recs);
+    const result = f.services.ingest.ingest('lk-a', E, recs);
     expect(result).toMatchObject({ contiguousSeq: 4, inserted: 4, chainBreaks: [], keptForReview: [2, 3] });
     expect(f.store.audit.chainBrokenAt('lk-a')).toBeUndefined();
-    expect(f.store.audit.get('lk-a', 3)?.dataJson).toBe(recs[2]!.dataJson);
+    expect(f.store.audit.get('lk-a', E, 3)?.dataJson).toBe(recs[2]!.dataJson);
     expect(f.store.audit.reviewList('lk-a')).toEqual([
       expect.objectContaining({ seq: 2, type: 'diagnostics.dump', reason: 'unknown-type' }),
       expect.objectContaining({ seq: 3, type: 'return.retrieved', reason: 'invalid-data' }),
@@ -95,16 +98,16 @@ describe('audit ingest', () => {
     expect(f.store.audit.reviewCount('lk-a')).toBe(2);
     expect(logs.find('audit.event_rejected').map((l) => l['seq'])).toEqual([2, 3]);
     // A replay neither counts nor logs them again.
-    expect(f.services.ingest.ingest('lk-a', recs)).toMatchObject({ duplicates: 4, keptForReview: [] });
+    expect(f.services.ingest.ingest('lk-a', E, recs)).toMatchObject({ duplicates: 4, keptForReview: [] });
     expect(f.store.audit.reviewCount('lk-a')).toBe(2);
     expect(logs.find('audit.event_rejected')).toHaveLength(2);
   });
 
   it('changes nothing when the same upload arrives again', () => {
-    f.services.ingest.ingest('lk-a', events());
+    f.services.ingest.ingest('lk-a', E, events());
     const before = f.services.orders.history(f.store.shipments.get(shipmentId)!.orderId).length;
     const notificationsBefore = f.store.notifications.list().length;
-    const again = f.services.ingest.ingest('lk-a', events());
+    const again = f.services.ingest.ingest('lk-a', E, events());
     expect(again).toMatchObject({ contiguousSeq: 3, inserted: 0, duplicates: 3, chainBreaks: [] });
     expect(f.services.orders.history(f.store.shipments.get(shipmentId)!.orderId)).toHaveLength(before);
     expect(f.store.notifications.list()).toHaveLength(notificationsBefore);
@@ -113,12 +116,12 @@ describe('audit ingest', () => {
 
   it('acts on reordered records in sequence order only once the gap is filled', () => {
     const [r1, r2, r3] = events();
-    const first = f.services.ingest.ingest('lk-a', [r3!, r1!]);
+    const first = f.services.ingest.ingest('lk-a', E, [r3!, r1!]);
     expect(first.contiguousSeq).toBe(1);
     expect(first.alsoSeqs).toEqual([3]);
     // The pickup (seq 3) must not run before the deposit (seq 2).
     expect(f.services.shipments.get(shipmentId).state).toBe('created');
-    const second = f.services.ingest.ingest('lk-a', [r2!]);
+    const second = f.services.ingest.ingest('lk-a', E, [r2!]);
     expect(second.contiguousSeq).toBe(3);
     expect(f.services.shipments.get(shipmentId).state).toBe('collected');
     expect(f.store.notifications.list({ kind: 'parcel.collected' })).toHaveLength(1);
@@ -126,7 +129,7 @@ describe('audit ingest', () => {
 
   it('starts the contiguous prefix at the locker acked watermark when earlier records are gone', () => {
     const [, , r3] = events();
-    const result = f.services.ingest.ingest('lk-a', [r3!], 2);
+    const result = f.services.ingest.ingest('lk-a', E, [r3!], 2);
     expect(result.contiguousSeq).toBe(3);
     expect(result.chainBreaks).toEqual([]);
   });
@@ -134,17 +137,43 @@ describe('audit ingest', () => {
   it('flags a broken chain and raises an alert, keeping the records', () => {
     const recs = events();
     const tampered = { ...recs[1]!, dataJson: recs[1]!.dataJson.replace('M1', 'M2') };
-    const result = f.services.ingest.ingest('lk-a', [recs[0]!, tampered, recs[2]!]);
+    const result = f.services.ingest.ingest('lk-a', E, [recs[0]!, tampered, recs[2]!]);
     expect(result.chainBreaks).toEqual([2]);
-    expect(f.store.audit.chainBrokenAt('lk-a')).toBe(2);
+    expect(f.store.audit.chainBrokenAt('lk-a', E)).toBe(2);
     expect(f.store.alerts.list('lk-a').map((a) => a.kind)).toContain('audit.chain-break');
   });
 
-  it('flags a known seq that comes back with a different hash', () => {
+  it('never acknowledges a record that conflicts with the stored one at its seq, and raises an alert', () => {
     const recs = events();
-    f.services.ingest.ingest('lk-a', recs);
-    const other = chain([{ type: 'device.started', data: { forged: true } }], f.clock.now());
-    expect(f.services.ingest.ingest('lk-a', other).chainBreaks).toEqual([1]);
+    f.services.ingest.ingest('lk-a', E, recs);
+    const other = chain([{ type: 'device.started', data: { forged: true } }, { type: 'device.started', data: { forged: 2 } }], f.clock.now());
+    const result = f.services.ingest.ingest('lk-a', E, other);
+    expect(result).toMatchObject({ conflicts: [1, 2], inserted: 0, contiguousSeq: 0, alsoSeqs: [] });
+    // The stored records stay; the conflicting ones are kept aside as evidence.
+    expect(f.store.audit.get('lk-a', E, 1)?.hash).toBe(recs[0]!.hash);
+    expect(f.store.db.prepare('SELECT count(*) AS n FROM audit_conflicts').get()).toEqual({ n: 2 });
+    expect(f.store.audit.chainBrokenAt('lk-a', E)).toBe(1);
+    expect(f.store.alerts.list('lk-a').filter((a) => a.kind === 'audit.chain-break').map((a) => a.details).sort((a, b) => Number(a['seq']) - Number(b['seq']))).toEqual([
+      { epoch: E, seq: 1, reason: 'conflicting-record' },
+      { epoch: E, seq: 2, reason: 'conflicting-record' },
+    ]);
+    // A later upload of the genuine seq 3 is acked on its own, never through a prefix that covers 1.
+    expect(f.services.ingest.ingest('lk-a', E, [recs[2]!])).toMatchObject({ contiguousSeq: 0, alsoSeqs: [3] });
+  });
+
+  it('keeps the chain of a new database epoch apart: numbered from 1 again, stored, acked, no alert', () => {
+    const recs = events();
+    f.services.ingest.ingest('lk-a', E, recs);
+    const fresh = 'f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1';
+    const reset = chain([{ type: 'device.started', data: { fresh: true } }, { type: 'device.started', data: { fresh: 2 } }], f.clock.now() + 1000);
+    const result = f.services.ingest.ingest('lk-a', fresh, reset);
+    expect(result).toMatchObject({ contiguousSeq: 2, inserted: 2, duplicates: 0, chainBreaks: [], conflicts: [] });
+    expect(f.store.audit.count('lk-a', fresh)).toBe(2);
+    expect(f.store.audit.count('lk-a', E)).toBe(3);
+    expect(f.store.audit.get('lk-a', E, 1)?.hash).toBe(recs[0]!.hash);
+    expect(f.store.audit.contiguousSeq('lk-a', E)).toBe(3);
+    expect(f.store.audit.chainBrokenAt('lk-a')).toBeUndefined();
+    expect(f.store.alerts.list('lk-a').filter((a) => a.kind === 'audit.chain-break')).toEqual([]);
   });
 
   it('raises one security alert per lockout or uncommanded open, however often it is replayed', () => {
@@ -155,8 +184,8 @@ describe('audit ingest', () => {
       ],
       f.clock.now(),
     );
-    f.services.ingest.ingest('lk-a', recs);
-    f.services.ingest.ingest('lk-a', recs);
+    f.services.ingest.ingest('lk-a', E, recs);
+    f.services.ingest.ingest('lk-a', E, recs);
     expect(f.store.alerts.list('lk-a').map((a) => a.kind).sort()).toEqual(['security.keypad-lockout', 'security.uncommanded-open']);
   });
 
@@ -164,7 +193,7 @@ describe('audit ingest', () => {
     f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 2 }));
     const hold = f.services.reservations.reserve('hold-fault-1', { orderRef: 'c-f', lockerId: 'lk-b', size: 'M' }).body;
     const recs = chain([{ type: 'compartment.out-of-service', data: { compartmentId: hold.compartmentId, reason: 'jammed' }, lane: 'priority' }], f.clock.now());
-    f.services.ingest.ingest('lk-b', recs);
+    f.services.ingest.ingest('lk-b', E, recs);
     const after = f.services.reservations.get(hold.id);
     expect(after.status).toBe('held');
     expect(after.compartmentId).not.toBe(hold.compartmentId);
@@ -177,7 +206,7 @@ describe('audit ingest', () => {
     const s = f.store.shipments.get(shipmentId)!;
     const oldEntry = f.store.codeSets.entry('lk-a', s.pickupTokenId!)!;
     const recs = chain([{ type: 'compartment.out-of-service', data: { compartmentId: s.compartmentId, reason: 'jammed', failures: 3 }, lane: 'priority' }], f.clock.now());
-    f.services.ingest.ingest('lk-a', recs);
+    f.services.ingest.ingest('lk-a', E, recs);
     const after = f.store.shipments.get(shipmentId)!;
     expect(after.compartmentId).not.toBe(s.compartmentId);
     const live = f.store.codeSets.liveEntries('lk-a');

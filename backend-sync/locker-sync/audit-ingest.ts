@@ -5,10 +5,15 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { mapAuditEvent, type EventMapDeps } from './audit-event-map.js';
 
-// Audit upload ingest. Idempotent on (locker, seq): a duplicate changes nothing. Each
-// record's hash is recomputed and linked to its stored neighbours; any mismatch (a bad
-// hash, a broken link, a known seq arriving with another hash) flags a chain break for
-// the locker and raises an alert — the records are still kept as evidence.
+// Audit upload ingest, per device database epoch (docs/decisions/0023): a locker whose
+// database was replaced numbers its records from 1 again, so records are keyed by
+// (locker, epoch, seq) and each epoch's chain, watermark and breaks are its own.
+// Idempotent on (locker, epoch, seq): a duplicate with the same hash changes nothing. Each
+// record's hash is recomputed and linked to its stored neighbours; a bad hash or a broken
+// link flags a chain break for that epoch and raises an alert — the record is still kept as
+// evidence. A record arriving for an occupied seq with ANOTHER hash is not stored in the
+// chain (it is kept aside in audit_conflicts), raises an alert and is never acknowledged:
+// the ack promises that the backend holds the record the locker sent, and it does not.
 // Business effects run in sequence order, once per record, as the contiguous prefix grows
 // (priority-lane records — security, faults — are acted on as soon as they arrive).
 // Everything happens in one transaction, so the ack we send afterwards covers only what
@@ -28,6 +33,8 @@ export interface IngestResult {
   chainBreaks: number[];
   /** Seqs of records newly kept for review (unknown type or invalid data). */
   keptForReview: number[];
+  /** Seqs that arrived with another hash than the stored record's: not acknowledged. */
+  conflicts: number[];
 }
 
 export class AuditIngest {
@@ -44,11 +51,11 @@ export class AuditIngest {
   }
 
   /**
-   * `lockerAckedSeq` is the upload's own acked watermark: records up to it were
-   * acknowledged before (by us, before a restore, or before the locker pruned them), so the
-   * contiguous prefix starts there at least (docs/protocol.md, audit-ack).
+   * `lockerAckedSeq` is the upload's own acked watermark (for this epoch): records up to it
+   * were acknowledged before (by us, before a restore, or before the locker pruned them), so
+   * the contiguous prefix starts there at least (docs/protocol.md, audit-ack).
    */
-  ingest(lockerId: string, records: readonly AuditRecordWire[], lockerAckedSeq = 0): IngestResult {
+  ingest(lockerId: string, epoch: string, records: readonly AuditRecordWire[], lockerAckedSeq = 0): IngestResult {
     const { store } = this;
     const now = this.clock.now();
     return store.transaction(() => {
@@ -56,59 +63,74 @@ export class AuditIngest {
       let duplicates = 0;
       const breaks: number[] = [];
       const review: number[] = [];
+      const conflicts: number[] = [];
+      /** Seqs of this upload whose record the backend now holds, byte for byte. */
+      const held = new Set<number>();
       for (const rec of records) {
-        const row = { lockerId, seq: rec.seq, at: rec.at, type: rec.type, lane: rec.lane, dataJson: rec.dataJson, prevHash: rec.prevHash, hash: rec.hash };
-        const existing = store.audit.get(lockerId, rec.seq);
+        const row = { lockerId, epoch, seq: rec.seq, at: rec.at, type: rec.type, lane: rec.lane, dataJson: rec.dataJson, prevHash: rec.prevHash, hash: rec.hash };
+        const existing = store.audit.get(lockerId, epoch, rec.seq);
         if (existing !== undefined) {
-          duplicates++;
-          if (existing.hash !== rec.hash) breaks.push(rec.seq);
+          if (existing.hash === rec.hash) {
+            duplicates++;
+            held.add(rec.seq);
+          } else {
+            store.audit.recordConflict(row, now);
+            conflicts.push(rec.seq);
+          }
           continue;
         }
         if (auditRecordHash(rec.prevHash, rec.seq, rec.at, rec.type, rec.dataJson) !== rec.hash) breaks.push(rec.seq);
         store.audit.insert(row, now);
         inserted++;
-        if (this.reviewIfRefused(lockerId, rec, now)) review.push(rec.seq);
-        const before = rec.seq === 1 ? { hash: GENESIS_PREV_HASH } : store.audit.get(lockerId, rec.seq - 1);
+        held.add(rec.seq);
+        if (this.reviewIfRefused(lockerId, epoch, rec, now)) review.push(rec.seq);
+        const before = rec.seq === 1 ? { hash: GENESIS_PREV_HASH } : store.audit.get(lockerId, epoch, rec.seq - 1);
         if (before !== undefined && before.hash !== rec.prevHash) breaks.push(rec.seq);
-        const after = store.audit.get(lockerId, rec.seq + 1);
+        const after = store.audit.get(lockerId, epoch, rec.seq + 1);
         if (after !== undefined && after.prevHash !== rec.hash) breaks.push(rec.seq + 1);
       }
-      for (const seq of new Set(breaks)) {
-        store.audit.flagChainBreak(lockerId, seq);
-        this.alerts.raise(lockerId, 'audit.chain-break', String(seq), { seq });
-        this.log.error({ lockerId, seq }, 'audit.chain_break');
-      }
-      let contiguous = Math.max(store.audit.contiguousSeq(lockerId), lockerAckedSeq);
-      while (store.audit.get(lockerId, contiguous + 1) !== undefined) contiguous++;
-      store.audit.setContiguousSeq(lockerId, contiguous);
-      for (const r of store.audit.unprocessed(lockerId, contiguous, true)) {
+      for (const seq of new Set(breaks)) this.chainBreak(lockerId, epoch, seq, 'hash-chain');
+      for (const seq of new Set(conflicts)) this.chainBreak(lockerId, epoch, seq, 'conflicting-record');
+      // A conflict inside the acknowledged prefix: the prefix no longer promises the
+      // locker's records, so it ends before the conflict (a re-ack must not cover it).
+      if (conflicts.length > 0) store.audit.capContiguousSeq(lockerId, epoch, Math.min(...conflicts) - 1);
+      let contiguous = Math.max(store.audit.contiguousSeq(lockerId, epoch), lockerAckedSeq);
+      // Stops before a seq whose record the locker sent differently: that one is not ours to ack.
+      while (store.audit.get(lockerId, epoch, contiguous + 1) !== undefined && !store.audit.hasConflict(lockerId, epoch, contiguous + 1)) contiguous++;
+      store.audit.setContiguousSeq(lockerId, epoch, contiguous);
+      for (const r of store.audit.unprocessed(lockerId, epoch, contiguous, true)) {
         // Each mapping runs in its own savepoint: one event the backend cannot act on is
         // logged and skipped, never a reason to refuse (and so re-receive) the upload.
         try {
           const outcome = store.transaction(() => mapAuditEvent(r, this.effects));
-          if (outcome !== 'unmapped') this.log.debug({ lockerId, seq: r.seq, type: r.type, outcome }, 'audit.mapped');
+          if (outcome !== 'unmapped') this.log.debug({ lockerId, epoch, seq: r.seq, type: r.type, outcome }, 'audit.mapped');
         } catch (err) {
-          this.log.error({ lockerId, seq: r.seq, type: r.type, err: err instanceof Error ? err.message : String(err) }, 'audit.map_failed');
+          this.log.error({ lockerId, epoch, seq: r.seq, type: r.type, err: err instanceof Error ? err.message : String(err) }, 'audit.map_failed');
         }
-        store.audit.markProcessed(lockerId, r.seq);
+        store.audit.markProcessed(lockerId, epoch, r.seq);
       }
-      const alsoSeqs = records
-        .map((r) => r.seq)
+      const alsoSeqs = [...held]
         .filter((s) => s > contiguous)
         .sort((a, b) => a - b)
         .slice(0, MAX_ALSO_SEQS);
-      return { contiguousSeq: contiguous, alsoSeqs, inserted, duplicates, chainBreaks: [...new Set(breaks)], keptForReview: review };
+      return { contiguousSeq: contiguous, alsoSeqs, inserted, duplicates, chainBreaks: [...new Set(breaks)], conflicts: [...new Set(conflicts)], keptForReview: review };
     });
   }
 
   /** True when the contract refuses the record and it was newly kept for review. */
-  private reviewIfRefused(lockerId: string, rec: AuditRecordWire, now: number): boolean {
+  private reviewIfRefused(lockerId: string, epoch: string, rec: AuditRecordWire, now: number): boolean {
     const parsed = parseAuditEvent(rec.type, rec.dataJson);
     if (parsed.ok) return false;
-    const kept = this.store.audit.keepForReview({ lockerId, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 1000), receivedAt: now });
+    const kept = this.store.audit.keepForReview({ lockerId, epoch, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 1000), receivedAt: now });
     if (kept) {
-      this.log.warn({ lockerId, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 200), reviewCount: this.store.audit.reviewCount(lockerId) }, 'audit.event_rejected');
+      this.log.warn({ lockerId, epoch, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 200), reviewCount: this.store.audit.reviewCount(lockerId) }, 'audit.event_rejected');
     }
     return kept;
+  }
+
+  private chainBreak(lockerId: string, epoch: string, seq: number, reason: 'hash-chain' | 'conflicting-record'): void {
+    this.store.audit.flagChainBreak(lockerId, epoch, seq);
+    this.alerts.raise(lockerId, 'audit.chain-break', `${epoch}:${String(seq)}`, { epoch, seq, reason });
+    this.log.error({ lockerId, epoch, seq, reason }, 'audit.chain_break');
   }
 }

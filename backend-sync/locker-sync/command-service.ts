@@ -1,7 +1,7 @@
-import { Command, encodeMessage, publishOptionsFor, topicFor, type CommandReplyMessage } from '../shared/contract.js';
+import { Command, MAX_COMMAND_LIFETIME_MS, encodeMessage, publishOptionsFor, topicFor, type CommandReplyMessage } from '../shared/contract.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { Clock } from '../shared/clock.js';
-import { notFound } from '../shared/errors.js';
+import { BackendError, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { CommandRecord } from '../store/records.js';
@@ -12,6 +12,10 @@ import type { Publisher } from './locker-bridge.js';
 // then published, and re-published with backoff until the locker's reply arrives or the
 // command expires: the locker executes a transaction id at most once and answers repeats
 // with its stored reply, so retrying is safe — a door is never pulsed twice.
+// A command is bound at creation to the locker's database epoch (docs/decisions/0023), the
+// one its retained presence announced: re-published, it still names that epoch, so a
+// locker whose database was replaced in between refuses it. It lives at most
+// MAX_COMMAND_LIFETIME_MS (5 minutes): a captured command is worthless soon after.
 
 export interface CommandServiceOptions {
   store: Store;
@@ -38,6 +42,14 @@ export class CommandService {
   async send(lockerId: string, command: Command, actor: string, ttlMs: number): Promise<CommandRecord> {
     const { store, clock } = this.o;
     if (store.lockers.get(lockerId) === undefined) throw notFound('locker', lockerId);
+    if (!Number.isInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_COMMAND_LIFETIME_MS) {
+      throw new BackendError('BUSINESS_RULE', 'command lifetime out of range', { ttlMs, maxTtlMs: MAX_COMMAND_LIFETIME_MS });
+    }
+    const dbEpoch = store.audit.currentEpoch(lockerId);
+    if (dbEpoch === undefined) {
+      // Nothing to bind the command to: the locker has never announced its database.
+      throw new BackendError('CONFLICT', 'locker has not announced its database epoch yet (never online)', { lockerId });
+    }
     if (command.kind === 'remote-open' && store.lockers.compartment(lockerId, command.compartmentId) === undefined) {
       throw notFound('compartment', command.compartmentId);
     }
@@ -52,9 +64,10 @@ export class CommandService {
       expiresAt: now + ttlMs,
       actor,
       createdAt: now,
+      dbEpoch,
     };
     store.commands.insert(record);
-    this.log.info({ lockerId, transactionId: record.transactionId, kind: command.kind, actor }, 'command.created');
+    this.log.info({ lockerId, transactionId: record.transactionId, kind: command.kind, actor, dbEpoch }, 'command.created');
     await this.publishDue();
     return this.get(record.transactionId);
   }
@@ -73,9 +86,9 @@ export class CommandService {
     let sent = 0;
     for (const c of store.commands.due(now, 100)) {
       const parsed = Command.safeParse(c.command);
-      if (!parsed.success) continue;
+      if (!parsed.success || c.dbEpoch === undefined) continue;
       const set = store.codeSets.ensure(c.lockerId);
-      const message = keys.sealSignerFor(set.trustedKids).command(c.lockerId, c.transactionId, parsed.data, c.expiresAt - now);
+      const message = keys.sealSignerFor(set.trustedKids).command(c.lockerId, c.dbEpoch, c.transactionId, parsed.data, c.expiresAt - now);
       store.commands.markAttempt(c.transactionId, c.attempts + 1, now + Math.min(300_000, this.retryMs * 2 ** c.attempts));
       if (this.publisher === undefined) continue;
       try {

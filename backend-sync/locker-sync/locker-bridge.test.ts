@@ -4,7 +4,7 @@ import { lockerInput, makeBackend, type BackendFixture } from '../testing/backen
 import { RecordingPublisher, flushImmediate, paidOrder, ship } from '../testing/order-helpers.js';
 
 const online = (version: number, digest: string, ackedSeq = 0): Buffer =>
-  encodeMessage('presence', { ...newEnvelope('presence', Date.now()), status: 'online', bootId: 'boot-0001', firmwareVersion: '1.0.0', codeSet: { version, digest }, audit: { highSeq: ackedSeq, ackedSeq } });
+  encodeMessage('presence', { ...newEnvelope('presence', Date.now()), status: 'online', bootId: 'boot-0001', firmwareVersion: '1.0.0', dbEpoch: 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0', codeSet: { version, digest }, audit: { highSeq: ackedSeq, ackedSeq } });
 const offline = (): Buffer => encodeMessage('presence', { ...newEnvelope('presence', Date.now()), status: 'offline', bootId: 'boot-0001', cause: 'will' });
 
 describe('locker bridge', () => {

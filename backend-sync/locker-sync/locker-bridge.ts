@@ -129,15 +129,28 @@ export class LockerBridge {
     store.lockers.setPresence(lockerId, m.status === 'online', clock.now(), JSON.stringify(m));
     this.log.info({ lockerId, status: m.status }, 'locker.presence');
     if (m.status !== 'online') return;
+    this.learnEpoch(lockerId, m.dbEpoch);
     const ours = store.codeSets.ensure(lockerId);
     const theirs = m.codeSet;
     store.codeSets.setAcked(lockerId, theirs.version, theirs.digest, clock.now());
     // Re-send what the locker is missing, from the version it says it holds.
     if (theirs.version < ours.version) void this.send(lockerId, 'delta', theirs.version);
     else if (theirs.version > ours.version || theirs.digest !== ours.digest) this.sendSnapshot(lockerId, theirs.version);
-    // Its ack watermark is behind what we stored: our ack was lost, send it again.
-    const contiguous = store.audit.contiguousSeq(lockerId);
-    if (m.audit.ackedSeq < contiguous) void this.sendAuditAck(lockerId, contiguous, []);
+    // Its ack watermark is behind what we stored of its epoch: our ack was lost, send it again.
+    const contiguous = store.audit.contiguousSeq(lockerId, m.dbEpoch);
+    if (m.audit.ackedSeq < contiguous) void this.sendAuditAck(lockerId, m.dbEpoch, contiguous, []);
+  }
+
+  /**
+   * The locker's database epoch, from its retained presence or an upload: the epoch the
+   * next commands are signed for. A change means its database was replaced (docs/operations.md).
+   */
+  private learnEpoch(lockerId: string, epoch: string): void {
+    const { store, clock } = this.d;
+    const before = store.audit.currentEpoch(lockerId);
+    if (!store.audit.setCurrentEpoch(lockerId, epoch, clock.now())) return;
+    if (before === undefined) this.log.info({ lockerId, epoch }, 'locker.epoch_learned');
+    else this.log.warn({ lockerId, epoch, previous: before }, 'locker.epoch_changed');
   }
 
   private onHealth(lockerId: string, m: HealthMessage): void {
@@ -167,9 +180,11 @@ export class LockerBridge {
   }
 
   private onAuditUpload(lockerId: string, m: AuditUploadMessage): void {
-    const result = this.d.ingest.ingest(lockerId, m.records, m.ackedSeq);
-    // Acked only after the transaction above committed: the ack promises durable storage.
-    void this.sendAuditAck(lockerId, result.contiguousSeq, result.alsoSeqs);
+    this.learnEpoch(lockerId, m.dbEpoch);
+    const result = this.d.ingest.ingest(lockerId, m.dbEpoch, m.records, m.ackedSeq);
+    // Acked only after the transaction above committed: the ack promises durable storage,
+    // and names the epoch, so the locker never applies it to another database's records.
+    void this.sendAuditAck(lockerId, m.dbEpoch, result.contiguousSeq, result.alsoSeqs);
   }
 
   /** A snapshot must move the locker forward: if it claims our version or more, raise ours past it. */
@@ -221,9 +236,9 @@ export class LockerBridge {
     await this.publish(lockerId, 'codes/batch', encodeMessage('codes/batch', message));
   }
 
-  private async sendAuditAck(lockerId: string, contiguousSeq: number, alsoSeqs: number[]): Promise<void> {
+  private async sendAuditAck(lockerId: string, epoch: string, contiguousSeq: number, alsoSeqs: number[]): Promise<void> {
     const set = this.d.store.codeSets.ensure(lockerId);
-    const ack = this.d.keys.sealSignerFor(set.trustedKids).auditAck(lockerId, contiguousSeq, alsoSeqs);
+    const ack = this.d.keys.sealSignerFor(set.trustedKids).auditAck(lockerId, epoch, contiguousSeq, alsoSeqs);
     await this.publish(lockerId, 'audit/ack', encodeMessage('audit/ack', ack));
   }
 

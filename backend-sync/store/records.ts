@@ -121,6 +121,8 @@ export interface CodeSetRecord {
 
 export interface AuditRecordRow {
   lockerId: string;
+  /** The device database the record comes from (docs/decisions/0023); seqs restart per epoch. */
+  epoch: string;
   seq: number;
   at: number;
   type: string;
@@ -133,6 +135,7 @@ export interface AuditRecordRow {
 /** An uploaded audit record the contract refused, kept for review (the record stays in the audit log). */
 export interface AuditReviewRecord {
   lockerId: string;
+  epoch: string;
   seq: number;
   type: string;
   reason: 'unknown-type' | 'invalid-json' | 'invalid-data';
@@ -196,4 +199,6 @@ export interface CommandRecord {
   expiresAt: number;
   actor: string;
   createdAt: number;
+  /** The device database epoch the command is signed for; the locker refuses it on any other. */
+  dbEpoch?: string;
 }

@@ -166,22 +166,38 @@ export interface CodeSetRepository {
   liveByKid(kid: string): CodeEntryRecord[];
 }
 
+/**
+ * Audit chains, one per (locker, device database epoch): a replaced database numbers its
+ * records from 1 again, so a seq alone does not identify a record (docs/decisions/0023).
+ */
 export interface AuditRepository {
-  /** Insert-if-absent keyed on (locker, seq): a duplicate upload changes nothing. */
+  /** Insert-if-absent keyed on (locker, epoch, seq): a duplicate upload changes nothing. */
   insert(r: AuditRecordRow, receivedAt: number): boolean;
-  get(lockerId: string, seq: number): AuditRecordRow | undefined;
-  contiguousSeq(lockerId: string): number;
-  setContiguousSeq(lockerId: string, seq: number): void;
-  chainBrokenAt(lockerId: string): number | undefined;
-  flagChainBreak(lockerId: string, seq: number): void;
+  get(lockerId: string, epoch: string, seq: number): AuditRecordRow | undefined;
+  /** Keeps a record that arrived for an occupied seq with another hash (evidence; never acked). */
+  recordConflict(r: AuditRecordRow, receivedAt: number): void;
+  hasConflict(lockerId: string, epoch: string, seq: number): boolean;
+  count(lockerId: string, epoch?: string): number;
+  contiguousSeq(lockerId: string, epoch: string): number;
+  /** Raises the watermark (never lowers it). */
+  setContiguousSeq(lockerId: string, epoch: string, seq: number): void;
+  /** Lowers the watermark to `seq` when above it: a conflict was found inside the prefix. */
+  capContiguousSeq(lockerId: string, epoch: string, seq: number): void;
+  /** The lowest broken seq of one epoch's chain, or of any epoch when `epoch` is omitted. */
+  chainBrokenAt(lockerId: string, epoch?: string): number | undefined;
+  flagChainBreak(lockerId: string, epoch: string, seq: number): void;
   /** Records not yet mapped to business events, in sequence order. */
-  unprocessed(lockerId: string, upToSeq: number, priorityAboveToo: boolean): AuditRecordRow[];
-  markProcessed(lockerId: string, seq: number): boolean;
-  /** Insert-if-absent on (locker, seq); a first insert also counts it in the locker's review counter. */
+  unprocessed(lockerId: string, epoch: string, upToSeq: number, priorityAboveToo: boolean): AuditRecordRow[];
+  markProcessed(lockerId: string, epoch: string, seq: number): boolean;
+  /** The device database epoch the locker announced last (presence or upload). */
+  currentEpoch(lockerId: string): string | undefined;
+  /** Records `epoch` as the locker's current one; true when it changed. */
+  setCurrentEpoch(lockerId: string, epoch: string, at: number): boolean;
+  /** Insert-if-absent on (locker, epoch, seq); a first insert also counts it in the locker's review counter. */
   keepForReview(r: AuditReviewRecord): boolean;
   /** Records kept for review, oldest first (one locker, or all). */
   reviewList(lockerId?: string): AuditReviewRecord[];
-  /** How many records of this locker were ever kept for review. */
+  /** How many records of this locker (all epochs) were ever kept for review. */
   reviewCount(lockerId: string): number;
 }
 

@@ -19,12 +19,14 @@ export interface RuntimeHooks {
 
 export class RuntimeSyncPort implements DeviceSyncPort {
   readonly lockerId: string;
+  readonly dbEpoch: string;
 
   constructor(
     private readonly store: RuntimeStore,
     private readonly runtime: RuntimeHooks,
   ) {
     this.lockerId = store.lockerId;
+    this.dbEpoch = store.dbEpoch;
   }
 
   codeSetState(): CodeSetState {
@@ -63,6 +65,14 @@ export class RuntimeSyncPort implements DeviceSyncPort {
 
   appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord {
     return this.store.appendAudit(type, lane, data);
+  }
+
+  countSuppressedRejection(): void {
+    this.store.countSuppressedRejection();
+  }
+
+  appendRejectionAudit(lane: AuditLane, data: AuditEventData<'sync.message-rejected'>): AuditRecord {
+    return this.store.appendRejectionAudit(lane, data);
   }
 
   findCommandReply(transactionId: string): StoredCommandReply | undefined {

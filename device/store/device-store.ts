@@ -76,6 +76,7 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
 /** RuntimeStore on one SQLite file, composed of one small repository per concern. */
 export class DeviceStore implements RuntimeStore {
   readonly lockerId: string;
+  readonly dbEpoch: string;
   private readonly now: () => number;
   private readonly entries: CodeEntryRepository;
   private readonly batches: CodeBatchApplier;
@@ -96,6 +97,7 @@ export class DeviceStore implements RuntimeStore {
     options: DeviceStoreOptions,
   ) {
     this.lockerId = options.lockerId;
+    this.dbEpoch = meta.dbEpoch();
     this.now = options.now;
     const logger = options.logger.child({ component: 'device-store' });
     this.entries = new CodeEntryRepository(db);
@@ -262,6 +264,17 @@ export class DeviceStore implements RuntimeStore {
   /** Not in RuntimeStore: tests only (a record no contract event could carry). See AuditLog.appendUnchecked. */
   appendUncheckedAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
     return this.audit.appendUnchecked(type, lane, data);
+  }
+  countSuppressedRejection(): void {
+    this.meta.countSuppressedRejection();
+  }
+  appendRejectionAudit(lane: AuditLane, data: AuditEventData<'sync.message-rejected'>): AuditRecord {
+    return this.transaction(() => {
+      const suppressed = this.meta.suppressedRejections();
+      const record = this.audit.append('sync.message-rejected', lane, suppressed > 0 ? { ...data, suppressedBefore: suppressed } : data);
+      if (suppressed > 0) this.meta.clearSuppressedRejections();
+      return record;
+    });
   }
   verifyAuditChain(): AuditChainCheck {
     return this.audit.verify();

@@ -5,7 +5,8 @@ import { GENESIS_PREV_HASH } from '@locker/contract/audit/audit-hash.js';
 import type { SqliteDatabase, Stmt as Statement } from './open-database.js';
 
 // The single `meta` row: which locker the file belongs to, the code-set version and
-// digest, the trusted-time floor and the audit outbox anchors.
+// digest, the trusted-time floor, the audit outbox anchors and the count of suppressed
+// rejections; and the file's epoch (db_identity).
 
 interface MetaRow {
   locker_id: string;
@@ -34,6 +35,10 @@ export interface ClockTrustRow {
 }
 
 export class MetaRepository {
+  private readonly selectEpoch: Statement<[], { epoch: string }>;
+  private readonly selectSuppressed: Statement<[], { n: number }>;
+  private readonly addSuppressed: Statement<[]>;
+  private readonly clearSuppressed: Statement<[]>;
   private readonly select: Statement<[], MetaRow>;
   private readonly insert: Statement<[string, string, string, number]>;
   private readonly updateCodeSet: Statement<[number, string]>;
@@ -43,6 +48,10 @@ export class MetaRepository {
   private readonly updateAnchor: Statement<[number, string]>;
 
   constructor(db: SqliteDatabase) {
+    this.selectEpoch = db.prepare<[], { epoch: string }>('SELECT epoch FROM db_identity WHERE id = 1');
+    this.selectSuppressed = db.prepare<[], { n: number }>('SELECT rejections_suppressed AS n FROM meta WHERE id = 1');
+    this.addSuppressed = db.prepare<[]>('UPDATE meta SET rejections_suppressed = rejections_suppressed + 1 WHERE id = 1');
+    this.clearSuppressed = db.prepare<[]>('UPDATE meta SET rejections_suppressed = 0 WHERE id = 1');
     this.select = db.prepare<[], MetaRow>(
       `SELECT locker_id, code_set_version, code_set_digest, clock_floor, clock_confirmed, clock_signed_max, audit_acked_seq, audit_anchor_seq, audit_anchor_hash
          FROM meta WHERE id = 1`,
@@ -83,6 +92,26 @@ export class MetaRepository {
     const row = this.select.get();
     if (row === undefined) throw new DeviceError('INTERNAL', 'meta row missing');
     return row;
+  }
+
+  /** The database epoch: created with the file by migration 2, never changed. */
+  dbEpoch(): string {
+    const row = this.selectEpoch.get();
+    if (row === undefined) throw new DeviceError('INTERNAL', 'database epoch missing');
+    return row.epoch;
+  }
+
+  /** Security rejections not written to the audit log since the last one that was. */
+  suppressedRejections(): number {
+    return this.selectSuppressed.get()?.n ?? 0;
+  }
+
+  countSuppressedRejection(): void {
+    this.addSuppressed.run();
+  }
+
+  clearSuppressedRejections(): void {
+    this.clearSuppressed.run();
   }
 
   codeSetState(): CodeSetState {

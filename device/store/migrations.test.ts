@@ -38,6 +38,38 @@ describe('migrations', () => {
     store.close();
   });
 
+  it('gives a new database a random epoch that stays with the file', () => {
+    const a = openTestStore(join(dir, 'a.db'));
+    const epochA = a.dbEpoch;
+    a.close();
+    expect(epochA).toMatch(/^[0-9a-f]{32}$/);
+    const reopened = openTestStore(join(dir, 'a.db'));
+    expect(reopened.dbEpoch).toBe(epochA);
+    reopened.close();
+    // The fresh database an operator starts after moving the old one aside: another epoch.
+    const fresh = openTestStore(join(dir, 'b.db'));
+    expect(fresh.dbEpoch).toMatch(/^[0-9a-f]{32}$/);
+    expect(fresh.dbEpoch).not.toBe(epochA);
+    fresh.close();
+  });
+
+  it('gives a version-1 database an epoch when it is upgraded, keeping its data', () => {
+    const path = join(dir, 'a.db');
+    const store = openTestStore(path);
+    store.appendAudit('door.uncommanded-open', 'normal', { compartmentId: 'A01' });
+    store.close();
+    // Turn the file back into what version 1 left on disk.
+    const db = new Database(path);
+    db.exec('DROP TABLE db_identity; ALTER TABLE meta DROP COLUMN rejections_suppressed;');
+    db.pragma('user_version = 1');
+    db.close();
+    const upgraded = openTestStore(path);
+    expect(upgraded.database.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
+    expect(upgraded.dbEpoch).toMatch(/^[0-9a-f]{32}$/);
+    expect(upgraded.auditHighWatermark()).toBe(1);
+    upgraded.close();
+  });
+
   it('refuses a database newer than the firmware with DB_MIGRATION', () => {
     const path = join(dir, 'a.db');
     openTestStore(path).close();

@@ -146,6 +146,28 @@ const migrations: readonly Migration[] = [
       ALTER TABLE meta ADD COLUMN clock_signed_max INTEGER NOT NULL DEFAULT 0 CHECK (clock_signed_max >= 0);
     `,
   },
+  {
+    version: 3,
+    description: 'database epoch and the persisted count of suppressed rejections',
+    sql: `
+      -- The identity of this file (docs/decisions/0023). Created with the file (a fresh
+      -- database runs every migration; an older one gets its epoch when it is upgraded),
+      -- never changed afterwards: a database moved aside and replaced by a new one has a
+      -- new epoch, so nothing the backend issued to the old file applies to the new one.
+      -- 128 random bits from SQLite's generator (seeded from the OS).
+      CREATE TABLE db_identity (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch       TEXT    NOT NULL CHECK (length(epoch) = 32),
+        created_at  INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO db_identity (id, epoch, created_at)
+        VALUES (1, lower(hex(randomblob(16))), CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+
+      -- Security rejections beyond the per-minute audit limit: counted here, durably, and
+      -- written (then reset) with the next rejection record that is allowed.
+      ALTER TABLE meta ADD COLUMN rejections_suppressed INTEGER NOT NULL DEFAULT 0 CHECK (rejections_suppressed >= 0);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations.reduce((max, m) => Math.max(max, m.version), 0);

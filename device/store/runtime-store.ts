@@ -68,6 +68,8 @@ export type OpenOutcome = 'opened' | 'already-open' | 'jammed' | 'relay-fault' |
 
 export interface RuntimeStore {
   readonly lockerId: string;
+  /** The database epoch (docs/decisions/0023): created with the file, never changed. */
+  readonly dbEpoch: string;
   transaction<T>(fn: () => T): T;
   close(): void;
 
@@ -147,6 +149,13 @@ export interface RuntimeStore {
    * applyCodeBatch writes its own 'code-batch.applied' record in its transaction.
    */
   appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord;
+  /** Durably counts one rejection that the rate limit kept out of the audit log. */
+  countSuppressedRejection(): void;
+  /**
+   * appendAudit of a sync.message-rejected record, with the durable count of suppressed
+   * rejections added as `suppressedBefore` (when non-zero) and reset, in the same transaction.
+   */
+  appendRejectionAudit(lane: AuditLane, data: AuditEventData<'sync.message-rejected'>): AuditRecord;
   verifyAuditChain(): AuditChainCheck;
   auditHighWatermark(): number;
   auditAckedWatermark(): number;

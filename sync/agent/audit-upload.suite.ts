@@ -70,7 +70,7 @@ export function defineAuditUploadSuite(brokerName: string, startBroker: BrokerFa
       expect(locker.store.auditAckedWatermark()).toBe(0);
       expect(locker.store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 100 })).toHaveLength(30);
       // The backend acks 20 of them: exactly those are acknowledged, then pruned.
-      w.backend.publish(TEST_LOCKER_ID, 'audit/ack', w.keys.signer.auditAck(TEST_LOCKER_ID, 20, []));
+      w.backend.publish(TEST_LOCKER_ID, 'audit/ack', w.keys.signer.auditAck(TEST_LOCKER_ID, locker.store.dbEpoch, 20, []));
       await w.backend.waitFor(() => locker.store.auditAckedWatermark() === 20, 5000, 'ack applied');
       await new Promise((r) => setTimeout(r, 100));
       expect(locker.store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 100 }).map((r) => r.seq)).toEqual(

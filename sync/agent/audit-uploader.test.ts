@@ -49,7 +49,7 @@ describe('AuditUploader', () => {
   });
 
   const ack = (contiguous: number, also: number[] = []) =>
-    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, contiguous, also))));
+    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, store.dbEpoch, contiguous, also))));
   const seqs = (m: AuditUploadMessage | undefined) => m?.records.map((r) => r.seq) ?? [];
 
   it('sends the priority lane first and keeps at most maxInFlight uploads unacked', () => {
@@ -85,7 +85,7 @@ describe('AuditUploader', () => {
   it('marks nothing for an ack it cannot verify', () => {
     store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: 1, commanded: true });
     uploader.pump();
-    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.stranger.auditAck(TEST_LOCKER_ID, 1, []))));
+    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.stranger.auditAck(TEST_LOCKER_ID, store.dbEpoch, 1, []))));
     expect(store.auditAckedWatermark()).toBe(0);
   });
 });

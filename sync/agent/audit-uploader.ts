@@ -16,6 +16,9 @@ import type { SyncContext } from './sync-context.js';
 // security event overtakes a backlog of thousands. The backend acks them out of order
 // through `alsoSeqs`; the normal lane advances with `contiguousSeq`.
 //
+// Every upload names the database epoch, and an ack counts only when it names the same
+// epoch: seqs restart at 1 in a fresh database, so a seq alone does not identify a record.
+//
 // Flow control: at most maxInFlight upload messages await an ack. No ack for ackTimeoutMs
 // → cursors rewind to the durable state and the unacked records go again.
 
@@ -88,6 +91,7 @@ export class AuditUploader {
     this.sentRecords += records.length;
     this.ctx.publish('audit/upload', {
       ...envelope,
+      dbEpoch: this.ctx.port.dbEpoch,
       lane,
       ackedSeq: this.ctx.port.auditAckedWatermark(),
       highSeq: this.ctx.port.auditHighWatermark(),
@@ -109,6 +113,13 @@ export class AuditUploader {
       return;
     }
     const ack = seal.claims;
+    if (ack.dbEpoch !== ctx.port.dbEpoch) {
+      // Signed by the backend, but for another database of this locker (one moved aside, or
+      // restored over): its seqs are another chain's. Ignored; the backend re-acks this
+      // epoch once it has this epoch's records.
+      ctx.rejections.report({ topic, reason: 'ack-wrong-epoch', securityRelevant: false, messageId: decoded.message.id, detail: `ack for epoch ${ack.dbEpoch}` });
+      return;
+    }
     const high = ctx.port.auditHighWatermark();
     if (ack.contiguousSeq > high || ack.alsoSeqs.some((s) => s > high)) {
       // An ack for records we never wrote: a backend bug or a key misuse. Acknowledging

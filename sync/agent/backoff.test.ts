@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, reconnectDelay } from './backoff.js';
 
 describe('backoffDelay', () => {
   const policy = { initialMs: 100, maxMs: 5_000, jitter: 0.5 };
@@ -11,5 +11,18 @@ describe('backoffDelay', () => {
   it('takes off at most the jitter fraction', () => {
     expect(backoffDelay(3, policy, 0.999)).toBeGreaterThanOrEqual(400);
     expect(backoffDelay(3, policy, 0.5)).toBe(600);
+  });
+});
+
+describe('reconnectDelay', () => {
+  const policy = { initialMs: 500, maxMs: 60_000, jitter: 0.5, promptMaxMs: 1_000, promptWindowMs: 300_000 };
+
+  it('stays within the prompt cap after losing a healthy connection, however many attempts failed', () => {
+    expect([0, 1, 2, 5, 20].map((a) => reconnectDelay(a, policy, 0, 10_000))).toEqual([500, 1_000, 1_000, 1_000, 1_000]);
+  });
+
+  it('backs off exponentially when no healthy connection was lost, or long after it was', () => {
+    expect(reconnectDelay(5, policy, 0, undefined)).toBe(16_000);
+    expect(reconnectDelay(5, policy, 0, 300_000)).toBe(16_000);
   });
 });

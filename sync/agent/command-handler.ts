@@ -8,8 +8,9 @@ import { opt } from './optional-field.js';
 import type { SyncContext } from './sync-context.js';
 
 // lockers/{id}/cmd. At most once per transaction id, durably:
-//   1. verify the seal (trusted key, this locker, typ 'command') and that the transaction
-//      id outside the seal is the one inside it;
+//   1. verify the seal (trusted key, this locker, typ 'command', exp - iat within
+//      MAX_COMMAND_LIFETIME_MS), that the transaction id outside the seal is the one inside
+//      it, and that it names this database's epoch (docs/decisions/0023);
 //   2. a stored reply for the transaction → publish it again, do nothing else;
 //   3. beginCommand (committed) BEFORE any side effect;
 //   4. execute (or refuse an expired command), completeCommand with the reply, THEN publish.
@@ -70,6 +71,14 @@ export class CommandHandler {
     const claims = seal.claims;
     if (claims.transactionId !== msg.transactionId) {
       ctx.rejections.report({ topic, reason: 'transaction-mismatch', securityRelevant: true, messageId: msg.id, transactionId: msg.transactionId });
+      return;
+    }
+    if (claims.dbEpoch !== ctx.port.dbEpoch) {
+      // Issued to another database of this locker (typically the one an operator moved
+      // aside): this database has no record of having executed it, so only the epoch stops
+      // a captured command from running twice. Refused before anything is recorded.
+      ctx.rejections.report({ topic, reason: 'command-wrong-epoch', securityRelevant: true, messageId: msg.id, transactionId: msg.transactionId, detail: `command for epoch ${claims.dbEpoch}` });
+      ctx.publishStored('cmd/reply', this.reply(claims.transactionId, claims.command.kind, 'rejected', undefined, 'issued to another database epoch'));
       return;
     }
     ctx.port.observeTrustedTime(claims.iat, 'command');

@@ -64,10 +64,24 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       // Signed two minutes ago with a one-minute lifetime (the signer's clock is injectable).
       const signerNow = Date.now() - 120_000;
       const pastSigner = new BackendSigner({ ed: w.keys.ed, kid: w.keys.signer.kid, seed: w.keys.seed, now: () => signerNow });
-      w.backend.publish(TEST_LOCKER_ID, 'cmd', pastSigner.command(TEST_LOCKER_ID, 'txn-late-0001', { kind: 'remote-open', compartmentId: 'C1', reason: 'late' }, 60_000));
+      w.backend.publish(TEST_LOCKER_ID, 'cmd', pastSigner.command(TEST_LOCKER_ID, locker.store.dbEpoch, 'txn-late-0001', { kind: 'remote-open', compartmentId: 'C1', reason: 'late' }, 60_000));
       await w.backend.waitFor(() => repliesFor('txn-late-0001').length === 1, 5000, 'reply');
       expect(repliesFor('txn-late-0001')[0]).toMatchObject({ status: 'rejected', reason: 'expired' });
       expect(locker.port.remote.calls).toHaveLength(0);
+    });
+
+    it('refuses a command issued to another database epoch and never executes it', async () => {
+      const locker = w.locker();
+      await online();
+      const otherEpoch = 'ffffffffffffffffffffffffffffffff';
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-epoch-001', { kind: 'remote-open', compartmentId: 'C1', reason: 'old db' }, 60_000, otherEpoch);
+      await w.backend.waitFor(() => repliesFor('txn-epoch-001').length === 1, 5000, 'reply');
+      expect(repliesFor('txn-epoch-001')[0]).toMatchObject({ status: 'rejected', reason: 'issued to another database epoch' });
+      expect(locker.port.remote.calls).toHaveLength(0);
+      // Nothing recorded against this database: the same transaction for this epoch runs.
+      expect(locker.store.findCommandReply('txn-epoch-001')).toBeUndefined();
+      const audited = locker.store.database.prepare<[], { data_json: string }>(`SELECT data_json FROM audit_log WHERE type = 'sync.message-rejected'`).all();
+      expect(audited.map((r) => JSON.parse(r.data_json) as Record<string, unknown>)).toContainEqual(expect.objectContaining({ reason: 'command-wrong-epoch', transactionId: 'txn-epoch-001' }));
     });
 
     it('answers a command interrupted by a crash as unknown and never opens for it', async () => {

@@ -23,6 +23,11 @@ export type BatchApplyResult =
 
 export interface DeviceSyncPort {
   readonly lockerId: string;
+  /**
+   * The database epoch (docs/decisions/0023): announced in presence and audit uploads;
+   * commands and audit acks naming another epoch are refused.
+   */
+  readonly dbEpoch: string;
   codeSetState(): CodeSetState;
   /** Verifies nothing cryptographic (the caller checked the signed manifest); checks versions and content, then applies. */
   applyCodeBatch(batch: CodeBatch): BatchApplyResult;
@@ -43,6 +48,10 @@ export interface DeviceSyncPort {
   observeTrustedTime(epochMs: number, source: string): void;
   /** Appends an audit record on the sync agent's behalf (batch rejected, command executed…). */
   appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord;
+  /** Durably counts one security rejection the per-minute limit kept out of the audit log. */
+  countSuppressedRejection(): void;
+  /** appendAudit of sync.message-rejected plus, in the same transaction, the suppressed count as `suppressedBefore` (then reset). */
+  appendRejectionAudit(lane: AuditLane, data: AuditEventData<'sync.message-rejected'>): AuditRecord;
   /** The stored reply of a command already executed, by transaction id. */
   findCommandReply(transactionId: string): StoredCommandReply | undefined;
   /**

@@ -33,6 +33,9 @@ function snapshot(store: DeviceStore): Snapshot {
   };
 }
 
+
+const OTHER_EPOCH = 'ffffffffffffffffffffffffffffffff';
+
 export function defineHostileInputSuite(brokerName: string, startBroker: BrokerFactory): void {
   describe(`hostile input (${brokerName})`, () => {
     let w: SuiteWorld;
@@ -57,7 +60,7 @@ export function defineHostileInputSuite(brokerName: string, startBroker: BrokerF
       const batch = topicFor(TEST_LOCKER_ID, 'codes/batch');
       const ack = topicFor(TEST_LOCKER_ID, 'audit/ack');
       const { signer, stranger } = w.keys;
-      const goodCmd = signer.command(TEST_LOCKER_ID, 'txn-hostile-01', { kind: 'remote-open', compartmentId: 'C1', reason: 'x' }, 60_000);
+      const goodCmd = signer.command(TEST_LOCKER_ID, locker.store.dbEpoch, 'txn-hostile-01', { kind: 'remote-open', compartmentId: 'C1', reason: 'x' }, 60_000);
       const v2 = makeBatch({ lockerId: TEST_LOCKER_ID, fromVersion: 1, toVersion: 2, upserts: makeEntries(10, 5) });
       const goodV2 = signer.codeBatch(v2);
       const tampered = { ...goodV2, batch: { ...v2, upserts: [{ ...v2.upserts[0]!, compartmentId: 'C39' }, ...v2.upserts.slice(1)] } };
@@ -74,16 +77,19 @@ export function defineHostileInputSuite(brokerName: string, startBroker: BrokerF
         [batch, json({ ...goodV2, batch: { ...v2, toVersion: 'two' } }), 'schema'],
         [cmd, json({ ...goodCmd, seal: 'v4.public.' + 'A'.repeat(10_000) }), 'oversized'],
         [ack, 'x'.repeat(9 * 1024), 'oversized'],
-        [cmd, json({ ...goodCmd, seal: stranger.command(TEST_LOCKER_ID, 'txn-hostile-01', { kind: 'remote-open', compartmentId: 'C1', reason: 'x' }, 60_000).seal }), 'signature-invalid'],
-        [cmd, json({ ...goodCmd, seal: signer.command('locker-other', 'txn-hostile-01', { kind: 'remote-open', compartmentId: 'C1', reason: 'x' }, 60_000).seal }), 'signature-invalid'],
+        [cmd, json({ ...goodCmd, seal: stranger.command(TEST_LOCKER_ID, locker.store.dbEpoch, 'txn-hostile-01', { kind: 'remote-open', compartmentId: 'C1', reason: 'x' }, 60_000).seal }), 'signature-invalid'],
+        [cmd, json({ ...goodCmd, seal: signer.command('locker-other', locker.store.dbEpoch, 'txn-hostile-01', { kind: 'remote-open', compartmentId: 'C1', reason: 'x' }, 60_000).seal }), 'signature-invalid'],
         [cmd, json({ ...goodCmd, seal: 'not-a-token' }), 'seal-malformed'],
         [cmd, json({ ...goodCmd, transactionId: 'txn-hostile-02' }), 'transaction-mismatch'],
-        [cmd, json({ ...goodCmd, seal: signer.auditAck(TEST_LOCKER_ID, 1, []).seal }), 'wrong-typ'],
+        [cmd, json({ ...goodCmd, seal: signer.auditAck(TEST_LOCKER_ID, locker.store.dbEpoch, 1, []).seal }), 'wrong-typ'],
         [batch, json(stranger.codeBatch(v2)), 'signature-invalid'],
         [batch, json(tampered), 'manifest-mismatch'],
         [batch, json(otherManifest), 'manifest-mismatch'],
-        [ack, json(stranger.auditAck(TEST_LOCKER_ID, 1, [])), 'signature-invalid'],
-        [ack, json(signer.auditAck(TEST_LOCKER_ID, 1_000_000, [])), 'ack-beyond-high-watermark'],
+        [ack, json(stranger.auditAck(TEST_LOCKER_ID, locker.store.dbEpoch, 1, [])), 'signature-invalid'],
+        [ack, json(signer.auditAck(TEST_LOCKER_ID, locker.store.dbEpoch, 1_000_000, [])), 'ack-beyond-high-watermark'],
+        // Genuine signatures, but for another database of this locker (one moved aside).
+        [cmd, json(signer.command(TEST_LOCKER_ID, OTHER_EPOCH, 'txn-hostile-03', { kind: 'remote-open', compartmentId: 'C1', reason: 'x' }, 60_000)), 'command-wrong-epoch'],
+        [ack, json(signer.auditAck(TEST_LOCKER_ID, OTHER_EPOCH, 1, [])), 'ack-wrong-epoch'],
       ];
       for (const [topic, payload] of hostile) await w.backend.publishRaw(topic, payload);
       const rejected = () => w.logs.find('message.rejected');
@@ -93,11 +99,13 @@ export function defineHostileInputSuite(brokerName: string, startBroker: BrokerF
       expect(rejected().map((l) => l['reason'])).toEqual(hostile.map(([, , reason]) => reason));
       expect(snapshot(locker.store)).toEqual(before);
       expect(locker.port.remote.calls).toEqual([]);
-      expect(w.backend.replies).toEqual([]);
+      // Only the command for another epoch is answered (rejected, so its issuer stops
+      // retrying); nothing else produced a reply.
+      expect(w.backend.replies.map((r) => [r.transactionId, r.status])).toEqual([['txn-hostile-03', 'rejected']]);
       expect(w.logs.text()).not.toContain('v4.public.');
       // The security-relevant ones (and the newer-version one) are reported through the audit log.
       const reported = locker.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 100 }).filter((r) => r.type === 'sync.message-rejected');
-      expect(reported.length).toBe(hostile.filter(([, , r]) => !['not-utf8', 'not-json', 'no-header', 'wrong-type', 'schema', 'oversized'].includes(r)).length);
+      expect(reported.length).toBe(hostile.filter(([, , r]) => !['not-utf8', 'not-json', 'no-header', 'wrong-type', 'schema', 'oversized', 'ack-wrong-epoch'].includes(r)).length);
       expect(locker.agent.status().connected).toBe(true);
     });
   });

@@ -1,11 +1,13 @@
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { reconnectDelay, type ReconnectPolicy } from './backoff.js';
 import { SyncError } from './sync-error.js';
 
 // One MQTT connection to the broker, kept alive forever. A fresh mqtt.js client per
 // attempt (reconnectPeriod 0) so the reconnect schedule is ours: exponential backoff with
-// jitter, unlimited attempts. The broker keeps the persistent session (clean: false,
+// jitter, unlimited attempts — capped low (promptMaxMs) for a while after a healthy
+// connection was lost, so a locker is back within about a second of a broker restart
+// instead of after a backoff that grew while the broker was down (backoff.ts). The broker keeps the persistent session (clean: false,
 // client id = locker id), so subscriptions and queued QoS 1 messages survive between
 // attempts; mqtt.js's in-memory store does not, and is not relied on for anything.
 //
@@ -27,7 +29,9 @@ export interface MqttSessionOptions {
   keepaliveSeconds: number;
   connectTimeoutMs: number;
   maximumPacketSize: number;
-  backoff: BackoffPolicy;
+  backoff: ReconnectPolicy;
+  /** Monotonic ms, for the time since a healthy connection was lost. */
+  monotonicNow?: () => number;
   /** Built per attempt so it carries the current boot id. */
   will: () => { topic: string; payload: Buffer };
   subscriptions: readonly string[];
@@ -44,6 +48,9 @@ export class MqttSession {
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private connectedFlag = false;
+  /** Monotonic time the last healthy (connected and subscribed) connection was lost. */
+  private healthyLostAt: number | undefined;
+  private healthy = false;
   private readonly log: Logger;
 
   constructor(private readonly options: MqttSessionOptions) {
@@ -157,6 +164,7 @@ export class MqttSession {
           client.end(true);
           return;
         }
+        this.healthy = true;
         this.log.info({ sessionPresent: connack.sessionPresent }, 'mqtt.connected');
         o.onConnected({ sessionPresent: connack.sessionPresent });
       });
@@ -168,6 +176,8 @@ export class MqttSession {
       if (client !== this.client) return;
       const wasConnected = this.connectedFlag;
       this.connectedFlag = false;
+      if (this.healthy) this.healthyLostAt = this.monotonic();
+      this.healthy = false;
       this.client = undefined;
       client.removeAllListeners('connect');
       client.end(true);
@@ -179,9 +189,14 @@ export class MqttSession {
     });
   }
 
+  private monotonic(): number {
+    return (this.options.monotonicNow ?? (() => performance.now()))();
+  }
+
   private scheduleReconnect(): void {
     if (this.stopped) return;
-    const delay = backoffDelay(this.attempt, this.options.backoff, this.options.random());
+    const sinceLoss = this.healthyLostAt === undefined ? undefined : this.monotonic() - this.healthyLostAt;
+    const delay = reconnectDelay(this.attempt, this.options.backoff, this.options.random(), sinceLoss);
     this.attempt++;
     this.log.debug({ delay, attempt: this.attempt }, 'mqtt.reconnect-scheduled');
     this.timer = setTimeout(() => {

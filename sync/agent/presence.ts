@@ -11,6 +11,7 @@ export function birthMessage(port: DeviceSyncPort, bootId: string, firmwareVersi
     status: 'online',
     bootId,
     firmwareVersion,
+    dbEpoch: port.dbEpoch,
     codeSet: port.codeSetState(),
     audit: { highSeq: port.auditHighWatermark(), ackedSeq: port.auditAckedWatermark() },
   };

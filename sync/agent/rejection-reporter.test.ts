@@ -1,42 +1,71 @@
-import { describe, expect, it } from 'vitest';
-import type { AuditLane, AuditRecord } from './device-sync-port.js';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DeviceStore } from '@locker/device/store/device-store.js';
+import { FakeClock, openTestStore, tempDir } from '@locker/device/store/store-test-fixtures.js';
 import { captureLogs } from '@locker/sync-testing/log-capture.js';
 import { RejectionReporter } from './rejection-reporter.js';
 
-function fakeAudit() {
-  const records: Array<{ type: string; lane: AuditLane; data: Record<string, unknown> }> = [];
-  return {
-    records,
-    appendAudit(type: string, lane: AuditLane, data: Record<string, unknown>): AuditRecord {
-      records.push({ type, lane, data });
-      return { seq: records.length, at: 0, type, lane, dataJson: JSON.stringify(data), prevHash: '0'.repeat(64), hash: '0'.repeat(64) };
-    },
-  };
+// Against the real device store: the suppressed count lives in the SQLite file.
+
+function rejectionRecords(store: DeviceStore): Array<Record<string, unknown>> {
+  return store
+    .readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 1000 })
+    .filter((r) => r.type === 'sync.message-rejected')
+    .map((r) => JSON.parse(r.dataJson) as Record<string, unknown>);
 }
 
 describe('RejectionReporter', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let path: string;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir('rejections-'));
+    path = join(dir, 'device.sqlite');
+  });
+  afterEach(() => cleanup());
+
   it('logs every rejection but audits security-relevant ones within the per-minute limit', () => {
-    const audit = fakeAudit();
+    const store = openTestStore(path);
     const logs = captureLogs();
     let now = 0;
-    const reporter = new RejectionReporter(audit, logs.logger, 3, () => now);
+    const reporter = new RejectionReporter(store, logs.logger, 3, () => now);
     for (let i = 0; i < 10; i++) reporter.report({ topic: 't', reason: 'signature-invalid', securityRelevant: true });
     reporter.report({ topic: 't', reason: 'not-json', securityRelevant: false });
     expect(logs.find('message.rejected')).toHaveLength(11);
-    expect(audit.records).toHaveLength(3);
+    expect(rejectionRecords(store)).toHaveLength(3);
     // The next minute's first record carries the number suppressed before it.
     now = 60_000;
     reporter.report({ topic: 't', reason: 'key-unknown', securityRelevant: true, messageId: 'm-12345678' });
-    expect(audit.records[3]).toEqual({
-      type: 'sync.message-rejected', lane: 'priority', data: { topic: 't', reason: 'key-unknown', messageId: 'm-12345678', suppressedBefore: 7 },
-    });
+    expect(rejectionRecords(store)[3]).toEqual({ topic: 't', reason: 'key-unknown', messageId: 'm-12345678', suppressedBefore: 7 });
     expect(reporter.counts()).toEqual({ 'signature-invalid': 10, 'not-json': 1, 'key-unknown': 1 });
+    store.close();
+  });
+
+  it('keeps the count of suppressed rejections across a restart and reports it with the next audited one', () => {
+    const clock = new FakeClock();
+    const first = openTestStore(path, clock);
+    const before = new RejectionReporter(first, captureLogs().logger, 2, () => 0);
+    for (let i = 0; i < 7; i++) before.report({ topic: 't', reason: 'signature-invalid', securityRelevant: true });
+    first.close();
+
+    // A new process: new reporter, new window, same file.
+    const second = openTestStore(path, clock);
+    const after = new RejectionReporter(second, captureLogs().logger, 2, () => 0);
+    after.report({ topic: 't', reason: 'key-unknown', securityRelevant: true });
+    after.report({ topic: 't', reason: 'key-unknown', securityRelevant: true });
+    const records = rejectionRecords(second);
+    expect(records).toHaveLength(4);
+    expect(records[2]).toEqual({ topic: 't', reason: 'key-unknown', suppressedBefore: 5 });
+    // Reported once: the count was reset in the same transaction.
+    expect(records[3]).toEqual({ topic: 't', reason: 'key-unknown' });
+    second.close();
   });
 
   it('reports a newer protocol version to the backend although it is not an attack', () => {
-    const audit = fakeAudit();
-    const reporter = new RejectionReporter(audit, captureLogs().logger, 10);
+    const store = openTestStore(path);
+    const reporter = new RejectionReporter(store, captureLogs().logger, 10);
     reporter.report({ topic: 't', reason: 'unsupported-version', detail: 'v2', securityRelevant: false });
-    expect(audit.records.map((r) => r.data['reason'])).toEqual(['unsupported-version']);
+    expect(rejectionRecords(store).map((r) => r['reason'])).toEqual(['unsupported-version']);
+    store.close();
   });
 });

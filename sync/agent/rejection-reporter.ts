@@ -7,8 +7,9 @@ import type { DeviceSyncPort } from './device-sync-port.js';
 // locker, an expired command, a content hash that does not match its manifest) are also
 // written to the audit log, which reaches the backend through the upload: that is how a
 // rejection is reported. Audit writes are rate limited per minute so a flood of forged
-// messages cannot fill the device's log; beyond the limit they are only counted, and the
-// number suppressed is written with the next record that is allowed.
+// messages cannot fill the device's log; beyond the limit they are only counted — in the
+// device database, so a restart does not lose the count — and the number suppressed is
+// written with the next record that is allowed (same transaction, then reset).
 
 export interface Rejection {
   topic: string;
@@ -22,12 +23,11 @@ export interface Rejection {
 export class RejectionReporter {
   private windowStart = 0;
   private inWindow = 0;
-  private suppressed = 0;
   private total = 0;
   private readonly byReason = new Map<string, number>();
 
   constructor(
-    private readonly port: Pick<DeviceSyncPort, 'appendAudit'>,
+    private readonly port: Pick<DeviceSyncPort, 'countSuppressedRejection' | 'appendRejectionAudit'>,
     private readonly logger: Logger,
     private readonly perMinute: number,
     private readonly monotonicNow: () => number = () => performance.now(),
@@ -56,19 +56,17 @@ export class RejectionReporter {
       this.windowStart = now;
       this.inWindow = 0;
     }
-    if (this.inWindow >= this.perMinute) {
-      this.suppressed++;
-      return;
-    }
-    this.inWindow++;
-    const data: AuditEventData<'sync.message-rejected'> = { topic: r.topic, reason: r.reason };
-    if (r.detail !== undefined) data.detail = r.detail;
-    if (r.messageId !== undefined) data.messageId = r.messageId;
-    if (r.transactionId !== undefined) data.transactionId = r.transactionId;
-    if (this.suppressed > 0) data.suppressedBefore = this.suppressed;
-    this.suppressed = 0;
     try {
-      this.port.appendAudit('sync.message-rejected', 'priority', data);
+      if (this.inWindow >= this.perMinute) {
+        this.port.countSuppressedRejection();
+        return;
+      }
+      this.inWindow++;
+      const data: AuditEventData<'sync.message-rejected'> = { topic: r.topic, reason: r.reason };
+      if (r.detail !== undefined) data.detail = r.detail;
+      if (r.messageId !== undefined) data.messageId = r.messageId;
+      if (r.transactionId !== undefined) data.transactionId = r.transactionId;
+      this.port.appendRejectionAudit('priority', data);
     } catch (err) {
       this.logger.error({ err }, 'rejection.audit-failed');
     }

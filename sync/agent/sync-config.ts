@@ -17,6 +17,10 @@ export const SyncAgentConfig = z.object({
       maxMs: z.number().int().positive().default(60_000),
       /** Fraction of the delay drawn at random (full jitter would be 1). */
       jitter: z.number().min(0).max(1).default(0.5),
+      /** Delay cap for a while after a healthy connection was lost (a broker restart): back within ~1 s. */
+      promptMaxMs: z.number().int().positive().default(1_000),
+      /** How long after that loss the low cap applies; then the exponential backoff up to maxMs. */
+      promptWindowMs: z.number().int().nonnegative().default(300_000),
     })
     .prefault({}),
   audit: z

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LockerId } from './tokens/claims.js';
 import { EpochMs, envelopeOf } from './envelope.js';
-import { AuditLaneWire, AuditRecordWire } from './shared-schemas.js';
+import { AuditLaneWire, AuditRecordWire, DbEpoch } from './shared-schemas.js';
 
 // Audit upload (locker → backend) and its acknowledgement (backend → locker).
 
@@ -15,10 +15,12 @@ export const MAX_ALSO_SEQS = 100;
 /**
  * lockers/{id}/audit/upload. Records of one lane, ascending seq, read from the device's
  * durable outbox. The same records may be sent again (after a reconnect, a lost ack): the
- * backend dedupes by (lockerId, seq) and checks the hash chain.
+ * backend dedupes by (lockerId, dbEpoch, seq) and checks each epoch's hash chain.
  */
 export const AuditUploadMessage = z.object({
   ...envelopeOf('audit-upload'),
+  /** The database the records come from: each epoch numbers its records from 1. */
+  dbEpoch: DbEpoch,
   lane: AuditLaneWire,
   /** The locker's acked watermark when sending: everything up to it is already acknowledged. */
   ackedSeq: z.number().int().nonnegative(),
@@ -32,11 +34,12 @@ export type AuditUploadMessage = z.infer<typeof AuditUploadMessage>;
  * Seal claims (typ 'audit-ack'): the backend has durably stored every record up to
  * `contiguousSeq`, and also the listed `alsoSeqs` (priority records stored ahead of the
  * backlog). Signed because an ack lets the locker forget records: a forged ack would be a
- * way to erase evidence.
+ * way to erase evidence. Bound to the database epoch: an ack for another epoch is ignored.
  */
 export const AuditAckClaims = z.object({
   typ: z.literal('audit-ack'),
   lockerId: LockerId,
+  dbEpoch: DbEpoch,
   contiguousSeq: z.number().int().nonnegative(),
   alsoSeqs: z.array(z.number().int().positive()).max(MAX_ALSO_SEQS),
   iat: EpochMs,

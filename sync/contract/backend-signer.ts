@@ -56,15 +56,15 @@ export class BackendSigner {
     return { ...newEnvelope('code-batch', now, id), manifest: this.manifestFor(batch, now), batch };
   }
 
-  command(lockerId: string, transactionId: string, command: Command, ttlMs: number, id?: string): CommandMessage {
+  command(lockerId: string, dbEpoch: string, transactionId: string, command: Command, ttlMs: number, id?: string): CommandMessage {
     const iat = Math.floor(this.now());
-    const claims = CommandClaims.parse({ typ: 'command', lockerId, transactionId, iat, exp: iat + ttlMs, command });
+    const claims = CommandClaims.parse({ typ: 'command', lockerId, dbEpoch, transactionId, iat, exp: iat + ttlMs, command });
     return { ...newEnvelope('command', iat, id), transactionId, seal: signSeal(this.ed, this.key, this.kid, lockerId, claims) };
   }
 
-  auditAck(lockerId: string, contiguousSeq: number, alsoSeqs: readonly number[], id?: string): AuditAckMessage {
+  auditAck(lockerId: string, dbEpoch: string, contiguousSeq: number, alsoSeqs: readonly number[], id?: string): AuditAckMessage {
     const iat = Math.floor(this.now());
-    const claims = AuditAckClaims.parse({ typ: 'audit-ack', lockerId, contiguousSeq, alsoSeqs: [...alsoSeqs], iat });
+    const claims = AuditAckClaims.parse({ typ: 'audit-ack', lockerId, dbEpoch, contiguousSeq, alsoSeqs: [...alsoSeqs], iat });
     return { ...newEnvelope('audit-ack', iat, id), seal: signSeal(this.ed, this.key, this.kid, lockerId, claims) };
   }
 }

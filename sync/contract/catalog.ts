@@ -62,7 +62,7 @@ export const topicCatalog = {
   'audit/upload': {
     suffix: 'audit/upload', type: 'audit-upload', schema: AuditUploadMessage, direction: 'locker→backend', qos: 1, retained: false,
     maxBytes: 4 * MiB, signed: false,
-    duplicates: 'backend dedupes by (lockerId, seq); a record with a known seq and another hash is a chain break',
+    duplicates: 'backend dedupes by (lockerId, dbEpoch, seq); a record with a known seq and another hash is a conflict: kept aside, alerted, never acked',
   },
   'audit/ack': {
     suffix: 'audit/ack', type: 'audit-ack', schema: AuditAckMessage, direction: 'backend→locker', qos: 1, retained: false,

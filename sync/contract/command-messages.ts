@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CompartmentId, LockerId } from './tokens/claims.js';
 import { EpochMs, TransactionId, envelopeOf } from './envelope.js';
-import { CodeSetStateWire, DeviceHealthWire } from './shared-schemas.js';
+import { CodeSetStateWire, DbEpoch, DeviceHealthWire } from './shared-schemas.js';
 
 // Commands (backend → locker) and their replies. A command executes at most once per
 // transaction id, whatever the network repeats: the locker records it before any side
@@ -25,8 +25,12 @@ export type Command = z.infer<typeof Command>;
 export type CommandKind = Command['kind'];
 export const commandKinds = ['remote-open', 'resync', 'report-health', 'set-compartment-service'] as const satisfies readonly CommandKind[];
 
-/** Longest a command may be valid: a signed order to open a door must not live for days. */
-export const MAX_COMMAND_LIFETIME_MS = 24 * 60 * 60 * 1000;
+/**
+ * Longest a command may be valid: a signed order to open a door must not live for long,
+ * since anyone who captured it from the broker could publish it again until it expires.
+ * The API caps ttlMs at this value and the locker refuses a seal whose exp - iat exceeds it.
+ */
+export const MAX_COMMAND_LIFETIME_MS = 5 * 60 * 1000;
 
 /** Seal claims (typ 'command'). The transaction id is inside the signature. */
 export const CommandClaims = z
@@ -34,12 +38,14 @@ export const CommandClaims = z
     typ: z.literal('command'),
     lockerId: LockerId,
     transactionId: TransactionId,
+    /** The database epoch the command is for: a locker whose database has another epoch refuses it. */
+    dbEpoch: DbEpoch,
     iat: EpochMs,
     /** Epoch ms after which the locker refuses to execute it (judged on the locker's trusted clock). */
     exp: EpochMs,
     command: Command,
   })
-  .refine((c) => c.exp > c.iat && c.exp - c.iat <= MAX_COMMAND_LIFETIME_MS, { message: 'exp must be after iat, within 24 h', path: ['exp'] });
+  .refine((c) => c.exp > c.iat && c.exp - c.iat <= MAX_COMMAND_LIFETIME_MS, { message: 'exp must be after iat, within 5 minutes', path: ['exp'] });
 export type CommandClaims = z.infer<typeof CommandClaims>;
 
 /** lockers/{id}/cmd. `transactionId` is repeated outside the seal for routing; they must agree. */

@@ -4,11 +4,12 @@ import { decodeMessage, encodeMessage } from './decode-message.js';
 import { newEnvelope } from './envelope.js';
 import { parseTopic, topicFor } from './topics.js';
 
+const EPOCH = '0123456789abcdef0123456789abcdef';
 const enc = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
 describe('decodeMessage', () => {
   const keys = makeTestKeys();
-  const command = keys.signer.command('locker-a', 'txn-00000001', { kind: 'resync' }, 60_000);
+  const command = keys.signer.command('locker-a', EPOCH, 'txn-00000001', { kind: 'resync' }, 60_000);
 
   it('accepts a valid message and strips unknown fields of a known version', () => {
     const decoded = decodeMessage('cmd', enc({ ...command, futureField: 42 }));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { envelopeOf } from './envelope.js';
-import { CodeSetStateWire, DeviceHealthWire } from './shared-schemas.js';
+import { CodeSetStateWire, DbEpoch, DeviceHealthWire } from './shared-schemas.js';
 
 // Presence (retained) and health (periodic), both locker → backend.
 
@@ -10,7 +10,8 @@ export const BootId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
  * lockers/{id}/presence, retained. 'online' is the birth message published on every
  * connect; 'offline' is the last will the broker publishes when the connection dies
  * without a DISCONNECT (and the locker publishes on a clean stop). `bootId` changes per
- * process start, so the backend can tell a reboot from a reconnect.
+ * process start, so the backend can tell a reboot from a reconnect; `dbEpoch` changes only
+ * when the device database is replaced.
  */
 export const PresenceMessage = z.discriminatedUnion('status', [
   z.object({
@@ -18,6 +19,8 @@ export const PresenceMessage = z.discriminatedUnion('status', [
     status: z.literal('online'),
     bootId: BootId,
     firmwareVersion: z.string().min(1).max(64),
+    /** The database epoch: commands and audit acks for this locker must name it (retained, so the backend learns it before issuing anything). */
+    dbEpoch: DbEpoch,
     codeSet: CodeSetStateWire,
     audit: z.object({ highSeq: z.number().int().nonnegative(), ackedSeq: z.number().int().nonnegative() }),
   }),

@@ -10,6 +10,15 @@ export const CodeSetStateWire = z.object({
 });
 export type CodeSetStateWire = z.infer<typeof CodeSetStateWire>;
 
+/**
+ * The identity of one device database (docs/decisions/0023): a random id created with the
+ * file. A database moved aside and replaced by a fresh one gets a new epoch, so commands
+ * and acks issued to the old file never apply to the new one, and the backend keeps each
+ * file's audit chain apart.
+ */
+export const DbEpoch = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'database epoch: 16-64 url-safe characters');
+export type DbEpoch = z.infer<typeof DbEpoch>;
+
 export const AuditLaneWire = z.enum(['priority', 'normal']);
 
 /** Longest dataJson one record may carry on the wire (the uploader keeps messages under MAX_UPLOAD_BYTES). */

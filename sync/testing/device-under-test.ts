@@ -89,7 +89,7 @@ export class DeviceUnderTest {
       ...this.store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 100_000 }),
     ].sort((a, b) => a.seq - b.seq);
     if (records.length === 0) return;
-    const ack = this.o.f.services.ingest.ingest(this.o.lockerId, records, this.store.auditAckedWatermark());
+    const ack = this.o.f.services.ingest.ingest(this.o.lockerId, this.store.dbEpoch, records, this.store.auditAckedWatermark());
     this.store.acknowledgeAudit({ contiguousSeq: ack.contiguousSeq, alsoSeqs: ack.alsoSeqs });
     const known = new Set(this.uploaded.map((r) => r.seq));
     this.uploaded.push(...records.filter((r) => !known.has(r.seq)));

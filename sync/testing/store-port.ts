@@ -18,6 +18,7 @@ export function createStorePort(store: DeviceStore, remote: Partial<TestRemoteOp
   const port: DeviceSyncPort & { remote: TestRemoteOpen } = {
     remote: state,
     lockerId: store.lockerId,
+    dbEpoch: store.dbEpoch,
     codeSetState: () => store.codeSetState(),
     applyCodeBatch: (batch) => store.applyCodeBatch(batch),
     auditHighWatermark: () => store.auditHighWatermark(),
@@ -29,6 +30,8 @@ export function createStorePort(store: DeviceStore, remote: Partial<TestRemoteOp
       store.raiseClockFloor(Math.floor(ms));
     },
     appendAudit: (type, lane, data) => store.appendAudit(type, lane, data),
+    countSuppressedRejection: () => store.countSuppressedRejection(),
+    appendRejectionAudit: (lane, data) => store.appendRejectionAudit(lane, data),
     findCommandReply: (t) => store.findCommandReply(t),
     beginCommand: (t, k, e) => store.beginCommand(t, k, e),
     completeCommand: (t, j) => store.completeCommand(t, j),

@@ -168,7 +168,7 @@ export class TestBackend {
     while (l.stored.has(l.contiguous + 1)) l.contiguous++;
     if (!this.autoAck) return;
     const also = msg.lane === 'priority' ? msg.records.map((r) => r.seq).filter((s) => s > l.contiguous).slice(0, MAX_ALSO_SEQS) : [];
-    this.publish(lockerId, 'audit/ack', this.signer.auditAck(lockerId, l.contiguous, also));
+    this.publish(lockerId, 'audit/ack', this.signer.auditAck(lockerId, msg.dbEpoch, l.contiguous, also));
   }
 
   publish<S extends TopicSuffix>(lockerId: string, suffix: S, message: MessageOn<S> | CodeBatchMessage | CommandMessage | AuditAckMessage): void {
@@ -181,8 +181,16 @@ export class TestBackend {
     return msg;
   }
 
-  publishCommand(lockerId: string, transactionId: string, command: Command, ttlMs = 60_000): CommandMessage {
-    const msg = this.signer.command(lockerId, transactionId, command, ttlMs);
+  /** The database epoch the locker announced in its last 'online' presence. */
+  epochOf(lockerId: string): string {
+    const p = this.presence.get(lockerId);
+    if (p?.status !== 'online') throw new Error(`no online presence from ${lockerId} yet: its database epoch is unknown`);
+    return p.dbEpoch;
+  }
+
+  /** Signed for the epoch the locker announced, unless `dbEpoch` names another. */
+  publishCommand(lockerId: string, transactionId: string, command: Command, ttlMs = 60_000, dbEpoch = this.epochOf(lockerId)): CommandMessage {
+    const msg = this.signer.command(lockerId, dbEpoch, transactionId, command, ttlMs);
     this.publish(lockerId, 'cmd', msg);
     return msg;
   }

@@ -1,7 +1,7 @@
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LockerId } from '../../lockers/locker-schemas.js';
-import { Command } from '../../shared/contract.js';
+import { Command, MAX_COMMAND_LIFETIME_MS } from '../../shared/contract.js';
 import type { CommandRecord } from '../../store/records.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
@@ -32,8 +32,12 @@ export function commandRoutes(app: App, d: AppDeps): void {
       schema: {
         tags: ['lockers'],
         summary: 'Send a signed command (support remote open, resync, health report); retried until the locker replies',
+        description:
+          `Signed for the locker's current database epoch (from its presence); 409 before the locker was ever online. ` +
+          `ttlMs at most ${String(MAX_COMMAND_LIFETIME_MS)} (5 minutes): a longer lifetime is refused with 422.`,
         params: z.object({ lockerId: LockerId }),
-        body: z.object({ command: Command, ttlMs: z.number().int().positive().max(24 * 3_600_000).default(600_000) }).strict(),
+        // No max here: a too-long lifetime is a business rule (422 from the command service), not a malformed body.
+        body: z.object({ command: Command, ttlMs: z.number().int().positive().default(120_000) }).strict(),
         response: { 202: CommandView, ...errorResponses },
       },
     },

@@ -259,27 +259,87 @@ const steps: readonly string[] = [
     episodes_json TEXT NOT NULL
   );
   `,
-  // 5: uploaded audit records whose type the contract does not know or whose data its
+  // 5: audit chains per device database epoch (docs/decisions/0023). A locker whose
+  // database was replaced numbers its records from 1 again: records are keyed by
+  // (locker, epoch, seq) and each epoch has its own watermark and chain state. Rows from
+  // before epochs keep the placeholder epoch 'pre-epoch'. locker_epochs: the epoch each
+  // locker last announced (presence, upload) — the one commands are signed for. Commands
+  // record the epoch they were issued to.
+  `
+  ALTER TABLE audit_records RENAME TO audit_records_v4;
+  CREATE TABLE audit_records (
+    locker_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    data_json TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    processed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (locker_id, epoch, seq)
+  );
+  INSERT INTO audit_records (locker_id, epoch, seq, at, type, lane, data_json, prev_hash, hash, received_at, processed)
+    SELECT locker_id, 'pre-epoch', seq, at, type, lane, data_json, prev_hash, hash, received_at, processed FROM audit_records_v4;
+  DROP TABLE audit_records_v4;
+
+  ALTER TABLE audit_state RENAME TO audit_state_v4;
+  CREATE TABLE audit_state (
+    locker_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    contiguous_seq INTEGER NOT NULL DEFAULT 0,
+    chain_broken_at INTEGER,
+    PRIMARY KEY (locker_id, epoch)
+  );
+  INSERT INTO audit_state (locker_id, epoch, contiguous_seq, chain_broken_at)
+    SELECT locker_id, 'pre-epoch', contiguous_seq, chain_broken_at FROM audit_state_v4;
+  DROP TABLE audit_state_v4;
+
+  -- A record that arrived for an occupied (locker, epoch, seq) with another hash: kept as
+  -- evidence, never acknowledged.
+  CREATE TABLE audit_conflicts (
+    locker_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    record_json TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (locker_id, epoch, seq, hash)
+  );
+
+  CREATE TABLE locker_epochs (
+    locker_id TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    seen_at INTEGER NOT NULL
+  );
+
+  ALTER TABLE commands ADD COLUMN db_epoch TEXT;
+  `,
+  // 6: uploaded audit records whose type the contract does not know or whose data its
   // schema refuses (sync/contract/audit-events). The record itself stays in audit_records
   // (the chain verifies over it and the ack covers it); this table is the queue for a human
   // to look at, and review_count the per-locker counter (never decremented).
   `
   CREATE TABLE audit_review (
     locker_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
     seq INTEGER NOT NULL,
     type TEXT NOT NULL,
     reason TEXT NOT NULL CHECK (reason IN ('unknown-type', 'invalid-json', 'invalid-data')),
     detail TEXT NOT NULL,
     received_at INTEGER NOT NULL,
-    PRIMARY KEY (locker_id, seq)
+    PRIMARY KEY (locker_id, epoch, seq)
   );
   ALTER TABLE audit_state ADD COLUMN review_count INTEGER NOT NULL DEFAULT 0;
   `,
 ];
 
-export function migrate(db: Database.Database): void {
+/** Brings the schema to `upTo` steps (default: all); tests stop earlier to build an old file. */
+export function migrate(db: Database.Database, upTo: number = steps.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
-  for (let v = current; v < steps.length; v++) {
+  for (let v = current; v < Math.min(upTo, steps.length); v++) {
     const sql = steps[v];
     if (sql === undefined) break;
     db.transaction(() => {

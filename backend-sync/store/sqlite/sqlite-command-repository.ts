@@ -15,6 +15,7 @@ interface CommandRow {
   expires_at: number;
   actor: string;
   created_at: number;
+  db_epoch: string | null;
 }
 
 const commandOf = (r: CommandRow): CommandRecord => {
@@ -29,6 +30,7 @@ const commandOf = (r: CommandRow): CommandRecord => {
     actor: r.actor,
     createdAt: r.created_at,
   };
+  if (r.db_epoch !== null) c.dbEpoch = r.db_epoch;
   if (r.reply_json !== null) c.reply = JSON.parse(r.reply_json) as Record<string, unknown>;
   return c;
 };
@@ -38,8 +40,8 @@ export class SqliteCommandRepository implements CommandRepository {
   constructor(db: SqliteDatabase) {
     this.s = {
       insert: db.prepare(
-        `INSERT INTO commands (transaction_id, locker_id, command_json, state, attempts, next_attempt_at, expires_at, actor, created_at)
-         VALUES (@transactionId, @lockerId, @command, 'pending', 0, @next, @expiresAt, @actor, @createdAt)`,
+        `INSERT INTO commands (transaction_id, locker_id, command_json, state, attempts, next_attempt_at, expires_at, actor, created_at, db_epoch)
+         VALUES (@transactionId, @lockerId, @command, 'pending', 0, @next, @expiresAt, @actor, @createdAt, @dbEpoch)`,
       ),
       get: db.prepare<[string], CommandRow>('SELECT * FROM commands WHERE transaction_id = ?'),
       due: db.prepare<[number, number, number], CommandRow>(
@@ -51,7 +53,7 @@ export class SqliteCommandRepository implements CommandRepository {
     };
   }
   insert(c: CommandRecord): void {
-    this.s.insert.run({ transactionId: c.transactionId, lockerId: c.lockerId, command: JSON.stringify(c.command), next: c.nextAttemptAt, expiresAt: c.expiresAt, actor: c.actor, createdAt: c.createdAt });
+    this.s.insert.run({ transactionId: c.transactionId, lockerId: c.lockerId, command: JSON.stringify(c.command), next: c.nextAttemptAt, expiresAt: c.expiresAt, actor: c.actor, createdAt: c.createdAt, dbEpoch: c.dbEpoch ?? null });
   }
   get(transactionId: string): CommandRecord | undefined {
     const r = this.s.get.get(transactionId);

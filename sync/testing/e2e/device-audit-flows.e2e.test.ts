@@ -99,7 +99,7 @@ function customerCode(shipmentId: string, kind: 'parcel.ready_for_pickup' | 'ret
 function expectNothingRefused(): void {
   expect(f.store.audit.reviewList(LOCKER)).toEqual([]);
   expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
-  expect(f.store.audit.contiguousSeq(LOCKER)).toBe(d.store.auditHighWatermark());
+  expect(f.store.audit.contiguousSeq(LOCKER, d.store.dbEpoch)).toBe(d.store.auditHighWatermark());
   expect(d.store.auditAckedWatermark()).toBe(d.store.auditHighWatermark());
 }
 
