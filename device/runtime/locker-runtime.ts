@@ -218,19 +218,24 @@ export class LockerRuntime {
     this.checkLiveCodeOdds();
   }
 
-  /** The lockout math assumes at most maxLiveCodes live codes (docs/security.md §1). */
+  /**
+   * The lockout math assumes at most maxLiveCodes codes the keypad can match
+   * (docs/security.md §1): live ones and those awaiting deposit alike.
+   */
   private checkLiveCodeOdds(): void {
-    const live = this.deps.store.liveCodeCount();
+    const counts = this.deps.store.keypadCodeCounts();
+    const codes = counts.live + counts.awaitingDeposit;
     const max = this.deps.config.lockout.maxLiveCodes;
-    if (live <= max) {
+    if (codes <= max) {
       this.oddsReported = false;
       return;
     }
     // Once per episode: the condition persists until the backend sends fewer codes.
     if (this.oddsReported) return;
     this.oddsReported = true;
-    this.log.warn({ liveCodes: live, maxLiveCodes: max }, 'keypad.odds-degraded');
-    this.deps.store.appendAudit('keypad.odds-degraded', 'priority', { liveCodes: live, maxLiveCodes: max });
+    const data = { liveCodes: codes, awaitingDeposit: counts.awaitingDeposit, maxLiveCodes: max };
+    this.log.warn(data, 'keypad.odds-degraded');
+    this.deps.store.appendAudit('keypad.odds-degraded', 'priority', data);
   }
 
   private scheduleExpirySweep(): void {

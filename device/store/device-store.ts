@@ -197,6 +197,9 @@ export class DeviceStore implements RuntimeStore {
   liveCodeCount(): number {
     return this.entries.liveCount();
   }
+  keypadCodeCounts(): { live: number; awaitingDeposit: number } {
+    return this.entries.keypadCodeCounts();
+  }
   isTokenRevoked(tokenId: string): boolean {
     return this.tokens.isRevoked(tokenId);
   }

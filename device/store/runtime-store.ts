@@ -114,7 +114,14 @@ export interface RuntimeStore {
   markCollected(tokenId: string, at: number): void;
   markExpired(tokenId: string, at: number): void;
   markRetrieved(tokenId: string, at: number): void;
+  /** Deposited parcels (state live), with or without a keypad code. */
   liveCodeCount(): number;
+  /**
+   * Codes the keypad can match (findEntryByCodeDigest): entries with a code digest that
+   * are live or awaiting deposit. Their sum is what the lockout odds assume is at most
+   * lockout.maxLiveCodes (docs/security.md §1).
+   */
+  keypadCodeCounts(): { live: number; awaitingDeposit: number };
   isTokenRevoked(tokenId: string): boolean;
 
   // Replay protection: keyed on the token id (never on signature bytes), survives restart.
