@@ -17,6 +17,7 @@ import { KeypadGuard } from './keypad-guard.js';
 import { KeypadInput } from './keypad-input.js';
 import { PickupFlow } from './pickup-flow.js';
 import { RemoteOpener } from './remote-open.js';
+import { RetentionSweep } from './retention-sweep.js';
 import { lockoutPolicyOf, type RuntimeConfig } from './runtime-config.js';
 import { RuntimeSyncPort } from './runtime-sync-port.js';
 import { NamedTimers } from './timers.js';
@@ -54,6 +55,7 @@ export class LockerRuntime {
   private readonly courier: CourierFlow;
   private readonly remote: RemoteOpener;
   private readonly expiry: ExpirySweep;
+  private readonly retention: RetentionSweep;
   private readonly rejections = new InputRejections(REJECTION_BURST, REJECTION_WINDOW_MS);
   private readonly port: RuntimeSyncPort;
   private readonly keypad: KeypadInput;
@@ -99,6 +101,7 @@ export class LockerRuntime {
     });
     this.remote = new RemoteOpener(store, this.doors, logger.child({ component: 'remote-open' }));
     this.expiry = new ExpirySweep(store, this.tokens, now, logger.child({ component: 'expiry' }), config.timeouts.expiryGraceMs);
+    this.retention = new RetentionSweep(store, config.retention, logger.child({ component: 'retention' }));
     this.port = new RuntimeSyncPort(store, {
       observeTrustedTime: (epochMs, source) => this.time.observeSignedTime(epochMs, source),
       batchApplied: (keyringChanged) => this.afterBatch(keyringChanged),
@@ -128,6 +131,7 @@ export class LockerRuntime {
     this.running = true;
     this.scheduleTick();
     this.scheduleExpirySweep();
+    this.scheduleRetentionSweep();
     this.checkLiveCodeOdds();
     store.appendAudit('device.started', 'normal', { liveCodes: store.liveCodeCount(), clockFloor: this.time.floor() });
     this.log.info({ lockerId: config.lockerId, compartments: config.compartments.length }, 'runtime.started');
@@ -243,6 +247,14 @@ export class LockerRuntime {
       this.expiry.run();
       this.checkLiveCodeOdds();
       if (this.running) this.scheduleExpirySweep();
+    });
+  }
+
+  private scheduleRetentionSweep(): void {
+    this.timers.start('retention-sweep', this.deps.config.retention.sweepEveryMs, () => {
+      // Rescheduled first: a failing run (logged by the timer's boundary) must not end the sweeps.
+      if (this.running) this.scheduleRetentionSweep();
+      this.retention.run();
     });
   }
 

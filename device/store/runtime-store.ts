@@ -2,6 +2,7 @@ import type { CodeEntry } from '../codes/code-batch.js';
 import type { CompartmentSize, TokenPurpose } from '../tokens/claims.js';
 import type { AuditLane, AuditRecord, BatchApplyResult, CodeSetState, StoredCommandReply } from '../sync-port.js';
 import type { CodeBatch } from '../codes/code-batch.js';
+import type { RetentionOptions, RetentionResult } from './history-retention.js';
 
 // The device's persistent state as the runtime and the sync agent see it. Implemented by
 // DeviceStore (device/store/device-store.ts) on one SQLite file. Every method is
@@ -126,7 +127,12 @@ export interface RuntimeStore {
 
   // Replay protection: keyed on the token id (never on signature bytes), survives restart.
   isTokenUsed(tokenId: string): boolean;
-  markTokenUsed(tokenId: string, purpose: TokenPurpose, at: number): void;
+  /**
+   * `expiresAt`: the token's exp (epoch ms) when the caller verified it; the store also
+   * reads it from the code entry with that id. It bounds how long the id is kept
+   * (pruneHistory); without either the id is kept for good.
+   */
+  markTokenUsed(tokenId: string, purpose: TokenPurpose, at: number, expiresAt?: number): void;
 
   // Trusted backend keys (persisted; changed by code batches).
   keyringRows(): KeyringRow[];
@@ -163,6 +169,12 @@ export interface RuntimeStore {
    * at < now - olderThanMs, as a contiguous prefix so the rest still verifies.
    */
   pruneAcknowledgedAudit(olderThanMs: number): number;
+
+  // Retention (history-retention.ts, incremental-vacuum.ts): run by the runtime's sweep.
+  /** Deletes history that protects nothing any more; replay/revoked ids measured on the clock floor. */
+  pruneHistory(options: RetentionOptions): RetentionResult;
+  /** Returns up to `maxPages` free pages to the file system; how many it returned. */
+  reclaimSpace(maxPages: number): number;
 
   // Commands from the backend (idempotency by transaction id).
   findCommandReply(transactionId: string): StoredCommandReply | undefined;
