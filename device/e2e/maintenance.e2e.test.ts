@@ -69,6 +69,25 @@ describe('background duties of the runtime', () => {
     expect(h.runtime.health().liveCodes).toBe(1);
   });
 
+  it('prunes a collected parcel the backend dropped from the set once the retention has passed, on its own schedule', async () => {
+    h = new Harness({ config: { retention: { historyMs: 3_600_000, sweepEveryMs: 600_000 } } });
+    await h.start();
+    const entry = h.addParcel({ parcelId: 'OLD1', compartmentId: 'A01', code: '60000001' });
+    h.deposit(entry);
+    h.store.transaction(() => {
+      h.store.markTokenUsed(entry.tokenId, 'pickup', h.clock.now());
+      h.store.markCollected(entry.tokenId, h.clock.now());
+    });
+    h.applyBatch({ revocations: [{ tokenId: entry.tokenId, reason: 'collected-elsewhere' }] });
+    await h.advance(3_600_000);
+    expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('collected');
+    await h.advance(600_000 + 1000);
+    expect(h.store.findEntryByTokenId(entry.tokenId)).toBeUndefined();
+    // The token is still valid: its id stays spent and revoked.
+    expect(h.store.isTokenUsed(entry.tokenId)).toBe(true);
+    expect(h.store.isTokenRevoked(entry.tokenId)).toBe(true);
+  });
+
   it('opens any compartment for a service credential, even one out of service, with a priority audit record', async () => {
     h = new Harness();
     await h.start();
