@@ -38,6 +38,33 @@ describe('migrations', () => {
     store.close();
   });
 
+  it('upgrades a version-1 file: token expiry columns added, converted to incremental auto-vacuum, data kept', () => {
+    const path = join(dir, 'a.db');
+    const first = openTestStore(path);
+    first.markTokenUsed('spent-before-upgrade-01', 'pickup', 1);
+    first.close();
+    // Back to what firmware with only migration 1 left on disk.
+    const db = new Database(path);
+    db.exec(`DROP INDEX used_tokens_expiry; DROP INDEX revoked_tokens_expiry; DROP INDEX code_entries_prunable; DROP INDEX open_journal_finished;
+             ALTER TABLE used_tokens DROP COLUMN expires_at; ALTER TABLE revoked_tokens DROP COLUMN expires_at;`);
+    db.pragma('user_version = 1');
+    db.pragma('auto_vacuum = NONE');
+    db.exec('VACUUM');
+    expect(db.pragma('auto_vacuum', { simple: true })).toBe(0);
+    db.close();
+
+    const store = openTestStore(path);
+    expect(store.database.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
+    expect(store.database.pragma('auto_vacuum', { simple: true })).toBe(2);
+    expect(store.isTokenUsed('spent-before-upgrade-01')).toBe(true);
+    store.markTokenUsed('spent-after-upgrade-001', 'pickup', 2, 3);
+    expect(store.database.prepare('SELECT token_id, expires_at FROM used_tokens ORDER BY token_id').all()).toEqual([
+      { token_id: 'spent-after-upgrade-001', expires_at: 3 },
+      { token_id: 'spent-before-upgrade-01', expires_at: null },
+    ]);
+    store.close();
+  });
+
   it('refuses a database newer than the firmware with DB_MIGRATION', () => {
     const path = join(dir, 'a.db');
     openTestStore(path).close();
