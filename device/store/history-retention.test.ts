@@ -189,9 +189,11 @@ describe('pruneHistory', () => {
       return v.ok && !store.isTokenUsed(longId) && !store.isTokenRevoked(longId);
     };
 
+    // Steady state from about day 30 (token lifetime + retention): compare day 45 with day 90.
+    const DAYS = 90;
     const counts: Array<Record<string, number>> = [];
     let longEntryPrunedOnDay: number | undefined;
-    for (let day = 1; day <= 120; day++) {
+    for (let day = 1; day <= DAYS; day++) {
       sim.day();
       if (day === 1) {
         store.transaction(() => {
@@ -211,12 +213,12 @@ describe('pruneHistory', () => {
         fast();
         expect(store.verifyAuditChain()).toMatchObject({ ok: true });
       }
-      if (day === 60 || day === 120) {
+      if (day === DAYS / 2 || day === DAYS) {
         counts.push(Object.fromEntries(['code_entries', 'used_tokens', 'revoked_tokens', 'audit_log', 'open_journal'].map((t) => [t, count(store, t)])));
       }
     }
 
-    expect(hours).toBe(120 * 24);
+    expect(hours).toBe(DAYS * 24);
     // The long-lived token's entry went while the token was still valid; its id did not.
     expect(longEntryPrunedOnDay).toBeDefined();
     expect(longEntryPrunedOnDay!).toBeLessThan(45);
@@ -235,5 +237,6 @@ describe('pruneHistory', () => {
     if (!check.ok) return;
     expect(check.firstSeq).toBeGreaterThan(1);
     expect(store.database.pragma('auto_vacuum', { simple: true })).toBe(2);
-  });
+    // Thousands of commits on a disk shared by the whole machine: generous, not a target.
+  }, 240_000);
 });
