@@ -137,6 +137,23 @@ describe('pruneHistory', () => {
     expect(store.isTokenUsed(e.tokenId)).toBe(false);
   });
 
+  it('keeps a spent id until the later exp when the backend re-issued the entry token after the use', () => {
+    const first = expiringEntry(1, clock.now() + 2 * DAY);
+    store.applyCodeBatch(makeBatch({ upserts: [first] }));
+    store.markDeposited(first.tokenId, first.compartmentId, clock.now());
+    store.markTokenUsed(first.tokenId, 'pickup', clock.now());
+    store.markCollected(first.tokenId, clock.now());
+    const reissued = expiringEntry(1, clock.now() + 60 * DAY);
+    store.applyCodeBatch(makeBatch({ fromVersion: 1, toVersion: 2, upserts: [reissued] }));
+    store.applyCodeBatch(makeBatch({ fromVersion: 2, toVersion: 3, revocations: [{ tokenId: first.tokenId, reason: 'expired' }] }));
+    const options = { olderThanMs: DAY, tokenExpiryMarginMs: DAY };
+    tick(20 * DAY);
+    expect(store.pruneHistory(options)).toMatchObject({ closedEntries: 1, usedTokens: 0, revokedTokens: 0 });
+    expect(store.isTokenUsed(first.tokenId)).toBe(true);
+    tick(42 * DAY);
+    expect(store.pruneHistory(options)).toMatchObject({ usedTokens: 1, revokedTokens: 1 });
+  });
+
   it('keeps a used id whose token exp is unknown, and uses the exp a caller passes for a token not in the code set', () => {
     store.markTokenUsed('credential-without-entry', 'return-retrieval', clock.now());
     store.markTokenUsed('credential-with-exp-0001', 'return-retrieval', clock.now(), clock.now() + DAY);

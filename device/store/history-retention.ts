@@ -69,16 +69,20 @@ export class HistoryRetention {
     this.closedEntries = db.prepare<[number, number], { token_id: string }>(
       `SELECT token_id FROM code_entries WHERE state IN ('collected', 'retrieved', 'revoked') AND in_set = 0 AND updated_at < ? LIMIT ?`,
     );
-    // Keeps an exp already known (a batch revocation); fills it for rows written without one.
+    // Fills the exp of rows written without one (a snapshot's absent entries); the later
+    // exp wins when the entry's token was re-issued after the revocation.
     this.tombstones = db.prepare(
       `INSERT INTO revoked_tokens (token_id, reason, revoked_at, expires_at)
        SELECT token_id, 'pruned-' || state, @at, ${TOKEN_EXP_SQL_FUNCTION}(token) FROM code_entries WHERE token_id IN ${idsIn}
-       ON CONFLICT (token_id) DO UPDATE SET expires_at = coalesce(revoked_tokens.expires_at, excluded.expires_at)`,
+       ON CONFLICT (token_id) DO UPDATE SET expires_at =
+         max(coalesce(revoked_tokens.expires_at, excluded.expires_at), coalesce(excluded.expires_at, revoked_tokens.expires_at))`,
     );
-    // The entry's token is the last place the exp of its replay record can be read from.
+    // The entry's token is the last place the exp of its replay record can be read from;
+    // the later exp wins when the backend re-issued the entry's token after the use.
+    const entryExp = `(SELECT ${TOKEN_EXP_SQL_FUNCTION}(c.token) FROM code_entries c WHERE c.token_id = used_tokens.token_id)`;
     this.fillUsedExpiry = db.prepare(
-      `UPDATE used_tokens SET expires_at = (SELECT ${TOKEN_EXP_SQL_FUNCTION}(c.token) FROM code_entries c WHERE c.token_id = used_tokens.token_id)
-        WHERE expires_at IS NULL AND token_id IN ${idsIn}`,
+      `UPDATE used_tokens SET expires_at = max(coalesce(expires_at, ${entryExp}), coalesce(${entryExp}, expires_at))
+        WHERE token_id IN ${idsIn}`,
     );
     this.deleteEntries = db.prepare(`DELETE FROM code_entries WHERE token_id IN ${idsIn}`);
     this.usedTokens = db.prepare<[number, number]>(
