@@ -49,7 +49,8 @@ export class LockerYearSimulation {
   private serial = 0;
   private ops = 0;
   private version = 0;
-  private events: Event[] = [];
+  /** Pending events by the hour (epoch ms / HOUR) they fall in. */
+  private readonly events = new Map<number, Event[]>();
   /** What the backend holds live for this locker: token id -> exp. */
   private readonly backendSet = new Map<string, number>();
   /** A sample of spent tokens (id, exp) for the caller's replay checks. */
@@ -64,16 +65,18 @@ export class LockerYearSimulation {
     this.extra.revocations.push(...(extra.revocations ?? []));
   }
 
-  /** Simulates one day from the current clock (which should be at midnight). */
+  /** Simulates one day from the current clock (on the hour; events are bucketed by hour). */
   day(): void {
     const start = this.o.clock.now();
+    if (start % HOUR !== 0) throw new Error('the simulation runs whole hours: start it on the hour');
     for (let h = 0; h < 24; h++) {
       const hourEnd = start + (h + 1) * HOUR;
       if (h === 6) this.backendBatch(start + 6 * HOUR);
       const store = this.o.store();
       store.transaction(() => {
-        const due = this.events.filter((e) => e.at < hourEnd).sort((a, b) => a.at - b.at);
-        this.events = this.events.filter((e) => e.at >= hourEnd);
+        const hour = Math.floor((hourEnd - 1) / HOUR);
+        const due = (this.events.get(hour) ?? []).sort((a, b) => a.at - b.at);
+        this.events.delete(hour);
         for (const e of due) {
           this.o.clock.advance(Math.max(0, e.at - this.o.clock.now()));
           e.run(store, e.at);
@@ -130,7 +133,7 @@ export class LockerYearSimulation {
   private schedule(p: Parcel, batchAt: number): void {
     const { tokenId, compartmentId, parcelId } = p.entry;
     const depositAt = batchAt + 2 * HOUR + (this.serial % 120) * 60_000;
-    this.events.push({
+    this.push({
       at: depositAt,
       run: (store, at) => {
         this.open(store, at, 'courier', compartmentId);
@@ -139,7 +142,7 @@ export class LockerYearSimulation {
       },
     });
     if (p.collectAt !== undefined) {
-      this.events.push({
+      this.push({
         at: p.collectAt,
         run: (store, at) => {
           this.open(store, at, 'pickup', compartmentId, tokenId);
@@ -151,14 +154,14 @@ export class LockerYearSimulation {
       });
     }
     if (p.expireAt !== undefined) {
-      this.events.push({
+      this.push({
         at: p.expireAt,
         run: (store, at) => {
           store.markExpired(tokenId, at);
           store.appendAudit('pickup.expired', 'normal', { tokenId, parcelId, compartmentId, returnNeeded: true, by: 'sweep' });
         },
       });
-      this.events.push({
+      this.push({
         // Before the backend's next batch, which revokes the expired entry.
         at: p.expireAt + 10 * HOUR,
         run: (store, at) => {
@@ -170,6 +173,13 @@ export class LockerYearSimulation {
         },
       });
     }
+  }
+
+  private push(e: Event): void {
+    const hour = Math.floor(e.at / HOUR);
+    const bucket = this.events.get(hour);
+    if (bucket === undefined) this.events.set(hour, [e]);
+    else bucket.push(e);
   }
 
   private open(store: DeviceStore, at: number, reason: 'courier' | 'pickup' | 'return-retrieval', compartmentId: string, tokenId?: string): void {
