@@ -44,6 +44,30 @@ export const LockoutConfig = z
   })
   .strict();
 
+/** What the device keeps, and for how long (docs/operations.md "Retention"; decision 0022). */
+export const RetentionConfig = z
+  .object({
+    /**
+     * Finished open-journal rows, completed commands and closed code entries (collected,
+     * retrieved, revoked) that left the backend's set are deleted this long after their
+     * last change.
+     */
+    historyMs: ms(3_600_000, 3650 * 86_400_000).default(30 * 86_400_000),
+    /**
+     * A spent or revoked token id is deleted once the token's exp is this far behind the
+     * clock floor (never the wall clock); an id whose exp is unknown is kept.
+     */
+    tokenExpiryMarginMs: ms(60_000, 365 * 86_400_000).default(7 * 86_400_000),
+    /** How often the retention sweep runs. */
+    sweepEveryMs: ms(60_000, 86_400_000).default(3_600_000),
+    /** Rows deleted per table and run: a first run after a long time stays short. */
+    maxRowsPerTable: z.number().int().min(100).max(1_000_000).default(5_000),
+    /** Free 4 KiB pages returned to the file system per run (incremental_vacuum). */
+    vacuumPagesPerRun: z.number().int().min(0).max(1_000_000).default(2_048),
+  })
+  .strict();
+export type RetentionConfig = z.infer<typeof RetentionConfig>;
+
 /**
  * A backend public key trusted from install on (the registration bundle's keyring): the
  * bootstrap keyring. Code batches maintain the keyring after that; a kid they revoke stays
@@ -73,6 +97,7 @@ export const DeviceConfig = z
     trustedKeys: z.array(TrustedKeyConfig).max(16).default([]),
     timeouts: TimeoutsConfig.prefault({}),
     lockout: LockoutConfig.prefault({}),
+    retention: RetentionConfig.prefault({}),
     /** Consecutive door failures (jam, relay fault, dead sensor) before out of service. */
     doorFailuresBeforeOutOfService: z.number().int().min(1).max(20).default(3),
     clock: z

@@ -67,10 +67,10 @@ export class AuditLog {
   private readonly insert: Stmt<[number, number, string, string, string, string, string]>;
   private readonly all: Stmt<[], AuditRow>;
   private readonly unacked: Stmt<[string, number, number], AuditRow>;
-  private readonly ackUpTo: Stmt<[number, number]>;
+  private readonly ackUpTo: Stmt<[number, number, number]>;
   private readonly ackOne: Stmt<[number, number]>;
   private readonly firstUnacked: Stmt<[], { seq: number | null }>;
-  private readonly firstAtOrAfter: Stmt<[number], { seq: number | null }>;
+  private readonly firstAtOrAfter: Stmt<[number], { seq: number }>;
   private readonly hashOf: Stmt<[number], { hash: string }>;
   private readonly deleteUpTo: Stmt<[number]>;
 
@@ -84,7 +84,9 @@ export class AuditLog {
     this.unacked = db.prepare<[string, number, number], AuditRow>(
       `SELECT ${COLUMNS} FROM audit_log WHERE lane = ? AND acked = 0 AND seq > ? ORDER BY seq LIMIT ?`,
     );
-    this.ackUpTo = db.prepare<[number, number]>('UPDATE audit_log SET acked = 1, acked_at = ? WHERE seq <= ? AND acked = 0');
+    // From the acked watermark up: everything at or below it is acked already, and without
+    // the lower bound every ack walked the whole retained log.
+    this.ackUpTo = db.prepare<[number, number, number]>('UPDATE audit_log SET acked = 1, acked_at = ? WHERE seq > ? AND seq <= ? AND acked = 0');
     this.ackOne = db.prepare<[number, number]>('UPDATE audit_log SET acked = 1, acked_at = ? WHERE seq = ? AND acked = 0');
     // Per lane, so each half walks the partial outbox index instead of the acked history.
     this.firstUnacked = db.prepare<[], { seq: number | null }>(
@@ -92,7 +94,9 @@ export class AuditLog {
          SELECT min(seq) AS seq FROM audit_log WHERE lane = 'priority' AND acked = 0
          UNION ALL SELECT min(seq) FROM audit_log WHERE lane = 'normal' AND acked = 0)`,
     );
-    this.firstAtOrAfter = db.prepare<[number], { seq: number | null }>('SELECT min(seq) AS seq FROM audit_log WHERE at >= ?');
+    // Walks the log in seq order from its start and stops at the first young record: the
+    // old prefix is what one retention period added, not the whole log (no index on at).
+    this.firstAtOrAfter = db.prepare<[number], { seq: number }>('SELECT seq FROM audit_log WHERE at >= ? ORDER BY seq LIMIT 1');
     this.hashOf = db.prepare<[number], { hash: string }>('SELECT hash FROM audit_log WHERE seq = ?');
     this.deleteUpTo = db.prepare<[number]>('DELETE FROM audit_log WHERE seq <= ?');
   }
@@ -171,7 +175,7 @@ export class AuditLog {
     this.deps.db.transaction(() => {
       const high = this.highWatermark();
       const contiguous = Math.min(ack.contiguousSeq, high);
-      if (contiguous > 0) this.ackUpTo.run(at, contiguous);
+      if (contiguous > 0) this.ackUpTo.run(at, this.deps.meta.auditAckedSeq(), contiguous);
       for (const seq of ack.alsoSeqs) this.ackOne.run(at, seq);
       // The watermark follows the first hole: acks of alsoSeqs may close it.
       const firstUnacked = this.firstUnacked.get()?.seq ?? null;

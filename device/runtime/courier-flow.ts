@@ -132,7 +132,7 @@ export class CourierFlow {
     const started = doors.open({ compartmentId, reason: 'return-retrieval', tokenId: claims.jti, parcelId }, (event) => {
       if (event === 'opened' || event === 'already-open' || event === 'unverified') {
         store.transaction(() => {
-          store.markTokenUsed(claims.jti, 'return-retrieval', now());
+          store.markTokenUsed(claims.jti, 'return-retrieval', now(), Date.parse(claims.exp));
           store.appendAudit('return.retrieval-opened', 'normal', { tokenId: claims.jti, compartmentId, parcelId, door: event });
         });
         display.flash(doorOpenMessage(compartmentId, 'Door open: please take the parcel and close the door.'), 'success');

@@ -17,6 +17,7 @@ import { KeypadGuard } from './keypad-guard.js';
 import { KeypadInput } from './keypad-input.js';
 import { PickupFlow } from './pickup-flow.js';
 import { RemoteOpener } from './remote-open.js';
+import { RetentionSweep } from './retention-sweep.js';
 import { lockoutPolicyOf, type RuntimeConfig } from './runtime-config.js';
 import { RuntimeSyncPort } from './runtime-sync-port.js';
 import { NamedTimers } from './timers.js';
@@ -58,6 +59,7 @@ export class LockerRuntime {
   private readonly courier: CourierFlow;
   private readonly remote: RemoteOpener;
   private readonly expiry: ExpirySweep;
+  private readonly retention: RetentionSweep;
   private readonly rejections = new InputRejections(REJECTION_BURST, REJECTION_WINDOW_MS);
   private readonly port: RuntimeSyncPort;
   private readonly keypad: KeypadInput;
@@ -105,6 +107,7 @@ export class LockerRuntime {
     });
     this.remote = new RemoteOpener(store, this.doors, logger.child({ component: 'remote-open' }));
     this.expiry = new ExpirySweep(store, this.tokens, this.time, logger.child({ component: 'expiry' }), config.timeouts.expiryGraceMs);
+    this.retention = new RetentionSweep(store, config.retention, logger.child({ component: 'retention' }));
     this.port = new RuntimeSyncPort(store, {
       observeTrustedTime: (epochMs, source) => this.time.observeSignedTime(epochMs, source),
       batchApplied: (keyringChanged) => this.afterBatch(keyringChanged),
@@ -134,6 +137,7 @@ export class LockerRuntime {
     this.running = true;
     this.scheduleTick();
     this.scheduleExpirySweep();
+    this.scheduleRetentionSweep();
     this.checkLiveCodeOdds();
     store.appendAudit('device.started', 'normal', { liveCodes: store.liveCodeCount(), clockFloor: this.time.floor() });
     this.log.info({ lockerId: config.lockerId, compartments: config.compartments.length }, 'runtime.started');
@@ -238,19 +242,24 @@ export class LockerRuntime {
     this.checkLiveCodeOdds();
   }
 
-  /** The lockout math assumes at most maxLiveCodes live codes (docs/security.md §1). */
+  /**
+   * The lockout math assumes at most maxLiveCodes codes the keypad can match
+   * (docs/security.md §1): live ones and those awaiting deposit alike.
+   */
   private checkLiveCodeOdds(): void {
-    const live = this.deps.store.liveCodeCount();
+    const counts = this.deps.store.keypadCodeCounts();
+    const codes = counts.live + counts.awaitingDeposit;
     const max = this.deps.config.lockout.maxLiveCodes;
-    if (live <= max) {
+    if (codes <= max) {
       this.oddsReported = false;
       return;
     }
     // Once per episode: the condition persists until the backend sends fewer codes.
     if (this.oddsReported) return;
     this.oddsReported = true;
-    this.log.warn({ liveCodes: live, maxLiveCodes: max }, 'keypad.odds-degraded');
-    this.deps.store.appendAudit('keypad.odds-degraded', 'priority', { liveCodes: live, maxLiveCodes: max });
+    const data = { liveCodes: codes, awaitingDeposit: counts.awaitingDeposit, maxLiveCodes: max };
+    this.log.warn(data, 'keypad.odds-degraded');
+    this.deps.store.appendAudit('keypad.odds-degraded', 'priority', data);
   }
 
   private scheduleExpirySweep(): void {
@@ -258,6 +267,14 @@ export class LockerRuntime {
       this.expiry.run();
       this.checkLiveCodeOdds();
       if (this.running) this.scheduleExpirySweep();
+    });
+  }
+
+  private scheduleRetentionSweep(): void {
+    this.timers.start('retention-sweep', this.deps.config.retention.sweepEveryMs, () => {
+      // Rescheduled first: a failing run (logged by the timer's boundary) must not end the sweeps.
+      if (this.running) this.scheduleRetentionSweep();
+      this.retention.run();
     });
   }
 

@@ -24,6 +24,7 @@ export class CodeEntryRepository {
   private readonly byParcel: Stmt<[string], CodeEntryRow>;
   private readonly liveInCompartment: Stmt<[string], CodeEntryRow>;
   private readonly countLive: Stmt<[], { n: number }>;
+  private readonly countKeypad: Stmt<[], { live: number; awaiting: number }>;
   private readonly reserved: Stmt<[string], { compartment_id: string }>;
   private readonly stateOf: Stmt<[string], { state: CodeEntryState }>;
   private readonly deposit: Stmt<{ tokenId: string; compartmentId: string; at: number }>;
@@ -43,6 +44,13 @@ export class CodeEntryRepository {
       `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE current_compartment_id = ? AND state = 'live' ORDER BY token_id`,
     );
     this.countLive = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM code_entries WHERE state = 'live'`);
+    // Exactly the rows findByCodeDigest can return (same predicate as the partial unique
+    // index): an awaiting-deposit code is matched too ("not deposited yet" tells a guesser
+    // he hit a real code), so it counts toward the guessing odds like a live one.
+    this.countKeypad = db.prepare<[], { live: number; awaiting: number }>(
+      `SELECT coalesce(sum(state = 'live'), 0) AS live, coalesce(sum(state = 'awaiting-deposit'), 0) AS awaiting
+         FROM code_entries WHERE state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL`,
+    );
     this.reserved = db.prepare<[string], { compartment_id: string }>(
       `SELECT DISTINCT current_compartment_id AS compartment_id FROM code_entries
         WHERE token_id <> ? AND (state = 'awaiting-deposit' OR (kind = 'return-dropoff' AND state = 'live'))`,
@@ -84,6 +92,11 @@ export class CodeEntryRepository {
 
   liveCount(): number {
     return this.countLive.get()?.n ?? 0;
+  }
+
+  keypadCodeCounts(): { live: number; awaitingDeposit: number } {
+    const row = this.countKeypad.get();
+    return { live: row?.live ?? 0, awaitingDeposit: row?.awaiting ?? 0 };
   }
 
   markDeposited(tokenId: string, compartmentId: string, at: number): void {

@@ -84,6 +84,17 @@ describe('DeviceStore', () => {
       expect(store.liveCodeCount()).toBe(1);
     });
 
+    it('counts as keypad codes exactly the entries a code can match: live or awaiting deposit, with a code', () => {
+      const [live, awaiting, collected] = makeEntries(0, 3);
+      const { codeDigest: _unused, ...qrOnly } = makeEntry(3);
+      store.applyCodeBatch(makeBatch({ upserts: [live!, awaiting!, collected!, qrOnly] }));
+      for (const e of [live!, collected!, qrOnly]) store.markDeposited(e.tokenId, e.compartmentId, 10);
+      store.markCollected(collected!.tokenId, 20);
+      expect(store.keypadCodeCounts()).toEqual({ live: 1, awaitingDeposit: 1 });
+      expect(store.findEntryByCodeDigest(awaiting!.codeDigest!)?.state).toBe('awaiting-deposit');
+      expect(store.liveCodeCount()).toBe(2);
+    });
+
     it('lists the compartments promised to parcels not inside yet: awaiting deposits and live return drop-offs, except the asking entry', () => {
       const awaiting = makeEntry(1, { compartmentId: 'C1' });
       const deposited = makeEntry(2, { compartmentId: 'C2' });

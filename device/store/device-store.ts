@@ -16,11 +16,13 @@ import { HistoryRetention, type RetentionOptions, type RetentionResult } from '.
 import { openDatabase, type SqliteDatabase } from './open-database.js';
 import { OpenJournal } from './open-journal.js';
 import { ParallelEntryHasher } from './parallel-entry-hasher.js';
+import { ensureIncrementalVacuum, reclaimFreePages } from './incremental-vacuum.js';
 import { openFailure } from './sqlite-errors.js';
 import type {
   AuditChainCheck, CompartmentRow, CompartmentStatus, KeyringRow, OpenOperation, OpenOutcome, RuntimeStore, StoredCodeEntry,
 } from './runtime-store.js';
 import { StateBlobs } from './state-blobs.js';
+import { registerTokenExpiryFunction } from './token-expiry.js';
 import { TokenSets } from './token-sets.js';
 
 export interface DeviceStoreOptions {
@@ -62,6 +64,7 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
   });
   try {
     migrate(db);
+    ensureIncrementalVacuum(db, options.logger.child({ component: 'device-db' }));
     const meta = new MetaRepository(db);
     db.transaction(() => meta.claim(options.lockerId, options.now()))();
     const hasher = new ParallelEntryHasher(options.logger.child({ component: 'entry-hasher' }));
@@ -100,6 +103,7 @@ export class DeviceStore implements RuntimeStore {
     this.dbEpoch = meta.dbEpoch();
     this.now = options.now;
     const logger = options.logger.child({ component: 'device-store' });
+    registerTokenExpiryFunction(db);
     this.entries = new CodeEntryRepository(db);
     this.tokens = new TokenSets(db);
     this.keyring = new KeyringRepository(db);
@@ -128,9 +132,14 @@ export class DeviceStore implements RuntimeStore {
     if (this.db.open) this.db.close();
   }
 
-  /** Deletes history that protects nothing any more (see history-retention.ts); not in RuntimeStore. */
+  /** Deletes history that protects nothing any more (history-retention.ts); token ids against the clock floor. */
   pruneHistory(options: RetentionOptions): RetentionResult {
-    return this.retention.prune(options, this.now());
+    return this.retention.prune(options, { now: this.now(), floor: this.meta.clockFloor() });
+  }
+
+  /** Returns up to `maxPages` free pages to the file system (incremental-vacuum.ts). */
+  reclaimSpace(maxPages: number): number {
+    return reclaimFreePages(this.db, maxPages);
   }
 
   /**
@@ -204,6 +213,9 @@ export class DeviceStore implements RuntimeStore {
   liveCodeCount(): number {
     return this.entries.liveCount();
   }
+  keypadCodeCounts(): { live: number; awaitingDeposit: number } {
+    return this.entries.keypadCodeCounts();
+  }
   isTokenRevoked(tokenId: string): boolean {
     return this.tokens.isRevoked(tokenId);
   }
@@ -212,8 +224,8 @@ export class DeviceStore implements RuntimeStore {
   isTokenUsed(tokenId: string): boolean {
     return this.tokens.isUsed(tokenId);
   }
-  markTokenUsed(tokenId: string, purpose: TokenPurpose, at: number): void {
-    this.tokens.markUsed(tokenId, purpose, at);
+  markTokenUsed(tokenId: string, purpose: TokenPurpose, at: number, expiresAt?: number): void {
+    this.tokens.markUsed(tokenId, purpose, at, expiresAt);
   }
 
   keyringRows(): KeyringRow[] {

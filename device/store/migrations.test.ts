@@ -16,6 +16,17 @@ function caught(fn: () => unknown): unknown {
   return undefined;
 }
 
+
+/** Turns a current file back into what firmware with only migration 1 left on disk. */
+function downgradeToVersion1(db: Database.Database): void {
+  db.exec(`
+    ALTER TABLE meta DROP COLUMN clock_confirmed; ALTER TABLE meta DROP COLUMN clock_signed_max;
+    DROP TABLE db_identity; ALTER TABLE meta DROP COLUMN rejections_suppressed;
+    DROP INDEX used_tokens_expiry; DROP INDEX revoked_tokens_expiry; DROP INDEX code_entries_prunable; DROP INDEX open_journal_finished;
+    ALTER TABLE used_tokens DROP COLUMN expires_at; ALTER TABLE revoked_tokens DROP COLUMN expires_at;`);
+  db.pragma('user_version = 1');
+}
+
 describe('migrations', () => {
   let dir: string;
   let cleanup: () => void;
@@ -60,14 +71,38 @@ describe('migrations', () => {
     store.close();
     // Turn the file back into what version 1 left on disk.
     const db = new Database(path);
-    db.exec('DROP TABLE db_identity; ALTER TABLE meta DROP COLUMN rejections_suppressed;');
-    db.pragma('user_version = 1');
+    downgradeToVersion1(db);
     db.close();
     const upgraded = openTestStore(path);
     expect(upgraded.database.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
     expect(upgraded.dbEpoch).toMatch(/^[0-9a-f]{32}$/);
     expect(upgraded.auditHighWatermark()).toBe(1);
     upgraded.close();
+  });
+
+  it('upgrades a version-1 file: token expiry columns added, converted to incremental auto-vacuum, data kept', () => {
+    const path = join(dir, 'a.db');
+    const first = openTestStore(path);
+    first.markTokenUsed('spent-before-upgrade-01', 'pickup', 1);
+    first.close();
+    // Back to what firmware with only migration 1 left on disk.
+    const db = new Database(path);
+    downgradeToVersion1(db);
+    db.pragma('auto_vacuum = NONE');
+    db.exec('VACUUM');
+    expect(db.pragma('auto_vacuum', { simple: true })).toBe(0);
+    db.close();
+
+    const store = openTestStore(path);
+    expect(store.database.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
+    expect(store.database.pragma('auto_vacuum', { simple: true })).toBe(2);
+    expect(store.isTokenUsed('spent-before-upgrade-01')).toBe(true);
+    store.markTokenUsed('spent-after-upgrade-001', 'pickup', 2, 3);
+    expect(store.database.prepare('SELECT token_id, expires_at FROM used_tokens ORDER BY token_id').all()).toEqual([
+      { token_id: 'spent-after-upgrade-001', expires_at: 3 },
+      { token_id: 'spent-before-upgrade-01', expires_at: null },
+    ]);
+    store.close();
   });
 
   it('refuses a database newer than the firmware with DB_MIGRATION', () => {

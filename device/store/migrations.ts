@@ -168,6 +168,22 @@ const migrations: readonly Migration[] = [
       ALTER TABLE meta ADD COLUMN rejections_suppressed INTEGER NOT NULL DEFAULT 0 CHECK (rejections_suppressed >= 0);
     `,
   },
+  {
+    version: 4,
+    description: 'token expiry on the replay and revoked sets, for bounded retention',
+    sql: `
+      -- exp of the token (epoch ms) when known: the id may go once exp is well behind the
+      -- clock floor (history-retention.ts). NULL = unknown: kept for good.
+      ALTER TABLE used_tokens ADD COLUMN expires_at INTEGER;
+      ALTER TABLE revoked_tokens ADD COLUMN expires_at INTEGER;
+      CREATE INDEX used_tokens_expiry ON used_tokens (expires_at) WHERE expires_at IS NOT NULL;
+      CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at) WHERE expires_at IS NOT NULL;
+      -- Closed entries that left the set: what retention deletes, found without a table scan.
+      CREATE INDEX code_entries_prunable ON code_entries (updated_at)
+        WHERE in_set = 0 AND state IN ('collected', 'retrieved', 'revoked');
+      CREATE INDEX open_journal_finished ON open_journal (finished_at) WHERE finished_at IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations.reduce((max, m) => Math.max(max, m.version), 0);

@@ -7,6 +7,7 @@ import type { AuditChainCheck } from '@locker/contract/audit/audit-chain.js';
 import type { KeyringRow } from '@locker/contract/tokens/keyring.js';
 
 import type { ClockTrustRow } from './meta-repository.js';
+import type { RetentionOptions, RetentionResult } from './history-retention.js';
 
 export type { AuditChainCheck, KeyringRow };
 
@@ -111,12 +112,24 @@ export interface RuntimeStore {
   markCollected(tokenId: string, at: number): void;
   markExpired(tokenId: string, at: number): void;
   markRetrieved(tokenId: string, at: number): void;
+  /** Deposited parcels (state live), with or without a keypad code. */
   liveCodeCount(): number;
+  /**
+   * Codes the keypad can match (findEntryByCodeDigest): entries with a code digest that
+   * are live or awaiting deposit. Their sum is what the lockout odds assume is at most
+   * lockout.maxLiveCodes (docs/security.md §1).
+   */
+  keypadCodeCounts(): { live: number; awaitingDeposit: number };
   isTokenRevoked(tokenId: string): boolean;
 
   // Replay protection: keyed on the token id (never on signature bytes), survives restart.
   isTokenUsed(tokenId: string): boolean;
-  markTokenUsed(tokenId: string, purpose: TokenPurpose, at: number): void;
+  /**
+   * `expiresAt`: the token's exp (epoch ms) when the caller verified it; the store also
+   * reads it from the code entry with that id. It bounds how long the id is kept
+   * (pruneHistory); without either the id is kept for good.
+   */
+  markTokenUsed(tokenId: string, purpose: TokenPurpose, at: number, expiresAt?: number): void;
 
   // Trusted backend keys (persisted; changed by code batches).
   keyringRows(): KeyringRow[];
@@ -166,6 +179,12 @@ export interface RuntimeStore {
    * at < now - olderThanMs, as a contiguous prefix so the rest still verifies.
    */
   pruneAcknowledgedAudit(olderThanMs: number): number;
+
+  // Retention (history-retention.ts, incremental-vacuum.ts): run by the runtime's sweep.
+  /** Deletes history that protects nothing any more; replay/revoked ids measured on the clock floor. */
+  pruneHistory(options: RetentionOptions): RetentionResult;
+  /** Returns up to `maxPages` free pages to the file system; how many it returned. */
+  reclaimSpace(maxPages: number): number;
 
   // Commands from the backend (idempotency by transaction id).
   findCommandReply(transactionId: string): StoredCommandReply | undefined;

@@ -15,7 +15,8 @@ export const deviceEvents = {
     dailyBudget: AuditCount.optional(),
   }),
   /** More live codes than the keypad's guessing odds allow (once per episode). */
-  'keypad.odds-degraded': z.object({ liveCodes: AuditCount, maxLiveCodes: AuditCount }),
+  /** `liveCodes` counts every code the keypad can match, `awaitingDeposit` of them not yet deposited. */
+  'keypad.odds-degraded': z.object({ liveCodes: AuditCount, awaitingDeposit: AuditCount, maxLiveCodes: AuditCount }),
   'input.rejection-burst': z.object({ source: AuditReason, reason: AuditReason, threshold: AuditCount, windowMs: AuditMs }),
   /** The wall clock moved against device time (`floorMs`); `confirmed`: device time rests on a signed anchor. */
   'clock.jump': z.object({ direction: z.enum(['backward', 'forward']), wallMs: AuditMs, floorMs: AuditMs, byMs: AuditMs, confirmed: z.boolean() }),
