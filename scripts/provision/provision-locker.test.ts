@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,13 +6,12 @@ import { readCodePepper, readDeviceConfigFile } from '@locker/device/config.js';
 import { freePort } from '@locker/sync-testing/free-port.js';
 import { ProvisionInput } from './provision-input.js';
 import { provisionLocker, readProvisionInput, type ProvisionOptions } from './provision-locker.js';
-import { lockerJson, simulatedHardware, startHttpBackend, type HttpBackend } from './provision-test-kit.js';
+import { lockerJson, runProvisionCli as runCli, simulatedHardware, startHttpBackend, type HttpBackend } from './provision-test-kit.js';
 
 // The provision command against the real backend over HTTP: what it writes when all goes
 // well, and that every failure says what happened and never leaves a registered locker
 // whose code pepper nobody holds.
 
-const root = join(import.meta.dirname, '..', '..');
 const hasMosquittoPasswd = ['/usr/bin/mosquitto_passwd', '/usr/local/bin/mosquitto_passwd'].some((p) => existsSync(p));
 
 describe('npm run provision', () => {
@@ -143,19 +141,3 @@ describe('npm run provision', () => {
     expect(noKey.stderr).toContain('admin key in LOCKER_API_KEY');
   });
 });
-
-/** The command as an operator runs it (tsx, as `npm run provision` does), asynchronously: the backend answers in this process. */
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const { LOCKER_API_KEY: _, ...inherited } = process.env;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'provision.ts'), ...args], {
-      cwd: root,
-      env: { ...inherited, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stderr }));
-  });
-}

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { apiKeyDigest } from '@locker/backend/auth/api-key-auth.js';
 import type { App } from '@locker/backend/http/app.js';
 import { systemClock } from '@locker/backend/shared/clock.js';
@@ -56,4 +58,27 @@ export function simulatedHardware(o: SimulatedHardwareOptions = {}): HardwareCon
     ...(o.keypadPath === undefined ? {} : { keypad: { path: o.keypadPath } }),
     ...(o.scannerPath === undefined ? {} : { scanner: { path: o.scannerPath } }),
   };
+}
+
+export const repoRoot = join(import.meta.dirname, '..', '..');
+
+/**
+ * The command as an operator runs it (tsx, as `npm run provision` does), asynchronously:
+ * the backend answers in this process. LOCKER_API_KEY comes only from `env`.
+ */
+export function runProvisionCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { LOCKER_API_KEY: _, ...inherited } = process.env;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'provision.ts'), ...args], {
+      cwd: repoRoot,
+      env: { ...inherited, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }
