@@ -1,5 +1,5 @@
 import { SerialPortMock } from 'serialport';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeClock } from './clock/fake-clock.js';
 import { createHardware } from './create-hardware.js';
 import { isHalError } from './hal-error.js';
@@ -41,6 +41,39 @@ describe('createHardware', () => {
     );
     if (created.kind !== 'simulated') throw new Error('expected simulated');
     expect(created.control.behaviour('A01')).toEqual({ autoOpenOnPulse: false, autoCloseAfterMs: undefined });
+  });
+
+  it('reads keys and scans from serial ports in bench mode while the compartments stay simulated', async () => {
+    for (const path of ['/dev/bench-keypad', '/dev/bench-scanner']) SerialPortMock.binding.createPort(path);
+    const opened = new Map<string, SerialPortMock>();
+    const clock = new FakeClock();
+    const created = await createHardware(
+      { kind: 'simulated', compartments: [{ id: 'A01' }], keypad: { path: '/dev/bench-keypad' }, scanner: { path: '/dev/bench-scanner', maxLength: 32 } },
+      {
+        clock,
+        openPort: (o) => {
+          const port = new SerialPortMock({ ...o, autoOpen: false });
+          opened.set(o.path, port);
+          return port;
+        },
+      },
+    );
+    if (created.kind !== 'simulated') throw new Error('expected simulated');
+    const keys: string[] = [];
+    const scans: string[] = [];
+    created.hardware.keypad.onKey((k) => keys.push(k.key));
+    created.hardware.scanner.onScan((s) => scans.push(s.data));
+    await vi.waitFor(() => expect([...opened.values()].every((p) => p.isOpen)).toBe(true));
+    opened.get('/dev/bench-keypad')?.port?.emitData(Buffer.from('42#'));
+    opened.get('/dev/bench-scanner')?.port?.emitData(Buffer.from('PARCEL-1\n'));
+    await vi.waitFor(() => expect(keys).toEqual(['4', '2', 'enter']));
+    await vi.waitFor(() => expect(scans).toEqual(['PARCEL-1']));
+    expect(created.hardware.scanner.maxLength).toBe(32);
+    // The simulated keypad no longer reaches whoever listens on the hardware.
+    created.control.keypad.press('9');
+    expect(keys).toEqual(['4', '2', 'enter']);
+    await created.hardware.close();
+    expect([...opened.values()].some((p) => p.isOpen)).toBe(false);
   });
 
   it('rejects an invalid config with CONFIG_INVALID naming the field', async () => {

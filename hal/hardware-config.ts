@@ -16,6 +16,15 @@ const behaviourSchema = z
   })
   .strict();
 
+const serialPortSchema = z
+  .object({
+    path: z.string().min(1),
+    baudRate: z.number().int().positive().default(9600),
+  })
+  .strict();
+
+const scannerPortSchema = serialPortSchema.extend({ maxLength: z.number().int().min(1).max(65_536).default(2048) });
+
 export const simulatedHardwareConfigSchema = z
   .object({
     kind: z.literal('simulated'),
@@ -27,6 +36,15 @@ export const simulatedHardwareConfigSchema = z
     /** Solenoid pull-in time of the simulated latches. */
     pulseMs: z.number().int().min(0).max(10_000).default(0),
     scannerMaxLength: z.number().int().min(1).max(65_536).default(2048),
+    /**
+     * Bench mode: read keys from a real serial keypad (or a socat PTY) through the real
+     * driver instead of the simulated keypad, so a technician can try a keypad on the
+     * bench and a test can type into a separately running device. The simulated keypad
+     * in the control object then no longer reaches the runtime.
+     */
+    keypad: serialPortSchema.optional(),
+    /** Bench mode for the scanner, as for the keypad; its maxLength replaces scannerMaxLength. */
+    scanner: scannerPortSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -57,13 +75,6 @@ const gpioChipSchema = z
   })
   .strict();
 
-const serialPortSchema = z
-  .object({
-    path: z.string().min(1),
-    baudRate: z.number().int().positive().default(9600),
-  })
-  .strict();
-
 export const realHardwareConfigSchema = z
   .object({
     kind: z.literal('real'),
@@ -80,7 +91,7 @@ export const realHardwareConfigSchema = z
     /** onoff's own edge debounce, a first filter below ours. */
     gpioDebounceMs: debounce.default(10),
     keypad: serialPortSchema,
-    scanner: serialPortSchema.extend({ maxLength: z.number().int().min(1).max(65_536).default(2048) }),
+    scanner: scannerPortSchema,
     display: serialPortSchema.extend({ maxTextLength: z.number().int().min(8).max(512).default(64) }),
     /** Reconnect backoff for the serial ports. */
     reconnect: z

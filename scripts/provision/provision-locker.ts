@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
@@ -69,7 +69,13 @@ async function register(o: ProvisionOptions): Promise<z.infer<typeof Registratio
   const text = await res.text();
   if (res.status === 409) throw new ProvisionError(`locker ${o.input.registration.id} is already registered: its code pepper was shown once at registration and cannot be fetched again`);
   if (res.status !== 201) throw new ProvisionError(`POST ${url.href} answered ${String(res.status)}: ${text.slice(0, 500)}`);
-  const parsed = RegistrationResponse.safeParse(JSON.parse(text));
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ProvisionError(`POST ${url.href}: the response is not JSON (${text.slice(0, 200)})`);
+  }
+  const parsed = RegistrationResponse.safeParse(body);
   if (!parsed.success) throw new ProvisionError(`POST ${url.href}: unexpected response (${parsed.error.issues[0]?.message ?? 'invalid'})`);
   return parsed.data;
 }
@@ -79,6 +85,10 @@ export async function provisionLocker(o: ProvisionOptions): Promise<ProvisionRes
   // Check the device side before the backend registers anything: a wiring that does not
   // match the compartments would leave a registered locker whose pepper nobody installed.
   parseDeviceConfig(deviceConfig(o, 'x'.repeat(32), []));
+  // And that the bundle can be written: once registered, the pepper exists only in this
+  // process's memory, and a failed write would lose it for good (a re-run answers 409).
+  const paths = bundlePaths(o.outDir);
+  prepareOutDir(o.outDir, paths);
 
   const { provisioning } = await register(o);
   if (provisioning.lockerId !== lockerId) throw new ProvisionError(`backend registered ${provisioning.lockerId}, not ${lockerId}`);
@@ -88,19 +98,47 @@ export async function provisionLocker(o: ProvisionOptions): Promise<ProvisionRes
   const mqttPassword = randomBytes(24).toString('base64url');
   const config = parseDeviceConfig(deviceConfig(o, mqttPassword, trustedKeys));
 
-  mkdirSync(o.outDir, { recursive: true, mode: 0o700 });
-  chmodSync(o.outDir, 0o700);
-  const configPath = join(o.outDir, 'device.json');
-  const pepperPath = join(o.outDir, 'code-pepper');
-  const brokerEntryPath = join(o.outDir, 'mosquitto-passwd-entry');
+  const { configPath, pepperPath, brokerEntryPath } = paths;
   // 'wx': never overwrite a bundle; the pepper in it is the only copy outside the backend.
   writeFileSync(pepperPath, `${provisioning.codePepper}\n`, { mode: 0o600, flag: 'wx' });
   writeFileSync(configPath, `${JSON.stringify({ ...deviceConfig(o, mqttPassword, trustedKeys), logLevel: config.logLevel }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   writeFileSync(brokerEntryPath, `${lockerId} ${mqttPassword}\n`, { mode: 0o600, flag: 'wx' });
   if (o.mosquittoPasswd !== undefined) {
-    execFileSync('sh', [makePasswd, o.mosquittoPasswd], { input: `${lockerId} ${mqttPassword}\n`, stdio: ['pipe', 'ignore', 'pipe'] });
+    try {
+      execFileSync('sh', [makePasswd, o.mosquittoPasswd], { input: `${lockerId} ${mqttPassword}\n`, stdio: ['pipe', 'ignore', 'pipe'] });
+    } catch (err) {
+      // The locker is registered and its bundle is complete: only the broker entry is missing.
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString('utf8').trim();
+      throw new ProvisionError(
+        `locker ${lockerId} registered and its bundle written to ${o.outDir}, but adding its broker user to ${o.mosquittoPasswd} failed (${stderr === undefined || stderr === '' ? (err instanceof Error ? err.message : String(err)) : stderr}): ` +
+          `run sync/mosquitto/make-passwd.sh ${o.mosquittoPasswd} < ${brokerEntryPath} on the broker, then reload mosquitto`,
+      );
+    }
   }
   return { lockerId, configPath, pepperPath, brokerEntryPath, trustedKeys: trustedKeys.length };
+}
+
+interface BundlePaths {
+  configPath: string;
+  pepperPath: string;
+  brokerEntryPath: string;
+}
+
+function bundlePaths(outDir: string): BundlePaths {
+  return { configPath: join(outDir, 'device.json'), pepperPath: join(outDir, 'code-pepper'), brokerEntryPath: join(outDir, 'mosquitto-passwd-entry') };
+}
+
+/** Creates the bundle directory (0700) and refuses one that already holds a bundle. */
+function prepareOutDir(outDir: string, paths: BundlePaths): void {
+  const existing = [paths.configPath, paths.pepperPath, paths.brokerEntryPath].filter((p) => existsSync(p));
+  if (existing.length > 0) throw new ProvisionError(`${outDir} already holds a bundle (${existing.join(', ')}): choose an empty directory; nothing was registered`);
+  try {
+    mkdirSync(outDir, { recursive: true, mode: 0o700 });
+    chmodSync(outDir, 0o700);
+    accessSync(outDir, constants.W_OK);
+  } catch (err) {
+    throw new ProvisionError(`cannot write the bundle to ${outDir}: ${err instanceof Error ? err.message : String(err)}; nothing was registered`);
+  }
 }
 
 export function readProvisionInput(path: string): ProvisionInput {

@@ -91,6 +91,17 @@ export class MosquittoHarness implements BrokerHarness {
     }
   }
 
+  /**
+   * SIGHUP: Mosquitto re-reads its password and ACL files (how an operator admits a newly
+   * provisioned locker without dropping connected clients). Returns at once; the reload
+   * happens shortly after, so a caller waits for what it expects (a login that works).
+   */
+  reload(): void {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null) throw new Error('mosquitto is not running');
+    child.kill('SIGHUP');
+  }
+
   async kill(): Promise<void> {
     const child = this.child;
     this.child = undefined;
