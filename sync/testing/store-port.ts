@@ -20,6 +20,7 @@ export function createStorePort(store: DeviceStore, remote: Partial<TestRemoteOp
     lockerId: store.lockerId,
     codeSetState: () => store.codeSetState(),
     applyCodeBatch: (batch) => store.applyCodeBatch(batch),
+    applyCodeBatchInSlices: (batch) => store.applyCodeBatchInSlices(batch),
     auditHighWatermark: () => store.auditHighWatermark(),
     auditAckedWatermark: () => store.auditAckedWatermark(),
     readUnackedAudit: (o) => store.readUnackedAudit(o),
