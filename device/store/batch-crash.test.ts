@@ -25,8 +25,18 @@ interface KillResult {
   lastLine: string;
 }
 
-/** Starts the child, waits until it has opened the store, kills it after a random delay. */
-function runAndKill(dbPath: string, delayMs: number): Promise<KillResult> {
+/** When the kill timer starts: which line of the child's output. */
+type KillFrom = 'ready' | 'applied' | 'sliced-apply';
+
+/**
+ * Starts the child, waits for a line of its output, then kills it after `delayMs`:
+ * - 'ready': it has opened the store (the kill lands anywhere);
+ * - 'applied': it has applied one batch, which guarantees progress however slow the
+ *   machine is (a sliced apply of 10k entries can take longer than MAX_DELAY_MS);
+ * - 'sliced-apply': it has begun a batch it applies in slices; with a short delay the kill
+ *   lands while rows are being staged or dropped, the case the slicing adds.
+ */
+function runAndKill(dbPath: string, delayMs: number, from: KillFrom): Promise<KillResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', childScript, dbPath], {
       cwd: repoRoot,
@@ -38,7 +48,7 @@ function runAndKill(dbPath: string, delayMs: number): Promise<KillResult> {
     let timer: NodeJS.Timeout | undefined;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
-      if (timer === undefined && out.includes('ready')) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+      if (timer === undefined && started(out, from)) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
     child.on('error', reject);
@@ -52,6 +62,12 @@ function runAndKill(dbPath: string, delayMs: number): Promise<KillResult> {
       resolve({ lastLine: lines[lines.length - 1] ?? '' });
     });
   });
+}
+
+function started(out: string, from: KillFrom): boolean {
+  if (from !== 'sliced-apply') return out.includes(from);
+  // The child applies version v in one transaction when v % 3 === 0 (batch-crash-child.ts).
+  return [...out.matchAll(/applying (\d+)/g)].some((m) => Number(m[1]) % 3 !== 0);
 }
 
 interface Row {
@@ -69,7 +85,9 @@ describe('code batch application under SIGKILL', () => {
     let previousVersion = 0;
     try {
       for (let kill = 0; kill < KILLS; kill++) {
-        const { lastLine } = await runAndKill(dbPath, Math.floor(Math.random() * MAX_DELAY_MS));
+        const from: KillFrom = kill % 4 === 3 ? 'sliced-apply' : kill % 2 === 1 ? 'applied' : 'ready';
+        const delay = from === 'sliced-apply' ? 20 + Math.floor(Math.random() * 230) : Math.floor(Math.random() * MAX_DELAY_MS);
+        const { lastLine } = await runAndKill(dbPath, delay, from);
         if (lastLine.startsWith('applying')) midBatchKills++;
 
         const store = openTestStore(dbPath);
@@ -92,6 +110,7 @@ describe('code batch application under SIGKILL', () => {
             .prepare<[number], { token_id: string; code_digest: string }>('SELECT token_id, code_digest FROM code_entries WHERE staged_version > ? LIMIT 50')
             .all(version);
           if (staged.length > 0) stagedLeftovers++;
+          if (process.env['CRASH_TEST_VERBOSE'] !== undefined) process.stderr.write(`kill ${String(kill)} from ${from} after ${lastLine}: version ${String(version)}, staged ${String(staged.length)}\n`);
           for (const s of staged) {
             expect(store.findEntryByCodeDigest(s.code_digest)).toBeUndefined();
             expect(store.findEntryByTokenId(s.token_id)).toBeUndefined();
