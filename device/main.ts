@@ -51,7 +51,7 @@ export async function startDevice(configPath: string): Promise<RunningDevice> {
   let now = (): number => Math.floor(clock.now());
   let store: DeviceStore;
   try {
-    store = openDeviceStore({ path: config.dbPath, lockerId: config.lockerId, logger, now: () => now() });
+    store = openDeviceStore({ path: config.dbPath, lockerId: config.lockerId, logger, now: () => now(), trustedKeys: config.trustedKeys });
   } catch (err) {
     await hardware.close();
     throw err;

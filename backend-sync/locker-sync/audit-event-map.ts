@@ -85,6 +85,10 @@ export function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): MapOutcome
       // A parcel inside whose code is gone for good (the order was cancelled meanwhile).
       deps.alerts.raise(r.lockerId, 'fault.parcel-not-live', key, { seq: r.seq, compartmentId: e.data.compartmentId, parcelId: e.data.parcelId, entryState: e.data.entryState });
       return 'applied';
+    case 'code-batch.keyring-rebind-refused':
+      // Someone holding a backend signing key tried to replace a key the board was installed with.
+      deps.alerts.raise(r.lockerId, 'security.keyring-rebind', key, { seq: r.seq, kid: e.data.kid, toVersion: e.data.toVersion });
+      return 'applied';
     case 'clock.jump':
       if (r.lane !== 'priority') return 'ignored';
       deps.alerts.raise(r.lockerId, 'security.clock-jump', key, { seq: r.seq, direction: e.data.direction });

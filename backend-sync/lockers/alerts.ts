@@ -12,6 +12,7 @@ export type AlertKind =
   | 'security.uncommanded-open'
   | 'security.suspicious-pickup'
   | 'security.clock-jump'
+  | 'security.keyring-rebind'
   | 'fault.door'
   | 'fault.compartment-out-of-service'
   | 'fault.reslot-failed'

@@ -39,6 +39,12 @@ export class RuntimeSyncPort implements DeviceSyncPort {
     return result;
   }
 
+  async applyCodeBatchInSlices(batch: CodeBatch): Promise<BatchApplyResult> {
+    const result = await this.store.applyCodeBatchInSlices(batch);
+    if (result.outcome === 'applied') this.runtime.batchApplied(batch.keyring.length > 0);
+    return result;
+  }
+
   auditHighWatermark(): number {
     return this.store.auditHighWatermark();
   }

@@ -5,12 +5,15 @@ import { digestFor, LOCKER_ID } from './store-test-fixtures.js';
 
 // The deterministic sequence of code batches the crash test's child applies, and the set
 // each version must hold, so the parent can tell "wholly version v" from anything else.
-// Token ids come from a fixed pool so the file stays small however many versions the
-// children get through; every version re-issues the tokens it upserts (new token text),
-// so a half-applied batch would show up in the digest recomputed from the rows.
+// Half of each batch re-issues token ids from a fixed pool (new token text, so a
+// half-applied batch would show up in the digest recomputed from the rows); the other half
+// are token ids never seen before, which the sliced apply stages before its version switch
+// (decision 0025), so kills land in staging too. The file grows by those fresh rows only.
 
 export const POOL = 12_000;
 export const BATCH_ENTRIES = 10_000;
+/** Entries of each batch with a token id no earlier version used. */
+const FRESH_PER_BATCH = 5_000;
 const REVOKED_PER_DELTA = 500;
 
 function tokenId(id: number): string {
@@ -37,8 +40,12 @@ export function batchKind(version: number): 'delta' | 'snapshot' {
 /** The batch taking the store from version - 1 to version. */
 export function batchFor(version: number): CodeBatch {
   const start = version === 1 ? 0 : (version * 1_000) % POOL;
-  const upsertIds = Array.from({ length: BATCH_ENTRIES }, (_, i) => (start + i) % POOL);
-  const outside = Array.from({ length: POOL - BATCH_ENTRIES }, (_, i) => (start + BATCH_ENTRIES + i) % POOL);
+  const recycled = BATCH_ENTRIES - FRESH_PER_BATCH;
+  const upsertIds = [
+    ...Array.from({ length: recycled }, (_, i) => (start + i) % POOL),
+    ...Array.from({ length: FRESH_PER_BATCH }, (_, i) => POOL + version * FRESH_PER_BATCH + i),
+  ];
+  const outside = Array.from({ length: POOL - recycled }, (_, i) => (start + recycled + i) % POOL);
   const kind = batchKind(version);
   return {
     lockerId: LOCKER_ID,

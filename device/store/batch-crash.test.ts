@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { codeSetDigestOf } from '@locker/contract/codes/code-set-digest.js';
 import { CrashPlanModel } from './batch-crash-plan.js';
+import { VISIBLE_ENTRY } from './staged-entries.js';
 import { openTestStore, tempDir } from './store-test-fixtures.js';
 
 // The issue's crash test: a child process applies 10k-entry batches (deltas with
@@ -11,6 +12,9 @@ import { openTestStore, tempDir } from './store-test-fixtures.js';
 // at random points; after every kill the file must pass integrity_check and hold wholly
 // one version: meta version and digest, the rows (digest recomputed from them), the
 // keyring and the audit log (one record per applied batch, chain intact) all agree.
+// Most batches are applied in slices (decision 0025): a kill between two staging
+// transactions leaves rows staged for the next version, which must stay out of the set
+// (every read filters with VISIBLE_ENTRY) and out of the way of the next apply.
 
 const KILLS = Number(process.env['CRASH_TEST_KILLS'] ?? 32);
 const MAX_DELAY_MS = 700;
@@ -21,8 +25,18 @@ interface KillResult {
   lastLine: string;
 }
 
-/** Starts the child, waits until it has opened the store, kills it after a random delay. */
-function runAndKill(dbPath: string, delayMs: number): Promise<KillResult> {
+/** When the kill timer starts: which line of the child's output. */
+type KillFrom = 'ready' | 'applied' | 'sliced-apply';
+
+/**
+ * Starts the child, waits for a line of its output, then kills it after `delayMs`:
+ * - 'ready': it has opened the store (the kill lands anywhere);
+ * - 'applied': it has applied one batch, which guarantees progress however slow the
+ *   machine is (a sliced apply of 10k entries can take longer than MAX_DELAY_MS);
+ * - 'sliced-apply': it has begun a batch it applies in slices; with a short delay the kill
+ *   lands while rows are being staged or dropped, the case the slicing adds.
+ */
+function runAndKill(dbPath: string, delayMs: number, from: KillFrom): Promise<KillResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', childScript, dbPath], {
       cwd: repoRoot,
@@ -34,7 +48,7 @@ function runAndKill(dbPath: string, delayMs: number): Promise<KillResult> {
     let timer: NodeJS.Timeout | undefined;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
-      if (timer === undefined && out.includes('ready')) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+      if (timer === undefined && started(out, from)) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
     child.on('error', reject);
@@ -50,6 +64,12 @@ function runAndKill(dbPath: string, delayMs: number): Promise<KillResult> {
   });
 }
 
+function started(out: string, from: KillFrom): boolean {
+  if (from !== 'sliced-apply') return out.includes(from);
+  // The child applies version v in one transaction when v % 3 === 0 (batch-crash-child.ts).
+  return [...out.matchAll(/applying (\d+)/g)].some((m) => Number(m[1]) % 3 !== 0);
+}
+
 interface Row {
   token_id: string;
   token: string;
@@ -61,10 +81,13 @@ describe('code batch application under SIGKILL', () => {
     const dbPath = join(dir, 'crash.db');
     const model = new CrashPlanModel();
     let midBatchKills = 0;
+    let stagedLeftovers = 0;
     let previousVersion = 0;
     try {
       for (let kill = 0; kill < KILLS; kill++) {
-        const { lastLine } = await runAndKill(dbPath, Math.floor(Math.random() * MAX_DELAY_MS));
+        const from: KillFrom = kill % 4 === 3 ? 'sliced-apply' : kill % 2 === 1 ? 'applied' : 'ready';
+        const delay = from === 'sliced-apply' ? 20 + Math.floor(Math.random() * 230) : Math.floor(Math.random() * MAX_DELAY_MS);
+        const { lastLine } = await runAndKill(dbPath, delay, from);
         if (lastLine.startsWith('applying')) midBatchKills++;
 
         const store = openTestStore(dbPath);
@@ -75,22 +98,34 @@ describe('code batch application under SIGKILL', () => {
           // The meta row is at exactly one version of the plan...
           expect(digest).toBe(model.digestAt(version));
           // ...and the rows are that version's rows, not a mix.
-          const rows = store.database.prepare<[], Row>('SELECT token_id, token FROM code_entries WHERE in_set = 1').all();
+          const rows = store.database.prepare<[], Row>(`SELECT token_id, token FROM code_entries WHERE in_set = 1 AND ${VISIBLE_ENTRY}`).all();
           expect(rows.length).toBe(model.sizeAt(version));
           expect(codeSetDigestOf(rows.map((r) => ({ tokenId: r.token_id, token: r.token })))).toBe(digest);
           // Keyring and audit were written in the same transactions.
           expect(store.keyringRows().length).toBe(version);
           expect(store.auditHighWatermark()).toBe(version);
           expect(store.verifyAuditChain()).toMatchObject({ ok: true, records: version });
+          // Rows staged for a version never reached are invisible to the keypad path.
+          const staged = store.database
+            .prepare<[number], { token_id: string; code_digest: string }>('SELECT token_id, code_digest FROM code_entries WHERE staged_version > ? LIMIT 50')
+            .all(version);
+          if (staged.length > 0) stagedLeftovers++;
+          if (process.env['CRASH_TEST_VERBOSE'] !== undefined) process.stderr.write(`kill ${String(kill)} from ${from} after ${lastLine}: version ${String(version)}, staged ${String(staged.length)}\n`);
+          for (const s of staged) {
+            expect(store.findEntryByCodeDigest(s.code_digest)).toBeUndefined();
+            expect(store.findEntryByTokenId(s.token_id)).toBeUndefined();
+          }
           previousVersion = version;
         } finally {
           store.close();
         }
       }
       // The kills must have hit real work, not only start-up (about half land mid-batch).
-      const stats = `version ${String(previousVersion)}, ${String(midBatchKills)} of ${String(KILLS)} kills mid-batch`;
+      const stats = `version ${String(previousVersion)}, ${String(midBatchKills)} of ${String(KILLS)} kills mid-batch, ${String(stagedLeftovers)} left staged rows`;
       expect(previousVersion, stats).toBeGreaterThanOrEqual(Math.min(3, Math.floor(KILLS / 4)));
       expect(midBatchKills, stats).toBeGreaterThanOrEqual(Math.floor(KILLS / 6));
+      // ...and some of them between two staging slices, the case the slicing adds.
+      expect(stagedLeftovers, stats).toBeGreaterThanOrEqual(1);
       if (process.env['CRASH_TEST_VERBOSE'] !== undefined) process.stderr.write(`batch-crash: ${stats}\n`);
     } finally {
       cleanup();

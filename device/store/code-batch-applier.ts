@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CodeBatch, CodeEntry } from '@locker/contract/codes/code-batch.js';
 import { findBatchContentProblem } from '@locker/contract/codes/code-batch-content.js';
 import { CodeSetAccumulator } from '@locker/contract/codes/code-set-accumulator.js';
@@ -5,11 +6,15 @@ import { EMPTY_CODE_SET_DIGEST } from '@locker/contract/codes/code-set-digest.js
 import type { Logger } from '../logger.js';
 import type { BatchApplyResult, CodeSetState } from '@locker/sync-agent/device-sync-port.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { DeviceError } from '../errors.js';
+import { findPinnedRebind, type PinnedKey } from '@locker/contract/tokens/keyring.js';
+import { CodeBatchStager } from './code-batch-stager.js';
 import type { KeyringRepository } from './keyring-repository.js';
 import type { MetaRepository } from './meta-repository.js';
-import type { ParallelEntryHasher } from './parallel-entry-hasher.js';
+import type { ParallelEntryHasher, PendingXor } from './parallel-entry-hasher.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
 import { isUniqueViolation, sqliteCode } from './sqlite-errors.js';
+import { VISIBLE_ENTRY } from './staged-entries.js';
 import type { TokenSets } from './token-sets.js';
 
 // Applies a code batch: the device's critical write path. Checks that need no database
@@ -29,6 +34,18 @@ import type { TokenSets } from './token-sets.js';
 // never a SELECT per entry, never a signature check (the signed manifest covers content;
 // a token is verified when it is used); the upserts' digest hashes are computed on a
 // worker thread while the rows are written (parallel-entry-hasher.ts).
+//
+// Two ways in (docs/decisions/0025):
+// - apply(): everything in one transaction, synchronous. Seeding, tests, tools.
+// - applyInSlices(): what the sync agent uses. The new entries are staged first in short
+//   transactions, yielding to the event loop between them (code-batch-stager.ts); then one
+//   short transaction does everything else and switches the version, which makes the staged
+//   rows visible at once (staged-entries.ts). A code of the old set opens until that switch,
+//   one of the new set right after it; a kill before the switch leaves the old set whole.
+//   Calls are serialised; apply() refuses to run while a sliced apply is in flight.
+//
+// Before anything is written, a batch that would re-bind a kid of the device config's
+// trusted keys to another public key is rejected whole and audited on the priority lane.
 
 interface ExistingRow {
   token_id: string;
@@ -63,7 +80,16 @@ export interface CodeBatchApplierDeps {
   hasher: ParallelEntryHasher;
   now: () => number;
   logger: Logger;
+  /** The device config's trusted keys: a batch may not bind their kids to other keys. */
+  pinnedKeys?: readonly PinnedKey[];
+  /** Wall time one staging slice may hold the event loop (default 4 ms). */
+  sliceBudgetMs?: number;
+  /** Runs between staging slices (default: the next event-loop turn). Tests look in here. */
+  yieldToLoop?: () => Promise<void>;
 }
+
+/** Short enough that a key press waiting behind one slice still opens well within 20 ms. */
+export const DEFAULT_SLICE_BUDGET_MS = 4;
 
 export class CodeBatchApplier {
   private readonly selectExisting: Stmt<[string], ExistingRow>;
@@ -75,12 +101,22 @@ export class CodeBatchApplier {
   private readonly revokeAbsentIds: Stmt<{ ids: string; at: number }>;
   private readonly revokeAbsentEntries: Stmt<{ ids: string; at: number }>;
   private readonly emptySet: Stmt<[]>;
+  private readonly stager: CodeBatchStager;
+  /** The tail of the queue of sliced applies (they never interleave). */
+  private queue: Promise<unknown> = Promise.resolve();
+  private slicedInFlight = false;
 
   constructor(private readonly deps: CodeBatchApplierDeps) {
     const { db } = deps;
+    this.stager = new CodeBatchStager(db, {
+      sliceBudgetMs: deps.sliceBudgetMs ?? DEFAULT_SLICE_BUDGET_MS,
+      yieldToLoop: deps.yieldToLoop ?? (() => nextTurn()),
+    });
     const idsParam = '(SELECT value FROM json_each(?))';
     this.selectExisting = db.prepare<[string], ExistingRow>(
-      `SELECT token_id, token, in_set FROM code_entries WHERE token_id IN ${idsParam}`,
+      // Rows staged by this batch are not existing entries: a second upsert of one of their
+      // ids is a duplicate and must hit the primary key, not become an update.
+      `SELECT token_id, token, in_set FROM code_entries WHERE token_id IN ${idsParam} AND ${VISIBLE_ENTRY}`,
     );
     // Lets two entries swap codes inside one batch without tripping the unique index.
     this.clearDigests = db.prepare<[string]>(`UPDATE code_entries SET code_digest = NULL WHERE token_id IN ${idsParam}`);
@@ -131,15 +167,59 @@ export class CodeBatchApplier {
     this.revokeAbsentEntries = db.prepare(
       `UPDATE code_entries SET state = 'revoked', closed_at = @at, updated_at = @at WHERE ${absent}`,
     );
-    this.emptySet = db.prepare<[]>('UPDATE code_entries SET in_set = 0 WHERE in_set = 1');
+    // Not this batch's staged rows: they are the new set (the version has not moved yet).
+    this.emptySet = db.prepare<[]>(`UPDATE code_entries SET in_set = 0 WHERE in_set = 1 AND ${VISIBLE_ENTRY}`);
   }
 
+  /** Everything in one synchronous transaction. */
   apply(batch: CodeBatch): BatchApplyResult {
-    const { meta, lockerId } = this.deps;
+    if (this.slicedInFlight) {
+      throw new DeviceError('STORE_STATE_CONFLICT', 'a code batch is being applied in slices', { toVersion: batch.toVersion });
+    }
+    const state = this.deps.meta.codeSetState();
+    const refused = this.precheck(batch, state);
+    if (refused !== undefined) return refused;
+    const hashes = this.deps.hasher.begin(batch.upserts);
+    return this.switchVersion(batch, state, batch.upserts, hashes, () => this.stager.dropLeftoversNow(state.version));
+  }
+
+  /** New entries staged in short transactions, then one short switching transaction. */
+  applyInSlices(batch: CodeBatch): Promise<BatchApplyResult> {
+    const run = this.queue.then(() => this.sliced(batch));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sliced(batch: CodeBatch): Promise<BatchApplyResult> {
+    const state = this.deps.meta.codeSetState();
+    const refused = this.precheck(batch, state);
+    if (refused !== undefined) return refused;
+    this.slicedInFlight = true;
+    try {
+      const started = performance.now();
+      const dropped = await this.stager.dropLeftovers(state.version);
+      if (dropped > 0) this.deps.logger.warn({ dropped, version: state.version }, 'code_batch.staged_leftovers_dropped');
+      const hashes = this.deps.hasher.begin(batch.upserts);
+      const deferred = await this.stager.stage(batch.upserts, batch.toVersion, this.deps.now());
+      const xor = await hashes.settled();
+      const staged = batch.upserts.length - deferred.length;
+      const result = this.switchVersion(batch, state, deferred, { wait: () => xor, settled: () => Promise.resolve(xor) }, undefined, {
+        staged, stagingMs: Math.round(performance.now() - started),
+      });
+      // A rejected switch leaves this batch's staged rows behind: invisible, but holding
+      // token ids and code digests. Dropped now; the next batch would drop them anyway.
+      if (result.outcome !== 'applied' && staged > 0) await this.stager.dropLeftovers(state.version);
+      return result;
+    } finally {
+      this.slicedInFlight = false;
+    }
+  }
+
+  /** Checks that need no write. Returns the outcome when the batch must not be applied. */
+  private precheck(batch: CodeBatch, state: CodeSetState): BatchApplyResult | undefined {
     const log = this.deps.logger;
-    const state = meta.codeSetState();
     const summary = { kind: batch.kind, fromVersion: batch.fromVersion, toVersion: batch.toVersion, version: state.version };
-    if (batch.lockerId !== lockerId) return this.rejected(state, 'batch is for another locker', summary);
+    if (batch.lockerId !== this.deps.lockerId) return this.rejected(state, 'batch is for another locker', summary);
     if (batch.toVersion <= state.version) {
       log.info(summary, 'code_batch.stale');
       return { outcome: 'stale', state };
@@ -148,14 +228,43 @@ export class CodeBatchApplier {
       log.warn(summary, 'code_batch.gap');
       return { outcome: 'gap', state };
     }
-    const problem = findBatchContentProblem(batch, lockerId);
+    const problem = findBatchContentProblem(batch, this.deps.lockerId);
     if (problem !== undefined) return this.rejected(state, problem, summary);
+    const rebind = findPinnedRebind(this.deps.pinnedKeys ?? [], batch.keyring);
+    if (rebind !== undefined) {
+      // Someone who can sign batches tries to swap a key the board was installed with.
+      this.deps.audit.append('code-batch.keyring-rebind-refused', 'priority', {
+        kid: rebind.kid,
+        publicKey: rebind.publicKey,
+        kind: batch.kind,
+        fromVersion: batch.fromVersion,
+        toVersion: batch.toVersion,
+        version: state.version,
+      });
+      return this.rejected(state, `keyring: kid ${rebind.kid} is trusted by the device config with another public key`, summary);
+    }
+    return undefined;
+  }
 
+  /** The one transaction that switches the version (all of a batch, or what staging left). */
+  private switchVersion(
+    batch: CodeBatch,
+    state: CodeSetState,
+    rows: readonly CodeEntry[],
+    hashes: PendingXor,
+    before?: () => void,
+    logFields: object = {},
+  ): BatchApplyResult {
+    const log = this.deps.logger;
+    const summary = { kind: batch.kind, fromVersion: batch.fromVersion, toVersion: batch.toVersion, version: state.version };
     const started = performance.now();
     try {
-      const applied = this.deps.db.transaction(() => this.write(batch, state))();
+      const applied = this.deps.db.transaction(() => {
+        before?.();
+        return this.write(batch, state, rows, hashes);
+      })();
       log.info(
-        { ...summary, upserts: batch.upserts.length, revocations: batch.revocations.length, ms: Math.round(performance.now() - started) },
+        { ...summary, ...logFields, upserts: batch.upserts.length, revocations: batch.revocations.length, ms: Math.round(performance.now() - started) },
         'code_batch.applied',
       );
       return { outcome: 'applied', state: applied };
@@ -173,10 +282,12 @@ export class CodeBatchApplier {
     return { outcome: 'rejected', reason, state };
   }
 
-  /** Runs inside the transaction; throws to roll everything back. */
-  private write(batch: CodeBatch, before: CodeSetState): CodeSetState {
-    // Every upsert enters the digest with its new token: hashed on the worker meanwhile.
-    const upsertHashes = this.deps.hasher.begin(batch.upserts);
+  /**
+   * Runs inside the transaction; throws to roll everything back. `rows` are the upserts to
+   * write here (all of them, or those staging deferred); `upsertHashes` covers every upsert
+   * of the batch, since each enters the digest with its new token.
+   */
+  private write(batch: CodeBatch, before: CodeSetState, rows: readonly CodeEntry[], upsertHashes: PendingXor): CodeSetState {
     const at = this.deps.now();
     for (const change of batch.keyring) {
       const refusal = this.deps.keyring.apply(change, at);
@@ -201,7 +312,7 @@ export class CodeBatchApplier {
       this.revokeEntry.run({ tokenId: r.tokenId, at });
     }
 
-    this.upsert(batch.upserts, digest, at);
+    this.upsert(rows, digest, at);
     digest.xor(upsertHashes.wait());
 
     const after: CodeSetState = { version: batch.toVersion, digest: digest.hex() };

@@ -1,12 +1,14 @@
 import { DeviceError } from '../errors.js';
 import { CODE_ENTRY_COLUMNS, toStoredEntry, type CodeEntryRow } from './code-entry-row.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
+import { VISIBLE_ENTRY } from './staged-entries.js';
 import type { CodeEntryState, StoredCodeEntry } from './runtime-store.js';
 
 // Reads of the code set and the device-local transitions of one entry (deposit, collect,
 // expire, retrieve). Batches are applied by code-batch-applier.ts. Each transition is one
 // guarded UPDATE (`WHERE state IN (...)`), so a transition from a wrong state changes
-// nothing and is reported, never half-done.
+// nothing and is reported, never half-done. Reads see only the current code set: rows a
+// batch staged for a later version are filtered out (staged-entries.ts).
 
 type Transition = 'deposited' | 'collected' | 'expired' | 'retrieved';
 
@@ -34,36 +36,36 @@ export class CodeEntryRepository {
     // Uses the partial unique index: only an entry that can still open is found by its code.
     this.byDigest = db.prepare<[string], CodeEntryRow>(
       `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries
-        WHERE code_digest = ? AND state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL`,
+        WHERE code_digest = ? AND state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL AND ${VISIBLE_ENTRY}`,
     );
-    this.byTokenId = db.prepare<[string], CodeEntryRow>(`SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE token_id = ?`);
+    this.byTokenId = db.prepare<[string], CodeEntryRow>(`SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE token_id = ? AND ${VISIBLE_ENTRY}`);
     this.byParcel = db.prepare<[string], CodeEntryRow>(
-      `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE parcel_id = ? ORDER BY received_at, token_id`,
+      `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE parcel_id = ? AND ${VISIBLE_ENTRY} ORDER BY received_at, token_id`,
     );
     this.liveInCompartment = db.prepare<[string], CodeEntryRow>(
-      `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE current_compartment_id = ? AND state = 'live' ORDER BY token_id`,
+      `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE current_compartment_id = ? AND state = 'live' AND ${VISIBLE_ENTRY} ORDER BY token_id`,
     );
-    this.countLive = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM code_entries WHERE state = 'live'`);
+    this.countLive = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM code_entries WHERE state = 'live' AND ${VISIBLE_ENTRY}`);
     // Exactly the rows findByCodeDigest can return (same predicate as the partial unique
     // index): an awaiting-deposit code is matched too ("not deposited yet" tells a guesser
     // he hit a real code), so it counts toward the guessing odds like a live one.
     this.countKeypad = db.prepare<[], { live: number; awaiting: number }>(
       `SELECT coalesce(sum(state = 'live'), 0) AS live, coalesce(sum(state = 'awaiting-deposit'), 0) AS awaiting
-         FROM code_entries WHERE state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL`,
+         FROM code_entries WHERE state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL AND ${VISIBLE_ENTRY}`,
     );
     this.reserved = db.prepare<[string], { compartment_id: string }>(
       `SELECT DISTINCT current_compartment_id AS compartment_id FROM code_entries
-        WHERE token_id <> ? AND (state = 'awaiting-deposit' OR (kind = 'return-dropoff' AND state = 'live'))`,
+        WHERE token_id <> ? AND (state = 'awaiting-deposit' OR (kind = 'return-dropoff' AND state = 'live')) AND ${VISIBLE_ENTRY}`,
     );
-    this.stateOf = db.prepare<[string], { state: CodeEntryState }>('SELECT state FROM code_entries WHERE token_id = ?');
+    this.stateOf = db.prepare<[string], { state: CodeEntryState }>(`SELECT state FROM code_entries WHERE token_id = ? AND ${VISIBLE_ENTRY}`);
     this.deposit = db.prepare(
       `UPDATE code_entries SET state = 'live', current_compartment_id = @compartmentId, deposited_at = @at, updated_at = @at
-        WHERE token_id = @tokenId AND state IN ('awaiting-deposit', 'live')`,
+        WHERE token_id = @tokenId AND state IN ('awaiting-deposit', 'live') AND ${VISIBLE_ENTRY}`,
     );
     const closeStmt = (t: Exclude<Transition, 'deposited'>): Stmt<{ tokenId: string; at: number }> =>
       db.prepare(
         `UPDATE code_entries SET state = '${transitions[t].to}', closed_at = @at, updated_at = @at
-          WHERE token_id = @tokenId AND state IN (${transitions[t].from.map((s) => `'${s}'`).join(', ')})`,
+          WHERE token_id = @tokenId AND state IN (${transitions[t].from.map((s) => `'${s}'`).join(', ')}) AND ${VISIBLE_ENTRY}`,
       );
     this.close = { collected: closeStmt('collected'), expired: closeStmt('expired'), retrieved: closeStmt('retrieved') };
   }

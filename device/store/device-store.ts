@@ -22,6 +22,7 @@ import type {
   AuditChainCheck, CompartmentRow, CompartmentStatus, KeyringRow, OpenOperation, OpenOutcome, RuntimeStore, StoredCodeEntry,
 } from './runtime-store.js';
 import { StateBlobs } from './state-blobs.js';
+import type { PinnedKey } from '@locker/contract/tokens/keyring.js';
 import { registerTokenExpiryFunction } from './token-expiry.js';
 import { TokenSets } from './token-sets.js';
 
@@ -47,6 +48,13 @@ export interface DeviceStoreOptions {
   cacheSizeKib?: number;
   /** Hash batch entries on a worker thread while rows are written (default true). */
   parallelDigest?: boolean;
+  /**
+   * The device config's trusted keys (`trustedKeys`): no code batch may bind one of these
+   * kids to another public key (rejected whole, audited). Default: none.
+   */
+  trustedKeys?: readonly PinnedKey[];
+  /** Wall time one staging slice of applyCodeBatchInSlices may take (default 4 ms). */
+  batchSliceBudgetMs?: number;
 }
 
 /**
@@ -106,7 +114,8 @@ export class DeviceStore implements RuntimeStore {
     registerTokenExpiryFunction(db);
     this.entries = new CodeEntryRepository(db);
     this.tokens = new TokenSets(db);
-    this.keyring = new KeyringRepository(db);
+    const pinnedKeys = (options.trustedKeys ?? []).map((k) => ({ kid: k.kid, publicKey: k.publicKey }));
+    this.keyring = new KeyringRepository(db, pinnedKeys);
     this.compartments = new CompartmentRepository(db);
     this.journal = new OpenJournal(db);
     this.commands = new CommandLog(db);
@@ -118,7 +127,8 @@ export class DeviceStore implements RuntimeStore {
     this.audit = new AuditLog({ db, meta, now: options.now, secretKeys, invalidEvents, logger: logger.child({ component: 'audit-log' }) });
     this.batches = new CodeBatchApplier({
       db, lockerId: options.lockerId, meta, tokens: this.tokens, keyring: this.keyring, audit: this.audit, hasher, now: options.now,
-      logger: logger.child({ component: 'code-batch' }),
+      logger: logger.child({ component: 'code-batch' }), pinnedKeys,
+      ...(options.batchSliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.batchSliceBudgetMs }),
     });
   }
 
@@ -180,8 +190,13 @@ export class DeviceStore implements RuntimeStore {
   codeSetState(): CodeSetState {
     return this.meta.codeSetState();
   }
+  /** One synchronous transaction (seeding, tools, tests). */
   applyCodeBatch(batch: CodeBatch): BatchApplyResult {
     return this.batches.apply(batch);
+  }
+  /** Staged in short transactions, switched in one short one: the keypad keeps working. */
+  applyCodeBatchInSlices(batch: CodeBatch): Promise<BatchApplyResult> {
+    return this.batches.applyInSlices(batch);
   }
   findEntryByCodeDigest(codeDigest: string): StoredCodeEntry | undefined {
     return this.entries.findByCodeDigest(codeDigest);

@@ -1,4 +1,5 @@
 import type { KeyringChange } from '@locker/contract/codes/code-batch.js';
+import { findPinnedRebind, type PinnedKey } from '@locker/contract/tokens/keyring.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
 import type { KeyringRow } from './runtime-store.js';
 
@@ -12,6 +13,9 @@ import type { KeyringRow } from './runtime-store.js';
 //   'trust' with the same key only updates notAfter.
 // - 'revoke' of a kid the device never saw stores a tombstone (publicKey ""), so the kid
 //   can never be trusted afterwards either. keyringRows() returns tombstones (revoked).
+// - A kid the device config trusts (pinned) may not be bound to another key by a batch,
+//   even while the table has no row for it (device/tokens/keyring.ts, findPinnedRebind).
+//   The applier checks the whole batch first and audits the attempt; this is the backstop.
 
 interface KeyringDbRow {
   kid: string;
@@ -26,7 +30,10 @@ export class KeyringRepository {
   private readonly upsertTrust: Stmt<{ kid: string; publicKey: string; notAfter: number | null; at: number }>;
   private readonly markRevoked: Stmt<{ kid: string; at: number }>;
 
-  constructor(db: SqliteDatabase) {
+  constructor(
+    db: SqliteDatabase,
+    private readonly pinned: readonly PinnedKey[] = [],
+  ) {
     const columns = 'kid, public_key, not_after, revoked';
     this.all = db.prepare<[], KeyringDbRow>(`SELECT ${columns} FROM keyring ORDER BY kid`);
     this.one = db.prepare<[string], KeyringDbRow>(`SELECT ${columns} FROM keyring WHERE kid = ?`);
@@ -53,6 +60,9 @@ export class KeyringRepository {
     if (change.op === 'revoke') {
       this.markRevoked.run({ kid: change.kid, at });
       return undefined;
+    }
+    if (findPinnedRebind(this.pinned, [change]) !== undefined) {
+      return `keyring: kid ${change.kid} is trusted by the device config with another public key`;
     }
     const existing = this.one.get(change.kid);
     if (existing?.revoked === 1) return `keyring: kid ${change.kid} is revoked and cannot be trusted again`;

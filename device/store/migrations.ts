@@ -184,6 +184,18 @@ const migrations: readonly Migration[] = [
       CREATE INDEX open_journal_finished ON open_journal (finished_at) WHERE finished_at IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    description: 'code entries staged by a batch applied in slices (docs/decisions/0025)',
+    sql: `
+      -- The code-set version whose batch wrote this row in a slice before the version switch:
+      -- the row is part of the code set only once meta.code_set_version has reached it (see
+      -- staged-entries.ts). NULL for rows written inside the switching transaction.
+      ALTER TABLE code_entries ADD COLUMN staged_version INTEGER CHECK (staged_version IS NULL OR staged_version > 0);
+      -- Finds the rows of an interrupted apply (staged_version above the set's version).
+      CREATE INDEX code_entries_staged ON code_entries (staged_version) WHERE staged_version IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations.reduce((max, m) => Math.max(max, m.version), 0);

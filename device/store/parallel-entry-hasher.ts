@@ -6,8 +6,9 @@ import type { Logger } from '../logger.js';
 // while the main thread writes the same rows to SQLite, so the code-set digest costs
 // (almost) nothing on top of the inserts: SHA-256 of 10k tokens is a third of the
 // time of inserting them here, and the budget is 1.5x the inserts in total.
-// applyCodeBatch stays synchronous: the result comes back through a SharedArrayBuffer
-// and Atomics.wait. Any failure (no worker, a timeout, an exception in the worker) falls
+// The result comes back through a SharedArrayBuffer: wait() blocks on Atomics.wait (the
+// one-transaction apply), settled() awaits Atomics.waitAsync so a batch applied in slices
+// never blocks the event loop on the worker (code-batch-applier.ts). Any failure (no worker, a timeout, an exception in the worker) falls
 // back to hashing on the main thread: slower, never wrong.
 // The worker is eval'd plain JavaScript, so it loads the same way under tsx, vitest and
 // the compiled build. Same bytes as code-set-digest.ts's codeEntryHash: tokenId "\n" token.
@@ -47,7 +48,15 @@ export interface EntryText {
 export interface PendingXor {
   /** Blocks until the XOR of all entry hashes (32 bytes) is known. */
   wait(): Buffer;
+  /** The same result without blocking the event loop while the worker finishes. */
+  settled(): Promise<Buffer>;
 }
+
+type WaitAsync = (array: Int32Array, index: number, value: number, timeoutMs: number) =>
+  { async: false; value: string } | { async: true; value: Promise<string> };
+
+/** Atomics.waitAsync (Node 16+); typed here because the project's lib is ES2023. */
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
 
 export function xorEntryHashes(entries: readonly EntryText[]): Buffer {
   const acc = Buffer.alloc(32);
@@ -143,7 +152,10 @@ export class ParallelEntryHasher {
 
   begin(entries: readonly EntryText[]): PendingXor {
     const worker = entries.length < MIN_PARALLEL_ENTRIES ? undefined : this.ensureWorker();
-    if (worker === undefined) return { wait: () => xorEntryHashes(entries) };
+    if (worker === undefined) {
+      const inPlace = (): Buffer => xorEntryHashes(entries);
+      return { wait: inPlace, settled: () => Promise.resolve(inPlace()) };
+    }
     const control = new SharedArrayBuffer(4 + 32);
     const ids = new Array<string>(entries.length);
     const tokens = new Array<string>(entries.length);
@@ -154,14 +166,30 @@ export class ParallelEntryHasher {
       tokens[i] = e.token;
     }
     worker.postMessage({ control, ids, tokens });
+    // Atomics.waitAsync holds no reference on the event loop and the idle worker is unref'd:
+    // while a result is awaited the worker must keep the process alive, or it just exits.
+    worker.ref();
+    const flag = new Int32Array(control, 0, 1);
+    const result = (): Buffer => {
+      worker.unref();
+      this.scheduleIdleStop();
+      if (Atomics.load(flag, 0) === DONE) return Buffer.from(new Uint8Array(control, 4, 32));
+      this.log.warn({ entries: entries.length }, 'entry_hasher.fallback');
+      return xorEntryHashes(entries);
+    };
     return {
       wait: () => {
-        const flag = new Int32Array(control, 0, 1);
         Atomics.wait(flag, 0, 0, WAIT_TIMEOUT_MS);
-        this.scheduleIdleStop();
-        if (Atomics.load(flag, 0) === DONE) return Buffer.from(new Uint8Array(control, 4, 32));
-        this.log.warn({ entries: entries.length }, 'entry_hasher.fallback');
-        return xorEntryHashes(entries);
+        return result();
+      },
+      settled: async () => {
+        if (waitAsync !== undefined) {
+          const waited = waitAsync(flag, 0, 0, WAIT_TIMEOUT_MS);
+          if (waited.async) await waited.value;
+        } else {
+          Atomics.wait(flag, 0, 0, WAIT_TIMEOUT_MS);
+        }
+        return result();
       },
     };
   }

@@ -87,6 +87,11 @@ export interface RuntimeStore {
   codeSetState(): CodeSetState;
   applyCodeBatch(batch: CodeBatch): BatchApplyResult;
   /**
+   * The same outcome, with the new entries written in short transactions between which the
+   * event loop runs, and one short transaction switching the version (decision 0025).
+   */
+  applyCodeBatchInSlices(batch: CodeBatch): Promise<BatchApplyResult>;
+  /**
    * The entry a keypad code designates: only entries that can still open (awaiting-deposit
    * or live, unique per digest). A code whose entry was collected, expired, retrieved or
    * revoked is unknown: its digest may already belong to another parcel.

@@ -9,9 +9,13 @@ import type { SyncContext } from './sync-context.js';
 
 // lockers/{id}/codes/batch. Order of checks: size and schema (decodeMessage), the
 // manifest seal (trusted key, this locker), the manifest against the content (versions,
-// counts, SHA-256), and only then the device applies it. Version logic (stale, gap, apply
-// in one transaction) is the store's: the agent never decides from its own memory, so a
+// counts, SHA-256), and only then the device applies it. Version logic (stale, gap, the
+// atomic version switch) is the store's: the agent never decides from its own memory, so a
 // duplicate, a reordered or a replayed batch is judged against the durable version.
+// The apply is the sliced one (decision 0025): it yields to the event loop so the keypad
+// keeps working during a 10k-code batch. handle() resolves once the batch is applied and
+// acknowledged; the session acks the MQTT message only then, which also keeps batches in
+// order (mqtt.js delivers the next message after that).
 
 export class CodeBatchHandler {
   private lastSnapshotRequestAt = Number.NEGATIVE_INFINITY;
@@ -21,7 +25,7 @@ export class CodeBatchHandler {
     private readonly snapshotRequestIntervalMs: number,
   ) {}
 
-  handle(topic: string, payload: Buffer): void {
+  async handle(topic: string, payload: Buffer): Promise<void> {
     const { ctx } = this;
     const decoded = decodeMessage('codes/batch', payload);
     if (!decoded.ok) {
@@ -41,7 +45,7 @@ export class CodeBatchHandler {
     }
     // Signed by a trusted key: its issue time is trusted time, whatever we do with the batch.
     ctx.port.observeTrustedTime(seal.claims.iat, 'code-batch');
-    const result = ctx.port.applyCodeBatch(msg.batch);
+    const result = await ctx.port.applyCodeBatchInSlices(msg.batch);
     this.afterApply(msg, result, seal.kid);
   }
 

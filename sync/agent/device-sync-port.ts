@@ -31,6 +31,11 @@ export interface DeviceSyncPort {
   codeSetState(): CodeSetState;
   /** Verifies nothing cryptographic (the caller checked the signed manifest); checks versions and content, then applies. */
   applyCodeBatch(batch: CodeBatch): BatchApplyResult;
+  /**
+   * The same, without holding the event loop for the whole batch (decision 0025): what the
+   * sync agent calls, so key presses are served while a large batch is written.
+   */
+  applyCodeBatchInSlices(batch: CodeBatch): Promise<BatchApplyResult>;
   /** Highest audit sequence written so far (0 when empty). */
   auditHighWatermark(): number;
   /** Highest sequence the backend has acknowledged contiguously (0 when none). */

@@ -20,9 +20,9 @@ describe('sync agent error boundary', () => {
 
   it('restarts after a device error in a handler and recovers through the birth message', async () => {
     const locker = w.locker({ start: false });
-    const apply = locker.port.applyCodeBatch.bind(locker.port);
+    const apply = locker.port.applyCodeBatchInSlices.bind(locker.port);
     let failures = 1;
-    locker.port.applyCodeBatch = (batch) => {
+    locker.port.applyCodeBatchInSlices = (batch) => {
       if (failures-- > 0) throw new DeviceError('DB_UNREADABLE', 'disk I/O error (injected)');
       return apply(batch);
     };

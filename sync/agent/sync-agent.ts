@@ -129,8 +129,12 @@ export class SyncAgent {
       onConnected: () => this.guard('connected', () => this.onConnected()),
       onDisconnected: () => undefined,
       onMessage: (topic, payload) => {
-        this.guard('message', () => this.onMessage(topic, payload));
-        return Promise.resolve();
+        // A code batch is applied in slices (decision 0025): its failure arrives later.
+        let pending: Promise<void> | undefined;
+        this.guard('message', () => {
+          pending = this.onMessage(topic, payload);
+        });
+        return pending === undefined ? Promise.resolve() : pending.catch((err: unknown) => this.fail('message', err));
       },
     });
     const ctx: SyncContext = {
@@ -181,25 +185,25 @@ export class SyncAgent {
     this.publishHealth();
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer): Promise<void> | undefined {
     const ctx = this.requireCtx();
     const parsed = parseTopic(topic);
     if (parsed === undefined || parsed.lockerId !== ctx.lockerId) {
       ctx.rejections.report({ topic: topic.slice(0, 200), reason: 'unexpected-topic', securityRelevant: false });
-      return;
+      return undefined;
     }
     switch (parsed.suffix) {
       case 'codes/batch':
-        this.batches?.handle(topic, payload);
-        return;
+        return this.batches?.handle(topic, payload);
       case 'audit/ack':
         this.uploader?.handleAck(topic, payload);
-        return;
+        return undefined;
       case 'cmd':
         this.commands?.handle(topic, payload);
-        return;
+        return undefined;
       default:
         ctx.rejections.report({ topic, reason: 'unexpected-topic', securityRelevant: false });
+        return undefined;
     }
   }
 

@@ -21,10 +21,10 @@ const ed = createEd25519('node-crypto');
 const rows = JSON.parse(env('SYNC_KEYRING_ROWS')) as KeyringRow[];
 const store = openTestLockerStore(env('SYNC_DIR'));
 const port = createStorePort(store);
-const apply = port.applyCodeBatch.bind(port);
-port.applyCodeBatch = (batch) => {
+const apply = port.applyCodeBatchInSlices.bind(port);
+port.applyCodeBatchInSlices = async (batch) => {
   writeSync(1, 'APPLYING\n');
-  const result = apply(batch);
+  const result = await apply(batch);
   writeSync(1, `APPLIED ${result.outcome}\n`);
   return result;
 };

@@ -21,6 +21,7 @@ export function createStorePort(store: DeviceStore, remote: Partial<TestRemoteOp
     dbEpoch: store.dbEpoch,
     codeSetState: () => store.codeSetState(),
     applyCodeBatch: (batch) => store.applyCodeBatch(batch),
+    applyCodeBatchInSlices: (batch) => store.applyCodeBatchInSlices(batch),
     auditHighWatermark: () => store.auditHighWatermark(),
     auditAckedWatermark: () => store.auditAckedWatermark(),
     readUnackedAudit: (o) => store.readUnackedAudit(o),

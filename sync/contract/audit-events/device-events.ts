@@ -33,6 +33,8 @@ export const deviceEvents = {
     digest: z.string().regex(/^[0-9a-f]{64}$/),
   }),
   'code-batch.rejected': z.object({ messageId: AuditId, kind: AuditReason, fromVersion: AuditCount, toVersion: AuditCount, reason: AuditDetail }),
+  /** A batch tried to bind a kid the device config trusts to another public key: refused whole. */
+  'code-batch.keyring-rebind-refused': z.object({ kid: AuditId, publicKey: z.string().max(64), kind: z.enum(['delta', 'snapshot']), fromVersion: AuditCount, toVersion: AuditCount, version: AuditCount }),
   /** A signed backend command executed (remote open, service change…) and its result. */
   'sync.command': z.object({ transactionId: AuditId, kind: AuditReason, status: AuditReason, outcome: AuditReason.optional() }),
   /** A command a crash interrupted: reported 'unknown', never repeated. */

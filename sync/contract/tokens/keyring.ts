@@ -25,6 +25,10 @@ export interface KeyringRow {
 // Retirement is judged against the verification time, not the token's iat: after notAfter
 // nothing that key signed is accepted, however recently it was issued.
 // The store's KeyringRepository enforces the same policy on the persisted rows.
+// The keys of the device config (`trustedKeys`, installed with the board) are pinned: the
+// store holds no row for them until a batch writes one, so without this rule a batch could
+// 'trust' a config kid with another public key, and that stored row would win over the
+// config's (bootstrap-keyring.ts). A batch that tries is rejected whole (findPinnedRebind).
 
 export type KeyLookup = { status: 'trusted'; key: PublicKeyHandle } | { status: 'unknown' | 'revoked' | 'retired' };
 
@@ -41,6 +45,27 @@ export type KeyringChangeOutcome =
   | 'refused-revoked' // trust for a kid that was revoked
   | 'refused-key-mismatch' // trust for a known kid with a different key
   | 'refused-invalid-key'; // public key text is not 32 bytes of base64url
+
+/** A key the device config trusts: a batch may retire or revoke it, never re-bind its kid. */
+export interface PinnedKey {
+  kid: string;
+  publicKey: string;
+}
+
+/**
+ * The first 'trust' change that would bind a pinned kid to another public key, or undefined.
+ * Pure; the code batch applier calls it before it writes anything.
+ */
+export function findPinnedRebind(pinned: readonly PinnedKey[], changes: readonly KeyringChange[]): Extract<KeyringChange, { op: 'trust' }> | undefined {
+  if (pinned.length === 0) return undefined;
+  const byKid = new Map(pinned.map((k) => [k.kid, k.publicKey]));
+  for (const change of changes) {
+    if (change.op !== 'trust') continue;
+    const key = byKid.get(change.kid);
+    if (key !== undefined && key !== change.publicKey) return change;
+  }
+  return undefined;
+}
 
 function sameRow(a: KeyringRow, b: KeyringRow): boolean {
   return a.kid === b.kid && a.publicKey === b.publicKey && a.notAfter === b.notAfter && a.revoked === b.revoked;
