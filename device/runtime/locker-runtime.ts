@@ -124,6 +124,7 @@ export class LockerRuntime {
     this.tokens.reload();
     this.guard.start();
     this.doors.start();
+    this.pickup.start();
     this.courier.start();
     this.unsubscribes = [
       hardware.keypad.onKey((press) => this.boundary('keypad', () => this.keypad.onKey(press.key))),
