@@ -67,7 +67,7 @@ export async function startDevice(configPath: string, options: StartDeviceOption
   now = () => runtime.trustedNow();
   await runtime.start();
   // The agent judges command expiry and key retirement with its clock's now(): device time.
-  const agent = await startSyncAgent(config, runtime, ed25519, deviceTimeClock(clock, () => runtime.trustedNow()), logger);
+  const agent = await startSyncAgent(config, runtime, ed25519, deviceTimeClock(clock, () => runtime.confirmedNow()), logger);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -178,6 +178,11 @@ export class LockerRuntime {
     return this.time.now();
   }
 
+  /** Device time when it descends from a backend-signed time, else undefined (decision 0019). */
+  confirmedNow(): number | undefined {
+    return this.time.confirmedNow();
+  }
+
   /** The port the sync agent uses (same process, same store). */
   syncPort(): DeviceSyncPort {
     return this.port;
