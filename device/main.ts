@@ -2,11 +2,12 @@ import { pathToFileURL } from 'node:url';
 import { createHardware, type CreatedHardware } from '@locker/hal/create-hardware.js';
 import { SystemClock } from '@locker/hal/clock/system-clock.js';
 import { cryptoRandom } from '@locker/hal/random.js';
-import type { LockerHardware } from '@locker/hal/types.js';
+import type { Clock, LockerHardware } from '@locker/hal/types.js';
 import { readCodePepper, readDeviceConfigFile, type DeviceConfig } from './config.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import { describeError, isDeviceError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { deviceTimeClock } from './runtime/device-time-clock.js';
 import { LockerRuntime } from './runtime/locker-runtime.js';
 import { runtimeConfigFrom } from './runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from './store/device-store.js';
@@ -40,11 +41,16 @@ interface Stoppable {
   stop(): Promise<void>;
 }
 
-export async function startDevice(configPath: string): Promise<RunningDevice> {
+export interface StartDeviceOptions {
+  /** The board's clock (tests: a wall clock set back or forward). Default: the system clock. */
+  clock?: Clock;
+}
+
+export async function startDevice(configPath: string, options: StartDeviceOptions = {}): Promise<RunningDevice> {
   const config = readDeviceConfigFile(configPath);
   const logger = createLogger({ level: config.logLevel, name: 'locker-device' });
   const pepper = readCodePepper(config.codePepperFile);
-  const clock = new SystemClock();
+  const clock = options.clock ?? new SystemClock();
   const created = await createHardware(config.hardware, { clock, logger: logger.child({ component: 'hal' }) });
   const { hardware } = created;
   // The store stamps audit records with trusted time, which the runtime owns: bound late.
@@ -60,7 +66,8 @@ export async function startDevice(configPath: string): Promise<RunningDevice> {
   const runtime = new LockerRuntime({ hardware, store, ed25519, config: runtimeConfigFrom(config, pepper), logger, clock, random: cryptoRandom() });
   now = () => runtime.trustedNow();
   await runtime.start();
-  const agent = await startSyncAgent(config, runtime, ed25519, clock, logger);
+  // The agent judges command expiry and key retirement with its clock's now(): device time.
+  const agent = await startSyncAgent(config, runtime, ed25519, deviceTimeClock(clock, () => runtime.confirmedNow()), logger);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -77,7 +84,7 @@ export async function startDevice(configPath: string): Promise<RunningDevice> {
   return { config, runtime, store, hardware, logger, control: created.kind === 'simulated' ? created.control : undefined, stop };
 }
 
-async function startSyncAgent(config: DeviceConfig, runtime: LockerRuntime, ed: ReturnType<typeof createEd25519>, clock: SystemClock, logger: Logger): Promise<Stoppable | undefined> {
+async function startSyncAgent(config: DeviceConfig, runtime: LockerRuntime, ed: ReturnType<typeof createEd25519>, clock: Clock, logger: Logger): Promise<Stoppable | undefined> {
   if (config.sync === undefined) {
     logger.info({}, 'sync.disabled');
     return undefined;

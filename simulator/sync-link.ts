@@ -60,7 +60,9 @@ export function startSyncAgent(options: SyncLinkOptions): SyncAgent {
     // As device/main.ts: the runtime's keyring, i.e. the device config's trustedKeys (the
     // provisioning bundle) merged under the rows code batches stored.
     keys: () => runtime.keys(),
-    clock: options.clock,
+    // As device/main.ts: command expiry and key retirement judged by confirmed device time
+    // (device/runtime/device-time-clock.ts), the wall clock only until time is confirmed.
+    clock: { now: () => runtime.confirmedNow() ?? options.clock.now() },
     logger: options.logger.child({ component: 'sync-agent' }),
     config: simAgentConfig,
   });

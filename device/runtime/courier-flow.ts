@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Key } from '@locker/hal/types.js';
 import { chooseCompartment } from '../core/compartment-choice.js';
 import { courierPrefixPrompt, courierSessionStep, noCourierSession, type CourierSessionEffect, type CourierSessionInput, type CourierSessionState, type DepositSlot, type ReslotReason } from '../core/courier-session.js';
@@ -9,6 +10,7 @@ import type { Display } from './display.js';
 import type { DoorController } from './door-controller.js';
 import type { NamedTimers } from './timers.js';
 import type { TokenGate } from './token-gate.js';
+import { reportNeedsCheck } from './unknown-open.js';
 
 // Courier deposit sessions and return retrieval. The session logic is core/courier-session;
 // this file resolves parcel scans against the store, picks compartments, starts opens and
@@ -29,12 +31,49 @@ export interface CourierFlowDeps {
 /** How long after the courier prefix (Cancel) a re-slot key is taken as the courier's. */
 export const COURIER_PREFIX_MS = 5_000;
 
+// The deposit in progress, durable: written in the commit that journals its open, cleared
+// in the commit that confirms it (or when the session leaves the slot without a deposit).
+// The session itself is memory; a restart in between (stop or crash with the courier at
+// the door) finds this record and hands the compartment to a technician (start()).
+const DEPOSIT_KEY = 'courier-deposit';
+const PendingDeposit = z.object({ opId: z.string(), compartmentId: z.string(), tokenId: z.string(), parcelId: z.string() }).strict();
+const DepositBlob = z.object({ deposit: PendingDeposit.nullable() }).strict();
+type PendingDeposit = z.infer<typeof PendingDeposit>;
+
 export class CourierFlow {
   private state: CourierSessionState = noCourierSession;
   /** Trusted time until which the courier prefix is armed (0: not armed). */
   private prefixUntil = 0;
+  /** A deposit record is in the store (so leaving the slot must clear it). */
+  private depositRecorded = false;
 
   constructor(private readonly deps: CourierFlowDeps) {}
+
+  /**
+   * At start, after the doors: a deposit the last run left between "door opening" and
+   * "deposit confirmed". The parcel may be inside or in the courier's hands; only a person
+   * can tell. The compartment goes out of service ('needs-check', so nothing is deposited
+   * on top of it) with a priority technician.task naming the parcel; the entry stays
+   * awaiting deposit (docs/operations.md, "A courier deposit cut by a restart").
+   */
+  start(): void {
+    const { store, log } = this.deps;
+    const json = store.loadState(DEPOSIT_KEY);
+    if (json === undefined) return;
+    const parsed = DepositBlob.safeParse(parseJson(json));
+    if (!parsed.success) {
+      log.error({}, 'courier.deposit-record-corrupt');
+      store.saveState(DEPOSIT_KEY, JSON.stringify({ deposit: null }));
+      return;
+    }
+    const pending = parsed.data.deposit;
+    if (pending === null) return;
+    store.transaction(() => {
+      reportNeedsCheck(store, { compartmentId: pending.compartmentId, cause: 'deposit-interrupted', opId: pending.opId, tokenId: pending.tokenId, parcelId: pending.parcelId });
+      store.saveState(DEPOSIT_KEY, JSON.stringify({ deposit: null }));
+    });
+    log.warn(pending, 'courier.deposit-interrupted');
+  }
 
   get session(): CourierSessionState {
     return this.state;
@@ -232,6 +271,7 @@ export class CourierFlow {
       if (depositable) store.appendAudit('courier.deposited', 'normal', data);
       else if (successor !== undefined) store.appendAudit('courier.deposited', 'normal', { ...data, tokenId: successor.tokenId, replacedTokenId: slot.tokenId });
       else store.appendAudit('courier.deposited-not-live', 'priority', { ...data, entryState: state ?? 'missing', returnNeeded: true });
+      this.recordDeposit(null);
       return { state, live: tokenId !== undefined };
     });
     if (outcome.live) log.info({ parcelId: slot.parcelId, compartmentId: slot.compartmentId }, 'courier.deposited');
@@ -270,6 +310,8 @@ export class CourierFlow {
       { compartmentId, reason: 'courier', tokenId: slot.tokenId, parcelId: slot.parcelId },
       (event) => this.step({ type: 'door-event', opId, event }),
       opId,
+      // Durable with the journal entry, before the pulse: a restart from here on is seen.
+      () => this.recordDeposit({ opId, compartmentId, tokenId: slot.tokenId, parcelId: slot.parcelId }),
     );
     if (!started.started) this.step({ type: 'door-event', opId, event: 'relay-fault' });
     return true;
@@ -302,6 +344,14 @@ export class CourierFlow {
     const { state, effects } = courierSessionStep(this.state, input, { sessionMs: this.deps.sessionMs });
     this.state = state;
     for (const effect of effects) this.execute(effect);
+    // The session left the slot without a deposit (door never opened, or closed with the
+    // parcel taken back): nothing is left for a restart to check.
+    if (this.depositRecorded && (this.state.kind === 'ready' || this.state.kind === 'none')) this.recordDeposit(null);
+  }
+
+  private recordDeposit(deposit: PendingDeposit | null): void {
+    this.deps.store.saveState(DEPOSIT_KEY, JSON.stringify({ deposit }));
+    this.depositRecorded = deposit !== null;
   }
 
   private execute(effect: CourierSessionEffect): void {
@@ -333,5 +383,13 @@ export class CourierFlow {
         display.flash(effect.message);
         return;
     }
+  }
+}
+
+function parseJson(json: string): unknown {
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    return undefined;
   }
 }

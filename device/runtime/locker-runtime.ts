@@ -127,6 +127,8 @@ export class LockerRuntime {
     this.tokens.reload();
     this.guard.start();
     this.doors.start();
+    this.pickup.start();
+    this.courier.start();
     this.unsubscribes = [
       hardware.keypad.onKey((press) => this.boundary('keypad', () => this.keypad.onKey(press.key))),
       hardware.keypad.onRejected((r) => this.boundary('keypad', () => this.onRejected(r))),
@@ -178,6 +180,11 @@ export class LockerRuntime {
   /** Device time, epoch ms (docs/decisions/0019): pass `() => runtime.trustedNow()` as the store's clock. */
   trustedNow(): number {
     return this.time.now();
+  }
+
+  /** Device time when it descends from a backend-signed time, else undefined (decision 0019). */
+  confirmedNow(): number | undefined {
+    return this.time.confirmedNow();
   }
 
   /** The port the sync agent uses (same process, same store). */

@@ -33,6 +33,30 @@ export interface PickupFlowDeps {
 export class PickupFlow {
   constructor(private readonly deps: PickupFlowDeps) {}
 
+  /**
+   * At start: a pickup whose door opened (entry collected in that commit) but whose close
+   * the last run never saw (a stop or crash with the door open) would keep its compartment
+   * 'occupied' for good. The close would have freed it: free it now. A door still open is
+   * never offered to a courier (courier-flow excludes open doors), so it is free to use
+   * only once shut. A compartment with any entry still to be collected or returned there
+   * stays as it is.
+   */
+  start(): void {
+    const { store, log } = this.deps;
+    for (const c of store.listCompartments()) {
+      if (c.status !== 'occupied' || c.parcelId === undefined) continue;
+      const parcelId = c.parcelId;
+      const here = store.findEntriesByParcel(parcelId).filter((e) => e.currentCompartmentId === c.id);
+      const collected = here.find((e) => e.kind === 'pickup' && e.state === 'collected');
+      if (collected === undefined || here.some((e) => e.state === 'awaiting-deposit' || e.state === 'live' || e.state === 'expired')) continue;
+      store.transaction(() => {
+        store.setCompartmentStatus(c.id, 'free');
+        store.appendAudit('compartment.freed-after-restart', 'normal', { compartmentId: c.id, parcelId, tokenId: collected.tokenId });
+      });
+      log.warn({ compartmentId: c.id, parcelId, tokenId: collected.tokenId }, 'pickup.freed-after-restart');
+    }
+  }
+
   /** A complete code typed on the keypad. The code never leaves this function. */
   onCode(code: string): void {
     const { store, tokens, guard, display, lockerId, pepper } = this.deps;

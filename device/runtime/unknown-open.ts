@@ -17,8 +17,11 @@ export interface SpentByUnknownOpen {
 
 export interface NeedsCheck {
   compartmentId: string;
-  /** Why the locker cannot tell: 'open-unknown' (crash / stop) or 'sensor-unknown'. */
-  cause: 'open-unknown' | 'sensor-unknown';
+  /**
+   * Why the locker cannot tell: 'open-unknown' (crash / stop), 'sensor-unknown', or
+   * 'deposit-interrupted' (a restart while a courier deposit door was open or opening).
+   */
+  cause: 'open-unknown' | 'sensor-unknown' | 'deposit-interrupted';
   opId?: string;
   tokenId?: string;
   parcelId?: string;
