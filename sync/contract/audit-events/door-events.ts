@@ -27,13 +27,15 @@ export const doorEvents = {
   'door.sensor-unknown': z.object({ compartmentId: AuditId, opId: AuditId.optional(), pulsed: z.boolean() }),
   'door.uncommanded-open': z.object({ compartmentId: AuditId }),
   'door.closed': z.object({ compartmentId: AuditId, openMs: AuditMs, commanded: z.boolean(), opId: AuditId.optional() }),
+  /** A pickup door was open when the locker restarted: the parcel was taken (the token is spent), the compartment freed. */
+  'compartment.freed-after-restart': z.object({ compartmentId: AuditId, parcelId: AuditId, tokenId: AuditId }),
   /** `energised`: the relay was switched on before it failed, so the lock may have opened. */
   'door.relay-fault': z.object({ compartmentId: AuditId, opId: AuditId, energised: z.boolean().optional() }),
   /** The locker cannot tell what happened in a compartment (dead sensor, unknown open): someone has to look. */
   'technician.task': z.object({
     compartmentId: AuditId,
     task: z.enum(['check-compartment']),
-    cause: z.enum(['sensor-unknown', 'open-unknown']),
+    cause: z.enum(['sensor-unknown', 'open-unknown', 'deposit-interrupted']),
     outOfService: z.boolean(),
     opId: AuditId.optional(),
     tokenId: AuditId.optional(),
