@@ -202,16 +202,19 @@ describe('audit ingest', () => {
     expect(compartments.find((c) => c.id === hold.compartmentId)?.state).toBe('out_of_service');
   });
 
-  it('takes a faulty compartment out of service and re-slots the parcel with the same code', () => {
+  it('takes a faulty compartment out of service and moves the reservation, keeping the parcel token (decision 0024)', () => {
     const s = f.store.shipments.get(shipmentId)!;
     const oldEntry = f.store.codeSets.entry('lk-a', s.pickupTokenId!)!;
     const recs = chain([{ type: 'compartment.out-of-service', data: { compartmentId: s.compartmentId, reason: 'jammed', failures: 3 }, lane: 'priority' }], f.clock.now());
     f.services.ingest.ingest('lk-a', E, recs);
     const after = f.store.shipments.get(shipmentId)!;
+    // Another compartment of the size is held so it is not sold meanwhile...
     expect(after.compartmentId).not.toBe(s.compartmentId);
+    // ...but the token is neither revoked nor re-issued: the locker re-slots and reports where.
+    expect(after.pickupTokenId).toBe(s.pickupTokenId);
     const live = f.store.codeSets.liveEntries('lk-a');
     expect(live).toHaveLength(1);
-    expect(live[0]?.compartmentId).toBe(after.compartmentId);
+    expect(live[0]?.tokenId).toBe(oldEntry.tokenId);
     expect(live[0]?.codeDigest).toBe(oldEntry.codeDigest);
     expect(f.services.lockers.get('lk-a').compartments.find((c) => c.id === s.compartmentId)?.state).toBe('out_of_service');
   });

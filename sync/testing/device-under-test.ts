@@ -76,6 +76,9 @@ export class DeviceUnderTest {
     const from = this.store.codeSetState().version;
     const batch = this.o.f.services.codeSets.batch(this.o.lockerId, 'delta', from, this.keyringSent ? [] : this.o.keyring);
     if (batch === undefined) return;
+    // A real batch arrives sealed with the backend's signed time, which confirms device time
+    // (docs/decisions/0019): without it the locker never judges a parcel expired.
+    this.runtime.syncPort().observeTrustedTime(this.o.f.clock.now(), 'code-batch');
     const result = this.runtime.syncPort().applyCodeBatch(batch);
     if (result.outcome !== 'applied') throw new Error(`code batch not applied: ${JSON.stringify(result)}`);
     this.keyringSent = true;
