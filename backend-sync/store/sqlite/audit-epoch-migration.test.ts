@@ -25,7 +25,7 @@ describe('backend migration 5: audit chains per database epoch', () => {
     ).run('0'.repeat(64), 'a'.repeat(64));
     db.prepare(`INSERT INTO audit_state (locker_id, contiguous_seq, chain_broken_at) VALUES ('lk-a', 1, NULL)`).run();
     migrate(db);
-    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    expect(db.pragma('user_version', { simple: true })).toBe(6);
 
     const audit = new SqliteAuditRepository(db);
     expect(audit.get('lk-a', 'pre-epoch', 1)).toMatchObject({ epoch: 'pre-epoch', seq: 1, hash: 'a'.repeat(64) });
