@@ -26,7 +26,7 @@ export class CodeEntryRepository {
   private readonly byParcel: Stmt<[string], CodeEntryRow>;
   private readonly liveInCompartment: Stmt<[string], CodeEntryRow>;
   private readonly countLive: Stmt<[], { n: number }>;
-  private readonly countKeypad: Stmt<[], { live: number; awaiting: number }>;
+  private readonly countKeypad: Stmt<[number], { state: 'live' | 'awaiting-deposit'; n: number }>;
   private readonly reserved: Stmt<[string], { compartment_id: string }>;
   private readonly stateOf: Stmt<[string], { state: CodeEntryState }>;
   private readonly deposit: Stmt<{ tokenId: string; compartmentId: string; at: number }>;
@@ -49,9 +49,11 @@ export class CodeEntryRepository {
     // Exactly the rows findByCodeDigest can return (same predicate as the partial unique
     // index): an awaiting-deposit code is matched too ("not deposited yet" tells a guesser
     // he hit a real code), so it counts toward the guessing odds like a live one.
-    this.countKeypad = db.prepare<[], { live: number; awaiting: number }>(
-      `SELECT coalesce(sum(state = 'live'), 0) AS live, coalesce(sum(state = 'awaiting-deposit'), 0) AS awaiting
-         FROM code_entries WHERE state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL AND ${VISIBLE_ENTRY}`,
+    this.countKeypad = db.prepare<[number], { state: 'live' | 'awaiting-deposit'; n: number }>(
+      `SELECT state, count(*) AS n FROM code_entries INDEXED BY code_entries_keypad_state
+         WHERE state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL
+           AND (staged_version IS NULL OR staged_version <= ?)
+         GROUP BY state`,
     );
     this.reserved = db.prepare<[string], { compartment_id: string }>(
       `SELECT DISTINCT current_compartment_id AS compartment_id FROM code_entries
@@ -96,9 +98,14 @@ export class CodeEntryRepository {
     return this.countLive.get()?.n ?? 0;
   }
 
-  keypadCodeCounts(): { live: number; awaitingDeposit: number } {
-    const row = this.countKeypad.get();
-    return { live: row?.live ?? 0, awaitingDeposit: row?.awaiting ?? 0 };
+  /** `codeSetVersion`: the set's current version; rows staged for a later one are not yet matchable. */
+  keypadCodeCounts(codeSetVersion: number): { live: number; awaitingDeposit: number } {
+    const out = { live: 0, awaitingDeposit: 0 };
+    for (const r of this.countKeypad.all(codeSetVersion)) {
+      if (r.state === 'live') out.live = r.n;
+      else out.awaitingDeposit = r.n;
+    }
+    return out;
   }
 
   markDeposited(tokenId: string, compartmentId: string, at: number): void {

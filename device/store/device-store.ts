@@ -229,7 +229,7 @@ export class DeviceStore implements RuntimeStore {
     return this.entries.liveCount();
   }
   keypadCodeCounts(): { live: number; awaitingDeposit: number } {
-    return this.entries.keypadCodeCounts();
+    return this.entries.keypadCodeCounts(this.meta.codeSetState().version);
   }
   isTokenRevoked(tokenId: string): boolean {
     return this.tokens.isRevoked(tokenId);
