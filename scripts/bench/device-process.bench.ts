@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeNotifySocket, hasSocat, tempDir, waitFor } from '@locker/device/systemd/process-harness.js';
 import { buildProgram } from '../build.js';
+import { unitNodeFlags } from '../build/unit-node-flags.js';
 import { median, print } from './bench-kit.js';
 import { seedLiveCodes, seededConfigFields } from './seed-live-codes.js';
 
@@ -20,14 +21,6 @@ const IDLE_MS = 3_000;
 const LOCKER = 'locker-bench-proc';
 const PEPPER = new Uint8Array(32).fill(5);
 const ids = Array.from({ length: 40 }, (_, i) => `A${String(i).padStart(2, '0')}`);
-
-/** The node flags of the unit's ExecStart (between /usr/bin/node and the script). */
-export function unitNodeFlags(unitText: string): string[] {
-  const line = unitText.split('\n').find((l) => l.startsWith('ExecStart='));
-  if (line === undefined) throw new Error('the unit has no ExecStart');
-  const words = line.slice('ExecStart='.length).trim().split(/\s+/);
-  return words.slice(1).filter((w) => w.startsWith('--'));
-}
 
 function vmRssMb(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'));
