@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createHardware, type CreatedHardware } from '@locker/hal/create-hardware.js';
 import { SystemClock } from '@locker/hal/clock/system-clock.js';
@@ -161,6 +162,8 @@ export async function runDeviceProcess(configPath: string | undefined): Promise<
   if (signalled !== undefined) shutdown(signalled);
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// realpath: on the board node runs <prefix>/current/main.js, a symlink, and names the module
+// by its real path (releases/<version>/main.js) while argv keeps the link (docs/hardware.md).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   void runDeviceProcess(process.argv[2] ?? process.env['LOCKER_CONFIG']);
 }

@@ -1,29 +1,29 @@
 // `npm run build [device|backend|simulator]`: compiles each program (or the named ones) to
-// one JavaScript file per program with esbuild (see scripts/build/programs.ts).
+// JavaScript with esbuild (scripts/build/programs.ts, scripts/build/esbuild-options.ts): one
+// file per entry point, plus chunks for what is imported lazily or shared between entries.
 import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { programs, runtimeDependencies, type ProgramName } from './build/programs.js';
+import { esbuildOptionsFor } from './build/esbuild-options.js';
+import { programs, type ProgramName } from './build/programs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-export async function buildProgram(name: ProgramName): Promise<string> {
-  const p = programs[name];
-  const outfile = join(root, p.outfile);
-  await build({
-    entryPoints: [join(root, p.entry)],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    sourcemap: 'linked',
-    external: Object.keys(runtimeDependencies(root, p.dir)),
-    // Bundled CommonJS helpers (none today) would need `require` in an ES module.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
-  return outfile;
+export interface BuiltProgram {
+  /** The output directory: every file in it belongs to the program (entries, chunks, maps). */
+  outdir: string;
+  /** Output file of each entry, by entry name (`main` → `<outdir>/main.js`). */
+  entries: Record<string, string>;
+}
+
+export async function buildProgram(name: ProgramName): Promise<BuiltProgram> {
+  const options = esbuildOptionsFor(root, name);
+  // Chunk names carry a content hash: stale ones from an earlier build must not ship.
+  rmSync(options.outdir, { recursive: true, force: true });
+  await build(options);
+  const entries = Object.fromEntries(Object.keys(programs[name].entries).map((e) => [e, join(options.outdir, `${e}.js`)]));
+  return { outdir: options.outdir, entries };
 }
 
 const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
@@ -35,5 +35,8 @@ if (isMain) {
     process.exit(2);
   }
   const names = (asked.length > 0 ? asked : Object.keys(programs)) as ProgramName[];
-  for (const name of names) process.stdout.write(`built ${name}: ${await buildProgram(name)}\n`);
+  for (const name of names) {
+    const built = await buildProgram(name);
+    process.stdout.write(`built ${name}: ${Object.values(built.entries).join(', ')}\n`);
+  }
 }

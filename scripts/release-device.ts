@@ -1,10 +1,11 @@
 // `npm run release:device [-- --out DIR]`: the artifact an operator copies to a board. A
-// tarball holding the compiled device (one file), its package.json with the exact
+// tarball holding the compiled device (main.js, the bring-up tool bringup.js and their
+// shared and lazily loaded chunks, with source maps), its package.json with the exact
 // versions this repository was tested with, a lockfile for them, and the board files of
 // device/deploy (systemd unit, install and update scripts). Native modules are built on the
 // board by `npm ci --omit=dev` at install, for the board's own CPU and Node.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildProgram } from './build.js';
@@ -41,9 +42,9 @@ export async function releaseDevice(outDir: string): Promise<DeviceRelease> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 
-  const bundle = await buildProgram('device');
-  copyFileSync(bundle, join(dir, 'main.js'));
-  copyFileSync(`${bundle}.map`, join(dir, 'main.js.map'));
+  const built = await buildProgram('device');
+  // The whole output directory: entries, chunks (by relative path) and their maps.
+  cpSync(built.outdir, dir, { recursive: true });
 
   // Exact versions: the board installs what CI tested, not whatever a range allows today.
   const dependencies = Object.fromEntries(Object.keys(runtimeDependencies(root, 'device')).map((d) => [d, installedVersion(d)]));

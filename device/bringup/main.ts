@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { SystemClock } from '@locker/hal/clock/system-clock.js';
 import { createHardware } from '@locker/hal/create-hardware.js';
@@ -44,7 +45,9 @@ async function main(): Promise<number> {
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// realpath: on the board node runs <prefix>/current/main.js, a symlink, and names the module
+// by its real path (releases/<version>/main.js) while argv keeps the link (docs/hardware.md).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   main().then(
     (code) => process.exit(code),
     (err: unknown) => {

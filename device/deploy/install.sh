@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Installs the locker device on Raspberry Pi OS / Debian: the `locker` user (in the gpio and
-# dialout groups only), the data directory (0700), the config in /etc/locker, the app in
-# /opt/locker-device and the systemd unit. Idempotent: a second run changes nothing, and an
-# existing config or pepper is never overwritten (the operator may have edited it).
+# dialout groups only), the data directory (0700), the config in /etc/locker, a release in
+# /opt/locker-device/releases/<version> with `current` linking it, and the systemd unit.
+# Idempotent: a second run changes nothing, and an existing config or pepper is never
+# overwritten (the operator may have edited it).
 #
-#   install.sh [--root DIR] [--app DIR] [--config FILE] [--pepper FILE] [--no-apt]
+#   install.sh [--root DIR] [--release TARBALL] [--config FILE] [--pepper FILE] [--no-apt]
 #
+# --release installs through update.sh (beside this script), the same path as an update: on
+# a board whose service is running it switches only once the new release reports ready and
+# rolls back otherwise; else it installs and links `current` without starting anything.
 # --root DIR installs into DIR instead of / (users via useradd --prefix, which does not
-# chroot; no apt-get, no systemctl): how the test and image builds use it.
+# chroot; no apt-get, no systemctl): how the test and image builds use it. NPM may name a
+# stand-in for update.sh's `npm ci` (tests).
 set -euo pipefail
 
 ROOT=/
-APP=""
+RELEASE=""
 CONFIG=""
 PEPPER=""
 APT=1
@@ -22,11 +27,12 @@ APP_DIR=/opt/locker-device
 UNIT_NAME=locker-device.service
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
-    --app) APP="${2:?--app needs a directory}"; shift 2 ;;
+    --release) RELEASE="${2:?--release needs a release tarball}"; shift 2 ;;
+    --app) echo "install.sh: --app is gone: pass the release tarball with --release (docs/hardware.md)" >&2; exit 2 ;;
     --config) CONFIG="${2:?--config needs a file}"; shift 2 ;;
     --pepper) PEPPER="${2:?--pepper needs a file}"; shift 2 ;;
     --no-apt) APT=0; shift ;;
@@ -108,17 +114,25 @@ if [ -n "$PEPPER" ]; then
   # The code pepper: readable by the device user only (docs/security.md).
   ensure_file "$PEPPER" "$CONFIG_DIR/code-pepper" 0400 "$uid:$gid" keep
 fi
-if [ -n "$APP" ]; then
-  [ -f "$APP/main.js" ] || { echo "install.sh: $APP has no main.js (expected the built device app)" >&2; exit 1; }
-  if ! diff -rq "$APP" "$R$APP_DIR" >/dev/null 2>&1; then
-    rm -rf "$R$APP_DIR.new"
-    mkdir -p "$(dirname "$R$APP_DIR")"
-    cp -a "$APP" "$R$APP_DIR.new"
-    chown -R 0:0 "$R$APP_DIR.new"
-    chmod -R u=rwX,go=rX "$R$APP_DIR.new"
-    rm -rf "$R$APP_DIR" && mv "$R$APP_DIR.new" "$R$APP_DIR"
-    changed "app $APP_DIR"
+if [ -n "$RELEASE" ]; then
+  [ -f "$RELEASE" ] || { echo "install.sh: no such release tarball: $RELEASE" >&2; exit 1; }
+  ensure_dir "$APP_DIR" 0755 "0:0"
+  before="$(readlink "$R$APP_DIR/current" 2>/dev/null || true)"
+  if [ "$ROOT" = / ] && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$UNIT_NAME"; then
+    # A running locker: switch only once the new release is ready, roll back if it is not.
+    sh "$HERE/update.sh" "$RELEASE" --prefix "$APP_DIR" --service "${UNIT_NAME%.service}"
+  else
+    sh "$HERE/update.sh" "$RELEASE" --prefix "$R$APP_DIR" --no-restart
   fi
+  after="$(readlink "$R$APP_DIR/current" 2>/dev/null || true)"
+  [ "$before" = "$after" ] || changed "release $APP_DIR/$after"
+  # An earlier install.sh put the app flat into $APP_DIR: the unit no longer runs it.
+  if [ -f "$R$APP_DIR/main.js" ] && [ -n "$after" ]; then
+    find "$R$APP_DIR" -mindepth 1 -maxdepth 1 ! -name releases ! -name current -exec rm -rf {} +
+    changed "removed the flat app of an earlier install from $APP_DIR"
+  fi
+elif [ ! -e "$R$APP_DIR/current" ]; then
+  echo "note: no release installed yet; run again with --release locker-device-<version>.tar.gz"
 fi
 ensure_dir /etc/systemd/system 0755 "0:0"
 ensure_file "$HERE/$UNIT_NAME" "/etc/systemd/system/$UNIT_NAME" 0644 "0:0" replace

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,8 +6,9 @@ import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // install.sh into a temporary root, seeded like a fresh Raspberry Pi OS (dialout exists,
-// gpio does not here, to show it is created). It must run as root (it chowns files); as
-// another user the test skips with a reason.
+// gpio does not here, to show it is created), with a release tarball shaped like
+// `npm run release:device` makes and a stand-in for update.sh's `npm ci`. It must run as
+// root (it chowns files); as another user the test skips with a reason.
 
 const script = join(import.meta.dirname, 'install.sh');
 const unit = join(import.meta.dirname, 'locker-device.service');
@@ -21,6 +22,19 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** A release tarball in src: locker-device-<version>/{VERSION,main.js,package.json}. */
+function releaseTarball(src: string, version: string): string {
+  const stage = join(src, 'stage', version);
+  const dir = join(stage, `locker-device-${version}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'VERSION'), `${version}\n`);
+  writeFileSync(join(dir, 'main.js'), `console.log("device ${version}")\n`);
+  writeFileSync(join(dir, 'package.json'), '{}\n');
+  const tarball = join(src, `locker-device-${version}.tar.gz`);
+  execFileSync('tar', ['-czf', tarball, '-C', stage, `locker-device-${version}`]);
+  return tarball;
+}
+
 function seedRoot(): { root: string; src: string } {
   const base = mkdtempSync(join(tmpdir(), 'install-root-'));
   dirs.push(base);
@@ -33,15 +47,18 @@ function seedRoot(): { root: string; src: string } {
   chmodSync(join(root, 'etc/shadow'), 0o640);
   chmodSync(join(root, 'etc/gshadow'), 0o640);
   const src = join(base, 'src');
-  mkdirSync(join(src, 'app'), { recursive: true });
-  writeFileSync(join(src, 'app/main.js'), 'console.log("device")\n');
+  mkdirSync(join(src, 'bin'), { recursive: true });
+  // npm ci stand-in: the real one builds native modules for a minute; here a marker will do.
+  writeFileSync(join(src, 'bin/npm'), '#!/bin/sh\nmkdir -p node_modules && echo "$*" > node_modules/.npm-args\n', { mode: 0o755 });
+  releaseTarball(src, '1.0.0');
   writeFileSync(join(src, 'device.json'), '{"lockerId":"lk-test-1"}\n');
   writeFileSync(join(src, 'pepper'), `${'cd'.repeat(32)}\n`);
   return { root, src };
 }
 
-function install(root: string, src: string): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('bash', [script, '--root', root, '--app', join(src, 'app'), '--config', join(src, 'device.json'), '--pepper', join(src, 'pepper')], { encoding: 'utf8', timeout: 60_000 });
+function install(root: string, src: string, version = '1.0.0'): { status: number | null; stdout: string; stderr: string } {
+  const args = [script, '--root', root, '--release', join(src, `locker-device-${version}.tar.gz`), '--config', join(src, 'device.json'), '--pepper', join(src, 'pepper')];
+  const result = spawnSync('bash', args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NPM: join(src, 'bin/npm') } });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -93,7 +110,33 @@ describe.skipIf(!isRoot || !hasUseradd)('install.sh into a temporary root', () =
     expect([config.mode & 0o777, config.uid, config.gid]).toEqual([0o640, 0, gid]);
     expect(readFileSync(join(root, 'etc/systemd/system/locker-device.service'), 'utf8')).toBe(readFileSync(unit, 'utf8'));
     expect(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/locker-device.service'))).toBe('/etc/systemd/system/locker-device.service');
-    expect(readFileSync(join(root, 'opt/locker-device/main.js'), 'utf8')).toContain('device');
+    // The release layout the unit and update.sh share: releases/<version> + current.
+    expect(readlinkSync(join(root, 'opt/locker-device/current'))).toBe('releases/1.0.0');
+    expect(readFileSync(join(root, 'opt/locker-device/current/main.js'), 'utf8')).toContain('device 1.0.0');
+    expect(readFileSync(join(root, 'opt/locker-device/current/node_modules/.npm-args'), 'utf8')).toContain('ci --omit=dev');
+    const app = statSync(join(root, 'opt/locker-device/current/main.js'));
+    expect([app.mode & 0o777, app.uid]).toEqual([0o644, 0]);
+  });
+
+  it('installs a newer release beside the first and switches current to it, keeping the first for a rollback', () => {
+    const { root, src } = seedRoot();
+    expect(install(root, src).status).toBe(0);
+    releaseTarball(src, '1.1.0');
+    const second = install(root, src, '1.1.0');
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout).toContain('changed: release /opt/locker-device/releases/1.1.0');
+    expect(readlinkSync(join(root, 'opt/locker-device/current'))).toBe('releases/1.1.0');
+    expect(readFileSync(join(root, 'opt/locker-device/releases/1.0.0/main.js'), 'utf8')).toContain('device 1.0.0');
+  });
+
+  it('moves a board installed flat by an earlier install.sh onto the release layout', () => {
+    const { root, src } = seedRoot();
+    mkdirSync(join(root, 'opt/locker-device/node_modules'), { recursive: true });
+    writeFileSync(join(root, 'opt/locker-device/main.js'), 'console.log("flat")\n');
+    const result = install(root, src);
+    expect(result.status, result.stderr).toBe(0);
+    expect(readdirSync(join(root, 'opt/locker-device')).sort()).toEqual(['current', 'releases']);
+    expect(readFileSync(join(root, 'opt/locker-device/current/main.js'), 'utf8')).toContain('device 1.0.0');
   });
 
   it('changes nothing on a second run, and never overwrites a config the operator edited', () => {

@@ -32,7 +32,9 @@ describe('locker-device.service', () => {
     expect(values('Service', 'Type')).toEqual(['notify']);
     expect(values('Service', 'WatchdogSec')).toEqual(['20s']);
     expect(values('Service', 'Restart')).toEqual(['always']);
-    expect(values('Service', 'ExecStart')[0]).toMatch(/^\/usr\/bin\/node \/opt\/locker-device\/main\.js \/etc\/locker\/device\.json$/);
+    // The running release through the `current` link that update.sh switches (never a fixed
+    // version), with the memory flags of decision 0028.
+    expect(values('Service', 'ExecStart')[0]).toBe('/usr/bin/node --max-semi-space-size=1 --optimize-for-size --no-opt /opt/locker-device/current/main.js /etc/locker/device.json');
   });
 
   it('runs as a dedicated user in the gpio and dialout groups only', () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -77,6 +77,16 @@ describe('update.sh', () => {
     writeFileSync(join(dir, 'junk.tar.gz'), 'not a tarball');
     expect(update(join(dir, 'junk.tar.gz')).status).not.toBe(0);
     expect(current()).toBe('releases/1.0.0');
+  });
+
+  it('with --no-restart installs and links the release without touching the service (a first install)', () => {
+    const result = spawnSync('sh', [script, release('1.0.0'), '--prefix', prefix, '--no-restart'], { env, encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    expect(current()).toBe('releases/1.0.0');
+    expect(readFileSync(log, 'utf8')).not.toMatch(/^(restart|is-active)/m);
+    // The service user must read what root unpacked from a private temporary directory.
+    expect(statSync(join(prefix, 'releases', '1.0.0')).mode & 0o777).toBe(0o755);
+    expect(statSync(join(prefix, 'releases', '1.0.0', 'main.js')).mode & 0o777).toBe(0o644);
   });
 
   it('keeps a few older releases for a manual rollback and removes the rest', () => {

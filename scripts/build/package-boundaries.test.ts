@@ -1,8 +1,9 @@
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { esbuildOptionsFor } from './esbuild-options.js';
 import { programs, readPackageJson, runtimeDependencies } from './programs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -46,18 +47,7 @@ describe('package manifests', () => {
 describe('compiled programs', () => {
   it.each(Object.keys(programs) as Array<keyof typeof programs>)('%s compiles without a test file, and the backend without device code', async (name) => {
     const p = programs[name];
-    const result = await build({
-      entryPoints: [join(root, p.entry)],
-      bundle: true,
-      write: false,
-      metafile: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: join(root, p.outfile),
-      external: Object.keys(runtimeDependencies(root, p.dir)),
-      logLevel: 'silent',
-    });
+    const result = await build({ ...esbuildOptionsFor(root, name), write: false, metafile: true, logLevel: 'silent' });
     const inputs = Object.keys(result.metafile.inputs).map((f) => relative(root, join(root, f)));
     // The simulator runs the embedded aedes broker of sync/testing on purpose; nothing else.
     const allowed = (f: string): boolean => name === 'simulator' && /^sync\/testing\/(aedes-harness|free-port|broker-harness)\.ts$/.test(f);
@@ -69,5 +59,44 @@ describe('compiled programs', () => {
     const declared = Object.keys(runtimeDependencies(root, p.dir));
     const undeclared = [...externals].filter((e) => !e.startsWith('node:') && !declared.some((d) => e === d || e.startsWith(`${d}/`)));
     expect(undeclared).toEqual([]);
+  });
+});
+
+describe('the compiled device', () => {
+  /** npm packages an entry loads before its first line runs: static imports, followed through chunks. */
+  function staticPackages(outputs: Metafile['outputs'], entry: string): string[] {
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const i of outputs[file]?.imports ?? []) {
+        if (i.kind !== 'import-statement') continue;
+        if (i.external) packages.add(i.path);
+        else visit(i.path);
+      }
+    };
+    visit(entry);
+    return [...packages].filter((x) => !x.startsWith('node:')).sort();
+  }
+
+  it('loads the hardware drivers and the MQTT client only when the config asks for them, and ships the bring-up tool', async () => {
+    const options = esbuildOptionsFor(root, 'device');
+    const result = await build({ ...options, write: false, metafile: true, logLevel: 'silent' });
+    const outputs = result.metafile.outputs;
+    const entryOf = (name: string): string => {
+      const found = Object.keys(outputs).find((o) => relative(root, join(root, o)) === `device/dist/${name}.js`);
+      if (found === undefined) throw new Error(`no ${name}.js among ${Object.keys(outputs).join(', ')}`);
+      return found;
+    };
+    const main = staticPackages(outputs, entryOf('main'));
+    // A simulated locker, or one without sync, must start without serialport, onoff or mqtt.
+    expect(main.filter((x) => /^(serialport|@serialport\/|onoff|mqtt)/.test(x))).toEqual([]);
+    expect(main).toContain('better-sqlite3');
+    // The real drivers still compile in, as a chunk of their own.
+    const lazy = Object.values(outputs).flatMap((o) => o.imports.filter((i) => i.external && i.kind === 'import-statement').map((i) => i.path));
+    expect(lazy).toContain('serialport');
+    expect(lazy).toContain('mqtt');
+    expect(Object.keys(outputs).map((o) => relative(root, join(root, o)))).toContain('device/dist/bringup.js');
   });
 });

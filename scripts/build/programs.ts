@@ -3,14 +3,16 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 // The three programs this repository ships and where their compiled form goes. Each is
-// bundled from its composition root: workspace packages (@locker/*) are compiled in, npm
+// bundled from its composition root(s): workspace packages (@locker/*) are compiled in, npm
 // packages stay external and are installed from the program's own package.json, so the
-// output contains no test file and needs neither tsx nor TypeScript.
+// output contains no test file and needs neither tsx nor TypeScript. `entries` maps an
+// output name (`<outdir>/<name>.js`) to its source. The device has two: the runtime and the
+// technician's bring-up tool, which must exist on the board too (docs/hardware.md).
 
 export const programs = {
-  device: { dir: 'device', entry: 'device/main.ts', outfile: 'device/dist/main.js' },
-  backend: { dir: 'backend-sync', entry: 'backend-sync/main.ts', outfile: 'backend-sync/dist/main.js' },
-  simulator: { dir: 'simulator', entry: 'simulator/main.ts', outfile: 'simulator/dist/main.js' },
+  device: { dir: 'device', outdir: 'device/dist', entries: { main: 'device/main.ts', bringup: 'device/bringup/main.ts' } },
+  backend: { dir: 'backend-sync', outdir: 'backend-sync/dist', entries: { main: 'backend-sync/main.ts' } },
+  simulator: { dir: 'simulator', outdir: 'simulator/dist', entries: { main: 'simulator/main.ts' } },
 } as const;
 export type ProgramName = keyof typeof programs;
 
