@@ -137,7 +137,8 @@ describe.skipIf(skip)('provisioning a locker end to end (compiled device, privat
     // The compiled device, from the bundle, as its own process. Its data dir exists, as
     // device/deploy/install.sh makes /var/lib/locker on the board.
     mkdirSync(join(dir, 'data'), { mode: 0o700 });
-    const main = await buildProgram('device');
+    const main = (await buildProgram('device')).entries['main'];
+    if (main === undefined) throw new Error('the device build has no main entry');
     const device = spawn(process.execPath, [main, join(bundle, 'device.json')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     cleanups.push(() => stopChild(device));
     const logs: LogLine[] = [];
