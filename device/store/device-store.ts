@@ -13,7 +13,7 @@ import { KeyringRepository } from './keyring-repository.js';
 import { MetaRepository, type ClockTrustRow } from './meta-repository.js';
 import { migrate } from './migrations.js';
 import { HistoryRetention, type RetentionOptions, type RetentionResult } from './history-retention.js';
-import { openDatabase, type SqliteDatabase } from './open-database.js';
+import { closeDatabase, openDatabase, type SqliteDatabase } from './open-database.js';
 import { OpenJournal } from './open-journal.js';
 import { ParallelEntryHasher } from './parallel-entry-hasher.js';
 import { ensureIncrementalVacuum, reclaimFreePages } from './incremental-vacuum.js';
@@ -139,7 +139,7 @@ export class DeviceStore implements RuntimeStore {
 
   close(): void {
     this.hasher.stop();
-    if (this.db.open) this.db.close();
+    closeDatabase(this.db);
   }
 
   /** Deletes history that protects nothing any more (history-retention.ts); token ids against the clock floor. */

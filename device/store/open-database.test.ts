@@ -1,4 +1,5 @@
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +7,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDeviceError, type DeviceErrorCode } from '../errors.js';
 import { silentLogger } from '../logger.js';
-import { openDatabase } from './open-database.js';
+import { closeDatabase, openDatabase } from './open-database.js';
+import { pino } from 'pino';
 import { makeBatch, makeEntries, openTestStore, tempDir } from './store-test-fixtures.js';
 
 function expectOpenFails(path: string, code: DeviceErrorCode): void {
@@ -129,5 +131,43 @@ describe('openDatabase', () => {
     const file = join(dir, 'plain-file');
     writeFileSync(file, 'x');
     expectOpenFails(join(file, 'x.db'), 'DB_UNREADABLE');
+  });
+});
+
+describe('the integrity check after a graceful close', () => {
+  it('is skipped when the file is exactly as the close left it, and the marker is consumed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'odb-clean-'));
+    try {
+      const path = join(dir, 'device.db');
+      const logs: Array<Record<string, unknown>> = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+      closeDatabase(openDatabase({ path, logger }));
+      expect(existsSync(`${path}.clean`)).toBe(true);
+      const db = openDatabase({ path, logger });
+      expect(existsSync(`${path}.clean`)).toBe(false);
+      expect(logs.map((l) => l['msg'])).toContain('db.integrity_check_skipped_after_clean_close');
+      // Not closed gracefully (a crash): no marker, so the next open checks in full.
+      db.close();
+      logs.length = 0;
+      closeDatabase(openDatabase({ path, logger }));
+      expect(logs.map((l) => l['msg'])).not.toContain('db.integrity_check_skipped_after_clean_close');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('still fails closed on a file damaged after a graceful close', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'odb-clean-'));
+    try {
+      const path = join(dir, 'device.db');
+      const db = openDatabase({ path, logger: silentLogger() });
+      db.exec('CREATE TABLE t (x TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t SELECT hex(randomblob(200)) FROM n;');
+      closeDatabase(db);
+      expect(existsSync(`${path}.clean`)).toBe(true);
+      truncateSync(path, statSync(path).size - 4096);
+      expect(() => openDatabase({ path, logger: silentLogger() })).toThrow(/failed (integrity|quick)_check|corrupt|malformed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DeviceError } from '../errors.js';
+import { takeCleanShutdownMarker, writeCleanShutdownMarker } from './clean-shutdown-marker.js';
 import type { Logger } from '../logger.js';
 import { openFailure, sqliteCode } from './sqlite-errors.js';
 
@@ -35,6 +36,18 @@ export interface OpenDatabaseOptions {
   cacheSizeKib?: number;
 }
 
+/**
+ * Closes the connection and, once the WAL is folded into the file, leaves the marker that
+ * lets the next open skip the integrity check (clean-shutdown-marker.ts).
+ */
+export function closeDatabase(db: SqliteDatabase): void {
+  if (!db.open) return;
+  const path = db.name;
+  db.close();
+  const stats = statIfExists(path);
+  if (stats !== undefined) writeCleanShutdownMarker(path, stats);
+}
+
 /** 4 MiB: the code-digest index path of a 100k store and the hot tables fit; see cacheSizeKib. */
 export const DEFAULT_CACHE_SIZE_KIB = 4096;
 
@@ -66,6 +79,8 @@ export function openDatabase(options: OpenDatabaseOptions): SqliteDatabase {
     throw new DeviceError('DB_UNREADABLE', 'device database file does not exist', { path });
   }
 
+  // Taken (and removed) before the first write: see clean-shutdown-marker.ts.
+  const cleanlyClosed = takeCleanShutdownMarker(path, stats);
   let db: SqliteDatabase;
   try {
     db = new Database(path, { fileMustExist: options.create === false });
@@ -76,7 +91,8 @@ export function openDatabase(options: OpenDatabaseOptions): SqliteDatabase {
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
     // Negative = KiB rather than pages. Before the integrity check, which reads every page.
     db.pragma(`cache_size = -${Math.max(64, Math.trunc(options.cacheSizeKib ?? DEFAULT_CACHE_SIZE_KIB))}`);
-    checkIntegrity(db, path, stats?.size ?? 0, options.integrityCheckMaxBytes ?? DEFAULT_INTEGRITY_CHECK_MAX_BYTES);
+    if (cleanlyClosed) log.info({ path }, 'db.integrity_check_skipped_after_clean_close');
+    else checkIntegrity(db, path, stats?.size ?? 0, options.integrityCheckMaxBytes ?? DEFAULT_INTEGRITY_CHECK_MAX_BYTES);
     setDurability(db, path);
     db.pragma('foreign_keys = ON');
     if (db.pragma('foreign_keys', { simple: true }) !== 1) {
