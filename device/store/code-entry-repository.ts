@@ -25,7 +25,7 @@ export class CodeEntryRepository {
   private readonly byTokenId: Stmt<[string], CodeEntryRow>;
   private readonly byParcel: Stmt<[string], CodeEntryRow>;
   private readonly liveInCompartment: Stmt<[string], CodeEntryRow>;
-  private readonly countLive: Stmt<[], { n: number }>;
+  private readonly countLive: Stmt<[number], { n: number }>;
   private readonly countKeypad: Stmt<[number], { state: 'live' | 'awaiting-deposit'; n: number }>;
   private readonly reserved: Stmt<[string], { compartment_id: string }>;
   private readonly stateOf: Stmt<[string], { state: CodeEntryState }>;
@@ -45,7 +45,11 @@ export class CodeEntryRepository {
     this.liveInCompartment = db.prepare<[string], CodeEntryRow>(
       `SELECT ${CODE_ENTRY_COLUMNS} FROM code_entries WHERE current_compartment_id = ? AND state = 'live' AND ${VISIBLE_ENTRY} ORDER BY token_id`,
     );
-    this.countLive = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM code_entries WHERE state = 'live' AND ${VISIBLE_ENTRY}`);
+    // Index-only (code_entries_live_staged): the version is a parameter, not a per-row subquery.
+    this.countLive = db.prepare<[number], { n: number }>(
+      `SELECT count(*) AS n FROM code_entries INDEXED BY code_entries_live_staged
+         WHERE state = 'live' AND (staged_version IS NULL OR staged_version <= ?)`,
+    );
     // Exactly the rows findByCodeDigest can return (same predicate as the partial unique
     // index): an awaiting-deposit code is matched too ("not deposited yet" tells a guesser
     // he hit a real code), so it counts toward the guessing odds like a live one.
@@ -94,8 +98,9 @@ export class CodeEntryRepository {
     return new Set(this.reserved.all(exceptTokenId).map((r) => r.compartment_id));
   }
 
-  liveCount(): number {
-    return this.countLive.get()?.n ?? 0;
+  /** `codeSetVersion`: the set's current version; rows staged for a later one are not yet live. */
+  liveCount(codeSetVersion: number): number {
+    return this.countLive.get(codeSetVersion)?.n ?? 0;
   }
 
   /** `codeSetVersion`: the set's current version; rows staged for a later one are not yet matchable. */

@@ -226,7 +226,7 @@ export class DeviceStore implements RuntimeStore {
     this.entries.markClosed(tokenId, 'retrieved', at);
   }
   liveCodeCount(): number {
-    return this.entries.liveCount();
+    return this.entries.liveCount(this.meta.codeSetState().version);
   }
   keypadCodeCounts(): { live: number; awaitingDeposit: number } {
     return this.entries.keypadCodeCounts(this.meta.codeSetState().version);

@@ -24,7 +24,7 @@ function downgradeToVersion1(db: Database.Database): void {
     DROP TABLE db_identity; ALTER TABLE meta DROP COLUMN rejections_suppressed;
     DROP INDEX used_tokens_expiry; DROP INDEX revoked_tokens_expiry; DROP INDEX code_entries_prunable; DROP INDEX open_journal_finished;
     ALTER TABLE used_tokens DROP COLUMN expires_at; ALTER TABLE revoked_tokens DROP COLUMN expires_at;
-    DROP INDEX code_entries_keypad_state; DROP INDEX code_entries_staged; ALTER TABLE code_entries DROP COLUMN staged_version;`);
+    DROP INDEX code_entries_keypad_state; DROP INDEX code_entries_live_staged; DROP INDEX code_entries_staged; ALTER TABLE code_entries DROP COLUMN staged_version;`);
   db.pragma('user_version = 1');
 }
 

@@ -198,12 +198,14 @@ const migrations: readonly Migration[] = [
   },
   {
     version: 6,
-    description: 'covering index for the keypad odds count',
+    description: 'covering indexes for the live-code and keypad odds counts',
     sql: `
       -- The odds check counts the codes the keypad can match after every batch: without
       -- this index it scanned the whole table (hundreds of ms at 100k rows, on the event loop).
       CREATE INDEX code_entries_keypad_state ON code_entries (state, staged_version)
         WHERE state IN ('awaiting-deposit', 'live') AND code_digest IS NOT NULL;
+      -- The live count (health, device.started): the same scan cost at every start.
+      CREATE INDEX code_entries_live_staged ON code_entries (staged_version) WHERE state = 'live';
     `,
   },
 ];
