@@ -2,16 +2,12 @@
 // Prints `name: value unit` lines:
 //   keypad_to_relay_{p50,p99}_ms_{node_crypto,tweetnacl}  Enter key → relay pulse call, 100,000 live codes
 //   qr_to_relay_{p50,p99}_ms                              scan of a token not in the cache → pulse (node:crypto)
-//   device_rss_mb                                         RSS of a fresh runtime process over that store
 // Real SQLite file (WAL, synchronous=FULL), real signatures, real verification; the
 // simulated hardware runs on a FakeClock so door cycles between samples cost no wall time.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FakeClock } from '@locker/hal/clock/fake-clock.js';
-import { SystemClock } from '@locker/hal/clock/system-clock.js';
 import { cryptoRandom } from '@locker/hal/random.js';
 import { createSimulatedHardware } from '@locker/hal/sim/simulated-hardware.js';
 import type { Clock } from '@locker/hal/types.js';
@@ -142,17 +138,6 @@ async function qrLatency(dbPath: string, issuer: TokenIssuer, samples: number): 
   return latencies;
 }
 
-async function rssChild(dbPath: string): Promise<void> {
-  const { runtime, store, sim } = await openRuntime(dbPath, 'node-crypto', new SystemClock());
-  if (store.liveCodeCount() < CODES - 10_000) throw new Error('store not seeded');
-  (globalThis as { gc?: () => void }).gc?.();
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  process.stdout.write(`${String(process.memoryUsage().rss)}\n`);
-  await runtime.stop();
-  store.close();
-  await sim.hardware.close();
-}
-
 /** The floor under every latency above: one single-row commit with synchronous=FULL. */
 function fsyncP99(path: string): number {
   const store = openDeviceStore({ path, lockerId: LOCKER, logger: silentLogger(), now: () => Date.now() });
@@ -167,10 +152,6 @@ function fsyncP99(path: string): number {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--rss') {
-    await rssChild(process.argv[3] ?? '');
-    return;
-  }
   const dir = mkdtempSync(join(tmpdir(), 'bench-runtime-'));
   const dbPath = join(dir, 'device.db');
   try {
@@ -187,16 +168,7 @@ async function main(): Promise<void> {
     print('qr_to_relay_p50_ms', percentile(qr, 50), 'ms');
     print('qr_to_relay_p99_ms', percentile(qr, 99), 'ms');
     print('sqlite_full_commit_p99_ms', fsyncP99(join(dir, 'probe.db')), 'ms');
-    // The device runs compiled JavaScript, not through tsx's loader (about 35 MB by itself):
-    // bundle this file with esbuild (tsx's own compiler) and measure a plain node process.
-    // Inside the repository so the bundle's bare imports resolve to node_modules.
-    const bundle = join(fileURLToPath(new URL('../../node_modules/.cache/', import.meta.url)), `device-rss-child-${String(process.pid)}.mjs`);
-    const { buildSync } = await import('esbuild');
-    buildSync({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: bundle, logLevel: 'silent' });
-    const child = spawnSync(process.execPath, ['--expose-gc', bundle, '--rss', dbPath], { encoding: 'utf8', cwd: process.cwd() });
-    rmSync(bundle, { force: true });
-    if (child.status !== 0) throw new Error(`rss child failed: ${child.stderr.slice(0, 2000)}`);
-    print('device_rss_mb', Number((Number(child.stdout.trim()) / (1024 * 1024)).toFixed(1)), 'MB');
+    // device_rss_mb is measured on the compiled device process: scripts/bench/device-process.bench.ts.
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
