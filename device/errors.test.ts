@@ -13,3 +13,11 @@ describe('describeError', () => {
     expect(describeError(err)).toBe('CONFIG_INVALID: invalid device config: dbPath: required | path: /etc/locker/device.json');
   });
 });
+
+describe('describeError for errors of other layers', () => {
+  it('keeps the code of a HAL error and calls an uncoded error INTERNAL', () => {
+    const hal = Object.assign(new Error('no GPIO chip labelled pinctrl-rp1 (seen: gpio-mockup)'), { code: 'GPIO_CHIP_NOT_FOUND' });
+    expect(describeError(hal)).toBe('GPIO_CHIP_NOT_FOUND: no GPIO chip labelled pinctrl-rp1 (seen: gpio-mockup)');
+    expect(describeError(new Error('boom'))).toBe('INTERNAL: boom');
+  });
+});

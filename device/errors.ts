@@ -51,9 +51,12 @@ function detailText(v: unknown): string {
  */
 export function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  const head = isDeviceError(err) ? `${err.code}: ${err.message}` : err.message;
-  const details = isDeviceError(err) && err.details !== undefined
-    ? Object.entries(err.details)
+  // DeviceError, HalError and ContractError all carry a string code; anything else is INTERNAL.
+  const code = (err as { code?: unknown }).code;
+  const head = typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code) ? `${code}: ${err.message}` : `INTERNAL: ${err.message}`;
+  const withDetails = err as { details?: Readonly<Record<string, unknown>> };
+  const details = withDetails.details !== undefined && typeof withDetails.details === 'object'
+    ? Object.entries(withDetails.details)
         .map(([k, v]) => [k, detailText(v)] as const)
         .filter(([, v]) => v !== '' && !err.message.includes(v))
         .map(([k, v]) => `${k}: ${v}`)

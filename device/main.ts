@@ -6,7 +6,7 @@ import { cryptoRandom } from '@locker/hal/random.js';
 import type { Clock, LockerHardware } from '@locker/hal/types.js';
 import { readCodePepper, readDeviceConfigFile, type DeviceConfig } from './config.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
-import { describeError, isDeviceError } from './errors.js';
+import { describeError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { deviceTimeClock } from './runtime/device-time-clock.js';
 import { LockerRuntime } from './runtime/locker-runtime.js';
@@ -129,7 +129,7 @@ export async function runDeviceProcess(configPath: string | undefined): Promise<
   try {
     device = await startDevice(configPath);
   } catch (err) {
-    process.stderr.write(`device failed to start: ${isDeviceError(err) ? describeError(err) : `INTERNAL: ${describeError(err)}`}\n`);
+    process.stderr.write(`device failed to start: ${describeError(err)}\n`);
     process.exit(1);
   }
   const { logger, hardware } = device;
