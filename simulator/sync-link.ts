@@ -5,6 +5,7 @@ import type { Clock } from '@locker/hal/types.js';
 import { SyncAgent } from '@locker/sync-agent/sync-agent.js';
 import type { SyncAgentConfigInput } from '@locker/sync-agent/sync-config.js';
 import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
+import { deviceTimeClock } from '@locker/device/runtime/device-time-clock.js';
 
 // The network half of the simulated locker: an embedded MQTT broker (aedes, in-process,
 // Nagle off: FACTS.md) and the real SyncAgent talking to the runtime through its sync
@@ -46,7 +47,7 @@ export interface SyncLinkOptions {
   url: string;
   runtime: LockerRuntime;
   ed: Ed25519;
-  clock: Pick<Clock, 'now'>;
+  clock: Clock;
   logger: Logger;
 }
 
@@ -62,7 +63,7 @@ export function startSyncAgent(options: SyncLinkOptions): SyncAgent {
     keys: () => runtime.keys(),
     // As device/main.ts: command expiry and key retirement judged by confirmed device time
     // (device/runtime/device-time-clock.ts), the wall clock only until time is confirmed.
-    clock: { now: () => runtime.confirmedNow() ?? options.clock.now() },
+    clock: deviceTimeClock(options.clock, () => runtime.confirmedNow()),
     logger: options.logger.child({ component: 'sync-agent' }),
     config: simAgentConfig,
   });

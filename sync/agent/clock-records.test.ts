@@ -7,6 +7,7 @@ import { TestBackend } from '@locker/sync-testing/test-backend.js';
 import { fastAgentConfig } from '@locker/sync-testing/test-locker.js';
 import { keyringSource } from './keyring-source.js';
 import { SyncAgent } from './sync-agent.js';
+import { agentClock } from '@locker/sync-testing/agent-clock.js';
 
 // Issue 7 part 5: every verified audit ack carries a signed time. Recording each one as
 // a `clock.signed-time` audit record fed the upload its own acks (38% of all records in
@@ -37,7 +38,7 @@ describe('signed times from audit acks', () => {
       mqtt: { url: broker.url },
       ed: h.ed,
       keys: keyringSource(h.ed, () => h.store.keyringRows()),
-      clock: { now: () => h.runtime.trustedNow() },
+      clock: agentClock(() => h.runtime.trustedNow()),
       logger: silentLogger(),
       config: { ...fastAgentConfig, protocolVersion: 4 },
     });

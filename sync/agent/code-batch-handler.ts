@@ -23,6 +23,8 @@ export class CodeBatchHandler {
   constructor(
     private readonly ctx: SyncContext,
     private readonly snapshotRequestIntervalMs: number,
+    /** The agent clock's monotonic ms. */
+    private readonly monotonicNow: () => number,
   ) {}
 
   async handle(topic: string, payload: Buffer): Promise<void> {
@@ -83,7 +85,7 @@ export class CodeBatchHandler {
 
   /** Rate limited: a burst of deltas after a gap asks once per interval. */
   requestSnapshot(reason: 'gap' | 'resync-command' | 'digest-mismatch', force = false): void {
-    const now = performance.now();
+    const now = this.monotonicNow();
     if (!force && now - this.lastSnapshotRequestAt < this.snapshotRequestIntervalMs) return;
     this.lastSnapshotRequestAt = now;
     const state = this.ctx.port.codeSetState();

@@ -1,3 +1,4 @@
+import type { Clock, TimerHandle } from '@locker/hal/types.js';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { reconnectDelay, type ReconnectPolicy } from './backoff.js';
@@ -30,8 +31,12 @@ export interface MqttSessionOptions {
   connectTimeoutMs: number;
   maximumPacketSize: number;
   backoff: ReconnectPolicy;
-  /** Monotonic ms, for the time since a healthy connection was lost. */
-  monotonicNow?: () => number;
+  /**
+   * The agent's clock: the reconnect timer, the bounded waits of stop() and the time since
+   * a healthy connection was lost. mqtt.js keeps its own keepalive and connect-timeout
+   * timers inside the client; those are the library's and stay on Node's timers.
+   */
+  clock: Pick<Clock, 'setTimeout' | 'clearTimeout' | 'monotonicMs'>;
   /** Built per attempt so it carries the current boot id. */
   will: () => { topic: string; payload: Buffer };
   subscriptions: readonly string[];
@@ -45,7 +50,7 @@ export interface MqttSessionOptions {
 export class MqttSession {
   private client: MqttClient | undefined;
   private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private stopped = true;
   private connectedFlag = false;
   /** Monotonic time the last healthy (connected and subscribed) connection was lost. */
@@ -71,7 +76,7 @@ export class MqttSession {
   /** Publishes `final` (if connected) and disconnects cleanly; the will is not sent. */
   async stop(final?: { topic: string; payload: Buffer; retain: boolean }): Promise<void> {
     this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
     const client = this.client;
     this.client = undefined;
@@ -79,20 +84,20 @@ export class MqttSession {
     if (client === undefined) return;
     if (final !== undefined && client.connected) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1000);
+        const t = this.options.clock.setTimeout(resolve, 1000);
         client.publish(final.topic, final.payload, { qos: 1, retain: final.retain }, () => {
-          clearTimeout(t);
+          this.options.clock.clearTimeout(t);
           resolve();
         });
       });
     }
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
+      const t = this.options.clock.setTimeout(() => {
         client.end(true);
         resolve();
       }, 1000);
       client.end(false, {}, () => {
-        clearTimeout(t);
+        this.options.clock.clearTimeout(t);
         resolve();
       });
     });
@@ -190,7 +195,7 @@ export class MqttSession {
   }
 
   private monotonic(): number {
-    return (this.options.monotonicNow ?? (() => performance.now()))();
+    return this.options.clock.monotonicMs();
   }
 
   private scheduleReconnect(): void {
@@ -199,7 +204,7 @@ export class MqttSession {
     const delay = reconnectDelay(this.attempt, this.options.backoff, this.options.random(), sinceLoss);
     this.attempt++;
     this.log.debug({ delay, attempt: this.attempt }, 'mqtt.reconnect-scheduled');
-    this.timer = setTimeout(() => {
+    this.timer = this.options.clock.setTimeout(() => {
       this.timer = undefined;
       if (!this.stopped) this.open();
     }, delay);

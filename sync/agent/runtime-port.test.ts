@@ -8,6 +8,7 @@ import { TestBackend } from '@locker/sync-testing/test-backend.js';
 import { fastAgentConfig } from '@locker/sync-testing/test-locker.js';
 import { keyringSource } from './keyring-source.js';
 import { SyncAgent } from './sync-agent.js';
+import { agentClock } from '@locker/sync-testing/agent-clock.js';
 
 // The agent against the real LockerRuntime's DeviceSyncPort (simulated hardware, real
 // SQLite, the runtime's trusted clock): a remote open delivered three times pulses the
@@ -31,7 +32,7 @@ describe('sync agent on the real runtime port', () => {
       mqtt: { url: broker.url },
       ed: h.ed,
       keys: keyringSource(h.ed, () => h.store.keyringRows()),
-      clock: { now: () => h.runtime.trustedNow() },
+      clock: agentClock(() => h.runtime.trustedNow()),
       logger: silentLogger(),
       config: { ...fastAgentConfig, protocolVersion: 4 },
     });

@@ -3,7 +3,7 @@ import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import type { Logger } from 'pino';
 import type { DeviceSyncPort } from './device-sync-port.js';
 import type { KeyResolver } from '@locker/contract/tokens/keyring.js';
-import type { Clock } from '@locker/hal/types.js';
+import type { Clock, TimerHandle } from '@locker/hal/types.js';
 import { MAX_BATCH_MESSAGE_BYTES } from '@locker/contract/catalog.js';
 import { encodeMessage } from '@locker/contract/decode-message.js';
 import { lockerInboundSuffixes, parseTopic, topicFor } from '@locker/contract/topics.js';
@@ -34,7 +34,7 @@ export interface SyncAgentDeps {
   ed: Ed25519;
   /** The backend keys this locker trusts now (changes when a batch carries keyring changes). */
   keys: () => KeyResolver;
-  clock: Pick<Clock, 'now'>;
+  clock: Clock;
   logger: Logger;
   config: SyncAgentConfigInput;
   /** In [0, 1), for backoff jitter. */
@@ -60,8 +60,9 @@ export class SyncAgent {
   private uploader: AuditUploader | undefined;
   private commands: CommandHandler | undefined;
   private rejections: RejectionReporter | undefined;
-  private readonly timers: NodeJS.Timeout[] = [];
-  private restartTimer: NodeJS.Timeout | undefined;
+  /** The repeating timers (poll, health) of the current session, each re-armed on the clock. */
+  private readonly timers = new Map<string, TimerHandle>();
+  private restartTimer: TimerHandle | undefined;
   private restartAttempt = 0;
   private restarts = 0;
   private running = false;
@@ -84,7 +85,7 @@ export class SyncAgent {
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+    if (this.restartTimer !== undefined) this.deps.clock.clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     await this.stopSession(true);
   }
@@ -109,7 +110,7 @@ export class SyncAgent {
     const { port, ed, keys, clock } = this.deps;
     const lockerId = port.lockerId;
     const logger = this.deps.logger.child({ component: 'sync-agent', lockerId, bootId: this.bootId });
-    this.rejections ??= new RejectionReporter(port, logger.child({ component: 'sync-rejections' }), config.rejectionAuditPerMinute);
+    this.rejections ??= new RejectionReporter(port, logger.child({ component: 'sync-rejections' }), config.rejectionAuditPerMinute, () => clock.monotonicMs());
     const session = new MqttSession({
       url: this.deps.mqtt.url,
       clientId: lockerId,
@@ -122,6 +123,7 @@ export class SyncAgent {
       connectTimeoutMs: config.connectTimeoutMs,
       maximumPacketSize: MAX_BATCH_MESSAGE_BYTES + 64 * 1024,
       backoff: config.reconnect,
+      clock,
       will: () => ({ topic: topicFor(lockerId, 'presence'), payload: encodeMessage('presence', offlineMessage(this.bootId, 'will', clock.now())) }),
       subscriptions: lockerInboundSuffixes.map((s) => topicFor(lockerId, s)),
       logger,
@@ -146,8 +148,8 @@ export class SyncAgent {
     };
     this.session = session;
     this.ctx = ctx;
-    this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs);
-    this.uploader = new AuditUploader(ctx, config.audit);
+    this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs, () => this.deps.clock.monotonicMs());
+    this.uploader = new AuditUploader(ctx, config.audit, () => this.deps.clock.monotonicMs());
     this.commands = new CommandHandler(ctx, {
       requestSnapshot: () => this.batches?.requestSnapshot('resync-command', true),
       publishHealth: () => this.publishHealth(),
@@ -156,14 +158,15 @@ export class SyncAgent {
       },
     });
     this.commands.recoverUnfinished();
-    this.timers.push(setInterval(() => this.guard('tick', () => this.tick()), config.audit.pollMs));
-    this.timers.push(setInterval(() => this.guard('health', () => this.publishHealth()), config.healthIntervalMs));
+    this.every('tick', config.audit.pollMs, () => this.tick());
+    this.every('health', config.healthIntervalMs, () => this.publishHealth());
     session.start();
     logger.info({ url: this.deps.mqtt.url, protocolVersion: config.protocolVersion }, 'sync-agent.started');
   }
 
   private async stopSession(clean: boolean): Promise<void> {
-    for (const t of this.timers.splice(0)) clearInterval(t);
+    for (const t of this.timers.values()) this.deps.clock.clearTimeout(t);
+    this.timers.clear();
     const session = this.session;
     this.session = undefined;
     if (session === undefined) return;
@@ -210,7 +213,7 @@ export class SyncAgent {
   private tick(): void {
     const config = this.requireConfig();
     this.uploader?.pump();
-    const now = performance.now();
+    const now = this.deps.clock.monotonicMs();
     if (now - this.lastPruneAt >= config.audit.pruneEveryMs) {
       this.lastPruneAt = now;
       this.uploader?.prune(config.audit.retentionMs);
@@ -242,11 +245,23 @@ export class SyncAgent {
       .catch((stopErr: unknown) => this.log.error({ err: stopErr }, 'sync-agent.stop-failed'))
       .then(() => {
         if (!this.running) return;
-        this.restartTimer = setTimeout(() => {
+        this.restartTimer = this.deps.clock.setTimeout(() => {
           this.restartTimer = undefined;
           if (this.running) this.guard('restart', () => this.startSession());
         }, delay);
       });
+  }
+
+  /** Runs `fn` every `ms` on the agent's clock until the session stops (a timer per name). */
+  private every(name: string, ms: number, fn: () => void): void {
+    const arm = (): void => {
+      this.timers.set(name, this.deps.clock.setTimeout(() => {
+        if (!this.timers.has(name)) return;
+        this.guard(name, fn);
+        if (this.timers.has(name)) arm();
+      }, ms));
+    };
+    arm();
   }
 
   private requireConfig(): SyncAgentConfig {

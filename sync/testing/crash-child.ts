@@ -10,6 +10,7 @@ import { keyringSource, mergeKeyringRows } from '@locker/sync-agent/keyring-sour
 import { SyncAgent } from '@locker/sync-agent/sync-agent.js';
 import { createStorePort } from './store-port.js';
 import { fastAgentConfig, openTestLockerStore } from './test-locker.js';
+import { SystemClock } from '@locker/hal/clock/system-clock.js';
 
 const env = (name: string): string => {
   const v = process.env[name];
@@ -33,7 +34,7 @@ const agent = new SyncAgent({
   mqtt: { url: env('SYNC_BROKER_URL') },
   ed,
   keys: keyringSource(ed, () => mergeKeyringRows(rows, store.keyringRows())),
-  clock: { now: () => Date.now() },
+  clock: new SystemClock(),
   logger: silentLogger(),
   config: { ...fastAgentConfig, protocolVersion: Number(env('SYNC_PROTOCOL')) === 5 ? 5 : 4 },
 });

@@ -18,6 +18,7 @@ import { LockerRuntime } from '@locker/device/runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '@locker/device/runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from '@locker/device/store/device-store.js';
 import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
+import { SystemClock } from '@locker/hal/clock/system-clock.js';
 
 // The whole chain for end-to-end scenarios: the real device runtime on simulated hardware
 // (FakeClock for door timers), its real SyncAgent over an in-process aedes broker, and the
@@ -88,7 +89,7 @@ export class FullStack {
   connect(): void {
     this.agent = new SyncAgent({
       port: this.runtime.syncPort(), mqtt: { url: this.broker.url }, ed: this.ed, keys: () => this.runtime.keys(),
-      clock: { now: () => Date.now() }, logger: silentLogger(), config: { ...fastAgentConfig, protocolVersion: this.broker.protocolVersion },
+      clock: new SystemClock(), logger: silentLogger(), config: { ...fastAgentConfig, protocolVersion: this.broker.protocolVersion },
     });
     this.agent.start();
   }

@@ -8,6 +8,8 @@ import type { BrokerHarness } from './broker-harness.js';
 import { createStorePort, type TestRemoteOpen } from './store-port.js';
 import type { TestKeys } from '@locker/contract/test-keys.js';
 import type { DeviceSyncPort } from '@locker/sync-agent/device-sync-port.js';
+import { SystemClock } from '@locker/hal/clock/system-clock.js';
+import type { Clock } from '@locker/hal/types.js';
 
 // A locker for sync tests: a real DeviceStore on a SQLite file in `dir`, the test port and
 // a SyncAgent with short timers, connected to the given broker.
@@ -41,6 +43,8 @@ export interface TestLockerOptions {
   lockerId?: string;
   remote?: Partial<TestRemoteOpen>;
   start?: boolean;
+  /** The agent's clock (timers, monotonic time, now); a FakeClock lets a test prove what did not happen. */
+  clock?: Clock;
 }
 
 export function openTestLockerStore(dir: string, lockerId = TEST_LOCKER_ID, logger: Logger = silentLogger()): DeviceStore {
@@ -56,7 +60,7 @@ export function startTestLocker(o: TestLockerOptions): TestLocker {
     mqtt: { url: o.broker.url },
     ed: o.keys.ed,
     keys: keyringSource(o.keys.ed, () => mergeKeyringRows(o.keys.rows, store.keyringRows())),
-    clock: { now: () => Date.now() },
+    clock: o.clock ?? new SystemClock(),
     logger,
     config: { ...fastAgentConfig, protocolVersion: o.broker.protocolVersion, ...o.config },
   });
