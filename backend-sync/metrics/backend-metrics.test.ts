@@ -19,6 +19,12 @@ function health(sentAt: number): Buffer {
     liveCodes: 12,
     auditBacklog: 345,
     clockFloor: sentAt - 1_000,
+    codeSetVersion: 2,
+    awaitingDeposit: 5,
+    rejectedMessages: { 'invalid-json': 3, 'bad-signature': 1 },
+    rejectionAuditsSuppressed: 4,
+    lockouts: 2,
+    doorFailures: { jammed: 6, 'relay-fault': 0, 'sensor-unknown': 1 },
   };
   return encodeMessage('health', { ...newEnvelope('health', sentAt), bootId: 'boot-0001', health: report });
 }
@@ -63,6 +69,36 @@ describe('Prometheus metrics', () => {
     expect(value(text, 'backend_mqtt_messages_rejected_total{reason="unknown-locker"}')).toBe(1);
     expect(text).toMatch(/backend_mqtt_messages_rejected_total\{reason="[a-z-]+"\} 1/);
     expect(text).toContain('backend_process_resident_memory_bytes');
+  });
+
+  it('shows the figures the locker reported about itself: code-set version, awaiting deposit, its rejections, lockouts, door failures', async () => {
+    f.services.bridge.onMessage(topicFor('lk-a', 'health'), health(f.clock.now()));
+    f.store.codeSets.ensure('lk-a');
+    f.store.codeSets.setVersion('lk-a', 5, 'd'.repeat(64));
+    const app = await f.app();
+    const text = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin}` } })).body;
+    expect(value(text, 'locker_code_set_version_reported{locker="lk-a"}')).toBe(2);
+    expect(value(text, 'locker_code_set_version_latest{locker="lk-a"}')).toBe(5);
+    expect(value(text, 'locker_codes_awaiting_deposit{locker="lk-a"}')).toBe(5);
+    expect(value(text, 'locker_rejected_messages{locker="lk-a",reason="invalid-json"}')).toBe(3);
+    expect(value(text, 'locker_rejected_messages{locker="lk-a",reason="bad-signature"}')).toBe(1);
+    expect(value(text, 'locker_rejection_audits_suppressed{locker="lk-a"}')).toBe(4);
+    expect(value(text, 'locker_lockouts{locker="lk-a"}')).toBe(2);
+    expect(value(text, 'locker_door_failures{locker="lk-a",reason="jammed"}')).toBe(6);
+    expect(value(text, 'locker_door_failures{locker="lk-a",reason="relay-fault"}')).toBe(0);
+    expect(value(text, 'locker_door_failures{locker="lk-a",reason="sensor-unknown"}')).toBe(1);
+  });
+
+  it('leaves out the figures an older locker does not report, rather than showing 0', async () => {
+    const old: DeviceHealthWire = { compartments: [], lockout: { active: false, failures: 0 }, liveCodes: 1, auditBacklog: 0, clockFloor: f.clock.now() };
+    f.services.bridge.onMessage(topicFor('lk-b', 'health'), encodeMessage('health', { ...newEnvelope('health', f.clock.now()), bootId: 'boot-0002', health: old }));
+    const app = await f.app();
+    const text = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin}` } })).body;
+    expect(value(text, 'locker_live_codes{locker="lk-b"}')).toBe(1);
+    for (const series of ['locker_code_set_version_reported', 'locker_codes_awaiting_deposit', 'locker_lockouts', 'locker_rejection_audits_suppressed']) {
+      expect(value(text, `${series}{locker="lk-b"}`), series).toBeUndefined();
+    }
+    expect(text).not.toMatch(/locker_(rejected_messages|door_failures)\{locker="lk-b"/);
   });
 
   it('counts a rejection once however often it is scraped', async () => {

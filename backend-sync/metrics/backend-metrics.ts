@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DeviceHealthWire } from '../shared/contract.js';
 import type { Store } from '../store/store.js';
 
 // Prometheus metrics (GET /metrics). Gauges are computed at scrape time from the store, so
@@ -58,7 +59,20 @@ export class BackendMetrics {
         for (const s of store.codeSets.all()) this.set({ locker: s.lockerId }, Math.max(0, s.version - s.ackedVersion));
       },
     });
-    const fromHealth = (name: string, help: string, read: (h: NonNullable<ReturnType<Store['lockerHealth']['get']>>['health']) => number): void => {
+    // With locker_code_set_version_reported (what the locker says it holds), lag can be
+    // computed from the locker's own word as well as from its acks.
+    new Gauge({
+      name: 'locker_code_set_version_latest',
+      help: 'Latest code-set version the backend holds for the locker',
+      labelNames: ['locker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of store.codeSets.all()) this.set({ locker: s.lockerId }, s.version);
+      },
+    });
+    // A figure an older locker does not report (undefined) is left out, not shown as 0.
+    const fromHealth = (name: string, help: string, read: (h: DeviceHealthWire) => number | undefined): void => {
       new Gauge({
         name,
         help,
@@ -68,7 +82,24 @@ export class BackendMetrics {
           this.reset();
           for (const id of store.lockers.ids()) {
             const h = store.lockerHealth.get(id);
-            if (h !== undefined) this.set({ locker: id }, read(h.health));
+            const v = h === undefined ? undefined : read(h.health);
+            if (v !== undefined) this.set({ locker: id }, v);
+          }
+        },
+      });
+    };
+    const byReasonFromHealth = (name: string, help: string, read: (h: DeviceHealthWire) => Readonly<Record<string, number>> | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['locker', 'reason'],
+        registers,
+        collect() {
+          this.reset();
+          for (const id of store.lockers.ids()) {
+            const h = store.lockerHealth.get(id);
+            const counts = h === undefined ? undefined : read(h.health);
+            for (const [reason, n] of Object.entries(counts ?? {})) this.set({ locker: id, reason }, n);
           }
         },
       });
@@ -78,6 +109,12 @@ export class BackendMetrics {
     fromHealth('locker_lockout_failures', 'Wrong codes counted toward the keypad lockout (its last health report)', (h) => h.lockout.failures);
     fromHealth('locker_door_faults', 'Compartments out of service or with a door sensor that cannot tell (its last health report)', (h) => h.compartments.filter((c) => c.status === 'out-of-service' || c.door === 'unknown').length);
     fromHealth('locker_live_codes', 'Pickup codes live on the locker (its last health report)', (h) => h.liveCodes);
+    fromHealth('locker_codes_awaiting_deposit', 'Keypad codes for parcels not yet deposited (its last health report)', (h) => h.awaitingDeposit);
+    fromHealth('locker_code_set_version_reported', 'Code-set version the locker says it holds (its last health report)', (h) => h.codeSetVersion);
+    byReasonFromHealth('locker_rejected_messages', 'Inbound messages the locker rejected since its boot, by reason (its last health report)', (h) => h.rejectedMessages);
+    fromHealth('locker_rejection_audits_suppressed', 'Security rejections the locker counted but has not yet audited (rate limit; its last health report)', (h) => h.rejectionAuditsSuppressed);
+    fromHealth('locker_lockouts', 'Keypad lockouts begun since the locker\'s boot (its last health report)', (h) => h.lockouts);
+    byReasonFromHealth('locker_door_failures', 'Door failures since the locker\'s boot, by kind: jammed, relay-fault, sensor-unknown (its last health report)', (h) => h.doorFailures);
     new Gauge({
       name: 'backend_notification_backlog',
       help: 'Customer notifications waiting to be sent',

@@ -5,6 +5,7 @@ import {
   doorAtBoot,
   doorSupervisorStep,
   type DoorEvent,
+  type DoorFailure,
   type DoorSupervisorConfig,
   type DoorSupervisorEffect,
   type DoorSupervisorInput,
@@ -68,6 +69,8 @@ export class DoorController {
   private stopping = false;
   private stopped = false;
   private opsSettled: (() => void) | undefined;
+  /** Door failures since this process started, by kind (health report; the store keeps only the consecutive count). */
+  private readonly failureCounts: Record<DoorFailure, number> = { jammed: 0, 'relay-fault': 0, 'sensor-unknown': 0 };
 
   constructor(private readonly deps: DoorControllerDeps) {}
 
@@ -112,6 +115,11 @@ export class DoorController {
 
   read(compartmentId: string): DoorState {
     return this.deps.hardware.doors.read(compartmentId);
+  }
+
+  /** Door failures since this process started, by kind. */
+  failuresSinceBoot(): Record<DoorFailure, number> {
+    return { ...this.failureCounts };
   }
 
   /** True when a new open may start now: no pulse in flight, no earlier open still owning the door. */
@@ -226,6 +234,7 @@ export class DoorController {
         store.appendAudit(effect.auditType, effect.lane, { compartmentId, ...effect.data });
         return;
       case 'failure': {
+        this.failureCounts[effect.reason]++;
         const failures = store.transaction(() => {
           const n = store.recordCompartmentFailure(compartmentId);
           if (n >= config.failuresBeforeOutOfService && store.getCompartment(compartmentId)?.status !== 'out-of-service') {

@@ -28,6 +28,8 @@ export class KeypadGuard {
   private state: RateLimiterState | undefined;
   /** The JSON last written: a refund that restores it writes nothing (keypad hot path). */
   private persisted: string | undefined;
+  /** Lockouts begun since this process started (health report); counted once committed. */
+  private begun = 0;
 
   constructor(
     private readonly store: RuntimeStore,
@@ -47,6 +49,7 @@ export class KeypadGuard {
         this.persist();
         this.store.appendAudit('keypad.lockout', 'priority', { reason: 'state-corrupt', lockoutMs: this.policy.maxLockoutMs });
       });
+      this.begun++;
     }
   }
 
@@ -76,6 +79,11 @@ export class KeypadGuard {
     return { active: remainingMs > 0, remainingMs, failures: state.failures.length };
   }
 
+  /** Keypad lockouts begun since this process started. */
+  lockoutsBegun(): number {
+    return this.begun;
+  }
+
   private current(): RateLimiterState {
     this.state ??= loadRateLimiterState(this.store.loadState(KEY), this.time.awakeNow(), this.policy).state;
     return this.state;
@@ -95,11 +103,13 @@ export class KeypadGuard {
   }
 
   private writeStep(state: RateLimiterState, effects: RateLimiterEffect[], mustPersist: boolean): void {
+    let lockouts = 0;
     this.store.transaction(() => {
       this.state = state;
       if (mustPersist) this.persist();
       for (const e of effects) {
         if (e.type !== 'locked-out') continue;
+        lockouts++;
         this.log.warn({ reason: e.reason, lockoutMs: e.lockoutMs, consecutive: e.consecutive, failuresInWindow: e.failuresInWindow }, 'keypad.lockout');
         this.store.appendAudit('keypad.lockout', 'priority', {
           reason: e.reason,
@@ -110,6 +120,7 @@ export class KeypadGuard {
         });
       }
     });
+    this.begun += lockouts;
   }
 
   private persist(): void {

@@ -228,6 +228,11 @@ export class LockerRuntime {
       liveCodes: store.liveCodeCount(),
       auditBacklog: store.auditHighWatermark() - store.auditAckedWatermark(),
       clockFloor: this.time.floor(),
+      codeSetVersion: store.codeSetState().version,
+      awaitingDeposit: store.keypadCodeCounts().awaitingDeposit,
+      rejectionAuditsSuppressed: store.suppressedRejections(),
+      lockouts: this.guard.lockoutsBegun(),
+      doorFailures: this.doors.failuresSinceBoot(),
     };
   }
 

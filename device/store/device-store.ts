@@ -295,6 +295,9 @@ export class DeviceStore implements RuntimeStore {
   countSuppressedRejection(): void {
     this.meta.countSuppressedRejection();
   }
+  suppressedRejections(): number {
+    return this.meta.suppressedRejections();
+  }
   appendRejectionAudit(lane: AuditLane, data: AuditEventData<'sync.message-rejected'>): AuditRecord {
     return this.transaction(() => {
       const suppressed = this.meta.suppressedRejections();

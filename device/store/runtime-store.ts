@@ -169,6 +169,8 @@ export interface RuntimeStore {
   appendAudit<T extends AuditEventType>(type: T, lane: AuditLane, data: AuditEventData<T>): AuditRecord;
   /** Durably counts one rejection that the rate limit kept out of the audit log. */
   countSuppressedRejection(): void;
+  /** The durable count of rejections suppressed since the last sync.message-rejected record. */
+  suppressedRejections(): number;
   /**
    * appendAudit of a sync.message-rejected record, with the durable count of suppressed
    * rejections added as `suppressedBefore` (when non-zero) and reset, in the same transaction.

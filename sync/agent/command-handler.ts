@@ -5,6 +5,7 @@ import { CommandClaims, type CommandResult } from '@locker/contract/command-mess
 import { decodeMessage, encodeMessage } from '@locker/contract/decode-message.js';
 import { newEnvelope } from '@locker/contract/envelope.js';
 import { opt } from './optional-field.js';
+import { reportedHealth } from './presence.js';
 import type { SyncContext } from './sync-context.js';
 
 // lockers/{id}/cmd. At most once per transaction id, durably:
@@ -155,7 +156,7 @@ export class CommandHandler {
         return { status: 'ok', result: { kind: 'resync', state: port.codeSetState() } };
       case 'report-health':
         this.effects.publishHealth();
-        return { status: 'ok', result: { kind: 'report-health', health: port.health() } };
+        return { status: 'ok', result: { kind: 'report-health', health: reportedHealth(port, this.ctx.rejections) } };
       case 'set-compartment-service':
         try {
           const r = port.setCompartmentService(txid, command.compartmentId, command.inService, command.reason);

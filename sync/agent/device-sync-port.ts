@@ -114,4 +114,12 @@ export interface DeviceHealth {
   liveCodes: number;
   auditBacklog: number;
   clockFloor: number;
+  // Optional figures (issue 8; see DeviceHealthWire): a port that cannot tell leaves them out.
+  codeSetVersion?: number;
+  awaitingDeposit?: number;
+  rejectionAuditsSuppressed?: number;
+  /** Keypad lockouts begun since boot. */
+  lockouts?: number;
+  /** Door failures since boot, by kind. */
+  doorFailures?: { jammed: number; 'relay-fault': number; 'sensor-unknown': number };
 }

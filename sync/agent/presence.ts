@@ -1,6 +1,8 @@
 import type { DeviceSyncPort } from './device-sync-port.js';
 import { newEnvelope } from '@locker/contract/envelope.js';
 import type { HealthMessage, PresenceMessage } from '@locker/contract/presence-messages.js';
+import { MAX_REASON_LENGTH, MAX_REJECTION_REASONS, type DeviceHealthWire } from '@locker/contract/shared-schemas.js';
+import type { RejectionReporter } from './rejection-reporter.js';
 
 // Presence and health payloads, built from the device's durable state at the moment they
 // are sent (a birth message after a reconnect tells the backend what to re-send).
@@ -21,6 +23,18 @@ export function offlineMessage(bootId: string, cause: 'will' | 'shutdown', now: 
   return { ...newEnvelope('presence', now), status: 'offline', bootId, cause };
 }
 
-export function healthMessage(port: DeviceSyncPort, bootId: string, now: number): HealthMessage {
-  return { ...newEnvelope('health', now), bootId, health: port.health() };
+/**
+ * The device's health plus the agent's own figure: the inbound messages it rejected since
+ * boot, by reason (capped to what the wire allows, so a report never fails to encode).
+ */
+export function reportedHealth(port: DeviceSyncPort, rejections: Pick<RejectionReporter, 'counts'>): DeviceHealthWire {
+  const byReason = Object.entries(rejections.counts())
+    .filter(([reason]) => reason.length > 0 && reason.length <= MAX_REASON_LENGTH)
+    .sort(([, a], [, b]) => b - a)
+    .slice(0, MAX_REJECTION_REASONS);
+  return { ...port.health(), rejectedMessages: Object.fromEntries(byReason) };
+}
+
+export function healthMessage(port: DeviceSyncPort, rejections: Pick<RejectionReporter, 'counts'>, bootId: string, now: number): HealthMessage {
+  return { ...newEnvelope('health', now), bootId, health: reportedHealth(port, rejections) };
 }

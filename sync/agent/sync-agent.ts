@@ -223,7 +223,7 @@ export class SyncAgent {
   private publishHealth(): void {
     const ctx = this.ctx;
     if (ctx === undefined || !ctx.isConnected()) return;
-    ctx.publish('health', healthMessage(ctx.port, this.bootId, ctx.now()));
+    ctx.publish('health', healthMessage(ctx.port, ctx.rejections, this.bootId, ctx.now()));
   }
 
   private guard(what: string, fn: () => void): void {

@@ -7,6 +7,7 @@ import { AuditAckClaims } from './audit-messages.js';
 import { topicCatalog } from './catalog.js';
 import { CodeBatchManifest } from './code-messages.js';
 import { CommandClaims, commandKinds, commandStatuses, compartmentServiceOutcomes, remoteOpenOutcomes } from './command-messages.js';
+import { DeviceHealthWire } from './shared-schemas.js';
 import { topicSuffixes } from './topics.js';
 
 // docs/protocol.md is written by hand but checked here against the contract: the topic
@@ -45,8 +46,8 @@ describe('docs/protocol.md', () => {
     }
   });
 
-  it('names every field of every message and seal claim set', () => {
-    const schemas: z.ZodType[] = [...topicSuffixes.map((s) => topicCatalog[s].schema), CodeBatchManifest, AuditAckClaims, CommandClaims];
+  it('names every field of every message, seal claim set and health report', () => {
+    const schemas: z.ZodType[] = [...topicSuffixes.map((s) => topicCatalog[s].schema), CodeBatchManifest, AuditAckClaims, CommandClaims, DeviceHealthWire];
     const all = [...new Set(schemas.flatMap((s) => fieldNames(s)))];
     expect(all.length).toBeGreaterThan(30);
     const missing = [...new Set(schemas.flatMap((s) => fieldNames(s)))].filter((f) => !doc.includes(`\`${f}\``));

@@ -36,6 +36,10 @@ export const AuditRecordWire = z.object({
 });
 export type AuditRecordWire = z.infer<typeof AuditRecordWire>;
 
+/** Longest rejection reason a health report carries, and how many distinct reasons. */
+export const MAX_REASON_LENGTH = 64;
+export const MAX_REJECTION_REASONS = 64;
+
 export const DeviceHealthWire = z.object({
   compartments: z
     .array(
@@ -52,5 +56,28 @@ export const DeviceHealthWire = z.object({
   liveCodes: z.number().int().nonnegative(),
   auditBacklog: z.number().int().nonnegative(),
   clockFloor: z.number().nonnegative(),
+  // The figures below were added later (issue 8) and are optional so an older locker's
+  // report stays valid. Counters are "since boot": they restart at 0 with a new bootId.
+  /** The code-set version the locker holds (the backend compares it with what it sent). */
+  codeSetVersion: z.number().int().nonnegative().optional(),
+  /** Keypad codes for parcels not yet deposited (they count toward the lockout odds). */
+  awaitingDeposit: z.number().int().nonnegative().optional(),
+  /** Inbound messages the locker's sync agent rejected since boot, by reason. */
+  rejectedMessages: z
+    .record(z.string().min(1).max(MAX_REASON_LENGTH), z.number().int().nonnegative())
+    .refine((r) => Object.keys(r).length <= MAX_REJECTION_REASONS, `at most ${String(MAX_REJECTION_REASONS)} reasons`)
+    .optional(),
+  /** Security-relevant rejections counted but not yet audited (rate limit; durable, cleared by the next audit record). */
+  rejectionAuditsSuppressed: z.number().int().nonnegative().optional(),
+  /** Keypad lockouts begun since boot. */
+  lockouts: z.number().int().nonnegative().optional(),
+  /** Door failures since boot, by kind (each also counts toward taking a compartment out of service). */
+  doorFailures: z
+    .object({
+      jammed: z.number().int().nonnegative(),
+      'relay-fault': z.number().int().nonnegative(),
+      'sensor-unknown': z.number().int().nonnegative(),
+    })
+    .optional(),
 });
 export type DeviceHealthWire = z.infer<typeof DeviceHealthWire>;
