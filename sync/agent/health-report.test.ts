@@ -6,6 +6,7 @@ import { topicFor } from '@locker/contract/topics.js';
 import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
 import { TestBackend } from '@locker/sync-testing/test-backend.js';
 import { fastAgentConfig } from '@locker/sync-testing/test-locker.js';
+import { agentClock } from '@locker/sync-testing/agent-clock.js';
 import { keyringSource } from './keyring-source.js';
 import { SyncAgent } from './sync-agent.js';
 
@@ -33,7 +34,7 @@ describe('the health report', () => {
       mqtt: { url: broker.url },
       ed: h.ed,
       keys: keyringSource(h.ed, () => h.store.keyringRows()),
-      clock: { now: () => h.runtime.trustedNow() },
+      clock: agentClock(() => h.runtime.trustedNow()),
       logger: silentLogger(),
       config: { ...fastAgentConfig, protocolVersion: 4 },
     });
