@@ -1,13 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Harness, LOCKER } from '@locker/device/e2e/harness.js';
-import { silentLogger } from '@locker/device/logger.js';
 import { BackendSigner } from '@locker/contract/backend-signer.js';
 import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
 import { TestBackend } from '@locker/sync-testing/test-backend.js';
-import { fastAgentConfig } from '@locker/sync-testing/test-locker.js';
-import { keyringSource } from './keyring-source.js';
-import { SyncAgent } from './sync-agent.js';
-import { agentClock } from '@locker/sync-testing/agent-clock.js';
+import type { SyncAgent } from './sync-agent.js';
+import { startHarnessAgent } from '@locker/sync-testing/harness-agent.js';
 
 // Issue 7 part 5: every verified audit ack carries a signed time. Recording each one as
 // a `clock.signed-time` audit record fed the upload its own acks (38% of all records in
@@ -33,16 +30,7 @@ describe('signed times from audit acks', () => {
     // harness trusts kid k1 with this seed.
     const signer = new BackendSigner({ ed: h.ed, kid: 'k1', seed: new Uint8Array(32).fill(3), now: () => h.clock.now() + skewMs });
     backend = await TestBackend.connect({ url: broker.url, signer, protocolVersion: 4 });
-    agent = new SyncAgent({
-      port: h.runtime.syncPort(),
-      mqtt: { url: broker.url },
-      ed: h.ed,
-      keys: keyringSource(h.ed, () => h.store.keyringRows()),
-      clock: agentClock(() => h.runtime.trustedNow()),
-      logger: silentLogger(),
-      config: { ...fastAgentConfig, protocolVersion: 4 },
-    });
-    agent.start();
+    agent = startHarnessAgent(h, broker.url);
     await backend.waitFor(() => backend.presence.get(LOCKER)?.status === 'online', 5000, 'birth');
   });
   afterEach(async () => {

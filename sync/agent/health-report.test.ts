@@ -1,14 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Harness, LOCKER } from '@locker/device/e2e/harness.js';
-import { silentLogger } from '@locker/device/logger.js';
 import { BackendSigner } from '@locker/contract/backend-signer.js';
 import { topicFor } from '@locker/contract/topics.js';
 import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
 import { TestBackend } from '@locker/sync-testing/test-backend.js';
-import { fastAgentConfig } from '@locker/sync-testing/test-locker.js';
-import { agentClock } from '@locker/sync-testing/agent-clock.js';
-import { keyringSource } from './keyring-source.js';
-import { SyncAgent } from './sync-agent.js';
+import { startHarnessAgent } from '@locker/sync-testing/harness-agent.js';
+import type { SyncAgent } from './sync-agent.js';
 
 // Issue 8: the health report carries upward what the backend's metrics show per locker -
 // the code-set version held, codes awaiting deposit, the messages the locker rejected by
@@ -29,16 +26,7 @@ describe('the health report', () => {
     // the harness's clock: a signed time from the wall clock would end the tokens' validity.
     const signer = new BackendSigner({ ed: h.ed, kid: 'k1', seed: new Uint8Array(32).fill(3), now: () => h.clock.now() });
     backend = await TestBackend.connect({ url: broker.url, signer, protocolVersion: 4 });
-    agent = new SyncAgent({
-      port: h.runtime.syncPort(),
-      mqtt: { url: broker.url },
-      ed: h.ed,
-      keys: keyringSource(h.ed, () => h.store.keyringRows()),
-      clock: agentClock(() => h.runtime.trustedNow()),
-      logger: silentLogger(),
-      config: { ...fastAgentConfig, protocolVersion: 4 },
-    });
-    agent.start();
+    agent = startHarnessAgent(h, broker.url);
     await backend.waitFor(() => backend.presence.get(LOCKER)?.status === 'online', 5000, 'birth');
   });
   afterEach(async () => {
