@@ -13,7 +13,19 @@ export const BackendConfig = z
   .object({
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     http: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) }).strict().prefault({}),
-    db: z.object({ path: z.string().min(1).default('var/backend.db') }).strict().prefault({}),
+    db: z
+      .object({
+        /** The embedded engine's file, used when no url is given. */
+        path: z.string().min(1).default('var/backend.db'),
+        /** postgres://… selects PostgreSQL (several instances may share it); absent: SQLite at `path`. */
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+        /** PostgreSQL schema the backend's tables live in (search_path). */
+        schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
+        /** PostgreSQL connections per instance. */
+        poolSize: z.number().int().min(1).max(200).default(16),
+      })
+      .strict()
+      .prefault({}),
     keys: z
       .object({
         /** Directory of <kid>.key / <kid>.pub files written by scripts/keygen.ts. */
@@ -105,6 +117,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env['BACKEND_PORT'] !== undefined) set('http', 'port', Number(env['BACKEND_PORT']));
   if (env['BACKEND_HOST'] !== undefined) set('http', 'host', env['BACKEND_HOST']);
   if (env['BACKEND_DB_PATH'] !== undefined) set('db', 'path', env['BACKEND_DB_PATH']);
+  if (env['BACKEND_DB_URL'] !== undefined) set('db', 'url', env['BACKEND_DB_URL']);
+  if (env['BACKEND_DB_SCHEMA'] !== undefined) set('db', 'schema', env['BACKEND_DB_SCHEMA']);
   if (env['BACKEND_KEYS_DIR'] !== undefined) set('keys', 'dir', env['BACKEND_KEYS_DIR']);
   if (env['BACKEND_MQTT_URL'] !== undefined) set('mqtt', 'url', env['BACKEND_MQTT_URL']);
   const top: Record<string, unknown> = { ...o };

@@ -15,6 +15,7 @@ export const backendErrorStatus = {
   RATE_LIMITED: 429,
   CONFIG_INVALID: 500,
   DB_DURABILITY: 500,
+  DB_TOO_NEW: 500,
   INTERNAL: 500,
 } as const;
 export type BackendErrorCode = keyof typeof backendErrorStatus;

@@ -24,10 +24,11 @@ import type {
 // JavaScript being single-threaded, so several processes on one SQLite file — and later
 // several bridge instances on PostgreSQL — stay correct. See docs/decisions/0010.
 //
-// Methods are synchronous (better-sqlite3). `transaction` runs a unit of work atomically
-// (SQLite: BEGIN IMMEDIATE, so concurrent writers queue on the lock instead of failing
-// at commit). The PostgreSQL store will implement the same interfaces with the same SQL
-// shapes; the sync-to-async change is confined to this file and the services' call sites.
+// Methods are asynchronous: the same repositories run on the embedded SQLite engine and on
+// PostgreSQL (docs/decisions/0029). `transaction` runs a unit of work atomically (SQLite:
+// BEGIN IMMEDIATE, so concurrent writers queue on the lock instead of failing at commit;
+// PostgreSQL: one pooled connection for the unit). Repository calls made anywhere inside
+// the unit's async work join its transaction.
 
 export interface SearchParams {
   lat: number;
@@ -47,21 +48,21 @@ export interface LockerListParams {
 }
 
 export interface LockerRepository {
-  insert(input: LockerInput, pepper: Buffer, now: number): boolean;
-  get(id: string): Locker | undefined;
+  insert(input: LockerInput, pepper: Buffer, now: number): Promise<boolean>;
+  get(id: string): Promise<Locker | undefined>;
   /** The two fields a claim checks, without decoding the rest (hot path). */
-  gate(id: string): { status: LockerStatus; offlineSince: number | null } | undefined;
-  detail(id: string, now: number): LockerDetail | undefined;
-  ids(): string[];
+  gate(id: string): Promise<{ status: LockerStatus; offlineSince: number | null } | undefined>;
+  detail(id: string, now: number): Promise<LockerDetail | undefined>;
+  ids(): Promise<string[]>;
   /** One page of the registry in id order, after `afterId` (keyset pagination). */
-  list(params: LockerListParams): Locker[];
-  pepper(id: string): Buffer | undefined;
-  search(params: SearchParams): SearchHit[];
-  setStatus(id: string, status: LockerStatus): boolean;
-  setPresence(id: string, online: boolean, at: number, presenceJson: string | undefined): void;
+  list(params: LockerListParams): Promise<Locker[]>;
+  pepper(id: string): Promise<Buffer | undefined>;
+  search(params: SearchParams): Promise<SearchHit[]>;
+  setStatus(id: string, status: LockerStatus): Promise<boolean>;
+  setPresence(id: string, online: boolean, at: number, presenceJson: string | undefined): Promise<void>;
   /** Conditional: changes the compartment only if it is in one of `from`. */
-  setCompartmentState(lockerId: string, compartmentId: string, from: readonly CompartmentState[], to: CompartmentState, reservationId?: string | null): boolean;
-  compartment(lockerId: string, compartmentId: string): (CompartmentInput & { state: CompartmentState; reservationId?: string }) | undefined;
+  setCompartmentState(lockerId: string, compartmentId: string, from: readonly CompartmentState[], to: CompartmentState, reservationId?: string | null): Promise<boolean>;
+  compartment(lockerId: string, compartmentId: string): Promise<(CompartmentInput & { state: CompartmentState; reservationId?: string }) | undefined>;
 }
 
 export interface ClaimParams {
@@ -80,22 +81,22 @@ export interface ClaimParams {
 
 export interface ReservationRepository {
   /** Claims one free compartment with a single conditional write; undefined when none is free. */
-  claim(params: ClaimParams): ReservationRecord | undefined;
-  get(id: string): ReservationRecord | undefined;
-  byOrder(orderId: string): ReservationRecord[];
+  claim(params: ClaimParams): Promise<ReservationRecord | undefined>;
+  get(id: string): Promise<ReservationRecord | undefined>;
+  byOrder(orderId: string): Promise<ReservationRecord[]>;
   /** held → confirmed if not yet expired. */
-  confirm(id: string, orderId: string, now: number): boolean;
+  confirm(id: string, orderId: string, now: number): Promise<boolean>;
   /** held|confirmed → released|expired, freeing the compartment. */
-  release(id: string, status: 'released' | 'expired', now: number): boolean;
+  release(id: string, status: 'released' | 'expired', now: number): Promise<boolean>;
   /** confirmed → consumed by a shipment (the compartment stays reserved for the parcel). */
-  consume(id: string, shipmentId: string, now: number): boolean;
+  consume(id: string, shipmentId: string, now: number): Promise<boolean>;
   /**
    * Moves a held or confirmed reservation to another free compartment of its size at the
    * same locker (the old one failed); returns the new compartment id, or undefined if none is free.
    */
-  relocate(id: string, excludeCompartmentId: string, now: number, offlineCutoff: number): string | undefined;
+  relocate(id: string, excludeCompartmentId: string, now: number, offlineCutoff: number): Promise<string | undefined>;
   /** Holds past their expiry, oldest first. */
-  dueForExpiry(now: number, limit: number): ReservationRecord[];
+  dueForExpiry(now: number, limit: number): Promise<ReservationRecord[]>;
 }
 
 export interface IdempotencyRecord {
@@ -105,65 +106,74 @@ export interface IdempotencyRecord {
 }
 
 export interface IdempotencyRepository {
-  get(scope: string, key: string): IdempotencyRecord | undefined;
+  get(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
   /** Insert-if-absent; false when the key already exists. */
-  put(scope: string, key: string, record: IdempotencyRecord, now: number): boolean;
+  put(scope: string, key: string, record: IdempotencyRecord, now: number): Promise<boolean>;
 }
 
 export interface OrderRepository {
-  insert(order: OrderRecord, lines: readonly OrderLineRecord[]): void;
-  get(id: string): OrderRecord | undefined;
-  lines(orderId: string): OrderLineRecord[];
+  insert(order: OrderRecord, lines: readonly OrderLineRecord[]): Promise<void>;
+  get(id: string): Promise<OrderRecord | undefined>;
+  lines(orderId: string): Promise<OrderLineRecord[]>;
   /** Optimistic: only if the stored version is `expectedVersion`; bumps it. */
-  updateState(id: string, state: OrderRecord['state'], expectedVersion: number, now: number): boolean;
-  setPaymentRef(id: string, paymentRef: string): void;
-  setLines(orderId: string, lineIds: readonly string[], change: { state?: 'cancelled'; shipmentId?: string | null }): void;
+  updateState(id: string, state: OrderRecord['state'], expectedVersion: number, now: number): Promise<boolean>;
+  setPaymentRef(id: string, paymentRef: string): Promise<void>;
+  setLines(orderId: string, lineIds: readonly string[], change: { state?: 'cancelled'; shipmentId?: string | null }): Promise<void>;
 }
 
 export interface ShipmentRepository {
-  insert(s: ShipmentRecord): void;
-  get(id: string): ShipmentRecord | undefined;
-  byOrder(orderId: string): ShipmentRecord[];
+  insert(s: ShipmentRecord): Promise<void>;
+  get(id: string): Promise<ShipmentRecord | undefined>;
+  byOrder(orderId: string): Promise<ShipmentRecord[]>;
   /** Optimistic on version; `patch` fields are written alongside the state. */
-  update(id: string, expectedVersion: number, patch: Partial<Omit<ShipmentRecord, 'id' | 'orderId' | 'version'>>, now: number): boolean;
-  setPendingCode(id: string, code: string | null): void;
+  update(id: string, expectedVersion: number, patch: Partial<Omit<ShipmentRecord, 'id' | 'orderId' | 'version'>>, now: number): Promise<boolean>;
+  setPendingCode(id: string, code: string | null): Promise<void>;
   /** Reads and clears the pending code in one step: it exists in clear only until handed over. */
-  takePendingCode(id: string): string | undefined;
-  deliveredPastDeadline(now: number, limit: number): ShipmentRecord[];
+  takePendingCode(id: string): Promise<string | undefined>;
+  deliveredPastDeadline(now: number, limit: number): Promise<ShipmentRecord[]>;
 }
 
 export interface StateLogRepository {
-  append(entry: StateLogEntry): void;
-  list(entity: StateLogEntry['entity'], entityId: string): StateLogEntry[];
+  append(entry: StateLogEntry): Promise<void>;
+  list(entity: StateLogEntry['entity'], entityId: string): Promise<StateLogEntry[]>;
 }
 
 export interface RefundRepository {
-  insert(r: RefundRecord): void;
-  byOrder(orderId: string): RefundRecord[];
-  pending(limit: number): RefundRecord[];
-  settle(id: string, state: 'succeeded' | 'failed', providerRef: string | undefined, now: number): boolean;
+  insert(r: RefundRecord): Promise<void>;
+  byOrder(orderId: string): Promise<RefundRecord[]>;
+  /**
+   * Pending refunds, each leased to the caller until `now + leaseMs` so another instance
+   * does not pay it out too; a lease that lapses (the instance died) makes it due again.
+   */
+  claimPending(now: number, leaseMs: number, limit: number): Promise<RefundRecord[]>;
+  settle(id: string, state: 'succeeded' | 'failed', providerRef: string | undefined, now: number): Promise<boolean>;
 }
 
 export interface CodeSetRepository {
-  /** Creates the locker's code set at version 0 if absent. */
-  ensure(lockerId: string): CodeSetRecord;
-  get(lockerId: string): CodeSetRecord | undefined;
-  all(): CodeSetRecord[];
-  setVersion(lockerId: string, version: number, digest: string): void;
-  setPublished(lockerId: string, version: number): void;
-  setAcked(lockerId: string, version: number, digest: string, at: number): void;
-  setKeyringSent(lockerId: string, hash: string, version: number): void;
-  setTrustedKids(lockerId: string, kids: readonly string[]): void;
+  /**
+   * Creates the locker's code set at version 0 if absent and returns it, LOCKED until the
+   * caller's transaction ends (PostgreSQL: FOR UPDATE; SQLite's write transaction is
+   * exclusive anyway). Every version bump and every batch read starts here, so two
+   * instances never give one version two contents.
+   */
+  ensure(lockerId: string): Promise<CodeSetRecord>;
+  get(lockerId: string): Promise<CodeSetRecord | undefined>;
+  all(): Promise<CodeSetRecord[]>;
+  setVersion(lockerId: string, version: number, digest: string): Promise<void>;
+  setPublished(lockerId: string, version: number): Promise<void>;
+  setAcked(lockerId: string, version: number, digest: string, at: number): Promise<void>;
+  setKeyringSent(lockerId: string, hash: string, version: number): Promise<void>;
+  setTrustedKids(lockerId: string, kids: readonly string[]): Promise<void>;
   /** False when the locker already has a live entry with this code digest. */
-  insertEntry(e: CodeEntryRecord): boolean;
-  entry(lockerId: string, tokenId: string): CodeEntryRecord | undefined;
-  liveEntries(lockerId: string): CodeEntryRecord[];
+  insertEntry(e: CodeEntryRecord): Promise<boolean>;
+  entry(lockerId: string, tokenId: string): Promise<CodeEntryRecord | undefined>;
+  liveEntries(lockerId: string): Promise<CodeEntryRecord[]>;
   /** Entries added after `version` and still live, and entries revoked after it that it had. */
-  changesSince(lockerId: string, version: number): { upserts: CodeEntryRecord[]; revocations: CodeEntryRecord[] };
-  revoke(lockerId: string, tokenId: string, version: number, reason: string): boolean;
-  liveDigestExists(lockerId: string, codeDigest: string): boolean;
-  liveExpiredBefore(now: number, limit: number): CodeEntryRecord[];
-  liveByKid(kid: string): CodeEntryRecord[];
+  changesSince(lockerId: string, version: number): Promise<{ upserts: CodeEntryRecord[]; revocations: CodeEntryRecord[] }>;
+  revoke(lockerId: string, tokenId: string, version: number, reason: string): Promise<boolean>;
+  liveDigestExists(lockerId: string, codeDigest: string): Promise<boolean>;
+  liveExpiredBefore(now: number, limit: number): Promise<CodeEntryRecord[]>;
+  liveByKid(kid: string): Promise<CodeEntryRecord[]>;
 }
 
 /**
@@ -172,74 +182,75 @@ export interface CodeSetRepository {
  */
 export interface AuditRepository {
   /** Insert-if-absent keyed on (locker, epoch, seq): a duplicate upload changes nothing. */
-  insert(r: AuditRecordRow, receivedAt: number): boolean;
-  get(lockerId: string, epoch: string, seq: number): AuditRecordRow | undefined;
+  insert(r: AuditRecordRow, receivedAt: number): Promise<boolean>;
+  get(lockerId: string, epoch: string, seq: number): Promise<AuditRecordRow | undefined>;
   /** Keeps a record that arrived for an occupied seq with another hash (evidence; never acked). */
-  recordConflict(r: AuditRecordRow, receivedAt: number): void;
-  hasConflict(lockerId: string, epoch: string, seq: number): boolean;
-  count(lockerId: string, epoch?: string): number;
-  contiguousSeq(lockerId: string, epoch: string): number;
+  recordConflict(r: AuditRecordRow, receivedAt: number): Promise<void>;
+  hasConflict(lockerId: string, epoch: string, seq: number): Promise<boolean>;
+  count(lockerId: string, epoch?: string): Promise<number>;
+  contiguousSeq(lockerId: string, epoch: string): Promise<number>;
   /** Raises the watermark (never lowers it). */
-  setContiguousSeq(lockerId: string, epoch: string, seq: number): void;
+  setContiguousSeq(lockerId: string, epoch: string, seq: number): Promise<void>;
   /** Lowers the watermark to `seq` when above it: a conflict was found inside the prefix. */
-  capContiguousSeq(lockerId: string, epoch: string, seq: number): void;
+  capContiguousSeq(lockerId: string, epoch: string, seq: number): Promise<void>;
   /** The lowest broken seq of one epoch's chain, or of any epoch when `epoch` is omitted. */
-  chainBrokenAt(lockerId: string, epoch?: string): number | undefined;
-  flagChainBreak(lockerId: string, epoch: string, seq: number): void;
+  chainBrokenAt(lockerId: string, epoch?: string): Promise<number | undefined>;
+  flagChainBreak(lockerId: string, epoch: string, seq: number): Promise<void>;
   /** Records not yet mapped to business events, in sequence order. */
-  unprocessed(lockerId: string, epoch: string, upToSeq: number, priorityAboveToo: boolean): AuditRecordRow[];
-  markProcessed(lockerId: string, epoch: string, seq: number): boolean;
+  unprocessed(lockerId: string, epoch: string, upToSeq: number, priorityAboveToo: boolean): Promise<AuditRecordRow[]>;
+  markProcessed(lockerId: string, epoch: string, seq: number): Promise<boolean>;
   /** The device database epoch the locker announced last (presence or upload). */
-  currentEpoch(lockerId: string): string | undefined;
+  currentEpoch(lockerId: string): Promise<string | undefined>;
   /** Records `epoch` as the locker's current one; true when it changed. */
-  setCurrentEpoch(lockerId: string, epoch: string, at: number): boolean;
+  setCurrentEpoch(lockerId: string, epoch: string, at: number): Promise<boolean>;
   /** Insert-if-absent on (locker, epoch, seq); a first insert also counts it in the locker's review counter. */
-  keepForReview(r: AuditReviewRecord): boolean;
+  keepForReview(r: AuditReviewRecord): Promise<boolean>;
   /** Records kept for review, oldest first (one locker, or all). */
-  reviewList(lockerId?: string): AuditReviewRecord[];
+  reviewList(lockerId?: string): Promise<AuditReviewRecord[]>;
   /** How many records of this locker (all epochs) were ever kept for review. */
-  reviewCount(lockerId: string): number;
+  reviewCount(lockerId: string): Promise<number>;
 }
 
 export interface NotificationRepository {
   /** Insert-if-absent on the dedupe key: a transition enqueues its notification once. */
-  enqueue(n: NotificationRecord): boolean;
-  due(now: number, limit: number): NotificationRecord[];
-  markSent(id: string, at: number, redactedPayload: Record<string, unknown>): void;
-  markFailedAttempt(id: string, attempts: number, nextAttemptAt: number, error: string, giveUp: boolean): void;
-  list(filter?: { kind?: string }): NotificationRecord[];
+  enqueue(n: NotificationRecord): Promise<boolean>;
+  /** Due notifications, each leased to the caller until `now + leaseMs` (see RefundRepository.claimPending). */
+  claimDue(now: number, leaseMs: number, limit: number): Promise<NotificationRecord[]>;
+  markSent(id: string, at: number, redactedPayload: Record<string, unknown>): Promise<void>;
+  markFailedAttempt(id: string, attempts: number, nextAttemptAt: number, error: string, giveUp: boolean): Promise<void>;
+  list(filter?: { kind?: string }): Promise<NotificationRecord[]>;
   /** Notifications still waiting to be sent (the outbox backlog). */
-  backlog(): number;
+  backlog(): Promise<number>;
 }
 
 export interface AlertRepository {
   /** Insert-if-absent on the dedupe key. */
-  raise(a: AlertRecord, dedupeKey: string): boolean;
-  list(lockerId?: string): AlertRecord[];
+  raise(a: AlertRecord, dedupeKey: string): Promise<boolean>;
+  list(lockerId?: string): Promise<AlertRecord[]>;
 }
 
 export interface SigningKeyRepository {
-  upsertSeen(kid: string, publicKey: string, at: number): void;
-  all(): SigningKeyRecord[];
-  retire(kid: string, at: number): void;
-  revoke(kid: string, at: number): boolean;
+  upsertSeen(kid: string, publicKey: string, at: number): Promise<void>;
+  all(): Promise<SigningKeyRecord[]>;
+  retire(kid: string, at: number): Promise<void>;
+  revoke(kid: string, at: number): Promise<boolean>;
 }
 
 export interface CommandRepository {
-  insert(c: CommandRecord): void;
-  get(transactionId: string): CommandRecord | undefined;
-  /** Pending commands due for (re)publishing. */
-  due(now: number, limit: number): CommandRecord[];
-  markAttempt(transactionId: string, attempts: number, nextAttemptAt: number): void;
+  insert(c: CommandRecord): Promise<void>;
+  get(transactionId: string): Promise<CommandRecord | undefined>;
+  /** Pending commands due for (re)publishing, each leased to the caller until `now + leaseMs`. */
+  claimDue(now: number, leaseMs: number, limit: number): Promise<CommandRecord[]>;
+  markAttempt(transactionId: string, attempts: number, nextAttemptAt: number): Promise<void>;
   /** pending → replied; false when already replied (a duplicate reply) or unknown. */
-  reply(transactionId: string, reply: Record<string, unknown>, at: number): boolean;
-  expire(now: number): number;
+  reply(transactionId: string, reply: Record<string, unknown>, at: number): Promise<boolean>;
+  expire(now: number): Promise<number>;
 }
 
 export interface LockerHealthRepository {
-  get(lockerId: string): LockerHealthRecord | undefined;
+  get(lockerId: string): Promise<LockerHealthRecord | undefined>;
   /** Insert or replace the locker's one row. */
-  put(record: LockerHealthRecord): void;
+  put(record: LockerHealthRecord): Promise<void>;
 }
 
 export interface Store {
@@ -258,11 +269,13 @@ export interface Store {
   readonly commands: CommandRepository;
   readonly lockerHealth: LockerHealthRepository;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
-  transaction<T>(work: () => T): T;
+  transaction<T>(work: () => Promise<T>): Promise<T>;
   /**
    * Runs `work` atomically, possibly sharing one commit with other work queued in the same
    * turn (group commit, see sqlite/group-commit.ts); resolves after that commit.
    */
-  transactionGrouped<T>(work: () => T): Promise<T>;
-  close(): void;
+  transactionGrouped<T>(work: () => Promise<T>): Promise<T>;
+  /** The engine underneath, for the few places that must know (metrics, benches). */
+  readonly engine: 'sqlite' | 'postgres';
+  close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { BackendError } from '../../shared/errors.js';
 
 // Every schema change of the backend database, in order, in one place. A migration runs
 // once, inside one transaction with the user_version bump, so a crash leaves the previous
@@ -334,11 +335,34 @@ const steps: readonly string[] = [
   );
   ALTER TABLE audit_state ADD COLUMN review_count INTEGER NOT NULL DEFAULT 0;
   `,
+  // 7: several backend instances (docs/decisions/0029). Double booking is refused by the
+  // database itself: one live reservation per compartment. Outbox, refund and command rows
+  // are claimed with a lease before their side effect runs, so two instances never send
+  // the same notification or refund twice while both are alive. Indexes for the sweepers'
+  // scans of live code entries by expiry and by signing key.
+  `
+  CREATE UNIQUE INDEX reservations_one_live_per_compartment ON reservations (locker_id, compartment_id)
+    WHERE status IN ('held', 'confirmed', 'consumed');
+  ALTER TABLE notifications ADD COLUMN lease_until INTEGER;
+  ALTER TABLE refunds ADD COLUMN lease_until INTEGER;
+  CREATE INDEX refunds_pending ON refunds (created_at) WHERE state = 'pending';
+  ALTER TABLE commands ADD COLUMN lease_until INTEGER;
+  CREATE INDEX code_entries_live_expiry ON code_entries (expires_at) WHERE revoked_version IS NULL;
+  CREATE INDEX code_entries_live_kid ON code_entries (kid) WHERE revoked_version IS NULL;
+  CREATE INDEX alerts_by_locker ON alerts (locker_id, at);
+  `,
 ];
+
+export const SQLITE_SCHEMA_VERSION = steps.length;
 
 /** Brings the schema to `upTo` steps (default: all); tests stop earlier to build an old file. */
 export function migrate(db: Database.Database, upTo: number = steps.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > steps.length) {
+    // Written by newer code: its tables may mean things this code does not know. Refuse
+    // rather than run on it (the operator rolls forward, or restores a backup).
+    throw new BackendError('DB_TOO_NEW', 'the database was migrated by a newer backend; refusing to run on it', { databaseVersion: current, codeVersion: steps.length });
+  }
   for (let v = current; v < Math.min(upTo, steps.length); v++) {
     const sql = steps[v];
     if (sql === undefined) break;

@@ -1,0 +1,47 @@
+import type { BackendConfig } from '../config/config.js';
+import type { Logger } from '../shared/logger.js';
+import { migratePg } from './postgres/pg-migrations.js';
+import { PgExecutor } from './postgres/pg-executor.js';
+import { SqlStore } from './sql-store.js';
+import { openSqlite } from './sqlite/open-sqlite.js';
+import { SqliteExecutor } from './sqlite/sqlite-executor.js';
+
+// Chooses the engine from configuration: PostgreSQL when db.url is set (production, any
+// number of instances), else the embedded SQLite file (npm start, tests, a pilot). Both
+// are migrated before the store is handed out, and both refuse a newer schema.
+
+/** The embedded store on one SQLite file (migrated). */
+export function openSqliteStore(path: string, logger: Logger): SqlStore {
+  return new SqlStore(new SqliteExecutor(openSqlite({ path, logger })));
+}
+
+export interface PgStoreOptions {
+  url: string;
+  schema?: string | undefined;
+  poolSize?: number | undefined;
+  applicationName?: string | undefined;
+}
+
+/** A store on PostgreSQL (migrated; the schema is created if missing). */
+export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<SqlStore> {
+  const x = new PgExecutor(o);
+  try {
+    const client = await x.pool.connect();
+    try {
+      if (o.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${o.schema}`);
+      await migratePg(client);
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await x.close();
+    throw err;
+  }
+  logger.child({ component: 'db' }).info({ engine: 'postgres', schema: o.schema ?? 'public' }, 'db.opened');
+  return new SqlStore(x);
+}
+
+export async function openStore(db: BackendConfig['db'], logger: Logger): Promise<SqlStore> {
+  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize }, logger);
+  return openSqliteStore(db.path, logger);
+}

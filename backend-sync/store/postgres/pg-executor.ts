@@ -1,0 +1,135 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
+import type { SqlExecutor } from '../sql/sql-executor.js';
+import { pgValues, type Sql, type SqlParams } from '../sql/sql-text.js';
+
+// The production engine behind the async store interface: a pool of connections. A
+// statement outside a transaction takes any pooled connection; `transaction(work)` pins
+// one connection for `work` (found again through AsyncLocalStorage by every repository
+// call inside it), so concurrent transactions run in parallel on the server and conflicts
+// are settled by the database: conditional writes, row locks, unique constraints.
+// Statements are named, so each connection parses and plans them once.
+
+interface Tx {
+  client: pg.PoolClient;
+  savepoints: number;
+  open: boolean;
+}
+
+// BIGINT (epoch ms, counts) as JS numbers: every value we store is far below 2^53.
+const INT8 = 20;
+const toNumber = (v: string): number => Number(v);
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown => (oid === INT8 ? toNumber : (pg.types.getTypeParser(oid, format) as unknown))) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+export interface PgExecutorOptions {
+  url: string;
+  /** The schema every connection works in (tests give each run its own). */
+  schema?: string | undefined;
+  poolSize?: number | undefined;
+  applicationName?: string | undefined;
+}
+
+export class PgExecutor implements SqlExecutor {
+  readonly engine = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private readonly als = new AsyncLocalStorage<Tx>();
+
+  constructor(o: PgExecutorOptions) {
+    this.pool = new pg.Pool({
+      connectionString: o.url,
+      max: o.poolSize ?? 10,
+      types,
+      application_name: o.applicationName ?? 'locker-backend',
+      ...(o.schema === undefined ? {} : { options: `-c search_path=${o.schema}` }),
+    });
+    // An idle connection dropped by the server must not crash the process; the pool replaces it.
+    this.pool.on('error', () => undefined);
+  }
+
+  private current(): Tx | undefined {
+    const tx = this.als.getStore();
+    return tx?.open === true ? tx : undefined;
+  }
+
+  private async query<R>(q: Sql, params: SqlParams | undefined): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
+    const c = q.compile('postgres');
+    const config = { name: c.key, text: c.text, values: pgValues(c, params) };
+    const tx = this.current();
+    return tx === undefined ? this.pool.query<R & pg.QueryResultRow>(config) : tx.client.query<R & pg.QueryResultRow>(config);
+  }
+
+  async all<R>(q: Sql, params?: SqlParams): Promise<R[]> {
+    return (await this.query<R>(q, params)).rows;
+  }
+
+  async one<R>(q: Sql, params?: SqlParams): Promise<R | undefined> {
+    return (await this.query<R>(q, params)).rows[0];
+  }
+
+  async run(q: Sql, params?: SqlParams): Promise<number> {
+    return (await this.query(q, params)).rowCount ?? 0;
+  }
+
+  inTransaction(): boolean {
+    return this.current() !== undefined;
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    const outer = this.current();
+    if (outer !== undefined) return this.savepoint(outer, work);
+    const client = await this.pool.connect();
+    const tx: Tx = { client, savepoints: 0, open: true };
+    let broken = false;
+    let workThrew = false;
+    try {
+      await client.query('BEGIN');
+      let result: T;
+      try {
+        result = await this.als.run(tx, work);
+      } catch (err) {
+        workThrew = true;
+        await client.query('ROLLBACK').catch(() => (broken = true));
+        throw err;
+      }
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      if (!workThrew && isConnectionError(err)) broken = true;
+      throw err;
+    } finally {
+      tx.open = false;
+      client.release(broken);
+    }
+  }
+
+  private async savepoint<T>(tx: Tx, work: () => Promise<T>): Promise<T> {
+    const name = `sp${String(++tx.savepoints)}`;
+    await tx.client.query(`SAVEPOINT ${name}`);
+    try {
+      const result = await work();
+      await tx.client.query(`RELEASE SAVEPOINT ${name}`);
+      return result;
+    } catch (err) {
+      await tx.client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      await tx.client.query(`RELEASE SAVEPOINT ${name}`);
+      throw err;
+    }
+  }
+
+  // PostgreSQL commits concurrent transactions in parallel and groups their WAL flushes
+  // itself, so a grouped unit is simply its own transaction here.
+  transactionGrouped<T>(work: () => Promise<T>): Promise<T> {
+    return this.transaction(work);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code !== 'string' || code.startsWith('08') || code === '57P01';
+}

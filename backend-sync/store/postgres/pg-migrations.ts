@@ -1,0 +1,318 @@
+import type pg from 'pg';
+import { BackendError } from '../../shared/errors.js';
+
+// The backend schema on PostgreSQL, step by step like the SQLite one (sqlite/migrations.ts).
+// Step 1 is the SQLite schema at its step 7, spelled for PostgreSQL: epoch-ms times are
+// BIGINT (read back as numbers, see pg-executor.ts), BLOB is BYTEA, the R*Tree is a GiST
+// index on the locker's point, the append-only state log is enforced by a trigger. Flags
+// stay INTEGER 0/1 so one SQL text serves both engines. Append new steps; never edit an
+// applied one. Instances starting together serialise on an advisory lock; a database
+// migrated by newer code is refused rather than written with old assumptions.
+
+const steps: readonly string[] = [
+  `
+  CREATE TABLE lockers (
+    rid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    lat DOUBLE PRECISION NOT NULL,
+    lng DOUBLE PRECISION NOT NULL,
+    address_json TEXT NOT NULL,
+    opening_hours_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('operating', 'offline', 'out_of_service')),
+    code_pepper BYTEA NOT NULL,
+    online INTEGER NOT NULL DEFAULT 0,
+    offline_since BIGINT,
+    presence_json TEXT,
+    created_at BIGINT NOT NULL
+  );
+  CREATE INDEX lockers_geo ON lockers USING gist (point(lng, lat));
+
+  CREATE TABLE compartments (
+    locker_id TEXT NOT NULL REFERENCES lockers (id),
+    id TEXT NOT NULL,
+    size TEXT NOT NULL CHECK (size IN ('S', 'M', 'L', 'XL')),
+    width_mm INTEGER NOT NULL,
+    height_mm INTEGER NOT NULL,
+    depth_mm INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('free', 'held', 'reserved', 'occupied', 'out_of_service')),
+    reservation_id TEXT,
+    hold_expires_at BIGINT,
+    PRIMARY KEY (locker_id, id)
+  );
+  CREATE INDEX compartments_by_state ON compartments (locker_id, state, size, hold_expires_at);
+
+  CREATE TABLE reservations (
+    id TEXT PRIMARY KEY,
+    order_ref TEXT NOT NULL,
+    locker_id TEXT NOT NULL,
+    size TEXT NOT NULL,
+    compartment_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('held', 'confirmed', 'released', 'expired', 'consumed')),
+    expires_at BIGINT NOT NULL,
+    order_id TEXT,
+    shipment_id TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX reservations_held_expiry ON reservations (expires_at) WHERE status = 'held';
+  CREATE INDEX reservations_by_order ON reservations (order_id) WHERE order_id IS NOT NULL;
+  -- Double booking refused by the database itself: one live reservation per compartment.
+  CREATE UNIQUE INDEX reservations_one_live_per_compartment ON reservations (locker_id, compartment_id)
+    WHERE status IN ('held', 'confirmed', 'consumed');
+
+  CREATE TABLE idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    response_json TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+
+  CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    customer_json TEXT NOT NULL,
+    total_cents BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    payment_ref TEXT,
+    version INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE order_lines (
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    line_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    unit_price_cents BIGINT NOT NULL,
+    size TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'cancelled')),
+    shipment_id TEXT,
+    PRIMARY KEY (order_id, line_id)
+  );
+
+  CREATE TABLE shipments (
+    id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    state TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    reservation_id TEXT,
+    locker_id TEXT,
+    compartment_id TEXT,
+    size TEXT,
+    pickup_token_id TEXT,
+    code_digest TEXT,
+    pending_code TEXT,
+    pickup_deadline BIGINT,
+    return_token_id TEXT,
+    version INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX shipments_by_order ON shipments (order_id);
+  CREATE INDEX shipments_pickup_deadline ON shipments (pickup_deadline) WHERE state = 'delivered';
+
+  CREATE TABLE state_log (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    entity TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    event TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    at BIGINT NOT NULL
+  );
+  CREATE INDEX state_log_by_entity ON state_log (entity, entity_id, id);
+  CREATE FUNCTION state_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'state_log is append-only'; END $$;
+  CREATE TRIGGER state_log_no_change BEFORE UPDATE OR DELETE ON state_log
+    FOR EACH ROW EXECUTE FUNCTION state_log_append_only();
+
+  CREATE TABLE refunds (
+    id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    amount_cents BIGINT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+    reason TEXT NOT NULL,
+    provider_ref TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    lease_until BIGINT
+  );
+  CREATE INDEX refunds_pending ON refunds (created_at) WHERE state = 'pending';
+
+  CREATE TABLE code_sets (
+    locker_id TEXT PRIMARY KEY REFERENCES lockers (id),
+    version BIGINT NOT NULL,
+    digest TEXT NOT NULL,
+    acked_version BIGINT NOT NULL DEFAULT 0,
+    acked_digest TEXT,
+    acked_at BIGINT,
+    published_version BIGINT NOT NULL DEFAULT 0,
+    keyring_sent_hash TEXT,
+    keyring_sent_version BIGINT,
+    trusted_kids_json TEXT NOT NULL DEFAULT '[]'
+  );
+  CREATE TABLE code_entries (
+    locker_id TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    code_digest TEXT,
+    parcel_id TEXT NOT NULL,
+    compartment_id TEXT NOT NULL,
+    size TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('pickup', 'return-dropoff')),
+    shipment_id TEXT,
+    kid TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    added_version BIGINT NOT NULL,
+    revoked_version BIGINT,
+    revoke_reason TEXT,
+    PRIMARY KEY (locker_id, token_id)
+  );
+  CREATE UNIQUE INDEX code_entries_live_digest ON code_entries (locker_id, code_digest)
+    WHERE revoked_version IS NULL AND code_digest IS NOT NULL;
+  CREATE INDEX code_entries_by_version ON code_entries (locker_id, added_version);
+  CREATE INDEX code_entries_by_revoked ON code_entries (locker_id, revoked_version) WHERE revoked_version IS NOT NULL;
+  CREATE INDEX code_entries_live_expiry ON code_entries (expires_at) WHERE revoked_version IS NULL;
+  CREATE INDEX code_entries_live_kid ON code_entries (kid) WHERE revoked_version IS NULL;
+
+  CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    locker_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    details_json TEXT NOT NULL,
+    at BIGINT NOT NULL
+  );
+  CREATE INDEX alerts_by_locker ON alerts (locker_id, at);
+
+  CREATE TABLE notifications (
+    id TEXT PRIMARY KEY,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    recipient_json TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    sent_at BIGINT,
+    lease_until BIGINT
+  );
+  CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE state = 'pending';
+
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    first_seen_at BIGINT NOT NULL,
+    retired_at BIGINT,
+    revoked_at BIGINT
+  );
+
+  CREATE TABLE commands (
+    transaction_id TEXT PRIMARY KEY,
+    locker_id TEXT NOT NULL REFERENCES lockers (id),
+    command_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'replied', 'expired')),
+    reply_json TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    replied_at BIGINT,
+    db_epoch TEXT,
+    lease_until BIGINT
+  );
+  CREATE INDEX commands_due ON commands (next_attempt_at) WHERE state = 'pending';
+
+  CREATE TABLE locker_health (
+    locker_id TEXT PRIMARY KEY REFERENCES lockers (id),
+    boot_id TEXT NOT NULL,
+    sent_at DOUBLE PRECISION NOT NULL,
+    received_at BIGINT NOT NULL,
+    health_json TEXT NOT NULL,
+    episodes_json TEXT NOT NULL
+  );
+
+  CREATE TABLE audit_records (
+    locker_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    data_json TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    processed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (locker_id, epoch, seq)
+  );
+  CREATE TABLE audit_state (
+    locker_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    contiguous_seq BIGINT NOT NULL DEFAULT 0,
+    chain_broken_at BIGINT,
+    review_count INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (locker_id, epoch)
+  );
+  CREATE TABLE audit_conflicts (
+    locker_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL,
+    record_json TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (locker_id, epoch, seq, hash)
+  );
+  CREATE TABLE locker_epochs (
+    locker_id TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    seen_at BIGINT NOT NULL
+  );
+  CREATE TABLE audit_review (
+    locker_id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('unknown-type', 'invalid-json', 'invalid-data')),
+    detail TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (locker_id, epoch, seq)
+  );
+  `,
+];
+
+export const PG_SCHEMA_VERSION = steps.length;
+
+// One arbitrary 64-bit key for "the backend is migrating this database".
+const MIGRATION_LOCK = 0x6c6f636b6572;
+
+/** Brings the current schema (the connection's search_path) up to date, or refuses a newer one. */
+export async function migratePg(client: pg.ClientBase, upTo: number = steps.length): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_version (only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row), version INTEGER NOT NULL)');
+    const row = (await client.query<{ version: number }>('SELECT version FROM schema_version')).rows[0];
+    const current = row?.version ?? 0;
+    if (current > steps.length) {
+      throw new BackendError('DB_TOO_NEW', 'the database was migrated by a newer backend; refusing to run on it', { databaseVersion: current, codeVersion: steps.length });
+    }
+    for (let v = current; v < Math.min(upTo, steps.length); v++) await client.query(steps[v] as string);
+    const target = Math.max(current, Math.min(upTo, steps.length));
+    await client.query('INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT (only_row) DO UPDATE SET version = excluded.version', [target]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

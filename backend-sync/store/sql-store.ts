@@ -1,0 +1,63 @@
+import type { Store } from './store.js';
+import { SqlAlertRepository, SqlSigningKeyRepository } from './sql/alert-repository.js';
+import { SqlAuditRepository } from './sql/audit-repository.js';
+import { SqlCodeSetRepository } from './sql/code-set-repository.js';
+import { SqlCommandRepository } from './sql/command-repository.js';
+import { SqlIdempotencyRepository, SqlRefundRepository, SqlStateLogRepository } from './sql/ledger-repositories.js';
+import { SqlLockerHealthRepository } from './sql/locker-health-repository.js';
+import { SqlLockerRepository } from './sql/locker-repository.js';
+import { SqlNotificationRepository } from './sql/notification-repository.js';
+import { SqlOrderRepository, SqlShipmentRepository } from './sql/order-repositories.js';
+import { SqlReservationRepository } from './sql/reservation-repository.js';
+import type { SqlExecutor } from './sql/sql-executor.js';
+
+// The one Store implementation: every repository is written once against SqlExecutor and
+// runs on whichever engine the executor speaks (docs/decisions/0029).
+
+export class SqlStore implements Store {
+  readonly lockers;
+  readonly reservations;
+  readonly idempotency;
+  readonly orders;
+  readonly shipments;
+  readonly stateLog;
+  readonly refunds;
+  readonly codeSets;
+  readonly audit;
+  readonly notifications;
+  readonly alerts;
+  readonly signingKeys;
+  readonly commands;
+  readonly lockerHealth;
+  readonly engine;
+
+  constructor(readonly x: SqlExecutor) {
+    this.engine = x.engine;
+    this.lockers = new SqlLockerRepository(x);
+    this.reservations = new SqlReservationRepository(x);
+    this.idempotency = new SqlIdempotencyRepository(x);
+    this.orders = new SqlOrderRepository(x);
+    this.shipments = new SqlShipmentRepository(x);
+    this.stateLog = new SqlStateLogRepository(x);
+    this.refunds = new SqlRefundRepository(x);
+    this.codeSets = new SqlCodeSetRepository(x);
+    this.audit = new SqlAuditRepository(x);
+    this.notifications = new SqlNotificationRepository(x);
+    this.alerts = new SqlAlertRepository(x);
+    this.signingKeys = new SqlSigningKeyRepository(x);
+    this.commands = new SqlCommandRepository(x);
+    this.lockerHealth = new SqlLockerHealthRepository(x);
+  }
+
+  transaction<T>(work: () => Promise<T>): Promise<T> {
+    return this.x.transaction(work);
+  }
+
+  transactionGrouped<T>(work: () => Promise<T>): Promise<T> {
+    return this.x.transactionGrouped(work);
+  }
+
+  close(): Promise<void> {
+    return this.x.close();
+  }
+}

@@ -1,0 +1,159 @@
+import type { CompartmentSize } from '../../shared/contract.js';
+import type { ReservationRecord, ReservationStatus } from '../records.js';
+import type { ClaimParams, ReservationRepository } from '../store.js';
+import { atomically, type SqlExecutor } from './sql-executor.js';
+import { sql, sqlPer } from './sql-text.js';
+
+interface ReservationRow {
+  id: string;
+  order_ref: string;
+  locker_id: string;
+  size: CompartmentSize;
+  compartment_id: string;
+  status: ReservationStatus;
+  expires_at: number;
+  order_id: string | null;
+  shipment_id: string | null;
+  created_at: number;
+}
+
+function toRecord(r: ReservationRow): ReservationRecord {
+  const rec: ReservationRecord = {
+    id: r.id,
+    orderRef: r.order_ref,
+    lockerId: r.locker_id,
+    size: r.size,
+    compartmentId: r.compartment_id,
+    status: r.status,
+    expiresAt: r.expires_at,
+    createdAt: r.created_at,
+  };
+  if (r.order_id !== null) rec.orderId = r.order_id;
+  if (r.shipment_id !== null) rec.shipmentId = r.shipment_id;
+  return rec;
+}
+
+const COLUMNS = 'id, order_ref, locker_id, size, compartment_id, status, expires_at, order_id, shipment_id, created_at';
+
+// THE anti-double-booking write: one statement picks a free compartment and flips it, and
+// the outer WHERE re-checks 'free' so the row changes only if still free. On PostgreSQL
+// the pick also locks the row and skips rows other claims have locked, so concurrent
+// claims spread over the free compartments instead of queueing on the first one. A
+// unique index on active reservations per compartment backs it up (migrations).
+const FREE_PICK = `FROM compartments c JOIN lockers l ON l.id = c.locker_id
+   WHERE c.locker_id = @lockerId AND c.state = 'free' AND c.size = @size AND c.id <> @exclude
+     AND l.status = 'operating' AND (l.offline_since IS NULL OR l.offline_since > @offlineCutoff)
+   ORDER BY c.id LIMIT 1`;
+const claim = sqlPer({
+  sqlite: `UPDATE compartments SET state = @compartmentState, reservation_id = @id, hold_expires_at = @holdExpiresAt
+    WHERE rowid = (SELECT c.rowid ${FREE_PICK}) AND state = 'free'
+    RETURNING id`,
+  postgres: `UPDATE compartments SET state = @compartmentState, reservation_id = @id, hold_expires_at = @holdExpiresAt
+    WHERE (locker_id, id) = (SELECT c.locker_id, c.id ${FREE_PICK} FOR UPDATE OF c SKIP LOCKED) AND state = 'free'
+    RETURNING id`,
+});
+const insert = sql(
+  `INSERT INTO reservations (id, order_ref, locker_id, size, compartment_id, status, expires_at, created_at, updated_at)
+   VALUES (@id, @orderRef, @lockerId, @size, @compartmentId, @status, @expiresAt, @now, @now)`,
+);
+const get = sql(`SELECT ${COLUMNS} FROM reservations WHERE id = ?`);
+const confirm = sql(
+  `UPDATE reservations SET status = 'confirmed', order_id = @orderId, updated_at = @now
+    WHERE id = @id AND status = 'held' AND expires_at > @now`,
+);
+const confirmCompartment = sql(`UPDATE compartments SET state = 'reserved', hold_expires_at = NULL WHERE reservation_id = ? AND state = 'held'`);
+const release = sql(
+  `UPDATE reservations SET status = @status, updated_at = @now WHERE id = @id AND status IN ('held', 'confirmed', 'consumed')
+   RETURNING locker_id, compartment_id`,
+);
+const freeCompartment = sql(
+  `UPDATE compartments SET state = 'free', reservation_id = NULL, hold_expires_at = NULL
+    WHERE locker_id = ? AND id = ? AND reservation_id = ? AND state IN ('held', 'reserved')`,
+);
+const consume = sql(`UPDATE reservations SET status = 'consumed', shipment_id = @shipmentId, updated_at = @now WHERE id = @id AND status = 'confirmed'`);
+// Several instances sweep at once: each takes rows the others have not locked.
+const due = sqlPer({
+  sqlite: `SELECT ${COLUMNS} FROM reservations WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at LIMIT ?`,
+  postgres: `SELECT ${COLUMNS} FROM reservations WHERE status = 'held' AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED`,
+});
+const dueFor = sql(`SELECT ${COLUMNS} FROM reservations WHERE status = 'held' AND expires_at <= ? AND locker_id = ? AND size = ?`);
+const setCompartment = sql('UPDATE reservations SET compartment_id = ?, updated_at = ? WHERE id = ?');
+const byOrder = sql(`SELECT ${COLUMNS} FROM reservations WHERE order_id = ? ORDER BY created_at, id`);
+
+export class SqlReservationRepository implements ReservationRepository {
+  constructor(private readonly x: SqlExecutor) {}
+
+  claim(p: ClaimParams): Promise<ReservationRecord | undefined> {
+    return atomically(this.x, async () => {
+      let claimed = await this.claimFree(p);
+      if (claimed === undefined) {
+        // Nothing free: holds on this locker and size that lapsed go back to the pool (lazy
+        // release, same transaction) and the claim is tried once more, so a lapsed hold never
+        // blocks a new customer. Done only on this path: the common case costs no extra read.
+        const lapsed = await this.x.all<ReservationRow>(dueFor, [p.now, p.lockerId, p.size]);
+        for (const r of lapsed) await this.release(r.id, 'expired', p.now);
+        if (lapsed.length > 0) claimed = await this.claimFree(p);
+      }
+      if (claimed === undefined) return undefined;
+      await this.x.run(insert, { id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, compartmentId: claimed.id, status: p.status, expiresAt: p.expiresAt, now: p.now });
+      return { id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, compartmentId: claimed.id, status: p.status, expiresAt: p.expiresAt, createdAt: p.now };
+    });
+  }
+
+  private claimFree(p: ClaimParams): Promise<{ id: string } | undefined> {
+    return this.x.one<{ id: string }>(claim, {
+      id: p.id,
+      lockerId: p.lockerId,
+      size: p.size,
+      compartmentState: p.status === 'held' ? 'held' : 'reserved',
+      holdExpiresAt: p.status === 'held' ? p.expiresAt : null,
+      exclude: p.excludeCompartmentId ?? '',
+      offlineCutoff: p.offlineCutoff,
+    });
+  }
+
+  async get(id: string): Promise<ReservationRecord | undefined> {
+    const row = await this.x.one<ReservationRow>(get, [id]);
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  confirm(id: string, orderId: string, now: number): Promise<boolean> {
+    return atomically(this.x, async () => {
+      if ((await this.x.run(confirm, { id, orderId, now })) !== 1) return false;
+      await this.x.run(confirmCompartment, [id]);
+      return true;
+    });
+  }
+
+  release(id: string, status: 'released' | 'expired', now: number): Promise<boolean> {
+    return atomically(this.x, async () => {
+      const row = await this.x.one<{ locker_id: string; compartment_id: string }>(release, { id, status, now });
+      if (row === undefined) return false;
+      await this.x.run(freeCompartment, [row.locker_id, row.compartment_id, id]);
+      return true;
+    });
+  }
+
+  async consume(id: string, shipmentId: string, now: number): Promise<boolean> {
+    return (await this.x.run(consume, { id, shipmentId, now })) === 1;
+  }
+
+  async dueForExpiry(now: number, limit: number): Promise<ReservationRecord[]> {
+    return (await this.x.all<ReservationRow>(due, [now, limit])).map(toRecord);
+  }
+
+  relocate(id: string, excludeCompartmentId: string, now: number, offlineCutoff: number): Promise<string | undefined> {
+    return atomically(this.x, async () => {
+      const r = await this.get(id);
+      if (r === undefined || (r.status !== 'held' && r.status !== 'confirmed')) return undefined;
+      const claimed = await this.claimFree({ id, orderRef: r.orderRef, lockerId: r.lockerId, size: r.size, status: r.status, expiresAt: r.expiresAt, now, offlineCutoff, excludeCompartmentId });
+      if (claimed === undefined) return undefined;
+      await this.x.run(setCompartment, [claimed.id, now, id]);
+      return claimed.id;
+    });
+  }
+
+  async byOrder(orderId: string): Promise<ReservationRecord[]> {
+    return (await this.x.all<ReservationRow>(byOrder, [orderId])).map(toRecord);
+  }
+}

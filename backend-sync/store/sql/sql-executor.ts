@@ -1,0 +1,33 @@
+import type { Engine, Sql, SqlParams } from './sql-text.js';
+
+// What a repository needs from a database: run one statement, read rows, count changes,
+// and group statements into a transaction. Both engines implement it; repositories are
+// written once against it (docs/decisions/0029). A call made inside `transaction(work)` —
+// however deep in `work`'s async calls — runs on that transaction: the executor tracks
+// the current transaction with AsyncLocalStorage, so repositories need no handle passed in.
+
+export interface SqlExecutor {
+  readonly engine: Engine;
+  all<R>(q: Sql, params?: SqlParams): Promise<R[]>;
+  one<R>(q: Sql, params?: SqlParams): Promise<R | undefined>;
+  /** Runs a write; resolves to the number of rows it changed. */
+  run(q: Sql, params?: SqlParams): Promise<number>;
+  /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
+  transaction<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` atomically, possibly sharing one commit with other work queued in the same
+   * turn (SQLite group commit); resolves after that commit. Each unit is its own savepoint.
+   */
+  transactionGrouped<T>(work: () => Promise<T>): Promise<T>;
+  /** True while called from inside a transaction of this executor. */
+  inTransaction(): boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Runs a repository's multi-statement method atomically: inside the caller's transaction
+ * when there is one (the usual case, at no extra cost), else in its own.
+ */
+export function atomically<T>(x: SqlExecutor, work: () => Promise<T>): Promise<T> {
+  return x.inTransaction() ? work() : x.transaction(work);
+}

@@ -1,0 +1,183 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type Database from 'better-sqlite3';
+import type { SqlExecutor } from '../sql/sql-executor.js';
+import type { Sql, SqlParams } from '../sql/sql-text.js';
+
+// The embedded engine behind the async store interface. better-sqlite3 is synchronous and
+// has one connection: a statement outside a transaction runs at once, atomically. A
+// transaction is BEGIN IMMEDIATE … COMMIT around async work, so while it is open, other
+// async callers must not slip statements into it: they wait for it to finish (a mutex),
+// and calls made from inside it (tracked by AsyncLocalStorage) go straight through.
+// Statements are prepared once and cached by text.
+
+interface Tx {
+  savepoints: number;
+  done: Promise<void>;
+}
+
+interface GroupUnit {
+  work: () => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+export class SqliteExecutor implements SqlExecutor {
+  readonly engine = 'sqlite' as const;
+  private readonly statements = new Map<Sql, Database.Statement>();
+  private readonly als = new AsyncLocalStorage<Tx>();
+  private active: Tx | undefined;
+  private queue: GroupUnit[] = [];
+  private flushScheduled = false;
+
+  constructor(
+    readonly db: Database.Database,
+    /** Group-commit batch bound: a bigger batch shares one fsync among more units. */
+    private readonly maxGroup = 256,
+  ) {}
+
+  private statement(q: Sql): Database.Statement {
+    let s = this.statements.get(q);
+    if (s === undefined) {
+      s = this.db.prepare(q.compile('sqlite').text);
+      this.statements.set(q, s);
+    }
+    return s;
+  }
+
+  private ready(): boolean {
+    return this.active === undefined || this.als.getStore() === this.active;
+  }
+
+  // The readiness check and the statement run in one synchronous step after any wait: no
+  // other transaction can open in between.
+  async all<R>(q: Sql, params?: SqlParams): Promise<R[]> {
+    while (!this.ready()) await (this.active as Tx).done;
+    return this.allNow<R>(q, params);
+  }
+
+  async one<R>(q: Sql, params?: SqlParams): Promise<R | undefined> {
+    while (!this.ready()) await (this.active as Tx).done;
+    return this.oneNow<R>(q, params);
+  }
+
+  async run(q: Sql, params?: SqlParams): Promise<number> {
+    while (!this.ready()) await (this.active as Tx).done;
+    return this.runNow(q, params);
+  }
+
+  private allNow<R>(q: Sql, params: SqlParams | undefined): R[] {
+    const s = this.statement(q);
+    return (params === undefined ? s.all() : s.all(params)) as R[];
+  }
+
+  private oneNow<R>(q: Sql, params: SqlParams | undefined): R | undefined {
+    const s = this.statement(q);
+    return (params === undefined ? s.get() : s.get(params)) as R | undefined;
+  }
+
+  private runNow(q: Sql, params: SqlParams | undefined): number {
+    const s = this.statement(q);
+    if (s.reader) {
+      // A write with RETURNING read as a run: count the rows it returned.
+      return (params === undefined ? s.all() : s.all(params)).length;
+    }
+    return (params === undefined ? s.run() : s.run(params)).changes;
+  }
+
+  inTransaction(): boolean {
+    const tx = this.als.getStore();
+    return tx !== undefined && tx === this.active;
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    const current = this.als.getStore();
+    if (current !== undefined && current === this.active) return this.savepoint(current, work);
+    while (this.active !== undefined) await this.active.done;
+    let finish!: () => void;
+    const tx: Tx = { savepoints: 0, done: new Promise<void>((r) => (finish = r)) };
+    this.active = tx;
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      let result: T;
+      try {
+        result = await this.als.run(tx, work);
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+      this.db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.active = undefined;
+      finish();
+    }
+  }
+
+  private async savepoint<T>(tx: Tx, work: () => Promise<T>): Promise<T> {
+    const name = `sp${String(++tx.savepoints)}`;
+    this.db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = await work();
+      this.db.exec(`RELEASE ${name}`);
+      return result;
+    } catch (err) {
+      if (this.db.inTransaction) {
+        this.db.exec(`ROLLBACK TO ${name}`);
+        this.db.exec(`RELEASE ${name}`);
+      }
+      throw err;
+    }
+  }
+
+  // Group commit: units queued in the same event-loop turn share one transaction, hence
+  // one fsync (synchronous=FULL makes every commit an fsync of the WAL, which is what caps
+  // single-transaction writes on this disk). Each unit runs in its own SAVEPOINT, so a unit
+  // that throws (no capacity, bad input) is undone alone and rejects alone. Every promise
+  // settles only after the shared COMMIT: nobody answers a client with something not yet
+  // durable. If the COMMIT fails, all reject. (docs/decisions/0011)
+  transactionGrouped<T>(work: () => Promise<T>): Promise<T> {
+    if (this.inTransaction()) return this.transaction(work);
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxGroup);
+      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+      try {
+        await this.transaction(async () => {
+          for (const unit of batch) {
+            try {
+              outcomes.push({ ok: true, value: await this.transaction(unit.work) });
+            } catch (err) {
+              outcomes.push({ ok: false, err });
+            }
+          }
+        });
+      } catch (err) {
+        for (const unit of batch) unit.reject(err);
+        continue;
+      }
+      batch.forEach((unit, i) => {
+        const o = outcomes[i];
+        if (o === undefined) unit.reject(new Error('group commit lost an outcome'));
+        else if (o.ok) unit.resolve(o.value);
+        else unit.reject(o.err);
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+// PostgreSQL for tests: the machine's server (LOCKER_PG_URL, default the trust-auth
+// service on 127.0.0.1:5432, database `test`), one fresh schema per store, dropped after.
+// Outside CI a missing server skips the PostgreSQL suites with a logged reason; under
+// CI=true it fails them, so CI never goes green without having run them.
+
+export const PG_URL = process.env['LOCKER_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export type PgProbe = { available: true } | { available: false; reason: string };
+
+let probed: Promise<PgProbe> | undefined;
+
+export function probePg(): Promise<PgProbe> {
+  probed ??= (async (): Promise<PgProbe> => {
+    const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2_000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return { available: true };
+    } catch (err) {
+      return { available: false, reason: `PostgreSQL not reachable at ${PG_URL}: ${err instanceof Error ? err.message : String(err)}` };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  })();
+  return probed;
+}
+
+/**
+ * Whether the PostgreSQL suites run here: true when the server answers; false (after
+ * logging why) when it does not and this is not CI; throws under CI=true.
+ */
+export async function pgSuitesRun(suite: string): Promise<boolean> {
+  const p = await probePg();
+  if (p.available) return true;
+  if (process.env['CI'] === 'true') throw new Error(`${suite}: ${p.reason} (CI=true requires PostgreSQL; .ci/run installs it)`);
+  process.stderr.write(`[skip] ${suite}: ${p.reason}\n`);
+  return false;
+}
+
+export function freshSchemaName(): string {
+  return `t_${randomBytes(6).toString('hex')}`;
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+export type EngineName = 'sqlite' | 'postgres';
+
+/** The engines a contract suite runs on here: always SQLite, PostgreSQL when it runs. */
+export async function testEngines(suite: string): Promise<EngineName[]> {
+  return (await pgSuitesRun(suite)) ? ['sqlite', 'postgres'] : ['sqlite'];
+}
+

@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import { silentLogger, type Logger } from '../shared/logger.js';
+import { openPgStore, openSqliteStore } from '../store/open-store.js';
+import type { SqlStore } from '../store/sql-store.js';
+import { dropSchema, freshSchemaName, PG_URL, type EngineName } from './pg-test-db.js';
+
+// Whole stores of either engine for tests; PostgreSQL ones live in a fresh schema that
+// dispose() drops.
+
+export interface TestPgStore {
+  store: SqlStore;
+  schema: string;
+  /** Closes the store and drops its schema. */
+  dispose(): Promise<void>;
+}
+
+/** A migrated store in a fresh schema of the test server. */
+export async function openTestPgStore(o: { logger?: Logger; poolSize?: number; schema?: string } = {}): Promise<TestPgStore> {
+  const schema = o.schema ?? freshSchemaName();
+  const store = await openPgStore({ url: PG_URL, schema, poolSize: o.poolSize ?? 8, applicationName: 'locker-test' }, o.logger ?? silentLogger());
+  return {
+    store,
+    schema,
+    dispose: async () => {
+      await store.close();
+      await dropSchema(schema);
+    },
+  };
+}
+
+/** A fresh migrated store of the given engine; dispose() removes every trace of it. */
+export async function openTestStore(engine: EngineName, dir: string, o: { logger?: Logger } = {}): Promise<{ store: SqlStore; dispose(): Promise<void> }> {
+  if (engine === 'postgres') return openTestPgStore(o);
+  const store = openSqliteStore(`${dir}/store-${randomBytes(4).toString('hex')}.db`, o.logger ?? silentLogger());
+  return { store, dispose: () => store.close() };
+}
