@@ -4,7 +4,7 @@ import pg from 'pg';
 // PostgreSQL for tests: the machine's server (LOCKER_PG_URL, default the trust-auth
 // service on 127.0.0.1:5432, database `test`), one fresh schema per store, dropped after.
 // Outside CI a missing server skips the PostgreSQL suites with a logged reason; under
-// CI=true it fails them, so CI never goes green without having run them.
+// under CI (any non-empty CI, as .ci/run sets) it fails them: CI never goes green without them.
 
 export const PG_URL = process.env['LOCKER_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -30,7 +30,7 @@ export function probePg(): Promise<PgProbe> {
 
 /**
  * Whether the PostgreSQL suites run here: true when the server answers; false (after
- * logging why) when it does not and this is not CI; throws under CI=true.
+ * logging why) when it does not and this is not CI; throws under CI.
  */
 export async function pgSuitesRun(suite: string): Promise<boolean> {
   const p = await probePg();
