@@ -3,7 +3,7 @@ import pg from 'pg';
 
 // PostgreSQL for tests: the machine's server (LOCKER_PG_URL, default the trust-auth
 // service on 127.0.0.1:5432, database `test`), one fresh schema per store, dropped after.
-// Outside CI a missing server skips the PostgreSQL suites with a logged reason; under
+// Outside CI a missing server skips the PostgreSQL suites with a logged reason;
 // under CI (any non-empty CI, as .ci/run sets) it fails them: CI never goes green without them.
 
 export const PG_URL = process.env['LOCKER_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
