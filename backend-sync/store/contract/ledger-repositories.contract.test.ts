@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTestExecutor } from '../../testing/test-executor.js';
+import { testEngines } from '../../testing/pg-test-db.js';
+import type { RefundRecord } from '../records.js';
+import { claimBesideOpenClaim, twoClaimsAtOnce } from './concurrent-claims.js';
+import { SqlIdempotencyRepository, SqlRefundRepository, SqlStateLogRepository } from '../sql/ledger-repositories.js';
+import type { SqlExecutor } from '../sql/sql-executor.js';
+import { sql } from '../sql/sql-text.js';
+
+// The ledger repositories' contract, on every engine: an idempotency key is stored once,
+// the state log keeps append order and refuses changes, and pending refunds are leased to
+// one claimer at a time, with a lapsed lease making them due again.
+
+const dir = mkdtempSync(join(tmpdir(), 'ledger-contract-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const engines = await testEngines('ledger repositories contract');
+const T = 1_800_000_000_000;
+const LEASE = 30_000;
+
+const addOrder = sql(
+  `INSERT INTO orders (id, state, customer_json, total_cents, currency, version, created_at, updated_at) VALUES (?, 'cancelled', '{"name":"Ada"}', 5000, 'EUR', 1, ?, ?)`,
+);
+
+function refund(id: string, createdAt: number): RefundRecord {
+  return { id, orderId: 'o1', amountCents: 100, state: 'pending', reason: 'cancelled: test', createdAt };
+}
+
+describe.each(engines)('ledger repositories on %s', (engine) => {
+  let x: SqlExecutor;
+  let dispose: () => Promise<void>;
+
+  beforeEach(async () => {
+    ({ x, dispose } = await openTestExecutor(engine, dir));
+    await x.run(addOrder, ['o1', T, T]);
+  });
+  afterEach(() => dispose());
+
+  it('an idempotency key is stored once; the first response is the one kept, verbatim', async () => {
+    const repo = new SqlIdempotencyRepository(x);
+    const first = { requestHash: 'h1', statusCode: 201, responseJson: '{"id":"r1","n":1.50}' };
+    expect(await repo.put('order', 'k', first, T)).toBe(true);
+    expect(await repo.put('order', 'k', { requestHash: 'h2', statusCode: 200, responseJson: '{}' }, T + 1)).toBe(false);
+    expect(await repo.get('order', 'k')).toEqual(first);
+    expect(await repo.get('reservation', 'k')).toBeUndefined();
+    expect(await repo.put('reservation', 'k', first, T)).toBe(true);
+  });
+
+  it('the state log lists an entity’s entries in append order and refuses to be rewritten', async () => {
+    const log = new SqlStateLogRepository(x);
+    await log.append({ entity: 'order', entityId: 'o1', to: 'placed', event: 'place', actor: 'api', at: T });
+    await log.append({ entity: 'order', entityId: 'o2', to: 'placed', event: 'place', actor: 'api', at: T });
+    await log.append({ entity: 'order', entityId: 'o1', from: 'placed', to: 'cancelled', event: 'cancel', actor: 'support', reason: 'asked', at: T });
+    await log.append({ entity: 'shipment', entityId: 'o1', to: 'created', event: 'create', actor: 'api', at: T });
+    expect(await log.list('order', 'o1')).toEqual([
+      { entity: 'order', entityId: 'o1', to: 'placed', event: 'place', actor: 'api', at: T },
+      { entity: 'order', entityId: 'o1', from: 'placed', to: 'cancelled', event: 'cancel', actor: 'support', reason: 'asked', at: T },
+    ]);
+    await expect(x.run(sql(`UPDATE state_log SET actor = 'forged'`))).rejects.toThrow(/append-only/);
+    await expect(x.run(sql('DELETE FROM state_log'))).rejects.toThrow(/append-only/);
+  });
+
+  it('claimPending leases pending refunds oldest first; a leased refund is not claimed again while the lease lasts', async () => {
+    const repo = new SqlRefundRepository(x);
+    for (let i = 0; i < 4; i++) await repo.insert(refund(`r${String(i)}`, T - 10 + (3 - i)));
+    expect((await repo.claimPending(T, LEASE, 3)).map((r) => r.id)).toEqual(['r3', 'r2', 'r1']);
+    expect((await repo.claimPending(T + LEASE - 1, LEASE, 10)).map((r) => r.id)).toEqual(['r0']);
+    expect(await repo.claimPending(T + LEASE - 1, LEASE, 10)).toEqual([]);
+    // The instance holding r3..r1 died: at the end of its lease they are due again.
+    expect((await repo.claimPending(T + LEASE, LEASE, 10)).map((r) => r.id)).toEqual(['r3', 'r2', 'r1']);
+  });
+
+  it('two concurrent claimers get disjoint refunds', async () => {
+    const repo = new SqlRefundRepository(x);
+    for (let i = 0; i < 10; i++) await repo.insert(refund(`r${String(i)}`, T - 100 + i));
+    const [a, b] = await twoClaimsAtOnce(x, () => repo.claimPending(T, LEASE, 4));
+    expect(a).toHaveLength(4);
+    expect(b).toHaveLength(4);
+    expect(new Set([...a, ...b].map((r) => r.id)).size).toBe(8);
+    expect((await repo.claimPending(T, LEASE, 10)).map((r) => r.id)).toEqual(['r8', 'r9']);
+  });
+
+  it.skipIf(engine !== 'postgres')('a claim passes over refunds another open claim holds instead of waiting for it', async () => {
+    const repo = new SqlRefundRepository(x);
+    for (let i = 0; i < 6; i++) await repo.insert(refund(`r${String(i)}`, T - 100 + i));
+    const { first, second, secondWaited } = await claimBesideOpenClaim(x, () => repo.claimPending(T, LEASE, 3));
+    expect(secondWaited).toBe(false);
+    expect(first.map((r) => r.id)).toEqual(['r0', 'r1', 'r2']);
+    expect(second.map((r) => r.id)).toEqual(['r3', 'r4', 'r5']);
+  });
+
+  it('settle happens once; a settled refund is never claimed again', async () => {
+    const repo = new SqlRefundRepository(x);
+    await repo.insert(refund('r1', T));
+    await repo.insert(refund('r2', T + 1));
+    await repo.claimPending(T, LEASE, 10);
+    expect(await repo.settle('r1', 'succeeded', 'prov-1', T + 5)).toBe(true);
+    expect(await repo.settle('r1', 'failed', undefined, T + 6)).toBe(false);
+    expect(await repo.settle('r2', 'failed', undefined, T + 6)).toBe(true);
+    expect(await repo.byOrder('o1')).toEqual([
+      { ...refund('r1', T), state: 'succeeded', providerRef: 'prov-1' },
+      { ...refund('r2', T + 1), state: 'failed' },
+    ]);
+    expect(await repo.claimPending(T + 10 * LEASE, LEASE, 10)).toEqual([]);
+  });
+});

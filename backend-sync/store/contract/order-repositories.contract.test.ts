@@ -1,0 +1,145 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTestExecutor } from '../../testing/test-executor.js';
+import { testEngines } from '../../testing/pg-test-db.js';
+import type { OrderLineRecord, OrderRecord, ShipmentRecord } from '../records.js';
+import { SqlOrderRepository, SqlShipmentRepository } from '../sql/order-repositories.js';
+import type { SqlExecutor } from '../sql/sql-executor.js';
+import { sql } from '../sql/sql-text.js';
+
+// The order and shipment repositories' contract, on every engine: optimistic updates win
+// once per version, line and shipment patches touch only what they name, the pending
+// code is handed out once, and the pickup-deadline sweep spreads over instances.
+
+const dir = mkdtempSync(join(tmpdir(), 'order-contract-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const engines = await testEngines('order repositories contract');
+const T = 1_800_000_000_000;
+
+function order(id: string, over: Partial<OrderRecord> = {}): OrderRecord {
+  return { id, state: 'placed', customer: { name: 'Ada', email: 'ada@example.org' }, totalCents: 2500, currency: 'EUR', version: 1, createdAt: T, updatedAt: T, ...over };
+}
+
+function line(orderId: string, lineId: string): OrderLineRecord {
+  return { orderId, lineId, sku: `sku-${lineId}`, quantity: 2, unitPriceCents: 500, size: 'M', state: 'open' };
+}
+
+function shipment(id: string, over: Partial<ShipmentRecord> = {}): ShipmentRecord {
+  return { id, orderId: 'o1', state: 'created', carrier: 'dhl', trackingNumber: `TN-${id}`, lockerId: 'lk', compartmentId: 'M01', size: 'M', version: 1, createdAt: T, updatedAt: T, ...over };
+}
+
+describe.each(engines)('OrderRepository and ShipmentRepository on %s', (engine) => {
+  let x: SqlExecutor;
+  let dispose: () => Promise<void>;
+  let orders: SqlOrderRepository;
+  let shipments: SqlShipmentRepository;
+
+  beforeEach(async () => {
+    ({ x, dispose } = await openTestExecutor(engine, dir));
+    orders = new SqlOrderRepository(x);
+    shipments = new SqlShipmentRepository(x);
+    await orders.insert(order('o1'), [line('o1', 'a'), line('o1', 'b'), line('o1', 'c')]);
+  });
+  afterEach(() => dispose());
+
+  it('an order and its lines round-trip, the customer through its schema', async () => {
+    await orders.insert(order('o2', { customer: { name: 'Bob', phone: '+49 30 1234567' } }), [line('o2', 'x')]);
+    expect(await orders.get('o2')).toEqual({ id: 'o2', state: 'placed', customer: { name: 'Bob', phone: '+49 30 1234567' }, totalCents: 2500, currency: 'EUR', version: 1, createdAt: T, updatedAt: T });
+    expect(await orders.lines('o1')).toEqual(['a', 'b', 'c'].map((l) => line('o1', l)));
+    expect(await orders.get('nope')).toBeUndefined();
+  });
+
+  it('an order whose lines cannot all be stored is not stored at all', async () => {
+    await expect(orders.insert(order('o3'), [line('o3', 'a'), line('o3', 'a')])).rejects.toThrow();
+    expect(await orders.get('o3')).toBeUndefined();
+    expect(await orders.lines('o3')).toEqual([]);
+  });
+
+  it('a corrupt customer is refused with the order named, not read as a customer', async () => {
+    await x.run(sql(`UPDATE orders SET customer_json = '{"email":"ada@example.org"}' WHERE id = 'o1'`));
+    await expect(orders.get('o1')).rejects.toMatchObject({ name: 'BackendError', code: 'INTERNAL' });
+    await expect(orders.get('o1')).rejects.toThrow(/corrupt row in orders \(id=o1\): customer_json does not match its schema \(name:/);
+  });
+
+  it('updateState wins once per version', async () => {
+    expect(await orders.updateState('o1', 'payment_confirmed', 1, T + 1)).toBe(true);
+    expect(await orders.updateState('o1', 'cancelled', 1, T + 2)).toBe(false);
+    expect(await orders.get('o1')).toMatchObject({ state: 'payment_confirmed', version: 2, updatedAt: T + 1 });
+    await orders.setPaymentRef('o1', 'pay-1');
+    expect((await orders.get('o1'))?.paymentRef).toBe('pay-1');
+  });
+
+  it('setLines changes only the named lines of that order, and only what it is told', async () => {
+    await orders.insert(order('o2'), [line('o2', 'a')]);
+    await orders.setLines('o1', ['a', 'c'], { shipmentId: 's1' });
+    await orders.setLines('o1', ['c'], { state: 'cancelled' });
+    expect((await orders.lines('o1')).map((l) => [l.lineId, l.state, l.shipmentId])).toEqual([
+      ['a', 'open', 's1'],
+      ['b', 'open', undefined],
+      ['c', 'cancelled', 's1'],
+    ]);
+    await orders.setLines('o1', ['a'], { state: 'cancelled', shipmentId: null });
+    expect((await orders.lines('o1'))[0]).toEqual({ ...line('o1', 'a'), state: 'cancelled' });
+    expect(await orders.lines('o2')).toEqual([line('o2', 'a')]);
+  });
+
+  it('a shipment round-trips; update patches the named fields on the expected version only', async () => {
+    await shipments.insert(shipment('s1'));
+    expect(await shipments.get('s1')).toEqual(shipment('s1'));
+    expect(await shipments.update('s1', 1, { state: 'delivered', pickupDeadline: T + 1000, pickupTokenId: 'tk' }, T + 5)).toBe(true);
+    expect(await shipments.update('s1', 1, { state: 'cancelled' }, T + 6)).toBe(false);
+    expect(await shipments.get('s1')).toEqual({ ...shipment('s1'), state: 'delivered', pickupDeadline: T + 1000, pickupTokenId: 'tk', version: 2, updatedAt: T + 5 });
+    // A field given as undefined is cleared; fields not given keep their values.
+    const clear: Partial<ShipmentRecord> = { compartmentId: 'M02' };
+    Object.assign(clear, { pickupTokenId: undefined });
+    expect(await shipments.update('s1', 2, clear, T + 7)).toBe(true);
+    const s = await shipments.get('s1');
+    expect(s).toMatchObject({ compartmentId: 'M02', state: 'delivered', pickupDeadline: T + 1000, version: 3 });
+    expect(s).not.toHaveProperty('pickupTokenId');
+    await shipments.insert(shipment('s0', { createdAt: T - 1 }));
+    expect((await shipments.byOrder('o1')).map((r) => r.id)).toEqual(['s0', 's1']);
+  });
+
+  it('the pending code is handed out once, also to two callers at the same moment', async () => {
+    await shipments.insert(shipment('s1'));
+    await shipments.setPendingCode('s1', 'sealed-code');
+    const got = await Promise.all([shipments.takePendingCode('s1'), shipments.takePendingCode('s1')]);
+    expect(got.filter((c) => c !== undefined)).toEqual(['sealed-code']);
+    expect(await shipments.takePendingCode('s1')).toBeUndefined();
+  });
+
+  it('deliveredPastDeadline: delivered parcels past their deadline, soonest first, bounded', async () => {
+    await shipments.insert(shipment('late'));
+    await shipments.insert(shipment('later'));
+    await shipments.insert(shipment('early'));
+    await shipments.insert(shipment('not-due'));
+    await shipments.insert(shipment('collected'));
+    await shipments.update('late', 1, { state: 'delivered', pickupDeadline: T - 10 }, T);
+    await shipments.update('later', 1, { state: 'delivered', pickupDeadline: T }, T);
+    await shipments.update('early', 1, { state: 'delivered', pickupDeadline: T - 100 }, T);
+    await shipments.update('not-due', 1, { state: 'delivered', pickupDeadline: T + 1 }, T);
+    await shipments.update('collected', 1, { state: 'collected', pickupDeadline: T - 1000 }, T);
+    expect((await shipments.deliveredPastDeadline(T, 10)).map((s) => s.id)).toEqual(['early', 'late', 'later']);
+    expect((await shipments.deliveredPastDeadline(T, 2)).map((s) => s.id)).toEqual(['early', 'late']);
+  });
+
+  it.skipIf(engine !== 'postgres')('two sweeping transactions take disjoint parcels (SKIP LOCKED)', async () => {
+    for (let i = 0; i < 6; i++) {
+      await shipments.insert(shipment(`d${String(i)}`));
+      await shipments.update(`d${String(i)}`, 1, { state: 'delivered', pickupDeadline: T - 100 + i }, T);
+    }
+    const sweep = (): Promise<string[]> =>
+      x.transaction(async () => {
+        const due = await shipments.deliveredPastDeadline(T, 3);
+        await sleep(60); // the other sweep runs while these rows are locked
+        return due.map((s) => s.id);
+      });
+    const [a, b] = await Promise.all([sweep(), sweep()]);
+    expect(a).toHaveLength(3);
+    expect(b).toHaveLength(3);
+    expect(new Set([...a, ...b]).size).toBe(6);
+  });
+});

@@ -1,0 +1,263 @@
+import type { CompartmentSize } from '../../shared/contract.js';
+import type { OrderState } from '../../orders/order-state-machine.js';
+import type { ShipmentState } from '../../orders/shipment-state-machine.js';
+import type { OrderLineRecord, OrderRecord, ShipmentRecord } from '../records.js';
+import type { OrderRepository, ShipmentRepository } from '../store.js';
+import { readJson } from './json-column.js';
+import { StoredCustomer } from './stored-schemas.js';
+import { atomically, type SqlExecutor } from './sql-executor.js';
+import { sql, sqlPer, type SqlValue } from './sql-text.js';
+
+// Orders, their lines and shipments: the order aggregate's tables. Updates are optimistic
+// (WHERE version = ?), so two writers deciding from the same read cannot both win, on one
+// SQLite file or across instances on PostgreSQL.
+
+interface OrderRow {
+  id: string;
+  state: OrderState;
+  customer_json: string;
+  total_cents: number;
+  currency: string;
+  payment_ref: string | null;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+interface LineRow {
+  order_id: string;
+  line_id: string;
+  sku: string;
+  quantity: number;
+  unit_price_cents: number;
+  size: CompartmentSize;
+  state: 'open' | 'cancelled';
+  shipment_id: string | null;
+}
+
+interface ShipmentRow {
+  id: string;
+  order_id: string;
+  state: ShipmentState;
+  carrier: string;
+  tracking_number: string;
+  reservation_id: string | null;
+  locker_id: string | null;
+  compartment_id: string | null;
+  size: CompartmentSize | null;
+  pickup_token_id: string | null;
+  code_digest: string | null;
+  pickup_deadline: number | null;
+  return_token_id: string | null;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+function orderOf(r: OrderRow): OrderRecord {
+  const o: OrderRecord = {
+    id: r.id,
+    state: r.state,
+    customer: readJson(StoredCustomer, r.customer_json, { table: 'orders', column: 'customer_json', key: { id: r.id } }),
+    totalCents: r.total_cents,
+    currency: r.currency,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.payment_ref !== null) o.paymentRef = r.payment_ref;
+  return o;
+}
+
+function lineOf(r: LineRow): OrderLineRecord {
+  const l: OrderLineRecord = { orderId: r.order_id, lineId: r.line_id, sku: r.sku, quantity: r.quantity, unitPriceCents: r.unit_price_cents, size: r.size, state: r.state };
+  if (r.shipment_id !== null) l.shipmentId = r.shipment_id;
+  return l;
+}
+
+function shipmentOf(r: ShipmentRow): ShipmentRecord {
+  const s: ShipmentRecord = {
+    id: r.id,
+    orderId: r.order_id,
+    state: r.state,
+    carrier: r.carrier,
+    trackingNumber: r.tracking_number,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.reservation_id !== null) s.reservationId = r.reservation_id;
+  if (r.locker_id !== null) s.lockerId = r.locker_id;
+  if (r.compartment_id !== null) s.compartmentId = r.compartment_id;
+  if (r.size !== null) s.size = r.size;
+  if (r.pickup_token_id !== null) s.pickupTokenId = r.pickup_token_id;
+  if (r.code_digest !== null) s.codeDigest = r.code_digest;
+  if (r.pickup_deadline !== null) s.pickupDeadline = r.pickup_deadline;
+  if (r.return_token_id !== null) s.returnTokenId = r.return_token_id;
+  return s;
+}
+
+const ORDER_COLUMNS = 'id, state, customer_json, total_cents, currency, payment_ref, version, created_at, updated_at';
+const LINE_COLUMNS = 'order_id, line_id, sku, quantity, unit_price_cents, size, state, shipment_id';
+const SHIPMENT_COLUMNS =
+  'id, order_id, state, carrier, tracking_number, reservation_id, locker_id, compartment_id, size, pickup_token_id, code_digest, pickup_deadline, return_token_id, version, created_at, updated_at';
+
+const insertOrder = sql(
+  `INSERT INTO orders (id, state, customer_json, total_cents, currency, payment_ref, version, created_at, updated_at)
+   VALUES (@id, @state, @customer, @total, @currency, NULL, 1, @now, @now)`,
+);
+const insertLine = sql(
+  `INSERT INTO order_lines (order_id, line_id, sku, quantity, unit_price_cents, size, state) VALUES (@orderId, @lineId, @sku, @quantity, @price, @size, 'open')`,
+);
+const getOrder = sql(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`);
+const lines = sql(`SELECT ${LINE_COLUMNS} FROM order_lines WHERE order_id = ? ORDER BY line_id`);
+const updateOrder = sql('UPDATE orders SET state = @state, version = version + 1, updated_at = @now WHERE id = @id AND version = @version');
+const setPaymentRef = sql('UPDATE orders SET payment_ref = ? WHERE id = ?');
+// One statement for every combination of changes: a field not being changed keeps its
+// value (COALESCE for the state; a flag for the shipment id, which may be set to NULL).
+// The line ids travel as one JSON array, so the statement text never varies with their count.
+const setLines = sqlPer({
+  sqlite: `UPDATE order_lines SET state = COALESCE(@state, state), shipment_id = CASE WHEN @setShipment = 1 THEN @shipmentId ELSE shipment_id END
+    WHERE order_id = @orderId AND line_id IN (SELECT value FROM json_each(@lineIds))`,
+  postgres: `UPDATE order_lines SET state = COALESCE(@state, state), shipment_id = CASE WHEN @setShipment = 1 THEN @shipmentId ELSE shipment_id END
+    WHERE order_id = @orderId AND line_id IN (SELECT value FROM json_array_elements_text(CAST(@lineIds AS json)))`,
+});
+
+/** The shipment fields `update` may patch, and their columns. */
+const patchable = {
+  state: 'state',
+  carrier: 'carrier',
+  trackingNumber: 'tracking_number',
+  reservationId: 'reservation_id',
+  lockerId: 'locker_id',
+  compartmentId: 'compartment_id',
+  size: 'size',
+  pickupTokenId: 'pickup_token_id',
+  codeDigest: 'code_digest',
+  pickupDeadline: 'pickup_deadline',
+  returnTokenId: 'return_token_id',
+} as const satisfies Partial<Record<keyof ShipmentRecord, string>>;
+type PatchableField = keyof typeof patchable;
+const patchableFields = Object.keys(patchable) as PatchableField[];
+
+const insertShipment = sql(
+  `INSERT INTO shipments (id, order_id, state, carrier, tracking_number, reservation_id, locker_id, compartment_id, size,
+                          pickup_token_id, code_digest, version, created_at, updated_at)
+   VALUES (@id, @orderId, @state, @carrier, @trackingNumber, @reservationId, @lockerId, @compartmentId, @size,
+           @pickupTokenId, @codeDigest, 1, @createdAt, @createdAt)`,
+);
+const getShipment = sql(`SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE id = ?`);
+const shipmentsByOrder = sql(`SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE order_id = ? ORDER BY created_at, id`);
+// Every patchable column is written from a flag and a value: a column whose flag is 0
+// keeps its value. One fixed statement, prepared once, whatever the patch holds.
+const updateShipment = sql(
+  `UPDATE shipments SET version = version + 1, updated_at = @now,
+     ${patchableFields.map((f) => `${patchable[f]} = CASE WHEN @set_${patchable[f]} = 1 THEN @${patchable[f]} ELSE ${patchable[f]} END`).join(',\n     ')}
+   WHERE id = @id AND version = @version`,
+);
+const setPendingCode = sql('UPDATE shipments SET pending_code = ? WHERE id = ?');
+const readPendingCode = sql('SELECT pending_code FROM shipments WHERE id = ?');
+// Compare-and-clear: of two callers that read the same code, only one clears it.
+const clearPendingCode = sql('UPDATE shipments SET pending_code = NULL WHERE id = ? AND pending_code = ?');
+// Several instances sweep at once: each takes parcels the others have not locked (the
+// locks last as long as the caller's transaction).
+const pastDeadline = sqlPer({
+  sqlite: `SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE state = 'delivered' AND pickup_deadline <= ? ORDER BY pickup_deadline, id LIMIT ?`,
+  postgres: `SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE state = 'delivered' AND pickup_deadline <= ? ORDER BY pickup_deadline, id LIMIT ? FOR UPDATE SKIP LOCKED`,
+});
+
+export class SqlOrderRepository implements OrderRepository {
+  constructor(private readonly x: SqlExecutor) {}
+
+  insert(o: OrderRecord, orderLines: readonly OrderLineRecord[]): Promise<void> {
+    return atomically(this.x, async () => {
+      await this.x.run(insertOrder, { id: o.id, state: o.state, customer: JSON.stringify(o.customer), total: o.totalCents, currency: o.currency, now: o.createdAt });
+      for (const l of orderLines) {
+        await this.x.run(insertLine, { orderId: o.id, lineId: l.lineId, sku: l.sku, quantity: l.quantity, price: l.unitPriceCents, size: l.size });
+      }
+    });
+  }
+
+  async get(id: string): Promise<OrderRecord | undefined> {
+    const r = await this.x.one<OrderRow>(getOrder, [id]);
+    return r === undefined ? undefined : orderOf(r);
+  }
+
+  async lines(orderId: string): Promise<OrderLineRecord[]> {
+    return (await this.x.all<LineRow>(lines, [orderId])).map(lineOf);
+  }
+
+  async updateState(id: string, state: OrderState, expectedVersion: number, now: number): Promise<boolean> {
+    return (await this.x.run(updateOrder, { id, state, version: expectedVersion, now })) === 1;
+  }
+
+  async setPaymentRef(id: string, paymentRef: string): Promise<void> {
+    await this.x.run(setPaymentRef, [paymentRef, id]);
+  }
+
+  async setLines(orderId: string, lineIds: readonly string[], change: { state?: 'cancelled'; shipmentId?: string | null }): Promise<void> {
+    if (lineIds.length === 0 || (change.state === undefined && change.shipmentId === undefined)) return;
+    await this.x.run(setLines, {
+      orderId,
+      lineIds: JSON.stringify(lineIds),
+      state: change.state ?? null,
+      setShipment: change.shipmentId === undefined ? 0 : 1,
+      shipmentId: change.shipmentId ?? null,
+    });
+  }
+}
+
+export class SqlShipmentRepository implements ShipmentRepository {
+  constructor(private readonly x: SqlExecutor) {}
+
+  async insert(s: ShipmentRecord): Promise<void> {
+    await this.x.run(insertShipment, {
+      id: s.id,
+      orderId: s.orderId,
+      state: s.state,
+      carrier: s.carrier,
+      trackingNumber: s.trackingNumber,
+      reservationId: s.reservationId ?? null,
+      lockerId: s.lockerId ?? null,
+      compartmentId: s.compartmentId ?? null,
+      size: s.size ?? null,
+      pickupTokenId: s.pickupTokenId ?? null,
+      codeDigest: s.codeDigest ?? null,
+      createdAt: s.createdAt,
+    });
+  }
+
+  async get(id: string): Promise<ShipmentRecord | undefined> {
+    const r = await this.x.one<ShipmentRow>(getShipment, [id]);
+    return r === undefined ? undefined : shipmentOf(r);
+  }
+
+  async byOrder(orderId: string): Promise<ShipmentRecord[]> {
+    return (await this.x.all<ShipmentRow>(shipmentsByOrder, [orderId])).map(shipmentOf);
+  }
+
+  async update(id: string, expectedVersion: number, patch: Partial<Omit<ShipmentRecord, 'id' | 'orderId' | 'version'>>, now: number): Promise<boolean> {
+    const params: Record<string, SqlValue> = { id, version: expectedVersion, now };
+    for (const f of patchableFields) {
+      // A field present with the value undefined clears the column, as it always has.
+      const present = f in patch;
+      params[`set_${patchable[f]}`] = present ? 1 : 0;
+      params[patchable[f]] = present ? (patch[f] ?? null) : null;
+    }
+    return (await this.x.run(updateShipment, params)) === 1;
+  }
+
+  async setPendingCode(id: string, code: string | null): Promise<void> {
+    await this.x.run(setPendingCode, [code, id]);
+  }
+
+  async takePendingCode(id: string): Promise<string | undefined> {
+    const code = (await this.x.one<{ pending_code: string | null }>(readPendingCode, [id]))?.pending_code ?? null;
+    if (code === null) return undefined;
+    return (await this.x.run(clearPendingCode, [id, code])) === 1 ? code : undefined;
+  }
+
+  async deliveredPastDeadline(now: number, limit: number): Promise<ShipmentRecord[]> {
+    return (await this.x.all<ShipmentRow>(pastDeadline, [now, limit])).map(shipmentOf);
+  }
+}
