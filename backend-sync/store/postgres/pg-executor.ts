@@ -79,6 +79,18 @@ export class PgExecutor implements SqlExecutor {
   async transaction<T>(work: () => Promise<T>): Promise<T> {
     const outer = this.current();
     if (outer !== undefined) return this.savepoint(outer, work);
+    // Two transactions that lock rows in opposite orders (a sweeper and a deposit) can
+    // deadlock; PostgreSQL aborts one. Its work rolled back whole, so it is run again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(work);
+      } catch (err) {
+        if (attempt >= MAX_ATTEMPTS || !isRetryable(err)) throw err;
+      }
+    }
+  }
+
+  private async once<T>(work: () => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const tx: Tx = { client, savepoints: 0, open: true };
     let broken = false;
@@ -127,6 +139,14 @@ export class PgExecutor implements SqlExecutor {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+const MAX_ATTEMPTS = 4;
+
+/** Deadlock detected, or a serialisation failure: the transaction did nothing and may run again. */
+function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
 }
 
 function isConnectionError(err: unknown): boolean {
