@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate } from './migrations.js';
-import { SqliteAuditRepository } from './sqlite-audit-repository.js';
+import { SqlAuditRepository } from '../sql/audit-repository.js';
+import { migrate, SQLITE_SCHEMA_VERSION } from './migrations.js';
+import { SqliteExecutor } from './sqlite-executor.js';
 
 // Migration 5 (docs/decisions/0023): audit chains keyed by (locker, epoch, seq). Records
 // stored before it keep their data, watermark and chain state under the epoch 'pre-epoch'.
@@ -16,7 +17,7 @@ describe('backend migration 5: audit chains per database epoch', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps records stored before epochs under the pre-epoch chain, and a new epoch starts apart', () => {
+  it('keeps records stored before epochs under the pre-epoch chain, and a new epoch starts apart', async () => {
     const db = new Database(join(dir, 'backend.sqlite'));
     migrate(db, 4);
     db.prepare(
@@ -25,19 +26,20 @@ describe('backend migration 5: audit chains per database epoch', () => {
     ).run('0'.repeat(64), 'a'.repeat(64));
     db.prepare(`INSERT INTO audit_state (locker_id, contiguous_seq, chain_broken_at) VALUES ('lk-a', 1, NULL)`).run();
     migrate(db);
-    expect(db.pragma('user_version', { simple: true })).toBe(6);
+    expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
 
-    const audit = new SqliteAuditRepository(db);
-    expect(audit.get('lk-a', 'pre-epoch', 1)).toMatchObject({ epoch: 'pre-epoch', seq: 1, hash: 'a'.repeat(64) });
-    expect(audit.contiguousSeq('lk-a', 'pre-epoch')).toBe(1);
-    expect(audit.currentEpoch('lk-a')).toBeUndefined();
+    const x = new SqliteExecutor(db);
+    const audit = new SqlAuditRepository(x);
+    expect(await audit.get('lk-a', 'pre-epoch', 1)).toMatchObject({ epoch: 'pre-epoch', seq: 1, hash: 'a'.repeat(64) });
+    expect(await audit.contiguousSeq('lk-a', 'pre-epoch')).toBe(1);
+    expect(await audit.currentEpoch('lk-a')).toBeUndefined();
     // The same seq under a real epoch is another record, not a duplicate.
     const epoch = 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0';
-    expect(audit.insert({ lockerId: 'lk-a', epoch, seq: 1, at: 20, type: 'device.started', lane: 'normal', dataJson: '{"fresh":true}', prevHash: '0'.repeat(64), hash: 'b'.repeat(64) }, 21)).toBe(true);
-    expect(audit.count('lk-a')).toBe(2);
-    expect(audit.contiguousSeq('lk-a', epoch)).toBe(0);
-    expect(audit.setCurrentEpoch('lk-a', epoch, 30)).toBe(true);
-    expect(audit.setCurrentEpoch('lk-a', epoch, 31)).toBe(false);
-    db.close();
+    expect(await audit.insert({ lockerId: 'lk-a', epoch, seq: 1, at: 20, type: 'device.started', lane: 'normal', dataJson: '{"fresh":true}', prevHash: '0'.repeat(64), hash: 'b'.repeat(64) }, 21)).toBe(true);
+    expect(await audit.count('lk-a')).toBe(2);
+    expect(await audit.contiguousSeq('lk-a', epoch)).toBe(0);
+    expect(await audit.setCurrentEpoch('lk-a', epoch, 30)).toBe(true);
+    expect(await audit.setCurrentEpoch('lk-a', epoch, 31)).toBe(false);
+    await x.close();
   });
 });
