@@ -28,8 +28,7 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
   try {
     const client = await x.pool.connect();
     try {
-      if (o.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${o.schema}`);
-      await migratePg(client);
+      await migratePg(client, { schema: o.schema });
     } finally {
       client.release();
     }

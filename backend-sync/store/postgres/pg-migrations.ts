@@ -297,10 +297,13 @@ export const PG_SCHEMA_VERSION = steps.length;
 const MIGRATION_LOCK = 0x6c6f636b6572;
 
 /** Brings the current schema (the connection's search_path) up to date, or refuses a newer one. */
-export async function migratePg(client: pg.ClientBase, upTo: number = steps.length): Promise<void> {
+export async function migratePg(client: pg.ClientBase, o: { schema?: string | undefined; upTo?: number } = {}): Promise<void> {
+  const upTo = o.upTo ?? steps.length;
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    // Under the lock: concurrent CREATE SCHEMA IF NOT EXISTS can still collide on the catalog.
+    if (o.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${o.schema}`);
     await client.query('CREATE TABLE IF NOT EXISTS schema_version (only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row), version INTEGER NOT NULL)');
     const row = (await client.query<{ version: number }>('SELECT version FROM schema_version')).rows[0];
     const current = row?.version ?? 0;
