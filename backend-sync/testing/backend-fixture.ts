@@ -11,11 +11,13 @@ import { SimulatedPaymentProvider } from '../payments/simulated-payment-provider
 import { ManualClock, type Clock } from '../shared/clock.js';
 import { createEd25519, keyToText, type Ed25519 } from '../shared/contract.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { openSqliteStore } from '../store/open-store.js';
+import type { SqlStore } from '../store/sql-store.js';
 
-// A real backend for tests: SQLite file in a temp dir, real Ed25519 keys written the way
-// scripts/keygen.ts writes them, a manual clock unless told otherwise, a recording log
-// channel to play the customer. Nothing is shared between fixtures.
+// A real backend for tests: the embedded store (SqlStore on a SQLite file) in a temp dir,
+// real Ed25519 keys written the way scripts/keygen.ts writes them, a manual clock unless
+// told otherwise, a recording log channel to play the customer. Nothing is shared between
+// fixtures. Async because the key store loads (and records) its keys through the store.
 
 export const T0 = Date.parse('2026-11-22T10:00:00Z');
 
@@ -23,7 +25,7 @@ export interface BackendFixture {
   dir: string;
   config: BackendConfig;
   clock: ManualClock;
-  store: SqliteStore;
+  store: SqlStore;
   services: BackendServices;
   payments: SimulatedPaymentProvider;
   inbox: LogChannel;
@@ -49,7 +51,7 @@ export interface FixtureOptions {
   dir?: string;
 }
 
-export function makeBackend(o: FixtureOptions = {}): BackendFixture {
+export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixture> {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'backend-'));
   const ed = createEd25519('node-crypto');
   const keysDir = join(dir, 'keys');
@@ -57,11 +59,16 @@ export function makeBackend(o: FixtureOptions = {}): BackendFixture {
   const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db') }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
   const clock = new ManualClock(T0);
   const logger = o.logger ?? silentLogger();
-  const store = SqliteStore.open(config.db.path, logger);
+  const store = openSqliteStore(config.db.path, logger);
   const payments = new SimulatedPaymentProvider();
   const inbox = new LogChannel(logger, true);
   const services = createBackendServices({ config, store, clock: o.clock ?? clock, logger, ed, payments, channels: o.channels ?? [inbox] });
-  services.keys.load();
+  try {
+    await services.keys.load();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   let app: App | undefined;
   return {
     dir,
@@ -76,7 +83,7 @@ export function makeBackend(o: FixtureOptions = {}): BackendFixture {
     close: async () => {
       await app?.close();
       await services.sweeper.stop();
-      store.close();
+      await store.close();
       if (o.dir === undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
