@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
-import { paidOrder, ship } from '../testing/order-helpers.js';
+import { ship } from '../testing/order-helpers.js';
 import { WebhookChannel, webhookSignature } from './webhook-channel.js';
 
 describe('notification outbox', () => {
@@ -15,8 +15,22 @@ describe('notification outbox', () => {
   it('sends each notification once and wipes the pickup code from the row after sending', async () => {
     f = await makeBackend();
     await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
-    const o = await paidOrder(f, 'ord-outbox', [{ lineId: 'l1', size: 'M' }]);
+    // Notifications go out in the order they fell due. Ids are random, so two falling due in
+    // the same millisecond have no order between them: the steps here are a millisecond
+    // apart, as the steps of a real order are (the clock is a manual one).
+    const { body: placed } = await f.services.orders.place('ord-outbox', {
+      orderRef: 'ref-outbox',
+      customer: { name: 'Ada', email: 'ada@example.com' },
+      currency: 'EUR',
+      lines: [{ lineId: 'l1', sku: 'sku-l1', quantity: 1, unitPriceCents: 1000, size: 'M' }],
+      reservationIds: [],
+    });
+    f.clock.advance(1);
+    await f.services.orders.confirmPayment(placed.id, 'test');
+    f.clock.advance(1);
+    const o = await f.services.orders.startProcessing(placed.id, 'test');
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    f.clock.advance(1);
     await f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
     await f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
     await f.services.outbox.drain();

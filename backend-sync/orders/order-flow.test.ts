@@ -103,6 +103,23 @@ describe('orders and split shipments', () => {
     expect((await f.services.reservations.get(hold.id)).status).toBe('released');
   });
 
+  it('lets the compartments of a re-slotted and of a collected parcel be reserved again', async () => {
+    const o = await paidOrder(f, 'ord-reslot', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    expect(s.compartmentId).toBe('M1');
+    // The courier put the parcel into M2 instead of the assigned M1.
+    expect(await f.services.parcels.deposited(s.id, 'lk-a', 'M2', f.clock.now(), { actor: 'locker' })).toBe('applied');
+    const hold = await f.services.reservations.reserve('key-after-reslot', { orderRef: 'next-1', lockerId: 'lk-a', size: 'M' });
+    expect(hold.body.compartmentId).toBe('M1');
+    await f.services.reservations.release(hold.body.id, 'checkout', 'abandoned');
+    expect(await f.services.parcels.collected(s.id, 'lk-a', { actor: 'locker' })).toBe('applied');
+    const states = (await f.services.lockers.get('lk-a')).compartments.filter((c) => c.size === 'M').map((c) => c.state);
+    expect(states).toEqual(['free', 'free']);
+    for (const key of ['key-after-pickup-1', 'key-after-pickup-2']) {
+      expect((await f.services.reservations.reserve(key, { orderRef: key, lockerId: 'lk-a', size: 'M' })).body.status).toBe('held');
+    }
+  });
+
   it('expires a parcel after its pickup window, revokes its code and flags it for return', async () => {
     const o = await paidOrder(f, 'ord-expire', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');

@@ -50,11 +50,17 @@ export class ParcelEvents {
       if (s === undefined || s.lockerId !== lockerId) return 'ignored';
       if (s.state !== 'created' && s.state !== 'shipped' && s.state !== 'out_for_delivery') return 'ignored';
       const slot = compartmentId ?? s.compartmentId;
-      if (slot !== undefined && slot !== s.compartmentId && s.compartmentId !== undefined) {
-        // Re-slotted by the courier: the assigned compartment is free again.
-        await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'free', null);
+      const reslotted = slot !== undefined && s.compartmentId !== undefined && slot !== s.compartmentId;
+      if (reslotted) {
+        // Re-slotted by the courier: the assigned compartment is free again, and the
+        // reservation that named it ends with it. Left live, it would point at an empty
+        // compartment, and the database (one live reservation per compartment) would then
+        // refuse every new claim of it until this parcel is collected.
+        if (s.reservationId === undefined || !(await store.reservations.release(s.reservationId, 'released', this.d.clock.now()))) {
+          await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'free', null);
+        }
       }
-      if (slot !== undefined) await store.lockers.setCompartmentState(lockerId, slot, ['free', 'reserved', 'held'], 'occupied', s.reservationId ?? null);
+      if (slot !== undefined) await store.lockers.setCompartmentState(lockerId, slot, ['free', 'reserved', 'held'], 'occupied', reslotted ? null : (s.reservationId ?? null));
       // The sealed code moves into the notification (still sealed; the dispatcher opens it
       // only to hand it to the channels) and is wiped from that row once sent. From then
       // on only its digest exists.
@@ -79,6 +85,9 @@ export class ParcelEvents {
       const s = await this.shipment(shipmentId);
       if (s?.state !== 'delivered' || s.lockerId !== lockerId) return 'ignored';
       if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
+      // The parcel is gone, so its reservation ends too: a live one would keep the database
+      // from letting anyone claim the compartment again (one live reservation per compartment).
+      if (s.reservationId !== undefined) await store.reservations.release(s.reservationId, 'released', this.d.clock.now());
       await transitions.shipment(s, 'collect', who);
       await transitions.refreshOrder(s.orderId, who);
       return 'applied';
