@@ -60,7 +60,9 @@ export class ParcelEvents {
           await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'free', null);
         }
       }
-      if (slot !== undefined) await store.lockers.setCompartmentState(lockerId, slot, ['free', 'reserved', 'held'], 'occupied', reslotted ? null : (s.reservationId ?? null));
+      // The parcel's compartment keeps naming its reservation (released or not): that is how a
+      // fault reported on it later finds the shipment inside.
+      if (slot !== undefined) await store.lockers.setCompartmentState(lockerId, slot, ['free', 'reserved', 'held'], 'occupied', s.reservationId ?? null);
       // The sealed code moves into the notification (still sealed; the dispatcher opens it
       // only to hand it to the channels) and is wiped from that row once sent. From then
       // on only its digest exists.
