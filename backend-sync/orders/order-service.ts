@@ -129,8 +129,12 @@ export class OrderService {
     const { store, transitions, clock } = this.d;
     const who = { actor, reason: req.reason };
     const view = await store.transaction(async () => {
-      const o = await store.orders.get(id);
-      if (o === undefined) throw notFound('order', id);
+      const seen = await store.orders.get(id);
+      if (seen === undefined) throw notFound('order', id);
+      if (seen.state === 'cancelled') return orderView(store, seen);
+      // Locked before its lines and shipments are read: a shipment created or a parcel
+      // moved meanwhile on another instance is either seen here or waits for this.
+      const o = await transitions.lockOrder(id);
       if (o.state === 'cancelled') return orderView(store, o);
       const whole = req.lineIds === undefined && req.shipmentIds === undefined;
       const lines = await store.orders.lines(id);

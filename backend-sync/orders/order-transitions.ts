@@ -11,7 +11,8 @@ import { nextShipmentState, type ShipmentEvent } from './shipment-state-machine.
 // machine, writes with an optimistic version check, appends to the state log and enqueues
 // the customer notification for the new state — all inside the caller's transaction, so a
 // notification exists if and only if the transition happened (the outbox is fed by
-// transitions, never by raw events).
+// transitions, never by raw events). Callers that change shipments lock the order first
+// (lockOrder).
 
 export interface Actor {
   actor: string;
@@ -41,6 +42,27 @@ export class OrderTransitions {
     private readonly clock: Clock,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * Takes the order for the rest of the caller's transaction and returns it as it stands
+   * now. An order's state is derived from its shipments and lines, so a transaction that
+   * changes them must not decide from reads that miss a concurrent one's commit (two
+   * parcels of one order deposited on two instances would both see the other as still on
+   * its way, and the order would stay partially delivered). The lock is a conditional
+   * version bump: on PostgreSQL a concurrent transaction on the same order waits for this
+   * one's commit and then reads what it committed; SQLite's write transaction is exclusive
+   * anyway. Take it before writing any of the order's shipments, so every transaction
+   * locks an order before its shipments and none waits on another in a cycle.
+   */
+  async lockOrder(orderId: string): Promise<OrderRecord> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const o = await this.store.orders.get(orderId);
+      if (o === undefined) throw notFound('order', orderId);
+      const now = this.clock.now();
+      if (await this.store.orders.updateState(o.id, o.state, o.version, now)) return { ...o, version: o.version + 1, updatedAt: now };
+    }
+    throw new BackendError('CONFLICT', 'order changed concurrently; retry', { orderId });
+  }
 
   /** Moves a shipment; throws INVALID_TRANSITION when the machine refuses. `extra` lands in the notification payload. */
   async shipment(s: ShipmentRecord, event: ShipmentEvent, who: Actor, patch: Partial<ShipmentRecord> = {}, extra: Record<string, unknown> = {}): Promise<ShipmentRecord> {
@@ -78,7 +100,7 @@ export class OrderTransitions {
     return after;
   }
 
-  /** Recomputes the order's state from its shipments and lines, and moves it there if it changed. */
+  /** Recomputes the order's state from its shipments and lines, and moves it there if it changed (the caller locked the order). */
   async refreshOrder(orderId: string, who: Actor): Promise<OrderRecord> {
     const o = await this.store.orders.get(orderId);
     if (o === undefined) throw notFound('order', orderId);

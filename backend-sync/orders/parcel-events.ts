@@ -42,22 +42,35 @@ export class ParcelEvents {
     return this.d.store.shipments.get(id);
   }
 
+  /**
+   * The shipment, if `applies` to it, read again after its order was locked for this
+   * transaction (OrderTransitions.lockOrder). A duplicate or late event is told apart by
+   * the first, unlocked read and takes no lock: shipments only move forward, so one that
+   * is past the step already stays past it.
+   */
+  private async lockedShipment(id: string, applies: (s: ShipmentRecord) => boolean): Promise<ShipmentRecord | undefined> {
+    const seen = await this.shipment(id);
+    if (seen === undefined || !applies(seen)) return undefined;
+    await this.d.transitions.lockOrder(seen.orderId);
+    const s = await this.shipment(id);
+    return s !== undefined && applies(s) ? s : undefined;
+  }
+
   /** The courier put the parcel in (maybe another compartment than assigned): customer gets the code. */
   deposited(shipmentId: string, lockerId: string, compartmentId: string | undefined, at: number, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
     return store.transaction(async () => {
-      const s = await this.shipment(shipmentId);
-      if (s === undefined || s.lockerId !== lockerId) return 'ignored';
-      if (s.state !== 'created' && s.state !== 'shipped' && s.state !== 'out_for_delivery') return 'ignored';
+      const s = await this.lockedShipment(shipmentId, (x) => x.lockerId === lockerId && (x.state === 'created' || x.state === 'shipped' || x.state === 'out_for_delivery'));
+      if (s === undefined) return 'ignored';
       const slot = compartmentId ?? s.compartmentId;
-      const reslotted = slot !== undefined && s.compartmentId !== undefined && slot !== s.compartmentId;
-      if (reslotted) {
+      const assigned = s.compartmentId;
+      if (slot !== undefined && assigned !== undefined && slot !== assigned) {
         // Re-slotted by the courier: the assigned compartment is free again, and the
         // reservation that named it ends with it. Left live, it would point at an empty
         // compartment, and the database (one live reservation per compartment) would then
         // refuse every new claim of it until this parcel is collected.
         if (s.reservationId === undefined || !(await store.reservations.release(s.reservationId, 'released', this.d.clock.now()))) {
-          await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'free', null);
+          await store.lockers.setCompartmentState(lockerId, assigned, ['reserved'], 'free', null);
         }
       }
       // The parcel's compartment keeps naming its reservation (released or not): that is how a
@@ -84,8 +97,8 @@ export class ParcelEvents {
   collected(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
     return store.transaction(async () => {
-      const s = await this.shipment(shipmentId);
-      if (s?.state !== 'delivered' || s.lockerId !== lockerId) return 'ignored';
+      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered' && x.lockerId === lockerId);
+      if (s === undefined) return 'ignored';
       if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
       // The parcel is gone, so its reservation ends too: a live one would keep the database
       // from letting anyone claim the compartment again (one live reservation per compartment).
@@ -100,8 +113,8 @@ export class ParcelEvents {
   expire(shipmentId: string, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions, codeSets } = this.d;
     return store.transaction(async () => {
-      const s = await this.shipment(shipmentId);
-      if (s?.state !== 'delivered') return 'ignored';
+      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered');
+      if (s === undefined) return 'ignored';
       if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'expired');
       await transitions.shipment(s, 'expire', who);
       await transitions.refreshOrder(s.orderId, who);
@@ -112,8 +125,9 @@ export class ParcelEvents {
 
   /**
    * Sweeper: every parcel past its pickup deadline. Several instances may sweep the same
-   * parcel: the one that loses the shipment's version check rolls its expiry back whole
-   * (revocation included) and moves on, since the other instance did the work.
+   * parcel: the second waits for the first's order lock and then finds it expired. Should
+   * it still lose a version check, its expiry is rolled back whole (revocation included)
+   * and it moves on: the other instance did the work.
    */
   async expireDue(limit = 200): Promise<number> {
     let n = 0;
@@ -132,7 +146,7 @@ export class ParcelEvents {
   requestReturn(shipmentId: string, lockerId: string | undefined, who: Actor): Promise<void> {
     const { store, clock, tokens, codeSets, transitions } = this.d;
     return store.transaction(async () => {
-      const s = await this.shipment(shipmentId);
+      const s = await this.lockedShipment(shipmentId, () => true);
       if (s === undefined) throw notFound('shipment', shipmentId);
       if (s.state !== 'collected') throw new BackendError('INVALID_TRANSITION', `shipment in state ${s.state} cannot be returned`, { shipmentId });
       const target = lockerId ?? s.lockerId;
@@ -157,8 +171,8 @@ export class ParcelEvents {
   returnDropped(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions, codeSets } = this.d;
     return store.transaction(async () => {
-      const s = await this.shipment(shipmentId);
-      if (s?.state !== 'return_requested' || s.lockerId !== lockerId) return 'ignored';
+      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'return_requested' && x.lockerId === lockerId);
+      if (s === undefined) return 'ignored';
       if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'occupied');
       if (s.returnTokenId !== undefined) await codeSets.revoke(lockerId, s.returnTokenId, 'cancelled');
       await transitions.shipment(s, 'drop_return', who);
@@ -171,8 +185,8 @@ export class ParcelEvents {
   retrieved(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions, clock } = this.d;
     return store.transaction(async () => {
-      const s = await this.shipment(shipmentId);
-      if ((s?.state !== 'expired' && s?.state !== 'return_dropped') || s.lockerId !== lockerId) return 'ignored';
+      const s = await this.lockedShipment(shipmentId, (x) => (x.state === 'expired' || x.state === 'return_dropped') && x.lockerId === lockerId);
+      if (s === undefined) return 'ignored';
       if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
       if (s.reservationId !== undefined) await store.reservations.release(s.reservationId, 'released', clock.now());
       await transitions.shipment(s, 'retrieve', who);

@@ -51,8 +51,9 @@ export class ShipmentService {
     const { store, clock, transitions } = this.d;
     return store.transaction(async () => {
       const now = clock.now();
-      const o = await store.orders.get(orderId);
-      if (o === undefined) throw notFound('order', orderId);
+      // Locked: two shipments created at once for one order (two instances) must not both
+      // take the same line.
+      const o = await transitions.lockOrder(orderId);
       if (o.state === 'placed' || o.state === 'payment_confirmed' || o.state === 'cancelled' || o.state === 'returned' || o.state === 'collected') {
         throw new BackendError('BUSINESS_RULE', `order in state ${o.state} cannot get a shipment`, { orderId, state: o.state });
       }
@@ -128,6 +129,9 @@ export class ShipmentService {
   carrierEvent(id: string, event: 'ship' | 'out_for_delivery', who: Actor): Promise<ShipmentView> {
     const { store, transitions } = this.d;
     return store.transaction(async () => {
+      const seen = await store.shipments.get(id);
+      if (seen === undefined) throw notFound('shipment', id);
+      await transitions.lockOrder(seen.orderId);
       const s = await store.shipments.get(id);
       if (s === undefined) throw notFound('shipment', id);
       const after = await transitions.shipment(s, event, who);
@@ -136,7 +140,7 @@ export class ShipmentService {
     });
   }
 
-  /** Cancels a not-yet-shipped shipment: revokes its code, frees its compartment (inside the caller's transaction). */
+  /** Cancels a not-yet-shipped shipment: revokes its code, frees its compartment (inside the caller's transaction, which locked the order). */
   async cancelShipment(id: string, who: Actor): Promise<void> {
     const { store, transitions, codeSets, clock } = this.d;
     const s = await store.shipments.get(id);
