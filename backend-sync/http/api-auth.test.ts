@@ -13,7 +13,7 @@ describe('API authentication', () => {
   let f: BackendFixture;
   let app: App;
   beforeEach(async () => {
-    f = makeBackend({
+    f = await makeBackend({
       config: {
         auth: {
           apiKeys: [
@@ -35,7 +35,7 @@ describe('API authentication', () => {
     expect(res.headers['www-authenticate']).toBe('Bearer realm="backend-sync"');
     expect(res.json<{ error: { code: string } }>().error.code).toBe('UNAUTHENTICATED');
     expect(res.body).not.toContain('codePepper');
-    expect(f.store.lockers.get('lk-a')).toBeUndefined();
+    expect(await f.store.lockers.get('lk-a')).toBeUndefined();
   });
 
   it('answers 401 invalid_token for an unknown key, a malformed header and another scheme', async () => {

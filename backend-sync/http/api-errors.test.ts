@@ -12,8 +12,8 @@ describe('API errors', () => {
   let f: BackendFixture;
   let app: App;
   beforeEach(async () => {
-    f = makeBackend({ config: { rateLimit: { windowMs: 60_000, max: 30 } } });
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
+    f = await makeBackend({ config: { rateLimit: { windowMs: 60_000, max: 30 } } });
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
     app = await f.app();
   });
   afterEach(() => f.close());
@@ -25,7 +25,7 @@ describe('API errors', () => {
     const res = await reserve('key-413-aaaa', { orderRef: 'x'.repeat(300 * 1024), lockerId: 'lk-a', size: 'M' });
     expect(res.statusCode).toBe(413);
     expect(res.json<ErrorJson>().error.code).toBe('PAYLOAD_TOO_LARGE');
-    expect(f.store.lockers.compartment('lk-a', 'M1')?.state).toBe('free');
+    expect((await f.store.lockers.compartment('lk-a', 'M1'))?.state).toBe('free');
   });
 
   it('answers 415 UNSUPPORTED_MEDIA_TYPE for a body that is not JSON', async () => {

@@ -12,9 +12,9 @@ describe('the locker registry and the API description', () => {
   let f: BackendFixture;
   let app: App;
   beforeEach(async () => {
-    f = makeBackend({ config: { auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: apiKeyDigest(admin) }, { id: 'shop', roles: ['merchant'], sha256: apiKeyDigest(merchant) }] } } });
-    for (const [i, id] of ['lk-c', 'lk-a', 'lk-b', 'lk-d', 'lk-e'].entries()) f.services.lockers.register(lockerInput(id, 52.5 + i / 100, 13.4));
-    f.services.lockers.setStatus('lk-d', 'out_of_service');
+    f = await makeBackend({ config: { auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: apiKeyDigest(admin) }, { id: 'shop', roles: ['merchant'], sha256: apiKeyDigest(merchant) }] } } });
+    for (const [i, id] of ['lk-c', 'lk-a', 'lk-b', 'lk-d', 'lk-e'].entries()) await f.services.lockers.register(lockerInput(id, 52.5 + i / 100, 13.4));
+    await f.services.lockers.setStatus('lk-d', 'out_of_service');
     app = await f.app();
   });
   afterEach(() => f.close());

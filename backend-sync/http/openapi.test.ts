@@ -9,7 +9,7 @@ const docPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs'
 
 describe('OpenAPI document', () => {
   it('docs/openapi.json matches the route schemas (regenerate with npx tsx backend-sync/http/write-openapi.ts)', async () => {
-    const f = makeBackend();
+    const f = await makeBackend();
     try {
       const generated = openApiText(await f.app());
       expect(readFileSync(docPath, 'utf8')).toBe(generated);
@@ -19,7 +19,7 @@ describe('OpenAPI document', () => {
   });
 
   it('documents every public route with its error responses', async () => {
-    const f = makeBackend();
+    const f = await makeBackend();
     try {
       const doc = JSON.parse(openApiText(await f.app())) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
       expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/lockers', '/lockers/search', '/reservations', '/orders', '/orders/{orderId}/shipments', '/shipments/{shipmentId}/pickup-extension']));

@@ -4,6 +4,9 @@ import type { Clock } from '../shared/clock.js';
 // A fixed-window request budget per client key (the remote address). Small and in-memory:
 // each bridge instance limits its own traffic; a shared limit across instances belongs in
 // the load balancer. Over budget → 429 with Retry-After (seconds to the next window).
+// Safe per instance: it guards this process's capacity, and no correctness rests on it
+// (holds, orders and codes are guarded by the database). Behind N instances a client may
+// get up to N × max a window, which is the budget N instances can serve.
 
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>();

@@ -8,7 +8,7 @@ import { makeBackend } from '../testing/backend-fixture.js';
 import { openApiText } from './openapi.js';
 
 const target = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'openapi.json');
-const f = makeBackend();
+const f = await makeBackend();
 const app = await f.app();
 writeFileSync(target, openApiText(app));
 await f.close();

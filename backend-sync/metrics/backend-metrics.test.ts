@@ -36,23 +36,23 @@ const value = (text: string, series: string): number | undefined => {
 
 describe('Prometheus metrics', () => {
   let f: BackendFixture;
-  beforeEach(() => {
-    f = makeBackend({ config: { auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: apiKeyDigest(admin) }, { id: 'shop', roles: ['merchant'], sha256: apiKeyDigest(merchant) }] } } });
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 3 }));
-    f.services.lockers.register(lockerInput('lk-b', 52.53, 13.405, { M: 1 }));
+  beforeEach(async () => {
+    f = await makeBackend({ config: { auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: apiKeyDigest(admin) }, { id: 'shop', roles: ['merchant'], sha256: apiKeyDigest(merchant) }] } } });
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 3 }));
+    await f.services.lockers.register(lockerInput('lk-b', 52.53, 13.405, { M: 1 }));
   });
   afterEach(() => f.close());
 
   it('shows what each locker reported, the code-set lag, the notification backlog and rejected messages', async () => {
-    f.services.bridge.onMessage(topicFor('lk-a', 'health'), health(f.clock.now()));
-    f.services.bridge.onMessage(topicFor('lk-a', 'presence'), Buffer.from('{not json'));
-    f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
+    await f.services.bridge.onMessage(topicFor('lk-a', 'health'), health(f.clock.now()));
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), Buffer.from('{not json'));
+    await f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
     for (const i of [1, 2]) {
-      f.store.notifications.enqueue({ id: `n${String(i)}`, dedupeKey: `k${String(i)}`, kind: 'parcel.available', recipient: { name: 'A' }, payload: {}, state: 'pending', attempts: 0, nextAttemptAt: f.clock.now() + 60_000, createdAt: f.clock.now() });
+      await f.store.notifications.enqueue({ id: `n${String(i)}`, dedupeKey: `k${String(i)}`, kind: 'parcel.available', recipient: { name: 'A' }, payload: {}, state: 'pending', attempts: 0, nextAttemptAt: f.clock.now() + 60_000, createdAt: f.clock.now() });
     }
-    f.store.codeSets.ensure('lk-b');
-    f.store.codeSets.setVersion('lk-b', 4, 'd'.repeat(64));
-    f.store.codeSets.setAcked('lk-b', 1, 'a'.repeat(64), f.clock.now());
+    await f.store.codeSets.ensure('lk-b');
+    await f.store.codeSets.setVersion('lk-b', 4, 'd'.repeat(64));
+    await f.store.codeSets.setAcked('lk-b', 1, 'a'.repeat(64), f.clock.now());
     const app = await f.app();
     const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin}` } });
     expect(res.statusCode).toBe(200);
@@ -72,9 +72,9 @@ describe('Prometheus metrics', () => {
   });
 
   it('shows the figures the locker reported about itself: code-set version, awaiting deposit, its rejections, lockouts, door failures', async () => {
-    f.services.bridge.onMessage(topicFor('lk-a', 'health'), health(f.clock.now()));
-    f.store.codeSets.ensure('lk-a');
-    f.store.codeSets.setVersion('lk-a', 5, 'd'.repeat(64));
+    await f.services.bridge.onMessage(topicFor('lk-a', 'health'), health(f.clock.now()));
+    await f.store.codeSets.ensure('lk-a');
+    await f.store.codeSets.setVersion('lk-a', 5, 'd'.repeat(64));
     const app = await f.app();
     const text = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin}` } })).body;
     expect(value(text, 'locker_code_set_version_reported{locker="lk-a"}')).toBe(2);
@@ -91,7 +91,7 @@ describe('Prometheus metrics', () => {
 
   it('leaves out the figures an older locker does not report, rather than showing 0', async () => {
     const old: DeviceHealthWire = { compartments: [], lockout: { active: false, failures: 0 }, liveCodes: 1, auditBacklog: 0, clockFloor: f.clock.now() };
-    f.services.bridge.onMessage(topicFor('lk-b', 'health'), encodeMessage('health', { ...newEnvelope('health', f.clock.now()), bootId: 'boot-0002', health: old }));
+    await f.services.bridge.onMessage(topicFor('lk-b', 'health'), encodeMessage('health', { ...newEnvelope('health', f.clock.now()), bootId: 'boot-0002', health: old }));
     const app = await f.app();
     const text = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin}` } })).body;
     expect(value(text, 'locker_live_codes{locker="lk-b"}')).toBe(1);
@@ -102,11 +102,11 @@ describe('Prometheus metrics', () => {
   });
 
   it('counts a rejection once however often it is scraped', async () => {
-    f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
+    await f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
     const app = await f.app();
     const scrape = async (): Promise<string> => (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${admin}` } })).body;
     await scrape();
-    f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
+    await f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), Buffer.from('{}'));
     expect(value(await scrape(), 'backend_mqtt_messages_rejected_total{reason="unknown-locker"}')).toBe(2);
   });
 

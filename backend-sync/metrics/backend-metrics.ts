@@ -1,11 +1,41 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DeviceHealthWire } from '../shared/contract.js';
+import type { CodeSetRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
 // Prometheus metrics (GET /metrics). Gauges are computed at scrape time from the store, so
 // every backend instance reports the same fleet picture and nothing drifts in memory; the
 // rejection counter counts what this process's bridge refused. The per-locker figures come from the
 // locker's own health report, so the backend shows what the locker itself measured.
+//
+// A scrape reads the fleet once (lockers a page at a time, each locker's health, the code
+// sets, the outbox backlog) and every gauge is set from that one snapshot: the store is
+// asynchronous, and a dozen gauges each walking every locker would multiply the queries.
+
+interface FleetSnapshot {
+  lockers: Array<{ id: string; online: boolean }>;
+  health: Map<string, DeviceHealthWire>;
+  codeSets: CodeSetRecord[];
+  notificationBacklog: number;
+}
+
+const LOCKER_PAGE = 500;
+
+async function readFleet(store: Store): Promise<FleetSnapshot> {
+  const lockers: FleetSnapshot['lockers'] = [];
+  for (let afterId: string | undefined; ; ) {
+    const page = await store.lockers.list(afterId === undefined ? { limit: LOCKER_PAGE } : { afterId, limit: LOCKER_PAGE });
+    for (const l of page) lockers.push({ id: l.id, online: l.online });
+    if (page.length < LOCKER_PAGE) break;
+    afterId = page[page.length - 1]?.id;
+  }
+  const health = new Map<string, DeviceHealthWire>();
+  for (const { id } of lockers) {
+    const h = await store.lockerHealth.get(id);
+    if (h !== undefined) health.set(id, h.health);
+  }
+  return { lockers, health, codeSets: await store.codeSets.all(), notificationBacklog: await store.notifications.backlog() };
+}
 
 export interface BackendMetricsDeps {
   store: Store;
@@ -15,6 +45,7 @@ export interface BackendMetricsDeps {
 
 export class BackendMetrics {
   readonly registry = new Registry();
+  private fleet: FleetSnapshot = { lockers: [], health: new Map(), codeSets: [], notificationBacklog: 0 };
 
   constructor(private readonly deps: BackendMetricsDeps) {
     const registers = [this.registry];
@@ -35,18 +66,17 @@ export class BackendMetrics {
       },
     });
 
-    const { store } = deps;
+    const fleet = (): FleetSnapshot => this.fleet;
     new Gauge({
       name: 'locker_lockers',
       help: 'Registered lockers by presence (online or offline)',
       labelNames: ['presence'],
       registers,
       collect() {
-        const ids = store.lockers.ids();
-        let online = 0;
-        for (const id of ids) if (store.lockers.get(id)?.online === true) online++;
+        const { lockers } = fleet();
+        const online = lockers.filter((l) => l.online).length;
         this.set({ presence: 'online' }, online);
-        this.set({ presence: 'offline' }, ids.length - online);
+        this.set({ presence: 'offline' }, lockers.length - online);
       },
     });
     new Gauge({
@@ -56,7 +86,7 @@ export class BackendMetrics {
       registers,
       collect() {
         this.reset();
-        for (const s of store.codeSets.all()) this.set({ locker: s.lockerId }, Math.max(0, s.version - s.ackedVersion));
+        for (const s of fleet().codeSets) this.set({ locker: s.lockerId }, Math.max(0, s.version - s.ackedVersion));
       },
     });
     // With locker_code_set_version_reported (what the locker says it holds), lag can be
@@ -68,7 +98,7 @@ export class BackendMetrics {
       registers,
       collect() {
         this.reset();
-        for (const s of store.codeSets.all()) this.set({ locker: s.lockerId }, s.version);
+        for (const s of fleet().codeSets) this.set({ locker: s.lockerId }, s.version);
       },
     });
     // A figure an older locker does not report (undefined) is left out, not shown as 0.
@@ -80,9 +110,8 @@ export class BackendMetrics {
         registers,
         collect() {
           this.reset();
-          for (const id of store.lockers.ids()) {
-            const h = store.lockerHealth.get(id);
-            const v = h === undefined ? undefined : read(h.health);
+          for (const [id, h] of fleet().health) {
+            const v = read(h);
             if (v !== undefined) this.set({ locker: id }, v);
           }
         },
@@ -96,10 +125,8 @@ export class BackendMetrics {
         registers,
         collect() {
           this.reset();
-          for (const id of store.lockers.ids()) {
-            const h = store.lockerHealth.get(id);
-            const counts = h === undefined ? undefined : read(h.health);
-            for (const [reason, n] of Object.entries(counts ?? {})) this.set({ locker: id, reason }, n);
+          for (const [id, h] of fleet().health) {
+            for (const [reason, n] of Object.entries(read(h) ?? {})) this.set({ locker: id, reason }, n);
           }
         },
       });
@@ -120,12 +147,14 @@ export class BackendMetrics {
       help: 'Customer notifications waiting to be sent',
       registers,
       collect() {
-        this.set(store.notifications.backlog());
+        this.set(fleet().notificationBacklog);
       },
     });
   }
 
-  render(): Promise<string> {
+  /** One scrape: reads the fleet from the store, then renders every metric from it. */
+  async render(): Promise<string> {
+    this.fleet = await readFleet(this.deps.store);
     return this.registry.metrics();
   }
 

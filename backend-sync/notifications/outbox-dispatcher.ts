@@ -1,6 +1,7 @@
 import { CodeBox } from '../keys/code-box.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import type { NotificationRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { redactPayload, type NotificationChannel } from './channel.js';
 
@@ -8,6 +9,20 @@ import { redactPayload, type NotificationChannel } from './channel.js';
 // transaction (order-transitions.ts), each once per dedupe key; here each is sent through
 // every channel, marked sent, and its secrets (the keypad code) are wiped from the row.
 // Failures back off exponentially (base · 2^attempt, capped at 1 h) up to maxAttempts.
+// Several instances drain one outbox: each takes a batch of due rows under a lease, so no
+// two instances send the same notification while both are alive.
+
+/**
+ * Rows taken per claim, and how long they stay this instance's: a batch sent at the
+ * webhook's 5 s timeout per row takes at most 100 s, well inside the lease, so a live
+ * instance never loses rows mid-send; a crashed instance's rows are due again after two
+ * minutes (and the notification id lets the receiver drop the one duplicate that a crash
+ * between send and markSent can cause).
+ */
+const CLAIM_BATCH = 20;
+const LEASE_MS = 120_000;
+/** At most this many rows per pass, as before the leases: the next tick takes the rest. */
+const PASS_LIMIT = 100;
 
 export interface OutboxOptions {
   store: Store;
@@ -39,22 +54,32 @@ export class OutboxDispatcher {
   private async pass(): Promise<number> {
     const { store, clock } = this.o;
     let sent = 0;
-    for (const n of store.notifications.due(clock.now(), 100)) {
-      try {
-        const outgoing = { ...n, payload: this.opened(n.payload) };
-        for (const ch of this.o.channels) await ch.send(outgoing);
-        store.notifications.markSent(n.id, clock.now(), redactPayload(n.payload));
-        sent++;
-      } catch (err) {
-        const attempts = n.attempts + 1;
-        const giveUp = attempts >= this.o.maxAttempts;
-        const delay = Math.min(3_600_000, this.o.baseBackoffMs * 2 ** (attempts - 1));
-        const reason = err instanceof Error ? err.message : String(err);
-        store.notifications.markFailedAttempt(n.id, attempts, clock.now() + delay, reason.slice(0, 200), giveUp);
-        this.log.warn({ notificationId: n.id, kind: n.kind, attempts, giveUp, retryInMs: delay, reason }, 'notification.failed');
-      }
+    for (let taken = 0; taken < PASS_LIMIT; ) {
+      const batch = await store.notifications.claimDue(clock.now(), LEASE_MS, Math.min(CLAIM_BATCH, PASS_LIMIT - taken));
+      if (batch.length === 0) break;
+      taken += batch.length;
+      for (const n of batch) if (await this.send(n)) sent++;
     }
     return sent;
+  }
+
+  /** Sends one notification through every channel; true when sent, false when it failed (rescheduled). */
+  private async send(n: NotificationRecord): Promise<boolean> {
+    const { store, clock } = this.o;
+    try {
+      const outgoing = { ...n, payload: this.opened(n.payload) };
+      for (const ch of this.o.channels) await ch.send(outgoing);
+      await store.notifications.markSent(n.id, clock.now(), redactPayload(n.payload));
+      return true;
+    } catch (err) {
+      const attempts = n.attempts + 1;
+      const giveUp = attempts >= this.o.maxAttempts;
+      const delay = Math.min(3_600_000, this.o.baseBackoffMs * 2 ** (attempts - 1));
+      const reason = err instanceof Error ? err.message : String(err);
+      await store.notifications.markFailedAttempt(n.id, attempts, clock.now() + delay, reason.slice(0, 200), giveUp);
+      this.log.warn({ notificationId: n.id, kind: n.kind, attempts, giveUp, retryInMs: delay, reason }, 'notification.failed');
+      return false;
+    }
   }
 
   /** The payload with a sealed code opened (bound to the payload's shipment id); only in memory. */

@@ -7,7 +7,7 @@ import type { PaymentProvider } from '../payments/payment-provider.js';
 import type { OrderLineRecord, OrderRecord, StateLogEntry } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import type { OrderTransitions } from './order-transitions.js';
-import type { CancelRequest, OrderView, PlaceOrderRequest } from './order-schemas.js';
+import { OrderView, type CancelRequest, type PlaceOrderRequest } from './order-schemas.js';
 import { orderView } from './order-view.js';
 import { queueRefund } from './refunds.js';
 import type { ShipmentService } from './shipment-service.js';
@@ -25,26 +25,36 @@ export interface OrderServiceDeps {
   shipments: ShipmentService;
 }
 
+/**
+ * How long a refund taken by one instance stays its own: longer than a provider call can
+ * take, so a live instance never loses a refund mid-call; a crashed instance's refunds are
+ * taken again after it lapses, and the per-refund idempotency key makes the provider pay
+ * once even then.
+ */
+const REFUND_LEASE_MS = 60_000;
+const REFUND_BATCH = 50;
+
 export class OrderService {
   private readonly log: Logger;
+  private refunding: Promise<number> | undefined;
 
   constructor(private readonly d: OrderServiceDeps) {
     this.log = d.logger.child({ component: 'orders' });
   }
 
-  place(idempotencyKey: string, req: PlaceOrderRequest): IdempotentResult<OrderView> {
+  place(idempotencyKey: string, req: PlaceOrderRequest): Promise<IdempotentResult<OrderView>> {
     const { store, clock } = this.d;
     const now = clock.now();
-    return idempotent(store, 'order', idempotencyKey, req, now, 201, () => {
+    return idempotent(store, 'order', idempotencyKey, req, now, 201, OrderView, async () => {
       const id = newId('ord');
       for (const rid of req.reservationIds) {
-        const r = store.reservations.get(rid);
+        const r = await store.reservations.get(rid);
         if (r === undefined) throw notFound('reservation', rid);
         if (r.orderRef !== req.orderRef) throw new BackendError('BUSINESS_RULE', 'reservation belongs to another checkout', { reservationId: rid });
-        if (!store.reservations.confirm(rid, id, now)) {
+        if (!(await store.reservations.confirm(rid, id, now))) {
           throw new BackendError('BUSINESS_RULE', 'reservation is no longer held (expired or released)', { reservationId: rid, status: r.status });
         }
-        store.stateLog.append({ entity: 'reservation', entityId: rid, from: 'held', to: 'confirmed', event: 'confirm', actor: 'checkout', reason: `order ${id}`, at: now });
+        await store.stateLog.append({ entity: 'reservation', entityId: rid, from: 'held', to: 'confirmed', event: 'confirm', actor: 'checkout', reason: `order ${id}`, at: now });
       }
       const customer: OrderRecord['customer'] = { name: req.customer.name };
       if (req.customer.email !== undefined) customer.email = req.customer.email;
@@ -60,51 +70,54 @@ export class OrderService {
         updatedAt: now,
       };
       const lines: OrderLineRecord[] = req.lines.map((l) => ({ orderId: id, lineId: l.lineId, sku: l.sku, quantity: l.quantity, unitPriceCents: l.unitPriceCents, size: l.size, state: 'open' }));
-      store.orders.insert(order, lines);
-      store.stateLog.append({ entity: 'order', entityId: id, to: 'placed', event: 'place', actor: 'checkout', reason: `orderRef ${req.orderRef}`, at: now });
-      this.d.transitions.notify(order, 'order.placed', `order.placed:${id}`, { orderId: id });
+      await store.orders.insert(order, lines);
+      await store.stateLog.append({ entity: 'order', entityId: id, to: 'placed', event: 'place', actor: 'checkout', reason: `orderRef ${req.orderRef}`, at: now });
+      await this.d.transitions.notify(order, 'order.placed', `order.placed:${id}`, { orderId: id });
       this.log.info({ orderId: id, lines: lines.length, reservations: req.reservationIds.length }, 'order.placed');
       return orderView(store, order);
     });
   }
 
-  get(id: string): OrderView {
-    const o = this.d.store.orders.get(id);
+  async get(id: string): Promise<OrderView> {
+    const o = await this.d.store.orders.get(id);
     if (o === undefined) throw notFound('order', id);
     return orderView(this.d.store, o);
   }
 
-  history(id: string): StateLogEntry[] {
+  async history(id: string): Promise<StateLogEntry[]> {
     const { store } = this.d;
-    if (store.orders.get(id) === undefined) throw notFound('order', id);
-    const entries = [...store.stateLog.list('order', id)];
-    for (const s of store.shipments.byOrder(id)) entries.push(...store.stateLog.list('shipment', s.id));
+    if ((await store.orders.get(id)) === undefined) throw notFound('order', id);
+    const entries = [...(await store.stateLog.list('order', id))];
+    for (const s of await store.shipments.byOrder(id)) entries.push(...(await store.stateLog.list('shipment', s.id)));
     return entries.sort((a, b) => a.at - b.at);
   }
 
   /** Captures the payment with the provider, then records payment_confirmed. */
   async confirmPayment(id: string, actor: string): Promise<OrderView> {
     const { store, payments, transitions } = this.d;
-    const o = store.orders.get(id);
+    const o = await store.orders.get(id);
     if (o === undefined) throw notFound('order', id);
     if (o.state !== 'placed') throw new BackendError('INVALID_TRANSITION', `order in state ${o.state} cannot confirm payment`, { orderId: id });
+    // Outside any transaction: a provider call must not hold database locks. The capture's
+    // idempotency key makes a concurrent confirmation (another instance) capture once; the
+    // order's version check below lets only one of them record it.
     const result = await payments.capture({ orderId: id, amountCents: o.totalCents, currency: o.currency, idempotencyKey: `capture:${id}` });
     if (!result.ok) throw new BackendError('BUSINESS_RULE', 'payment was declined', { orderId: id, reason: result.reason });
-    return store.transaction(() => {
-      const fresh = store.orders.get(id);
+    return store.transaction(async () => {
+      const fresh = await store.orders.get(id);
       if (fresh === undefined) throw notFound('order', id);
-      store.orders.setPaymentRef(id, result.providerRef);
-      const after = transitions.order({ ...fresh }, { type: 'confirm_payment' }, { actor });
+      await store.orders.setPaymentRef(id, result.providerRef);
+      const after = await transitions.order({ ...fresh }, { type: 'confirm_payment' }, { actor });
       return orderView(store, after);
     });
   }
 
-  startProcessing(id: string, actor: string): OrderView {
+  startProcessing(id: string, actor: string): Promise<OrderView> {
     const { store, transitions } = this.d;
-    return store.transaction(() => {
-      const o = store.orders.get(id);
+    return store.transaction(async () => {
+      const o = await store.orders.get(id);
       if (o === undefined) throw notFound('order', id);
-      return orderView(store, transitions.order(o, { type: 'start_processing' }, { actor }));
+      return orderView(store, await transitions.order(o, { type: 'start_processing' }, { actor }));
     });
   }
 
@@ -112,16 +125,20 @@ export class OrderService {
    * Cancels the whole order (no ids) or some lines and shipments, before they ship.
    * Releases reservations, revokes codes on the lockers, refunds what was paid for.
    */
-  cancel(id: string, req: CancelRequest, actor: string): OrderView {
+  async cancel(id: string, req: CancelRequest, actor: string): Promise<OrderView> {
     const { store, transitions, clock } = this.d;
     const who = { actor, reason: req.reason };
-    const view = store.transaction(() => {
-      const o = store.orders.get(id);
-      if (o === undefined) throw notFound('order', id);
+    const view = await store.transaction(async () => {
+      const seen = await store.orders.get(id);
+      if (seen === undefined) throw notFound('order', id);
+      if (seen.state === 'cancelled') return orderView(store, seen);
+      // Locked before its lines and shipments are read: a shipment created or a parcel
+      // moved meanwhile on another instance is either seen here or waits for this.
+      const o = await transitions.lockOrder(id);
       if (o.state === 'cancelled') return orderView(store, o);
       const whole = req.lineIds === undefined && req.shipmentIds === undefined;
-      const lines = store.orders.lines(id);
-      const shipments = store.shipments.byOrder(id);
+      const lines = await store.orders.lines(id);
+      const shipments = await store.shipments.byOrder(id);
       const shipmentIds = new Set(whole ? shipments.map((s) => s.id) : (req.shipmentIds ?? []));
       for (const sid of shipmentIds) if (!shipments.some((s) => s.id === sid)) throw notFound('shipment', sid);
       const lineIds = new Set(whole ? lines.map((l) => l.lineId) : (req.lineIds ?? []));
@@ -135,41 +152,53 @@ export class OrderService {
         if (s.state !== 'created') throw new BackendError('BUSINESS_RULE', 'shipment has left the warehouse and can no longer be cancelled', { shipmentId: s.id, state: s.state });
       }
       const cancelledLines = lines.filter((l) => l.state === 'open' && (lineIds.has(l.lineId) || (l.shipmentId !== undefined && shipmentIds.has(l.shipmentId))));
-      for (const sid of shipmentIds) this.d.shipments.cancelShipment(sid, who);
-      store.orders.setLines(id, cancelledLines.map((l) => l.lineId), { state: 'cancelled' });
+      for (const sid of shipmentIds) await this.d.shipments.cancelShipment(sid, who);
+      await store.orders.setLines(id, cancelledLines.map((l) => l.lineId), { state: 'cancelled' });
       if (whole) {
         // Holds confirmed at placement that no shipment used yet.
-        for (const r of store.reservations.byOrder(id)) {
-          if (r.status === 'confirmed' && store.reservations.release(r.id, 'released', clock.now())) {
-            store.stateLog.append({ entity: 'reservation', entityId: r.id, from: 'confirmed', to: 'released', event: 'release', actor, reason: req.reason, at: clock.now() });
+        for (const r of await store.reservations.byOrder(id)) {
+          if (r.status === 'confirmed' && (await store.reservations.release(r.id, 'released', clock.now()))) {
+            await store.stateLog.append({ entity: 'reservation', entityId: r.id, from: 'confirmed', to: 'released', event: 'release', actor, reason: req.reason, at: clock.now() });
           }
         }
       }
-      const after = whole ? transitions.order(o, { type: 'cancel' }, who) : transitions.refreshOrder(id, who);
+      const after = whole ? await transitions.order(o, { type: 'cancel' }, who) : await transitions.refreshOrder(id, who);
       const amount = cancelledLines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0);
-      queueRefund(store, clock.now(), after, amount, `cancelled: ${req.reason}`);
+      await queueRefund(store, clock.now(), after, amount, `cancelled: ${req.reason}`);
       return orderView(store, after);
     });
-    void this.processRefunds();
+    // Paid out now rather than at the next sweep; a failure here is retried by the sweeper.
+    this.processRefunds().catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'refunds.pass_failed'));
     return view;
   }
 
-  /** Pays out pending refunds through the provider; each under its own idempotency key. */
-  async processRefunds(): Promise<number> {
+  /**
+   * Pays out pending refunds through the provider; each under its own idempotency key.
+   * Concurrent calls in this process share the pass in flight; other instances take other
+   * refunds (each refund is leased to the instance that took it).
+   */
+  processRefunds(): Promise<number> {
+    this.refunding ??= this.refundPass().finally(() => {
+      this.refunding = undefined;
+    });
+    return this.refunding;
+  }
+
+  private async refundPass(): Promise<number> {
     const { store, payments, clock } = this.d;
     let settled = 0;
-    for (const r of store.refunds.pending(50)) {
-      const o = store.orders.get(r.orderId);
+    for (const r of await store.refunds.claimPending(clock.now(), REFUND_LEASE_MS, REFUND_BATCH)) {
+      const o = await store.orders.get(r.orderId);
       if (o?.paymentRef === undefined) continue;
       const result = await payments.refund({ paymentRef: o.paymentRef, amountCents: r.amountCents, currency: o.currency, idempotencyKey: `refund:${r.id}` });
-      store.transaction(() => {
+      const done = await store.transaction(async () => {
         const state = result.ok ? 'succeeded' : 'failed';
-        if (store.refunds.settle(r.id, state, result.ok ? result.providerRef : undefined, clock.now())) {
-          store.stateLog.append({ entity: 'refund', entityId: r.id, from: 'pending', to: state, event: 'settle', actor: 'payments', reason: result.ok ? undefined : result.reason, at: clock.now() });
-          if (result.ok) this.d.transitions.notify(o, 'refund.paid', `refund.paid:${r.id}`, { orderId: o.id, amountCents: r.amountCents, currency: o.currency });
-          settled++;
-        }
+        if (!(await store.refunds.settle(r.id, state, result.ok ? result.providerRef : undefined, clock.now()))) return false;
+        await store.stateLog.append({ entity: 'refund', entityId: r.id, from: 'pending', to: state, event: 'settle', actor: 'payments', reason: result.ok ? undefined : result.reason, at: clock.now() });
+        if (result.ok) await this.d.transitions.notify(o, 'refund.paid', `refund.paid:${r.id}`, { orderId: o.id, amountCents: r.amountCents, currency: o.currency });
+        return true;
       });
+      if (done) settled++;
     }
     return settled;
   }

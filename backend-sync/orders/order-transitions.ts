@@ -11,7 +11,8 @@ import { nextShipmentState, type ShipmentEvent } from './shipment-state-machine.
 // machine, writes with an optimistic version check, appends to the state log and enqueues
 // the customer notification for the new state — all inside the caller's transaction, so a
 // notification exists if and only if the transition happened (the outbox is fed by
-// transitions, never by raw events).
+// transitions, never by raw events). Callers that change shipments lock the order first
+// (lockOrder).
 
 export interface Actor {
   actor: string;
@@ -42,58 +43,79 @@ export class OrderTransitions {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * Takes the order for the rest of the caller's transaction and returns it as it stands
+   * now. An order's state is derived from its shipments and lines, so a transaction that
+   * changes them must not decide from reads that miss a concurrent one's commit (two
+   * parcels of one order deposited on two instances would both see the other as still on
+   * its way, and the order would stay partially delivered). The lock is a conditional
+   * version bump: on PostgreSQL a concurrent transaction on the same order waits for this
+   * one's commit and then reads what it committed; SQLite's write transaction is exclusive
+   * anyway. Take it before writing any of the order's shipments, so every transaction
+   * locks an order before its shipments and none waits on another in a cycle.
+   */
+  async lockOrder(orderId: string): Promise<OrderRecord> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const o = await this.store.orders.get(orderId);
+      if (o === undefined) throw notFound('order', orderId);
+      const now = this.clock.now();
+      if (await this.store.orders.updateState(o.id, o.state, o.version, now)) return { ...o, version: o.version + 1, updatedAt: now };
+    }
+    throw new BackendError('CONFLICT', 'order changed concurrently; retry', { orderId });
+  }
+
   /** Moves a shipment; throws INVALID_TRANSITION when the machine refuses. `extra` lands in the notification payload. */
-  shipment(s: ShipmentRecord, event: ShipmentEvent, who: Actor, patch: Partial<ShipmentRecord> = {}, extra: Record<string, unknown> = {}): ShipmentRecord {
+  async shipment(s: ShipmentRecord, event: ShipmentEvent, who: Actor, patch: Partial<ShipmentRecord> = {}, extra: Record<string, unknown> = {}): Promise<ShipmentRecord> {
     const result = nextShipmentState(s.state, event);
     if (!result.ok) throw new BackendError('INVALID_TRANSITION', result.reason, { shipmentId: s.id, state: s.state, event });
     const now = this.clock.now();
-    if (!this.store.shipments.update(s.id, s.version, { ...patch, state: result.next }, now)) {
+    if (!(await this.store.shipments.update(s.id, s.version, { ...patch, state: result.next }, now))) {
       throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId: s.id });
     }
-    this.store.stateLog.append({ entity: 'shipment', entityId: s.id, from: s.state, to: result.next, event, actor: who.actor, reason: who.reason, at: now });
+    await this.store.stateLog.append({ entity: 'shipment', entityId: s.id, from: s.state, to: result.next, event, actor: who.actor, reason: who.reason, at: now });
     const kind = shipmentNotifications[result.next];
-    const order = this.store.orders.get(s.orderId);
+    const order = await this.store.orders.get(s.orderId);
     if (kind !== undefined && order !== undefined) {
-      this.notify(order, kind, `${kind}:${s.id}:${String(s.version + 1)}`, { orderId: s.orderId, shipmentId: s.id, trackingNumber: s.trackingNumber, ...extra });
+      await this.notify(order, kind, `${kind}:${s.id}:${String(s.version + 1)}`, { orderId: s.orderId, shipmentId: s.id, trackingNumber: s.trackingNumber, ...extra });
     }
     this.logger.info({ shipmentId: s.id, from: s.state, to: result.next, event }, 'shipment.transition');
-    const after = this.store.shipments.get(s.id);
+    const after = await this.store.shipments.get(s.id);
     if (after === undefined) throw notFound('shipment', s.id);
     return after;
   }
 
   /** Applies an order-level event. */
-  order(o: OrderRecord, event: OrderEvent, who: Actor): OrderRecord {
+  async order(o: OrderRecord, event: OrderEvent, who: Actor): Promise<OrderRecord> {
     const result = nextOrderState(o.state, event);
     if (!result.ok) throw new BackendError('INVALID_TRANSITION', result.reason, { orderId: o.id, state: o.state, event: event.type });
     if (result.next === o.state) return o;
     const now = this.clock.now();
-    if (!this.store.orders.updateState(o.id, result.next, o.version, now)) throw new BackendError('CONFLICT', 'order changed concurrently; retry', { orderId: o.id });
-    this.store.stateLog.append({ entity: 'order', entityId: o.id, from: o.state, to: result.next, event: event.type === 'fulfilment' ? `fulfilment:${event.derived}` : event.type, actor: who.actor, reason: who.reason, at: now });
+    if (!(await this.store.orders.updateState(o.id, result.next, o.version, now))) throw new BackendError('CONFLICT', 'order changed concurrently; retry', { orderId: o.id });
+    await this.store.stateLog.append({ entity: 'order', entityId: o.id, from: o.state, to: result.next, event: event.type === 'fulfilment' ? `fulfilment:${event.derived}` : event.type, actor: who.actor, reason: who.reason, at: now });
     const kind = orderNotifications[result.next];
-    if (kind !== undefined) this.notify(o, kind, `${kind}:${o.id}`, { orderId: o.id });
+    if (kind !== undefined) await this.notify(o, kind, `${kind}:${o.id}`, { orderId: o.id });
     this.logger.info({ orderId: o.id, from: o.state, to: result.next }, 'order.transition');
-    const after = this.store.orders.get(o.id);
+    const after = await this.store.orders.get(o.id);
     if (after === undefined) throw notFound('order', o.id);
     return after;
   }
 
-  /** Recomputes the order's state from its shipments and lines, and moves it there if it changed. */
-  refreshOrder(orderId: string, who: Actor): OrderRecord {
-    const o = this.store.orders.get(orderId);
+  /** Recomputes the order's state from its shipments and lines, and moves it there if it changed (the caller locked the order). */
+  async refreshOrder(orderId: string, who: Actor): Promise<OrderRecord> {
+    const o = await this.store.orders.get(orderId);
     if (o === undefined) throw notFound('order', orderId);
     if (o.state === 'placed' || o.state === 'payment_confirmed' || o.state === 'cancelled' || o.state === 'returned') return o;
-    const shipments = this.store.shipments.byOrder(orderId).map((s) => s.state);
-    const unshipped = this.store.orders.lines(orderId).filter((l) => l.state === 'open' && l.shipmentId === undefined).length;
+    const shipments = (await this.store.shipments.byOrder(orderId)).map((s) => s.state);
+    const unshipped = (await this.store.orders.lines(orderId)).filter((l) => l.state === 'open' && l.shipmentId === undefined).length;
     const derived = deriveFulfilmentState(shipments, unshipped);
     if (derived === o.state) return o;
     return this.order(o, derived === 'cancelled' ? { type: 'cancel' } : { type: 'fulfilment', derived }, who);
   }
 
   /** Enqueues a notification once per dedupe key (in the caller's transaction). */
-  notify(order: OrderRecord, kind: string, dedupeKey: string, payload: Record<string, unknown>): void {
+  async notify(order: OrderRecord, kind: string, dedupeKey: string, payload: Record<string, unknown>): Promise<void> {
     const now = this.clock.now();
-    this.store.notifications.enqueue({
+    await this.store.notifications.enqueue({
       id: newId('ntf'),
       dedupeKey,
       kind,

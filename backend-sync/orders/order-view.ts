@@ -14,8 +14,11 @@ export function shipmentView(s: ShipmentRecord, lineIds: string[]): ShipmentView
   return v;
 }
 
-export function orderView(store: Store, o: OrderRecord): OrderView {
-  const lines = store.orders.lines(o.id);
+/** Reads sequentially: it is called inside transactions, where statements run one at a time. */
+export async function orderView(store: Store, o: OrderRecord): Promise<OrderView> {
+  const lines = await store.orders.lines(o.id);
+  const shipments = await store.shipments.byOrder(o.id);
+  const refunds = await store.refunds.byOrder(o.id);
   const customer: OrderView['customer'] = { name: o.customer.name };
   if (o.customer.email !== undefined) customer.email = o.customer.email;
   if (o.customer.phone !== undefined) customer.phone = o.customer.phone;
@@ -30,8 +33,8 @@ export function orderView(store: Store, o: OrderRecord): OrderView {
       if (l.shipmentId !== undefined) line.shipmentId = l.shipmentId;
       return line;
     }),
-    shipments: store.shipments.byOrder(o.id).map((s) => shipmentView(s, lines.filter((l) => l.shipmentId === s.id).map((l) => l.lineId))),
-    refunds: store.refunds.byOrder(o.id).map((r) => ({ id: r.id, amountCents: r.amountCents, state: r.state, reason: r.reason })),
+    shipments: shipments.map((s) => shipmentView(s, lines.filter((l) => l.shipmentId === s.id).map((l) => l.lineId))),
+    refunds: refunds.map((r) => ({ id: r.id, amountCents: r.amountCents, state: r.state, reason: r.reason })),
     createdAt: o.createdAt,
     updatedAt: o.updatedAt,
   };

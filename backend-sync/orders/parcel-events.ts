@@ -2,7 +2,7 @@ import type { CodeSetService } from '../codes/code-set-service.js';
 import type { CodeBox } from '../keys/code-box.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { Clock } from '../shared/clock.js';
-import { BackendError, notFound } from '../shared/errors.js';
+import { BackendError, isBackendError, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { ShipmentRecord } from '../store/records.js';
@@ -38,132 +38,168 @@ export class ParcelEvents {
     this.log = d.logger.child({ component: 'parcel-events' });
   }
 
-  private shipment(id: string): ShipmentRecord | undefined {
+  private shipment(id: string): Promise<ShipmentRecord | undefined> {
     return this.d.store.shipments.get(id);
   }
 
+  /**
+   * The shipment, if `applies` to it, read again after its order was locked for this
+   * transaction (OrderTransitions.lockOrder). A duplicate or late event is told apart by
+   * the first, unlocked read and takes no lock: shipments only move forward, so one that
+   * is past the step already stays past it.
+   */
+  private async lockedShipment(id: string, applies: (s: ShipmentRecord) => boolean): Promise<ShipmentRecord | undefined> {
+    const seen = await this.shipment(id);
+    if (seen === undefined || !applies(seen)) return undefined;
+    await this.d.transitions.lockOrder(seen.orderId);
+    const s = await this.shipment(id);
+    return s !== undefined && applies(s) ? s : undefined;
+  }
+
   /** The courier put the parcel in (maybe another compartment than assigned): customer gets the code. */
-  deposited(shipmentId: string, lockerId: string, compartmentId: string | undefined, at: number, who: Actor): ParcelOutcome {
+  deposited(shipmentId: string, lockerId: string, compartmentId: string | undefined, at: number, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
-    return store.transaction(() => {
-      const s = this.shipment(shipmentId);
-      if (s === undefined || s.lockerId !== lockerId) return 'ignored';
-      if (s.state !== 'created' && s.state !== 'shipped' && s.state !== 'out_for_delivery') return 'ignored';
+    return store.transaction(async () => {
+      const s = await this.lockedShipment(shipmentId, (x) => x.lockerId === lockerId && (x.state === 'created' || x.state === 'shipped' || x.state === 'out_for_delivery'));
+      if (s === undefined) return 'ignored';
       const slot = compartmentId ?? s.compartmentId;
-      if (slot !== undefined && slot !== s.compartmentId && s.compartmentId !== undefined) {
-        // Re-slotted by the courier: the assigned compartment is free again.
-        store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'free', null);
+      const assigned = s.compartmentId;
+      if (slot !== undefined && assigned !== undefined && slot !== assigned) {
+        // Re-slotted by the courier: the assigned compartment is free again, and the
+        // reservation that named it ends with it. Left live, it would point at an empty
+        // compartment, and the database (one live reservation per compartment) would then
+        // refuse every new claim of it until this parcel is collected.
+        if (s.reservationId === undefined || !(await store.reservations.release(s.reservationId, 'released', this.d.clock.now()))) {
+          await store.lockers.setCompartmentState(lockerId, assigned, ['reserved'], 'free', null);
+        }
       }
-      if (slot !== undefined) store.lockers.setCompartmentState(lockerId, slot, ['free', 'reserved', 'held'], 'occupied', s.reservationId ?? null);
+      // The parcel's compartment keeps naming its reservation (released or not): that is how a
+      // fault reported on it later finds the shipment inside.
+      if (slot !== undefined) await store.lockers.setCompartmentState(lockerId, slot, ['free', 'reserved', 'held'], 'occupied', s.reservationId ?? null);
       // The sealed code moves into the notification (still sealed; the dispatcher opens it
       // only to hand it to the channels) and is wiped from that row once sent. From then
       // on only its digest exists.
-      const code = store.shipments.takePendingCode(shipmentId);
+      const code = await store.shipments.takePendingCode(shipmentId);
       const deadline = at + this.d.pickupWindowMs;
       const extra: Record<string, unknown> = { lockerId, pickupDeadline: deadline };
       if (code !== undefined) extra['code'] = code;
       // The QR code the customer can scan instead is the pickup token itself.
-      const entry = s.pickupTokenId === undefined ? undefined : store.codeSets.entry(lockerId, s.pickupTokenId);
+      const entry = s.pickupTokenId === undefined ? undefined : await store.codeSets.entry(lockerId, s.pickupTokenId);
       if (entry !== undefined) extra['token'] = entry.token;
       const patch: Partial<ShipmentRecord> = { pickupDeadline: deadline };
       if (slot !== undefined) patch.compartmentId = slot;
-      transitions.shipment(s, 'deposit', who, patch, extra);
-      transitions.refreshOrder(s.orderId, who);
+      await transitions.shipment(s, 'deposit', who, patch, extra);
+      await transitions.refreshOrder(s.orderId, who);
       return 'applied';
     });
   }
 
-  collected(shipmentId: string, lockerId: string, who: Actor): ParcelOutcome {
+  collected(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
-    return store.transaction(() => {
-      const s = this.shipment(shipmentId);
-      if (s?.state !== 'delivered' || s.lockerId !== lockerId) return 'ignored';
-      if (s.compartmentId !== undefined) store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
-      transitions.shipment(s, 'collect', who);
-      transitions.refreshOrder(s.orderId, who);
+    return store.transaction(async () => {
+      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered' && x.lockerId === lockerId);
+      if (s === undefined) return 'ignored';
+      if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
+      // The parcel is gone, so its reservation ends too: a live one would keep the database
+      // from letting anyone claim the compartment again (one live reservation per compartment).
+      if (s.reservationId !== undefined) await store.reservations.release(s.reservationId, 'released', this.d.clock.now());
+      await transitions.shipment(s, 'collect', who);
+      await transitions.refreshOrder(s.orderId, who);
       return 'applied';
     });
   }
 
   /** Pickup window lapsed: revoke the code, flag the parcel for return (courier retrieval). */
-  expire(shipmentId: string, who: Actor): ParcelOutcome {
+  expire(shipmentId: string, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions, codeSets } = this.d;
-    return store.transaction(() => {
-      const s = this.shipment(shipmentId);
-      if (s?.state !== 'delivered') return 'ignored';
-      if (s.lockerId !== undefined && s.pickupTokenId !== undefined) codeSets.revoke(s.lockerId, s.pickupTokenId, 'expired');
-      transitions.shipment(s, 'expire', who);
-      transitions.refreshOrder(s.orderId, who);
+    return store.transaction(async () => {
+      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered');
+      if (s === undefined) return 'ignored';
+      if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'expired');
+      await transitions.shipment(s, 'expire', who);
+      await transitions.refreshOrder(s.orderId, who);
       this.log.info({ shipmentId, lockerId: s.lockerId }, 'parcel.flagged_for_return');
       return 'applied';
     });
   }
 
-  /** Sweeper: every parcel past its pickup deadline. */
-  expireDue(limit = 200): number {
+  /**
+   * Sweeper: every parcel past its pickup deadline. Several instances may sweep the same
+   * parcel: the second waits for the first's order lock and then finds it expired. Should
+   * it still lose a version check, its expiry is rolled back whole (revocation included)
+   * and it moves on: the other instance did the work.
+   */
+  async expireDue(limit = 200): Promise<number> {
     let n = 0;
-    for (const s of this.d.store.shipments.deliveredPastDeadline(this.d.clock.now(), limit)) {
-      if (this.expire(s.id, { actor: 'sweeper', reason: 'pickup window lapsed' }) === 'applied') n++;
+    for (const s of await this.d.store.shipments.deliveredPastDeadline(this.d.clock.now(), limit)) {
+      try {
+        if ((await this.expire(s.id, { actor: 'sweeper', reason: 'pickup window lapsed' })) === 'applied') n++;
+      } catch (err) {
+        if (!isBackendError(err, 'CONFLICT')) throw err;
+        this.log.info({ shipmentId: s.id }, 'parcel.expiry_taken_elsewhere');
+      }
     }
     return n;
   }
 
   /** Customer wants to send a collected parcel back: claim a compartment, issue a drop-off code. */
-  requestReturn(shipmentId: string, lockerId: string | undefined, who: Actor): void {
+  requestReturn(shipmentId: string, lockerId: string | undefined, who: Actor): Promise<void> {
     const { store, clock, tokens, codeSets, transitions } = this.d;
-    store.transaction(() => {
-      const s = this.shipment(shipmentId);
+    return store.transaction(async () => {
+      const s = await this.lockedShipment(shipmentId, () => true);
       if (s === undefined) throw notFound('shipment', shipmentId);
       if (s.state !== 'collected') throw new BackendError('INVALID_TRANSITION', `shipment in state ${s.state} cannot be returned`, { shipmentId });
       const target = lockerId ?? s.lockerId;
       if (target === undefined || s.size === undefined) throw new BackendError('BUSINESS_RULE', 'a locker is needed for the return', { shipmentId });
-      const pepper = store.lockers.pepper(target);
+      const pepper = await store.lockers.pepper(target);
       if (pepper === undefined) throw notFound('locker', target);
       const now = clock.now();
-      const r = store.reservations.claim({ id: newId('res'), orderRef: s.orderId, lockerId: target, size: s.size, status: 'confirmed', expiresAt: now, now, offlineCutoff: now - this.d.offlineGraceMs });
+      const r = await store.reservations.claim({ id: newId('res'), orderRef: s.orderId, lockerId: target, size: s.size, status: 'confirmed', expiresAt: now, now, offlineCutoff: now - this.d.offlineGraceMs });
       if (r === undefined) throw new BackendError('NO_CAPACITY', 'no free compartment for the return at this locker', { lockerId: target });
-      store.reservations.consume(r.id, shipmentId, now);
-      const issued = tokens.codeToken('return-dropoff', target, pepper, { compartmentId: r.compartmentId, parcelId: shipmentId, size: s.size }, (dg) => store.codeSets.liveDigestExists(target, dg));
-      codeSets.add({ lockerId: target, tokenId: issued.tokenId, token: issued.token, codeDigest: issued.codeDigest, parcelId: shipmentId, compartmentId: r.compartmentId, size: s.size, kind: 'return-dropoff', shipmentId, kid: issued.kid, expiresAt: issued.expiresAt });
+      await store.reservations.consume(r.id, shipmentId, now);
+      const issued = await tokens.codeToken('return-dropoff', target, pepper, { compartmentId: r.compartmentId, parcelId: shipmentId, size: s.size }, (dg) => store.codeSets.liveDigestExists(target, dg));
+      if (!(await codeSets.add({ lockerId: target, tokenId: issued.tokenId, token: issued.token, codeDigest: issued.codeDigest, parcelId: shipmentId, compartmentId: r.compartmentId, size: s.size, kind: 'return-dropoff', shipmentId, kid: issued.kid, expiresAt: issued.expiresAt }))) {
+        throw new BackendError('CONFLICT', 'keypad code collided; retry', { lockerId: target });
+      }
       // The drop-off code goes straight to the notifier, sealed like a pickup code.
       const sealed = this.d.codeBox.seal(issued.code, shipmentId);
-      transitions.shipment(s, 'request_return', who, { reservationId: r.id, lockerId: target, compartmentId: r.compartmentId, returnTokenId: issued.tokenId }, { lockerId: target, code: sealed });
-      transitions.refreshOrder(s.orderId, who);
+      await transitions.shipment(s, 'request_return', who, { reservationId: r.id, lockerId: target, compartmentId: r.compartmentId, returnTokenId: issued.tokenId }, { lockerId: target, code: sealed });
+      await transitions.refreshOrder(s.orderId, who);
     });
   }
 
-  returnDropped(shipmentId: string, lockerId: string, who: Actor): ParcelOutcome {
+  returnDropped(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions, codeSets } = this.d;
-    return store.transaction(() => {
-      const s = this.shipment(shipmentId);
-      if (s?.state !== 'return_requested' || s.lockerId !== lockerId) return 'ignored';
-      if (s.compartmentId !== undefined) store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'occupied');
-      if (s.returnTokenId !== undefined) codeSets.revoke(lockerId, s.returnTokenId, 'cancelled');
-      transitions.shipment(s, 'drop_return', who);
-      transitions.refreshOrder(s.orderId, who);
+    return store.transaction(async () => {
+      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'return_requested' && x.lockerId === lockerId);
+      if (s === undefined) return 'ignored';
+      if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['reserved'], 'occupied');
+      if (s.returnTokenId !== undefined) await codeSets.revoke(lockerId, s.returnTokenId, 'cancelled');
+      await transitions.shipment(s, 'drop_return', who);
+      await transitions.refreshOrder(s.orderId, who);
       return 'applied';
     });
   }
 
   /** A courier took the parcel out (expired parcel or dropped-off return): money goes back. */
-  retrieved(shipmentId: string, lockerId: string, who: Actor): ParcelOutcome {
+  retrieved(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions, clock } = this.d;
-    return store.transaction(() => {
-      const s = this.shipment(shipmentId);
-      if ((s?.state !== 'expired' && s?.state !== 'return_dropped') || s.lockerId !== lockerId) return 'ignored';
-      if (s.compartmentId !== undefined) store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
-      if (s.reservationId !== undefined) store.reservations.release(s.reservationId, 'released', clock.now());
-      transitions.shipment(s, 'retrieve', who);
-      const order = transitions.refreshOrder(s.orderId, who);
-      const lines = store.orders.lines(s.orderId).filter((l) => l.shipmentId === s.id && l.state === 'open');
-      queueRefund(store, clock.now(), order, lines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0), `returned: shipment ${s.id}`);
+    return store.transaction(async () => {
+      const s = await this.lockedShipment(shipmentId, (x) => (x.state === 'expired' || x.state === 'return_dropped') && x.lockerId === lockerId);
+      if (s === undefined) return 'ignored';
+      if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
+      if (s.reservationId !== undefined) await store.reservations.release(s.reservationId, 'released', clock.now());
+      await transitions.shipment(s, 'retrieve', who);
+      const order = await transitions.refreshOrder(s.orderId, who);
+      const lines = (await store.orders.lines(s.orderId)).filter((l) => l.shipmentId === s.id && l.state === 'open');
+      await queueRefund(store, clock.now(), order, lines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0), `returned: shipment ${s.id}`);
       return 'applied';
     });
   }
 
   /** A token for the courier app to open the compartment holding an expired or returned parcel. */
-  retrievalToken(shipmentId: string, courierId: string): { token: string; lockerId: string; compartmentId: string; expiresAt: number } {
-    const s = this.shipment(shipmentId);
+  async retrievalToken(shipmentId: string, courierId: string): Promise<{ token: string; lockerId: string; compartmentId: string; expiresAt: number }> {
+    const s = await this.shipment(shipmentId);
     if (s === undefined) throw notFound('shipment', shipmentId);
     if ((s.state !== 'expired' && s.state !== 'return_dropped') || s.lockerId === undefined || s.compartmentId === undefined) {
       throw new BackendError('BUSINESS_RULE', 'nothing to retrieve for this shipment', { state: s.state });

@@ -36,36 +36,37 @@ export class ShipmentService {
     this.log = d.logger.child({ component: 'shipments' });
   }
 
-  view(s: ShipmentRecord): ShipmentView {
-    const lines = this.d.store.orders.lines(s.orderId).filter((l) => l.shipmentId === s.id);
+  async view(s: ShipmentRecord): Promise<ShipmentView> {
+    const lines = (await this.d.store.orders.lines(s.orderId)).filter((l) => l.shipmentId === s.id);
     return shipmentView(s, lines.map((l) => l.lineId));
   }
 
-  get(id: string): ShipmentView {
-    const s = this.d.store.shipments.get(id);
+  async get(id: string): Promise<ShipmentView> {
+    const s = await this.d.store.shipments.get(id);
     if (s === undefined) throw notFound('shipment', id);
     return this.view(s);
   }
 
-  create(orderId: string, req: CreateShipmentRequest, actor: string): ShipmentView {
+  create(orderId: string, req: CreateShipmentRequest, actor: string): Promise<ShipmentView> {
     const { store, clock, transitions } = this.d;
-    return store.transaction(() => {
+    return store.transaction(async () => {
       const now = clock.now();
-      const o = store.orders.get(orderId);
-      if (o === undefined) throw notFound('order', orderId);
+      // Locked: two shipments created at once for one order (two instances) must not both
+      // take the same line.
+      const o = await transitions.lockOrder(orderId);
       if (o.state === 'placed' || o.state === 'payment_confirmed' || o.state === 'cancelled' || o.state === 'returned' || o.state === 'collected') {
         throw new BackendError('BUSINESS_RULE', `order in state ${o.state} cannot get a shipment`, { orderId, state: o.state });
       }
-      const lines = store.orders.lines(orderId);
+      const lines = await store.orders.lines(orderId);
       for (const lid of req.lineIds) {
         const line = lines.find((l) => l.lineId === lid);
         if (line === undefined) throw notFound('line', lid);
         if (line.state !== 'open' || line.shipmentId !== undefined) throw new BackendError('BUSINESS_RULE', 'line is cancelled or already in a shipment', { lineId: lid });
       }
       const id = newId('shp');
-      const reservation = this.reservationFor(orderId, id, req.delivery, now);
-      if (!store.reservations.consume(reservation.id, id, now)) throw new BackendError('CONFLICT', 'reservation was taken concurrently', { reservationId: reservation.id });
-      store.shipments.insert({
+      const reservation = await this.reservationFor(orderId, id, req.delivery, now);
+      if (!(await store.reservations.consume(reservation.id, id, now))) throw new BackendError('CONFLICT', 'reservation was taken concurrently', { reservationId: reservation.id });
+      await store.shipments.insert({
         id,
         orderId,
         state: 'created',
@@ -79,91 +80,100 @@ export class ShipmentService {
         createdAt: now,
         updatedAt: now,
       });
-      store.orders.setLines(orderId, req.lineIds, { shipmentId: id });
-      store.stateLog.append({ entity: 'shipment', entityId: id, to: 'created', event: 'create', actor, at: now });
-      this.assignPickupCode(id, reservation.lockerId, reservation.compartmentId, reservation.size);
-      transitions.refreshOrder(orderId, { actor });
+      await store.orders.setLines(orderId, req.lineIds, { shipmentId: id });
+      await store.stateLog.append({ entity: 'shipment', entityId: id, to: 'created', event: 'create', actor, at: now });
+      await this.assignPickupCode(id, reservation.lockerId, reservation.compartmentId, reservation.size);
+      await transitions.refreshOrder(orderId, { actor });
       this.log.info({ shipmentId: id, orderId, lockerId: reservation.lockerId }, 'shipment.created');
       return this.get(id);
     });
   }
 
-  /** Issues the pickup token + code for a shipment's compartment and adds it to the locker's code set. */
-  assignPickupCode(shipmentId: string, lockerId: string, compartmentId: string, size: ShipmentRecord['size'] & string): void {
+  /**
+   * Issues the pickup token + code for a shipment's compartment and adds it to the locker's
+   * code set (inside the caller's transaction, which the code-set change locks the set for).
+   */
+  async assignPickupCode(shipmentId: string, lockerId: string, compartmentId: string, size: ShipmentRecord['size'] & string): Promise<void> {
     const { store, tokens, codeSets } = this.d;
-    const pepper = store.lockers.pepper(lockerId);
+    const pepper = await store.lockers.pepper(lockerId);
     if (pepper === undefined) throw notFound('locker', lockerId);
-    const issued = tokens.codeToken('pickup', lockerId, pepper, { compartmentId, parcelId: shipmentId, size }, (digest) => store.codeSets.liveDigestExists(lockerId, digest));
-    if (!codeSets.add({ lockerId, tokenId: issued.tokenId, token: issued.token, codeDigest: issued.codeDigest, parcelId: shipmentId, compartmentId, size, kind: 'pickup', shipmentId, kid: issued.kid, expiresAt: issued.expiresAt })) {
+    const issued = await tokens.codeToken('pickup', lockerId, pepper, { compartmentId, parcelId: shipmentId, size }, (digest) => store.codeSets.liveDigestExists(lockerId, digest));
+    if (!(await codeSets.add({ lockerId, tokenId: issued.tokenId, token: issued.token, codeDigest: issued.codeDigest, parcelId: shipmentId, compartmentId, size, kind: 'pickup', shipmentId, kid: issued.kid, expiresAt: issued.expiresAt }))) {
       throw new BackendError('CONFLICT', 'keypad code collided; retry', { lockerId });
     }
-    const s = store.shipments.get(shipmentId);
+    const s = await store.shipments.get(shipmentId);
     if (s === undefined) throw notFound('shipment', shipmentId);
-    store.shipments.update(shipmentId, s.version, { pickupTokenId: issued.tokenId, codeDigest: issued.codeDigest }, this.d.clock.now());
+    await store.shipments.update(shipmentId, s.version, { pickupTokenId: issued.tokenId, codeDigest: issued.codeDigest }, this.d.clock.now());
     // Sealed (AES-256-GCM, bound to the shipment): the database never holds the code in clear.
-    store.shipments.setPendingCode(shipmentId, this.d.codeBox.seal(issued.code, shipmentId));
+    await store.shipments.setPendingCode(shipmentId, this.d.codeBox.seal(issued.code, shipmentId));
   }
 
-  private reservationFor(orderId: string, shipmentId: string, delivery: CreateShipmentRequest['delivery'], now: number): ReservationRecord {
+  private async reservationFor(orderId: string, shipmentId: string, delivery: CreateShipmentRequest['delivery'], now: number): Promise<ReservationRecord> {
     const { store } = this.d;
     if ('reservationId' in delivery) {
-      const r = store.reservations.get(delivery.reservationId);
+      const r = await store.reservations.get(delivery.reservationId);
       if (r === undefined) throw notFound('reservation', delivery.reservationId);
       if (r.orderId !== orderId || r.status !== 'confirmed') {
         throw new BackendError('BUSINESS_RULE', 'reservation is not a confirmed reservation of this order', { reservationId: r.id, status: r.status });
       }
       return r;
     }
-    if (store.lockers.get(delivery.lockerId) === undefined) throw notFound('locker', delivery.lockerId);
-    const r = store.reservations.claim({ id: newId('res'), orderRef: orderId, lockerId: delivery.lockerId, size: delivery.size, status: 'confirmed', expiresAt: now, now, offlineCutoff: now - this.d.offlineGraceMs });
+    if ((await store.lockers.get(delivery.lockerId)) === undefined) throw notFound('locker', delivery.lockerId);
+    const r = await store.reservations.claim({ id: newId('res'), orderRef: orderId, lockerId: delivery.lockerId, size: delivery.size, status: 'confirmed', expiresAt: now, now, offlineCutoff: now - this.d.offlineGraceMs });
     if (r === undefined) throw new BackendError('NO_CAPACITY', 'no free compartment of this size at this locker', { lockerId: delivery.lockerId, size: delivery.size });
-    store.stateLog.append({ entity: 'reservation', entityId: r.id, to: 'confirmed', event: 'reserve', actor: 'shipments', reason: `shipment ${shipmentId}`, at: now });
+    await store.stateLog.append({ entity: 'reservation', entityId: r.id, to: 'confirmed', event: 'reserve', actor: 'shipments', reason: `shipment ${shipmentId}`, at: now });
     return { ...r, orderId };
   }
 
   /** Carrier steps reported through the API (ship, out for delivery). */
-  carrierEvent(id: string, event: 'ship' | 'out_for_delivery', who: Actor): ShipmentView {
+  carrierEvent(id: string, event: 'ship' | 'out_for_delivery', who: Actor): Promise<ShipmentView> {
     const { store, transitions } = this.d;
-    return store.transaction(() => {
-      const s = store.shipments.get(id);
+    return store.transaction(async () => {
+      const seen = await store.shipments.get(id);
+      if (seen === undefined) throw notFound('shipment', id);
+      await transitions.lockOrder(seen.orderId);
+      const s = await store.shipments.get(id);
       if (s === undefined) throw notFound('shipment', id);
-      const after = transitions.shipment(s, event, who);
-      transitions.refreshOrder(s.orderId, who);
+      const after = await transitions.shipment(s, event, who);
+      await transitions.refreshOrder(s.orderId, who);
       return this.view(after);
     });
   }
 
-  /** Cancels a not-yet-shipped shipment: revokes its code, frees its compartment (inside the caller's transaction). */
-  cancelShipment(id: string, who: Actor): void {
+  /** Cancels a not-yet-shipped shipment: revokes its code, frees its compartment (inside the caller's transaction, which locked the order). */
+  async cancelShipment(id: string, who: Actor): Promise<void> {
     const { store, transitions, codeSets, clock } = this.d;
-    const s = store.shipments.get(id);
+    const s = await store.shipments.get(id);
     if (s === undefined) throw notFound('shipment', id);
     if (s.state === 'cancelled') return;
-    transitions.shipment(s, 'cancel', who);
-    if (s.lockerId !== undefined && s.pickupTokenId !== undefined) codeSets.revoke(s.lockerId, s.pickupTokenId, 'cancelled');
-    if (s.reservationId !== undefined && store.reservations.release(s.reservationId, 'released', clock.now())) {
-      store.stateLog.append({ entity: 'reservation', entityId: s.reservationId, from: 'consumed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: clock.now() });
+    await transitions.shipment(s, 'cancel', who);
+    if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'cancelled');
+    if (s.reservationId !== undefined && (await store.reservations.release(s.reservationId, 'released', clock.now()))) {
+      await store.stateLog.append({ entity: 'reservation', entityId: s.reservationId, from: 'consumed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: clock.now() });
     }
-    store.shipments.setPendingCode(id, null);
+    await store.shipments.setPendingCode(id, null);
   }
 
   /** Moves the pickup deadline of a parcel waiting in a locker. */
-  extendPickup(id: string, extendByMs: number, who: Actor): ShipmentView {
+  async extendPickup(id: string, extendByMs: number, who: Actor): Promise<ShipmentView> {
     const { store, transitions, clock } = this.d;
     if (extendByMs > this.d.maxExtensionMs) throw new BackendError('BUSINESS_RULE', 'extension longer than allowed', { maxExtensionMs: this.d.maxExtensionMs });
-    return store.transaction(() => {
-      const s = store.shipments.get(id);
+    return store.transaction(async () => {
+      const s = await store.shipments.get(id);
       if (s === undefined) throw notFound('shipment', id);
       if (s.state !== 'delivered' || s.pickupDeadline === undefined) throw new BackendError('BUSINESS_RULE', 'only a parcel waiting in a locker can be extended', { state: s.state });
       const deadline = s.pickupDeadline + extendByMs;
-      const entry = s.lockerId !== undefined && s.pickupTokenId !== undefined ? store.codeSets.entry(s.lockerId, s.pickupTokenId) : undefined;
+      const entry = s.lockerId !== undefined && s.pickupTokenId !== undefined ? await store.codeSets.entry(s.lockerId, s.pickupTokenId) : undefined;
       if (entry !== undefined && entry.expiresAt < deadline) {
         throw new BackendError('BUSINESS_RULE', 'the pickup token expires before the new deadline', { tokenExpiresAt: entry.expiresAt });
       }
-      store.shipments.update(id, s.version, { pickupDeadline: deadline }, clock.now());
-      store.stateLog.append({ entity: 'shipment', entityId: id, from: s.state, to: s.state, event: 'extend_pickup', actor: who.actor, reason: who.reason, at: clock.now() });
-      const order = store.orders.get(s.orderId);
-      if (order !== undefined) transitions.notify(order, 'parcel.pickup_extended', `parcel.pickup_extended:${id}:${String(deadline)}`, { shipmentId: id, pickupDeadline: deadline });
+      // Optimistic: a parcel collected or expired by another instance meanwhile is not extended.
+      if (!(await store.shipments.update(id, s.version, { pickupDeadline: deadline }, clock.now()))) {
+        throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId: id });
+      }
+      await store.stateLog.append({ entity: 'shipment', entityId: id, from: s.state, to: s.state, event: 'extend_pickup', actor: who.actor, reason: who.reason, at: clock.now() });
+      const order = await store.orders.get(s.orderId);
+      if (order !== undefined) await transitions.notify(order, 'parcel.pickup_extended', `parcel.pickup_extended:${id}:${String(deadline)}`, { shipmentId: id, pickupDeadline: deadline });
       return this.get(id);
     });
   }

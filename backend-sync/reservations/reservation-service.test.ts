@@ -1,75 +1,104 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBackendError } from '../shared/errors.js';
+import { requestHash } from '../shared/idempotency.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 
 describe('reservations', () => {
   let f: BackendFixture;
-  beforeEach(() => {
-    f = makeBackend();
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { S: 1, M: 2 }));
+  beforeEach(async () => {
+    f = await makeBackend();
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { S: 1, M: 2 }));
   });
   afterEach(() => f.close());
 
   const req = { orderRef: 'cart-1', lockerId: 'lk-a', size: 'M' as const };
 
-  it('returns the same response for a retried idempotency key and books nothing more', () => {
-    const first = f.services.reservations.reserve('key-aaaaaaaa', req);
-    const again = f.services.reservations.reserve('key-aaaaaaaa', req);
+  it('returns the same response for a retried idempotency key and books nothing more', async () => {
+    const first = await f.services.reservations.reserve('key-aaaaaaaa', req);
+    const again = await f.services.reservations.reserve('key-aaaaaaaa', req);
     expect(again.body).toEqual(first.body);
     expect(again.replayed).toBe(true);
-    expect(f.services.lockers.get('lk-a').compartments.filter((c) => c.state === 'held')).toHaveLength(1);
+    expect((await f.services.lockers.get('lk-a')).compartments.filter((c) => c.state === 'held')).toHaveLength(1);
   });
 
-  it('refuses the same key with a different body as a business-rule error', () => {
-    f.services.reservations.reserve('key-bbbbbbbb', req);
-    try {
-      f.services.reservations.reserve('key-bbbbbbbb', { ...req, size: 'S' });
-      expect.fail('should throw');
-    } catch (err) {
-      expect(isBackendError(err, 'IDEMPOTENCY_MISMATCH')).toBe(true);
-    }
+  it('answers concurrent requests under one key with one hold, the same for all of them', async () => {
+    const results = await Promise.all(Array.from({ length: 5 }, () => f.services.reservations.reserveGrouped('key-concurrent', req)));
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+    expect((await f.services.lockers.get('lk-a')).compartments.filter((c) => c.state === 'held')).toHaveLength(1);
   });
 
-  it('holds for 15 minutes by default and releases the capacity when the sweeper runs after expiry', () => {
-    const a = f.services.reservations.reserve('key-1-aaaaaa', req).body;
-    f.services.reservations.reserve('key-2-aaaaaa', { ...req, orderRef: 'cart-2' });
+  it('refuses the same key with a different body as a business-rule error', async () => {
+    await f.services.reservations.reserve('key-bbbbbbbb', req);
+    const err: unknown = await f.services.reservations.reserve('key-bbbbbbbb', { ...req, size: 'S' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isBackendError(err, 'IDEMPOTENCY_MISMATCH')).toBe(true);
+  });
+
+  it('refuses to replay a stored response that no longer matches its schema, naming the row', async () => {
+    const now = f.clock.now();
+    await f.store.idempotency.put('reservation', 'key-corrupt-1', { requestHash: requestHash(req), statusCode: 201, responseJson: '{"id":42}' }, now);
+    const err: unknown = await f.services.reservations.reserve('key-corrupt-1', req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isBackendError(err, 'INTERNAL')).toBe(true);
+    expect((err as Error & { details?: unknown }).details).toMatchObject({ table: 'idempotency', key: 'key-corrupt-1' });
+  });
+
+  it('holds for 15 minutes by default and releases the capacity when the sweeper runs after expiry', async () => {
+    const a = (await f.services.reservations.reserve('key-1-aaaaaa', req)).body;
+    await f.services.reservations.reserve('key-2-aaaaaa', { ...req, orderRef: 'cart-2' });
     expect(a.expiresAt - f.clock.now()).toBe(15 * 60_000);
-    expect(() => f.services.reservations.reserve('key-3-aaaaaa', { ...req, orderRef: 'cart-3' })).toThrow(/no free compartment/);
+    await expect(f.services.reservations.reserve('key-3-aaaaaa', { ...req, orderRef: 'cart-3' })).rejects.toThrow(/no free compartment/);
     f.clock.advance(15 * 60_000);
-    expect(f.services.reservations.sweep()).toBe(2);
-    expect(f.services.reservations.get(a.id).status).toBe('expired');
-    expect(f.services.reservations.reserve('key-3-aaaaaa', { ...req, orderRef: 'cart-3' }).body.status).toBe('held');
+    expect(await f.services.reservations.sweep()).toBe(2);
+    expect((await f.services.reservations.get(a.id)).status).toBe('expired');
+    expect((await f.services.reservations.reserve('key-3-aaaaaa', { ...req, orderRef: 'cart-3' })).body.status).toBe('held');
   });
 
-  it('releases an expired hold lazily when a new checkout claims, even before the sweeper runs', () => {
-    f.services.reservations.reserve('key-1-cccccc', { ...req, size: 'S' });
+  it('releases an expired hold lazily when a new checkout claims, even before the sweeper runs', async () => {
+    await f.services.reservations.reserve('key-1-cccccc', { ...req, size: 'S' });
     f.clock.advance(15 * 60_000 + 1);
-    const search = f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, size: 'S', limit: 5 });
+    const search = await f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, size: 'S', limit: 5 });
     expect(search[0]?.available.S).toBe(1);
-    const second = f.services.reservations.reserve('key-2-cccccc', { ...req, orderRef: 'cart-9', size: 'S' });
+    const second = await f.services.reservations.reserve('key-2-cccccc', { ...req, orderRef: 'cart-9', size: 'S' });
     expect(second.body.status).toBe('held');
   });
 
-  it('confirms a hold at order placement so the sweeper no longer expires it', () => {
-    const hold = f.services.reservations.reserve('key-1-dddddd', req).body;
-    const order = f.services.orders.place('order-key-1', {
-      orderRef: 'cart-1',
-      customer: { name: 'Ada', email: 'ada@example.com' },
-      currency: 'EUR',
-      lines: [{ lineId: 'l1', sku: 'book', quantity: 1, unitPriceCents: 1500, size: 'M' }],
-      reservationIds: [hold.id],
-    }).body;
+  it('releases a hold once, and answers a second release with the released hold', async () => {
+    const hold = (await f.services.reservations.reserve('key-1-ffffff', req)).body;
+    expect((await f.services.reservations.release(hold.id, 'checkout', 'abandoned')).status).toBe('released');
+    expect((await f.services.reservations.release(hold.id, 'checkout', 'abandoned')).status).toBe('released');
+    const log = (await f.store.stateLog.list('reservation', hold.id)).map((e) => e.to);
+    expect(log).toEqual(['held', 'released']);
+    expect((await f.services.lockers.get('lk-a')).compartments.filter((c) => c.state === 'held')).toHaveLength(0);
+  });
+
+  it('confirms a hold at order placement so the sweeper no longer expires it', async () => {
+    const hold = (await f.services.reservations.reserve('key-1-dddddd', req)).body;
+    const order = (
+      await f.services.orders.place('order-key-1', {
+        orderRef: 'cart-1',
+        customer: { name: 'Ada', email: 'ada@example.com' },
+        currency: 'EUR',
+        lines: [{ lineId: 'l1', sku: 'book', quantity: 1, unitPriceCents: 1500, size: 'M' }],
+        reservationIds: [hold.id],
+      })
+    ).body;
     f.clock.advance(60 * 60_000);
-    f.services.reservations.sweep();
-    const r = f.services.reservations.get(hold.id);
+    await f.services.reservations.sweep();
+    const r = await f.services.reservations.get(hold.id);
     expect(r.status).toBe('confirmed');
     expect(r.orderId).toBe(order.id);
   });
 
-  it('refuses to confirm a hold that already expired', () => {
-    const hold = f.services.reservations.reserve('key-1-eeeeee', req).body;
+  it('refuses to confirm a hold that already expired', async () => {
+    const hold = (await f.services.reservations.reserve('key-1-eeeeee', req)).body;
     f.clock.advance(16 * 60_000);
-    expect(() =>
+    await expect(
       f.services.orders.place('order-key-2', {
         orderRef: 'cart-1',
         customer: { name: 'Ada', email: 'ada@example.com' },
@@ -77,17 +106,17 @@ describe('reservations', () => {
         lines: [{ lineId: 'l1', sku: 'book', quantity: 1, unitPriceCents: 1500, size: 'M' }],
         reservationIds: [hold.id],
       }),
-    ).toThrow(/no longer held/);
+    ).rejects.toThrow(/no longer held/);
     // Nothing of the failed placement remains: the idempotency key is free to use again.
-    expect(f.store.idempotency.get('order', 'order-key-2')).toBeUndefined();
+    expect(await f.store.idempotency.get('order', 'order-key-2')).toBeUndefined();
   });
 
-  it('does not offer a locker that has been offline longer than the grace time', () => {
-    f.store.lockers.setPresence('lk-a', false, f.clock.now(), undefined);
+  it('does not offer a locker that has been offline longer than the grace time', async () => {
+    await f.store.lockers.setPresence('lk-a', false, f.clock.now(), undefined);
     f.clock.advance(f.config.presence.offlineGraceMs + 1);
-    expect(() => f.services.reservations.reserve('key-off-aaaa', req)).toThrow(/offline/);
-    expect(f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, limit: 5 })).toEqual([]);
-    f.store.lockers.setPresence('lk-a', true, f.clock.now(), undefined);
-    expect(f.services.reservations.reserve('key-off-aaaa', req).body.status).toBe('held');
+    await expect(f.services.reservations.reserve('key-off-aaaa', req)).rejects.toThrow(/offline/);
+    expect(await f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, limit: 5 })).toEqual([]);
+    await f.store.lockers.setPresence('lk-a', true, f.clock.now(), undefined);
+    expect((await f.services.reservations.reserve('key-off-aaaa', req)).body.status).toBe('held');
   });
 });

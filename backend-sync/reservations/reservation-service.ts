@@ -5,7 +5,7 @@ import { idempotent, idempotentGrouped, type IdempotentResult } from '../shared/
 import type { Logger } from '../shared/logger.js';
 import type { ReservationRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import type { ReservationRequest, ReservationView } from './reservation-schemas.js';
+import { ReservationView, type ReservationRequest } from './reservation-schemas.js';
 
 // Checkout holds on a locker compartment of a size. The claim is one conditional write in
 // the store (see ReservationRepository.claim), so capacity is never double-booked however
@@ -35,21 +35,21 @@ export class ReservationService {
     this.log = o.logger.child({ component: 'reservations' });
   }
 
-  /** Synchronous: its own transaction and commit. */
-  reserve(idempotencyKey: string, req: ReservationRequest): IdempotentResult<ReservationView> {
-    return idempotent(this.o.store, 'reservation', idempotencyKey, req, this.o.clock.now(), 201, this.claimUnit(req));
+  /** In its own transaction and commit. */
+  reserve(idempotencyKey: string, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
+    return idempotent(this.o.store, 'reservation', idempotencyKey, req, this.o.clock.now(), 201, ReservationView, this.claimUnit(req));
   }
 
   /** Group-committed: concurrent checkouts share one fsync; resolves when durable. The HTTP path. */
   reserveGrouped(idempotencyKey: string, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
-    return idempotentGrouped(this.o.store, 'reservation', idempotencyKey, req, this.o.clock.now(), 201, this.claimUnit(req));
+    return idempotentGrouped(this.o.store, 'reservation', idempotencyKey, req, this.o.clock.now(), 201, ReservationView, this.claimUnit(req));
   }
 
-  private claimUnit(req: ReservationRequest): () => ReservationView {
+  private claimUnit(req: ReservationRequest): () => Promise<ReservationView> {
     const { store, clock } = this.o;
-    return () => {
+    return async () => {
       const now = clock.now();
-      const locker = store.lockers.gate(req.lockerId);
+      const locker = await store.lockers.gate(req.lockerId);
       if (locker === undefined) throw notFound('locker', req.lockerId);
       if (locker.status !== 'operating') throw new BackendError('BUSINESS_RULE', 'locker is not operating', { lockerId: req.lockerId, status: locker.status });
       const cutoff = now - this.o.offlineGraceMs;
@@ -57,64 +57,72 @@ export class ReservationService {
         throw new BackendError('BUSINESS_RULE', 'locker has been offline too long to take new parcels', { lockerId: req.lockerId });
       }
       const id = newId('res');
-      const claimed = store.reservations.claim({ id, orderRef: req.orderRef, lockerId: req.lockerId, size: req.size, status: 'held', expiresAt: now + this.o.holdMs, now, offlineCutoff: cutoff });
+      const claimed = await store.reservations.claim({ id, orderRef: req.orderRef, lockerId: req.lockerId, size: req.size, status: 'held', expiresAt: now + this.o.holdMs, now, offlineCutoff: cutoff });
       if (claimed === undefined) throw new BackendError('NO_CAPACITY', 'no free compartment of this size at this locker', { lockerId: req.lockerId, size: req.size });
-      store.stateLog.append({ entity: 'reservation', entityId: id, to: 'held', event: 'reserve', actor: 'checkout', at: now });
+      await store.stateLog.append({ entity: 'reservation', entityId: id, to: 'held', event: 'reserve', actor: 'checkout', at: now });
       this.log.info({ reservationId: id, lockerId: req.lockerId, size: req.size }, 'reservation.held');
       return toReservationView(claimed);
     };
   }
 
-  get(id: string): ReservationView {
-    this.expireIfDue(id);
-    const r = this.o.store.reservations.get(id);
+  async get(id: string): Promise<ReservationView> {
+    await this.expireIfDue(id);
+    const r = await this.o.store.reservations.get(id);
     if (r === undefined) throw notFound('reservation', id);
     return toReservationView(r);
   }
 
   /** Cancels a hold or a confirmed reservation that no parcel uses yet. */
-  release(id: string, actor: string, reason: string): ReservationView {
+  release(id: string, actor: string, reason: string): Promise<ReservationView> {
     const { store, clock } = this.o;
-    return store.transaction(() => {
-      this.expireIfDue(id);
-      const r = store.reservations.get(id);
+    return store.transaction(async () => {
+      await this.expireIfDue(id);
+      const r = await store.reservations.get(id);
       if (r === undefined) throw notFound('reservation', id);
       if (r.status === 'released' || r.status === 'expired') return toReservationView(r);
       if (r.status === 'consumed') throw new BackendError('BUSINESS_RULE', 'reservation is in use by a shipment; cancel the shipment instead', { reservationId: id });
       const now = clock.now();
-      store.reservations.release(id, 'released', now);
-      store.stateLog.append({ entity: 'reservation', entityId: id, from: r.status, to: 'released', event: 'release', actor, reason, at: now });
-      const after = store.reservations.get(id);
+      // Conditional: an instance that expired or released it a moment ago wins, and this
+      // answers with what it did instead of logging a second transition.
+      if (await store.reservations.release(id, 'released', now)) {
+        await store.stateLog.append({ entity: 'reservation', entityId: id, from: r.status, to: 'released', event: 'release', actor, reason, at: now });
+      }
+      const after = await store.reservations.get(id);
       if (after === undefined) throw notFound('reservation', id);
       return toReservationView(after);
     });
   }
 
-  /** Releases every expired hold; returns how many. Driven by the sweeper with the injected clock. */
-  sweep(limit = 500): number {
+  /**
+   * Releases every expired hold; returns how many. Driven by the sweeper with the injected
+   * clock. Safe on several instances at once: on PostgreSQL each takes holds the others
+   * have not locked (dueForExpiry), and the release itself is conditional.
+   */
+  async sweep(limit = 500): Promise<number> {
     const { store, clock } = this.o;
     const now = clock.now();
-    let n = 0;
-    store.transaction(() => {
-      for (const r of store.reservations.dueForExpiry(now, limit)) {
-        if (store.reservations.release(r.id, 'expired', now)) {
-          store.stateLog.append({ entity: 'reservation', entityId: r.id, from: 'held', to: 'expired', event: 'expire', actor: 'sweeper', at: now });
-          n++;
+    const n = await store.transaction(async () => {
+      let released = 0;
+      for (const r of await store.reservations.dueForExpiry(now, limit)) {
+        if (await store.reservations.release(r.id, 'expired', now)) {
+          await store.stateLog.append({ entity: 'reservation', entityId: r.id, from: 'held', to: 'expired', event: 'expire', actor: 'sweeper', at: now });
+          released++;
         }
       }
+      return released;
     });
     if (n > 0) this.log.info({ released: n }, 'reservation.expired');
     return n;
   }
 
-  private expireIfDue(id: string): void {
+  private async expireIfDue(id: string): Promise<void> {
     const { store, clock } = this.o;
     const now = clock.now();
-    const r = store.reservations.get(id);
+    const r = await store.reservations.get(id);
     if (r?.status !== 'held' || r.expiresAt > now) return;
-    store.transaction(() => {
-      if (store.reservations.release(id, 'expired', now)) {
-        store.stateLog.append({ entity: 'reservation', entityId: id, from: 'held', to: 'expired', event: 'expire', actor: 'lazy-read', at: now });
+    await store.transaction(async () => {
+      if (await store.reservations.release(id, 'expired', now)) {
+        await store.stateLog.append({ entity: 'reservation', entityId: id, from: 'held', to: 'expired', event: 'expire', actor: 'lazy-read', at: now });
       }
     });
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { BackendError } from './errors.js';
+import type { z } from 'zod';
+import { BackendError, isBackendError } from './errors.js';
 import type { Store } from '../store/store.js';
 
 // Idempotent writes: the first request under a key runs and its response is stored in the
@@ -29,28 +30,61 @@ export interface IdempotentResult<T> {
   replayed: boolean;
 }
 
-/** Runs `work` once per (scope, key) inside one transaction with its idempotency record. */
-export function idempotent<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, work: () => T): IdempotentResult<T> {
-  return store.transaction(idempotentUnit(store, scope, key, body, now, statusCode, work));
+type Run = <R>(work: () => Promise<R>) => Promise<R>;
+
+/**
+ * Runs `work` once per (scope, key) inside one transaction with its idempotency record;
+ * a replay answers the stored response, read back through `response`.
+ */
+export function idempotent<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, response: z.ZodType<T>, work: () => Promise<T>): Promise<IdempotentResult<T>> {
+  return once((w) => store.transaction(w), idempotentUnit(store, scope, key, body, now, statusCode, response, work));
 }
 
 /** The same, as a group-committed unit: resolves once the shared commit is durable. */
-export function idempotentGrouped<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, work: () => T): Promise<IdempotentResult<T>> {
-  return store.transactionGrouped(idempotentUnit(store, scope, key, body, now, statusCode, work));
+export function idempotentGrouped<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, response: z.ZodType<T>, work: () => Promise<T>): Promise<IdempotentResult<T>> {
+  return once((w) => store.transactionGrouped(w), idempotentUnit(store, scope, key, body, now, statusCode, response, work));
 }
 
-function idempotentUnit<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, work: () => T): () => IdempotentResult<T> {
+// Two instances can take the same key at once (a client retrying against another
+// instance): both miss the lookup, both do the work, and the second record insert finds
+// the first one's row (PostgreSQL makes it wait for that commit). The loser's unit is
+// rolled back whole and run once more, and then finds the winner's record: the client gets
+// the same answer, and the work happened once. A unit that loses twice answers 409.
+async function once<T>(run: Run, unit: () => Promise<IdempotentResult<T>>): Promise<IdempotentResult<T>> {
+  try {
+    return await run(unit);
+  } catch (err) {
+    if (!isBackendError(err, 'IDEMPOTENCY_IN_PROGRESS')) throw err;
+    return run(unit);
+  }
+}
+
+function idempotentUnit<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, response: z.ZodType<T>, work: () => Promise<T>): () => Promise<IdempotentResult<T>> {
   const hash = requestHash(body);
-  return () => {
-    const existing = store.idempotency.get(scope, key);
+  return async () => {
+    const existing = await store.idempotency.get(scope, key);
     if (existing !== undefined) {
       if (existing.requestHash !== hash) {
         throw new BackendError('IDEMPOTENCY_MISMATCH', 'this Idempotency-Key was used with a different request body', { scope });
       }
-      return { statusCode: existing.statusCode, body: JSON.parse(existing.responseJson) as T, replayed: true };
+      // The stored answer is read back through the response's schema: a corrupt row is an
+      // error naming it, never a half-shaped body sent to a client.
+      const stored = response.safeParse(parseJson(existing.responseJson));
+      if (!stored.success) throw new BackendError('INTERNAL', 'stored idempotent response does not match its schema', { table: 'idempotency', scope, key });
+      return { statusCode: existing.statusCode, body: stored.data, replayed: true };
     }
-    const result = work();
-    store.idempotency.put(scope, key, { requestHash: hash, statusCode, responseJson: JSON.stringify(result) }, now);
+    const result = await work();
+    if (!(await store.idempotency.put(scope, key, { requestHash: hash, statusCode, responseJson: JSON.stringify(result) }, now))) {
+      throw new BackendError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry', { scope });
+    }
     return { statusCode, body: result, replayed: false };
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -2,12 +2,15 @@ import type { Logger } from './logger.js';
 
 // Runs periodic housekeeping tasks (hold expiry, pickup-window expiry, outbox, refunds).
 // Time-dependent logic reads the injected clock inside each task, so tests call tick()
-// after moving a fake clock instead of waiting for timers. A task that throws is logged
-// and does not stop the others.
+// after moving a fake clock instead of waiting for timers. A task that throws (or rejects)
+// is logged and does not stop the others. Passes never overlap: a tick while one runs
+// shares it, so no task ever runs twice at once in this process (other instances are kept
+// apart by the database: row claims, leases and conditional writes in each task).
 
 export interface SweepTask {
   name: string;
-  run(): unknown;
+  /** One pass of the task; resolves to how many items it handled. */
+  run(): Promise<number>;
 }
 
 export class Sweeper {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackendServices, type BackendServices } from '../backend-services.js';
@@ -11,11 +11,17 @@ import { SimulatedPaymentProvider } from '../payments/simulated-payment-provider
 import { ManualClock, type Clock } from '../shared/clock.js';
 import { createEd25519, keyToText, type Ed25519 } from '../shared/contract.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { openSqliteStore } from '../store/open-store.js';
+import type { SqlStore } from '../store/sql-store.js';
+import type { EngineName } from './pg-test-db.js';
+import { openTestPgStore } from './test-store.js';
 
-// A real backend for tests: SQLite file in a temp dir, real Ed25519 keys written the way
-// scripts/keygen.ts writes them, a manual clock unless told otherwise, a recording log
-// channel to play the customer. Nothing is shared between fixtures.
+// A real backend for tests: the embedded store (SqlStore on a SQLite file) in a temp dir,
+// real Ed25519 keys written the way scripts/keygen.ts writes them, a manual clock unless
+// told otherwise, a recording log channel to play the customer. Nothing is shared between
+// fixtures, unless a test makes several of them one deployment: the same `dir` (keys) and
+// the same PostgreSQL `pgSchema`, each fixture then acting as one backend instance.
+// Async because the key store loads (and records) its keys through the store.
 
 export const T0 = Date.parse('2026-11-22T10:00:00Z');
 
@@ -23,7 +29,7 @@ export interface BackendFixture {
   dir: string;
   config: BackendConfig;
   clock: ManualClock;
-  store: SqliteStore;
+  store: SqlStore;
   services: BackendServices;
   payments: SimulatedPaymentProvider;
   inbox: LogChannel;
@@ -47,21 +53,32 @@ export interface FixtureOptions {
   channels?: NotificationChannel[];
   kid?: string;
   dir?: string;
+  /** 'postgres': a fresh schema on the test server (pg-test-db.ts) instead of the SQLite file. */
+  engine?: EngineName;
+  /** With engine 'postgres': use this schema (created if missing, kept on close) to share it with other fixtures. */
+  pgSchema?: string;
 }
 
-export function makeBackend(o: FixtureOptions = {}): BackendFixture {
+export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixture> {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'backend-'));
   const ed = createEd25519('node-crypto');
   const keysDir = join(dir, 'keys');
-  writeKey(ed, keysDir, o.kid ?? 'k-20261101-test');
+  const kid = o.kid ?? 'k-20261101-test';
+  // Instances of one deployment share their keys: a fixture joining a dir keeps its key.
+  if (!existsSync(join(keysDir, `${kid}.key`))) writeKey(ed, keysDir, kid);
   const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db') }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
   const clock = new ManualClock(T0);
   const logger = o.logger ?? silentLogger();
-  const store = SqliteStore.open(config.db.path, logger);
+  const { store, dispose } = await openFixtureStore(o, config.db.path, logger);
   const payments = new SimulatedPaymentProvider();
   const inbox = new LogChannel(logger, true);
   const services = createBackendServices({ config, store, clock: o.clock ?? clock, logger, ed, payments, channels: o.channels ?? [inbox] });
-  services.keys.load();
+  try {
+    await services.keys.load();
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
   let app: App | undefined;
   return {
     dir,
@@ -76,10 +93,20 @@ export function makeBackend(o: FixtureOptions = {}): BackendFixture {
     close: async () => {
       await app?.close();
       await services.sweeper.stop();
-      store.close();
+      await dispose();
       if (o.dir === undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function openFixtureStore(o: FixtureOptions, path: string, logger: Logger): Promise<{ store: SqlStore; dispose: () => Promise<void> }> {
+  if (o.engine !== 'postgres') {
+    const store = openSqliteStore(path, logger);
+    return { store, dispose: () => store.close() };
+  }
+  const pg = await openTestPgStore(o.pgSchema === undefined ? { logger } : { logger, schema: o.pgSchema });
+  // A shared schema belongs to the test that named it; a fresh one goes with the fixture.
+  return { store: pg.store, dispose: o.pgSchema === undefined ? pg.dispose : () => pg.store.close() };
 }
 
 /** A locker with `perSize` compartments of each size listed. */

@@ -5,18 +5,18 @@ import type { BackendFixture } from './backend-fixture.js';
 // Short paths through the services for tests that need an order in some state.
 
 export async function paidOrder(f: BackendFixture, key: string, lines: Array<{ lineId: string; size: 'S' | 'M' | 'L' | 'XL'; unitPriceCents?: number }>): Promise<OrderView> {
-  const placed = f.services.orders.place(key, {
+  const { body: placed } = await f.services.orders.place(key, {
     orderRef: `ref-${key}`,
     customer: { name: 'Ada', email: 'ada@example.com' },
     currency: 'EUR',
     lines: lines.map((l) => ({ lineId: l.lineId, sku: `sku-${l.lineId}`, quantity: 1, unitPriceCents: l.unitPriceCents ?? 1000, size: l.size })),
     reservationIds: [],
-  }).body;
+  });
   await f.services.orders.confirmPayment(placed.id, 'test');
   return f.services.orders.startProcessing(placed.id, 'test');
 }
 
-export function ship(f: BackendFixture, orderId: string, lineIds: string[], lockerId: string, size: 'S' | 'M' | 'L' | 'XL', tracking: string): ShipmentView {
+export function ship(f: BackendFixture, orderId: string, lineIds: string[], lockerId: string, size: 'S' | 'M' | 'L' | 'XL', tracking: string): Promise<ShipmentView> {
   return f.services.shipments.create(orderId, { lineIds, carrier: 'dhl', trackingNumber: tracking, delivery: { lockerId, size } }, 'test');
 }
 

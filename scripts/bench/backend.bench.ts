@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lockerInput, makeBackend } from '@locker/backend/testing/backend-fixture.js';
 import { systemClock } from '@locker/backend/shared/clock.js';
+import { sql } from '@locker/backend/store/sql/sql-text.js';
 import type { LockerInput } from '@locker/backend/lockers/locker-schemas.js';
 import { print } from './bench-kit.js';
 
@@ -34,25 +35,25 @@ const rand = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) /
 const between = (r: readonly [number, number]): number => r[0] + rand() * (r[1] - r[0]);
 
 const dir = mkdtempSync(join(tmpdir(), 'backend-bench-'));
-const f = makeBackend({ dir, clock: systemClock, config: { rateLimit: { windowMs: 1000, max: 10_000_000 } } });
+const f = await makeBackend({ dir, clock: systemClock, config: { rateLimit: { windowMs: 1000, max: 10_000_000 } } });
 try {
-  f.store.transaction(() => {
+  await f.store.transaction(async () => {
     for (let i = 0; i < LOCKERS; i++) {
       const input: LockerInput = lockerInput(`bench-${String(i)}`, between(box.lat), between(box.lng), SIZES);
-      f.services.lockers.register(input);
+      await f.services.lockers.register(input);
     }
   });
 
   // --- search ---
   const sizes = ['S', 'M', 'L', 'XL'] as const;
-  const query = (): void => {
-    f.services.lockers.search({ lat: between(box.lat), lng: between(box.lng), radiusM: 2000, size: sizes[Math.floor(rand() * 4)], limit: 20 });
+  const query = async (): Promise<void> => {
+    await f.services.lockers.search({ lat: between(box.lat), lng: between(box.lng), radiusM: 2000, size: sizes[Math.floor(rand() * 4)], limit: 20 });
   };
-  for (let i = 0; i < 200; i++) query();
+  for (let i = 0; i < 200; i++) await query();
   const times: number[] = [];
   for (let i = 0; i < 2000; i++) {
     const t = performance.now();
-    query();
+    await query();
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
@@ -94,26 +95,26 @@ try {
   await Promise.all(Array.from({ length: CLIENTS }, (_, c) => direct(c)));
   print('reserve_per_s', Math.round(okDirect / ((performance.now() - t1) / 1000)), 'ops/s');
 
-  const dup = f.store.db
-    .prepare<[], { n: number }>(
+  const dup = await f.store.x.one<{ n: number }>(
+    sql(
       `SELECT (SELECT count(*) FROM (SELECT locker_id, compartment_id FROM reservations WHERE status IN ('held', 'confirmed', 'consumed')
                                       GROUP BY locker_id, compartment_id HAVING count(*) > 1))
             + (SELECT count(*) FROM compartments c WHERE c.state = 'held'
                  AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id = c.reservation_id AND r.status = 'held')) AS n`,
-    )
-    .get();
+    ),
+  );
   print('double_bookings', dup?.n ?? -1, 'count');
 
   // --- token issuance ---
-  const pepper = f.store.lockers.pepper('bench-1')!;
-  const issue = (): void => {
-    f.services.tokens.codeToken('pickup', 'bench-1', pepper, { compartmentId: 'M1', parcelId: 'PARCEL-1', size: 'M' }, (d) => f.store.codeSets.liveDigestExists('bench-1', d));
+  const pepper = (await f.store.lockers.pepper('bench-1'))!;
+  const issue = async (): Promise<void> => {
+    await f.services.tokens.codeToken('pickup', 'bench-1', pepper, { compartmentId: 'M1', parcelId: 'PARCEL-1', size: 'M' }, (d) => f.store.codeSets.liveDigestExists('bench-1', d));
   };
-  for (let i = 0; i < 500; i++) issue();
+  for (let i = 0; i < 500; i++) await issue();
   let n = 0;
   const t2 = performance.now();
   while (performance.now() - t2 < 2000) {
-    for (let i = 0; i < 50; i++) issue();
+    for (let i = 0; i < 50; i++) await issue();
     n += 50;
   }
   print('token_issue_per_s', Math.round(n / ((performance.now() - t2) / 1000)), 'ops/s');

@@ -18,7 +18,7 @@ export function adminRoutes(app: App, d: AppDeps): void {
         response: { 200: z.object({ alerts: z.array(z.object({ id: z.string(), lockerId: z.string(), kind: z.string(), details: z.record(z.string(), z.unknown()), at: z.number().int() })) }), ...errorResponses },
       },
     },
-    (req) => ({ alerts: d.store.alerts.list(req.query.lockerId) }),
+    async (req) => ({ alerts: await d.store.alerts.list(req.query.lockerId) }),
   );
   r.post(
     '/admin/keys/:kid/revocation',
@@ -30,7 +30,7 @@ export function adminRoutes(app: App, d: AppDeps): void {
         response: { 200: z.object({ kid: z.string(), reissued: z.number().int() }), ...errorResponses },
       },
     },
-    (req) => ({ kid: req.params.kid, ...revokeSigningKey(req.params.kid, { store: d.store, keys: d.keys, tokens: d.tokens, codeSets: d.codeSets, clock: d.clock, logger: d.logger }) }),
+    async (req) => ({ kid: req.params.kid, ...(await revokeSigningKey(req.params.kid, { store: d.store, keys: d.keys, tokens: d.tokens, codeSets: d.codeSets, clock: d.clock, logger: d.logger })) }),
   );
   r.post(
     '/admin/keys/reload',

@@ -15,25 +15,25 @@ describe('command routes', () => {
   let f: BackendFixture;
   let app: App;
   beforeEach(async () => {
-    f = makeBackend();
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
+    f = await makeBackend();
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
     app = await f.app();
   });
   afterEach(() => f.close());
 
-  const presence = (dbEpoch: string): void =>
+  const presence = async (dbEpoch: string): Promise<void> =>
     f.services.bridge.onMessage(
       topicFor('lk-a', 'presence'),
       encodeMessage('presence', {
         ...newEnvelope('presence', f.clock.now()), status: 'online', bootId: 'boot-0001', firmwareVersion: '1.0.0', dbEpoch,
-        codeSet: f.store.codeSets.ensure('lk-a'), audit: { highSeq: 0, ackedSeq: 0 },
+        codeSet: await f.store.codeSets.ensure('lk-a'), audit: { highSeq: 0, ackedSeq: 0 },
       }),
     );
   const send = (ttlMs?: number) =>
     app.inject({ method: 'POST', url: '/lockers/lk-a/commands', payload: { command: { kind: 'resync' }, ...(ttlMs === undefined ? {} : { ttlMs }) } });
 
   it('refuses a lifetime beyond five minutes with 422', async () => {
-    presence(EPOCH);
+    await presence(EPOCH);
     const res = await send(MAX_COMMAND_LIFETIME_MS + 1);
     expect(res.statusCode).toBe(422);
     expect(res.json<ErrorJson>().error).toMatchObject({ code: 'BUSINESS_RULE', details: { maxTtlMs: MAX_COMMAND_LIFETIME_MS } });
@@ -48,11 +48,11 @@ describe('command routes', () => {
   });
 
   it('signs the command for the epoch of the locker\'s latest presence, with a default lifetime within the cap', async () => {
-    presence(EPOCH);
-    presence('f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1');
+    await presence(EPOCH);
+    await presence('f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1');
     const res = await send();
     expect(res.statusCode).toBe(202);
-    const c = f.services.commands.get(res.json<{ transactionId: string }>().transactionId);
+    const c = await f.services.commands.get(res.json<{ transactionId: string }>().transactionId);
     expect(c.dbEpoch).toBe('f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1');
     expect(c.expiresAt - c.createdAt).toBeLessThanOrEqual(MAX_COMMAND_LIFETIME_MS);
   });

@@ -47,7 +47,7 @@ export function lockerRoutes(app: App, d: AppDeps): void {
         response: { 200: z.object({ results: z.array(SearchHit) }), ...errorResponses },
       },
     },
-    (req) => ({ results: d.lockers.search(req.query) }),
+    async (req) => ({ results: await d.lockers.search(req.query) }),
   );
   r.get(
     '/lockers/:lockerId',
@@ -70,8 +70,8 @@ export function lockerRoutes(app: App, d: AppDeps): void {
         response: { 201: z.object({ token: z.string(), tokenId: z.string(), expiresAt: z.number().int() }), ...errorResponses },
       },
     },
-    (req, reply) => {
-      d.lockers.get(req.params.lockerId);
+    async (req, reply) => {
+      await d.lockers.get(req.params.lockerId);
       const t = d.tokens.courierToken(req.params.lockerId, req.body.courierId);
       reply.code(201);
       return { token: t.token, tokenId: t.tokenId, expiresAt: t.expiresAt };
@@ -90,15 +90,15 @@ export function lockerRoutes(app: App, d: AppDeps): void {
         },
       },
     },
-    (req) => {
-      d.lockers.get(req.params.lockerId);
-      const s = d.store.codeSets.ensure(req.params.lockerId);
+    async (req) => {
+      await d.lockers.get(req.params.lockerId);
+      const s = await d.store.codeSets.ensure(req.params.lockerId);
       const out: { version: number; digest: string; publishedVersion: number; ackedVersion: number; ackedDigest?: string; liveEntries: number } = {
         version: s.version,
         digest: s.digest,
         publishedVersion: s.publishedVersion,
         ackedVersion: s.ackedVersion,
-        liveEntries: d.store.codeSets.liveEntries(req.params.lockerId).length,
+        liveEntries: (await d.store.codeSets.liveEntries(req.params.lockerId)).length,
       };
       if (s.ackedDigest !== undefined) out.ackedDigest = s.ackedDigest;
       return out;

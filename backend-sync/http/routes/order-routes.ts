@@ -21,8 +21,8 @@ export function orderRoutes(app: App, d: AppDeps): void {
         response: { 201: OrderView, ...errorResponses },
       },
     },
-    (req, reply) => {
-      const result = d.orders.place(req.headers['idempotency-key'], req.body);
+    async (req, reply) => {
+      const result = await d.orders.place(req.headers['idempotency-key'], req.body);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
       reply.code(201);
       return result.body;

@@ -25,8 +25,8 @@ export function shipmentRoutes(app: App, d: AppDeps): void {
   r.post(
     '/shipments/:shipmentId/return',
     { schema: { tags: ['shipments'], summary: 'Start a return: the customer gets a drop-off code', params: Params, body: ReturnRequest, response: { 200: ShipmentView, ...errorResponses } } },
-    (req) => {
-      d.parcels.requestReturn(req.params.shipmentId, req.body.lockerId, { actor: 'customer', reason: req.body.reason });
+    async (req) => {
+      await d.parcels.requestReturn(req.params.shipmentId, req.body.lockerId, { actor: 'customer', reason: req.body.reason });
       return d.shipments.get(req.params.shipmentId);
     },
   );
