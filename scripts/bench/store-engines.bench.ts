@@ -11,11 +11,17 @@
 //   kysely_compile_us_per_query               build + compile of the claim (PostgreSQL)
 //   kysely_compile_us_per_query_sqlite        the same for SQLite
 //   kysely_compile_us_per_unit_<engine>       build + compile of all five statements
+//   hold_unit_{per_s,cpu_us,server_cpu_us}_interleaved_<engine>_<variant>
+//                                             c1, the variants taking turns on one
+//                                             database (medians of rounds): the CPU
+//                                             attribution, robust to the machine's load
 // Variants: sqlexecutor (c64 on SQLite uses transactionGrouped: one commit per batch);
 // sqlexecutor_ungrouped (SQLite c64, one commit per unit, like Kysely straight); kysely
 // (its transaction API straight); kysely_grouped (SQLite c64: group commit added on top of
 // Kysely's controlled transactions and savepoints, see kysely-hold.ts); kysely_stmtcache
-// (SQLite c1: Kysely handed cached prepared statements, to separate prepare from building).
+// (Kysely handed cached prepared statements: its prepare-per-execution cost) and
+// kysely_named (Kysely's statements sent named: its parse-and-plan-per-execution cost on
+// the server) appear in the interleaved figures only.
 // BENCH_SECONDS sets each measured window (default 3).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,15 +33,17 @@ import { PG_URL, probePg } from '@locker/backend/testing/pg-test-db.js';
 import { opsPerSecond, print } from './bench-kit.js';
 import { freshPg, freshSqlite } from './store-engines/bench-databases.js';
 import { CAPACITY, holdInput, type HoldInput } from './store-engines/hold-schedule.js';
-import { KyselyHold, kyselyOverPg, kyselyOverSqlite, kyselyOverSqliteCachingStatements } from './store-engines/kysely-hold.js';
+import { interleave, type Attribution } from './store-engines/interleaved.js';
+import { KyselyHold, kyselyOverPg, kyselyOverPgNamingStatements, kyselyOverSqlite, kyselyOverSqliteCachingStatements } from './store-engines/kysely-hold.js';
 import { backendPids, cpuMicros } from './store-engines/server-cpu.js';
 import { SqlExecutorHold } from './store-engines/sqlexecutor-hold.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
+const ROUNDS = 6;
 const WARM_UNITS = 500;
 const POOL = 16;
 
-type Variant = 'sqlexecutor' | 'sqlexecutor_ungrouped' | 'kysely' | 'kysely_grouped' | 'kysely_stmtcache';
+type Variant = 'sqlexecutor' | 'sqlexecutor_ungrouped' | 'kysely' | 'kysely_grouped';
 type Hold = (u: HoldInput) => Promise<void>;
 
 interface Window {
@@ -92,6 +100,15 @@ async function measure(engine: 'sqlite' | 'pg', variant: Variant, concurrency: n
   }
 }
 
+function printInterleaved(engine: 'sqlite' | 'pg', figures: readonly Attribution[]): void {
+  for (const a of figures) {
+    const name = `interleaved_${engine}_${a.name}`;
+    print(`hold_unit_per_s_${name}`, a.perS, 'ops/s');
+    print(`hold_unit_cpu_us_${name}`, a.clientCpuUs, 'us');
+    if (a.serverCpuUs !== undefined) print(`hold_unit_server_cpu_us_${name}`, a.serverCpuUs, 'us');
+  }
+}
+
 // --- SQLite ---
 const dir = mkdtempSync(join(tmpdir(), 'store-engines-bench-'));
 try {
@@ -106,19 +123,40 @@ try {
       const grouped = variant === 'sqlexecutor' && concurrency > 1;
       return { hold: (u) => (grouped ? h.holdGrouped(u) : h.hold(u)), counts, close: async () => (await h.close(), f.dispose()) };
     }
-    const h = new KyselyHold(variant === 'kysely_stmtcache' ? kyselyOverSqliteCachingStatements(f.db) : kyselyOverSqlite(f.db), 'sqlite');
+    const h = new KyselyHold(kyselyOverSqlite(f.db), 'sqlite');
     return { hold: (u) => (variant === 'kysely_grouped' ? h.holdGrouped(u) : h.hold(u)), counts, close: async () => (await h.close(), f.dispose()) };
   };
   for (const [variant, concurrency] of [
     ['sqlexecutor', 1],
     ['kysely', 1],
-    ['kysely_stmtcache', 1],
     ['sqlexecutor', 64],
     ['kysely', 64],
     ['sqlexecutor_ungrouped', 64],
     ['kysely_grouped', 64],
   ] as const) {
     await measure('sqlite', variant, concurrency, sqliteCase(variant, concurrency));
+  }
+
+  // Three front ends on one connection, strictly one after the other (never overlapping).
+  const f = freshSqlite(dir, 'interleaved');
+  try {
+    const ours = new SqlExecutorHold(new SqliteExecutor(f.db));
+    const kysely = new KyselyHold(kyselyOverSqlite(f.db), 'sqlite');
+    const cached = new KyselyHold(kyselyOverSqliteCachingStatements(f.db), 'sqlite');
+    printInterleaved(
+      'sqlite',
+      await interleave(
+        [
+          { name: 'sqlexecutor', hold: (u) => ours.hold(u) },
+          { name: 'kysely', hold: (u) => kysely.hold(u) },
+          { name: 'kysely_stmtcache', hold: (u) => cached.hold(u) },
+        ],
+        ROUNDS,
+        1_000,
+      ),
+    );
+  } finally {
+    f.dispose();
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -164,6 +202,35 @@ if (!probe.available) {
       ['kysely', 64],
     ] as const) {
       await measure('pg', variant, concurrency, await pgCase(variant));
+    }
+
+    const f = await freshPg();
+    const pools: pg.Pool[] = [];
+    const pool = (app: string): pg.Pool => {
+      const p = new pg.Pool({ connectionString: PG_URL, max: 1, application_name: app, options: `-c search_path=${f.schema}` });
+      pools.push(p);
+      return p;
+    };
+    const ours = new SqlExecutorHold(new PgExecutor({ url: PG_URL, schema: f.schema, poolSize: 1, applicationName: `${f.schema}-ours` }));
+    const kysely = new KyselyHold(kyselyOverPg(pool(`${f.schema}-kysely`)), 'postgres');
+    const named = new KyselyHold(kyselyOverPgNamingStatements(pool(`${f.schema}-named`)), 'postgres');
+    try {
+      printInterleaved(
+        'pg',
+        await interleave(
+          [
+            { name: 'sqlexecutor', hold: (u) => ours.holdGrouped(u), serverPids: () => backendPids(admin, `${f.schema}-ours`) },
+            { name: 'kysely', hold: (u) => kysely.hold(u), serverPids: () => backendPids(admin, `${f.schema}-kysely`) },
+            { name: 'kysely_named', hold: (u) => named.hold(u), serverPids: () => backendPids(admin, `${f.schema}-named`) },
+          ],
+          ROUNDS,
+          400,
+        ),
+      );
+    } finally {
+      await ours.close();
+      for (const p of pools) if (!p.ended) await p.end();
+      await f.dispose();
     }
   } finally {
     await admin.end();

@@ -1,4 +1,5 @@
-import { Kysely, PostgresDialect, sql, SqliteDialect, type Compilable } from 'kysely';
+import { createHash } from 'node:crypto';
+import { Kysely, PostgresDialect, sql, SqliteDialect, type Compilable, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
 import type { SqliteDatabase } from '@locker/backend/store/sqlite/open-sqlite.js';
 import type { HoldDatabase } from './kysely-schema.js';
@@ -41,6 +42,35 @@ export function kyselyOverSqliteCachingStatements(db: SqliteDatabase): Db {
 
 export function kyselyOverPg(pool: pg.Pool): Db {
   return new Kysely<HoldDatabase>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * Kysely's PostgresDriver sends every statement unnamed, so the server parses and plans it
+ * on every execution. This hands it a pool whose clients name each statement by a hash of
+ * its text, as PgExecutor does: a diagnostic figure, to tell that server work apart.
+ */
+export function kyselyOverPgNamingStatements(pool: pg.Pool): Db {
+  const names = new Map<string, string>();
+  const nameOf = (text: string): string => {
+    let n = names.get(text);
+    if (n === undefined) {
+      n = `k${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+      names.set(text, n);
+    }
+    return n;
+  };
+  const naming: PostgresPool = {
+    connect: async () => {
+      const client = await pool.connect();
+      // Transaction control stays unnamed: it carries no parameters and no plan. (The cast:
+      // the interface also has a cursor overload, which the hold never uses.)
+      const query = ((text: string, values: readonly unknown[]) =>
+        /^(begin|commit|rollback|savepoint|release)/i.test(text) ? client.query(text, [...values]) : client.query({ name: nameOf(text), text, values: [...values] })) as unknown as PostgresPoolClient['query'];
+      return { release: (destroy?: boolean) => client.release(destroy), query };
+    },
+    end: () => pool.end(),
+  };
+  return new Kysely<HoldDatabase>({ dialect: new PostgresDialect({ pool: naming }) });
 }
 
 function freePick(q: Db, u: HoldInput) {
