@@ -116,8 +116,10 @@ async function expireCodes(store: Store, codeSets: CodeSetService, clock: Clock)
   }
   let n = 0;
   for (const [lockerId, tokenIds] of byLocker) {
-    await store.transaction(async () => {
-      for (const tokenId of tokenIds) if (await codeSets.revoke(lockerId, tokenId, 'expired')) n++;
+    n += await store.transaction(async () => {
+      let revoked = 0;
+      for (const tokenId of tokenIds) if (await codeSets.revoke(lockerId, tokenId, 'expired')) revoked++;
+      return revoked;
     });
   }
   return n;

@@ -33,11 +33,11 @@ export async function reloadSigningKeys(deps: { store: Store; keys: KeyStore; co
   const keyringChanged = keyringHash(await keys.keyringChanges()) !== before;
   let lockersNotified = 0;
   if (keyringChanged) {
-    await store.transaction(async () => {
-      for (const lockerId of await store.lockers.ids()) {
-        await codeSets.touch(lockerId);
-        lockersNotified++;
-      }
+    // Counted from the committed unit's own result: PostgreSQL may run a unit again.
+    lockersNotified = await store.transaction(async () => {
+      const ids = await store.lockers.ids();
+      for (const lockerId of ids) await codeSets.touch(lockerId);
+      return ids.length;
     });
   }
   log.info({ activeKid: keys.activeKid, previousKid, keyringChanged, lockersNotified }, 'keys.reloaded');

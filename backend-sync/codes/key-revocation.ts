@@ -15,8 +15,9 @@ export async function revokeSigningKey(
   deps: { store: Store; keys: KeyStore; tokens: TokenService; codeSets: CodeSetService; clock: Clock; logger: Logger },
 ): Promise<{ reissued: number }> {
   const { store, keys, tokens, codeSets, clock } = deps;
-  let reissued = 0;
-  await store.transaction(async () => {
+  // Counted inside the unit and returned from it: PostgreSQL may run a unit again.
+  const reissued = await store.transaction(async () => {
+    let n = 0;
     await keys.revoke(kid);
     // Every locker's set is changed below; locking them all first, in id order (the order
     // every multi-locker change takes them), keeps two such changes from deadlocking.
@@ -34,9 +35,10 @@ export async function revokeSigningKey(
         if (s !== undefined && s.pickupTokenId === e.tokenId) await store.shipments.update(s.id, s.version, { pickupTokenId: t.tokenId }, clock.now());
         if (s !== undefined && s.returnTokenId === e.tokenId) await store.shipments.update(s.id, s.version, { returnTokenId: t.tokenId }, clock.now());
       }
-      reissued++;
+      n++;
     }
     for (const lockerId of lockerIds) await codeSets.touch(lockerId);
+    return n;
   });
   deps.logger.child({ component: 'keys' }).warn({ kid, reissued }, 'keys.revoked');
   return { reissued };
