@@ -5,6 +5,7 @@ import { RecordingPublisher, paidOrder, ship } from '../testing/order-helpers.js
 
 const online = (version: number, digest: string, ackedSeq = 0): Buffer =>
   encodeMessage('presence', { ...newEnvelope('presence', Date.now()), status: 'online', bootId: 'boot-0001', firmwareVersion: '1.0.0', dbEpoch: 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0', codeSet: { version, digest }, audit: { highSeq: ackedSeq, ackedSeq } });
+const snapshotRequest = (): Buffer => encodeMessage('codes/snapshot-request', { ...newEnvelope('snapshot-request', Date.now()), reason: 'gap', state: { version: 0, digest: EMPTY_CODE_SET_DIGEST } });
 const offline = (): Buffer => encodeMessage('presence', { ...newEnvelope('presence', Date.now()), status: 'offline', bootId: 'boot-0001', cause: 'will' });
 
 describe('locker bridge', () => {
@@ -29,10 +30,21 @@ describe('locker bridge', () => {
     expect(await f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, limit: 5 })).toHaveLength(0);
   });
 
-  it('handles one locker\'s messages in arrival order: an offline will sent right after online wins', async () => {
-    const handled = [f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(0, EMPTY_CODE_SET_DIGEST)), f.services.bridge.onMessage(topicFor('lk-a', 'presence'), offline())];
-    await Promise.all(handled);
-    expect(await f.services.lockers.get('lk-a')).toMatchObject({ online: false });
+  it('handles one locker\'s messages one at a time in arrival order, without holding up another locker', async () => {
+    await f.services.lockers.register(lockerInput('lk-b', 52.53, 13.405, { M: 1 }));
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
+    // The broker is slow to take lk-a's snapshot: its handler is still publishing.
+    let release = (): void => undefined;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    f.services.bridge.attach({ publish: (topic) => (topic === topicFor('lk-a', 'codes/batch') ? slow : Promise.resolve()) });
+    const snapshot = f.services.bridge.onMessage(topicFor('lk-a', 'codes/snapshot-request'), snapshotRequest());
+    const will = f.services.bridge.onMessage(topicFor('lk-a', 'presence'), offline());
+    await f.services.bridge.onMessage(topicFor('lk-b', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
+    expect((await f.services.lockers.get('lk-b')).online).toBe(true);
+    expect((await f.services.lockers.get('lk-a')).online).toBe(true); // the will waits its turn
+    release();
+    await Promise.all([snapshot, will]);
+    expect((await f.services.lockers.get('lk-a')).online).toBe(false);
   });
 
   it('answers a birth message from an older version with the missing delta, and a digest mismatch with a snapshot', async () => {
