@@ -101,11 +101,26 @@ export function createBackendServices(p: BackendParts): BackendServices {
   return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper, metrics };
 }
 
-/** Entries whose token expired leave the locker's set (collected parcels' codes included). */
-function expireCodes(store: Store, codeSets: CodeSetService, clock: Clock): number {
+/**
+ * Entries whose token expired leave the locker's set (collected parcels' codes included).
+ * One transaction per locker, holding that one set's lock: taking many lockers' locks in
+ * one transaction could deadlock with another instance doing the same. An entry revoked
+ * meanwhile elsewhere is skipped (revoke is conditional).
+ */
+async function expireCodes(store: Store, codeSets: CodeSetService, clock: Clock): Promise<number> {
+  const byLocker = new Map<string, string[]>();
+  for (const e of await store.codeSets.liveExpiredBefore(clock.now(), 500)) {
+    const tokenIds = byLocker.get(e.lockerId) ?? [];
+    tokenIds.push(e.tokenId);
+    byLocker.set(e.lockerId, tokenIds);
+  }
   let n = 0;
-  store.transaction(() => {
-    for (const e of store.codeSets.liveExpiredBefore(clock.now(), 500)) if (codeSets.revoke(e.lockerId, e.tokenId, 'expired')) n++;
-  });
+  for (const [lockerId, tokenIds] of byLocker) {
+    n += await store.transaction(async () => {
+      let revoked = 0;
+      for (const tokenId of tokenIds) if (await codeSets.revoke(lockerId, tokenId, 'expired')) revoked++;
+      return revoked;
+    });
+  }
   return n;
 }

@@ -1,8 +1,9 @@
 // The backend bridge's composition root: `npm run backend` (tsx backend-sync/main.ts).
-// Reads config (BACKEND_CONFIG file + env overrides), creates the logger, the SQLite store,
-// the keys and every component, then starts HTTP, MQTT and the sweeper. SIGINT/SIGTERM
+// Reads config (BACKEND_CONFIG file + env overrides), creates the logger, the store
+// (PostgreSQL when db.url is set, else the embedded SQLite file), the keys and every component, then starts HTTP, MQTT and the sweeper. SIGINT/SIGTERM
 // stop them in reverse order: no new requests, in-flight ones finish, timers stop, the
 // MQTT session closes cleanly, the database closes last.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createBackendServices } from './backend-services.js';
 import { loadConfig } from './config/config.js';
 import { reloadSigningKeys } from './codes/key-reload.js';
@@ -16,17 +17,22 @@ import { SimulatedPaymentProvider } from './payments/simulated-payment-provider.
 import { systemClock } from './shared/clock.js';
 import { createEd25519 } from './shared/contract.js';
 import { createLogger } from './shared/logger.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { openStore } from './store/open-store.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel });
   const clock = systemClock;
-  const store = SqliteStore.open(config.db.path, logger);
+  const store = await openStore(config.db, logger);
   const channels: NotificationChannel[] = [new LogChannel(logger.child({ component: 'notify' }))];
   if (config.notifications.webhook !== undefined) channels.push(new WebhookChannel(config.notifications.webhook.url, config.notifications.webhook.secret, () => clock.now()));
   const services = createBackendServices({ config, store, clock, logger, ed: createEd25519('node-crypto'), payments: new SimulatedPaymentProvider(), channels });
-  services.keys.load();
+  try {
+    await services.keys.load();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 
   let transport: MqttTransport | undefined;
   if (config.mqtt.enabled && config.mqtt.url !== undefined) {
@@ -59,7 +65,10 @@ async function main(): Promise<void> {
     await app.close();
     await services.sweeper.stop();
     await mqtt?.stop();
-    store.close();
+    // In-flight message handlers and code-set publishes finish before the database closes
+    // (bounded: a stuck one must not keep the process from stopping).
+    await Promise.race([services.bridge.idle(), sleep(5_000)]);
+    await store.close();
     logger.info({}, 'backend.stopped');
     logger.flush();
     process.exit(0);
@@ -67,11 +76,9 @@ async function main(): Promise<void> {
   // SIGHUP re-reads the keys directory, like POST /admin/keys/reload; on failure the keys
   // in use stay and the process keeps serving.
   process.on('SIGHUP', () => {
-    try {
-      reloadSigningKeys({ store, keys: services.keys, codeSets: services.codeSets, logger });
-    } catch (err) {
+    reloadSigningKeys({ store, keys: services.keys, codeSets: services.codeSets, logger }).catch((err: unknown) => {
       logger.error({ err: err instanceof Error ? err.message : String(err) }, 'keys.sighup_reload_failed');
-    }
+    });
   });
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

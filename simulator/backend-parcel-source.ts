@@ -56,7 +56,7 @@ export function backendParcelSource(backend: EmbeddedBackend, codeLength: number
       const credential = await call(backend, 'POST', `/lockers/${lockerId}/courier-credentials`, { courierId: 'courier-demo' });
       say('courier credential issued for courier-demo (POST /lockers/:id/courier-credentials)');
       const entry = await waitUntil(() => sim.store.findEntriesByParcel(shipmentId)[0], 'the code batch to reach the locker over MQTT', timeoutMs);
-      await waitUntil(() => backend.services.store.codeSets.get(lockerId)?.ackedVersion === sim.store.codeSetState().version || undefined, 'the locker to ack the batch', timeoutMs);
+      await waitUntil(async () => (await backend.services.store.codeSets.get(lockerId))?.ackedVersion === sim.store.codeSetState().version || undefined, 'the locker to ack the batch', timeoutMs);
       say(`code batch received by the sync agent, verified, applied and acked: version ${String(sim.store.codeSetState().version)}`);
       orders.set(shipmentId, orderId);
       const pepper = readCodePepper(sim.paths.codePepper);
@@ -90,7 +90,7 @@ export function backendParcelSource(backend: EmbeddedBackend, codeLength: number
     },
     async confirmAuditUpload(sim, seq, say): Promise<void> {
       await waitUntil(() => sim.store.auditAckedWatermark() >= seq, `the backend to acknowledge audit seq ${String(seq)}`, timeoutMs);
-      const broken = backend.services.store.audit.chainBrokenAt(sim.lockerId);
+      const broken = await backend.services.store.audit.chainBrokenAt(sim.lockerId);
       say(`audit log uploaded over MQTT: the backend stored it up to seq ${String(sim.store.auditAckedWatermark())} and ${broken === undefined ? 'verified the hash chain' : `found the chain BROKEN at seq ${String(broken)}`}`);
     },
   };

@@ -106,7 +106,7 @@ export async function executeCommand(command: Command, context: CommandContext):
       await sleep(command.ms);
       return 'continue';
     case 'status':
-      for (const line of statusReport(sim, context.view)) print(line);
+      for (const line of await statusReport(sim, context.view)) print(line);
       return 'continue';
     case 'display':
       for (const line of displayReport(sim, command.count)) print(line);

@@ -12,7 +12,7 @@ import type { LockerInput } from '@locker/backend/lockers/locker-schemas.js';
 import { LogChannel } from '@locker/backend/notifications/log-channel.js';
 import { SimulatedPaymentProvider } from '@locker/backend/payments/simulated-payment-provider.js';
 import { systemClock } from '@locker/backend/shared/clock.js';
-import { SqliteStore } from '@locker/backend/store/sqlite/sqlite-store.js';
+import { openStore } from '@locker/backend/store/open-store.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import type { KeyringRow } from '@locker/device/store/runtime-store.js';
 import { PublicKeyText, type KeyringChange } from '@locker/contract/codes/code-batch.js';
@@ -83,7 +83,7 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
     notifications: { pollIntervalMs: 200 },
     reservations: { sweepIntervalMs: 1_000 },
   });
-  const store = SqliteStore.open(backendConfig.db.path, logger);
+  const store = await openStore(backendConfig.db, logger);
   const inbox = new LogChannel(logger.child({ component: 'notify' }), true);
   const services = createBackendServices({
     config: backendConfig, store, clock: systemClock, logger, ed: createEd25519('node-crypto'), payments: new SimulatedPaymentProvider(), channels: [inbox],
@@ -91,8 +91,8 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
   let app: App | undefined;
   let transport: MqttTransport | undefined;
   try {
-    services.keys.load();
-    provisionLocker(services, config, paths, say);
+    await services.keys.load();
+    await provisionLocker(services, config, paths, say);
     transport = new MqttTransport({
       url: options.brokerUrl, clientId: backendConfig.mqtt.clientId, subscriptions: bridgeSubscriptions, logger,
       onMessage: (topic, payload) => services.bridge.onMessage(topic, payload),
@@ -111,13 +111,14 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
         await started.close();
         await services.sweeper.stop();
         await mqtt.stop();
-        store.close();
+        await services.bridge.idle();
+        await store.close();
       },
     };
   } catch (err) {
     await app?.close();
     await transport?.stop();
-    store.close();
+    await store.close();
     throw err;
   }
 }
@@ -145,19 +146,19 @@ function readProvisionedKeyring(path: string): KeyringRow[] {
  * code pepper, which only the backend generates and returns once. A data dir where only
  * one side knows the locker cannot be repaired here (the pepper is gone): say so.
  */
-function provisionLocker(services: BackendServices, config: SimLockerConfig, paths: DataDirPaths, say: (line: string) => void): void {
-  const known = services.store.lockers.get(config.lockerId) !== undefined;
+async function provisionLocker(services: BackendServices, config: SimLockerConfig, paths: DataDirPaths, say: (line: string) => void): Promise<void> {
+  const known = (await services.store.lockers.gate(config.lockerId)) !== undefined;
   const pepperExists = existsSync(paths.codePepper);
   if (known && pepperExists) {
     // A data dir from before the keyring was kept: what the backend trusts now is the best record.
-    if (!existsSync(paths.provisionedKeyring)) writeProvisionedKeyring(paths.provisionedKeyring, services.keys.keyringChanges());
+    if (!existsSync(paths.provisionedKeyring)) writeProvisionedKeyring(paths.provisionedKeyring, await services.keys.keyringChanges());
     return;
   }
   if (known || pepperExists) {
     const why = known ? 'the code pepper file is missing' : 'the locker was set up without the backend (--offline), which cannot adopt it';
     throw new Error(`data dir ${paths.root}: ${why}; start with --fresh (or keep --offline)`);
   }
-  const { provisioning } = services.lockers.register(registration(config));
+  const { provisioning } = await services.lockers.register(registration(config));
   const pepper = decodeBase64UrlStrict(provisioning.codePepper);
   if (pepper === undefined) throw new Error('backend returned an unreadable code pepper');
   // Hex, the format the device's readCodePepper reads; 'wx': never replace a pepper in use.

@@ -120,14 +120,14 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
           ? undefined
           : { connected: status.connected, auditRecordsSent: status.auditRecordsSent, rejections: status.rejections, restarts: status.restarts };
       },
-      backend: () => {
+      backend: async () => {
         if (backend === undefined) return undefined;
-        const codeSet = backend.services.store.codeSets.get(config.lockerId);
+        const codeSet = await backend.services.store.codeSets.get(config.lockerId);
         return {
           url: backend.url,
           codeSetVersion: codeSet?.version ?? 0,
           ackedVersion: codeSet?.ackedVersion ?? 0,
-          online: backend.services.lockers.get(config.lockerId).online,
+          online: (await backend.services.lockers.get(config.lockerId)).online,
         };
       },
     },

@@ -10,15 +10,15 @@ export interface RuntimeView {
   lockout(): { active: boolean; until?: number; failures: number } | undefined;
   /** The sync agent, when the locker is online. */
   sync(): { connected: boolean; auditRecordsSent: number; rejections: number; restarts: number } | undefined;
-  /** The backend's view of this locker, when one runs. */
-  backend(): { url: string; codeSetVersion: number; ackedVersion: number; online: boolean } | undefined;
+  /** The backend's view of this locker, when one runs (read from its store). */
+  backend(): Promise<{ url: string; codeSetVersion: number; ackedVersion: number; online: boolean } | undefined>;
 }
 
 function time(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 }
 
-export function statusReport(sim: LockerSim, view?: RuntimeView): string[] {
+export async function statusReport(sim: LockerSim, view?: RuntimeView): Promise<string[]> {
   const { store, control, hardware } = sim;
   const rows = store.listCompartments();
   const lines = [`locker ${sim.lockerId}  (data dir ${sim.paths.root})`];
@@ -40,7 +40,7 @@ export function statusReport(sim: LockerSim, view?: RuntimeView): string[] {
   const sync = view?.sync();
   if (sync === undefined) lines.push('sync: offline locker (no sync agent)');
   else lines.push(`sync: ${sync.connected ? 'connected' : 'NOT connected'} to the broker, ${String(sync.auditRecordsSent)} audit records sent, ${String(sync.rejections)} messages rejected, ${String(sync.restarts)} agent restarts`);
-  const backend = view?.backend();
+  const backend = await view?.backend();
   if (backend !== undefined) {
     lines.push(`backend ${backend.url}: sees the locker ${backend.online ? 'online' : 'OFFLINE'}, code set version ${String(backend.codeSetVersion)}, acknowledged by the locker: ${String(backend.ackedVersion)}`);
   }

@@ -1,24 +1,39 @@
+import { AsyncResource } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { toggleCodeSetDigest, type CodeBatch, type CodeEntry, type KeyringChange, type Revocation } from '../shared/contract.js';
 import type { CodeEntryRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
 // Per-locker versioned code sets. Every change (an entry added, an entry revoked) bumps
-// the locker's version by one inside the caller's transaction and keeps the digest in step
-// (same XOR-of-SHA-256 as the device), so deltas can be cut between any two versions:
-// upserts = entries added after `from` and still live; revocations = entries that `from`
-// had and that were revoked since. A snapshot is every live entry.
+// the locker's version by one and keeps the digest in step (same XOR-of-SHA-256 as the
+// device), so deltas can be cut between any two versions: upserts = entries added after
+// `from` and still live; revocations = entries that `from` had and that were revoked since.
+// A snapshot is every live entry.
+//
+// Several backend instances share one database, so a version must never get two contents:
+// every method runs in a transaction (the caller's, as a savepoint, or its own) whose first
+// code-set statement is `ensure`, which locks the set's row on PostgreSQL (SQLite's write
+// transaction is exclusive anyway). Whoever holds the row decides the next version, and a
+// batch is read while no one can change it.
 
 export type RevokeReason = Revocation['reason'];
 
 export type NewEntry = Omit<CodeEntryRecord, 'addedVersion' | 'revokedVersion' | 'revokeReason'>;
 
-/** Tells the MQTT side that a locker's set changed (called after the transaction commits). */
+/** Tells the MQTT side that a locker's set changed. */
 export type DirtyListener = (lockerId: string) => void;
 
 export class CodeSetService {
   private readonly dirtyListeners: DirtyListener[] = [];
   private readonly pendingDirty = new Set<string>();
+  /**
+   * Schedules flushDirty in the async context of the constructor, not of the transaction
+   * that changed the set: the store finds its transaction through AsyncLocalStorage, and a
+   * listener that inherited it would publish from inside the uncommitted transaction.
+   */
+  private readonly scheduleFlush = AsyncResource.bind(() => {
+    setImmediate(() => this.flushDirty());
+  });
 
   constructor(private readonly store: Store) {}
 
@@ -26,64 +41,82 @@ export class CodeSetService {
     this.dirtyListeners.push(listener);
   }
 
-  /** Adds an entry; false when its code digest is already live on that locker. Call inside a transaction. */
-  add(entry: NewEntry): boolean {
-    const set = this.store.codeSets.ensure(entry.lockerId);
-    const version = set.version + 1;
-    if (!this.store.codeSets.insertEntry({ ...entry, addedVersion: version })) return false;
-    this.store.codeSets.setVersion(entry.lockerId, version, toggleCodeSetDigest(set.digest, entry.tokenId, entry.token));
-    this.markDirty(entry.lockerId);
-    return true;
+  /** Adds an entry; false when its code digest is already live on that locker. */
+  add(entry: NewEntry): Promise<boolean> {
+    const { codeSets } = this.store;
+    return this.store.transaction(async () => {
+      const set = await codeSets.ensure(entry.lockerId);
+      const version = set.version + 1;
+      if (!(await codeSets.insertEntry({ ...entry, addedVersion: version }))) return false;
+      await codeSets.setVersion(entry.lockerId, version, toggleCodeSetDigest(set.digest, entry.tokenId, entry.token));
+      this.markDirty(entry.lockerId);
+      return true;
+    });
   }
 
-  /** Revokes a live entry; false when it was not live. Call inside a transaction. */
-  revoke(lockerId: string, tokenId: string, reason: RevokeReason): boolean {
-    const entry = this.store.codeSets.entry(lockerId, tokenId);
-    if (entry === undefined || entry.revokedVersion !== undefined) return false;
-    const set = this.store.codeSets.ensure(lockerId);
-    const version = set.version + 1;
-    this.store.codeSets.revoke(lockerId, tokenId, version, reason);
-    this.store.codeSets.setVersion(lockerId, version, toggleCodeSetDigest(set.digest, tokenId, entry.token));
-    this.markDirty(lockerId);
-    return true;
+  /** Revokes a live entry; false when it was not live. */
+  revoke(lockerId: string, tokenId: string, reason: RevokeReason): Promise<boolean> {
+    const { codeSets } = this.store;
+    return this.store.transaction(async () => {
+      const set = await codeSets.ensure(lockerId);
+      const entry = await codeSets.entry(lockerId, tokenId);
+      if (entry === undefined || entry.revokedVersion !== undefined) return false;
+      const version = set.version + 1;
+      await codeSets.revoke(lockerId, tokenId, version, reason);
+      await codeSets.setVersion(lockerId, version, toggleCodeSetDigest(set.digest, tokenId, entry.token));
+      this.markDirty(lockerId);
+      return true;
+    });
   }
 
-  /** Raises the version without changing content (a snapshot for a locker that already claims our version). */
-  bump(lockerId: string): number {
-    const set = this.store.codeSets.ensure(lockerId);
-    this.store.codeSets.setVersion(lockerId, set.version + 1, set.digest);
-    return set.version + 1;
+  /**
+   * Raises the version without changing content, to at least `floor + 1` (a snapshot for a
+   * locker that claims our version or more must move it forward). Returns the new version.
+   */
+  bump(lockerId: string, floor = 0): Promise<number> {
+    const { codeSets } = this.store;
+    return this.store.transaction(async () => {
+      const set = await codeSets.ensure(lockerId);
+      const version = Math.max(set.version, floor) + 1;
+      await codeSets.setVersion(lockerId, version, set.digest);
+      return version;
+    });
   }
 
   /** Bumps and schedules a publish: for changes outside the entries (the keyring). */
-  touch(lockerId: string): void {
-    this.bump(lockerId);
+  async touch(lockerId: string): Promise<void> {
+    await this.bump(lockerId);
     this.markDirty(lockerId);
   }
 
   /**
    * The batch taking a locker from `fromVersion` to the current version: a delta, or a
-   * snapshot when asked. `keyring` is included when given. undefined when there is nothing to send.
+   * snapshot when asked. `keyring` is included when given. undefined when there is nothing
+   * to send. Read in one transaction under the set's lock, so it is the content of exactly
+   * the version it names.
    */
-  batch(lockerId: string, kind: 'delta' | 'snapshot', fromVersion: number, keyring: KeyringChange[]): CodeBatch | undefined {
-    const set = this.store.codeSets.ensure(lockerId);
-    if (set.version <= fromVersion) return undefined;
-    if (kind === 'snapshot') {
-      return { lockerId, kind, fromVersion, toVersion: set.version, upserts: this.store.codeSets.liveEntries(lockerId).map(toWire), revocations: [], keyring };
-    }
-    const { upserts, revocations } = this.store.codeSets.changesSince(lockerId, fromVersion);
-    return {
-      lockerId,
-      kind,
-      fromVersion,
-      toVersion: set.version,
-      upserts: upserts.map(toWire),
-      revocations: revocations.map((r) => ({ tokenId: r.tokenId, reason: (r.revokeReason ?? 'cancelled') as RevokeReason })),
-      keyring,
-    };
+  batch(lockerId: string, kind: 'delta' | 'snapshot', fromVersion: number, keyring: KeyringChange[]): Promise<CodeBatch | undefined> {
+    const { codeSets } = this.store;
+    return this.store.transaction(async (): Promise<CodeBatch | undefined> => {
+      const set = await codeSets.ensure(lockerId);
+      if (set.version <= fromVersion) return undefined;
+      if (kind === 'snapshot') {
+        return { lockerId, kind, fromVersion, toVersion: set.version, upserts: (await codeSets.liveEntries(lockerId)).map(toWire), revocations: [], keyring };
+      }
+      const { upserts, revocations } = await codeSets.changesSince(lockerId, fromVersion);
+      return {
+        lockerId,
+        kind,
+        fromVersion,
+        toVersion: set.version,
+        upserts: upserts.map(toWire),
+        revocations: revocations.map((r) => ({ tokenId: r.tokenId, reason: (r.revokeReason ?? 'cancelled') as RevokeReason })),
+        keyring,
+      };
+    });
   }
 
-  /** Lockers touched since the last flush; the MQTT publisher drains this after commits. */
+  /** Lockers touched since the last flush; the MQTT publisher drains this. */
   flushDirty(): void {
     const ids = [...this.pendingDirty];
     this.pendingDirty.clear();
@@ -93,11 +126,11 @@ export class CodeSetService {
   private markDirty(lockerId: string): void {
     const first = this.pendingDirty.size === 0;
     this.pendingDirty.add(lockerId);
-    // Deferred so the publisher reads the committed state, and so all changes of one
-    // transaction (or one tick) go out as a single delta.
-    if (first) setImmediate(() => this.flushDirty());
+    // Deferred so all changes of one transaction (or one tick) go out as a single delta.
+    // The transaction may still be open when the listener runs: its publisher waits for
+    // the set's row (ensure), so it reads the committed state, or nothing if rolled back.
+    if (first) this.scheduleFlush();
   }
-
 }
 
 export function toWire(e: CodeEntryRecord): CodeEntry {

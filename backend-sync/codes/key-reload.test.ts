@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { apiKeyDigest } from '../auth/api-key-auth.js';
 import type { App } from '../http/app.js';
 import { lockerInput, makeBackend, writeKey, type BackendFixture } from '../testing/backend-fixture.js';
-import { RecordingPublisher, flushImmediate } from '../testing/order-helpers.js';
+import { RecordingPublisher } from '../testing/order-helpers.js';
 
 // Reloading the keys directory at run time, through the real HTTP route and SQLite.
 
@@ -17,11 +17,11 @@ describe('key reload', () => {
   let pub: RecordingPublisher;
   const reload = (key = admin) => app.inject({ method: 'POST', url: '/admin/keys/reload', headers: { authorization: `Bearer ${key}` } });
   beforeEach(async () => {
-    f = makeBackend({
+    f = await makeBackend({
       kid: 'k-20261101-old',
       config: { auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: apiKeyDigest(admin) }, { id: 'shop', roles: ['merchant'], sha256: apiKeyDigest(merchant) }] } },
     });
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
     pub = new RecordingPublisher();
     f.services.bridge.attach(pub);
     app = await f.app();
@@ -34,7 +34,7 @@ describe('key reload', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ activeKid: 'k-20261201-new', previousKid: 'k-20261101-old', keyringChanged: true, lockersNotified: 1 });
     expect(f.services.tokens.courierToken('lk-a', 'c-1').kid).toBe('k-20261201-new');
-    await flushImmediate();
+    await f.services.bridge.idle();
     const keyring = pub.batches.at(-1)?.batch.keyring.map((k) => k.kid);
     expect(keyring).toEqual(expect.arrayContaining(['k-20261101-old', 'k-20261201-new']));
   });

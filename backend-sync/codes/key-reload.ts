@@ -18,26 +18,26 @@ export interface KeyReloadResult {
   lockersNotified: number;
 }
 
-export function reloadSigningKeys(deps: { store: Store; keys: KeyStore; codeSets: CodeSetService; logger: Logger }): KeyReloadResult {
+export async function reloadSigningKeys(deps: { store: Store; keys: KeyStore; codeSets: CodeSetService; logger: Logger }): Promise<KeyReloadResult> {
   const { store, keys, codeSets } = deps;
   const log = deps.logger.child({ component: 'keys' });
   const previousKid = keys.activeKid;
-  const before = keyringHash(keys.keyringChanges());
+  const before = keyringHash(await keys.keyringChanges());
   try {
-    keys.load();
+    await keys.load();
   } catch (err) {
     if (!isBackendError(err, 'CONFIG_INVALID')) throw err;
     log.error({ reason: err.message, ...err.details }, 'keys.reload_failed');
     throw new BackendError('BUSINESS_RULE', 'the keys directory cannot be loaded; the keys in use are unchanged', { reason: err.message });
   }
-  const keyringChanged = keyringHash(keys.keyringChanges()) !== before;
+  const keyringChanged = keyringHash(await keys.keyringChanges()) !== before;
   let lockersNotified = 0;
   if (keyringChanged) {
-    store.transaction(() => {
-      for (const lockerId of store.lockers.ids()) {
-        codeSets.touch(lockerId);
-        lockersNotified++;
-      }
+    // Counted from the committed unit's own result: PostgreSQL may run a unit again.
+    lockersNotified = await store.transaction(async () => {
+      const ids = await store.lockers.ids();
+      for (const lockerId of ids) await codeSets.touch(lockerId);
+      return ids.length;
     });
   }
   log.info({ activeKid: keys.activeKid, previousKid, keyringChanged, lockersNotified }, 'keys.reloaded');

@@ -10,24 +10,35 @@ import type { CodeSetService } from './code-set-service.js';
 // code digest), so customers keep the codes they were sent. One transaction, then every
 // locker's set is bumped so the keyring change goes out even where no token changed.
 
-export function revokeSigningKey(kid: string, deps: { store: Store; keys: KeyStore; tokens: TokenService; codeSets: CodeSetService; clock: Clock; logger: Logger }): { reissued: number } {
+export async function revokeSigningKey(
+  kid: string,
+  deps: { store: Store; keys: KeyStore; tokens: TokenService; codeSets: CodeSetService; clock: Clock; logger: Logger },
+): Promise<{ reissued: number }> {
   const { store, keys, tokens, codeSets, clock } = deps;
-  let reissued = 0;
-  store.transaction(() => {
-    keys.revoke(kid);
-    for (const e of store.codeSets.liveByKid(kid)) {
-      codeSets.revoke(e.lockerId, e.tokenId, 'compromised');
+  // Counted inside the unit and returned from it: PostgreSQL may run a unit again.
+  const reissued = await store.transaction(async () => {
+    let n = 0;
+    await keys.revoke(kid);
+    // Every locker's set is changed below; locking them all first, in id order (the order
+    // every multi-locker change takes them), keeps two such changes from deadlocking.
+    const lockerIds = await store.lockers.ids();
+    for (const lockerId of lockerIds) await store.codeSets.ensure(lockerId);
+    for (const e of await store.codeSets.liveByKid(kid)) {
+      // Revoked before re-added: the new entry carries the same code digest, which may be
+      // live only once per locker.
+      await codeSets.revoke(e.lockerId, e.tokenId, 'compromised');
       const t = tokens.reissueCodeToken(e.kind, e.lockerId, { compartmentId: e.compartmentId, parcelId: e.parcelId, codeDigest: e.codeDigest });
       const { addedVersion: _a, revokedVersion: _r, revokeReason: _rr, ...rest } = e;
-      codeSets.add({ ...rest, tokenId: t.tokenId, token: t.token, kid: t.kid, expiresAt: t.expiresAt });
+      await codeSets.add({ ...rest, tokenId: t.tokenId, token: t.token, kid: t.kid, expiresAt: t.expiresAt });
       if (e.shipmentId !== undefined) {
-        const s = store.shipments.get(e.shipmentId);
-        if (s !== undefined && s.pickupTokenId === e.tokenId) store.shipments.update(s.id, s.version, { pickupTokenId: t.tokenId }, clock.now());
-        if (s !== undefined && s.returnTokenId === e.tokenId) store.shipments.update(s.id, s.version, { returnTokenId: t.tokenId }, clock.now());
+        const s = await store.shipments.get(e.shipmentId);
+        if (s !== undefined && s.pickupTokenId === e.tokenId) await store.shipments.update(s.id, s.version, { pickupTokenId: t.tokenId }, clock.now());
+        if (s !== undefined && s.returnTokenId === e.tokenId) await store.shipments.update(s.id, s.version, { returnTokenId: t.tokenId }, clock.now());
       }
-      reissued++;
+      n++;
     }
-    for (const lockerId of store.lockers.ids()) codeSets.touch(lockerId);
+    for (const lockerId of lockerIds) await codeSets.touch(lockerId);
+    return n;
   });
   deps.logger.child({ component: 'keys' }).warn({ kid, reissued }, 'keys.revoked');
   return { reissued };

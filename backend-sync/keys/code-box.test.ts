@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -23,6 +24,31 @@ describe('CodeBox (codes at rest)', () => {
     b.load();
     expect(b.open(sealed, 'shp_1')).toBe('12345678');
   });
+
+  it('gives instances that start together on one keys dir one and the same key, leaving no drafts behind', async () => {
+    const file = join(dir, 'code-data.secret');
+    const module = join(import.meta.dirname, 'code-box.ts');
+    const script = `
+      import { CodeBox } from ${JSON.stringify(module)};
+      const box = new CodeBox(${JSON.stringify(file)}, { child: () => ({ info() {} }) });
+      box.load();
+      process.stdout.write(box.seal('12345678', 'shp_1'));
+    `;
+    const run = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+        child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+        child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`instance exited ${String(code)}: ${err}`))));
+      });
+    const sealed = await Promise.all([run(), run(), run(), run()]);
+    const box = new CodeBox(file, silentLogger());
+    box.load();
+    for (const s of sealed) expect(box.open(s, 'shp_1')).toBe('12345678');
+    expect(readdirSync(dir)).toEqual(['code-data.secret']);
+  }, 30_000);
 
   it('seals a code so that it is not readable, differs each time, and opens only for the same shipment', () => {
     const box = new CodeBox(join(dir, 'k'), silentLogger());

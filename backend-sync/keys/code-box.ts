@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { BackendError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -33,12 +33,17 @@ export class CodeBox {
       text = readFileSync(this.keyFile, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new BackendError('CONFIG_INVALID', 'cannot read the code data key', { file: this.keyFile, cause: String(err) });
+      // Written whole to a private file, then linked into place: several instances starting
+      // on one keys dir never overwrite each other's key, nor read one half written.
+      const draft = `${this.keyFile}.${String(process.pid)}.${randomBytes(4).toString('hex')}.tmp`;
       try {
-        // 'wx': two processes starting on one keys dir must not overwrite each other's key.
-        writeFileSync(this.keyFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+        writeFileSync(draft, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+        linkSync(draft, this.keyFile);
         log.info({ file: this.keyFile }, 'code_key.created');
       } catch (werr) {
         if ((werr as NodeJS.ErrnoException).code !== 'EEXIST') throw new BackendError('CONFIG_INVALID', 'cannot create the code data key', { file: this.keyFile, cause: String(werr) });
+      } finally {
+        rmSync(draft, { force: true });
       }
       text = readFileSync(this.keyFile, 'utf8');
     }

@@ -13,60 +13,70 @@ describe('signing keys', () => {
     f = undefined;
   });
 
-  it('signs with the newest key and keeps the retired one trusted until its tokens expire', () => {
-    f = makeBackend({ kid: 'k-20261101-old' });
+  it('signs with the newest key and keeps the retired one trusted until its tokens expire', async () => {
+    f = await makeBackend({ kid: 'k-20261101-old' });
     const oldKid = f.services.keys.activeKid;
     writeKey(f.ed, join(f.dir, 'keys'), 'k-20261120-new');
     f.clock.advance(1000);
-    f.services.keys.load();
+    await f.services.keys.load();
     expect(f.services.keys.activeKid).toBe('k-20261120-new');
-    const ring = f.services.keys.keyringChanges();
+    const ring = await f.services.keys.keyringChanges();
     const old = ring.find((k) => k.kid === oldKid);
     expect(old).toMatchObject({ op: 'trust', notAfter: f.clock.now() + f.config.pickup.tokenTtlMs });
     expect(ring.find((k) => k.kid === 'k-20261120-new')).toEqual(expect.objectContaining({ op: 'trust' }));
     expect(ring.find((k) => k.kid === 'k-20261120-new')).not.toHaveProperty('notAfter');
   });
 
-  it('seals for a locker with a key it already trusts until it acknowledges the new keyring', () => {
-    f = makeBackend({ kid: 'k-20261101-old' });
+  it('seals for a locker with a key it already trusts until it acknowledges the new keyring', async () => {
+    f = await makeBackend({ kid: 'k-20261101-old' });
     writeKey(f.ed, join(f.dir, 'keys'), 'k-20261120-new');
-    f.services.keys.load();
-    expect(f.services.keys.sealSignerFor(['k-20261101-old']).kid).toBe('k-20261101-old');
-    expect(f.services.keys.sealSignerFor(['k-20261101-old', 'k-20261120-new']).kid).toBe('k-20261120-new');
+    await f.services.keys.load();
+    expect((await f.services.keys.sealSignerFor(['k-20261101-old'])).kid).toBe('k-20261101-old');
+    expect((await f.services.keys.sealSignerFor(['k-20261101-old', 'k-20261120-new'])).kid).toBe('k-20261120-new');
   });
 
   it('revoking a key re-issues its live tokens with the same code digest under the active key', async () => {
-    f = makeBackend({ kid: 'k-20261101-old' });
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    f = await makeBackend({ kid: 'k-20261101-old' });
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
     const o = await paidOrder(f, 'ord-keys', [{ lineId: 'l1', size: 'M' }]);
-    const s = ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
-    const before = f.store.codeSets.liveEntries('lk-a')[0]!;
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    const before = (await f.store.codeSets.liveEntries('lk-a'))[0]!;
+    const versionBefore = (await f.store.codeSets.get('lk-a'))!.version;
     writeKey(f.ed, join(f.dir, 'keys'), 'k-20261120-new');
-    f.services.keys.load();
-    const result = revokeSigningKey('k-20261101-old', { store: f.store, keys: f.services.keys, tokens: f.services.tokens, codeSets: f.services.codeSets, clock: f.clock, logger: f.services.logger });
+    await f.services.keys.load();
+    const result = await revokeSigningKey('k-20261101-old', { store: f.store, keys: f.services.keys, tokens: f.services.tokens, codeSets: f.services.codeSets, clock: f.clock, logger: f.services.logger });
     expect(result.reissued).toBe(1);
-    const after = f.store.codeSets.liveEntries('lk-a');
+    const after = await f.store.codeSets.liveEntries('lk-a');
     expect(after).toHaveLength(1);
     expect(after[0]).toMatchObject({ kid: 'k-20261120-new', codeDigest: before.codeDigest, compartmentId: before.compartmentId });
-    expect(f.store.shipments.get(s.id)?.pickupTokenId).toBe(after[0]?.tokenId);
-    expect(f.services.keys.keyringChanges()).toContainEqual({ op: 'revoke', kid: 'k-20261101-old' });
-    const rows = f.services.keys.keyringChanges().flatMap((k) => (k.op === 'trust' ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false }] : [{ kid: k.kid, publicKey: '', revoked: true }]));
+    // Revoke, re-add and the keyring touch: three versions, one each.
+    expect((await f.store.codeSets.get('lk-a'))!.version).toBe(versionBefore + 3);
+    expect((await f.store.shipments.get(s.id))?.pickupTokenId).toBe(after[0]?.tokenId);
+    const changes = await f.services.keys.keyringChanges();
+    expect(changes).toContainEqual({ op: 'revoke', kid: 'k-20261101-old' });
+    const rows = changes.flatMap((k) => (k.op === 'trust' ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false }] : [{ kid: k.kid, publicKey: '', revoked: true }]));
     const ring = Keyring.fromRows(f.ed, rows);
     expect(lockerWouldAccept({ token: after[0]!.token, lockerId: 'lk-a', now: f.clock.now(), purposes: ['pickup'] }, ring, f.ed).ok).toBe(true);
     expect(lockerWouldAccept({ token: before.token, lockerId: 'lk-a', now: f.clock.now(), purposes: ['pickup'] }, ring, f.ed).ok).toBe(false);
-    expect(() => f!.services.keys.revoke('k-20261120-new')).toThrow(/active signing key/);
+    await expect(f.services.keys.revoke('k-20261120-new')).rejects.toThrow(/active signing key/);
   });
 
   it('generates numeric keypad codes of the configured length, unique among the locker live codes', async () => {
-    f = makeBackend({ config: { pickup: { codeDigits: 6 } } });
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 20 }));
-    const o = await paidOrder(f, 'ord-codes', Array.from({ length: 20 }, (_, i) => ({ lineId: `l${String(i)}`, size: 'M' as const })));
-    for (let i = 0; i < 20; i++) ship(f, o.id, [`l${String(i)}`], 'lk-a', 'M', `TRK${String(i)}`);
-    const digests = f.store.codeSets.liveEntries('lk-a').map((e) => e.codeDigest);
+    const fx = await makeBackend({ config: { pickup: { codeDigits: 6 } } });
+    f = fx;
+    await fx.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 20 }));
+    const o = await paidOrder(fx, 'ord-codes', Array.from({ length: 20 }, (_, i) => ({ lineId: `l${String(i)}`, size: 'M' as const })));
+    const shipments = [];
+    for (let i = 0; i < 20; i++) shipments.push(await ship(fx, o.id, [`l${String(i)}`], 'lk-a', 'M', `TRK${String(i)}`));
+    const digests = (await fx.store.codeSets.liveEntries('lk-a')).map((e) => e.codeDigest);
     expect(new Set(digests).size).toBe(20);
-    const rows = f.store.db.prepare<[], { id: string; pending_code: string }>('SELECT id, pending_code FROM shipments').all();
-    const box = f.services.codeBox;
-    const codes = rows.map((r) => box.open(r.pending_code, r.id));
+    // The clear code exists only sealed on the shipment until it is handed over.
+    const codes: string[] = [];
+    for (const s of shipments) {
+      const sealed = await fx.store.shipments.takePendingCode(s.id);
+      expect(sealed).toBeDefined();
+      codes.push(fx.services.codeBox.open(sealed!, s.id));
+    }
     for (const c of codes) expect(c).toMatch(/^\d{6}$/);
   });
 });

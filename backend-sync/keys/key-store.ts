@@ -47,7 +47,7 @@ export class KeyStore {
   constructor(private readonly options: KeyStoreOptions) {}
 
   /** Reads the key directory and records what it found; throws CONFIG_INVALID when there is nothing to sign with. */
-  load(): void {
+  async load(): Promise<void> {
     const { ed, store, clock } = this.options;
     const log = this.options.logger.child({ component: 'keys' });
     const keys = readKeyDir(this.options.dir, ed);
@@ -55,15 +55,15 @@ export class KeyStore {
     if (keys.length === 0) throw new BackendError('CONFIG_INVALID', 'no signing keys in the keys directory', { dir: this.options.dir });
     const now = clock.now();
     const revoked = new Set(this.options.revokedKids);
-    for (const k of store.signingKeys.all()) if (k.revokedAt !== undefined) revoked.add(k.kid);
+    for (const k of await store.signingKeys.all()) if (k.revokedAt !== undefined) revoked.add(k.kid);
     const usable = keys.filter((k) => !revoked.has(k.kid)).sort((a, b) => (a.kid < b.kid ? 1 : -1));
     const active = this.options.activeKid ?? usable[0]?.kid;
     const activeKey = usable.find((k) => k.kid === active);
     if (active === undefined || activeKey === undefined) throw new BackendError('CONFIG_INVALID', 'active signing key is missing or revoked', { kid: active ?? null });
-    store.transaction(() => {
-      for (const k of keys) store.signingKeys.upsertSeen(k.kid, k.publicKey, now);
-      for (const k of store.signingKeys.all()) if (k.kid !== active && k.retiredAt === undefined) store.signingKeys.retire(k.kid, now);
-      for (const kid of this.options.revokedKids) store.signingKeys.revoke(kid, now);
+    await store.transaction(async () => {
+      for (const k of keys) await store.signingKeys.upsertSeen(k.kid, k.publicKey, now);
+      for (const k of await store.signingKeys.all()) if (k.kid !== active && k.retiredAt === undefined) await store.signingKeys.retire(k.kid, now);
+      for (const kid of this.options.revokedKids) await store.signingKeys.revoke(kid, now);
     });
     this.signers.clear();
     for (const k of usable) {
@@ -91,35 +91,39 @@ export class KeyStore {
    * The seal signer for a locker: the active key if the locker already trusts it, else the
    * newest key we can sign with that it does trust. A batch introducing a new key must be
    * sealed by a key the locker knows, or it would reject the very batch that teaches it.
+   * Revocations are read from the database: another instance may have revoked a kid.
    */
-  sealSignerFor(trustedKids: readonly string[]): BackendSigner {
+  async sealSignerFor(trustedKids: readonly string[]): Promise<BackendSigner> {
     const active = this.signers.get(this.activeKidValue);
     if (active === undefined) throw new BackendError('INTERNAL', 'key store not loaded');
     if (trustedKids.length === 0 || trustedKids.includes(this.activeKidValue)) return active.seal;
-    const revoked = this.revokedKids();
+    const revoked = await this.revokedKids();
     const candidates = trustedKids.filter((k) => this.signers.has(k) && !revoked.has(k)).sort().reverse();
     const kid = candidates[0];
     return kid === undefined ? active.seal : (this.signers.get(kid)?.seal ?? active.seal);
   }
 
-  revokedKids(): Set<string> {
-    return new Set(this.options.store.signingKeys.all().filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
+  async revokedKids(): Promise<Set<string>> {
+    return new Set((await this.options.store.signingKeys.all()).filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
   }
 
   /** Marks a kid revoked (persisted); the caller re-issues its tokens and pushes the change. */
-  revoke(kid: string): boolean {
+  async revoke(kid: string): Promise<boolean> {
     if (kid === this.activeKidValue) throw new BackendError('BUSINESS_RULE', 'the active signing key cannot be revoked; activate another first', { kid });
-    const known = this.options.store.signingKeys.all().some((k) => k.kid === kid);
+    const known = (await this.options.store.signingKeys.all()).some((k) => k.kid === kid);
     if (!known) throw new BackendError('NOT_FOUND', 'signing key not found', { kid });
-    const changed = this.options.store.signingKeys.revoke(kid, this.options.clock.now());
+    const changed = await this.options.store.signingKeys.revoke(kid, this.options.clock.now());
     this.signers.delete(kid);
     return changed;
   }
 
-  /** The keyring every locker should hold, as idempotent changes (trust/revoke), sorted by kid. */
-  keyringChanges(): KeyringChange[] {
+  /**
+   * The keyring every locker should hold, as idempotent changes (trust/revoke), sorted by
+   * kid. From the database, not memory: it is what every instance agrees on.
+   */
+  async keyringChanges(): Promise<KeyringChange[]> {
     const out: KeyringChange[] = [];
-    for (const k of this.options.store.signingKeys.all()) {
+    for (const k of await this.options.store.signingKeys.all()) {
       if (k.revokedAt !== undefined) {
         out.push({ op: 'revoke', kid: k.kid });
         continue;
@@ -134,8 +138,8 @@ export class KeyStore {
   }
 
   /** Kids a locker holding keyringChanges() trusts right now. */
-  trustedKids(now: number): string[] {
-    return this.keyringChanges()
+  async trustedKids(now: number): Promise<string[]> {
+    return (await this.keyringChanges())
       .filter((c) => c.op === 'trust' && (c.notAfter === undefined || now <= c.notAfter))
       .map((c) => c.kid);
   }

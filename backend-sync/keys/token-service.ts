@@ -51,17 +51,17 @@ export class TokenService {
    * A token opening one compartment with a fresh keypad code, unique among the locker's
    * live codes (`inUse` asks the store). Purpose 'pickup' or 'return-dropoff'.
    */
-  codeToken(
+  async codeToken(
     purpose: 'pickup' | 'return-dropoff',
     lockerId: string,
     pepper: Uint8Array,
     target: { compartmentId: string; parcelId: string; size: CompartmentSize },
-    inUse: (digest: string) => boolean,
-  ): IssuedCodeToken {
+    inUse: (digest: string) => Promise<boolean>,
+  ): Promise<IssuedCodeToken> {
     for (let attempt = 0; attempt < MAX_CODE_ATTEMPTS; attempt++) {
       const code = newKeypadCode(this.ttls.codeDigits);
       const digest = codeDigest(pepper, lockerId, code);
-      if (inUse(digest)) continue;
+      if (await inUse(digest)) continue;
       const ttl = purpose === 'pickup' ? this.ttls.pickupMs : this.ttls.returnMs;
       const issued = this.sign(lockerId, { purpose, cmp: target.compartmentId, par: target.parcelId, cdh: digest }, ttl);
       return { ...issued, code, codeDigest: digest };

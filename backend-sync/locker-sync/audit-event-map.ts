@@ -24,26 +24,26 @@ export type MapOutcome = 'applied' | 'ignored' | 'unmapped' | 'invalid' | 'unkno
 const faultTypes: ReadonlySet<AuditEvent['type']> = new Set(['door.jammed', 'door.relay-fault', 'door.sensor-unknown', 'door.open-unknown', 'door.left-open']);
 
 /** The shipment a record is about: its parcel id, else the token's code entry. */
-function shipmentOf(store: Store, lockerId: string, d: { parcelId?: string | undefined; tokenId?: string | undefined }): string | undefined {
-  if (d.parcelId !== undefined && store.shipments.get(d.parcelId) !== undefined) return d.parcelId;
-  if (d.tokenId !== undefined) return store.codeSets.entry(lockerId, d.tokenId)?.shipmentId;
+async function shipmentOf(store: Store, lockerId: string, d: { parcelId?: string | undefined; tokenId?: string | undefined }): Promise<string | undefined> {
+  if (d.parcelId !== undefined && (await store.shipments.get(d.parcelId)) !== undefined) return d.parcelId;
+  if (d.tokenId !== undefined) return (await store.codeSets.entry(lockerId, d.tokenId))?.shipmentId;
   return undefined;
 }
 
-export function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): MapOutcome {
+export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Promise<MapOutcome> {
   const parsed = parseAuditEvent(r.type, r.dataJson);
   if (!parsed.ok) return parsed.reason === 'unknown-type' ? 'unknown' : 'invalid';
   const e = parsed.event;
   const who = { actor: `locker:${r.lockerId}`, reason: `${r.type} #${String(r.seq)}` };
   const key = `${r.lockerId}:${String(r.seq)}`;
   const { store, parcels } = deps;
-  const security = (kind: AlertKind, compartmentId: string | null, reason: string | null): MapOutcome => {
-    deps.alerts.raise(r.lockerId, kind, key, { seq: r.seq, at: r.at, compartmentId, reason });
+  const security = async (kind: AlertKind, compartmentId: string | null, reason: string | null): Promise<MapOutcome> => {
+    await deps.alerts.raise(r.lockerId, kind, key, { seq: r.seq, at: r.at, compartmentId, reason });
     return 'applied';
   };
 
   if (faultTypes.has(e.type) && 'compartmentId' in e.data) {
-    deps.alerts.raise(r.lockerId, 'fault.door', key, { seq: r.seq, type: r.type, compartmentId: e.data.compartmentId });
+    await deps.alerts.raise(r.lockerId, 'fault.door', key, { seq: r.seq, type: r.type, compartmentId: e.data.compartmentId });
     return 'applied';
   }
   switch (e.type) {
@@ -54,44 +54,44 @@ export function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): MapOutcome
     case 'pickup.suspicious':
       return security('security.suspicious-pickup', null, e.data.reason);
     case 'courier.deposited': {
-      const sid = shipmentOf(store, r.lockerId, e.data);
+      const sid = await shipmentOf(store, r.lockerId, e.data);
       return sid === undefined ? 'ignored' : parcels.deposited(sid, r.lockerId, e.data.compartmentId, r.at, who);
     }
     case 'pickup.collected': {
-      const sid = shipmentOf(store, r.lockerId, e.data);
+      const sid = await shipmentOf(store, r.lockerId, e.data);
       return sid === undefined ? 'ignored' : parcels.collected(sid, r.lockerId, who);
     }
     case 'pickup.expired': {
-      const sid = shipmentOf(store, r.lockerId, e.data);
+      const sid = await shipmentOf(store, r.lockerId, e.data);
       return sid === undefined ? 'ignored' : parcels.expire(sid, who);
     }
     case 'return.dropped-off': {
-      const sid = shipmentOf(store, r.lockerId, e.data);
+      const sid = await shipmentOf(store, r.lockerId, e.data);
       return sid === undefined ? 'ignored' : parcels.returnDropped(sid, r.lockerId, who);
     }
     case 'return.retrieved': {
       // The retrieval credential names one parcel; the contract carries it as parcelId.
-      const sid = shipmentOf(store, r.lockerId, e.data);
+      const sid = await shipmentOf(store, r.lockerId, e.data);
       return sid === undefined ? 'ignored' : parcels.retrieved(sid, r.lockerId, who);
     }
     case 'compartment.out-of-service':
-      deps.faults.outOfService(r.lockerId, e.data.compartmentId, e.data.reason ?? 'door fault', key);
+      await deps.faults.outOfService(r.lockerId, e.data.compartmentId, e.data.reason ?? 'door fault', key);
       return 'applied';
     case 'technician.task':
       // The locker cannot tell what is in the compartment: someone has to go and look.
-      deps.alerts.raise(r.lockerId, 'fault.technician-task', key, { seq: r.seq, compartmentId: e.data.compartmentId, task: e.data.task, cause: e.data.cause, outOfService: e.data.outOfService });
+      await deps.alerts.raise(r.lockerId, 'fault.technician-task', key, { seq: r.seq, compartmentId: e.data.compartmentId, task: e.data.task, cause: e.data.cause, outOfService: e.data.outOfService });
       return 'applied';
     case 'courier.deposited-not-live':
       // A parcel inside whose code is gone for good (the order was cancelled meanwhile).
-      deps.alerts.raise(r.lockerId, 'fault.parcel-not-live', key, { seq: r.seq, compartmentId: e.data.compartmentId, parcelId: e.data.parcelId, entryState: e.data.entryState });
+      await deps.alerts.raise(r.lockerId, 'fault.parcel-not-live', key, { seq: r.seq, compartmentId: e.data.compartmentId, parcelId: e.data.parcelId, entryState: e.data.entryState });
       return 'applied';
     case 'code-batch.keyring-rebind-refused':
       // Someone holding a backend signing key tried to replace a key the board was installed with.
-      deps.alerts.raise(r.lockerId, 'security.keyring-rebind', key, { seq: r.seq, kid: e.data.kid, toVersion: e.data.toVersion });
+      await deps.alerts.raise(r.lockerId, 'security.keyring-rebind', key, { seq: r.seq, kid: e.data.kid, toVersion: e.data.toVersion });
       return 'applied';
     case 'clock.jump':
       if (r.lane !== 'priority') return 'ignored';
-      deps.alerts.raise(r.lockerId, 'security.clock-jump', key, { seq: r.seq, direction: e.data.direction });
+      await deps.alerts.raise(r.lockerId, 'security.clock-jump', key, { seq: r.seq, direction: e.data.direction });
       return 'applied';
     default:
       return 'unmapped';

@@ -24,13 +24,16 @@ describe('audit ingest', () => {
   let f: BackendFixture;
   let shipmentId: string;
   let tokenId: string;
+  const ingest = (lockerId: string, epoch: string, records: AuditRecordWire[], ackedSeq?: number) => f.services.ingest.ingest(lockerId, epoch, records, ackedSeq);
+  const shipment = async (id: string) => (await f.store.shipments.get(id))!;
+  const alertKinds = async (lockerId: string) => (await f.store.alerts.list(lockerId)).map((a) => a.kind);
   beforeEach(async () => {
-    f = makeBackend();
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    f = await makeBackend();
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
     const o = await paidOrder(f, 'ord-audit', [{ lineId: 'l1', size: 'M' }]);
-    const s = ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
     shipmentId = s.id;
-    tokenId = f.store.shipments.get(s.id)!.pickupTokenId!;
+    tokenId = (await shipment(s.id)).pickupTokenId!;
   });
   afterEach(() => f.close());
 
@@ -44,16 +47,16 @@ describe('audit ingest', () => {
       f.clock.now(),
     );
 
-  it('maps deposit and pickup to delivered then collected, notifying the customer once with the code', () => {
-    const result = f.services.ingest.ingest('lk-a', E, events());
+  it('maps deposit and pickup to delivered then collected, notifying the customer once with the code', async () => {
+    const result = await ingest('lk-a', E, events());
     expect(result).toMatchObject({ contiguousSeq: 3, inserted: 3, duplicates: 0, chainBreaks: [] });
-    expect(f.services.shipments.get(shipmentId).state).toBe('collected');
-    const ready = f.store.notifications.list({ kind: 'parcel.ready_for_pickup' });
+    expect((await f.services.shipments.get(shipmentId)).state).toBe('collected');
+    const ready = await f.store.notifications.list({ kind: 'parcel.ready_for_pickup' });
     expect(ready).toHaveLength(1);
     expect(f.services.codeBox.open(String(ready[0]?.payload['code']), shipmentId)).toMatch(/^\d{8}$/);
   });
 
-  it('starts the refund when the locker reports return.retrieved with the parcel it took out (the contract names it parcelId)', () => {
+  it('starts the refund when the locker reports return.retrieved with the parcel it took out (the contract names it parcelId)', async () => {
     const recs = chain(
       [
         { type: 'courier.deposited', data: { tokenId, parcelId: shipmentId, compartmentId: 'M1', assignedId: 'M1' } },
@@ -63,19 +66,19 @@ describe('audit ingest', () => {
       ],
       f.clock.now(),
     );
-    const result = f.services.ingest.ingest('lk-a', E, recs);
+    const result = await ingest('lk-a', E, recs);
     expect(result).toMatchObject({ contiguousSeq: 3, keptForReview: [] });
-    const s = f.store.shipments.get(shipmentId)!;
+    const s = await shipment(shipmentId);
     expect(s.state).toBe('returned');
-    expect(f.services.orders.get(s.orderId).state).toBe('returned');
-    expect(f.store.refunds.byOrder(s.orderId)).toEqual([expect.objectContaining({ state: 'pending', amountCents: 1000 })]);
+    expect((await f.services.orders.get(s.orderId)).state).toBe('returned');
+    expect(await f.store.refunds.byOrder(s.orderId)).toEqual([expect.objectContaining({ state: 'pending', amountCents: 1000 })]);
   });
 
   it('keeps an unknown or invalid event for review, counts and logs it, and still stores, chains and acks it', async () => {
     const logs = captureLogs('info');
     await f.close();
-    f = makeBackend({ logger: logs.logger });
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    f = await makeBackend({ logger: logs.logger });
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
     const recs = chain(
       [
         { type: 'device.started', data: { liveCodes: 0, clockFloor: 0 } },
@@ -86,97 +89,110 @@ describe('audit ingest', () => {
       ],
       f.clock.now(),
     );
-    const result = f.services.ingest.ingest('lk-a', E, recs);
+    const result = await ingest('lk-a', E, recs);
     expect(result).toMatchObject({ contiguousSeq: 4, inserted: 4, chainBreaks: [], keptForReview: [2, 3] });
-    expect(f.store.audit.chainBrokenAt('lk-a')).toBeUndefined();
-    expect(f.store.audit.get('lk-a', E, 3)?.dataJson).toBe(recs[2]!.dataJson);
-    expect(f.store.audit.reviewList('lk-a')).toEqual([
+    expect(await f.store.audit.chainBrokenAt('lk-a')).toBeUndefined();
+    expect((await f.store.audit.get('lk-a', E, 3))?.dataJson).toBe(recs[2]!.dataJson);
+    const review = await f.store.audit.reviewList('lk-a');
+    expect(review).toEqual([
       expect.objectContaining({ seq: 2, type: 'diagnostics.dump', reason: 'unknown-type' }),
       expect.objectContaining({ seq: 3, type: 'return.retrieved', reason: 'invalid-data' }),
     ]);
-    expect(f.store.audit.reviewList('lk-a')[1]?.detail).toContain('parcelId');
-    expect(f.store.audit.reviewCount('lk-a')).toBe(2);
+    expect(review[1]?.detail).toContain('parcelId');
+    expect(await f.store.audit.reviewCount('lk-a')).toBe(2);
     expect(logs.find('audit.event_rejected').map((l) => l['seq'])).toEqual([2, 3]);
     // A replay neither counts nor logs them again.
-    expect(f.services.ingest.ingest('lk-a', E, recs)).toMatchObject({ duplicates: 4, keptForReview: [] });
-    expect(f.store.audit.reviewCount('lk-a')).toBe(2);
+    expect(await ingest('lk-a', E, recs)).toMatchObject({ duplicates: 4, keptForReview: [] });
+    expect(await f.store.audit.reviewCount('lk-a')).toBe(2);
     expect(logs.find('audit.event_rejected')).toHaveLength(2);
   });
 
-  it('changes nothing when the same upload arrives again', () => {
-    f.services.ingest.ingest('lk-a', E, events());
-    const before = f.services.orders.history(f.store.shipments.get(shipmentId)!.orderId).length;
-    const notificationsBefore = f.store.notifications.list().length;
-    const again = f.services.ingest.ingest('lk-a', E, events());
+  it('changes nothing when the same upload arrives again', async () => {
+    await ingest('lk-a', E, events());
+    const orderId = (await shipment(shipmentId)).orderId;
+    const before = (await f.services.orders.history(orderId)).length;
+    const notificationsBefore = (await f.store.notifications.list()).length;
+    const again = await ingest('lk-a', E, events());
     expect(again).toMatchObject({ contiguousSeq: 3, inserted: 0, duplicates: 3, chainBreaks: [] });
-    expect(f.services.orders.history(f.store.shipments.get(shipmentId)!.orderId)).toHaveLength(before);
-    expect(f.store.notifications.list()).toHaveLength(notificationsBefore);
-    expect(f.store.notifications.list({ kind: 'parcel.ready_for_pickup' })).toHaveLength(1);
+    expect(await f.services.orders.history(orderId)).toHaveLength(before);
+    expect(await f.store.notifications.list()).toHaveLength(notificationsBefore);
+    expect(await f.store.notifications.list({ kind: 'parcel.ready_for_pickup' })).toHaveLength(1);
   });
 
-  it('acts on reordered records in sequence order only once the gap is filled', () => {
+  it('acts on each record once when the same upload is handled twice at the same time', async () => {
+    const [a, b] = await Promise.all([ingest('lk-a', E, events()), ingest('lk-a', E, events())]);
+    expect([a.inserted, b.inserted].sort()).toEqual([0, 3]);
+    expect((await f.services.shipments.get(shipmentId)).state).toBe('collected');
+    expect(await f.store.notifications.list({ kind: 'parcel.ready_for_pickup' })).toHaveLength(1);
+    expect(await f.store.notifications.list({ kind: 'parcel.collected' })).toHaveLength(1);
+  });
+
+  it('acts on reordered records in sequence order only once the gap is filled', async () => {
     const [r1, r2, r3] = events();
-    const first = f.services.ingest.ingest('lk-a', E, [r3!, r1!]);
+    const first = await ingest('lk-a', E, [r3!, r1!]);
     expect(first.contiguousSeq).toBe(1);
     expect(first.alsoSeqs).toEqual([3]);
     // The pickup (seq 3) must not run before the deposit (seq 2).
-    expect(f.services.shipments.get(shipmentId).state).toBe('created');
-    const second = f.services.ingest.ingest('lk-a', E, [r2!]);
+    expect((await f.services.shipments.get(shipmentId)).state).toBe('created');
+    const second = await ingest('lk-a', E, [r2!]);
     expect(second.contiguousSeq).toBe(3);
-    expect(f.services.shipments.get(shipmentId).state).toBe('collected');
-    expect(f.store.notifications.list({ kind: 'parcel.collected' })).toHaveLength(1);
+    expect((await f.services.shipments.get(shipmentId)).state).toBe('collected');
+    expect(await f.store.notifications.list({ kind: 'parcel.collected' })).toHaveLength(1);
   });
 
-  it('starts the contiguous prefix at the locker acked watermark when earlier records are gone', () => {
+  it('starts the contiguous prefix at the locker acked watermark when earlier records are gone', async () => {
     const [, , r3] = events();
-    const result = f.services.ingest.ingest('lk-a', E, [r3!], 2);
+    const result = await ingest('lk-a', E, [r3!], 2);
     expect(result.contiguousSeq).toBe(3);
     expect(result.chainBreaks).toEqual([]);
   });
 
-  it('flags a broken chain and raises an alert, keeping the records', () => {
+  it('flags a broken chain and raises an alert, keeping the records', async () => {
     const recs = events();
     const tampered = { ...recs[1]!, dataJson: recs[1]!.dataJson.replace('M1', 'M2') };
-    const result = f.services.ingest.ingest('lk-a', E, [recs[0]!, tampered, recs[2]!]);
+    const result = await ingest('lk-a', E, [recs[0]!, tampered, recs[2]!]);
     expect(result.chainBreaks).toEqual([2]);
-    expect(f.store.audit.chainBrokenAt('lk-a', E)).toBe(2);
-    expect(f.store.alerts.list('lk-a').map((a) => a.kind)).toContain('audit.chain-break');
+    expect(await f.store.audit.chainBrokenAt('lk-a', E)).toBe(2);
+    expect(await alertKinds('lk-a')).toContain('audit.chain-break');
   });
 
-  it('never acknowledges a record that conflicts with the stored one at its seq, and raises an alert', () => {
+  it('never acknowledges a record that conflicts with the stored one at its seq, and raises an alert', async () => {
     const recs = events();
-    f.services.ingest.ingest('lk-a', E, recs);
+    await ingest('lk-a', E, recs);
     const other = chain([{ type: 'device.started', data: { forged: true } }, { type: 'device.started', data: { forged: 2 } }], f.clock.now());
-    const result = f.services.ingest.ingest('lk-a', E, other);
+    const result = await ingest('lk-a', E, other);
     expect(result).toMatchObject({ conflicts: [1, 2], inserted: 0, contiguousSeq: 0, alsoSeqs: [] });
     // The stored records stay; the conflicting ones are kept aside as evidence.
-    expect(f.store.audit.get('lk-a', E, 1)?.hash).toBe(recs[0]!.hash);
-    expect(f.store.db.prepare('SELECT count(*) AS n FROM audit_conflicts').get()).toEqual({ n: 2 });
-    expect(f.store.audit.chainBrokenAt('lk-a', E)).toBe(1);
-    expect(f.store.alerts.list('lk-a').filter((a) => a.kind === 'audit.chain-break').map((a) => a.details).sort((a, b) => Number(a['seq']) - Number(b['seq']))).toEqual([
+    expect((await f.store.audit.get('lk-a', E, 1))?.hash).toBe(recs[0]!.hash);
+    expect(await f.store.audit.hasConflict('lk-a', E, 1)).toBe(true);
+    expect(await f.store.audit.hasConflict('lk-a', E, 2)).toBe(true);
+    expect(await f.store.audit.hasConflict('lk-a', E, 3)).toBe(false);
+    expect(await f.store.audit.chainBrokenAt('lk-a', E)).toBe(1);
+    const breaks = (await f.store.alerts.list('lk-a')).filter((a) => a.kind === 'audit.chain-break').map((a) => a.details);
+    expect(breaks.sort((a, b) => Number(a['seq']) - Number(b['seq']))).toEqual([
       { epoch: E, seq: 1, reason: 'conflicting-record' },
       { epoch: E, seq: 2, reason: 'conflicting-record' },
     ]);
     // A later upload of the genuine seq 3 is acked on its own, never through a prefix that covers 1.
-    expect(f.services.ingest.ingest('lk-a', E, [recs[2]!])).toMatchObject({ contiguousSeq: 0, alsoSeqs: [3] });
+    expect(await ingest('lk-a', E, [recs[2]!])).toMatchObject({ contiguousSeq: 0, alsoSeqs: [3] });
   });
 
-  it('keeps the chain of a new database epoch apart: numbered from 1 again, stored, acked, no alert', () => {
+  it('keeps the chain of a new database epoch apart: numbered from 1 again, stored, acked, no alert', async () => {
     const recs = events();
-    f.services.ingest.ingest('lk-a', E, recs);
+    await ingest('lk-a', E, recs);
     const fresh = 'f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1';
     const reset = chain([{ type: 'device.started', data: { fresh: true } }, { type: 'device.started', data: { fresh: 2 } }], f.clock.now() + 1000);
-    const result = f.services.ingest.ingest('lk-a', fresh, reset);
+    const result = await ingest('lk-a', fresh, reset);
     expect(result).toMatchObject({ contiguousSeq: 2, inserted: 2, duplicates: 0, chainBreaks: [], conflicts: [] });
-    expect(f.store.audit.count('lk-a', fresh)).toBe(2);
-    expect(f.store.audit.count('lk-a', E)).toBe(3);
-    expect(f.store.audit.get('lk-a', E, 1)?.hash).toBe(recs[0]!.hash);
-    expect(f.store.audit.contiguousSeq('lk-a', E)).toBe(3);
-    expect(f.store.audit.chainBrokenAt('lk-a')).toBeUndefined();
-    expect(f.store.alerts.list('lk-a').filter((a) => a.kind === 'audit.chain-break')).toEqual([]);
+    expect(await f.store.audit.count('lk-a', fresh)).toBe(2);
+    expect(await f.store.audit.count('lk-a', E)).toBe(3);
+    expect((await f.store.audit.get('lk-a', E, 1))?.hash).toBe(recs[0]!.hash);
+    expect(await f.store.audit.contiguousSeq('lk-a', E)).toBe(3);
+    expect(await f.store.audit.chainBrokenAt('lk-a')).toBeUndefined();
+    expect((await alertKinds('lk-a')).filter((k) => k === 'audit.chain-break')).toEqual([]);
   });
 
-  it('raises one security alert per lockout or uncommanded open, however often it is replayed', () => {
+  it('raises one security alert per lockout or uncommanded open, however often it is replayed', async () => {
     const recs = chain(
       [
         { type: 'keypad.lockout', data: { reason: 'consecutive', lockoutMs: 60000 }, lane: 'priority' },
@@ -184,38 +200,38 @@ describe('audit ingest', () => {
       ],
       f.clock.now(),
     );
-    f.services.ingest.ingest('lk-a', E, recs);
-    f.services.ingest.ingest('lk-a', E, recs);
-    expect(f.store.alerts.list('lk-a').map((a) => a.kind).sort()).toEqual(['security.keypad-lockout', 'security.uncommanded-open']);
+    await ingest('lk-a', E, recs);
+    await ingest('lk-a', E, recs);
+    expect((await alertKinds('lk-a')).sort()).toEqual(['security.keypad-lockout', 'security.uncommanded-open']);
   });
 
-  it('moves a checkout hold off a compartment that fails, keeping its reservation id', () => {
-    f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 2 }));
-    const hold = f.services.reservations.reserve('hold-fault-1', { orderRef: 'c-f', lockerId: 'lk-b', size: 'M' }).body;
+  it('moves a checkout hold off a compartment that fails, keeping its reservation id', async () => {
+    await f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 2 }));
+    const hold = (await f.services.reservations.reserve('hold-fault-1', { orderRef: 'c-f', lockerId: 'lk-b', size: 'M' })).body;
     const recs = chain([{ type: 'compartment.out-of-service', data: { compartmentId: hold.compartmentId, reason: 'jammed' }, lane: 'priority' }], f.clock.now());
-    f.services.ingest.ingest('lk-b', E, recs);
-    const after = f.services.reservations.get(hold.id);
+    await ingest('lk-b', E, recs);
+    const after = await f.services.reservations.get(hold.id);
     expect(after.status).toBe('held');
     expect(after.compartmentId).not.toBe(hold.compartmentId);
-    const compartments = f.services.lockers.get('lk-b').compartments;
+    const compartments = (await f.services.lockers.get('lk-b')).compartments;
     expect(compartments.find((c) => c.id === after.compartmentId)?.state).toBe('held');
     expect(compartments.find((c) => c.id === hold.compartmentId)?.state).toBe('out_of_service');
   });
 
-  it('takes a faulty compartment out of service and moves the reservation, keeping the parcel token (decision 0024)', () => {
-    const s = f.store.shipments.get(shipmentId)!;
-    const oldEntry = f.store.codeSets.entry('lk-a', s.pickupTokenId!)!;
+  it('takes a faulty compartment out of service and moves the reservation, keeping the parcel token (decision 0024)', async () => {
+    const s = await shipment(shipmentId);
+    const oldEntry = (await f.store.codeSets.entry('lk-a', s.pickupTokenId!))!;
     const recs = chain([{ type: 'compartment.out-of-service', data: { compartmentId: s.compartmentId, reason: 'jammed', failures: 3 }, lane: 'priority' }], f.clock.now());
-    f.services.ingest.ingest('lk-a', E, recs);
-    const after = f.store.shipments.get(shipmentId)!;
+    await ingest('lk-a', E, recs);
+    const after = await shipment(shipmentId);
     // Another compartment of the size is held so it is not sold meanwhile...
     expect(after.compartmentId).not.toBe(s.compartmentId);
     // ...but the token is neither revoked nor re-issued: the locker re-slots and reports where.
     expect(after.pickupTokenId).toBe(s.pickupTokenId);
-    const live = f.store.codeSets.liveEntries('lk-a');
+    const live = await f.store.codeSets.liveEntries('lk-a');
     expect(live).toHaveLength(1);
     expect(live[0]?.tokenId).toBe(oldEntry.tokenId);
     expect(live[0]?.codeDigest).toBe(oldEntry.codeDigest);
-    expect(f.services.lockers.get('lk-a').compartments.find((c) => c.id === s.compartmentId)?.state).toBe('out_of_service');
+    expect((await f.services.lockers.get('lk-a')).compartments.find((c) => c.id === s.compartmentId)?.state).toBe('out_of_service');
   });
 });

@@ -55,10 +55,15 @@ export class AuditIngest {
    * were acknowledged before (by us, before a restore, or before the locker pruned them), so
    * the contiguous prefix starts there at least (docs/protocol.md, audit-ack).
    */
-  ingest(lockerId: string, epoch: string, records: readonly AuditRecordWire[], lockerAckedSeq = 0): IngestResult {
+  ingest(lockerId: string, epoch: string, records: readonly AuditRecordWire[], lockerAckedSeq = 0): Promise<IngestResult> {
     const { store } = this;
     const now = this.clock.now();
-    return store.transaction(() => {
+    return store.transaction(async (): Promise<IngestResult> => {
+      // One upload of a locker at a time, across instances: its two lanes arrive as separate
+      // messages and may reach two instances, and each must see the other's records to grow
+      // the contiguous prefix and act on them. The code set's row lock serves as the
+      // locker's lock (PostgreSQL; SQLite's transaction is exclusive anyway).
+      await store.codeSets.ensure(lockerId);
       let inserted = 0;
       let duplicates = 0;
       const breaks: number[] = [];
@@ -68,46 +73,48 @@ export class AuditIngest {
       const held = new Set<number>();
       for (const rec of records) {
         const row = { lockerId, epoch, seq: rec.seq, at: rec.at, type: rec.type, lane: rec.lane, dataJson: rec.dataJson, prevHash: rec.prevHash, hash: rec.hash };
-        const existing = store.audit.get(lockerId, epoch, rec.seq);
+        const existing = await store.audit.get(lockerId, epoch, rec.seq);
         if (existing !== undefined) {
           if (existing.hash === rec.hash) {
             duplicates++;
             held.add(rec.seq);
           } else {
-            store.audit.recordConflict(row, now);
+            await store.audit.recordConflict(row, now);
             conflicts.push(rec.seq);
           }
           continue;
         }
         if (auditRecordHash(rec.prevHash, rec.seq, rec.at, rec.type, rec.dataJson) !== rec.hash) breaks.push(rec.seq);
-        store.audit.insert(row, now);
+        // Insert-if-absent; under the locker's lock taken above nobody stored it since the read.
+        await store.audit.insert(row, now);
         inserted++;
         held.add(rec.seq);
-        if (this.reviewIfRefused(lockerId, epoch, rec, now)) review.push(rec.seq);
-        const before = rec.seq === 1 ? { hash: GENESIS_PREV_HASH } : store.audit.get(lockerId, epoch, rec.seq - 1);
+        if (await this.reviewIfRefused(lockerId, epoch, rec, now)) review.push(rec.seq);
+        const before = rec.seq === 1 ? { hash: GENESIS_PREV_HASH } : await store.audit.get(lockerId, epoch, rec.seq - 1);
         if (before !== undefined && before.hash !== rec.prevHash) breaks.push(rec.seq);
-        const after = store.audit.get(lockerId, epoch, rec.seq + 1);
+        const after = await store.audit.get(lockerId, epoch, rec.seq + 1);
         if (after !== undefined && after.prevHash !== rec.hash) breaks.push(rec.seq + 1);
       }
-      for (const seq of new Set(breaks)) this.chainBreak(lockerId, epoch, seq, 'hash-chain');
-      for (const seq of new Set(conflicts)) this.chainBreak(lockerId, epoch, seq, 'conflicting-record');
+      for (const seq of new Set(breaks)) await this.chainBreak(lockerId, epoch, seq, 'hash-chain');
+      for (const seq of new Set(conflicts)) await this.chainBreak(lockerId, epoch, seq, 'conflicting-record');
       // A conflict inside the acknowledged prefix: the prefix no longer promises the
       // locker's records, so it ends before the conflict (a re-ack must not cover it).
-      if (conflicts.length > 0) store.audit.capContiguousSeq(lockerId, epoch, Math.min(...conflicts) - 1);
-      let contiguous = Math.max(store.audit.contiguousSeq(lockerId, epoch), lockerAckedSeq);
+      if (conflicts.length > 0) await store.audit.capContiguousSeq(lockerId, epoch, Math.min(...conflicts) - 1);
+      let contiguous = Math.max(await store.audit.contiguousSeq(lockerId, epoch), lockerAckedSeq);
       // Stops before a seq whose record the locker sent differently: that one is not ours to ack.
-      while (store.audit.get(lockerId, epoch, contiguous + 1) !== undefined && !store.audit.hasConflict(lockerId, epoch, contiguous + 1)) contiguous++;
-      store.audit.setContiguousSeq(lockerId, epoch, contiguous);
-      for (const r of store.audit.unprocessed(lockerId, epoch, contiguous, true)) {
+      while ((await store.audit.get(lockerId, epoch, contiguous + 1)) !== undefined && !(await store.audit.hasConflict(lockerId, epoch, contiguous + 1))) contiguous++;
+      await store.audit.setContiguousSeq(lockerId, epoch, contiguous);
+      for (const r of await store.audit.unprocessed(lockerId, epoch, contiguous, true)) {
+        // Conditional, and first: a record is acted on once even if it was mapped meanwhile.
+        if (!(await store.audit.markProcessed(lockerId, epoch, r.seq))) continue;
         // Each mapping runs in its own savepoint: one event the backend cannot act on is
         // logged and skipped, never a reason to refuse (and so re-receive) the upload.
         try {
-          const outcome = store.transaction(() => mapAuditEvent(r, this.effects));
+          const outcome = await store.transaction(() => mapAuditEvent(r, this.effects));
           if (outcome !== 'unmapped') this.log.debug({ lockerId, epoch, seq: r.seq, type: r.type, outcome }, 'audit.mapped');
         } catch (err) {
           this.log.error({ lockerId, epoch, seq: r.seq, type: r.type, err: err instanceof Error ? err.message : String(err) }, 'audit.map_failed');
         }
-        store.audit.markProcessed(lockerId, epoch, r.seq);
       }
       const alsoSeqs = [...held]
         .filter((s) => s > contiguous)
@@ -118,19 +125,19 @@ export class AuditIngest {
   }
 
   /** True when the contract refuses the record and it was newly kept for review. */
-  private reviewIfRefused(lockerId: string, epoch: string, rec: AuditRecordWire, now: number): boolean {
+  private async reviewIfRefused(lockerId: string, epoch: string, rec: AuditRecordWire, now: number): Promise<boolean> {
     const parsed = parseAuditEvent(rec.type, rec.dataJson);
     if (parsed.ok) return false;
-    const kept = this.store.audit.keepForReview({ lockerId, epoch, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 1000), receivedAt: now });
+    const kept = await this.store.audit.keepForReview({ lockerId, epoch, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 1000), receivedAt: now });
     if (kept) {
-      this.log.warn({ lockerId, epoch, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 200), reviewCount: this.store.audit.reviewCount(lockerId) }, 'audit.event_rejected');
+      this.log.warn({ lockerId, epoch, seq: rec.seq, type: rec.type.slice(0, 64), reason: parsed.reason, detail: parsed.detail.slice(0, 200), reviewCount: await this.store.audit.reviewCount(lockerId) }, 'audit.event_rejected');
     }
     return kept;
   }
 
-  private chainBreak(lockerId: string, epoch: string, seq: number, reason: 'hash-chain' | 'conflicting-record'): void {
-    this.store.audit.flagChainBreak(lockerId, epoch, seq);
-    this.alerts.raise(lockerId, 'audit.chain-break', `${epoch}:${String(seq)}`, { epoch, seq, reason });
+  private async chainBreak(lockerId: string, epoch: string, seq: number, reason: 'hash-chain' | 'conflicting-record'): Promise<void> {
+    await this.store.audit.flagChainBreak(lockerId, epoch, seq);
+    await this.alerts.raise(lockerId, 'audit.chain-break', `${epoch}:${String(seq)}`, { epoch, seq, reason });
     this.log.error({ lockerId, epoch, seq, reason }, 'audit.chain_break');
   }
 }

@@ -16,6 +16,14 @@ import type { Publisher } from './locker-bridge.js';
 // one its retained presence announced: re-published, it still names that epoch, so a
 // locker whose database was replaced in between refuses it. It lives at most
 // MAX_COMMAND_LIFETIME_MS (5 minutes): a captured command is worthless soon after.
+// With several instances, each due command is leased to the instance that publishes it.
+
+/**
+ * How long a claimed command is ours to publish. Far longer than signing and one PUBACK
+ * take (the attempt that follows clears the lease); short enough that a command claimed by
+ * an instance that died is retried well within its lifetime.
+ */
+const PUBLISH_LEASE_MS = 30_000;
 
 export interface CommandServiceOptions {
   store: Store;
@@ -41,16 +49,16 @@ export class CommandService {
 
   async send(lockerId: string, command: Command, actor: string, ttlMs: number): Promise<CommandRecord> {
     const { store, clock } = this.o;
-    if (store.lockers.get(lockerId) === undefined) throw notFound('locker', lockerId);
+    if ((await store.lockers.gate(lockerId)) === undefined) throw notFound('locker', lockerId);
     if (!Number.isInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_COMMAND_LIFETIME_MS) {
       throw new BackendError('BUSINESS_RULE', 'command lifetime out of range', { ttlMs, maxTtlMs: MAX_COMMAND_LIFETIME_MS });
     }
-    const dbEpoch = store.audit.currentEpoch(lockerId);
+    const dbEpoch = await store.audit.currentEpoch(lockerId);
     if (dbEpoch === undefined) {
       // Nothing to bind the command to: the locker has never announced its database.
       throw new BackendError('CONFLICT', 'locker has not announced its database epoch yet (never online)', { lockerId });
     }
-    if (command.kind === 'remote-open' && store.lockers.compartment(lockerId, command.compartmentId) === undefined) {
+    if (command.kind === 'remote-open' && (await store.lockers.compartment(lockerId, command.compartmentId)) === undefined) {
       throw notFound('compartment', command.compartmentId);
     }
     const now = clock.now();
@@ -66,14 +74,14 @@ export class CommandService {
       createdAt: now,
       dbEpoch,
     };
-    store.commands.insert(record);
+    await store.commands.insert(record);
     this.log.info({ lockerId, transactionId: record.transactionId, kind: command.kind, actor, dbEpoch }, 'command.created');
     await this.publishDue();
     return this.get(record.transactionId);
   }
 
-  get(transactionId: string): CommandRecord {
-    const c = this.o.store.commands.get(transactionId);
+  async get(transactionId: string): Promise<CommandRecord> {
+    const c = await this.o.store.commands.get(transactionId);
     if (c === undefined) throw notFound('command', transactionId);
     return c;
   }
@@ -82,14 +90,15 @@ export class CommandService {
   async publishDue(): Promise<number> {
     const { store, clock, keys } = this.o;
     const now = clock.now();
-    store.commands.expire(now);
+    await store.commands.expire(now);
     let sent = 0;
-    for (const c of store.commands.due(now, 100)) {
+    for (const c of await store.commands.claimDue(now, PUBLISH_LEASE_MS, 100)) {
       const parsed = Command.safeParse(c.command);
       if (!parsed.success || c.dbEpoch === undefined) continue;
-      const set = store.codeSets.ensure(c.lockerId);
-      const message = keys.sealSignerFor(set.trustedKids).command(c.lockerId, c.dbEpoch, c.transactionId, parsed.data, c.expiresAt - now);
-      store.commands.markAttempt(c.transactionId, c.attempts + 1, now + Math.min(300_000, this.retryMs * 2 ** c.attempts));
+      // get, not ensure: only the trusted kids are read, and the set's row lock is not needed.
+      const set = await store.codeSets.get(c.lockerId);
+      const message = (await keys.sealSignerFor(set?.trustedKids ?? [])).command(c.lockerId, c.dbEpoch, c.transactionId, parsed.data, c.expiresAt - now);
+      await store.commands.markAttempt(c.transactionId, c.attempts + 1, now + Math.min(300_000, this.retryMs * 2 ** c.attempts));
       if (this.publisher === undefined) continue;
       try {
         await this.publisher.publish(topicFor(c.lockerId, 'cmd'), encodeMessage('cmd', message), publishOptionsFor('cmd'));
@@ -101,8 +110,8 @@ export class CommandService {
     return sent;
   }
 
-  onReply(lockerId: string, m: CommandReplyMessage): void {
-    const c = this.o.store.commands.get(m.transactionId);
+  async onReply(lockerId: string, m: CommandReplyMessage): Promise<void> {
+    const c = await this.o.store.commands.get(m.transactionId);
     if (c?.lockerId !== lockerId) {
       this.log.warn({ lockerId, transactionId: m.transactionId }, 'command.reply_unknown');
       return;
@@ -110,7 +119,7 @@ export class CommandService {
     const reply: Record<string, unknown> = { status: m.status, kind: m.kind, at: m.at };
     if (m.result !== undefined) reply['result'] = m.result;
     if (m.reason !== undefined) reply['reason'] = m.reason;
-    if (this.o.store.commands.reply(m.transactionId, reply, this.o.clock.now())) {
+    if (await this.o.store.commands.reply(m.transactionId, reply, this.o.clock.now())) {
       this.log.info({ lockerId, transactionId: m.transactionId, status: m.status }, 'command.replied');
     }
   }

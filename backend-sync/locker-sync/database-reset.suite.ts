@@ -52,7 +52,7 @@ export function describeDatabaseReset(name: string, startBroker: () => Promise<B
     beforeEach(async () => {
       captured.length = 0;
       broker = await startBroker();
-      f = makeBackend({ clock: systemClock, logger: captureLogs('info').logger });
+      f = await makeBackend({ clock: systemClock, logger: captureLogs('info').logger });
       app = await f.app();
       const reg = await app.inject({ method: 'POST', url: '/lockers', payload: lockerInput(LOCKER, 50.1, 8.6, { S: 2 }) });
       expect(reg.statusCode).toBe(201);
@@ -72,7 +72,7 @@ export function describeDatabaseReset(name: string, startBroker: () => Promise<B
       lockerDir = join(f.dir, 'locker');
       mkdirSync(lockerDir, { recursive: true });
       locker = startLocker();
-      await waitFor(() => f.services.lockers.get(LOCKER).online, 'locker online');
+      await waitFor(async () => (await f.services.lockers.get(LOCKER)).online, 'locker online');
     });
 
     afterEach(async () => {
@@ -80,6 +80,7 @@ export function describeDatabaseReset(name: string, startBroker: () => Promise<B
       locker = undefined;
       await spy.endAsync(true);
       await transport.stop();
+      await f.services.bridge.idle();
       await f.close();
       await broker.close();
     });
@@ -87,21 +88,21 @@ export function describeDatabaseReset(name: string, startBroker: () => Promise<B
     it('refuses a captured remote open after the database was replaced, and keeps both epochs\' audit records', async () => {
       const before = current();
       const oldEpoch = before.store.dbEpoch;
-      await waitFor(() => f.store.audit.currentEpoch(LOCKER) === oldEpoch, 'backend learnt the first epoch');
+      await waitFor(async () => (await f.store.audit.currentEpoch(LOCKER)) === oldEpoch, 'backend learnt the first epoch');
 
       // Before the reset: a genuine remote open, executed once; the same bytes again are refused.
       const res = await app.inject({ method: 'POST', url: `/lockers/${LOCKER}/commands`, payload: { command: { kind: 'remote-open', compartmentId: 'S1', reason: 'customer on the phone' } } });
       expect(res.statusCode).toBe(202);
       const txid = res.json<{ transactionId: string }>().transactionId;
-      await waitFor(() => f.services.commands.get(txid).state === 'replied', 'command replied');
+      await waitFor(async () => (await f.services.commands.get(txid)).state === 'replied', 'command replied');
       expect(before.port.remote.calls).toHaveLength(1);
       await waitFor(() => captured.length >= 1, 'command captured from the broker');
       const replay = captured[0]!;
       for (let n = 1; n <= 5; n++) before.store.appendAudit('door.closed', 'normal', { compartmentId: 'S2', openMs: n, commanded: true });
       await waitFor(allAcked(before), 'first database acknowledged');
-      const oldCount = f.store.audit.count(LOCKER, oldEpoch);
+      const oldCount = await f.store.audit.count(LOCKER, oldEpoch);
       expect(oldCount).toBe(before.store.auditHighWatermark());
-      const oldLast = f.store.audit.get(LOCKER, oldEpoch, oldCount);
+      const oldLast = await f.store.audit.get(LOCKER, oldEpoch, oldCount);
 
       // The reset of docs/operations.md: stop, move the database aside, start fresh.
       await before.close();
@@ -114,7 +115,7 @@ export function describeDatabaseReset(name: string, startBroker: () => Promise<B
       locker = after;
       const newEpoch = after.store.dbEpoch;
       expect(newEpoch).not.toBe(oldEpoch);
-      await waitFor(() => f.store.audit.currentEpoch(LOCKER) === newEpoch, 'backend learnt the new epoch from the presence');
+      await waitFor(async () => (await f.store.audit.currentEpoch(LOCKER)) === newEpoch, 'backend learnt the new epoch from the presence');
 
       // The captured command, published again: refused, the door stays shut.
       await spy.publishAsync(topicFor(LOCKER, 'cmd'), replay, { qos: 1 });
@@ -127,32 +128,36 @@ export function describeDatabaseReset(name: string, startBroker: () => Promise<B
       for (let n = 1; n <= 5; n++) after.store.appendAudit('door.closed', 'normal', { compartmentId: 'S3', openMs: n, commanded: false });
       await waitFor(allAcked(after), 'fresh database acknowledged', 15_000);
       const high = after.store.auditHighWatermark();
-      expect(f.store.audit.count(LOCKER, newEpoch)).toBe(high);
-      expect(f.store.audit.contiguousSeq(LOCKER, newEpoch)).toBe(high);
+      expect(await f.store.audit.count(LOCKER, newEpoch)).toBe(high);
+      expect(await f.store.audit.contiguousSeq(LOCKER, newEpoch)).toBe(high);
       const deviceFirst = after.store.database.prepare<[], { hash: string }>('SELECT hash FROM audit_log WHERE seq = 1').get();
-      expect(f.store.audit.get(LOCKER, newEpoch, 1)?.hash).toBe(deviceFirst?.hash);
-      expect(f.store.audit.count(LOCKER, oldEpoch)).toBe(oldCount);
-      expect(f.store.audit.get(LOCKER, oldEpoch, oldCount)).toEqual(oldLast);
-      expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
-      expect(f.store.alerts.list(LOCKER).filter((a) => a.kind === 'audit.chain-break')).toEqual([]);
+      expect((await f.store.audit.get(LOCKER, newEpoch, 1))?.hash).toBe(deviceFirst?.hash);
+      expect(await f.store.audit.count(LOCKER, oldEpoch)).toBe(oldCount);
+      expect(await f.store.audit.get(LOCKER, oldEpoch, oldCount)).toEqual(oldLast);
+      expect(await f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
+      expect((await f.store.alerts.list(LOCKER)).filter((a) => a.kind === 'audit.chain-break')).toEqual([]);
       expect(lockerLogs.find('message.rejected').filter((l) => l['reason'] === 'ack-beyond-high-watermark')).toEqual([]);
       // The refusal itself reached the backend through the new epoch's audit chain.
-      const refused = f.store.db.prepare<[string, string], { data_json: string }>(`SELECT data_json FROM audit_records WHERE locker_id = ? AND epoch = ? AND type = 'sync.message-rejected'`).all(LOCKER, newEpoch);
-      expect(refused.map((r) => JSON.parse(r.data_json) as Record<string, unknown>)).toContainEqual(expect.objectContaining({ reason: 'command-wrong-epoch', transactionId: txid }));
+      const refused: Array<Record<string, unknown>> = [];
+      for (let seq = 1; seq <= high; seq++) {
+        const r = await f.store.audit.get(LOCKER, newEpoch, seq);
+        if (r?.type === 'sync.message-rejected') refused.push(JSON.parse(r.dataJson) as Record<string, unknown>);
+      }
+      expect(refused).toContainEqual(expect.objectContaining({ reason: 'command-wrong-epoch', transactionId: txid }));
     }, 60_000);
 
     it('signs new commands for the new epoch, which the fresh database executes', async () => {
-      await waitFor(() => f.store.audit.currentEpoch(LOCKER) === current().store.dbEpoch, 'backend learnt the first epoch');
+      await waitFor(async () => (await f.store.audit.currentEpoch(LOCKER)) === current().store.dbEpoch, 'backend learnt the first epoch');
       await current().close();
       locker = undefined;
       renameSync(join(lockerDir, 'device.sqlite'), join(lockerDir, 'device.sqlite.moved-aside'));
       const after = startLocker();
       locker = after;
-      await waitFor(() => f.store.audit.currentEpoch(LOCKER) === after.store.dbEpoch, 'backend learnt the new epoch');
+      await waitFor(async () => (await f.store.audit.currentEpoch(LOCKER)) === after.store.dbEpoch, 'backend learnt the new epoch');
       const res = await app.inject({ method: 'POST', url: `/lockers/${LOCKER}/commands`, payload: { command: { kind: 'remote-open', compartmentId: 'S2', reason: 'after the reset' } } });
       const txid = res.json<{ transactionId: string }>().transactionId;
-      await waitFor(() => f.services.commands.get(txid).state === 'replied', 'command replied');
-      expect(f.services.commands.get(txid).reply).toMatchObject({ status: 'ok', result: { outcome: 'opened' } });
+      await waitFor(async () => (await f.services.commands.get(txid)).state === 'replied', 'command replied');
+      expect((await f.services.commands.get(txid)).reply).toMatchObject({ status: 'ok', result: { outcome: 'opened' } });
       expect(after.port.remote.calls.map((c) => c.compartmentId)).toEqual(['S2']);
     }, 60_000);
   });

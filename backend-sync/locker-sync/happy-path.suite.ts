@@ -6,9 +6,10 @@ import { startTestLocker, type TestLocker } from '@locker/sync-testing/test-lock
 import type { App } from '../http/app.js';
 import { systemClock } from '../shared/clock.js';
 import { lockerWouldAccept } from '@locker/sync-testing/locker-token-check.js';
-import { Keyring, codeDigest } from '../shared/contract.js';
+import { Keyring, codeDigest, topicFor } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { waitFor } from '../testing/wait-for.js';
+import type { SqliteExecutor } from '../store/sqlite/sqlite-executor.js';
 import { bridgeSubscriptions } from './locker-bridge.js';
 import { MqttTransport } from './mqtt-transport.js';
 
@@ -33,7 +34,7 @@ describe(`locker to customer over MQTT (${name})`, () => {
 
   beforeEach(async () => {
     broker = await startBroker();
-    f = makeBackend({ clock: systemClock, logger: backendLogs.logger });
+    f = await makeBackend({ clock: systemClock, logger: backendLogs.logger });
     app = await f.app();
     const reg = await app.inject({ method: 'POST', url: '/lockers', payload: lockerInput(LOCKER, 50.1, 8.6, { S: 2, M: 2 }) });
     expect(reg.statusCode).toBe(201);
@@ -46,12 +47,13 @@ describe(`locker to customer over MQTT (${name})`, () => {
     const rows = provisioning.keyring.flatMap((k) => (k.op === 'trust' && k.publicKey !== undefined ? [{ kid: k.kid, publicKey: k.publicKey, revoked: false }] : []));
     locker = startTestLocker({ broker, keys: { ...makeTestKeys(), rows }, dir: f.dir, lockerId: LOCKER });
     locker.store.syncCompartmentLayout([{ id: 'S1', size: 'S' }, { id: 'S2', size: 'S' }, { id: 'M1', size: 'M' }, { id: 'M2', size: 'M' }]);
-    await waitFor(() => f.services.lockers.get(LOCKER).online, 'locker online');
+    await waitFor(async () => (await f.services.lockers.get(LOCKER)).online, 'locker online');
   });
 
   afterEach(async () => {
     await locker.close();
     await transport.stop();
+    await f.services.bridge.idle();
     await f.close();
     await broker.close();
   });
@@ -72,12 +74,12 @@ describe(`locker to customer over MQTT (${name})`, () => {
     await post(`/orders/${order.id}/payment-confirmation`);
     await post(`/orders/${order.id}/processing`);
     const shipment = await post<{ id: string }>(`/orders/${order.id}/shipments`, { lineIds: ['l1'], carrier: 'dhl', trackingNumber: `TRK-${tag}`, delivery: { reservationId: hold.id } });
-    const tokenId = f.store.shipments.get(shipment.id)!.pickupTokenId!;
+    const tokenId = (await f.store.shipments.get(shipment.id))!.pickupTokenId!;
     return { orderId: order.id, shipmentId: shipment.id, tokenId };
   }
 
-  const inSync = (): boolean => {
-    const ours = f.store.codeSets.get(LOCKER)!;
+  const inSync = async (): Promise<boolean> => {
+    const ours = (await f.store.codeSets.get(LOCKER))!;
     const theirs = locker.store.codeSetState();
     return theirs.version === ours.version && theirs.digest === ours.digest && ours.ackedVersion === ours.version;
   };
@@ -88,21 +90,22 @@ describe(`locker to customer over MQTT (${name})`, () => {
     expect(locker.store.findEntryByTokenId(tokenId)?.state).toBe('awaiting-deposit');
 
     // Courier deposits into M1 (the runtime's courier flow writes exactly this).
-    const compartmentId = f.store.shipments.get(shipmentId)!.compartmentId!;
+    const compartmentId = (await f.store.shipments.get(shipmentId))!.compartmentId!;
     locker.store.transaction(() => {
       locker.store.markDeposited(tokenId, compartmentId, Date.now());
       locker.store.setCompartmentStatus(compartmentId, 'occupied', { parcelId: shipmentId });
       locker.store.appendAudit('courier.deposited', 'normal', { tokenId, parcelId: shipmentId, compartmentId, assignedId: compartmentId });
     });
-    await waitFor(() => f.services.shipments.get(shipmentId).state === 'delivered', 'shipment delivered');
+    await waitFor(async () => (await f.services.shipments.get(shipmentId)).state === 'delivered', 'shipment delivered');
     await f.services.outbox.drain();
     const ready = f.inbox.sent.filter((n) => n.kind === 'parcel.ready_for_pickup');
     expect(ready).toHaveLength(1);
     const code = String(ready[0]?.payload['code']);
     expect(code).toMatch(/^\d{8}$/);
     // The code is gone from the backend database once handed over.
-    expect(JSON.stringify(f.store.db.prepare('SELECT * FROM notifications').all())).not.toContain(code);
-    expect(JSON.stringify(f.store.db.prepare('SELECT * FROM shipments').all())).not.toContain(code);
+    const db = (f.store.x as SqliteExecutor).db;
+    expect(JSON.stringify(db.prepare('SELECT * FROM notifications').all())).not.toContain(code);
+    expect(JSON.stringify(db.prepare('SELECT * FROM shipments').all())).not.toContain(code);
 
     // The customer types the code: the locker finds the entry by digest and its token verifies offline.
     const entry = locker.store.findEntryByCodeDigest(codeDigest(pepper, LOCKER, code));
@@ -116,9 +119,9 @@ describe(`locker to customer over MQTT (${name})`, () => {
       locker.store.markCollected(tokenId, Date.now());
       locker.store.appendAudit('pickup.collected', 'normal', { tokenId, compartmentId, via: 'code', parcelId: shipmentId, door: 'opened' });
     });
-    await waitFor(() => f.services.orders.get(orderId).state === 'collected', 'order collected');
+    await waitFor(async () => (await f.services.orders.get(orderId)).state === 'collected', 'order collected');
     await waitFor(() => locker.store.auditAckedWatermark() === locker.store.auditHighWatermark(), 'audit acknowledged');
-    expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
+    expect(await f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
     expect(backendLogs.text()).not.toContain(code);
     expect(backendLogs.text()).not.toContain(entry!.token);
   });
@@ -133,12 +136,22 @@ describe(`locker to customer over MQTT (${name})`, () => {
   });
 
   it('sends a signed remote open that the locker executes once, and stores its reply', async () => {
+    // Keeps the command as published, to publish it again the way a retry would.
+    const published: Buffer[] = [];
+    f.services.bridge.attach({
+      publish: (topic, payload, opts) => {
+        if (topic === topicFor(LOCKER, 'cmd')) published.push(payload);
+        return transport.publish(topic, payload, opts);
+      },
+    });
     const sent = await post<{ transactionId: string; state: string }>(`/lockers/${LOCKER}/commands`, { command: { kind: 'remote-open', compartmentId: 'S1', reason: 'customer on the phone' } });
     expect(['pending', 'replied']).toContain(sent.state); // a fast broker may deliver the reply first
-    await waitFor(() => f.services.commands.get(sent.transactionId).state === 'replied', 'command replied');
-    // A retry (the sweeper re-publishing) is answered from the locker's stored reply.
-    f.store.commands.markAttempt(sent.transactionId, 1, 0);
-    await f.services.commands.publishDue();
+    await waitFor(async () => (await f.services.commands.get(sent.transactionId)).state === 'replied', 'command replied');
+    // A replied command is not due any more; a retry that crossed the reply (the same
+    // bytes again) is answered from the locker's stored reply, the door stays shut.
+    expect(await f.services.commands.publishDue()).toBe(0);
+    expect(published).toHaveLength(1);
+    await transport.publish(topicFor(LOCKER, 'cmd'), published[0]!, { qos: 1, retain: false });
     await new Promise((r) => setTimeout(r, 200));
     expect(locker.port.remote.calls).toHaveLength(1);
     const res = await app.inject({ method: 'GET', url: `/lockers/${LOCKER}/commands/${sent.transactionId}` });

@@ -1,60 +1,93 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EMPTY_CODE_SET_DIGEST, encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
-import { RecordingPublisher, flushImmediate, paidOrder, ship } from '../testing/order-helpers.js';
+import { RecordingPublisher, paidOrder, ship } from '../testing/order-helpers.js';
 
 const online = (version: number, digest: string, ackedSeq = 0): Buffer =>
   encodeMessage('presence', { ...newEnvelope('presence', Date.now()), status: 'online', bootId: 'boot-0001', firmwareVersion: '1.0.0', dbEpoch: 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0', codeSet: { version, digest }, audit: { highSeq: ackedSeq, ackedSeq } });
+const snapshotRequest = (): Buffer => encodeMessage('codes/snapshot-request', { ...newEnvelope('snapshot-request', Date.now()), reason: 'gap', state: { version: 0, digest: EMPTY_CODE_SET_DIGEST } });
 const offline = (): Buffer => encodeMessage('presence', { ...newEnvelope('presence', Date.now()), status: 'offline', bootId: 'boot-0001', cause: 'will' });
 
 describe('locker bridge', () => {
   let f: BackendFixture;
   let pub: RecordingPublisher;
-  beforeEach(() => {
-    f = makeBackend();
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+  const lockerRows = async (): Promise<string> => JSON.stringify([await f.store.lockers.get('lk-a'), await f.store.lockers.get('lk-zz'), await f.store.codeSets.get('lk-a')]);
+  beforeEach(async () => {
+    f = await makeBackend();
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
     pub = new RecordingPublisher();
     f.services.bridge.attach(pub);
   });
   afterEach(() => f.close());
 
-  it('marks a locker offline from its retained last will and stops offering it after the grace time', () => {
-    f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
-    expect(f.services.lockers.get('lk-a').online).toBe(true);
-    f.services.bridge.onMessage(topicFor('lk-a', 'presence'), offline());
-    expect(f.services.lockers.get('lk-a')).toMatchObject({ online: false, offlineSince: f.clock.now() });
-    expect(f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, limit: 5 })).toHaveLength(1);
+  it('marks a locker offline from its retained last will and stops offering it after the grace time', async () => {
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
+    expect((await f.services.lockers.get('lk-a')).online).toBe(true);
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), offline());
+    expect(await f.services.lockers.get('lk-a')).toMatchObject({ online: false, offlineSince: f.clock.now() });
+    expect(await f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, limit: 5 })).toHaveLength(1);
     f.clock.advance(f.config.presence.offlineGraceMs + 1);
-    expect(f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, limit: 5 })).toHaveLength(0);
+    expect(await f.services.lockers.search({ lat: 52.52, lng: 13.405, radiusM: 100, limit: 5 })).toHaveLength(0);
+  });
+
+  it('handles one locker\'s messages one at a time in arrival order, without holding up another locker', async () => {
+    await f.services.lockers.register(lockerInput('lk-b', 52.53, 13.405, { M: 1 }));
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
+    // The broker is slow to take lk-a's snapshot: its handler is still publishing.
+    let release = (): void => undefined;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    f.services.bridge.attach({ publish: (topic) => (topic === topicFor('lk-a', 'codes/batch') ? slow : Promise.resolve()) });
+    const snapshot = f.services.bridge.onMessage(topicFor('lk-a', 'codes/snapshot-request'), snapshotRequest());
+    const will = f.services.bridge.onMessage(topicFor('lk-a', 'presence'), offline());
+    await f.services.bridge.onMessage(topicFor('lk-b', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
+    expect((await f.services.lockers.get('lk-b')).online).toBe(true);
+    expect((await f.services.lockers.get('lk-a')).online).toBe(true); // the will waits its turn
+    release();
+    await Promise.all([snapshot, will]);
+    expect((await f.services.lockers.get('lk-a')).online).toBe(false);
   });
 
   it('answers a birth message from an older version with the missing delta, and a digest mismatch with a snapshot', async () => {
     const o = await paidOrder(f, 'ord-bridge', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'M' }]);
-    ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
-    ship(f, o.id, ['l2'], 'lk-a', 'M', 'TRK2');
-    await flushImmediate();
+    await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    await ship(f, o.id, ['l2'], 'lk-a', 'M', 'TRK2');
+    await f.services.bridge.idle();
     pub.batches.length = 0;
-    f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(1, 'ab'.repeat(32)));
-    await flushImmediate();
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(1, 'ab'.repeat(32)));
     expect(pub.batches.at(-1)?.batch).toMatchObject({ kind: 'delta', fromVersion: 1, toVersion: 2 });
-    const ours = f.store.codeSets.get('lk-a')!;
-    f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(ours.version, 'cd'.repeat(32)));
-    await flushImmediate();
+    const ours = (await f.store.codeSets.get('lk-a'))!;
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(ours.version, 'cd'.repeat(32)));
     const snap = pub.batches.at(-1)!.batch;
     expect(snap).toMatchObject({ kind: 'snapshot', fromVersion: ours.version });
     expect(snap.toVersion).toBeGreaterThan(ours.version);
     expect(snap.upserts).toHaveLength(2);
   });
 
-  it('rejects garbage, wrong-schema, wrong-type and unknown-locker messages without changing anything', () => {
-    const before = JSON.stringify(f.store.db.prepare('SELECT * FROM lockers').all());
-    f.services.bridge.onMessage(topicFor('lk-a', 'presence'), Buffer.from('not json'));
-    f.services.bridge.onMessage(topicFor('lk-a', 'presence'), Buffer.from(JSON.stringify({ v: 1, type: 'presence', id: 'abcdefgh', sentAt: 1, status: 'weird' })));
-    f.services.bridge.onMessage(topicFor('lk-a', 'codes/ack'), online(0, EMPTY_CODE_SET_DIGEST));
-    f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
-    f.services.bridge.onMessage('elsewhere/topic', Buffer.from('{}'));
-    f.services.bridge.onMessage(topicFor('lk-a', 'audit/upload'), Buffer.alloc(5 * 1024 * 1024, 0x20));
-    expect(JSON.stringify(f.store.db.prepare('SELECT * FROM lockers').all())).toBe(before);
+  it('publishes each version once: changes made together go out as one delta, and a second publish finds nothing new', async () => {
+    const o = await paidOrder(f, 'ord-once', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'M' }]);
+    await f.services.bridge.idle();
+    pub.batches.length = 0;
+    await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    await ship(f, o.id, ['l2'], 'lk-a', 'M', 'TRK2');
+    await f.services.bridge.idle();
+    await f.services.bridge.publishDelta('lk-a');
+    const set = (await f.store.codeSets.get('lk-a'))!;
+    const versions = pub.batches.flatMap((b) => Array.from({ length: b.batch.toVersion - b.batch.fromVersion }, (_, i) => b.batch.fromVersion + i + 1));
+    expect(versions).toEqual([...new Set(versions)]);
+    expect(Math.max(...versions)).toBe(set.version);
+    expect(set.publishedVersion).toBe(set.version);
+    expect(pub.batches.flatMap((b) => b.batch.upserts)).toHaveLength(2);
+  });
+
+  it('rejects garbage, wrong-schema, wrong-type and unknown-locker messages without changing anything', async () => {
+    const before = await lockerRows();
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), Buffer.from('not json'));
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), Buffer.from(JSON.stringify({ v: 1, type: 'presence', id: 'abcdefgh', sentAt: 1, status: 'weird' })));
+    await f.services.bridge.onMessage(topicFor('lk-a', 'codes/ack'), online(0, EMPTY_CODE_SET_DIGEST));
+    await f.services.bridge.onMessage(topicFor('lk-zz', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
+    await f.services.bridge.onMessage('elsewhere/topic', Buffer.from('{}'));
+    await f.services.bridge.onMessage(topicFor('lk-a', 'audit/upload'), Buffer.alloc(5 * 1024 * 1024, 0x20));
+    expect(await lockerRows()).toBe(before);
     expect(Object.fromEntries(f.services.bridge.rejections())).toEqual({ 'not-json': 1, schema: 1, 'wrong-type': 1, 'unknown-locker': 1, 'unknown-topic': 1, oversized: 1 });
     expect(pub.raw).toHaveLength(0);
   });

@@ -22,12 +22,17 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { AuditIngest } from './audit-ingest.js';
 import type { CommandService } from './command-service.js';
+import { KeyedQueue } from './keyed-queue.js';
 import { SnapshotCoalescer } from './snapshot-coalescer.js';
 
 // The backend's side of the locker protocol (sync/contract): code batches out, acks and
 // snapshot requests in, audit uploads in and signed acks out, presence in. Every inbound
 // payload goes through decodeMessage (size, JSON, version, schema) and is dropped with a
 // logged reason when invalid; nothing a locker sends can crash the bridge.
+// One locker's messages, and the code-set publishes it is due, are handled one at a time
+// in arrival order (KeyedQueue); other lockers' run meanwhile. A batch is built and marked
+// published in one transaction under the set's row lock, then sent: with several instances
+// one version still has one content, and a delta is not sent twice for the same versions.
 
 export interface Publisher {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
@@ -54,12 +59,13 @@ export class LockerBridge {
   private readonly log: Logger;
   private readonly rejected = new Map<string, number>();
   private readonly snapshots: SnapshotCoalescer;
+  private readonly queue = new KeyedQueue();
 
   constructor(private readonly d: LockerBridgeDeps) {
     this.log = d.logger.child({ component: 'locker-bridge' });
     this.snapshots = new SnapshotCoalescer(d.snapshotWindowMs);
     d.codeSets.onDirty((lockerId) => {
-      this.publishDelta(lockerId).catch((err: unknown) => {
+      this.queue.run(lockerId, () => this.publishDelta(lockerId)).catch((err: unknown) => {
         // The set stays ahead of publishedVersion; the next change or presence re-sends.
         this.log.warn({ lockerId, err: err instanceof Error ? err.message : String(err) }, 'code_batch.publish_deferred');
       });
@@ -76,19 +82,37 @@ export class LockerBridge {
     return this.rejected;
   }
 
-  onMessage(topic: string, payload: Buffer): void {
+  /**
+   * Handles one inbound message; resolves when its effects are stored and its replies
+   * published. Never rejects: a handler that fails is logged.
+   */
+  async onMessage(topic: string, payload: Buffer): Promise<void> {
     const parsed = parseTopic(topic);
     if (parsed === undefined) return this.reject('unknown-topic', { topic: topic.slice(0, 100) });
     const { lockerId, suffix } = parsed;
-    if (this.d.store.lockers.get(lockerId) === undefined) return this.reject('unknown-locker', { lockerId });
-    try {
-      this.dispatch(lockerId, suffix, payload);
-    } catch (err) {
-      this.log.error({ lockerId, suffix, err: err instanceof Error ? err.message : String(err) }, 'bridge.handler_failed');
-    }
+    await this.queue.run(lockerId, async () => {
+      try {
+        if ((await this.d.store.lockers.gate(lockerId)) === undefined) return this.reject('unknown-locker', { lockerId });
+        await this.dispatch(lockerId, suffix, payload);
+      } catch (err) {
+        this.log.error({ lockerId, suffix, err: err instanceof Error ? err.message : String(err) }, 'bridge.handler_failed');
+      }
+    });
   }
 
-  private dispatch(lockerId: string, suffix: TopicSuffix, payload: Buffer): void {
+  /**
+   * Resolves once nothing is left to do: change notifications already scheduled have been
+   * turned into publishes, and every queued message and publish has finished.
+   */
+  async idle(): Promise<void> {
+    do {
+      // The code-set service announces changes on the next turn (setImmediate).
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.queue.idle();
+    } while (this.queue.busy);
+  }
+
+  private async dispatch(lockerId: string, suffix: TopicSuffix, payload: Buffer): Promise<void> {
     switch (suffix) {
       case 'presence': {
         const m = decodeMessage('presence', payload);
@@ -124,121 +148,125 @@ export class LockerBridge {
     this.log.warn({ reason, ...fields }, 'bridge.message_rejected');
   }
 
-  private onPresence(lockerId: string, m: PresenceMessage): void {
+  private async onPresence(lockerId: string, m: PresenceMessage): Promise<void> {
     const { store, clock } = this.d;
-    store.lockers.setPresence(lockerId, m.status === 'online', clock.now(), JSON.stringify(m));
+    await store.lockers.setPresence(lockerId, m.status === 'online', clock.now(), JSON.stringify(m));
     this.log.info({ lockerId, status: m.status }, 'locker.presence');
     if (m.status !== 'online') return;
-    this.learnEpoch(lockerId, m.dbEpoch);
-    const ours = store.codeSets.ensure(lockerId);
+    await this.learnEpoch(lockerId, m.dbEpoch);
+    const ours = await store.codeSets.ensure(lockerId);
     const theirs = m.codeSet;
-    store.codeSets.setAcked(lockerId, theirs.version, theirs.digest, clock.now());
+    await store.codeSets.setAcked(lockerId, theirs.version, theirs.digest, clock.now());
     // Re-send what the locker is missing, from the version it says it holds.
-    if (theirs.version < ours.version) void this.send(lockerId, 'delta', theirs.version);
-    else if (theirs.version > ours.version || theirs.digest !== ours.digest) this.sendSnapshot(lockerId, theirs.version);
+    if (theirs.version < ours.version) await this.send(lockerId, 'delta', theirs.version);
+    else if (theirs.version > ours.version || theirs.digest !== ours.digest) await this.sendSnapshot(lockerId, theirs.version);
     // Its ack watermark is behind what we stored of its epoch: our ack was lost, send it again.
-    const contiguous = store.audit.contiguousSeq(lockerId, m.dbEpoch);
-    if (m.audit.ackedSeq < contiguous) void this.sendAuditAck(lockerId, m.dbEpoch, contiguous, []);
+    const contiguous = await store.audit.contiguousSeq(lockerId, m.dbEpoch);
+    if (m.audit.ackedSeq < contiguous) await this.sendAuditAck(lockerId, m.dbEpoch, contiguous, []);
   }
 
   /**
    * The locker's database epoch, from its retained presence or an upload: the epoch the
    * next commands are signed for. A change means its database was replaced (docs/operations.md).
    */
-  private learnEpoch(lockerId: string, epoch: string): void {
+  private async learnEpoch(lockerId: string, epoch: string): Promise<void> {
     const { store, clock } = this.d;
-    const before = store.audit.currentEpoch(lockerId);
-    if (!store.audit.setCurrentEpoch(lockerId, epoch, clock.now())) return;
+    const before = await store.audit.currentEpoch(lockerId);
+    if (!(await store.audit.setCurrentEpoch(lockerId, epoch, clock.now()))) return;
     if (before === undefined) this.log.info({ lockerId, epoch }, 'locker.epoch_learned');
     else this.log.warn({ lockerId, epoch, previous: before }, 'locker.epoch_changed');
   }
 
-  private onHealth(lockerId: string, m: HealthMessage): void {
-    if (this.d.health.onHealth(lockerId, m) === 'stale') this.log.debug({ lockerId, bootId: m.bootId }, 'locker.health_stale');
+  private async onHealth(lockerId: string, m: HealthMessage): Promise<void> {
+    if ((await this.d.health.onHealth(lockerId, m)) === 'stale') this.log.debug({ lockerId, bootId: m.bootId }, 'locker.health_stale');
   }
 
-  private onCodeAck(lockerId: string, m: CodeAckMessage): void {
+  private async onCodeAck(lockerId: string, m: CodeAckMessage): Promise<void> {
     const { store, clock, keys, alerts } = this.d;
-    const ours = store.codeSets.ensure(lockerId);
+    const ours = await store.codeSets.ensure(lockerId);
     if (m.outcome === 'rejected') {
-      alerts.raise(lockerId, 'sync.batch-rejected', `${String(m.batch.toVersion)}:${m.inReplyTo}`, { toVersion: m.batch.toVersion, reason: m.reason ?? null });
+      await alerts.raise(lockerId, 'sync.batch-rejected', `${String(m.batch.toVersion)}:${m.inReplyTo}`, { toVersion: m.batch.toVersion, reason: m.reason ?? null });
       return;
     }
     if (m.outcome === 'gap') return; // the locker follows up with a snapshot request
-    store.codeSets.setAcked(lockerId, m.state.version, m.state.digest, clock.now());
+    await store.codeSets.setAcked(lockerId, m.state.version, m.state.digest, clock.now());
     this.snapshots.acked(lockerId, m.state.version);
-    if (ours.keyringSentVersion !== undefined && m.state.version >= ours.keyringSentVersion) store.codeSets.setTrustedKids(lockerId, keys.trustedKids(clock.now()));
+    if (ours.keyringSentVersion !== undefined && m.state.version >= ours.keyringSentVersion) await store.codeSets.setTrustedKids(lockerId, await keys.trustedKids(clock.now()));
     if (m.state.version === ours.version && m.state.digest !== ours.digest) {
       this.log.warn({ lockerId, version: m.state.version }, 'code_set.digest_mismatch');
-      this.sendSnapshot(lockerId, m.state.version);
+      await this.sendSnapshot(lockerId, m.state.version);
     }
   }
 
-  private onSnapshotRequest(lockerId: string, m: SnapshotRequestMessage): void {
+  private async onSnapshotRequest(lockerId: string, m: SnapshotRequestMessage): Promise<void> {
     this.log.info({ lockerId, reason: m.reason, version: m.state.version }, 'code_set.snapshot_requested');
-    this.sendSnapshot(lockerId, m.state.version);
+    await this.sendSnapshot(lockerId, m.state.version);
   }
 
-  private onAuditUpload(lockerId: string, m: AuditUploadMessage): void {
-    this.learnEpoch(lockerId, m.dbEpoch);
-    const result = this.d.ingest.ingest(lockerId, m.dbEpoch, m.records, m.ackedSeq);
+  private async onAuditUpload(lockerId: string, m: AuditUploadMessage): Promise<void> {
+    await this.learnEpoch(lockerId, m.dbEpoch);
+    const result = await this.d.ingest.ingest(lockerId, m.dbEpoch, m.records, m.ackedSeq);
     // Acked only after the transaction above committed: the ack promises durable storage,
     // and names the epoch, so the locker never applies it to another database's records.
-    void this.sendAuditAck(lockerId, m.dbEpoch, result.contiguousSeq, result.alsoSeqs);
+    await this.sendAuditAck(lockerId, m.dbEpoch, result.contiguousSeq, result.alsoSeqs);
   }
 
-  /** A snapshot must move the locker forward: if it claims our version or more, raise ours past it. */
-  private sendSnapshot(lockerId: string, theirVersion: number): void {
-    const { store, codeSets, clock } = this.d;
-    if (!this.snapshots.admit(lockerId, theirVersion, clock.now())) {
+  private async sendSnapshot(lockerId: string, theirVersion: number): Promise<void> {
+    if (!this.snapshots.admit(lockerId, theirVersion, this.d.clock.now())) {
       this.log.info({ lockerId, version: theirVersion }, 'code_set.snapshot_coalesced');
       return;
     }
-    store.transaction(() => {
-      const ours = store.codeSets.ensure(lockerId);
-      if (ours.version <= theirVersion) {
-        store.codeSets.setVersion(lockerId, theirVersion, ours.digest);
-        codeSets.bump(lockerId);
-      }
-    });
-    void this.send(lockerId, 'snapshot', theirVersion);
+    await this.send(lockerId, 'snapshot', theirVersion);
   }
 
   /** Sweeper task: answers requests coalesced into a snapshot that was not acked within its window. */
-  flushCoalescedSnapshots(): number {
+  async flushCoalescedSnapshots(): Promise<number> {
     const due = this.snapshots.due(this.d.clock.now());
-    for (const { lockerId, theirVersion } of due) this.sendSnapshot(lockerId, theirVersion);
+    for (const { lockerId, theirVersion } of due) {
+      await this.queue.run(lockerId, () => this.sendSnapshot(lockerId, theirVersion)).catch((err: unknown) => {
+        this.log.warn({ lockerId, err: err instanceof Error ? err.message : String(err) }, 'code_set.snapshot_deferred');
+      });
+    }
     return due.length;
   }
 
-  /** Publishes everything after what was already published (called after commits). */
-  async publishDelta(lockerId: string): Promise<void> {
-    const set = this.d.store.codeSets.get(lockerId);
-    if (set === undefined || set.version <= set.publishedVersion) return;
-    await this.send(lockerId, 'delta', set.publishedVersion);
+  /** Publishes everything after what was already published. */
+  publishDelta(lockerId: string): Promise<void> {
+    return this.send(lockerId, 'delta', 'published');
   }
 
-  private async send(lockerId: string, kind: 'delta' | 'snapshot', fromVersion: number): Promise<void> {
+  /**
+   * Builds, seals and marks published one batch in a transaction under the set's lock, then
+   * publishes it. From `fromVersion`, or from what was published last. A snapshot must move
+   * the locker forward: if it claims our version or more, ours is raised past it first.
+   */
+  private async send(lockerId: string, kind: 'delta' | 'snapshot', fromVersion: number | 'published'): Promise<void> {
     const { store, keys, codeSets } = this.d;
-    const set = store.codeSets.ensure(lockerId);
-    const keyring = keys.keyringChanges();
-    const hash = keyringHash(keyring);
-    const includeKeyring = kind === 'snapshot' || set.keyringSentHash !== hash;
-    const batch: CodeBatch | undefined = codeSets.batch(lockerId, kind, fromVersion, includeKeyring ? keyring : []);
-    if (batch === undefined) return;
-    const message = keys.sealSignerFor(set.trustedKids).codeBatch(batch);
-    if (kind === 'snapshot') this.snapshots.sent(lockerId, batch.toVersion);
-    store.transaction(() => {
-      store.codeSets.setPublished(lockerId, batch.toVersion);
-      if (includeKeyring) store.codeSets.setKeyringSent(lockerId, hash, batch.toVersion);
+    const built = await store.transaction(async () => {
+      const set = await store.codeSets.ensure(lockerId);
+      const from = fromVersion === 'published' ? set.publishedVersion : fromVersion;
+      if (kind === 'snapshot' && set.version <= from) await codeSets.bump(lockerId, from);
+      else if (set.version <= from) return undefined;
+      const keyring = await keys.keyringChanges();
+      const hash = keyringHash(keyring);
+      const includeKeyring = kind === 'snapshot' || set.keyringSentHash !== hash;
+      const batch: CodeBatch | undefined = await codeSets.batch(lockerId, kind, from, includeKeyring ? keyring : []);
+      if (batch === undefined) return undefined;
+      const message = (await keys.sealSignerFor(set.trustedKids)).codeBatch(batch);
+      await store.codeSets.setPublished(lockerId, batch.toVersion);
+      if (includeKeyring) await store.codeSets.setKeyringSent(lockerId, hash, batch.toVersion);
+      return { batch, message };
     });
-    this.log.info({ lockerId, kind, fromVersion, toVersion: batch.toVersion, upserts: batch.upserts.length, revocations: batch.revocations.length, keyring: batch.keyring.length }, 'code_batch.published');
+    if (built === undefined) return;
+    const { batch, message } = built;
+    if (kind === 'snapshot') this.snapshots.sent(lockerId, batch.toVersion);
+    this.log.info({ lockerId, kind, fromVersion: batch.fromVersion, toVersion: batch.toVersion, upserts: batch.upserts.length, revocations: batch.revocations.length, keyring: batch.keyring.length }, 'code_batch.published');
     await this.publish(lockerId, 'codes/batch', encodeMessage('codes/batch', message));
   }
 
   private async sendAuditAck(lockerId: string, epoch: string, contiguousSeq: number, alsoSeqs: number[]): Promise<void> {
-    const set = this.d.store.codeSets.ensure(lockerId);
-    const ack = this.d.keys.sealSignerFor(set.trustedKids).auditAck(lockerId, epoch, contiguousSeq, alsoSeqs);
+    const set = await this.d.store.codeSets.get(lockerId);
+    const ack = (await this.d.keys.sealSignerFor(set?.trustedKids ?? [])).auditAck(lockerId, epoch, contiguousSeq, alsoSeqs);
     await this.publish(lockerId, 'audit/ack', encodeMessage('audit/ack', ack));
   }
 

@@ -23,18 +23,19 @@ function report(sentAt: number, m1: Status, lockout = false, bootId = 'boot-0001
 
 describe('locker health', () => {
   let f: BackendFixture;
-  const send = (payload: Buffer): void => f.services.bridge.onMessage(topicFor('lk-a', 'health'), payload);
-  const alertsOf = (kind: string) => f.store.alerts.list('lk-a').filter((a) => a.kind === kind);
-  beforeEach(() => {
-    f = makeBackend();
-    f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+  const send = (payload: Buffer): Promise<void> => f.services.bridge.onMessage(topicFor('lk-a', 'health'), payload);
+  const alertsOf = async (kind: string) => (await f.store.alerts.list('lk-a')).filter((a) => a.kind === kind);
+  const health = async () => (await f.services.lockers.get('lk-a')).health;
+  beforeEach(async () => {
+    f = await makeBackend();
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
   });
   afterEach(() => f.close());
 
   it('keeps the latest report per locker and shows it in the locker detail over HTTP', async () => {
-    send(report(1_000, 'ok'));
-    send(report(3_000, 'occupied'));
-    send(report(2_000, 'ok')); // older, arrived late: ignored
+    await send(report(1_000, 'ok'));
+    await send(report(3_000, 'occupied'));
+    await send(report(2_000, 'ok')); // older, arrived late: ignored
     const app = await f.app();
     const res = await app.inject({ method: 'GET', url: '/lockers/lk-a' });
     expect(res.statusCode).toBe(200);
@@ -44,40 +45,40 @@ describe('locker health', () => {
     expect(health.report.liveCodes).toBe(3);
   });
 
-  it('raises one alert per out-of-service episode, and a new one when the compartment fails again', () => {
-    send(report(1_000, 'out-of-service'));
+  it('raises one alert per out-of-service episode, and a new one when the compartment fails again', async () => {
+    await send(report(1_000, 'out-of-service'));
     f.clock.advance(60_000);
-    send(report(2_000, 'out-of-service'));
-    expect(alertsOf('health.compartment-out-of-service')).toHaveLength(1);
-    expect(alertsOf('health.compartment-out-of-service')[0]?.details).toMatchObject({ compartmentId: 'M1' });
-    expect(f.services.lockers.get('lk-a').health?.outOfServiceSince).toEqual({ M1: f.clock.now() - 60_000 });
+    await send(report(2_000, 'out-of-service'));
+    expect(await alertsOf('health.compartment-out-of-service')).toHaveLength(1);
+    expect((await alertsOf('health.compartment-out-of-service'))[0]?.details).toMatchObject({ compartmentId: 'M1' });
+    expect((await health())?.outOfServiceSince).toEqual({ M1: f.clock.now() - 60_000 });
     f.clock.advance(60_000);
-    send(report(3_000, 'ok'));
-    expect(f.services.lockers.get('lk-a').health?.outOfServiceSince).toEqual({});
+    await send(report(3_000, 'ok'));
+    expect((await health())?.outOfServiceSince).toEqual({});
     f.clock.advance(60_000);
-    send(report(4_000, 'out-of-service'));
-    expect(alertsOf('health.compartment-out-of-service')).toHaveLength(2);
+    await send(report(4_000, 'out-of-service'));
+    expect(await alertsOf('health.compartment-out-of-service')).toHaveLength(2);
   });
 
-  it('raises one alert per keypad lockout episode, across a repeated report and a new boot', () => {
-    send(report(1_000, 'ok', true));
-    send(report(1_000, 'ok', true)); // duplicate delivery
+  it('raises one alert per keypad lockout episode, across a repeated report and a new boot', async () => {
+    await send(report(1_000, 'ok', true));
+    await send(report(1_000, 'ok', true)); // duplicate delivery
     f.clock.advance(1_000);
-    send(report(500, 'ok', true, 'boot-0002')); // rebooted with its clock behind: still the same lockout
-    expect(alertsOf('health.keypad-lockout')).toHaveLength(1);
-    expect(alertsOf('health.keypad-lockout')[0]?.details).toMatchObject({ failures: 5 });
+    await send(report(500, 'ok', true, 'boot-0002')); // rebooted with its clock behind: still the same lockout
+    expect(await alertsOf('health.keypad-lockout')).toHaveLength(1);
+    expect((await alertsOf('health.keypad-lockout'))[0]?.details).toMatchObject({ failures: 5 });
     f.clock.advance(1_000);
-    send(report(600, 'ok', false, 'boot-0002'));
+    await send(report(600, 'ok', false, 'boot-0002'));
     f.clock.advance(1_000);
-    send(report(700, 'ok', true, 'boot-0002'));
-    expect(alertsOf('health.keypad-lockout')).toHaveLength(2);
+    await send(report(700, 'ok', true, 'boot-0002'));
+    expect(await alertsOf('health.keypad-lockout')).toHaveLength(2);
   });
 
-  it('rejects a health message that breaks the contract schema and stores nothing', () => {
+  it('rejects a health message that breaks the contract schema and stores nothing', async () => {
     const bad = Buffer.from(JSON.stringify({ ...newEnvelope('health', 1_000), bootId: 'boot-0001', health: { compartments: 'all fine' } }));
-    send(bad);
-    expect(f.store.lockerHealth.get('lk-a')).toBeUndefined();
+    await send(bad);
+    expect(await f.store.lockerHealth.get('lk-a')).toBeUndefined();
     expect([...f.services.bridge.rejections().values()].reduce((a, b) => a + b, 0)).toBe(1);
-    expect(f.services.lockers.get('lk-a').health).toBeUndefined();
+    expect(await health()).toBeUndefined();
   });
 });

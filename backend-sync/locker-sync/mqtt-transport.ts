@@ -14,7 +14,8 @@ export interface MqttTransportOptions {
   protocolVersion?: 4 | 5;
   subscriptions: readonly string[];
   logger: Logger;
-  onMessage: (topic: string, payload: Buffer) => void;
+  /** Handles one message; a rejection is logged (the handler should not reject). */
+  onMessage: (topic: string, payload: Buffer) => Promise<void>;
 }
 
 export class MqttTransport {
@@ -44,7 +45,9 @@ export class MqttTransport {
     if (options.protocolVersion === 5) options.properties = { sessionExpiryInterval: 7 * 24 * 3600 };
     const client = connect(this.o.url, options);
     this.client = client;
-    client.on('message', (topic, payload) => this.o.onMessage(topic, payload));
+    client.on('message', (topic, payload) => {
+      this.o.onMessage(topic, payload).catch((err: unknown) => this.log.error({ topic, err: err instanceof Error ? err.message : String(err) }, 'mqtt.handler_failed'));
+    });
     client.on('error', (err) => this.log.warn({ err: err.message }, 'mqtt.error'));
     client.on('offline', () => this.log.warn({}, 'mqtt.offline'));
     await new Promise<void>((resolve, reject) => {

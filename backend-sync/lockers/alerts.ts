@@ -35,8 +35,8 @@ export class Alerts {
     this.log = logger.child({ component: 'alerts' });
   }
 
-  raise(lockerId: string, kind: AlertKind, dedupeKey: string, details: Record<string, unknown>): boolean {
-    const raised = this.store.alerts.raise({ id: newId('alr'), lockerId, kind, details, at: this.clock.now() }, `${kind}:${dedupeKey}`);
+  async raise(lockerId: string, kind: AlertKind, dedupeKey: string, details: Record<string, unknown>): Promise<boolean> {
+    const raised = await this.store.alerts.raise({ id: newId('alr'), lockerId, kind, details, at: this.clock.now() }, `${kind}:${dedupeKey}`);
     if (raised) this.log.warn({ lockerId, kind, ...details }, 'alert.raised');
     return raised;
   }

@@ -26,40 +26,41 @@ export class CompartmentFaults {
     this.log = logger.child({ component: 'compartment-faults' });
   }
 
-  outOfService(lockerId: string, compartmentId: string, reason: string, dedupeKey: string): void {
+  async outOfService(lockerId: string, compartmentId: string, reason: string, dedupeKey: string): Promise<void> {
     const { store } = this;
-    store.transaction(() => {
-      const c = store.lockers.compartment(lockerId, compartmentId);
+    await store.transaction(async () => {
+      const c = await store.lockers.compartment(lockerId, compartmentId);
       if (c === undefined || c.state === 'out_of_service') return;
-      store.lockers.setCompartmentState(lockerId, compartmentId, [c.state], 'out_of_service');
-      store.stateLog.append({ entity: 'compartment', entityId: `${lockerId}/${compartmentId}`, from: c.state, to: 'out_of_service', event: 'fault', actor: 'locker', reason, at: this.clock.now() });
-      this.alerts.raise(lockerId, 'fault.compartment-out-of-service', dedupeKey, { compartmentId, reason });
+      // Conditional on the state just read: a concurrent change (another instance) wins and this one stops.
+      if (!(await store.lockers.setCompartmentState(lockerId, compartmentId, [c.state], 'out_of_service'))) return;
+      await store.stateLog.append({ entity: 'compartment', entityId: `${lockerId}/${compartmentId}`, from: c.state, to: 'out_of_service', event: 'fault', actor: 'locker', reason, at: this.clock.now() });
+      await this.alerts.raise(lockerId, 'fault.compartment-out-of-service', dedupeKey, { compartmentId, reason });
       if (c.reservationId === undefined) return;
-      const r = store.reservations.get(c.reservationId);
-      const shipment = r?.shipmentId === undefined ? undefined : store.shipments.get(r.shipmentId);
+      const r = await store.reservations.get(c.reservationId);
+      const shipment = r?.shipmentId === undefined ? undefined : await store.shipments.get(r.shipmentId);
       if (c.state === 'occupied') {
-        this.alerts.raise(lockerId, 'fault.parcel-in-faulty-compartment', dedupeKey, { compartmentId, shipmentId: shipment?.id ?? null });
+        await this.alerts.raise(lockerId, 'fault.parcel-in-faulty-compartment', dedupeKey, { compartmentId, shipmentId: shipment?.id ?? null });
         return;
       }
       if (r !== undefined && (r.status === 'held' || r.status === 'confirmed')) {
         // A checkout hold or an order's reservation without a parcel yet: move it.
         const now = this.clock.now();
-        const moved = store.reservations.relocate(r.id, compartmentId, now, now - this.offlineGraceMs);
-        if (moved === undefined) this.alerts.raise(lockerId, 'fault.reslot-failed', dedupeKey, { compartmentId, reservationId: r.id });
-        else store.stateLog.append({ entity: 'reservation', entityId: r.id, from: r.status, to: r.status, event: 'relocate', actor: 'compartment-faults', reason: `${compartmentId} -> ${moved}`, at: now });
+        const moved = await store.reservations.relocate(r.id, compartmentId, now, now - this.offlineGraceMs);
+        if (moved === undefined) await this.alerts.raise(lockerId, 'fault.reslot-failed', dedupeKey, { compartmentId, reservationId: r.id });
+        else await store.stateLog.append({ entity: 'reservation', entityId: r.id, from: r.status, to: r.status, event: 'relocate', actor: 'compartment-faults', reason: `${compartmentId} -> ${moved}`, at: now });
         return;
       }
       if (r === undefined || shipment === undefined || !['created', 'shipped', 'out_for_delivery'].includes(shipment.state)) return;
-      this.reslot(lockerId, compartmentId, r.id, shipment.id, dedupeKey);
+      await this.reslot(lockerId, compartmentId, r.id, shipment.id, dedupeKey);
     });
   }
 
-  private reslot(lockerId: string, badCompartmentId: string, oldReservationId: string, shipmentId: string, dedupeKey: string): void {
+  private async reslot(lockerId: string, badCompartmentId: string, oldReservationId: string, shipmentId: string, dedupeKey: string): Promise<void> {
     const { store, clock } = this;
     const now = clock.now();
-    const s = store.shipments.get(shipmentId);
+    const s = await store.shipments.get(shipmentId);
     if (s?.size === undefined) return;
-    const claimed = store.reservations.claim({
+    const claimed = await store.reservations.claim({
       id: newId('res'),
       orderRef: s.orderId,
       lockerId,
@@ -72,14 +73,14 @@ export class CompartmentFaults {
     });
     if (claimed === undefined) {
       // Nothing of that size is free here: the locker may still find a larger one.
-      this.alerts.raise(lockerId, 'fault.reslot-failed', dedupeKey, { compartmentId: badCompartmentId, shipmentId });
+      await this.alerts.raise(lockerId, 'fault.reslot-failed', dedupeKey, { compartmentId: badCompartmentId, shipmentId });
       return;
     }
-    store.reservations.consume(claimed.id, shipmentId, now);
-    store.reservations.release(oldReservationId, 'released', now);
+    await store.reservations.consume(claimed.id, shipmentId, now);
+    await store.reservations.release(oldReservationId, 'released', now);
     // The token (its cmp still names the faulty compartment) and the code stay as they are.
-    store.shipments.update(shipmentId, s.version, { reservationId: claimed.id, compartmentId: claimed.compartmentId }, now);
-    store.stateLog.append({ entity: 'shipment', entityId: shipmentId, from: s.state, to: s.state, event: 'reslot', actor: 'compartment-faults', reason: `${badCompartmentId} -> ${claimed.compartmentId}`, at: now });
+    await store.shipments.update(shipmentId, s.version, { reservationId: claimed.id, compartmentId: claimed.compartmentId }, now);
+    await store.stateLog.append({ entity: 'shipment', entityId: shipmentId, from: s.state, to: s.state, event: 'reslot', actor: 'compartment-faults', reason: `${badCompartmentId} -> ${claimed.compartmentId}`, at: now });
     this.log.info({ lockerId, shipmentId, from: badCompartmentId, to: claimed.compartmentId }, 'parcel.reslotted');
   }
 }

@@ -27,11 +27,11 @@ export class LockerHealth {
     this.log = logger.child({ component: 'locker-health' });
   }
 
-  onHealth(lockerId: string, m: HealthMessage): HealthOutcome {
+  onHealth(lockerId: string, m: HealthMessage): Promise<HealthOutcome> {
     const { store, alerts } = this;
     const receivedAt = this.clock.now();
-    return store.transaction(() => {
-      const prev = store.lockerHealth.get(lockerId);
+    return store.transaction(async (): Promise<HealthOutcome> => {
+      const prev = await store.lockerHealth.get(lockerId);
       // QoS 0 and retries can reorder or repeat: within one boot keep the latest by sentAt.
       if (prev !== undefined && prev.bootId === m.bootId && m.sentAt <= prev.sentAt) return 'stale';
       const was = prev?.episodes ?? { outOfService: {} };
@@ -40,15 +40,15 @@ export class LockerHealth {
         if (c.status !== 'out-of-service') continue;
         const since = was.outOfService[c.id];
         episodes.outOfService[c.id] = since ?? receivedAt;
-        if (since === undefined) alerts.raise(lockerId, 'health.compartment-out-of-service', `${c.id}:${String(receivedAt)}`, { compartmentId: c.id, door: c.door, bootId: m.bootId });
+        if (since === undefined) await alerts.raise(lockerId, 'health.compartment-out-of-service', `${c.id}:${String(receivedAt)}`, { compartmentId: c.id, door: c.door, bootId: m.bootId });
       }
       if (m.health.lockout.active) {
         episodes.lockoutSince = was.lockoutSince ?? receivedAt;
         if (was.lockoutSince === undefined) {
-          alerts.raise(lockerId, 'health.keypad-lockout', String(receivedAt), { failures: m.health.lockout.failures, until: m.health.lockout.until ?? null, bootId: m.bootId });
+          await alerts.raise(lockerId, 'health.keypad-lockout', String(receivedAt), { failures: m.health.lockout.failures, until: m.health.lockout.until ?? null, bootId: m.bootId });
         }
       }
-      store.lockerHealth.put({ lockerId, bootId: m.bootId, sentAt: m.sentAt, receivedAt, health: m.health, episodes });
+      await store.lockerHealth.put({ lockerId, bootId: m.bootId, sentAt: m.sentAt, receivedAt, health: m.health, episodes });
       const outOfService = Object.keys(episodes.outOfService);
       this.log.debug({ lockerId, outOfService: outOfService.length, lockout: m.health.lockout.active, auditBacklog: m.health.auditBacklog }, 'locker.health');
       return 'stored';

@@ -31,16 +31,17 @@ export class LockerService {
     this.log = logger.child({ component: 'lockers' });
   }
 
-  register(input: LockerInput): { locker: LockerDetail; provisioning: Provisioning } {
+  async register(input: LockerInput): Promise<{ locker: LockerDetail; provisioning: Provisioning }> {
     const pepper = randomBytes(32);
     const now = this.clock.now();
-    const keyring = this.keys.keyringChanges();
-    const detail = this.store.transaction(() => {
-      if (!this.store.lockers.insert(input, pepper, now)) throw new BackendError('CONFLICT', 'a locker with this id already exists', { lockerId: input.id });
-      this.store.codeSets.ensure(input.id);
-      // The provisioning bundle installs this keyring, so the locker trusts these kids from the start.
-      this.store.codeSets.setTrustedKids(input.id, this.keys.trustedKids(now));
-      return this.store.lockers.detail(input.id, now);
+    const { keyring, detail } = await this.store.transaction(async () => {
+      if (!(await this.store.lockers.insert(input, pepper, now))) throw new BackendError('CONFLICT', 'a locker with this id already exists', { lockerId: input.id });
+      await this.store.codeSets.ensure(input.id);
+      // The provisioning bundle installs this keyring, so the locker trusts these kids from
+      // the start; read in the same transaction as the trusted kids recorded for it.
+      const changes = await this.keys.keyringChanges();
+      await this.store.codeSets.setTrustedKids(input.id, await this.keys.trustedKids(now));
+      return { keyring: changes, detail: await this.store.lockers.detail(input.id, now) };
     });
     if (detail === undefined) throw new BackendError('INTERNAL', 'locker vanished after insert');
     this.log.info({ lockerId: input.id, compartments: input.compartments.length }, 'locker.registered');
@@ -48,10 +49,10 @@ export class LockerService {
   }
 
   /** Registry detail with per-compartment state, plus the latest health report if one arrived. */
-  get(id: string): LockerDetail {
-    const d = this.store.lockers.detail(id, this.clock.now());
+  async get(id: string): Promise<LockerDetail> {
+    const d = await this.store.lockers.detail(id, this.clock.now());
     if (d === undefined) throw notFound('locker', id);
-    const h = this.store.lockerHealth.get(id);
+    const h = await this.store.lockerHealth.get(id);
     if (h === undefined) return d;
     const health: LockerHealthView = { bootId: h.bootId, sentAt: h.sentAt, receivedAt: h.receivedAt, report: h.health, outOfServiceSince: h.episodes.outOfService };
     if (h.episodes.lockoutSince !== undefined) health.lockoutSince = h.episodes.lockoutSince;
@@ -59,20 +60,20 @@ export class LockerService {
   }
 
   /** The registry a page at a time, in id order; `next` is the cursor of the following page. */
-  list(q: LockerListQuery): { lockers: Locker[]; next?: string } {
-    const page = this.store.lockers.list({ ...(q.after === undefined ? {} : { afterId: q.after }), ...(q.status === undefined ? {} : { status: q.status }), limit: q.limit + 1 });
+  async list(q: LockerListQuery): Promise<{ lockers: Locker[]; next?: string }> {
+    const page = await this.store.lockers.list({ ...(q.after === undefined ? {} : { afterId: q.after }), ...(q.status === undefined ? {} : { status: q.status }), limit: q.limit + 1 });
     const lockers = page.slice(0, q.limit);
     const last = lockers.at(-1);
     return page.length > q.limit && last !== undefined ? { lockers, next: last.id } : { lockers };
   }
 
-  search(q: SearchQuery): SearchHit[] {
+  search(q: SearchQuery): Promise<SearchHit[]> {
     const now = this.clock.now();
     return this.store.lockers.search({ lat: q.lat, lng: q.lng, radiusM: q.radiusM, size: q.size, limit: q.limit, now, offlineCutoff: now - this.offlineGraceMs });
   }
 
-  setStatus(id: string, status: LockerStatus): LockerDetail {
-    if (!this.store.lockers.setStatus(id, status)) throw notFound('locker', id);
+  async setStatus(id: string, status: LockerStatus): Promise<LockerDetail> {
+    if (!(await this.store.lockers.setStatus(id, status))) throw notFound('locker', id);
     this.log.info({ lockerId: id, status }, 'locker.status');
     return this.get(id);
   }

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { bridgeSubscriptions } from '@locker/backend/locker-sync/locker-bridge.js';
 import { MqttTransport } from '@locker/backend/locker-sync/mqtt-transport.js';
 import { silentLogger } from '@locker/backend/shared/logger.js';
+import type { SqliteExecutor } from '@locker/backend/store/sqlite/sqlite-executor.js';
 import { waitFor } from '@locker/backend/testing/wait-for.js';
 import { topicFor } from '@locker/contract/topics.js';
 import { hasMosquitto, MosquittoHarness } from '@locker/sync-testing/mosquitto-harness.js';
@@ -162,7 +163,7 @@ describe.skipIf(skip)('provisioning a locker end to end (compiled device, privat
     };
     const logged = (msg: string, compartmentId?: string) => (): boolean =>
       alive() && logs.some((l) => l.msg === msg && (compartmentId === undefined || l.compartmentId === compartmentId));
-    await waitFor(() => alive() && f.services.lockers.get(LOCKER).online, 'the device online at the backend', 20_000);
+    await waitFor(async () => alive() && (await f.services.lockers.get(LOCKER)).online, 'the device online at the backend', 20_000);
     expect(logs.some((l) => l.msg === 'hal.bench-inputs')).toBe(true);
     say('compiled device online over Mosquitto with the generated credentials');
 
@@ -180,16 +181,16 @@ describe.skipIf(skip)('provisioning a locker end to end (compiled device, privat
     const shipmentId = str(shipment['id']);
     const compartmentId = str(shipment['compartmentId']);
     const credential = await api('POST', `/lockers/${LOCKER}/courier-credentials`, { courierId: 'courier-e2e' });
-    await waitFor(() => {
+    await waitFor(async () => {
       alive();
-      const set = f.store.codeSets.get(LOCKER);
+      const set = await f.store.codeSets.get(LOCKER);
       return set !== undefined && set.version > 0 && set.ackedVersion === set.version;
     }, 'the device to apply and acknowledge its first code batch', 15_000);
     say(`first code batch applied and acknowledged; parcel ${shipmentId} goes to ${compartmentId}`);
 
     // What the device uploaded, as the backend stored it.
     const audit = (type: string): Array<Record<string, unknown>> =>
-      (f.store.db.prepare('SELECT data_json FROM audit_records WHERE locker_id = ? AND type = ? ORDER BY seq').all(LOCKER, type) as Array<{ data_json: string }>).map(
+      ((f.store.x as SqliteExecutor).db.prepare('SELECT data_json FROM audit_records WHERE locker_id = ? AND type = ? ORDER BY seq').all(LOCKER, type) as Array<{ data_json: string }>).map(
         (r) => JSON.parse(r.data_json) as Record<string, unknown>,
       );
 
@@ -201,7 +202,7 @@ describe.skipIf(skip)('provisioning a locker end to end (compiled device, privat
     await waitFor(logged('courier.deposited', compartmentId), `the deposit into ${compartmentId}`, 10_000);
     keypad.write('C');
     await waitFor(() => alive() && audit('courier.session-ended').length === 1, 'the courier session to end', 10_000);
-    await waitFor(() => alive() && f.services.shipments.get(shipmentId).state === 'delivered', 'the shipment delivered at the backend', 10_000);
+    await waitFor(async () => alive() && (await f.services.shipments.get(shipmentId)).state === 'delivered', 'the shipment delivered at the backend', 10_000);
 
     // The customer: the code the backend sent, typed on the keypad.
     await waitFor(() => f.inbox.sent.some((n) => n.kind === 'parcel.ready_for_pickup' && n.payload['shipmentId'] === shipmentId), 'the pickup notification', 10_000);
@@ -213,8 +214,8 @@ describe.skipIf(skip)('provisioning a locker end to end (compiled device, privat
     expect(pickupPulses.map((l) => l.compartmentId)).toEqual([compartmentId]);
     await waitFor(() => alive() && audit('pickup.collected').length === 1, 'pickup.collected at the backend', 10_000);
     expect(audit('pickup.collected')[0]).toMatchObject({ compartmentId, parcelId: shipmentId, via: 'code' });
-    await waitFor(() => f.services.orders.get(orderId).state === 'collected', 'the order collected', 10_000);
-    expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
+    await waitFor(async () => (await f.services.orders.get(orderId)).state === 'collected', 'the order collected', 10_000);
+    expect(await f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
     // Neither the code nor the courier's token reaches the device log.
     const deviceLog = logs.map((l) => JSON.stringify(l)).join('\n');
     expect(deviceLog).not.toContain(code);

@@ -47,12 +47,12 @@ describe('npm run provision', () => {
     };
   }
 
-  const registered = (lockerId: string): boolean => backend.f.store.lockers.get(lockerId) !== undefined;
+  const registered = async (lockerId: string): Promise<boolean> => (await backend.f.store.lockers.gate(lockerId)) !== undefined;
 
   it('writes a bundle the device accepts: trusted keys, broker credentials, the code pepper, all mode 0600', async () => {
     const o = options();
     const result = await provisionLocker(o);
-    expect(registered(o.lockerId)).toBe(true);
+    expect(await registered(o.lockerId)).toBe(true);
     const config = readDeviceConfigFile(result.configPath);
     expect(config.lockerId).toBe(o.lockerId);
     expect(config.trustedKeys.length).toBeGreaterThan(0);
@@ -88,7 +88,7 @@ describe('npm run provision', () => {
     const second = { ...options(), outDir: first.outDir, etcDir: first.outDir };
     await expect(provisionLocker(second)).rejects.toThrow(/already holds a bundle .*nothing was registered/);
     // Registering it anyway would lose its pepper: the write would fail after the backend made it.
-    expect(registered(second.lockerId)).toBe(false);
+    expect(await registered(second.lockerId)).toBe(false);
   });
 
   it('reports an unreadable or invalid locker.json with the field at fault', () => {
@@ -104,7 +104,7 @@ describe('npm run provision', () => {
   it('refuses wiring that lacks a registered compartment without registering the locker', async () => {
     const o = options({ hardware: simulatedHardware({ compartmentIds: ['S1', 'M1'] }) });
     await expect(provisionLocker(o)).rejects.toThrow('no hardware for compartment M2');
-    expect(registered(o.lockerId)).toBe(false);
+    expect(await registered(o.lockerId)).toBe(false);
   });
 
   it('says so when the backend is unreachable', async () => {
@@ -116,7 +116,7 @@ describe('npm run provision', () => {
   it('reports a wrong API key as the backend answered it', async () => {
     const o = options({ apiKey: 'lk_wrong' });
     await expect(provisionLocker(o)).rejects.toThrow(/answered 401/);
-    expect(registered(o.lockerId)).toBe(false);
+    expect(await registered(o.lockerId)).toBe(false);
   });
 
   it('names the bundle and the manual step when the broker password file cannot be updated', async () => {

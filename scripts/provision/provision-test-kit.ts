@@ -22,7 +22,7 @@ export interface HttpBackend {
 
 export async function startHttpBackend(options: { logger?: Logger } = {}): Promise<HttpBackend> {
   const apiKey = `lk_${randomBytes(24).toString('base64url')}`;
-  const f = makeBackend({
+  const f = await makeBackend({
     clock: systemClock,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     config: {

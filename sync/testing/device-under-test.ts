@@ -72,9 +72,9 @@ export class DeviceUnderTest {
   }
 
   /** The backend's pending code-set changes (and, the first time, its keyring) applied on the device. */
-  syncCodes(): void {
+  async syncCodes(): Promise<void> {
     const from = this.store.codeSetState().version;
-    const batch = this.o.f.services.codeSets.batch(this.o.lockerId, 'delta', from, this.keyringSent ? [] : this.o.keyring);
+    const batch = await this.o.f.services.codeSets.batch(this.o.lockerId, 'delta', from, this.keyringSent ? [] : this.o.keyring);
     if (batch === undefined) return;
     // A real batch arrives sealed with the backend's signed time, which confirms device time
     // (docs/decisions/0019): without it the locker never judges a parcel expired.
@@ -82,17 +82,17 @@ export class DeviceUnderTest {
     const result = this.runtime.syncPort().applyCodeBatch(batch);
     if (result.outcome !== 'applied') throw new Error(`code batch not applied: ${JSON.stringify(result)}`);
     this.keyringSent = true;
-    this.o.f.store.codeSets.setAcked(this.o.lockerId, result.state.version, result.state.digest, this.o.clock.now());
+    await this.o.f.store.codeSets.setAcked(this.o.lockerId, result.state.version, result.state.digest, this.o.clock.now());
   }
 
   /** Uploads every unacknowledged record (both lanes, seq order) to the backend's ingest and applies its ack. */
-  uploadAudit(): void {
+  async uploadAudit(): Promise<void> {
     const records = [
       ...this.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 100_000 }),
       ...this.store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 100_000 }),
     ].sort((a, b) => a.seq - b.seq);
     if (records.length === 0) return;
-    const ack = this.o.f.services.ingest.ingest(this.o.lockerId, this.store.dbEpoch, records, this.store.auditAckedWatermark());
+    const ack = await this.o.f.services.ingest.ingest(this.o.lockerId, this.store.dbEpoch, records, this.store.auditAckedWatermark());
     this.store.acknowledgeAudit({ contiguousSeq: ack.contiguousSeq, alsoSeqs: ack.alsoSeqs });
     const known = new Set(this.uploaded.map((r) => r.seq));
     this.uploaded.push(...records.filter((r) => !known.has(r.seq)));

@@ -55,7 +55,7 @@ export class FullStack {
 
   private async init(): Promise<void> {
     this.broker = await AedesHarness.start();
-    this.backend = makeBackend({ clock: systemClock });
+    this.backend = await makeBackend({ clock: systemClock });
     this.app = await this.backend.app();
     const reg = await this.app.inject({ method: 'POST', url: '/lockers', payload: lockerInput(LOCKER, 50.1, 8.6, { M: 3, L: 1 }) });
     if (reg.statusCode !== 201) throw new Error(`locker registration: ${reg.body}`);
@@ -82,7 +82,7 @@ export class FullStack {
     now = () => this.runtime.trustedNow();
     await this.runtime.start();
     this.connect();
-    await waitFor(() => this.backend.services.lockers.get(LOCKER).online, 'locker online');
+    await waitFor(async () => (await this.backend.services.lockers.get(LOCKER)).online, 'locker online');
   }
 
   /** Starts the locker's sync agent (the locker comes online). */
@@ -106,6 +106,7 @@ export class FullStack {
     this.store.close();
     await this.sim.hardware.close();
     await this.transport.stop();
+    await this.backend.services.bridge.idle();
     await this.broker.close();
     await this.backend.close();
   }

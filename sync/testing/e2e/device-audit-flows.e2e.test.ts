@@ -30,8 +30,8 @@ let d: DeviceUnderTest;
 beforeEach(async () => {
   clock = new FakeClock({ wallMs: T0 });
   // Short-lived pickup tokens, so the expiry flow needs hours of fake time, not weeks.
-  f = makeBackend({ clock: { now: () => Math.floor(clock.now()) }, config: { pickup: { tokenTtlMs: 6 * HOUR } } });
-  const { provisioning } = f.services.lockers.register(lockerInput(LOCKER, 52.52, 13.405, { S: 1, M: 3, L: 1 }));
+  f = await makeBackend({ clock: { now: () => Math.floor(clock.now()) }, config: { pickup: { tokenTtlMs: 6 * HOUR } } });
+  const { provisioning } = await f.services.lockers.register(lockerInput(LOCKER, 52.52, 13.405, { S: 1, M: 3, L: 1 }));
   d = new DeviceUnderTest({
     f,
     clock,
@@ -41,7 +41,7 @@ beforeEach(async () => {
     keyring: provisioning.keyring,
   });
   await d.start();
-  d.syncCodes();
+  await d.syncCodes();
 });
 
 afterEach(async () => {
@@ -50,8 +50,11 @@ afterEach(async () => {
 });
 
 const step = (ms: number): Promise<void> => clock.advanceAsync(ms);
-const shipment = (id: string): ShipmentRecord => f.store.shipments.get(id)!;
-const orderState = (shipmentId: string): string => f.services.orders.get(shipment(shipmentId).orderId).state;
+const shipment = async (id: string): Promise<ShipmentRecord> => (await f.store.shipments.get(id))!;
+const orderState = async (shipmentId: string): Promise<string> => (await f.services.orders.get((await shipment(shipmentId)).orderId)).state;
+const compartmentState = async (id: string): Promise<string | undefined> => (await f.services.lockers.get(LOCKER)).compartments.find((c) => c.id === id)?.state;
+const tokenOf = async (tokenId: string): Promise<string> => (await f.store.codeSets.entry(LOCKER, tokenId))!.token;
+const alertKinds = async (): Promise<string[]> => (await f.store.alerts.list(LOCKER)).map((a) => a.kind);
 
 async function scan(text: string): Promise<void> {
   d.sim.control.scanner.scan(text);
@@ -69,9 +72,9 @@ async function closeDoor(id: string): Promise<void> {
 /** A paid order shipped to the locker; its pickup code is on the device. */
 async function shippedParcel(tag: string, size: 'S' | 'M' | 'L' = 'M'): Promise<{ shipmentId: string; tokenId: string }> {
   const o = await paidOrder(f, `ord-${tag}`, [{ lineId: 'l1', size, unitPriceCents: 2500 }]);
-  const s = ship(f, o.id, ['l1'], LOCKER, size, `TRK-${tag}`);
-  d.syncCodes();
-  return { shipmentId: s.id, tokenId: f.store.shipments.get(s.id)!.pickupTokenId! };
+  const s = await ship(f, o.id, ['l1'], LOCKER, size, `TRK-${tag}`);
+  await d.syncCodes();
+  return { shipmentId: s.id, tokenId: (await shipment(s.id)).pickupTokenId! };
 }
 
 /** The courier's app: scans the credential, then the parcel, closes the door it opened. */
@@ -86,20 +89,20 @@ async function courierDeposits(shipmentId: string, reslot?: 'C1' | 'C2'): Promis
   const into = compartments.map((c) => c.id).find((id) => d.sim.control.doorIsOpen(id))!;
   await closeDoor(into);
   await type('C'); // ends the courier session
-  d.uploadAudit();
+  await d.uploadAudit();
   return into;
 }
 
-function customerCode(shipmentId: string, kind: 'parcel.ready_for_pickup' | 'return.code_issued'): string {
+async function customerCode(shipmentId: string, kind: 'parcel.ready_for_pickup' | 'return.code_issued'): Promise<string> {
   // The sealed code is bound to its shipment: opening it with another id fails.
-  const sealed = f.store.notifications.list({ kind }).filter((x) => x.payload['code'] !== undefined).at(-1)?.payload['code'];
+  const sealed = (await f.store.notifications.list({ kind })).filter((x) => x.payload['code'] !== undefined).at(-1)?.payload['code'];
   return f.services.codeBox.open(String(sealed), shipmentId);
 }
 
-function expectNothingRefused(): void {
-  expect(f.store.audit.reviewList(LOCKER)).toEqual([]);
-  expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
-  expect(f.store.audit.contiguousSeq(LOCKER, d.store.dbEpoch)).toBe(d.store.auditHighWatermark());
+async function expectNothingRefused(): Promise<void> {
+  expect(await f.store.audit.reviewList(LOCKER)).toEqual([]);
+  expect(await f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
+  expect(await f.store.audit.contiguousSeq(LOCKER, d.store.dbEpoch)).toBe(d.store.auditHighWatermark());
   expect(d.store.auditAckedWatermark()).toBe(d.store.auditHighWatermark());
 }
 
@@ -107,45 +110,45 @@ describe("the device's actual audit records through the backend's ingest", () =>
   it('collects a parcel picked up by code: deposited, then collected, order collected', async () => {
     const { shipmentId } = await shippedParcel('code');
     const into = await courierDeposits(shipmentId);
-    expect(shipment(shipmentId)).toMatchObject({ state: 'delivered', compartmentId: into });
-    await type(`${customerCode(shipmentId, 'parcel.ready_for_pickup')}#`);
+    expect(await shipment(shipmentId)).toMatchObject({ state: 'delivered', compartmentId: into });
+    await type(`${await customerCode(shipmentId, 'parcel.ready_for_pickup')}#`);
     expect(d.sim.control.doorIsOpen(into)).toBe(true);
     await closeDoor(into);
-    d.uploadAudit();
-    expect(shipment(shipmentId).state).toBe('collected');
-    expect(orderState(shipmentId)).toBe('collected');
+    await d.uploadAudit();
+    expect((await shipment(shipmentId)).state).toBe('collected');
+    expect(await orderState(shipmentId)).toBe('collected');
     expect(d.uploadedTypes()).toEqual(expect.arrayContaining(['courier.session-started', 'courier.deposited', 'courier.session-ended', 'pickup.collected', 'pickup.door-closed', 'door.open-begun', 'door.closed']));
-    expectNothingRefused();
+    await expectNothingRefused();
   });
 
   it('collects a parcel picked up by QR code', async () => {
     const { shipmentId, tokenId } = await shippedParcel('qr');
     const into = await courierDeposits(shipmentId);
-    await scan(f.store.codeSets.entry(LOCKER, tokenId)!.token);
+    await scan(await tokenOf(tokenId));
     await closeDoor(into);
-    d.uploadAudit();
-    expect(shipment(shipmentId).state).toBe('collected');
-    expect(orderState(shipmentId)).toBe('collected');
+    await d.uploadAudit();
+    expect((await shipment(shipmentId)).state).toBe('collected');
+    expect(await orderState(shipmentId)).toBe('collected');
     expect(d.uploadedTypes()).toContain('pickup.collected');
-    expectNothingRefused();
+    await expectNothingRefused();
   });
 
   it('follows a courier re-slot to a larger compartment and a faulty door to another one', async () => {
     const big = await shippedParcel('reslot-big');
-    const assigned = shipment(big.shipmentId).compartmentId;
+    const assigned = (await shipment(big.shipmentId)).compartmentId;
     const into = await courierDeposits(big.shipmentId, 'C1');
     expect(into).toBe('L1');
-    expect(shipment(big.shipmentId)).toMatchObject({ state: 'delivered', compartmentId: 'L1' });
+    expect(await shipment(big.shipmentId)).toMatchObject({ state: 'delivered', compartmentId: 'L1' });
     expect(assigned).not.toBe('L1');
 
     const faulty = await shippedParcel('reslot-faulty');
     const faultyAssigned = d.store.findEntriesByParcel(faulty.shipmentId)[0]!.compartmentId;
     const other = await courierDeposits(faulty.shipmentId, 'C2');
     expect(other).not.toBe(faultyAssigned);
-    expect(shipment(faulty.shipmentId)).toMatchObject({ state: 'delivered', compartmentId: other });
-    expect(f.services.lockers.get(LOCKER).compartments.find((c) => c.id === faultyAssigned)?.state).toBe('out_of_service');
+    expect(await shipment(faulty.shipmentId)).toMatchObject({ state: 'delivered', compartmentId: other });
+    expect(await compartmentState(faultyAssigned)).toBe('out_of_service');
     expect(d.uploadedTypes()).toEqual(expect.arrayContaining(['courier.reslot', 'compartment.out-of-service']));
-    expectNothingRefused();
+    await expectNothingRefused();
   });
 
   it('flags an uncollected parcel for return, and its retrieval by a courier returns the order and starts the refund', async () => {
@@ -153,46 +156,46 @@ describe("the device's actual audit records through the backend's ingest", () =>
     const into = await courierDeposits(shipmentId);
     await step(7 * HOUR);
     // The customer comes too late: the locker expires the parcel on the spot.
-    await scan(f.store.codeSets.entry(LOCKER, tokenId)!.token);
-    d.uploadAudit();
-    expect(shipment(shipmentId).state).toBe('expired');
+    await scan(await tokenOf(tokenId));
+    await d.uploadAudit();
+    expect((await shipment(shipmentId)).state).toBe('expired');
 
-    await scan(f.services.parcels.retrievalToken(shipmentId, 'courier-7').token);
+    await scan((await f.services.parcels.retrievalToken(shipmentId, 'courier-7')).token);
     expect(d.sim.control.doorIsOpen(into)).toBe(true);
     await closeDoor(into);
-    d.uploadAudit();
+    await d.uploadAudit();
     expect(d.uploadedTypes()).toEqual(expect.arrayContaining(['pickup.expired', 'return.retrieval-opened', 'return.retrieved']));
-    expect(shipment(shipmentId).state).toBe('returned');
-    expect(orderState(shipmentId)).toBe('returned');
-    expect(f.store.refunds.byOrder(shipment(shipmentId).orderId)).toEqual([expect.objectContaining({ state: 'pending', amountCents: 2500 })]);
-    expectNothingRefused();
+    expect((await shipment(shipmentId)).state).toBe('returned');
+    expect(await orderState(shipmentId)).toBe('returned');
+    expect(await f.store.refunds.byOrder((await shipment(shipmentId)).orderId)).toEqual([expect.objectContaining({ state: 'pending', amountCents: 2500 })]);
+    await expectNothingRefused();
   });
 
   it('takes a customer return dropped off by code, then its retrieval starts the refund', async () => {
     const { shipmentId } = await shippedParcel('return');
     const into = await courierDeposits(shipmentId);
-    await type(`${customerCode(shipmentId, 'parcel.ready_for_pickup')}#`);
+    await type(`${await customerCode(shipmentId, 'parcel.ready_for_pickup')}#`);
     await closeDoor(into);
-    d.uploadAudit();
-    expect(shipment(shipmentId).state).toBe('collected');
+    await d.uploadAudit();
+    expect((await shipment(shipmentId)).state).toBe('collected');
 
-    f.services.parcels.requestReturn(shipmentId, undefined, { actor: 'customer', reason: 'does not fit' });
-    d.syncCodes();
-    const slot = shipment(shipmentId).compartmentId!;
-    await type(`${customerCode(shipmentId, 'return.code_issued')}#`);
+    await f.services.parcels.requestReturn(shipmentId, undefined, { actor: 'customer', reason: 'does not fit' });
+    await d.syncCodes();
+    const slot = (await shipment(shipmentId)).compartmentId!;
+    await type(`${await customerCode(shipmentId, 'return.code_issued')}#`);
     expect(d.sim.control.doorIsOpen(slot)).toBe(true);
     await closeDoor(slot);
-    d.uploadAudit();
-    expect(shipment(shipmentId).state).toBe('return_dropped');
+    await d.uploadAudit();
+    expect((await shipment(shipmentId)).state).toBe('return_dropped');
 
-    await scan(f.services.parcels.retrievalToken(shipmentId, 'courier-7').token);
+    await scan((await f.services.parcels.retrievalToken(shipmentId, 'courier-7')).token);
     await closeDoor(slot);
-    d.uploadAudit();
+    await d.uploadAudit();
     expect(d.uploadedTypes()).toEqual(expect.arrayContaining(['return.dropoff-opened', 'return.dropped-off', 'return.retrieved']));
-    expect(shipment(shipmentId).state).toBe('returned');
-    expect(orderState(shipmentId)).toBe('returned');
-    expect(f.store.refunds.byOrder(shipment(shipmentId).orderId)).toHaveLength(1);
-    expectNothingRefused();
+    expect((await shipment(shipmentId)).state).toBe('returned');
+    expect(await orderState(shipmentId)).toBe('returned');
+    expect(await f.store.refunds.byOrder((await shipment(shipmentId)).orderId)).toHaveLength(1);
+    await expectNothingRefused();
   });
 
   it('records a technician service open and a remote open without touching any parcel', async () => {
@@ -209,10 +212,10 @@ describe("the device's actual audit records through the backend's ingest", () =>
     await step(100);
     expect(await remote).toEqual({ outcome: 'opened' });
     await closeDoor('M3');
-    d.uploadAudit();
+    await d.uploadAudit();
     expect(d.uploadedTypes()).toEqual(expect.arrayContaining(['service.open', 'remote.open']));
-    expect(shipment(shipmentId)).toMatchObject({ state: 'delivered', compartmentId: into });
-    expectNothingRefused();
+    expect(await shipment(shipmentId)).toMatchObject({ state: 'delivered', compartmentId: into });
+    await expectNothingRefused();
   });
 
   it('raises door-fault alerts and takes a jamming compartment out of service on the backend', async () => {
@@ -221,20 +224,20 @@ describe("the device's actual audit records through the backend's ingest", () =>
       void d.runtime.syncPort().remoteOpen(`tx-jam-${String(i)}`, 'M3', 'jam test');
       await step(11_000);
     }
-    d.uploadAudit();
+    await d.uploadAudit();
     expect(d.uploadedTypes().filter((t) => t === 'door.jammed')).toHaveLength(3);
-    expect(f.store.alerts.list(LOCKER).filter((a) => a.kind === 'fault.door')).toHaveLength(3);
-    expect(f.services.lockers.get(LOCKER).compartments.find((c) => c.id === 'M3')?.state).toBe('out_of_service');
-    expectNothingRefused();
+    expect((await alertKinds()).filter((k) => k === 'fault.door')).toHaveLength(3);
+    expect(await compartmentState('M3')).toBe('out_of_service');
+    await expectNothingRefused();
   });
 
   it('raises the keypad-lockout security alert from the device lockout', async () => {
     for (let i = 0; i < 12 && !d.runtime.health().lockout.active; i++) await type(`9${String(i).padStart(2, '0')}12345#`);
     expect(d.runtime.health().lockout.active).toBe(true);
-    d.uploadAudit();
+    await d.uploadAudit();
     expect(d.uploadedTypes()).toContain('keypad.lockout');
-    expect(f.store.alerts.list(LOCKER).map((a) => a.kind)).toContain('security.keypad-lockout');
-    expectNothingRefused();
+    expect(await alertKinds()).toContain('security.keypad-lockout');
+    await expectNothingRefused();
   });
 
   it('keeps an unknown and an invalid device record for review while the chain verifies and the ack moves past them', async () => {
@@ -243,14 +246,14 @@ describe("the device's actual audit records through the backend's ingest", () =>
     d.store.appendUncheckedAudit('diagnostics.dump', 'normal', { blob: 'x' });
     d.store.appendUncheckedAudit('return.retrieved', 'normal', { compartmentId: 'M1', courierTokenId: 'tok_c', parcels: [shipmentId], entries: [] });
     await courierDeposits(shipmentId);
-    expect(f.store.audit.reviewList(LOCKER).map((r) => [r.type, r.reason])).toEqual([
+    expect((await f.store.audit.reviewList(LOCKER)).map((r) => [r.type, r.reason])).toEqual([
       ['diagnostics.dump', 'unknown-type'],
       ['return.retrieved', 'invalid-data'],
     ]);
-    expect(f.store.audit.reviewCount(LOCKER)).toBe(2);
+    expect(await f.store.audit.reviewCount(LOCKER)).toBe(2);
     // Everything after them was still acted on, and the locker may forget them.
-    expect(shipment(shipmentId).state).toBe('delivered');
-    expect(f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
+    expect((await shipment(shipmentId)).state).toBe('delivered');
+    expect(await f.store.audit.chainBrokenAt(LOCKER)).toBeUndefined();
     expect(d.store.auditAckedWatermark()).toBe(d.store.auditHighWatermark());
   });
 });

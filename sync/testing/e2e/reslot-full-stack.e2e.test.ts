@@ -33,9 +33,9 @@ async function depositWithFault(stack: FullStack, shipmentId: string, assigned: 
 /** The end state every ordering must reach: delivered, one notice, the code opens `real`. */
 async function expectCustomerCanCollect(stack: FullStack, ids: { orderId: string; shipmentId: string }, real: string): Promise<void> {
   const { backend } = stack;
-  await waitFor(() => backend.services.shipments.get(ids.shipmentId).state === 'delivered', 'shipment delivered');
-  expect(backend.store.shipments.get(ids.shipmentId)?.compartmentId).toBe(real);
-  expect(backend.store.lockers.compartment(LOCKER, real)?.state).toBe('occupied');
+  await waitFor(async () => (await backend.services.shipments.get(ids.shipmentId)).state === 'delivered', 'shipment delivered');
+  expect((await backend.store.shipments.get(ids.shipmentId))?.compartmentId).toBe(real);
+  expect((await backend.store.lockers.compartment(LOCKER, real))?.state).toBe('occupied');
   const codes = await stack.codesSent(ids.shipmentId);
   expect(codes).toHaveLength(1);
   const live = stack.store.findEntriesByParcel(ids.shipmentId).filter((e) => e.state === 'live');
@@ -63,12 +63,12 @@ describe('a re-slot after a door fault, through runtime, sync agent and backend'
       const ids = await s.shipment('online');
       const real = await depositWithFault(s, ids.shipmentId, ids.compartmentId, fault, await s.courierCredential());
       // The backend hears of the fault while the door is still open.
-      await waitFor(() => s?.backend.store.lockers.compartment(LOCKER, ids.compartmentId)?.state === 'out_of_service', 'backend knows the fault');
+      await waitFor(async () => (await s?.backend.store.lockers.compartment(LOCKER, ids.compartmentId))?.state === 'out_of_service', 'backend knows the fault');
       await s.advance(500);
       await s.closeDoor(real);
       expect(s.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 1000 }).map((r) => r.type)).not.toContain('courier.deposited-not-live');
       await expectCustomerCanCollect(s, ids, real);
-      await waitFor(() => s?.backend.services.orders.get(ids.orderId).state === 'collected', 'order collected');
+      await waitFor(async () => (await s?.backend.services.orders.get(ids.orderId))?.state === 'collected', 'order collected');
     });
 
     it(`delivers the parcel after ${name} while the locker is offline, once it reconnects; the code then opens it offline`, async () => {
@@ -79,8 +79,8 @@ describe('a re-slot after a door fault, through runtime, sync agent and backend'
       const real = await depositWithFault(s, ids.shipmentId, ids.compartmentId, fault, credential);
       await s.closeDoor(real);
       s.connect();
-      await waitFor(() => s?.backend.services.shipments.get(ids.shipmentId).state === 'delivered', 'deposit reported after reconnect');
-      expect(s.backend.store.lockers.compartment(LOCKER, ids.compartmentId)?.state).toBe('out_of_service');
+      await waitFor(async () => (await s?.backend.services.shipments.get(ids.shipmentId))?.state === 'delivered', 'deposit reported after reconnect');
+      expect((await s.backend.store.lockers.compartment(LOCKER, ids.compartmentId))?.state).toBe('out_of_service');
       await s.disconnect();
       await expectCustomerCanCollect(s, ids, real);
     });
@@ -96,9 +96,9 @@ describe('a re-slot after a door fault, through runtime, sync agent and backend'
     await s.closeDoor(real);
     const fault = s.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 1000 }).find((r) => r.type === 'compartment.out-of-service');
     expect(fault).toBeDefined();
-    s.backend.services.parcels.deposited(ids.shipmentId, LOCKER, real, Date.now(), { actor: 'test', reason: 'deposit first' });
+    await s.backend.services.parcels.deposited(ids.shipmentId, LOCKER, real, Date.now(), { actor: 'test', reason: 'deposit first' });
     s.connect();
-    await waitFor(() => s?.backend.store.lockers.compartment(LOCKER, ids.compartmentId)?.state === 'out_of_service', 'fault reported after the deposit');
+    await waitFor(async () => (await s?.backend.store.lockers.compartment(LOCKER, ids.compartmentId))?.state === 'out_of_service', 'fault reported after the deposit');
     await expectCustomerCanCollect(s, ids, real);
   });
 
@@ -117,6 +117,6 @@ describe('a re-slot after a door fault, through runtime, sync agent and backend'
     await expectCustomerCanCollect(s, ids, 'L1');
     // The assigned compartment is free again on both sides.
     expect(s.store.getCompartment(ids.compartmentId)?.status).toBe('free');
-    await waitFor(() => s?.backend.store.lockers.compartment(LOCKER, ids.compartmentId)?.state === 'free', 'assigned compartment freed');
+    await waitFor(async () => (await s?.backend.store.lockers.compartment(LOCKER, ids.compartmentId))?.state === 'free', 'assigned compartment freed');
   });
 });
