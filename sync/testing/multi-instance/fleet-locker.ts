@@ -101,7 +101,7 @@ export class FleetLocker {
   }
 
   hasLiveCode(parcelId: string): boolean {
-    return this.store.findEntriesByParcel(parcelId).some((e) => e.state === 'live');
+    return this.store.findEntriesByParcel(parcelId).some((e) => e.state === 'live' || e.state === 'awaiting-deposit');
   }
 
   async close(): Promise<void> {

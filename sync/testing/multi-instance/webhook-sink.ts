@@ -26,13 +26,13 @@ export class WebhookSink {
   ) {}
 
   static async start(secret: string): Promise<WebhookSink> {
-    let sink: WebhookSink | undefined;
+    const holder: { sink?: WebhookSink } = {};
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        const ok = sink?.accept(String(req.headers['x-signature'] ?? ''), body) ?? false;
+        const ok = holder.sink?.accept(String(req.headers['x-signature'] ?? ''), body) ?? false;
         res.statusCode = ok ? 204 : 400;
         res.end();
       });
@@ -40,7 +40,8 @@ export class WebhookSink {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
-    sink = new WebhookSink(server, `http://127.0.0.1:${String(port)}/notify`, secret);
+    const sink = new WebhookSink(server, `http://127.0.0.1:${String(port)}/notify`, secret);
+    holder.sink = sink;
     return sink;
   }
 
