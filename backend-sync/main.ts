@@ -8,7 +8,7 @@ import { createBackendServices } from './backend-services.js';
 import { loadConfig } from './config/config.js';
 import { reloadSigningKeys } from './codes/key-reload.js';
 import { buildApp } from './http/app.js';
-import { bridgeSubscriptions } from './locker-sync/locker-bridge.js';
+import { bridgeSubscriptionsFor } from './locker-sync/locker-bridge.js';
 import { MqttTransport } from './locker-sync/mqtt-transport.js';
 import type { NotificationChannel } from './notifications/channel.js';
 import { LogChannel } from './notifications/log-channel.js';
@@ -41,7 +41,10 @@ async function main(): Promise<void> {
       clientId: config.mqtt.clientId,
       username: config.mqtt.username,
       password: config.mqtt.password,
-      subscriptions: bridgeSubscriptions,
+      subscriptions: bridgeSubscriptionsFor(config.mqtt.sharedGroup),
+      // Shared subscriptions are MQTT 5; a shared instance's session lapses soon after it
+      // dies, so its queued uplinks are not held for it (lockers resend until acked).
+      ...(config.mqtt.sharedGroup === undefined ? {} : { protocolVersion: 5 as const, sessionExpirySeconds: 120 }),
       logger,
       onMessage: (topic, payload) => services.bridge.onMessage(topic, payload),
     });

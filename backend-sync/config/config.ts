@@ -46,7 +46,16 @@ export const BackendConfig = z
         enabled: z.boolean().default(true),
         /** Required while enabled: there is no default broker to connect to by surprise. */
         url: z.string().regex(/^(mqtts?|wss?):\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL').optional(),
+        /** Unique per instance: the broker keeps one session per client id. */
         clientId: z.string().min(1).default('backend-sync'),
+        /**
+         * Set when several instances share the broker: locker uplinks (audit, acks, snapshot
+         * requests, command replies, health) are then taken through the MQTT 5 shared
+         * subscription $share/<group>/…, so each message reaches one instance. Presence stays
+         * a plain subscription on every instance (retained presences are not delivered to
+         * shared subscriptions, and every instance re-syncs from them).
+         */
+        sharedGroup: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
         username: z.string().optional(),
         password: z.string().optional(),
       })
@@ -121,6 +130,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env['BACKEND_DB_SCHEMA'] !== undefined) set('db', 'schema', env['BACKEND_DB_SCHEMA']);
   if (env['BACKEND_KEYS_DIR'] !== undefined) set('keys', 'dir', env['BACKEND_KEYS_DIR']);
   if (env['BACKEND_MQTT_URL'] !== undefined) set('mqtt', 'url', env['BACKEND_MQTT_URL']);
+  if (env['BACKEND_MQTT_CLIENT_ID'] !== undefined) set('mqtt', 'clientId', env['BACKEND_MQTT_CLIENT_ID']);
+  if (env['BACKEND_MQTT_SHARED_GROUP'] !== undefined) set('mqtt', 'sharedGroup', env['BACKEND_MQTT_SHARED_GROUP']);
   const top: Record<string, unknown> = { ...o };
   if (env['LOG_LEVEL'] !== undefined) top['logLevel'] = env['LOG_LEVEL'];
   return top;

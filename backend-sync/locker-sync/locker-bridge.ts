@@ -38,7 +38,22 @@ export interface Publisher {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
 }
 
-export const bridgeSubscriptions: readonly string[] = (['presence', 'health', 'codes/ack', 'codes/snapshot-request', 'audit/upload', 'cmd/reply'] as const).map((s) => allLockersFilter(s));
+const uplinks = ['health', 'codes/ack', 'codes/snapshot-request', 'audit/upload', 'cmd/reply'] as const;
+
+/** One instance: every locker topic it handles, as plain subscriptions. */
+export const bridgeSubscriptions: readonly string[] = ['presence' as const, ...uplinks].map((s) => allLockersFilter(s));
+
+/**
+ * Several instances (docs/decisions/0029): uplinks through the shared subscription of
+ * `group`, so one instance handles each message (ingest is idempotent, so a redelivery
+ * after an instance dies is harmless); presence on every instance, which keeps the
+ * retained presences that re-sync lockers after a restart (shared subscriptions get no
+ * retained messages) and is idempotent to handle more than once.
+ */
+export function bridgeSubscriptionsFor(group: string | undefined): readonly string[] {
+  if (group === undefined) return bridgeSubscriptions;
+  return [allLockersFilter('presence'), ...uplinks.map((s) => `$share/${group}/${allLockersFilter(s)}`)];
+}
 
 export interface LockerBridgeDeps {
   store: Store;

@@ -12,6 +12,8 @@ export interface MqttTransportOptions {
   username?: string | undefined;
   password?: string | undefined;
   protocolVersion?: 4 | 5;
+  /** MQTT 5 session expiry after a disconnect (default 7 days: the broker queues our uplinks while we restart). */
+  sessionExpirySeconds?: number;
   subscriptions: readonly string[];
   logger: Logger;
   /** Handles one message; a rejection is logged (the handler should not reject). */
@@ -42,7 +44,7 @@ export class MqttTransport {
     };
     if (this.o.username !== undefined) options.username = this.o.username;
     if (this.o.password !== undefined) options.password = this.o.password;
-    if (options.protocolVersion === 5) options.properties = { sessionExpiryInterval: 7 * 24 * 3600 };
+    if (options.protocolVersion === 5) options.properties = { sessionExpiryInterval: this.o.sessionExpirySeconds ?? 7 * 24 * 3600 };
     const client = connect(this.o.url, options);
     this.client = client;
     client.on('message', (topic, payload) => {

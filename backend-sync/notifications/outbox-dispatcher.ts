@@ -13,14 +13,15 @@ import { redactPayload, type NotificationChannel } from './channel.js';
 // two instances send the same notification while both are alive.
 
 /**
- * Rows taken per claim, and how long they stay this instance's: a batch sent at the
- * webhook's 5 s timeout per row takes at most 100 s, well inside the lease, so a live
- * instance never loses rows mid-send; a crashed instance's rows are due again after two
- * minutes (and the notification id lets the receiver drop the one duplicate that a crash
- * between send and markSent can cause).
+ * Rows taken per claim, and how long they stay this instance's. They are sent one after
+ * another (a customer's notices keep their order), at most the webhook's 5 s timeout each:
+ * 4 rows take ≤ 20 s, inside the 30 s lease, so a live instance never loses rows mid-send.
+ * A crashed instance's rows are due again 30 s later — that delay is what a crash costs a
+ * customer (the fleet test measures it). A crash between send and markSent resends once;
+ * the notification id lets the receiver drop that duplicate.
  */
-const CLAIM_BATCH = 20;
-const LEASE_MS = 120_000;
+const CLAIM_BATCH = 4;
+const LEASE_MS = 30_000;
 /** At most this many rows per pass, as before the leases: the next tick takes the rest. */
 const PASS_LIMIT = 100;
 

@@ -21,7 +21,7 @@ import { WebhookSink } from '../multi-instance/webhook-sink.js';
 // lost, duplicated and unexpected effects and for double bookings, and 1,000 concurrent
 // holds race for 10 compartments through all three instances.
 
-const LOCKERS = 20;
+const LOCKERS = Number(process.env['FLEET_LOCKERS'] ?? 20);
 const PARCELS_PER_LOCKER = 2;
 const COMPARTMENTS = [
   { id: 'M1', size: 'M' as const },
@@ -117,7 +117,9 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
 
   async function openDoor(locker: FleetLocker, compartmentId: string, what: string): Promise<void> {
     for (let i = 0; i < 50 && !locker.doorIsOpen(compartmentId); i++) await locker.advance(100);
-    if (!locker.doorIsOpen(compartmentId)) throw new Error(`${what}: door ${locker.id}/${compartmentId} did not open`);
+    if (!locker.doorIsOpen(compartmentId)) throw new Error(`${what}: door ${locker.id}/${compartmentId} did not open (display: ${locker.lastText()})`);
+    // Let the runtime see the door open (sensor debounce) before the person closes it.
+    await locker.advance(500);
   }
 
   async function deposit(locker: FleetLocker, p: { shipmentId: string; compartmentId: string }): Promise<void> {
@@ -131,7 +133,7 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
   }
 
   async function pickup(locker: FleetLocker, p: { shipmentId: string; compartmentId: string }): Promise<void> {
-    await waitUntil(() => sink.deliveries.some((d) => d.kind === 'parcel.ready_for_pickup' && d.payload['shipmentId'] === p.shipmentId), `pickup notice for ${p.shipmentId}`, 30_000);
+    await waitUntil(() => sink.deliveries.some((d) => d.kind === 'parcel.ready_for_pickup' && d.payload['shipmentId'] === p.shipmentId), `pickup notice for ${p.shipmentId}`, 90_000);
     const notice = sink.deliveries.find((d) => d.kind === 'parcel.ready_for_pickup' && d.payload['shipmentId'] === p.shipmentId);
     await locker.type(`${String(notice?.payload['code'])}#`);
     await openDoor(locker, p.compartmentId, `pickup of ${p.shipmentId}`);
@@ -173,14 +175,19 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
       'every shipment collected',
       60_000,
     );
+    await waitUntil(() => sink.deliveries.filter((d) => d.kind === 'parcel.collected').length >= parcels.length, 'every collection notice', 90_000);
     const lost = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders WHERE state <> 'collected'`)).rows[0]?.n ?? -1;
-    const notices = sink.deliveries.filter((d) => d.kind === 'parcel.ready_for_pickup');
-    const noticeIdsPerShipment = new Map<string, Set<string>>();
-    for (const d of notices) {
-      const s = String(d.payload['shipmentId']);
-      noticeIdsPerShipment.set(s, (noticeIdsPerShipment.get(s) ?? new Set()).add(d.id));
+    // Each order's customer hears 'placed' and 'payment confirmed' once, and each parcel's
+    // 'ready for pickup' and 'collected' once. A redelivery of one notification (same id, after its sender
+    // died before recording the send) is not a duplicate effect; two ids for one subject are.
+    const expectedKinds = ['order.placed', 'order.payment_confirmed', 'parcel.ready_for_pickup', 'parcel.collected'];
+    const idsBySubject = new Map<string, Set<string>>();
+    for (const d of sink.deliveries) {
+      const subject = `${d.kind}:${String(d.payload['shipmentId'] ?? d.payload['orderId'])}`;
+      idsBySubject.set(subject, (idsBySubject.get(subject) ?? new Set()).add(d.id));
     }
-    const duplicatedNotices = [...noticeIdsPerShipment.values()].filter((ids) => ids.size > 1).length;
+    const duplicatedNotices = [...idsBySubject.values()].filter((ids) => ids.size > 1).length;
+    const noticeIdsPerShipment = new Map([...idsBySubject].filter(([k]) => k.startsWith('parcel.ready_for_pickup:')));
     const duplicatedTransitions = (
       await db.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM (SELECT entity, entity_id, from_state, to_state FROM state_log GROUP BY entity, entity_id, from_state, to_state HAVING count(*) > 1) d`,
@@ -192,7 +199,7 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
       chainBreaks: (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_state WHERE chain_broken_at IS NOT NULL')).rows[0]?.n,
       compartmentsNotFree: (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM compartments WHERE state <> 'free'`)).rows[0]?.n,
       unprocessedAudit: (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_records WHERE processed = 0')).rows[0]?.n,
-      otherNotices: sink.deliveries.filter((d) => !['parcel.ready_for_pickup', 'parcel.collected', 'order.confirmed', 'order.collected'].includes(d.kind)).map((d) => d.kind),
+      otherNotices: sink.deliveries.filter((d) => !expectedKinds.includes(d.kind)).map((d) => d.kind),
       badWebhooks: sink.rejected.length,
     };
     const doubleBookings = (
@@ -207,11 +214,12 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
     expect(parcels).toHaveLength(LOCKERS * PARCELS_PER_LOCKER);
     expect(lost).toBe(0);
     expect(noticeIdsPerShipment.size).toBe(parcels.length);
+    expect(idsBySubject.size).toBe(4 * parcels.length);
     expect(duplicatedNotices).toBe(0);
     expect(duplicatedTransitions).toBe(0);
     expect(doubleBookings).toBe(0);
     expect(unexpected).toEqual({ alerts: [], auditReview: 0, chainBreaks: 0, compartmentsNotFree: 0, unprocessedAudit: 0, otherNotices: [], badWebhooks: 0 });
-  }, 240_000);
+  }, 300_000);
 
   it('1,000 concurrent holds for 10 compartments, spread over the three instances: exactly 10', async () => {
     const reg = await api.call('POST', '/lockers', lockerInput('fleet-race', 52.6, 13.5, { S: 10 }));

@@ -42,7 +42,7 @@ export class BackendProcess {
       http: { host: '127.0.0.1', port },
       db: { url: o.pgUrl, schema: o.schema, poolSize: 8 },
       keys: { dir: o.keysDir },
-      mqtt: { url: o.mqttUrl, clientId: `backend-${o.name}` },
+      mqtt: { url: o.mqttUrl, clientId: `backend-${o.name}`, sharedGroup: 'fleet' },
       auth: { apiKeys: [{ id: 'fleet-test', roles: ['admin', 'merchant', 'carrier', 'customer-page'], sha256: o.apiKeySha256 }] },
       reservations: { sweepIntervalMs: 250 },
       notifications: { pollIntervalMs: 100, baseBackoffMs: 200, webhook: o.webhook },

@@ -100,6 +100,11 @@ export class FleetLocker {
     return this.sim.control.pulses(id).length;
   }
 
+  /** What the display shows now (for failing tests). */
+  lastText(): string {
+    return this.sim.control.indicator.lastMessage()?.text ?? '';
+  }
+
   hasLiveCode(parcelId: string): boolean {
     return this.store.findEntriesByParcel(parcelId).some((e) => e.state === 'live' || e.state === 'awaiting-deposit');
   }
