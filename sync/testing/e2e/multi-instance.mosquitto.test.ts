@@ -144,8 +144,10 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
     const parcels: Array<{ locker: FleetLocker; orderId: string; shipmentId: string; compartmentId: string }> = [];
     const failures: string[] = [];
     let deposits = 0;
+    let depositsAtKill = -1;
     const killer = (async () => {
       await waitUntil(() => deposits >= (LOCKERS * PARCELS_PER_LOCKER) / 4, 'a quarter of the deposits', 120_000);
+      depositsAtKill = deposits;
       await backends[1]?.kill();
       await sleep(1_000);
       await backends[1]?.restart();
@@ -168,6 +170,9 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
     );
     await killer;
     expect(failures).toEqual([]);
+    // The kill landed mid-load, not after it.
+    expect(depositsAtKill).toBeGreaterThanOrEqual(1);
+    expect(depositsAtKill).toBeLessThan(LOCKERS * PARCELS_PER_LOCKER);
 
     // Every parcel reaches the end: shipment and order collected, compartment free again.
     await waitUntil(
@@ -208,7 +213,7 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
       )
     ).rows[0]?.n;
     process.stdout.write(
-      `fleet: parcels=${String(parcels.length)} lost=${String(lost)} duplicated_notices=${String(duplicatedNotices)} duplicated_transitions=${String(duplicatedTransitions)} ` +
+      `fleet: parcels=${String(parcels.length)} deposits_at_kill=${String(depositsAtKill)} lost=${String(lost)} duplicated_notices=${String(duplicatedNotices)} duplicated_transitions=${String(duplicatedTransitions)} ` +
         `redelivered_webhooks=${String(sink.duplicates())} unknown_http_outcomes=${String(api.unknownOutcomes)} double_bookings=${String(doubleBookings)} unexpected=${JSON.stringify(unexpected)}\n`,
     );
     expect(parcels).toHaveLength(LOCKERS * PARCELS_PER_LOCKER);
