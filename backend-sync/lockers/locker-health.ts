@@ -31,6 +31,9 @@ export class LockerHealth {
     const { store, alerts } = this;
     const receivedAt = this.clock.now();
     return store.transaction(async (): Promise<HealthOutcome> => {
+      // Two instances may take two reports of one locker at once (shared subscription):
+      // the row lock makes the second see the first's episodes, so an episode alerts once.
+      await store.lockers.lockRow(lockerId);
       const prev = await store.lockerHealth.get(lockerId);
       // QoS 0 and retries can reorder or repeat: within one boot keep the latest by sentAt.
       if (prev !== undefined && prev.bootId === m.bootId && m.sentAt <= prev.sentAt) return 'stale';

@@ -52,6 +52,12 @@ export interface LockerRepository {
   get(id: string): Promise<Locker | undefined>;
   /** The two fields a claim checks, without decoding the rest (hot path). */
   gate(id: string): Promise<{ status: LockerStatus; offlineSince: number | null } | undefined>;
+  /**
+   * Locks the locker's row until the caller's transaction ends (PostgreSQL FOR UPDATE; a
+   * SQLite write transaction is exclusive anyway), for read-then-write work on per-locker
+   * state that several instances may do at once. False when the locker does not exist.
+   */
+  lockRow(id: string): Promise<boolean>;
   detail(id: string, now: number): Promise<LockerDetail | undefined>;
   ids(): Promise<string[]>;
   /** One page of the registry in id order, after `afterId` (keyset pagination). */

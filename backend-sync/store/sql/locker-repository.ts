@@ -92,6 +92,7 @@ const insertCompartments = sqlPer({
 });
 const get = sql(`SELECT ${LOCKER_COLUMNS} FROM lockers WHERE id = ?`);
 const gate = sql('SELECT status, offline_since FROM lockers WHERE id = ?');
+const lockRow = sqlPer({ sqlite: 'SELECT 1 AS one FROM lockers WHERE id = ?', postgres: 'SELECT 1 AS one FROM lockers WHERE id = ? FOR UPDATE' });
 const ids = sql('SELECT id FROM lockers ORDER BY id');
 const page = sql(`SELECT ${LOCKER_COLUMNS} FROM lockers WHERE id > ? ORDER BY id LIMIT ?`);
 const pageByStatus = sql(`SELECT ${LOCKER_COLUMNS} FROM lockers WHERE id > ? AND status = ? ORDER BY id LIMIT ?`);
@@ -182,6 +183,10 @@ export class SqlLockerRepository implements LockerRepository {
         ? await this.x.all<LockerRow>(page, [after, params.limit])
         : await this.x.all<LockerRow>(pageByStatus, [after, params.status, params.limit]);
     return rows.map(toLocker);
+  }
+
+  async lockRow(id: string): Promise<boolean> {
+    return (await this.x.one<{ one: number }>(lockRow, [id])) !== undefined;
   }
 
   async gate(id: string): Promise<{ status: LockerStatus; offlineSince: number | null } | undefined> {
