@@ -24,6 +24,8 @@ interface GroupUnit {
 export class SqliteExecutor implements SqlExecutor {
   readonly engine = 'sqlite' as const;
   private readonly statements = new Map<Sql, Database.Statement>();
+  /** BEGIN/COMMIT/SAVEPOINT…, prepared once: db.exec would compile them on every unit. */
+  private readonly control = new Map<string, Database.Statement>();
   private readonly als = new AsyncLocalStorage<Tx>();
   private active: Tx | undefined;
   private queue: GroupUnit[] = [];
@@ -42,6 +44,15 @@ export class SqliteExecutor implements SqlExecutor {
       this.statements.set(q, s);
     }
     return s;
+  }
+
+  private exec(text: string): void {
+    let s = this.control.get(text);
+    if (s === undefined) {
+      s = this.db.prepare(text);
+      this.control.set(text, s);
+    }
+    s.run();
   }
 
   private ready(): boolean {
@@ -97,18 +108,18 @@ export class SqliteExecutor implements SqlExecutor {
     const tx: Tx = { savepoints: 0, done: new Promise<void>((r) => (finish = r)) };
     this.active = tx;
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.exec('BEGIN IMMEDIATE');
       let result: T;
       try {
         result = await this.als.run(tx, work);
       } catch (err) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        if (this.db.inTransaction) this.exec('ROLLBACK');
         throw err;
       }
-      this.db.exec('COMMIT');
+      this.exec('COMMIT');
       return result;
     } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      if (this.db.inTransaction) this.exec('ROLLBACK');
       throw err;
     } finally {
       this.active = undefined;
@@ -117,18 +128,22 @@ export class SqliteExecutor implements SqlExecutor {
   }
 
   private async savepoint<T>(tx: Tx, work: () => Promise<T>): Promise<T> {
+    // Named by depth: siblings reuse the name (the previous one is released), so a group
+    // of 256 units needs one prepared SAVEPOINT, not 256.
     const name = `sp${String(++tx.savepoints)}`;
-    this.db.exec(`SAVEPOINT ${name}`);
+    this.exec(`SAVEPOINT ${name}`);
     try {
       const result = await work();
-      this.db.exec(`RELEASE ${name}`);
+      this.exec(`RELEASE ${name}`);
       return result;
     } catch (err) {
       if (this.db.inTransaction) {
-        this.db.exec(`ROLLBACK TO ${name}`);
-        this.db.exec(`RELEASE ${name}`);
+        this.exec(`ROLLBACK TO ${name}`);
+        this.exec(`RELEASE ${name}`);
       }
       throw err;
+    } finally {
+      tx.savepoints--;
     }
   }
 
