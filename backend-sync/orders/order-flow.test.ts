@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CodeBatchManifest, Keyring, codeBatchContentHash, codeSetDigestOf, openSeal } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
-import { RecordingPublisher, flushImmediate, paidOrder, ship } from '../testing/order-helpers.js';
+import { RecordingPublisher, paidOrder, ship } from '../testing/order-helpers.js';
 
 describe('orders and split shipments', () => {
   let f: BackendFixture;
@@ -47,7 +47,7 @@ describe('orders and split shipments', () => {
   it('issues a pickup code per shipment and publishes one signed delta the locker can verify', async () => {
     const o = await paidOrder(f, 'ord-codes', [{ lineId: 'l1', size: 'M' }]);
     await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
-    await flushImmediate();
+    await f.services.bridge.idle();
     expect(pub.batches).toHaveLength(1);
     const msg = pub.batches[0]!;
     expect(msg.batch).toMatchObject({ kind: 'delta', fromVersion: 0, toVersion: 1, revocations: [] });
@@ -69,9 +69,9 @@ describe('orders and split shipments', () => {
     const o = await paidOrder(f, 'ord-cancel', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'S' }]);
     const s1 = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
     await ship(f, o.id, ['l2'], 'lk-a', 'S', 'TRK2');
-    await flushImmediate();
+    await f.services.bridge.idle();
     const after = await f.services.orders.cancel(o.id, { reason: 'customer changed mind', shipmentIds: [s1.id] }, 'merchant');
-    await flushImmediate();
+    await f.services.bridge.idle();
     expect(after.shipments.find((s) => s.id === s1.id)?.state).toBe('cancelled');
     expect(after.lines.find((l) => l.lineId === 'l1')?.state).toBe('cancelled');
     expect(after.state).toBe('processing');

@@ -34,4 +34,3 @@ export class RecordingPublisher {
   }
 }
 
-export const flushImmediate = (): Promise<void> => new Promise((r) => setImmediate(r));

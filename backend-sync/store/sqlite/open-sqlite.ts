@@ -8,12 +8,18 @@ import { migrate } from './migrations.js';
 export type SqliteDatabase = Database.Database;
 
 const SYNCHRONOUS_FULL = 2;
+const SYNCHRONOUS_NORMAL = 1;
 
 export interface OpenSqliteOptions {
   path: string;
   logger: Logger;
   /** Several bridge processes may share one file: a writer waits this long for the lock. */
   busyTimeoutMs?: number;
+  /**
+   * FULL (default): each COMMIT fsyncs the WAL itself. NORMAL: only for a caller that
+   * flushes the WAL before acknowledging any commit (SqliteExecutor with a WalSync).
+   */
+  synchronous?: 'FULL' | 'NORMAL';
 }
 
 /**
@@ -31,9 +37,10 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
     if (options.path !== ':memory:' && mode !== 'wal') {
       throw new BackendError('DB_DURABILITY', 'journal_mode WAL could not be set', { mode: String(mode) });
     }
-    db.pragma('synchronous = FULL');
-    if (db.pragma('synchronous', { simple: true }) !== SYNCHRONOUS_FULL) {
-      throw new BackendError('DB_DURABILITY', 'synchronous=FULL could not be set');
+    const synchronous = options.synchronous ?? 'FULL';
+    db.pragma(`synchronous = ${synchronous}`);
+    if (db.pragma('synchronous', { simple: true }) !== (synchronous === 'FULL' ? SYNCHRONOUS_FULL : SYNCHRONOUS_NORMAL)) {
+      throw new BackendError('DB_DURABILITY', `synchronous=${synchronous} could not be set`);
     }
     db.pragma('foreign_keys = ON');
     migrate(db);
