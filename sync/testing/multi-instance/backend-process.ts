@@ -79,6 +79,12 @@ export class BackendProcess {
     child.stderr?.on('data', keep);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    // If the test process dies (a timeout, a crash), its backends must not live on.
+    const reap = (): void => {
+      child.kill('SIGKILL');
+    };
+    process.once('exit', reap);
+    child.once('exit', () => process.removeListener('exit', reap));
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (!this.running) throw new Error(`backend ${this.name} exited while starting:\n${this.output}`);
