@@ -23,6 +23,8 @@ export const BackendConfig = z
         schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
         /** PostgreSQL connections per instance. */
         poolSize: z.number().int().min(1).max(200).default(16),
+        /** application_name of this instance's connections: tells instances apart in pg_stat_activity. */
+        applicationName: z.string().regex(/^[\x20-\x7e]{1,63}$/).default('locker-backend'),
       })
       .strict()
       .prefault({}),

@@ -111,6 +111,22 @@ describe('reservations', () => {
     expect(await f.store.idempotency.get('order', 'order-key-2')).toBeUndefined();
   });
 
+  it('says why a hold was refused: unknown locker, locker out of service, no free compartment; and holds nothing', async () => {
+    const code = (err: unknown): string | undefined => (isBackendError(err) ? err.code : undefined);
+    expect(code(await f.services.reservations.reserve('key-nope-aaaa', { ...req, lockerId: 'lk-nope' }).catch((e: unknown) => e))).toBe('NOT_FOUND');
+    await f.services.lockers.setStatus('lk-a', 'out_of_service');
+    const closed: unknown = await f.services.reservations.reserve('key-oos-aaaa', req).catch((e: unknown) => e);
+    expect(code(closed)).toBe('BUSINESS_RULE');
+    expect((closed as Error).message).toMatch(/not operating/);
+    await f.services.lockers.setStatus('lk-a', 'operating');
+    await f.services.reservations.reserve('key-m1-aaaa', req);
+    await f.services.reservations.reserve('key-m2-aaaa', req);
+    expect(code(await f.services.reservations.reserve('key-m3-aaaa', req).catch((e: unknown) => e))).toBe('NO_CAPACITY');
+    expect((await f.services.lockers.get('lk-a')).compartments.filter((c) => c.state === 'held')).toHaveLength(2);
+    // A refused request stores no response: the key answers anew once the reason is gone.
+    expect(await f.store.idempotency.get('reservation', 'key-oos-aaaa')).toBeUndefined();
+  });
+
   it('does not offer a locker that has been offline longer than the grace time', async () => {
     await f.store.lockers.setPresence('lk-a', false, f.clock.now(), undefined);
     f.clock.advance(f.config.presence.offlineGraceMs + 1);

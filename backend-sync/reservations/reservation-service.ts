@@ -49,20 +49,28 @@ export class ReservationService {
     const { store, clock } = this.o;
     return async () => {
       const now = clock.now();
-      const locker = await store.lockers.gate(req.lockerId);
-      if (locker === undefined) throw notFound('locker', req.lockerId);
-      if (locker.status !== 'operating') throw new BackendError('BUSINESS_RULE', 'locker is not operating', { lockerId: req.lockerId, status: locker.status });
       const cutoff = now - this.o.offlineGraceMs;
-      if (locker.offlineSince !== null && locker.offlineSince <= cutoff) {
-        throw new BackendError('BUSINESS_RULE', 'locker has been offline too long to take new parcels', { lockerId: req.lockerId });
-      }
       const id = newId('res');
+      // The claim itself only takes a compartment of an operating locker that is online
+      // enough (see ReservationRepository.claim), so the locker is read only when it took
+      // none, to say why: one statement fewer on every successful hold, the hot path.
       const claimed = await store.reservations.claim({ id, orderRef: req.orderRef, lockerId: req.lockerId, size: req.size, status: 'held', expiresAt: now + this.o.holdMs, now, offlineCutoff: cutoff });
-      if (claimed === undefined) throw new BackendError('NO_CAPACITY', 'no free compartment of this size at this locker', { lockerId: req.lockerId, size: req.size });
+      if (claimed === undefined) throw await this.whyNoClaim(req, cutoff);
       await store.stateLog.append({ entity: 'reservation', entityId: id, to: 'held', event: 'reserve', actor: 'checkout', at: now });
       this.log.info({ reservationId: id, lockerId: req.lockerId, size: req.size }, 'reservation.held');
       return toReservationView(claimed);
     };
+  }
+
+  /** The error for a claim that took nothing: the locker's state, else no capacity. */
+  private async whyNoClaim(req: ReservationRequest, offlineCutoff: number): Promise<BackendError> {
+    const locker = await this.o.store.lockers.gate(req.lockerId);
+    if (locker === undefined) return notFound('locker', req.lockerId);
+    if (locker.status !== 'operating') return new BackendError('BUSINESS_RULE', 'locker is not operating', { lockerId: req.lockerId, status: locker.status });
+    if (locker.offlineSince !== null && locker.offlineSince <= offlineCutoff) {
+      return new BackendError('BUSINESS_RULE', 'locker has been offline too long to take new parcels', { lockerId: req.lockerId });
+    }
+    return new BackendError('NO_CAPACITY', 'no free compartment of this size at this locker', { lockerId: req.lockerId, size: req.size });
   }
 
   async get(id: string): Promise<ReservationView> {

@@ -48,6 +48,6 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
 }
 
 export async function openStore(db: BackendConfig['db'], logger: Logger): Promise<SqlStore> {
-  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize }, logger);
+  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize, applicationName: db.applicationName }, logger);
   return openSqliteStore(db.path, logger);
 }

@@ -15,65 +15,39 @@
 //                          without one, after all runs. Must be 0.
 //   token_issue_per_s      pickup tokens with a fresh keypad code (CSPRNG, digest, uniqueness
 //                          check, PASETO v4.public signature with node:crypto).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { lockerInput, makeBackend } from '@locker/backend/testing/backend-fixture.js';
+import { join } from 'node:path';
+import { makeBackend } from '@locker/backend/testing/backend-fixture.js';
 import { systemClock } from '@locker/backend/shared/clock.js';
 import { sql } from '@locker/backend/store/sql/sql-text.js';
-import type { LockerInput } from '@locker/backend/lockers/locker-schemas.js';
 import { print } from './bench-kit.js';
+import { runHoldLoad } from './backend/hold-load.js';
+import { LOCKERS, MetroArea, searchLatency } from './backend/metro-lockers.js';
 
-const LOCKERS = 10_000;
-const SIZES = { S: 6, M: 6, L: 5, XL: 3 } as const; // 20 compartments per locker → 200,000
-// Berlin-sized metro area (~44 × 54 km): ~4 lockers per km², ~50 inside a 2 km circle.
-const box = { lat: [52.3, 52.7], lng: [13.0, 13.8] } as const;
-let seed = 42;
-const rand = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
-const between = (r: readonly [number, number]): number => r[0] + rand() * (r[1] - r[0]);
+// The estate and the searches are shared with backend-pg.bench.ts (backend/metro-lockers.ts),
+// so the two engines' search figures are taken on the same city with the same queries.
+const metro = new MetroArea();
+const rand = (): number => metro.rand();
 
 const dir = mkdtempSync(join(tmpdir(), 'backend-bench-'));
 const f = await makeBackend({ dir, clock: systemClock, config: { rateLimit: { windowMs: 1000, max: 10_000_000 } } });
 try {
   await f.store.transaction(async () => {
-    for (let i = 0; i < LOCKERS; i++) {
-      const input: LockerInput = lockerInput(`bench-${String(i)}`, between(box.lat), between(box.lng), SIZES);
-      await f.services.lockers.register(input);
-    }
+    for (let i = 0; i < LOCKERS; i++) await f.services.lockers.register(metro.locker(i));
   });
 
   // --- search ---
-  const sizes = ['S', 'M', 'L', 'XL'] as const;
-  const query = async (): Promise<void> => {
-    await f.services.lockers.search({ lat: between(box.lat), lng: between(box.lng), radiusM: 2000, size: sizes[Math.floor(rand() * 4)], limit: 20 });
-  };
-  for (let i = 0; i < 200; i++) await query();
-  const times: number[] = [];
-  for (let i = 0; i < 2000; i++) {
-    const t = performance.now();
-    await query();
-    times.push(performance.now() - t);
-  }
-  times.sort((a, b) => a - b);
-  print('locker_search_p99_ms', Number((times[Math.floor(times.length * 0.99)] ?? 0).toFixed(2)), 'ms');
-  print('locker_search_p50_ms', Number((times[Math.floor(times.length * 0.5)] ?? 0).toFixed(2)), 'ms');
+  const search = await searchLatency(metro, (q) => f.services.lockers.search(q));
+  print('locker_search_p99_ms', search.p99, 'ms');
+  print('locker_search_p50_ms', search.p50, 'ms');
 
   // --- reservations over HTTP: 64 concurrent keep-alive clients in a separate process ---
   const app = await f.app();
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const CLIENTS = 64;
   const PER_CLIENT = 250;
-  const loadClient = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'backend-sync', 'testing', 'http-load-client.ts');
-  const run = (tag: string, perClient: number): Promise<{ ok: number; full: number; other: number; ms: number }> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', loadClient, base, String(CLIENTS), String(perClient), String(LOCKERS), tag], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { ok: number; full: number; other: number; ms: number }) : reject(new Error(`load client exit ${String(code)}`))));
-    });
+  const run = (tag: string, perClient: number) => runHoldLoad({ bases: [base], clients: CLIENTS, perClient, lockers: LOCKERS, tag });
   await run('warm', 20);
   const http = await run('http', PER_CLIENT);
   print('reserve_http_per_s', Math.round(http.ok / (http.ms / 1000)), 'ops/s');
@@ -118,7 +92,6 @@ try {
     n += 50;
   }
   print('token_issue_per_s', Math.round(n / ((performance.now() - t2) / 1000)), 'ops/s');
-  void lockerInput;
 } finally {
   await f.close();
   rmSync(dir, { recursive: true, force: true });

@@ -59,6 +59,20 @@ describe.each(engines)('ReservationRepository on %s', (engine) => {
     expect(results.filter((r) => r instanceof Error)).toEqual([]);
   });
 
+  // The checkout reads the locker only after a claim took nothing (to say why), so the
+  // claim itself must refuse a locker that is not operating or has been offline too long.
+  it('takes nothing at a locker that is not operating, or offline since before the cutoff, and inserts no reservation', async () => {
+    await x.run(sql(`UPDATE lockers SET status = 'out_of_service' WHERE id = 'lk'`));
+    expect(await claim('closed')).toBeUndefined();
+    await x.run(sql(`UPDATE lockers SET status = 'operating', offline_since = ? WHERE id = 'lk'`), [T - 2]);
+    expect(await claim('gone')).toBeUndefined();
+    await x.run(sql(`UPDATE lockers SET offline_since = ? WHERE id = 'lk'`), [T]);
+    expect((await claim('within-grace'))?.compartmentId).toBe('M00');
+    expect(await repo.get('closed')).toBeUndefined();
+    expect(await repo.get('gone')).toBeUndefined();
+    expect((await x.one<{ n: number }>(sql(`SELECT count(*) AS n FROM compartments WHERE state = 'held'`)))?.n).toBe(1);
+  });
+
   it('a lapsed hold goes back to the pool when nothing else is free', async () => {
     for (let i = 0; i < 10; i++) await claim(`h${String(i)}`, T + (i === 4 ? -1 : 60_000));
     const again = await claim('late');

@@ -12,16 +12,23 @@ import { freePort } from '../free-port.js';
 const requireFromHere = createRequire(import.meta.url);
 const backendMain = join(dirname(requireFromHere.resolve('@locker/backend/package.json')), 'main.ts');
 
-export interface BackendProcessOptions {
+interface CommonOptions {
   name: string;
   dir: string;
   pgUrl: string;
   schema: string;
-  mqttUrl: string;
   keysDir: string;
   apiKeySha256: string;
-  webhook: { url: string; secret: string };
+  webhook?: { url: string; secret: string };
+  /** PostgreSQL connections of this instance (default 8). */
+  poolSize?: number;
 }
+
+/**
+ * An instance on the shared broker (mqttUrl), or — for an HTTP-only load such as the
+ * PostgreSQL bench — with MQTT switched off, as the config's `mqtt.enabled: false` does.
+ */
+export type BackendProcessOptions = CommonOptions & ({ mqttUrl: string } | { mqtt: { enabled: false } });
 
 export class BackendProcess {
   private child: ChildProcess | undefined;
@@ -40,18 +47,28 @@ export class BackendProcess {
     const config = {
       logLevel: 'warn',
       http: { host: '127.0.0.1', port },
-      db: { url: o.pgUrl, schema: o.schema, poolSize: 8 },
+      db: { url: o.pgUrl, schema: o.schema, poolSize: o.poolSize ?? 8, applicationName: BackendProcess.applicationName(o.name, o.schema) },
       keys: { dir: o.keysDir },
-      mqtt: { url: o.mqttUrl, clientId: `backend-${o.name}`, sharedGroup: 'fleet' },
+      mqtt: 'mqttUrl' in o ? { url: o.mqttUrl, clientId: `backend-${o.name}`, sharedGroup: 'fleet' } : { enabled: false },
       auth: { apiKeys: [{ id: 'fleet-test', roles: ['admin', 'merchant', 'carrier', 'customer-page'], sha256: o.apiKeySha256 }] },
       reservations: { sweepIntervalMs: 250 },
-      notifications: { pollIntervalMs: 100, baseBackoffMs: 200, webhook: o.webhook },
+      notifications: { pollIntervalMs: 100, baseBackoffMs: 200, ...(o.webhook === undefined ? {} : { webhook: o.webhook }) },
       rateLimit: { windowMs: 1000, max: 1_000_000 },
     };
     writeFileSync(configPath, JSON.stringify(config, null, 2));
     const p = new BackendProcess(o.name, port, configPath);
     await p.launch();
     return p;
+  }
+
+  /** application_name of this instance's PostgreSQL connections (its backends in pg_stat_activity). */
+  static applicationName(name: string, schema: string): string {
+    return `backend-${name} ${schema}`.slice(0, 63);
+  }
+
+  /** The OS process id of the current run (undefined before start). */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   get url(): string {

@@ -1,0 +1,48 @@
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../config/config.js';
+import { silentLogger } from '../shared/logger.js';
+import { dropSchema, freshSchemaName, PG_URL, pgSuitesRun } from '../testing/pg-test-db.js';
+import { openStore } from './open-store.js';
+import { sql } from './sql/sql-text.js';
+
+// Several instances share one server: the connections of each must be attributable (which
+// instance holds a lock, whose backends burn the CPU), so db.applicationName reaches
+// PostgreSQL as the connections' application_name.
+
+const runs = await pgSuitesRun('openStore on PostgreSQL');
+const schemas: string[] = [];
+afterEach(async () => {
+  for (const s of schemas.splice(0)) await dropSchema(s);
+});
+
+async function applicationNames(schema: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    // Our own connections are told apart from the rest of the shared server by the schema they work in.
+    const r = await client.query<{ application_name: string }>(`SELECT DISTINCT application_name FROM pg_stat_activity WHERE application_name LIKE $1`, [`%${schema}%`]);
+    return r.rows.map((row) => row.application_name);
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(!runs)('openStore on PostgreSQL', () => {
+  it('names its connections with db.applicationName, so instances can be told apart in pg_stat_activity', async () => {
+    const schema = freshSchemaName();
+    schemas.push(schema);
+    const config = parseConfig({ mqtt: { enabled: false }, db: { url: PG_URL, schema, poolSize: 1, applicationName: `instance-b ${schema}` } });
+    const store = await openStore(config.db, silentLogger());
+    try {
+      await store.x.one(sql('SELECT 1 AS one'));
+      expect(await applicationNames(schema)).toEqual([`instance-b ${schema}`]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('defaults the name to locker-backend', () => {
+    expect(parseConfig({ mqtt: { enabled: false }, db: { url: PG_URL } }).db.applicationName).toBe('locker-backend');
+  });
+});
