@@ -5,21 +5,14 @@ import { PgExecutor } from './postgres/pg-executor.js';
 import { SqlStore } from './sql-store.js';
 import { openSqlite } from './sqlite/open-sqlite.js';
 import { SqliteExecutor } from './sqlite/sqlite-executor.js';
-import { WalSync } from './sqlite/wal-sync.js';
 
 // Chooses the engine from configuration: PostgreSQL when db.url is set (production, any
 // number of instances), else the embedded SQLite file (npm start, tests, a pilot). Both
 // are migrated before the store is handed out, and both refuse a newer schema.
 
-/**
- * The embedded store on one SQLite file (migrated). Commits are made durable by flushing
- * the WAL off the event loop before any caller hears of them (sqlite/wal-sync.ts);
- * `fsyncInCommit` keeps the older synchronous=FULL behaviour (fsync inside each COMMIT).
- */
-export function openSqliteStore(path: string, logger: Logger, o: { fsyncInCommit?: boolean } = {}): SqlStore {
-  if (o.fsyncInCommit === true || path === ':memory:') return new SqlStore(new SqliteExecutor(openSqlite({ path, logger })));
-  const db = openSqlite({ path, logger, synchronous: 'NORMAL' });
-  return new SqlStore(new SqliteExecutor(db, new WalSync(`${path}-wal`)));
+/** The embedded store on one SQLite file (migrated). */
+export function openSqliteStore(path: string, logger: Logger): SqlStore {
+  return new SqlStore(new SqliteExecutor(openSqlite({ path, logger })));
 }
 
 export interface PgStoreOptions {

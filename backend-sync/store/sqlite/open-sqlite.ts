@@ -8,18 +8,12 @@ import { migrate } from './migrations.js';
 export type SqliteDatabase = Database.Database;
 
 const SYNCHRONOUS_FULL = 2;
-const SYNCHRONOUS_NORMAL = 1;
 
 export interface OpenSqliteOptions {
   path: string;
   logger: Logger;
   /** Several bridge processes may share one file: a writer waits this long for the lock. */
   busyTimeoutMs?: number;
-  /**
-   * FULL (default): each COMMIT fsyncs the WAL itself. NORMAL: only for a caller that
-   * flushes the WAL before acknowledging any commit (SqliteExecutor with a WalSync).
-   */
-  synchronous?: 'FULL' | 'NORMAL';
 }
 
 /**
@@ -37,10 +31,9 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
     if (options.path !== ':memory:' && mode !== 'wal') {
       throw new BackendError('DB_DURABILITY', 'journal_mode WAL could not be set', { mode: String(mode) });
     }
-    const synchronous = options.synchronous ?? 'FULL';
-    db.pragma(`synchronous = ${synchronous}`);
-    if (db.pragma('synchronous', { simple: true }) !== (synchronous === 'FULL' ? SYNCHRONOUS_FULL : SYNCHRONOUS_NORMAL)) {
-      throw new BackendError('DB_DURABILITY', `synchronous=${synchronous} could not be set`);
+    db.pragma('synchronous = FULL');
+    if (db.pragma('synchronous', { simple: true }) !== SYNCHRONOUS_FULL) {
+      throw new BackendError('DB_DURABILITY', 'synchronous=FULL could not be set');
     }
     db.pragma('foreign_keys = ON');
     migrate(db);

@@ -2,7 +2,6 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
 import type { SqlExecutor } from '../sql/sql-executor.js';
 import type { Sql, SqlParams } from '../sql/sql-text.js';
-import type { WalSync } from './wal-sync.js';
 
 // The embedded engine behind the async store interface. better-sqlite3 is synchronous and
 // has one connection: a statement outside a transaction runs at once, atomically. A
@@ -34,12 +33,7 @@ export class SqliteExecutor implements SqlExecutor {
 
   constructor(
     readonly db: Database.Database,
-    /**
-     * Set when the connection runs synchronous=NORMAL: every transaction waits for this WAL
-     * flush after its COMMIT, off the event loop (wal-sync.ts). Unset: synchronous=FULL.
-     */
-    private readonly walSync?: WalSync,
-    /** Group-commit batch bound: a bigger batch shares one flush among more units. */
+    /** Group-commit batch bound: a bigger batch shares one fsync among more units. */
     private readonly maxGroup = 256,
   ) {}
 
@@ -113,7 +107,6 @@ export class SqliteExecutor implements SqlExecutor {
     let finish!: () => void;
     const tx: Tx = { savepoints: 0, done: new Promise<void>((r) => (finish = r)) };
     this.active = tx;
-    let committed = false;
     try {
       this.exec('BEGIN IMMEDIATE');
       let result: T;
@@ -124,7 +117,6 @@ export class SqliteExecutor implements SqlExecutor {
         throw err;
       }
       this.exec('COMMIT');
-      committed = true;
       return result;
     } catch (err) {
       if (this.db.inTransaction) this.exec('ROLLBACK');
@@ -132,8 +124,6 @@ export class SqliteExecutor implements SqlExecutor {
     } finally {
       this.active = undefined;
       finish();
-      // The connection is free for the next transaction while this one's WAL is flushed.
-      if (committed && this.walSync !== undefined) await this.walSync.afterCommit();
     }
   }
 
@@ -202,7 +192,6 @@ export class SqliteExecutor implements SqlExecutor {
   }
 
   close(): Promise<void> {
-    this.walSync?.close();
     if (this.db.open) this.db.close();
     return Promise.resolve();
   }
