@@ -124,7 +124,7 @@ try {
   const pgCpu = cpuMicros(pgPids) - pgCpu0;
   const perS = http.ok / (http.ms / 1000);
   print('reserve_http_per_s_pg', Math.round(perS), 'ops/s');
-  if (tps !== undefined) print('reserve_http_pg_vs_pgbench', Number((perS / tps).toFixed(2)), 'x');
+  if (tps !== undefined) print('reserve_http_pg_vs_pgbench', Number((perS / tps).toFixed(3)), 'x');
   // Where a hold's CPU goes on the 2 shared cores: the instances (fastify, zod, pg client,
   // socket writes), their PostgreSQL backends, and the load process itself.
   const attempts = http.ok + http.full + http.other;
