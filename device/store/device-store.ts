@@ -231,6 +231,9 @@ export class DeviceStore implements RuntimeStore {
   keypadCodeCounts(): { live: number; awaitingDeposit: number } {
     return this.entries.keypadCodeCounts(this.meta.codeSetState().version);
   }
+  keypadCodeCountUpTo(limit: number): number {
+    return this.entries.keypadCodeCountUpTo(this.meta.codeSetState().version, limit);
+  }
   isTokenRevoked(tokenId: string): boolean {
     return this.tokens.isRevoked(tokenId);
   }
