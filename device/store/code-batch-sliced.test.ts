@@ -136,6 +136,33 @@ describe('applyCodeBatchInSlices', () => {
     expect(store.codeSetState().digest).toBe(digestFromRows(store));
   });
 
+  it('leaves WAL checkpoints to the worker while a large batch is staged, and gives them back after', async () => {
+    const autocheckpoint = (): unknown => store.database.pragma('wal_autocheckpoint', { simple: true });
+    const seen = new Set<unknown>();
+    const large = await applyWhileProbing(store, makeBatch({ upserts: makeEntries(0, 1_000) }), () => seen.add(autocheckpoint()));
+    expect(large.result.outcome).toBe('applied');
+    // Between slices no commit of the main connection (a key press's) runs a checkpoint.
+    expect([...seen]).toEqual([0]);
+    expect(autocheckpoint()).toBe(1000);
+    seen.clear();
+    const small = await applyWhileProbing(store, makeBatch({ fromVersion: 1, toVersion: 2, upserts: makeEntries(1_000, 200) }), () => seen.add(autocheckpoint()));
+    expect(small.result.outcome).toBe('applied');
+    expect([...seen]).toEqual([1000]);
+  });
+
+  it('keeps checkpoints on the main connection when the store is opened without the worker', async () => {
+    const plain = openTestStore(join(dir, 'plain.db'), undefined, { batchSliceBudgetMs: 0, checkpointWorker: false });
+    try {
+      const seen = new Set<unknown>();
+      const { result } = await applyWhileProbing(plain, makeBatch({ upserts: makeEntries(0, 1_000) }), () => seen.add(plain.database.pragma('wal_autocheckpoint', { simple: true })));
+      expect(result.outcome).toBe('applied');
+      expect([...seen]).toEqual([1000]);
+      expect(plain.codeSetState().digest).toBe(codeSetDigestOf(makeEntries(0, 1_000)));
+    } finally {
+      plain.close();
+    }
+  });
+
   it('applies batches sent while one is in flight one after the other, and refuses a one-transaction apply meanwhile', async () => {
     const first = store.applyCodeBatchInSlices(makeBatch({ upserts: makeEntries(0, 500) }));
     const second = store.applyCodeBatchInSlices(makeBatch({ fromVersion: 1, toVersion: 2, upserts: makeEntries(500, 500) }));

@@ -16,6 +16,7 @@ import { HistoryRetention, type RetentionOptions, type RetentionResult } from '.
 import { closeDatabase, openDatabase, type SqliteDatabase } from './open-database.js';
 import { OpenJournal } from './open-journal.js';
 import { ParallelEntryHasher } from './parallel-entry-hasher.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 import { ensureIncrementalVacuum, reclaimFreePages } from './incremental-vacuum.js';
 import { openFailure } from './sqlite-errors.js';
 import type {
@@ -55,6 +56,8 @@ export interface DeviceStoreOptions {
   trustedKeys?: readonly PinnedKey[];
   /** Wall time one staging slice of applyCodeBatchInSlices may take (default 4 ms). */
   batchSliceBudgetMs?: number;
+  /** Checkpoint the WAL on a worker connection while a large batch is staged (default true). */
+  checkpointWorker?: boolean;
 }
 
 /**
@@ -77,7 +80,9 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
     db.transaction(() => meta.claim(options.lockerId, options.now()))();
     const hasher = new ParallelEntryHasher(options.logger.child({ component: 'entry-hasher' }));
     if (options.parallelDigest !== false) hasher.start();
-    return new DeviceStore(db, meta, hasher, options);
+    const checkpointer = new WalCheckpointer(options.path, options.logger.child({ component: 'wal-checkpointer' }));
+    if (options.checkpointWorker !== false) checkpointer.start();
+    return new DeviceStore(db, meta, hasher, checkpointer, options);
   } catch (err) {
     db.close();
     throw openFailure(err, options.path, 'migrate');
@@ -105,6 +110,7 @@ export class DeviceStore implements RuntimeStore {
     private readonly db: SqliteDatabase,
     private readonly meta: MetaRepository,
     private readonly hasher: ParallelEntryHasher,
+    private readonly checkpointer: WalCheckpointer,
     options: DeviceStoreOptions,
   ) {
     this.lockerId = options.lockerId;
@@ -127,7 +133,7 @@ export class DeviceStore implements RuntimeStore {
     this.audit = new AuditLog({ db, meta, now: options.now, secretKeys, invalidEvents, logger: logger.child({ component: 'audit-log' }) });
     this.batches = new CodeBatchApplier({
       db, lockerId: options.lockerId, meta, tokens: this.tokens, keyring: this.keyring, audit: this.audit, hasher, now: options.now,
-      logger: logger.child({ component: 'code-batch' }), pinnedKeys,
+      logger: logger.child({ component: 'code-batch' }), pinnedKeys, checkpointer,
       ...(options.batchSliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.batchSliceBudgetMs }),
     });
   }
@@ -139,6 +145,8 @@ export class DeviceStore implements RuntimeStore {
 
   close(): void {
     this.hasher.stop();
+    // Before the main connection closes: it must be the last one, to fold the WAL in.
+    this.checkpointer.stop();
     closeDatabase(this.db);
   }
 
