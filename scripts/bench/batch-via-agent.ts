@@ -14,6 +14,7 @@ import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import { newEnvelope } from '@locker/contract/envelope.js';
 import type { KeyResolver } from '@locker/contract/tokens/keyring.js';
 import { topicFor } from '@locker/contract/topics.js';
+import { BatchPayloadParser } from '@locker/sync-agent/batch-payload-parser.js';
 import { CodeBatchHandler } from '@locker/sync-agent/code-batch-handler.js';
 import type { BatchApplyResult, DeviceSyncPort } from '@locker/sync-agent/device-sync-port.js';
 import { RejectionReporter } from '@locker/sync-agent/rejection-reporter.js';
@@ -31,9 +32,12 @@ export interface AgentPathDeps {
 
 const PIECE = 500;
 
-export function applyViaAgent(deps: AgentPathDeps): (batch: CodeBatch) => Promise<BatchApplyResult> {
+export function applyViaAgent(deps: AgentPathDeps): { apply: (batch: CodeBatch) => Promise<BatchApplyResult>; stop: () => void } {
   const key = deps.ed.importPrivateKey(deps.signing.seed);
   const lockerId = deps.port.lockerId;
+  // As the agent runs it: large payloads parsed on a worker (stopped by stop()).
+  const parser = new BatchPayloadParser(deps.logger);
+  parser.start();
   const handler = new CodeBatchHandler(
     {
       port: deps.port, lockerId, ed: deps.ed, keys: deps.keys, now: deps.now, logger: deps.logger,
@@ -42,9 +46,10 @@ export function applyViaAgent(deps: AgentPathDeps): (batch: CodeBatch) => Promis
     },
     60_000,
     () => performance.now(),
+    { parser },
   );
   const topic = topicFor(lockerId, 'codes/batch');
-  return async (batch) => {
+  const apply = async (batch: CodeBatch): Promise<BatchApplyResult> => {
     const hasher = new CodeBatchContentHasher(batch, batch.upserts.length);
     const pieces: Buffer[] = [];
     for (let i = 0; i < batch.upserts.length; i += PIECE) {
@@ -67,4 +72,5 @@ export function applyViaAgent(deps: AgentPathDeps): (batch: CodeBatch) => Promis
     const state = deps.port.codeSetState();
     return state.version === batch.toVersion ? { outcome: 'applied', state } : { outcome: 'rejected', reason: 'not applied by the agent', state };
   };
+  return { apply, stop: () => parser.stop() };
 }

@@ -114,8 +114,8 @@ function applyOf(port: DeviceSyncPort): (batch: CodeBatch) => Promise<BatchApply
 }
 
 /** How the streamed batches arrive (KPB_VIA): straight to the store, or through the agent. */
-function streamApplyOf(rig: Rig): (batch: CodeBatch) => Promise<BatchApplyResult> {
-  if (process.env['KPB_VIA'] !== 'agent') return applyOf(rig.runtime.syncPort());
+function streamApplyOf(rig: Rig): { apply: (batch: CodeBatch) => Promise<BatchApplyResult>; stop: () => void } {
+  if (process.env['KPB_VIA'] !== 'agent') return { apply: applyOf(rig.runtime.syncPort()), stop: () => undefined };
   return applyViaAgent({
     port: rig.runtime.syncPort(), ed: rig.ed, keys: () => rig.runtime.keys(),
     signing: { kid: ISSUER_KID, seed: ISSUER_SEED }, now: () => rig.clock.now(), logger: silentLogger(),
@@ -228,7 +228,7 @@ async function main(): Promise<void> {
     print('keypad_to_relay_p50_ms_idle', percentile(idle, 50), 'ms');
     print('keypad_to_relay_p99_ms_idle', percentile(idle, 99), 'ms');
 
-    const apply = streamApplyOf(rig);
+    const { apply, stop: stopStream } = streamApplyOf(rig);
     let running = true;
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
@@ -261,6 +261,7 @@ async function main(): Promise<void> {
       if (result.outcome !== 'applied') throw new Error(`batch ${String(batch.toVersion)}: ${result.outcome}`);
     }
     print('batch_apply_10k_ms', Number(median(applyMs).toFixed(1)), 'ms');
+    stopStream();
     await closeRig(rig);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { CodeBatch } from '@locker/contract/codes/code-batch.js';
 import { codeBatchContentHash } from '@locker/contract/content-hash.js';
 import { decodeMessage } from '@locker/contract/decode-message.js';
 import { newEnvelope } from '@locker/contract/envelope.js';
 import { makeBatch, makeEntries } from '@locker/device/store/store-test-fixtures.js';
+import { silentLogger } from '@locker/device/logger.js';
+import { BatchPayloadParser } from './batch-payload-parser.js';
 import { decodeCodeBatch, SLICED_DECODE_MIN_BYTES, type SlicedDecodeOptions } from './code-batch-decoder.js';
 
 // The sliced decode of a codes/batch message must accept and refuse exactly what
@@ -20,22 +22,30 @@ function messageOf(batch: CodeBatch): { v: 1; type: 'code-batch'; id: string; se
   return { ...newEnvelope('code-batch', T, '0b9c7a1e-6f5d-4c3b-9a2e-1d0f8e7c6b5a'), manifest: 'v4.public.manifest', batch };
 }
 
-/** Yields on every call and counts them: a 0 ms budget makes every chunk its own slice. */
-function counting(): SlicedDecodeOptions & { yields: () => number } {
-  let n = 0;
-  return {
-    sliceBudgetMs: 0,
-    yieldToLoop: () => {
-      n++;
-      return new Promise((resolve) => setImmediate(resolve));
-    },
-    yields: () => n,
-  };
-}
+const parser = new BatchPayloadParser(silentLogger());
+parser.start();
+afterAll(() => parser.stop());
 
 const large = makeBatch({ upserts: makeEntries(0, 2_000), revocations: [{ tokenId: 'tok_revoked_000000000001', reason: 'cancelled' }] });
 
-describe('decodeCodeBatch', () => {
+describe.each([
+  ['parsed in place', undefined],
+  ['parsed on the worker', parser],
+])('decodeCodeBatch, %s', (_how, withParser) => {
+  /** Yields on every call and counts them: a 0 ms budget makes every chunk its own slice. */
+  function counting(): SlicedDecodeOptions & { yields: () => number } {
+    let n = 0;
+    return {
+      sliceBudgetMs: 0,
+      yieldToLoop: () => {
+        n++;
+        return new Promise((resolve) => setImmediate(resolve));
+      },
+      yields: () => n,
+      ...(withParser === undefined ? {} : { parser: withParser }),
+    };
+  }
+
   it('decodes a large message in slices to what decodeMessage gives, with the same content hash', async () => {
     const payload = payloadOf(messageOf(large));
     expect(payload.byteLength).toBeGreaterThan(SLICED_DECODE_MIN_BYTES);
@@ -48,6 +58,7 @@ describe('decodeCodeBatch', () => {
     expect(decoded.contentHash).toBe(codeBatchContentHash(reference.message.batch));
     // 2,000 upserts in chunks of 200, each its own slice with a 0 ms budget.
     expect(options.yields()).toBeGreaterThanOrEqual(10);
+    if (withParser !== undefined) expect(withParser.workerRunning).toBe(true);
   });
 
   it('refuses an invalid upsert deep in a large message with the detail decodeMessage gives', async () => {
@@ -80,6 +91,17 @@ describe('decodeCodeBatch', () => {
     expect(await decodeCodeBatch(notArray, counting())).toEqual(decodeMessage('codes/batch', notArray));
     const broken = Buffer.concat([payloadOf(messageOf(large)), Buffer.from('}')]);
     expect(await decodeCodeBatch(broken, counting())).toEqual({ ok: false, reason: 'not-json' });
+    const notUtf8 = Buffer.concat([payloadOf(messageOf(large)).subarray(0, -2), Buffer.from([0xff, 0x7d, 0x7d])]);
+    expect(await decodeCodeBatch(notUtf8, counting())).toEqual({ ok: false, reason: 'not-utf8' });
+  });
+
+  it('refuses a large message of another type or version with its id, as decodeMessage does', async () => {
+    for (const wrong of [{ type: 'command' }, { v: 2 }]) {
+      const payload = payloadOf({ ...messageOf(large), ...wrong });
+      const decoded = await decodeCodeBatch(payload, counting());
+      expect(decoded).toEqual(decodeMessage('codes/batch', payload));
+      expect(decoded).toMatchObject({ ok: false, id: messageOf(large).id });
+    }
   });
 
   it('decodes a small message in one go, without yielding', async () => {

@@ -24,14 +24,17 @@ const DEFAULT_DECODE_SLICE_MS = 4;
 
 export class CodeBatchHandler {
   private lastSnapshotRequestAt = Number.NEGATIVE_INFINITY;
+  private readonly slicing: SlicedDecodeOptions;
 
   constructor(
     private readonly ctx: SyncContext,
     private readonly snapshotRequestIntervalMs: number,
     /** The agent clock's monotonic ms. */
     private readonly monotonicNow: () => number,
-    private readonly slicing: SlicedDecodeOptions = { sliceBudgetMs: DEFAULT_DECODE_SLICE_MS, yieldToLoop: () => nextTurn() },
-  ) {}
+    decode: Partial<SlicedDecodeOptions> = {},
+  ) {
+    this.slicing = { sliceBudgetMs: DEFAULT_DECODE_SLICE_MS, yieldToLoop: () => nextTurn(), ...decode };
+  }
 
   async handle(topic: string, payload: Buffer): Promise<void> {
     const { ctx } = this;

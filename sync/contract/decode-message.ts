@@ -49,6 +49,12 @@ export function decodeEnvelope(suffix: TopicSuffix, payload: Uint8Array): Decode
   } catch {
     return { ok: false, reason: 'not-json' };
   }
+  return checkEnvelope(suffix, json);
+}
+
+/** The header checks of decodeEnvelope, for JSON parsed elsewhere (a worker thread). */
+export function checkEnvelope(suffix: TopicSuffix, json: unknown): DecodedEnvelope {
+  const spec = topicCatalog[suffix];
   const header = EnvelopeHeader.safeParse(json);
   if (!header.success) return { ok: false, reason: 'no-header' };
   const id = header.data.id;
