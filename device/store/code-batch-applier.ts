@@ -10,7 +10,7 @@ import { DeviceError } from '../errors.js';
 import { findPinnedRebind, type PinnedKey } from '@locker/contract/tokens/keyring.js';
 import { CodeBatchStager } from './code-batch-stager.js';
 import { xorEntryHashesInSlices } from './sliced-entry-hashes.js';
-import { leaseCheckpoints, type CheckpointLease, type WalCheckpointer } from './wal-checkpointer.js';
+import { WalPacer } from './wal-pacer.js';
 import type { KeyringRepository } from './keyring-repository.js';
 import type { MetaRepository } from './meta-repository.js';
 import type { ParallelEntryHasher, PendingXor } from './parallel-entry-hasher.js';
@@ -47,8 +47,8 @@ import type { TokenSets } from './token-sets.js';
 //   rows visible at once (staged-entries.ts). A code of the old set opens until that switch,
 //   one of the new set right after it; a kill before the switch leaves the old set whole.
 //   Calls are serialised; apply() refuses to run while a sliced apply is in flight.
-//   From MIN_CHECKPOINT_LEASE_ENTRIES upserts, the WAL checkpoints that the slices' commits
-//   would run on the event loop are left to a worker connection (wal-checkpointer.ts).
+//   From MIN_PACED_ENTRIES upserts, WAL checkpoints run in turns of their own every few
+//   slices instead of inside a commit (wal-pacer.ts).
 //
 // Before anything is written, a batch that would re-bind a kid of the device config's
 // trusted keys to another public key is rejected whole and audited on the priority lane.
@@ -92,15 +92,22 @@ export interface CodeBatchApplierDeps {
   sliceBudgetMs?: number;
   /** Runs between staging slices (default: the next event-loop turn). Tests look in here. */
   yieldToLoop?: () => Promise<void>;
-  /** Takes the WAL checkpoints of large sliced applies off the event loop (wal-checkpointer.ts). */
-  checkpointer?: WalCheckpointer;
+  /**
+   * Staging slices between two WAL checkpoints of a large sliced apply (wal-pacer.ts;
+   * default 2). 0 leaves checkpoints to SQLite's autocheckpoint, as before.
+   */
+  checkpointEverySlices?: number;
 }
 
-/** From this many upserts a sliced apply hands its checkpoints to the worker. */
-export const MIN_CHECKPOINT_LEASE_ENTRIES = 1_000;
+/** From this many upserts a sliced apply paces its WAL checkpoints (wal-pacer.ts). */
+export const MIN_PACED_ENTRIES = 1_000;
 
-/** Short enough that a key press waiting behind one slice still opens well within 20 ms. */
-export const DEFAULT_SLICE_BUDGET_MS = 4;
+/**
+ * A key press waits for one slice at most: 2 ms of work plus its commit (or one small
+ * checkpoint). 4 ms slices measured worse (decision 0025, addendum).
+ */
+export const DEFAULT_SLICE_BUDGET_MS = 2;
+export const DEFAULT_CHECKPOINT_EVERY_SLICES = 2;
 
 export class CodeBatchApplier {
   private readonly selectExisting: Stmt<[string], ExistingRow>;
@@ -207,17 +214,20 @@ export class CodeBatchApplier {
     const refused = this.precheck(batch, state);
     if (refused !== undefined) return refused;
     this.slicedInFlight = true;
-    let lease: CheckpointLease | undefined;
+    let pacer: WalPacer | undefined;
     try {
-      const { checkpointer } = this.deps;
-      if (checkpointer !== undefined && batch.upserts.length >= MIN_CHECKPOINT_LEASE_ENTRIES) lease = leaseCheckpoints(this.deps.db, checkpointer);
+      if (batch.upserts.length >= MIN_PACED_ENTRIES) {
+        const everySlices = this.deps.checkpointEverySlices ?? DEFAULT_CHECKPOINT_EVERY_SLICES;
+        pacer = new WalPacer(this.deps.db, { everySlices, yieldToLoop: this.yieldToLoop });
+      }
       const started = performance.now();
       // Whatever ran in this turn (the message's parse, the checks above) is not a slice's.
       await this.yieldToLoop();
       const dropped = await this.stager.dropLeftovers(state.version);
       if (dropped > 0) this.deps.logger.warn({ dropped, version: state.version }, 'code_batch.staged_leftovers_dropped');
       const xor = await xorEntryHashesInSlices(batch.upserts, this.sliceBudgetMs, this.yieldToLoop);
-      const deferred = await this.stager.stage(batch.upserts, batch.toVersion, this.deps.now(), { afterCommit: () => lease?.afterCommit() });
+      const deferred = await this.stager.stage(batch.upserts, batch.toVersion, this.deps.now(), { afterCommit: () => pacer?.afterCommit() });
+      await pacer?.flush();
       const staged = batch.upserts.length - deferred.length;
       const result = this.switchVersion(batch, state, deferred, { wait: () => xor, settled: () => Promise.resolve(xor) }, undefined, {
         staged, stagingMs: Math.round(performance.now() - started),
@@ -227,7 +237,7 @@ export class CodeBatchApplier {
       if (result.outcome !== 'applied' && staged > 0) await this.stager.dropLeftovers(state.version);
       return result;
     } finally {
-      lease?.release();
+      pacer?.end();
       this.slicedInFlight = false;
     }
   }

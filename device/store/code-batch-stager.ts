@@ -37,8 +37,8 @@ export interface CodeBatchStagerOptions {
 }
 
 export interface StageHooks {
-  /** After each slice's commit (the applier hands the WAL's checkpoint to a worker). */
-  afterCommit?: () => void;
+  /** After each slice's commit, before the yield (the applier paces WAL checkpoints here). */
+  afterCommit?: () => Promise<void> | undefined;
 }
 
 /** Rows checked for existence in one query; also the granularity of the slice budget. */
@@ -110,7 +110,7 @@ export class CodeBatchStager {
         } while (i < entries.length && performance.now() - started < this.options.sliceBudgetMs);
         return i;
       })();
-      hooks.afterCommit?.();
+      await hooks.afterCommit?.();
       await this.options.yieldToLoop();
     }
     return deferred;

@@ -16,7 +16,6 @@ import { HistoryRetention, type RetentionOptions, type RetentionResult } from '.
 import { closeDatabase, openDatabase, type SqliteDatabase } from './open-database.js';
 import { OpenJournal } from './open-journal.js';
 import { ParallelEntryHasher } from './parallel-entry-hasher.js';
-import { WalCheckpointer } from './wal-checkpointer.js';
 import { ensureIncrementalVacuum, reclaimFreePages } from './incremental-vacuum.js';
 import { openFailure } from './sqlite-errors.js';
 import type {
@@ -54,10 +53,10 @@ export interface DeviceStoreOptions {
    * kids to another public key (rejected whole, audited). Default: none.
    */
   trustedKeys?: readonly PinnedKey[];
-  /** Wall time one staging slice of applyCodeBatchInSlices may take (default 4 ms). */
+  /** Wall time one staging slice of applyCodeBatchInSlices may take (default 2 ms). */
   batchSliceBudgetMs?: number;
-  /** Checkpoint the WAL on a worker connection while a large batch is staged (default true). */
-  checkpointWorker?: boolean;
+  /** Staging slices between two WAL checkpoints of a large sliced apply (default 2; 0: autocheckpoint). */
+  batchCheckpointEverySlices?: number;
 }
 
 /**
@@ -80,9 +79,7 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
     db.transaction(() => meta.claim(options.lockerId, options.now()))();
     const hasher = new ParallelEntryHasher(options.logger.child({ component: 'entry-hasher' }));
     if (options.parallelDigest !== false) hasher.start();
-    const checkpointer = new WalCheckpointer(options.path, options.logger.child({ component: 'wal-checkpointer' }));
-    if (options.checkpointWorker !== false) checkpointer.start();
-    return new DeviceStore(db, meta, hasher, checkpointer, options);
+    return new DeviceStore(db, meta, hasher, options);
   } catch (err) {
     db.close();
     throw openFailure(err, options.path, 'migrate');
@@ -110,7 +107,6 @@ export class DeviceStore implements RuntimeStore {
     private readonly db: SqliteDatabase,
     private readonly meta: MetaRepository,
     private readonly hasher: ParallelEntryHasher,
-    private readonly checkpointer: WalCheckpointer,
     options: DeviceStoreOptions,
   ) {
     this.lockerId = options.lockerId;
@@ -133,8 +129,9 @@ export class DeviceStore implements RuntimeStore {
     this.audit = new AuditLog({ db, meta, now: options.now, secretKeys, invalidEvents, logger: logger.child({ component: 'audit-log' }) });
     this.batches = new CodeBatchApplier({
       db, lockerId: options.lockerId, meta, tokens: this.tokens, keyring: this.keyring, audit: this.audit, hasher, now: options.now,
-      logger: logger.child({ component: 'code-batch' }), pinnedKeys, checkpointer,
+      logger: logger.child({ component: 'code-batch' }), pinnedKeys,
       ...(options.batchSliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.batchSliceBudgetMs }),
+      ...(options.batchCheckpointEverySlices === undefined ? {} : { checkpointEverySlices: options.batchCheckpointEverySlices }),
     });
   }
 
@@ -145,8 +142,6 @@ export class DeviceStore implements RuntimeStore {
 
   close(): void {
     this.hasher.stop();
-    // Before the main connection closes: it must be the last one, to fold the WAL in.
-    this.checkpointer.stop();
     closeDatabase(this.db);
   }
 

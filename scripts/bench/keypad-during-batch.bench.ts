@@ -12,8 +12,8 @@
 // the production path but for MQTT (batch_apply_10k_ms then includes building the message);
 // by default batches go straight to the store's sliced apply, as decision 0025's figures
 // were taken. Delta token ids are 16 characters, as the wire schema requires. KPB_APPLY=one-transaction,
-// KPB_CHECKPOINT=main (no checkpoint worker) and KPB_SLICE_MS (staging slice budget) select
-// the variants decision 0025 compares.
+// KPB_CHECKPOINT_EVERY (slices between paced WAL checkpoints; 0 = SQLite's autocheckpoint)
+// and KPB_SLICE_MS (staging slice budget) select the variants decision 0025 compares.
 // Real runtime, real SQLite file (WAL, synchronous=FULL), real signatures on simulated
 // hardware. The hardware's own timers run on a FakeClock (door cycles cost no wall time);
 // the key presses are scheduled in wall time and each latency is measured from the
@@ -84,7 +84,7 @@ async function openRig(dbPath: string): Promise<Rig> {
   const store = openDeviceStore({
     path: dbPath, lockerId: LOCKER, logger, now: () => now(),
     // Knobs for comparisons (decision 0025's addendum): the old way of each.
-    ...(process.env['KPB_CHECKPOINT'] === 'main' ? { checkpointWorker: false } : {}),
+    ...(process.env['KPB_CHECKPOINT_EVERY'] === undefined ? {} : { batchCheckpointEverySlices: Number(process.env['KPB_CHECKPOINT_EVERY']) }),
     ...(process.env['KPB_SLICE_MS'] === undefined ? {} : { batchSliceBudgetMs: Number(process.env['KPB_SLICE_MS']) }),
   });
   const pulses: number[] = [];
