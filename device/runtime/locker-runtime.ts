@@ -259,16 +259,18 @@ export class LockerRuntime {
    * (docs/security.md §1): live ones and those awaiting deposit alike.
    */
   private checkLiveCodeOdds(): void {
-    const counts = this.deps.store.keypadCodeCounts();
-    const codes = counts.live + counts.awaitingDeposit;
     const max = this.deps.config.lockout.maxLiveCodes;
-    if (codes <= max) {
+    // Runs after every batch: counting every open code there held the keypad for tens of
+    // ms on a large set (decision 0025, addendum), so ask only whether there are more.
+    if (this.deps.store.keypadCodeCountUpTo(max + 1) <= max) {
       this.oddsReported = false;
       return;
     }
     // Once per episode: the condition persists until the backend sends fewer codes.
     if (this.oddsReported) return;
     this.oddsReported = true;
+    const counts = this.deps.store.keypadCodeCounts();
+    const codes = counts.live + counts.awaitingDeposit;
     const data = { liveCodes: codes, awaitingDeposit: counts.awaitingDeposit, maxLiveCodes: max };
     this.log.warn(data, 'keypad.odds-degraded');
     this.deps.store.appendAudit('keypad.odds-degraded', 'priority', data);

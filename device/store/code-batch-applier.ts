@@ -9,6 +9,8 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { DeviceError } from '../errors.js';
 import { findPinnedRebind, type PinnedKey } from '@locker/contract/tokens/keyring.js';
 import { CodeBatchStager } from './code-batch-stager.js';
+import { xorEntryHashesInSlices } from './sliced-entry-hashes.js';
+import { WalPacer } from './wal-pacer.js';
 import type { KeyringRepository } from './keyring-repository.js';
 import type { MetaRepository } from './meta-repository.js';
 import type { ParallelEntryHasher, PendingXor } from './parallel-entry-hasher.js';
@@ -32,8 +34,10 @@ import type { TokenSets } from './token-sets.js';
 //
 // Performance: one statement per entry (prepared once) plus a handful of set statements;
 // never a SELECT per entry, never a signature check (the signed manifest covers content;
-// a token is verified when it is used); the upserts' digest hashes are computed on a
-// worker thread while the rows are written (parallel-entry-hasher.ts).
+// a token is verified when it is used). The upserts' digest hashes: in apply(), on a
+// worker thread while the rows are written (parallel-entry-hasher.ts); in applyInSlices(),
+// on the event loop in slices (sliced-entry-hashes.ts), since handing the entries to the
+// worker is itself one long turn.
 //
 // Two ways in (docs/decisions/0025):
 // - apply(): everything in one transaction, synchronous. Seeding, tests, tools.
@@ -43,6 +47,8 @@ import type { TokenSets } from './token-sets.js';
 //   rows visible at once (staged-entries.ts). A code of the old set opens until that switch,
 //   one of the new set right after it; a kill before the switch leaves the old set whole.
 //   Calls are serialised; apply() refuses to run while a sliced apply is in flight.
+//   From MIN_PACED_ENTRIES upserts, WAL checkpoints run in turns of their own every few
+//   slices instead of inside a commit (wal-pacer.ts).
 //
 // Before anything is written, a batch that would re-bind a kid of the device config's
 // trusted keys to another public key is rejected whole and audited on the priority lane.
@@ -86,10 +92,22 @@ export interface CodeBatchApplierDeps {
   sliceBudgetMs?: number;
   /** Runs between staging slices (default: the next event-loop turn). Tests look in here. */
   yieldToLoop?: () => Promise<void>;
+  /**
+   * Staging slices between two WAL checkpoints of a large sliced apply (wal-pacer.ts;
+   * default 2). 0 leaves checkpoints to SQLite's autocheckpoint, as before.
+   */
+  checkpointEverySlices?: number;
 }
 
-/** Short enough that a key press waiting behind one slice still opens well within 20 ms. */
-export const DEFAULT_SLICE_BUDGET_MS = 4;
+/** From this many upserts a sliced apply paces its WAL checkpoints (wal-pacer.ts). */
+export const MIN_PACED_ENTRIES = 1_000;
+
+/**
+ * A key press waits for one slice at most: 2 ms of work plus its commit (or one small
+ * checkpoint). 4 ms slices measured worse (decision 0025, addendum).
+ */
+export const DEFAULT_SLICE_BUDGET_MS = 2;
+export const DEFAULT_CHECKPOINT_EVERY_SLICES = 2;
 
 export class CodeBatchApplier {
   private readonly selectExisting: Stmt<[string], ExistingRow>;
@@ -102,16 +120,17 @@ export class CodeBatchApplier {
   private readonly revokeAbsentEntries: Stmt<{ ids: string; at: number }>;
   private readonly emptySet: Stmt<[]>;
   private readonly stager: CodeBatchStager;
+  private readonly sliceBudgetMs: number;
+  private readonly yieldToLoop: () => Promise<void>;
   /** The tail of the queue of sliced applies (they never interleave). */
   private queue: Promise<unknown> = Promise.resolve();
   private slicedInFlight = false;
 
   constructor(private readonly deps: CodeBatchApplierDeps) {
     const { db } = deps;
-    this.stager = new CodeBatchStager(db, {
-      sliceBudgetMs: deps.sliceBudgetMs ?? DEFAULT_SLICE_BUDGET_MS,
-      yieldToLoop: deps.yieldToLoop ?? (() => nextTurn()),
-    });
+    this.sliceBudgetMs = deps.sliceBudgetMs ?? DEFAULT_SLICE_BUDGET_MS;
+    this.yieldToLoop = deps.yieldToLoop ?? (() => nextTurn());
+    this.stager = new CodeBatchStager(db, { sliceBudgetMs: this.sliceBudgetMs, yieldToLoop: this.yieldToLoop });
     const idsParam = '(SELECT value FROM json_each(?))';
     this.selectExisting = db.prepare<[string], ExistingRow>(
       // Rows staged by this batch are not existing entries: a second upsert of one of their
@@ -195,13 +214,20 @@ export class CodeBatchApplier {
     const refused = this.precheck(batch, state);
     if (refused !== undefined) return refused;
     this.slicedInFlight = true;
+    let pacer: WalPacer | undefined;
     try {
+      if (batch.upserts.length >= MIN_PACED_ENTRIES) {
+        const everySlices = this.deps.checkpointEverySlices ?? DEFAULT_CHECKPOINT_EVERY_SLICES;
+        pacer = new WalPacer(this.deps.db, { everySlices, yieldToLoop: this.yieldToLoop });
+      }
       const started = performance.now();
+      // Whatever ran in this turn (the message's parse, the checks above) is not a slice's.
+      await this.yieldToLoop();
       const dropped = await this.stager.dropLeftovers(state.version);
       if (dropped > 0) this.deps.logger.warn({ dropped, version: state.version }, 'code_batch.staged_leftovers_dropped');
-      const hashes = this.deps.hasher.begin(batch.upserts);
-      const deferred = await this.stager.stage(batch.upserts, batch.toVersion, this.deps.now());
-      const xor = await hashes.settled();
+      const xor = await xorEntryHashesInSlices(batch.upserts, this.sliceBudgetMs, this.yieldToLoop);
+      const deferred = await this.stager.stage(batch.upserts, batch.toVersion, this.deps.now(), { afterCommit: () => pacer?.afterCommit() });
+      await pacer?.flush();
       const staged = batch.upserts.length - deferred.length;
       const result = this.switchVersion(batch, state, deferred, { wait: () => xor, settled: () => Promise.resolve(xor) }, undefined, {
         staged, stagingMs: Math.round(performance.now() - started),
@@ -211,6 +237,7 @@ export class CodeBatchApplier {
       if (result.outcome !== 'applied' && staged > 0) await this.stager.dropLeftovers(state.version);
       return result;
     } finally {
+      pacer?.end();
       this.slicedInFlight = false;
     }
   }

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -134,6 +135,39 @@ describe('applyCodeBatchInSlices', () => {
     expect((await store.applyCodeBatchInSlices(batch)).outcome).toBe('applied');
     expect(store.findEntryByCodeDigest(digestFor(50))?.parcelId).toBe('P-new');
     expect(store.codeSetState().digest).toBe(digestFromRows(store));
+  });
+
+  it('turns autocheckpoint off while a large batch is staged, so no commit between slices (a key press\'s) runs one, and back on after', async () => {
+    const autocheckpoint = (): unknown => store.database.pragma('wal_autocheckpoint', { simple: true });
+    const seen = new Set<unknown>();
+    const large = await applyWhileProbing(store, makeBatch({ upserts: makeEntries(0, 1_000) }), () => seen.add(autocheckpoint()));
+    expect(large.result.outcome).toBe('applied');
+    expect([...seen]).toEqual([0]);
+    expect(autocheckpoint()).toBe(1000);
+    seen.clear();
+    const small = await applyWhileProbing(store, makeBatch({ fromVersion: 1, toVersion: 2, upserts: makeEntries(1_000, 200) }), () => seen.add(autocheckpoint()));
+    expect(small.result.outcome).toBe('applied');
+    expect([...seen]).toEqual([1000]);
+  });
+
+  it('checkpoints every few slices while a large batch is staged, so the WAL stays small', async () => {
+    const walBytes = async (everySlices: number): Promise<number> => {
+      const path = join(dir, `wal-${String(everySlices)}.db`);
+      const s = openTestStore(path, undefined, { batchSliceBudgetMs: 0, batchCheckpointEverySlices: everySlices });
+      try {
+        expect((await s.applyCodeBatchInSlices(makeBatch({ upserts: makeEntries(0, 3_000) }))).outcome).toBe('applied');
+        expect(s.codeSetState().digest).toBe(codeSetDigestOf(makeEntries(0, 3_000)));
+        // The WAL file keeps the size of the most frames it held between two restarts.
+        return statSync(`${path}-wal`).size;
+      } finally {
+        s.close();
+      }
+    };
+    const paced = await walBytes(2);
+    const unpaced = await walBytes(0);
+    expect(paced).toBeLessThan(1024 * 1024);
+    // SQLite's own autocheckpoint lets it reach 1000 pages (4 MB) first.
+    expect(unpaced).toBeGreaterThan(3 * 1024 * 1024);
   });
 
   it('applies batches sent while one is in flight one after the other, and refuses a one-transaction apply meanwhile', async () => {

@@ -36,6 +36,11 @@ export interface CodeBatchStagerOptions {
   yieldToLoop: () => Promise<void>;
 }
 
+export interface StageHooks {
+  /** After each slice's commit, before the yield (the applier paces WAL checkpoints here). */
+  afterCommit?: () => Promise<void> | undefined;
+}
+
 /** Rows checked for existence in one query; also the granularity of the slice budget. */
 const CHUNK = 64;
 
@@ -88,7 +93,7 @@ export class CodeBatchStager {
   }
 
   /** Stages what can be staged; returns the entries left for the switching transaction. */
-  async stage(entries: readonly CodeEntry[], stagedVersion: number, at: number): Promise<CodeEntry[]> {
+  async stage(entries: readonly CodeEntry[], stagedVersion: number, at: number, hooks: StageHooks = {}): Promise<CodeEntry[]> {
     const deferred: CodeEntry[] = [];
     let next = 0;
     while (next < entries.length) {
@@ -105,6 +110,7 @@ export class CodeBatchStager {
         } while (i < entries.length && performance.now() - started < this.options.sliceBudgetMs);
         return i;
       })();
+      await hooks.afterCommit?.();
       await this.options.yieldToLoop();
     }
     return deferred;

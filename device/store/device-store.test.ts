@@ -95,6 +95,19 @@ describe('DeviceStore', () => {
       expect(store.liveCodeCount()).toBe(2);
     });
 
+    it('counts keypad codes up to a limit, the same rows as keypadCodeCounts and never past the limit', () => {
+      const [live, awaiting, collected, spare] = makeEntries(0, 4);
+      const { codeDigest: _unused, ...qrOnly } = makeEntry(4);
+      store.applyCodeBatch(makeBatch({ upserts: [live!, awaiting!, collected!, spare!, qrOnly] }));
+      for (const e of [live!, collected!, qrOnly]) store.markDeposited(e.tokenId, e.compartmentId, 10);
+      store.markCollected(collected!.tokenId, 20);
+      expect(store.keypadCodeCounts()).toEqual({ live: 1, awaitingDeposit: 2 });
+      expect(store.keypadCodeCountUpTo(10)).toBe(3);
+      expect(store.keypadCodeCountUpTo(3)).toBe(3);
+      expect(store.keypadCodeCountUpTo(2)).toBe(2);
+      expect(store.keypadCodeCountUpTo(0)).toBe(0);
+    });
+
     it('lists the compartments promised to parcels not inside yet: awaiting deposits and live return drop-offs, except the asking entry', () => {
       const awaiting = makeEntry(1, { compartmentId: 'C1' });
       const deposited = makeEntry(2, { compartmentId: 'C2' });

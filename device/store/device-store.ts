@@ -53,8 +53,10 @@ export interface DeviceStoreOptions {
    * kids to another public key (rejected whole, audited). Default: none.
    */
   trustedKeys?: readonly PinnedKey[];
-  /** Wall time one staging slice of applyCodeBatchInSlices may take (default 4 ms). */
+  /** Wall time one staging slice of applyCodeBatchInSlices may take (default 2 ms). */
   batchSliceBudgetMs?: number;
+  /** Staging slices between two WAL checkpoints of a large sliced apply (default 2; 0: autocheckpoint). */
+  batchCheckpointEverySlices?: number;
 }
 
 /**
@@ -129,6 +131,7 @@ export class DeviceStore implements RuntimeStore {
       db, lockerId: options.lockerId, meta, tokens: this.tokens, keyring: this.keyring, audit: this.audit, hasher, now: options.now,
       logger: logger.child({ component: 'code-batch' }), pinnedKeys,
       ...(options.batchSliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.batchSliceBudgetMs }),
+      ...(options.batchCheckpointEverySlices === undefined ? {} : { checkpointEverySlices: options.batchCheckpointEverySlices }),
     });
   }
 
@@ -230,6 +233,9 @@ export class DeviceStore implements RuntimeStore {
   }
   keypadCodeCounts(): { live: number; awaitingDeposit: number } {
     return this.entries.keypadCodeCounts(this.meta.codeSetState().version);
+  }
+  keypadCodeCountUpTo(limit: number): number {
+    return this.entries.keypadCodeCountUpTo(this.meta.codeSetState().version, limit);
   }
   isTokenRevoked(tokenId: string): boolean {
     return this.tokens.isRevoked(tokenId);

@@ -125,6 +125,11 @@ export interface RuntimeStore {
    * lockout.maxLiveCodes (docs/security.md §1).
    */
   keypadCodeCounts(): { live: number; awaitingDeposit: number };
+  /**
+   * The sum of keypadCodeCounts(), but counted no further than `limit`: cheap when only
+   * "above the limit or not" matters (the odds check after every batch).
+   */
+  keypadCodeCountUpTo(limit: number): number;
   isTokenRevoked(tokenId: string): boolean;
 
   // Replay protection: keyed on the token id (never on signature bytes), survives restart.

@@ -7,6 +7,13 @@
 //                                                    batches streamed (max of the loop delay histogram)
 //   batch_apply_10k_ms                               median wall time of one 10k-code delta, from the
 //                                                    call to its result, with no key presses
+// KPB_BATCHES (default 16) batches stream during the presses. KPB_VIA=agent sends each batch
+// as a signed codes/batch message through the sync agent's handler (batch-via-agent.ts):
+// the production path but for MQTT (batch_apply_10k_ms then includes building the message);
+// by default batches go straight to the store's sliced apply, as decision 0025's figures
+// were taken. Delta token ids are 16 characters, as the wire schema requires. KPB_APPLY=one-transaction,
+// KPB_CHECKPOINT_EVERY (slices between paced WAL checkpoints; 0 = SQLite's autocheckpoint)
+// and KPB_SLICE_MS (staging slice budget) select the variants decision 0025 compares.
 // Real runtime, real SQLite file (WAL, synchronous=FULL), real signatures on simulated
 // hardware. The hardware's own timers run on a FakeClock (door cycles cost no wall time);
 // the key presses are scheduled in wall time and each latency is measured from the
@@ -23,6 +30,7 @@ import type { CodeBatch, CodeEntry } from '@locker/contract/codes/code-batch.js'
 import { codeDigest } from '@locker/contract/codes/code-digest.js';
 import { parseDeviceConfig } from '@locker/device/config.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
+import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import { silentLogger } from '@locker/device/logger.js';
 import { LockerRuntime } from '@locker/device/runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '@locker/device/runtime/runtime-config.js';
@@ -30,6 +38,7 @@ import { openDeviceStore, type DeviceStore } from '@locker/device/store/device-s
 import type { BatchApplyResult, DeviceSyncPort } from '@locker/sync-agent/device-sync-port.js';
 import { keyToText } from '@locker/contract/tokens/key-text.js';
 import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
+import { applyViaAgent } from './batch-via-agent.js';
 import { median, percentile, print } from './bench-kit.js';
 
 const LOCKER = 'locker-bench-kpb';
@@ -44,6 +53,9 @@ const T0 = Date.UTC(2026, 10, 22, 12);
 const ids = Array.from({ length: 40 }, (_, i) => `A${String(i).padStart(2, '0')}`);
 
 const codeOf = (i: number): string => String(20_000_000 + i);
+/** The backend key: signs the tokens and, with KPB_VIA=agent, the batch manifests. */
+const ISSUER_KID = 'kpb-k1';
+const ISSUER_SEED = new Uint8Array(32).fill(12);
 
 interface Rig {
   runtime: LockerRuntime;
@@ -51,6 +63,8 @@ interface Rig {
   sim: ReturnType<typeof createSimulatedHardware>;
   clock: FakeClock;
   pulses: number[];
+  /** The runtime's adapter: its key handles verify only with it. */
+  ed: Ed25519;
 }
 
 async function openRig(dbPath: string): Promise<Rig> {
@@ -67,15 +81,21 @@ async function openRig(dbPath: string): Promise<Rig> {
   const logger = silentLogger();
   const sim = createSimulatedHardware({ compartments: ids.map((id) => ({ id })), clock, debounceMs: 50 });
   let now = (): number => Math.floor(clock.now());
-  const store = openDeviceStore({ path: dbPath, lockerId: LOCKER, logger, now: () => now() });
+  const store = openDeviceStore({
+    path: dbPath, lockerId: LOCKER, logger, now: () => now(),
+    // Knobs for comparisons (decision 0025's addendum): the old way of each.
+    ...(process.env['KPB_CHECKPOINT_EVERY'] === undefined ? {} : { batchCheckpointEverySlices: Number(process.env['KPB_CHECKPOINT_EVERY']) }),
+    ...(process.env['KPB_SLICE_MS'] === undefined ? {} : { batchSliceBudgetMs: Number(process.env['KPB_SLICE_MS']) }),
+  });
   const pulses: number[] = [];
+  const ed = createEd25519('node-crypto');
   const runtime = new LockerRuntime({
-    hardware: sim.hardware, store, ed25519: createEd25519('node-crypto'), config: runtimeConfigFrom(config, PEPPER),
+    hardware: sim.hardware, store, ed25519: ed, config: runtimeConfigFrom(config, PEPPER),
     logger, clock, random: cryptoRandom(), beforePulse: () => pulses.push(performance.now()),
   });
   now = () => runtime.trustedNow();
   await runtime.start();
-  return { runtime, store, sim, clock, pulses };
+  return { runtime, store, sim, clock, pulses, ed };
 }
 
 async function closeRig(rig: Rig): Promise<void> {
@@ -91,6 +111,15 @@ async function closeRig(rig: Rig): Promise<void> {
 function applyOf(port: DeviceSyncPort): (batch: CodeBatch) => Promise<BatchApplyResult> {
   if (process.env['KPB_APPLY'] === 'one-transaction') return (batch) => Promise.resolve(port.applyCodeBatch(batch));
   return (batch) => port.applyCodeBatchInSlices(batch);
+}
+
+/** How the streamed batches arrive (KPB_VIA): straight to the store, or through the agent. */
+function streamApplyOf(rig: Rig): { apply: (batch: CodeBatch) => Promise<BatchApplyResult>; stop: () => void } {
+  if (process.env['KPB_VIA'] !== 'agent') return { apply: applyOf(rig.runtime.syncPort()), stop: () => undefined };
+  return applyViaAgent({
+    port: rig.runtime.syncPort(), ed: rig.ed, keys: () => rig.runtime.keys(),
+    signing: { kid: ISSUER_KID, seed: ISSUER_SEED }, now: () => rig.clock.now(), logger: silentLogger(),
+  });
 }
 
 async function seed(rig: Rig, issuer: TokenIssuer): Promise<void> {
@@ -124,7 +153,7 @@ async function deltaBatch(b: number): Promise<CodeBatch> {
   for (let i = 0; i < BATCH_ENTRIES; i++) {
     if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve));
     const n = (b + 1) * 1_000_000 + i;
-    const tokenId = `tok_d${String(n).padStart(10, '0')}`;
+    const tokenId = `tok_d${String(n).padStart(11, '0')}`;
     upserts.push({
       tokenId, token: `v4.public.${tokenId}.${'x'.repeat(220)}`, codeDigest: codeDigest(PEPPER, LOCKER, String(30_000_000 + n)),
       parcelId: `D${String(n)}`, compartmentId: ids[n % ids.length] ?? 'A00', size: 'M', kind: 'pickup',
@@ -190,7 +219,7 @@ async function pressCodes(rig: Rig, gate: DoorGate, from: number, keepGoing: () 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-kpb-'));
   try {
-    const issuer = new TokenIssuer({ ed: createEd25519('node-crypto'), kid: 'kpb-k1', seed: new Uint8Array(32).fill(12), issuer: 'bench' });
+    const issuer = new TokenIssuer({ ed: createEd25519('node-crypto'), kid: ISSUER_KID, seed: ISSUER_SEED, issuer: 'bench' });
     const rig = await openRig(join(dir, 'device.db'));
     await seed(rig, issuer);
 
@@ -199,7 +228,7 @@ async function main(): Promise<void> {
     print('keypad_to_relay_p50_ms_idle', percentile(idle, 50), 'ms');
     print('keypad_to_relay_p99_ms_idle', percentile(idle, 99), 'ms');
 
-    const apply = applyOf(rig.runtime.syncPort());
+    const { apply, stop: stopStream } = streamApplyOf(rig);
     let running = true;
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
@@ -232,6 +261,7 @@ async function main(): Promise<void> {
       if (result.outcome !== 'applied') throw new Error(`batch ${String(batch.toVersion)}: ${result.outcome}`);
     }
     print('batch_apply_10k_ms', Number(median(applyMs).toFixed(1)), 'ms');
+    stopStream();
     await closeRig(rig);
   } finally {
     rmSync(dir, { recursive: true, force: true });

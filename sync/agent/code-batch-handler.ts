@@ -1,9 +1,9 @@
 import type { BatchApplyResult } from './device-sync-port.js';
 import { openSeal } from '@locker/contract/backend-seal.js';
 import { CodeBatchManifest, type CodeBatchMessage } from '@locker/contract/code-messages.js';
-import { codeBatchContentHash } from '@locker/contract/content-hash.js';
-import { decodeMessage } from '@locker/contract/decode-message.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { newEnvelope } from '@locker/contract/envelope.js';
+import { decodeCodeBatch, type SlicedDecodeOptions } from './code-batch-decoder.js';
 import { opt } from './optional-field.js';
 import type { SyncContext } from './sync-context.js';
 
@@ -15,21 +15,30 @@ import type { SyncContext } from './sync-context.js';
 // The apply is the sliced one (decision 0025): it yields to the event loop so the keypad
 // keeps working during a 10k-code batch. handle() resolves once the batch is applied and
 // acknowledged; the session acks the MQTT message only then, which also keeps batches in
-// order (mqtt.js delivers the next message after that).
+// order (mqtt.js delivers the next message after that). The decode and the content hash
+// run in slices too (code-batch-decoder.ts): for a 10k-code message they cost more than
+// the whole staging of the batch, in one turn of the loop.
+
+/** Like a staging slice (decision 0025): a key press waits for one at most. */
+const DEFAULT_DECODE_SLICE_MS = 4;
 
 export class CodeBatchHandler {
   private lastSnapshotRequestAt = Number.NEGATIVE_INFINITY;
+  private readonly slicing: SlicedDecodeOptions;
 
   constructor(
     private readonly ctx: SyncContext,
     private readonly snapshotRequestIntervalMs: number,
     /** The agent clock's monotonic ms. */
     private readonly monotonicNow: () => number,
-  ) {}
+    decode: Partial<SlicedDecodeOptions> = {},
+  ) {
+    this.slicing = { sliceBudgetMs: DEFAULT_DECODE_SLICE_MS, yieldToLoop: () => nextTurn(), ...decode };
+  }
 
   async handle(topic: string, payload: Buffer): Promise<void> {
     const { ctx } = this;
-    const decoded = decodeMessage('codes/batch', payload);
+    const decoded = await decodeCodeBatch(payload, this.slicing);
     if (!decoded.ok) {
       ctx.rejections.report({ topic, reason: decoded.reason, securityRelevant: false, ...opt('detail', decoded.detail), ...opt('messageId', decoded.id) });
       return;
@@ -40,7 +49,7 @@ export class CodeBatchHandler {
       ctx.rejections.report({ topic, reason: seal.reason, securityRelevant: true, messageId: msg.id, ...opt('detail', seal.detail) });
       return;
     }
-    const problem = manifestMismatch(seal.claims, msg);
+    const problem = manifestMismatch(seal.claims, msg, decoded.contentHash);
     if (problem !== undefined) {
       ctx.rejections.report({ topic, reason: 'manifest-mismatch', detail: problem, securityRelevant: true, messageId: msg.id });
       return;
@@ -94,12 +103,12 @@ export class CodeBatchHandler {
   }
 }
 
-function manifestMismatch(m: CodeBatchManifest, msg: CodeBatchMessage): string | undefined {
+function manifestMismatch(m: CodeBatchManifest, msg: CodeBatchMessage, contentHash: string): string | undefined {
   const b = msg.batch;
   if (m.lockerId !== b.lockerId) return 'lockerId';
   if (m.kind !== b.kind) return 'kind';
   if (m.fromVersion !== b.fromVersion || m.toVersion !== b.toVersion) return 'versions';
   if (m.upserts !== b.upserts.length || m.revocations !== b.revocations.length || m.keyring !== b.keyring.length) return 'counts';
-  if (m.contentHash !== codeBatchContentHash(b)) return 'content-hash';
+  if (m.contentHash !== contentHash) return 'content-hash';
   return undefined;
 }

@@ -9,6 +9,7 @@ import { encodeMessage } from '@locker/contract/decode-message.js';
 import { lockerInboundSuffixes, parseTopic, topicFor } from '@locker/contract/topics.js';
 import { AuditUploader } from './audit-uploader.js';
 import { backoffDelay } from './backoff.js';
+import { BatchPayloadParser } from './batch-payload-parser.js';
 import { CodeBatchHandler } from './code-batch-handler.js';
 import { CommandHandler } from './command-handler.js';
 import { MqttSession } from './mqtt-session.js';
@@ -68,9 +69,12 @@ export class SyncAgent {
   private running = false;
   private lastPruneAt = Number.NEGATIVE_INFINITY;
   private readonly bootId: string;
+  /** Parses large code batches off the event loop; lives across sessions, stopped with the agent. */
+  private readonly payloadParser: BatchPayloadParser;
 
   constructor(private readonly deps: SyncAgentDeps) {
     this.bootId = deps.bootId ?? randomUUID();
+    this.payloadParser = new BatchPayloadParser(deps.logger.child({ component: 'batch-payload-parser' }));
   }
 
   /** Throws SyncError CONFIG_INVALID for a bad config; never throws for anything the network does. */
@@ -80,11 +84,13 @@ export class SyncAgent {
     if (!parsed.success) throw new SyncError('CONFIG_INVALID', 'sync agent config is invalid', { issues: parsed.error.issues.map((i) => i.path.join('.')) });
     this.config = parsed.data;
     this.running = true;
+    this.payloadParser.start();
     this.guard('start', () => this.startSession());
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    this.payloadParser.stop();
     if (this.restartTimer !== undefined) this.deps.clock.clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     await this.stopSession(true);
@@ -148,7 +154,7 @@ export class SyncAgent {
     };
     this.session = session;
     this.ctx = ctx;
-    this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs, () => this.deps.clock.monotonicMs());
+    this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs, () => this.deps.clock.monotonicMs(), { parser: this.payloadParser });
     this.uploader = new AuditUploader(ctx, config.audit, () => this.deps.clock.monotonicMs());
     this.commands = new CommandHandler(ctx, {
       requestSnapshot: () => this.batches?.requestSnapshot('resync-command', true),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CodeBatch } from './codes/code-batch.js';
-import { codeBatchContentHash } from './content-hash.js';
+import { CodeBatchContentHasher, codeBatchContentHash } from './content-hash.js';
 
 const batch: CodeBatch = {
   lockerId: 'locker-a',
@@ -34,6 +34,17 @@ describe('code batch content hash', () => {
       { ...batch, lockerId: 'locker-b' },
     ];
     for (const v of variants) expect(codeBatchContentHash(v)).not.toBe(base);
+  });
+
+  it('is the same hash when the upserts are fed a part at a time, and refuses a count that does not match the head', () => {
+    const parts = new CodeBatchContentHasher(batch, 2);
+    parts.addUpserts([batch.upserts[0]!]);
+    parts.addUpserts([]);
+    parts.addUpserts([batch.upserts[1]!]);
+    expect(parts.finish(batch)).toBe(codeBatchContentHash(batch));
+    const short = new CodeBatchContentHasher(batch, 2);
+    short.addUpserts([batch.upserts[0]!]);
+    expect(() => short.finish(batch)).toThrow(RangeError);
   });
 
   it('is pinned: a change here is a wire-format change', () => {

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { EnvelopeHeader, SCHEMA_VERSION } from './envelope.js';
 import { topicCatalog, type MessageOn } from './catalog.js';
 import type { TopicSuffix } from './topics.js';
@@ -16,6 +17,24 @@ export type Decoded<S extends TopicSuffix> =
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function decodeMessage<S extends TopicSuffix>(suffix: S, payload: Uint8Array): Decoded<S> {
+  const envelope = decodeEnvelope(suffix, payload);
+  if (!envelope.ok) return envelope;
+  const parsed = topicCatalog[suffix].schema.safeParse(envelope.json);
+  if (!parsed.success) return schemaRejection(parsed.error.issues, envelope.id);
+  return { ok: true, message: parsed.data as MessageOn<S> };
+}
+
+/** Every check of decodeMessage but the topic's schema: the JSON of a message that may be one. */
+export type DecodedEnvelope =
+  | { ok: true; json: unknown; id?: string }
+  | { ok: false; reason: DecodeRejection; detail?: string; id?: string };
+
+/**
+ * Size, UTF-8, JSON, version header and type, as decodeMessage checks them. For a receiver
+ * that validates a large message's schema in parts (sync/agent's sliced code-batch decode);
+ * everyone else calls decodeMessage.
+ */
+export function decodeEnvelope(suffix: TopicSuffix, payload: Uint8Array): DecodedEnvelope {
   const spec = topicCatalog[suffix];
   if (payload.byteLength > spec.maxBytes) return { ok: false, reason: 'oversized', detail: `${String(payload.byteLength)} > ${String(spec.maxBytes)}` };
   let text: string;
@@ -30,19 +49,26 @@ export function decodeMessage<S extends TopicSuffix>(suffix: S, payload: Uint8Ar
   } catch {
     return { ok: false, reason: 'not-json' };
   }
+  return checkEnvelope(suffix, json);
+}
+
+/** The header checks of decodeEnvelope, for JSON parsed elsewhere (a worker thread). */
+export function checkEnvelope(suffix: TopicSuffix, json: unknown): DecodedEnvelope {
+  const spec = topicCatalog[suffix];
   const header = EnvelopeHeader.safeParse(json);
   if (!header.success) return { ok: false, reason: 'no-header' };
   const id = header.data.id;
   const withId = id === undefined ? {} : { id };
   if (header.data.v !== SCHEMA_VERSION) return { ok: false, reason: 'unsupported-version', detail: `v${String(header.data.v)}`, ...withId };
   if (header.data.type !== spec.type) return { ok: false, reason: 'wrong-type', detail: header.data.type.slice(0, 32), ...withId };
-  const parsed = spec.schema.safeParse(json);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    const detail = first === undefined ? 'invalid' : `${first.path.slice(0, 4).join('.')}: ${first.message}`.slice(0, 200);
-    return { ok: false, reason: 'schema', detail, ...withId };
-  }
-  return { ok: true, message: parsed.data as MessageOn<S> };
+  return { ok: true, json, ...withId };
+}
+
+/** The 'schema' rejection for the first of `issues`: its path (at most 4 deep) and message. */
+export function schemaRejection(issues: readonly z.core.$ZodIssue[], id: string | undefined): { ok: false; reason: 'schema'; detail: string; id?: string } {
+  const first = issues[0];
+  const detail = first === undefined ? 'invalid' : `${first.path.slice(0, 4).map(String).join('.')}: ${first.message}`.slice(0, 200);
+  return { ok: false, reason: 'schema', detail, ...(id === undefined ? {} : { id }) };
 }
 
 /** Serialises a message for publishing (validated against its topic's schema first: a bug here must not reach the wire). */
