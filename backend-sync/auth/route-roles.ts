@@ -25,6 +25,7 @@ export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'POST /orders': [M],
   'GET /orders/:orderId': [M, P],
   'GET /orders/:orderId/history': [M, A],
+  'GET /customers/:customerId/orders': [P, A],
   'POST /orders/:orderId/payment-confirmation': [M],
   'POST /orders/:orderId/processing': [M],
   'POST /orders/:orderId/cancellation': [M],

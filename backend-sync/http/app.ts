@@ -9,6 +9,7 @@ import { installAuthHook } from './auth-hook.js';
 import { installErrorHandler } from './error-handler.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { commandRoutes } from './routes/command-routes.js';
+import { customerOrderRoutes } from './routes/customer-order-routes.js';
 import { lockerRoutes } from './routes/locker-routes.js';
 import { orderRoutes } from './routes/order-routes.js';
 import { reservationRoutes } from './routes/reservation-routes.js';
@@ -78,6 +79,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   lockerRoutes(app, deps);
   reservationRoutes(app, deps);
   orderRoutes(app, deps);
+  customerOrderRoutes(app, deps);
   shipmentRoutes(app, deps);
   commandRoutes(app, deps);
   adminRoutes(app, deps);
