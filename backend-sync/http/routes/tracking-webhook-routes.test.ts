@@ -150,6 +150,17 @@ describe('tracking webhook routes', () => {
     expect(s.logs.filter((l) => l['msg'] === 'tracking.webhook_ignored').map((l) => l['eventType'])).toEqual(['batch.updated', 'edd_revise']);
   });
 
+  it('acknowledges a tracker whose only scans have no canonical meaning, counting them as skipped', async () => {
+    const event = JSON.parse(fixture('easypost-tracker-updated.json').toString('utf8')) as { description: string; result: { tracking_details: Array<Record<string, unknown>> } };
+    event.description = 'tracker.created';
+    event.result.tracking_details = [{ ...event.result.tracking_details[0], status: 'unknown', status_detail: 'unknown' }];
+    const body = Buffer.from(JSON.stringify(event));
+    const res = await post(s, '/tracking/webhooks/easypost', body, { 'x-hmac-signature': easypostSig(body) });
+    expect(res).toEqual({ status: 200, json: { status: 'ignored', eventType: 'tracker.created', received: 0, skipped: 1 } });
+    expect(s.intake.accepted).toEqual([]);
+    expect(s.logs.find((l) => l['msg'] === 'tracking.webhook_records_skipped')).toMatchObject({ source: 'easypost', skipped: 1 });
+  });
+
   it('answers 413 above the body limit before anything is checked', async () => {
     const body = Buffer.alloc(300 * 1024, 0x20);
     const res = await post(s, '/tracking/webhooks/easypost', body, { 'x-hmac-signature': easypostSig(body) });

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { aftershipProvider } from '../../tracking/providers/aftership-adapter.js';
 import { easypostProvider } from '../../tracking/providers/easypost-adapter.js';
-import type { WebhookProvider } from '../../tracking/providers/webhook-provider.js';
+import type { WebhookParse, WebhookProvider } from '../../tracking/providers/webhook-provider.js';
 import type { RawTrackingPayload } from '../../tracking/tracking-event.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
@@ -58,13 +58,7 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
       return { code: 401, body: errorBody('INVALID_SIGNATURE', `${provider.signatureHeader} is missing or does not match the body`) };
     }
     const payload: RawTrackingPayload = { source, body: raw.toString('utf8'), receivedAt: d.clock.now() };
-    let json: unknown;
-    try {
-      json = JSON.parse(payload.body);
-    } catch (err) {
-      json = err instanceof Error ? new SyntaxError(err.message) : err;
-    }
-    const parsed = json instanceof SyntaxError ? ({ kind: 'malformed', reason: `body is not JSON: ${json.message}` } as const) : provider.parse(json);
+    const parsed = parseBody(provider, payload.body);
     if (parsed.kind === 'malformed') {
       const { deadLetterId } = await intake.deadLetter(payload, parsed.reason);
       log.warn({ source, reason: parsed.reason, deadLetterId }, 'tracking.webhook_dead_lettered');
@@ -75,7 +69,7 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
       return { code: 200, body: { status: 'ignored', eventType: parsed.eventType, received: 0, skipped: 0 } satisfies WebhookReceipt };
     }
     const { trackingNumber, events, skipped, eventType } = parsed;
-    if (skipped.length > 0) log.info({ source, trackingNumber, skipped }, 'tracking.webhook_records_skipped');
+    if (skipped.length > 0) log.info({ source, trackingNumber, skipped: skipped.length, first: skipped.slice(0, 5) }, 'tracking.webhook_records_skipped');
     if (events.length === 0) {
       log.info({ source, trackingNumber, eventType }, 'tracking.webhook_no_scans');
       return { code: 200, body: { status: 'ignored', eventType, received: 0, skipped: skipped.length } satisfies WebhookReceipt };
@@ -85,7 +79,7 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
     return { code: 200, body: { status: 'accepted', eventType, payloadId: receipt.payloadId, received: receipt.received, skipped: skipped.length } satisfies WebhookReceipt };
   }
 
-  return async (scope: App): Promise<void> => {
+  return (scope: App): Promise<void> => {
     // Only in this encapsulated scope: every body stays the exact bytes received, whatever its
     // content type, because the HMAC covers those bytes. The app's body limit still applies.
     scope.removeAllContentTypeParsers();
@@ -114,6 +108,16 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
     };
     route(easypostProvider, () => d.trackingWebhooks?.easypost?.secret, 'EasyPost tracker events (tracker.created, tracker.updated)', 'hmac-sha256-hex=<hex HMAC-SHA256 of the body>');
     route(aftershipProvider, () => d.trackingWebhooks?.aftership?.secret, 'AfterShip tracking webhooks (tracking_update)', 'base64 HMAC-SHA256 of the body');
-    await Promise.resolve();
+    return Promise.resolve();
   };
+}
+
+function parseBody(provider: WebhookProvider, text: string): WebhookParse {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { kind: 'malformed', reason: `body is not JSON: ${err instanceof Error ? err.message : 'unparseable'}` };
+  }
+  return provider.parse(json);
 }
