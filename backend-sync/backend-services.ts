@@ -98,7 +98,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
   const auth = config.auth === undefined ? undefined : new ApiKeyAuth(config.auth.apiKeys);
   const metrics = new BackendMetrics({ store, rejections: () => bridge.rejections() });
-  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper, metrics };
+  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper, metrics, trackingWebhooks: config.tracking.webhooks };
 }
 
 /**

@@ -25,6 +25,7 @@ export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'POST /orders': [M],
   'GET /orders/:orderId': [M, P],
   'GET /orders/:orderId/history': [M, A],
+  'GET /customers/:customerId/orders': [P, A],
   'POST /orders/:orderId/payment-confirmation': [M],
   'POST /orders/:orderId/processing': [M],
   'POST /orders/:orderId/cancellation': [M],
@@ -39,6 +40,17 @@ export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'POST /admin/keys/:kid/revocation': [A],
   'POST /admin/keys/reload': [A],
 };
+
+/**
+ * Routes that authenticate by their caller's own signature instead of an API key: tracking
+ * providers sign each webhook with an HMAC of the body (http/routes/tracking-webhook-routes.ts)
+ * and cannot send our bearer key. The auth hook lets them through; the route checks the HMAC.
+ */
+export const signedRoutes: ReadonlySet<string> = new Set(['POST /tracking/webhooks/easypost', 'POST /tracking/webhooks/aftership']);
+
+export function isSignedRoute(method: string, routeUrl: string | undefined): boolean {
+  return routeUrl !== undefined && signedRoutes.has(`${method.toUpperCase()} ${routeUrl}`);
+}
 
 export function rolesFor(method: string, routeUrl: string): readonly Role[] {
   return routeRoles[`${method.toUpperCase()} ${routeUrl}`] ?? [];

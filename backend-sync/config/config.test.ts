@@ -26,6 +26,20 @@ describe('backend config', () => {
     }
   });
 
+  it('takes tracking webhook secrets from the file or BACKEND_EASYPOST/AFTERSHIP_WEBHOOK_SECRET, none by default', () => {
+    expect(parseConfig({ mqtt: { enabled: false } }).tracking.webhooks).toEqual({});
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    try {
+      const file = join(dir, 'backend.json');
+      writeFileSync(file, JSON.stringify({ mqtt: { enabled: false }, tracking: { webhooks: { easypost: { secret: 'from-the-file-1' } } }, auth: { apiKeys: [{ id: 'ops', roles: ['admin'], sha256: 'a'.repeat(64) }] } }));
+      const c = loadConfig({ BACKEND_CONFIG: file, BACKEND_AFTERSHIP_WEBHOOK_SECRET: 'from-the-env-22' });
+      expect(c.tracking.webhooks).toEqual({ easypost: { secret: 'from-the-file-1' }, aftership: { secret: 'from-the-env-22' } });
+      expect(() => parseConfig({ mqtt: { enabled: false }, tracking: { webhooks: { easypost: { secret: 'short' } } } })).toThrow(/tracking\.webhooks\.easypost\.secret/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a production config without API key digests, or with a plaintext key in place of a digest', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     try {

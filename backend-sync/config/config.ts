@@ -114,6 +114,22 @@ export const BackendConfig = z
       .object({ windowMs: z.number().int().positive().default(1_000), max: z.number().int().positive().default(200) })
       .strict()
       .prefault({}),
+    /**
+     * Tracking-provider webhooks (docs/backend.md, "Tracking webhooks"): the secret each provider
+     * signs with. A provider without a secret is not accepted: its route answers 503.
+     */
+    tracking: z
+      .object({
+        webhooks: z
+          .object({
+            easypost: z.object({ secret: z.string().min(8) }).strict().optional(),
+            aftership: z.object({ secret: z.string().min(8) }).strict().optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 export type BackendConfig = z.infer<typeof BackendConfig>;
@@ -134,6 +150,10 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env['BACKEND_MQTT_URL'] !== undefined) set('mqtt', 'url', env['BACKEND_MQTT_URL']);
   if (env['BACKEND_MQTT_CLIENT_ID'] !== undefined) set('mqtt', 'clientId', env['BACKEND_MQTT_CLIENT_ID']);
   if (env['BACKEND_MQTT_SHARED_GROUP'] !== undefined) set('mqtt', 'sharedGroup', env['BACKEND_MQTT_SHARED_GROUP']);
+  const webhooks: Record<string, unknown> = {};
+  if (env['BACKEND_EASYPOST_WEBHOOK_SECRET'] !== undefined) webhooks['easypost'] = { secret: env['BACKEND_EASYPOST_WEBHOOK_SECRET'] };
+  if (env['BACKEND_AFTERSHIP_WEBHOOK_SECRET'] !== undefined) webhooks['aftership'] = { secret: env['BACKEND_AFTERSHIP_WEBHOOK_SECRET'] };
+  if (Object.keys(webhooks).length > 0) o['tracking'] = { webhooks };
   const top: Record<string, unknown> = { ...o };
   if (env['LOG_LEVEL'] !== undefined) top['logLevel'] = env['LOG_LEVEL'];
   return top;

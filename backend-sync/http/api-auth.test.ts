@@ -79,7 +79,14 @@ describe('API authentication', () => {
     expect(doc.components.securitySchemes['apiKey']?.scheme).toBe('bearer');
     const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => ({ at: `${m} ${path}`, op })));
     expect(ops.length).toBeGreaterThan(20);
-    for (const { at, op } of ops) {
+    // The provider webhooks are the only operations without a key: they carry an HMAC instead.
+    const signed = ops.filter(({ at }) => at.startsWith('post /tracking/webhooks/'));
+    expect(signed.map(({ at }) => at).sort()).toEqual(['post /tracking/webhooks/aftership', 'post /tracking/webhooks/easypost']);
+    for (const { at, op } of signed) {
+      expect(op.security, at).toEqual([]);
+      expect(op.description, at).toMatch(/HMAC signature/);
+    }
+    for (const { at, op } of ops.filter((o) => !signed.includes(o))) {
       expect(op.security, at).toEqual([{ apiKey: [] }]);
       expect(op.description, at).toMatch(/Roles: (merchant|carrier|customer-page|admin)/);
     }

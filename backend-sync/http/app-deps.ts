@@ -12,6 +12,7 @@ import type { ReservationService } from '../reservations/reservation-service.js'
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
+import type { TrackingIntake } from '../tracking/tracking-event.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Everything the HTTP layer calls; built by main.ts (or a test) and passed to buildApp. */
@@ -35,4 +36,13 @@ export interface AppDeps {
   metrics: BackendMetrics;
   /** For /health: is the MQTT link up (undefined: MQTT disabled). */
   mqttConnected?: (() => boolean) | undefined;
+  /** The tracking core's intake; absent, the tracking webhook routes answer 503. */
+  trackingIntake?: TrackingIntake | undefined;
+  /** The secret each tracking provider signs its webhooks with (config.tracking.webhooks). */
+  trackingWebhooks?: TrackingWebhookSecrets | undefined;
+}
+
+export interface TrackingWebhookSecrets {
+  easypost?: { secret: string } | undefined;
+  aftership?: { secret: string } | undefined;
 }

@@ -4,15 +4,17 @@ import Fastify, { LogController, type FastifyInstance, type RawServerDefault } f
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from '../shared/logger.js';
 import type { AppDeps } from './app-deps.js';
-import { rolesFor } from '../auth/route-roles.js';
+import { isSignedRoute, rolesFor } from '../auth/route-roles.js';
 import { installAuthHook } from './auth-hook.js';
 import { installErrorHandler } from './error-handler.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { commandRoutes } from './routes/command-routes.js';
+import { customerOrderRoutes } from './routes/customer-order-routes.js';
 import { lockerRoutes } from './routes/locker-routes.js';
 import { orderRoutes } from './routes/order-routes.js';
 import { reservationRoutes } from './routes/reservation-routes.js';
 import { shipmentRoutes } from './routes/shipment-routes.js';
+import { trackingWebhookRoutes } from './routes/tracking-webhook-routes.js';
 
 // The HTTP API. Every body, query, params and header set is a zod schema (validated by
 // fastify-type-provider-zod, typed from the same schema), responses are serialised through
@@ -41,6 +43,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // Every documented operation needs a key; its description says which roles it admits.
     transform: (arg) => {
       const out = jsonSchemaTransform(arg);
+      if (isSignedRoute(String(arg.route.method), arg.url)) return { ...out, schema: { ...out.schema, security: [] } };
       const roles = rolesFor(String(arg.route.method), arg.url);
       const described = typeof out.schema['description'] === 'string' ? `${out.schema['description']} ` : '';
       return { ...out, schema: { ...out.schema, security: [{ apiKey: [] }], description: `${described}Roles: ${roles.join(', ') || 'none'}.` } };
@@ -76,9 +79,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   lockerRoutes(app, deps);
   reservationRoutes(app, deps);
   orderRoutes(app, deps);
+  customerOrderRoutes(app, deps);
   shipmentRoutes(app, deps);
   commandRoutes(app, deps);
   adminRoutes(app, deps);
+  await app.register(trackingWebhookRoutes(deps));
   await app.ready();
   return app;
 }

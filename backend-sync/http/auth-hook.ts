@@ -1,9 +1,9 @@
 import type { ApiKeyAuth } from '../auth/api-key-auth.js';
-import { rolesFor } from '../auth/route-roles.js';
+import { isSignedRoute, rolesFor } from '../auth/route-roles.js';
 import type { Logger } from '../shared/logger.js';
 import type { App } from './app.js';
 
-// Every request except OPEN_PATHS must carry a bearer API key whose role the route admits
+// Every request except OPEN_PATHS and the signed webhook routes (auth/route-roles.ts) must carry a bearer API key whose role the route admits
 // (auth/route-roles.ts). Runs on onRequest, before the body is parsed, so an anonymous
 // caller costs no parsing and learns nothing about the routes (unknown routes answer 401
 // before 404). Denials are logged with the key's id, never with the key.
@@ -15,6 +15,8 @@ export function installAuthHook(app: App, auth: ApiKeyAuth, logger: Logger): voi
   const log = logger.child({ component: 'auth' });
   app.addHook('onRequest', (req, _reply, done) => {
     if (OPEN_PATHS.has(req.url)) return done();
+    // Provider webhooks carry an HMAC, not our key: the route itself verifies it.
+    if (isSignedRoute(req.method, req.routeOptions.url)) return done();
     try {
       const principal = auth.authenticate(req.headers.authorization);
       const route = req.routeOptions.url;

@@ -4,9 +4,16 @@ import { orderStates } from './order-state-machine.js';
 import { shipmentStates } from './shipment-state-machine.js';
 
 const LineId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/);
+export const CustomerId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'customer id: letters, digits, dot, colon, dash, underscore');
 
 export const CustomerInput = z
-  .object({ name: z.string().min(1).max(100), email: z.email().optional(), phone: z.string().regex(/^\+?[0-9 ]{6,20}$/).optional() })
+  .object({
+    name: z.string().min(1).max(100),
+    email: z.email().optional(),
+    phone: z.string().regex(/^\+?[0-9 ]{6,20}$/).optional(),
+    /** The merchant's own id for the customer (order history); without it, the email is the id. No '@': that marks an email. */
+    customerId: CustomerId.optional(),
+  })
   .strict()
   .refine((c) => c.email !== undefined || c.phone !== undefined, { message: 'email or phone is required to send the pickup code' });
 
@@ -69,7 +76,7 @@ export type ShipmentView = z.infer<typeof ShipmentView>;
 export const OrderView = z.object({
   id: z.string(),
   state: z.enum(orderStates),
-  customer: z.object({ name: z.string(), email: z.string().optional(), phone: z.string().optional() }),
+  customer: z.object({ name: z.string(), email: z.string().optional(), phone: z.string().optional(), customerId: z.string().optional() }),
   currency: z.string(),
   totalCents: z.number().int(),
   lines: z.array(z.object({ lineId: z.string(), sku: z.string(), quantity: z.number().int(), unitPriceCents: z.number().int(), size: CompartmentSize, state: z.enum(['open', 'cancelled']), shipmentId: z.string().optional() })),

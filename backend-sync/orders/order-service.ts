@@ -59,6 +59,7 @@ export class OrderService {
       const customer: OrderRecord['customer'] = { name: req.customer.name };
       if (req.customer.email !== undefined) customer.email = req.customer.email;
       if (req.customer.phone !== undefined) customer.phone = req.customer.phone;
+      if (req.customer.customerId !== undefined) customer.customerId = req.customer.customerId;
       const order: OrderRecord = {
         id,
         state: 'placed',

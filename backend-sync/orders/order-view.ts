@@ -22,6 +22,7 @@ export async function orderView(store: Store, o: OrderRecord): Promise<OrderView
   const customer: OrderView['customer'] = { name: o.customer.name };
   if (o.customer.email !== undefined) customer.email = o.customer.email;
   if (o.customer.phone !== undefined) customer.phone = o.customer.phone;
+  if (o.customer.customerId !== undefined) customer.customerId = o.customer.customerId;
   return {
     id: o.id,
     state: o.state,

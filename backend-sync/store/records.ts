@@ -24,6 +24,7 @@ export interface Customer {
   name: string;
   email?: string | undefined;
   phone?: string | undefined;
+  customerId?: string | undefined;
 }
 
 export interface OrderRecord {

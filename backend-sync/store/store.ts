@@ -125,6 +125,23 @@ export interface OrderRepository {
   updateState(id: string, state: OrderRecord['state'], expectedVersion: number, now: number): Promise<boolean>;
   setPaymentRef(id: string, paymentRef: string): Promise<void>;
   setLines(orderId: string, lineIds: readonly string[], change: { state?: 'cancelled'; shipmentId?: string | null }): Promise<void>;
+  /** One page of a customer's orders, newest first (orders/customer-orders.ts). */
+  listByCustomer(q: CustomerOrderQuery): Promise<OrderRecord[]>;
+}
+
+export interface CustomerOrderQuery {
+  /** orders/customer-key.ts: the explicit customer id, else the lowercased email. */
+  customerKey: string;
+  state?: OrderRecord['state'] | undefined;
+  /** created_at >= from */
+  from?: number | undefined;
+  /** created_at < to */
+  to?: number | undefined;
+  /** Only orders with a shipment carrying this tracking number. */
+  trackingNumber?: string | undefined;
+  /** Keyset: orders strictly older than this (createdAt, id). */
+  after?: { createdAt: number; id: string } | undefined;
+  limit: number;
 }
 
 export interface ShipmentRepository {
@@ -137,6 +154,8 @@ export interface ShipmentRepository {
   /** Reads and clears the pending code in one step: it exists in clear only until handed over. */
   takePendingCode(id: string): Promise<string | undefined>;
   deliveredPastDeadline(now: number, limit: number): Promise<ShipmentRecord[]>;
+  /** The shipments of several orders in one read (order history pages). */
+  byOrders(orderIds: readonly string[]): Promise<ShipmentRecord[]>;
 }
 
 export interface StateLogRepository {

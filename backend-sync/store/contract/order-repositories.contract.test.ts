@@ -8,6 +8,7 @@ import { testEngines } from '../../testing/pg-test-db.js';
 import type { OrderLineRecord, OrderRecord, ShipmentRecord } from '../records.js';
 import { SqlOrderRepository, SqlShipmentRepository } from '../sql/order-repositories.js';
 import type { SqlExecutor } from '../sql/sql-executor.js';
+import type { CustomerOrderQuery } from '../store.js';
 import { sql } from '../sql/sql-text.js';
 
 // The order and shipment repositories' contract, on every engine: optimistic updates win
@@ -124,6 +125,57 @@ describe.each(engines)('OrderRepository and ShipmentRepository on %s', (engine) 
     await shipments.update('collected', 1, { state: 'collected', pickupDeadline: T - 1000 }, T);
     expect((await shipments.deliveredPastDeadline(T, 10)).map((s) => s.id)).toEqual(['early', 'late', 'later']);
     expect((await shipments.deliveredPastDeadline(T, 2)).map((s) => s.id)).toEqual(['early', 'late']);
+  });
+
+  it("listByCustomer: a customer's orders newest first, keyed by customer id or lowercased email, never another's", async () => {
+    await orders.insert(order('o2', { customer: { name: 'Ada', email: 'ADA@example.org' }, createdAt: T + 10 }), [line('o2', 'a')]);
+    await orders.insert(order('o3', { customer: { name: 'Ada', email: 'ada@example.org', customerId: 'cust-7' }, createdAt: T + 20 }), [line('o3', 'a')]);
+    await orders.insert(order('o4', { customer: { name: 'Bob', email: 'bob@example.org' }, createdAt: T + 30 }), [line('o4', 'a')]);
+    await orders.insert(order('o5', { customer: { name: 'Cy', phone: '+49 30 1234567' }, createdAt: T + 40 }), [line('o5', 'a')]);
+    const ids = async (q: Partial<CustomerOrderQuery> = {}): Promise<string[]> => (await orders.listByCustomer({ customerKey: 'ada@example.org', limit: 10, ...q })).map((o) => o.id);
+    expect(await ids()).toEqual(['o2', 'o1']);
+    expect(await orders.listByCustomer({ customerKey: 'cust-7', limit: 10 })).toEqual([order('o3', { customer: { name: 'Ada', email: 'ada@example.org', customerId: 'cust-7' }, createdAt: T + 20, updatedAt: T + 20 })]);
+    expect(await ids({ customerKey: 'nobody@example.org' })).toEqual([]);
+  });
+
+  it('listByCustomer filters by state, by [from, to) and by a shipment tracking number', async () => {
+    await orders.insert(order('o2', { createdAt: T + 10 }), [line('o2', 'a')]);
+    await orders.insert(order('o3', { createdAt: T + 20 }), [line('o3', 'a')]);
+    await orders.updateState('o2', 'cancelled', 1, T + 11);
+    await shipments.insert(shipment('s3', { orderId: 'o3', trackingNumber: '9400110200881234567890' }));
+    await shipments.insert(shipment('s1', { orderId: 'o1', trackingNumber: 'OTHER-1' }));
+    const ids = async (q: Partial<CustomerOrderQuery>): Promise<string[]> => (await orders.listByCustomer({ customerKey: 'ada@example.org', limit: 10, ...q })).map((o) => o.id);
+    expect(await ids({ state: 'cancelled' })).toEqual(['o2']);
+    expect(await ids({ state: 'placed' })).toEqual(['o3', 'o1']);
+    expect(await ids({ from: T + 10 })).toEqual(['o3', 'o2']);
+    expect(await ids({ to: T + 20 })).toEqual(['o2', 'o1']);
+    expect(await ids({ from: T + 10, to: T + 20 })).toEqual(['o2']);
+    expect(await ids({ trackingNumber: '9400110200881234567890' })).toEqual(['o3']);
+    expect(await ids({ trackingNumber: 'NOPE' })).toEqual([]);
+  });
+
+  it('listByCustomer pages by keyset: no order twice or missed, also among equal creation times', async () => {
+    for (let i = 2; i <= 7; i++) await orders.insert(order(`o${String(i)}`, { createdAt: T + (i <= 4 ? 5 : i) }), [line(`o${String(i)}`, 'a')]);
+    const all = (await orders.listByCustomer({ customerKey: 'ada@example.org', limit: 100 })).map((o) => o.id);
+    expect(all).toEqual(['o7', 'o6', 'o5', 'o4', 'o3', 'o2', 'o1']);
+    const seen: string[] = [];
+    let after: CustomerOrderQuery['after'];
+    for (;;) {
+      const page = await orders.listByCustomer({ customerKey: 'ada@example.org', limit: 2, after });
+      seen.push(...page.map((o) => o.id));
+      const last = page[page.length - 1];
+      if (page.length < 2 || last === undefined) break;
+      after = { createdAt: last.createdAt, id: last.id };
+    }
+    expect(seen).toEqual(all);
+  });
+
+  it('byOrders reads the shipments of several orders at once', async () => {
+    await orders.insert(order('o2'), [line('o2', 'a')]);
+    await shipments.insert(shipment('s1'));
+    await shipments.insert(shipment('s2', { orderId: 'o2' }));
+    expect((await shipments.byOrders(['o1', 'o2'])).map((s) => s.id)).toEqual(['s1', 's2']);
+    expect(await shipments.byOrders([])).toEqual([]);
   });
 
   it.skipIf(engine !== 'postgres')('two sweeping transactions take disjoint parcels (SKIP LOCKED)', async () => {

@@ -289,6 +289,14 @@ const steps: readonly string[] = [
     PRIMARY KEY (locker_id, epoch, seq)
   );
   `,
+  // A customer's order history (GET /customers/{customerId}/orders): who the order belongs
+  // to (orders/customer-key.ts: the merchant's customer id, else the lowercased email),
+  // filled in for existing orders from their email, and the index its keyset pages walk.
+  `
+  ALTER TABLE orders ADD COLUMN customer_id TEXT;
+  UPDATE orders SET customer_id = lower(CAST(customer_json AS json) ->> 'email') WHERE customer_id IS NULL;
+  CREATE INDEX orders_by_customer ON orders (customer_id, created_at, id);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

@@ -2,7 +2,8 @@ import type { CompartmentSize } from '../../shared/contract.js';
 import type { OrderState } from '../../orders/order-state-machine.js';
 import type { ShipmentState } from '../../orders/shipment-state-machine.js';
 import type { OrderLineRecord, OrderRecord, ShipmentRecord } from '../records.js';
-import type { OrderRepository, ShipmentRepository } from '../store.js';
+import { customerKey } from '../../orders/customer-key.js';
+import type { CustomerOrderQuery, OrderRepository, ShipmentRepository } from '../store.js';
 import { readJson } from './json-column.js';
 import { StoredCustomer } from './stored-schemas.js';
 import { atomically, type SqlExecutor } from './sql-executor.js';
@@ -103,8 +104,8 @@ const SHIPMENT_COLUMNS =
   'id, order_id, state, carrier, tracking_number, reservation_id, locker_id, compartment_id, size, pickup_token_id, code_digest, pickup_deadline, return_token_id, version, created_at, updated_at';
 
 const insertOrder = sql(
-  `INSERT INTO orders (id, state, customer_json, total_cents, currency, payment_ref, version, created_at, updated_at)
-   VALUES (@id, @state, @customer, @total, @currency, NULL, 1, @now, @now)`,
+  `INSERT INTO orders (id, state, customer_json, customer_id, total_cents, currency, payment_ref, version, created_at, updated_at)
+   VALUES (@id, @state, @customer, @customerId, @total, @currency, NULL, 1, @now, @now)`,
 );
 const insertLine = sql(
   `INSERT INTO order_lines (order_id, line_id, sku, quantity, unit_price_cents, size, state) VALUES (@orderId, @lineId, @sku, @quantity, @price, @size, 'open')`,
@@ -113,6 +114,20 @@ const getOrder = sql(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`);
 const lines = sql(`SELECT ${LINE_COLUMNS} FROM order_lines WHERE order_id = ? ORDER BY line_id`);
 const updateOrder = sql('UPDATE orders SET state = @state, version = version + 1, updated_at = @now WHERE id = @id AND version = @version');
 const setPaymentRef = sql('UPDATE orders SET payment_ref = ? WHERE id = ?');
+// A customer's orders, newest first, one keyset page. Every filter is a flag and a value, so
+// the text is fixed whatever the query holds; the index (customer_id, created_at, id) gives
+// the order and the page boundary, the flags only thin the rows it walks.
+const byCustomer = sql(
+  `SELECT ${ORDER_COLUMNS} FROM orders o
+   WHERE o.customer_id = @customerKey
+     AND (@hasState = 0 OR o.state = @state)
+     AND (@hasFrom = 0 OR o.created_at >= @from)
+     AND (@hasTo = 0 OR o.created_at < @to)
+     AND (@hasTracking = 0 OR EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id AND s.tracking_number = @trackingNumber))
+     AND (@hasAfter = 0 OR o.created_at < @afterAt OR (o.created_at = @afterAt AND o.id < @afterId))
+   ORDER BY o.created_at DESC, o.id DESC
+   LIMIT @limit`,
+);
 // One statement for every combination of changes: a field not being changed keeps its
 // value (COALESCE for the state; a flag for the shipment id, which may be set to NULL).
 // The line ids travel as one JSON array, so the statement text never varies with their count.
@@ -148,6 +163,10 @@ const insertShipment = sql(
 );
 const getShipment = sql(`SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE id = ?`);
 const shipmentsByOrder = sql(`SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE order_id = ? ORDER BY created_at, id`);
+const shipmentsByOrders = sqlPer({
+  sqlite: `SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE order_id IN (SELECT value FROM json_each(@orderIds)) ORDER BY order_id, created_at, id`,
+  postgres: `SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE order_id IN (SELECT value FROM json_array_elements_text(CAST(@orderIds AS json))) ORDER BY order_id, created_at, id`,
+});
 // Every patchable column is written from a flag and a value: a column whose flag is 0
 // keeps its value. One fixed statement, prepared once, whatever the patch holds.
 const updateShipment = sql(
@@ -171,7 +190,7 @@ export class SqlOrderRepository implements OrderRepository {
 
   insert(o: OrderRecord, orderLines: readonly OrderLineRecord[]): Promise<void> {
     return atomically(this.x, async () => {
-      await this.x.run(insertOrder, { id: o.id, state: o.state, customer: JSON.stringify(o.customer), total: o.totalCents, currency: o.currency, now: o.createdAt });
+      await this.x.run(insertOrder, { id: o.id, state: o.state, customer: JSON.stringify(o.customer), customerId: customerKey(o.customer) ?? null, total: o.totalCents, currency: o.currency, now: o.createdAt });
       for (const l of orderLines) {
         await this.x.run(insertLine, { orderId: o.id, lineId: l.lineId, sku: l.sku, quantity: l.quantity, price: l.unitPriceCents, size: l.size });
       }
@@ -204,6 +223,25 @@ export class SqlOrderRepository implements OrderRepository {
       setShipment: change.shipmentId === undefined ? 0 : 1,
       shipmentId: change.shipmentId ?? null,
     });
+  }
+
+  async listByCustomer(q: CustomerOrderQuery): Promise<OrderRecord[]> {
+    const rows = await this.x.all<OrderRow>(byCustomer, {
+      customerKey: q.customerKey,
+      hasState: q.state === undefined ? 0 : 1,
+      state: q.state ?? '',
+      hasFrom: q.from === undefined ? 0 : 1,
+      from: q.from ?? 0,
+      hasTo: q.to === undefined ? 0 : 1,
+      to: q.to ?? 0,
+      hasTracking: q.trackingNumber === undefined ? 0 : 1,
+      trackingNumber: q.trackingNumber ?? '',
+      hasAfter: q.after === undefined ? 0 : 1,
+      afterAt: q.after?.createdAt ?? 0,
+      afterId: q.after?.id ?? '',
+      limit: q.limit,
+    });
+    return rows.map(orderOf);
   }
 }
 
@@ -259,5 +297,10 @@ export class SqlShipmentRepository implements ShipmentRepository {
 
   async deliveredPastDeadline(now: number, limit: number): Promise<ShipmentRecord[]> {
     return (await this.x.all<ShipmentRow>(pastDeadline, [now, limit])).map(shipmentOf);
+  }
+
+  async byOrders(orderIds: readonly string[]): Promise<ShipmentRecord[]> {
+    if (orderIds.length === 0) return [];
+    return (await this.x.all<ShipmentRow>(shipmentsByOrders, { orderIds: JSON.stringify(orderIds) })).map(shipmentOf);
   }
 }

@@ -351,6 +351,14 @@ const steps: readonly string[] = [
   CREATE INDEX code_entries_live_kid ON code_entries (kid) WHERE revoked_version IS NULL;
   CREATE INDEX alerts_by_locker ON alerts (locker_id, at);
   `,
+  // A customer's order history (GET /customers/{customerId}/orders): who the order belongs
+  // to (orders/customer-key.ts: the merchant's customer id, else the lowercased email),
+  // filled in for existing orders from their email, and the index its keyset pages walk.
+  `
+  ALTER TABLE orders ADD COLUMN customer_id TEXT;
+  UPDATE orders SET customer_id = lower(json_extract(customer_json, '$.email')) WHERE customer_id IS NULL;
+  CREATE INDEX orders_by_customer ON orders (customer_id, created_at, id);
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { BackendError } from '../shared/errors.js';
+import type { Store } from '../store/store.js';
+import { lookupKey } from './customer-key.js';
+import { orderStates } from './order-state-machine.js';
+import { shipmentStates } from './shipment-state-machine.js';
+
+// A customer's order history: their orders newest first, filtered by state, creation time
+// and tracking number, in keyset pages (a cursor names the last order of a page, so a page
+// never repeats or skips an order when new ones arrive meanwhile, and page N costs what
+// page 1 costs). Summaries only: the full order stays at GET /orders/{orderId}.
+
+export const CustomerOrdersParams = z.object({
+  /** The merchant's customer id, or the customer's email for orders placed without one. */
+  customerId: z.string().min(1).max(254),
+});
+
+export const CustomerOrdersQuery = z
+  .object({
+    status: z.enum(orderStates).optional(),
+    /** Epoch ms, inclusive. */
+    from: z.coerce.number().int().nonnegative().optional(),
+    /** Epoch ms, exclusive. */
+    to: z.coerce.number().int().nonnegative().optional(),
+    trackingNumber: z.string().min(1).max(64).optional(),
+    /** nextCursor of the previous page. */
+    after: z.string().min(1).max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+  })
+  .strict();
+export type CustomerOrdersQuery = z.infer<typeof CustomerOrdersQuery>;
+
+export const CustomerOrderSummary = z.object({
+  id: z.string(),
+  state: z.enum(orderStates),
+  totalCents: z.number().int(),
+  currency: z.string(),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int(),
+  shipments: z.array(z.object({ id: z.string(), state: z.enum(shipmentStates), carrier: z.string(), trackingNumber: z.string(), lockerId: z.string().optional() })),
+});
+export type CustomerOrderSummary = z.infer<typeof CustomerOrderSummary>;
+
+export const CustomerOrderPage = z.object({
+  orders: z.array(CustomerOrderSummary),
+  /** Present when there may be more: pass it as `after`. */
+  nextCursor: z.string().optional(),
+});
+export type CustomerOrderPage = z.infer<typeof CustomerOrderPage>;
+
+/** Opaque to callers; inside, the last order's (createdAt, id). */
+export function encodeCursor(createdAt: number, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id]), 'utf8').toString('base64url');
+}
+
+const CursorShape = z.tuple([z.number().int().nonnegative(), z.string().min(1).max(64)]);
+
+export function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const c = CursorShape.safeParse(parsed);
+  if (!c.success) throw new BackendError('INVALID_INPUT', 'after is not a cursor this API returned', { after: cursor.slice(0, 40) });
+  return { createdAt: c.data[0], id: c.data[1] };
+}
+
+export async function listCustomerOrders(store: Store, customerId: string, q: CustomerOrdersQuery): Promise<CustomerOrderPage> {
+  // One more than asked tells whether another page exists without a count.
+  const rows = await store.orders.listByCustomer({
+    customerKey: lookupKey(customerId),
+    state: q.status,
+    from: q.from,
+    to: q.to,
+    trackingNumber: q.trackingNumber,
+    after: q.after === undefined ? undefined : decodeCursor(q.after),
+    limit: q.limit + 1,
+  });
+  const page = rows.slice(0, q.limit);
+  const shipments = await store.shipments.byOrders(page.map((o) => o.id));
+  const orders = page.map((o): CustomerOrderSummary => ({
+    id: o.id,
+    state: o.state,
+    totalCents: o.totalCents,
+    currency: o.currency,
+    createdAt: o.createdAt,
+    updatedAt: o.updatedAt,
+    shipments: shipments
+      .filter((s) => s.orderId === o.id)
+      .map((s) => ({ id: s.id, state: s.state, carrier: s.carrier, trackingNumber: s.trackingNumber, ...(s.lockerId === undefined ? {} : { lockerId: s.lockerId }) })),
+  }));
+  const last = page[page.length - 1];
+  return rows.length > q.limit && last !== undefined ? { orders, nextCursor: encodeCursor(last.createdAt, last.id) } : { orders };
+}

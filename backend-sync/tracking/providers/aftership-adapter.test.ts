@@ -1,0 +1,117 @@
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { aftershipProvider, parseAftershipWebhook, verifyAftershipSignature } from './aftership-adapter.js';
+import { aftershipSubtagMap, aftershipSubtags, aftershipTagMap, aftershipTags } from './aftership-status-map.js';
+
+const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+const json = (name: string): Record<string, unknown> => JSON.parse(fixture(name).toString('utf8')) as Record<string, unknown>;
+
+/** A tracking_update with one checkpoint, shaped as the fixture's second one. */
+function oneCheckpoint(patch: Record<string, unknown>): unknown {
+  const hook = json('aftership-tracking-update.json');
+  const msg = hook['msg'] as Record<string, unknown>;
+  const checkpoint = { ...(msg['checkpoints'] as Array<Record<string, unknown>>)[1], ...patch };
+  return { ...hook, msg: { ...msg, checkpoints: [checkpoint] } };
+}
+
+function tracking(parsed: ReturnType<typeof parseAftershipWebhook>): Extract<ReturnType<typeof parseAftershipWebhook>, { kind: 'tracking' }> {
+  if (parsed.kind !== 'tracking') throw new Error(`expected tracking, got ${JSON.stringify(parsed)}`);
+  return parsed;
+}
+
+describe('AfterShip tracking webhooks', () => {
+  it('turns every checkpoint of a tracking_update into one canonical event', () => {
+    const r = tracking(parseAftershipWebhook(json('aftership-tracking-update.json')));
+    expect(r.trackingNumber).toBe('00340434161234567890');
+    expect(r.events.map((e) => e.status)).toEqual(['label_created', 'picked_up', 'in_transit', 'out_for_delivery']);
+    expect(r.events.every((e) => e.carrier === 'dhl-germany' && e.carrierEventId === undefined)).toBe(true);
+    const accepted = r.events[1];
+    expect(accepted?.eventTime).toBe(Date.parse('2026-11-19T16:31:00Z'));
+    expect(accepted?.carrierStatus).toBe('InTransit_002');
+    expect(accepted?.carrierReason).toBe('The shipment was handed in at the parcel center of origin');
+    expect(accepted?.location).toEqual({ facility: 'Paketzentrum Koeln', city: 'Koeln', country: 'DEU', lat: 50.89, lng: 7.02 });
+    expect(r.events[0]?.location).toBeUndefined();
+  });
+
+  it('reads a checkpoint time without an offset as UTC, since the payload does not name the zone', () => {
+    const r = tracking(parseAftershipWebhook(json('aftership-tracking-update.json')));
+    expect(r.events[2]?.eventTime).toBe(Date.parse('2026-11-20T05:48:00Z'));
+  });
+
+  it('puts the courier estimate (a date) on the newest checkpoint, as the end of that day', () => {
+    const r = tracking(parseAftershipWebhook(json('aftership-tracking-update.json')));
+    expect(r.events.filter((e) => e.estimatedDeliveryAt !== undefined).map((e) => [e.status, e.estimatedDeliveryAt])).toEqual([['out_for_delivery', Date.parse('2026-11-21T23:59:59.999Z')]]);
+  });
+
+  it('reads the newer field names too (country_region, coordinate)', () => {
+    const r = tracking(parseAftershipWebhook(oneCheckpoint({ country_iso3: undefined, country_region: 'DEU', coordinates: undefined, coordinate: { latitude: 52.52, longitude: 13.4 } })));
+    expect(r.events[0]?.location).toEqual({ facility: 'Paketzentrum Koeln', city: 'Koeln', country: 'DEU', lat: 52.52, lng: 13.4 });
+  });
+
+  it.each(aftershipTags.map((tag) => [tag, aftershipTagMap[tag]] as const))('maps the documented tag %s to %s', (tag, canonical) => {
+    const r = tracking(parseAftershipWebhook(oneCheckpoint({ tag, subtag: null })));
+    if (canonical === null) expect(r.skipped).toEqual([{ index: 0, carrierStatus: tag, reason: 'tag carries no scan' }]);
+    else expect(r.events.map((e) => e.status)).toEqual([canonical]);
+  });
+
+  it('maps every documented subtag: its tag decides unless the refinement table says otherwise', () => {
+    for (const subtag of aftershipSubtags) {
+      const tag = subtag.split('_')[0] ?? '';
+      const r = tracking(parseAftershipWebhook(oneCheckpoint({ tag, subtag })));
+      const expected = aftershipSubtagMap[subtag] ?? aftershipTagMap[tag as keyof typeof aftershipTagMap];
+      expect(r.events[0]?.status ?? null, subtag).toBe(expected);
+    }
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ tag: 'Exception', subtag: 'Exception_011' }))).events[0]?.status).toBe('returned_to_sender');
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ tag: 'Exception', subtag: 'Exception_013' }))).events[0]?.status).toBe('exception');
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ tag: 'AttemptFail', subtag: 'AttemptFail_002' }))).events[0]?.status).toBe('exception');
+  });
+
+  it('lets a subtag refine only its own tag, and an unlisted subtag follow its tag', () => {
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ tag: 'InTransit', subtag: 'Exception_011' }))).events[0]?.status).toBe('in_transit');
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ tag: 'Exception', subtag: 'Exception_017' }))).events[0]?.status).toBe('exception');
+  });
+
+  it('skips a tag AfterShip does not document and says why', () => {
+    const r = tracking(parseAftershipWebhook(oneCheckpoint({ tag: 'Teleported', subtag: null })));
+    expect(r.skipped[0]?.reason).toBe('tag not in the AfterShip documentation');
+  });
+
+  it('acknowledges and ignores other webhook events (edd_revise)', () => {
+    expect(parseAftershipWebhook(json('aftership-edd-revise.json'))).toEqual({ kind: 'ignored', eventType: 'edd_revise' });
+  });
+
+  it('rejects a tracking without its number or checkpoints, and a checkpoint without a usable time', () => {
+    const hook = json('aftership-tracking-update.json');
+    const msg = hook['msg'] as Record<string, unknown>;
+    const { tracking_number: _n, ...noNumber } = msg;
+    const a = parseAftershipWebhook({ ...hook, msg: noNumber });
+    expect(a.kind === 'malformed' && a.reason).toContain('msg.tracking_number');
+    const { checkpoints: _c, ...noCheckpoints } = msg;
+    expect(parseAftershipWebhook({ ...hook, msg: noCheckpoints }).kind).toBe('malformed');
+    for (const checkpoint_time of ['2026-11-19', '19.11.2026 17:31', '2026-13-01T00:00:00Z']) {
+      const r = parseAftershipWebhook(oneCheckpoint({ checkpoint_time }));
+      expect(r.kind === 'malformed' && r.reason, checkpoint_time).toContain('msg.checkpoints.0.checkpoint_time');
+    }
+    expect(parseAftershipWebhook({ msg: msg }).kind).toBe('malformed');
+  });
+});
+
+describe('AfterShip webhook signature', () => {
+  const body = fixture('aftership-tracking-update.json');
+  const secret = 'as-webhook-secret-51c0';
+  const header = createHmac('sha256', secret).update(body).digest('base64');
+
+  it('accepts the base64 HMAC-SHA256 of the raw body under the configured secret', () => {
+    expect(verifyAftershipSignature(body, header, secret)).toEqual({ ok: true });
+    expect(aftershipProvider.signatureHeader).toBe('aftership-hmac-sha256');
+  });
+
+  it('refuses a wrong secret, a tampered body, a missing or malformed header', () => {
+    expect(verifyAftershipSignature(body, header, 'another-secret')).toEqual({ ok: false, reason: 'mismatch' });
+    const tampered = Buffer.from(body.toString('utf8').replace('OutForDelivery_001', 'Delivered_001'));
+    expect(verifyAftershipSignature(tampered, header, secret)).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifyAftershipSignature(body, undefined, secret)).toEqual({ ok: false, reason: 'missing' });
+    expect(verifyAftershipSignature(body, Buffer.from(header, 'base64').toString('hex'), secret)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { CanonicalTrackingEvent, TrackingNumber, type TrackingLocation } from '../tracking-event.js';
+import { aftershipCanonicalStatus } from './aftership-status-map.js';
+import { parseProviderTime } from './provider-time.js';
+import { hmacSha256, safeEqual } from './webhook-signature.js';
+import { clip, issuesText, type SignatureCheck, type SkippedRecord, type WebhookParse, type WebhookProvider } from './webhook-provider.js';
+
+// AfterShip Tracking webhooks: {ts, event, event_id, is_tracking_first_tag, msg}; for
+// `tracking_update` the msg is the Tracking object with every checkpoint so far, each of
+// which becomes one canonical event (the core drops the ones it already has).
+// Sources: Webhook specifications https://www.aftership.com/docs/tracking/webhook/webhook-specifications,
+// Tracking and Checkpoint models https://www.aftership.com/docs/tracking/model/tracking,
+// https://www.aftership.com/docs/tracking/model/checkpoint. Checkpoints have no id, so no
+// carrierEventId (event_id names the delivery of the webhook, not a scan).
+// Field names differ between API versions: older ones send country_iso3 / country_name /
+// coordinates [lat, lng] / expected_delivery, newer ones country_region / country_region_name /
+// coordinate {latitude, longitude} / courier_estimated_delivery_date; both are read.
+//
+// Signature (https://www.aftership.com/docs/tracking/webhook/webhook-signature): header
+// aftership-hmac-sha256 = base64 HMAC-SHA256 of the raw body keyed with the webhook secret.
+
+const text = z.string().nullish();
+
+const CheckpointPayload = z.looseObject({
+  checkpoint_time: z.string().min(1),
+  tag: z.string().min(1),
+  subtag: text,
+  subtag_message: text,
+  message: text,
+  location: text,
+  city: text,
+  state: text,
+  zip: text,
+  country_iso3: text,
+  country_name: text,
+  country_region: text,
+  country_region_name: text,
+  coordinates: z.array(z.number()).nullish(),
+  coordinate: z.looseObject({ latitude: z.number().nullish(), longitude: z.number().nullish() }).nullish(),
+  slug: text,
+});
+
+const TrackingPayload = z.looseObject({
+  id: z.string().optional(),
+  tracking_number: z.string().min(1),
+  slug: z.string().min(1),
+  tag: z.string().min(1),
+  subtag: text,
+  expected_delivery: text,
+  courier_estimated_delivery_date: z.looseObject({ estimated_delivery_date: text }).nullish(),
+  checkpoints: z.array(CheckpointPayload).max(2000),
+});
+
+const WebhookEnvelope = z.looseObject({ event: z.string().min(1), event_id: z.string().optional(), ts: z.number().optional(), msg: z.unknown() });
+
+type Checkpoint = z.infer<typeof CheckpointPayload>;
+
+const nonEmpty = (s: string | null | undefined): string | undefined => (s == null || s.trim() === '' ? undefined : s.trim());
+
+function location(c: Checkpoint): TrackingLocation | undefined {
+  const out: TrackingLocation = {};
+  const facility = nonEmpty(c.location);
+  const city = nonEmpty(c.city);
+  const country = nonEmpty(c.country_iso3) ?? nonEmpty(c.country_region) ?? nonEmpty(c.country_name) ?? nonEmpty(c.country_region_name);
+  if (facility !== undefined) out.facility = clip(facility, 200);
+  if (city !== undefined) out.city = clip(city, 120);
+  if (country !== undefined) out.country = clip(country, 64);
+  const [lat, lng] = c.coordinate != null ? [c.coordinate.latitude, c.coordinate.longitude] : (c.coordinates ?? []);
+  if (lat != null && lng != null && Math.abs(lat) <= 90 && Math.abs(lng) <= 180) {
+    out.lat = lat;
+    out.lng = lng;
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+export function parseAftershipWebhook(json: unknown): WebhookParse {
+  const env = WebhookEnvelope.safeParse(json);
+  if (!env.success) return { kind: 'malformed', reason: `AfterShip webhook: ${issuesText(env.error.issues)}` };
+  if (env.data.event !== 'tracking_update') return { kind: 'ignored', eventType: env.data.event };
+  const t = TrackingPayload.safeParse(env.data.msg);
+  if (!t.success) return { kind: 'malformed', reason: `AfterShip tracking: ${issuesText(t.error.issues.map((i) => ({ ...i, path: ['msg', ...i.path] })))}` };
+  const tracking = t.data;
+  const number = TrackingNumber.safeParse(tracking.tracking_number);
+  if (!number.success) return { kind: 'malformed', reason: `AfterShip tracking: msg.tracking_number: ${number.error.issues[0]?.message ?? 'invalid'}` };
+  const promised = nonEmpty(tracking.courier_estimated_delivery_date?.estimated_delivery_date) ?? nonEmpty(tracking.expected_delivery);
+  let estimate: number | undefined;
+  if (promised !== undefined) {
+    const e = parseProviderTime(promised, { dateOnlyAsEndOfDay: true, localAsUtc: true });
+    if (!e.ok) return { kind: 'malformed', reason: `AfterShip tracking: msg.expected_delivery: ${e.reason}` };
+    estimate = e.ms;
+  }
+  const events: CanonicalTrackingEvent[] = [];
+  const skipped: SkippedRecord[] = [];
+  for (const [index, c] of tracking.checkpoints.entries()) {
+    const carrierStatus = nonEmpty(c.subtag) ?? c.tag;
+    const status = aftershipCanonicalStatus(c.tag, c.subtag);
+    if (status == null) {
+      skipped.push({ index, carrierStatus, reason: status === undefined ? 'tag not in the AfterShip documentation' : 'tag carries no scan' });
+      continue;
+    }
+    const time = parseProviderTime(c.checkpoint_time, { localAsUtc: true });
+    if (!time.ok) return { kind: 'malformed', reason: `AfterShip tracking: msg.checkpoints.${String(index)}.checkpoint_time: ${time.reason}` };
+    const reason = nonEmpty(c.message) ?? nonEmpty(c.subtag_message);
+    const loc = location(c);
+    const event = CanonicalTrackingEvent.safeParse({
+      trackingNumber: number.data,
+      carrier: nonEmpty(c.slug) ?? tracking.slug,
+      status,
+      carrierStatus: clip(carrierStatus, 200),
+      ...(reason === undefined ? {} : { carrierReason: clip(reason, 500) }),
+      eventTime: time.ms,
+      ...(loc === undefined ? {} : { location: loc }),
+    });
+    if (!event.success) return { kind: 'malformed', reason: `AfterShip tracking: msg.checkpoints.${String(index)}: ${issuesText(event.error.issues)}` };
+    events.push(event.data);
+  }
+  // The promise is as of the newest checkpoint: it rides on that event only.
+  if (estimate !== undefined && events.length > 0) {
+    const newest = events.reduce((a, b) => (b.eventTime >= a.eventTime ? b : a));
+    newest.estimatedDeliveryAt = estimate;
+  }
+  return { kind: 'tracking', eventType: env.data.event, trackingNumber: number.data, events, skipped };
+}
+
+export function aftershipSignature(rawBody: Buffer, secret: string): string {
+  return hmacSha256(secret, rawBody).toString('base64');
+}
+
+export function verifyAftershipSignature(rawBody: Buffer, header: string | undefined, secret: string): SignatureCheck {
+  if (header === undefined || header === '') return { ok: false, reason: 'missing' };
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(header)) return { ok: false, reason: 'malformed' };
+  return safeEqual(header, aftershipSignature(rawBody, secret)) ? { ok: true } : { ok: false, reason: 'mismatch' };
+}
+
+export const aftershipProvider: WebhookProvider = {
+  source: 'aftership',
+  signatureHeader: 'aftership-hmac-sha256',
+  verifySignature: verifyAftershipSignature,
+  parse: parseAftershipWebhook,
+};
