@@ -94,23 +94,29 @@ describe('hybrid poll policy: failures', () => {
   });
 
   it('spreads numbers that failed together: different random draws give different times', () => {
-    const a = decideAfterFailure({ failures: 2 }, { code: 'TRANSIENT' }, T0, 0.1);
-    const b = decideAfterFailure({ failures: 2 }, { code: 'TRANSIENT' }, T0, 0.9);
+    const a = decideAfterFailure({ failures: 2, status: 'in_transit' }, { code: 'TRANSIENT' }, T0, 0.1);
+    const b = decideAfterFailure({ failures: 2, status: 'in_transit' }, { code: 'TRANSIENT' }, T0, 0.9);
     expect(a.nextPollAt).not.toBe(b.nextPollAt);
     expect(a).toMatchObject({ failures: 3, reasons: ['backoff'] });
   });
 
   it('never polls sooner than the carrier Retry-After', () => {
-    const d = decideAfterFailure({ failures: 0 }, { code: 'RATE_LIMITED', retryAfterMs: 10 * MIN }, T0, 0.5);
+    const d = decideAfterFailure({ failures: 0, status: 'in_transit' }, { code: 'RATE_LIMITED', retryAfterMs: 10 * MIN }, T0, 0.5);
     expect(d).toMatchObject({ nextPollAt: T0 + 10 * MIN, failures: 1, reasons: ['backoff', 'retry_after'] });
-    const shortRetry = decideAfterFailure({ failures: 5 }, { code: 'RATE_LIMITED', retryAfterMs: 1000 }, T0, 0.5);
+    const shortRetry = decideAfterFailure({ failures: 5, status: 'in_transit' }, { code: 'RATE_LIMITED', retryAfterMs: 1000 }, T0, 0.5);
     expect(shortRetry.nextPollAt! - T0).toBe(backoffMs(6, 0.5));
   });
 
   it('stops at once on a permanent error and after maxFailures transient ones', () => {
-    expect(decideAfterFailure({ failures: 0 }, { code: 'PERMANENT' }, T0, 0.5)).toMatchObject({ action: 'stop', nextPollAt: null, reasons: ['permanent_error'] });
-    expect(decideAfterFailure({ failures: defaultPollPolicy.maxFailures - 1 }, { code: 'NOT_FOUND' }, T0, 0.5)).toMatchObject({ action: 'stop', reasons: ['gave_up'] });
-    expect(decideAfterFailure({ failures: defaultPollPolicy.maxFailures - 2 }, { code: 'NOT_FOUND' }, T0, 0.5).action).toBe('wait');
+    expect(decideAfterFailure({ failures: 0, status: 'in_transit' }, { code: 'PERMANENT' }, T0, 0.5)).toMatchObject({ action: 'stop', nextPollAt: null, reasons: ['permanent_error'] });
+    expect(decideAfterFailure({ failures: defaultPollPolicy.maxFailures - 1, status: 'in_transit' }, { code: 'TRANSIENT' }, T0, 0.5)).toMatchObject({ action: 'stop', reasons: ['gave_up'] });
+    expect(decideAfterFailure({ failures: defaultPollPolicy.maxFailures - 2, status: 'in_transit' }, { code: 'TRANSIENT' }, T0, 0.5).action).toBe('wait');
+  });
+
+  it('asks again about a number the carrier does not know yet no sooner than its status interval', () => {
+    expect(decideAfterFailure({ failures: 0, status: null }, { code: 'NOT_FOUND' }, T0, 0.5)).toMatchObject({ nextPollAt: T0 + 24 * HOUR, failures: 1, reasons: ['backoff', 'status_interval'] });
+    expect(decideAfterFailure({ failures: 0, status: 'in_transit' }, { code: 'NOT_FOUND' }, T0, 0.5).nextPollAt).toBe(T0 + 3 * HOUR);
+    expect(decideAfterFailure({ failures: 0, status: 'in_transit' }, { code: 'TRANSIENT' }, T0, 0.5).nextPollAt).toBe(T0 + 45_000);
   });
 });
 

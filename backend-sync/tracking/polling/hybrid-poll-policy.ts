@@ -114,10 +114,12 @@ export interface PollFailure {
 /**
  * A poll failed. Delay = min(max, base·2^(failures−1)), then "equal jitter": half fixed,
  * half random, so many numbers that failed together (a carrier outage) do not come back in
- * one wave; never sooner than Retry-After. `random` is in [0, 1).
+ * one wave; never sooner than Retry-After. A number the carrier does not know yet
+ * (NOT_FOUND: label printed, no scan) is not retried sooner than its status interval
+ * either: asking again in a minute would only spend the carrier's budget. `random` is in [0, 1).
  */
 export function decideAfterFailure(
-  entry: Pick<PollEntry, 'failures'>,
+  entry: Pick<PollEntry, 'failures' | 'status'>,
   failure: PollFailure,
   now: number,
   random: number,
@@ -127,6 +129,8 @@ export function decideAfterFailure(
   if (failure.code === 'PERMANENT') return { action: 'stop', mode: 'polling', nextPollAt: null, failures, reasons: ['permanent_error'] };
   if (failures >= cfg.maxFailures) return { action: 'stop', mode: 'polling', nextPollAt: null, failures, reasons: ['gave_up'] };
   const delay = backoffMs(failures, random, cfg);
+  const interval = failure.code === 'NOT_FOUND' ? (timingFor(entry.status, cfg)?.pollEveryMs ?? 0) : 0;
+  if (interval > delay) return { action: 'wait', mode: 'polling', nextPollAt: now + interval, failures, reasons: ['backoff', 'status_interval'] };
   const retryAfter = failure.retryAfterMs ?? 0;
   if (retryAfter > delay) return { action: 'wait', mode: 'polling', nextPollAt: now + retryAfter, failures, reasons: ['backoff', 'retry_after'] };
   return { action: 'wait', mode: 'polling', nextPollAt: now + delay, failures, reasons: ['backoff'] };

@@ -232,16 +232,30 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(schedule.get('B')).toMatchObject({ failures: 0 });
   });
 
-  it('backs off a number the carrier does not know yet, and retries when the intake was down', async () => {
+  it('asks again about a number the carrier does not know yet only after its status interval', async () => {
     const { api, poller, quietNumber, schedule, intake } = await setup();
     api.setShipment('KNOWN', [scan('k1', 'IT', T0 - HOUR)]);
     await quietNumber('KNOWN');
     await quietNumber('UNKNOWN', 'label_created');
-    intake.failNextAccept();
     await poller().run();
-    expect(schedule.get('UNKNOWN')).toMatchObject({ failures: 1, nextPollAt: T0 + 45_000 });
-    expect(schedule.get('KNOWN')).toMatchObject({ failures: 1, nextPollAt: T0 + 45_000 });
+    expect(api.requests.map((r) => r.numbers.sort())).toEqual([['KNOWN', 'UNKNOWN']]);
+    expect(schedule.get('UNKNOWN')).toMatchObject({ failures: 1, nextPollAt: T0 + 24 * HOUR });
+    expect(schedule.get('KNOWN')).toMatchObject({ failures: 0, nextPollAt: T0 + 3 * HOUR });
+    expect(intake.events().map((e) => e.trackingNumber)).toEqual(['KNOWN']);
+  });
+
+  it('polls the batch again soon when the intake could not persist it', async () => {
+    const { api, clock, poller, quietNumber, schedule, intake } = await setup();
+    api.setShipment('KNOWN', [scan('k1', 'IT', T0 - HOUR)]);
+    await quietNumber('KNOWN');
+    intake.failNextAccept();
+    const p = poller();
+    await p.run();
     expect(intake.accepted).toEqual([]);
+    expect(schedule.get('KNOWN')).toMatchObject({ failures: 1, nextPollAt: T0 + 45_000 });
+    clock.advance(45_000);
+    await p.run();
+    expect(intake.events().map((e) => e.carrierEventId)).toEqual(['k1']);
   });
 
   it('gives up a request that outlasts the client timeout, as a transient failure', async () => {
@@ -250,6 +264,19 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     await quietNumber('TN1');
     api.setDelay(1_000);
     await poller().run();
+    expect(schedule.get('TN1')).toMatchObject({ failures: 1, leaseUntil: null });
+  });
+
+  it('stop() aborts a request in flight, waits for the round, and leaves the number backed off', async () => {
+    const { api, poller, quietNumber, schedule } = await setup();
+    api.setShipment('TN1', [scan('s1', 'IT', T0 - HOUR)]);
+    await quietNumber('TN1');
+    api.setDelay(5_000);
+    const p = poller();
+    const round = p.run();
+    await new Promise((r) => setTimeout(r, 30));
+    await p.stop();
+    expect(await round).toBe(1);
     expect(schedule.get('TN1')).toMatchObject({ failures: 1, leaseUntil: null });
   });
 });

@@ -45,7 +45,7 @@ export class TrackingPoller {
   private readonly policy: PollPolicyConfig;
   private readonly clients: ReadonlyMap<string, CarrierTrackingClient>;
   private readonly carriers = new Map<string, CarrierState>();
-  private readonly abort = new AbortController();
+  private abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
 
@@ -61,12 +61,13 @@ export class TrackingPoller {
     this.timer.unref();
   }
 
-  /** Stops the timer, aborts requests in flight and waits for the round to end. */
+  /** Stops the timer, aborts requests in flight (their numbers back off) and waits for the round to end. */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     this.abort.abort();
     await this.running?.catch(() => undefined);
+    this.abort = new AbortController();
   }
 
   /** For the backend's Sweeper instead of start()/stop(). */
