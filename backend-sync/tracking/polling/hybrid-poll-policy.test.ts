@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TrackingStatus } from '../tracking-event.js';
-import { backoffMs, decideAfterFailure, decideAfterSuccess, decideDue, defaultPollPolicy } from './hybrid-poll-policy.js';
+import { backoffMs, decideAfterFailure, decideAfterSuccess, decideDue, defaultPollPolicy, dueAfterNews } from './hybrid-poll-policy.js';
 import type { PollEntry } from './poll-schedule-port.js';
 import { newBucket, pause, take } from './token-bucket.js';
 
@@ -77,6 +77,23 @@ describe('hybrid poll policy: how often a polled number is polled', () => {
     expect(decideAfterSuccess({ status: 'in_transit', etaAt: T0 + 3 * HOUR }, T0)).toMatchObject({ nextPollAt: T0 + 15 * MIN, reasons: ['near_eta'] });
     expect(decideAfterSuccess({ status: 'in_transit', etaAt: T0 - HOUR }, T0).nextPollAt).toBe(T0 + 15 * MIN);
     expect(decideAfterSuccess({ status: 'in_transit', etaAt: T0 + 30 * HOUR }, T0).nextPollAt).toBe(T0 + 3 * HOUR);
+  });
+});
+
+describe('hybrid poll policy: news brings the next look forward', () => {
+  it('after a webhook, to when webhooks would go quiet for the new status', () => {
+    expect(dueAfterNews({ status: 'in_transit', at: T0, viaWebhook: true })).toBe(T0 + 12 * HOUR);
+    expect(dueAfterNews({ status: 'out_for_delivery', at: T0, viaWebhook: true })).toBe(T0 + 2 * HOUR);
+  });
+
+  it('after another event, to the polling cadence of the new status and ETA', () => {
+    expect(dueAfterNews({ status: 'in_transit', at: T0, viaWebhook: false })).toBe(T0 + 3 * HOUR);
+    expect(dueAfterNews({ status: 'in_transit', etaAt: T0 + HOUR, at: T0, viaWebhook: false })).toBe(T0 + 15 * MIN);
+  });
+
+  it('not at all for a final status', () => {
+    expect(dueAfterNews({ status: 'delivered', at: T0, viaWebhook: true })).toBeUndefined();
+    expect(dueAfterNews({ status: 'collected', at: T0, viaWebhook: false })).toBeUndefined();
   });
 });
 

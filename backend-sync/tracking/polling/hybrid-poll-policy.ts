@@ -93,6 +93,24 @@ export function decideDue(entry: PollEntry, now: number, cfg: PollPolicyConfig =
   return { action: 'poll', mode: 'polling', nextPollAt: null, failures: entry.failures, reasons: [entry.mode === 'webhook' ? 'promoted_quiet_webhooks' : 'polling'] };
 }
 
+/**
+ * News about a number (a webhook, or an event applied from any source) at `at`: the latest
+ * moment the policy needs to look at it again, for the schedule's `dueBy` (it only ever
+ * brings the next look forward). A webhook: when webhooks would go quiet for the new
+ * status (an out-for-delivery webhook shortens the wait from 12 h to 2 h). Another event:
+ * the polling cadence of the new status, in case the number is being polled. undefined
+ * for a final status (nothing to bring forward).
+ */
+export function dueAfterNews(
+  news: { status: TrackingStatus; etaAt?: number | undefined; at: number; viaWebhook: boolean },
+  cfg: PollPolicyConfig = defaultPollPolicy,
+): number | undefined {
+  const timing = timingFor(news.status, cfg);
+  if (timing === undefined) return undefined;
+  if (news.viaWebhook) return news.at + timing.quietAfterMs;
+  return decideAfterSuccess({ status: news.status, etaAt: news.etaAt ?? null }, news.at, cfg).nextPollAt ?? undefined;
+}
+
 /** A poll succeeded: the next one by status and ETA (the status/ETA the poll just saw, if any). */
 export function decideAfterSuccess(
   entry: Pick<PollEntry, 'status' | 'etaAt'>,

@@ -30,20 +30,20 @@ export class InMemoryPollSchedule implements PollSchedulePort {
     return Promise.resolve(true);
   }
 
-  noteWebhook(trackingNumber: string, carrier: string, at: number, status: TrackingStatus): Promise<void> {
-    const e = this.entryFor(trackingNumber, carrier, at);
+  noteWebhook(trackingNumber: string, carrier: string, at: number, status: TrackingStatus, dueBy?: number): Promise<void> {
+    const e = this.entryFor(trackingNumber, carrier, at, dueBy);
     e.lastWebhookAt = Math.max(e.lastWebhookAt ?? at, at);
     e.status = status;
-    this.rearm(e, at);
+    this.pullIn(e, dueBy ?? at, dueBy);
     return Promise.resolve();
   }
 
-  noteEvent(fact: PollFact, now: number): Promise<void> {
-    const e = this.entryFor(fact.trackingNumber, fact.carrier, now);
+  noteEvent(fact: PollFact, now: number, dueBy?: number): Promise<void> {
+    const e = this.entryFor(fact.trackingNumber, fact.carrier, now, dueBy);
     e.status = fact.status;
     e.lastEventAt = Math.max(e.lastEventAt ?? fact.eventAt, fact.eventAt);
     if (fact.etaAt !== undefined) e.etaAt = fact.etaAt;
-    this.rearm(e, now);
+    this.pullIn(e, dueBy ?? now, dueBy);
     return Promise.resolve();
   }
 
@@ -53,17 +53,20 @@ export class InMemoryPollSchedule implements PollSchedulePort {
     return e === undefined ? undefined : { ...e };
   }
 
-  /** A stopped entry is due again on news; the policy stops it again if the status is final. */
-  private rearm(e: PollEntry, now: number): void {
-    if (e.nextPollAt !== null) return;
-    e.nextPollAt = now;
-    e.failures = 0;
+  /** News re-arms a stopped entry (the policy stops it again if the status is final) and may bring the next look forward, never back. */
+  private pullIn(e: PollEntry, rearmAt: number, dueBy: number | undefined): void {
+    if (e.nextPollAt === null) {
+      e.nextPollAt = rearmAt;
+      e.failures = 0;
+    } else if (dueBy !== undefined && dueBy < e.nextPollAt) {
+      e.nextPollAt = dueBy;
+    }
   }
 
-  private entryFor(trackingNumber: string, carrier: string, now: number): PollEntry {
+  private entryFor(trackingNumber: string, carrier: string, now: number, dueBy: number | undefined): PollEntry {
     let e = this.entries.get(trackingNumber);
     if (e === undefined) {
-      e = { trackingNumber, carrier, status: null, etaAt: null, lastEventAt: null, lastWebhookAt: null, createdAt: now, mode: 'webhook', nextPollAt: now, failures: 0, leaseUntil: null };
+      e = { trackingNumber, carrier, status: null, etaAt: null, lastEventAt: null, lastWebhookAt: null, createdAt: now, mode: 'webhook', nextPollAt: dueBy ?? now, failures: 0, leaseUntil: null };
       this.entries.set(trackingNumber, e);
     }
     return e;

@@ -89,5 +89,19 @@ export function describePollScheduleContract(name: string, open: () => Promise<P
         expect(e!.lastEventAt).toBe(T0 + 5_000);
       }),
     );
+
+    it(
+      'lets news bring the next look forward but never push it back, and creates a new entry due by it',
+      withHarness(async ({ schedule, inspect }) => {
+        await schedule.noteWebhook('A', 'simpost', T0, 'in_transit', T0 + 43_200_000);
+        expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 43_200_000 });
+        await schedule.noteWebhook('A', 'simpost', T0 + 1_000, 'out_for_delivery', T0 + 7_201_000);
+        expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 7_201_000 });
+        await schedule.noteEvent({ trackingNumber: 'A', carrier: 'simpost', status: 'in_transit', eventAt: T0 }, T0 + 2_000, T0 + 90_000_000);
+        expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 7_201_000 });
+        await schedule.noteEvent({ trackingNumber: 'B', carrier: 'simpost', status: 'in_transit', eventAt: T0 }, T0, T0 + 10_800_000);
+        expect(await inspect('B')).toMatchObject({ nextPollAt: T0 + 10_800_000, failures: 0, mode: 'webhook' });
+      }),
+    );
   });
 }

@@ -6,10 +6,12 @@ import type { TrackingStatus } from '../tracking-event.js';
 //
 // The schedule is dumb storage: it records facts (last status, last event, last webhook)
 // and the next time the poller should look at a number; the hybrid policy
-// (hybrid-poll-policy.ts) decides everything else when the entry comes due. So a webhook
-// only records its time here: the entry's old nextPollAt stays, and when it comes due the
-// policy sees the fresh webhook and reschedules without fetching (demotion costs one claim,
-// no carrier request). That keeps the SQL side free of policy.
+// (hybrid-poll-policy.ts) decides everything else when the entry comes due. News (a
+// webhook, an applied event) may only pull the next look earlier (`dueBy`, computed by the
+// policy: see poll-schedule-news.ts, the one call the applier makes), never push it later:
+// when the entry comes due the policy sees the fresh webhook and reschedules without
+// fetching (demotion costs one claim, no carrier request). That keeps the SQL side free of
+// policy: next_poll_at = LEAST(next_poll_at, $dueBy), or $dueBy when it was NULL.
 //
 // Columns an SQL implementation needs beyond the core's first draft of the table
 // (tracking_number, carrier, last_event_at, last_webhook_at, next_poll_at, failures,
@@ -73,16 +75,16 @@ export interface PollSchedulePort {
    */
   reschedule(trackingNumber: string, claimedLeaseUntil: number, next: PollReschedule): Promise<boolean>;
   /**
-   * A webhook for the number was received at `at` (receive time). Creates the entry if new
-   * (due at `at`); re-arms a stopped one (nextPollAt null → `at`, failures 0). Otherwise
-   * leaves nextPollAt alone: the policy turns the fresh webhook into a later check when due.
+   * A webhook for the number was received at `at` (receive time), with the projected status.
+   * Creates the entry if new (due at `dueBy ?? at`); re-arms a stopped one the same way
+   * (failures 0); otherwise nextPollAt = min(nextPollAt, dueBy).
    */
-  noteWebhook(trackingNumber: string, carrier: string, at: number, status: TrackingStatus): Promise<void>;
+  noteWebhook(trackingNumber: string, carrier: string, at: number, status: TrackingStatus, dueBy?: number): Promise<void>;
   /**
    * An event was applied (any source); `fact.status` is the projected status after it.
-   * Creates the entry if new, due at `now` (the policy decides at once whether to poll).
-   * Keeps the newest lastEventAt; re-arms a stopped entry (due at `now`, failures 0). A
+   * Keeps the newest lastEventAt. Creates the entry if new, or re-arms a stopped one
+   * (failures 0), due at `dueBy ?? now`; otherwise nextPollAt = min(nextPollAt, dueBy). A
    * final status is recorded like any other: when the entry comes due the policy stops it.
    */
-  noteEvent(fact: PollFact, now: number): Promise<void>;
+  noteEvent(fact: PollFact, now: number, dueBy?: number): Promise<void>;
 }

@@ -3,6 +3,7 @@ import { ManualClock } from '../../shared/clock.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { CarrierRateLimit } from './carrier-tracking-client.js';
 import { InMemoryPollSchedule } from './in-memory-poll-schedule.js';
+import { notePollNews } from './poll-schedule-news.js';
 import { JsonRestCarrierClient } from './json-rest-carrier-client.js';
 import { RecordingIntake } from './testing/recording-intake.js';
 import { scan, SimulatedCarrierApi, type SimulatedCarrierOptions } from './testing/simulated-carrier-api.js';
@@ -149,6 +150,26 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(api.requests.map((r) => r.numbers)).toEqual([['TN1']]);
     expect(intake.events()).toHaveLength(1);
     expect(schedule.get('TN1')).toMatchObject({ mode: 'polling', nextPollAt: T0 + 15 * HOUR });
+  });
+
+  it('promotes an out-for-delivery number 2 h after its last webhook, as the applier notes the news', async () => {
+    const { api, clock, poller, schedule } = await setup();
+    api.setShipment('TN1', [scan('s1', 'IT', T0 - HOUR), scan('s2', 'OD', T0 + HOUR)]);
+    const news = { trackingNumber: 'TN1', carrier: CARRIER, source: 'easypost' as const };
+    await notePollNews(schedule, { ...news, status: 'in_transit', eventAt: T0 - HOUR, receivedAt: T0 });
+    await notePollNews(schedule, { ...news, status: 'out_for_delivery', eventAt: T0 + HOUR, receivedAt: T0 + HOUR });
+    expect(schedule.get('TN1')).toMatchObject({ mode: 'webhook', nextPollAt: T0 + 3 * HOUR, lastWebhookAt: T0 + HOUR });
+    const p = poller();
+    clock.set(T0 + 3 * HOUR - 1);
+    await p.run();
+    expect(api.requests).toEqual([]);
+    clock.set(T0 + 3 * HOUR);
+    await p.run();
+    expect(api.requests.map((r) => r.numbers)).toEqual([['TN1']]);
+    expect(schedule.get('TN1')).toMatchObject({ mode: 'polling', nextPollAt: T0 + 3 * HOUR + 15 * MIN });
+    // The applier notes the polled event too: it is not a webhook, so polling goes on.
+    await notePollNews(schedule, { ...news, source: 'poll', status: 'out_for_delivery', eventAt: T0 + HOUR, receivedAt: T0 + 3 * HOUR });
+    expect(schedule.get('TN1')).toMatchObject({ mode: 'polling', lastWebhookAt: T0 + HOUR, nextPollAt: T0 + 3 * HOUR + 15 * MIN });
   });
 
   it('demotes a polled number when a webhook arrives, without asking the carrier', async () => {
