@@ -92,7 +92,9 @@ export class TrackingPoller {
       const d: PollDecision = client === undefined ? { action: 'stop', mode: e.mode, nextPollAt: null, failures: e.failures, reasons: [] } : decideDue(e, clock.now(), this.policy);
       if (d.action === 'poll') {
         if (e.mode === 'webhook') this.log.info({ trackingNumber: e.trackingNumber, carrier: e.carrier, status: e.status }, 'tracking.poll_promoted');
-        byCarrier.set(e.carrier, [...(byCarrier.get(e.carrier) ?? []), e]);
+        const group = byCarrier.get(e.carrier) ?? [];
+        group.push(e);
+        byCarrier.set(e.carrier, group);
         continue;
       }
       if (client === undefined) this.log.debug({ trackingNumber: e.trackingNumber, carrier: e.carrier }, 'tracking.poll_no_adapter');
