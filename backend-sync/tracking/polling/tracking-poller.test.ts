@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
+import { waitFor } from '../../testing/wait-for.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { CarrierRateLimit } from './carrier-tracking-client.js';
 import { InMemoryPollSchedule } from './in-memory-poll-schedule.js';
@@ -40,7 +41,7 @@ async function setup(s: Setup = {}) {
   const intake = new RecordingIntake();
   const poller = (claimLimit = s.claimLimit ?? 100): TrackingPoller => {
     const client = new JsonRestCarrierClient({ carrier: CARRIER, baseUrl, rateLimit: s.rateLimit ?? { requestsPerSecond: 100, burst: 100 }, maxBatch: s.maxBatch ?? 10, timeoutMs: s.timeoutMs ?? 5_000, clock });
-    const p = new TrackingPoller({ schedule, clients: [client], intake, clock, logger: silentLogger(), random: () => 0.5, claimLimit, leaseMs: 5 * MIN, intervalMs: 1_000 });
+    const p = new TrackingPoller({ schedule, clients: [client], intake, clock, logger: silentLogger(), random: () => 0.5, claimLimit, leaseMs: 5 * MIN, intervalMs: 10 });
     cleanups.push(() => p.stop());
     return p;
   };
@@ -299,5 +300,16 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     await p.stop();
     expect(await round).toBe(1);
     expect(schedule.get('TN1')).toMatchObject({ failures: 1, leaseUntil: null });
+  });
+
+  it('start() polls on its own timer', async () => {
+    const { api, poller, quietNumber, intake } = await setup();
+    api.setShipment('TN1', [scan('s1', 'IT', T0 - HOUR)]);
+    await quietNumber('TN1');
+    const p = poller();
+    p.start();
+    await waitFor(() => intake.accepted.length === 1, 'a round on the timer');
+    await p.stop();
+    expect(api.requests.flatMap((r) => r.numbers)).toEqual(['TN1']);
   });
 });

@@ -110,14 +110,17 @@ export class TrackingPoller {
     const state = this.carriers.get(client.carrier) ?? { bucket: newBucket(client.rateLimit, this.o.clock.now()), failures: 0 };
     this.carriers.set(client.carrier, state);
     let fetched = 0;
+    let waiting = 0;
     for (let i = 0; i < entries.length; i += client.maxBatch) {
       const batch = entries.slice(i, i + client.maxBatch);
       const now = this.o.clock.now();
       const t = take(state.bucket, client.rateLimit, now);
       state.bucket = t.bucket;
       if (!t.ok) {
-        // Out of budget: the batch waits for the next token; not the shipment's failure.
-        for (const e of batch) await this.reschedule(e, { action: 'wait', mode: 'polling', nextPollAt: now + t.waitMs, failures: e.failures, reasons: [] });
+        // Out of budget: the batch waits for its token (the k-th waiting batch for the k-th
+        // token, so they do not all come due together); not the shipment's failure.
+        const at = now + t.waitMs + Math.ceil((waiting++ * 1000) / client.rateLimit.requestsPerSecond);
+        for (const e of batch) await this.reschedule(e, { action: 'wait', mode: 'polling', nextPollAt: at, failures: e.failures, reasons: [] });
         continue;
       }
       await this.pollBatch(client, state, batch);
