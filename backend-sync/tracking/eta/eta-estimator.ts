@@ -55,8 +55,8 @@ export interface EtaConfig {
   promiseSdMs: number;
   /** Floor under any standard deviation (identical samples must not give a zero-width window). */
   minSdMs: number;
-  /** With no promise and no data: time from the last scan to arrival, sd = half of it. */
-  defaultRemainingMs: Record<LearnedStatus, number>;
+  /** With no promise and no data: time from the last scan to arrival, sd = half of it (exception: in_transit's, widened). */
+  defaultRemainingMs: Record<Exclude<LearnedStatus, 'exception'>, number>;
   /** Exception: the late half-width is multiplied by this and extended by extraMs. */
   exception: { factor: number; extraMs: number };
 }
@@ -66,7 +66,7 @@ export const defaultEtaConfig: EtaConfig = {
   z: 1.645,
   promiseSdMs: 12 * HOUR,
   minSdMs: 15 * 60_000,
-  defaultRemainingMs: { label_created: 96 * HOUR, picked_up: 72 * HOUR, in_transit: 48 * HOUR, out_for_delivery: 6 * HOUR, exception: 72 * HOUR },
+  defaultRemainingMs: { label_created: 96 * HOUR, picked_up: 72 * HOUR, in_transit: 48 * HOUR, out_for_delivery: 6 * HOUR },
   exception: { factor: 2, extraMs: 24 * HOUR },
 };
 
@@ -103,7 +103,7 @@ export function estimateEta(input: EtaInput, cfg: EtaConfig = defaultEtaConfig):
     est = learned;
     basis = 'learned_legs';
   } else {
-    const remaining = cfg.defaultRemainingMs[legStatus];
+    const remaining = cfg.defaultRemainingMs[legStatus === 'exception' ? 'in_transit' : legStatus];
     est = { mean: input.lastEventAt + remaining, sd: Math.max(cfg.minSdMs, remaining / 2) };
     basis = 'status_default';
   }
