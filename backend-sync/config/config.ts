@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ApiKeyEntry } from '../auth/api-key-auth.js';
 import { BackendError } from '../shared/errors.js';
+import { CarrierCode } from '../tracking/tracking-event.js';
 
 // The backend's configuration: one zod schema, read from a JSON file (BACKEND_CONFIG) and
 // overridden by a few environment variables, validated once at start. Durations are ms.
@@ -129,6 +130,43 @@ export const BackendConfig = z
           .prefault({}),
       })
       .strict()
+      .prefault({}),
+    /**
+     * Polling carrier tracking APIs for shipments whose webhooks went quiet (docs/backend.md,
+     * "Tracking: polling and ETA"). Off by default: webhooks are the primary source.
+     */
+    trackingPolling: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Time between polling rounds. */
+        intervalMs: z.number().int().positive().default(5_000),
+        /** Schedule entries claimed per round. */
+        claimLimit: z.number().int().min(1).max(10_000).default(200),
+        /** How long a claim keeps other instances off an entry; must outlast a round's requests. */
+        leaseMs: z.number().int().positive().default(minutes(5)),
+        requestTimeoutMs: z.number().int().positive().default(10_000),
+        /** Carriers with a JSON REST tracking API (tracking/polling/json-rest-carrier-format.ts). */
+        carriers: z
+          .array(
+            z
+              .object({
+                carrier: CarrierCode,
+                baseUrl: z.url(),
+                /** This instance's share of the carrier's limit (the limit ÷ instances). */
+                requestsPerSecond: z.number().positive(),
+                burst: z.number().int().min(1).default(1),
+                maxBatch: z.number().int().min(1).max(1000).default(50),
+              })
+              .strict(),
+          )
+          .default([])
+          .refine((cs) => new Set(cs.map((c) => c.carrier)).size === cs.length, 'carriers: one entry per carrier'),
+      })
+      .strict()
+      .refine((p) => p.carriers.every((c) => p.leaseMs > p.requestTimeoutMs * Math.ceil(p.claimLimit / c.maxBatch)), {
+        message: 'leaseMs must outlast a round (requestTimeoutMs × ceil(claimLimit / maxBatch) for every carrier), or two instances may poll one number',
+        path: ['leaseMs'],
+      })
       .prefault({}),
   })
   .strict();

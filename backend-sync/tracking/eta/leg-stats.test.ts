@@ -1,0 +1,86 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { emptyLegStats, learnedStatuses, learnLeg, LegStatsSchema, legStat, mergeLegStats, variance, type CompletedTimeline, type LegStats } from './leg-stats.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 11, 1, 8);
+
+const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(a), Math.abs(b));
+
+const timeline: fc.Arbitrary<CompletedTimeline> = fc
+  .record({
+    carrier: fc.constantFrom('simpost', 'ups'),
+    legs: fc.array(fc.record({ status: fc.constantFrom(...learnedStatuses), before: fc.integer({ min: 1, max: 200 * HOUR }) }), { maxLength: 8 }),
+    arrival: fc.integer({ min: T0, max: T0 + 1000 * HOUR }),
+  })
+  .map(({ carrier, legs, arrival }) => ({ carrier, events: [...legs.map((l) => ({ status: l.status, eventTime: arrival - l.before })), { status: 'delivered' as const, eventTime: arrival }] }));
+
+function sameStats(a: LegStats, b: LegStats): boolean {
+  for (const carrier of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    for (const status of learnedStatuses) {
+      const x = a[carrier]?.[status];
+      const y = b[carrier]?.[status];
+      if ((x?.count ?? 0) !== (y?.count ?? 0)) return false;
+      if (x !== undefined && y !== undefined && !(close(x.mean, y.mean) && close(Math.sqrt(x.m2), Math.sqrt(y.m2)))) return false;
+    }
+  }
+  return true;
+}
+
+const learnAll = (timelines: readonly CompletedTimeline[]): LegStats => timelines.reduce(learnLeg, emptyLegStats);
+
+describe('learned leg statistics', () => {
+  it('learns arrival minus scan time for every scan before arrival, and nothing after it', () => {
+    const s = learnLeg(emptyLegStats, {
+      carrier: 'simpost',
+      events: [
+        { status: 'delivered', eventTime: T0 + 50 * HOUR },
+        { status: 'in_transit', eventTime: T0 + 10 * HOUR },
+        { status: 'picked_up', eventTime: T0 },
+        { status: 'in_transit', eventTime: T0 + 20 * HOUR },
+        { status: 'collected', eventTime: T0 + 60 * HOUR },
+        { status: 'delivered', eventTime: T0 + 70 * HOUR }, // a repeated delivery scan: the first arrival counts
+      ],
+    });
+    expect(legStat(s, 'simpost', 'picked_up')).toEqual({ count: 1, mean: 50 * HOUR, m2: 0 });
+    const leg = legStat(s, 'simpost', 'in_transit')!;
+    expect(leg.count).toBe(2);
+    expect(leg.mean).toBe(35 * HOUR);
+    expect(variance(leg)).toBe((5 * HOUR) ** 2);
+  });
+
+  it('ends locker legs at the deposit, and learns nothing from a parcel that never arrived', () => {
+    const locker = learnLeg(emptyLegStats, {
+      carrier: 'simpost',
+      events: [
+        { status: 'out_for_delivery', eventTime: T0 },
+        { status: 'available_for_pickup', eventTime: T0 + 3 * HOUR },
+        { status: 'collected', eventTime: T0 + 30 * HOUR },
+      ],
+    });
+    expect(legStat(locker, 'simpost', 'out_for_delivery')).toMatchObject({ count: 1, mean: 3 * HOUR });
+    const returned = learnLeg(locker, { carrier: 'simpost', events: [{ status: 'in_transit', eventTime: T0 }, { status: 'returned_to_sender', eventTime: T0 + HOUR }] });
+    expect(returned).toBe(locker);
+  });
+
+  it('learning in two halves and merging equals learning everything in one go, in any order', () => {
+    fc.assert(
+      fc.property(fc.array(timeline, { maxLength: 30 }), fc.nat(), (timelines, cut) => {
+        const k = timelines.length === 0 ? 0 : cut % (timelines.length + 1);
+        const whole = learnAll(timelines);
+        const a = learnAll(timelines.slice(0, k));
+        const b = learnAll(timelines.slice(k));
+        return sameStats(mergeLegStats(a, b), whole) && sameStats(mergeLegStats(b, a), whole) && sameStats(learnAll([...timelines].reverse()), whole);
+      }),
+    );
+  });
+
+  it('round-trips through JSON and its schema, as the store keeps it', () => {
+    fc.assert(
+      fc.property(fc.array(timeline, { maxLength: 10 }), (timelines) => {
+        const s = learnAll(timelines);
+        return sameStats(LegStatsSchema.parse(JSON.parse(JSON.stringify(s))), s);
+      }),
+    );
+  });
+});

@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import type { TrackingStatus } from '../tracking-event.js';
+
+// Leg times learned from past shipments, per (carrier, status): how long it took from a
+// scan in that status to arrival (delivered, or deposited in a locker). Each cell is
+// count / mean / M2 (sum of squared deviations, Welford), which is enough for a mean and a
+// variance and merges exactly (Chan et al.): stats learned by several instances, or over
+// several days, combine in any order and grouping to the same numbers (up to rounding).
+// Pure and JSON-shaped, so the store can keep it as one document per carrier (read back
+// through LegStatsSchema).
+//
+// Every scan is a sample, not only the first of each status: the estimator anchors at the
+// last scan's time, so the samples must be "from a scan in status X", wherever in X it was.
+
+/** Statuses a shipment can still be travelling in: the ones with a leg to learn. */
+export const learnedStatuses = ['label_created', 'picked_up', 'in_transit', 'out_for_delivery', 'exception'] as const satisfies readonly TrackingStatus[];
+export type LearnedStatus = (typeof learnedStatuses)[number];
+
+/** Arrival: the end of every leg. A locker parcel arrives when it is deposited. */
+const arrivalStatuses: ReadonlySet<TrackingStatus> = new Set<TrackingStatus>(['delivered', 'available_for_pickup']);
+
+export const LegStatSchema = z.object({ count: z.number().int().nonnegative(), mean: z.number(), m2: z.number().nonnegative() }).strict();
+export type LegStat = z.infer<typeof LegStatSchema>;
+
+export const LegStatsSchema = z.record(z.string(), z.partialRecord(z.enum(learnedStatuses), LegStatSchema));
+/** carrier → status → stat. */
+export type LegStats = Readonly<Record<string, Readonly<Partial<Record<LearnedStatus, LegStat>>>>>;
+
+export const emptyLegStats: LegStats = {};
+
+export function isLearnedStatus(s: TrackingStatus): s is LearnedStatus {
+  return (learnedStatuses as readonly TrackingStatus[]).includes(s);
+}
+
+export function legStat(stats: LegStats, carrier: string, status: LearnedStatus): LegStat | undefined {
+  return stats[carrier]?.[status];
+}
+
+/** Population variance (M2 / n); 0 below two samples. */
+export function variance(s: LegStat): number {
+  return s.count < 2 ? 0 : s.m2 / s.count;
+}
+
+export function addSample(s: LegStat | undefined, x: number): LegStat {
+  if (s === undefined || s.count === 0) return { count: 1, mean: x, m2: 0 };
+  const count = s.count + 1;
+  const delta = x - s.mean;
+  const mean = s.mean + delta / count;
+  return { count, mean, m2: s.m2 + delta * (x - mean) };
+}
+
+/** Exact merge of two cells (parallel-variance formula). */
+export function mergeLegStat(a: LegStat | undefined, b: LegStat | undefined): LegStat | undefined {
+  if (a === undefined || a.count === 0) return b;
+  if (b === undefined || b.count === 0) return a;
+  const count = a.count + b.count;
+  const delta = b.mean - a.mean;
+  return { count, mean: a.mean + (delta * b.count) / count, m2: a.m2 + b.m2 + (delta * delta * a.count * b.count) / count };
+}
+
+export function mergeLegStats(a: LegStats, b: LegStats): LegStats {
+  const out: Record<string, Partial<Record<LearnedStatus, LegStat>>> = {};
+  for (const carrier of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const cell: Partial<Record<LearnedStatus, LegStat>> = {};
+    for (const status of learnedStatuses) {
+      const m = mergeLegStat(a[carrier]?.[status], b[carrier]?.[status]);
+      if (m !== undefined) cell[status] = m;
+    }
+    out[carrier] = cell;
+  }
+  return out;
+}
+
+export interface CompletedTimeline {
+  carrier: string;
+  events: ReadonlyArray<{ status: TrackingStatus; eventTime: number }>;
+}
+
+/**
+ * Adds one finished shipment's legs: for every scan before arrival (the first delivered or
+ * available_for_pickup event), arrival time − scan time under (carrier, scan status). A
+ * timeline that never arrived (returned, lost, still moving) teaches nothing and leaves the
+ * stats as they were. Order of `events` does not matter.
+ */
+export function learnLeg(stats: LegStats, timeline: CompletedTimeline): LegStats {
+  let arrival = Infinity;
+  for (const e of timeline.events) if (arrivalStatuses.has(e.status)) arrival = Math.min(arrival, e.eventTime);
+  if (arrival === Infinity) return stats;
+  const cell: Partial<Record<LearnedStatus, LegStat>> = { ...stats[timeline.carrier] };
+  let learned = false;
+  for (const e of timeline.events) {
+    if (!isLearnedStatus(e.status) || e.eventTime >= arrival) continue;
+    cell[e.status] = addSample(cell[e.status], arrival - e.eventTime);
+    learned = true;
+  }
+  return learned ? { ...stats, [timeline.carrier]: cell } : stats;
+}

@@ -1,0 +1,124 @@
+import type { Clock } from '../../shared/clock.js';
+import { CanonicalTrackingEvent } from '../tracking-event.js';
+import { CarrierTrackingError, type CarrierFetchResult, type CarrierNumberResult, type CarrierRateLimit, type CarrierTrackingClient } from './carrier-tracking-client.js';
+import { JsonRestEnvelope, jsonRestScanCodes, JsonRestTracking } from './json-rest-carrier-format.js';
+
+// A CarrierTrackingClient over HTTP for carriers that speak the JSON REST shape of
+// json-rest-carrier-format.ts (our simulated carrier does). Every response is validated
+// with zod before a single event leaves here; a request is bounded by a timeout and by the
+// caller's AbortSignal, whichever comes first.
+//
+// The carrier's current promise (estimated_delivery) is put on the newest scan only: it is
+// the carrier's word as of that scan, and older scans stay byte-identical from poll to poll
+// (which keeps the intake's payload-hash dedupe effective).
+
+export interface JsonRestCarrierOptions {
+  carrier: string;
+  /** e.g. http://127.0.0.1:4010 (no trailing slash needed). */
+  baseUrl: string;
+  rateLimit: CarrierRateLimit;
+  maxBatch: number;
+  timeoutMs: number;
+  /** Resolves an HTTP-date Retry-After into a delay. */
+  clock: Clock;
+}
+
+export class JsonRestCarrierClient implements CarrierTrackingClient {
+  readonly carrier: string;
+  readonly rateLimit: CarrierRateLimit;
+  readonly maxBatch: number;
+
+  constructor(private readonly o: JsonRestCarrierOptions) {
+    this.carrier = o.carrier;
+    this.rateLimit = o.rateLimit;
+    this.maxBatch = o.maxBatch;
+  }
+
+  async fetch(trackingNumbers: readonly string[], signal?: AbortSignal): Promise<CarrierFetchResult> {
+    if (trackingNumbers.length === 0 || trackingNumbers.length > this.maxBatch) {
+      throw new CarrierTrackingError('PERMANENT', `between 1 and ${this.maxBatch} numbers per request, got ${trackingNumbers.length}`);
+    }
+    const url = new URL('/v1/tracking', this.o.baseUrl);
+    url.searchParams.set('numbers', trackingNumbers.join(','));
+    const timeout = AbortSignal.timeout(this.o.timeoutMs);
+    let res: Response;
+    let body: string;
+    try {
+      res = await fetch(url, { headers: { accept: 'application/json' }, signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
+      body = await res.text();
+    } catch (err) {
+      const why = timeout.aborted ? `timed out after ${this.o.timeoutMs} ms` : signal?.aborted === true ? 'aborted' : err instanceof Error ? err.message : String(err);
+      throw new CarrierTrackingError('TRANSIENT', `${this.carrier}: request failed: ${why}`);
+    }
+    if (res.status === 429) {
+      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.o.clock.now());
+      throw new CarrierTrackingError('RATE_LIMITED', `${this.carrier}: rate limited`, { httpStatus: 429, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    }
+    if (res.status >= 500 || res.status === 408) throw new CarrierTrackingError('TRANSIENT', `${this.carrier}: HTTP ${res.status}`, { httpStatus: res.status });
+    if (res.status !== 200) throw new CarrierTrackingError('PERMANENT', `${this.carrier}: HTTP ${res.status}`, { httpStatus: res.status });
+    return { body, results: this.parse(body, trackingNumbers) };
+  }
+
+  private parse(body: string, asked: readonly string[]): Map<string, CarrierNumberResult> {
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      throw new CarrierTrackingError('UNPARSEABLE', `${this.carrier}: response is not JSON`, { body, httpStatus: 200 });
+    }
+    const envelope = JsonRestEnvelope.safeParse(json);
+    if (!envelope.success) throw new CarrierTrackingError('UNPARSEABLE', `${this.carrier}: ${envelope.error.issues[0]?.message ?? 'bad envelope'}`, { body, httpStatus: 200 });
+    const wanted = new Set(asked);
+    const results = new Map<string, CarrierNumberResult>();
+    for (const item of envelope.data.results) {
+      const parsed = JsonRestTracking.safeParse(item);
+      const number = parsed.success ? parsed.data.number : numberOf(item);
+      if (number === undefined) throw new CarrierTrackingError('UNPARSEABLE', `${this.carrier}: a result without a number`, { body, httpStatus: 200 });
+      if (!wanted.has(number)) continue; // not asked for: not ours to ingest
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        results.set(number, { ok: false, code: 'UNPARSEABLE', reason: `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` });
+        continue;
+      }
+      results.set(number, this.toCanonical(parsed.data));
+    }
+    return results;
+  }
+
+  private toCanonical(t: JsonRestTracking): CarrierNumberResult {
+    if (!t.found) return { ok: false, code: 'NOT_FOUND', reason: 'carrier does not know the number' };
+    const newest = t.scans.reduce((n, s, i) => (Date.parse(s.occurred_at) >= Date.parse(t.scans[n]?.occurred_at ?? '') ? i : n), 0);
+    const events: CanonicalTrackingEvent[] = [];
+    for (const [i, s] of t.scans.entries()) {
+      const loc = s.location ?? undefined;
+      const ev = CanonicalTrackingEvent.safeParse({
+        trackingNumber: t.number,
+        carrier: this.carrier,
+        carrierEventId: s.id,
+        status: jsonRestScanCodes[s.code],
+        carrierStatus: s.code,
+        ...(s.description === '' ? {} : { carrierReason: s.description }),
+        eventTime: Date.parse(s.occurred_at),
+        ...(loc === undefined || Object.keys(loc).length === 0 ? {} : { location: loc }),
+        ...(i === newest && t.estimated_delivery !== null ? { estimatedDeliveryAt: Date.parse(t.estimated_delivery) } : {}),
+      });
+      if (!ev.success) return { ok: false, code: 'UNPARSEABLE', reason: `scan ${s.id}: ${ev.error.issues[0]?.message ?? 'invalid'}` };
+      events.push(ev.data);
+    }
+    return { ok: true, events };
+  }
+}
+
+function numberOf(item: unknown): string | undefined {
+  if (typeof item !== 'object' || item === null || !('number' in item)) return undefined;
+  return typeof item.number === 'string' ? item.number : undefined;
+}
+
+/** Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import type { PollSchedulePort } from './poll-schedule-port.js';
+
+// What any PollSchedulePort must do, as one suite: the in-memory schedule runs it
+// (in-memory-poll-schedule.test.ts); the SQL one (tracking_poll_schedule) should run it on
+// both engines, passing a factory that opens a fresh store. `inspect` reads one entry back
+// (nextPollAt, failures, mode, leaseUntil) however the implementation stores it.
+
+export interface PollScheduleHarness {
+  schedule: PollSchedulePort;
+  inspect(trackingNumber: string): Promise<{ nextPollAt: number | null; failures: number; mode: string; leaseUntil: number | null } | undefined>;
+  close?(): Promise<void>;
+}
+
+const T0 = Date.UTC(2026, 11, 1, 8);
+
+export function describePollScheduleContract(name: string, open: () => Promise<PollScheduleHarness>): void {
+  describe(`poll schedule contract: ${name}`, () => {
+    const withHarness = (fn: (h: PollScheduleHarness) => Promise<void>) => async () => {
+      const h = await open();
+      try {
+        await fn(h);
+      } finally {
+        await h.close?.();
+      }
+    };
+
+    it(
+      'creates an entry on its first event, due at once, and claims it under a lease others cannot take',
+      withHarness(async ({ schedule }) => {
+        await schedule.noteEvent({ trackingNumber: 'A', carrier: 'simpost', status: 'in_transit', eventAt: T0 - 1000 }, T0);
+        const first = await schedule.claimDue(T0, 10, 60_000);
+        expect(first.map((e) => [e.trackingNumber, e.status, e.lastEventAt, e.createdAt, e.leaseUntil])).toEqual([['A', 'in_transit', T0 - 1000, T0, T0 + 60_000]]);
+        expect(await schedule.claimDue(T0 + 59_999, 10, 60_000)).toEqual([]);
+        // A holder that died: its lease runs out and the entry is claimable again.
+        expect((await schedule.claimDue(T0 + 60_000, 10, 60_000)).map((e) => e.trackingNumber)).toEqual(['A']);
+      }),
+    );
+
+    it(
+      'claims the most overdue first, up to the limit, and never an entry due later',
+      withHarness(async ({ schedule }) => {
+        await schedule.noteEvent({ trackingNumber: 'LATE', carrier: 'simpost', status: 'in_transit', eventAt: T0 }, T0 + 5_000);
+        await schedule.noteEvent({ trackingNumber: 'OLD', carrier: 'simpost', status: 'in_transit', eventAt: T0 }, T0 - 5_000);
+        await schedule.noteEvent({ trackingNumber: 'MID', carrier: 'simpost', status: 'in_transit', eventAt: T0 }, T0);
+        expect((await schedule.claimDue(T0, 1, 1_000)).map((e) => e.trackingNumber)).toEqual(['OLD']);
+        expect((await schedule.claimDue(T0, 10, 1_000)).map((e) => e.trackingNumber)).toEqual(['MID']);
+      }),
+    );
+
+    it(
+      'reschedules only under the lease it was claimed with, and frees the lease',
+      withHarness(async ({ schedule, inspect }) => {
+        await schedule.noteEvent({ trackingNumber: 'A', carrier: 'simpost', status: 'in_transit', eventAt: T0 }, T0);
+        const [stale] = await schedule.claimDue(T0, 1, 1_000);
+        const [current] = await schedule.claimDue(T0 + 1_000, 1, 1_000);
+        expect(await schedule.reschedule('A', stale!.leaseUntil!, { nextPollAt: T0 + 10, failures: 9, mode: 'polling' })).toBe(false);
+        expect(await schedule.reschedule('A', current!.leaseUntil!, { nextPollAt: T0 + 3_600_000, failures: 0, mode: 'polling', status: 'out_for_delivery', etaAt: T0 + 7_200_000 })).toBe(true);
+        expect(await inspect('A')).toEqual({ nextPollAt: T0 + 3_600_000, failures: 0, mode: 'polling', leaseUntil: null });
+        const [again] = await schedule.claimDue(T0 + 3_600_000, 1, 1_000);
+        expect(again).toMatchObject({ status: 'out_for_delivery', etaAt: T0 + 7_200_000 });
+      }),
+    );
+
+    it(
+      'records webhooks without moving the next check, and re-arms a stopped entry on news',
+      withHarness(async ({ schedule, inspect }) => {
+        await schedule.noteWebhook('A', 'simpost', T0, 'in_transit');
+        const [e] = await schedule.claimDue(T0, 1, 1_000);
+        expect(e).toMatchObject({ lastWebhookAt: T0, status: 'in_transit', mode: 'webhook' });
+        await schedule.reschedule('A', e!.leaseUntil!, { nextPollAt: T0 + 43_200_000, failures: 0, mode: 'webhook' });
+        await schedule.noteWebhook('A', 'simpost', T0 + 1_000, 'out_for_delivery');
+        expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 43_200_000 });
+        const [f] = await schedule.claimDue(T0 + 43_200_000, 1, 1_000);
+        expect(f).toMatchObject({ lastWebhookAt: T0 + 1_000, status: 'out_for_delivery' });
+        await schedule.reschedule('A', f!.leaseUntil!, { nextPollAt: null, failures: 3, mode: 'polling' });
+        expect(await schedule.claimDue(T0 + 1e12, 1, 1_000)).toEqual([]);
+        await schedule.noteEvent({ trackingNumber: 'A', carrier: 'simpost', status: 'delivered', eventAt: T0 + 2_000 }, T0 + 50_000_000);
+        expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 50_000_000, failures: 0 });
+      }),
+    );
+
+    it(
+      'keeps the newest event time when events arrive out of order',
+      withHarness(async ({ schedule }) => {
+        await schedule.noteEvent({ trackingNumber: 'A', carrier: 'simpost', status: 'in_transit', eventAt: T0 + 5_000 }, T0);
+        await schedule.noteEvent({ trackingNumber: 'A', carrier: 'simpost', status: 'in_transit', eventAt: T0 + 1_000 }, T0);
+        const [e] = await schedule.claimDue(T0, 1, 1_000);
+        expect(e!.lastEventAt).toBe(T0 + 5_000);
+      }),
+    );
+
+    it(
+      'lets news bring the next look forward but never push it back, and creates a new entry due by it',
+      withHarness(async ({ schedule, inspect }) => {
+        await schedule.noteWebhook('A', 'simpost', T0, 'in_transit', T0 + 43_200_000);
+        expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 43_200_000 });
+        await schedule.noteWebhook('A', 'simpost', T0 + 1_000, 'out_for_delivery', T0 + 7_201_000);
+        expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 7_201_000 });
+        await schedule.noteEvent({ trackingNumber: 'A', carrier: 'simpost', status: 'in_transit', eventAt: T0 }, T0 + 2_000, T0 + 90_000_000);
+        expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 7_201_000 });
+        await schedule.noteEvent({ trackingNumber: 'B', carrier: 'simpost', status: 'in_transit', eventAt: T0 }, T0, T0 + 10_800_000);
+        expect(await inspect('B')).toMatchObject({ nextPollAt: T0 + 10_800_000, failures: 0, mode: 'webhook' });
+      }),
+    );
+  });
+}

@@ -1,0 +1,90 @@
+import type { TrackingStatus } from '../tracking-event.js';
+
+// What the poller needs from the poll schedule (one row per tracking number), and nothing
+// more. The store's SQL implementation (tracking_poll_schedule, tracking core) and the
+// in-memory one here (tests) both satisfy it.
+//
+// The schedule is dumb storage: it records facts (last status, last event, last webhook)
+// and the next time the poller should look at a number; the hybrid policy
+// (hybrid-poll-policy.ts) decides everything else when the entry comes due. News (a
+// webhook, an applied event) may only pull the next look earlier (`dueBy`, computed by the
+// policy: see poll-schedule-news.ts, the one call the applier makes), never push it later:
+// when the entry comes due the policy sees the fresh webhook and reschedules without
+// fetching (demotion costs one claim, no carrier request). That keeps the SQL side free of
+// policy: next_poll_at = LEAST(next_poll_at, $dueBy), or $dueBy when it was NULL.
+//
+// Columns an SQL implementation needs beyond the core's first draft of the table
+// (tracking_number, carrier, last_event_at, last_webhook_at, next_poll_at, failures,
+// lease_until): status, eta_at, mode, created_at. next_poll_at NULL means "never again"
+// (final status, or a permanent carrier error) until a new event arrives.
+
+export type PollMode = 'webhook' | 'polling';
+
+export interface PollEntry {
+  trackingNumber: string;
+  carrier: string;
+  /** The shipment's current (projected) status; null until a first event is known. */
+  status: TrackingStatus | null;
+  /** Best delivery estimate (carrier promise or our ETA), epoch ms. */
+  etaAt: number | null;
+  /** Event time of the newest event applied from any source. */
+  lastEventAt: number | null;
+  /** Receive time of the newest webhook for this number. */
+  lastWebhookAt: number | null;
+  /** When the entry was first noted: quietness is measured from here until a webhook arrives. */
+  createdAt: number;
+  mode: PollMode;
+  /** null: not scheduled (final status, or gave up). */
+  nextPollAt: number | null;
+  /** Consecutive failed polls (backoff exponent); 0 after a success. */
+  failures: number;
+  /** Set while a poller holds the entry; also the claim's fencing token (see reschedule). */
+  leaseUntil: number | null;
+}
+
+export interface PollFact {
+  trackingNumber: string;
+  carrier: string;
+  status: TrackingStatus;
+  /** The status's event time (carrier scan time). */
+  eventAt: number;
+  etaAt?: number | undefined;
+}
+
+export interface PollReschedule {
+  nextPollAt: number | null;
+  failures: number;
+  mode: PollMode;
+  /** Keeps the stored status/ETA in step with what a poll just saw (the applier's noteEvent may lag). */
+  status?: TrackingStatus | undefined;
+  etaAt?: number | undefined;
+}
+
+export interface PollSchedulePort {
+  /**
+   * Takes up to `limit` entries with nextPollAt ≤ now whose lease is free (null or
+   * ≤ now), oldest nextPollAt first, and sets their leaseUntil = now + leaseMs in the same
+   * atomic step (SQL: UPDATE … WHERE tracking_number IN (SELECT … FOR UPDATE SKIP LOCKED)
+   * RETURNING …), so two instances never hold one number at once while both are alive.
+   */
+  claimDue(now: number, limit: number, leaseMs: number): Promise<PollEntry[]>;
+  /**
+   * Writes the outcome of a claim and frees its lease, only if the entry is still held under
+   * `claimedLeaseUntil` (the value claimDue returned): a poller whose lease ran out and was
+   * taken over must not overwrite the new holder's schedule. Resolves false when skipped.
+   */
+  reschedule(trackingNumber: string, claimedLeaseUntil: number, next: PollReschedule): Promise<boolean>;
+  /**
+   * A webhook for the number was received at `at` (receive time), with the projected status.
+   * Creates the entry if new (due at `dueBy ?? at`); re-arms a stopped one the same way
+   * (failures 0); otherwise nextPollAt = min(nextPollAt, dueBy).
+   */
+  noteWebhook(trackingNumber: string, carrier: string, at: number, status: TrackingStatus, dueBy?: number): Promise<void>;
+  /**
+   * An event was applied (any source); `fact.status` is the projected status after it.
+   * Keeps the newest lastEventAt. Creates the entry if new, or re-arms a stopped one
+   * (failures 0), due at `dueBy ?? now`; otherwise nextPollAt = min(nextPollAt, dueBy). A
+   * final status is recorded like any other: when the entry comes due the policy stops it.
+   */
+  noteEvent(fact: PollFact, now: number, dueBy?: number): Promise<void>;
+}
