@@ -35,6 +35,8 @@ export interface FakeLockerHooks {
   deposited(parcel: FakeParcel): void;
   collected(parcel: FakeParcel): void;
   isCourierCredential(token: string): boolean;
+  /** A deposit moved to another compartment (its door was jammed). */
+  reslotted(parcel: FakeParcel): void;
 }
 
 const LOCKOUT_AFTER = 5;
@@ -243,6 +245,7 @@ export class FakeLocker {
     parcel.compartmentId = spare.id;
     this.audit('courier.reslot', { parcelId: parcel.parcelId, from: c.id, to: spare.id });
     this.emit({ type: 'reslot', parcelId: parcel.parcelId, from: c.id, to: spare.id, reason: 'door jammed' });
+    this.hooks.reslotted(parcel);
     this.deposit(parcel);
   }
 

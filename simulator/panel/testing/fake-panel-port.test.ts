@@ -66,7 +66,7 @@ describe('FakePanelPort', () => {
     port = new FakePanelPort();
     port.subscribe((e) => events.push(e), LOCKER);
     const reserved = port.backend.placeOrder({ lockerId: LOCKER, size: 'M', customerName: 'Ada' });
-    const { compartmentId, shipmentId } = await reserved;
+    const { compartmentId, shipmentId, order: { id: placedOrderId } } = await reserved;
     await port.run(LOCKER, `fault ${compartmentId} door-jammed`);
     const credential = await port.backend.courierCredential(LOCKER);
     await port.run(LOCKER, `scan ${credential.token}`);
@@ -78,7 +78,9 @@ describe('FakePanelPort', () => {
     expect(reslot).toMatchObject({ from: compartmentId, parcelId: shipmentId });
     const view = await port.lockers();
     expect(compartment(view, compartmentId)).toMatchObject({ status: 'out-of-service', door: 'closed', faults: ['door-jammed'] });
-    expect(reslot?.type === 'reslot' ? compartment(view, reslot.to).door : undefined).toBe('open');
+    const to = reslot?.type === 'reslot' ? reslot.to : '';
+    expect(compartment(view, to).door).toBe('open');
+    expect((await port.backend.order(placedOrderId)).shipments[0]?.compartmentId).toBe(to);
   });
 
   it('locks the keypad after five wrong codes and lets it go when the clock moves past the lockout', async () => {

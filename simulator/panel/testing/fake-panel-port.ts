@@ -56,6 +56,7 @@ export class FakePanelPort implements PanelPort {
         deposited: (parcel: FakeParcel) => this.deposited(parcel),
         collected: (parcel: FakeParcel) => this.transition(parcel.parcelId, 'delivered', 'collected', 'parcel.collected'),
         isCourierCredential: (token: string) => this.credentials.has(token),
+        reslotted: (parcel: FakeParcel) => this.reslotted(parcel),
       };
       this.lockersById.set(spec.id, new FakeLocker(spec.id, spec.name, spec.location, spec.compartments, hooks));
     }
@@ -136,6 +137,12 @@ export class FakePanelPort implements PanelPort {
     order.summary.state = to;
     order.timeline.push({ entity: 'shipment', entityId: shipmentId, from, to, event: kind, actor: 'locker', at });
     order.notifications.push({ id: this.next('ntf_'), kind, at, orderId: order.summary.id, shipmentId, ...extra });
+  }
+
+  /** The locker reports the new door; the backend moves the shipment there (decision 0024). */
+  private reslotted(parcel: FakeParcel): void {
+    const shipment = this.orderOfShipment(parcel.parcelId)?.summary.shipments.find((s) => s.id === parcel.parcelId);
+    if (shipment !== undefined) shipment.compartmentId = parcel.compartmentId;
   }
 
   private deposited(parcel: FakeParcel): void {
