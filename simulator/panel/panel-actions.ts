@@ -21,18 +21,27 @@ export const PanelAction = z.discriminatedUnion('action', [
   /** Kill the device process (no graceful stop); it boots again on the same database. */
   z.object({ action: z.literal('power-cut') }).strict(),
   z.object({ action: z.literal('network'), up: z.boolean() }).strict(),
-  /** Time moves forward for the locker (expiry, lockout end). */
-  z.object({ action: z.literal('clock'), minutes: z.number().int().min(1).max(60 * 24 * 30) }).strict(),
-  z.object({ action: z.literal('flood-keypad') }).strict(),
+  /**
+   * 'forward': time passes for every locker and the backend (expiry, lockout end);
+   * 'wall': only this locker's wall clock jumps (an RTC fault), forwards or back.
+   */
+  z.object({ action: z.literal('clock'), mode: z.enum(['forward', 'wall']), minutes: z.number().int().min(-60 * 24 * 365).max(60 * 24 * 365) })
+    .strict()
+    .refine((a) => a.mode === 'wall' ? a.minutes !== 0 : a.minutes > 0, { message: 'forward takes a positive number of minutes, wall a non-zero one', path: ['minutes'] }),
+  /** Wrong codes typed as fast as the keypad takes them: the lockout must hold. */
+  z.object({ action: z.literal('flood-keypad'), codes: z.number().int().min(1).max(1_000).default(10) }).strict(),
+  /** Time passes beyond every parcel's pickup window here: parcels are flagged for return. */
+  z.object({ action: z.literal('expire') }).strict(),
+  /** A courier comes for an expired or returned parcel with a return-retrieval token. */
+  z.object({ action: z.literal('retrieve') }).strict(),
   /** Any console line, as typed in the console (the panel's command box). */
   z.object({ action: z.literal('command'), line: z.string().trim().min(1).max(4_096).regex(/^[\x20-\x7e]+$/, 'printable ASCII on one line') }).strict(),
 ]);
 export type PanelAction = z.infer<typeof PanelAction>;
 
 /**
- * The console line for an action. The words for power, network, clock and flood follow
- * the simulator's console (docs/operations.md, "Simulator"); if a word changes there, it
- * changes here only.
+ * The console line for an action, in the words of the simulator's console (commands.ts,
+ * docs/operations.md "Simulator"); if a word changes there, it changes here only.
  */
 export function commandLineOf(action: PanelAction): string {
   switch (action.action) {
@@ -53,9 +62,13 @@ export function commandLineOf(action: PanelAction): string {
     case 'network':
       return `network ${action.up ? 'on' : 'off'}`;
     case 'clock':
-      return `clock ${String(action.minutes)}`;
+      return action.mode === 'forward' ? `clock forward ${String(action.minutes)}m` : `clock wall ${action.minutes > 0 ? '+' : ''}${String(action.minutes)}m`;
     case 'flood-keypad':
-      return 'flood';
+      return `flood ${String(action.codes)}`;
+    case 'expire':
+      return 'expire';
+    case 'retrieve':
+      return 'retrieve';
     case 'command':
       return action.line;
   }

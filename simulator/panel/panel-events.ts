@@ -53,7 +53,7 @@ export const PanelEventBody = z.discriminatedUnion('type', [
   z.object({ type: z.literal('beep'), pattern: z.enum(['key', 'success', 'error', 'alarm']) }),
   z.object({
     type: z.literal('input-rejected'),
-    rejection: z.object({ source: z.enum(['keypad', 'scanner']), reason: z.string().max(32), length: z.number().int().nonnegative() }).loose(),
+    rejection: z.object({ source: z.enum(['keypad', 'scanner']), reason: z.string().max(32), length: z.number().int().nonnegative(), at: z.number().optional() }),
   }),
   z.object({ type: z.literal('power'), state: z.enum(['off', 'on']) }),
   z.object({ type: z.literal('network'), state: z.enum(['up', 'down']) }),

@@ -3,13 +3,13 @@ import { CompartmentStatus, DisplayMessage, DoorState, SimFaultName, type PanelE
 
 // Everything the technician's panel needs of a running simulator, and nothing more. The
 // panel server depends on this port only; the simulator session (sim-session.ts) is
-// adapted onto it one-to-one (docs/operations.md, "Technician panel"):
+// adapted onto it one-to-one by session-panel-port.ts (docs/operations.md, "Technician panel"):
 //
-//   lockers()          ← session.lockers()          (one view per locker bank)
-//   subscribe(l, id?)  ← session.events.on(e => l({ ...e, words: describeEvent(e) }), id)
-//   history(id?)       ← session.events.history(id)  (what happened before the page opened)
-//   run(id, line)      ← session.run(id, line)       (console command language, printed lines back)
-//   backend            ← createBackendClient({ url, apiKey, inbox }) from the session's backend
+//   lockers()          ← session.lockers().map(lockerViewOf)
+//   subscribe(l, id?)  ← session.subscribe(e => l({ ...e, words: session.describe(e) }), id)
+//   history(id?)       ← session.history(id) (every locker's, by time, when no id)
+//   run(id, line)      ← session.run(id, line)  (console command language, printed lines back)
+//   backend            ← createBackendClient({ ...session.backend(), inbox: session.customerInbox() })
 //
 // testing/fake-panel-port.ts is an in-memory locker and backend behind the same port.
 

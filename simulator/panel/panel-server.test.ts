@@ -86,7 +86,8 @@ describe('panel server', () => {
       [{ action: 'keys', keys: '12a' }, "keys: only digits, '#', '*' and 'C'"],
       [{ action: 'fault', compartmentId: 'A03', fault: 'gremlins' }, 'fault:'],
       [{ action: 'launch' }, 'action:'],
-      [{ action: 'clock', minutes: -5 }, 'minutes:'],
+      [{ action: 'clock', mode: 'forward', minutes: -5 }, 'minutes: forward takes a positive number'],
+      [{ action: 'clock', mode: 'backwards', minutes: 5 }, 'mode:'],
       [{ action: 'keys', keys: '1', extra: true }, 'extra'],
     ];
     for (const [body, reason] of cases) {

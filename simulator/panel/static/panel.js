@@ -184,8 +184,11 @@ function wireControls() {
   $('back-in-service').addEventListener('click', () => run({ action: 'service', compartmentId: $('fault-compartment').value, inService: true }));
   $('power-cut').addEventListener('click', () => run({ action: 'power-cut' }));
   $('network-toggle').addEventListener('click', () => run({ action: 'network', up: selectedLocker()?.networkUp === false }));
-  $('clock-jump').addEventListener('click', () => run({ action: 'clock', minutes: Number($('clock-minutes').value) }));
-  $('flood-keypad').addEventListener('click', () => run({ action: 'flood-keypad' }));
+  $('clock-forward').addEventListener('click', () => run({ action: 'clock', mode: 'forward', minutes: Number($('clock-minutes').value) }));
+  $('clock-wall').addEventListener('click', () => run({ action: 'clock', mode: 'wall', minutes: Number($('clock-minutes').value) }));
+  $('flood-keypad').addEventListener('click', () => run({ action: 'flood-keypad', codes: 10 }));
+  $('expire').addEventListener('click', () => run({ action: 'expire' }));
+  $('retrieve').addEventListener('click', () => run({ action: 'retrieve' }));
   $('console-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const line = $('console-input').value.trim();

@@ -109,8 +109,8 @@ export class FakeLocker {
       case 'service': return this.service(this.compartment(args[0]), args[1] === 'on');
       case 'power-cut': return this.powerCut();
       case 'network': return this.network(args[0] === 'on');
-      case 'clock': return this.clock(Number(args[0] ?? '0'));
-      case 'flood': return this.flood(Number(args[0] ?? '200'));
+      case 'clock': return this.clock(args[0], args[1]);
+      case 'flood': return this.flood(Number(args[0] ?? '10'));
       case 'status': return [`locker ${this.id}: ${[...this.compartments.values()].map((c) => `${c.id} ${c.status}`).join(', ')}`];
       default: return [`unknown command '${word}' (type 'help' for the list)`];
     }
@@ -365,21 +365,25 @@ export class FakeLocker {
     return [up ? 'network cable plugged back in' : 'network cable pulled'];
   }
 
-  private clock(minutes: number): string[] {
-    if (!Number.isFinite(minutes)) return ['expected minutes — usage: clock <minutes>'];
-    this.skewMs += minutes * 60_000;
-    this.emit({ type: 'clock', wallMs: this.now(), advancedMs: minutes * 60_000 });
+  /** `clock forward 15m` (time passes) or `clock wall -1h` (the wall clock jumps); minutes and hours only. */
+  private clock(mode: string | undefined, duration: string | undefined): string[] {
+    const match = /^([+-]?\d+)(m|h)$/.exec(duration ?? '');
+    if ((mode !== 'forward' && mode !== 'wall') || match === null) return ['error: usage: clock [forward <duration> | wall <±duration>]'];
+    const ms = Number(match[1]) * (match[2] === 'h' ? 3_600_000 : 60_000);
+    this.skewMs += ms;
+    this.emit({ type: 'clock', wallMs: this.now(), ...(mode === 'forward' ? { advancedMs: ms } : { wallSkewMs: ms }) });
     if (this.lockedUntil !== undefined && !this.lockedOut()) {
       this.lockedUntil = undefined;
       this.failures = 0;
       this.emit({ type: 'lockout', active: false, failures: 0 });
     }
-    return [`the clock moved ${String(minutes)} min`];
+    return [`the clock moved ${duration ?? ''}`];
   }
 
+  /** n wrong codes as fast as the keypad takes them. */
   private flood(count: number): string[] {
-    const n = Number.isInteger(count) && count > 0 ? Math.min(count, 10_000) : 200;
-    this.emit({ type: 'input-rejected', rejection: { source: 'keypad', reason: 'oversized', length: n } });
-    return [`keypad: ${String(n)} keys flooded`];
+    const n = Number.isInteger(count) && count > 0 ? Math.min(count, 1_000) : 10;
+    for (let i = 0; i < n; i++) this.submitCode(String(90_000_000 + i));
+    return [`keypad: ${String(n)} wrong codes typed`];
   }
 }

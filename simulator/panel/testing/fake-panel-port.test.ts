@@ -83,11 +83,13 @@ describe('FakePanelPort', () => {
     expect((await port.backend.order(placedOrderId)).shipments[0]?.compartmentId).toBe(to);
   });
 
-  it('locks the keypad after five wrong codes and lets it go when the clock moves past the lockout', async () => {
+  it('locks the keypad after five wrong codes and lets it go when time passes beyond the lockout', async () => {
     port = new FakePanelPort();
-    for (let i = 0; i < 5; i++) await port.run(LOCKER, 'keys 11111111#');
+    for (let i = 0; i < 4; i++) await port.run(LOCKER, 'keys 11111111#');
+    expect((await port.lockers()).find((l) => l.id === LOCKER)?.lockout.active).toBe(false);
+    await port.run(LOCKER, 'flood 1');
     expect((await port.lockers()).find((l) => l.id === LOCKER)?.lockout.active).toBe(true);
-    await port.run(LOCKER, 'clock 10');
+    await port.run(LOCKER, 'clock forward 10m');
     expect((await port.lockers()).find((l) => l.id === LOCKER)?.lockout).toEqual({ active: false, failures: 0 });
   });
 
