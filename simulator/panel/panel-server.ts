@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,8 @@ export interface PanelServerOptions {
   listenPort?: number;
   ringSize?: number;
   heartbeatMs?: number;
+  /** The page's files (index.html, panel.js…); found beside the code by default. */
+  staticDir?: string;
 }
 
 export interface PanelServer {
@@ -33,7 +36,18 @@ export interface PanelServer {
   close(): Promise<void>;
 }
 
-const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
+/**
+ * Where the page's files are: beside this file when run from source (tsx), beside or above
+ * the bundle when the simulator is built into simulator/dist (scripts/build.ts bundles code,
+ * not assets, so the files are read from the source tree that ships with it).
+ */
+function findStaticDir(): string {
+  for (const relative of ['./static/', './panel/static/', '../panel/static/']) {
+    const dir = fileURLToPath(new URL(relative, import.meta.url));
+    if (existsSync(join(dir, 'index.html'))) return dir;
+  }
+  throw new Error(`the panel's page (simulator/panel/static/index.html) is not beside ${fileURLToPath(import.meta.url)}`);
+}
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -51,6 +65,7 @@ const MAX_BODY = 64 * 1024;
 
 export async function startPanelServer(options: PanelServerOptions): Promise<PanelServer> {
   const log = options.logger.child({ component: 'panel' });
+  const staticDir = options.staticDir ?? findStaticDir();
   let boundPort = 0;
   const guard = new PanelGuard(() => boundPort);
   const api = new PanelApi(options.port, log);
@@ -77,13 +92,13 @@ export async function startPanelServer(options: PanelServerOptions): Promise<Pan
     const method = req.method ?? 'GET';
     if (method === 'GET' && (path === '/' || path === '/index.html')) {
       if (!guard.hostAllowed(req)) throw new ApiError(421, 'WRONG_HOST', 'this panel answers only on 127.0.0.1 or localhost');
-      const html = (await readFile(join(STATIC_DIR, 'index.html'), 'utf8')).replace('__PANEL_TOKEN__', guard.token);
+      const html = (await readFile(join(staticDir, 'index.html'), 'utf8')).replace('__PANEL_TOKEN__', guard.token);
       res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': CONTENT_TYPES['.html'], 'set-cookie': guard.cookie() });
       res.end(html);
       return;
     }
     if (method === 'GET' && path.startsWith('/static/')) {
-      await sendStatic(res, path.slice('/static/'.length));
+      await sendStatic(res, staticDir, path.slice('/static/'.length));
       return;
     }
     if (path === '/events' || path.startsWith('/api/')) {
@@ -144,13 +159,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-async function sendStatic(res: ServerResponse, name: string): Promise<void> {
+async function sendStatic(res: ServerResponse, dir: string, name: string): Promise<void> {
   // Flat folder, plain names: nothing to traverse.
   const type = CONTENT_TYPES[extname(name)];
   if (!/^[a-z0-9-]+\.[a-z]+$/.test(name) || type === undefined) throw new ApiError(404, 'NOT_FOUND', 'no such file');
   let body: Buffer;
   try {
-    body = await readFile(join(STATIC_DIR, name));
+    body = await readFile(join(dir, name));
   } catch {
     throw new ApiError(404, 'NOT_FOUND', 'no such file');
   }

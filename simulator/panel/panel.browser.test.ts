@@ -28,6 +28,21 @@ describe.skipIf(!chromiumAvailable())('technician panel in Chromium (fake sessio
     await server?.close();
   });
 
+  it('labels every control and lets the keypad be typed on from the keyboard', async () => {
+    const { page } = browser;
+    for (const control of await page.locator('input, select, textarea').all()) {
+      const id = (await control.getAttribute('id')) ?? '';
+      expect(await page.locator(`label[for="${id}"], label:has(#${id})`).count(), `a label for #${id}`).toBe(1);
+    }
+    const keypad = page.getByRole('group', { name: /^Keypad/ });
+    await keypad.focus();
+    await page.keyboard.type('123');
+    await page.locator('#display', { hasText: 'Code: ***' }).waitFor({ timeout: 5_000 });
+    await page.keyboard.press('Escape');
+    await page.locator('#display', { hasText: 'Welcome' }).waitFor({ timeout: 5_000 });
+    expect(browser.errors).toEqual([]);
+  });
+
   it('places an order, sees the courier deposit, types the code from the notification on the keypad and sees the parcel collected', async () => {
     const result = await pickupJourney(browser.page, { lockerId: LOCKER });
     expect(result.code).toMatch(/^\d{8}$/);

@@ -33,6 +33,7 @@ export function drawOrders(container, details, onBarcode) {
       if (s.lockerId) li.append(el('span', `, locker ${s.lockerId} compartment ${s.compartmentId ?? '?'} (${s.size ?? '?'})`));
       const scan = el('button', `Parcel barcode ${s.id} into the scanner`);
       scan.type = 'button';
+      scan.dataset.focusKey = `barcode:${s.id}`;
       scan.addEventListener('click', () => onBarcode(s.id));
       li.append(' ', scan);
       shipments.append(li);
@@ -63,6 +64,7 @@ export function drawOrders(container, details, onBarcode) {
         li.append(img);
         const scan = el('button', 'QR code into the scanner');
         scan.type = 'button';
+        scan.dataset.focusKey = `qr:${n.id}`;
         scan.addEventListener('click', () => onBarcode(n.qrToken));
         li.append(scan);
       }

@@ -51,10 +51,13 @@ function drawLocker() {
   display.textContent = locker.powered ? (locker.display?.text ?? '') : '(dark: no power)';
   display.dataset.tone = locker.powered ? (locker.display?.tone ?? 'idle') : 'off';
   $('network-toggle').textContent = locker.networkUp === false ? 'Restore the network' : 'Drop the network';
+  // Rebuilt only when the layout changes (another locker), so an open list is not disturbed.
   const select = $('fault-compartment');
-  const chosen = select.value;
-  select.replaceChildren(...locker.compartments.map((c) => new Option(`${c.id} (${c.size})`, c.id)));
-  if (chosen) select.value = chosen;
+  const layout = locker.compartments.map((c) => `${c.id} (${c.size})`);
+  if (select.dataset.layout !== layout.join()) {
+    select.dataset.layout = layout.join();
+    select.replaceChildren(...locker.compartments.map((c, i) => new Option(layout[i], c.id)));
+  }
 }
 
 function drawLockerChoice() {
@@ -120,16 +123,27 @@ function scheduleOrders(delay = 300) {
   ordersTimer = setTimeout(refreshOrders, delay);
 }
 
+const FINAL_SHIPMENT_STATES = new Set(['collected', 'cancelled', 'returned']);
+let drawnOrders = '';
+
 async function refreshOrders() {
   try {
     const orders = await getJson('/api/orders');
     const details = await Promise.all(orders.slice(0, 10).map((o) => getJson(`/api/orders/${encodeURIComponent(o.id)}`)));
-    drawOrders($('orders'), details, (text) => {
-      $('scanner-input').value = text;
-      $('scanner-input').focus();
-    });
-    // Notifications arrive from the backend's outbox on its own time: keep looking while orders exist.
-    if (orders.length > 0) scheduleOrders(1_500);
+    // Redrawn only when something changed, so a keyboard user's focus is not swept away.
+    const snapshot = JSON.stringify(details);
+    if (snapshot !== drawnOrders) {
+      drawnOrders = snapshot;
+      const focusKey = document.activeElement?.dataset?.focusKey;
+      drawOrders($('orders'), details, (text) => {
+        $('scanner-input').value = text;
+        $('scanner-input').focus();
+      });
+      if (focusKey) document.querySelector(`#orders [data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+    }
+    // Notifications arrive from the backend's outbox on its own time: keep looking while a parcel is on its way.
+    const open = orders.some((o) => o.shipments.some((s) => !FINAL_SHIPMENT_STATES.has(s.state)));
+    if (open) scheduleOrders(1_500);
   } catch (err) {
     say(`backend: ${err.message}`);
     scheduleOrders(3_000);
