@@ -19,7 +19,8 @@ export type AlarmKind = z.infer<typeof AlarmKind>;
 export const DoorState = z.enum(['open', 'closed', 'unknown']);
 export const CompartmentStatus = z.enum(['free', 'occupied', 'out-of-service']);
 export const DisplayTone = z.enum(['idle', 'prompt', 'progress', 'success', 'error', 'alarm']);
-export const DisplayMessage = z.object({ tone: DisplayTone, text: z.string().max(200), compartmentId: z.string().optional() });
+// Limits are generous on purpose: they guard the stream against garbage, not the wording.
+export const DisplayMessage = z.object({ tone: DisplayTone, text: z.string().max(1_000), compartmentId: z.string().optional() });
 export type DisplayMessage = z.infer<typeof DisplayMessage>;
 
 /** How the session words an event: the console's tag column, the text, and how loud it is. */
@@ -31,7 +32,7 @@ export const EventWords = z.object({
 });
 export type EventWords = z.infer<typeof EventWords>;
 
-const compartmentId = z.string().min(1).max(16);
+const compartmentId = z.string().min(1).max(32);
 
 export const PanelEventBody = z.discriminatedUnion('type', [
   z.object({ type: z.literal('door'), compartmentId, state: DoorState }),
@@ -41,9 +42,9 @@ export const PanelEventBody = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('relay-failed'), compartmentId, energised: z.boolean() }),
   z.object({ type: z.literal('fault'), compartmentId, fault: SimFaultName, active: z.boolean() }),
-  z.object({ type: z.literal('alarm'), compartmentId: compartmentId.optional(), alarm: AlarmKind, active: z.boolean(), detail: z.string().max(200).optional() }),
-  z.object({ type: z.literal('reslot'), parcelId: z.string().optional(), from: compartmentId, to: compartmentId, reason: z.string().max(200).optional() }),
-  z.object({ type: z.literal('audit'), seq: z.number().int().nonnegative(), auditType: z.string().max(64), lane: z.string().max(16), data: z.record(z.string(), z.unknown()) }),
+  z.object({ type: z.literal('alarm'), compartmentId: compartmentId.optional(), alarm: AlarmKind, active: z.boolean(), detail: z.string().max(1_000).optional() }),
+  z.object({ type: z.literal('reslot'), parcelId: z.string().optional(), from: compartmentId, to: compartmentId, reason: z.string().max(1_000).optional() }),
+  z.object({ type: z.literal('audit'), seq: z.number().int().nonnegative(), auditType: z.string().max(128), lane: z.string().max(32), data: z.record(z.string(), z.unknown()) }),
   z.object({ type: z.literal('compartment'), compartmentId, status: CompartmentStatus, parcelId: z.string().optional() }),
   z.object({ type: z.literal('online'), online: z.boolean() }),
   z.object({ type: z.literal('code-set'), version: z.number().int().nonnegative() }),

@@ -17,7 +17,7 @@ export const CompartmentSize = z.enum(['S', 'M', 'L', 'XL']);
 export type CompartmentSize = z.infer<typeof CompartmentSize>;
 
 export const CompartmentView = z.object({
-  id: z.string().min(1).max(16),
+  id: z.string().min(1).max(32),
   size: CompartmentSize,
   door: DoorState,
   /** The relay is energised right now (the latch coil is pulled). */

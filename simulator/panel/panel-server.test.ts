@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PanelEvent } from './panel-events.js';
-import { LockerView } from './panel-port.js';
+import { LockerView, type PanelPort } from './panel-port.js';
 import { startPanelServer, type PanelServer } from './panel-server.js';
 import { FakePanelPort } from './testing/fake-panel-port.js';
 import { openSse, type SseConnection } from './testing/sse-client.js';
@@ -148,6 +148,34 @@ describe('panel server', () => {
     streams.push(late);
     await late.next((m) => m.event === 'gap', 'the gap notice');
     expect(late.messages.filter((m) => m.event === 'sim')).toHaveLength(3);
+  });
+
+  it('drops and logs an event that does not fit the wire schema instead of streaming it', async () => {
+    port = new FakePanelPort();
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    let inject: ((event: PanelEvent) => void) | undefined;
+    const leaky: PanelPort = {
+      lockers: () => port.lockers(),
+      history: () => [],
+      run: (id, line) => port.run(id, line),
+      backend: port.backend,
+      subscribe: (listener) => {
+        inject = listener;
+        return () => undefined;
+      },
+    };
+    server = await startPanelServer({ port: leaky, logger });
+    const { cookie } = await session();
+    const stream = await openSse(new URL('/events', server.url).href, { cookie });
+    streams.push(stream);
+    await stream.next((m) => m.event === 'locker', 'the initial view');
+    inject?.({ type: 'door', compartmentId: 'A01', state: 'ajar', lockerId: LOCKER, at: 1 } as unknown as PanelEvent);
+    inject?.({ type: 'door', compartmentId: 'A01', state: 'open', lockerId: LOCKER, at: 2 });
+    const sent = await stream.next((m) => m.event === 'sim', 'the valid event');
+    expect(JSON.parse(sent.data)).toMatchObject({ state: 'open' });
+    expect(stream.messages.filter((m) => m.event === 'sim')).toHaveLength(1);
+    expect(lines.some((l) => l.includes('panel.event_dropped') && l.includes('"type":"door"'))).toBe(true);
   });
 
   it('keeps the stream alive with heartbeats and refuses it without the session cookie', async () => {
