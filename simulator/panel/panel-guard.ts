@@ -8,12 +8,14 @@ import type { IncomingMessage } from 'node:http';
 //    page reaches us under its own host name and is refused.
 //  - A session token, fresh at every start, travels in an HttpOnly SameSite=Strict cookie
 //    set with the page: a request from another site carries no cookie. Every /api and
-//    /events request needs it.
+//    /events request needs it. (SameSite treats other ports of 127.0.0.1 as the same site;
+//    the token header below is what keeps a page served from another local port out.)
 //  - Mutating requests also need the token in an `X-Panel-Token` header (the page reads it
 //    from its own markup) and a JSON body: a cross-origin form post can set neither without
 //    a CORS preflight, which this server never answers.
 
-export const COOKIE_NAME = 'locker_panel';
+/** Cookies are shared by every port of a host: the name carries the port, so two panels on one machine do not evict each other's session. */
+export const cookieName = (port: number): string => `locker_panel_${String(port)}`;
 export const TOKEN_HEADER = 'x-panel-token';
 
 export type GuardVerdict = { ok: true } | { ok: false; status: 403 | 415 | 421; reason: string };
@@ -25,7 +27,7 @@ export class PanelGuard {
 
   /** The Set-Cookie value that goes with the page. */
   cookie(): string {
-    return `${COOKIE_NAME}=${this.token}; HttpOnly; SameSite=Strict; Path=/`;
+    return `${cookieName(this.port())}=${this.token}; HttpOnly; SameSite=Strict; Path=/`;
   }
 
   hostAllowed(req: IncomingMessage): boolean {
@@ -39,7 +41,7 @@ export class PanelGuard {
     if (!this.hostAllowed(req)) return { ok: false, status: 421, reason: 'this panel answers only on 127.0.0.1 or localhost' };
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) return { ok: false, status: 403, reason: 'cross-origin request' };
-    if (!this.matches(cookieValue(req.headers.cookie, COOKIE_NAME))) return { ok: false, status: 403, reason: 'no panel session: open the panel page first' };
+    if (!this.matches(cookieValue(req.headers.cookie, cookieName(this.port())))) return { ok: false, status: 403, reason: 'no panel session: open the panel page first' };
     return { ok: true };
   }
 

@@ -48,7 +48,7 @@ describe('panel server', () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     const page = await fetch(server.url);
     expect(page.status).toBe(200);
-    expect(page.headers.get('set-cookie')).toMatch(/^locker_panel=[\w-]+; HttpOnly; SameSite=Strict; Path=\/$/);
+    expect(page.headers.get('set-cookie')).toBe(`locker_panel_${new URL(server.url).port}=${server.token}; HttpOnly; SameSite=Strict; Path=/`);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect(await page.text()).toContain(`content="${server.token}"`);
     const js = await fetch(new URL('/static/panel.js', server.url));

@@ -73,8 +73,11 @@ export class SseHub {
     const replay = this.ring.since(lastEventId ?? Math.max(0, upTo - this.options.freshReplay), lockerId);
     if (lastEventId !== undefined && !replay.complete) writeMessage(res, 'gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 });
     for (const entry of replay.entries) if (entry.id <= upTo) writeEntry(res, entry);
-    for (const entry of client.queued ?? []) writeEntry(res, entry);
+    const queued = client.queued ?? [];
+    for (const entry of queued) writeEntry(res, entry);
     client.queued = undefined;
+    // Views of those events were held back (they could have overtaken the snapshot): send them now.
+    for (const id of new Set(queued.map((e) => e.event.lockerId))) this.scheduleView(id);
   }
 
   /** Ends every open stream; the pages reconnect and get what they missed from the ring. */
