@@ -1,13 +1,15 @@
-import type { DisplayMessage, PanelEventBody, SimFaultName } from '../panel-events.js';
+import type { DisplayMessage, PanelEventBody } from '../panel-events.js';
 import { SimFaultName as FaultSchema } from '../panel-events.js';
-import type { CompartmentSize, CompartmentView, LockerView } from '../panel-port.js';
+import type { CompartmentSize, LockerView } from '../panel-port.js';
+import { FakeCompartments, type Compartment } from './fake-compartments.js';
 
 // One locker bank in memory, driven by the console's command language: what the panel
 // tests need of a real locker, with the same observable behaviour (a courier credential
 // then a parcel barcode opens the reserved door; closing it stores the parcel and makes
 // the code live; the code typed on the keypad opens it and collects the parcel; a jammed
 // door raises an alarm, takes the compartment out of service and re-slots the parcel).
-// Every change is emitted as an event, as the session does.
+// Every change is emitted as an event, as the session does. The compartments' mechanics
+// (relay, door, faults, service) are in fake-compartments.ts.
 
 export interface FakeParcel {
   parcelId: string;
@@ -15,17 +17,6 @@ export interface FakeParcel {
   code: string;
   qrToken: string;
   state: 'awaiting-deposit' | 'live' | 'collected';
-}
-
-interface Compartment {
-  id: string;
-  size: CompartmentSize;
-  door: 'open' | 'closed' | 'unknown';
-  relay: boolean;
-  status: 'free' | 'occupied' | 'out-of-service';
-  parcelId?: string;
-  outOfServiceReason?: string;
-  faults: Set<SimFaultName>;
 }
 
 export interface FakeLockerHooks {
@@ -40,10 +31,9 @@ export interface FakeLockerHooks {
 }
 
 const LOCKOUT_AFTER = 5;
-const PULSE_MS = 500;
 
 export class FakeLocker {
-  private readonly compartments = new Map<string, Compartment>();
+  private readonly bank: FakeCompartments;
   private readonly parcels = new Map<string, FakeParcel>();
   private display: DisplayMessage | undefined;
   private typed = '';
@@ -64,7 +54,7 @@ export class FakeLocker {
     layout: readonly { id: string; size: CompartmentSize }[],
     private readonly hooks: FakeLockerHooks,
   ) {
-    for (const c of layout) this.compartments.set(c.id, { id: c.id, size: c.size, door: 'closed', relay: false, status: 'free', faults: new Set() });
+    this.bank = new FakeCompartments(layout, { emit: (b) => this.emit(b), audit: (t, d) => this.audit(t, d), show: (m) => this.show(m) });
     this.display = { tone: 'idle', text: 'Welcome: type your code or scan' };
   }
 
@@ -75,18 +65,14 @@ export class FakeLocker {
       outboxBacklog: this.backlog, lockout: { active: this.lockedOut(), ...(this.lockedUntil === undefined ? {} : { until: this.lockedUntil }), failures: this.failures },
       ...(this.display === undefined ? {} : { display: this.display }),
       clock: this.now(),
-      compartments: [...this.compartments.values()].map((c): CompartmentView => ({
-        id: c.id, size: c.size, door: c.door, relay: c.relay, status: c.status, faults: [...c.faults],
-        ...(c.parcelId === undefined ? {} : { parcelId: c.parcelId }),
-        ...(c.outOfServiceReason === undefined ? {} : { outOfServiceReason: c.outOfServiceReason }),
-      })),
+      compartments: this.bank.views(),
     };
   }
 
   /** The backend reserved a free compartment of `size`; undefined when none is free. */
   reserve(size: CompartmentSize): string | undefined {
     const taken = new Set([...this.parcels.values()].filter((p) => p.state !== 'collected').map((p) => p.compartmentId));
-    return [...this.compartments.values()].find((c) => c.size === size && c.status === 'free' && !taken.has(c.id))?.id;
+    return this.bank.all().find((c) => c.size === size && c.status === 'free' && !taken.has(c.id))?.id;
   }
 
   /** The code batch with a new parcel arrives. */
@@ -102,16 +88,16 @@ export class FakeLocker {
     switch (word.toLowerCase()) {
       case 'keys': return this.keys(args[0] ?? '');
       case 'scan': return this.scan(line.trim().slice(4).trim());
-      case 'open': return this.pull(this.compartment(args[0]));
-      case 'close': return this.close(this.compartment(args[0]));
-      case 'fault': return this.fault(this.compartment(args[0]), FaultSchema.parse(args[1]));
-      case 'clear-fault': return this.clearFault(this.compartment(args[0]), args[1] === undefined ? undefined : FaultSchema.parse(args[1]));
-      case 'service': return this.service(this.compartment(args[0]), args[1] === 'on');
+      case 'open': return this.pull(this.bank.get(args[0]));
+      case 'close': return this.close(this.bank.get(args[0]));
+      case 'fault': return this.bank.fault(this.bank.get(args[0]), FaultSchema.parse(args[1]));
+      case 'clear-fault': return this.bank.clearFault(this.bank.get(args[0]), args[1] === undefined ? undefined : FaultSchema.parse(args[1]));
+      case 'service': return this.bank.service(this.bank.get(args[0]), args[1] === 'on');
       case 'power-cut': return this.powerCut();
       case 'network': return this.network(args[0] === 'on');
       case 'clock': return this.clock(args[0], args[1]);
       case 'flood': return this.flood(Number(args[0] ?? '10'));
-      case 'status': return [`locker ${this.id}: ${[...this.compartments.values()].map((c) => `${c.id} ${c.status}`).join(', ')}`];
+      case 'status': return [`locker ${this.id}: ${this.bank.all().map((c) => `${c.id} ${c.status}`).join(', ')}`];
       default: return [`unknown command '${word}' (type 'help' for the list)`];
     }
   }
@@ -130,12 +116,6 @@ export class FakeLocker {
 
   private emit(body: PanelEventBody): void {
     this.hooks.emit(body);
-  }
-
-  private compartment(id: string | undefined): Compartment {
-    const c = this.compartments.get((id ?? '').toUpperCase());
-    if (c === undefined) throw new Error(`no compartment ${id ?? '(none)'} (this locker has ${[...this.compartments.keys()].join(' ')})`);
-    return c;
   }
 
   private show(message: DisplayMessage): void {
@@ -200,8 +180,8 @@ export class FakeLocker {
   }
 
   private pickUp(parcel: FakeParcel): void {
-    const c = this.compartment(parcel.compartmentId);
-    if (!this.pulse(c)) return;
+    const c = this.bank.get(parcel.compartmentId);
+    if (!this.bank.pulse(c)) return;
     parcel.state = 'collected';
     this.audit('pickup.collected', { parcelId: parcel.parcelId, compartmentId: c.id });
     this.show({ tone: 'success', text: `Door ${c.id} is open: take your parcel`, compartmentId: c.id });
@@ -231,13 +211,13 @@ export class FakeLocker {
   }
 
   private deposit(parcel: FakeParcel): void {
-    const c = this.compartment(parcel.compartmentId);
-    if (this.pulse(c)) {
+    const c = this.bank.get(parcel.compartmentId);
+    if (this.bank.pulse(c)) {
       this.show({ tone: 'prompt', text: `Put the parcel in ${c.id} and close the door`, compartmentId: c.id });
       return;
     }
     // The door did not open: the locker takes the compartment out and tries another of the size.
-    const spare = [...this.compartments.values()].find((o) => o.size === c.size && o.status === 'free' && o.id !== c.id && o.faults.size === 0);
+    const spare = this.bank.spareFor(c);
     if (spare === undefined) {
       this.show({ tone: 'error', text: 'No compartment available: contact support' });
       return;
@@ -249,104 +229,41 @@ export class FakeLocker {
     this.deposit(parcel);
   }
 
-  /** Pulses the relay; a person pulls the door as soon as the latch releases. Returns whether it opened. */
-  private pulse(c: Compartment): boolean {
-    if (c.faults.has('relay-dead')) {
-      this.emit({ type: 'relay-failed', compartmentId: c.id, energised: false });
-      this.raise(c, 'relay-fault');
-      return false;
-    }
-    const blocked = c.faults.has('door-jammed') || c.faults.has('stuck-relay');
-    c.relay = true;
-    this.emit({ type: 'relay', compartmentId: c.id, state: 'on', ms: PULSE_MS, latchReleased: !blocked, doorBlocked: blocked });
-    if (!blocked) this.setDoor(c, 'open');
-    c.relay = false;
-    this.emit({ type: 'relay', compartmentId: c.id, state: 'off' });
-    if (blocked) this.raise(c, 'door-jammed');
-    return !blocked;
-  }
 
-  private raise(c: Compartment, alarm: 'door-jammed' | 'relay-fault'): void {
-    this.audit(alarm === 'door-jammed' ? 'door.jammed' : 'door.relay-fault', { compartmentId: c.id });
-    this.emit({ type: 'alarm', compartmentId: c.id, alarm, active: true });
-    this.show({ tone: 'alarm', text: `Compartment ${c.id} is out of order`, compartmentId: c.id });
-    this.setStatus(c, 'out-of-service', alarm);
-    this.emit({ type: 'alarm', compartmentId: c.id, alarm: 'out-of-service', active: true, detail: alarm });
-  }
 
-  private setStatus(c: Compartment, status: Compartment['status'], reason?: string): void {
-    c.status = status;
-    if (status === 'out-of-service' && reason !== undefined) c.outOfServiceReason = reason;
-    else delete c.outOfServiceReason;
-    this.emit({ type: 'compartment', compartmentId: c.id, status, ...(c.parcelId === undefined ? {} : { parcelId: c.parcelId }) });
-  }
 
-  private setDoor(c: Compartment, door: Compartment['door']): void {
-    if (c.door === door) return;
-    c.door = door;
-    this.emit({ type: 'door', compartmentId: c.id, state: door });
-  }
 
   private pull(c: Compartment): string[] {
     return [`${c.id}: ${c.door === 'open' ? 'the door is open' : 'the door does not move (latched or jammed)'}`];
   }
 
   private close(c: Compartment): string[] {
-    this.setDoor(c, c.faults.has('sensor-dead') ? 'unknown' : 'closed');
+    this.bank.setDoor(c, c.faults.has('sensor-dead') ? 'unknown' : 'closed');
     const parcel = [...this.parcels.values()].find((p) => p.compartmentId === c.id && p.state !== 'live');
     if (parcel?.state === 'awaiting-deposit' && c.status === 'free') {
       parcel.state = 'live';
       c.parcelId = parcel.parcelId;
       this.courierSession = false;
-      this.setStatus(c, 'occupied');
+      this.bank.setStatus(c, 'occupied');
       this.audit('courier.deposited', { parcelId: parcel.parcelId, compartmentId: c.id });
       this.show({ tone: 'success', text: 'Thank you: parcel stored' });
       this.hooks.deposited(parcel);
     } else if (parcel?.state === 'collected' && c.status === 'occupied') {
       delete c.parcelId;
-      this.setStatus(c, 'free');
+      this.bank.setStatus(c, 'free');
       this.show({ tone: 'idle', text: 'Welcome: type your code or scan' });
     }
     return [`${c.id}: door pushed shut`];
   }
 
-  private fault(c: Compartment, fault: SimFaultName): string[] {
-    c.faults.add(fault);
-    this.emit({ type: 'fault', compartmentId: c.id, fault, active: true });
-    if (fault === 'forced-open') {
-      this.setDoor(c, 'open');
-      this.emit({ type: 'alarm', compartmentId: c.id, alarm: 'uncommanded-open', active: true });
-    }
-    if (fault === 'sensor-dead') {
-      this.setDoor(c, 'unknown');
-      this.emit({ type: 'alarm', compartmentId: c.id, alarm: 'sensor-unknown', active: true });
-    }
-    return [`${c.id}: fault ${fault} injected`];
-  }
 
-  private clearFault(c: Compartment, fault: SimFaultName | undefined): string[] {
-    const cleared = fault === undefined ? [...c.faults] : [fault];
-    for (const f of cleared) {
-      if (!c.faults.delete(f)) continue;
-      this.emit({ type: 'fault', compartmentId: c.id, fault: f, active: false });
-      if (f === 'sensor-dead') this.setDoor(c, 'closed');
-    }
-    return [`${c.id}: ${fault ?? 'all faults'} cleared`];
-  }
 
-  private service(c: Compartment, inService: boolean): string[] {
-    const target = inService ? (c.parcelId === undefined ? 'free' : 'occupied') : 'out-of-service';
-    if (c.status === target) return [`${c.id}: already ${target}`];
-    this.setStatus(c, target, 'technician');
-    this.emit({ type: 'alarm', compartmentId: c.id, alarm: 'out-of-service', active: !inService });
-    return [`${c.id}: now ${target}`];
-  }
 
   private powerCut(): string[] {
     this.powered = false;
     this.emit({ type: 'power', state: 'off' });
     this.emit({ type: 'online', online: false });
-    for (const c of this.compartments.values()) c.relay = false;
+    this.bank.relaysOff();
     this.typed = '';
     this.courierSession = false;
     this.display = undefined;
