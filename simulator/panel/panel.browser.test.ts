@@ -55,7 +55,21 @@ describe.skipIf(!chromiumAvailable())('technician panel in Chromium (fake sessio
     const { alarm, compartmentId } = await jammedDoorJourney(browser.page, { lockerId: LOCKER });
     expect(alarm).toContain(`${compartmentId} door jammed`);
     expect(await browser.page.locator('#event-log li.level-alarm', { hasText: 'RE-SLOT' }).count()).toBe(1);
+    // The overview flags the bank that raised alarms, and only that one.
+    const overview = browser.page.getByRole('navigation', { name: 'All locker banks' });
+    await overview.locator(`button.attention[data-locker-id="${LOCKER}"]`, { hasText: /alarm\(s\)/ }).waitFor({ timeout: 5_000 });
+    expect(await overview.locator('button.attention').count()).toBe(1);
     expect(browser.errors).toEqual([]);
+  });
+
+  it('switches the drawn bank from the overview', async () => {
+    const { page } = browser;
+    await page.getByRole('navigation', { name: 'All locker banks' }).locator('button[data-locker-id="sim-hamburg-1"]').click();
+    await page.locator('#locker-title', { hasText: 'sim-hamburg-1' }).waitFor({ timeout: 5_000 });
+    expect(await page.getByLabel('Locker bank', { exact: true }).inputValue()).toBe('sim-hamburg-1');
+    // Back to the first bank for the next test.
+    await page.getByLabel('Locker bank', { exact: true }).selectOption(LOCKER);
+    await page.locator('#locker-title', { hasText: LOCKER }).waitFor({ timeout: 5_000 });
   });
 
   it('keeps the drawn locker live after the stream drops: a reconnect replays what the page missed', async () => {

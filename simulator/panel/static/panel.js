@@ -11,6 +11,8 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   lockers: new Map(),
+  /** Alarm-level events per locker since the page opened (the overview's count). */
+  alarms: new Map(),
   selected: undefined,
   backend: false,
 };
@@ -60,6 +62,41 @@ function drawLocker() {
   }
 }
 
+/** Every bank at a glance: power, broker, alarms since the page opened; a click selects it. */
+function drawOverview() {
+  const items = [...state.lockers.values()].map((l) => {
+    const alarms = state.alarms.get(l.id) ?? 0;
+    const occupied = l.compartments.filter((c) => c.status === 'occupied').length;
+    const outOfService = l.compartments.filter((c) => c.status === 'out-of-service').length;
+    const parts = [
+      l.powered ? null : 'NO POWER',
+      l.online === undefined ? 'offline locker' : l.online ? 'online' : 'OFFLINE',
+      `${occupied}/${l.compartments.length} occupied`,
+      outOfService > 0 ? `${outOfService} out of service` : null,
+      alarms > 0 ? `${alarms} alarm(s)` : null,
+    ].filter(Boolean);
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.lockerId = l.id;
+    button.className = alarms > 0 || !l.powered || l.online === false ? 'attention' : '';
+    if (l.id === state.selected) button.setAttribute('aria-current', 'true');
+    button.textContent = `${l.id} (${l.location}): ${parts.join(', ')}`;
+    button.addEventListener('click', () => selectLocker(l.id));
+    const li = document.createElement('li');
+    li.append(button);
+    return li;
+  });
+  $('overview').replaceChildren(...items);
+}
+
+function selectLocker(id) {
+  state.selected = id;
+  $('locker-select').value = id;
+  drawLocker();
+  drawOverview();
+  log.render(state.selected);
+}
+
 function drawLockerChoice() {
   const select = $('locker-select');
   const current = select.value;
@@ -91,12 +128,17 @@ function connect() {
     if (state.selected === undefined) state.selected = view.id;
     if (isNew) drawLockerChoice();
     if (view.id === state.selected) drawLocker();
+    drawOverview();
   });
   source.addEventListener('sim', (m) => {
     const event = JSON.parse(m.data);
     lastEventId = m.lastEventId;
     log.add(Number(m.lastEventId), event);
     log.announce(event);
+    if (event.words?.level === 'alarm') {
+      state.alarms.set(event.lockerId, (state.alarms.get(event.lockerId) ?? 0) + 1);
+      drawOverview();
+    }
     if (event.type === 'relay' && event.state === 'on') {
       relayFired(event.lockerId, event.compartmentId);
       // Redraw once the firing animation is over.
@@ -155,11 +197,7 @@ async function refreshOrders() {
 const KEY = /^[0-9#*Cc]$/;
 
 function wireControls() {
-  $('locker-select').addEventListener('change', (e) => {
-    state.selected = e.target.value;
-    drawLocker();
-    log.render(state.selected);
-  });
+  $('locker-select').addEventListener('change', (e) => selectLocker(e.target.value));
   for (const button of document.querySelectorAll('#keypad button')) {
     button.addEventListener('click', () => run({ action: 'keys', keys: button.dataset.key }));
   }
