@@ -67,6 +67,8 @@ export default tseslint.config(
   boundary(['device/**/*.test.ts', 'device/**/e2e/**', 'device/**/*.suite.ts'], forbid(['backend', 'simulator'], 'Device tests never import the backend.')),
   boundary(['backend-sync/**/*.test.ts', 'backend-sync/**/*.suite.ts', 'backend-sync/testing/**'], forbid(['device', 'hal', 'sync-agent', 'simulator'], 'Backend tests reach a locker only through @locker/sync-testing.')),
   boundary(['sync/contract/**/*.test.ts'], [...climbsOutOfSyncPackage, ...forbid(['hal', 'device', 'sync-agent', 'sync-testing', 'backend', 'simulator'], 'The wire contract imports neither side.')]),
+  // The technician panel's browser modules (plain ES modules, no build): linted without type information.
+  { files: ['simulator/panel/static/**/*.js'], ...tseslint.configs.disableTypeChecked },
   {
     files: tests.concat(['scripts/**/*.ts']),
     rules: {

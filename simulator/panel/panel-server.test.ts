@@ -1,0 +1,227 @@
+import { request } from 'node:http';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PanelEvent } from './panel-events.js';
+import { LockerView, type PanelPort } from './panel-port.js';
+import { startPanelServer, type PanelServer } from './panel-server.js';
+import { FakePanelPort } from './testing/fake-panel-port.js';
+import { openSse, type SseConnection } from './testing/sse-client.js';
+
+const LOCKER = 'sim-berlin-1';
+const silent = pino({ level: 'silent' });
+
+describe('panel server', () => {
+  let server: PanelServer;
+  let port: FakePanelPort;
+  const streams: SseConnection[] = [];
+
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.close();
+    port.close();
+    await server.close();
+  });
+
+  async function start(options: { ringSize?: number; heartbeatMs?: number } = {}): Promise<void> {
+    port = new FakePanelPort();
+    server = await startPanelServer({ port, logger: silent, ...options });
+  }
+
+  /** What the page's requests carry: the cookie it was given and, for writes, the token. */
+  async function session(): Promise<{ cookie: string; token: string }> {
+    const res = await fetch(server.url);
+    const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const token = /<meta name="panel-token" content="([^"]+)">/.exec(await res.text())?.[1] ?? '';
+    return { cookie, token };
+  }
+
+  async function post(path: string, body: unknown, headers: Record<string, string>): Promise<Response> {
+    return fetch(new URL(path, server.url), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  }
+
+  async function writeHeaders(): Promise<Record<string, string>> {
+    const { cookie, token } = await session();
+    return { cookie, 'x-panel-token': token };
+  }
+
+  it('serves the page with its session token and a SameSite=Strict cookie, and its static files, on loopback', async () => {
+    await start();
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const page = await fetch(server.url);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('set-cookie')).toBe(`locker_panel_${new URL(server.url).port}=${server.token}; HttpOnly; SameSite=Strict; Path=/`);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(await page.text()).toContain(`content="${server.token}"`);
+    const js = await fetch(new URL('/static/panel.js', server.url));
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    for (const path of ['/static/../panel-server.ts', '/static/%2e%2e%2fpanel-server.ts', '/static/nothing.js']) {
+      expect((await fetch(new URL(path, server.url))).status, path).toBe(404);
+    }
+  });
+
+  it('refuses API calls without the session cookie, from another host name, or writes without the token header', async () => {
+    await start();
+    const { cookie, token } = await session();
+    expect((await fetch(new URL('/api/lockers', server.url))).status).toBe(403);
+    expect((await fetch(new URL('/api/lockers', server.url), { headers: { cookie } })).status).toBe(200);
+    // A DNS-rebinding page reaches the same socket under its own name.
+    expect(await rawStatus(new URL('/api/lockers', server.url), { cookie, host: 'evil.example:80' })).toBe(421);
+    expect(await rawStatus(new URL('/', server.url), { host: 'evil.example' })).toBe(421);
+    expect(await rawStatus(new URL('/api/lockers', server.url), { cookie, host: `localhost:${new URL(server.url).port}` })).toBe(200);
+    const crossOrigin = await fetch(new URL('/api/lockers', server.url), { headers: { cookie, origin: 'http://evil.example' } });
+    expect(crossOrigin.status).toBe(403);
+    const action = { action: 'keys', keys: '1' };
+    expect((await post(`/api/lockers/${LOCKER}/actions`, action, { cookie })).status).toBe(403);
+    expect((await post(`/api/lockers/${LOCKER}/actions`, action, { cookie, 'x-panel-token': 'guess' })).status).toBe(403);
+    const form = await fetch(new URL(`/api/lockers/${LOCKER}/actions`, server.url), {
+      method: 'POST', headers: { cookie, 'x-panel-token': token, 'content-type': 'text/plain' }, body: JSON.stringify(action),
+    });
+    expect(form.status).toBe(415);
+    expect((await post(`/api/lockers/${LOCKER}/actions`, action, { cookie, 'x-panel-token': token })).status).toBe(200);
+  });
+
+  it('answers 400 with the reason for a body that does not validate, and 404 for an unknown locker', async () => {
+    await start();
+    const headers = await writeHeaders();
+    const cases: Array<[unknown, string]> = [
+      [{ action: 'keys', keys: '12a' }, "keys: only digits, '#', '*' and 'C'"],
+      [{ action: 'fault', compartmentId: 'A03', fault: 'gremlins' }, 'fault:'],
+      [{ action: 'launch' }, 'action:'],
+      [{ action: 'clock', mode: 'forward', minutes: -5 }, 'minutes: forward takes a positive number'],
+      [{ action: 'clock', mode: 'backwards', minutes: 5 }, 'mode:'],
+      [{ action: 'keys', keys: '1', extra: true }, 'extra'],
+    ];
+    for (const [body, reason] of cases) {
+      const res = await post(`/api/lockers/${LOCKER}/actions`, body, headers);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe('BAD_REQUEST');
+      expect(error.message).toContain(reason);
+    }
+    const notJson = await fetch(new URL(`/api/lockers/${LOCKER}/actions`, server.url), { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{"action":' });
+    expect(notJson.status).toBe(400);
+    expect((await post('/api/orders', { lockerId: LOCKER, size: 'XXL' }, headers)).status).toBe(400);
+    expect((await post('/api/lockers/nowhere/actions', { action: 'keys', keys: '1' }, headers)).status).toBe(404);
+  });
+
+  it('runs an action as a console command on the locker and returns what it printed', async () => {
+    await start();
+    const headers = await writeHeaders();
+    const res = await post(`/api/lockers/${LOCKER}/actions`, { action: 'fault', compartmentId: 'a03', fault: 'door-jammed' }, headers);
+    expect(await res.json()).toEqual({ lines: ['A03: fault door-jammed injected'] });
+    const lockers = LockerView.array().parse(await (await fetch(new URL('/api/lockers', server.url), { headers: { cookie: headers['cookie'] ?? '' } })).json());
+    expect(lockers.find((l) => l.id === LOCKER)?.compartments.find((c) => c.id === 'A03')?.faults).toEqual(['door-jammed']);
+  });
+
+  it('streams each event with an id and the locker view after it; a reconnect with Last-Event-ID replays only what was missed', async () => {
+    await start();
+    const headers = await writeHeaders();
+    const cookie = headers['cookie'] ?? '';
+    const first = await openSse(new URL(`/events?locker=${LOCKER}`, server.url).href, { cookie });
+    streams.push(first);
+    expect(first.status).toBe(200);
+    await first.next((m) => m.event === 'locker', 'the initial locker view');
+    await post(`/api/lockers/${LOCKER}/actions`, { action: 'fault', compartmentId: 'A01', fault: 'sensor-dead' }, headers);
+    const fault = await first.next((m) => m.event === 'sim' && PanelEvent.parse(JSON.parse(m.data)).type === 'fault', 'the fault event');
+    const view = await first.next((m) => m.event === 'locker' && m.data.includes('sensor-dead'), 'the view with the fault');
+    expect(LockerView.parse(JSON.parse(view.data)).compartments.find((c) => c.id === 'A01')?.door).toBe('unknown');
+    expect(PanelEvent.parse(JSON.parse(fault.data)).words).toEqual({ tag: 'FAULT', text: 'A01 sensor-dead injected', level: 'alarm' });
+    first.close();
+
+    // While away: two more events on this locker, one on another.
+    await post(`/api/lockers/${LOCKER}/actions`, { action: 'network', up: false }, headers);
+    await post('/api/lockers/sim-hamburg-1/actions', { action: 'network', up: false }, headers);
+    const again = await openSse(new URL(`/events?locker=${LOCKER}`, server.url).href, { cookie, 'last-event-id': fault.id ?? '' });
+    streams.push(again);
+    const replayed = await again.next((m) => m.event === 'sim' && m.data.includes('"online"'), 'the missed online event');
+    const ids = again.messages.filter((m) => m.event === 'sim').map((m) => Number(m.id));
+    expect(ids.every((id) => id > Number(fault.id))).toBe(true);
+    expect(again.messages.filter((m) => m.event === 'sim').map((m) => PanelEvent.parse(JSON.parse(m.data))).every((e) => e.lockerId === LOCKER)).toBe(true);
+    expect(Number(replayed.id)).toBeGreaterThan(Number(fault.id));
+    expect(again.messages.some((m) => m.event === 'gap')).toBe(false);
+  });
+
+  it('tells a page that was away longer than the ring holds that it missed events', async () => {
+    await start({ ringSize: 3 });
+    const headers = await writeHeaders();
+    for (let i = 0; i < 4; i++) await post(`/api/lockers/${LOCKER}/actions`, { action: 'keys', keys: '1' }, headers);
+    const late = await openSse(new URL('/events', server.url).href, { cookie: headers['cookie'] ?? '', 'last-event-id': '1' });
+    streams.push(late);
+    await late.next((m) => m.event === 'gap', 'the gap notice');
+    expect(late.messages.filter((m) => m.event === 'sim')).toHaveLength(3);
+  });
+
+  it('drops and logs an event that does not fit the wire schema instead of streaming it', async () => {
+    port = new FakePanelPort();
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    let inject: ((event: PanelEvent) => void) | undefined;
+    const leaky: PanelPort = {
+      lockers: () => port.lockers(),
+      history: () => [],
+      run: (id, line) => port.run(id, line),
+      backend: port.backend,
+      subscribe: (listener) => {
+        inject = listener;
+        return () => undefined;
+      },
+    };
+    server = await startPanelServer({ port: leaky, logger });
+    const { cookie } = await session();
+    const stream = await openSse(new URL('/events', server.url).href, { cookie });
+    streams.push(stream);
+    await stream.next((m) => m.event === 'locker', 'the initial view');
+    inject?.({ type: 'door', compartmentId: 'A01', state: 'ajar', lockerId: LOCKER, at: 1 } as unknown as PanelEvent);
+    inject?.({ type: 'door', compartmentId: 'A01', state: 'open', lockerId: LOCKER, at: 2 });
+    const sent = await stream.next((m) => m.event === 'sim', 'the valid event');
+    expect(JSON.parse(sent.data)).toMatchObject({ state: 'open' });
+    expect(stream.messages.filter((m) => m.event === 'sim')).toHaveLength(1);
+    expect(lines.some((l) => l.includes('panel.event_dropped') && l.includes('"type":"door"'))).toBe(true);
+  });
+
+  it('keeps the stream alive with heartbeats and refuses it without the session cookie', async () => {
+    await start({ heartbeatMs: 20 });
+    const refused = await openSse(new URL('/events', server.url).href, {});
+    expect(refused.status).toBe(403);
+    const { cookie } = await session();
+    const stream = await openSse(new URL('/events', server.url).href, { cookie });
+    streams.push(stream);
+    await stream.next((m) => m.comment === 'heartbeat', 'a heartbeat');
+    expect(server.connections()).toBe(1);
+  });
+
+  it('places an order and shows its shipment, timeline and, after the deposit, the code and the pickup QR code as SVG', async () => {
+    await start();
+    const headers = await writeHeaders();
+    const placed = (await (await post('/api/orders', { lockerId: LOCKER, size: 'M' }, headers)).json()) as { order: { id: string }; shipmentId: string; compartmentId: string };
+    const credential = (await (await post(`/api/lockers/${LOCKER}/courier-credential`, {}, headers)).json()) as { token: string };
+    for (const action of [{ action: 'scan', text: credential.token }, { action: 'scan', text: placed.shipmentId }, { action: 'door', compartmentId: placed.compartmentId, open: false }]) {
+      expect((await post(`/api/lockers/${LOCKER}/actions`, action, headers)).status).toBe(200);
+    }
+    const cookie = headers['cookie'] ?? '';
+    const list = (await (await fetch(new URL('/api/orders', server.url), { headers: { cookie } })).json()) as Array<{ id: string }>;
+    expect(list.map((o) => o.id)).toEqual([placed.order.id]);
+    const detail = (await (await fetch(new URL(`/api/orders/${placed.order.id}`, server.url), { headers: { cookie } })).json()) as {
+      order: { shipments: Array<{ state: string }> };
+      timeline: unknown[];
+      notifications: Array<{ kind: string; code?: string; qrSvg?: string }>;
+    };
+    expect(detail.order.shipments[0]?.state).toBe('delivered');
+    expect(detail.timeline.length).toBeGreaterThan(0);
+    const ready = detail.notifications.find((n) => n.kind === 'parcel.ready_for_pickup');
+    expect(ready?.code).toMatch(/^\d{8}$/);
+    expect(ready?.qrSvg).toMatch(/^<svg [^>]*viewBox="0 0 \d+ \d+"/);
+    expect((await fetch(new URL('/api/orders/no-such-order', server.url), { headers: { cookie } })).status).toBe(404);
+  });
+});
+
+/** fetch() will not send a Host header of our choosing; node:http will. */
+function rawStatus(url: URL, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,144 @@
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { EventRing, type RingEntry } from './event-ring.js';
+import { PanelEvent } from './panel-events.js';
+import { LockerView, type PanelPort, type Unsubscribe } from './panel-port.js';
+
+// The live stream to the pages (server-sent events). Every session event gets a stream id
+// and goes into a bounded ring; a page that reconnects with Last-Event-ID gets what it
+// missed. After a burst of events of a locker the page also gets that locker's fresh view
+// (`event: locker`), so it redraws from the locker's state, never from its own guess.
+//
+// Messages: `event: locker` (a LockerView, no id), `event: sim` (id + PanelEvent),
+// `event: gap` (the ring no longer holds what the page missed), and `: heartbeat` comments
+// that keep proxies and the browser from timing the connection out.
+
+export interface SseHubOptions {
+  port: PanelPort;
+  logger: Logger;
+  ringSize: number;
+  heartbeatMs: number;
+  /** How long events of a locker are gathered before its view is sent. */
+  snapshotDelayMs: number;
+  /** Events replayed to a page that connects for the first time (no Last-Event-ID). */
+  freshReplay: number;
+}
+
+interface Client {
+  res: ServerResponse;
+  lockerId: string | undefined;
+  /** Live events that arrived while the snapshot and replay were being written. */
+  queued: RingEntry[] | undefined;
+}
+
+export class SseHub {
+  private readonly ring: EventRing;
+  private readonly clients = new Set<Client>();
+  private readonly pendingViews = new Map<string, NodeJS.Timeout>();
+  private unsubscribe: Unsubscribe | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: SseHubOptions) {
+    this.ring = new EventRing(options.ringSize);
+    this.log = options.logger;
+  }
+
+  start(): void {
+    for (const event of this.options.port.history()) this.accept(event, false);
+    this.unsubscribe = this.options.port.subscribe((event) => this.accept(event, true));
+    this.heartbeat = setInterval(() => {
+      for (const client of this.clients) client.res.write(': heartbeat\n\n');
+    }, this.options.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  get connections(): number {
+    return this.clients.size;
+  }
+
+  /** Streams to `res` until the page goes away. `lastEventId`: from the Last-Event-ID header. */
+  async attach(res: ServerResponse, lockerId: string | undefined, lastEventId: number | undefined): Promise<void> {
+    const client: Client = { res, lockerId, queued: [] };
+    const upTo = this.ring.newestId;
+    this.clients.add(client);
+    res.on('close', () => this.clients.delete(client));
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
+    res.write('retry: 2000\n\n');
+    try {
+      for (const view of await this.views(lockerId)) writeMessage(res, 'locker', view);
+    } catch (err) {
+      this.log.error({ err }, 'panel.snapshot_failed');
+    }
+    const replay = this.ring.since(lastEventId ?? Math.max(0, upTo - this.options.freshReplay), lockerId);
+    if (lastEventId !== undefined && !replay.complete) writeMessage(res, 'gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 });
+    for (const entry of replay.entries) if (entry.id <= upTo) writeEntry(res, entry);
+    const queued = client.queued ?? [];
+    for (const entry of queued) writeEntry(res, entry);
+    client.queued = undefined;
+    // Views of those events were held back (they could have overtaken the snapshot): send them now.
+    for (const id of new Set(queued.map((e) => e.event.lockerId))) this.scheduleView(id);
+  }
+
+  /** Ends every open stream; the pages reconnect and get what they missed from the ring. */
+  dropStreams(): void {
+    for (const client of this.clients) client.res.end();
+    this.clients.clear();
+  }
+
+  close(): void {
+    this.unsubscribe?.();
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    for (const timer of this.pendingViews.values()) clearTimeout(timer);
+    this.pendingViews.clear();
+    for (const client of this.clients) client.res.end();
+    this.clients.clear();
+  }
+
+  private accept(candidate: PanelEvent, live: boolean): void {
+    // The stream's contract is the schema: an event that does not fit is dropped and logged, not sent.
+    const parsed = PanelEvent.safeParse(candidate);
+    if (!parsed.success) {
+      this.log.warn({ type: candidate.type, lockerId: candidate.lockerId, issue: parsed.error.issues[0]?.message }, 'panel.event_dropped');
+      return;
+    }
+    const entry = this.ring.push(parsed.data);
+    if (!live) return;
+    for (const client of this.clients) {
+      if (client.lockerId !== undefined && client.lockerId !== entry.event.lockerId) continue;
+      if (client.queued !== undefined) client.queued.push(entry);
+      else writeEntry(client.res, entry);
+    }
+    this.scheduleView(entry.event.lockerId);
+  }
+
+  private scheduleView(lockerId: string): void {
+    if (this.pendingViews.has(lockerId)) return;
+    const timer = setTimeout(() => {
+      this.pendingViews.delete(lockerId);
+      this.views(lockerId).then(
+        (views) => {
+          for (const client of this.clients) {
+            if (client.queued !== undefined || (client.lockerId !== undefined && client.lockerId !== lockerId)) continue;
+            for (const view of views) writeMessage(client.res, 'locker', view);
+          }
+        },
+        (err: unknown) => this.log.error({ err, lockerId }, 'panel.snapshot_failed'),
+      );
+    }, this.options.snapshotDelayMs);
+    this.pendingViews.set(lockerId, timer);
+  }
+
+  private async views(lockerId: string | undefined): Promise<LockerView[]> {
+    const all = await this.options.port.lockers();
+    return all.filter((l) => lockerId === undefined || l.id === lockerId).map((l) => LockerView.parse(l));
+  }
+}
+
+function writeMessage(res: ServerResponse, event: string, data: unknown): void {
+  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+function writeEntry(res: ServerResponse, entry: RingEntry): void {
+  res.write(`id: ${String(entry.id)}\nevent: sim\ndata: ${JSON.stringify(entry.event)}\n\n`);
+}
