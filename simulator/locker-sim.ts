@@ -80,6 +80,7 @@ export class LockerSim {
     private readonly boot: () => Generation,
     private readonly closeHardware: () => Promise<void>,
     private readonly log: Logger,
+    private readonly powerLost: () => void = () => undefined,
   ) {}
 
   get lockerId(): string {
@@ -126,6 +127,7 @@ export class LockerSim {
     if (this.state !== 'running') throw new Error(`no power to cut: the locker is ${this.state}`);
     this.state = 'off';
     this.current.gate.cut();
+    this.powerLost();
     try {
       this.current.store.database.close();
     } catch (err) {
@@ -224,5 +226,5 @@ export async function openLockerSim(options: LockerSimOptions): Promise<LockerSi
     await closeHardware();
     throw err;
   }
-  return new LockerSim(config, paths, observed.hardware, sim.control, events, first, boot, closeHardware, log);
+  return new LockerSim(config, paths, observed.hardware, sim.control, events, first, boot, closeHardware, log, observed.powerLost);
 }

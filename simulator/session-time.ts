@@ -32,8 +32,9 @@ export class SessionTime {
     return this.forwardMs;
   }
 
+  /** Whole milliseconds, as Date.now() gives (monotonic time is fractional, as performance.now()). */
   wallNow(): number {
-    return Date.now() + this.forwardMs;
+    return Date.now() + Math.floor(this.forwardMs);
   }
 
   monotonicMs(): number {
@@ -52,12 +53,18 @@ export class SessionTime {
     this.timers = this.timers.filter((t) => t.id !== handle.id);
   }
 
-  /** Time passes: every clock of the session moves `ms` forward, timers due on the way fire. */
+  /**
+   * Time passes: every clock of the session moves `ms` forward. The timers pending now that
+   * fall due on the way fire in order, each at its due time; timers they schedule in turn
+   * fire once, right after the jump, however many periods they would have run (as after a
+   * suspend): 73 hours of a 200 ms poll are one poll, not 1.3 million.
+   */
   async advance(ms: number): Promise<void> {
     if (!(ms >= 0)) throw new RangeError(`time only moves forward (got ${String(ms)} ms)`);
     const target = this.monotonicMs() + ms;
+    const pending = new Set(this.timers.map((t) => t.id));
     await turn();
-    for (let timer = this.takeDue(target); timer !== undefined; timer = this.takeDue(target)) {
+    for (let timer = this.takeDue(target, pending); timer !== undefined; timer = this.takeDue(target, pending)) {
       this.moveTo(timer.due);
       runSafely(timer.callback);
       await turn();
@@ -93,9 +100,12 @@ export class SessionTime {
     if (mono > now) this.forwardMs += mono - now;
   }
 
-  private takeDue(target: number): Timer | undefined {
+  private takeDue(target: number, among?: ReadonlySet<number>): Timer | undefined {
     let best: Timer | undefined;
-    for (const t of this.timers) if (best === undefined || t.due < best.due || (t.due === best.due && t.id < best.id)) best = t;
+    for (const t of this.timers) {
+      if (among !== undefined && !among.has(t.id)) continue;
+      if (best === undefined || t.due < best.due || (t.due === best.due && t.id < best.id)) best = t;
+    }
     if (best === undefined || best.due > target) return undefined;
     this.timers = this.timers.filter((t) => t !== best);
     return best;

@@ -91,8 +91,23 @@ class ObservedRelays implements RelayBank {
    * energised (the bank does that synchronously when the compartment is idle, later when
    * queued), 'pulse-failed' once, saying whether it had energised at all.
    */
+  /** Pulses whose coil is on now, to report them off when the power goes. */
+  private readonly live = new Map<string, () => void>();
+
+  /** The power is gone: every energised coil drops out now (reported once, now, not when its timer ends). */
+  powerLost(): void {
+    for (const end of [...this.live.values()]) end();
+  }
+
   async pulse(compartmentId: string, ms: number): Promise<void> {
     let energised = false;
+    let ended = false;
+    const end = (): void => {
+      if (!energised || ended) return;
+      ended = true;
+      this.live.delete(compartmentId);
+      this.feed.emit({ type: 'pulse-ended', compartmentId, at: this.now() });
+    };
     const announce = (): void => {
       if (energised) return;
       energised = true;
@@ -103,6 +118,7 @@ class ObservedRelays implements RelayBank {
         doorBlocked: faults.includes('door-jammed') || faults.includes('stuck-relay'),
         at: this.now(),
       });
+      this.live.set(compartmentId, end);
     };
     const pulse = this.inner.pulse(compartmentId, ms);
     if (this.control.energised(compartmentId)) announce();
@@ -110,12 +126,12 @@ class ObservedRelays implements RelayBank {
       await pulse;
     } catch (err) {
       // The simulator sees the coil: whether it energised is a fact here, not a guess.
-      this.feed.emit({ type: 'pulse-failed', compartmentId, energised, at: this.now() });
-      if (energised) this.feed.emit({ type: 'pulse-ended', compartmentId, at: this.now() });
+      if (!ended) this.feed.emit({ type: 'pulse-failed', compartmentId, energised, at: this.now() });
+      end();
       throw err;
     }
     announce();
-    this.feed.emit({ type: 'pulse-ended', compartmentId, at: this.now() });
+    end();
   }
 
   allOff(): Promise<void> {
@@ -131,7 +147,11 @@ class ObservedRelays implements RelayBank {
  * The hardware the runtime is given: the same drivers, with the indicator and relays
  * reporting to `feed`. Returns the subscriptions to drop when the locker stops.
  */
-export function observeHardware(hardware: LockerHardware, feed: EventFeed, control: SimulatedLockerControl): { hardware: LockerHardware; detach: Unsubscribe } {
+export function observeHardware(
+  hardware: LockerHardware,
+  feed: EventFeed,
+  control: SimulatedLockerControl,
+): { hardware: LockerHardware; detach: Unsubscribe; powerLost: () => void } {
   const now = (): number => hardware.clock.now();
   const subscriptions = [
     hardware.doors.onChange((change) =>
@@ -140,9 +160,10 @@ export function observeHardware(hardware: LockerHardware, feed: EventFeed, contr
     hardware.keypad.onRejected((rejection) => feed.emit({ type: 'input-rejected', rejection, at: rejection.at })),
     hardware.scanner.onRejected((rejection) => feed.emit({ type: 'input-rejected', rejection, at: rejection.at })),
   ];
+  const relays = new ObservedRelays(hardware.relays, feed, now, control);
   const observed: LockerHardware = {
     kind: hardware.kind,
-    relays: new ObservedRelays(hardware.relays, feed, now, control),
+    relays,
     doors: hardware.doors,
     keypad: hardware.keypad,
     scanner: hardware.scanner,
@@ -152,6 +173,7 @@ export function observeHardware(hardware: LockerHardware, feed: EventFeed, contr
   };
   return {
     hardware: observed,
+    powerLost: () => relays.powerLost(),
     detach: () => {
       for (const unsubscribe of subscriptions) unsubscribe();
     },
