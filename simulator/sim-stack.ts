@@ -155,6 +155,10 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
       return Promise.resolve();
     },
     demoSource: (sim) => {
+      if (network.api?.external === true) {
+        // The external backend signs with its own keys and notifies customers its own way.
+        return Promise.reject(new Error(`with an external backend, place orders through its API (${network.api.url}); the locker takes part as usual`));
+      }
       if (backend !== undefined) return Promise.resolve(backendParcelSource(backend, deviceConfig.codeLength));
       return Promise.resolve(localParcelSource(issuerFor(sim), (batch) => requireRuntime().syncPort().applyCodeBatch(batch)));
     },
