@@ -87,7 +87,13 @@ export class LockerNode {
 
   /** The parcel desk of this locker: parcels, courier credentials, what customers received. */
   async desk(): Promise<ParcelDesk> {
-    this.deskInstance ??= new ParcelDesk(this.sim, await this.parcelSource(), (line) => this.print(line), {
+    // Without a parcel source (an external backend) the desk still serves retrieval,
+    // returns, remote and service opens; only 'parcel' says why it cannot.
+    const source = await this.parcelSource().catch((err: unknown): DemoParcelSource => {
+      const fail = (): Promise<never> => Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return { description: 'none', prepare: fail, customerNotice: fail };
+    });
+    this.deskInstance ??= new ParcelDesk(this.sim, source, (line) => this.print(line), {
       api: this.stack.api,
       issuer: () => {
         const issuer = this.stack.issuer(this.sim);

@@ -139,6 +139,8 @@ describe('SimSession', { timeout: 60_000 }, () => {
       config: { lockerId: 'sim-ext-1', external: { brokerUrl: broker.url, backendUrl: api.url, backendApiKey: api.apiKey } },
     });
     expect(remote.backend()).toEqual({ url: api.url, apiKey: api.apiKey, external: true });
+    expect(await remote.run('sim-ext-1', 'parcel')).toEqual([`error: with an external backend, place orders through its API (${api.url}); the locker takes part as usual`]);
+    expect(await remote.run('sim-ext-1', 'fault A02 sensor-dead')).toEqual(['A02: fault sensor-dead injected']);
     await waitUntil(() => host.locker('sim-locker-1').online, 'the host locker online', 10_000);
     await waitUntil(() => remote.locker('sim-ext-1').online, 'the external locker online over Mosquitto', 10_000);
     // The host backend learns the locker's database epoch from its first announcement.
