@@ -154,7 +154,7 @@ export async function executeCommand(command: Command, context: CommandContext):
         print(`${sim.lockerId}: wall clock jumped ${String(command.ms)} ms (device time does not follow a wall jump)`);
       }
       const trusted = sim.runtime.trustedNow?.();
-      print(`wall clock ${fmt(node.clock.now())} UTC (skew ${String(node.clock.wallSkew)} ms), session ahead of real time by ${String(node.sessionTime.offsetMs)} ms${trusted === undefined ? '' : `, device time ${fmt(trusted)} UTC`}`);
+      print(`wall clock ${fmt(node.clock.now())} UTC (skew ${String(node.clock.wallSkew)} ms), session ahead of real time by ${String(Math.round(node.sessionTime.offsetMs))} ms${trusted === undefined ? '' : `, device time ${fmt(trusted)} UTC`}`);
       return 'continue';
     }
     case 'expire': {

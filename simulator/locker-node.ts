@@ -67,7 +67,14 @@ export class LockerNode {
   }
 
   async start(): Promise<void> {
-    this.unsubscribeHardware = this.sim.events.on((event) => this.emit(fromHardware(this.lockerId, event)));
+    this.unsubscribeHardware = this.sim.events.on((event) => {
+      // What the device committed before this hardware event is announced before it (a jam
+      // alarm before the re-slot's pulse). Inside an open transaction nothing is read: its
+      // rows may still roll back; the next read after it commits picks them up.
+      if (this.sim.running && !this.sim.store.database.inTransaction) this.watch?.poll();
+      else queueMicrotask(() => this.watch?.poll());
+      this.emit(fromHardware(this.lockerId, event));
+    });
     await this.sim.start();
     await this.stack.afterStart(this.sim);
     this.watch = new LockerWatch(this.sim, this.stack.view, this.emit);

@@ -99,6 +99,7 @@ async function main(): Promise<number> {
       const node = session.node(id);
       out(session.resumed.has(id) ? resumeSummary(node) : `${id}: new locker, empty database created`);
     }
+    // The web panel registers its URL with session.setPanelUrl(url) before this line.
     for (const line of session.urlLines()) out(line);
 
     const first = session.node(session.lockerIds()[0] ?? '');

@@ -1,5 +1,5 @@
 import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
-import { remoteOpen, requestReturn, retrievalToken } from './backend-calls.js';
+import { remoteOpen, requestReturn, retrievalToken, shipmentState } from './backend-calls.js';
 import { chooseCompartment, type CustomerNotice, type DemoParcelSource, type PreparedParcel } from './demo-scenario.js';
 import type { DemoIssuer } from './demo-issuer.js';
 import type { LockerSim } from './locker-sim.js';
@@ -104,6 +104,9 @@ export class ParcelDesk {
     const api = this.requireApi('a return');
     const id = parcelId ?? [...this.notices.values()].filter((n) => n.kind === 'pickup').at(-1)?.parcelId;
     if (id === undefined) throw new Error('no collected parcel known to this console: name the parcel');
+    // The backend learns of the pickup from the uploaded audit log; a return asked for
+    // before that is refused, so give the upload a moment (the request then says why).
+    await waitUntil(async () => ((await shipmentState(api, id)) === 'collected' ? true : undefined), `the backend to see ${id} collected`, 10_000, 100).catch(() => undefined);
     const state = await requestReturn(api, id, this.sim.lockerId);
     this.print(`backend: shipment ${id} is now '${state}', a compartment is reserved for the drop-off`);
     if (this.source.returnCode === undefined) {
@@ -151,6 +154,8 @@ export class ParcelDesk {
     try {
       await waitUntil(() => {
         if (this.closed) throw new DeskClosed();
+        // During a power cut the store is closed: keep waiting for the locker to come back.
+        if (!this.sim.running) return undefined;
         const state = this.sim.store.findEntryByTokenId(parcel.pickupTokenId)?.state;
         return state !== undefined && state !== 'awaiting-deposit';
       }, `the deposit of ${parcel.parcelId}`, this.depositWaitMs, 100);

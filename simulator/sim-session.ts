@@ -91,6 +91,11 @@ export interface LockerView {
   compartments: CompartmentView[];
 }
 
+/** What a person or the technician can still do to a locker whose device process is dead. */
+const worksWithoutPower: ReadonlySet<string> = new Set([
+  'keys', 'scan', 'open', 'close', 'fault', 'clear-fault', 'auto-open', 'auto-close', 'noise', 'flood', 'network', 'clock', 'lockers', 'help', 'wait', 'use',
+]);
+
 export class UnknownLockerError extends Error {
   override readonly name = 'UnknownLockerError';
 }
@@ -297,6 +302,9 @@ export class SimSession {
     const command = parsed.command;
     if (command === undefined) return [];
     if (command.name === 'quit') return ["'quit' stops the console, not a locker"];
+    if (node.sim.power === 'off' && !worksWithoutPower.has(command.name)) {
+      return [`error: ${node.lockerId} has no power (a power cut is in progress); its hardware still takes keys, scans, doors and faults`];
+    }
     return node.collect(async (print) => {
       try {
         const desk = await node.desk();
