@@ -1,5 +1,5 @@
 import type { LockerSim } from './locker-sim.js';
-import { announcementsOfAudit, type SessionEvent } from './session-events.js';
+import { announcementsOfAudit, type AlarmKind, type SessionEvent } from './session-events.js';
 import type { RuntimeView } from './status-report.js';
 
 // Turns what the device persisted and reports into session events: every audit record
@@ -25,8 +25,13 @@ interface Seen {
   lockout: string | undefined;
 }
 
+/** Alarms about a door that a closed door ends. */
+const doorAlarms: ReadonlySet<AlarmKind> = new Set(['left-open', 'uncommanded-open']);
+
 export class LockerWatch {
   private readonly seen: Seen;
+  /** `${compartmentId}|${alarm}` raised and not yet ended. */
+  private readonly doorAlarms = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -69,7 +74,17 @@ export class LockerWatch {
         seen.auditSeq = row.seq;
         const data = parseData(row.data_json);
         this.emit({ lockerId, at: row.at, type: 'audit', seq: row.seq, auditType: row.type, lane: row.lane, data });
-        for (const event of announcementsOfAudit(lockerId, row.at, row.type, data)) this.emit(event);
+        for (const event of announcementsOfAudit(lockerId, row.at, row.type, data)) {
+          if (event.type === 'alarm' && event.compartmentId !== undefined && doorAlarms.has(event.alarm)) this.doorAlarms.add(`${event.compartmentId}|${event.alarm}`);
+          this.emit(event);
+        }
+        // A door alarm (left open, opened without a command) ends when that door is closed.
+        const closed = row.type === 'door.closed' && typeof data['compartmentId'] === 'string' ? data['compartmentId'] : undefined;
+        if (closed !== undefined) {
+          for (const alarm of doorAlarms) {
+            if (this.doorAlarms.delete(`${closed}|${alarm}`)) this.emit({ lockerId, at: row.at, type: 'alarm', compartmentId: closed, alarm, active: false });
+          }
+        }
       }
       for (const c of sim.store.listCompartments()) {
         const before = seen.compartments.get(c.id);

@@ -64,6 +64,19 @@ describe('SimSession', { timeout: 60_000 }, () => {
     expect(session.history('sim-locker-1').some((e) => e.type === 'fault')).toBe(false);
   });
 
+  it('raises an alarm for a door forced open and clears it when the door is closed', async () => {
+    const session = await start({ sync: false });
+    const id = 'sim-locker-1';
+    const events = recorder(session, id);
+    await session.run(id, 'fault A04 forced-open');
+    await waitUntil(() => events.find((e) => e.type === 'alarm' && e.alarm === 'uncommanded-open' && e.compartmentId === 'A04' && e.active), 'the alarm', 5_000);
+    expect(session.describe(events.find((e) => e.type === 'alarm') ?? events[0]!)).toEqual({ tag: 'ALARM', text: 'A04 door opened without a command (forced?)', level: 'alarm' });
+    await session.run(id, 'clear-fault A04');
+    await session.run(id, 'close A04');
+    await waitUntil(() => events.find((e) => e.type === 'alarm' && e.alarm === 'uncommanded-open' && !e.active), 'the alarm cleared', 5_000);
+    expect(events.filter((e) => e.type === 'fault').map((e) => (e.type === 'fault' ? e.active : undefined))).toEqual([true, false]);
+  });
+
   it('prints the panel URL once the panel registers it, with the API URL and key', async () => {
     const session = await start({ sync: true });
     const api = session.backend();
