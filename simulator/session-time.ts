@@ -24,7 +24,6 @@ export class SessionTime {
   private nextId = 1;
   private timers: Timer[] = [];
   private real: NodeJS.Timeout | undefined;
-  private realDue = Infinity;
   private closed = false;
 
   /** How far simulated time is ahead of real time, ms. */
@@ -116,14 +115,12 @@ export class SessionTime {
     if (this.closed) return;
     let earliest = Infinity;
     for (const t of this.timers) earliest = Math.min(earliest, t.due);
-    if (earliest === this.realDue && this.real !== undefined) return;
     if (this.real !== undefined) clearTimeout(this.real);
     this.real = undefined;
-    this.realDue = earliest;
+    // Recomputed at every change: a jump makes an earlier real delay wrong.
     if (earliest === Infinity) return;
     this.real = setTimeout(() => {
       this.real = undefined;
-      this.realDue = Infinity;
       this.fireDue();
     }, Math.max(0, Math.ceil(earliest - this.monotonicMs())));
   }
