@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { decodeV4Public } from '@locker/contract/tokens/paseto-v4-public.js';
 import { readCodePepper } from '@locker/device/config.js';
+import type { CompartmentRow } from '@locker/device/store/runtime-store.js';
 import type { DataDirPaths } from './data-dir.js';
 import { unusedCode } from './demo-issuer.js';
 import type { DemoParcelSource } from './demo-scenario.js';
@@ -38,6 +39,7 @@ export class LockerNode {
   private deskInstance: ParcelDesk | undefined;
   private source: DemoParcelSource | undefined;
   private powerTimer: NodeJS.Timeout | undefined;
+  private rowsAtCut: CompartmentRow[] = [];
 
   private constructor(
     readonly config: SimLockerConfig,
@@ -79,6 +81,11 @@ export class LockerNode {
     await this.stack.afterStart(this.sim);
     this.watch = new LockerWatch(this.sim, this.stack.view, this.emit);
     this.watch.start();
+  }
+
+  /** The compartments as the store held them when the power went (the store is closed meanwhile). */
+  get rowsAtPowerCut(): readonly CompartmentRow[] {
+    return this.rowsAtCut;
   }
 
   /** Reads the store and runtime now, so events caused by a command come before its result. */
@@ -146,6 +153,9 @@ export class LockerNode {
   powerCut(afterMs: number, offMs: number): Promise<string> {
     const cut = async (): Promise<void> => {
       if (!this.sim.running) return;
+      // Last reads of the living process: its events, and its compartments for the view.
+      this.watch?.poll();
+      this.rowsAtCut = this.sim.store.listCompartments();
       await this.stack.powerCut(this.sim);
       this.watch?.forgetConnection();
       const at = this.clock.now();

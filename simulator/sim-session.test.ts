@@ -77,6 +77,23 @@ describe('SimSession', { timeout: 60_000 }, () => {
     expect(events.filter((e) => e.type === 'fault').map((e) => (e.type === 'fault' ? e.active : undefined))).toEqual([true, false]);
   });
 
+  it('keeps showing a locker whose power is cut, and refuses commands that need its dead process', async () => {
+    const session = await start({ sync: false });
+    const id = 'sim-locker-1';
+    const events = recorder(session, id);
+    await session.run(id, 'service A02 off');
+    await session.run(id, 'power-cut 0 300');
+    expect(events.filter((e) => e.type === 'power').map((e) => (e.type === 'power' ? e.state : undefined))).toEqual(['off', 'on']);
+    // Scheduled: the command returns at once and the cut happens meanwhile.
+    expect(await session.run(id, 'power-cut 5 1500')).toEqual(['power cut scheduled in 5 ms (off for 1500 ms)']);
+    await waitUntil(() => session.locker(id).power === 'off' || undefined, 'the power off', 2_000, 5);
+    expect(session.locker(id).compartments.find((c) => c.id === 'A02')?.outOfService).toBe(true);
+    expect(await session.run(id, 'status')).toEqual(['error: sim-locker-1 has no power (a power cut is in progress); its hardware still takes keys, scans, doors and faults']);
+    expect(await session.run(id, 'open A01')).toEqual(['A01: the door does not move (latched or jammed)']);
+    await waitUntil(() => session.locker(id).power === 'running' || undefined, 'the power back', 5_000);
+    expect((await session.run(id, 'status')).some((l) => /A02 +S +out\(operator\)/.test(l))).toBe(true);
+  });
+
   it('prints the panel URL once the panel registers it, with the API URL and key', async () => {
     const session = await start({ sync: true });
     const api = session.backend();

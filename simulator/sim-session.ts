@@ -171,7 +171,8 @@ export class SimSession {
     const node = this.requireNode(lockerId);
     const { sim, stack, config, clock } = node;
     const running = sim.running;
-    const rows = running ? sim.store.listCompartments() : [];
+    // While the power is off the store is closed: show what it held when the power went.
+    const rows = running ? sim.store.listCompartments() : node.rowsAtPowerCut;
     const byId = new Map(rows.map((r) => [r.id, r]));
     const health = running ? stack.view.lockout() : undefined;
     const shown = sim.control.indicator.history().filter((e) => e.type === 'message').at(-1);
