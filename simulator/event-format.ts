@@ -26,6 +26,7 @@ const alarmText: Readonly<Record<AlarmKind, string>> = {
   'out-of-service': 'taken out of service',
   'open-unknown': 'open interrupted: outcome unknown, the credential is spent',
   'suspicious-code': 'suspicious code entry',
+  'clock-jump': 'the wall clock jumped; device time did not follow it',
 };
 
 function clockTime(at: number): string {

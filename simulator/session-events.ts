@@ -17,7 +17,8 @@ export type AlarmKind =
   | 'uncommanded-open'
   | 'out-of-service'
   | 'open-unknown'
-  | 'suspicious-code';
+  | 'suspicious-code'
+  | 'clock-jump';
 
 export type SessionEventBody =
   | { type: 'door'; compartmentId: string; state: DoorState }
@@ -85,6 +86,7 @@ const alarmOfAudit: Readonly<Record<string, AlarmKind>> = {
   'compartment.out-of-service': 'out-of-service',
   'door.open-unknown': 'open-unknown',
   'pickup.suspicious': 'suspicious-code',
+  'clock.jump': 'clock-jump',
 };
 
 /**
@@ -95,7 +97,7 @@ export function announcementsOfAudit(lockerId: string, at: number, auditType: st
   const compartmentId = typeof data['compartmentId'] === 'string' ? data['compartmentId'] : undefined;
   const alarm = alarmOfAudit[auditType];
   if (alarm !== undefined) {
-    const detail = typeof data['reason'] === 'string' ? data['reason'] : typeof data['cause'] === 'string' ? data['cause'] : undefined;
+    const detail = ['reason', 'cause', 'direction'].map((k) => data[k]).find((v): v is string => typeof v === 'string');
     return [{ lockerId, at, type: 'alarm', alarm, active: true, ...(compartmentId === undefined ? {} : { compartmentId }), ...(detail === undefined ? {} : { detail }) }];
   }
   if (auditType === 'courier.reslot' && typeof data['from'] === 'string' && typeof data['to'] === 'string') {

@@ -94,6 +94,20 @@ describe('SimSession', { timeout: 60_000 }, () => {
     expect((await session.run(id, 'status')).some((l) => /A02 +S +out\(operator\)/.test(l))).toBe(true);
   });
 
+  it('announces the wall-clock jump the device detects, while device time keeps going', async () => {
+    const session = await start({ sync: false });
+    const id = 'sim-locker-1';
+    const events = recorder(session, id);
+    const before = session.locker(id).clock;
+    await session.run(id, 'clock wall -1h');
+    await session.run(id, 'clock forward 11s');
+    const alarm = await waitUntil(() => events.find((e) => e.type === 'alarm' && e.alarm === 'clock-jump'), 'the clock alarm', 5_000);
+    expect(session.describe(alarm)?.text).toBe('the wall clock jumped; device time did not follow it (backward)');
+    const after = session.locker(id).clock;
+    expect(after.wallSkewMs).toBe(-3_600_000);
+    expect((after.deviceMs ?? 0) - (before.deviceMs ?? 0)).toBeGreaterThanOrEqual(11_000);
+  });
+
   it('prints the panel URL once the panel registers it, with the API URL and key', async () => {
     const session = await start({ sync: true });
     const api = session.backend();
