@@ -52,7 +52,7 @@ export class LockerNode {
 
   static async open(options: LockerNodeOptions): Promise<LockerNode> {
     const { config, paths, logger } = options;
-    const stack = await createSimStack({ config, paths, logger, sync: options.sync, say: options.say, network: options.network });
+    const stack = await createSimStack({ config, paths, logger, sync: options.sync, say: options.say, network: options.network, backendNow: () => options.time.wallNow() });
     const clock = options.time.clock();
     let sim: LockerSim;
     try {

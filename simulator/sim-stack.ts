@@ -36,6 +36,8 @@ export interface SimStackOptions {
   say: (line: string) => void;
   /** The session's broker and backend; absent = this stack starts (and stops) its own. */
   network?: SimNetwork;
+  /** The backend side's time (session time, never a locker's skewed wall clock); Date.now by default. */
+  backendNow?: () => number;
 }
 
 export interface SimStack {
@@ -97,7 +99,7 @@ export async function createSimStack(options: SimStackOptions): Promise<SimStack
   const issuerFor = (sim: LockerSim): DemoIssuer => {
     const backendEd = createEd25519('node-crypto');
     const key = loadOrCreateSigningKey(paths.backendKeys, backendEd);
-    return new DemoIssuer({ ed: backendEd, key, lockerId: sim.lockerId, pepper: readCodePepper(paths.codePepper), now: () => sim.hardware.clock.now(), codeLength: deviceConfig.codeLength });
+    return new DemoIssuer({ ed: backendEd, key, lockerId: sim.lockerId, pepper: readCodePepper(paths.codePepper), now: options.backendNow ?? (() => Date.now()), codeLength: deviceConfig.codeLength });
   };
   const requireRuntime = (): LockerRuntime => {
     if (runtime === undefined) throw new Error('the device runtime has not been built yet');
