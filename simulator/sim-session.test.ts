@@ -151,6 +151,7 @@ describe('SimSession', { timeout: 60_000 }, () => {
     await session.run(id, `close ${compartmentId ?? ''}`);
     await session.run(id, 'keys C');
     const notice = await waitUntil(() => session.notices(id).find((n) => n.parcelId === parcelId), 'the customer notice', 10_000);
+    expect(session.customerNotifications()).toContainEqual(expect.objectContaining({ kind: 'parcel.ready_for_pickup', shipmentId: parcelId, code: notice.code, qrToken: notice.qrToken }));
     await waitUntil(() => !session.locker(id).compartments.some((c) => c.relayOn) || undefined, 'relays off', 5_000);
     await session.run(id, `keys ${notice.code}#`);
     await waitUntil(() => auditSeen(events, 'pickup.collected'), 'pickup', 5_000);

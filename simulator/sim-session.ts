@@ -24,6 +24,11 @@
  *                                                    one locker run one at a time, in order.
  *   session.notices(lockerId): ReceivedNotice[]      what customers received there (codes and
  *                                                    QR tokens: a simulator shows them)
+ *   session.customerNotifications(): CustomerNotification[]
+ *                                                    what the embedded backend sent to customers
+ *                                                    (kind, order, shipment, and the code and QR
+ *                                                    token it carried), oldest first; empty for an
+ *                                                    external backend or offline
  *   session.backend(): BackendApi | undefined        { url, apiKey, external } of the backend API
  *   session.brokerUrl: string | undefined
  *   session.dataDir: string
@@ -95,6 +100,22 @@ export interface LockerView {
 const worksWithoutPower: ReadonlySet<string> = new Set([
   'keys', 'scan', 'open', 'close', 'fault', 'clear-fault', 'auto-open', 'auto-close', 'noise', 'flood', 'network', 'clock', 'lockers', 'help', 'wait', 'use',
 ]);
+
+/** One notification the embedded backend sent (to the simulated customer). Secrets shown on purpose. */
+export interface CustomerNotification {
+  id: string;
+  kind: string;
+  createdAt: number;
+  /** The customer's name, email or phone, as the order gave them. */
+  recipient: string;
+  orderId?: string;
+  shipmentId?: string;
+  lockerId?: string;
+  /** The keypad code (pickup or drop-off), when the notification carries one. */
+  code?: string;
+  /** The pickup token to show as a QR code, when the notification carries one. */
+  qrToken?: string;
+}
 
 export class UnknownLockerError extends Error {
   override readonly name = 'UnknownLockerError';
@@ -232,6 +253,22 @@ export class SimSession {
 
   notices(lockerId: string): ReceivedNotice[] {
     return [...(this.requireNode(lockerId).deskIfOpen()?.received() ?? [])];
+  }
+
+  customerNotifications(): CustomerNotification[] {
+    const sent = this.network.backend?.inbox.sent ?? [];
+    const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+    return sent.map((n) => {
+      const notification: CustomerNotification = {
+        id: n.id, kind: n.kind, createdAt: n.createdAt, recipient: n.recipient.email ?? n.recipient.phone ?? n.recipient.name,
+      };
+      const fields = { orderId: 'orderId', shipmentId: 'shipmentId', lockerId: 'lockerId', code: 'code', qrToken: 'token' } as const;
+      for (const [field, key] of Object.entries(fields) as [keyof typeof fields, string][]) {
+        const value = text(n.payload[key]);
+        if (value !== undefined) notification[field] = value;
+      }
+      return notification;
+    });
   }
 
   backend(): BackendApi | undefined {
