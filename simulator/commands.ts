@@ -74,22 +74,6 @@ export function parseDuration(text: string, signed: boolean): number | undefined
   return match[1] === '-' ? -ms : ms;
 }
 
-const forwardDuration = z.string().transform((t, ctx) => {
-  const ms = parseDuration(t, false);
-  if (ms === undefined || ms > 3_650 * 86_400_000) {
-    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 90s, 15m, 73h or 2d' });
-    return z.NEVER;
-  }
-  return ms;
-});
-const wallDuration = z.string().transform((t, ctx) => {
-  const ms = parseDuration(t, true);
-  if (ms === undefined || Math.abs(ms) > 3_650 * 86_400_000) {
-    ctx.addIssue({ code: 'custom', message: 'expected a signed duration such as -1h or +10m' });
-    return z.NEVER;
-  }
-  return ms;
-});
 const millis = (max: number) => z.string().regex(/^\d{1,7}$/, 'expected milliseconds').transform(Number).pipe(z.number().int().max(max));
 const lockerIdArg = z.string().min(1).max(64);
 
@@ -216,11 +200,21 @@ export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
   clock: {
     usage: 'clock [forward <duration> | wall <±duration>]',
     summary: "time: 'forward 73h' lets time pass for every locker and the backend; 'wall -1h' jumps this locker's wall clock only (RTC fault)",
-    schema: z.union([
-      z.tuple([]).transform(() => ({ name: 'clock' as const, action: 'show' as const })),
-      z.tuple([z.literal('forward'), forwardDuration]).transform(([, ms]) => ({ name: 'clock' as const, action: 'forward' as const, ms })),
-      z.tuple([z.literal('wall'), wallDuration]).transform(([, ms]) => ({ name: 'clock' as const, action: 'wall' as const, ms })),
-    ]),
+    schema: z
+      .array(z.string())
+      .max(2)
+      .transform((args, ctx): Command => {
+        const [action, text] = args;
+        if (action === undefined) return { name: 'clock', action: 'show' };
+        const ms = text === undefined ? undefined : parseDuration(text, action === 'wall');
+        const limit = 3_650 * 86_400_000;
+        if ((action === 'forward' || action === 'wall') && ms !== undefined && Math.abs(ms) <= limit) return { name: 'clock', action, ms };
+        ctx.addIssue({
+          code: 'custom',
+          message: action === 'forward' ? 'expected a duration such as 90s, 15m, 73h or 2d' : action === 'wall' ? 'expected a signed duration such as -1h or +10m' : "expected 'forward' or 'wall'",
+        });
+        return z.NEVER;
+      }),
   },
   expire: {
     usage: 'expire',
