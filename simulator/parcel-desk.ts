@@ -93,6 +93,10 @@ export class ParcelDesk {
     const api = this.requireApi('a retrieval token');
     const id = parcelId ?? this.expiredParcels().at(-1);
     if (id === undefined) throw new Error("no expired parcel in this locker ('expire' first, or name the parcel)");
+    // The backend flags the parcel by its own sweep or from the locker's uploaded expiry;
+    // a courier app asked before that is refused, so give it a moment (the request then says why).
+    const retrievable = new Set(['expired', 'return_dropped']);
+    await waitUntil(async () => (retrievable.has(await shipmentState(api, id)) ? true : undefined), `the backend to flag ${id} for retrieval`, 10_000, 100).catch(() => undefined);
     const issued = await retrievalToken(api, id, 'courier-sim');
     this.print(`backend issued a return-retrieval token for ${id} (compartment ${issued.compartmentId}); the courier scans it`);
     this.sim.control.scanner.scan(issued.token);
