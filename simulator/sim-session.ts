@@ -35,6 +35,13 @@
  *   session.panelUrl / session.setPanelUrl(url)      the web panel registers its URL here; it
  *                                                    is then printed with the others (urlLines)
  *   session.urlLines(): string[]                     'panel: …', 'backend API: …', 'API key: …'
+ *   session.advanceTime(ms): Promise<void>           time passes for every locker and the
+ *                                                    embedded backend ('clock forward')
+ *   session.poll(): void                             read every locker's store now (events of
+ *                                                    what just happened come out at once)
+ *   session.node(lockerId): LockerNode               the demo's and tests' handle on one locker
+ *                                                    (simulated hardware, store, stack); not for
+ *                                                    the panel, which stays on the calls above
  *   session.close(): Promise<void>                   network side first, then every locker
  *
  * Everything a command can do (keys, scans, faults, clock, network, power cut, parcels,
