@@ -82,6 +82,16 @@ export function backendParcelSource(backend: EmbeddedBackend, codeLength: number
       say('the backend saw the deposit in the uploaded audit log and notified the customer: "your parcel is ready, code … (or show this QR code)"');
       return { code, qrToken };
     },
+    async returnCode(shipmentId): Promise<string> {
+      const sent = await waitUntil(
+        () => backend.inbox.sent.find((n) => n.kind === 'return.code_issued' && n.payload['shipmentId'] === shipmentId),
+        'the backend to send the drop-off code',
+        timeoutMs,
+      );
+      const code = sent.payload['code'];
+      if (typeof code !== 'string') throw new DemoStepError('the return notification carries no code');
+      return code;
+    },
     async confirmCollected(_sim, parcel, say): Promise<void> {
       const orderId = orders.get(parcel.parcelId);
       if (orderId === undefined) return;

@@ -95,3 +95,40 @@ describe('console command parser', () => {
     for (const spec of Object.values(commandSpecs)) expect(help).toContain(spec.usage);
   });
 });
+
+describe('console commands for lockers, time, network and power', () => {
+  it.each([
+    ['use sim-locker-2', { name: 'use', lockerId: 'sim-locker-2' }],
+    ['lockers', { name: 'lockers' }],
+    ['clock', { name: 'clock', action: 'show' }],
+    ['clock forward 73h', { name: 'clock', action: 'forward', ms: 73 * 3_600_000 }],
+    ['clock forward 1.5m', { name: 'clock', action: 'forward', ms: 90_000 }],
+    ['clock wall -1h', { name: 'clock', action: 'wall', ms: -3_600_000 }],
+    ['clock wall +500ms', { name: 'clock', action: 'wall', ms: 500 }],
+    ['expire', { name: 'expire' }],
+    ['retrieve', { name: 'retrieve' }],
+    ['retrieval shp_abc', { name: 'retrieve', parcelId: 'shp_abc' }],
+    ['return shp_abc', { name: 'return', parcelId: 'shp_abc' }],
+    ['network off', { name: 'network', up: false }],
+    ['power-cut', { name: 'power-cut', afterMs: 0, offMs: 200 }],
+    ['power-cut 250 1000', { name: 'power-cut', afterMs: 250, offMs: 1000 }],
+    ['flood', { name: 'flood', codes: 10 }],
+    ['flood 3', { name: 'flood', codes: 3 }],
+    ['service-open a03', { name: 'service-open', compartmentId: 'A03' }],
+    ['remote-open A04', { name: 'remote-open', compartmentId: 'A04' }],
+    ['notices', { name: 'notices' }],
+  ])('parses %s', (line, command) => {
+    expect(parsed(line)).toEqual(command);
+  });
+
+  it.each([
+    ['clock forward -1h', /duration such as 90s/],
+    ['clock back 1h', /./],
+    ['clock wall 1x', /signed duration/],
+    ['network maybe', /./],
+    ['power-cut soon', /expected milliseconds/],
+    ['power-cut 1 2 3', /wrong number of arguments/],
+  ])('refuses %s', (line, message) => {
+    expect(error(line)).toMatch(message);
+  });
+});

@@ -28,6 +28,20 @@ export type Command =
   | { name: 'status' }
   | { name: 'display'; count: number }
   | { name: 'audit'; count: number }
+  | { name: 'use'; lockerId: string }
+  | { name: 'lockers' }
+  | { name: 'clock'; action: 'show' }
+  | { name: 'clock'; action: 'forward'; ms: number }
+  | { name: 'clock'; action: 'wall'; ms: number }
+  | { name: 'expire' }
+  | { name: 'retrieve'; parcelId?: string }
+  | { name: 'return'; parcelId?: string }
+  | { name: 'network'; up: boolean }
+  | { name: 'power-cut'; afterMs: number; offMs: number }
+  | { name: 'flood'; codes: number }
+  | { name: 'service-open'; compartmentId: string }
+  | { name: 'remote-open'; compartmentId: string }
+  | { name: 'notices' }
   | { name: 'help' }
   | { name: 'quit' };
 
@@ -50,6 +64,18 @@ const keys = z
   .transform((k) => k.toUpperCase());
 /** A scan is printable ASCII; the scanner's own maximum is checked by the driver. */
 const scanText = z.string().min(1).max(65_536).regex(/^[\x20-\x7e]+$/, 'printable ASCII only');
+
+/** A duration: 500ms, 90s, 15m, 73h, 2d; `signed` allows a leading + or -. */
+export function parseDuration(text: string, signed: boolean): number | undefined {
+  const match = (signed ? /^([+-]?)(\d+(?:\.\d+)?)(ms|s|m|min|h|d)$/ : /^()(\d+(?:\.\d+)?)(ms|s|m|min|h|d)$/).exec(text.toLowerCase());
+  if (match === null) return undefined;
+  const unit = { ms: 1, s: 1_000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }[match[3] as 'ms' | 's' | 'm' | 'min' | 'h' | 'd'];
+  const ms = Math.round(Number(match[2]) * unit);
+  return match[1] === '-' ? -ms : ms;
+}
+
+const millis = (max: number) => z.string().regex(/^\d{1,7}$/, 'expected milliseconds').transform(Number).pipe(z.number().int().max(max));
+const lockerIdArg = z.string().min(1).max(64);
 
 interface CommandSpec {
   usage: string;
@@ -161,6 +187,83 @@ export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
     summary: 'the last n audit records (default 10; ids and outcomes only, never codes or tokens)',
     schema: optionalCount.transform((n) => ({ name: 'audit' as const, count: n })),
   },
+  use: {
+    usage: 'use <locker id | number>',
+    summary: "address another locker; '@<locker> <command>' addresses one for one command",
+    schema: z.tuple([lockerIdArg]).transform(([lockerId]) => ({ name: 'use' as const, lockerId })),
+  },
+  lockers: {
+    usage: 'lockers',
+    summary: 'the lockers of this session: id, place, power, network',
+    schema: z.tuple([]).transform(() => ({ name: 'lockers' as const })),
+  },
+  clock: {
+    usage: 'clock [forward <duration> | wall <±duration>]',
+    summary: "time: 'forward 73h' lets time pass for every locker and the backend; 'wall -1h' jumps this locker's wall clock only (RTC fault)",
+    schema: z
+      .array(z.string())
+      .max(2)
+      .transform((args, ctx): Command => {
+        const [action, text] = args;
+        if (action === undefined) return { name: 'clock', action: 'show' };
+        const ms = text === undefined ? undefined : parseDuration(text, action === 'wall');
+        const limit = 3_650 * 86_400_000;
+        if ((action === 'forward' || action === 'wall') && ms !== undefined && Math.abs(ms) <= limit) return { name: 'clock', action, ms };
+        ctx.addIssue({
+          code: 'custom',
+          message: action === 'forward' ? 'expected a duration such as 90s, 15m, 73h or 2d' : action === 'wall' ? 'expected a signed duration such as -1h or +10m' : "expected 'forward' or 'wall'",
+        });
+        return z.NEVER;
+      }),
+  },
+  expire: {
+    usage: 'expire',
+    summary: "let time pass beyond every parcel's pickup window here (plus the device's grace): parcels are flagged for return",
+    schema: z.tuple([]).transform(() => ({ name: 'expire' as const })),
+  },
+  retrieve: {
+    usage: 'retrieve [parcel id]',
+    summary: 'a courier comes for an expired or returned parcel: the backend issues a return-retrieval token, the courier scans it',
+    schema: z.array(ParcelId).max(1).transform(([parcelId]) => ({ name: 'retrieve' as const, ...(parcelId === undefined ? {} : { parcelId }) })),
+  },
+  return: {
+    usage: 'return [parcel id]',
+    summary: 'the customer returns a collected parcel: the backend sends a drop-off code (type it with keys)',
+    schema: z.array(ParcelId).max(1).transform(([parcelId]) => ({ name: 'return' as const, ...(parcelId === undefined ? {} : { parcelId }) })),
+  },
+  network: {
+    usage: 'network on|off',
+    summary: "pull or plug this locker's network cable (the MQTT connection drops; the agent reconnects by itself)",
+    schema: z.tuple([onOff]).transform(([up]) => ({ name: 'network' as const, up })),
+  },
+  'power-cut': {
+    usage: 'power-cut [after-ms] [off-ms]',
+    summary: 'kill the device process abruptly (no graceful stop) after <after-ms>, boot it again on the same database after <off-ms>',
+    schema: z
+      .array(millis(600_000))
+      .max(2)
+      .transform(([afterMs, offMs]) => ({ name: 'power-cut' as const, afterMs: afterMs ?? 0, offMs: offMs ?? 200 })),
+  },
+  flood: {
+    usage: 'flood [n]',
+    summary: 'n wrong codes typed as fast as the keypad takes them (default 10): the lockout must hold',
+    schema: optionalCount.transform((n) => ({ name: 'flood' as const, codes: n })),
+  },
+  'service-open': {
+    usage: 'service-open <compartment>',
+    summary: "a technician scans a service credential for the compartment (opens it in any state; priority audit)",
+    schema: z.tuple([compartment]).transform(([id]) => ({ name: 'service-open' as const, compartmentId: id })),
+  },
+  'remote-open': {
+    usage: 'remote-open <compartment>',
+    summary: 'the backend sends a remote open over MQTT (POST /lockers/:id/commands) and waits for the reply',
+    schema: z.tuple([compartment]).transform(([id]) => ({ name: 'remote-open' as const, compartmentId: id })),
+  },
+  notices: {
+    usage: 'notices',
+    summary: 'what customers received from the backend here (codes shown because this is a simulator)',
+    schema: z.tuple([]).transform(() => ({ name: 'notices' as const })),
+  },
   help: {
     usage: 'help',
     summary: 'this list',
@@ -173,7 +276,7 @@ export const commandSpecs: Readonly<Record<Command['name'], CommandSpec>> = {
   },
 };
 
-const aliases: Readonly<Record<string, Command['name']>> = { exit: 'quit', '?': 'help', type: 'keys', pull: 'open', sleep: 'wait' };
+const aliases: Readonly<Record<string, Command['name']>> = { exit: 'quit', '?': 'help', type: 'keys', pull: 'open', sleep: 'wait', 'power': 'power-cut', retrieval: 'retrieve' };
 
 function isCommandName(name: string): name is Command['name'] {
   return Object.hasOwn(commandSpecs, name);

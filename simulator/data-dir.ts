@@ -72,3 +72,13 @@ export function ensureCodePepper(path: string): boolean {
     throw err;
   }
 }
+
+/**
+ * One locker's paths inside a session's data dir: its database and secrets under
+ * lockers/<id>/, the backend's files and the log shared at the session's root.
+ */
+export function lockerPaths(sessionDir: string, lockerId: string): DataDirPaths {
+  const session = dataDirPaths(sessionDir);
+  const own = dataDirPaths(join(session.root, 'lockers', lockerId));
+  return { ...own, log: session.log, backendKeys: session.backendKeys, backendDatabase: session.backendDatabase };
+}

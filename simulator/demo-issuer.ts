@@ -78,6 +78,20 @@ export class DemoIssuer {
     });
   }
 
+  /** A technician's service credential for one compartment: opens it in any state, audited. */
+  serviceCredential(compartmentId: string, technicianId: string, validForMs = HOUR_MS): string {
+    const now = this.options.now();
+    return this.issuer.issue(this.options.lockerId, {
+      jti: newTokenId('svc'),
+      purpose: 'service',
+      sub: technicianId,
+      cmp: compartmentId,
+      iat: iso(now),
+      nbf: iso(now - 60_000),
+      exp: iso(now + validForMs),
+    });
+  }
+
   /**
    * A pickup token with a fresh keypad code. `codeInUse` says whether a digest already
    * maps to a live code on the locker: codes must be unique among live codes.

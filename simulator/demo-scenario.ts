@@ -45,6 +45,8 @@ export interface DemoParcelSource {
   customerNotice(sim: LockerSim, parcel: PreparedParcel, say: (line: string) => void): Promise<CustomerNotice>;
   /** A backend that tracks the order: waits until it shows the parcel collected. */
   confirmCollected?(sim: LockerSim, parcel: PreparedParcel, say: (line: string) => void): Promise<void>;
+  /** A backend that runs returns: the drop-off code the customer received for `shipmentId`. */
+  returnCode?(shipmentId: string): Promise<string>;
   /** When the audit log reaches a backend: waits until it acknowledged `seq` and says so. */
   confirmAuditUpload?(sim: LockerSim, seq: number, say: (line: string) => void): Promise<void>;
 }

@@ -11,7 +11,7 @@ import { MqttTransport } from '@locker/backend/locker-sync/mqtt-transport.js';
 import type { LockerInput } from '@locker/backend/lockers/locker-schemas.js';
 import { LogChannel } from '@locker/backend/notifications/log-channel.js';
 import { SimulatedPaymentProvider } from '@locker/backend/payments/simulated-payment-provider.js';
-import { systemClock } from '@locker/backend/shared/clock.js';
+import { systemClock, type Clock } from '@locker/backend/shared/clock.js';
 import { openStore } from '@locker/backend/store/open-store.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import type { KeyringRow } from '@locker/device/store/runtime-store.js';
@@ -39,14 +39,20 @@ export interface EmbeddedBackend {
   readonly apiKey: string;
   /** What was sent to customers, codes included: the demo reads the code from here. */
   readonly inbox: LogChannel;
-  /** The keyring installed on the locker at registration (its first trusted keys). */
-  provisionedKeys(): KeyringRow[];
+  /**
+   * Registers a locker at its first start (provisioning bundle installed in its data dir:
+   * code pepper, keyring) and returns the keyring installed on it (its first trusted keys).
+   */
+  provision(locker: SimLockerConfig, paths: DataDirPaths): Promise<KeyringRow[]>;
   stop(): Promise<void>;
 }
 
 export interface EmbeddedBackendOptions {
-  config: SimLockerConfig;
-  paths: DataDirPaths;
+  logLevel: SimLockerConfig['logLevel'];
+  /** The session's data dir: backendDatabase and backendKeys are used. */
+  paths: Pick<DataDirPaths, 'backendDatabase' | 'backendKeys'>;
+  /** The session's time (moves forward with `clock forward`); the system clock by default. */
+  clock?: Clock;
   brokerUrl: string;
   /** The signing key file must exist (loadOrCreateSigningKey) before the backend loads keys. */
   key: SigningKey;
@@ -55,13 +61,14 @@ export interface EmbeddedBackendOptions {
 }
 
 /** The simulated locker as the backend's registry knows it (location and sizes are illustrative). */
-function registration(config: SimLockerConfig): LockerInput {
+export function registration(config: SimLockerConfig): LockerInput {
   const heightMm = { S: 100, M: 200, L: 400, XL: 600 } as const;
+  const { site } = config;
   return {
     id: config.lockerId,
-    name: `Simulated locker ${config.lockerId}`,
-    location: { lat: 52.5200, lng: 13.4050 },
-    address: { street: 'Simulatorstraße 1', city: 'Berlin', postalCode: '10117', country: 'DE' },
+    name: site.name ?? `Simulated locker ${config.lockerId}`,
+    location: { lat: site.lat, lng: site.lng },
+    address: { street: site.street, city: site.city, postalCode: site.postalCode, country: site.country },
     openingHours: { mon: [{ open: '00:00', close: '24:00' }], tue: [{ open: '00:00', close: '24:00' }], wed: [{ open: '00:00', close: '24:00' }], thu: [{ open: '00:00', close: '24:00' }], fri: [{ open: '00:00', close: '24:00' }], sat: [{ open: '00:00', close: '24:00' }], sun: [{ open: '00:00', close: '24:00' }] },
     status: 'operating',
     compartments: config.compartments.map((c) => ({ id: c.id, size: c.size, dimensions: { widthMm: 400, heightMm: heightMm[c.size], depthMm: 600 } })),
@@ -69,11 +76,12 @@ function registration(config: SimLockerConfig): LockerInput {
 }
 
 export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Promise<EmbeddedBackend> {
-  const { config, paths, say } = options;
+  const { paths, say } = options;
+  const clock = options.clock ?? systemClock;
   const logger = options.logger.child({ component: 'backend' });
   const apiKey = `lk_${randomBytes(32).toString('base64url')}`;
   const backendConfig = parseConfig({
-    logLevel: config.logLevel,
+    logLevel: options.logLevel,
     auth: { apiKeys: [{ id: 'simulator', roles: ['merchant', 'carrier', 'admin'], sha256: apiKeyDigest(apiKey) }] },
     http: { host: '127.0.0.1', port: 0 },
     db: { path: paths.backendDatabase },
@@ -86,13 +94,12 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
   const store = await openStore(backendConfig.db, logger);
   const inbox = new LogChannel(logger.child({ component: 'notify' }), true);
   const services = createBackendServices({
-    config: backendConfig, store, clock: systemClock, logger, ed: createEd25519('node-crypto'), payments: new SimulatedPaymentProvider(), channels: [inbox],
+    config: backendConfig, store, clock, logger, ed: createEd25519('node-crypto'), payments: new SimulatedPaymentProvider(), channels: [inbox],
   });
   let app: App | undefined;
   let transport: MqttTransport | undefined;
   try {
     await services.keys.load();
-    await provisionLocker(services, config, paths, say);
     transport = new MqttTransport({
       url: options.brokerUrl, clientId: backendConfig.mqtt.clientId, subscriptions: bridgeSubscriptions, logger,
       onMessage: (topic, payload) => services.bridge.onMessage(topic, payload),
@@ -106,7 +113,10 @@ export async function startEmbeddedBackend(options: EmbeddedBackendOptions): Pro
     const started = app;
     return {
       services, app: started, url, apiKey, inbox,
-      provisionedKeys: () => readProvisionedKeyring(paths.provisionedKeyring),
+      provision: async (locker, lockerPaths) => {
+        await provisionLocker(services, locker, lockerPaths, say);
+        return readProvisionedKeyring(lockerPaths.provisionedKeyring);
+      },
       stop: async () => {
         await started.close();
         await services.sweeper.stop();

@@ -97,8 +97,34 @@ describe('locker simulator', () => {
     });
     await sim.hardware.relays.pulse('A03', 20);
     await new Promise((resolve) => setTimeout(resolve, 120));
-    expect(lines.some((l) => /relay +A03 pulsed 20 ms/.test(l))).toBe(true);
+    expect(lines.some((l) => /relay +A03 on for 20 ms: latch released/.test(l))).toBe(true);
     expect(lines.some((l) => /door +A03 is open/.test(l))).toBe(true);
+  });
+
+  it('announces a dead relay once, as the fault it is, and never as a pulse that released the latch', async () => {
+    const { sim } = await open();
+    const lines: string[] = [];
+    sim.events.on((e) => {
+      const line = formatEvent(e);
+      if (line !== undefined) lines.push(line);
+    });
+    sim.control.injectFault('A09', 'relay-dead');
+    await expect(sim.hardware.relays.pulse('A09', 500)).rejects.toThrow();
+    expect(lines.filter((l) => l.includes('A09'))).toEqual([expect.stringMatching(/FAULT +relay A09 could not be energised: the latch stayed shut \(relay fault\)$/)]);
+    expect(sim.events.history().some((e) => e.type === 'pulse')).toBe(false);
+  });
+
+  it('says at the pulse that a jammed door cannot open, instead of going quiet', async () => {
+    const { sim } = await open();
+    const lines: string[] = [];
+    sim.events.on((e) => {
+      const line = formatEvent(e);
+      if (line !== undefined) lines.push(line);
+    });
+    sim.control.injectFault('A05', 'door-jammed');
+    await sim.hardware.relays.pulse('A05', 20);
+    expect(lines).toContainEqual(expect.stringMatching(/relay +A05 on for 20 ms: energised, but the door cannot open \(injected fault\)$/));
+    expect(lines.some((l) => /door +A05 is open/.test(l))).toBe(false);
   });
 
   it('lets the console pull, close and jam doors, and refuses an unknown compartment', async () => {

@@ -26,12 +26,12 @@ interface Run {
   stderr: string;
 }
 
-function runMain(args: string[], options: { stdin?: string; keepStdinOpen?: boolean; onStdout?: (all: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
+function runMain(args: string[], options: { stdin?: string; keepStdinOpen?: boolean; env?: Record<string, string>; onStdout?: (all: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/main.ts', ...args], {
       cwd: process.cwd(),
       stdio: [options.stdin === undefined && options.keepStdinOpen !== true ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_ENV: 'test' },
+      env: { ...process.env, NODE_ENV: 'test', ...options.env },
     });
     let stdout = '';
     let stderr = '';
@@ -55,10 +55,15 @@ function runMain(args: string[], options: { stdin?: string; keepStdinOpen?: bool
 // Each case starts the whole simulator (broker, backend, device) as a process, some of them
 // three times: on a loaded 2-core machine that takes longer than the default 30 s.
 describe('simulator main (npm start)', { timeout: 120_000 }, () => {
-  it('runs the demo with stdin closed, prints every step and exits 0', async () => {
+  it('runs three lockers and the demo on the first with stdin closed, prints every step and exits 0', async () => {
     const run = await runMain(['--data-dir', dataDir()]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/3 locker\(s\): sim-locker-1 \(Berlin[^)]*\), sim-locker-2 \(Hamburg[^)]*\), sim-locker-3 \(München/);
+    for (const id of ['sim-locker-1', 'sim-locker-2', 'sim-locker-3']) expect(run.stdout).toContain(`locker ${id} registered with the backend`);
+    expect(run.stdout).toMatch(/backend API: http:\/\/127\.0\.0\.1:\d+\n/);
+    expect(run.stdout).toMatch(/API key \(this session; roles merchant, carrier, admin\): lk_\S+/);
+    expect(run.stdout).toContain('=== Demo on sim-locker-1');
     for (let step = 1; step <= 9; step++) expect(run.stdout).toContain(`[${String(step)}/9]`);
     expect(run.stdout).toMatch(/audit chain verified: VALID/);
     // The real backend issued the parcel, its batch went over the embedded broker to the
@@ -69,7 +74,7 @@ describe('simulator main (npm start)', { timeout: 120_000 }, () => {
     expect(run.stdout).toMatch(/order ord_[\w-]+ is now 'collected'/);
     expect(run.stdout).toMatch(/stored it up to seq \d+ and verified the hash chain/);
     expect(run.stdout).toContain('Demo complete');
-    expect(run.stdout).toMatch(/locker stopped \(demo finished\): relays off, database closed/);
+    expect(run.stdout).toMatch(/lockers stopped \(demo finished\): relays off, databases closed/);
   });
 
   it('resumes from the data dir on a second start and wipes it with --fresh', async () => {
@@ -128,13 +133,13 @@ describe('simulator main (npm start)', { timeout: 120_000 }, () => {
       },
     });
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('locker stopped (SIGTERM): relays off, database closed');
+    expect(run.stdout).toContain('lockers stopped (SIGTERM): relays off, databases closed');
   });
 
   it('fails closed on a corrupt database: exit 1 with DB_CORRUPT, never an empty locker', async () => {
     const dir = dataDir();
     expect((await runMain(['--data-dir', dir, '--no-demo', '--offline'])).code).toBe(0);
-    const db = join(dir, 'locker.db');
+    const db = join(dir, 'lockers', 'sim-locker-1', 'locker.db');
     const bytes = readFileSync(db);
     bytes.write('garbage garbage garbage', 100);
     writeFileSync(db, bytes);
@@ -142,6 +147,48 @@ describe('simulator main (npm start)', { timeout: 120_000 }, () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/DB_CORRUPT/);
     expect(run.stdout).not.toContain('new locker');
+  });
+
+  it('prints a session API key the running backend accepts, and addresses lockers from the console', async () => {
+    let asked = false;
+    let status: number | undefined;
+    let lockers: string[] = [];
+    const run = await runMain(['--data-dir', dataDir(), '--no-demo', '--interactive'], {
+      keepStdinOpen: true,
+      onStdout: (all, child) => {
+        const api = /backend API: (\S+)\n/.exec(all);
+        const key = /API key \(this session; roles merchant, carrier, admin\): (\S+)\n/.exec(all);
+        if (asked || api === null || key === null || !all.includes('technician console')) return;
+        asked = true;
+        void fetch(`${api[1]!}/lockers`, { headers: { authorization: `Bearer ${key[1]!}` } }).then(async (res) => {
+          status = res.status;
+          lockers = ((await res.json()) as { lockers: { id: string }[] }).lockers.map((l) => l.id);
+          child.stdin?.write('@3 status\nuse sim-locker-2\nfault A01 relay-dead\nquit\n');
+        });
+      },
+    });
+    expect(run.code).toBe(0);
+    expect(status).toBe(200);
+    expect(lockers.sort()).toEqual(['sim-locker-1', 'sim-locker-2', 'sim-locker-3']);
+    expect(run.stdout).toContain('locker sim-locker-3  (data dir');
+    expect(run.stdout).toContain('now at sim-locker-2');
+    expect(run.stdout).toMatch(/sim-locker-2 +FAULT +A01 relay-dead injected/);
+  });
+
+  it('refuses a production-looking broker, backend or NODE_ENV unless told explicitly', async () => {
+    const remote = await runMain(['--data-dir', dataDir(), '--broker-url', 'mqtts://broker.example.com:8883']);
+    expect(remote.code).toBe(2);
+    expect(remote.stderr).toMatch(/refusing a production-looking configuration: the broker broker\.example\.com:8883 is not on this machine/);
+    expect(remote.stderr).toContain('--i-know-this-is-not-production');
+    const backend = await runMain(['--data-dir', dataDir(), '--broker-url', 'mqtt://127.0.0.1:1', '--backend-url', 'https://api.example.com', '--backend-api-key', 'k'.repeat(20)]);
+    expect(backend.code).toBe(2);
+    expect(backend.stderr).toMatch(/the backend api\.example\.com is not localhost/);
+    const prod = await runMain(['--data-dir', dataDir(), '--offline', '--no-demo'], { env: { NODE_ENV: 'production' } });
+    expect(prod.code).toBe(2);
+    expect(prod.stderr).toMatch(/NODE_ENV is production/);
+    const allowed = await runMain(['--data-dir', dataDir(), '--offline', '--no-demo', '--i-know-this-is-not-production'], { env: { NODE_ENV: 'production' } });
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toMatch(/WARNING: NODE_ENV is production \(allowed by --i-know-this-is-not-production\)/);
   });
 
   it('refuses an unknown flag with the usage and exit code 2', async () => {

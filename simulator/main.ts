@@ -1,34 +1,35 @@
-// The simulator's composition root (`npm start`): one simulated locker running the real
-// device runtime on virtual hardware, a scripted demo, then the technician console when
-// stdin is a terminal (or --interactive). Without a terminal it exits after the demo, so
-// `npm start` also works in CI. Human output goes to stdout; structured logs go to
-// <data-dir>/simulator.log.
-import { existsSync } from 'node:fs';
+// The simulator's composition root (`npm start`): a session of simulated lockers (three by
+// default, at different places) running the real device runtime on virtual hardware, with
+// the embedded broker and backend (or external ones), a scripted demo on the first locker,
+// then the technician console when stdin is a terminal (or --interactive). Without a
+// terminal it exits after the demo, so `npm start` also works in CI. Human output goes to
+// stdout; structured logs go to <data-dir>/simulator.log.
 import { pino } from 'pino';
 import { isDeviceError } from '@locker/device/errors.js';
 import { createLogger, type Logger } from '@locker/device/logger.js';
 import { dataDirPaths, ensureDataDir, wipeDataDir } from './data-dir.js';
 import { runDemoScenario } from './demo-scenario.js';
-import { createSimStack, type SimStack } from './sim-stack.js';
-import { openLockerSim, type LockerSim } from './locker-sim.js';
+import type { LockerNode } from './locker-node.js';
 import { parseMainArgs, usage } from './main-args.js';
-import { ParcelDesk } from './parcel-desk.js';
+import { OVERRIDE_FLAG, productionRisks } from './production-guard.js';
 import { startConsole, type RunningConsole } from './repl.js';
-import { loadSimConfig, type SimLockerConfig } from './sim-config.js';
+import { loadSessionConfig, withExternal, type SimSessionConfig } from './sim-config.js';
+import { SimSession } from './sim-session.js';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
-function resumeSummary(sim: LockerSim): string {
-  const occupied = sim.store.listCompartments().filter((c) => c.status === 'occupied').length;
-  return `resumed from the data dir: code set version ${String(sim.store.codeSetState().version)}, ${String(sim.store.liveCodeCount())} live codes, ${String(occupied)} occupied compartments, ${String(sim.store.auditHighWatermark())} audit records`;
+function resumeSummary(node: LockerNode): string {
+  const { store } = node.sim;
+  const occupied = store.listCompartments().filter((c) => c.status === 'occupied').length;
+  return `${node.lockerId}: resumed from the data dir: code set version ${String(store.codeSetState().version)}, ${String(store.liveCodeCount())} live codes, ${String(occupied)} occupied compartments, ${String(store.auditHighWatermark())} audit records`;
 }
 
 /** The error for a person: the device's error code, and where to look for the database ones. */
 function describeFailure(err: unknown): string {
   if (!isDeviceError(err)) return err instanceof Error ? err.message : String(err);
-  const hint = err.code.startsWith('DB_') ? " (docs/operations.md, 'The database is corrupt or unreadable'; --fresh starts a new locker)" : '';
+  const hint = err.code.startsWith('DB_') ? " (docs/operations.md, 'The database is corrupt or unreadable'; --fresh starts new lockers)" : '';
   return `${err.code}: ${err.message}${hint}`;
 }
 
@@ -43,38 +44,44 @@ async function main(): Promise<number> {
     out(usage);
     return 0;
   }
-  let config: SimLockerConfig;
+  let config: SimSessionConfig;
   try {
-    config = loadSimConfig(args.config);
+    config = withExternal(loadSessionConfig(args.config), {
+      ...(args.brokerUrl === undefined ? {} : { brokerUrl: args.brokerUrl }),
+      ...(args.backendUrl === undefined ? {} : { backendUrl: args.backendUrl }),
+      ...(args.backendApiKey === undefined ? {} : { backendApiKey: args.backendApiKey }),
+    });
   } catch (err) {
     process.stderr.write(`simulator: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
+  const risks = productionRisks(config.external, process.env);
+  if (risks.length > 0 && !args.notProduction) {
+    process.stderr.write(`simulator: refusing a production-looking configuration: ${risks.join('; ')}.\nThe simulator registers lockers, places orders and opens doors on what it is pointed at. If this really is not production, add ${OVERRIDE_FLAG}.\n`);
+    return 2;
+  }
   const paths = dataDirPaths(args.dataDir);
   if (args.fresh) wipeDataDir(paths);
-  const resumed = existsSync(paths.database);
   ensureDataDir(paths);
   const logger: Logger = createLogger({
     name: 'simulator',
-    level: config.logLevel,
+    level: config.lockers[0]?.logLevel ?? 'info',
     destination: pino.destination({ dest: paths.log, sync: true, mkdir: true }),
   });
 
-  out(`Parcel locker simulator: locker ${config.lockerId}, ${String(config.compartments.length)} compartments`);
+  out(`Parcel locker simulator: ${String(config.lockers.length)} locker(s): ${config.lockers.map((l) => `${l.lockerId} (${l.site.name ?? l.site.city}, ${String(l.compartments.length)} compartments)`).join(', ')}`);
   out(`data dir ${paths.root}${args.fresh ? ' (wiped: --fresh)' : ''}; logs in ${paths.log}`);
+  if (risks.length > 0) out(`WARNING: ${risks.join('; ')} (allowed by ${OVERRIDE_FLAG})`);
 
-  let stack: SimStack | undefined;
-  let sim: LockerSim | undefined;
+  let session: SimSession | undefined;
   let console_: RunningConsole | undefined;
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason }, 'simulator.shutdown');
       console_?.close();
-      // Network side first (as device/main.ts does), then the locker: relays off, store closed.
-      await stack?.stop();
-      await sim?.stop();
-      out(`locker stopped (${reason}): relays off, database closed`);
+      await session?.close();
+      if (session !== undefined) out(`lockers stopped (${reason}): relays off, databases closed`);
     })();
     return stopping;
   };
@@ -87,33 +94,27 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   try {
-    stack = await createSimStack({ config, paths, logger, sync: !args.offline, say: out });
-    sim = await openLockerSim({ config, dataDir: paths.root, logger, createRuntime: stack.createRuntime });
-    await sim.start();
-    out(resumed ? resumeSummary(sim) : 'new locker: empty database created');
-    await stack.afterStart(sim);
+    session = await SimSession.start({ config, dataDir: paths.root, logger, sync: !args.offline, say: out });
+    for (const id of session.lockerIds()) {
+      const node = session.node(id);
+      out(session.resumed.has(id) ? resumeSummary(node) : `${id}: new locker, empty database created`);
+    }
+    // The web panel registers its URL with session.setPanelUrl(url) before this line.
+    for (const line of session.urlLines()) out(line);
 
-    if (args.demo) {
-      out('\n=== Demo: a parcel from the backend to the customer ===');
-      const source = await stack.demoSource(sim);
-      await runDemoScenario({ sim, source, print: out });
+    const first = session.node(session.lockerIds()[0] ?? '');
+    if (args.demo && config.external.backendUrl !== undefined) {
+      out('\n(demo skipped: an external backend does not hand the customer\'s code to the simulator)');
+    } else if (args.demo) {
+      out(`\n=== Demo on ${first.lockerId}: a parcel from the backend to the customer ===`);
+      await runDemoScenario({ sim: first.sim, source: await first.parcelSource(), print: out });
     }
 
     const terminal = process.stdin.isTTY === true;
     const interactive = args.interactive || terminal;
     if (interactive) {
       out('');
-      const deskSource = await stack.demoSource(sim);
-      const running = sim;
-      console_ = startConsole({
-        sim,
-        input: process.stdin,
-        output: process.stdout,
-        interactive: terminal,
-        logger,
-        view: stack.view,
-        desk: (print) => new ParcelDesk(running, deskSource, print),
-      });
+      console_ = startConsole({ session, input: process.stdin, output: process.stdout, interactive: terminal, logger });
       await console_.done;
     }
     await shutdown(interactive ? 'console closed' : 'demo finished');

@@ -48,9 +48,23 @@ const personSchema = z
   })
   .strict();
 
+/** Where the locker stands (the backend's registry; the panel shows it). Illustrative defaults. */
+const siteSchema = z
+  .object({
+    name: z.string().min(1).max(120).optional(),
+    street: z.string().min(1).max(200).default('Simulatorstraße 1'),
+    city: z.string().min(1).max(100).default('Berlin'),
+    postalCode: z.string().min(1).max(20).default('10117'),
+    country: z.string().length(2).default('DE'),
+    lat: z.number().min(-90).max(90).default(52.52),
+    lng: z.number().min(-180).max(180).default(13.405),
+  })
+  .strict();
+
 export const simLockerConfigSchema = z
   .object({
     lockerId: LockerId.default('sim-locker-1'),
+    site: siteSchema.prefault({}),
     compartments: z
       .array(z.object({ id: CompartmentId, size: CompartmentSize }).strict())
       .min(1)
@@ -145,4 +159,99 @@ export function loadSimConfig(path: string | undefined): SimLockerConfig {
     throw new SimConfigError(`config file ${path} is not valid JSON`, { cause: err });
   }
   return parseSimConfig(json);
+}
+
+// ---------------------------------------------------------------------------------------
+// The session: several lockers, one backend, one broker. A file may be the old
+// single-locker config (top-level lockerId, compartments, ...: one locker) or name
+// `lockers`, each entry overriding the top-level fields for that locker. No file: three
+// lockers in three cities.
+
+/** Default lockers of a session: different places, same layout. */
+export const DEFAULT_LOCKERS = [
+  { lockerId: 'sim-locker-1', site: { name: 'Berlin Hauptbahnhof', street: 'Europaplatz 1', city: 'Berlin', postalCode: '10557', lat: 52.525, lng: 13.369 } },
+  { lockerId: 'sim-locker-2', site: { name: 'Hamburg Altona', street: 'Paul-Nevermann-Platz 1', city: 'Hamburg', postalCode: '22765', lat: 53.552, lng: 9.935 } },
+  { lockerId: 'sim-locker-3', site: { name: 'München Marienplatz', street: 'Marienplatz 8', city: 'München', postalCode: '80331', lat: 48.137, lng: 11.575 } },
+] as const;
+
+const externalSchema = z
+  .object({
+    /** An external MQTT broker (e.g. a real Mosquitto) instead of the embedded one. */
+    brokerUrl: z.string().url().refine((u) => /^mqtts?:\/\//.test(u), 'mqtt:// or mqtts://').optional(),
+    /** An external backend (e.g. backend-sync on PostgreSQL) instead of the embedded one. */
+    backendUrl: z.string().url().refine((u) => /^https?:\/\//.test(u), 'http:// or https://').optional(),
+    /** Bearer key for the external backend (roles merchant, carrier, admin). */
+    backendApiKey: z.string().min(8).optional(),
+  })
+  .strict()
+  .refine((e) => (e.backendUrl === undefined) === (e.backendApiKey === undefined), 'backendUrl and backendApiKey go together')
+  .refine((e) => e.backendUrl === undefined || e.brokerUrl !== undefined, 'an external backend needs the external broker it listens on (brokerUrl)');
+
+const sessionFileSchema = z
+  .object({
+    lockers: z.array(z.record(z.string(), z.unknown())).min(1).max(64).optional(),
+    external: externalSchema.optional(),
+  })
+  .catchall(z.unknown());
+
+export type ExternalConfig = z.infer<typeof externalSchema>;
+
+export interface SimSessionConfig {
+  lockers: SimLockerConfig[];
+  external: ExternalConfig;
+}
+
+/**
+ * Validates a session config. Top-level locker fields are defaults for every locker; an
+ * old single-locker file (no `lockers`) describes exactly one locker.
+ */
+export function parseSessionConfig(input: unknown): SimSessionConfig {
+  const parsed = sessionFileSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new SimConfigError(`invalid simulator config: ${issues.join('; ')}`, { cause: parsed.error });
+  }
+  const { lockers, external, ...shared } = parsed.data;
+  const singleLocker = lockers === undefined && Object.keys(shared).length > 0 && ('lockerId' in shared || 'compartments' in shared);
+  const entries: readonly Record<string, unknown>[] = lockers ?? (singleLocker ? [{}] : DEFAULT_LOCKERS);
+  const configs = entries.map((entry, i) => {
+    try {
+      return parseSimConfig({ ...shared, ...entry });
+    } catch (err) {
+      throw new SimConfigError(`lockers.${String(i)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  });
+  const ids = configs.map((c) => c.lockerId);
+  if (new Set(ids).size !== ids.length) throw new SimConfigError('invalid simulator config: locker ids must be unique');
+  return { lockers: configs, external: external ?? {} };
+}
+
+/** Reads a JSON session config file; no path = three default lockers. */
+export function loadSessionConfig(path: string | undefined): SimSessionConfig {
+  if (path === undefined) return parseSessionConfig({});
+  return parseSessionConfig(readJson(path));
+}
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SimConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new SimConfigError(`config file ${path} is not valid JSON`, { cause: err });
+  }
+}
+
+/** Command-line flags over the file's `external` section, validated together. */
+export function withExternal(config: SimSessionConfig, overrides: ExternalConfig): SimSessionConfig {
+  const merged = { ...config.external, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+  const parsed = externalSchema.safeParse(merged);
+  if (!parsed.success) {
+    throw new SimConfigError(`invalid broker/backend settings: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  return { ...config, external: parsed.data };
 }

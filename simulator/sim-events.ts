@@ -1,3 +1,4 @@
+import type { SimulatedLockerControl } from '@locker/hal/sim/simulated-hardware.js';
 import type {
   BeepPattern, DisplayMessage, DoorState, Indicator, InputRejection, LockerHardware, RelayBank, Unsubscribe,
 } from '@locker/hal/types.js';
@@ -10,8 +11,15 @@ import type {
 export type SimEvent =
   | { type: 'display'; message: DisplayMessage; at: number }
   | { type: 'beep'; pattern: BeepPattern; at: number }
-  | { type: 'pulse'; compartmentId: string; ms: number; at: number }
-  | { type: 'pulse-failed'; compartmentId: string; at: number }
+  /**
+   * The relay really energised (never announced for a relay that could not be driven).
+   * `latchReleased`: the latch let go at once; `doorBlocked`: a fault keeps the door shut anyway.
+   */
+  | { type: 'pulse'; compartmentId: string; ms: number; latchReleased: boolean; doorBlocked: boolean; at: number }
+  /** The relay is off again after a pulse it did energise. */
+  | { type: 'pulse-ended'; compartmentId: string; at: number }
+  /** The pulse failed; `energised` says whether the relay was on at all before it failed. */
+  | { type: 'pulse-failed'; compartmentId: string; energised: boolean; at: number }
   | { type: 'door'; compartmentId: string; state: DoorState; at: number }
   | { type: 'input-rejected'; rejection: InputRejection; at: number };
 
@@ -73,18 +81,57 @@ class ObservedRelays implements RelayBank {
     private readonly inner: RelayBank,
     private readonly feed: EventFeed,
     private readonly now: () => number,
+    private readonly control: SimulatedLockerControl,
   ) {
     this.maxPulseMs = inner.maxPulseMs;
   }
 
+  /**
+   * Reports what the relay did, not what was asked: 'pulse' only once the coil is
+   * energised (the bank does that synchronously when the compartment is idle, later when
+   * queued), 'pulse-failed' once, saying whether it had energised at all.
+   */
+  /** Pulses whose coil is on now, to report them off when the power goes. */
+  private readonly live = new Map<string, () => void>();
+
+  /** The power is gone: every energised coil drops out now (reported once, now, not when its timer ends). */
+  powerLost(): void {
+    for (const end of [...this.live.values()]) end();
+  }
+
   async pulse(compartmentId: string, ms: number): Promise<void> {
-    this.feed.emit({ type: 'pulse', compartmentId, ms: Math.min(ms, this.maxPulseMs), at: this.now() });
+    let energised = false;
+    let ended = false;
+    const end = (): void => {
+      if (!energised || ended) return;
+      ended = true;
+      this.live.delete(compartmentId);
+      this.feed.emit({ type: 'pulse-ended', compartmentId, at: this.now() });
+    };
+    const announce = (): void => {
+      if (energised) return;
+      energised = true;
+      const faults = this.control.faults(compartmentId);
+      this.feed.emit({
+        type: 'pulse', compartmentId, ms: Math.min(ms, this.maxPulseMs),
+        latchReleased: !this.control.latched(compartmentId) || this.control.doorIsOpen(compartmentId),
+        doorBlocked: faults.includes('door-jammed') || faults.includes('stuck-relay'),
+        at: this.now(),
+      });
+      this.live.set(compartmentId, end);
+    };
+    const pulse = this.inner.pulse(compartmentId, ms);
+    if (this.control.energised(compartmentId)) announce();
     try {
-      await this.inner.pulse(compartmentId, ms);
+      await pulse;
     } catch (err) {
-      this.feed.emit({ type: 'pulse-failed', compartmentId, at: this.now() });
+      // The simulator sees the coil: whether it energised is a fact here, not a guess.
+      if (!ended) this.feed.emit({ type: 'pulse-failed', compartmentId, energised, at: this.now() });
+      end();
       throw err;
     }
+    announce();
+    end();
   }
 
   allOff(): Promise<void> {
@@ -100,7 +147,11 @@ class ObservedRelays implements RelayBank {
  * The hardware the runtime is given: the same drivers, with the indicator and relays
  * reporting to `feed`. Returns the subscriptions to drop when the locker stops.
  */
-export function observeHardware(hardware: LockerHardware, feed: EventFeed): { hardware: LockerHardware; detach: Unsubscribe } {
+export function observeHardware(
+  hardware: LockerHardware,
+  feed: EventFeed,
+  control: SimulatedLockerControl,
+): { hardware: LockerHardware; detach: Unsubscribe; powerLost: () => void } {
   const now = (): number => hardware.clock.now();
   const subscriptions = [
     hardware.doors.onChange((change) =>
@@ -109,9 +160,10 @@ export function observeHardware(hardware: LockerHardware, feed: EventFeed): { ha
     hardware.keypad.onRejected((rejection) => feed.emit({ type: 'input-rejected', rejection, at: rejection.at })),
     hardware.scanner.onRejected((rejection) => feed.emit({ type: 'input-rejected', rejection, at: rejection.at })),
   ];
+  const relays = new ObservedRelays(hardware.relays, feed, now, control);
   const observed: LockerHardware = {
     kind: hardware.kind,
-    relays: new ObservedRelays(hardware.relays, feed, now),
+    relays,
     doors: hardware.doors,
     keypad: hardware.keypad,
     scanner: hardware.scanner,
@@ -121,6 +173,7 @@ export function observeHardware(hardware: LockerHardware, feed: EventFeed): { ha
   };
   return {
     hardware: observed,
+    powerLost: () => relays.powerLost(),
     detach: () => {
       for (const unsubscribe of subscriptions) unsubscribe();
     },
