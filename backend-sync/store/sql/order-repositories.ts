@@ -148,6 +148,7 @@ const insertShipment = sql(
 );
 const getShipment = sql(`SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE id = ?`);
 const shipmentsByOrder = sql(`SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE order_id = ? ORDER BY created_at, id`);
+const shipmentsByTracking = sql(`SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE tracking_number = ? ORDER BY created_at, id`);
 // Every patchable column is written from a flag and a value: a column whose flag is 0
 // keeps its value. One fixed statement, prepared once, whatever the patch holds.
 const updateShipment = sql(
@@ -234,6 +235,10 @@ export class SqlShipmentRepository implements ShipmentRepository {
 
   async byOrder(orderId: string): Promise<ShipmentRecord[]> {
     return (await this.x.all<ShipmentRow>(shipmentsByOrder, [orderId])).map(shipmentOf);
+  }
+
+  async byTrackingNumber(trackingNumber: string): Promise<ShipmentRecord[]> {
+    return (await this.x.all<ShipmentRow>(shipmentsByTracking, [trackingNumber])).map(shipmentOf);
   }
 
   async update(id: string, expectedVersion: number, patch: Partial<Omit<ShipmentRecord, 'id' | 'orderId' | 'version'>>, now: number): Promise<boolean> {
