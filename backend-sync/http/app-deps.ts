@@ -12,6 +12,7 @@ import type { ReservationService } from '../reservations/reservation-service.js'
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
+import type { TrackingServices } from '../tracking/tracking-services.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Everything the HTTP layer calls; built by main.ts (or a test) and passed to buildApp. */
@@ -33,6 +34,8 @@ export interface AppDeps {
   auth?: ApiKeyAuth | undefined;
   /** Prometheus metrics for GET /metrics. */
   metrics: BackendMetrics;
+  /** Shipment tracking (intake, applier); GET /track and POST /tracking/events. */
+  tracking: TrackingServices;
   /** For /health: is the MQTT link up (undefined: MQTT disabled). */
   mqttConnected?: (() => boolean) | undefined;
 }

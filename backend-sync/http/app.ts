@@ -13,6 +13,7 @@ import { lockerRoutes } from './routes/locker-routes.js';
 import { orderRoutes } from './routes/order-routes.js';
 import { reservationRoutes } from './routes/reservation-routes.js';
 import { shipmentRoutes } from './routes/shipment-routes.js';
+import { trackingRoutes } from './routes/tracking-routes.js';
 
 // The HTTP API. Every body, query, params and header set is a zod schema (validated by
 // fastify-type-provider-zod, typed from the same schema), responses are serialised through
@@ -77,6 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   reservationRoutes(app, deps);
   orderRoutes(app, deps);
   shipmentRoutes(app, deps);
+  trackingRoutes(app, deps);
   commandRoutes(app, deps);
   adminRoutes(app, deps);
   await app.ready();
