@@ -26,20 +26,42 @@ export const TrackView = z.object({
 });
 export type TrackView = z.infer<typeof TrackView>;
 
+// Objects are rebuilt in one key order: a projection read back through its schema and one
+// just folded hold the same values in different orders, and the ETag is over the JSON text.
+function place(l: TrackingLocation | null | undefined): TrackingLocation | undefined {
+  if (l === null || l === undefined) return undefined;
+  const out: TrackingLocation = {};
+  if (l.facility !== undefined) out.facility = l.facility;
+  if (l.city !== undefined) out.city = l.city;
+  if (l.country !== undefined) out.country = l.country;
+  if (l.lat !== undefined) out.lat = l.lat;
+  if (l.lng !== undefined) out.lng = l.lng;
+  return out;
+}
+
+function entry(r: RecentEntry): RecentEntry {
+  const out: RecentEntry = { status: r.status, carrierStatus: r.carrierStatus, eventTime: r.eventTime, flagged: r.flagged };
+  if (r.carrierReason !== undefined) out.carrierReason = r.carrierReason;
+  const l = place(r.location);
+  if (l !== undefined) out.location = l;
+  if (r.lockerId !== undefined) out.lockerId = r.lockerId;
+  return out;
+}
+
 export function trackViewOf(p: TrackingProjection, eta: EtaWindow | undefined): TrackView {
   return {
     trackingNumber: p.trackingNumber,
     carrier: p.carrier,
     status: p.status,
     lastEventAt: p.lastEventTime,
-    lastLocation: p.location,
+    lastLocation: place(p.location) ?? null,
     lockerId: p.lockerId,
     carrierPromise: p.carrierPromise,
     eta: eta?.eta ?? null,
     etaEarliest: eta?.earliest ?? null,
     etaLatest: eta?.latest ?? null,
     etaSource: eta?.source ?? null,
-    history: p.recent,
+    history: p.recent.map(entry),
   };
 }
 
