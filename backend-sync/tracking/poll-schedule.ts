@@ -25,5 +25,7 @@ export interface PollSchedule {
   reschedule(trackingNumber: string, r: { nextPollAt: number; failures: number; lastEventAt?: number | undefined }): Promise<boolean>;
   /** Records that a webhook brought news at `at` (never moves back). */
   noteWebhook(trackingNumber: string, at: number): Promise<boolean>;
+  /** noteWebhook for many numbers at once (the applier, per batch); resolves to the rows changed. */
+  noteWebhooks(trackingNumbers: readonly string[], at: number): Promise<number>;
   remove(trackingNumber: string): Promise<boolean>;
 }

@@ -36,7 +36,13 @@ export class ShipmentMilestones implements MilestoneSink {
     this.log = logger.child({ component: 'tracking-milestones' });
   }
 
-  async changed(before: TrackingProjection, after: TrackingProjection): Promise<void> {
+  async changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void> {
+    // Most tracked numbers in a burst belong to no shipment here: one query finds those that do.
+    const withShipments = await this.store.tracking.numbersWithShipments(changes.map((c) => c.after.trackingNumber));
+    for (const c of changes) if (withShipments.has(c.after.trackingNumber)) await this.one(c.before, c.after);
+  }
+
+  private async one(before: TrackingProjection, after: TrackingProjection): Promise<void> {
     const newly = after.reached.filter((s) => !before.reached.includes(s));
     if (newly.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {

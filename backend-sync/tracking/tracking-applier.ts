@@ -17,9 +17,9 @@ import type { HistoryEntry, HistoryRow, InboxRow } from './tracking-store.js';
 // model, tell the milestone sink, and delete the claimed rows. Docs: docs/backend.md
 // "Tracking", docs/decisions/0030.
 
-/** Told about every changed projection, inside the applying transaction (shipment steps, notifications). */
+/** Told about the projections whose status or milestones changed, inside the applying transaction (shipment steps, notifications). */
 export interface MilestoneSink {
-  changed(before: TrackingProjection, after: TrackingProjection): Promise<void>;
+  changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void>;
 }
 
 export interface TrackingApplierDeps {
@@ -52,7 +52,7 @@ export class TrackingApplier {
   constructor(private readonly d: TrackingApplierDeps) {
     this.log = d.logger.child({ component: 'tracking-applier' });
     this.skewMs = d.skewMs ?? 60_000;
-    this.batchSize = d.batchSize ?? 2_000;
+    this.batchSize = d.batchSize ?? 5_000;
   }
 
   /** Applies until the inbox is empty (or `maxBatches` were applied); resolves to the events handled. */
@@ -101,15 +101,21 @@ export class TrackingApplier {
         if (list === undefined) byNumber.set(r.trackingNumber, [r]);
         else list.push(r);
       }
-      // Sorted, so two instances lock projection rows in one order and never wait in a cycle.
-      for (const tn of [...byNumber.keys()].sort()) {
-        const list = byNumber.get(tn) as InboxRow[];
-        try {
-          await store.transaction(() => this.applyNumber(tn, list));
-        } catch (err) {
-          // One number's poison must not hold every other number back: its events are kept
-          // as dead letters (nothing valid is dropped) and the batch goes on.
-          await this.deadLetterAll(list, err);
+      const groups = [...byNumber.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      try {
+        // The whole batch with a fixed number of statements (each carries every number's rows).
+        await store.transaction(() => this.applyGroups(groups));
+      } catch (err) {
+        // Something in the batch failed: number by number, so one number's poison does not
+        // hold every other back. Its events are kept as dead letters (nothing valid is
+        // dropped) and the batch goes on.
+        this.log.warn({ err, numbers: groups.length }, 'tracking.batch_retried_per_number');
+        for (const g of groups) {
+          try {
+            await store.transaction(() => this.applyGroups([g]));
+          } catch (e) {
+            await this.deadLetterAll(g[1], e);
+          }
         }
       }
       await store.tracking.deleteInbox(rows.map((r) => r.seq));
@@ -117,24 +123,29 @@ export class TrackingApplier {
     });
   }
 
-  private async applyNumber(tn: string, rows: readonly InboxRow[]): Promise<void> {
+  private async applyGroups(groups: ReadonlyArray<readonly [string, InboxRow[]]>): Promise<void> {
     const { store, clock, metrics } = this.d;
     const t = store.tracking;
     const now = clock.now();
-    const first = rows[0] as InboxRow;
-    const locked = await t.lockProjection(tn, first.event.carrier, now);
-    metrics.seen += rows.length;
+    // Locks every number's projection row, in tracking-number order: instances applying
+    // events of one number serialise here.
+    const locked = await t.lockProjections(
+      groups.map(([tn, list]) => ({ trackingNumber: tn, carrier: (list[0] as InboxRow).event.carrier })),
+      now,
+    );
 
-    const candidates: Candidate[] = [];
-    const checks: string[] = [];
-    const keysOf = rows.map((row) => {
-      const hash = normalisedHash(row.event);
-      const keys = dedupeKeys(row.event, hash, this.skewMs);
-      checks.push(...keys.check);
-      return { row, hash, keys };
-    });
-    const existing = await t.existingKeys(checks);
+    // Dedupe: one read of every key the batch could collide with, then decisions in memory
+    // in arrival order (a duplicate inside the batch is caught by `taken`).
+    const keysOf = groups.flatMap(([, list]) =>
+      list.map((row) => {
+        const hash = normalisedHash(row.event);
+        return { row, hash, keys: dedupeKeys(row.event, hash, this.skewMs) };
+      }),
+    );
+    metrics.seen += keysOf.length;
+    const existing = await t.existingKeys(keysOf.flatMap((k) => k.keys.check));
     const taken = new Set<string>();
+    const candidates: Candidate[] = [];
     for (const { row, hash, keys } of keysOf) {
       const hit = keys.check.find((k) => existing.has(k) || taken.has(k));
       if (hit !== undefined) {
@@ -145,58 +156,78 @@ export class TrackingApplier {
       candidates.push({ row, hash, record: keys.record });
     }
     if (candidates.length === 0) return;
-
     // Insert-if-absent: a key another transaction recorded meanwhile (a carrier event id
     // reused under another number) makes this event the duplicate.
     const recorded = await t.recordKeys(
       candidates.flatMap((c) => c.record),
       now,
     );
-    const fresh = candidates.filter((c) => {
+    const entries: HistoryEntry[] = [];
+    for (const c of candidates) {
       const missing = c.record.find((k) => !recorded.has(k));
       if (missing !== undefined) metrics.dedupeHit(dedupeLevelOf(missing));
-      return missing === undefined;
-    });
-    const entries: HistoryEntry[] = fresh.map((c) => ({ trackingNumber: tn, hash: c.hash, source: c.row.source, payloadId: c.row.payloadId, receivedAt: c.row.receivedAt, event: c.row.event }));
+      else entries.push({ trackingNumber: c.row.trackingNumber, hash: c.hash, source: c.row.source, payloadId: c.row.payloadId, receivedAt: c.row.receivedAt, event: c.row.event });
+    }
     // The history is unique on the hash: an event replayed after its dedupe keys were
     // purged is still recognised here.
     const appended = await t.appendHistory(entries);
-    const accepted = entries.filter((e) => {
-      if (!appended.has(e.hash)) metrics.dedupeHit('payload_hash');
-      return appended.has(e.hash);
-    });
-    if (accepted.length === 0) return;
+    const accepted = new Map<string, HistoryEntry[]>();
+    for (const e of entries) {
+      if (!appended.has(e.hash)) {
+        metrics.dedupeHit('payload_hash');
+        continue;
+      }
+      const list = accepted.get(e.trackingNumber);
+      if (list === undefined) accepted.set(e.trackingNumber, [e]);
+      else list.push(e);
+    }
 
-    const before = locked.projection;
-    const steps: FoldEvent[] = accepted.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
-    let after: TrackingProjection;
+    const changes: Array<{ before: TrackingProjection; after: TrackingProjection }> = [];
+    const webhooks: string[] = [];
+    for (const [tn, list] of accepted) {
+      const stored = locked.get(tn);
+      if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
+      const after = await this.fold(tn, stored.projection, list, now);
+      changes.push({ before: stored.projection, after });
+      if (list.some((e) => WEBHOOK_SOURCES.has(e.source))) webhooks.push(tn);
+      metrics.count('applied', list.length);
+    }
+    await t.saveProjections(
+      changes.map((c) => c.after),
+      now,
+    );
+    const reads: Array<{ trackingNumber: string; row: ReturnType<typeof readModelRow> }> = [];
+    for (const c of changes) reads.push({ trackingNumber: c.after.trackingNumber, row: readModelRow(trackViewOf(c.after, await etaFor(this.d.eta, c.after))) });
+    await t.putReadModels(reads, now);
+    await store.pollSchedule.noteWebhooks(webhooks, now);
+    const moved = changes.filter((c) => c.after.status !== c.before.status || c.after.reached.length !== c.before.reached.length);
+    for (const c of moved) this.log.debug({ trackingNumber: c.after.trackingNumber, from: c.before.status, to: c.after.status }, 'tracking.applied');
+    if (moved.length > 0) await this.d.milestones?.changed(moved);
+  }
+
+  /** One number's accepted events onto its projection: fold steps when in order, else a re-fold of its history. */
+  private async fold(tn: string, before: TrackingProjection, list: readonly HistoryEntry[], now: number): Promise<TrackingProjection> {
+    const { store, metrics } = this.d;
+    const steps: FoldEvent[] = list.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
     if (isInOrder(before, steps)) {
-      after = before;
+      let after = before;
       const flags: Flag[] = [];
       for (const s of steps) {
         const { next, outcome } = foldStep(after, s);
         after = next;
         if (outcome.kind === 'flagged') flags.push(outcome.flag);
       }
-      if (flags.length > 0) await t.addFlags(tn, flags, now);
+      if (flags.length > 0) await store.tracking.addFlags(tn, flags, now);
       metrics.count('flagged', flags.length);
-    } else {
-      // A late event: the projection is the fold of the whole history again (rare).
-      const history = await t.history(tn);
-      const folded = foldHistory(tn, before.carrier, history.map(foldEventOf));
-      after = folded.projection;
-      await t.replaceFlags(tn, folded.flags, now);
-      metrics.count('refolds');
-      metrics.count('flagged', Math.max(0, after.flagged - before.flagged));
+      return after;
     }
-    metrics.count('applied', accepted.length);
-    await t.saveProjection(after, now);
-    await t.putReadModel(tn, readModelRow(trackViewOf(after, await etaFor(this.d.eta, after))), now);
-    if (accepted.some((e) => WEBHOOK_SOURCES.has(e.source))) await store.pollSchedule.noteWebhook(tn, now);
-    if (after.status !== before.status || after.reached.length !== before.reached.length) {
-      this.log.info({ trackingNumber: tn, from: before.status, to: after.status }, 'tracking.applied');
-      await this.d.milestones?.changed(before, after);
-    }
+    // A late event: the projection is the fold of the whole history again (rare).
+    const history = await store.tracking.history(tn);
+    const folded = foldHistory(tn, before.carrier, history.map(foldEventOf));
+    await store.tracking.replaceFlags(tn, folded.flags, now);
+    metrics.count('refolds');
+    metrics.count('flagged', Math.max(0, folded.projection.flagged - before.flagged));
+    return folded.projection;
   }
 
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown): Promise<void> {

@@ -83,7 +83,15 @@ export interface TrackingRepository {
    * ends (PostgreSQL FOR UPDATE): instances applying events of one tracking number serialise here.
    */
   lockProjection(trackingNumber: string, carrier: string, now: number): Promise<StoredProjection>;
+  /** lockProjection for many numbers with two statements (locked in tracking-number order); keyed by number. */
+  lockProjections(numbers: ReadonlyArray<{ trackingNumber: string; carrier: string }>, now: number): Promise<Map<string, StoredProjection>>;
   projection(trackingNumber: string): Promise<StoredProjection | undefined>;
+  /** saveProjection for many (the caller holds their locks), one statement. */
+  saveProjections(ps: readonly TrackingProjection[], now: number): Promise<void>;
+  /** putReadModel for many, one statement. */
+  putReadModels(rows: ReadonlyArray<{ trackingNumber: string; row: ReadModelRow }>, now: number): Promise<void>;
+  /** Which of these numbers some shipment carries (the milestone sink's pre-filter). */
+  numbersWithShipments(numbers: readonly string[]): Promise<Set<string>>;
   /** Writes the projection (the caller holds its lock); bumps the version. */
   saveProjection(p: TrackingProjection, now: number): Promise<void>;
   putReadModel(trackingNumber: string, row: ReadModelRow, now: number): Promise<void>;

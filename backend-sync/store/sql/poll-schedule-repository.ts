@@ -45,6 +45,10 @@ const noteWebhook = sqlPer({
   sqlite: `UPDATE tracking_poll_schedule SET last_webhook_at = max(coalesce(last_webhook_at, @at), @at) WHERE tracking_number = @tn`,
   postgres: `UPDATE tracking_poll_schedule SET last_webhook_at = greatest(last_webhook_at, @at::bigint) WHERE tracking_number = @tn`,
 });
+const noteWebhooks = sqlPer({
+  sqlite: `UPDATE tracking_poll_schedule SET last_webhook_at = max(coalesce(last_webhook_at, @at), @at) WHERE tracking_number IN (SELECT value FROM json_each(@tns))`,
+  postgres: `UPDATE tracking_poll_schedule SET last_webhook_at = greatest(last_webhook_at, @at::bigint) WHERE tracking_number IN (SELECT json_array_elements_text(@tns::json))`,
+});
 const remove = sql(`DELETE FROM tracking_poll_schedule WHERE tracking_number = ?`);
 
 export class SqlPollSchedule implements PollSchedule {
@@ -70,6 +74,10 @@ export class SqlPollSchedule implements PollSchedule {
 
   async noteWebhook(trackingNumber: string, at: number): Promise<boolean> {
     return (await this.x.run(noteWebhook, { tn: trackingNumber, at })) > 0;
+  }
+
+  async noteWebhooks(trackingNumbers: readonly string[], at: number): Promise<number> {
+    return trackingNumbers.length === 0 ? 0 : this.x.run(noteWebhooks, { tns: JSON.stringify(trackingNumbers), at });
   }
 
   async remove(trackingNumber: string): Promise<boolean> {

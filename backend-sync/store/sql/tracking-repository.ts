@@ -74,6 +74,39 @@ const lockState = sqlPer({
 const getState = sql(`SELECT state_json, version FROM tracking_state WHERE tracking_number = ?`);
 const saveState = sql(`UPDATE tracking_state SET status = @status, state_json = @state, version = version + 1, updated_at = @now WHERE tracking_number = @tn`);
 
+const ensureStates = sqlPer({
+  sqlite: `INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at)
+           SELECT json_extract(value, '$.t'), json_extract(value, '$.c'), NULL, json_extract(value, '$.s'), 0, @now FROM json_each(@rows) WHERE true
+           ON CONFLICT (tracking_number) DO NOTHING`,
+  postgres: `INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at)
+           SELECT x->>'t', x->>'c', NULL, x->>'s', 0, @now FROM json_array_elements(@rows::json) AS a(x)
+           ON CONFLICT (tracking_number) DO NOTHING`,
+});
+// Sorted, so two instances locking overlapping sets wait for each other instead of deadlocking.
+const lockStates = sqlPer({
+  sqlite: `SELECT tracking_number, state_json, version FROM tracking_state WHERE tracking_number IN (SELECT value FROM json_each(?)) ORDER BY tracking_number`,
+  postgres: `SELECT tracking_number, state_json, version FROM tracking_state WHERE tracking_number IN (SELECT json_array_elements_text(?::json)) ORDER BY tracking_number FOR UPDATE`,
+});
+const saveStates = sqlPer({
+  sqlite: `UPDATE tracking_state SET status = j.status, state_json = j.state, version = version + 1, updated_at = @now
+           FROM (SELECT json_extract(value, '$.t') AS tn, json_extract(value, '$.st') AS status, json_extract(value, '$.s') AS state FROM json_each(@rows)) AS j
+           WHERE tracking_state.tracking_number = j.tn`,
+  postgres: `UPDATE tracking_state AS s SET status = j.x->>'st', state_json = j.x->>'s', version = s.version + 1, updated_at = @now
+           FROM json_array_elements(@rows::json) AS j(x) WHERE s.tracking_number = j.x->>'t'`,
+});
+const putReads = sqlPer({
+  sqlite: `INSERT INTO tracking_read (tracking_number, doc_json, etag, updated_at)
+           SELECT json_extract(value, '$.t'), json_extract(value, '$.d'), json_extract(value, '$.e'), @now FROM json_each(@rows) WHERE true
+           ON CONFLICT (tracking_number) DO UPDATE SET doc_json = excluded.doc_json, etag = excluded.etag, updated_at = excluded.updated_at`,
+  postgres: `INSERT INTO tracking_read (tracking_number, doc_json, etag, updated_at)
+           SELECT x->>'t', x->>'d', x->>'e', @now FROM json_array_elements(@rows::json) AS a(x)
+           ON CONFLICT (tracking_number) DO UPDATE SET doc_json = excluded.doc_json, etag = excluded.etag, updated_at = excluded.updated_at`,
+});
+const numbersWithShipments = sqlPer({
+  sqlite: `SELECT DISTINCT tracking_number FROM shipments WHERE tracking_number IN (SELECT value FROM json_each(?))`,
+  postgres: `SELECT DISTINCT tracking_number FROM shipments WHERE tracking_number IN (SELECT json_array_elements_text(?::json))`,
+});
+
 const putRead = sql(
   `INSERT INTO tracking_read (tracking_number, doc_json, etag, updated_at) VALUES (@tn, @doc, @etag, @now)
    ON CONFLICT (tracking_number) DO UPDATE SET doc_json = excluded.doc_json, etag = excluded.etag, updated_at = excluded.updated_at`,
@@ -194,6 +227,31 @@ export class SqlTrackingRepository implements TrackingRepository {
     const r = await this.x.one<{ state_json: string; version: number }>(lockState, [trackingNumber]);
     if (r === undefined) throw new Error(`tracking_state row vanished: ${trackingNumber}`);
     return this.stored(r, trackingNumber);
+  }
+
+  async lockProjections(numbers: ReadonlyArray<{ trackingNumber: string; carrier: string }>, now: number): Promise<Map<string, StoredProjection>> {
+    const out = new Map<string, StoredProjection>();
+    if (numbers.length === 0) return out;
+    const rows = numbers.map((n) => ({ t: n.trackingNumber, c: n.carrier, s: JSON.stringify(emptyProjection(n.trackingNumber, n.carrier)) }));
+    await this.x.run(ensureStates, { rows: JSON.stringify(rows), now });
+    const got = await this.x.all<{ tracking_number: string; state_json: string; version: number }>(lockStates, [JSON.stringify(numbers.map((n) => n.trackingNumber))]);
+    for (const r of got) out.set(r.tracking_number, this.stored(r, r.tracking_number));
+    return out;
+  }
+
+  async saveProjections(ps: readonly TrackingProjection[], now: number): Promise<void> {
+    if (ps.length === 0) return;
+    await this.x.run(saveStates, { rows: JSON.stringify(ps.map((p) => ({ t: p.trackingNumber, st: p.status, s: JSON.stringify(p) }))), now });
+  }
+
+  async putReadModels(rows: ReadonlyArray<{ trackingNumber: string; row: ReadModelRow }>, now: number): Promise<void> {
+    if (rows.length === 0) return;
+    await this.x.run(putReads, { rows: JSON.stringify(rows.map((r) => ({ t: r.trackingNumber, d: r.row.docJson, e: r.row.etag }))), now });
+  }
+
+  async numbersWithShipments(numbers: readonly string[]): Promise<Set<string>> {
+    if (numbers.length === 0) return new Set();
+    return new Set((await this.x.all<{ tracking_number: string }>(numbersWithShipments, [JSON.stringify(numbers)])).map((r) => r.tracking_number));
   }
 
   async projection(trackingNumber: string): Promise<StoredProjection | undefined> {

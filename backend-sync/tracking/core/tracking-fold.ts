@@ -16,7 +16,7 @@ export interface FoldEvent {
   event: CanonicalTrackingEvent;
 }
 
-export const RECENT_LIMIT = 20;
+export const RECENT_LIMIT = 10;
 
 export const RecentEntry = z.object({
   status: TrackingStatus,
