@@ -139,11 +139,12 @@ export class TrackingApplier {
     const keysOf = groups.flatMap(([, list]) =>
       list.map((row) => {
         const hash = normalisedHash(row.event);
-        return { row, hash, keys: dedupeKeys(row.event, hash, this.skewMs) };
+        return { row, hash, keys: dedupeKeys(row.event, this.skewMs) };
       }),
     );
     metrics.seen += keysOf.length;
     const existing = await t.existingKeys(keysOf.flatMap((k) => k.keys.check));
+    const known = await t.existingHashes(keysOf.map((k) => k.hash));
     const taken = new Set<string>();
     const candidates: Candidate[] = [];
     for (const { row, hash, keys } of keysOf) {
@@ -152,7 +153,12 @@ export class TrackingApplier {
         metrics.dedupeHit(dedupeLevelOf(hit));
         continue;
       }
+      if (known.has(hash) || taken.has(hash)) {
+        metrics.dedupeHit('payload_hash');
+        continue;
+      }
       for (const k of keys.record) taken.add(k);
+      taken.add(hash);
       candidates.push({ row, hash, record: keys.record });
     }
     if (candidates.length === 0) return;
@@ -168,8 +174,8 @@ export class TrackingApplier {
       if (missing !== undefined) metrics.dedupeHit(dedupeLevelOf(missing));
       else entries.push({ trackingNumber: c.row.trackingNumber, hash: c.hash, source: c.row.source, payloadId: c.row.payloadId, receivedAt: c.row.receivedAt, event: c.row.event });
     }
-    // The history is unique on the hash: an event replayed after its dedupe keys were
-    // purged is still recognised here.
+    // The history is unique on the hash (the third level): one appended by another
+    // transaction since the read above is recognised here.
     const appended = await t.appendHistory(entries);
     const accepted = new Map<string, HistoryEntry[]>();
     for (const e of entries) {

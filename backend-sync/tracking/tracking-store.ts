@@ -69,6 +69,8 @@ export interface TrackingRepository {
   deadLetters(): Promise<DeadLetterRow[]>;
   /** Which of `keys` exist in the dedupe table. */
   existingKeys(keys: readonly string[]): Promise<Set<string>>;
+  /** Which of these normalised hashes the history holds (the third dedupe level). */
+  existingHashes(hashes: readonly string[]): Promise<Set<string>>;
   /** Insert-if-absent; resolves to the keys this call inserted. */
   recordKeys(keys: readonly string[], now: number): Promise<Set<string>>;
   /** Removes dedupe keys recorded before `before` (retention); resolves to how many. */

@@ -65,9 +65,10 @@ async function ingest(f: BackendFixture, events: readonly CanonicalTrackingEvent
     await f.services.tracking.intake.accept({ source: 'canonical', body: '{"bench":true}', receivedAt: f.clock.now() }, events.slice(i, i + PAYLOAD));
   }
   const accepted = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(Array.from({ length: drains }, () => f.services.tracking.applier.drain()));
   const s = (performance.now() - t0) / 1000;
-  process.stdout.write(`# ${String(events.length)} events: accept ${(accepted - t0).toFixed(0)} ms, apply ${(performance.now() - accepted).toFixed(0)} ms\n`);
+  process.stdout.write(`# ${String(events.length)} events: accept ${(accepted - t0).toFixed(0)} ms, apply ${(performance.now() - accepted).toFixed(0)} ms (this process's CPU ${((process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1000).toFixed(0)} ms)\n`);
   if ((await f.store.tracking.inboxSize()) !== 0) throw new Error('inbox not empty after the drains');
   return events.length / s;
 }

@@ -40,6 +40,10 @@ const existingKeys = sqlPer({
   sqlite: `SELECT key FROM tracking_dedupe WHERE key IN (${KEY_LIST.sqlite})`,
   postgres: `SELECT key FROM tracking_dedupe WHERE key IN (${KEY_LIST.postgres})`,
 });
+const existingHashes = sqlPer({
+  sqlite: `SELECT hash FROM tracking_history WHERE hash IN (${KEY_LIST.sqlite})`,
+  postgres: `SELECT hash FROM tracking_history WHERE hash IN (${KEY_LIST.postgres})`,
+});
 const recordKeys = sqlPer({
   sqlite: `INSERT INTO tracking_dedupe (key, created_at) SELECT value, @now FROM json_each(@keys) WHERE true ON CONFLICT (key) DO NOTHING RETURNING key`,
   postgres: `INSERT INTO tracking_dedupe (key, created_at) SELECT k, @now FROM json_array_elements_text(@keys::json) AS k ON CONFLICT (key) DO NOTHING RETURNING key`,
@@ -192,6 +196,11 @@ export class SqlTrackingRepository implements TrackingRepository {
   async existingKeys(keys: readonly string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
     return new Set((await this.x.all<{ key: string }>(existingKeys, [JSON.stringify(keys)])).map((r) => r.key));
+  }
+
+  async existingHashes(hashes: readonly string[]): Promise<Set<string>> {
+    if (hashes.length === 0) return new Set();
+    return new Set((await this.x.all<{ hash: string }>(existingHashes, [JSON.stringify(hashes)])).map((r) => r.hash));
   }
 
   async recordKeys(keys: readonly string[], now: number): Promise<Set<string>> {

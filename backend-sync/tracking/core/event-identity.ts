@@ -40,14 +40,15 @@ export interface DedupeKeys {
 }
 
 /**
- * The three dedupe levels as keys of tracking_dedupe: the carrier's event id; the composite
- * (carrier, tracking number, status, event time within ±skew), as a bucket of width `skewMs`
- * checked with its two neighbours; the normalised hash.
+ * The first two dedupe levels as keys of tracking_dedupe: the carrier's event id; the
+ * composite (carrier, tracking number, status, event time within ±skew), as a bucket of
+ * width `skewMs` checked with its two neighbours. The third level, the normalised hash, is
+ * the history's own unique column (no second copy of every hash, and it never expires).
  */
-export function dedupeKeys(e: CanonicalTrackingEvent, hash: string, skewMs: number): DedupeKeys {
+export function dedupeKeys(e: CanonicalTrackingEvent, skewMs: number): DedupeKeys {
   const bucket = Math.floor(e.eventTime / skewMs);
   const composite = (b: number): string => `c:${e.carrier}:${e.trackingNumber}:${e.status}:${String(b)}`;
-  const own = [composite(bucket), `h:${hash}`];
+  const own = [composite(bucket)];
   if (e.carrierEventId !== undefined) own.unshift(`id:${e.carrier}:${e.carrierEventId}`);
   return { check: [...own, composite(bucket - 1), composite(bucket + 1)], record: own };
 }
@@ -55,5 +56,5 @@ export function dedupeKeys(e: CanonicalTrackingEvent, hash: string, skewMs: numb
 export type DedupeLevel = 'carrier_event_id' | 'composite' | 'payload_hash';
 
 export function dedupeLevelOf(key: string): DedupeLevel {
-  return key.startsWith('id:') ? 'carrier_event_id' : key.startsWith('c:') ? 'composite' : 'payload_hash';
+  return key.startsWith('id:') ? 'carrier_event_id' : 'composite';
 }
