@@ -250,11 +250,19 @@ export class SqlTrackingRepository implements TrackingRepository {
 
   async saveProjections(ps: readonly TrackingProjection[], now: number): Promise<void> {
     if (ps.length === 0) return;
+    if (this.x.engine === 'sqlite') {
+      for (const p of ps) await this.saveProjection(p, now);
+      return;
+    }
     await this.x.run(saveStates, { rows: JSON.stringify(ps.map((p) => ({ t: p.trackingNumber, st: p.status, s: JSON.stringify(p) }))), now });
   }
 
   async putReadModels(rows: ReadonlyArray<{ trackingNumber: string; row: ReadModelRow }>, now: number): Promise<void> {
     if (rows.length === 0) return;
+    if (this.x.engine === 'sqlite') {
+      for (const r of rows) await this.putReadModel(r.trackingNumber, r.row, now);
+      return;
+    }
     await this.x.run(putReads, { rows: JSON.stringify(rows.map((r) => ({ t: r.trackingNumber, d: r.row.docJson, e: r.row.etag }))), now });
   }
 
