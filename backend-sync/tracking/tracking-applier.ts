@@ -106,14 +106,17 @@ export class TrackingApplier {
         // The whole batch with a fixed number of statements (each carries every number's rows).
         await store.transaction(() => this.applyGroups(groups));
       } catch (err) {
-        // Something in the batch failed: number by number, so one number's poison does not
-        // hold every other back. Its events are kept as dead letters (nothing valid is
-        // dropped) and the batch goes on.
+        // A deadlock or serialisation failure aborts the whole transaction: the executor
+        // runs it again. Anything else failed in the batch's content: number by number, so
+        // one number's poison does not hold every other back. Its events are kept as dead
+        // letters (nothing valid is dropped) and the batch goes on.
+        if (isTransient(err)) throw err;
         this.log.warn({ err, numbers: groups.length }, 'tracking.batch_retried_per_number');
         for (const g of groups) {
           try {
             await store.transaction(() => this.applyGroups([g]));
           } catch (e) {
+            if (isTransient(e)) throw e;
             await this.deadLetterAll(g[1], e);
           }
         }
@@ -244,6 +247,12 @@ export class TrackingApplier {
     this.d.metrics.count('dead_lettered', rows.length);
     this.log.error({ trackingNumber: rows[0]?.trackingNumber, events: rows.length, err }, 'tracking.apply_dead_lettered');
   }
+}
+
+/** PostgreSQL deadlock or serialisation failure: the transaction did nothing and runs again (pg-executor.ts). */
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
 }
 
 export function foldEventOf(h: HistoryRow): FoldEvent {

@@ -376,7 +376,7 @@ const steps: readonly string[] = [
   CREATE TABLE tracking_dedupe (
     key TEXT PRIMARY KEY,
     created_at INTEGER NOT NULL
-  );
+  ) WITHOUT ROWID;
   CREATE INDEX tracking_dedupe_age ON tracking_dedupe (created_at);
   CREATE TABLE tracking_history (
     seq INTEGER PRIMARY KEY,
