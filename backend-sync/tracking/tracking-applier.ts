@@ -31,7 +31,10 @@ export interface TrackingApplierDeps {
   milestones?: MilestoneSink | undefined;
   /** Composite dedupe: events of one status this close in time are one scan. */
   skewMs?: number;
+  /** Inbox rows per batch (one transaction): at most this many. */
   batchSize?: number;
+  /** Tracking numbers per batch: those of this many oldest inbox rows. */
+  batchNumbers?: number;
 }
 
 const WEBHOOK_SOURCES = new Set(['easypost', 'aftership', 'canonical']);
@@ -46,6 +49,7 @@ export class TrackingApplier {
   private readonly log: Logger;
   private readonly skewMs: number;
   private readonly batchSize: number;
+  private readonly batchNumbers: number;
   private running: Promise<number> | undefined;
   private again = false;
 
@@ -53,6 +57,7 @@ export class TrackingApplier {
     this.log = d.logger.child({ component: 'tracking-applier' });
     this.skewMs = d.skewMs ?? 60_000;
     this.batchSize = d.batchSize ?? 5_000;
+    this.batchNumbers = d.batchNumbers ?? Math.max(1, Math.floor(this.batchSize / 5));
   }
 
   /** Applies until the inbox is empty (or `maxBatches` were applied); resolves to the events handled. */
@@ -93,7 +98,7 @@ export class TrackingApplier {
   applyBatch(): Promise<number> {
     const { store } = this.d;
     return store.transaction(async () => {
-      const rows = await store.tracking.claimInbox(this.batchSize);
+      const rows = await store.tracking.claimInbox(this.batchNumbers, this.batchSize);
       if (rows.length === 0) return 0;
       const byNumber = new Map<string, InboxRow[]>();
       for (const r of rows) {

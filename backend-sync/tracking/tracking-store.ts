@@ -59,11 +59,12 @@ export interface TrackingRepository {
   enqueue(entries: readonly InboxEntry[]): Promise<void>;
   inboxSize(): Promise<number>;
   /**
-   * The oldest inbox rows, claimed until the caller's transaction ends: PostgreSQL locks
-   * them FOR UPDATE SKIP LOCKED, so another instance claims the next ones instead of
+   * The tracking numbers of the `numbers` oldest inbox rows, with all their pending rows
+   * (at most `rows`, oldest first), claimed until the caller's transaction ends: PostgreSQL
+   * locks them FOR UPDATE SKIP LOCKED, so another instance claims others instead of
    * waiting; SQLite's write transaction is exclusive anyway. Call inside a transaction.
    */
-  claimInbox(limit: number): Promise<InboxRow[]>;
+  claimInbox(numbers: number, rows: number): Promise<InboxRow[]>;
   deleteInbox(seqs: readonly number[]): Promise<void>;
   deadLetter(d: DeadLetterRow): Promise<void>;
   deadLetters(): Promise<DeadLetterRow[]>;

@@ -40,17 +40,23 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
   });
   afterEach(() => dispose());
 
-  it('keeps inbox rows in arrival order with their events intact, and deletes the ones applied', async () => {
+  it('claims the numbers at the head of the inbox with all their rows, in arrival order with their events intact, and deletes the ones applied', async () => {
     await repo.insertPayload({ id: 'p1', source: 'canonical', body: '{"events":[]}', receivedAt: T });
-    const events = [ev({ eventTime: T + 2 }), ev({ trackingNumber: 'TN2', carrierEventId: 'e-9', eventTime: T + 1 }), ev({ status: 'delivered', location: undefined })];
+    const events = [
+      ev({ eventTime: T + 2 }),
+      ev({ trackingNumber: 'TN2', carrierEventId: 'e-9', eventTime: T + 1 }),
+      ev({ trackingNumber: 'TN3' }),
+      ev({ status: 'delivered', location: undefined }),
+    ];
     await repo.enqueue(events.map((e) => ({ trackingNumber: e.trackingNumber, payloadId: 'p1', source: 'canonical', event: e, receivedAt: T + 5 })));
-    expect(await repo.inboxSize()).toBe(3);
-    const claimed = await x.transaction(() => repo.claimInbox(2));
-    expect(claimed.map((r) => r.event)).toEqual(events.slice(0, 2).map((e) => JSON.parse(JSON.stringify(e)) as unknown));
+    expect(await repo.inboxSize()).toBe(4);
+    const claimed = await x.transaction(() => repo.claimInbox(2, 100));
+    expect(claimed.map((r) => r.event)).toEqual([events[0], events[1], events[3]].map((e) => JSON.parse(JSON.stringify(e)) as unknown));
     expect(claimed[1]).toMatchObject({ trackingNumber: 'TN2', payloadId: 'p1', source: 'canonical', receivedAt: T + 5 });
+    expect((await x.transaction(() => repo.claimInbox(2, 2))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2']);
     await repo.deleteInbox(claimed.map((r) => r.seq));
-    const rest = await x.transaction(() => repo.claimInbox(10));
-    expect(rest.map((r) => r.event.status)).toEqual(['delivered']);
+    const rest = await x.transaction(() => repo.claimInbox(10, 100));
+    expect(rest.map((r) => r.trackingNumber)).toEqual(['TN3']);
   });
 
   it('lets a second transaction claim only the inbox rows the first one does not hold', async () => {
@@ -58,11 +64,11 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     if (engine === 'sqlite') {
       // One exclusive writer: the second claim waits for the first to finish and its deletes.
       const first = x.transaction(async () => {
-        const rows = await repo.claimInbox(2);
+        const rows = await repo.claimInbox(2, 100);
         await repo.deleteInbox(rows.map((r) => r.seq));
         return rows;
       });
-      const second = x.transaction(() => repo.claimInbox(10));
+      const second = x.transaction(() => repo.claimInbox(10, 100));
       expect((await first).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2']);
       expect((await second).map((r) => r.trackingNumber)).toEqual(['TN3', 'TN4']);
       return;
@@ -72,13 +78,13 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     let claimedFirst!: () => void;
     const firstClaimed = new Promise<void>((r) => (claimedFirst = r));
     const first = x.transaction(async () => {
-      const rows = await repo.claimInbox(2);
+      const rows = await repo.claimInbox(2, 100);
       claimedFirst();
       await held;
       return rows.map((r) => r.trackingNumber);
     });
     await firstClaimed;
-    const second = await x.transaction(async () => (await repo.claimInbox(10)).map((r) => r.trackingNumber));
+    const second = await x.transaction(async () => (await repo.claimInbox(10, 100)).map((r) => r.trackingNumber));
     release();
     expect(await first).toEqual(['TN1', 'TN2']);
     expect(second).toEqual(['TN3', 'TN4']);

@@ -23,9 +23,15 @@ const enqueue = sqlPer({
 });
 const inboxSize = sql(`SELECT count(*) AS n FROM tracking_inbox`);
 const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, received_at';
+// The numbers of the oldest rows (fair: the head of the inbox goes first), with every
+// pending row of theirs: a backlog is folded per number in one step, not one row at a time.
 const claimInbox = sqlPer({
-  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox ORDER BY seq LIMIT ?`,
-  postgres: `SELECT ${INBOX_COLS} FROM tracking_inbox ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox
+           WHERE tracking_number IN (SELECT tracking_number FROM tracking_inbox ORDER BY seq LIMIT @numbers)
+           ORDER BY seq LIMIT @rows`,
+  postgres: `WITH head AS (SELECT tracking_number FROM tracking_inbox ORDER BY seq LIMIT @numbers FOR UPDATE SKIP LOCKED)
+           SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number IN (SELECT tracking_number FROM head)
+           ORDER BY seq LIMIT @rows FOR UPDATE SKIP LOCKED`,
 });
 const deleteInbox = sqlPer({
   sqlite: `DELETE FROM tracking_inbox WHERE seq IN (SELECT value FROM json_each(?))`,
@@ -176,8 +182,8 @@ export class SqlTrackingRepository implements TrackingRepository {
     return (await this.x.one<{ n: number }>(inboxSize))?.n ?? 0;
   }
 
-  async claimInbox(limit: number): Promise<InboxRow[]> {
-    return (await this.x.all<EventRow>(claimInbox, [limit])).map((r) => this.inboxRow(r, 'tracking_inbox'));
+  async claimInbox(numbers: number, rows: number): Promise<InboxRow[]> {
+    return (await this.x.all<EventRow>(claimInbox, { numbers, rows })).map((r) => this.inboxRow(r, 'tracking_inbox'));
   }
 
   async deleteInbox(seqs: readonly number[]): Promise<void> {

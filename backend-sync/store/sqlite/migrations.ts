@@ -373,6 +373,8 @@ const steps: readonly string[] = [
     event_json TEXT NOT NULL,
     received_at INTEGER NOT NULL
   );
+  -- The applier claims every pending row of the numbers at the head of the inbox.
+  CREATE INDEX tracking_inbox_by_number ON tracking_inbox (tracking_number, seq);
   CREATE TABLE tracking_dedupe (
     key TEXT PRIMARY KEY,
     created_at INTEGER NOT NULL
