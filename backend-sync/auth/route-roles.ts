@@ -23,6 +23,7 @@ export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'GET /reservations/:reservationId': [M],
   'DELETE /reservations/:reservationId': [M],
   'POST /orders': [M],
+  'GET /orders': [M, P, A],
   'GET /orders/:orderId': [M, P],
   'GET /orders/:orderId/history': [M, A],
   'POST /orders/:orderId/payment-confirmation': [M],

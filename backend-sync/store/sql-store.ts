@@ -10,6 +10,7 @@ import { SqlNotificationRepository } from './sql/notification-repository.js';
 import { SqlOrderRepository, SqlShipmentRepository } from './sql/order-repositories.js';
 import { SqlReservationRepository } from './sql/reservation-repository.js';
 import type { SqlExecutor } from './sql/sql-executor.js';
+import { SqlCustomerOrderHistory } from './sql/customer-order-history.js';
 import { SqlPollSchedule } from './sql/poll-schedule-repository.js';
 import { SqlTrackingRepository } from './sql/tracking-repository.js';
 
@@ -33,6 +34,7 @@ export class SqlStore implements Store {
   readonly lockerHealth;
   readonly tracking;
   readonly pollSchedule;
+  readonly customerOrders;
   readonly engine;
 
   constructor(readonly x: SqlExecutor) {
@@ -53,6 +55,7 @@ export class SqlStore implements Store {
     this.lockerHealth = new SqlLockerHealthRepository(x);
     this.tracking = new SqlTrackingRepository(x);
     this.pollSchedule = new SqlPollSchedule(x);
+    this.customerOrders = new SqlCustomerOrderHistory(x);
   }
 
   transaction<T>(work: () => Promise<T>): Promise<T> {

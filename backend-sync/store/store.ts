@@ -17,6 +17,7 @@ import type {
   SigningKeyRecord,
   StateLogEntry,
 } from './records.js';
+import type { CustomerOrderHistory } from '../tracking/customer-orders.js';
 import type { PollSchedule } from '../tracking/poll-schedule.js';
 import type { TrackingRepository } from '../tracking/tracking-store.js';
 
@@ -281,6 +282,8 @@ export interface Store {
   /** Shipment tracking: inbox, dedupe, history, projection, read model (tracking/tracking-store.ts). */
   readonly tracking: TrackingRepository;
   readonly pollSchedule: PollSchedule;
+  /** A customer's order history (tracking/customer-orders.ts). */
+  readonly customerOrders: CustomerOrderHistory;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   /**

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BackendError } from '../../shared/errors.js';
+import { CustomerOrdersPage, CustomerOrdersQuery, listCustomerOrders } from '../../tracking/customer-orders.js';
 import { TrackView } from '../../tracking/read-model.js';
 import { CanonicalTrackingBatch, TrackingNumber } from '../../tracking/tracking-event.js';
 import type { AppDeps } from '../app-deps.js';
@@ -80,6 +81,18 @@ export function trackingRoutes(app: App, d: AppDeps): void {
         // Stored already as the schema's JSON (read-model.ts): sent as it is.
         return reply.header('content-type', 'application/json; charset=utf-8').serializer((p: unknown) => p as string).send(storedJson(row.docJson));
       },
+    );
+    r.get(
+      '/orders',
+      {
+        schema: {
+          tags: ['orders'],
+          summary: "A customer's orders, newest first: filter by state and creation date, search by tracking number (keyset pages)",
+          querystring: CustomerOrdersQuery,
+          response: { 200: CustomerOrdersPage, ...errorResponses },
+        },
+      },
+      (req) => listCustomerOrders(d.store.customerOrders, req.query),
     );
     done();
   });

@@ -103,8 +103,8 @@ const SHIPMENT_COLUMNS =
   'id, order_id, state, carrier, tracking_number, reservation_id, locker_id, compartment_id, size, pickup_token_id, code_digest, pickup_deadline, return_token_id, version, created_at, updated_at';
 
 const insertOrder = sql(
-  `INSERT INTO orders (id, state, customer_json, total_cents, currency, payment_ref, version, created_at, updated_at)
-   VALUES (@id, @state, @customer, @total, @currency, NULL, 1, @now, @now)`,
+  `INSERT INTO orders (id, state, customer_json, customer_email, total_cents, currency, payment_ref, version, created_at, updated_at)
+   VALUES (@id, @state, @customer, @email, @total, @currency, NULL, 1, @now, @now)`,
 );
 const insertLine = sql(
   `INSERT INTO order_lines (order_id, line_id, sku, quantity, unit_price_cents, size, state) VALUES (@orderId, @lineId, @sku, @quantity, @price, @size, 'open')`,
@@ -172,7 +172,7 @@ export class SqlOrderRepository implements OrderRepository {
 
   insert(o: OrderRecord, orderLines: readonly OrderLineRecord[]): Promise<void> {
     return atomically(this.x, async () => {
-      await this.x.run(insertOrder, { id: o.id, state: o.state, customer: JSON.stringify(o.customer), total: o.totalCents, currency: o.currency, now: o.createdAt });
+      await this.x.run(insertOrder, { id: o.id, state: o.state, customer: JSON.stringify(o.customer), email: o.customer.email?.toLowerCase() ?? null, total: o.totalCents, currency: o.currency, now: o.createdAt });
       for (const l of orderLines) {
         await this.x.run(insertLine, { orderId: o.id, lineId: l.lineId, sku: l.sku, quantity: l.quantity, price: l.unitPriceCents, size: l.size });
       }

@@ -438,6 +438,10 @@ const steps: readonly string[] = [
   );
   CREATE INDEX tracking_poll_due ON tracking_poll_schedule (next_poll_at);
   CREATE INDEX shipments_by_tracking_number ON shipments (tracking_number);
+  -- A customer's order history (GET /orders?email=…): the order's email, lowercased.
+  ALTER TABLE orders ADD COLUMN customer_email TEXT;
+  UPDATE orders SET customer_email = lower(json_extract(customer_json, '$.email'));
+  CREATE INDEX orders_by_customer_email ON orders (customer_email, created_at, id);
   `,
 ];
 
