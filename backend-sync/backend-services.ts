@@ -93,7 +93,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
     transitions,
     offlineGraceMs,
     maxExtensionMs: config.pickup.maxExtensionMs,
-    tracking: { intake, apply: () => applier.drain() },
+    tracking: { intake, apply: (trackingNumber) => applier.applyNow(trackingNumber) },
   });
   const parcels = new ParcelEvents({ store, clock, logger, tokens, codeBox, codeSets, transitions, shipments, pickupWindowMs: config.pickup.windowMs, offlineGraceMs, tracking: intake });
   const orders = new OrderService({ store, clock, logger, payments: p.payments, transitions, shipments });

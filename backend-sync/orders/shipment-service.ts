@@ -30,7 +30,7 @@ export interface ShipmentServiceDeps {
   offlineGraceMs: number;
   maxExtensionMs: number;
   /** Carrier steps become canonical tracking events, applied at once (one timeline). */
-  tracking?: { intake: TrackingIntake; apply: () => Promise<unknown> } | undefined;
+  tracking?: { intake: TrackingIntake; apply: (trackingNumber: string) => Promise<unknown> } | undefined;
 }
 
 export class ShipmentService {
@@ -132,7 +132,8 @@ export class ShipmentService {
   /**
    * Carrier steps reported through the API (ship, out for delivery): a thin source of
    * canonical tracking events. The step is checked as before (a refused step is still a
-   * 422), then accepted as a tracking event of the shipment's number and applied at once, so
+   * 422), then accepted as a tracking event of the shipment's number and that number's
+   * pending events are applied at once (not the rest of the inbox), so
    * the shipment moves through the tracking timeline (tracking/shipment-milestones.ts)
    * like any carrier scan. Without the tracking wiring, or for a number outside the
    * tracking format, the step moves the shipment directly.
@@ -155,7 +156,7 @@ export class ShipmentService {
         eventTime: now,
       },
     ]);
-    await tracking.apply();
+    await tracking.apply(seen.trackingNumber);
     return this.get(id);
   }
 

@@ -96,9 +96,21 @@ export class TrackingApplier {
 
   /** One batch in one transaction; resolves to the inbox rows it handled. */
   applyBatch(): Promise<number> {
+    return this.applyClaimed(() => this.d.store.tracking.claimInbox(this.batchNumbers, this.batchSize));
+  }
+
+  /**
+   * Applies one number's pending events now, whatever else waits in the inbox (an API call
+   * that reports a step and answers with its effect: it must not wait for a burst).
+   */
+  applyNow(trackingNumber: string): Promise<number> {
+    return this.applyClaimed(() => this.d.store.tracking.claimInboxOf(trackingNumber, this.batchSize));
+  }
+
+  private applyClaimed(claim: () => Promise<InboxRow[]>): Promise<number> {
     const { store } = this.d;
     return store.transaction(async () => {
-      const rows = await store.tracking.claimInbox(this.batchNumbers, this.batchSize);
+      const rows = await claim();
       if (rows.length === 0) return 0;
       const byNumber = new Map<string, InboxRow[]>();
       for (const r of rows) {

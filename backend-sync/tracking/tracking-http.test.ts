@@ -84,11 +84,14 @@ describe('tracking over HTTP and through the order', () => {
   it('turns POST /shipments/{id}/events into tracking events of the shipment and still refuses a step that does not apply', async () => {
     const o = await paidOrder(f, 'ord-api', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TL-2');
+    // A provider's backlog waiting in the inbox: the API call applies its own number only.
+    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, [scan('BACKLOG-1', 'in_transit', at(0))]);
     const app = await f.app();
     const shipped = await app.inject({ method: 'POST', url: `/shipments/${s.id}/events`, payload: { event: 'ship' } });
     expect(shipped.statusCode).toBe(200);
     expect(shipped.json()).toMatchObject({ state: 'shipped' });
     expect((await app.inject({ method: 'POST', url: `/shipments/${s.id}/events`, payload: { event: 'ship' } })).statusCode).toBe(422);
     expect((await f.store.tracking.history('TL-2')).map((h) => h.event.status)).toEqual(['picked_up']);
+    expect(await f.store.tracking.inboxSize()).toBe(1);
   });
 });

@@ -65,6 +65,8 @@ export interface TrackingRepository {
    * waiting; SQLite's write transaction is exclusive anyway. Call inside a transaction.
    */
   claimInbox(numbers: number, rows: number): Promise<InboxRow[]>;
+  /** One number's pending rows (at most `rows`, oldest first), claimed like claimInbox. */
+  claimInboxOf(trackingNumber: string, rows: number): Promise<InboxRow[]>;
   deleteInbox(seqs: readonly number[]): Promise<void>;
   deadLetter(d: DeadLetterRow): Promise<void>;
   deadLetters(): Promise<DeadLetterRow[]>;

@@ -33,6 +33,10 @@ const claimInbox = sqlPer({
            SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number IN (SELECT tracking_number FROM head)
            ORDER BY seq LIMIT @rows FOR UPDATE SKIP LOCKED`,
 });
+const claimInboxOf = sqlPer({
+  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = ? ORDER BY seq LIMIT ?`,
+  postgres: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = ? ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+});
 const deleteInbox = sqlPer({
   sqlite: `DELETE FROM tracking_inbox WHERE seq IN (SELECT value FROM json_each(?))`,
   postgres: `DELETE FROM tracking_inbox WHERE seq IN (SELECT (json_array_elements_text(?::json))::bigint)`,
@@ -184,6 +188,10 @@ export class SqlTrackingRepository implements TrackingRepository {
 
   async claimInbox(numbers: number, rows: number): Promise<InboxRow[]> {
     return (await this.x.all<EventRow>(claimInbox, { numbers, rows })).map((r) => this.inboxRow(r, 'tracking_inbox'));
+  }
+
+  async claimInboxOf(trackingNumber: string, rows: number): Promise<InboxRow[]> {
+    return (await this.x.all<EventRow>(claimInboxOf, [trackingNumber, rows])).map((r) => this.inboxRow(r, 'tracking_inbox'));
   }
 
   async deleteInbox(seqs: readonly number[]): Promise<void> {
