@@ -38,6 +38,17 @@ describe('tracking over HTTP and through the order', () => {
     expect((await app.inject({ method: 'GET', url: '/track/NOPE' })).statusCode).toBe(404);
   });
 
+  it('acknowledges fifty concurrent webhook posts and applies every event once', async () => {
+    const posts = Array.from({ length: 50 }, (_, i) => post(JSON.stringify({ events: [scan(`CC-${String(i % 10)}`, 'in_transit', at(i), { carrierEventId: `cc-${String(i)}` })] })));
+    const answers = await Promise.all(posts);
+    expect(answers.map((r) => r.statusCode)).toEqual(Array.from({ length: 50 }, () => 202));
+    await f.services.tracking.applier.drain();
+    let history = 0;
+    for (let n = 0; n < 10; n++) history += (await f.store.tracking.history(`CC-${String(n)}`)).length;
+    expect(history).toBe(50);
+    expect(await f.store.tracking.inboxSize()).toBe(0);
+  });
+
   it('answers a malformed payload with 400 and the reason, and keeps it as a dead letter', async () => {
     const bad = await post(JSON.stringify({ events: [{ trackingNumber: 'HT2', carrier: 'ups', status: 'teleported', carrierStatus: 'x', eventTime: 1 }] }));
     expect(bad.statusCode).toBe(400);

@@ -35,7 +35,9 @@ export class StoreTrackingIntake implements TrackingIntake {
     const parsed = Events.safeParse(events);
     if (!parsed.success) throw new BackendError('INVALID_INPUT', `tracking events: ${z.prettifyError(parsed.error)}`);
     const payloadId = newTrackingId('tpl');
-    await this.store.transaction(async () => {
+    // Grouped: concurrent webhook requests share one commit (SQLite group commit, decision
+    // 0011); inside a caller's transaction this is a savepoint of it.
+    await this.store.transactionGrouped(async () => {
       await this.store.tracking.insertPayload({ id: payloadId, source: raw.source, body: raw.body, receivedAt: raw.receivedAt });
       await this.store.tracking.enqueue(parsed.data.map((event) => ({ trackingNumber: event.trackingNumber, payloadId, source: raw.source, event, receivedAt: raw.receivedAt })));
     });
