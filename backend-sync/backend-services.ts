@@ -79,7 +79,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const offlineGraceMs = config.presence.offlineGraceMs;
   const metrics: BackendMetrics = new BackendMetrics({ store, rejections: (): ReadonlyMap<string, number> => bridge.rejections() });
   // Tracking (docs/backend.md, "Tracking"): sources accept into the inbox, the applier folds.
-  const trackingMetrics = new TrackingMetrics(metrics.registry);
+  const trackingMetrics = new TrackingMetrics(metrics.registry, () => store.tracking.inboxSize());
   const applier = new TrackingApplier({ store, clock, logger, metrics: trackingMetrics, eta: carrierPromiseEta, milestones: new ShipmentMilestones(store, transitions, logger) });
   const intake = new StoreTrackingIntake(store, logger);
   const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics };

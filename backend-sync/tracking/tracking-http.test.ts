@@ -47,6 +47,9 @@ describe('tracking over HTTP and through the order', () => {
     for (let n = 0; n < 10; n++) history += (await f.store.tracking.history(`CC-${String(n)}`)).length;
     expect(history).toBe(50);
     expect(await f.store.tracking.inboxSize()).toBe(0);
+    const metrics = await (await f.app()).inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/^backend_tracking_inbox_backlog 0$/m);
+    expect(metrics.body).toMatch(/^backend_tracking_events_total\{outcome="applied"\} 50$/m);
   });
 
   it('answers a malformed payload with 400 and the reason, and keeps it as a dead letter', async () => {

@@ -1,4 +1,4 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DedupeLevel } from './core/event-identity.js';
 
 // What the applier counts: events applied, flagged, dropped as duplicates (by the level that
@@ -15,8 +15,19 @@ export class TrackingMetrics {
   private readonly hitCounter: Counter<'level'> | undefined;
   private readonly eventCounter: Counter<'outcome'> | undefined;
 
-  constructor(registry?: Registry) {
+  /** With a registry: Prometheus counters, and the inbox backlog read at scrape time through `backlog`. */
+  constructor(registry?: Registry, backlog?: () => Promise<number>) {
     if (registry === undefined) return;
+    if (backlog !== undefined) {
+      new Gauge({
+        name: 'backend_tracking_inbox_backlog',
+        help: 'Tracking events accepted and not yet applied (the same on every instance)',
+        registers: [registry],
+        async collect() {
+          this.set(await backlog());
+        },
+      });
+    }
     this.hitCounter = new Counter({ name: 'backend_tracking_dedupe_hits_total', help: 'Tracking events dropped as duplicates, by the dedupe level that recognised them', labelNames: ['level'], registers: [registry] });
     this.eventCounter = new Counter({ name: 'backend_tracking_events_total', help: 'Tracking events handled by the applier, by outcome (applied, flagged, refolds, dead_lettered)', labelNames: ['outcome'], registers: [registry] });
   }
