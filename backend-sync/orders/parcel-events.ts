@@ -74,7 +74,14 @@ export class ParcelEvents {
       return;
     }
     const event = { trackingNumber: s.trackingNumber, carrier: s.carrier, carrierEventId: `locker:${step}:${s.id}`, status, carrierStatus: `locker.${step}`, eventTime: at, lockerId, ...(compartmentId === undefined ? {} : { compartmentId }) };
-    await tracking.accept({ source: 'locker', body: JSON.stringify({ shipmentId: s.id, step, lockerId, compartmentId, at }), receivedAt: this.d.clock.now() }, [event]);
+    try {
+      await tracking.accept({ source: 'locker', body: JSON.stringify({ shipmentId: s.id, step, lockerId, compartmentId, at }), receivedAt: this.d.clock.now() }, [event]);
+    } catch (err) {
+      // An event the tracking format refuses (its own savepoint was rolled back) must not
+      // undo the parcel step itself: the door opened and the parcel is in.
+      if (!isBackendError(err, 'INVALID_INPUT')) throw err;
+      this.log.warn({ shipmentId: s.id, step, reason: err.message }, 'tracking.locker_event_refused');
+    }
   }
 
   /** The courier put the parcel in (maybe another compartment than assigned): customer gets the code. */
