@@ -28,6 +28,12 @@ import type { Ed25519 } from './shared/contract.js';
 import type { Logger } from './shared/logger.js';
 import { Sweeper } from './shared/sweeper.js';
 import type { Store } from './store/store.js';
+import { carrierPromiseEta } from './tracking/eta-seam.js';
+import { ShipmentMilestones } from './tracking/shipment-milestones.js';
+import { TrackingApplier } from './tracking/tracking-applier.js';
+import { StoreTrackingIntake } from './tracking/tracking-intake.js';
+import { TrackingMetrics } from './tracking/tracking-metrics.js';
+import { TRACKING_DEDUPE_RETENTION_MS, type TrackingServices } from './tracking/tracking-services.js';
 
 // Wires the backend's components from their dependencies. Called by main.ts (the
 // composition root, which chooses the real store, clock, payment provider and channels)
@@ -54,6 +60,7 @@ export interface BackendServices extends AppDeps {
   bridge: LockerBridge;
   outbox: OutboxDispatcher;
   sweeper: Sweeper;
+  tracking: TrackingServices;
 }
 
 export function createBackendServices(p: BackendParts): BackendServices {
@@ -70,8 +77,25 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const codeSets = new CodeSetService(store);
   const transitions = new OrderTransitions(store, clock, logger.child({ component: 'transitions' }));
   const offlineGraceMs = config.presence.offlineGraceMs;
-  const shipments = new ShipmentService({ store, clock, logger, tokens, codeBox, codeSets, transitions, offlineGraceMs, maxExtensionMs: config.pickup.maxExtensionMs });
-  const parcels = new ParcelEvents({ store, clock, logger, tokens, codeBox, codeSets, transitions, shipments, pickupWindowMs: config.pickup.windowMs, offlineGraceMs });
+  const metrics: BackendMetrics = new BackendMetrics({ store, rejections: (): ReadonlyMap<string, number> => bridge.rejections() });
+  // Tracking (docs/backend.md, "Tracking"): sources accept into the inbox, the applier folds.
+  const trackingMetrics = new TrackingMetrics(metrics.registry, () => store.tracking.inboxSize());
+  const applier = new TrackingApplier({ store, clock, logger, metrics: trackingMetrics, eta: carrierPromiseEta, milestones: new ShipmentMilestones(store, transitions, logger) });
+  const intake = new StoreTrackingIntake(store, logger);
+  const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics };
+  const shipments = new ShipmentService({
+    store,
+    clock,
+    logger,
+    tokens,
+    codeBox,
+    codeSets,
+    transitions,
+    offlineGraceMs,
+    maxExtensionMs: config.pickup.maxExtensionMs,
+    tracking: { intake, apply: (trackingNumber) => applier.applyNow(trackingNumber) },
+  });
+  const parcels = new ParcelEvents({ store, clock, logger, tokens, codeBox, codeSets, transitions, shipments, pickupWindowMs: config.pickup.windowMs, offlineGraceMs, tracking: intake });
   const orders = new OrderService({ store, clock, logger, payments: p.payments, transitions, shipments });
   const reservations = new ReservationService({ store, clock, logger, holdMs: config.reservations.holdMs, offlineGraceMs });
   const lockers = new LockerService(store, keys, clock, offlineGraceMs, logger);
@@ -91,14 +115,15 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'refunds', run: () => orders.processRefunds() },
       { name: 'commands', run: () => commands.publishDue() },
       { name: 'coalesced-snapshots', run: () => bridge.flushCoalescedSnapshots() },
+      { name: 'tracking-apply', run: () => applier.drain(10) },
+      { name: 'tracking-dedupe-retention', run: () => store.tracking.purgeKeys(clock.now() - TRACKING_DEDUPE_RETENTION_MS, 5_000) },
     ],
     Math.min(config.reservations.sweepIntervalMs, config.notifications.pollIntervalMs),
     logger,
   );
   const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
   const auth = config.auth === undefined ? undefined : new ApiKeyAuth(config.auth.apiKeys);
-  const metrics = new BackendMetrics({ store, rejections: () => bridge.rejections() });
-  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper, metrics, trackingWebhooks: config.tracking.webhooks };
+  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper, metrics, tracking, trackingWebhooks: config.tracking.webhooks };
 }
 
 /**

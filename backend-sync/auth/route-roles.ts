@@ -35,6 +35,8 @@ export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'POST /shipments/:shipmentId/pickup-extension': [M, P],
   'POST /shipments/:shipmentId/return': [M, P],
   'POST /shipments/:shipmentId/retrieval-token': [C, A],
+  'POST /tracking/events': [C],
+  'GET /track/:trackingNumber': [P, A],
   'GET /alerts': [A],
   'GET /metrics': [A],
   'POST /admin/keys/:kid/revocation': [A],

@@ -13,6 +13,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { TrackingIntake } from '../tracking/tracking-event.js';
+import type { TrackingServices } from '../tracking/tracking-services.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Everything the HTTP layer calls; built by main.ts (or a test) and passed to buildApp. */
@@ -34,9 +35,11 @@ export interface AppDeps {
   auth?: ApiKeyAuth | undefined;
   /** Prometheus metrics for GET /metrics. */
   metrics: BackendMetrics;
+  /** Shipment tracking (intake, applier); GET /track and POST /tracking/events. */
+  tracking: TrackingServices;
   /** For /health: is the MQTT link up (undefined: MQTT disabled). */
   mqttConnected?: (() => boolean) | undefined;
-  /** The tracking core's intake; absent, the tracking webhook routes answer 503. */
+  /** Overrides `tracking.intake` for the webhook routes (tests record what they accept). */
   trackingIntake?: TrackingIntake | undefined;
   /** The secret each tracking provider signs its webhooks with (config.tracking.webhooks). */
   trackingWebhooks?: TrackingWebhookSecrets | undefined;

@@ -14,6 +14,7 @@ import { lockerRoutes } from './routes/locker-routes.js';
 import { orderRoutes } from './routes/order-routes.js';
 import { reservationRoutes } from './routes/reservation-routes.js';
 import { shipmentRoutes } from './routes/shipment-routes.js';
+import { trackingRoutes } from './routes/tracking-routes.js';
 import { trackingWebhookRoutes } from './routes/tracking-webhook-routes.js';
 
 // The HTTP API. Every body, query, params and header set is a zod schema (validated by
@@ -81,6 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   orderRoutes(app, deps);
   customerOrderRoutes(app, deps);
   shipmentRoutes(app, deps);
+  trackingRoutes(app, deps);
   commandRoutes(app, deps);
   adminRoutes(app, deps);
   await app.register(trackingWebhookRoutes(deps));

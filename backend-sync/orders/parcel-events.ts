@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import type { Actor, OrderTransitions } from './order-transitions.js';
 import { queueRefund } from './refunds.js';
 import type { ShipmentService } from './shipment-service.js';
+import { TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
 
 // What happens to a parcel at the locker: deposit, pickup, expiry, return drop-off and
 // retrieval, and a compartment fault. Each handler is idempotent against the shipment's
@@ -29,6 +30,8 @@ export interface ParcelEventsDeps {
   shipments: ShipmentService;
   pickupWindowMs: number;
   offlineGraceMs: number;
+  /** One timeline: deposit and pickup become tracking events of the shipment's number. */
+  tracking?: TrackingIntake | undefined;
 }
 
 export class ParcelEvents {
@@ -54,6 +57,31 @@ export class ParcelEvents {
     await this.d.transitions.lockOrder(seen.orderId);
     const s = await this.shipment(id);
     return s !== undefined && applies(s) ? s : undefined;
+  }
+
+  /**
+   * Adds a locker step to the shipment's tracking timeline, in the caller's transaction (so
+   * the event exists if and only if the step happened). The customer notice for it is the
+   * shipment transition's own (it carries the locker and the code); the tracking side
+   * notifies nothing more for these (tracking/shipment-milestones.ts).
+   */
+  private async timeline(s: ShipmentRecord, status: 'available_for_pickup' | 'collected', step: string, at: number, lockerId: string, compartmentId: string | undefined): Promise<void> {
+    const tracking = this.d.tracking;
+    if (tracking === undefined) return;
+    if (!TrackingNumber.safeParse(s.trackingNumber).success) {
+      // Older shipments may carry numbers outside the tracking format: the locker step still counts.
+      this.log.warn({ shipmentId: s.id }, 'tracking.locker_event_skipped');
+      return;
+    }
+    const event = { trackingNumber: s.trackingNumber, carrier: s.carrier, carrierEventId: `locker:${step}:${s.id}`, status, carrierStatus: `locker.${step}`, eventTime: at, lockerId, ...(compartmentId === undefined ? {} : { compartmentId }) };
+    try {
+      await tracking.accept({ source: 'locker', body: JSON.stringify({ shipmentId: s.id, step, lockerId, compartmentId, at }), receivedAt: this.d.clock.now() }, [event]);
+    } catch (err) {
+      // An event the tracking format refuses (its own savepoint was rolled back) must not
+      // undo the parcel step itself: the door opened and the parcel is in.
+      if (!isBackendError(err, 'INVALID_INPUT')) throw err;
+      this.log.warn({ shipmentId: s.id, step, reason: err.message }, 'tracking.locker_event_refused');
+    }
   }
 
   /** The courier put the parcel in (maybe another compartment than assigned): customer gets the code. */
@@ -90,6 +118,7 @@ export class ParcelEvents {
       if (slot !== undefined) patch.compartmentId = slot;
       await transitions.shipment(s, 'deposit', who, patch, extra);
       await transitions.refreshOrder(s.orderId, who);
+      await this.timeline(s, 'available_for_pickup', 'deposit', at, lockerId, slot);
       return 'applied';
     });
   }
@@ -105,6 +134,7 @@ export class ParcelEvents {
       if (s.reservationId !== undefined) await store.reservations.release(s.reservationId, 'released', this.d.clock.now());
       await transitions.shipment(s, 'collect', who);
       await transitions.refreshOrder(s.orderId, who);
+      await this.timeline(s, 'collected', 'collect', this.d.clock.now(), lockerId, s.compartmentId);
       return 'applied';
     });
   }

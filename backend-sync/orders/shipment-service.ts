@@ -10,6 +10,8 @@ import type { Store } from '../store/store.js';
 import type { CreateShipmentRequest, ShipmentView } from './order-schemas.js';
 import type { Actor, OrderTransitions } from './order-transitions.js';
 import { shipmentView } from './order-view.js';
+import { nextShipmentState } from './shipment-state-machine.js';
+import { TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
 
 // Shipments: created with a confirmed locker compartment (the parcel is "assigned"), at
 // which moment the pickup token and keypad code are issued and the entry joins the
@@ -27,6 +29,8 @@ export interface ShipmentServiceDeps {
   transitions: OrderTransitions;
   offlineGraceMs: number;
   maxExtensionMs: number;
+  /** Carrier steps become canonical tracking events, applied at once (one timeline). */
+  tracking?: { intake: TrackingIntake; apply: (trackingNumber: string) => Promise<unknown> } | undefined;
 }
 
 export class ShipmentService {
@@ -125,8 +129,38 @@ export class ShipmentService {
     return { ...r, orderId };
   }
 
-  /** Carrier steps reported through the API (ship, out for delivery). */
-  carrierEvent(id: string, event: 'ship' | 'out_for_delivery', who: Actor): Promise<ShipmentView> {
+  /**
+   * Carrier steps reported through the API (ship, out for delivery): a thin source of
+   * canonical tracking events. The step is checked as before (a refused step is still a
+   * 422), then accepted as a tracking event of the shipment's number and that number's
+   * pending events are applied at once (not the rest of the inbox), so
+   * the shipment moves through the tracking timeline (tracking/shipment-milestones.ts)
+   * like any carrier scan. Without the tracking wiring, or for a number outside the
+   * tracking format, the step moves the shipment directly.
+   */
+  async carrierEvent(id: string, event: 'ship' | 'out_for_delivery', who: Actor): Promise<ShipmentView> {
+    const seen = await this.d.store.shipments.get(id);
+    if (seen === undefined) throw notFound('shipment', id);
+    const tracking = this.d.tracking;
+    if (tracking === undefined || !TrackingNumber.safeParse(seen.trackingNumber).success) return this.carrierStep(id, event, who);
+    const allowed = nextShipmentState(seen.state, event);
+    if (!allowed.ok) throw new BackendError('INVALID_TRANSITION', allowed.reason, { shipmentId: id, state: seen.state, event });
+    const now = this.d.clock.now();
+    await tracking.intake.accept({ source: 'canonical', body: JSON.stringify({ shipmentId: id, event, reason: who.reason }), receivedAt: now }, [
+      {
+        trackingNumber: seen.trackingNumber,
+        carrier: seen.carrier,
+        status: event === 'ship' ? 'picked_up' : 'out_for_delivery',
+        carrierStatus: `api.${event}`,
+        ...(who.reason === undefined ? {} : { carrierReason: who.reason }),
+        eventTime: now,
+      },
+    ]);
+    await tracking.apply(seen.trackingNumber);
+    return this.get(id);
+  }
+
+  private carrierStep(id: string, event: 'ship' | 'out_for_delivery', who: Actor): Promise<ShipmentView> {
     const { store, transitions } = this.d;
     return store.transaction(async () => {
       const seen = await store.shipments.get(id);

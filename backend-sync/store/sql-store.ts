@@ -10,6 +10,8 @@ import { SqlNotificationRepository } from './sql/notification-repository.js';
 import { SqlOrderRepository, SqlShipmentRepository } from './sql/order-repositories.js';
 import { SqlReservationRepository } from './sql/reservation-repository.js';
 import type { SqlExecutor } from './sql/sql-executor.js';
+import { SqlPollSchedule } from './sql/poll-schedule-repository.js';
+import { SqlTrackingRepository } from './sql/tracking-repository.js';
 
 // The one Store implementation: every repository is written once against SqlExecutor and
 // runs on whichever engine the executor speaks (docs/decisions/0029).
@@ -29,6 +31,8 @@ export class SqlStore implements Store {
   readonly signingKeys;
   readonly commands;
   readonly lockerHealth;
+  readonly tracking;
+  readonly pollSchedule;
   readonly engine;
 
   constructor(readonly x: SqlExecutor) {
@@ -47,6 +51,8 @@ export class SqlStore implements Store {
     this.signingKeys = new SqlSigningKeyRepository(x);
     this.commands = new SqlCommandRepository(x);
     this.lockerHealth = new SqlLockerHealthRepository(x);
+    this.tracking = new SqlTrackingRepository(x);
+    this.pollSchedule = new SqlPollSchedule(x);
   }
 
   transaction<T>(work: () => Promise<T>): Promise<T> {

@@ -17,6 +17,8 @@ import type {
   SigningKeyRecord,
   StateLogEntry,
 } from './records.js';
+import type { PollSchedule } from '../tracking/poll-schedule.js';
+import type { TrackingRepository } from '../tracking/tracking-store.js';
 
 // The backend's persistence, one repository per aggregate. Everything that must not be
 // lost or double-booked is a CONDITIONAL write (UPDATE … WHERE state = …, INSERT … ON
@@ -148,6 +150,8 @@ export interface ShipmentRepository {
   insert(s: ShipmentRecord): Promise<void>;
   get(id: string): Promise<ShipmentRecord | undefined>;
   byOrder(orderId: string): Promise<ShipmentRecord[]>;
+  /** Shipments carrying this tracking number (normally one), oldest first. */
+  byTrackingNumber(trackingNumber: string): Promise<ShipmentRecord[]>;
   /** Optimistic on version; `patch` fields are written alongside the state. */
   update(id: string, expectedVersion: number, patch: Partial<Omit<ShipmentRecord, 'id' | 'orderId' | 'version'>>, now: number): Promise<boolean>;
   setPendingCode(id: string, code: string | null): Promise<void>;
@@ -293,6 +297,9 @@ export interface Store {
   readonly signingKeys: SigningKeyRepository;
   readonly commands: CommandRepository;
   readonly lockerHealth: LockerHealthRepository;
+  /** Shipment tracking: inbox, dedupe, history, projection, read model (tracking/tracking-store.ts). */
+  readonly tracking: TrackingRepository;
+  readonly pollSchedule: PollSchedule;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   /**

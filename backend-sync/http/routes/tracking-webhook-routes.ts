@@ -45,9 +45,9 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
 
   async function handle(provider: WebhookProvider, secret: string | undefined, req: FastifyRequest): Promise<Answer> {
     const source = provider.source;
-    const intake = d.trackingIntake;
-    if (secret === undefined || intake === undefined) {
-      log.warn({ source, missing: secret === undefined ? 'secret' : 'intake' }, 'tracking.webhook_unavailable');
+    const intake = d.trackingIntake ?? d.tracking.intake;
+    if (secret === undefined) {
+      log.warn({ source, missing: 'secret' }, 'tracking.webhook_unavailable');
       return { code: 503, body: errorBody('NOT_CONFIGURED', `${source} webhooks are not configured on this backend`) };
     }
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);

@@ -289,6 +289,94 @@ const steps: readonly string[] = [
     PRIMARY KEY (locker_id, epoch, seq)
   );
   `,
+  // 2: shipment tracking (SQLite step 8) (issue 10, docs/backend.md "Tracking"). Raw payloads as received;
+  // an inbox of accepted events not yet applied (accept, persist, acknowledge, then apply);
+  // dedupe keys (insert-if-absent, purged after the retention window); the append-only
+  // history (one row per accepted, non-duplicate event; unique on the normalised hash, so a
+  // replay after the retention window still cannot enter twice); the projection per tracking
+  // number (the fold of its history, docs/decisions/0030) and the read model GET /track
+  // serves with one point lookup; flagged events for review; dead letters; the poll schedule.
+  `
+  CREATE TABLE tracking_payloads (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at BIGINT NOT NULL
+  );
+  CREATE TABLE tracking_inbox (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tracking_number TEXT NOT NULL,
+    payload_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    event_json TEXT NOT NULL,
+    received_at BIGINT NOT NULL
+  );
+  -- The applier claims every pending row of the numbers at the head of the inbox.
+  CREATE INDEX tracking_inbox_by_number ON tracking_inbox (tracking_number, seq);
+  CREATE TABLE tracking_dedupe (
+    key TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL
+  );
+  CREATE INDEX tracking_dedupe_age ON tracking_dedupe (created_at);
+  CREATE TABLE tracking_history (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tracking_number TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    event_time BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    payload_id TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    event_json TEXT NOT NULL
+  );
+  CREATE INDEX tracking_history_by_number ON tracking_history (tracking_number, event_time);
+  CREATE FUNCTION tracking_history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'tracking_history is append-only'; END $$;
+  CREATE TRIGGER tracking_history_no_change BEFORE UPDATE OR DELETE ON tracking_history
+    FOR EACH ROW EXECUTE FUNCTION tracking_history_append_only();
+  CREATE TABLE tracking_state (
+    tracking_number TEXT PRIMARY KEY,
+    carrier TEXT NOT NULL,
+    status TEXT,
+    state_json TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE tracking_read (
+    tracking_number TEXT PRIMARY KEY,
+    doc_json TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE tracking_review (
+    hash TEXT PRIMARY KEY,
+    tracking_number TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    event_time BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    flagged_at BIGINT NOT NULL
+  );
+  CREATE INDEX tracking_review_by_number ON tracking_review (tracking_number);
+  CREATE TABLE tracking_dead_letters (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    body TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    received_at BIGINT NOT NULL
+  );
+  CREATE TABLE tracking_poll_schedule (
+    tracking_number TEXT PRIMARY KEY,
+    carrier TEXT NOT NULL,
+    last_event_at BIGINT,
+    last_webhook_at BIGINT,
+    next_poll_at BIGINT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    lease_until BIGINT
+  );
+  CREATE INDEX tracking_poll_due ON tracking_poll_schedule (next_poll_at);
+  CREATE INDEX shipments_by_tracking_number ON shipments (tracking_number);
+  `,
   // A customer's order history (GET /customers/{customerId}/orders): who the order belongs
   // to (orders/customer-key.ts: the merchant's customer id, else the lowercased email),
   // filled in for existing orders from their email, and the index its keyset pages walk.

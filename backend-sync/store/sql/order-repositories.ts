@@ -167,6 +167,7 @@ const shipmentsByOrders = sqlPer({
   sqlite: `SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE order_id IN (SELECT value FROM json_each(@orderIds)) ORDER BY order_id, created_at, id`,
   postgres: `SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE order_id IN (SELECT value FROM json_array_elements_text(CAST(@orderIds AS json))) ORDER BY order_id, created_at, id`,
 });
+const shipmentsByTracking = sql(`SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE tracking_number = ? ORDER BY created_at, id`);
 // Every patchable column is written from a flag and a value: a column whose flag is 0
 // keeps its value. One fixed statement, prepared once, whatever the patch holds.
 const updateShipment = sql(
@@ -272,6 +273,10 @@ export class SqlShipmentRepository implements ShipmentRepository {
 
   async byOrder(orderId: string): Promise<ShipmentRecord[]> {
     return (await this.x.all<ShipmentRow>(shipmentsByOrder, [orderId])).map(shipmentOf);
+  }
+
+  async byTrackingNumber(trackingNumber: string): Promise<ShipmentRecord[]> {
+    return (await this.x.all<ShipmentRow>(shipmentsByTracking, [trackingNumber])).map(shipmentOf);
   }
 
   async update(id: string, expectedVersion: number, patch: Partial<Omit<ShipmentRecord, 'id' | 'orderId' | 'version'>>, now: number): Promise<boolean> {

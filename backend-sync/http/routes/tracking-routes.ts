@@ -1,0 +1,86 @@
+import type { IncomingMessage } from 'node:http';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { BackendError } from '../../shared/errors.js';
+import { TrackView } from '../../tracking/read-model.js';
+import { CanonicalTrackingBatch, TrackingNumber } from '../../tracking/tracking-event.js';
+import type { AppDeps } from '../app-deps.js';
+import type { App } from '../app.js';
+import { errorResponses } from '../error-body.js';
+
+// Tracking over HTTP: our own canonical webhook format in (accept, persist, acknowledge,
+// then apply) and the tracking page's read path out. GET /track is one point lookup of the
+// read model; its document is sent as stored (no re-serialisation), with an ETag.
+
+const Receipt = z.object({ payloadId: z.string(), received: z.number().int() });
+const TrackParams = z.object({ trackingNumber: TrackingNumber });
+
+/** The stored document, typed as the response it already is (its JSON was written from a TrackView). */
+const storedJson = (docJson: string): TrackView => docJson as unknown as TrackView;
+
+export function trackingRoutes(app: App, d: AppDeps): void {
+  // Scoped to these routes: the body is kept as received for the raw-payload table, and
+  // JSON that does not parse reaches the handler (to be dead-lettered) instead of being
+  // refused before it.
+  void app.register((scope, _opts, done) => {
+    const raw = new WeakMap<IncomingMessage, { body: string; jsonError?: string }>();
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, parsed) => {
+      const text = String(body);
+      try {
+        const value: unknown = JSON.parse(text);
+        raw.set(req.raw, { body: text });
+        parsed(null, value);
+      } catch (err) {
+        raw.set(req.raw, { body: text, jsonError: err instanceof Error ? err.message : 'invalid JSON' });
+        parsed(null, undefined);
+      }
+    });
+    const r = scope.withTypeProvider<ZodTypeProvider>();
+    r.post(
+      '/tracking/events',
+      {
+        attachValidation: true,
+        schema: {
+          tags: ['tracking'],
+          summary: 'Tracking events in our canonical format (a batch); applied after the acknowledgement',
+          body: CanonicalTrackingBatch,
+          response: { 202: Receipt, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const kept = raw.get(req.raw);
+        const payload = { source: 'canonical' as const, body: kept?.body ?? '', receivedAt: d.clock.now() };
+        if (req.validationError !== undefined || kept?.jsonError !== undefined) {
+          const checked = CanonicalTrackingBatch.safeParse(req.body);
+          const reason = kept?.jsonError !== undefined ? `invalid JSON: ${kept.jsonError}` : checked.success ? 'invalid body' : z.prettifyError(checked.error);
+          const { deadLetterId } = await d.tracking.intake.deadLetter(payload, reason);
+          throw new BackendError('INVALID_INPUT', reason, { deadLetterId });
+        }
+        const receipt = await d.tracking.intake.accept(payload, req.body.events);
+        void d.tracking.applier.kick();
+        reply.code(202);
+        return receipt;
+      },
+    );
+    r.get(
+      '/track/:trackingNumber',
+      {
+        schema: {
+          tags: ['tracking'],
+          summary: 'Where a parcel is: status, last location, ETA and recent history (ETag; 304 on If-None-Match)',
+          params: TrackParams,
+          response: { 200: TrackView, 304: z.null().describe('Not modified: the If-None-Match ETag is current'), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const row = await d.store.tracking.readModel(req.params.trackingNumber);
+        if (row === undefined) throw new BackendError('NOT_FOUND', 'tracking number not found', { trackingNumber: req.params.trackingNumber });
+        void reply.header('etag', row.etag).header('cache-control', 'no-cache');
+        if (req.headers['if-none-match'] === row.etag) return reply.code(304).send(null);
+        // Stored already as the schema's JSON (read-model.ts): sent as it is.
+        return reply.header('content-type', 'application/json; charset=utf-8').serializer((p: unknown) => p as string).send(storedJson(row.docJson));
+      },
+    );
+    done();
+  });
+}

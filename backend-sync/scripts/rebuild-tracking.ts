@@ -1,0 +1,40 @@
+// Rebuilds the tracking projections, read models and review flags by replaying history,
+// and reports every difference found (one JSON line each on stdout, a summary on stderr):
+//   npx tsx backend-sync/scripts/rebuild-tracking.ts [--dry-run]
+// Uses the backend's configuration (BACKEND_CONFIG file + env, as `npm run backend`), so
+// it runs against the same database, SQLite or PostgreSQL. Safe beside running instances:
+// each number is rebuilt under its projection lock, as the applier holds it. Exit status:
+// 0 nothing differed, 1 differences found (repaired unless --dry-run), 2 failure.
+import { loadConfig } from '../config/config.js';
+import { systemClock } from '../shared/clock.js';
+import { createLogger } from '../shared/logger.js';
+import { openStore } from '../store/open-store.js';
+import { carrierPromiseEta } from '../tracking/eta-seam.js';
+import { rebuildTracking } from '../tracking/rebuild-tracking.js';
+
+const args = process.argv.slice(2);
+if (args.some((a) => a !== '--dry-run')) {
+  process.stderr.write('usage: rebuild-tracking.ts [--dry-run]\n');
+  process.exit(2);
+}
+const write = !args.includes('--dry-run');
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+}
+const logger = createLogger({ level: config.logLevel });
+const store = await openStore(config.db, logger);
+try {
+  const report = await rebuildTracking(store, systemClock, carrierPromiseEta, { write });
+  for (const d of report.differences) process.stdout.write(`${JSON.stringify(d)}\n`);
+  process.stderr.write(`tracking numbers: ${String(report.numbers)}, differences: ${String(report.differences.length)}${write && report.differences.length > 0 ? ' (repaired)' : ''}\n`);
+  process.exitCode = report.differences.length === 0 ? 0 : 1;
+} catch (err) {
+  process.stderr.write(`rebuild failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 2;
+} finally {
+  await store.close();
+}

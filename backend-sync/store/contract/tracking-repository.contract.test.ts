@@ -1,0 +1,147 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTestExecutor } from '../../testing/test-executor.js';
+import { testEngines } from '../../testing/pg-test-db.js';
+import { emptyProjection } from '../../tracking/core/tracking-fold.js';
+import type { CanonicalTrackingEvent } from '../../tracking/tracking-event.js';
+import type { SqlExecutor } from '../sql/sql-executor.js';
+import { sql } from '../sql/sql-text.js';
+import { SqlTrackingRepository } from '../sql/tracking-repository.js';
+
+// The tracking tables' contract, on every engine: the inbox keeps order and is claimed by
+// one transaction at a time, dedupe keys are insert-if-absent and purged by age, history is
+// append-only and holds each normalised hash once, the projection row is created on lock.
+
+const dir = mkdtempSync(join(tmpdir(), 'tracking-contract-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const engines = await testEngines('tracking repository contract');
+const T = 1_800_000_000_000;
+
+const ev = (over: Partial<CanonicalTrackingEvent> = {}): CanonicalTrackingEvent => ({
+  trackingNumber: 'TN1',
+  carrier: 'ups',
+  status: 'in_transit',
+  carrierStatus: 'Arrived at facility',
+  eventTime: T,
+  location: { city: 'Lyon', country: 'FR' },
+  ...over,
+});
+
+describe.each(engines)('TrackingRepository on %s', (engine) => {
+  let x: SqlExecutor;
+  let dispose: () => Promise<void>;
+  let repo: SqlTrackingRepository;
+
+  beforeEach(async () => {
+    ({ x, dispose } = await openTestExecutor(engine, dir));
+    repo = new SqlTrackingRepository(x);
+  });
+  afterEach(() => dispose());
+
+  it('claims the numbers at the head of the inbox with all their rows, in arrival order with their events intact, and deletes the ones applied', async () => {
+    await repo.insertPayload({ id: 'p1', source: 'canonical', body: '{"events":[]}', receivedAt: T });
+    const events = [
+      ev({ eventTime: T + 2 }),
+      ev({ trackingNumber: 'TN2', carrierEventId: 'e-9', eventTime: T + 1 }),
+      ev({ trackingNumber: 'TN3' }),
+      ev({ status: 'delivered', location: undefined }),
+    ];
+    await repo.enqueue(events.map((e) => ({ trackingNumber: e.trackingNumber, payloadId: 'p1', source: 'canonical', event: e, receivedAt: T + 5 })));
+    expect(await repo.inboxSize()).toBe(4);
+    const claimed = await x.transaction(() => repo.claimInbox(2, 100));
+    expect(claimed.map((r) => r.event)).toEqual([events[0], events[1], events[3]].map((e) => JSON.parse(JSON.stringify(e)) as unknown));
+    expect(claimed[1]).toMatchObject({ trackingNumber: 'TN2', payloadId: 'p1', source: 'canonical', receivedAt: T + 5 });
+    expect((await x.transaction(() => repo.claimInbox(2, 2))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2']);
+    await repo.deleteInbox(claimed.map((r) => r.seq));
+    const rest = await x.transaction(() => repo.claimInbox(10, 100));
+    expect(rest.map((r) => r.trackingNumber)).toEqual(['TN3']);
+  });
+
+  it('lets a second transaction claim only the inbox rows the first one does not hold', async () => {
+    await repo.enqueue([1, 2, 3, 4].map((i) => ({ trackingNumber: `TN${String(i)}`, payloadId: 'p', source: 'poll', event: ev({ trackingNumber: `TN${String(i)}` }), receivedAt: T })));
+    if (engine === 'sqlite') {
+      // One exclusive writer: the second claim waits for the first to finish and its deletes.
+      const first = x.transaction(async () => {
+        const rows = await repo.claimInbox(2, 100);
+        await repo.deleteInbox(rows.map((r) => r.seq));
+        return rows;
+      });
+      const second = x.transaction(() => repo.claimInbox(10, 100));
+      expect((await first).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2']);
+      expect((await second).map((r) => r.trackingNumber)).toEqual(['TN3', 'TN4']);
+      return;
+    }
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let claimedFirst!: () => void;
+    const firstClaimed = new Promise<void>((r) => (claimedFirst = r));
+    const first = x.transaction(async () => {
+      const rows = await repo.claimInbox(2, 100);
+      claimedFirst();
+      await held;
+      return rows.map((r) => r.trackingNumber);
+    });
+    await firstClaimed;
+    const second = await x.transaction(async () => (await repo.claimInbox(10, 100)).map((r) => r.trackingNumber));
+    release();
+    expect(await first).toEqual(['TN1', 'TN2']);
+    expect(second).toEqual(['TN3', 'TN4']);
+  });
+
+  it('records dedupe keys once, reports which exist, and purges them by age', async () => {
+    expect([...(await repo.recordKeys(['a', 'b'], T))].sort()).toEqual(['a', 'b']);
+    expect([...(await repo.recordKeys(['b', 'c'], T + 10))]).toEqual(['c']);
+    expect([...(await repo.existingKeys(['a', 'c', 'z']))].sort()).toEqual(['a', 'c']);
+    expect(await repo.purgeKeys(T + 5, 100)).toBe(2);
+    expect([...(await repo.existingKeys(['a', 'b', 'c']))]).toEqual(['c']);
+  });
+
+  it('appends each hash to history once and refuses to update or delete history', async () => {
+    const entry = (hash: string, e: CanonicalTrackingEvent) => ({ trackingNumber: e.trackingNumber, hash, source: 'easypost' as const, payloadId: 'p', receivedAt: T + 1, event: e });
+    expect([...(await repo.appendHistory([entry('h1', ev()), entry('h2', ev({ status: 'delivered' }))]))].sort()).toEqual(['h1', 'h2']);
+    expect([...(await repo.appendHistory([entry('h2', ev()), entry('h3', ev({ trackingNumber: 'TN0' }))]))]).toEqual(['h3']);
+    const h = await repo.history('TN1');
+    expect(h.map((r) => [r.hash, r.event.status])).toEqual([
+      ['h1', 'in_transit'],
+      ['h2', 'delivered'],
+    ]);
+    expect(await repo.historyNumbers(undefined, 10)).toEqual(['TN0', 'TN1']);
+    expect(await repo.historyNumbers('TN0', 10)).toEqual(['TN1']);
+    await expect(x.run(sql(`UPDATE tracking_history SET status = 'x'`))).rejects.toThrow(/append-only/);
+    await expect(x.run(sql(`DELETE FROM tracking_history`))).rejects.toThrow(/append-only/);
+  });
+
+  it('creates the projection row on first lock, saves it with a version bump, and keeps the read model by point lookup', async () => {
+    const first = await x.transaction(() => repo.lockProjection('TN1', 'ups', T));
+    expect(first).toEqual({ projection: emptyProjection('TN1', 'ups'), version: 0 });
+    await x.transaction(async () => {
+      const { projection } = await repo.lockProjection('TN1', 'ups', T);
+      await repo.saveProjection({ ...projection, status: 'in_transit', lastEventTime: T }, T + 1);
+    });
+    expect(await repo.projection('TN1')).toMatchObject({ version: 1, projection: { status: 'in_transit', lastEventTime: T } });
+    expect(await repo.projection('nope')).toBeUndefined();
+    await repo.putReadModel('TN1', { docJson: '{"a":1}', etag: '"e1"' }, T);
+    await repo.putReadModel('TN1', { docJson: '{"a":2}', etag: '"e2"' }, T + 1);
+    expect(await repo.readModel('TN1')).toEqual({ docJson: '{"a":2}', etag: '"e2"' });
+  });
+
+  it('keeps flagged events for review and replaces one number’s flags after a re-fold', async () => {
+    const flag = (hash: string) => ({ hash, from: 'delivered' as const, to: 'in_transit' as const, eventTime: T, reason: 'illegal transition delivered → in_transit' });
+    await repo.addFlags('TN1', [flag('h1'), flag('h2')], T);
+    await repo.addFlags('TN1', [flag('h1')], T + 5);
+    await repo.addFlags('TN2', [flag('h9')], T);
+    expect((await repo.flags('TN1')).map((f) => [f.hash, f.flaggedAt])).toEqual([
+      ['h1', T],
+      ['h2', T],
+    ]);
+    await repo.replaceFlags('TN1', [flag('h3')], T + 9);
+    expect((await repo.flags()).map((f) => f.hash)).toEqual(['h3', 'h9']);
+  });
+
+  it('keeps dead letters with their reason', async () => {
+    await repo.deadLetter({ id: 'd1', source: 'canonical', body: '{bad', reason: 'not JSON', receivedAt: T });
+    expect(await repo.deadLetters()).toEqual([{ id: 'd1', source: 'canonical', body: '{bad', reason: 'not JSON', receivedAt: T }]);
+  });
+});

@@ -1,0 +1,319 @@
+import { z } from 'zod';
+import type { Flag } from '../../tracking/core/tracking-fold.js';
+import { TrackingProjection, emptyProjection } from '../../tracking/core/tracking-fold.js';
+import { CanonicalTrackingEvent, TrackingSource } from '../../tracking/tracking-event.js';
+import type { DeadLetterRow, HistoryEntry, HistoryRow, InboxEntry, InboxRow, ReadModelRow, ReviewRow, StoredProjection, TrackingRepository } from '../../tracking/tracking-store.js';
+import { readJson } from './json-column.js';
+import type { SqlExecutor } from './sql-executor.js';
+import { sql, sqlPer } from './sql-text.js';
+
+// Tracking tables (docs/backend.md, "Tracking"). Batches go in as ONE statement each: the
+// rows travel as a JSON array (SQLite json_each, PostgreSQL json_array_elements), so a batch
+// of a thousand events costs one round trip on PostgreSQL and one prepared statement on
+// SQLite. Events are stored as their canonical JSON and read back through the schema.
+
+const insertPayload = sql(`INSERT INTO tracking_payloads (id, source, body, received_at) VALUES (@id, @source, @body, @receivedAt)`);
+
+const enqueue = sqlPer({
+  sqlite: `INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at)
+           SELECT json_extract(value, '$.t'), json_extract(value, '$.p'), json_extract(value, '$.s'), json_extract(value, '$.e'), json_extract(value, '$.r')
+           FROM json_each(@rows) ORDER BY key`,
+  postgres: `INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at)
+           SELECT x->>'t', x->>'p', x->>'s', x->>'e', (x->>'r')::bigint FROM json_array_elements(@rows::json) WITH ORDINALITY AS a(x, n) ORDER BY n`,
+});
+const inboxSize = sql(`SELECT count(*) AS n FROM tracking_inbox`);
+const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, received_at';
+// The numbers of the oldest rows (fair: the head of the inbox goes first), with every
+// pending row of theirs: a backlog is folded per number in one step, not one row at a time.
+const claimInbox = sqlPer({
+  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox
+           WHERE tracking_number IN (SELECT tracking_number FROM tracking_inbox ORDER BY seq LIMIT @numbers)
+           ORDER BY seq LIMIT @rows`,
+  postgres: `WITH head AS (SELECT tracking_number FROM tracking_inbox ORDER BY seq LIMIT @numbers FOR UPDATE SKIP LOCKED)
+           SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number IN (SELECT tracking_number FROM head)
+           ORDER BY seq LIMIT @rows FOR UPDATE SKIP LOCKED`,
+});
+const claimInboxOf = sqlPer({
+  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = ? ORDER BY seq LIMIT ?`,
+  postgres: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = ? ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+});
+const deleteInbox = sqlPer({
+  sqlite: `DELETE FROM tracking_inbox WHERE seq IN (SELECT value FROM json_each(?))`,
+  postgres: `DELETE FROM tracking_inbox WHERE seq IN (SELECT (json_array_elements_text(?::json))::bigint)`,
+});
+
+const insertDeadLetter = sql(`INSERT INTO tracking_dead_letters (id, source, body, reason, received_at) VALUES (@id, @source, @body, @reason, @receivedAt)`);
+const deadLetters = sql(`SELECT id, source, body, reason, received_at FROM tracking_dead_letters ORDER BY received_at, id`);
+
+const KEY_LIST = { sqlite: `SELECT value FROM json_each(?)`, postgres: `SELECT json_array_elements_text(?::json)` };
+const existingKeys = sqlPer({
+  sqlite: `SELECT key FROM tracking_dedupe WHERE key IN (${KEY_LIST.sqlite})`,
+  postgres: `SELECT key FROM tracking_dedupe WHERE key IN (${KEY_LIST.postgres})`,
+});
+const existingHashes = sqlPer({
+  sqlite: `SELECT hash FROM tracking_history WHERE hash IN (${KEY_LIST.sqlite})`,
+  postgres: `SELECT hash FROM tracking_history WHERE hash IN (${KEY_LIST.postgres})`,
+});
+const recordKeys = sqlPer({
+  sqlite: `INSERT INTO tracking_dedupe (key, created_at) SELECT value, @now FROM json_each(@keys) WHERE true ON CONFLICT (key) DO NOTHING RETURNING key`,
+  postgres: `INSERT INTO tracking_dedupe (key, created_at) SELECT k, @now FROM json_array_elements_text(@keys::json) AS k ON CONFLICT (key) DO NOTHING RETURNING key`,
+});
+const purgeKeys = sqlPer({
+  sqlite: `DELETE FROM tracking_dedupe WHERE key IN (SELECT key FROM tracking_dedupe WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
+  postgres: `DELETE FROM tracking_dedupe WHERE key IN (SELECT key FROM tracking_dedupe WHERE created_at < ? ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
+});
+
+const appendHistory = sqlPer({
+  sqlite: `INSERT INTO tracking_history (tracking_number, hash, status, event_time, source, payload_id, received_at, event_json)
+           SELECT json_extract(value, '$.t'), json_extract(value, '$.h'), json_extract(value, '$.st'), json_extract(value, '$.et'),
+                  json_extract(value, '$.s'), json_extract(value, '$.p'), json_extract(value, '$.r'), json_extract(value, '$.e')
+           FROM json_each(@rows) WHERE true ORDER BY key
+           ON CONFLICT (hash) DO NOTHING RETURNING hash`,
+  postgres: `INSERT INTO tracking_history (tracking_number, hash, status, event_time, source, payload_id, received_at, event_json)
+           SELECT x->>'t', x->>'h', x->>'st', (x->>'et')::bigint, x->>'s', x->>'p', (x->>'r')::bigint, x->>'e'
+           FROM json_array_elements(@rows::json) WITH ORDINALITY AS a(x, n) ORDER BY n
+           ON CONFLICT (hash) DO NOTHING RETURNING hash`,
+});
+const history = sql(`SELECT seq, tracking_number, hash, source, payload_id, received_at, event_json FROM tracking_history WHERE tracking_number = ? ORDER BY seq`);
+const historyNumbers = sql(`SELECT DISTINCT tracking_number FROM tracking_history WHERE tracking_number > ? ORDER BY tracking_number LIMIT ?`);
+
+const ensureState = sql(
+  `INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at) VALUES (@tn, @carrier, NULL, @state, 0, @now)
+   ON CONFLICT (tracking_number) DO NOTHING`,
+);
+const lockState = sqlPer({
+  sqlite: `SELECT state_json, version FROM tracking_state WHERE tracking_number = ?`,
+  postgres: `SELECT state_json, version FROM tracking_state WHERE tracking_number = ? FOR UPDATE`,
+});
+const getState = sql(`SELECT state_json, version FROM tracking_state WHERE tracking_number = ?`);
+const saveState = sql(`UPDATE tracking_state SET status = @status, state_json = @state, version = version + 1, updated_at = @now WHERE tracking_number = @tn`);
+
+const ensureStates = sqlPer({
+  sqlite: `INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at)
+           SELECT json_extract(value, '$.t'), json_extract(value, '$.c'), NULL, json_extract(value, '$.s'), 0, @now FROM json_each(@rows) WHERE true
+           ON CONFLICT (tracking_number) DO NOTHING`,
+  postgres: `INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at)
+           SELECT x->>'t', x->>'c', NULL, x->>'s', 0, @now FROM json_array_elements(@rows::json) AS a(x)
+           ON CONFLICT (tracking_number) DO NOTHING`,
+});
+// Sorted, so two instances locking overlapping sets wait for each other instead of deadlocking.
+const lockStates = sqlPer({
+  sqlite: `SELECT tracking_number, state_json, version FROM tracking_state WHERE tracking_number IN (SELECT value FROM json_each(?)) ORDER BY tracking_number`,
+  postgres: `SELECT tracking_number, state_json, version FROM tracking_state WHERE tracking_number IN (SELECT json_array_elements_text(?::json)) ORDER BY tracking_number FOR UPDATE`,
+});
+const saveStates = sqlPer({
+  sqlite: `UPDATE tracking_state SET status = j.status, state_json = j.state, version = version + 1, updated_at = @now
+           FROM (SELECT json_extract(value, '$.t') AS tn, json_extract(value, '$.st') AS status, json_extract(value, '$.s') AS state FROM json_each(@rows)) AS j
+           WHERE tracking_state.tracking_number = j.tn`,
+  postgres: `UPDATE tracking_state AS s SET status = j.x->>'st', state_json = j.x->>'s', version = s.version + 1, updated_at = @now
+           FROM json_array_elements(@rows::json) AS j(x) WHERE s.tracking_number = j.x->>'t'`,
+});
+const putReads = sqlPer({
+  sqlite: `INSERT INTO tracking_read (tracking_number, doc_json, etag, updated_at)
+           SELECT json_extract(value, '$.t'), json_extract(value, '$.d'), json_extract(value, '$.e'), @now FROM json_each(@rows) WHERE true
+           ON CONFLICT (tracking_number) DO UPDATE SET doc_json = excluded.doc_json, etag = excluded.etag, updated_at = excluded.updated_at`,
+  postgres: `INSERT INTO tracking_read (tracking_number, doc_json, etag, updated_at)
+           SELECT x->>'t', x->>'d', x->>'e', @now FROM json_array_elements(@rows::json) AS a(x)
+           ON CONFLICT (tracking_number) DO UPDATE SET doc_json = excluded.doc_json, etag = excluded.etag, updated_at = excluded.updated_at`,
+});
+const numbersWithShipments = sqlPer({
+  sqlite: `SELECT DISTINCT tracking_number FROM shipments WHERE tracking_number IN (SELECT value FROM json_each(?))`,
+  postgres: `SELECT DISTINCT tracking_number FROM shipments WHERE tracking_number IN (SELECT json_array_elements_text(?::json))`,
+});
+
+const putRead = sql(
+  `INSERT INTO tracking_read (tracking_number, doc_json, etag, updated_at) VALUES (@tn, @doc, @etag, @now)
+   ON CONFLICT (tracking_number) DO UPDATE SET doc_json = excluded.doc_json, etag = excluded.etag, updated_at = excluded.updated_at`,
+);
+const getRead = sql(`SELECT doc_json, etag FROM tracking_read WHERE tracking_number = ?`);
+
+const addFlag = sql(
+  `INSERT INTO tracking_review (hash, tracking_number, from_status, to_status, event_time, reason, flagged_at) VALUES (@hash, @tn, @from, @to, @eventTime, @reason, @now)
+   ON CONFLICT (hash) DO NOTHING`,
+);
+const clearFlags = sql(`DELETE FROM tracking_review WHERE tracking_number = ?`);
+const REVIEW_COLS = 'hash, tracking_number, from_status, to_status, event_time, reason, flagged_at';
+const flagsOf = sql(`SELECT ${REVIEW_COLS} FROM tracking_review WHERE tracking_number = ? ORDER BY event_time, hash`);
+const allFlags = sql(`SELECT ${REVIEW_COLS} FROM tracking_review ORDER BY tracking_number, event_time, hash`);
+
+interface EventRow {
+  seq: number;
+  tracking_number: string;
+  payload_id: string;
+  source: string;
+  event_json: string;
+  received_at: number;
+}
+
+interface ReviewDbRow {
+  hash: string;
+  tracking_number: string;
+  from_status: string | null;
+  to_status: string;
+  event_time: number;
+  reason: string;
+  flagged_at: number;
+}
+
+const review = (r: ReviewDbRow): ReviewRow => ({ hash: r.hash, trackingNumber: r.tracking_number, from: r.from_status, to: r.to_status, eventTime: r.event_time, reason: r.reason, flaggedAt: r.flagged_at });
+const StoredSource = z.string().pipe(TrackingSource);
+
+export class SqlTrackingRepository implements TrackingRepository {
+  constructor(private readonly x: SqlExecutor) {}
+
+  private inboxRow(r: EventRow, table: string): InboxRow {
+    return {
+      seq: r.seq,
+      trackingNumber: r.tracking_number,
+      payloadId: r.payload_id,
+      source: StoredSource.parse(r.source),
+      event: readJson(CanonicalTrackingEvent, r.event_json, { table, column: 'event_json', key: { seq: r.seq } }),
+      receivedAt: r.received_at,
+    };
+  }
+
+  async insertPayload(p: { id: string; source: TrackingSource; body: string; receivedAt: number }): Promise<void> {
+    await this.x.run(insertPayload, { id: p.id, source: p.source, body: p.body, receivedAt: p.receivedAt });
+  }
+
+  async enqueue(entries: readonly InboxEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const rows = entries.map((e) => ({ t: e.trackingNumber, p: e.payloadId, s: e.source, e: JSON.stringify(e.event), r: e.receivedAt }));
+    await this.x.run(enqueue, { rows: JSON.stringify(rows) });
+  }
+
+  async inboxSize(): Promise<number> {
+    return (await this.x.one<{ n: number }>(inboxSize))?.n ?? 0;
+  }
+
+  async claimInbox(numbers: number, rows: number): Promise<InboxRow[]> {
+    return (await this.x.all<EventRow>(claimInbox, { numbers, rows })).map((r) => this.inboxRow(r, 'tracking_inbox'));
+  }
+
+  async claimInboxOf(trackingNumber: string, rows: number): Promise<InboxRow[]> {
+    return (await this.x.all<EventRow>(claimInboxOf, [trackingNumber, rows])).map((r) => this.inboxRow(r, 'tracking_inbox'));
+  }
+
+  async deleteInbox(seqs: readonly number[]): Promise<void> {
+    if (seqs.length > 0) await this.x.run(deleteInbox, [JSON.stringify(seqs)]);
+  }
+
+  async deadLetter(d: DeadLetterRow): Promise<void> {
+    await this.x.run(insertDeadLetter, { id: d.id, source: d.source, body: d.body, reason: d.reason, receivedAt: d.receivedAt });
+  }
+
+  async deadLetters(): Promise<DeadLetterRow[]> {
+    const rows = await this.x.all<{ id: string; source: string; body: string; reason: string; received_at: number }>(deadLetters);
+    return rows.map((r) => ({ id: r.id, source: StoredSource.parse(r.source), body: r.body, reason: r.reason, receivedAt: r.received_at }));
+  }
+
+  async existingKeys(keys: readonly string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    return new Set((await this.x.all<{ key: string }>(existingKeys, [JSON.stringify(keys)])).map((r) => r.key));
+  }
+
+  async existingHashes(hashes: readonly string[]): Promise<Set<string>> {
+    if (hashes.length === 0) return new Set();
+    return new Set((await this.x.all<{ hash: string }>(existingHashes, [JSON.stringify(hashes)])).map((r) => r.hash));
+  }
+
+  async recordKeys(keys: readonly string[], now: number): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    return new Set((await this.x.all<{ key: string }>(recordKeys, { keys: JSON.stringify(keys), now })).map((r) => r.key));
+  }
+
+  purgeKeys(before: number, limit: number): Promise<number> {
+    return this.x.run(purgeKeys, [before, limit]);
+  }
+
+  async appendHistory(entries: readonly HistoryEntry[]): Promise<Set<string>> {
+    if (entries.length === 0) return new Set();
+    const rows = entries.map((e) => ({ t: e.trackingNumber, h: e.hash, st: e.event.status, et: e.event.eventTime, s: e.source, p: e.payloadId, r: e.receivedAt, e: JSON.stringify(e.event) }));
+    return new Set((await this.x.all<{ hash: string }>(appendHistory, { rows: JSON.stringify(rows) })).map((r) => r.hash));
+  }
+
+  async history(trackingNumber: string): Promise<HistoryRow[]> {
+    const rows = await this.x.all<EventRow & { hash: string }>(history, [trackingNumber]);
+    return rows.map((r) => ({ ...this.inboxRow(r, 'tracking_history'), hash: r.hash }));
+  }
+
+  async historyNumbers(after: string | undefined, limit: number): Promise<string[]> {
+    return (await this.x.all<{ tracking_number: string }>(historyNumbers, [after ?? '', limit])).map((r) => r.tracking_number);
+  }
+
+  private stored(r: { state_json: string; version: number }, tn: string): StoredProjection {
+    return { projection: readJson(TrackingProjection, r.state_json, { table: 'tracking_state', column: 'state_json', key: { trackingNumber: tn } }), version: r.version };
+  }
+
+  async lockProjection(trackingNumber: string, carrier: string, now: number): Promise<StoredProjection> {
+    await this.x.run(ensureState, { tn: trackingNumber, carrier, state: JSON.stringify(emptyProjection(trackingNumber, carrier)), now });
+    const r = await this.x.one<{ state_json: string; version: number }>(lockState, [trackingNumber]);
+    if (r === undefined) throw new Error(`tracking_state row vanished: ${trackingNumber}`);
+    return this.stored(r, trackingNumber);
+  }
+
+  async lockProjections(numbers: ReadonlyArray<{ trackingNumber: string; carrier: string }>, now: number): Promise<Map<string, StoredProjection>> {
+    const out = new Map<string, StoredProjection>();
+    if (numbers.length === 0) return out;
+    const rows = numbers.map((n) => ({ t: n.trackingNumber, c: n.carrier, s: JSON.stringify(emptyProjection(n.trackingNumber, n.carrier)) }));
+    await this.x.run(ensureStates, { rows: JSON.stringify(rows), now });
+    const got = await this.x.all<{ tracking_number: string; state_json: string; version: number }>(lockStates, [JSON.stringify(numbers.map((n) => n.trackingNumber))]);
+    for (const r of got) out.set(r.tracking_number, this.stored(r, r.tracking_number));
+    return out;
+  }
+
+  async saveProjections(ps: readonly TrackingProjection[], now: number): Promise<void> {
+    if (ps.length === 0) return;
+    if (this.x.engine === 'sqlite') {
+      for (const p of ps) await this.saveProjection(p, now);
+      return;
+    }
+    await this.x.run(saveStates, { rows: JSON.stringify(ps.map((p) => ({ t: p.trackingNumber, st: p.status, s: JSON.stringify(p) }))), now });
+  }
+
+  async putReadModels(rows: ReadonlyArray<{ trackingNumber: string; row: ReadModelRow }>, now: number): Promise<void> {
+    if (rows.length === 0) return;
+    if (this.x.engine === 'sqlite') {
+      for (const r of rows) await this.putReadModel(r.trackingNumber, r.row, now);
+      return;
+    }
+    await this.x.run(putReads, { rows: JSON.stringify(rows.map((r) => ({ t: r.trackingNumber, d: r.row.docJson, e: r.row.etag }))), now });
+  }
+
+  async numbersWithShipments(numbers: readonly string[]): Promise<Set<string>> {
+    if (numbers.length === 0) return new Set();
+    return new Set((await this.x.all<{ tracking_number: string }>(numbersWithShipments, [JSON.stringify(numbers)])).map((r) => r.tracking_number));
+  }
+
+  async projection(trackingNumber: string): Promise<StoredProjection | undefined> {
+    const r = await this.x.one<{ state_json: string; version: number }>(getState, [trackingNumber]);
+    return r === undefined ? undefined : this.stored(r, trackingNumber);
+  }
+
+  async saveProjection(p: TrackingProjection, now: number): Promise<void> {
+    await this.x.run(saveState, { tn: p.trackingNumber, status: p.status, state: JSON.stringify(p), now });
+  }
+
+  async putReadModel(trackingNumber: string, row: ReadModelRow, now: number): Promise<void> {
+    await this.x.run(putRead, { tn: trackingNumber, doc: row.docJson, etag: row.etag, now });
+  }
+
+  async readModel(trackingNumber: string): Promise<ReadModelRow | undefined> {
+    const r = await this.x.one<{ doc_json: string; etag: string }>(getRead, [trackingNumber]);
+    return r === undefined ? undefined : { docJson: r.doc_json, etag: r.etag };
+  }
+
+  async addFlags(trackingNumber: string, flags: readonly Flag[], now: number): Promise<void> {
+    for (const f of flags) await this.x.run(addFlag, { hash: f.hash, tn: trackingNumber, from: f.from, to: f.to, eventTime: f.eventTime, reason: f.reason, now });
+  }
+
+  async replaceFlags(trackingNumber: string, flags: readonly Flag[], now: number): Promise<void> {
+    await this.x.run(clearFlags, [trackingNumber]);
+    await this.addFlags(trackingNumber, flags, now);
+  }
+
+  async flags(trackingNumber?: string): Promise<ReviewRow[]> {
+    const rows = trackingNumber === undefined ? await this.x.all<ReviewDbRow>(allFlags) : await this.x.all<ReviewDbRow>(flagsOf, [trackingNumber]);
+    return rows.map(review);
+  }
+}

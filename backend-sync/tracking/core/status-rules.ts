@@ -1,0 +1,59 @@
+import type { TrackingStatus } from '../tracking-event.js';
+
+// Which status may follow which (docs/backend.md, "Tracking"). Pure: the fold asks this for
+// every event newer than the last applied one. A carrier may skip steps (label_created →
+// delivered is legal), so forward means "further along", not "the next one". An exception
+// can interrupt any parcel still on its way and recovers to in_transit or further. A step
+// backwards is illegal: the event is kept in history and flagged for review, never applied.
+
+/** How far along each status is; exception has no place on this line (see below). */
+const progress: Readonly<Record<Exclude<TrackingStatus, 'exception'>, number>> = {
+  label_created: 0,
+  picked_up: 1,
+  in_transit: 2,
+  out_for_delivery: 3,
+  delivered: 4,
+  // A locker parcel: the carrier may report delivered (to the locker) before the door event.
+  available_for_pickup: 5,
+  collected: 6,
+  returned_to_sender: 7,
+};
+
+/** Statuses after which the parcel is no longer on its way: no exception, no return. */
+const settled: ReadonlySet<TrackingStatus> = new Set(['delivered', 'collected', 'returned_to_sender']);
+/** Nothing follows these. */
+const final: ReadonlySet<TrackingStatus> = new Set(['collected', 'returned_to_sender']);
+
+export type Verdict = { legal: true } | { legal: false; reason: string };
+
+const illegal = (from: TrackingStatus, to: TrackingStatus): Verdict => ({ legal: false, reason: `${from} → ${to}` });
+
+/** Whether an event of status `to`, newer than the last applied one (status `from`), may be applied. */
+export function transitionVerdict(from: TrackingStatus | null, to: TrackingStatus): Verdict {
+  if (from === null) return { legal: true };
+  // A newer scan of the same status moves time and location only (even after the end).
+  if (from === to) return { legal: true };
+  if (final.has(from)) return illegal(from, to);
+  if (to === 'exception') return settled.has(from) ? illegal(from, to) : { legal: true };
+  if (to === 'returned_to_sender') return settled.has(from) ? illegal(from, to) : { legal: true };
+  if (from === 'exception') return progress[to] >= progress.in_transit ? { legal: true } : illegal(from, to);
+  return progress[to] > progress[from] ? { legal: true } : illegal(from, to);
+}
+
+// The order among events with the same event time (a content tiebreak, so the fold is the
+// same whatever order they arrived in): the usual flow order, exception after in_transit.
+const tieRank: Readonly<Record<TrackingStatus, number>> = {
+  label_created: 0,
+  picked_up: 1,
+  in_transit: 2,
+  exception: 3,
+  out_for_delivery: 4,
+  delivered: 5,
+  available_for_pickup: 6,
+  collected: 7,
+  returned_to_sender: 8,
+};
+
+export function tieBreakRank(status: TrackingStatus): number {
+  return tieRank[status];
+}

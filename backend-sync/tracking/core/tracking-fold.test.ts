@@ -1,0 +1,107 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { CanonicalTrackingEvent, TrackingStatus } from '../tracking-event.js';
+import { trackingStatuses } from '../tracking-event.js';
+import { normalisedHash, orderKey } from './event-identity.js';
+import { foldHistory, foldStep, emptyProjection, isInOrder, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
+import { transitionVerdict } from './status-rules.js';
+
+const T = 1_800_000_000_000;
+const MIN = 60_000;
+
+function fe(status: TrackingStatus, at: number, over: Partial<CanonicalTrackingEvent> = {}): FoldEvent {
+  const event: CanonicalTrackingEvent = { trackingNumber: 'TN', carrier: 'ups', status, carrierStatus: status.toUpperCase(), eventTime: at, ...over };
+  const hash = normalisedHash(event);
+  return { key: orderKey(event, hash), hash, event };
+}
+
+/** Live application the way the applier does it: one step when in order, else a re-fold of everything. */
+function live(events: readonly FoldEvent[]): TrackingProjection {
+  let p = emptyProjection('TN', 'ups');
+  const seen: FoldEvent[] = [];
+  for (const e of events) {
+    seen.push(e);
+    p = isInOrder(p, [e]) ? foldStep(p, e).next : foldHistory('TN', 'ups', seen).projection;
+  }
+  return p;
+}
+
+describe('tracking status rules', () => {
+  it('allows skipping steps forward and refuses steps backward', () => {
+    expect(transitionVerdict('label_created', 'delivered').legal).toBe(true);
+    expect(transitionVerdict('out_for_delivery', 'in_transit').legal).toBe(false);
+    expect(transitionVerdict('delivered', 'in_transit').legal).toBe(false);
+  });
+
+  it('reaches exception from any parcel on its way and recovers only to in_transit or further', () => {
+    for (const from of ['label_created', 'picked_up', 'in_transit', 'out_for_delivery', 'available_for_pickup'] as const) expect(transitionVerdict(from, 'exception').legal).toBe(true);
+    for (const from of ['delivered', 'collected', 'returned_to_sender'] as const) expect(transitionVerdict(from, 'exception').legal).toBe(false);
+    expect(transitionVerdict('exception', 'in_transit').legal).toBe(true);
+    expect(transitionVerdict('exception', 'delivered').legal).toBe(true);
+    expect(transitionVerdict('exception', 'picked_up').legal).toBe(false);
+  });
+
+  it('lets a locker parcel go from delivered to available for pickup to collected, and nothing after collected or a return', () => {
+    expect(transitionVerdict('delivered', 'available_for_pickup').legal).toBe(true);
+    expect(transitionVerdict('available_for_pickup', 'collected').legal).toBe(true);
+    expect(transitionVerdict('available_for_pickup', 'returned_to_sender').legal).toBe(true);
+    for (const to of trackingStatuses.filter((s) => s !== 'collected')) expect(transitionVerdict('collected', to).legal).toBe(false);
+    for (const to of trackingStatuses.filter((s) => s !== 'returned_to_sender')) expect(transitionVerdict('returned_to_sender', to).legal).toBe(false);
+  });
+});
+
+describe('the tracking fold', () => {
+  it('recovers from an exception to in transit and keeps the exception as a reached milestone', () => {
+    const { projection, flags } = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('in_transit', T + 2 * MIN, { location: { city: 'Lyon' } })]);
+    expect(projection.status).toBe('in_transit');
+    expect(projection.location).toEqual({ city: 'Lyon' });
+    expect(projection.reached).toEqual(['picked_up', 'exception', 'in_transit']);
+    expect(flags).toEqual([]);
+  });
+
+  it('flags a backward step and leaves the state where it was', () => {
+    const back = fe('in_transit', T + 2 * MIN);
+    const { projection, flags } = foldHistory('TN', 'ups', [fe('out_for_delivery', T + MIN), back]);
+    expect(projection.status).toBe('out_for_delivery');
+    expect(projection.lastEventTime).toBe(T + MIN);
+    expect(flags).toEqual([{ hash: back.hash, from: 'out_for_delivery', to: 'in_transit', eventTime: T + 2 * MIN, reason: 'illegal transition out_for_delivery → in_transit' }]);
+    expect(projection.recent[0]).toMatchObject({ status: 'in_transit', flagged: true });
+  });
+
+  it('moves time and location on a newer scan of the same status', () => {
+    const { projection } = foldHistory('TN', 'ups', [fe('in_transit', T, { location: { city: 'A' } }), fe('in_transit', T + 5 * MIN, { location: { city: 'B' } })]);
+    expect(projection).toMatchObject({ status: 'in_transit', lastEventTime: T + 5 * MIN, location: { city: 'B' } });
+  });
+
+  it('does not let a late scan move the state backwards: the chain out_for_delivery → exception → in_transit ends in transit in any arrival order', () => {
+    const chain = [fe('out_for_delivery', T + MIN), fe('exception', T + 2 * MIN), fe('in_transit', T + 3 * MIN)];
+    const clean = foldHistory('TN', 'ups', chain).projection;
+    expect(clean.status).toBe('in_transit');
+    // in_transit first looks like a step back from out_for_delivery when that arrives later.
+    expect(live([chain[2], chain[0], chain[1]] as FoldEvent[])).toEqual(clean);
+    expect(live([chain[1], chain[2], chain[0]] as FoldEvent[])).toEqual(clean);
+  });
+
+  it('keeps the carrier promise from the last applied event that carried one', () => {
+    const { projection } = foldHistory('TN', 'ups', [fe('picked_up', T, { estimatedDeliveryAt: T + 86_400_000 }), fe('in_transit', T + MIN)]);
+    expect(projection.carrierPromise).toBe(T + 86_400_000);
+  });
+
+  it('ends in the same projection live, in any arrival order, as the fold of the clean stream (property)', () => {
+    const arbEvent = fc.record({
+      status: fc.constantFrom(...trackingStatuses),
+      minute: fc.integer({ min: 0, max: 400 }),
+      city: fc.constantFrom('A', 'B', 'C'),
+    });
+    fc.assert(
+      fc.property(fc.array(arbEvent, { minLength: 1, maxLength: 25 }), fc.integer(), (raw, seed) => {
+        const events = raw.map((r) => fe(r.status, T + r.minute * MIN, { location: { city: r.city } }));
+        const unique = [...new Map(events.map((e) => [e.hash, e])).values()];
+        const clean = foldHistory('TN', 'ups', unique).projection;
+        const shuffled = fc.sample(fc.shuffledSubarray(unique, { minLength: unique.length, maxLength: unique.length }), { numRuns: 1, seed })[0] as FoldEvent[];
+        expect(live(shuffled)).toEqual(clean);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import { TrackingLocation, TrackingStatus, type CanonicalTrackingEvent } from '../tracking-event.js';
+import { transitionVerdict } from './status-rules.js';
+
+// The current state of one tracking number is DEFINED as a fold over its history sorted by
+// order key (event time, then a content tiebreak): an event moves the state only if it is
+// newer than the last applied one and the transition is legal; an illegal one is flagged.
+// The live applier folds one step at a time while events arrive in order, and re-folds
+// the whole history when one arrives late, so the live projection always equals the fold
+// of its history, whatever the arrival order (docs/decisions/0030). Pure: no clock, no I/O.
+
+/** One history entry as the fold sees it. */
+export interface FoldEvent {
+  key: string;
+  hash: string;
+  event: CanonicalTrackingEvent;
+}
+
+export const RECENT_LIMIT = 10;
+
+export const RecentEntry = z.object({
+  status: TrackingStatus,
+  carrierStatus: z.string(),
+  carrierReason: z.string().optional(),
+  eventTime: z.number(),
+  location: TrackingLocation.optional(),
+  lockerId: z.string().optional(),
+  flagged: z.boolean(),
+});
+export type RecentEntry = z.infer<typeof RecentEntry>;
+
+export const TrackingProjection = z.object({
+  trackingNumber: z.string(),
+  carrier: z.string(),
+  status: TrackingStatus.nullable(),
+  lastEventTime: z.number().nullable(),
+  /** Order key of the last applied event. */
+  lastAppliedKey: z.string().nullable(),
+  /** Order key of the newest event in history (applied or flagged): the fast path's bound. */
+  maxKey: z.string().nullable(),
+  location: TrackingLocation.nullable(),
+  lockerId: z.string().nullable(),
+  compartmentId: z.string().nullable(),
+  /** The carrier's promised delivery instant, from the last applied event that carried one. */
+  carrierPromise: z.number().nullable(),
+  /** Every status applied at least once, in first-applied order of the fold (milestones). */
+  reached: z.array(TrackingStatus),
+  /** Newest first, at most RECENT_LIMIT. */
+  recent: z.array(RecentEntry),
+  events: z.number().int(),
+  flagged: z.number().int(),
+});
+export type TrackingProjection = z.infer<typeof TrackingProjection>;
+
+export interface Flag {
+  hash: string;
+  from: TrackingStatus | null;
+  to: TrackingStatus;
+  eventTime: number;
+  reason: string;
+}
+
+export function emptyProjection(trackingNumber: string, carrier: string): TrackingProjection {
+  return {
+    trackingNumber,
+    carrier,
+    status: null,
+    lastEventTime: null,
+    lastAppliedKey: null,
+    maxKey: null,
+    location: null,
+    lockerId: null,
+    compartmentId: null,
+    carrierPromise: null,
+    reached: [],
+    recent: [],
+    events: 0,
+    flagged: 0,
+  };
+}
+
+function recentOf(e: CanonicalTrackingEvent, flagged: boolean): RecentEntry {
+  const r: RecentEntry = { status: e.status, carrierStatus: e.carrierStatus, eventTime: e.eventTime, flagged };
+  if (e.carrierReason !== undefined) r.carrierReason = e.carrierReason;
+  if (e.location !== undefined) r.location = e.location;
+  if (e.lockerId !== undefined) r.lockerId = e.lockerId;
+  return r;
+}
+
+export type StepOutcome = { kind: 'applied' } | { kind: 'flagged'; flag: Flag };
+
+/**
+ * One fold step. The caller guarantees `e.key` is greater than `p.maxKey` (events in
+ * order); a late event is not a step but a re-fold (foldHistory).
+ */
+export function foldStep(p: TrackingProjection, e: FoldEvent): { next: TrackingProjection; outcome: StepOutcome } {
+  const verdict = transitionVerdict(p.status, e.event.status);
+  const base = { ...p, maxKey: e.key, events: p.events + 1 };
+  if (!verdict.legal) {
+    const flag: Flag = { hash: e.hash, from: p.status, to: e.event.status, eventTime: e.event.eventTime, reason: `illegal transition ${verdict.reason}` };
+    return { next: { ...base, flagged: p.flagged + 1, recent: [recentOf(e.event, true), ...p.recent].slice(0, RECENT_LIMIT) }, outcome: { kind: 'flagged', flag } };
+  }
+  const ev = e.event;
+  const next: TrackingProjection = {
+    ...base,
+    status: ev.status,
+    lastEventTime: ev.eventTime,
+    lastAppliedKey: e.key,
+    location: ev.location ?? p.location,
+    lockerId: ev.lockerId ?? p.lockerId,
+    compartmentId: ev.compartmentId ?? p.compartmentId,
+    carrierPromise: ev.estimatedDeliveryAt ?? p.carrierPromise,
+    reached: p.reached.includes(ev.status) ? p.reached : [...p.reached, ev.status],
+    recent: [recentOf(ev, false), ...p.recent].slice(0, RECENT_LIMIT),
+  };
+  return { next, outcome: { kind: 'applied' } };
+}
+
+export function compareKeys(a: FoldEvent, b: FoldEvent): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+/** The projection of a whole history (any order in; sorted here) and the events it flags. */
+export function foldHistory(trackingNumber: string, carrier: string, history: readonly FoldEvent[]): { projection: TrackingProjection; flags: Flag[] } {
+  let p = emptyProjection(trackingNumber, carrier);
+  const flags: Flag[] = [];
+  const sorted = [...history].sort(compareKeys);
+  let last: string | undefined;
+  for (const e of sorted) {
+    // The history holds each hash once; equal keys would be the same event.
+    if (e.key === last) continue;
+    last = e.key;
+    const { next, outcome } = foldStep(p, e);
+    p = next;
+    if (outcome.kind === 'flagged') flags.push(outcome.flag);
+  }
+  return { projection: p, flags };
+}
+
+/** Whether events can be folded onto `p` one step at a time (all newer than everything in its history). */
+export function isInOrder(p: TrackingProjection, sortedNew: readonly FoldEvent[]): boolean {
+  const first = sortedNew[0];
+  return first === undefined || p.maxKey === null || first.key > p.maxKey;
+}
+

@@ -1,0 +1,64 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Clock } from '../shared/clock.js';
+import type { Store } from '../store/store.js';
+import { foldHistory } from './core/tracking-fold.js';
+import { etaFor, type EtaFor } from './eta-seam.js';
+import { readModelRow, trackViewOf } from './read-model.js';
+import { foldEventOf } from './tracking-applier.js';
+
+// Rebuilds projections, read models and review flags from history (the only source of
+// truth), one tracking number at a time under its projection lock, and reports every
+// difference it found. With `write: false` it only reports. Used by
+// backend-sync/scripts/rebuild-tracking.ts and by the tests that check the live projection
+// equals the fold of its history.
+
+export interface RebuildDifference {
+  trackingNumber: string;
+  what: 'projection' | 'read_model' | 'flags';
+  stored: unknown;
+  rebuilt: unknown;
+}
+
+export interface RebuildReport {
+  numbers: number;
+  differences: RebuildDifference[];
+}
+
+const plain = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+
+export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o: { write: boolean; pageSize?: number }): Promise<RebuildReport> {
+  const differences: RebuildDifference[] = [];
+  let numbers = 0;
+  for (let after: string | undefined; ; ) {
+    const page = await store.tracking.historyNumbers(after, o.pageSize ?? 500);
+    for (const tn of page) {
+      numbers++;
+      await store.transaction(async () => {
+        const history = await store.tracking.history(tn);
+        const carrier = history[0]?.event.carrier ?? '';
+        const stored = o.write ? await store.tracking.lockProjection(tn, carrier, clock.now()) : await store.tracking.projection(tn);
+        const { projection, flags } = foldHistory(tn, carrier, history.map(foldEventOf));
+        const found: RebuildDifference[] = [];
+        if (!isDeepStrictEqual(plain(stored?.projection), plain(projection))) found.push({ trackingNumber: tn, what: 'projection', stored: stored?.projection, rebuilt: projection });
+        const read = readModelRow(trackViewOf(projection, await etaFor(eta, projection)));
+        const storedRead = await store.tracking.readModel(tn);
+        if (storedRead?.docJson !== read.docJson) {
+          found.push({ trackingNumber: tn, what: 'read_model', stored: storedRead === undefined ? undefined : JSON.parse(storedRead.docJson), rebuilt: JSON.parse(read.docJson) });
+        }
+        const storedFlags = (await store.tracking.flags(tn)).map((f) => f.hash).sort();
+        const rebuiltFlags = flags.map((f) => f.hash).sort();
+        if (!isDeepStrictEqual(storedFlags, rebuiltFlags)) found.push({ trackingNumber: tn, what: 'flags', stored: storedFlags, rebuilt: rebuiltFlags });
+        if (o.write && found.length > 0) {
+          const now = clock.now();
+          await store.tracking.saveProjection(projection, now);
+          await store.tracking.putReadModel(tn, read, now);
+          await store.tracking.replaceFlags(tn, flags, now);
+        }
+        differences.push(...found);
+      });
+    }
+    if (page.length === 0) break;
+    after = page[page.length - 1];
+  }
+  return { numbers, differences };
+}

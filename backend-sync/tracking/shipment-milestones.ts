@@ -1,0 +1,76 @@
+import type { Actor, OrderTransitions } from '../orders/order-transitions.js';
+import type { Logger } from '../shared/logger.js';
+import type { ShipmentRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import type { TrackingProjection } from './core/tracking-fold.js';
+import type { MilestoneSink } from './tracking-applier.js';
+import type { TrackingStatus } from './tracking-event.js';
+
+// One timeline: what the tracking projection reaches moves the shipment (and through it the
+// order) and tells the customer — from milestones of the fold, never from raw events.
+//
+// - Carrier steps drive the shipment through OrderTransitions, so the order follows as
+//   before and the shipment's own notices go out (shipment.shipped,
+//   shipment.out_for_delivery): picked up or in transit → 'ship'; out for delivery →
+//   'ship' if needed, then 'out_for_delivery'. A locker parcel's deposit and pickup are
+//   the locker's own transitions (orders/parcel-events.ts), which notify with the locker
+//   and the code; the tracking events they add notify nothing more here.
+// - Milestones no shipment transition covers (an exception; delivered to an address with
+//   no locker) are notified here, once per (tracking number, milestone) through the
+//   outbox's dedupe key, whatever instance gets there first.
+//
+// Milestones come from `reached` (every status the fold applied), so the same set is seen
+// whatever order the events arrived in.
+
+const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
+const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };
+
+export class ShipmentMilestones implements MilestoneSink {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: Store,
+    private readonly transitions: OrderTransitions,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'tracking-milestones' });
+  }
+
+  async changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void> {
+    // Most tracked numbers in a burst belong to no shipment here: one query finds those that do.
+    const withShipments = await this.store.tracking.numbersWithShipments(changes.map((c) => c.after.trackingNumber));
+    for (const c of changes) if (withShipments.has(c.after.trackingNumber)) await this.one(c.before, c.after);
+  }
+
+  private async one(before: TrackingProjection, after: TrackingProjection): Promise<void> {
+    const newly = after.reached.filter((s) => !before.reached.includes(s));
+    if (newly.length === 0) return;
+    for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
+      const wantsShip = after.reached.some((s) => SHIP.has(s));
+      const wantsOut = after.reached.includes('out_for_delivery');
+      if ((wantsShip && seen.state === 'created') || (wantsOut && seen.state === 'shipped')) await this.carrierSteps(seen.id, seen.orderId, wantsOut);
+      const notices = newly.filter((m) => m === 'exception' || (m === 'delivered' && seen.lockerId === undefined));
+      if (notices.length === 0) continue;
+      const order = await this.store.orders.get(seen.orderId);
+      if (order === undefined) continue;
+      for (const m of notices) {
+        await this.transitions.notify(order, `tracking.${m}`, `tracking.${m}:${after.trackingNumber}`, {
+          orderId: order.id,
+          shipmentId: seen.id,
+          trackingNumber: after.trackingNumber,
+          status: m,
+          ...(after.location === null ? {} : { location: after.location }),
+        });
+        this.log.info({ trackingNumber: after.trackingNumber, shipmentId: seen.id, milestone: m }, 'tracking.milestone_notified');
+      }
+    }
+  }
+
+  private async carrierSteps(shipmentId: string, orderId: string, outForDelivery: boolean): Promise<void> {
+    await this.transitions.lockOrder(orderId);
+    let s: ShipmentRecord | undefined = await this.store.shipments.get(shipmentId);
+    if (s?.state === 'created') s = await this.transitions.shipment(s, 'ship', carrierActor);
+    if (outForDelivery && s?.state === 'shipped') s = await this.transitions.shipment(s, 'out_for_delivery', carrierActor);
+    await this.transitions.refreshOrder(orderId, carrierActor);
+  }
+}

@@ -1,0 +1,277 @@
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { Store } from '../store/store.js';
+import { dedupeKeys, dedupeLevelOf, normalisedHash, orderKey } from './core/event-identity.js';
+import { compareKeys, foldHistory, foldStep, isInOrder, type Flag, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
+import { etaFor, type EtaFor } from './eta-seam.js';
+import { readModelRow, trackViewOf } from './read-model.js';
+import { newTrackingId } from './tracking-intake.js';
+import type { TrackingMetrics } from './tracking-metrics.js';
+import type { HistoryEntry, HistoryRow, InboxRow } from './tracking-store.js';
+
+// Folds accepted events into state. One transaction per batch: claim inbox rows (other
+// instances skip them), then per tracking number, in sorted order: lock its projection row
+// (instances serialise per number), drop duplicates at three levels, append the rest to
+// history, fold (one step per event when they are newer than everything in history; a
+// re-fold of the number's history when one is late), write the projection and its read
+// model, tell the milestone sink, and delete the claimed rows. Docs: docs/backend.md
+// "Tracking", docs/decisions/0030.
+
+/** Told about the projections whose status or milestones changed, inside the applying transaction (shipment steps, notifications). */
+export interface MilestoneSink {
+  changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void>;
+}
+
+export interface TrackingApplierDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  metrics: TrackingMetrics;
+  eta: EtaFor;
+  milestones?: MilestoneSink | undefined;
+  /** Composite dedupe: events of one status this close in time are one scan. */
+  skewMs?: number;
+  /** Inbox rows per batch (one transaction): at most this many. */
+  batchSize?: number;
+  /** Tracking numbers per batch: those of this many oldest inbox rows. */
+  batchNumbers?: number;
+}
+
+const WEBHOOK_SOURCES = new Set(['easypost', 'aftership', 'canonical']);
+
+interface Candidate {
+  row: InboxRow;
+  hash: string;
+  record: string[];
+}
+
+export class TrackingApplier {
+  private readonly log: Logger;
+  private readonly skewMs: number;
+  private readonly batchSize: number;
+  private readonly batchNumbers: number;
+  private running: Promise<number> | undefined;
+  private again = false;
+
+  constructor(private readonly d: TrackingApplierDeps) {
+    this.log = d.logger.child({ component: 'tracking-applier' });
+    this.skewMs = d.skewMs ?? 60_000;
+    this.batchSize = d.batchSize ?? 5_000;
+    this.batchNumbers = d.batchNumbers ?? Math.max(1, Math.floor(this.batchSize / 5));
+  }
+
+  /** Applies until the inbox is empty (or `maxBatches` were applied); resolves to the events handled. */
+  async drain(maxBatches = Number.POSITIVE_INFINITY): Promise<number> {
+    let n = 0;
+    for (let b = 0; b < maxBatches; b++) {
+      const got = await this.applyBatch();
+      n += got;
+      if (got === 0) break;
+    }
+    return n;
+  }
+
+  /** Starts a drain unless one is running (then that one goes round once more). Never rejects. */
+  kick(): Promise<number> {
+    if (this.running !== undefined) {
+      this.again = true;
+      return this.running;
+    }
+    const run = async (): Promise<number> => {
+      let n = 0;
+      do {
+        this.again = false;
+        n += await this.drain();
+      } while (this.again);
+      return n;
+    };
+    this.running = run()
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'tracking.apply_failed');
+        return 0;
+      })
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** One batch in one transaction; resolves to the inbox rows it handled. */
+  applyBatch(): Promise<number> {
+    return this.applyClaimed(() => this.d.store.tracking.claimInbox(this.batchNumbers, this.batchSize));
+  }
+
+  /**
+   * Applies one number's pending events now, whatever else waits in the inbox (an API call
+   * that reports a step and answers with its effect: it must not wait for a burst).
+   */
+  applyNow(trackingNumber: string): Promise<number> {
+    return this.applyClaimed(() => this.d.store.tracking.claimInboxOf(trackingNumber, this.batchSize));
+  }
+
+  private applyClaimed(claim: () => Promise<InboxRow[]>): Promise<number> {
+    const { store } = this.d;
+    return store.transaction(async () => {
+      const rows = await claim();
+      if (rows.length === 0) return 0;
+      const byNumber = new Map<string, InboxRow[]>();
+      for (const r of rows) {
+        const list = byNumber.get(r.trackingNumber);
+        if (list === undefined) byNumber.set(r.trackingNumber, [r]);
+        else list.push(r);
+      }
+      const groups = [...byNumber.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      try {
+        // The whole batch with a fixed number of statements (each carries every number's rows).
+        await store.transaction(() => this.applyGroups(groups));
+      } catch (err) {
+        // A deadlock or serialisation failure aborts the whole transaction: the executor
+        // runs it again. Anything else failed in the batch's content: number by number, so
+        // one number's poison does not hold every other back. Its events are kept as dead
+        // letters (nothing valid is dropped) and the batch goes on.
+        if (isTransient(err)) throw err;
+        this.log.warn({ err, numbers: groups.length }, 'tracking.batch_retried_per_number');
+        for (const g of groups) {
+          try {
+            await store.transaction(() => this.applyGroups([g]));
+          } catch (e) {
+            if (isTransient(e)) throw e;
+            await this.deadLetterAll(g[1], e);
+          }
+        }
+      }
+      await store.tracking.deleteInbox(rows.map((r) => r.seq));
+      return rows.length;
+    });
+  }
+
+  private async applyGroups(groups: ReadonlyArray<readonly [string, InboxRow[]]>): Promise<void> {
+    const { store, clock, metrics } = this.d;
+    const t = store.tracking;
+    const now = clock.now();
+    // Locks every number's projection row, in tracking-number order: instances applying
+    // events of one number serialise here.
+    const locked = await t.lockProjections(
+      groups.map(([tn, list]) => ({ trackingNumber: tn, carrier: (list[0] as InboxRow).event.carrier })),
+      now,
+    );
+
+    // Dedupe: one read of every key the batch could collide with, then decisions in memory
+    // in arrival order (a duplicate inside the batch is caught by `taken`).
+    const keysOf = groups.flatMap(([, list]) =>
+      list.map((row) => {
+        const hash = normalisedHash(row.event);
+        return { row, hash, keys: dedupeKeys(row.event, this.skewMs) };
+      }),
+    );
+    metrics.seen += keysOf.length;
+    const existing = await t.existingKeys(keysOf.flatMap((k) => k.keys.check));
+    const known = await t.existingHashes(keysOf.map((k) => k.hash));
+    const taken = new Set<string>();
+    const candidates: Candidate[] = [];
+    for (const { row, hash, keys } of keysOf) {
+      const hit = keys.check.find((k) => existing.has(k) || taken.has(k));
+      if (hit !== undefined) {
+        metrics.dedupeHit(dedupeLevelOf(hit));
+        continue;
+      }
+      if (known.has(hash) || taken.has(hash)) {
+        metrics.dedupeHit('payload_hash');
+        continue;
+      }
+      for (const k of keys.record) taken.add(k);
+      taken.add(hash);
+      candidates.push({ row, hash, record: keys.record });
+    }
+    if (candidates.length === 0) return;
+    // Insert-if-absent: a key another transaction recorded meanwhile (a carrier event id
+    // reused under another number) makes this event the duplicate.
+    const recorded = await t.recordKeys(
+      candidates.flatMap((c) => c.record),
+      now,
+    );
+    const entries: HistoryEntry[] = [];
+    for (const c of candidates) {
+      const missing = c.record.find((k) => !recorded.has(k));
+      if (missing !== undefined) metrics.dedupeHit(dedupeLevelOf(missing));
+      else entries.push({ trackingNumber: c.row.trackingNumber, hash: c.hash, source: c.row.source, payloadId: c.row.payloadId, receivedAt: c.row.receivedAt, event: c.row.event });
+    }
+    // The history is unique on the hash (the third level): one appended by another
+    // transaction since the read above is recognised here.
+    const appended = await t.appendHistory(entries);
+    const accepted = new Map<string, HistoryEntry[]>();
+    for (const e of entries) {
+      if (!appended.has(e.hash)) {
+        metrics.dedupeHit('payload_hash');
+        continue;
+      }
+      const list = accepted.get(e.trackingNumber);
+      if (list === undefined) accepted.set(e.trackingNumber, [e]);
+      else list.push(e);
+    }
+
+    const changes: Array<{ before: TrackingProjection; after: TrackingProjection }> = [];
+    const webhooks: string[] = [];
+    for (const [tn, list] of accepted) {
+      const stored = locked.get(tn);
+      if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
+      const after = await this.fold(tn, stored.projection, list, now);
+      changes.push({ before: stored.projection, after });
+      if (list.some((e) => WEBHOOK_SOURCES.has(e.source))) webhooks.push(tn);
+      metrics.count('applied', list.length);
+    }
+    await t.saveProjections(
+      changes.map((c) => c.after),
+      now,
+    );
+    const reads: Array<{ trackingNumber: string; row: ReturnType<typeof readModelRow> }> = [];
+    for (const c of changes) reads.push({ trackingNumber: c.after.trackingNumber, row: readModelRow(trackViewOf(c.after, await etaFor(this.d.eta, c.after))) });
+    await t.putReadModels(reads, now);
+    await store.pollSchedule.noteWebhooks(webhooks, now);
+    const moved = changes.filter((c) => c.after.status !== c.before.status || c.after.reached.length !== c.before.reached.length);
+    for (const c of moved) this.log.debug({ trackingNumber: c.after.trackingNumber, from: c.before.status, to: c.after.status }, 'tracking.applied');
+    if (moved.length > 0) await this.d.milestones?.changed(moved);
+  }
+
+  /** One number's accepted events onto its projection: fold steps when in order, else a re-fold of its history. */
+  private async fold(tn: string, before: TrackingProjection, list: readonly HistoryEntry[], now: number): Promise<TrackingProjection> {
+    const { store, metrics } = this.d;
+    const steps: FoldEvent[] = list.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
+    if (isInOrder(before, steps)) {
+      let after = before;
+      const flags: Flag[] = [];
+      for (const s of steps) {
+        const { next, outcome } = foldStep(after, s);
+        after = next;
+        if (outcome.kind === 'flagged') flags.push(outcome.flag);
+      }
+      if (flags.length > 0) await store.tracking.addFlags(tn, flags, now);
+      metrics.count('flagged', flags.length);
+      return after;
+    }
+    // A late event: the projection is the fold of the whole history again (rare).
+    const history = await store.tracking.history(tn);
+    const folded = foldHistory(tn, before.carrier, history.map(foldEventOf));
+    await store.tracking.replaceFlags(tn, folded.flags, now);
+    metrics.count('refolds');
+    metrics.count('flagged', Math.max(0, folded.projection.flagged - before.flagged));
+    return folded.projection;
+  }
+
+  private async deadLetterAll(rows: readonly InboxRow[], err: unknown): Promise<void> {
+    const reason = `apply failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+    for (const r of rows) {
+      await this.d.store.tracking.deadLetter({ id: newTrackingId('tdl'), source: r.source, body: JSON.stringify(r.event), reason, receivedAt: r.receivedAt });
+    }
+    this.d.metrics.count('dead_lettered', rows.length);
+    this.log.error({ trackingNumber: rows[0]?.trackingNumber, events: rows.length, err }, 'tracking.apply_dead_lettered');
+  }
+}
+
+/** PostgreSQL deadlock or serialisation failure: the transaction did nothing and runs again (pg-executor.ts). */
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
+export function foldEventOf(h: HistoryRow): FoldEvent {
+  return { key: orderKey(h.event, h.hash), hash: h.hash, event: h.event };
+}

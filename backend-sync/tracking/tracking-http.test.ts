@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { paidOrder, ship } from '../testing/order-helpers.js';
+import { scan } from '../testing/tracking-helpers.js';
+import type { CanonicalTrackingEvent } from './tracking-event.js';
+
+// Tracking over HTTP and through the order: POST /tracking/events accepts and applies,
+// a malformed payload is a 400 with the reason and a dead letter, GET /track answers from
+// the read model with an ETag, and one timeline joins carrier scans, the locker's doors
+// and the order's state, with each customer notice sent once.
+
+describe('tracking over HTTP and through the order', () => {
+  let f: BackendFixture;
+  beforeEach(async () => {
+    f = await makeBackend();
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+  });
+  afterEach(() => f.close());
+
+  const post = async (body: string) => (await f.app()).inject({ method: 'POST', url: '/tracking/events', headers: { 'content-type': 'application/json' }, payload: body });
+  const at = (m: number): number => f.clock.now() - 10 * 3_600_000 + m * 60_000;
+
+  it('accepts canonical events with 202, applies them, and serves them from GET /track with an ETag and 304', async () => {
+    const events: CanonicalTrackingEvent[] = [scan('HT1', 'picked_up', at(0)), scan('HT1', 'in_transit', at(5), { location: { city: 'Kassel', country: 'DE' } })];
+    const res = await post(JSON.stringify({ events }));
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({ received: 2 });
+    await f.services.tracking.applier.kick();
+    const app = await f.app();
+    const got = await app.inject({ method: 'GET', url: '/track/HT1' });
+    expect(got.statusCode).toBe(200);
+    expect(got.json()).toMatchObject({ trackingNumber: 'HT1', status: 'in_transit', lastLocation: { city: 'Kassel', country: 'DE' }, history: [{ status: 'in_transit' }, { status: 'picked_up' }] });
+    const etag = got.headers['etag'];
+    expect(etag).toMatch(/^".+"$/);
+    const again = await app.inject({ method: 'GET', url: '/track/HT1', headers: { 'if-none-match': String(etag) } });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe('');
+    expect((await app.inject({ method: 'GET', url: '/track/NOPE' })).statusCode).toBe(404);
+  });
+
+  it('acknowledges fifty concurrent webhook posts and applies every event once', async () => {
+    const posts = Array.from({ length: 50 }, (_, i) => post(JSON.stringify({ events: [scan(`CC-${String(i % 10)}`, 'in_transit', at(i), { carrierEventId: `cc-${String(i)}` })] })));
+    const answers = await Promise.all(posts);
+    expect(answers.map((r) => r.statusCode)).toEqual(Array.from({ length: 50 }, () => 202));
+    await f.services.tracking.applier.drain();
+    let history = 0;
+    for (let n = 0; n < 10; n++) history += (await f.store.tracking.history(`CC-${String(n)}`)).length;
+    expect(history).toBe(50);
+    expect(await f.store.tracking.inboxSize()).toBe(0);
+    const metrics = await (await f.app()).inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/^backend_tracking_inbox_backlog 0$/m);
+    expect(metrics.body).toMatch(/^backend_tracking_events_total\{outcome="applied"\} 50$/m);
+  });
+
+  it('answers a malformed payload with 400 and the reason, and keeps it as a dead letter', async () => {
+    const bad = await post(JSON.stringify({ events: [{ trackingNumber: 'HT2', carrier: 'ups', status: 'teleported', carrierStatus: 'x', eventTime: 1 }] }));
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: { code: 'INVALID_INPUT' } });
+    expect(String(bad.json<{ error: { message: string } }>().error.message)).toMatch(/status/);
+    const broken = await post('{"events": [');
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json<{ error: { message: string } }>().error.message).toMatch(/invalid JSON/);
+    const dead = await f.store.tracking.deadLetters();
+    expect(dead.map((d) => d.body)).toEqual(expect.arrayContaining(['{"events": [']));
+    expect(dead).toHaveLength(2);
+    expect(await f.store.tracking.inboxSize()).toBe(0);
+  });
+
+  it('joins carrier scans, the locker door and the order in one timeline, notifying each milestone once', async () => {
+    const o = await paidOrder(f, 'ord-track', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TL-1');
+    const stream: CanonicalTrackingEvent[] = [
+      scan('TL-1', 'picked_up', at(0), { carrier: 'dhl', carrierEventId: 'e1' }),
+      scan('TL-1', 'in_transit', at(10), { carrier: 'dhl', carrierEventId: 'e2' }),
+      scan('TL-1', 'exception', at(20), { carrier: 'dhl', carrierEventId: 'e3', carrierReason: 'weather' }),
+      scan('TL-1', 'in_transit', at(30), { carrier: 'dhl', carrierEventId: 'e4' }),
+      scan('TL-1', 'out_for_delivery', at(40), { carrier: 'dhl', carrierEventId: 'e5' }),
+    ];
+    // Replayed out of order and with fresh ids, as a provider does after an incident.
+    for (const batch of [[stream[4], stream[0]], [stream[2]], stream, stream.map((e) => ({ ...e, carrierEventId: `${String(e.carrierEventId)}-replay` }))]) {
+      await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, batch as CanonicalTrackingEvent[]);
+      await f.services.tracking.applier.drain();
+    }
+    expect((await f.services.shipments.get(s.id)).state).toBe('out_for_delivery');
+    expect((await f.services.orders.get(o.id)).state).toBe('out_for_delivery');
+    await f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
+    await f.services.parcels.collected(s.id, 'lk-a', { actor: 'locker' });
+    await f.services.tracking.applier.drain();
+    const view = (await (await f.app()).inject({ method: 'GET', url: '/track/TL-1' })).json<{ status: string; lockerId: string; history: Array<{ status: string }> }>();
+    expect(view.status).toBe('collected');
+    expect(view.lockerId).toBe('lk-a');
+    expect(view.history.map((h) => h.status)).toEqual(['collected', 'available_for_pickup', 'out_for_delivery', 'in_transit', 'exception', 'in_transit', 'picked_up']);
+    const kinds = (await f.store.notifications.list()).map((n) => n.kind).filter((k) => k.startsWith('shipment.') || k.startsWith('parcel.') || k.startsWith('tracking.'));
+    expect(kinds.sort()).toEqual(['parcel.collected', 'parcel.ready_for_pickup', 'shipment.out_for_delivery', 'shipment.shipped', 'tracking.exception']);
+    expect(await f.store.tracking.flags()).toEqual([]);
+  });
+
+  it('turns POST /shipments/{id}/events into tracking events of the shipment and still refuses a step that does not apply', async () => {
+    const o = await paidOrder(f, 'ord-api', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TL-2');
+    // A provider's backlog waiting in the inbox: the API call applies its own number only.
+    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, [scan('BACKLOG-1', 'in_transit', at(0))]);
+    const app = await f.app();
+    const shipped = await app.inject({ method: 'POST', url: `/shipments/${s.id}/events`, payload: { event: 'ship' } });
+    expect(shipped.statusCode).toBe(200);
+    expect(shipped.json()).toMatchObject({ state: 'shipped' });
+    expect((await app.inject({ method: 'POST', url: `/shipments/${s.id}/events`, payload: { event: 'ship' } })).statusCode).toBe(422);
+    expect((await f.store.tracking.history('TL-2')).map((h) => h.event.status)).toEqual(['picked_up']);
+    expect(await f.store.tracking.inboxSize()).toBe(1);
+  });
+});

@@ -1,0 +1,50 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { DedupeLevel } from './core/event-identity.js';
+
+// What the applier counts: events applied, flagged, dropped as duplicates (by the level that
+// recognised them), and late arrivals that made it re-fold a history. Plain numbers for
+// benches and tests; Prometheus counters when a registry is given (GET /metrics).
+
+export type TrackingCount = 'applied' | 'flagged' | 'refolds' | 'dead_lettered';
+
+export class TrackingMetrics {
+  readonly dedupeHits: Record<DedupeLevel, number> = { carrier_event_id: 0, composite: 0, payload_hash: 0 };
+  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0 };
+  /** Events the applier looked at (duplicates included). */
+  seen = 0;
+  private readonly hitCounter: Counter<'level'> | undefined;
+  private readonly eventCounter: Counter<'outcome'> | undefined;
+
+  /** With a registry: Prometheus counters, and the inbox backlog read at scrape time through `backlog`. */
+  constructor(registry?: Registry, backlog?: () => Promise<number>) {
+    if (registry === undefined) return;
+    if (backlog !== undefined) {
+      new Gauge({
+        name: 'backend_tracking_inbox_backlog',
+        help: 'Tracking events accepted and not yet applied (the same on every instance)',
+        registers: [registry],
+        async collect() {
+          this.set(await backlog());
+        },
+      });
+    }
+    this.hitCounter = new Counter({ name: 'backend_tracking_dedupe_hits_total', help: 'Tracking events dropped as duplicates, by the dedupe level that recognised them', labelNames: ['level'], registers: [registry] });
+    this.eventCounter = new Counter({ name: 'backend_tracking_events_total', help: 'Tracking events handled by the applier, by outcome (applied, flagged, refolds, dead_lettered)', labelNames: ['outcome'], registers: [registry] });
+  }
+
+  dedupeHit(level: DedupeLevel): void {
+    this.dedupeHits[level]++;
+    this.hitCounter?.inc({ level });
+  }
+
+  count(what: TrackingCount, n = 1): void {
+    this.counts[what] += n;
+    this.eventCounter?.inc({ outcome: what }, n);
+  }
+
+  /** Share of the events seen that were duplicates. */
+  dedupeHitRate(): number {
+    const hits = this.dedupeHits.carrier_event_id + this.dedupeHits.composite + this.dedupeHits.payload_hash;
+    return this.seen === 0 ? 0 : hits / this.seen;
+  }
+}

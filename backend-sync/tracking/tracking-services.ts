@@ -1,0 +1,18 @@
+import type { TrackingApplier } from './tracking-applier.js';
+import type { TrackingIntake } from './tracking-event.js';
+import type { TrackingMetrics } from './tracking-metrics.js';
+
+// The tracking parts the rest of the backend holds (built in backend-services.ts).
+
+export interface TrackingServices {
+  intake: TrackingIntake;
+  applier: TrackingApplier;
+  metrics: TrackingMetrics;
+}
+
+/**
+ * How long dedupe keys are kept. Providers retry for days after an incident; past this a
+ * replay is still kept out of history by its normalised hash (history is unique on it), so
+ * only the carrier-event-id and composite levels are forgotten.
+ */
+export const TRACKING_DEDUPE_RETENTION_MS = 30 * 24 * 3_600_000;

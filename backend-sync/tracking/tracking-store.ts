@@ -1,0 +1,109 @@
+import type { Flag, TrackingProjection } from './core/tracking-fold.js';
+import type { CanonicalTrackingEvent, TrackingSource } from './tracking-event.js';
+
+// What the tracking core needs from the database (one implementation over SqlExecutor for
+// both engines: store/sql/tracking-repository.ts). The types live here, in the core; the
+// store imports them.
+
+export interface InboxEntry {
+  trackingNumber: string;
+  payloadId: string;
+  source: TrackingSource;
+  event: CanonicalTrackingEvent;
+  receivedAt: number;
+}
+
+export interface InboxRow extends InboxEntry {
+  seq: number;
+}
+
+export interface HistoryEntry extends InboxEntry {
+  hash: string;
+}
+
+export interface HistoryRow extends HistoryEntry {
+  seq: number;
+}
+
+export interface StoredProjection {
+  projection: TrackingProjection;
+  version: number;
+}
+
+export interface ReviewRow {
+  hash: string;
+  trackingNumber: string;
+  from: string | null;
+  to: string;
+  eventTime: number;
+  reason: string;
+  flaggedAt: number;
+}
+
+export interface DeadLetterRow {
+  id: string;
+  source: TrackingSource;
+  body: string;
+  reason: string;
+  receivedAt: number;
+}
+
+export interface ReadModelRow {
+  docJson: string;
+  etag: string;
+}
+
+export interface TrackingRepository {
+  insertPayload(p: { id: string; source: TrackingSource; body: string; receivedAt: number }): Promise<void>;
+  /** Adds accepted events to the inbox, in order, with one statement. */
+  enqueue(entries: readonly InboxEntry[]): Promise<void>;
+  inboxSize(): Promise<number>;
+  /**
+   * The tracking numbers of the `numbers` oldest inbox rows, with all their pending rows
+   * (at most `rows`, oldest first), claimed until the caller's transaction ends: PostgreSQL
+   * locks them FOR UPDATE SKIP LOCKED, so another instance claims others instead of
+   * waiting; SQLite's write transaction is exclusive anyway. Call inside a transaction.
+   */
+  claimInbox(numbers: number, rows: number): Promise<InboxRow[]>;
+  /** One number's pending rows (at most `rows`, oldest first), claimed like claimInbox. */
+  claimInboxOf(trackingNumber: string, rows: number): Promise<InboxRow[]>;
+  deleteInbox(seqs: readonly number[]): Promise<void>;
+  deadLetter(d: DeadLetterRow): Promise<void>;
+  deadLetters(): Promise<DeadLetterRow[]>;
+  /** Which of `keys` exist in the dedupe table. */
+  existingKeys(keys: readonly string[]): Promise<Set<string>>;
+  /** Which of these normalised hashes the history holds (the third dedupe level). */
+  existingHashes(hashes: readonly string[]): Promise<Set<string>>;
+  /** Insert-if-absent; resolves to the keys this call inserted. */
+  recordKeys(keys: readonly string[], now: number): Promise<Set<string>>;
+  /** Removes dedupe keys recorded before `before` (retention); resolves to how many. */
+  purgeKeys(before: number, limit: number): Promise<number>;
+  /** Appends to the history (never updated or deleted); a hash already there is skipped. Resolves to the hashes inserted. */
+  appendHistory(entries: readonly HistoryEntry[]): Promise<Set<string>>;
+  history(trackingNumber: string): Promise<HistoryRow[]>;
+  /** Tracking numbers with history, in order, after `after` (keyset pagination). */
+  historyNumbers(after: string | undefined, limit: number): Promise<string[]>;
+  /**
+   * The projection row, created empty if absent and LOCKED until the caller's transaction
+   * ends (PostgreSQL FOR UPDATE): instances applying events of one tracking number serialise here.
+   */
+  lockProjection(trackingNumber: string, carrier: string, now: number): Promise<StoredProjection>;
+  /** lockProjection for many numbers with two statements (locked in tracking-number order); keyed by number. */
+  lockProjections(numbers: ReadonlyArray<{ trackingNumber: string; carrier: string }>, now: number): Promise<Map<string, StoredProjection>>;
+  projection(trackingNumber: string): Promise<StoredProjection | undefined>;
+  /** saveProjection for many (the caller holds their locks), one statement. */
+  saveProjections(ps: readonly TrackingProjection[], now: number): Promise<void>;
+  /** putReadModel for many, one statement. */
+  putReadModels(rows: ReadonlyArray<{ trackingNumber: string; row: ReadModelRow }>, now: number): Promise<void>;
+  /** Which of these numbers some shipment carries (the milestone sink's pre-filter). */
+  numbersWithShipments(numbers: readonly string[]): Promise<Set<string>>;
+  /** Writes the projection (the caller holds its lock); bumps the version. */
+  saveProjection(p: TrackingProjection, now: number): Promise<void>;
+  putReadModel(trackingNumber: string, row: ReadModelRow, now: number): Promise<void>;
+  readModel(trackingNumber: string): Promise<ReadModelRow | undefined>;
+  /** Insert-if-absent per hash. */
+  addFlags(trackingNumber: string, flags: readonly Flag[], now: number): Promise<void>;
+  /** The review rows of one number become exactly `flags` (after a re-fold). */
+  replaceFlags(trackingNumber: string, flags: readonly Flag[], now: number): Promise<void>;
+  flags(trackingNumber?: string): Promise<ReviewRow[]>;
+}

@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testEngines } from '../testing/pg-test-db.js';
+import { openTestStore } from '../testing/test-store.js';
+import { MIN, T, scan, trackingRig, type TrackingRig } from '../testing/tracking-helpers.js';
+import type { SqlStore } from '../store/sql-store.js';
+import { sql } from '../store/sql/sql-text.js';
+import { carrierPromiseEta } from './eta-seam.js';
+import { rebuildTracking } from './rebuild-tracking.js';
+import { TrackView } from './read-model.js';
+
+// The tracking timeline through the real intake and applier, on every engine: exception
+// recovery, late scans, illegal transitions flagged, the three dedupe levels, and the
+// rebuild that must find the live projection equal to the fold of its history.
+
+const dir = mkdtempSync(join(tmpdir(), 'tracking-timeline-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const engines = await testEngines('tracking timeline');
+
+describe.each(engines)('tracking timeline on %s', (engine) => {
+  let store: SqlStore;
+  let dispose: () => Promise<void>;
+  let rig: TrackingRig;
+
+  beforeEach(async () => {
+    ({ store, dispose } = await openTestStore(engine, dir));
+    rig = trackingRig(store);
+  });
+  afterEach(() => dispose());
+
+  const view = async (tn: string): Promise<TrackView> => {
+    const row = await store.tracking.readModel(tn);
+    if (row === undefined) throw new Error(`no read model for ${tn}`);
+    return TrackView.parse(JSON.parse(row.docJson));
+  };
+
+  it('recovers from an exception to in transit and serves status, location and the carrier promise from the read model', async () => {
+    await rig.send([scan('A1', 'picked_up', T, { estimatedDeliveryAt: T + 2 * 86_400_000 }), scan('A1', 'exception', T + 10 * MIN, { carrierReason: 'address unclear' })]);
+    await rig.applier.drain();
+    expect((await view('A1')).status).toBe('exception');
+    await rig.send([scan('A1', 'in_transit', T + 20 * MIN, { location: { city: 'Lyon', country: 'FR' } })]);
+    await rig.applier.drain();
+    const v = await view('A1');
+    expect(v).toMatchObject({ status: 'in_transit', lastEventAt: T + 20 * MIN, lastLocation: { city: 'Lyon', country: 'FR' }, carrierPromise: T + 2 * 86_400_000, eta: T + 2 * 86_400_000, etaSource: 'carrier' });
+    expect(v.history.map((h) => h.status)).toEqual(['in_transit', 'exception', 'picked_up']);
+    expect(await store.tracking.inboxSize()).toBe(0);
+  });
+
+  it('stores a late scan in history without moving the state back', async () => {
+    await rig.send([scan('B1', 'out_for_delivery', T + 30 * MIN)]);
+    await rig.applier.drain();
+    await rig.send([scan('B1', 'in_transit', T + 10 * MIN, { location: { city: 'Old' } })]);
+    await rig.applier.drain();
+    // The late scan fills in where the parcel was before, but the state stays out for delivery.
+    expect(await view('B1')).toMatchObject({ status: 'out_for_delivery', lastEventAt: T + 30 * MIN, lastLocation: { city: 'Old' } });
+    expect((await store.tracking.history('B1')).map((h) => h.event.status)).toEqual(['out_for_delivery', 'in_transit']);
+    expect(rig.metrics.counts.refolds).toBe(1);
+    expect(await store.tracking.flags('B1')).toEqual([]);
+  });
+
+  it('flags an illegal transition for review, keeps it in history and does not apply it', async () => {
+    await rig.send([scan('C1', 'delivered', T), scan('C1', 'in_transit', T + 5 * MIN)]);
+    await rig.applier.drain();
+    expect((await view('C1')).status).toBe('delivered');
+    expect((await store.tracking.flags('C1')).map((f) => [f.from, f.to])).toEqual([['delivered', 'in_transit']]);
+    expect(await store.tracking.history('C1')).toHaveLength(2);
+    expect(rig.metrics.counts.flagged).toBe(1);
+  });
+
+  it('drops duplicates by carrier event id, by composite key within the skew, and by payload hash, and counts each', async () => {
+    await rig.send([scan('D1', 'in_transit', T, { carrierEventId: 'ev-1', location: { city: 'X' } })]);
+    await rig.applier.drain();
+    await rig.send([
+      scan('D1', 'delivered', T + 99 * MIN, { carrierEventId: 'ev-1' }), // same carrier id
+      scan('D1', 'in_transit', T + 45_000, { location: { city: 'Y' } }), // same status 45 s later
+    ]);
+    await rig.applier.drain();
+    expect(rig.metrics.dedupeHits).toEqual({ carrier_event_id: 1, composite: 1, payload_hash: 0 });
+    expect((await store.tracking.history('D1')).map((h) => h.event.status)).toEqual(['in_transit']);
+    // After the retention window only the history's hash remembers: a replay with a new id is still recognised.
+    await store.tracking.purgeKeys(rig.clock.now() + 1, 1000);
+    await rig.send([scan('D1', 'in_transit', T, { carrierEventId: 'ev-1-replayed', location: { city: 'X' } })]);
+    await rig.applier.drain();
+    expect(rig.metrics.dedupeHits.payload_hash).toBe(1);
+    expect(await store.tracking.history('D1')).toHaveLength(1);
+  });
+
+  it('rebuilds every projection to exactly the live one, and reports and repairs one that was tampered with', async () => {
+    await rig.send([scan('E1', 'picked_up', T), scan('E1', 'delivered', T + 50 * MIN), scan('E2', 'in_transit', T + MIN), scan('E1', 'in_transit', T + 60 * MIN)]);
+    await rig.applier.drain();
+    await rig.send([scan('E1', 'exception', T + 20 * MIN), scan('E2', 'label_created', T)]);
+    await rig.applier.drain();
+    expect(await rebuildTracking(store, rig.clock, carrierPromiseEta, { write: false })).toEqual({ numbers: 2, differences: [] });
+    await store.x.run(sql(`UPDATE tracking_read SET doc_json = '{}' WHERE tracking_number = 'E2'`));
+    const dry = await rebuildTracking(store, rig.clock, carrierPromiseEta, { write: false });
+    expect(dry.differences.map((d) => [d.trackingNumber, d.what])).toEqual([['E2', 'read_model']]);
+    expect((await rebuildTracking(store, rig.clock, carrierPromiseEta, { write: true })).differences).toHaveLength(1);
+    expect((await rebuildTracking(store, rig.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+    expect((await view('E2')).status).toBe('in_transit');
+  });
+
+  it('keeps a malformed payload as a dead letter with its reason', async () => {
+    await rig.intake.deadLetter({ source: 'canonical', body: '{"events":[{}]}', receivedAt: T }, 'events.0.trackingNumber: required');
+    expect(await store.tracking.deadLetters()).toEqual([expect.objectContaining({ source: 'canonical', body: '{"events":[{}]}', reason: 'events.0.trackingNumber: required' })]);
+    await expect(rig.intake.accept({ source: 'canonical', body: '', receivedAt: T }, [{ ...scan('F1', 'in_transit', T), status: 'teleported' as 'in_transit' }])).rejects.toThrow(/tracking events/);
+    expect(await store.tracking.inboxSize()).toBe(0);
+  });
+});

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgSuitesRun } from '../testing/pg-test-db.js';
+import { openTestPgStore, type TestPgStore } from '../testing/test-store.js';
+import { MIN, T, scan, trackingRig } from '../testing/tracking-helpers.js';
+import { normalisedHash } from './core/event-identity.js';
+import { carrierPromiseEta } from './eta-seam.js';
+import { rebuildTracking } from './rebuild-tracking.js';
+import { trackingStatuses, type CanonicalTrackingEvent } from './tracking-event.js';
+
+// Two backend instances (two stores, two pools) apply one burst from one PostgreSQL schema
+// at once: inbox rows are claimed by one of them (SKIP LOCKED), numbers serialise on their
+// projection row, and every event enters history once. (On SQLite the backend is one process.)
+
+const runs = await pgSuitesRun('two tracking appliers');
+
+describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
+  let a: TestPgStore;
+  let b: TestPgStore;
+  beforeAll(async () => {
+    a = await openTestPgStore({ poolSize: 4 });
+    b = await openTestPgStore({ poolSize: 4, schema: a.schema });
+  });
+  afterAll(async () => {
+    await b.store.close();
+    await a.dispose();
+  });
+
+  it('applies a replayed burst without duplicates or lost events', async () => {
+    const clean: CanonicalTrackingEvent[] = [];
+    for (let n = 0; n < 40; n++) {
+      for (let i = 0; i < 6; i++) clean.push(scan(`TWO-${String(n)}`, trackingStatuses[(n + i) % 5] ?? 'in_transit', T + i * 10 * MIN, { carrierEventId: `${String(n)}-${String(i)}` }));
+    }
+    const ra = trackingRig(a.store, { batchSize: 50 });
+    const rb = trackingRig(b.store, { batchSize: 50 });
+    // The same day sent twice by the provider, once to each instance, the second with fresh ids.
+    await ra.send(clean);
+    await rb.send(clean.map((e) => ({ ...e, carrierEventId: `${String(e.carrierEventId)}-again` })));
+    await ra.send([...clean].reverse());
+    await Promise.all([ra.applier.drain(), rb.applier.drain(), ra.applier.drain()]);
+    expect(await a.store.tracking.inboxSize()).toBe(0);
+    const hits = (r: typeof ra): number => r.metrics.dedupeHits.carrier_event_id + r.metrics.dedupeHits.composite + r.metrics.dedupeHits.payload_hash;
+    expect(ra.metrics.counts.applied + rb.metrics.counts.applied).toBe(clean.length);
+    expect(hits(ra) + hits(rb)).toBe(2 * clean.length);
+    for (const tn of ['TWO-0', 'TWO-17', 'TWO-39']) {
+      const h = await a.store.tracking.history(tn);
+      expect(h.map((x) => x.hash).sort()).toEqual(clean.filter((e) => e.trackingNumber === tn).map(normalisedHash).sort());
+    }
+    expect(await rebuildTracking(b.store, rb.clock, carrierPromiseEta, { write: false })).toEqual({ numbers: 40, differences: [] });
+  });
+});
