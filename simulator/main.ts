@@ -4,6 +4,8 @@
 // then the technician console when stdin is a terminal (or --interactive). Without a
 // terminal it exits after the demo, so `npm start` also works in CI. Human output goes to
 // stdout; structured logs go to <data-dir>/simulator.log.
+import { startSessionPanel } from './panel/session-panel-port.js';
+import type { PanelServer } from './panel/panel-server.js';
 import { pino } from 'pino';
 import { isDeviceError } from '@locker/device/errors.js';
 import { createLogger, type Logger } from '@locker/device/logger.js';
@@ -74,12 +76,14 @@ async function main(): Promise<number> {
   if (risks.length > 0) out(`WARNING: ${risks.join('; ')} (allowed by ${OVERRIDE_FLAG})`);
 
   let session: SimSession | undefined;
+  let panel: PanelServer | undefined;
   let console_: RunningConsole | undefined;
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason }, 'simulator.shutdown');
       console_?.close();
+      await panel?.close();
       await session?.close();
       if (session !== undefined) out(`lockers stopped (${reason}): relays off, databases closed`);
     })();
@@ -99,7 +103,8 @@ async function main(): Promise<number> {
       const node = session.node(id);
       out(session.resumed.has(id) ? resumeSummary(node) : `${id}: new locker, empty database created`);
     }
-    // The web panel registers its URL with session.setPanelUrl(url) before this line.
+    // The panel registers its URL with the session, so it prints with the others.
+    panel = await startSessionPanel(session, logger.child({ component: 'panel' }));
     for (const line of session.urlLines()) out(line);
 
     const first = session.node(session.lockerIds()[0] ?? '');

@@ -48,6 +48,7 @@
  * expiry, retrieval, returns, remote and service opens) is reachable through run(); state
  * changes arrive as events and are visible in lockers().
  */
+import type { LogChannel } from '@locker/backend/notifications/log-channel.js';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { SimFault } from '@locker/hal/sim/compartment-model.js';
@@ -276,6 +277,11 @@ export class SimSession {
       }
       return notification;
     });
+  }
+
+  /** The embedded backend's keeping notification channel (what customers were sent); undefined with an external backend. */
+  customerInbox(): LogChannel | undefined {
+    return this.network.backend?.inbox;
   }
 
   backend(): BackendApi | undefined {

@@ -12,7 +12,7 @@ export const SimFaultName = z.enum([
 export type SimFaultName = z.infer<typeof SimFaultName>;
 
 export const AlarmKind = z.enum([
-  'door-jammed', 'relay-fault', 'sensor-unknown', 'left-open', 'uncommanded-open', 'out-of-service', 'open-unknown', 'suspicious-code',
+  'door-jammed', 'relay-fault', 'sensor-unknown', 'left-open', 'uncommanded-open', 'out-of-service', 'open-unknown', 'suspicious-code', 'clock-jump',
 ]);
 export type AlarmKind = z.infer<typeof AlarmKind>;
 
