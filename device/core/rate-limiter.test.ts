@@ -91,6 +91,15 @@ describe('rate limiter', () => {
     expect(effects).toContainEqual({ type: 'locked-out', reason: 'escalation', lockoutMs: 30_000, consecutive: 4, failuresInWindow: 4 });
   });
 
+  it('reports a whole number of milliseconds when the awake clock is fractional (performance.now)', () => {
+    let state = initialRateLimiterState;
+    let effects: RateLimiterEffect[] = [];
+    for (let i = 0; i < 4; i++) ({ state, effects } = fail(state, 123_456.789));
+    const lockout = effects.find((e) => e.type === 'locked-out');
+    expect(lockout).toBeDefined();
+    expect(Number.isInteger(lockout?.type === 'locked-out' ? lockout.lockoutMs : Number.NaN)).toBe(true);
+  });
+
   it('charges the attempt before the lookup and refunds it on success', () => {
     const charged = rateLimiterStep(initialRateLimiterState, { type: 'attempt' }, 5, policy);
     expect(charged.state.failures).toEqual([5]);

@@ -141,7 +141,7 @@ export function rateLimiterStep(state: RateLimiterState, input: RateLimiterInput
   if (rest.lockedUntil > pending.prevLockedUntil && rest.lockedUntil > awakeNow) {
     const escalation = escalationMs(rest.consecutive, policy);
     const reason: LockoutReason = awakeNow + escalation >= rest.lockedUntil ? 'escalation' : 'daily-budget';
-    effects.push({ type: 'locked-out', reason, lockoutMs: rest.lockedUntil - awakeNow, consecutive: rest.consecutive, failuresInWindow: rest.failures.length });
+    effects.push({ type: 'locked-out', reason, lockoutMs: Math.ceil(rest.lockedUntil - awakeNow), consecutive: rest.consecutive, failuresInWindow: rest.failures.length });
   }
   return { state: rest, effects };
 }
