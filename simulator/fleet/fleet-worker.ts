@@ -15,6 +15,18 @@ const lockers = new Map<string, FleetLocker>();
 /** Every locker whose start began, with that start: a stop waits for it before closing. */
 const starts = new Map<FleetLocker, Promise<void>>();
 let stopping: Promise<void> | undefined;
+/** One person at a locker's screen at a time: a courier's session and a customer's keypad entry do not interleave. */
+const atScreen = new Map<string, Promise<unknown>>();
+
+function inTurn<T>(lockerId: string, fn: () => Promise<T>): Promise<T> {
+  const turn = (atScreen.get(lockerId) ?? Promise.resolve()).then(fn, fn);
+  const settled = turn.catch(() => undefined);
+  atScreen.set(lockerId, settled);
+  void settled.then(() => {
+    if (atScreen.get(lockerId) === settled) atScreen.delete(lockerId);
+  });
+  return turn;
+}
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message);
@@ -76,29 +88,46 @@ async function openAndClose(locker: FleetLocker, compartmentId: string, what: st
   if (!(await until(() => locker.doorIsOpen(compartmentId), DOOR_WAIT_MS, 10))) {
     throw new Error(`${what}: door ${locker.id}/${compartmentId} did not open (display: ${locker.lastText()})`);
   }
-  await sleep(150);
+  // The person lets go once the latch is no longer held (relay off) and the runtime has
+  // seen the door open: closing into an energised latch is not what people do.
+  await until(() => !locker.sim.control.energised(compartmentId), DOOR_WAIT_MS, 10);
+  await sleep(100);
   await locker.closeDoor(compartmentId);
 }
 
 async function deposit(m: Extract<ParentMessage, { type: 'deposit' }>): Promise<Omit<Extract<WorkerMessage, { type: 'op-done' }>, 'type' | 'opId' | 'ok'>> {
   const locker = lockerOf(m.lockerId);
-  // The backend's code batch may still be on its way: a courier would wait at the screen too.
+  // The backend's code batch may still be on its way: the courier waits, away from the screen.
   if (!(await until(() => locker.hasLiveCode(m.shipmentId), CODE_WAIT_MS, 50))) throw new Error(`deposit: ${m.lockerId} never received the code of ${m.shipmentId}`);
-  await locker.scan(m.credential);
-  await locker.scan(m.shipmentId);
-  await openAndClose(locker, m.compartmentId, `deposit of ${m.shipmentId}`);
-  return {};
+  return inTurn(m.lockerId, async () => {
+    await locker.scan(m.credential);
+    await locker.scan(m.shipmentId);
+    await openAndClose(locker, m.compartmentId, `deposit of ${m.shipmentId}`);
+    return {};
+  });
 }
 
 async function pickup(m: Extract<ParentMessage, { type: 'pickup' }>): Promise<Omit<Extract<WorkerMessage, { type: 'op-done' }>, 'type' | 'opId' | 'ok'>> {
   const locker = lockerOf(m.lockerId);
-  const before = locker.pulses(m.compartmentId);
-  const pressedAt = locker.clock.now();
-  await locker.type(`${m.code}#`);
-  if (!(await until(() => locker.pulses(m.compartmentId) > before, DOOR_WAIT_MS, 2))) throw new Error(`pickup: no relay pulse on ${m.lockerId}/${m.compartmentId} (display: ${locker.lastText()})`);
-  const keypadToRelayMs = Math.max(0, (locker.lastPulse(m.compartmentId)?.startedAt ?? pressedAt) - pressedAt);
-  await openAndClose(locker, m.compartmentId, 'pickup');
-  return { keypadToRelayMs };
+  return inTurn(m.lockerId, async () => {
+    const before = locker.pulses(m.compartmentId);
+    const pressedAt = locker.clock.now();
+    await locker.type(`${m.code}#`);
+    if (!(await until(() => locker.pulses(m.compartmentId) > before, DOOR_WAIT_MS, 2))) {
+      throw new Error(`pickup: no relay pulse on ${m.lockerId}/${m.compartmentId} (display said: ${shownSince(locker, pressedAt)})`);
+    }
+    const keypadToRelayMs = Math.max(0, (locker.lastPulse(m.compartmentId)?.startedAt ?? pressedAt) - pressedAt);
+    await openAndClose(locker, m.compartmentId, 'pickup');
+    return { keypadToRelayMs };
+  });
+}
+
+/** What the display showed since a moment, for an error message a technician can act on. */
+function shownSince(locker: FleetLocker, since: number): string {
+  const texts = locker.sim.control.indicator
+    .history()
+    .flatMap((e) => (e.type === 'message' && e.at >= since ? [e.message.text] : []));
+  return texts.length === 0 ? locker.lastText() : texts.join(' | ');
 }
 
 function stats(): WorkerStats {
