@@ -76,6 +76,16 @@ export interface DepositedParcel {
 
 /** Order to deposit: ends when the customer has the pickup code (the backend saw the deposit). */
 export async function shipAndDeposit(d: ParcelFlowDeps, p: ParcelRecord, size: 'S' | 'M' | 'L' | 'XL'): Promise<DepositedParcel> {
+  return deposit(d, p, await ship(d, p, size));
+}
+
+export interface ShippedParcel {
+  shipmentId: string;
+  compartmentId: string;
+}
+
+/** The merchant's side: hold, order, pay, ship to the held compartment (its code goes to the locker). */
+export async function ship(d: Pick<ParcelFlowDeps, 'api'>, p: ParcelRecord, size: 'S' | 'M' | 'L' | 'XL'): Promise<ShippedParcel> {
   const { api } = d;
   const hold = await api.call('POST', '/reservations', WithId, { body: { orderRef: `cart-${p.tag}`, lockerId: p.lockerId, size }, idempotencyKey: `res-${p.tag}` });
   const order = await api.call('POST', '/orders', WithId, {
@@ -100,29 +110,36 @@ export async function shipAndDeposit(d: ParcelFlowDeps, p: ParcelRecord, size: '
   if (shipment?.compartmentId === undefined) throw new Error(`order ${order.id} has no shipment to a compartment`);
   p.shipmentId = shipment.id;
   p.stage = 'shipped';
-
-  const credential = await api.call('POST', `/lockers/${p.lockerId}/courier-credentials`, Credential, { body: { courierId: 'fleet-courier' } });
-  const deposited = await d.device.deposit(p.lockerId, credential.token, shipment.id, shipment.compartmentId);
-  d.hooks.opDone('deposit', deposited);
-  if (!deposited.ok) throw new Error(deposited.error ?? 'deposit failed');
-  // The backend learns of the deposit from the locker's audit upload and tells the customer.
-  const code = await waitFor(`the pickup code of ${shipment.id}`, d.effectTimeoutMs, () => d.notices.codeFor(shipment.id));
-  p.stage = 'deposited';
-  return { shipmentId: shipment.id, compartmentId: shipment.compartmentId, code };
+  return { shipmentId: shipment.id, compartmentId: shipment.compartmentId };
 }
 
-/** The customer types the code; ends when the backend shows the shipment collected. */
-export async function collect(d: ParcelFlowDeps, p: ParcelRecord, parcel: DepositedParcel): Promise<void> {
+/** The courier's side: a credential from the backend, the deposit at the locker; ends when the customer has the code. */
+export async function deposit(d: ParcelFlowDeps, p: ParcelRecord, shipment: ShippedParcel): Promise<DepositedParcel> {
   const { api } = d;
-  const shipment = { id: parcel.shipmentId, compartmentId: parcel.compartmentId };
-  const code = parcel.code;
-  const picked = await d.device.pickup(p.lockerId, code, shipment.compartmentId);
+  const credential = await api.call('POST', `/lockers/${p.lockerId}/courier-credentials`, Credential, { body: { courierId: 'fleet-courier' } });
+  const done = await d.device.deposit(p.lockerId, credential.token, shipment.shipmentId, shipment.compartmentId);
+  d.hooks.opDone('deposit', done);
+  if (!done.ok) throw new Error(done.error ?? 'deposit failed');
+  // The backend learns of the deposit from the locker's audit upload and tells the customer.
+  const code = await waitFor(`the pickup code of ${shipment.shipmentId}`, d.effectTimeoutMs, () => d.notices.codeFor(shipment.shipmentId));
+  p.stage = 'deposited';
+  return { ...shipment, code };
+}
+
+/** The customer types the code; ends when the backend shows the shipment collected (`confirm: false`: when the door closed again). */
+export async function collect(d: ParcelFlowDeps, p: ParcelRecord, parcel: DepositedParcel, confirm = true): Promise<void> {
+  const picked = await d.device.pickup(p.lockerId, parcel.code, parcel.compartmentId);
   d.hooks.opDone('pickup', picked);
   if (!picked.ok) throw new Error(picked.error ?? 'pickup failed');
-  await waitFor(`shipment ${shipment.id} collected at the backend`, d.effectTimeoutMs, async () => {
-    const s = await api.call('GET', `/shipments/${shipment.id}`, ShipmentView);
+  if (confirm) await confirmCollected(d, p, parcel.shipmentId);
+}
+
+/** The effect at the backend: the locker's pickup audit made the shipment collected. */
+export async function confirmCollected(d: Pick<ParcelFlowDeps, 'api' | 'effectTimeoutMs'>, p: ParcelRecord, shipmentId: string, pollMs = 100): Promise<void> {
+  await waitFor(`shipment ${shipmentId} collected at the backend`, d.effectTimeoutMs, async () => {
+    const s = await d.api.call('GET', `/shipments/${shipmentId}`, ShipmentView);
     return s.state === 'collected' ? true : undefined;
-  }, 100);
+  }, pollMs);
   p.stage = 'collected';
 }
 
