@@ -7,7 +7,8 @@
 //   fleet_reconnect_catchup_s             Mosquitto SIGKILLed, codes issued for some lockers while it is
 //                                         down, restarted on the same port: time from the restart until
 //                                         the backend has a fresh 'online' presence from every locker and
-//                                         every code set is acked at its current version (target ≤ 10 s)
+//                                         every code set is acked at its current version (target ≤ 10 s);
+//                                         with the stages: every agent connected, every presence received
 //   fleet_deposits_per_s                  one parcel per locker ordered, shipped and deposited (API + device)
 //   fleet_pickups_per_s                   every parcel collected by keypad code, FLEET_BENCH_CONCURRENCY
 //                                         customers at a time, until the backend shows all collected
@@ -44,14 +45,34 @@ async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) =
   );
 }
 
-async function untilAllReady(fleet: Fleet, timeoutMs: number, freshSince?: number): Promise<boolean> {
+async function untilAllReady(fleet: Fleet, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const fresh = freshSince === undefined || fleet.lockerIds.every((id) => (fleet.backend.lastOnlinePresence?.(id) ?? 0) >= freshSince);
-    if (fresh && (await fleet.backendReady()) === fleet.lockerIds.length) return true;
+  while ((await fleet.backendReady()) !== fleet.lockerIds.length) {
     if (Date.now() > deadline) return false;
+    await sleep(250);
+  }
+  return true;
+}
+
+interface CatchUp {
+  /** Seconds from the restart until: every agent connected, every fresh presence at the backend, every code set acked. */
+  connected?: number;
+  presence?: number;
+  current?: number;
+}
+
+/** After a broker restart: when each stage of the fleet's return was first complete. */
+async function catchUp(fleet: Fleet, restartWall: number, restarted: number, timeoutMs: number): Promise<CatchUp> {
+  const out: CatchUp = {};
+  const deadline = Date.now() + timeoutMs;
+  const n = fleet.lockerIds.length;
+  while (Date.now() < deadline && (out.connected === undefined || out.presence === undefined || out.current === undefined)) {
+    if (out.connected === undefined && (await fleet.pool.stats(5_000)).connected === n) out.connected = seconds(restarted);
+    if (out.presence === undefined && fleet.lockerIds.every((id) => (fleet.backend.lastOnlinePresence?.(id) ?? 0) >= restartWall)) out.presence = seconds(restarted);
+    if (out.presence !== undefined && out.current === undefined && (await fleet.backendReady()) === n) out.current = seconds(restarted);
     await sleep(100);
   }
+  return out;
 }
 
 async function run(): Promise<void> {
@@ -72,7 +93,7 @@ async function run(): Promise<void> {
     print('fleet_startup_s', seconds(t0), 's');
     print('fleet_lockers', LOCKERS, 'lockers');
     print('fleet_workers', WORKERS, 'processes');
-    const stats = await fleet.pool.stats();
+    const stats = await fleet.pool.stats(10_000);
     print('fleet_rss_per_locker_mb', Math.round((stats.rssBytes / LOCKERS / 1e6) * 100) / 100, 'MB');
     print('fleet_parent_rss_mb', Math.round(process.memoryUsage.rss() / 1e6), 'MB');
     note(`load average (1/5/15 min) with ${String(LOCKERS)} lockers idle: ${load()}`);
@@ -100,9 +121,11 @@ async function run(): Promise<void> {
     const restartWall = Date.now();
     const restarted = performance.now();
     await broker.restart();
-    const caughtUp = await untilAllReady(fleet, 60_000, restartWall);
-    if (!caughtUp) note(`not caught up after 60 s: ${String(await fleet.backendReady())}/${String(LOCKERS)} ready`);
-    print('fleet_reconnect_catchup_s', caughtUp ? seconds(restarted) : -1, 's');
+    const c = await catchUp(fleet, restartWall, restarted, 120_000);
+    if (c.current === undefined) note(`not caught up after 120 s: ${String(await fleet.backendReady())}/${String(LOCKERS)} ready`);
+    print('fleet_reconnect_catchup_s', c.current ?? -1, 's');
+    print('fleet_reconnect_all_agents_connected_s', c.connected ?? -1, 's');
+    print('fleet_reconnect_all_presence_at_backend_s', c.presence ?? -1, 's');
     print('fleet_reconnect_lockers', LOCKERS, 'lockers');
     print('fleet_reconnect_stale_code_sets', STALE, 'lockers');
     note(`load average after the reconnect: ${load()}`);

@@ -23,20 +23,19 @@ import { loadOrCreateSigningKey } from '../backend-signing-key.js';
 // messages it receives and can read its store. Remote: only a URL and an API key; what the
 // fleet checks then goes through the HTTP API.
 
-export interface LockerBackendView {
-  online: boolean;
-  codeSetCurrent: boolean;
-}
-
 export interface FleetBackend {
   readonly url: string;
   readonly apiKey: string;
   readonly embedded: boolean;
-  /** Presence and code-set state of one locker as the backend holds it. */
-  lockerView(lockerId: string): Promise<LockerBackendView>;
+  /** How many of these lockers are online with their code set acked at its current version. */
+  readyCount(lockerIds: readonly string[]): Promise<number>;
   /** Audit records the backend stored for a locker (embedded only: no API exposes it). */
   auditIngested?(lockerId: string): Promise<number>;
-  /** When the backend last received an 'online' presence from the locker (embedded only), Date.now() ms. */
+  /**
+   * The send time (the locker's clock, epoch ms) of the newest 'online' presence the backend
+   * received from the locker (embedded only). A retained presence from before a broker
+   * restart carries its old time, so it never passes for a fresh one.
+   */
   lastOnlinePresence?(lockerId: string): number | undefined;
   stop(): Promise<void>;
 }
@@ -82,7 +81,7 @@ export async function startEmbeddedFleetBackend(o: EmbeddedFleetBackendOptions):
     if (t?.suffix !== 'presence') return;
     try {
       const m = PresenceMessage.safeParse(JSON.parse(payload.toString('utf8')));
-      if (m.success && m.data.status === 'online') onlineAt.set(t.lockerId, Date.now());
+      if (m.success && m.data.status === 'online') onlineAt.set(t.lockerId, Math.max(onlineAt.get(t.lockerId) ?? 0, m.data.sentAt));
     } catch {
       // not JSON: the bridge rejects and logs it
     }
@@ -109,9 +108,17 @@ export async function startEmbeddedFleetBackend(o: EmbeddedFleetBackendOptions):
       url,
       apiKey,
       embedded: true,
-      lockerView: async (lockerId) => {
-        const [locker, codeSet] = await Promise.all([services.lockers.get(lockerId), services.store.codeSets.get(lockerId)]);
-        return { online: locker.online, codeSetCurrent: codeSet === undefined || codeSet.ackedVersion === codeSet.version };
+      // Two reads for the whole fleet (a poll of 1,000 lockers one by one took seconds under load).
+      readyCount: async (lockerIds) => {
+        const online = new Set<string>();
+        for (let after: string | undefined; ; ) {
+          const page = await services.store.lockers.list({ limit: 500, ...(after === undefined ? {} : { afterId: after }) });
+          for (const l of page) if (l.online) online.add(l.id);
+          after = page.at(-1)?.id;
+          if (page.length < 500) break;
+        }
+        const stale = new Set((await services.store.codeSets.all()).filter((c) => c.ackedVersion !== c.version).map((c) => c.lockerId));
+        return lockerIds.filter((id) => online.has(id) && !stale.has(id)).length;
       },
       auditIngested: (lockerId) => services.store.audit.count(lockerId),
       lastOnlinePresence: (lockerId) => onlineAt.get(lockerId),
@@ -146,9 +153,18 @@ export function remoteFleetBackend(url: string, apiKey: string): FleetBackend {
     url: base,
     apiKey,
     embedded: false,
-    lockerView: async (lockerId) => {
-      const [locker, codeSet] = await Promise.all([get(`/lockers/${lockerId}`, RemoteLocker), get(`/lockers/${lockerId}/code-set`, RemoteCodeSet)]);
-      return { online: locker.online, codeSetCurrent: codeSet.ackedVersion === codeSet.version };
+    readyCount: async (lockerIds) => {
+      const ready = async (id: string): Promise<boolean> => {
+        const [locker, codeSet] = await Promise.all([get(`/lockers/${id}`, RemoteLocker), get(`/lockers/${id}/code-set`, RemoteCodeSet)]);
+        return locker.online && codeSet.ackedVersion === codeSet.version;
+      };
+      let n = 0;
+      // Sixteen lockers at a time: a poll must not become the external backend's load.
+      for (let i = 0; i < lockerIds.length; i += 16) {
+        const chunk = await Promise.all(lockerIds.slice(i, i + 16).map((id) => ready(id).catch(() => false)));
+        n += chunk.filter(Boolean).length;
+      }
+      return n;
     },
     stop: () => Promise.resolve(),
   };

@@ -134,10 +134,7 @@ export async function startFleet(s: FleetSetup, logger: Logger, say: (line: stri
       sink,
       brokerUrl: url,
       dataDir,
-      backendReady: async () => {
-        const views = await inParallel(lockerIds, 16, (id) => backend.lockerView(id).catch(() => ({ online: false, codeSetCurrent: false })));
-        return views.filter((v) => v.online && v.codeSetCurrent).length;
-      },
+      backendReady: () => backend.readyCount(lockerIds),
       stop: unwind,
     };
   } catch (err) {
