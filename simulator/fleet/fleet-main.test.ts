@@ -69,7 +69,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('npm run fleet', () => {
   it('drives deposits and pickups on six lockers in two workers and reports nothing lost, duplicated or failed', async () => {
     const summaryPath = join(dir, 'summary.json');
-    const run = runFleet(['--lockers', '6', '--workers', '2', '--rate', '6', '--duration', '4', '--report-every', '1', '--summary-json', summaryPath]);
+    const run = runFleet(['--lockers', '6', '--workers', '2', '--rate', '6', '--duration', '3', '--report-every', '1', '--summary-json', summaryPath]);
     const code = await run.exited;
     const out = run.output();
     expect(code, out).toBe(0);
@@ -80,7 +80,7 @@ describe('npm run fleet', () => {
     expect(s.lockers).toBe(6);
     expect(s.workers).toBe(2);
     expect(s.lockersOnline).toBe(6);
-    expect(s.parcels.started).toBeGreaterThanOrEqual(8);
+    expect(s.parcels.started).toBeGreaterThanOrEqual(6);
     expect(s.parcels.failed).toBe(0);
     expect(s.parcels.collected).toBe(s.parcels.started);
     expect(s.ops).toMatchObject({ deposits: s.parcels.started, pickups: s.parcels.started, failed: 0 });
@@ -108,7 +108,7 @@ describe('npm run fleet', () => {
   it('workers stop by themselves when the parent dies without stopping them', async () => {
     const run = runFleet(['--lockers', '2', '--workers', '2', '--rate', '2', '--duration', '60', '--report-every', '1']);
     const pids = workerPids(await run.waitFor(/workers started: pids ([\d ]+)\n/));
-    await run.waitFor(/^fleet t=\d+s /m);
+    await run.waitFor(/lockers running in 2 worker/);
     run.child.kill('SIGKILL');
     await run.exited;
     expect(await gone(pids, 15_000)).toEqual([]);
