@@ -16,7 +16,7 @@ export class ApiError extends Error {
 }
 
 export class FleetApiClient {
-  readonly latency = new LatencySamples();
+  latency = new LatencySamples();
   calls = 0;
   failures = 0;
 
@@ -24,6 +24,11 @@ export class FleetApiClient {
     private readonly baseUrl: string,
     private readonly apiKey: string,
   ) {}
+
+  /** Starts the latency figures afresh (the load's calls, not the registrations before it). */
+  resetLatency(): void {
+    this.latency = new LatencySamples();
+  }
 
   async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, o: { body?: unknown; idempotencyKey?: string; expect?: number } = {}): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` };

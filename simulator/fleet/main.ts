@@ -57,6 +57,7 @@ async function main(): Promise<number> {
     if (abort.signal.aborted) return interruptedCode();
 
     const load = new LoadDriver(f.lockerIds, { api: f.api, device: f.pool, notices: f.notices, effectTimeoutMs: 30_000 }, { ...cli.load, slotsPerLocker: cli.setup.compartments, size: cli.setup.size });
+    f.api.resetLatency();
     const started = performance.now();
     const tty = process.stdout.isTTY;
     let lastReport = started;
