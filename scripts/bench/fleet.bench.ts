@@ -13,7 +13,8 @@
 //   fleet_pickups_per_s                   every parcel collected by keypad code, FLEET_BENCH_CONCURRENCY
 //                                         customers at a time, until the backend shows all collected
 //   fleet_pickup_keypad_to_relay_p99_ms   code's last key to relay energised on the locker (and p50)
-// FLEET_BENCH_LOCKERS / FLEET_BENCH_WORKERS / FLEET_BENCH_CONCURRENCY change the shape.
+// FLEET_BENCH_LOCKERS / FLEET_BENCH_WORKERS / FLEET_BENCH_CONCURRENCY change the shape;
+// FLEET_BENCH_LOG_LEVEL=info shows the embedded backend's log (presences, batches) on stderr.
 import { loadavg } from 'node:os';
 import { pino } from 'pino';
 import { hasMosquitto, MosquittoHarness } from '@locker/sync-testing/mosquitto-harness.js';
@@ -64,20 +65,26 @@ interface CatchUp {
 /** After a broker restart: when each stage of the fleet's return was first complete. */
 async function catchUp(fleet: Fleet, restartWall: number, restarted: number, timeoutMs: number): Promise<CatchUp> {
   const out: CatchUp = {};
+  const timeline: string[] = [];
   const deadline = Date.now() + timeoutMs;
   const n = fleet.lockerIds.length;
   while (Date.now() < deadline && (out.connected === undefined || out.presence === undefined || out.current === undefined)) {
     if (out.connected === undefined && (await fleet.pool.stats(5_000)).connected === n) out.connected = seconds(restarted);
     if (out.presence === undefined && fleet.lockerIds.every((id) => (fleet.backend.lastOnlinePresence?.(id) ?? 0) >= restartWall)) out.presence = seconds(restarted);
-    if (out.presence !== undefined && out.current === undefined && (await fleet.backendReady()) === n) out.current = seconds(restarted);
+    if (out.presence !== undefined && out.current === undefined) {
+      const ready = await fleet.backendReady();
+      timeline.push(`${String(seconds(restarted))}s:${String(ready)}`);
+      if (ready === n) out.current = seconds(restarted);
+    }
     await sleep(100);
   }
+  note(`lockers ready (online, code set acked) after the restart: ${timeline.join(' ')}`);
   return out;
 }
 
 async function run(): Promise<void> {
   const broker = await MosquittoHarness.start();
-  const logger = pino({ level: process.env['LOG_LEVEL'] === 'silent' ? 'silent' : 'warn' }, pino.destination(2));
+  const logger = pino({ level: process.env['FLEET_BENCH_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
   let fleet: Fleet | undefined;
   try {
     const t0 = performance.now();

@@ -79,7 +79,8 @@ async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T
   return out;
 }
 
-export async function startFleet(s: FleetSetup, logger: Logger, say: (line: string) => void): Promise<Fleet> {
+/** `signal`: aborting it while the lockers start stops the workers at once (a big fleet takes a while to start). */
+export async function startFleet(s: FleetSetup, logger: Logger, say: (line: string) => void, signal?: AbortSignal): Promise<Fleet> {
   const ownDir = s.dataDir === undefined;
   const dataDir = s.dataDir ?? mkdtempSync(join(tmpdir(), 'locker-fleet-'));
   const undo: Array<() => Promise<void>> = [];
@@ -118,6 +119,7 @@ export async function startFleet(s: FleetSetup, logger: Logger, say: (line: stri
 
     const pool = WorkerPool.spawn(s.workers);
     undo.push(() => pool.stop());
+    signal?.addEventListener('abort', () => void pool.stop(), { once: true });
     say(`workers started: pids ${pool.pids.join(' ')}`);
     const t1 = performance.now();
     await pool.start(assignments, { mqttUrl: brokerUrl, dataDir: join(dataDir, 'lockers'), agent: s.agent, startConcurrency: s.startConcurrency });

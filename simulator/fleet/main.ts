@@ -47,9 +47,8 @@ async function main(): Promise<number> {
   const interruptedCode = (): number => (signalled === 'SIGINT' ? 130 : 143);
   try {
     out(`fleet: starting ${String(cli.setup.lockers)} lockers in ${String(cli.setup.workers)} worker(s)`);
-    const starting = startFleet(cli.setup, logger, out);
-    // A signal while starting: let the start finish or fail, then stop what it built.
-    fleet = await starting;
+    // A signal while starting stops the workers; what was built is then stopped below.
+    fleet = await startFleet(cli.setup, logger, out, abort.signal);
     if (abort.signal.aborted) return interruptedCode();
     const f = fleet;
     const ready = await waitReady(f, abort.signal, 60_000 + cli.setup.lockers * 60);
