@@ -162,7 +162,7 @@ async function run(): Promise<void> {
     });
     const devicePickupsS = (performance.now() - tp) / 1000;
     // …and the backend shows every one of them collected (from the lockers' audit uploads).
-    await inParallel([...deposited], 16, (entry) => confirmCollected(d, entry[0], entry[1].shipmentId, 250).catch((err: unknown) => {
+    await inParallel([...deposited], 16, (entry) => confirmCollected(d, entry[0], entry[1].shipmentId).catch((err: unknown) => {
       failures.push(`collected ${entry[0].tag}: ${err instanceof Error ? err.message : String(err)}`);
     }));
     const collected = parcels.filter((p) => p.stage === 'collected').length;

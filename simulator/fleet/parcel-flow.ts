@@ -134,12 +134,17 @@ export async function collect(d: ParcelFlowDeps, p: ParcelRecord, parcel: Deposi
   if (confirm) await confirmCollected(d, p, parcel.shipmentId);
 }
 
-/** The effect at the backend: the locker's pickup audit made the shipment collected. */
-export async function confirmCollected(d: Pick<ParcelFlowDeps, 'api' | 'effectTimeoutMs'>, p: ParcelRecord, shipmentId: string, pollMs = 100): Promise<void> {
+/**
+ * The effect at the backend: the locker's pickup audit made the shipment collected. Waits
+ * for the customer's 'collected' notice (in memory), then reads the shipment once: polling
+ * every parcel's shipment was a load of its own on a busy backend.
+ */
+export async function confirmCollected(d: Pick<ParcelFlowDeps, 'api' | 'notices' | 'effectTimeoutMs'>, p: ParcelRecord, shipmentId: string): Promise<void> {
+  await waitFor(`the collected notice of ${shipmentId}`, d.effectTimeoutMs, () => (d.notices.has('parcel.collected', shipmentId) ? true : undefined));
   await waitFor(`shipment ${shipmentId} collected at the backend`, d.effectTimeoutMs, async () => {
     const s = await d.api.call('GET', `/shipments/${shipmentId}`, ShipmentView);
     return s.state === 'collected' ? true : undefined;
-  }, pollMs);
+  }, 250);
   p.stage = 'collected';
 }
 
