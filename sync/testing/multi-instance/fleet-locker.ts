@@ -17,8 +17,9 @@ import type { SyncAgentConfigInput } from '@locker/sync-agent/sync-config.js';
 import { fastAgentConfig } from '../test-locker.js';
 
 // One locker of a fleet test: the real device runtime on simulated hardware (FakeClock for
-// the door timers), its own SQLite file, and its real sync agent on the shared broker,
-// provisioned from its registration like an installer would.
+// the door timers, or the system clock for the simulator's fleet mode), its own SQLite
+// file, and its real sync agent on the shared broker, provisioned from its registration
+// like an installer would.
 
 export interface Provisioning {
   codePepper: string;
