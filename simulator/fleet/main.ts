@@ -60,10 +60,12 @@ async function main(): Promise<number> {
     const started = performance.now();
     const tty = process.stdout.isTTY;
     let lastReport = started;
-    let online = 0;
+    let live = true;
     const ticker = setInterval(() => {
       void f.pool.stats(900).then((s) => {
-        online = s.connected;
+        // A reply that lands after the load ended must not print over the summary.
+        if (!live) return;
+        const online = s.connected;
         const line = statusLine({ elapsedS: (performance.now() - started) / 1000, online, lockers: f.lockerIds.length, load, apiP50: f.api.latency.percentile(50), apiP99: f.api.latency.percentile(99) });
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (performance.now() - lastReport >= cli.reportEveryS * 1000 - 500) {
@@ -75,6 +77,7 @@ async function main(): Promise<number> {
     try {
       await load.run(abort.signal);
     } finally {
+      live = false;
       clearInterval(ticker);
       if (tty) process.stdout.write('\n');
     }
