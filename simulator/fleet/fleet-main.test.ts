@@ -101,6 +101,7 @@ describe('npm run fleet', () => {
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(143);
     expect(run.output()).toMatch(/fleet: interrupted by SIGTERM/);
+    expect(run.output()).toMatch(/^fleet summary \(interrupted\): 4 lockers in 2 worker\(s\)/m);
     expect(run.output()).toContain('fleet: stopped (workers exited, broker and backend closed)');
     expect(await gone(pids, 1_000)).toEqual([]);
   }, 60_000);

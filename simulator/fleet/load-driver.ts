@@ -33,6 +33,11 @@ export interface LoadCounters {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const aborted = (signal: AbortSignal): Promise<void> =>
+  new Promise((r) => {
+    if (signal.aborted) r();
+    else signal.addEventListener('abort', () => r(), { once: true });
+  });
 
 export class LoadDriver {
   readonly counters: LoadCounters = { parcelsStarted: 0, parcelsFailed: 0, depositsOk: 0, depositsFailed: 0, pickupsOk: 0, pickupsFailed: 0, skippedFull: 0 };
@@ -59,7 +64,7 @@ export class LoadDriver {
     return this.counters.parcelsFailed;
   }
 
-  /** Runs the load until the duration is up or `signal` aborts, then drains what is in flight. */
+  /** Runs the load until the duration is up, then drains what is in flight; on `signal` it returns at once. */
   async run(signal: AbortSignal): Promise<void> {
     const opsPerParcel = 1 + this.o.pickupShare;
     const intervalMs = (1000 * opsPerParcel) / this.o.rate;
@@ -73,7 +78,9 @@ export class LoadDriver {
       if (signal.aborted) break;
       this.startParcel(k);
     }
-    while (this.running.size > 0) await Promise.race(this.running);
+    // Interrupted: parcels in flight end when their workers stop; nobody waits for them.
+    const stop = aborted(signal);
+    while (this.running.size > 0 && !signal.aborted) await Promise.race([...this.running, stop]);
   }
 
   private pickLocker(): string | undefined {

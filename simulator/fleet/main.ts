@@ -82,13 +82,13 @@ async function main(): Promise<number> {
       if (tty) process.stdout.write('\n');
     }
     const seconds = (performance.now() - started) / 1000;
-    if (abort.signal.aborted) {
-      out(`fleet: interrupted by ${String(signalled)} after ${String(Math.round(seconds))} s; ${String(load.opsDone)} operations done; stopping the lockers`);
-      return interruptedCode();
-    }
-    const summary = await summarise(f, load, { seconds, interrupted: false, settleMs: 20_000 });
+    const interrupted = abort.signal.aborted;
+    if (interrupted) out(`fleet: interrupted by ${String(signalled)} after ${String(Math.round(seconds))} s; ${String(load.opsDone)} operations done; stopping the lockers`);
+    // Interrupted: a short settle, and parcels cut off in flight show as failed (not lost).
+    const summary = await summarise(f, load, { seconds, interrupted, settleMs: interrupted ? 2_000 : 20_000 });
     for (const line of formatSummary(summary)) out(line);
     if (cli.summaryJson !== undefined) writeFileSync(cli.summaryJson, `${JSON.stringify(summary, null, 2)}\n`);
+    if (interrupted) return interruptedCode();
     return summary.ok ? 0 : 1;
   } catch (err) {
     logger.error({ err }, 'fleet.failed');
