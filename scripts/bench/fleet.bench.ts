@@ -84,7 +84,7 @@ async function catchUp(fleet: Fleet, restartWall: number, restarted: number, tim
 
 async function run(): Promise<void> {
   const broker = await MosquittoHarness.start();
-  const logger = pino({ level: process.env['FLEET_BENCH_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
+  const logger = pino({ level: process.env['FLEET_BENCH_LOG_LEVEL'] ?? (process.env['LOG_LEVEL'] === 'silent' ? 'silent' : 'warn') }, pino.destination(2));
   let fleet: Fleet | undefined;
   try {
     const t0 = performance.now();
