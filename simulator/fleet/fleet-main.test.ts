@@ -107,7 +107,8 @@ describe('npm run fleet', () => {
   }, 60_000);
 
   it('workers stop by themselves when the parent dies without stopping them', async () => {
-    const run = runFleet(['--lockers', '2', '--workers', '2', '--rate', '2', '--duration', '60', '--report-every', '1']);
+    // In the test's dir: a SIGKILLed parent cannot remove its own temp dir.
+    const run = runFleet(['--lockers', '2', '--workers', '2', '--rate', '2', '--duration', '60', '--report-every', '1', '--data-dir', join(dir, 'killed-parent')]);
     const pids = workerPids(await run.waitFor(/workers started: pids ([\d ]+)\n/));
     await run.waitFor(/lockers running in 2 worker/);
     run.child.kill('SIGKILL');
