@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { FakeClock } from '@locker/hal/clock/fake-clock.js';
 import { SystemClock } from '@locker/hal/clock/system-clock.js';
 import { SeededRandom } from '@locker/hal/random.js';
+import type { Clock } from '@locker/hal/types.js';
+import type { PulseRecord } from '@locker/hal/pulsed-relay-bank.js';
 import { createSimulatedHardware, type SimulatedHardware } from '@locker/hal/sim/simulated-hardware.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import type { CompartmentSize } from '@locker/contract/tokens/claims.js';
@@ -11,20 +13,33 @@ import { LockerRuntime } from '@locker/device/runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '@locker/device/runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from '@locker/device/store/device-store.js';
 import { SyncAgent } from '@locker/sync-agent/sync-agent.js';
+import type { SyncAgentConfigInput } from '@locker/sync-agent/sync-config.js';
 import { fastAgentConfig } from '../test-locker.js';
 
 // One locker of a fleet test: the real device runtime on simulated hardware (FakeClock for
-// the door timers), its own SQLite file, and its real sync agent on the shared broker,
-// provisioned from its registration like an installer would.
+// the door timers, or the system clock for the simulator's fleet mode), its own SQLite
+// file, and its real sync agent on the shared broker, provisioned from its registration
+// like an installer would.
 
 export interface Provisioning {
   codePepper: string;
   keyring: Array<{ op: string; kid: string; publicKey?: string | undefined }>;
 }
 
+export interface FleetLockerOptions {
+  /**
+   * Run on the system clock (the fleet simulator: doors, timers and latencies in real time)
+   * instead of a FakeClock the test advances. Default false.
+   */
+  realTime?: boolean;
+  /** Agent config over the fast test defaults (a large fleet polls less often and backs off with more jitter). */
+  agent?: Partial<SyncAgentConfigInput>;
+}
+
 export class FleetLocker {
-  readonly clock = new FakeClock({ wallMs: Date.now() + 20_000 });
+  readonly clock: Clock;
   readonly sim: SimulatedHardware;
+  private readonly fake: FakeClock | undefined;
   store!: DeviceStore;
   runtime!: LockerRuntime;
   agent!: SyncAgent;
@@ -33,7 +48,10 @@ export class FleetLocker {
   constructor(
     readonly id: string,
     readonly compartments: Array<{ id: string; size: CompartmentSize }>,
+    private readonly options: FleetLockerOptions = {},
   ) {
+    this.fake = options.realTime === true ? undefined : new FakeClock({ wallMs: Date.now() + 20_000 });
+    this.clock = this.fake ?? new SystemClock();
     this.sim = createSimulatedHardware({ compartments: compartments.map((c) => ({ id: c.id })), clock: this.clock, debounceMs: 50 });
   }
 
@@ -68,28 +86,31 @@ export class FleetLocker {
       keys: () => this.runtime.keys(),
       clock: new SystemClock(),
       logger: silentLogger(),
-      config: { ...fastAgentConfig, protocolVersion: 5 },
+      config: { ...fastAgentConfig, protocolVersion: 5, ...this.options.agent },
     });
     this.agent.start();
   }
 
   async scan(text: string): Promise<void> {
     this.sim.control.scanner.scan(text);
-    await this.clock.advanceAsync(0);
+    await this.advance(0);
   }
 
   async type(keys: string): Promise<void> {
     this.sim.control.keypad.press(keys);
-    await this.clock.advanceAsync(0);
+    await this.advance(0);
   }
 
+  /** Advances the fake clock, or waits in real time. */
   async advance(ms: number): Promise<void> {
-    await this.clock.advanceAsync(ms);
+    if (this.fake !== undefined) await this.fake.advanceAsync(ms);
+    else await new Promise((r) => setTimeout(r, ms));
   }
 
   async closeDoor(id: string): Promise<void> {
     this.sim.control.closeDoor(id);
-    await this.clock.advanceAsync(1000);
+    // Long enough for the debounced sensor and the runtime to see it closed.
+    await this.advance(this.fake === undefined ? 150 : 1000);
   }
 
   doorIsOpen(id: string): boolean {
@@ -98,6 +119,11 @@ export class FleetLocker {
 
   pulses(id: string): number {
     return this.sim.control.pulses(id).length;
+  }
+
+  /** The latest relay pulse of a compartment (its start time is on this locker's clock). */
+  lastPulse(id: string): PulseRecord | undefined {
+    return this.sim.control.pulses(id).at(-1);
   }
 
   /** What the display shows now (for failing tests). */

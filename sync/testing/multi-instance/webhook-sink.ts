@@ -25,7 +25,8 @@ export class WebhookSink {
     readonly secret: string,
   ) {}
 
-  static async start(secret: string): Promise<WebhookSink> {
+  /** Listens on loopback, on `port` when given (a backend configured elsewhere points at it), else a free one. */
+  static async start(secret: string, port = 0): Promise<WebhookSink> {
     const holder: { sink?: WebhookSink } = {};
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -37,10 +38,13 @@ export class WebhookSink {
         res.end();
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
     const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
-    const sink = new WebhookSink(server, `http://127.0.0.1:${String(port)}/notify`, secret);
+    const bound = typeof address === 'object' && address !== null ? address.port : 0;
+    const sink = new WebhookSink(server, `http://127.0.0.1:${String(bound)}/notify`, secret);
     holder.sink = sink;
     return sink;
   }
