@@ -72,6 +72,18 @@ export class PgExecutor implements SqlExecutor {
     return (await this.query(q, params)).rowCount ?? 0;
   }
 
+  async runEach(q: Sql, rows: readonly SqlParams[]): Promise<number[]> {
+    const out: number[] = [];
+    for (const r of rows) out.push(await this.run(q, r));
+    return out;
+  }
+
+  async oneEach<R>(q: Sql, rows: readonly SqlParams[]): Promise<Array<R | undefined>> {
+    const out: Array<R | undefined> = [];
+    for (const r of rows) out.push(await this.one<R>(q, r));
+    return out;
+  }
+
   inTransaction(): boolean {
     return this.current() !== undefined;
   }

@@ -12,6 +12,15 @@ export interface SqlExecutor {
   one<R>(q: Sql, params?: SqlParams): Promise<R | undefined>;
   /** Runs a write; resolves to the number of rows it changed. */
   run(q: Sql, params?: SqlParams): Promise<number>;
+  /**
+   * Runs one write per parameter set, in order; resolves to each one's changed-row count.
+   * SQLite runs them back to back on the prepared statement in one synchronous step (per
+   * row this is ~3× cheaper than unpacking a JSON array in SQL); PostgreSQL runs them one
+   * after another, so repositories keep their one-round-trip JSON statements there.
+   */
+  runEach(q: Sql, rows: readonly SqlParams[]): Promise<number[]>;
+  /** `one` per parameter set, in order (point lookups; SQLite: one synchronous step). */
+  oneEach<R>(q: Sql, rows: readonly SqlParams[]): Promise<Array<R | undefined>>;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   /**

@@ -7,10 +7,12 @@ import { readJson } from './json-column.js';
 import type { SqlExecutor } from './sql-executor.js';
 import { sql, sqlPer } from './sql-text.js';
 
-// Tracking tables (docs/backend.md, "Tracking"). Batches go in as ONE statement each: the
-// rows travel as a JSON array (SQLite json_each, PostgreSQL json_array_elements), so a batch
-// of a thousand events costs one round trip on PostgreSQL and one prepared statement on
-// SQLite. Events are stored as their canonical JSON and read back through the schema.
+// Tracking tables (docs/backend.md, "Tracking"). On PostgreSQL a batch goes in as ONE
+// statement: the rows travel as a JSON array (json_array_elements), so a thousand events cost
+// one round trip. On SQLite there is no round trip to save, and unpacking a JSON array in
+// SQL (json_each + json_extract per column) costs ~3× a prepared single-row statement, so the
+// hot batch writes and lookups run row by row (SqlExecutor.runEach/oneEach, one synchronous
+// step). Events are stored as their canonical JSON and read back through the schema.
 
 const insertPayload = sql(`INSERT INTO tracking_payloads (id, source, body, received_at) VALUES (@id, @source, @body, @receivedAt)`);
 
@@ -21,6 +23,7 @@ const enqueue = sqlPer({
   postgres: `INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at)
            SELECT x->>'t', x->>'p', x->>'s', x->>'e', (x->>'r')::bigint FROM json_array_elements(@rows::json) WITH ORDINALITY AS a(x, n) ORDER BY n`,
 });
+const enqueueRow = sql(`INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at) VALUES (?, ?, ?, ?, ?)`);
 const inboxSize = sql(`SELECT count(*) AS n FROM tracking_inbox`);
 const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, received_at';
 // The numbers of the oldest rows (fair: the head of the inbox goes first), with every
@@ -54,6 +57,9 @@ const existingHashes = sqlPer({
   sqlite: `SELECT hash FROM tracking_history WHERE hash IN (${KEY_LIST.sqlite})`,
   postgres: `SELECT hash FROM tracking_history WHERE hash IN (${KEY_LIST.postgres})`,
 });
+const keyExists = sql(`SELECT 1 AS x FROM tracking_dedupe WHERE key = ?`);
+const hashExists = sql(`SELECT 1 AS x FROM tracking_history WHERE hash = ?`);
+const recordKey = sql(`INSERT INTO tracking_dedupe (key, created_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`);
 const recordKeys = sqlPer({
   sqlite: `INSERT INTO tracking_dedupe (key, created_at) SELECT value, @now FROM json_each(@keys) WHERE true ON CONFLICT (key) DO NOTHING RETURNING key`,
   postgres: `INSERT INTO tracking_dedupe (key, created_at) SELECT k, @now FROM json_array_elements_text(@keys::json) AS k ON CONFLICT (key) DO NOTHING RETURNING key`,
@@ -74,6 +80,10 @@ const appendHistory = sqlPer({
            FROM json_array_elements(@rows::json) WITH ORDINALITY AS a(x, n) ORDER BY n
            ON CONFLICT (hash) DO NOTHING RETURNING hash`,
 });
+const appendHistoryRow = sql(
+  `INSERT INTO tracking_history (tracking_number, hash, status, event_time, source, payload_id, received_at, event_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+   ON CONFLICT (hash) DO NOTHING`,
+);
 const history = sql(`SELECT seq, tracking_number, hash, source, payload_id, received_at, event_json FROM tracking_history WHERE tracking_number = ? ORDER BY seq`);
 const historyNumbers = sql(`SELECT DISTINCT tracking_number FROM tracking_history WHERE tracking_number > ? ORDER BY tracking_number LIMIT ?`);
 
@@ -158,6 +168,24 @@ interface ReviewDbRow {
 const review = (r: ReviewDbRow): ReviewRow => ({ hash: r.hash, trackingNumber: r.tracking_number, from: r.from_status, to: r.to_status, eventTime: r.event_time, reason: r.reason, flaggedAt: r.flagged_at });
 const StoredSource = z.string().pipe(TrackingSource);
 
+/** The values whose lookup found a row. */
+function present(values: readonly string[], found: readonly unknown[]): Set<string> {
+  const out = new Set<string>();
+  values.forEach((v, i) => {
+    if (found[i] !== undefined) out.add(v);
+  });
+  return out;
+}
+
+/** The values whose insert-if-absent wrote a row (the others existed already). */
+function changed(values: readonly string[], counts: readonly number[]): Set<string> {
+  const out = new Set<string>();
+  values.forEach((v, i) => {
+    if (counts[i] === 1) out.add(v);
+  });
+  return out;
+}
+
 export class SqlTrackingRepository implements TrackingRepository {
   constructor(private readonly x: SqlExecutor) {}
 
@@ -178,6 +206,13 @@ export class SqlTrackingRepository implements TrackingRepository {
 
   async enqueue(entries: readonly InboxEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    if (this.x.engine === 'sqlite') {
+      await this.x.runEach(
+        enqueueRow,
+        entries.map((e) => [e.trackingNumber, e.payloadId, e.source, JSON.stringify(e.event), e.receivedAt]),
+      );
+      return;
+    }
     const rows = entries.map((e) => ({ t: e.trackingNumber, p: e.payloadId, s: e.source, e: JSON.stringify(e.event), r: e.receivedAt }));
     await this.x.run(enqueue, { rows: JSON.stringify(rows) });
   }
@@ -209,16 +244,19 @@ export class SqlTrackingRepository implements TrackingRepository {
 
   async existingKeys(keys: readonly string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
+    if (this.x.engine === 'sqlite') return present(keys, await this.x.oneEach(keyExists, keys.map((k) => [k])));
     return new Set((await this.x.all<{ key: string }>(existingKeys, [JSON.stringify(keys)])).map((r) => r.key));
   }
 
   async existingHashes(hashes: readonly string[]): Promise<Set<string>> {
     if (hashes.length === 0) return new Set();
+    if (this.x.engine === 'sqlite') return present(hashes, await this.x.oneEach(hashExists, hashes.map((h) => [h])));
     return new Set((await this.x.all<{ hash: string }>(existingHashes, [JSON.stringify(hashes)])).map((r) => r.hash));
   }
 
   async recordKeys(keys: readonly string[], now: number): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
+    if (this.x.engine === 'sqlite') return changed(keys, await this.x.runEach(recordKey, keys.map((k) => [k, now])));
     return new Set((await this.x.all<{ key: string }>(recordKeys, { keys: JSON.stringify(keys), now })).map((r) => r.key));
   }
 
@@ -228,6 +266,13 @@ export class SqlTrackingRepository implements TrackingRepository {
 
   async appendHistory(entries: readonly HistoryEntry[]): Promise<Set<string>> {
     if (entries.length === 0) return new Set();
+    if (this.x.engine === 'sqlite') {
+      const rows = entries.map((e) => [e.trackingNumber, e.hash, e.event.status, e.event.eventTime, e.source, e.payloadId, e.receivedAt, JSON.stringify(e.event)]);
+      return changed(
+        entries.map((e) => e.hash),
+        await this.x.runEach(appendHistoryRow, rows),
+      );
+    }
     const rows = entries.map((e) => ({ t: e.trackingNumber, h: e.hash, st: e.event.status, et: e.event.eventTime, s: e.source, p: e.payloadId, r: e.receivedAt, e: JSON.stringify(e.event) }));
     return new Set((await this.x.all<{ hash: string }>(appendHistory, { rows: JSON.stringify(rows) })).map((r) => r.hash));
   }

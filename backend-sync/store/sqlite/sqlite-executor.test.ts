@@ -6,6 +6,7 @@ import { BackendError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { openSqliteStore } from '../open-store.js';
 import { openSqlite } from './open-sqlite.js';
+import { sql } from '../sql/sql-text.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sqlite-executor-'));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,5 +81,41 @@ describe('SQLite executor: async transactions on one connection', () => {
     }
     expect(err).toBeInstanceOf(BackendError);
     expect((err as BackendError).code).toBe('DB_TOO_NEW');
+  });
+});
+
+describe('SQLite executor: row-by-row batches', () => {
+  it('runs runEach/oneEach in order with per-row results, waits for another transaction, and rolls back with the one it runs in', async () => {
+    const store = openSqliteStore(join(dir, 'each.db'), silentLogger());
+    const x = store.x;
+    await x.run(sql(`CREATE TABLE each_t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`));
+    const put = sql(`INSERT INTO each_t (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING`);
+    const get = sql(`SELECT v FROM each_t WHERE k = ?`);
+    expect(await x.runEach(put, [['a', 1], ['b', 2], ['a', 3]])).toEqual([1, 1, 0]);
+    expect(await x.oneEach<{ v: number }>(get, [['b'], ['zz'], ['a']])).toEqual([{ v: 2 }, undefined, { v: 1 }]);
+
+    // A batch issued while another transaction is open runs after it, not inside it.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const tx = x.transaction(async () => {
+      await x.run(put, ['c', 4]);
+      await held;
+      throw new Error('abort');
+    });
+    const outside = x.runEach(put, [['c', 5]]);
+    release();
+    await expect(tx).rejects.toThrow('abort');
+    expect(await outside).toEqual([1]);
+    expect(await x.oneEach<{ v: number }>(get, [['c']])).toEqual([{ v: 5 }]);
+
+    // Inside a transaction that fails, the batch's rows go with it.
+    await expect(
+      x.transaction(async () => {
+        await x.runEach(put, [['d', 6], ['e', 7]]);
+        throw new Error('undo');
+      }),
+    ).rejects.toThrow('undo');
+    expect(await x.oneEach(get, [['d'], ['e']])).toEqual([undefined, undefined]);
+    await store.close();
   });
 });

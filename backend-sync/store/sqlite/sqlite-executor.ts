@@ -76,6 +76,20 @@ export class SqliteExecutor implements SqlExecutor {
     return this.runNow(q, params);
   }
 
+  async runEach(q: Sql, rows: readonly SqlParams[]): Promise<number[]> {
+    while (!this.ready()) await (this.active as Tx).done;
+    const out = new Array<number>(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = this.runNow(q, rows[i]);
+    return out;
+  }
+
+  async oneEach<R>(q: Sql, rows: readonly SqlParams[]): Promise<Array<R | undefined>> {
+    while (!this.ready()) await (this.active as Tx).done;
+    const out = new Array<R | undefined>(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = this.oneNow<R>(q, rows[i]);
+    return out;
+  }
+
   private allNow<R>(q: Sql, params: SqlParams | undefined): R[] {
     const s = this.statement(q);
     return (params === undefined ? s.all() : s.all(params)) as R[];
