@@ -1,12 +1,13 @@
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
-import { dedupeKeys, dedupeLevelOf, normalisedHash, orderKey } from './core/event-identity.js';
+import { carrierEventKey, compositeProbe, normalisedHash, orderKey, type CompositeProbe } from './core/event-identity.js';
 import { compareKeys, foldHistory, foldStep, isInOrder, type Flag, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
 import { newTrackingId } from './tracking-intake.js';
 import type { TrackingMetrics } from './tracking-metrics.js';
+import { TRACKING_DEDUPE_RETENTION_MS } from './tracking-services.js';
 import type { HistoryEntry, HistoryRow, InboxRow } from './tracking-store.js';
 
 // Folds accepted events into state. One transaction per batch: claim inbox rows (other
@@ -31,6 +32,8 @@ export interface TrackingApplierDeps {
   milestones?: MilestoneSink | undefined;
   /** Composite dedupe: events of one status this close in time are one scan. */
   skewMs?: number;
+  /** The composite level looks at events received this recently (the dedupe retention). */
+  retentionMs?: number;
   /** Inbox rows per batch (one transaction): at most this many. */
   batchSize?: number;
   /** Tracking numbers per batch: those of this many oldest inbox rows. */
@@ -42,12 +45,29 @@ const WEBHOOK_SOURCES = new Set(['easypost', 'aftership', 'canonical']);
 interface Candidate {
   row: InboxRow;
   hash: string;
-  record: string[];
+  idKey: string | undefined;
+}
+
+/** Events accepted earlier in the same batch, for the composite level (history does not hold them yet). */
+class BatchWindow {
+  private readonly times = new Map<string, number[]>();
+
+  hits(p: CompositeProbe): boolean {
+    return (this.times.get(`${p.trackingNumber}\u0000${p.status}`) ?? []).some((t) => t >= p.from && t <= p.to);
+  }
+
+  add(e: { trackingNumber: string; status: string; eventTime: number }): void {
+    const k = `${e.trackingNumber}\u0000${e.status}`;
+    const list = this.times.get(k);
+    if (list === undefined) this.times.set(k, [e.eventTime]);
+    else list.push(e.eventTime);
+  }
 }
 
 export class TrackingApplier {
   private readonly log: Logger;
   private readonly skewMs: number;
+  private readonly retentionMs: number;
   private readonly batchSize: number;
   private readonly batchNumbers: number;
   private running: Promise<number> | undefined;
@@ -56,6 +76,7 @@ export class TrackingApplier {
   constructor(private readonly d: TrackingApplierDeps) {
     this.log = d.logger.child({ component: 'tracking-applier' });
     this.skewMs = d.skewMs ?? 60_000;
+    this.retentionMs = d.retentionMs ?? TRACKING_DEDUPE_RETENTION_MS;
     this.batchSize = d.batchSize ?? 5_000;
     this.batchNumbers = d.batchNumbers ?? Math.max(1, Math.floor(this.batchSize / 5));
   }
@@ -154,44 +175,42 @@ export class TrackingApplier {
       now,
     );
 
-    // Dedupe: one read of every key the batch could collide with, then decisions in memory
-    // in arrival order (a duplicate inside the batch is caught by `taken`).
-    const keysOf = groups.flatMap(([, list]) =>
-      list.map((row) => {
-        const hash = normalisedHash(row.event);
-        return { row, hash, keys: dedupeKeys(row.event, this.skewMs) };
-      }),
+    // Dedupe: one read per level for the whole batch, then decisions in memory in arrival
+    // order (a duplicate inside the batch is caught by `taken` and `window`).
+    const probes = groups.flatMap(([, list]) =>
+      list.map((row) => ({ row, hash: normalisedHash(row.event), idKey: carrierEventKey(row.event), probe: compositeProbe(row.event, this.skewMs) })),
     );
-    metrics.seen += keysOf.length;
-    const existing = await t.existingKeys(keysOf.flatMap((k) => k.keys.check));
-    const known = await t.existingHashes(keysOf.map((k) => k.hash));
+    metrics.seen += probes.length;
+    const idKeys = probes.flatMap((p) => (p.idKey === undefined ? [] : [p.idKey]));
+    const existing = await t.existingKeys(idKeys);
+    const near = await t.compositeHits(
+      probes.map((p) => p.probe),
+      now - this.retentionMs,
+    );
+    const known = await t.existingHashes(probes.map((p) => p.hash));
     const taken = new Set<string>();
+    const window = new BatchWindow();
     const candidates: Candidate[] = [];
-    for (const { row, hash, keys } of keysOf) {
-      const hit = keys.check.find((k) => existing.has(k) || taken.has(k));
-      if (hit !== undefined) {
-        metrics.dedupeHit(dedupeLevelOf(hit));
-        continue;
-      }
-      if (known.has(hash) || taken.has(hash)) {
-        metrics.dedupeHit('payload_hash');
-        continue;
-      }
-      for (const k of keys.record) taken.add(k);
+    probes.forEach(({ row, hash, idKey, probe }, i) => {
+      if (idKey !== undefined && (existing.has(idKey) || taken.has(idKey))) return metrics.dedupeHit('carrier_event_id');
+      if (near[i] === true || window.hits(probe)) return metrics.dedupeHit('composite');
+      if (known.has(hash) || taken.has(hash)) return metrics.dedupeHit('payload_hash');
+      if (idKey !== undefined) taken.add(idKey);
       taken.add(hash);
-      candidates.push({ row, hash, record: keys.record });
-    }
+      window.add(row.event);
+      candidates.push({ row, hash, idKey });
+    });
     if (candidates.length === 0) return;
-    // Insert-if-absent: a key another transaction recorded meanwhile (a carrier event id
-    // reused under another number) makes this event the duplicate.
+    // Insert-if-absent: a carrier event id another transaction recorded meanwhile (reused
+    // under another number, whose projection this batch does not lock) makes this event
+    // the duplicate.
     const recorded = await t.recordKeys(
-      candidates.flatMap((c) => c.record),
+      candidates.flatMap((c) => (c.idKey === undefined ? [] : [c.idKey])),
       now,
     );
     const entries: HistoryEntry[] = [];
     for (const c of candidates) {
-      const missing = c.record.find((k) => !recorded.has(k));
-      if (missing !== undefined) metrics.dedupeHit(dedupeLevelOf(missing));
+      if (c.idKey !== undefined && !recorded.has(c.idKey)) metrics.dedupeHit('carrier_event_id');
       else entries.push({ trackingNumber: c.row.trackingNumber, hash: c.hash, source: c.row.source, payloadId: c.row.payloadId, receivedAt: c.row.receivedAt, event: c.row.event });
     }
     // The history is unique on the hash (the third level): one appended by another

@@ -1,3 +1,4 @@
+import type { CompositeProbe } from './core/event-identity.js';
 import type { Flag, TrackingProjection } from './core/tracking-fold.js';
 import type { CanonicalTrackingEvent, TrackingSource } from './tracking-event.js';
 
@@ -76,6 +77,12 @@ export interface TrackingRepository {
   existingHashes(hashes: readonly string[]): Promise<Set<string>>;
   /** Insert-if-absent; resolves to the keys this call inserted. */
   recordKeys(keys: readonly string[], now: number): Promise<Set<string>>;
+  /**
+   * For each probe, whether history holds an event of that number and status with its time
+   * in [from, to], received at or after `since` (the composite dedupe level, within the
+   * retention window). Call with the numbers' projection rows locked.
+   */
+  compositeHits(probes: readonly CompositeProbe[], since: number): Promise<boolean[]>;
   /** Removes dedupe keys recorded before `before` (retention); resolves to how many. */
   purgeKeys(before: number, limit: number): Promise<number>;
   /** Appends to the history (never updated or deleted); a hash already there is skipped. Resolves to the hashes inserted. */

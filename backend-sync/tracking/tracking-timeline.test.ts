@@ -8,6 +8,7 @@ import { MIN, T, scan, trackingRig, type TrackingRig } from '../testing/tracking
 import type { SqlStore } from '../store/sql-store.js';
 import { sql } from '../store/sql/sql-text.js';
 import { carrierPromiseEta } from './eta-seam.js';
+import { TRACKING_DEDUPE_RETENTION_MS } from './tracking-services.js';
 import { rebuildTracking } from './rebuild-tracking.js';
 import { TrackView } from './read-model.js';
 
@@ -80,11 +81,17 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
     expect(rig.metrics.dedupeHits).toEqual({ carrier_event_id: 1, composite: 1, payload_hash: 0 });
     expect((await store.tracking.history('D1')).map((h) => h.event.status)).toEqual(['in_transit']);
     // After the retention window only the history's hash remembers: a replay with a new id is still recognised.
-    await store.tracking.purgeKeys(rig.clock.now() + 1, 1000);
+    rig.clock.advance(TRACKING_DEDUPE_RETENTION_MS + 1);
+    expect(await store.tracking.purgeKeys(rig.clock.now() - TRACKING_DEDUPE_RETENTION_MS, 1000)).toBe(1);
     await rig.send([scan('D1', 'in_transit', T, { carrierEventId: 'ev-1-replayed', location: { city: 'X' } })]);
     await rig.applier.drain();
     expect(rig.metrics.dedupeHits.payload_hash).toBe(1);
     expect(await store.tracking.history('D1')).toHaveLength(1);
+    // …while the composite level has forgotten: a new scan of the same status 30 s away enters.
+    await rig.send([scan('D1', 'in_transit', T + 30_000, { location: { city: 'Z' } })]);
+    await rig.applier.drain();
+    expect(rig.metrics.dedupeHits.composite).toBe(1);
+    expect(await store.tracking.history('D1')).toHaveLength(2);
   });
 
   it('rebuilds every projection to exactly the live one, and reports and repairs one that was tampered with', async () => {

@@ -113,6 +113,28 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     await expect(x.run(sql(`DELETE FROM tracking_history`))).rejects.toThrow(/append-only/);
   });
 
+  it('finds a history event of the same number and status within the window (the composite level), received since the cut-off', async () => {
+    const entry = (hash: string, e: CanonicalTrackingEvent, receivedAt: number) => ({ trackingNumber: e.trackingNumber, hash, source: 'poll' as const, payloadId: 'p', receivedAt, event: e });
+    await repo.appendHistory([entry('c1', ev({ eventTime: T }), T + 10), entry('c2', ev({ trackingNumber: 'TN2', status: 'delivered', eventTime: T }), T)]);
+    const probe = (over: Partial<{ trackingNumber: string; status: CanonicalTrackingEvent['status']; from: number; to: number }>) => ({ trackingNumber: 'TN1', status: 'in_transit' as const, from: T - 60_000, to: T + 60_000, ...over });
+    expect(
+      await repo.compositeHits(
+        [
+          probe({}),
+          probe({ from: T, to: T }), // bounds are inclusive
+          probe({ from: T + 1, to: T + 60_001 }), // the event lies just before the window
+          probe({ status: 'delivered' }), // another status of this number
+          probe({ trackingNumber: 'TN2', status: 'delivered' }),
+          probe({ trackingNumber: 'TN3' }),
+        ],
+        T,
+      ),
+    ).toEqual([true, true, false, false, true, false]);
+    // Received before the cut-off: forgotten, as the dedupe keys are after the retention window.
+    expect(await repo.compositeHits([probe({}), probe({ trackingNumber: 'TN2', status: 'delivered' })], T + 5)).toEqual([true, false]);
+    expect(await repo.compositeHits([], T)).toEqual([]);
+  });
+
   it('creates the projection row on first lock, saves it with a version bump, and keeps the read model by point lookup', async () => {
     const first = await x.transaction(() => repo.lockProjection('TN1', 'ups', T));
     expect(first).toEqual({ projection: emptyProjection('TN1', 'ups'), version: 0 });

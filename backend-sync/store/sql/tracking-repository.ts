@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Flag } from '../../tracking/core/tracking-fold.js';
 import { TrackingProjection, emptyProjection } from '../../tracking/core/tracking-fold.js';
 import { CanonicalTrackingEvent, TrackingSource } from '../../tracking/tracking-event.js';
+import type { CompositeProbe } from '../../tracking/core/event-identity.js';
 import type { DeadLetterRow, HistoryEntry, HistoryRow, InboxEntry, InboxRow, ReadModelRow, ReviewRow, StoredProjection, TrackingRepository } from '../../tracking/tracking-store.js';
 import { readJson } from './json-column.js';
 import type { SqlExecutor } from './sql-executor.js';
@@ -59,6 +60,14 @@ const existingHashes = sqlPer({
 });
 const keyExists = sql(`SELECT 1 AS x FROM tracking_dedupe WHERE key = ?`);
 const hashExists = sql(`SELECT 1 AS x FROM tracking_history WHERE hash = ?`);
+const compositeHit = sql(
+  `SELECT 1 AS x FROM tracking_history WHERE tracking_number = ? AND event_time BETWEEN ? AND ? AND status = ? AND received_at >= ? LIMIT 1`,
+);
+const compositeHits = sql(
+  `SELECT (a.n - 1)::int AS i FROM json_array_elements(?::json) WITH ORDINALITY AS a(x, n)
+   WHERE EXISTS (SELECT 1 FROM tracking_history h WHERE h.tracking_number = x->>'t' AND h.event_time BETWEEN (x->>'f')::bigint AND (x->>'u')::bigint
+                 AND h.status = x->>'s' AND h.received_at >= ?)`,
+);
 const recordKey = sql(`INSERT INTO tracking_dedupe (key, created_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`);
 const recordKeys = sqlPer({
   sqlite: `INSERT INTO tracking_dedupe (key, created_at) SELECT value, @now FROM json_each(@keys) WHERE true ON CONFLICT (key) DO NOTHING RETURNING key`,
@@ -252,6 +261,15 @@ export class SqlTrackingRepository implements TrackingRepository {
     if (hashes.length === 0) return new Set();
     if (this.x.engine === 'sqlite') return present(hashes, await this.x.oneEach(hashExists, hashes.map((h) => [h])));
     return new Set((await this.x.all<{ hash: string }>(existingHashes, [JSON.stringify(hashes)])).map((r) => r.hash));
+  }
+
+  async compositeHits(probes: readonly CompositeProbe[], since: number): Promise<boolean[]> {
+    if (probes.length === 0) return [];
+    if (this.x.engine === 'sqlite') {
+      return (await this.x.oneEach(compositeHit, probes.map((p) => [p.trackingNumber, p.from, p.to, p.status, since]))).map((r) => r !== undefined);
+    }
+    const hits = new Set((await this.x.all<{ i: number }>(compositeHits, [JSON.stringify(probes.map((p) => ({ t: p.trackingNumber, s: p.status, f: p.from, u: p.to }))), since])).map((r) => r.i));
+    return probes.map((_, i) => hits.has(i));
   }
 
   async recordKeys(keys: readonly string[], now: number): Promise<Set<string>> {

@@ -32,29 +32,29 @@ export function orderKey(e: Pick<CanonicalTrackingEvent, 'eventTime' | 'status'>
   return `${String(e.eventTime).padStart(15, '0')}.${String(tieBreakRank(e.status)).padStart(2, '0')}.${hash}`;
 }
 
-export interface DedupeKeys {
-  /** Keys that, if any exists already, make the event a duplicate. */
-  check: string[];
-  /** Keys recorded for an accepted event. */
-  record: string[];
+/**
+ * The first dedupe level as a key of tracking_dedupe: the carrier's event id (global per
+ * carrier: a carrier reusing an id under another number is still the same scan).
+ */
+export function carrierEventKey(e: CanonicalTrackingEvent): string | undefined {
+  return e.carrierEventId === undefined ? undefined : `id:${e.carrier}:${e.carrierEventId}`;
 }
 
 /**
- * The first two dedupe levels as keys of tracking_dedupe: the carrier's event id; the
- * composite (carrier, tracking number, status, event time within ±skew), as a bucket of
- * width `skewMs` checked with its two neighbours. The third level, the normalised hash, is
- * the history's own unique column (no second copy of every hash, and it never expires).
+ * The second level: an event of the same number and status whose time lies within ±skew
+ * is the same scan. Checked as one range lookup on the history's (tracking_number,
+ * event_time) index, among events received since the retention cut-off; the number's
+ * projection row is locked while this runs, so two instances cannot both miss each other.
  */
-export function dedupeKeys(e: CanonicalTrackingEvent, skewMs: number): DedupeKeys {
-  const bucket = Math.floor(e.eventTime / skewMs);
-  const composite = (b: number): string => `c:${e.carrier}:${e.trackingNumber}:${e.status}:${String(b)}`;
-  const own = [composite(bucket)];
-  if (e.carrierEventId !== undefined) own.unshift(`id:${e.carrier}:${e.carrierEventId}`);
-  return { check: [...own, composite(bucket - 1), composite(bucket + 1)], record: own };
+export interface CompositeProbe {
+  trackingNumber: string;
+  status: CanonicalTrackingEvent['status'];
+  from: number;
+  to: number;
+}
+
+export function compositeProbe(e: CanonicalTrackingEvent, skewMs: number): CompositeProbe {
+  return { trackingNumber: e.trackingNumber, status: e.status, from: e.eventTime - skewMs, to: e.eventTime + skewMs };
 }
 
 export type DedupeLevel = 'carrier_event_id' | 'composite' | 'payload_hash';
-
-export function dedupeLevelOf(key: string): DedupeLevel {
-  return key.startsWith('id:') ? 'carrier_event_id' : 'composite';
-}
