@@ -17,7 +17,7 @@ import type {
   SigningKeyRecord,
   StateLogEntry,
 } from './records.js';
-import type { PollSchedule } from '../tracking/poll-schedule.js';
+import type { PollSchedulePort } from '../tracking/polling/poll-schedule-port.js';
 import type { TrackingRepository } from '../tracking/tracking-store.js';
 
 // The backend's persistence, one repository per aggregate. Everything that must not be
@@ -299,7 +299,7 @@ export interface Store {
   readonly lockerHealth: LockerHealthRepository;
   /** Shipment tracking: inbox, dedupe, history, projection, read model (tracking/tracking-store.ts). */
   readonly tracking: TrackingRepository;
-  readonly pollSchedule: PollSchedule;
+  readonly pollSchedule: PollSchedulePort;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   /**

@@ -7,6 +7,8 @@ import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
 import { newTrackingId } from './tracking-intake.js';
 import type { TrackingMetrics } from './tracking-metrics.js';
+import type { PollPolicyConfig } from './polling/hybrid-poll-policy.js';
+import { notePollNewsBatch, webhookSources, type TrackingNews } from './polling/poll-schedule-news.js';
 import { TRACKING_DEDUPE_RETENTION_MS } from './tracking-services.js';
 import type { HistoryEntry, HistoryRow, InboxRow } from './tracking-store.js';
 
@@ -34,13 +36,20 @@ export interface TrackingApplierDeps {
   skewMs?: number;
   /** The composite level looks at events received this recently (the dedupe retention). */
   retentionMs?: number;
+  /** The hybrid poll policy's news rule (when news brings the next poll forward). */
+  pollPolicy?: PollPolicyConfig | undefined;
   /** Inbox rows per batch (one transaction): at most this many. */
   batchSize?: number;
   /** Tracking numbers per batch: those of this many oldest inbox rows. */
   batchNumbers?: number;
 }
 
-const WEBHOOK_SOURCES = new Set(['easypost', 'aftership', 'canonical']);
+/** The accepted event with the latest event time (the last in arrival order on a tie). */
+function newestOf(list: readonly HistoryEntry[]): HistoryEntry {
+  let newest = list[0] as HistoryEntry;
+  for (const e of list) if (e.event.eventTime >= newest.event.eventTime) newest = e;
+  return newest;
+}
 
 interface Candidate {
   row: InboxRow;
@@ -227,14 +236,12 @@ export class TrackingApplier {
       else list.push(e);
     }
 
-    const changes: Array<{ before: TrackingProjection; after: TrackingProjection }> = [];
-    const webhooks: string[] = [];
+    const changes: Array<{ before: TrackingProjection; after: TrackingProjection; newest: HistoryEntry }> = [];
     for (const [tn, list] of accepted) {
       const stored = locked.get(tn);
       if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
       const after = await this.fold(tn, stored.projection, list, now);
-      changes.push({ before: stored.projection, after });
-      if (list.some((e) => WEBHOOK_SOURCES.has(e.source))) webhooks.push(tn);
+      changes.push({ before: stored.projection, after, newest: newestOf(list) });
       metrics.count('applied', list.length);
     }
     await t.saveProjections(
@@ -242,9 +249,27 @@ export class TrackingApplier {
       now,
     );
     const reads: Array<{ trackingNumber: string; row: ReturnType<typeof readModelRow> }> = [];
-    for (const c of changes) reads.push({ trackingNumber: c.after.trackingNumber, row: readModelRow(trackViewOf(c.after, await etaFor(this.d.eta, c.after))) });
+    const news: TrackingNews[] = [];
+    for (const c of changes) {
+      const eta = await etaFor(this.d.eta, c.after);
+      reads.push({ trackingNumber: c.after.trackingNumber, row: readModelRow(trackViewOf(c.after, eta)) });
+      if (c.after.status !== null) {
+        // The poll schedule follows the shipment: one note per number, from its newest event
+        // and (when any of its events came by webhook) the webhook's receive time.
+        const viaWebhook = (accepted.get(c.after.trackingNumber) ?? []).find((e) => webhookSources.has(e.source));
+        news.push({
+          trackingNumber: c.after.trackingNumber,
+          carrier: c.after.carrier,
+          source: viaWebhook?.source ?? c.newest.source,
+          status: c.after.status,
+          eventAt: c.newest.event.eventTime,
+          receivedAt: viaWebhook?.receivedAt ?? c.newest.receivedAt,
+          etaAt: eta?.eta,
+        });
+      }
+    }
     await t.putReadModels(reads, now);
-    await store.pollSchedule.noteWebhooks(webhooks, now);
+    await notePollNewsBatch(store.pollSchedule, news, this.d.pollPolicy);
     const moved = changes.filter((c) => c.after.status !== c.before.status || c.after.reached.length !== c.before.reached.length);
     for (const c of moved) this.log.debug({ trackingNumber: c.after.trackingNumber, from: c.before.status, to: c.after.status }, 'tracking.applied');
     if (moved.length > 0) await this.d.milestones?.changed(moved);

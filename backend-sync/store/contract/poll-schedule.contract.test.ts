@@ -1,15 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openTestExecutor } from '../../testing/test-executor.js';
 import { testEngines } from '../../testing/pg-test-db.js';
+import { describePollScheduleContract } from '../../tracking/polling/poll-schedule-port.suite.js';
 import { SqlPollSchedule } from '../sql/poll-schedule-repository.js';
-import type { SqlExecutor } from '../sql/sql-executor.js';
 import { twoClaimsAtOnce } from './concurrent-claims.js';
 
-// The poll schedule's contract, on every engine: due rows are leased to one poller, a lapsed
-// lease makes a row due again, rescheduling ends the lease, and times only move forward.
+// The poll schedule's contract on every engine: the same suite the in-memory schedule runs
+// (tracking/polling/poll-schedule-port.suite.ts), plus what only a shared table can show.
 
 const dir = mkdtempSync(join(tmpdir(), 'poll-schedule-contract-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,54 +17,50 @@ const engines = await testEngines('poll schedule contract');
 const T = 1_800_000_000_000;
 const LEASE = 30_000;
 
-describe.each(engines)('PollSchedule on %s', (engine) => {
-  let x: SqlExecutor;
-  let dispose: () => Promise<void>;
-  let schedule: SqlPollSchedule;
-
-  beforeEach(async () => {
-    ({ x, dispose } = await openTestExecutor(engine, dir));
-    schedule = new SqlPollSchedule(x);
+for (const engine of engines) {
+  describePollScheduleContract(`SQL on ${engine}`, async () => {
+    const { x, dispose } = await openTestExecutor(engine, dir);
+    const schedule = new SqlPollSchedule(x);
+    return {
+      schedule,
+      inspect: async (tn: string) => {
+        const e = await schedule.get(tn);
+        return e === undefined ? undefined : { nextPollAt: e.nextPollAt, failures: e.failures, mode: e.mode, leaseUntil: e.leaseUntil };
+      },
+      close: dispose,
+    };
   });
-  afterEach(() => dispose());
+}
 
-  it('adds a number once and keeps the existing schedule', async () => {
-    expect(await schedule.ensure({ trackingNumber: 'A', carrier: 'ups', nextPollAt: T })).toBe(true);
-    expect(await schedule.ensure({ trackingNumber: 'A', carrier: 'ups', nextPollAt: T + 99 })).toBe(false);
-    expect(await schedule.get('A')).toEqual({ trackingNumber: 'A', carrier: 'ups', lastEventAt: undefined, lastWebhookAt: undefined, nextPollAt: T, failures: 0 });
-  });
-
-  it('leases due rows earliest first, skips leased ones, and offers them again when the lease lapses', async () => {
-    await schedule.ensure({ trackingNumber: 'B', carrier: 'ups', nextPollAt: T + 2 });
-    await schedule.ensure({ trackingNumber: 'A', carrier: 'ups', nextPollAt: T + 1 });
-    await schedule.ensure({ trackingNumber: 'C', carrier: 'dhl', nextPollAt: T + 10_000 });
-    expect((await schedule.claimDue(T + 5, 10, LEASE)).map((e) => e.trackingNumber)).toEqual(['A', 'B']);
-    expect(await schedule.claimDue(T + 6, 10, LEASE)).toEqual([]);
-    expect((await schedule.claimDue(T + 5 + LEASE, 1, LEASE)).map((e) => e.trackingNumber)).toEqual(['A']);
-  });
-
-  it('reschedules: ends the lease, counts failures, and never moves the last event back', async () => {
-    await schedule.ensure({ trackingNumber: 'A', carrier: 'ups', nextPollAt: T });
-    await schedule.claimDue(T, 10, LEASE);
-    expect(await schedule.reschedule('A', { nextPollAt: T + 100, failures: 2, lastEventAt: T - 50 })).toBe(true);
-    expect(await schedule.reschedule('A', { nextPollAt: T + 100, failures: 2, lastEventAt: T - 500 })).toBe(true);
-    expect(await schedule.get('A')).toMatchObject({ nextPollAt: T + 100, failures: 2, lastEventAt: T - 50 });
-    expect((await schedule.claimDue(T + 100, 10, LEASE)).map((e) => e.trackingNumber)).toEqual(['A']);
-    expect(await schedule.reschedule('nope', { nextPollAt: T, failures: 0 })).toBe(false);
-  });
-
-  it('notes webhooks without moving back, and removes a number', async () => {
-    await schedule.ensure({ trackingNumber: 'A', carrier: 'ups', nextPollAt: T });
-    await schedule.noteWebhook('A', T + 10);
-    await schedule.noteWebhook('A', T + 5);
-    expect((await schedule.get('A'))?.lastWebhookAt).toBe(T + 10);
-    expect(await schedule.remove('A')).toBe(true);
-    expect(await schedule.get('A')).toBeUndefined();
-  });
-
+describe.each(engines)('SQL poll schedule on %s', (engine) => {
   it('gives a due row to one of two pollers claiming at once', async () => {
-    await schedule.ensure({ trackingNumber: 'A', carrier: 'ups', nextPollAt: T });
-    const [a, b] = await twoClaimsAtOnce(x, () => schedule.claimDue(T, 10, LEASE));
-    expect(a.length + b.length).toBe(1);
+    const { x, dispose } = await openTestExecutor(engine, dir);
+    try {
+      const schedule = new SqlPollSchedule(x);
+      await schedule.noteEvent({ trackingNumber: 'A', carrier: 'ups', status: 'in_transit', eventAt: T }, T);
+      const [a, b] = await twoClaimsAtOnce(x, () => schedule.claimDue(T, 10, LEASE));
+      expect(a.length + b.length).toBe(1);
+    } finally {
+      await dispose();
+    }
+  });
+
+  it('writes a batch of news for many numbers (webhook and event, new and existing rows) as noting them one by one would', async () => {
+    const { x, dispose } = await openTestExecutor(engine, dir);
+    try {
+      const schedule = new SqlPollSchedule(x);
+      await schedule.noteEvent({ trackingNumber: 'OLD', carrier: 'ups', status: 'picked_up', eventAt: T - 5_000 }, T - 1_000, T + 86_400_000);
+      await schedule.noteNews([
+        { trackingNumber: 'OLD', carrier: 'ups', status: 'out_for_delivery', at: T, webhookAt: T, dueByWebhook: T + 7_200_000, eventAt: T - 10, etaAt: T + 3_600_000, dueByEvent: T + 3_600_000 },
+        { trackingNumber: 'NEW', carrier: 'dhl', status: 'in_transit', at: T, eventAt: T - 100, dueByEvent: T + 43_200_000 },
+      ]);
+      expect(await schedule.get('OLD')).toMatchObject({ status: 'out_for_delivery', lastWebhookAt: T, lastEventAt: T - 10, etaAt: T + 3_600_000, nextPollAt: T + 3_600_000, createdAt: T - 1_000, mode: 'webhook' });
+      expect(await schedule.get('NEW')).toMatchObject({ carrier: 'dhl', status: 'in_transit', lastWebhookAt: null, lastEventAt: T - 100, nextPollAt: T + 43_200_000, createdAt: T, failures: 0 });
+      // No dueBy: the next look stays where it was.
+      await schedule.noteNews([{ trackingNumber: 'NEW', carrier: 'dhl', status: 'in_transit', at: T + 1, eventAt: T + 1 }]);
+      expect(await schedule.get('NEW')).toMatchObject({ nextPollAt: T + 43_200_000, lastEventAt: T + 1 });
+    } finally {
+      await dispose();
+    }
   });
 });

@@ -385,6 +385,25 @@ const steps: readonly string[] = [
   UPDATE orders SET customer_id = lower(CAST(customer_json AS json) ->> 'email') WHERE customer_id IS NULL;
   CREATE INDEX orders_by_customer ON orders (customer_id, created_at, id);
   `,
+  // Polling joined to the running backend; learned leg times (SQLite step 10).
+  `
+  ALTER TABLE tracking_poll_schedule ADD COLUMN status TEXT, ADD COLUMN eta_at BIGINT, ADD COLUMN created_at BIGINT,
+    ADD COLUMN mode TEXT NOT NULL DEFAULT 'webhook' CHECK (mode IN ('webhook', 'polling'));
+  UPDATE tracking_poll_schedule p SET created_at = coalesce(p.last_webhook_at, p.last_event_at, p.next_poll_at),
+    status = (SELECT s.status FROM tracking_state s WHERE s.tracking_number = p.tracking_number);
+  ALTER TABLE tracking_poll_schedule ALTER COLUMN created_at SET NOT NULL, ALTER COLUMN next_poll_at DROP NOT NULL;
+  DROP INDEX tracking_poll_due;
+  CREATE INDEX tracking_poll_due ON tracking_poll_schedule (next_poll_at) WHERE next_poll_at IS NOT NULL;
+  CREATE TABLE tracking_leg_stats (
+    carrier TEXT NOT NULL,
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL CHECK (count >= 0),
+    mean DOUBLE PRECISION NOT NULL,
+    m2 DOUBLE PRECISION NOT NULL CHECK (m2 >= 0),
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (carrier, status)
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

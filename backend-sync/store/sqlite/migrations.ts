@@ -447,6 +447,42 @@ const steps: readonly string[] = [
   UPDATE orders SET customer_id = lower(json_extract(customer_json, '$.email')) WHERE customer_id IS NULL;
   CREATE INDEX orders_by_customer ON orders (customer_id, created_at, id);
   `,
+  // Polling joined to the running backend (docs/backend.md, "Tracking: polling and ETA"):
+  // the poll schedule carries what the hybrid policy decides on (status, ETA, mode, when the
+  // entry was first noted) and next_poll_at may be NULL (stopped until news re-arms it);
+  // SQLite cannot drop NOT NULL in place, so the table is rebuilt. Learned leg times per
+  // (carrier, status): count / mean / M2, merged exactly (tracking/eta/leg-stats.ts).
+  `
+  CREATE TABLE tracking_poll_schedule_new (
+    tracking_number TEXT PRIMARY KEY,
+    carrier TEXT NOT NULL,
+    status TEXT,
+    eta_at INTEGER,
+    last_event_at INTEGER,
+    last_webhook_at INTEGER,
+    created_at INTEGER NOT NULL,
+    mode TEXT NOT NULL DEFAULT 'webhook' CHECK (mode IN ('webhook', 'polling')),
+    next_poll_at INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER
+  );
+  INSERT INTO tracking_poll_schedule_new (tracking_number, carrier, status, last_event_at, last_webhook_at, created_at, next_poll_at, failures, lease_until)
+    SELECT p.tracking_number, p.carrier, s.status, p.last_event_at, p.last_webhook_at,
+           coalesce(p.last_webhook_at, p.last_event_at, p.next_poll_at), p.next_poll_at, p.failures, p.lease_until
+    FROM tracking_poll_schedule p LEFT JOIN tracking_state s ON s.tracking_number = p.tracking_number;
+  DROP TABLE tracking_poll_schedule;
+  ALTER TABLE tracking_poll_schedule_new RENAME TO tracking_poll_schedule;
+  CREATE INDEX tracking_poll_due ON tracking_poll_schedule (next_poll_at) WHERE next_poll_at IS NOT NULL;
+  CREATE TABLE tracking_leg_stats (
+    carrier TEXT NOT NULL,
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL CHECK (count >= 0),
+    mean REAL NOT NULL,
+    m2 REAL NOT NULL CHECK (m2 >= 0),
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (carrier, status)
+  );
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;

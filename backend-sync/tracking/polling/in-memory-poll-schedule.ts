@@ -1,5 +1,5 @@
 import type { TrackingStatus } from '../tracking-event.js';
-import type { PollEntry, PollFact, PollReschedule, PollSchedulePort } from './poll-schedule-port.js';
+import type { PollEntry, PollFact, PollNote, PollReschedule, PollSchedulePort } from './poll-schedule-port.js';
 
 // The poll schedule in a Map, for tests and for a single-instance backend without the SQL
 // table. Each method does its whole read-modify-write without awaiting, so on one event
@@ -45,6 +45,13 @@ export class InMemoryPollSchedule implements PollSchedulePort {
     if (fact.etaAt !== undefined) e.etaAt = fact.etaAt;
     this.pullIn(e, dueBy ?? now, dueBy);
     return Promise.resolve();
+  }
+
+  async noteNews(notes: readonly PollNote[]): Promise<void> {
+    for (const n of notes) {
+      if (n.webhookAt !== undefined) await this.noteWebhook(n.trackingNumber, n.carrier, n.webhookAt, n.status, n.dueByWebhook);
+      if (n.eventAt !== undefined) await this.noteEvent({ trackingNumber: n.trackingNumber, carrier: n.carrier, status: n.status, eventAt: n.eventAt, etaAt: n.etaAt }, n.at, n.dueByEvent);
+    }
   }
 
   /** Test and diagnostics view of one entry (a copy). */

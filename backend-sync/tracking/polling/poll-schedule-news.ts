@@ -1,6 +1,6 @@
 import type { TrackingSource, TrackingStatus } from '../tracking-event.js';
 import { defaultPollPolicy, dueAfterNews, type PollPolicyConfig } from './hybrid-poll-policy.js';
-import type { PollSchedulePort } from './poll-schedule-port.js';
+import type { PollNote, PollSchedulePort } from './poll-schedule-port.js';
 
 // The one call the tracking core's applier makes after applying a carrier event, so the
 // poll schedule follows the shipment: it records the webhook (for webhook sources) and the
@@ -23,13 +23,27 @@ export interface TrackingNews {
   etaAt?: number | undefined;
 }
 
-export async function notePollNews(schedule: PollSchedulePort, news: TrackingNews, cfg: PollPolicyConfig = defaultPollPolicy): Promise<void> {
+/** What one number's news means for its schedule entry (dueBy from the hybrid policy). */
+export function pollNoteOf(news: TrackingNews, cfg: PollPolicyConfig = defaultPollPolicy): PollNote {
   const viaWebhook = webhookSources.has(news.source);
   const at = news.receivedAt;
-  if (viaWebhook) await schedule.noteWebhook(news.trackingNumber, news.carrier, at, news.status, dueAfterNews({ status: news.status, at, viaWebhook: true }, cfg));
-  await schedule.noteEvent(
-    { trackingNumber: news.trackingNumber, carrier: news.carrier, status: news.status, eventAt: news.eventAt, etaAt: news.etaAt },
+  return {
+    trackingNumber: news.trackingNumber,
+    carrier: news.carrier,
+    status: news.status,
     at,
-    dueAfterNews({ status: news.status, etaAt: news.etaAt, at, viaWebhook }, cfg),
-  );
+    ...(viaWebhook ? { webhookAt: at, dueByWebhook: dueAfterNews({ status: news.status, at, viaWebhook: true }, cfg) } : {}),
+    eventAt: news.eventAt,
+    etaAt: news.etaAt,
+    dueByEvent: dueAfterNews({ status: news.status, etaAt: news.etaAt, at, viaWebhook }, cfg),
+  };
+}
+
+export function notePollNews(schedule: PollSchedulePort, news: TrackingNews, cfg: PollPolicyConfig = defaultPollPolicy): Promise<void> {
+  return schedule.noteNews([pollNoteOf(news, cfg)]);
+}
+
+/** One note per number for a whole applied batch: the schedule writes them in one go. */
+export function notePollNewsBatch(schedule: PollSchedulePort, news: readonly TrackingNews[], cfg: PollPolicyConfig = defaultPollPolicy): Promise<void> {
+  return schedule.noteNews(news.map((n) => pollNoteOf(n, cfg)));
 }

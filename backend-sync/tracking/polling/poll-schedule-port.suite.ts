@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { PollSchedulePort } from './poll-schedule-port.js';
 
 // What any PollSchedulePort must do, as one suite: the in-memory schedule runs it
-// (in-memory-poll-schedule.test.ts); the SQL one (tracking_poll_schedule) should run it on
-// both engines, passing a factory that opens a fresh store. `inspect` reads one entry back
+// (in-memory-poll-schedule.test.ts); the SQL one (tracking_poll_schedule) runs it on both
+// engines (store/contract/poll-schedule.contract.test.ts), each case on a fresh store. `inspect` reads one entry back
 // (nextPollAt, failures, mode, leaseUntil) however the implementation stores it.
 
 export interface PollScheduleHarness {

@@ -13,10 +13,9 @@ import type { TrackingStatus } from '../tracking-event.js';
 // fetching (demotion costs one claim, no carrier request). That keeps the SQL side free of
 // policy: next_poll_at = LEAST(next_poll_at, $dueBy), or $dueBy when it was NULL.
 //
-// Columns an SQL implementation needs beyond the core's first draft of the table
-// (tracking_number, carrier, last_event_at, last_webhook_at, next_poll_at, failures,
-// lease_until): status, eta_at, mode, created_at. next_poll_at NULL means "never again"
-// (final status, or a permanent carrier error) until a new event arrives.
+// The SQL implementation is store/sql/poll-schedule-repository.ts (tracking_poll_schedule):
+// next_poll_at NULL means "never again" (final status, or a permanent carrier error) until
+// a new event arrives.
 
 export type PollMode = 'webhook' | 'polling';
 
@@ -60,6 +59,25 @@ export interface PollReschedule {
   etaAt?: number | undefined;
 }
 
+/**
+ * News for one number, as the applier has it after a batch: a webhook (its receive time),
+ * an applied event (its event time), or both. noteNews(notes) does, for each note,
+ * noteWebhook when webhookAt is set and then noteEvent when eventAt is set.
+ */
+export interface PollNote {
+  trackingNumber: string;
+  carrier: string;
+  /** The projected status after the news. */
+  status: TrackingStatus;
+  /** When the news was received (noteEvent's `now`). */
+  at: number;
+  webhookAt?: number | undefined;
+  dueByWebhook?: number | undefined;
+  eventAt?: number | undefined;
+  etaAt?: number | undefined;
+  dueByEvent?: number | undefined;
+}
+
 export interface PollSchedulePort {
   /**
    * Takes up to `limit` entries with nextPollAt ≤ now whose lease is free (null or
@@ -87,4 +105,6 @@ export interface PollSchedulePort {
    * final status is recorded like any other: when the entry comes due the policy stops it.
    */
   noteEvent(fact: PollFact, now: number, dueBy?: number): Promise<void>;
+  /** Many numbers' news at once, one note per number (the applier, once per batch). */
+  noteNews(notes: readonly PollNote[]): Promise<void>;
 }
