@@ -29,6 +29,7 @@ import type { Logger } from './shared/logger.js';
 import { Sweeper } from './shared/sweeper.js';
 import type { Store } from './store/store.js';
 import { carrierPromiseEta } from './tracking/eta-seam.js';
+import { createTrackingPoller } from './tracking/polling/create-tracking-poller.js';
 import { ShipmentMilestones } from './tracking/shipment-milestones.js';
 import { TrackingApplier } from './tracking/tracking-applier.js';
 import { StoreTrackingIntake } from './tracking/tracking-intake.js';
@@ -82,7 +83,10 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const trackingMetrics = new TrackingMetrics(metrics.registry, () => store.tracking.inboxSize());
   const applier = new TrackingApplier({ store, clock, logger, metrics: trackingMetrics, eta: carrierPromiseEta, milestones: new ShipmentMilestones(store, transitions, logger) });
   const intake = new StoreTrackingIntake(store, logger);
-  const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics };
+  // Polling (docs/backend.md, "Tracking: polling and ETA"): off unless configured; main.ts
+  // starts and stops it beside the sweeper. Polled scans go through the same intake.
+  const poller = createTrackingPoller({ config: config.trackingPolling, schedule: store.pollSchedule, intake, clock, logger });
+  const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics, poller };
   const shipments = new ShipmentService({
     store,
     clock,

@@ -54,6 +54,7 @@ async function main(): Promise<void> {
   const app = await buildApp({ ...services, mqttConnected: mqtt === undefined ? undefined : () => mqtt.connected });
   await app.listen({ host: config.http.host, port: config.http.port });
   services.sweeper.start();
+  services.tracking.poller?.start();
   // Not awaited: the API and the sweeper serve while the broker is unreachable; mqtt.js
   // keeps retrying and the first connect re-syncs every locker from retained presences.
   mqtt?.start().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'mqtt.start_failed'));
@@ -66,6 +67,9 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'backend.stopping');
     await app.close();
+    // Aborts carrier requests in flight: their numbers back off and are polled again later
+    // (by this or another instance once the lease lapses); nothing fetched is half-stored.
+    await services.tracking.poller?.stop();
     await services.sweeper.stop();
     await mqtt?.stop();
     // In-flight message handlers and code-set publishes finish before the database closes

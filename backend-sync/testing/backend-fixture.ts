@@ -92,6 +92,7 @@ export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixtur
     app: async () => (app ??= await buildApp(services)),
     close: async () => {
       await app?.close();
+      await services.tracking.poller?.stop();
       await services.sweeper.stop();
       await dispose();
       if (o.dir === undefined) rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import type { TrackingApplier } from './tracking-applier.js';
 import type { TrackingIntake } from './tracking-event.js';
 import type { TrackingMetrics } from './tracking-metrics.js';
+import type { TrackingPoller } from './polling/tracking-poller.js';
 
 // The tracking parts the rest of the backend holds (built in backend-services.ts).
 
@@ -8,6 +9,8 @@ export interface TrackingServices {
   intake: TrackingIntake;
   applier: TrackingApplier;
   metrics: TrackingMetrics;
+  /** Present when trackingPolling is enabled with at least one carrier. */
+  poller?: TrackingPoller | undefined;
 }
 
 /**

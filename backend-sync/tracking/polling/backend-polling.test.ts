@@ -1,0 +1,72 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeBackend, type BackendFixture } from '../../testing/backend-fixture.js';
+import type { CanonicalTrackingEvent } from '../tracking-event.js';
+import { scan, SimulatedCarrierApi } from './testing/simulated-carrier-api.js';
+
+// The poller in the running backend: webhooks create every shipment's schedule entry (the
+// applier notes its news), a shipment whose webhooks go quiet is polled from the carrier's
+// API on loopback, and the polled scan goes through the same intake and applier into
+// GET /track; a shipment whose webhooks keep coming is left alone.
+
+const HOUR = 3_600_000;
+let api: SimulatedCarrierApi | undefined;
+let f: BackendFixture | undefined;
+afterEach(async () => {
+  await f?.close();
+  await api?.close();
+  f = undefined;
+  api = undefined;
+});
+
+const webhookScan = (tn: string, status: CanonicalTrackingEvent['status'], eventTime: number, id: string): CanonicalTrackingEvent => ({
+  trackingNumber: tn,
+  carrier: 'simpost',
+  carrierEventId: id,
+  status,
+  carrierStatus: status.toUpperCase(),
+  eventTime,
+  location: { city: 'Lyon', country: 'FR' },
+});
+
+describe('tracking polling in the backend', () => {
+  it('polls a shipment whose webhooks went quiet, serves the polled scan from GET /track, and leaves a webhook-fed one alone', async () => {
+    api = new SimulatedCarrierApi();
+    const baseUrl = await api.start();
+    f = await makeBackend({ config: { trackingPolling: { enabled: true, carriers: [{ carrier: 'simpost', baseUrl, requestsPerSecond: 50, burst: 5 }] } } });
+    const backend = f;
+    const poller = backend.services.tracking.poller;
+    expect(poller).toBeDefined();
+    const app = await backend.app();
+    const post = async (events: CanonicalTrackingEvent[]) => {
+      const res = await app.inject({ method: 'POST', url: '/tracking/events', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ events }) });
+      expect(res.statusCode).toBe(202);
+      await backend.services.tracking.applier.drain();
+    };
+    const t0 = backend.clock.now();
+    await post([webhookScan('QUIET1', 'in_transit', t0 - HOUR, 'q-1'), webhookScan('FRESH1', 'in_transit', t0 - HOUR, 'f-1')]);
+    expect(await backend.store.pollSchedule.claimDue(t0, 10, 60_000)).toEqual([]); // webhooks are active: nothing due yet
+
+    // 13 hours later (in_transit goes quiet after 12): FRESH1 had a webhook an hour ago, QUIET1 none.
+    backend.clock.advance(12 * HOUR);
+    await post([webhookScan('FRESH1', 'in_transit', backend.clock.now() - 60_000, 'f-2')]);
+    backend.clock.advance(HOUR);
+    api.setShipment('QUIET1', [scan('q-1', 'IT', t0 - HOUR), scan('q-2', 'OD', backend.clock.now() - 30 * 60_000, 'Paris')]);
+    api.setShipment('FRESH1', [scan('f-1', 'IT', t0 - HOUR), scan('f-3', 'OD', backend.clock.now() - 10 * 60_000)]);
+
+    expect(await poller!.run()).toBe(1);
+    expect(api.requests.flatMap((r) => r.numbers)).toEqual(['QUIET1']);
+    await backend.services.tracking.applier.drain();
+    const quiet = await app.inject({ method: 'GET', url: '/track/QUIET1' });
+    expect(quiet.json()).toMatchObject({ status: 'out_for_delivery', lastLocation: { city: 'Paris' } });
+    // The replayed first scan is recognised (composite level), not stored twice.
+    expect((await backend.store.tracking.history('QUIET1')).map((h) => [h.source, h.event.status])).toEqual([
+      ['canonical', 'in_transit'],
+      ['poll', 'out_for_delivery'],
+    ]);
+    expect((await app.inject({ method: 'GET', url: '/track/FRESH1' })).json()).toMatchObject({ status: 'in_transit' });
+
+    // Once polled, QUIET1 stays on the out-for-delivery cadence; FRESH1 is still not due.
+    const entry = await backend.store.pollSchedule.claimDue(backend.clock.now() + 15 * 60_000, 10, 60_000);
+    expect(entry.map((e) => [e.trackingNumber, e.mode, e.status])).toEqual([['QUIET1', 'polling', 'out_for_delivery']]);
+  });
+});
