@@ -28,7 +28,8 @@ import type { Ed25519 } from './shared/contract.js';
 import type { Logger } from './shared/logger.js';
 import { Sweeper } from './shared/sweeper.js';
 import type { Store } from './store/store.js';
-import { carrierPromiseEta } from './tracking/eta-seam.js';
+import { LegLearner, learnedEta } from './tracking/eta/learned-eta.js';
+import { LegStatsCache } from './tracking/eta/leg-stats-store.js';
 import { createTrackingPoller } from './tracking/polling/create-tracking-poller.js';
 import { ShipmentMilestones } from './tracking/shipment-milestones.js';
 import { TrackingApplier } from './tracking/tracking-applier.js';
@@ -81,7 +82,17 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const metrics: BackendMetrics = new BackendMetrics({ store, rejections: (): ReadonlyMap<string, number> => bridge.rejections() });
   // Tracking (docs/backend.md, "Tracking"): sources accept into the inbox, the applier folds.
   const trackingMetrics = new TrackingMetrics(metrics.registry, () => store.tracking.inboxSize());
-  const applier = new TrackingApplier({ store, clock, logger, metrics: trackingMetrics, eta: carrierPromiseEta, milestones: new ShipmentMilestones(store, transitions, logger) });
+  // ETA: the carrier's promise refined by leg times learned from arrived shipments.
+  const legStats = new LegStatsCache(store.legStats, clock);
+  const applier = new TrackingApplier({
+    store,
+    clock,
+    logger,
+    metrics: trackingMetrics,
+    eta: learnedEta(legStats, clock),
+    milestones: new ShipmentMilestones(store, transitions, logger),
+    legs: new LegLearner(store, legStats, clock, logger),
+  });
   const intake = new StoreTrackingIntake(store, logger);
   // Polling (docs/backend.md, "Tracking: polling and ETA"): off unless configured; main.ts
   // starts and stops it beside the sweeper. Polled scans go through the same intake.

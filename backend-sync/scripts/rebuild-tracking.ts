@@ -9,7 +9,8 @@ import { loadConfig } from '../config/config.js';
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/logger.js';
 import { openStore } from '../store/open-store.js';
-import { carrierPromiseEta } from '../tracking/eta-seam.js';
+import { learnedEta } from '../tracking/eta/learned-eta.js';
+import { LegStatsCache } from '../tracking/eta/leg-stats-store.js';
 import { rebuildTracking } from '../tracking/rebuild-tracking.js';
 
 const args = process.argv.slice(2);
@@ -28,7 +29,8 @@ try {
 const logger = createLogger({ level: config.logLevel });
 const store = await openStore(config.db, logger);
 try {
-  const report = await rebuildTracking(store, systemClock, carrierPromiseEta, { write });
+  // Repairs get the ETA the running backend would give them now (the comparison ignores it).
+  const report = await rebuildTracking(store, systemClock, learnedEta(new LegStatsCache(store.legStats, systemClock), systemClock), { write });
   for (const d of report.differences) process.stdout.write(`${JSON.stringify(d)}\n`);
   process.stderr.write(`tracking numbers: ${String(report.numbers)}, differences: ${String(report.differences.length)}${write && report.differences.length > 0 ? ' (repaired)' : ''}\n`);
   process.exitCode = report.differences.length === 0 ? 0 : 1;

@@ -11,6 +11,7 @@ import { SqlOrderRepository, SqlShipmentRepository } from './sql/order-repositor
 import { SqlReservationRepository } from './sql/reservation-repository.js';
 import type { SqlExecutor } from './sql/sql-executor.js';
 import { SqlPollSchedule } from './sql/poll-schedule-repository.js';
+import { SqlLegStatsRepository } from './sql/leg-stats-repository.js';
 import { SqlTrackingRepository } from './sql/tracking-repository.js';
 
 // The one Store implementation: every repository is written once against SqlExecutor and
@@ -33,6 +34,7 @@ export class SqlStore implements Store {
   readonly lockerHealth;
   readonly tracking;
   readonly pollSchedule;
+  readonly legStats;
   readonly engine;
 
   constructor(readonly x: SqlExecutor) {
@@ -53,6 +55,7 @@ export class SqlStore implements Store {
     this.lockerHealth = new SqlLockerHealthRepository(x);
     this.tracking = new SqlTrackingRepository(x);
     this.pollSchedule = new SqlPollSchedule(x);
+    this.legStats = new SqlLegStatsRepository(x);
   }
 
   transaction<T>(work: () => Promise<T>): Promise<T> {

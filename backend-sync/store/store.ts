@@ -18,6 +18,7 @@ import type {
   StateLogEntry,
 } from './records.js';
 import type { PollSchedulePort } from '../tracking/polling/poll-schedule-port.js';
+import type { LegStatsRepository } from '../tracking/eta/leg-stats-store.js';
 import type { TrackingRepository } from '../tracking/tracking-store.js';
 
 // The backend's persistence, one repository per aggregate. Everything that must not be
@@ -300,6 +301,8 @@ export interface Store {
   /** Shipment tracking: inbox, dedupe, history, projection, read model (tracking/tracking-store.ts). */
   readonly tracking: TrackingRepository;
   readonly pollSchedule: PollSchedulePort;
+  /** Learned leg times for the ETA (tracking/eta/leg-stats-store.ts). */
+  readonly legStats: LegStatsRepository;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   /**

@@ -32,6 +32,8 @@ export interface TrackingApplierDeps {
   metrics: TrackingMetrics;
   eta: EtaFor;
   milestones?: MilestoneSink | undefined;
+  /** Told the same changes: learns leg times from shipments that just arrived (eta/learned-eta.ts). */
+  legs?: MilestoneSink | undefined;
   /** Composite dedupe: events of one status this close in time are one scan. */
   skewMs?: number;
   /** The composite level looks at events received this recently (the dedupe retention). */
@@ -272,7 +274,10 @@ export class TrackingApplier {
     await notePollNewsBatch(store.pollSchedule, news, this.d.pollPolicy);
     const moved = changes.filter((c) => c.after.status !== c.before.status || c.after.reached.length !== c.before.reached.length);
     for (const c of moved) this.log.debug({ trackingNumber: c.after.trackingNumber, from: c.before.status, to: c.after.status }, 'tracking.applied');
-    if (moved.length > 0) await this.d.milestones?.changed(moved);
+    if (moved.length > 0) {
+      await this.d.milestones?.changed(moved);
+      await this.d.legs?.changed(moved);
+    }
   }
 
   /** One number's accepted events onto its projection: fold steps when in order, else a re-fold of its history. */

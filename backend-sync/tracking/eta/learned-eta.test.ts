@@ -1,0 +1,67 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeBackend, type BackendFixture } from '../../testing/backend-fixture.js';
+import { scan } from '../../testing/tracking-helpers.js';
+import type { CanonicalTrackingEvent } from '../tracking-event.js';
+
+// The ETA GET /track serves, in the running backend: the carrier's promise while nothing is
+// learned; once shipments of a carrier have arrived, their leg times (learned when each
+// arrives) refine the promise or stand in for it; exception widens the late side.
+
+const H = 3_600_000;
+
+describe('learned-leg ETA through GET /track', () => {
+  let f: BackendFixture;
+  beforeEach(async () => {
+    f = await makeBackend();
+  });
+  afterEach(() => f.close());
+
+  const send = async (events: CanonicalTrackingEvent[]) => {
+    const res = await (await f.app()).inject({ method: 'POST', url: '/tracking/events', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ events }) });
+    expect(res.statusCode).toBe(202);
+    await f.services.tracking.applier.drain();
+  };
+  const track = async (tn: string) => (await (await f.app()).inject({ method: 'GET', url: `/track/${tn}` })).json<{ status: string; eta: number | null; etaEarliest: number | null; etaLatest: number | null; etaSource: string | null }>();
+
+  it('serves the promise first, then learned legs from arrived shipments, widened in exception', async () => {
+    const now = f.clock.now();
+    // No history for this carrier: the promise is the ETA.
+    await send([scan('P1', 'in_transit', now - H, { carrier: 'dhl', estimatedDeliveryAt: now + 30 * H })]);
+    expect(await track('P1')).toMatchObject({ etaSource: 'carrier', eta: now + 30 * H });
+
+    // Six dhl shipments took 20 h from in_transit to delivery (±1 h).
+    const legs = [19, 20, 21, 20, 19, 21];
+    for (const [i, h] of legs.entries()) {
+      const t0 = now - 10 * 24 * H + i * H;
+      await send([scan(`L${String(i)}`, 'in_transit', t0, { carrier: 'dhl' }), scan(`L${String(i)}`, 'delivered', t0 + h * H, { carrier: 'dhl' })]);
+    }
+    // A new dhl parcel without a promise: the learned 20 h from its scan.
+    const scanAt = now - 2 * H;
+    await send([scan('N1', 'in_transit', scanAt, { carrier: 'dhl' })]);
+    const n1 = await track('N1');
+    expect(n1.etaSource).toBe('estimate');
+    expect(Math.abs((n1.eta ?? 0) - (scanAt + 20 * H))).toBeLessThan(60_000);
+    expect(n1.etaEarliest).toBeLessThan(n1.eta ?? 0);
+    expect(n1.etaLatest).toBeGreaterThan(n1.eta ?? 0);
+
+    // With a promise as well, the learned legs pull it towards them (refined, still 'estimate').
+    await send([scan('N2', 'in_transit', scanAt, { carrier: 'dhl', estimatedDeliveryAt: now + 40 * H })]);
+    const n2 = await track('N2');
+    expect(n2.etaSource).toBe('estimate');
+    expect(n2.eta).toBeGreaterThan(scanAt + 20 * H);
+    expect(n2.eta).toBeLessThan(now + 40 * H);
+
+    // In exception the late side of the window widens.
+    await send([scan('N1', 'exception', scanAt + 60_000, { carrier: 'dhl', carrierReason: 'address problem' })]);
+    const n1x = await track('N1');
+    expect(n1x.status).toBe('exception');
+    expect((n1x.etaLatest ?? 0) - (n1x.eta ?? 0)).toBeGreaterThan(((n1.etaLatest ?? 0) - (n1.eta ?? 0)) * 2);
+
+    // Delivered: no ETA any more.
+    await send([scan('N1', 'delivered', now - H, { carrier: 'dhl' })]);
+    expect(await track('N1')).toMatchObject({ status: 'delivered', eta: null, etaSource: null });
+    // Another carrier learned nothing from dhl's parcels.
+    await send([scan('U1', 'in_transit', scanAt, { carrier: 'ups', estimatedDeliveryAt: now + 50 * H })]);
+    expect(await track('U1')).toMatchObject({ etaSource: 'carrier', eta: now + 50 * H });
+  });
+});

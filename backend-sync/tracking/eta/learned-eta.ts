@@ -1,0 +1,59 @@
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Store } from '../../store/store.js';
+import type { TrackingProjection } from '../core/tracking-fold.js';
+import type { EtaFor } from '../eta-seam.js';
+import { defaultEtaConfig, estimateEta, type EtaConfig } from './eta-estimator.js';
+import { emptyLegStats, learnLeg, type LegStats } from './leg-stats.js';
+import type { LegStatsCache } from './leg-stats-store.js';
+
+// The running backend's ETA: estimateEta over the cached learned legs, and the learning
+// that feeds them. The carrier's promise leads (the read model says 'carrier' when it is all
+// there is); learned legs refine it or stand in for it ('estimate'); exception widens it.
+
+/** The EtaFor the applier and the rebuild use: no database read per number (the cache). */
+export function learnedEta(cache: LegStatsCache, clock: Clock, cfg: EtaConfig = defaultEtaConfig): EtaFor {
+  return async (p) => {
+    if (p.status === null || p.lastEventTime === null) return undefined;
+    const e = estimateEta({ status: p.status, carrier: p.carrier, promisedAt: p.carrierPromise ?? undefined, lastEventAt: p.lastEventTime, now: clock.now(), stats: await cache.current() }, cfg);
+    if (e === null) return undefined;
+    return { eta: e.eta, earliest: e.earliest, latest: e.latest, source: e.basis === 'carrier_promise' ? 'carrier' : 'estimate' };
+  };
+}
+
+const ARRIVED = ['delivered', 'available_for_pickup'] as const;
+const hasArrived = (p: TrackingProjection): boolean => ARRIVED.some((s) => p.reached.includes(s));
+
+/**
+ * Learns each shipment's legs once, when it first arrives (delivered or deposited in a
+ * locker): every earlier scan's time to arrival, from its history. Runs inside the applying
+ * transaction, so a batch that rolls back teaches nothing and a number arrives only once.
+ */
+export class LegLearner {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: Store,
+    private readonly cache: LegStatsCache,
+    private readonly clock: Clock,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'leg-learner' });
+  }
+
+  async changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void> {
+    let delta: LegStats = emptyLegStats;
+    let shipments = 0;
+    for (const c of changes) {
+      if (hasArrived(c.before) || !hasArrived(c.after)) continue;
+      const history = await this.store.tracking.history(c.after.trackingNumber);
+      const next = learnLeg(delta, { carrier: c.after.carrier, events: history.map((h) => ({ status: h.event.status, eventTime: h.event.eventTime })) });
+      if (next !== delta) shipments++;
+      delta = next;
+    }
+    if (shipments === 0) return;
+    await this.store.legStats.merge(delta, this.clock.now());
+    this.cache.learned(delta);
+    this.log.debug({ shipments }, 'tracking.legs_learned');
+  }
+}
