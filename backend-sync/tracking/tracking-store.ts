@@ -1,6 +1,6 @@
 import type { CompositeProbe } from './core/event-identity.js';
 import type { Flag, TrackingProjection } from './core/tracking-fold.js';
-import type { CanonicalTrackingEvent, TrackingSource } from './tracking-event.js';
+import type { CanonicalTrackingEvent, TrackingSource, TrackingStatus } from './tracking-event.js';
 
 // What the tracking core needs from the database (one implementation over SqlExecutor for
 // both engines: store/sql/tracking-repository.ts). The types live here, in the core; the
@@ -83,6 +83,8 @@ export interface TrackingRepository {
    * retention window). Call with the numbers' projection rows locked.
    */
   compositeHits(probes: readonly CompositeProbe[], since: number): Promise<boolean[]>;
+  /** The (status, event time) of every history event of these numbers (the leg learner's input: no event JSON parsed). */
+  timelines(trackingNumbers: readonly string[]): Promise<Map<string, Array<{ status: TrackingStatus; eventTime: number }>>>;
   /** Removes dedupe keys recorded before `before` (retention); resolves to how many. */
   purgeKeys(before: number, limit: number): Promise<number>;
   /** Appends to the history (never updated or deleted); a hash already there is skipped. Resolves to the hashes inserted. */

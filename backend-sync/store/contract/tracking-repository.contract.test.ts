@@ -108,6 +108,10 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
       ['h2', 'delivered'],
     ]);
     expect(await repo.historyNumbers(undefined, 10)).toEqual(['TN0', 'TN1']);
+    const lines = await repo.timelines(['TN1', 'TN0', 'NONE']);
+    expect(lines.get('TN1')?.map((e) => [e.status, e.eventTime]).sort()).toEqual([['delivered', T], ['in_transit', T]]);
+    expect(lines.get('TN0')).toEqual([{ status: 'in_transit', eventTime: T }]);
+    expect(lines.has('NONE')).toBe(false);
     expect(await repo.historyNumbers('TN0', 10)).toEqual(['TN1']);
     await expect(x.run(sql(`UPDATE tracking_history SET status = 'x'`))).rejects.toThrow(/append-only/);
     await expect(x.run(sql(`DELETE FROM tracking_history`))).rejects.toThrow(/append-only/);

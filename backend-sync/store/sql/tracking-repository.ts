@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Flag } from '../../tracking/core/tracking-fold.js';
 import { TrackingProjection, emptyProjection } from '../../tracking/core/tracking-fold.js';
-import { CanonicalTrackingEvent, TrackingSource } from '../../tracking/tracking-event.js';
+import { CanonicalTrackingEvent, TrackingSource, TrackingStatus } from '../../tracking/tracking-event.js';
 import type { CompositeProbe } from '../../tracking/core/event-identity.js';
 import type { DeadLetterRow, HistoryEntry, HistoryRow, InboxEntry, InboxRow, ReadModelRow, ReviewRow, StoredProjection, TrackingRepository } from '../../tracking/tracking-store.js';
 import { readJson } from './json-column.js';
@@ -94,6 +94,10 @@ const appendHistoryRow = sql(
    ON CONFLICT (hash) DO NOTHING`,
 );
 const history = sql(`SELECT seq, tracking_number, hash, source, payload_id, received_at, event_json FROM tracking_history WHERE tracking_number = ? ORDER BY seq`);
+const timelines = sqlPer({
+  sqlite: `SELECT tracking_number, status, event_time FROM tracking_history WHERE tracking_number IN (SELECT value FROM json_each(?))`,
+  postgres: `SELECT tracking_number, status, event_time FROM tracking_history WHERE tracking_number IN (SELECT json_array_elements_text(?::json))`,
+});
 const historyNumbers = sql(`SELECT DISTINCT tracking_number FROM tracking_history WHERE tracking_number > ? ORDER BY tracking_number LIMIT ?`);
 
 const ensureState = sql(
@@ -176,6 +180,7 @@ interface ReviewDbRow {
 
 const review = (r: ReviewDbRow): ReviewRow => ({ hash: r.hash, trackingNumber: r.tracking_number, from: r.from_status, to: r.to_status, eventTime: r.event_time, reason: r.reason, flaggedAt: r.flagged_at });
 const StoredSource = z.string().pipe(TrackingSource);
+const StoredStatus = z.string().pipe(TrackingStatus);
 
 /** The values whose lookup found a row. */
 function present(values: readonly string[], found: readonly unknown[]): Set<string> {
@@ -298,6 +303,17 @@ export class SqlTrackingRepository implements TrackingRepository {
   async history(trackingNumber: string): Promise<HistoryRow[]> {
     const rows = await this.x.all<EventRow & { hash: string }>(history, [trackingNumber]);
     return rows.map((r) => ({ ...this.inboxRow(r, 'tracking_history'), hash: r.hash }));
+  }
+
+  async timelines(trackingNumbers: readonly string[]): Promise<Map<string, Array<{ status: TrackingStatus; eventTime: number }>>> {
+    const out = new Map<string, Array<{ status: TrackingStatus; eventTime: number }>>();
+    if (trackingNumbers.length === 0) return out;
+    for (const r of await this.x.all<{ tracking_number: string; status: string; event_time: number | string }>(timelines, [JSON.stringify(trackingNumbers)])) {
+      const list = out.get(r.tracking_number) ?? [];
+      list.push({ status: StoredStatus.parse(r.status), eventTime: Number(r.event_time) });
+      out.set(r.tracking_number, list);
+    }
+    return out;
   }
 
   async historyNumbers(after: string | undefined, limit: number): Promise<string[]> {

@@ -42,12 +42,13 @@ export class LegLearner {
   }
 
   async changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void> {
+    const arrived = changes.filter((c) => !hasArrived(c.before) && hasArrived(c.after)).map((c) => c.after);
+    if (arrived.length === 0) return;
+    const timelines = await this.store.tracking.timelines(arrived.map((p) => p.trackingNumber));
     let delta: LegStats = emptyLegStats;
     let shipments = 0;
-    for (const c of changes) {
-      if (hasArrived(c.before) || !hasArrived(c.after)) continue;
-      const history = await this.store.tracking.history(c.after.trackingNumber);
-      const next = learnLeg(delta, { carrier: c.after.carrier, events: history.map((h) => ({ status: h.event.status, eventTime: h.event.eventTime })) });
+    for (const p of arrived) {
+      const next = learnLeg(delta, { carrier: p.carrier, events: timelines.get(p.trackingNumber) ?? [] });
       if (next !== delta) shipments++;
       delta = next;
     }
