@@ -54,6 +54,9 @@ export class LegLearner {
     }
     if (shipments === 0) return;
     await this.store.legStats.merge(delta, this.clock.now());
+    // Counted in the snapshot before the commit: if the batch rolls back and is retried number
+    // by number, these shipments are learned again and the snapshot holds them twice until
+    // its next reload (a minute at most); the table, which the reload reads, holds them once.
     this.cache.learned(delta);
     this.log.debug({ shipments }, 'tracking.legs_learned');
   }
