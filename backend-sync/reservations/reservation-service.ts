@@ -1,10 +1,10 @@
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
-import { newId } from '../shared/ids.js';
 import { idempotent, idempotentGrouped, replayOf, requestHash, retryOnceIfKeyTaken, type IdempotentResult } from '../shared/idempotency.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReservationRecord } from '../store/records.js';
 import type { IdempotentHoldParams, Store } from '../store/store.js';
+import { newHoldId } from './hold-id.js';
 import { ReservationView, type ReservationRequest } from './reservation-schemas.js';
 
 // Checkout holds on a locker compartment of a size. The claim is one conditional write in
@@ -63,7 +63,7 @@ export class ReservationService {
   }
 
   private holdParams(key: string, hash: string, req: ReservationRequest, now: number): IdempotentHoldParams {
-    const id = newId('res');
+    const id = newHoldId(now);
     const expiresAt = now + this.o.holdMs;
     // The view as toReservationView writes it, cut where the claimed compartment's id goes:
     // the stored response is byte for byte what JSON.stringify of the view would give.
@@ -90,7 +90,7 @@ export class ReservationService {
     return async () => {
       const now = clock.now();
       const cutoff = now - this.o.offlineGraceMs;
-      const id = newId('res');
+      const id = newHoldId(now);
       // The claim itself only takes a compartment of an operating locker that is online
       // enough (see ReservationRepository.claim), so the locker is read only when it took
       // none, to say why: one statement fewer on every successful hold, the hot path.
