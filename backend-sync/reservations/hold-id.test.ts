@@ -9,8 +9,10 @@ describe('hold ids', () => {
   });
 
   it('differ within one millisecond and fit the reservation id route parameter', () => {
+    // More than one pool of random bytes (256 ids), so a refill is crossed.
     const ids = Array.from({ length: 1000 }, () => newHoldId(1_800_000_000_000));
     expect(new Set(ids).size).toBe(1000);
+    expect(new Set(ids.map((id) => id.slice(-16))).size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^res_[0-9a-z]{9}[A-Za-z0-9_-]{16}$/);
   });
 });
