@@ -1,16 +1,19 @@
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
-import { newId } from '../shared/ids.js';
-import { idempotent, idempotentGrouped, type IdempotentResult } from '../shared/idempotency.js';
+import { idempotent, idempotentGrouped, replayOf, requestHash, retryOnceIfKeyTaken, type IdempotentResult } from '../shared/idempotency.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReservationRecord } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import type { IdempotentHoldParams, Store } from '../store/store.js';
+import { newHoldId } from './hold-id.js';
 import { ReservationView, type ReservationRequest } from './reservation-schemas.js';
 
 // Checkout holds on a locker compartment of a size. The claim is one conditional write in
 // the store (see ReservationRepository.claim), so capacity is never double-booked however
 // many requests, processes or instances race. Holds expire: lazily (a read or a claim sees
 // the expiry and releases) and by the sweeper.
+
+/** Idempotency keys of holds live in their own scope. */
+const SCOPE = 'reservation';
 
 export interface ReservationServiceOptions {
   store: Store;
@@ -37,12 +40,49 @@ export class ReservationService {
 
   /** In its own transaction and commit. */
   reserve(idempotencyKey: string, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
-    return idempotent(this.o.store, 'reservation', idempotencyKey, req, this.o.clock.now(), 201, ReservationView, this.claimUnit(req));
+    return idempotent(this.o.store, SCOPE, idempotencyKey, req, this.o.clock.now(), 201, ReservationView, this.claimUnit(req));
   }
 
-  /** Group-committed: concurrent checkouts share one fsync; resolves when durable. The HTTP path. */
-  reserveGrouped(idempotencyKey: string, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
-    return idempotentGrouped(this.o.store, 'reservation', idempotencyKey, req, this.o.clock.now(), 201, ReservationView, this.claimUnit(req));
+  /**
+   * The HTTP path: resolves when durable. A hold that finds a compartment is the store's
+   * one idempotent hold (PostgreSQL: one statement; SQLite: one group-committed unit, so
+   * concurrent checkouts share one fsync). A hold that finds none, or whose locker refuses
+   * holds, wrote nothing there and takes the general path, which releases lapsed holds,
+   * tries again and says why it failed.
+   */
+  async reserveGrouped(idempotencyKey: string, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
+    const { store, clock } = this.o;
+    const hash = requestHash(req);
+    const now = clock.now();
+    const outcome = await retryOnceIfKeyTaken(() => store.reservations.holdIdempotent(this.holdParams(idempotencyKey, hash, req, now)));
+    if (outcome.kind === 'replay') return replayOf(outcome.record, hash, SCOPE, idempotencyKey, ReservationView);
+    if (outcome.kind === 'none') return idempotentGrouped(store, SCOPE, idempotencyKey, req, now, 201, ReservationView, this.claimUnit(req));
+    const r = outcome.reservation;
+    this.log.info({ reservationId: r.id, lockerId: r.lockerId, size: r.size }, 'reservation.held');
+    return { statusCode: 201, body: toReservationView(r), replayed: false };
+  }
+
+  private holdParams(key: string, hash: string, req: ReservationRequest, now: number): IdempotentHoldParams {
+    const id = newHoldId(now);
+    const expiresAt = now + this.o.holdMs;
+    // The view as toReservationView writes it, cut where the claimed compartment's id goes:
+    // the stored response is byte for byte what JSON.stringify of the view would give.
+    const before = JSON.stringify({ id, orderRef: req.orderRef, lockerId: req.lockerId, size: req.size });
+    const after = JSON.stringify({ status: 'held', expiresAt });
+    return {
+      id,
+      orderRef: req.orderRef,
+      lockerId: req.lockerId,
+      size: req.size,
+      expiresAt,
+      now,
+      offlineCutoff: now - this.o.offlineGraceMs,
+      scope: SCOPE,
+      key,
+      requestHash: hash,
+      statusCode: 201,
+      response: { before: `${before.slice(0, -1)},"compartmentId":`, after: `,${after.slice(1)}` },
+    };
   }
 
   private claimUnit(req: ReservationRequest): () => Promise<ReservationView> {
@@ -50,7 +90,7 @@ export class ReservationService {
     return async () => {
       const now = clock.now();
       const cutoff = now - this.o.offlineGraceMs;
-      const id = newId('res');
+      const id = newHoldId(now);
       // The claim itself only takes a compartment of an operating locker that is online
       // enough (see ReservationRepository.claim), so the locker is read only when it took
       // none, to say why: one statement fewer on every successful hold, the hot path.

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { BackendError, isBackendError } from './errors.js';
-import type { Store } from '../store/store.js';
+import type { IdempotencyRecord, Store } from '../store/store.js';
 
 // Idempotent writes: the first request under a key runs and its response is stored in the
 // same transaction as its effects; a retry with the same key and the same body gets that
@@ -50,35 +50,43 @@ export function idempotentGrouped<T>(store: Store, scope: string, key: string, b
 // the first one's row (PostgreSQL makes it wait for that commit). The loser's unit is
 // rolled back whole and run once more, and then finds the winner's record: the client gets
 // the same answer, and the work happened once. A unit that loses twice answers 409.
-async function once<T>(run: Run, unit: () => Promise<IdempotentResult<T>>): Promise<IdempotentResult<T>> {
-  try {
-    return await run(unit);
-  } catch (err) {
-    if (!isBackendError(err, 'IDEMPOTENCY_IN_PROGRESS')) throw err;
-    return run(unit);
-  }
+function once<T>(run: Run, unit: () => Promise<IdempotentResult<T>>): Promise<IdempotentResult<T>> {
+  return retryOnceIfKeyTaken(() => run(unit));
 }
 
 function idempotentUnit<T>(store: Store, scope: string, key: string, body: unknown, now: number, statusCode: number, response: z.ZodType<T>, work: () => Promise<T>): () => Promise<IdempotentResult<T>> {
   const hash = requestHash(body);
   return async () => {
     const existing = await store.idempotency.get(scope, key);
-    if (existing !== undefined) {
-      if (existing.requestHash !== hash) {
-        throw new BackendError('IDEMPOTENCY_MISMATCH', 'this Idempotency-Key was used with a different request body', { scope });
-      }
-      // The stored answer is read back through the response's schema: a corrupt row is an
-      // error naming it, never a half-shaped body sent to a client.
-      const stored = response.safeParse(parseJson(existing.responseJson));
-      if (!stored.success) throw new BackendError('INTERNAL', 'stored idempotent response does not match its schema', { table: 'idempotency', scope, key });
-      return { statusCode: existing.statusCode, body: stored.data, replayed: true };
-    }
+    if (existing !== undefined) return replayOf(existing, hash, scope, key, response);
     const result = await work();
     if (!(await store.idempotency.put(scope, key, { requestHash: hash, statusCode, responseJson: JSON.stringify(result) }, now))) {
       throw new BackendError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry', { scope });
     }
     return { statusCode, body: result, replayed: false };
   };
+}
+
+/** The answer to a request whose key has a record: the stored response, or 422 for another body under the same key. */
+export function replayOf<T>(existing: IdempotencyRecord, hash: string, scope: string, key: string, response: z.ZodType<T>): IdempotentResult<T> {
+  if (existing.requestHash !== hash) {
+    throw new BackendError('IDEMPOTENCY_MISMATCH', 'this Idempotency-Key was used with a different request body', { scope });
+  }
+  // The stored answer is read back through the response's schema: a corrupt row is an
+  // error naming it, never a half-shaped body sent to a client.
+  const stored = response.safeParse(parseJson(existing.responseJson));
+  if (!stored.success) throw new BackendError('INTERNAL', 'stored idempotent response does not match its schema', { table: 'idempotency', scope, key });
+  return { statusCode: existing.statusCode, body: stored.data, replayed: true };
+}
+
+/** Runs `work` again, once, when it lost its Idempotency-Key to a concurrent request: the rerun finds that request's record. */
+export async function retryOnceIfKeyTaken<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!isBackendError(err, 'IDEMPOTENCY_IN_PROGRESS')) throw err;
+    return work();
+  }
 }
 
 function parseJson(text: string): unknown {

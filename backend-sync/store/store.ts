@@ -88,9 +88,41 @@ export interface ClaimParams {
   excludeCompartmentId?: string;
 }
 
+/** A checkout hold with its idempotency record (reservation service, the HTTP hot path). */
+export interface IdempotentHoldParams {
+  id: string;
+  orderRef: string;
+  lockerId: string;
+  size: CompartmentSize;
+  expiresAt: number;
+  now: number;
+  offlineCutoff: number;
+  /** The idempotency record's scope, key, request hash and status code. */
+  scope: string;
+  key: string;
+  requestHash: string;
+  statusCode: number;
+  /** The stored response is `before + JSON.stringify(compartmentId) + after`: the id is known only once claimed. */
+  response: { before: string; after: string };
+}
+
+export type IdempotentHoldOutcome =
+  | { kind: 'held'; reservation: ReservationRecord }
+  /** The key was already used: its stored record, nothing written. */
+  | { kind: 'replay'; record: IdempotencyRecord }
+  /** Nothing free to claim (or the locker refuses holds): nothing written; the caller takes its slower path to say why. */
+  | { kind: 'none' };
+
 export interface ReservationRepository {
   /** Claims one free compartment with a single conditional write; undefined when none is free. */
   claim(params: ClaimParams): Promise<ReservationRecord | undefined>;
+  /**
+   * The whole idempotent hold — idempotency lookup, claim, reservation, state-log row,
+   * idempotency record — atomic and durable when it resolves. PostgreSQL: one statement,
+   * one round trip, no BEGIN/COMMIT; SQLite: one group-committed unit. Rejects with
+   * IDEMPOTENCY_IN_PROGRESS (nothing written) when another request took the key meanwhile.
+   */
+  holdIdempotent(params: IdempotentHoldParams): Promise<IdempotentHoldOutcome>;
   get(id: string): Promise<ReservationRecord | undefined>;
   byOrder(orderId: string): Promise<ReservationRecord[]>;
   /** held → confirmed if not yet expired. */

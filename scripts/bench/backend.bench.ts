@@ -11,6 +11,9 @@
 //   reserve_http_per_s     the same through HTTP: 64 concurrent keep-alive clients in a
 //                          separate process against the listening fastify app (zod
 //                          validation and serialisation included).
+//   reserve_http_cpu_us_server / _load_client
+//                          CPU (user + system) per HTTP hold attempt of the server (this
+//                          process) and of the load process: the cost, robust under load.
 //   double_bookings        compartments held by more than one live reservation, or held
 //                          without one, after all runs. Must be 0.
 //   token_issue_per_s      pickup tokens with a fresh keypad code (CSPRNG, digest, uniqueness
@@ -49,8 +52,15 @@ try {
   const PER_CLIENT = 250;
   const run = (tag: string, perClient: number) => runHoldLoad({ bases: [base], clients: CLIENTS, perClient, lockers: LOCKERS, tag });
   await run('warm', 20);
+  // The server is this process: its CPU over the HTTP window, per hold attempt, is what a
+  // hold costs the server (robust under load, unlike the rate), beside the load process's.
+  const cpu0 = process.cpuUsage();
   const http = await run('http', PER_CLIENT);
+  const cpu = process.cpuUsage(cpu0);
+  const attempts = http.ok + http.full + http.other;
   print('reserve_http_per_s', Math.round(http.ok / (http.ms / 1000)), 'ops/s');
+  print('reserve_http_cpu_us_server', Math.round((cpu.user + cpu.system) / attempts), 'us');
+  print('reserve_http_cpu_us_load_client', Math.round(http.cpuUs / attempts), 'us');
   if (http.other > 0) print('reserve_http_errors', http.other, 'count');
 
   // --- reservations direct: 64 concurrent async clients on the group-committed service ---

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isBackendError } from '../../shared/errors.js';
 import { openTestExecutor } from '../../testing/test-executor.js';
 import { testEngines } from '../../testing/pg-test-db.js';
 import { SqlReservationRepository } from '../sql/reservation-repository.js';
@@ -108,5 +110,101 @@ describe.each(engines)('ReservationRepository on %s', (engine) => {
     });
     expect(await repo.get('outer')).toBeDefined();
     expect(await repo.get('inner')).toBeUndefined();
+  });
+
+  // The checkout's one idempotent hold (PostgreSQL: one statement without BEGIN/COMMIT).
+  const hold = (id: string, key = `key-${id}`, hash = 'h1') =>
+    repo.holdIdempotent({
+      id,
+      orderRef: `o-${id}`,
+      lockerId: 'lk',
+      size: 'M',
+      expiresAt: T + 60_000,
+      now: T,
+      offlineCutoff: T - 1,
+      scope: 'reservation',
+      key,
+      requestHash: hash,
+      statusCode: 201,
+      response: { before: `{"id":"${id}","compartmentId":`, after: '}' },
+    });
+  const count = async (text: string, params: string[] = []): Promise<number> => Number((await x.one<{ n: number | string }>(sql(text), params))?.n);
+  const idempotencyRow = sql('SELECT request_hash, status_code, response_json FROM idempotency WHERE scope = ? AND key = ?');
+
+  it('an idempotent hold writes the reservation, the held compartment, one state-log row and the record with the response around the claimed id', async () => {
+    const got = await hold('one');
+    expect(got).toEqual({ kind: 'held', reservation: { id: 'one', orderRef: 'o-one', lockerId: 'lk', size: 'M', compartmentId: 'M00', status: 'held', expiresAt: T + 60_000, createdAt: T } });
+    expect(await repo.get('one')).toEqual({ id: 'one', orderRef: 'o-one', lockerId: 'lk', size: 'M', compartmentId: 'M00', status: 'held', expiresAt: T + 60_000, createdAt: T });
+    expect(await x.one(sql(`SELECT state, reservation_id, hold_expires_at FROM compartments WHERE id = 'M00'`))).toEqual({ state: 'held', reservation_id: 'one', hold_expires_at: T + 60_000 });
+    expect(await x.all(sql(`SELECT from_state, to_state, event, actor, at FROM state_log WHERE entity = 'reservation' AND entity_id = 'one'`))).toEqual([
+      { from_state: null, to_state: 'held', event: 'reserve', actor: 'checkout', at: T },
+    ]);
+    expect(await x.one(idempotencyRow, ['reservation', 'key-one'])).toEqual({ request_hash: 'h1', status_code: 201, response_json: '{"id":"one","compartmentId":"M00"}' });
+  });
+
+  it('a hold under a used key answers its record and writes nothing', async () => {
+    await hold('first', 'same-key');
+    const again = await hold('second', 'same-key', 'h2');
+    expect(again).toEqual({ kind: 'replay', record: { requestHash: 'h1', statusCode: 201, responseJson: '{"id":"first","compartmentId":"M00"}' } });
+    expect(await repo.get('second')).toBeUndefined();
+    expect(await count(`SELECT count(*) AS n FROM compartments WHERE state = 'held'`)).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM state_log WHERE entity_id = 'second'`)).toBe(0);
+  });
+
+  it('a hold that finds nothing free, or a locker that refuses holds, answers none and writes nothing, not even the record', async () => {
+    for (let i = 0; i < 10; i++) await hold(`f${String(i)}`);
+    expect(await hold('eleventh')).toEqual({ kind: 'none' });
+    await x.run(sql(`UPDATE lockers SET status = 'out_of_service' WHERE id = 'lk'`));
+    await repo.release('f3', 'released', T);
+    expect(await hold('closed')).toEqual({ kind: 'none' });
+    expect(await count('SELECT count(*) AS n FROM idempotency WHERE key IN (?, ?)', ['key-eleventh', 'key-closed'])).toBe(0);
+    expect(await count(`SELECT count(*) AS n FROM state_log WHERE entity_id IN ('eleventh', 'closed')`)).toBe(0);
+  });
+
+  it('200 concurrent idempotent holds for 10 compartments: exactly 10 held, each on its own compartment, the rest none', async () => {
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => hold(`c${String(i)}`).catch((err: unknown) => err)));
+    const held = results.filter((r): r is { kind: 'held'; reservation: { compartmentId: string } } => (r as { kind?: string }).kind === 'held');
+    expect(held).toHaveLength(10);
+    expect(new Set(held.map((r) => r.reservation.compartmentId)).size).toBe(10);
+    expect(results.filter((r) => (r as { kind?: string }).kind === 'none')).toHaveLength(190);
+    expect(await count(`SELECT count(*) AS n FROM reservations WHERE status = 'held'`)).toBe(10);
+    expect(await count(`SELECT count(*) AS n FROM idempotency`)).toBe(10);
+    expect(await count(`SELECT count(*) AS n FROM state_log WHERE entity = 'reservation'`)).toBe(10);
+  });
+
+  it('20 concurrent holds under one key: one hold; the others replay it or lose the key and wrote nothing', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => hold(`k${String(i)}`, 'one-key').catch((err: unknown) => err)));
+    const kinds = results.map((r) => (isBackendError(r, 'IDEMPOTENCY_IN_PROGRESS') ? 'taken' : (r as { kind?: string }).kind));
+    expect(kinds.filter((k) => k === 'held')).toHaveLength(1);
+    expect(kinds.filter((k) => k !== 'held' && k !== 'replay' && k !== 'taken')).toEqual([]);
+    expect(await count(`SELECT count(*) AS n FROM reservations`)).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM compartments WHERE state = 'held'`)).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM state_log WHERE entity = 'reservation'`)).toBe(1);
+  });
+
+  // The race the single statement settles by a unique violation: the key's first request
+  // has written (on PostgreSQL, not yet committed) when the second's snapshot is taken.
+  it('a hold whose key another in-flight hold takes first is undone whole (PostgreSQL) or replays it (SQLite, one writer)', async () => {
+    let firstHeld!: () => void;
+    const held = new Promise<void>((resolve) => (firstHeld = resolve));
+    let commit!: () => void;
+    const mayCommit = new Promise<void>((resolve) => (commit = resolve));
+    const first = x.transaction(async () => {
+      const r = await hold('first', 'raced-key');
+      firstHeld();
+      await mayCommit;
+      return r;
+    });
+    await held;
+    const second = hold('second', 'raced-key').catch((err: unknown) => err);
+    await sleep(150);
+    commit();
+    expect((await first).kind).toBe('held');
+    const got = await second;
+    if (engine === 'postgres') expect(isBackendError(got, 'IDEMPOTENCY_IN_PROGRESS')).toBe(true);
+    else expect(got).toMatchObject({ kind: 'replay' });
+    expect(await repo.get('second')).toBeUndefined();
+    expect(await count(`SELECT count(*) AS n FROM compartments WHERE state = 'held'`)).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM state_log WHERE entity = 'reservation'`)).toBe(1);
   });
 });

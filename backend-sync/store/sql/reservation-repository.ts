@@ -1,6 +1,8 @@
 import type { CompartmentSize } from '../../shared/contract.js';
+import { BackendError } from '../../shared/errors.js';
 import type { ReservationRecord, ReservationStatus } from '../records.js';
-import type { ClaimParams, ReservationRepository } from '../store.js';
+import type { ClaimParams, IdempotentHoldOutcome, IdempotentHoldParams, ReservationRepository } from '../store.js';
+import { SqlIdempotencyRepository, SqlStateLogRepository } from './ledger-repositories.js';
 import { atomically, type SqlExecutor } from './sql-executor.js';
 import { sql, sqlPer, type SqlValue } from './sql-text.js';
 
@@ -66,6 +68,48 @@ const claimAndInsert = `WITH claimed AS (
   RETURNING compartment_id AS id`;
 // Never run on SQLite: the empty text makes better-sqlite3 refuse it loudly if it ever were.
 const claimInsertPg = sqlPer({ sqlite: '-- PostgreSQL only', postgres: claimAndInsert });
+// PostgreSQL: the whole idempotent hold as ONE statement, sent without BEGIN/COMMIT (a
+// single statement is its own transaction): one round trip instead of six, which is what a
+// hold costs on PostgreSQL (docs/backend.md, issue 9). All parts see one snapshot:
+// - prior: the key's record, if any; then nothing below writes (the claim's WHERE is false).
+// - claimed/inserted: the claim and reservation of claimInsertPg, unchanged.
+// - logged: the state-log row, recorded: the idempotency record, both only for a row inserted.
+// A concurrent request with the same key that committed after our snapshot (or is still
+// in flight: the insert waits for it) makes the idempotency insert fail with a unique
+// violation, and the whole statement with it — nothing of this hold remains — and the
+// caller runs it again, finding that request's record. The response is assembled around
+// the claimed compartment's id, exactly as JSON.stringify would have written the view.
+const holdPg = sqlPer({
+  sqlite: '-- PostgreSQL only',
+  postgres: `WITH prior AS (
+    SELECT request_hash, status_code, response_json FROM idempotency WHERE scope = @scope AND key = @key
+  ), claimed AS (
+    UPDATE compartments SET state = 'held', reservation_id = @id, hold_expires_at = @expiresAt::bigint
+     WHERE (locker_id, id) = (SELECT c.locker_id, c.id ${FREE_PICK} FOR UPDATE OF c SKIP LOCKED) AND state = 'free'
+       AND NOT EXISTS (SELECT 1 FROM prior)
+     RETURNING id
+  ), inserted AS (
+    INSERT INTO reservations (id, order_ref, locker_id, size, compartment_id, status, expires_at, created_at, updated_at)
+    SELECT @id, @orderRef, @lockerId, @size, claimed.id, 'held', @expiresAt::bigint, @now::bigint, @now::bigint FROM claimed
+    RETURNING id, compartment_id
+  ), logged AS (
+    INSERT INTO state_log (entity, entity_id, to_state, event, actor, at)
+    SELECT 'reservation', inserted.id, 'held', 'reserve', 'checkout', @now::bigint FROM inserted
+  ), recorded AS (
+    INSERT INTO idempotency (scope, key, request_hash, status_code, response_json, created_at)
+    SELECT @scope, @key, @hash, @statusCode::integer, @before::text || to_json(inserted.compartment_id)::text || @after::text, @now::bigint FROM inserted
+  )
+  SELECT (SELECT compartment_id FROM inserted) AS compartment_id, p.request_hash, p.status_code, p.response_json
+    FROM (SELECT 1) AS one LEFT JOIN prior AS p ON true`,
+});
+interface HoldRow {
+  compartment_id: string | null;
+  request_hash: string | null;
+  status_code: number | null;
+  response_json: string | null;
+}
+const PG_UNIQUE_VIOLATION = '23505';
+
 const insert = sql(
   `INSERT INTO reservations (id, order_ref, locker_id, size, compartment_id, status, expires_at, created_at, updated_at)
    VALUES (@id, @orderRef, @lockerId, @size, @compartmentId, @status, @expiresAt, @now, @now)`,
@@ -95,7 +139,68 @@ const setCompartment = sql('UPDATE reservations SET compartment_id = ?, updated_
 const byOrder = sql(`SELECT ${COLUMNS} FROM reservations WHERE order_id = ? ORDER BY created_at, id`);
 
 export class SqlReservationRepository implements ReservationRepository {
-  constructor(private readonly x: SqlExecutor) {}
+  private readonly idempotency: SqlIdempotencyRepository;
+  private readonly stateLog: SqlStateLogRepository;
+
+  constructor(private readonly x: SqlExecutor) {
+    this.idempotency = new SqlIdempotencyRepository(x);
+    this.stateLog = new SqlStateLogRepository(x);
+  }
+
+  holdIdempotent(p: IdempotentHoldParams): Promise<IdempotentHoldOutcome> {
+    return this.x.engine === 'postgres' ? this.holdOneStatement(p) : this.x.transactionGrouped(() => this.holdUnit(p));
+  }
+
+  private async holdOneStatement(p: IdempotentHoldParams): Promise<IdempotentHoldOutcome> {
+    let row: HoldRow | undefined;
+    try {
+      row = await this.x.one<HoldRow>(holdPg, {
+        scope: p.scope,
+        key: p.key,
+        hash: p.requestHash,
+        statusCode: p.statusCode,
+        id: p.id,
+        orderRef: p.orderRef,
+        lockerId: p.lockerId,
+        size: p.size,
+        expiresAt: p.expiresAt,
+        now: p.now,
+        exclude: '',
+        offlineCutoff: p.offlineCutoff,
+        before: p.response.before,
+        after: p.response.after,
+      });
+    } catch (err) {
+      if (isIdempotencyKeyTaken(err)) throw new BackendError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry', { scope: p.scope });
+      throw err;
+    }
+    if (row === undefined) throw new Error('the hold statement returned no row');
+    if (row.request_hash !== null && row.status_code !== null && row.response_json !== null) {
+      return { kind: 'replay', record: { requestHash: row.request_hash, statusCode: row.status_code, responseJson: row.response_json } };
+    }
+    if (row.compartment_id === null) return { kind: 'none' };
+    return { kind: 'held', reservation: this.heldRecord(p, row.compartment_id) };
+  }
+
+  // SQLite: the same parts as statements in one group-committed unit (SQLite has no DML in
+  // WITH, and a statement here is a call into the library, not a round trip).
+  private async holdUnit(p: IdempotentHoldParams): Promise<IdempotentHoldOutcome> {
+    const prior = await this.idempotency.get(p.scope, p.key);
+    if (prior !== undefined) return { kind: 'replay', record: prior };
+    const compartmentId = await this.claimAndInsert({ id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, status: 'held', expiresAt: p.expiresAt, now: p.now, offlineCutoff: p.offlineCutoff });
+    if (compartmentId === undefined) return { kind: 'none' };
+    await this.stateLog.append({ entity: 'reservation', entityId: p.id, to: 'held', event: 'reserve', actor: 'checkout', at: p.now });
+    const responseJson = p.response.before + JSON.stringify(compartmentId) + p.response.after;
+    if (!(await this.idempotency.put(p.scope, p.key, { requestHash: p.requestHash, statusCode: p.statusCode, responseJson }, p.now))) {
+      // Unreachable with one writer (the lookup above is in this transaction); kept so the unit is undone, never half-recorded.
+      throw new BackendError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry', { scope: p.scope });
+    }
+    return { kind: 'held', reservation: this.heldRecord(p, compartmentId) };
+  }
+
+  private heldRecord(p: IdempotentHoldParams, compartmentId: string): ReservationRecord {
+    return { id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, compartmentId, status: 'held', expiresAt: p.expiresAt, createdAt: p.now };
+  }
 
   claim(p: ClaimParams): Promise<ReservationRecord | undefined> {
     return atomically(this.x, async () => {
@@ -182,4 +287,10 @@ export class SqlReservationRepository implements ReservationRepository {
   async byOrder(orderId: string): Promise<ReservationRecord[]> {
     return (await this.x.all<ReservationRow>(byOrder, [orderId])).map(toRecord);
   }
+}
+
+/** The idempotency record's primary key refused our insert: another request holds the key. */
+function isIdempotencyKeyTaken(err: unknown): boolean {
+  const e = err as { code?: unknown; constraint?: unknown } | null;
+  return e?.code === PG_UNIQUE_VIOLATION && e.constraint === 'idempotency_pkey';
 }

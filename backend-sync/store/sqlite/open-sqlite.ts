@@ -8,6 +8,7 @@ import { migrate } from './migrations.js';
 export type SqliteDatabase = Database.Database;
 
 const SYNCHRONOUS_FULL = 2;
+const CACHE_KIB = 64 * 1024;
 
 export interface OpenSqliteOptions {
   path: string;
@@ -36,6 +37,11 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
       throw new BackendError('DB_DURABILITY', 'synchronous=FULL could not be set');
     }
     db.pragma('foreign_keys = ON');
+    // SQLite's default page cache is 2 MiB; the backend's file is tens of MiB at estate
+    // scale (34 MiB with 10,000 lockers), so a checkout's claim re-read its pages from the
+    // OS through a system call each. 64 MiB keeps the hot pages in the process (the claim's
+    // pick: ~18 → ~13 µs CPU, system time ÷3). An upper bound, allocated as pages are used.
+    db.pragma(`cache_size = ${String(-CACHE_KIB)}`);
     migrate(db);
   } catch (err) {
     db.close();
