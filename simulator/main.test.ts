@@ -97,6 +97,7 @@ describe('simulator main (npm start)', { timeout: 120_000 }, () => {
 
   it('plays a whole parcel from the console: backend parcel, courier deposit, notice, pickup by QR', async () => {
     const said = new Set<string>();
+    let nudge: NodeJS.Timeout | undefined;
     const once = (key: string, act: () => void): void => {
       if (said.has(key)) return;
       said.add(key);
@@ -110,9 +111,23 @@ describe('simulator main (npm start)', { timeout: 120_000 }, () => {
         const assigned = /parcel (\S+) is assigned to (A\d\d)/.exec(all);
         if (assigned !== null) once('deposit', () => write(`courier\nwait 200\nscan ${assigned[1]!}\nwait 300\nclose ${assigned[2]!}\n`));
         const code = /received code (\d{8})/.exec(all);
-        if (code !== null) once('pickup', () => write('qr\nwait 500\nstatus\nquit\n'));
+        if (code !== null) {
+          once('pickup', () => {
+            write('qr\n');
+            // The door opens after the scan is read, the token verified and the relay pulsed:
+            // on a loaded machine that can take seconds, so nudge the console until it shows.
+            nudge = setInterval(() => write('wait 100\n'), 250);
+          });
+        }
+        if (/Door open: please take your parcel/.test(all)) {
+          once('quit', () => {
+            clearInterval(nudge);
+            write('status\nquit\n');
+          });
+        }
       },
     });
+    clearInterval(nudge);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/Deposit in A0\d confirmed/);
     expect(run.stdout).toMatch(/Door open: please take your parcel/);
