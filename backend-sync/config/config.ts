@@ -10,6 +10,9 @@ import { CarrierCode } from '../tracking/tracking-event.js';
 const minutes = (n: number): number => n * 60_000;
 const hours = (n: number): number => n * 3_600_000;
 
+export const SqliteCheckpoint = z.enum(['background', 'inline']);
+export type SqliteCheckpoint = z.infer<typeof SqliteCheckpoint>;
+
 export const BackendConfig = z
   .object({
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -18,6 +21,9 @@ export const BackendConfig = z
       .object({
         /** The embedded engine's file, used when no url is given. */
         path: z.string().min(1).default('var/backend.db'),
+        /** SQLite: copy the WAL back into the file from a worker thread ('background', off the
+         * event loop) or in the writer's COMMIT as SQLite does by default ('inline'). */
+        checkpoint: SqliteCheckpoint.default('background'),
         /** postgres://… selects PostgreSQL (several instances may share it); absent: SQLite at `path`. */
         url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
         /** PostgreSQL schema the backend's tables live in (search_path). */

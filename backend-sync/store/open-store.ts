@@ -1,18 +1,23 @@
-import type { BackendConfig } from '../config/config.js';
+import type { BackendConfig, SqliteCheckpoint } from '../config/config.js';
 import type { Logger } from '../shared/logger.js';
 import { migratePg } from './postgres/pg-migrations.js';
 import { PgExecutor } from './postgres/pg-executor.js';
 import { SqlStore } from './sql-store.js';
 import { openSqlite } from './sqlite/open-sqlite.js';
+import { BackgroundCheckpointer } from './sqlite/background-checkpointer.js';
 import { SqliteExecutor } from './sqlite/sqlite-executor.js';
 
 // Chooses the engine from configuration: PostgreSQL when db.url is set (production, any
 // number of instances), else the embedded SQLite file (npm start, tests, a pilot). Both
 // are migrated before the store is handed out, and both refuse a newer schema.
 
-/** The embedded store on one SQLite file (migrated). */
-export function openSqliteStore(path: string, logger: Logger): SqlStore {
-  return new SqlStore(new SqliteExecutor(openSqlite({ path, logger })));
+/** The embedded store on one SQLite file (migrated). `checkpoint: 'background'` copies the
+ * WAL back from a worker thread (production); 'inline' leaves it to SQLite's automatic
+ * checkpoint in the writer (tests that open many short-lived stores). */
+export function openSqliteStore(path: string, logger: Logger, o: { checkpoint?: SqliteCheckpoint } = {}): SqlStore {
+  const db = openSqlite({ path, logger });
+  const checkpointer = o.checkpoint === 'background' ? new BackgroundCheckpointer({ db, logger }) : undefined;
+  return new SqlStore(new SqliteExecutor(db, undefined, checkpointer));
 }
 
 export interface PgStoreOptions {
@@ -42,5 +47,5 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
 
 export async function openStore(db: BackendConfig['db'], logger: Logger): Promise<SqlStore> {
   if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize, applicationName: db.applicationName }, logger);
-  return openSqliteStore(db.path, logger);
+  return openSqliteStore(db.path, logger, { checkpoint: db.checkpoint });
 }

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackendServices, type BackendServices } from '../backend-services.js';
-import { parseConfig, type BackendConfig, type BackendConfigInput } from '../config/config.js';
+import { parseConfig, type BackendConfig, type BackendConfigInput, type SqliteCheckpoint } from '../config/config.js';
 import { buildApp, type App } from '../http/app.js';
 import type { LockerInput } from '../lockers/locker-schemas.js';
 import { LogChannel } from '../notifications/log-channel.js';
@@ -66,10 +66,10 @@ export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixtur
   const kid = o.kid ?? 'k-20261101-test';
   // Instances of one deployment share their keys: a fixture joining a dir keeps its key.
   if (!existsSync(join(keysDir, `${kid}.key`))) writeKey(ed, keysDir, kid);
-  const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db') }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
+  const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db'), checkpoint: o.config?.db?.checkpoint ?? 'inline' }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
   const clock = new ManualClock(T0);
   const logger = o.logger ?? silentLogger();
-  const { store, dispose } = await openFixtureStore(o, config.db.path, logger);
+  const { store, dispose } = await openFixtureStore(o, config.db.path, config.db.checkpoint, logger);
   const payments = new SimulatedPaymentProvider();
   const inbox = new LogChannel(logger, true);
   const services = createBackendServices({ config, store, clock: o.clock ?? clock, logger, ed, payments, channels: o.channels ?? [inbox] });
@@ -100,9 +100,9 @@ export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixtur
   };
 }
 
-async function openFixtureStore(o: FixtureOptions, path: string, logger: Logger): Promise<{ store: SqlStore; dispose: () => Promise<void> }> {
+async function openFixtureStore(o: FixtureOptions, path: string, checkpoint: SqliteCheckpoint, logger: Logger): Promise<{ store: SqlStore; dispose: () => Promise<void> }> {
   if (o.engine !== 'postgres') {
-    const store = openSqliteStore(path, logger);
+    const store = openSqliteStore(path, logger, { checkpoint });
     return { store, dispose: () => store.close() };
   }
   const pg = await openTestPgStore(o.pgSchema === undefined ? { logger } : { logger, schema: o.pgSchema });

@@ -16,10 +16,11 @@ describe('openSqlite', () => {
     return join(d, 'b.db');
   };
 
-  it('opens in WAL mode with synchronous=FULL read back from the connection', () => {
+  it('opens in WAL mode with synchronous=NORMAL (the executor syncs the WAL) and temp_store=MEMORY', () => {
     const db = openSqlite({ path: fresh(), logger: silentLogger() });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(db.pragma('temp_store', { simple: true })).toBe(2);
     db.close();
   });
 

@@ -7,7 +7,7 @@ import { migrate } from './migrations.js';
 
 export type SqliteDatabase = Database.Database;
 
-const SYNCHRONOUS_FULL = 2;
+const SYNCHRONOUS_NORMAL = 1;
 const CACHE_KIB = 64 * 1024;
 
 export interface OpenSqliteOptions {
@@ -18,9 +18,12 @@ export interface OpenSqliteOptions {
 }
 
 /**
- * Opens the backend database durably: WAL, synchronous=FULL (better-sqlite3's WAL default
- * quietly means NORMAL, which can lose the last commits on power loss — a confirmed order or
- * a handed-out code must survive), verified by reading the pragma back; then migrates.
+ * Opens the backend database for durable use through SqliteExecutor: WAL with
+ * synchronous=NORMAL, read back, so a COMMIT writes the log without blocking the event loop
+ * on the disk; the executor syncs the WAL on the thread pool before any write is
+ * acknowledged (store/sqlite/wal-sync.ts, docs/decisions/0035), which keeps every
+ * acknowledged write as durable as synchronous=FULL would. Used without the executor, this
+ * connection may lose its last commits on power loss (never its consistency). Then migrates.
  */
 export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
   const log = options.logger.child({ component: 'db' });
@@ -32,10 +35,14 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
     if (options.path !== ':memory:' && mode !== 'wal') {
       throw new BackendError('DB_DURABILITY', 'journal_mode WAL could not be set', { mode: String(mode) });
     }
-    db.pragma('synchronous = FULL');
-    if (db.pragma('synchronous', { simple: true }) !== SYNCHRONOUS_FULL) {
-      throw new BackendError('DB_DURABILITY', 'synchronous=FULL could not be set');
+    db.pragma('synchronous = NORMAL');
+    if (db.pragma('synchronous', { simple: true }) !== SYNCHRONOUS_NORMAL) {
+      throw new BackendError('DB_DURABILITY', 'synchronous=NORMAL could not be set');
     }
+    // Savepoints (one per group-committed unit) journal the pages they change; SQLite
+    // spills that journal to a file in /var/tmp past 64 KiB, which measured as half of the
+    // write system calls of a checkout hold. In memory it is a copy of a few pages per unit.
+    db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = ON');
     // SQLite's default page cache is 2 MiB; the backend's file is tens of MiB at estate
     // scale (34 MiB with 10,000 lockers), so a checkout's claim re-read its pages from the

@@ -2,6 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
 import type { SqlExecutor } from '../sql/sql-executor.js';
 import type { Sql, SqlParams } from '../sql/sql-text.js';
+import type { BackgroundCheckpointer } from './background-checkpointer.js';
+import { WalSync } from './wal-sync.js';
 
 // The embedded engine behind the async store interface. better-sqlite3 is synchronous and
 // has one connection: a statement outside a transaction runs at once, atomically. A
@@ -9,6 +11,14 @@ import type { Sql, SqlParams } from '../sql/sql-text.js';
 // async callers must not slip statements into it: they wait for it to finish (a mutex),
 // and calls made from inside it (tracked by AsyncLocalStorage) go straight through.
 // Statements are prepared once and cached by text.
+//
+// Durability: openSqlite runs the connection with synchronous=NORMAL, so a COMMIT writes
+// the WAL without waiting for the disk; every write (a transaction, or a writing statement
+// outside one) then awaits WalSync.flush(), an fdatasync on the thread pool, before its
+// promise settles. Nobody is told "done" before it is on disk, and the event loop keeps
+// serving while the disk works (docs/decisions/0035).
+
+const SYNCHRONOUS_FULL = 2;
 
 interface Tx {
   savepoints: number;
@@ -30,12 +40,36 @@ export class SqliteExecutor implements SqlExecutor {
   private active: Tx | undefined;
   private queue: GroupUnit[] = [];
   private flushScheduled = false;
+  /** Undefined when COMMIT itself is durable (synchronous=FULL), or nothing is on disk. */
+  private readonly walSync: WalSync | undefined;
 
   constructor(
     readonly db: Database.Database,
     /** Group-commit batch bound: a bigger batch shares one fsync among more units. */
     private readonly maxGroup = 256,
-  ) {}
+    /** Started and stopped with the executor: checkpoints off the event loop. */
+    private readonly checkpointer?: BackgroundCheckpointer,
+  ) {
+    checkpointer?.start();
+    // Only a WAL connection that does not sync its own commits (openSqlite's) needs it.
+    const ownSync = db.memory || db.pragma('journal_mode', { simple: true }) !== 'wal' || Number(db.pragma('synchronous', { simple: true })) >= SYNCHRONOUS_FULL;
+    this.walSync = ownSync ? undefined : new WalSync(`${db.name}-wal`);
+  }
+
+  /** fdatasync calls of the WAL so far (tests, metrics). */
+  get walSyncs(): number {
+    return this.walSync?.syncs ?? 0;
+  }
+
+  private durable(): Promise<void> {
+    return this.walSync === undefined ? Promise.resolve() : this.walSync.flush();
+  }
+
+  /** A statement that wrote outside any transaction committed on its own: make it durable. */
+  private settle<T>(q: Sql, value: T): T | Promise<T> {
+    if (this.walSync === undefined || this.statement(q).readonly || this.inTransaction()) return value;
+    return this.walSync.flush().then(() => value);
+  }
 
   private statement(q: Sql): Database.Statement {
     let s = this.statements.get(q);
@@ -63,31 +97,31 @@ export class SqliteExecutor implements SqlExecutor {
   // other transaction can open in between.
   async all<R>(q: Sql, params?: SqlParams): Promise<R[]> {
     while (!this.ready()) await (this.active as Tx).done;
-    return this.allNow<R>(q, params);
+    return this.settle(q, this.allNow<R>(q, params));
   }
 
   async one<R>(q: Sql, params?: SqlParams): Promise<R | undefined> {
     while (!this.ready()) await (this.active as Tx).done;
-    return this.oneNow<R>(q, params);
+    return this.settle(q, this.oneNow<R>(q, params));
   }
 
   async run(q: Sql, params?: SqlParams): Promise<number> {
     while (!this.ready()) await (this.active as Tx).done;
-    return this.runNow(q, params);
+    return this.settle(q, this.runNow(q, params));
   }
 
   async runEach(q: Sql, rows: readonly SqlParams[]): Promise<number[]> {
     while (!this.ready()) await (this.active as Tx).done;
     const out = new Array<number>(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = this.runNow(q, rows[i]);
-    return out;
+    return rows.length === 0 ? out : this.settle(q, out);
   }
 
   async oneEach<R>(q: Sql, rows: readonly SqlParams[]): Promise<Array<R | undefined>> {
     while (!this.ready()) await (this.active as Tx).done;
     const out = new Array<R | undefined>(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = this.oneNow<R>(q, rows[i]);
-    return out;
+    return rows.length === 0 ? out : this.settle(q, out);
   }
 
   private allNow<R>(q: Sql, params: SqlParams | undefined): R[] {
@@ -121,9 +155,9 @@ export class SqliteExecutor implements SqlExecutor {
     let finish!: () => void;
     const tx: Tx = { savepoints: 0, done: new Promise<void>((r) => (finish = r)) };
     this.active = tx;
+    let result: T;
     try {
       this.exec('BEGIN IMMEDIATE');
-      let result: T;
       try {
         result = await this.als.run(tx, work);
       } catch (err) {
@@ -131,7 +165,6 @@ export class SqliteExecutor implements SqlExecutor {
         throw err;
       }
       this.exec('COMMIT');
-      return result;
     } catch (err) {
       if (this.db.inTransaction) this.exec('ROLLBACK');
       throw err;
@@ -139,6 +172,10 @@ export class SqliteExecutor implements SqlExecutor {
       this.active = undefined;
       finish();
     }
+    // The next transaction may begin while the disk syncs this one: its frames come after
+    // ours, and its own flush covers both.
+    await this.durable();
+    return result;
   }
 
   private async savepoint<T>(tx: Tx, work: () => Promise<T>): Promise<T> {
@@ -162,8 +199,8 @@ export class SqliteExecutor implements SqlExecutor {
   }
 
   // Group commit: units queued in the same event-loop turn share one transaction, hence
-  // one fsync (synchronous=FULL makes every commit an fsync of the WAL, which is what caps
-  // single-transaction writes on this disk). Each unit runs in its own SAVEPOINT, so a unit
+  // one WAL write and one fsync (an fsync per commit is what caps single-transaction writes
+  // on this disk). Each unit runs in its own SAVEPOINT, so a unit
   // that throws (no capacity, bad input) is undone alone and rejects alone. Every promise
   // settles only after the shared COMMIT: nobody answers a client with something not yet
   // durable. If the COMMIT fails, all reject. (docs/decisions/0011)
@@ -205,8 +242,9 @@ export class SqliteExecutor implements SqlExecutor {
     }
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.checkpointer?.stop();
+    await this.walSync?.close();
     if (this.db.open) this.db.close();
-    return Promise.resolve();
   }
 }

@@ -1,0 +1,159 @@
+import { mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BackendError } from '../../shared/errors.js';
+import { createLogger, silentLogger } from '../../shared/logger.js';
+import { sql } from '../sql/sql-text.js';
+import { BACKSTOP_PAGES, BackgroundCheckpointer } from './background-checkpointer.js';
+import { openSqlite } from './open-sqlite.js';
+import { SqliteExecutor } from './sqlite-executor.js';
+import { WalSync } from './wal-sync.js';
+
+// docs/decisions/0035: COMMIT writes the WAL (synchronous=NORMAL), the executor syncs it on
+// the thread pool before acknowledging; a worker thread checkpoints.
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'durable-commit-'));
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const put = sql('INSERT INTO kv (k, v) VALUES (?, ?)');
+const get = sql('SELECT v FROM kv WHERE k = ?');
+
+async function executor(name: string): Promise<SqliteExecutor> {
+  const x = new SqliteExecutor(openSqlite({ path: join(dir, name), logger: silentLogger() }));
+  await x.run(sql('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)'));
+  return x;
+}
+
+/** Records, in order, when a WAL sync starts and ends and when callers are answered. */
+function traceSyncs(): string[] {
+  const events: string[] = [];
+  const flush = WalSync.prototype.flush;
+  vi.spyOn(WalSync.prototype, 'flush').mockImplementation(function (this: WalSync) {
+    events.push('sync-asked');
+    return flush.call(this).then(() => void events.push('synced'));
+  });
+  return events;
+}
+
+describe('durable commits: the WAL is synced before a write is acknowledged', () => {
+  it('a transaction resolves only after the sync that covers its commit', async () => {
+    const x = await executor('tx.db');
+    const events = traceSyncs();
+    await x.transaction(async () => {
+      await x.run(put, ['a', 'x']);
+      events.push('wrote');
+    });
+    events.push('acknowledged');
+    expect(events).toEqual(['wrote', 'sync-asked', 'synced', 'acknowledged']);
+    await x.close();
+  });
+
+  it('a write outside a transaction is synced before it resolves; a read is not', async () => {
+    const x = await executor('auto.db');
+    const events = traceSyncs();
+    await x.run(put, ['a', 'x']);
+    events.push('write-acknowledged');
+    await x.one(get, ['a']);
+    await x.oneEach(get, [['a'], ['b']]);
+    events.push('reads-done');
+    expect(events).toEqual(['sync-asked', 'synced', 'write-acknowledged', 'reads-done']);
+    await x.close();
+  });
+
+  it('concurrent group-committed units share syncs, and every one is acknowledged after one', async () => {
+    const x = await executor('group.db');
+    const before = x.walSyncs;
+    const units = Array.from({ length: 200 }, (_, i) => x.transactionGrouped(() => x.run(put, [`k${String(i)}`, 'v'])));
+    await Promise.all(units);
+    const syncs = x.walSyncs - before;
+    expect(syncs).toBeGreaterThanOrEqual(1);
+    expect(syncs).toBeLessThan(10);
+    expect(await x.one<{ n: number }>(sql('SELECT count(*) AS n FROM kv'))).toEqual({ n: 200 });
+    await x.close();
+  });
+
+  it('a connection that syncs its own commits (synchronous=FULL) is not synced twice', async () => {
+    const db = openSqlite({ path: join(dir, 'full.db'), logger: silentLogger() });
+    db.pragma('synchronous = FULL');
+    const x = new SqliteExecutor(db);
+    await x.run(sql('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)'));
+    await x.run(put, ['a', 'x']);
+    expect(x.walSyncs).toBe(0);
+    await x.close();
+  });
+
+  it('a failed sync fails that write and every later one (the kernel may have dropped the pages)', async () => {
+    const sync = new WalSync(join(dir, 'missing', 'x.db-wal'));
+    const first = await sync.flush().catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(BackendError);
+    expect((first as BackendError).code).toBe('DB_DURABILITY');
+    await expect(sync.flush()).rejects.toThrow(/could not be synced/);
+    await sync.close();
+  });
+});
+
+function recordingLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ level: 'info', destination }), lines };
+}
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('background checkpoints', () => {
+  it('a worker copies the WAL into the database file while the writer only appends', async () => {
+    const path = join(dir, 'ck.db');
+    const db = openSqlite({ path, logger: silentLogger() });
+    const checkpointer = new BackgroundCheckpointer({ db, logger: silentLogger(), everyMs: 20 });
+    const x = new SqliteExecutor(db, undefined, checkpointer);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(BACKSTOP_PAGES);
+    await x.run(sql('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)'));
+    const sizeBefore = statSync(path).size;
+    // ~2,000 pages: above SQLite's default automatic checkpoint, under the writer's backstop,
+    // so only the worker can have moved them into the file.
+    const blob = Buffer.alloc(3000, 7);
+    await x.transaction(async () => {
+      for (let i = 0; i < 2000; i++) await x.run(put, [`k${String(i)}`, blob]);
+    });
+    await until(() => statSync(path).size > sizeBefore + 2000 * 3000 && checkpointer.passes > 0, 'the worker to checkpoint');
+    await x.close();
+    expect(db.open).toBe(false);
+    // Everything is in the file and reads back.
+    const again = openSqlite({ path, logger: silentLogger() });
+    expect(again.prepare('SELECT count(*) AS n FROM kv').get()).toEqual({ n: 2000 });
+    again.close();
+  });
+
+  it('when the worker cannot run, the writer checkpoints itself again and the failure is logged', async () => {
+    const path = join(dir, 'gone.db');
+    const db = openSqlite({ path, logger: silentLogger() });
+    // The open connection keeps working on the moved file; the worker cannot find it.
+    renameSync(path, join(dir, 'moved.db'));
+    const { logger, lines } = recordingLogger();
+    const checkpointer = new BackgroundCheckpointer({ db, logger, everyMs: 20 });
+    checkpointer.start();
+    await until(() => lines.some((l) => l['msg'] === 'db.checkpoint_worker_failed'), 'the failure to be logged');
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    await checkpointer.stop();
+    db.close();
+  });
+});
