@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { BACKEND_NODE_FLAGS } from '@locker/backend/node-flags.js';
 import { freePort } from '../free-port.js';
 
 // One backend instance as its own OS process — the real composition root
@@ -85,7 +86,7 @@ export class BackendProcess {
   }
 
   private async launch(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', backendMain], {
+    const child = spawn(process.execPath, [...BACKEND_NODE_FLAGS, '--import', 'tsx', backendMain], {
       env: { ...process.env, BACKEND_CONFIG: this.configPath, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
