@@ -9,7 +9,10 @@ import { compartmentId, LOCKERS, lockerId, SLOTS } from './hold-schedule.js';
 
 // A fresh, migrated, seeded database for every measured run, so no run inherits another's
 // rows, dead tuples or WAL. Both engines get the production schema from the production
-// migrations (SQLite: WAL + synchronous=FULL, as the backend opens it) and the same rows.
+// migrations and the same rows. SQLite runs synchronous=FULL here: Kysely writes to the
+// connection directly, so both layers must sync in COMMIT to compare at equal durability (the
+// backend's own executor syncs the WAL off the event loop instead, decision 0035, and skips
+// that when the connection is FULL).
 
 const AT = 1_800_000_000_000;
 const PEPPER = Buffer.alloc(32, 7);
@@ -22,6 +25,7 @@ export interface SqliteBenchDb {
 export function freshSqlite(dir: string, name: string): SqliteBenchDb {
   const path = join(dir, `${name}.db`);
   const db = openSqlite({ path, logger: silentLogger() });
+  db.pragma('synchronous = FULL');
   const addLocker = db.prepare(
     `INSERT INTO lockers (id, name, lat, lng, address_json, opening_hours_json, status, code_pepper, created_at)
      VALUES (?, ?, 52.5, 13.4, '{}', '{}', 'operating', ?, ?)`,
