@@ -18,6 +18,7 @@ import { systemClock } from './shared/clock.js';
 import { createEd25519 } from './shared/contract.js';
 import { createLogger } from './shared/logger.js';
 import { openStore } from './store/open-store.js';
+import { SqliteExecutor } from './store/sqlite/sqlite-executor.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   logger.info({ host: config.http.host, port: config.http.port, mqtt: mqtt === undefined ? 'disabled' : config.mqtt.url }, 'backend.started');
 
   let stopping = false;
-  const shutdown = async (signal: string): Promise<void> => {
+  const shutdown = async (signal: string, exitCode = 0): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'backend.stopping');
@@ -76,10 +77,19 @@ async function main(): Promise<void> {
     // (bounded: a stuck one must not keep the process from stopping).
     await Promise.race([services.bridge.idle(), sleep(5_000)]);
     await store.close();
-    logger.info({}, 'backend.stopped');
+    logger.info({ exitCode }, 'backend.stopped');
     logger.flush();
-    process.exit(0);
+    process.exit(exitCode);
   };
+  // The WAL could not be synced: nothing written from now on could be acknowledged, and the
+  // kernel may have dropped pages it reported written. Stop (exit 1: the supervisor restarts
+  // the process) so SQLite recovers from what is really on disk.
+  if (store.x instanceof SqliteExecutor) {
+    store.x.onDurabilityLost((err) => {
+      logger.fatal({ code: err.code, ...err.details }, 'db.durability_lost');
+      void shutdown('db-durability-lost', 1).catch(() => process.exit(1));
+    });
+  }
   // SIGHUP re-reads the keys directory, like POST /admin/keys/reload; on failure the keys
   // in use stay and the process keeps serving.
   process.on('SIGHUP', () => {

@@ -90,6 +90,19 @@ describe('durable commits: the WAL is synced before a write is acknowledged', ()
     await x.close();
   });
 
+  it('an executor whose WAL cannot be synced fails the write and tells its listener once', async () => {
+    const path = join(dir, 'lost.db');
+    const x = new SqliteExecutor(openSqlite({ path, logger: silentLogger() }));
+    const lost: BackendError[] = [];
+    x.onDurabilityLost((err) => lost.push(err));
+    // SQLite keeps writing to its open descriptor; the sync cannot find the file any more.
+    rmSync(`${path}-wal`);
+    await expect(x.run(sql('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)'))).rejects.toMatchObject({ code: 'DB_DURABILITY' });
+    await expect(x.transaction(() => x.run(put, ['a', 'x']))).rejects.toMatchObject({ code: 'DB_DURABILITY' });
+    expect(lost.map((e) => e.code)).toEqual(['DB_DURABILITY']);
+    await x.close().catch(() => undefined);
+  });
+
   it('a failed sync fails that write and every later one (the kernel may have dropped the pages)', async () => {
     const sync = new WalSync(join(dir, 'missing', 'x.db-wal'));
     const first = await sync.flush().catch((e: unknown) => e);

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
 import type { SqlExecutor } from '../sql/sql-executor.js';
 import type { Sql, SqlParams } from '../sql/sql-text.js';
+import type { BackendError } from '../../shared/errors.js';
 import type { BackgroundCheckpointer } from './background-checkpointer.js';
 import { WalSync } from './wal-sync.js';
 
@@ -53,7 +54,15 @@ export class SqliteExecutor implements SqlExecutor {
     checkpointer?.start();
     // Only a WAL connection that does not sync its own commits (openSqlite's) needs it.
     const ownSync = db.memory || db.pragma('journal_mode', { simple: true }) !== 'wal' || Number(db.pragma('synchronous', { simple: true })) >= SYNCHRONOUS_FULL;
-    this.walSync = ownSync ? undefined : new WalSync(`${db.name}-wal`);
+    this.walSync = ownSync ? undefined : new WalSync(`${db.name}-wal`, (err) => this.durabilityLost.forEach((f) => f(err)));
+  }
+
+  private readonly durabilityLost: Array<(err: BackendError) => void> = [];
+
+  /** `listener` hears once that the WAL could not be synced: every later write fails, so the
+   * process should stop and let SQLite recover on restart (main.ts exits 1). */
+  onDurabilityLost(listener: (err: BackendError) => void): void {
+    this.durabilityLost.push(listener);
   }
 
   /** fdatasync calls of the WAL so far (tests, metrics). */

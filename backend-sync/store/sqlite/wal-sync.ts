@@ -27,7 +27,11 @@ export class WalSync {
   /** fdatasync calls made: one per batch of waiters, for tests and metrics. */
   syncs = 0;
 
-  constructor(private readonly walPath: string) {}
+  constructor(
+    private readonly walPath: string,
+    /** Called once, when durability is first lost: the process should stop and restart. */
+    private readonly onFailure?: (err: BackendError) => void,
+  ) {}
 
   /** Resolves once everything the connection wrote to the WAL before this call is on disk. */
   flush(): Promise<void> {
@@ -51,10 +55,13 @@ export class WalSync {
         this.syncs++;
         for (const w of batch) w.resolve();
       } catch (err) {
-        this.failure ??= new BackendError('DB_DURABILITY', 'the write-ahead log could not be synced to disk', {
-          wal: this.walPath,
-          cause: err instanceof Error ? err.message : String(err),
-        });
+        if (this.failure === undefined) {
+          this.failure = new BackendError('DB_DURABILITY', 'the write-ahead log could not be synced to disk', {
+            wal: this.walPath,
+            cause: err instanceof Error ? err.message : String(err),
+          });
+          this.onFailure?.(this.failure);
+        }
         for (const w of batch) w.reject(this.failure);
       }
     }
