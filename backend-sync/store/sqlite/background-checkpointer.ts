@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../../shared/logger.js';
+import { databaseFile } from './database-file.js';
 
 // Copies the WAL back into the database file from a worker thread with its own connection,
 // so the event loop never does it (docs/decisions/0035). SQLite's automatic checkpoint runs
@@ -70,9 +71,7 @@ export class BackgroundCheckpointer {
     const { db } = this.o;
     if (db.memory || this.worker !== undefined) return;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(workerSource, { eval: true, workerData: { driver, path: db.name, everyMs: this.o.everyMs ?? 50 } });
-    // A checkpoint is housekeeping: it must not keep a stopping process alive.
-    worker.unref();
+    const worker = new Worker(workerSource, { eval: true, workerData: { driver, path: databaseFile(db), everyMs: this.o.everyMs ?? 50 } });
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'pass') {
         this.passes++;
@@ -85,6 +84,9 @@ export class BackgroundCheckpointer {
     worker.on('exit', (code) => {
       if (this.worker === worker && this.stopping === undefined) this.fallBack(worker, new Error(`checkpoint worker exited with code ${String(code)}`));
     });
+    // A checkpoint is housekeeping: it must not keep a stopping process alive. After the
+    // listeners: adding a 'message' listener refs the worker again.
+    worker.unref();
     this.worker = worker;
     db.pragma(`wal_autocheckpoint = ${String(BACKSTOP_PAGES)}`);
     this.log.info({ everyMs: this.o.everyMs ?? 50, backstopPages: BACKSTOP_PAGES }, 'db.checkpoint_worker_started');
@@ -107,6 +109,15 @@ export class BackgroundCheckpointer {
       worker.postMessage('stop');
     });
     return this.stopping;
+  }
+
+  /** Durability is lost: stop copying the WAL into the file at once, and keep the writer
+   * from doing it either; SQLite's recovery at the next start decides what is on disk. */
+  halt(): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.stopping ??= worker === undefined ? Promise.resolve() : worker.terminate().then(() => undefined);
+    if (this.o.db.open) this.o.db.pragma('wal_autocheckpoint = 0');
   }
 
   private fallBack(worker: Worker, err: Error): void {

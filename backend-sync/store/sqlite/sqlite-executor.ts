@@ -4,6 +4,7 @@ import type { SqlExecutor } from '../sql/sql-executor.js';
 import type { Sql, SqlParams } from '../sql/sql-text.js';
 import type { BackendError } from '../../shared/errors.js';
 import type { BackgroundCheckpointer } from './background-checkpointer.js';
+import { databaseFile } from './database-file.js';
 import { WalSync } from './wal-sync.js';
 
 // The embedded engine behind the async store interface. better-sqlite3 is synchronous and
@@ -54,7 +55,13 @@ export class SqliteExecutor implements SqlExecutor {
     checkpointer?.start();
     // Only a WAL connection that does not sync its own commits (openSqlite's) needs it.
     const ownSync = db.memory || db.pragma('journal_mode', { simple: true }) !== 'wal' || Number(db.pragma('synchronous', { simple: true })) >= SYNCHRONOUS_FULL;
-    this.walSync = ownSync ? undefined : new WalSync(`${db.name}-wal`, (err) => this.durabilityLost.forEach((f) => f(err)));
+    this.walSync = ownSync
+      ? undefined
+      : new WalSync(`${databaseFile(db)}-wal`, (err) => {
+          // Nothing may copy possibly lost pages into the database file from now on.
+          this.checkpointer?.halt();
+          this.durabilityLost.forEach((f) => f(err));
+        });
   }
 
   private readonly durabilityLost: Array<(err: BackendError) => void> = [];
@@ -254,6 +261,9 @@ export class SqliteExecutor implements SqlExecutor {
   async close(): Promise<void> {
     await this.checkpointer?.stop();
     await this.walSync?.close();
+    // After a failed sync a clean close would checkpoint pages the kernel may have lost into
+    // the database file: leave the WAL as it is for SQLite's recovery at the next start.
+    if (this.walSync?.failed === true) return;
     if (this.db.open) this.db.close();
   }
 }

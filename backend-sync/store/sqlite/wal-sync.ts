@@ -18,7 +18,8 @@ interface Waiter {
 export class WalSync {
   private handle: FileHandle | undefined;
   private waiters: Waiter[] = [];
-  private syncing: Promise<void> | undefined;
+  private draining = false;
+  private readonly idle: Array<() => void> = [];
   private closed = false;
   /** After a failed fsync the kernel may have dropped the dirty pages and report the next
    * sync clean, so one failure fails every later flush too (as PostgreSQL panics): the
@@ -39,38 +40,53 @@ export class WalSync {
     if (this.closed) return Promise.reject(new BackendError('DB_DURABILITY', 'the database is closed', { wal: this.walPath }));
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ resolve, reject });
-      this.syncing ??= this.drain().finally(() => (this.syncing = undefined));
+      if (!this.draining) {
+        this.draining = true;
+        void this.drain();
+      }
     });
   }
 
+  /** True once a sync has failed: nothing written since can be trusted to be on disk. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   private async drain(): Promise<void> {
-    while (this.waiters.length > 0) {
-      // Taken before the sync starts: each of these wrote before it, so it covers them all.
-      const batch = this.waiters;
-      this.waiters = [];
-      try {
-        if (this.failure !== undefined) throw this.failure;
-        this.handle ??= await open(this.walPath, 'r+');
-        await this.handle.datasync();
-        this.syncs++;
-        for (const w of batch) w.resolve();
-      } catch (err) {
-        if (this.failure === undefined) {
-          this.failure = new BackendError('DB_DURABILITY', 'the write-ahead log could not be synced to disk', {
-            wal: this.walPath,
-            cause: err instanceof Error ? err.message : String(err),
-          });
-          this.onFailure?.(this.failure);
+    try {
+      while (this.waiters.length > 0) {
+        // Taken before the sync starts: each of these wrote before it, so it covers them all.
+        const batch = this.waiters;
+        this.waiters = [];
+        try {
+          if (this.failure !== undefined) throw this.failure;
+          this.handle ??= await open(this.walPath, 'r+');
+          await this.handle.datasync();
+          this.syncs++;
+          for (const w of batch) w.resolve();
+        } catch (err) {
+          if (this.failure === undefined) {
+            this.failure = new BackendError('DB_DURABILITY', 'the write-ahead log could not be synced to disk', {
+              wal: this.walPath,
+              cause: err instanceof Error ? err.message : String(err),
+            });
+            this.onFailure?.(this.failure);
+          }
+          for (const w of batch) w.reject(this.failure);
         }
-        for (const w of batch) w.reject(this.failure);
       }
+    } finally {
+      // Cleared in the same step that found no waiter, so a flush() that follows always
+      // starts a new drain.
+      this.draining = false;
+      for (const f of this.idle.splice(0)) f();
     }
   }
 
   /** Waits for the sync in flight, then releases the file. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.syncing;
+    if (this.draining) await new Promise<void>((r) => this.idle.push(r));
     await this.handle?.close();
     this.handle = undefined;
   }
