@@ -1,21 +1,9 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger.js';
 import { Sweeper } from './sweeper.js';
+import { recordingLogger } from '../testing/recording-logger.js';
 
 // The sweeper's own promises: every task runs each pass even when one fails, and no task
 // ever runs two passes at once however often tick() is called.
-
-function recordingLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', destination }), lines };
-}
 
 describe('sweeper', () => {
   it('runs every task in a pass, logging a task that rejects without stopping the others', async () => {

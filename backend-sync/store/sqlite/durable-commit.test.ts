@@ -2,15 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackendError } from '../../shared/errors.js';
-import { createLogger, silentLogger } from '../../shared/logger.js';
+import { silentLogger } from '../../shared/logger.js';
 import { sql } from '../sql/sql-text.js';
 import { BACKSTOP_PAGES, BackgroundCheckpointer } from './background-checkpointer.js';
 import { openSqlite } from './open-sqlite.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import { WalSync } from './wal-sync.js';
+import { recordingLogger } from '../../testing/recording-logger.js';
 
 // docs/decisions/0035: COMMIT writes the WAL (synchronous=NORMAL), the executor syncs it on
 // the thread pool before acknowledging; a worker thread checkpoints.
@@ -129,17 +129,6 @@ describe('durable commits: the WAL is synced before a write is acknowledged', ()
     await sync.close();
   });
 });
-
-function recordingLogger(): { logger: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', destination }), lines };
-}
 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
