@@ -106,6 +106,9 @@ export class BackgroundCheckpointer {
         if (m.type === 'stopped') void worker.terminate().then(done, done);
       });
       worker.once('exit', done);
+      // Unref'd while it runs; a stop is awaited, so the process must wait for the answer
+      // (else a program ends inside close(), its WAL not checkpointed).
+      worker.ref();
       worker.postMessage('stop');
     });
     return this.stopping;

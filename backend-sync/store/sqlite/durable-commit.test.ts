@@ -180,6 +180,29 @@ describe('background checkpoints', () => {
     expect(run.status).toBe(0);
   });
 
+  it('a process that closes its store waits for the worker to stop, and the close finishes', () => {
+    // The worker is unref'd while it runs; its stop must hold the process open until the
+    // worker answers, or a program ends inside close() (exit 13, WAL not checkpointed).
+    const script = join(dir, 'closes.mts');
+    const openStore = new URL('../open-store.ts', import.meta.url).pathname;
+    const logger = new URL('../../shared/logger.ts', import.meta.url).pathname;
+    const path = join(dir, 'closed.db');
+    writeFileSync(
+      script,
+      `import { openSqliteStore } from ${JSON.stringify(openStore)};
+       import { silentLogger } from ${JSON.stringify(logger)};
+       const store = openSqliteStore(${JSON.stringify(path)}, silentLogger(), { checkpoint: 'background' });
+       await store.idempotency.put('s', 'k', { requestHash: 'h', statusCode: 201, responseJson: '{}' }, 1);
+       await store.close();
+       process.stdout.write('closed\\n');`,
+    );
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.stdout).toContain('closed');
+    expect(run.status).toBe(0);
+    // A clean close checkpointed and removed the WAL.
+    expect(() => statSync(`${path}-wal`)).toThrow();
+  });
+
   it('when the worker cannot run, the writer checkpoints itself again and the failure is logged', async () => {
     const path = join(dir, 'gone.db');
     const db = openSqlite({ path, logger: silentLogger() });
