@@ -93,6 +93,22 @@ describe.each(engines)('ReservationRepository on %s', (engine) => {
     await expect(x.run(dup, [T + 1, T, T])).resolves.toBe(1);
   });
 
+  it('confirm reserves the held compartment by its key, and a lapsed or confirmed hold confirms nothing', async () => {
+    await claim('to-confirm');
+    await claim('lapsed', T - 1);
+    expect(await x.transaction(() => repo.confirm('to-confirm', 'ord-1', T))).toBe(true);
+    expect(await repo.confirm('to-confirm', 'ord-2', T)).toBe(false);
+    expect(await repo.confirm('lapsed', 'ord-3', T)).toBe(false);
+    const states = await x.all<{ id: string; state: string; reservation_id: string | null }>(
+      sql(`SELECT id, state, reservation_id FROM compartments WHERE state <> 'free' ORDER BY id`),
+    );
+    expect(states).toEqual([
+      { id: 'M00', state: 'reserved', reservation_id: 'to-confirm' },
+      { id: 'M01', state: 'held', reservation_id: 'lapsed' },
+    ]);
+    expect(await repo.get('to-confirm')).toMatchObject({ status: 'confirmed', orderId: 'ord-1' });
+  });
+
   it('release is conditional: the second one changes nothing', async () => {
     await claim('once');
     expect(await repo.release('once', 'released', T)).toBe(true);

@@ -122,9 +122,16 @@ const insert = sql(
 const get = sql(`SELECT ${COLUMNS} FROM reservations WHERE id = ?`);
 const confirm = sql(
   `UPDATE reservations SET status = 'confirmed', order_id = @orderId, updated_at = @now
-    WHERE id = @id AND status = 'held' AND expires_at > @now`,
+    WHERE id = @id AND status = 'held' AND expires_at > @now
+   RETURNING locker_id, compartment_id`,
 );
-const confirmCompartment = sql(`UPDATE compartments SET state = 'reserved', hold_expires_at = NULL WHERE reservation_id = ? AND state = 'held'`);
+// By the compartment's key, which the confirmed row names: compartments has no index on
+// reservation_id, and a WHERE on it alone read every compartment of the estate (10.8 ms a
+// confirmation at 200,000 compartments on SQLite, the event loop blocked throughout).
+const confirmCompartment = sql(
+  `UPDATE compartments SET state = 'reserved', hold_expires_at = NULL
+    WHERE locker_id = ? AND id = ? AND reservation_id = ? AND state = 'held'`,
+);
 const release = sql(
   `UPDATE reservations SET status = @status, updated_at = @now WHERE id = @id AND status IN ('held', 'confirmed', 'consumed')
    RETURNING locker_id, compartment_id`,
@@ -255,8 +262,9 @@ export class SqlReservationRepository implements ReservationRepository {
 
   confirm(id: string, orderId: string, now: number): Promise<boolean> {
     return atomically(this.x, async () => {
-      if ((await this.x.run(confirm, { id, orderId, now })) !== 1) return false;
-      await this.x.run(confirmCompartment, [id]);
+      const row = await this.x.one<{ locker_id: string; compartment_id: string }>(confirm, { id, orderId, now });
+      if (row === undefined) return false;
+      await this.x.run(confirmCompartment, [row.locker_id, row.compartment_id, id]);
       return true;
     });
   }
