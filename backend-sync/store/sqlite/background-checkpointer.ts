@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../../shared/logger.js';
 import { databaseFile } from './database-file.js';
+import { RepeatingFailureLog } from './repeating-failure-log.js';
 
 // Copies the WAL back into the database file from a worker thread with its own connection,
 // so the event loop never does it (docs/decisions/0035). SQLite's automatic checkpoint runs
@@ -57,6 +58,8 @@ export interface CheckpointerOptions {
 
 export class BackgroundCheckpointer {
   private readonly log: Logger;
+  /** A pass that fails fails again 50 ms later (a full disk, an I/O error): logged, not flooded. */
+  private readonly passFailures: RepeatingFailureLog;
   private worker: Worker | undefined;
   private stopping: Promise<void> | undefined;
   /** Passes the worker reported; `lastLog` the WAL size (pages) it last saw. */
@@ -65,6 +68,12 @@ export class BackgroundCheckpointer {
 
   constructor(private readonly o: CheckpointerOptions) {
     this.log = o.logger.child({ component: 'db-checkpoint' });
+    this.passFailures = new RepeatingFailureLog({ log: this.log, event: 'db.checkpoint_failed' });
+  }
+
+  /** Passes that failed in a row, up to now (0 after one succeeded). */
+  get failingPasses(): number {
+    return this.passFailures.consecutive;
   }
 
   start(): void {
@@ -76,8 +85,9 @@ export class BackgroundCheckpointer {
       if (m.type === 'pass') {
         this.passes++;
         this.lastLog = m.log;
+        this.passFailures.succeeded();
       } else if (m.type === 'error') {
-        this.log.warn({ reason: m.message }, 'db.checkpoint_failed');
+        this.passFailures.failed(m.message);
       }
     });
     worker.on('error', (err) => this.fallBack(worker, err));
