@@ -132,6 +132,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'coalesced-snapshots', run: () => bridge.flushCoalescedSnapshots() },
       { name: 'tracking-apply', run: () => applier.drain(10) },
       { name: 'tracking-dedupe-retention', run: () => store.tracking.purgeKeys(clock.now() - TRACKING_DEDUPE_RETENTION_MS, 5_000) },
+      { name: 'idempotency-retention', run: () => store.idempotency.purge(clock.now() - config.idempotency.retentionMs, 5_000) },
     ],
     Math.min(config.reservations.sweepIntervalMs, config.notifications.pollIntervalMs),
     logger,

@@ -91,6 +91,12 @@ export const BackendConfig = z
       .strict()
       .prefault({}),
     presence: z.object({ offlineGraceMs: z.number().int().nonnegative().default(minutes(10)) }).strict().prefault({}),
+    /**
+     * How long an Idempotency-Key is remembered (POST /reservations, POST /orders): a retry
+     * within it gets the first answer again; after it the key is forgotten (the sweeper
+     * purges the record) and a request under it is a new request. 24 hours, as payment APIs do.
+     */
+    idempotency: z.object({ retentionMs: z.number().int().positive().default(hours(24)) }).strict().prefault({}),
     codeSync: z
       .object({
         /** At most one code-set snapshot in flight per locker within this window; later requests are coalesced. */

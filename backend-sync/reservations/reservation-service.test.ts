@@ -37,6 +37,23 @@ describe('reservations', () => {
     expect(isBackendError(err, 'IDEMPOTENCY_MISMATCH')).toBe(true);
   });
 
+  it('remembers a key for the retention window (24 h): within it a retry replays, after it the sweeper forgets the key', async () => {
+    const first = await f.services.reservations.reserveGrouped('key-retained', req);
+    await f.services.reservations.release(first.body.id, 'checkout', 'abandoned');
+    f.clock.advance(24 * 60 * 60_000);
+    await f.services.sweeper.tick();
+    const within = await f.services.reservations.reserveGrouped('key-retained', req);
+    expect(within).toMatchObject({ replayed: true, body: { id: first.body.id } });
+    f.clock.advance(1);
+    await f.services.sweeper.tick();
+    expect(await f.store.idempotency.get('reservation', 'key-retained')).toBeUndefined();
+    // Forgotten: the key is a new request, with a new hold (and may even carry another body).
+    const after = await f.services.reservations.reserveGrouped('key-retained', { ...req, size: 'S' });
+    expect(after.replayed).toBe(false);
+    expect(after.body.id).not.toBe(first.body.id);
+    expect(after.body.size).toBe('S');
+  });
+
   it('refuses to replay a stored response that no longer matches its schema, naming the row', async () => {
     const now = f.clock.now();
     await f.store.idempotency.put('reservation', 'key-corrupt-1', { requestHash: requestHash(req), statusCode: 201, responseJson: '{"id":42}' }, now);

@@ -150,6 +150,8 @@ export interface IdempotencyRepository {
   get(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
   /** Insert-if-absent; false when the key already exists. */
   put(scope: string, key: string, record: IdempotencyRecord, now: number): Promise<boolean>;
+  /** Deletes up to `limit` records created before `before`, oldest first; resolves to how many. */
+  purge(before: number, limit: number): Promise<number>;
 }
 
 export interface OrderRepository {

@@ -48,6 +48,23 @@ describe.each(engines)('ledger repositories on %s', (engine) => {
     expect(await repo.put('reservation', 'k', first, T)).toBe(true);
   });
 
+  it('purge deletes records created before the cutoff, oldest first, at most `limit` a call', async () => {
+    const repo = new SqlIdempotencyRepository(x);
+    const rec = { requestHash: 'h', statusCode: 201, responseJson: '{}' };
+    // Inserted out of age order: the purge goes by creation time, not by insertion.
+    for (const [key, at] of [['k3', T + 3], ['k1', T + 1], ['k5', T + 5], ['k2', T + 2], ['k4', T + 4]] as const) await repo.put('order', key, rec, at);
+    expect(await repo.purge(T + 4, 2)).toBe(2);
+    expect(await repo.get('order', 'k1')).toBeUndefined();
+    expect(await repo.get('order', 'k2')).toBeUndefined();
+    expect(await repo.get('order', 'k3')).toEqual(rec);
+    expect(await repo.purge(T + 4, 10)).toBe(1);
+    expect(await repo.purge(T + 4, 10)).toBe(0);
+    expect(await repo.get('order', 'k4')).toEqual(rec);
+    expect(await repo.get('order', 'k5')).toEqual(rec);
+    // A purged key can be used again.
+    expect(await repo.put('order', 'k1', rec, T + 6)).toBe(true);
+  });
+
   it('the state log lists an entity’s entries in append order and refuses to be rewritten', async () => {
     const log = new SqlStateLogRepository(x);
     await log.append({ entity: 'order', entityId: 'o1', to: 'placed', event: 'place', actor: 'api', at: T });

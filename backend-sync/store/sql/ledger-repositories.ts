@@ -11,6 +11,14 @@ const putIdempotency = sql(
    VALUES (@scope, @key, @hash, @status, @json, @now) ON CONFLICT DO NOTHING`,
 );
 
+// Oldest first, a bounded batch at a time. Several instances purge at once: on PostgreSQL
+// each takes rows the others have not locked.
+const purgeIdempotency = sqlPer({
+  sqlite: `DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
+  postgres: `DELETE FROM idempotency WHERE (scope, key) IN
+    (SELECT scope, key FROM idempotency WHERE created_at < ? ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
+});
+
 export class SqlIdempotencyRepository implements IdempotencyRepository {
   constructor(private readonly x: SqlExecutor) {}
 
@@ -22,6 +30,10 @@ export class SqlIdempotencyRepository implements IdempotencyRepository {
 
   async put(scope: string, key: string, rec: IdempotencyRecord, now: number): Promise<boolean> {
     return (await this.x.run(putIdempotency, { scope, key, hash: rec.requestHash, status: rec.statusCode, json: rec.responseJson, now })) === 1;
+  }
+
+  purge(before: number, limit: number): Promise<number> {
+    return this.x.run(purgeIdempotency, [before, limit]);
   }
 }
 

@@ -493,6 +493,12 @@ const steps: readonly string[] = [
   CREATE INDEX refunds_by_order ON refunds (order_id, created_at, id);
   CREATE INDEX audit_unprocessed ON audit_records (locker_id, epoch, seq) WHERE processed = 0;
   `,
+  // Idempotency records are kept for a retention window (config idempotency.retentionMs),
+  // then purged oldest first by the sweeper (PostgreSQL step 6): without it the table grew by
+  // a row for every hold and order, forever.
+  `
+  CREATE INDEX idempotency_by_age ON idempotency (created_at);
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
