@@ -313,6 +313,8 @@ export interface CommandRepository {
 
 export interface LockerHealthRepository {
   get(lockerId: string): Promise<LockerHealthRecord | undefined>;
+  /** Up to `limit` rows of lockers after `afterLockerId` ('' for the first page), in locker id order. */
+  page(afterLockerId: string, limit: number): Promise<LockerHealthRecord[]>;
   /** Insert or replace the locker's one row. */
   put(record: LockerHealthRecord): Promise<void>;
 }

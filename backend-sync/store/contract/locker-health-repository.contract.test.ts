@@ -68,6 +68,16 @@ describe.each(engines)('LockerHealthRepository on %s', (engine) => {
     expect(await x.one(sql('SELECT count(*) AS n FROM locker_health'))).toEqual({ n: 1 });
   });
 
+  it('pages the reports in locker id order, each page after the last id of the one before', async () => {
+    await x.run(addLocker, ['lk-c', Buffer.alloc(32), T]);
+    for (const id of ['lk-c', 'lk-a', 'lk-b']) await repo.put({ lockerId: id, bootId: 'boot-1', sentAt: T, receivedAt: T, health, episodes: { outOfService: {} } });
+    const first = await repo.page('', 2);
+    expect(first.map((r) => r.lockerId)).toEqual(['lk-a', 'lk-b']);
+    expect(first[0]?.health).toEqual(health);
+    expect((await repo.page('lk-b', 2)).map((r) => r.lockerId)).toEqual(['lk-c']);
+    expect(await repo.page('lk-c', 2)).toEqual([]);
+  });
+
   it('refuses a row for a locker that does not exist', async () => {
     await expect(repo.put({ lockerId: 'ghost', bootId: 'b', sentAt: T, receivedAt: T, health, episodes: { outOfService: {} } })).rejects.toThrow(/foreign key|FOREIGN KEY/);
   });

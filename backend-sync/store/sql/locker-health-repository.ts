@@ -35,6 +35,8 @@ function toEpisodes(lockerId: string, text: string): HealthEpisodes {
 }
 
 const get = sql('SELECT locker_id, boot_id, sent_at, received_at, health_json, episodes_json FROM locker_health WHERE locker_id = ?');
+// Keyset pages in locker order: a scrape walks the fleet a page at a time (GET /metrics).
+const page = sql('SELECT locker_id, boot_id, sent_at, received_at, health_json, episodes_json FROM locker_health WHERE locker_id > ? ORDER BY locker_id LIMIT ?');
 const put = sql(
   `INSERT INTO locker_health (locker_id, boot_id, sent_at, received_at, health_json, episodes_json)
    VALUES (@lockerId, @bootId, @sentAt, @receivedAt, @health, @episodes)
@@ -42,20 +44,27 @@ const put = sql(
      health_json = excluded.health_json, episodes_json = excluded.episodes_json`,
 );
 
+function recordOf(r: Row): LockerHealthRecord {
+  return {
+    lockerId: r.locker_id,
+    bootId: r.boot_id,
+    sentAt: r.sent_at,
+    receivedAt: r.received_at,
+    health: readJson(DeviceHealthWire, r.health_json, { table: 'locker_health', key: { locker_id: r.locker_id }, column: 'health_json' }),
+    episodes: toEpisodes(r.locker_id, r.episodes_json),
+  };
+}
+
 export class SqlLockerHealthRepository implements LockerHealthRepository {
   constructor(private readonly x: SqlExecutor) {}
 
   async get(lockerId: string): Promise<LockerHealthRecord | undefined> {
     const r = await this.x.one<Row>(get, [lockerId]);
-    if (r === undefined) return undefined;
-    return {
-      lockerId: r.locker_id,
-      bootId: r.boot_id,
-      sentAt: r.sent_at,
-      receivedAt: r.received_at,
-      health: readJson(DeviceHealthWire, r.health_json, { table: 'locker_health', key: { locker_id: r.locker_id }, column: 'health_json' }),
-      episodes: toEpisodes(r.locker_id, r.episodes_json),
-    };
+    return r === undefined ? undefined : recordOf(r);
+  }
+
+  async page(afterLockerId: string, limit: number): Promise<LockerHealthRecord[]> {
+    return (await this.x.all<Row>(page, [afterLockerId, limit])).map(recordOf);
   }
 
   async put(h: LockerHealthRecord): Promise<void> {
