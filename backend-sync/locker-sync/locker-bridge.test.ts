@@ -1,5 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EMPTY_CODE_SET_DIGEST, encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
+import { SqlCodeSetRepository } from '../store/sql/code-set-repository.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { RecordingPublisher, paidOrder, ship } from '../testing/order-helpers.js';
 
@@ -18,7 +19,10 @@ describe('locker bridge', () => {
     pub = new RecordingPublisher();
     f.services.bridge.attach(pub);
   });
-  afterEach(() => f.close());
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await f.close();
+  });
 
   it('marks a locker offline from its retained last will and stops offering it after the grace time', async () => {
     await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
@@ -77,6 +81,35 @@ describe('locker bridge', () => {
     expect(Math.max(...versions)).toBe(set.version);
     expect(set.publishedVersion).toBe(set.version);
     expect(pub.batches.flatMap((b) => b.batch.upserts)).toHaveLength(2);
+  });
+
+  it('records the keys a locker trusts when an ack shows they changed, not on every ack', async () => {
+    await f.services.bridge.onMessage(topicFor('lk-a', 'codes/snapshot-request'), snapshotRequest());
+    const sent = pub.batches.at(-1)!;
+    expect(sent.batch.keyring.length).toBeGreaterThan(0);
+    const ack = async (): Promise<void> => {
+      const state = (await f.store.codeSets.get('lk-a'))!;
+      const message = encodeMessage('codes/ack', {
+        ...newEnvelope('code-ack', Date.now()),
+        inReplyTo: sent.id,
+        outcome: 'applied',
+        batch: { kind: sent.batch.kind, fromVersion: sent.batch.fromVersion, toVersion: sent.batch.toVersion },
+        state: { version: sent.batch.toVersion, digest: state.digest },
+      });
+      await f.services.bridge.onMessage(topicFor('lk-a', 'codes/ack'), message);
+    };
+    const writes = vi.spyOn(SqlCodeSetRepository.prototype, 'setTrustedKids');
+    // Registration recorded the keyring's kids; the acks confirm the same ones: no write.
+    for (let i = 0; i < 3; i++) await ack();
+    expect(writes).not.toHaveBeenCalled();
+    // A record that differs (here: emptied, as for a locker registered before its keys) is
+    // written once, by the first ack, and not again.
+    await f.store.codeSets.setTrustedKids('lk-a', []);
+    writes.mockClear();
+    for (let i = 0; i < 3; i++) await ack();
+    const trusted = await f.services.keys.trustedKids(f.clock.now());
+    expect(writes.mock.calls).toEqual([['lk-a', trusted]]);
+    expect((await f.store.codeSets.get('lk-a'))?.trustedKids).toEqual([...trusted].sort());
   });
 
   it('rejects garbage, wrong-schema, wrong-type and unknown-locker messages without changing anything', async () => {

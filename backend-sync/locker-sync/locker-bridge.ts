@@ -206,7 +206,12 @@ export class LockerBridge {
     if (m.outcome === 'gap') return; // the locker follows up with a snapshot request
     await store.codeSets.setAcked(lockerId, m.state.version, m.state.digest, clock.now());
     this.snapshots.acked(lockerId, m.state.version);
-    if (ours.keyringSentVersion !== undefined && m.state.version >= ours.keyringSentVersion) await store.codeSets.setTrustedKids(lockerId, await keys.trustedKids(clock.now()));
+    if (ours.keyringSentVersion !== undefined && m.state.version >= ours.keyringSentVersion) {
+      // Every ack after the keyring went out lands here: write only what changed (a retired
+      // key's trust running out, a key revoked), not the same list on every ack.
+      const trusted = await keys.trustedKids(clock.now());
+      if (!sameList(trusted, ours.trustedKids)) await store.codeSets.setTrustedKids(lockerId, trusted);
+    }
     if (m.state.version === ours.version && m.state.digest !== ours.digest) {
       this.log.warn({ lockerId, version: m.state.version }, 'code_set.digest_mismatch');
       await this.sendSnapshot(lockerId, m.state.version);
@@ -294,4 +299,11 @@ export class LockerBridge {
       this.log.warn({ lockerId, suffix, err: err instanceof Error ? err.message : String(err) }, 'bridge.publish_failed');
     }
   }
+}
+
+/** The same kids, in whatever order (the store keeps them sorted). */
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
 }
