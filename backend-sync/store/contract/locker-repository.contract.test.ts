@@ -244,6 +244,30 @@ describe.each(engines)('LockerRepository on %s', (engine) => {
       expect(seen).toBeGreaterThan(200);
     });
 
+    it('a wide search returns the nearest hits, exactly as brute force does, however far it has to look', async () => {
+      const all = await x.all<{ id: string; lat: number; lng: number }>(sql('SELECT id, lat, lng FROM lockers'));
+      // Inside the estate (the first circle suffices), at its edge and beyond it (the circle
+      // widens), and far away (nothing within 50 km).
+      const points = [
+        [52.5, 13.4],
+        [52.31, 13.02],
+        [52.2, 12.9],
+        [52.0, 13.4],
+        [53.5, 13.4],
+      ] as const;
+      for (const [lat, lng] of points) {
+        for (const limit of [1, 5, 100]) {
+          const expected = all
+            .map((l) => ({ id: l.id, d: Math.round(haversineM(lat, lng, l.lat, l.lng)) }))
+            .filter((l) => l.d <= 50_000)
+            .sort((a, b) => a.d - b.d || (a.id < b.id ? -1 : 1))
+            .slice(0, limit);
+          const hits = await repo.search({ lat, lng, radiusM: 50_000, limit, now: T, offlineCutoff: T - 60_000 });
+          expect(hits.map((h) => [h.lockerId, h.distanceM]), `${String(lat)},${String(lng)} limit ${String(limit)}`).toEqual(expected.map((e) => [e.id, e.d]));
+        }
+      }
+    });
+
     it('starts from the spatial index, not a scan of all lockers', async () => {
       const params = { minLat: 52.48, maxLat: 52.52, minLng: 13.37, maxLng: 13.43, now: T, offlineCutoff: T - 60_000 };
       if (engine === 'postgres') {
