@@ -290,7 +290,10 @@ export interface NotificationRepository {
 export interface AlertRepository {
   /** Insert-if-absent on the dedupe key. */
   raise(a: AlertRecord, dedupeKey: string): Promise<boolean>;
+  /** Every alert, oldest first (tests and tools; the API pages with `page`). */
   list(lockerId?: string): Promise<AlertRecord[]>;
+  /** Up to `limit` alerts, newest first, older than `before` when given (a keyset cursor). */
+  page(q: { lockerId?: string | undefined; before?: { at: number; id: string } | undefined; limit: number }): Promise<AlertRecord[]>;
 }
 
 export interface SigningKeyRepository {

@@ -6,6 +6,23 @@ import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
 
+// Alerts are kept (one per event worth an operator's look, for years at fleet scale): the
+// list is a keyset page, newest first. The cursor is the last alert's `at:id`.
+const AlertCursor = z
+  .string()
+  .regex(/^\d{1,16}:[\x21-\x7e]{1,64}$/, 'before: the `next` cursor of the previous page (at:id)')
+  .transform((c) => {
+    const colon = c.indexOf(':');
+    return { at: Number(c.slice(0, colon)), id: c.slice(colon + 1) };
+  });
+const AlertsQuery = z
+  .object({
+    lockerId: z.string().max(63).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+    before: AlertCursor.optional(),
+  })
+  .strict();
+
 export function adminRoutes(app: App, d: AppDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
@@ -13,12 +30,24 @@ export function adminRoutes(app: App, d: AppDeps): void {
     {
       schema: {
         tags: ['admin'],
-        summary: 'Security and fault alerts raised from locker events',
-        querystring: z.object({ lockerId: z.string().max(63).optional() }).strict(),
-        response: { 200: z.object({ alerts: z.array(z.object({ id: z.string(), lockerId: z.string(), kind: z.string(), details: z.record(z.string(), z.unknown()), at: z.number().int() })) }), ...errorResponses },
+        summary: 'Security and fault alerts raised from locker events, newest first, a page at a time (pass `next` as `before` for the older ones)',
+        querystring: AlertsQuery,
+        response: {
+          200: z.object({
+            alerts: z.array(z.object({ id: z.string(), lockerId: z.string(), kind: z.string(), details: z.record(z.string(), z.unknown()), at: z.number().int() })),
+            /** Present when the page is full: the cursor of the next (older) page. */
+            next: z.string().optional(),
+          }),
+          ...errorResponses,
+        },
       },
     },
-    async (req) => ({ alerts: await d.store.alerts.list(req.query.lockerId) }),
+    async (req) => {
+      const { lockerId, limit, before } = req.query;
+      const alerts = await d.store.alerts.page({ lockerId, before, limit });
+      const last = alerts.at(-1);
+      return alerts.length === limit && last !== undefined ? { alerts, next: `${String(last.at)}:${last.id}` } : { alerts };
+    },
   );
   r.post(
     '/admin/keys/:kid/revocation',

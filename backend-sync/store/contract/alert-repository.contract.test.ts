@@ -41,6 +41,20 @@ describe.each(engines)('AlertRepository and SigningKeyRepository on %s', (engine
     expect(await alerts.list()).toEqual([alert('al-1', 'lk-a', T, details)]);
   });
 
+  it('pages alerts newest first, with ties on time ordered by id, over the fleet or one locker', async () => {
+    const raised = [alert('al-1', 'lk-a', T), alert('al-2', 'lk-b', T + 1), alert('al-3', 'lk-a', T + 1), alert('al-4', 'lk-b', T + 2), alert('al-5', 'lk-a', T + 3)];
+    for (const a of raised) await alerts.raise(a, a.id);
+    const ids = (page: AlertRecord[]): string[] => page.map((a) => a.id);
+    const first = await alerts.page({ limit: 2 });
+    expect(ids(first)).toEqual(['al-5', 'al-4']);
+    const second = await alerts.page({ limit: 2, before: first[1] });
+    expect(ids(second)).toEqual(['al-3', 'al-2']);
+    expect(ids(await alerts.page({ limit: 2, before: second[1] }))).toEqual(['al-1']);
+    expect(ids(await alerts.page({ limit: 10, lockerId: 'lk-a' }))).toEqual(['al-5', 'al-3', 'al-1']);
+    expect(ids(await alerts.page({ limit: 10, lockerId: 'lk-a', before: { at: T + 1, id: 'al-3' } }))).toEqual(['al-1']);
+    expect(second[0]).toEqual(raised[2]);
+  });
+
   it('two instances raising the same alert at once: exactly one row, one true', async () => {
     const results = await Promise.all(
       Array.from({ length: 6 }, (_, i) => x.transaction(() => alerts.raise(alert(`al-${String(i)}`, 'lk-a', T + i), 'lk-a/lockout/1'))),

@@ -27,6 +27,12 @@ const raise = sql(
 );
 const all = sql(`SELECT ${ALERT_COLUMNS} FROM alerts ORDER BY at, id`);
 const byLocker = sql(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE locker_id = ? ORDER BY at, id`);
+// Newest first by (at, id), strictly before the cursor: the pages never overlap or skip,
+// also while new alerts arrive. Row values compare as the index is ordered.
+const pageAll = sql(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE (at, id) < (@at, @id) ORDER BY at DESC, id DESC LIMIT @limit`);
+const pageByLocker = sql(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE locker_id = @lockerId AND (at, id) < (@at, @id) ORDER BY at DESC, id DESC LIMIT @limit`);
+/** A cursor past every alert: before the first page. */
+const NEWEST = { at: Number.MAX_SAFE_INTEGER, id: '' };
 
 const toAlert = (r: AlertRow): AlertRecord => ({
   id: r.id,
@@ -41,6 +47,13 @@ export class SqlAlertRepository implements AlertRepository {
 
   async raise(a: AlertRecord, dedupeKey: string): Promise<boolean> {
     return (await this.x.run(raise, { id: a.id, lockerId: a.lockerId, kind: a.kind, dedupeKey, details: JSON.stringify(a.details), at: a.at })) === 1;
+  }
+
+  async page(q: { lockerId?: string | undefined; before?: { at: number; id: string } | undefined; limit: number }): Promise<AlertRecord[]> {
+    const before = q.before ?? NEWEST;
+    const params = { at: before.at, id: before.id, limit: q.limit };
+    const rows = q.lockerId === undefined ? await this.x.all<AlertRow>(pageAll, params) : await this.x.all<AlertRow>(pageByLocker, { ...params, lockerId: q.lockerId });
+    return rows.map(toAlert);
   }
 
   async list(lockerId?: string): Promise<AlertRecord[]> {

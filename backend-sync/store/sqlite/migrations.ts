@@ -499,6 +499,13 @@ const steps: readonly string[] = [
   `
   CREATE INDEX idempotency_by_age ON idempotency (created_at);
   `,
+  // GET /alerts pages newest first, over the whole fleet or one locker (PostgreSQL step 7): alerts
+  // are kept, and the route used to return every alert ever raised in one answer.
+  `
+  CREATE INDEX alerts_by_time ON alerts (at, id);
+  DROP INDEX alerts_by_locker;
+  CREATE INDEX alerts_by_locker ON alerts (locker_id, at, id);
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
