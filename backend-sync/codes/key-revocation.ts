@@ -1,3 +1,4 @@
+import { BackendError } from '../shared/errors.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { Clock } from '../shared/clock.js';
@@ -5,41 +6,68 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { CodeSetService } from './code-set-service.js';
 
-// Revoking a signing key: every locker gets 'revoke' for the kid, and every live token the
-// kid signed is re-issued by the active key with the SAME claims (same compartment, same
-// code digest), so customers keep the codes they were sent. One transaction, then every
-// locker's set is bumped so the keyring change goes out even where no token changed.
+// Revoking a signing key: every live token the kid signed is re-issued by the active key
+// with the SAME claims (same compartment, same code digest), so customers keep the codes
+// they were sent; then the kid is revoked and every locker's set is bumped so the keyring
+// change goes out even where no token changed.
+//
+// One locker at a time, each in its own short transaction, never the whole fleet in one:
+// that held every code set's lock (and on SQLite the only writer) while up to hundreds of
+// thousands of tokens were re-issued, and shipments, deposits and expiry stopped
+// fleet-wide for minutes in the middle of an incident. In this order no locker is ever
+// sent the revocation before its re-issued tokens: a batch that carries the revoke is
+// built after the kid is revoked, when that locker's tokens are already re-issued. If the
+// process stops part way, running the revocation again finishes it: the tokens still
+// signed by the kid are found again, the kid is revoked once, the bump is harmless.
+
+/** Lockers bumped per transaction in the last step (each bump is a tiny write). */
+const TOUCH_BATCH = 100;
 
 export async function revokeSigningKey(
   kid: string,
   deps: { store: Store; keys: KeyStore; tokens: TokenService; codeSets: CodeSetService; clock: Clock; logger: Logger },
 ): Promise<{ reissued: number }> {
   const { store, keys, tokens, codeSets, clock } = deps;
-  // Counted inside the unit and returned from it: PostgreSQL may run a unit again.
-  const reissued = await store.transaction(async () => {
-    let n = 0;
-    await keys.revoke(kid);
-    // Every locker's set is changed below; locking them all first, in id order (the order
-    // every multi-locker change takes them), keeps two such changes from deadlocking.
-    const lockerIds = await store.lockers.ids();
-    for (const lockerId of lockerIds) await store.codeSets.ensure(lockerId);
-    for (const e of await store.codeSets.liveByKid(kid)) {
-      // Revoked before re-added: the new entry carries the same code digest, which may be
-      // live only once per locker.
-      await codeSets.revoke(e.lockerId, e.tokenId, 'compromised');
-      const t = tokens.reissueCodeToken(e.kind, e.lockerId, { compartmentId: e.compartmentId, parcelId: e.parcelId, codeDigest: e.codeDigest });
-      const { addedVersion: _a, revokedVersion: _r, revokeReason: _rr, ...rest } = e;
-      await codeSets.add({ ...rest, tokenId: t.tokenId, token: t.token, kid: t.kid, expiresAt: t.expiresAt });
-      if (e.shipmentId !== undefined) {
-        const s = await store.shipments.get(e.shipmentId);
-        if (s !== undefined && s.pickupTokenId === e.tokenId) await store.shipments.update(s.id, s.version, { pickupTokenId: t.tokenId }, clock.now());
-        if (s !== undefined && s.returnTokenId === e.tokenId) await store.shipments.update(s.id, s.version, { returnTokenId: t.tokenId }, clock.now());
+  const log = deps.logger.child({ component: 'keys' });
+  // Refused before anything changes (keys.revoke refuses the same later, under its write).
+  if (kid === keys.activeKid) throw new BackendError('BUSINESS_RULE', 'the active signing key cannot be revoked; activate another first', { kid });
+  if (!(await store.signingKeys.all()).some((k) => k.kid === kid)) throw new BackendError('NOT_FOUND', 'signing key not found', { kid });
+
+  let reissued = 0;
+  const lockersWithTokens = [...new Set((await store.codeSets.liveByKid(kid)).map((e) => e.lockerId))];
+  for (const lockerId of lockersWithTokens) {
+    // Counted inside the unit and returned from it: PostgreSQL may run a unit again.
+    reissued += await store.transaction(async () => {
+      await store.codeSets.ensure(lockerId); // the locker's lock
+      let n = 0;
+      for (const e of await store.codeSets.liveByKid(kid, lockerId)) {
+        // Revoked before re-added: the new entry carries the same code digest, which may be
+        // live only once per locker.
+        await codeSets.revoke(e.lockerId, e.tokenId, 'compromised');
+        const t = tokens.reissueCodeToken(e.kind, e.lockerId, { compartmentId: e.compartmentId, parcelId: e.parcelId, codeDigest: e.codeDigest });
+        const { addedVersion: _a, revokedVersion: _r, revokeReason: _rr, ...rest } = e;
+        await codeSets.add({ ...rest, tokenId: t.tokenId, token: t.token, kid: t.kid, expiresAt: t.expiresAt });
+        if (e.shipmentId !== undefined) {
+          const s = await store.shipments.get(e.shipmentId);
+          if (s !== undefined && s.pickupTokenId === e.tokenId) await store.shipments.update(s.id, s.version, { pickupTokenId: t.tokenId }, clock.now());
+          if (s !== undefined && s.returnTokenId === e.tokenId) await store.shipments.update(s.id, s.version, { returnTokenId: t.tokenId }, clock.now());
+        }
+        n++;
       }
-      n++;
-    }
-    for (const lockerId of lockerIds) await codeSets.touch(lockerId);
-    return n;
-  });
-  deps.logger.child({ component: 'keys' }).warn({ kid, reissued }, 'keys.revoked');
+      return n;
+    });
+  }
+  await store.transaction(() => keys.revoke(kid));
+  log.warn({ kid, reissued }, 'keys.revoked');
+  const lockerIds = await store.lockers.ids();
+  for (let i = 0; i < lockerIds.length; i += TOUCH_BATCH) {
+    // In id order, as every multi-locker change takes the sets' locks: no deadlock.
+    await store.transaction(async () => {
+      for (const lockerId of lockerIds.slice(i, i + TOUCH_BATCH)) {
+        await store.codeSets.ensure(lockerId);
+        await codeSets.touch(lockerId);
+      }
+    });
+  }
   return { reissued };
 }

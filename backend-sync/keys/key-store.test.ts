@@ -61,6 +61,36 @@ describe('signing keys', () => {
     await expect(f.services.keys.revoke('k-20261120-new')).rejects.toThrow(/active signing key/);
   });
 
+  it('a revocation stopped part way is finished by running it again: every token re-issued once, the key revoked once', async () => {
+    f = await makeBackend({ kid: 'k-20261101-old' });
+    for (const id of ['lk-a', 'lk-b', 'lk-c']) await f.services.lockers.register(lockerInput(id, 52.52, 13.405, { M: 2 }));
+    const o = await paidOrder(f, 'ord-resume', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'M' }, { lineId: 'l3', size: 'M' }]);
+    await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    await ship(f, o.id, ['l2'], 'lk-b', 'M', 'TRK2');
+    await ship(f, o.id, ['l3'], 'lk-c', 'M', 'TRK3');
+    writeKey(f.ed, join(f.dir, 'keys'), 'k-20261120-new');
+    await f.services.keys.load();
+    const fx = f;
+    const deps = { store: fx.store, keys: fx.services.keys, tokens: fx.services.tokens, codeSets: fx.services.codeSets, clock: fx.clock, logger: fx.services.logger };
+    const kids = async (): Promise<string[]> => (await Promise.all(['lk-a', 'lk-b', 'lk-c'].map((l) => fx.store.codeSets.liveEntries(l)))).flat().map((e) => e.kid);
+    // The process dies while it re-issues the second locker's token.
+    const reissue = fx.services.tokens.reissueCodeToken.bind(fx.services.tokens);
+    let calls = 0;
+    fx.services.tokens.reissueCodeToken = (...args) => {
+      if (++calls === 2) throw new Error('killed');
+      return reissue(...args);
+    };
+    await expect(revokeSigningKey('k-20261101-old', deps)).rejects.toThrow('killed');
+    // The first locker's token is re-issued and committed; the second's was undone whole;
+    // the key is not revoked yet, so no locker is told to drop a token it still needs.
+    expect(await kids()).toEqual(['k-20261120-new', 'k-20261101-old', 'k-20261101-old']);
+    expect((await fx.services.keys.keyringChanges()).some((c) => c.op === 'revoke')).toBe(false);
+    fx.services.tokens.reissueCodeToken = reissue;
+    expect(await revokeSigningKey('k-20261101-old', deps)).toEqual({ reissued: 2 });
+    expect(await kids()).toEqual(['k-20261120-new', 'k-20261120-new', 'k-20261120-new']);
+    expect(await fx.services.keys.keyringChanges()).toContainEqual({ op: 'revoke', kid: 'k-20261101-old' });
+  });
+
   it('generates numeric keypad codes of the configured length, unique among the locker live codes', async () => {
     const fx = await makeBackend({ config: { pickup: { codeDigits: 6 } } });
     f = fx;

@@ -121,6 +121,7 @@ const digestExists = sql('SELECT 1 AS one FROM code_entries WHERE locker_id = ? 
 // locks the code set first; locking entries before the set would invert that order.
 const expired = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE revoked_version IS NULL AND expires_at <= ? ORDER BY expires_at, locker_id, token_id LIMIT ?`);
 const byKid = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE revoked_version IS NULL AND kid = ? ORDER BY locker_id, token_id`);
+const byKidAt = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE locker_id = ? AND revoked_version IS NULL AND kid = ? ORDER BY token_id`);
 
 export class SqlCodeSetRepository implements CodeSetRepository {
   constructor(private readonly x: SqlExecutor) {}
@@ -210,7 +211,8 @@ export class SqlCodeSetRepository implements CodeSetRepository {
     return (await this.x.all<EntryRow>(expired, [now, limit])).map(entryOf);
   }
 
-  async liveByKid(kid: string): Promise<CodeEntryRecord[]> {
-    return (await this.x.all<EntryRow>(byKid, [kid])).map(entryOf);
+  async liveByKid(kid: string, lockerId?: string): Promise<CodeEntryRecord[]> {
+    const rows = lockerId === undefined ? await this.x.all<EntryRow>(byKid, [kid]) : await this.x.all<EntryRow>(byKidAt, [lockerId, kid]);
+    return rows.map(entryOf);
   }
 }
