@@ -3,6 +3,7 @@ import { isBackendError, BackendError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { keyringHash, type CodeSetService } from './code-set-service.js';
+import { touchAllLockers } from './touch-all-lockers.js';
 
 // Re-reads the keys directory without a restart (POST /admin/keys/reload, SIGHUP): a key
 // added by scripts/keygen.ts becomes active (newest kid, or keys.activeKid), the previous
@@ -32,14 +33,7 @@ export async function reloadSigningKeys(deps: { store: Store; keys: KeyStore; co
   }
   const keyringChanged = keyringHash(await keys.keyringChanges()) !== before;
   let lockersNotified = 0;
-  if (keyringChanged) {
-    // Counted from the committed unit's own result: PostgreSQL may run a unit again.
-    lockersNotified = await store.transaction(async () => {
-      const ids = await store.lockers.ids();
-      for (const lockerId of ids) await codeSets.touch(lockerId);
-      return ids.length;
-    });
-  }
+  if (keyringChanged) lockersNotified = await touchAllLockers(store, codeSets);
   log.info({ activeKid: keys.activeKid, previousKid, keyringChanged, lockersNotified }, 'keys.reloaded');
   return { activeKid: keys.activeKid, previousKid, keyringChanged, lockersNotified };
 }

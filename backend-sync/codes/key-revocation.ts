@@ -5,6 +5,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { CodeSetService } from './code-set-service.js';
+import { touchAllLockers } from './touch-all-lockers.js';
 
 // Revoking a signing key: every live token the kid signed is re-issued by the active key
 // with the SAME claims (same compartment, same code digest), so customers keep the codes
@@ -19,9 +20,6 @@ import type { CodeSetService } from './code-set-service.js';
 // built after the kid is revoked, when that locker's tokens are already re-issued. If the
 // process stops part way, running the revocation again finishes it: the tokens still
 // signed by the kid are found again, the kid is revoked once, the bump is harmless.
-
-/** Lockers bumped per transaction in the last step (each bump is a tiny write). */
-const TOUCH_BATCH = 100;
 
 export async function revokeSigningKey(
   kid: string,
@@ -59,15 +57,6 @@ export async function revokeSigningKey(
   }
   await store.transaction(() => keys.revoke(kid));
   log.warn({ kid, reissued }, 'keys.revoked');
-  const lockerIds = await store.lockers.ids();
-  for (let i = 0; i < lockerIds.length; i += TOUCH_BATCH) {
-    // In id order, as every multi-locker change takes the sets' locks: no deadlock.
-    await store.transaction(async () => {
-      for (const lockerId of lockerIds.slice(i, i + TOUCH_BATCH)) {
-        await store.codeSets.ensure(lockerId);
-        await codeSets.touch(lockerId);
-      }
-    });
-  }
+  await touchAllLockers(store, codeSets);
   return { reissued };
 }
