@@ -9,9 +9,9 @@ import { perLockerText, yieldToLoop } from './per-locker-text.js';
 // rejection counter counts what this process's bridge refused. The per-locker figures come from the
 // locker's own health report, so the backend shows what the locker itself measured.
 //
-// A scrape reads the fleet once (lockers, health reports and code sets, a page at a time,
-// handing the event loop back between pages; the outbox backlog) and every gauge is set from
-// that one snapshot. Fleet-wide gauges go through prom-client; the per-locker families are
+// A scrape reads the fleet once (lockers and health reports a page at a time, handing the
+// event loop back between pages; the code sets; the outbox backlog) and every gauge is set
+// from that one snapshot. Fleet-wide gauges go through prom-client; the per-locker families are
 // written from the snapshot by per-locker-text.ts, which yields as it goes: at 10,000
 // lockers a scrape used to block the event loop for 1.1–1.3 s (a statement per locker's
 // health, then prom-client's synchronous render of ~160,000 series).
@@ -100,9 +100,11 @@ export class BackendMetrics {
 
   /** One scrape: reads the fleet from the store, then renders every metric from it. */
   async render(): Promise<string> {
-    this.fleet = await readFleet(this.deps.store);
+    const fleet = await readFleet(this.deps.store);
+    this.fleet = fleet;
     const fleetWide = await this.registry.metrics();
-    return `${fleetWide}${fleetWide.endsWith('\n') ? '' : '\n'}${await perLockerText(this.fleet)}`;
+    // This scrape's own snapshot: another scrape may have replaced this.fleet meanwhile.
+    return `${fleetWide}${fleetWide.endsWith('\n') ? '' : '\n'}${await perLockerText(fleet)}`;
   }
 
   get contentType(): string {
