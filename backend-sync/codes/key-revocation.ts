@@ -32,7 +32,8 @@ export async function revokeSigningKey(
   if (!(await store.signingKeys.all()).some((k) => k.kid === kid)) throw new BackendError('NOT_FOUND', 'signing key not found', { kid });
 
   let reissued = 0;
-  const lockersWithTokens = [...new Set((await store.codeSets.liveByKid(kid)).map((e) => e.lockerId))];
+  // Ids only: the key may have signed hundreds of thousands of live tokens.
+  const lockersWithTokens = await store.codeSets.lockersWithLiveKid(kid);
   for (const lockerId of lockersWithTokens) {
     // Counted inside the unit and returned from it: PostgreSQL may run a unit again.
     reissued += await store.transaction(async () => {

@@ -12,6 +12,12 @@ describe('backend config', () => {
     expect(c.pickup.codeDigits).toBe(8);
   });
 
+  it('remembers idempotency keys 24 h by default and refuses a window under an hour', () => {
+    expect(parseConfig({ mqtt: { enabled: false } }).idempotency.retentionMs).toBe(24 * 3_600_000);
+    expect(() => parseConfig({ mqtt: { enabled: false }, idempotency: { retentionMs: 60_000 } })).toThrow(/at least one hour/);
+    expect(parseConfig({ mqtt: { enabled: false }, idempotency: { retentionMs: 3_600_000 } }).idempotency.retentionMs).toBe(3_600_000);
+  });
+
   it('reads the file named by BACKEND_CONFIG and lets env variables override it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     try {

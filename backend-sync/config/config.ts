@@ -96,7 +96,14 @@ export const BackendConfig = z
      * within it gets the first answer again; after it the key is forgotten (the sweeper
      * purges the record) and a request under it is a new request. 24 hours, as payment APIs do.
      */
-    idempotency: z.object({ retentionMs: z.number().int().positive().default(hours(24)) }).strict().prefault({}),
+    idempotency: z
+      .object({
+        // At least an hour: a shorter window forgets keys clients are still retrying with,
+        // and a retry becomes a second hold or order.
+        retentionMs: z.number().int().min(hours(1), 'idempotency.retentionMs: at least one hour (3600000)').default(hours(24)),
+      })
+      .strict()
+      .prefault({}),
     codeSync: z
       .object({
         /** At most one code-set snapshot in flight per locker within this window; later requests are coalesced. */

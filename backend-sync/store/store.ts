@@ -237,6 +237,8 @@ export interface CodeSetRepository {
   revoke(lockerId: string, tokenId: string, version: number, reason: string): Promise<boolean>;
   liveDigestExists(lockerId: string, codeDigest: string): Promise<boolean>;
   liveExpiredBefore(now: number, limit: number): Promise<CodeEntryRecord[]>;
+  /** The lockers holding live entries signed by `kid`, in id order (ids only: there may be many entries). */
+  lockersWithLiveKid(kid: string): Promise<string[]>;
   /** Live entries signed by `kid`, by locker and token id; of one locker when given. */
   liveByKid(kid: string, lockerId?: string): Promise<CodeEntryRecord[]>;
 }

@@ -27,8 +27,9 @@ const raise = sql(
 );
 const all = sql(`SELECT ${ALERT_COLUMNS} FROM alerts ORDER BY at, id`);
 const byLocker = sql(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE locker_id = ? ORDER BY at, id`);
-// Newest first by (at, id), strictly before the cursor: the pages never overlap or skip,
-// also while new alerts arrive. Row values compare as the index is ordered.
+// Newest first by (at, id), strictly before the cursor: pages never overlap. An alert
+// committed by another instance after a reader paged past its `at` is not in that reader's
+// later pages (the next walk from the top shows it). Row values compare as the index is ordered.
 const pageAll = sql(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE (at, id) < (@at, @id) ORDER BY at DESC, id DESC LIMIT @limit`);
 const pageByLocker = sql(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE locker_id = @lockerId AND (at, id) < (@at, @id) ORDER BY at DESC, id DESC LIMIT @limit`);
 /** A cursor past every alert: before the first page. */

@@ -121,6 +121,7 @@ const digestExists = sql('SELECT 1 AS one FROM code_entries WHERE locker_id = ? 
 // locks the code set first; locking entries before the set would invert that order.
 const expired = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE revoked_version IS NULL AND expires_at <= ? ORDER BY expires_at, locker_id, token_id LIMIT ?`);
 const byKid = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE revoked_version IS NULL AND kid = ? ORDER BY locker_id, token_id`);
+const lockersByKid = sql(`SELECT DISTINCT locker_id FROM code_entries WHERE revoked_version IS NULL AND kid = ? ORDER BY locker_id`);
 const byKidAt = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE locker_id = ? AND revoked_version IS NULL AND kid = ? ORDER BY token_id`);
 
 export class SqlCodeSetRepository implements CodeSetRepository {
@@ -209,6 +210,10 @@ export class SqlCodeSetRepository implements CodeSetRepository {
 
   async liveExpiredBefore(now: number, limit: number): Promise<CodeEntryRecord[]> {
     return (await this.x.all<EntryRow>(expired, [now, limit])).map(entryOf);
+  }
+
+  async lockersWithLiveKid(kid: string): Promise<string[]> {
+    return (await this.x.all<{ locker_id: string }>(lockersByKid, [kid])).map((r) => r.locker_id);
   }
 
   async liveByKid(kid: string, lockerId?: string): Promise<CodeEntryRecord[]> {

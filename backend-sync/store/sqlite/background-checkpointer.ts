@@ -21,6 +21,8 @@ import { RepeatingFailureLog } from './repeating-failure-log.js';
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
 /** 40 MiB of log: a fraction of a second at the measured peak, a bound on WAL growth. */
 export const BACKSTOP_PAGES = 10_000;
+/** How long a stop waits for the worker's answer before terminating it. */
+const STOP_WAIT_MS = 5_000;
 
 const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -117,8 +119,11 @@ export class BackgroundCheckpointer {
       });
       worker.once('exit', done);
       // Unref'd while it runs; a stop is awaited, so the process must wait for the answer
-      // (else a program ends inside close(), its WAL not checkpointed).
+      // (else a program ends inside close(), its WAL not checkpointed). A worker that never
+      // answers (stuck in a pass) is terminated rather than holding the shutdown forever.
       worker.ref();
+      const stuck = setTimeout(() => void worker.terminate(), STOP_WAIT_MS);
+      worker.once('exit', () => clearTimeout(stuck));
       worker.postMessage('stop');
     });
     return this.stopping;
