@@ -1,4 +1,3 @@
-import { BackendError } from '../shared/errors.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { Clock } from '../shared/clock.js';
@@ -27,9 +26,8 @@ export async function revokeSigningKey(
 ): Promise<{ reissued: number }> {
   const { store, keys, tokens, codeSets, clock } = deps;
   const log = deps.logger.child({ component: 'keys' });
-  // Refused before anything changes (keys.revoke refuses the same later, under its write).
-  if (kid === keys.activeKid) throw new BackendError('BUSINESS_RULE', 'the active signing key cannot be revoked; activate another first', { kid });
-  if (!(await store.signingKeys.all()).some((k) => k.kid === kid)) throw new BackendError('NOT_FOUND', 'signing key not found', { kid });
+  // Refused before anything changes (keys.revoke checks the same again, under its write).
+  await keys.assertRevocable(kid);
 
   let reissued = 0;
   // Ids only: the key may have signed hundreds of thousands of live tokens.

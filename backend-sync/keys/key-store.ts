@@ -107,11 +107,16 @@ export class KeyStore {
     return new Set((await this.options.store.signingKeys.all()).filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
   }
 
-  /** Marks a kid revoked (persisted); the caller re-issues its tokens and pushes the change. */
-  async revoke(kid: string): Promise<boolean> {
+  /** Throws unless `kid` may be revoked: a known key that is not the active one. */
+  async assertRevocable(kid: string): Promise<void> {
     if (kid === this.activeKidValue) throw new BackendError('BUSINESS_RULE', 'the active signing key cannot be revoked; activate another first', { kid });
     const known = (await this.options.store.signingKeys.all()).some((k) => k.kid === kid);
     if (!known) throw new BackendError('NOT_FOUND', 'signing key not found', { kid });
+  }
+
+  /** Marks a kid revoked (persisted); the caller re-issues its tokens and pushes the change. */
+  async revoke(kid: string): Promise<boolean> {
+    await this.assertRevocable(kid);
     const changed = await this.options.store.signingKeys.revoke(kid, this.options.clock.now());
     this.signers.delete(kid);
     return changed;
