@@ -124,7 +124,8 @@ const FIRST_CIRCLE_M = 2_000;
 /** The nearby search's candidate query (exported for the plan test: it must start from the spatial index). */
 export const nearbyCandidates = sqlPer({
   // CROSS JOIN fixes the join order: the R*Tree box first, then each candidate's row and its
-  // free compartments by index. (A plain JOIN let the planner scan lockers.)
+  // compartments by primary key (clustered by locker: one page). (A plain JOIN let the
+  // planner scan lockers.)
   sqlite: `SELECT l.id, l.name, l.lat, l.lng, l.address_json,
                   count(CASE WHEN c.size = 'S' THEN 1 END) AS s, count(CASE WHEN c.size = 'M' THEN 1 END) AS m,
                   count(CASE WHEN c.size = 'L' THEN 1 END) AS l, count(CASE WHEN c.size = 'XL' THEN 1 END) AS xl

@@ -46,14 +46,12 @@ const FREE_WHERE = `WHERE c.locker_id = @lockerId AND c.state = 'free' AND c.siz
      AND l.status = 'operating' AND (l.offline_since IS NULL OR l.offline_since > @offlineCutoff)
    ORDER BY c.id LIMIT 1`;
 const FREE_PICK = `FROM compartments c JOIN lockers l ON l.id = c.locker_id ${FREE_WHERE}`;
-// SQLite, without statistics, walks the locker's compartments in primary-key order (for the
-// ORDER BY) and reads each row to test state and size: ~20 row reads per claim at 20
-// compartments a locker. The state index finds the free ones of the size directly; sorting
-// those few by id is cheaper. (PostgreSQL plans from its statistics.)
-const FREE_PICK_SQLITE = `FROM compartments c INDEXED BY compartments_by_state JOIN lockers l ON l.id = c.locker_id ${FREE_WHERE}`;
+// SQLite clusters compartments by (locker_id, id) (migration step 14): the pick reads the
+// locker's rows in key order from one page and stops at the first free one of the size.
+const FREE_PICK_SQLITE = `FROM compartments c JOIN lockers l ON l.id = c.locker_id ${FREE_WHERE}`;
 const claim = sqlPer({
   sqlite: `UPDATE compartments SET state = @compartmentState, reservation_id = @id, hold_expires_at = @holdExpiresAt
-    WHERE rowid = (SELECT c.rowid ${FREE_PICK_SQLITE}) AND state = 'free'
+    WHERE locker_id = @lockerId AND id = (SELECT c.id ${FREE_PICK_SQLITE}) AND state = 'free'
     RETURNING id`,
   postgres: `UPDATE compartments SET state = @compartmentState, reservation_id = @id, hold_expires_at = @holdExpiresAt
     WHERE (locker_id, id) = (SELECT c.locker_id, c.id ${FREE_PICK} FOR UPDATE OF c SKIP LOCKED) AND state = 'free'
