@@ -30,10 +30,11 @@ export interface PgStoreOptions {
 /** A store on PostgreSQL (migrated; the schema is created if missing). */
 export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<SqlStore> {
   const x = new PgExecutor(o);
+  const log = logger.child({ component: 'db' });
   try {
     const client = await x.pool.connect();
     try {
-      await migratePg(client, { schema: o.schema });
+      await migratePg(client, { schema: o.schema, log });
     } finally {
       client.release();
     }
@@ -41,7 +42,7 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
     await x.close();
     throw err;
   }
-  logger.child({ component: 'db' }).info({ engine: 'postgres', schema: o.schema ?? 'public' }, 'db.opened');
+  log.info({ engine: 'postgres', schema: o.schema ?? 'public' }, 'db.opened');
   return new SqlStore(x);
 }
 

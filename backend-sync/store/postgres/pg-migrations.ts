@@ -1,15 +1,30 @@
 import type pg from 'pg';
 import { BackendError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 
 // The backend schema on PostgreSQL, step by step like the SQLite one (sqlite/migrations.ts).
 // Step 1 is the SQLite schema at its step 7, spelled for PostgreSQL: epoch-ms times are
 // BIGINT (read back as numbers, see pg-executor.ts), BLOB is BYTEA, the R*Tree is a GiST
 // index on the locker's point, the append-only state log is enforced by a trigger. Flags
-// stay INTEGER 0/1 so one SQL text serves both engines. Append new steps; never edit an
-// applied one. Instances starting together serialise on an advisory lock; a database
-// migrated by newer code is refused rather than written with old assumptions.
+// stay INTEGER 0/1 so one SQL text serves both engines. Append new steps; never change what
+// an applied one leaves behind. Instances starting together serialise on an advisory lock; a
+// database migrated by newer code is refused rather than written with old assumptions.
+//
+// An `online` step only adds or drops indexes on tables that may be large in a running
+// estate (audit records, refunds, alerts). A plain CREATE INDEX holds a lock that stops
+// every write to its table for the whole build: minutes of failed audit uploads and holds
+// during a rolling upgrade. Upgrading an existing database runs such a step's statements
+// CONCURRENTLY, outside a transaction (writes go on; an interrupted build leaves an INVALID
+// index, which the next start drops and builds again). A database being created runs every
+// step in one transaction: its tables are empty, and it never waits on anyone's snapshot.
 
-const steps: readonly string[] = [
+/** Index statements only: `CREATE [UNIQUE] INDEX name ON …` or `DROP INDEX name`. */
+interface OnlineStep {
+  online: readonly string[];
+}
+type Step = string | OnlineStep;
+
+const steps: readonly Step[] = [
   `
   CREATE TABLE lockers (
     rid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -410,22 +425,26 @@ const steps: readonly string[] = [
   // - the unprocessed audit records of a locker's epoch, read at each audit upload: the OR in
   //   its WHERE keeps the primary key to (locker_id, epoch), so it read every record the
   //   locker ever sent (3.8 ms at 50,000 records); the partial index holds only the pending few.
-  `
-  CREATE INDEX refunds_by_order ON refunds (order_id, created_at, id);
-  CREATE INDEX audit_unprocessed ON audit_records (locker_id, epoch, seq) WHERE processed = 0;
-  `,
+  {
+    online: [
+      'CREATE INDEX refunds_by_order ON refunds (order_id, created_at, id)',
+      'CREATE INDEX audit_unprocessed ON audit_records (locker_id, epoch, seq) WHERE processed = 0',
+    ],
+  },
   // Idempotency records are kept for a retention window (config idempotency.retentionMs),
   // then purged oldest first by the sweeper (SQLite step 12): without it the table grew by
   // a row for every hold and order, forever.
-  `
-  CREATE INDEX idempotency_by_age ON idempotency (created_at);
-  `,
+  { online: ['CREATE INDEX idempotency_by_age ON idempotency (created_at)'] },
   // GET /alerts pages newest first, over the whole fleet or one locker (SQLite step 13): alerts
   // are kept, and the route used to return every alert ever raised in one answer.
+  // The new alerts_by_locker is built under a temporary name before the old one goes, so
+  // the locker's alert page always has an index; step 8 is the rename (a no-op on a database
+  // that ran this step before it was online, when it dropped and created in place).
+  {
+    online: ['CREATE INDEX alerts_by_time ON alerts (at, id)', 'CREATE INDEX alerts_by_locker_at ON alerts (locker_id, at, id)', 'DROP INDEX alerts_by_locker'],
+  },
   `
-  CREATE INDEX alerts_by_time ON alerts (at, id);
-  DROP INDEX alerts_by_locker;
-  CREATE INDEX alerts_by_locker ON alerts (locker_id, at, id);
+  ALTER INDEX IF EXISTS alerts_by_locker_at RENAME TO alerts_by_locker;
   `,
 ];
 
@@ -433,27 +452,100 @@ export const PG_SCHEMA_VERSION = steps.length;
 
 // One arbitrary 64-bit key for "the backend is migrating this database".
 const MIGRATION_LOCK = 0x6c6f636b6572;
+/** How often an instance waiting for another's migration asks for the lock again. */
+const LOCK_POLL_MS = 100;
+
+const CREATE_INDEX = /^CREATE (UNIQUE )?INDEX (\w+) ON /;
+const DROP_INDEX = /^DROP INDEX (\w+)$/;
+
+export interface MigratePgOptions {
+  schema?: string | undefined;
+  upTo?: number;
+  /** Told before and after each index built online (a large table takes minutes). */
+  log?: Pick<Logger, 'info'> | undefined;
+}
 
 /** Brings the current schema (the connection's search_path) up to date, or refuses a newer one. */
-export async function migratePg(client: pg.ClientBase, o: { schema?: string | undefined; upTo?: number } = {}): Promise<void> {
-  const upTo = o.upTo ?? steps.length;
+export async function migratePg(client: pg.ClientBase, o: MigratePgOptions = {}): Promise<void> {
+  const upTo = Math.min(o.upTo ?? steps.length, steps.length);
+  // A session lock taken by polling, never by waiting in a statement: a concurrent index
+  // build waits for every transaction with an older snapshot, and an instance blocked in
+  // pg_advisory_lock() would hold one while it waits for the builder: a deadlock.
+  while (!(await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MIGRATION_LOCK])).rows[0]?.ok) {
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
+  try {
+    const current = await inTransaction(client, async () => {
+      // Under the lock: concurrent CREATE SCHEMA IF NOT EXISTS can still collide on the catalog.
+      if (o.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${o.schema}`);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_version (only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row), version INTEGER NOT NULL)');
+      const version = (await client.query<{ version: number }>('SELECT version FROM schema_version')).rows[0]?.version ?? 0;
+      if (version > steps.length) {
+        throw new BackendError('DB_TOO_NEW', 'the database was migrated by a newer backend; refusing to run on it', { databaseVersion: version, codeVersion: steps.length });
+      }
+      if (version === 0 && upTo > 0) {
+        // A new database: every step at once, online ones as plain statements.
+        for (const step of steps.slice(0, upTo)) {
+          for (const text of typeof step === 'string' ? [step] : step.online) await client.query(text);
+        }
+        await setVersion(client, upTo);
+        return upTo;
+      }
+      return version;
+    });
+    for (let v = current; v < upTo; v++) {
+      const step = steps[v] as Step;
+      if (typeof step === 'string') {
+        await inTransaction(client, async () => {
+          await client.query(step);
+          await setVersion(client, v + 1);
+        });
+        continue;
+      }
+      for (const text of step.online) await runOnline(client, text, o.log);
+      await setVersion(client, v + 1);
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+  }
+}
+
+async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
   await client.query('BEGIN');
   try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    // Under the lock: concurrent CREATE SCHEMA IF NOT EXISTS can still collide on the catalog.
-    if (o.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${o.schema}`);
-    await client.query('CREATE TABLE IF NOT EXISTS schema_version (only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row), version INTEGER NOT NULL)');
-    const row = (await client.query<{ version: number }>('SELECT version FROM schema_version')).rows[0];
-    const current = row?.version ?? 0;
-    if (current > steps.length) {
-      throw new BackendError('DB_TOO_NEW', 'the database was migrated by a newer backend; refusing to run on it', { databaseVersion: current, codeVersion: steps.length });
-    }
-    for (let v = current; v < Math.min(upTo, steps.length); v++) await client.query(steps[v] as string);
-    const target = Math.max(current, Math.min(upTo, steps.length));
-    await client.query('INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT (only_row) DO UPDATE SET version = excluded.version', [target]);
+    const out = await work();
     await client.query('COMMIT');
+    return out;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+function setVersion(client: pg.ClientBase, version: number): Promise<unknown> {
+  return client.query('INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT (only_row) DO UPDATE SET version = excluded.version', [version]);
+}
+
+/** One index statement of an online step, CONCURRENTLY; safe to run again after an interruption. */
+async function runOnline(client: pg.ClientBase, text: string, log: MigratePgOptions['log']): Promise<void> {
+  const drop = DROP_INDEX.exec(text);
+  if (drop !== null) {
+    await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${drop[1] as string}`);
+    return;
+  }
+  const create = CREATE_INDEX.exec(text);
+  if (create === null) throw new Error(`online migration statement is not CREATE INDEX or DROP INDEX: ${text}`);
+  const name = create[2] as string;
+  // A build that was interrupted (crash, cancel, deploy) left the index INVALID: written to
+  // by every insert, used by no read. Dropped here and built again.
+  const invalid = await client.query(
+    `SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid`,
+    [name],
+  );
+  if (invalid.rowCount !== 0) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+  const started = Date.now();
+  log?.info({ index: name }, 'db.index_build_started');
+  await client.query(text.replace(CREATE_INDEX, (_m, unique: string | undefined) => `CREATE ${unique ?? ''}INDEX CONCURRENTLY IF NOT EXISTS ${name} ON `));
+  log?.info({ index: name, ms: Date.now() - started }, 'db.index_built');
 }
