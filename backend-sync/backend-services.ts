@@ -34,7 +34,7 @@ import { createTrackingPoller } from './tracking/polling/create-tracking-poller.
 import { ShipmentMilestones } from './tracking/shipment-milestones.js';
 import { TrackingApplier } from './tracking/tracking-applier.js';
 import { StoreTrackingIntake } from './tracking/tracking-intake.js';
-import { TrackingMetrics } from './tracking/tracking-metrics.js';
+import { INBOX_BACKLOG_CAP, TrackingMetrics } from './tracking/tracking-metrics.js';
 import { TRACKING_DEDUPE_RETENTION_MS, type TrackingServices } from './tracking/tracking-services.js';
 
 // Wires the backend's components from their dependencies. Called by main.ts (the
@@ -81,7 +81,10 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const offlineGraceMs = config.presence.offlineGraceMs;
   const metrics: BackendMetrics = new BackendMetrics({ store, rejections: (): ReadonlyMap<string, number> => bridge.rejections() });
   // Tracking (docs/backend.md, "Tracking"): sources accept into the inbox, the applier folds.
-  const trackingMetrics = new TrackingMetrics(metrics.registry, () => store.tracking.inboxSize());
+  const trackingMetrics = new TrackingMetrics(metrics.registry, async () => {
+    const b = await store.tracking.inboxBacklog(INBOX_BACKLOG_CAP);
+    return { events: b.events, oldestAgeMs: b.oldestReceivedAt === null ? 0 : Math.max(0, clock.now() - b.oldestReceivedAt) };
+  });
   // ETA: the carrier's promise refined by leg times learned from arrived shipments.
   const legStats = new LegStatsCache(store.legStats, clock);
   const applier = new TrackingApplier({

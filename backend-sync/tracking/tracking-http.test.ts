@@ -108,4 +108,17 @@ describe('tracking over HTTP and through the order', () => {
     expect((await f.store.tracking.history('TL-2')).map((h) => h.event.status)).toEqual(['picked_up']);
     expect(await f.store.tracking.inboxSize()).toBe(1);
   });
+
+  it('shows the inbox backlog and how long its oldest event has waited on GET /metrics', async () => {
+    const metrics = async (): Promise<string> => (await (await f.app()).inject({ method: 'GET', url: '/metrics' })).body;
+    expect(await metrics()).toMatch(/^backend_tracking_inbox_oldest_age_seconds 0$/m);
+    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, [scan('WAIT-1', 'in_transit', at(0)), scan('WAIT-2', 'in_transit', at(1))]);
+    f.clock.advance(90_000);
+    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, [scan('WAIT-3', 'in_transit', at(2))]);
+    const body = await metrics();
+    expect(body).toMatch(/^backend_tracking_inbox_backlog 3$/m);
+    expect(body).toMatch(/^backend_tracking_inbox_oldest_age_seconds 90$/m);
+    await f.services.tracking.applier.drain();
+    expect(await metrics()).toMatch(/^backend_tracking_inbox_oldest_age_seconds 0$/m);
+  });
 });

@@ -7,6 +7,14 @@ import type { DedupeLevel } from './core/event-identity.js';
 
 export type TrackingCount = 'applied' | 'flagged' | 'refolds' | 'dead_lettered';
 
+/** The backlog gauge counts at most this many rows: a scrape costs the same at any backlog. */
+export const INBOX_BACKLOG_CAP = 100_000;
+
+export interface InboxBacklog {
+  events: number;
+  oldestAgeMs: number;
+}
+
 export class TrackingMetrics {
   readonly dedupeHits: Record<DedupeLevel, number> = { carrier_event_id: 0, composite: 0, payload_hash: 0 };
   readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0 };
@@ -16,15 +24,31 @@ export class TrackingMetrics {
   private readonly eventCounter: Counter<'outcome'> | undefined;
 
   /** With a registry: Prometheus counters, and the inbox backlog read at scrape time through `backlog`. */
-  constructor(registry?: Registry, backlog?: () => Promise<number>) {
+  constructor(registry?: Registry, backlog?: () => Promise<InboxBacklog>) {
     if (registry === undefined) return;
     if (backlog !== undefined) {
+      // One read per scrape serves both gauges (prom-client collects them one after the other).
+      let pending: Promise<InboxBacklog> | undefined;
+      const read = (): Promise<InboxBacklog> => {
+        pending ??= backlog().finally(() => {
+          pending = undefined;
+        });
+        return pending;
+      };
       new Gauge({
         name: 'backend_tracking_inbox_backlog',
-        help: 'Tracking events accepted and not yet applied (the same on every instance)',
+        help: `Tracking events accepted and not yet applied, counted up to ${String(INBOX_BACKLOG_CAP)} (the same on every instance)`,
         registers: [registry],
         async collect() {
-          this.set(await backlog());
+          this.set((await read()).events);
+        },
+      });
+      new Gauge({
+        name: 'backend_tracking_inbox_oldest_age_seconds',
+        help: 'How long the oldest tracking event not yet applied has waited (0 when none): the apply lag to alert on',
+        registers: [registry],
+        async collect() {
+          this.set((await read()).oldestAgeMs / 1000);
         },
       });
     }

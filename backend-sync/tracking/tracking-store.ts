@@ -58,7 +58,13 @@ export interface TrackingRepository {
   insertPayload(p: { id: string; source: TrackingSource; body: string; receivedAt: number }): Promise<void>;
   /** Adds accepted events to the inbox, in order, with one statement. */
   enqueue(entries: readonly InboxEntry[]): Promise<void>;
+  /** Exact: counts every row (tests, small inboxes). */
   inboxSize(): Promise<number>;
+  /**
+   * What the metrics show, at a bounded cost whatever the backlog: the rows counted up to
+   * `cap`, and when the oldest pending row was received (null when empty).
+   */
+  inboxBacklog(cap: number): Promise<{ events: number; oldestReceivedAt: number | null }>;
   /**
    * The tracking numbers of the `numbers` oldest inbox rows, with all their pending rows
    * (at most `rows`, oldest first), claimed until the caller's transaction ends: PostgreSQL

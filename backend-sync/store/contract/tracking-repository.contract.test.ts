@@ -59,6 +59,19 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     expect(rest.map((r) => r.trackingNumber)).toEqual(['TN3']);
   });
 
+  it('reports the backlog counted up to a cap, and when its oldest row was received', async () => {
+    expect(await repo.inboxBacklog(10)).toEqual({ events: 0, oldestReceivedAt: null });
+    await repo.insertPayload({ id: 'p1', source: 'canonical', body: '{"events":[]}', receivedAt: T });
+    const enqueue = (tns: string[], receivedAt: number) => repo.enqueue(tns.map((tn) => ({ trackingNumber: tn, payloadId: 'p1', source: 'canonical' as const, event: ev({ trackingNumber: tn }), receivedAt })));
+    await enqueue(['TN1', 'TN2'], T + 5);
+    await enqueue(['TN3', 'TN4', 'TN5'], T + 9);
+    expect(await repo.inboxBacklog(100)).toEqual({ events: 5, oldestReceivedAt: T + 5 });
+    expect(await repo.inboxBacklog(3)).toEqual({ events: 3, oldestReceivedAt: T + 5 });
+    const first = await x.transaction(() => repo.claimInbox(2, 2));
+    await repo.deleteInbox(first.map((r) => r.seq));
+    expect(await repo.inboxBacklog(100)).toEqual({ events: 3, oldestReceivedAt: T + 9 });
+  });
+
   it('lets a second transaction claim only the inbox rows the first one does not hold', async () => {
     await repo.enqueue([1, 2, 3, 4].map((i) => ({ trackingNumber: `TN${String(i)}`, payloadId: 'p', source: 'poll', event: ev({ trackingNumber: `TN${String(i)}` }), receivedAt: T })));
     if (engine === 'sqlite') {

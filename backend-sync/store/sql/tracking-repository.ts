@@ -26,6 +26,12 @@ const enqueue = sqlPer({
 });
 const enqueueRow = sql(`INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at) VALUES (?, ?, ?, ?, ?)`);
 const inboxSize = sql(`SELECT count(*) AS n FROM tracking_inbox`);
+// A scrape must not walk a backlog of millions (a provider replaying a day): count at most
+// @cap rows; the oldest row is one step down the primary key.
+const inboxBacklog = sql(
+  `SELECT (SELECT count(*) FROM (SELECT 1 FROM tracking_inbox LIMIT @cap) AS head) AS n,
+          (SELECT received_at FROM tracking_inbox ORDER BY seq LIMIT 1) AS oldest`,
+);
 const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, received_at';
 // The numbers of the oldest rows (fair: the head of the inbox goes first), with every
 // pending row of theirs: a backlog is folded per number in one step, not one row at a time.
@@ -233,6 +239,11 @@ export class SqlTrackingRepository implements TrackingRepository {
 
   async inboxSize(): Promise<number> {
     return (await this.x.one<{ n: number }>(inboxSize))?.n ?? 0;
+  }
+
+  async inboxBacklog(cap: number): Promise<{ events: number; oldestReceivedAt: number | null }> {
+    const r = await this.x.one<{ n: number | string; oldest: number | string | null }>(inboxBacklog, { cap });
+    return { events: Number(r?.n ?? 0), oldestReceivedAt: r?.oldest === null || r?.oldest === undefined ? null : Number(r.oldest) };
   }
 
   async claimInbox(numbers: number, rows: number): Promise<InboxRow[]> {
