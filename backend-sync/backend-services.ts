@@ -27,6 +27,7 @@ import type { Clock } from './shared/clock.js';
 import type { Ed25519 } from './shared/contract.js';
 import type { Logger } from './shared/logger.js';
 import { Sweeper } from './shared/sweeper.js';
+import { KeyringReconciler } from './codes/keyring-reconciler.js';
 import type { Store } from './store/store.js';
 import { LegLearner, learnedEta } from './tracking/eta/learned-eta.js';
 import { LegStatsCache } from './tracking/eta/leg-stats-store.js';
@@ -124,6 +125,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const health = new LockerHealth(store, alerts, clock, logger);
   const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, commands, health, snapshotWindowMs: config.codeSync.snapshotWindowMs, logger });
   const outbox = new OutboxDispatcher({ store, clock, logger, channels: p.channels, codeBox, maxAttempts: config.notifications.maxAttempts, baseBackoffMs: config.notifications.baseBackoffMs });
+  const keyring = new KeyringReconciler({ store, keys, codeSets, clock, logger });
   const sweeper = new Sweeper(
     [
       { name: 'reservations', run: () => reservations.sweep() },
@@ -136,6 +138,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'tracking-apply', run: () => applier.drain(10) },
       { name: 'tracking-dedupe-retention', run: () => store.tracking.purgeKeys(clock.now() - TRACKING_DEDUPE_RETENTION_MS, 5_000) },
       { name: 'idempotency-retention', run: () => store.idempotency.purge(clock.now() - config.idempotency.retentionMs, 5_000) },
+      { name: 'keyring-reconcile', run: () => keyring.run() },
     ],
     Math.min(config.reservations.sweepIntervalMs, config.notifications.pollIntervalMs),
     logger,

@@ -241,6 +241,11 @@ export interface CodeSetRepository {
   lockersWithLiveKid(kid: string): Promise<string[]>;
   /** Live entries signed by `kid`, by locker and token id; of one locker when given. */
   liveByKid(kid: string, lockerId?: string): Promise<CodeEntryRecord[]>;
+  /**
+   * Lockers last sent a keyring other than `keyringHash`, not known to trust `activeKid`, with
+   * nothing left to publish: in id order after `afterLockerId`, at most `limit`.
+   */
+  lockersMissingKeyring(keyringHash: string, activeKid: string, afterLockerId: string, limit: number): Promise<string[]>;
 }
 
 /**

@@ -55,6 +55,34 @@ describe.each(engines)('CodeSetRepository on %s', (engine) => {
   });
   afterEach(() => dispose());
 
+  it('lockersMissingKeyring: sent another keyring, not trusting the active key, nothing left to publish', async () => {
+    const OLD = 'o'.repeat(64);
+    const NEW = 'n'.repeat(64);
+    // [locker, keyring sent, version, published, trusted kids]
+    const sets: Array<[string, string | undefined, number, number, string[]]> = [
+      ['a-stale', OLD, 4, 4, ['k1']],
+      ['b-current', NEW, 4, 4, ['k1']],
+      ['c-pending', OLD, 5, 4, ['k1']],
+      ['d-never-sent', undefined, 0, 0, []],
+      ['e-trusts', OLD, 4, 4, ['k1', 'k2']],
+      ['f-stale', OLD, 2, 2, []],
+      ['g-stale', OLD, 7, 7, ['k0', 'k1']],
+    ];
+    for (const [id, sent, version, published, kids] of sets) {
+      await x.run(addLocker, [id, Buffer.alloc(32, 1), T]);
+      await repo.ensure(id);
+      await repo.setVersion(id, version, EMPTY);
+      await repo.setPublished(id, published);
+      if (sent !== undefined) await repo.setKeyringSent(id, sent, published);
+      await repo.setTrustedKids(id, kids);
+    }
+    expect(await repo.lockersMissingKeyring(NEW, 'k2', '', 10)).toEqual(['a-stale', 'f-stale', 'g-stale']);
+    expect(await repo.lockersMissingKeyring(NEW, 'k2', '', 2)).toEqual(['a-stale', 'f-stale']);
+    expect(await repo.lockersMissingKeyring(NEW, 'k2', 'f-stale', 2)).toEqual(['g-stale']);
+    // The key every set trusts: nobody is missing it.
+    expect(await repo.lockersMissingKeyring(NEW, 'k1', '', 10)).toEqual(['f-stale']);
+  });
+
   it('ensure creates the set at version 0 once and afterwards returns it as it stands', async () => {
     expect(await repo.get('lk')).toBeUndefined();
     expect(await repo.ensure('lk')).toEqual({ lockerId: 'lk', version: 0, digest: EMPTY, ackedVersion: 0, publishedVersion: 0, trustedKids: [] });

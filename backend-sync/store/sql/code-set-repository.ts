@@ -122,6 +122,17 @@ const digestExists = sql('SELECT 1 AS one FROM code_entries WHERE locker_id = ? 
 const expired = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE revoked_version IS NULL AND expires_at <= ? ORDER BY expires_at, locker_id, token_id LIMIT ?`);
 const byKid = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE revoked_version IS NULL AND kid = ? ORDER BY locker_id, token_id`);
 const lockersByKid = sql(`SELECT DISTINCT locker_id FROM code_entries WHERE revoked_version IS NULL AND kid = ? ORDER BY locker_id`);
+// One pass over code_sets (a row per locker) in key order; run once per keyring change.
+const missingKeyring = sqlPer({
+  sqlite: `SELECT locker_id FROM code_sets
+            WHERE locker_id > @after AND keyring_sent_hash IS NOT NULL AND keyring_sent_hash <> @hash AND published_version >= version
+              AND NOT EXISTS (SELECT 1 FROM json_each(trusted_kids_json) WHERE value = @kid)
+            ORDER BY locker_id LIMIT @limit`,
+  postgres: `SELECT locker_id FROM code_sets
+            WHERE locker_id > @after AND keyring_sent_hash IS NOT NULL AND keyring_sent_hash <> @hash AND published_version >= version
+              AND NOT EXISTS (SELECT 1 FROM json_array_elements_text(trusted_kids_json::json) AS k (kid) WHERE k.kid = @kid)
+            ORDER BY locker_id LIMIT @limit`,
+});
 const byKidAt = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE locker_id = ? AND revoked_version IS NULL AND kid = ? ORDER BY token_id`);
 
 export class SqlCodeSetRepository implements CodeSetRepository {
@@ -214,6 +225,10 @@ export class SqlCodeSetRepository implements CodeSetRepository {
 
   async lockersWithLiveKid(kid: string): Promise<string[]> {
     return (await this.x.all<{ locker_id: string }>(lockersByKid, [kid])).map((r) => r.locker_id);
+  }
+
+  async lockersMissingKeyring(keyringHash: string, activeKid: string, afterLockerId: string, limit: number): Promise<string[]> {
+    return (await this.x.all<{ locker_id: string }>(missingKeyring, { hash: keyringHash, kid: activeKid, after: afterLockerId, limit })).map((r) => r.locker_id);
   }
 
   async liveByKid(kid: string, lockerId?: string): Promise<CodeEntryRecord[]> {
