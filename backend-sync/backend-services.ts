@@ -139,6 +139,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'tracking-dedupe-retention', run: () => store.tracking.purgeKeys(clock.now() - TRACKING_DEDUPE_RETENTION_MS, 5_000) },
       { name: 'idempotency-retention', run: () => store.idempotency.purge(clock.now() - config.idempotency.retentionMs, 5_000) },
       { name: 'keyring-reconcile', run: () => keyring.run() },
+      { name: 'reservation-retention', run: () => store.reservations.purgeAbandoned(clock.now() - config.reservations.retentionMs, 5_000) },
     ],
     Math.min(config.reservations.sweepIntervalMs, config.notifications.pollIntervalMs),
     logger,

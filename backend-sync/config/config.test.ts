@@ -12,6 +12,11 @@ describe('backend config', () => {
     expect(c.pickup.codeDigits).toBe(8);
   });
 
+  it('keeps abandoned holds 30 days by default and refuses a window under a week', () => {
+    expect(parseConfig({ mqtt: { enabled: false } }).reservations.retentionMs).toBe(30 * 86_400_000);
+    expect(() => parseConfig({ mqtt: { enabled: false }, reservations: { retentionMs: 86_400_000 } })).toThrow(/at least seven days/);
+  });
+
   it('remembers idempotency keys 24 h by default and refuses a window under an hour', () => {
     expect(parseConfig({ mqtt: { enabled: false } }).idempotency.retentionMs).toBe(24 * 3_600_000);
     expect(() => parseConfig({ mqtt: { enabled: false }, idempotency: { retentionMs: 60_000 } })).toThrow(/at least one hour/);

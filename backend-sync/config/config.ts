@@ -75,6 +75,8 @@ export const BackendConfig = z
       .object({
         holdMs: z.number().int().positive().default(minutes(15)),
         sweepIntervalMs: z.number().int().positive().default(5_000),
+        /** Abandoned holds (expired or released, never ordered) are deleted this long after their last change. */
+        retentionMs: z.number().int().min(hours(24 * 7), 'reservations.retentionMs: at least seven days (604800000)').default(hours(24 * 30)),
       })
       .strict()
       .prefault({}),

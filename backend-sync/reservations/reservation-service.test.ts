@@ -76,6 +76,29 @@ describe('reservations', () => {
     expect((await f.services.reservations.reserve('key-3-aaaaaa', { ...req, orderRef: 'cart-3' })).body.status).toBe('held');
   });
 
+  it('forgets an abandoned hold 30 days after it ended (the sweeper), and keeps the state log and the ordered holds', async () => {
+    const abandoned = (await f.services.reservations.reserve('key-1-eeeeee', req)).body;
+    const ordered = (await f.services.reservations.reserve('key-2-eeeeee', { ...req, orderRef: 'cart-2' })).body;
+    await f.services.orders.place('order-key-e', {
+      orderRef: 'cart-2',
+      customer: { name: 'Ada', email: 'ada@example.com' },
+      currency: 'EUR',
+      lines: [{ lineId: 'l1', sku: 'book', quantity: 1, unitPriceCents: 1500, size: 'M' }],
+      reservationIds: [ordered.id],
+    });
+    f.clock.advance(15 * 60_000);
+    await f.services.sweeper.tick();
+    expect((await f.services.reservations.get(abandoned.id)).status).toBe('expired');
+    f.clock.advance(30 * 86_400_000);
+    await f.services.sweeper.tick();
+    expect((await f.services.reservations.get(abandoned.id)).status).toBe('expired');
+    f.clock.advance(1);
+    await f.services.sweeper.tick();
+    await expect(f.services.reservations.get(abandoned.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await f.services.reservations.get(ordered.id)).status).toBe('confirmed');
+    expect((await f.store.stateLog.list('reservation', abandoned.id)).map((e) => e.to)).toEqual(['held', 'expired']);
+  });
+
   it('releases an expired hold lazily when a new checkout claims, even before the sweeper runs', async () => {
     await f.services.reservations.reserve('key-1-cccccc', { ...req, size: 'S' });
     f.clock.advance(15 * 60_000 + 1);

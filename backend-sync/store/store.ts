@@ -138,6 +138,11 @@ export interface ReservationRepository {
   relocate(id: string, excludeCompartmentId: string, now: number, offlineCutoff: number): Promise<string | undefined>;
   /** Holds past their expiry, oldest first. */
   dueForExpiry(now: number, limit: number): Promise<ReservationRecord[]>;
+  /**
+   * Deletes abandoned holds (expired or released, no order) last changed before `before`,
+   * oldest first, at most `limit`; resolves to how many.
+   */
+  purgeAbandoned(before: number, limit: number): Promise<number>;
 }
 
 export interface IdempotencyRecord {

@@ -82,6 +82,29 @@ describe.each(engines)('ReservationRepository on %s', (engine) => {
     expect((await repo.get('h4'))?.status).toBe('expired');
   });
 
+  it('purges abandoned holds (expired or released, no order) past the cutoff, oldest first; keeps the rest', async () => {
+    const DAY = 86_400_000;
+    const add = sql(
+      `INSERT INTO reservations (id, order_ref, locker_id, size, compartment_id, status, expires_at, order_id, created_at, updated_at)
+       VALUES (?, 'o', 'lk', 'M', ?, ?, ?, ?, ?, ?)`,
+    );
+    const rows: Array<[string, string, string | null, number]> = [
+      ['old-released', 'released', null, T - 35 * DAY],
+      ['old-expired', 'expired', null, T - 40 * DAY],
+      ['old-order-released', 'released', 'ord-1', T - 50 * DAY],
+      ['old-consumed', 'consumed', 'ord-2', T - 50 * DAY],
+      ['recent-expired', 'expired', null, T - DAY],
+      ['live-hold', 'held', null, T - 50 * DAY],
+    ];
+    for (const [i, [id, status, orderId, at]] of rows.entries()) await x.run(add, [id, `M0${String(i)}`, status, at + 60_000, orderId, at, at]);
+    const left = async (): Promise<string[]> => (await x.all<{ id: string }>(sql(`SELECT id FROM reservations ORDER BY id`))).map((r) => r.id);
+    expect(await repo.purgeAbandoned(T - 30 * DAY, 1)).toBe(1);
+    expect(await repo.get('old-expired')).toBeUndefined();
+    expect(await repo.purgeAbandoned(T - 30 * DAY, 100)).toBe(1);
+    expect(await repo.purgeAbandoned(T - 30 * DAY, 100)).toBe(0);
+    expect(await left()).toEqual(['live-hold', 'old-consumed', 'old-order-released', 'recent-expired']);
+  });
+
   it('the database refuses a second live reservation on one compartment', async () => {
     await claim('first');
     const dup = sql(

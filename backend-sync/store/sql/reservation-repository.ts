@@ -147,6 +147,13 @@ const due = sqlPer({
 const dueFor = sql(`SELECT ${COLUMNS} FROM reservations WHERE status = 'held' AND expires_at <= ? AND locker_id = ? AND size = ?`);
 const setCompartment = sql('UPDATE reservations SET compartment_id = ?, updated_at = ? WHERE id = ?');
 const byOrder = sql(`SELECT ${COLUMNS} FROM reservations WHERE order_id = ? ORDER BY created_at, id`);
+// The partial index reservations_abandoned, oldest first; several instances purge at once
+// on PostgreSQL, each taking rows the others have not locked.
+const ABANDONED = `status IN ('released', 'expired') AND order_id IS NULL AND updated_at < ?`;
+const purgeAbandoned = sqlPer({
+  sqlite: `DELETE FROM reservations WHERE rowid IN (SELECT rowid FROM reservations WHERE ${ABANDONED} ORDER BY updated_at LIMIT ?)`,
+  postgres: `DELETE FROM reservations WHERE id IN (SELECT id FROM reservations WHERE ${ABANDONED} ORDER BY updated_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
+});
 
 export class SqlReservationRepository implements ReservationRepository {
   private readonly idempotency: SqlIdempotencyRepository;
@@ -293,6 +300,10 @@ export class SqlReservationRepository implements ReservationRepository {
       await this.x.run(setCompartment, [claimed.id, now, id]);
       return claimed.id;
     });
+  }
+
+  purgeAbandoned(before: number, limit: number): Promise<number> {
+    return this.x.run(purgeAbandoned, [before, limit]);
   }
 
   async byOrder(orderId: string): Promise<ReservationRecord[]> {

@@ -530,6 +530,11 @@ const steps: readonly string[] = [
   DROP TABLE compartments;
   ALTER TABLE compartments_clustered RENAME TO compartments;
   `,
+  // Abandoned checkout holds (expired or released, never part of an order) are purged after
+  // reservations.retentionMs (PostgreSQL step 9): at checkout rates they are most of the rows.
+  `
+  CREATE INDEX reservations_abandoned ON reservations (updated_at) WHERE status IN ('released', 'expired') AND order_id IS NULL;
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
