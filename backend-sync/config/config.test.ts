@@ -15,6 +15,9 @@ describe('backend config', () => {
   it('keeps abandoned holds 30 days by default and refuses a window under a week', () => {
     expect(parseConfig({ mqtt: { enabled: false } }).reservations.retentionMs).toBe(30 * 86_400_000);
     expect(() => parseConfig({ mqtt: { enabled: false }, reservations: { retentionMs: 86_400_000 } })).toThrow(/at least seven days/);
+    expect(() => parseConfig({ mqtt: { enabled: false }, reservations: { retentionMs: 8 * 86_400_000 }, idempotency: { retentionMs: 9 * 86_400_000 } })).toThrow(
+      /reservations\.retentionMs: must be at least idempotency\.retentionMs/,
+    );
   });
 
   it('remembers idempotency keys 24 h by default and refuses a window under an hour', () => {

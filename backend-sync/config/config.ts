@@ -190,7 +190,12 @@ export const BackendConfig = z
       })
       .prefault({}),
   })
-  .strict();
+  .strict()
+  // A replayed hold response must never name a hold the retention already deleted.
+  .refine((c) => c.reservations.retentionMs >= c.idempotency.retentionMs, {
+    message: 'must be at least idempotency.retentionMs (a replayed response names the hold)',
+    path: ['reservations', 'retentionMs'],
+  });
 export type BackendConfig = z.infer<typeof BackendConfig>;
 export type BackendConfigInput = z.input<typeof BackendConfig>;
 
