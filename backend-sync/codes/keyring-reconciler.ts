@@ -52,11 +52,13 @@ export class KeyringReconciler {
       if (ids.length === 0) break;
       await store.transaction(async () => {
         for (const lockerId of ids) {
-          await store.codeSets.ensure(lockerId);
+          // Read again under the set's lock: another instance may have bumped it meanwhile.
+          const set = await store.codeSets.ensure(lockerId);
+          if (set.version > set.publishedVersion || set.keyringSentHash === hash) continue;
           await codeSets.touch(lockerId);
+          bumped++;
         }
       });
-      bumped += ids.length;
       after = ids[ids.length - 1] as string;
       if (ids.length < batch) break;
     }

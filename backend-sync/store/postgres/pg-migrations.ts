@@ -474,7 +474,14 @@ export async function migratePg(client: pg.ClientBase, o: MigratePgOptions = {})
   // A session lock taken by polling, never by waiting in a statement: a concurrent index
   // build waits for every transaction with an older snapshot, and an instance blocked in
   // pg_advisory_lock() would hold one while it waits for the builder: a deadlock.
+  const waitStarted = Date.now();
+  let waitLogged = waitStarted;
   while (!(await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MIGRATION_LOCK])).rows[0]?.ok) {
+    // Another instance is migrating (an index build can take minutes): say so, not hang silently.
+    if (Date.now() - waitLogged >= 10_000) {
+      waitLogged = Date.now();
+      o.log?.info({ waitedMs: waitLogged - waitStarted }, 'db.migration_lock_waiting');
+    }
     await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
   }
   try {

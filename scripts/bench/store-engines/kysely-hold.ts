@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Kysely, PostgresDialect, sql, SqliteDialect, type Compilable, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type Compilable, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
 import type { SqliteDatabase } from '@locker/backend/store/sqlite/open-sqlite.js';
 import type { HoldDatabase } from './kysely-schema.js';
@@ -7,8 +7,8 @@ import { holdResponse, NoCapacityError, SCOPE, type HoldInput } from './hold-sch
 
 // Variant (b): the same checkout hold unit written once with Kysely 0.28's typed builder,
 // over better-sqlite3 (SqliteDialect) and pg (PostgresDialect). The claim is the builder's
-// spelling of the repository's claim; the `sql` template appears only for SQLite's hidden
-// `rowid`, which the typed schema has no name for. The engines still need one branch: the
+// spelling of the repository's claim (on SQLite by the clustered key: compartments has no
+// rowid since migration 14). The engines still need one branch: the
 // row lock (`FOR UPDATE OF c SKIP LOCKED`) exists only on PostgreSQL, and Kysely emits
 // what it is told, so a single builder chain would be refused by SQLite.
 
@@ -92,7 +92,7 @@ export function claimQuery(q: Db, engine: KyselyEngine, u: HoldInput) {
   const update = q.updateTable('compartments').set({ state: 'held', reservation_id: u.id, hold_expires_at: u.expiresAt });
   const picked =
     engine === 'sqlite'
-      ? update.where(sql<number>`rowid`, '=', freePick(q, u).select(sql<number>`c.rowid`.as('rowid')))
+      ? update.where('locker_id', '=', u.lockerId).where('id', '=', freePick(q, u).select('c.id'))
       : update.where(({ eb, refTuple }) => eb(refTuple('locker_id', 'id'), '=', freePick(q, u).select(['c.locker_id', 'c.id']).forUpdate(['c']).skipLocked().$asTuple('locker_id', 'id')));
   return picked.where('state', '=', 'free').returning('id');
 }
