@@ -222,7 +222,7 @@ export class TrackingApplier {
     const entries: HistoryEntry[] = [];
     for (const c of candidates) {
       if (c.idKey !== undefined && !recorded.has(c.idKey)) metrics.dedupeHit('carrier_event_id');
-      else entries.push({ trackingNumber: c.row.trackingNumber, hash: c.hash, source: c.row.source, payloadId: c.row.payloadId, receivedAt: c.row.receivedAt, event: c.row.event });
+      else entries.push({ trackingNumber: c.row.trackingNumber, hash: c.hash, source: c.row.source, payloadId: c.row.payloadId, receivedAt: c.row.receivedAt, event: c.row.event, eventJson: c.row.eventJson });
     }
     // The history is unique on the hash (the third level): one appended by another
     // transaction since the read above is recognised here.

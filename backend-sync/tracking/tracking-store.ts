@@ -16,10 +16,14 @@ export interface InboxEntry {
 
 export interface InboxRow extends InboxEntry {
   seq: number;
+  /** The event as stored: history keeps the same text (no second stringify). */
+  eventJson: string;
 }
 
 export interface HistoryEntry extends InboxEntry {
   hash: string;
+  /** The event's JSON text when it is at hand (from its inbox row); else it is written from `event`. */
+  eventJson?: string | undefined;
 }
 
 export interface HistoryRow extends HistoryEntry {

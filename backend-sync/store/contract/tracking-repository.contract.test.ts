@@ -40,7 +40,7 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
   });
   afterEach(() => dispose());
 
-  it('claims the numbers at the head of the inbox with all their rows, in arrival order with their events intact, and deletes the ones applied', async () => {
+  it('claims the numbers at the head of the inbox with all their rows (whole numbers first when capped), in arrival order with their events intact, and deletes the ones applied', async () => {
     await repo.insertPayload({ id: 'p1', source: 'canonical', body: '{"events":[]}', receivedAt: T });
     const events = [
       ev({ eventTime: T + 2 }),
@@ -53,7 +53,9 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     const claimed = await x.transaction(() => repo.claimInbox(2, 100));
     expect(claimed.map((r) => r.event)).toEqual([events[0], events[1], events[3]].map((e) => JSON.parse(JSON.stringify(e)) as unknown));
     expect(claimed[1]).toMatchObject({ trackingNumber: 'TN2', payloadId: 'p1', source: 'canonical', receivedAt: T + 5 });
-    expect((await x.transaction(() => repo.claimInbox(2, 2))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2']);
+    // Cut by the rows cap: whole numbers first (TN1's two rows), not the two oldest rows.
+    expect((await x.transaction(() => repo.claimInbox(2, 2))).map((r) => r.event)).toEqual([events[0], events[3]].map((e) => JSON.parse(JSON.stringify(e)) as unknown));
+    expect((await x.transaction(() => repo.claimInbox(2, 3))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2', 'TN1']);
     await repo.deleteInbox(claimed.map((r) => r.seq));
     const rest = await x.transaction(() => repo.claimInbox(10, 100));
     expect(rest.map((r) => r.trackingNumber)).toEqual(['TN3']);

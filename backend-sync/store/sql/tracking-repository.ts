@@ -35,13 +35,21 @@ const inboxBacklog = sql(
 const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, received_at';
 // The numbers of the oldest rows (fair: the head of the inbox goes first), with every
 // pending row of theirs: a backlog is folded per number in one step, not one row at a time.
+// When the rows cap cuts in, it takes whole numbers, oldest first (only the last one may be
+// cut): a number split over two batches costs its projection, read model and poll note
+// twice. The rows come back in arrival order.
 const claimInbox = sqlPer({
-  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox
-           WHERE tracking_number IN (SELECT tracking_number FROM tracking_inbox ORDER BY seq LIMIT @numbers)
-           ORDER BY seq LIMIT @rows`,
-  postgres: `WITH head AS (SELECT tracking_number FROM tracking_inbox ORDER BY seq LIMIT @numbers FOR UPDATE SKIP LOCKED)
-           SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number IN (SELECT tracking_number FROM head)
-           ORDER BY seq LIMIT @rows FOR UPDATE SKIP LOCKED`,
+  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE seq IN (
+             SELECT i.seq FROM tracking_inbox AS i
+             JOIN (SELECT tracking_number, min(seq) AS first FROM (SELECT tracking_number, seq FROM tracking_inbox ORDER BY seq LIMIT @numbers) GROUP BY tracking_number) AS h
+               ON i.tracking_number = h.tracking_number
+             ORDER BY h.first, i.seq LIMIT @rows)
+           ORDER BY seq`,
+  postgres: `WITH head AS (SELECT tracking_number, seq FROM tracking_inbox ORDER BY seq LIMIT @numbers FOR UPDATE SKIP LOCKED),
+                firsts AS (SELECT tracking_number, min(seq) AS first FROM head GROUP BY tracking_number),
+                picked AS (SELECT i.seq FROM tracking_inbox AS i JOIN firsts AS f ON i.tracking_number = f.tracking_number
+                           ORDER BY f.first, i.seq LIMIT @rows FOR UPDATE OF i SKIP LOCKED)
+           SELECT ${INBOX_COLS} FROM tracking_inbox WHERE seq IN (SELECT seq FROM picked) ORDER BY seq`,
 });
 const claimInboxOf = sqlPer({
   sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = ? ORDER BY seq LIMIT ?`,
@@ -209,15 +217,20 @@ function changed(values: readonly string[], counts: readonly number[]): Set<stri
 export class SqlTrackingRepository implements TrackingRepository {
   constructor(private readonly x: SqlExecutor) {}
 
-  private inboxRow(r: EventRow, table: string): InboxRow {
+  private eventRow(r: EventRow, table: string): InboxRow {
     return {
       seq: r.seq,
       trackingNumber: r.tracking_number,
       payloadId: r.payload_id,
       source: StoredSource.parse(r.source),
       event: readJson(CanonicalTrackingEvent, r.event_json, { table, column: 'event_json', key: { seq: r.seq } }),
+      eventJson: r.event_json,
       receivedAt: r.received_at,
     };
+  }
+
+  private claimed(rows: readonly EventRow[]): InboxRow[] {
+    return rows.map((r) => this.eventRow(r, 'tracking_inbox'));
   }
 
   async insertPayload(p: { id: string; source: TrackingSource; body: string; receivedAt: number }): Promise<void> {
@@ -247,11 +260,11 @@ export class SqlTrackingRepository implements TrackingRepository {
   }
 
   async claimInbox(numbers: number, rows: number): Promise<InboxRow[]> {
-    return (await this.x.all<EventRow>(claimInbox, { numbers, rows })).map((r) => this.inboxRow(r, 'tracking_inbox'));
+    return this.claimed(await this.x.all<EventRow>(claimInbox, { numbers, rows }));
   }
 
   async claimInboxOf(trackingNumber: string, rows: number): Promise<InboxRow[]> {
-    return (await this.x.all<EventRow>(claimInboxOf, [trackingNumber, rows])).map((r) => this.inboxRow(r, 'tracking_inbox'));
+    return this.claimed(await this.x.all<EventRow>(claimInboxOf, [trackingNumber, rows]));
   }
 
   async deleteInbox(seqs: readonly number[]): Promise<void> {
@@ -301,19 +314,19 @@ export class SqlTrackingRepository implements TrackingRepository {
   async appendHistory(entries: readonly HistoryEntry[]): Promise<Set<string>> {
     if (entries.length === 0) return new Set();
     if (this.x.engine === 'sqlite') {
-      const rows = entries.map((e) => [e.trackingNumber, e.hash, e.event.status, e.event.eventTime, e.source, e.payloadId, e.receivedAt, JSON.stringify(e.event)]);
+      const rows = entries.map((e) => [e.trackingNumber, e.hash, e.event.status, e.event.eventTime, e.source, e.payloadId, e.receivedAt, e.eventJson ?? JSON.stringify(e.event)]);
       return changed(
         entries.map((e) => e.hash),
         await this.x.runEach(appendHistoryRow, rows),
       );
     }
-    const rows = entries.map((e) => ({ t: e.trackingNumber, h: e.hash, st: e.event.status, et: e.event.eventTime, s: e.source, p: e.payloadId, r: e.receivedAt, e: JSON.stringify(e.event) }));
+    const rows = entries.map((e) => ({ t: e.trackingNumber, h: e.hash, st: e.event.status, et: e.event.eventTime, s: e.source, p: e.payloadId, r: e.receivedAt, e: e.eventJson ?? JSON.stringify(e.event) }));
     return new Set((await this.x.all<{ hash: string }>(appendHistory, { rows: JSON.stringify(rows) })).map((r) => r.hash));
   }
 
   async history(trackingNumber: string): Promise<HistoryRow[]> {
     const rows = await this.x.all<EventRow & { hash: string }>(history, [trackingNumber]);
-    return rows.map((r) => ({ ...this.inboxRow(r, 'tracking_history'), hash: r.hash }));
+    return rows.map((r) => ({ ...this.eventRow(r, 'tracking_history'), hash: r.hash }));
   }
 
   async timelines(trackingNumbers: readonly string[]): Promise<Map<string, Array<{ status: TrackingStatus; eventTime: number }>>> {

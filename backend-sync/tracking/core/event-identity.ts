@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CanonicalTrackingEvent } from '../tracking-event.js';
 import { tieBreakRank } from './status-rules.js';
 
@@ -21,7 +21,8 @@ export function normalisedHash(e: CanonicalTrackingEvent): string {
     }
     return v ?? null;
   });
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+  // One-shot digest: no Hash object per event (the applier hashes every event it sees).
+  return hash('sha256', JSON.stringify(parts), 'hex').slice(0, 32);
 }
 
 /**

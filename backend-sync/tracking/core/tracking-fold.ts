@@ -94,26 +94,41 @@ export type StepOutcome = { kind: 'applied' } | { kind: 'flagged'; flag: Flag };
  * order); a late event is not a step but a re-fold (foldHistory).
  */
 export function foldStep(p: TrackingProjection, e: FoldEvent): { next: TrackingProjection; outcome: StepOutcome } {
-  const verdict = transitionVerdict(p.status, e.event.status);
-  const base = { ...p, maxKey: e.key, events: p.events + 1 };
-  if (!verdict.legal) {
-    const flag: Flag = { hash: e.hash, from: p.status, to: e.event.status, eventTime: e.event.eventTime, reason: `illegal transition ${verdict.reason}` };
-    return { next: { ...base, flagged: p.flagged + 1, recent: [recentOf(e.event, true), ...p.recent].slice(0, RECENT_LIMIT) }, outcome: { kind: 'flagged', flag } };
-  }
   const ev = e.event;
+  const verdict = transitionVerdict(p.status, ev.status);
+  // One object literal per step (no spread of a spread): the live applier runs this per event.
+  if (!verdict.legal) {
+    const flag: Flag = { hash: e.hash, from: p.status, to: ev.status, eventTime: ev.eventTime, reason: `illegal transition ${verdict.reason}` };
+    return { next: { ...p, maxKey: e.key, events: p.events + 1, flagged: p.flagged + 1, recent: pushRecent(p.recent, recentOf(ev, true)) }, outcome: { kind: 'flagged', flag } };
+  }
   const next: TrackingProjection = {
-    ...base,
+    trackingNumber: p.trackingNumber,
+    carrier: p.carrier,
     status: ev.status,
     lastEventTime: ev.eventTime,
     lastAppliedKey: e.key,
+    maxKey: e.key,
     location: ev.location ?? p.location,
     lockerId: ev.lockerId ?? p.lockerId,
     compartmentId: ev.compartmentId ?? p.compartmentId,
     carrierPromise: ev.estimatedDeliveryAt ?? p.carrierPromise,
     reached: p.reached.includes(ev.status) ? p.reached : [...p.reached, ev.status],
-    recent: [recentOf(ev, false), ...p.recent].slice(0, RECENT_LIMIT),
+    recent: pushRecent(p.recent, recentOf(ev, false)),
+    events: p.events + 1,
+    flagged: p.flagged,
   };
-  return { next, outcome: { kind: 'applied' } };
+  return { next, outcome: APPLIED };
+}
+
+const APPLIED: StepOutcome = { kind: 'applied' };
+
+/** `entry` first, then the newest of `recent`, at most RECENT_LIMIT in all. */
+function pushRecent(recent: readonly RecentEntry[], entry: RecentEntry): RecentEntry[] {
+  const n = Math.min(recent.length, RECENT_LIMIT - 1);
+  const out = new Array<RecentEntry>(n + 1);
+  out[0] = entry;
+  for (let i = 0; i < n; i++) out[i + 1] = recent[i] as RecentEntry;
+  return out;
 }
 
 export function compareKeys(a: FoldEvent, b: FoldEvent): number {
