@@ -28,6 +28,7 @@ import type { Ed25519 } from './shared/contract.js';
 import type { Logger } from './shared/logger.js';
 import { Sweeper } from './shared/sweeper.js';
 import { KeyringReconciler } from './codes/keyring-reconciler.js';
+import { RevocationFollower } from './codes/revocation-follower.js';
 import type { Store } from './store/store.js';
 import { LegLearner, learnedEta } from './tracking/eta/learned-eta.js';
 import { LegStatsCache } from './tracking/eta/leg-stats-store.js';
@@ -80,7 +81,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const codeSets = new CodeSetService(store);
   const transitions = new OrderTransitions(store, clock, logger.child({ component: 'transitions' }));
   const offlineGraceMs = config.presence.offlineGraceMs;
-  const metrics: BackendMetrics = new BackendMetrics({ store, rejections: (): ReadonlyMap<string, number> => bridge.rejections() });
+  const metrics: BackendMetrics = new BackendMetrics({ store, rejections: (): ReadonlyMap<string, number> => bridge.rejections(), signingAvailable: () => keys.signingAvailable });
   // Tracking (docs/backend.md, "Tracking"): sources accept into the inbox, the applier folds.
   const trackingMetrics = new TrackingMetrics(metrics.registry, async () => {
     const b = await store.tracking.inboxBacklog(INBOX_BACKLOG_CAP);
@@ -126,6 +127,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const bridge = new LockerBridge({ store, clock, keys, codeSets, ingest, alerts, commands, health, snapshotWindowMs: config.codeSync.snapshotWindowMs, logger });
   const outbox = new OutboxDispatcher({ store, clock, logger, channels: p.channels, codeBox, maxAttempts: config.notifications.maxAttempts, baseBackoffMs: config.notifications.baseBackoffMs });
   const keyring = new KeyringReconciler({ store, keys, codeSets, clock, logger });
+  const revocations = new RevocationFollower({ store, keys, tokens, codeSets, clock, logger });
   const sweeper = new Sweeper(
     [
       { name: 'reservations', run: () => reservations.sweep() },
@@ -138,6 +140,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'tracking-apply', run: () => applier.drain(10) },
       { name: 'tracking-dedupe-retention', run: () => store.tracking.purgeKeys(clock.now() - TRACKING_DEDUPE_RETENTION_MS, 5_000) },
       { name: 'idempotency-retention', run: () => store.idempotency.purge(clock.now() - config.idempotency.retentionMs, 5_000) },
+      { name: 'key-revocation-follow', run: () => revocations.run() },
       { name: 'keyring-reconcile', run: () => keyring.run() },
       { name: 'reservation-retention', run: () => store.reservations.purgeAbandoned(clock.now() - config.reservations.retentionMs, 5_000) },
     ],

@@ -20,15 +20,34 @@ import { touchAllLockers } from './touch-all-lockers.js';
 // process stops part way, running the revocation again finishes it: the tokens still
 // signed by the kid are found again, the kid is revoked once, the bump is harmless.
 
-export async function revokeSigningKey(
-  kid: string,
-  deps: { store: Store; keys: KeyStore; tokens: TokenService; codeSets: CodeSetService; clock: Clock; logger: Logger },
-): Promise<{ reissued: number }> {
-  const { store, keys, tokens, codeSets, clock } = deps;
+export interface KeyRevocationDeps {
+  store: Store;
+  keys: KeyStore;
+  tokens: TokenService;
+  codeSets: CodeSetService;
+  clock: Clock;
+  logger: Logger;
+}
+
+export async function revokeSigningKey(kid: string, deps: KeyRevocationDeps): Promise<{ reissued: number }> {
+  const { store, keys, codeSets } = deps;
   const log = deps.logger.child({ component: 'keys' });
   // Refused before anything changes (keys.revoke checks the same again, under its write).
   await keys.assertRevocable(kid);
+  const reissued = await reissueLiveTokens(kid, deps);
+  await store.transaction(() => keys.revoke(kid));
+  log.warn({ kid, reissued }, 'keys.revoked');
+  await touchAllLockers(store, codeSets);
+  return { reissued };
+}
 
+/**
+ * Re-issues every live token `kid` signed, under the active key, with the same claims: one
+ * locker per transaction (its set's lock), the tokens read again under it, so two callers
+ * never re-issue one token twice. Resolves to how many it re-issued.
+ */
+export async function reissueLiveTokens(kid: string, deps: KeyRevocationDeps): Promise<number> {
+  const { store, tokens, codeSets, clock } = deps;
   let reissued = 0;
   // Ids only: the key may have signed hundreds of thousands of live tokens.
   const lockersWithTokens = await store.codeSets.lockersWithLiveKid(kid);
@@ -54,8 +73,5 @@ export async function revokeSigningKey(
       return n;
     });
   }
-  await store.transaction(() => keys.revoke(kid));
-  log.warn({ kid, reissued }, 'keys.revoked');
-  await touchAllLockers(store, codeSets);
-  return { reissued };
+  return reissued;
 }

@@ -68,7 +68,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   else deps.logger.child({ component: 'http' }).warn({}, 'http.auth_disabled');
   app.get('/health', { schema: { hide: true } }, () => {
     const mqtt = deps.mqttConnected?.();
-    return { status: 'ok', mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', time: deps.clock.now() };
+    // Still 200 without a signing key: searches, holds and tracking work; shipments and
+    // code batches answer 503 SIGNING_UNAVAILABLE (KeyStore.followRevocations).
+    const signing = deps.keys.signingAvailable;
+    return { status: signing ? 'ok' : 'degraded', mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', signing: signing ? 'ok' : 'unavailable', time: deps.clock.now() };
   });
   // The API's own description, open like /health: integrators need it before they hold a key.
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -40,9 +40,18 @@ interface LoadedKey {
   publicKey: string;
 }
 
+/** What followRevocations found and did. */
+export type RevocationFollow =
+  | { outcome: 'unchanged' }
+  | { outcome: 'switched'; revokedKid: string; activeKid: string }
+  | { outcome: 'restored'; activeKid: string }
+  | { outcome: 'disabled'; revokedKid: string; reason: string };
+
 export class KeyStore {
   private readonly signers = new Map<string, { issuer: TokenIssuer; seal: BackendSigner }>();
   private activeKidValue = '';
+  /** Set while this instance has no key it may sign with (why); cleared by a load that finds one. */
+  private unusable: { revokedKid: string; reason: string } | undefined;
 
   constructor(private readonly options: KeyStoreOptions) {}
 
@@ -73,6 +82,7 @@ export class KeyStore {
       });
     }
     this.activeKidValue = active;
+    this.unusable = undefined;
     log.info({ activeKid: active, kids: keys.map((k) => k.kid), revoked: [...revoked] }, 'keys.loaded');
   }
 
@@ -80,8 +90,46 @@ export class KeyStore {
     return this.activeKidValue;
   }
 
+  /** False while this instance's key was revoked elsewhere and its directory holds no other (health, metrics). */
+  get signingAvailable(): boolean {
+    return this.unusable === undefined;
+  }
+
+  private assertUsable(): void {
+    if (this.unusable === undefined) return;
+    throw new BackendError('SIGNING_UNAVAILABLE', 'this instance has no usable signing key: its key was revoked and the keys directory holds no other', {
+      revokedKid: this.unusable.revokedKid,
+      reason: this.unusable.reason,
+    });
+  }
+
+  /**
+   * Catches up with revocations another instance made. A kid revoked elsewhere is dropped
+   * from this instance's signers; when it is the kid this instance signs with, the keys
+   * directory is loaded again (the newest key not revoked becomes active, as at start). If
+   * the directory holds no usable key, this instance stops signing (SIGNING_UNAVAILABLE)
+   * rather than issue tokens and seal batches every locker refuses, and tries again on
+   * each call, so a key file dropped into the directory brings it back.
+   */
+  async followRevocations(): Promise<RevocationFollow> {
+    const revoked = await this.revokedKids();
+    for (const kid of [...this.signers.keys()]) if (revoked.has(kid)) this.signers.delete(kid);
+    const wasUnusable = this.unusable;
+    if (wasUnusable === undefined && !revoked.has(this.activeKidValue)) return { outcome: 'unchanged' };
+    const revokedKid = wasUnusable?.revokedKid ?? this.activeKidValue;
+    try {
+      await this.load();
+    } catch (err) {
+      if (!(err instanceof BackendError) || err.code !== 'CONFIG_INVALID') throw err;
+      this.unusable = { revokedKid, reason: err.message };
+      return { outcome: 'disabled', revokedKid, reason: err.message };
+    }
+    return wasUnusable === undefined ? { outcome: 'switched', revokedKid, activeKid: this.activeKidValue } : { outcome: 'restored', activeKid: this.activeKidValue };
+  }
+
   /** Signs new tokens. */
   tokenIssuer(): TokenIssuer {
+    this.assertUsable();
     const s = this.signers.get(this.activeKidValue);
     if (s === undefined) throw new BackendError('INTERNAL', 'key store not loaded');
     return s.issuer;
@@ -94,6 +142,7 @@ export class KeyStore {
    * Revocations are read from the database: another instance may have revoked a kid.
    */
   async sealSignerFor(trustedKids: readonly string[]): Promise<BackendSigner> {
+    this.assertUsable();
     const active = this.signers.get(this.activeKidValue);
     if (active === undefined) throw new BackendError('INTERNAL', 'key store not loaded');
     if (trustedKids.length === 0 || trustedKids.includes(this.activeKidValue)) return active.seal;

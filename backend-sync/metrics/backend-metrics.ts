@@ -50,6 +50,8 @@ export interface BackendMetricsDeps {
   store: Store;
   /** The bridge's running count of rejected locker messages, by reason. */
   rejections: () => ReadonlyMap<string, number>;
+  /** Whether this instance has a signing key it may use (KeyStore.signingAvailable). */
+  signingAvailable?: (() => boolean) | undefined;
 }
 
 export class BackendMetrics {
@@ -86,6 +88,15 @@ export class BackendMetrics {
         const online = lockers.filter((l) => l.online).length;
         this.set({ presence: 'online' }, online);
         this.set({ presence: 'offline' }, lockers.length - online);
+      },
+    });
+    const { signingAvailable } = deps;
+    new Gauge({
+      name: 'backend_signing_available',
+      help: 'Whether this instance can sign tokens and code batches (0: its key was revoked and the keys directory holds no other)',
+      registers,
+      collect() {
+        this.set(signingAvailable === undefined || signingAvailable() ? 1 : 0);
       },
     });
     new Gauge({

@@ -16,6 +16,8 @@ export const backendErrorStatus = {
   CONFIG_INVALID: 500,
   DB_DURABILITY: 500,
   DB_TOO_NEW: 500,
+  /** This instance has no signing key it may use (its key was revoked by another instance). */
+  SIGNING_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const;
 export type BackendErrorCode = keyof typeof backendErrorStatus;

@@ -1,0 +1,42 @@
+import type { Logger } from '../shared/logger.js';
+import { reissueLiveTokens, type KeyRevocationDeps } from './key-revocation.js';
+
+// Every instance follows revocations made on another one (sweeper task
+// `key-revocation-follow`). Revoking a key runs on one instance; another that was never
+// reloaded may still sign with the revoked kid, and every token it issues and every batch
+// it seals is then refused by the lockers, which already hold the revocation: a customer
+// at the locker with a code that does not open. Each pass: the key store drops kids
+// revoked in the database and, if its own active kid is among them, loads the keys
+// directory again (or stops signing when the directory holds no other usable key, see
+// KeyStore.followRevocations); then any token still live under a revoked kid, issued by
+// such an instance before it noticed, is re-issued under the active key. Both steps find
+// nothing in the usual pass: a read of the small signing_keys table and one index probe
+// per revoked kid.
+
+export class RevocationFollower {
+  private readonly log: Logger;
+  private wasAvailable = true;
+
+  constructor(private readonly d: KeyRevocationDeps) {
+    this.log = d.logger.child({ component: 'keys' });
+  }
+
+  /** One pass; resolves to the tokens it re-issued. */
+  async run(): Promise<number> {
+    const { keys } = this.d;
+    const follow = await keys.followRevocations();
+    if (follow.outcome === 'switched') this.log.warn({ revokedKid: follow.revokedKid, activeKid: follow.activeKid }, 'keys.revocation_followed');
+    if (follow.outcome === 'restored') this.log.info({ activeKid: follow.activeKid }, 'keys.signing_restored');
+    // Logged once when it starts, not every pass: /health and backend_signing_available show it meanwhile.
+    if (follow.outcome === 'disabled' && this.wasAvailable) this.log.error({ revokedKid: follow.revokedKid, reason: follow.reason }, 'keys.signing_unavailable');
+    this.wasAvailable = keys.signingAvailable;
+    if (!keys.signingAvailable) return 0;
+    let reissued = 0;
+    for (const kid of await keys.revokedKids()) {
+      const n = await reissueLiveTokens(kid, this.d);
+      if (n > 0) this.log.warn({ kid, reissued: n }, 'keys.revoked_tokens_reissued');
+      reissued += n;
+    }
+    return reissued;
+  }
+}
