@@ -143,6 +143,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'key-revocation-follow', run: () => revocations.run() },
       { name: 'keyring-reconcile', run: () => keyring.run() },
       { name: 'reservation-retention', run: () => store.reservations.purgeAbandoned(clock.now() - config.reservations.retentionMs, 5_000) },
+      { name: 'notification-retention', run: () => store.notifications.purgeFinished(clock.now() - config.notifications.retentionMs, 5_000) },
     ],
     Math.min(config.reservations.sweepIntervalMs, config.notifications.pollIntervalMs),
     logger,

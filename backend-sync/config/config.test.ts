@@ -20,6 +20,12 @@ describe('backend config', () => {
     );
   });
 
+  it('keeps finished notifications 30 days by default and refuses a window under a day', () => {
+    expect(parseConfig({ mqtt: { enabled: false } }).notifications.retentionMs).toBe(30 * 86_400_000);
+    expect(() => parseConfig({ mqtt: { enabled: false }, notifications: { retentionMs: 3_600_000 } })).toThrow(/at least one day/);
+    expect(parseConfig({ mqtt: { enabled: false }, notifications: { retentionMs: 86_400_000 } }).notifications.retentionMs).toBe(86_400_000);
+  });
+
   it('remembers idempotency keys 24 h by default and refuses a window under an hour', () => {
     expect(parseConfig({ mqtt: { enabled: false } }).idempotency.retentionMs).toBe(24 * 3_600_000);
     expect(() => parseConfig({ mqtt: { enabled: false }, idempotency: { retentionMs: 60_000 } })).toThrow(/at least one hour/);

@@ -119,6 +119,11 @@ export const BackendConfig = z
         maxAttempts: z.number().int().positive().default(8),
         baseBackoffMs: z.number().int().positive().default(2_000),
         webhook: z.object({ url: z.url(), secret: z.string().min(16) }).strict().optional(),
+        /**
+         * Sent and given-up notifications (the customer's name, email, phone) are deleted this
+         * long after they were created; pending ones stay until they finish.
+         */
+        retentionMs: z.number().int().min(hours(24), 'notifications.retentionMs: at least one day (86400000)').default(hours(24 * 30)),
       })
       .strict()
       .prefault({}),

@@ -46,6 +46,26 @@ describe('notification outbox', () => {
     expect(f.inbox.sent.map((n) => n.kind)).toEqual(['order.placed', 'order.payment_confirmed', 'parcel.ready_for_pickup']);
   });
 
+  it('forgets sent notifications (the customer contact) 30 days after they were created, through the sweeper', async () => {
+    const fx = await makeBackend();
+    f = fx;
+    await fx.services.orders.place('ord-retention', {
+      orderRef: 'ref-retention',
+      customer: { name: 'Ada', email: 'ada@example.com' },
+      currency: 'EUR',
+      lines: [{ lineId: 'l1', sku: 'sku-l1', quantity: 1, unitPriceCents: 1000, size: 'M' }],
+      reservationIds: [],
+    });
+    await fx.services.sweeper.tick();
+    expect((await fx.store.notifications.list()).map((n) => n.state)).toEqual(['sent']);
+    fx.clock.advance(30 * 24 * 3_600_000);
+    await fx.services.sweeper.tick();
+    expect(await fx.store.notifications.list()).toHaveLength(1);
+    fx.clock.advance(1);
+    await fx.services.sweeper.tick();
+    expect(await fx.store.notifications.list()).toEqual([]);
+  });
+
   it('signs webhooks with HMAC and retries with growing backoff until the receiver accepts', async () => {
     const received: Array<{ body: string; signature: string }> = [];
     let failuresLeft = 2;

@@ -298,6 +298,11 @@ export interface NotificationRepository {
   list(filter?: { kind?: string }): Promise<NotificationRecord[]>;
   /** Notifications still waiting to be sent (the outbox backlog). */
   backlog(): Promise<number>;
+  /**
+   * Deletes finished notifications (sent or given up) created before `before`, oldest
+   * first, at most `limit`; resolves to how many. Pending ones are never deleted.
+   */
+  purgeFinished(before: number, limit: number): Promise<number>;
 }
 
 export interface AlertRepository {

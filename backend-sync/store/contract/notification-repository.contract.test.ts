@@ -117,4 +117,21 @@ describe.each(engines)('NotificationRepository on %s', (engine) => {
     expect(await repo.claimDue(T + 10 * LEASE, LEASE, 10)).toEqual([]);
     expect(await repo.backlog()).toBe(0);
   });
+
+  it('purges finished notifications created before the cutoff, oldest first, never a pending one', async () => {
+    for (const [id, at] of [['old-sent', T], ['old-failed', T + 1], ['old-pending', T + 2], ['newer-sent', T + 3], ['new-sent', T + 10]] as const) {
+      await repo.enqueue(note(id, { createdAt: at }));
+    }
+    await repo.claimDue(T, LEASE, 10);
+    for (const id of ['old-sent', 'newer-sent', 'new-sent']) await repo.markSent(id, T + 20, { redacted: true });
+    await repo.markFailedAttempt('old-failed', 8, T + 20, 'gave up', true);
+    await repo.markFailedAttempt('old-pending', 1, T + 20, 'retry later', false);
+    // Limit 1: the oldest finished goes first.
+    expect(await repo.purgeFinished(T + 10, 1)).toBe(1);
+    expect((await repo.list()).map((n) => n.id)).toEqual(['old-failed', 'old-pending', 'newer-sent', 'new-sent']);
+    expect(await repo.purgeFinished(T + 10, 100)).toBe(2);
+    expect((await repo.list()).map((n) => n.id)).toEqual(['old-pending', 'new-sent']);
+    expect(await repo.purgeFinished(T + 10, 100)).toBe(0);
+    expect(await repo.backlog()).toBe(1);
+  });
 });

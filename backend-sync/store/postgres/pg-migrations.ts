@@ -449,6 +449,9 @@ const steps: readonly Step[] = [
   // Abandoned checkout holds (expired or released, never part of an order) are purged after
   // reservations.retentionMs (SQLite step 15): at checkout rates they are most of the rows.
   { online: [`CREATE INDEX reservations_abandoned ON reservations (updated_at) WHERE status IN ('released', 'expired') AND order_id IS NULL`] },
+  // Finished notifications (sent or given up) are purged after notifications.retentionMs
+  // (SQLite step 16): they hold customers' names, emails and phone numbers.
+  { online: [`CREATE INDEX notifications_finished ON notifications (created_at) WHERE state <> 'pending'`] },
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

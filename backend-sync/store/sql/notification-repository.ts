@@ -60,6 +60,13 @@ const markFailed = sql(
 const all = sql(`SELECT ${COLUMNS} FROM notifications ORDER BY created_at, id`);
 const byKind = sql(`SELECT ${COLUMNS} FROM notifications WHERE kind = ? ORDER BY created_at, id`);
 const backlog = sql(`SELECT count(*) AS n FROM notifications WHERE state = 'pending'`);
+// The partial index notifications_finished, oldest first; several instances purge at once
+// on PostgreSQL, each taking rows the others have not locked.
+const FINISHED = `state <> 'pending' AND created_at < ?`;
+const purgeFinished = sqlPer({
+  sqlite: `DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE ${FINISHED} ORDER BY created_at LIMIT ?)`,
+  postgres: `DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE ${FINISHED} ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
+});
 
 const dueFirst = (a: NotificationRecord, b: NotificationRecord): number => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
@@ -99,5 +106,9 @@ export class SqlNotificationRepository implements NotificationRepository {
 
   async backlog(): Promise<number> {
     return (await this.x.one<{ n: number }>(backlog))?.n ?? 0;
+  }
+
+  purgeFinished(before: number, limit: number): Promise<number> {
+    return this.x.run(purgeFinished, [before, limit]);
   }
 }

@@ -535,6 +535,11 @@ const steps: readonly string[] = [
   `
   CREATE INDEX reservations_abandoned ON reservations (updated_at) WHERE status IN ('released', 'expired') AND order_id IS NULL;
   `,
+  // Finished notifications (sent or given up) are purged after notifications.retentionMs
+  // (PostgreSQL step 10): they hold customers' names, emails and phone numbers.
+  `
+  CREATE INDEX notifications_finished ON notifications (created_at) WHERE state <> 'pending';
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
