@@ -3,6 +3,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { keyringHash, type CodeSetService } from './code-set-service.js';
+import { touchLockers } from './touch-all-lockers.js';
 
 // Sends the keyring to lockers that were left behind. A key reload bumps every locker's set,
 // but a reload cut short (process stopped, deploy) leaves the rest unbumped, and an instance
@@ -50,15 +51,8 @@ export class KeyringReconciler {
     for (;;) {
       const ids = await store.codeSets.lockersMissingKeyring(hash, activeKid, after, batch);
       if (ids.length === 0) break;
-      await store.transaction(async () => {
-        for (const lockerId of ids) {
-          // Read again under the set's lock: another instance may have bumped it meanwhile.
-          const set = await store.codeSets.ensure(lockerId);
-          if (set.version > set.publishedVersion || set.keyringSentHash === hash) continue;
-          await codeSets.touch(lockerId);
-          bumped++;
-        }
-      });
+      // Checked again under each set's lock: another instance may have bumped it meanwhile.
+      bumped += await touchLockers(store, codeSets, ids, { batch, skip: (set) => set.version > set.publishedVersion || set.keyringSentHash === hash });
       after = ids[ids.length - 1] as string;
       if (ids.length < batch) break;
     }
