@@ -48,7 +48,7 @@ export async function releaseDevice(outDir: string): Promise<DeviceRelease> {
 
   // Exact versions: the board installs what CI tested, not whatever a range allows today.
   const dependencies = Object.fromEntries(Object.keys(runtimeDependencies(root, 'device')).map((d) => [d, installedVersion(d)]));
-  const manifest = { name: 'locker-device', version, private: true, type: 'module', engines: { node: '>=20' }, main: 'main.js', dependencies };
+  const manifest = { name: 'locker-device', version, private: true, type: 'module', engines: { node: '>=20.12' }, main: 'main.js', dependencies };
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   execFileSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
 

@@ -29,7 +29,9 @@ export async function reloadSigningKeys(deps: { store: Store; keys: KeyStore; co
   } catch (err) {
     if (!isBackendError(err, 'CONFIG_INVALID')) throw err;
     log.error({ reason: err.message, ...err.details }, 'keys.reload_failed');
-    throw new BackendError('BUSINESS_RULE', 'the keys directory cannot be loaded; the keys in use are unchanged', { reason: err.message });
+    // While signing is unavailable (KeyStore.followRevocations) there are no keys in use to keep.
+    const kept = keys.signingAvailable ? 'the keys in use are unchanged' : 'signing stays unavailable';
+    throw new BackendError('BUSINESS_RULE', `the keys directory cannot be loaded; ${kept}`, { reason: err.message, signingAvailable: keys.signingAvailable });
   }
   const keyringChanged = keyringHash(await keys.keyringChanges()) !== before;
   let lockersNotified = 0;

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { lockerWouldAccept } from '@locker/sync-testing/locker-token-check.js';
 import { createBackendServices, type BackendServices } from '../backend-services.js';
 import { SimulatedPaymentProvider } from '../payments/simulated-payment-provider.js';
-import { Keyring } from '../shared/contract.js';
+import { Keyring, encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
 import { isBackendError } from '../shared/errors.js';
 import { lockerInput, makeBackend, writeKey, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
@@ -16,6 +16,9 @@ import { revokeSigningKey } from './key-revocation.js';
 
 const OLD = 'k-20261101-old';
 const NEW = 'k-20261120-new';
+const PREV = 'k-20260801-prev';
+const STRAY = 'k-20261201-stray';
+const DAY = 86_400_000;
 
 describe('following a revocation made by another instance', () => {
   let f: BackendFixture | undefined;
@@ -118,5 +121,97 @@ describe('following a revocation made by another instance', () => {
     expect(await lockerAccepts(b, entry.token)).toBe(true);
     expect((await app.inject({ method: 'GET', url: '/health' })).json()).toMatchObject({ status: 'ok', signing: 'ok' });
     expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/^backend_signing_available 1$/m);
+  });
+
+  it('follows only the key the fleet made active: an old retired key or a stray key in its directory is never chosen, and nothing is retired', async () => {
+    const b = await makeBackend({ kid: OLD });
+    f = b;
+    const bKeys = join(b.dir, 'keys');
+    // B's directory still holds PREV, the deployment's key until 90 days ago, and STRAY, a
+    // key generated on this host that the fleet never saw (newest by name).
+    const prev = writeKey(b.ed, bKeys, PREV);
+    await b.store.signingKeys.upsertSeen(PREV, prev.publicKey, b.clock.now() - 200 * DAY);
+    await b.store.signingKeys.retire(PREV, b.clock.now() - 90 * DAY);
+    writeKey(b.ed, bKeys, STRAY);
+    const aKeys = join(b.dir, 'keys-a');
+    mkdirSync(aKeys);
+    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(bKeys, name), join(aKeys, name));
+    writeKey(b.ed, aKeys, NEW);
+    const a = await instanceA(b, aKeys);
+    await revokeOn(a, b, OLD);
+    const before = await b.store.signingKeys.all();
+
+    await b.services.sweeper.tick();
+    expect(b.services.keys.signingAvailable).toBe(false);
+    await expect(b.services.keys.sealSignerFor([PREV, STRAY])).rejects.toMatchObject({ code: 'SIGNING_UNAVAILABLE', details: { reason: `the active signing key ${NEW} is not in the keys directory` } });
+    // The database is as A left it: NEW active, PREV retired when it was, STRAY unknown.
+    expect(await b.store.signingKeys.all()).toEqual(before);
+    expect((await b.store.signingKeys.all()).map((k) => k.kid)).not.toContain(STRAY);
+    const ring = await b.services.keys.keyringChanges();
+    expect(ring.find((k) => k.kid === NEW)).toEqual({ op: 'trust', kid: NEW, publicKey: expect.any(String) as string });
+
+    // With NEW copied in, B follows NEW although STRAY sorts newer.
+    for (const name of [`${NEW}.key`, `${NEW}.pub`]) copyFileSync(join(aKeys, name), join(bKeys, name));
+    await b.services.sweeper.tick();
+    expect([b.services.keys.signingAvailable, b.services.keys.activeKid]).toEqual([true, NEW]);
+    expect(await b.store.signingKeys.all()).toEqual(before);
+  });
+
+  it('does not follow a file named after the active key that holds another key', async () => {
+    const b = await makeBackend({ kid: OLD });
+    f = b;
+    const bKeys = join(b.dir, 'keys');
+    const aKeys = join(b.dir, 'keys-a');
+    mkdirSync(aKeys);
+    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(bKeys, name), join(aKeys, name));
+    writeKey(b.ed, aKeys, NEW);
+    const a = await instanceA(b, aKeys);
+    await revokeOn(a, b, OLD);
+    writeKey(b.ed, bKeys, NEW); // same kid, freshly generated: not the key the lockers trust
+
+    await b.services.sweeper.tick();
+    expect(b.services.keys.signingAvailable).toBe(false);
+    const app = await b.app();
+    expect((await app.inject({ method: 'GET', url: '/health' })).json()).toMatchObject({ status: 'degraded', signing: 'unavailable' });
+  });
+
+  it('leaves commands to the instances that can sign: none is stored or leased by one that cannot', async () => {
+    const b = await makeBackend({ kid: OLD });
+    f = b;
+    await b.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
+    await b.services.bridge.onMessage(
+      topicFor('lk-a', 'presence'),
+      encodeMessage('presence', {
+        ...newEnvelope('presence', b.clock.now()), status: 'online', bootId: 'boot-0001', firmwareVersion: '1.0.0', dbEpoch: 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0',
+        codeSet: await b.store.codeSets.ensure('lk-a'), audit: { highSeq: 0, ackedSeq: 0 },
+      }),
+    );
+    const bKeys = join(b.dir, 'keys');
+    const aKeys = join(b.dir, 'keys-a');
+    mkdirSync(aKeys);
+    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(bKeys, name), join(aKeys, name));
+    writeKey(b.ed, aKeys, NEW);
+    const a = await instanceA(b, aKeys);
+    await revokeOn(a, b, OLD);
+    await b.services.sweeper.tick();
+    expect(b.services.keys.signingAvailable).toBe(false);
+
+    const app = await b.app();
+    const refused = await app.inject({ method: 'POST', url: '/lockers/lk-a/commands', payload: { command: { kind: 'resync' } } });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.json()).toMatchObject({ error: { code: 'SIGNING_UNAVAILABLE' } });
+    expect(await b.store.commands.claimDue(b.clock.now(), 0, 100)).toEqual([]);
+
+    // A stores one; B's sweeps do not lease it away from A, which publishes it.
+    const published: string[] = [];
+    a.commands.attach({ publish: (topic) => Promise.resolve(void published.push(topic)) });
+    const sent = await a.commands.send('lk-a', { kind: 'resync' }, 'support', 60_000);
+    expect(published).toEqual([topicFor('lk-a', 'cmd')]);
+    b.clock.advance(6_000);
+    await b.services.sweeper.tick();
+    expect(await b.services.commands.publishDue()).toBe(0);
+    expect(await a.commands.publishDue()).toBe(1);
+    expect(published).toHaveLength(2);
+    expect((await a.commands.get(sent.transactionId)).attempts).toBe(2);
   });
 });

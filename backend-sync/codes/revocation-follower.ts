@@ -6,12 +6,12 @@ import { reissueLiveTokens, type KeyRevocationDeps } from './key-revocation.js';
 // reloaded may still sign with the revoked kid, and every token it issues and every batch
 // it seals is then refused by the lockers, which already hold the revocation: a customer
 // at the locker with a code that does not open. Each pass: the key store drops kids
-// revoked in the database and, if its own active kid is among them, loads the keys
-// directory again (or stops signing when the directory holds no other usable key, see
-// KeyStore.followRevocations); then any token still live under a revoked kid, issued by
-// such an instance before it noticed, is re-issued under the active key. Both steps find
-// nothing in the usual pass: a read of the small signing_keys table and one index probe
-// per revoked kid.
+// revoked in the database and, if its own active kid is among them, switches to the key
+// the database holds active when its keys directory has it (or stops signing until it
+// does, see KeyStore.followRevocations); then any token still live under a revoked kid,
+// issued by such an instance before it noticed, is re-issued under the active key. Both
+// steps find nothing in the usual pass: two reads of the small signing_keys table and one
+// index probe per revoked kid.
 
 export class RevocationFollower {
   private readonly log: Logger;

@@ -74,13 +74,7 @@ export class KeyStore {
       for (const k of await store.signingKeys.all()) if (k.kid !== active && k.retiredAt === undefined) await store.signingKeys.retire(k.kid, now);
       for (const kid of this.options.revokedKids) await store.signingKeys.revoke(kid, now);
     });
-    this.signers.clear();
-    for (const k of usable) {
-      this.signers.set(k.kid, {
-        issuer: new TokenIssuer({ ed, kid: k.kid, seed: k.seed, issuer: this.options.issuer }),
-        seal: new BackendSigner({ ed, kid: k.kid, seed: k.seed, now: () => clock.now() }),
-      });
-    }
+    this.installSigners(usable);
     this.activeKidValue = active;
     this.unusable = undefined;
     log.info({ activeKid: active, kids: keys.map((k) => k.kid), revoked: [...revoked] }, 'keys.loaded');
@@ -95,7 +89,8 @@ export class KeyStore {
     return this.unusable === undefined;
   }
 
-  private assertUsable(): void {
+  /** Throws SIGNING_UNAVAILABLE while signingAvailable is false: call before storing work that must be signed. */
+  assertSigningAvailable(): void {
     if (this.unusable === undefined) return;
     throw new BackendError('SIGNING_UNAVAILABLE', 'this instance has no usable signing key: its key was revoked and the keys directory holds no other', {
       revokedKid: this.unusable.revokedKid,
@@ -105,31 +100,65 @@ export class KeyStore {
 
   /**
    * Catches up with revocations another instance made. A kid revoked elsewhere is dropped
-   * from this instance's signers; when it is the kid this instance signs with, the keys
-   * directory is loaded again (the newest key not revoked becomes active, as at start). If
-   * the directory holds no usable key, this instance stops signing (SIGNING_UNAVAILABLE)
-   * rather than issue tokens and seal batches every locker refuses, and tries again on
-   * each call, so a key file dropped into the directory brings it back.
+   * from this instance's signers. When it is the kid this instance signs with, the
+   * instance follows the key the database holds active (neither retired nor revoked: the
+   * one the instance that revoked switched to), provided its keys directory has that key.
+   * It never picks a key of its own choosing: an old key left in the directory, or one the
+   * fleet never saw, would sign tokens the lockers distrust, and choosing it the way load()
+   * does would retire the fleet's active key. Nothing is written to the database here.
+   * Without the active key in its directory the instance stops signing
+   * (SIGNING_UNAVAILABLE) rather than issue tokens and seal batches every locker refuses,
+   * and tries again on each call, so copying the key file in brings it back.
    */
   async followRevocations(): Promise<RevocationFollow> {
-    const revoked = await this.revokedKids();
+    const rows = await this.options.store.signingKeys.all();
+    const revoked = new Set(rows.filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
     for (const kid of [...this.signers.keys()]) if (revoked.has(kid)) this.signers.delete(kid);
     const wasUnusable = this.unusable;
     if (wasUnusable === undefined && !revoked.has(this.activeKidValue)) return { outcome: 'unchanged' };
     const revokedKid = wasUnusable?.revokedKid ?? this.activeKidValue;
+    // Unusable from here until a key is installed: a failure below (database, files) then
+    // answers 503 SIGNING_UNAVAILABLE, not a 500 from a missing signer.
+    this.unusable ??= { revokedKid, reason: 'following a revocation' };
+    const disable = (reason: string): RevocationFollow => {
+      this.unusable = { revokedKid, reason };
+      return { outcome: 'disabled', revokedKid, reason };
+    };
+    const active = rows.filter((k) => k.revokedAt === undefined && k.retiredAt === undefined && !this.options.revokedKids.includes(k.kid)).map((k) => k.kid).sort().reverse();
+    if (active[0] === undefined) return disable('no signing key is active in the database');
+    if (this.options.activeKid !== undefined && this.options.activeKid !== active[0]) return disable(`keys.activeKid pins ${this.options.activeKid}; the active key is ${active[0]}`);
+    let keys: LoadedKey[];
     try {
-      await this.load();
+      keys = readKeyDir(this.options.dir, this.options.ed);
     } catch (err) {
       if (!(err instanceof BackendError) || err.code !== 'CONFIG_INVALID') throw err;
-      this.unusable = { revokedKid, reason: err.message };
-      return { outcome: 'disabled', revokedKid, reason: err.message };
+      return disable(err.message);
     }
-    return wasUnusable === undefined ? { outcome: 'switched', revokedKid, activeKid: this.activeKidValue } : { outcome: 'restored', activeKid: this.activeKidValue };
+    // Same kid and same public key: a file named after the active kid but holding another
+    // key would sign tokens no locker can verify.
+    const publicKeyOf = new Map(rows.map((k) => [k.kid, k.publicKey]));
+    const next = active.find((kid) => keys.some((k) => k.kid === kid && k.publicKey === publicKeyOf.get(kid)));
+    if (next === undefined) return disable(`the active signing key ${active[0]} is not in the keys directory`);
+    this.installSigners(keys.filter((k) => !revoked.has(k.kid) && !this.options.revokedKids.includes(k.kid)));
+    this.activeKidValue = next;
+    this.unusable = undefined;
+    return wasUnusable === undefined ? { outcome: 'switched', revokedKid, activeKid: next } : { outcome: 'restored', activeKid: next };
+  }
+
+  private installSigners(keys: readonly LoadedKey[]): void {
+    const { ed, clock } = this.options;
+    this.signers.clear();
+    for (const k of keys) {
+      this.signers.set(k.kid, {
+        issuer: new TokenIssuer({ ed, kid: k.kid, seed: k.seed, issuer: this.options.issuer }),
+        seal: new BackendSigner({ ed, kid: k.kid, seed: k.seed, now: () => clock.now() }),
+      });
+    }
   }
 
   /** Signs new tokens. */
   tokenIssuer(): TokenIssuer {
-    this.assertUsable();
+    this.assertSigningAvailable();
     const s = this.signers.get(this.activeKidValue);
     if (s === undefined) throw new BackendError('INTERNAL', 'key store not loaded');
     return s.issuer;
@@ -142,7 +171,7 @@ export class KeyStore {
    * Revocations are read from the database: another instance may have revoked a kid.
    */
   async sealSignerFor(trustedKids: readonly string[]): Promise<BackendSigner> {
-    this.assertUsable();
+    this.assertSigningAvailable();
     const active = this.signers.get(this.activeKidValue);
     if (active === undefined) throw new BackendError('INTERNAL', 'key store not loaded');
     if (trustedKids.length === 0 || trustedKids.includes(this.activeKidValue)) return active.seal;

@@ -48,8 +48,11 @@ export class CommandService {
   }
 
   async send(lockerId: string, command: Command, actor: string, ttlMs: number): Promise<CommandRecord> {
-    const { store, clock } = this.o;
+    const { store, clock, keys } = this.o;
     if ((await store.lockers.gate(lockerId)) === undefined) throw notFound('locker', lockerId);
+    // Before the insert: a command stored by an instance that cannot sign would still go out
+    // (another instance publishes it) while the caller, told 503, sends it again.
+    keys.assertSigningAvailable();
     if (!Number.isInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_COMMAND_LIFETIME_MS) {
       throw new BackendError('BUSINESS_RULE', 'command lifetime out of range', { ttlMs, maxTtlMs: MAX_COMMAND_LIFETIME_MS });
     }
@@ -91,6 +94,9 @@ export class CommandService {
     const { store, clock, keys } = this.o;
     const now = clock.now();
     await store.commands.expire(now);
+    // Claiming leases commands for 30 s: an instance that cannot sign would hold them back
+    // from the instances that can (KeyStore.followRevocations).
+    if (!keys.signingAvailable) return 0;
     let sent = 0;
     for (const c of await store.commands.claimDue(now, PUBLISH_LEASE_MS, 100)) {
       const parsed = Command.safeParse(c.command);
