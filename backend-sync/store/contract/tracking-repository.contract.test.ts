@@ -53,8 +53,10 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     const claimed = await x.transaction(() => repo.claimInbox(2, 100));
     expect(claimed.map((r) => r.event)).toEqual([events[0], events[1], events[3]].map((e) => JSON.parse(JSON.stringify(e)) as unknown));
     expect(claimed[1]).toMatchObject({ trackingNumber: 'TN2', payloadId: 'p1', source: 'canonical', receivedAt: T + 5 });
-    // Cut by the rows cap: whole numbers first (TN1's two rows), not the two oldest rows.
-    expect((await x.transaction(() => repo.claimInbox(2, 2))).map((r) => r.event)).toEqual([events[0], events[3]].map((e) => JSON.parse(JSON.stringify(e)) as unknown));
+    // Cut by the rows cap: whole numbers first (TN1's two rows), not the two oldest rows; on
+    // PostgreSQL the head rows it locked come first (every locked row is applied).
+    const capped = engine === 'sqlite' ? [events[0], events[3]] : [events[0], events[1]];
+    expect((await x.transaction(() => repo.claimInbox(2, 2))).map((r) => r.event)).toEqual(capped.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
     expect((await x.transaction(() => repo.claimInbox(2, 3))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2', 'TN1']);
     await repo.deleteInbox(claimed.map((r) => r.seq));
     const rest = await x.transaction(() => repo.claimInbox(10, 100));
@@ -103,6 +105,30 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     release();
     expect(await first).toEqual(['TN1', 'TN2']);
     expect(second).toEqual(['TN3', 'TN4']);
+  });
+
+  it('holds no row it does not return, so another instance never applies a later row of a number before its head row', async () => {
+    if (engine === 'sqlite') return; // one exclusive writer: nothing is held across claims
+    const tns = ['TN1', 'TN2', 'TN1', 'TN2', 'TN3'];
+    await repo.enqueue(tns.map((tn, i) => ({ trackingNumber: tn, payloadId: 'p', source: 'poll' as const, event: ev({ trackingNumber: tn, eventTime: T + i }), receivedAt: T })));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let claimedFirst!: () => void;
+    const firstClaimed = new Promise<void>((r) => (claimedFirst = r));
+    // The rows cap cuts inside the head: TN2's head row is claimed with TN1's rows or not locked at all.
+    const first = x.transaction(async () => {
+      const rows = await repo.claimInbox(2, 2);
+      claimedFirst();
+      await held;
+      return rows.map((r) => r.seq);
+    });
+    await firstClaimed;
+    const second = await x.transaction(async () => (await repo.claimInbox(10, 100)).map((r) => r.seq));
+    release();
+    const all = (await x.all<{ seq: number }>(sql('SELECT seq FROM tracking_inbox ORDER BY seq'))).map((r) => Number(r.seq));
+    const firstSeqs = await first;
+    expect(firstSeqs).toHaveLength(2);
+    expect([...firstSeqs, ...second].sort((a, b) => a - b)).toEqual(all);
   });
 
   it('records dedupe keys once, reports which exist, and purges them by age', async () => {

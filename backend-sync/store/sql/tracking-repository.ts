@@ -38,6 +38,11 @@ const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, receiv
 // When the rows cap cuts in, it takes whole numbers, oldest first (only the last one may be
 // cut): a number split over two batches costs its projection, read model and poll note
 // twice. The rows come back in arrival order.
+// On PostgreSQL the head rows are locked (SKIP LOCKED: concurrent instances take different
+// heads), so every head row is claimed, even of a number past the cut: a head row locked
+// but left unapplied would let another instance apply that number's later rows first
+// (stored as late scans: correct, but refolded). A number past the cut then has its oldest
+// rows here and the rest in a later batch, in arrival order.
 const claimInbox = sqlPer({
   sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE seq IN (
              SELECT i.seq FROM tracking_inbox AS i
@@ -47,9 +52,10 @@ const claimInbox = sqlPer({
            ORDER BY seq`,
   postgres: `WITH head AS (SELECT tracking_number, seq FROM tracking_inbox ORDER BY seq LIMIT @numbers FOR UPDATE SKIP LOCKED),
                 firsts AS (SELECT tracking_number, min(seq) AS first FROM head GROUP BY tracking_number),
-                picked AS (SELECT i.seq FROM tracking_inbox AS i JOIN firsts AS f ON i.tracking_number = f.tracking_number
-                           ORDER BY f.first, i.seq LIMIT @rows FOR UPDATE OF i SKIP LOCKED)
-           SELECT ${INBOX_COLS} FROM tracking_inbox WHERE seq IN (SELECT seq FROM picked) ORDER BY seq`,
+                rest AS (SELECT i.seq FROM tracking_inbox AS i JOIN firsts AS f ON i.tracking_number = f.tracking_number
+                         WHERE NOT EXISTS (SELECT 1 FROM head AS h WHERE h.seq = i.seq)
+                         ORDER BY f.first, i.seq LIMIT greatest(0, @rows - (SELECT count(*) FROM head)) FOR UPDATE OF i SKIP LOCKED)
+           SELECT ${INBOX_COLS} FROM tracking_inbox WHERE seq IN (SELECT seq FROM head UNION ALL SELECT seq FROM rest) ORDER BY seq`,
 });
 const claimInboxOf = sqlPer({
   sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = ? ORDER BY seq LIMIT ?`,
