@@ -42,6 +42,21 @@ describe('following a revocation made by another instance', () => {
     return lockerWouldAccept({ token, lockerId: 'lk-a', now: b.clock.now(), purposes: ['pickup'] }, Keyring.fromRows(b.ed, rows), b.ed).ok;
   }
 
+  /**
+   * A's directory: the deployment's old key and data key, plus NEW, which B never got. A
+   * loads it (NEW becomes the fleet's active key) and revokes OLD.
+   */
+  async function revokedOnA(b: BackendFixture): Promise<{ a: BackendServices; aKeys: string }> {
+    const bKeys = join(b.dir, 'keys');
+    const aKeys = join(b.dir, 'keys-a');
+    mkdirSync(aKeys);
+    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(bKeys, name), join(aKeys, name));
+    writeKey(b.ed, aKeys, NEW);
+    const a = await instanceA(b, aKeys);
+    await revokeOn(a, b, OLD);
+    return { a, aKeys };
+  }
+
   it('switches to the newer key in its directory and re-issues the tokens it signed with the revoked one meanwhile', async () => {
     const b = await makeBackend({ kid: OLD });
     f = b;
@@ -86,12 +101,7 @@ describe('following a revocation made by another instance', () => {
     await ship(b, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
     // A's directory: the deployment's old key and data key, plus a new key B never got.
     const bKeys = join(b.dir, 'keys');
-    const aKeys = join(b.dir, 'keys-a');
-    mkdirSync(aKeys);
-    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(bKeys, name), join(aKeys, name));
-    writeKey(b.ed, aKeys, NEW);
-    const a = await instanceA(b, aKeys);
-    await revokeOn(a, b, OLD);
+    const { aKeys } = await revokedOnA(b);
 
     await b.services.sweeper.tick();
     expect(b.services.keys.signingAvailable).toBe(false);
@@ -133,12 +143,7 @@ describe('following a revocation made by another instance', () => {
     await b.store.signingKeys.upsertSeen(PREV, prev.publicKey, b.clock.now() - 200 * DAY);
     await b.store.signingKeys.retire(PREV, b.clock.now() - 90 * DAY);
     writeKey(b.ed, bKeys, STRAY);
-    const aKeys = join(b.dir, 'keys-a');
-    mkdirSync(aKeys);
-    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(bKeys, name), join(aKeys, name));
-    writeKey(b.ed, aKeys, NEW);
-    const a = await instanceA(b, aKeys);
-    await revokeOn(a, b, OLD);
+    const { aKeys } = await revokedOnA(b);
     const before = await b.store.signingKeys.all();
 
     await b.services.sweeper.tick();
@@ -161,12 +166,7 @@ describe('following a revocation made by another instance', () => {
     const b = await makeBackend({ kid: OLD });
     f = b;
     const bKeys = join(b.dir, 'keys');
-    const aKeys = join(b.dir, 'keys-a');
-    mkdirSync(aKeys);
-    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(bKeys, name), join(aKeys, name));
-    writeKey(b.ed, aKeys, NEW);
-    const a = await instanceA(b, aKeys);
-    await revokeOn(a, b, OLD);
+    await revokedOnA(b);
     writeKey(b.ed, bKeys, NEW); // same kid, freshly generated: not the key the lockers trust
 
     await b.services.sweeper.tick();
@@ -186,13 +186,7 @@ describe('following a revocation made by another instance', () => {
         codeSet: await b.store.codeSets.ensure('lk-a'), audit: { highSeq: 0, ackedSeq: 0 },
       }),
     );
-    const bKeys = join(b.dir, 'keys');
-    const aKeys = join(b.dir, 'keys-a');
-    mkdirSync(aKeys);
-    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(bKeys, name), join(aKeys, name));
-    writeKey(b.ed, aKeys, NEW);
-    const a = await instanceA(b, aKeys);
-    await revokeOn(a, b, OLD);
+    const { a } = await revokedOnA(b);
     await b.services.sweeper.tick();
     expect(b.services.keys.signingAvailable).toBe(false);
 
