@@ -84,7 +84,7 @@ export class KeyStore {
     return this.activeKidValue;
   }
 
-  /** False while this instance's key was revoked elsewhere and its directory holds no other (health, metrics). */
+  /** False while this instance's key was revoked elsewhere and its directory lacks the fleet's active key (health, metrics). */
   get signingAvailable(): boolean {
     return this.unusable === undefined;
   }
@@ -92,7 +92,7 @@ export class KeyStore {
   /** Throws SIGNING_UNAVAILABLE while signingAvailable is false: call before storing work that must be signed. */
   assertSigningAvailable(): void {
     if (this.unusable === undefined) return;
-    throw new BackendError('SIGNING_UNAVAILABLE', 'this instance has no usable signing key: its key was revoked and the keys directory holds no other', {
+    throw new BackendError('SIGNING_UNAVAILABLE', 'this instance has no usable signing key: its key was revoked and the keys directory lacks the active key of the fleet', {
       revokedKid: this.unusable.revokedKid,
       reason: this.unusable.reason,
     });

@@ -93,7 +93,7 @@ export class BackendMetrics {
     const { signingAvailable } = deps;
     new Gauge({
       name: 'backend_signing_available',
-      help: 'Whether this instance can sign tokens and code batches (0: its key was revoked and the keys directory holds no other)',
+      help: 'Whether this instance can sign tokens and code batches (0: its key was revoked and the keys directory lacks the active key of the fleet)',
       registers,
       collect() {
         this.set(signingAvailable === undefined || signingAvailable() ? 1 : 0);
