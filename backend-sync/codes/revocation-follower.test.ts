@@ -2,11 +2,10 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lockerWouldAccept } from '@locker/sync-testing/locker-token-check.js';
-import { createBackendServices, type BackendServices } from '../backend-services.js';
-import { SimulatedPaymentProvider } from '../payments/simulated-payment-provider.js';
+import type { BackendServices } from '../backend-services.js';
 import { Keyring, encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
 import { isBackendError } from '../shared/errors.js';
-import { lockerInput, makeBackend, writeKey, type BackendFixture } from '../testing/backend-fixture.js';
+import { lockerInput, makeBackend, peerInstance, writeKey, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 import { revokeSigningKey } from './key-revocation.js';
 
@@ -28,7 +27,7 @@ describe('following a revocation made by another instance', () => {
   });
 
   async function instanceA(b: BackendFixture, keysDir: string): Promise<BackendServices> {
-    const a = createBackendServices({ config: { ...b.config, keys: { ...b.config.keys, dir: keysDir } }, store: b.store, clock: b.clock, logger: b.services.logger, ed: b.ed, payments: new SimulatedPaymentProvider(), channels: [] });
+    const a = peerInstance(b, keysDir);
     await a.keys.load();
     return a;
   }

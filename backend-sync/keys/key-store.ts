@@ -55,7 +55,14 @@ export class KeyStore {
 
   constructor(private readonly options: KeyStoreOptions) {}
 
-  /** Reads the key directory and records what it found; throws CONFIG_INVALID when there is nothing to sign with. */
+  /**
+   * Reads the key directory and records what it found; throws CONFIG_INVALID when there is
+   * nothing it may sign with. The newest key the fleet has not retired becomes active: a
+   * key never seen before (a rotation) or the fleet's active key. A retired key never comes
+   * back by itself: an instance started with an old directory would otherwise retire the
+   * fleet's active key and leave every other instance without one. Going back to a retired
+   * key takes keys.activeKid, which clears its retirement.
+   */
   async load(): Promise<void> {
     const { ed, store, clock } = this.options;
     const log = this.options.logger.child({ component: 'keys' });
@@ -63,20 +70,36 @@ export class KeyStore {
     this.options.codeBox?.load();
     if (keys.length === 0) throw new BackendError('CONFIG_INVALID', 'no signing keys in the keys directory', { dir: this.options.dir });
     const now = clock.now();
+    const rows = await store.signingKeys.all();
+    const known = new Map(rows.map((k) => [k.kid, k]));
+    for (const k of keys) {
+      const seen = known.get(k.kid);
+      // Tokens it signed would carry a kid every locker maps to the other public key.
+      if (seen !== undefined && seen.publicKey !== k.publicKey) throw new BackendError('CONFIG_INVALID', 'key file holds another key than the one the fleet knows under its kid', { kid: k.kid });
+    }
     const revoked = new Set(this.options.revokedKids);
-    for (const k of await store.signingKeys.all()) if (k.revokedAt !== undefined) revoked.add(k.kid);
+    for (const k of rows) if (k.revokedAt !== undefined) revoked.add(k.kid);
     const usable = keys.filter((k) => !revoked.has(k.kid)).sort((a, b) => (a.kid < b.kid ? 1 : -1));
-    const active = this.options.activeKid ?? usable[0]?.kid;
+    const active = this.options.activeKid ?? usable.find((k) => known.get(k.kid)?.retiredAt === undefined)?.kid;
     const activeKey = usable.find((k) => k.kid === active);
+    if (active === undefined && usable.length > 0) {
+      const fleetActive = rows.find((k) => k.retiredAt === undefined && k.revokedAt === undefined)?.kid ?? null;
+      throw new BackendError('CONFIG_INVALID', 'every key in the keys directory is retired: copy in the active key of the fleet, add a new key, or pin keys.activeKid', { kids: usable.map((k) => k.kid), fleetActive });
+    }
     if (active === undefined || activeKey === undefined) throw new BackendError('CONFIG_INVALID', 'active signing key is missing or revoked', { kid: active ?? null });
+    const reactivated = known.get(active)?.retiredAt !== undefined;
     await store.transaction(async () => {
       for (const k of keys) await store.signingKeys.upsertSeen(k.kid, k.publicKey, now);
+      if (reactivated) await store.signingKeys.unretire(active);
       for (const k of await store.signingKeys.all()) if (k.kid !== active && k.retiredAt === undefined) await store.signingKeys.retire(k.kid, now);
       for (const kid of this.options.revokedKids) await store.signingKeys.revoke(kid, now);
     });
     this.installSigners(usable);
     this.activeKidValue = active;
+    const wasUnusable = this.unusable;
     this.unusable = undefined;
+    if (reactivated) log.warn({ kid: active }, 'keys.retired_key_reactivated');
+    if (wasUnusable !== undefined) log.info({ activeKid: active, revokedKid: wasUnusable.revokedKid }, 'keys.signing_restored');
     log.info({ activeKid: active, kids: keys.map((k) => k.kid), revoked: [...revoked] }, 'keys.loaded');
   }
 
@@ -117,16 +140,17 @@ export class KeyStore {
     const wasUnusable = this.unusable;
     if (wasUnusable === undefined && !revoked.has(this.activeKidValue)) return { outcome: 'unchanged' };
     const revokedKid = wasUnusable?.revokedKid ?? this.activeKidValue;
-    // Unusable from here until a key is installed: a failure below (database, files) then
-    // answers 503 SIGNING_UNAVAILABLE, not a 500 from a missing signer.
+    // Unusable from here until a key is installed: a failure below (reading the key files)
+    // then answers 503 SIGNING_UNAVAILABLE, not a 500 from a missing signer.
     this.unusable ??= { revokedKid, reason: 'following a revocation' };
     const disable = (reason: string): RevocationFollow => {
       this.unusable = { revokedKid, reason };
       return { outcome: 'disabled', revokedKid, reason };
     };
-    const active = rows.filter((k) => k.revokedAt === undefined && k.retiredAt === undefined && !this.options.revokedKids.includes(k.kid)).map((k) => k.kid).sort().reverse();
-    if (active[0] === undefined) return disable('no signing key is active in the database');
-    if (this.options.activeKid !== undefined && this.options.activeKid !== active[0]) return disable(`keys.activeKid pins ${this.options.activeKid}; the active key is ${active[0]}`);
+    // load() leaves one kid neither retired nor revoked; should two ever be, the newest.
+    const fleetActive = rows.filter((k) => k.revokedAt === undefined && k.retiredAt === undefined && !this.options.revokedKids.includes(k.kid)).map((k) => k.kid).sort().reverse()[0];
+    if (fleetActive === undefined) return disable('no signing key is active in the database');
+    if (this.options.activeKid !== undefined && this.options.activeKid !== fleetActive) return disable(`keys.activeKid pins ${this.options.activeKid}; the active key is ${fleetActive}`);
     let keys: LoadedKey[];
     try {
       keys = readKeyDir(this.options.dir, this.options.ed);
@@ -136,9 +160,9 @@ export class KeyStore {
     }
     // Same kid and same public key: a file named after the active kid but holding another
     // key would sign tokens no locker can verify.
-    const publicKeyOf = new Map(rows.map((k) => [k.kid, k.publicKey]));
-    const next = active.find((kid) => keys.some((k) => k.kid === kid && k.publicKey === publicKeyOf.get(kid)));
-    if (next === undefined) return disable(`the active signing key ${active[0]} is not in the keys directory`);
+    const fleetPublicKey = rows.find((k) => k.kid === fleetActive)?.publicKey;
+    if (!keys.some((k) => k.kid === fleetActive && k.publicKey === fleetPublicKey)) return disable(`the active signing key ${fleetActive} is not in the keys directory`);
+    const next = fleetActive;
     this.installSigners(keys.filter((k) => !revoked.has(k.kid) && !this.options.revokedKids.includes(k.kid)));
     this.activeKidValue = next;
     this.unusable = undefined;
@@ -185,11 +209,19 @@ export class KeyStore {
     return new Set((await this.options.store.signingKeys.all()).filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
   }
 
-  /** Throws unless `kid` may be revoked: a known key that is not the active one. */
+  /**
+   * Throws unless `kid` may be revoked: a known key the fleet has retired. Checked against
+   * the database, not this instance's memory: an instance still signing with an older key
+   * must not revoke the key every other instance signs with.
+   */
   async assertRevocable(kid: string): Promise<void> {
+    this.assertSigningAvailable();
     if (kid === this.activeKidValue) throw new BackendError('BUSINESS_RULE', 'the active signing key cannot be revoked; activate another first', { kid });
-    const known = (await this.options.store.signingKeys.all()).some((k) => k.kid === kid);
-    if (!known) throw new BackendError('NOT_FOUND', 'signing key not found', { kid });
+    const row = (await this.options.store.signingKeys.all()).find((k) => k.kid === kid);
+    if (row === undefined) throw new BackendError('NOT_FOUND', 'signing key not found', { kid });
+    if (row.retiredAt === undefined && row.revokedAt === undefined) {
+      throw new BackendError('BUSINESS_RULE', 'the active signing key of the fleet cannot be revoked; activate another first', { kid, activeKid: this.activeKidValue });
+    }
   }
 
   /** Marks a kid revoked (persisted); the caller re-issues its tokens and pushes the change. */
@@ -248,10 +280,13 @@ function readKeyDir(dir: string, ed: Ed25519): LoadedKey[] {
     } catch (err) {
       throw new BackendError('CONFIG_INVALID', 'key file does not hold an Ed25519 seed', { file: name, cause: err instanceof Error ? err.message : String(err) });
     }
-    const pubFile = names.includes(`${kid}.pub`) ? readFileSync(join(dir, `${kid}.pub`), 'utf8').trim() : undefined;
-    if (pubFile !== undefined && keyToText(publicKeyFromText(pubFile)) !== publicKey) {
-      throw new BackendError('CONFIG_INVALID', 'public key file does not match the private key', { kid });
+    let pubKey: string | undefined;
+    try {
+      pubKey = names.includes(`${kid}.pub`) ? keyToText(publicKeyFromText(readFileSync(join(dir, `${kid}.pub`), 'utf8').trim())) : undefined;
+    } catch (err) {
+      throw new BackendError('CONFIG_INVALID', 'public key file cannot be read as an Ed25519 public key', { file: `${kid}.pub`, cause: err instanceof Error ? err.message : String(err) });
     }
+    if (pubKey !== undefined && pubKey !== publicKey) throw new BackendError('CONFIG_INVALID', 'public key file does not match the private key', { kid });
     out.push({ kid, seed, publicKey });
   }
   return out;

@@ -319,6 +319,8 @@ export interface SigningKeyRepository {
   all(): Promise<SigningKeyRecord[]>;
   retire(kid: string, at: number): Promise<void>;
   revoke(kid: string, at: number): Promise<boolean>;
+  /** Clears retired_at: an operator pinned a retired kid active again (keys.activeKid). */
+  unretire(kid: string): Promise<void>;
 }
 
 export interface CommandRepository {

@@ -110,6 +110,16 @@ async function openFixtureStore(o: FixtureOptions, path: string, checkpoint: Sql
   return { store: pg.store, dispose: o.pgSchema === undefined ? pg.dispose : () => pg.store.close() };
 }
 
+/**
+ * A second instance of the fixture's deployment, as another process would be: its own
+ * services and keys directory (keys.activeKid as given) over the same store and clock.
+ * Not loaded, so a test can watch load() refuse.
+ */
+export function peerInstance(b: BackendFixture, keysDir: string, activeKid?: string): BackendServices {
+  const config: BackendConfig = { ...b.config, keys: { ...b.config.keys, dir: keysDir, activeKid } };
+  return createBackendServices({ config, store: b.store, clock: b.clock, logger: b.services.logger, ed: b.ed, payments: new SimulatedPaymentProvider(), channels: [] });
+}
+
 /** A locker with `perSize` compartments of each size listed. */
 export function lockerInput(id: string, lat: number, lng: number, sizes: Partial<Record<'S' | 'M' | 'L' | 'XL', number>> = { S: 2, M: 2, L: 1 }): LockerInput {
   const compartments: LockerInput['compartments'] = [];

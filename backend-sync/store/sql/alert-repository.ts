@@ -75,6 +75,7 @@ const upsertSeen = sql('INSERT INTO signing_keys (kid, public_key, first_seen_at
 const keys = sql('SELECT kid, public_key, first_seen_at, retired_at, revoked_at FROM signing_keys ORDER BY kid');
 const retire = sql('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL');
 const revoke = sql('UPDATE signing_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL');
+const unretire = sql('UPDATE signing_keys SET retired_at = NULL WHERE kid = ? AND retired_at IS NOT NULL');
 
 export class SqlSigningKeyRepository implements SigningKeyRepository {
   constructor(private readonly x: SqlExecutor) {}
@@ -98,5 +99,9 @@ export class SqlSigningKeyRepository implements SigningKeyRepository {
 
   async revoke(kid: string, at: number): Promise<boolean> {
     return (await this.x.run(revoke, [at, kid])) === 1;
+  }
+
+  async unretire(kid: string): Promise<void> {
+    await this.x.run(unretire, [kid]);
   }
 }
