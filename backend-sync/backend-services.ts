@@ -130,6 +130,8 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const revocations = new RevocationFollower({ store, keys, tokens, codeSets, clock, logger });
   const sweeper = new Sweeper(
     [
+      // First: the passes after it sign (commands, code batches) with the key it settles.
+      { name: 'key-revocation-follow', run: () => revocations.run() },
       { name: 'reservations', run: () => reservations.sweep() },
       { name: 'pickup-expiry', run: () => parcels.expireDue() },
       { name: 'code-expiry', run: () => expireCodes(store, codeSets, clock) },
@@ -140,7 +142,6 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'tracking-apply', run: () => applier.drain(10) },
       { name: 'tracking-dedupe-retention', run: () => store.tracking.purgeKeys(clock.now() - TRACKING_DEDUPE_RETENTION_MS, 5_000) },
       { name: 'idempotency-retention', run: () => store.idempotency.purge(clock.now() - config.idempotency.retentionMs, 5_000) },
-      { name: 'key-revocation-follow', run: () => revocations.run() },
       { name: 'keyring-reconcile', run: () => keyring.run() },
       { name: 'reservation-retention', run: () => store.reservations.purgeAbandoned(clock.now() - config.reservations.retentionMs, 5_000) },
       { name: 'notification-retention', run: () => store.notifications.purgeFinished(clock.now() - config.notifications.retentionMs, 5_000) },

@@ -40,6 +40,9 @@ export class KeyringReconciler {
   /** One pass; resolves to the lockers whose sets it bumped. */
   async run(): Promise<number> {
     const { store, keys, codeSets, clock } = this.d;
+    // While this instance cannot sign, its activeKid is a revoked kid no locker should
+    // trust: measuring lockers against it would bump them for nothing.
+    if (!keys.signingAvailable) return 0;
     const hash = keyringHash(await keys.keyringChanges());
     const activeKid = keys.activeKid;
     const key = `${hash}:${activeKid}`;

@@ -1,4 +1,4 @@
-import { Command, MAX_COMMAND_LIFETIME_MS, encodeMessage, publishOptionsFor, topicFor, type CommandReplyMessage } from '../shared/contract.js';
+import { Command, MAX_COMMAND_LIFETIME_MS, encodeMessage, publishOptionsFor, topicFor, type BackendSigner, type CommandReplyMessage } from '../shared/contract.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
@@ -101,10 +101,17 @@ export class CommandService {
     for (const c of await store.commands.claimDue(now, PUBLISH_LEASE_MS, 100)) {
       const parsed = Command.safeParse(c.command);
       if (!parsed.success || c.dbEpoch === undefined) continue;
-      // get, not ensure: only the trusted kids are read, and the set's row lock is not needed.
-      const set = await store.codeSets.get(c.lockerId);
-      const message = (await keys.sealSignerFor(set?.trustedKids ?? [])).command(c.lockerId, c.dbEpoch, c.transactionId, parsed.data, c.expiresAt - now);
-      await store.commands.markAttempt(c.transactionId, c.attempts + 1, now + Math.min(300_000, this.retryMs * 2 ** c.attempts));
+      let message: ReturnType<BackendSigner['command']>;
+      try {
+        // get, not ensure: only the trusted kids are read, and the set's row lock is not needed.
+        const set = await store.codeSets.get(c.lockerId);
+        message = (await keys.sealSignerFor(set?.trustedKids ?? [])).command(c.lockerId, c.dbEpoch, c.transactionId, parsed.data, c.expiresAt - now);
+        await store.commands.markAttempt(c.transactionId, c.attempts + 1, now + Math.min(300_000, this.retryMs * 2 ** c.attempts));
+      } catch (err) {
+        // This one waits out its lease and is claimed again; the rest of the pass goes on.
+        this.log.warn({ lockerId: c.lockerId, transactionId: c.transactionId, err: err instanceof Error ? err.message : String(err) }, 'command.prepare_failed');
+        continue;
+      }
       if (this.publisher === undefined) continue;
       try {
         await this.publisher.publish(topicFor(c.lockerId, 'cmd'), encodeMessage('cmd', message), publishOptionsFor('cmd'));

@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+
+// A pass publishes every due command it claimed: one that fails to seal (a database error
+// reading its locker's set) must not hold back the ones after it for the 30 s lease.
+
+describe('publishing due commands', () => {
+  let f: BackendFixture | undefined;
+  afterEach(async () => {
+    await f?.close();
+    f = undefined;
+  });
+
+  it('a command that fails mid-pass is retried later; the others in the pass go out', async () => {
+    const b = await makeBackend();
+    f = b;
+    for (const id of ['lk-a', 'lk-b']) {
+      await b.services.lockers.register(lockerInput(id, 52.52, 13.405, { M: 1 }));
+      await b.services.bridge.onMessage(
+        topicFor(id, 'presence'),
+        encodeMessage('presence', {
+          ...newEnvelope('presence', b.clock.now()), status: 'online', bootId: 'boot-0001', firmwareVersion: '1.0.0', dbEpoch: 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0',
+          codeSet: await b.store.codeSets.ensure(id), audit: { highSeq: 0, ackedSeq: 0 },
+        }),
+      );
+    }
+    // Stored while no broker is attached: both wait for the next pass.
+    await b.services.commands.send('lk-a', { kind: 'resync' }, 'support', 300_000);
+    await b.services.commands.send('lk-b', { kind: 'resync' }, 'support', 300_000);
+    const published: string[] = [];
+    b.services.commands.attach({ publish: (topic) => Promise.resolve(void published.push(topic)) });
+    const get = b.store.codeSets.get.bind(b.store.codeSets);
+    let calls = 0;
+    b.store.codeSets.get = (lockerId) => (++calls === 1 ? Promise.reject(new Error('database gone')) : get(lockerId));
+    b.clock.advance(60_000);
+
+    expect(await b.services.commands.publishDue()).toBe(1);
+    expect(published).toHaveLength(1);
+    const failed = published[0] === topicFor('lk-a', 'cmd') ? topicFor('lk-b', 'cmd') : topicFor('lk-a', 'cmd');
+    // The failed one is still pending and goes out once its lease is over (with the other's
+    // retry: no locker replied yet).
+    b.clock.advance(31_000);
+    expect(await b.services.commands.publishDue()).toBe(2);
+    expect(published.slice(1)).toContain(failed);
+  });
+});
