@@ -35,9 +35,9 @@ const inboxBacklog = sql(
 const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, received_at';
 // The numbers of the oldest rows (fair: the head of the inbox goes first), with every
 // pending row of theirs: a backlog is folded per number in one step, not one row at a time.
-// When the rows cap cuts in, it takes whole numbers, oldest first (only the last one may be
-// cut): a number split over two batches costs its projection, read model and poll note
-// twice. The rows come back in arrival order.
+// When the rows cap cuts in, it takes whole numbers, oldest first (on SQLite only the last
+// one may be cut): a number split over two batches costs its projection, read model and poll
+// note twice. The rows come back in arrival order.
 // On PostgreSQL the head rows are locked (SKIP LOCKED: concurrent instances take different
 // heads), so every head row is claimed, even of a number past the cut: a head row locked
 // but left unapplied would let another instance apply that number's later rows first
