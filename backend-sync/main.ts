@@ -8,8 +8,9 @@ import { createBackendServices } from './backend-services.js';
 import { loadConfig } from './config/config.js';
 import { reloadSigningKeys } from './codes/key-reload.js';
 import { buildApp } from './http/app.js';
-import { bridgeSubscriptionsFor } from './locker-sync/locker-bridge.js';
+import { bridgeSubscriptionsFor, signedUplinkSubscriptionsFor } from './locker-sync/locker-bridge.js';
 import { MqttTransport } from './locker-sync/mqtt-transport.js';
+import { pauseSignedUplinksWhileUnavailable } from './locker-sync/signed-uplinks.js';
 import type { NotificationChannel } from './notifications/channel.js';
 import { LogChannel } from './notifications/log-channel.js';
 import { WebhookChannel } from './notifications/webhook-channel.js';
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
       onMessage: (topic, payload) => services.bridge.onMessage(topic, payload),
     });
     services.bridge.attach(transport);
+    pauseSignedUplinksWhileUnavailable(services.keys, transport, signedUplinkSubscriptionsFor(config.mqtt.sharedGroup), logger);
   }
   const mqtt = transport;
   const app = await buildApp({ ...services, mqttConnected: mqtt === undefined ? undefined : () => mqtt.connected });

@@ -8,6 +8,8 @@ import { isBackendError } from '../shared/errors.js';
 import { lockerInput, makeBackend, peerInstance, writeKey, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 import { revokeSigningKey } from './key-revocation.js';
+import { signedUplinkSubscriptionsFor } from '../locker-sync/locker-bridge.js';
+import { pauseSignedUplinksWhileUnavailable } from '../locker-sync/signed-uplinks.js';
 
 // Two instances of one deployment on one database: A revokes a key, B was never reloaded
 // and still signs with it. B is the fixture (its sweeper, its app); A is a second set of
@@ -100,10 +102,20 @@ describe('following a revocation made by another instance', () => {
     await ship(b, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
     // A's directory: the deployment's old key and data key, plus a new key B never got.
     const bKeys = join(b.dir, 'keys');
+    const subscriptions: string[] = [];
+    const transport = {
+      pause: (filters: readonly string[]) => Promise.resolve(void subscriptions.push(`pause ${filters.join(',')}`)),
+      resume: (filters: readonly string[]) => Promise.resolve(void subscriptions.push(`resume ${filters.join(',')}`)),
+    };
+    const signed = signedUplinkSubscriptionsFor('fleet');
+    pauseSignedUplinksWhileUnavailable(b.services.keys, transport, signed, b.services.logger);
     const { aKeys } = await revokedOnA(b);
 
     await b.services.sweeper.tick();
     expect(b.services.keys.signingAvailable).toBe(false);
+    // The group takes the uplinks B would store and never ack; a second pass changes nothing.
+    await b.services.sweeper.tick();
+    expect(subscriptions).toEqual([`pause ${signed.join(',')}`]);
     const refused = await ship(b, o.id, ['l2'], 'lk-a', 'M', 'TRK2').catch((err: unknown) => err);
     expect(isBackendError(refused, 'SIGNING_UNAVAILABLE')).toBe(true);
     await expect(b.services.keys.sealSignerFor([NEW])).rejects.toMatchObject({ code: 'SIGNING_UNAVAILABLE' });
@@ -124,6 +136,7 @@ describe('following a revocation made by another instance', () => {
     await b.services.sweeper.tick();
     expect(b.services.keys.signingAvailable).toBe(true);
     expect(b.services.keys.activeKid).toBe(NEW);
+    expect(subscriptions).toEqual([`pause ${signed.join(',')}`, `resume ${signed.join(',')}`]);
     const s2 = await ship(b, o.id, ['l2'], 'lk-a', 'M', 'TRK2');
     const entry = (await b.store.codeSets.liveEntries('lk-a')).find((e) => e.shipmentId === s2.id)!;
     expect(entry.kid).toBe(NEW);

@@ -53,7 +53,19 @@ export class KeyStore {
   /** Set while this instance has no key it may sign with (why); cleared by a load that finds one. */
   private unusable: { revokedKid: string; reason: string } | undefined;
 
+  private readonly availabilityListeners: Array<(available: boolean) => void> = [];
+
   constructor(private readonly options: KeyStoreOptions) {}
+
+  /** Told when signingAvailable changes (after load or followRevocations settles). */
+  onSigningAvailability(listener: (available: boolean) => void): void {
+    this.availabilityListeners.push(listener);
+  }
+
+  private settled(wasAvailable: boolean): void {
+    if (this.signingAvailable === wasAvailable) return;
+    for (const l of this.availabilityListeners) l(this.signingAvailable);
+  }
 
   /**
    * Reads the key directory and records what it found; throws CONFIG_INVALID when there is
@@ -98,6 +110,7 @@ export class KeyStore {
     this.activeKidValue = active;
     const wasUnusable = this.unusable;
     this.unusable = undefined;
+    this.settled(wasUnusable === undefined);
     if (reactivated) log.warn({ kid: active }, 'keys.retired_key_reactivated');
     if (wasUnusable !== undefined) log.info({ activeKid: active, revokedKid: wasUnusable.revokedKid }, 'keys.signing_restored');
     log.info({ activeKid: active, kids: keys.map((k) => k.kid), revoked: [...revoked] }, 'keys.loaded');
@@ -134,6 +147,15 @@ export class KeyStore {
    * and tries again on each call, so copying the key file in brings it back.
    */
   async followRevocations(): Promise<RevocationFollow> {
+    const wasAvailable = this.signingAvailable;
+    try {
+      return await this.follow();
+    } finally {
+      this.settled(wasAvailable);
+    }
+  }
+
+  private async follow(): Promise<RevocationFollow> {
     const rows = await this.options.store.signingKeys.all();
     const revoked = new Set(rows.filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
     for (const kid of [...this.signers.keys()]) if (revoked.has(kid)) this.signers.delete(kid);

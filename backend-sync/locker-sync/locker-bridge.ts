@@ -55,6 +55,19 @@ export function bridgeSubscriptionsFor(group: string | undefined): readonly stri
   return [allLockersFilter('presence'), ...uplinks.map((s) => `$share/${group}/${allLockersFilter(s)}`)];
 }
 
+/** Uplinks whose handling signs a reply (acks, batches, snapshots). */
+const signedUplinks = ['codes/ack', 'codes/snapshot-request', 'audit/upload'] as const satisfies ReadonlyArray<(typeof uplinks)[number]>;
+
+/**
+ * The shared subscriptions an instance that cannot sign (KeyStore.signingAvailable) hands
+ * to the rest of its group: it would store an upload and never ack it, so the locker
+ * resends it, maybe to this instance again. None without a group: then no other instance
+ * would take them, and the locker's resends wait for this one.
+ */
+export function signedUplinkSubscriptionsFor(group: string | undefined): readonly string[] {
+  return group === undefined ? [] : signedUplinks.map((s) => `$share/${group}/${allLockersFilter(s)}`);
+}
+
 export interface LockerBridgeDeps {
   store: Store;
   clock: Clock;

@@ -23,6 +23,8 @@ export interface MqttTransportOptions {
 export class MqttTransport {
   private client: MqttClient | undefined;
   private readonly log: Logger;
+  /** Subscriptions held back (pause): not taken on connect, dropped at the broker. */
+  private readonly paused = new Set<string>();
 
   constructor(private readonly o: MqttTransportOptions) {
     this.log = o.logger.child({ component: 'mqtt' });
@@ -58,7 +60,11 @@ export class MqttTransport {
         const stream = client.stream as { setNoDelay?: (on: boolean) => void };
         stream.setNoDelay?.(true);
         this.log.info({ url: this.o.url }, 'mqtt.connected');
-        client.subscribe([...this.o.subscriptions], { qos: 1 }, (err) => {
+        const active = this.o.subscriptions.filter((f) => !this.paused.has(f));
+        // The broker keeps a persistent session's subscriptions: one paused while we were
+        // offline is still there and must be dropped.
+        if (this.paused.size > 0) client.unsubscribe([...this.paused], (err) => err && this.log.warn({ err: err.message }, 'mqtt.unsubscribe_failed'));
+        client.subscribe(active, { qos: 1 }, (err) => {
           if (err) {
             this.log.error({ err: err.message }, 'mqtt.subscribe_failed');
             if (first) reject(err);
@@ -67,6 +73,23 @@ export class MqttTransport {
         });
       });
     });
+  }
+
+  /**
+   * Stops taking messages on these subscriptions until resume: with a shared subscription
+   * the broker hands them to the other members of the group instead.
+   */
+  async pause(filters: readonly string[]): Promise<void> {
+    const fresh = filters.filter((f) => !this.paused.has(f));
+    for (const f of fresh) this.paused.add(f);
+    if (fresh.length > 0 && this.client?.connected === true) await this.client.unsubscribeAsync(fresh);
+  }
+
+  /** Takes the paused subscriptions again. */
+  async resume(filters: readonly string[]): Promise<void> {
+    const held = filters.filter((f) => this.paused.has(f));
+    for (const f of held) this.paused.delete(f);
+    if (held.length > 0 && this.client?.connected === true) await this.client.subscribeAsync(held, { qos: 1 });
   }
 
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
