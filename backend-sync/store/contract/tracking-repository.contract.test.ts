@@ -58,6 +58,8 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     const capped = engine === 'sqlite' ? [events[0], events[3]] : [events[0], events[1]];
     expect((await x.transaction(() => repo.claimInbox(2, 2))).map((r) => r.event)).toEqual(capped.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
     expect((await x.transaction(() => repo.claimInbox(2, 3))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2', 'TN1']);
+    // More head numbers than rows: still at most `rows`.
+    expect(await x.transaction(() => repo.claimInbox(10, 1))).toHaveLength(1);
     await repo.deleteInbox(claimed.map((r) => r.seq));
     const rest = await x.transaction(() => repo.claimInbox(10, 100));
     expect(rest.map((r) => r.trackingNumber)).toEqual(['TN3']);

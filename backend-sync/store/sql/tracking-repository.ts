@@ -50,7 +50,7 @@ const claimInbox = sqlPer({
                ON i.tracking_number = h.tracking_number
              ORDER BY h.first, i.seq LIMIT @rows)
            ORDER BY seq`,
-  postgres: `WITH head AS (SELECT tracking_number, seq FROM tracking_inbox ORDER BY seq LIMIT @numbers FOR UPDATE SKIP LOCKED),
+  postgres: `WITH head AS (SELECT tracking_number, seq FROM tracking_inbox ORDER BY seq LIMIT least(@numbers::bigint, @rows::bigint) FOR UPDATE SKIP LOCKED),
                 firsts AS (SELECT tracking_number, min(seq) AS first FROM head GROUP BY tracking_number),
                 rest AS (SELECT i.seq FROM tracking_inbox AS i JOIN firsts AS f ON i.tracking_number = f.tracking_number
                          WHERE NOT EXISTS (SELECT 1 FROM head AS h WHERE h.seq = i.seq)
