@@ -26,6 +26,11 @@ describe('backend config', () => {
     expect(parseConfig({ mqtt: { enabled: false }, notifications: { retentionMs: 86_400_000 } }).notifications.retentionMs).toBe(86_400_000);
   });
 
+  it('keeps raw tracking payloads 90 days by default and refuses a window shorter than the dedupe window', () => {
+    expect(parseConfig({ mqtt: { enabled: false } }).tracking.rawRetentionMs).toBe(90 * 86_400_000);
+    expect(() => parseConfig({ mqtt: { enabled: false }, tracking: { rawRetentionMs: 86_400_000 } })).toThrow(/at least 30 days/);
+  });
+
   it('remembers idempotency keys 24 h by default and refuses a window under an hour', () => {
     expect(parseConfig({ mqtt: { enabled: false } }).idempotency.retentionMs).toBe(24 * 3_600_000);
     expect(() => parseConfig({ mqtt: { enabled: false }, idempotency: { retentionMs: 60_000 } })).toThrow(/at least one hour/);

@@ -154,6 +154,12 @@ export const BackendConfig = z
           })
           .strict()
           .prefault({}),
+        /**
+         * Raw provider payloads and dead letters are deleted this long after they were
+         * received; the canonical events in history (append-only) are kept. Longer than the
+         * dedupe window (30 days), so an investigation of a duplicate still has the raw body.
+         */
+        rawRetentionMs: z.number().int().min(hours(24 * 30), 'tracking.rawRetentionMs: at least 30 days (2592000000)').default(hours(24 * 90)),
       })
       .strict()
       .prefault({}),

@@ -97,6 +97,12 @@ export interface TrackingRepository {
   timelines(trackingNumbers: readonly string[]): Promise<Map<string, Array<{ status: TrackingStatus; eventTime: number }>>>;
   /** Removes dedupe keys recorded before `before` (retention); resolves to how many. */
   purgeKeys(before: number, limit: number): Promise<number>;
+  /**
+   * Removes raw payloads and dead letters received before `before`, oldest first, at most
+   * `limit` of each; resolves to how many. A payload is kept while any inbox row is as old
+   * (its events are not applied yet).
+   */
+  purgeRaw(before: number, limit: number): Promise<number>;
   /** Appends to the history (never updated or deleted); a hash already there is skipped. Resolves to the hashes inserted. */
   appendHistory(entries: readonly HistoryEntry[]): Promise<Set<string>>;
   history(trackingNumber: string): Promise<HistoryRow[]>;

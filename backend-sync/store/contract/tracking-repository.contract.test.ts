@@ -213,4 +213,26 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     await repo.deadLetter({ id: 'd1', source: 'canonical', body: '{bad', reason: 'not JSON', receivedAt: T });
     expect(await repo.deadLetters()).toEqual([{ id: 'd1', source: 'canonical', body: '{bad', reason: 'not JSON', receivedAt: T }]);
   });
+
+  it('purges raw payloads and dead letters by age, oldest first, never a payload whose events wait in the inbox', async () => {
+    const payloadIds = async (): Promise<string[]> => (await x.all<{ id: string }>(sql('SELECT id FROM tracking_payloads ORDER BY id'))).map((r) => r.id);
+    for (const [id, at] of [['p1-old', T], ['p2-old', T + 1], ['p3-waiting', T + 5], ['p4-new', T + 20]] as const) {
+      await repo.insertPayload({ id, source: 'canonical', body: '{"events":[]}', receivedAt: at });
+    }
+    await repo.enqueue([{ trackingNumber: 'TN1', payloadId: 'p3-waiting', source: 'canonical', event: ev(), receivedAt: T + 5 }]);
+    for (const [id, at] of [['d1-old', T], ['d2-new', T + 20]] as const) await repo.deadLetter({ id, source: 'easypost', body: '{bad', reason: 'not JSON', receivedAt: at });
+
+    // Limit 1 of each: the oldest payload and the old dead letter.
+    expect(await repo.purgeRaw(T + 10, 1)).toBe(2);
+    expect(await payloadIds()).toEqual(['p2-old', 'p3-waiting', 'p4-new']);
+    expect((await repo.deadLetters()).map((d) => d.id)).toEqual(['d2-new']);
+    // The waiting payload holds back itself and everything received after it.
+    expect(await repo.purgeRaw(T + 10, 100)).toBe(1);
+    expect(await payloadIds()).toEqual(['p3-waiting', 'p4-new']);
+    const claimed = await x.transaction(() => repo.claimInbox(10, 100));
+    await repo.deleteInbox(claimed.map((r) => r.seq));
+    expect(await repo.purgeRaw(T + 10, 100)).toBe(1);
+    expect(await payloadIds()).toEqual(['p4-new']);
+    expect(await repo.purgeRaw(T + 10, 100)).toBe(0);
+  });
 });

@@ -452,6 +452,9 @@ const steps: readonly Step[] = [
   // Finished notifications (sent or given up) are purged after notifications.retentionMs
   // (SQLite step 16): they hold customers' names, emails and phone numbers.
   { online: [`CREATE INDEX notifications_finished ON notifications (created_at) WHERE state <> 'pending'`] },
+  // Raw tracking payloads and dead letters are purged after tracking.rawRetentionMs
+  // (SQLite step 17): provider bodies are most of the tracking tables' bytes.
+  { online: [`CREATE INDEX tracking_payloads_by_age ON tracking_payloads (received_at)`, `CREATE INDEX tracking_dead_letters_by_age ON tracking_dead_letters (received_at)`] },
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

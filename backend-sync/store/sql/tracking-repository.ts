@@ -98,6 +98,22 @@ const purgeKeys = sqlPer({
   postgres: `DELETE FROM tracking_dedupe WHERE key IN (SELECT key FROM tracking_dedupe WHERE created_at < ? ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
 });
 
+// Oldest first through the *_by_age indexes. A payload whose events still wait in the inbox
+// stays: the cutoff is never past the oldest inbox row (a scan of the inbox, which is empty
+// but for a backlog). Several instances purge at once on PostgreSQL, skipping locked rows.
+const purgePayloads = sqlPer({
+  sqlite: `DELETE FROM tracking_payloads WHERE id IN (
+             SELECT id FROM tracking_payloads WHERE received_at < @before AND received_at < coalesce((SELECT min(received_at) FROM tracking_inbox), @before)
+             ORDER BY received_at LIMIT @limit)`,
+  postgres: `DELETE FROM tracking_payloads WHERE id IN (
+             SELECT id FROM tracking_payloads WHERE received_at < @before AND received_at < coalesce((SELECT min(received_at) FROM tracking_inbox), @before)
+             ORDER BY received_at LIMIT @limit FOR UPDATE SKIP LOCKED)`,
+});
+const purgeDeadLetters = sqlPer({
+  sqlite: `DELETE FROM tracking_dead_letters WHERE id IN (SELECT id FROM tracking_dead_letters WHERE received_at < @before ORDER BY received_at LIMIT @limit)`,
+  postgres: `DELETE FROM tracking_dead_letters WHERE id IN (SELECT id FROM tracking_dead_letters WHERE received_at < @before ORDER BY received_at LIMIT @limit FOR UPDATE SKIP LOCKED)`,
+});
+
 const appendHistory = sqlPer({
   sqlite: `INSERT INTO tracking_history (tracking_number, hash, status, event_time, source, payload_id, received_at, event_json)
            SELECT json_extract(value, '$.t'), json_extract(value, '$.h'), json_extract(value, '$.st'), json_extract(value, '$.et'),
@@ -315,6 +331,10 @@ export class SqlTrackingRepository implements TrackingRepository {
 
   purgeKeys(before: number, limit: number): Promise<number> {
     return this.x.run(purgeKeys, [before, limit]);
+  }
+
+  async purgeRaw(before: number, limit: number): Promise<number> {
+    return (await this.x.run(purgePayloads, { before, limit })) + (await this.x.run(purgeDeadLetters, { before, limit }));
   }
 
   async appendHistory(entries: readonly HistoryEntry[]): Promise<Set<string>> {

@@ -540,6 +540,12 @@ const steps: readonly string[] = [
   `
   CREATE INDEX notifications_finished ON notifications (created_at) WHERE state <> 'pending';
   `,
+  // Raw tracking payloads and dead letters are purged after tracking.rawRetentionMs
+  // (PostgreSQL step 11): provider bodies are most of the tracking tables' bytes.
+  `
+  CREATE INDEX tracking_payloads_by_age ON tracking_payloads (received_at);
+  CREATE INDEX tracking_dead_letters_by_age ON tracking_dead_letters (received_at);
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;

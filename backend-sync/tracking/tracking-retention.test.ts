@@ -1,0 +1,33 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { sql } from '../store/sql/sql-text.js';
+import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+
+// Raw provider bodies go after tracking.rawRetentionMs; the canonical history stays.
+
+const DAY = 86_400_000;
+
+describe('tracking raw retention', () => {
+  let f: BackendFixture | undefined;
+  afterEach(async () => {
+    await f?.close();
+    f = undefined;
+  });
+
+  it('deletes raw payloads and dead letters 90 days after they were received, through the sweeper, and keeps the history', async () => {
+    const b = await makeBackend();
+    f = b;
+    const raw = { source: 'canonical' as const, body: '{"events":[1]}', receivedAt: b.clock.now() };
+    await b.services.tracking.intake.accept(raw, [{ trackingNumber: 'TRK-RET', carrier: 'dhl', status: 'picked_up', carrierStatus: 'PU', eventTime: b.clock.now() - 1000 }]);
+    await b.services.tracking.intake.deadLetter({ ...raw, body: '{bad' }, 'not JSON');
+    const payloads = async (): Promise<number> => (await b.store.x.all<{ id: string }>(sql('SELECT id FROM tracking_payloads'))).length;
+    await b.services.sweeper.tick();
+    expect([await payloads(), (await b.store.tracking.deadLetters()).length, (await b.store.tracking.history('TRK-RET')).length]).toEqual([1, 1, 1]);
+
+    b.clock.advance(90 * DAY);
+    await b.services.sweeper.tick();
+    expect([await payloads(), (await b.store.tracking.deadLetters()).length]).toEqual([1, 1]);
+    b.clock.advance(1);
+    await b.services.sweeper.tick();
+    expect([await payloads(), (await b.store.tracking.deadLetters()).length, (await b.store.tracking.history('TRK-RET')).length]).toEqual([0, 0, 1]);
+  });
+});
