@@ -17,6 +17,21 @@ afterEach(async () => {
   cleanup = [];
 });
 
+/** A backend instance's transport in group 'fleet', stopped after the test; not started. */
+function groupMember(broker: MosquittoHarness, name: string, onMessage: (topic: string, payload: Buffer) => void): MqttTransport {
+  const t = new MqttTransport({
+    url: broker.url,
+    clientId: `backend-${name}`,
+    protocolVersion: 5,
+    sessionExpirySeconds: 60,
+    subscriptions: bridgeSubscriptionsFor('fleet'),
+    logger: silentLogger(),
+    onMessage: (topic, payload) => Promise.resolve(onMessage(topic, payload)),
+  });
+  cleanup.push(() => t.stop());
+  return t;
+}
+
 describe.skipIf(skip)('backend instances on MQTT 5 shared subscriptions (mosquitto)', () => {
   it('splits uplinks between instances, each delivered once, and gives every instance the retained presences', async () => {
     const broker = await MosquittoHarness.start();
@@ -30,21 +45,11 @@ describe.skipIf(skip)('backend instances on MQTT 5 shared subscriptions (mosquit
     for (const name of ['a', 'b', 'c']) {
       const seen = new Map<string, number>();
       received.push(seen);
-      const t = new MqttTransport({
-        url: broker.url,
-        clientId: `backend-${name}`,
-        protocolVersion: 5,
-        sessionExpirySeconds: 60,
-        subscriptions: bridgeSubscriptionsFor('fleet'),
-        logger: silentLogger(),
-        onMessage: (topic, payload) => {
-          const key = `${topic} ${payload.toString()}`;
-          seen.set(key, (seen.get(key) ?? 0) + 1);
-          return Promise.resolve();
-        },
+      const t = groupMember(broker, name, (topic, payload) => {
+        const key = `${topic} ${payload.toString()}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
       });
       await t.start();
-      cleanup.push(() => t.stop());
     }
     for (let i = 0; i < 300; i++) await locker.publishAsync('lockers/lk-1/audit/upload', String(i), { qos: 1 });
     const total = (): number => received.reduce((n, m) => n + [...m.keys()].filter((k) => k.startsWith('lockers/lk-1/audit/upload')).length, 0);
@@ -66,23 +71,11 @@ describe.skipIf(skip)('backend instances on MQTT 5 shared subscriptions (mosquit
     cleanup.push(() => locker.endAsync());
     await new Promise<void>((r) => locker.once('connect', () => r()));
     const counts = new Map<string, number>();
-    const instance = (name: string): MqttTransport => {
-      const t = new MqttTransport({
-        url: broker.url,
-        clientId: `backend-${name}`,
-        protocolVersion: 5,
-        sessionExpirySeconds: 60,
-        subscriptions: bridgeSubscriptionsFor('fleet'),
-        logger: silentLogger(),
-        onMessage: (topic) => {
-          const key = `${name} ${topic.split('/').slice(2).join('/')}`;
-          counts.set(key, (counts.get(key) ?? 0) + 1);
-          return Promise.resolve();
-        },
+    const instance = (name: string): MqttTransport =>
+      groupMember(broker, name, (topic) => {
+        const key = `${name} ${topic.split('/').slice(2).join('/')}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
       });
-      cleanup.push(() => t.stop());
-      return t;
-    };
     const n = (key: string): number => counts.get(key) ?? 0;
     const send = async (suffix: string, times: number): Promise<void> => {
       for (let i = 0; i < times; i++) await locker.publishAsync(`lockers/lk-1/${suffix}`, String(i), { qos: 1 });
