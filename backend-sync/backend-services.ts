@@ -135,6 +135,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'reservations', run: () => reservations.sweep() },
       { name: 'pickup-expiry', run: () => parcels.expireDue() },
       { name: 'code-expiry', run: () => expireCodes(store, codeSets, clock) },
+      { name: 'code-entry-retention', run: () => codeSets.purgeRevoked(clock.now() - config.codeSync.revokedRetentionMs) },
       { name: 'outbox', run: () => outbox.drain() },
       { name: 'refunds', run: () => orders.processRefunds() },
       { name: 'commands', run: () => commands.publishDue() },

@@ -100,8 +100,10 @@ export class CodeSetService {
     return this.store.transaction(async (): Promise<CodeBatch | undefined> => {
       const set = await codeSets.ensure(lockerId);
       if (set.version <= fromVersion) return undefined;
-      if (kind === 'snapshot') {
-        return { lockerId, kind, fromVersion, toVersion: set.version, upserts: (await codeSets.liveEntries(lockerId)).map(toWire), revocations: [], keyring };
+      // The revocations a delta from further back needs were deleted (purgeRevoked): a
+      // delta without them would leave revoked codes working on the locker.
+      if (kind === 'snapshot' || fromVersion < set.deltaFloor) {
+        return { lockerId, kind: 'snapshot', fromVersion, toVersion: set.version, upserts: (await codeSets.liveEntries(lockerId)).map(toWire), revocations: [], keyring };
       }
       const { upserts, revocations } = await codeSets.changesSince(lockerId, fromVersion);
       return {
@@ -114,6 +116,23 @@ export class CodeSetService {
         keyring,
       };
     });
+  }
+
+  /**
+   * Deletes revoked entries whose token expired before `expiredBefore` (nothing a locker
+   * holds needs them: it drops expired tokens itself), a locker per transaction under its
+   * set's lock, at most `lockers` lockers. Resolves to the entries deleted.
+   */
+  async purgeRevoked(expiredBefore: number, lockers = 100): Promise<number> {
+    const { codeSets } = this.store;
+    let deleted = 0;
+    for (const lockerId of await codeSets.lockersWithStaleRevoked(expiredBefore, lockers)) {
+      deleted += await this.store.transaction(async () => {
+        await codeSets.ensure(lockerId);
+        return (await codeSets.purgeRevoked(lockerId, expiredBefore)).deleted;
+      });
+    }
+    return deleted;
   }
 
   /** Lockers touched since the last flush; the MQTT publisher drains this. */

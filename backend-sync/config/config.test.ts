@@ -26,6 +26,11 @@ describe('backend config', () => {
     expect(parseConfig({ mqtt: { enabled: false }, notifications: { retentionMs: 86_400_000 } }).notifications.retentionMs).toBe(86_400_000);
   });
 
+  it('keeps revoked code entries 30 days after their token expired by default and refuses a window under a day', () => {
+    expect(parseConfig({ mqtt: { enabled: false } }).codeSync.revokedRetentionMs).toBe(30 * 86_400_000);
+    expect(() => parseConfig({ mqtt: { enabled: false }, codeSync: { revokedRetentionMs: 60_000 } })).toThrow(/at least one day/);
+  });
+
   it('keeps raw tracking payloads 90 days by default and refuses a window shorter than the dedupe window', () => {
     expect(parseConfig({ mqtt: { enabled: false } }).tracking.rawRetentionMs).toBe(90 * 86_400_000);
     expect(() => parseConfig({ mqtt: { enabled: false }, tracking: { rawRetentionMs: 86_400_000 } })).toThrow(/at least 30 days/);

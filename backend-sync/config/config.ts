@@ -110,6 +110,12 @@ export const BackendConfig = z
       .object({
         /** At most one code-set snapshot in flight per locker within this window; later requests are coalesced. */
         snapshotWindowMs: z.number().int().nonnegative().default(10_000),
+        /**
+         * Revoked entries (collected, cancelled, expired) are deleted this long after their
+         * token expired; a locker whose set is older than the newest deleted revocation gets a
+         * snapshot instead of a delta.
+         */
+        revokedRetentionMs: z.number().int().min(hours(24), 'codeSync.revokedRetentionMs: at least one day (86400000)').default(hours(24 * 30)),
       })
       .strict()
       .prefault({}),

@@ -67,6 +67,36 @@ describe('locker bridge', () => {
     expect(snap.upserts).toHaveLength(2);
   });
 
+  it('sends a snapshot, not a delta, to a locker behind the revocations the retention deleted', async () => {
+    const o1 = await paidOrder(f, 'ord-old', [{ lineId: 'l1', size: 'M' }]);
+    await ship(f, o1.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    const first = (await f.store.codeSets.liveEntries('lk-a'))[0]!;
+    // The locker last synced here: it holds the first parcel's code.
+    const held = (await f.store.codeSets.get('lk-a'))!;
+    await f.services.codeSets.revoke('lk-a', first.tokenId, 'cancelled');
+    // A month after that token expired the retention deletes its revocation.
+    f.clock.advance(f.config.pickup.tokenTtlMs + f.config.codeSync.revokedRetentionMs + 1);
+    const o2 = await paidOrder(f, 'ord-new', [{ lineId: 'l2', size: 'M' }]);
+    await ship(f, o2.id, ['l2'], 'lk-a', 'M', 'TRK2');
+    await f.services.sweeper.tick();
+    expect(await f.store.codeSets.entry('lk-a', first.tokenId)).toBeUndefined();
+    const set = (await f.store.codeSets.get('lk-a'))!;
+    expect(set.deltaFloor).toBeGreaterThan(held.version);
+    await f.services.bridge.idle();
+    pub.batches.length = 0;
+
+    // A delta from where it stands would lack the revocation: the first code would keep
+    // opening the compartment. It gets every live entry instead.
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(held.version, held.digest));
+    const snap = pub.batches.at(-1)!.batch;
+    expect(snap).toMatchObject({ kind: 'snapshot', fromVersion: held.version, toVersion: set.version, revocations: [] });
+    expect(snap.upserts.map((u) => u.tokenId)).toEqual((await f.store.codeSets.liveEntries('lk-a')).map((e) => e.tokenId));
+    expect(snap.upserts.map((u) => u.tokenId)).not.toContain(first.tokenId);
+    // A locker at or past the floor still gets a delta.
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(set.deltaFloor, 'ab'.repeat(32)));
+    expect(pub.batches.at(-1)?.batch).toMatchObject({ kind: 'delta', fromVersion: set.deltaFloor, toVersion: set.version });
+  });
+
   it('publishes each version once: changes made together go out as one delta, and a second publish finds nothing new', async () => {
     const o = await paidOrder(f, 'ord-once', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'M' }]);
     await f.services.bridge.idle();

@@ -292,7 +292,8 @@ export class LockerBridge {
     });
     if (built === undefined) return;
     const { batch, message } = built;
-    if (kind === 'snapshot') this.snapshots.sent(lockerId, batch.toVersion);
+    // A delta asked from below the set's deltaFloor went out as a snapshot.
+    if (batch.kind === 'snapshot') this.snapshots.sent(lockerId, batch.toVersion);
     this.log.info({ lockerId, kind, fromVersion: batch.fromVersion, toVersion: batch.toVersion, upserts: batch.upserts.length, revocations: batch.revocations.length, keyring: batch.keyring.length }, 'code_batch.published');
     await this.publish(lockerId, 'codes/batch', encodeMessage('codes/batch', message));
   }

@@ -118,6 +118,11 @@ export interface CodeSetRecord {
   keyringSentVersion?: number;
   /** Kids the locker is known to trust: the keyring of the last batch it acknowledged applying. */
   trustedKids: string[];
+  /**
+   * Deltas are cut only from this version on: revoked entries up to it were deleted
+   * (retention), so a locker further behind gets a snapshot.
+   */
+  deltaFloor: number;
 }
 
 export interface AuditRecordRow {

@@ -237,6 +237,14 @@ export interface CodeSetRepository {
   insertEntry(e: CodeEntryRecord): Promise<boolean>;
   entry(lockerId: string, tokenId: string): Promise<CodeEntryRecord | undefined>;
   liveEntries(lockerId: string): Promise<CodeEntryRecord[]>;
+  /** Lockers with revoked entries whose token expired before `expiredBefore`, in id order, at most `limit`. */
+  lockersWithStaleRevoked(expiredBefore: number, limit: number): Promise<string[]>;
+  /**
+   * Deletes the locker's revoked entries whose token expired before `expiredBefore` and
+   * raises its deltaFloor to the newest revoked version deleted, in the caller's
+   * transaction after `ensure`: a delta from below the floor would miss those revocations.
+   */
+  purgeRevoked(lockerId: string, expiredBefore: number): Promise<{ deleted: number; deltaFloor: number }>;
   /** Entries added after `version` and still live, and entries revoked after it that it had. */
   changesSince(lockerId: string, version: number): Promise<{ upserts: CodeEntryRecord[]; revocations: CodeEntryRecord[] }>;
   revoke(lockerId: string, tokenId: string, version: number, reason: string): Promise<boolean>;

@@ -85,7 +85,7 @@ describe.each(engines)('CodeSetRepository on %s', (engine) => {
 
   it('ensure creates the set at version 0 once and afterwards returns it as it stands', async () => {
     expect(await repo.get('lk')).toBeUndefined();
-    expect(await repo.ensure('lk')).toEqual({ lockerId: 'lk', version: 0, digest: EMPTY, ackedVersion: 0, publishedVersion: 0, trustedKids: [] });
+    expect(await repo.ensure('lk')).toEqual({ lockerId: 'lk', version: 0, digest: EMPTY, ackedVersion: 0, publishedVersion: 0, trustedKids: [], deltaFloor: 0 });
     await repo.setVersion('lk', 3, 'd'.repeat(64));
     expect(await repo.ensure('lk')).toMatchObject({ version: 3, digest: 'd'.repeat(64) });
     await repo.ensure('lk2');
@@ -159,6 +159,37 @@ describe.each(engines)('CodeSetRepository on %s', (engine) => {
     expect(upserts.map((e) => e.tokenId)).toEqual(['c']);
     expect(revocations.map((e) => [e.tokenId, e.revokedVersion])).toEqual([['a', 5]]);
     expect((await repo.liveEntries('lk')).map((e) => e.tokenId)).toEqual(['b', 'c']);
+  });
+
+  it('purgeRevoked: deletes a locker\'s revoked entries whose token expired before the cutoff and raises its delta floor to the newest deleted', async () => {
+    await repo.ensure('lk');
+    await repo.ensure('lk2');
+    // [locker, token, expires, revoked at version]
+    const rows: Array<[string, string, number, number | undefined]> = [
+      ['lk', 'old-r3', T, 3],
+      ['lk', 'old-r5', T + 1, 5],
+      ['lk', 'old-live', T, undefined],
+      ['lk', 'new-r7', T + 100, 7],
+      ['lk2', 'old-r2', T, 2],
+    ];
+    for (const [lockerId, tokenId, expiresAt, revokedAt] of rows) {
+      await repo.insertEntry(entry(tokenId, { lockerId, expiresAt, codeDigest: `d-${lockerId}-${tokenId}`, addedVersion: 1 }));
+      if (revokedAt !== undefined) await repo.revoke(lockerId, tokenId, revokedAt, 'collected');
+    }
+    expect(await repo.lockersWithStaleRevoked(T + 50, 10)).toEqual(['lk', 'lk2']);
+    expect(await repo.lockersWithStaleRevoked(T + 50, 1)).toEqual(['lk']);
+    expect(await x.transaction(() => repo.purgeRevoked('lk', T + 50))).toEqual({ deleted: 2, deltaFloor: 5 });
+    expect((await repo.get('lk'))?.deltaFloor).toBe(5);
+    expect(await repo.entry('lk', 'old-r3')).toBeUndefined();
+    // Live entries and revocations of tokens not yet expired stay.
+    expect((await repo.liveEntries('lk')).map((e) => e.tokenId)).toEqual(['old-live']);
+    expect(await repo.entry('lk', 'new-r7')).toMatchObject({ revokedVersion: 7 });
+    expect((await repo.changesSince('lk', 5)).revocations.map((e) => e.tokenId)).toEqual(['new-r7']);
+    // Nothing left to delete: the floor never goes down.
+    expect(await x.transaction(() => repo.purgeRevoked('lk', T + 50))).toEqual({ deleted: 0, deltaFloor: 0 });
+    expect((await repo.get('lk'))?.deltaFloor).toBe(5);
+    expect(await repo.lockersWithStaleRevoked(T + 50, 10)).toEqual(['lk2']);
+    expect((await repo.get('lk2'))?.deltaFloor).toBe(0);
   });
 
   it('sweeper reads: live entries expired by now (soonest first, bounded) and live entries by signing key', async () => {

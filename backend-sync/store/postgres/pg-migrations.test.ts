@@ -40,7 +40,7 @@ async function indexes(observer: pg.Client, schema: string, names: readonly stri
   return Object.fromEntries(r.rows.map((x) => [x.name, x.valid]));
 }
 
-const ONLINE_INDEXES = ['alerts_by_locker', 'alerts_by_locker_at', 'alerts_by_time', 'audit_unprocessed', 'idempotency_by_age', 'notifications_finished', 'refunds_by_order', 'reservations_abandoned', 'tracking_dead_letters_by_age', 'tracking_payloads_by_age'];
+const ONLINE_INDEXES = ['alerts_by_locker', 'alerts_by_locker_at', 'alerts_by_time', 'audit_unprocessed', 'code_entries_revoked_expiry', 'idempotency_by_age', 'notifications_finished', 'refunds_by_order', 'reservations_abandoned', 'tracking_dead_letters_by_age', 'tracking_payloads_by_age'];
 
 describe.skipIf(!runs)('PostgreSQL migrations', () => {
   it('three instances starting at once migrate the schema exactly once', async () => {
@@ -83,7 +83,7 @@ describe.skipIf(!runs)('PostgreSQL migrations', () => {
     await writer!.query('COMMIT');
     await Promise.all(upgrades);
     expect((await observer!.query<{ version: number }>('SELECT version FROM schema_version')).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
-    expect(await indexes(observer!, schema, ONLINE_INDEXES)).toEqual({ alerts_by_locker: true, alerts_by_time: true, audit_unprocessed: true, idempotency_by_age: true, notifications_finished: true, refunds_by_order: true, reservations_abandoned: true, tracking_dead_letters_by_age: true, tracking_payloads_by_age: true });
+    expect(await indexes(observer!, schema, ONLINE_INDEXES)).toEqual({ alerts_by_locker: true, alerts_by_time: true, audit_unprocessed: true, code_entries_revoked_expiry: true, idempotency_by_age: true, notifications_finished: true, refunds_by_order: true, reservations_abandoned: true, tracking_dead_letters_by_age: true, tracking_payloads_by_age: true });
     const def = await observer!.query<{ def: string }>(`SELECT pg_get_indexdef($1::regclass) AS def`, [`${schema}.alerts_by_locker`]);
     expect(def.rows[0]?.def).toMatch(/\(locker_id, at, id\)/);
   });
@@ -105,7 +105,7 @@ describe.skipIf(!runs)('PostgreSQL migrations', () => {
     expect((await observer!.query<{ version: number }>('SELECT version FROM schema_version')).rows).toEqual([{ version: 4 }]);
     // The next start (another connection: the lock went with the cancelled migration's end).
     await migratePg(again!, { schema });
-    expect(await indexes(observer!, schema, ONLINE_INDEXES)).toEqual({ alerts_by_locker: true, alerts_by_time: true, audit_unprocessed: true, idempotency_by_age: true, notifications_finished: true, refunds_by_order: true, reservations_abandoned: true, tracking_dead_letters_by_age: true, tracking_payloads_by_age: true });
+    expect(await indexes(observer!, schema, ONLINE_INDEXES)).toEqual({ alerts_by_locker: true, alerts_by_time: true, audit_unprocessed: true, code_entries_revoked_expiry: true, idempotency_by_age: true, notifications_finished: true, refunds_by_order: true, reservations_abandoned: true, tracking_dead_letters_by_age: true, tracking_payloads_by_age: true });
     expect((await observer!.query<{ version: number }>('SELECT version FROM schema_version')).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
   });
 });

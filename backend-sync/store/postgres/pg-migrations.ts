@@ -455,6 +455,13 @@ const steps: readonly Step[] = [
   // Raw tracking payloads and dead letters are purged after tracking.rawRetentionMs
   // (SQLite step 17): provider bodies are most of the tracking tables' bytes.
   { online: [`CREATE INDEX tracking_payloads_by_age ON tracking_payloads (received_at)`, `CREATE INDEX tracking_dead_letters_by_age ON tracking_dead_letters (received_at)`] },
+  // Revoked code entries are deleted codeSync.revokedRetentionMs after their token expired
+  // (SQLite step 18); deltas are then cut only from delta_floor on. A constant default:
+  // no table rewrite.
+  `
+  ALTER TABLE code_sets ADD COLUMN delta_floor BIGINT NOT NULL DEFAULT 0;
+  `,
+  { online: [`CREATE INDEX code_entries_revoked_expiry ON code_entries (expires_at) WHERE revoked_version IS NOT NULL`] },
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

@@ -26,6 +26,7 @@ interface CodeSetRow {
   keyring_sent_hash: string | null;
   keyring_sent_version: number | null;
   trusted_kids_json: string;
+  delta_floor: number;
 }
 
 interface EntryRow {
@@ -52,6 +53,7 @@ function setOf(r: CodeSetRow): CodeSetRecord {
     digest: r.digest,
     ackedVersion: r.acked_version,
     publishedVersion: r.published_version,
+    deltaFloor: r.delta_floor,
     trustedKids: readJson(TrustedKids, r.trusted_kids_json, { table: 'code_sets', column: 'trusted_kids_json', key: { lockerId: r.locker_id } }),
   };
   if (r.acked_digest !== null) s.ackedDigest = r.acked_digest;
@@ -80,7 +82,7 @@ function entryOf(r: EntryRow): CodeEntryRecord {
   return e;
 }
 
-const SET_COLUMNS = 'locker_id, version, digest, acked_version, acked_digest, published_version, keyring_sent_hash, keyring_sent_version, trusted_kids_json';
+const SET_COLUMNS = 'locker_id, version, digest, acked_version, acked_digest, published_version, keyring_sent_hash, keyring_sent_version, trusted_kids_json, delta_floor';
 const ENTRY_COLUMNS =
   'locker_id, token_id, token, code_digest, parcel_id, compartment_id, size, kind, shipment_id, kid, expires_at, added_version, revoked_version, revoke_reason';
 
@@ -133,6 +135,12 @@ const missingKeyring = sqlPer({
               AND NOT EXISTS (SELECT 1 FROM json_array_elements_text(trusted_kids_json::json) AS k (kid) WHERE k.kid = @kid)
             ORDER BY locker_id LIMIT @limit`,
 });
+// Revoked entries whose token expired before the cutoff (partial index
+// code_entries_revoked_expiry): the lockers first, then one locker's, under its set's lock.
+const lockersWithStaleRevoked = sql(`SELECT DISTINCT locker_id FROM code_entries WHERE revoked_version IS NOT NULL AND expires_at < ? ORDER BY locker_id LIMIT ?`);
+const purgeRevoked = sql(`DELETE FROM code_entries WHERE locker_id = ? AND revoked_version IS NOT NULL AND expires_at < ? RETURNING revoked_version`);
+// Only ever raised: deltas from below it can no longer be cut.
+const raiseDeltaFloor = sql(`UPDATE code_sets SET delta_floor = ? WHERE locker_id = ? AND delta_floor < ?`);
 const byKidAt = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE locker_id = ? AND revoked_version IS NULL AND kid = ? ORDER BY token_id`);
 
 export class SqlCodeSetRepository implements CodeSetRepository {
@@ -199,6 +207,18 @@ export class SqlCodeSetRepository implements CodeSetRepository {
   async entry(lockerId: string, tokenId: string): Promise<CodeEntryRecord | undefined> {
     const r = await this.x.one<EntryRow>(entry, [lockerId, tokenId]);
     return r === undefined ? undefined : entryOf(r);
+  }
+
+  async lockersWithStaleRevoked(expiredBefore: number, limit: number): Promise<string[]> {
+    return (await this.x.all<{ locker_id: string }>(lockersWithStaleRevoked, [expiredBefore, limit])).map((r) => r.locker_id);
+  }
+
+  async purgeRevoked(lockerId: string, expiredBefore: number): Promise<{ deleted: number; deltaFloor: number }> {
+    const rows = await this.x.all<{ revoked_version: number | string }>(purgeRevoked, [lockerId, expiredBefore]);
+    let floor = 0;
+    for (const r of rows) floor = Math.max(floor, Number(r.revoked_version));
+    if (floor > 0) await this.x.run(raiseDeltaFloor, [floor, lockerId, floor]);
+    return { deleted: rows.length, deltaFloor: floor };
   }
 
   async liveEntries(lockerId: string): Promise<CodeEntryRecord[]> {

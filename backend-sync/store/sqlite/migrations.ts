@@ -546,6 +546,12 @@ const steps: readonly string[] = [
   CREATE INDEX tracking_payloads_by_age ON tracking_payloads (received_at);
   CREATE INDEX tracking_dead_letters_by_age ON tracking_dead_letters (received_at);
   `,
+  // Revoked code entries are deleted codeSync.revokedRetentionMs after their token expired
+  // (PostgreSQL steps 12 and 13); deltas are then cut only from delta_floor on.
+  `
+  ALTER TABLE code_sets ADD COLUMN delta_floor INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX code_entries_revoked_expiry ON code_entries (expires_at) WHERE revoked_version IS NOT NULL;
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
