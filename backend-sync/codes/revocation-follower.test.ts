@@ -122,7 +122,7 @@ describe('following a revocation made by another instance', () => {
     const app = await b.app();
     const viaHttp = await app.inject({ method: 'POST', url: `/orders/${o.id}/shipments`, payload: { lineIds: ['l2'], carrier: 'dhl', trackingNumber: 'TRK2', delivery: { lockerId: 'lk-a', size: 'M' } } });
     expect(viaHttp.statusCode).toBe(503);
-    expect(viaHttp.json()).toMatchObject({ error: { code: 'SIGNING_UNAVAILABLE', details: { revokedKid: OLD } } });
+    expect(viaHttp.json()).toMatchObject({ error: { code: 'SIGNING_UNAVAILABLE', details: { previousKid: OLD, cause: 'revoked' } } });
     const health = await app.inject({ method: 'GET', url: '/health' });
     expect(health.statusCode).toBe(200);
     expect(health.json()).toMatchObject({ status: 'degraded', signing: 'unavailable' });

@@ -25,10 +25,10 @@ export class RevocationFollower {
   async run(): Promise<number> {
     const { keys } = this.d;
     const follow = await keys.followRevocations();
-    if (follow.outcome === 'switched') this.log.warn({ revokedKid: follow.revokedKid, activeKid: follow.activeKid }, 'keys.revocation_followed');
+    if (follow.outcome === 'switched') this.log.warn({ previousKid: follow.previousKid, activeKid: follow.activeKid }, follow.cause === 'revoked' ? 'keys.revocation_followed' : 'keys.rotation_followed');
     if (follow.outcome === 'restored') this.log.info({ activeKid: follow.activeKid }, 'keys.signing_restored');
     // Logged once when it starts, not every pass: /health and backend_signing_available show it meanwhile.
-    if (follow.outcome === 'disabled' && this.wasAvailable) this.log.error({ revokedKid: follow.revokedKid, reason: follow.reason }, 'keys.signing_unavailable');
+    if (follow.outcome === 'disabled' && this.wasAvailable) this.log.error({ previousKid: follow.previousKid, cause: follow.cause, reason: follow.reason }, 'keys.signing_unavailable');
     this.wasAvailable = keys.signingAvailable;
     if (!keys.signingAvailable) return 0;
     let reissued = 0;

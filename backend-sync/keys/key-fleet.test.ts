@@ -56,16 +56,75 @@ describe.each(engines)('signing keys shared by several instances on %s', (engine
   it('pinning keys.activeKid brings a retired key back as the one active key, and a reload elsewhere follows it', async () => {
     const { b, a, aKeys } = await rotatedOnA();
     b.clock.advance(60_000);
-    const rollback = peerInstance(b, aKeys, OLD);
+    const rollback = peerInstance(b, aKeys, { activeKid: OLD });
     await rollback.keys.load();
     expect(await activeInDb(b)).toEqual([OLD]);
     const ring = await rollback.keys.keyringChanges();
     expect(ring.find((k) => k.kid === OLD)).not.toHaveProperty('notAfter');
     expect(ring.find((k) => k.kid === NEW)).toMatchObject({ op: 'trust', notAfter: b.clock.now() + b.config.pickup.tokenTtlMs });
 
+    // A follows the rollback within a sweep, and a restart without the pin keeps OLD.
+    expect(await a.keys.followRevocations()).toEqual({ outcome: 'switched', previousKid: NEW, cause: 'retired', activeKid: OLD });
     await a.keys.load();
     expect(a.keys.activeKid).toBe(OLD);
     expect(await activeInDb(b)).toEqual([OLD]);
+  });
+
+  it('a key staged beside a pinned one is not retired, and becomes active once the pin goes', async () => {
+    const { b, aKeys } = await rotatedOnA();
+    const NEWER = 'k-20261201-newer';
+    writeKey(b.ed, aKeys, NEWER);
+    await peerInstance(b, aKeys, { activeKid: NEW }).keys.load();
+    expect(await activeInDb(b)).toEqual([NEW]);
+    expect((await b.store.signingKeys.all()).map((k) => k.kid)).not.toContain(NEWER);
+
+    const unpinned = peerInstance(b, aKeys);
+    await unpinned.keys.load();
+    expect(unpinned.keys.activeKid).toBe(NEWER);
+    expect(await activeInDb(b)).toEqual([NEWER]);
+  });
+
+  it('instances rotating at the same moment leave exactly one active key', async () => {
+    const b = await makeBackend({ kid: OLD, engine });
+    f = b;
+    for (let round = 0; round < 5; round++) {
+      const dirs = ['x', 'y'].map((side) => {
+        const dir = join(b.dir, `keys-${side}${String(round)}`);
+        mkdirSync(dir);
+        for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(b.dir, 'keys', name), join(dir, name));
+        writeKey(b.ed, dir, `k-2026120${String(round)}-${side}`);
+        return dir;
+      });
+      await Promise.allSettled(dirs.map((dir) => peerInstance(b, dir).keys.load()));
+      expect(await activeInDb(b)).toHaveLength(1);
+    }
+  });
+
+  it('an instance still on a key another instance rotated past follows it, or stops signing without it', async () => {
+    const b = await makeBackend({ kid: OLD, engine });
+    f = b;
+    const cKeys = join(b.dir, 'keys-c');
+    mkdirSync(cKeys);
+    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(b.dir, 'keys', name), join(cKeys, name));
+    const c = peerInstance(b, cKeys);
+    await c.keys.load();
+    const aKeys = join(b.dir, 'keys-a');
+    mkdirSync(aKeys);
+    for (const name of [`${OLD}.key`, `${OLD}.pub`, 'code-data.secret']) copyFileSync(join(b.dir, 'keys', name), join(aKeys, name));
+    writeKey(b.ed, aKeys, NEW);
+    copyFileSync(join(aKeys, `${NEW}.key`), join(cKeys, `${NEW}.key`)); // the operator copies the new key everywhere first
+    await peerInstance(b, aKeys).keys.load();
+
+    expect(await c.keys.followRevocations()).toEqual({ outcome: 'switched', previousKid: OLD, cause: 'retired', activeKid: NEW });
+    expect(await b.services.keys.followRevocations()).toMatchObject({ outcome: 'disabled', previousKid: OLD, cause: 'retired' });
+    expect(() => b.services.keys.tokenIssuer()).toThrow(expect.objectContaining({ code: 'SIGNING_UNAVAILABLE' }) as Error);
+  });
+
+  it('names no fleet key that the config itself revokes', async () => {
+    const { b, aKeys } = await rotatedOnA();
+    const revokingActive = peerInstance(b, aKeys, { revokedKids: [NEW] });
+    await expect(revokingActive.keys.load()).rejects.toMatchObject({ code: 'CONFIG_INVALID', details: { kids: [OLD], fleetActive: null } });
+    expect(await activeInDb(b)).toEqual([NEW]);
   });
 
   it('an instance still on an older key cannot revoke the key the fleet signs with', async () => {
@@ -77,12 +136,12 @@ describe.each(engines)('signing keys shared by several instances on %s', (engine
     expect(await a.keys.followRevocations()).toEqual({ outcome: 'unchanged' });
   });
 
-  it('an instance that cannot sign cannot revoke', async () => {
-    const { b, a } = await rotatedOnA();
-    await revokeSigningKey(OLD, { store: b.store, keys: a.keys, tokens: a.tokens, codeSets: a.codeSets, clock: b.clock, logger: b.services.logger });
+  it('an instance that cannot sign cannot revoke, not even a retired key', async () => {
+    const { b } = await rotatedOnA();
     expect((await b.services.keys.followRevocations()).outcome).toBe('disabled');
-    await expect(b.services.keys.revoke(NEW)).rejects.toMatchObject({ code: 'SIGNING_UNAVAILABLE' });
-    expect(await activeInDb(b)).toEqual([NEW]);
+    await expect(b.services.keys.revoke(OLD)).rejects.toMatchObject({ code: 'SIGNING_UNAVAILABLE' });
+    expect((await b.store.signingKeys.all()).find((k) => k.kid === OLD)).toMatchObject({ retiredAt: expect.any(Number) as number });
+    expect((await b.store.signingKeys.all()).find((k) => k.kid === OLD)).not.toHaveProperty('revokedAt');
   });
 
   it('refuses a key file that holds another key under a kid the fleet knows', async () => {

@@ -4,6 +4,7 @@ import { BackendSigner, TokenIssuer, keyToText, publicKeyFromText, seedFromText,
 import type { Clock } from '../shared/clock.js';
 import { BackendError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { SigningKeyRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import type { CodeBox } from './code-box.js';
 
@@ -40,18 +41,21 @@ interface LoadedKey {
   publicKey: string;
 }
 
+/** Why an instance stopped signing with its key: another instance revoked it, or rotated past it. */
+export type KeyLossCause = 'revoked' | 'retired';
+
 /** What followRevocations found and did. */
 export type RevocationFollow =
   | { outcome: 'unchanged' }
-  | { outcome: 'switched'; revokedKid: string; activeKid: string }
+  | { outcome: 'switched'; previousKid: string; cause: KeyLossCause; activeKid: string }
   | { outcome: 'restored'; activeKid: string }
-  | { outcome: 'disabled'; revokedKid: string; reason: string };
+  | { outcome: 'disabled'; previousKid: string; cause: KeyLossCause; reason: string };
 
 export class KeyStore {
   private readonly signers = new Map<string, { issuer: TokenIssuer; seal: BackendSigner }>();
   private activeKidValue = '';
   /** Set while this instance has no key it may sign with (why); cleared by a load that finds one. */
-  private unusable: { revokedKid: string; reason: string } | undefined;
+  private unusable: { previousKid: string; cause: KeyLossCause; reason: string } | undefined;
 
   private readonly availabilityListeners: Array<(available: boolean) => void> = [];
 
@@ -64,16 +68,30 @@ export class KeyStore {
 
   private settled(wasAvailable: boolean): void {
     if (this.signingAvailable === wasAvailable) return;
-    for (const l of this.availabilityListeners) l(this.signingAvailable);
+    const log = this.options.logger.child({ component: 'keys' });
+    for (const l of this.availabilityListeners) {
+      // One listener failing must not keep the others (or the caller) from the news.
+      try {
+        l(this.signingAvailable);
+      } catch (err) {
+        log.error({ err, available: this.signingAvailable }, 'keys.availability_listener_failed');
+      }
+    }
   }
 
   /**
-   * Reads the key directory and records what it found; throws CONFIG_INVALID when there is
+   * Reads the key directory and records what it chose; throws CONFIG_INVALID when there is
    * nothing it may sign with. The newest key the fleet has not retired becomes active: a
    * key never seen before (a rotation) or the fleet's active key. A retired key never comes
    * back by itself: an instance started with an old directory would otherwise retire the
    * fleet's active key and leave every other instance without one. Going back to a retired
    * key takes keys.activeKid, which clears its retirement.
+   *
+   * The read and the choice happen under lockForChange, in the transaction that writes
+   * them: two instances loading at once (one on an older directory, one rotating) would
+   * otherwise each retire the other's choice and leave the fleet with no active key. Only
+   * the key that was active is retired; other keys in the directory are not recorded, so a
+   * key staged beside a pinned one can still become active once the pin goes.
    */
   async load(): Promise<void> {
     const { ed, store, clock } = this.options;
@@ -82,38 +100,24 @@ export class KeyStore {
     this.options.codeBox?.load();
     if (keys.length === 0) throw new BackendError('CONFIG_INVALID', 'no signing keys in the keys directory', { dir: this.options.dir });
     const now = clock.now();
-    const rows = await store.signingKeys.all();
-    const known = new Map(rows.map((k) => [k.kid, k]));
-    for (const k of keys) {
-      const seen = known.get(k.kid);
-      // Tokens it signed would carry a kid every locker maps to the other public key.
-      if (seen !== undefined && seen.publicKey !== k.publicKey) throw new BackendError('CONFIG_INVALID', 'key file holds another key than the one the fleet knows under its kid', { kid: k.kid });
-    }
-    const revoked = new Set(this.options.revokedKids);
-    for (const k of rows) if (k.revokedAt !== undefined) revoked.add(k.kid);
-    const usable = keys.filter((k) => !revoked.has(k.kid)).sort((a, b) => (a.kid < b.kid ? 1 : -1));
-    const active = this.options.activeKid ?? usable.find((k) => known.get(k.kid)?.retiredAt === undefined)?.kid;
-    const activeKey = usable.find((k) => k.kid === active);
-    if (active === undefined && usable.length > 0) {
-      const fleetActive = rows.find((k) => k.retiredAt === undefined && k.revokedAt === undefined)?.kid ?? null;
-      throw new BackendError('CONFIG_INVALID', 'every key in the keys directory is retired: copy in the active key of the fleet, add a new key, or pin keys.activeKid', { kids: usable.map((k) => k.kid), fleetActive });
-    }
-    if (active === undefined || activeKey === undefined) throw new BackendError('CONFIG_INVALID', 'active signing key is missing or revoked', { kid: active ?? null });
-    const reactivated = known.get(active)?.retiredAt !== undefined;
-    await store.transaction(async () => {
-      for (const k of keys) await store.signingKeys.upsertSeen(k.kid, k.publicKey, now);
-      if (reactivated) await store.signingKeys.unretire(active);
-      for (const k of await store.signingKeys.all()) if (k.kid !== active && k.retiredAt === undefined) await store.signingKeys.retire(k.kid, now);
+    const choice = await store.transaction(async () => {
+      await store.signingKeys.lockForChange();
+      const rows = await store.signingKeys.all();
+      const c = chooseActiveKey(keys, rows, this.options.activeKid, this.options.revokedKids);
+      await store.signingKeys.upsertSeen(c.active.kid, c.active.publicKey, now);
+      if (c.reactivated) await store.signingKeys.unretire(c.active.kid);
+      for (const k of rows) if (k.kid !== c.active.kid && k.retiredAt === undefined) await store.signingKeys.retire(k.kid, now);
       for (const kid of this.options.revokedKids) await store.signingKeys.revoke(kid, now);
+      return c;
     });
-    this.installSigners(usable);
-    this.activeKidValue = active;
+    this.installSigners(choice.usable);
+    this.activeKidValue = choice.active.kid;
     const wasUnusable = this.unusable;
     this.unusable = undefined;
     this.settled(wasUnusable === undefined);
-    if (reactivated) log.warn({ kid: active }, 'keys.retired_key_reactivated');
-    if (wasUnusable !== undefined) log.info({ activeKid: active, revokedKid: wasUnusable.revokedKid }, 'keys.signing_restored');
-    log.info({ activeKid: active, kids: keys.map((k) => k.kid), revoked: [...revoked] }, 'keys.loaded');
+    if (choice.reactivated) log.warn({ kid: choice.active.kid }, 'keys.retired_key_reactivated');
+    if (wasUnusable !== undefined) log.info({ activeKid: choice.active.kid, previousKid: wasUnusable.previousKid }, 'keys.signing_restored');
+    log.info({ activeKid: choice.active.kid, kids: keys.map((k) => k.kid), revoked: [...choice.revoked] }, 'keys.loaded');
   }
 
   get activeKid(): string {
@@ -128,16 +132,19 @@ export class KeyStore {
   /** Throws SIGNING_UNAVAILABLE while signingAvailable is false: call before storing work that must be signed. */
   assertSigningAvailable(): void {
     if (this.unusable === undefined) return;
-    throw new BackendError('SIGNING_UNAVAILABLE', 'this instance has no usable signing key: its key was revoked and the keys directory lacks the active key of the fleet', {
-      revokedKid: this.unusable.revokedKid,
+    throw new BackendError('SIGNING_UNAVAILABLE', `this instance has no usable signing key: its key was ${this.unusable.cause} and the keys directory lacks the active key of the fleet`, {
+      previousKid: this.unusable.previousKid,
+      cause: this.unusable.cause,
       reason: this.unusable.reason,
     });
   }
 
   /**
-   * Catches up with revocations another instance made. A kid revoked elsewhere is dropped
-   * from this instance's signers. When it is the kid this instance signs with, the
-   * instance follows the key the database holds active (neither retired nor revoked: the
+   * Catches up with revocations and rotations another instance made. A kid revoked
+   * elsewhere is dropped from this instance's signers. When it is the kid this instance
+   * signs with, or that kid was retired (another instance rotated, or a pin rolled back:
+   * lockers trust a retired kid only until retiredAt + the longest token lifetime, so
+   * tokens it kept signing would stop opening doors before they expire), the instance follows the key the database holds active (neither retired nor revoked: the
    * one the instance that revoked switched to), provided its keys directory has that key.
    * It never picks a key of its own choosing: an old key left in the directory, or one the
    * fleet never saw, would sign tokens the lockers distrust, and choosing it the way load()
@@ -160,14 +167,17 @@ export class KeyStore {
     const revoked = new Set(rows.filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
     for (const kid of [...this.signers.keys()]) if (revoked.has(kid)) this.signers.delete(kid);
     const wasUnusable = this.unusable;
-    if (wasUnusable === undefined && !revoked.has(this.activeKidValue)) return { outcome: 'unchanged' };
-    const revokedKid = wasUnusable?.revokedKid ?? this.activeKidValue;
+    const own = rows.find((k) => k.kid === this.activeKidValue);
+    const lost: KeyLossCause | undefined = revoked.has(this.activeKidValue) ? 'revoked' : own?.retiredAt !== undefined ? 'retired' : undefined;
+    if (wasUnusable === undefined && lost === undefined) return { outcome: 'unchanged' };
+    const previousKid = wasUnusable?.previousKid ?? this.activeKidValue;
+    const cause = wasUnusable?.cause ?? lost ?? 'revoked';
     // Unusable from here until a key is installed: a failure below (reading the key files)
     // then answers 503 SIGNING_UNAVAILABLE, not a 500 from a missing signer.
-    this.unusable ??= { revokedKid, reason: 'following a revocation' };
+    this.unusable ??= { previousKid, cause, reason: `following a key ${cause} elsewhere` };
     const disable = (reason: string): RevocationFollow => {
-      this.unusable = { revokedKid, reason };
-      return { outcome: 'disabled', revokedKid, reason };
+      this.unusable = { previousKid, cause, reason };
+      return { outcome: 'disabled', previousKid, cause, reason };
     };
     // load() leaves one kid neither retired nor revoked; should two ever be, the newest.
     const fleetActive = rows.filter((k) => k.revokedAt === undefined && k.retiredAt === undefined && !this.options.revokedKids.includes(k.kid)).map((k) => k.kid).sort().reverse()[0];
@@ -188,7 +198,7 @@ export class KeyStore {
     this.installSigners(keys.filter((k) => !revoked.has(k.kid) && !this.options.revokedKids.includes(k.kid)));
     this.activeKidValue = next;
     this.unusable = undefined;
-    return wasUnusable === undefined ? { outcome: 'switched', revokedKid, activeKid: next } : { outcome: 'restored', activeKid: next };
+    return wasUnusable === undefined ? { outcome: 'switched', previousKid, cause, activeKid: next } : { outcome: 'restored', activeKid: next };
   }
 
   private installSigners(keys: readonly LoadedKey[]): void {
@@ -280,6 +290,36 @@ export class KeyStore {
       .filter((c) => c.op === 'trust' && (c.notAfter === undefined || now <= c.notAfter))
       .map((c) => c.kid);
   }
+}
+
+interface KeyChoice {
+  active: LoadedKey;
+  /** Keys of the directory this instance may sign with (seal signers for lockers behind). */
+  usable: LoadedKey[];
+  revoked: Set<string>;
+  /** The pinned key was retired: the pin brings it back. */
+  reactivated: boolean;
+}
+
+/** load()'s decision from the directory, the database rows and the config; throws CONFIG_INVALID. */
+function chooseActiveKey(keys: readonly LoadedKey[], rows: readonly SigningKeyRecord[], pinned: string | undefined, configRevoked: readonly string[]): KeyChoice {
+  const known = new Map(rows.map((k) => [k.kid, k]));
+  for (const k of keys) {
+    const seen = known.get(k.kid);
+    // Tokens it signed would carry a kid every locker maps to the other public key.
+    if (seen !== undefined && seen.publicKey !== k.publicKey) throw new BackendError('CONFIG_INVALID', 'key file holds another key than the one the fleet knows under its kid', { kid: k.kid });
+  }
+  const revoked = new Set(configRevoked);
+  for (const k of rows) if (k.revokedAt !== undefined) revoked.add(k.kid);
+  const usable = keys.filter((k) => !revoked.has(k.kid)).sort((a, b) => (a.kid < b.kid ? 1 : -1));
+  const kid = pinned ?? usable.find((k) => known.get(k.kid)?.retiredAt === undefined)?.kid;
+  if (kid === undefined && usable.length > 0) {
+    const fleetActive = rows.find((k) => k.retiredAt === undefined && !revoked.has(k.kid))?.kid ?? null;
+    throw new BackendError('CONFIG_INVALID', 'every key in the keys directory is retired: copy in the active key of the fleet, add a new key, or pin keys.activeKid', { kids: usable.map((k) => k.kid), fleetActive });
+  }
+  const active = usable.find((k) => k.kid === kid);
+  if (kid === undefined || active === undefined) throw new BackendError('CONFIG_INVALID', 'active signing key is missing or revoked', { kid: kid ?? null });
+  return { active, usable, revoked, reactivated: known.get(kid)?.retiredAt !== undefined };
 }
 
 function readKeyDir(dir: string, ed: Ed25519): LoadedKey[] {

@@ -43,6 +43,9 @@ export class MqttTransport {
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
       keepalive: 30,
+      // The connect handler subscribes what is not paused; mqtt.js's own resubscription
+      // would also retake a subscription paused while we were offline.
+      resubscribe: false,
     };
     if (this.o.username !== undefined) options.username = this.o.username;
     if (this.o.password !== undefined) options.password = this.o.password;

@@ -16,6 +16,8 @@ export function pauseSignedUplinksWhileUnavailable(keys: KeyStore, transport: Pa
   const log = logger.child({ component: 'signed-uplinks' });
   keys.onSigningAvailability((available) => {
     log.warn({ available, subscriptions: filters }, available ? 'mqtt.signed_uplinks_resumed' : 'mqtt.signed_uplinks_paused');
+    // The transport records the wanted state before it asks the broker, and every reconnect
+    // applies it, so a request lost with the connection is made again on the next one.
     (available ? transport.resume(filters) : transport.pause(filters)).catch((err: unknown) => {
       log.error({ available, err: err instanceof Error ? err.message : String(err) }, 'mqtt.signed_uplinks_change_failed');
     });

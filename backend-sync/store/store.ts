@@ -329,6 +329,8 @@ export interface SigningKeyRepository {
   revoke(kid: string, at: number): Promise<boolean>;
   /** Clears retired_at: an operator pinned a retired kid active again (keys.activeKid). */
   unretire(kid: string): Promise<void>;
+  /** Inside a transaction: holds off other instances' key changes until it ends, so a read-then-choose sees what it writes over. */
+  lockForChange(): Promise<void>;
 }
 
 export interface CommandRepository {

@@ -115,8 +115,8 @@ async function openFixtureStore(o: FixtureOptions, path: string, checkpoint: Sql
  * services and keys directory (keys.activeKid as given) over the same store and clock.
  * Not loaded, so a test can watch load() refuse.
  */
-export function peerInstance(b: BackendFixture, keysDir: string, activeKid?: string): BackendServices {
-  const config: BackendConfig = { ...b.config, keys: { ...b.config.keys, dir: keysDir, activeKid } };
+export function peerInstance(b: BackendFixture, keysDir: string, keys: { activeKid?: string; revokedKids?: string[] } = {}): BackendServices {
+  const config: BackendConfig = { ...b.config, keys: { ...b.config.keys, dir: keysDir, activeKid: keys.activeKid, revokedKids: keys.revokedKids ?? b.config.keys.revokedKids } };
   return createBackendServices({ config, store: b.store, clock: b.clock, logger: b.services.logger, ed: b.ed, payments: new SimulatedPaymentProvider(), channels: [] });
 }
 

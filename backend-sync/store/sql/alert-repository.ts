@@ -3,7 +3,7 @@ import type { AlertRecord, SigningKeyRecord } from '../records.js';
 import type { AlertRepository, SigningKeyRepository } from '../store.js';
 import { readJson } from './json-column.js';
 import type { SqlExecutor } from './sql-executor.js';
-import { sql } from './sql-text.js';
+import { sql, sqlPer } from './sql-text.js';
 
 // Operator alerts and the signing keys ever seen: small append-mostly tables. Both are
 // written by whichever instance sees the event first; the dedupe key (alerts) and the kid
@@ -76,6 +76,10 @@ const keys = sql('SELECT kid, public_key, first_seen_at, retired_at, revoked_at 
 const retire = sql('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL');
 const revoke = sql('UPDATE signing_keys SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL');
 const unretire = sql('UPDATE signing_keys SET retired_at = NULL WHERE kid = ? AND retired_at IS NOT NULL');
+// Self-conflicting but readers pass: two instances choosing their active key at once take
+// turns, while tokens keep being checked against the table. SQLite's BEGIN IMMEDIATE
+// already admits one writer.
+const lockForChange = sqlPer({ sqlite: 'SELECT 1 AS one', postgres: 'LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE' });
 
 export class SqlSigningKeyRepository implements SigningKeyRepository {
   constructor(private readonly x: SqlExecutor) {}
@@ -103,5 +107,9 @@ export class SqlSigningKeyRepository implements SigningKeyRepository {
 
   async unretire(kid: string): Promise<void> {
     await this.x.run(unretire, [kid]);
+  }
+
+  async lockForChange(): Promise<void> {
+    await this.x.all(lockForChange);
   }
 }
