@@ -1,7 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { toggleCodeSetDigest, type CodeBatch, type CodeEntry, type KeyringChange, type Revocation } from '../shared/contract.js';
-import type { CodeEntryRecord } from '../store/records.js';
+import type { CodeEntryRecord, CodeSetRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
 // Per-locker versioned code sets. Every change (an entry added, an entry revoked) bumps
@@ -100,9 +100,7 @@ export class CodeSetService {
     return this.store.transaction(async (): Promise<CodeBatch | undefined> => {
       const set = await codeSets.ensure(lockerId);
       if (set.version <= fromVersion) return undefined;
-      // The revocations a delta from further back needs were deleted (purgeRevoked): a
-      // delta without them would leave revoked codes working on the locker.
-      if (kind === 'snapshot' || fromVersion < set.deltaFloor) {
+      if (batchKind(set, kind, fromVersion) === 'snapshot') {
         return { lockerId, kind: 'snapshot', fromVersion, toVersion: set.version, upserts: (await codeSets.liveEntries(lockerId)).map(toWire), revocations: [], keyring };
       }
       const { upserts, revocations } = await codeSets.changesSince(lockerId, fromVersion);
@@ -150,6 +148,15 @@ export class CodeSetService {
     // the set's row (ensure), so it reads the committed state, or nothing if rolled back.
     if (first) this.scheduleFlush();
   }
+}
+
+/**
+ * What a batch from `fromVersion` must be. A delta from below the set's deltaFloor would
+ * need revocations that were deleted (purgeRevoked), and without them revoked codes would
+ * keep working on the locker: it goes out as a snapshot.
+ */
+export function batchKind(set: Pick<CodeSetRecord, 'deltaFloor'>, asked: 'delta' | 'snapshot', fromVersion: number): 'delta' | 'snapshot' {
+  return asked === 'snapshot' || fromVersion < set.deltaFloor ? 'snapshot' : 'delta';
 }
 
 export function toWire(e: CodeEntryRecord): CodeEntry {

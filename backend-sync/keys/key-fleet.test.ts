@@ -127,6 +127,35 @@ describe.each(engines)('signing keys shared by several instances on %s', (engine
     expect(await activeInDb(b)).toEqual([NEW]);
   });
 
+  it('a revocation racing a rollback to the same key is refused, and one key stays active', async () => {
+    const { b, a, aKeys } = await rotatedOnA();
+    // Hold the rollback inside its load transaction, after it took the lock and read.
+    const repo = b.store.signingKeys;
+    const upsertSeen = repo.upsertSeen.bind(repo);
+    let entered = (): void => undefined;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    repo.upsertSeen = async (...args) => {
+      repo.upsertSeen = upsertSeen;
+      entered();
+      await gate;
+      return upsertSeen(...args);
+    };
+    const loading = peerInstance(b, aKeys, { activeKid: OLD }).keys.load();
+    await inside;
+    // OLD is retired as far as any other transaction can see, so without the lock this passes its check.
+    const revoking = a.keys.revoke(OLD).then(
+      () => 'revoked',
+      (err: unknown) => err,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await loading;
+    expect(await revoking).toMatchObject({ code: 'BUSINESS_RULE' });
+    expect(await activeInDb(b)).toEqual([OLD]);
+  });
+
   it('an instance still on an older key cannot revoke the key the fleet signs with', async () => {
     const { b, a } = await rotatedOnA();
     expect(b.services.keys.activeKid).toBe(OLD);

@@ -256,10 +256,19 @@ export class KeyStore {
     }
   }
 
-  /** Marks a kid revoked (persisted); the caller re-issues its tokens and pushes the change. */
+  /**
+   * Marks a kid revoked (persisted); the caller re-issues its tokens and pushes the change.
+   * Checked and written under lockForChange: an instance pinning that kid back (load) at the
+   * same moment would otherwise make it active just before it is revoked, leaving the fleet
+   * no key to sign with.
+   */
   async revoke(kid: string): Promise<boolean> {
-    await this.assertRevocable(kid);
-    const changed = await this.options.store.signingKeys.revoke(kid, this.options.clock.now());
+    const { store, clock } = this.options;
+    const changed = await store.transaction(async () => {
+      await store.signingKeys.lockForChange();
+      await this.assertRevocable(kid);
+      return store.signingKeys.revoke(kid, clock.now());
+    });
     this.signers.delete(kid);
     return changed;
   }

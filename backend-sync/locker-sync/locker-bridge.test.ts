@@ -92,6 +92,9 @@ describe('locker bridge', () => {
     expect(snap).toMatchObject({ kind: 'snapshot', fromVersion: held.version, toVersion: set.version, revocations: [] });
     expect(snap.upserts.map((u) => u.tokenId)).toEqual((await f.store.codeSets.liveEntries('lk-a')).map((e) => e.tokenId));
     expect(snap.upserts.map((u) => u.tokenId)).not.toContain(first.tokenId);
+    // Like any snapshot it carries the keyring, though the keyring did not change.
+    expect(snap.keyring).toEqual(await f.services.keys.keyringChanges());
+    expect(snap.keyring).not.toHaveLength(0);
     // A locker at or past the floor still gets a delta.
     await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(set.deltaFloor, 'ab'.repeat(32)));
     expect(pub.batches.at(-1)?.batch).toMatchObject({ kind: 'delta', fromVersion: set.deltaFloor, toVersion: set.version });

@@ -13,7 +13,7 @@ import {
   type AuditUploadMessage,
   type TopicSuffix,
 } from '../shared/contract.js';
-import { keyringHash, type CodeSetService } from '../codes/code-set-service.js';
+import { batchKind, keyringHash, type CodeSetService } from '../codes/code-set-service.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { Alerts } from '../lockers/alerts.js';
 import type { LockerHealth } from '../lockers/locker-health.js';
@@ -282,7 +282,9 @@ export class LockerBridge {
       else if (set.version <= from) return undefined;
       const keyring = await keys.keyringChanges();
       const hash = keyringHash(keyring);
-      const includeKeyring = kind === 'snapshot' || set.keyringSentHash !== hash;
+      // Every snapshot carries the keyring, also one a delta became (batchKind): a locker
+      // that far behind (restored from a backup) is the one likely to lack newer keys.
+      const includeKeyring = batchKind(set, kind, from) === 'snapshot' || set.keyringSentHash !== hash;
       const batch: CodeBatch | undefined = await codeSets.batch(lockerId, kind, from, includeKeyring ? keyring : []);
       if (batch === undefined) return undefined;
       const message = (await keys.sealSignerFor(set.trustedKids)).codeBatch(batch);
@@ -294,7 +296,7 @@ export class LockerBridge {
     const { batch, message } = built;
     // A delta asked from below the set's deltaFloor went out as a snapshot.
     if (batch.kind === 'snapshot') this.snapshots.sent(lockerId, batch.toVersion);
-    this.log.info({ lockerId, kind, fromVersion: batch.fromVersion, toVersion: batch.toVersion, upserts: batch.upserts.length, revocations: batch.revocations.length, keyring: batch.keyring.length }, 'code_batch.published');
+    this.log.info({ lockerId, kind: batch.kind, asked: kind, fromVersion: batch.fromVersion, toVersion: batch.toVersion, upserts: batch.upserts.length, revocations: batch.revocations.length, keyring: batch.keyring.length }, 'code_batch.published');
     await this.publish(lockerId, 'codes/batch', encodeMessage('codes/batch', message));
   }
 
