@@ -58,6 +58,7 @@ export class KeyStore {
   private unusable: { previousKid: string; cause: KeyLossCause; reason: string } | undefined;
 
   private readonly availabilityListeners: Array<(available: boolean) => void> = [];
+  private lastNotified = true;
 
   constructor(private readonly options: KeyStoreOptions) {}
 
@@ -66,8 +67,10 @@ export class KeyStore {
     this.availabilityListeners.push(listener);
   }
 
-  private settled(wasAvailable: boolean): void {
-    if (this.signingAvailable === wasAvailable) return;
+  /** Tells the listeners when signingAvailable differs from what they were last told (load and a follow may overlap). */
+  private settled(): void {
+    if (this.signingAvailable === this.lastNotified) return;
+    this.lastNotified = this.signingAvailable;
     const log = this.options.logger.child({ component: 'keys' });
     for (const l of this.availabilityListeners) {
       // One listener failing must not keep the others (or the caller) from the news.
@@ -114,7 +117,7 @@ export class KeyStore {
     this.activeKidValue = choice.active.kid;
     const wasUnusable = this.unusable;
     this.unusable = undefined;
-    this.settled(wasUnusable === undefined);
+    this.settled();
     if (choice.reactivated) log.warn({ kid: choice.active.kid }, 'keys.retired_key_reactivated');
     if (wasUnusable !== undefined) log.info({ activeKid: choice.active.kid, previousKid: wasUnusable.previousKid }, 'keys.signing_restored');
     log.info({ activeKid: choice.active.kid, kids: keys.map((k) => k.kid), revoked: [...choice.revoked] }, 'keys.loaded');
@@ -154,11 +157,10 @@ export class KeyStore {
    * and tries again on each call, so copying the key file in brings it back.
    */
   async followRevocations(): Promise<RevocationFollow> {
-    const wasAvailable = this.signingAvailable;
     try {
       return await this.follow();
     } finally {
-      this.settled(wasAvailable);
+      this.settled();
     }
   }
 

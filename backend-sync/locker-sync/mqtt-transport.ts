@@ -80,19 +80,19 @@ export class MqttTransport {
 
   /**
    * Stops taking messages on these subscriptions until resume: with a shared subscription
-   * the broker hands them to the other members of the group instead.
+   * the broker hands them to the other members of the group instead. The wanted state is
+   * recorded first and every reconnect applies it; the broker is asked for every filter
+   * each time, so a call that failed can simply be made again.
    */
   async pause(filters: readonly string[]): Promise<void> {
-    const fresh = filters.filter((f) => !this.paused.has(f));
-    for (const f of fresh) this.paused.add(f);
-    if (fresh.length > 0 && this.client?.connected === true) await this.client.unsubscribeAsync(fresh);
+    for (const f of filters) this.paused.add(f);
+    if (filters.length > 0 && this.client?.connected === true) await this.client.unsubscribeAsync([...filters]);
   }
 
-  /** Takes the paused subscriptions again. */
+  /** Takes the paused subscriptions again (same rules as pause). */
   async resume(filters: readonly string[]): Promise<void> {
-    const held = filters.filter((f) => this.paused.has(f));
-    for (const f of held) this.paused.delete(f);
-    if (held.length > 0 && this.client?.connected === true) await this.client.subscribeAsync(held, { qos: 1 });
+    for (const f of filters) this.paused.delete(f);
+    if (filters.length > 0 && this.client?.connected === true) await this.client.subscribeAsync([...filters], { qos: 1 });
   }
 
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {

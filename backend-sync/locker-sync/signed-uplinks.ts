@@ -9,17 +9,30 @@ export interface PausableSubscriptions {
 
 /**
  * While this instance cannot sign, the rest of its group takes the uplinks whose handling
- * signs a reply (signedUplinkSubscriptionsFor): stored here they would never be acked.
+ * signs a reply (signedUplinkSubscriptionsFor): stored here they would never be acked. A
+ * request the broker refused, or that was lost with the connection, is made again after
+ * `retryMs` while the availability it was for still holds (a reconnect also applies it).
  */
-export function pauseSignedUplinksWhileUnavailable(keys: KeyStore, transport: PausableSubscriptions, filters: readonly string[], logger: Logger): void {
+export function pauseSignedUplinksWhileUnavailable(
+  keys: Pick<KeyStore, 'onSigningAvailability' | 'signingAvailable'>,
+  transport: PausableSubscriptions,
+  filters: readonly string[],
+  logger: Logger,
+  retryMs = 5_000,
+): void {
   if (filters.length === 0) return;
   const log = logger.child({ component: 'signed-uplinks' });
+  const apply = (available: boolean, attempt: number): void => {
+    (available ? transport.resume(filters) : transport.pause(filters)).catch((err: unknown) => {
+      log.error({ available, attempt, err: err instanceof Error ? err.message : String(err) }, 'mqtt.signed_uplinks_change_failed');
+      const retry = setTimeout(() => {
+        if (keys.signingAvailable === available) apply(available, attempt + 1);
+      }, retryMs);
+      retry.unref();
+    });
+  };
   keys.onSigningAvailability((available) => {
     log.warn({ available, subscriptions: filters }, available ? 'mqtt.signed_uplinks_resumed' : 'mqtt.signed_uplinks_paused');
-    // The transport records the wanted state before it asks the broker, and every reconnect
-    // applies it, so a request lost with the connection is made again on the next one.
-    (available ? transport.resume(filters) : transport.pause(filters)).catch((err: unknown) => {
-      log.error({ available, err: err instanceof Error ? err.message : String(err) }, 'mqtt.signed_uplinks_change_failed');
-    });
+    apply(available, 1);
   });
 }

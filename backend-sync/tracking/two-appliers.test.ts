@@ -47,4 +47,41 @@ describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
     }
     expect(await rebuildTracking(b.store, rb.clock, carrierPromiseEta, { write: false })).toEqual({ numbers: 40, differences: [] });
   });
+
+  it("never applies a number's later events while another instance holds its earlier ones", async () => {
+    const order: string[] = [];
+    const sink = (name: string) => ({
+      changed: (changes: ReadonlyArray<{ after: { status: unknown } }>): Promise<void> => {
+        order.push(...changes.map((c) => `${name}:${String(c.after.status)}`));
+        return Promise.resolve();
+      },
+    });
+    const ra = trackingRig(a.store, { batchSize: 2, milestones: sink('A') });
+    const rb = trackingRig(b.store, { batchSize: 2, milestones: sink('B') });
+    await ra.send([scan('ORD-1', 'label_created', T), scan('ORD-1', 'picked_up', T + MIN), scan('ORD-1', 'in_transit', T + 2 * MIN), scan('ORD-1', 'out_for_delivery', T + 3 * MIN)]);
+    // A claims ORD-1's first two rows and holds them, uncommitted.
+    const tracking = a.store.tracking;
+    const claimInbox = tracking.claimInbox.bind(tracking);
+    let claimed = (): void => undefined;
+    const aClaimed = new Promise<void>((resolve) => (claimed = resolve));
+    let go = (): void => undefined;
+    const mayGo = new Promise<void>((resolve) => (go = resolve));
+    tracking.claimInbox = async (numbers, rows) => {
+      tracking.claimInbox = claimInbox;
+      const got = await claimInbox(numbers, rows);
+      claimed();
+      await mayGo;
+      return got;
+    };
+    const aRun = ra.applier.applyBatch();
+    await aClaimed;
+    expect(await rb.applier.applyBatch()).toBe(0);
+    expect(await rb.applier.applyNow('ORD-1')).toBe(0);
+    go();
+    expect(await aRun).toBe(2);
+    expect(await rb.applier.applyBatch()).toBe(2);
+    // One change per number and batch, in event order.
+    expect(order).toEqual(['A:picked_up', 'B:out_for_delivery']);
+    expect(ra.metrics.counts.refolds + rb.metrics.counts.refolds).toBe(0);
+  });
 });

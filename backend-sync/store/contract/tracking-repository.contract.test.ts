@@ -109,7 +109,7 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     expect(second).toEqual(['TN3', 'TN4']);
   });
 
-  it('holds no row it does not return, so another instance never applies a later row of a number before its head row', async () => {
+  it('lets no other instance claim a later row of a number whose earlier rows are held', async () => {
     if (engine === 'sqlite') return; // one exclusive writer: nothing is held across claims
     const tns = ['TN1', 'TN2', 'TN1', 'TN2', 'TN3'];
     await repo.enqueue(tns.map((tn, i) => ({ trackingNumber: tn, payloadId: 'p', source: 'poll' as const, event: ev({ trackingNumber: tn, eventTime: T + i }), receivedAt: T })));
@@ -125,12 +125,16 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
       return rows.map((r) => r.seq);
     });
     await firstClaimed;
-    const second = await x.transaction(async () => (await repo.claimInbox(10, 100)).map((r) => r.seq));
+    const second = await x.transaction(async () => (await repo.claimInbox(10, 100)).map((r) => r.trackingNumber));
+    const ofHeld = await x.transaction(async () => (await repo.claimInboxOf('TN1', 100)).length);
     release();
-    const all = (await x.all<{ seq: number }>(sql('SELECT seq FROM tracking_inbox ORDER BY seq'))).map((r) => Number(r.seq));
-    const firstSeqs = await first;
-    expect(firstSeqs).toHaveLength(2);
-    expect([...firstSeqs, ...second].sort((a, b) => a - b)).toEqual(all);
+    const firstRows = await first;
+    expect(firstRows).toHaveLength(2);
+    // The later rows of TN1 and TN2 wait for the first claim's batch; only TN3 is free.
+    expect(second).toEqual(['TN3']);
+    expect(ofHeld).toBe(0);
+    await repo.deleteInbox(firstRows);
+    expect((await x.transaction(() => repo.claimInbox(10, 100))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2', 'TN3']);
   });
 
   it('records dedupe keys once, reports which exist, and purges them by age', async () => {
@@ -215,24 +219,31 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
   });
 
   it('purges raw payloads and dead letters by age, oldest first, never a payload whose events wait in the inbox', async () => {
+    const DAY = 86_400_000;
     const payloadIds = async (): Promise<string[]> => (await x.all<{ id: string }>(sql('SELECT id FROM tracking_payloads ORDER BY id'))).map((r) => r.id);
-    for (const [id, at] of [['p1-old', T], ['p2-old', T + 1], ['p3-waiting', T + 5], ['p4-new', T + 20]] as const) {
-      await repo.insertPayload({ id, source: 'canonical', body: '{"events":[]}', receivedAt: at });
-    }
-    await repo.enqueue([{ trackingNumber: 'TN1', payloadId: 'p3-waiting', source: 'canonical', event: ev(), receivedAt: T + 5 }]);
-    for (const [id, at] of [['d1-old', T], ['d2-new', T + 20]] as const) await repo.deadLetter({ id, source: 'easypost', body: '{bad', reason: 'not JSON', receivedAt: at });
+    const payloads = [
+      ['p1-old', T],
+      ['p2-old', T + DAY],
+      ['p3-skew', T + 2.5 * DAY], // received by an instance whose clock may run ahead
+      ['p4-waiting', T + 3 * DAY],
+      ['p5-after', T + 4 * DAY],
+      ['p6-new', T + 20 * DAY],
+    ] as const;
+    for (const [id, at] of payloads) await repo.insertPayload({ id, source: 'canonical', body: '{"events":[]}', receivedAt: at });
+    await repo.enqueue([{ trackingNumber: 'TN1', payloadId: 'p4-waiting', source: 'canonical', event: ev(), receivedAt: T + 3 * DAY }]);
+    for (const [id, at] of [['d1-old', T], ['d2-new', T + 20 * DAY]] as const) await repo.deadLetter({ id, source: 'easypost', body: '{bad', reason: 'not JSON', receivedAt: at });
 
     // Limit 1 of each: the oldest payload and the old dead letter.
-    expect(await repo.purgeRaw(T + 10, 1)).toBe(2);
-    expect(await payloadIds()).toEqual(['p2-old', 'p3-waiting', 'p4-new']);
+    expect(await repo.purgeRaw(T + 10 * DAY, 1)).toBe(2);
+    expect(await payloadIds()).toEqual(['p2-old', 'p3-skew', 'p4-waiting', 'p5-after', 'p6-new']);
     expect((await repo.deadLetters()).map((d) => d.id)).toEqual(['d2-new']);
-    // The waiting payload holds back itself and everything received after it.
-    expect(await repo.purgeRaw(T + 10, 100)).toBe(1);
-    expect(await payloadIds()).toEqual(['p3-waiting', 'p4-new']);
+    // The waiting payload holds back itself, everything received after it, and the day before it.
+    expect(await repo.purgeRaw(T + 10 * DAY, 100)).toBe(1);
+    expect(await payloadIds()).toEqual(['p3-skew', 'p4-waiting', 'p5-after', 'p6-new']);
     const claimed = await x.transaction(() => repo.claimInbox(10, 100));
     await repo.deleteInbox(claimed.map((r) => r.seq));
-    expect(await repo.purgeRaw(T + 10, 100)).toBe(1);
-    expect(await payloadIds()).toEqual(['p4-new']);
-    expect(await repo.purgeRaw(T + 10, 100)).toBe(0);
+    expect(await repo.purgeRaw(T + 10 * DAY, 100)).toBe(3);
+    expect(await payloadIds()).toEqual(['p6-new']);
+    expect(await repo.purgeRaw(T + 10 * DAY, 100)).toBe(0);
   });
 });

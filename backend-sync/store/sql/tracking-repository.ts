@@ -36,13 +36,17 @@ const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, receiv
 // The numbers of the oldest rows (fair: the head of the inbox goes first), with every
 // pending row of theirs: a backlog is folded per number in one step, not one row at a time.
 // When the rows cap cuts in, it takes whole numbers, oldest first (on SQLite only the last
-// one may be cut): a number split over two batches costs its projection, read model and poll
+// one may be cut; on PostgreSQL every head number's oldest row is in, so those past the cap
+// are split): a number split over two batches costs its projection, read model and poll
 // note twice. The rows come back in arrival order.
-// On PostgreSQL the head rows are locked (SKIP LOCKED: concurrent instances take different
-// heads), so every head row is claimed, even of a number past the cut: a head row locked
-// but left unapplied would let another instance apply that number's later rows first
-// (stored as late scans: correct, but refolded). A number past the cut then has its oldest
-// rows here and the rest in a later batch, in arrival order.
+// On PostgreSQL concurrent instances take different heads: the head is each number's oldest
+// pending row (no older row of it left in the inbox), locked with SKIP LOCKED, and the rest
+// of a number's rows are claimed only with its head. While one instance holds a number's
+// oldest rows, its later ones are nobody's head, so no other instance applies them first
+// (they would be stored as late scans and the number refolded, its milestones looked at
+// twice); they wait for the batch that deletes the older ones. tracking_inbox_by_number
+// answers the "older row" probe.
+const OLDEST_OF_ITS_NUMBER = `NOT EXISTS (SELECT 1 FROM tracking_inbox AS o WHERE o.tracking_number = t.tracking_number AND o.seq < t.seq)`;
 const claimInbox = sqlPer({
   sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE seq IN (
              SELECT i.seq FROM tracking_inbox AS i
@@ -50,16 +54,20 @@ const claimInbox = sqlPer({
                ON i.tracking_number = h.tracking_number
              ORDER BY h.first, i.seq LIMIT @rows)
            ORDER BY seq`,
-  postgres: `WITH head AS (SELECT tracking_number, seq FROM tracking_inbox ORDER BY seq LIMIT least(@numbers::bigint, @rows::bigint) FOR UPDATE SKIP LOCKED),
-                firsts AS (SELECT tracking_number, min(seq) AS first FROM head GROUP BY tracking_number),
-                rest AS (SELECT i.seq FROM tracking_inbox AS i JOIN firsts AS f ON i.tracking_number = f.tracking_number
-                         WHERE NOT EXISTS (SELECT 1 FROM head AS h WHERE h.seq = i.seq)
-                         ORDER BY f.first, i.seq LIMIT greatest(0, @rows - (SELECT count(*) FROM head)) FOR UPDATE OF i SKIP LOCKED)
+  postgres: `WITH head AS (SELECT tracking_number, seq FROM tracking_inbox AS t WHERE ${OLDEST_OF_ITS_NUMBER}
+                         ORDER BY seq LIMIT least(@numbers::bigint, @rows::bigint) FOR UPDATE SKIP LOCKED),
+                rest AS (SELECT i.seq FROM tracking_inbox AS i JOIN head AS f ON i.tracking_number = f.tracking_number
+                         WHERE i.seq > f.seq
+                         ORDER BY f.seq, i.seq LIMIT greatest(0, @rows - (SELECT count(*) FROM head)) FOR UPDATE OF i SKIP LOCKED)
            SELECT ${INBOX_COLS} FROM tracking_inbox WHERE seq IN (SELECT seq FROM head UNION ALL SELECT seq FROM rest) ORDER BY seq`,
 });
+// One number's rows, from its oldest: nothing when another instance holds that one.
 const claimInboxOf = sqlPer({
-  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = ? ORDER BY seq LIMIT ?`,
-  postgres: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = ? ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+  sqlite: `SELECT ${INBOX_COLS} FROM tracking_inbox WHERE tracking_number = @trackingNumber ORDER BY seq LIMIT @rows`,
+  postgres: `WITH head AS (SELECT seq FROM tracking_inbox AS t WHERE tracking_number = @trackingNumber AND ${OLDEST_OF_ITS_NUMBER} FOR UPDATE SKIP LOCKED),
+                rest AS (SELECT i.seq FROM tracking_inbox AS i JOIN head AS f ON i.seq > f.seq WHERE i.tracking_number = @trackingNumber
+                         ORDER BY i.seq LIMIT greatest(0, @rows - 1) FOR UPDATE OF i SKIP LOCKED)
+           SELECT ${INBOX_COLS} FROM tracking_inbox WHERE seq IN (SELECT seq FROM head UNION ALL SELECT seq FROM rest) ORDER BY seq`,
 });
 const deleteInbox = sqlPer({
   sqlite: `DELETE FROM tracking_inbox WHERE seq IN (SELECT value FROM json_each(?))`,
@@ -99,14 +107,17 @@ const purgeKeys = sqlPer({
 });
 
 // Oldest first through the *_by_age indexes. A payload whose events still wait in the inbox
-// stays: the cutoff is never past the oldest inbox row (a scan of the inbox, which is empty
-// but for a backlog). Several instances purge at once on PostgreSQL, skipping locked rows.
+// stays: the cutoff is never past a day before the oldest inbox row, found one step down the
+// primary key (min(received_at) would walk a backlog of millions at every sweep). The day
+// covers the clock skew between instances: received_at is each one's clock, seq is shared.
+// Several instances purge at once on PostgreSQL, skipping locked rows.
+const INBOX_GUARD = `coalesce((SELECT received_at FROM tracking_inbox ORDER BY seq LIMIT 1) - ${String(24 * 3_600_000)}, @before)`;
 const purgePayloads = sqlPer({
   sqlite: `DELETE FROM tracking_payloads WHERE id IN (
-             SELECT id FROM tracking_payloads WHERE received_at < @before AND received_at < coalesce((SELECT min(received_at) FROM tracking_inbox), @before)
+             SELECT id FROM tracking_payloads WHERE received_at < @before AND received_at < ${INBOX_GUARD}
              ORDER BY received_at LIMIT @limit)`,
   postgres: `DELETE FROM tracking_payloads WHERE id IN (
-             SELECT id FROM tracking_payloads WHERE received_at < @before AND received_at < coalesce((SELECT min(received_at) FROM tracking_inbox), @before)
+             SELECT id FROM tracking_payloads WHERE received_at < @before AND received_at < ${INBOX_GUARD}
              ORDER BY received_at LIMIT @limit FOR UPDATE SKIP LOCKED)`,
 });
 const purgeDeadLetters = sqlPer({
@@ -286,7 +297,7 @@ export class SqlTrackingRepository implements TrackingRepository {
   }
 
   async claimInboxOf(trackingNumber: string, rows: number): Promise<InboxRow[]> {
-    return this.claimed(await this.x.all<EventRow>(claimInboxOf, [trackingNumber, rows]));
+    return this.claimed(await this.x.all<EventRow>(claimInboxOf, { trackingNumber, rows }));
   }
 
   async deleteInbox(seqs: readonly number[]): Promise<void> {
