@@ -59,7 +59,7 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
     }
     case 'pickup.collected': {
       const sid = await shipmentOf(store, r.lockerId, e.data);
-      return sid === undefined ? 'ignored' : parcels.collected(sid, r.lockerId, who);
+      return sid === undefined ? 'ignored' : parcels.collected(sid, r.lockerId, who, r.at);
     }
     case 'pickup.expired': {
       const sid = await shipmentOf(store, r.lockerId, e.data);

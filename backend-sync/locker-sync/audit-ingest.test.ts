@@ -56,6 +56,22 @@ describe('audit ingest', () => {
     expect(f.services.codeBox.open(String(ready[0]?.payload['code']), shipmentId)).toMatch(/^\d{8}$/);
   });
 
+  it('puts the door times on the tracking timeline, however late the locker uploads them', async () => {
+    const doors = f.clock.now();
+    const records = events();
+    f.clock.advance(3 * 3_600_000); // the locker was offline for three hours
+    await ingest('lk-a', E, records);
+    await f.services.tracking.applier.drain();
+    const trackingNumber = (await shipment(shipmentId)).trackingNumber;
+    const steps = (await f.store.tracking.history(trackingNumber)).map((h) => [h.event.status, h.event.eventTime]);
+    expect(steps).toEqual([
+      ['available_for_pickup', doors + 1],
+      ['collected', doors + 2],
+    ]);
+    const served = await f.store.tracking.readModel(trackingNumber);
+    expect(JSON.parse(served?.docJson ?? '{}')).toMatchObject({ status: 'collected', lastEventAt: doors + 2, lockerId: 'lk-a' });
+  });
+
   it('starts the refund when the locker reports return.retrieved with the parcel it took out (the contract names it parcelId)', async () => {
     const recs = chain(
       [

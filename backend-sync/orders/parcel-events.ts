@@ -123,7 +123,8 @@ export class ParcelEvents {
     });
   }
 
-  collected(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
+  /** The customer took the parcel out at `at` (the locker's record time; the upload may come hours later). */
+  collected(shipmentId: string, lockerId: string, who: Actor, at = this.d.clock.now()): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
     return store.transaction(async () => {
       const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered' && x.lockerId === lockerId);
@@ -134,7 +135,7 @@ export class ParcelEvents {
       if (s.reservationId !== undefined) await store.reservations.release(s.reservationId, 'released', this.d.clock.now());
       await transitions.shipment(s, 'collect', who);
       await transitions.refreshOrder(s.orderId, who);
-      await this.timeline(s, 'collected', 'collect', this.d.clock.now(), lockerId, s.compartmentId);
+      await this.timeline(s, 'collected', 'collect', at, lockerId, s.compartmentId);
       return 'applied';
     });
   }

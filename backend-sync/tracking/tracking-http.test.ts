@@ -36,6 +36,22 @@ describe('tracking over HTTP and through the order', () => {
     expect(again.statusCode).toBe(304);
     expect(again.body).toBe('');
     expect((await app.inject({ method: 'GET', url: '/track/NOPE' })).statusCode).toBe(404);
+
+    // The same scans replayed with fresh ids change nothing, are counted as dedupe hits on
+    // GET /metrics, and the ETag still matches.
+    expect((await post(JSON.stringify({ events: events.map((e, i) => ({ ...e, carrierEventId: `replay-${String(i)}` })) }))).statusCode).toBe(202);
+    await f.services.tracking.applier.kick();
+    expect((await app.inject({ method: 'GET', url: '/track/HT1', headers: { 'if-none-match': String(etag) } })).statusCode).toBe(304);
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const hits = [...metrics.matchAll(/^backend_tracking_dedupe_hits_total\{level="[a-z_]+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(hits).toBe(2);
+    // A new scan changes the document: the old ETag gets the new one, never a stale 304.
+    expect((await post(JSON.stringify({ events: [scan('HT1', 'out_for_delivery', at(9))] }))).statusCode).toBe(202);
+    await f.services.tracking.applier.kick();
+    const fresh = await app.inject({ method: 'GET', url: '/track/HT1', headers: { 'if-none-match': String(etag) } });
+    expect(fresh.statusCode).toBe(200);
+    expect(fresh.json()).toMatchObject({ status: 'out_for_delivery' });
+    expect(fresh.headers['etag']).not.toBe(etag);
   });
 
   it('acknowledges fifty concurrent webhook posts and applies every event once', async () => {

@@ -176,16 +176,21 @@ describe('tracking webhook routes', () => {
 });
 
 describe('tracking webhook routes on the backend\'s own intake', () => {
-  it('a signed EasyPost webhook is accepted, applied and served by GET /track', async () => {
+  it('a signed EasyPost webhook is acknowledged once stored, applied by the sweeper and served by GET /track', async () => {
     const s = await start({ intake: false });
     try {
       const body = fixture('easypost-tracker-updated.json');
+      const trackingNumber = (JSON.parse(body.toString('utf8')) as { result: { tracking_code: string } }).result.tracking_code;
       const res = await post(s, '/tracking/webhooks/easypost', body, { 'x-hmac-signature': easypostSig(body) });
       expect(res.status).toBe(200);
       expect(s.intake.accepted).toHaveLength(0);
-      await s.f.services.tracking.applier.drain(10);
-      const trackingNumber = (JSON.parse(body.toString('utf8')) as { result: { tracking_code: string } }).result.tracking_code;
-      const track = await fetch(`${s.base}/track/${trackingNumber}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      // Acknowledged before anything was applied: the events wait in the inbox.
+      expect(await s.f.store.tracking.inboxSize()).toBeGreaterThan(0);
+      const auth = { authorization: `Bearer ${ADMIN_KEY}` };
+      expect((await fetch(`${s.base}/track/${trackingNumber}`, { headers: auth })).status).toBe(404);
+      await s.f.services.sweeper.tick(); // tracking-apply
+      expect(await s.f.store.tracking.inboxSize()).toBe(0);
+      const track = await fetch(`${s.base}/track/${trackingNumber}`, { headers: auth });
       expect(track.status).toBe(200);
       const view = (await track.json()) as { status: string; history: unknown[] };
       expect(view.history.length).toBeGreaterThan(0);
