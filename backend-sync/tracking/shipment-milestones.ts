@@ -19,8 +19,10 @@ import type { TrackingStatus } from './tracking-event.js';
 //   no locker) are notified here, once per (tracking number, milestone) through the
 //   outbox's dedupe key, whatever instance gets there first.
 //
-// Milestones come from `reached` (every status the fold applied), so the same set is seen
-// whatever order the events arrived in.
+// Milestones come from `reached` (every status the fold applied), so every milestone of the
+// final fold is told whatever order the events arrived in. One reached only while an
+// earlier scan that makes it illegal was still missing (a refold then drops it from
+// `reached`) has been told already and is not taken back.
 
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
 const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };

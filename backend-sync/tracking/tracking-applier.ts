@@ -272,7 +272,9 @@ export class TrackingApplier {
     }
     await t.putReadModels(reads, now);
     await notePollNewsBatch(store.pollSchedule, news, this.d.pollPolicy);
-    const moved = changes.filter((c) => c.after.status !== c.before.status || c.after.reached.length !== c.before.reached.length);
+    // A refold can swap one milestone for another (a late scan makes an applied step
+    // illegal and a skipped one legal): compared as sets, not by count.
+    const moved = changes.filter((c) => c.after.status !== c.before.status || !sameMembers(c.after.reached, c.before.reached));
     for (const c of moved) this.log.debug({ trackingNumber: c.after.trackingNumber, from: c.before.status, to: c.after.status }, 'tracking.applied');
     if (moved.length > 0) {
       await this.d.milestones?.changed(moved);
@@ -323,4 +325,8 @@ function isTransient(err: unknown): boolean {
 
 export function foldEventOf(h: HistoryRow): FoldEvent {
   return { key: orderKey(h.event, h.hash), hash: h.hash, event: h.event };
+}
+
+function sameMembers<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }
