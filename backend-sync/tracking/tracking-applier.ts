@@ -6,7 +6,7 @@ import { compareKeys, foldHistory, foldStep, isInOrder, type Flag, type FoldEven
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
 import { newTrackingId } from './tracking-intake.js';
-import type { TrackingMetrics } from './tracking-metrics.js';
+import { TrackingTally, type TrackingMetrics } from './tracking-metrics.js';
 import type { PollPolicyConfig } from './polling/hybrid-poll-policy.js';
 import { notePollNewsBatch, webhookSources, type TrackingNews } from './polling/poll-schedule-news.js';
 import { TRACKING_DEDUPE_RETENTION_MS } from './tracking-services.js';
@@ -139,11 +139,13 @@ export class TrackingApplier {
     return this.applyClaimed(() => this.d.store.tracking.claimInboxOf(trackingNumber, this.batchSize));
   }
 
-  private applyClaimed(claim: () => Promise<InboxRow[]>): Promise<number> {
+  private async applyClaimed(claim: () => Promise<InboxRow[]>): Promise<number> {
     const { store } = this.d;
-    return store.transaction(async () => {
+    // Counted once the transaction committed; a rerun starts a fresh tally.
+    const { handled, tally } = await store.transaction(async () => {
+      const tally = new TrackingTally();
       const rows = await claim();
-      if (rows.length === 0) return 0;
+      if (rows.length === 0) return { handled: 0, tally };
       const byNumber = new Map<string, InboxRow[]>();
       for (const r of rows) {
         const list = byNumber.get(r.trackingNumber);
@@ -153,7 +155,9 @@ export class TrackingApplier {
       const groups = [...byNumber.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
       try {
         // The whole batch with a fixed number of statements (each carries every number's rows).
-        await store.transaction(() => this.applyGroups(groups));
+        const whole = new TrackingTally();
+        await store.transaction(() => this.applyGroups(groups, whole));
+        tally.add(whole);
       } catch (err) {
         // A deadlock or serialisation failure aborts the whole transaction: the executor
         // runs it again. Anything else failed in the batch's content: number by number, so
@@ -162,21 +166,25 @@ export class TrackingApplier {
         if (isTransient(err)) throw err;
         this.log.warn({ err, numbers: groups.length }, 'tracking.batch_retried_per_number');
         for (const g of groups) {
+          const one = new TrackingTally();
           try {
-            await store.transaction(() => this.applyGroups([g]));
+            await store.transaction(() => this.applyGroups([g], one));
+            tally.add(one);
           } catch (e) {
             if (isTransient(e)) throw e;
-            await this.deadLetterAll(g[1], e);
+            await this.deadLetterAll(g[1], e, tally);
           }
         }
       }
       await store.tracking.deleteInbox(rows.map((r) => r.seq));
-      return rows.length;
+      return { handled: rows.length, tally };
     });
+    this.d.metrics.record(tally);
+    return handled;
   }
 
-  private async applyGroups(groups: ReadonlyArray<readonly [string, InboxRow[]]>): Promise<void> {
-    const { store, clock, metrics } = this.d;
+  private async applyGroups(groups: ReadonlyArray<readonly [string, InboxRow[]]>, metrics: TrackingTally): Promise<void> {
+    const { store, clock } = this.d;
     const t = store.tracking;
     const now = clock.now();
     // Locks every number's projection row, in tracking-number order: instances applying
@@ -242,7 +250,7 @@ export class TrackingApplier {
     for (const [tn, list] of accepted) {
       const stored = locked.get(tn);
       if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
-      const after = await this.fold(tn, stored.projection, list, now);
+      const after = await this.fold(tn, stored.projection, list, now, metrics);
       changes.push({ before: stored.projection, after, newest: newestOf(list) });
       metrics.count('applied', list.length);
     }
@@ -283,8 +291,8 @@ export class TrackingApplier {
   }
 
   /** One number's accepted events onto its projection: fold steps when in order, else a re-fold of its history. */
-  private async fold(tn: string, before: TrackingProjection, list: readonly HistoryEntry[], now: number): Promise<TrackingProjection> {
-    const { store, metrics } = this.d;
+  private async fold(tn: string, before: TrackingProjection, list: readonly HistoryEntry[], now: number, metrics: TrackingTally): Promise<TrackingProjection> {
+    const { store } = this.d;
     const steps: FoldEvent[] = list.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
     if (isInOrder(before, steps)) {
       let after = before;
@@ -307,12 +315,12 @@ export class TrackingApplier {
     return folded.projection;
   }
 
-  private async deadLetterAll(rows: readonly InboxRow[], err: unknown): Promise<void> {
+  private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {
     const reason = `apply failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
     for (const r of rows) {
       await this.d.store.tracking.deadLetter({ id: newTrackingId('tdl'), source: r.source, body: JSON.stringify(r.event), reason, receivedAt: r.receivedAt });
     }
-    this.d.metrics.count('dead_lettered', rows.length);
+    tally.count('dead_lettered', rows.length);
     this.log.error({ trackingNumber: rows[0]?.trackingNumber, events: rows.length, err }, 'tracking.apply_dead_lettered');
   }
 }

@@ -15,6 +15,32 @@ export interface InboxBacklog {
   oldestAgeMs: number;
 }
 
+/**
+ * The counts of one apply attempt. The applier adds them to TrackingMetrics only once the
+ * attempt's transaction committed: a batch rolled back (retried number by number, or rerun
+ * after a PostgreSQL deadlock) must not count its events as applied or as duplicates.
+ */
+export class TrackingTally {
+  readonly dedupeHits: Record<DedupeLevel, number> = { carrier_event_id: 0, composite: 0, payload_hash: 0 };
+  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0 };
+  seen = 0;
+
+  dedupeHit(level: DedupeLevel): void {
+    this.dedupeHits[level]++;
+  }
+
+  count(what: TrackingCount, n = 1): void {
+    this.counts[what] += n;
+  }
+
+  /** Adds another attempt's counts (one that committed, as part of this one). */
+  add(t: TrackingTally): void {
+    this.seen += t.seen;
+    for (const level of Object.keys(t.dedupeHits) as DedupeLevel[]) this.dedupeHits[level] += t.dedupeHits[level];
+    for (const what of Object.keys(t.counts) as TrackingCount[]) this.counts[what] += t.counts[what];
+  }
+}
+
 export class TrackingMetrics {
   readonly dedupeHits: Record<DedupeLevel, number> = { carrier_event_id: 0, composite: 0, payload_hash: 0 };
   readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0 };
@@ -64,6 +90,18 @@ export class TrackingMetrics {
   count(what: TrackingCount, n = 1): void {
     this.counts[what] += n;
     this.eventCounter?.inc({ outcome: what }, n);
+  }
+
+  /** A committed attempt's counts. */
+  record(t: TrackingTally): void {
+    this.seen += t.seen;
+    for (const level of Object.keys(t.dedupeHits) as DedupeLevel[]) {
+      const n = t.dedupeHits[level];
+      if (n === 0) continue;
+      this.dedupeHits[level] += n;
+      this.hitCounter?.inc({ level }, n);
+    }
+    for (const what of Object.keys(t.counts) as TrackingCount[]) if (t.counts[what] > 0) this.count(what, t.counts[what]);
   }
 
   /** Share of the events seen that were duplicates. */

@@ -114,4 +114,25 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
     await expect(rig.intake.accept({ source: 'canonical', body: '', receivedAt: T }, [{ ...scan('F1', 'in_transit', T), status: 'teleported' as 'in_transit' }])).rejects.toThrow(/tracking events/);
     expect(await store.tracking.inboxSize()).toBe(0);
   });
+
+  it('dead-letters the events of a number that cannot be applied and applies the rest of the batch', async () => {
+    // A milestone sink that fails for one number stands in for any fault in its content.
+    const poisoned = trackingRig(store, {
+      milestones: {
+        changed: (changes) => (changes.some((c) => c.after.trackingNumber === 'BAD-1') ? Promise.reject(new Error('sink refused BAD-1')) : Promise.resolve()),
+      },
+    });
+    await poisoned.send([scan('OK-1', 'picked_up', T), scan('BAD-1', 'picked_up', T), scan('OK-2', 'picked_up', T + MIN), scan('BAD-1', 'in_transit', T + MIN)]);
+    expect(await poisoned.applier.drain()).toBe(4);
+    expect(await store.tracking.inboxSize()).toBe(0);
+    expect((await view('OK-1')).status).toBe('picked_up');
+    expect((await view('OK-2')).status).toBe('picked_up');
+    // Nothing of BAD-1 was kept half-applied: no history, no read model; both events wait as dead letters.
+    expect(await store.tracking.history('BAD-1')).toEqual([]);
+    expect(await store.tracking.readModel('BAD-1')).toBeUndefined();
+    const dead = await store.tracking.deadLetters();
+    expect(dead.map((d) => (JSON.parse(d.body) as { status: string }).status).sort()).toEqual(['in_transit', 'picked_up']);
+    expect(dead.every((d) => d.reason === 'apply failed: sink refused BAD-1')).toBe(true);
+    expect(poisoned.metrics.counts).toMatchObject({ applied: 2, dead_lettered: 2 });
+  });
 });
