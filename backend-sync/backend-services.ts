@@ -101,7 +101,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const intake = new StoreTrackingIntake(store, logger);
   // Polling (docs/backend.md, "Tracking: polling and ETA"): off unless configured; main.ts
   // starts and stops it beside the sweeper. Polled scans go through the same intake.
-  const poller = createTrackingPoller({ config: config.trackingPolling, schedule: store.pollSchedule, intake, clock, logger });
+  const poller = createTrackingPoller({ config: config.trackingPolling, schedule: store.pollSchedule, budgets: store.carrierBudgets, intake, clock, logger });
   const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics, poller };
   const shipments = new ShipmentService({
     store,

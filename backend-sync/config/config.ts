@@ -190,7 +190,7 @@ export const BackendConfig = z
               .object({
                 carrier: CarrierCode,
                 baseUrl: z.url(),
-                /** This instance's share of the carrier's limit (the limit ÷ instances). */
+                /** The carrier's limit, for all instances together (they share one budget in the database). */
                 requestsPerSecond: z.number().positive(),
                 burst: z.number().int().min(1).default(1),
                 maxBatch: z.number().int().min(1).max(1000).default(50),

@@ -10,6 +10,7 @@ import { SqlNotificationRepository } from './sql/notification-repository.js';
 import { SqlOrderRepository, SqlShipmentRepository } from './sql/order-repositories.js';
 import { SqlReservationRepository } from './sql/reservation-repository.js';
 import type { SqlExecutor } from './sql/sql-executor.js';
+import { SqlCarrierBudgets } from './sql/carrier-budget-repository.js';
 import { SqlPollSchedule } from './sql/poll-schedule-repository.js';
 import { SqlLegStatsRepository } from './sql/leg-stats-repository.js';
 import { SqlTrackingRepository } from './sql/tracking-repository.js';
@@ -34,6 +35,7 @@ export class SqlStore implements Store {
   readonly lockerHealth;
   readonly tracking;
   readonly pollSchedule;
+  readonly carrierBudgets;
   readonly legStats;
   readonly engine;
 
@@ -55,6 +57,7 @@ export class SqlStore implements Store {
     this.lockerHealth = new SqlLockerHealthRepository(x);
     this.tracking = new SqlTrackingRepository(x);
     this.pollSchedule = new SqlPollSchedule(x);
+    this.carrierBudgets = new SqlCarrierBudgets(x);
     this.legStats = new SqlLegStatsRepository(x);
   }
 

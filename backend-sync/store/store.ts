@@ -18,6 +18,7 @@ import type {
   StateLogEntry,
 } from './records.js';
 import type { PollSchedulePort } from '../tracking/polling/poll-schedule-port.js';
+import type { CarrierBudgetPort } from '../tracking/polling/carrier-budget-port.js';
 import type { LegStatsRepository } from '../tracking/eta/leg-stats-store.js';
 import type { TrackingRepository } from '../tracking/tracking-store.js';
 
@@ -370,6 +371,8 @@ export interface Store {
   /** Shipment tracking: inbox, dedupe, history, projection, read model (tracking/tracking-store.ts). */
   readonly tracking: TrackingRepository;
   readonly pollSchedule: PollSchedulePort;
+  /** Each carrier's polling budget, shared by the instances (tracking/polling/carrier-budget-port.ts). */
+  readonly carrierBudgets: CarrierBudgetPort;
   /** Learned leg times for the ETA (tracking/eta/leg-stats-store.ts). */
   readonly legStats: LegStatsRepository;
   /** Runs `work` atomically; a nested call is a savepoint inside the outer transaction. */

@@ -462,6 +462,15 @@ const steps: readonly Step[] = [
   ALTER TABLE code_sets ADD COLUMN delta_floor BIGINT NOT NULL DEFAULT 0;
   `,
   { online: [`CREATE INDEX code_entries_revoked_expiry ON code_entries (expires_at) WHERE revoked_version IS NOT NULL`] },
+  // Each carrier's polling budget, shared by every instance (SQLite step 19).
+  `
+  CREATE TABLE tracking_carrier_budgets (
+    carrier TEXT PRIMARY KEY,
+    tokens DOUBLE PRECISION NOT NULL,
+    updated_at BIGINT NOT NULL,
+    paused_until BIGINT NOT NULL
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

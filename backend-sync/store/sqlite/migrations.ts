@@ -552,6 +552,15 @@ const steps: readonly string[] = [
   ALTER TABLE code_sets ADD COLUMN delta_floor INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX code_entries_revoked_expiry ON code_entries (expires_at) WHERE revoked_version IS NOT NULL;
   `,
+  // Each carrier's polling budget, shared by every instance (PostgreSQL step 14).
+  `
+  CREATE TABLE tracking_carrier_budgets (
+    carrier TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated_at INTEGER NOT NULL,
+    paused_until INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;

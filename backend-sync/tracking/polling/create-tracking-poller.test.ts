@@ -3,6 +3,7 @@ import { parseConfig } from '../../config/config.js';
 import { ManualClock } from '../../shared/clock.js';
 import { isBackendError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
+import { InMemoryCarrierBudgets } from './carrier-budget-port.js';
 import { createTrackingPoller } from './create-tracking-poller.js';
 import { InMemoryPollSchedule } from './in-memory-poll-schedule.js';
 import { RecordingIntake } from './testing/recording-intake.js';
@@ -17,7 +18,7 @@ afterEach(async () => {
 
 function parts(trackingPolling: unknown) {
   const config = parseConfig({ mqtt: { enabled: false }, trackingPolling }).trackingPolling;
-  return { config, schedule: new InMemoryPollSchedule(), intake: new RecordingIntake(), clock: new ManualClock(T0), logger: silentLogger(), random: () => 0.5 };
+  return { config, schedule: new InMemoryPollSchedule(), budgets: new InMemoryCarrierBudgets(), intake: new RecordingIntake(), clock: new ManualClock(T0), logger: silentLogger(), random: () => 0.5 };
 }
 
 describe('tracking poller from config', () => {

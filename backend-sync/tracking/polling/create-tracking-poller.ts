@@ -3,6 +3,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { TrackingIntake } from '../tracking-event.js';
 import { JsonRestCarrierClient } from './json-rest-carrier-client.js';
+import type { CarrierBudgetPort } from './carrier-budget-port.js';
 import type { PollSchedulePort } from './poll-schedule-port.js';
 import { TrackingPoller } from './tracking-poller.js';
 
@@ -13,6 +14,8 @@ import { TrackingPoller } from './tracking-poller.js';
 export interface TrackingPollerParts {
   config: BackendConfig['trackingPolling'];
   schedule: PollSchedulePort;
+  /** Shared by the instances on one database (store.carrierBudgets). */
+  budgets: CarrierBudgetPort;
   intake: TrackingIntake;
   clock: Clock;
   logger: Logger;
@@ -35,6 +38,7 @@ export function createTrackingPoller(p: TrackingPollerParts): TrackingPoller | u
   );
   return new TrackingPoller({
     schedule: p.schedule,
+    budgets: p.budgets,
     clients,
     intake: p.intake,
     clock: p.clock,

@@ -5,9 +5,9 @@ import type { CarrierRateLimit } from './carrier-tracking-client.js';
 // requestsPerSecond up to `burst`. A carrier's 429 pauses the bucket until its Retry-After
 // and leaves it one token, so one request goes out when the pause ends, not a burst.
 //
-// Per instance: N backend instances polling one carrier may together send N × the rate.
-// Set requestsPerSecond to the carrier's limit divided by the instance count; a 429 that
-// still comes back is respected (pause + backoff), so an overshoot costs time, not bans.
+// The bucket is kept where every instance reads it (carrier-budget-port.ts), so several
+// backend instances polling one carrier share its rate; a 429 that still comes back (a
+// limit set too high) is respected (pause + backoff), so an overshoot costs time, not bans.
 
 export interface TokenBucket {
   tokens: number;

@@ -5,7 +5,7 @@ import type { CanonicalTrackingEvent, RawTrackingPayload, TrackingIntake, Tracki
 import { type CarrierFetchResult, type CarrierTrackingClient, isCarrierTrackingError, type CarrierErrorCode } from './carrier-tracking-client.js';
 import { backoffMs, decideAfterFailure, decideAfterSuccess, decideDue, defaultPollPolicy, type PollDecision, type PollPolicyConfig } from './hybrid-poll-policy.js';
 import type { PollEntry, PollSchedulePort } from './poll-schedule-port.js';
-import { newBucket, pause, take, type TokenBucket } from './token-bucket.js';
+import { InMemoryCarrierBudgets, type CarrierBudgetPort } from './carrier-budget-port.js';
 
 // The polling shell: gathers facts (due entries, the carrier's answer), asks the pure
 // policy, executes (intake, dead letter, reschedule). One round claims due entries under a
@@ -15,7 +15,8 @@ import { newBucket, pause, take, type TokenBucket } from './token-bucket.js';
 // one will be there, without counting a failure), and feeds every polled event to the
 // intake with the response text as the raw payload. A 429 or a failed request pauses the
 // carrier's bucket (Retry-After, or exponential backoff per carrier), so the rest of the
-// round does not hammer a carrier that is down. Buckets are per process (token-bucket.ts).
+// round does not hammer a carrier that is down. The buckets are the store's, shared by every
+// instance (carrier-budget-port.ts); the failure count behind the backoff is this process's.
 
 export interface TrackingPollerOptions {
   schedule: PollSchedulePort;
@@ -32,10 +33,11 @@ export interface TrackingPollerOptions {
   leaseMs: number;
   /** For start(): time between rounds. */
   intervalMs: number;
+  /** The carriers' request budgets; default: this process's alone. */
+  budgets?: CarrierBudgetPort | undefined;
 }
 
 interface CarrierState {
-  bucket: TokenBucket;
   /** Consecutive failed requests, for the carrier-level pause. */
   failures: number;
 }
@@ -45,6 +47,7 @@ export class TrackingPoller {
   private readonly policy: PollPolicyConfig;
   private readonly clients: ReadonlyMap<string, CarrierTrackingClient>;
   private readonly carriers = new Map<string, CarrierState>();
+  private readonly budgets: CarrierBudgetPort;
   private abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<number> | undefined;
@@ -53,6 +56,7 @@ export class TrackingPoller {
     this.log = o.logger.child({ component: 'tracking-poller' });
     this.policy = o.policy ?? defaultPollPolicy;
     this.clients = new Map(o.clients.map((c) => [c.carrier, c]));
+    this.budgets = o.budgets ?? new InMemoryCarrierBudgets();
   }
 
   start(): void {
@@ -107,15 +111,14 @@ export class TrackingPoller {
   }
 
   private async pollCarrier(client: CarrierTrackingClient, entries: PollEntry[]): Promise<number> {
-    const state = this.carriers.get(client.carrier) ?? { bucket: newBucket(client.rateLimit, this.o.clock.now()), failures: 0 };
+    const state = this.carriers.get(client.carrier) ?? { failures: 0 };
     this.carriers.set(client.carrier, state);
     let fetched = 0;
     let waiting = 0;
     for (let i = 0; i < entries.length; i += client.maxBatch) {
       const batch = entries.slice(i, i + client.maxBatch);
       const now = this.o.clock.now();
-      const t = take(state.bucket, client.rateLimit, now);
-      state.bucket = t.bucket;
+      const t = await this.budgets.take(client.carrier, client.rateLimit, now);
       if (!t.ok) {
         // Out of budget: the batch waits for its token (the k-th waiting batch for the k-th
         // token, so they do not all come due together); not the shipment's failure.
@@ -142,7 +145,7 @@ export class TrackingPoller {
       const retryAfterMs = isCarrierTrackingError(err) ? err.options.retryAfterMs : undefined;
       state.failures++;
       const pauseMs = Math.max(retryAfterMs ?? 0, backoffMs(state.failures, this.o.random(), this.policy));
-      state.bucket = pause(state.bucket, clock.now(), pauseMs);
+      await this.budgets.pause(client.carrier, client.rateLimit, clock.now(), pauseMs);
       this.log.warn({ carrier: client.carrier, code, numbers: batch.length, pauseMs, err: message(err) }, 'tracking.poll_failed');
       if (isCarrierTrackingError(err, 'UNPARSEABLE') && err.options.body !== undefined) await this.deadLetter(client, err.options.body, err.message);
       for (const e of batch) await this.reschedule(e, decideAfterFailure(e, { code, retryAfterMs }, clock.now(), this.o.random(), this.policy));
