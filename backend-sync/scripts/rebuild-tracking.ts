@@ -5,6 +5,7 @@
 // it runs against the same database, SQLite or PostgreSQL. Safe beside running instances:
 // each number is rebuilt under its projection lock, as the applier holds it. Exit status:
 // 0 nothing differed, 1 differences found (repaired unless --dry-run), 2 failure.
+import { pino } from 'pino';
 import { loadConfig } from '../config/config.js';
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/logger.js';
@@ -26,7 +27,8 @@ try {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(2);
 }
-const logger = createLogger({ level: config.logLevel });
+// Logs go to stderr: stdout is the report, one difference per line, for a pipe to read.
+const logger = createLogger({ level: config.logLevel, destination: pino.destination({ dest: 2, sync: true }) });
 const store = await openStore(config.db, logger);
 try {
   // Repairs get the ETA the running backend would give them now (the comparison ignores it).
