@@ -49,7 +49,24 @@ describe('AfterShip tracking webhooks', () => {
     expect(r.events[0]?.location).toEqual({ facility: 'Paketzentrum Koeln', city: 'Koeln', country: 'DEU', lat: 52.52, lng: 13.4 });
   });
 
-  it.each(aftershipTags.map((tag) => [tag, aftershipTagMap[tag]] as const))('maps the documented tag %s to %s', (tag, canonical) => {
+  // Written out here, not read from the table under test: a wrong entry there must fail.
+  const documented = [
+    ['Pending', null],
+    ['InfoReceived', 'label_created'],
+    ['InTransit', 'in_transit'],
+    ['OutForDelivery', 'out_for_delivery'],
+    ['AttemptFail', 'exception'],
+    ['Delivered', 'delivered'],
+    ['AvailableForPickup', 'available_for_pickup'],
+    ['Exception', 'exception'],
+    ['Expired', null],
+  ] as const;
+
+  it('covers every tag AfterShip documents', () => {
+    expect(documented.map(([tag]) => tag)).toEqual([...aftershipTags]);
+  });
+
+  it.each(documented)('maps the documented tag %s to %s', (tag, canonical) => {
     const r = tracking(parseAftershipWebhook(oneCheckpoint({ tag, subtag: null })));
     if (canonical === null) expect(r.skipped).toEqual([{ index: 0, carrierStatus: tag, reason: 'tag carries no scan' }]);
     else expect(r.events.map((e) => e.status)).toEqual([canonical]);
