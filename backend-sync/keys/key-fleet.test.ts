@@ -5,6 +5,7 @@ import type { BackendServices } from '../backend-services.js';
 import { revokeSigningKey } from '../codes/key-revocation.js';
 import { testEngines } from '../testing/pg-test-db.js';
 import { makeBackend, peerInstance, writeKey, type BackendFixture } from '../testing/backend-fixture.js';
+import { signal } from '../testing/signal.js';
 
 // Several instances share one signing_keys table, each with its own keys directory. What
 // one of them does at start, reload or revocation must never leave the fleet without an
@@ -132,25 +133,23 @@ describe.each(engines)('signing keys shared by several instances on %s', (engine
     // Hold the rollback inside its load transaction, after it took the lock and read.
     const repo = b.store.signingKeys;
     const upsertSeen = repo.upsertSeen.bind(repo);
-    let entered = (): void => undefined;
-    const inside = new Promise<void>((resolve) => (entered = resolve));
-    let release = (): void => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const inside = signal();
+    const release = signal();
     repo.upsertSeen = async (...args) => {
       repo.upsertSeen = upsertSeen;
-      entered();
-      await gate;
+      inside.fire();
+      await release.wait;
       return upsertSeen(...args);
     };
     const loading = peerInstance(b, aKeys, { activeKid: OLD }).keys.load();
-    await inside;
+    await inside.wait;
     // OLD is retired as far as any other transaction can see, so without the lock this passes its check.
     const revoking = a.keys.revoke(OLD).then(
       () => 'revoked',
       (err: unknown) => err,
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
-    release();
+    release.fire();
     await loading;
     expect(await revoking).toMatchObject({ code: 'BUSINESS_RULE' });
     expect(await activeInDb(b)).toEqual([OLD]);

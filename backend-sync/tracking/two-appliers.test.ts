@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgSuitesRun } from '../testing/pg-test-db.js';
 import { openTestPgStore, type TestPgStore } from '../testing/test-store.js';
+import { signal } from '../testing/signal.js';
 import { MIN, T, scan, trackingRig } from '../testing/tracking-helpers.js';
 import { normalisedHash } from './core/event-identity.js';
 import { carrierPromiseEta } from './eta-seam.js';
@@ -62,22 +63,20 @@ describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
     // A claims ORD-1's first two rows and holds them, uncommitted.
     const tracking = a.store.tracking;
     const claimInbox = tracking.claimInbox.bind(tracking);
-    let claimed = (): void => undefined;
-    const aClaimed = new Promise<void>((resolve) => (claimed = resolve));
-    let go = (): void => undefined;
-    const mayGo = new Promise<void>((resolve) => (go = resolve));
+    const claimed = signal();
+    const go = signal();
     tracking.claimInbox = async (numbers, rows) => {
       tracking.claimInbox = claimInbox;
       const got = await claimInbox(numbers, rows);
-      claimed();
-      await mayGo;
+      claimed.fire();
+      await go.wait;
       return got;
     };
     const aRun = ra.applier.applyBatch();
-    await aClaimed;
+    await claimed.wait;
     expect(await rb.applier.applyBatch()).toBe(0);
     expect(await rb.applier.applyNow('ORD-1')).toBe(0);
-    go();
+    go.fire();
     expect(await aRun).toBe(2);
     expect(await rb.applier.applyBatch()).toBe(2);
     // One change per number and batch, in event order.
