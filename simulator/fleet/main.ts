@@ -95,8 +95,15 @@ async function main(): Promise<number> {
     process.stderr.write(`fleet: ${err instanceof Error ? err.message : String(err)}\n`);
     return signalled === undefined ? 1 : interruptedCode();
   } finally {
-    await fleet?.stop();
-    if (fleet !== undefined) out('fleet: stopped (workers exited, broker and backend closed)');
+    // A failure while stopping is reported, not thrown: the exit status stays the run's
+    // (143 after SIGTERM), where an escaping rejection would turn it into Node's 1.
+    try {
+      await fleet?.stop();
+      if (fleet !== undefined) out('fleet: stopped (workers exited, broker and backend closed)');
+    } catch (err) {
+      logger.error({ err }, 'fleet.stop_failed');
+      process.stderr.write(`fleet: stopping failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
   }
 }
 
