@@ -141,7 +141,8 @@ export class TrackingApplier {
 
   private async applyClaimed(claim: () => Promise<InboxRow[]>): Promise<number> {
     const { store } = this.d;
-    // Counted once the transaction committed; a rerun starts a fresh tally.
+    // Counted once the transaction committed (applyNow inside a caller's transaction: once
+    // its savepoint was released); a rerun starts a fresh tally.
     const { handled, tally } = await store.transaction(async () => {
       const tally = new TrackingTally();
       const rows = await claim();
