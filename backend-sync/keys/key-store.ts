@@ -147,8 +147,9 @@ export class KeyStore {
    * elsewhere is dropped from this instance's signers. When it is the kid this instance
    * signs with, or that kid was retired (another instance rotated, or a pin rolled back:
    * lockers trust a retired kid only until retiredAt + the longest token lifetime, so
-   * tokens it kept signing would stop opening doors before they expire), the instance follows the key the database holds active (neither retired nor revoked: the
-   * one the instance that revoked switched to), provided its keys directory has that key.
+   * tokens it kept signing would stop opening doors before they expire), the instance
+   * follows the key the database holds active (neither retired nor revoked: the one the
+   * other instance switched to), provided its keys directory has that key.
    * It never picks a key of its own choosing: an old key left in the directory, or one the
    * fleet never saw, would sign tokens the lockers distrust, and choosing it the way load()
    * does would retire the fleet's active key. Nothing is written to the database here.

@@ -82,17 +82,7 @@ export class TrackingMetrics {
     this.eventCounter = new Counter({ name: 'backend_tracking_events_total', help: 'Tracking events handled by the applier, by outcome (applied, flagged, refolds, dead_lettered)', labelNames: ['outcome'], registers: [registry] });
   }
 
-  dedupeHit(level: DedupeLevel): void {
-    this.dedupeHits[level]++;
-    this.hitCounter?.inc({ level });
-  }
-
-  count(what: TrackingCount, n = 1): void {
-    this.counts[what] += n;
-    this.eventCounter?.inc({ outcome: what }, n);
-  }
-
-  /** A committed attempt's counts. */
+  /** A committed attempt's counts: the only way counts get here (TrackingTally). */
   record(t: TrackingTally): void {
     this.seen += t.seen;
     for (const level of Object.keys(t.dedupeHits) as DedupeLevel[]) {
@@ -101,7 +91,12 @@ export class TrackingMetrics {
       this.dedupeHits[level] += n;
       this.hitCounter?.inc({ level }, n);
     }
-    for (const what of Object.keys(t.counts) as TrackingCount[]) if (t.counts[what] > 0) this.count(what, t.counts[what]);
+    for (const what of Object.keys(t.counts) as TrackingCount[]) {
+      const n = t.counts[what];
+      if (n === 0) continue;
+      this.counts[what] += n;
+      this.eventCounter?.inc({ outcome: what }, n);
+    }
   }
 
   /** Share of the events seen that were duplicates. */
