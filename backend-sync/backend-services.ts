@@ -95,7 +95,8 @@ export function createBackendServices(p: BackendParts): BackendServices {
     logger,
     metrics: trackingMetrics,
     eta: learnedEta(legStats, clock),
-    milestones: new ShipmentMilestones(store, transitions, logger),
+    // `shipments` is built below (it applies through this applier): called only once both exist.
+    milestones: new ShipmentMilestones(store, transitions, logger, { returnedToSender: (id, who): Promise<boolean> => shipments.returnedToSender(id, who) }),
     legs: new LegLearner(store, legStats, clock, logger),
   });
   const intake = new StoreTrackingIntake(store, logger);

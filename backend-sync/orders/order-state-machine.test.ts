@@ -16,6 +16,9 @@ const allowedShipment: ReadonlyArray<[ShipmentState, ShipmentEvent, ShipmentStat
   ['expired', 'retrieve', 'returned'],
   ['return_requested', 'drop_return', 'return_dropped'],
   ['return_dropped', 'retrieve', 'returned'],
+  ['created', 'return_to_sender', 'returned_to_sender'],
+  ['shipped', 'return_to_sender', 'returned_to_sender'],
+  ['out_for_delivery', 'return_to_sender', 'returned_to_sender'],
 ];
 
 describe('shipment state machine', () => {
@@ -76,6 +79,12 @@ describe('derived order state for split shipments', () => {
     [['collected', 'collected'], 0, 'collected'],
     [['collected', 'cancelled'], 0, 'collected'],
     [['returned', 'returned'], 0, 'returned'],
+    [['returned_to_sender'], 0, 'returned'],
+    [['returned_to_sender', 'returned'], 0, 'returned'],
+    [['returned_to_sender', 'shipped'], 0, 'shipped'],
+    [['returned_to_sender', 'collected'], 0, 'collected'],
+    [['returned_to_sender', 'cancelled'], 0, 'returned'],
+    [['returned_to_sender'], 1, 'processing'],
     [['cancelled'], 0, 'cancelled'],
   ] as const)('shipments %j with %i unshipped lines give %s', (shipments, unshipped, expected) => {
     expect(deriveFulfilmentState(shipments, unshipped)).toBe(expected);

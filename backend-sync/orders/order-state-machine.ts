@@ -54,9 +54,11 @@ export function nextOrderState(state: OrderState, event: OrderEvent): Transition
  * (which count as not shipped). undefined when nothing is left to fulfil (all cancelled).
  */
 export function deriveFulfilmentState(shipments: readonly ShipmentState[], unshippedOpenLines: number): FulfilmentState | 'cancelled' {
-  const progress = shipments.map(shipmentProgress).filter((p) => p >= 0);
+  // A parcel the carrier sent back says nothing about how far the others are (beside a
+  // shipped one it is not a partial delivery); the order is returned when nothing else is left.
+  const progress = shipments.filter((s) => s !== 'returned_to_sender').map(shipmentProgress).filter((p) => p >= 0);
   if (unshippedOpenLines > 0) progress.push(0);
-  if (progress.length === 0) return 'cancelled';
+  if (progress.length === 0) return shipments.includes('returned_to_sender') ? 'returned' : 'cancelled';
   const min = Math.min(...progress);
   const max = Math.max(...progress);
   if (min === 5) return 'returned';

@@ -28,6 +28,7 @@ const shipmentNotifications: Partial<Record<ShipmentRecord['state'], string>> = 
   expired: 'parcel.expired',
   return_requested: 'return.code_issued',
   returned: 'return.completed',
+  returned_to_sender: 'shipment.returned_to_sender',
   cancelled: 'shipment.cancelled',
 };
 const orderNotifications: Partial<Record<OrderRecord['state'], string>> = {

@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import type { CreateShipmentRequest, ShipmentView } from './order-schemas.js';
 import type { Actor, OrderTransitions } from './order-transitions.js';
 import { shipmentView } from './order-view.js';
+import { queueRefund } from './refunds.js';
 import { nextShipmentState } from './shipment-state-machine.js';
 import { TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
 
@@ -186,6 +187,34 @@ export class ShipmentService {
       await store.stateLog.append({ entity: 'reservation', entityId: s.reservationId, from: 'consumed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: clock.now() });
     }
     await store.shipments.setPendingCode(id, null);
+  }
+
+  /**
+   * The carrier sent the parcel back before it reached the locker (a tracking milestone,
+   * inside the applying transaction, which locked the order): the compartment held for it
+   * is freed and its pickup code revoked on the locker, the customer is told, and what was
+   * paid for its lines is refunded. A parcel already in a locker (or past it) is left to
+   * the locker's own events: false.
+   */
+  async returnedToSender(id: string, who: Actor): Promise<boolean> {
+    const { store, transitions, codeSets, clock } = this.d;
+    const s = await store.shipments.get(id);
+    if (s === undefined) throw notFound('shipment', id);
+    if (!nextShipmentState(s.state, 'return_to_sender').ok) return false;
+    await transitions.shipment(s, 'return_to_sender', who);
+    if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'cancelled');
+    const now = clock.now();
+    if (s.reservationId !== undefined && (await store.reservations.release(s.reservationId, 'released', now))) {
+      await store.stateLog.append({ entity: 'reservation', entityId: s.reservationId, from: 'consumed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: now });
+    }
+    await store.shipments.setPendingCode(id, null);
+    const order = await store.orders.get(s.orderId);
+    if (order !== undefined) {
+      const lines = (await store.orders.lines(s.orderId)).filter((l) => l.shipmentId === s.id && l.state === 'open');
+      await queueRefund(store, now, order, lines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0), `returned to sender: shipment ${s.id}`);
+    }
+    this.log.info({ shipmentId: id, orderId: s.orderId, lockerId: s.lockerId, from: s.state }, 'shipment.returned_to_sender');
+    return true;
   }
 
   /** Moves the pickup deadline of a parcel waiting in a locker. */

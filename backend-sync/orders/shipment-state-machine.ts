@@ -12,16 +12,17 @@ export const shipmentStates = [
   'return_requested', // customer asked to return: a drop-off code exists
   'return_dropped', // customer put it into a locker
   'returned', // a courier retrieved it (expired or returned)
+  'returned_to_sender', // the carrier sent it back before it reached the locker
 ] as const;
 export type ShipmentState = (typeof shipmentStates)[number];
 
-export const shipmentEvents = ['ship', 'out_for_delivery', 'deposit', 'collect', 'cancel', 'expire', 'request_return', 'drop_return', 'retrieve'] as const;
+export const shipmentEvents = ['ship', 'out_for_delivery', 'deposit', 'collect', 'cancel', 'expire', 'request_return', 'drop_return', 'retrieve', 'return_to_sender'] as const;
 export type ShipmentEvent = (typeof shipmentEvents)[number];
 
 const table: Readonly<Record<ShipmentState, Partial<Record<ShipmentEvent, ShipmentState>>>> = {
-  created: { ship: 'shipped', deposit: 'delivered', cancel: 'cancelled' },
-  shipped: { out_for_delivery: 'out_for_delivery', deposit: 'delivered' },
-  out_for_delivery: { deposit: 'delivered' },
+  created: { ship: 'shipped', deposit: 'delivered', cancel: 'cancelled', return_to_sender: 'returned_to_sender' },
+  shipped: { out_for_delivery: 'out_for_delivery', deposit: 'delivered', return_to_sender: 'returned_to_sender' },
+  out_for_delivery: { deposit: 'delivered', return_to_sender: 'returned_to_sender' },
   delivered: { collect: 'collected', expire: 'expired' },
   collected: { request_return: 'return_requested' },
   cancelled: {},
@@ -29,6 +30,7 @@ const table: Readonly<Record<ShipmentState, Partial<Record<ShipmentEvent, Shipme
   return_requested: { drop_return: 'return_dropped' },
   return_dropped: { retrieve: 'returned' },
   returned: {},
+  returned_to_sender: {},
 };
 
 export type TransitionResult<S> = { ok: true; next: S } | { ok: false; reason: string };
@@ -55,6 +57,7 @@ export function shipmentProgress(state: ShipmentState): number {
     case 'return_dropped':
       return 4;
     case 'returned':
+    case 'returned_to_sender':
       return 5;
     case 'cancelled':
       return -1;

@@ -18,6 +18,9 @@ import type { TrackingStatus } from './tracking-event.js';
 // - Milestones no shipment transition covers (an exception; delivered to an address with
 //   no locker) are notified here, once per (tracking number, milestone) through the
 //   outbox's dedupe key, whatever instance gets there first.
+// - Returned to sender before the parcel reached the locker: the shipment is returned
+//   (its compartment freed, its code revoked, a refund queued, the customer told) through
+//   CarrierReturns; the order follows.
 //
 // Milestones come from `reached` (every status the fold applied), so every milestone of the
 // final fold is told whatever order the events arrived in. One reached only while an
@@ -27,6 +30,11 @@ import type { TrackingStatus } from './tracking-event.js';
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
 const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };
 
+/** What a carrier's return to sender does to a shipment (orders/shipment-service.ts): false when it is past that. */
+export interface CarrierReturns {
+  returnedToSender(shipmentId: string, who: Actor): Promise<boolean>;
+}
+
 export class ShipmentMilestones implements MilestoneSink {
   private readonly log: Logger;
 
@@ -34,6 +42,7 @@ export class ShipmentMilestones implements MilestoneSink {
     private readonly store: Store,
     private readonly transitions: OrderTransitions,
     logger: Logger,
+    private readonly returns?: CarrierReturns,
   ) {
     this.log = logger.child({ component: 'tracking-milestones' });
   }
@@ -51,6 +60,9 @@ export class ShipmentMilestones implements MilestoneSink {
       const wantsShip = after.reached.some((s) => SHIP.has(s));
       const wantsOut = after.reached.includes('out_for_delivery');
       if ((wantsShip && seen.state === 'created') || (wantsOut && seen.state === 'shipped')) await this.carrierSteps(seen.id, seen.orderId, wantsOut);
+      // After the steps, whether they came in this batch or an earlier one: the customer
+      // hears the same notices however the provider grouped its scans.
+      if (newly.includes('returned_to_sender')) await this.carrierReturn(seen);
       const notices = newly.filter((m) => m === 'exception' || (m === 'delivered' && seen.lockerId === undefined));
       if (notices.length === 0) continue;
       const order = await this.store.orders.get(seen.orderId);
@@ -66,6 +78,17 @@ export class ShipmentMilestones implements MilestoneSink {
         this.log.info({ trackingNumber: after.trackingNumber, shipmentId: seen.id, milestone: m }, 'tracking.milestone_notified');
       }
     }
+  }
+
+  private async carrierReturn(seen: ShipmentRecord): Promise<void> {
+    if (this.returns === undefined) return;
+    await this.transitions.lockOrder(seen.orderId);
+    if (await this.returns.returnedToSender(seen.id, carrierActor)) {
+      await this.transitions.refreshOrder(seen.orderId, carrierActor);
+      return;
+    }
+    // In a locker already (or collected): the locker's doors say where the parcel is.
+    this.log.warn({ trackingNumber: seen.trackingNumber, shipmentId: seen.id, state: seen.state }, 'tracking.return_ignored');
   }
 
   private async carrierSteps(shipmentId: string, orderId: string, outForDelivery: boolean): Promise<void> {

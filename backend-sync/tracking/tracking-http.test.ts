@@ -89,12 +89,12 @@ describe('tracking over HTTP and through the order', () => {
       await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
       await f.services.tracking.applier.drain();
     };
-    await send([scan('SW-1', 'in_transit', at(20)), scan('SW-1', 'returned_to_sender', at(30))]);
-    expect((await f.store.tracking.projection('SW-1'))?.projection.reached).toEqual(['in_transit', 'returned_to_sender']);
+    await send([scan('SW-1', 'in_transit', at(20)), scan('SW-1', 'delivered', at(30))]);
+    expect((await f.store.tracking.projection('SW-1'))?.projection.reached).toEqual(['in_transit', 'delivered']);
     expect((await f.services.shipments.get(s.id)).state).toBe('shipped');
     // Out for delivery before the in-transit scan: in transit is now a step backwards.
     await send([scan('SW-1', 'out_for_delivery', at(10))]);
-    expect([...((await f.store.tracking.projection('SW-1'))?.projection.reached ?? [])].sort()).toEqual(['out_for_delivery', 'returned_to_sender']);
+    expect([...((await f.store.tracking.projection('SW-1'))?.projection.reached ?? [])].sort()).toEqual(['delivered', 'out_for_delivery']);
     expect((await f.services.shipments.get(s.id)).state).toBe('out_for_delivery');
     expect((await f.store.notifications.list({ kind: 'shipment.out_for_delivery' })).filter((n) => n.payload['shipmentId'] === s.id)).toHaveLength(1);
   });

@@ -36,6 +36,8 @@ function mulberry(seed: number): () => number {
   };
 }
 
+const STEPS_BEFORE_RETURN: ReadonlySet<string> = new Set(['shipment.shipped', 'shipment.out_for_delivery']);
+
 describe.each(engines)('tracking replay property (real intake and applier on %s)', (engine) => {
   let f: BackendFixture;
   let run = 0;
@@ -113,9 +115,15 @@ describe.each(engines)('tracking replay property (real intake and applier on %s)
         expect(new Set(perMilestone).size).toBe(perMilestone.length);
         // Every notice of the clean stream, none twice. A replay may tell more: a milestone
         // reached while an earlier scan that makes it illegal had not arrived yet is told
-        // then and cannot be taken back (the state still ends as the clean stream's).
+        // then and cannot be taken back (the state still ends as the clean stream's). It may
+        // tell fewer steps of a parcel returned to sender: a pickup scan arriving after the
+        // return moves nothing and is not told (the customer already heard it is going back).
         const kinds = await noticeKinds(numbers);
-        for (const [i, clean] of (await noticeKinds(twins)).entries()) expect(kinds[i]).toEqual(expect.arrayContaining(clean));
+        for (const [i, clean] of (await noticeKinds(twins)).entries()) {
+          const mine = kinds[i] ?? [];
+          const owed = mine.includes('shipment.returned_to_sender') ? clean.filter((k) => !STEPS_BEFORE_RETURN.has(k)) : clean;
+          expect(mine).toEqual(expect.arrayContaining(owed));
+        }
         for (const k of kinds) expect(new Set(k).size).toBe(k.length);
       }),
       { numRuns: engine === 'sqlite' ? 30 : 12 },

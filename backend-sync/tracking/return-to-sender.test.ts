@@ -1,0 +1,95 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { paidOrder, ship } from '../testing/order-helpers.js';
+import { testEngines } from '../testing/pg-test-db.js';
+import { scan } from '../testing/tracking-helpers.js';
+import type { CanonicalTrackingEvent } from './tracking-event.js';
+
+// A carrier's return to sender, through the real intake and applier on every engine: the
+// compartment held for a parcel that will not come is freed and its code revoked, the
+// customer is told once and refunded, and the order follows. A parcel already in the
+// locker is left to the locker's own events.
+
+const engines = await testEngines('return to sender');
+
+describe.each(engines)('a carrier return to sender on %s', (engine) => {
+  let f: BackendFixture;
+  beforeEach(async () => {
+    f = await makeBackend({ engine });
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+  });
+  afterEach(() => f.close());
+
+  const at = (m: number): number => f.clock.now() - 10 * 3_600_000 + m * 60_000;
+  const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
+    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
+    await f.services.tracking.applier.drain();
+  };
+  const noticesOf = async (kind: string, shipmentId: string) => (await f.store.notifications.list({ kind })).filter((n) => n.payload['shipmentId'] === shipmentId);
+
+  it('frees the compartment, revokes the code, refunds and tells the customer once; the order is returned', async () => {
+    const o = await paidOrder(f, 'ord-rts', [{ lineId: 'l1', size: 'M', unitPriceCents: 2300 }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'RTS-1');
+    const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
+    expect(tokenId).toBeDefined();
+    expect((await f.services.lockers.get('lk-a')).compartments.filter((c) => c.state === 'reserved')).toHaveLength(1);
+
+    const stream = [
+      scan('RTS-1', 'picked_up', at(0), { carrierEventId: 'r1' }),
+      scan('RTS-1', 'exception', at(10), { carrierEventId: 'r2', carrierReason: 'address unknown' }),
+      scan('RTS-1', 'returned_to_sender', at(20), { carrierEventId: 'r3' }),
+    ];
+    await send(stream);
+    // The provider replays it with fresh ids: nothing moves twice.
+    await send(stream.map((e) => ({ ...e, carrierEventId: `${String(e.carrierEventId)}-again` })));
+
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+    expect((await f.services.orders.get(o.id)).state).toBe('returned');
+    expect((await f.services.lockers.get('lk-a')).compartments.every((c) => c.state === 'free')).toBe(true);
+    expect((await f.store.codeSets.liveEntries('lk-a')).map((e) => e.tokenId)).not.toContain(tokenId);
+    expect(await noticesOf('shipment.returned_to_sender', s.id)).toHaveLength(1);
+    // The carrier had it: shipped first, then returned, each told once.
+    expect(await noticesOf('shipment.shipped', s.id)).toHaveLength(1);
+    expect((await f.store.stateLog.list('shipment', s.id)).map((e) => e.to)).toEqual(['created', 'shipped', 'returned_to_sender']);
+    expect(await noticesOf('tracking.exception', s.id)).toHaveLength(1);
+    await f.services.orders.processRefunds();
+    expect((await f.services.orders.get(o.id)).refunds).toEqual([expect.objectContaining({ amountCents: 2300, state: 'succeeded' })]);
+    // Both M compartments take new parcels: the freed one is reservable again.
+    const o2 = await paidOrder(f, 'ord-rts-next', [
+      { lineId: 'l1', size: 'M' },
+      { lineId: 'l2', size: 'M' },
+    ]);
+    await ship(f, o2.id, ['l1'], 'lk-a', 'M', 'RTS-NEXT-1');
+    await ship(f, o2.id, ['l2'], 'lk-a', 'M', 'RTS-NEXT-2');
+    expect((await f.services.lockers.get('lk-a')).compartments.filter((c) => c.state === 'reserved')).toHaveLength(2);
+  });
+
+  it('returns one parcel of a split order and lets the other go on', async () => {
+    const o = await paidOrder(f, 'ord-rts-split', [
+      { lineId: 'l1', size: 'M' },
+      { lineId: 'l2', size: 'M' },
+    ]);
+    const back = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'RTS-2A');
+    const on = await ship(f, o.id, ['l2'], 'lk-a', 'M', 'RTS-2B');
+    await send([scan('RTS-2A', 'in_transit', at(0)), scan('RTS-2B', 'in_transit', at(0)), scan('RTS-2A', 'returned_to_sender', at(30))]);
+    expect((await f.services.shipments.get(back.id)).state).toBe('returned_to_sender');
+    expect((await f.services.shipments.get(on.id)).state).toBe('shipped');
+    // Not "partially delivered": nothing was.
+    expect((await f.services.orders.get(o.id)).state).toBe('shipped');
+    await f.services.parcels.deposited(on.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
+    expect((await f.services.orders.get(o.id)).state).toBe('delivered');
+  });
+
+  it('leaves a parcel that is already in the locker to the locker', async () => {
+    const o = await paidOrder(f, 'ord-rts-late', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'RTS-3');
+    await f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
+    await f.services.tracking.applier.drain();
+    await send([scan('RTS-3', 'returned_to_sender', f.clock.now() + 60_000)]);
+    expect((await f.store.tracking.projection('RTS-3'))?.projection.reached).toContain('returned_to_sender');
+    expect((await f.services.shipments.get(s.id)).state).toBe('delivered');
+    expect((await f.services.orders.get(o.id)).state).toBe('delivered');
+    expect(await noticesOf('shipment.returned_to_sender', s.id)).toHaveLength(0);
+    expect((await f.services.lockers.get('lk-a')).compartments.filter((c) => c.state === 'occupied')).toHaveLength(1);
+  });
+});
