@@ -17,7 +17,8 @@ import type { TrackingStatus } from './tracking-event.js';
 //   and the code; the tracking events they add notify nothing more here.
 // - Milestones no shipment transition covers (an exception; delivered to an address with
 //   no locker) are notified here, once per (tracking number, milestone) through the
-//   outbox's dedupe key, whatever instance gets there first.
+//   outbox's dedupe key, whatever instance gets there first; an exception once per
+//   episode (the projection counts them), so a parcel stuck again after recovering is told.
 // - Returned to sender before the parcel reached the locker: the shipment is returned
 //   (its compartment freed, its code revoked, a refund queued, the customer told) through
 //   CarrierReturns; the order follows.
@@ -55,7 +56,12 @@ export class ShipmentMilestones implements MilestoneSink {
 
   private async one(before: TrackingProjection, after: TrackingProjection): Promise<void> {
     const newly = after.reached.filter((s) => !before.reached.includes(s));
-    if (newly.length === 0) return;
+    const tn = after.trackingNumber;
+    // Every exception episode is told (a parcel can get stuck again after it recovered),
+    // each once: the first under the key it always had.
+    const notices: Array<{ milestone: TrackingStatus; key: string; episode?: number }> = [];
+    for (let k = before.exceptions + 1; k <= after.exceptions; k++) notices.push({ milestone: 'exception', key: k === 1 ? `tracking.exception:${tn}` : `tracking.exception:${tn}:${String(k)}`, episode: k });
+    if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
       const wantsShip = after.reached.some((s) => SHIP.has(s));
       const wantsOut = after.reached.includes('out_for_delivery');
@@ -63,19 +69,20 @@ export class ShipmentMilestones implements MilestoneSink {
       // After the steps, whether they came in this batch or an earlier one: the customer
       // hears the same notices however the provider grouped its scans.
       if (newly.includes('returned_to_sender')) await this.carrierReturn(seen);
-      const notices = newly.filter((m) => m === 'exception' || (m === 'delivered' && seen.lockerId === undefined));
-      if (notices.length === 0) continue;
+      const told = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered' as const, key: `tracking.delivered:${tn}` }] : notices;
+      if (told.length === 0) continue;
       const order = await this.store.orders.get(seen.orderId);
       if (order === undefined) continue;
-      for (const m of notices) {
-        await this.transitions.notify(order, `tracking.${m}`, `tracking.${m}:${after.trackingNumber}`, {
+      for (const n of told) {
+        await this.transitions.notify(order, `tracking.${n.milestone}`, n.key, {
           orderId: order.id,
           shipmentId: seen.id,
-          trackingNumber: after.trackingNumber,
-          status: m,
+          trackingNumber: tn,
+          status: n.milestone,
+          ...(n.episode === undefined ? {} : { episode: n.episode }),
           ...(after.location === null ? {} : { location: after.location }),
         });
-        this.log.info({ trackingNumber: after.trackingNumber, shipmentId: seen.id, milestone: m }, 'tracking.milestone_notified');
+        this.log.info({ trackingNumber: tn, shipmentId: seen.id, milestone: n.milestone, episode: n.episode }, 'tracking.milestone_notified');
       }
     }
   }

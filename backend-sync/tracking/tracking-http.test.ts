@@ -99,6 +99,39 @@ describe('tracking over HTTP and through the order', () => {
     expect((await f.store.notifications.list({ kind: 'shipment.out_for_delivery' })).filter((n) => n.payload['shipmentId'] === s.id)).toHaveLength(1);
   });
 
+  it('tells the customer of every exception episode once, also one a late scan reveals', async () => {
+    const o = await paidOrder(f, 'ord-episodes', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'EP-1');
+    const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
+      await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
+      await f.services.tracking.applier.drain();
+    };
+    const episodes = async (): Promise<number[]> =>
+      (await f.store.notifications.list({ kind: 'tracking.exception' }))
+        .filter((n) => n.payload['shipmentId'] === s.id)
+        .map((n) => Number(n.payload['episode']))
+        .sort((a, b) => a - b);
+    const stream = [
+      scan('EP-1', 'picked_up', at(0), { carrierEventId: 'p1' }),
+      scan('EP-1', 'exception', at(10), { carrierEventId: 'p2', carrierReason: 'weather' }),
+      scan('EP-1', 'in_transit', at(20), { carrierEventId: 'p3' }),
+      scan('EP-1', 'exception', at(30), { carrierEventId: 'p4', carrierReason: 'address unclear' }),
+    ];
+    await send(stream.slice(0, 2));
+    expect(await episodes()).toEqual([1]);
+    await send(stream.slice(2));
+    expect(await episodes()).toEqual([1, 2]);
+    await send(stream.map((e) => ({ ...e, carrierEventId: `${String(e.carrierEventId)}-again` })));
+    expect(await episodes()).toEqual([1, 2]);
+    // Another exception scan of the second episode is not a new one; a late in-transit scan
+    // between them is: the parcel had recovered and got stuck again.
+    await send([scan('EP-1', 'exception', at(50), { carrierReason: 'address unclear' })]);
+    expect(await episodes()).toEqual([1, 2]);
+    await send([scan('EP-1', 'in_transit', at(40))]);
+    expect(await episodes()).toEqual([1, 2, 3]);
+    expect((await f.store.tracking.projection('EP-1'))?.projection).toMatchObject({ status: 'exception', exceptions: 3 });
+  });
+
   it('joins carrier scans, the locker door and the order in one timeline, notifying each milestone once', async () => {
     const o = await paidOrder(f, 'ord-track', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TL-1');

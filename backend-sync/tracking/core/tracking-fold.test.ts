@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalTrackingEvent, TrackingStatus } from '../tracking-event.js';
 import { trackingStatuses } from '../tracking-event.js';
 import { normalisedHash, orderKey } from './event-identity.js';
-import { foldHistory, foldStep, emptyProjection, isInOrder, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
+import { foldHistory, foldStep, emptyProjection, isInOrder, TrackingProjection, type FoldEvent } from './tracking-fold.js';
 import { transitionVerdict } from './status-rules.js';
 
 const T = 1_800_000_000_000;
@@ -57,6 +57,28 @@ describe('the tracking fold', () => {
     expect(projection.location).toEqual({ city: 'Lyon' });
     expect(projection.reached).toEqual(['picked_up', 'exception', 'in_transit']);
     expect(flags).toEqual([]);
+  });
+
+  it('counts each exception episode: another after a recovery is a new one, a repeated scan is not', () => {
+    const { projection } = foldHistory('TN', 'ups', [
+      fe('picked_up', T),
+      fe('exception', T + MIN, { carrierReason: 'weather' }),
+      fe('exception', T + 2 * MIN, { carrierReason: 'still weather' }),
+      fe('in_transit', T + 3 * MIN),
+      fe('exception', T + 4 * MIN, { carrierReason: 'address unclear' }),
+    ]);
+    expect(projection).toMatchObject({ status: 'exception', exceptions: 2, reached: ['picked_up', 'exception', 'in_transit'] });
+    // A late scan between two scans of one episode splits it: the refold counts two.
+    const split = live([fe('exception', T + MIN), fe('exception', T + 3 * MIN), fe('in_transit', T + 2 * MIN)]);
+    expect(split).toMatchObject({ status: 'exception', exceptions: 2 });
+  });
+
+  it('reads a projection stored before episodes were counted as one episode when it reached an exception', () => {
+    const { exceptions: _drop, ...legacy } = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('in_transit', T + 2 * MIN)]).projection;
+    expect(TrackingProjection.parse(legacy).exceptions).toBe(1);
+    const { exceptions: _none, ...calm } = foldHistory('TN', 'ups', [fe('picked_up', T)]).projection;
+    expect(TrackingProjection.parse(calm).exceptions).toBe(0);
+    expect(TrackingProjection.parse({ ...legacy, exceptions: 3 }).exceptions).toBe(3);
   });
 
   it('flags a backward step and leaves the state where it was', () => {

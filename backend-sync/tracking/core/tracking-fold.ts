@@ -29,7 +29,7 @@ export const RecentEntry = z.object({
 });
 export type RecentEntry = z.infer<typeof RecentEntry>;
 
-export const TrackingProjection = z.object({
+const ProjectionShape = z.object({
   trackingNumber: z.string(),
   carrier: z.string(),
   status: TrackingStatus.nullable(),
@@ -49,8 +49,17 @@ export const TrackingProjection = z.object({
   recent: z.array(RecentEntry),
   events: z.number().int(),
   flagged: z.number().int(),
+  /** Exception episodes: how often the status turned to exception from another (each is told). */
+  exceptions: z.number().int(),
 });
-export type TrackingProjection = z.infer<typeof TrackingProjection>;
+export type TrackingProjection = z.infer<typeof ProjectionShape>;
+
+/** A projection stored before episodes were counted has none: one if an exception was ever reached (it was told once). */
+export const TrackingProjection = z.preprocess((v) => {
+  if (typeof v !== 'object' || v === null || 'exceptions' in v) return v;
+  const reached = (v as { reached?: unknown }).reached;
+  return { ...v, exceptions: Array.isArray(reached) && reached.includes('exception') ? 1 : 0 };
+}, ProjectionShape);
 
 export interface Flag {
   hash: string;
@@ -76,6 +85,7 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
     recent: [],
     events: 0,
     flagged: 0,
+    exceptions: 0,
   };
 }
 
@@ -116,6 +126,7 @@ export function foldStep(p: TrackingProjection, e: FoldEvent): { next: TrackingP
     recent: pushRecent(p.recent, recentOf(ev, false)),
     events: p.events + 1,
     flagged: p.flagged,
+    exceptions: ev.status === 'exception' && p.status !== 'exception' ? p.exceptions + 1 : p.exceptions,
   };
   return { next, outcome: APPLIED };
 }
