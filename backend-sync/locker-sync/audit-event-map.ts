@@ -21,6 +21,9 @@ export interface EventMapDeps {
 
 export type MapOutcome = 'applied' | 'ignored' | 'unmapped' | 'invalid' | 'unknown';
 
+/** Shipments whose parcel no customer will collect: one deposited anyway needs a person. */
+const NOT_LIVE: ReadonlySet<string> = new Set(['cancelled', 'returned_to_sender']);
+
 const faultTypes: ReadonlySet<AuditEvent['type']> = new Set(['door.jammed', 'door.relay-fault', 'door.sensor-unknown', 'door.open-unknown', 'door.left-open']);
 
 /** The shipment a record is about: its parcel id, else the token's code entry. */
@@ -55,7 +58,16 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
       return security('security.suspicious-pickup', null, e.data.reason);
     case 'courier.deposited': {
       const sid = await shipmentOf(store, r.lockerId, e.data);
-      return sid === undefined ? 'ignored' : parcels.deposited(sid, r.lockerId, e.data.compartmentId, r.at, who);
+      if (sid === undefined) return 'ignored';
+      const outcome = await parcels.deposited(sid, r.lockerId, e.data.compartmentId, r.at, who);
+      if (outcome !== 'ignored') return outcome;
+      // The locker took the parcel in before it heard that its code was withdrawn (cancelled,
+      // or returned to sender by the carrier while the locker was offline): a parcel is
+      // inside that no customer will collect. Someone has to take it out.
+      const s = await store.shipments.get(sid);
+      if (s === undefined || s.lockerId !== r.lockerId || !NOT_LIVE.has(s.state)) return 'ignored';
+      await deps.alerts.raise(r.lockerId, 'fault.parcel-not-live', key, { seq: r.seq, compartmentId: e.data.compartmentId, parcelId: sid, shipmentState: s.state });
+      return 'applied';
     }
     case 'pickup.collected': {
       const sid = await shipmentOf(store, r.lockerId, e.data);

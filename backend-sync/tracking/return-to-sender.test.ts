@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
+import { GENESIS_PREV_HASH, auditRecordHash } from '../shared/contract.js';
 import { testEngines } from '../testing/pg-test-db.js';
 import { scan } from '../testing/tracking-helpers.js';
 import type { CanonicalTrackingEvent } from './tracking-event.js';
@@ -78,6 +79,36 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
     expect((await f.services.orders.get(o.id)).state).toBe('shipped');
     await f.services.parcels.deposited(on.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
     expect((await f.services.orders.get(o.id)).state).toBe('delivered');
+  });
+
+  it('raises a fault when the locker reports the deposit of a parcel the carrier had returned meanwhile', async () => {
+    const o = await paidOrder(f, 'ord-rts-race', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'RTS-4');
+    const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
+    await send([scan('RTS-4', 'out_for_delivery', at(0)), scan('RTS-4', 'returned_to_sender', at(10))]);
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+    // The locker was offline: the courier deposited before the revocation reached it.
+    const deposit = { type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: 'M1', assignedId: 'M1' } };
+    const dataJson = JSON.stringify(deposit.data);
+    const hash = auditRecordHash(GENESIS_PREV_HASH, 1, f.clock.now(), deposit.type, dataJson);
+    await f.services.ingest.ingest('lk-a', 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0', [{ seq: 1, at: f.clock.now(), type: deposit.type, lane: 'normal', dataJson, prevHash: GENESIS_PREV_HASH, hash }]);
+    const alerts = await f.store.alerts.list('lk-a');
+    expect(alerts.filter((a) => a.kind === 'fault.parcel-not-live')).toEqual([expect.objectContaining({ details: expect.objectContaining({ parcelId: s.id, compartmentId: 'M1', shipmentState: 'returned_to_sender' }) as unknown })]);
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+    expect(await noticesOf('parcel.ready_for_pickup', s.id)).toHaveLength(0);
+  });
+
+  it('returns a parcel once however often the carrier reports it', async () => {
+    const o = await paidOrder(f, 'ord-rts-twice', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'RTS-5');
+    await send([scan('RTS-5', 'in_transit', at(0)), scan('RTS-5', 'returned_to_sender', at(10))]);
+    // Later scans of the same status (beyond the composite skew) and a late earlier scan that refolds.
+    await send([scan('RTS-5', 'returned_to_sender', at(70))]);
+    await send([scan('RTS-5', 'picked_up', at(-5)), scan('RTS-5', 'returned_to_sender', at(130))]);
+    expect((await f.store.tracking.history('RTS-5')).filter((h) => h.event.status === 'returned_to_sender')).toHaveLength(3);
+    expect(await noticesOf('shipment.returned_to_sender', s.id)).toHaveLength(1);
+    expect(await f.store.refunds.byOrder(o.id)).toHaveLength(1);
+    expect((await f.store.stateLog.list('shipment', s.id)).filter((e) => e.to === 'returned_to_sender')).toHaveLength(1);
   });
 
   it('leaves a parcel that is already in the locker to the locker', async () => {

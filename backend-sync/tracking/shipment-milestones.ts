@@ -2,6 +2,8 @@ import type { Actor, OrderTransitions } from '../orders/order-transitions.js';
 import type { Logger } from '../shared/logger.js';
 import type { ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { orderKeyParts } from './core/event-identity.js';
+import { episodeNoticeKey, newEpisodes } from './core/exception-episodes.js';
 import type { TrackingProjection } from './core/tracking-fold.js';
 import type { MilestoneSink } from './tracking-applier.js';
 import type { TrackingStatus } from './tracking-event.js';
@@ -18,7 +20,7 @@ import type { TrackingStatus } from './tracking-event.js';
 // - Milestones no shipment transition covers (an exception; delivered to an address with
 //   no locker) are notified here, once per (tracking number, milestone) through the
 //   outbox's dedupe key, whatever instance gets there first; an exception once per
-//   episode (the projection counts them), so a parcel stuck again after recovering is told.
+//   episode (newEpisodes), so a parcel stuck again after recovering is told.
 // - Returned to sender before the parcel reached the locker: the shipment is returned
 //   (its compartment freed, its code revoked, a refund queued, the customer told) through
 //   CarrierReturns; the order follows.
@@ -30,6 +32,14 @@ import type { TrackingStatus } from './tracking-event.js';
 
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
 const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };
+
+/** A customer notice a milestone owes, under its outbox dedupe key. */
+interface MilestoneNotice {
+  milestone: TrackingStatus;
+  key: string;
+  /** An exception's episode: its opening scan's hash and time. */
+  episode?: { id: string; since: number };
+}
 
 /** What a carrier's return to sender does to a shipment (orders/shipment-service.ts): false when it is past that. */
 export interface CarrierReturns {
@@ -57,10 +67,10 @@ export class ShipmentMilestones implements MilestoneSink {
   private async one(before: TrackingProjection, after: TrackingProjection): Promise<void> {
     const newly = after.reached.filter((s) => !before.reached.includes(s));
     const tn = after.trackingNumber;
-    // Every exception episode is told (a parcel can get stuck again after it recovered),
-    // each once: the first under the key it always had.
-    const notices: Array<{ milestone: TrackingStatus; key: string; episode?: number }> = [];
-    for (let k = before.exceptions + 1; k <= after.exceptions; k++) notices.push({ milestone: 'exception', key: k === 1 ? `tracking.exception:${tn}` : `tracking.exception:${tn}:${String(k)}`, episode: k });
+    const notices = newEpisodes(before, after).map((opening): MilestoneNotice => {
+      const { eventTime, hash } = orderKeyParts(opening);
+      return { milestone: 'exception', key: episodeNoticeKey(tn, opening, after), episode: { id: hash, since: eventTime } };
+    });
     if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
       const wantsShip = after.reached.some((s) => SHIP.has(s));
@@ -69,7 +79,7 @@ export class ShipmentMilestones implements MilestoneSink {
       // After the steps, whether they came in this batch or an earlier one: the customer
       // hears the same notices however the provider grouped its scans.
       if (newly.includes('returned_to_sender')) await this.carrierReturn(seen);
-      const told = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered' as const, key: `tracking.delivered:${tn}` }] : notices;
+      const told: MilestoneNotice[] = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered', key: `tracking.delivered:${tn}` }] : notices;
       if (told.length === 0) continue;
       const order = await this.store.orders.get(seen.orderId);
       if (order === undefined) continue;
@@ -82,7 +92,7 @@ export class ShipmentMilestones implements MilestoneSink {
           ...(n.episode === undefined ? {} : { episode: n.episode }),
           ...(after.location === null ? {} : { location: after.location }),
         });
-        this.log.info({ trackingNumber: tn, shipmentId: seen.id, milestone: n.milestone, episode: n.episode }, 'tracking.milestone_notified');
+        this.log.info({ trackingNumber: tn, shipmentId: seen.id, milestone: n.milestone, episode: n.episode?.id }, 'tracking.milestone_notified');
       }
     }
   }

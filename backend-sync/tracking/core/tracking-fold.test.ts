@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalTrackingEvent, TrackingStatus } from '../tracking-event.js';
 import { trackingStatuses } from '../tracking-event.js';
 import { normalisedHash, orderKey } from './event-identity.js';
-import { foldHistory, foldStep, emptyProjection, isInOrder, TrackingProjection, type FoldEvent } from './tracking-fold.js';
+import { EARLIER_EPISODES, foldHistory, foldStep, emptyProjection, isInOrder, TrackingProjection, type FoldEvent } from './tracking-fold.js';
 import { transitionVerdict } from './status-rules.js';
 
 const T = 1_800_000_000_000;
@@ -59,26 +59,26 @@ describe('the tracking fold', () => {
     expect(flags).toEqual([]);
   });
 
-  it('counts each exception episode: another after a recovery is a new one, a repeated scan is not', () => {
-    const { projection } = foldHistory('TN', 'ups', [
-      fe('picked_up', T),
-      fe('exception', T + MIN, { carrierReason: 'weather' }),
-      fe('exception', T + 2 * MIN, { carrierReason: 'still weather' }),
-      fe('in_transit', T + 3 * MIN),
-      fe('exception', T + 4 * MIN, { carrierReason: 'address unclear' }),
-    ]);
-    expect(projection).toMatchObject({ status: 'exception', exceptions: 2, reached: ['picked_up', 'exception', 'in_transit'] });
-    // A late scan between two scans of one episode splits it: the refold counts two.
-    const split = live([fe('exception', T + MIN), fe('exception', T + 3 * MIN), fe('in_transit', T + 2 * MIN)]);
-    expect(split).toMatchObject({ status: 'exception', exceptions: 2 });
+  it('keeps each exception episode by its opening scan: another after a recovery is a new one, a repeated scan is not', () => {
+    const opening1 = fe('exception', T + MIN, { carrierReason: 'weather' });
+    const opening2 = fe('exception', T + 4 * MIN, { carrierReason: 'address unclear' });
+    const { projection } = foldHistory('TN', 'ups', [fe('picked_up', T), opening1, fe('exception', T + 2 * MIN, { carrierReason: 'still weather' }), fe('in_transit', T + 3 * MIN), opening2]);
+    expect(projection).toMatchObject({ status: 'exception', exceptionEpisodes: [opening1.key, opening2.key], reached: ['picked_up', 'exception', 'in_transit'] });
+    // A late scan between two scans of one episode splits it: the refold finds two.
+    const later = fe('exception', T + 3 * MIN);
+    const split = live([opening1, later, fe('in_transit', T + 2 * MIN)]);
+    expect(split).toMatchObject({ status: 'exception', exceptionEpisodes: [opening1.key, later.key] });
   });
 
-  it('reads a projection stored before episodes were counted as one episode when it reached an exception', () => {
-    const { exceptions: _drop, ...legacy } = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('in_transit', T + 2 * MIN)]).projection;
-    expect(TrackingProjection.parse(legacy).exceptions).toBe(1);
-    const { exceptions: _none, ...calm } = foldHistory('TN', 'ups', [fe('picked_up', T)]).projection;
-    expect(TrackingProjection.parse(calm).exceptions).toBe(0);
-    expect(TrackingProjection.parse({ ...legacy, exceptions: 3 }).exceptions).toBe(3);
+  it('reads a projection stored before episodes were kept with a stand-in for the earlier ones when it reached an exception', () => {
+    const { exceptionEpisodes: _drop, ...legacy } = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('in_transit', T + 2 * MIN)]).projection;
+    expect(TrackingProjection.parse(legacy).exceptionEpisodes).toEqual([EARLIER_EPISODES]);
+    const { exceptionEpisodes: _none, ...calm } = foldHistory('TN', 'ups', [fe('picked_up', T)]).projection;
+    expect(TrackingProjection.parse(calm).exceptionEpisodes).toEqual([]);
+    // A new exception after it is the second episode, not the first.
+    const next = foldStep(TrackingProjection.parse(legacy), fe('exception', T + 3 * MIN)).next;
+    expect(next.exceptionEpisodes).toHaveLength(2);
+    expect(next.exceptionEpisodes[0]).toBe(EARLIER_EPISODES);
   });
 
   it('flags a backward step and leaves the state where it was', () => {

@@ -49,16 +49,26 @@ const ProjectionShape = z.object({
   recent: z.array(RecentEntry),
   events: z.number().int(),
   flagged: z.number().int(),
-  /** Exception episodes: how often the status turned to exception from another (each is told). */
-  exceptions: z.number().int(),
+  /**
+   * Exception episodes, oldest first: the order key of each scan that turned the status to
+   * exception from another. An episode is known by its opening scan, so a refold that adds
+   * or drops one leaves the others' identities alone (each is told once).
+   */
+  exceptionEpisodes: z.array(z.string()),
 });
 export type TrackingProjection = z.infer<typeof ProjectionShape>;
 
-/** A projection stored before episodes were counted has none: one if an exception was ever reached (it was told once). */
+/**
+ * Stands for the episodes of a projection stored before they were kept (the first of them
+ * was told, under the first episode's key): an episode opened after it is not the first.
+ */
+export const EARLIER_EPISODES = '';
+
+/** A projection stored before episodes were kept: EARLIER_EPISODES if it ever reached an exception. The next refold finds the real ones. */
 export const TrackingProjection = z.preprocess((v) => {
-  if (typeof v !== 'object' || v === null || 'exceptions' in v) return v;
+  if (typeof v !== 'object' || v === null || 'exceptionEpisodes' in v) return v;
   const reached = (v as { reached?: unknown }).reached;
-  return { ...v, exceptions: Array.isArray(reached) && reached.includes('exception') ? 1 : 0 };
+  return { ...v, exceptionEpisodes: Array.isArray(reached) && reached.includes('exception') ? [EARLIER_EPISODES] : [] };
 }, ProjectionShape);
 
 export interface Flag {
@@ -85,7 +95,7 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
     recent: [],
     events: 0,
     flagged: 0,
-    exceptions: 0,
+    exceptionEpisodes: [],
   };
 }
 
@@ -126,7 +136,7 @@ export function foldStep(p: TrackingProjection, e: FoldEvent): { next: TrackingP
     recent: pushRecent(p.recent, recentOf(ev, false)),
     events: p.events + 1,
     flagged: p.flagged,
-    exceptions: ev.status === 'exception' && p.status !== 'exception' ? p.exceptions + 1 : p.exceptions,
+    exceptionEpisodes: ev.status === 'exception' && p.status !== 'exception' ? [...p.exceptionEpisodes, e.key] : p.exceptionEpisodes,
   };
   return { next, outcome: APPLIED };
 }

@@ -165,7 +165,7 @@ function scheduleOrders(delay = 300) {
   ordersTimer = setTimeout(refreshOrders, delay);
 }
 
-const FINAL_SHIPMENT_STATES = new Set(['collected', 'cancelled', 'returned']);
+const FINAL_SHIPMENT_STATES = new Set(['collected', 'cancelled', 'returned', 'returned_to_sender']);
 let drawnOrders = '';
 
 async function refreshOrders() {
