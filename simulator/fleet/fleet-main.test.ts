@@ -99,11 +99,25 @@ describe('npm run fleet', () => {
     expect(pids).toHaveLength(2);
     await run.waitFor(/^fleet t=\d+s .*ops=[1-9]/m);
     run.child.kill('SIGTERM');
-    expect(await run.exited).toBe(143);
+    expect(await run.exited, run.output()).toBe(143);
     expect(run.output()).toMatch(/fleet: interrupted by SIGTERM/);
     expect(run.output()).toMatch(/^fleet summary \(interrupted\): 4 lockers in 2 worker\(s\)/m);
     expect(run.output()).toContain('fleet: stopped (workers exited, broker and backend closed)');
     expect(await gone(pids, 1_000)).toEqual([]);
+  }, 60_000);
+
+  it('stops what it has built on SIGTERM while starting, without starting the lockers', async () => {
+    const run = runFleet(['--lockers', '4', '--workers', '2', '--rate', '4', '--duration', '60', '--report-every', '1']);
+    // The broker is up; the backend, the registrations and the workers are still to come.
+    await run.waitFor(/embedded MQTT broker \(aedes\) on \S+\n/);
+    run.child.kill('SIGTERM');
+    expect(await run.exited, run.output()).toBe(143);
+    const out = run.output();
+    expect(out).toContain('fleet: interrupted by SIGTERM while starting');
+    expect(out).toContain('fleet: stopped (workers exited, broker and backend closed)');
+    expect(out).not.toMatch(/lockers running in|lockers online at the backend|fleet\.failed|fleet\.stop_step_failed/);
+    const started = /workers started: pids ([\d ]+)\n/.exec(out);
+    if (started !== null) expect(await gone(workerPids(started), 1_000)).toEqual([]);
   }, 60_000);
 
   it('workers stop by themselves when the parent dies without stopping them', async () => {

@@ -29,7 +29,10 @@ function inTurn<T>(lockerId: string, fn: () => Promise<T>): Promise<T> {
 }
 
 function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
+  // With a callback a failed write (the parent gone an instant ago: EPIPE) is not an
+  // uncaught 'error' event that kills this worker before its lockers are closed; the
+  // channel's 'disconnect' stops them.
+  if (process.connected) process.send?.(message, undefined, undefined, () => undefined);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

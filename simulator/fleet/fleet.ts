@@ -79,7 +79,19 @@ async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T
   return out;
 }
 
-/** `signal`: aborting it while the lockers start stops the workers at once (a big fleet takes a while to start). */
+/** startFleet was aborted: what it had built is stopped again. */
+export class FleetStartInterrupted extends Error {
+  constructor(options?: ErrorOptions) {
+    super('interrupted while starting', options);
+    this.name = 'FleetStartInterrupted';
+  }
+}
+
+/**
+ * `signal`: aborting it while the fleet starts stops what was built and rejects with
+ * FleetStartInterrupted — at once for the workers (a big fleet takes a while to start),
+ * between steps for the rest. Aborted later, it still stops the workers at once.
+ */
 export async function startFleet(s: FleetSetup, logger: Logger, say: (line: string) => void, signal?: AbortSignal): Promise<Fleet> {
   const ownDir = s.dataDir === undefined;
   const dataDir = s.dataDir ?? mkdtempSync(join(tmpdir(), 'locker-fleet-'));
@@ -89,7 +101,11 @@ export async function startFleet(s: FleetSetup, logger: Logger, say: (line: stri
     undo.length = 0;
     if (ownDir && !s.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
   };
+  const interrupted = (): void => {
+    if (signal?.aborted === true) throw new FleetStartInterrupted();
+  };
   try {
+    interrupted();
     let brokerUrl = s.mqttUrl;
     if (brokerUrl === undefined) {
       const broker = await AedesHarness.start();
@@ -97,32 +113,39 @@ export async function startFleet(s: FleetSetup, logger: Logger, say: (line: stri
       brokerUrl = broker.url;
       say(`embedded MQTT broker (aedes) on ${brokerUrl}`);
     }
+    interrupted();
     const webhookSecret = s.backend?.webhookSecret ?? randomBytes(24).toString('hex');
     const sink = await WebhookSink.start(webhookSecret, s.backend?.webhookPort ?? 0);
     undo.push(() => sink.close());
+    interrupted();
     const backend =
       s.backend === undefined
         ? await startEmbeddedFleetBackend({ dataDir, brokerUrl, protocolVersion: s.mqttProtocol, webhook: { url: sink.url, secret: webhookSecret }, logger })
         : remoteFleetBackend(s.backend.url, s.backend.apiKey);
     undo.push(() => backend.stop());
     say(`${backend.embedded ? 'embedded backend (SQLite)' : 'backend'} at ${backend.url}; notifications received at ${sink.url}`);
+    interrupted();
     const api = new FleetApiClient(backend.url, backend.apiKey);
 
     const compartments = Array.from({ length: s.compartments }, (_, i) => ({ id: `${s.size}${String(i + 1)}`, size: s.size }));
     const lockerIds = Array.from({ length: s.lockers }, (_, i) => `${s.prefix}-${String(i + 1).padStart(4, '0')}`);
     const t0 = performance.now();
     const assignments: LockerAssignment[] = await inParallel(lockerIds, 8, async (id, i) => {
+      interrupted();
       const reg = await api.call('POST', '/lockers', Registered, { body: registration(id, i, s.size, compartments), expect: 201 });
       return { id, compartments, provisioning: reg.provisioning };
     });
     say(`registered ${String(lockerIds.length)} lockers in ${String(Math.round(performance.now() - t0))} ms`);
 
+    // Checked and listened to in the same tick: an abort from here on stops the workers.
+    interrupted();
     const pool = WorkerPool.spawn(s.workers);
     undo.push(() => pool.stop());
     signal?.addEventListener('abort', () => void pool.stop(), { once: true });
     say(`workers started: pids ${pool.pids.join(' ')}`);
     const t1 = performance.now();
     await pool.start(assignments, { mqttUrl: brokerUrl, dataDir: join(dataDir, 'lockers'), agent: s.agent, startConcurrency: s.startConcurrency });
+    interrupted();
     say(`${String(lockerIds.length)} lockers running in ${String(s.workers)} worker(s) after ${String(Math.round(performance.now() - t1))} ms`);
 
     const notices = new NoticeBook(sink.deliveries);
@@ -141,6 +164,9 @@ export async function startFleet(s: FleetSetup, logger: Logger, say: (line: stri
     };
   } catch (err) {
     await unwind();
+    // Aborted: a step that failed because the workers were stopping ("worker 0 exited")
+    // is the interruption, not a failure of its own.
+    if (signal?.aborted === true && !(err instanceof FleetStartInterrupted)) throw new FleetStartInterrupted({ cause: err });
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { parseFleetArgs, usage, UsageError } from './fleet-args.js';
-import { startFleet, type Fleet } from './fleet.js';
+import { FleetStartInterrupted, startFleet, type Fleet } from './fleet.js';
 import { formatSummary, statusLine, summarise } from './fleet-summary.js';
 import { LoadDriver } from './load-driver.js';
 
@@ -47,13 +47,15 @@ async function main(): Promise<number> {
   const interruptedCode = (): number => (signalled === 'SIGINT' ? 130 : 143);
   try {
     out(`fleet: starting ${String(cli.setup.lockers)} lockers in ${String(cli.setup.workers)} worker(s)`);
-    // A signal while starting stops the workers; what was built is then stopped below.
+    // A signal while starting: startFleet stops what it built and throws FleetStartInterrupted.
     fleet = await startFleet(cli.setup, logger, out, abort.signal);
-    if (abort.signal.aborted) return interruptedCode();
     const f = fleet;
     const ready = await waitReady(f, abort.signal, 60_000 + cli.setup.lockers * 60);
+    if (abort.signal.aborted) {
+      out(`fleet: interrupted by ${String(signalled)} while starting`);
+      return interruptedCode();
+    }
     out(`fleet: ${String(ready)}/${String(f.lockerIds.length)} lockers online at the backend with their code set; load ${String(cli.load.rate)} ops/s for ${String(cli.load.durationS)} s`);
-    if (abort.signal.aborted) return interruptedCode();
 
     const load = new LoadDriver(f.lockerIds, { api: f.api, device: f.pool, notices: f.notices, effectTimeoutMs: 30_000 }, { ...cli.load, slotsPerLocker: cli.setup.compartments, size: cli.setup.size });
     f.api.resetLatency();
@@ -91,6 +93,12 @@ async function main(): Promise<number> {
     if (interrupted) return interruptedCode();
     return summary.ok ? 0 : 1;
   } catch (err) {
+    if (err instanceof FleetStartInterrupted) {
+      // startFleet has stopped what it had started (fleet is unset: nothing more to stop below).
+      out(`fleet: interrupted by ${String(signalled)} while starting`);
+      out('fleet: stopped (workers exited, broker and backend closed)');
+      return interruptedCode();
+    }
     logger.error({ err }, 'fleet.failed');
     process.stderr.write(`fleet: ${err instanceof Error ? err.message : String(err)}\n`);
     return signalled === undefined ? 1 : interruptedCode();

@@ -16,6 +16,9 @@ class FleetWorker {
   private statsWaiters: Array<(s: WorkerStats) => void> = [];
   private startWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private stoppedWaiter: (() => void) | undefined;
+  private stopping: Promise<void> | undefined;
+  /** Exited, or never started (spawn failed: no 'exit' may follow). */
+  private gone = false;
   readonly exited: Promise<void>;
   lastStats: WorkerStats | undefined;
   failures: string[] = [];
@@ -24,18 +27,27 @@ class FleetWorker {
     readonly index: number,
     readonly child: ChildProcess,
   ) {
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.on('message', (raw: unknown) => this.onMessage(raw));
-    child.once('exit', (code, signal) => {
-      const why = `worker ${String(index)} exited (${signal ?? String(code)})`;
+    let exited = (): void => undefined;
+    this.exited = new Promise((resolve) => (exited = resolve));
+    const end = (why: string): void => {
+      if (this.gone) return;
+      this.gone = true;
       this.startWaiter?.reject(new Error(why));
       for (const done of this.pendingOps.values()) done({ ok: false, error: why });
       this.pendingOps.clear();
+      exited();
+    };
+    child.on('message', (raw: unknown) => this.onMessage(raw));
+    child.once('exit', (code, signal) => end(`worker ${String(index)} exited (${signal ?? String(code)})`));
+    // A ChildProcess 'error' nobody listens to is thrown: the whole fleet would exit 1.
+    child.on('error', (err) => {
+      this.failures.push(`worker ${String(index)}: ${err.message}`);
+      if (child.pid === undefined) end(`worker ${String(index)} did not start (${err.message})`);
     });
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return !this.gone && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   private onMessage(raw: unknown): void {
@@ -73,49 +85,64 @@ class FleetWorker {
     }
   }
 
-  private send(m: ParentMessage): boolean {
-    if (!this.running || !this.child.connected) return false;
-    this.child.send(m);
-    return true;
+  /**
+   * Sends `m`, or calls `failed` (at most once, maybe later) when it cannot reach the worker.
+   * A worker that has just stopped or died has closed its end of the channel before this
+   * process reads the EOF (under load, a while before): the channel still looks connected
+   * and the write fails with EPIPE. With a callback that failure comes here; without one
+   * it is an 'error' event on the ChildProcess.
+   */
+  private send(m: ParentMessage, failed: (why: string) => void): void {
+    if (!this.running || !this.child.connected) {
+      failed(`worker ${String(this.index)} is not running`);
+      return;
+    }
+    this.child.send(m, (err) => {
+      if (err !== null) failed(`worker ${String(this.index)} is not running (${err.message})`);
+    });
   }
 
   start(m: Extract<ParentMessage, { type: 'start' }>): Promise<void> {
     return new Promise((resolve, reject) => {
       this.startWaiter = { resolve, reject };
-      if (!this.send(m)) reject(new Error(`worker ${String(this.index)} is not running`));
+      this.send(m, (why) => reject(new Error(why)));
     });
   }
 
   op(m: OpRequest): Promise<OpOutcome> {
     return new Promise((resolve) => {
       this.pendingOps.set(m.opId, resolve);
-      if (!this.send(m)) {
-        this.pendingOps.delete(m.opId);
-        resolve({ ok: false, error: `worker ${String(this.index)} is not running` });
-      }
+      this.send(m, (why) => {
+        if (this.pendingOps.delete(m.opId)) resolve({ ok: false, error: why });
+      });
     });
   }
 
   stats(timeoutMs: number): Promise<WorkerStats | undefined> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.lastStats), timeoutMs);
-      this.statsWaiters.push((s) => {
+      const answer = (s: WorkerStats | undefined): void => {
         clearTimeout(timer);
+        this.statsWaiters = this.statsWaiters.filter((w) => w !== answer);
         resolve(s);
-      });
-      if (!this.send({ type: 'stats' })) {
-        clearTimeout(timer);
-        resolve(this.lastStats);
-      }
+      };
+      const timer = setTimeout(() => answer(this.lastStats), timeoutMs);
+      this.statsWaiters.push(answer);
+      this.send({ type: 'stats' }, () => answer(this.lastStats));
     });
   }
 
-  async stop(graceMs: number): Promise<void> {
+  /** One stop per worker: a second call (the fleet's unwind after an abort's) waits for the first. */
+  stop(graceMs: number): Promise<void> {
+    this.stopping ??= this.stopOnce(graceMs);
+    return this.stopping;
+  }
+
+  private async stopOnce(graceMs: number): Promise<void> {
     if (!this.running) return;
     const said = new Promise<void>((resolve) => {
       this.stoppedWaiter = resolve;
     });
-    if (!this.send({ type: 'stop' })) this.child.kill('SIGTERM');
+    this.send({ type: 'stop' }, () => this.child.kill('SIGTERM'));
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await Promise.race([said.then(() => this.exited), this.exited]);
     clearTimeout(timer);
