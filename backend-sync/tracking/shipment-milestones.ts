@@ -2,8 +2,7 @@ import type { Actor, OrderTransitions } from '../orders/order-transitions.js';
 import type { Logger } from '../shared/logger.js';
 import type { ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import { orderKeyParts } from './core/event-identity.js';
-import { episodeNoticeKey, newEpisodes } from './core/exception-episodes.js';
+import { exceptionNotice } from './core/exception-notice.js';
 import type { TrackingProjection } from './core/tracking-fold.js';
 import type { MilestoneSink } from './tracking-applier.js';
 import type { TrackingStatus } from './tracking-event.js';
@@ -19,8 +18,8 @@ import type { TrackingStatus } from './tracking-event.js';
 //   and the code; the tracking events they add notify nothing more here.
 // - Milestones no shipment transition covers (an exception; delivered to an address with
 //   no locker) are notified here, once per (tracking number, milestone) through the
-//   outbox's dedupe key, whatever instance gets there first; an exception once per
-//   episode (newEpisodes), so a parcel stuck again after recovering is told.
+//   outbox's dedupe key, whatever instance gets there first; an exception each time the
+//   parcel becomes stuck (core/exception-notice.ts), so stuck again after recovering is told.
 // - Returned to sender before the parcel reached the locker: the shipment is returned
 //   (its compartment freed, its code revoked, a refund queued, the customer told) through
 //   CarrierReturns; the order follows.
@@ -37,8 +36,8 @@ const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };
 interface MilestoneNotice {
   milestone: TrackingStatus;
   key: string;
-  /** An exception's episode: its opening scan's hash and time. */
-  episode?: { id: string; since: number };
+  /** An exception: the scan the parcel is stuck at (its normalised hash) and its time. */
+  stuck?: { scan: string; at: number };
 }
 
 /** What a carrier's return to sender does to a shipment (orders/shipment-service.ts): false when it is past that. */
@@ -67,10 +66,8 @@ export class ShipmentMilestones implements MilestoneSink {
   private async one(before: TrackingProjection, after: TrackingProjection): Promise<void> {
     const newly = after.reached.filter((s) => !before.reached.includes(s));
     const tn = after.trackingNumber;
-    const notices = newEpisodes(before, after).map((opening): MilestoneNotice => {
-      const { eventTime, hash } = orderKeyParts(opening);
-      return { milestone: 'exception', key: episodeNoticeKey(tn, opening, after), episode: { id: hash, since: eventTime } };
-    });
+    const stuck = exceptionNotice(before, after);
+    const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { scan: stuck.scan, at: stuck.at } }];
     if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
       const wantsShip = after.reached.some((s) => SHIP.has(s));
@@ -89,10 +86,10 @@ export class ShipmentMilestones implements MilestoneSink {
           shipmentId: seen.id,
           trackingNumber: tn,
           status: n.milestone,
-          ...(n.episode === undefined ? {} : { episode: n.episode }),
+          ...(n.stuck === undefined ? {} : { stuck: n.stuck }),
           ...(after.location === null ? {} : { location: after.location }),
         });
-        this.log.info({ trackingNumber: tn, shipmentId: seen.id, milestone: n.milestone, episode: n.episode?.id }, 'tracking.milestone_notified');
+        this.log.info({ trackingNumber: tn, shipmentId: seen.id, milestone: n.milestone, stuckAt: n.stuck?.scan }, 'tracking.milestone_notified');
       }
     }
   }

@@ -282,11 +282,8 @@ export class TrackingApplier {
     await t.putReadModels(reads, now);
     await notePollNewsBatch(store.pollSchedule, news, this.d.pollPolicy);
     // A refold can swap one milestone for another (a late scan makes an applied step
-    // illegal and a skipped one legal): compared as sets, not by count. A late scan can also
-    // split one exception episode into two without changing the status.
-    const moved = changes.filter(
-      (c) => c.after.status !== c.before.status || !sameMembers(c.after.exceptionEpisodes, c.before.exceptionEpisodes) || !sameMembers(c.after.reached, c.before.reached),
-    );
+    // illegal and a skipped one legal): compared as sets, not by count.
+    const moved = changes.filter((c) => c.after.status !== c.before.status || !sameMembers(c.after.reached, c.before.reached));
     for (const c of moved) this.log.debug({ trackingNumber: c.after.trackingNumber, from: c.before.status, to: c.after.status }, 'tracking.applied');
     if (moved.length > 0) {
       await this.d.milestones?.changed(moved);

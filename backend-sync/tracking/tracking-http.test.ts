@@ -99,18 +99,18 @@ describe('tracking over HTTP and through the order', () => {
     expect((await f.store.notifications.list({ kind: 'shipment.out_for_delivery' })).filter((n) => n.payload['shipmentId'] === s.id)).toHaveLength(1);
   });
 
-  it('tells the customer of every exception episode once, also one a late scan reveals, but not one already over', async () => {
+  it('tells the customer each time the parcel becomes stuck, once, and not of trouble already over', async () => {
     const o = await paidOrder(f, 'ord-episodes', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'EP-1');
     const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
       await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
       await f.services.tracking.applier.drain();
     };
-    /** When each told episode began, in minutes of at(). */
+    /** The scan times (minutes of at()) the customer was told the parcel is stuck at. */
     const told = async (): Promise<number[]> =>
       (await f.store.notifications.list({ kind: 'tracking.exception' }))
         .filter((n) => n.payload['shipmentId'] === s.id)
-        .map((n) => ((n.payload['episode'] as { since: number }).since - at(0)) / 60_000)
+        .map((n) => ((n.payload['stuck'] as { at: number }).at - at(0)) / 60_000)
         .sort((a, b) => a - b);
     const stream = [
       scan('EP-1', 'picked_up', at(0), { carrierEventId: 'p1' }),
@@ -120,22 +120,26 @@ describe('tracking over HTTP and through the order', () => {
     ];
     await send(stream.slice(0, 2));
     expect(await told()).toEqual([10]);
-    await send(stream.slice(2));
+    // Recovered, then stuck again: told again.
+    await send([stream[2] as CanonicalTrackingEvent]);
+    await send([stream[3] as CanonicalTrackingEvent]);
     expect(await told()).toEqual([10, 30]);
-    // Replayed with fresh ids and shifted beyond the composite skew: new scans of the same
-    // episodes, nothing new told.
+    // The same scans replayed with fresh ids, a later scan of the same trouble, and an
+    // earlier one that arrives late: the parcel stays stuck, nothing new is told.
     await send(stream.map((e) => ({ ...e, carrierEventId: `${String(e.carrierEventId)}-again` })));
     await send([scan('EP-1', 'exception', at(50), { carrierReason: 'address unclear' })]);
+    await send([scan('EP-1', 'exception', at(25), { carrierReason: 'address not found' })]);
     expect(await told()).toEqual([10, 30]);
-    // A late in-transit scan between them: the parcel had recovered and got stuck again at
-    // 50, where it still is. Told once, however often the provider repeats it.
-    await send([scan('EP-1', 'in_transit', at(40))]);
-    await send([scan('EP-1', 'in_transit', at(40), { carrierEventId: 'repeat' })]);
-    expect(await told()).toEqual([10, 30, 50]);
-    // An episode backfilled from before the parcel's last scan, already over: not told.
-    await send([scan('EP-1', 'exception', at(5), { carrierReason: 'sorting' }), scan('EP-1', 'in_transit', at(7))]);
-    expect((await f.store.tracking.projection('EP-1'))?.projection.exceptionEpisodes).toHaveLength(4);
-    expect(await told()).toEqual([10, 30, 50]);
+    // Out for delivery, then stuck again: told, once however often the provider repeats it.
+    await send([scan('EP-1', 'out_for_delivery', at(60))]);
+    await send([scan('EP-1', 'exception', at(70), { carrierReason: 'nobody home' })]);
+    await send([scan('EP-1', 'exception', at(70), { carrierReason: 'nobody home', carrierEventId: 'repeat' })]);
+    expect(await told()).toEqual([10, 30, 70]);
+    // Trouble backfilled from before the parcel's newest scan, already over: not told.
+    await send([scan('EP-1', 'out_for_delivery', at(90))]);
+    await send([scan('EP-1', 'exception', at(80), { carrierReason: 'sorting' })]);
+    expect((await f.store.tracking.projection('EP-1'))?.projection.status).toBe('out_for_delivery');
+    expect(await told()).toEqual([10, 30, 70]);
   });
 
   it('joins carrier scans, the locker door and the order in one timeline, notifying each milestone once', async () => {

@@ -35,7 +35,7 @@ describe.runIf(runs)('tracking milestones with two instances on one PostgreSQL d
     }
     const t0 = a.clock.now() - 5 * 3_600_000;
     const burst: CanonicalTrackingEvent[] = shipments.flatMap(({ tn }) =>
-      (['picked_up', 'in_transit', 'exception', 'in_transit', 'out_for_delivery'] as const).map((status, k) => scan(tn, status, t0 + k * 20 * 60_000, { carrier: 'dhl', carrierEventId: `${tn}-${String(k)}` })),
+      (['picked_up', 'in_transit', 'exception', 'out_for_delivery', 'exception'] as const).map((status, k) => scan(tn, status, t0 + k * 20 * 60_000, { carrier: 'dhl', carrierEventId: `${tn}-${String(k)}` })),
     );
     await a.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: a.clock.now() }, burst);
     await b.services.tracking.intake.accept({ source: 'poll', body: '{}', receivedAt: a.clock.now() }, [...burst].reverse().map((e) => ({ ...e, carrierEventId: `${String(e.carrierEventId)}-poll` })));

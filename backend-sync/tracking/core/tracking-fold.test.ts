@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalTrackingEvent, TrackingStatus } from '../tracking-event.js';
 import { trackingStatuses } from '../tracking-event.js';
 import { normalisedHash, orderKey } from './event-identity.js';
-import { EARLIER_EPISODES, foldHistory, foldStep, emptyProjection, isInOrder, TrackingProjection, type FoldEvent } from './tracking-fold.js';
+import { foldHistory, foldStep, emptyProjection, isInOrder, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
 import { transitionVerdict } from './status-rules.js';
 
 const T = 1_800_000_000_000;
@@ -57,28 +57,6 @@ describe('the tracking fold', () => {
     expect(projection.location).toEqual({ city: 'Lyon' });
     expect(projection.reached).toEqual(['picked_up', 'exception', 'in_transit']);
     expect(flags).toEqual([]);
-  });
-
-  it('keeps each exception episode by its opening scan: another after a recovery is a new one, a repeated scan is not', () => {
-    const opening1 = fe('exception', T + MIN, { carrierReason: 'weather' });
-    const opening2 = fe('exception', T + 4 * MIN, { carrierReason: 'address unclear' });
-    const { projection } = foldHistory('TN', 'ups', [fe('picked_up', T), opening1, fe('exception', T + 2 * MIN, { carrierReason: 'still weather' }), fe('in_transit', T + 3 * MIN), opening2]);
-    expect(projection).toMatchObject({ status: 'exception', exceptionEpisodes: [opening1.key, opening2.key], reached: ['picked_up', 'exception', 'in_transit'] });
-    // A late scan between two scans of one episode splits it: the refold finds two.
-    const later = fe('exception', T + 3 * MIN);
-    const split = live([opening1, later, fe('in_transit', T + 2 * MIN)]);
-    expect(split).toMatchObject({ status: 'exception', exceptionEpisodes: [opening1.key, later.key] });
-  });
-
-  it('reads a projection stored before episodes were kept with a stand-in for the earlier ones when it reached an exception', () => {
-    const { exceptionEpisodes: _drop, ...legacy } = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('in_transit', T + 2 * MIN)]).projection;
-    expect(TrackingProjection.parse(legacy).exceptionEpisodes).toEqual([EARLIER_EPISODES]);
-    const { exceptionEpisodes: _none, ...calm } = foldHistory('TN', 'ups', [fe('picked_up', T)]).projection;
-    expect(TrackingProjection.parse(calm).exceptionEpisodes).toEqual([]);
-    // A new exception after it is the second episode, not the first.
-    const next = foldStep(TrackingProjection.parse(legacy), fe('exception', T + 3 * MIN)).next;
-    expect(next.exceptionEpisodes).toHaveLength(2);
-    expect(next.exceptionEpisodes[0]).toBe(EARLIER_EPISODES);
   });
 
   it('flags a backward step and leaves the state where it was', () => {

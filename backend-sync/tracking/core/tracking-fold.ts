@@ -29,7 +29,7 @@ export const RecentEntry = z.object({
 });
 export type RecentEntry = z.infer<typeof RecentEntry>;
 
-const ProjectionShape = z.object({
+export const TrackingProjection = z.object({
   trackingNumber: z.string(),
   carrier: z.string(),
   status: TrackingStatus.nullable(),
@@ -49,27 +49,8 @@ const ProjectionShape = z.object({
   recent: z.array(RecentEntry),
   events: z.number().int(),
   flagged: z.number().int(),
-  /**
-   * Exception episodes, oldest first: the order key of each scan that turned the status to
-   * exception from another. An episode is known by its opening scan, so a refold that adds
-   * or drops one leaves the others' identities alone (each is told once).
-   */
-  exceptionEpisodes: z.array(z.string()),
 });
-export type TrackingProjection = z.infer<typeof ProjectionShape>;
-
-/**
- * Stands for the episodes of a projection stored before they were kept (the first of them
- * was told, under the first episode's key): an episode opened after it is not the first.
- */
-export const EARLIER_EPISODES = '';
-
-/** A projection stored before episodes were kept: EARLIER_EPISODES if it ever reached an exception. The next refold finds the real ones. */
-export const TrackingProjection = z.preprocess((v) => {
-  if (typeof v !== 'object' || v === null || 'exceptionEpisodes' in v) return v;
-  const reached = (v as { reached?: unknown }).reached;
-  return { ...v, exceptionEpisodes: Array.isArray(reached) && reached.includes('exception') ? [EARLIER_EPISODES] : [] };
-}, ProjectionShape);
+export type TrackingProjection = z.infer<typeof TrackingProjection>;
 
 export interface Flag {
   hash: string;
@@ -95,7 +76,6 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
     recent: [],
     events: 0,
     flagged: 0,
-    exceptionEpisodes: [],
   };
 }
 
@@ -136,7 +116,6 @@ export function foldStep(p: TrackingProjection, e: FoldEvent): { next: TrackingP
     recent: pushRecent(p.recent, recentOf(ev, false)),
     events: p.events + 1,
     flagged: p.flagged,
-    exceptionEpisodes: ev.status === 'exception' && p.status !== 'exception' ? [...p.exceptionEpisodes, e.key] : p.exceptionEpisodes,
   };
   return { next, outcome: APPLIED };
 }
