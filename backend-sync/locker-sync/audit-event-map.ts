@@ -65,7 +65,8 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
       // or returned to sender by the carrier while the locker was offline): a parcel is
       // inside that no customer will collect. Someone has to take it out.
       const s = await store.shipments.get(sid);
-      if (s === undefined || s.lockerId !== r.lockerId || !NOT_LIVE.has(s.state)) return 'ignored';
+      // Whichever locker reports it: a courier who used the wrong locker still left it there.
+      if (s === undefined || !NOT_LIVE.has(s.state)) return 'ignored';
       await deps.alerts.raise(r.lockerId, 'fault.parcel-not-live', key, { seq: r.seq, compartmentId: e.data.compartmentId, parcelId: sid, shipmentState: s.state });
       return 'applied';
     }
