@@ -97,6 +97,10 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
     expect(alerts.filter((a) => a.kind === 'fault.parcel-not-live')).toEqual([expect.objectContaining({ details: expect.objectContaining({ parcelId: s.id, compartmentId: 'M1', shipmentState: 'returned_to_sender' }) as unknown })]);
     expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
     expect(await noticesOf('parcel.ready_for_pickup', s.id)).toHaveLength(0);
+    // A courier who used the wrong locker has left it there all the same.
+    await f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 1 }));
+    await f.services.ingest.ingest('lk-b', 'e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1', [{ seq: 1, at: f.clock.now(), type: deposit.type, lane: 'normal', dataJson, prevHash: GENESIS_PREV_HASH, hash }]);
+    expect((await f.store.alerts.list('lk-b')).filter((a) => a.kind === 'fault.parcel-not-live')).toHaveLength(1);
   });
 
   it('returns a parcel once however often the carrier reports it', async () => {
