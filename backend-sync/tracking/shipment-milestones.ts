@@ -95,13 +95,15 @@ export class ShipmentMilestones implements MilestoneSink {
   }
 
   private async carrierReturn(seen: ShipmentRecord): Promise<void> {
-    if (this.returns === undefined) return;
+    // Already returned: a refold reached the milestone again.
+    if (this.returns === undefined || seen.state === 'returned_to_sender') return;
     await this.transitions.lockOrder(seen.orderId);
     if (await this.returns.returnedToSender(seen.id, carrierActor)) {
       await this.transitions.refreshOrder(seen.orderId, carrierActor);
       return;
     }
-    // In a locker already (or collected): the locker's doors say where the parcel is.
+    // In a locker already, collected or cancelled: the locker's doors (and, for a parcel
+    // deposited anyway, fault.parcel-not-live) say where the parcel is.
     this.log.warn({ trackingNumber: seen.trackingNumber, shipmentId: seen.id, state: seen.state }, 'tracking.return_ignored');
   }
 
