@@ -148,6 +148,13 @@ export class OrderService {
         if (line === undefined) throw notFound('line', lid);
         if (line.shipmentId !== undefined) shipmentIds.add(line.shipmentId);
       }
+      // A parcel the carrier sent back is over already (its lines refunded with the return):
+      // nothing of it to cancel, and nothing to refund twice.
+      for (const s of shipments) {
+        if (s.state !== 'returned_to_sender') continue;
+        shipmentIds.delete(s.id);
+        for (const l of lines) if (l.shipmentId === s.id) lineIds.delete(l.lineId);
+      }
       for (const s of shipments) {
         if (!shipmentIds.has(s.id) || s.state === 'cancelled') continue;
         if (s.state !== 'created') throw new BackendError('BUSINESS_RULE', 'shipment has left the warehouse and can no longer be cancelled', { shipmentId: s.id, state: s.state });

@@ -82,6 +82,22 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
     expect((await f.services.orders.get(o.id)).state).toBe('delivered');
   });
 
+  it('lets the customer cancel the rest of an order one of whose parcels was returned, refunding each line once', async () => {
+    const o = await paidOrder(f, 'ord-rts-cancel', [
+      { lineId: 'l1', size: 'M', unitPriceCents: 1500 },
+      { lineId: 'l2', size: 'M', unitPriceCents: 700 },
+    ]);
+    await ship(f, o.id, ['l1'], 'lk-a', 'M', 'RTS-6A');
+    const kept = await ship(f, o.id, ['l2'], 'lk-a', 'M', 'RTS-6B');
+    await send([scan('RTS-6A', 'returned_to_sender', at(10))]);
+    const cancelled = await f.services.orders.cancel(o.id, { reason: 'no longer needed' }, 'customer');
+    expect(cancelled.state).toBe('cancelled');
+    expect(cancelled.shipments.find((x) => x.id === kept.id)?.state).toBe('cancelled');
+    await f.services.orders.processRefunds();
+    expect((await f.store.refunds.byOrder(o.id)).map((r) => r.amountCents).sort((a, b) => a - b)).toEqual([700, 1500]);
+    expect((await f.services.lockers.get('lk-a')).compartments.every((c) => c.state === 'free')).toBe(true);
+  });
+
   it('raises a fault when the locker reports the deposit of a parcel the carrier had returned meanwhile', async () => {
     const o = await paidOrder(f, 'ord-rts-race', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'RTS-4');
