@@ -36,8 +36,8 @@ const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };
 interface MilestoneNotice {
   milestone: TrackingStatus;
   key: string;
-  /** An exception: the scan the parcel is stuck at (its normalised hash) and its time. */
-  stuck?: { scan: string; at: number };
+  /** An exception: when the trouble began, and its newest scan. */
+  stuck?: { since: number; lastScanAt: number };
 }
 
 /** What a carrier's return to sender does to a shipment (orders/shipment-service.ts): false when it is past that. */
@@ -67,7 +67,7 @@ export class ShipmentMilestones implements MilestoneSink {
     const newly = after.reached.filter((s) => !before.reached.includes(s));
     const tn = after.trackingNumber;
     const stuck = exceptionNotice(before, after);
-    const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { scan: stuck.scan, at: stuck.at } }];
+    const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { since: stuck.since, lastScanAt: stuck.lastScanAt } }];
     if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
       const wantsShip = after.reached.some((s) => SHIP.has(s));
@@ -89,7 +89,7 @@ export class ShipmentMilestones implements MilestoneSink {
           ...(n.stuck === undefined ? {} : { stuck: n.stuck }),
           ...(after.location === null ? {} : { location: after.location }),
         });
-        this.log.info({ trackingNumber: tn, shipmentId: seen.id, milestone: n.milestone, stuckAt: n.stuck?.scan }, 'tracking.milestone_notified');
+        this.log.info({ trackingNumber: tn, shipmentId: seen.id, milestone: n.milestone, stuckSince: n.stuck?.since }, 'tracking.milestone_notified');
       }
     }
   }

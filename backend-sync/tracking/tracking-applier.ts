@@ -282,8 +282,14 @@ export class TrackingApplier {
     await t.putReadModels(reads, now);
     await notePollNewsBatch(store.pollSchedule, news, this.d.pollPolicy);
     // A refold can swap one milestone for another (a late scan makes an applied step
-    // illegal and a skipped one legal): compared as sets, not by count.
-    const moved = changes.filter((c) => c.after.status !== c.before.status || !sameMembers(c.after.reached, c.before.reached));
+    // illegal and a skipped one legal): compared as sets, not by count. A parcel still in
+    // exception with new scans may have recovered and got stuck again in between.
+    const moved = changes.filter(
+      (c) =>
+        c.after.status !== c.before.status ||
+        !sameMembers(c.after.reached, c.before.reached) ||
+        (c.after.status === 'exception' && c.after.lastAppliedKey !== c.before.lastAppliedKey),
+    );
     for (const c of moved) this.log.debug({ trackingNumber: c.after.trackingNumber, from: c.before.status, to: c.after.status }, 'tracking.applied');
     if (moved.length > 0) {
       await this.d.milestones?.changed(moved);

@@ -106,11 +106,11 @@ describe('tracking over HTTP and through the order', () => {
       await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
       await f.services.tracking.applier.drain();
     };
-    /** The scan times (minutes of at()) the customer was told the parcel is stuck at. */
+    /** When each trouble the customer was told of began, in minutes of at(). */
     const told = async (): Promise<number[]> =>
       (await f.store.notifications.list({ kind: 'tracking.exception' }))
         .filter((n) => n.payload['shipmentId'] === s.id)
-        .map((n) => ((n.payload['stuck'] as { at: number }).at - at(0)) / 60_000)
+        .map((n) => ((n.payload['stuck'] as { since: number }).since - at(0)) / 60_000)
         .sort((a, b) => a - b);
     const stream = [
       scan('EP-1', 'picked_up', at(0), { carrierEventId: 'p1' }),
@@ -120,9 +120,8 @@ describe('tracking over HTTP and through the order', () => {
     ];
     await send(stream.slice(0, 2));
     expect(await told()).toEqual([10]);
-    // Recovered, then stuck again: told again.
-    await send([stream[2] as CanonicalTrackingEvent]);
-    await send([stream[3] as CanonicalTrackingEvent]);
+    // Recovered, then stuck again, both in one poll: told again.
+    await send(stream.slice(2));
     expect(await told()).toEqual([10, 30]);
     // The same scans replayed with fresh ids, a later scan of the same trouble, and an
     // earlier one that arrives late: the parcel stays stuck, nothing new is told.
@@ -135,11 +134,15 @@ describe('tracking over HTTP and through the order', () => {
     await send([scan('EP-1', 'exception', at(70), { carrierReason: 'nobody home' })]);
     await send([scan('EP-1', 'exception', at(70), { carrierReason: 'nobody home', carrierEventId: 'repeat' })]);
     expect(await told()).toEqual([10, 30, 70]);
+    // Out for delivery again and stuck again in one poll: no new milestone and no new
+    // status, yet new trouble.
+    await send([scan('EP-1', 'out_for_delivery', at(75)), scan('EP-1', 'exception', at(78), { carrierReason: 'nobody home' })]);
+    expect(await told()).toEqual([10, 30, 70, 78]);
     // Trouble backfilled from before the parcel's newest scan, already over: not told.
     await send([scan('EP-1', 'out_for_delivery', at(90))]);
     await send([scan('EP-1', 'exception', at(80), { carrierReason: 'sorting' })]);
     expect((await f.store.tracking.projection('EP-1'))?.projection.status).toBe('out_for_delivery');
-    expect(await told()).toEqual([10, 30, 70]);
+    expect(await told()).toEqual([10, 30, 70, 78]);
   });
 
   it('joins carrier scans, the locker door and the order in one timeline, notifying each milestone once', async () => {

@@ -60,10 +60,10 @@ describe.each(engines)('tracking replay property (real intake and applier on %s)
     await f.services.lockers.register(lockerInput(lockerId, 52.52, 13.405, { M: 2 }));
     for (const [i, tn] of numbers.entries()) await ship(f, o.id, [`l${String(i + 1)}`], lockerId, 'M', tn);
   };
-  /** A notice's kind, with the scan an exception notice says the parcel is stuck at (each time it becomes stuck is told). */
+  /** A notice's kind, with when the trouble began for an exception notice (each time the parcel becomes stuck is told). */
   const told = (n: { kind: string; payload: Record<string, unknown> }): string => {
-    const stuck = n.payload['stuck'] as { scan: string } | undefined;
-    return stuck === undefined ? n.kind : `${n.kind}#${stuck.scan}`;
+    const stuck = n.payload['stuck'] as { since: number } | undefined;
+    return stuck === undefined ? n.kind : `${n.kind}#${String(stuck.since)}`;
   };
   /** The notices sent about each of `numbers`, as sorted kinds. */
   const noticeKinds = async (numbers: readonly string[]): Promise<string[][]> => {
@@ -131,8 +131,8 @@ describe.each(engines)('tracking replay property (real intake and applier on %s)
         // return moves nothing and is not told (the customer already heard it is going back).
         // Exceptions are told when the parcel becomes stuck, as the batches show it, so how
         // many depends on arrival (trouble whose scans arrive after the parcel had recovered
-        // is not told): each stuck scan at most once, and a parcel that ends stuck has had
-        // its trouble told.
+        // is not told): each trouble at most once, and a parcel that ends stuck has had its
+        // trouble told.
         const kinds = await noticeKinds(numbers);
         for (const [i, clean] of (await noticeKinds(twins)).entries()) {
           const mine = kinds[i] ?? [];

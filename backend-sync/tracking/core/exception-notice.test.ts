@@ -5,8 +5,9 @@ import { exceptionNotice } from './exception-notice.js';
 import { emptyProjection, foldHistory, foldStep, isInOrder, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
 
 // When a customer hears of trouble, on the applier's own path (steps when in order, a
-// refold when late): when the parcel becomes stuck, once per scan it is stuck at, never
-// for trouble already over when its scans arrived, and always when it ends stuck.
+// refold when late): when the parcel becomes stuck, once per trouble (keyed by when it
+// began), never for trouble already over when its scans arrived, and always when it ends
+// stuck.
 
 const T = 1_800_000_000_000;
 const MIN = 60_000;
@@ -34,7 +35,7 @@ function tell(batches: FoldEvent[][]): { told: Array<string | undefined>; last: 
   return { told, last: p };
 }
 
-const keyOf = (e: FoldEvent): string => `tracking.exception:TN:${e.hash}`;
+const keyOf = (e: FoldEvent): string => `tracking.exception:TN:${String(e.event.eventTime)}`;
 
 describe('exception notices', () => {
   it('tells each time the parcel becomes stuck, not for more scans of the same trouble', () => {
@@ -42,6 +43,22 @@ describe('exception notices', () => {
     const b = fe('exception', 30);
     const { told } = tell([[fe('picked_up', 0)], [a], [fe('exception', 15)], [fe('in_transit', 20)], [b]]);
     expect(told).toEqual([undefined, keyOf(a), undefined, undefined, keyOf(b)]);
+  });
+
+  it('tells a parcel that recovered and got stuck again within one payload', () => {
+    const first = fe('exception', 10, { carrierReason: 'address unclear' });
+    const again = fe('exception', 30, { carrierReason: 'damaged' });
+    const { told, last } = tell([[fe('picked_up', 0), first], [fe('in_transit', 20), again, fe('exception', 35)]]);
+    expect(last.status).toBe('exception');
+    expect(told).toEqual([keyOf(first), keyOf(again)]);
+  });
+
+  it('names the trouble after its first scan, however many scans of it one payload holds', () => {
+    const first = fe('exception', 10);
+    const { told } = tell([[fe('picked_up', 0)], [first, fe('exception', 40), fe('exception', 55)]]);
+    expect(told[1]).toBe(keyOf(first));
+    const once = exceptionNotice(emptyProjection('TN', 'ups'), foldHistory('TN', 'ups', [fe('picked_up', 0), first, fe('exception', 40)]).projection);
+    expect(once).toEqual({ key: keyOf(first), since: T + 10 * MIN, lastScanAt: T + 40 * MIN });
   });
 
   it('does not tell again when an earlier scan of the same trouble arrives late', () => {

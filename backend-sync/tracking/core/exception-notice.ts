@@ -1,26 +1,39 @@
-import { orderKeyParts } from './event-identity.js';
-import type { TrackingProjection } from './tracking-fold.js';
+import type { RecentEntry, TrackingProjection } from './tracking-fold.js';
 
 // When a customer hears of trouble with a parcel. Pure.
 //
-// Told when the parcel is stuck now and was not before the batch: the status turns to
-// exception. Not told when it stays in exception (more scans of the same trouble, or a
-// late scan that moves where the trouble began), nor for an exception the parcel had
-// already recovered from by the time its scans arrived (already over: not news). Stuck
-// again after a recovery is told again. Nothing is stored for it: the projection stays
-// the fold of its history (rebuild compares them), and "once" is the outbox's dedupe key,
-// named after the scan the parcel is stuck at, so a batch run twice (a retry, another
-// instance) tells nothing new.
+// Told when the parcel is stuck now and was not as far as anyone knew before the batch:
+// the status turns to exception, or it stays in exception but the batch holds a recovery
+// newer than everything applied before (recovered and stuck again within one poll). Not
+// told for more scans of the same trouble, nor for an earlier scan of it arriving late,
+// nor for trouble the parcel had already recovered from when its scans arrived (already
+// over: not news). Nothing is stored for it: the projection stays the fold of its history
+// (rebuild compares them), and "once" is the outbox's dedupe key, named after when the
+// trouble began (the oldest scan of the exception run the parcel is in), so a batch run
+// twice (a retry, another instance) tells nothing new. The run is read from the ten
+// newest events the projection keeps: a recovery followed by ten or more exception scans
+// in one payload is not seen.
 
 export interface ExceptionNotice {
   key: string;
-  /** The exception scan the parcel is stuck at: its time and normalised hash. */
-  at: number;
-  scan: string;
+  /** When the trouble began: the oldest scan of the exception run the parcel is in. */
+  since: number;
+  /** The newest exception scan. */
+  lastScanAt: number;
 }
 
+/** Applied entries, newest first. */
+const applied = (recent: readonly RecentEntry[]): RecentEntry[] => recent.filter((r) => !r.flagged);
+
 export function exceptionNotice(before: TrackingProjection, after: TrackingProjection): ExceptionNotice | undefined {
-  if (after.status !== 'exception' || before.status === 'exception' || after.lastAppliedKey === null) return undefined;
-  const { eventTime, hash } = orderKeyParts(after.lastAppliedKey);
-  return { key: `tracking.exception:${after.trackingNumber}:${hash}`, at: eventTime, scan: hash };
+  if (after.status !== 'exception' || after.lastEventTime === null) return undefined;
+  const entries = applied(after.recent);
+  const recoveryAt = entries.findIndex((r) => r.status !== 'exception');
+  if (before.status === 'exception') {
+    const recovery = entries[recoveryAt];
+    if (recovery === undefined || before.lastEventTime === null || recovery.eventTime <= before.lastEventTime) return undefined;
+  }
+  const run = recoveryAt === -1 ? entries : entries.slice(0, recoveryAt);
+  const since = run.at(-1)?.eventTime ?? after.lastEventTime;
+  return { key: `tracking.exception:${after.trackingNumber}:${String(since)}`, since, lastScanAt: after.lastEventTime };
 }
