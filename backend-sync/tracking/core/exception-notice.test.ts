@@ -53,6 +53,15 @@ describe('exception notices', () => {
     expect(told).toEqual([keyOf(first), keyOf(again)]);
   });
 
+  it('tells a recovery scanned at the very time of the trouble, when the fold orders it after', () => {
+    // Same time: out for delivery sorts after exception (tie rank), so the parcel had recovered.
+    const again = fe('exception', 15);
+    const { told } = tell([[fe('picked_up', 0), fe('exception', 10)], [fe('out_for_delivery', 10), again]]);
+    expect(told[1]).toBe(keyOf(again));
+    // In transit at that time sorts before it: the trouble went on.
+    expect(tell([[fe('picked_up', 0), fe('exception', 10)], [fe('in_transit', 10), fe('exception', 15)]]).told[1]).toBeUndefined();
+  });
+
   it('names the trouble after its first scan, however many scans of it one payload holds', () => {
     const first = fe('exception', 10);
     const { told } = tell([[fe('picked_up', 0)], [first, fe('exception', 40), fe('exception', 55)]]);

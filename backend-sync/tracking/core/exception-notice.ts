@@ -1,3 +1,4 @@
+import { tieBreakRank } from './status-rules.js';
 import type { RecentEntry, TrackingProjection } from './tracking-fold.js';
 
 // When a customer hears of trouble with a parcel. Pure.
@@ -11,8 +12,9 @@ import type { RecentEntry, TrackingProjection } from './tracking-fold.js';
 // (rebuild compares them), and "once" is the outbox's dedupe key, named after when the
 // trouble began (the oldest scan of the exception run the parcel is in), so a batch run
 // twice (a retry, another instance) tells nothing new. The run is read from the ten
-// newest events the projection keeps: a recovery followed by ten or more exception scans
-// in one payload is not seen.
+// newest events the projection keeps (flagged ones included): a recovery followed by ten
+// or more newer scans in one payload is not seen, and a run longer than that is named
+// after its oldest scan still in view.
 
 export interface ExceptionNotice {
   key: string;
@@ -20,6 +22,11 @@ export interface ExceptionNotice {
   since: number;
   /** The newest exception scan. */
   lastScanAt: number;
+}
+
+/** Whether `r` comes after an exception scan at `stuckAt` in the fold's order (equal times: by tie rank). */
+function newerThanStuck(r: RecentEntry, stuckAt: number): boolean {
+  return r.eventTime > stuckAt || (r.eventTime === stuckAt && tieBreakRank(r.status) > tieBreakRank('exception'));
 }
 
 /** Applied entries, newest first. */
@@ -31,7 +38,7 @@ export function exceptionNotice(before: TrackingProjection, after: TrackingProje
   const recoveryAt = entries.findIndex((r) => r.status !== 'exception');
   if (before.status === 'exception') {
     const recovery = entries[recoveryAt];
-    if (recovery === undefined || before.lastEventTime === null || recovery.eventTime <= before.lastEventTime) return undefined;
+    if (recovery === undefined || before.lastEventTime === null || !newerThanStuck(recovery, before.lastEventTime)) return undefined;
   }
   const run = recoveryAt === -1 ? entries : entries.slice(0, recoveryAt);
   const since = run.at(-1)?.eventTime ?? after.lastEventTime;
