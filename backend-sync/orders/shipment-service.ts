@@ -177,16 +177,22 @@ export class ShipmentService {
 
   /** Cancels a not-yet-shipped shipment: revokes its code, frees its compartment (inside the caller's transaction, which locked the order). */
   async cancelShipment(id: string, who: Actor): Promise<void> {
-    const { store, transitions, codeSets, clock } = this.d;
+    const { store, transitions } = this.d;
     const s = await store.shipments.get(id);
     if (s === undefined) throw notFound('shipment', id);
     if (s.state === 'cancelled') return;
     await transitions.shipment(s, 'cancel', who);
+    await this.withdrawCompartment(s, who);
+  }
+
+  /** A parcel that will not come: its code revoked on the locker, its compartment freed, its clear code dropped. */
+  private async withdrawCompartment(s: ShipmentRecord, who: Actor): Promise<void> {
+    const { store, codeSets, clock } = this.d;
     if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'cancelled');
     if (s.reservationId !== undefined && (await store.reservations.release(s.reservationId, 'released', clock.now()))) {
       await store.stateLog.append({ entity: 'reservation', entityId: s.reservationId, from: 'consumed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: clock.now() });
     }
-    await store.shipments.setPendingCode(id, null);
+    await store.shipments.setPendingCode(s.id, null);
   }
 
   /**
@@ -197,17 +203,13 @@ export class ShipmentService {
    * the locker's own events: false.
    */
   async returnedToSender(id: string, who: Actor): Promise<boolean> {
-    const { store, transitions, codeSets, clock } = this.d;
+    const { store, transitions, clock } = this.d;
     const s = await store.shipments.get(id);
     if (s === undefined) throw notFound('shipment', id);
     if (!nextShipmentState(s.state, 'return_to_sender').ok) return false;
     await transitions.shipment(s, 'return_to_sender', who);
-    if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'cancelled');
+    await this.withdrawCompartment(s, who);
     const now = clock.now();
-    if (s.reservationId !== undefined && (await store.reservations.release(s.reservationId, 'released', now))) {
-      await store.stateLog.append({ entity: 'reservation', entityId: s.reservationId, from: 'consumed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: now });
-    }
-    await store.shipments.setPendingCode(id, null);
     const order = await store.orders.get(s.orderId);
     if (order !== undefined) {
       const lines = (await store.orders.lines(s.orderId)).filter((l) => l.shipmentId === s.id && l.state === 'open');

@@ -19,6 +19,11 @@ describe('tracking over HTTP and through the order', () => {
 
   const post = async (body: string) => (await f.app()).inject({ method: 'POST', url: '/tracking/events', headers: { 'content-type': 'application/json' }, payload: body });
   const at = (m: number): number => f.clock.now() - 10 * 3_600_000 + m * 60_000;
+  /** Accepts canonical events as one payload and applies them. */
+  const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
+    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
+    await f.services.tracking.applier.drain();
+  };
 
   it('accepts canonical events with 202, applies them, and serves them from GET /track with an ETag and 304', async () => {
     const events: CanonicalTrackingEvent[] = [scan('HT1', 'picked_up', at(0)), scan('HT1', 'in_transit', at(5), { location: { city: 'Kassel', country: 'DE' } })];
@@ -85,10 +90,6 @@ describe('tracking over HTTP and through the order', () => {
   it('moves the shipment when a late scan swaps one milestone for another', async () => {
     const o = await paidOrder(f, 'ord-swap', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'SW-1');
-    const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
-      await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
-      await f.services.tracking.applier.drain();
-    };
     await send([scan('SW-1', 'in_transit', at(20)), scan('SW-1', 'delivered', at(30))]);
     expect((await f.store.tracking.projection('SW-1'))?.projection.reached).toEqual(['in_transit', 'delivered']);
     expect((await f.services.shipments.get(s.id)).state).toBe('shipped');
@@ -102,10 +103,6 @@ describe('tracking over HTTP and through the order', () => {
   it('tells the customer each time the parcel becomes stuck, once, and not of trouble already over', async () => {
     const o = await paidOrder(f, 'ord-episodes', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'EP-1');
-    const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
-      await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
-      await f.services.tracking.applier.drain();
-    };
     /** When each trouble the customer was told of began, in minutes of at(). */
     const told = async (): Promise<number[]> =>
       (await f.store.notifications.list({ kind: 'tracking.exception' }))

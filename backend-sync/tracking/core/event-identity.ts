@@ -33,11 +33,6 @@ export function orderKey(e: Pick<CanonicalTrackingEvent, 'eventTime' | 'status'>
   return `${String(e.eventTime).padStart(15, '0')}.${String(tieBreakRank(e.status)).padStart(2, '0')}.${hash}`;
 }
 
-/** What an order key holds: the event's time and its normalised hash. */
-export function orderKeyParts(key: string): { eventTime: number; hash: string } {
-  return { eventTime: Number(key.slice(0, 15)), hash: key.slice(key.lastIndexOf('.') + 1) };
-}
-
 /**
  * The first dedupe level as a key of tracking_dedupe: the carrier's event id (global per
  * carrier: a carrier reusing an id under another number is still the same scan).
