@@ -118,6 +118,24 @@ describe('SimSession', { timeout: 60_000 }, () => {
     expect(res.status).toBe(200);
   });
 
+  it('has the backend sell a compartment again once the locker puts it back into service', async () => {
+    const session = await start({ sync: true });
+    const id = 'sim-locker-1';
+    await waitUntil(() => session.locker(id).online, 'the locker online', 10_000);
+    const api = session.backend();
+    if (api === undefined) throw new Error('no backend');
+    const backendState = async (compartmentId: string): Promise<string | undefined> => {
+      const res = await fetch(`${api.url}/lockers/${id}`, { headers: { authorization: `Bearer ${api.apiKey}` } });
+      const body = (await res.json()) as { compartments: Array<{ id: string; state: string }> };
+      return body.compartments.find((c) => c.id === compartmentId)?.state;
+    };
+    expect(await backendState('A02')).toBe('free');
+    await session.run(id, 'service A02 off');
+    await waitUntil(async () => ((await backendState('A02')) === 'out_of_service' ? true : undefined), 'A02 out of service at the backend', 10_000);
+    await session.run(id, 'service A02 on');
+    await waitUntil(async () => ((await backendState('A02')) === 'free' ? true : undefined), 'A02 back in service at the backend', 10_000);
+  });
+
   it('reaches the service open, the remote open and the return drop-off from commands', async () => {
     const session = await start({ sync: true });
     const id = 'sim-locker-1';

@@ -19,6 +19,7 @@ export type AlertKind =
   | 'fault.parcel-in-faulty-compartment'
   | 'fault.technician-task'
   | 'fault.parcel-not-live'
+  | 'fault.compartment-state-mismatch'
   | 'audit.chain-break'
   | 'sync.batch-rejected'
   | 'health.compartment-out-of-service'

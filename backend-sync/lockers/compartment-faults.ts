@@ -3,6 +3,7 @@ import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { Alerts } from './alerts.js';
+import { compartmentReturn } from './compartment-return.js';
 
 // A compartment whose door failed goes out of service. A parcel assigned to it but not yet
 // deposited keeps its pickup token and code: the locker, not the backend, decides where the
@@ -52,6 +53,40 @@ export class CompartmentFaults {
       }
       if (r === undefined || shipment === undefined || !['created', 'shipped', 'out_for_delivery'].includes(shipment.state)) return;
       await this.reslot(lockerId, compartmentId, r.id, shipment.id, dedupeKey);
+    });
+  }
+
+  /**
+   * The locker put the compartment back into service (`lockerSays`: its status after the
+   * change). The backend's bookkeeping follows, to the state its own records give
+   * (compartment-return.ts): without this a repaired compartment was never sold again.
+   */
+  async inService(lockerId: string, compartmentId: string, lockerSays: string, dedupeKey: string): Promise<'applied' | 'ignored'> {
+    const { store } = this;
+    return store.transaction(async () => {
+      const c = await store.lockers.compartment(lockerId, compartmentId);
+      if (c?.state !== 'out_of_service') return 'ignored';
+      const reservation = c.reservationId === undefined ? undefined : await store.reservations.get(c.reservationId);
+      const shipment = reservation?.shipmentId === undefined ? undefined : await store.shipments.get(reservation.shipmentId);
+      const decision = compartmentReturn({ lockerId, compartmentId, reservation, shipment, lockerSays });
+      if (decision.mismatch !== undefined) {
+        await this.alerts.raise(lockerId, 'fault.compartment-state-mismatch', dedupeKey, { compartmentId, ...decision.mismatch, inService: decision.kind === 'restore' });
+      }
+      if (decision.kind === 'keep-out') return 'applied';
+      const moved = await store.lockers.setCompartmentState(lockerId, compartmentId, ['out_of_service'], decision.state, decision.keepReservation ? undefined : null);
+      if (!moved) return 'ignored';
+      await store.stateLog.append({
+        entity: 'compartment',
+        entityId: `${lockerId}/${compartmentId}`,
+        from: 'out_of_service',
+        to: decision.state,
+        event: 'in_service',
+        actor: 'locker',
+        reason: `locker says ${lockerSays}`,
+        at: this.clock.now(),
+      });
+      this.log.info({ lockerId, compartmentId, state: decision.state }, 'compartment.in_service');
+      return 'applied';
     });
   }
 
