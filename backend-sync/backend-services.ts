@@ -89,14 +89,15 @@ export function createBackendServices(p: BackendParts): BackendServices {
   });
   // ETA: the carrier's promise refined by leg times learned from arrived shipments.
   const legStats = new LegStatsCache(store.legStats, clock);
+  // `shipments` is built below (it applies through the applier): called only once both exist.
+  const milestones = new ShipmentMilestones(store, transitions, logger, { returnedToSender: (id, who): Promise<boolean> => shipments.returnedToSender(id, who) });
   const applier = new TrackingApplier({
     store,
     clock,
     logger,
     metrics: trackingMetrics,
     eta: learnedEta(legStats, clock),
-    // `shipments` is built below (it applies through this applier): called only once both exist.
-    milestones: new ShipmentMilestones(store, transitions, logger, { returnedToSender: (id, who): Promise<boolean> => shipments.returnedToSender(id, who) }),
+    milestones,
     legs: new LegLearner(store, legStats, clock, logger),
   });
   const intake = new StoreTrackingIntake(store, logger);
@@ -114,7 +115,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
     transitions,
     offlineGraceMs,
     maxExtensionMs: config.pickup.maxExtensionMs,
-    tracking: { intake, apply: (trackingNumber) => applier.applyNow(trackingNumber) },
+    tracking: { intake, apply: (trackingNumber) => applier.applyNow(trackingNumber), timeline: milestones },
   });
   const parcels = new ParcelEvents({ store, clock, logger, tokens, codeBox, codeSets, transitions, shipments, pickupWindowMs: config.pickup.windowMs, offlineGraceMs, tracking: intake });
   const orders = new OrderService({ store, clock, logger, payments: p.payments, transitions, shipments });

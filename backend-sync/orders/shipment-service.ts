@@ -12,7 +12,8 @@ import type { Actor, OrderTransitions } from './order-transitions.js';
 import { shipmentView } from './order-view.js';
 import { queueRefund } from './refunds.js';
 import { nextShipmentState } from './shipment-state-machine.js';
-import { TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
+import { CarrierCode, TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
+import type { TrackingProjection } from '../tracking/core/tracking-fold.js';
 
 // Shipments: created with a confirmed locker compartment (the parcel is "assigned"), at
 // which moment the pickup token and keypad code are issued and the entry joins the
@@ -31,7 +32,13 @@ export interface ShipmentServiceDeps {
   offlineGraceMs: number;
   maxExtensionMs: number;
   /** Carrier steps become canonical tracking events, applied at once (one timeline). */
-  tracking?: { intake: TrackingIntake; apply: (trackingNumber: string) => Promise<unknown> } | undefined;
+  tracking?: { intake: TrackingIntake; apply: (trackingNumber: string) => Promise<unknown>; timeline?: ShipmentTimeline | undefined } | undefined;
+}
+
+/** The number's tracking timeline as a new shipment finds it (tracking/shipment-milestones.ts). */
+export interface ShipmentTimeline {
+  lockTimeline(trackingNumber: string, carrier: string, now: number): Promise<TrackingProjection>;
+  caughtUp(timeline: TrackingProjection): Promise<void>;
 }
 
 export class ShipmentService {
@@ -56,6 +63,9 @@ export class ShipmentService {
     const { store, clock, transitions } = this.d;
     return store.transaction(async () => {
       const now = clock.now();
+      // Scans of the number may have come first: its timeline, locked before the order as
+      // the applier locks them, is caught up once the shipment exists.
+      const timeline = await this.timelineOf(req.trackingNumber, req.carrier, now);
       // Locked: two shipments created at once for one order (two instances) must not both
       // take the same line.
       const o = await transitions.lockOrder(orderId);
@@ -90,8 +100,18 @@ export class ShipmentService {
       await this.assignPickupCode(id, reservation.lockerId, reservation.compartmentId, reservation.size);
       await transitions.refreshOrder(orderId, { actor });
       this.log.info({ shipmentId: id, orderId, lockerId: reservation.lockerId }, 'shipment.created');
+      if (timeline !== undefined) await this.d.tracking?.timeline?.caughtUp(timeline);
       return this.get(id);
     });
+  }
+
+  private async timelineOf(trackingNumber: string, carrier: string, now: number): Promise<TrackingProjection | undefined> {
+    const t = this.d.tracking?.timeline;
+    const tn = TrackingNumber.safeParse(trackingNumber);
+    const code = CarrierCode.safeParse(carrier);
+    // A number outside the tracking format never gets scans to catch up on.
+    if (t === undefined || !tn.success || !code.success) return undefined;
+    return t.lockTimeline(tn.data, code.data, now);
   }
 
   /**

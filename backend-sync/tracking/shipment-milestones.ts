@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { exceptionNotice } from './core/exception-notice.js';
-import type { TrackingProjection } from './core/tracking-fold.js';
+import { emptyProjection, type TrackingProjection } from './core/tracking-fold.js';
 import type { MilestoneSink } from './tracking-applier.js';
 import type { TrackingStatus } from './tracking-event.js';
 
@@ -23,6 +23,11 @@ import type { TrackingStatus } from './tracking-event.js';
 // - Returned to sender before the parcel reached the locker: the shipment is returned
 //   (its compartment freed, its code revoked, a refund queued, the customer told) through
 //   CarrierReturns; the order follows.
+//
+// - A shipment created after its number was scanned (a webhook subscribed at label time,
+//   the shipment posted later) takes the milestones reached so far, as if they had just
+//   been reached: the outbox's dedupe keys keep what was told for another shipment of the
+//   number from being told twice.
 //
 // Milestones come from `reached` (every status the fold applied), so every milestone of the
 // final fold is told whatever order the events arrived in. One reached only while an
@@ -61,6 +66,21 @@ export class ShipmentMilestones implements MilestoneSink {
     // Most tracked numbers in a burst belong to no shipment here: one query finds those that do.
     const withShipments = await this.store.tracking.numbersWithShipments(changes.map((c) => c.after.trackingNumber));
     for (const c of changes) if (withShipments.has(c.after.trackingNumber)) await this.one(c.before, c.after);
+  }
+
+  /**
+   * Locks the number's projection (created empty when absent, as the applier does) so that a
+   * scan applied meanwhile is either seen here or sees the new shipment. Inside the shipment's
+   * transaction, before its order's lock: the applier locks projections before orders too.
+   */
+  async lockTimeline(trackingNumber: string, carrier: string, now: number): Promise<TrackingProjection> {
+    return (await this.store.tracking.lockProjection(trackingNumber, carrier, now)).projection;
+  }
+
+  /** After the shipment was inserted: what the timeline reached before it existed. */
+  async caughtUp(timeline: TrackingProjection): Promise<void> {
+    if (timeline.status === null) return;
+    await this.changed([{ before: emptyProjection(timeline.trackingNumber, timeline.carrier), after: timeline }]);
   }
 
   private async one(before: TrackingProjection, after: TrackingProjection): Promise<void> {
