@@ -56,6 +56,15 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
       return security('security.uncommanded-open', e.data.compartmentId, null);
     case 'pickup.suspicious':
       return security('security.suspicious-pickup', null, e.data.reason);
+    case 'keypad.odds-degraded':
+      // More guessable codes on the keypad than its brute-force bound assumes: only the
+      // backend can fix it (fewer parcels there, or longer codes), so someone must hear.
+      await deps.alerts.raise(r.lockerId, 'security.keypad-odds-degraded', key, { seq: r.seq, liveCodes: e.data.liveCodes, awaitingDeposit: e.data.awaitingDeposit, maxLiveCodes: e.data.maxLiveCodes });
+      return 'applied';
+    case 'input.rejection-burst':
+      // A reader sending garbage (a failing scanner or keypad, or someone on its serial line).
+      await deps.alerts.raise(r.lockerId, 'fault.input-rejection-burst', key, { seq: r.seq, source: e.data.source, reason: e.data.reason, threshold: e.data.threshold, windowMs: e.data.windowMs });
+      return 'applied';
     case 'courier.deposited': {
       const sid = await shipmentOf(store, r.lockerId, e.data);
       if (sid === undefined) return 'ignored';

@@ -221,6 +221,22 @@ describe('audit ingest', () => {
     expect((await alertKinds('lk-a')).sort()).toEqual(['security.keypad-lockout', 'security.uncommanded-open']);
   });
 
+  it('tells an operator when the keypad odds degrade or a reader sends garbage, once per record', async () => {
+    const recs = chain(
+      [
+        { type: 'keypad.odds-degraded', data: { liveCodes: 1200, awaitingDeposit: 300, maxLiveCodes: 1000 }, lane: 'priority' },
+        { type: 'input.rejection-burst', data: { source: 'scanner', reason: 'frame-too-long', threshold: 20, windowMs: 60000 } },
+      ],
+      f.clock.now(),
+    );
+    await ingest('lk-a', E, recs);
+    await ingest('lk-a', E, recs);
+    const alerts = await f.store.alerts.list('lk-a');
+    expect(alerts.map((a) => a.kind).sort()).toEqual(['fault.input-rejection-burst', 'security.keypad-odds-degraded']);
+    expect(alerts.find((a) => a.kind === 'security.keypad-odds-degraded')?.details).toMatchObject({ liveCodes: 1200, awaitingDeposit: 300, maxLiveCodes: 1000 });
+    expect(alerts.find((a) => a.kind === 'fault.input-rejection-burst')?.details).toMatchObject({ source: 'scanner', reason: 'frame-too-long' });
+  });
+
   it('moves a checkout hold off a compartment that fails, keeping its reservation id', async () => {
     await f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 2 }));
     const hold = (await f.services.reservations.reserve('hold-fault-1', { orderRef: 'c-f', lockerId: 'lk-b', size: 'M' })).body;
