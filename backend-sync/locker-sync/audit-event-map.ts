@@ -100,7 +100,7 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
       await deps.faults.outOfService(r.lockerId, e.data.compartmentId, e.data.reason ?? 'door fault', key);
       return 'applied';
     case 'compartment.in-service':
-      return deps.faults.inService(r.lockerId, e.data.compartmentId, e.data.to, key);
+      return deps.faults.inService(r.lockerId, e.data.compartmentId, e.data.to, e.data.parcelId, key);
     case 'technician.task':
       // The locker cannot tell what is in the compartment: someone has to go and look.
       await deps.alerts.raise(r.lockerId, 'fault.technician-task', key, { seq: r.seq, compartmentId: e.data.compartmentId, task: e.data.task, cause: e.data.cause, outOfService: e.data.outOfService });

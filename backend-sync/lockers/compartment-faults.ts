@@ -23,6 +23,8 @@ export class CompartmentFaults {
     private readonly alerts: Alerts,
     private readonly offlineGraceMs: number,
     logger: Logger,
+    /** The order lock every parcel flow takes first (OrderTransitions). */
+    private readonly orders: { lockOrder(orderId: string): Promise<unknown> },
   ) {
     this.log = logger.child({ component: 'compartment-faults' });
   }
@@ -58,23 +60,34 @@ export class CompartmentFaults {
 
   /**
    * The locker put the compartment back into service (`lockerSays`: its status after the
-   * change). The backend's bookkeeping follows, to the state its own records give
-   * (compartment-return.ts): without this a repaired compartment was never sold again.
+   * change; `lockerParcelId`: the parcel it counts inside). The backend's bookkeeping
+   * follows, to the state its own records give (compartment-return.ts): without this a
+   * repaired compartment was never sold again.
    */
-  async inService(lockerId: string, compartmentId: string, lockerSays: string, dedupeKey: string): Promise<'applied' | 'ignored'> {
-    const { store } = this;
+  async inService(lockerId: string, compartmentId: string, lockerSays: string, lockerParcelId: string | undefined, dedupeKey: string): Promise<'applied' | 'ignored'> {
+    const { store, clock } = this;
     return store.transaction(async () => {
+      const seen = await store.lockers.compartment(lockerId, compartmentId);
+      if (seen?.state !== 'out_of_service') return 'ignored';
+      // Locks in the order the parcel and hold flows take them (order, then reservation,
+      // then compartment), so a collection, cancellation or hold release committing on
+      // another instance is either seen here or finds the compartment already restored.
+      const first = seen.reservationId === undefined ? undefined : await store.reservations.get(seen.reservationId);
+      const firstShipment = first?.shipmentId === undefined ? undefined : await store.shipments.get(first.shipmentId);
+      const lockerFirst = lockerParcelId === undefined || lockerParcelId === firstShipment?.id ? undefined : await store.shipments.get(lockerParcelId);
+      for (const orderId of [...new Set([firstShipment?.orderId, lockerFirst?.orderId].filter((o): o is string => o !== undefined))].sort()) await this.orders.lockOrder(orderId);
+      const reservation = seen.reservationId === undefined ? undefined : await store.reservations.lock(seen.reservationId);
       const c = await store.lockers.compartment(lockerId, compartmentId);
       if (c?.state !== 'out_of_service') return 'ignored';
-      const reservation = c.reservationId === undefined ? undefined : await store.reservations.get(c.reservationId);
       const shipment = reservation?.shipmentId === undefined ? undefined : await store.shipments.get(reservation.shipmentId);
-      const decision = compartmentReturn({ lockerId, compartmentId, reservation, shipment, lockerSays });
+      const lockerParcel = lockerParcelId === undefined ? undefined : lockerParcelId === shipment?.id ? shipment : await store.shipments.get(lockerParcelId);
+      const now = clock.now();
+      const decision = compartmentReturn({ lockerId, compartmentId, now, reservation, shipment, lockerSays, lockerParcelId, lockerParcel }, c.reservationId ?? null);
       if (decision.mismatch !== undefined) {
         await this.alerts.raise(lockerId, 'fault.compartment-state-mismatch', dedupeKey, { compartmentId, ...decision.mismatch, inService: decision.kind === 'restore' });
       }
       if (decision.kind === 'keep-out') return 'applied';
-      const moved = await store.lockers.setCompartmentState(lockerId, compartmentId, ['out_of_service'], decision.state, decision.keepReservation ? undefined : null);
-      if (!moved) return 'ignored';
+      if (!(await store.lockers.restoreCompartment(lockerId, compartmentId, decision.state, decision.reservationId, decision.holdExpiresAt))) return 'ignored';
       await store.stateLog.append({
         entity: 'compartment',
         entityId: `${lockerId}/${compartmentId}`,
@@ -83,7 +96,7 @@ export class CompartmentFaults {
         event: 'in_service',
         actor: 'locker',
         reason: `locker says ${lockerSays}`,
-        at: this.clock.now(),
+        at: now,
       });
       this.log.info({ lockerId, compartmentId, state: decision.state }, 'compartment.in_service');
       return 'applied';

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GENESIS_PREV_HASH, auditRecordHash, type AuditRecordWire } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
-import { testEngines } from '../testing/pg-test-db.js';
+import { dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
 
 // A compartment the locker took out of service and later put back (an operator's command
 // or the technician on site), as the locker uploads it: the backend's bookkeeping follows
@@ -12,40 +12,49 @@ import { testEngines } from '../testing/pg-test-db.js';
 const E = 'e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1';
 const engines = await testEngines('compartment back in service');
 
+interface Ev {
+  type: string;
+  data: Record<string, unknown>;
+  lane?: 'priority' | 'normal';
+}
+
+/** One locker's hash chain: records made in seq order, sent in any grouping (the agent publishes the priority lane first). */
+function lockerChain(f: () => BackendFixture, lockerId: string) {
+  const sent: AuditRecordWire[] = [];
+  let prev = GENESIS_PREV_HASH;
+  const make = (...events: Ev[]): AuditRecordWire[] => {
+    const at = f().clock.now();
+    return events.map((e) => {
+      const seq = sent.length + 1;
+      const dataJson = JSON.stringify(e.data);
+      const hash = auditRecordHash(prev, seq, at + seq, e.type, dataJson);
+      const rec: AuditRecordWire = { seq, at: at + seq, type: e.type, lane: e.lane ?? 'priority', dataJson, prevHash: prev, hash };
+      prev = hash;
+      sent.push(rec);
+      return rec;
+    });
+  };
+  const send = (wire: AuditRecordWire[]) => f().services.ingest.ingest(lockerId, E, wire);
+  return { make, send, sent, upload: (...events: Ev[]) => send(make(...events)) };
+}
+
+const out = (compartmentId: string): Ev => ({ type: 'compartment.out-of-service', data: { compartmentId, reason: 'door-jammed', failures: 3 } });
+const back = (compartmentId: string, to: 'free' | 'occupied', parcelId?: string): Ev => ({
+  type: 'compartment.in-service',
+  data: { compartmentId, inService: true, from: 'out-of-service', to, failuresCleared: 3, by: 'backend', ...(parcelId === undefined ? {} : { parcelId }) },
+});
+
 describe.each(engines)('a compartment back in service on %s', (engine) => {
   let f: BackendFixture;
-  let records: Array<{ type: string; data: Record<string, unknown> }>;
-  let sent: AuditRecordWire[];
-  let prev = GENESIS_PREV_HASH;
+  let locker: ReturnType<typeof lockerChain>;
   beforeEach(async () => {
     f = await makeBackend({ engine });
     await f.services.lockers.register(lockerInput('lk-s', 52.52, 13.405, { M: 2 }));
-    records = [];
-    sent = [];
-    prev = GENESIS_PREV_HASH;
+    locker = lockerChain(() => f, 'lk-s');
   });
   afterEach(() => f.close());
 
-  /** Appends to the locker's chain and uploads what is new, as the agent does. */
-  const upload = async (...events: Array<{ type: string; data: Record<string, unknown> }>): Promise<void> => {
-    const at = f.clock.now();
-    const wire: AuditRecordWire[] = events.map((e) => {
-      const seq = records.length + 1;
-      records.push(e);
-      const dataJson = JSON.stringify(e.data);
-      const hash = auditRecordHash(prev, seq, at + seq, e.type, dataJson);
-      const rec: AuditRecordWire = { seq, at: at + seq, type: e.type, lane: 'priority', dataJson, prevHash: prev, hash };
-      prev = hash;
-      return rec;
-    });
-    sent.push(...wire);
-    await f.services.ingest.ingest('lk-s', E, wire);
-  };
-  const out = (compartmentId: string) => ({ type: 'compartment.out-of-service', data: { compartmentId, reason: 'door-jammed', failures: 3 } });
-  const back = (compartmentId: string, to: 'free' | 'occupied', parcelId?: string) => ({
-    type: 'compartment.in-service',
-    data: { compartmentId, inService: true, from: 'out-of-service', to, failuresCleared: 3, by: 'backend', ...(parcelId === undefined ? {} : { parcelId }) },
-  });
+  const upload = (...events: Ev[]) => locker.upload(...events);
   const stateOf = async (compartmentId: string) => (await f.services.lockers.get('lk-s')).compartments.find((c) => c.id === compartmentId)?.state;
   const alerts = async (kind: string) => (await f.store.alerts.list('lk-s')).filter((a) => a.kind === kind);
 
@@ -68,11 +77,11 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
     const s = await ship(f, o.id, ['l1'], 'lk-s', 'M', 'TRK-IN');
     const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
     const cmp = String(s.compartmentId);
-    await upload({ type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp } }, out(cmp));
+    await upload({ type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp }, lane: 'normal' }, out(cmp));
     expect(await stateOf(cmp)).toBe('out_of_service');
     await upload(back(cmp, 'occupied', s.id));
     expect(await stateOf(cmp)).toBe('occupied');
-    await upload({ type: 'pickup.collected', data: { tokenId, compartmentId: cmp, via: 'code', parcelId: s.id, door: 'opened' } });
+    await upload({ type: 'pickup.collected', data: { tokenId, compartmentId: cmp, via: 'code', parcelId: s.id, door: 'opened' }, lane: 'normal' });
     expect((await f.services.shipments.get(s.id)).state).toBe('collected');
     expect(await stateOf(cmp)).toBe('free');
   });
@@ -83,9 +92,9 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
     const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
     const cmp = String(s.compartmentId);
     await upload(
-      { type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp } },
+      { type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp }, lane: 'normal' },
       out(cmp),
-      { type: 'pickup.collected', data: { tokenId, compartmentId: cmp, via: 'code', parcelId: s.id, door: 'opened' } },
+      { type: 'pickup.collected', data: { tokenId, compartmentId: cmp, via: 'code', parcelId: s.id, door: 'opened' }, lane: 'normal' },
     );
     expect(await stateOf(cmp)).toBe('out_of_service');
     await upload(back(cmp, 'free'));
@@ -102,7 +111,7 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
     expect(await stateOf('M2')).toBe('out_of_service');
     const raised = await alerts('fault.compartment-state-mismatch');
     expect(raised).toHaveLength(1);
-    expect(raised[0]?.details).toMatchObject({ compartmentId: 'M2', backend: 'free', locker: 'occupied', inService: false });
+    expect(raised[0]?.details).toMatchObject({ compartmentId: 'M2', backend: 'free', locker: 'occupied', lockerParcelId: 'someone-elses', inService: false });
   });
 
   it("keeps the backend's parcel on record, with an alert, when the locker says the compartment is empty", async () => {
@@ -110,7 +119,7 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
     const s = await ship(f, o.id, ['l1'], 'lk-s', 'M', 'TRK-LOST');
     const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
     const cmp = String(s.compartmentId);
-    await upload({ type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp } }, out(cmp), back(cmp, 'free'));
+    await upload({ type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp }, lane: 'normal' }, out(cmp), back(cmp, 'free'));
     expect(await stateOf(cmp)).toBe('occupied');
     expect((await alerts('fault.compartment-state-mismatch'))[0]?.details).toMatchObject({ compartmentId: cmp, backend: 'occupied', locker: 'free', shipmentId: s.id, inService: true });
   });
@@ -128,14 +137,144 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
     expect((await f.store.shipments.get(s.id))?.compartmentId).toBe(cmp);
   });
 
+  it('a hold or order reservation the fault moved to another door leaves the repaired one free', async () => {
+    await f.services.lockers.register(lockerInput('lk-3', 52.5, 13.4, { M: 3 }));
+    const three = lockerChain(() => f, 'lk-3');
+    const stateIn3 = async (id: string) => (await f.services.lockers.get('lk-3')).compartments.find((c) => c.id === id)?.state;
+    const hold = await f.services.reservations.reserve('h-moved', { orderRef: 'c-m', lockerId: 'lk-3', size: 'M' });
+    const ordered = await f.services.reservations.reserve('h-ordered', { orderRef: 'c-o', lockerId: 'lk-3', size: 'M' });
+    const { body: order } = await f.services.orders.place('o-moved', {
+      orderRef: 'c-o',
+      customer: { name: 'Ada', email: 'ada@example.com' },
+      currency: 'EUR',
+      lines: [{ lineId: 'l1', sku: 's', quantity: 1, unitPriceCents: 1000, size: 'M' }],
+      reservationIds: [ordered.body.id],
+    });
+    expect([hold.body.compartmentId, ordered.body.compartmentId]).toEqual(['M1', 'M2']);
+    // M1 fails: its hold moves to M3. M1 is repaired; then M3 fails: it moves back to M1.
+    await three.upload(out('M1'));
+    expect((await f.store.reservations.get(hold.body.id))?.compartmentId).toBe('M3');
+    await three.upload(back('M1', 'free'));
+    expect(await stateIn3('M1')).toBe('free');
+    await three.upload(out('M2'));
+    // The order's reservation found only M1 free.
+    expect((await f.store.reservations.get(ordered.body.id))?.compartmentId).toBe('M1');
+    await three.upload(back('M2', 'free'));
+    expect(await stateIn3('M2')).toBe('free');
+    // Both end: every door is free again, none held for a reservation that moved on.
+    await f.services.reservations.release(hold.body.id, 'checkout', 'abandoned');
+    await f.services.orders.cancel(order.id, { reason: 'changed mind' }, 'customer');
+    expect((await f.services.lockers.get('lk-3')).compartments.map((c) => c.state)).toEqual(['free', 'free', 'free']);
+  });
+
+  it('a hold restored with its door keeps its expiry: once lapsed it reads free', async () => {
+    await f.services.lockers.register(lockerInput('lk-1', 52.5, 13.4, { M: 1 }));
+    const one = lockerChain(() => f, 'lk-1');
+    await f.services.reservations.reserve('h-exp', { orderRef: 'c-e', lockerId: 'lk-1', size: 'M' });
+    await one.upload(out('M1'));
+    expect(await alerts('fault.reslot-failed')).toEqual([]);
+    await one.upload(back('M1', 'free'));
+    expect((await f.services.lockers.get('lk-1')).compartments[0]?.state).toBe('held');
+    f.clock.advance(24 * 3_600_000);
+    expect((await f.services.lockers.get('lk-1')).compartments[0]?.state).toBe('free');
+    expect((await f.services.reservations.reserve('h-next', { orderRef: 'c-n', lockerId: 'lk-1', size: 'M' })).body.compartmentId).toBe('M1');
+  });
+
+  it('a door awaiting a return drop-off, which the locker already counts: reserved for it, free once retrieved', async () => {
+    const o = await paidOrder(f, 'ord-ret', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-s', 'M', 'TRK-RET');
+    const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
+    const cmp = String(s.compartmentId);
+    await upload(
+      { type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp }, lane: 'normal' },
+      { type: 'pickup.collected', data: { tokenId, compartmentId: cmp, via: 'code', parcelId: s.id, door: 'opened' }, lane: 'normal' },
+    );
+    await f.services.parcels.requestReturn(s.id, 'lk-s', { actor: 'customer' });
+    const r = await f.store.shipments.get(s.id);
+    const dropAt = String(r?.compartmentId);
+    expect(await stateOf(dropAt)).toBe('reserved');
+    await upload(out(dropAt));
+    // What the locker sends: its drop-off entry is live, so it counts the parcel inside.
+    await upload(back(dropAt, 'occupied', s.id));
+    expect(await stateOf(dropAt)).toBe('reserved');
+    expect(await alerts('fault.compartment-state-mismatch')).toEqual([]);
+    await upload(
+      { type: 'return.dropped-off', data: { tokenId: r?.returnTokenId, compartmentId: dropAt, via: 'code', parcelId: s.id }, lane: 'normal' },
+      { type: 'return.retrieved', data: { compartmentId: dropAt, courierTokenId: 'tok_c', parcelId: s.id, entries: [] }, lane: 'normal' },
+    );
+    expect((await f.store.shipments.get(s.id))?.state).toBe('returned');
+    expect(await stateOf(dropAt)).toBe('free');
+  });
+
+  it('a deposit overtaken by the priority lane: the door the parcel is in comes back for it, and is free after collection', async () => {
+    const o = await paidOrder(f, 'ord-lane', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-s', 'M', 'TRK-LANE');
+    const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
+    const cmp = String(s.compartmentId);
+    const other = cmp === 'M1' ? 'M2' : 'M1';
+    const [deposit, failed, repaired] = locker.make(
+      { type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp }, lane: 'normal' },
+      out(cmp),
+      back(cmp, 'occupied', s.id),
+    );
+    // The agent publishes the priority lane first: the backend hears of the fault before the deposit.
+    await locker.send([failed!, repaired!]);
+    expect((await f.store.shipments.get(s.id))?.compartmentId).toBe(other);
+    expect(await stateOf(cmp)).toBe('reserved');
+    await locker.send([deposit!]);
+    expect((await f.store.shipments.get(s.id))?.compartmentId).toBe(cmp);
+    expect(await stateOf(cmp)).toBe('occupied');
+    expect(await stateOf(other)).toBe('free');
+    await upload({ type: 'pickup.collected', data: { tokenId, compartmentId: cmp, via: 'code', parcelId: s.id, door: 'opened' }, lane: 'normal' });
+    expect(await stateOf(cmp)).toBe('free');
+    expect(await alerts('fault.compartment-state-mismatch')).toEqual([]);
+  });
+
   it('a replayed upload changes nothing more', async () => {
     await upload(out('M1'), back('M1', 'free'));
     const hold = await f.services.reservations.reserve('h-r', { orderRef: 'c-r', lockerId: 'lk-s', size: 'M' });
     expect(hold.body.compartmentId).toBe('M1');
     // The agent retries an upload it saw no ack for: the same records again.
-    const result = await f.services.ingest.ingest('lk-s', E, sent);
+    const result = await locker.send(locker.sent);
     expect(result).toMatchObject({ inserted: 0, duplicates: 2 });
     expect(await stateOf('M1')).toBe('held');
     expect((await f.store.stateLog.list('compartment', 'lk-s/M1')).filter((e) => e.event === 'in_service')).toHaveLength(1);
+  });
+});
+
+describe.runIf(await pgSuitesRun('compartment back in service, two instances'))('a compartment back in service with two instances on PostgreSQL', () => {
+  let a: BackendFixture;
+  let b: BackendFixture;
+  let schema: string;
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+    await dropSchema(schema);
+  });
+
+  it('a hold released on the other instance while the record is applied leaves the door free', async () => {
+    schema = freshSchemaName();
+    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
+    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir });
+    await a.services.lockers.register(lockerInput('lk-r', 52.52, 13.405, { M: 1 }));
+    const locker = lockerChain(() => a, 'lk-r');
+    const hold = await a.services.reservations.reserve('h-race', { orderRef: 'c-r', lockerId: 'lk-r', size: 'M' });
+    await locker.upload(out('M1'));
+    // Instance B releases the hold (and commits) right after A first read it.
+    const reservations = a.store.reservations;
+    const get = reservations.get.bind(reservations);
+    let once = true;
+    reservations.get = async (id: string) => {
+      const r = await get(id);
+      if (once) {
+        once = false;
+        await b.services.reservations.release(hold.body.id, 'checkout', 'abandoned');
+      }
+      return r;
+    };
+    await locker.upload(back('M1', 'free'));
+    reservations.get = get;
+    expect((await a.store.lockers.compartment('lk-r', 'M1'))?.state).toBe('free');
+    expect((await a.services.reservations.reserve('h-after', { orderRef: 'c-a', lockerId: 'lk-r', size: 'M' })).body.compartmentId).toBe('M1');
   });
 });

@@ -72,6 +72,11 @@ export interface LockerRepository {
   setPresence(id: string, online: boolean, at: number, presenceJson: string | undefined): Promise<void>;
   /** Conditional: changes the compartment only if it is in one of `from`. */
   setCompartmentState(lockerId: string, compartmentId: string, from: readonly CompartmentState[], to: CompartmentState, reservationId?: string | null): Promise<boolean>;
+  /**
+   * An out_of_service compartment back to `to`, naming `reservationId` (null: none) with that
+   * hold expiry (null unless held); false when it is no longer out of service.
+   */
+  restoreCompartment(lockerId: string, compartmentId: string, to: CompartmentState, reservationId: string | null, holdExpiresAt: number | null): Promise<boolean>;
   compartment(lockerId: string, compartmentId: string): Promise<(CompartmentInput & { state: CompartmentState; reservationId?: string }) | undefined>;
 }
 
@@ -125,6 +130,8 @@ export interface ReservationRepository {
    */
   holdIdempotent(params: IdempotentHoldParams): Promise<IdempotentHoldOutcome>;
   get(id: string): Promise<ReservationRecord | undefined>;
+  /** get() with the row locked until the transaction ends (PostgreSQL FOR UPDATE). */
+  lock(id: string): Promise<ReservationRecord | undefined>;
   byOrder(orderId: string): Promise<ReservationRecord[]>;
   /** held → confirmed if not yet expired. */
   confirm(id: string, orderId: string, now: number): Promise<boolean>;

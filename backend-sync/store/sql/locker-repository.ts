@@ -114,6 +114,10 @@ const setStateAndReservation = sql(
   `UPDATE compartments SET state = @to, hold_expires_at = NULL, reservation_id = @reservationId
     WHERE locker_id = @lockerId AND id = @id AND ${FROM_IN}`,
 );
+const restoreCompartment = sql(
+  `UPDATE compartments SET state = @to, reservation_id = @reservationId, hold_expires_at = @holdExpiresAt
+    WHERE locker_id = @lockerId AND id = @id AND state = 'out_of_service'`,
+);
 
 // A compartment whose hold has expired is free in effect: reads treat it so (lazy release)
 // and the next claim or the sweeper makes it so in the table.
@@ -276,6 +280,10 @@ export class SqlLockerRepository implements LockerRepository {
     for (let i = 0; i < FROM_SLOTS; i++) slots[`f${String(i)}`] = states[i] ?? null;
     const changed = reservationId === undefined ? await this.x.run(setState, slots) : await this.x.run(setStateAndReservation, { ...slots, reservationId });
     return changed === 1;
+  }
+
+  async restoreCompartment(lockerId: string, compartmentId: string, to: CompartmentState, reservationId: string | null, holdExpiresAt: number | null): Promise<boolean> {
+    return (await this.x.run(restoreCompartment, { lockerId, id: compartmentId, to, reservationId, holdExpiresAt })) === 1;
   }
 
   async compartment(lockerId: string, compartmentId: string): Promise<StoredCompartment | undefined> {

@@ -118,6 +118,10 @@ const insert = sql(
    VALUES (@id, @orderRef, @lockerId, @size, @compartmentId, @status, @expiresAt, @now, @now)`,
 );
 const get = sql(`SELECT ${COLUMNS} FROM reservations WHERE id = ?`);
+const lock = sqlPer({
+  sqlite: `SELECT ${COLUMNS} FROM reservations WHERE id = ?`,
+  postgres: `SELECT ${COLUMNS} FROM reservations WHERE id = ? FOR UPDATE`,
+});
 const confirm = sql(
   `UPDATE reservations SET status = 'confirmed', order_id = @orderId, updated_at = @now
     WHERE id = @id AND status = 'held' AND expires_at > @now
@@ -262,6 +266,11 @@ export class SqlReservationRepository implements ReservationRepository {
 
   async get(id: string): Promise<ReservationRecord | undefined> {
     const row = await this.x.one<ReservationRow>(get, [id]);
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  async lock(id: string): Promise<ReservationRecord | undefined> {
+    const row = await this.x.one<ReservationRow>(lock, [id]);
     return row === undefined ? undefined : toRecord(row);
   }
 
