@@ -122,7 +122,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   const reservations = new ReservationService({ store, clock, logger, holdMs: config.reservations.holdMs, offlineGraceMs });
   const lockers = new LockerService(store, keys, clock, offlineGraceMs, logger);
   const alerts = new Alerts(store, clock, logger);
-  const faults = new CompartmentFaults(store, clock, alerts, offlineGraceMs, logger, transitions);
+  const faults = new CompartmentFaults(store, clock, alerts, offlineGraceMs, logger);
   const ingest = new AuditIngest(store, clock, alerts, { store, parcels, faults, alerts }, logger);
   const commands = new CommandService({ store, keys, clock, logger });
   const health = new LockerHealth(store, alerts, clock, logger);

@@ -38,7 +38,8 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
   if (!parsed.ok) return parsed.reason === 'unknown-type' ? 'unknown' : 'invalid';
   const e = parsed.event;
   const who = { actor: `locker:${r.lockerId}`, reason: `${r.type} #${String(r.seq)}` };
-  const key = `${r.lockerId}:${String(r.seq)}`;
+  // Seqs restart with each device database (epoch): a replaced database's records are new.
+  const key = `${r.lockerId}:${r.epoch}:${String(r.seq)}`;
   const { store, parcels } = deps;
   const security = async (kind: AlertKind, compartmentId: string | null, reason: string | null): Promise<MapOutcome> => {
     await deps.alerts.raise(r.lockerId, kind, key, { seq: r.seq, at: r.at, compartmentId, reason });

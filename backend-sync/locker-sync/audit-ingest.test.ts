@@ -237,6 +237,14 @@ describe('audit ingest', () => {
     expect(alerts.find((a) => a.kind === 'fault.input-rejection-burst')?.details).toMatchObject({ source: 'scanner', reason: 'frame-too-long' });
   });
 
+  it('raises an alert again for a locker whose database was replaced (its seqs start over)', async () => {
+    const degraded = [{ type: 'keypad.odds-degraded', data: { liveCodes: 1200, awaitingDeposit: 300, maxLiveCodes: 1000 }, lane: 'priority' as const }];
+    await ingest('lk-a', E, chain(degraded, f.clock.now()));
+    f.clock.advance(30 * 86_400_000);
+    await ingest('lk-a', 'e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2', chain(degraded, f.clock.now()));
+    expect((await alertKinds('lk-a')).filter((k) => k === 'security.keypad-odds-degraded')).toHaveLength(2);
+  });
+
   it('moves a checkout hold off a compartment that fails, keeping its reservation id', async () => {
     await f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 2 }));
     const hold = (await f.services.reservations.reserve('hold-fault-1', { orderRef: 'c-f', lockerId: 'lk-b', size: 'M' })).body;

@@ -23,8 +23,6 @@ export class CompartmentFaults {
     private readonly alerts: Alerts,
     private readonly offlineGraceMs: number,
     logger: Logger,
-    /** The order lock every parcel flow takes first (OrderTransitions). */
-    private readonly orders: { lockOrder(orderId: string): Promise<unknown> },
   ) {
     this.log = logger.child({ component: 'compartment-faults' });
   }
@@ -75,7 +73,7 @@ export class CompartmentFaults {
       const first = seen.reservationId === undefined ? undefined : await store.reservations.get(seen.reservationId);
       const firstShipment = first?.shipmentId === undefined ? undefined : await store.shipments.get(first.shipmentId);
       const lockerFirst = lockerParcelId === undefined || lockerParcelId === firstShipment?.id ? undefined : await store.shipments.get(lockerParcelId);
-      for (const orderId of [...new Set([firstShipment?.orderId, lockerFirst?.orderId].filter((o): o is string => o !== undefined))].sort()) await this.orders.lockOrder(orderId);
+      for (const orderId of [...new Set([firstShipment?.orderId, lockerFirst?.orderId].filter((o): o is string => o !== undefined))].sort()) await store.orders.lockRow(orderId);
       const reservation = seen.reservationId === undefined ? undefined : await store.reservations.lock(seen.reservationId);
       const c = await store.lockers.compartment(lockerId, compartmentId);
       if (c?.state !== 'out_of_service') return 'ignored';

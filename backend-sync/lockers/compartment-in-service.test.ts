@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GENESIS_PREV_HASH, auditRecordHash, type AuditRecordWire } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
-import { dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
+import pg from 'pg';
+import { PG_URL, dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
 
 // A compartment the locker took out of service and later put back (an operator's command
 // or the technician on site), as the locker uploads it: the backend's bookkeeping follows
@@ -230,6 +231,66 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
     expect(await alerts('fault.compartment-state-mismatch')).toEqual([]);
   });
 
+  it('a parcel a courier re-slotted into a door held for someone else, which then jammed: occupied again', async () => {
+    const hold = await f.services.reservations.reserve('h-else', { orderRef: 'c-e', lockerId: 'lk-s', size: 'M' });
+    expect(hold.body.compartmentId).toBe('M1');
+    const o = await paidOrder(f, 'ord-reslot', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-s', 'M', 'TRK-RESLOT');
+    expect(s.compartmentId).toBe('M2');
+    const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
+    const [deposit, failed, repaired] = locker.make(
+      { type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: 'M1', assignedId: 'M2' }, lane: 'normal' },
+      out('M1'),
+      back('M1', 'occupied', s.id),
+    );
+    await locker.send([failed!]);
+    await locker.send([deposit!]);
+    expect((await f.store.shipments.get(s.id))?.compartmentId).toBe('M1');
+    await locker.send([repaired!]);
+    expect(await stateOf('M1')).toBe('occupied');
+    expect(await alerts('fault.compartment-state-mismatch')).toEqual([]);
+    await upload({ type: 'pickup.collected', data: { tokenId, compartmentId: 'M1', via: 'code', parcelId: s.id, door: 'opened' }, lane: 'normal' });
+    expect(await stateOf('M1')).toBe('free');
+  });
+
+  it('a deposit in flight whose shipment is cancelled before it lands leaves no door reserved for nobody', async () => {
+    const o = await paidOrder(f, 'ord-gone-early', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-s', 'M', 'TRK-GONE-EARLY');
+    const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
+    const cmp = String(s.compartmentId);
+    const [deposit, failed, repaired] = locker.make(
+      { type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp }, lane: 'normal' },
+      out(cmp),
+      back(cmp, 'occupied', s.id),
+    );
+    await locker.send([failed!, repaired!]);
+    expect(await stateOf(cmp)).toBe('reserved');
+    await f.services.orders.cancel(o.id, { reason: 'changed mind' }, 'merchant');
+    await locker.send([deposit!]);
+    expect(await alerts('fault.parcel-not-live')).toHaveLength(1);
+    expect((await f.services.lockers.get('lk-s')).compartments.every((c) => c.state === 'free')).toBe(true);
+  });
+
+  it('a hold that lapsed while its door was out: the next hold gets the door', async () => {
+    await f.services.lockers.register(lockerInput('lk-1', 52.5, 13.4, { M: 1 }));
+    const one = lockerChain(() => f, 'lk-1');
+    await f.services.reservations.reserve('h-lapsed', { orderRef: 'c-l', lockerId: 'lk-1', size: 'M' });
+    await one.upload(out('M1'));
+    f.clock.advance(24 * 3_600_000);
+    await one.upload(back('M1', 'free'));
+    expect((await f.services.reservations.reserve('h-then', { orderRef: 'c-t', lockerId: 'lk-1', size: 'M' })).body.compartmentId).toBe('M1');
+  });
+
+  it("leaves the order of the parcel it looks at as it was (its lock bumps no version)", async () => {
+    const o = await paidOrder(f, 'ord-v', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-s', 'M', 'TRK-V');
+    await upload(out(String(s.compartmentId)));
+    const before = await f.store.orders.get(o.id);
+    f.clock.advance(3_600_000);
+    await upload(back(String(s.compartmentId), 'occupied', 'shp_somebody_else'));
+    expect(await f.store.orders.get(o.id)).toEqual(before);
+  });
+
   it('a replayed upload changes nothing more', async () => {
     await upload(out('M1'), back('M1', 'free'));
     const hold = await f.services.reservations.reserve('h-r', { orderRef: 'c-r', lockerId: 'lk-s', size: 'M' });
@@ -250,6 +311,44 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
     await a.close();
     await b.close();
     await dropSchema(schema);
+  });
+
+  it('an in-service racing the expiry of the parcel inside on the other instance is applied, not lost', async () => {
+    schema = freshSchemaName();
+    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
+    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir });
+    await a.services.lockers.register(lockerInput('lk-d', 52.52, 13.405, { M: 2 }));
+    const locker = lockerChain(() => a, 'lk-d');
+    const o = await paidOrder(a, 'ord-dl', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(a, o.id, ['l1'], 'lk-d', 'M', 'TRK-DL');
+    const tokenId = (await a.store.shipments.get(s.id))?.pickupTokenId;
+    const cmp = String(s.compartmentId);
+    await locker.upload({ type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp }, lane: 'normal' }, out(cmp));
+    // Instance B expires the parcel and is held with its order locked, about to revoke the
+    // code in the locker's code set; instance A's upload holds that code set and wants the
+    // order: a deadlock PostgreSQL breaks by failing one of them.
+    let atRevoke!: () => void;
+    const reached = new Promise<void>((r) => (atRevoke = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const codeSets = b.services.codeSets;
+    const revoke = codeSets.revoke.bind(codeSets);
+    codeSets.revoke = async (...args: Parameters<typeof revoke>) => {
+      atRevoke();
+      await gate;
+      return revoke(...args);
+    };
+    const expiring = b.services.parcels.expire(s.id, { actor: 'sweeper', reason: 'pickup window lapsed' });
+    await reached;
+    const repairing = locker.upload(back(cmp, 'occupied', s.id));
+    await waitForLockWait();
+    release();
+    const [expired, repaired] = await Promise.allSettled([expiring, repairing]);
+    expect(expired.status).toBe('fulfilled');
+    expect(repaired.status).toBe('fulfilled');
+    // Whichever lost ran again: the door is back (the expired parcel is still inside).
+    expect((await a.store.lockers.compartment('lk-d', cmp))?.state).toBe('occupied');
+    expect((await a.store.shipments.get(s.id))?.state).toBe('expired');
   });
 
   it('a hold released on the other instance while the record is applied leaves the door free', async () => {
@@ -278,3 +377,19 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
     expect((await a.services.reservations.reserve('h-after', { orderRef: 'c-a', lockerId: 'lk-r', size: 'M' })).body.compartmentId).toBe('M1');
   });
 });
+
+/** Until some PostgreSQL session waits on a row lock of orders (the racing upload reached the order). */
+async function waitForLockWait(): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    for (let i = 0; i < 200; i++) {
+      const r = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%orders%'`);
+      if ((r.rows[0]?.n ?? 0) > 0) return;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    throw new Error('the upload never waited on the order');
+  } finally {
+    await c.end();
+  }
+}

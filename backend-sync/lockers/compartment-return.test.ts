@@ -22,7 +22,8 @@ describe('compartmentReturn', () => {
   it.each([
     ['nothing promised', {}, free],
     ['a checkout hold the re-slot could not move', { reservation: res('held') }, { kind: 'restore', state: 'held', reservationId: ROW, holdExpiresAt: NOW + 60_000 }],
-    ['a hold that lapsed meanwhile', { reservation: res('held', { expiresAt: NOW }) }, free],
+    // Still live in reservations until a claim or the sweeper ends it: reads see it free.
+    ['a hold that lapsed meanwhile', { reservation: res('held', { expiresAt: NOW }) }, { kind: 'restore', state: 'held', reservationId: ROW, holdExpiresAt: NOW }],
     ['a hold the fault moved to another door', { reservation: res('held', { compartmentId: 'M2' }) }, free],
     ['an order reservation without a parcel yet', { reservation: res('confirmed') }, { kind: 'restore', state: 'reserved', reservationId: ROW, holdExpiresAt: null }],
     ['an order reservation the fault moved', { reservation: res('confirmed', { compartmentId: 'M2' }) }, free],
@@ -44,10 +45,17 @@ describe('compartmentReturn', () => {
     expect(compartmentReturn({ ...base, lockerSays: 'occupied', reservation: res('consumed'), shipment: p, lockerParcel: p }, ROW)).toEqual({ kind: 'restore', state: 'reserved', reservationId: ROW, holdExpiresAt: null });
   });
 
-  it('a deposit whose record is still in flight, the parcel re-slotted away by the fault: reserved, naming no reservation', () => {
+  it("a deposit whose record is still in flight, the parcel re-slotted away by the fault: reserved under the parcel's reservation", () => {
     // The backend moved the parcel to M2 when M1 failed; the locker had already put it in M1.
-    const p = parcel('shipped', { compartmentId: 'M2' });
-    expect(compartmentReturn({ ...base, lockerSays: 'occupied', reservation: res('released'), shipment: p, lockerParcel: p }, ROW)).toEqual({ kind: 'restore', state: 'reserved', reservationId: null, holdExpiresAt: null });
+    const p = { ...parcel('shipped', { compartmentId: 'M2' }), reservationId: 'res_p' };
+    expect(compartmentReturn({ ...base, lockerSays: 'occupied', reservation: res('released'), shipment: p, lockerParcel: p }, ROW)).toEqual({ kind: 'restore', state: 'reserved', reservationId: 'res_p', holdExpiresAt: null });
+    // Without a reservation to free it with, it stays out.
+    expect(compartmentReturn({ ...base, lockerSays: 'occupied', lockerParcel: parcel('shipped', { compartmentId: 'M2' }) }, null).kind).toBe('keep-out');
+  });
+
+  it('a parcel a courier re-slotted into this door, delivered here: occupied under its own reservation', () => {
+    const p = { ...parcel('delivered'), reservationId: 'res_p' };
+    expect(compartmentReturn({ ...base, lockerSays: 'occupied', reservation: res('held', { compartmentId: 'M3' }), lockerParcelId: p.id, lockerParcel: p }, ROW)).toEqual({ kind: 'restore', state: 'occupied', reservationId: 'res_p', holdExpiresAt: null });
   });
 
   it('the locker holds a parcel the backend does not place there: kept out', () => {

@@ -42,6 +42,7 @@ export interface ShipmentFacts {
   state: ShipmentState;
   lockerId?: string | undefined;
   compartmentId?: string | undefined;
+  reservationId?: string | undefined;
 }
 
 export interface StateMismatch {
@@ -68,40 +69,41 @@ function isHere(f: CompartmentReturnFacts, s: ShipmentFacts | undefined): s is S
 }
 
 function backendView(f: CompartmentReturnFacts, reservationId: string | null): Restored {
-  const { reservation: r, shipment: s } = f;
+  const { reservation: r, shipment: s, lockerParcel: p } = f;
   const free: Restored = { state: 'free', reservationId: null, holdExpiresAt: null };
   // A parcel inside keeps its compartment whatever became of the reservation (a released
-  // one still names the compartment: that is how the parcel is found).
+  // one still names the compartment: that is how the parcel is found). The locker's parcel
+  // counts too: a courier may have re-slotted it into a door whose row names another
+  // reservation, or none.
   if (isHere(f, s) && INSIDE.has(s.state)) return { state: 'occupied', reservationId, holdExpiresAt: null };
+  if (isHere(f, p) && INSIDE.has(p.state)) return { state: 'occupied', reservationId: p.reservationId ?? reservationId, holdExpiresAt: null };
   // A live reservation counts only while it is still this compartment's: one the fault
   // moved to another door still names this one in the row.
   if (r === undefined || r.lockerId !== f.lockerId || r.compartmentId !== f.compartmentId) return free;
-  // A lapsed hold is free in effect (as reads treat it); the next claim or the sweeper ends it.
-  if (r.status === 'held') return r.expiresAt > f.now ? { state: 'held', reservationId, holdExpiresAt: r.expiresAt } : free;
+  // With its expiry: a lapsed hold reads as free and the next claim ends it, as any other.
+  if (r.status === 'held') return { state: 'held', reservationId, holdExpiresAt: r.expiresAt };
   if (r.status === 'confirmed') return { state: 'reserved', reservationId, holdExpiresAt: null };
   if (r.status === 'consumed' && isHere(f, s) && COMING.has(s.state)) return { state: 'reserved', reservationId, holdExpiresAt: null };
   return free;
-}
-
-/** The locker's parcel is one the backend has here, or one on its way to this locker (its deposit record not applied yet). */
-function lockerParcelAgrees(f: CompartmentReturnFacts, view: Restored): boolean {
-  const p = f.lockerParcel;
-  if (p === undefined) return false;
-  if (view.state === 'occupied' || view.state === 'reserved') return f.shipment?.id === p.id || (isHere(f, p) && (INSIDE.has(p.state) || COMING.has(p.state)));
-  return p.lockerId === f.lockerId && COMING.has(p.state);
 }
 
 export function compartmentReturn(f: CompartmentReturnFacts, reservationId: string | null): CompartmentReturn {
   const view = backendView(f, reservationId);
   const lockerHolds = f.lockerSays === 'occupied';
   const mismatch: StateMismatch = { backend: view.state, locker: f.lockerSays, shipmentId: f.shipment?.id ?? null, lockerParcelId: f.lockerParcelId ?? null };
+  const p = f.lockerParcel;
   if (lockerHolds && view.state !== 'occupied') {
-    if (!lockerParcelAgrees(f, view)) return { kind: 'keep-out', mismatch };
-    // The parcel is coming (a drop-off code the locker already counts) or its deposit is
-    // still in flight: held for it, so the deposit, drop-off or collection moves it on. A
-    // deposit in flight names its own reservation when it lands; the row's may have moved
-    // to another door with the fault, so it is not kept.
-    return view.state === 'reserved' ? { kind: 'restore', ...view } : { kind: 'restore', state: 'reserved', reservationId: null, holdExpiresAt: null };
+    // The parcel the backend awaits here is coming (a drop-off code the locker already
+    // counts), or its deposit record is still in flight: held for it, so the drop-off,
+    // deposit or collection moves it on.
+    if (view.state === 'reserved' && p !== undefined && (f.shipment?.id === p.id || (isHere(f, p) && COMING.has(p.state)))) return { kind: 'restore', ...view };
+    // A parcel on its way to this locker whose deposit here is in flight, placed elsewhere
+    // by the backend (the fault re-slotted it): reserved under the parcel's own reservation,
+    // so the deposit lands here, and a cancellation or return releases this door with it.
+    if (p !== undefined && p.lockerId === f.lockerId && COMING.has(p.state) && p.reservationId !== undefined && view.state === 'free') {
+      return { kind: 'restore', state: 'reserved', reservationId: p.reservationId, holdExpiresAt: null };
+    }
+    return { kind: 'keep-out', mismatch };
   }
   // The backend's parcel stays on record (its customer holds a code); someone checks the door.
   if (!lockerHolds && view.state === 'occupied') return { kind: 'restore', ...view, mismatch };

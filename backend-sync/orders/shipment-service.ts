@@ -38,7 +38,7 @@ export interface ShipmentServiceDeps {
 /** The number's tracking timeline as a new shipment finds it (tracking/shipment-milestones.ts). */
 export interface ShipmentTimeline {
   lockTimeline(trackingNumber: string, carrier: string, now: number): Promise<TrackingProjection>;
-  caughtUp(timeline: TrackingProjection): Promise<void>;
+  caughtUp(timeline: TrackingProjection, shipmentId: string, now: number): Promise<void>;
 }
 
 export class ShipmentService {
@@ -100,7 +100,7 @@ export class ShipmentService {
       await this.assignPickupCode(id, reservation.lockerId, reservation.compartmentId, reservation.size);
       await transitions.refreshOrder(orderId, { actor });
       this.log.info({ shipmentId: id, orderId, lockerId: reservation.lockerId }, 'shipment.created');
-      if (timeline !== undefined) await this.d.tracking?.timeline?.caughtUp(timeline);
+      if (timeline !== undefined) await this.d.tracking?.timeline?.caughtUp(timeline, id, now);
       return this.get(id);
     });
   }

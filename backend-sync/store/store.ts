@@ -170,6 +170,11 @@ export interface IdempotencyRepository {
 export interface OrderRepository {
   insert(order: OrderRecord, lines: readonly OrderLineRecord[]): Promise<void>;
   get(id: string): Promise<OrderRecord | undefined>;
+  /**
+   * Locks the order's row until the transaction ends, without touching it (PostgreSQL FOR
+   * UPDATE): waits for, and is waited on by, OrderTransitions.lockOrder's version bump.
+   */
+  lockRow(id: string): Promise<void>;
   lines(orderId: string): Promise<OrderLineRecord[]>;
   /** Optimistic: only if the stored version is `expectedVersion`; bumps it. */
   updateState(id: string, state: OrderRecord['state'], expectedVersion: number, now: number): Promise<boolean>;

@@ -4,6 +4,8 @@ import { paidOrder, ship } from '../testing/order-helpers.js';
 import { testEngines } from '../testing/pg-test-db.js';
 import { scan } from '../testing/tracking-helpers.js';
 import type { CanonicalTrackingEvent } from './tracking-event.js';
+import { carrierPromiseEta } from './eta-seam.js';
+import { rebuildTracking } from './rebuild-tracking.js';
 
 // The carrier's scans can come before the merchant records the shipment that carries the
 // number (a webhook subscribed at label time, the shipment posted later). The milestones
@@ -65,6 +67,42 @@ describe.each(engines)('scans that came before their shipment, on %s', (engine) 
     expect((await f.services.lockers.get('lk-a')).compartments.every((c) => c.state === 'free')).toBe(true);
     expect(await f.store.codeSets.liveEntries('lk-a')).toEqual([]);
     expect(await noticesOf('shipment.returned_to_sender', s.id)).toHaveLength(1);
+  });
+
+  it("the number keeps the scans' carrier, not the merchant's spelling, and the rebuild agrees", async () => {
+    const o = await paidOrder(f, 'ord-carrier', [{ lineId: 'l1', size: 'M' }]);
+    await f.services.shipments.create(o.id, { lineIds: ['l1'], carrier: 'DHL Express', trackingNumber: 'JD0001', delivery: { lockerId: 'lk-a', size: 'M' } }, 'merchant');
+    await send([scan('JD0001', 'picked_up', at(0), { carrier: 'dhl' })]);
+    expect((await f.store.tracking.projection('JD0001'))?.projection.carrier).toBe('dhl');
+    expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+  });
+
+  it("a number the carrier reuses months later: the new shipment does not take the old parcel's past", async () => {
+    const old = await paidOrder(f, 'ord-old', [{ lineId: 'l1', size: 'M' }]);
+    await ship(f, old.id, ['l1'], 'lk-a', 'M', '1Z999');
+    await send([scan('1Z999', 'picked_up', f.clock.now() - 120_000), scan('1Z999', 'returned_to_sender', f.clock.now() - 60_000)]);
+    f.clock.advance(200 * 86_400_000);
+    const o = await paidOrder(f, 'ord-new', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1Z999');
+    expect(s.state).toBe('created');
+    expect((await f.store.notifications.list({})).filter((n) => n.payload['orderId'] === o.id).map((n) => n.kind)).not.toContain('shipment.returned_to_sender');
+  });
+
+  it('a second parcel under a number already stuck: the trouble is not told again under a later start', async () => {
+    const o = await paidOrder(f, 'ord-two', [
+      { lineId: 'l1', size: 'M' },
+      { lineId: 'l2', size: 'M' },
+    ]);
+    await ship(f, o.id, ['l1'], 'lk-a', 'M', 'MP-1');
+    const t0 = f.clock.now() - 48 * 3_600_000;
+    await send([scan('MP-1', 'in_transit', t0)]);
+    await send([scan('MP-1', 'exception', t0 + 10 * 60_000, { carrierStatus: 'CUSTOMS HOLD 0' })]);
+    // More scans of the trouble than the projection keeps.
+    for (let d = 1; d <= 12; d++) await send([scan('MP-1', 'exception', t0 + (10 + d * 100) * 60_000, { carrierStatus: `CUSTOMS HOLD ${String(d)}` })]);
+    expect(await f.store.notifications.list({ kind: 'tracking.exception' })).toHaveLength(1);
+    const second = await ship(f, o.id, ['l2'], 'lk-a', 'M', 'MP-1');
+    expect(second.state).toBe('shipped');
+    expect(await f.store.notifications.list({ kind: 'tracking.exception' })).toHaveLength(1);
   });
 
   it('a number nobody scanned yet: the shipment is created as before', async () => {

@@ -26,13 +26,16 @@ import type { TrackingStatus } from './tracking-event.js';
 //
 // - A shipment created after its number was scanned (a webhook subscribed at label time,
 //   the shipment posted later) takes the milestones reached so far, as if they had just
-//   been reached: the outbox's dedupe keys keep what was told for another shipment of the
-//   number from being told twice.
+//   been reached, for itself alone; a number silent for 30 days before is a carrier's
+//   recycled number and its past is not this parcel's.
 //
 // Milestones come from `reached` (every status the fold applied), so every milestone of the
 // final fold is told whatever order the events arrived in. One reached only while an
 // earlier scan that makes it illegal was still missing (a refold then drops it from
 // `reached`) has been told already and is not taken back.
+
+/** Scans this old when a shipment takes the number belong to an earlier parcel (carriers reuse numbers). */
+export const STALE_TIMELINE_MS = 30 * 24 * 3_600_000;
 
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
 const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };
@@ -77,19 +80,32 @@ export class ShipmentMilestones implements MilestoneSink {
     return (await this.store.tracking.lockProjection(trackingNumber, carrier, now)).projection;
   }
 
-  /** After the shipment was inserted: what the timeline reached before it existed. */
-  async caughtUp(timeline: TrackingProjection): Promise<void> {
+  /**
+   * After the shipment was inserted: what the timeline reached before it existed, for this
+   * shipment only (another of the number had its own milestones when they were reached). A
+   * number silent for longer than STALE_TIMELINE_MS is a carrier's recycled number, not this
+   * parcel: its past is left alone.
+   */
+  async caughtUp(timeline: TrackingProjection, shipmentId: string, now: number): Promise<void> {
     if (timeline.status === null) return;
-    await this.changed([{ before: emptyProjection(timeline.trackingNumber, timeline.carrier), after: timeline }]);
+    if (timeline.lastEventTime !== null && timeline.lastEventTime < now - STALE_TIMELINE_MS) {
+      this.log.info({ trackingNumber: timeline.trackingNumber, shipmentId, lastEventTime: timeline.lastEventTime }, 'tracking.catch_up_skipped_stale');
+      return;
+    }
+    // The trouble the number is in was told for a shipment that already carried it (the
+    // notice's key is the number's); its start, read from the recent scans, may be later.
+    const toldBefore = (await this.store.shipments.byTrackingNumber(timeline.trackingNumber)).some((x) => x.id !== shipmentId);
+    await this.one(emptyProjection(timeline.trackingNumber, timeline.carrier), timeline, { shipmentId, tellException: !toldBefore });
   }
 
-  private async one(before: TrackingProjection, after: TrackingProjection): Promise<void> {
+  private async one(before: TrackingProjection, after: TrackingProjection, only?: { shipmentId: string; tellException: boolean }): Promise<void> {
     const newly = after.reached.filter((s) => !before.reached.includes(s));
     const tn = after.trackingNumber;
-    const stuck = exceptionNotice(before, after);
+    const stuck = only?.tellException === false ? undefined : exceptionNotice(before, after);
     const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { since: stuck.since, lastScanAt: stuck.lastScanAt } }];
     if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
+      if (only !== undefined && seen.id !== only.shipmentId) continue;
       const wantsShip = after.reached.some((s) => SHIP.has(s));
       const wantsOut = after.reached.includes('out_for_delivery');
       if ((wantsShip && seen.state === 'created') || (wantsOut && seen.state === 'shipped')) await this.carrierSteps(seen.id, seen.orderId, wantsOut);

@@ -1,5 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
 import { carrierEventKey, compositeProbe, normalisedHash, orderKey, type CompositeProbe } from './core/event-identity.js';
 import { compareKeys, foldHistory, foldStep, isInOrder, type Flag, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
@@ -164,7 +165,7 @@ export class TrackingApplier {
         // runs it again. Anything else failed in the batch's content: number by number, so
         // one number's poison does not hold every other back. Its events are kept as dead
         // letters (nothing valid is dropped) and the batch goes on.
-        if (isTransient(err)) throw err;
+        if (isRetryableDbError(err)) throw err;
         this.log.warn({ err, numbers: groups.length }, 'tracking.batch_retried_per_number');
         for (const g of groups) {
           const one = new TrackingTally();
@@ -172,7 +173,7 @@ export class TrackingApplier {
             await store.transaction(() => this.applyGroups([g], one));
             tally.add(one);
           } catch (e) {
-            if (isTransient(e)) throw e;
+            if (isRetryableDbError(e)) throw e;
             await this.deadLetterAll(g[1], e, tally);
           }
         }
@@ -251,8 +252,11 @@ export class TrackingApplier {
     for (const [tn, list] of accepted) {
       const stored = locked.get(tn);
       if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
-      const after = await this.fold(tn, stored.projection, list, now, metrics);
-      changes.push({ before: stored.projection, after, newest: newestOf(list) });
+      // A number's carrier is its scans' (as the rebuild takes it from the first): a row
+      // created before any scan (a shipment locking its number) may name the merchant's.
+      const before = stored.projection.events === 0 ? { ...stored.projection, carrier: (list[0] as HistoryEntry).event.carrier } : stored.projection;
+      const after = await this.fold(tn, before, list, now, metrics);
+      changes.push({ before, after, newest: newestOf(list) });
       metrics.count('applied', list.length);
     }
     await t.saveProjections(
@@ -332,11 +336,6 @@ export class TrackingApplier {
   }
 }
 
-/** PostgreSQL deadlock or serialisation failure: the transaction did nothing and runs again (pg-executor.ts). */
-function isTransient(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '40P01' || code === '40001';
-}
 
 export function foldEventOf(h: HistoryRow): FoldEvent {
   return { key: orderKey(h.event, h.hash), hash: h.hash, event: h.event };

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { SqlExecutor } from '../sql/sql-executor.js';
 import { pgValues, type Sql, type SqlParams } from '../sql/sql-text.js';
+import { isRetryableDbError } from '../retryable-error.js';
 
 // The production engine behind the async store interface: a pool of connections. A
 // statement outside a transaction takes any pooled connection; `transaction(work)` pins
@@ -97,7 +98,7 @@ export class PgExecutor implements SqlExecutor {
       try {
         return await this.once(work);
       } catch (err) {
-        if (attempt >= MAX_ATTEMPTS || !isRetryable(err)) throw err;
+        if (attempt >= MAX_ATTEMPTS || !isRetryableDbError(err)) throw err;
       }
     }
   }
@@ -155,11 +156,6 @@ export class PgExecutor implements SqlExecutor {
 
 const MAX_ATTEMPTS = 4;
 
-/** Deadlock detected, or a serialisation failure: the transaction did nothing and may run again. */
-function isRetryable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '40P01' || code === '40001';
-}
 
 function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;

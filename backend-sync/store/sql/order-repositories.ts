@@ -111,6 +111,10 @@ const insertLine = sql(
   `INSERT INTO order_lines (order_id, line_id, sku, quantity, unit_price_cents, size, state) VALUES (@orderId, @lineId, @sku, @quantity, @price, @size, 'open')`,
 );
 const getOrder = sql(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`);
+const lockOrderRow = sqlPer({
+  sqlite: `SELECT id FROM orders WHERE id = ?`,
+  postgres: `SELECT id FROM orders WHERE id = ? FOR UPDATE`,
+});
 const lines = sql(`SELECT ${LINE_COLUMNS} FROM order_lines WHERE order_id = ? ORDER BY line_id`);
 const updateOrder = sql('UPDATE orders SET state = @state, version = version + 1, updated_at = @now WHERE id = @id AND version = @version');
 const setPaymentRef = sql('UPDATE orders SET payment_ref = ? WHERE id = ?');
@@ -201,6 +205,10 @@ export class SqlOrderRepository implements OrderRepository {
   async get(id: string): Promise<OrderRecord | undefined> {
     const r = await this.x.one<OrderRow>(getOrder, [id]);
     return r === undefined ? undefined : orderOf(r);
+  }
+
+  async lockRow(id: string): Promise<void> {
+    await this.x.one(lockOrderRow, [id]);
   }
 
   async lines(orderId: string): Promise<OrderLineRecord[]> {
