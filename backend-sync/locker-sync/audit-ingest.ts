@@ -1,6 +1,7 @@
 import { GENESIS_PREV_HASH, MAX_ALSO_SEQS, auditRecordHash, parseAuditEvent, type AuditRecordWire } from '../shared/contract.js';
 import type { Alerts } from '../lockers/alerts.js';
 import type { Clock } from '../shared/clock.js';
+import { isBackendError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
@@ -114,9 +115,11 @@ export class AuditIngest {
           const outcome = await store.transaction(() => mapAuditEvent(r, this.effects));
           if (outcome !== 'unmapped') this.log.debug({ lockerId, epoch, seq: r.seq, type: r.type, outcome }, 'audit.mapped');
         } catch (err) {
-          // A deadlock or serialisation failure is not the event's fault: the whole upload
-          // runs again (the executor retries it), or the record would be acked unapplied.
-          if (isRetryableDbError(err)) throw err;
+          // A deadlock or serialisation failure, or a row another instance changed under
+          // us, is not the event's fault: the whole upload runs again (the executor retries
+          // the first two; the locker resends an unacknowledged upload), or the record would
+          // be acked unapplied.
+          if (isRetryableDbError(err) || isBackendError(err, 'CONFLICT')) throw err;
           this.log.error({ lockerId, epoch, seq: r.seq, type: r.type, err: err instanceof Error ? err.message : String(err) }, 'audit.map_failed');
         }
       }

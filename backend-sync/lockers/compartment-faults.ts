@@ -3,7 +3,8 @@ import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { Alerts } from './alerts.js';
-import { compartmentReturn } from './compartment-return.js';
+import { compartmentReturn, type MoveParcel } from './compartment-return.js';
+import { BackendError } from '../shared/errors.js';
 
 // A compartment whose door failed goes out of service. A parcel assigned to it but not yet
 // deposited keeps its pickup token and code: the locker, not the backend, decides where the
@@ -30,6 +31,13 @@ export class CompartmentFaults {
   async outOfService(lockerId: string, compartmentId: string, reason: string, dedupeKey: string): Promise<void> {
     const { store } = this;
     await store.transaction(async () => {
+      const seen = await store.lockers.compartment(lockerId, compartmentId);
+      if (seen === undefined || seen.state === 'out_of_service') return;
+      // The parcel's order first, as every parcel flow locks it: a carrier step or a
+      // cancellation on another instance cannot slip between the re-slot's read and write.
+      const promised = seen.reservationId === undefined ? undefined : await store.reservations.get(seen.reservationId);
+      const parcelOrder = promised?.shipmentId === undefined ? undefined : (await store.shipments.get(promised.shipmentId))?.orderId;
+      if (parcelOrder !== undefined) await store.orders.lockRow(parcelOrder);
       const c = await store.lockers.compartment(lockerId, compartmentId);
       if (c === undefined || c.state === 'out_of_service') return;
       // Conditional on the state just read: a concurrent change (another instance) wins and this one stops.
@@ -67,9 +75,11 @@ export class CompartmentFaults {
     return store.transaction(async () => {
       const seen = await store.lockers.compartment(lockerId, compartmentId);
       if (seen?.state !== 'out_of_service') return 'ignored';
-      // Locks in the order the parcel and hold flows take them (order, then reservation,
-      // then compartment), so a collection, cancellation or hold release committing on
-      // another instance is either seen here or finds the compartment already restored.
+      // Locks orders, then the reservation, then the compartment, as the parcel and hold
+      // flows do, so a collection, cancellation or hold release committing on another
+      // instance is either seen here or finds the compartment already restored. (The upload
+      // around this already holds the locker's code set, which an expiry takes after its
+      // order: PostgreSQL may still break that cycle, and the upload then runs again.)
       const first = seen.reservationId === undefined ? undefined : await store.reservations.get(seen.reservationId);
       const firstShipment = first?.shipmentId === undefined ? undefined : await store.shipments.get(first.shipmentId);
       const lockerFirst = lockerParcelId === undefined || lockerParcelId === firstShipment?.id ? undefined : await store.shipments.get(lockerParcelId);
@@ -86,6 +96,7 @@ export class CompartmentFaults {
       }
       if (decision.kind === 'keep-out') return 'applied';
       if (!(await store.lockers.restoreCompartment(lockerId, compartmentId, decision.state, decision.reservationId, decision.holdExpiresAt))) return 'ignored';
+      if (decision.moveParcel !== undefined) await this.moveParcelHere(lockerId, compartmentId, decision.moveParcel, now);
       await store.stateLog.append({
         entity: 'compartment',
         entityId: `${lockerId}/${compartmentId}`,
@@ -99,6 +110,16 @@ export class CompartmentFaults {
       this.log.info({ lockerId, compartmentId, state: decision.state }, 'compartment.in_service');
       return 'applied';
     });
+  }
+
+  /** The parcel is in this door already (its deposit record is in flight): its reservation and shipment follow, its other door is freed. */
+  private async moveParcelHere(lockerId: string, compartmentId: string, m: MoveParcel, now: number): Promise<void> {
+    const { store } = this;
+    const s = await store.shipments.get(m.shipmentId);
+    if (s === undefined || !(await store.reservations.repoint(m.reservationId, compartmentId, now))) throw new BackendError('CONFLICT', 'the parcel changed while its door came back; retry', { shipmentId: m.shipmentId });
+    if (!(await store.shipments.update(s.id, s.version, { compartmentId }, now))) throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId: s.id });
+    if (m.from !== undefined && m.from !== compartmentId) await store.lockers.setCompartmentState(lockerId, m.from, ['reserved'], 'free', null);
+    await store.stateLog.append({ entity: 'shipment', entityId: s.id, from: s.state, to: s.state, event: 'reslot', actor: 'locker', reason: `${m.from ?? '-'} -> ${compartmentId} (in service with the parcel inside)`, at: now });
   }
 
   private async reslot(lockerId: string, badCompartmentId: string, oldReservationId: string, shipmentId: string, dedupeKey: string): Promise<void> {
@@ -125,7 +146,9 @@ export class CompartmentFaults {
     await store.reservations.consume(claimed.id, shipmentId, now);
     await store.reservations.release(oldReservationId, 'released', now);
     // The token (its cmp still names the faulty compartment) and the code stay as they are.
-    await store.shipments.update(shipmentId, s.version, { reservationId: claimed.id, compartmentId: claimed.compartmentId }, now);
+    if (!(await store.shipments.update(shipmentId, s.version, { reservationId: claimed.id, compartmentId: claimed.compartmentId }, now))) {
+      throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId });
+    }
     await store.stateLog.append({ entity: 'shipment', entityId: shipmentId, from: s.state, to: s.state, event: 'reslot', actor: 'compartment-faults', reason: `${badCompartmentId} -> ${claimed.compartmentId}`, at: now });
     this.log.info({ lockerId, shipmentId, from: badCompartmentId, to: claimed.compartmentId }, 'parcel.reslotted');
   }

@@ -219,9 +219,13 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
       back(cmp, 'occupied', s.id),
     );
     // The agent publishes the priority lane first: the backend hears of the fault before the deposit.
-    await locker.send([failed!, repaired!]);
+    await locker.send([failed!]);
     expect((await f.store.shipments.get(s.id))?.compartmentId).toBe(other);
+    await locker.send([repaired!]);
+    // Back to the door the locker says it is in, with its reservation; the other is free.
+    expect((await f.store.shipments.get(s.id))?.compartmentId).toBe(cmp);
     expect(await stateOf(cmp)).toBe('reserved');
+    expect(await stateOf(other)).toBe('free');
     await locker.send([deposit!]);
     expect((await f.store.shipments.get(s.id))?.compartmentId).toBe(cmp);
     expect(await stateOf(cmp)).toBe('occupied');
@@ -291,6 +295,34 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
     expect(await f.store.orders.get(o.id)).toEqual(before);
   });
 
+  it('a deposit in flight into the door the fault took the parcel from: the parcel moves back, one door per reservation', async () => {
+    await f.services.lockers.register(lockerInput('lk-3', 52.5, 13.4, { M: 3 }));
+    const three = lockerChain(() => f, 'lk-3');
+    const doors = async () => (await f.services.lockers.get('lk-3')).compartments.map((c) => `${c.id}:${c.state}`);
+    const o = await paidOrder(f, 'ord-back-in', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-3', 'M', 'TRK-BACK-IN');
+    expect(s.compartmentId).toBe('M1');
+    const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
+    await three.upload(out('M1'));
+    // The backend moved the parcel to M2; the courier had already put it into M1.
+    expect((await f.store.shipments.get(s.id))?.compartmentId).toBe('M2');
+    const [deposit] = three.make({ type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: 'M1', assignedId: 'M1' }, lane: 'normal' });
+    const [repaired] = three.make(back('M1', 'occupied', s.id));
+    await three.send([repaired!]);
+    const moved = await f.store.shipments.get(s.id);
+    expect(moved?.compartmentId).toBe('M1');
+    expect((await f.store.reservations.get(String(moved?.reservationId)))?.compartmentId).toBe('M1');
+    expect(await doors()).toEqual(['M1:reserved', 'M2:free', 'M3:free']);
+    // A fault on the now empty M2 moves nothing, and a new hold never gets M1.
+    const [m2failed] = three.make(out('M2'));
+    await three.send([m2failed!]);
+    const hold = await f.services.reservations.reserve('h-next', { orderRef: 'c-n', lockerId: 'lk-3', size: 'M' });
+    expect(hold.body.compartmentId).toBe('M3');
+    await three.send([deposit!]);
+    expect((await f.store.shipments.get(s.id))?.state).toBe('delivered');
+    expect(await doors()).toEqual(['M1:occupied', 'M2:out_of_service', 'M3:held']);
+  });
+
   it('a replayed upload changes nothing more', async () => {
     await upload(out('M1'), back('M1', 'free'));
     const hold = await f.services.reservations.reserve('h-r', { orderRef: 'c-r', lockerId: 'lk-s', size: 'M' });
@@ -349,6 +381,39 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
     // Whichever lost ran again: the door is back (the expired parcel is still inside).
     expect((await a.store.lockers.compartment('lk-d', cmp))?.state).toBe('occupied');
     expect((await a.store.shipments.get(s.id))?.state).toBe('expired');
+  });
+
+  it('a re-slot racing a carrier step on the other instance keeps the parcel on its new door', async () => {
+    schema = freshSchemaName();
+    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
+    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir });
+    await a.services.lockers.register(lockerInput('lk-q', 52.52, 13.405, { M: 2 }));
+    const o = await paidOrder(a, 'ord-q', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(a, o.id, ['l1'], 'lk-q', 'M', 'TRKQ0001');
+    expect(s.compartmentId).toBe('M1');
+    // Instance B has written the carrier's 'ship' step and waits before committing.
+    const shipments = b.store.shipments;
+    const update = shipments.update.bind(shipments);
+    let atUpdate!: () => void;
+    const reached = new Promise<void>((r) => (atUpdate = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    shipments.update = async (...args: Parameters<typeof update>) => {
+      const done = await update(...args);
+      atUpdate();
+      await gate;
+      return done;
+    };
+    const stepping = b.services.shipments.carrierEvent(s.id, 'ship', { actor: 'carrier', reason: 'api' });
+    await reached;
+    const failing = lockerChain(() => a, 'lk-q').upload(out('M1'));
+    await waitForLockWait();
+    release();
+    const [stepped, failed] = await Promise.allSettled([stepping, failing]);
+    expect([stepped.status, failed.status]).toEqual(['fulfilled', 'fulfilled']);
+    const after = await a.store.shipments.get(s.id);
+    expect(after).toMatchObject({ state: 'shipped', compartmentId: 'M2' });
+    expect((await a.store.lockers.compartment('lk-q', 'M2'))?.reservationId).toBe(after?.reservationId);
   });
 
   it('a hold released on the other instance while the record is applied leaves the door free', async () => {

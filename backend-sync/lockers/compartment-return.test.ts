@@ -48,7 +48,13 @@ describe('compartmentReturn', () => {
   it("a deposit whose record is still in flight, the parcel re-slotted away by the fault: reserved under the parcel's reservation", () => {
     // The backend moved the parcel to M2 when M1 failed; the locker had already put it in M1.
     const p = { ...parcel('shipped', { compartmentId: 'M2' }), reservationId: 'res_p' };
-    expect(compartmentReturn({ ...base, lockerSays: 'occupied', reservation: res('released'), shipment: p, lockerParcel: p }, ROW)).toEqual({ kind: 'restore', state: 'reserved', reservationId: 'res_p', holdExpiresAt: null });
+    expect(compartmentReturn({ ...base, lockerSays: 'occupied', reservation: res('released'), shipment: p, lockerParcel: p }, ROW)).toEqual({
+      kind: 'restore',
+      state: 'reserved',
+      reservationId: 'res_p',
+      holdExpiresAt: null,
+      moveParcel: { shipmentId: 'shp_1', reservationId: 'res_p', from: 'M2' },
+    });
     // Without a reservation to free it with, it stays out.
     expect(compartmentReturn({ ...base, lockerSays: 'occupied', lockerParcel: parcel('shipped', { compartmentId: 'M2' }) }, null).kind).toBe('keep-out');
   });

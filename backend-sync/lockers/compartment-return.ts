@@ -59,8 +59,15 @@ export interface Restored {
   holdExpiresAt: number | null;
 }
 
+/** The backend placed the locker's parcel at another door: its reservation and shipment move here, that door is freed. */
+export interface MoveParcel {
+  shipmentId: string;
+  reservationId: string;
+  from: string | undefined;
+}
+
 export type CompartmentReturn =
-  | ({ kind: 'restore'; mismatch?: StateMismatch } & Restored)
+  | ({ kind: 'restore'; mismatch?: StateMismatch; moveParcel?: MoveParcel } & Restored)
   /** The locker holds something the backend does not place there: stays out of service. */
   | { kind: 'keep-out'; mismatch: StateMismatch };
 
@@ -98,10 +105,10 @@ export function compartmentReturn(f: CompartmentReturnFacts, reservationId: stri
     // deposit or collection moves it on.
     if (view.state === 'reserved' && p !== undefined && (f.shipment?.id === p.id || (isHere(f, p) && COMING.has(p.state)))) return { kind: 'restore', ...view };
     // A parcel on its way to this locker whose deposit here is in flight, placed elsewhere
-    // by the backend (the fault re-slotted it): reserved under the parcel's own reservation,
-    // so the deposit lands here, and a cancellation or return releases this door with it.
+    // by the backend (the fault re-slotted it): it moves here with its reservation (one door
+    // per reservation), so the deposit lands where it is and a cancellation frees this door.
     if (p !== undefined && p.lockerId === f.lockerId && COMING.has(p.state) && p.reservationId !== undefined && view.state === 'free') {
-      return { kind: 'restore', state: 'reserved', reservationId: p.reservationId, holdExpiresAt: null };
+      return { kind: 'restore', state: 'reserved', reservationId: p.reservationId, holdExpiresAt: null, moveParcel: { shipmentId: p.id, reservationId: p.reservationId, from: p.compartmentId } };
     }
     return { kind: 'keep-out', mismatch };
   }

@@ -144,6 +144,8 @@ export interface ReservationRepository {
    * same locker (the old one failed); returns the new compartment id, or undefined if none is free.
    */
   relocate(id: string, excludeCompartmentId: string, now: number, offlineCutoff: number): Promise<string | undefined>;
+  /** A live reservation now names `compartmentId` (the caller sets the doors' states); false when it is not live. */
+  repoint(id: string, compartmentId: string, now: number): Promise<boolean>;
   /** Holds past their expiry, oldest first. */
   dueForExpiry(now: number, limit: number): Promise<ReservationRecord[]>;
   /**

@@ -138,13 +138,12 @@ const release = sql(
   `UPDATE reservations SET status = @status, updated_at = @now WHERE id = @id AND status IN ('held', 'confirmed', 'consumed')
    RETURNING locker_id, compartment_id`,
 );
-// Every door of the locker that names it while held or reserved: besides its own, one a
-// locker put back into service for this parcel's deposit in flight (lockers/compartment-
-// return.ts). compartments_by_state narrows it to the locker's held and reserved doors.
 const freeCompartment = sql(
   `UPDATE compartments SET state = 'free', reservation_id = NULL, hold_expires_at = NULL
-    WHERE locker_id = ? AND state IN ('held', 'reserved') AND reservation_id = ?`,
+    WHERE locker_id = ? AND id = ? AND reservation_id = ? AND state IN ('held', 'reserved')`,
 );
+// Moves a live reservation to a named door (the locker already put its parcel there).
+const repoint = sql(`UPDATE reservations SET compartment_id = ?, updated_at = ? WHERE id = ? AND status IN ('held', 'confirmed', 'consumed')`);
 const consume = sql(`UPDATE reservations SET status = 'consumed', shipment_id = @shipmentId, updated_at = @now WHERE id = @id AND status = 'confirmed'`);
 // Several instances sweep at once: each takes rows the others have not locked.
 const due = sqlPer({
@@ -290,9 +289,13 @@ export class SqlReservationRepository implements ReservationRepository {
     return atomically(this.x, async () => {
       const row = await this.x.one<{ locker_id: string; compartment_id: string }>(release, { id, status, now });
       if (row === undefined) return false;
-      await this.x.run(freeCompartment, [row.locker_id, id]);
+      await this.x.run(freeCompartment, [row.locker_id, row.compartment_id, id]);
       return true;
     });
+  }
+
+  async repoint(id: string, compartmentId: string, now: number): Promise<boolean> {
+    return (await this.x.run(repoint, [compartmentId, now, id])) === 1;
   }
 
   async consume(id: string, shipmentId: string, now: number): Promise<boolean> {
