@@ -95,8 +95,16 @@ export class CompartmentFaults {
         await this.alerts.raise(lockerId, 'fault.compartment-state-mismatch', dedupeKey, { compartmentId, ...decision.mismatch, inService: decision.kind === 'restore' });
       }
       if (decision.kind === 'keep-out') return 'applied';
-      if (!(await store.lockers.restoreCompartment(lockerId, compartmentId, decision.state, decision.reservationId, decision.holdExpiresAt))) return 'ignored';
-      if (decision.moveParcel !== undefined) await this.moveParcelHere(lockerId, compartmentId, decision.moveParcel, now);
+      if (decision.moveParcel !== undefined && !(await this.moveParcelHere(lockerId, compartmentId, decision.moveParcel, now))) {
+        // Its reservation is no longer live: nothing to hold the door for. Someone looks.
+        await this.alerts.raise(lockerId, 'fault.compartment-state-mismatch', dedupeKey, { compartmentId, backend: 'free', locker: lockerSays, shipmentId: decision.moveParcel.shipmentId, lockerParcelId: lockerParcelId ?? null, inService: false });
+        return 'applied';
+      }
+      if (!(await store.lockers.restoreCompartment(lockerId, compartmentId, decision.state, decision.reservationId, decision.holdExpiresAt))) {
+        if (decision.moveParcel === undefined) return 'ignored';
+        // The parcel was moved for a door that changed meanwhile: undo it all, run again.
+        throw new BackendError('CONFLICT', 'compartment changed while it came back; retry', { lockerId, compartmentId });
+      }
       await store.stateLog.append({
         entity: 'compartment',
         entityId: `${lockerId}/${compartmentId}`,
@@ -113,13 +121,15 @@ export class CompartmentFaults {
   }
 
   /** The parcel is in this door already (its deposit record is in flight): its reservation and shipment follow, its other door is freed. */
-  private async moveParcelHere(lockerId: string, compartmentId: string, m: MoveParcel, now: number): Promise<void> {
+  private async moveParcelHere(lockerId: string, compartmentId: string, m: MoveParcel, now: number): Promise<boolean> {
     const { store } = this;
     const s = await store.shipments.get(m.shipmentId);
-    if (s === undefined || !(await store.reservations.repoint(m.reservationId, compartmentId, now))) throw new BackendError('CONFLICT', 'the parcel changed while its door came back; retry', { shipmentId: m.shipmentId });
+    // Under the parcel's order lock: a reservation that is not live now will not become so.
+    if (s === undefined || !(await store.reservations.repoint(m.reservationId, compartmentId, now))) return false;
     if (!(await store.shipments.update(s.id, s.version, { compartmentId }, now))) throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId: s.id });
     if (m.from !== undefined && m.from !== compartmentId) await store.lockers.setCompartmentState(lockerId, m.from, ['reserved'], 'free', null);
     await store.stateLog.append({ entity: 'shipment', entityId: s.id, from: s.state, to: s.state, event: 'reslot', actor: 'locker', reason: `${m.from ?? '-'} -> ${compartmentId} (in service with the parcel inside)`, at: now });
+    return true;
   }
 
   private async reslot(lockerId: string, badCompartmentId: string, oldReservationId: string, shipmentId: string, dedupeKey: string): Promise<void> {
