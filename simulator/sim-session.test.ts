@@ -181,6 +181,10 @@ describe('SimSession', { timeout: 60_000 }, () => {
     if (dropoff === undefined) throw new Error(returned.join('\n'));
     expect(dropoff).toMatch(/^\d{8}$/);
     await waitUntil(() => events.some((e) => e.type === 'code-set' && e.version >= 2) || undefined, 'the drop-off code on the locker', 10_000);
+    // The pickup's 500 ms relay pulse may outlast its door's closing, and its open lasts
+    // until the pulse ends: the drop-off, which may want that same door, would get "Please
+    // wait a moment" (one open per compartment at a time), as a customer would.
+    await waitUntil(() => !session.locker(id).compartments.some((c) => c.relayOn) || undefined, 'relays off', 5_000);
     await session.run(id, `keys ${dropoff ?? ''}#`);
     const opened = await waitUntil(
       () => events.find((e): e is Extract<SessionEvent, { type: 'audit' }> => e.type === 'audit' && e.auditType === 'return.dropoff-opened'),
