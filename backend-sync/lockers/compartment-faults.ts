@@ -127,7 +127,6 @@ export class CompartmentFaults {
     // Under the parcel's order lock: a reservation that is not live now will not become so.
     if (s === undefined || !(await store.reservations.repoint(m.reservationId, compartmentId, now))) return false;
     if (!(await store.shipments.update(s.id, s.version, { compartmentId }, now))) throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId: s.id });
-    if (m.from !== undefined && m.from !== compartmentId) await store.lockers.setCompartmentState(lockerId, m.from, ['reserved'], 'free', null);
     await store.stateLog.append({ entity: 'shipment', entityId: s.id, from: s.state, to: s.state, event: 'reslot', actor: 'locker', reason: `${m.from ?? '-'} -> ${compartmentId} (in service with the parcel inside)`, at: now });
     return true;
   }

@@ -144,7 +144,7 @@ export interface ReservationRepository {
    * same locker (the old one failed); returns the new compartment id, or undefined if none is free.
    */
   relocate(id: string, excludeCompartmentId: string, now: number, offlineCutoff: number): Promise<string | undefined>;
-  /** A live reservation now names `compartmentId` (the caller sets the doors' states); false when it is not live. */
+  /** A live reservation now names `compartmentId`, and the door it left is freed if that door still names it (the caller sets the new door's state); false when it is not live. */
   repoint(id: string, compartmentId: string, now: number): Promise<boolean>;
   /** Holds past their expiry, oldest first. */
   dueForExpiry(now: number, limit: number): Promise<ReservationRecord[]>;

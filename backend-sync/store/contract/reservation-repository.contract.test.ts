@@ -139,6 +139,29 @@ describe.each(engines)('ReservationRepository on %s', (engine) => {
     expect((await repo.get('once'))?.status).toBe('released');
   });
 
+  // A repaired door with the parcel inside takes the reservation back: the door it leaves
+  // is freed, but never when another reservation has meanwhile been given that door.
+  it('repoint frees the door it leaves only while that door still names the reservation', async () => {
+    const doorOf = async (id: string) => x.one<{ state: string; reservation_id: string | null }>(sql(`SELECT state, reservation_id FROM compartments WHERE locker_id = 'lk' AND id = ?`), [id]);
+    await claim('moved');
+    expect(await repo.confirm('moved', 'ord-moved', T)).toBe(true);
+    expect(await doorOf('M00')).toEqual({ state: 'reserved', reservation_id: 'moved' });
+    expect(await repo.repoint('moved', 'M05', T + 1)).toBe(true);
+    expect((await repo.get('moved'))?.compartmentId).toBe('M05');
+    expect(await doorOf('M00')).toEqual({ state: 'free', reservation_id: null });
+
+    // A door whose row names another reservation keeps it.
+    await claim('second');
+    expect((await repo.get('second'))?.compartmentId).toBe('M00');
+    await x.run(sql(`UPDATE compartments SET reservation_id = 'someone-else' WHERE locker_id = 'lk' AND id = 'M00'`));
+    expect(await repo.repoint('second', 'M07', T + 2)).toBe(true);
+    expect(await doorOf('M00')).toEqual({ state: 'held', reservation_id: 'someone-else' });
+
+    expect(await repo.release('moved', 'released', T + 3)).toBe(true);
+    expect(await repo.repoint('moved', 'M06', T + 4)).toBe(false);
+    expect((await repo.get('moved'))?.compartmentId).toBe('M05');
+  });
+
   it('a nested transaction that throws undoes only its own part', async () => {
     await x.transaction(async () => {
       await claim('outer');

@@ -143,6 +143,7 @@ const freeCompartment = sql(
     WHERE locker_id = ? AND id = ? AND reservation_id = ? AND state IN ('held', 'reserved')`,
 );
 // Moves a live reservation to a named door (the locker already put its parcel there).
+const liveDoor = sql(`SELECT locker_id, compartment_id FROM reservations WHERE id = ? AND status IN ('held', 'confirmed', 'consumed')`);
 const repoint = sql(`UPDATE reservations SET compartment_id = ?, updated_at = ? WHERE id = ? AND status IN ('held', 'confirmed', 'consumed')`);
 const consume = sql(`UPDATE reservations SET status = 'consumed', shipment_id = @shipmentId, updated_at = @now WHERE id = @id AND status = 'confirmed'`);
 // Several instances sweep at once: each takes rows the others have not locked.
@@ -294,8 +295,14 @@ export class SqlReservationRepository implements ReservationRepository {
     });
   }
 
-  async repoint(id: string, compartmentId: string, now: number): Promise<boolean> {
-    return (await this.x.run(repoint, [compartmentId, now, id])) === 1;
+  repoint(id: string, compartmentId: string, now: number): Promise<boolean> {
+    return atomically(this.x, async () => {
+      const row = await this.x.one<{ locker_id: string; compartment_id: string }>(liveDoor, [id]);
+      if (row === undefined || (await this.x.run(repoint, [compartmentId, now, id])) !== 1) return false;
+      // The door it leaves is freed only while it still names this reservation.
+      if (row.compartment_id !== compartmentId) await this.x.run(freeCompartment, [row.locker_id, row.compartment_id, id]);
+      return true;
+    });
   }
 
   async consume(id: string, shipmentId: string, now: number): Promise<boolean> {
