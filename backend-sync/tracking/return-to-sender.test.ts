@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 import { GENESIS_PREV_HASH, auditRecordHash } from '../shared/contract.js';
+import { acceptAndApply, noticesOf, scanAt } from '../testing/backend-tracking.js';
 import { testEngines } from '../testing/pg-test-db.js';
 import { scan } from '../testing/tracking-helpers.js';
 import type { CanonicalTrackingEvent } from './tracking-event.js';
@@ -21,12 +22,8 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
   });
   afterEach(() => f.close());
 
-  const at = (m: number): number => f.clock.now() - 10 * 3_600_000 + m * 60_000;
-  const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
-    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
-    await f.services.tracking.applier.drain();
-  };
-  const noticesOf = async (kind: string, shipmentId: string) => (await f.store.notifications.list({ kind })).filter((n) => n.payload['shipmentId'] === shipmentId);
+  const at = (m: number): number => scanAt(f, m);
+  const send = (events: CanonicalTrackingEvent[]): Promise<void> => acceptAndApply(f, events);
 
   it('frees the compartment, revokes the code, refunds and tells the customer once; the order is returned', async () => {
     const o = await paidOrder(f, 'ord-rts', [{ lineId: 'l1', size: 'M', unitPriceCents: 2300 }]);
@@ -48,12 +45,12 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
     expect((await f.services.orders.get(o.id)).state).toBe('returned');
     expect((await f.services.lockers.get('lk-a')).compartments.every((c) => c.state === 'free')).toBe(true);
     expect((await f.store.codeSets.liveEntries('lk-a')).map((e) => e.tokenId)).not.toContain(tokenId);
-    expect(await noticesOf('shipment.returned_to_sender', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(1);
     // The carrier had it: shipped first, then returned, each told once.
-    expect(await noticesOf('shipment.shipped', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.shipped', s.id)).toHaveLength(1);
     expect((await f.store.stateLog.list('shipment', s.id)).map((e) => e.to)).toEqual(['created', 'shipped', 'returned_to_sender']);
     // The exception ended in the return within the same payload: the return is what is told.
-    expect(await noticesOf('tracking.exception', s.id)).toHaveLength(0);
+    expect(await noticesOf(f, 'tracking.exception', s.id)).toHaveLength(0);
     await f.services.orders.processRefunds();
     expect((await f.services.orders.get(o.id)).refunds).toEqual([expect.objectContaining({ amountCents: 2300, state: 'succeeded' })]);
     // Both M compartments take new parcels: the freed one is reservable again.
@@ -112,7 +109,7 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
     const alerts = await f.store.alerts.list('lk-a');
     expect(alerts.filter((a) => a.kind === 'fault.parcel-not-live')).toEqual([expect.objectContaining({ details: expect.objectContaining({ parcelId: s.id, compartmentId: 'M1', shipmentState: 'returned_to_sender' }) as unknown })]);
     expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
-    expect(await noticesOf('parcel.ready_for_pickup', s.id)).toHaveLength(0);
+    expect(await noticesOf(f, 'parcel.ready_for_pickup', s.id)).toHaveLength(0);
     // A courier who used the wrong locker has left it there all the same.
     await f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 1 }));
     await f.services.ingest.ingest('lk-b', 'e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1', [{ seq: 1, at: f.clock.now(), type: deposit.type, lane: 'normal', dataJson, prevHash: GENESIS_PREV_HASH, hash }]);
@@ -127,7 +124,7 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
     await send([scan('RTS-5', 'returned_to_sender', at(70))]);
     await send([scan('RTS-5', 'picked_up', at(-5)), scan('RTS-5', 'returned_to_sender', at(130))]);
     expect((await f.store.tracking.history('RTS-5')).filter((h) => h.event.status === 'returned_to_sender')).toHaveLength(3);
-    expect(await noticesOf('shipment.returned_to_sender', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(1);
     expect(await f.store.refunds.byOrder(o.id)).toHaveLength(1);
     expect((await f.store.stateLog.list('shipment', s.id)).filter((e) => e.to === 'returned_to_sender')).toHaveLength(1);
   });
@@ -141,7 +138,7 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
     expect((await f.store.tracking.projection('RTS-3'))?.projection.reached).toContain('returned_to_sender');
     expect((await f.services.shipments.get(s.id)).state).toBe('delivered');
     expect((await f.services.orders.get(o.id)).state).toBe('delivered');
-    expect(await noticesOf('shipment.returned_to_sender', s.id)).toHaveLength(0);
+    expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(0);
     expect((await f.services.lockers.get('lk-a')).compartments.filter((c) => c.state === 'occupied')).toHaveLength(1);
   });
 });

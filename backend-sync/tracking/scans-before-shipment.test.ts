@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
+import { acceptAndApply, noticesOf, scanAt } from '../testing/backend-tracking.js';
 import { testEngines } from '../testing/pg-test-db.js';
 import { scan } from '../testing/tracking-helpers.js';
 import type { CanonicalTrackingEvent } from './tracking-event.js';
@@ -23,12 +24,8 @@ describe.each(engines)('scans that came before their shipment, on %s', (engine) 
   });
   afterEach(() => f.close());
 
-  const at = (m: number): number => f.clock.now() - 10 * 3_600_000 + m * 60_000;
-  const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
-    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
-    await f.services.tracking.applier.drain();
-  };
-  const noticesOf = async (kind: string, shipmentId: string) => (await f.store.notifications.list({ kind })).filter((n) => n.payload['shipmentId'] === shipmentId);
+  const at = (m: number): number => scanAt(f, m);
+  const send = (events: CanonicalTrackingEvent[]): Promise<void> => acceptAndApply(f, events);
 
   it('a parcel already out for delivery: the shipment starts out for delivery, each step told once', async () => {
     await send([scan('EARLY-1', 'picked_up', at(0)), scan('EARLY-1', 'out_for_delivery', at(60))]);
@@ -37,11 +34,11 @@ describe.each(engines)('scans that came before their shipment, on %s', (engine) 
     expect(s.state).toBe('out_for_delivery');
     expect((await f.services.orders.get(o.id)).state).toBe('out_for_delivery');
     expect((await f.store.stateLog.list('shipment', s.id)).map((e) => e.to)).toEqual(['created', 'shipped', 'out_for_delivery']);
-    expect(await noticesOf('shipment.shipped', s.id)).toHaveLength(1);
-    expect(await noticesOf('shipment.out_for_delivery', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.shipped', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.out_for_delivery', s.id)).toHaveLength(1);
     // The next scan moves nothing twice.
     await send([scan('EARLY-1', 'out_for_delivery', at(90), { carrierStatus: 'ON VAN' })]);
-    expect(await noticesOf('shipment.out_for_delivery', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.out_for_delivery', s.id)).toHaveLength(1);
     // And the locker's deposit carries on from there.
     await f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
     expect((await f.services.shipments.get(s.id)).state).toBe('delivered');
@@ -52,10 +49,10 @@ describe.each(engines)('scans that came before their shipment, on %s', (engine) 
     const o = await paidOrder(f, 'ord-stuck', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'EARLY-2');
     expect(s.state).toBe('shipped');
-    expect(await noticesOf('tracking.exception', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'tracking.exception', s.id)).toHaveLength(1);
     // More scans of the same trouble tell nothing new.
     await send([scan('EARLY-2', 'exception', at(40), { carrierReason: 'still damaged' })]);
-    expect(await noticesOf('tracking.exception', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'tracking.exception', s.id)).toHaveLength(1);
   });
 
   it('a parcel the carrier already sent back: the compartment is not held for it and the code is withdrawn', async () => {
@@ -66,7 +63,7 @@ describe.each(engines)('scans that came before their shipment, on %s', (engine) 
     expect((await f.services.orders.get(o.id)).state).toBe('returned');
     expect((await f.services.lockers.get('lk-a')).compartments.every((c) => c.state === 'free')).toBe(true);
     expect(await f.store.codeSets.liveEntries('lk-a')).toEqual([]);
-    expect(await noticesOf('shipment.returned_to_sender', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(1);
   });
 
   it("the number keeps the scans' carrier, not the merchant's spelling, and the rebuild agrees", async () => {
@@ -111,6 +108,6 @@ describe.each(engines)('scans that came before their shipment, on %s', (engine) 
     expect(s.state).toBe('created');
     await send([scan('FRESH-1', 'picked_up', at(0))]);
     expect((await f.services.shipments.get(s.id)).state).toBe('shipped');
-    expect(await noticesOf('shipment.shipped', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.shipped', s.id)).toHaveLength(1);
   });
 });

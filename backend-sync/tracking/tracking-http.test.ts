@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { acceptAndApply, scanAt } from '../testing/backend-tracking.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 import { scan } from '../testing/tracking-helpers.js';
 import type { CanonicalTrackingEvent } from './tracking-event.js';
@@ -18,12 +19,8 @@ describe('tracking over HTTP and through the order', () => {
   afterEach(() => f.close());
 
   const post = async (body: string) => (await f.app()).inject({ method: 'POST', url: '/tracking/events', headers: { 'content-type': 'application/json' }, payload: body });
-  const at = (m: number): number => f.clock.now() - 10 * 3_600_000 + m * 60_000;
-  /** Accepts canonical events as one payload and applies them. */
-  const send = async (events: CanonicalTrackingEvent[]): Promise<void> => {
-    await f.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: f.clock.now() }, events);
-    await f.services.tracking.applier.drain();
-  };
+  const at = (m: number): number => scanAt(f, m);
+  const send = (events: CanonicalTrackingEvent[]): Promise<void> => acceptAndApply(f, events);
 
   it('accepts canonical events with 202, applies them, and serves them from GET /track with an ETag and 304', async () => {
     const events: CanonicalTrackingEvent[] = [scan('HT1', 'picked_up', at(0)), scan('HT1', 'in_transit', at(5), { location: { city: 'Kassel', country: 'DE' } })];
