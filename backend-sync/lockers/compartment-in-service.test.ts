@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GENESIS_PREV_HASH, auditRecordHash, type AuditRecordWire } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { signal } from '../testing/signal.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 import pg from 'pg';
 import { PG_URL, dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
@@ -339,6 +340,11 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
   let a: BackendFixture;
   let b: BackendFixture;
   let schema: string;
+  beforeEach(async () => {
+    schema = freshSchemaName();
+    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
+    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir });
+  });
   afterEach(async () => {
     await a.close();
     await b.close();
@@ -346,9 +352,6 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
   });
 
   it('an in-service racing the expiry of the parcel inside on the other instance is applied, not lost', async () => {
-    schema = freshSchemaName();
-    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
-    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir });
     await a.services.lockers.register(lockerInput('lk-d', 52.52, 13.405, { M: 2 }));
     const locker = lockerChain(() => a, 'lk-d');
     const o = await paidOrder(a, 'ord-dl', [{ lineId: 'l1', size: 'M' }]);
@@ -359,22 +362,20 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
     // Instance B expires the parcel and is held with its order locked, about to revoke the
     // code in the locker's code set; instance A's upload holds that code set and wants the
     // order: a deadlock PostgreSQL breaks by failing one of them.
-    let atRevoke!: () => void;
-    const reached = new Promise<void>((r) => (atRevoke = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const atRevoke = signal();
+    const gate = signal();
     const codeSets = b.services.codeSets;
     const revoke = codeSets.revoke.bind(codeSets);
     codeSets.revoke = async (...args: Parameters<typeof revoke>) => {
-      atRevoke();
-      await gate;
+      atRevoke.fire();
+      await gate.wait;
       return revoke(...args);
     };
     const expiring = b.services.parcels.expire(s.id, { actor: 'sweeper', reason: 'pickup window lapsed' });
-    await reached;
+    await atRevoke.wait;
     const repairing = locker.upload(back(cmp, 'occupied', s.id));
-    await waitForLockWait();
-    release();
+    await waitForLockWait(schema);
+    gate.fire();
     const [expired, repaired] = await Promise.allSettled([expiring, repairing]);
     expect(expired.status).toBe('fulfilled');
     expect(repaired.status).toBe('fulfilled');
@@ -384,9 +385,6 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
   });
 
   it('a re-slot racing a carrier step on the other instance keeps the parcel on its new door', async () => {
-    schema = freshSchemaName();
-    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
-    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir });
     await a.services.lockers.register(lockerInput('lk-q', 52.52, 13.405, { M: 2 }));
     const o = await paidOrder(a, 'ord-q', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(a, o.id, ['l1'], 'lk-q', 'M', 'TRKQ0001');
@@ -394,21 +392,19 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
     // Instance B has written the carrier's 'ship' step and waits before committing.
     const shipments = b.store.shipments;
     const update = shipments.update.bind(shipments);
-    let atUpdate!: () => void;
-    const reached = new Promise<void>((r) => (atUpdate = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const atUpdate = signal();
+    const gate = signal();
     shipments.update = async (...args: Parameters<typeof update>) => {
       const done = await update(...args);
-      atUpdate();
-      await gate;
+      atUpdate.fire();
+      await gate.wait;
       return done;
     };
     const stepping = b.services.shipments.carrierEvent(s.id, 'ship', { actor: 'carrier', reason: 'api' });
-    await reached;
+    await atUpdate.wait;
     const failing = lockerChain(() => a, 'lk-q').upload(out('M1'));
-    await waitForLockWait();
-    release();
+    await waitForLockWait(schema);
+    gate.fire();
     const [stepped, failed] = await Promise.allSettled([stepping, failing]);
     expect([stepped.status, failed.status]).toEqual(['fulfilled', 'fulfilled']);
     const after = await a.store.shipments.get(s.id);
@@ -417,9 +413,6 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
   });
 
   it('a hold released on the other instance while the record is applied leaves the door free', async () => {
-    schema = freshSchemaName();
-    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
-    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir });
     await a.services.lockers.register(lockerInput('lk-r', 52.52, 13.405, { M: 1 }));
     const locker = lockerChain(() => a, 'lk-r');
     const hold = await a.services.reservations.reserve('h-race', { orderRef: 'c-r', lockerId: 'lk-r', size: 'M' });
@@ -443,13 +436,13 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
   });
 });
 
-/** Until some PostgreSQL session waits on a row lock of orders (the racing upload reached the order). */
-async function waitForLockWait(): Promise<void> {
+/** Until a session of this schema's backends waits on a row lock of orders (the racing upload reached the order). */
+async function waitForLockWait(schema: string): Promise<void> {
   const c = new pg.Client({ connectionString: PG_URL });
   await c.connect();
   try {
     for (let i = 0; i < 200; i++) {
-      const r = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%orders%'`);
+      const r = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%orders%' AND application_name LIKE $1`, [`%${schema}`]);
       if ((r.rows[0]?.n ?? 0) > 0) return;
       await new Promise((res) => setTimeout(res, 25));
     }

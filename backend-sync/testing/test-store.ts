@@ -14,10 +14,10 @@ export interface TestPgStore {
   dispose(): Promise<void>;
 }
 
-/** A migrated store in a fresh schema of the test server. */
+/** A migrated store in a fresh schema of the test server (its connections' application_name names the schema, so a test can find its own among other files' in pg_stat_activity). */
 export async function openTestPgStore(o: { logger?: Logger; poolSize?: number; schema?: string } = {}): Promise<TestPgStore> {
   const schema = o.schema ?? freshSchemaName();
-  const store = await openPgStore({ url: PG_URL, schema, poolSize: o.poolSize ?? 8, applicationName: 'locker-test' }, o.logger ?? silentLogger());
+  const store = await openPgStore({ url: PG_URL, schema, poolSize: o.poolSize ?? 8, applicationName: `locker-test ${schema}` }, o.logger ?? silentLogger());
   return {
     store,
     schema,

@@ -14,16 +14,21 @@ afterEach(async () => {
 });
 
 async function connect(schema: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+  const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}`, application_name: `migrations ${schema}` });
   clients.push(client);
   await client.connect();
   return client;
 }
 
-/** Resolves when a backend of this schema's test runs a statement matching `pattern` and waits on a lock. */
-async function waitingIn(observer: pg.Client, pattern: string): Promise<number> {
+/**
+ * Resolves when a backend of this schema's test runs a statement matching `pattern` and waits
+ * on a lock. Other test files migrate their own schemas on the same server at the same time
+ * (and an index built concurrently waits on every older transaction there), so only this
+ * schema's connections count.
+ */
+async function waitingIn(observer: pg.Client, schema: string, pattern: string): Promise<number> {
   for (let i = 0; i < 200; i++) {
-    const r = await observer.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND wait_event_type = 'Lock'`, [pattern]);
+    const r = await observer.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND wait_event_type = 'Lock' AND application_name = $2`, [pattern, `migrations ${schema}`]);
     if (r.rows[0] !== undefined) return r.rows[0].pid;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -75,7 +80,7 @@ describe.skipIf(!runs)('PostgreSQL migrations', () => {
     await writer!.query('BEGIN');
     await writer!.query(`UPDATE refunds SET state = state WHERE false`);
     const upgrades = [migratePg(first!, { schema }), migratePg(second!, { schema })];
-    await waitingIn(observer!, '%INDEX%refunds_by_order%');
+    await waitingIn(observer!, schema, '%INDEX%refunds_by_order%');
     // Meanwhile another request writes to the table at once. A plain CREATE INDEX would have
     // queued its lock ahead of this write, stopping it until the open transaction ended.
     await other!.query(`SET statement_timeout = 3000`);
@@ -96,7 +101,7 @@ describe.skipIf(!runs)('PostgreSQL migrations', () => {
     await writer!.query('BEGIN');
     await writer!.query(`UPDATE refunds SET state = state WHERE false`);
     const upgrade = migratePg(migrator!, { schema });
-    const pid = await waitingIn(observer!, '%INDEX%refunds_by_order%');
+    const pid = await waitingIn(observer!, schema, '%INDEX%refunds_by_order%');
     await observer!.query('SELECT pg_cancel_backend($1)', [pid]);
     await expect(upgrade).rejects.toThrow(/cancel/);
     await writer!.query('ROLLBACK');
