@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { exceptionNotice } from './core/exception-notice.js';
-import { emptyProjection, type TrackingProjection } from './core/tracking-fold.js';
+import { REUSED_NUMBER_GAP_MS, emptyProjection, type TrackingProjection } from './core/tracking-fold.js';
 import type { MilestoneSink } from './tracking-applier.js';
 import type { TrackingStatus } from './tracking-event.js';
 
@@ -28,6 +28,10 @@ import type { TrackingStatus } from './tracking-event.js';
 //   the shipment posted later) takes the milestones reached so far, as if they had just
 //   been reached, for itself alone; a number silent for 30 days before is a carrier's
 //   recycled number and its past is not this parcel's.
+// - A recycled number's new parcel starts a new cycle of the fold (core/tracking-fold.ts):
+//   its milestones are all new, they move only the shipments created for it (not those of
+//   the number's earlier parcels, created before that silence), and its delivered notice
+//   has a key of its own.
 //
 // Milestones come from `reached` (every status the fold applied), so every milestone of the
 // final fold is told whatever order the events arrived in. One reached only while an
@@ -35,7 +39,7 @@ import type { TrackingStatus } from './tracking-event.js';
 // `reached`) has been told already and is not taken back.
 
 /** Scans this old when a shipment takes the number belong to an earlier parcel (carriers reuse numbers). */
-export const STALE_TIMELINE_MS = 30 * 24 * 3_600_000;
+export const STALE_TIMELINE_MS = REUSED_NUMBER_GAP_MS;
 
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
 const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };
@@ -99,20 +103,24 @@ export class ShipmentMilestones implements MilestoneSink {
   }
 
   private async one(before: TrackingProjection, after: TrackingProjection, only?: { shipmentId: string; tellException: boolean }): Promise<void> {
-    const newly = after.reached.filter((s) => !before.reached.includes(s));
+    const newParcel = after.cycle !== before.cycle;
+    const newly = newParcel ? after.reached : after.reached.filter((s) => !before.reached.includes(s));
     const tn = after.trackingNumber;
+    // Shipments of the number's earlier parcels were created before the silence that ended them.
+    const since = after.cycleStart === null ? Number.NEGATIVE_INFINITY : after.cycleStart - REUSED_NUMBER_GAP_MS;
+    const deliveredKey = after.cycle === 0 ? `tracking.delivered:${tn}` : `tracking.delivered:${tn}:${String(after.cycle)}`;
     const stuck = only?.tellException === false ? undefined : exceptionNotice(before, after);
     const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { since: stuck.since, lastScanAt: stuck.lastScanAt } }];
     if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
-      if (only !== undefined && seen.id !== only.shipmentId) continue;
+      if ((only !== undefined && seen.id !== only.shipmentId) || seen.createdAt < since) continue;
       const wantsShip = after.reached.some((s) => SHIP.has(s));
       const wantsOut = after.reached.includes('out_for_delivery');
       if ((wantsShip && seen.state === 'created') || (wantsOut && seen.state === 'shipped')) await this.carrierSteps(seen.id, seen.orderId, wantsOut);
       // After the steps, whether they came in this batch or an earlier one: the customer
       // hears the same notices however the provider grouped its scans.
       if (newly.includes('returned_to_sender')) await this.carrierReturn(seen);
-      const told: MilestoneNotice[] = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered', key: `tracking.delivered:${tn}` }] : notices;
+      const told: MilestoneNotice[] = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered', key: deliveredKey }] : notices;
       if (told.length === 0) continue;
       const order = await this.store.orders.get(seen.orderId);
       if (order === undefined) continue;

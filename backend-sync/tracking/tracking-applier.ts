@@ -291,6 +291,7 @@ export class TrackingApplier {
     const moved = changes.filter(
       (c) =>
         c.after.status !== c.before.status ||
+        c.after.cycle !== c.before.cycle ||
         !sameMembers(c.after.reached, c.before.reached) ||
         (c.after.status === 'exception' && c.after.lastAppliedKey !== c.before.lastAppliedKey),
     );

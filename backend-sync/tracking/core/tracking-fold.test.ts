@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalTrackingEvent, TrackingStatus } from '../tracking-event.js';
 import { trackingStatuses } from '../tracking-event.js';
 import { normalisedHash, orderKey } from './event-identity.js';
-import { foldHistory, foldStep, emptyProjection, isInOrder, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
+import { REUSED_NUMBER_GAP_MS, foldHistory, foldStep, emptyProjection, isInOrder, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
 import { transitionVerdict } from './status-rules.js';
 
 const T = 1_800_000_000_000;
@@ -87,15 +87,48 @@ describe('the tracking fold', () => {
     expect(projection.carrierPromise).toBe(T + 86_400_000);
   });
 
+  describe('a number the carrier recycles', () => {
+    const DAY = 86_400_000;
+    const first = [fe('picked_up', T, { location: { city: 'A' } }), fe('in_transit', T + MIN), fe('delivered', T + 2 * MIN, { estimatedDeliveryAt: T + DAY })];
+
+    it('starts a new parcel at a journey scan after a long silence: its own status, milestones and scans', () => {
+      const again = T + 2 * MIN + REUSED_NUMBER_GAP_MS + DAY;
+      const { projection, flags } = foldHistory('TN', 'ups', [...first, fe('label_created', again), fe('picked_up', again + MIN, { location: { city: 'B' } })]);
+      expect(flags).toEqual([]);
+      expect(projection).toMatchObject({ status: 'picked_up', reached: ['label_created', 'picked_up'], location: { city: 'B' }, carrierPromise: null, events: 5, cycle: 1, cycleStart: again });
+      expect(projection.recent.map((r) => r.eventTime)).toEqual([again + MIN, again]);
+    });
+
+    it('within the silence it is a step backwards: flagged, not applied', () => {
+      const soon = T + 2 * MIN + REUSED_NUMBER_GAP_MS - MIN;
+      const { projection, flags } = foldHistory('TN', 'ups', [...first, fe('picked_up', soon)]);
+      expect(projection).toMatchObject({ status: 'delivered', cycle: 0, cycleStart: null });
+      expect(flags.map((f) => f.to)).toEqual(['picked_up']);
+    });
+
+    it('a parcel stuck for weeks that moves again is the same parcel, and a late scan of the old parcel stays in its cycle', () => {
+      const stuck = foldHistory('TN', 'ups', [fe('in_transit', T), fe('exception', T + MIN), fe('in_transit', T + MIN + REUSED_NUMBER_GAP_MS + DAY)]).projection;
+      expect(stuck).toMatchObject({ status: 'in_transit', cycle: 0, reached: ['in_transit', 'exception'] });
+      const again = T + REUSED_NUMBER_GAP_MS + 10 * DAY;
+      const all = [...first, fe('picked_up', again), fe('out_for_delivery', T + 90 * MIN)];
+      const clean = foldHistory('TN', 'ups', all).projection;
+      expect(clean).toMatchObject({ status: 'picked_up', cycle: 1, cycleStart: again, flagged: 1 });
+      // The old parcel's late scan arrives after the new parcel's first: the same state.
+      expect(live([all[0], all[1], all[2], all[3], all[4]] as FoldEvent[])).toEqual(clean);
+    });
+  });
+
   it('ends in the same projection live, in any arrival order, as the fold of the clean stream (property)', () => {
     const arbEvent = fc.record({
       status: fc.constantFrom(...trackingStatuses),
       minute: fc.integer({ min: 0, max: 400 }),
       city: fc.constantFrom('A', 'B', 'C'),
+      // Some scans come after a silence long enough to be a recycled number's next parcel.
+      parcel: fc.constantFrom(0, 0, 1),
     });
     fc.assert(
       fc.property(fc.array(arbEvent, { minLength: 1, maxLength: 25 }), fc.integer(), (raw, seed) => {
-        const events = raw.map((r) => fe(r.status, T + r.minute * MIN, { location: { city: r.city } }));
+        const events = raw.map((r) => fe(r.status, T + r.parcel * (REUSED_NUMBER_GAP_MS + 86_400_000) + r.minute * MIN, { location: { city: r.city } }));
         const unique = [...new Map(events.map((e) => [e.hash, e])).values()];
         const clean = foldHistory('TN', 'ups', unique).projection;
         const shuffled = fc.sample(fc.shuffledSubarray(unique, { minLength: unique.length, maxLength: unique.length }), { numRuns: 1, seed })[0] as FoldEvent[];

@@ -8,6 +8,17 @@ import { transitionVerdict } from './status-rules.js';
 // The live applier folds one step at a time while events arrive in order, and re-folds
 // the whole history when one arrives late, so the live projection always equals the fold
 // of its history, whatever the arrival order (docs/decisions/0030). Pure: no clock, no I/O.
+//
+// Carriers recycle tracking numbers. After a silence longer than REUSED_NUMBER_GAP_MS, a scan
+// that starts a journey (label created, picked up, in transit) where the number's state
+// would refuse it is a new parcel, not a step backwards: the fold starts a new cycle from
+// it (status, milestones, location and recent scans are the new parcel's alone), keeping the
+// event and flag counts. The old parcel's scans stay in history; a late one of them folds
+// into the cycle it belongs to, since the rule sits in the fold itself.
+
+/** A number silent this long before a scan that starts a journey is the carrier's recycled number: a new parcel. */
+export const REUSED_NUMBER_GAP_MS = 30 * 24 * 3_600_000;
+const JOURNEY_START: ReadonlySet<TrackingStatus> = new Set(['label_created', 'picked_up', 'in_transit']);
 
 /** One history entry as the fold sees it. */
 export interface FoldEvent {
@@ -49,6 +60,10 @@ export const TrackingProjection = z.object({
   recent: z.array(RecentEntry),
   events: z.number().int(),
   flagged: z.number().int(),
+  /** How many times the carrier has reused the number before the parcel it tracks now (0: the first parcel). */
+  cycle: z.number().int().default(0),
+  /** Event time of the current parcel's first scan, once the number has been reused (null for the first parcel). */
+  cycleStart: z.number().nullable().default(null),
 });
 export type TrackingProjection = z.infer<typeof TrackingProjection>;
 
@@ -76,7 +91,25 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
     recent: [],
     events: 0,
     flagged: 0,
+    cycle: 0,
+    cycleStart: null,
   };
+}
+
+/** Whether `ev` is a new parcel under a recycled number rather than a scan of the one `p` tracks. */
+function startsNewParcel(p: TrackingProjection, ev: CanonicalTrackingEvent): boolean {
+  return (
+    p.status !== null &&
+    p.lastEventTime !== null &&
+    ev.eventTime - p.lastEventTime > REUSED_NUMBER_GAP_MS &&
+    JOURNEY_START.has(ev.status) &&
+    !transitionVerdict(p.status, ev.status).legal
+  );
+}
+
+/** The state a recycled number starts its next parcel from: nothing of the last one but the counts. */
+function nextCycle(p: TrackingProjection, ev: CanonicalTrackingEvent): TrackingProjection {
+  return { ...emptyProjection(p.trackingNumber, p.carrier), maxKey: p.maxKey, events: p.events, flagged: p.flagged, cycle: p.cycle + 1, cycleStart: ev.eventTime };
 }
 
 function recentOf(e: CanonicalTrackingEvent, flagged: boolean): RecentEntry {
@@ -93,8 +126,9 @@ export type StepOutcome = { kind: 'applied' } | { kind: 'flagged'; flag: Flag };
  * One fold step. The caller guarantees `e.key` is greater than `p.maxKey` (events in
  * order); a late event is not a step but a re-fold (foldHistory).
  */
-export function foldStep(p: TrackingProjection, e: FoldEvent): { next: TrackingProjection; outcome: StepOutcome } {
+export function foldStep(current: TrackingProjection, e: FoldEvent): { next: TrackingProjection; outcome: StepOutcome } {
   const ev = e.event;
+  const p = startsNewParcel(current, ev) ? nextCycle(current, ev) : current;
   const verdict = transitionVerdict(p.status, ev.status);
   // One object literal per step (no spread of a spread): the live applier runs this per event.
   if (!verdict.legal) {
@@ -116,6 +150,8 @@ export function foldStep(p: TrackingProjection, e: FoldEvent): { next: TrackingP
     recent: pushRecent(p.recent, recentOf(ev, false)),
     events: p.events + 1,
     flagged: p.flagged,
+    cycle: p.cycle,
+    cycleStart: p.cycleStart,
   };
   return { next, outcome: APPLIED };
 }

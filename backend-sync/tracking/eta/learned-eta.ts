@@ -48,7 +48,10 @@ export class LegLearner {
     let delta: LegStats = emptyLegStats;
     let shipments = 0;
     for (const p of arrived) {
-      const next = learnLeg(delta, { carrier: p.carrier, events: timelines.get(p.trackingNumber) ?? [] });
+      // A recycled number's earlier parcels are not this one's legs.
+      const since = p.cycleStart ?? Number.NEGATIVE_INFINITY;
+      const events = (timelines.get(p.trackingNumber) ?? []).filter((e) => e.eventTime >= since);
+      const next = learnLeg(delta, { carrier: p.carrier, events });
       if (next !== delta) shipments++;
       delta = next;
     }

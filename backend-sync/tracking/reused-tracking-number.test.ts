@@ -1,0 +1,73 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { acceptAndApply, noticesOf } from '../testing/backend-tracking.js';
+import { paidOrder, ship } from '../testing/order-helpers.js';
+import { testEngines } from '../testing/pg-test-db.js';
+import { scan } from '../testing/tracking-helpers.js';
+import { REUSED_NUMBER_GAP_MS } from './core/tracking-fold.js';
+import { carrierPromiseEta } from './eta-seam.js';
+import { rebuildTracking } from './rebuild-tracking.js';
+
+// Carriers recycle tracking numbers: months after a parcel's journey ended, another parcel
+// travels under the same number. Before, its scans were steps backwards from the old
+// parcel's end (flagged for review, never applied): the new shipment never moved, its
+// customer was never told, and GET /track showed the old parcel's journey to them.
+
+const engines = await testEngines('reused tracking number');
+const DAY = 86_400_000;
+
+describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) => {
+  let f: BackendFixture;
+  beforeEach(async () => {
+    f = await makeBackend({ engine });
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+  });
+  afterEach(() => f.close());
+
+  const track = async (tn: string) =>
+    (await (await f.app()).inject({ method: 'GET', url: `/track/${tn}` })).json<{ status: string; history: Array<{ status: string; eventTime: number; location?: { city?: string } }> }>();
+
+  it("the next parcel moves its own shipment, tells its own customer, and shows only its own journey", async () => {
+    const old = await paidOrder(f, 'ord-old', [{ lineId: 'l1', size: 'M' }]);
+    const first = await ship(f, old.id, ['l1'], 'lk-a', 'M', '1ZREUSE');
+    await acceptAndApply(f, [scan('1ZREUSE', 'picked_up', f.clock.now() - 120_000, { location: { city: 'Old Town' } }), scan('1ZREUSE', 'returned_to_sender', f.clock.now() - 60_000)]);
+    expect((await f.services.shipments.get(first.id)).state).toBe('returned_to_sender');
+    const oldNotices = (await f.store.notifications.list({})).filter((n) => n.payload['orderId'] === old.id).length;
+
+    f.clock.advance(REUSED_NUMBER_GAP_MS + 60 * DAY);
+    const o = await paidOrder(f, 'ord-new', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZREUSE');
+    expect(s.state).toBe('created');
+    const t = f.clock.now() - 3 * 3_600_000;
+    await acceptAndApply(f, [scan('1ZREUSE', 'label_created', t), scan('1ZREUSE', 'picked_up', t + 60_000, { location: { city: 'Kassel' } })]);
+    expect((await f.services.shipments.get(s.id)).state).toBe('shipped');
+    expect(await noticesOf(f, 'shipment.shipped', s.id)).toHaveLength(1);
+
+    await acceptAndApply(f, [scan('1ZREUSE', 'exception', t + 2 * 3_600_000, { carrierReason: 'address unclear' })]);
+    expect(await noticesOf(f, 'tracking.exception', s.id)).toHaveLength(1);
+    const view = await track('1ZREUSE');
+    expect(view.status).toBe('exception');
+    expect(view.history.map((h) => h.status)).toEqual(['exception', 'picked_up', 'label_created']);
+    expect(JSON.stringify(view)).not.toContain('Old Town');
+
+    await acceptAndApply(f, [scan('1ZREUSE', 'in_transit', t + 2.5 * 3_600_000), scan('1ZREUSE', 'out_for_delivery', t + 2.8 * 3_600_000)]);
+    expect((await f.services.shipments.get(s.id)).state).toBe('out_for_delivery');
+    expect(await noticesOf(f, 'shipment.out_for_delivery', s.id)).toHaveLength(1);
+    // The old parcel's order heard nothing of the new one, and its shipment stayed returned.
+    expect((await f.store.notifications.list({})).filter((n) => n.payload['orderId'] === old.id)).toHaveLength(oldNotices);
+    expect((await f.services.shipments.get(first.id)).state).toBe('returned_to_sender');
+    // Nothing of it is flagged for review, and the projection is the fold of its history.
+    expect((await f.store.tracking.projection('1ZREUSE'))?.projection).toMatchObject({ flagged: 0, cycle: 1, cycleStart: t });
+    expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+  });
+
+  it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {
+    const o = await paidOrder(f, 'ord-week', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZWEEK');
+    await acceptAndApply(f, [scan('1ZWEEK', 'picked_up', f.clock.now() - 120_000), scan('1ZWEEK', 'returned_to_sender', f.clock.now() - 60_000)]);
+    f.clock.advance(7 * DAY);
+    await acceptAndApply(f, [scan('1ZWEEK', 'in_transit', f.clock.now() - 60_000)]);
+    expect((await f.store.tracking.projection('1ZWEEK'))?.projection).toMatchObject({ status: 'returned_to_sender', flagged: 1, cycle: 0 });
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+  });
+});
