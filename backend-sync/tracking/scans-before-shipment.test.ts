@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
+import { sql } from '../store/sql/sql-text.js';
 import { acceptAndApply, noticesOf, scanAt } from '../testing/backend-tracking.js';
 import { testEngines } from '../testing/pg-test-db.js';
 import { scan } from '../testing/tracking-helpers.js';
@@ -71,6 +72,8 @@ describe.each(engines)('scans that came before their shipment, on %s', (engine) 
     await f.services.shipments.create(o.id, { lineIds: ['l1'], carrier: 'DHL Express', trackingNumber: 'JD0001', delivery: { lockerId: 'lk-a', size: 'M' } }, 'merchant');
     await send([scan('JD0001', 'picked_up', at(0), { carrier: 'dhl' })]);
     expect((await f.store.tracking.projection('JD0001'))?.projection.carrier).toBe('dhl');
+    // The column an operator's SQL reads says the same.
+    expect(await f.store.x.one(sql(`SELECT carrier FROM tracking_state WHERE tracking_number = 'JD0001'`))).toEqual({ carrier: 'dhl' });
     expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
   });
 

@@ -156,7 +156,8 @@ const lockState = sqlPer({
   postgres: `SELECT state_json, version FROM tracking_state WHERE tracking_number = ? FOR UPDATE`,
 });
 const getState = sql(`SELECT state_json, version FROM tracking_state WHERE tracking_number = ?`);
-const saveState = sql(`UPDATE tracking_state SET status = @status, state_json = @state, version = version + 1, updated_at = @now WHERE tracking_number = @tn`);
+// The carrier column follows the projection's (a row a shipment created names the merchant's spelling until the first scan).
+const saveState = sql(`UPDATE tracking_state SET carrier = @carrier, status = @status, state_json = @state, version = version + 1, updated_at = @now WHERE tracking_number = @tn`);
 
 const ensureStates = sqlPer({
   sqlite: `INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at)
@@ -172,10 +173,10 @@ const lockStates = sqlPer({
   postgres: `SELECT tracking_number, state_json, version FROM tracking_state WHERE tracking_number IN (SELECT json_array_elements_text(?::json)) ORDER BY tracking_number FOR UPDATE`,
 });
 const saveStates = sqlPer({
-  sqlite: `UPDATE tracking_state SET status = j.status, state_json = j.state, version = version + 1, updated_at = @now
-           FROM (SELECT json_extract(value, '$.t') AS tn, json_extract(value, '$.st') AS status, json_extract(value, '$.s') AS state FROM json_each(@rows)) AS j
+  sqlite: `UPDATE tracking_state SET carrier = j.carrier, status = j.status, state_json = j.state, version = version + 1, updated_at = @now
+           FROM (SELECT json_extract(value, '$.t') AS tn, json_extract(value, '$.c') AS carrier, json_extract(value, '$.st') AS status, json_extract(value, '$.s') AS state FROM json_each(@rows)) AS j
            WHERE tracking_state.tracking_number = j.tn`,
-  postgres: `UPDATE tracking_state AS s SET status = j.x->>'st', state_json = j.x->>'s', version = s.version + 1, updated_at = @now
+  postgres: `UPDATE tracking_state AS s SET carrier = j.x->>'c', status = j.x->>'st', state_json = j.x->>'s', version = s.version + 1, updated_at = @now
            FROM json_array_elements(@rows::json) AS j(x) WHERE s.tracking_number = j.x->>'t'`,
 });
 const putReads = sqlPer({
@@ -408,7 +409,7 @@ export class SqlTrackingRepository implements TrackingRepository {
       for (const p of ps) await this.saveProjection(p, now);
       return;
     }
-    await this.x.run(saveStates, { rows: JSON.stringify(ps.map((p) => ({ t: p.trackingNumber, st: p.status, s: JSON.stringify(p) }))), now });
+    await this.x.run(saveStates, { rows: JSON.stringify(ps.map((p) => ({ t: p.trackingNumber, c: p.carrier, st: p.status, s: JSON.stringify(p) }))), now });
   }
 
   async putReadModels(rows: ReadonlyArray<{ trackingNumber: string; row: ReadModelRow }>, now: number): Promise<void> {
@@ -431,7 +432,7 @@ export class SqlTrackingRepository implements TrackingRepository {
   }
 
   async saveProjection(p: TrackingProjection, now: number): Promise<void> {
-    await this.x.run(saveState, { tn: p.trackingNumber, status: p.status, state: JSON.stringify(p), now });
+    await this.x.run(saveState, { tn: p.trackingNumber, carrier: p.carrier, status: p.status, state: JSON.stringify(p), now });
   }
 
   async putReadModel(trackingNumber: string, row: ReadModelRow, now: number): Promise<void> {
