@@ -10,8 +10,9 @@ export default defineConfig({
     pool: 'forks',
     // Vitest's default is one worker fewer than the cores: on a 2-core CI box that ran the
     // 230 files one at a time (~800 s). Most files wait on SQLite fsyncs, PostgreSQL, a broker
-    // or timers, so one per core roughly halves the wall time (~270 s). Files share nothing
-    // that could collide: each opens its own temp dir, PostgreSQL schema and free ports.
+    // or timers, so one per core roughly halves the wall time (~270 s). Files running side by
+    // side must not share state: each opens its own temp dir, PostgreSQL schema and free
+    // ports, watches only its own schema's sessions, and builds programs into its own dir.
     maxWorkers: '100%',
     testTimeout: 30_000,
     hookTimeout: 30_000,

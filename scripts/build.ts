@@ -17,8 +17,13 @@ export interface BuiltProgram {
   entries: Record<string, string>;
 }
 
-export async function buildProgram(name: ProgramName): Promise<BuiltProgram> {
-  const options = esbuildOptionsFor(root, name);
+/**
+ * Builds one program into its own output directory, or into `o.outdir` (a test or a release
+ * that must not share the one in the tree: building empties the directory first, under
+ * anything else running from it).
+ */
+export async function buildProgram(name: ProgramName, o: { outdir?: string } = {}): Promise<BuiltProgram> {
+  const options = { ...esbuildOptionsFor(root, name), ...(o.outdir === undefined ? {} : { outdir: o.outdir }) };
   // Chunk names carry a content hash: stale ones from an earlier build must not ship.
   rmSync(options.outdir, { recursive: true, force: true });
   await build(options);

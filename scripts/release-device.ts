@@ -5,7 +5,7 @@
 // device/deploy (systemd unit, install and update scripts). Native modules are built on the
 // board by `npm ci --omit=dev` at install, for the board's own CPU and Node.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildProgram } from './build.js';
@@ -42,9 +42,9 @@ export async function releaseDevice(outDir: string): Promise<DeviceRelease> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 
-  const built = await buildProgram('device');
-  // The whole output directory: entries, chunks (by relative path) and their maps.
-  cpSync(built.outdir, dir, { recursive: true });
+  // Entries, chunks (by relative path) and their maps, built straight into the release (not
+  // through device/dist, which another build may be emptying meanwhile).
+  await buildProgram('device', { outdir: dir });
 
   // Exact versions: the board installs what CI tested, not whatever a range allows today.
   const dependencies = Object.fromEntries(Object.keys(runtimeDependencies(root, 'device')).map((d) => [d, installedVersion(d)]));

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -138,7 +138,10 @@ describe.skipIf(skip)('provisioning a locker end to end (compiled device, privat
     // The compiled device, from the bundle, as its own process. Its data dir exists, as
     // device/deploy/install.sh makes /var/lib/locker on the board.
     mkdirSync(join(dir, 'data'), { mode: 0o700 });
-    const main = (await buildProgram('device')).entries['main'];
+    // Built into this test's own directory (device/dist is another test's to rebuild), with
+    // the repository's packages in reach as the board's install puts them beside it.
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    const main = (await buildProgram('device', { outdir: join(dir, 'app') })).entries['main'];
     if (main === undefined) throw new Error('the device build has no main entry');
     const device = spawn(process.execPath, [main, join(bundle, 'device.json')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     cleanups.push(() => stopChild(device));
