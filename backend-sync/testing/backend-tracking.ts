@@ -11,7 +11,7 @@ export async function acceptAndApply(f: BackendFixture, events: CanonicalTrackin
   await f.services.tracking.applier.drain();
 }
 
-/** A scan time `minutes` after ten hours before the fixture's now (so a day of scans stays in the past). */
+/** A scan time `minutes` after ten hours before the fixture's now (so ten hours of scans stay in the past). */
 export function scanAt(f: BackendFixture, minutes: number): number {
   return f.clock.now() - 10 * 3_600_000 + minutes * 60_000;
 }

@@ -143,7 +143,11 @@ const freeCompartment = sql(
     WHERE locker_id = ? AND id = ? AND reservation_id = ? AND state IN ('held', 'reserved')`,
 );
 // Moves a live reservation to a named door (the locker already put its parcel there).
-const liveDoor = sql(`SELECT locker_id, compartment_id FROM reservations WHERE id = ? AND status IN ('held', 'confirmed', 'consumed')`);
+// Locked (PostgreSQL), so the door read is the door the UPDATE moves it from.
+const liveDoor = sqlPer({
+  sqlite: `SELECT locker_id, compartment_id FROM reservations WHERE id = ? AND status IN ('held', 'confirmed', 'consumed')`,
+  postgres: `SELECT locker_id, compartment_id FROM reservations WHERE id = ? AND status IN ('held', 'confirmed', 'consumed') FOR UPDATE`,
+});
 const repoint = sql(`UPDATE reservations SET compartment_id = ?, updated_at = ? WHERE id = ? AND status IN ('held', 'confirmed', 'consumed')`);
 const consume = sql(`UPDATE reservations SET status = 'consumed', shipment_id = @shipmentId, updated_at = @now WHERE id = @id AND status = 'confirmed'`);
 // Several instances sweep at once: each takes rows the others have not locked.
