@@ -3,8 +3,7 @@ import { GENESIS_PREV_HASH, auditRecordHash, type AuditRecordWire } from '../sha
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { signal } from '../testing/signal.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
-import pg from 'pg';
-import { PG_URL, dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
+import { dropSchema, freshSchemaName, pgSuitesRun, testEngines, waitForLockWait } from '../testing/pg-test-db.js';
 
 // A compartment the locker took out of service and later put back (an operator's command
 // or the technician on site), as the locker uploads it: the backend's bookkeeping follows
@@ -374,7 +373,7 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
     const expiring = b.services.parcels.expire(s.id, { actor: 'sweeper', reason: 'pickup window lapsed' });
     await atRevoke.wait;
     const repairing = locker.upload(back(cmp, 'occupied', s.id));
-    await waitForLockWait(schema);
+    await waitForLockWait(schema, '%orders%');
     gate.fire();
     const [expired, repaired] = await Promise.allSettled([expiring, repairing]);
     expect(expired.status).toBe('fulfilled');
@@ -403,7 +402,7 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
     const stepping = b.services.shipments.carrierEvent(s.id, 'ship', { actor: 'carrier', reason: 'api' });
     await atUpdate.wait;
     const failing = lockerChain(() => a, 'lk-q').upload(out('M1'));
-    await waitForLockWait(schema);
+    await waitForLockWait(schema, '%orders%');
     gate.fire();
     const [stepped, failed] = await Promise.allSettled([stepping, failing]);
     expect([stepped.status, failed.status]).toEqual(['fulfilled', 'fulfilled']);
@@ -435,19 +434,3 @@ describe.runIf(await pgSuitesRun('compartment back in service, two instances'))(
     expect((await a.services.reservations.reserve('h-after', { orderRef: 'c-a', lockerId: 'lk-r', size: 'M' })).body.compartmentId).toBe('M1');
   });
 });
-
-/** Until a session of this schema's backends waits on a row lock of orders (the racing upload reached the order). */
-async function waitForLockWait(schema: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    for (let i = 0; i < 200; i++) {
-      const r = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%orders%' AND application_name LIKE $1`, [`%${schema}`]);
-      if ((r.rows[0]?.n ?? 0) > 0) return;
-      await new Promise((res) => setTimeout(res, 25));
-    }
-    throw new Error('the upload never waited on the order');
-  } finally {
-    await c.end();
-  }
-}

@@ -54,6 +54,34 @@ export async function dropSchema(schema: string): Promise<void> {
   }
 }
 
+/** The application_name a test store's connections carry: names its schema, so a test finds its own sessions among other files'. */
+export function testApplicationName(schema: string): string {
+  return `locker-test ${schema}`;
+}
+
+/**
+ * Until a session of `schema`'s test stores waits on a lock while running a statement that
+ * matches `queryLike` (a racing request reached the row another holds). Only this schema's
+ * sessions count: other test files run beside this one on the same server.
+ */
+export async function waitForLockWait(schema: string, queryLike = '%'): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    for (let i = 0; i < 400; i++) {
+      const r = await c.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1 AND query ILIKE $2`,
+        [testApplicationName(schema), queryLike],
+      );
+      if ((r.rows[0]?.n ?? 0) > 0) return;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    throw new Error(`no session of ${schema} waited on a lock in ${queryLike}`);
+  } finally {
+    await c.end();
+  }
+}
+
 export type EngineName = 'sqlite' | 'postgres';
 
 /** The engines a contract suite runs on here: always SQLite, PostgreSQL when it runs. */

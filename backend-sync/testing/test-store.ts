@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { silentLogger, type Logger } from '../shared/logger.js';
 import { openPgStore, openSqliteStore } from '../store/open-store.js';
 import type { SqlStore } from '../store/sql-store.js';
-import { dropSchema, freshSchemaName, PG_URL, type EngineName } from './pg-test-db.js';
+import { dropSchema, freshSchemaName, PG_URL, testApplicationName, type EngineName } from './pg-test-db.js';
 
 // Whole stores of either engine for tests; PostgreSQL ones live in a fresh schema that
 // dispose() drops.
@@ -17,7 +17,7 @@ export interface TestPgStore {
 /** A migrated store in a fresh schema of the test server (its connections' application_name names the schema, so a test can find its own among other files' in pg_stat_activity). */
 export async function openTestPgStore(o: { logger?: Logger; poolSize?: number; schema?: string } = {}): Promise<TestPgStore> {
   const schema = o.schema ?? freshSchemaName();
-  const store = await openPgStore({ url: PG_URL, schema, poolSize: o.poolSize ?? 8, applicationName: `locker-test ${schema}` }, o.logger ?? silentLogger());
+  const store = await openPgStore({ url: PG_URL, schema, poolSize: o.poolSize ?? 8, applicationName: testApplicationName(schema) }, o.logger ?? silentLogger());
   return {
     store,
     schema,

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openTestExecutor } from '../../testing/test-executor.js';
 import { testEngines } from '../../testing/pg-test-db.js';
@@ -183,10 +182,15 @@ describe.each(engines)('OrderRepository and ShipmentRepository on %s', (engine) 
       await shipments.insert(shipment(`d${String(i)}`));
       await shipments.update(`d${String(i)}`, 1, { state: 'delivered', pickupDeadline: T - 100 + i }, T);
     }
+    // Neither commits before both have read: the second reads while the first's rows are locked.
+    let read = 0;
+    let bothRead!: () => void;
+    const barrier = new Promise<void>((resolve) => (bothRead = resolve));
     const sweep = (): Promise<string[]> =>
       x.transaction(async () => {
         const due = await shipments.deliveredPastDeadline(T, 3);
-        await sleep(60); // the other sweep runs while these rows are locked
+        if (++read === 2) bothRead();
+        await barrier;
         return due.map((s) => s.id);
       });
     const [a, b] = await Promise.all([sweep(), sweep()]);

@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBackendError } from '../../shared/errors.js';
 import { openTestExecutor } from '../../testing/test-executor.js';
-import { testEngines } from '../../testing/pg-test-db.js';
+import { testEngines, waitForLockWait } from '../../testing/pg-test-db.js';
 import { SqlReservationRepository } from '../sql/reservation-repository.js';
 import type { SqlExecutor } from '../sql/sql-executor.js';
 import { sql } from '../sql/sql-text.js';
@@ -30,10 +29,11 @@ const addCompartment = sql(
 describe.each(engines)('ReservationRepository on %s', (engine) => {
   let x: SqlExecutor;
   let dispose: () => Promise<void>;
+  let schema: string | undefined;
   let repo: SqlReservationRepository;
 
   beforeEach(async () => {
-    ({ x, dispose } = await openTestExecutor(engine, dir));
+    ({ x, dispose, schema } = await openTestExecutor(engine, dir));
     repo = new SqlReservationRepository(x);
     await x.run(addLocker, { id: 'lk', pepper: Buffer.alloc(32, 1), at: T });
     for (let i = 0; i < 10; i++) await x.run(addCompartment, ['lk', `M${String(i).padStart(2, '0')}`]);
@@ -259,7 +259,9 @@ describe.each(engines)('ReservationRepository on %s', (engine) => {
     });
     await held;
     const second = hold('second', 'raced-key').catch((err: unknown) => err);
-    await sleep(150);
+    // PostgreSQL: the second waits on the first's uncommitted key. SQLite: it queues behind
+    // the open transaction on the one connection, whenever the commit comes.
+    if (schema !== undefined) await waitForLockWait(schema);
     commit();
     expect((await first).kind).toBe('held');
     const got = await second;
