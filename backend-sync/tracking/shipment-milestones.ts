@@ -4,6 +4,7 @@ import type { ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { exceptionNotice } from './core/exception-notice.js';
 import { REUSED_NUMBER_GAP_MS, emptyProjection, type TrackingProjection } from './core/tracking-fold.js';
+import { defaultPollPolicy, type PollPolicyConfig } from './polling/hybrid-poll-policy.js';
 import type { MilestoneSink } from './tracking-applier.js';
 import type { TrackingStatus } from './tracking-event.js';
 
@@ -65,6 +66,7 @@ export class ShipmentMilestones implements MilestoneSink {
     private readonly transitions: OrderTransitions,
     logger: Logger,
     private readonly returns?: CarrierReturns,
+    private readonly pollPolicy: PollPolicyConfig = defaultPollPolicy,
   ) {
     this.log = logger.child({ component: 'tracking-milestones' });
   }
@@ -85,14 +87,20 @@ export class ShipmentMilestones implements MilestoneSink {
   }
 
   /**
-   * After the shipment was inserted: what the timeline reached before it existed, for this
-   * shipment only (another of the number had its own milestones when they were reached). A
+   * After the shipment was inserted: its number's poll schedule entry, then what the
+   * timeline reached before it existed, for this shipment only (another of the number had its own milestones when they were reached). A
    * number silent for longer than STALE_TIMELINE_MS is a carrier's recycled number, not this
    * parcel: its past is left alone.
    */
   async caughtUp(timeline: TrackingProjection, shipmentId: string, now: number): Promise<void> {
+    const stale = timeline.lastEventTime !== null && timeline.lastEventTime < now - STALE_TIMELINE_MS;
+    // Polling covers the shipment from its creation, even if its carrier never sends a
+    // webhook (a subscription that failed at label time): due when webhooks would have gone
+    // quiet. A recycled number's stopped entry starts over.
+    const dueBy = now + this.pollPolicy.unknownStatus.quietAfterMs;
+    await this.store.pollSchedule.enroll({ trackingNumber: timeline.trackingNumber, carrier: timeline.carrier, at: now, dueBy, restart: stale });
     if (timeline.status === null) return;
-    if (timeline.lastEventTime !== null && timeline.lastEventTime < now - STALE_TIMELINE_MS) {
+    if (stale) {
       this.log.info({ trackingNumber: timeline.trackingNumber, shipmentId, lastEventTime: timeline.lastEventTime }, 'tracking.catch_up_skipped_stale');
       return;
     }

@@ -74,7 +74,7 @@ const noteWebhook = sqlPer({
   sqlite: `INSERT INTO tracking_poll_schedule (tracking_number, carrier, status, last_webhook_at, created_at, mode, next_poll_at, failures)
            VALUES (@tn, @carrier, @status, @at, @at, 'webhook', coalesce(@due, @at), 0)
            ON CONFLICT (tracking_number) DO UPDATE SET
-             last_webhook_at = max(coalesce(tracking_poll_schedule.last_webhook_at, @at), @at), status = @status,
+             carrier = @carrier, last_webhook_at = max(coalesce(tracking_poll_schedule.last_webhook_at, @at), @at), status = @status,
              next_poll_at = ${NEXT('tracking_poll_schedule', 'coalesce(@due, @at)', '@due')}, failures = ${FAILURES('tracking_poll_schedule')}`,
   postgres: `WITH src AS (SELECT x->>'t' AS tn, x->>'c' AS carrier, x->>'s' AS status, (x->>'at')::bigint AS at, (x->>'due')::bigint AS due
                         FROM json_array_elements(@rows::json) AS a(x)),
@@ -82,7 +82,7 @@ const noteWebhook = sqlPer({
                    SELECT tn, carrier, status, at, at, 'webhook', coalesce(due, at), 0 FROM src
                    ON CONFLICT (tracking_number) DO NOTHING RETURNING tracking_number)
            UPDATE tracking_poll_schedule AS p SET
-             last_webhook_at = greatest(p.last_webhook_at, src.at), status = src.status,
+             carrier = src.carrier, last_webhook_at = greatest(p.last_webhook_at, src.at), status = src.status,
              next_poll_at = ${NEXT('p', 'coalesce(src.due, src.at)', 'src.due')}, failures = ${FAILURES('p')}
            FROM src WHERE p.tracking_number = src.tn AND src.tn NOT IN (SELECT tracking_number FROM ins)`,
 });
@@ -90,7 +90,7 @@ const noteEvent = sqlPer({
   sqlite: `INSERT INTO tracking_poll_schedule (tracking_number, carrier, status, eta_at, last_event_at, created_at, mode, next_poll_at, failures)
            VALUES (@tn, @carrier, @status, @eta, @eventAt, @now, 'webhook', coalesce(@due, @now), 0)
            ON CONFLICT (tracking_number) DO UPDATE SET
-             status = @status, eta_at = coalesce(@eta, tracking_poll_schedule.eta_at),
+             carrier = @carrier, status = @status, eta_at = coalesce(@eta, tracking_poll_schedule.eta_at),
              last_event_at = max(coalesce(tracking_poll_schedule.last_event_at, @eventAt), @eventAt),
              next_poll_at = ${NEXT('tracking_poll_schedule', 'coalesce(@due, @now)', '@due')}, failures = ${FAILURES('tracking_poll_schedule')}`,
   postgres: `WITH src AS (SELECT x->>'t' AS tn, x->>'c' AS carrier, x->>'s' AS status, (x->>'eta')::bigint AS eta, (x->>'ev')::bigint AS ev,
@@ -100,9 +100,21 @@ const noteEvent = sqlPer({
                    SELECT tn, carrier, status, eta, ev, now, 'webhook', coalesce(due, now), 0 FROM src
                    ON CONFLICT (tracking_number) DO NOTHING RETURNING tracking_number)
            UPDATE tracking_poll_schedule AS p SET
-             status = src.status, eta_at = coalesce(src.eta, p.eta_at), last_event_at = greatest(p.last_event_at, src.ev),
+             carrier = src.carrier, status = src.status, eta_at = coalesce(src.eta, p.eta_at), last_event_at = greatest(p.last_event_at, src.ev),
              next_poll_at = ${NEXT('p', 'coalesce(src.due, src.now)', 'src.due')}, failures = ${FAILURES('p')}
            FROM src WHERE p.tracking_number = src.tn AND src.tn NOT IN (SELECT tracking_number FROM ins)`,
+});
+
+// A shipment's number: a new entry, or (restart) the old parcel's entry made new.
+const ENROLL_RESET = `carrier = excluded.carrier, status = NULL, eta_at = NULL, last_event_at = NULL, last_webhook_at = NULL,
+  created_at = excluded.created_at, mode = 'webhook', next_poll_at = excluded.next_poll_at, failures = 0, lease_until = NULL`;
+const enroll = sqlPer({
+  sqlite: `INSERT INTO tracking_poll_schedule (tracking_number, carrier, status, created_at, mode, next_poll_at, failures)
+           VALUES (@tn, @carrier, NULL, @at, 'webhook', @due, 0)
+           ON CONFLICT (tracking_number) DO UPDATE SET ${ENROLL_RESET} WHERE @restart = 1`,
+  postgres: `INSERT INTO tracking_poll_schedule (tracking_number, carrier, status, created_at, mode, next_poll_at, failures)
+           VALUES (@tn, @carrier, NULL, @at::bigint, 'webhook', @due::bigint, 0)
+           ON CONFLICT (tracking_number) DO UPDATE SET ${ENROLL_RESET} WHERE @restart::int = 1`,
 });
 
 export class SqlPollSchedule implements PollSchedulePort {
@@ -156,6 +168,10 @@ export class SqlPollSchedule implements PollSchedulePort {
     if (events.length > 0) {
       await this.x.run(noteEvent, { rows: JSON.stringify(events.map((n) => ({ t: n.trackingNumber, c: n.carrier, s: n.status, eta: n.etaAt ?? null, ev: n.eventAt, now: n.at, due: n.dueByEvent ?? null }))) });
     }
+  }
+
+  async enroll(e: { trackingNumber: string; carrier: string; at: number; dueBy: number; restart: boolean }): Promise<void> {
+    await this.x.run(enroll, { tn: e.trackingNumber, carrier: e.carrier, at: e.at, due: e.dueBy, restart: e.restart ? 1 : 0 });
   }
 
   /** One entry as stored (diagnostics and tests). */

@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeBackend, type BackendFixture } from '../../testing/backend-fixture.js';
+import { lockerInput, makeBackend, type BackendFixture } from '../../testing/backend-fixture.js';
+import { paidOrder } from '../../testing/order-helpers.js';
 import { testEngines } from '../../testing/pg-test-db.js';
 import type { CanonicalTrackingEvent } from '../tracking-event.js';
 import { scan, SimulatedCarrierApi } from './testing/simulated-carrier-api.js';
 
-// The poller in the running backend: webhooks create every shipment's schedule entry (the
-// applier notes its news), a shipment whose webhooks go quiet is polled from the carrier's
-// API on loopback, and the polled scan goes through the same intake and applier into
-// GET /track; a shipment whose webhooks keep coming is left alone.
+// The poller in the running backend: a shipment's creation and every webhook keep its
+// number's schedule entry (the applier notes its news), a shipment whose webhooks go quiet,
+// or never came, is polled from the carrier's API on loopback, and the polled scan goes
+// through the same intake and applier into GET /track and the shipment; a shipment whose
+// webhooks keep coming is left alone.
 
 const HOUR = 3_600_000;
 let api: SimulatedCarrierApi | undefined;
@@ -73,5 +75,40 @@ describe.each(engines)('tracking polling in the backend on %s', (engine) => {
     // Once polled, QUIET1 stays on the out-for-delivery cadence; FRESH1 is still not due.
     const entry = await backend.store.pollSchedule.claimDue(backend.clock.now() + 15 * 60_000, 10, 60_000);
     expect(entry.map((e) => [e.trackingNumber, e.mode, e.status])).toEqual([['QUIET1', 'polling', 'out_for_delivery']]);
+  });
+
+  it('polls a shipment no webhook ever came for, and starts over for a number the carrier recycled', async () => {
+    api = new SimulatedCarrierApi();
+    const baseUrl = await api.start();
+    f = await makeBackend({ engine, config: { trackingPolling: { enabled: true, carriers: [{ carrier: 'simpost', baseUrl, requestsPerSecond: 50, burst: 5 }] } } });
+    const backend = f;
+    const poller = backend.services.tracking.poller!;
+    await backend.services.lockers.register(lockerInput('lk-p', 52.52, 13.405, { M: 2 }));
+    // The recycled number's old parcel: delivered 200 days ago, its entry stopped since.
+    const t0 = backend.clock.now();
+    await backend.services.tracking.intake.accept({ source: 'canonical', body: '{}', receivedAt: t0 }, [
+      webhookScan('REUSED1', 'in_transit', t0 - 200 * 24 * HOUR, 'r-1'),
+      webhookScan('REUSED1', 'delivered', t0 - 199 * 24 * HOUR, 'r-2'),
+    ]);
+    await backend.services.tracking.applier.drain();
+    const ship = async (key: string, tn: string) => {
+      const o = await paidOrder(backend, key, [{ lineId: 'l1', size: 'M' }]);
+      return backend.services.shipments.create(o.id, { lineIds: ['l1'], carrier: 'SimPost', trackingNumber: tn, delivery: { lockerId: 'lk-p', size: 'M' } }, 'test');
+    };
+    const silent = await ship('ord-silent', 'SILENT1');
+    const reused = await ship('ord-reused', 'REUSED1');
+    api.setShipment('SILENT1', [scan('s-1', 'PU', t0 + HOUR)]);
+    api.setShipment('REUSED1', [scan('r-3', 'PU', t0 + 2 * HOUR)]);
+
+    // No webhook for 48 hours: both numbers are promoted to polling, in one request.
+    backend.clock.advance(48 * HOUR - 1);
+    expect(await poller.run()).toBe(0);
+    backend.clock.advance(1);
+    expect(await poller.run()).toBe(2);
+    expect(api.requests.flatMap((r) => r.numbers).sort()).toEqual(['REUSED1', 'SILENT1']);
+    await backend.services.tracking.applier.kick();
+    expect((await backend.services.shipments.get(silent.id)).state).toBe('shipped');
+    expect((await backend.services.shipments.get(reused.id)).state).toBe('shipped');
+    expect(await backend.store.pollSchedule.get('REUSED1')).toMatchObject({ status: 'picked_up', mode: 'polling' });
   });
 });

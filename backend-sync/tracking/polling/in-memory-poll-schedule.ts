@@ -54,6 +54,13 @@ export class InMemoryPollSchedule implements PollSchedulePort {
     }
   }
 
+  enroll(n: { trackingNumber: string; carrier: string; at: number; dueBy: number; restart: boolean }): Promise<void> {
+    if (!this.entries.has(n.trackingNumber) || n.restart) {
+      this.entries.set(n.trackingNumber, { trackingNumber: n.trackingNumber, carrier: n.carrier, status: null, etaAt: null, lastEventAt: null, lastWebhookAt: null, createdAt: n.at, mode: 'webhook', nextPollAt: n.dueBy, failures: 0, leaseUntil: null });
+    }
+    return Promise.resolve();
+  }
+
   /** Test and diagnostics view of one entry (a copy). */
   get(trackingNumber: string): PollEntry | undefined {
     const e = this.entries.get(trackingNumber);
@@ -76,6 +83,7 @@ export class InMemoryPollSchedule implements PollSchedulePort {
       e = { trackingNumber, carrier, status: null, etaAt: null, lastEventAt: null, lastWebhookAt: null, createdAt: now, mode: 'webhook', nextPollAt: dueBy ?? now, failures: 0, leaseUntil: null };
       this.entries.set(trackingNumber, e);
     }
+    e.carrier = carrier;
     return e;
   }
 }

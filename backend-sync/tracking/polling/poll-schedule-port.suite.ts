@@ -103,5 +103,31 @@ export function describePollScheduleContract(name: string, open: () => Promise<P
         expect(await inspect('B')).toMatchObject({ nextPollAt: T0 + 10_800_000, failures: 0, mode: 'webhook' });
       }),
     );
+
+    it(
+      "enrols a shipment's number before any news, leaves an entry with news alone, and restarts a recycled number's",
+      withHarness(async ({ schedule, inspect }) => {
+        const H48 = 48 * 3_600_000;
+        await schedule.enroll({ trackingNumber: 'NEW', carrier: 'dhl_express', at: T0, dueBy: T0 + H48, restart: false });
+        expect(await inspect('NEW')).toEqual({ nextPollAt: T0 + H48, failures: 0, mode: 'webhook', leaseUntil: null });
+        expect(await schedule.claimDue(T0 + H48 - 1, 10, 1_000)).toEqual([]);
+        const [due] = await schedule.claimDue(T0 + H48, 10, 1_000);
+        expect(due).toMatchObject({ trackingNumber: 'NEW', carrier: 'dhl_express', status: null, createdAt: T0, lastWebhookAt: null, lastEventAt: null });
+        // The scans' carrier replaces the merchant's spelling.
+        await schedule.noteWebhook('NEW', 'dhl', T0 + H48 + 5, 'picked_up');
+        const [scanned] = await schedule.claimDue(T0 + 1e10, 10, 1_000);
+        expect(scanned).toMatchObject({ carrier: 'dhl', status: 'picked_up' });
+
+        await schedule.noteEvent({ trackingNumber: 'OLD', carrier: 'ups', status: 'delivered', eventAt: T0 - 1_000 }, T0);
+        const [old] = await schedule.claimDue(T0, 1, 1_000);
+        await schedule.reschedule('OLD', old!.leaseUntil!, { nextPollAt: null, failures: 0, mode: 'webhook' });
+        await schedule.enroll({ trackingNumber: 'OLD', carrier: 'ups', at: T0 + 10, dueBy: T0 + H48, restart: false });
+        expect(await inspect('OLD')).toMatchObject({ nextPollAt: null });
+        await schedule.enroll({ trackingNumber: 'OLD', carrier: 'ups', at: T0 + 10, dueBy: T0 + H48, restart: true });
+        expect(await inspect('OLD')).toEqual({ nextPollAt: T0 + H48, failures: 0, mode: 'webhook', leaseUntil: null });
+        const [again] = await schedule.claimDue(T0 + H48, 10, 1_000);
+        expect(again).toMatchObject({ trackingNumber: 'OLD', status: null, createdAt: T0 + 10, lastEventAt: null, lastWebhookAt: null, etaAt: null });
+      }),
+    );
   });
 }

@@ -95,7 +95,8 @@ export interface PollSchedulePort {
   /**
    * A webhook for the number was received at `at` (receive time), with the projected status.
    * Creates the entry if new (due at `dueBy ?? at`); re-arms a stopped one the same way
-   * (failures 0); otherwise nextPollAt = min(nextPollAt, dueBy).
+   * (failures 0); otherwise nextPollAt = min(nextPollAt, dueBy). The carrier becomes the
+   * news's (an entry a shipment enrolled names the merchant's spelling until scans come).
    */
   noteWebhook(trackingNumber: string, carrier: string, at: number, status: TrackingStatus, dueBy?: number): Promise<void>;
   /**
@@ -107,4 +108,11 @@ export interface PollSchedulePort {
   noteEvent(fact: PollFact, now: number, dueBy?: number): Promise<void>;
   /** Many numbers' news at once, one note per number (the applier, once per batch). */
   noteNews(notes: readonly PollNote[]): Promise<void>;
+  /**
+   * A shipment was created for the number: it is covered from now on, even if no webhook
+   * ever comes for it. Creates the entry if new (no status yet, created at `at`, due at
+   * `dueBy`); an entry already there is left as it is, unless `restart` (the number's old
+   * parcel went silent long ago: a carrier's recycled number) makes it a new one the same way.
+   */
+  enroll(e: { trackingNumber: string; carrier: string; at: number; dueBy: number; restart: boolean }): Promise<void>;
 }
