@@ -61,6 +61,40 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
   });
 
+  it("a late scan of the old parcel's return, after the new parcel started, leaves the new parcel's shipment and order alone", async () => {
+    const old = await paidOrder(f, 'ord-late-old', [{ lineId: 'l1', size: 'M' }]);
+    await ship(f, old.id, ['l1'], 'lk-a', 'M', '1ZLATE');
+    const end = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZLATE', 'picked_up', end - 60_000), scan('1ZLATE', 'returned_to_sender', end)]);
+    f.clock.advance(REUSED_NUMBER_GAP_MS + 10 * DAY);
+    const o = await paidOrder(f, 'ord-late-new', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZLATE');
+    const start = f.clock.now() - 3_600_000;
+    await acceptAndApply(f, [scan('1ZLATE', 'label_created', start), scan('1ZLATE', 'picked_up', start + 60_000)]);
+    expect((await f.services.shipments.get(s.id)).state).toBe('shipped');
+    // A provider resends the old parcel's checkpoints with one we never had, 29 days before the new start.
+    await acceptAndApply(f, [scan('1ZLATE', 'returned_to_sender', start - 29 * DAY, { carrierStatus: 'RETURNED - SECOND SCAN' })]);
+    expect((await f.services.shipments.get(s.id)).state).toBe('shipped');
+    expect((await f.services.orders.get(o.id)).state).not.toBe('returned');
+    expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(0);
+    expect((await f.store.tracking.projection('1ZLATE'))?.projection).toMatchObject({ status: 'picked_up', cycle: 1 });
+    expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+  });
+
+  it('the new parcel stuck before its shipment was recorded: its customer is told, though the old parcel had a shipment too', async () => {
+    const old = await paidOrder(f, 'ord-x-old', [{ lineId: 'l1', size: 'M' }]);
+    await ship(f, old.id, ['l1'], 'lk-a', 'M', '1ZSTUCK');
+    await acceptAndApply(f, [scan('1ZSTUCK', 'picked_up', f.clock.now() - 120_000), scan('1ZSTUCK', 'returned_to_sender', f.clock.now() - 60_000)]);
+    f.clock.advance(REUSED_NUMBER_GAP_MS + 10 * DAY);
+    const start = f.clock.now() - 3_600_000;
+    await acceptAndApply(f, [scan('1ZSTUCK', 'label_created', start), scan('1ZSTUCK', 'picked_up', start + 60_000), scan('1ZSTUCK', 'exception', start + 120_000, { carrierReason: 'damaged' })]);
+    const o = await paidOrder(f, 'ord-x-new', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZSTUCK');
+    expect(s.state).toBe('shipped');
+    expect(await noticesOf(f, 'tracking.exception', s.id)).toHaveLength(1);
+    expect((await f.store.notifications.list({ kind: 'tracking.exception' })).filter((n) => n.payload['orderId'] === old.id)).toHaveLength(0);
+  });
+
   it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {
     const o = await paidOrder(f, 'ord-week', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZWEEK');

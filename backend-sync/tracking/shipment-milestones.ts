@@ -30,9 +30,9 @@ import type { TrackingStatus } from './tracking-event.js';
 //   been reached, for itself alone; a number silent for 30 days before is a carrier's
 //   recycled number and its past is not this parcel's.
 // - A recycled number's new parcel starts a new cycle of the fold (core/tracking-fold.ts):
-//   its milestones are all new, they move only the shipments created for it (not those of
-//   the number's earlier parcels, created before that silence), and its delivered notice
-//   has a key of its own.
+//   its milestones are all new, they move only the shipments created for it (created nearer
+//   its first scan than the old parcel's end, which lie 30 days or more apart), and its
+//   delivered notice has a key of its own (named after its first scan).
 //
 // Milestones come from `reached` (every status the fold applied), so every milestone of the
 // final fold is told whatever order the events arrived in. One reached only while an
@@ -41,6 +41,18 @@ import type { TrackingStatus } from './tracking-event.js';
 
 /** Scans this old when a shipment takes the number belong to an earlier parcel (carriers reuse numbers). */
 export const STALE_TIMELINE_MS = REUSED_NUMBER_GAP_MS;
+
+/**
+ * Whether a shipment of the number is the parcel the timeline tracks now. Under a recycled
+ * number, the shipments of the earlier parcel were created around its journey (a merchant
+ * may record one after its scans began, or even after it ended), the new parcel's before its
+ * first scan, and more than 30 days lie between the two: a shipment created nearer the new
+ * parcel's first scan than the old parcel's end is the new parcel's.
+ */
+function ofThisParcel(s: ShipmentRecord, timeline: TrackingProjection): boolean {
+  if (timeline.previousSettledAt === null || timeline.cycleStart === null) return true;
+  return s.createdAt >= (timeline.previousSettledAt + timeline.cycleStart) / 2;
+}
 
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
 const carrierActor: Actor = { actor: 'carrier', reason: 'tracking' };
@@ -106,22 +118,26 @@ export class ShipmentMilestones implements MilestoneSink {
     }
     // The trouble the number is in was told for a shipment that already carried it (the
     // notice's key is the number's); its start, read from the recent scans, may be later.
-    const toldBefore = (await this.store.shipments.byTrackingNumber(timeline.trackingNumber)).some((x) => x.id !== shipmentId);
+    const toldBefore = (await this.store.shipments.byTrackingNumber(timeline.trackingNumber)).some((x) => x.id !== shipmentId && ofThisParcel(x, timeline));
     await this.one(emptyProjection(timeline.trackingNumber, timeline.carrier), timeline, { shipmentId, tellException: !toldBefore });
   }
 
   private async one(before: TrackingProjection, after: TrackingProjection, only?: { shipmentId: string; tellException: boolean }): Promise<void> {
-    const newParcel = after.cycle !== before.cycle;
-    const newly = newParcel ? after.reached : after.reached.filter((s) => !before.reached.includes(s));
     const tn = after.trackingNumber;
-    // Shipments of the number's earlier parcels were created before the silence that ended them.
-    const since = after.cycleStart === null ? Number.NEGATIVE_INFINITY : after.cycleStart - REUSED_NUMBER_GAP_MS;
-    const deliveredKey = after.cycle === 0 ? `tracking.delivered:${tn}` : `tracking.delivered:${tn}:${String(after.cycle)}`;
+    if (after.cycle < before.cycle) {
+      // The fold's cycles only move forward under late scans of an old parcel (the gap is
+      // measured from where its journey ended); should one ever go back, moving shipments on
+      // it would hand the new parcel the old one's end. Someone looks instead.
+      this.log.warn({ trackingNumber: tn, from: before.cycle, to: after.cycle }, 'tracking.cycle_undone');
+      return;
+    }
+    const newly = after.cycle > before.cycle ? after.reached : after.reached.filter((s) => !before.reached.includes(s));
+    const deliveredKey = after.cycleStart === null ? `tracking.delivered:${tn}` : `tracking.delivered:${tn}:${String(after.cycleStart)}`;
     const stuck = only?.tellException === false ? undefined : exceptionNotice(before, after);
     const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { since: stuck.since, lastScanAt: stuck.lastScanAt } }];
     if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
-      if ((only !== undefined && seen.id !== only.shipmentId) || seen.createdAt < since) continue;
+      if ((only !== undefined && seen.id !== only.shipmentId) || !ofThisParcel(seen, after)) continue;
       const wantsShip = after.reached.some((s) => SHIP.has(s));
       const wantsOut = after.reached.includes('out_for_delivery');
       if ((wantsShip && seen.state === 'created') || (wantsOut && seen.state === 'shipped')) await this.carrierSteps(seen.id, seen.orderId, wantsOut);

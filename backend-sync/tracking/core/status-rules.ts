@@ -24,6 +24,11 @@ const settled: ReadonlySet<TrackingStatus> = new Set(['delivered', 'collected', 
 /** Nothing follows these. */
 const final: ReadonlySet<TrackingStatus> = new Set(['collected', 'returned_to_sender']);
 
+/** Whether the parcel's journey is over at `status` (delivered, collected or returned to sender): nothing but these follows. */
+export function isSettled(status: TrackingStatus | null): boolean {
+  return status !== null && settled.has(status);
+}
+
 export type Verdict = { legal: true } | { legal: false; reason: string };
 
 const illegal = (from: TrackingStatus, to: TrackingStatus): Verdict => ({ legal: false, reason: `${from} → ${to}` });

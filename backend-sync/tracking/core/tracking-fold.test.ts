@@ -118,6 +118,26 @@ describe('the tracking fold', () => {
     });
   });
 
+  describe('a recycled number, against late scans', () => {
+    const DAY = 86_400_000;
+    const end = T + 2 * MIN;
+    const old = [fe('picked_up', T), fe('returned_to_sender', end)];
+    const fresh = [fe('label_created', end + 40 * DAY), fe('picked_up', end + 40 * DAY + MIN)];
+
+    it("a late scan of the old parcel's end, dated within 30 days of the new parcel, does not undo its cycle", () => {
+      const late = fe('returned_to_sender', end + 11 * DAY, { carrierStatus: 'RETURNED AGAIN' });
+      const clean = foldHistory('TN', 'ups', [...old, late, ...fresh]).projection;
+      expect(clean).toMatchObject({ status: 'picked_up', cycle: 1, cycleStart: end + 40 * DAY, previousSettledAt: end, settledAt: null });
+      expect(live([...old, ...fresh, late])).toEqual(clean);
+    });
+
+    it('a parcel stuck in exception for weeks is not a new parcel when it is scanned again', () => {
+      const { projection, flags } = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('picked_up', T + 40 * DAY)]);
+      expect(projection).toMatchObject({ status: 'exception', cycle: 0 });
+      expect(flags.map((f) => f.to)).toEqual(['picked_up']);
+    });
+  });
+
   it('ends in the same projection live, in any arrival order, as the fold of the clean stream (property)', () => {
     const arbEvent = fc.record({
       status: fc.constantFrom(...trackingStatuses),

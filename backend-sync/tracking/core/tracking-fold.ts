@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TrackingLocation, TrackingStatus, type CanonicalTrackingEvent } from '../tracking-event.js';
-import { transitionVerdict } from './status-rules.js';
+import { isSettled, transitionVerdict } from './status-rules.js';
 
 // The current state of one tracking number is DEFINED as a fold over its history sorted by
 // order key (event time, then a content tiebreak): an event moves the state only if it is
@@ -9,12 +9,15 @@ import { transitionVerdict } from './status-rules.js';
 // the whole history when one arrives late, so the live projection always equals the fold
 // of its history, whatever the arrival order (docs/decisions/0030). Pure: no clock, no I/O.
 //
-// Carriers recycle tracking numbers. After a silence longer than REUSED_NUMBER_GAP_MS, a scan
-// that starts a journey (label created, picked up, in transit) where the number's state
-// would refuse it is a new parcel, not a step backwards: the fold starts a new cycle from
-// it (status, milestones, location and recent scans are the new parcel's alone), keeping the
-// event and flag counts. The old parcel's scans stay in history; a late one of them folds
-// into the cycle it belongs to, since the rule sits in the fold itself.
+// Carriers recycle tracking numbers. A scan that starts a journey (label created, picked up,
+// in transit) more than REUSED_NUMBER_GAP_MS after the parcel's journey ended (the event
+// that first made it delivered, collected or returned to sender) is a new parcel, not a
+// step backwards: the fold starts a new cycle from it (status, milestones, location and
+// recent scans are the new parcel's alone), keeping the event and flag counts. The gap is
+// measured from where the journey ended, not from the newest scan: a late scan of the old
+// parcel (it can only be another settled one, anything else is flagged) cannot move that
+// point, so it cannot undo a cycle. A parcel stuck in exception for weeks that moves again
+// is the same parcel. The rule sits in the fold, so live steps, re-folds and the rebuild agree.
 
 /** A number silent this long before a scan that starts a journey is the carrier's recycled number: a new parcel. */
 export const REUSED_NUMBER_GAP_MS = 30 * 24 * 3_600_000;
@@ -64,6 +67,10 @@ export const TrackingProjection = z.object({
   cycle: z.number().int().default(0),
   /** Event time of the current parcel's first scan, once the number has been reused (null for the first parcel). */
   cycleStart: z.number().nullable().default(null),
+  /** Event time at which the current parcel's journey ended (first delivered, collected or returned to sender); null while on its way. */
+  settledAt: z.number().nullable().default(null),
+  /** When the number's previous parcel had ended: shipments created since then are the current parcel's (null for the first parcel). */
+  previousSettledAt: z.number().nullable().default(null),
 });
 export type TrackingProjection = z.infer<typeof TrackingProjection>;
 
@@ -93,23 +100,30 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
     flagged: 0,
     cycle: 0,
     cycleStart: null,
+    settledAt: null,
+    previousSettledAt: null,
   };
 }
 
 /** Whether `ev` is a new parcel under a recycled number rather than a scan of the one `p` tracks. */
 function startsNewParcel(p: TrackingProjection, ev: CanonicalTrackingEvent): boolean {
-  return (
-    p.status !== null &&
-    p.lastEventTime !== null &&
-    ev.eventTime - p.lastEventTime > REUSED_NUMBER_GAP_MS &&
-    JOURNEY_START.has(ev.status) &&
-    !transitionVerdict(p.status, ev.status).legal
-  );
+  if (!isSettled(p.status) || !JOURNEY_START.has(ev.status)) return false;
+  // A projection stored before settledAt existed: its last event is the best known end.
+  const endedAt = p.settledAt ?? p.lastEventTime;
+  return endedAt !== null && ev.eventTime - endedAt > REUSED_NUMBER_GAP_MS;
 }
 
 /** The state a recycled number starts its next parcel from: nothing of the last one but the counts. */
 function nextCycle(p: TrackingProjection, ev: CanonicalTrackingEvent): TrackingProjection {
-  return { ...emptyProjection(p.trackingNumber, p.carrier), maxKey: p.maxKey, events: p.events, flagged: p.flagged, cycle: p.cycle + 1, cycleStart: ev.eventTime };
+  return {
+    ...emptyProjection(p.trackingNumber, p.carrier),
+    maxKey: p.maxKey,
+    events: p.events,
+    flagged: p.flagged,
+    cycle: p.cycle + 1,
+    cycleStart: ev.eventTime,
+    previousSettledAt: p.settledAt ?? p.lastEventTime,
+  };
 }
 
 function recentOf(e: CanonicalTrackingEvent, flagged: boolean): RecentEntry {
@@ -152,6 +166,8 @@ export function foldStep(current: TrackingProjection, e: FoldEvent): { next: Tra
     flagged: p.flagged,
     cycle: p.cycle,
     cycleStart: p.cycleStart,
+    settledAt: p.settledAt ?? (isSettled(ev.status) ? ev.eventTime : null),
+    previousSettledAt: p.previousSettledAt,
   };
   return { next, outcome: APPLIED };
 }
