@@ -50,6 +50,14 @@ describe('hybrid poll policy: when a due entry is polled', () => {
     expect(decideDue(entry({ status: null, createdAt: T0 }), T0 + 48 * HOUR).action).toBe('poll');
   });
 
+  it('lets a number go that has had no scan at all for 30 days after its entry was created', () => {
+    const unscanned = entry({ status: null, createdAt: T0, mode: 'polling' });
+    expect(decideDue(unscanned, T0 + 30 * 24 * HOUR - 1).action).toBe('poll');
+    expect(decideDue(unscanned, T0 + 30 * 24 * HOUR)).toMatchObject({ action: 'stop', nextPollAt: null, reasons: ['never_scanned'] });
+    // A number with scans is not affected, however old its entry.
+    expect(decideDue(entry({ createdAt: T0, lastWebhookAt: T0 + 40 * 24 * HOUR }), T0 + 40 * 24 * HOUR + HOUR).action).toBe('wait');
+  });
+
   it('demotes a polled number back to webhooks when a webhook arrived since', () => {
     const d = decideDue(entry({ mode: 'polling', failures: 3, lastWebhookAt: T0 + 10 * HOUR }), T0 + 11 * HOUR);
     expect(d).toMatchObject({ action: 'wait', mode: 'webhook', failures: 0, reasons: ['demoted_by_webhook', 'webhooks_active'] });

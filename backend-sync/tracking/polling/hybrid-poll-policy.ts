@@ -28,6 +28,12 @@ export interface PollPolicyConfig {
   timing: Partial<Record<TrackingStatus, StatusTiming>>;
   /** Before any event is known (label printed, nothing scanned). */
   unknownStatus: StatusTiming;
+  /**
+   * A number still without any scan this long after its entry was created is let go (a
+   * label never handed to the carrier, a shipment cancelled before pickup): polled daily,
+   * it would cost a request a day for ever. Any later event re-arms it.
+   */
+  giveUpUnscannedAfterMs: number;
   /** An ETA this close (or already past) polls at nearEtaPollEveryMs. */
   nearEtaMs: number;
   nearEtaPollEveryMs: number;
@@ -45,6 +51,7 @@ export const defaultPollPolicy: PollPolicyConfig = {
     exception: { quietAfterMs: 6 * HOUR, pollEveryMs: 1 * HOUR },
   },
   unknownStatus: { quietAfterMs: 48 * HOUR, pollEveryMs: 24 * HOUR },
+  giveUpUnscannedAfterMs: 30 * 24 * HOUR,
   nearEtaMs: 4 * HOUR,
   nearEtaPollEveryMs: 15 * MIN,
   backoff: { baseMs: 1 * MIN, maxMs: 6 * HOUR },
@@ -62,7 +69,8 @@ export type PollReason =
   | 'backoff' // a failed poll: exponential delay with jitter
   | 'retry_after' // the carrier's Retry-After was longer than the backoff
   | 'permanent_error'
-  | 'gave_up'; // maxFailures consecutive failures
+  | 'gave_up' // maxFailures consecutive failures
+  | 'never_scanned'; // no scan at all giveUpUnscannedAfterMs after the entry was created
 
 export type DueAction = 'poll' | 'wait' | 'stop';
 
@@ -84,6 +92,9 @@ export function timingFor(status: TrackingStatus | null, cfg: PollPolicyConfig =
 export function decideDue(entry: PollEntry, now: number, cfg: PollPolicyConfig = defaultPollPolicy): PollDecision {
   const timing = timingFor(entry.status, cfg);
   if (timing === undefined) return { action: 'stop', mode: entry.mode, nextPollAt: null, failures: entry.failures, reasons: ['final_status'] };
+  if (entry.status === null && now - entry.createdAt >= cfg.giveUpUnscannedAfterMs) {
+    return { action: 'stop', mode: entry.mode, nextPollAt: null, failures: entry.failures, reasons: ['never_scanned'] };
+  }
   const quietSince = Math.max(entry.lastWebhookAt ?? entry.createdAt, entry.createdAt);
   const quietAt = quietSince + timing.quietAfterMs;
   if (now < quietAt) {
