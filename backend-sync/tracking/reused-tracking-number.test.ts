@@ -95,6 +95,47 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect((await f.store.notifications.list({ kind: 'tracking.exception' })).filter((n) => n.payload['orderId'] === old.id)).toHaveLength(0);
   });
 
+  it("a late pickup-point scan of the old parcel, then the new parcel's trouble and return: only the new order hears of it", async () => {
+    const old = await paidOrder(f, 'ord-pp-old', [{ lineId: 'l1', size: 'M' }]);
+    const first = await ship(f, old.id, ['l1'], 'lk-a', 'M', '1ZPP');
+    const end = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZPP', 'picked_up', end - 7_200_000), scan('1ZPP', 'out_for_delivery', end - 3_600_000), scan('1ZPP', 'delivered', end)]);
+    f.clock.advance(REUSED_NUMBER_GAP_MS + 10 * DAY);
+    const o = await paidOrder(f, 'ord-pp-new', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZPP');
+    const start = f.clock.now() - 3_600_000;
+    await acceptAndApply(f, [scan('1ZPP', 'label_created', start), scan('1ZPP', 'picked_up', start + 60_000)]);
+    // The provider resends the old parcel's checkpoints with one we never had.
+    await acceptAndApply(f, [scan('1ZPP', 'available_for_pickup', end - 30 * 60_000)]);
+    await acceptAndApply(f, [scan('1ZPP', 'exception', start + 120_000)]);
+    await acceptAndApply(f, [scan('1ZPP', 'returned_to_sender', start + 180_000)]);
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+    expect((await f.services.shipments.get(first.id)).state).toBe('out_for_delivery');
+    const ofOrder = async (orderId: string) => (await f.store.notifications.list({})).filter((n) => n.payload['orderId'] === orderId).map((n) => n.kind);
+    expect(await ofOrder(old.id)).not.toContain('tracking.exception');
+    expect(await ofOrder(old.id)).not.toContain('shipment.returned_to_sender');
+    expect(await noticesOf(f, 'tracking.exception', s.id)).toHaveLength(1);
+    expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+  });
+
+  it('a parcel lost for good, then the next parcel under its number: the lost one keeps its shipment, the new one gets its own news', async () => {
+    const old = await paidOrder(f, 'ord-lost-old', [{ lineId: 'l1', size: 'M' }]);
+    const first = await ship(f, old.id, ['l1'], 'lk-a', 'M', '1ZLOST');
+    const t0 = f.clock.now() - 3_600_000;
+    await acceptAndApply(f, [scan('1ZLOST', 'picked_up', t0), scan('1ZLOST', 'exception', t0 + 60_000, { carrierReason: 'lost' })]);
+    f.clock.advance(60 * DAY);
+    const o = await paidOrder(f, 'ord-lost-new', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZLOST');
+    const start = f.clock.now() - 3_600_000;
+    await acceptAndApply(f, [scan('1ZLOST', 'label_created', start), scan('1ZLOST', 'picked_up', start + 60_000), scan('1ZLOST', 'in_transit', start + 120_000)]);
+    await acceptAndApply(f, [scan('1ZLOST', 'exception', start + 180_000, { carrierReason: 'refused' })]);
+    await acceptAndApply(f, [scan('1ZLOST', 'returned_to_sender', start + 240_000)]);
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+    expect((await f.services.shipments.get(first.id)).state).toBe('shipped');
+    expect((await f.services.orders.get(old.id)).state).not.toBe('returned');
+    expect((await f.store.notifications.list({ kind: 'tracking.exception' })).map((n) => n.payload['orderId'])).toEqual([old.id, o.id]);
+  });
+
   it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {
     const o = await paidOrder(f, 'ord-week', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZWEEK');

@@ -125,9 +125,9 @@ export class ShipmentMilestones implements MilestoneSink {
   private async one(before: TrackingProjection, after: TrackingProjection, only?: { shipmentId: string; tellException: boolean }): Promise<void> {
     const tn = after.trackingNumber;
     if (after.cycle < before.cycle) {
-      // The fold's cycles only move forward under late scans of an old parcel (the gap is
-      // measured from where its journey ended); should one ever go back, moving shipments on
-      // it would hand the new parcel the old one's end. Someone looks instead.
+      // A late scan showed the old parcel was not silent after all (possible only for one whose
+      // journey never ended: core/tracking-fold.ts). Moving shipments on this change would
+      // hand one parcel's news to the other's shipment: nothing moves, someone looks.
       this.log.warn({ trackingNumber: tn, from: before.cycle, to: after.cycle }, 'tracking.cycle_undone');
       return;
     }

@@ -24,9 +24,16 @@ const settled: ReadonlySet<TrackingStatus> = new Set(['delivered', 'collected', 
 /** Nothing follows these. */
 const final: ReadonlySet<TrackingStatus> = new Set(['collected', 'returned_to_sender']);
 
-/** Whether the parcel's journey is over at `status` (delivered, collected or returned to sender): nothing but these follows. */
-export function isSettled(status: TrackingStatus | null): boolean {
-  return status !== null && settled.has(status);
+/**
+ * Statuses that end the journey: the parcel arrived (at the door, a locker or a pickup
+ * point), was collected, or went back. From any other status each of them is legal, so a
+ * late scan can move the first of them only earlier, never make it illegal.
+ */
+const journeyEnds: ReadonlySet<TrackingStatus> = new Set(['delivered', 'available_for_pickup', 'collected', 'returned_to_sender']);
+
+/** Whether `status` ends the parcel's journey (see journeyEnds). */
+export function endsJourney(status: TrackingStatus | null): boolean {
+  return status !== null && journeyEnds.has(status);
 }
 
 export type Verdict = { legal: true } | { legal: false; reason: string };

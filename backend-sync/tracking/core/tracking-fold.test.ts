@@ -131,11 +131,57 @@ describe('the tracking fold', () => {
       expect(live([...old, ...fresh, late])).toEqual(clean);
     });
 
-    it('a parcel stuck in exception for weeks is not a new parcel when it is scanned again', () => {
-      const { projection, flags } = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('picked_up', T + 40 * DAY)]);
-      expect(projection).toMatchObject({ status: 'exception', cycle: 0 });
-      expect(flags.map((f) => f.to)).toEqual(['picked_up']);
+    it('a parcel stuck in exception for weeks that moves on is the same parcel; a lost one is followed by the next parcel', () => {
+      const moves = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('exception', T + 20 * DAY), fe('in_transit', T + 45 * DAY)]).projection;
+      expect(moves).toMatchObject({ status: 'in_transit', cycle: 0, reached: ['picked_up', 'exception', 'in_transit'] });
+      // Lost (still in exception, its later exception scans do not move when it got stuck), then a new label.
+      const lost = [fe('picked_up', T), fe('exception', T + MIN), fe('exception', T + 15 * DAY, { carrierStatus: 'STILL LOST' })];
+      const next = [fe('label_created', T + 40 * DAY), fe('picked_up', T + 40 * DAY + MIN)];
+      const clean = foldHistory('TN', 'ups', [...lost, ...next]).projection;
+      expect(clean).toMatchObject({ status: 'picked_up', cycle: 1, cycleStart: T + 40 * DAY, previousSettledAt: T + MIN, reached: ['label_created', 'picked_up'] });
+      expect(live([lost[0], lost[1], ...next, lost[2]] as FoldEvent[])).toEqual(clean);
     });
+
+    it('a late arrival at a pickup point of the old parcel, before or after its delivery, does not undo the new cycle', () => {
+      for (const at of [end - 30 * MIN, end + 30 * MIN]) {
+        const old2 = [fe('picked_up', T - DAY), fe('out_for_delivery', T), fe('delivered', end)];
+        const late = fe('available_for_pickup', at);
+        const clean = foldHistory('TN', 'ups', [...old2, late, ...fresh]).projection;
+        expect(clean).toMatchObject({ status: 'picked_up', cycle: 1, cycleStart: end + 40 * DAY });
+        expect(live([...old2, ...fresh, late])).toEqual(clean);
+      }
+    });
+
+    it('a parcel whose tracking ends at a pickup point (never collected) is followed by the next parcel', () => {
+      const { projection } = foldHistory('TN', 'ups', [fe('in_transit', T), fe('available_for_pickup', end), ...fresh]);
+      expect(projection).toMatchObject({ status: 'picked_up', cycle: 1, previousSettledAt: end });
+    });
+  });
+
+  it("a late scan of an ended journey's arrival, collection or return never undoes the next parcel's cycle (property)", () => {
+    const HOUR = 60 * MIN;
+    const ends = ['delivered', 'available_for_pickup', 'collected', 'returned_to_sender'] as const;
+    const scanAt = (from: number, to: number) => fc.record({ status: fc.constantFrom(...trackingStatuses), hour: fc.integer({ min: from, max: to }) });
+    fc.assert(
+      fc.property(
+        fc.array(scanAt(0, 240), { maxLength: 10 }),
+        fc.record({ status: fc.constantFrom(...ends), hour: fc.integer({ min: 0, max: 240 }) }),
+        fc.constantFrom('label_created', 'picked_up', 'in_transit' as const),
+        fc.array(scanAt(1_000, 1_200), { maxLength: 10 }),
+        fc.record({ status: fc.constantFrom(...ends), hour: fc.integer({ min: 0, max: 240 + 29 * 24 }) }),
+        (old, end, start, fresh, late) => {
+          // The old parcel ended by hour 240; the new one starts 30+ days later (hour 961 on).
+          const at = (r: { status: TrackingStatus; hour: number }, i: number, tag: string) => fe(r.status, T + r.hour * HOUR, { carrierStatus: `${tag}${String(i)}` });
+          const history = [...old.map((r, i) => at(r, i, 'O')), at(end, 0, 'END'), fe(start, T + 961 * HOUR), ...fresh.map((r, i) => at(r, i, 'N'))];
+          const before = foldHistory('TN', 'ups', history).projection;
+          const after = foldHistory('TN', 'ups', [...history, at(late, 0, 'LATE')]).projection;
+          expect(before.cycle).toBeGreaterThanOrEqual(1);
+          expect(after.cycle).toBe(before.cycle);
+          expect(after.cycleStart).toBe(before.cycleStart);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
   });
 
   it('ends in the same projection live, in any arrival order, as the fold of the clean stream (property)', () => {

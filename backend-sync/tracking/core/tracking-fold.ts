@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TrackingLocation, TrackingStatus, type CanonicalTrackingEvent } from '../tracking-event.js';
-import { isSettled, transitionVerdict } from './status-rules.js';
+import { endsJourney, transitionVerdict } from './status-rules.js';
 
 // The current state of one tracking number is DEFINED as a fold over its history sorted by
 // order key (event time, then a content tiebreak): an event moves the state only if it is
@@ -10,14 +10,18 @@ import { isSettled, transitionVerdict } from './status-rules.js';
 // of its history, whatever the arrival order (docs/decisions/0030). Pure: no clock, no I/O.
 //
 // Carriers recycle tracking numbers. A scan that starts a journey (label created, picked up,
-// in transit) more than REUSED_NUMBER_GAP_MS after the parcel's journey ended (the event
-// that first made it delivered, collected or returned to sender) is a new parcel, not a
-// step backwards: the fold starts a new cycle from it (status, milestones, location and
-// recent scans are the new parcel's alone), keeping the event and flag counts. The gap is
-// measured from where the journey ended, not from the newest scan: a late scan of the old
-// parcel (it can only be another settled one, anything else is flagged) cannot move that
-// point, so it cannot undo a cycle. A parcel stuck in exception for weeks that moves again
-// is the same parcel. The rule sits in the fold, so live steps, re-folds and the rebuild agree.
+// in transit) more than REUSED_NUMBER_GAP_MS after the parcel's journey ended is a new
+// parcel, not a step backwards: the fold starts a new cycle from it (status, milestones,
+// location and recent scans are the new parcel's alone), keeping the event and flag counts.
+// The journey ended at `settledAt`, the first event that made it delivered, available for
+// pickup, collected or returned: every one of those is legal from any other status, so a
+// late scan of the old parcel can only move that point earlier, never undo a cycle. A
+// journey that never ended (a lost parcel or a voided label left in exception) is followed
+// by a new parcel when a journey-start scan it could not take comes more than the gap
+// after it entered its current status (`statusSince`: late scans of that status do not
+// move it; a late scan of another status means the old parcel was not silent after all,
+// and the cycle is re-decided). A parcel stuck in exception that moves on in transit is the
+// same parcel. The rule sits in the fold, so live steps, re-folds and the rebuild agree.
 
 /** A number silent this long before a scan that starts a journey is the carrier's recycled number: a new parcel. */
 export const REUSED_NUMBER_GAP_MS = 30 * 24 * 3_600_000;
@@ -67,8 +71,10 @@ export const TrackingProjection = z.object({
   cycle: z.number().int().default(0),
   /** Event time of the current parcel's first scan, once the number has been reused (null for the first parcel). */
   cycleStart: z.number().nullable().default(null),
-  /** Event time at which the current parcel's journey ended (first delivered, collected or returned to sender); null while on its way. */
+  /** Event time at which the current parcel's journey ended (first delivered, available for pickup, collected or returned to sender); null while on its way. */
   settledAt: z.number().nullable().default(null),
+  /** Event time at which the current status was entered (later scans of the same status do not move it). */
+  statusSince: z.number().nullable().default(null),
   /** When the number's previous parcel had ended: shipments created since then are the current parcel's (null for the first parcel). */
   previousSettledAt: z.number().nullable().default(null),
 });
@@ -101,16 +107,18 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
     cycle: 0,
     cycleStart: null,
     settledAt: null,
+    statusSince: null,
     previousSettledAt: null,
   };
 }
 
 /** Whether `ev` is a new parcel under a recycled number rather than a scan of the one `p` tracks. */
 function startsNewParcel(p: TrackingProjection, ev: CanonicalTrackingEvent): boolean {
-  if (!isSettled(p.status) || !JOURNEY_START.has(ev.status)) return false;
-  // A projection stored before settledAt existed: its last event is the best known end.
-  const endedAt = p.settledAt ?? p.lastEventTime;
-  return endedAt !== null && ev.eventTime - endedAt > REUSED_NUMBER_GAP_MS;
+  if (p.status === null || !JOURNEY_START.has(ev.status)) return false;
+  if (p.settledAt !== null) return ev.eventTime - p.settledAt > REUSED_NUMBER_GAP_MS;
+  // A projection stored before these fields existed: its last event is the best known point.
+  const quietSince = p.statusSince ?? p.lastEventTime;
+  return quietSince !== null && ev.eventTime - quietSince > REUSED_NUMBER_GAP_MS && (endsJourney(p.status) || !transitionVerdict(p.status, ev.status).legal);
 }
 
 /** The state a recycled number starts its next parcel from: nothing of the last one but the counts. */
@@ -122,7 +130,7 @@ function nextCycle(p: TrackingProjection, ev: CanonicalTrackingEvent): TrackingP
     flagged: p.flagged,
     cycle: p.cycle + 1,
     cycleStart: ev.eventTime,
-    previousSettledAt: p.settledAt ?? p.lastEventTime,
+    previousSettledAt: p.settledAt ?? p.statusSince ?? p.lastEventTime,
   };
 }
 
@@ -166,7 +174,8 @@ export function foldStep(current: TrackingProjection, e: FoldEvent): { next: Tra
     flagged: p.flagged,
     cycle: p.cycle,
     cycleStart: p.cycleStart,
-    settledAt: p.settledAt ?? (isSettled(ev.status) ? ev.eventTime : null),
+    settledAt: p.settledAt ?? (endsJourney(ev.status) ? ev.eventTime : null),
+    statusSince: ev.status === p.status ? (p.statusSince ?? ev.eventTime) : ev.eventTime,
     previousSettledAt: p.previousSettledAt,
   };
   return { next, outcome: APPLIED };
