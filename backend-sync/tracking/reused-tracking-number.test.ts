@@ -118,22 +118,17 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
   });
 
-  it('a parcel lost for good, then the next parcel under its number: the lost one keeps its shipment, the new one gets its own news', async () => {
-    const old = await paidOrder(f, 'ord-lost-old', [{ lineId: 'l1', size: 'M' }]);
-    const first = await ship(f, old.id, ['l1'], 'lk-a', 'M', '1ZLOST');
-    const t0 = f.clock.now() - 3_600_000;
-    await acceptAndApply(f, [scan('1ZLOST', 'picked_up', t0), scan('1ZLOST', 'exception', t0 + 60_000, { carrierReason: 'lost' })]);
-    f.clock.advance(60 * DAY);
-    const o = await paidOrder(f, 'ord-lost-new', [{ lineId: 'l1', size: 'M' }]);
-    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZLOST');
-    const start = f.clock.now() - 3_600_000;
-    await acceptAndApply(f, [scan('1ZLOST', 'label_created', start), scan('1ZLOST', 'picked_up', start + 60_000), scan('1ZLOST', 'in_transit', start + 120_000)]);
-    await acceptAndApply(f, [scan('1ZLOST', 'exception', start + 180_000, { carrierReason: 'refused' })]);
-    await acceptAndApply(f, [scan('1ZLOST', 'returned_to_sender', start + 240_000)]);
+  it('a parcel left at a pickup point and sent back weeks later is one parcel: its order is refunded', async () => {
+    const o = await paidOrder(f, 'ord-slow-back', [{ lineId: 'l1', size: 'M', unitPriceCents: 1500 }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZBACK');
+    const t0 = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZBACK', 'in_transit', t0 - 3_600_000), scan('1ZBACK', 'available_for_pickup', t0)]);
+    f.clock.advance(33 * DAY);
+    await acceptAndApply(f, [scan('1ZBACK', 'exception', t0 + 20 * DAY, { carrierReason: 'not collected' }), scan('1ZBACK', 'in_transit', t0 + 31 * DAY, { carrierStatus: 'RETURN IN TRANSIT' })]);
+    await acceptAndApply(f, [scan('1ZBACK', 'returned_to_sender', t0 + 33 * DAY)]);
+    expect((await f.store.tracking.projection('1ZBACK'))?.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
     expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
-    expect((await f.services.shipments.get(first.id)).state).toBe('shipped');
-    expect((await f.services.orders.get(old.id)).state).not.toBe('returned');
-    expect((await f.store.notifications.list({ kind: 'tracking.exception' })).map((n) => n.payload['orderId'])).toEqual([old.id, o.id]);
+    expect((await f.services.orders.get(o.id)).state).toBe('returned');
   });
 
   it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {

@@ -26,8 +26,8 @@ const final: ReadonlySet<TrackingStatus> = new Set(['collected', 'returned_to_se
 
 /**
  * Statuses that end the journey: the parcel arrived (at the door, a locker or a pickup
- * point), was collected, or went back. From any other status each of them is legal, so a
- * late scan can move the first of them only earlier, never make it illegal.
+ * point), was collected, or went back. Each of them is legal from every status that is not
+ * one of them, so a late scan can move the first of them only earlier, never make it illegal.
  */
 const journeyEnds: ReadonlySet<TrackingStatus> = new Set(['delivered', 'available_for_pickup', 'collected', 'returned_to_sender']);
 

@@ -131,15 +131,18 @@ describe('the tracking fold', () => {
       expect(live([...old, ...fresh, late])).toEqual(clean);
     });
 
-    it('a parcel stuck in exception for weeks that moves on is the same parcel; a lost one is followed by the next parcel', () => {
+    it('a parcel stuck in exception for weeks that moves on is the same parcel, and a journey that never ended is not split by a guess', () => {
       const moves = foldHistory('TN', 'ups', [fe('picked_up', T), fe('exception', T + MIN), fe('exception', T + 20 * DAY), fe('in_transit', T + 45 * DAY)]).projection;
       expect(moves).toMatchObject({ status: 'in_transit', cycle: 0, reached: ['picked_up', 'exception', 'in_transit'] });
-      // Lost (still in exception, its later exception scans do not move when it got stuck), then a new label.
-      const lost = [fe('picked_up', T), fe('exception', T + MIN), fe('exception', T + 15 * DAY, { carrierStatus: 'STILL LOST' })];
-      const next = [fe('label_created', T + 40 * DAY), fe('picked_up', T + 40 * DAY + MIN)];
-      const clean = foldHistory('TN', 'ups', [...lost, ...next]).projection;
-      expect(clean).toMatchObject({ status: 'picked_up', cycle: 1, cycleStart: T + 40 * DAY, previousSettledAt: T + MIN, reached: ['label_created', 'picked_up'] });
-      expect(live([lost[0], lost[1], ...next, lost[2]] as FoldEvent[])).toEqual(clean);
+      // A long journey: a destination carrier's 'information received' (label created) 35 days in is flagged, not a new parcel.
+      const long = foldHistory('TN', 'ups', [fe('picked_up', T), fe('in_transit', T + DAY), fe('in_transit', T + 34 * DAY), fe('label_created', T + 35 * DAY)]);
+      expect(long.projection).toMatchObject({ status: 'in_transit', cycle: 0 });
+      expect(long.flags.map((f) => f.to)).toEqual(['label_created']);
+    });
+
+    it('a pickup-point parcel on its slow way back (exception, then in transit 30+ days after arrival) is the same parcel', () => {
+      const { projection } = foldHistory('TN', 'ups', [fe('in_transit', T), fe('available_for_pickup', end), fe('exception', end + 20 * DAY), fe('in_transit', end + 31 * DAY), fe('returned_to_sender', end + 33 * DAY)]);
+      expect(projection).toMatchObject({ status: 'returned_to_sender', cycle: 0, reached: ['in_transit', 'available_for_pickup', 'exception', 'returned_to_sender'] });
     });
 
     it('a late arrival at a pickup point of the old parcel, before or after its delivery, does not undo the new cycle', () => {
@@ -166,7 +169,9 @@ describe('the tracking fold', () => {
       fc.property(
         fc.array(scanAt(0, 240), { maxLength: 10 }),
         fc.record({ status: fc.constantFrom(...ends), hour: fc.integer({ min: 0, max: 240 }) }),
-        fc.constantFrom('label_created', 'picked_up', 'in_transit' as const),
+        // A new parcel first seen in transit after a pickup-point parcel's late exception is
+        // the one case that can go back (docs/decisions/0030); label and pickup cannot.
+        fc.constantFrom('label_created', 'picked_up' as const),
         fc.array(scanAt(1_000, 1_200), { maxLength: 10 }),
         fc.record({ status: fc.constantFrom(...ends), hour: fc.integer({ min: 0, max: 240 + 29 * 24 }) }),
         (old, end, start, fresh, late) => {

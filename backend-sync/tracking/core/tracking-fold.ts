@@ -9,19 +9,20 @@ import { endsJourney, transitionVerdict } from './status-rules.js';
 // the whole history when one arrives late, so the live projection always equals the fold
 // of its history, whatever the arrival order (docs/decisions/0030). Pure: no clock, no I/O.
 //
-// Carriers recycle tracking numbers. A scan that starts a journey (label created, picked up,
-// in transit) more than REUSED_NUMBER_GAP_MS after the parcel's journey ended is a new
-// parcel, not a step backwards: the fold starts a new cycle from it (status, milestones,
-// location and recent scans are the new parcel's alone), keeping the event and flag counts.
-// The journey ended at `settledAt`, the first event that made it delivered, available for
-// pickup, collected or returned: every one of those is legal from any other status, so a
-// late scan of the old parcel can only move that point earlier, never undo a cycle. A
-// journey that never ended (a lost parcel or a voided label left in exception) is followed
-// by a new parcel when a journey-start scan it could not take comes more than the gap
-// after it entered its current status (`statusSince`: late scans of that status do not
-// move it; a late scan of another status means the old parcel was not silent after all,
-// and the cycle is re-decided). A parcel stuck in exception that moves on in transit is the
-// same parcel. The rule sits in the fold, so live steps, re-folds and the rebuild agree.
+// Carriers recycle tracking numbers. A journey-start scan (label created, picked up, in
+// transit) that the parcel's state refuses, more than REUSED_NUMBER_GAP_MS after its journey
+// ended, is a new parcel, not a step backwards: the fold starts a new cycle from it (status,
+// milestones, location and recent scans are the new parcel's alone), keeping the event and
+// flag counts. The journey ended at `settledAt`, the first event that made it delivered,
+// available for pickup, collected or returned. A parcel that is not at one of those can
+// reach each of them, so a late scan of the old parcel can move that point only earlier;
+// after it the state stays at an ending status or, from a pickup point, in exception, which
+// refuses label created and picked up, so a new parcel starting with either keeps its cycle
+// whatever late scans of the old one arrive. (From exception, in transit is the same parcel
+// moving on: a pickup-point parcel on its slow way back.) A journey that never ended (lost,
+// a voided label) is not followed by a new cycle: nothing in its scans says when it was
+// over, and a guess from silence was undone by late scans (docs/decisions/0030).
+// The rule sits in the fold, so live steps, re-folds and the rebuild agree.
 
 /** A number silent this long before a scan that starts a journey is the carrier's recycled number: a new parcel. */
 export const REUSED_NUMBER_GAP_MS = 30 * 24 * 3_600_000;
@@ -73,8 +74,6 @@ export const TrackingProjection = z.object({
   cycleStart: z.number().nullable().default(null),
   /** Event time at which the current parcel's journey ended (first delivered, available for pickup, collected or returned to sender); null while on its way. */
   settledAt: z.number().nullable().default(null),
-  /** Event time at which the current status was entered (later scans of the same status do not move it). */
-  statusSince: z.number().nullable().default(null),
   /** When the number's previous parcel had ended: shipments created since then are the current parcel's (null for the first parcel). */
   previousSettledAt: z.number().nullable().default(null),
 });
@@ -107,18 +106,20 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
     cycle: 0,
     cycleStart: null,
     settledAt: null,
-    statusSince: null,
     previousSettledAt: null,
   };
 }
 
 /** Whether `ev` is a new parcel under a recycled number rather than a scan of the one `p` tracks. */
 function startsNewParcel(p: TrackingProjection, ev: CanonicalTrackingEvent): boolean {
-  if (p.status === null || !JOURNEY_START.has(ev.status)) return false;
-  if (p.settledAt !== null) return ev.eventTime - p.settledAt > REUSED_NUMBER_GAP_MS;
-  // A projection stored before these fields existed: its last event is the best known point.
-  const quietSince = p.statusSince ?? p.lastEventTime;
-  return quietSince !== null && ev.eventTime - quietSince > REUSED_NUMBER_GAP_MS && (endsJourney(p.status) || !transitionVerdict(p.status, ev.status).legal);
+  // A projection stored before settledAt existed, at an ending status: its last event is the best known end.
+  const endedAt = p.settledAt ?? (endsJourney(p.status) ? p.lastEventTime : null);
+  return (
+    endedAt !== null &&
+    JOURNEY_START.has(ev.status) &&
+    ev.eventTime - endedAt > REUSED_NUMBER_GAP_MS &&
+    !transitionVerdict(p.status, ev.status).legal
+  );
 }
 
 /** The state a recycled number starts its next parcel from: nothing of the last one but the counts. */
@@ -130,7 +131,7 @@ function nextCycle(p: TrackingProjection, ev: CanonicalTrackingEvent): TrackingP
     flagged: p.flagged,
     cycle: p.cycle + 1,
     cycleStart: ev.eventTime,
-    previousSettledAt: p.settledAt ?? p.statusSince ?? p.lastEventTime,
+    previousSettledAt: p.settledAt ?? p.lastEventTime,
   };
 }
 
@@ -175,7 +176,6 @@ export function foldStep(current: TrackingProjection, e: FoldEvent): { next: Tra
     cycle: p.cycle,
     cycleStart: p.cycleStart,
     settledAt: p.settledAt ?? (endsJourney(ev.status) ? ev.eventTime : null),
-    statusSince: ev.status === p.status ? (p.statusSince ?? ev.eventTime) : ev.eventTime,
     previousSettledAt: p.previousSettledAt,
   };
   return { next, outcome: APPLIED };

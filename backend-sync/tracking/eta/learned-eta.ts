@@ -43,7 +43,7 @@ export class LegLearner {
 
   async changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void> {
     // A recycled number's new parcel arrives for the first time even though the old one had.
-    const arrived = changes.filter((c) => (c.after.cycle !== c.before.cycle || !hasArrived(c.before)) && hasArrived(c.after)).map((c) => c.after);
+    const arrived = changes.filter((c) => (c.after.cycle > c.before.cycle || (c.after.cycle === c.before.cycle && !hasArrived(c.before))) && hasArrived(c.after)).map((c) => c.after);
     if (arrived.length === 0) return;
     const timelines = await this.store.tracking.timelines(arrived.map((p) => p.trackingNumber));
     let delta: LegStats = emptyLegStats;
