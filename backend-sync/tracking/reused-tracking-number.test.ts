@@ -131,6 +131,19 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect((await f.services.orders.get(o.id)).state).toBe('returned');
   });
 
+  it('a parcel left at a pickup point whose way back starts in transit 31 days later is one parcel: its order is refunded', async () => {
+    const o = await paidOrder(f, 'ord-back-it', [{ lineId: 'l1', size: 'M', unitPriceCents: 1500 }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZBACK2');
+    const t0 = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZBACK2', 'in_transit', t0 - 3_600_000), scan('1ZBACK2', 'available_for_pickup', t0)]);
+    f.clock.advance(34 * DAY);
+    await acceptAndApply(f, [scan('1ZBACK2', 'in_transit', t0 + 31 * DAY, { carrierStatus: 'RETURN IN TRANSIT' })]);
+    await acceptAndApply(f, [scan('1ZBACK2', 'returned_to_sender', t0 + 34 * DAY)]);
+    expect((await f.store.tracking.projection('1ZBACK2'))?.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+    expect((await f.services.orders.get(o.id)).state).toBe('returned');
+  });
+
   it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {
     const o = await paidOrder(f, 'ord-week', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZWEEK');

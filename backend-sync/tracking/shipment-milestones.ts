@@ -125,10 +125,9 @@ export class ShipmentMilestones implements MilestoneSink {
   private async one(before: TrackingProjection, after: TrackingProjection, only?: { shipmentId: string; tellException: boolean }): Promise<void> {
     const tn = after.trackingNumber;
     if (after.cycle < before.cycle) {
-      // A late scan put the old parcel where the new one's first scan is legal (a pickup-point
-      // parcel's late exception, then a new parcel first seen in transit: core/tracking-fold.ts).
-      // Moving shipments on this change would hand one parcel's news to the other's
-      // shipment: nothing moves, someone looks.
+      // The fold's rule (core/tracking-fold.ts) keeps cycles from going back under late
+      // scans; should one ever go back, moving shipments on it would hand one parcel's news
+      // to the other's shipment: nothing moves, someone looks.
       this.log.warn({ trackingNumber: tn, from: before.cycle, to: after.cycle }, 'tracking.cycle_undone');
       return;
     }

@@ -140,6 +140,15 @@ describe('the tracking fold', () => {
       expect(long.flags.map((f) => f.to)).toEqual(['label_created']);
     });
 
+    it('a return trip that starts in transit 30+ days after the parcel arrived or was returned is the same parcel', () => {
+      const fromPickupPoint = foldHistory('TN', 'ups', [fe('in_transit', T), fe('available_for_pickup', end), fe('in_transit', end + 31 * DAY), fe('returned_to_sender', end + 34 * DAY)]);
+      expect(fromPickupPoint.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
+      // Returned when the return began; its trip's scans come weeks later: flagged, the return stays on view.
+      const longReturn = foldHistory('TN', 'ups', [fe('in_transit', T), fe('returned_to_sender', end), fe('in_transit', end + 31 * DAY), fe('delivered', end + 45 * DAY)]);
+      expect(longReturn.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
+      expect(longReturn.flags.map((f) => f.to)).toEqual(['in_transit', 'delivered']);
+    });
+
     it('a pickup-point parcel on its slow way back (exception, then in transit 30+ days after arrival) is the same parcel', () => {
       const { projection } = foldHistory('TN', 'ups', [fe('in_transit', T), fe('available_for_pickup', end), fe('exception', end + 20 * DAY), fe('in_transit', end + 31 * DAY), fe('returned_to_sender', end + 33 * DAY)]);
       expect(projection).toMatchObject({ status: 'returned_to_sender', cycle: 0, reached: ['in_transit', 'available_for_pickup', 'exception', 'returned_to_sender'] });
@@ -169,8 +178,6 @@ describe('the tracking fold', () => {
       fc.property(
         fc.array(scanAt(0, 240), { maxLength: 10 }),
         fc.record({ status: fc.constantFrom(...ends), hour: fc.integer({ min: 0, max: 240 }) }),
-        // A new parcel first seen in transit after a pickup-point parcel's late exception is
-        // the one case that can go back (docs/decisions/0030); label and pickup cannot.
         fc.constantFrom('label_created', 'picked_up' as const),
         fc.array(scanAt(1_000, 1_200), { maxLength: 10 }),
         fc.record({ status: fc.constantFrom(...ends), hour: fc.integer({ min: 0, max: 240 + 29 * 24 }) }),

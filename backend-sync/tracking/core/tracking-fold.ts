@@ -9,24 +9,24 @@ import { endsJourney, transitionVerdict } from './status-rules.js';
 // the whole history when one arrives late, so the live projection always equals the fold
 // of its history, whatever the arrival order (docs/decisions/0030). Pure: no clock, no I/O.
 //
-// Carriers recycle tracking numbers. A journey-start scan (label created, picked up, in
-// transit) that the parcel's state refuses, more than REUSED_NUMBER_GAP_MS after its journey
-// ended, is a new parcel, not a step backwards: the fold starts a new cycle from it (status,
-// milestones, location and recent scans are the new parcel's alone), keeping the event and
-// flag counts. The journey ended at `settledAt`, the first event that made it delivered,
-// available for pickup, collected or returned. A parcel that is not at one of those can
-// reach each of them, so a late scan of the old parcel can move that point only earlier;
-// after it the state stays at an ending status or, from a pickup point, in exception, which
-// refuses label created and picked up, so a new parcel starting with either keeps its cycle
-// whatever late scans of the old one arrive. (From exception, in transit is the same parcel
-// moving on: a pickup-point parcel on its slow way back.) A journey that never ended (lost,
-// a voided label) is not followed by a new cycle: nothing in its scans says when it was
-// over, and a guess from silence was undone by late scans (docs/decisions/0030).
-// The rule sits in the fold, so live steps, re-folds and the rebuild agree.
+// Carriers recycle tracking numbers. A scan that starts a new journey (label created or
+// picked up) that the parcel's state refuses, more than REUSED_NUMBER_GAP_MS after its
+// journey ended, is a new parcel, not a step backwards: the fold starts a new cycle from it
+// (status, milestones, location and recent scans are the new parcel's alone), keeping the
+// event and flag counts. The journey ended at `settledAt`, the first event that made it
+// delivered, available for pickup, collected or returned. A parcel that is not at one of
+// those can reach each of them, so a late scan of the old parcel can move that point only
+// earlier, and every state reachable after an ending status refuses label created and
+// picked up: no late scan of the old parcel undoes a cycle. In transit is not a new
+// journey's start: it is also the first scan of a return trip, and a new parcel first seen
+// in transit stays flagged as before. A journey that never ended (lost, a voided label) is
+// not followed by a new cycle: nothing in its scans says when it was over, and a guess
+// from silence was undone by late scans (docs/decisions/0030). The rule sits in the fold,
+// so live steps, re-folds and the rebuild agree.
 
 /** A number silent this long before a scan that starts a journey is the carrier's recycled number: a new parcel. */
 export const REUSED_NUMBER_GAP_MS = 30 * 24 * 3_600_000;
-const JOURNEY_START: ReadonlySet<TrackingStatus> = new Set(['label_created', 'picked_up', 'in_transit']);
+const JOURNEY_START: ReadonlySet<TrackingStatus> = new Set(['label_created', 'picked_up']);
 
 /** One history entry as the fold sees it. */
 export interface FoldEvent {
