@@ -100,9 +100,9 @@ export class ShipmentMilestones implements MilestoneSink {
 
   /**
    * After the shipment was inserted: its number's poll schedule entry, then what the
-   * timeline reached before it existed, for this shipment only (another of the number had its own milestones when they were reached). A
-   * number silent for longer than STALE_TIMELINE_MS is a carrier's recycled number, not this
-   * parcel: its past is left alone.
+   * timeline reached before it existed, for this shipment only (another of the number had
+   * its own milestones when they were reached). A number silent for longer than
+   * STALE_TIMELINE_MS is a carrier's recycled number, not this parcel: its past is left alone.
    */
   async caughtUp(timeline: TrackingProjection, shipmentId: string, now: number): Promise<void> {
     const stale = timeline.lastEventTime !== null && timeline.lastEventTime < now - STALE_TIMELINE_MS;
