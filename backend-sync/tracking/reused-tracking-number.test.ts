@@ -144,6 +144,46 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect((await f.services.orders.get(o.id)).state).toBe('returned');
   });
 
+  it('a parcel left at a pickup point and handed back to the carrier 31 days later (a pickup scan) is one parcel: its order is refunded', async () => {
+    const o = await paidOrder(f, 'ord-back-pu', [{ lineId: 'l1', size: 'M', unitPriceCents: 1500 }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZBACK3');
+    const t0 = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZBACK3', 'picked_up', t0 - 7_200_000), scan('1ZBACK3', 'in_transit', t0 - 3_600_000), scan('1ZBACK3', 'available_for_pickup', t0)]);
+    f.clock.advance(34 * DAY);
+    await acceptAndApply(f, [scan('1ZBACK3', 'exception', t0 + 20 * DAY, { carrierReason: 'not collected' }), scan('1ZBACK3', 'picked_up', t0 + 31 * DAY, { carrierStatus: 'PICKED UP FROM ACCESS POINT' })]);
+    await acceptAndApply(f, [scan('1ZBACK3', 'returned_to_sender', t0 + 34 * DAY)]);
+    expect((await f.store.tracking.projection('1ZBACK3'))?.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+    expect((await f.services.orders.get(o.id)).state).toBe('returned');
+  });
+
+  for (const arrival of ['in one payload', 'the old end late'] as const) {
+    it(`the old parcel's missed return and the next parcel's label arriving together (${arrival}): each order hears of its own parcel`, async () => {
+      const old = await paidOrder(f, `ord-both-old-${arrival}`, [{ lineId: 'l1', size: 'M' }]);
+      const first = await ship(f, old.id, ['l1'], 'lk-a', 'M', '1ZBOTH');
+      const t0 = f.clock.now() - 60_000;
+      await acceptAndApply(f, [scan('1ZBOTH', 'picked_up', t0 - 3_600_000), scan('1ZBOTH', 'in_transit', t0)]);
+      expect((await f.services.shipments.get(first.id)).state).toBe('shipped');
+      f.clock.advance(40 * DAY);
+      const o = await paidOrder(f, `ord-both-new-${arrival}`, [{ lineId: 'l1', size: 'M' }]);
+      const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZBOTH');
+      // The old parcel's return (2 days in) was missed until a poll brought the whole history.
+      const oldEnd = scan('1ZBOTH', 'returned_to_sender', t0 + 2 * DAY);
+      const label = scan('1ZBOTH', 'label_created', t0 + 39 * DAY);
+      if (arrival === 'in one payload') await acceptAndApply(f, [oldEnd, label]);
+      else {
+        await acceptAndApply(f, [label]);
+        await acceptAndApply(f, [oldEnd]);
+      }
+      expect((await f.store.tracking.projection('1ZBOTH'))?.projection).toMatchObject({ status: 'label_created', cycle: 1 });
+      expect((await f.services.shipments.get(first.id)).state).toBe('returned_to_sender');
+      expect((await f.services.orders.get(old.id)).state).toBe('returned');
+      expect(await noticesOf(f, 'shipment.returned_to_sender', first.id)).toHaveLength(1);
+      expect((await f.services.shipments.get(s.id)).state).toBe('created');
+      expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(0);
+    });
+  }
+
   it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {
     const o = await paidOrder(f, 'ord-week', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZWEEK');

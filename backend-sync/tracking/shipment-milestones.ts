@@ -5,7 +5,7 @@ import type { Store } from '../store/store.js';
 import { exceptionNotice } from './core/exception-notice.js';
 import { REUSED_NUMBER_GAP_MS, emptyProjection, type TrackingProjection } from './core/tracking-fold.js';
 import { defaultPollPolicy, type PollPolicyConfig } from './polling/hybrid-poll-policy.js';
-import type { MilestoneSink } from './tracking-applier.js';
+import type { MilestoneSink, TrackingChange } from './tracking-applier.js';
 import type { TrackingStatus } from './tracking-event.js';
 
 // One timeline: what the tracking projection reaches moves the shipment (and through it the
@@ -49,9 +49,15 @@ export const STALE_TIMELINE_MS = REUSED_NUMBER_GAP_MS;
  * first scan, and more than 30 days lie between the two: a shipment created nearer the new
  * parcel's first scan than the old parcel's end is the new parcel's.
  */
-function ofThisParcel(s: ShipmentRecord, timeline: TrackingProjection): boolean {
-  if (timeline.previousSettledAt === null || timeline.cycleStart === null) return true;
-  return s.createdAt >= (timeline.previousSettledAt + timeline.cycleStart) / 2;
+function ofThisParcel(s: ShipmentRecord, timeline: TrackingProjection, next?: TrackingProjection): boolean {
+  const since = boundary(timeline);
+  const until = next === undefined ? undefined : boundary(next);
+  return (since === undefined || s.createdAt >= since) && (until === undefined || s.createdAt < until);
+}
+
+/** Where a cycle's shipments begin: halfway from the previous parcel's end to the cycle's first scan (none for the first parcel). */
+function boundary(timeline: TrackingProjection): number | undefined {
+  return timeline.previousSettledAt === null || timeline.cycleStart === null ? undefined : (timeline.previousSettledAt + timeline.cycleStart) / 2;
 }
 
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
@@ -83,10 +89,10 @@ export class ShipmentMilestones implements MilestoneSink {
     this.log = logger.child({ component: 'tracking-milestones' });
   }
 
-  async changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void> {
+  async changed(changes: ReadonlyArray<TrackingChange>): Promise<void> {
     // Most tracked numbers in a burst belong to no shipment here: one query finds those that do.
     const withShipments = await this.store.tracking.numbersWithShipments(changes.map((c) => c.after.trackingNumber));
-    for (const c of changes) if (withShipments.has(c.after.trackingNumber)) await this.one(c.before, c.after);
+    for (const c of changes) if (withShipments.has(c.after.trackingNumber)) await this.one(c.before, c.after, undefined, c.next);
   }
 
   /**
@@ -122,7 +128,7 @@ export class ShipmentMilestones implements MilestoneSink {
     await this.one(emptyProjection(timeline.trackingNumber, timeline.carrier), timeline, { shipmentId, tellException: !toldBefore });
   }
 
-  private async one(before: TrackingProjection, after: TrackingProjection, only?: { shipmentId: string; tellException: boolean }): Promise<void> {
+  private async one(before: TrackingProjection, after: TrackingProjection, only?: { shipmentId: string; tellException: boolean }, next?: TrackingProjection): Promise<void> {
     const tn = after.trackingNumber;
     if (after.cycle < before.cycle) {
       // The fold's rule (core/tracking-fold.ts) keeps cycles from going back under late
@@ -137,7 +143,7 @@ export class ShipmentMilestones implements MilestoneSink {
     const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { since: stuck.since, lastScanAt: stuck.lastScanAt } }];
     if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
-      if ((only !== undefined && seen.id !== only.shipmentId) || !ofThisParcel(seen, after)) continue;
+      if ((only !== undefined && seen.id !== only.shipmentId) || !ofThisParcel(seen, after, next)) continue;
       const wantsShip = after.reached.some((s) => SHIP.has(s));
       const wantsOut = after.reached.includes('out_for_delivery');
       if ((wantsShip && seen.state === 'created') || (wantsOut && seen.state === 'shipped')) await this.carrierSteps(seen.id, seen.orderId, wantsOut);

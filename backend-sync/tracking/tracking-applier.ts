@@ -21,9 +21,21 @@ import type { HistoryEntry, HistoryRow, InboxRow } from './tracking-store.js';
 // model, tell the milestone sink, and delete the claimed rows. Docs: docs/backend.md
 // "Tracking", docs/decisions/0030.
 
+/**
+ * A projection's move within one parcel's cycle. When a batch carried a recycled number's
+ * old parcel to its end and started the next one, the sink is told twice: the old cycle up
+ * to its end (with `next`, the new cycle, which bounds whose shipments the old one had),
+ * then the new cycle from there.
+ */
+export interface TrackingChange {
+  before: TrackingProjection;
+  after: TrackingProjection;
+  next?: TrackingProjection | undefined;
+}
+
 /** Told about the projections whose status or milestones changed, inside the applying transaction (shipment steps, notifications). */
 export interface MilestoneSink {
-  changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void>;
+  changed(changes: ReadonlyArray<TrackingChange>): Promise<void>;
 }
 
 export interface TrackingApplierDeps {
@@ -248,15 +260,15 @@ export class TrackingApplier {
       else list.push(e);
     }
 
-    const changes: Array<{ before: TrackingProjection; after: TrackingProjection; newest: HistoryEntry }> = [];
+    const changes: Array<{ before: TrackingProjection; after: TrackingProjection; newest: HistoryEntry; endOfPrevious: TrackingProjection | undefined }> = [];
     for (const [tn, list] of accepted) {
       const stored = locked.get(tn);
       if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
       // A number's carrier is its scans' (as the rebuild takes it from the first): a row
       // created before any scan (a shipment locking its number) may name the merchant's.
       const before = stored.projection.events === 0 ? { ...stored.projection, carrier: (list[0] as HistoryEntry).event.carrier } : stored.projection;
-      const after = await this.fold(tn, before, list, now, metrics);
-      changes.push({ before, after, newest: newestOf(list) });
+      const { after, endOfPrevious } = await this.fold(tn, before, list, now, metrics);
+      changes.push({ before, after, newest: newestOf(list), endOfPrevious });
       metrics.count('applied', list.length);
     }
     await t.saveProjections(
@@ -288,7 +300,17 @@ export class TrackingApplier {
     // A refold can swap one milestone for another (a late scan makes an applied step
     // illegal and a skipped one legal): compared as sets, not by count. A parcel still in
     // exception with new scans may have recovered and got stuck again in between.
-    const moved = changes.filter(
+    // A batch that ended a recycled number's old parcel and started the next is told as two
+    // moves, so the old parcel's last milestones reach its own shipments.
+    const told: TrackingChange[] = changes.flatMap((c) =>
+      c.endOfPrevious !== undefined && c.endOfPrevious.cycle === c.before.cycle
+        ? [
+            { before: c.before, after: c.endOfPrevious, next: c.after },
+            { before: c.endOfPrevious, after: c.after },
+          ]
+        : [{ before: c.before, after: c.after }],
+    );
+    const moved = told.filter(
       (c) =>
         c.after.status !== c.before.status ||
         c.after.cycle !== c.before.cycle ||
@@ -302,21 +324,33 @@ export class TrackingApplier {
     }
   }
 
-  /** One number's accepted events onto its projection: fold steps when in order, else a re-fold of its history. */
-  private async fold(tn: string, before: TrackingProjection, list: readonly HistoryEntry[], now: number, metrics: TrackingTally): Promise<TrackingProjection> {
+  /**
+   * One number's accepted events onto its projection: fold steps when in order, else a
+   * re-fold of its history; with the state a recycled number's previous parcel ended in,
+   * when these events started the next one.
+   */
+  private async fold(
+    tn: string,
+    before: TrackingProjection,
+    list: readonly HistoryEntry[],
+    now: number,
+    metrics: TrackingTally,
+  ): Promise<{ after: TrackingProjection; endOfPrevious: TrackingProjection | undefined }> {
     const { store } = this.d;
     const steps: FoldEvent[] = list.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
     if (isInOrder(before, steps)) {
       let after = before;
+      let endOfPrevious: TrackingProjection | undefined;
       const flags: Flag[] = [];
       for (const s of steps) {
         const { next, outcome } = foldStep(after, s);
+        if (next.cycle > after.cycle) endOfPrevious = after;
         after = next;
         if (outcome.kind === 'flagged') flags.push(outcome.flag);
       }
       if (flags.length > 0) await store.tracking.addFlags(tn, flags, now);
       metrics.count('flagged', flags.length);
-      return after;
+      return { after, endOfPrevious };
     }
     // A late event: the projection is the fold of the whole history again (rare).
     const history = await store.tracking.history(tn);
@@ -324,7 +358,7 @@ export class TrackingApplier {
     await store.tracking.replaceFlags(tn, folded.flags, now);
     metrics.count('refolds');
     metrics.count('flagged', Math.max(0, folded.projection.flagged - before.flagged));
-    return folded.projection;
+    return { after: folded.projection, endOfPrevious: folded.projection.cycle > before.cycle ? folded.previousCycleEnd : undefined };
   }
 
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {

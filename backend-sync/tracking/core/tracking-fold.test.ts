@@ -110,9 +110,9 @@ describe('the tracking fold', () => {
       const stuck = foldHistory('TN', 'ups', [fe('in_transit', T), fe('exception', T + MIN), fe('in_transit', T + MIN + REUSED_NUMBER_GAP_MS + DAY)]).projection;
       expect(stuck).toMatchObject({ status: 'in_transit', cycle: 0, reached: ['in_transit', 'exception'] });
       const again = T + REUSED_NUMBER_GAP_MS + 10 * DAY;
-      const all = [...first, fe('picked_up', again), fe('out_for_delivery', T + 90 * MIN)];
+      const all = [...first, fe('label_created', again), fe('out_for_delivery', T + 90 * MIN)];
       const clean = foldHistory('TN', 'ups', all).projection;
-      expect(clean).toMatchObject({ status: 'picked_up', cycle: 1, cycleStart: again, flagged: 1 });
+      expect(clean).toMatchObject({ status: 'label_created', cycle: 1, cycleStart: again, flagged: 1 });
       // The old parcel's late scan arrives after the new parcel's first: the same state.
       expect(live([all[0], all[1], all[2], all[3], all[4]] as FoldEvent[])).toEqual(clean);
     });
@@ -140,9 +140,16 @@ describe('the tracking fold', () => {
       expect(long.flags.map((f) => f.to)).toEqual(['label_created']);
     });
 
-    it('a return trip that starts in transit 30+ days after the parcel arrived or was returned is the same parcel', () => {
+    it('a return trip that starts with a pickup or in transit 30+ days after the parcel arrived or was returned is the same parcel', () => {
       const fromPickupPoint = foldHistory('TN', 'ups', [fe('in_transit', T), fe('available_for_pickup', end), fe('in_transit', end + 31 * DAY), fe('returned_to_sender', end + 34 * DAY)]);
       expect(fromPickupPoint.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
+      // Handed back to the carrier with a pickup scan (an access point's return), before or after an exception there.
+      for (const way of [[fe('picked_up', end + 31 * DAY)], [fe('exception', end + 20 * DAY), fe('picked_up', end + 31 * DAY)]]) {
+        const back = foldHistory('TN', 'ups', [fe('in_transit', T), fe('available_for_pickup', end), ...way, fe('returned_to_sender', end + 34 * DAY)]);
+        expect(back.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
+      }
+      // A delivered parcel picked up again weeks later (a return under the same number) is not a new parcel either.
+      expect(foldHistory('TN', 'ups', [fe('delivered', end), fe('picked_up', end + 40 * DAY)]).projection).toMatchObject({ status: 'delivered', cycle: 0 });
       // Returned when the return began; its trip's scans come weeks later: flagged, the return stays on view.
       const longReturn = foldHistory('TN', 'ups', [fe('in_transit', T), fe('returned_to_sender', end), fe('in_transit', end + 31 * DAY), fe('delivered', end + 45 * DAY)]);
       expect(longReturn.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
@@ -178,7 +185,7 @@ describe('the tracking fold', () => {
       fc.property(
         fc.array(scanAt(0, 240), { maxLength: 10 }),
         fc.record({ status: fc.constantFrom(...ends), hour: fc.integer({ min: 0, max: 240 }) }),
-        fc.constantFrom('label_created', 'picked_up' as const),
+        fc.constant('label_created' as const),
         fc.array(scanAt(1_000, 1_200), { maxLength: 10 }),
         fc.record({ status: fc.constantFrom(...ends), hour: fc.integer({ min: 0, max: 240 + 29 * 24 }) }),
         (old, end, start, fresh, late) => {

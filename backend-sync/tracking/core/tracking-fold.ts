@@ -9,25 +9,23 @@ import { endsJourney, transitionVerdict } from './status-rules.js';
 // the whole history when one arrives late, so the live projection always equals the fold
 // of its history, whatever the arrival order (docs/decisions/0030). Pure: no clock, no I/O.
 //
-// Carriers recycle tracking numbers. A scan that starts a new journey (label created or
-// picked up) that the parcel's state refuses, more than REUSED_NUMBER_GAP_MS after its
-// journey ended, is a new parcel, not a step backwards: the fold starts a new cycle from it
-// (status, milestones, location and recent scans are the new parcel's alone), keeping the
-// event and flag counts. The journey ended at `settledAt`, the first event that made it
-// delivered, available for pickup, collected or returned. A parcel that is not at one of
-// those can reach each of them, so a late scan of the old parcel can move that point only
-// earlier, and every state reachable after an ending status refuses label created and
-// picked up: no late scan of the old parcel undoes a cycle. In transit is not a new
-// journey's start: it is also the first scan of a return trip, and a new parcel first seen
-// in transit stays flagged as before. A journey that never ended (lost, a voided label) is
-// not followed by a new cycle: nothing in its scans says when it was over, and a guess
+// Carriers recycle tracking numbers. A new label (label created) that the parcel's state
+// refuses, more than REUSED_NUMBER_GAP_MS after its journey ended, is a new parcel, not a
+// step backwards: the fold starts a new cycle from it (status, milestones, location and
+// recent scans are the new parcel's alone), keeping the event and flag counts. The journey
+// ended at `settledAt`, the first event that made it delivered, available for pickup,
+// collected or returned. A parcel that is not at one of those can reach each of them, so a
+// late scan of the old parcel can move that point only earlier, and every state reachable
+// after it refuses a new label: no late scan of the old parcel undoes a cycle. Only a label
+// starts a new parcel: picked up and in transit are also the first scans of a way back (an
+// uncollected parcel leaving a pickup point, a long return trip), so a new parcel first seen
+// past its label stays flagged as before. A journey that never ended (lost, a voided label)
+// is not followed by a new cycle: nothing in its scans says when it was over, and a guess
 // from silence was undone by late scans (docs/decisions/0030). The rule sits in the fold,
 // so live steps, re-folds and the rebuild agree.
 
-/** A number silent this long before a scan that starts a journey is the carrier's recycled number: a new parcel. */
+/** A new label this long after the journey ended is the carrier's recycled number: a new parcel. */
 export const REUSED_NUMBER_GAP_MS = 30 * 24 * 3_600_000;
-const JOURNEY_START: ReadonlySet<TrackingStatus> = new Set(['label_created', 'picked_up']);
-
 /** One history entry as the fold sees it. */
 export interface FoldEvent {
   key: string;
@@ -116,7 +114,7 @@ function startsNewParcel(p: TrackingProjection, ev: CanonicalTrackingEvent): boo
   const endedAt = p.settledAt ?? (endsJourney(p.status) ? p.lastEventTime : null);
   return (
     endedAt !== null &&
-    JOURNEY_START.has(ev.status) &&
+    ev.status === 'label_created' &&
     ev.eventTime - endedAt > REUSED_NUMBER_GAP_MS &&
     !transitionVerdict(p.status, ev.status).legal
   );
@@ -196,9 +194,18 @@ export function compareKeys(a: FoldEvent, b: FoldEvent): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
-/** The projection of a whole history (any order in; sorted here) and the events it flags. */
-export function foldHistory(trackingNumber: string, carrier: string, history: readonly FoldEvent[]): { projection: TrackingProjection; flags: Flag[] } {
+/**
+ * The projection of a whole history (any order in; sorted here), the events it flags, and
+ * (when a recycled number started a new parcel) the state the previous parcel's cycle
+ * ended in, just before the last switch.
+ */
+export function foldHistory(
+  trackingNumber: string,
+  carrier: string,
+  history: readonly FoldEvent[],
+): { projection: TrackingProjection; flags: Flag[]; previousCycleEnd?: TrackingProjection } {
   let p = emptyProjection(trackingNumber, carrier);
+  let previousCycleEnd: TrackingProjection | undefined;
   const flags: Flag[] = [];
   const sorted = [...history].sort(compareKeys);
   let last: string | undefined;
@@ -207,10 +214,11 @@ export function foldHistory(trackingNumber: string, carrier: string, history: re
     if (e.key === last) continue;
     last = e.key;
     const { next, outcome } = foldStep(p, e);
+    if (next.cycle > p.cycle) previousCycleEnd = p;
     p = next;
     if (outcome.kind === 'flagged') flags.push(outcome.flag);
   }
-  return { projection: p, flags };
+  return previousCycleEnd === undefined ? { projection: p, flags } : { projection: p, flags, previousCycleEnd };
 }
 
 /** Whether events can be folded onto `p` one step at a time (all newer than everything in its history). */

@@ -3,6 +3,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { Store } from '../../store/store.js';
 import type { TrackingProjection } from '../core/tracking-fold.js';
 import type { EtaFor } from '../eta-seam.js';
+import type { TrackingChange } from '../tracking-applier.js';
 import { defaultEtaConfig, estimateEta, type EtaConfig } from './eta-estimator.js';
 import { emptyLegStats, learnLeg, type LegStats } from './leg-stats.js';
 import type { LegStatsCache } from './leg-stats-store.js';
@@ -41,7 +42,7 @@ export class LegLearner {
     this.log = logger.child({ component: 'leg-learner' });
   }
 
-  async changed(changes: ReadonlyArray<{ before: TrackingProjection; after: TrackingProjection }>): Promise<void> {
+  async changed(changes: ReadonlyArray<TrackingChange>): Promise<void> {
     // A recycled number's new parcel arrives for the first time even though the old one had.
     const arrived = changes.filter((c) => (c.after.cycle > c.before.cycle || (c.after.cycle === c.before.cycle && !hasArrived(c.before))) && hasArrived(c.after)).map((c) => c.after);
     if (arrived.length === 0) return;

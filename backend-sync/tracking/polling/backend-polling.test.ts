@@ -98,7 +98,7 @@ describe.each(engines)('tracking polling in the backend on %s', (engine) => {
     const silent = await ship('ord-silent', 'SILENT1');
     const reused = await ship('ord-reused', 'REUSED1');
     api.setShipment('SILENT1', [scan('s-1', 'PU', t0 + HOUR)]);
-    api.setShipment('REUSED1', [scan('r-3', 'PU', t0 + 2 * HOUR)]);
+    api.setShipment('REUSED1', [scan('r-3', 'LC', t0 + HOUR), scan('r-4', 'PU', t0 + 2 * HOUR)]);
 
     // No webhook for 48 hours: both numbers are promoted to polling, in one request.
     backend.clock.advance(48 * HOUR - 1);
