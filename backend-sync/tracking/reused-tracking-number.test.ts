@@ -184,6 +184,51 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     });
   }
 
+  it("three parcels' worth of history in one payload: each parcel's end reaches its own order", async () => {
+    await f.services.lockers.register(lockerInput('lk-b', 52.5, 13.4, { M: 3 }));
+    const a = await paidOrder(f, 'ord-three-a', [{ lineId: 'l1', size: 'M' }]);
+    const sa = await ship(f, a.id, ['l1'], 'lk-b', 'M', '1ZTHREE');
+    const t0 = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZTHREE', 'picked_up', t0 - 3_600_000), scan('1ZTHREE', 'in_transit', t0)]);
+    f.clock.advance(30 * DAY);
+    const b = await paidOrder(f, 'ord-three-b', [{ lineId: 'l1', size: 'M' }]);
+    const sb = await ship(f, b.id, ['l1'], 'lk-b', 'M', '1ZTHREE');
+    f.clock.advance(45 * DAY);
+    const c = await paidOrder(f, 'ord-three-c', [{ lineId: 'l1', size: 'M' }]);
+    const sc = await ship(f, c.id, ['l1'], 'lk-b', 'M', '1ZTHREE');
+    f.clock.advance(10 * DAY);
+    // A poll brings 80 days of history at once: A's return, B's whole journey back, C's label.
+    await acceptAndApply(f, [
+      scan('1ZTHREE', 'returned_to_sender', t0 + 2 * DAY),
+      scan('1ZTHREE', 'label_created', t0 + 39 * DAY),
+      scan('1ZTHREE', 'picked_up', t0 + 40 * DAY),
+      scan('1ZTHREE', 'returned_to_sender', t0 + 41 * DAY),
+      scan('1ZTHREE', 'label_created', t0 + 81 * DAY),
+    ]);
+    expect((await f.store.tracking.projection('1ZTHREE'))?.projection).toMatchObject({ status: 'label_created', cycle: 2 });
+    expect((await f.services.shipments.get(sa.id)).state).toBe('returned_to_sender');
+    expect((await f.services.shipments.get(sb.id)).state).toBe('returned_to_sender');
+    expect((await f.services.shipments.get(sc.id)).state).toBe('created');
+    for (const s of [sa, sb]) expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(1);
+    expect(await noticesOf(f, 'shipment.returned_to_sender', sc.id)).toHaveLength(0);
+  });
+
+  it("a late scan of an even older parcel renumbers the cycles but tells nothing again and learns nothing twice", async () => {
+    const t0 = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZRENUM', 'label_created', t0 - 2 * DAY), scan('1ZRENUM', 'picked_up', t0 - DAY), scan('1ZRENUM', 'available_for_pickup', t0)]);
+    f.clock.advance(41 * DAY);
+    await acceptAndApply(f, [scan('1ZRENUM', 'label_created', t0 + 40 * DAY), scan('1ZRENUM', 'picked_up', t0 + 40 * DAY + 60_000)]);
+    expect((await f.store.tracking.projection('1ZRENUM'))?.projection).toMatchObject({ cycle: 1 });
+    const legs = JSON.stringify(await f.store.legStats.all());
+    const notices = (await f.store.notifications.list({})).length;
+    // An even older parcel's delivery, 40 days before the first label.
+    await acceptAndApply(f, [scan('1ZRENUM', 'delivered', t0 - 42 * DAY)]);
+    expect((await f.store.tracking.projection('1ZRENUM'))?.projection).toMatchObject({ cycle: 2, status: 'picked_up' });
+    expect(JSON.stringify(await f.store.legStats.all())).toBe(legs);
+    expect((await f.store.notifications.list({})).length).toBe(notices);
+    expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+  });
+
   it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {
     const o = await paidOrder(f, 'ord-week', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZWEEK');

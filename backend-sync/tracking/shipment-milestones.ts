@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { exceptionNotice } from './core/exception-notice.js';
-import { REUSED_NUMBER_GAP_MS, emptyProjection, type TrackingProjection } from './core/tracking-fold.js';
+import { REUSED_NUMBER_GAP_MS, emptyProjection, laterParcel, type TrackingProjection } from './core/tracking-fold.js';
 import { defaultPollPolicy, type PollPolicyConfig } from './polling/hybrid-poll-policy.js';
 import type { MilestoneSink, TrackingChange } from './tracking-applier.js';
 import type { TrackingStatus } from './tracking-event.js';
@@ -137,7 +137,7 @@ export class ShipmentMilestones implements MilestoneSink {
       this.log.warn({ trackingNumber: tn, from: before.cycle, to: after.cycle }, 'tracking.cycle_undone');
       return;
     }
-    const newly = after.cycle > before.cycle ? after.reached : after.reached.filter((s) => !before.reached.includes(s));
+    const newly = laterParcel(before, after) ? after.reached : after.reached.filter((s) => !before.reached.includes(s));
     const deliveredKey = after.cycleStart === null ? `tracking.delivered:${tn}` : `tracking.delivered:${tn}:${String(after.cycleStart)}`;
     const stuck = only?.tellException === false ? undefined : exceptionNotice(before, after);
     const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { since: stuck.since, lastScanAt: stuck.lastScanAt } }];

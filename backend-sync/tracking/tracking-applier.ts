@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
 import { carrierEventKey, compositeProbe, normalisedHash, orderKey, type CompositeProbe } from './core/event-identity.js';
-import { compareKeys, foldHistory, foldStep, isInOrder, type Flag, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
+import { compareKeys, foldHistory, foldStep, isInOrder, sameParcel, type Flag, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
 import { newTrackingId } from './tracking-intake.js';
@@ -260,15 +260,15 @@ export class TrackingApplier {
       else list.push(e);
     }
 
-    const changes: Array<{ before: TrackingProjection; after: TrackingProjection; newest: HistoryEntry; endOfPrevious: TrackingProjection | undefined }> = [];
+    const changes: Array<{ before: TrackingProjection; after: TrackingProjection; newest: HistoryEntry; ends: TrackingProjection[] }> = [];
     for (const [tn, list] of accepted) {
       const stored = locked.get(tn);
       if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
       // A number's carrier is its scans' (as the rebuild takes it from the first): a row
       // created before any scan (a shipment locking its number) may name the merchant's.
       const before = stored.projection.events === 0 ? { ...stored.projection, carrier: (list[0] as HistoryEntry).event.carrier } : stored.projection;
-      const { after, endOfPrevious } = await this.fold(tn, before, list, now, metrics);
-      changes.push({ before, after, newest: newestOf(list), endOfPrevious });
+      const { after, ends } = await this.fold(tn, before, list, now, metrics);
+      changes.push({ before, after, newest: newestOf(list), ends });
       metrics.count('applied', list.length);
     }
     await t.saveProjections(
@@ -300,16 +300,18 @@ export class TrackingApplier {
     // A refold can swap one milestone for another (a late scan makes an applied step
     // illegal and a skipped one legal): compared as sets, not by count. A parcel still in
     // exception with new scans may have recovered and got stuck again in between.
-    // A batch that ended a recycled number's old parcel and started the next is told as two
-    // moves, so the old parcel's last milestones reach its own shipments.
-    const told: TrackingChange[] = changes.flatMap((c) =>
-      c.endOfPrevious !== undefined && c.endOfPrevious.cycle === c.before.cycle
-        ? [
-            { before: c.before, after: c.endOfPrevious, next: c.after },
-            { before: c.endOfPrevious, after: c.after },
-          ]
-        : [{ before: c.before, after: c.after }],
-    );
+    // A batch that ended a recycled number's parcel and started the next is told as one move
+    // per parcel, so each parcel's last milestones reach its own shipments.
+    const told: TrackingChange[] = changes.flatMap((c) => {
+      const moves: TrackingChange[] = [];
+      let from = c.before;
+      c.ends.forEach((end, i) => {
+        moves.push({ before: from, after: end, next: c.ends[i + 1] ?? c.after });
+        from = end;
+      });
+      moves.push({ before: from, after: c.after });
+      return moves;
+    });
     const moved = told.filter(
       (c) =>
         c.after.status !== c.before.status ||
@@ -326,8 +328,8 @@ export class TrackingApplier {
 
   /**
    * One number's accepted events onto its projection: fold steps when in order, else a
-   * re-fold of its history; with the state a recycled number's previous parcel ended in,
-   * when these events started the next one.
+   * re-fold of its history; with the states the recycled number's parcels ended in, from
+   * `before`'s own, when these events started new ones.
    */
   private async fold(
     tn: string,
@@ -335,22 +337,22 @@ export class TrackingApplier {
     list: readonly HistoryEntry[],
     now: number,
     metrics: TrackingTally,
-  ): Promise<{ after: TrackingProjection; endOfPrevious: TrackingProjection | undefined }> {
+  ): Promise<{ after: TrackingProjection; ends: TrackingProjection[] }> {
     const { store } = this.d;
     const steps: FoldEvent[] = list.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
     if (isInOrder(before, steps)) {
       let after = before;
-      let endOfPrevious: TrackingProjection | undefined;
+      const ends: TrackingProjection[] = [];
       const flags: Flag[] = [];
       for (const s of steps) {
         const { next, outcome } = foldStep(after, s);
-        if (next.cycle > after.cycle) endOfPrevious = after;
+        if (next.cycle > after.cycle) ends.push(after);
         after = next;
         if (outcome.kind === 'flagged') flags.push(outcome.flag);
       }
       if (flags.length > 0) await store.tracking.addFlags(tn, flags, now);
       metrics.count('flagged', flags.length);
-      return { after, endOfPrevious };
+      return { after, ends };
     }
     // A late event: the projection is the fold of the whole history again (rare).
     const history = await store.tracking.history(tn);
@@ -358,7 +360,10 @@ export class TrackingApplier {
     await store.tracking.replaceFlags(tn, folded.flags, now);
     metrics.count('refolds');
     metrics.count('flagged', Math.max(0, folded.projection.flagged - before.flagged));
-    return { after: folded.projection, endOfPrevious: folded.projection.cycle > before.cycle ? folded.previousCycleEnd : undefined };
+    // The ends from `before`'s own parcel on (a late scan may have added boundaries before it,
+    // renumbering cycles); none when its parcel is no longer one of them.
+    const from = folded.cycleEnds.findIndex((e) => sameParcel(e, before));
+    return { after: folded.projection, ends: from === -1 ? [] : folded.cycleEnds.slice(from) };
   }
 
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {

@@ -196,16 +196,16 @@ export function compareKeys(a: FoldEvent, b: FoldEvent): number {
 
 /**
  * The projection of a whole history (any order in; sorted here), the events it flags, and
- * (when a recycled number started a new parcel) the state the previous parcel's cycle
- * ended in, just before the last switch.
+ * the state each of a recycled number's earlier parcels ended in (just before each switch
+ * to a new cycle, oldest first).
  */
 export function foldHistory(
   trackingNumber: string,
   carrier: string,
   history: readonly FoldEvent[],
-): { projection: TrackingProjection; flags: Flag[]; previousCycleEnd?: TrackingProjection } {
+): { projection: TrackingProjection; flags: Flag[]; cycleEnds: TrackingProjection[] } {
   let p = emptyProjection(trackingNumber, carrier);
-  let previousCycleEnd: TrackingProjection | undefined;
+  const cycleEnds: TrackingProjection[] = [];
   const flags: Flag[] = [];
   const sorted = [...history].sort(compareKeys);
   let last: string | undefined;
@@ -214,11 +214,21 @@ export function foldHistory(
     if (e.key === last) continue;
     last = e.key;
     const { next, outcome } = foldStep(p, e);
-    if (next.cycle > p.cycle) previousCycleEnd = p;
+    if (next.cycle > p.cycle) cycleEnds.push(p);
     p = next;
     if (outcome.kind === 'flagged') flags.push(outcome.flag);
   }
-  return previousCycleEnd === undefined ? { projection: p, flags } : { projection: p, flags, previousCycleEnd };
+  return { projection: p, flags, cycleEnds };
+}
+
+/** Whether two states are of the same parcel (a cycle's number alone can shift when a late scan adds a boundary before it). */
+export function sameParcel(a: TrackingProjection, b: TrackingProjection): boolean {
+  return a.cycle === b.cycle && a.cycleStart === b.cycleStart;
+}
+
+/** Whether `after` tracks a later parcel than `before` (not the same one renumbered by a boundary a late scan added before it). */
+export function laterParcel(before: TrackingProjection, after: TrackingProjection): boolean {
+  return after.cycle > before.cycle && after.cycleStart !== before.cycleStart;
 }
 
 /** Whether events can be folded onto `p` one step at a time (all newer than everything in its history). */
