@@ -5,6 +5,7 @@ import { paidOrder, ship } from '../testing/order-helpers.js';
 import { testEngines } from '../testing/pg-test-db.js';
 import { scan } from '../testing/tracking-helpers.js';
 import { REUSED_NUMBER_GAP_MS } from './core/tracking-fold.js';
+import type { CanonicalTrackingEvent } from './tracking-event.js';
 import { carrierPromiseEta } from './eta-seam.js';
 import { rebuildTracking } from './rebuild-tracking.js';
 
@@ -118,44 +119,37 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
   });
 
-  it('a parcel left at a pickup point and sent back weeks later is one parcel: its order is refunded', async () => {
-    const o = await paidOrder(f, 'ord-slow-back', [{ lineId: 'l1', size: 'M', unitPriceCents: 1500 }]);
-    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZBACK');
-    const t0 = f.clock.now() - 60_000;
-    await acceptAndApply(f, [scan('1ZBACK', 'in_transit', t0 - 3_600_000), scan('1ZBACK', 'available_for_pickup', t0)]);
-    f.clock.advance(33 * DAY);
-    await acceptAndApply(f, [scan('1ZBACK', 'exception', t0 + 20 * DAY, { carrierReason: 'not collected' }), scan('1ZBACK', 'in_transit', t0 + 31 * DAY, { carrierStatus: 'RETURN IN TRANSIT' })]);
-    await acceptAndApply(f, [scan('1ZBACK', 'returned_to_sender', t0 + 33 * DAY)]);
-    expect((await f.store.tracking.projection('1ZBACK'))?.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
-    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
-    expect((await f.services.orders.get(o.id)).state).toBe('returned');
-  });
-
-  it('a parcel left at a pickup point whose way back starts in transit 31 days later is one parcel: its order is refunded', async () => {
-    const o = await paidOrder(f, 'ord-back-it', [{ lineId: 'l1', size: 'M', unitPriceCents: 1500 }]);
-    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZBACK2');
-    const t0 = f.clock.now() - 60_000;
-    await acceptAndApply(f, [scan('1ZBACK2', 'in_transit', t0 - 3_600_000), scan('1ZBACK2', 'available_for_pickup', t0)]);
-    f.clock.advance(34 * DAY);
-    await acceptAndApply(f, [scan('1ZBACK2', 'in_transit', t0 + 31 * DAY, { carrierStatus: 'RETURN IN TRANSIT' })]);
-    await acceptAndApply(f, [scan('1ZBACK2', 'returned_to_sender', t0 + 34 * DAY)]);
-    expect((await f.store.tracking.projection('1ZBACK2'))?.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
-    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
-    expect((await f.services.orders.get(o.id)).state).toBe('returned');
-  });
-
-  it('a parcel left at a pickup point and handed back to the carrier 31 days later (a pickup scan) is one parcel: its order is refunded', async () => {
-    const o = await paidOrder(f, 'ord-back-pu', [{ lineId: 'l1', size: 'M', unitPriceCents: 1500 }]);
-    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZBACK3');
-    const t0 = f.clock.now() - 60_000;
-    await acceptAndApply(f, [scan('1ZBACK3', 'picked_up', t0 - 7_200_000), scan('1ZBACK3', 'in_transit', t0 - 3_600_000), scan('1ZBACK3', 'available_for_pickup', t0)]);
-    f.clock.advance(34 * DAY);
-    await acceptAndApply(f, [scan('1ZBACK3', 'exception', t0 + 20 * DAY, { carrierReason: 'not collected' }), scan('1ZBACK3', 'picked_up', t0 + 31 * DAY, { carrierStatus: 'PICKED UP FROM ACCESS POINT' })]);
-    await acceptAndApply(f, [scan('1ZBACK3', 'returned_to_sender', t0 + 34 * DAY)]);
-    expect((await f.store.tracking.projection('1ZBACK3'))?.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
-    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
-    expect((await f.services.orders.get(o.id)).state).toBe('returned');
-  });
+  // A parcel left at a pickup point and sent back: its way back begins 30+ days after it
+  // arrived, with scans a new parcel could also begin with. It stays one parcel.
+  const waysBack: Array<{ what: string; tn: string; days: number; back: (tn: string, t0: number) => CanonicalTrackingEvent[] }> = [
+    {
+      what: 'an exception, then in transit',
+      tn: '1ZBACK',
+      days: 33,
+      back: (tn, t0) => [scan(tn, 'exception', t0 + 20 * DAY, { carrierReason: 'not collected' }), scan(tn, 'in_transit', t0 + 31 * DAY, { carrierStatus: 'RETURN IN TRANSIT' })],
+    },
+    { what: 'in transit 31 days later', tn: '1ZBACK2', days: 34, back: (tn, t0) => [scan(tn, 'in_transit', t0 + 31 * DAY, { carrierStatus: 'RETURN IN TRANSIT' })] },
+    {
+      what: 'handed back to the carrier 31 days later (a pickup scan)',
+      tn: '1ZBACK3',
+      days: 34,
+      back: (tn, t0) => [scan(tn, 'exception', t0 + 20 * DAY, { carrierReason: 'not collected' }), scan(tn, 'picked_up', t0 + 31 * DAY, { carrierStatus: 'PICKED UP FROM ACCESS POINT' })],
+    },
+  ];
+  for (const { what, tn, days, back } of waysBack) {
+    it(`a parcel left at a pickup point whose way back starts with ${what} is one parcel: its order is refunded`, async () => {
+      const o = await paidOrder(f, `ord-${tn}`, [{ lineId: 'l1', size: 'M', unitPriceCents: 1500 }]);
+      const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', tn);
+      const t0 = f.clock.now() - 60_000;
+      await acceptAndApply(f, [scan(tn, 'picked_up', t0 - 7_200_000), scan(tn, 'in_transit', t0 - 3_600_000), scan(tn, 'available_for_pickup', t0)]);
+      f.clock.advance(days * DAY);
+      await acceptAndApply(f, back(tn, t0));
+      await acceptAndApply(f, [scan(tn, 'returned_to_sender', t0 + days * DAY)]);
+      expect((await f.store.tracking.projection(tn))?.projection).toMatchObject({ status: 'returned_to_sender', cycle: 0 });
+      expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+      expect((await f.services.orders.get(o.id)).state).toBe('returned');
+    });
+  }
 
   for (const arrival of ['in one payload', 'the old end late'] as const) {
     it(`the old parcel's missed return and the next parcel's label arriving together (${arrival}): each order hears of its own parcel`, async () => {
