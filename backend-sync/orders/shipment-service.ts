@@ -11,7 +11,7 @@ import type { CreateShipmentRequest, ShipmentView } from './order-schemas.js';
 import type { Actor, OrderTransitions } from './order-transitions.js';
 import { shipmentView } from './order-view.js';
 import { queueRefund } from './refunds.js';
-import { nextShipmentState } from './shipment-state-machine.js';
+import { nextShipmentState, type ShipmentState } from './shipment-state-machine.js';
 import { CarrierCode, TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
 import type { TrackingProjection } from '../tracking/core/tracking-fold.js';
 
@@ -20,6 +20,9 @@ import type { TrackingProjection } from '../tracking/core/tracking-fold.js';
 // locker's code set (awaiting deposit on the device). The clear code is kept only until
 // the deposit hands it to the notifier. Carrier steps (ship, out for delivery), pickup
 // window extension and cancellation live here; locker-driven steps in parcel-events.ts.
+
+/** A shipment in these states still expects the carrier's scans. */
+const AWAITS_CARRIER: ReadonlySet<ShipmentState> = new Set(['created', 'shipped', 'out_for_delivery']);
 
 export interface ShipmentServiceDeps {
   store: Store;
@@ -203,6 +206,12 @@ export class ShipmentService {
     if (s.state === 'cancelled') return;
     await transitions.shipment(s, 'cancel', who);
     await this.withdrawCompartment(s, who);
+    // Polling its number would spend the carrier's request budget on a parcel nobody
+    // waits for, unless another shipment still does (a split order's parcels under one number).
+    const tn = TrackingNumber.safeParse(s.trackingNumber);
+    if (!tn.success) return;
+    const waiting = (await store.shipments.byTrackingNumber(s.trackingNumber)).some((x) => x.id !== s.id && AWAITS_CARRIER.has(x.state));
+    if (!waiting) await store.pollSchedule.withdraw(tn.data);
   }
 
   /** A parcel that will not come: its code revoked on the locker, its compartment freed, its clear code dropped. */

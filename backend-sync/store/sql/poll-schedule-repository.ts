@@ -117,6 +117,12 @@ const enroll = sqlPer({
            ON CONFLICT (tracking_number) DO UPDATE SET ${ENROLL_RESET} WHERE @restart::int = 1`,
 });
 
+const withdraw = sql(`UPDATE tracking_poll_schedule SET next_poll_at = NULL, failures = 0, lease_until = NULL WHERE tracking_number = ?`);
+
+// A stopped entry a new shipment names is due again (its facts kept: a final status is
+// stopped again when it comes due, without a carrier request).
+const rearm = sql(`UPDATE tracking_poll_schedule SET next_poll_at = @due, failures = 0 WHERE tracking_number = @tn AND next_poll_at IS NULL`);
+
 export class SqlPollSchedule implements PollSchedulePort {
   constructor(private readonly x: SqlExecutor) {}
 
@@ -172,6 +178,11 @@ export class SqlPollSchedule implements PollSchedulePort {
 
   async enroll(e: { trackingNumber: string; carrier: string; at: number; dueBy: number; restart: boolean }): Promise<void> {
     await this.x.run(enroll, { tn: e.trackingNumber, carrier: e.carrier, at: e.at, due: e.dueBy, restart: e.restart ? 1 : 0 });
+    await this.x.run(rearm, { tn: e.trackingNumber, due: e.dueBy });
+  }
+
+  async withdraw(trackingNumber: string): Promise<void> {
+    await this.x.run(withdraw, [trackingNumber]);
   }
 
   /** One entry as stored (diagnostics and tests). */

@@ -111,4 +111,38 @@ describe.each(engines)('tracking polling in the backend on %s', (engine) => {
     expect((await backend.services.shipments.get(reused.id)).state).toBe('shipped');
     expect(await backend.store.pollSchedule.get('REUSED1')).toMatchObject({ status: 'picked_up', mode: 'polling' });
   });
+
+  it("stops polling a cancelled shipment's number unless another shipment still waits for it, and polls it again for a new shipment", async () => {
+    api = new SimulatedCarrierApi();
+    const baseUrl = await api.start();
+    f = await makeBackend({ engine, config: { trackingPolling: { enabled: true, carriers: [{ carrier: 'simpost', baseUrl, requestsPerSecond: 50, burst: 5 }] } } });
+    const backend = f;
+    const poller = backend.services.tracking.poller!;
+    await backend.services.lockers.register(lockerInput('lk-c', 52.52, 13.405, { M: 4 }));
+    const ship = async (key: string, tn: string) => {
+      const o = await paidOrder(backend, key, [{ lineId: 'l1', size: 'M' }]);
+      const s = await backend.services.shipments.create(o.id, { lineIds: ['l1'], carrier: 'SimPost', trackingNumber: tn, delivery: { lockerId: 'lk-c', size: 'M' } }, 'test');
+      return { orderId: o.id, shipmentId: s.id };
+    };
+    const alone = await ship('ord-alone', 'CANC1');
+    const first = await ship('ord-first', 'SHARED1');
+    await ship('ord-second', 'SHARED1');
+    api.setShipment('CANC1', [scan('c-1', 'PU', backend.clock.now() + HOUR)]);
+    api.setShipment('SHARED1', [scan('s-1', 'PU', backend.clock.now() + HOUR)]);
+    await backend.services.orders.cancel(alone.orderId, { reason: 'customer changed mind' }, 'merchant');
+    await backend.services.orders.cancel(first.orderId, { reason: 'customer changed mind' }, 'merchant');
+    expect(await backend.store.pollSchedule.get('CANC1')).toMatchObject({ nextPollAt: null });
+
+    backend.clock.advance(48 * HOUR);
+    expect(await poller.run()).toBe(1);
+    expect(api.requests.flatMap((r) => r.numbers)).toEqual(['SHARED1']);
+
+    // The merchant ships under the cancelled number after all: it is covered again.
+    const again = await ship('ord-again', 'CANC1');
+    backend.clock.advance(48 * HOUR);
+    await poller.run();
+    expect(api.requests.flatMap((r) => r.numbers)).toContain('CANC1');
+    await backend.services.tracking.applier.kick();
+    expect((await backend.services.shipments.get(again.shipmentId)).state).toBe('shipped');
+  });
 });

@@ -57,6 +57,22 @@ export class InMemoryPollSchedule implements PollSchedulePort {
   enroll(n: { trackingNumber: string; carrier: string; at: number; dueBy: number; restart: boolean }): Promise<void> {
     if (!this.entries.has(n.trackingNumber) || n.restart) {
       this.entries.set(n.trackingNumber, { trackingNumber: n.trackingNumber, carrier: n.carrier, status: null, etaAt: null, lastEventAt: null, lastWebhookAt: null, createdAt: n.at, mode: 'webhook', nextPollAt: n.dueBy, failures: 0, leaseUntil: null });
+      return Promise.resolve();
+    }
+    const e = this.entries.get(n.trackingNumber);
+    if (e !== undefined && e.nextPollAt === null) {
+      e.nextPollAt = n.dueBy;
+      e.failures = 0;
+    }
+    return Promise.resolve();
+  }
+
+  withdraw(trackingNumber: string): Promise<void> {
+    const e = this.entries.get(trackingNumber);
+    if (e !== undefined) {
+      e.nextPollAt = null;
+      e.failures = 0;
+      e.leaseUntil = null;
     }
     return Promise.resolve();
   }

@@ -105,7 +105,7 @@ export function describePollScheduleContract(name: string, open: () => Promise<P
     );
 
     it(
-      "enrols a shipment's number before any news, leaves an entry with news alone, and restarts a recycled number's",
+      "enrols a shipment's number before any news, re-arms a stopped entry, and restarts a recycled number's",
       withHarness(async ({ schedule, inspect }) => {
         const H48 = 48 * 3_600_000;
         await schedule.enroll({ trackingNumber: 'NEW', carrier: 'dhl_express', at: T0, dueBy: T0 + H48, restart: false });
@@ -121,12 +121,35 @@ export function describePollScheduleContract(name: string, open: () => Promise<P
         await schedule.noteEvent({ trackingNumber: 'OLD', carrier: 'ups', status: 'delivered', eventAt: T0 - 1_000 }, T0);
         const [old] = await schedule.claimDue(T0, 1, 1_000);
         await schedule.reschedule('OLD', old!.leaseUntil!, { nextPollAt: null, failures: 0, mode: 'webhook' });
+        // A stopped entry is due again, its facts kept (the policy stops a final status again
+        // without asking the carrier); a scheduled one is left as it is.
         await schedule.enroll({ trackingNumber: 'OLD', carrier: 'ups', at: T0 + 10, dueBy: T0 + H48, restart: false });
-        expect(await inspect('OLD')).toMatchObject({ nextPollAt: null });
+        expect(await inspect('OLD')).toEqual({ nextPollAt: T0 + H48, failures: 0, mode: 'webhook', leaseUntil: null });
+        await schedule.enroll({ trackingNumber: 'OLD', carrier: 'ups', at: T0 + 20, dueBy: T0 + 2 * H48, restart: false });
+        expect(await inspect('OLD')).toMatchObject({ nextPollAt: T0 + H48 });
+        const [kept] = await schedule.claimDue(T0 + H48, 10, 1_000);
+        expect(kept).toMatchObject({ trackingNumber: 'OLD', status: 'delivered', createdAt: T0 });
+        await schedule.reschedule('OLD', kept!.leaseUntil!, { nextPollAt: null, failures: 0, mode: 'webhook' });
         await schedule.enroll({ trackingNumber: 'OLD', carrier: 'ups', at: T0 + 10, dueBy: T0 + H48, restart: true });
         expect(await inspect('OLD')).toEqual({ nextPollAt: T0 + H48, failures: 0, mode: 'webhook', leaseUntil: null });
         const [again] = await schedule.claimDue(T0 + H48, 10, 1_000);
         expect(again).toMatchObject({ trackingNumber: 'OLD', status: null, createdAt: T0 + 10, lastEventAt: null, lastWebhookAt: null, etaAt: null });
+      }),
+    );
+
+    it(
+      'withdraws a number: it stops, a poll in flight cannot reschedule it, and news re-arms it',
+      withHarness(async ({ schedule, inspect }) => {
+        await schedule.noteEvent({ trackingNumber: 'GONE', carrier: 'ups', status: 'label_created', eventAt: T0 - 1_000 }, T0);
+        const [held] = await schedule.claimDue(T0, 10, 60_000);
+        await schedule.withdraw('GONE');
+        expect(await inspect('GONE')).toEqual({ nextPollAt: null, failures: 0, mode: 'webhook', leaseUntil: null });
+        expect(await schedule.reschedule('GONE', held!.leaseUntil!, { nextPollAt: T0 + 1_000, failures: 1, mode: 'polling' })).toBe(false);
+        expect(await schedule.claimDue(T0 + 1e10, 10, 1_000)).toEqual([]);
+        await schedule.withdraw('NEVER-SEEN');
+        expect(await inspect('NEVER-SEEN')).toBeUndefined();
+        await schedule.noteWebhook('GONE', 'ups', T0 + 5_000, 'picked_up');
+        expect(await inspect('GONE')).toMatchObject({ nextPollAt: T0 + 5_000 });
       }),
     );
   });

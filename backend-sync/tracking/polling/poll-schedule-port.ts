@@ -111,8 +111,17 @@ export interface PollSchedulePort {
   /**
    * A shipment was created for the number: it is covered from now on, even if no webhook
    * ever comes for it. Creates the entry if new (no status yet, created at `at`, due at
-   * `dueBy`); an entry already there is left as it is, unless `restart` (the number's old
-   * parcel went silent long ago: a carrier's recycled number) makes it a new one the same way.
+   * `dueBy`); a scheduled entry is left as it is, a stopped one (withdrawn, given up, or at
+   * a final status) is due again at `dueBy` with its facts kept (the policy stops a final
+   * status again without a carrier request); `restart` (the number's old parcel went silent
+   * long ago: a carrier's recycled number) makes an entry a new one the same way.
    */
   enroll(e: { trackingNumber: string; carrier: string; at: number; dueBy: number; restart: boolean }): Promise<void>;
+  /**
+   * No shipment waits for the number's scans any more (the last one was cancelled before it
+   * left): the entry stops (nextPollAt null, failures 0) and its lease is freed, so a poll in
+   * flight cannot reschedule it. News re-arms it as it does any stopped entry (a parcel
+   * that moves anyway is worth watching). No entry: nothing to do.
+   */
+  withdraw(trackingNumber: string): Promise<void>;
 }
