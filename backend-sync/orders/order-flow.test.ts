@@ -120,6 +120,22 @@ describe('orders and split shipments', () => {
     }
   });
 
+  it('leaves the assigned compartment to the reservation that took it when the courier re-slots a parcel whose own reservation ended', async () => {
+    const o = await paidOrder(f, 'ord-reslot-late', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    const own = (await f.services.shipments.get(s.id)).reservationId;
+    expect(s.compartmentId).toBe('M1');
+    expect(own).toBeDefined();
+    // Its reservation ended (an operator released it), and M1 went to the next order's parcel.
+    expect(await f.store.reservations.release(own!, 'released', f.clock.now())).toBe(true);
+    const o2 = await paidOrder(f, 'ord-took-m1', [{ lineId: 'l1', size: 'M' }]);
+    const next = await f.services.shipments.get((await ship(f, o2.id, ['l1'], 'lk-a', 'M', 'TRK2')).id);
+    expect(next.compartmentId).toBe('M1');
+    expect(await f.services.parcels.deposited(s.id, 'lk-a', 'M2', f.clock.now(), { actor: 'locker' })).toBe('applied');
+    expect(await f.store.lockers.compartment('lk-a', 'M1')).toMatchObject({ state: 'reserved', reservationId: next.reservationId });
+    expect(await f.store.lockers.compartment('lk-a', 'M2')).toMatchObject({ state: 'occupied' });
+  });
+
   it('expires a parcel after its pickup window, revokes its code and flags it for return', async () => {
     const o = await paidOrder(f, 'ord-expire', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');

@@ -96,9 +96,10 @@ export class ParcelEvents {
         // Re-slotted by the courier: the assigned compartment is free again, and the
         // reservation that named it ends with it. Left live, it would point at an empty
         // compartment, and the database (one live reservation per compartment) would then
-        // refuse every new claim of it until this parcel is collected.
+        // refuse every new claim of it until this parcel is collected. A reservation that
+        // ended already may have let the compartment go to another one: that one keeps it.
         if (s.reservationId === undefined || !(await store.reservations.release(s.reservationId, 'released', this.d.clock.now()))) {
-          await store.lockers.setCompartmentState(lockerId, assigned, ['reserved'], 'free', null);
+          await store.lockers.freeReservedFor(lockerId, assigned, s.reservationId ?? null);
         }
       }
       // The parcel's compartment keeps naming its reservation (released or not): that is how a

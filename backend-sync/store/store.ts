@@ -72,6 +72,8 @@ export interface LockerRepository {
   setPresence(id: string, online: boolean, at: number, presenceJson: string | undefined): Promise<void>;
   /** Conditional: changes the compartment only if it is in one of `from`. */
   setCompartmentState(lockerId: string, compartmentId: string, from: readonly CompartmentState[], to: CompartmentState, reservationId?: string | null): Promise<boolean>;
+  /** A reserved compartment back to free, only while it names `reservationId` (null: none); false when it names another or is not reserved. */
+  freeReservedFor(lockerId: string, compartmentId: string, reservationId: string | null): Promise<boolean>;
   /**
    * An out_of_service compartment back to `to`, naming `reservationId` (null: none) with that
    * hold expiry (null unless held); false when it is no longer out of service.

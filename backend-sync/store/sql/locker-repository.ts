@@ -114,6 +114,10 @@ const setStateAndReservation = sql(
   `UPDATE compartments SET state = @to, hold_expires_at = NULL, reservation_id = @reservationId
     WHERE locker_id = @lockerId AND id = @id AND ${FROM_IN}`,
 );
+const freeReservedFor = sql(
+  `UPDATE compartments SET state = 'free', reservation_id = NULL, hold_expires_at = NULL
+    WHERE locker_id = @lockerId AND id = @id AND state = 'reserved' AND coalesce(reservation_id, '') = coalesce(@reservationId, '')`,
+);
 const restoreCompartment = sql(
   `UPDATE compartments SET state = @to, reservation_id = @reservationId, hold_expires_at = @holdExpiresAt
     WHERE locker_id = @lockerId AND id = @id AND state = 'out_of_service'`,
@@ -280,6 +284,10 @@ export class SqlLockerRepository implements LockerRepository {
     for (let i = 0; i < FROM_SLOTS; i++) slots[`f${String(i)}`] = states[i] ?? null;
     const changed = reservationId === undefined ? await this.x.run(setState, slots) : await this.x.run(setStateAndReservation, { ...slots, reservationId });
     return changed === 1;
+  }
+
+  async freeReservedFor(lockerId: string, compartmentId: string, reservationId: string | null): Promise<boolean> {
+    return (await this.x.run(freeReservedFor, { lockerId, id: compartmentId, reservationId })) === 1;
   }
 
   async restoreCompartment(lockerId: string, compartmentId: string, to: CompartmentState, reservationId: string | null, holdExpiresAt: number | null): Promise<boolean> {
