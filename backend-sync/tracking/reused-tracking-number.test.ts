@@ -207,21 +207,64 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect(await noticesOf(f, 'shipment.returned_to_sender', sc.id)).toHaveLength(0);
   });
 
-  it("a late scan of an even older parcel renumbers the cycles but tells nothing again and learns nothing twice", async () => {
-    const t0 = f.clock.now() - 60_000;
-    await acceptAndApply(f, [scan('1ZRENUM', 'label_created', t0 - 2 * DAY), scan('1ZRENUM', 'picked_up', t0 - DAY), scan('1ZRENUM', 'available_for_pickup', t0)]);
-    f.clock.advance(41 * DAY);
-    await acceptAndApply(f, [scan('1ZRENUM', 'label_created', t0 + 40 * DAY), scan('1ZRENUM', 'picked_up', t0 + 40 * DAY + 60_000)]);
-    expect((await f.store.tracking.projection('1ZRENUM'))?.projection).toMatchObject({ cycle: 1 });
-    const legs = JSON.stringify(await f.store.legStats.all());
-    const notices = (await f.store.notifications.list({})).length;
-    // An even older parcel's delivery, 40 days before the first label.
-    await acceptAndApply(f, [scan('1ZRENUM', 'delivered', t0 - 42 * DAY)]);
-    expect((await f.store.tracking.projection('1ZRENUM'))?.projection).toMatchObject({ cycle: 2, status: 'picked_up' });
-    expect(JSON.stringify(await f.store.legStats.all())).toBe(legs);
-    expect((await f.store.notifications.list({})).length).toBe(notices);
-    expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
-  });
+  for (const from of ['the first parcel', 'a later parcel'] as const) {
+    it(`a late scan of an even older parcel renumbers the cycles but tells nothing again and learns nothing twice (from ${from})`, async () => {
+      const tn = from === 'the first parcel' ? '1ZRENUM0' : '1ZRENUM';
+      const o = await paidOrder(f, `ord-${tn}`, [{ lineId: 'l1', size: 'M' }]);
+      const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', tn);
+      const t0 = f.clock.now() - 60_000;
+      await acceptAndApply(f, [scan(tn, 'label_created', t0 - 2 * DAY), scan(tn, 'picked_up', t0 - DAY), scan(tn, 'available_for_pickup', t0)]);
+      let cycle = 0;
+      if (from === 'a later parcel') {
+        f.clock.advance(41 * DAY);
+        await acceptAndApply(f, [scan(tn, 'label_created', t0 + 40 * DAY), scan(tn, 'picked_up', t0 + 40 * DAY + 60_000)]);
+        cycle = 1;
+      }
+      const before = (await f.store.tracking.projection(tn))?.projection;
+      expect(before).toMatchObject({ cycle });
+      expect(JSON.stringify(await f.store.legStats.all())).toContain('"picked_up":{"count":1,');
+      const legs = JSON.stringify(await f.store.legStats.all());
+      const notices = (await f.store.notifications.list({})).length;
+      const state = (await f.services.shipments.get(s.id)).state;
+      // An even older parcel's delivery, 40 days before the first label.
+      await acceptAndApply(f, [scan(tn, 'delivered', t0 - 42 * DAY)]);
+      expect((await f.store.tracking.projection(tn))?.projection).toMatchObject({ cycle: cycle + 1, status: before?.status });
+      expect(JSON.stringify(await f.store.legStats.all())).toBe(legs);
+      expect((await f.store.notifications.list({})).length).toBe(notices);
+      expect((await f.services.shipments.get(s.id)).state).toBe(state);
+      expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+    });
+  }
+
+  // A batch that ends the current parcel and starts the next, with a scan that moves the
+  // current parcel's bounds: an even older parcel's delivery (renumbering every cycle), or a
+  // reprinted label of its own an hour before its first (moving its start).
+  const boundMovers: Array<{ what: string; tn: string; extra: (tn: string, t0: number) => CanonicalTrackingEvent }> = [
+    { what: "an even older parcel's delivery", tn: '1ZSHIFT', extra: (tn, t0) => scan(tn, 'delivered', t0 - 42 * DAY) },
+    { what: 'a reprinted label of its own', tn: '1ZSHIFT2', extra: (tn, t0) => scan(tn, 'label_created', t0 + 40 * DAY - 3_600_000, { carrierStatus: 'LABEL REPRINTED' }) },
+  ];
+  for (const { what, tn, extra } of boundMovers) {
+    it(`the current parcel's return and the next label in one payload with ${what}: the current order is returned and refunded`, async () => {
+      const a = await paidOrder(f, `ord-${tn}-a`, [{ lineId: 'l1', size: 'M' }]);
+      const sa = await ship(f, a.id, ['l1'], 'lk-a', 'M', tn);
+      const t0 = f.clock.now() - 60_000;
+      await acceptAndApply(f, [scan(tn, 'label_created', t0 - 2 * 3_600_000), scan(tn, 'picked_up', t0 - 3_600_000), scan(tn, 'returned_to_sender', t0)]);
+      expect((await f.services.shipments.get(sa.id)).state).toBe('returned_to_sender');
+      f.clock.advance(41 * DAY);
+      const b = await paidOrder(f, `ord-${tn}-b`, [{ lineId: 'l1', size: 'M', unitPriceCents: 2500 }]);
+      const sb = await ship(f, b.id, ['l1'], 'lk-a', 'M', tn);
+      await acceptAndApply(f, [scan(tn, 'label_created', t0 + 40 * DAY), scan(tn, 'picked_up', t0 + 41 * DAY)]);
+      expect((await f.services.shipments.get(sb.id)).state).toBe('shipped');
+      f.clock.advance(40 * DAY);
+      await acceptAndApply(f, [extra(tn, t0), scan(tn, 'returned_to_sender', t0 + 43 * DAY), scan(tn, 'label_created', t0 + 80 * DAY)]);
+      expect((await f.store.tracking.projection(tn))?.projection).toMatchObject({ status: 'label_created', cycleStart: t0 + 80 * DAY });
+      expect((await f.services.shipments.get(sb.id)).state).toBe('returned_to_sender');
+      expect((await f.services.orders.get(b.id)).state).toBe('returned');
+      expect(await noticesOf(f, 'shipment.returned_to_sender', sb.id)).toHaveLength(1);
+      expect(await noticesOf(f, 'shipment.returned_to_sender', sa.id)).toHaveLength(1);
+      expect((await rebuildTracking(f.store, f.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+    });
+  }
 
   it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {
     const o = await paidOrder(f, 'ord-week', [{ lineId: 'l1', size: 'M' }]);

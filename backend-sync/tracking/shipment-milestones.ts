@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { exceptionNotice } from './core/exception-notice.js';
-import { REUSED_NUMBER_GAP_MS, emptyProjection, laterParcel, type TrackingProjection } from './core/tracking-fold.js';
+import { REUSED_NUMBER_GAP_MS, emptyProjection, type TrackingProjection } from './core/tracking-fold.js';
 import { defaultPollPolicy, type PollPolicyConfig } from './polling/hybrid-poll-policy.js';
 import type { MilestoneSink, TrackingChange } from './tracking-applier.js';
 import type { TrackingStatus } from './tracking-event.js';
@@ -31,8 +31,9 @@ import type { TrackingStatus } from './tracking-event.js';
 //   recycled number and its past is not this parcel's.
 // - A recycled number's new parcel starts a new cycle of the fold (core/tracking-fold.ts):
 //   its milestones are all new, they move only the shipments created for it (created nearer
-//   its first scan than the old parcel's end, which lie 30 days or more apart), and its
-//   delivered notice has a key of its own (named after its first scan).
+//   its first scan than the old parcel's end, which lie 30 days or more apart). Whether a
+//   move reaches a later parcel is the applier's word (TrackingChange.newParcel), and a
+//   delivered notice is keyed per shipment: cycle numbers and starts shift under late scans.
 //
 // Milestones come from `reached` (every status the fold applied), so every milestone of the
 // final fold is told whatever order the events arrived in. One reached only while an
@@ -92,7 +93,7 @@ export class ShipmentMilestones implements MilestoneSink {
   async changed(changes: ReadonlyArray<TrackingChange>): Promise<void> {
     // Most tracked numbers in a burst belong to no shipment here: one query finds those that do.
     const withShipments = await this.store.tracking.numbersWithShipments(changes.map((c) => c.after.trackingNumber));
-    for (const c of changes) if (withShipments.has(c.after.trackingNumber)) await this.one(c.before, c.after, undefined, c.next);
+    for (const c of changes) if (withShipments.has(c.after.trackingNumber)) await this.one(c, undefined);
   }
 
   /**
@@ -125,10 +126,11 @@ export class ShipmentMilestones implements MilestoneSink {
     // The trouble the number is in was told for a shipment that already carried it (the
     // notice's key is the number's); its start, read from the recent scans, may be later.
     const toldBefore = (await this.store.shipments.byTrackingNumber(timeline.trackingNumber)).some((x) => x.id !== shipmentId && ofThisParcel(x, timeline));
-    await this.one(emptyProjection(timeline.trackingNumber, timeline.carrier), timeline, { shipmentId, tellException: !toldBefore });
+    await this.one({ before: emptyProjection(timeline.trackingNumber, timeline.carrier), after: timeline, newParcel: true }, { shipmentId, tellException: !toldBefore });
   }
 
-  private async one(before: TrackingProjection, after: TrackingProjection, only?: { shipmentId: string; tellException: boolean }, next?: TrackingProjection): Promise<void> {
+  private async one(change: TrackingChange, only: { shipmentId: string; tellException: boolean } | undefined): Promise<void> {
+    const { before, after, next } = change;
     const tn = after.trackingNumber;
     if (after.cycle < before.cycle) {
       // The fold's rule (core/tracking-fold.ts) keeps cycles from going back under late
@@ -137,8 +139,7 @@ export class ShipmentMilestones implements MilestoneSink {
       this.log.warn({ trackingNumber: tn, from: before.cycle, to: after.cycle }, 'tracking.cycle_undone');
       return;
     }
-    const newly = laterParcel(before, after) ? after.reached : after.reached.filter((s) => !before.reached.includes(s));
-    const deliveredKey = after.cycleStart === null ? `tracking.delivered:${tn}` : `tracking.delivered:${tn}:${String(after.cycleStart)}`;
+    const newly = change.newParcel ? after.reached : after.reached.filter((s) => !before.reached.includes(s));
     const stuck = only?.tellException === false ? undefined : exceptionNotice(before, after);
     const notices: MilestoneNotice[] = stuck === undefined ? [] : [{ milestone: 'exception', key: stuck.key, stuck: { since: stuck.since, lastScanAt: stuck.lastScanAt } }];
     if (newly.length === 0 && notices.length === 0) return;
@@ -150,7 +151,8 @@ export class ShipmentMilestones implements MilestoneSink {
       // After the steps, whether they came in this batch or an earlier one: the customer
       // hears the same notices however the provider grouped its scans.
       if (newly.includes('returned_to_sender')) await this.carrierReturn(seen);
-      const told: MilestoneNotice[] = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered', key: deliveredKey }] : notices;
+      // Once per shipment: a shipment is one parcel, whatever cycle numbers late scans give it.
+      const told: MilestoneNotice[] = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered', key: `tracking.delivered:${tn}:${seen.id}` }] : notices;
       if (told.length === 0) continue;
       const order = await this.store.orders.get(seen.orderId);
       if (order === undefined) continue;

@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
 import { carrierEventKey, compositeProbe, normalisedHash, orderKey, type CompositeProbe } from './core/event-identity.js';
-import { compareKeys, foldHistory, foldStep, isInOrder, sameParcel, type Flag, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
+import { compareKeys, foldHistory, foldStep, isInOrder, parcelHolding, type Flag, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
 import { newTrackingId } from './tracking-intake.js';
@@ -25,11 +25,14 @@ import type { HistoryEntry, HistoryRow, InboxRow } from './tracking-store.js';
  * A projection's move within one parcel's cycle. When a batch carried a recycled number's
  * old parcel to its end and started the next one, the sink is told twice: the old cycle up
  * to its end (with `next`, the new cycle, which bounds whose shipments the old one had),
- * then the new cycle from there.
+ * then the new cycle from there. `newParcel`: `after` is a later parcel than `before`
+ * (every milestone it reached is new), decided here from the events each holds, never from
+ * cycle numbers, which a late scan of an older parcel shifts.
  */
 export interface TrackingChange {
   before: TrackingProjection;
   after: TrackingProjection;
+  newParcel: boolean;
   next?: TrackingProjection | undefined;
 }
 
@@ -302,20 +305,21 @@ export class TrackingApplier {
     // exception with new scans may have recovered and got stuck again in between.
     // A batch that ended a recycled number's parcel and started the next is told as one move
     // per parcel, so each parcel's last milestones reach its own shipments.
+    // The first move stays within `before`'s parcel; each one after it reaches a later parcel.
     const told: TrackingChange[] = changes.flatMap((c) => {
       const moves: TrackingChange[] = [];
       let from = c.before;
       c.ends.forEach((end, i) => {
-        moves.push({ before: from, after: end, next: c.ends[i + 1] ?? c.after });
+        moves.push({ before: from, after: end, newParcel: i > 0, next: c.ends[i + 1] ?? c.after });
         from = end;
       });
-      moves.push({ before: from, after: c.after });
+      moves.push({ before: from, after: c.after, newParcel: c.ends.length > 0 });
       return moves;
     });
     const moved = told.filter(
       (c) =>
+        c.newParcel ||
         c.after.status !== c.before.status ||
-        c.after.cycle !== c.before.cycle ||
         !sameMembers(c.after.reached, c.before.reached) ||
         (c.after.status === 'exception' && c.after.lastAppliedKey !== c.before.lastAppliedKey),
     );
@@ -360,10 +364,10 @@ export class TrackingApplier {
     await store.tracking.replaceFlags(tn, folded.flags, now);
     metrics.count('refolds');
     metrics.count('flagged', Math.max(0, folded.projection.flagged - before.flagged));
-    // The ends from `before`'s own parcel on (a late scan may have added boundaries before it,
-    // renumbering cycles); none when its parcel is no longer one of them.
-    const from = folded.cycleEnds.findIndex((e) => sameParcel(e, before));
-    return { after: folded.projection, ends: from === -1 ? [] : folded.cycleEnds.slice(from) };
+    // The ends from `before`'s own parcel on: the one holding its last applied event (a late
+    // scan may have added boundaries before it, renumbering cycles and moving starts).
+    const from = parcelHolding(folded.cycleStarts, before.lastAppliedKey);
+    return { after: folded.projection, ends: folded.cycleEnds.slice(from) };
   }
 
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalTrackingEvent, TrackingStatus } from '../tracking-event.js';
 import { trackingStatuses } from '../tracking-event.js';
 import { normalisedHash, orderKey } from './event-identity.js';
-import { REUSED_NUMBER_GAP_MS, foldHistory, foldStep, emptyProjection, isInOrder, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
+import { REUSED_NUMBER_GAP_MS, foldHistory, foldStep, emptyProjection, isInOrder, parcelHolding, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
 import { transitionVerdict } from './status-rules.js';
 
 const T = 1_800_000_000_000;
@@ -175,6 +175,27 @@ describe('the tracking fold', () => {
       const { projection } = foldHistory('TN', 'ups', [fe('in_transit', T), fe('available_for_pickup', end), ...fresh]);
       expect(projection).toMatchObject({ status: 'picked_up', cycle: 1, previousSettledAt: end });
     });
+  });
+
+  it("finds a state's own parcel again in a re-fold whose late scans renumbered it or moved its start", () => {
+    const DAY = 24 * 60 * MIN;
+    const ours = [fe('label_created', T), fe('picked_up', T + DAY), fe('available_for_pickup', T + 2 * DAY)];
+    const first = foldHistory('TN', 'ups', ours).projection;
+    // An even older parcel's delivery: ours becomes the second parcel.
+    const renumbered = foldHistory('TN', 'ups', [fe('delivered', T - 40 * DAY), ...ours]);
+    expect(renumbered.projection).toMatchObject({ cycle: 1, cycleStart: T });
+    expect(parcelHolding(renumbered.cycleStarts, first.lastAppliedKey)).toBe(1);
+    expect(parcelHolding(renumbered.cycleStarts, null)).toBe(0);
+
+    // The next parcel under way; then its reprinted label an hour before its first, its return and a third label.
+    const next = [fe('label_created', T + 40 * DAY), fe('picked_up', T + 41 * DAY)];
+    const second = foldHistory('TN', 'ups', [...ours, ...next]).projection;
+    expect(second).toMatchObject({ cycle: 1, cycleStart: T + 40 * DAY });
+    const later = foldHistory('TN', 'ups', [...ours, ...next, fe('label_created', T + 40 * DAY - 60 * MIN, { carrierStatus: 'REPRINT' }), fe('returned_to_sender', T + 43 * DAY), fe('label_created', T + 80 * DAY)]);
+    const own = parcelHolding(later.cycleStarts, second.lastAppliedKey);
+    expect(own).toBe(1);
+    expect(later.cycleEnds[own]).toMatchObject({ status: 'returned_to_sender', cycleStart: T + 40 * DAY - 60 * MIN });
+    expect(later.projection).toMatchObject({ cycle: 2, status: 'label_created' });
   });
 
   it("a late scan of an ended journey's arrival, collection or return never undoes the next parcel's cycle (property)", () => {

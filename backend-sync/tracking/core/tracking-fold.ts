@@ -195,17 +195,19 @@ export function compareKeys(a: FoldEvent, b: FoldEvent): number {
 }
 
 /**
- * The projection of a whole history (any order in; sorted here), the events it flags, and
- * the state each of a recycled number's earlier parcels ended in (just before each switch
- * to a new cycle, oldest first).
+ * The projection of a whole history (any order in; sorted here), the events it flags, the
+ * state each of a recycled number's earlier parcels ended in (just before each switch to a
+ * new cycle, oldest first), and the order key of each later parcel's first event
+ * (`cycleStarts[i]` began the parcel after `cycleEnds[i]`).
  */
 export function foldHistory(
   trackingNumber: string,
   carrier: string,
   history: readonly FoldEvent[],
-): { projection: TrackingProjection; flags: Flag[]; cycleEnds: TrackingProjection[] } {
+): { projection: TrackingProjection; flags: Flag[]; cycleEnds: TrackingProjection[]; cycleStarts: string[] } {
   let p = emptyProjection(trackingNumber, carrier);
   const cycleEnds: TrackingProjection[] = [];
+  const cycleStarts: string[] = [];
   const flags: Flag[] = [];
   const sorted = [...history].sort(compareKeys);
   let last: string | undefined;
@@ -214,21 +216,28 @@ export function foldHistory(
     if (e.key === last) continue;
     last = e.key;
     const { next, outcome } = foldStep(p, e);
-    if (next.cycle > p.cycle) cycleEnds.push(p);
+    if (next.cycle > p.cycle) {
+      cycleEnds.push(p);
+      cycleStarts.push(e.key);
+    }
     p = next;
     if (outcome.kind === 'flagged') flags.push(outcome.flag);
   }
-  return { projection: p, flags, cycleEnds };
+  return { projection: p, flags, cycleEnds, cycleStarts };
 }
 
-/** Whether two states are of the same parcel (a cycle's number alone can shift when a late scan adds a boundary before it). */
-export function sameParcel(a: TrackingProjection, b: TrackingProjection): boolean {
-  return a.cycle === b.cycle && a.cycleStart === b.cycleStart;
-}
-
-/** Whether `after` tracks a later parcel than `before` (not the same one renumbered by a boundary a late scan added before it). */
-export function laterParcel(before: TrackingProjection, after: TrackingProjection): boolean {
-  return after.cycle > before.cycle && after.cycleStart !== before.cycleStart;
+/**
+ * Which parcel of a re-folded history (0: the first) holds the event with order key `key`:
+ * how a state folded before knows its own parcel again. Neither its cycle number nor its
+ * first scan's time says it: a late scan of an older parcel adds a boundary before it
+ * (renumbering it), and an earlier label of its own moves its start. Its events stay its
+ * own. No key (nothing applied yet): the first.
+ */
+export function parcelHolding(cycleStarts: readonly string[], key: string | null): number {
+  if (key === null) return 0;
+  let n = 0;
+  while (n < cycleStarts.length && (cycleStarts[n] as string) <= key) n++;
+  return n;
 }
 
 /** Whether events can be folded onto `p` one step at a time (all newer than everything in its history). */

@@ -1,7 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Store } from '../../store/store.js';
-import { laterParcel, type TrackingProjection } from '../core/tracking-fold.js';
+import type { TrackingProjection } from '../core/tracking-fold.js';
 import type { EtaFor } from '../eta-seam.js';
 import type { TrackingChange } from '../tracking-applier.js';
 import { defaultEtaConfig, estimateEta, type EtaConfig } from './eta-estimator.js';
@@ -24,8 +24,6 @@ export function learnedEta(cache: LegStatsCache, clock: Clock, cfg: EtaConfig = 
 
 const ARRIVED = ['delivered', 'available_for_pickup'] as const;
 const hasArrived = (p: TrackingProjection): boolean => ARRIVED.some((s) => p.reached.includes(s));
-/** The same parcel before and after (its cycle renumbered or not). */
-const sameCycle = (c: TrackingChange): boolean => !laterParcel(c.before, c.after) && c.after.cycle >= c.before.cycle;
 
 /**
  * Learns each shipment's legs once, when it first arrives (delivered or deposited in a
@@ -46,7 +44,7 @@ export class LegLearner {
 
   async changed(changes: ReadonlyArray<TrackingChange>): Promise<void> {
     // A recycled number's new parcel arrives for the first time even though the old one had.
-    const arrived = changes.filter((c) => (laterParcel(c.before, c.after) || (sameCycle(c) && !hasArrived(c.before))) && hasArrived(c.after)).map((c) => c.after);
+    const arrived = changes.filter((c) => (c.newParcel || !hasArrived(c.before)) && c.after.cycle >= c.before.cycle && hasArrived(c.after)).map((c) => c.after);
     if (arrived.length === 0) return;
     const timelines = await this.store.tracking.timelines(arrived.map((p) => p.trackingNumber));
     let delta: LegStats = emptyLegStats;
