@@ -266,6 +266,22 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     });
   }
 
+  it('a number a re-fold would put back on an earlier parcel moves nothing and is counted for someone to look at', async () => {
+    const o = await paidOrder(f, 'ord-undone', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZUNDONE');
+    const t0 = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZUNDONE', 'label_created', t0 - DAY)]);
+    // A projection written by an older release (or by hand) on a later parcel than its history holds.
+    const stored = (await f.store.tracking.projection('1ZUNDONE'))!.projection;
+    await f.store.transaction(() => f.store.tracking.saveProjections([{ ...stored, cycle: 3, cycleStart: t0 - DAY }], f.clock.now()));
+    const notices = (await f.store.notifications.list({})).length;
+    // A late scan makes the applier re-fold the history: parcel 0 again, picked up.
+    await acceptAndApply(f, [scan('1ZUNDONE', 'picked_up', t0 - DAY + 60_000), scan('1ZUNDONE', 'label_created', t0 - DAY - 300_000, { carrierStatus: 'EARLIER' })]);
+    expect(f.services.tracking.metrics.counts.cycle_undone).toBe(1);
+    expect((await f.services.shipments.get(s.id)).state).toBe('created');
+    expect((await f.store.notifications.list({})).length).toBe(notices);
+  });
+
   it('a scan of the old journey a week after it ended is still a step backwards, flagged for review', async () => {
     const o = await paidOrder(f, 'ord-week', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZWEEK');

@@ -323,6 +323,7 @@ export class TrackingApplier {
         !sameMembers(c.after.reached, c.before.reached) ||
         (c.after.status === 'exception' && c.after.lastAppliedKey !== c.before.lastAppliedKey),
     );
+    metrics.count('cycle_undone', told.filter((c) => c.after.cycle < c.before.cycle).length);
     for (const c of moved) this.log.debug({ trackingNumber: c.after.trackingNumber, from: c.before.status, to: c.after.status }, 'tracking.applied');
     if (moved.length > 0) {
       await this.d.milestones?.changed(moved);

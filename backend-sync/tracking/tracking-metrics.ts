@@ -5,7 +5,9 @@ import type { DedupeLevel } from './core/event-identity.js';
 // recognised them), and late arrivals that made it re-fold a history. Plain numbers for
 // benches and tests; Prometheus counters when a registry is given (GET /metrics).
 
-export type TrackingCount = 'applied' | 'flagged' | 'refolds' | 'dead_lettered';
+// cycle_undone: a re-fold put a number back on an earlier parcel than the one it tracked (the
+// fold's rule says it cannot; the milestones move nothing then, someone must look).
+export type TrackingCount = 'applied' | 'flagged' | 'refolds' | 'dead_lettered' | 'cycle_undone';
 
 /** The backlog gauge counts at most this many rows: a scrape costs the same at any backlog. */
 export const INBOX_BACKLOG_CAP = 100_000;
@@ -22,7 +24,7 @@ export interface InboxBacklog {
  */
 export class TrackingTally {
   readonly dedupeHits: Record<DedupeLevel, number> = { carrier_event_id: 0, composite: 0, payload_hash: 0 };
-  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0 };
+  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0, cycle_undone: 0 };
   seen = 0;
 
   dedupeHit(level: DedupeLevel): void {
@@ -43,7 +45,7 @@ export class TrackingTally {
 
 export class TrackingMetrics {
   readonly dedupeHits: Record<DedupeLevel, number> = { carrier_event_id: 0, composite: 0, payload_hash: 0 };
-  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0 };
+  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0, cycle_undone: 0 };
   /** Events the applier looked at (duplicates included). */
   seen = 0;
   private readonly hitCounter: Counter<'level'> | undefined;
@@ -79,7 +81,7 @@ export class TrackingMetrics {
       });
     }
     this.hitCounter = new Counter({ name: 'backend_tracking_dedupe_hits_total', help: 'Tracking events dropped as duplicates, by the dedupe level that recognised them', labelNames: ['level'], registers: [registry] });
-    this.eventCounter = new Counter({ name: 'backend_tracking_events_total', help: 'Tracking events handled by the applier, by outcome (applied, flagged, refolds, dead_lettered)', labelNames: ['outcome'], registers: [registry] });
+    this.eventCounter = new Counter({ name: 'backend_tracking_events_total', help: 'Tracking events handled by the applier, by outcome (applied, flagged, refolds, dead_lettered; cycle_undone: numbers a re-fold put back on an earlier parcel)', labelNames: ['outcome'], registers: [registry] });
   }
 
   /** A committed attempt's counts: the only way counts get here (TrackingTally). */
