@@ -266,6 +266,25 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     });
   }
 
+  it("a parcel delivered to an address tells its order once, also when a late scan renumbers it, and another order sharing the number its own", async () => {
+    const o = await paidOrder(f, 'ord-home', [{ lineId: 'l1', size: 'M' }]);
+    const other = await paidOrder(f, 'ord-home-2', [{ lineId: 'l1', size: 'M' }]);
+    // Shipments with no locker (rows from before every shipment had one): two of one order, one of another.
+    const now = f.clock.now();
+    const homes = [`${o.id}-a`, `${o.id}-b`, `${other.id}-a`];
+    for (const [i, id] of homes.entries()) {
+      await f.store.shipments.insert({ id, orderId: i < 2 ? o.id : other.id, state: 'created', carrier: 'ups', trackingNumber: '1ZHOME', version: 1, createdAt: now, updatedAt: now });
+    }
+    const t0 = now - 60_000;
+    await acceptAndApply(f, [scan('1ZHOME', 'label_created', t0 - 2 * DAY), scan('1ZHOME', 'picked_up', t0 - DAY), scan('1ZHOME', 'delivered', t0)]);
+    // An even older parcel's delivery renumbers this one; then a late scan of its own re-folds it again.
+    await acceptAndApply(f, [scan('1ZHOME', 'delivered', t0 - 42 * DAY)]);
+    await acceptAndApply(f, [scan('1ZHOME', 'out_for_delivery', t0 - 3_600_000)]);
+    expect((await f.store.tracking.projection('1ZHOME'))?.projection).toMatchObject({ cycle: 1, status: 'delivered' });
+    const delivered = await f.store.notifications.list({ kind: 'tracking.delivered' });
+    expect(delivered.map((n) => n.payload['orderId']).sort()).toEqual([o.id, other.id].sort());
+  });
+
   it('a number a re-fold would put back on an earlier parcel moves nothing and is counted for someone to look at', async () => {
     const o = await paidOrder(f, 'ord-undone', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZUNDONE');

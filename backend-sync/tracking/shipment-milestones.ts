@@ -33,7 +33,7 @@ import type { TrackingStatus } from './tracking-event.js';
 //   its milestones are all new, they move only the shipments created for it (created nearer
 //   its first scan than the old parcel's end, which lie 30 days or more apart). Whether a
 //   move reaches a later parcel is the applier's word (TrackingChange.newParcel), and a
-//   delivered notice is keyed per shipment: cycle numbers and starts shift under late scans.
+//   delivered notice is keyed per order: cycle numbers and starts shift under late scans.
 //
 // Milestones come from `reached` (every status the fold applied), so every milestone of the
 // final fold is told whatever order the events arrived in. One reached only while an
@@ -151,8 +151,9 @@ export class ShipmentMilestones implements MilestoneSink {
       // After the steps, whether they came in this batch or an earlier one: the customer
       // hears the same notices however the provider grouped its scans.
       if (newly.includes('returned_to_sender')) await this.carrierReturn(seen);
-      // Once per shipment: a shipment is one parcel, whatever cycle numbers late scans give it.
-      const told: MilestoneNotice[] = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered', key: `tracking.delivered:${tn}:${seen.id}` }] : notices;
+      // Once per order and number: not named after the parcel's cycle or start, which late
+      // scans shift; an order's shipments sharing the number are one parcel to its customer.
+      const told: MilestoneNotice[] = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered', key: `tracking.delivered:${tn}:${seen.orderId}` }] : notices;
       if (told.length === 0) continue;
       const order = await this.store.orders.get(seen.orderId);
       if (order === undefined) continue;
