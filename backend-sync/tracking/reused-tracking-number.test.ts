@@ -266,6 +266,44 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     });
   }
 
+  it("a late return that splits what looked like one parcel in two reaches the first parcel's order", async () => {
+    const o = await paidOrder(f, 'ord-split', [{ lineId: 'l1', size: 'M', unitPriceCents: 1800 }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', '1ZSPLIT');
+    const t0 = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZSPLIT', 'label_created', t0), scan('1ZSPLIT', 'picked_up', t0 + DAY)]);
+    f.clock.advance(37 * DAY);
+    // The next parcel's label (flagged: the journey had not ended as far as we knew) and a scan.
+    await acceptAndApply(f, [scan('1ZSPLIT', 'label_created', t0 + 35 * DAY), scan('1ZSPLIT', 'in_transit', t0 + 36 * DAY)]);
+    // The first parcel's return, two days in, comes in late: it was two parcels.
+    await acceptAndApply(f, [scan('1ZSPLIT', 'returned_to_sender', t0 + 2 * DAY)]);
+    expect((await f.store.tracking.projection('1ZSPLIT'))?.projection).toMatchObject({ cycle: 1, status: 'in_transit' });
+    expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
+    expect((await f.services.orders.get(o.id)).state).toBe('returned');
+    expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(1);
+  });
+
+  it("the next parcel's late label moves its shipment, whose scans had been taken for the old parcel's", async () => {
+    const a = await paidOrder(f, 'ord-lbl-a', [{ lineId: 'l1', size: 'M' }]);
+    const sa = await ship(f, a.id, ['l1'], 'lk-a', 'M', '1ZLBL');
+    const t0 = f.clock.now() - 60_000;
+    await acceptAndApply(f, [scan('1ZLBL', 'label_created', t0 - DAY), scan('1ZLBL', 'picked_up', t0 - DAY / 2), scan('1ZLBL', 'delivered', t0)]);
+    f.clock.advance(34 * DAY);
+    const b = await paidOrder(f, 'ord-lbl-b', [{ lineId: 'l1', size: 'M' }]);
+    const sb = await ship(f, b.id, ['l1'], 'lk-a', 'M', '1ZLBL');
+    f.clock.advance(4 * DAY);
+    const legs = await f.store.legStats.all();
+    // Its scans without its label: steps back from the old parcel's delivery (flagged), and a delivery.
+    await acceptAndApply(f, [scan('1ZLBL', 'picked_up', t0 + 36 * DAY), scan('1ZLBL', 'out_for_delivery', t0 + 37 * DAY), scan('1ZLBL', 'delivered', t0 + 37.5 * DAY)]);
+    expect((await f.services.shipments.get(sb.id)).state).toBe('created');
+    await acceptAndApply(f, [scan('1ZLBL', 'label_created', t0 + 35 * DAY)]);
+    expect((await f.store.tracking.projection('1ZLBL'))?.projection).toMatchObject({ cycle: 1, status: 'delivered', flagged: 0 });
+    expect((await f.services.shipments.get(sb.id)).state).toBe('out_for_delivery');
+    expect((await f.services.shipments.get(sa.id)).state).toBe('shipped');
+    // The new parcel's legs are learned, once.
+    expect(JSON.stringify(await f.store.legStats.all())).not.toBe(JSON.stringify(legs));
+    expect(JSON.stringify(await f.store.legStats.all())).toContain('"picked_up":{"count":2,');
+  });
+
   it("a parcel delivered to an address tells its order once, also when a late scan renumbers it, and another order sharing the number its own", async () => {
     const o = await paidOrder(f, 'ord-home', [{ lineId: 'l1', size: 'M' }]);
     const other = await paidOrder(f, 'ord-home-2', [{ lineId: 'l1', size: 'M' }]);

@@ -31,7 +31,8 @@ import type { TrackingStatus } from './tracking-event.js';
 //   recycled number and its past is not this parcel's.
 // - A recycled number's new parcel starts a new cycle of the fold (core/tracking-fold.ts):
 //   its milestones are all new, they move only the shipments created for it (created nearer
-//   its first scan than the old parcel's end, which lie 30 days or more apart). Whether a
+//   its first scan than the old parcel's end, which lie 30 days or more apart), and no
+//   parcel moves a shipment recorded 30 days after its end or newest scan. Whether a
 //   move reaches a later parcel is the applier's word (TrackingChange.newParcel), and a
 //   delivered notice is keyed per order: cycle numbers and starts shift under late scans.
 //
@@ -53,7 +54,11 @@ export const STALE_TIMELINE_MS = REUSED_NUMBER_GAP_MS;
 function ofThisParcel(s: ShipmentRecord, timeline: TrackingProjection, next?: TrackingProjection): boolean {
   const since = boundary(timeline);
   const until = next === undefined ? undefined : boundary(next);
-  return (since === undefined || s.createdAt >= since) && (until === undefined || s.createdAt < until);
+  // A shipment recorded more than the reuse gap after the parcel's journey ended, or after its
+  // newest scan while on its way, is the next parcel's (caughtUp judged it so when it was
+  // recorded), though that one's label may not be in yet: this parcel's scans came in late.
+  const seenAt = timeline.settledAt ?? timeline.lastEventTime;
+  return (since === undefined || s.createdAt >= since) && (until === undefined || s.createdAt < until) && (seenAt === null || s.createdAt <= seenAt + REUSED_NUMBER_GAP_MS);
 }
 
 /** Where a cycle's shipments begin: halfway from the previous parcel's end to the cycle's first scan (none for the first parcel). */

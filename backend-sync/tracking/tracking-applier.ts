@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
 import { carrierEventKey, compositeProbe, normalisedHash, orderKey, type CompositeProbe } from './core/event-identity.js';
-import { compareKeys, foldHistory, foldStep, isInOrder, parcelHolding, type Flag, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
+import { compareKeys, foldHistory, foldStep, isInOrder, movesInOrder, movesRefolded, type Flag, type ParcelMove, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
 import { newTrackingId } from './tracking-intake.js';
@@ -22,19 +22,13 @@ import type { HistoryEntry, HistoryRow, InboxRow } from './tracking-store.js';
 // "Tracking", docs/decisions/0030.
 
 /**
- * A projection's move within one parcel's cycle. When a batch carried a recycled number's
- * old parcel to its end and started the next one, the sink is told twice: the old cycle up
- * to its end (with `next`, the new cycle, which bounds whose shipments the old one had),
- * then the new cycle from there. `newParcel`: `after` is a later parcel than `before`
- * (every milestone it reached is new), decided here from the events each holds, never from
- * cycle numbers, which a late scan of an older parcel shifts.
+ * One parcel's move in a batch (core/tracking-fold.ts, ParcelMove). A batch that ended a
+ * recycled number's parcel and started the next tells each parcel apart: the old one up to
+ * its end (with `next`, which bounds whose shipments it had), then the new one; a late batch
+ * that added or ended parcels before the current one tells those too. `newParcel` is
+ * decided from the events each parcel holds, never from cycle numbers, which late scans shift.
  */
-export interface TrackingChange {
-  before: TrackingProjection;
-  after: TrackingProjection;
-  newParcel: boolean;
-  next?: TrackingProjection | undefined;
-}
+export type TrackingChange = ParcelMove;
 
 /** Told about the projections whose status or milestones changed, inside the applying transaction (shipment steps, notifications). */
 export interface MilestoneSink {
@@ -263,15 +257,15 @@ export class TrackingApplier {
       else list.push(e);
     }
 
-    const changes: Array<{ before: TrackingProjection; after: TrackingProjection; newest: HistoryEntry; ends: TrackingProjection[] }> = [];
+    const changes: Array<{ before: TrackingProjection; after: TrackingProjection; newest: HistoryEntry; moves: TrackingChange[] }> = [];
     for (const [tn, list] of accepted) {
       const stored = locked.get(tn);
       if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
       // A number's carrier is its scans' (as the rebuild takes it from the first): a row
       // created before any scan (a shipment locking its number) may name the merchant's.
       const before = stored.projection.events === 0 ? { ...stored.projection, carrier: (list[0] as HistoryEntry).event.carrier } : stored.projection;
-      const { after, ends } = await this.fold(tn, before, list, now, metrics);
-      changes.push({ before, after, newest: newestOf(list), ends });
+      const { after, moves } = await this.fold(tn, before, list, now, metrics);
+      changes.push({ before, after, newest: newestOf(list), moves });
       metrics.count('applied', list.length);
     }
     await t.saveProjections(
@@ -305,17 +299,7 @@ export class TrackingApplier {
     // exception with new scans may have recovered and got stuck again in between.
     // A batch that ended a recycled number's parcel and started the next is told as one move
     // per parcel, so each parcel's last milestones reach its own shipments.
-    // The first move stays within `before`'s parcel; each one after it reaches a later parcel.
-    const told: TrackingChange[] = changes.flatMap((c) => {
-      const moves: TrackingChange[] = [];
-      let from = c.before;
-      c.ends.forEach((end, i) => {
-        moves.push({ before: from, after: end, newParcel: i > 0, next: c.ends[i + 1] ?? c.after });
-        from = end;
-      });
-      moves.push({ before: from, after: c.after, newParcel: c.ends.length > 0 });
-      return moves;
-    });
+    const told: TrackingChange[] = changes.flatMap((c) => c.moves);
     const moved = told.filter(
       (c) =>
         c.newParcel ||
@@ -333,8 +317,8 @@ export class TrackingApplier {
 
   /**
    * One number's accepted events onto its projection: fold steps when in order, else a
-   * re-fold of its history; with the states the recycled number's parcels ended in, from
-   * `before`'s own, when these events started new ones.
+   * re-fold of its history; with each parcel's move (a recycled number's parcels that these
+   * events ended, started or changed, oldest first).
    */
   private async fold(
     tn: string,
@@ -342,7 +326,7 @@ export class TrackingApplier {
     list: readonly HistoryEntry[],
     now: number,
     metrics: TrackingTally,
-  ): Promise<{ after: TrackingProjection; ends: TrackingProjection[] }> {
+  ): Promise<{ after: TrackingProjection; moves: TrackingChange[] }> {
     const { store } = this.d;
     const steps: FoldEvent[] = list.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
     if (isInOrder(before, steps)) {
@@ -357,18 +341,18 @@ export class TrackingApplier {
       }
       if (flags.length > 0) await store.tracking.addFlags(tn, flags, now);
       metrics.count('flagged', flags.length);
-      return { after, ends };
+      return { after, moves: movesInOrder(before, ends, after) };
     }
-    // A late event: the projection is the fold of the whole history again (rare).
-    const history = await store.tracking.history(tn);
-    const folded = foldHistory(tn, before.carrier, history.map(foldEventOf));
+    // A late event: the projection is the fold of the whole history again (rare), and each
+    // parcel's move is told against the fold without this batch's events.
+    const history = (await store.tracking.history(tn)).map(foldEventOf);
+    const fresh = new Set(steps.map((e) => e.key));
+    const folded = foldHistory(tn, before.carrier, history);
+    const prior = foldHistory(tn, before.carrier, history.filter((e) => !fresh.has(e.key)));
     await store.tracking.replaceFlags(tn, folded.flags, now);
     metrics.count('refolds');
     metrics.count('flagged', Math.max(0, folded.projection.flagged - before.flagged));
-    // The ends from `before`'s own parcel on: the one holding its last applied event (a late
-    // scan may have added boundaries before it, renumbering cycles and moving starts).
-    const from = parcelHolding(folded.cycleStarts, before.lastAppliedKey);
-    return { after: folded.projection, ends: folded.cycleEnds.slice(from) };
+    return { after: folded.projection, moves: movesRefolded(before, prior, folded, history.map((e) => e.key), fresh) };
   }
 
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { testEngines } from '../testing/pg-test-db.js';
+import { seededRandom } from '../testing/seeded-random.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 import { normalisedHash, orderKey } from './core/event-identity.js';
 import { foldHistory } from './core/tracking-fold.js';
@@ -27,17 +28,6 @@ const arbStream = fc.array(fc.record({ status: arbStatus, gap: fc.integer({ min:
   minLength: 1,
   maxLength: 10,
 });
-
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STEPS_BEFORE_RETURN: ReadonlySet<string> = new Set(['shipment.shipped', 'shipment.out_for_delivery']);
 
@@ -92,7 +82,7 @@ describe.each(engines)('tracking replay property (real intake and applier on %s)
           }
         }
         // Three replays: the second with fresh ids, the third without ids; a few extra copies.
-        const rnd = mulberry(seed);
+        const rnd = seededRandom(seed);
         const replay: CanonicalTrackingEvent[] = [...clean, ...clean.map((e) => ({ ...e, carrierEventId: `${String(e.carrierEventId)}-again` })), ...clean.map(({ carrierEventId: _drop, ...e }) => e)];
         for (let k = 0; k < clean.length; k++) if (rnd() < 0.3) replay.push(replay[Math.floor(rnd() * replay.length)] as CanonicalTrackingEvent);
         const shuffled = replay.map((e) => ({ e, r: rnd() })).sort((x, y) => x.r - y.r).map((x) => x.e);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalTrackingEvent, TrackingStatus } from '../tracking-event.js';
 import { trackingStatuses } from '../tracking-event.js';
 import { normalisedHash, orderKey } from './event-identity.js';
-import { REUSED_NUMBER_GAP_MS, foldHistory, foldStep, emptyProjection, isInOrder, parcelHolding, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
+import { REUSED_NUMBER_GAP_MS, foldHistory, foldStep, emptyProjection, isInOrder, movesRefolded, parcelHolding, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
 import { transitionVerdict } from './status-rules.js';
 
 const T = 1_800_000_000_000;
@@ -196,6 +196,22 @@ describe('the tracking fold', () => {
     expect(own).toBe(1);
     expect(later.cycleEnds[own]).toMatchObject({ status: 'returned_to_sender', cycleStart: T + 40 * DAY - 60 * MIN });
     expect(later.projection).toMatchObject({ cycle: 2, status: 'label_created' });
+  });
+
+  it('tells each parcel of a re-fold against what it was: an end that splits a parcel, and a parcel all new', () => {
+    const DAY = 24 * 60 * MIN;
+    const old = [fe('label_created', T), fe('picked_up', T + DAY), fe('label_created', T + 35 * DAY, { carrierStatus: 'NEXT' }), fe('in_transit', T + 36 * DAY)];
+    const before = foldHistory('TN', 'ups', old).projection;
+    expect(before).toMatchObject({ cycle: 0, status: 'in_transit', flagged: 1 });
+    const late = fe('returned_to_sender', T + 2 * DAY);
+    const all = [...old, late];
+    const moves = movesRefolded(before, foldHistory('TN', 'ups', old), foldHistory('TN', 'ups', all), all.map((e) => e.key), new Set([late.key]));
+    // The old parcel is the earlier piece's: its return is news; the later piece is a new parcel.
+    expect(moves.map((m) => [m.before.status, m.after.status, m.newParcel])).toEqual([
+      ['in_transit', 'returned_to_sender', false],
+      [null, 'in_transit', true],
+    ]);
+    expect(moves[0]?.next).toBe(moves[1]?.after);
   });
 
   it("a late scan of an ended journey's arrival, collection or return never undoes the next parcel's cycle (property)", () => {

@@ -226,6 +226,63 @@ export function foldHistory(
   return { projection: p, flags, cycleEnds, cycleStarts };
 }
 
+/** One parcel's move in a batch: from what it was (`before`, empty when all of it is new) to what it is. */
+export interface ParcelMove {
+  before: TrackingProjection;
+  after: TrackingProjection;
+  /** Nothing of this parcel was known before: every milestone it reached is new. */
+  newParcel: boolean;
+  /** The parcel after it, when there is one (it bounds whose shipments this one had). */
+  next?: TrackingProjection | undefined;
+}
+
+/**
+ * The moves of every parcel of a number when a batch is folded in one step at a time onto
+ * `before` (its events all newer than everything in history): `before`'s own parcel up to
+ * where it ended, then each parcel the steps started.
+ */
+export function movesInOrder(before: TrackingProjection, ends: readonly TrackingProjection[], after: TrackingProjection): ParcelMove[] {
+  const states = [...ends, after];
+  return states.map((s, i) => ({ before: i === 0 ? before : (states[i - 1] as TrackingProjection), after: s, newParcel: i > 0, next: states[i + 1] }));
+}
+
+/**
+ * The moves of every parcel of a number when its history was re-folded: each parcel of the
+ * new fold against the parcel of the fold without the batch's events that held its newest
+ * older event (the last one: `before`, the stored projection), or against nothing when all
+ * its events are new. A late batch can add or end parcels before `before`'s own (their
+ * shipments must hear of it), renumber them, or move their starts: parcels are matched by
+ * the events they hold, never by cycle number or start. Unchanged parcels come back too
+ * (the caller keeps only those that moved).
+ */
+export function movesRefolded(
+  before: TrackingProjection,
+  prior: { projection: TrackingProjection; cycleEnds: readonly TrackingProjection[]; cycleStarts: readonly string[] },
+  folded: { projection: TrackingProjection; cycleEnds: readonly TrackingProjection[]; cycleStarts: readonly string[] },
+  keys: readonly string[],
+  fresh: ReadonlySet<string>,
+): ParcelMove[] {
+  const olds = [...prior.cycleEnds, before];
+  const news = [...folded.cycleEnds, folded.projection];
+  const sorted = [...keys].sort();
+  const taken = new Set<number>();
+  return news.map((after, j) => {
+    const from = j === 0 ? undefined : folded.cycleStarts[j - 1];
+    const until = folded.cycleStarts[j];
+    let newestOld: string | undefined;
+    for (const k of sorted) {
+      if ((from !== undefined && k < from) || (until !== undefined && k >= until)) continue;
+      if (!fresh.has(k)) newestOld = k;
+    }
+    // A late end can split one parcel in two (a later label 30+ days after it becomes a new
+    // parcel's): the old parcel is the earlier piece's, and the later piece is new.
+    const i = newestOld === undefined ? undefined : parcelHolding(prior.cycleStarts, newestOld);
+    const was = i === undefined || taken.has(i) ? undefined : olds[i];
+    if (i !== undefined) taken.add(i);
+    return { before: was ?? emptyProjection(after.trackingNumber, after.carrier), after, newParcel: was === undefined, next: news[j + 1] };
+  });
+}
+
 /**
  * Which parcel of a re-folded history (0: the first) holds the event with order key `key`:
  * how a state folded before knows its own parcel again. Neither its cycle number nor its
