@@ -304,6 +304,37 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect(JSON.stringify(await f.store.legStats.all())).toContain('"picked_up":{"count":2,');
   });
 
+  it('a shipment recorded more than 30 days after the old parcel ended, long before the new label, is the new parcel\'s', async () => {
+    const a = await paidOrder(f, 'ord-early-a', [{ lineId: 'l1', size: 'M' }]);
+    const sa = await ship(f, a.id, ['l1'], 'lk-a', 'M', '1ZEARLY');
+    const t0 = f.clock.now() + 60_000;
+    f.clock.advance(2 * DAY);
+    await acceptAndApply(f, [scan('1ZEARLY', 'label_created', t0), scan('1ZEARLY', 'picked_up', t0 + DAY), scan('1ZEARLY', 'returned_to_sender', t0 + 1.5 * DAY)]);
+    expect((await f.services.shipments.get(sa.id)).state).toBe('returned_to_sender');
+    f.clock.advance(38 * DAY);
+    const b = await paidOrder(f, 'ord-early-b', [{ lineId: 'l1', size: 'M' }]);
+    const sb = await ship(f, b.id, ['l1'], 'lk-a', 'M', '1ZEARLY');
+    expect(sb.state).toBe('created');
+    f.clock.advance(52 * DAY);
+    await acceptAndApply(f, [scan('1ZEARLY', 'label_created', t0 + 90 * DAY), scan('1ZEARLY', 'picked_up', t0 + 91 * DAY)]);
+    expect((await f.services.shipments.get(sb.id)).state).toBe('shipped');
+    expect(await noticesOf(f, 'shipment.shipped', sb.id)).toHaveLength(1);
+  });
+
+  it("a shipment recorded more than 30 days after the old parcel arrived is not moved by that parcel's later collection", async () => {
+    const a = await paidOrder(f, 'ord-coll-a', [{ lineId: 'l1', size: 'M' }]);
+    await ship(f, a.id, ['l1'], 'lk-a', 'M', '1ZCOLL');
+    const t0 = f.clock.now() + 60_000;
+    f.clock.advance(12 * DAY);
+    await acceptAndApply(f, [scan('1ZCOLL', 'label_created', t0), scan('1ZCOLL', 'picked_up', t0 + DAY), scan('1ZCOLL', 'available_for_pickup', t0 + 2 * DAY), scan('1ZCOLL', 'collected', t0 + 11 * DAY)]);
+    f.clock.advance(23 * DAY);
+    // 33 days after it arrived at the pickup point, 22 after it was collected: a recycled number.
+    const b = await paidOrder(f, 'ord-coll-b', [{ lineId: 'l1', size: 'M' }]);
+    const sb = await ship(f, b.id, ['l1'], 'lk-a', 'M', '1ZCOLL');
+    expect(sb.state).toBe('created');
+    expect(await f.store.pollSchedule.get('1ZCOLL')).toMatchObject({ status: null, lastEventAt: null });
+  });
+
   it("a parcel delivered to an address tells its order once, also when a late scan renumbers it, and another order sharing the number its own", async () => {
     const o = await paidOrder(f, 'ord-home', [{ lineId: 'l1', size: 'M' }]);
     const other = await paidOrder(f, 'ord-home-2', [{ lineId: 'l1', size: 'M' }]);

@@ -27,8 +27,8 @@ import type { TrackingStatus } from './tracking-event.js';
 //
 // - A shipment created after its number was scanned (a webhook subscribed at label time,
 //   the shipment posted later) takes the milestones reached so far, as if they had just
-//   been reached, for itself alone; a number silent for 30 days before is a carrier's
-//   recycled number and its past is not this parcel's.
+//   been reached, for itself alone; a number whose journey ended (or, on its way, that
+//   went silent) 30 days before is a carrier's recycled number and its past is not this parcel's.
 // - A recycled number's new parcel starts a new cycle of the fold (core/tracking-fold.ts):
 //   its milestones are all new, they move only the shipments created for it (created nearer
 //   its first scan than the old parcel's end, which lie 30 days or more apart), and no
@@ -61,9 +61,14 @@ function ofThisParcel(s: ShipmentRecord, timeline: TrackingProjection, next?: Tr
   return (since === undefined || s.createdAt >= since) && (until === undefined || s.createdAt < until) && (seenAt === null || s.createdAt <= seenAt + REUSED_NUMBER_GAP_MS);
 }
 
-/** Where a cycle's shipments begin: halfway from the previous parcel's end to the cycle's first scan (none for the first parcel). */
+/**
+ * Where a cycle's shipments begin: halfway from the previous parcel's end to the cycle's
+ * first scan, and no later than just past the reuse gap after that end (from there on a
+ * shipment is never the previous parcel's); none for the first parcel.
+ */
 function boundary(timeline: TrackingProjection): number | undefined {
-  return timeline.previousSettledAt === null || timeline.cycleStart === null ? undefined : (timeline.previousSettledAt + timeline.cycleStart) / 2;
+  const prev = timeline.previousSettledAt;
+  return prev === null || timeline.cycleStart === null ? undefined : Math.min((prev + timeline.cycleStart) / 2, prev + REUSED_NUMBER_GAP_MS + 1);
 }
 
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
@@ -113,11 +118,15 @@ export class ShipmentMilestones implements MilestoneSink {
   /**
    * After the shipment was inserted: its number's poll schedule entry, then what the
    * timeline reached before it existed, for this shipment only (another of the number had
-   * its own milestones when they were reached). A number silent for longer than
-   * STALE_TIMELINE_MS is a carrier's recycled number, not this parcel: its past is left alone.
+   * its own milestones when they were reached). A number whose journey ended (or, on its
+   * way, that went silent) longer than STALE_TIMELINE_MS ago is a carrier's recycled number,
+   * not this parcel: its past is left alone.
    */
   async caughtUp(timeline: TrackingProjection, shipmentId: string, now: number): Promise<void> {
-    const stale = timeline.lastEventTime !== null && timeline.lastEventTime < now - STALE_TIMELINE_MS;
+    // Measured as the fold measures a recycled number: from the journey's end when it ended
+    // (scans after it, a way back or a collection, do not make the next parcel this one).
+    const seenAt = timeline.settledAt ?? timeline.lastEventTime;
+    const stale = seenAt !== null && seenAt < now - STALE_TIMELINE_MS;
     // Polling covers the shipment from its creation, even if its carrier never sends a
     // webhook (a subscription that failed at label time): due when webhooks would have gone
     // quiet. A recycled number's stopped entry starts over.
