@@ -10,6 +10,9 @@ import { carrierPromiseEta } from './eta-seam.js';
 import { rebuildTracking } from './rebuild-tracking.js';
 import type { CanonicalTrackingEvent, TrackingStatus } from './tracking-event.js';
 
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
 // A recycled number's parcels, through the real intake and applier: up to three parcels
 // under one number (each 50 days after the last, each with its own order and shipment
 // recorded an hour before its label), sometimes with a late scan of an even older parcel
@@ -21,13 +24,12 @@ import type { CanonicalTrackingEvent, TrackingStatus } from './tracking-event.js
 // found arrival orders that dropped a parcel's end or told it again (a parcel's cycle
 // number and start shift under late scans): this is their general form.
 
-const DAY = 86_400_000;
-const HOUR = 3_600_000;
 const engines = await testEngines('recycled number replay property');
 
 const MIDDLE = ['picked_up', 'in_transit', 'out_for_delivery'] as const;
 const ENDS = ['returned_to_sender', 'delivered', 'available_for_pickup'] as const;
-const arbParcel = fc.record({ middle: fc.subarray([...MIDDLE]), end: fc.constantFrom(...ENDS) });
+// When each parcel's shipments are recorded: before its label, or after its first scans (the catch-up).
+const arbParcel = fc.record({ middle: fc.subarray([...MIDDLE]), end: fc.constantFrom(...ENDS), shippedAt: fc.constantFrom(-HOUR, 2 * HOUR, 30 * HOUR) });
 const arbJourney = fc.record({
   parcels: fc.array(arbParcel, { minLength: 1, maxLength: 3 }),
   lastOpen: fc.boolean(),
@@ -63,14 +65,15 @@ describe.each(engines)('recycled number replay property (real intake and applier
         const lockerId = `lk-rp-${String(run)}`;
         await f.services.lockers.register(lockerInput(lockerId, 52.52, 13.405, { M: 2 * parcels.length }));
         const start = f.clock.now() + HOUR;
-        // What happens when: each parcel's two shipments (ours and the twin's) an hour before
-        // its label; the twin's scans as they happen; ours on time or up to 70 days late.
+        // What happens when: each parcel's two shipments (ours and the twin's) before its label
+        // or after its first scans; the twin's scans as they happen; ours on time or up to 70
+        // days late, some sent again later under fresh carrier ids (a provider's replay).
         type Action = { at: number; ship: number } | { at: number; scan: CanonicalTrackingEvent };
         const actions: Action[] = [];
         const clean: CanonicalTrackingEvent[] = [];
         for (const [i, p] of parcels.entries()) {
           const at = start + i * 50 * DAY;
-          actions.push({ at: at - HOUR, ship: i });
+          actions.push({ at: at + p.shippedAt, ship: i });
           clean.push(scan(number, 'label_created', at, `${number}-${String(i)}-l`));
           p.middle.forEach((st, j) => clean.push(scan(number, st, at + (j + 1) * 7 * HOUR, `${number}-${String(i)}-m${String(j)}`)));
           if (!(lastOpen && i === parcels.length - 1)) clean.push(scan(number, p.end, at + 3 * DAY, `${number}-${String(i)}-e`));
@@ -87,6 +90,7 @@ describe.each(engines)('recycled number replay property (real intake and applier
           const cap =
             id.endsWith('-e') && parcel + 1 < parcels.length ? start + (parcel + 1) * 50 * DAY + 6 * HOUR : id.endsWith('-l') && parcel > 0 ? e.eventTime + HOUR : last;
           actions.push({ at: Math.min(cap, e.eventTime + (rnd() < 0.5 ? Math.floor(rnd() * 2 * HOUR) : Math.floor(rnd() * 70 * DAY))), scan: e });
+          if (rnd() < 0.3) actions.push({ at: Math.min(last, e.eventTime + Math.floor(rnd() * 80 * DAY)), scan: { ...e, carrierEventId: `${id}-replay` } });
         }
         if (olderParcel) {
           const older = scan(number, 'delivered', start - 45 * DAY, `${number}-older`);
