@@ -83,12 +83,13 @@ describe.each(engines)('recycled number replay property (real intake and applier
           actions.push({ at: e.eventTime + 60_000, scan: { ...e, trackingNumber: twin, carrierEventId: `twin-${String(e.carrierEventId)}` } });
           // Outside what the fold can tell (docs/backend.md, "Recycled numbers"): a parcel's
           // end comes in before the next parcel's first scan past its label (until it does,
-          // nothing says the journey was over), and a later parcel's label on time (a new
-          // parcel first seen past its label is taken for the old one).
+          // nothing says the journey was over), and the label of a parcel that follows another
+          // (the even older one included) on time (a new parcel first seen past its label is
+          // taken for the old one).
           const parcel = Math.floor((e.eventTime - start) / (50 * DAY));
           const id = String(e.carrierEventId);
           const cap =
-            id.endsWith('-e') && parcel + 1 < parcels.length ? start + (parcel + 1) * 50 * DAY + 6 * HOUR : id.endsWith('-l') && parcel > 0 ? e.eventTime + HOUR : last;
+            id.endsWith('-e') && parcel + 1 < parcels.length ? start + (parcel + 1) * 50 * DAY + 6 * HOUR : id.endsWith('-l') && (parcel > 0 || olderParcel) ? e.eventTime + HOUR : last;
           actions.push({ at: Math.min(cap, e.eventTime + (rnd() < 0.5 ? Math.floor(rnd() * 2 * HOUR) : Math.floor(rnd() * 70 * DAY))), scan: e });
           if (rnd() < 0.3) actions.push({ at: Math.min(last, e.eventTime + Math.floor(rnd() * 80 * DAY)), scan: { ...e, carrierEventId: `${id}-replay` } });
         }
