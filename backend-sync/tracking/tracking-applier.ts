@@ -257,7 +257,7 @@ export class TrackingApplier {
       else list.push(e);
     }
 
-    const changes: Array<{ before: TrackingProjection; after: TrackingProjection; newest: HistoryEntry; moves: TrackingChange[] }> = [];
+    const changes: Array<{ after: TrackingProjection; newest: HistoryEntry; moves: TrackingChange[] }> = [];
     for (const [tn, list] of accepted) {
       const stored = locked.get(tn);
       if (stored === undefined) throw new Error(`tracking_state row missing after lock: ${tn}`);
@@ -265,7 +265,7 @@ export class TrackingApplier {
       // created before any scan (a shipment locking its number) may name the merchant's.
       const before = stored.projection.events === 0 ? { ...stored.projection, carrier: (list[0] as HistoryEntry).event.carrier } : stored.projection;
       const { after, moves } = await this.fold(tn, before, list, now, metrics);
-      changes.push({ before, after, newest: newestOf(list), moves });
+      changes.push({ after, newest: newestOf(list), moves });
       metrics.count('applied', list.length);
     }
     await t.saveProjections(
