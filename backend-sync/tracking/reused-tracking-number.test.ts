@@ -304,21 +304,46 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect(JSON.stringify(await f.store.legStats.all())).toContain('"picked_up":{"count":2,');
   });
 
-  it('a shipment recorded more than 30 days after the old parcel ended, long before the new label, is the new parcel\'s', async () => {
-    const a = await paidOrder(f, 'ord-early-a', [{ lineId: 'l1', size: 'M' }]);
-    const sa = await ship(f, a.id, ['l1'], 'lk-a', 'M', '1ZEARLY');
+  it("a shipment caught up as the old parcel's keeps to it when a late scan moves that parcel's end earlier", async () => {
+    const a = await paidOrder(f, 'ord-cap-a', [{ lineId: 'l1', size: 'M' }]);
+    await ship(f, a.id, ['l1'], 'lk-a', 'M', '1ZCAPLATE');
     const t0 = f.clock.now() + 60_000;
     f.clock.advance(2 * DAY);
-    await acceptAndApply(f, [scan('1ZEARLY', 'label_created', t0), scan('1ZEARLY', 'picked_up', t0 + DAY), scan('1ZEARLY', 'returned_to_sender', t0 + 1.5 * DAY)]);
-    expect((await f.services.shipments.get(sa.id)).state).toBe('returned_to_sender');
-    f.clock.advance(38 * DAY);
-    const b = await paidOrder(f, 'ord-early-b', [{ lineId: 'l1', size: 'M' }]);
-    const sb = await ship(f, b.id, ['l1'], 'lk-a', 'M', '1ZEARLY');
-    expect(sb.state).toBe('created');
-    f.clock.advance(52 * DAY);
-    await acceptAndApply(f, [scan('1ZEARLY', 'label_created', t0 + 90 * DAY), scan('1ZEARLY', 'picked_up', t0 + 91 * DAY)]);
+    await acceptAndApply(f, [scan('1ZCAPLATE', 'picked_up', t0), scan('1ZCAPLATE', 'in_transit', t0 + DAY)]);
+    // 29.9 days after its newest scan: the old parcel's, caught up as shipped.
+    f.clock.set(t0 + 30.9 * DAY - 60_000);
+    const b = await paidOrder(f, 'ord-cap-b', [{ lineId: 'l1', size: 'M', unitPriceCents: 2000 }]);
+    const sb = await ship(f, b.id, ['l1'], 'lk-a', 'M', '1ZCAPLATE');
+    expect(sb.state).toBe('shipped');
+    // The old parcel's delivery half a day in (late), and the next parcel's whole short journey back.
+    f.clock.set(t0 + 80.9 * DAY);
+    await acceptAndApply(f, [
+      scan('1ZCAPLATE', 'delivered', t0 + 0.5 * DAY),
+      scan('1ZCAPLATE', 'label_created', t0 + 80 * DAY),
+      scan('1ZCAPLATE', 'picked_up', t0 + 80.2 * DAY),
+      scan('1ZCAPLATE', 'returned_to_sender', t0 + 80.5 * DAY),
+    ]);
+    expect((await f.store.tracking.projection('1ZCAPLATE'))?.projection).toMatchObject({ cycle: 1, status: 'returned_to_sender' });
     expect((await f.services.shipments.get(sb.id)).state).toBe('shipped');
-    expect(await noticesOf(f, 'shipment.shipped', sb.id)).toHaveLength(1);
+    expect((await f.services.orders.get(b.id)).state).not.toBe('returned');
+    expect(await noticesOf(f, 'shipment.returned_to_sender', sb.id)).toHaveLength(0);
+  });
+
+  it('a shipment recorded while the old parcel is on its way back leaves that parcel\'s polling as it was', async () => {
+    const a = await paidOrder(f, 'ord-wback-a', [{ lineId: 'l1', size: 'M' }]);
+    await ship(f, a.id, ['l1'], 'lk-a', 'M', '1ZWBACK');
+    const t0 = f.clock.now() + 60_000;
+    f.clock.advance(DAY);
+    await acceptAndApply(f, [scan('1ZWBACK', 'picked_up', t0 - 2 * 3_600_000), scan('1ZWBACK', 'in_transit', t0 - 3_600_000), scan('1ZWBACK', 'available_for_pickup', t0)]);
+    f.clock.set(t0 + 31 * DAY + 60_000);
+    await acceptAndApply(f, [scan('1ZWBACK', 'exception', t0 + 20 * DAY, { carrierReason: 'not collected' }), scan('1ZWBACK', 'in_transit', t0 + 31 * DAY, { carrierStatus: 'RETURN IN TRANSIT' })]);
+    const polling = await f.store.pollSchedule.get('1ZWBACK');
+    expect(polling).toMatchObject({ status: 'in_transit', lastEventAt: t0 + 31 * DAY });
+    f.clock.set(t0 + 33 * DAY);
+    const b = await paidOrder(f, 'ord-wback-b', [{ lineId: 'l1', size: 'M' }]);
+    const sb = await ship(f, b.id, ['l1'], 'lk-a', 'M', '1ZWBACK');
+    expect(sb.state).toBe('created');
+    expect(await f.store.pollSchedule.get('1ZWBACK')).toEqual(polling);
   });
 
   it("a shipment recorded more than 30 days after the old parcel arrived is not moved by that parcel's later collection", async () => {

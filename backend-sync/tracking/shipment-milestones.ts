@@ -3,6 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { exceptionNotice } from './core/exception-notice.js';
+import { endsJourney } from './core/status-rules.js';
 import { REUSED_NUMBER_GAP_MS, emptyProjection, type TrackingProjection } from './core/tracking-fold.js';
 import { defaultPollPolicy, type PollPolicyConfig } from './polling/hybrid-poll-policy.js';
 import type { MilestoneSink, TrackingChange } from './tracking-applier.js';
@@ -63,12 +64,13 @@ function ofThisParcel(s: ShipmentRecord, timeline: TrackingProjection, next?: Tr
 
 /**
  * Where a cycle's shipments begin: halfway from the previous parcel's end to the cycle's
- * first scan, and no later than just past the reuse gap after that end (from there on a
- * shipment is never the previous parcel's); none for the first parcel.
+ * first scan (none for the first parcel). Not capped at the reuse gap after that end: a late
+ * scan can move that end earlier after a shipment was caught up as the old parcel's, and a
+ * cap would then hand it the next parcel's return (a shipment recorded between the two
+ * stays unmoved instead: docs/backend.md, "Recycled numbers", limits).
  */
 function boundary(timeline: TrackingProjection): number | undefined {
-  const prev = timeline.previousSettledAt;
-  return prev === null || timeline.cycleStart === null ? undefined : Math.min((prev + timeline.cycleStart) / 2, prev + REUSED_NUMBER_GAP_MS + 1);
+  return timeline.previousSettledAt === null || timeline.cycleStart === null ? undefined : (timeline.previousSettledAt + timeline.cycleStart) / 2;
 }
 
 const SHIP: ReadonlySet<TrackingStatus> = new Set(['picked_up', 'in_transit', 'out_for_delivery']);
@@ -129,12 +131,15 @@ export class ShipmentMilestones implements MilestoneSink {
     const stale = seenAt !== null && seenAt < now - STALE_TIMELINE_MS;
     // Polling covers the shipment from its creation, even if its carrier never sends a
     // webhook (a subscription that failed at label time): due when webhooks would have gone
-    // quiet. A recycled number's stopped entry starts over.
+    // quiet. A recycled number's entry starts over once the old parcel is done with it
+    // (silent for the gap, or at a status no longer polled): one still polling a parcel on
+    // its way back keeps its cadence, so the old order's return is not seen days late.
     const dueBy = now + this.pollPolicy.unknownStatus.quietAfterMs;
-    await this.store.pollSchedule.enroll({ trackingNumber: timeline.trackingNumber, carrier: timeline.carrier, at: now, dueBy, restart: stale });
+    const oldParcelDone = (timeline.lastEventTime !== null && timeline.lastEventTime < now - STALE_TIMELINE_MS) || endsJourney(timeline.status);
+    await this.store.pollSchedule.enroll({ trackingNumber: timeline.trackingNumber, carrier: timeline.carrier, at: now, dueBy, restart: stale && oldParcelDone });
     if (timeline.status === null) return;
     if (stale) {
-      this.log.info({ trackingNumber: timeline.trackingNumber, shipmentId, lastEventTime: timeline.lastEventTime }, 'tracking.catch_up_skipped_stale');
+      this.log.info({ trackingNumber: timeline.trackingNumber, shipmentId, seenAt, lastEventTime: timeline.lastEventTime }, 'tracking.catch_up_skipped_stale');
       return;
     }
     // The trouble the number is in was told for a shipment that already carried it (the
