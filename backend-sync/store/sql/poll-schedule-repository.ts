@@ -120,8 +120,12 @@ const enroll = sqlPer({
 const withdraw = sql(`UPDATE tracking_poll_schedule SET next_poll_at = NULL, failures = 0, lease_until = NULL WHERE tracking_number = ?`);
 
 // A stopped entry a new shipment names is due again (its facts kept: a final status is
-// stopped again when it comes due, without a carrier request).
-const rearm = sql(`UPDATE tracking_poll_schedule SET next_poll_at = @due, failures = 0 WHERE tracking_number = @tn AND next_poll_at IS NULL`);
+// stopped again when it comes due, without a carrier request). One never scanned counts its
+// quiet time from now: from its old creation the policy would give it up at once.
+const rearm = sql(
+  `UPDATE tracking_poll_schedule SET next_poll_at = @due, failures = 0, created_at = CASE WHEN status IS NULL THEN @at ELSE created_at END
+    WHERE tracking_number = @tn AND next_poll_at IS NULL`,
+);
 
 export class SqlPollSchedule implements PollSchedulePort {
   constructor(private readonly x: SqlExecutor) {}
@@ -178,7 +182,7 @@ export class SqlPollSchedule implements PollSchedulePort {
 
   async enroll(e: { trackingNumber: string; carrier: string; at: number; dueBy: number; restart: boolean }): Promise<void> {
     await this.x.run(enroll, { tn: e.trackingNumber, carrier: e.carrier, at: e.at, due: e.dueBy, restart: e.restart ? 1 : 0 });
-    await this.x.run(rearm, { tn: e.trackingNumber, due: e.dueBy });
+    await this.x.run(rearm, { tn: e.trackingNumber, due: e.dueBy, at: e.at });
   }
 
   async withdraw(trackingNumber: string): Promise<void> {

@@ -63,6 +63,7 @@ export class InMemoryPollSchedule implements PollSchedulePort {
     if (e !== undefined && e.nextPollAt === null) {
       e.nextPollAt = n.dueBy;
       e.failures = 0;
+      if (e.status === null) e.createdAt = n.at;
     }
     return Promise.resolve();
   }

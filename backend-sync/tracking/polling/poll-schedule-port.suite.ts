@@ -148,6 +148,13 @@ export function describePollScheduleContract(name: string, open: () => Promise<P
         expect(await schedule.claimDue(T0 + 1e10, 10, 1_000)).toEqual([]);
         await schedule.withdraw('NEVER-SEEN');
         expect(await inspect('NEVER-SEEN')).toBeUndefined();
+        // Withdrawn before any scan, then named by a new shipment a month later: its quiet
+        // time counts from the new shipment (not from the old entry, which the policy would give up).
+        await schedule.enroll({ trackingNumber: 'UNSCANNED', carrier: 'ups', at: T0, dueBy: T0 + 1_000, restart: false });
+        await schedule.withdraw('UNSCANNED');
+        await schedule.enroll({ trackingNumber: 'UNSCANNED', carrier: 'ups', at: T0 + 29 * 86_400_000, dueBy: T0 + 31 * 86_400_000, restart: false });
+        const [rearmed] = (await schedule.claimDue(T0 + 31 * 86_400_000, 10, 1_000)).filter((x) => x.trackingNumber === 'UNSCANNED');
+        expect(rearmed).toMatchObject({ status: null, createdAt: T0 + 29 * 86_400_000 });
         await schedule.noteWebhook('GONE', 'ups', T0 + 5_000, 'picked_up');
         expect(await inspect('GONE')).toMatchObject({ nextPollAt: T0 + 5_000 });
       }),
