@@ -329,32 +329,6 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect(await noticesOf(f, 'shipment.returned_to_sender', sb.id)).toHaveLength(0);
   });
 
-  it("a shipment recorded after the next label was seen does not take the old parcel's return, even with the old arrival late", async () => {
-    const a = await paidOrder(f, 'ord-relbl-a', [{ lineId: 'l1', size: 'M' }]);
-    const sa = await ship(f, a.id, ['l1'], 'lk-a', 'M', '1ZRELBL');
-    const t0 = f.clock.now() + 60_000;
-    f.clock.set(t0 + 3_600_000 + 60_000);
-    await acceptAndApply(f, [scan('1ZRELBL', 'label_created', t0 + 3_600_000)]);
-    f.clock.set(t0 + 14 * DAY + 60_000);
-    await acceptAndApply(f, [scan('1ZRELBL', 'exception', t0 + 13 * DAY, { carrierReason: 'not collected' }), scan('1ZRELBL', 'in_transit', t0 + 14 * DAY)]);
-    f.clock.set(t0 + 35 * DAY + 60_000);
-    await acceptAndApply(f, [scan('1ZRELBL', 'returned_to_sender', t0 + 35 * DAY)]);
-    expect((await f.services.shipments.get(sa.id)).state).toBe('returned_to_sender');
-    // The next parcel's label, 15 days after the return (flagged: inside the gap).
-    f.clock.set(t0 + 50 * DAY + 60_000);
-    await acceptAndApply(f, [scan('1ZRELBL', 'label_created', t0 + 50 * DAY, { carrierStatus: 'NEW LABEL' })]);
-    f.clock.set(t0 + 51 * DAY);
-    const b = await paidOrder(f, 'ord-relbl-b', [{ lineId: 'l1', size: 'M', unitPriceCents: 2100 }]);
-    const sb = await ship(f, b.id, ['l1'], 'lk-a', 'M', '1ZRELBL');
-    expect(sb.state).toBe('created');
-    // The old parcel's missed arrival at a pickup point, 3 days in: the new label was a new parcel.
-    await acceptAndApply(f, [scan('1ZRELBL', 'available_for_pickup', t0 + 3 * DAY)]);
-    expect((await f.store.tracking.projection('1ZRELBL'))?.projection).toMatchObject({ cycle: 1, status: 'label_created' });
-    expect((await f.services.shipments.get(sb.id)).state).toBe('created');
-    expect((await f.services.orders.get(b.id)).state).not.toBe('returned');
-    expect(await noticesOf(f, 'shipment.returned_to_sender', sb.id)).toHaveLength(0);
-  });
-
   it('a shipment recorded while the old parcel is on its way back leaves that parcel\'s polling as it was', async () => {
     const a = await paidOrder(f, 'ord-wback-a', [{ lineId: 'l1', size: 'M' }]);
     await ship(f, a.id, ['l1'], 'lk-a', 'M', '1ZWBACK');

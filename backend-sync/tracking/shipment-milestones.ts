@@ -128,12 +128,7 @@ export class ShipmentMilestones implements MilestoneSink {
     // Measured as the fold measures a recycled number: from the journey's end when it ended
     // (scans after it, a way back or a collection, do not make the next parcel this one).
     const seenAt = timeline.settledAt ?? timeline.lastEventTime;
-    // A label the ended parcel refused (flagged) is the carrier's next parcel under the number,
-    // whose shipment this most likely is, even inside the gap: were the old parcel's end
-    // seen earlier by a late scan, that label would start a new cycle, and an old return
-    // copied onto this shipment would have refunded the wrong order.
-    const relabelled = timeline.settledAt !== null && timeline.recent.some((r) => r.flagged && r.status === 'label_created' && r.eventTime > (timeline.settledAt ?? 0));
-    const stale = (seenAt !== null && seenAt < now - STALE_TIMELINE_MS) || relabelled;
+    const stale = seenAt !== null && seenAt < now - STALE_TIMELINE_MS;
     // Polling covers the shipment from its creation, even if its carrier never sends a
     // webhook (a subscription that failed at label time): due when webhooks would have gone
     // quiet. A recycled number's entry starts over once the old parcel is done with it
