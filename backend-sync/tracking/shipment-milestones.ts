@@ -56,10 +56,15 @@ function ofThisParcel(s: ShipmentRecord, timeline: TrackingProjection, next?: Tr
   const since = boundary(timeline);
   const until = next === undefined ? undefined : boundary(next);
   // A shipment recorded more than the reuse gap after the parcel's journey ended, or after its
-  // newest scan while on its way, is the next parcel's (caughtUp judged it so when it was
-  // recorded), though that one's label may not be in yet: this parcel's scans came in late.
-  const seenAt = timeline.settledAt ?? timeline.lastEventTime;
+  // newest scan while on its way, is not this parcel's (caughtUp judged it so when it was
+  // recorded), whatever of this parcel comes in late.
+  const seenAt = lastSeenAt(timeline);
   return (since === undefined || s.createdAt >= since) && (until === undefined || s.createdAt < until) && (seenAt === null || s.createdAt <= seenAt + REUSED_NUMBER_GAP_MS);
+}
+
+/** Where a recycled number's gap is measured from, as the fold measures it: the journey's end, or its newest scan while on its way. */
+function lastSeenAt(timeline: TrackingProjection): number | null {
+  return timeline.settledAt ?? timeline.lastEventTime;
 }
 
 /**
@@ -125,9 +130,8 @@ export class ShipmentMilestones implements MilestoneSink {
    * not this parcel: its past is left alone.
    */
   async caughtUp(timeline: TrackingProjection, shipmentId: string, now: number): Promise<void> {
-    // Measured as the fold measures a recycled number: from the journey's end when it ended
-    // (scans after it, a way back or a collection, do not make the next parcel this one).
-    const seenAt = timeline.settledAt ?? timeline.lastEventTime;
+    // Scans after the journey's end (a way back, a collection) do not make the next parcel this one.
+    const seenAt = lastSeenAt(timeline);
     const stale = seenAt !== null && seenAt < now - STALE_TIMELINE_MS;
     // Polling covers the shipment from its creation, even if its carrier never sends a
     // webhook (a subscription that failed at label time): due when webhooks would have gone
