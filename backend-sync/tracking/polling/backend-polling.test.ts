@@ -33,12 +33,17 @@ const webhookScan = (tn: string, status: CanonicalTrackingEvent['status'], event
 
 const engines = await testEngines('tracking polling in the backend');
 
+/** A backend polling the simulated carrier API on loopback (both closed after each test). */
+async function pollingBackend(engine: (typeof engines)[number]): Promise<{ backend: BackendFixture; carrier: SimulatedCarrierApi }> {
+  api = new SimulatedCarrierApi();
+  const baseUrl = await api.start();
+  f = await makeBackend({ engine, config: { trackingPolling: { enabled: true, carriers: [{ carrier: 'simpost', baseUrl, requestsPerSecond: 50, burst: 5 }] } } });
+  return { backend: f, carrier: api };
+}
+
 describe.each(engines)('tracking polling in the backend on %s', (engine) => {
   it('polls a shipment whose webhooks went quiet, serves the polled scan from GET /track, and leaves a webhook-fed one alone', async () => {
-    api = new SimulatedCarrierApi();
-    const baseUrl = await api.start();
-    f = await makeBackend({ engine, config: { trackingPolling: { enabled: true, carriers: [{ carrier: 'simpost', baseUrl, requestsPerSecond: 50, burst: 5 }] } } });
-    const backend = f;
+    const { backend, carrier: api } = await pollingBackend(engine);
     const poller = backend.services.tracking.poller;
     expect(poller).toBeDefined();
     const app = await backend.app();
@@ -78,10 +83,7 @@ describe.each(engines)('tracking polling in the backend on %s', (engine) => {
   });
 
   it('polls a shipment no webhook ever came for, and starts over for a number the carrier recycled', async () => {
-    api = new SimulatedCarrierApi();
-    const baseUrl = await api.start();
-    f = await makeBackend({ engine, config: { trackingPolling: { enabled: true, carriers: [{ carrier: 'simpost', baseUrl, requestsPerSecond: 50, burst: 5 }] } } });
-    const backend = f;
+    const { backend, carrier: api } = await pollingBackend(engine);
     const poller = backend.services.tracking.poller!;
     await backend.services.lockers.register(lockerInput('lk-p', 52.52, 13.405, { M: 2 }));
     // The recycled number's old parcel: delivered 200 days ago, its entry stopped since.
@@ -113,10 +115,7 @@ describe.each(engines)('tracking polling in the backend on %s', (engine) => {
   });
 
   it("stops polling a cancelled shipment's number unless another shipment still waits for it, and polls it again for a new shipment", async () => {
-    api = new SimulatedCarrierApi();
-    const baseUrl = await api.start();
-    f = await makeBackend({ engine, config: { trackingPolling: { enabled: true, carriers: [{ carrier: 'simpost', baseUrl, requestsPerSecond: 50, burst: 5 }] } } });
-    const backend = f;
+    const { backend, carrier: api } = await pollingBackend(engine);
     const poller = backend.services.tracking.poller!;
     await backend.services.lockers.register(lockerInput('lk-c', 52.52, 13.405, { M: 4 }));
     const ship = async (key: string, tn: string) => {
