@@ -95,7 +95,7 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
     case 'return.retrieved': {
       // The retrieval credential names one parcel; the contract carries it as parcelId.
       const sid = await shipmentOf(store, r.lockerId, e.data);
-      return sid === undefined ? 'ignored' : parcels.retrieved(sid, r.lockerId, who);
+      return sid === undefined ? 'ignored' : parcels.retrieved(sid, r.lockerId, who, r.at);
     }
     case 'compartment.out-of-service':
       await deps.faults.outOfService(r.lockerId, e.data.compartmentId, e.data.reason ?? 'door fault', key);

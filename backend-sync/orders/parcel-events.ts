@@ -30,7 +30,7 @@ export interface ParcelEventsDeps {
   shipments: ShipmentService;
   pickupWindowMs: number;
   offlineGraceMs: number;
-  /** One timeline: deposit and pickup become tracking events of the shipment's number. */
+  /** One timeline: deposit, pickup, expiry and the courier's retrieval become tracking events of the shipment's number. */
   tracking?: TrackingIntake | undefined;
 }
 
@@ -65,7 +65,15 @@ export class ParcelEvents {
    * shipment transition's own (it carries the locker and the code); the tracking side
    * notifies nothing more for these (tracking/shipment-milestones.ts).
    */
-  private async timeline(s: ShipmentRecord, status: 'available_for_pickup' | 'collected', step: string, at: number, lockerId: string, compartmentId: string | undefined): Promise<void> {
+  private async timeline(
+    s: ShipmentRecord,
+    status: 'available_for_pickup' | 'collected' | 'returned_to_sender',
+    step: string,
+    at: number,
+    lockerId: string,
+    compartmentId: string | undefined,
+    reason?: string,
+  ): Promise<void> {
     const tracking = this.d.tracking;
     if (tracking === undefined) return;
     if (!TrackingNumber.safeParse(s.trackingNumber).success) {
@@ -73,7 +81,7 @@ export class ParcelEvents {
       this.log.warn({ shipmentId: s.id }, 'tracking.locker_event_skipped');
       return;
     }
-    const event = { trackingNumber: s.trackingNumber, carrier: s.carrier, carrierEventId: `locker:${step}:${s.id}`, status, carrierStatus: `locker.${step}`, eventTime: at, lockerId, ...(compartmentId === undefined ? {} : { compartmentId }) };
+    const event = { trackingNumber: s.trackingNumber, carrier: s.carrier, carrierEventId: `locker:${step}:${s.id}`, status, carrierStatus: `locker.${step}`, eventTime: at, lockerId, ...(compartmentId === undefined ? {} : { compartmentId }), ...(reason === undefined ? {} : { carrierReason: reason }) };
     try {
       await tracking.accept({ source: 'locker', body: JSON.stringify({ shipmentId: s.id, step, lockerId, compartmentId, at }), receivedAt: this.d.clock.now() }, [event]);
     } catch (err) {
@@ -150,6 +158,9 @@ export class ParcelEvents {
       if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'expired');
       await transitions.shipment(s, 'expire', who);
       await transitions.refreshOrder(s.orderId, who);
+      // The customer's code is dead from the deadline on and the parcel goes back: GET /track
+      // must stop saying it waits at the locker (its ETag changes with it).
+      if (s.lockerId !== undefined) await this.timeline(s, 'returned_to_sender', 'expire', Math.min(s.pickupDeadline ?? this.d.clock.now(), this.d.clock.now()), s.lockerId, s.compartmentId, 'not collected by the pickup deadline');
       this.log.info({ shipmentId, lockerId: s.lockerId }, 'parcel.flagged_for_return');
       return 'applied';
     });
@@ -213,8 +224,8 @@ export class ParcelEvents {
     });
   }
 
-  /** A courier took the parcel out (expired parcel or dropped-off return): money goes back. */
-  retrieved(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
+  /** A courier took the parcel out at `at` (expired parcel or dropped-off return): money goes back. */
+  retrieved(shipmentId: string, lockerId: string, who: Actor, at = this.d.clock.now()): Promise<ParcelOutcome> {
     const { store, transitions, clock } = this.d;
     return store.transaction(async () => {
       const s = await this.lockedShipment(shipmentId, (x) => (x.state === 'expired' || x.state === 'return_dropped') && x.lockerId === lockerId);
@@ -223,6 +234,9 @@ export class ParcelEvents {
       if (s.reservationId !== undefined) await store.reservations.release(s.reservationId, 'released', clock.now());
       await transitions.shipment(s, 'retrieve', who);
       const order = await transitions.refreshOrder(s.orderId, who);
+      // An expired parcel's way back, on its timeline. A customer's own return follows a
+      // collection, the end of that timeline: nothing is added after it.
+      if (s.state === 'expired') await this.timeline(s, 'returned_to_sender', 'retrieve', at, lockerId, s.compartmentId, 'taken out of the locker by a courier');
       const lines = (await store.orders.lines(s.orderId)).filter((l) => l.shipmentId === s.id && l.state === 'open');
       await queueRefund(store, clock.now(), order, lines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0), `returned: shipment ${s.id}`);
       return 'applied';

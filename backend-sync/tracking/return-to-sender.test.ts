@@ -129,6 +129,49 @@ describe.each(engines)('a carrier return to sender on %s', (engine) => {
     expect((await f.store.stateLog.list('shipment', s.id)).filter((e) => e.to === 'returned_to_sender')).toHaveLength(1);
   });
 
+  it('puts a parcel nobody collected on its way back: GET /track changes at the deadline and shows the courier taking it out', async () => {
+    const o = await paidOrder(f, 'ord-expired', [{ lineId: 'l1', size: 'M', unitPriceCents: 900 }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'EXP-1');
+    await f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
+    await f.services.tracking.applier.drain();
+    const app = await f.app();
+    const ready = await app.inject({ method: 'GET', url: '/track/EXP-1' });
+    expect(ready.json()).toMatchObject({ status: 'available_for_pickup', lockerId: 'lk-a' });
+    const deadline = (await f.services.shipments.get(s.id)).pickupDeadline as number;
+    f.clock.advance(deadline - f.clock.now() + 60_000);
+    expect(await f.services.parcels.expireDue()).toBe(1);
+    await f.services.tracking.applier.drain();
+    // The code is dead: the page says so at once (a new ETag), dated at the deadline.
+    const expired = await app.inject({ method: 'GET', url: '/track/EXP-1', headers: { 'if-none-match': String(ready.headers['etag']) } });
+    expect(expired.statusCode).toBe(200);
+    expect(expired.json()).toMatchObject({ status: 'returned_to_sender', lastEventAt: deadline });
+    f.clock.advance(3_600_000);
+    const retrievedAt = f.clock.now() - 60_000;
+    expect(await f.services.parcels.retrieved(s.id, 'lk-a', { actor: 'locker' }, retrievedAt)).toBe('applied');
+    await f.services.tracking.applier.drain();
+    const back = (await app.inject({ method: 'GET', url: '/track/EXP-1' })).json<{ status: string; lastEventAt: number; history: Array<{ status: string; carrierStatus: string }> }>();
+    expect(back).toMatchObject({ status: 'returned_to_sender', lastEventAt: retrievedAt });
+    expect(back.history.map((h) => h.carrierStatus)).toEqual(['locker.retrieve', 'locker.expire', 'locker.deposit']);
+    // The locker's own return: no carrier-return notice, one refund, nothing flagged.
+    expect((await f.services.orders.get(o.id)).state).toBe('returned');
+    expect(await noticesOf(f, 'shipment.returned_to_sender', s.id)).toHaveLength(0);
+    expect(await f.store.refunds.byOrder(o.id)).toEqual([expect.objectContaining({ amountCents: 900 })]);
+    expect(await f.store.tracking.flags('EXP-1')).toEqual([]);
+  });
+
+  it("adds nothing after a collection when the customer's own return is retrieved", async () => {
+    const o = await paidOrder(f, 'ord-own-return', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'OWN-1');
+    await f.services.parcels.deposited(s.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
+    await f.services.parcels.collected(s.id, 'lk-a', { actor: 'locker' });
+    await f.services.parcels.requestReturn(s.id, undefined, { actor: 'customer' });
+    await f.services.parcels.returnDropped(s.id, 'lk-a', { actor: 'locker' });
+    expect(await f.services.parcels.retrieved(s.id, 'lk-a', { actor: 'locker' })).toBe('applied');
+    await f.services.tracking.applier.drain();
+    expect((await f.store.tracking.history('OWN-1')).map((h) => h.event.status)).toEqual(['available_for_pickup', 'collected']);
+    expect(await f.store.tracking.flags('OWN-1')).toEqual([]);
+  });
+
   it('leaves a parcel that is already in the locker to the locker', async () => {
     const o = await paidOrder(f, 'ord-rts-late', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'RTS-3');

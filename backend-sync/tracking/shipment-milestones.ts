@@ -195,8 +195,9 @@ export class ShipmentMilestones implements MilestoneSink {
   }
 
   private async carrierReturn(seen: ShipmentRecord): Promise<void> {
-    // Already returned: a refold reached the milestone again.
-    if (this.returns === undefined || seen.state === 'returned_to_sender') return;
+    // Already returned: a refold reached the milestone again. Expired or retrieved: the
+    // locker's own way back put the milestone there (orders/parcel-events.ts).
+    if (this.returns === undefined || seen.state === 'returned_to_sender' || seen.state === 'expired' || seen.state === 'returned') return;
     await this.transitions.lockOrder(seen.orderId);
     if (await this.returns.returnedToSender(seen.id, carrierActor)) {
       await this.transitions.refreshOrder(seen.orderId, carrierActor);
