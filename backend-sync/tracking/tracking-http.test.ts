@@ -38,6 +38,14 @@ describe('tracking over HTTP and through the order', () => {
     expect(again.statusCode).toBe(304);
     expect(again.body).toBe('');
     expect((await app.inject({ method: 'GET', url: '/track/NOPE' })).statusCode).toBe(404);
+    // Compared weakly, in a list, or `*` (a compressing proxy weakens the tag; a client may hold several).
+    for (const header of [`W/${String(etag)}`, `"stale", ${String(etag)}`, '*']) {
+      expect((await app.inject({ method: 'GET', url: '/track/HT1', headers: { 'if-none-match': header } })).statusCode).toBe(304);
+    }
+    expect((await app.inject({ method: 'GET', url: '/track/HT1', headers: { 'if-none-match': '"stale"' } })).statusCode).toBe(200);
+    // A number typed in small letters or with spaces around it finds the carrier's.
+    expect((await app.inject({ method: 'GET', url: '/track/ht1' })).json()).toMatchObject({ trackingNumber: 'HT1' });
+    expect((await app.inject({ method: 'GET', url: '/track/%20ht1%20' })).statusCode).toBe(200);
 
     // The same scans replayed with fresh ids change nothing, are counted as dedupe hits on
     // GET /metrics, and the ETag still matches.

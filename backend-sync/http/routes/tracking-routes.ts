@@ -7,6 +7,7 @@ import { CanonicalTrackingBatch, TrackingNumber } from '../../tracking/tracking-
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
+import { ifNoneMatchHits } from '../if-none-match.js';
 
 // Tracking over HTTP: our own canonical webhook format in (accept, persist, acknowledge,
 // then apply) and the tracking page's read path out. GET /track is one point lookup of the
@@ -73,10 +74,13 @@ export function trackingRoutes(app: App, d: AppDeps): void {
         },
       },
       async (req, reply) => {
-        const row = await d.store.tracking.readModel(req.params.trackingNumber);
+        const tn = req.params.trackingNumber;
+        // Carriers print their numbers in capitals; a customer types them as they come. Stored
+        // numbers keep the carrier's case, so the capitalised one is a second try, on a miss.
+        const row = (await d.store.tracking.readModel(tn)) ?? (tn === tn.toUpperCase() ? undefined : await d.store.tracking.readModel(tn.toUpperCase()));
         if (row === undefined) throw new BackendError('NOT_FOUND', 'tracking number not found', { trackingNumber: req.params.trackingNumber });
         void reply.header('etag', row.etag).header('cache-control', 'no-cache');
-        if (req.headers['if-none-match'] === row.etag) return reply.code(304).send(null);
+        if (ifNoneMatchHits(req.headers['if-none-match'], row.etag)) return reply.code(304).send(null);
         // Stored already as the schema's JSON (read-model.ts): sent as it is.
         return reply.header('content-type', 'application/json; charset=utf-8').serializer((p: unknown) => p as string).send(storedJson(row.docJson));
       },
