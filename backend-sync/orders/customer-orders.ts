@@ -15,19 +15,25 @@ export const CustomerOrdersParams = z.object({
   customerId: z.string().min(1).max(254),
 });
 
+// Query values are text: digits only, so an empty field, a space or `0x10` is a 400 with
+// the reason (a coercion read '' as 0 and showed a customer "no orders").
+const decimal = (what: string) => z.string().regex(/^\d{1,15}$/, `${what}: digits only`).transform(Number);
+
 export const CustomerOrdersQuery = z
   .object({
     status: z.enum(orderStates).optional(),
     /** Epoch ms, inclusive. */
-    from: z.coerce.number().int().nonnegative().optional(),
+    from: decimal('from (epoch milliseconds)').optional(),
     /** Epoch ms, exclusive. */
-    to: z.coerce.number().int().nonnegative().optional(),
-    trackingNumber: z.string().min(1).max(64).optional(),
+    to: decimal('to (epoch milliseconds)').optional(),
+    /** As the customer types it: spaces around it and letter case do not matter. */
+    trackingNumber: z.string().trim().min(1).max(64).optional(),
     /** nextCursor of the previous page. */
     after: z.string().min(1).max(200).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    limit: decimal('limit').pipe(z.number().int().min(1).max(100)).default(20).describe('orders per page, 1 to 100 (default 20)'),
   })
-  .strict();
+  .strict()
+  .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, { message: 'from must be before to', path: ['to'] });
 export type CustomerOrdersQuery = z.infer<typeof CustomerOrdersQuery>;
 
 export const CustomerOrderSummary = z.object({

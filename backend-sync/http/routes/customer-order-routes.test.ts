@@ -55,6 +55,8 @@ describe('customer order history', () => {
     expect(res.body.orders[1]?.shipments).toEqual([expect.objectContaining({ carrier: 'dhl', trackingNumber: 'TRK-0001', lockerId: 'lk-a' })]);
     expect(res.body.nextCursor).toBeUndefined();
     expect((await get('/customers/cust-42/orders?trackingNumber=TRK-0001')).body.orders.map((o) => o.id)).toEqual([first]);
+    // As a customer types it: small letters, spaces around it.
+    expect((await get('/customers/cust-42/orders?trackingNumber=%20trk-0001%20')).body.orders.map((o) => o.id)).toEqual([first]);
     expect((await f.services.orders.get(first)).customer.customerId).toBe('cust-42');
   });
 
@@ -81,6 +83,7 @@ describe('customer order history', () => {
     expect(page3.body.orders.map((o) => o.id)).toEqual([ids[0]]);
     expect(page3.body.nextCursor).toBeUndefined();
     expect((await get('/customers/cust-1/orders?trackingNumber=NONE')).body.orders).toEqual([]);
+    expect((await get('/customers/cust-1/orders?limit=100')).body.orders).toHaveLength(5);
   });
 
   it('refuses a cursor it did not issue, an unknown status and a merchant key', async () => {
@@ -88,6 +91,12 @@ describe('customer order history', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error?.code).toBe('INVALID_INPUT');
     expect((await get('/customers/cust-1/orders?status=lost')).status).toBe(400);
+    // An empty field, a space, hex, or a range that ends before it starts: a reason, not "no orders".
+    for (const q of ['to=', 'from=', 'to=%20', 'from=0x10', 'limit=%20%201', 'limit=0', 'from=2000&to=1000', 'from=5&to=5']) {
+      const r = await get(`/customers/cust-1/orders?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error?.code, q).toBe('INVALID_INPUT');
+    }
     expect((await get('/customers/cust-1/orders', keys.merchant)).status).toBe(403);
   });
 });

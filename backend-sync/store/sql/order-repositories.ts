@@ -127,7 +127,7 @@ const byCustomer = sql(
      AND (@hasState = 0 OR o.state = @state)
      AND (@hasFrom = 0 OR o.created_at >= @from)
      AND (@hasTo = 0 OR o.created_at < @to)
-     AND (@hasTracking = 0 OR EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id AND s.tracking_number = @trackingNumber))
+     AND (@hasTracking = 0 OR EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id AND upper(s.tracking_number) = upper(@trackingNumber)))
      AND (@hasAfter = 0 OR o.created_at < @afterAt OR (o.created_at = @afterAt AND o.id < @afterId))
    ORDER BY o.created_at DESC, o.id DESC
    LIMIT @limit`,
