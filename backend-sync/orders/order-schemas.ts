@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CompartmentSize, LockerId } from '../shared/contract.js';
+import { TrackingNumber } from '../tracking/tracking-event.js';
 import { orderStates } from './order-state-machine.js';
 import { shipmentStates } from './shipment-state-machine.js';
 
@@ -37,7 +38,8 @@ export const CreateShipmentRequest = z
   .object({
     lineIds: z.array(LineId).min(1).max(100),
     carrier: z.string().min(1).max(64),
-    trackingNumber: z.string().regex(/^[\x21-\x7e]{1,64}$/),
+    /** The tracking format (tracking/tracking-event.ts): a number the timeline refuses would never be tracked, and GET /track would refuse it. */
+    trackingNumber: TrackingNumber,
     delivery: z.union([z.object({ reservationId: z.string().min(1).max(64) }).strict(), z.object({ lockerId: LockerId, size: CompartmentSize }).strict()]),
   })
   .strict();

@@ -192,6 +192,20 @@ describe('tracking over HTTP and through the order', () => {
     expect(await f.store.tracking.inboxSize()).toBe(1);
   });
 
+  it('refuses a shipment whose tracking number the timeline could never follow', async () => {
+    const o = await paidOrder(f, 'ord-format', [{ lineId: 'l1', size: 'M' }]);
+    const app = await f.app();
+    const create = (trackingNumber: string) =>
+      app.inject({ method: 'POST', url: `/orders/${o.id}/shipments`, payload: { lineIds: ['l1'], carrier: 'dhl', trackingNumber, delivery: { lockerId: 'lk-a', size: 'M' } } });
+    const refused = await create('TRK*0001');
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json<{ error: { details: { issues: Array<{ message: string }> } } }>().error.details.issues[0]?.message).toMatch(/tracking number: letters, digits/);
+    // Spaces around a number are not part of it: the shipment and its timeline agree.
+    const made = await create(' TL-FMT-1 ');
+    expect(made.statusCode).toBe(201);
+    expect(made.json()).toMatchObject({ trackingNumber: 'TL-FMT-1' });
+  });
+
   it('shows the inbox backlog and how long its oldest event has waited on GET /metrics', async () => {
     const metrics = async (): Promise<string> => (await (await f.app()).inject({ method: 'GET', url: '/metrics' })).body;
     expect(await metrics()).toMatch(/^backend_tracking_inbox_oldest_age_seconds 0$/m);
