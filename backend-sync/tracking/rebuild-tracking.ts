@@ -43,10 +43,16 @@ export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o
     const page = await store.tracking.historyNumbers(after, o.pageSize ?? 500);
     for (const tn of page) {
       numbers++;
-      await store.transaction(async () => {
+      // Collected per committed transaction: a retried one must not report twice.
+      const found = await store.transaction(async () => {
+        // The lock first, then the history: an applier on another instance committing between
+        // the two would be folded out, and its state written back over with an older one.
+        // A dry run locks a projection that exists (it writes nothing) for the same view.
+        const existing = await store.tracking.projection(tn);
+        const hint = existing?.projection.carrier ?? (await store.tracking.history(tn))[0]?.event.carrier ?? '';
+        const stored = o.write || existing !== undefined ? await store.tracking.lockProjection(tn, hint, clock.now()) : undefined;
         const history = await store.tracking.history(tn);
         const carrier = history[0]?.event.carrier ?? '';
-        const stored = o.write ? await store.tracking.lockProjection(tn, carrier, clock.now()) : await store.tracking.projection(tn);
         const { projection, flags } = foldHistory(tn, carrier, history.map(foldEventOf));
         const found: RebuildDifference[] = [];
         if (!isDeepStrictEqual(plain(stored?.projection), plain(projection))) found.push({ trackingNumber: tn, what: 'projection', stored: stored?.projection, rebuilt: projection });
@@ -64,8 +70,9 @@ export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o
           await store.tracking.putReadModel(tn, read, now);
           await store.tracking.replaceFlags(tn, flags, now);
         }
-        differences.push(...found);
+        return found;
       });
+      differences.push(...found);
     }
     if (page.length === 0) break;
     after = page[page.length - 1];

@@ -83,4 +83,39 @@ describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
     expect(order).toEqual(['A:picked_up', 'B:out_for_delivery']);
     expect(ra.metrics.counts.refolds + rb.metrics.counts.refolds).toBe(0);
   });
+
+  it('rebuilds beside a running applier without writing an older state back', async () => {
+    const ra = trackingRig(a.store);
+    await ra.send([scan('RB-1', 'picked_up', T), scan('RB-1', 'in_transit', T + 10 * MIN)]);
+    await ra.applier.drain();
+    // Instance B's rebuild, held right after it read the number's history.
+    const tb = b.store.tracking;
+    const history = tb.history.bind(tb);
+    const read = signal();
+    const go = signal();
+    tb.history = async (tn) => {
+      const got = await history(tn);
+      if (tn === 'RB-1') {
+        tb.history = history;
+        read.fire();
+        await go.wait;
+      }
+      return got;
+    };
+    const rebuild = rebuildTracking(b.store, ra.clock, carrierPromiseEta, { write: true });
+    await read.wait;
+    // Instance A applies a newer scan meanwhile: it waits for the rebuild's lock (before the
+    // fix it committed at once, and the rebuild wrote in_transit back over it).
+    const applying = (async () => {
+      await ra.send([scan('RB-1', 'out_for_delivery', T + 20 * MIN)]);
+      await ra.applier.drain();
+    })();
+    await Promise.race([applying, new Promise((r) => setTimeout(r, 300))]);
+    go.fire();
+    const report = await rebuild;
+    await applying;
+    expect(report.differences).toEqual([]);
+    expect((await a.store.tracking.projection('RB-1'))?.projection.status).toBe('out_for_delivery');
+    expect((await rebuildTracking(a.store, ra.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+  });
 });
