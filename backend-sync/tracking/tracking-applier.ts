@@ -1,5 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import { isBackendError } from '../shared/errors.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
 import { carrierEventKey, compositeProbe, normalisedHash, orderKey, type CompositeProbe } from './core/event-identity.js';
@@ -61,12 +62,6 @@ function newestOf(list: readonly HistoryEntry[]): HistoryEntry {
   let newest = list[0] as HistoryEntry;
   for (const e of list) if (e.event.eventTime >= newest.event.eventTime) newest = e;
   return newest;
-}
-
-interface Candidate {
-  row: InboxRow;
-  hash: string;
-  idKey: string | undefined;
 }
 
 /** Events accepted earlier in the same batch, for the composite level (history does not hold them yet). */
@@ -164,6 +159,7 @@ export class TrackingApplier {
         else list.push(r);
       }
       const groups = [...byNumber.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      const deferred = new Set<string>();
       try {
         // The whole batch with a fixed number of statements (each carries every number's rows).
         const whole = new TrackingTally();
@@ -173,7 +169,9 @@ export class TrackingApplier {
         // A deadlock or serialisation failure aborts the whole transaction: the executor
         // runs it again. Anything else failed in the batch's content: number by number, so
         // one number's poison does not hold every other back. Its events are kept as dead
-        // letters (nothing valid is dropped) and the batch goes on.
+        // letters (nothing valid is dropped) and the batch goes on. A conflict that says
+        // "retry" (an order another instance kept changing) is no poison: that number's
+        // events stay in the inbox for the next pass, and nothing else waits for them.
         if (isRetryableDbError(err)) throw err;
         this.log.warn({ err, numbers: groups.length }, 'tracking.batch_retried_per_number');
         for (const g of groups) {
@@ -183,12 +181,19 @@ export class TrackingApplier {
             tally.add(one);
           } catch (e) {
             if (isRetryableDbError(e)) throw e;
+            if (isBackendError(e, 'CONFLICT')) {
+              deferred.add(g[0]);
+              tally.count('deferred', g[1].length);
+              this.log.warn({ trackingNumber: g[0], events: g[1].length, reason: e.message }, 'tracking.apply_deferred');
+              continue;
+            }
             await this.deadLetterAll(g[1], e, tally);
           }
         }
       }
-      await store.tracking.deleteInbox(rows.map((r) => r.seq));
-      return { handled: rows.length, tally };
+      const done = rows.filter((r) => !deferred.has(r.trackingNumber));
+      await store.tracking.deleteInbox(done.map((r) => r.seq));
+      return { handled: done.length, tally };
     });
     this.d.metrics.record(tally);
     return handled;
@@ -206,7 +211,7 @@ export class TrackingApplier {
     );
 
     // Dedupe: one read per level for the whole batch, then decisions in memory in arrival
-    // order (a duplicate inside the batch is caught by `taken` and `window`).
+    // order (a duplicate inside the batch is caught by the taken sets and `window`).
     const probes = groups.flatMap(([, list]) =>
       list.map((row) => ({ row, hash: normalisedHash(row.event), idKey: carrierEventKey(row.event), probe: compositeProbe(row.event, this.skewMs) })),
     );
@@ -218,31 +223,30 @@ export class TrackingApplier {
       now - this.retentionMs,
     );
     const known = await t.existingHashes(probes.map((p) => p.hash));
-    const taken = new Set<string>();
-    const window = new BatchWindow();
-    const candidates: Candidate[] = [];
-    probes.forEach(({ row, hash, idKey, probe }, i) => {
-      if (idKey !== undefined && (existing.has(idKey) || taken.has(idKey))) return metrics.dedupeHit('carrier_event_id');
-      if (near[i] === true || window.hits(probe)) return metrics.dedupeHit('composite');
-      if (known.has(hash) || taken.has(hash)) return metrics.dedupeHit('payload_hash');
-      if (idKey !== undefined) taken.add(idKey);
-      taken.add(hash);
-      window.add(row.event);
-      candidates.push({ row, hash, idKey });
+    // Level one first, whole: each new carrier event id is inserted-if-absent before any
+    // other decision, so an event that loses its id to another instance (the same id
+    // recorded meanwhile under another number) is a duplicate before it can make a later
+    // scan look like its composite duplicate (that scan would be lost with it).
+    const takenIds = new Set<string>();
+    const owners = probes.map((p) => {
+      if (p.idKey === undefined) return true;
+      if (existing.has(p.idKey) || takenIds.has(p.idKey)) return false;
+      takenIds.add(p.idKey);
+      return true;
     });
-    if (candidates.length === 0) return;
-    // Insert-if-absent: a carrier event id another transaction recorded meanwhile (reused
-    // under another number, whose projection this batch does not lock) makes this event
-    // the duplicate.
-    const recorded = await t.recordKeys(
-      candidates.flatMap((c) => (c.idKey === undefined ? [] : [c.idKey])),
-      now,
-    );
+    const recorded = await t.recordKeys([...takenIds], now);
+    const takenHashes = new Set<string>();
+    const window = new BatchWindow();
     const entries: HistoryEntry[] = [];
-    for (const c of candidates) {
-      if (c.idKey !== undefined && !recorded.has(c.idKey)) metrics.dedupeHit('carrier_event_id');
-      else entries.push({ trackingNumber: c.row.trackingNumber, hash: c.hash, source: c.row.source, payloadId: c.row.payloadId, receivedAt: c.row.receivedAt, event: c.row.event, eventJson: c.row.eventJson });
-    }
+    probes.forEach(({ row, hash, idKey, probe }, i) => {
+      if (owners[i] !== true || (idKey !== undefined && !recorded.has(idKey))) return metrics.dedupeHit('carrier_event_id');
+      if (near[i] === true || window.hits(probe)) return metrics.dedupeHit('composite');
+      if (known.has(hash) || takenHashes.has(hash)) return metrics.dedupeHit('payload_hash');
+      takenHashes.add(hash);
+      window.add(row.event);
+      entries.push({ trackingNumber: row.trackingNumber, hash, source: row.source, payloadId: row.payloadId, receivedAt: row.receivedAt, event: row.event, eventJson: row.eventJson });
+    });
+    if (entries.length === 0) return;
     // The history is unique on the hash (the third level): one appended by another
     // transaction since the read above is recognised here.
     const appended = await t.appendHistory(entries);
@@ -264,9 +268,10 @@ export class TrackingApplier {
       // A number's carrier is its scans' (as the rebuild takes it from the first): a row
       // created before any scan (a shipment locking its number) may name the merchant's.
       const before = stored.projection.events === 0 ? { ...stored.projection, carrier: (list[0] as HistoryEntry).event.carrier } : stored.projection;
-      const { after, moves } = await this.fold(tn, before, list, now, metrics);
+      const { after, moves, flaggedNow } = await this.fold(tn, before, list, now, metrics);
       changes.push({ after, newest: newestOf(list), moves });
-      metrics.count('applied', list.length);
+      // Applied: entered history and moved the fold; the ones it refused count as flagged only.
+      metrics.count('applied', Math.max(0, list.length - flaggedNow));
     }
     await t.saveProjections(
       changes.map((c) => c.after),
@@ -326,7 +331,7 @@ export class TrackingApplier {
     list: readonly HistoryEntry[],
     now: number,
     metrics: TrackingTally,
-  ): Promise<{ after: TrackingProjection; moves: TrackingChange[] }> {
+  ): Promise<{ after: TrackingProjection; moves: TrackingChange[]; flaggedNow: number }> {
     const { store } = this.d;
     const steps: FoldEvent[] = list.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
     if (isInOrder(before, steps)) {
@@ -341,7 +346,7 @@ export class TrackingApplier {
       }
       if (flags.length > 0) await store.tracking.addFlags(tn, flags, now);
       metrics.count('flagged', flags.length);
-      return { after, moves: movesInOrder(before, ends, after) };
+      return { after, moves: movesInOrder(before, ends, after), flaggedNow: flags.length };
     }
     // A late event: the projection is the fold of the whole history again (rare), and each
     // parcel's move is told against the fold without this batch's events.
@@ -351,8 +356,9 @@ export class TrackingApplier {
     const prior = foldHistory(tn, before.carrier, history.filter((e) => !fresh.has(e.key)));
     await store.tracking.replaceFlags(tn, folded.flags, now);
     metrics.count('refolds');
-    metrics.count('flagged', Math.max(0, folded.projection.flagged - before.flagged));
-    return { after: folded.projection, moves: movesRefolded(before, prior, folded, history.map((e) => e.key), fresh) };
+    const flaggedNow = Math.max(0, folded.projection.flagged - before.flagged);
+    metrics.count('flagged', flaggedNow);
+    return { after: folded.projection, moves: movesRefolded(before, prior, folded, history.map((e) => e.key), fresh), flaggedNow };
   }
 
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {

@@ -40,7 +40,8 @@ describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
     await Promise.all([ra.applier.drain(), rb.applier.drain(), ra.applier.drain()]);
     expect(await a.store.tracking.inboxSize()).toBe(0);
     const hits = (r: typeof ra): number => r.metrics.dedupeHits.carrier_event_id + r.metrics.dedupeHits.composite + r.metrics.dedupeHits.payload_hash;
-    expect(ra.metrics.counts.applied + rb.metrics.counts.applied).toBe(clean.length);
+    // Every event entered history once: applied by the fold, or refused by it and flagged.
+    expect(ra.metrics.counts.applied + rb.metrics.counts.applied + ra.metrics.counts.flagged + rb.metrics.counts.flagged).toBe(clean.length);
     expect(hits(ra) + hits(rb)).toBe(2 * clean.length);
     for (const tn of ['TWO-0', 'TWO-17', 'TWO-39']) {
       const h = await a.store.tracking.history(tn);
@@ -117,5 +118,35 @@ describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
     expect(report.differences).toEqual([]);
     expect((await a.store.tracking.projection('RB-1'))?.projection.status).toBe('out_for_delivery');
     expect((await rebuildTracking(a.store, ra.clock, carrierPromiseEta, { write: false })).differences).toEqual([]);
+  });
+
+  it('keeps a scan that lay within the skew of an event that lost its carrier id to the other instance', async () => {
+    const ra = trackingRig(a.store);
+    const rb = trackingRig(b.store);
+    // Instance B records carrier event id K under number Y, and is held there, uncommitted.
+    await rb.send([scan('GH-Y', 'in_transit', T, { carrierEventId: 'K' })]);
+    const tb = b.store.tracking;
+    const recordKeys = tb.recordKeys.bind(tb);
+    const recorded = signal();
+    const go = signal();
+    tb.recordKeys = async (keys, now) => {
+      tb.recordKeys = recordKeys;
+      const got = await recordKeys(keys, now);
+      recorded.fire();
+      await go.wait;
+      return got;
+    };
+    const bRun = rb.applier.applyBatch();
+    await recorded.wait;
+    // Instance A: number X reuses id K at facility P, and 30 s later a scan at facility Q
+    // without an id. A waits on B's K; once B commits, P is the duplicate, and Q must stay
+    // (it did not before: the in-batch window had already counted Q as P's duplicate).
+    await ra.send([scan('GH-X', 'in_transit', T, { carrierEventId: 'K', location: { facility: 'P' } }), scan('GH-X', 'in_transit', T + 30_000, { location: { facility: 'Q' } })]);
+    const aRun = ra.applier.applyBatch();
+    await Promise.race([aRun, new Promise((r) => setTimeout(r, 300))]);
+    go.fire();
+    await Promise.all([aRun, bRun]);
+    expect((await a.store.tracking.history('GH-X')).map((h) => h.event.location?.facility)).toEqual(['Q']);
+    expect(ra.metrics.dedupeHits).toMatchObject({ carrier_event_id: 1 });
   });
 });
