@@ -132,6 +132,18 @@ describe('tracking webhook routes', () => {
     expect(s.intake.accepted).toEqual([]);
   });
 
+  it('takes the readable scans of a payload with one unreadable record, and dead-letters the payload for that record', async () => {
+    const event = JSON.parse(fixture('easypost-tracker-updated.json').toString('utf8')) as { result: { tracking_details: Array<Record<string, unknown>> } };
+    const details = event.result.tracking_details;
+    event.result.tracking_details = [{ ...details[0], datetime: '0001-01-01T00:00:00Z' }, ...details];
+    const body = Buffer.from(JSON.stringify(event));
+    const res = await post(s, '/tracking/webhooks/easypost', body, { 'x-hmac-signature': easypostSig(body) });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ status: 'accepted', received: 6, deadLetterId: 'dl-1' });
+    expect(s.intake.accepted[0]?.events).toHaveLength(6);
+    expect(s.intake.deadLetters).toEqual([{ raw: expect.objectContaining({ source: 'easypost' }) as unknown, reason: expect.stringMatching(/^1 unreadable record\(s\), the others taken: result\.tracking_details\.0\.datetime: before 1970/) as unknown }]);
+  });
+
   it('dead-letters a signed body that is not JSON at all', async () => {
     const body = Buffer.from('{"event": "tracking_update", ');
     const res = await post(s, '/tracking/webhooks/aftership', body, { 'aftership-hmac-sha256': aftershipSig(body) });

@@ -29,8 +29,10 @@ export const WebhookReceipt = z.object({
   /** Stored raw payload the events reference (accepted only). */
   payloadId: z.string().optional(),
   received: z.number().int().nonnegative(),
-  /** Provider records with no canonical meaning (e.g. EasyPost `unknown`, AfterShip `Pending`). */
+  /** Provider records left out: no canonical meaning (e.g. EasyPost `unknown`, AfterShip `Pending`), or unreadable. */
   skipped: z.number().int().nonnegative(),
+  /** Present when some records could not be read: the payload is kept as this dead letter (the readable ones were taken). */
+  deadLetterId: z.string().optional(),
 });
 export type WebhookReceipt = z.infer<typeof WebhookReceipt>;
 
@@ -70,13 +72,26 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
     }
     const { trackingNumber, events, skipped, eventType } = parsed;
     if (skipped.length > 0) log.info({ source, trackingNumber, skipped: skipped.length, first: skipped.slice(0, 5) }, 'tracking.webhook_records_skipped');
+    // Records that cannot be read are kept for someone to look at, with the payload they came
+    // in; the payload's readable scans are taken all the same.
+    const unreadable = skipped.filter((r) => r.kind === 'unreadable');
+    let deadLetterId: string | undefined;
+    if (unreadable.length > 0) {
+      const reason = `${String(unreadable.length)} unreadable record(s), the others taken: ${unreadable
+        .slice(0, 5)
+        .map((r) => r.reason)
+        .join('; ')}`.slice(0, 2000);
+      ({ deadLetterId } = await intake.deadLetter(payload, reason));
+      log.warn({ source, trackingNumber, unreadable: unreadable.length, deadLetterId, first: unreadable[0]?.reason }, 'tracking.webhook_records_unreadable');
+    }
+    const kept = deadLetterId === undefined ? {} : { deadLetterId };
     if (events.length === 0) {
       log.info({ source, trackingNumber, eventType }, 'tracking.webhook_no_scans');
-      return { code: 200, body: { status: 'ignored', eventType, received: 0, skipped: skipped.length } satisfies WebhookReceipt };
+      return { code: 200, body: { status: 'ignored', eventType, received: 0, skipped: skipped.length, ...kept } satisfies WebhookReceipt };
     }
     const receipt = await intake.accept(payload, events);
     log.info({ source, trackingNumber, eventType, events: events.length, payloadId: receipt.payloadId }, 'tracking.webhook_accepted');
-    return { code: 200, body: { status: 'accepted', eventType, payloadId: receipt.payloadId, received: receipt.received, skipped: skipped.length } satisfies WebhookReceipt };
+    return { code: 200, body: { status: 'accepted', eventType, payloadId: receipt.payloadId, received: receipt.received, skipped: skipped.length, ...kept } satisfies WebhookReceipt };
   }
 
   return (scope: App): Promise<void> => {

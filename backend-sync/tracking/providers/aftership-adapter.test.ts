@@ -34,9 +34,29 @@ describe('AfterShip tracking webhooks', () => {
     expect(r.events[0]?.location).toBeUndefined();
   });
 
-  it('reads a checkpoint time without an offset as UTC, since the payload does not name the zone', () => {
+  it("reads a checkpoint time without an offset in its country's zone, as the payload's other checkpoints there name it", () => {
+    // 05:48 in Berlin (+01:00, as the other DEU checkpoints say) is 04:48Z: before AfterShip
+    // recorded it at 05:02:41Z. Read as UTC it came after that, and after the next scan's order.
     const r = tracking(parseAftershipWebhook(json('aftership-tracking-update.json')));
-    expect(r.events[2]?.eventTime).toBe(Date.parse('2026-11-20T05:48:00Z'));
+    expect(r.events[2]?.eventTime).toBe(Date.parse('2026-11-20T04:48:00Z'));
+  });
+
+  it('bounds a time whose zone nothing names by when AfterShip recorded the checkpoint, and reads UTC when nothing bounds it', () => {
+    const bare = { checkpoint_time: '2026-11-19T23:10:00', country_iso3: 'JPN', country_name: 'Japan' };
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ ...bare, created_at: '2026-11-19T14:15:00+00:00' }))).events[0]?.eventTime).toBe(Date.parse('2026-11-19T14:15:00Z'));
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ ...bare, created_at: null }))).events[0]?.eventTime).toBe(Date.parse('2026-11-19T23:10:00Z'));
+  });
+
+  it('takes a checkpoint time given as a date alone (documented: YYYY-MM-DD) as the end of that local day, bounded by created_at', () => {
+    const r = tracking(parseAftershipWebhook(oneCheckpoint({ checkpoint_time: '2026-11-19', created_at: '2026-11-19T17:10:02+00:00' })));
+    expect(r.events[0]?.eventTime).toBe(Date.parse('2026-11-19T17:10:02Z'));
+    const unbounded = tracking(parseAftershipWebhook(oneCheckpoint({ checkpoint_time: '2026-11-19', created_at: undefined, country_iso3: 'FRA', country_name: 'France' })));
+    expect(unbounded.events[0]?.eventTime).toBe(Date.parse('2026-11-19T23:59:59.999Z'));
+  });
+
+  it("takes a checkpoint's hash (API 2026-07) as its carrier event id", () => {
+    const r = tracking(parseAftershipWebhook(oneCheckpoint({ hash: 'a3f9c2e17b' })));
+    expect(r.events[0]?.carrierEventId).toBe('a3f9c2e17b');
   });
 
   it('puts the courier estimate (a date) on the newest checkpoint, as the end of that day', () => {
@@ -68,7 +88,7 @@ describe('AfterShip tracking webhooks', () => {
 
   it.each(documented)('maps the documented tag %s to %s', (tag, canonical) => {
     const r = tracking(parseAftershipWebhook(oneCheckpoint({ tag, subtag: null })));
-    if (canonical === null) expect(r.skipped).toEqual([{ index: 0, carrierStatus: tag, reason: 'tag carries no scan' }]);
+    if (canonical === null) expect(r.skipped).toEqual([{ index: 0, carrierStatus: tag, kind: 'unmapped', reason: 'tag carries no scan' }]);
     else expect(r.events.map((e) => e.status)).toEqual([canonical]);
   });
 
@@ -98,7 +118,7 @@ describe('AfterShip tracking webhooks', () => {
     expect(parseAftershipWebhook(json('aftership-edd-revise.json'))).toEqual({ kind: 'ignored', eventType: 'edd_revise' });
   });
 
-  it('rejects a tracking without its number or checkpoints, and a checkpoint without a usable time', () => {
+  it('rejects a tracking without its number or checkpoints; skips a checkpoint without a usable time and takes the others', () => {
     const hook = json('aftership-tracking-update.json');
     const msg = hook['msg'] as Record<string, unknown>;
     const { tracking_number: _n, ...noNumber } = msg;
@@ -106,9 +126,11 @@ describe('AfterShip tracking webhooks', () => {
     expect(a.kind === 'malformed' && a.reason).toContain('msg.tracking_number');
     const { checkpoints: _c, ...noCheckpoints } = msg;
     expect(parseAftershipWebhook({ ...hook, msg: noCheckpoints }).kind).toBe('malformed');
-    for (const checkpoint_time of ['2026-11-19', '19.11.2026 17:31', '2026-13-01T00:00:00Z']) {
-      const r = parseAftershipWebhook(oneCheckpoint({ checkpoint_time }));
-      expect(r.kind === 'malformed' && r.reason, checkpoint_time).toContain('msg.checkpoints.0.checkpoint_time');
+    for (const checkpoint_time of ['19.11.2026 17:31', '2026-13-01T00:00:00Z', '1969-12-31T23:00:00Z']) {
+      const bad = { ...(msg['checkpoints'] as Array<Record<string, unknown>>)[1], checkpoint_time };
+      const r = tracking(parseAftershipWebhook({ ...hook, msg: { ...msg, checkpoints: [...(msg['checkpoints'] as unknown[]), bad] } }));
+      expect(r.events, checkpoint_time).toHaveLength(4);
+      expect(r.skipped, checkpoint_time).toEqual([expect.objectContaining({ index: 4, kind: 'unreadable', reason: expect.stringContaining('msg.checkpoints.4.checkpoint_time') as unknown })]);
     }
     expect(parseAftershipWebhook({ msg: msg }).kind).toBe('malformed');
   });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CanonicalTrackingEvent, TrackingNumber, type TrackingLocation } from '../tracking-event.js';
 import { aftershipCanonicalStatus } from './aftership-status-map.js';
-import { parseProviderTime } from './provider-time.js';
+import { parseProviderTime, readWallClock, type TimeParse } from './provider-time.js';
 import { hmacSha256, safeEqual } from './webhook-signature.js';
 import { clip, issuesText, type SignatureCheck, type SkippedRecord, type WebhookParse, type WebhookProvider } from './webhook-provider.js';
 
@@ -10,8 +10,15 @@ import { clip, issuesText, type SignatureCheck, type SkippedRecord, type Webhook
 // which becomes one canonical event (the core drops the ones it already has).
 // Sources: Webhook specifications https://www.aftership.com/docs/tracking/webhook/webhook-specifications,
 // Tracking and Checkpoint models https://www.aftership.com/docs/tracking/model/tracking,
-// https://www.aftership.com/docs/tracking/model/checkpoint. Checkpoints have no id, so no
-// carrierEventId (event_id names the delivery of the webhook, not a scan).
+// https://www.aftership.com/docs/tracking/model/checkpoint. A checkpoint's `hash` (API
+// 2026-07: "a unique hash identifier for each checkpoint event, which can be used for
+// deduplication") is its carrierEventId when sent; older versions have none (event_id names
+// the delivery of the webhook, not a scan).
+// checkpoint_time is the checkpoint's local time: "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, or
+// YYYY-MM-DDTHH:MM:SS+TIMEZONE". Without a zone it takes the offset of the payload's nearest
+// checkpoint in the same country that names one, and is never later than the checkpoint's
+// created_at (when AfterShip recorded it, always with an offset); a date alone is the end of
+// that local day, bounded the same way (checkpointTime below).
 // Field names differ between API versions: older ones send country_iso3 / country_name /
 // coordinates [lat, lng] / expected_delivery, newer ones country_region / country_region_name /
 // coordinate {latitude, longitude} / courier_estimated_delivery_date; both are read.
@@ -38,6 +45,8 @@ const CheckpointPayload = z.looseObject({
   coordinates: z.array(z.number()).nullish(),
   coordinate: z.looseObject({ latitude: z.number().nullish(), longitude: z.number().nullish() }).nullish(),
   slug: text,
+  created_at: text,
+  hash: text,
 });
 
 const TrackingPayload = z.looseObject({
@@ -73,6 +82,49 @@ function location(c: Checkpoint): TrackingLocation | undefined {
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
+const DAY_MS = 86_400_000;
+
+function countryOf(c: Checkpoint): string {
+  return (nonEmpty(c.country_iso3) ?? nonEmpty(c.country_region) ?? nonEmpty(c.country_name) ?? nonEmpty(c.country_region_name) ?? '').toUpperCase();
+}
+
+/** The offsets the payload's checkpoints name, per country, with their wall-clock readings. */
+function namedOffsets(checkpoints: readonly Checkpoint[]): Map<string, Array<{ wallMs: number; offsetMs: number }>> {
+  const out = new Map<string, Array<{ wallMs: number; offsetMs: number }>>();
+  for (const c of checkpoints) {
+    const w = readWallClock(c.checkpoint_time);
+    if (!w.ok || w.offsetMs === undefined) continue;
+    const list = out.get(countryOf(c)) ?? [];
+    list.push({ wallMs: w.wallMs, offsetMs: w.offsetMs });
+    out.set(countryOf(c), list);
+  }
+  return out;
+}
+
+/** A checkpoint's instant (see the header): its own offset, else its country's nearest named one, else UTC, never after created_at. */
+function checkpointTime(c: Checkpoint, offsets: ReadonlyMap<string, ReadonlyArray<{ wallMs: number; offsetMs: number }>>): TimeParse {
+  const w = readWallClock(c.checkpoint_time);
+  if (!w.ok) return w;
+  let offset = w.offsetMs;
+  if (offset === undefined) {
+    // The nearest in time: a journey may cross a daylight-saving change.
+    let best: { gap: number; offsetMs: number } | undefined;
+    for (const o of offsets.get(countryOf(c)) ?? []) {
+      const gap = Math.abs(o.wallMs - w.wallMs);
+      if (best === undefined || gap < best.gap) best = { gap, offsetMs: o.offsetMs };
+    }
+    offset = best?.offsetMs;
+  }
+  let ms = (w.dateOnly ? w.wallMs + DAY_MS - 1 : w.wallMs) - (offset ?? 0);
+  if (w.offsetMs === undefined) {
+    // A scan happened before AfterShip recorded it: that bounds a guessed zone and a bare date.
+    const recorded = nonEmpty(c.created_at) === undefined ? undefined : parseProviderTime(c.created_at as string);
+    if (recorded?.ok === true) ms = Math.min(ms, recorded.ms);
+  }
+  if (ms < 0) return { ok: false, reason: `before 1970: ${c.checkpoint_time}` };
+  return { ok: true, ms };
+}
+
 export function parseAftershipWebhook(json: unknown): WebhookParse {
   const env = WebhookEnvelope.safeParse(json);
   if (!env.success) return { kind: 'malformed', reason: `AfterShip webhook: ${issuesText(env.error.issues)}` };
@@ -91,27 +143,36 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
   }
   const events: CanonicalTrackingEvent[] = [];
   const skipped: SkippedRecord[] = [];
+  const offsets = namedOffsets(tracking.checkpoints);
   for (const [index, c] of tracking.checkpoints.entries()) {
     const carrierStatus = nonEmpty(c.subtag) ?? c.tag;
     const status = aftershipCanonicalStatus(c.tag, c.subtag);
     if (status == null) {
-      skipped.push({ index, carrierStatus, reason: status === undefined ? 'tag not in the AfterShip documentation' : 'tag carries no scan' });
+      skipped.push({ index, carrierStatus, kind: 'unmapped', reason: status === undefined ? 'tag not in the AfterShip documentation' : 'tag carries no scan' });
       continue;
     }
-    const time = parseProviderTime(c.checkpoint_time, { localAsUtc: true });
-    if (!time.ok) return { kind: 'malformed', reason: `AfterShip tracking: msg.checkpoints.${String(index)}.checkpoint_time: ${time.reason}` };
+    const time = checkpointTime(c, offsets);
+    if (!time.ok) {
+      skipped.push({ index, carrierStatus, kind: 'unreadable', reason: `msg.checkpoints.${String(index)}.checkpoint_time: ${time.reason}` });
+      continue;
+    }
+    const id = nonEmpty(c.hash);
     const reason = nonEmpty(c.message) ?? nonEmpty(c.subtag_message);
     const loc = location(c);
     const event = CanonicalTrackingEvent.safeParse({
       trackingNumber: number.data,
       carrier: nonEmpty(c.slug) ?? tracking.slug,
+      ...(id === undefined ? {} : { carrierEventId: id }),
       status,
       carrierStatus: clip(carrierStatus, 200),
       ...(reason === undefined ? {} : { carrierReason: clip(reason, 500) }),
       eventTime: time.ms,
       ...(loc === undefined ? {} : { location: loc }),
     });
-    if (!event.success) return { kind: 'malformed', reason: `AfterShip tracking: msg.checkpoints.${String(index)}: ${issuesText(event.error.issues)}` };
+    if (!event.success) {
+      skipped.push({ index, carrierStatus, kind: 'unreadable', reason: `msg.checkpoints.${String(index)}: ${issuesText(event.error.issues)}` });
+      continue;
+    }
     events.push(event.data);
   }
   // The promise is as of the newest checkpoint: it rides on that event only.

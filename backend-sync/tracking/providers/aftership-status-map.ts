@@ -1,8 +1,9 @@
 import type { TrackingStatus } from '../tracking-event.js';
 
 // AfterShip tag / subtag → our canonical status.
-// Sources: Delivery statuses https://www.aftership.com/docs/tracking/enum/delivery-statuses and
-// Delivery sub-statuses https://www.aftership.com/docs/tracking/enum/delivery-sub-statuses.
+// Sources: Delivery statuses https://www.aftership.com/docs/tracking/enum/delivery-statuses,
+// Delivery sub-statuses https://www.aftership.com/docs/tracking/2026-07/enum/delivery-sub-statuses
+// and the 2026-07 webhook changelog.
 // The tag decides; a few subtags refine it. A subtag we do not list (AfterShip adds some from
 // time to time) falls back to its tag. `null`: no scan to place on the timeline (skipped).
 
@@ -37,6 +38,10 @@ export const aftershipSubtags = [
   'Delivered_001', 'Delivered_002', 'Delivered_003', 'Delivered_004', 'Delivered_005',
   'AvailableForPickup_001',
   'Exception_001', 'Exception_002', 'Exception_003', 'Exception_004', 'Exception_005', 'Exception_006', 'Exception_007', 'Exception_008', 'Exception_009', 'Exception_010', 'Exception_011', 'Exception_012', 'Exception_013',
+  // Added in API 2026-07 (webhook changelog: delays by processing issue or weather, documents
+  // missing, a cancelled or disposed shipment; three more in-transit steps): they follow their tag.
+  'Exception_016', 'Exception_017', 'Exception_018', 'Exception_019', 'Exception_020', 'Exception_021',
+  'InTransit_011', 'InTransit_012', 'InTransit_013',
   'Pending_001', 'Pending_002', 'Pending_003', 'Pending_004', 'Pending_005', 'Pending_006',
   'Expired_001',
 ] as const;

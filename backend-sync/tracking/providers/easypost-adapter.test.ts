@@ -56,7 +56,7 @@ describe('EasyPost tracker webhooks', () => {
     const r = tracking(parseEasypostEvent(oneDetail(status, 'status_update')));
     if (canonical === null) {
       expect(r.events).toEqual([]);
-      expect(r.skipped).toEqual([{ index: 0, carrierStatus: `${status}:status_update`, reason: 'status carries no scan' }]);
+      expect(r.skipped).toEqual([{ index: 0, carrierStatus: `${status}:status_update`, kind: 'unmapped', reason: 'status carries no scan' }]);
     } else {
       expect(r.events.map((e) => e.status)).toEqual([canonical]);
     }
@@ -97,12 +97,27 @@ describe('EasyPost tracker webhooks', () => {
     expect(r.kind === 'malformed' && r.reason).toContain('result.tracking_code');
   });
 
-  it('rejects a scan time without an offset or out of range, and a non-Event body', () => {
-    for (const datetime of ['2026-11-19T14:02:00', '2026-02-30T10:00:00Z', 'yesterday', '2026-11-19 14:02:00Z']) {
+  it('skips a scan time without an offset or out of range (as unreadable, the other details taken), and rejects a non-Event body', () => {
+    for (const datetime of ['2026-11-19T14:02:00', '2026-02-30T10:00:00Z', 'yesterday', '2026-11-19 14:02:00Z', '0001-01-01T00:00:00Z']) {
       const r = parseEasypostEvent(oneDetail('in_transit', 'arrived_at_facility', { datetime }));
-      expect(r.kind, datetime).toBe('malformed');
-      expect(r.kind === 'malformed' && r.reason, datetime).toContain('tracking_details.0.datetime');
+      expect(r.kind, datetime).toBe('tracking');
+      if (r.kind !== 'tracking') continue;
+      expect(r.events, datetime).toEqual([]);
+      expect(r.skipped, datetime).toEqual([expect.objectContaining({ index: 0, kind: 'unreadable', reason: expect.stringContaining('tracking_details.0.datetime') as unknown })]);
     }
+    const event = json('easypost-tracker-updated.json');
+    const result = event['result'] as { tracking_details: Array<Record<string, unknown>> };
+    const withBad = { ...event, result: { ...result, tracking_details: [{ ...result.tracking_details[0], datetime: '0001-01-01T00:00:00Z' }, ...result.tracking_details] } };
+    // A carrier's placeholder date in one detail: the tracker's every other scan is still taken
+    // (it is resent with each update, so refusing the payload refused them all for good).
+    const r = tracking(parseEasypostEvent(withBad));
+    expect(r.events).toEqual(tracking(parseEasypostEvent(event)).events);
+    expect(r.skipped.filter((x) => x.kind === 'unreadable').map((x) => x.index)).toEqual([0]);
+  });
+
+  it("reads the description when a detail's message is empty", () => {
+    const r = tracking(parseEasypostEvent(oneDetail('in_transit', 'arrived_at_facility', { message: '', description: 'Arrived at USPS Regional Facility' })));
+    expect(r.events[0]?.carrierReason).toBe('Arrived at USPS Regional Facility');
     expect(parseEasypostEvent({ object: 'Tracker' }).kind).toBe('malformed');
     expect(parseEasypostEvent([]).kind).toBe('malformed');
   });

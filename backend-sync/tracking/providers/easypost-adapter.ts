@@ -45,6 +45,8 @@ const EventEnvelope = z.looseObject({ id: z.string().optional(), object: z.liter
 
 const trackerEvents: ReadonlySet<string> = new Set(['tracker.created', 'tracker.updated']);
 
+const nonEmpty = (s: string | null | undefined): string | undefined => (s == null || s.trim() === '' ? undefined : s.trim());
+
 function location(l: z.infer<typeof TrackingLocationPayload> | null | undefined): TrackingLocation | undefined {
   if (l == null) return undefined;
   const out: TrackingLocation = {};
@@ -74,23 +76,29 @@ export function parseEasypostEvent(json: unknown): WebhookParse {
     const carrierStatus = d.status_detail == null ? d.status : `${d.status}:${d.status_detail}`;
     const status = easypostCanonicalStatus(d.status, d.status_detail);
     if (status == null) {
-      skipped.push({ index, carrierStatus, reason: status === undefined ? 'status not in the EasyPost documentation' : 'status carries no scan' });
+      skipped.push({ index, carrierStatus, kind: 'unmapped', reason: status === undefined ? 'status not in the EasyPost documentation' : 'status carries no scan' });
       continue;
     }
     const time = parseProviderTime(d.datetime);
-    if (!time.ok) return { kind: 'malformed', reason: `EasyPost Tracker: result.tracking_details.${String(index)}.datetime: ${time.reason}` };
-    const reason = d.message ?? d.description;
+    if (!time.ok) {
+      skipped.push({ index, carrierStatus, kind: 'unreadable', reason: `result.tracking_details.${String(index)}.datetime: ${time.reason}` });
+      continue;
+    }
+    const reason = nonEmpty(d.message) ?? nonEmpty(d.description);
     const loc = location(d.tracking_location);
     const event = CanonicalTrackingEvent.safeParse({
       trackingNumber: number.data,
       carrier: tracker.carrier,
       status,
       carrierStatus: clip(carrierStatus, 200),
-      ...(reason != null && reason !== '' ? { carrierReason: clip(reason, 500) } : {}),
+      ...(reason === undefined ? {} : { carrierReason: clip(reason, 500) }),
       eventTime: time.ms,
       ...(loc === undefined ? {} : { location: loc }),
     });
-    if (!event.success) return { kind: 'malformed', reason: `EasyPost Tracker: result.tracking_details.${String(index)}: ${issuesText(event.error.issues)}` };
+    if (!event.success) {
+      skipped.push({ index, carrierStatus, kind: 'unreadable', reason: `result.tracking_details.${String(index)}: ${issuesText(event.error.issues)}` });
+      continue;
+    }
     events.push(event.data);
   }
   // The tracker's estimate is as of its newest scan: it rides on that event only.

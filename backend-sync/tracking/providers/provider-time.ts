@@ -53,3 +53,29 @@ export function parseProviderTime(text: string, o: TimeOptions = {}): TimeParse 
   if (ms < 0) return { ok: false, reason: `before 1970: ${text}` };
   return { ok: true, ms };
 }
+
+/** A provider time as written: its wall-clock reading (as if UTC) and the offset, when it names one. */
+export type WallClock = { ok: true; wallMs: number; offsetMs: number | undefined; dateOnly: boolean } | { ok: false; reason: string };
+
+/**
+ * Reads a time as written, without deciding its zone: a date alone, a time without an offset
+ * or one with it, each range-checked as parseProviderTime does. For AfterShip checkpoints,
+ * whose zone the adapter works out from the rest of the payload.
+ */
+export function readWallClock(text: string): WallClock {
+  const d = DATE_ONLY.exec(text);
+  if (d !== null) {
+    const [y, mo, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
+    if (mo < 1 || mo > 12 || day < 1 || day > daysIn(y, mo)) return { ok: false, reason: `not a calendar date: ${text}` };
+    return { ok: true, wallMs: Date.UTC(y, mo - 1, day), offsetMs: undefined, dateOnly: true };
+  }
+  const m = INSTANT.exec(text);
+  if (m === null) return { ok: false, reason: `not an ISO 8601 date-time: ${text.slice(0, 40)}` };
+  const [y, mo, day, h, mi, s] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i])) as [number, number, number, number, number, number];
+  if (mo < 1 || mo > 12 || day < 1 || day > daysIn(y, mo) || h > 23 || mi > 59 || s > 59) return { ok: false, reason: `field out of range: ${text}` };
+  const zone = m[8];
+  const off = zone === undefined ? undefined : offsetMs(zone);
+  if (zone !== undefined && off === undefined) return { ok: false, reason: `offset out of range: ${text}` };
+  const frac = m[7] === undefined ? 0 : Math.floor(Number(`0.${m[7]}`) * 1000);
+  return { ok: true, wallMs: Date.UTC(y, mo - 1, day, h, mi, s, frac), offsetMs: off, dateOnly: false };
+}

@@ -5,10 +5,17 @@ import type { CanonicalTrackingEvent, TrackingSource } from '../tracking-event.j
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: 'missing' | 'malformed' | 'mismatch' };
 
-/** A provider record we could not map (e.g. a status with no canonical meaning), kept for the log. */
+/**
+ * A provider record left out of the events: one with no canonical meaning (a status that is
+ * no scan; kept for the log), or one that cannot be read (a time that is no time, a field
+ * past its limit; the payload is dead-lettered for it, and the payload's other records are
+ * still taken: providers resend every record on each update, so refusing the whole payload
+ * for one bad record would refuse that parcel's every later scan too).
+ */
 export interface SkippedRecord {
   index: number;
   carrierStatus: string;
+  kind: 'unmapped' | 'unreadable';
   reason: string;
 }
 
