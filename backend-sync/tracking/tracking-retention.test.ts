@@ -30,4 +30,22 @@ describe('tracking raw retention', () => {
     await b.services.sweeper.tick();
     expect([await payloads(), (await b.store.tracking.deadLetters()).length, (await b.store.tracking.history('TRK-RET')).length]).toEqual([0, 0, 1]);
   });
+
+  it('recognises a scan a provider resends after the id and composite windows by its hash, even without the promise it first came with', async () => {
+    const b = await makeBackend();
+    f = b;
+    const scan = { trackingNumber: 'TRK-LONG', carrier: 'usps', status: 'in_transit' as const, carrierStatus: 'in_transit:arrived_at_facility', eventTime: b.clock.now() - 1000 };
+    const send = async (events: Parameters<typeof b.services.tracking.intake.accept>[1]): Promise<void> => {
+      await b.services.tracking.intake.accept({ source: 'easypost', body: '{}', receivedAt: b.clock.now() }, events);
+      await b.services.tracking.applier.drain();
+    };
+    // The newest scan carries the tracker's promise...
+    await send([{ ...scan, estimatedDeliveryAt: b.clock.now() + 3 * DAY }]);
+    // ...and 31 days on (a long journey, a replay after an incident) the whole history comes
+    // again with a newer scan, which carries the promise now.
+    b.clock.advance(31 * DAY);
+    await send([scan, { ...scan, status: 'out_for_delivery', carrierStatus: 'out_for_delivery', eventTime: b.clock.now() - 1000, estimatedDeliveryAt: b.clock.now() + DAY }]);
+    expect((await b.store.tracking.history('TRK-LONG')).map((h) => h.event.status)).toEqual(['in_transit', 'out_for_delivery']);
+    expect(b.services.tracking.metrics.dedupeHits.payload_hash).toBe(1);
+  });
 });

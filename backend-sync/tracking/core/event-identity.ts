@@ -7,9 +7,13 @@ import { tieBreakRank } from './status-rules.js';
 // The normalised hash covers the event's content and leaves out identifiers a replay may
 // change (the carrier's event id) and everything the intake stamps (source, receive time,
 // payload): a provider replaying a day of events with fresh ids is still recognised, and a
-// scan that arrives by webhook and by polling enters history once.
+// scan that arrives by webhook and by polling enters history once. The carrier's promise is
+// no part of the scan: providers put it on the newest scan of each update only, so the same
+// scan resent once a newer one exists came with another hash, and past the composite
+// level's window it entered history twice. (Rows hashed before this keep their old hash: an
+// old scan that carried a promise can enter once more if it is resent after that window.)
 
-const HASH_FIELDS = ['trackingNumber', 'carrier', 'status', 'carrierStatus', 'carrierReason', 'eventTime', 'location', 'estimatedDeliveryAt', 'lockerId', 'compartmentId'] as const;
+const HASH_FIELDS = ['trackingNumber', 'carrier', 'status', 'carrierStatus', 'carrierReason', 'eventTime', 'location', 'lockerId', 'compartmentId'] as const;
 
 export function normalisedHash(e: CanonicalTrackingEvent): string {
   const parts: unknown[] = HASH_FIELDS.map((f) => {
