@@ -50,15 +50,23 @@ describe.each(engines)('LegStatsRepository on %s', (engine) => {
     const e = expected['dhl']!;
     const g = got['dhl']!;
     expect(g.in_transit!.count).toBe(6);
+    expect(g.in_transit!.shipments).toBe(6);
     expect(g.in_transit!.mean).toBeCloseTo(e.in_transit!.mean, 3);
     expect(g.in_transit!.m2 / e.in_transit!.m2).toBeCloseTo(1, 9);
-    expect(g.out_for_delivery).toEqual({ count: 6, mean: 2 * H, m2: 0 });
+    expect(g.out_for_delivery).toEqual({ count: 6, mean: 2 * H, m2: 0, shipments: 6 });
     expect(Object.keys(got)).toEqual(['dhl']);
+  });
+
+  it('loads a row stored before shipments were counted (or by an older instance) with 0 shipments, and counts new ones on top', async () => {
+    await x.run(sql(`INSERT INTO tracking_leg_stats (carrier, status, count, mean, m2, updated_at) VALUES ('dhl', 'in_transit', 40, ${String(20 * H)}, 0, ${String(T)})`));
+    expect((await repo.all())['dhl']?.in_transit).toEqual({ count: 40, mean: 20 * H, m2: 0, shipments: 0 });
+    await repo.merge(shipment('dhl', 20, 2), T);
+    expect((await repo.all())['dhl']?.in_transit).toMatchObject({ count: 41, shipments: 1 });
   });
 
   it('reads back what it stores through the schema, and refuses a tampered row', async () => {
     await repo.merge({ ups: { exception: addSample(undefined, 5 * H) } }, T);
-    expect(await repo.all()).toEqual({ ups: { exception: { count: 1, mean: 5 * H, m2: 0 } } });
+    expect(await repo.all()).toEqual({ ups: { exception: { count: 1, mean: 5 * H, m2: 0, shipments: 0 } } });
     await x.run(sql(`UPDATE tracking_leg_stats SET status = 'teleported'`));
     await expect(repo.all()).rejects.toThrow();
   });

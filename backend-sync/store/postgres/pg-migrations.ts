@@ -471,6 +471,13 @@ const steps: readonly Step[] = [
     paused_until BIGINT NOT NULL
   );
   `,
+  // How many shipments each learned leg cell came from (SQLite step 20): the ETA trusts
+  // a cell by its shipments, not its scans. Rows learned before hold 0, since how many
+  // parcels their scans came from is unknown: they keep shaping the mean and spread, but a
+  // carrier is trusted again only once new shipments are counted (docs/backend.md, ETA).
+  `
+  ALTER TABLE tracking_leg_stats ADD COLUMN shipments INTEGER NOT NULL DEFAULT 0 CHECK (shipments >= 0);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

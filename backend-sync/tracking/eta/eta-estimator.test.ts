@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { trackingStatuses, type TrackingStatus } from '../tracking-event.js';
 import { defaultEtaConfig, estimateEta, type EtaInput } from './eta-estimator.js';
-import { emptyLegStats, learnLeg, mergeLegStats, type LegStats } from './leg-stats.js';
+import { emptyLegStats, learnLeg, legStat, mergeLegStats, variance, type LegStats } from './leg-stats.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 11, 1, 8);
@@ -63,6 +63,28 @@ describe('ETA estimator', () => {
     const few = inTransitStats([10, 10, 10, 10]);
     expect(estimateEta({ ...base, stats: few })).toMatchObject({ basis: 'status_default', eta: T0 + 48 * HOUR, samples: 0 });
     expect(estimateEta({ ...base, status: 'out_for_delivery' })).toMatchObject({ eta: T0 + 6 * HOUR });
+  });
+
+  it('counts shipments, not scans, towards minSamples and the uncertainty of the mean', () => {
+    // Each past shipment was scanned in transit twice: 14 h and 10 h before delivery.
+    const shipment = (i: number) => ({
+      carrier: 'simpost',
+      events: [
+        { status: 'in_transit' as const, eventTime: T0 - 1000 * HOUR + i * 100 * HOUR },
+        { status: 'in_transit' as const, eventTime: T0 - 996 * HOUR + i * 100 * HOUR },
+        { status: 'delivered' as const, eventTime: T0 - 986 * HOUR + i * 100 * HOUR },
+      ],
+    });
+    const learn = (n: number): LegStats => Array.from({ length: n }, (_, i) => shipment(i)).reduce<LegStats>(learnLeg, emptyLegStats);
+    // Three shipments are six scans, still too few to replace the default.
+    expect(estimateEta({ ...base, stats: learn(3) })).toMatchObject({ basis: 'status_default', samples: 0 });
+    const stats = learn(5);
+    const e = estimateEta({ ...base, stats })!;
+    expect(e).toMatchObject({ basis: 'learned_legs', samples: 5, eta: T0 + 12 * HOUR });
+    // Ten scans, but the mean is only as sure as five shipments make it.
+    const stat = legStat(stats, 'simpost', 'in_transit')!;
+    expect(stat.count).toBe(10);
+    expect(e.latest - e.eta).toBe(Math.round(1.645 * Math.sqrt(variance(stat) * (1 + 1 / 5))));
   });
 
   it('is never in the past: a late parcel is due from now on', () => {

@@ -14,7 +14,7 @@ import { isLearnedStatus, type LearnedStatus, legStat, type LegStats, variance }
 // the parcel has arrived (delivered, in a locker, collected) or is going back to the sender.
 //
 // How: the carrier's promise first; leg times learned from past shipments (this carrier,
-// this status, at least minSamples) refine it, weighted by precision (1/variance), so a
+// this status, from at least minSamples past shipments) refine it, weighted by precision (1/variance), so a
 // promise counts as much as learned legs with a spread of promiseSdMs, and more data makes
 // the learned side weigh more and the window narrower. No promise: learned legs alone; no
 // data at all: a default remaining time per status. The window is eta ± z·sd (z = 1.645,
@@ -42,12 +42,12 @@ export interface EtaEstimate {
   basis: EtaBasis;
   /** The window was widened because the shipment is in exception. */
   widenedForException: boolean;
-  /** Learned samples behind the estimate (0 when none were used). */
+  /** Past shipments behind the learned leg of the estimate (0 when none was used). */
   samples: number;
 }
 
 export interface EtaConfig {
-  /** Learned legs are used from this many samples on. */
+  /** Learned legs are used once this many past shipments (not scans) contributed to the cell. */
   minSamples: number;
   /** Standard deviations each side of the estimate. */
   z: number;
@@ -83,9 +83,10 @@ export function estimateEta(input: EtaInput, cfg: EtaConfig = defaultEtaConfig):
   const legStatus = learnedLegStatus(status, input, cfg);
   const stat = legStat(input.stats, input.carrier, legStatus);
   const learned: Normal | undefined =
-    stat !== undefined && stat.count >= cfg.minSamples
-      ? // Spread of the legs plus the uncertainty of their mean: more samples, narrower.
-        { mean: input.lastEventAt + stat.mean, sd: Math.max(cfg.minSdMs, Math.sqrt(variance(stat) * (1 + 1 / stat.count))) }
+    stat !== undefined && stat.shipments >= cfg.minSamples
+      ? // Spread of the legs plus the uncertainty of their mean. The mean is only as sure as
+        // the number of shipments behind it: one parcel's many scans share its one delay.
+        { mean: input.lastEventAt + stat.mean, sd: Math.max(cfg.minSdMs, Math.sqrt(variance(stat) * (1 + 1 / stat.shipments))) }
       : undefined;
   const promise: Normal | undefined = input.promisedAt !== undefined && input.promisedAt >= now ? { mean: input.promisedAt, sd: cfg.promiseSdMs } : undefined;
 
@@ -114,7 +115,7 @@ export function estimateEta(input: EtaInput, cfg: EtaConfig = defaultEtaConfig):
   const earliest = Math.round(Math.min(eta, Math.max(est.mean - half, now)));
   let latest = Math.round(eta + half);
   if (inException) latest = Math.round(eta + (latest - eta) * cfg.exception.factor + cfg.exception.extraMs);
-  const samples = learned !== undefined && stat !== undefined ? stat.count : 0;
+  const samples = learned !== undefined && stat !== undefined ? stat.shipments : 0;
   return { eta, earliest, latest, basis, widenedForException: inException, samples };
 }
 
@@ -122,5 +123,5 @@ export function estimateEta(input: EtaInput, cfg: EtaConfig = defaultEtaConfig):
 function learnedLegStatus(s: LearnedStatus, input: EtaInput, cfg: EtaConfig): LearnedStatus {
   if (s !== 'exception') return s;
   const own = legStat(input.stats, input.carrier, 'exception');
-  return own !== undefined && own.count >= cfg.minSamples ? 'exception' : 'in_transit';
+  return own !== undefined && own.shipments >= cfg.minSamples ? 'exception' : 'in_transit';
 }

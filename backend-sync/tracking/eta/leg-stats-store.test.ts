@@ -39,7 +39,7 @@ describe('LegStatsCache', () => {
     clock.advance(59_999);
     expect((await cache.current())['dhl']?.in_transit?.count).toBe(1);
     clock.advance(1);
-    expect((await cache.current())['dhl']?.in_transit).toEqual({ count: 2, mean: 15, m2: 50 });
+    expect((await cache.current())['dhl']?.in_transit).toEqual({ count: 2, mean: 15, m2: 50, shipments: 0 });
     expect(repo.reads).toBe(2);
 
     // A clock stepped back (NTP) does not freeze the snapshot for the size of the step.

@@ -20,7 +20,7 @@ function sameStats(a: LegStats, b: LegStats): boolean {
     for (const status of learnedStatuses) {
       const x = a[carrier]?.[status];
       const y = b[carrier]?.[status];
-      if ((x?.count ?? 0) !== (y?.count ?? 0)) return false;
+      if ((x?.count ?? 0) !== (y?.count ?? 0) || (x?.shipments ?? 0) !== (y?.shipments ?? 0)) return false;
       if (x !== undefined && y !== undefined && !(close(x.mean, y.mean) && close(Math.sqrt(x.m2), Math.sqrt(y.m2)))) return false;
     }
   }
@@ -42,11 +42,24 @@ describe('learned leg statistics', () => {
         { status: 'delivered', eventTime: T0 + 70 * HOUR }, // a repeated delivery scan: the first arrival counts
       ],
     });
-    expect(legStat(s, 'simpost', 'picked_up')).toEqual({ count: 1, mean: 50 * HOUR, m2: 0 });
+    expect(legStat(s, 'simpost', 'picked_up')).toEqual({ count: 1, mean: 50 * HOUR, m2: 0, shipments: 1 });
     const leg = legStat(s, 'simpost', 'in_transit')!;
     expect(leg.count).toBe(2);
+    expect(leg.shipments).toBe(1);
     expect(leg.mean).toBe(35 * HOUR);
     expect(variance(leg)).toBe((5 * HOUR) ** 2);
+  });
+
+  it('counts the shipments behind a cell apart from its scans: five hub scans of one parcel are one shipment', () => {
+    const hubs = (start: number): CompletedTimeline => ({
+      carrier: 'ups',
+      events: [...[0, 1, 2, 3, 4].map((i) => ({ status: 'in_transit' as const, eventTime: start + i * HOUR })), { status: 'delivered' as const, eventTime: start + 5 * HOUR }],
+    });
+    const one = learnLeg(emptyLegStats, hubs(T0));
+    expect(legStat(one, 'ups', 'in_transit')).toMatchObject({ count: 5, shipments: 1 });
+    const two = learnLeg(one, hubs(T0 + 100 * HOUR));
+    expect(legStat(two, 'ups', 'in_transit')).toMatchObject({ count: 10, shipments: 2 });
+    expect(legStat(mergeLegStats(one, two), 'ups', 'in_transit')).toMatchObject({ count: 15, shipments: 3 });
   });
 
   it('ends locker legs at the deposit, and learns nothing from a parcel that never arrived', () => {

@@ -11,6 +11,9 @@ import type { TrackingStatus } from '../tracking-event.js';
 //
 // Every scan is a sample, not only the first of each status: the estimator anchors at the
 // last scan's time, so the samples must be "from a scan in status X", wherever in X it was.
+// But one shipment's scans are not independent evidence (five hub scans of one parcel share
+// its one delay), so each cell also counts the shipments behind it: that, not the scan
+// count, is how much the cell may be trusted.
 
 /** Statuses a shipment can still be travelling in: the ones with a leg to learn. */
 export const learnedStatuses = ['label_created', 'picked_up', 'in_transit', 'out_for_delivery', 'exception'] as const satisfies readonly TrackingStatus[];
@@ -19,7 +22,15 @@ export type LearnedStatus = (typeof learnedStatuses)[number];
 /** Arrival: the end of every leg. A locker parcel arrives when it is deposited. */
 const arrivalStatuses: ReadonlySet<TrackingStatus> = new Set<TrackingStatus>(['delivered', 'available_for_pickup']);
 
-export const LegStatSchema = z.object({ count: z.number().int().nonnegative(), mean: z.number(), m2: z.number().nonnegative() }).strict();
+export const LegStatSchema = z
+  .object({
+    count: z.number().int().nonnegative(),
+    mean: z.number(),
+    m2: z.number().nonnegative(),
+    /** Shipments that contributed at least one of the `count` samples. */
+    shipments: z.number().int().nonnegative(),
+  })
+  .strict();
 export type LegStat = z.infer<typeof LegStatSchema>;
 
 export const LegStatsSchema = z.record(z.string(), z.partialRecord(z.enum(learnedStatuses), LegStatSchema));
@@ -41,12 +52,14 @@ export function variance(s: LegStat): number {
   return s.count < 2 ? 0 : s.m2 / s.count;
 }
 
+/** One more scan's sample; which shipment it belongs to is counted by the caller (learnLeg). */
 export function addSample(s: LegStat | undefined, x: number): LegStat {
-  if (s === undefined || s.count === 0) return { count: 1, mean: x, m2: 0 };
+  const shipments = s?.shipments ?? 0;
+  if (s === undefined || s.count === 0) return { count: 1, mean: x, m2: 0, shipments };
   const count = s.count + 1;
   const delta = x - s.mean;
   const mean = s.mean + delta / count;
-  return { count, mean, m2: s.m2 + delta * (x - mean) };
+  return { count, mean, m2: s.m2 + delta * (x - mean), shipments };
 }
 
 /** Exact merge of two cells (parallel-variance formula). */
@@ -55,7 +68,7 @@ export function mergeLegStat(a: LegStat | undefined, b: LegStat | undefined): Le
   if (b === undefined || b.count === 0) return a;
   const count = a.count + b.count;
   const delta = b.mean - a.mean;
-  return { count, mean: a.mean + (delta * b.count) / count, m2: a.m2 + b.m2 + (delta * delta * a.count * b.count) / count };
+  return { count, mean: a.mean + (delta * b.count) / count, m2: a.m2 + b.m2 + (delta * delta * a.count * b.count) / count, shipments: a.shipments + b.shipments };
 }
 
 export function mergeLegStats(a: LegStats, b: LegStats): LegStats {
@@ -87,11 +100,16 @@ export function learnLeg(stats: LegStats, timeline: CompletedTimeline): LegStats
   for (const e of timeline.events) if (arrivalStatuses.has(e.status)) arrival = Math.min(arrival, e.eventTime);
   if (arrival === Infinity) return stats;
   const cell: Partial<Record<LearnedStatus, LegStat>> = { ...stats[timeline.carrier] };
-  let learned = false;
+  const touched = new Set<LearnedStatus>();
   for (const e of timeline.events) {
     if (!isLearnedStatus(e.status) || e.eventTime >= arrival) continue;
     cell[e.status] = addSample(cell[e.status], arrival - e.eventTime);
-    learned = true;
+    touched.add(e.status);
   }
-  return learned ? { ...stats, [timeline.carrier]: cell } : stats;
+  if (touched.size === 0) return stats;
+  for (const status of touched) {
+    const c = cell[status] as LegStat;
+    cell[status] = { ...c, shipments: c.shipments + 1 };
+  }
+  return { ...stats, [timeline.carrier]: cell };
 }
