@@ -70,4 +70,14 @@ describe.each(engines)('learned-leg ETA through GET /track on %s', (engine) => {
     await send([scan('U1', 'in_transit', scanAt, { carrier: 'ups', estimatedDeliveryAt: now + 50 * H })]);
     expect(await track('U1')).toMatchObject({ etaSource: 'carrier', eta: now + 50 * H });
   });
+
+  it('learns no leg from a scan the fold flagged: a stray picked_up after out_for_delivery', async () => {
+    const now = f.clock.now();
+    const t0 = now - 5 * 24 * H;
+    await send([scan('FL1', 'picked_up', t0), scan('FL1', 'in_transit', t0 + 10 * H), scan('FL1', 'out_for_delivery', t0 + 40 * H)]);
+    await send([scan('FL1', 'picked_up', t0 + 41 * H)]); // backwards: flagged, never applied
+    await send([scan('FL1', 'delivered', t0 + 41.5 * H)]);
+    expect(await track('FL1')).toMatchObject({ status: 'delivered' });
+    expect((await f.store.legStats.all())['ups']?.picked_up).toEqual({ count: 1, mean: 41.5 * H, m2: 0, shipments: 1 });
+  });
 });

@@ -27,7 +27,8 @@ const hasArrived = (p: TrackingProjection): boolean => ARRIVED.some((s) => p.rea
 
 /**
  * Learns each shipment's legs once, when it first arrives (delivered or deposited in a
- * locker): every earlier scan's time to arrival, from its history. Runs inside the applying
+ * locker): every earlier applied scan's time to arrival, from its history (learnLeg leaves
+ * out the scans the fold flagged). Runs inside the applying
  * transaction, so a batch that rolls back teaches nothing and a number arrives only once.
  */
 export class LegLearner {

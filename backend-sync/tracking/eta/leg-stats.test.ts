@@ -1,5 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { scan } from '../../testing/tracking-helpers.js';
+import { normalisedHash, orderKey } from '../core/event-identity.js';
+import { foldHistory } from '../core/tracking-fold.js';
+import { trackingStatuses } from '../tracking-event.js';
+import { appliedScans } from './applied-scans.js';
 import { emptyLegStats, learnedStatuses, learnLeg, LegStatsSchema, legStat, mergeLegStats, variance, type CompletedTimeline, type LegStats } from './leg-stats.js';
 
 const HOUR = 3_600_000;
@@ -60,6 +65,48 @@ describe('learned leg statistics', () => {
     const two = learnLeg(one, hubs(T0 + 100 * HOUR));
     expect(legStat(two, 'ups', 'in_transit')).toMatchObject({ count: 10, shipments: 2 });
     expect(legStat(mergeLegStats(one, two), 'ups', 'in_transit')).toMatchObject({ count: 15, shipments: 3 });
+  });
+
+  it('learns only from the scans the fold applied: a flagged step backwards is no leg', () => {
+    const s = learnLeg(emptyLegStats, {
+      carrier: 'ups',
+      events: [
+        { status: 'picked_up', eventTime: T0 },
+        { status: 'in_transit', eventTime: T0 + 10 * HOUR },
+        { status: 'out_for_delivery', eventTime: T0 + 40 * HOUR },
+        { status: 'picked_up', eventTime: T0 + 41 * HOUR }, // backwards: flagged, never applied
+        { status: 'label_created', eventTime: T0 + 41.2 * HOUR }, // backwards too
+        { status: 'delivered', eventTime: T0 + 41.5 * HOUR },
+      ],
+    });
+    expect(legStat(s, 'ups', 'picked_up')).toEqual({ count: 1, mean: 41.5 * HOUR, m2: 0, shipments: 1 });
+    expect(legStat(s, 'ups', 'label_created')).toBeUndefined();
+    // An arrival the fold refused (a delivery scan after the return) ends no leg.
+    const refused = learnLeg(emptyLegStats, {
+      carrier: 'ups',
+      events: [
+        { status: 'in_transit', eventTime: T0 },
+        { status: 'returned_to_sender', eventTime: T0 + HOUR },
+        { status: 'delivered', eventTime: T0 + 2 * HOUR }, // after the return: flagged
+      ],
+    });
+    expect(refused).toBe(emptyLegStats);
+  });
+
+  it('keeps exactly the scans the fold applies, in any arrival order', () => {
+    // Within 30 days: a recycled number's new cycle is cut off by the learner before this.
+    const history = fc.array(fc.record({ status: fc.constantFrom(...trackingStatuses), at: fc.integer({ min: 0, max: 20 }) }), { maxLength: 12 });
+    fc.assert(
+      fc.property(history, (raw) => {
+        const events = raw.map((r, i) => scan('TN', r.status, T0 + r.at * HOUR, { carrierStatus: String(i) }));
+        const folded = foldHistory('TN', 'ups', events.map((event) => ({ key: orderKey(event, normalisedHash(event)), hash: normalisedHash(event), event })));
+        const flagged = new Set(folded.flags.map((f) => f.hash));
+        const expected = events.filter((e) => !flagged.has(normalisedHash(e))).map((e) => `${e.status}@${String(e.eventTime)}`).sort();
+        const got = appliedScans(events).map((e) => `${e.status}@${String(e.eventTime)}`).sort();
+        return JSON.stringify(got) === JSON.stringify(expected);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('ends locker legs at the deposit, and learns nothing from a parcel that never arrived', () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { TrackingStatus } from '../tracking-event.js';
+import { appliedScans } from './applied-scans.js';
 
 // Leg times learned from past shipments, per (carrier, status): how long it took from a
 // scan in that status to arrival (delivered, or deposited in a locker). Each cell is
@@ -90,18 +91,20 @@ export interface CompletedTimeline {
 }
 
 /**
- * Adds one finished shipment's legs: for every scan before arrival (the first delivered or
- * available_for_pickup event), arrival time − scan time under (carrier, scan status). A
- * timeline that never arrived (returned, lost, still moving) teaches nothing and leaves the
- * stats as they were. Order of `events` does not matter.
+ * Adds one finished shipment's legs: for every applied scan before arrival (the first
+ * applied delivered or available_for_pickup event), arrival time − scan time under
+ * (carrier, scan status). Scans the fold flags are left out (applied-scans.ts). A timeline
+ * that never arrived (returned, lost, still moving) teaches nothing and leaves the stats as
+ * they were. `events` is the parcel's whole history, in any order.
  */
 export function learnLeg(stats: LegStats, timeline: CompletedTimeline): LegStats {
+  const events = appliedScans(timeline.events);
   let arrival = Infinity;
-  for (const e of timeline.events) if (arrivalStatuses.has(e.status)) arrival = Math.min(arrival, e.eventTime);
+  for (const e of events) if (arrivalStatuses.has(e.status)) arrival = Math.min(arrival, e.eventTime);
   if (arrival === Infinity) return stats;
   const cell: Partial<Record<LearnedStatus, LegStat>> = { ...stats[timeline.carrier] };
   const touched = new Set<LearnedStatus>();
-  for (const e of timeline.events) {
+  for (const e of events) {
     if (!isLearnedStatus(e.status) || e.eventTime >= arrival) continue;
     cell[e.status] = addSample(cell[e.status], arrival - e.eventTime);
     touched.add(e.status);
