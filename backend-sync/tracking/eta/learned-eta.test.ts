@@ -71,6 +71,29 @@ describe.each(engines)('learned-leg ETA through GET /track on %s', (engine) => {
     expect(await track('U1')).toMatchObject({ etaSource: 'carrier', eta: now + 50 * H });
   });
 
+  it('one parcel held ten days in exception does not move the in_transit ETA of the carrier\'s other parcels', async () => {
+    const now = f.clock.now();
+    // Six shipments: in_transit → delivered in 20 h.
+    for (let i = 0; i < 6; i++) {
+      const t0 = now - 30 * 24 * H + i * H;
+      await send([scan(`N${String(i)}`, 'in_transit', t0), scan(`N${String(i)}`, 'delivered', t0 + 20 * H)]);
+    }
+    // One in transit, ten days in customs, recovered, delivered 20 h later.
+    const t0 = now - 20 * 24 * H;
+    await send([
+      scan('X1', 'in_transit', t0),
+      scan('X1', 'exception', t0 + 2 * H, { carrierReason: 'customs hold' }),
+      scan('X1', 'in_transit', t0 + 10 * 24 * H),
+      scan('X1', 'delivered', t0 + 10 * 24 * H + 20 * H),
+    ]);
+    const scanAt = now - H;
+    await send([scan('Q1', 'in_transit', scanAt)]);
+    const q1 = await track('Q1');
+    expect(q1.etaSource).toBe('estimate');
+    // The held parcel's legs are 22 h and 20 h of moving: (6·20 + 22 + 20) / 8 = 20.25 h.
+    expect(q1.eta).toBe(scanAt + 20.25 * H);
+  });
+
   it('learns no leg from a scan the fold flagged: a stray picked_up after out_for_delivery', async () => {
     const now = f.clock.now();
     const t0 = now - 5 * 24 * H;

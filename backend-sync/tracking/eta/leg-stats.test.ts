@@ -109,6 +109,36 @@ describe('learned leg statistics', () => {
     );
   });
 
+  it('leaves time in exception out of the other legs that span it, and counts it in full in exception\'s own', () => {
+    // In transit, ten days held in customs, recovered, delivered 20 h later.
+    const held = learnLeg(emptyLegStats, {
+      carrier: 'ups',
+      events: [
+        { status: 'picked_up', eventTime: T0 - 4 * HOUR },
+        { status: 'in_transit', eventTime: T0 },
+        { status: 'exception', eventTime: T0 + 2 * HOUR },
+        { status: 'exception', eventTime: T0 + 5 * 24 * HOUR }, // still held
+        { status: 'in_transit', eventTime: T0 + 10 * 24 * HOUR },
+        { status: 'delivered', eventTime: T0 + 10 * 24 * HOUR + 20 * HOUR },
+      ],
+    });
+    expect(legStat(held, 'ups', 'picked_up')).toMatchObject({ count: 1, mean: 26 * HOUR });
+    expect(legStat(held, 'ups', 'in_transit')).toMatchObject({ count: 2, mean: 21 * HOUR, shipments: 1 }); // 22 h and 20 h of moving
+    const ex = legStat(held, 'ups', 'exception')!;
+    expect(ex.count).toBe(2);
+    expect(ex.mean).toBe(((10 * 24 + 18) * HOUR + (5 * 24 + 20) * HOUR) / 2);
+    // Delivered straight out of exception: the hold lasted until the delivery.
+    const outOfHold = learnLeg(emptyLegStats, {
+      carrier: 'ups',
+      events: [
+        { status: 'in_transit', eventTime: T0 },
+        { status: 'exception', eventTime: T0 + 3 * HOUR },
+        { status: 'delivered', eventTime: T0 + 100 * HOUR },
+      ],
+    });
+    expect(legStat(outOfHold, 'ups', 'in_transit')).toMatchObject({ count: 1, mean: 3 * HOUR });
+  });
+
   it('ends locker legs at the deposit, and learns nothing from a parcel that never arrived', () => {
     const locker = learnLeg(emptyLegStats, {
       carrier: 'simpost',

@@ -15,6 +15,15 @@ import { appliedScans } from './applied-scans.js';
 // But one shipment's scans are not independent evidence (five hub scans of one parcel share
 // its one delay), so each cell also counts the shipments behind it: that, not the scan
 // count, is how much the cell may be trusted.
+//
+// Time spent in exception is left out of the legs of the other statuses that span it: one
+// parcel held ten days in customs would otherwise add ten days to the in_transit and
+// picked_up legs every normal parcel of its carrier is estimated from. The leg is kept, less
+// the hold, rather than dropped: the held parcel's moving time is as good a sample as any
+// (dropping it would also throw away every leg of a carrier with frequent short holds), and
+// the hold is not lost: the exception scans' own legs count it in full, and those are what
+// the estimator uses (widened) once a parcel is in exception. So a moving parcel's ETA
+// assumes it keeps moving, and a hold shows in its ETA when the carrier reports it.
 
 /** Statuses a shipment can still be travelling in: the ones with a leg to learn. */
 export const learnedStatuses = ['label_created', 'picked_up', 'in_transit', 'out_for_delivery', 'exception'] as const satisfies readonly TrackingStatus[];
@@ -93,7 +102,8 @@ export interface CompletedTimeline {
 /**
  * Adds one finished shipment's legs: for every applied scan before arrival (the first
  * applied delivered or available_for_pickup event), arrival time − scan time under
- * (carrier, scan status). Scans the fold flags are left out (applied-scans.ts). A timeline
+ * (carrier, scan status), less any time in exception in between for a scan not itself in
+ * exception. Scans the fold flags are left out (applied-scans.ts). A timeline
  * that never arrived (returned, lost, still moving) teaches nothing and leaves the stats as
  * they were. `events` is the parcel's whole history, in any order.
  */
@@ -102,11 +112,13 @@ export function learnLeg(stats: LegStats, timeline: CompletedTimeline): LegStats
   let arrival = Infinity;
   for (const e of events) if (arrivalStatuses.has(e.status)) arrival = Math.min(arrival, e.eventTime);
   if (arrival === Infinity) return stats;
+  const holds = exceptionSpans(events, arrival);
   const cell: Partial<Record<LearnedStatus, LegStat>> = { ...stats[timeline.carrier] };
   const touched = new Set<LearnedStatus>();
   for (const e of events) {
     if (!isLearnedStatus(e.status) || e.eventTime >= arrival) continue;
-    cell[e.status] = addSample(cell[e.status], arrival - e.eventTime);
+    const held = e.status === 'exception' ? 0 : heldBetween(holds, e.eventTime, arrival);
+    cell[e.status] = addSample(cell[e.status], arrival - e.eventTime - held);
     touched.add(e.status);
   }
   if (touched.size === 0) return stats;
@@ -115,4 +127,27 @@ export function learnLeg(stats: LegStats, timeline: CompletedTimeline): LegStats
     cell[status] = { ...c, shipments: c.shipments + 1 };
   }
   return { ...stats, [timeline.carrier]: cell };
+}
+
+/** [from, to) intervals the parcel spent in exception before arrival; `applied` is in fold order. */
+function exceptionSpans(applied: ReadonlyArray<{ status: TrackingStatus; eventTime: number }>, arrival: number): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  let since: number | undefined;
+  for (const e of applied) {
+    if (e.eventTime >= arrival) break;
+    if (e.status === 'exception') since ??= e.eventTime;
+    else if (since !== undefined) {
+      spans.push([since, e.eventTime]);
+      since = undefined;
+    }
+  }
+  // Still in exception when it arrived: the hold lasted until then.
+  if (since !== undefined) spans.push([since, arrival]);
+  return spans;
+}
+
+function heldBetween(spans: ReadonlyArray<[number, number]>, from: number, to: number): number {
+  let held = 0;
+  for (const [a, b] of spans) held += Math.max(0, Math.min(b, to) - Math.max(a, from));
+  return held;
 }
