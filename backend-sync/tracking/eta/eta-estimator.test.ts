@@ -87,6 +87,13 @@ describe('ETA estimator', () => {
     expect(e.latest - e.eta).toBe(Math.round(1.645 * Math.sqrt(variance(stat) * (1 + 1 / 5))));
   });
 
+  it('sizes the learned window by the sample variance (M2 / (n − 1)), not the population one', () => {
+    // Legs 10, 14, 10, 14, 12 h: M2 = 16 h², sample variance 4 h², sd = √(4 · (1 + 1/5)) h.
+    const e = estimateEta({ ...base, stats: inTransitStats([10, 14, 10, 14, 12]) })!;
+    expect(e.eta).toBe(T0 + 12 * HOUR);
+    expect(e.latest - e.eta).toBe(Math.round(1.645 * Math.sqrt(4 * 1.2) * HOUR));
+  });
+
   it('is never in the past: a late parcel is due from now on', () => {
     const stats = inTransitStats([2, 2, 2, 2, 2]);
     const e = estimateEta({ ...base, stats, now: T0 + 50 * HOUR })!;

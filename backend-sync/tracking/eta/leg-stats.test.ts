@@ -52,7 +52,8 @@ describe('learned leg statistics', () => {
     expect(leg.count).toBe(2);
     expect(leg.shipments).toBe(1);
     expect(leg.mean).toBe(35 * HOUR);
-    expect(variance(leg)).toBe((5 * HOUR) ** 2);
+    // Sample variance of 30 h and 40 h: ((5 h)² + (5 h)²) / (2 − 1).
+    expect(variance(leg)).toBe(2 * (5 * HOUR) ** 2);
   });
 
   it('counts the shipments behind a cell apart from its scans: five hub scans of one parcel are one shipment', () => {

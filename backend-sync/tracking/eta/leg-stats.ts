@@ -57,9 +57,13 @@ export function legStat(stats: LegStats, carrier: string, status: LearnedStatus)
   return stats[carrier]?.[status];
 }
 
-/** Population variance (M2 / n); 0 below two samples. */
+/**
+ * Sample variance (M2 / (n − 1)); 0 below two samples. The population form (M2 / n) is the
+ * spread of the samples about their own mean, which is closer than about the true one: it
+ * runs low, most at the small n a carrier starts learning with, and narrows the window.
+ */
 export function variance(s: LegStat): number {
-  return s.count < 2 ? 0 : s.m2 / s.count;
+  return s.count < 2 ? 0 : s.m2 / (s.count - 1);
 }
 
 /** One more scan's sample; which shipment it belongs to is counted by the caller (learnLeg). */
