@@ -58,6 +58,19 @@ describe('hybrid poll policy: when a due entry is polled', () => {
     expect(decideDue(entry({ createdAt: T0, lastWebhookAt: T0 + 40 * 24 * HOUR }), T0 + 40 * 24 * HOUR + HOUR).action).toBe('wait');
   });
 
+  it('lets a label never handed to the carrier go 30 days after its entry or its label scan, whichever is later', () => {
+    const DAY = 24 * HOUR;
+    const label = entry({ status: 'label_created', createdAt: T0, lastEventAt: T0 - HOUR, mode: 'polling' });
+    expect(decideDue(label, T0 + 30 * DAY - 1).action).toBe('poll');
+    expect(decideDue(label, T0 + 30 * DAY)).toMatchObject({ action: 'stop', nextPollAt: null, reasons: ['never_scanned'] });
+    // A label printed 10 days after the shipment was recorded counts from the label scan.
+    const lateLabel = entry({ status: 'label_created', createdAt: T0, lastEventAt: T0 + 10 * DAY, mode: 'polling' });
+    expect(decideDue(lateLabel, T0 + 39 * DAY).action).toBe('poll');
+    expect(decideDue(lateLabel, T0 + 40 * DAY)).toMatchObject({ action: 'stop', reasons: ['never_scanned'] });
+    // Handed over (picked up) a long time ago: not this rule's business.
+    expect(decideDue(entry({ status: 'picked_up', createdAt: T0, lastEventAt: T0, mode: 'polling' }), T0 + 40 * DAY).action).toBe('poll');
+  });
+
   it('demotes a polled number back to webhooks when a webhook arrived since', () => {
     const d = decideDue(entry({ mode: 'polling', failures: 3, lastWebhookAt: T0 + 10 * HOUR }), T0 + 11 * HOUR);
     expect(d).toMatchObject({ action: 'wait', mode: 'webhook', failures: 0, reasons: ['demoted_by_webhook', 'webhooks_active'] });

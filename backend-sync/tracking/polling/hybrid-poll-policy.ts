@@ -29,9 +29,10 @@ export interface PollPolicyConfig {
   /** Before any event is known (label printed, nothing scanned). */
   unknownStatus: StatusTiming;
   /**
-   * A number still without any scan this long after its entry was created is let go (a
-   * label never handed to the carrier, a shipment cancelled before pickup): polled daily,
-   * it would cost a request a day for ever. Any later event re-arms it.
+   * A number still without any scan, or with nothing after its label scan, this long after
+   * its entry was created (or its label scan, whichever is later) is let go (a label never
+   * handed to the carrier, a shipment cancelled before pickup): polled daily, it would cost
+   * a request a day for ever. Any later event re-arms it.
    */
   giveUpUnscannedAfterMs: number;
   /** An ETA this close (or already past) polls at nearEtaPollEveryMs. */
@@ -70,7 +71,7 @@ export type PollReason =
   | 'retry_after' // the carrier's Retry-After was longer than the backoff
   | 'permanent_error'
   | 'gave_up' // maxFailures consecutive failures
-  | 'never_scanned'; // no scan at all giveUpUnscannedAfterMs after the entry was created
+  | 'never_scanned'; // no scan, or only the label's, giveUpUnscannedAfterMs after the entry or that scan
 
 export type DueAction = 'poll' | 'wait' | 'stop';
 
@@ -92,7 +93,7 @@ export function timingFor(status: TrackingStatus | null, cfg: PollPolicyConfig =
 export function decideDue(entry: PollEntry, now: number, cfg: PollPolicyConfig = defaultPollPolicy): PollDecision {
   const timing = timingFor(entry.status, cfg);
   if (timing === undefined) return { action: 'stop', mode: entry.mode, nextPollAt: null, failures: entry.failures, reasons: ['final_status'] };
-  if (entry.status === null && now - entry.createdAt >= cfg.giveUpUnscannedAfterMs) {
+  if (neverHandedOver(entry, now, cfg)) {
     return { action: 'stop', mode: entry.mode, nextPollAt: null, failures: entry.failures, reasons: ['never_scanned'] };
   }
   const quietSince = Math.max(entry.lastWebhookAt ?? entry.createdAt, entry.createdAt);
@@ -102,6 +103,17 @@ export function decideDue(entry: PollEntry, now: number, cfg: PollPolicyConfig =
     return { action: 'wait', mode: 'webhook', nextPollAt: quietAt, failures: 0, reasons };
   }
   return { action: 'poll', mode: 'polling', nextPollAt: null, failures: entry.failures, reasons: [entry.mode === 'webhook' ? 'promoted_quiet_webhooks' : 'polling'] };
+}
+
+/**
+ * A label_created number is one the carrier has not received yet, exactly like one with no
+ * scan at all: the wait counts from the label scan when it came after the entry (a label
+ * printed days after the shipment was recorded), so a fresh label is not given up at once.
+ */
+function neverHandedOver(entry: PollEntry, now: number, cfg: PollPolicyConfig): boolean {
+  if (entry.status === null) return now - entry.createdAt >= cfg.giveUpUnscannedAfterMs;
+  if (entry.status !== 'label_created') return false;
+  return now - Math.max(entry.createdAt, entry.lastEventAt ?? entry.createdAt) >= cfg.giveUpUnscannedAfterMs;
 }
 
 /**

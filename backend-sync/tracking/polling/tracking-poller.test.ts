@@ -266,6 +266,20 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(intake.events().map((e) => e.trackingNumber)).toEqual(['KNOWN']);
   });
 
+  it('stops polling a label never handed to the carrier 30 days after its label scan', async () => {
+    const { api, clock, poller, quietNumber, schedule } = await setup();
+    api.setShipment('LC1', [scan('l1', 'LC', T0 - 3 * HOUR)]);
+    await quietNumber('LC1', 'label_created');
+    const p = poller();
+    for (let day = 0; day < 60; day++) {
+      await p.run();
+      clock.advance(24 * HOUR);
+    }
+    // Daily polls until 30 days after the label scan (T0 − 3 h), then none.
+    expect(api.requests).toHaveLength(30);
+    expect(schedule.get('LC1')).toMatchObject({ nextPollAt: null, leaseUntil: null });
+  });
+
   it('polls the batch again soon when the intake could not persist it', async () => {
     const { api, clock, poller, quietNumber, schedule, intake } = await setup();
     api.setShipment('KNOWN', [scan('k1', 'IT', T0 - HOUR)]);
