@@ -99,6 +99,12 @@ describe('hybrid poll policy: how often a polled number is polled', () => {
     expect(decideAfterSuccess({ status: 'in_transit', etaAt: T0 - HOUR }, T0).nextPollAt).toBe(T0 + 15 * MIN);
     expect(decideAfterSuccess({ status: 'in_transit', etaAt: T0 + 30 * HOUR }, T0).nextPollAt).toBe(T0 + 3 * HOUR);
   });
+
+  it('goes back to the status interval once the promise was missed by more than the near window', () => {
+    expect(decideAfterSuccess({ status: 'in_transit', etaAt: T0 - 4 * HOUR }, T0)).toMatchObject({ nextPollAt: T0 + 15 * MIN, reasons: ['near_eta'] });
+    expect(decideAfterSuccess({ status: 'in_transit', etaAt: T0 - 4 * HOUR - 1 }, T0)).toMatchObject({ nextPollAt: T0 + 3 * HOUR, reasons: ['status_interval'] });
+    expect(dueAfterNews({ status: 'in_transit', etaAt: T0 - 2 * 24 * HOUR, at: T0, viaWebhook: false })).toBe(T0 + 3 * HOUR);
+  });
 });
 
 describe('hybrid poll policy: news brings the next look forward', () => {

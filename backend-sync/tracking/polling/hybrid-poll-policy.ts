@@ -35,7 +35,7 @@ export interface PollPolicyConfig {
    * a request a day for ever. Any later event re-arms it.
    */
   giveUpUnscannedAfterMs: number;
-  /** An ETA this close (or already past) polls at nearEtaPollEveryMs. */
+  /** An ETA this close, ahead or behind (a promise missed by longer is stale), polls at nearEtaPollEveryMs. */
   nearEtaMs: number;
   nearEtaPollEveryMs: number;
   backoff: { baseMs: number; maxMs: number };
@@ -65,7 +65,7 @@ export type PollReason =
   | 'demoted_by_webhook' // was polling; a webhook arrived since
   | 'promoted_quiet_webhooks' // was webhook-driven; none within the threshold
   | 'polling' // stays polled
-  | 'near_eta' // ETA within nearEtaMs (or past): frequent polls
+  | 'near_eta' // ETA within nearEtaMs of now, either side: frequent polls
   | 'status_interval' // interval from the status table
   | 'backoff' // a failed poll: exponential delay with jitter
   | 'retry_after' // the carrier's Retry-After was longer than the backoff
@@ -142,7 +142,9 @@ export function decideAfterSuccess(
 ): PollDecision {
   const timing = timingFor(entry.status, cfg);
   if (timing === undefined) return { action: 'stop', mode: 'polling', nextPollAt: null, failures: 0, reasons: ['final_status'] };
-  const nearEta = entry.etaAt !== null && entry.etaAt - now <= cfg.nearEtaMs;
+  // A promise missed by more than the near window is one the carrier never updated (a stalled
+  // parcel): polling every 15 min until a new promise comes would go on for days.
+  const nearEta = entry.etaAt !== null && Math.abs(entry.etaAt - now) <= cfg.nearEtaMs;
   const every = nearEta ? Math.min(cfg.nearEtaPollEveryMs, timing.pollEveryMs) : timing.pollEveryMs;
   return { action: 'wait', mode: 'polling', nextPollAt: now + every, failures: 0, reasons: [nearEta ? 'near_eta' : 'status_interval'] };
 }

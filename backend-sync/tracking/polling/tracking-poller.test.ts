@@ -211,6 +211,19 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(api.requests.slice(before).flatMap((r) => r.numbers)).not.toContain('OFD');
   });
 
+  it('polls a parcel past a promise the carrier never updated at the in-transit cadence once the promise is 4 h stale', async () => {
+    const { api, clock, poller, quietNumber } = await setup();
+    api.setShipment('LATE1', [scan('l1', 'IT', T0 - HOUR)], T0 + HOUR); // promised in 1 h, then the parcel stalls
+    await quietNumber('LATE1');
+    const p = poller();
+    for (let i = 0; i < 3 * 24 * 4; i++) {
+      await p.run();
+      clock.advance(15 * MIN);
+    }
+    // Every 15 min until 4 h past the promise (T0 + 5 h: 21 polls), then every 3 h.
+    expect(api.requests).toHaveLength(21 + 23);
+  });
+
   it('lets two pollers on one schedule fetch every due number exactly once in a round', async () => {
     const { api, poller, quietNumber, intake } = await setup({ maxBatch: 5 });
     const numbers = Array.from({ length: 40 }, (_, i) => `N${String(i).padStart(2, '0')}`);
