@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TrackingStatus } from '../tracking-event.js';
-import { backoffMs, decideAfterFailure, decideAfterSuccess, decideDue, defaultPollPolicy, dueAfterNews } from './hybrid-poll-policy.js';
+import { backoffMs, boundedRetryAfterMs, decideAfterFailure, decideAfterSuccess, decideDue, defaultPollPolicy, dueAfterNews } from './hybrid-poll-policy.js';
 import type { PollEntry } from './poll-schedule-port.js';
 import { newBucket, pause, take } from './token-bucket.js';
 
@@ -149,6 +149,15 @@ describe('hybrid poll policy: failures', () => {
     expect(d).toMatchObject({ nextPollAt: T0 + 10 * MIN, failures: 1, reasons: ['backoff', 'retry_after'] });
     const shortRetry = decideAfterFailure({ failures: 5, status: 'in_transit' }, { code: 'RATE_LIMITED', retryAfterMs: 1000 }, T0, 0.5);
     expect(shortRetry.nextPollAt! - T0).toBe(backoffMs(6, 0.5));
+  });
+
+  it('bounds the carrier Retry-After by the longest backoff and ignores a nonsensical one', () => {
+    const DAY = 24 * HOUR;
+    expect(decideAfterFailure({ failures: 0, status: 'in_transit' }, { code: 'RATE_LIMITED', retryAfterMs: 3650 * DAY }, T0, 0.5)).toMatchObject({ nextPollAt: T0 + 6 * HOUR, reasons: ['backoff', 'retry_after'] });
+    expect(decideAfterFailure({ failures: 0, status: 'in_transit' }, { code: 'TRANSIENT', retryAfterMs: Infinity }, T0, 0.5).reasons).toEqual(['backoff']);
+    expect(decideAfterFailure({ failures: 0, status: 'in_transit' }, { code: 'TRANSIENT', retryAfterMs: -DAY }, T0, 0.5)).toMatchObject({ nextPollAt: T0 + backoffMs(1, 0.5), reasons: ['backoff'] });
+    expect(boundedRetryAfterMs(NaN)).toBeUndefined();
+    expect(boundedRetryAfterMs(10 * MIN)).toBe(10 * MIN);
   });
 
   it('stops at once on a permanent error and after maxFailures transient ones', () => {

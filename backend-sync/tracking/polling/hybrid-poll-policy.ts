@@ -11,7 +11,7 @@ import type { PollEntry, PollMode } from './poll-schedule-port.js';
 // 'polling' and polled at a frequency set by its status and ETA (docs/backend.md,
 // "Tracking: polling and ETA", has the table). A fresh webhook demotes it again at its next
 // due check. Final statuses stop it. Failures back off exponentially with jitter, never
-// sooner than the carrier's Retry-After.
+// sooner than the carrier's Retry-After (bounded by the backoff's maximum).
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -174,9 +174,21 @@ export function decideAfterFailure(
   const delay = backoffMs(failures, random, cfg);
   const interval = failure.code === 'NOT_FOUND' ? (timingFor(entry.status, cfg)?.pollEveryMs ?? 0) : 0;
   if (interval > delay) return { action: 'wait', mode: 'polling', nextPollAt: now + interval, failures, reasons: ['backoff', 'status_interval'] };
-  const retryAfter = failure.retryAfterMs ?? 0;
+  const retryAfter = boundedRetryAfterMs(failure.retryAfterMs, cfg) ?? 0;
   if (retryAfter > delay) return { action: 'wait', mode: 'polling', nextPollAt: now + retryAfter, failures, reasons: ['backoff', 'retry_after'] };
   return { action: 'wait', mode: 'polling', nextPollAt: now + delay, failures, reasons: ['backoff'] };
+}
+
+/**
+ * The carrier's Retry-After as we honour it: at most backoff.maxMs, the longest we ever
+ * wait between two attempts anyway. Unbounded, one bad header (3650 days, a far-future
+ * date) would park the number and, through the shared bucket, the whole carrier for every
+ * instance; a carrier still not ready after 6 h just says so again, at the cost of one
+ * request. Negative or non-finite: ignored (undefined).
+ */
+export function boundedRetryAfterMs(retryAfterMs: number | undefined, cfg: PollPolicyConfig = defaultPollPolicy): number | undefined {
+  if (retryAfterMs === undefined || !Number.isFinite(retryAfterMs) || retryAfterMs < 0) return undefined;
+  return Math.min(retryAfterMs, cfg.backoff.maxMs);
 }
 
 /** The backoff delay after the `failures`-th consecutive failure (≥ 1). */

@@ -53,6 +53,13 @@ describe('JSON REST carrier client', () => {
     expect(parseRetryAfter(null, T0)).toBeUndefined();
   });
 
+  it('ignores a Retry-After that is neither delay-seconds nor an HTTP date', () => {
+    // Date.parse alone reads these as dates in 2001.
+    expect(parseRetryAfter('-5', T0)).toBeUndefined();
+    expect(parseRetryAfter('1.5', T0)).toBeUndefined();
+    expect(parseRetryAfter('9'.repeat(400), T0)).toBeUndefined();
+  });
+
   it('treats a 4xx other than 408/429 as permanent and a 5xx as transient', async () => {
     const { api, c } = await client({ maxBatch: 10, serverMaxBatch: 2 });
     expect(await rejection(c.fetch(['A', 'B', 'C']))).toMatchObject({ code: 'PERMANENT', options: { httpStatus: 400 } });

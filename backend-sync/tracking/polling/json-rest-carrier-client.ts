@@ -114,11 +114,20 @@ function numberOf(item: unknown): string | undefined {
   return typeof item.number === 'string' ? item.number : undefined;
 }
 
-/** Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+/**
+ * Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is
+ * ignored (undefined). An HTTP-date starts with a day name: without that check Date.parse
+ * reads "-5" or "1.5" as dates in 2001. The carrier's word is returned as is; the policy
+ * bounds it (boundedRetryAfterMs), since one bad header must not park a carrier for years.
+ */
 export function parseRetryAfter(value: string | null, now: number): number | undefined {
   if (value === null) return undefined;
   const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (/^\d+$/.test(v)) {
+    const ms = Number(v) * 1000;
+    return Number.isFinite(ms) ? ms : undefined;
+  }
+  if (!/^[A-Za-z]{3}/.test(v)) return undefined;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

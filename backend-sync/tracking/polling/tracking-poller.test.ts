@@ -135,6 +135,19 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(schedule.get('B')).toMatchObject({ failures: 0 });
   });
 
+  it('waits at most 6 h, number and carrier, whatever Retry-After a 429 names', async () => {
+    const { api, clock, poller, quietNumber, schedule } = await setup();
+    api.setShipment('A', [scan('a1', 'IT', T0 - HOUR)]);
+    await quietNumber('A');
+    api.failNext(1, 429, '315360000'); // ten years
+    const p = poller();
+    await p.run();
+    expect(schedule.get('A')).toMatchObject({ failures: 1, nextPollAt: T0 + 6 * HOUR });
+    clock.set(T0 + 6 * HOUR);
+    await p.run();
+    expect(api.requests.map((r) => r.status)).toEqual([429, 200]);
+  });
+
   it('promotes a number to polling only once its webhooks have gone quiet', async () => {
     const { api, clock, poller, schedule, intake } = await setup();
     api.setShipment('TN1', [scan('s1', 'IT', T0 - HOUR)]);

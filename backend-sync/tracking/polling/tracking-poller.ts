@@ -3,7 +3,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { SweepTask } from '../../shared/sweeper.js';
 import type { CanonicalTrackingEvent, RawTrackingPayload, TrackingIntake, TrackingStatus } from '../tracking-event.js';
 import { type CarrierFetchResult, type CarrierTrackingClient, isCarrierTrackingError, type CarrierErrorCode } from './carrier-tracking-client.js';
-import { backoffMs, decideAfterFailure, decideAfterSuccess, decideDue, defaultPollPolicy, type PollDecision, type PollPolicyConfig } from './hybrid-poll-policy.js';
+import { backoffMs, boundedRetryAfterMs, decideAfterFailure, decideAfterSuccess, decideDue, defaultPollPolicy, type PollDecision, type PollPolicyConfig } from './hybrid-poll-policy.js';
 import type { PollEntry, PollSchedulePort } from './poll-schedule-port.js';
 import { InMemoryCarrierBudgets, type CarrierBudgetPort } from './carrier-budget-port.js';
 
@@ -142,7 +142,7 @@ export class TrackingPoller {
       );
     } catch (err) {
       const code: CarrierErrorCode = isCarrierTrackingError(err) ? err.code : 'TRANSIENT';
-      const retryAfterMs = isCarrierTrackingError(err) ? err.options.retryAfterMs : undefined;
+      const retryAfterMs = boundedRetryAfterMs(isCarrierTrackingError(err) ? err.options.retryAfterMs : undefined, this.policy);
       state.failures++;
       const pauseMs = Math.max(retryAfterMs ?? 0, backoffMs(state.failures, this.o.random(), this.policy));
       await this.budgets.pause(client.carrier, client.rateLimit, clock.now(), pauseMs);

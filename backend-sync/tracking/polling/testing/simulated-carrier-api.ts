@@ -34,7 +34,7 @@ export class SimulatedCarrierApi {
   private readonly clock: Clock;
   private server: Server | undefined;
   private window = { index: -1, count: 0 };
-  private failures: number[] = [];
+  private failures: Array<{ status: number; retryAfter: string | undefined }> = [];
   private malformed: Array<'not_json' | 'bad_envelope' | 'bad_item'> = [];
   private delayMs = 0;
   private readonly pending = new Set<NodeJS.Timeout>();
@@ -71,9 +71,9 @@ export class SimulatedCarrierApi {
     this.shipments.set(number, s);
   }
 
-  /** The next `count` requests (that pass the rate limit) get `status`. */
-  failNext(count: number, status = 503): void {
-    for (let i = 0; i < count; i++) this.failures.push(status);
+  /** The next `count` requests (that pass the rate limit) get `status`, with `retryAfter` as the Retry-After header when given. */
+  failNext(count: number, status = 503, retryAfter?: string): void {
+    for (let i = 0; i < count; i++) this.failures.push({ status, retryAfter });
   }
 
   malformNext(kind: 'not_json' | 'bad_envelope' | 'bad_item'): void {
@@ -122,7 +122,7 @@ export class SimulatedCarrierApi {
       this.window.count++;
     }
     const failure = this.failures.shift();
-    if (failure !== undefined) return send(failure, '{"error":"carrier_unavailable"}');
+    if (failure !== undefined) return send(failure.status, '{"error":"carrier_unavailable"}', failure.retryAfter === undefined ? {} : { 'retry-after': failure.retryAfter });
     const malformed = this.malformed.shift();
     if (malformed === 'not_json') return send(200, '<html>maintenance</html>');
     if (malformed === 'bad_envelope') return send(200, '{"data":[]}');
