@@ -22,7 +22,7 @@ export class CarrierTrackingError extends Error {
     readonly code: CarrierErrorCode,
     message: string,
     readonly options: {
-      /** RATE_LIMITED: how long the carrier asked us to wait (from Retry-After). */
+      /** RATE_LIMITED, or TRANSIENT from a 503: how long the carrier asked us to wait (from Retry-After). */
       retryAfterMs?: number;
       /** UNPARSEABLE: the response text, kept for the dead letter. */
       body?: string;

@@ -65,6 +65,8 @@ describe('JSON REST carrier client', () => {
     expect(await rejection(c.fetch(['A', 'B', 'C']))).toMatchObject({ code: 'PERMANENT', options: { httpStatus: 400 } });
     api.failNext(1, 502);
     expect(await rejection(c.fetch(['A']))).toMatchObject({ code: 'TRANSIENT', options: { httpStatus: 502 } });
+    api.failNext(1, 503, '3600');
+    expect(await rejection(c.fetch(['A']))).toMatchObject({ code: 'TRANSIENT', options: { httpStatus: 503, retryAfterMs: 3_600_000 } });
   });
 
   it('refuses more numbers than its batch size without sending anything', async () => {

@@ -50,11 +50,11 @@ export class JsonRestCarrierClient implements CarrierTrackingClient {
       const why = timeout.aborted ? `timed out after ${this.o.timeoutMs} ms` : signal?.aborted === true ? 'aborted' : err instanceof Error ? err.message : String(err);
       throw new CarrierTrackingError('TRANSIENT', `${this.carrier}: request failed: ${why}`);
     }
-    if (res.status === 429) {
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.o.clock.now());
-      throw new CarrierTrackingError('RATE_LIMITED', `${this.carrier}: rate limited`, { httpStatus: 429, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
-    }
-    if (res.status >= 500 || res.status === 408) throw new CarrierTrackingError('TRANSIENT', `${this.carrier}: HTTP ${res.status}`, { httpStatus: res.status });
+    // A 503 may carry Retry-After too (RFC 9110 §15.6.4: how long the maintenance lasts).
+    const retryAfterMs = res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers.get('retry-after'), this.o.clock.now()) : undefined;
+    const retry = retryAfterMs === undefined ? {} : { retryAfterMs };
+    if (res.status === 429) throw new CarrierTrackingError('RATE_LIMITED', `${this.carrier}: rate limited`, { httpStatus: 429, ...retry });
+    if (res.status >= 500 || res.status === 408) throw new CarrierTrackingError('TRANSIENT', `${this.carrier}: HTTP ${res.status}`, { httpStatus: res.status, ...retry });
     if (res.status !== 200) throw new CarrierTrackingError('PERMANENT', `${this.carrier}: HTTP ${res.status}`, { httpStatus: res.status });
     return { body, results: this.parse(body, trackingNumbers) };
   }

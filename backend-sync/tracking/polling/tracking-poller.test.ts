@@ -135,6 +135,28 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(schedule.get('B')).toMatchObject({ failures: 0 });
   });
 
+  it('honours the Retry-After of a 503 (carrier maintenance) for the number and the carrier', async () => {
+    const { api, clock, poller, quietNumber, schedule } = await setup();
+    api.setShipment('A', [scan('a1', 'IT', T0 - HOUR)]);
+    await quietNumber('A');
+    api.failNext(1, 503, '3600');
+    const p = poller();
+    await p.run();
+    expect(schedule.get('A')).toMatchObject({ failures: 1, nextPollAt: T0 + HOUR });
+    // Another number due meanwhile is not sent either: the carrier's bucket is paused.
+    api.setShipment('B', [scan('b1', 'IT', T0 - HOUR)]);
+    await quietNumber('B');
+    clock.set(T0 + 30 * MIN);
+    await p.run();
+    expect(api.requests).toHaveLength(1);
+    clock.set(T0 + HOUR);
+    await p.run();
+    expect(api.requests.map((r) => [r.numbers.sort(), r.status])).toEqual([
+      [['A'], 503],
+      [['A', 'B'], 200],
+    ]);
+  });
+
   it('waits at most 6 h, number and carrier, whatever Retry-After a 429 names', async () => {
     const { api, clock, poller, quietNumber, schedule } = await setup();
     api.setShipment('A', [scan('a1', 'IT', T0 - HOUR)]);
