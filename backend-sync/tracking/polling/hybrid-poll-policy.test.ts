@@ -206,6 +206,32 @@ describe('token bucket', () => {
     );
   });
 
+  it('refills from the new time after the clock steps back, keeping its tokens', () => {
+    const one = { requestsPerSecond: 1, burst: 1 };
+    const spent = take(newBucket(one, T0), one, T0);
+    expect(spent.ok).toBe(true);
+    const stepped = take(spent.bucket, one, T0 - HOUR); // NTP sets the clock back an hour
+    expect(stepped).toMatchObject({ ok: false, waitMs: 1_000 });
+    expect(take(stepped.bucket, one, T0 - HOUR + 1_000).ok).toBe(true);
+    // Two instances a few hundred ms apart: no time passed, so no extra token either.
+    const skewed = take(spent.bucket, one, T0 - 500);
+    expect(skewed).toMatchObject({ ok: false, bucket: spent.bucket });
+    expect(take(skewed.bucket, one, T0 + 999).ok).toBe(false);
+    // A pause set before the step lasts at most its own length from the new now.
+    const paused = pause(spent.bucket, T0, 10_000);
+    expect(take(paused, one, T0 - HOUR)).toMatchObject({ ok: false, waitMs: 10_000 });
+  });
+
+  it('caps a pause that lies absurdly far ahead at 24 h', () => {
+    const parked = pause(newBucket(limit, T0), T0, 3650 * 24 * HOUR);
+    expect(take(parked, limit, T0 + 24 * HOUR).ok).toBe(true);
+    // One stored before pauses were bounded is capped when read.
+    const stored = { tokens: 1, updatedAt: T0, pausedUntil: T0 + 3650 * 24 * HOUR };
+    const capped = take(stored, limit, T0);
+    expect(capped).toMatchObject({ ok: false, waitMs: 24 * HOUR });
+    expect(take(capped.bucket, limit, T0 + 24 * HOUR).ok).toBe(true);
+  });
+
   it('gives no token while paused by a Retry-After, and no burst right after it', () => {
     const b = pause(newBucket(limit, T0), T0, 5_000);
     expect(take(b, limit, T0 + 4_999)).toMatchObject({ ok: false, waitMs: 1 });

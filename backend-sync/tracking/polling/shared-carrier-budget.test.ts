@@ -91,6 +91,10 @@ describe.each(engines)('carrier budgets shared by two instances on %s', (engine)
       expect(await budgets.take('simpost', limit, T0 + 5_000)).toEqual({ ok: false, waitMs: 5_500 });
       expect(await budgets.take('simpost', limit, T0 + 10_500)).toEqual({ ok: true }); // one request when the pause ends, not a burst
       expect(await budgets.take('simpost', limit, T0 + 10_500)).toEqual({ ok: false, waitMs: 500 });
+      // The clock is stepped back an hour: the stored bucket refills from the new time.
+      const back = T0 + 10_500 - HOUR;
+      expect(await budgets.take('simpost', limit, back)).toEqual({ ok: false, waitMs: 500 });
+      expect(await budgets.take('simpost', limit, back + 500)).toEqual({ ok: true });
     } finally {
       await dispose();
     }

@@ -170,6 +170,22 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(api.requests.map((r) => r.status)).toEqual([429, 200]);
   });
 
+  it('keeps polling at the carrier rate after the clock steps back', async () => {
+    const { api, clock, poller, quietNumber } = await setup({ rateLimit: { requestsPerSecond: 1, burst: 1 } });
+    api.setShipment('A', [scan('a1', 'IT', T0 - HOUR)]);
+    await quietNumber('A');
+    const p = poller();
+    await p.run();
+    clock.set(T0 - HOUR); // NTP steps the clock back an hour; B comes due
+    api.setShipment('B', [scan('b1', 'IT', T0 - 2 * HOUR)]);
+    await quietNumber('B');
+    for (let i = 0; i < 5; i++) {
+      await p.run();
+      clock.advance(1_000);
+    }
+    expect(api.requests.flatMap((r) => r.numbers)).toEqual(['A', 'B']);
+  });
+
   it('promotes a number to polling only once its webhooks have gone quiet', async () => {
     const { api, clock, poller, schedule, intake } = await setup();
     api.setShipment('TN1', [scan('s1', 'IT', T0 - HOUR)]);
