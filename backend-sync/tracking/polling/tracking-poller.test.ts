@@ -367,17 +367,26 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(schedule.get('TN1')).toMatchObject({ failures: 1, leaseUntil: null });
   });
 
-  it('stop() aborts a request in flight, waits for the round, and leaves the number backed off', async () => {
-    const { api, poller, quietNumber, schedule } = await setup();
+  it('stop() aborts a request in flight, waits for the round, and counts it as nothing: number due as before, carrier not paused', async () => {
+    const { api, poller, quietNumber, schedule, intake } = await setup({ maxBatch: 1 });
     api.setShipment('TN1', [scan('s1', 'IT', T0 - HOUR)]);
+    api.setShipment('TN2', [scan('s2', 'IT', T0 - HOUR)]);
     await quietNumber('TN1');
+    await quietNumber('TN2');
+    const before = schedule.get('TN1')!;
     api.setDelay(5_000);
     const p = poller();
     const round = p.run();
     await new Promise((r) => setTimeout(r, 30));
     await p.stop();
-    expect(await round).toBe(1);
-    expect(schedule.get('TN1')).toMatchObject({ failures: 1, leaseUntil: null });
+    expect(await round).toBe(0);
+    // TN2's batch, not sent yet, is not sent after the stop either.
+    expect(api.requests.flatMap((r) => r.numbers)).toEqual(['TN1']);
+    for (const tn of ['TN1', 'TN2']) expect(schedule.get(tn)).toMatchObject({ failures: 0, nextPollAt: before.nextPollAt, leaseUntil: null });
+    // Restarted at the same instant: both go out at once, no backoff, no carrier pause.
+    api.setDelay(0);
+    expect(await p.run()).toBe(2);
+    expect(intake.events().map((e) => e.trackingNumber).sort()).toEqual(['TN1', 'TN2']);
   });
 
   it('start() polls on its own timer', async () => {

@@ -65,7 +65,11 @@ export class TrackingPoller {
     this.timer.unref();
   }
 
-  /** Stops the timer, aborts requests in flight (their numbers back off) and waits for the round to end. */
+  /**
+   * Stops the timer, aborts requests in flight and waits for the round to end. Their numbers
+   * are left as they were, due, for the next round here or elsewhere: our shutdown is not the
+   * carrier's failure, so it neither backs them off nor pauses the bucket every instance shares.
+   */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
@@ -106,17 +110,22 @@ export class TrackingPoller {
       await this.reschedule(e, d);
     }
     // Carriers in parallel (each has its own budget), each carrier's batches in order.
-    const fetched = await Promise.all([...byCarrier].map(([carrier, entries]) => this.pollCarrier(this.clients.get(carrier)!, entries)));
+    const signal = this.abort.signal;
+    const fetched = await Promise.all([...byCarrier].map(([carrier, entries]) => this.pollCarrier(this.clients.get(carrier)!, entries, signal)));
     return fetched.reduce((a, b) => a + b, 0);
   }
 
-  private async pollCarrier(client: CarrierTrackingClient, entries: PollEntry[]): Promise<number> {
+  private async pollCarrier(client: CarrierTrackingClient, entries: PollEntry[], signal: AbortSignal): Promise<number> {
     const state = this.carriers.get(client.carrier) ?? { failures: 0 };
     this.carriers.set(client.carrier, state);
     let fetched = 0;
     let waiting = 0;
     for (let i = 0; i < entries.length; i += client.maxBatch) {
       const batch = entries.slice(i, i + client.maxBatch);
+      if (signal.aborted) {
+        await this.release(batch);
+        continue;
+      }
       const now = this.o.clock.now();
       const t = await this.budgets.take(client.carrier, client.rateLimit, now);
       if (!t.ok) {
@@ -126,21 +135,26 @@ export class TrackingPoller {
         for (const e of batch) await this.reschedule(e, { action: 'wait', mode: 'polling', nextPollAt: at, failures: e.failures, reasons: [] });
         continue;
       }
-      await this.pollBatch(client, state, batch);
-      fetched += batch.length;
+      fetched += await this.pollBatch(client, state, batch, signal);
     }
     return fetched;
   }
 
-  private async pollBatch(client: CarrierTrackingClient, state: CarrierState, batch: PollEntry[]): Promise<void> {
+  /** Resolves to how many numbers were fetched (0 when stop() aborted the request). */
+  private async pollBatch(client: CarrierTrackingClient, state: CarrierState, batch: PollEntry[], signal: AbortSignal): Promise<number> {
     const { clock, intake } = this.o;
     let result: CarrierFetchResult;
     try {
       result = await client.fetch(
         batch.map((e) => e.trackingNumber),
-        this.abort.signal,
+        signal,
       );
     } catch (err) {
+      if (signal.aborted) {
+        this.log.info({ carrier: client.carrier, numbers: batch.length }, 'tracking.poll_aborted');
+        await this.release(batch);
+        return 0;
+      }
       const code: CarrierErrorCode = isCarrierTrackingError(err) ? err.code : 'TRANSIENT';
       const retryAfterMs = boundedRetryAfterMs(isCarrierTrackingError(err) ? err.options.retryAfterMs : undefined, this.policy);
       state.failures++;
@@ -149,7 +163,7 @@ export class TrackingPoller {
       this.log.warn({ carrier: client.carrier, code, numbers: batch.length, pauseMs, err: message(err) }, 'tracking.poll_failed');
       if (isCarrierTrackingError(err, 'UNPARSEABLE') && err.options.body !== undefined) await this.deadLetter(client, err.options.body, err.message);
       for (const e of batch) await this.reschedule(e, decideAfterFailure(e, { code, retryAfterMs }, clock.now(), this.o.random(), this.policy));
-      return;
+      return batch.length;
     }
     state.failures = 0;
 
@@ -169,7 +183,7 @@ export class TrackingPoller {
         // Not persisted: the events are fetched again at the retry, nothing is lost.
         this.log.error({ carrier: client.carrier, events: events.length, err: message(err) }, 'tracking.poll_intake_failed');
         for (const e of batch) await this.reschedule(e, decideAfterFailure(e, { code: 'TRANSIENT' }, clock.now(), this.o.random(), this.policy));
-        return;
+        return batch.length;
       }
     }
     for (const e of batch) {
@@ -183,6 +197,12 @@ export class TrackingPoller {
       await this.reschedule(e, decideAfterSuccess(seen, clock.now(), this.policy), seen);
     }
     this.log.debug({ carrier: client.carrier, numbers: batch.length, events: events.length }, 'tracking.poll_applied');
+    return batch.length;
+  }
+
+  /** Gives claimed entries back untouched (still due, same failures), for whoever polls next. */
+  private async release(batch: readonly PollEntry[]): Promise<void> {
+    for (const e of batch) await this.reschedule(e, { action: 'wait', mode: e.mode, nextPollAt: e.nextPollAt, failures: e.failures, reasons: [] });
   }
 
   private async deadLetter(client: CarrierTrackingClient, body: string, reason: string): Promise<void> {
