@@ -146,4 +146,27 @@ describe.each(engines)('tracking polling in the backend on %s', (engine) => {
     await backend.services.tracking.applier.kick();
     expect((await backend.services.shipments.get(again.shipmentId)).state).toBe('shipped');
   });
+
+  it('stops polling a number whose shipment is cancelled while its poll is in flight', async () => {
+    const { backend, carrier: api } = await pollingBackend(engine);
+    const poller = backend.services.tracking.poller!;
+    await backend.services.lockers.register(lockerInput('lk-w', 52.52, 13.405, { M: 2 }));
+    const o = await paidOrder(backend, 'ord-w', [{ lineId: 'l1', size: 'M' }]);
+    await backend.services.shipments.create(o.id, { lineIds: ['l1'], carrier: 'SimPost', trackingNumber: 'WDRAW1', delivery: { lockerId: 'lk-w', size: 'M' } }, 'test');
+    api.setShipment('WDRAW1', [scan('w-1', 'LC', backend.clock.now() + HOUR)]);
+    backend.clock.advance(48 * HOUR);
+    api.setDelay(300);
+    const round = poller.run();
+    await new Promise((r) => setTimeout(r, 80));
+    await backend.services.orders.cancel(o.id, { reason: 'customer changed mind' }, 'merchant');
+    await round;
+    api.setDelay(0);
+    await backend.services.tracking.applier.kick();
+    expect(await backend.store.pollSchedule.get('WDRAW1')).toMatchObject({ nextPollAt: null, leaseUntil: null });
+    for (let d = 0; d < 10; d++) {
+      backend.clock.advance(24 * HOUR);
+      await poller.run();
+    }
+    expect(api.requests.flatMap((r) => r.numbers)).toEqual(['WDRAW1']);
+  });
 });

@@ -159,5 +159,18 @@ export function describePollScheduleContract(name: string, open: () => Promise<P
         expect(await inspect('GONE')).toMatchObject({ nextPollAt: T0 + 5_000 });
       }),
     );
+
+    it(
+      'reads an entry back with the lease it is held under, and without it once withdrawn',
+      withHarness(async ({ schedule }) => {
+        expect(await schedule.get('NONE')).toBeUndefined();
+        await schedule.noteEvent({ trackingNumber: 'A', carrier: 'ups', status: 'in_transit', eventAt: T0 - 1_000, etaAt: T0 + 3_600_000 }, T0);
+        const [held] = await schedule.claimDue(T0, 10, 60_000);
+        expect(await schedule.get('A')).toEqual(held);
+        expect(held).toMatchObject({ trackingNumber: 'A', carrier: 'ups', status: 'in_transit', etaAt: T0 + 3_600_000, lastEventAt: T0 - 1_000, leaseUntil: T0 + 60_000 });
+        await schedule.withdraw('A');
+        expect(await schedule.get('A')).toMatchObject({ nextPollAt: null, leaseUntil: null });
+      }),
+    );
   });
 }

@@ -124,4 +124,12 @@ export interface PollSchedulePort {
    * that moves anyway is worth watching). No entry: nothing to do.
    */
   withdraw(trackingNumber: string): Promise<void>;
+  /**
+   * One entry as stored, or undefined. The poller reads it back before handing a poll's
+   * answer to the intake: an entry whose lease is no longer the one it claimed with was
+   * withdrawn or taken over meanwhile, and its events must not reach the applier (whose news
+   * would re-arm a withdrawn entry). The in-memory schedule answers synchronously (tests read
+   * it directly), the SQL one asynchronously: callers await either.
+   */
+  get(trackingNumber: string): PollEntry | undefined | Promise<PollEntry | undefined>;
 }

@@ -367,6 +367,29 @@ describe('tracking poller against a simulated carrier on loopback', () => {
     expect(schedule.get('TN1')).toMatchObject({ failures: 1, leaseUntil: null });
   });
 
+  it('drops the answer for a number withdrawn while its request was out, so the news cannot re-arm it', async () => {
+    const { api, clock, poller, schedule, intake } = await setup();
+    api.setShipment('W1', [scan('w1', 'PU', T0 - HOUR)]);
+    api.setShipment('KEEP', [scan('k1', 'PU', T0 - HOUR)]);
+    for (const tn of ['W1', 'KEEP']) await schedule.enroll({ trackingNumber: tn, carrier: CARRIER, at: T0 - 48 * HOUR, dueBy: T0, restart: false });
+    api.setDelay(200);
+    const p = poller();
+    const round = p.run();
+    await new Promise((r) => setTimeout(r, 50));
+    await schedule.withdraw('W1'); // its shipment is cancelled meanwhile
+    await round;
+    api.setDelay(0);
+    expect(intake.events().map((e) => e.trackingNumber)).toEqual(['KEEP']);
+    expect(schedule.get('W1')).toMatchObject({ nextPollAt: null, leaseUntil: null, failures: 0 });
+    // What the applier does with the batch's news: only KEEP has any.
+    for (const e of intake.events()) await notePollNews(schedule, { trackingNumber: e.trackingNumber, carrier: CARRIER, source: 'poll', status: e.status, eventAt: e.eventTime, receivedAt: T0 });
+    for (let day = 0; day < 10; day++) {
+      clock.advance(24 * HOUR);
+      await p.run();
+    }
+    expect(api.requests.flatMap((r) => r.numbers).filter((n) => n === 'W1')).toHaveLength(1);
+  });
+
   it('stop() aborts a request in flight, waits for the round, and counts it as nothing: number due as before, carrier not paused', async () => {
     const { api, poller, quietNumber, schedule, intake } = await setup({ maxBatch: 1 });
     api.setShipment('TN1', [scan('s1', 'IT', T0 - HOUR)]);

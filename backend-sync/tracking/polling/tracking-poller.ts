@@ -167,10 +167,11 @@ export class TrackingPoller {
     }
     state.failures = 0;
 
+    const held = await this.stillHeld(client, batch);
     const receivedAt = clock.now();
     const events: CanonicalTrackingEvent[] = [];
     const unparseable: string[] = [];
-    for (const e of batch) {
+    for (const e of held) {
       const r = result.results.get(e.trackingNumber);
       if (r?.ok === true) events.push(...r.events);
       else if (r?.code === 'UNPARSEABLE') unparseable.push(`${e.trackingNumber}: ${r.reason}`);
@@ -182,11 +183,11 @@ export class TrackingPoller {
       } catch (err) {
         // Not persisted: the events are fetched again at the retry, nothing is lost.
         this.log.error({ carrier: client.carrier, events: events.length, err: message(err) }, 'tracking.poll_intake_failed');
-        for (const e of batch) await this.reschedule(e, decideAfterFailure(e, { code: 'TRANSIENT' }, clock.now(), this.o.random(), this.policy));
+        for (const e of held) await this.reschedule(e, decideAfterFailure(e, { code: 'TRANSIENT' }, clock.now(), this.o.random(), this.policy));
         return batch.length;
       }
     }
-    for (const e of batch) {
+    for (const e of held) {
       const r = result.results.get(e.trackingNumber) ?? { ok: false, code: 'NOT_FOUND', reason: 'absent from the response' };
       if (!r.ok) {
         this.log.info({ trackingNumber: e.trackingNumber, carrier: client.carrier, code: r.code, reason: r.reason }, 'tracking.poll_number_failed');
@@ -198,6 +199,23 @@ export class TrackingPoller {
     }
     this.log.debug({ carrier: client.carrier, numbers: batch.length, events: events.length }, 'tracking.poll_applied');
     return batch.length;
+  }
+
+  /**
+   * The entries still held under the lease they were claimed with. One withdrawn while its
+   * request was out (its shipment cancelled: withdraw frees the lease) or taken over by
+   * another instance is not ours any more: its events would reach the applier, whose news
+   * re-arms a withdrawn entry, and the cancelled number would be polled for good. The lease
+   * lives in the store, so this holds across instances; an entry's read is the fence check.
+   */
+  private async stillHeld(client: CarrierTrackingClient, batch: readonly PollEntry[]): Promise<PollEntry[]> {
+    const held: PollEntry[] = [];
+    for (const e of batch) {
+      const stored = await this.o.schedule.get(e.trackingNumber);
+      if (stored !== undefined && stored.leaseUntil === e.leaseUntil) held.push(e);
+      else this.log.info({ trackingNumber: e.trackingNumber, carrier: client.carrier, nextPollAt: stored?.nextPollAt ?? null }, 'tracking.poll_result_dropped');
+    }
+    return held;
   }
 
   /** Gives claimed entries back untouched (still due, same failures), for whoever polls next. */
