@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { isBackendError } from '../shared/errors.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
-import { carrierEventKey, compositeProbe, normalisedHash, orderKey, type CompositeProbe } from './core/event-identity.js';
+import { carrierEventKey, compositeProbe, normalisedHash, orderKey, promiseRevisionHash, type CompositeProbe, type DedupeLevel } from './core/event-identity.js';
 import { compareKeys, foldHistory, foldStep, isInOrder, movesInOrder, movesRefolded, type Flag, type ParcelMove, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
@@ -238,22 +238,29 @@ export class TrackingApplier {
     const takenHashes = new Set<string>();
     const window = new BatchWindow();
     const entries: HistoryEntry[] = [];
+    // Per number, the last duplicate in arrival order that carries a promise: it may revise it.
+    const promised = new Map<string, HistoryEntry>();
+    const duplicate = (level: DedupeLevel, e: HistoryEntry): void => {
+      metrics.dedupeHit(level);
+      if (e.event.estimatedDeliveryAt !== undefined) promised.set(e.trackingNumber, e);
+    };
     probes.forEach(({ row, hash, idKey, probe }, i) => {
-      if (owners[i] !== true || (idKey !== undefined && !recorded.has(idKey))) return metrics.dedupeHit('carrier_event_id');
-      if (near[i] === true || window.hits(probe)) return metrics.dedupeHit('composite');
-      if (known.has(hash) || takenHashes.has(hash)) return metrics.dedupeHit('payload_hash');
+      const entry: HistoryEntry = { trackingNumber: row.trackingNumber, hash, source: row.source, payloadId: row.payloadId, receivedAt: row.receivedAt, event: row.event, eventJson: row.eventJson };
+      if (owners[i] !== true || (idKey !== undefined && !recorded.has(idKey))) return duplicate('carrier_event_id', entry);
+      if (near[i] === true || window.hits(probe)) return duplicate('composite', entry);
+      if (known.has(hash) || takenHashes.has(hash)) return duplicate('payload_hash', entry);
       takenHashes.add(hash);
       window.add(row.event);
-      entries.push({ trackingNumber: row.trackingNumber, hash, source: row.source, payloadId: row.payloadId, receivedAt: row.receivedAt, event: row.event, eventJson: row.eventJson });
+      entries.push(entry);
     });
-    if (entries.length === 0) return;
+    if (entries.length === 0 && promised.size === 0) return;
     // The history is unique on the hash (the third level): one appended by another
     // transaction since the read above is recognised here.
-    const appended = await t.appendHistory(entries);
+    const appended = entries.length === 0 ? new Set<string>() : await t.appendHistory(entries);
     const accepted = new Map<string, HistoryEntry[]>();
     for (const e of entries) {
       if (!appended.has(e.hash)) {
-        metrics.dedupeHit('payload_hash');
+        duplicate('payload_hash', e);
         continue;
       }
       const list = accepted.get(e.trackingNumber);
@@ -273,6 +280,16 @@ export class TrackingApplier {
       // Applied: entered history and moved the fold; the ones it refused count as flagged only.
       metrics.count('applied', Math.max(0, list.length - flaggedNow));
     }
+    for (const [tn, dup] of promised) {
+      const at = changes.findIndex((c) => c.after.trackingNumber === tn);
+      const base = at >= 0 ? (changes[at] as (typeof changes)[number]).after : locked.get(tn)?.projection;
+      if (base === undefined) continue;
+      const revised = await this.revisedPromise(base, dup, now, metrics);
+      if (revised === undefined) continue;
+      if (at >= 0) (changes[at] as (typeof changes)[number]).after = revised.after;
+      else changes.push({ after: revised.after, newest: revised.entry, moves: [] });
+    }
+    if (changes.length === 0) return;
     await t.saveProjections(
       changes.map((c) => c.after),
       now,
@@ -318,6 +335,23 @@ export class TrackingApplier {
       await this.d.milestones?.changed(moved);
       await this.d.legs?.changed(moved);
     }
+  }
+
+  /**
+   * A carrier's revised promise that came on a duplicate of the number's newest applied scan
+   * (providers resend every scan with each update, the promise on the newest): appended to
+   * history as its own row (core/event-identity.ts, promiseRevisionHash) and folded, so the
+   * ETA follows the carrier's latest word and a rebuild agrees. A duplicate of an older scan,
+   * or one repeating the promise already held, revises nothing.
+   */
+  private async revisedPromise(base: TrackingProjection, dup: HistoryEntry, now: number, metrics: TrackingTally): Promise<{ after: TrackingProjection; entry: HistoryEntry } | undefined> {
+    const promise = dup.event.estimatedDeliveryAt;
+    if (promise === undefined || promise === base.carrierPromise || base.status !== dup.event.status || dup.event.eventTime < (base.lastEventTime ?? Number.POSITIVE_INFINITY)) return undefined;
+    const entry: HistoryEntry = { ...dup, hash: promiseRevisionHash(dup.hash, dup.receivedAt, promise) };
+    if ((await this.d.store.tracking.appendHistory([entry])).size === 0) return undefined;
+    const { after } = await this.fold(base.trackingNumber, base, [entry], now, metrics);
+    metrics.count('promise_revised');
+    return { after, entry };
   }
 
   /**

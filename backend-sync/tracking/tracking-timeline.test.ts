@@ -95,6 +95,38 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
     expect(await store.tracking.history('D1')).toHaveLength(2);
   });
 
+  it("follows a carrier's revised promise that comes on a scan it already holds, and the rebuild agrees", async () => {
+    const DAY = 86_400_000;
+    const newest = (promise: number, id = 'pr-2') => scan('PR1', 'in_transit', T + 10 * MIN, { carrierEventId: id, estimatedDeliveryAt: promise });
+    await rig.send([scan('PR1', 'picked_up', T, { carrierEventId: 'pr-1' }), newest(T + 2 * DAY)]);
+    await rig.applier.drain();
+    expect((await view('PR1')).carrierPromise).toBe(T + 2 * DAY);
+    // The provider resends the whole history; the newest scan now carries a later promise (a delay).
+    await rig.send([scan('PR1', 'picked_up', T, { carrierEventId: 'pr-1' }), newest(T + 4 * DAY)]);
+    await rig.applier.drain();
+    const v = await view('PR1');
+    expect(v).toMatchObject({ status: 'in_transit', lastEventAt: T + 10 * MIN, carrierPromise: T + 4 * DAY, eta: T + 4 * DAY });
+    // Still two scans to the customer and to the leg learner; the revision is a row of its own.
+    expect(v.history.map((h) => h.status)).toEqual(['in_transit', 'picked_up']);
+    expect((await store.tracking.timelines(['PR1'])).get('PR1')).toHaveLength(2);
+    expect(await store.tracking.history('PR1')).toHaveLength(3);
+    expect(rig.metrics.counts.promise_revised).toBe(1);
+    // The same word again, with a fresh id or none, and an older scan with another promise: nothing moves.
+    await rig.send([newest(T + 4 * DAY, 'pr-2-again'), scan('PR1', 'picked_up', T, { carrierEventId: 'pr-1', estimatedDeliveryAt: T + DAY })]);
+    await rig.applier.drain();
+    expect(await store.tracking.history('PR1')).toHaveLength(3);
+    expect((await view('PR1')).carrierPromise).toBe(T + 4 * DAY);
+    // Earlier again (the carrier caught up), then a late scan that refolds the history: the latest word holds.
+    rig.clock.advance(MIN);
+    await rig.send([newest(T + 3 * DAY)]);
+    await rig.applier.drain();
+    await rig.send([scan('PR1', 'label_created', T - 60 * MIN)]);
+    await rig.applier.drain();
+    expect(await view('PR1')).toMatchObject({ carrierPromise: T + 3 * DAY, history: [{ status: 'in_transit' }, { status: 'picked_up' }, { status: 'label_created' }] });
+    expect(rig.metrics.counts.promise_revised).toBe(2);
+    expect(await rebuildTracking(store, rig.clock, carrierPromiseEta, { write: false })).toEqual({ numbers: 1, differences: [] });
+  });
+
   it('rebuilds every projection to exactly the live one, and reports and repairs one that was tampered with', async () => {
     await rig.send([scan('E1', 'picked_up', T), scan('E1', 'delivered', T + 50 * MIN), scan('E2', 'in_transit', T + MIN), scan('E1', 'in_transit', T + 60 * MIN)]);
     await rig.applier.drain();

@@ -141,9 +141,10 @@ const appendHistoryRow = sql(
    ON CONFLICT (hash) DO NOTHING`,
 );
 const history = sql(`SELECT seq, tracking_number, hash, source, payload_id, received_at, event_json FROM tracking_history WHERE tracking_number = ? ORDER BY seq`);
+// Scans only: a promise revision's row repeats its scan's status and time (core/event-identity.ts).
 const timelines = sqlPer({
-  sqlite: `SELECT tracking_number, status, event_time FROM tracking_history WHERE tracking_number IN (SELECT value FROM json_each(?))`,
-  postgres: `SELECT tracking_number, status, event_time FROM tracking_history WHERE tracking_number IN (SELECT json_array_elements_text(?::json))`,
+  sqlite: `SELECT tracking_number, status, event_time FROM tracking_history WHERE tracking_number IN (SELECT value FROM json_each(?)) AND hash NOT LIKE '%~p%'`,
+  postgres: `SELECT tracking_number, status, event_time FROM tracking_history WHERE tracking_number IN (SELECT json_array_elements_text(?::json)) AND hash NOT LIKE '%~p%'`,
 });
 const historyNumbers = sql(`SELECT DISTINCT tracking_number FROM tracking_history WHERE tracking_number > ? ORDER BY tracking_number LIMIT ?`);
 

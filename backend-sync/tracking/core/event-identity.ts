@@ -29,6 +29,21 @@ export function normalisedHash(e: CanonicalTrackingEvent): string {
   return hash('sha256', JSON.stringify(parts), 'hex').slice(0, 32);
 }
 
+// A carrier's revised promise that came on a scan history already holds (providers resend
+// every scan with each update, the promise on the newest): the scan is a duplicate, the
+// promise is news. It enters history as its own row, keyed right after that scan and, among
+// revisions of one scan, by receive time (the carrier's latest word last); the fold takes
+// the promise alone from it (core/tracking-fold.ts), so the rebuild agrees.
+const REVISION_MARK = '~p';
+
+export function promiseRevisionHash(scanHash: string, receivedAt: number, promise: number): string {
+  return `${scanHash}${REVISION_MARK}${String(receivedAt).padStart(15, '0')}.${String(promise)}`;
+}
+
+export function isPromiseRevision(hash: string): boolean {
+  return hash.includes(REVISION_MARK);
+}
+
 /**
  * The event's place in its timeline as a string that sorts like (eventTime, tie rank,
  * hash): the fold's order, the same whatever order events arrived in.

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CanonicalTrackingEvent, TrackingStatus } from '../tracking-event.js';
 import { trackingStatuses } from '../tracking-event.js';
-import { normalisedHash, orderKey } from './event-identity.js';
+import { normalisedHash, orderKey, promiseRevisionHash } from './event-identity.js';
 import { REUSED_NUMBER_GAP_MS, foldHistory, foldStep, emptyProjection, isInOrder, movesRefolded, parcelHolding, type FoldEvent, type TrackingProjection } from './tracking-fold.js';
 import { transitionVerdict } from './status-rules.js';
 
@@ -57,6 +57,19 @@ describe('the tracking fold', () => {
     expect(projection.location).toEqual({ city: 'Lyon' });
     expect(projection.reached).toEqual(['picked_up', 'exception', 'in_transit']);
     expect(flags).toEqual([]);
+  });
+
+  it("takes only the promise from a revision of a scan already folded, the latest received last, whatever order the history is read in", () => {
+    const scanned = fe('in_transit', T, { estimatedDeliveryAt: T + 2 * 86_400_000 });
+    const revision = (receivedAt: number, promise: number): FoldEvent => {
+      const hash = promiseRevisionHash(scanned.hash, receivedAt, promise);
+      return { key: orderKey(scanned.event, hash), hash, event: { ...scanned.event, estimatedDeliveryAt: promise } };
+    };
+    const history = [fe('picked_up', T - MIN), scanned, revision(T + 5 * MIN, T + 4 * 86_400_000), revision(T + 9 * MIN, T + 3 * 86_400_000)];
+    const once = foldHistory('TN', 'ups', [...history].reverse()).projection;
+    expect(once).toMatchObject({ status: 'in_transit', lastEventTime: T, carrierPromise: T + 3 * 86_400_000, events: 2 });
+    expect(once.recent.map((r) => r.status)).toEqual(['in_transit', 'picked_up']);
+    expect(live(history)).toEqual(once);
   });
 
   it('flags a backward step and leaves the state where it was', () => {
