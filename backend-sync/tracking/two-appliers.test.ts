@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgSuitesRun } from '../testing/pg-test-db.js';
 import { openTestPgStore, type TestPgStore } from '../testing/test-store.js';
-import { signal } from '../testing/signal.js';
+import { holdNextCall } from '../testing/signal.js';
 import { MIN, T, scan, trackingRig } from '../testing/tracking-helpers.js';
 import { normalisedHash } from './core/event-identity.js';
 import { carrierPromiseEta } from './eta-seam.js';
@@ -62,17 +62,7 @@ describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
     const rb = trackingRig(b.store, { batchSize: 2, milestones: sink('B') });
     await ra.send([scan('ORD-1', 'label_created', T), scan('ORD-1', 'picked_up', T + MIN), scan('ORD-1', 'in_transit', T + 2 * MIN), scan('ORD-1', 'out_for_delivery', T + 3 * MIN)]);
     // A claims ORD-1's first two rows and holds them, uncommitted.
-    const tracking = a.store.tracking;
-    const claimInbox = tracking.claimInbox.bind(tracking);
-    const claimed = signal();
-    const go = signal();
-    tracking.claimInbox = async (numbers, rows) => {
-      tracking.claimInbox = claimInbox;
-      const got = await claimInbox(numbers, rows);
-      claimed.fire();
-      await go.wait;
-      return got;
-    };
+    const { reached: claimed, release: go } = holdNextCall(a.store.tracking, 'claimInbox');
     const aRun = ra.applier.applyBatch();
     await claimed.wait;
     expect(await rb.applier.applyBatch()).toBe(0);
@@ -90,19 +80,7 @@ describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
     await ra.send([scan('RB-1', 'picked_up', T), scan('RB-1', 'in_transit', T + 10 * MIN)]);
     await ra.applier.drain();
     // Instance B's rebuild, held right after it read the number's history.
-    const tb = b.store.tracking;
-    const history = tb.history.bind(tb);
-    const read = signal();
-    const go = signal();
-    tb.history = async (tn) => {
-      const got = await history(tn);
-      if (tn === 'RB-1') {
-        tb.history = history;
-        read.fire();
-        await go.wait;
-      }
-      return got;
-    };
+    const { reached: read, release: go } = holdNextCall(b.store.tracking, 'history', (tn) => tn === 'RB-1');
     const rebuild = rebuildTracking(b.store, ra.clock, carrierPromiseEta, { write: true });
     await read.wait;
     // Instance A applies a newer scan meanwhile: it waits for the rebuild's lock (before the
@@ -125,17 +103,7 @@ describe.runIf(runs)('two tracking appliers on one PostgreSQL database', () => {
     const rb = trackingRig(b.store);
     // Instance B records carrier event id K under number Y, and is held there, uncommitted.
     await rb.send([scan('GH-Y', 'in_transit', T, { carrierEventId: 'K' })]);
-    const tb = b.store.tracking;
-    const recordKeys = tb.recordKeys.bind(tb);
-    const recorded = signal();
-    const go = signal();
-    tb.recordKeys = async (keys, now) => {
-      tb.recordKeys = recordKeys;
-      const got = await recordKeys(keys, now);
-      recorded.fire();
-      await go.wait;
-      return got;
-    };
+    const { reached: recorded, release: go } = holdNextCall(b.store.tracking, 'recordKeys');
     const bRun = rb.applier.applyBatch();
     await recorded.wait;
     // Instance A: number X reuses id K at facility P, and 30 s later a scan at facility Q
