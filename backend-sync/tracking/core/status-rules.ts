@@ -5,6 +5,7 @@ import type { TrackingStatus } from '../tracking-event.js';
 // delivered is legal), so forward means "further along", not "the next one". An exception
 // can interrupt any parcel still on its way and recovers to in_transit or further. A step
 // backwards is illegal: the event is kept in history and flagged for review, never applied.
+// Trouble before the pickup (the carrier did not collect it) recovers with the pickup too.
 
 /** How far along each status is; exception has no place on this line (see below). */
 const progress: Readonly<Record<Exclude<TrackingStatus, 'exception'>, number>> = {
@@ -36,19 +37,28 @@ export function endsJourney(status: TrackingStatus | null): boolean {
   return status !== null && journeyEnds.has(status);
 }
 
+/** Whether the carrier had taken the parcel: some status past the label was applied. */
+function carrierHadIt(reached: readonly TrackingStatus[]): boolean {
+  return reached.some((s) => s !== 'exception' && s !== 'label_created');
+}
+
 export type Verdict = { legal: true } | { legal: false; reason: string };
 
 const illegal = (from: TrackingStatus, to: TrackingStatus): Verdict => ({ legal: false, reason: `${from} → ${to}` });
 
-/** Whether an event of status `to`, newer than the last applied one (status `from`), may be applied. */
-export function transitionVerdict(from: TrackingStatus | null, to: TrackingStatus): Verdict {
+/**
+ * Whether an event of status `to`, newer than the last applied one (status `from`), may be
+ * applied; `reached` is every status applied so far (the parcel's own, in the fold).
+ */
+export function transitionVerdict(from: TrackingStatus | null, to: TrackingStatus, reached: readonly TrackingStatus[] = []): Verdict {
   if (from === null) return { legal: true };
   // A newer scan of the same status moves time and location only (even after the end).
   if (from === to) return { legal: true };
   if (final.has(from)) return illegal(from, to);
   if (to === 'exception') return settled.has(from) ? illegal(from, to) : { legal: true };
   if (to === 'returned_to_sender') return settled.has(from) ? illegal(from, to) : { legal: true };
-  if (from === 'exception') return progress[to] >= progress.in_transit ? { legal: true } : illegal(from, to);
+  // Trouble before the carrier had the parcel (a pickup that failed) recovers with the pickup.
+  if (from === 'exception') return progress[to] >= (carrierHadIt(reached) ? progress.in_transit : progress.picked_up) ? { legal: true } : illegal(from, to);
   return progress[to] > progress[from] ? { legal: true } : illegal(from, to);
 }
 

@@ -33,12 +33,23 @@ describe('tracking status rules', () => {
     expect(transitionVerdict('delivered', 'in_transit').legal).toBe(false);
   });
 
-  it('reaches exception from any parcel on its way and recovers only to in_transit or further', () => {
+  it('reaches exception from any parcel on its way and recovers to in_transit or further, or with the pickup when the carrier never had it', () => {
     for (const from of ['label_created', 'picked_up', 'in_transit', 'out_for_delivery', 'available_for_pickup'] as const) expect(transitionVerdict(from, 'exception').legal).toBe(true);
     for (const from of ['delivered', 'collected', 'returned_to_sender'] as const) expect(transitionVerdict(from, 'exception').legal).toBe(false);
-    expect(transitionVerdict('exception', 'in_transit').legal).toBe(true);
-    expect(transitionVerdict('exception', 'delivered').legal).toBe(true);
-    expect(transitionVerdict('exception', 'picked_up').legal).toBe(false);
+    const onItsWay = ['label_created', 'picked_up', 'in_transit', 'exception'] as const;
+    expect(transitionVerdict('exception', 'in_transit', onItsWay).legal).toBe(true);
+    expect(transitionVerdict('exception', 'delivered', onItsWay).legal).toBe(true);
+    expect(transitionVerdict('exception', 'picked_up', onItsWay).legal).toBe(false);
+    // A pickup that failed (the carrier never collected it) recovers when it does.
+    expect(transitionVerdict('exception', 'picked_up', ['label_created', 'exception']).legal).toBe(true);
+    expect(transitionVerdict('exception', 'picked_up', ['exception']).legal).toBe(true);
+    expect(transitionVerdict('exception', 'label_created', ['label_created', 'exception']).legal).toBe(false);
+  });
+
+  it('takes a pickup after a failed pickup: the parcel leaves exception and the trouble stays a reached milestone', () => {
+    const p = foldHistory('TN', 'ups', [fe('label_created', T), fe('exception', T + MIN, { carrierReason: 'not tendered' }), fe('picked_up', T + 2 * MIN)]);
+    expect(p.projection).toMatchObject({ status: 'picked_up', reached: ['label_created', 'exception', 'picked_up'], flagged: 0 });
+    expect(p.flags).toEqual([]);
   });
 
   it('lets a locker parcel go from delivered to available for pickup to collected, and nothing after collected or a return', () => {

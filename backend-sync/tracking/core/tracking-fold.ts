@@ -153,7 +153,7 @@ export function foldStep(current: TrackingProjection, e: FoldEvent): { next: Tra
   // A revised promise on a scan already folded: the promise is all it brings (no scan, no step).
   if (isPromiseRevision(e.hash)) return { next: { ...current, maxKey: e.key, carrierPromise: ev.estimatedDeliveryAt ?? current.carrierPromise }, outcome: APPLIED };
   const p = startsNewParcel(current, ev) ? nextCycle(current, ev) : current;
-  const verdict = transitionVerdict(p.status, ev.status);
+  const verdict = transitionVerdict(p.status, ev.status, p.reached);
   // One object literal per step (no spread of a spread): the live applier runs this per event.
   if (!verdict.legal) {
     const flag: Flag = { hash: e.hash, from: p.status, to: ev.status, eventTime: ev.eventTime, reason: `illegal transition ${verdict.reason}` };

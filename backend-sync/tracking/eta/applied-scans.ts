@@ -18,11 +18,13 @@ export interface Scan {
 export function appliedScans<T extends Scan>(events: readonly T[]): T[] {
   const sorted = [...events].sort((a, b) => a.eventTime - b.eventTime || tieBreakRank(a.status) - tieBreakRank(b.status));
   const applied: T[] = [];
+  const reached: TrackingStatus[] = [];
   let status: TrackingStatus | null = null;
   for (const e of sorted) {
-    if (!transitionVerdict(status, e.status).legal) continue;
+    if (!transitionVerdict(status, e.status, reached).legal) continue;
     applied.push(e);
     status = e.status;
+    if (!reached.includes(e.status)) reached.push(e.status);
   }
   return applied;
 }
