@@ -60,8 +60,11 @@ const reschedule = sqlPer({
 });
 const get = sql(`SELECT ${COLS} FROM tracking_poll_schedule WHERE tracking_number = ?`);
 
-// The re-arm rule, shared by both notes: a stopped entry (NULL) is due again at `rearm`
-// with its failures reset; a scheduled one only moves earlier, to `due`.
+// The re-arm rule: a stopped entry (NULL) is due again at `rearm` with its failures reset
+// (a webhook: the carrier speaks of the number again); a scheduled one only moves earlier,
+// to `due`. An applied event alone (a poll's or a locker's) leaves a stopped entry stopped:
+// a poll answered after its shipment was cancelled (withdrawn meanwhile) would otherwise
+// have the number polled again (NULL as `rearm`).
 const NEXT = (p: string, rearm: string, due: string): string =>
   `CASE WHEN ${p}.next_poll_at IS NULL THEN ${rearm} WHEN ${due} IS NOT NULL AND ${due} < ${p}.next_poll_at THEN ${due} ELSE ${p}.next_poll_at END`;
 const FAILURES = (p: string): string => `CASE WHEN ${p}.next_poll_at IS NULL THEN 0 ELSE ${p}.failures END`;
@@ -92,7 +95,7 @@ const noteEvent = sqlPer({
            ON CONFLICT (tracking_number) DO UPDATE SET
              carrier = @carrier, status = @status, eta_at = coalesce(@eta, tracking_poll_schedule.eta_at),
              last_event_at = max(coalesce(tracking_poll_schedule.last_event_at, @eventAt), @eventAt),
-             next_poll_at = ${NEXT('tracking_poll_schedule', 'coalesce(@due, @now)', '@due')}, failures = ${FAILURES('tracking_poll_schedule')}`,
+             next_poll_at = ${NEXT('tracking_poll_schedule', 'NULL', '@due')}`,
   postgres: `WITH src AS (SELECT x->>'t' AS tn, x->>'c' AS carrier, x->>'s' AS status, (x->>'eta')::bigint AS eta, (x->>'ev')::bigint AS ev,
                                (x->>'now')::bigint AS now, (x->>'due')::bigint AS due
                         FROM json_array_elements(@rows::json) AS a(x)),
@@ -101,7 +104,7 @@ const noteEvent = sqlPer({
                    ON CONFLICT (tracking_number) DO NOTHING RETURNING tracking_number)
            UPDATE tracking_poll_schedule AS p SET
              carrier = src.carrier, status = src.status, eta_at = coalesce(src.eta, p.eta_at), last_event_at = greatest(p.last_event_at, src.ev),
-             next_poll_at = ${NEXT('p', 'coalesce(src.due, src.now)', 'src.due')}, failures = ${FAILURES('p')}
+             next_poll_at = ${NEXT('p', 'NULL', 'src.due')}
            FROM src WHERE p.tracking_number = src.tn AND src.tn NOT IN (SELECT tracking_number FROM ins)`,
 });
 

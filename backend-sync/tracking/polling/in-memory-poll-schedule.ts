@@ -43,7 +43,8 @@ export class InMemoryPollSchedule implements PollSchedulePort {
     e.status = fact.status;
     e.lastEventAt = Math.max(e.lastEventAt ?? fact.eventAt, fact.eventAt);
     if (fact.etaAt !== undefined) e.etaAt = fact.etaAt;
-    this.pullIn(e, dueBy ?? now, dueBy);
+    // An event alone never re-arms a stopped entry (the port's noteEvent).
+    if (e.nextPollAt !== null) this.pullIn(e, dueBy ?? now, dueBy);
     return Promise.resolve();
   }
 

@@ -75,7 +75,11 @@ export function describePollScheduleContract(name: string, open: () => Promise<P
         expect(f).toMatchObject({ lastWebhookAt: T0 + 1_000, status: 'out_for_delivery' });
         await schedule.reschedule('A', f!.leaseUntil!, { nextPollAt: null, failures: 3, mode: 'polling' });
         expect(await schedule.claimDue(T0 + 1e12, 1, 1_000)).toEqual([]);
+        // An applied event alone (a poll's, a locker's) leaves it stopped; a webhook re-arms it.
         await schedule.noteEvent({ trackingNumber: 'A', carrier: 'simpost', status: 'delivered', eventAt: T0 + 2_000 }, T0 + 50_000_000);
+        expect(await inspect('A')).toMatchObject({ nextPollAt: null, failures: 3 });
+        expect(await schedule.get('A')).toMatchObject({ status: 'delivered', lastEventAt: T0 + 2_000 });
+        await schedule.noteNews([{ trackingNumber: 'A', carrier: 'simpost', status: 'delivered', at: T0 + 50_000_000, webhookAt: T0 + 50_000_000, eventAt: T0 + 2_000 }]);
         expect(await inspect('A')).toMatchObject({ nextPollAt: T0 + 50_000_000, failures: 0 });
       }),
     );

@@ -101,9 +101,11 @@ export interface PollSchedulePort {
   noteWebhook(trackingNumber: string, carrier: string, at: number, status: TrackingStatus, dueBy?: number): Promise<void>;
   /**
    * An event was applied (any source); `fact.status` is the projected status after it.
-   * Keeps the newest lastEventAt. Creates the entry if new, or re-arms a stopped one
-   * (failures 0), due at `dueBy ?? now`; otherwise nextPollAt = min(nextPollAt, dueBy). A
-   * final status is recorded like any other: when the entry comes due the policy stops it.
+   * Keeps the newest lastEventAt. Creates the entry if new, due at `dueBy ?? now`; leaves a
+   * stopped one stopped (only a webhook, or a shipment's enrolment, re-arms: a poll answered
+   * after its number was withdrawn must not start it again); otherwise nextPollAt =
+   * min(nextPollAt, dueBy). A final status is recorded like any other: when the entry comes
+   * due the policy stops it.
    */
   noteEvent(fact: PollFact, now: number, dueBy?: number): Promise<void>;
   /** Many numbers' news at once, one note per number (the applier, once per batch). */
