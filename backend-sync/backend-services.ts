@@ -89,6 +89,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   });
   // ETA: the carrier's promise refined by leg times learned from arrived shipments.
   const legStats = new LegStatsCache(store.legStats, clock);
+  const eta = learnedEta(legStats, clock);
   // `shipments` is built below (it applies through the applier): called only once both exist.
   const milestones = new ShipmentMilestones(store, transitions, logger, { returnedToSender: (id, who): Promise<boolean> => shipments.returnedToSender(id, who) });
   const applier = new TrackingApplier({
@@ -96,7 +97,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
     clock,
     logger,
     metrics: trackingMetrics,
-    eta: learnedEta(legStats, clock),
+    eta,
     milestones,
     legs: new LegLearner(store, legStats, clock, logger),
   });
@@ -104,7 +105,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   // Polling (docs/backend.md, "Tracking: polling and ETA"): off unless configured; main.ts
   // starts and stops it beside the sweeper. Polled scans go through the same intake.
   const poller = createTrackingPoller({ config: config.trackingPolling, schedule: store.pollSchedule, budgets: store.carrierBudgets, intake, clock, logger });
-  const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics, poller };
+  const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics, eta, poller };
   const shipments = new ShipmentService({
     store,
     clock,

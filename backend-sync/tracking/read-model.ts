@@ -69,3 +69,14 @@ export function readModelRow(view: TrackView): { docJson: string; etag: string }
   const docJson = JSON.stringify(view);
   return { docJson, etag: `"${createHash('sha256').update(docJson).digest('base64url').slice(0, 22)}"` };
 }
+
+/**
+ * Whether the stored document's ETA has passed (`now` is later): an estimate is never in the
+ * past when it is made, but the document is written only when a scan comes, so a parcel that
+ * went quiet keeps an ETA that has gone by. The served document is then estimated again from
+ * the projection (GET /track). Read without parsing: it is on every request.
+ */
+export function etaPassed(docJson: string, now: number): boolean {
+  const m = /"eta":(\d+)/.exec(docJson);
+  return m !== null && Number(m[1]) < now;
+}

@@ -192,6 +192,26 @@ describe('tracking over HTTP and through the order', () => {
     expect(await f.store.tracking.inboxSize()).toBe(1);
   });
 
+  it('never serves an ETA that has gone by for a parcel still on its way: it is estimated again when asked', async () => {
+    const DAY = 86_400_000;
+    await send([scan('LATE-1', 'in_transit', at(0), { estimatedDeliveryAt: f.clock.now() + DAY })]);
+    const app = await f.app();
+    const first = await app.inject({ method: 'GET', url: '/track/LATE-1' });
+    expect(first.json()).toMatchObject({ status: 'in_transit', eta: f.clock.now() + DAY, etaSource: 'carrier' });
+    // Three quiet days: the promise is missed and no scan rewrote the document.
+    f.clock.advance(3 * DAY);
+    const later = await app.inject({ method: 'GET', url: '/track/LATE-1', headers: { 'if-none-match': String(first.headers['etag']) } });
+    expect(later.statusCode).toBe(200);
+    const v = later.json<{ status: string; eta: number; etaLatest: number; carrierPromise: number }>();
+    expect(v.status).toBe('in_transit');
+    expect(v.eta).toBeGreaterThanOrEqual(f.clock.now());
+    expect(v.etaLatest).toBeGreaterThan(v.eta);
+    // The carrier's missed promise is still shown as it was.
+    expect(v.carrierPromise).toBe(f.clock.now() - 2 * DAY);
+    // Asked again with that answer's tag: nothing changed since.
+    expect((await app.inject({ method: 'GET', url: '/track/LATE-1', headers: { 'if-none-match': String(later.headers['etag']) } })).statusCode).toBe(304);
+  });
+
   it('refuses a shipment whose tracking number the timeline could never follow', async () => {
     const o = await paidOrder(f, 'ord-format', [{ lineId: 'l1', size: 'M' }]);
     const app = await f.app();

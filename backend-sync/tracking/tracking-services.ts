@@ -1,3 +1,4 @@
+import type { EtaFor } from './eta-seam.js';
 import type { TrackingApplier } from './tracking-applier.js';
 import type { TrackingIntake } from './tracking-event.js';
 import type { TrackingMetrics } from './tracking-metrics.js';
@@ -9,6 +10,8 @@ export interface TrackingServices {
   intake: TrackingIntake;
   applier: TrackingApplier;
   metrics: TrackingMetrics;
+  /** The ETA the applier writes into the read model; GET /track asks it again when that one has passed. */
+  eta: EtaFor;
   /** Present when trackingPolling is enabled with at least one carrier. */
   poller?: TrackingPoller | undefined;
 }

@@ -2,7 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BackendError } from '../../shared/errors.js';
-import { TrackView } from '../../tracking/read-model.js';
+import { TrackView, etaPassed, readModelRow, trackViewOf } from '../../tracking/read-model.js';
+import { etaFor } from '../../tracking/eta-seam.js';
+import type { ReadModelRow } from '../../tracking/tracking-store.js';
 import { CanonicalTrackingBatch, TrackingNumber } from '../../tracking/tracking-event.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
@@ -20,6 +22,15 @@ const TrackParams = z.object({ trackingNumber: TrackingNumber });
 const storedJson = (docJson: string): TrackView => docJson as unknown as TrackView;
 
 export function trackingRoutes(app: App, d: AppDeps): void {
+  // A stored ETA that has gone by (the parcel went quiet: the document is written only when a
+  // scan comes) is estimated again from the projection, for this answer only: the applier
+  // owns the read model, and a GET writing it could put an older state back.
+  const estimatedAgain = async (stored: ReadModelRow): Promise<ReadModelRow> => {
+    const { trackingNumber } = TrackView.parse(JSON.parse(stored.docJson));
+    const p = await d.store.tracking.projection(trackingNumber);
+    if (p === undefined) return stored;
+    return readModelRow(trackViewOf(p.projection, await etaFor(d.tracking.eta, p.projection)));
+  };
   // Scoped to these routes: the body is kept as received for the raw-payload table, and
   // JSON that does not parse reaches the handler (to be dead-lettered) instead of being
   // refused before it.
@@ -77,8 +88,9 @@ export function trackingRoutes(app: App, d: AppDeps): void {
         const tn = req.params.trackingNumber;
         // Carriers print their numbers in capitals; a customer types them as they come. Stored
         // numbers keep the carrier's case, so the capitalised one is a second try, on a miss.
-        const row = (await d.store.tracking.readModel(tn)) ?? (tn === tn.toUpperCase() ? undefined : await d.store.tracking.readModel(tn.toUpperCase()));
-        if (row === undefined) throw new BackendError('NOT_FOUND', 'tracking number not found', { trackingNumber: req.params.trackingNumber });
+        const stored = (await d.store.tracking.readModel(tn)) ?? (tn === tn.toUpperCase() ? undefined : await d.store.tracking.readModel(tn.toUpperCase()));
+        if (stored === undefined) throw new BackendError('NOT_FOUND', 'tracking number not found', { trackingNumber: req.params.trackingNumber });
+        const row = etaPassed(stored.docJson, d.clock.now()) ? await estimatedAgain(stored) : stored;
         void reply.header('etag', row.etag).header('cache-control', 'no-cache');
         if (ifNoneMatchHits(req.headers['if-none-match'], row.etag)) return reply.code(304).send(null);
         // Stored already as the schema's JSON (read-model.ts): sent as it is.
