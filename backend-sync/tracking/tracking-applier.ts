@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { isBackendError } from '../shared/errors.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
-import { carrierEventKey, compositeProbe, normalisedHash, orderKey, promiseRevisionHash, type CompositeProbe, type DedupeLevel } from './core/event-identity.js';
+import { carrierEventKey, compositeProbe, hashOfOrderKey, normalisedHash, orderKey, promiseRevisionHash, type CompositeProbe, type DedupeLevel } from './core/event-identity.js';
 import { compareKeys, foldHistory, foldStep, isInOrder, movesInOrder, movesRefolded, type Flag, type ParcelMove, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
@@ -238,11 +238,14 @@ export class TrackingApplier {
     const takenHashes = new Set<string>();
     const window = new BatchWindow();
     const entries: HistoryEntry[] = [];
-    // Per number, the last duplicate in arrival order that carries a promise: it may revise it.
-    const promised = new Map<string, HistoryEntry>();
+    // Per number, the duplicates that carry a promise, in arrival order: one may revise it.
+    const promised = new Map<string, HistoryEntry[]>();
     const duplicate = (level: DedupeLevel, e: HistoryEntry): void => {
       metrics.dedupeHit(level);
-      if (e.event.estimatedDeliveryAt !== undefined) promised.set(e.trackingNumber, e);
+      if (e.event.estimatedDeliveryAt === undefined) return;
+      const list = promised.get(e.trackingNumber);
+      if (list === undefined) promised.set(e.trackingNumber, [e]);
+      else list.push(e);
     };
     probes.forEach(({ row, hash, idKey, probe }, i) => {
       const entry: HistoryEntry = { trackingNumber: row.trackingNumber, hash, source: row.source, payloadId: row.payloadId, receivedAt: row.receivedAt, event: row.event, eventJson: row.eventJson };
@@ -280,11 +283,11 @@ export class TrackingApplier {
       // Applied: entered history and moved the fold; the ones it refused count as flagged only.
       metrics.count('applied', Math.max(0, list.length - flaggedNow));
     }
-    for (const [tn, dup] of promised) {
+    for (const [tn, dups] of promised) {
       const at = changes.findIndex((c) => c.after.trackingNumber === tn);
       const base = at >= 0 ? (changes[at] as (typeof changes)[number]).after : locked.get(tn)?.projection;
       if (base === undefined) continue;
-      const revised = await this.revisedPromise(base, dup, now, metrics);
+      const revised = await this.revisedPromise(base, dups, now, metrics);
       if (revised === undefined) continue;
       if (at >= 0) (changes[at] as (typeof changes)[number]).after = revised.after;
       else changes.push({ after: revised.after, newest: revised.entry, moves: [] });
@@ -338,16 +341,22 @@ export class TrackingApplier {
   }
 
   /**
-   * A carrier's revised promise that came on a duplicate of the number's newest applied scan
-   * (providers resend every scan with each update, the promise on the newest): appended to
-   * history as its own row (core/event-identity.ts, promiseRevisionHash) and folded, so the
-   * ETA follows the carrier's latest word and a rebuild agrees. A duplicate of an older scan,
-   * or one repeating the promise already held, revises nothing.
+   * A carrier's revised promise that came on a duplicate of the scan the number's state rests
+   * on (providers resend every scan with each update, the promise on the newest): appended
+   * to history as its own row, named after that scan (core/event-identity.ts,
+   * promiseRevisionHash) and placed right after it, and folded, so the ETA follows the
+   * carrier's latest word and a rebuild agrees. The last such duplicate in arrival order
+   * counts; one of an older scan, or one repeating the promise already held, revises nothing.
    */
-  private async revisedPromise(base: TrackingProjection, dup: HistoryEntry, now: number, metrics: TrackingTally): Promise<{ after: TrackingProjection; entry: HistoryEntry } | undefined> {
-    const promise = dup.event.estimatedDeliveryAt;
-    if (promise === undefined || promise === base.carrierPromise || base.status !== dup.event.status || dup.event.eventTime < (base.lastEventTime ?? Number.POSITIVE_INFINITY)) return undefined;
-    const entry: HistoryEntry = { ...dup, hash: promiseRevisionHash(dup.hash, dup.receivedAt, promise) };
+  private async revisedPromise(base: TrackingProjection, dups: readonly HistoryEntry[], now: number, metrics: TrackingTally): Promise<{ after: TrackingProjection; entry: HistoryEntry } | undefined> {
+    const { lastAppliedKey, lastEventTime, status } = base;
+    if (lastAppliedKey === null || lastEventTime === null) return undefined;
+    const ofLastApplied = (d: HistoryEntry): boolean => d.event.status === status && Math.abs(d.event.eventTime - lastEventTime) <= this.skewMs;
+    const dup = dups.filter(ofLastApplied).at(-1);
+    const promise = dup?.event.estimatedDeliveryAt;
+    if (dup === undefined || promise === undefined || promise === base.carrierPromise) return undefined;
+    // At the revised scan's time, so it sorts right after it (a composite duplicate's own time may differ a little).
+    const entry: HistoryEntry = { ...dup, event: { ...dup.event, eventTime: lastEventTime }, eventJson: undefined, hash: promiseRevisionHash(hashOfOrderKey(lastAppliedKey), dup.receivedAt, promise) };
     if ((await this.d.store.tracking.appendHistory([entry])).size === 0) return undefined;
     const { after } = await this.fold(base.trackingNumber, base, [entry], now, metrics);
     metrics.count('promise_revised');
@@ -390,7 +399,9 @@ export class TrackingApplier {
     const prior = foldHistory(tn, before.carrier, history.filter((e) => !fresh.has(e.key)));
     await store.tracking.replaceFlags(tn, folded.flags, now);
     metrics.count('refolds');
-    const flaggedNow = Math.max(0, folded.projection.flagged - before.flagged);
+    // This batch's events the new fold refused (an older one it refuses now was counted when it came).
+    const refused = new Set(folded.flags.map((f) => f.hash));
+    const flaggedNow = list.filter((e) => refused.has(e.hash)).length;
     metrics.count('flagged', flaggedNow);
     return { after: folded.projection, moves: movesRefolded(before, prior, folded, history.map((e) => e.key), fresh), flaggedNow };
   }

@@ -71,6 +71,15 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
     expect(rig.metrics.counts).toMatchObject({ applied: 1, flagged: 1 });
   });
 
+  it('counts a late scan that moved the state as applied, though it made a newer one illegal', async () => {
+    await rig.send([scan('C2', 'picked_up', T), scan('C2', 'in_transit', T + 10 * MIN)]);
+    await rig.applier.drain();
+    await rig.send([scan('C2', 'out_for_delivery', T + 5 * MIN)]);
+    await rig.applier.drain();
+    expect((await view('C2')).status).toBe('out_for_delivery');
+    expect(rig.metrics.counts).toMatchObject({ applied: 3, flagged: 0 });
+  });
+
   it('drops duplicates by carrier event id, by composite key within the skew, and by payload hash, and counts each', async () => {
     await rig.send([scan('D1', 'in_transit', T, { carrierEventId: 'ev-1', location: { city: 'X' } })]);
     await rig.applier.drain();
@@ -125,6 +134,53 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
     expect(await view('PR1')).toMatchObject({ carrierPromise: T + 3 * DAY, history: [{ status: 'in_transit' }, { status: 'picked_up' }, { status: 'label_created' }] });
     expect(rig.metrics.counts.promise_revised).toBe(2);
     expect(await rebuildTracking(store, rig.clock, carrierPromiseEta, { write: false })).toEqual({ numbers: 1, differences: [] });
+  });
+
+  it('takes a revised promise from another spelling of the same scan once, the same whatever the batches or the order a late scan came in', async () => {
+    const DAY = 86_400_000;
+    const held = scan('PR2', 'in_transit', T + 10 * MIN, { carrierStatus: 'IN_TRANSIT', location: { city: 'Kassel' }, estimatedDeliveryAt: T + 2 * DAY });
+    // The same scan from another source (its own spelling: a composite duplicate), with a later promise.
+    const other = scan('PR2', 'in_transit', T + 10 * MIN + 20_000, { carrierStatus: 'transit', estimatedDeliveryAt: T + 3 * DAY });
+    await rig.send([scan('PR2', 'picked_up', T), held]);
+    await rig.applier.drain();
+    for (let k = 0; k < 3; k++) {
+      rig.clock.advance(MIN);
+      await rig.send([other]);
+      await rig.applier.drain();
+    }
+    expect((await view('PR2')).carrierPromise).toBe(T + 3 * DAY);
+    expect(await store.tracking.history('PR2')).toHaveLength(3);
+
+    // A stale update of an older scan in the same batch does not hide the newest scan's revision.
+    const newest = (promise: number) => scan('PR3', 'in_transit', T + 10 * MIN, { estimatedDeliveryAt: promise });
+    const older = scan('PR3', 'picked_up', T, { estimatedDeliveryAt: T + DAY });
+    await rig.send([older, newest(T + 2 * DAY)]);
+    await rig.applier.drain();
+    rig.clock.advance(MIN);
+    await rig.send([newest(T + 4 * DAY)]);
+    await rig.send([older]);
+    await rig.applier.drain();
+    expect((await view('PR3')).carrierPromise).toBe(T + 4 * DAY);
+
+    // A late scan that makes the revised scan illegal takes its revisions with it, whichever came first.
+    const late = (tn: string) => scan(tn, 'out_for_delivery', T + 5 * MIN);
+    const revised = (tn: string, promise: number) => scan(tn, 'in_transit', T + 10 * MIN, { estimatedDeliveryAt: promise });
+    for (const [tn, lateFirst] of [['PR4', false], ['PR5', true]] as const) {
+      await rig.send([scan(tn, 'picked_up', T), ...(lateFirst ? [late(tn)] : []), revised(tn, T + 2 * DAY)]);
+      await rig.applier.drain();
+      rig.clock.advance(MIN);
+      await rig.send([revised(tn, T + 4 * DAY)]);
+      await rig.applier.drain();
+      if (!lateFirst) {
+        await rig.send([late(tn)]);
+        await rig.applier.drain();
+      }
+    }
+    const a = (await store.tracking.projection('PR4'))?.projection;
+    const b = (await store.tracking.projection('PR5'))?.projection;
+    expect({ status: a?.status, promise: a?.carrierPromise, flagged: a?.flagged }).toEqual({ status: 'out_for_delivery', promise: null, flagged: 1 });
+    expect({ status: b?.status, promise: b?.carrierPromise, flagged: b?.flagged }).toEqual({ status: 'out_for_delivery', promise: null, flagged: 1 });
+    expect(await rebuildTracking(store, rig.clock, carrierPromiseEta, { write: false })).toEqual({ numbers: 4, differences: [] });
   });
 
   it('rebuilds every projection to exactly the live one, and reports and repairs one that was tampered with', async () => {

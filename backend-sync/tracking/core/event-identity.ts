@@ -44,12 +44,22 @@ export function isPromiseRevision(hash: string): boolean {
   return hash.includes(REVISION_MARK);
 }
 
+/** The hash of the scan a revision revises. */
+export function revisedScanHash(revisionHash: string): string {
+  return revisionHash.slice(0, revisionHash.indexOf(REVISION_MARK));
+}
+
 /**
  * The event's place in its timeline as a string that sorts like (eventTime, tie rank,
  * hash): the fold's order, the same whatever order events arrived in.
  */
 export function orderKey(e: Pick<CanonicalTrackingEvent, 'eventTime' | 'status'>, hash: string): string {
   return `${String(e.eventTime).padStart(15, '0')}.${String(tieBreakRank(e.status)).padStart(2, '0')}.${hash}`;
+}
+
+/** The hash an order key was made with (the part after time and tie rank). */
+export function hashOfOrderKey(key: string): string {
+  return key.slice(key.indexOf('.', key.indexOf('.') + 1) + 1);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TrackingLocation, TrackingStatus, type CanonicalTrackingEvent } from '../tracking-event.js';
 import { endsJourney, transitionVerdict } from './status-rules.js';
-import { isPromiseRevision } from './event-identity.js';
+import { hashOfOrderKey, isPromiseRevision, revisedScanHash } from './event-identity.js';
 
 // The current state of one tracking number is DEFINED as a fold over its history sorted by
 // order key (event time, then a content tiebreak): an event moves the state only if it is
@@ -150,8 +150,13 @@ export type StepOutcome = { kind: 'applied' } | { kind: 'flagged'; flag: Flag };
  */
 export function foldStep(current: TrackingProjection, e: FoldEvent): { next: TrackingProjection; outcome: StepOutcome } {
   const ev = e.event;
-  // A revised promise on a scan already folded: the promise is all it brings (no scan, no step).
-  if (isPromiseRevision(e.hash)) return { next: { ...current, maxKey: e.key, carrierPromise: ev.estimatedDeliveryAt ?? current.carrierPromise }, outcome: APPLIED };
+  // A revised promise: the promise is all it brings (no scan, no step), and only while the
+  // scan it revises is the last one applied (a late scan may have made that one illegal
+  // since: its revisions go with it, whatever order things arrived in).
+  if (isPromiseRevision(e.hash)) {
+    const ofLastApplied = current.lastAppliedKey !== null && hashOfOrderKey(current.lastAppliedKey) === revisedScanHash(e.hash);
+    return { next: { ...current, maxKey: e.key, carrierPromise: ofLastApplied ? (ev.estimatedDeliveryAt ?? current.carrierPromise) : current.carrierPromise }, outcome: APPLIED };
+  }
   const p = startsNewParcel(current, ev) ? nextCycle(current, ev) : current;
   const verdict = transitionVerdict(p.status, ev.status, p.reached);
   // One object literal per step (no spread of a spread): the live applier runs this per event.

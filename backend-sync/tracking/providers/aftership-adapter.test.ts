@@ -41,10 +41,28 @@ describe('AfterShip tracking webhooks', () => {
     expect(r.events[2]?.eventTime).toBe(Date.parse('2026-11-20T04:48:00Z'));
   });
 
-  it('bounds a time whose zone nothing names by when AfterShip recorded the checkpoint, and reads UTC when nothing bounds it', () => {
+  it('infers a zone nothing names from when AfterShip recorded the checkpoints, one offset for the country so their order holds, and reads UTC when nothing bounds it', () => {
     const bare = { checkpoint_time: '2026-11-19T23:10:00', country_iso3: 'JPN', country_name: 'Japan' };
-    expect(tracking(parseAftershipWebhook(oneCheckpoint({ ...bare, created_at: '2026-11-19T14:15:00+00:00' }))).events[0]?.eventTime).toBe(Date.parse('2026-11-19T14:15:00Z'));
+    // 23:10 local, recorded at 14:15Z: at least +08:55, so +09:00 (quarter hours): 14:10Z.
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ ...bare, created_at: '2026-11-19T14:15:00+00:00' }))).events[0]?.eventTime).toBe(Date.parse('2026-11-19T14:10:00Z'));
     expect(tracking(parseAftershipWebhook(oneCheckpoint({ ...bare, created_at: null }))).events[0]?.eventTime).toBe(Date.parse('2026-11-19T23:10:00Z'));
+    // Out for delivery at 08:00 and a failed attempt at 12:00 in Tokyo, recorded together at
+    // 03:30Z: bounding each by created_at put both on 03:30Z and the tie rank ended the parcel
+    // out for delivery; one offset for both (+08:30, the least the later one needs) keeps the attempt last.
+    const hook = json('aftership-tracking-update.json');
+    const msg = hook['msg'] as Record<string, unknown>;
+    const base = (msg['checkpoints'] as Array<Record<string, unknown>>)[1];
+    const tokyo = { country_iso3: 'JPN', country_name: 'Japan', created_at: '2026-11-20T03:30:00+00:00' };
+    const r = tracking(
+      parseAftershipWebhook({
+        ...hook,
+        msg: { ...msg, checkpoints: [{ ...base, ...tokyo, tag: 'OutForDelivery', subtag: 'OutForDelivery_001', checkpoint_time: '2026-11-20T08:00:00' }, { ...base, ...tokyo, tag: 'AttemptFail', subtag: 'AttemptFail_001', checkpoint_time: '2026-11-20T12:00:00' }] },
+      }),
+    );
+    expect(r.events.map((e) => [e.status, new Date(e.eventTime).toISOString()])).toEqual([
+      ['out_for_delivery', '2026-11-19T23:30:00.000Z'],
+      ['exception', '2026-11-20T03:30:00.000Z'],
+    ]);
   });
 
   it('takes a checkpoint time given as a date alone (documented: YYYY-MM-DD) as the end of that local day, bounded by created_at', () => {

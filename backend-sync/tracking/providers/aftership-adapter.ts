@@ -16,9 +16,10 @@ import { clip, issuesText, type SignatureCheck, type SkippedRecord, type Webhook
 // the delivery of the webhook, not a scan).
 // checkpoint_time is the checkpoint's local time: "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, or
 // YYYY-MM-DDTHH:MM:SS+TIMEZONE". Without a zone it takes the offset of the payload's nearest
-// checkpoint in the same country that names one, and is never later than the checkpoint's
-// created_at (when AfterShip recorded it, always with an offset); a date alone is the end of
-// that local day, bounded the same way (checkpointTime below).
+// checkpoint in the same country that names one; else the smallest offset under which every
+// such checkpoint of that country happened before its created_at (when AfterShip recorded
+// it, always with an offset); else UTC. A date alone is the end of that local day, never
+// later than its created_at (zoneHints and checkpointTime below).
 // Field names differ between API versions: older ones send country_iso3 / country_name /
 // coordinates [lat, lng] / expected_delivery, newer ones country_region / country_region_name /
 // coordinate {latitude, longitude} / courier_estimated_delivery_date; both are read.
@@ -88,38 +89,68 @@ function countryOf(c: Checkpoint): string {
   return (nonEmpty(c.country_iso3) ?? nonEmpty(c.country_region) ?? nonEmpty(c.country_name) ?? nonEmpty(c.country_region_name) ?? '').toUpperCase();
 }
 
-/** The offsets the payload's checkpoints name, per country, with their wall-clock readings. */
-function namedOffsets(checkpoints: readonly Checkpoint[]): Map<string, Array<{ wallMs: number; offsetMs: number }>> {
-  const out = new Map<string, Array<{ wallMs: number; offsetMs: number }>>();
-  for (const c of checkpoints) {
-    const w = readWallClock(c.checkpoint_time);
-    if (!w.ok || w.offsetMs === undefined) continue;
-    const list = out.get(countryOf(c)) ?? [];
-    list.push({ wallMs: w.wallMs, offsetMs: w.offsetMs });
-    out.set(countryOf(c), list);
-  }
-  return out;
+interface ZoneHints {
+  /** Per country, the offsets the payload's checkpoints name, with their wall-clock readings. */
+  named: Map<string, Array<{ wallMs: number; offsetMs: number }>>;
+  /**
+   * Per country without a named offset: the smallest offset (in quarter hours, at most 14 h)
+   * under which each of its checkpoints without one happened before AfterShip recorded it.
+   * One offset for them all keeps their order (bounding each alone put checkpoints recorded
+   * together on one instant).
+   */
+  inferred: Map<string, number>;
 }
 
-/** A checkpoint's instant (see the header): its own offset, else its country's nearest named one, else UTC, never after created_at. */
-function checkpointTime(c: Checkpoint, offsets: ReadonlyMap<string, ReadonlyArray<{ wallMs: number; offsetMs: number }>>): TimeParse {
+const QUARTER_HOUR_MS = 900_000;
+const MAX_OFFSET_MS = 14 * 3_600_000;
+
+function recordedAt(c: Checkpoint): number | undefined {
+  const text = nonEmpty(c.created_at);
+  if (text === undefined) return undefined;
+  const r = parseProviderTime(text);
+  return r.ok ? r.ms : undefined;
+}
+
+function zoneHints(checkpoints: readonly Checkpoint[]): ZoneHints {
+  const named = new Map<string, Array<{ wallMs: number; offsetMs: number }>>();
+  const ahead = new Map<string, number>();
+  for (const c of checkpoints) {
+    const w = readWallClock(c.checkpoint_time);
+    if (!w.ok || w.dateOnly) continue;
+    const country = countryOf(c);
+    if (w.offsetMs !== undefined) {
+      const list = named.get(country) ?? [];
+      list.push({ wallMs: w.wallMs, offsetMs: w.offsetMs });
+      named.set(country, list);
+      continue;
+    }
+    const recorded = recordedAt(c);
+    if (recorded !== undefined) ahead.set(country, Math.max(ahead.get(country) ?? 0, w.wallMs - recorded));
+  }
+  const inferred = new Map<string, number>();
+  for (const [country, ms] of ahead) inferred.set(country, Math.min(MAX_OFFSET_MS, Math.ceil(ms / QUARTER_HOUR_MS) * QUARTER_HOUR_MS));
+  return { named, inferred };
+}
+
+/** A checkpoint's instant (see the header): its own offset, else its country's nearest named one, else the one inferred from created_at, else UTC. */
+function checkpointTime(c: Checkpoint, hints: ZoneHints): TimeParse {
   const w = readWallClock(c.checkpoint_time);
   if (!w.ok) return w;
   let offset = w.offsetMs;
   if (offset === undefined) {
     // The nearest in time: a journey may cross a daylight-saving change.
     let best: { gap: number; offsetMs: number } | undefined;
-    for (const o of offsets.get(countryOf(c)) ?? []) {
+    for (const o of hints.named.get(countryOf(c)) ?? []) {
       const gap = Math.abs(o.wallMs - w.wallMs);
       if (best === undefined || gap < best.gap) best = { gap, offsetMs: o.offsetMs };
     }
-    offset = best?.offsetMs;
+    offset = best?.offsetMs ?? hints.inferred.get(countryOf(c)) ?? 0;
   }
-  let ms = (w.dateOnly ? w.wallMs + DAY_MS - 1 : w.wallMs) - (offset ?? 0);
-  if (w.offsetMs === undefined) {
-    // A scan happened before AfterShip recorded it: that bounds a guessed zone and a bare date.
-    const recorded = nonEmpty(c.created_at) === undefined ? undefined : parseProviderTime(c.created_at as string);
-    if (recorded?.ok === true) ms = Math.min(ms, recorded.ms);
+  let ms = (w.dateOnly ? w.wallMs + DAY_MS - 1 : w.wallMs) - offset;
+  if (w.dateOnly) {
+    // A day, not a time: it happened before AfterShip recorded it.
+    const recorded = recordedAt(c);
+    if (recorded !== undefined) ms = Math.min(ms, recorded);
   }
   if (ms < 0) return { ok: false, reason: `before 1970: ${c.checkpoint_time}` };
   return { ok: true, ms };
@@ -143,7 +174,7 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
   }
   const events: CanonicalTrackingEvent[] = [];
   const skipped: SkippedRecord[] = [];
-  const offsets = namedOffsets(tracking.checkpoints);
+  const hints = zoneHints(tracking.checkpoints);
   for (const [index, c] of tracking.checkpoints.entries()) {
     const carrierStatus = nonEmpty(c.subtag) ?? c.tag;
     const status = aftershipCanonicalStatus(c.tag, c.subtag);
@@ -151,7 +182,7 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
       skipped.push({ index, carrierStatus, kind: 'unmapped', reason: status === undefined ? 'tag not in the AfterShip documentation' : 'tag carries no scan' });
       continue;
     }
-    const time = checkpointTime(c, offsets);
+    const time = checkpointTime(c, hints);
     if (!time.ok) {
       skipped.push({ index, carrierStatus, kind: 'unreadable', reason: `msg.checkpoints.${String(index)}.checkpoint_time: ${time.reason}` });
       continue;
