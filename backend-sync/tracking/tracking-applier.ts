@@ -345,14 +345,16 @@ export class TrackingApplier {
    * on (providers resend every scan with each update, the promise on the newest): appended
    * to history as its own row, named after that scan (core/event-identity.ts,
    * promiseRevisionHash) and placed right after it, and folded, so the ETA follows the
-   * carrier's latest word and a rebuild agrees. The last such duplicate in arrival order
-   * counts; one of an older scan, or one repeating the promise already held, revises nothing.
+   * carrier's latest word and a rebuild agrees. The latest received such duplicate counts
+   * (as the fold orders revisions); one of an older scan, or one repeating the promise
+   * already held, revises nothing.
    */
   private async revisedPromise(base: TrackingProjection, dups: readonly HistoryEntry[], now: number, metrics: TrackingTally): Promise<{ after: TrackingProjection; entry: HistoryEntry } | undefined> {
     const { lastAppliedKey, lastEventTime, status } = base;
     if (lastAppliedKey === null || lastEventTime === null) return undefined;
     const ofLastApplied = (d: HistoryEntry): boolean => d.event.status === status && Math.abs(d.event.eventTime - lastEventTime) <= this.skewMs;
-    const dup = dups.filter(ofLastApplied).at(-1);
+    // The latest received (the fold orders revisions the same way); on a tie the last queued.
+    const dup = dups.filter(ofLastApplied).reduce<HistoryEntry | undefined>((a, b) => (a === undefined || b.receivedAt >= a.receivedAt ? b : a), undefined);
     const promise = dup?.event.estimatedDeliveryAt;
     if (dup === undefined || promise === undefined || promise === base.carrierPromise) return undefined;
     // At the revised scan's time, so it sorts right after it (a composite duplicate's own time may differ a little).

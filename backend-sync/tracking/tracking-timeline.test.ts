@@ -183,6 +183,24 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
     expect(await rebuildTracking(store, rig.clock, carrierPromiseEta, { write: false })).toEqual({ numbers: 4, differences: [] });
   });
 
+  it('ends on the latest received revision whether revisions are applied in one batch or two', async () => {
+    const DAY = 86_400_000;
+    const now = rig.clock.now();
+    const held = (tn: string, p: number) => scan(tn, 'in_transit', T, { estimatedDeliveryAt: p });
+    const promises: Array<number | null | undefined> = [];
+    for (const [tn, oneBatch] of [['PB1', true], ['PB2', false]] as const) {
+      await rig.intake.accept({ source: 'canonical', body: '{}', receivedAt: now }, [held(tn, T + 2 * DAY)]);
+      await rig.applier.drain();
+      // Queued first but received later (another instance's clock; a poll stamped before a webhook).
+      await rig.intake.accept({ source: 'aftership', body: '{}', receivedAt: now + 2 * MIN }, [held(tn, T + 3 * DAY)]);
+      if (!oneBatch) await rig.applier.drain();
+      await rig.intake.accept({ source: 'poll', body: '{}', receivedAt: now + MIN }, [held(tn, T + 4 * DAY)]);
+      await rig.applier.drain();
+      promises.push((await store.tracking.projection(tn))?.projection.carrierPromise);
+    }
+    expect(promises).toEqual([T + 3 * DAY, T + 3 * DAY]);
+  });
+
   it('rebuilds every projection to exactly the live one, and reports and repairs one that was tampered with', async () => {
     await rig.send([scan('E1', 'picked_up', T), scan('E1', 'delivered', T + 50 * MIN), scan('E2', 'in_transit', T + MIN), scan('E1', 'in_transit', T + 60 * MIN)]);
     await rig.applier.drain();

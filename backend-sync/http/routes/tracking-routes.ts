@@ -21,15 +21,23 @@ const TrackParams = z.object({ trackingNumber: TrackingNumber });
 /** The stored document, typed as the response it already is (its JSON was written from a TrackView). */
 const storedJson = (docJson: string): TrackView => docJson as unknown as TrackView;
 
+const HOUR_MS = 3_600_000;
+/** The next whole hour after `ms` (strictly: an estimate of `now` on the hour must not change a minute later). */
+const hourUp = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS + HOUR_MS;
+
 export function trackingRoutes(app: App, d: AppDeps): void {
   // A stored ETA that has gone by (the parcel went quiet: the document is written only when a
   // scan comes) is estimated again from the projection, for this answer only: the applier
   // owns the read model, and a GET writing it could put an older state back.
+  // Rounded up to the hour: an estimate for a late parcel is "from now on", which moves every
+  // millisecond; whole hours keep its ETag (and the 304s) for an hour at a time.
   const estimatedAgain = async (stored: ReadModelRow): Promise<ReadModelRow> => {
-    const { trackingNumber } = TrackView.parse(JSON.parse(stored.docJson));
-    const p = await d.store.tracking.projection(trackingNumber);
+    const doc = JSON.parse(stored.docJson) as { trackingNumber?: unknown };
+    if (typeof doc.trackingNumber !== 'string') return stored;
+    const p = await d.store.tracking.projection(doc.trackingNumber);
     if (p === undefined) return stored;
-    return readModelRow(trackViewOf(p.projection, await etaFor(d.tracking.eta, p.projection)));
+    const w = await etaFor(d.tracking.eta, p.projection);
+    return readModelRow(trackViewOf(p.projection, w === undefined ? undefined : { ...w, eta: hourUp(w.eta), earliest: hourUp(w.earliest), latest: hourUp(w.latest) }));
   };
   // Scoped to these routes: the body is kept as received for the raw-payload table, and
   // JSON that does not parse reaches the handler (to be dead-lettered) instead of being

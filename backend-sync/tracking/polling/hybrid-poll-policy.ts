@@ -32,7 +32,7 @@ export interface PollPolicyConfig {
    * A number still without any scan, or with nothing after its label scan, this long after
    * its entry was created (or its label scan, whichever is later) is let go (a label never
    * handed to the carrier, a shipment cancelled before pickup): polled daily, it would cost
-   * a request a day for ever. Any later event re-arms it.
+   * a request a day for ever. A later webhook for it, or a new shipment naming it, re-arms it.
    */
   giveUpUnscannedAfterMs: number;
   /** An ETA this close, ahead or behind (a promise missed by longer is stale), polls at nearEtaPollEveryMs. */

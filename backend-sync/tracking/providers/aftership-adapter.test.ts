@@ -41,28 +41,37 @@ describe('AfterShip tracking webhooks', () => {
     expect(r.events[2]?.eventTime).toBe(Date.parse('2026-11-20T04:48:00Z'));
   });
 
-  it('infers a zone nothing names from when AfterShip recorded the checkpoints, one offset for the country so their order holds, and reads UTC when nothing bounds it', () => {
-    const bare = { checkpoint_time: '2026-11-19T23:10:00', country_iso3: 'JPN', country_name: 'Japan' };
-    // 23:10 local, recorded at 14:15Z: at least +08:55, so +09:00 (quarter hours): 14:10Z.
-    expect(tracking(parseAftershipWebhook(oneCheckpoint({ ...bare, created_at: '2026-11-19T14:15:00+00:00' }))).events[0]?.eventTime).toBe(Date.parse('2026-11-19T14:10:00Z'));
-    expect(tracking(parseAftershipWebhook(oneCheckpoint({ ...bare, created_at: null }))).events[0]?.eventTime).toBe(Date.parse('2026-11-19T23:10:00Z'));
-    // Out for delivery at 08:00 and a failed attempt at 12:00 in Tokyo, recorded together at
-    // 03:30Z: bounding each by created_at put both on 03:30Z and the tie rank ended the parcel
-    // out for delivery; one offset for both (+08:30, the least the later one needs) keeps the attempt last.
+  it('reads UTC when nothing in the payload names the zone, so checkpoints keep their order and the same instant in every resend', () => {
     const hook = json('aftership-tracking-update.json');
     const msg = hook['msg'] as Record<string, unknown>;
     const base = (msg['checkpoints'] as Array<Record<string, unknown>>)[1];
     const tokyo = { country_iso3: 'JPN', country_name: 'Japan', created_at: '2026-11-20T03:30:00+00:00' };
-    const r = tracking(
-      parseAftershipWebhook({
-        ...hook,
-        msg: { ...msg, checkpoints: [{ ...base, ...tokyo, tag: 'OutForDelivery', subtag: 'OutForDelivery_001', checkpoint_time: '2026-11-20T08:00:00' }, { ...base, ...tokyo, tag: 'AttemptFail', subtag: 'AttemptFail_001', checkpoint_time: '2026-11-20T12:00:00' }] },
-      }),
-    );
-    expect(r.events.map((e) => [e.status, new Date(e.eventTime).toISOString()])).toEqual([
-      ['out_for_delivery', '2026-11-19T23:30:00.000Z'],
-      ['exception', '2026-11-20T03:30:00.000Z'],
+    const ofd = { ...base, ...tokyo, tag: 'OutForDelivery', subtag: 'OutForDelivery_001', checkpoint_time: '2026-11-20T08:00:00' };
+    const attempt = { ...base, ...tokyo, tag: 'AttemptFail', subtag: 'AttemptFail_001', checkpoint_time: '2026-11-20T12:00:00' };
+    const times = (checkpoints: unknown[]) => tracking(parseAftershipWebhook({ ...hook, msg: { ...msg, checkpoints } })).events.map((e) => [e.status, new Date(e.eventTime).toISOString()]);
+    // Recorded together: they keep their order (bounding each by created_at put both on one instant).
+    expect(times([ofd, attempt])).toEqual([
+      ['out_for_delivery', '2026-11-20T08:00:00.000Z'],
+      ['exception', '2026-11-20T12:00:00.000Z'],
     ]);
+    // The next update resends them with a later checkpoint: the first ones read as before.
+    const later = { ...base, ...tokyo, created_at: '2026-11-21T03:00:00+00:00', tag: 'OutForDelivery', subtag: 'OutForDelivery_001', checkpoint_time: '2026-11-21T09:00:00' };
+    expect(times([ofd, attempt, later]).slice(0, 2)).toEqual(times([ofd, attempt]));
+  });
+
+  it("borrows a named offset by position in its country, so a later checkpoint naming another zone does not move it", () => {
+    const hook = json('aftership-tracking-update.json');
+    const msg = hook['msg'] as Record<string, unknown>;
+    const base = (msg['checkpoints'] as Array<Record<string, unknown>>)[1];
+    const aus = { country_iso3: 'AUS', country_name: 'Australia' };
+    const sydney = { ...base, ...aus, tag: 'InTransit', subtag: 'InTransit_001', checkpoint_time: '2026-11-20T09:00:00+11:00' };
+    const bare = { ...base, ...aus, tag: 'InTransit', subtag: 'InTransit_003', checkpoint_time: '2026-11-20T15:00:00' };
+    const perth = { ...base, ...aus, tag: 'AttemptFail', subtag: 'AttemptFail_001', checkpoint_time: '2026-11-21T07:00:00+08:00' };
+    const at = (checkpoints: unknown[], i: number) => tracking(parseAftershipWebhook({ ...hook, msg: { ...msg, checkpoints } })).events[i]?.eventTime;
+    expect(at([sydney, bare], 1)).toBe(Date.parse('2026-11-20T04:00:00Z'));
+    expect(at([sydney, bare, perth], 1)).toBe(Date.parse('2026-11-20T04:00:00Z'));
+    // Each named time keeps its own zone: Sydney 22:00Z, Perth 23:00Z the next day, in order.
+    expect(at([sydney, bare, perth], 2)).toBe(Date.parse('2026-11-20T23:00:00Z'));
   });
 
   it('takes a checkpoint time given as a date alone (documented: YYYY-MM-DD) as the end of that local day, bounded by created_at', () => {

@@ -15,11 +15,13 @@ import { clip, issuesText, type SignatureCheck, type SkippedRecord, type Webhook
 // deduplication") is its carrierEventId when sent; older versions have none (event_id names
 // the delivery of the webhook, not a scan).
 // checkpoint_time is the checkpoint's local time: "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, or
-// YYYY-MM-DDTHH:MM:SS+TIMEZONE". Without a zone it takes the offset of the payload's nearest
-// checkpoint in the same country that names one; else the smallest offset under which every
-// such checkpoint of that country happened before its created_at (when AfterShip recorded
-// it, always with an offset); else UTC. A date alone is the end of that local day, never
-// later than its created_at (zoneHints and checkpointTime below).
+// YYYY-MM-DDTHH:MM:SS+TIMEZONE". Without a zone it borrows the offset of a checkpoint in the
+// same country that names one (the last before it in the list, else the first after it),
+// else reads UTC: a checkpoint's instant depends on nothing that a later resend can change,
+// and offset-less checkpoints keep their order. (Bounding each by its created_at, or one
+// offset inferred from them all, was tried: the first put checkpoints recorded together on
+// one instant, the second moved a checkpoint between resends.) A date alone is the end of
+// that local day, never later than its created_at (when AfterShip recorded it).
 // Field names differ between API versions: older ones send country_iso3 / country_name /
 // coordinates [lat, lng] / expected_delivery, newer ones country_region / country_region_name /
 // coordinate {latitude, longitude} / courier_estimated_delivery_date; both are read.
@@ -89,20 +91,40 @@ function countryOf(c: Checkpoint): string {
   return (nonEmpty(c.country_iso3) ?? nonEmpty(c.country_region) ?? nonEmpty(c.country_name) ?? nonEmpty(c.country_region_name) ?? '').toUpperCase();
 }
 
-interface ZoneHints {
-  /** Per country, the offsets the payload's checkpoints name, with their wall-clock readings. */
-  named: Map<string, Array<{ wallMs: number; offsetMs: number }>>;
-  /**
-   * Per country without a named offset: the smallest offset (in quarter hours, at most 14 h)
-   * under which each of its checkpoints without one happened before AfterShip recorded it.
-   * One offset for them all keeps their order (bounding each alone put checkpoints recorded
-   * together on one instant).
-   */
-  inferred: Map<string, number>;
+/**
+ * Per country, the offsets the payload's checkpoints name, in payload order (AfterShip lists
+ * checkpoints oldest first and appends new ones), with their index.
+ */
+type NamedOffsets = Map<string, Array<{ index: number; offsetMs: number }>>;
+
+function namedOffsets(checkpoints: readonly Checkpoint[]): NamedOffsets {
+  const named: NamedOffsets = new Map();
+  checkpoints.forEach((c, index) => {
+    const w = readWallClock(c.checkpoint_time);
+    if (!w.ok || w.offsetMs === undefined) return;
+    const list = named.get(countryOf(c)) ?? [];
+    list.push({ index, offsetMs: w.offsetMs });
+    named.set(countryOf(c), list);
+  });
+  return named;
 }
 
-const QUARTER_HOUR_MS = 900_000;
-const MAX_OFFSET_MS = 14 * 3_600_000;
+/**
+ * The offset a checkpoint without one takes: that of the last checkpoint before it in the
+ * same country that names one, else of the first after it. Chosen by position, not by
+ * nearness in time, so the same checkpoint reads the same instant in every resend (the
+ * whole list comes again with each update, new checkpoints at the end); an instant that
+ * moved between resends would enter history twice.
+ */
+function borrowedOffset(named: NamedOffsets, c: Checkpoint, index: number): number | undefined {
+  const list = named.get(countryOf(c)) ?? [];
+  let before: number | undefined;
+  for (const o of list) {
+    if (o.index < index) before = o.offsetMs;
+    else return before ?? o.offsetMs;
+  }
+  return before;
+}
 
 function recordedAt(c: Checkpoint): number | undefined {
   const text = nonEmpty(c.created_at);
@@ -111,41 +133,11 @@ function recordedAt(c: Checkpoint): number | undefined {
   return r.ok ? r.ms : undefined;
 }
 
-function zoneHints(checkpoints: readonly Checkpoint[]): ZoneHints {
-  const named = new Map<string, Array<{ wallMs: number; offsetMs: number }>>();
-  const ahead = new Map<string, number>();
-  for (const c of checkpoints) {
-    const w = readWallClock(c.checkpoint_time);
-    if (!w.ok || w.dateOnly) continue;
-    const country = countryOf(c);
-    if (w.offsetMs !== undefined) {
-      const list = named.get(country) ?? [];
-      list.push({ wallMs: w.wallMs, offsetMs: w.offsetMs });
-      named.set(country, list);
-      continue;
-    }
-    const recorded = recordedAt(c);
-    if (recorded !== undefined) ahead.set(country, Math.max(ahead.get(country) ?? 0, w.wallMs - recorded));
-  }
-  const inferred = new Map<string, number>();
-  for (const [country, ms] of ahead) inferred.set(country, Math.min(MAX_OFFSET_MS, Math.ceil(ms / QUARTER_HOUR_MS) * QUARTER_HOUR_MS));
-  return { named, inferred };
-}
-
-/** A checkpoint's instant (see the header): its own offset, else its country's nearest named one, else the one inferred from created_at, else UTC. */
-function checkpointTime(c: Checkpoint, hints: ZoneHints): TimeParse {
+/** A checkpoint's instant (see the header): its own offset, else one borrowed from its country in the payload, else UTC. */
+function checkpointTime(c: Checkpoint, index: number, named: NamedOffsets): TimeParse {
   const w = readWallClock(c.checkpoint_time);
   if (!w.ok) return w;
-  let offset = w.offsetMs;
-  if (offset === undefined) {
-    // The nearest in time: a journey may cross a daylight-saving change.
-    let best: { gap: number; offsetMs: number } | undefined;
-    for (const o of hints.named.get(countryOf(c)) ?? []) {
-      const gap = Math.abs(o.wallMs - w.wallMs);
-      if (best === undefined || gap < best.gap) best = { gap, offsetMs: o.offsetMs };
-    }
-    offset = best?.offsetMs ?? hints.inferred.get(countryOf(c)) ?? 0;
-  }
+  const offset = w.offsetMs ?? borrowedOffset(named, c, index) ?? 0;
   let ms = (w.dateOnly ? w.wallMs + DAY_MS - 1 : w.wallMs) - offset;
   if (w.dateOnly) {
     // A day, not a time: it happened before AfterShip recorded it.
@@ -174,7 +166,7 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
   }
   const events: CanonicalTrackingEvent[] = [];
   const skipped: SkippedRecord[] = [];
-  const hints = zoneHints(tracking.checkpoints);
+  const named = namedOffsets(tracking.checkpoints);
   for (const [index, c] of tracking.checkpoints.entries()) {
     const carrierStatus = nonEmpty(c.subtag) ?? c.tag;
     const status = aftershipCanonicalStatus(c.tag, c.subtag);
@@ -182,7 +174,7 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
       skipped.push({ index, carrierStatus, kind: 'unmapped', reason: status === undefined ? 'tag not in the AfterShip documentation' : 'tag carries no scan' });
       continue;
     }
-    const time = checkpointTime(c, hints);
+    const time = checkpointTime(c, index, named);
     if (!time.ok) {
       skipped.push({ index, carrierStatus, kind: 'unreadable', reason: `msg.checkpoints.${String(index)}.checkpoint_time: ${time.reason}` });
       continue;
