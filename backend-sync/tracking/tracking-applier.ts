@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { isBackendError } from '../shared/errors.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
-import { carrierEventKey, compositeProbe, hashOfOrderKey, normalisedHash, orderKey, promiseRevisionHash, type CompositeProbe, type DedupeLevel } from './core/event-identity.js';
+import { carrierEventKey, compositeProbe, hashOfOrderKey, isPromiseRevision, normalisedHash, orderKey, promiseRevisionHash, revisedScanHash, type CompositeProbe, type DedupeLevel } from './core/event-identity.js';
 import { compareKeys, foldHistory, foldStep, isInOrder, movesInOrder, movesRefolded, type Flag, type ParcelMove, type FoldEvent, type TrackingProjection } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
@@ -352,13 +352,22 @@ export class TrackingApplier {
   private async revisedPromise(base: TrackingProjection, dups: readonly HistoryEntry[], now: number, metrics: TrackingTally): Promise<{ after: TrackingProjection; entry: HistoryEntry } | undefined> {
     const { lastAppliedKey, lastEventTime, status } = base;
     if (lastAppliedKey === null || lastEventTime === null) return undefined;
-    const ofLastApplied = (d: HistoryEntry): boolean => d.event.status === status && Math.abs(d.event.eventTime - lastEventTime) <= this.skewMs;
-    // The latest received (the fold orders revisions the same way); on a tie the last queued.
-    const dup = dups.filter(ofLastApplied).reduce<HistoryEntry | undefined>((a, b) => (a === undefined || b.receivedAt >= a.receivedAt ? b : a), undefined);
-    const promise = dup?.event.estimatedDeliveryAt;
-    if (dup === undefined || promise === undefined || promise === base.carrierPromise) return undefined;
+    const scanHash = hashOfOrderKey(lastAppliedKey);
+    // Each qualifying duplicate as the revision it would be; the last in the fold's own order
+    // (receive time, then the promise) wins, so batching changes nothing.
+    let best: { dup: HistoryEntry; promise: number; hash: string } | undefined;
+    for (const d of dups) {
+      const promise = d.event.estimatedDeliveryAt;
+      if (promise === undefined || d.event.status !== status || Math.abs(d.event.eventTime - lastEventTime) > this.skewMs) continue;
+      const hash = promiseRevisionHash(scanHash, d.receivedAt, promise);
+      if (best === undefined || hash > best.hash) best = { dup: d, promise, hash };
+    }
+    if (best === undefined || best.promise === base.carrierPromise) return undefined;
+    // Older than a revision of this scan already folded: it would change nothing (the fold keeps the later word).
+    const newest = hashOfOrderKey(base.maxKey ?? '');
+    if (isPromiseRevision(newest) && revisedScanHash(newest) === scanHash && newest >= best.hash) return undefined;
     // At the revised scan's time, so it sorts right after it (a composite duplicate's own time may differ a little).
-    const entry: HistoryEntry = { ...dup, event: { ...dup.event, eventTime: lastEventTime }, eventJson: undefined, hash: promiseRevisionHash(hashOfOrderKey(lastAppliedKey), dup.receivedAt, promise) };
+    const entry: HistoryEntry = { ...best.dup, event: { ...best.dup.event, eventTime: lastEventTime }, eventJson: undefined, hash: best.hash };
     if ((await this.d.store.tracking.appendHistory([entry])).size === 0) return undefined;
     const { after } = await this.fold(base.trackingNumber, base, [entry], now, metrics);
     metrics.count('promise_revised');

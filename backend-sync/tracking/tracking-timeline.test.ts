@@ -199,6 +199,24 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
       promises.push((await store.tracking.projection(tn))?.projection.carrierPromise);
     }
     expect(promises).toEqual([T + 3 * DAY, T + 3 * DAY]);
+    // Received in the same millisecond: the fold's order (then the promise) decides, in one batch or two.
+    const tied: Array<number | null | undefined> = [];
+    for (const [tn, oneBatch] of [['PB3', true], ['PB4', false]] as const) {
+      await rig.intake.accept({ source: 'canonical', body: '{}', receivedAt: now }, [held(tn, T + 2 * DAY)]);
+      await rig.applier.drain();
+      await rig.intake.accept({ source: 'poll', body: '{}', receivedAt: now + MIN }, [held(tn, T + 4 * DAY)]);
+      if (!oneBatch) await rig.applier.drain();
+      await rig.intake.accept({ source: 'aftership', body: '{}', receivedAt: now + MIN }, [held(tn, T + 3 * DAY)]);
+      await rig.applier.drain();
+      tied.push((await store.tracking.projection(tn))?.projection.carrierPromise);
+    }
+    expect(tied[0]).toBe(tied[1]);
+    // A revision older than the one in effect, arriving late, writes nothing.
+    const rows = (await store.tracking.history('PB1')).length;
+    await rig.intake.accept({ source: 'poll', body: '{}', receivedAt: now + 30_000 }, [held('PB1', T + 5 * DAY)]);
+    await rig.applier.drain();
+    expect(await store.tracking.history('PB1')).toHaveLength(rows);
+    expect((await store.tracking.projection('PB1'))?.projection.carrierPromise).toBe(T + 3 * DAY);
   });
 
   it('rebuilds every projection to exactly the live one, and reports and repairs one that was tampered with', async () => {

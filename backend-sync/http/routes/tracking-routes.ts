@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BackendError } from '../../shared/errors.js';
 import { TrackView, etaPassed, readModelRow, trackViewOf } from '../../tracking/read-model.js';
-import { etaFor } from '../../tracking/eta-seam.js';
+import { etaFor, type EtaWindow } from '../../tracking/eta-seam.js';
 import type { ReadModelRow } from '../../tracking/tracking-store.js';
 import { CanonicalTrackingBatch, TrackingNumber } from '../../tracking/tracking-event.js';
 import type { AppDeps } from '../app-deps.js';
@@ -22,22 +22,30 @@ const TrackParams = z.object({ trackingNumber: TrackingNumber });
 const storedJson = (docJson: string): TrackView => docJson as unknown as TrackView;
 
 const HOUR_MS = 3_600_000;
-/** The next whole hour after `ms` (strictly: an estimate of `now` on the hour must not change a minute later). */
-const hourUp = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS + HOUR_MS;
+const hourStart = (ms: number): number => Math.floor(ms / HOUR_MS) * HOUR_MS;
+
+/**
+ * A late parcel's window in whole hours: it is "from now on", so its values move every
+ * millisecond; these move only on the hour (so its ETag, and the 304s, hold for an hour).
+ * The ETA is the next hour, the window keeps its width rounded up to hours, and the
+ * earliest is the start of this hour (it may still come now).
+ */
+function inWholeHours(w: EtaWindow): EtaWindow {
+  const eta = hourStart(w.eta) + HOUR_MS;
+  return { ...w, eta, earliest: Math.min(hourStart(w.earliest), eta), latest: eta + Math.ceil((w.latest - w.eta) / HOUR_MS) * HOUR_MS };
+}
 
 export function trackingRoutes(app: App, d: AppDeps): void {
   // A stored ETA that has gone by (the parcel went quiet: the document is written only when a
   // scan comes) is estimated again from the projection, for this answer only: the applier
   // owns the read model, and a GET writing it could put an older state back.
-  // Rounded up to the hour: an estimate for a late parcel is "from now on", which moves every
-  // millisecond; whole hours keep its ETag (and the 304s) for an hour at a time.
   const estimatedAgain = async (stored: ReadModelRow): Promise<ReadModelRow> => {
     const doc = JSON.parse(stored.docJson) as { trackingNumber?: unknown };
     if (typeof doc.trackingNumber !== 'string') return stored;
     const p = await d.store.tracking.projection(doc.trackingNumber);
     if (p === undefined) return stored;
     const w = await etaFor(d.tracking.eta, p.projection);
-    return readModelRow(trackViewOf(p.projection, w === undefined ? undefined : { ...w, eta: hourUp(w.eta), earliest: hourUp(w.earliest), latest: hourUp(w.latest) }));
+    return readModelRow(trackViewOf(p.projection, w === undefined ? undefined : inWholeHours(w)));
   };
   // Scoped to these routes: the body is kept as received for the raw-payload table, and
   // JSON that does not parse reaches the handler (to be dead-lettered) instead of being

@@ -70,6 +70,10 @@ describe('AfterShip tracking webhooks', () => {
     const at = (checkpoints: unknown[], i: number) => tracking(parseAftershipWebhook({ ...hook, msg: { ...msg, checkpoints } })).events[i]?.eventTime;
     expect(at([sydney, bare], 1)).toBe(Date.parse('2026-11-20T04:00:00Z'));
     expect(at([sydney, bare, perth], 1)).toBe(Date.parse('2026-11-20T04:00:00Z'));
+    // Nothing named before it: UTC, in the first update and after a named one came (a zone
+    // borrowed from after it would move it by the whole offset, and it would enter history twice).
+    expect(at([bare], 0)).toBe(Date.parse('2026-11-20T15:00:00Z'));
+    expect(at([bare, sydney], 0)).toBe(Date.parse('2026-11-20T15:00:00Z'));
     // Each named time keeps its own zone: Sydney 22:00Z, Perth 23:00Z the next day, in order.
     expect(at([sydney, bare, perth], 2)).toBe(Date.parse('2026-11-20T23:00:00Z'));
   });

@@ -15,9 +15,8 @@ import { clip, issuesText, type SignatureCheck, type SkippedRecord, type Webhook
 // deduplication") is its carrierEventId when sent; older versions have none (event_id names
 // the delivery of the webhook, not a scan).
 // checkpoint_time is the checkpoint's local time: "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, or
-// YYYY-MM-DDTHH:MM:SS+TIMEZONE". Without a zone it borrows the offset of a checkpoint in the
-// same country that names one (the last before it in the list, else the first after it),
-// else reads UTC: a checkpoint's instant depends on nothing that a later resend can change,
+// YYYY-MM-DDTHH:MM:SS+TIMEZONE". Without a zone it borrows the offset of the last checkpoint
+// before it in the list, in the same country, that names one, else reads UTC: a checkpoint's instant depends on nothing that a later resend can change,
 // and offset-less checkpoints keep their order. (Bounding each by its created_at, or one
 // offset inferred from them all, was tried: the first put checkpoints recorded together on
 // one instant, the second moved a checkpoint between resends.) A date alone is the end of
@@ -92,8 +91,8 @@ function countryOf(c: Checkpoint): string {
 }
 
 /**
- * Per country, the offsets the payload's checkpoints name, in payload order (AfterShip lists
- * checkpoints oldest first and appends new ones), with their index.
+ * Per country, the offsets the payload's checkpoints name, with their index in the list
+ * (AfterShip's documented payloads list checkpoints oldest first).
  */
 type NamedOffsets = Map<string, Array<{ index: number; offsetMs: number }>>;
 
@@ -111,17 +110,16 @@ function namedOffsets(checkpoints: readonly Checkpoint[]): NamedOffsets {
 
 /**
  * The offset a checkpoint without one takes: that of the last checkpoint before it in the
- * same country that names one, else of the first after it. Chosen by position, not by
- * nearness in time, so the same checkpoint reads the same instant in every resend (the
- * whole list comes again with each update, new checkpoints at the end); an instant that
- * moved between resends would enter history twice.
+ * same country that names one. Only before it: AfterShip resends the whole list with each
+ * update and a new checkpoint is a newer one, listed after, so what lies before a checkpoint
+ * is the same in every resend, and so is its instant (one that moved would enter history
+ * twice). A list that were ever reordered could still move it.
  */
 function borrowedOffset(named: NamedOffsets, c: Checkpoint, index: number): number | undefined {
-  const list = named.get(countryOf(c)) ?? [];
   let before: number | undefined;
-  for (const o of list) {
-    if (o.index < index) before = o.offsetMs;
-    else return before ?? o.offsetMs;
+  for (const o of named.get(countryOf(c)) ?? []) {
+    if (o.index >= index) break;
+    before = o.offsetMs;
   }
   return before;
 }
