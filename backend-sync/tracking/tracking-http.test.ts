@@ -220,6 +220,17 @@ describe('tracking over HTTP and through the order', () => {
     expect((await app.inject({ method: 'GET', url: '/track/LATE-1', headers: { 'if-none-match': String(later.headers['etag']) } })).statusCode).toBe(200);
   });
 
+  it('serves a re-estimate still ahead as the estimator made it, not in whole hours', async () => {
+    await send([scan('AHEAD-1', 'in_transit', at(0), { estimatedDeliveryAt: f.clock.now() + 3_600_000 })]);
+    // The promise passes; the estimate falls back to the usual time from the last scan, still ahead.
+    f.clock.advance(2 * 3_600_000 + 17_000);
+    const served = (await (await f.app()).inject({ method: 'GET', url: '/track/AHEAD-1' })).json<{ eta: number; etaEarliest: number; etaLatest: number }>();
+    const stored = await f.store.tracking.projection('AHEAD-1');
+    const w = await f.services.tracking.eta(stored!.projection);
+    expect(w!.eta).toBeGreaterThan(f.clock.now());
+    expect(served).toMatchObject({ eta: w!.eta, etaEarliest: w!.earliest, etaLatest: w!.latest });
+  });
+
   it('refuses a shipment whose tracking number the timeline could never follow', async () => {
     const o = await paidOrder(f, 'ord-format', [{ lineId: 'l1', size: 'M' }]);
     const app = await f.app();

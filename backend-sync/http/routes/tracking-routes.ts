@@ -45,7 +45,8 @@ export function trackingRoutes(app: App, d: AppDeps): void {
     const p = await d.store.tracking.projection(doc.trackingNumber);
     if (p === undefined) return stored;
     const w = await etaFor(d.tracking.eta, p.projection);
-    return readModelRow(trackViewOf(p.projection, w === undefined ? undefined : inWholeHours(w)));
+    // Only a late estimate ("from now on") moves with the clock; one still ahead is served as made.
+    return readModelRow(trackViewOf(p.projection, w === undefined || w.eta > d.clock.now() ? w : inWholeHours(w)));
   };
   // Scoped to these routes: the body is kept as received for the raw-payload table, and
   // JSON that does not parse reaches the handler (to be dead-lettered) instead of being
