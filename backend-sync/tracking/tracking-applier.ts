@@ -270,6 +270,23 @@ export class TrackingApplier {
       if (list === undefined) accepted.set(e.trackingNumber, [e]);
       else list.push(e);
     }
+    // A revision of the scan the state rested on before this batch is folded with the batch's
+    // scans (it sorts right after that scan, before any newer one), as it would be had it come
+    // in a batch of its own first: a newer scan in the same batch must not hide it.
+    const early = [...promised].flatMap(([tn, dups]) => {
+      const stored = locked.get(tn)?.projection;
+      const rev = stored === undefined ? undefined : this.revisionFor(stored, dups);
+      return rev === undefined ? [] : [rev];
+    });
+    const earlyIn = early.length === 0 ? new Set<string>() : await t.appendHistory(early);
+    for (const rev of early) {
+      if (!earlyIn.has(rev.hash)) continue;
+      promised.delete(rev.trackingNumber);
+      metrics.count('promise_revised');
+      const list = accepted.get(rev.trackingNumber);
+      if (list === undefined) accepted.set(rev.trackingNumber, [rev]);
+      else list.push(rev);
+    }
 
     const changes: Array<{ after: TrackingProjection; newest: HistoryEntry; moves: TrackingChange[] }> = [];
     for (const [tn, list] of accepted) {
@@ -280,8 +297,8 @@ export class TrackingApplier {
       const before = stored.projection.events === 0 ? { ...stored.projection, carrier: (list[0] as HistoryEntry).event.carrier } : stored.projection;
       const { after, moves, flaggedNow } = await this.fold(tn, before, list, now, metrics);
       changes.push({ after, newest: newestOf(list), moves });
-      // Applied: entered history and moved the fold; the ones it refused count as flagged only.
-      metrics.count('applied', Math.max(0, list.length - flaggedNow));
+      // Applied: scans that entered history and moved the fold; the ones it refused count as flagged only.
+      metrics.count('applied', Math.max(0, list.filter((e) => !isPromiseRevision(e.hash)).length - flaggedNow));
     }
     for (const [tn, dups] of promised) {
       const at = changes.findIndex((c) => c.after.trackingNumber === tn);
@@ -350,6 +367,15 @@ export class TrackingApplier {
    * already held, revises nothing.
    */
   private async revisedPromise(base: TrackingProjection, dups: readonly HistoryEntry[], now: number, metrics: TrackingTally): Promise<{ after: TrackingProjection; entry: HistoryEntry } | undefined> {
+    const entry = this.revisionFor(base, dups);
+    if (entry === undefined || (await this.d.store.tracking.appendHistory([entry])).size === 0) return undefined;
+    const { after } = await this.fold(base.trackingNumber, base, [entry], now, metrics);
+    metrics.count('promise_revised');
+    return { after, entry };
+  }
+
+  /** The revision `dups` make of the scan `base` rests on, as a history entry; none when they make none. */
+  private revisionFor(base: TrackingProjection, dups: readonly HistoryEntry[]): HistoryEntry | undefined {
     const { lastAppliedKey, lastEventTime, status } = base;
     if (lastAppliedKey === null || lastEventTime === null) return undefined;
     const scanHash = hashOfOrderKey(lastAppliedKey);
@@ -367,11 +393,7 @@ export class TrackingApplier {
     const newest = hashOfOrderKey(base.maxKey ?? '');
     if (isPromiseRevision(newest) && revisedScanHash(newest) === scanHash && newest >= best.hash) return undefined;
     // At the revised scan's time, so it sorts right after it (a composite duplicate's own time may differ a little).
-    const entry: HistoryEntry = { ...best.dup, event: { ...best.dup.event, eventTime: lastEventTime }, eventJson: undefined, hash: best.hash };
-    if ((await this.d.store.tracking.appendHistory([entry])).size === 0) return undefined;
-    const { after } = await this.fold(base.trackingNumber, base, [entry], now, metrics);
-    metrics.count('promise_revised');
-    return { after, entry };
+    return { ...best.dup, event: { ...best.dup.event, eventTime: lastEventTime }, eventJson: undefined, hash: best.hash };
   }
 
   /**

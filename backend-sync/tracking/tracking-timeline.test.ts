@@ -211,6 +211,19 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
       tied.push((await store.tracking.projection(tn))?.projection.carrierPromise);
     }
     expect(tied[0]).toBe(tied[1]);
+    // A newer scan in the same batch as a revision does not hide it (the applier was behind).
+    const delayed: Array<number | null | undefined> = [];
+    for (const [tn, oneBatch] of [['PB5', true], ['PB6', false]] as const) {
+      const s1 = (p?: number) => scan(tn, 'in_transit', T, p === undefined ? {} : { estimatedDeliveryAt: p });
+      await rig.intake.accept({ source: 'easypost', body: '{}', receivedAt: now }, [s1(T + 2 * DAY)]);
+      await rig.applier.drain();
+      await rig.intake.accept({ source: 'easypost', body: '{}', receivedAt: now + MIN }, [s1(T + 5 * DAY)]);
+      if (!oneBatch) await rig.applier.drain();
+      await rig.intake.accept({ source: 'easypost', body: '{}', receivedAt: now + 2 * MIN }, [s1(), scan(tn, 'out_for_delivery', T + 60 * MIN)]);
+      await rig.applier.drain();
+      delayed.push((await store.tracking.projection(tn))?.projection.carrierPromise);
+    }
+    expect(delayed).toEqual([T + 5 * DAY, T + 5 * DAY]);
     // A revision older than the one in effect, arriving late, writes nothing.
     const rows = (await store.tracking.history('PB1')).length;
     await rig.intake.accept({ source: 'poll', body: '{}', receivedAt: now + 30_000 }, [held('PB1', T + 5 * DAY)]);
