@@ -281,7 +281,7 @@ export class TrackingApplier {
     const earlyIn = early.length === 0 ? new Set<string>() : await t.appendHistory(early);
     for (const rev of early) {
       if (!earlyIn.has(rev.hash)) continue;
-      promised.delete(rev.trackingNumber);
+      // Its duplicates stay: one of a newer scan in this batch may revise that one after the fold.
       metrics.count('promise_revised');
       const list = accepted.get(rev.trackingNumber);
       if (list === undefined) accepted.set(rev.trackingNumber, [rev]);

@@ -224,6 +224,21 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
       delayed.push((await store.tracking.projection(tn))?.projection.carrierPromise);
     }
     expect(delayed).toEqual([T + 5 * DAY, T + 5 * DAY]);
+    // ...nor does that revision hide one of the batch's own newer scan.
+    const both: Array<number | null | undefined> = [];
+    for (const [tn, oneBatch] of [['PB7', true], ['PB8', false]] as const) {
+      const s1 = (p: number) => scan(tn, 'in_transit', T, { estimatedDeliveryAt: p });
+      const x = (p: number) => scan(tn, 'out_for_delivery', T + 60 * MIN, { estimatedDeliveryAt: p });
+      await rig.intake.accept({ source: 'easypost', body: '{}', receivedAt: now }, [s1(T + 2 * DAY)]);
+      await rig.applier.drain();
+      for (const [k, events] of [[s1(T + 3 * DAY)], [s1(T + 3 * DAY), x(T + 4 * DAY)], [s1(T + 3 * DAY), x(T + 5 * DAY)]].entries()) {
+        await rig.intake.accept({ source: 'easypost', body: '{}', receivedAt: now + (k + 1) * MIN }, events);
+        if (!oneBatch) await rig.applier.drain();
+      }
+      await rig.applier.drain();
+      both.push((await store.tracking.projection(tn))?.projection.carrierPromise);
+    }
+    expect(both).toEqual([T + 5 * DAY, T + 5 * DAY]);
     // A revision older than the one in effect, arriving late, writes nothing.
     const rows = (await store.tracking.history('PB1')).length;
     await rig.intake.accept({ source: 'poll', body: '{}', receivedAt: now + 30_000 }, [held('PB1', T + 5 * DAY)]);

@@ -35,6 +35,16 @@ function inWholeHours(w: EtaWindow): EtaWindow {
   return { ...w, eta, earliest: Math.min(hourStart(w.earliest), eta), latest: eta + Math.ceil((w.latest - w.eta) / HOUR_MS) * HOUR_MS };
 }
 
+/**
+ * What of a re-estimate moves with the clock, in whole hours: a late one is "from now on"
+ * (inWholeHours); one still ahead may have its earliest pinned to now (the start of this
+ * hour then). The rest is served as the estimator made it.
+ */
+function steady(w: EtaWindow, now: number): EtaWindow {
+  if (w.eta <= now) return inWholeHours(w);
+  return w.earliest <= now ? { ...w, earliest: hourStart(w.earliest) } : w;
+}
+
 export function trackingRoutes(app: App, d: AppDeps): void {
   // A stored ETA that has gone by (the parcel went quiet: the document is written only when a
   // scan comes) is estimated again from the projection, for this answer only: the applier
@@ -45,8 +55,7 @@ export function trackingRoutes(app: App, d: AppDeps): void {
     const p = await d.store.tracking.projection(doc.trackingNumber);
     if (p === undefined) return stored;
     const w = await etaFor(d.tracking.eta, p.projection);
-    // Only a late estimate ("from now on") moves with the clock; one still ahead is served as made.
-    return readModelRow(trackViewOf(p.projection, w === undefined || w.eta > d.clock.now() ? w : inWholeHours(w)));
+    return readModelRow(trackViewOf(p.projection, w === undefined ? undefined : steady(w, d.clock.now())));
   };
   // Scoped to these routes: the body is kept as received for the raw-payload table, and
   // JSON that does not parse reaches the handler (to be dead-lettered) instead of being

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CanonicalTrackingEvent, TrackingNumber, type TrackingLocation } from '../tracking-event.js';
+import { CanonicalTrackingEvent, TrackingNumber, type TrackingLocation, type TrackingStatus } from '../tracking-event.js';
 import { aftershipCanonicalStatus } from './aftership-status-map.js';
 import { parseProviderTime, readWallClock, type TimeParse } from './provider-time.js';
 import { hmacSha256, safeEqual } from './webhook-signature.js';
@@ -17,12 +17,13 @@ import { clip, issuesText, type SignatureCheck, type SkippedRecord, type Webhook
 // checkpoint_time is the checkpoint's local time: "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, or
 // YYYY-MM-DDTHH:MM:SS+TIMEZONE". Without a zone it borrows the offset of the last checkpoint
 // before it in the list, in the same country, that names one, else reads UTC; a date alone
-// is the start of that local day. A guessed instant is never before the checkpoint listed
-// before it. A checkpoint's instant depends on nothing after it in the list, so a later
-// resend (new checkpoints come after) cannot move it, and guessed ones keep the list's
-// order. (Bounding each by its created_at, one offset inferred from them all, or borrowing
-// from a checkpoint after it were tried: the first put checkpoints recorded together on one
-// instant, the others moved a checkpoint between resends.)
+// is the end of that local day, never later than its created_at. A guessed instant is never
+// before the checkpoint listed before it if their statuses differ. A checkpoint's instant
+// depends on nothing after it in the list, so a later resend (new checkpoints come after)
+// cannot move it. (Bounding every time by its created_at, one offset inferred from them all,
+// or borrowing from a checkpoint after it were tried: the first put checkpoints recorded
+// together on one instant, the others moved a checkpoint between resends.) Left: a
+// date-only checkpoint listed before a timed one of the same day may land after it.
 // Field names differ between API versions: older ones send country_iso3 / country_name /
 // coordinates [lat, lng] / expected_delivery, newer ones country_region / country_region_name /
 // coordinate {latitude, longitude} / courier_estimated_delivery_date; both are read.
@@ -49,6 +50,7 @@ const CheckpointPayload = z.looseObject({
   coordinates: z.array(z.number()).nullish(),
   coordinate: z.looseObject({ latitude: z.number().nullish(), longitude: z.number().nullish() }).nullish(),
   slug: text,
+  created_at: text,
   hash: text,
 });
 
@@ -84,6 +86,8 @@ function location(c: Checkpoint): TrackingLocation | undefined {
   }
   return Object.keys(out).length === 0 ? undefined : out;
 }
+
+const DAY_MS = 86_400_000;
 
 function countryOf(c: Checkpoint): string {
   return (nonEmpty(c.country_iso3) ?? nonEmpty(c.country_region) ?? nonEmpty(c.country_name) ?? nonEmpty(c.country_region_name) ?? '').toUpperCase();
@@ -123,19 +127,34 @@ function borrowedOffset(named: NamedOffsets, c: Checkpoint, index: number): numb
   return before;
 }
 
+function recordedAt(c: Checkpoint): number | undefined {
+  const text = nonEmpty(c.created_at);
+  if (text === undefined) return undefined;
+  const r = parseProviderTime(text);
+  return r.ok ? r.ms : undefined;
+}
+
 /**
  * A checkpoint's instant (see the header): its own offset, else one borrowed from its country
- * in the payload, else UTC. A guessed instant (no offset of its own, or a date alone: the start
- * of that local day) is never before the checkpoint listed before it (`previous`): the list is
- * in time order, and a guess that put it earlier would make the fold flag a real step as
- * one backwards. That bound, too, depends only on what comes before, so it holds in every resend.
+ * in the payload, else UTC; a date alone is the end of that local day, never later than its
+ * created_at (it happened before AfterShip recorded it). A guessed instant (no offset of its
+ * own, or a date alone) is never before the checkpoint listed before it when their statuses
+ * differ (`previous`): the list is in time order, and a guess that put it earlier would make
+ * the fold flag a real step as one backwards. Of one status it is left where it is: on the
+ * previous one's instant it would be taken for that scan (the composite dedupe) and lost; a
+ * little early it is only a late scan of that status. Both bounds depend only on the
+ * checkpoint and what comes before it, so they hold in every resend.
  */
-function checkpointTime(c: Checkpoint, index: number, named: NamedOffsets, previous: number | undefined): TimeParse {
+function checkpointTime(c: Checkpoint, index: number, named: NamedOffsets, previous: { ms: number; status: TrackingStatus } | undefined, status: TrackingStatus): TimeParse {
   const w = readWallClock(c.checkpoint_time);
   if (!w.ok) return w;
   const offset = w.offsetMs ?? borrowedOffset(named, c, index) ?? 0;
-  let ms = w.wallMs - offset;
-  if ((w.offsetMs === undefined || w.dateOnly) && previous !== undefined) ms = Math.max(ms, previous);
+  let ms = (w.dateOnly ? w.wallMs + DAY_MS - 1 : w.wallMs) - offset;
+  if (w.dateOnly) {
+    const recorded = recordedAt(c);
+    if (recorded !== undefined) ms = Math.min(ms, recorded);
+  }
+  if ((w.offsetMs === undefined || w.dateOnly) && previous !== undefined && previous.status !== status) ms = Math.max(ms, previous.ms);
   if (ms < 0) return { ok: false, reason: `before 1970: ${c.checkpoint_time}` };
   return { ok: true, ms };
 }
@@ -159,7 +178,7 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
   const events: CanonicalTrackingEvent[] = [];
   const skipped: SkippedRecord[] = [];
   const named = namedOffsets(tracking.checkpoints);
-  let previous: number | undefined;
+  let previous: { ms: number; status: TrackingStatus } | undefined;
   for (const [index, c] of tracking.checkpoints.entries()) {
     const carrierStatus = nonEmpty(c.subtag) ?? c.tag;
     const status = aftershipCanonicalStatus(c.tag, c.subtag);
@@ -167,12 +186,12 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
       skipped.push({ index, carrierStatus, kind: 'unmapped', reason: status === undefined ? 'tag not in the AfterShip documentation' : 'tag carries no scan' });
       continue;
     }
-    const time = checkpointTime(c, index, named, previous);
+    const time = checkpointTime(c, index, named, previous, status);
     if (!time.ok) {
       skipped.push({ index, carrierStatus, kind: 'unreadable', reason: `msg.checkpoints.${String(index)}.checkpoint_time: ${time.reason}` });
       continue;
     }
-    previous = time.ms;
+    previous = { ms: time.ms, status };
     const id = nonEmpty(c.hash);
     const reason = nonEmpty(c.message) ?? nonEmpty(c.subtag_message);
     const loc = location(c);
