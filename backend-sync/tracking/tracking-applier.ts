@@ -239,31 +239,40 @@ export class TrackingApplier {
     const window = new BatchWindow();
     const entries: HistoryEntry[] = [];
     // Per number, the duplicates that carry a promise, in arrival order: one may revise it.
-    const promised = new Map<string, HistoryEntry[]>();
-    const duplicate = (level: DedupeLevel, e: HistoryEntry): void => {
+    // Kept apart by what they duplicate: a scan stored before this batch (its revision folds
+    // with the batch, right after that scan) or one of this batch's own (revised after the
+    // fold); a copy of an old scan must never revise a new one.
+    const promisedStored = new Map<string, HistoryEntry[]>();
+    const promisedBatch = new Map<string, HistoryEntry[]>();
+    const duplicate = (level: DedupeLevel, e: HistoryEntry, of: 'stored' | 'batch'): void => {
       metrics.dedupeHit(level);
       if (e.event.estimatedDeliveryAt === undefined) return;
+      const promised = of === 'stored' ? promisedStored : promisedBatch;
       const list = promised.get(e.trackingNumber);
       if (list === undefined) promised.set(e.trackingNumber, [e]);
       else list.push(e);
     };
     probes.forEach(({ row, hash, idKey, probe }, i) => {
       const entry: HistoryEntry = { trackingNumber: row.trackingNumber, hash, source: row.source, payloadId: row.payloadId, receivedAt: row.receivedAt, event: row.event, eventJson: row.eventJson };
-      if (owners[i] !== true || (idKey !== undefined && !recorded.has(idKey))) return duplicate('carrier_event_id', entry);
-      if (near[i] === true || window.hits(probe)) return duplicate('composite', entry);
-      if (known.has(hash) || takenHashes.has(hash)) return duplicate('payload_hash', entry);
+      if (idKey !== undefined && existing.has(idKey)) return duplicate('carrier_event_id', entry, 'stored');
+      if (owners[i] !== true) return duplicate('carrier_event_id', entry, 'batch');
+      if (idKey !== undefined && !recorded.has(idKey)) return duplicate('carrier_event_id', entry, 'stored');
+      if (near[i] === true) return duplicate('composite', entry, 'stored');
+      if (window.hits(probe)) return duplicate('composite', entry, 'batch');
+      if (known.has(hash)) return duplicate('payload_hash', entry, 'stored');
+      if (takenHashes.has(hash)) return duplicate('payload_hash', entry, 'batch');
       takenHashes.add(hash);
       window.add(row.event);
       entries.push(entry);
     });
-    if (entries.length === 0 && promised.size === 0) return;
+    if (entries.length === 0 && promisedStored.size === 0 && promisedBatch.size === 0) return;
     // The history is unique on the hash (the third level): one appended by another
     // transaction since the read above is recognised here.
     const appended = entries.length === 0 ? new Set<string>() : await t.appendHistory(entries);
     const accepted = new Map<string, HistoryEntry[]>();
     for (const e of entries) {
       if (!appended.has(e.hash)) {
-        duplicate('payload_hash', e);
+        duplicate('payload_hash', e, 'stored');
         continue;
       }
       const list = accepted.get(e.trackingNumber);
@@ -273,7 +282,7 @@ export class TrackingApplier {
     // A revision of the scan the state rested on before this batch is folded with the batch's
     // scans (it sorts right after that scan, before any newer one), as it would be had it come
     // in a batch of its own first: a newer scan in the same batch must not hide it.
-    const early = [...promised].flatMap(([tn, dups]) => {
+    const early = [...promisedStored].flatMap(([tn, dups]) => {
       const stored = locked.get(tn)?.projection;
       const rev = stored === undefined ? undefined : this.revisionFor(stored, dups);
       return rev === undefined ? [] : [rev];
@@ -281,7 +290,6 @@ export class TrackingApplier {
     const earlyIn = early.length === 0 ? new Set<string>() : await t.appendHistory(early);
     for (const rev of early) {
       if (!earlyIn.has(rev.hash)) continue;
-      // Its duplicates stay: one of a newer scan in this batch may revise that one after the fold.
       metrics.count('promise_revised');
       const list = accepted.get(rev.trackingNumber);
       if (list === undefined) accepted.set(rev.trackingNumber, [rev]);
@@ -300,7 +308,7 @@ export class TrackingApplier {
       // Applied: scans that entered history and moved the fold; the ones it refused count as flagged only.
       metrics.count('applied', Math.max(0, list.filter((e) => !isPromiseRevision(e.hash)).length - flaggedNow));
     }
-    for (const [tn, dups] of promised) {
+    for (const [tn, dups] of promisedBatch) {
       const at = changes.findIndex((c) => c.after.trackingNumber === tn);
       const base = at >= 0 ? (changes[at] as (typeof changes)[number]).after : locked.get(tn)?.projection;
       if (base === undefined) continue;

@@ -239,6 +239,27 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
       both.push((await store.tracking.projection(tn))?.projection.carrierPromise);
     }
     expect(both).toEqual([T + 5 * DAY, T + 5 * DAY]);
+    // A copy of the stored scan (another source, 50 s off) never revises the batch's newer scan,
+    // whether it brings a new promise or repeats the held one.
+    for (const [k, copied] of [T + 3 * DAY, T + 2 * DAY].entries()) {
+      const ends: Array<{ promise: number | null | undefined; revised: number }> = [];
+      for (const oneBatch of [true, false]) {
+        const tn = `PC${String(k)}${oneBatch ? 'a' : 'b'}`;
+        const revised0 = rig.metrics.counts.promise_revised;
+        await rig.intake.accept({ source: 'easypost', body: '{}', receivedAt: now }, [scan(tn, 'in_transit', T, { estimatedDeliveryAt: T + 2 * DAY })]);
+        await rig.applier.drain();
+        const copy = scan(tn, 'in_transit', T + 50_000, { carrierStatus: 'IT', estimatedDeliveryAt: copied });
+        const newer = scan(tn, 'in_transit', T + 61_000, { location: { city: 'Next' }, estimatedDeliveryAt: T + 4 * DAY });
+        for (const events of oneBatch ? [[copy, newer]] : [[copy], [newer]]) {
+          await rig.intake.accept({ source: 'poll', body: '{}', receivedAt: now + MIN }, events);
+          if (!oneBatch) await rig.applier.drain();
+        }
+        await rig.applier.drain();
+        ends.push({ promise: (await store.tracking.projection(tn))?.projection.carrierPromise, revised: rig.metrics.counts.promise_revised - revised0 });
+      }
+      expect(ends[0]).toEqual(ends[1]);
+      expect(ends[0]?.promise).toBe(T + 4 * DAY);
+    }
     // A revision older than the one in effect, arriving late, writes nothing.
     const rows = (await store.tracking.history('PB1')).length;
     await rig.intake.accept({ source: 'poll', body: '{}', receivedAt: now + 30_000 }, [held('PB1', T + 5 * DAY)]);

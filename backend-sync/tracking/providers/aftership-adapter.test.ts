@@ -78,35 +78,31 @@ describe('AfterShip tracking webhooks', () => {
     expect(at([sydney, bare, perth], 2)).toBe(Date.parse('2026-11-20T23:00:00Z'));
   });
 
-  it('takes a checkpoint time given as a date alone (documented: YYYY-MM-DD) as the end of that local day, never later than AfterShip recorded it', () => {
-    const r = tracking(parseAftershipWebhook(oneCheckpoint({ checkpoint_time: '2026-11-19', created_at: '2026-11-19T17:10:02+00:00' })));
-    expect(r.events[0]?.eventTime).toBe(Date.parse('2026-11-19T17:10:02Z'));
-    const unbounded = tracking(parseAftershipWebhook(oneCheckpoint({ checkpoint_time: '2026-11-19', created_at: undefined, country_iso3: 'FRA', country_name: 'France' })));
-    expect(unbounded.events[0]?.eventTime).toBe(Date.parse('2026-11-19T23:59:59.999Z'));
-  });
-
-  it('never puts a guessed instant before the checkpoint listed before it when their statuses differ, and leaves one of the same status where it is', () => {
+  it('takes a checkpoint time given as a date alone (documented: YYYY-MM-DD) as the start of that local day, so it stays before the timed scans of that day', () => {
+    expect(tracking(parseAftershipWebhook(oneCheckpoint({ checkpoint_time: '2026-11-19', country_iso3: 'FRA', country_name: 'France' }))).events[0]?.eventTime).toBe(Date.parse('2026-11-19T00:00:00Z'));
     const hook = json('aftership-tracking-update.json');
     const msg = hook['msg'] as Record<string, unknown>;
     const base = (msg['checkpoints'] as Array<Record<string, unknown>>)[1];
-    const times = (checkpoints: unknown[]) => tracking(parseAftershipWebhook({ ...hook, msg: { ...msg, checkpoints } })).events.map((e) => [e.status, new Date(e.eventTime).toISOString()]);
-    const usa = { ...base, country_iso3: 'USA', country_name: 'United States', tag: 'InTransit', subtag: 'InTransit_002', checkpoint_time: '2026-11-20T10:00:00-08:00' };
-    // Across a border, a zone nothing names read as UTC would fall before the scan listed before it.
-    const canOut = { ...base, country_iso3: 'CAN', country_name: 'Canada', tag: 'OutForDelivery', subtag: 'OutForDelivery_001', checkpoint_time: '2026-11-20T12:30:00' };
-    expect(times([usa, canOut])).toEqual([
-      ['picked_up', '2026-11-20T18:00:00.000Z'],
-      ['out_for_delivery', '2026-11-20T18:00:00.000Z'],
+    const r = tracking(
+      parseAftershipWebhook({
+        ...hook,
+        msg: {
+          ...msg,
+          checkpoints: [
+            { ...base, tag: 'InfoReceived', subtag: 'InfoReceived_001', checkpoint_time: '2026-11-19T17:00:00+01:00' },
+            // A date-only pickup scan of the next day, recorded late; then a timed scan that day.
+            { ...base, tag: 'InTransit', subtag: 'InTransit_002', checkpoint_time: '2026-11-20', created_at: '2026-11-20T17:10:02+00:00' },
+            { ...base, tag: 'OutForDelivery', subtag: 'OutForDelivery_001', checkpoint_time: '2026-11-20T09:00:00+01:00' },
+          ],
+        },
+      }),
+    );
+    // Its day starts at the borrowed +01:00: 23:00Z the day before, and it stays before the 08:00Z scan.
+    expect(r.events.map((e) => [e.status, new Date(e.eventTime).toISOString()])).toEqual([
+      ['label_created', '2026-11-19T16:00:00.000Z'],
+      ['picked_up', '2026-11-19T23:00:00.000Z'],
+      ['out_for_delivery', '2026-11-20T08:00:00.000Z'],
     ]);
-    // Of one status it stays (on the same instant the composite dedupe would take it for that scan and lose it).
-    const canIn = { ...canOut, tag: 'InTransit', subtag: 'InTransit_002' };
-    expect(times([usa, canIn])).toEqual([
-      ['picked_up', '2026-11-20T18:00:00.000Z'],
-      ['picked_up', '2026-11-20T12:30:00.000Z'],
-    ]);
-    // Date-only scans of one status on one day keep their own instants (when AfterShip recorded each).
-    const paris = { ...base, city: 'Paris', tag: 'InTransit', subtag: 'InTransit_003', checkpoint_time: '2026-11-20', created_at: '2026-11-20T09:00:00+00:00' };
-    const lyon = { ...paris, city: 'Lyon', created_at: '2026-11-20T15:00:00+00:00' };
-    expect(times([paris, lyon]).map(([, t]) => t)).toEqual(['2026-11-20T09:00:00.000Z', '2026-11-20T15:00:00.000Z']);
   });
 
   it("takes a checkpoint's hash (API 2026-07) as its carrier event id", () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CanonicalTrackingEvent, TrackingNumber, type TrackingLocation, type TrackingStatus } from '../tracking-event.js';
+import { CanonicalTrackingEvent, TrackingNumber, type TrackingLocation } from '../tracking-event.js';
 import { aftershipCanonicalStatus } from './aftership-status-map.js';
 import { parseProviderTime, readWallClock, type TimeParse } from './provider-time.js';
 import { hmacSha256, safeEqual } from './webhook-signature.js';
@@ -17,13 +17,16 @@ import { clip, issuesText, type SignatureCheck, type SkippedRecord, type Webhook
 // checkpoint_time is the checkpoint's local time: "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, or
 // YYYY-MM-DDTHH:MM:SS+TIMEZONE". Without a zone it borrows the offset of the last checkpoint
 // before it in the list, in the same country, that names one, else reads UTC; a date alone
-// is the end of that local day, never later than its created_at. A guessed instant is never
-// before the checkpoint listed before it if their statuses differ. A checkpoint's instant
-// depends on nothing after it in the list, so a later resend (new checkpoints come after)
-// cannot move it. (Bounding every time by its created_at, one offset inferred from them all,
-// or borrowing from a checkpoint after it were tried: the first put checkpoints recorded
-// together on one instant, the others moved a checkpoint between resends.) Left: a
-// date-only checkpoint listed before a timed one of the same day may land after it.
+// is the start of that local day. A checkpoint's instant depends on nothing after it in the
+// list, so a later resend (new checkpoints come after) cannot move it. Bounds tried and
+// withdrawn, each broken by a review: its created_at (checkpoints recorded together fell on
+// one instant; a date-only pickup landed after the day's timed scans), one offset inferred
+// from a country's checkpoints or borrowed from one after it (instants moved between
+// resends), and the instant of the checkpoint before it (one of the same status fell on it
+// and the composite dedupe dropped it). Left: a zone nothing in the payload names is read as
+// UTC, so across a border such a checkpoint can sort before the one listed before it (the
+// fold flags it for review), and two date-only checkpoints of one status on one day are one
+// scan to the composite dedupe.
 // Field names differ between API versions: older ones send country_iso3 / country_name /
 // coordinates [lat, lng] / expected_delivery, newer ones country_region / country_region_name /
 // coordinate {latitude, longitude} / courier_estimated_delivery_date; both are read.
@@ -50,7 +53,6 @@ const CheckpointPayload = z.looseObject({
   coordinates: z.array(z.number()).nullish(),
   coordinate: z.looseObject({ latitude: z.number().nullish(), longitude: z.number().nullish() }).nullish(),
   slug: text,
-  created_at: text,
   hash: text,
 });
 
@@ -86,8 +88,6 @@ function location(c: Checkpoint): TrackingLocation | undefined {
   }
   return Object.keys(out).length === 0 ? undefined : out;
 }
-
-const DAY_MS = 86_400_000;
 
 function countryOf(c: Checkpoint): string {
   return (nonEmpty(c.country_iso3) ?? nonEmpty(c.country_region) ?? nonEmpty(c.country_name) ?? nonEmpty(c.country_region_name) ?? '').toUpperCase();
@@ -127,34 +127,15 @@ function borrowedOffset(named: NamedOffsets, c: Checkpoint, index: number): numb
   return before;
 }
 
-function recordedAt(c: Checkpoint): number | undefined {
-  const text = nonEmpty(c.created_at);
-  if (text === undefined) return undefined;
-  const r = parseProviderTime(text);
-  return r.ok ? r.ms : undefined;
-}
-
 /**
  * A checkpoint's instant (see the header): its own offset, else one borrowed from its country
- * in the payload, else UTC; a date alone is the end of that local day, never later than its
- * created_at (it happened before AfterShip recorded it). A guessed instant (no offset of its
- * own, or a date alone) is never before the checkpoint listed before it when their statuses
- * differ (`previous`): the list is in time order, and a guess that put it earlier would make
- * the fold flag a real step as one backwards. Of one status it is left where it is: on the
- * previous one's instant it would be taken for that scan (the composite dedupe) and lost; a
- * little early it is only a late scan of that status. Both bounds depend only on the
- * checkpoint and what comes before it, so they hold in every resend.
+ * in the payload, else UTC; a date alone is the start of that local day. It depends only on
+ * the checkpoint and what is listed before it, so every resend reads the same instant.
  */
-function checkpointTime(c: Checkpoint, index: number, named: NamedOffsets, previous: { ms: number; status: TrackingStatus } | undefined, status: TrackingStatus): TimeParse {
+function checkpointTime(c: Checkpoint, index: number, named: NamedOffsets): TimeParse {
   const w = readWallClock(c.checkpoint_time);
   if (!w.ok) return w;
-  const offset = w.offsetMs ?? borrowedOffset(named, c, index) ?? 0;
-  let ms = (w.dateOnly ? w.wallMs + DAY_MS - 1 : w.wallMs) - offset;
-  if (w.dateOnly) {
-    const recorded = recordedAt(c);
-    if (recorded !== undefined) ms = Math.min(ms, recorded);
-  }
-  if ((w.offsetMs === undefined || w.dateOnly) && previous !== undefined && previous.status !== status) ms = Math.max(ms, previous.ms);
+  const ms = w.wallMs - (w.offsetMs ?? borrowedOffset(named, c, index) ?? 0);
   if (ms < 0) return { ok: false, reason: `before 1970: ${c.checkpoint_time}` };
   return { ok: true, ms };
 }
@@ -178,7 +159,6 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
   const events: CanonicalTrackingEvent[] = [];
   const skipped: SkippedRecord[] = [];
   const named = namedOffsets(tracking.checkpoints);
-  let previous: { ms: number; status: TrackingStatus } | undefined;
   for (const [index, c] of tracking.checkpoints.entries()) {
     const carrierStatus = nonEmpty(c.subtag) ?? c.tag;
     const status = aftershipCanonicalStatus(c.tag, c.subtag);
@@ -186,12 +166,11 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
       skipped.push({ index, carrierStatus, kind: 'unmapped', reason: status === undefined ? 'tag not in the AfterShip documentation' : 'tag carries no scan' });
       continue;
     }
-    const time = checkpointTime(c, index, named, previous, status);
+    const time = checkpointTime(c, index, named);
     if (!time.ok) {
       skipped.push({ index, carrierStatus, kind: 'unreadable', reason: `msg.checkpoints.${String(index)}.checkpoint_time: ${time.reason}` });
       continue;
     }
-    previous = { ms: time.ms, status };
     const id = nonEmpty(c.hash);
     const reason = nonEmpty(c.message) ?? nonEmpty(c.subtag_message);
     const loc = location(c);
