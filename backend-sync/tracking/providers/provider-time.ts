@@ -5,6 +5,8 @@
 const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/;
 const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
 
+const DAY_MS = 86_400_000;
+
 export type TimeParse = { ok: true; ms: number } | { ok: false; reason: string };
 
 function daysIn(year: number, month: number): number {
@@ -33,23 +35,12 @@ export interface TimeOptions {
 }
 
 export function parseProviderTime(text: string, o: TimeOptions = {}): TimeParse {
-  const d = DATE_ONLY.exec(text);
-  if (d !== null) {
-    if (o.dateOnlyAsEndOfDay !== true) return { ok: false, reason: `date without a time: ${text}` };
-    const [y, mo, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
-    if (mo < 1 || mo > 12 || day < 1 || day > daysIn(y, mo)) return { ok: false, reason: `not a calendar date: ${text}` };
-    return { ok: true, ms: Date.UTC(y, mo - 1, day, 23, 59, 59, 999) };
-  }
-  const m = INSTANT.exec(text);
-  if (m === null) return { ok: false, reason: `not an ISO 8601 date-time: ${text.slice(0, 40)}` };
-  const [y, mo, day, h, mi, s] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i])) as [number, number, number, number, number, number];
-  if (mo < 1 || mo > 12 || day < 1 || day > daysIn(y, mo) || h > 23 || mi > 59 || s > 59) return { ok: false, reason: `field out of range: ${text}` };
-  const zone = m[8];
-  if (zone === undefined && o.localAsUtc !== true) return { ok: false, reason: `date-time without an offset: ${text}` };
-  const off = zone === undefined ? 0 : offsetMs(zone);
-  if (off === undefined) return { ok: false, reason: `offset out of range: ${text}` };
-  const frac = m[7] === undefined ? 0 : Math.floor(Number(`0.${m[7]}`) * 1000);
-  const ms = Date.UTC(y, mo - 1, day, h, mi, s, frac) - off;
+  if (o.dateOnlyAsEndOfDay !== true && DATE_ONLY.test(text)) return { ok: false, reason: `date without a time: ${text}` };
+  const w = readWallClock(text);
+  if (!w.ok) return w;
+  if (w.dateOnly) return { ok: true, ms: w.wallMs + DAY_MS - 1 };
+  if (w.offsetMs === undefined && o.localAsUtc !== true) return { ok: false, reason: `date-time without an offset: ${text}` };
+  const ms = w.wallMs - (w.offsetMs ?? 0);
   if (ms < 0) return { ok: false, reason: `before 1970: ${text}` };
   return { ok: true, ms };
 }
@@ -59,8 +50,8 @@ export type WallClock = { ok: true; wallMs: number; offsetMs: number | undefined
 
 /**
  * Reads a time as written, without deciding its zone: a date alone, a time without an offset
- * or one with it, each range-checked as parseProviderTime does. For AfterShip checkpoints,
- * whose zone the adapter works out from the rest of the payload.
+ * or one with it, each range-checked. parseProviderTime decides the zone from its options;
+ * the AfterShip adapter works a checkpoint's out from the rest of the payload.
  */
 export function readWallClock(text: string): WallClock {
   const d = DATE_ONLY.exec(text);
