@@ -74,9 +74,7 @@ class BatchWindow {
 
   add(e: { trackingNumber: string; status: string; eventTime: number }): void {
     const k = `${e.trackingNumber}\u0000${e.status}`;
-    const list = this.times.get(k);
-    if (list === undefined) this.times.set(k, [e.eventTime]);
-    else list.push(e.eventTime);
+    pushTo(this.times, k, e.eventTime);
   }
 }
 
@@ -154,9 +152,7 @@ export class TrackingApplier {
       if (rows.length === 0) return { handled: 0, tally };
       const byNumber = new Map<string, InboxRow[]>();
       for (const r of rows) {
-        const list = byNumber.get(r.trackingNumber);
-        if (list === undefined) byNumber.set(r.trackingNumber, [r]);
-        else list.push(r);
+        pushTo(byNumber, r.trackingNumber, r);
       }
       const groups = [...byNumber.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
       const deferred = new Set<string>();
@@ -247,10 +243,7 @@ export class TrackingApplier {
     const duplicate = (level: DedupeLevel, e: HistoryEntry, of: 'stored' | 'batch'): void => {
       metrics.dedupeHit(level);
       if (e.event.estimatedDeliveryAt === undefined) return;
-      const promised = of === 'stored' ? promisedStored : promisedBatch;
-      const list = promised.get(e.trackingNumber);
-      if (list === undefined) promised.set(e.trackingNumber, [e]);
-      else list.push(e);
+      pushTo(of === 'stored' ? promisedStored : promisedBatch, e.trackingNumber, e);
     };
     probes.forEach(({ row, hash, idKey, probe }, i) => {
       const entry: HistoryEntry = { trackingNumber: row.trackingNumber, hash, source: row.source, payloadId: row.payloadId, receivedAt: row.receivedAt, event: row.event, eventJson: row.eventJson };
@@ -275,9 +268,7 @@ export class TrackingApplier {
         duplicate('payload_hash', e, 'stored');
         continue;
       }
-      const list = accepted.get(e.trackingNumber);
-      if (list === undefined) accepted.set(e.trackingNumber, [e]);
-      else list.push(e);
+      pushTo(accepted, e.trackingNumber, e);
     }
     // A revision of the scan the state rested on before this batch is folded with the batch's
     // scans (it sorts right after that scan, before any newer one), as it would be had it come
@@ -291,9 +282,7 @@ export class TrackingApplier {
     for (const rev of early) {
       if (!earlyIn.has(rev.hash)) continue;
       metrics.count('promise_revised');
-      const list = accepted.get(rev.trackingNumber);
-      if (list === undefined) accepted.set(rev.trackingNumber, [rev]);
-      else list.push(rev);
+      pushTo(accepted, rev.trackingNumber, rev);
     }
 
     const changes: Array<{ after: TrackingProjection; newest: HistoryEntry; moves: TrackingChange[] }> = [];
@@ -309,12 +298,12 @@ export class TrackingApplier {
       metrics.count('applied', Math.max(0, list.filter((e) => !isPromiseRevision(e.hash)).length - flaggedNow));
     }
     for (const [tn, dups] of promisedBatch) {
-      const at = changes.findIndex((c) => c.after.trackingNumber === tn);
-      const base = at >= 0 ? (changes[at] as (typeof changes)[number]).after : locked.get(tn)?.projection;
+      const change = changes.find((c) => c.after.trackingNumber === tn);
+      const base = change?.after ?? locked.get(tn)?.projection;
       if (base === undefined) continue;
       const revised = await this.revisedPromise(base, dups, now, metrics);
       if (revised === undefined) continue;
-      if (at >= 0) (changes[at] as (typeof changes)[number]).after = revised.after;
+      if (change !== undefined) change.after = revised.after;
       else changes.push({ after: revised.after, newest: revised.entry, moves: [] });
     }
     if (changes.length === 0) return;
@@ -464,4 +453,11 @@ export function foldEventOf(h: HistoryRow): FoldEvent {
 
 function sameMembers<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+/** Appends `value` to the list under `key`, starting one when there is none. */
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
 }
