@@ -204,9 +204,11 @@ export class TrackingPoller {
   /**
    * The entries still held under the lease they were claimed with. One withdrawn while its
    * request was out (its shipment cancelled: withdraw frees the lease) or taken over by
-   * another instance is not ours any more: its events would reach the applier, whose news
-   * re-arms a withdrawn entry, and the cancelled number would be polled for good. The lease
-   * lives in the store, so this holds across instances; an entry's read is the fence check.
+   * another instance is not ours any more, and its answer is dropped. (It was the guard
+   * against the applier's news re-arming a withdrawn entry; since an applied event alone no
+   * longer re-arms one, that is the schedule's own rule, and this only saves the intake a
+   * poll nobody waits for.) The lease lives in the store, so this holds across instances;
+   * an entry's read is the fence check.
    */
   private async stillHeld(client: CarrierTrackingClient, batch: readonly PollEntry[]): Promise<PollEntry[]> {
     const held: PollEntry[] = [];
