@@ -167,11 +167,15 @@ export class TrackingPoller {
     }
     state.failures = 0;
 
-    const held = await this.stillHeld(client, batch);
+    // Every answer is ingested, also one for a number withdrawn (its shipment cancelled) or
+    // taken over by another instance while the request was out: its scans are real, and the
+    // intake's dedupe makes a second copy harmless. Only the schedule is fenced: reschedule
+    // keeps nothing for an entry whose lease is gone, and an applied event alone never
+    // re-arms a withdrawn one (poll-schedule-news.ts).
     const receivedAt = clock.now();
     const events: CanonicalTrackingEvent[] = [];
     const unparseable: string[] = [];
-    for (const e of held) {
+    for (const e of batch) {
       const r = result.results.get(e.trackingNumber);
       if (r?.ok === true) events.push(...r.events);
       else if (r?.code === 'UNPARSEABLE') unparseable.push(`${e.trackingNumber}: ${r.reason}`);
@@ -183,11 +187,11 @@ export class TrackingPoller {
       } catch (err) {
         // Not persisted: the events are fetched again at the retry, nothing is lost.
         this.log.error({ carrier: client.carrier, events: events.length, err: message(err) }, 'tracking.poll_intake_failed');
-        for (const e of held) await this.reschedule(e, decideAfterFailure(e, { code: 'TRANSIENT' }, clock.now(), this.o.random(), this.policy));
+        for (const e of batch) await this.reschedule(e, decideAfterFailure(e, { code: 'TRANSIENT' }, clock.now(), this.o.random(), this.policy));
         return batch.length;
       }
     }
-    for (const e of held) {
+    for (const e of batch) {
       const r = result.results.get(e.trackingNumber) ?? { ok: false, code: 'NOT_FOUND', reason: 'absent from the response' };
       if (!r.ok) {
         this.log.info({ trackingNumber: e.trackingNumber, carrier: client.carrier, code: r.code, reason: r.reason }, 'tracking.poll_number_failed');
@@ -199,25 +203,6 @@ export class TrackingPoller {
     }
     this.log.debug({ carrier: client.carrier, numbers: batch.length, events: events.length }, 'tracking.poll_applied');
     return batch.length;
-  }
-
-  /**
-   * The entries still held under the lease they were claimed with. One withdrawn while its
-   * request was out (its shipment cancelled: withdraw frees the lease) or taken over by
-   * another instance is not ours any more, and its answer is dropped. (It was the guard
-   * against the applier's news re-arming a withdrawn entry; since an applied event alone no
-   * longer re-arms one, that is the schedule's own rule, and this only saves the intake a
-   * poll nobody waits for.) The lease lives in the store, so this holds across instances;
-   * an entry's read is the fence check.
-   */
-  private async stillHeld(client: CarrierTrackingClient, batch: readonly PollEntry[]): Promise<PollEntry[]> {
-    const held: PollEntry[] = [];
-    for (const e of batch) {
-      const stored = await this.o.schedule.get(e.trackingNumber);
-      if (stored !== undefined && stored.leaseUntil === e.leaseUntil) held.push(e);
-      else this.log.info({ trackingNumber: e.trackingNumber, carrier: client.carrier, nextPollAt: stored?.nextPollAt ?? null }, 'tracking.poll_result_dropped');
-    }
-    return held;
   }
 
   /** Gives claimed entries back untouched (still due, same failures), for whoever polls next. */
