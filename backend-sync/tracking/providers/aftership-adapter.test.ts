@@ -110,9 +110,45 @@ describe('AfterShip tracking webhooks', () => {
     expect(r.events[0]?.carrierEventId).toBe('a3f9c2e17b');
   });
 
-  it('puts the courier estimate (a date) on the newest checkpoint, as the end of that day', () => {
+  it('puts the courier estimate (a date) on the newest checkpoint, as the end of that day at the destination', () => {
     const r = tracking(parseAftershipWebhook(json('aftership-tracking-update.json')));
-    expect(r.events.filter((e) => e.estimatedDeliveryAt !== undefined).map((e) => [e.status, e.estimatedDeliveryAt])).toEqual([['out_for_delivery', Date.parse('2026-11-21T23:59:59.999Z')]]);
+    // Destination DEU, whose checkpoints name +01:00: the 21st ends at 22:59:59.999Z, not a
+    // Berlin hour into the 22nd.
+    expect(r.events.filter((e) => e.estimatedDeliveryAt !== undefined).map((e) => [e.status, e.estimatedDeliveryAt])).toEqual([['out_for_delivery', Date.parse('2026-11-21T22:59:59.999Z')]]);
+  });
+
+  describe('the zone of a promise without an offset', () => {
+    const cp = { tag: 'InTransit', subtag: 'InTransit_001', message: 'Processed' };
+    const promiseOf = (msg: Record<string, unknown>): string | undefined => {
+      const r = tracking(parseAftershipWebhook({ event: 'tracking_update', msg: { tracking_number: 'AS100', slug: 'dhl', tag: 'InTransit', ...msg } }));
+      const at = r.events.find((e) => e.estimatedDeliveryAt !== undefined)?.estimatedDeliveryAt;
+      return at === undefined ? undefined : new Date(at).toISOString();
+    };
+
+    it("takes the destination country's last named offset, over a later one elsewhere", () => {
+      const checkpoints = [
+        { ...cp, checkpoint_time: '2026-11-19T10:00:00-05:00', country_iso3: 'USA' },
+        { ...cp, checkpoint_time: '2026-11-20T10:00:00+01:00', country_iso3: 'DEU' },
+        { ...cp, checkpoint_time: '2026-11-20T18:00:00+00:00', country_iso3: 'GBR' },
+      ];
+      expect(promiseOf({ destination_country_iso3: 'DEU', expected_delivery: '2026-11-22', checkpoints })).toBe('2026-11-22T22:59:59.999Z');
+      expect(promiseOf({ destination_country_region: 'deu', expected_delivery: '2026-11-22T12:00:00', checkpoints })).toBe('2026-11-22T11:00:00.000Z');
+    });
+
+    it('takes the last named offset of any checkpoint before the parcel has a named scan in the destination', () => {
+      const checkpoints = [
+        { ...cp, checkpoint_time: '2026-11-19T10:00:00+01:00', country_iso3: 'DEU' },
+        { ...cp, checkpoint_time: '2026-11-20T09:00:00+08:00', country_iso3: 'CHN' },
+        { ...cp, checkpoint_time: '2026-11-20T20:00:00', country_iso3: 'USA' },
+      ];
+      expect(promiseOf({ destination_country_iso3: 'USA', expected_delivery: '2026-11-25', checkpoints })).toBe('2026-11-25T15:59:59.999Z');
+    });
+
+    it('reads UTC when no checkpoint names an offset, and keeps an offset the promise names', () => {
+      const checkpoints = [{ ...cp, checkpoint_time: '2026-11-20T10:00:00', country_iso3: 'DEU' }];
+      expect(promiseOf({ destination_country_iso3: 'DEU', expected_delivery: '2026-11-22', checkpoints })).toBe('2026-11-22T23:59:59.999Z');
+      expect(promiseOf({ destination_country_iso3: 'DEU', expected_delivery: '2026-11-22T18:00:00-03:00', checkpoints: [{ ...cp, checkpoint_time: '2026-11-20T10:00:00+01:00', country_iso3: 'DEU' }] })).toBe('2026-11-22T21:00:00.000Z');
+    });
   });
 
   it('reads the newer field names too (country_region, coordinate)', () => {

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { CanonicalTrackingEvent, TrackingNumber, type TrackingLocation } from '../tracking-event.js';
 import { aftershipCanonicalStatus } from './aftership-status-map.js';
-import { parseProviderTime, readWallClock, type TimeParse } from './provider-time.js';
+import { readWallClock, type TimeParse } from './provider-time.js';
+
+const DAY_MS = 86_400_000;
 import { hmacSha256, safeEqual } from './webhook-signature.js';
 import { clip, issuesText, type SignatureCheck, type SkippedRecord, type WebhookParse, type WebhookProvider } from './webhook-provider.js';
 
@@ -27,6 +29,10 @@ import { clip, issuesText, type SignatureCheck, type SkippedRecord, type Webhook
 // UTC, so across a border such a checkpoint can sort before the one listed before it (the
 // fold flags it for review), and two date-only checkpoints of one status on one day are one
 // scan to the composite dedupe.
+// The courier's promise (expected_delivery, or courier_estimated_delivery_date) is read the
+// same way at the destination: its own offset, else the last one a checkpoint in the
+// destination country names, else the last any checkpoint names, else UTC; a date alone is
+// the end of that local day.
 // Field names differ between API versions: older ones send country_iso3 / country_name /
 // coordinates [lat, lng] / expected_delivery, newer ones country_region / country_region_name /
 // coordinate {latitude, longitude} / courier_estimated_delivery_date; both are read.
@@ -63,6 +69,8 @@ const TrackingPayload = z.looseObject({
   tag: z.string().min(1),
   subtag: text,
   expected_delivery: text,
+  destination_country_iso3: text,
+  destination_country_region: text,
   courier_estimated_delivery_date: z.looseObject({ estimated_delivery_date: text }).nullish(),
   checkpoints: z.array(CheckpointPayload).max(2000),
 });
@@ -140,6 +148,34 @@ function checkpointTime(c: Checkpoint, index: number, named: NamedOffsets): Time
   return { ok: true, ms };
 }
 
+/**
+ * The offset a promise without one is read in: the destination's, as the last checkpoint
+ * in the destination country that names one gives it; before the parcel has a named scan
+ * there, the last named offset of any checkpoint (the nearest the parcel has come); else
+ * UTC. A "by 21 November" promise is the end of that day where the parcel is delivered:
+ * read as the end of the UTC day, a customer in Berlin would be told the 22nd.
+ */
+function destinationOffset(tracking: { destination_country_iso3?: string | null | undefined; destination_country_region?: string | null | undefined }, named: NamedOffsets): number | undefined {
+  const destination = (nonEmpty(tracking.destination_country_iso3) ?? nonEmpty(tracking.destination_country_region))?.toUpperCase();
+  const there = destination === undefined ? undefined : named.get(destination)?.at(-1);
+  if (there !== undefined) return there.offsetMs;
+  let last: { index: number; offsetMs: number } | undefined;
+  for (const list of named.values()) {
+    const o = list.at(-1);
+    if (o !== undefined && (last === undefined || o.index > last.index)) last = o;
+  }
+  return last?.offsetMs;
+}
+
+/** A promise: its own offset, else `offsetMs`, else UTC; a date alone is the last millisecond of that local day. */
+function promiseTime(text: string, offsetMs: number | undefined): TimeParse {
+  const w = readWallClock(text);
+  if (!w.ok) return w;
+  const ms = (w.dateOnly ? w.wallMs + DAY_MS - 1 : w.wallMs) - (w.offsetMs ?? offsetMs ?? 0);
+  if (ms < 0) return { ok: false, reason: `before 1970: ${text}` };
+  return { ok: true, ms };
+}
+
 export function parseAftershipWebhook(json: unknown): WebhookParse {
   const env = WebhookEnvelope.safeParse(json);
   if (!env.success) return { kind: 'malformed', reason: `AfterShip webhook: ${issuesText(env.error.issues)}` };
@@ -149,16 +185,16 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
   const tracking = t.data;
   const number = TrackingNumber.safeParse(tracking.tracking_number);
   if (!number.success) return { kind: 'malformed', reason: `AfterShip tracking: msg.tracking_number: ${number.error.issues[0]?.message ?? 'invalid'}` };
+  const named = namedOffsets(tracking.checkpoints);
   const promised = nonEmpty(tracking.courier_estimated_delivery_date?.estimated_delivery_date) ?? nonEmpty(tracking.expected_delivery);
   let estimate: number | undefined;
   if (promised !== undefined) {
-    const e = parseProviderTime(promised, { dateOnlyAsEndOfDay: true, localAsUtc: true });
+    const e = promiseTime(promised, destinationOffset(tracking, named));
     if (!e.ok) return { kind: 'malformed', reason: `AfterShip tracking: msg.expected_delivery: ${e.reason}` };
     estimate = e.ms;
   }
   const events: CanonicalTrackingEvent[] = [];
   const skipped: SkippedRecord[] = [];
-  const named = namedOffsets(tracking.checkpoints);
   for (const [index, c] of tracking.checkpoints.entries()) {
     const carrierStatus = nonEmpty(c.subtag) ?? c.tag;
     const status = aftershipCanonicalStatus(c.tag, c.subtag);
