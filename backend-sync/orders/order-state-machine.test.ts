@@ -13,6 +13,7 @@ const allowedShipment: ReadonlyArray<[ShipmentState, ShipmentEvent, ShipmentStat
   ['delivered', 'collect', 'collected'],
   ['delivered', 'expire', 'expired'],
   ['collected', 'request_return', 'return_requested'],
+  ['expired', 'collect', 'collected'],
   ['expired', 'retrieve', 'returned'],
   ['return_requested', 'drop_return', 'return_dropped'],
   ['return_dropped', 'retrieve', 'returned'],

@@ -132,11 +132,16 @@ export class ParcelEvents {
     });
   }
 
-  /** The customer took the parcel out at `at` (the locker's record time; the upload may come hours later). */
+  /**
+   * The customer took the parcel out at `at` (the locker's record time; the upload may come
+   * hours later). Also after the backend expired it: a pickup the locker recorded while its
+   * uplink was down, or before the revoked code reached it, means the parcel is gone. No
+   * courier goes to an empty compartment and nothing is refunded.
+   */
   collected(shipmentId: string, lockerId: string, who: Actor, at = this.d.clock.now()): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
     return store.transaction(async () => {
-      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered' && x.lockerId === lockerId);
+      const s = await this.lockedShipment(shipmentId, (x) => (x.state === 'delivered' || x.state === 'expired') && x.lockerId === lockerId);
       if (s === undefined) return 'ignored';
       if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
       // The parcel is gone, so its reservation ends too: a live one would keep the database

@@ -26,7 +26,9 @@ const table: Readonly<Record<ShipmentState, Partial<Record<ShipmentEvent, Shipme
   delivered: { collect: 'collected', expire: 'expired' },
   collected: { request_return: 'return_requested' },
   cancelled: {},
-  expired: { retrieve: 'returned' },
+  // collect: the locker recorded the pickup before its expiry reached it (offline, or the
+  // revoked code not yet delivered): the parcel is with the customer, whatever the deadline said.
+  expired: { collect: 'collected', retrieve: 'returned' },
   return_requested: { drop_return: 'return_dropped' },
   return_dropped: { retrieve: 'returned' },
   returned: {},

@@ -168,12 +168,18 @@ export class ShipmentMilestones implements MilestoneSink {
     if (newly.length === 0 && notices.length === 0) return;
     for (const seen of await this.store.shipments.byTrackingNumber(after.trackingNumber)) {
       if ((only !== undefined && seen.id !== only.shipmentId) || !ofThisParcel(seen, after, next)) continue;
+      // Cancelled: nobody waits for this parcel any more (its code is revoked, its money
+      // refunded); a printed label the carrier still scans tells its customer nothing.
+      if (seen.state === 'cancelled') continue;
       const wantsShip = after.reached.some((s) => SHIP.has(s));
       const wantsOut = after.reached.includes('out_for_delivery');
       if ((wantsShip && seen.state === 'created') || (wantsOut && seen.state === 'shipped')) await this.carrierSteps(seen.id, seen.orderId, wantsOut);
       // After the steps, whether they came in this batch or an earlier one: the customer
       // hears the same notices however the provider grouped its scans.
-      if (newly.includes('returned_to_sender')) await this.carrierReturn(seen);
+      // In one of our lockers, only the locker's own way back (its expiry, a courier's
+      // retrieval) can return the parcel (status-rules.ts): that concerns the shipment in
+      // that compartment, which the locker's events moved already, never another under the number.
+      if (newly.includes('returned_to_sender') && !after.inLocker) await this.carrierReturn(seen);
       // Once per order and number: not named after the parcel's cycle or start, which late
       // scans shift; an order's shipments sharing the number are one parcel to its customer.
       const told: MilestoneNotice[] = seen.lockerId === undefined && newly.includes('delivered') ? [...notices, { milestone: 'delivered', key: `tracking.delivered:${tn}:${seen.orderId}` }] : notices;

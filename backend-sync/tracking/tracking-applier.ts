@@ -12,7 +12,7 @@ import { TrackingTally, type TrackingMetrics } from './tracking-metrics.js';
 import type { PollPolicyConfig } from './polling/hybrid-poll-policy.js';
 import { notePollNewsBatch, webhookSources, type TrackingNews } from './polling/poll-schedule-news.js';
 import { TRACKING_DEDUPE_RETENTION_MS } from './tracking-services.js';
-import type { HistoryEntry, HistoryRow, InboxRow } from './tracking-store.js';
+import type { HistoryEntry, InboxRow } from './tracking-store.js';
 
 // Folds accepted events into state. One transaction per batch: claim inbox rows (other
 // instances skip them), then per tracking number, in sorted order: lock its projection row
@@ -406,7 +406,7 @@ export class TrackingApplier {
     metrics: TrackingTally,
   ): Promise<{ after: TrackingProjection; moves: TrackingChange[]; flaggedNow: number }> {
     const { store } = this.d;
-    const steps: FoldEvent[] = list.map((e) => ({ key: orderKey(e.event, e.hash), hash: e.hash, event: e.event })).sort(compareKeys);
+    const steps: FoldEvent[] = list.map(foldEventOf).sort(compareKeys);
     if (isInOrder(before, steps)) {
       let after = before;
       const ends: TrackingProjection[] = [];
@@ -447,8 +447,8 @@ export class TrackingApplier {
 }
 
 
-export function foldEventOf(h: HistoryRow): FoldEvent {
-  return { key: orderKey(h.event, h.hash), hash: h.hash, event: h.event };
+export function foldEventOf(h: HistoryEntry): FoldEvent {
+  return { key: orderKey(h.event, h.hash), hash: h.hash, event: h.event, byLocker: h.source === 'locker' };
 }
 
 function sameMembers<T>(a: readonly T[], b: readonly T[]): boolean {

@@ -44,16 +44,37 @@ function carrierHadIt(reached: readonly TrackingStatus[]): boolean {
 
 export type Verdict = { legal: true } | { legal: false; reason: string };
 
+/**
+ * Whether one of our lockers has taken the parcel in (a deposit applied in this parcel's
+ * cycle), and whether the event is that locker's own (source `locker`, not a carrier's: a
+ * carrier's canonical event may name a locker too). From the deposit on, the locker's doors
+ * decide: a carrier's exception or return scan of a parcel in a compartment is a mis-scan
+ * (a handheld that synced late, a "locker full" for a parcel that went in), and the locker's
+ * pickup outranks its own expiry (the parcel was still in the compartment).
+ */
+export interface LockerContext {
+  inLocker: boolean;
+  byLocker: boolean;
+}
+
+const CARRIER_ONLY: LockerContext = { inLocker: false, byLocker: false };
+
 const illegal = (from: TrackingStatus, to: TrackingStatus): Verdict => ({ legal: false, reason: `${from} → ${to}` });
 
 /**
  * Whether an event of status `to`, newer than the last applied one (status `from`), may be
- * applied; `reached` is every status applied so far (the parcel's own, in the fold).
+ * applied; `reached` is every status applied so far (the parcel's own, in the fold), and
+ * `locker` says whether one of our lockers holds it and reports this event.
  */
-export function transitionVerdict(from: TrackingStatus | null, to: TrackingStatus, reached: readonly TrackingStatus[] = []): Verdict {
+export function transitionVerdict(from: TrackingStatus | null, to: TrackingStatus, reached: readonly TrackingStatus[] = [], locker: LockerContext = CARRIER_ONLY): Verdict {
   if (from === null) return { legal: true };
   // A newer scan of the same status moves time and location only (even after the end).
   if (from === to) return { legal: true };
+  if (locker.inLocker) {
+    if (from === 'available_for_pickup' && !locker.byLocker) return { legal: false, reason: `${from} → ${to} (the parcel is in a locker: its doors decide)` };
+    // Collected after the expiry (recorded while the locker was offline, or before the revoked code reached it).
+    if (from === 'returned_to_sender' && to === 'collected' && locker.byLocker) return { legal: true };
+  }
   if (final.has(from)) return illegal(from, to);
   if (to === 'exception') return settled.has(from) ? illegal(from, to) : { legal: true };
   if (to === 'returned_to_sender') return settled.has(from) ? illegal(from, to) : { legal: true };

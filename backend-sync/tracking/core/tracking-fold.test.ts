@@ -59,6 +59,43 @@ describe('tracking status rules', () => {
     for (const to of trackingStatuses.filter((s) => s !== 'collected')) expect(transitionVerdict('collected', to).legal).toBe(false);
     for (const to of trackingStatuses.filter((s) => s !== 'returned_to_sender')) expect(transitionVerdict('returned_to_sender', to).legal).toBe(false);
   });
+
+  it("once one of our lockers took the parcel in, only its own events move it on, and its pickup outranks its expiry", () => {
+    const carrier = { inLocker: true, byLocker: false };
+    const locker = { inLocker: true, byLocker: true };
+    for (const to of trackingStatuses.filter((s) => s !== 'available_for_pickup')) expect(transitionVerdict('available_for_pickup', to, [], carrier).legal, to).toBe(false);
+    expect(transitionVerdict('available_for_pickup', 'available_for_pickup', [], carrier).legal).toBe(true);
+    expect(transitionVerdict('available_for_pickup', 'collected', [], locker).legal).toBe(true);
+    expect(transitionVerdict('available_for_pickup', 'returned_to_sender', [], locker).legal).toBe(true);
+    expect(transitionVerdict('returned_to_sender', 'collected', [], locker).legal).toBe(true);
+    expect(transitionVerdict('returned_to_sender', 'collected', [], carrier).legal).toBe(false);
+    expect(transitionVerdict('collected', 'returned_to_sender', [], locker).legal).toBe(false);
+    // A carrier's pickup point (no locker of ours): its parcel may still go back with trouble on the way.
+    expect(transitionVerdict('available_for_pickup', 'exception').legal).toBe(true);
+  });
+
+  it('folds a locker parcel the same live and rebuilt, whatever order its events and the carrier scans arrive in', () => {
+    const byLocker = (e: FoldEvent): FoldEvent => ({ ...e, byLocker: true });
+    const events = [
+      fe('out_for_delivery', T),
+      byLocker(fe('available_for_pickup', T + MIN, { lockerId: 'lk-a' })),
+      fe('exception', T + 2 * MIN, { carrierReason: 'locker full' }),
+      fe('in_transit', T + 3 * MIN),
+      byLocker(fe('returned_to_sender', T + 4 * MIN, { lockerId: 'lk-a' })),
+      byLocker(fe('collected', T + 5 * MIN, { lockerId: 'lk-a' })),
+    ];
+    const clean = foldHistory('TN', 'ups', events);
+    expect(clean.projection).toMatchObject({ status: 'collected', inLocker: true, reached: ['out_for_delivery', 'available_for_pickup', 'returned_to_sender', 'collected'] });
+    expect(clean.flags.map((f) => f.to)).toEqual(['exception', 'in_transit']);
+    fc.assert(
+      fc.property(fc.shuffledSubarray(events, { minLength: events.length, maxLength: events.length }), (order) => {
+        expect(live(order)).toEqual(clean.projection);
+      }),
+    );
+    // The same scans with the locker's events sent by a carrier (a canonical batch naming a locker): carrier rules.
+    const asCarrier = foldHistory('TN', 'ups', events.map((e) => ({ ...e, byLocker: false })));
+    expect(asCarrier.projection).toMatchObject({ status: 'returned_to_sender', inLocker: false });
+  });
 });
 
 describe('the tracking fold', () => {

@@ -32,6 +32,8 @@ export interface FoldEvent {
   key: string;
   hash: string;
   event: CanonicalTrackingEvent;
+  /** One of our lockers reported it (history source `locker`): its doors decide (status-rules.ts, LockerContext). */
+  byLocker?: boolean;
 }
 
 export const RECENT_LIMIT = 10;
@@ -75,6 +77,8 @@ export const TrackingProjection = z.object({
   settledAt: z.number().nullable().default(null),
   /** When the number's previous parcel had ended: shipments created since then are the current parcel's (null for the first parcel). */
   previousSettledAt: z.number().nullable().default(null),
+  /** One of our lockers took the current parcel in (its deposit was applied): from then on its doors decide. */
+  inLocker: z.boolean().default(false),
 });
 export type TrackingProjection = z.infer<typeof TrackingProjection>;
 
@@ -106,6 +110,7 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
     cycleStart: null,
     settledAt: null,
     previousSettledAt: null,
+    inLocker: false,
   };
 }
 
@@ -158,7 +163,8 @@ export function foldStep(current: TrackingProjection, e: FoldEvent): { next: Tra
     return { next: { ...current, maxKey: e.key, carrierPromise: ofLastApplied ? (ev.estimatedDeliveryAt ?? current.carrierPromise) : current.carrierPromise }, outcome: APPLIED };
   }
   const p = startsNewParcel(current, ev) ? nextCycle(current, ev) : current;
-  const verdict = transitionVerdict(p.status, ev.status, p.reached);
+  const byLocker = e.byLocker === true;
+  const verdict = transitionVerdict(p.status, ev.status, p.reached, { inLocker: p.inLocker, byLocker });
   // One object literal per step (no spread of a spread): the live applier runs this per event.
   if (!verdict.legal) {
     const flag: Flag = { hash: e.hash, from: p.status, to: ev.status, eventTime: ev.eventTime, reason: `illegal transition ${verdict.reason}` };
@@ -183,6 +189,7 @@ export function foldStep(current: TrackingProjection, e: FoldEvent): { next: Tra
     cycleStart: p.cycleStart,
     settledAt: p.settledAt ?? (endsJourney(ev.status) ? ev.eventTime : null),
     previousSettledAt: p.previousSettledAt,
+    inLocker: p.inLocker || (byLocker && ev.status === 'available_for_pickup'),
   };
   return { next, outcome: APPLIED };
 }

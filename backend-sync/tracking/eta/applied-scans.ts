@@ -8,6 +8,9 @@ import type { TrackingStatus } from '../tracking-event.js';
 // deciding it again over a finished timeline gives the fold's own answer from status and
 // time alone: no event bodies to read, no order keys to rebuild. The caller passes one
 // parcel's scans (a recycled number cut at its cycle start), as the fold's cycle sees them.
+// One rule is left out: once one of our lockers took the parcel in, the fold refuses
+// carriers' scans (status-rules.ts, LockerContext). That starts at the deposit, the
+// parcel's arrival, so it changes nothing before it, and legs end at the arrival.
 
 export interface Scan {
   status: TrackingStatus;
