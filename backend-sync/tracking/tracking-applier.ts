@@ -12,7 +12,7 @@ import { TrackingTally, type TrackingMetrics } from './tracking-metrics.js';
 import type { PollPolicyConfig } from './polling/hybrid-poll-policy.js';
 import { notePollNewsBatch, webhookSources, type TrackingNews } from './polling/poll-schedule-news.js';
 import { TRACKING_DEDUPE_RETENTION_MS } from './tracking-services.js';
-import type { HistoryEntry, InboxRow } from './tracking-store.js';
+import type { HistoryEntry, InboxClaim, InboxRow, UnreadableInboxRow } from './tracking-store.js';
 
 // Folds accepted events into state. One transaction per batch: claim inbox rows (other
 // instances skip them), then per tracking number, in sorted order: lock its projection row
@@ -142,14 +142,17 @@ export class TrackingApplier {
     return this.applyClaimed(() => this.d.store.tracking.claimInboxOf(trackingNumber, this.batchSize));
   }
 
-  private async applyClaimed(claim: () => Promise<InboxRow[]>): Promise<number> {
+  private async applyClaimed(claim: () => Promise<InboxClaim>): Promise<number> {
     const { store } = this.d;
     // Counted once the transaction committed (applyNow inside a caller's transaction: once
     // its savepoint was released); a rerun starts a fresh tally.
     const { handled, tally } = await store.transaction(async () => {
       const tally = new TrackingTally();
-      const rows = await claim();
-      if (rows.length === 0) return { handled: 0, tally };
+      const { rows, unreadable } = await claim();
+      // A row this release cannot read must not stop every drain at the head of the inbox:
+      // kept as a dead letter (its stored text, for a replay once it can be read), then gone.
+      if (unreadable.length > 0) await this.deadLetterUnreadable(unreadable, tally);
+      if (rows.length === 0) return { handled: unreadable.length, tally };
       const byNumber = new Map<string, InboxRow[]>();
       for (const r of rows) {
         pushTo(byNumber, r.trackingNumber, r);
@@ -189,7 +192,7 @@ export class TrackingApplier {
       }
       const done = rows.filter((r) => !deferred.has(r.trackingNumber));
       await store.tracking.deleteInbox(done.map((r) => r.seq));
-      return { handled: done.length, tally };
+      return { handled: done.length + unreadable.length, tally };
     });
     this.d.metrics.record(tally);
     return handled;
@@ -434,6 +437,17 @@ export class TrackingApplier {
     const flaggedNow = list.filter((e) => refused.has(e.hash)).length;
     metrics.count('flagged', flaggedNow);
     return { after: folded.projection, moves: movesRefolded(before, prior, folded, history.map((e) => e.key), fresh), flaggedNow };
+  }
+
+  private async deadLetterUnreadable(rows: readonly UnreadableInboxRow[], tally: TrackingTally): Promise<void> {
+    for (const r of rows) {
+      const deadLetterId = newTrackingId('tdl');
+      const reason = `inbox row unreadable: ${r.reason}`.slice(0, 500);
+      await this.d.store.tracking.deadLetter({ id: deadLetterId, source: r.source, body: r.eventJson, reason, receivedAt: r.receivedAt });
+      this.log.error({ trackingNumber: r.trackingNumber, seq: r.seq, deadLetterId, reason }, 'tracking.inbox_row_unreadable');
+    }
+    await this.d.store.tracking.deleteInbox(rows.map((r) => r.seq));
+    tally.count('dead_lettered', rows.length);
   }
 
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {

@@ -20,6 +20,27 @@ export interface InboxRow extends InboxEntry {
   eventJson: string;
 }
 
+/**
+ * An inbox row whose stored event no longer reads as a canonical event (edited by hand, or
+ * written by another release): the applier moves it to the dead letters instead of letting
+ * it stop every drain.
+ */
+export interface UnreadableInboxRow {
+  seq: number;
+  trackingNumber: string;
+  /** As stored when it reads as a source, else `canonical` (the reason says what was stored). */
+  source: TrackingSource;
+  eventJson: string;
+  receivedAt: number;
+  reason: string;
+}
+
+/** What a claim took: the rows to apply, and those that cannot be read. */
+export interface InboxClaim {
+  rows: InboxRow[];
+  unreadable: UnreadableInboxRow[];
+}
+
 export interface HistoryEntry extends InboxEntry {
   hash: string;
   /** The event's JSON text when it is at hand (from its inbox row); else it is written from `event`. */
@@ -74,10 +95,11 @@ export interface TrackingRepository {
    * (at most `rows`, oldest first), claimed until the caller's transaction ends: PostgreSQL
    * locks them FOR UPDATE SKIP LOCKED, so another instance claims others instead of
    * waiting; SQLite's write transaction is exclusive anyway. Call inside a transaction.
+   * A row that cannot be read comes back in `unreadable`, claimed the same way.
    */
-  claimInbox(numbers: number, rows: number): Promise<InboxRow[]>;
+  claimInbox(numbers: number, rows: number): Promise<InboxClaim>;
   /** One number's pending rows (at most `rows`, oldest first), claimed like claimInbox. */
-  claimInboxOf(trackingNumber: string, rows: number): Promise<InboxRow[]>;
+  claimInboxOf(trackingNumber: string, rows: number): Promise<InboxClaim>;
   deleteInbox(seqs: readonly number[]): Promise<void>;
   deadLetter(d: DeadLetterRow): Promise<void>;
   deadLetters(): Promise<DeadLetterRow[]>;

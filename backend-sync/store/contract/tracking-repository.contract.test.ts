@@ -6,6 +6,7 @@ import { openTestExecutor } from '../../testing/test-executor.js';
 import { testEngines } from '../../testing/pg-test-db.js';
 import { emptyProjection } from '../../tracking/core/tracking-fold.js';
 import type { CanonicalTrackingEvent } from '../../tracking/tracking-event.js';
+import type { InboxRow } from '../../tracking/tracking-store.js';
 import type { SqlExecutor } from '../sql/sql-executor.js';
 import { sql } from '../sql/sql-text.js';
 import { SqlTrackingRepository } from '../sql/tracking-repository.js';
@@ -33,12 +34,28 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
   let x: SqlExecutor;
   let dispose: () => Promise<void>;
   let repo: SqlTrackingRepository;
+  /** The readable rows a claim took (every row these tests write reads). */
+  const claimRows = async (numbers: number, rows: number): Promise<InboxRow[]> => {
+    const claim = await repo.claimInbox(numbers, rows);
+    expect(claim.unreadable).toEqual([]);
+    return claim.rows;
+  };
 
   beforeEach(async () => {
     ({ x, dispose } = await openTestExecutor(engine, dir));
     repo = new SqlTrackingRepository(x);
   });
   afterEach(() => dispose());
+
+  it('claims a row whose event no longer reads apart, with its stored text and the reason, and the rows around it as usual', async () => {
+    await repo.insertPayload({ id: 'p1', source: 'canonical', body: '{"events":[]}', receivedAt: T });
+    await repo.enqueue([ev({ trackingNumber: 'TN1' }), ev({ trackingNumber: 'TN2' })].map((e) => ({ trackingNumber: e.trackingNumber, payloadId: 'p1', source: 'canonical' as const, event: e, receivedAt: T + 5 })));
+    const newer = JSON.stringify({ ...ev({ trackingNumber: 'TN2' }), status: 'held_at_customs' });
+    await x.run(sql(`UPDATE tracking_inbox SET event_json = ? WHERE tracking_number = 'TN2'`), [newer]);
+    const claim = await x.transaction(() => repo.claimInbox(10, 100));
+    expect(claim.rows.map((r) => r.trackingNumber)).toEqual(['TN1']);
+    expect(claim.unreadable).toEqual([{ seq: expect.any(Number) as number, trackingNumber: 'TN2', source: 'canonical', eventJson: newer, receivedAt: T + 5, reason: expect.stringMatching(/corrupt row in tracking_inbox .*event_json does not match its schema \(status/) as string }]);
+  });
 
   it('claims the numbers at the head of the inbox with all their rows (whole numbers first when capped), in arrival order with their events intact, and deletes the ones applied', async () => {
     await repo.insertPayload({ id: 'p1', source: 'canonical', body: '{"events":[]}', receivedAt: T });
@@ -50,18 +67,18 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     ];
     await repo.enqueue(events.map((e) => ({ trackingNumber: e.trackingNumber, payloadId: 'p1', source: 'canonical', event: e, receivedAt: T + 5 })));
     expect(await repo.inboxSize()).toBe(4);
-    const claimed = await x.transaction(() => repo.claimInbox(2, 100));
+    const claimed = await x.transaction(() => claimRows(2, 100));
     expect(claimed.map((r) => r.event)).toEqual([events[0], events[1], events[3]].map((e) => JSON.parse(JSON.stringify(e)) as unknown));
     expect(claimed[1]).toMatchObject({ trackingNumber: 'TN2', payloadId: 'p1', source: 'canonical', receivedAt: T + 5 });
     // Cut by the rows cap: whole numbers first (TN1's two rows), not the two oldest rows; on
     // PostgreSQL the head rows it locked come first (every locked row is applied).
     const capped = engine === 'sqlite' ? [events[0], events[3]] : [events[0], events[1]];
-    expect((await x.transaction(() => repo.claimInbox(2, 2))).map((r) => r.event)).toEqual(capped.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
-    expect((await x.transaction(() => repo.claimInbox(2, 3))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2', 'TN1']);
+    expect((await x.transaction(() => claimRows(2, 2))).map((r) => r.event)).toEqual(capped.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
+    expect((await x.transaction(() => claimRows(2, 3))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2', 'TN1']);
     // More head numbers than rows: still at most `rows`.
-    expect(await x.transaction(() => repo.claimInbox(10, 1))).toHaveLength(1);
+    expect(await x.transaction(() => claimRows(10, 1))).toHaveLength(1);
     await repo.deleteInbox(claimed.map((r) => r.seq));
-    const rest = await x.transaction(() => repo.claimInbox(10, 100));
+    const rest = await x.transaction(() => claimRows(10, 100));
     expect(rest.map((r) => r.trackingNumber)).toEqual(['TN3']);
   });
 
@@ -73,7 +90,7 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     await enqueue(['TN3', 'TN4', 'TN5'], T + 9);
     expect(await repo.inboxBacklog(100)).toEqual({ events: 5, oldestReceivedAt: T + 5 });
     expect(await repo.inboxBacklog(3)).toEqual({ events: 3, oldestReceivedAt: T + 5 });
-    const first = await x.transaction(() => repo.claimInbox(2, 2));
+    const first = await x.transaction(() => claimRows(2, 2));
     await repo.deleteInbox(first.map((r) => r.seq));
     expect(await repo.inboxBacklog(100)).toEqual({ events: 3, oldestReceivedAt: T + 9 });
   });
@@ -83,11 +100,11 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     if (engine === 'sqlite') {
       // One exclusive writer: the second claim waits for the first to finish and its deletes.
       const first = x.transaction(async () => {
-        const rows = await repo.claimInbox(2, 100);
+        const rows = await claimRows(2, 100);
         await repo.deleteInbox(rows.map((r) => r.seq));
         return rows;
       });
-      const second = x.transaction(() => repo.claimInbox(10, 100));
+      const second = x.transaction(() => claimRows(10, 100));
       expect((await first).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2']);
       expect((await second).map((r) => r.trackingNumber)).toEqual(['TN3', 'TN4']);
       return;
@@ -97,13 +114,13 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     let claimedFirst!: () => void;
     const firstClaimed = new Promise<void>((r) => (claimedFirst = r));
     const first = x.transaction(async () => {
-      const rows = await repo.claimInbox(2, 100);
+      const rows = await claimRows(2, 100);
       claimedFirst();
       await held;
       return rows.map((r) => r.trackingNumber);
     });
     await firstClaimed;
-    const second = await x.transaction(async () => (await repo.claimInbox(10, 100)).map((r) => r.trackingNumber));
+    const second = await x.transaction(async () => (await claimRows(10, 100)).map((r) => r.trackingNumber));
     release();
     expect(await first).toEqual(['TN1', 'TN2']);
     expect(second).toEqual(['TN3', 'TN4']);
@@ -119,14 +136,14 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     const firstClaimed = new Promise<void>((r) => (claimedFirst = r));
     // The rows cap cuts inside the head: TN2's head row is claimed with TN1's rows or not locked at all.
     const first = x.transaction(async () => {
-      const rows = await repo.claimInbox(2, 2);
+      const rows = await claimRows(2, 2);
       claimedFirst();
       await held;
       return rows.map((r) => r.seq);
     });
     await firstClaimed;
-    const second = await x.transaction(async () => (await repo.claimInbox(10, 100)).map((r) => r.trackingNumber));
-    const ofHeld = await x.transaction(async () => (await repo.claimInboxOf('TN1', 100)).length);
+    const second = await x.transaction(async () => (await claimRows(10, 100)).map((r) => r.trackingNumber));
+    const ofHeld = await x.transaction(async () => (await repo.claimInboxOf('TN1', 100)).rows.length);
     release();
     const firstRows = await first;
     expect(firstRows).toHaveLength(2);
@@ -134,7 +151,7 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     expect(second).toEqual(['TN3']);
     expect(ofHeld).toBe(0);
     await repo.deleteInbox(firstRows);
-    expect((await x.transaction(() => repo.claimInbox(10, 100))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2', 'TN3']);
+    expect((await x.transaction(() => claimRows(10, 100))).map((r) => r.trackingNumber)).toEqual(['TN1', 'TN2', 'TN3']);
   });
 
   it('records dedupe keys once, reports which exist, and purges them by age', async () => {
@@ -240,7 +257,7 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     // The waiting payload holds back itself, everything received after it, and the day before it.
     expect(await repo.purgeRaw(T + 10 * DAY, 100)).toBe(1);
     expect(await payloadIds()).toEqual(['p3-skew', 'p4-waiting', 'p5-after', 'p6-new']);
-    const claimed = await x.transaction(() => repo.claimInbox(10, 100));
+    const claimed = await x.transaction(() => claimRows(10, 100));
     await repo.deleteInbox(claimed.map((r) => r.seq));
     expect(await repo.purgeRaw(T + 10 * DAY, 100)).toBe(3);
     expect(await payloadIds()).toEqual(['p6-new']);

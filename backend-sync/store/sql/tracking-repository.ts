@@ -3,7 +3,7 @@ import type { Flag } from '../../tracking/core/tracking-fold.js';
 import { TrackingProjection, emptyProjection } from '../../tracking/core/tracking-fold.js';
 import { CanonicalTrackingEvent, TrackingSource, TrackingStatus } from '../../tracking/tracking-event.js';
 import type { CompositeProbe } from '../../tracking/core/event-identity.js';
-import type { DeadLetterRow, HistoryEntry, HistoryRow, InboxEntry, InboxRow, ReadModelRow, ReviewRow, StoredProjection, TrackingRepository } from '../../tracking/tracking-store.js';
+import type { DeadLetterRow, HistoryEntry, HistoryRow, InboxClaim, InboxEntry, InboxRow, ReadModelRow, ReviewRow, StoredProjection, TrackingRepository } from '../../tracking/tracking-store.js';
 import { readJson } from './json-column.js';
 import type { SqlExecutor } from './sql-executor.js';
 import { sql, sqlPer } from './sql-text.js';
@@ -264,8 +264,18 @@ export class SqlTrackingRepository implements TrackingRepository {
     };
   }
 
-  private claimed(rows: readonly EventRow[]): InboxRow[] {
-    return rows.map((r) => this.eventRow(r, 'tracking_inbox'));
+  private claimed(rows: readonly EventRow[]): InboxClaim {
+    const claim: InboxClaim = { rows: [], unreadable: [] };
+    for (const r of rows) {
+      try {
+        claim.rows.push(this.eventRow(r, 'tracking_inbox'));
+      } catch (err) {
+        const source = TrackingSource.safeParse(r.source);
+        const reason = `${err instanceof Error ? err.message : String(err)}${source.success ? '' : ` (stored source: ${r.source.slice(0, 40)})`}`;
+        claim.unreadable.push({ seq: r.seq, trackingNumber: r.tracking_number, source: source.success ? source.data : 'canonical', eventJson: r.event_json, receivedAt: r.received_at, reason });
+      }
+    }
+    return claim;
   }
 
   async insertPayload(p: { id: string; source: TrackingSource; body: string; receivedAt: number }): Promise<void> {
@@ -294,11 +304,11 @@ export class SqlTrackingRepository implements TrackingRepository {
     return { events: Number(r?.n ?? 0), oldestReceivedAt: r?.oldest === null || r?.oldest === undefined ? null : Number(r.oldest) };
   }
 
-  async claimInbox(numbers: number, rows: number): Promise<InboxRow[]> {
+  async claimInbox(numbers: number, rows: number): Promise<InboxClaim> {
     return this.claimed(await this.x.all<EventRow>(claimInbox, { numbers, rows }));
   }
 
-  async claimInboxOf(trackingNumber: string, rows: number): Promise<InboxRow[]> {
+  async claimInboxOf(trackingNumber: string, rows: number): Promise<InboxClaim> {
     return this.claimed(await this.x.all<EventRow>(claimInboxOf, { trackingNumber, rows }));
   }
 
