@@ -217,9 +217,13 @@ export class TrackingApplier {
     metrics.seen += probes.length;
     const idKeys = probes.flatMap((p) => (p.idKey === undefined ? [] : [p.idKey]));
     const existing = await t.existingKeys(idKeys);
+    // The window is measured back from when the batch's oldest row was received, not from
+    // now: a replay that waited in a backlog is judged as if applied on arrival.
+    let oldestReceived = now;
+    for (const p of probes) oldestReceived = Math.min(oldestReceived, p.row.receivedAt);
     const near = await t.compositeHits(
       probes.map((p) => p.probe),
-      now - this.retentionMs,
+      oldestReceived - this.retentionMs,
     );
     const known = await t.existingHashes(probes.map((p) => p.hash));
     // Level one first, whole: each new carrier event id is inserted-if-absent before any

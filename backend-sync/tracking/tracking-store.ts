@@ -117,8 +117,12 @@ export interface TrackingRepository {
   compositeHits(probes: readonly CompositeProbe[], since: number): Promise<boolean[]>;
   /** The (status, event time) of every history event of these numbers (the leg learner's input: no event JSON parsed). */
   timelines(trackingNumbers: readonly string[]): Promise<Map<string, Array<{ status: TrackingStatus; eventTime: number }>>>;
-  /** Removes dedupe keys recorded before `before` (retention); resolves to how many. */
-  purgeKeys(before: number, limit: number): Promise<number>;
+  /**
+   * Removes dedupe keys recorded more than `windowMs` before `now` (retention), never one an
+   * inbox row may still need (recorded less than the window and a day of clock skew before
+   * the oldest inbox row was received); resolves to how many.
+   */
+  purgeKeys(now: number, windowMs: number, limit: number): Promise<number>;
   /**
    * Removes raw payloads and dead letters received before `before`, oldest first, at most
    * `limit` of each; resolves to how many. A payload is kept while any inbox row is as old

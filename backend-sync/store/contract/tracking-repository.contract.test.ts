@@ -158,8 +158,22 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
     expect([...(await repo.recordKeys(['a', 'b'], T))].sort()).toEqual(['a', 'b']);
     expect([...(await repo.recordKeys(['b', 'c'], T + 10))]).toEqual(['c']);
     expect([...(await repo.existingKeys(['a', 'c', 'z']))].sort()).toEqual(['a', 'c']);
-    expect(await repo.purgeKeys(T + 5, 100)).toBe(2);
+    expect(await repo.purgeKeys(T + 1005, 1000, 100)).toBe(2);
     expect([...(await repo.existingKeys(['a', 'b', 'c']))]).toEqual(['c']);
+  });
+
+  it('keeps the dedupe keys an inbox row may still need: recorded within the window (and a day) before it was received', async () => {
+    const DAY = 86_400_000;
+    const W = 30 * DAY;
+    await repo.recordKeys(['old'], T);
+    await repo.recordKeys(['older'], T - 5 * DAY);
+    await repo.insertPayload({ id: 'p1', source: 'canonical', body: '{}', receivedAt: T + 29 * DAY });
+    await repo.enqueue([{ trackingNumber: 'TN1', payloadId: 'p1', source: 'canonical', event: ev(), receivedAt: T + 29 * DAY }]);
+    // Day 31: past the window for both, but the replay received on day 29 waits in the inbox.
+    expect(await repo.purgeKeys(T + 31 * DAY, W, 100)).toBe(1);
+    expect([...(await repo.existingKeys(['old', 'older']))]).toEqual(['old']);
+    await repo.deleteInbox((await x.transaction(() => claimRows(10, 100))).map((r) => r.seq));
+    expect(await repo.purgeKeys(T + 31 * DAY, W, 100)).toBe(1);
   });
 
   it('appends each hash to history once and refuses to update or delete history', async () => {

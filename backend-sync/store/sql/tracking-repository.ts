@@ -101,9 +101,12 @@ const recordKeys = sqlPer({
   sqlite: `INSERT INTO tracking_dedupe (key, created_at) SELECT value, @now FROM json_each(@keys) WHERE true ON CONFLICT (key) DO NOTHING RETURNING key`,
   postgres: `INSERT INTO tracking_dedupe (key, created_at) SELECT k, @now FROM json_array_elements_text(@keys::json) AS k ON CONFLICT (key) DO NOTHING RETURNING key`,
 });
+// A key protects against replays received within the window after it: one an inbox row
+// received still needs (a replay waiting in a backlog) stays, as the payloads below do.
+const KEY_INBOX_GUARD = `coalesce((SELECT received_at FROM tracking_inbox ORDER BY seq LIMIT 1) - @window - ${String(24 * 3_600_000)}, @before)`;
 const purgeKeys = sqlPer({
-  sqlite: `DELETE FROM tracking_dedupe WHERE key IN (SELECT key FROM tracking_dedupe WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
-  postgres: `DELETE FROM tracking_dedupe WHERE key IN (SELECT key FROM tracking_dedupe WHERE created_at < ? ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
+  sqlite: `DELETE FROM tracking_dedupe WHERE key IN (SELECT key FROM tracking_dedupe WHERE created_at < @before AND created_at < ${KEY_INBOX_GUARD} ORDER BY created_at LIMIT @limit)`,
+  postgres: `DELETE FROM tracking_dedupe WHERE key IN (SELECT key FROM tracking_dedupe WHERE created_at < @before AND created_at < ${KEY_INBOX_GUARD} ORDER BY created_at LIMIT @limit FOR UPDATE SKIP LOCKED)`,
 });
 
 // Oldest first through the *_by_age indexes. A payload whose events still wait in the inbox
@@ -352,8 +355,8 @@ export class SqlTrackingRepository implements TrackingRepository {
     return new Set((await this.x.all<{ key: string }>(recordKeys, { keys: JSON.stringify(keys), now })).map((r) => r.key));
   }
 
-  purgeKeys(before: number, limit: number): Promise<number> {
-    return this.x.run(purgeKeys, [before, limit]);
+  purgeKeys(now: number, windowMs: number, limit: number): Promise<number> {
+    return this.x.run(purgeKeys, { before: now - windowMs, window: windowMs, limit });
   }
 
   async purgeRaw(before: number, limit: number): Promise<number> {
