@@ -10,6 +10,7 @@ import { loadConfig } from '../config/config.js';
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/logger.js';
 import { openStore } from '../store/open-store.js';
+import type { SqlStore } from '../store/sql-store.js';
 import { learnedEta } from '../tracking/eta/learned-eta.js';
 import { LegStatsCache } from '../tracking/eta/leg-stats-store.js';
 import { rebuildTracking } from '../tracking/rebuild-tracking.js';
@@ -29,16 +30,28 @@ try {
 }
 // Logs go to stderr: stdout is the report, one difference per line, for a pipe to read.
 const logger = createLogger({ level: config.logLevel, destination: pino.destination({ dest: 2, sync: true }) });
-const store = await openStore(config.db, logger);
+let store: SqlStore | undefined;
+let differences = 0;
 try {
+  // The database the instances use, as they left it: nothing is created (a mistyped path
+  // is an error, not an empty database that has no differences) and nothing is migrated
+  // (a dry run must not upgrade the schema under instances of the previous release).
+  store = await openStore(config.db, logger, { existing: true });
   // Repairs get the ETA the running backend would give them now (the comparison ignores it).
-  const report = await rebuildTracking(store, systemClock, learnedEta(new LegStatsCache(store.legStats, systemClock), systemClock), { write });
-  for (const d of report.differences) process.stdout.write(`${JSON.stringify(d)}\n`);
-  process.stderr.write(`tracking numbers: ${String(report.numbers)}, differences: ${String(report.differences.length)}${write && report.differences.length > 0 ? ' (repaired)' : ''}\n`);
-  process.exitCode = report.differences.length === 0 ? 0 : 1;
+  // Each number's differences are printed once its transaction committed: a run that fails
+  // later has said what it repaired.
+  const report = await rebuildTracking(store, systemClock, learnedEta(new LegStatsCache(store.legStats, systemClock), systemClock), {
+    write,
+    onDifference: (d) => {
+      differences++;
+      process.stdout.write(`${JSON.stringify(d)}\n`);
+    },
+  });
+  process.stderr.write(`tracking numbers: ${String(report.numbers)}, differences: ${String(differences)}${write && differences > 0 ? ' (repaired)' : ''}\n`);
+  process.exitCode = differences === 0 ? 0 : 1;
 } catch (err) {
-  process.stderr.write(`rebuild failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`rebuild failed: ${err instanceof Error ? err.message : String(err)}${differences > 0 ? ` (after ${String(differences)} differences${write ? ', repaired' : ''}, listed above)` : ''}\n`);
   process.exitCode = 2;
 } finally {
-  await store.close();
+  await store?.close();
 }

@@ -46,3 +46,23 @@ describe.skipIf(!runs)('openStore on PostgreSQL', () => {
     expect(parseConfig({ mqtt: { enabled: false }, db: { url: PG_URL } }).db.applicationName).toBe('locker-backend');
   });
 });
+
+describe.skipIf(!runs)("openStore for a maintenance tool (existing) on PostgreSQL", () => {
+  it('refuses a schema that holds no backend tables, creating nothing, and opens one at this release without migrating', async () => {
+    const schema = freshSchemaName();
+    schemas.push(schema);
+    const config = parseConfig({ mqtt: { enabled: false }, db: { url: PG_URL, schema, poolSize: 1 } });
+    await expect(openStore(config.db, silentLogger(), { existing: true })).rejects.toThrow(/holds no backend schema/);
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      const created = await client.query(`SELECT 1 FROM information_schema.schemata WHERE schema_name = $1`, [schema]);
+      expect(created.rowCount).toBe(0);
+    } finally {
+      await client.end();
+    }
+    await (await openStore(config.db, silentLogger())).close();
+    const tool = await openStore(config.db, silentLogger(), { existing: true });
+    await tool.close();
+  });
+});

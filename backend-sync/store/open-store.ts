@@ -1,6 +1,7 @@
 import type { BackendConfig, SqliteCheckpoint } from '../config/config.js';
 import type { Logger } from '../shared/logger.js';
-import { migratePg } from './postgres/pg-migrations.js';
+import { PG_SCHEMA_VERSION, migratePg, pgSchemaVersion } from './postgres/pg-migrations.js';
+import { requireCurrentSchema } from './schema-version.js';
 import { PgExecutor } from './postgres/pg-executor.js';
 import { SqlStore } from './sql-store.js';
 import { openSqlite } from './sqlite/open-sqlite.js';
@@ -14,8 +15,8 @@ import { SqliteExecutor } from './sqlite/sqlite-executor.js';
 /** The embedded store on one SQLite file (migrated). `checkpoint: 'background'` copies the
  * WAL back from a worker thread (production); 'inline' leaves it to SQLite's automatic
  * checkpoint in the writer (tests that open many short-lived stores). */
-export function openSqliteStore(path: string, logger: Logger, o: { checkpoint?: SqliteCheckpoint } = {}): SqlStore {
-  const db = openSqlite({ path, logger });
+export function openSqliteStore(path: string, logger: Logger, o: { checkpoint?: SqliteCheckpoint; existing?: boolean } = {}): SqlStore {
+  const db = openSqlite({ path, logger, ...(o.existing === undefined ? {} : { existing: o.existing }) });
   const checkpointer = o.checkpoint === 'background' ? new BackgroundCheckpointer({ db, logger }) : undefined;
   return new SqlStore(new SqliteExecutor(db, undefined, checkpointer));
 }
@@ -25,6 +26,8 @@ export interface PgStoreOptions {
   schema?: string | undefined;
   poolSize?: number | undefined;
   applicationName?: string | undefined;
+  /** A maintenance tool's open: the schema must be at this code's version; nothing is created or migrated. */
+  existing?: boolean | undefined;
 }
 
 /** A store on PostgreSQL (migrated; the schema is created if missing). */
@@ -34,7 +37,8 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
   try {
     const client = await x.pool.connect();
     try {
-      await migratePg(client, { schema: o.schema, log });
+      if (o.existing === true) requireCurrentSchema(await pgSchemaVersion(client), PG_SCHEMA_VERSION);
+      else await migratePg(client, { schema: o.schema, log });
     } finally {
       client.release();
     }
@@ -46,7 +50,8 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
   return new SqlStore(x);
 }
 
-export async function openStore(db: BackendConfig['db'], logger: Logger): Promise<SqlStore> {
-  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize, applicationName: db.applicationName }, logger);
-  return openSqliteStore(db.path, logger, { checkpoint: db.checkpoint });
+/** `existing`: a maintenance tool's open (see PgStoreOptions.existing, OpenSqliteOptions.existing). */
+export async function openStore(db: BackendConfig['db'], logger: Logger, o: { existing?: boolean } = {}): Promise<SqlStore> {
+  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize, applicationName: db.applicationName, existing: o.existing }, logger);
+  return openSqliteStore(db.path, logger, { checkpoint: db.checkpoint, ...(o.existing === undefined ? {} : { existing: o.existing }) });
 }

@@ -1,10 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Clock } from '../shared/clock.js';
+import { isCorruptRow } from '../store/sql/json-column.js';
 import type { Store } from '../store/store.js';
 import { foldHistory } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
 import { foldEventOf } from './tracking-applier.js';
+import type { StoredProjection } from './tracking-store.js';
 
 // Rebuilds projections, read models and review flags from history (the only source of
 // truth), one tracking number at a time under its projection lock, and reports every
@@ -21,22 +23,59 @@ export interface RebuildDifference {
 
 export interface RebuildReport {
   numbers: number;
+  /** Every difference, unless `onDifference` took them as they were found. */
   differences: RebuildDifference[];
+}
+
+export interface RebuildOptions {
+  write: boolean;
+  pageSize?: number;
+  /**
+   * Told each number's differences once its transaction committed (repaired, when
+   * writing): a run that fails later has reported every repair it made, and the estate's
+   * differences are never all held in memory.
+   */
+  onDifference?: (d: RebuildDifference) => void;
 }
 
 // The ETA in a read model was estimated at apply time, from the clock and the leg times
 // learned by then: a rebuild later cannot reproduce it and must not call it a difference.
 // Everything else in the document is a function of history and is compared.
 const ETA_FIELDS = ['eta', 'etaEarliest', 'etaLatest', 'etaSource'];
+
+/** A stored document as compared: without its ETA, or what is wrong with it (a row that is no JSON is a difference to repair, not a reason to stop). */
 function withoutEta(docJson: string): unknown {
-  const doc = JSON.parse(docJson) as Record<string, unknown>;
-  for (const k of ETA_FIELDS) delete doc[k];
-  return doc;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(docJson);
+  } catch {
+    return { corrupt: 'doc_json is not valid JSON' };
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { corrupt: 'doc_json is not an object' };
+  const fields = { ...(doc as Record<string, unknown>) };
+  for (const k of ETA_FIELDS) delete fields[k];
+  return fields;
 }
 
 const plain = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 
-export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o: { write: boolean; pageSize?: number }): Promise<RebuildReport> {
+/** A stored projection as the rebuild sees it: read, or corrupt (reported and rewritten like any difference). */
+type StoredRead = { ok: true; value: StoredProjection | undefined } | { ok: false; corrupt: string };
+
+async function readStored(read: () => Promise<StoredProjection | undefined>): Promise<StoredRead> {
+  try {
+    return { ok: true, value: await read() };
+  } catch (err) {
+    if (!isCorruptRow(err)) throw err;
+    return { ok: false, corrupt: err.message };
+  }
+}
+
+/** Review flags as compared: what the fold decides of each (the reason's wording may change between releases). */
+const flagKeys = (flags: ReadonlyArray<{ hash: string; from: string | null; to: string; eventTime: number | string }>): string[] =>
+  flags.map((f) => `${f.hash} ${f.from ?? '-'}→${f.to} @${String(Number(f.eventTime))}`).sort();
+
+export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o: RebuildOptions): Promise<RebuildReport> {
   const differences: RebuildDifference[] = [];
   let numbers = 0;
   for (let after: string | undefined; ; ) {
@@ -48,31 +87,38 @@ export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o
         // The lock first, then the history: an applier on another instance committing between
         // the two would be folded out, and its state written back over with an older one.
         // A dry run locks a projection that exists (it writes nothing) for the same view.
-        const existing = await store.tracking.projection(tn);
-        const hint = existing?.projection.carrier ?? (await store.tracking.history(tn))[0]?.event.carrier ?? '';
-        const stored = o.write || existing !== undefined ? await store.tracking.lockProjection(tn, hint, clock.now()) : undefined;
+        const existing = await readStored(() => store.tracking.projection(tn));
+        const exists = !existing.ok || existing.value !== undefined;
+        const hint = (existing.ok ? existing.value?.projection.carrier : undefined) ?? (await store.tracking.history(tn))[0]?.event.carrier ?? '';
+        // A corrupt row is locked all the same: the statement ran before its text was read.
+        const stored: StoredRead = o.write || exists ? await readStored(() => store.tracking.lockProjection(tn, hint, clock.now())) : { ok: true, value: undefined };
         const history = await store.tracking.history(tn);
         const carrier = history[0]?.event.carrier ?? '';
         const { projection, flags } = foldHistory(tn, carrier, history.map(foldEventOf));
         const found: RebuildDifference[] = [];
-        if (!isDeepStrictEqual(plain(stored?.projection), plain(projection))) found.push({ trackingNumber: tn, what: 'projection', stored: stored?.projection, rebuilt: projection });
+        const storedProjection = stored.ok ? plain(stored.value?.projection) : { corrupt: stored.corrupt };
+        const projectionDiffers = !isDeepStrictEqual(storedProjection, plain(projection));
+        if (projectionDiffers) found.push({ trackingNumber: tn, what: 'projection', stored: storedProjection, rebuilt: projection });
         const read = readModelRow(trackViewOf(projection, await etaFor(eta, projection)));
         const storedRead = await store.tracking.readModel(tn);
-        if (storedRead === undefined || !isDeepStrictEqual(withoutEta(storedRead.docJson), withoutEta(read.docJson))) {
-          found.push({ trackingNumber: tn, what: 'read_model', stored: storedRead === undefined ? undefined : JSON.parse(storedRead.docJson), rebuilt: JSON.parse(read.docJson) });
-        }
-        const storedFlags = (await store.tracking.flags(tn)).map((f) => f.hash).sort();
-        const rebuiltFlags = flags.map((f) => f.hash).sort();
-        if (!isDeepStrictEqual(storedFlags, rebuiltFlags)) found.push({ trackingNumber: tn, what: 'flags', stored: storedFlags, rebuilt: rebuiltFlags });
-        if (o.write && found.length > 0) {
+        const storedDoc = storedRead === undefined ? undefined : withoutEta(storedRead.docJson);
+        const readDiffers = storedDoc === undefined || !isDeepStrictEqual(storedDoc, withoutEta(read.docJson));
+        if (readDiffers) found.push({ trackingNumber: tn, what: 'read_model', stored: storedDoc, rebuilt: JSON.parse(read.docJson) });
+        const storedFlags = flagKeys(await store.tracking.flags(tn));
+        const rebuiltFlags = flagKeys(flags);
+        const flagsDiffer = !isDeepStrictEqual(storedFlags, rebuiltFlags);
+        if (flagsDiffer) found.push({ trackingNumber: tn, what: 'flags', stored: storedFlags, rebuilt: rebuiltFlags });
+        if (o.write) {
+          // Only what differs: review rows that agree keep when they were flagged.
           const now = clock.now();
-          await store.tracking.saveProjection(projection, now);
-          await store.tracking.putReadModel(tn, read, now);
-          await store.tracking.replaceFlags(tn, flags, now);
+          if (projectionDiffers) await store.tracking.saveProjection(projection, now);
+          if (readDiffers) await store.tracking.putReadModel(tn, read, now);
+          if (flagsDiffer) await store.tracking.replaceFlags(tn, flags, now);
         }
         return found;
       });
-      differences.push(...found);
+      if (o.onDifference !== undefined) for (const d of found) o.onDifference(d);
+      else differences.push(...found);
     }
     if (page.length === 0) break;
     after = page[page.length - 1];

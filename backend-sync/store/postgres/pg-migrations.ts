@@ -490,6 +490,13 @@ const LOCK_POLL_MS = 100;
 const CREATE_INDEX = /^CREATE (UNIQUE )?INDEX (\w+) ON /;
 const DROP_INDEX = /^DROP INDEX (\w+)$/;
 
+/** The schema version of the connection's schema (its search_path); 0 when it holds no backend schema. Reads only. */
+export async function pgSchemaVersion(client: pg.ClientBase): Promise<number> {
+  const table = (await client.query<{ t: string | null }>(`SELECT to_regclass('schema_version')::text AS t`)).rows[0]?.t ?? null;
+  if (table === null) return 0;
+  return (await client.query<{ version: number }>('SELECT version FROM schema_version')).rows[0]?.version ?? 0;
+}
+
 export interface MigratePgOptions {
   schema?: string | undefined;
   upTo?: number;

@@ -32,3 +32,8 @@ function corrupt(where: JsonColumn, problem: string): BackendError {
     .join(', ');
   return new BackendError('INTERNAL', `corrupt row in ${where.table} (${key}): ${where.column} ${problem}`, { table: where.table, key: where.key, column: where.column, problem });
 }
+
+/** Whether `err` is readJson's report of a row that does not fit its schema. */
+export function isCorruptRow(err: unknown): err is BackendError {
+  return err instanceof BackendError && err.code === 'INTERNAL' && err.details?.['problem'] !== undefined && err.message.startsWith('corrupt row in ');
+}

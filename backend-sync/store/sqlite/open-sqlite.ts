@@ -1,9 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { BackendError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { migrate } from './migrations.js';
+import { requireCurrentSchema } from '../schema-version.js';
+import { SQLITE_SCHEMA_VERSION, migrate } from './migrations.js';
 
 export type SqliteDatabase = Database.Database;
 
@@ -15,6 +16,12 @@ export interface OpenSqliteOptions {
   logger: Logger;
   /** Several bridge processes may share one file: a writer waits this long for the lock. */
   busyTimeoutMs?: number;
+  /**
+   * A maintenance tool's open: the file must exist and be at this code's schema version;
+   * nothing is created or migrated (a mistyped path, or a tool of another release, says so
+   * instead of working on an empty database or upgrading one under running instances).
+   */
+  existing?: boolean;
 }
 
 /**
@@ -27,8 +34,11 @@ export interface OpenSqliteOptions {
  */
 export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
   const log = options.logger.child({ component: 'db' });
+  if (options.existing === true && (options.path === ':memory:' || !existsSync(options.path))) {
+    throw new BackendError('CONFIG_INVALID', `no database at ${options.path} (db.path, or BACKEND_DB_PATH)`, { path: options.path });
+  }
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-  const db = new Database(options.path);
+  const db = new Database(options.path, { fileMustExist: options.existing === true });
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 10_000))}`);
     const mode = db.pragma('journal_mode = WAL', { simple: true });
@@ -49,7 +59,8 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
     // OS through a system call each. 64 MiB keeps the hot pages in the process (the claim's
     // pick: ~18 → ~13 µs CPU, system time ÷3). An upper bound, allocated as pages are used.
     db.pragma(`cache_size = ${String(-CACHE_KIB)}`);
-    migrate(db);
+    if (options.existing === true) requireCurrentSchema(db.pragma('user_version', { simple: true }) as number, SQLITE_SCHEMA_VERSION);
+    else migrate(db);
   } catch (err) {
     db.close();
     throw err;
