@@ -154,11 +154,16 @@ export class ParcelEvents {
     });
   }
 
-  /** Pickup window lapsed: revoke the code, flag the parcel for return (courier retrieval). */
-  expire(shipmentId: string, who: Actor): Promise<ParcelOutcome> {
+  /**
+   * Pickup window lapsed: revoke the code, flag the parcel for return (courier retrieval).
+   * `pastDeadlineAt`: the sweeper's check, made again under the order's lock, that the
+   * deadline (which a customer's extension may have moved since the sweep listed the
+   * parcel) has passed by then; the locker's own expiry event has none.
+   */
+  expire(shipmentId: string, who: Actor, pastDeadlineAt?: number): Promise<ParcelOutcome> {
     const { store, transitions, codeSets } = this.d;
     return store.transaction(async () => {
-      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered');
+      const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered' && (pastDeadlineAt === undefined || (x.pickupDeadline !== undefined && x.pickupDeadline <= pastDeadlineAt)));
       if (s === undefined) return 'ignored';
       if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'expired');
       await transitions.shipment(s, 'expire', who);
@@ -179,9 +184,10 @@ export class ParcelEvents {
    */
   async expireDue(limit = 200): Promise<number> {
     let n = 0;
-    for (const s of await this.d.store.shipments.deliveredPastDeadline(this.d.clock.now(), limit)) {
+    const now = this.d.clock.now();
+    for (const s of await this.d.store.shipments.deliveredPastDeadline(now, limit)) {
       try {
-        if ((await this.expire(s.id, { actor: 'sweeper', reason: 'pickup window lapsed' })) === 'applied') n++;
+        if ((await this.expire(s.id, { actor: 'sweeper', reason: 'pickup window lapsed' }, now)) === 'applied') n++;
       } catch (err) {
         if (!isBackendError(err, 'CONFLICT')) throw err;
         this.log.info({ shipmentId: s.id }, 'parcel.expiry_taken_elsewhere');
