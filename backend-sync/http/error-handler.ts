@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { isBackendError } from '../shared/errors.js';
+import { isUnstorableTextError } from '../store/unstorable-text.js';
 import type { Logger } from '../shared/logger.js';
 import type { App } from './app.js';
 import type { ErrorBody } from './error-body.js';
@@ -8,7 +9,8 @@ import type { ErrorBody } from './error-body.js';
 // One error body for everything: { error: { code, message, details? } }. Validation
 // failures are 400 INVALID_INPUT with the zod issues; BackendErrors carry their own
 // status; fastify's own 4xx (bad JSON, wrong content type, body too large) keep their
-// status; anything else is a 500 whose details stay in the log.
+// status; text PostgreSQL cannot store (a NUL) is the caller's 400; anything else is a 500
+// whose details stay in the log.
 
 /** fastify's own 4xx that are not a schema failure keep their status and get a code of their own. */
 const fastifyClientErrorCodes: Readonly<Record<number, string>> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
@@ -38,6 +40,10 @@ export function installErrorHandler(app: App, logger: Logger): void {
     if (isResponseSerializationError(err)) {
       log.error({ url: req.url, issues: err.cause.issues.length }, 'http.response_schema_mismatch');
       return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
+    }
+    if (isUnstorableTextError(err)) {
+      log.warn({ url: req.url }, 'http.unstorable_text');
+      return reply.code(400).send({ error: { code: 'INVALID_INPUT', message: 'text with a NUL character (U+0000) or one the database cannot store' } });
     }
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
