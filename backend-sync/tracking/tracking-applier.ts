@@ -447,7 +447,7 @@ export class TrackingApplier {
     for (const r of rows) {
       const deadLetterId = newTrackingId('tdl');
       const reason = `inbox row unreadable: ${r.reason}`.slice(0, 500);
-      await this.d.store.tracking.deadLetter({ id: deadLetterId, source: r.source, body: r.eventJson, reason, receivedAt: r.receivedAt });
+      await this.d.store.tracking.deadLetter({ id: deadLetterId, source: r.source, body: asBatch(r.eventJson), reason, receivedAt: r.receivedAt });
       this.log.error({ trackingNumber: r.trackingNumber, seq: r.seq, deadLetterId, reason }, 'tracking.inbox_row_unreadable');
     }
     await this.d.store.tracking.deleteInbox(rows.map((r) => r.seq));
@@ -457,13 +457,26 @@ export class TrackingApplier {
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {
     const reason = `apply failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
     for (const r of rows) {
-      await this.d.store.tracking.deadLetter({ id: newTrackingId('tdl'), source: r.source, body: JSON.stringify(r.event), reason, receivedAt: r.receivedAt });
+      await this.d.store.tracking.deadLetter({ id: newTrackingId('tdl'), source: r.source, body: asBatch(r.eventJson), reason, receivedAt: r.receivedAt });
     }
     tally.count('dead_lettered', rows.length);
     this.log.error({ trackingNumber: rows[0]?.trackingNumber, events: rows.length, err }, 'tracking.apply_dead_lettered');
   }
 }
 
+
+/**
+ * A dead event's body as a canonical batch, `{"events":[…]}`: once its cause is fixed, an
+ * operator resends it as it is through POST /tracking/events. Text that is no JSON is kept as it was.
+ */
+function asBatch(eventJson: string): string {
+  try {
+    JSON.parse(eventJson);
+  } catch {
+    return eventJson;
+  }
+  return `{"events":[${eventJson}]}`;
+}
 
 export function foldEventOf(h: HistoryEntry): FoldEvent {
   return { key: orderKey(h.event, h.hash), hash: h.hash, event: h.event, byLocker: h.source === 'locker' };

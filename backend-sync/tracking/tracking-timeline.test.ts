@@ -11,6 +11,7 @@ import { carrierPromiseEta } from './eta-seam.js';
 import { TRACKING_DEDUPE_RETENTION_MS } from './tracking-services.js';
 import { rebuildTracking } from './rebuild-tracking.js';
 import { TrackView } from './read-model.js';
+import { CanonicalTrackingBatch } from './tracking-event.js';
 
 // The tracking timeline through the real intake and applier, on every engine: exception
 // recovery, late scans, illegal transitions flagged, the three dedupe levels, and the
@@ -305,8 +306,13 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
     expect(await store.tracking.history('BAD-1')).toEqual([]);
     expect(await store.tracking.readModel('BAD-1')).toBeUndefined();
     const dead = await store.tracking.deadLetters();
-    expect(dead.map((d) => (JSON.parse(d.body) as { status: string }).status).sort()).toEqual(['in_transit', 'picked_up']);
+    // Each a canonical batch: once the cause is fixed, it goes back through POST /tracking/events as it is.
+    expect(dead.map((d) => CanonicalTrackingBatch.parse(JSON.parse(d.body)).events.map((e) => e.status)).flat().sort()).toEqual(['in_transit', 'picked_up']);
     expect(dead.every((d) => d.reason === 'apply failed: sink refused BAD-1')).toBe(true);
     expect(poisoned.metrics.counts).toMatchObject({ applied: 2, dead_lettered: 2 });
+    const resent = trackingRig(store);
+    for (const d of dead) await resent.intake.accept({ source: 'canonical', body: d.body, receivedAt: resent.clock.now() }, CanonicalTrackingBatch.parse(JSON.parse(d.body)).events);
+    await resent.applier.drain();
+    expect((await view('BAD-1')).status).toBe('in_transit');
   });
 });
