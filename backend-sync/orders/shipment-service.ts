@@ -64,11 +64,13 @@ export class ShipmentService {
 
   create(orderId: string, req: CreateShipmentRequest, actor: string): Promise<ShipmentView> {
     const { store, clock, transitions } = this.d;
+    // As every boundary spells it (capitals), also for a caller that did not parse the request.
+    const trackingNumber = TrackingNumber.safeParse(req.trackingNumber).data ?? req.trackingNumber;
     return store.transaction(async () => {
       const now = clock.now();
       // Scans of the number may have come first: its timeline, locked before the order as
       // the applier locks them, is caught up once the shipment exists.
-      const timeline = await this.timelineOf(req.trackingNumber, req.carrier, now);
+      const timeline = await this.timelineOf(trackingNumber, req.carrier, now);
       // Locked: two shipments created at once for one order (two instances) must not both
       // take the same line.
       const o = await transitions.lockOrder(orderId);
@@ -89,7 +91,7 @@ export class ShipmentService {
         orderId,
         state: 'created',
         carrier: req.carrier,
-        trackingNumber: req.trackingNumber,
+        trackingNumber,
         reservationId: reservation.id,
         lockerId: reservation.lockerId,
         compartmentId: reservation.compartmentId,

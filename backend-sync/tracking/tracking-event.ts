@@ -48,12 +48,19 @@ export const CarrierCode = z
   .max(64)
   .transform((s) => s.toLowerCase().replace(/\s+/g, '_'));
 
+/**
+ * One spelling per parcel: carriers print capitals (1Z…), merchants and customers type
+ * either, and a number typed in small letters must join the carrier's timeline, not start
+ * one of its own. Every boundary that takes a number (webhooks, polls, the canonical batch,
+ * a new shipment, GET /track) reads it through this, so it is stored and looked up in capitals.
+ */
 export const TrackingNumber = z
   .string()
   .trim()
   .min(1)
   .max(64)
-  .regex(/^[A-Za-z0-9._-]+$/, 'tracking number: letters, digits, dot, dash, underscore');
+  .regex(/^[A-Za-z0-9._-]+$/, 'tracking number: letters, digits, dot, dash, underscore')
+  .transform((s) => s.toUpperCase());
 
 export const CanonicalTrackingEvent = z
   .object({

@@ -245,7 +245,7 @@ describe.each(engines)('tracking timeline on %s', (engine) => {
     for (const [k, copied] of [T + 3 * DAY, T + 2 * DAY].entries()) {
       const ends: Array<{ promise: number | null | undefined; revised: number }> = [];
       for (const oneBatch of [true, false]) {
-        const tn = `PC${String(k)}${oneBatch ? 'a' : 'b'}`;
+        const tn = `PC${String(k)}${oneBatch ? 'A' : 'B'}`;
         const revised0 = rig.metrics.counts.promise_revised;
         await rig.intake.accept({ source: 'easypost', body: '{}', receivedAt: now }, [scan(tn, 'in_transit', T, { estimatedDeliveryAt: T + 2 * DAY })]);
         await rig.applier.drain();

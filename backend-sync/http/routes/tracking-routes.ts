@@ -111,10 +111,8 @@ export function trackingRoutes(app: App, d: AppDeps): void {
         },
       },
       async (req, reply) => {
-        const tn = req.params.trackingNumber;
-        // Carriers print their numbers in capitals; a customer types them as they come. Stored
-        // numbers keep the carrier's case, so the capitalised one is a second try, on a miss.
-        const stored = (await d.store.tracking.readModel(tn)) ?? (tn === tn.toUpperCase() ? undefined : await d.store.tracking.readModel(tn.toUpperCase()));
+        // In capitals, as every number is stored (TrackingNumber): `1z…` finds `1Z…`.
+        const stored = await d.store.tracking.readModel(req.params.trackingNumber);
         if (stored === undefined) throw new BackendError('NOT_FOUND', 'tracking number not found', { trackingNumber: req.params.trackingNumber });
         const row = etaPassed(stored.docJson, d.clock.now()) ? await estimatedAgain(stored) : stored;
         void reply.header('etag', row.etag).header('cache-control', 'no-cache');
