@@ -478,6 +478,14 @@ const steps: readonly Step[] = [
   `
   ALTER TABLE tracking_leg_stats ADD COLUMN shipments INTEGER NOT NULL DEFAULT 0 CHECK (shipments >= 0);
   `,
+  // Row triggers do not see TRUNCATE: without these, one statement emptied the append-only
+  // tables the row triggers guard against DELETE.
+  `
+  CREATE TRIGGER tracking_history_no_truncate BEFORE TRUNCATE ON tracking_history
+    FOR EACH STATEMENT EXECUTE FUNCTION tracking_history_append_only();
+  CREATE TRIGGER state_log_no_truncate BEFORE TRUNCATE ON state_log
+    FOR EACH STATEMENT EXECUTE FUNCTION state_log_append_only();
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

@@ -54,6 +54,10 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
     // write system calls of a checkout hold. In memory it is a copy of a few pages per unit.
     db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = ON');
+    // INSERT OR REPLACE deletes the row it replaces without firing delete triggers unless
+    // this is on: the append-only tables' triggers (tracking_history, state_log) must see it.
+    // Every trigger here only raises, so nothing can recurse.
+    db.pragma('recursive_triggers = ON');
     // SQLite's default page cache is 2 MiB; the backend's file is tens of MiB at estate
     // scale (34 MiB with 10,000 lockers), so a checkout's claim re-read its pages from the
     // OS through a system call each. 64 MiB keeps the hot pages in the process (the claim's
