@@ -34,6 +34,11 @@ export interface OrderServiceDeps {
 const REFUND_LEASE_MS = 60_000;
 const REFUND_BATCH = 50;
 
+/** What the open (not cancelled) lines cost: the amount the customer owes. */
+function openLinesCents(lines: readonly OrderLineRecord[]): number {
+  return lines.filter((l) => l.state === 'open').reduce((n, l) => n + l.quantity * l.unitPriceCents, 0);
+}
+
 export class OrderService {
   private readonly log: Logger;
   private refunding: Promise<number> | undefined;
@@ -99,10 +104,13 @@ export class OrderService {
     const o = await store.orders.get(id);
     if (o === undefined) throw notFound('order', id);
     if (o.state !== 'placed') throw new BackendError('INVALID_TRANSITION', `order in state ${o.state} cannot confirm payment`, { orderId: id });
+    // Only what is still owed: a line cancelled before payment has no money to refund
+    // (queueRefund skips an unpaid order), so charging it would keep it for good.
+    const owed = openLinesCents(await store.orders.lines(id));
     // Outside any transaction: a provider call must not hold database locks. The capture's
     // idempotency key makes a concurrent confirmation (another instance) capture once; the
     // order's version check below lets only one of them record it.
-    const result = await payments.capture({ orderId: id, amountCents: o.totalCents, currency: o.currency, idempotencyKey: `capture:${id}` });
+    const result = await payments.capture({ orderId: id, amountCents: owed, currency: o.currency, idempotencyKey: `capture:${id}` });
     if (!result.ok) throw new BackendError('BUSINESS_RULE', 'payment was declined', { orderId: id, reason: result.reason });
     return store.transaction(async () => {
       const fresh = await store.orders.get(id);
