@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { apiKeyDigest } from '../auth/api-key-auth.js';
 import type { App } from '../http/app.js';
-import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 
 const keys = { merchant: 'merchant-key-0123456789abcdef' };
 const H = { authorization: `Bearer ${keys.merchant}` };
@@ -47,5 +47,38 @@ describe('order money: what is charged, refunded and accepted', () => {
     const captured = capture.mock.calls[0]?.[0].amountCents ?? 0;
     // The customer owes 1000 (l1); l2 (2500) was cancelled before any money moved.
     expect({ captured, kept: captured - refundedCents() }).toEqual({ captured: 1000, kept: 1000 });
+  });
+  it('cancels an unpaid order whose every line was cancelled, so it can no longer be charged', async () => {
+    const id = await placeTwoLines('money-key-000002');
+    const cancel = await app.inject({ method: 'POST', url: `/orders/${id}/cancellation`, headers: H, payload: { reason: 'out of stock', lineIds: ['l1', 'l2'] } });
+    expect(cancel.statusCode).toBe(200);
+    const view = cancel.json<{ state: string; lines: Array<{ state: string }> }>();
+    expect(view.lines.every((l) => l.state === 'cancelled')).toBe(true);
+    expect(view.state).toBe('cancelled');
+    const paid = await app.inject({ method: 'POST', url: `/orders/${id}/payment-confirmation`, headers: H });
+    expect({ status: paid.statusCode, captures: f.payments.captures.size }).toEqual({ status: 422, captures: 0 });
+  });
+
+  it('cancels a paid order whose every line was cancelled one by one, and refunds all of it', async () => {
+    const id = await placeTwoLines('money-key-000004');
+    await f.services.orders.confirmPayment(id, 'merchant');
+    await f.services.orders.cancel(id, { reason: 'out of stock', lineIds: ['l1'] }, 'merchant');
+    await f.services.orders.processRefunds();
+    const last = await f.services.orders.cancel(id, { reason: 'out of stock', lineIds: ['l2'] }, 'merchant');
+    await f.services.orders.processRefunds();
+    expect({ state: last.state, refunded: refundedCents() }).toEqual({ state: 'cancelled', refunded: 3500 });
+  });
+  it('releases the checkout holds of an order cancelled line by line', async () => {
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 1 }));
+    const hold = (await f.services.reservations.reserve('hold-key-money01', { orderRef: 'ref-held', lockerId: 'lk-a', size: 'M' })).body;
+    const { body: o } = await f.services.orders.place('money-key-000005', {
+      orderRef: 'ref-held',
+      customer: { name: 'Ada', email: 'ada@example.com' },
+      currency: 'EUR',
+      lines: [{ lineId: 'l1', sku: 'a', quantity: 1, unitPriceCents: 1000, size: 'M' }],
+      reservationIds: [hold.id],
+    });
+    await f.services.orders.cancel(o.id, { reason: 'out of stock', lineIds: ['l1'] }, 'merchant');
+    expect((await f.services.reservations.get(hold.id)).status).toBe('released');
   });
 });

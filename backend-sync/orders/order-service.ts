@@ -170,15 +170,9 @@ export class OrderService {
       const cancelledLines = lines.filter((l) => l.state === 'open' && (lineIds.has(l.lineId) || (l.shipmentId !== undefined && shipmentIds.has(l.shipmentId))));
       for (const sid of shipmentIds) await this.d.shipments.cancelShipment(sid, who);
       await store.orders.setLines(id, cancelledLines.map((l) => l.lineId), { state: 'cancelled' });
-      if (whole) {
-        // Holds confirmed at placement that no shipment used yet.
-        for (const r of await store.reservations.byOrder(id)) {
-          if (r.status === 'confirmed' && (await store.reservations.release(r.id, 'released', clock.now()))) {
-            await store.stateLog.append({ entity: 'reservation', entityId: r.id, from: 'confirmed', to: 'released', event: 'release', actor, reason: req.reason, at: clock.now() });
-          }
-        }
-      }
       const after = whole ? await transitions.order(o, { type: 'cancel' }, who) : await transitions.refreshOrder(id, who);
+      // Cancelled as a whole or line by line, the order will use no hold again.
+      if (after.state === 'cancelled') await this.releaseUnusedHolds(id, who);
       const amount = cancelledLines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0);
       await queueRefund(store, clock.now(), after, amount, `cancelled: ${req.reason}`);
       return orderView(store, after);
@@ -186,6 +180,16 @@ export class OrderService {
     // Paid out now rather than at the next sweep; a failure here is retried by the sweeper.
     this.processRefunds().catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'refunds.pass_failed'));
     return view;
+  }
+
+  /** Releases the holds confirmed at placement that no shipment used (inside the caller's transaction). */
+  private async releaseUnusedHolds(orderId: string, who: { actor: string; reason: string }): Promise<void> {
+    const { store, clock } = this.d;
+    for (const r of await store.reservations.byOrder(orderId)) {
+      if (r.status === 'confirmed' && (await store.reservations.release(r.id, 'released', clock.now()))) {
+        await store.stateLog.append({ entity: 'reservation', entityId: r.id, from: 'confirmed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: clock.now() });
+      }
+    }
   }
 
   /**

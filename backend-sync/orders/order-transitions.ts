@@ -105,9 +105,13 @@ export class OrderTransitions {
   async refreshOrder(orderId: string, who: Actor): Promise<OrderRecord> {
     const o = await this.store.orders.get(orderId);
     if (o === undefined) throw notFound('order', orderId);
-    if (o.state === 'placed' || o.state === 'payment_confirmed' || o.state === 'cancelled' || o.state === 'returned') return o;
+    if (o.state === 'cancelled' || o.state === 'returned') return o;
+    const lines = await this.store.orders.lines(orderId);
+    // Before processing there is no fulfilment to derive, but an order with nothing left to
+    // sell is over: left placed, it could still be charged for no goods.
+    if (o.state === 'placed' || o.state === 'payment_confirmed') return lines.some((l) => l.state === 'open') ? o : this.order(o, { type: 'cancel' }, who);
     const shipments = (await this.store.shipments.byOrder(orderId)).map((s) => s.state);
-    const unshipped = (await this.store.orders.lines(orderId)).filter((l) => l.state === 'open' && l.shipmentId === undefined).length;
+    const unshipped = lines.filter((l) => l.state === 'open' && l.shipmentId === undefined).length;
     const derived = deriveFulfilmentState(shipments, unshipped);
     if (derived === o.state) return o;
     return this.order(o, derived === 'cancelled' ? { type: 'cancel' } : { type: 'fulfilment', derived }, who);
