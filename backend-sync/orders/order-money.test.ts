@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { apiKeyDigest } from '../auth/api-key-auth.js';
 import type { App } from '../http/app.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { MAX_ORDER_TOTAL_CENTS } from './order-schemas.js';
 
 const keys = { merchant: 'merchant-key-0123456789abcdef' };
 const H = { authorization: `Bearer ${keys.merchant}` };
@@ -80,5 +81,34 @@ describe('order money: what is charged, refunded and accepted', () => {
     });
     await f.services.orders.cancel(o.id, { reason: 'out of stock', lineIds: ['l1'] }, 'merchant');
     expect((await f.services.reservations.get(hold.id)).status).toBe('released');
+  });
+  async function placeHuge(key: string, lines: Array<{ quantity: number; unitPriceCents: number }>): Promise<{ status: number; paths: string[]; stored: number }> {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: { ...H, 'idempotency-key': key },
+      payload: {
+        orderRef: `ref-${key}`,
+        customer: { name: 'Ada', email: 'ada@example.com' },
+        currency: 'EUR',
+        lines: lines.map((l, i) => ({ lineId: `l${String(i)}`, sku: 'a', size: 'M', ...l })),
+      },
+    });
+    const issues = res.statusCode === 400 ? res.json<{ error: { details: { issues: Array<{ path: string }> } } }>().error.details.issues : [];
+    const stored = await f.store.orders.listByCustomer({ customerKey: 'ada@example.com', limit: 10 });
+    return { status: res.statusCode, paths: issues.map((i) => i.path), stored: stored.length };
+  }
+
+  it('refuses with a 400 naming the price, and stores nothing, a unit price beyond exact integer range', async () => {
+    const res = await placeHuge('money-key-000003', [{ quantity: 1000, unitPriceCents: Number.MAX_SAFE_INTEGER }]);
+    expect(res).toEqual({ status: 400, paths: expect.arrayContaining([expect.stringContaining('unitPriceCents')]) as string[], stored: 0 });
+  });
+
+  it(`refuses with a 400 naming the lines, and stores nothing, an order whose total is above ${String(MAX_ORDER_TOTAL_CENTS)} cents`, async () => {
+    const res = await placeHuge('money-key-000006', [
+      { quantity: 1000, unitPriceCents: MAX_ORDER_TOTAL_CENTS / 1000 },
+      { quantity: 1, unitPriceCents: 1 },
+    ]);
+    expect(res).toEqual({ status: 400, paths: [expect.stringContaining('lines')], stored: 0 });
   });
 });

@@ -18,16 +18,28 @@ export const CustomerInput = z
   .strict()
   .refine((c) => c.email !== undefined || c.phone !== undefined, { message: 'email or phone is required to send the pickup code' });
 
+/**
+ * The most one order may cost, in minor units (10^11: a billion in a two-decimal currency).
+ * Far above any locker parcel, far below Number.MAX_SAFE_INTEGER: every total, line sum
+ * and refund stays an exact integer, so an order that is stored can always be answered.
+ */
+export const MAX_ORDER_TOTAL_CENTS = 100_000_000_000;
+
+const OrderLineInput = z
+  .object({ lineId: LineId, sku: z.string().min(1).max(64), quantity: z.number().int().min(1).max(1000), unitPriceCents: z.number().int().min(0).max(MAX_ORDER_TOTAL_CENTS), size: CompartmentSize })
+  .strict();
+
 export const PlaceOrderRequest = z
   .object({
     orderRef: z.string().min(1).max(100),
     customer: CustomerInput,
     currency: z.string().regex(/^[A-Z]{3}$/),
     lines: z
-      .array(z.object({ lineId: LineId, sku: z.string().min(1).max(64), quantity: z.number().int().min(1).max(1000), unitPriceCents: z.number().int().min(0), size: CompartmentSize }).strict())
+      .array(OrderLineInput)
       .min(1)
       .max(100)
-      .refine((ls) => new Set(ls.map((l) => l.lineId)).size === ls.length, { message: 'line ids must be unique' }),
+      .refine((ls) => new Set(ls.map((l) => l.lineId)).size === ls.length, { message: 'line ids must be unique' })
+      .refine((ls) => ls.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0) <= MAX_ORDER_TOTAL_CENTS, { message: `order total (quantity × unitPriceCents, summed) must be at most ${String(MAX_ORDER_TOTAL_CENTS)}` }),
     /** Checkout holds to confirm (held under the same orderRef). */
     reservationIds: z.array(z.string().min(1).max(64)).max(20).default([]),
   })
