@@ -100,7 +100,7 @@ export class OrderService {
 
   /** Captures the payment with the provider, then records payment_confirmed. */
   async confirmPayment(id: string, actor: string): Promise<OrderView> {
-    const { store, payments, transitions } = this.d;
+    const { store, payments } = this.d;
     const o = await store.orders.get(id);
     if (o === undefined) throw notFound('order', id);
     if (o.state !== 'placed') throw new BackendError('INVALID_TRANSITION', `order in state ${o.state} cannot confirm payment`, { orderId: id });
@@ -112,13 +112,33 @@ export class OrderService {
     // order's version check below lets only one of them record it.
     const result = await payments.capture({ orderId: id, amountCents: owed, currency: o.currency, idempotencyKey: `capture:${id}` });
     if (!result.ok) throw new BackendError('BUSINESS_RULE', 'payment was declined', { orderId: id, reason: result.reason });
-    return store.transaction(async () => {
-      const fresh = await store.orders.get(id);
-      if (fresh === undefined) throw notFound('order', id);
-      await store.orders.setPaymentRef(id, result.providerRef);
-      const after = await transitions.order({ ...fresh }, { type: 'confirm_payment' }, { actor });
-      return orderView(store, after);
-    });
+    const recorded = await store.transaction(() => this.recordCapture(id, result.providerRef, owed, actor));
+    if (recorded !== undefined) return recorded;
+    // The refund is committed; the order stays cancelled and this confirmation failed.
+    this.payOutRefundsSoon();
+    throw new BackendError('INVALID_TRANSITION', 'order was cancelled while its payment was captured; the capture is being refunded', { orderId: id });
+  }
+
+  /**
+   * Records a capture made outside any transaction (inside the caller's). The order may have
+   * moved on while the provider answered: cancelled, the money is refunded rather than kept
+   * (undefined is returned); lines cancelled meanwhile were charged all the same and are
+   * refunded. A capture already recorded (another confirmation won) is refused by the machine.
+   */
+  private async recordCapture(id: string, providerRef: string, capturedCents: number, actor: string): Promise<OrderView | undefined> {
+    const { store, transitions, clock } = this.d;
+    // Locked: a cancellation committing meanwhile is seen here, or waits for this one.
+    const o = await transitions.lockOrder(id);
+    await store.orders.setPaymentRef(id, providerRef);
+    if (o.state === 'cancelled' && o.paymentRef === undefined) {
+      await queueRefund(store, clock.now(), { ...o, paymentRef: providerRef }, capturedCents, 'order cancelled while its payment was captured');
+      this.log.warn({ orderId: id, amountCents: capturedCents }, 'payment.captured_after_cancel_refunded');
+      return undefined;
+    }
+    const after = await transitions.order(o, { type: 'confirm_payment' }, { actor });
+    const overpaid = capturedCents - openLinesCents(await store.orders.lines(id));
+    await queueRefund(store, clock.now(), after, overpaid, 'lines cancelled while the payment was captured');
+    return orderView(store, after);
   }
 
   startProcessing(id: string, actor: string): Promise<OrderView> {
@@ -177,9 +197,13 @@ export class OrderService {
       await queueRefund(store, clock.now(), after, amount, `cancelled: ${req.reason}`);
       return orderView(store, after);
     });
-    // Paid out now rather than at the next sweep; a failure here is retried by the sweeper.
-    this.processRefunds().catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'refunds.pass_failed'));
+    this.payOutRefundsSoon();
     return view;
+  }
+
+  /** Pays queued refunds out now rather than at the next sweep; a failure here is retried by the sweeper. */
+  private payOutRefundsSoon(): void {
+    this.processRefunds().catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'refunds.pass_failed'));
   }
 
   /** Releases the holds confirmed at placement that no shipment used (inside the caller's transaction). */
