@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CompartmentSize, LockerId } from '../shared/contract.js';
-import { TrackingNumber } from '../tracking/tracking-event.js';
+import { CarrierCode, TrackingNumber } from '../tracking/tracking-event.js';
 import { orderStates } from './order-state-machine.js';
 import { shipmentStates } from './shipment-state-machine.js';
 
@@ -49,7 +49,12 @@ export type PlaceOrderRequest = z.infer<typeof PlaceOrderRequest>;
 export const CreateShipmentRequest = z
   .object({
     lineIds: z.array(LineId).min(1).max(100),
-    carrier: z.string().min(1).max(64),
+    /**
+     * Checked by the tracking intake's rule (CarrierCode): every carrier step becomes a
+     * tracking event under it, so a name it refuses ("   ") would make each step a 400.
+     * Stored as given; the tracking side normalises it.
+     */
+    carrier: z.string().min(1).max(64).refine((c) => CarrierCode.safeParse(c).success, 'carrier: not only spaces'),
     /** The tracking format (tracking/tracking-event.ts): a number the timeline refuses would never be tracked, and GET /track would refuse it. */
     trackingNumber: TrackingNumber,
     delivery: z.union([z.object({ reservationId: z.string().min(1).max(64) }).strict(), z.object({ lockerId: LockerId, size: CompartmentSize }).strict()]),

@@ -250,6 +250,24 @@ describe('tracking over HTTP and through the order', () => {
     expect(made.json()).toMatchObject({ trackingNumber: 'TL-FMT-1' });
   });
 
+  it('refuses at creation a shipment whose carrier the tracking intake would refuse, instead of every carrier step', async () => {
+    const o = await paidOrder(f, 'ord-carrier', [{ lineId: 'l1', size: 'M' }]);
+    const app = await f.app();
+    const create = (carrier: string) =>
+      app.inject({ method: 'POST', url: `/orders/${o.id}/shipments`, payload: { lineIds: ['l1'], carrier, trackingNumber: 'TL-CAR-1', delivery: { lockerId: 'lk-a', size: 'M' } } });
+    for (const carrier of ['   ', '', 'x'.repeat(65)]) {
+      const refused = await create(carrier);
+      expect(refused.statusCode, JSON.stringify(carrier)).toBe(400);
+      expect(JSON.stringify(refused.json<{ error: { details: unknown } }>().error.details)).toContain('carrier');
+    }
+    // A name the intake normalises ("DHL Express" is dhl_express) is a carrier it tracks.
+    const made = await create('DHL Express');
+    expect(made.statusCode).toBe(201);
+    const shipped = await app.inject({ method: 'POST', url: `/shipments/${made.json<{ id: string }>().id}/events`, payload: { event: 'ship' } });
+    const track = await app.inject({ method: 'GET', url: '/track/TL-CAR-1' });
+    expect({ ship: shipped.statusCode, status: track.json<{ status: string }>().status }).toEqual({ ship: 200, status: 'picked_up' });
+  });
+
   it('shows the inbox backlog and how long its oldest event has waited on GET /metrics', async () => {
     const metrics = async (): Promise<string> => (await (await f.app()).inject({ method: 'GET', url: '/metrics' })).body;
     expect(await metrics()).toMatch(/^backend_tracking_inbox_oldest_age_seconds 0$/m);
