@@ -13,7 +13,7 @@ import { shipmentView } from './order-view.js';
 import { queueRefund } from './refunds.js';
 import { nextShipmentState, type ShipmentState } from './shipment-state-machine.js';
 import { CarrierCode, TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
-import type { TrackingProjection } from '../tracking/core/tracking-fold.js';
+import { REUSED_NUMBER_GAP_MS, journeyEndedAt, type TrackingProjection } from '../tracking/core/tracking-fold.js';
 
 // Shipments: created with a confirmed locker compartment (the parcel is "assigned"), at
 // which moment the pickup token and keypad code are issued and the entry joins the
@@ -172,18 +172,26 @@ export class ShipmentService {
     const allowed = nextShipmentState(seen.state, event);
     if (!allowed.ok) throw new BackendError('INVALID_TRANSITION', allowed.reason, { shipmentId: id, state: seen.state, event });
     const now = this.d.clock.now();
+    const step = { trackingNumber: seen.trackingNumber, carrier: seen.carrier, ...(who.reason === undefined ? {} : { carrierReason: who.reason }) };
     await tracking.intake.accept({ source: 'canonical', body: JSON.stringify({ shipmentId: id, event, reason: who.reason }), receivedAt: now }, [
-      {
-        trackingNumber: seen.trackingNumber,
-        carrier: seen.carrier,
-        status: event === 'ship' ? 'picked_up' : 'out_for_delivery',
-        carrierStatus: `api.${event}`,
-        ...(who.reason === undefined ? {} : { carrierReason: who.reason }),
-        eventTime: now,
-      },
+      ...((await this.recycledNumber(seen)) ? [{ ...step, status: 'label_created' as const, carrierStatus: 'api.label', eventTime: seen.createdAt }] : []),
+      { ...step, status: event === 'ship' ? ('picked_up' as const) : ('out_for_delivery' as const), carrierStatus: `api.${event}`, eventTime: now },
     ]);
     await tracking.apply(seen.trackingNumber);
     return this.get(id);
+  }
+
+  /**
+   * Whether the shipment's number tracks an earlier parcel that ended its journey more than
+   * the reuse gap before this shipment was recorded (a carrier's recycled number). Only a
+   * label starts the new parcel's cycle (core/tracking-fold.ts): a step reported through
+   * the API for it then comes with the label the shipment was recorded with, or the old
+   * parcel's end would refuse it and the step would move nothing.
+   */
+  private async recycledNumber(s: ShipmentRecord): Promise<boolean> {
+    const timeline = await this.d.store.tracking.projection(s.trackingNumber);
+    const endedAt = timeline === undefined ? null : journeyEndedAt(timeline.projection);
+    return endedAt !== null && s.createdAt - endedAt > REUSED_NUMBER_GAP_MS;
   }
 
   private carrierStep(id: string, event: 'ship' | 'out_for_delivery', who: Actor): Promise<ShipmentView> {

@@ -404,4 +404,28 @@ describe.each(engines)('a tracking number the carrier reuses, on %s', (engine) =
     expect((await f.store.tracking.projection('1ZWEEK'))?.projection).toMatchObject({ status: 'returned_to_sender', flagged: 1, cycle: 0 });
     expect((await f.services.shipments.get(s.id)).state).toBe('returned_to_sender');
   });
+
+  it('a merchant\'s ship step through the API for a recycled number (its old parcel collected 40 days ago) ships the new shipment', async () => {
+    const o1 = await paidOrder(f, 'ord-recycled-old', [{ lineId: 'l1', size: 'M' }]);
+    const old = await ship(f, o1.id, ['l1'], 'lk-a', 'M', 'RECY-1');
+    await f.services.shipments.carrierEvent(old.id, 'ship', { actor: 'merchant' });
+    expect((await f.services.shipments.get(old.id)).state).toBe('shipped');
+    await f.services.parcels.deposited(old.id, 'lk-a', undefined, f.clock.now(), { actor: 'locker' });
+    f.clock.advance(3_600_000);
+    await f.services.parcels.collected(old.id, 'lk-a', { actor: 'locker' });
+    await f.services.tracking.applier.drain();
+    expect((await f.store.tracking.projection('RECY-1'))?.projection.status).toBe('collected');
+    // 40 days later the carrier hands the merchant the same number again.
+    f.clock.advance(40 * 24 * 3_600_000);
+    const o2 = await paidOrder(f, 'ord-recycled-new', [{ lineId: 'l1', size: 'M' }]);
+    const next = await ship(f, o2.id, ['l1'], 'lk-a', 'M', 'RECY-1');
+    // The step is allowed for the shipment (no 422) ...
+    const view = await f.services.shipments.carrierEvent(next.id, 'ship', { actor: 'merchant' });
+    // ... so it must have happened: the customer is told it shipped.
+    expect(view.state).toBe('shipped');
+    expect(await noticesOf(f, 'shipment.shipped', next.id)).toHaveLength(1);
+    // A new parcel on the page: the old one's journey is not shown to the new customer.
+    expect((await f.store.tracking.projection('RECY-1'))?.projection).toMatchObject({ status: 'picked_up', cycle: 1 });
+    expect((await f.services.shipments.get(old.id)).state).toBe('collected');
+  });
 });

@@ -114,10 +114,15 @@ export function emptyProjection(trackingNumber: string, carrier: string): Tracki
   };
 }
 
+/** When the parcel `p` tracks ended its journey; null while it is on its way. */
+export function journeyEndedAt(p: TrackingProjection): number | null {
+  // A projection stored before settledAt existed, at an ending status: its last event is the best known end.
+  return p.settledAt ?? (endsJourney(p.status) ? p.lastEventTime : null);
+}
+
 /** Whether `ev` is a new parcel under a recycled number rather than a scan of the one `p` tracks. */
 function startsNewParcel(p: TrackingProjection, ev: CanonicalTrackingEvent): boolean {
-  // A projection stored before settledAt existed, at an ending status: its last event is the best known end.
-  const endedAt = p.settledAt ?? (endsJourney(p.status) ? p.lastEventTime : null);
+  const endedAt = journeyEndedAt(p);
   return (
     endedAt !== null &&
     ev.status === 'label_created' &&
