@@ -104,15 +104,17 @@ export class OrderService {
     const o = await store.orders.get(id);
     if (o === undefined) throw notFound('order', id);
     if (o.state !== 'placed') throw new BackendError('INVALID_TRANSITION', `order in state ${o.state} cannot confirm payment`, { orderId: id });
-    // Only what is still owed: a line cancelled before payment has no money to refund
-    // (queueRefund skips an unpaid order), so charging it would keep it for good.
-    const owed = openLinesCents(await store.orders.lines(id));
     // Outside any transaction: a provider call must not hold database locks. The capture's
-    // idempotency key makes a concurrent confirmation (another instance) capture once; the
-    // order's version check below lets only one of them record it.
-    const result = await payments.capture({ orderId: id, amountCents: owed, currency: o.currency, idempotencyKey: `capture:${id}` });
+    // idempotency key makes a concurrent confirmation (another instance) or a retry after a
+    // lost answer capture once; the order's version check below lets only one of them record
+    // it. Always the order's total, which never changes: a provider answers a repeated key
+    // with its first capture, so an amount worked out per attempt (the open lines, which a
+    // cancellation between two attempts changes) would be recorded as captured when it was
+    // not. What lines cancelled before the capture was recorded cost is refunded from it.
+    const captured = o.totalCents;
+    const result = await payments.capture({ orderId: id, amountCents: captured, currency: o.currency, idempotencyKey: `capture:${id}` });
     if (!result.ok) throw new BackendError('BUSINESS_RULE', 'payment was declined', { orderId: id, reason: result.reason });
-    const recorded = await store.transaction(() => this.recordCapture(id, result.providerRef, owed, actor));
+    const recorded = await store.transaction(() => this.recordCapture(id, result.providerRef, captured, actor));
     if (recorded !== undefined) return recorded;
     // The refund is committed; the order stays cancelled and this confirmation failed.
     this.payOutRefundsSoon();
@@ -122,8 +124,8 @@ export class OrderService {
   /**
    * Records a capture made outside any transaction (inside the caller's). The order may have
    * moved on while the provider answered: cancelled, the money is refunded rather than kept
-   * (undefined is returned); lines cancelled meanwhile were charged all the same and are
-   * refunded. A capture already recorded (another confirmation won) is refused by the machine.
+   * (undefined is returned); lines cancelled before it was recorded were charged all the same
+   * and are refunded. A capture already recorded (another confirmation won) is refused by the machine.
    */
   private async recordCapture(id: string, providerRef: string, capturedCents: number, actor: string): Promise<OrderView | undefined> {
     const { store, transitions, clock } = this.d;
@@ -137,7 +139,7 @@ export class OrderService {
     }
     const after = await transitions.order(o, { type: 'confirm_payment' }, { actor });
     const overpaid = capturedCents - openLinesCents(await store.orders.lines(id));
-    await queueRefund(store, clock.now(), after, overpaid, 'lines cancelled while the payment was captured');
+    await queueRefund(store, clock.now(), after, overpaid, 'lines cancelled before the payment was captured');
     return orderView(store, after);
   }
 

@@ -1,0 +1,81 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { dropSchema, freshSchemaName, pgSuitesRun } from '../testing/pg-test-db.js';
+import type { PlaceOrderRequest } from './order-schemas.js';
+
+// Two instances on one PostgreSQL schema sharing one payment provider (as a real deployment
+// does): instance A confirms, instance B cancels a line and confirms too.
+const runs = await pgSuitesRun('capture on two instances');
+
+describe.skipIf(!runs)('two instances confirming around a line cancel (PostgreSQL)', () => {
+  let a: BackendFixture;
+  let b: BackendFixture;
+  const schemas: string[] = [];
+  afterAll(async () => {
+    for (const s of schemas) await dropSchema(s);
+  });
+  beforeEach(async () => {
+    const schema = freshSchemaName();
+    schemas.push(schema);
+    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
+    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir, clock: a.clock });
+    // One provider for the deployment.
+    b.payments.capture = (req) => a.payments.capture(req);
+    b.payments.refund = (req) => a.payments.refund(req);
+  });
+  afterEach(async () => {
+    await b.close();
+    await a.close();
+  });
+
+  const order: PlaceOrderRequest = {
+    orderRef: 'ref-two-capture',
+    customer: { name: 'Ada', email: 'ada@example.com' },
+    currency: 'EUR',
+    lines: [
+      { lineId: 'l1', sku: 'a', quantity: 1, unitPriceCents: 1000, size: 'M' },
+      { lineId: 'l2', sku: 'b', quantity: 2, unitPriceCents: 1500, size: 'S' },
+    ],
+    reservationIds: [],
+  };
+
+  it('keeps only what the open lines cost', async () => {
+    const { body: o } = await a.services.orders.place('two-capture-0001', order);
+    const real = a.payments.capture.bind(a.payments);
+    const firstAmount = new Map<string, number>();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inA = new Promise<void>((r) => (entered = r));
+    let first = true;
+    a.payments.capture = async (req) => {
+      const fresh = !a.payments.captures.has(req.idempotencyKey);
+      const r = await real(req);
+      if (fresh && r.ok) firstAmount.set(req.idempotencyKey, req.amountCents);
+      if (first) {
+        first = false;
+        entered();
+        await gate; // A's answer is slow
+      }
+      return r;
+    };
+    const confirmA = a.services.orders.confirmPayment(o.id, 'a').then(() => 'ok', (e: unknown) => (e as Error).message);
+    await inA;
+    await b.services.orders.cancel(o.id, { reason: 'out of stock', lineIds: ['l2'] }, 'merchant');
+    const confirmB = await b.services.orders.confirmPayment(o.id, 'b').then(() => 'ok', (e: unknown) => (e as Error).message);
+    release();
+    const resultA = await confirmA;
+    await a.services.orders.processRefunds();
+    await b.services.orders.processRefunds();
+    const captured = [...firstAmount.values()].reduce((n, x) => n + x, 0);
+    const refunded = [...a.payments.refunds.values()].filter((r) => r.ok).reduce((n, r) => n + r.amountCents, 0);
+    const view = await a.services.orders.get(o.id);
+    expect({ resultA, confirmB, state: view.state, captured, kept: captured - refunded }).toEqual({
+      resultA: 'order in state payment_confirmed cannot confirm payment',
+      confirmB: 'ok',
+      state: 'payment_confirmed',
+      captured: 4000,
+      kept: 1000,
+    });
+  });
+});
