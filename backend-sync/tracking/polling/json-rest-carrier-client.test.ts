@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { CarrierTrackingError } from './carrier-tracking-client.js';
 import { JsonRestCarrierClient, parseRetryAfter } from './json-rest-carrier-client.js';
@@ -8,6 +8,7 @@ const T0 = Date.UTC(2026, 11, 1, 8);
 const servers: SimulatedCarrierApi[] = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
+  vi.unstubAllGlobals();
 });
 
 async function client(opts: { maxBatch?: number; serverMaxBatch?: number; timeoutMs?: number } = {}) {
@@ -43,6 +44,15 @@ describe('JSON REST carrier client', () => {
     expect(tn1.events.map((e) => e.status)).toEqual(['label_created', 'picked_up', 'in_transit', 'in_transit', 'in_transit', 'out_for_delivery', 'exception', 'delivered', 'returned_to_sender']);
     expect(tn1.events.filter((e) => e.estimatedDeliveryAt !== undefined).map((e) => e.carrierEventId)).toEqual(['s8']);
     expect(r.results.get('NOPE')).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+  });
+
+  it("matches a result the carrier keys by its own spelling of the number (small letters) to the number asked for", async () => {
+    // Every number is stored and polled in capitals (TrackingNumber); an API may echo its own form.
+    const body = JSON.stringify({ results: [{ number: '1z999aa10123456784', found: true, estimated_delivery: null, scans: [{ id: 's1', code: 'IT', description: 'in transit', occurred_at: new Date(T0).toISOString() }] }] });
+    vi.stubGlobal('fetch', vi.fn(() => Promise.resolve(new Response(body, { status: 200, headers: { 'content-type': 'application/json' } }))));
+    const c = new JsonRestCarrierClient({ carrier: 'simpost', baseUrl: 'http://127.0.0.1:9', rateLimit: { requestsPerSecond: 5, burst: 5 }, maxBatch: 10, timeoutMs: 5_000, clock: new ManualClock(T0) });
+    const r = await c.fetch(['1Z999AA10123456784']);
+    expect(r.results.get('1Z999AA10123456784')).toMatchObject({ ok: true, events: [{ trackingNumber: '1Z999AA10123456784', status: 'in_transit' }] });
   });
 
   it('reads Retry-After as seconds or as an HTTP date', () => {

@@ -68,12 +68,15 @@ export class JsonRestCarrierClient implements CarrierTrackingClient {
     }
     const envelope = JsonRestEnvelope.safeParse(json);
     if (!envelope.success) throw new CarrierTrackingError('UNPARSEABLE', `${this.carrier}: ${envelope.error.issues[0]?.message ?? 'bad envelope'}`, { body, httpStatus: 200 });
-    const wanted = new Set(asked);
+    // Matched as every number is stored, in capitals (TrackingNumber): a carrier may echo a
+    // number in its own spelling.
+    const wanted = new Set(asked.map(spelling));
     const results = new Map<string, CarrierNumberResult>();
     for (const item of envelope.data.results) {
       const parsed = JsonRestTracking.safeParse(item);
-      const number = parsed.success ? parsed.data.number : numberOf(item);
-      if (number === undefined) throw new CarrierTrackingError('UNPARSEABLE', `${this.carrier}: a result without a number`, { body, httpStatus: 200 });
+      const echoed = parsed.success ? parsed.data.number : numberOf(item);
+      if (echoed === undefined) throw new CarrierTrackingError('UNPARSEABLE', `${this.carrier}: a result without a number`, { body, httpStatus: 200 });
+      const number = spelling(echoed);
       if (!wanted.has(number)) continue; // not asked for: not ours to ingest
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -108,6 +111,8 @@ export class JsonRestCarrierClient implements CarrierTrackingClient {
     return { ok: true, events };
   }
 }
+
+const spelling = (n: string): string => n.trim().toUpperCase();
 
 function numberOf(item: unknown): string | undefined {
   if (typeof item !== 'object' || item === null || !('number' in item)) return undefined;
