@@ -29,6 +29,17 @@ describe('a parcel in one of our lockers', () => {
     expect(await noticesOf(f, 'tracking.exception', s.id)).toHaveLength(0);
   });
 
+  it('takes the parcel in when the carrier reported the locker drop seconds before the door event', async () => {
+    const o = await paidOrder(f, 'ord-drop-first', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'DROP-1');
+    await acceptAndApply(f, [scan('DROP-1', 'out_for_delivery', scanAt(f, 0)), scan('DROP-1', 'available_for_pickup', scanAt(f, 119.5), { lockerId: 'lk-a' })]);
+    expect(await f.services.parcels.deposited(s.id, 'lk-a', undefined, scanAt(f, 120), { actor: 'locker' })).toBe('applied');
+    await f.services.tracking.applier.drain();
+    await acceptAndApply(f, [scan('DROP-1', 'exception', scanAt(f, 125), { carrierReason: 'locker full' })]);
+    const p = (await f.store.tracking.projection('DROP-1'))?.projection;
+    expect({ status: p?.status, inLocker: p?.inLocker, exceptionNotices: (await noticesOf(f, 'tracking.exception', s.id)).length }).toEqual({ status: 'available_for_pickup', inLocker: true, exceptionNotices: 0 });
+  });
+
   it('carrier scans after the locker deposit never move the timeline back from available_for_pickup to in_transit', async () => {
     const o = await paidOrder(f, 'ord-exc-locker2', [{ lineId: 'l1', size: 'M' }]);
     const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'EXCLK-2');

@@ -257,8 +257,12 @@ export class TrackingApplier {
       if (idKey !== undefined && existing.has(idKey)) return duplicate('carrier_event_id', entry, 'stored');
       if (owners[i] !== true) return duplicate('carrier_event_id', entry, 'batch');
       if (idKey !== undefined && !recorded.has(idKey)) return duplicate('carrier_event_id', entry, 'stored');
-      if (near[i] === true) return duplicate('composite', entry, 'stored');
-      if (window.hits(probe)) return duplicate('composite', entry, 'batch');
+      // Our locker's own events are never a carrier scan's composite duplicate: a carrier
+      // reporting the drop a few seconds before the door event must not take the deposit
+      // (and with it the doors' say, status-rules.ts) out of the timeline. Their ids dedupe them.
+      const fromLocker = row.source === 'locker';
+      if (!fromLocker && near[i] === true) return duplicate('composite', entry, 'stored');
+      if (!fromLocker && window.hits(probe)) return duplicate('composite', entry, 'batch');
       if (known.has(hash)) return duplicate('payload_hash', entry, 'stored');
       if (takenHashes.has(hash)) return duplicate('payload_hash', entry, 'batch');
       takenHashes.add(hash);
