@@ -100,10 +100,15 @@ describe.skipIf(!runs)('PostgreSQL migrations', () => {
     await migratePg(migrator!, { schema, upTo: 4 });
     await writer!.query('BEGIN');
     await writer!.query(`UPDATE refunds SET state = state WHERE false`);
-    const upgrade = migratePg(migrator!, { schema });
+    // Its outcome is taken at once: under load the cancelled migration may reject before the
+    // cancel's own answer comes back, and a rejection nobody holds yet is an unhandled one.
+    const upgrade = migratePg(migrator!, { schema }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     const pid = await waitingIn(observer!, schema, '%INDEX%refunds_by_order%');
     await observer!.query('SELECT pg_cancel_backend($1)', [pid]);
-    await expect(upgrade).rejects.toThrow(/cancel/);
+    expect(await upgrade).toMatchObject({ message: expect.stringMatching(/cancel/) as string });
     await writer!.query('ROLLBACK');
     // What the cancelled build left: an INVALID index, and the version of the last whole step.
     expect(await indexes(observer!, schema, ['refunds_by_order'])).toEqual({ refunds_by_order: false });
