@@ -3,6 +3,7 @@ import { CompartmentSize, LockerId } from '../shared/contract.js';
 import { CarrierCode, TrackingNumber } from '../tracking/tracking-event.js';
 import { orderStates } from './order-state-machine.js';
 import { shipmentStates } from './shipment-state-machine.js';
+import { linesCents } from './lines-cents.js';
 
 const LineId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/);
 export const CustomerId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'customer id: letters, digits, dot, colon, dash, underscore');
@@ -39,7 +40,7 @@ export const PlaceOrderRequest = z
       .min(1)
       .max(100)
       .refine((ls) => new Set(ls.map((l) => l.lineId)).size === ls.length, { message: 'line ids must be unique' })
-      .refine((ls) => ls.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0) <= MAX_ORDER_TOTAL_CENTS, { message: `order total (quantity × unitPriceCents, summed) must be at most ${String(MAX_ORDER_TOTAL_CENTS)}` }),
+      .refine((ls) => linesCents(ls) <= MAX_ORDER_TOTAL_CENTS, { message: `order total (quantity × unitPriceCents, summed) must be at most ${String(MAX_ORDER_TOTAL_CENTS)}` }),
     /** Checkout holds to confirm (held under the same orderRef). */
     reservationIds: z.array(z.string().min(1).max(64)).max(20).default([]),
   })

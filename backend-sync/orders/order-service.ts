@@ -11,6 +11,7 @@ import { OrderView, type CancelRequest, type PlaceOrderRequest } from './order-s
 import { orderView } from './order-view.js';
 import { queueRefund } from './refunds.js';
 import type { ShipmentService } from './shipment-service.js';
+import { linesCents } from './lines-cents.js';
 
 // Order placement, payment, processing, cancellation and refunds. Placement confirms the
 // checkout holds in the same transaction as the order insert and its idempotency record:
@@ -36,7 +37,7 @@ const REFUND_BATCH = 50;
 
 /** What the open (not cancelled) lines cost: the amount the customer owes. */
 function openLinesCents(lines: readonly OrderLineRecord[]): number {
-  return lines.filter((l) => l.state === 'open').reduce((n, l) => n + l.quantity * l.unitPriceCents, 0);
+  return linesCents(lines.filter((l) => l.state === 'open'));
 }
 
 export class OrderService {
@@ -69,7 +70,7 @@ export class OrderService {
         id,
         state: 'placed',
         customer,
-        totalCents: req.lines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0),
+        totalCents: linesCents(req.lines),
         currency: req.currency,
         version: 1,
         createdAt: now,
@@ -195,7 +196,7 @@ export class OrderService {
       const after = whole ? await transitions.order(o, { type: 'cancel' }, who) : await transitions.refreshOrder(id, who);
       // Cancelled as a whole or line by line, the order will use no hold again.
       if (after.state === 'cancelled') await this.releaseUnusedHolds(id, who);
-      const amount = cancelledLines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0);
+      const amount = linesCents(cancelledLines);
       await queueRefund(store, clock.now(), after, amount, `cancelled: ${req.reason}`);
       return orderView(store, after);
     });

@@ -11,6 +11,7 @@ import type { Actor, OrderTransitions } from './order-transitions.js';
 import { queueRefund } from './refunds.js';
 import type { ShipmentService } from './shipment-service.js';
 import { TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
+import { linesCents } from './lines-cents.js';
 
 // What happens to a parcel at the locker: deposit, pickup, expiry, return drop-off and
 // retrieval, and a compartment fault. Each handler is idempotent against the shipment's
@@ -249,7 +250,7 @@ export class ParcelEvents {
       // collection, the end of that timeline: nothing is added after it.
       if (s.state === 'expired') await this.timeline(s, 'returned_to_sender', 'retrieve', at, lockerId, s.compartmentId, 'taken out of the locker by a courier');
       const lines = (await store.orders.lines(s.orderId)).filter((l) => l.shipmentId === s.id && l.state === 'open');
-      await queueRefund(store, clock.now(), order, lines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0), `returned: shipment ${s.id}`);
+      await queueRefund(store, clock.now(), order, linesCents(lines), `returned: shipment ${s.id}`);
       return 'applied';
     });
   }

@@ -14,6 +14,7 @@ import { queueRefund } from './refunds.js';
 import { nextShipmentState, type ShipmentState } from './shipment-state-machine.js';
 import { CarrierCode, TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
 import { REUSED_NUMBER_GAP_MS, journeyEndedAt, type TrackingProjection } from '../tracking/core/tracking-fold.js';
+import { linesCents } from './lines-cents.js';
 
 // Shipments: created with a confirmed locker compartment (the parcel is "assigned"), at
 // which moment the pickup token and keypad code are issued and the entry joins the
@@ -252,7 +253,7 @@ export class ShipmentService {
     const order = await store.orders.get(s.orderId);
     if (order !== undefined) {
       const lines = (await store.orders.lines(s.orderId)).filter((l) => l.shipmentId === s.id && l.state === 'open');
-      await queueRefund(store, now, order, lines.reduce((n, l) => n + l.quantity * l.unitPriceCents, 0), `returned to sender: shipment ${s.id}`);
+      await queueRefund(store, now, order, linesCents(lines), `returned to sender: shipment ${s.id}`);
     }
     this.log.info({ shipmentId: id, orderId: s.orderId, lockerId: s.lockerId, from: s.state }, 'shipment.returned_to_sender');
     return true;
