@@ -58,6 +58,12 @@ export interface LockerContext {
 }
 
 const CARRIER_ONLY: LockerContext = { inLocker: false, byLocker: false };
+const CONTEXTS: readonly LockerContext[] = [CARRIER_ONLY, { inLocker: false, byLocker: true }, { inLocker: true, byLocker: false }, { inLocker: true, byLocker: true }];
+
+/** The context for these two facts, without an allocation (the fold asks once per event). */
+export function lockerContext(inLocker: boolean, byLocker: boolean): LockerContext {
+  return CONTEXTS[(inLocker ? 2 : 0) + (byLocker ? 1 : 0)] as LockerContext;
+}
 
 const illegal = (from: TrackingStatus, to: TrackingStatus): Verdict => ({ legal: false, reason: `${from} → ${to}` });
 

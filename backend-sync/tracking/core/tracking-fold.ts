@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TrackingLocation, TrackingStatus, type CanonicalTrackingEvent } from '../tracking-event.js';
-import { endsJourney, transitionVerdict } from './status-rules.js';
+import { endsJourney, lockerContext, transitionVerdict } from './status-rules.js';
 import { hashOfOrderKey, isPromiseRevision, revisedScanHash } from './event-identity.js';
 
 // The current state of one tracking number is DEFINED as a fold over its history sorted by
@@ -169,7 +169,7 @@ export function foldStep(current: TrackingProjection, e: FoldEvent): { next: Tra
   }
   const p = startsNewParcel(current, ev) ? nextCycle(current, ev) : current;
   const byLocker = e.byLocker === true;
-  const verdict = transitionVerdict(p.status, ev.status, p.reached, { inLocker: p.inLocker, byLocker });
+  const verdict = transitionVerdict(p.status, ev.status, p.reached, lockerContext(p.inLocker, byLocker));
   // One object literal per step (no spread of a spread): the live applier runs this per event.
   if (!verdict.legal) {
     const flag: Flag = { hash: e.hash, from: p.status, to: ev.status, eventTime: ev.eventTime, reason: `illegal transition ${verdict.reason}` };
