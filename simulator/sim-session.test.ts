@@ -147,7 +147,17 @@ describe('SimSession', { timeout: 60_000 }, () => {
     await waitUntil(() => session.locker(id).compartments[0]?.door === 'open' || undefined, 'A01 open', 5_000);
     await session.run(id, 'close A01');
 
-    const reply = await session.run(id, 'remote-open A02');
+    // The backend binds a command to the database the locker announced, a little after it is
+    // online: until then it answers 409 and stores nothing, so asking again is safe.
+    const reply = await waitUntil(
+      async () => {
+        const r = await session.run(id, 'remote-open A02');
+        return /never online/.test(r[0] ?? '') ? undefined : r;
+      },
+      'the backend knows the locker database',
+      10_000,
+      200,
+    );
     expect(reply[0]).toMatch(/^remote open \S+: replied .*"status":"ok"/);
     expect(auditSeen(events, 'remote.open')).toBe(true);
     await session.run(id, 'close A02');

@@ -144,6 +144,9 @@ describe(`locker to customer over MQTT (${name})`, () => {
         return transport.publish(topic, payload, opts);
       },
     });
+    // A command is bound to the database the locker announced (its audit epoch), which comes a
+    // little after it is online: on a loaded machine, later than the setup's wait.
+    await waitFor(async () => (await f.store.audit.currentEpoch(LOCKER)) !== undefined, 'locker announced its database epoch');
     const sent = await post<{ transactionId: string; state: string }>(`/lockers/${LOCKER}/commands`, { command: { kind: 'remote-open', compartmentId: 'S1', reason: 'customer on the phone' } });
     expect(['pending', 'replied']).toContain(sent.state); // a fast broker may deliver the reply first
     await waitFor(async () => (await f.services.commands.get(sent.transactionId)).state === 'replied', 'command replied');
