@@ -42,7 +42,13 @@ export const PlaceOrderRequest = z
       .refine((ls) => new Set(ls.map((l) => l.lineId)).size === ls.length, { message: 'line ids must be unique' })
       .refine((ls) => linesCents(ls) <= MAX_ORDER_TOTAL_CENTS, { message: `order total (quantity × unitPriceCents, summed) must be at most ${String(MAX_ORDER_TOTAL_CENTS)}` }),
     /** Checkout holds to confirm (held under the same orderRef). */
-    reservationIds: z.array(z.string().min(1).max(64)).max(20).default([]),
+    reservationIds: z
+      .array(z.string().min(1).max(64))
+      .max(20)
+      .default([])
+      // Listed twice, a hold would be confirmed and then found "no longer held": a 422 blaming
+      // the hold for what is a malformed request.
+      .refine((ids) => new Set(ids).size === ids.length, { message: 'reservation ids must be unique' }),
   })
   .strict();
 export type PlaceOrderRequest = z.infer<typeof PlaceOrderRequest>;
