@@ -83,6 +83,41 @@ describe('orders and split shipments', () => {
     expect([...f.payments.refunds.values()].map((r) => r.amountCents)).toEqual([1000]);
   });
 
+  it('cancelling one line of a two-line parcel takes that line out and leaves the parcel, its code and the other line', async () => {
+    const o = await paidOrder(f, 'ord-cancel-line', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'M', unitPriceCents: 2500 }]);
+    const s = await ship(f, o.id, ['l1', 'l2'], 'lk-a', 'M', 'TRK1');
+    await f.services.bridge.idle();
+    const after = await f.services.orders.cancel(o.id, { reason: 'out of stock', lineIds: ['l1'] }, 'merchant');
+    await f.services.bridge.idle();
+    expect(after.lines.map((l) => [l.lineId, l.state])).toEqual([
+      ['l1', 'cancelled'],
+      ['l2', 'open'],
+    ]);
+    expect(after.shipments.map((x) => [x.id, x.state])).toEqual([[s.id, 'created']]);
+    expect(after.state).toBe('processing');
+    expect(pub.batches.flatMap((b) => b.batch.revocations)).toEqual([]);
+    expect(await f.store.lockers.compartment('lk-a', s.compartmentId!)).toMatchObject({ state: 'reserved' });
+    await f.services.orders.processRefunds();
+    expect([...f.payments.refunds.values()].map((r) => r.amountCents)).toEqual([1000]);
+    // The last open line of the parcel takes the parcel with it.
+    const last = await f.services.orders.cancel(o.id, { reason: 'out of stock', lineIds: ['l2'] }, 'merchant');
+    await f.services.bridge.idle();
+    expect(last.shipments.map((x) => x.state)).toEqual(['cancelled']);
+    expect(last.state).toBe('cancelled');
+    expect(pub.batches.at(-1)?.batch.revocations).toEqual([{ tokenId: expect.any(String) as string, reason: 'cancelled' }]);
+    expect(await f.store.lockers.compartment('lk-a', s.compartmentId!)).toMatchObject({ state: 'free' });
+    await f.services.orders.processRefunds();
+    expect([...f.payments.refunds.values()].map((r) => r.amountCents).sort((a, b) => a - b)).toEqual([1000, 2500]);
+  });
+
+  it('refuses to cancel a line whose parcel has shipped, even when the parcel keeps other lines', async () => {
+    const o = await paidOrder(f, 'ord-cancel-line-2', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1', 'l2'], 'lk-a', 'M', 'TRK1');
+    await f.services.shipments.carrierEvent(s.id, 'ship', { actor: 'carrier' });
+    await expect(f.services.orders.cancel(o.id, { reason: 'late', lineIds: ['l1'] }, 'merchant')).rejects.toThrow(/left the warehouse/);
+    expect((await f.services.orders.get(o.id)).lines.map((l) => l.state)).toEqual(['open', 'open']);
+  });
+
   it('refuses to cancel a shipment that has shipped, and cancels a whole unshipped order with its holds', async () => {
     const o = await paidOrder(f, 'ord-cancel-2', [{ lineId: 'l1', size: 'M' }]);
     const s1 = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');

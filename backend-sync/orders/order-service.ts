@@ -174,20 +174,28 @@ export class OrderService {
       const shipmentIds = new Set(whole ? shipments.map((s) => s.id) : (req.shipmentIds ?? []));
       for (const sid of shipmentIds) if (!shipments.some((s) => s.id === sid)) throw notFound('shipment', sid);
       const lineIds = new Set(whole ? lines.map((l) => l.lineId) : (req.lineIds ?? []));
+      // Parcels a listed line is packed in: each must still be in the warehouse, and goes
+      // only when none of its open lines stays (cancelling one item of a parcel takes that
+      // item out, it does not cancel what the customer still wants).
+      const touched = new Set<string>();
       for (const lid of lineIds) {
         const line = lines.find((l) => l.lineId === lid);
         if (line === undefined) throw notFound('line', lid);
-        if (line.shipmentId !== undefined) shipmentIds.add(line.shipmentId);
+        if (line.shipmentId !== undefined) touched.add(line.shipmentId);
+      }
+      for (const sid of touched) {
+        if (!lines.some((l) => l.shipmentId === sid && l.state === 'open' && !lineIds.has(l.lineId))) shipmentIds.add(sid);
       }
       // A parcel the carrier sent back is over already (its lines refunded with the return):
       // nothing of it to cancel, and nothing to refund twice.
       for (const s of shipments) {
         if (s.state !== 'returned_to_sender') continue;
         shipmentIds.delete(s.id);
+        touched.delete(s.id);
         for (const l of lines) if (l.shipmentId === s.id) lineIds.delete(l.lineId);
       }
       for (const s of shipments) {
-        if (!shipmentIds.has(s.id) || s.state === 'cancelled') continue;
+        if (!(shipmentIds.has(s.id) || touched.has(s.id)) || s.state === 'cancelled') continue;
         if (s.state !== 'created') throw new BackendError('BUSINESS_RULE', 'shipment has left the warehouse and can no longer be cancelled', { shipmentId: s.id, state: s.state });
       }
       const cancelledLines = lines.filter((l) => l.state === 'open' && (lineIds.has(l.lineId) || (l.shipmentId !== undefined && shipmentIds.has(l.shipmentId))));
