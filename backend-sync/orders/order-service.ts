@@ -35,6 +35,14 @@ export interface OrderServiceDeps {
 const REFUND_LEASE_MS = 60_000;
 const REFUND_BATCH = 50;
 
+/**
+ * The capture's idempotency key after `declined` declined attempts. The first attempt keeps
+ * the key it always had, so a capture in flight across an upgrade is still replayed.
+ */
+export function captureKey(orderId: string, declined: number): string {
+  return declined === 0 ? `capture:${orderId}` : `capture:${orderId}:${String(declined)}`;
+}
+
 /** What the open (not cancelled) lines cost: the amount the customer owes. */
 function openLinesCents(lines: readonly OrderLineRecord[]): number {
   return linesCents(lines.filter((l) => l.state === 'open'));
@@ -113,13 +121,33 @@ export class OrderService {
     // cancellation between two attempts changes) would be recorded as captured when it was
     // not. What lines cancelled before the capture was recorded cost is refunded from it.
     const captured = o.totalCents;
-    const result = await payments.capture({ orderId: id, amountCents: captured, currency: o.currency, idempotencyKey: `capture:${id}` });
-    if (!result.ok) throw new BackendError('BUSINESS_RULE', 'payment was declined', { orderId: id, reason: result.reason });
+    const declined = o.declinedCaptures ?? 0;
+    const result = await payments.capture({ orderId: id, amountCents: captured, currency: o.currency, idempotencyKey: captureKey(id, declined) });
+    if (!result.ok) {
+      await this.countDeclinedCapture(o, declined, result.reason);
+      throw new BackendError('BUSINESS_RULE', 'payment was declined', { orderId: id, reason: result.reason });
+    }
     const recorded = await store.transaction(() => this.recordCapture(id, result.providerRef, captured, actor));
     if (recorded !== undefined) return recorded;
     // The refund is committed; the order stays cancelled and this confirmation failed.
     this.payOutRefundsSoon();
     throw new BackendError('INVALID_TRANSITION', 'order was cancelled while its payment was captured; the capture is being refunded', { orderId: id });
+  }
+
+  /**
+   * Spends the declined attempt's key: the provider replays a decline to its key for ever,
+   * so the customer's next attempt (another card) must capture under a new one. Counted only
+   * from the count this attempt read: every caller under one key got the same decline, and a
+   * late one must not open a further key while the next attempt's capture may stand.
+   */
+  private async countDeclinedCapture(o: OrderRecord, seen: number, reason: string): Promise<void> {
+    const { store, clock } = this.d;
+    await store.transaction(async () => {
+      if (!(await store.orders.countDeclinedCapture(o.id, seen))) return;
+      // The order stays placed; its history shows each declined attempt.
+      await store.stateLog.append({ entity: 'order', entityId: o.id, from: o.state, to: o.state, event: 'capture_declined', actor: 'payments', reason: `attempt ${String(seen + 1)}: ${reason}`, at: clock.now() });
+      this.log.warn({ orderId: o.id, attempt: seen + 1, reason }, 'payment.capture_declined');
+    });
   }
 
   /**

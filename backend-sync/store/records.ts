@@ -34,6 +34,8 @@ export interface OrderRecord {
   totalCents: number;
   currency: string;
   paymentRef?: string;
+  /** Captures the provider declined (absent: none); each declined attempt's key is spent, the next uses a new one. */
+  declinedCaptures?: number;
   version: number;
   createdAt: number;
   updatedAt: number;

@@ -183,6 +183,11 @@ export interface OrderRepository {
   /** Optimistic: only if the stored version is `expectedVersion`; bumps it. */
   updateState(id: string, state: OrderRecord['state'], expectedVersion: number, now: number): Promise<boolean>;
   setPaymentRef(id: string, paymentRef: string): Promise<void>;
+  /**
+   * Counts a declined capture, only if `seen` declines were counted so far: a decline of an
+   * older attempt's key arriving late opens no further key. False when it did not count it.
+   */
+  countDeclinedCapture(id: string, seen: number): Promise<boolean>;
   setLines(orderId: string, lineIds: readonly string[], change: { state?: 'cancelled'; shipmentId?: string | null }): Promise<void>;
   /** One page of a customer's orders, newest first (orders/customer-orders.ts). */
   listByCustomer(q: CustomerOrderQuery): Promise<OrderRecord[]>;

@@ -486,6 +486,12 @@ const steps: readonly Step[] = [
   CREATE TRIGGER state_log_no_truncate BEFORE TRUNCATE ON state_log
     FOR EACH STATEMENT EXECUTE FUNCTION state_log_append_only();
   `,
+  // Captures the provider declined, per order (SQLite step 21): a declined key is spent (the
+  // provider replays its decline), so the next attempt captures under a new one. A constant
+  // default: no table rewrite.
+  `
+  ALTER TABLE orders ADD COLUMN declined_captures INTEGER NOT NULL DEFAULT 0 CHECK (declined_captures >= 0);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

@@ -20,6 +20,7 @@ interface OrderRow {
   total_cents: number;
   currency: string;
   payment_ref: string | null;
+  declined_captures: number;
   version: number;
   created_at: number;
   updated_at: number;
@@ -67,6 +68,7 @@ function orderOf(r: OrderRow): OrderRecord {
     updatedAt: r.updated_at,
   };
   if (r.payment_ref !== null) o.paymentRef = r.payment_ref;
+  if (r.declined_captures > 0) o.declinedCaptures = r.declined_captures;
   return o;
 }
 
@@ -98,7 +100,7 @@ function shipmentOf(r: ShipmentRow): ShipmentRecord {
   return s;
 }
 
-const ORDER_COLUMNS = 'id, state, customer_json, total_cents, currency, payment_ref, version, created_at, updated_at';
+const ORDER_COLUMNS = 'id, state, customer_json, total_cents, currency, payment_ref, declined_captures, version, created_at, updated_at';
 const LINE_COLUMNS = 'order_id, line_id, sku, quantity, unit_price_cents, size, state, shipment_id';
 const SHIPMENT_COLUMNS =
   'id, order_id, state, carrier, tracking_number, reservation_id, locker_id, compartment_id, size, pickup_token_id, code_digest, pickup_deadline, return_token_id, version, created_at, updated_at';
@@ -118,6 +120,7 @@ const lockOrderRow = sqlPer({
 const lines = sql(`SELECT ${LINE_COLUMNS} FROM order_lines WHERE order_id = ? ORDER BY line_id`);
 const updateOrder = sql('UPDATE orders SET state = @state, version = version + 1, updated_at = @now WHERE id = @id AND version = @version');
 const setPaymentRef = sql('UPDATE orders SET payment_ref = ? WHERE id = ?');
+const countDeclinedCapture = sql('UPDATE orders SET declined_captures = declined_captures + 1 WHERE id = ? AND declined_captures = ?');
 // A customer's orders, newest first, one keyset page. Every filter is a flag and a value, so
 // the text is fixed whatever the query holds; the index (customer_id, created_at, id) gives
 // the order and the page boundary, the flags only thin the rows it walks.
@@ -221,6 +224,10 @@ export class SqlOrderRepository implements OrderRepository {
 
   async setPaymentRef(id: string, paymentRef: string): Promise<void> {
     await this.x.run(setPaymentRef, [paymentRef, id]);
+  }
+
+  async countDeclinedCapture(id: string, seen: number): Promise<boolean> {
+    return (await this.x.run(countDeclinedCapture, [id, seen])) === 1;
   }
 
   async setLines(orderId: string, lineIds: readonly string[], change: { state?: 'cancelled'; shipmentId?: string | null }): Promise<void> {

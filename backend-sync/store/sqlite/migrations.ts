@@ -568,6 +568,11 @@ const steps: readonly string[] = [
   `
   ALTER TABLE tracking_leg_stats ADD COLUMN shipments INTEGER NOT NULL DEFAULT 0 CHECK (shipments >= 0);
   `,
+  // Captures the provider declined, per order (PostgreSQL step 17): a declined key is spent
+  // (the provider replays its decline), so the next attempt captures under a new one.
+  `
+  ALTER TABLE orders ADD COLUMN declined_captures INTEGER NOT NULL DEFAULT 0 CHECK (declined_captures >= 0);
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
