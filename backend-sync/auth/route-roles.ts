@@ -41,6 +41,8 @@ export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'GET /metrics': [A],
   'POST /admin/keys/:kid/revocation': [A],
   'POST /admin/keys/reload': [A],
+  'GET /admin/refunds': [A],
+  'POST /admin/refunds/:refundId/retry': [A],
 };
 
 /**

@@ -12,6 +12,7 @@ import { commandRoutes } from './routes/command-routes.js';
 import { customerOrderRoutes } from './routes/customer-order-routes.js';
 import { lockerRoutes } from './routes/locker-routes.js';
 import { orderRoutes } from './routes/order-routes.js';
+import { refundRoutes } from './routes/refund-routes.js';
 import { reservationRoutes } from './routes/reservation-routes.js';
 import { shipmentRoutes } from './routes/shipment-routes.js';
 import { trackingRoutes } from './routes/tracking-routes.js';
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   trackingRoutes(app, deps);
   commandRoutes(app, deps);
   adminRoutes(app, deps);
+  refundRoutes(app, deps);
   await app.register(trackingWebhookRoutes(deps));
   await app.ready();
   return app;

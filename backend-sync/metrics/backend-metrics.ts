@@ -21,6 +21,7 @@ interface FleetSnapshot {
   health: Map<string, DeviceHealthWire>;
   codeSets: CodeSetRecord[];
   notificationBacklog: number;
+  refundsFailed: number;
 }
 
 const PAGE = 500;
@@ -43,7 +44,7 @@ async function readFleet(store: Store): Promise<FleetSnapshot> {
     afterId = page[page.length - 1]?.lockerId ?? afterId;
   }
   await yieldToLoop();
-  return { lockers, health, codeSets: await store.codeSets.all(), notificationBacklog: await store.notifications.backlog() };
+  return { lockers, health, codeSets: await store.codeSets.all(), notificationBacklog: await store.notifications.backlog(), refundsFailed: await store.refunds.countFailed() };
 }
 
 export interface BackendMetricsDeps {
@@ -56,7 +57,7 @@ export interface BackendMetricsDeps {
 
 export class BackendMetrics {
   readonly registry = new Registry();
-  private fleet: FleetSnapshot = { lockers: [], health: new Map(), codeSets: [], notificationBacklog: 0 };
+  private fleet: FleetSnapshot = { lockers: [], health: new Map(), codeSets: [], notificationBacklog: 0, refundsFailed: 0 };
 
   constructor(private readonly deps: BackendMetricsDeps) {
     const registers = [this.registry];
@@ -105,6 +106,14 @@ export class BackendMetrics {
       registers,
       collect() {
         this.set(fleet().notificationBacklog);
+      },
+    });
+    new Gauge({
+      name: 'backend_refunds_failed',
+      help: 'Refunds the payment provider declined that no operator sent again yet (GET /admin/refunds?state=failed)',
+      registers,
+      collect() {
+        this.set(fleet().refundsFailed);
       },
     });
   }

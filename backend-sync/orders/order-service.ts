@@ -3,13 +3,13 @@ import { BackendError, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { idempotent, type IdempotentResult } from '../shared/idempotency.js';
 import type { Logger } from '../shared/logger.js';
-import type { PaymentProvider } from '../payments/payment-provider.js';
-import type { OrderLineRecord, OrderRecord, StateLogEntry } from '../store/records.js';
+import type { PaymentProvider, PaymentResult } from '../payments/payment-provider.js';
+import type { OrderLineRecord, OrderRecord, RefundRecord, StateLogEntry } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import type { OrderTransitions } from './order-transitions.js';
 import { OrderView, type CancelRequest, type PlaceOrderRequest } from './order-schemas.js';
 import { orderView } from './order-view.js';
-import { queueRefund } from './refunds.js';
+import { queueRefund, refundKey, unansweredBackoffMs } from './refunds.js';
 import type { ShipmentService } from './shipment-service.js';
 import { linesCents } from './lines-cents.js';
 
@@ -268,21 +268,63 @@ export class OrderService {
   }
 
   private async refundPass(): Promise<number> {
-    const { store, payments, clock } = this.d;
+    const { store, clock } = this.d;
     let settled = 0;
+    // One refund at a time, each on its own: one the provider cannot answer waits for its
+    // backoff and holds up none of the others in the batch.
     for (const r of await store.refunds.claimPending(clock.now(), REFUND_LEASE_MS, REFUND_BATCH)) {
-      const o = await store.orders.get(r.orderId);
-      if (o?.paymentRef === undefined) continue;
-      const result = await payments.refund({ paymentRef: o.paymentRef, amountCents: r.amountCents, currency: o.currency, idempotencyKey: `refund:${r.id}` });
-      const done = await store.transaction(async () => {
-        const state = result.ok ? 'succeeded' : 'failed';
-        if (!(await store.refunds.settle(r.id, state, result.ok ? result.providerRef : undefined, clock.now()))) return false;
-        await store.stateLog.append({ entity: 'refund', entityId: r.id, from: 'pending', to: state, event: 'settle', actor: 'payments', reason: result.ok ? undefined : result.reason, at: clock.now() });
-        if (result.ok) await this.d.transitions.notify(o, 'refund.paid', `refund.paid:${r.id}`, { orderId: o.id, amountCents: r.amountCents, currency: o.currency });
-        return true;
-      });
-      if (done) settled++;
+      if (await this.payOut(r)) settled++;
     }
     return settled;
+  }
+
+  private async payOut(r: RefundRecord): Promise<boolean> {
+    const { store, payments, clock } = this.d;
+    const o = await store.orders.get(r.orderId);
+    if (o?.paymentRef === undefined) return false;
+    const retries = r.retries ?? 0;
+    let result: PaymentResult;
+    try {
+      result = await payments.refund({ paymentRef: o.paymentRef, amountCents: r.amountCents, currency: o.currency, idempotencyKey: refundKey(r.id, retries) });
+    } catch (err) {
+      // No answer: the provider may have paid. Asked again under the same key after a backoff.
+      const error = err instanceof Error ? err.message : String(err);
+      const wait = unansweredBackoffMs(r.unanswered ?? 0);
+      await store.refunds.defer(r.id, retries, clock.now() + wait, error, clock.now());
+      this.log.warn({ refundId: r.id, orderId: o.id, unanswered: (r.unanswered ?? 0) + 1, retryInMs: wait, err: error }, 'refund.unanswered');
+      return false;
+    }
+    return store.transaction(async () => {
+      const outcome = result.ok ? ({ state: 'succeeded', providerRef: result.providerRef } as const) : ({ state: 'failed', error: result.reason } as const);
+      if (!(await store.refunds.settle(r.id, retries, outcome, clock.now()))) return false;
+      await store.stateLog.append({ entity: 'refund', entityId: r.id, from: 'pending', to: outcome.state, event: 'settle', actor: 'payments', reason: result.ok ? undefined : result.reason, at: clock.now() });
+      if (result.ok) await this.d.transitions.notify(o, 'refund.paid', `refund.paid:${r.id}`, { orderId: o.id, amountCents: r.amountCents, currency: o.currency });
+      // Declined: it stays failed for an operator (GET /admin/refunds, backend_refunds_failed) to send again.
+      else this.log.error({ refundId: r.id, orderId: o.id, amountCents: r.amountCents, retries, reason: result.reason }, 'refund.declined');
+      return true;
+    });
+  }
+
+  /**
+   * Sends a refund the provider declined again (an operator's decision, e.g. once the
+   * customer's account is fixed), as a new retry under a new key. A refund already queued
+   * again is left as it is (a second click queues nothing more); a paid one is refused.
+   */
+  async retryRefund(id: string, actor: string): Promise<RefundRecord> {
+    const { store, clock } = this.d;
+    const view = await store.transaction(async () => {
+      const r = await store.refunds.get(id);
+      if (r === undefined) throw notFound('refund', id);
+      if (r.state === 'pending') return r;
+      if (r.state === 'succeeded') throw new BackendError('INVALID_TRANSITION', 'refund was paid already', { refundId: id });
+      if (!(await store.refunds.retry(id, r.retries ?? 0, clock.now()))) throw new BackendError('CONFLICT', 'refund changed concurrently; retry', { refundId: id });
+      await store.stateLog.append({ entity: 'refund', entityId: id, from: 'failed', to: 'pending', event: 'retry', actor, reason: `retry ${String((r.retries ?? 0) + 1)}`, at: clock.now() });
+      this.log.info({ refundId: id, orderId: r.orderId, retries: (r.retries ?? 0) + 1, actor }, 'refund.retry');
+      const after = await store.refunds.get(id);
+      if (after === undefined) throw notFound('refund', id);
+      return after;
+    });
+    this.payOutRefundsSoon();
+    return view;
   }
 }

@@ -90,6 +90,12 @@ export interface RefundRecord {
   reason: string;
   providerRef?: string;
   createdAt: number;
+  /** Times an operator sent it again after the provider declined it (absent: never); each retry pays under a new key. */
+  retries?: number;
+  /** Calls in a row whose answer was lost (absent: none): the next one waits longer, under the same key. */
+  unanswered?: number;
+  /** The provider's decline, or the error of the last call whose answer was lost. */
+  lastError?: string;
 }
 
 export interface CodeEntryRecord {

@@ -237,7 +237,20 @@ export interface RefundRepository {
    * does not pay it out too; a lease that lapses (the instance died) makes it due again.
    */
   claimPending(now: number, leaseMs: number, limit: number): Promise<RefundRecord[]>;
-  settle(id: string, state: 'succeeded' | 'failed', providerRef: string | undefined, now: number): Promise<boolean>;
+  /**
+   * Settles a pending refund paid (or declined) under the key of its `retries`-th retry;
+   * false when it is no longer pending at that retry (settled, or sent again meanwhile).
+   */
+  settle(id: string, retries: number, outcome: { state: 'succeeded'; providerRef: string } | { state: 'failed'; error: string }, now: number): Promise<boolean>;
+  /** A call whose answer was lost: the refund stays pending, not claimed again before `until`. */
+  defer(id: string, retries: number, until: number, error: string, now: number): Promise<boolean>;
+  /** Queues a failed refund again as its next retry (from `retries` retries so far); false when it is not failed at that count. */
+  retry(id: string, retries: number, now: number): Promise<boolean>;
+  get(id: string): Promise<RefundRecord | undefined>;
+  /** Refunds in one state, oldest first, a keyset page after (createdAt, id). */
+  page(q: { state: 'pending' | 'failed'; after?: { createdAt: number; id: string } | undefined; limit: number }): Promise<RefundRecord[]>;
+  /** How many refunds the provider declined and nobody sent again yet. */
+  countFailed(): Promise<number>;
 }
 
 export interface CodeSetRepository {

@@ -113,13 +113,50 @@ describe.each(engines)('ledger repositories on %s', (engine) => {
     await repo.insert(refund('r1', T));
     await repo.insert(refund('r2', T + 1));
     await repo.claimPending(T, LEASE, 10);
-    expect(await repo.settle('r1', 'succeeded', 'prov-1', T + 5)).toBe(true);
-    expect(await repo.settle('r1', 'failed', undefined, T + 6)).toBe(false);
-    expect(await repo.settle('r2', 'failed', undefined, T + 6)).toBe(true);
+    expect(await repo.settle('r1', 0, { state: 'succeeded', providerRef: 'prov-1' }, T + 5)).toBe(true);
+    expect(await repo.settle('r1', 0, { state: 'failed', error: 'declined' }, T + 6)).toBe(false);
+    expect(await repo.settle('r2', 0, { state: 'failed', error: 'declined' }, T + 6)).toBe(true);
     expect(await repo.byOrder('o1')).toEqual([
       { ...refund('r1', T), state: 'succeeded', providerRef: 'prov-1' },
-      { ...refund('r2', T + 1), state: 'failed' },
+      { ...refund('r2', T + 1), state: 'failed', lastError: 'declined' },
     ]);
     expect(await repo.claimPending(T + 10 * LEASE, LEASE, 10)).toEqual([]);
+  });
+
+  it('a failed refund is retried once per decline, and an answer under an older retry settles nothing', async () => {
+    const repo = new SqlRefundRepository(x);
+    await repo.insert(refund('r1', T));
+    await repo.claimPending(T, LEASE, 10);
+    expect(await repo.settle('r1', 0, { state: 'failed', error: 'declined' }, T + 1)).toBe(true);
+    expect((await repo.page({ state: 'failed', limit: 10 })).map((r) => r.id)).toEqual(['r1']);
+    expect(await repo.countFailed()).toBe(1);
+    // Two operators retry the same decline: one retry.
+    expect([await repo.retry('r1', 0, T + 2), await repo.retry('r1', 0, T + 2)]).toEqual([true, false]);
+    // A call under the declined key that outlived its lease answers late: it settles nothing.
+    expect(await repo.settle('r1', 0, { state: 'failed', error: 'declined' }, T + 3)).toBe(false);
+    const [claimed] = await repo.claimPending(T + 3, LEASE, 10);
+    expect(claimed).toMatchObject({ id: 'r1', state: 'pending', retries: 1 });
+    // No answer: not claimed again before `until`, then claimed with the count of lost answers.
+    expect(await repo.defer('r1', 1, T + 10 * LEASE, 'socket hang up', T + 4)).toBe(true);
+    expect(await repo.claimPending(T + 5 * LEASE, LEASE, 10)).toEqual([]);
+    expect(await repo.claimPending(T + 10 * LEASE, LEASE, 10)).toEqual([{ ...refund('r1', T), retries: 1, unanswered: 1, lastError: 'socket hang up' }]);
+    expect(await repo.settle('r1', 1, { state: 'succeeded', providerRef: 'prov-1' }, T + 11 * LEASE)).toBe(true);
+    expect({ failed: await repo.page({ state: 'failed', limit: 10 }), count: await repo.countFailed(), r1: await repo.get('r1') }).toEqual({
+      failed: [],
+      count: 0,
+      r1: { ...refund('r1', T), state: 'succeeded', providerRef: 'prov-1', retries: 1 },
+    });
+  });
+
+  it('pages the failed refunds oldest first after a (createdAt, id) cursor', async () => {
+    const repo = new SqlRefundRepository(x);
+    for (const [id, at] of [['r1', T], ['r2', T], ['r3', T + 1], ['r4', T + 2]] as const) {
+      await repo.insert(refund(id, at));
+      await repo.claimPending(at, LEASE, 10);
+      await repo.settle(id, 0, { state: 'failed', error: 'declined' }, at);
+    }
+    expect((await repo.page({ state: 'failed', limit: 2 })).map((r) => r.id)).toEqual(['r1', 'r2']);
+    expect((await repo.page({ state: 'failed', after: { createdAt: T, id: 'r2' }, limit: 2 })).map((r) => r.id)).toEqual(['r3', 'r4']);
+    expect(await repo.page({ state: 'pending', limit: 2 })).toEqual([]);
   });
 });

@@ -79,15 +79,21 @@ interface RefundRow {
   reason: string;
   provider_ref: string | null;
   created_at: number;
+  retries: number;
+  unanswered: number;
+  last_error: string | null;
 }
 
 function refundOf(r: RefundRow): RefundRecord {
   const x: RefundRecord = { id: r.id, orderId: r.order_id, amountCents: r.amount_cents, state: r.state, reason: r.reason, createdAt: r.created_at };
   if (r.provider_ref !== null) x.providerRef = r.provider_ref;
+  if (r.retries > 0) x.retries = r.retries;
+  if (r.unanswered > 0) x.unanswered = r.unanswered;
+  if (r.last_error !== null) x.lastError = r.last_error;
   return x;
 }
 
-const REFUND_COLUMNS = 'id, order_id, amount_cents, state, reason, provider_ref, created_at';
+const REFUND_COLUMNS = 'id, order_id, amount_cents, state, reason, provider_ref, created_at, retries, unanswered, last_error';
 
 const insertRefund = sql(
   `INSERT INTO refunds (id, order_id, amount_cents, state, reason, created_at, updated_at) VALUES (@id, @orderId, @amount, 'pending', @reason, @now, @now)`,
@@ -101,9 +107,28 @@ const claimPending = sqlPer({
   sqlite: `UPDATE refunds SET lease_until = @until WHERE id IN (${PENDING_PICK}) RETURNING ${REFUND_COLUMNS}`,
   postgres: `UPDATE refunds SET lease_until = @until WHERE id IN (${PENDING_PICK} FOR UPDATE SKIP LOCKED) RETURNING ${REFUND_COLUMNS}`,
 });
+// Only the retry the caller paid under: an answer to an older key (a call that outlived its
+// lease) must not settle the retry an operator queued since.
 const settle = sql(
-  `UPDATE refunds SET state = @state, provider_ref = @ref, updated_at = @now, lease_until = NULL WHERE id = @id AND state = 'pending'`,
+  `UPDATE refunds SET state = @state, provider_ref = @ref, last_error = @error, unanswered = 0, updated_at = @now, lease_until = NULL
+   WHERE id = @id AND state = 'pending' AND retries = @retries`,
 );
+const defer = sql(
+  `UPDATE refunds SET lease_until = @until, unanswered = unanswered + 1, last_error = @error, updated_at = @now
+   WHERE id = @id AND state = 'pending' AND retries = @retries`,
+);
+const retry = sql(
+  `UPDATE refunds SET state = 'pending', retries = retries + 1, unanswered = 0, lease_until = NULL, updated_at = @now
+   WHERE id = @id AND state = 'failed' AND retries = @retries`,
+);
+const getRefund = sql(`SELECT ${REFUND_COLUMNS} FROM refunds WHERE id = ?`);
+// The partial indexes refunds_failed and refunds_pending give the order and the page boundary.
+const pageRefunds = sql(
+  `SELECT ${REFUND_COLUMNS} FROM refunds
+   WHERE state = @state AND (@hasAfter = 0 OR created_at > @afterAt OR (created_at = @afterAt AND id > @afterId))
+   ORDER BY created_at, id LIMIT @limit`,
+);
+const countFailed = sql(`SELECT count(*) AS n FROM refunds WHERE state = 'failed'`);
 
 const oldestFirst = (a: RefundRecord, b: RefundRecord): number => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
@@ -123,7 +148,37 @@ export class SqlRefundRepository implements RefundRepository {
     return (await this.x.all<RefundRow>(claimPending, { now, until: now + leaseMs, limit })).map(refundOf).sort(oldestFirst);
   }
 
-  async settle(id: string, state: 'succeeded' | 'failed', providerRef: string | undefined, now: number): Promise<boolean> {
-    return (await this.x.run(settle, { id, state, ref: providerRef ?? null, now })) === 1;
+  async settle(id: string, retries: number, outcome: { state: 'succeeded'; providerRef: string } | { state: 'failed'; error: string }, now: number): Promise<boolean> {
+    const ref = outcome.state === 'succeeded' ? outcome.providerRef : null;
+    const error = outcome.state === 'failed' ? outcome.error : null;
+    return (await this.x.run(settle, { id, retries, state: outcome.state, ref, error, now })) === 1;
+  }
+
+  async defer(id: string, retries: number, until: number, error: string, now: number): Promise<boolean> {
+    return (await this.x.run(defer, { id, retries, until, error, now })) === 1;
+  }
+
+  async retry(id: string, retries: number, now: number): Promise<boolean> {
+    return (await this.x.run(retry, { id, retries, now })) === 1;
+  }
+
+  async get(id: string): Promise<RefundRecord | undefined> {
+    const r = await this.x.one<RefundRow>(getRefund, [id]);
+    return r === undefined ? undefined : refundOf(r);
+  }
+
+  async page(q: { state: 'pending' | 'failed'; after?: { createdAt: number; id: string } | undefined; limit: number }): Promise<RefundRecord[]> {
+    const rows = await this.x.all<RefundRow>(pageRefunds, {
+      state: q.state,
+      hasAfter: q.after === undefined ? 0 : 1,
+      afterAt: q.after?.createdAt ?? 0,
+      afterId: q.after?.id ?? '',
+      limit: q.limit,
+    });
+    return rows.map(refundOf);
+  }
+
+  async countFailed(): Promise<number> {
+    return Number((await this.x.one<{ n: number | string }>(countFailed))?.n ?? 0);
   }
 }

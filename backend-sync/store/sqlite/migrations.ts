@@ -573,6 +573,17 @@ const steps: readonly string[] = [
   `
   ALTER TABLE orders ADD COLUMN declined_captures INTEGER NOT NULL DEFAULT 0 CHECK (declined_captures >= 0);
   `,
+  // Refunds that failed are kept for an operator (PostgreSQL steps 18 and 19): the
+  // provider's decline, how often an operator sent it again (each retry pays under a new
+  // key, since the provider replays a decline to its key), how many calls in a row lost
+  // their answer (the sweeper backs off before asking again under the same key), and the
+  // failed ones listed oldest first (GET /admin/refunds).
+  `
+  ALTER TABLE refunds ADD COLUMN retries INTEGER NOT NULL DEFAULT 0 CHECK (retries >= 0);
+  ALTER TABLE refunds ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0 CHECK (unanswered >= 0);
+  ALTER TABLE refunds ADD COLUMN last_error TEXT;
+  CREATE INDEX refunds_failed ON refunds (created_at, id) WHERE state = 'failed';
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
