@@ -29,21 +29,32 @@ export interface CommandEffects {
    * behind it. Failures go to the agent's error boundary.
    */
   background(task: Promise<void>): void;
+  /**
+   * Publishes the reply of a command that finished: through the agent's session as it is
+   * then, since a command can outlive the session it arrived on (the agent restarted it).
+   */
+  publishReply(json: string): void;
 }
 
 export class CommandHandler {
-  private readonly running = new Set<string>();
   /** Replies made while disconnected (crash recovery at start), published on connect. */
   private readonly pending: string[] = [];
 
   constructor(
     private readonly ctx: SyncContext,
     private readonly effects: CommandEffects,
+    /**
+     * Commands executing in this process. Owned by the agent and shared by the handlers of
+     * its successive sessions: a remote open begun before a session restart is still
+     * running, not cut short by a crash, and its real outcome is still to come.
+     */
+    private readonly running: Set<string> = new Set(),
   ) {}
 
   /** At start: every command cut short by a crash gets its 'unknown' reply stored now. */
   recoverUnfinished(): void {
     for (const c of this.ctx.port.unfinishedCommands()) {
+      if (this.running.has(c.transactionId)) continue;
       const json = this.reply(c.transactionId, c.kind, 'unknown', undefined, 'interrupted by a restart; not repeated');
       this.ctx.port.completeCommand(c.transactionId, json);
       this.ctx.port.appendAudit('sync.command-unknown', 'priority', { transactionId: c.transactionId, kind: c.kind, startedAt: c.startedAt });
@@ -134,7 +145,7 @@ export class CommandHandler {
       this.running.delete(txid);
     }
     log.info('command.completed');
-    this.ctx.publishStored('cmd/reply', json);
+    this.effects.publishReply(json);
   }
 
   private async execute(command: CommandClaims['command'], txid: string): Promise<{ status: Status; result?: CommandResult; reason?: string }> {

@@ -71,6 +71,8 @@ export class SyncAgent {
   private readonly bootId: string;
   /** Parses large code batches off the event loop; lives across sessions, stopped with the agent. */
   private readonly payloadParser: BatchPayloadParser;
+  /** Commands executing now; they may outlive the session they arrived on (command-handler.ts). */
+  private readonly commandsRunning = new Set<string>();
 
   constructor(private readonly deps: SyncAgentDeps) {
     this.bootId = deps.bootId ?? randomUUID();
@@ -162,7 +164,8 @@ export class SyncAgent {
       background: (task) => {
         task.catch((err: unknown) => this.fail('command', err));
       },
-    });
+      publishReply: (json) => this.ctx?.publishStored('cmd/reply', json),
+    }, this.commandsRunning);
     this.commands.recoverUnfinished();
     this.every('tick', config.audit.pollMs, () => this.tick());
     this.every('health', config.healthIntervalMs, () => this.publishHealth());
