@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type ScannerEvent, ScannerFramer } from './scanner-framing.js';
 
 const scan = (data: string): ScannerEvent => ({ type: 'scan', data });
-const rejected = (reason: 'garbage' | 'oversized', length: number): ScannerEvent => ({ type: 'rejected', reason, length });
+const rejected = (reason: 'garbage' | 'oversized' | 'framing', length: number): ScannerEvent => ({ type: 'rejected', reason, length });
 
 describe('scanner framing', () => {
   const cases: Array<[string, Array<string | Uint8Array>, ScannerEvent[], number?]> = [
@@ -32,6 +32,19 @@ describe('scanner framing', () => {
     const buffered = (framer as unknown as { buffer: number[] }).buffer.length;
     expect(buffered).toBeLessThanOrEqual(16);
     expect(framer.push(Buffer.from('\n'))).toEqual([rejected('oversized', 1024 * 1000)]);
+  });
+
+  it('drops a line left without its terminator once the scanner has been silent, so the next scan is whole', () => {
+    const framer = new ScannerFramer(2048, 500);
+    expect(framer.push(Buffer.from('v4.public.cut-of'), 1_000)).toEqual([]);
+    // The customer scans again a few seconds later: the stale fragment must not be glued on.
+    expect(framer.push(Buffer.from('v4.public.whole\r\n'), 4_000)).toEqual([rejected('framing', 16), scan('v4.public.whole')]);
+  });
+
+  it('keeps a line whose bytes arrive in chunks close together', () => {
+    const framer = new ScannerFramer(2048, 500);
+    expect(framer.push(Buffer.from('v4.pub'), 1_000)).toEqual([]);
+    expect(framer.push(Buffer.from('lic.x\n'), 1_400)).toEqual([scan('v4.public.x')]);
   });
 
   it('refuses a non-positive maxLength', () => {

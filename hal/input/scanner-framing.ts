@@ -3,9 +3,15 @@
 
 export type ScannerEvent =
   | { type: 'scan'; data: string }
-  | { type: 'rejected'; reason: 'garbage' | 'oversized'; length: number };
+  | { type: 'rejected'; reason: 'garbage' | 'oversized' | 'framing'; length: number };
 
 export const DEFAULT_SCAN_MAX_LENGTH = 2048;
+/**
+ * A scanner sends a whole line in one burst (2 KiB at 9600 baud takes about 2 s, with about
+ * 1 ms between bytes). Bytes after a silence this long start a new line: what came before
+ * was a fragment whose terminator was lost (a glitch, a scanner reset mid-line).
+ */
+export const DEFAULT_SCAN_LINE_GAP_MS = 500;
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -24,16 +30,33 @@ export class ScannerFramer {
   private buffer: number[] = [];
   private lineLength = 0;
   private hasGarbage = false;
+  private lastByteAt: number | undefined;
 
-  constructor(maxLength: number = DEFAULT_SCAN_MAX_LENGTH) {
+  constructor(
+    maxLength: number = DEFAULT_SCAN_MAX_LENGTH,
+    private readonly lineGapMs: number = DEFAULT_SCAN_LINE_GAP_MS,
+  ) {
     if (!Number.isInteger(maxLength) || maxLength < 1) {
       throw new RangeError(`scanner maxLength must be a positive integer, got ${maxLength}`);
     }
     this.maxLength = maxLength;
   }
 
-  push(bytes: Uint8Array): ScannerEvent[] {
+  /**
+   * `monoNow` (monotonic ms of the chunk's arrival) lets a fragment left without its
+   * terminator be dropped, as a 'framing' rejection, instead of being glued to the front of
+   * the next scan, which would turn the customer's valid QR code into an unreadable line.
+   */
+  push(bytes: Uint8Array, monoNow?: number): ScannerEvent[] {
     const events: ScannerEvent[] = [];
+    if (monoNow !== undefined && bytes.length > 0) {
+      const stale = this.lineLength > 0 && this.lastByteAt !== undefined && monoNow - this.lastByteAt > this.lineGapMs;
+      if (stale) {
+        events.push({ type: 'rejected', reason: 'framing', length: this.lineLength });
+        this.reset();
+      }
+      this.lastByteAt = monoNow;
+    }
     for (const byte of bytes) {
       if (byte === CR || byte === LF) {
         const event = this.endLine();

@@ -34,7 +34,7 @@ export class SerialScanner implements Scanner {
     this.connection = new SerialConnection({
       ...options,
       onData: (chunk) => {
-        for (const event of this.framer.push(chunk)) {
+        for (const event of this.framer.push(chunk, this.clock.monotonicMs())) {
           if (event.type === 'scan') this.scans.emit({ data: event.data, at: this.clock.now() });
           else this.reject(event.reason, event.length);
         }

@@ -27,6 +27,19 @@ describe('simulated input and indicator', () => {
     expect(rejected).toEqual([{ source: 'keypad', reason: 'garbage', length: 3, at: 1_000_000 }]);
   });
 
+  it('delivers a whole scan after a fragment the scanner never terminated', () => {
+    const { clock, hardware, control } = setup();
+    const scans: Scan[] = [];
+    const rejected: InputRejection[] = [];
+    hardware.scanner.onScan((s) => scans.push(s));
+    hardware.scanner.onRejected((r) => rejected.push(r));
+    control.scanner.injectBytes(Buffer.from('PARCEL-4', 'latin1'));
+    clock.advance(3_000);
+    control.scanner.scan('PARCEL-42');
+    expect(scans.map((s) => s.data)).toEqual(['PARCEL-42']);
+    expect(rejected.map((r) => [r.reason, r.length])).toEqual([['framing', 8]]);
+  });
+
   it('delivers a scan and rejects noise and oversized lines', () => {
     const clock = new FakeClock();
     const { hardware, control } = createSimulatedHardware({ compartments: [{ id: 'A01' }], clock, scannerMaxLength: 8 });

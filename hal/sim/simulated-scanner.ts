@@ -39,7 +39,7 @@ export class SimulatedScanner implements Scanner {
 
   /** Raw bytes off the wire; a partial line waits for its terminator. */
   injectBytes(bytes: Uint8Array): void {
-    for (const event of this.framer.push(bytes)) {
+    for (const event of this.framer.push(bytes, this.clock.monotonicMs())) {
       const at = this.clock.now();
       if (event.type === 'scan') this.scans.emit({ data: event.data, at });
       else this.rejections.emit({ source: 'scanner', reason: event.reason, length: event.length, at });
