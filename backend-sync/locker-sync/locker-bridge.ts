@@ -263,6 +263,24 @@ export class LockerBridge {
     return due.length;
   }
 
+  /**
+   * Sweeper task: publishes the changes a failed publish left behind (the change committed,
+   * the batch was never sealed or sent: this instance could not sign, a transaction failed).
+   * A locker that stays connected sends no birth message that would recover them, so a
+   * revoked code would keep opening until its next unrelated change. Idempotent: under the
+   * set's lock a delta already published by anyone finds nothing to send.
+   */
+  async publishUnpublished(limit = 100): Promise<number> {
+    if (!this.d.keys.signingAvailable) return 0;
+    const lockerIds = await this.d.store.codeSets.lockersWithUnpublished(limit);
+    for (const lockerId of lockerIds) {
+      await this.queue.run(lockerId, () => this.publishDelta(lockerId)).catch((err: unknown) => {
+        this.log.warn({ lockerId, err: err instanceof Error ? err.message : String(err) }, 'code_batch.publish_deferred');
+      });
+    }
+    return lockerIds.length;
+  }
+
   /** Publishes everything after what was already published. */
   publishDelta(lockerId: string): Promise<void> {
     return this.send(lockerId, 'delta', 'published');

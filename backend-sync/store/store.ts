@@ -294,6 +294,8 @@ export interface CodeSetRepository {
    * nothing left to publish: in id order after `afterLockerId`, at most `limit`.
    */
   lockersMissingKeyring(keyringHash: string, activeKid: string, afterLockerId: string, limit: number): Promise<string[]>;
+  /** Lockers whose set holds changes not yet published (version above publishedVersion), in id order, at most `limit`. */
+  lockersWithUnpublished(limit: number): Promise<string[]>;
 }
 
 /**

@@ -141,6 +141,8 @@ const lockersWithStaleRevoked = sql(`SELECT DISTINCT locker_id FROM code_entries
 const purgeRevoked = sql(`DELETE FROM code_entries WHERE locker_id = ? AND revoked_version IS NOT NULL AND expires_at < ? RETURNING revoked_version`);
 // Only ever raised: deltas from below it can no longer be cut.
 const raiseDeltaFloor = sql(`UPDATE code_sets SET delta_floor = ? WHERE locker_id = ? AND delta_floor < ?`);
+// A publish that failed after its change committed leaves the set ahead of what was sent.
+const unpublished = sql('SELECT locker_id FROM code_sets WHERE version > published_version ORDER BY locker_id LIMIT ?');
 const byKidAt = sql(`SELECT ${ENTRY_COLUMNS} FROM code_entries WHERE locker_id = ? AND revoked_version IS NULL AND kid = ? ORDER BY token_id`);
 
 export class SqlCodeSetRepository implements CodeSetRepository {
@@ -249,6 +251,10 @@ export class SqlCodeSetRepository implements CodeSetRepository {
 
   async lockersMissingKeyring(keyringHash: string, activeKid: string, afterLockerId: string, limit: number): Promise<string[]> {
     return (await this.x.all<{ locker_id: string }>(missingKeyring, { hash: keyringHash, kid: activeKid, after: afterLockerId, limit })).map((r) => r.locker_id);
+  }
+
+  async lockersWithUnpublished(limit: number): Promise<string[]> {
+    return (await this.x.all<{ locker_id: string }>(unpublished, [limit])).map((r) => r.locker_id);
   }
 
   async liveByKid(kid: string, lockerId?: string): Promise<CodeEntryRecord[]> {
