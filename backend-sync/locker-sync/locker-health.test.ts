@@ -45,6 +45,24 @@ describe('locker health', () => {
     expect(health.report.liveCodes).toBe(3);
   });
 
+  it('keeps taking reports after the locker\'s clock stepped back within one boot', async () => {
+    // Its wall clock ran a day ahead until a backend-signed time corrected it: the reports
+    // after the correction carry earlier sentAt values, but they are the newer reports.
+    const ahead = 1_000 + 24 * 3_600_000;
+    await send(report(ahead, 'out-of-service'));
+    f.clock.advance(60_000);
+    await send(report(61_000, 'ok'));
+    expect((await health())?.sentAt).toBe(61_000);
+    expect((await health())?.report.compartments[0]?.status).toBe('ok');
+    expect((await health())?.outOfServiceSince).toEqual({});
+    f.clock.advance(60_000);
+    await send(report(121_000, 'occupied'));
+    expect((await health())?.report.compartments[0]?.status).toBe('occupied');
+    // A report sent before that one and handled right after it (two instances) is still old.
+    await send(report(120_500, 'ok'));
+    expect((await health())?.report.compartments[0]?.status).toBe('occupied');
+  });
+
   it('raises one alert per out-of-service episode, and a new one when the compartment fails again', async () => {
     await send(report(1_000, 'out-of-service'));
     f.clock.advance(60_000);

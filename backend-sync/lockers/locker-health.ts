@@ -15,6 +15,13 @@ import type { Alerts } from './alerts.js';
 
 export type HealthOutcome = 'stored' | 'stale';
 
+/**
+ * How late a report of one boot may be handled after a newer one and still count as
+ * reordered: only two instances taking two reports at once (shared subscription) reorder
+ * them, and then within moments. Reports are a healthIntervalMs (1 min) apart.
+ */
+export const HEALTH_REORDER_WINDOW_MS = 10_000;
+
 export class LockerHealth {
   private readonly log: Logger;
 
@@ -36,7 +43,11 @@ export class LockerHealth {
       await store.lockers.lockRow(lockerId);
       const prev = await store.lockerHealth.get(lockerId);
       // QoS 0 and retries can reorder or repeat: within one boot keep the latest by sentAt.
-      if (prev !== undefined && prev.bootId === m.bootId && m.sentAt <= prev.sentAt) return 'stale';
+      // But sentAt is the locker's wall clock, which steps back when a backend-signed time
+      // corrects a clock that ran ahead: a report with an earlier sentAt that arrives well
+      // after the stored one is newer, not reordered (else none would be kept for as long
+      // as the clock had been ahead).
+      if (prev !== undefined && prev.bootId === m.bootId && m.sentAt <= prev.sentAt && receivedAt - prev.receivedAt < HEALTH_REORDER_WINDOW_MS) return 'stale';
       const was = prev?.episodes ?? { outOfService: {} };
       const episodes: HealthEpisodes = { outOfService: {} };
       for (const c of m.health.compartments) {
