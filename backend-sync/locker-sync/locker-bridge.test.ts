@@ -100,6 +100,30 @@ describe('locker bridge', () => {
     expect(pub.batches.at(-1)?.batch).toMatchObject({ kind: 'delta', fromVersion: set.deltaFloor, toVersion: set.version });
   });
 
+  it('sends the keyring again to a locker behind the batch that carried it (a fresh or restored database)', async () => {
+    const o = await paidOrder(f, 'ord-keyring', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'M' }]);
+    await ship(f, o.id, ['l1'], 'lk-a', 'M', 'TRK1');
+    await f.services.bridge.idle();
+    const first = pub.batches.at(-1)!.batch;
+    const keyring = await f.services.keys.keyringChanges();
+    // The first batch carried the keyring; the delta after it does not repeat it.
+    expect(first.keyring).toEqual(keyring);
+    await ship(f, o.id, ['l2'], 'lk-a', 'M', 'TRK2');
+    await f.services.bridge.idle();
+    expect(pub.batches.at(-1)?.batch.keyring).toEqual([]);
+    const set = (await f.store.codeSets.get('lk-a'))!;
+    pub.batches.length = 0;
+
+    // The locker's database was replaced (reset procedure): version 0, and only the keys of
+    // its config, not the revocations and new keys the keyring brought since. The delta
+    // that rebuilds its set must bring the keyring too.
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
+    expect(pub.batches.at(-1)?.batch).toMatchObject({ kind: 'delta', fromVersion: 0, toVersion: set.version, keyring });
+    // A locker that already applied the batch with the keyring gets a plain delta.
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(first.toVersion, 'ab'.repeat(32)));
+    expect(pub.batches.at(-1)?.batch).toMatchObject({ kind: 'delta', fromVersion: first.toVersion, keyring: [] });
+  });
+
   it('publishes each version once: changes made together go out as one delta, and a second publish finds nothing new', async () => {
     const o = await paidOrder(f, 'ord-once', [{ lineId: 'l1', size: 'M' }, { lineId: 'l2', size: 'M' }]);
     await f.services.bridge.idle();

@@ -301,13 +301,19 @@ export class LockerBridge {
       const keyring = await keys.keyringChanges();
       const hash = keyringHash(keyring);
       // Every snapshot carries the keyring, also one a delta became (batchKind): a locker
-      // that far behind (restored from a backup) is the one likely to lack newer keys.
-      const includeKeyring = batchKind(set, kind, from) === 'snapshot' || set.keyringSentHash !== hash;
+      // that far behind (restored from a backup) is the one likely to lack newer keys. So
+      // does a delta from before the batch that last carried it: that locker never applied
+      // it (a replaced database starts at version 0 with only its config's keys, and would
+      // trust a key revoked since for as long as the keyring stays unchanged).
+      const behindKeyring = set.keyringSentVersion !== undefined && from < set.keyringSentVersion;
+      const includeKeyring = batchKind(set, kind, from) === 'snapshot' || set.keyringSentHash !== hash || behindKeyring;
       const batch: CodeBatch | undefined = await codeSets.batch(lockerId, kind, from, includeKeyring ? keyring : []);
       if (batch === undefined) return undefined;
       const message = (await keys.sealSignerFor(set.trustedKids)).codeBatch(batch);
       await store.codeSets.setPublished(lockerId, batch.toVersion);
-      if (includeKeyring) await store.codeSets.setKeyringSent(lockerId, hash, batch.toVersion);
+      // The version that first carried this keyring: a re-send to a locker behind it (or in
+      // a snapshot) does not move it, or every locker between the two would get it again.
+      if (includeKeyring && set.keyringSentHash !== hash) await store.codeSets.setKeyringSent(lockerId, hash, batch.toVersion);
       return { batch, message };
     });
     if (built === undefined) return;
