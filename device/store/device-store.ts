@@ -145,9 +145,10 @@ export class DeviceStore implements RuntimeStore {
     closeDatabase(this.db);
   }
 
-  /** Deletes history that protects nothing any more (history-retention.ts); token ids against the clock floor. */
+  /** Deletes history that protects nothing any more (history-retention.ts); token ids against the clock floor, on a confirmed clock only. */
   pruneHistory(options: RetentionOptions): RetentionResult {
-    return this.retention.prune(options, { now: this.now(), floor: this.meta.clockFloor() });
+    const trust = this.meta.clockTrust();
+    return this.retention.prune(options, { now: this.now(), floor: trust.floorMs, confirmed: trust.confirmed });
   }
 
   /** Returns up to `maxPages` free pages to the file system (incremental-vacuum.ts). */

@@ -42,10 +42,10 @@ describe('pruneHistory', () => {
     cleanup();
   });
 
-  /** The runtime's ticks: the floor follows the (here honest) clock. */
+  /** The runtime's ticks: the floor follows the (here honest, backend-confirmed) clock. */
   function tick(ms: number): void {
     clock.advance(ms);
-    store.raiseClockFloor(clock.now());
+    store.saveClockTrust({ floorMs: clock.now(), confirmed: true, signedMaxMs: clock.now() });
   }
 
   it('deletes old finished history and keeps what still protects something', () => {
@@ -135,6 +135,31 @@ describe('pruneHistory', () => {
     tick(1);
     expect(store.pruneHistory(options)).toMatchObject({ usedTokens: 1, revokedTokens: 1 });
     expect(store.isTokenUsed(e.tokenId)).toBe(false);
+  });
+
+  it('frees no spent or revoked token id and no command record on a provisional clock far ahead, which a signed time later corrects down', () => {
+    const realNow = clock.now();
+    const exp = realNow + 10 * DAY;
+    const e = expiringEntry(1, exp);
+    store.applyCodeBatch(makeBatch({ upserts: [e] }));
+    store.markDeposited(e.tokenId, e.compartmentId, realNow);
+    store.markTokenUsed(e.tokenId, 'pickup', realNow);
+    store.markCollected(e.tokenId, realNow);
+    store.applyCodeBatch(makeBatch({ fromVersion: 1, toVersion: 2, revocations: [{ tokenId: e.tokenId, reason: 'collected-elsewhere' }] }));
+    store.beginCommand('tx-open', 'remote-open', realNow + DAY);
+    store.completeCommand('tx-open', '{}');
+    // A new board whose RTC read two years ahead: device time and its floor are provisional.
+    clock.advance(730 * DAY);
+    expect(store.saveClockTrust({ floorMs: clock.now(), confirmed: false, signedMaxMs: 0 })).toBe(true);
+
+    expect(store.pruneHistory({ olderThanMs: DAY, tokenExpiryMarginMs: DAY })).toMatchObject({ commands: 0, usedTokens: 0, revokedTokens: 0 });
+    expect(store.isTokenUsed(e.tokenId)).toBe(true);
+    expect(store.isTokenRevoked(e.tokenId)).toBe(true);
+    expect(store.findCommandReply('tx-open')).toBeDefined();
+
+    // The first signed time brings the clock back: the token verifies again, and is still spent.
+    expect(store.saveClockTrust({ floorMs: realNow + HOUR, confirmed: true, signedMaxMs: realNow + HOUR })).toBe(true);
+    expect(store.isTokenUsed(e.tokenId)).toBe(true);
   });
 
   it('keeps a spent id until the later exp when the backend re-issued the entry token after the use', () => {

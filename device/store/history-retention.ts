@@ -18,6 +18,13 @@ import { TOKEN_EXP_SQL_FUNCTION } from './token-expiry.js';
 //   expired at any trusted time the device can reach, so neither set matters for it any
 //   more (an entry row that is still there keeps its own state: revoked stays revoked).
 //   An id whose exp is unknown is kept.
+// Commands and token ids are judged against times the BACKEND wrote (a command's validity, a
+// token's exp), so they are deleted only on a CONFIRMED clock (one that descends from a
+// backend-signed time). A provisional clock (a new board's first wall reading, e.g. an RTC
+// that reads years ahead) may be far ahead of real time and is replaced DOWN by the first
+// signed time: a replay id or command record freed on its strength would let the same token
+// or command act again once the clock is corrected. Journal and entry rows are stamped with
+// device time itself, so their age is measured in the same (possibly provisional) time.
 // Each table is trimmed by at most `maxRowsPerTable` rows per call, so a first prune after
 // a long time stays short; the next call continues. Acknowledged audit records are pruned
 // by the audit log itself (audit-log.ts prune, scheduled by the sync agent).
@@ -42,8 +49,10 @@ export interface RetentionResult {
 export interface RetentionClock {
   /** Trusted now, epoch ms. */
   now: number;
-  /** The persisted clock floor, epoch ms: never ahead of real time. */
+  /** The persisted clock floor, epoch ms: never ahead of real time once confirmed. */
   floor: number;
+  /** The clock descends from a backend-signed time; false = provisional, possibly far ahead. */
+  confirmed: boolean;
 }
 
 const DEFAULT_MAX_ROWS = 5_000;
@@ -102,10 +111,10 @@ export class HistoryRetention {
       this.tombstones.run({ ids, at: clock.now });
       this.fillUsedExpiry.run({ ids });
       const closedEntries = this.deleteEntries.run({ ids }).changes;
-      const expiredBefore = margin === undefined ? undefined : clock.floor - margin;
+      const expiredBefore = margin === undefined || !clock.confirmed ? undefined : clock.floor - margin;
       return {
         opens: this.opens.run(cutoff, limit).changes,
-        commands: this.commands.run(cutoff, limit).changes,
+        commands: clock.confirmed ? this.commands.run(cutoff, limit).changes : 0,
         closedEntries,
         usedTokens: expiredBefore === undefined ? 0 : this.usedTokens.run(expiredBefore, limit).changes,
         revokedTokens: expiredBefore === undefined ? 0 : this.revokedTokens.run(expiredBefore, limit).changes,

@@ -82,7 +82,9 @@ export class LockerYearSimulation {
           e.run(store, e.at);
         }
         this.o.clock.advance(hourEnd - this.o.clock.now());
-        store.raiseClockFloor(this.o.clock.now());
+        // The runtime's tick; the backend's acks carry signed time, so the clock is confirmed.
+        const now = this.o.clock.now();
+        store.saveClockTrust({ floorMs: now, confirmed: true, signedMaxMs: now });
         // The agent uploads continuously and the backend acks everything.
         store.acknowledgeAudit({ contiguousSeq: store.auditHighWatermark(), alsoSeqs: [] });
       });
