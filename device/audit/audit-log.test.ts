@@ -129,6 +129,25 @@ describe('audit log', () => {
     expect(store.verifyAuditChain()).toEqual({ ok: true, records: 1, firstSeq: 9, lastSeq: 9 });
   });
 
+  it('prunes acknowledged old records past one stamped while the clock was a year ahead, and stays verifiable', () => {
+    append(2);
+    // A provisional clock a year ahead, corrected down by the first signed time.
+    clock.jumpWall(365 * DAY);
+    append(1);
+    clock.jumpWall(-365 * DAY);
+    append(3);
+    store.acknowledgeAudit({ contiguousSeq: 6, alsoSeqs: [] });
+    clock.advance(10 * DAY);
+    append(2);
+    store.acknowledgeAudit({ contiguousSeq: 7, alsoSeqs: [] });
+
+    // Seq 3 reads as a year ahead, but seqs 4-6 were written after it and are old: 1-6 go.
+    expect(store.pruneAcknowledgedAudit(7 * DAY)).toBe(6);
+    expect(store.verifyAuditChain()).toEqual({ ok: true, records: 2, firstSeq: 7, lastSeq: 8 });
+    // The young acknowledged record 7 and the unacknowledged 8 stay until they are old.
+    expect(store.pruneAcknowledgedAudit(7 * DAY)).toBe(0);
+  });
+
   describe('verifyAuditChain on the stored log', () => {
     beforeEach(() => append(5));
 

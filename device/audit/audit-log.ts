@@ -70,7 +70,7 @@ export class AuditLog {
   private readonly ackUpTo: Stmt<[number, number, number]>;
   private readonly ackOne: Stmt<[number, number]>;
   private readonly firstUnacked: Stmt<[], { seq: number | null }>;
-  private readonly firstAtOrAfter: Stmt<[number], { seq: number }>;
+  private readonly lastOldUpTo: Stmt<[number, number], { seq: number }>;
   private readonly hashOf: Stmt<[number], { hash: string }>;
   private readonly deleteUpTo: Stmt<[number]>;
 
@@ -94,9 +94,9 @@ export class AuditLog {
          SELECT min(seq) AS seq FROM audit_log WHERE lane = 'priority' AND acked = 0
          UNION ALL SELECT min(seq) FROM audit_log WHERE lane = 'normal' AND acked = 0)`,
     );
-    // Walks the log in seq order from its start and stops at the first young record: the
-    // old prefix is what one retention period added, not the whole log (no index on at).
-    this.firstAtOrAfter = db.prepare<[number], { seq: number }>('SELECT seq FROM audit_log WHERE at >= ? ORDER BY seq LIMIT 1');
+    // Walks back from the acked watermark to the newest old record: it passes only what one
+    // retention period added, the young acked records (no index on at).
+    this.lastOldUpTo = db.prepare<[number, number], { seq: number }>('SELECT seq FROM audit_log WHERE seq <= ? AND at < ? ORDER BY seq DESC LIMIT 1');
     this.hashOf = db.prepare<[number], { hash: string }>('SELECT hash FROM audit_log WHERE seq = ?');
     this.deleteUpTo = db.prepare<[number]>('DELETE FROM audit_log WHERE seq <= ?');
   }
@@ -185,16 +185,19 @@ export class AuditLog {
   }
 
   /**
-   * Deletes acknowledged records older than `olderThanMs` (an age: records with
-   * at < now - olderThanMs), as a contiguous prefix only: a record that is unacked or
-   * younger stops the prune, so the retained log is one unbroken chain from the anchor.
+   * Deletes acknowledged records older than `olderThanMs` (an age: at < now - olderThanMs),
+   * as a contiguous prefix only, so the retained log is one unbroken chain from the anchor.
+   * Seq order is the order records were written in, so a record is at least as old as any
+   * later one: the prefix runs through the newest acknowledged record that is old. A record
+   * stamped while the clock was ahead (a provisional clock later corrected down) is pruned
+   * with the old records after it instead of holding back every later record for as long
+   * as the clock was ahead, which could be years.
    */
   prune(olderThanMs: number): number {
     const cutoff = this.deps.now() - olderThanMs;
     return this.deps.db.transaction(() => {
       const acked = this.deps.meta.auditAckedSeq();
-      const firstYoung = this.firstAtOrAfter.get(cutoff)?.seq ?? null;
-      const through = Math.min(acked, firstYoung === null ? Number.MAX_SAFE_INTEGER : firstYoung - 1);
+      const through = this.lastOldUpTo.get(acked, cutoff)?.seq ?? 0;
       const anchor = this.deps.meta.auditAnchor();
       if (through <= anchor.seq) return 0;
       const hash = this.hashOf.get(through)?.hash;
