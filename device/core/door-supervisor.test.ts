@@ -4,6 +4,7 @@ import {
   doorAtBoot,
   doorAtRest,
   doorSupervisorStep,
+  expectsDoorChange,
   type DoorSupervisorEffect,
   type DoorSupervisorInput,
   type DoorSupervisorState,
@@ -58,6 +59,8 @@ describe('door supervisor', () => {
     { name: 'repeats the alarm without a second audit', from: { ...openCmd, alarms: 1 }, input: { type: 'timeout', timer: 'left-open' }, to: 'open', effects: ['alarm:left-open:true', 'start-timer:left-open'] },
     { name: 'clears the alarms when a left-open door closes', from: { ...openCmd, alarms: 2, commanded: false }, input: { type: 'door', state: 'closed' }, to: 'rest', effects: ['cancel-timer:left-open', 'audit:door.closed', 'alarm:left-open:false', 'alarm:uncommanded-open:false', 'event:closed'] },
     { name: 'reports a sensor that goes unknown at rest', from: doorAtRest, input: { type: 'door', state: 'unknown' }, to: 'rest', effects: ['audit:door.sensor-unknown'] },
+    { name: 'reports a flapping sensor at rest once, with the count', from: doorAtRest, input: { type: 'sensor-flapping', edges: 6, windowMs: 5000 }, to: 'rest', effects: ['audit:door.sensor-unknown'] },
+    { name: 'reports a flapping sensor during an unlock and lets the open-wait timeout decide as for a lost sensor', from: unlocking, input: { type: 'sensor-flapping', edges: 6, windowMs: 5000 }, to: 'unlocking', effects: ['audit:door.sensor-unknown'] },
     { name: 'ignores a stale open-wait timeout', from: doorAtRest, input: { type: 'timeout', timer: 'open-wait' }, to: 'rest', effects: [] },
     { name: 'ignores a closed reading at rest', from: doorAtRest, input: { type: 'door', state: 'closed' }, to: 'rest', effects: [] },
   ];
@@ -68,6 +71,14 @@ describe('door supervisor', () => {
       expect(kinds(step.effects)).toEqual(c.effects);
     });
   }
+
+  it('expects a change only from a door answering its pulse or a commanded open door', () => {
+    expect(expectsDoorChange(unlocking)).toBe(true);
+    expect(expectsDoorChange(openCmd)).toBe(true);
+    expect(expectsDoorChange(doorAtBoot('open', 0))).toBe(true);
+    expect(expectsDoorChange(doorAtRest)).toBe(false);
+    expect(expectsDoorChange({ ...openCmd, opId: undefined, commanded: false })).toBe(false);
+  });
 
   it('allows one operation per compartment, until its door has closed again', () => {
     expect(canCommandOpen(doorAtRest)).toBe(true);

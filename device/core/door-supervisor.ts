@@ -50,6 +50,8 @@ export type DoorSupervisorInput =
   /** `energised`: the relay was energised before the failure, so the door may have unlocked. */
   | { type: 'pulse-failed'; opId: string; energised: boolean }
   | { type: 'door'; state: DoorState }
+  /** The sensor changes too often to be believed (door-flap-guard.ts): like 'unknown', reported with the count. */
+  | { type: 'sensor-flapping'; edges: number; windowMs: number }
   | { type: 'timeout'; timer: DoorTimer };
 
 type DoorAuditType = 'door.already-open' | 'door.sensor-unknown' | 'door.uncommanded-open' | 'door.closed' | 'door.relay-fault' | 'door.jammed' | 'door.left-open';
@@ -86,6 +88,15 @@ export const doorAtRest: DoorSupervisorState = { kind: 'rest' };
 export function canCommandOpen(state: DoorSupervisorState): boolean {
   if (state.kind === 'unlocking') return false;
   return state.kind === 'rest' || state.opId === undefined;
+}
+
+/**
+ * A change now is what the door was commanded to do: opening after a pulse, or a commanded
+ * (or found-open) door closing. Anything else (an open at rest, the close of an uncommanded
+ * open) is unexplained, and a sensor producing many of those is flapping (door-flap-guard.ts).
+ */
+export function expectsDoorChange(state: DoorSupervisorState): boolean {
+  return state.kind === 'unlocking' || (state.kind === 'open' && state.commanded);
 }
 
 /** Boot: a door found open is supervised (left-open alarm) but is not an intrusion. */
@@ -170,12 +181,27 @@ function doorChange(state: DoorSupervisorState, door: DoorState, now: number, co
   return { state: doorAtRest, effects };
 }
 
+function sensorFlapping(state: DoorSupervisorState, edges: number, windowMs: number): DoorSupervisorStep {
+  // Reported in every state, once per flapping spell (the guard says it once): an open in
+  // progress still waits, and its open-wait timeout decides as for a lost sensor.
+  const flap = { flapEdges: edges, flapWindowMs: windowMs };
+  if (state.kind === 'unlocking') {
+    return {
+      state: { ...state, sensorLost: true },
+      effects: [{ type: 'audit', auditType: 'door.sensor-unknown', lane: 'priority', data: { opId: state.opId, pulsed: true, ...flap } }],
+    };
+  }
+  return { state, effects: [{ type: 'audit', auditType: 'door.sensor-unknown', lane: 'priority', data: { pulsed: false, ...flap } }] };
+}
+
 export function doorSupervisorStep(state: DoorSupervisorState, input: DoorSupervisorInput, now: number, config: DoorSupervisorConfig): DoorSupervisorStep {
   switch (input.type) {
     case 'command-open':
       return command(state, input.opId, input.door, now, config);
     case 'door':
       return doorChange(state, input.state, now, config);
+    case 'sensor-flapping':
+      return sensorFlapping(state, input.edges, input.windowMs);
     case 'pulse-failed': {
       if (state.kind !== 'unlocking' || state.opId !== input.opId) return { state, effects: [] };
       if (input.energised) {

@@ -4,6 +4,7 @@ import {
   canCommandOpen,
   doorAtBoot,
   doorSupervisorStep,
+  expectsDoorChange,
   type DoorEvent,
   type DoorFailure,
   type DoorSupervisorConfig,
@@ -11,9 +12,11 @@ import {
   type DoorSupervisorInput,
   type DoorSupervisorState,
 } from '../core/door-supervisor.js';
+import type { DoorFlapConfig } from '../core/door-flap-guard.js';
 import type { Logger } from '../logger.js';
 import type { OpenOperation, OpenReason, RuntimeStore } from '../store/runtime-store.js';
 import type { Display } from './display.js';
+import { DoorFlapFilter } from './door-flap-filter.js';
 import type { NamedTimers } from './timers.js';
 import { spendUnknownOpen } from './unknown-open.js';
 
@@ -50,7 +53,7 @@ export interface DoorControllerDeps {
   display: Display;
   now: () => number;
   log: Logger;
-  config: DoorSupervisorConfig & { pulseMs: number; failuresBeforeOutOfService: number };
+  config: DoorSupervisorConfig & { pulseMs: number; failuresBeforeOutOfService: number; flap?: DoorFlapConfig };
   /** Called right before each relay pulse (the crash test logs pulses here). */
   beforePulse?: (compartmentId: string, opId: string) => void;
   /** Called at each step of an open (crash tests kill or stop the process here). */
@@ -63,6 +66,8 @@ const terminal: ReadonlySet<DoorEvent> = new Set(['closed', 'jammed', 'relay-fau
 
 export class DoorController {
   private readonly doors = new Map<string, DoorSupervisorState>();
+  /** Sensor changes pass a flap guard before the supervisors see them. */
+  private readonly flaps: DoorFlapFilter;
   private readonly inFlight = new Set<string>();
   private readonly listeners = new Map<string, DoorListener>();
   private readonly opCompartment = new Map<string, string>();
@@ -72,7 +77,14 @@ export class DoorController {
   /** Door failures since this process started, by kind (health report; the store keeps only the consecutive count). */
   private readonly failureCounts: Record<DoorFailure, number> = { jammed: 0, 'relay-fault': 0, 'sensor-unknown': 0 };
 
-  constructor(private readonly deps: DoorControllerDeps) {}
+  constructor(private readonly deps: DoorControllerDeps) {
+    this.flaps = new DoorFlapFilter({
+      timers: deps.timers, now: deps.now, log: deps.log,
+      ...(deps.config.flap === undefined ? {} : { config: deps.config.flap }),
+      onChange: (id, state) => this.supervise(id, state),
+      onFlapping: (id, edges, windowMs) => this.input(id, { type: 'sensor-flapping', edges, windowMs }),
+    });
+  }
 
   /** Finishes opens a crash left behind as 'unknown', then takes the doors as they are. */
   start(): void {
@@ -86,6 +98,7 @@ export class DoorController {
       // A door found open at boot is supervised like any open door: left-open alarm.
       if (state.kind === 'open') this.execute(id, { type: 'start-timer', timer: 'left-open', ms: this.deps.config.leftOpenMs });
     }
+    this.flaps.start(hardware.relays.compartments());
   }
 
   /**
@@ -108,6 +121,7 @@ export class DoorController {
       timers.cancel('door:stop-wait');
     }
     this.stopped = true;
+    this.flaps.stop();
     for (const op of store.unfinishedOpens()) this.resolveUnknown(op, 'stop');
     this.listeners.clear();
     this.opCompartment.clear();
@@ -163,11 +177,19 @@ export class DoorController {
     });
     if (listener !== undefined) this.listeners.set(opId, listener);
     this.opCompartment.set(opId, compartmentId);
-    this.input(compartmentId, { type: 'command-open', opId, door: this.read(compartmentId) });
+    // A flapping sensor's reading means nothing: the open is pulsed and ends as 'unknown'.
+    const door = this.flaps.isFlapping(compartmentId) ? 'unknown' : this.read(compartmentId);
+    this.input(compartmentId, { type: 'command-open', opId, door });
     return { started: true, opId };
   }
 
   onDoorChange(compartmentId: string, state: DoorState): void {
+    const supervised = this.doors.get(compartmentId);
+    if (supervised === undefined) return;
+    this.flaps.change(compartmentId, state, expectsDoorChange(supervised));
+  }
+
+  private supervise(compartmentId: string, state: DoorState): void {
     const supervised = this.doors.get(compartmentId);
     if (supervised === undefined) return;
     if (supervised.kind === 'unlocking' && state === 'open') this.deps.openStep?.('door-event', compartmentId, supervised.opId);

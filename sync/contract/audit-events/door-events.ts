@@ -24,7 +24,14 @@ export const doorEvents = {
   /** An open whose outcome nobody saw: cut by a restart, or still undecided when the runtime stopped. */
   'door.open-unknown': z.object({ ...open, startedAt: AuditMs, tokenSpent: z.boolean(), closedEntries: z.array(AuditId).optional(), cause: z.enum(['restart', 'stop']) }),
   'door.already-open': z.object({ compartmentId: AuditId, opId: AuditId }),
-  'door.sensor-unknown': z.object({ compartmentId: AuditId, opId: AuditId.optional(), pulsed: z.boolean() }),
+  /** `flapEdges`: the sensor changed this often within `flapWindowMs` (flapping); reported once until it settles. */
+  'door.sensor-unknown': z.object({
+    compartmentId: AuditId,
+    opId: AuditId.optional(),
+    pulsed: z.boolean(),
+    flapEdges: AuditCount.optional(),
+    flapWindowMs: AuditMs.optional(),
+  }),
   'door.uncommanded-open': z.object({ compartmentId: AuditId }),
   'door.closed': z.object({ compartmentId: AuditId, openMs: AuditMs, commanded: z.boolean(), opId: AuditId.optional() }),
   /** A pickup door was open when the locker restarted: the parcel was taken (the token is spent), the compartment freed. */
