@@ -237,7 +237,14 @@ export class LockerBridge {
   }
 
   private async onAuditUpload(lockerId: string, m: AuditUploadMessage): Promise<void> {
-    await this.learnEpoch(lockerId, m.dbEpoch);
+    // An upload names the database it was read from, not necessarily the one running now: a
+    // retry from a replaced database may arrive after the new one announced itself. It is
+    // stored all the same, but only an epoch never seen before (a new database whose presence
+    // is still on its way) may become current; a superseded one never comes back this way.
+    // Presence, published by the running database on every connect, stays authoritative.
+    const current = await this.d.store.audit.currentEpoch(lockerId);
+    if (m.dbEpoch === current || !(await this.d.store.audit.knowsEpoch(lockerId, m.dbEpoch))) await this.learnEpoch(lockerId, m.dbEpoch);
+    else this.log.info({ lockerId, epoch: m.dbEpoch, current }, 'locker.superseded_epoch_upload');
     const result = await this.d.ingest.ingest(lockerId, m.dbEpoch, m.records, m.ackedSeq);
     // Acked only after the transaction above committed: the ack promises durable storage,
     // and names the epoch, so the locker never applies it to another database's records.

@@ -323,8 +323,10 @@ export interface AuditRepository {
   markProcessed(lockerId: string, epoch: string, seq: number): Promise<boolean>;
   /** The device database epoch the locker announced last (presence or upload). */
   currentEpoch(lockerId: string): Promise<string | undefined>;
-  /** Records `epoch` as the locker's current one; true when it changed. */
+  /** Records `epoch` as the locker's current one (and as known, for good); true when it changed. */
   setCurrentEpoch(lockerId: string, epoch: string, at: number): Promise<boolean>;
+  /** True once `epoch` was current for the locker or had records stored: it is not a new database. */
+  knowsEpoch(lockerId: string, epoch: string): Promise<boolean>;
   /** Insert-if-absent on (locker, epoch, seq); a first insert also counts it in the locker's review counter. */
   keepForReview(r: AuditReviewRecord): Promise<boolean>;
   /** Records kept for review, oldest first (one locker, or all). */

@@ -140,6 +140,17 @@ describe.each(engines)('AuditRepository on %s', (engine) => {
     expect(await repo.currentEpoch('lk-b')).toBeUndefined();
   });
 
+  it('knows every epoch that was ever current, with or without records', async () => {
+    expect(await repo.knowsEpoch('lk-a', E1)).toBe(false);
+    await repo.setCurrentEpoch('lk-a', E1, T);
+    await repo.setCurrentEpoch('lk-a', E2, T + 1);
+    expect(await repo.knowsEpoch('lk-a', E1)).toBe(true);
+    expect(await repo.knowsEpoch('lk-a', E2)).toBe(true);
+    expect(await repo.knowsEpoch('lk-b', E1)).toBe(false);
+    expect(await repo.chainBrokenAt('lk-a')).toBeUndefined();
+    expect(await repo.contiguousSeq('lk-a', E1)).toBe(0);
+  });
+
   it('two instances recording the same new epoch at once: exactly one learns it changed', async () => {
     await repo.setCurrentEpoch('lk-a', E1, T);
     const other = new SqlAuditRepository(x);

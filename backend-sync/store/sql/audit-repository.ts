@@ -99,6 +99,13 @@ const changeEpoch = sql(
    RETURNING locker_id`,
 );
 const touchEpoch = sql('UPDATE locker_epochs SET seen_at = ? WHERE locker_id = ? AND epoch = ?');
+// Every epoch that was ever current keeps a chain-state row, records or not: that row is how
+// the backend later tells a superseded database from a new one (docs/decisions/0023).
+const rememberEpoch = sql('INSERT INTO audit_state (locker_id, epoch) VALUES (?, ?) ON CONFLICT (locker_id, epoch) DO NOTHING');
+const knownEpoch = sql(
+  `SELECT 1 AS found FROM audit_state WHERE locker_id = ? AND epoch = ?
+   UNION ALL SELECT 1 AS found FROM locker_epochs WHERE locker_id = ? AND epoch = ?`,
+);
 const review = sql(
   `INSERT INTO audit_review (locker_id, epoch, seq, type, reason, detail, received_at)
    VALUES (@lockerId, @epoch, @seq, @type, @reason, @detail, @receivedAt) ON CONFLICT (locker_id, epoch, seq) DO NOTHING`,
@@ -190,10 +197,15 @@ export class SqlAuditRepository implements AuditRepository {
 
   setCurrentEpoch(lockerId: string, epoch: string, at: number): Promise<boolean> {
     return atomically(this.x, async () => {
+      await this.x.run(rememberEpoch, [lockerId, epoch]);
       if ((await this.x.run(changeEpoch, [lockerId, epoch, at])) === 1) return true;
       // Same epoch as before: only note when it was last announced.
       await this.x.run(touchEpoch, [at, lockerId, epoch]);
       return false;
     });
+  }
+
+  async knowsEpoch(lockerId: string, epoch: string): Promise<boolean> {
+    return (await this.x.one(knownEpoch, [lockerId, epoch, lockerId, epoch])) !== undefined;
   }
 }
