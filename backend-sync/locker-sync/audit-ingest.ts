@@ -28,6 +28,15 @@ import { mapAuditEvent, type EventMapDeps } from './audit-event-map.js';
 // it forever).
 
 export interface IngestResult {
+  /**
+   * What the ack may promise: the stored contiguous prefix, but no further than this
+   * upload's own highest record the backend holds hash for hash (or the locker's acked
+   * watermark). A matching hash at seq n vouches, through the hash chain, for the locker's
+   * records up to n — as long as the stored chain has no break between the locker's acked
+   * watermark and n; it says nothing about the locker's records above n. A restored copy
+   * holds other records than the backend at seqs the original wrote after the backup, and
+   * an ack covering them would make the locker forget records the backend never stored.
+   */
   contiguousSeq: number;
   alsoSeqs: number[];
   inserted: number;
@@ -37,6 +46,15 @@ export interface IngestResult {
   keptForReview: number[];
   /** Seqs that arrived with another hash than the stored record's: not acknowledged. */
   conflicts: number[];
+}
+
+/**
+ * The ack's contiguous seq: see IngestResult.contiguousSeq. `brokenAt` is the epoch's lowest
+ * chain break; one at or below the locker's watermark says nothing about the seqs above it.
+ */
+export function ackableSeq(storedContiguous: number, lockerAckedSeq: number, held: ReadonlySet<number>, brokenAt: number | undefined): number {
+  const vouching = [...held].filter((s) => brokenAt === undefined || brokenAt <= lockerAckedSeq || s < brokenAt);
+  return Math.min(storedContiguous, Math.max(lockerAckedSeq, ...vouching));
 }
 
 export class AuditIngest {
@@ -123,11 +141,14 @@ export class AuditIngest {
           this.log.error({ lockerId, epoch, seq: r.seq, type: r.type, err: err instanceof Error ? err.message : String(err) }, 'audit.map_failed');
         }
       }
+      const ackable = ackableSeq(contiguous, lockerAckedSeq, held, await store.audit.chainBrokenAt(lockerId, epoch));
+      // Held seqs above what the ack covers go individually (the locker's watermark follows
+      // them): the backend holds each of these records exactly as sent.
       const alsoSeqs = [...held]
-        .filter((s) => s > contiguous)
+        .filter((s) => s > ackable)
         .sort((a, b) => a - b)
         .slice(0, MAX_ALSO_SEQS);
-      return { contiguousSeq: contiguous, alsoSeqs, inserted, duplicates, chainBreaks: [...new Set(breaks)], conflicts: [...new Set(conflicts)], keptForReview: review };
+      return { contiguousSeq: ackable, alsoSeqs, inserted, duplicates, chainBreaks: [...new Set(breaks)], conflicts: [...new Set(conflicts)], keptForReview: review };
     });
   }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,7 +20,9 @@ import { MqttTransport } from './mqtt-transport.js';
 // remote-open captured from the broker before the reset and published again must not open
 // the door, and the fresh database's audit records — numbered from 1 again — must be stored
 // under its new epoch and acknowledged, with the old epoch's records intact and no
-// chain-break alert.
+// chain-break alert. A database restored from a backup comes back with its old epoch and
+// seqs the backend already holds other records at: it must notice and start a new epoch,
+// so what it writes afterwards is stored and acknowledged too.
 
 const LOCKER = 'locker-test-1';
 const LAYOUT = [{ id: 'S1', size: 'S' as const }, { id: 'S2', size: 'S' as const }];
@@ -159,6 +161,49 @@ export function describeDatabaseReset(name: string, startBroker: () => Promise<B
       await waitFor(async () => (await f.services.commands.get(txid)).state === 'replied', 'command replied');
       expect((await f.services.commands.get(txid)).reply).toMatchObject({ status: 'ok', result: { outcome: 'opened' } });
       expect(after.port.remote.calls.map((c) => c.compartmentId)).toEqual(['S2']);
+    }, 60_000);
+
+    it('starts a new epoch when restored from a backup, so its new audit records are stored and acknowledged', async () => {
+      const files = ['', '-wal', '-shm'].map((suffix) => join(lockerDir, `device.sqlite${suffix}`));
+      const first = current();
+      const epoch = first.store.dbEpoch;
+      for (let n = 1; n <= 3; n++) first.store.appendAudit('door.closed', 'normal', { compartmentId: 'S1', openMs: n, commanded: false });
+      await waitFor(allAcked(first), 'first records acknowledged');
+      await first.close();
+      locker = undefined;
+      // The nightly backup, then a day of use the backend acknowledged.
+      for (const file of files) if (existsSync(file)) copyFileSync(file, `${file}.backup`);
+      const live = startLocker();
+      locker = live;
+      for (let n = 1; n <= 5; n++) live.store.appendAudit('door.closed', 'normal', { compartmentId: 'S2', openMs: n, commanded: true });
+      await waitFor(allAcked(live), 'the day acknowledged');
+      const liveHigh = live.store.auditHighWatermark();
+      await live.close();
+      locker = undefined;
+
+      // The database is restored from last night's backup.
+      for (const file of files) {
+        rmSync(file, { force: true });
+        if (existsSync(`${file}.backup`)) copyFileSync(`${file}.backup`, file);
+      }
+      const restored = startLocker();
+      locker = restored;
+      for (let n = 1; n <= 5; n++) restored.store.appendAudit('door.closed', 'normal', { compartmentId: 'S1', openMs: 100 + n, commanded: false });
+      await waitFor(allAcked(restored), 'the restored database acknowledged', 15_000);
+
+      const renewed = restored.store.dbEpoch;
+      expect(renewed).not.toBe(epoch);
+      await waitFor(async () => (await f.store.audit.currentEpoch(LOCKER)) === renewed, 'backend follows the new epoch');
+      // Every record the restored database holds reached the backend under one epoch or the other.
+      const local = restored.store.database.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq').all();
+      for (const r of local) {
+        const stored = [(await f.store.audit.get(LOCKER, epoch, r.seq))?.hash, (await f.store.audit.get(LOCKER, renewed, r.seq))?.hash];
+        expect(stored).toContain(r.hash);
+      }
+      // The old epoch's records, from the day the backup does not have, are intact.
+      expect(await f.store.audit.count(LOCKER, epoch)).toBeGreaterThanOrEqual(liveHigh);
+      const renewal = local.map((r) => restored.store.database.prepare<[number], { type: string; data_json: string }>('SELECT type, data_json FROM audit_log WHERE seq = ?').get(r.seq)).filter((r) => r?.type === 'device.epoch-renewed');
+      expect(renewal.map((r) => JSON.parse(r?.data_json ?? '{}') as Record<string, unknown>)).toEqual([expect.objectContaining({ previousEpoch: epoch, epoch: renewed })]);
     }, 60_000);
   });
 }

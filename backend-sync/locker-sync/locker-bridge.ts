@@ -188,9 +188,10 @@ export class LockerBridge {
     // Re-send what the locker is missing, from the version it says it holds.
     if (theirs.version < ours.version) await this.send(lockerId, 'delta', theirs.version);
     else if (theirs.version > ours.version || theirs.digest !== ours.digest) await this.sendSnapshot(lockerId, theirs.version);
-    // Its ack watermark is behind what we stored of its epoch: our ack was lost, send it again.
-    const contiguous = await store.audit.contiguousSeq(lockerId, m.dbEpoch);
-    if (m.audit.ackedSeq < contiguous) await this.sendAuditAck(lockerId, m.dbEpoch, contiguous, []);
+    // No audit ack from presence, even when the locker's watermark is behind what we stored
+    // of its epoch: presence carries no hashes, and a database restored from a backup may
+    // hold other records at those seqs. The locker re-sends every unacknowledged record
+    // after connecting; the ack of that upload covers what we hold hash for hash.
   }
 
   /**
@@ -248,7 +249,9 @@ export class LockerBridge {
     const result = await this.d.ingest.ingest(lockerId, m.dbEpoch, m.records, m.ackedSeq);
     // Acked only after the transaction above committed: the ack promises durable storage,
     // and names the epoch, so the locker never applies it to another database's records.
-    await this.sendAuditAck(lockerId, m.dbEpoch, result.contiguousSeq, result.alsoSeqs);
+    // A conflict tells the locker it is not the database that wrote this epoch's records.
+    const conflictAt = result.conflicts.length > 0 ? Math.min(...result.conflicts) : undefined;
+    await this.sendAuditAck(lockerId, m.dbEpoch, result.contiguousSeq, result.alsoSeqs, conflictAt);
   }
 
   private async sendSnapshot(lockerId: string, theirVersion: number): Promise<void> {
@@ -331,9 +334,12 @@ export class LockerBridge {
     await this.publish(lockerId, 'codes/batch', encodeMessage('codes/batch', message));
   }
 
-  private async sendAuditAck(lockerId: string, epoch: string, contiguousSeq: number, alsoSeqs: number[]): Promise<void> {
+  private async sendAuditAck(lockerId: string, epoch: string, contiguousSeq: number, alsoSeqs: number[], conflictAt: number | undefined): Promise<void> {
     const set = await this.d.store.codeSets.get(lockerId);
-    const ack = (await this.d.keys.sealSignerFor(set?.trustedKids ?? [])).auditAck(lockerId, epoch, contiguousSeq, alsoSeqs);
+    // The hash at the acked seq lets the locker check the ack is about its own records.
+    const contiguousHash = contiguousSeq > 0 ? (await this.d.store.audit.get(lockerId, epoch, contiguousSeq))?.hash : undefined;
+    const extra = { ...(conflictAt === undefined ? {} : { conflictAt }), ...(contiguousHash === undefined ? {} : { contiguousHash }) };
+    const ack = (await this.d.keys.sealSignerFor(set?.trustedKids ?? [])).auditAck(lockerId, epoch, contiguousSeq, alsoSeqs, undefined, extra);
     await this.publish(lockerId, 'audit/ack', encodeMessage('audit/ack', ack));
   }
 

@@ -156,6 +156,11 @@ export class AuditLog {
     return check;
   }
 
+  /** The hash of the record at `seq`, if it is still held (not pruned, written). */
+  hashAt(seq: number): string | undefined {
+    return this.hashOf.get(seq)?.hash;
+  }
+
   highWatermark(): number {
     return (this.tail.get() ?? this.deps.meta.auditAnchor()).seq;
   }

@@ -19,14 +19,21 @@ export interface RuntimeHooks {
 
 export class RuntimeSyncPort implements DeviceSyncPort {
   readonly lockerId: string;
-  readonly dbEpoch: string;
 
   constructor(
     private readonly store: RuntimeStore,
     private readonly runtime: RuntimeHooks,
   ) {
     this.lockerId = store.lockerId;
-    this.dbEpoch = store.dbEpoch;
+  }
+
+  /** Read from the store each time: it changes when the database renews its epoch. */
+  get dbEpoch(): string {
+    return this.store.dbEpoch;
+  }
+
+  renewDbEpoch(evidence: { reason: string; conflictAt: number }): string {
+    return this.store.renewDbEpoch(evidence);
   }
 
   codeSetState(): CodeSetState {
@@ -43,6 +50,10 @@ export class RuntimeSyncPort implements DeviceSyncPort {
     const result = await this.store.applyCodeBatchInSlices(batch);
     if (result.outcome === 'applied') this.runtime.batchApplied(batch.keyring.length > 0);
     return result;
+  }
+
+  auditHashAt(seq: number): string | undefined {
+    return this.store.auditHashAt(seq);
   }
 
   auditHighWatermark(): number {

@@ -89,7 +89,7 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
 /** RuntimeStore on one SQLite file, composed of one small repository per concern. */
 export class DeviceStore implements RuntimeStore {
   readonly lockerId: string;
-  readonly dbEpoch: string;
+  private epoch: string;
   private readonly now: () => number;
   private readonly entries: CodeEntryRepository;
   private readonly batches: CodeBatchApplier;
@@ -110,7 +110,7 @@ export class DeviceStore implements RuntimeStore {
     options: DeviceStoreOptions,
   ) {
     this.lockerId = options.lockerId;
-    this.dbEpoch = meta.dbEpoch();
+    this.epoch = meta.dbEpoch();
     this.now = options.now;
     const logger = options.logger.child({ component: 'device-store' });
     registerTokenExpiryFunction(db);
@@ -132,6 +132,20 @@ export class DeviceStore implements RuntimeStore {
       logger: logger.child({ component: 'code-batch' }), pinnedKeys,
       ...(options.batchSliceBudgetMs === undefined ? {} : { sliceBudgetMs: options.batchSliceBudgetMs }),
       ...(options.batchCheckpointEverySlices === undefined ? {} : { checkpointEverySlices: options.batchCheckpointEverySlices }),
+    });
+  }
+
+  get dbEpoch(): string {
+    return this.epoch;
+  }
+
+  renewDbEpoch(evidence: { reason: string; conflictAt: number }): string {
+    return this.transaction(() => {
+      const previousEpoch = this.epoch;
+      const epoch = this.meta.renewDbEpoch();
+      this.audit.append('device.epoch-renewed', 'priority', { previousEpoch, epoch, reason: evidence.reason, highSeq: this.audit.highWatermark(), conflictAt: evidence.conflictAt });
+      this.epoch = epoch;
+      return epoch;
     });
   }
 
@@ -315,6 +329,9 @@ export class DeviceStore implements RuntimeStore {
   }
   verifyAuditChain(): AuditChainCheck {
     return this.audit.verify();
+  }
+  auditHashAt(seq: number): string | undefined {
+    return this.audit.hashAt(seq);
   }
   auditHighWatermark(): number {
     return this.audit.highWatermark();

@@ -36,6 +36,7 @@ export interface ClockTrustRow {
 
 export class MetaRepository {
   private readonly selectEpoch: Statement<[], { epoch: string }>;
+  private readonly newEpoch: Statement<[]>;
   private readonly selectSuppressed: Statement<[], { n: number }>;
   private readonly addSuppressed: Statement<[]>;
   private readonly clearSuppressed: Statement<[]>;
@@ -49,6 +50,8 @@ export class MetaRepository {
 
   constructor(db: SqliteDatabase) {
     this.selectEpoch = db.prepare<[], { epoch: string }>('SELECT epoch FROM db_identity WHERE id = 1');
+    // Same source as migration 3: 128 bits from SQLite's generator (seeded from the OS).
+    this.newEpoch = db.prepare<[]>('UPDATE db_identity SET epoch = lower(hex(randomblob(16))) WHERE id = 1');
     this.selectSuppressed = db.prepare<[], { n: number }>('SELECT rejections_suppressed AS n FROM meta WHERE id = 1');
     this.addSuppressed = db.prepare<[]>('UPDATE meta SET rejections_suppressed = rejections_suppressed + 1 WHERE id = 1');
     this.clearSuppressed = db.prepare<[]>('UPDATE meta SET rejections_suppressed = 0 WHERE id = 1');
@@ -94,11 +97,17 @@ export class MetaRepository {
     return row;
   }
 
-  /** The database epoch: created with the file by migration 2, never changed. */
+  /** The database epoch: created with the file by migration 3; renewed only when the file turns out to be a restored copy. */
   dbEpoch(): string {
     const row = this.selectEpoch.get();
     if (row === undefined) throw new DeviceError('INTERNAL', 'database epoch missing');
     return row.epoch;
+  }
+
+  /** Replaces the epoch with a fresh random one; returns it. */
+  renewDbEpoch(): string {
+    if (this.newEpoch.run().changes !== 1) throw new DeviceError('INTERNAL', 'database epoch missing');
+    return this.dbEpoch();
   }
 
   /** Security rejections not written to the audit log since the last one that was. */

@@ -69,8 +69,18 @@ export type OpenOutcome = 'opened' | 'already-open' | 'jammed' | 'relay-fault' |
 
 export interface RuntimeStore {
   readonly lockerId: string;
-  /** The database epoch (docs/decisions/0023): created with the file, never changed. */
+  /**
+   * The database epoch (docs/decisions/0023): created with the file; changes only through
+   * renewDbEpoch, when the file turns out to be a restored copy.
+   */
   readonly dbEpoch: string;
+  /**
+   * The file is a restored copy (the backend holds other records at its seqs from
+   * `conflictAt`): takes a fresh epoch and records why (`device.epoch-renewed`, priority
+   * lane) in one transaction; returns the new epoch. Seqs continue: records keep their hashes and chain,
+   * only the epoch they are uploaded under changes.
+   */
+  renewDbEpoch(evidence: { reason: string; conflictAt: number }): string;
   transaction<T>(fn: () => T): T;
   close(): void;
 
@@ -183,6 +193,8 @@ export interface RuntimeStore {
   appendRejectionAudit(lane: AuditLane, data: AuditEventData<'sync.message-rejected'>): AuditRecord;
   verifyAuditChain(): AuditChainCheck;
   auditHighWatermark(): number;
+  /** The hash of the audit record at `seq`, while the log still holds it. */
+  auditHashAt(seq: number): string | undefined;
   auditAckedWatermark(): number;
   readUnackedAudit(options: { lane: AuditLane; afterSeq: number; limit: number }): AuditRecord[];
   acknowledgeAudit(ack: { contiguousSeq: number; alsoSeqs: readonly number[] }): void;

@@ -18,6 +18,11 @@ import type { SyncContext } from './sync-context.js';
 //
 // Every upload names the database epoch, and an ack counts only when it names the same
 // epoch: seqs restart at 1 in a fresh database, so a seq alone does not identify a record.
+// An ack of this epoch with `conflictAt` means the backend holds other records at seqs this
+// file wrote: the file is a restored copy (the original wrote on after the backup), and
+// whatever it writes would collide with those records forever. It applies the ack (the
+// backend holds what it acknowledges, hash for hash), then takes a fresh epoch, audited,
+// and uploads everything not yet acknowledged again under it.
 //
 // Flow control: at most maxInFlight upload messages await an ack. No ack for ackTimeoutMs
 // → cursors rewind to the durable state and the unacked records go again.
@@ -34,6 +39,11 @@ export interface AuditUploaderConfig {
   ackTimeoutMs: number;
 }
 
+export interface AuditUploaderHooks {
+  /** The database took a new epoch: announce it (presence) before the backend signs anything for it. */
+  epochRenewed(epoch: string): void;
+}
+
 export class AuditUploader {
   private readonly inFlight = new Map<string, InFlight>();
   private normalCursor = 0;
@@ -45,6 +55,7 @@ export class AuditUploader {
     private readonly ctx: SyncContext,
     private readonly config: AuditUploaderConfig,
     private readonly monotonicNow: () => number = () => performance.now(),
+    private readonly hooks: AuditUploaderHooks = { epochRenewed: () => undefined },
   ) {}
 
   /** Records published so far (re-sends included), for logs and benchmarks. */
@@ -127,6 +138,14 @@ export class AuditUploader {
       ctx.rejections.report({ topic, reason: 'ack-beyond-high-watermark', securityRelevant: true, messageId: decoded.message.id });
       return;
     }
+    const ours = ack.contiguousSeq > ctx.port.auditAckedWatermark() ? ctx.port.auditHashAt(ack.contiguousSeq) : undefined;
+    if (ack.contiguousHash !== undefined && ours !== undefined && ours !== ack.contiguousHash) {
+      // The backend holds another record at that seq of this epoch (an ack queued for the
+      // original of this restored copy, say): applying it would forget records it never
+      // stored. Not applied; this file takes a new epoch instead.
+      this.renewEpoch(ack.contiguousSeq);
+      return;
+    }
     ctx.port.observeTrustedTime(ack.iat, 'audit-ack');
     ctx.port.acknowledgeAudit({ contiguousSeq: ack.contiguousSeq, alsoSeqs: ack.alsoSeqs });
     const also = new Set(ack.alsoSeqs);
@@ -139,6 +158,21 @@ export class AuditUploader {
       }
     }
     if (progressed) this.lastProgressAt = this.monotonicNow();
+    if (ack.conflictAt !== undefined) {
+      this.renewEpoch(ack.conflictAt);
+      return;
+    }
+    this.pump();
+  }
+
+  /** This file is a restored copy: a fresh epoch, and every unacknowledged record again under it. */
+  private renewEpoch(conflictAt: number): void {
+    const { ctx } = this;
+    const previous = ctx.port.dbEpoch;
+    const epoch = ctx.port.renewDbEpoch({ reason: 'conflicting-record', conflictAt });
+    ctx.logger.warn({ previousEpoch: previous, epoch, conflictAt, highSeq: ctx.port.auditHighWatermark() }, 'audit.epoch-renewed');
+    this.hooks.epochRenewed(epoch);
+    this.rewind();
     this.pump();
   }
 

@@ -28,6 +28,12 @@ export interface DeviceSyncPort {
    * commands and audit acks naming another epoch are refused.
    */
   readonly dbEpoch: string;
+  /**
+   * The database is a restored copy (the backend holds records of this epoch it never
+   * wrote): takes a fresh epoch, audited, and returns it. Unacknowledged records are then
+   * uploaded under the new epoch.
+   */
+  renewDbEpoch(evidence: { reason: string; conflictAt: number }): string;
   codeSetState(): CodeSetState;
   /** Verifies nothing cryptographic (the caller checked the signed manifest); checks versions and content, then applies. */
   applyCodeBatch(batch: CodeBatch): BatchApplyResult;
@@ -38,6 +44,8 @@ export interface DeviceSyncPort {
   applyCodeBatchInSlices(batch: CodeBatch): Promise<BatchApplyResult>;
   /** Highest audit sequence written so far (0 when empty). */
   auditHighWatermark(): number;
+  /** The hash of the audit record at `seq`, while the log still holds it (an ack's `contiguousHash` is checked against it). */
+  auditHashAt(seq: number): string | undefined;
   /** Highest sequence the backend has acknowledged contiguously (0 when none). */
   auditAckedWatermark(): number;
   /** Records not yet acknowledged, in sequence order, from one lane, after `afterSeq`. */

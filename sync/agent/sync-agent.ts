@@ -157,7 +157,7 @@ export class SyncAgent {
     this.session = session;
     this.ctx = ctx;
     this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs, () => this.deps.clock.monotonicMs(), { parser: this.payloadParser });
-    this.uploader = new AuditUploader(ctx, config.audit, () => this.deps.clock.monotonicMs());
+    this.uploader = new AuditUploader(ctx, config.audit, () => this.deps.clock.monotonicMs(), { epochRenewed: () => this.publishBirth() });
     this.commands = new CommandHandler(ctx, {
       requestSnapshot: () => this.batches?.requestSnapshot('resync-command', true),
       publishHealth: () => this.publishHealth(),
@@ -187,14 +187,18 @@ export class SyncAgent {
   }
 
   private onConnected(): void {
-    const config = this.requireConfig();
-    const ctx = this.requireCtx();
     this.restartAttempt = 0;
-    ctx.publish('presence', birthMessage(ctx.port, this.bootId, config.firmwareVersion, ctx.now()));
+    this.publishBirth();
     this.commands?.flushPending();
     this.uploader?.rewind();
     this.uploader?.pump();
     this.publishHealth();
+  }
+
+  /** The retained presence: on every connect, and again when the database takes a new epoch. */
+  private publishBirth(): void {
+    const ctx = this.requireCtx();
+    ctx.publish('presence', birthMessage(ctx.port, this.bootId, this.requireConfig().firmwareVersion, ctx.now()));
   }
 
   private onMessage(topic: string, payload: Buffer): Promise<void> | undefined {

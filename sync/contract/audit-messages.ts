@@ -35,6 +35,9 @@ export type AuditUploadMessage = z.infer<typeof AuditUploadMessage>;
  * `contiguousSeq`, and also the listed `alsoSeqs` (priority records stored ahead of the
  * backlog). Signed because an ack lets the locker forget records: a forged ack would be a
  * way to erase evidence. Bound to the database epoch: an ack for another epoch is ignored.
+ * `conflictAt`: the lowest seq of the acknowledged upload that the backend already holds
+ * with another hash — this database did not write the epoch's stored records (it is a
+ * restored copy), so the locker takes a new epoch (docs/decisions/0023).
  */
 export const AuditAckClaims = z.object({
   typ: z.literal('audit-ack'),
@@ -42,6 +45,9 @@ export const AuditAckClaims = z.object({
   dbEpoch: DbEpoch,
   contiguousSeq: z.number().int().nonnegative(),
   alsoSeqs: z.array(z.number().int().positive()).max(MAX_ALSO_SEQS),
+  conflictAt: z.number().int().positive().optional(),
+  /** The hash of the backend's record at `contiguousSeq`: the locker applies the ack only if its own record there has it. */
+  contiguousHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   iat: EpochMs,
 });
 export type AuditAckClaims = z.infer<typeof AuditAckClaims>;

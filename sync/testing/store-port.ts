@@ -18,11 +18,15 @@ export function createStorePort(store: DeviceStore, remote: Partial<TestRemoteOp
   const port: DeviceSyncPort & { remote: TestRemoteOpen } = {
     remote: state,
     lockerId: store.lockerId,
-    dbEpoch: store.dbEpoch,
+    get dbEpoch() {
+      return store.dbEpoch;
+    },
+    renewDbEpoch: (evidence) => store.renewDbEpoch(evidence),
     codeSetState: () => store.codeSetState(),
     applyCodeBatch: (batch) => store.applyCodeBatch(batch),
     applyCodeBatchInSlices: (batch) => store.applyCodeBatchInSlices(batch),
     auditHighWatermark: () => store.auditHighWatermark(),
+    auditHashAt: (seq) => store.auditHashAt(seq),
     auditAckedWatermark: () => store.auditAckedWatermark(),
     readUnackedAudit: (o) => store.readUnackedAudit(o),
     acknowledgeAudit: (a) => store.acknowledgeAudit(a),

@@ -35,6 +35,12 @@ export const deviceEvents = {
   'code-batch.rejected': z.object({ messageId: AuditId, kind: AuditReason, fromVersion: AuditCount, toVersion: AuditCount, reason: AuditDetail }),
   /** A batch tried to bind a kid the device config trusts to another public key: refused whole. */
   'code-batch.keyring-rebind-refused': z.object({ kid: AuditId, publicKey: z.string().max(64), kind: z.enum(['delta', 'snapshot']), fromVersion: AuditCount, toVersion: AuditCount, version: AuditCount }),
+  /**
+   * The database found itself to be a restored copy (the backend holds other records at
+   * seqs it wrote, from `conflictAt`) and took a new epoch: records not yet acknowledged
+   * and every later one travel under `epoch` (docs/decisions/0023).
+   */
+  'device.epoch-renewed': z.object({ previousEpoch: AuditId, epoch: AuditId, reason: AuditReason, highSeq: AuditCount, conflictAt: AuditCount }),
   /** A signed backend command executed (remote open, service change…) and its result. */
   'sync.command': z.object({ transactionId: AuditId, kind: AuditReason, status: AuditReason, outcome: AuditReason.optional() }),
   /** A command a crash interrupted: reported 'unknown', never repeated. */
