@@ -77,6 +77,7 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
       const s = await store.shipments.get(sid);
       // Whichever locker reports it: a courier who used the wrong locker still left it there.
       if (s === undefined || !NOT_LIVE.has(s.state)) return 'ignored';
+      await deps.faults.parcelInside(r.lockerId, e.data.compartmentId, sid, key);
       await deps.alerts.raise(r.lockerId, 'fault.parcel-not-live', key, { seq: r.seq, compartmentId: e.data.compartmentId, parcelId: sid, shipmentState: s.state });
       return 'applied';
     }
@@ -106,10 +107,15 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
       // The locker cannot tell what is in the compartment: someone has to go and look.
       await deps.alerts.raise(r.lockerId, 'fault.technician-task', key, { seq: r.seq, compartmentId: e.data.compartmentId, task: e.data.task, cause: e.data.cause, outOfService: e.data.outOfService });
       return 'applied';
-    case 'courier.deposited-not-live':
-      // A parcel inside whose code is gone for good (the order was cancelled meanwhile).
+    case 'courier.deposited-not-live': {
+      // A parcel inside whose code is gone for good (the order was cancelled meanwhile): its
+      // door is full whatever the backend's records said, and a courier must take it out.
+      const sid = await shipmentOf(store, r.lockerId, e.data);
+      const s = sid === undefined ? undefined : await store.shipments.get(sid);
+      if (s !== undefined && NOT_LIVE.has(s.state)) await deps.faults.parcelInside(r.lockerId, e.data.compartmentId, s.id, key);
       await deps.alerts.raise(r.lockerId, 'fault.parcel-not-live', key, { seq: r.seq, compartmentId: e.data.compartmentId, parcelId: e.data.parcelId, entryState: e.data.entryState });
       return 'applied';
+    }
     case 'code-batch.keyring-rebind-refused':
       // Someone holding a backend signing key tried to replace a key the board was installed with.
       await deps.alerts.raise(r.lockerId, 'security.keyring-rebind', key, { seq: r.seq, kid: e.data.kid, toVersion: e.data.toVersion });

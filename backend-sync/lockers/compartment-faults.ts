@@ -65,6 +65,74 @@ export class CompartmentFaults {
   }
 
   /**
+   * A parcel the backend no longer expects (its shipment cancelled, or sent back by the
+   * carrier, before the locker heard) was deposited into this door. The door is physically
+   * full, so it is marked occupied, naming the parcel's own (ended) reservation: that is how
+   * the courier-retrieval path (ParcelEvents.retrievalToken / retrieved) finds it, and why
+   * no claim hands it out again. A hold or reservation another customer had on the door
+   * moves to a free one of the same size, or is released with a logged reason when none is
+   * left. Without this the door read free and was sold while the parcel sat in it.
+   */
+  async parcelInside(lockerId: string, compartmentId: string, shipmentId: string, dedupeKey: string): Promise<'applied' | 'ignored'> {
+    const { store, clock } = this;
+    return store.transaction(async () => {
+      const stray = await store.shipments.get(shipmentId);
+      const seen = await store.lockers.compartment(lockerId, compartmentId);
+      if (stray?.reservationId === undefined || seen === undefined) return 'ignored';
+      // Orders first (the stray parcel's and the displaced reservation's parcel's), in id
+      // order, then the reservation: the order every parcel and hold flow locks them in.
+      const other = seen.reservationId === undefined || seen.reservationId === stray.reservationId ? undefined : await store.reservations.get(seen.reservationId);
+      const otherOrder = other?.shipmentId === undefined ? undefined : (await store.shipments.get(other.shipmentId))?.orderId;
+      for (const orderId of [...new Set([stray.orderId, otherOrder].filter((o): o is string => o !== undefined))].sort()) await store.orders.lockRow(orderId);
+      const c = await store.lockers.compartment(lockerId, compartmentId);
+      const s = await store.shipments.get(shipmentId);
+      if (c === undefined || s?.reservationId === undefined) return 'ignored';
+      if (c.reservationId === s.reservationId && (c.state === 'occupied' || c.state === 'out_of_service')) return 'ignored';
+      if (c.state === 'occupied' || c.state === 'out_of_service') {
+        // The backend places another parcel here, or the door is out of service: a person looks.
+        await this.alerts.raise(lockerId, 'fault.compartment-state-mismatch', dedupeKey, { compartmentId, backend: c.state, locker: 'occupied', shipmentId: s.id, lockerParcelId: s.id, inService: c.state !== 'out_of_service' });
+        return 'applied';
+      }
+      const now = clock.now();
+      if (c.reservationId !== undefined && c.reservationId !== s.reservationId) await this.moveAway(lockerId, compartmentId, c.reservationId, dedupeKey, now);
+      // Conditional on the state read under the locks (a reslot may just have freed it).
+      if (!(await store.lockers.setCompartmentState(lockerId, compartmentId, ['free', 'held', 'reserved'], 'occupied', s.reservationId))) {
+        throw new BackendError('CONFLICT', 'compartment changed while a stray parcel was recorded in it; retry', { lockerId, compartmentId });
+      }
+      // The shipment points at where its parcel is, so a courier can be sent to take it out.
+      if (!(await store.shipments.update(s.id, s.version, { lockerId, compartmentId }, now))) throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId: s.id });
+      await store.stateLog.append({ entity: 'compartment', entityId: `${lockerId}/${compartmentId}`, from: c.state, to: 'occupied', event: 'parcel_inside', actor: 'locker', reason: `shipment ${s.id} (${s.state}) deposited`, at: now });
+      this.log.warn({ lockerId, compartmentId, shipmentId: s.id, shipmentState: s.state, from: c.state }, 'compartment.parcel_inside');
+      return 'applied';
+    });
+  }
+
+  /** Another reservation's door is full: its claim moves to a free door of that size, or ends with a reason. */
+  private async moveAway(lockerId: string, compartmentId: string, reservationId: string, dedupeKey: string, now: number): Promise<void> {
+    const { store } = this;
+    const r = await store.reservations.lock(reservationId);
+    if (r === undefined) return;
+    if (r.status === 'held' || r.status === 'confirmed') {
+      const moved = await store.reservations.relocate(r.id, compartmentId, now, now - this.offlineGraceMs);
+      if (moved !== undefined) {
+        await store.stateLog.append({ entity: 'reservation', entityId: r.id, from: r.status, to: r.status, event: 'relocate', actor: 'compartment-faults', reason: `${compartmentId} -> ${moved} (parcel inside)`, at: now });
+        return;
+      }
+    } else if (r.status === 'consumed' && r.shipmentId !== undefined) {
+      const shipment = await store.shipments.get(r.shipmentId);
+      if (shipment !== undefined && ['created', 'shipped', 'out_for_delivery'].includes(shipment.state) && (await this.reslot(lockerId, compartmentId, r.id, shipment.id, dedupeKey))) return;
+    } else {
+      return;
+    }
+    if (await store.reservations.release(r.id, 'released', now)) {
+      const reason = `no free ${r.size} compartment: ${lockerId}/${compartmentId} holds a parcel no longer expected`;
+      await store.stateLog.append({ entity: 'reservation', entityId: r.id, from: r.status, to: 'released', event: 'release', actor: 'compartment-faults', reason, at: now });
+      this.log.warn({ lockerId, compartmentId, reservationId: r.id, status: r.status, reason }, 'reservation.released_parcel_inside');
+      await this.alerts.raise(lockerId, 'fault.reslot-failed', dedupeKey, { compartmentId, reservationId: r.id });
+    }
+  }
+
+  /**
    * The locker put the compartment back into service (`lockerSays`: its status after the
    * change; `lockerParcelId`: the parcel it counts inside). The backend's bookkeeping
    * follows, to the state its own records give (compartment-return.ts): without this a
@@ -131,11 +199,12 @@ export class CompartmentFaults {
     return true;
   }
 
-  private async reslot(lockerId: string, badCompartmentId: string, oldReservationId: string, shipmentId: string, dedupeKey: string): Promise<void> {
+  /** Moves a not-yet-deposited parcel's reservation to another free door; false when none was free. */
+  private async reslot(lockerId: string, badCompartmentId: string, oldReservationId: string, shipmentId: string, dedupeKey: string): Promise<boolean> {
     const { store, clock } = this;
     const now = clock.now();
     const s = await store.shipments.get(shipmentId);
-    if (s?.size === undefined) return;
+    if (s?.size === undefined) return false;
     const claimed = await store.reservations.claim({
       id: newId('res'),
       orderRef: s.orderId,
@@ -150,7 +219,7 @@ export class CompartmentFaults {
     if (claimed === undefined) {
       // Nothing of that size is free here: the locker may still find a larger one.
       await this.alerts.raise(lockerId, 'fault.reslot-failed', dedupeKey, { compartmentId: badCompartmentId, shipmentId });
-      return;
+      return false;
     }
     await store.reservations.consume(claimed.id, shipmentId, now);
     await store.reservations.release(oldReservationId, 'released', now);
@@ -160,5 +229,6 @@ export class CompartmentFaults {
     }
     await store.stateLog.append({ entity: 'shipment', entityId: shipmentId, from: s.state, to: s.state, event: 'reslot', actor: 'compartment-faults', reason: `${badCompartmentId} -> ${claimed.compartmentId}`, at: now });
     this.log.info({ lockerId, shipmentId, from: badCompartmentId, to: claimed.compartmentId }, 'parcel.reslotted');
+    return true;
   }
 }

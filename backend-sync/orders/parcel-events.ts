@@ -236,12 +236,39 @@ export class ParcelEvents {
     });
   }
 
+  /**
+   * Where a parcel the backend no longer expects (cancelled, or sent back by the carrier) sits
+   * in a locker: the door CompartmentFaults.parcelInside marked occupied, naming the
+   * shipment's ended reservation. Undefined when none is (or a courier took it out already).
+   */
+  private async strayInside(s: ShipmentRecord): Promise<{ lockerId: string; compartmentId: string } | undefined> {
+    if ((s.state !== 'cancelled' && s.state !== 'returned_to_sender') || s.lockerId === undefined || s.compartmentId === undefined || s.reservationId === undefined) return undefined;
+    const c = await this.d.store.lockers.compartment(s.lockerId, s.compartmentId);
+    return c?.state === 'occupied' && c.reservationId === s.reservationId ? { lockerId: s.lockerId, compartmentId: s.compartmentId } : undefined;
+  }
+
+  /** A courier took a stray parcel out: its door is free again; its shipment ended already (and was refunded then). */
+  private async strayRetrieved(shipmentId: string, lockerId: string, who: Actor): Promise<ParcelOutcome> {
+    const { store, clock } = this.d;
+    const seen = await this.shipment(shipmentId);
+    // Told apart before any lock, as lockedShipment does: a replayed retrieval takes none.
+    if (seen === undefined || seen.lockerId !== lockerId || (await this.strayInside(seen)) === undefined) return 'ignored';
+    await this.d.transitions.lockOrder(seen.orderId);
+    const s = await this.shipment(shipmentId);
+    const at = s === undefined ? undefined : await this.strayInside(s);
+    if (s === undefined || at === undefined || at.lockerId !== lockerId) return 'ignored';
+    if (!(await store.lockers.setCompartmentState(lockerId, at.compartmentId, ['occupied'], 'free', null))) return 'ignored';
+    await store.stateLog.append({ entity: 'compartment', entityId: `${lockerId}/${at.compartmentId}`, from: 'occupied', to: 'free', event: 'retrieve', actor: who.actor, reason: `stray parcel of shipment ${s.id} (${s.state}) taken out`, at: clock.now() });
+    this.log.info({ shipmentId, lockerId, compartmentId: at.compartmentId }, 'parcel.stray_retrieved');
+    return 'applied';
+  }
+
   /** A courier took the parcel out at `at` (expired parcel or dropped-off return): money goes back. */
   retrieved(shipmentId: string, lockerId: string, who: Actor, at = this.d.clock.now()): Promise<ParcelOutcome> {
     const { store, transitions, clock } = this.d;
     return store.transaction(async () => {
       const s = await this.lockedShipment(shipmentId, (x) => (x.state === 'expired' || x.state === 'return_dropped') && x.lockerId === lockerId);
-      if (s === undefined) return 'ignored';
+      if (s === undefined) return this.strayRetrieved(shipmentId, lockerId, who);
       if (s.compartmentId !== undefined) await store.lockers.setCompartmentState(lockerId, s.compartmentId, ['occupied'], 'free', null);
       if (s.reservationId !== undefined) await store.reservations.release(s.reservationId, 'released', clock.now());
       await transitions.shipment(s, 'retrieve', who);
@@ -255,10 +282,16 @@ export class ParcelEvents {
     });
   }
 
-  /** A token for the courier app to open the compartment holding an expired or returned parcel. */
+  /** A token for the courier app to open the compartment holding an expired, returned or stray parcel. */
   async retrievalToken(shipmentId: string, courierId: string): Promise<{ token: string; lockerId: string; compartmentId: string; expiresAt: number }> {
     const s = await this.shipment(shipmentId);
     if (s === undefined) throw notFound('shipment', shipmentId);
+    // A parcel deposited after its shipment ended is taken out the same way.
+    const stray = await this.strayInside(s);
+    if (stray !== undefined) {
+      const t = this.d.tokens.returnRetrievalToken(stray.lockerId, stray.compartmentId, s.id, courierId);
+      return { token: t.token, lockerId: stray.lockerId, compartmentId: stray.compartmentId, expiresAt: t.expiresAt };
+    }
     if ((s.state !== 'expired' && s.state !== 'return_dropped') || s.lockerId === undefined || s.compartmentId === undefined) {
       throw new BackendError('BUSINESS_RULE', 'nothing to retrieve for this shipment', { state: s.state });
     }
