@@ -17,6 +17,7 @@ import type { NotificationChannel } from './notifications/channel.js';
 import { OutboxDispatcher } from './notifications/outbox-dispatcher.js';
 import { OrderService } from './orders/order-service.js';
 import { OrderTransitions } from './orders/order-transitions.js';
+import { ReturnExpiry } from './orders/return-expiry.js';
 import { ParcelEvents } from './orders/parcel-events.js';
 import { ShipmentService } from './orders/shipment-service.js';
 import type { PaymentProvider } from './payments/payment-provider.js';
@@ -63,6 +64,7 @@ export interface BackendServices extends AppDeps {
   ingest: AuditIngest;
   bridge: LockerBridge;
   outbox: OutboxDispatcher;
+  returnExpiry: ReturnExpiry;
   sweeper: Sweeper;
   tracking: TrackingServices;
 }
@@ -119,6 +121,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
     tracking: { intake, apply: (trackingNumber) => applier.applyNow(trackingNumber), timeline: milestones },
   });
   const parcels = new ParcelEvents({ store, clock, logger, tokens, codeBox, codeSets, transitions, shipments, pickupWindowMs: config.pickup.windowMs, offlineGraceMs, tracking: intake });
+  const returnExpiry = new ReturnExpiry({ store, clock, logger, codeSets, transitions, graceMs: offlineGraceMs });
   const orders = new OrderService({ store, clock, logger, payments: p.payments, transitions, shipments });
   const reservations = new ReservationService({ store, clock, logger, holdMs: config.reservations.holdMs, offlineGraceMs });
   const lockers = new LockerService(store, keys, clock, offlineGraceMs, logger);
@@ -137,6 +140,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'key-revocation-follow', run: () => revocations.run() },
       { name: 'reservations', run: () => reservations.sweep() },
       { name: 'pickup-expiry', run: () => parcels.expireDue() },
+      { name: 'return-expiry', run: () => returnExpiry.expireDue() },
       { name: 'code-expiry', run: () => expireCodes(store, codeSets, clock) },
       { name: 'code-entry-retention', run: () => codeSets.purgeRevoked(clock.now() - config.codeSync.revokedRetentionMs) },
       { name: 'outbox', run: () => outbox.drain() },
@@ -157,7 +161,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
   );
   const rateLimiter = new RateLimiter(clock, config.rateLimit.windowMs, config.rateLimit.max);
   const auth = config.auth === undefined ? undefined : new ApiKeyAuth(config.auth.apiKeys);
-  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, sweeper, metrics, tracking, trackingWebhooks: config.tracking.webhooks };
+  return { logger, clock, store, auth, codeBox, lockers, reservations, orders, shipments, parcels, tokens, keys, codeSets, commands, rateLimiter, alerts, faults, health, ingest, bridge, outbox, returnExpiry, sweeper, metrics, tracking, trackingWebhooks: config.tracking.webhooks };
 }
 
 /**

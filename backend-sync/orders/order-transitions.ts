@@ -31,6 +31,10 @@ const shipmentNotifications: Partial<Record<ShipmentRecord['state'], string>> = 
   returned_to_sender: 'shipment.returned_to_sender',
   cancelled: 'shipment.cancelled',
 };
+/** Events whose notice is not the state reached: an expired drop-off code leaves the parcel collected, but "collected" is not the news. */
+const shipmentEventNotifications: Partial<Record<ShipmentEvent, string>> = {
+  expire_return: 'return.code_expired',
+};
 const orderNotifications: Partial<Record<OrderRecord['state'], string>> = {
   placed: 'order.placed',
   payment_confirmed: 'order.payment_confirmed',
@@ -74,7 +78,7 @@ export class OrderTransitions {
       throw new BackendError('CONFLICT', 'shipment changed concurrently; retry', { shipmentId: s.id });
     }
     await this.store.stateLog.append({ entity: 'shipment', entityId: s.id, from: s.state, to: result.next, event, actor: who.actor, reason: who.reason, at: now });
-    const kind = shipmentNotifications[result.next];
+    const kind = shipmentEventNotifications[event] ?? shipmentNotifications[result.next];
     const order = await this.store.orders.get(s.orderId);
     if (kind !== undefined && order !== undefined) {
       await this.notify(order, kind, `${kind}:${s.id}:${String(s.version + 1)}`, { orderId: s.orderId, shipmentId: s.id, trackingNumber: s.trackingNumber, ...extra });

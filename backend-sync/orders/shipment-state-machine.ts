@@ -9,14 +9,14 @@ export const shipmentStates = [
   'collected',
   'cancelled',
   'expired', // pickup window lapsed: codes revoked, waits for a courier to take it back
-  'return_requested', // customer asked to return: a drop-off code exists
+  'return_requested', // customer asked to return: a drop-off code and a compartment exist
   'return_dropped', // customer put it into a locker
   'returned', // a courier retrieved it (expired or returned)
   'returned_to_sender', // the carrier sent it back before it reached the locker
 ] as const;
 export type ShipmentState = (typeof shipmentStates)[number];
 
-export const shipmentEvents = ['ship', 'out_for_delivery', 'deposit', 'collect', 'cancel', 'expire', 'request_return', 'drop_return', 'retrieve', 'return_to_sender'] as const;
+export const shipmentEvents = ['ship', 'out_for_delivery', 'deposit', 'collect', 'cancel', 'expire', 'request_return', 'drop_return', 'expire_return', 'retrieve', 'return_to_sender'] as const;
 export type ShipmentEvent = (typeof shipmentEvents)[number];
 
 const table: Readonly<Record<ShipmentState, Partial<Record<ShipmentEvent, ShipmentState>>>> = {
@@ -29,7 +29,9 @@ const table: Readonly<Record<ShipmentState, Partial<Record<ShipmentEvent, Shipme
   // collect: the locker recorded the pickup before its expiry reached it (offline, or the
   // revoked code not yet delivered): the parcel is with the customer, whatever the deadline said.
   expired: { collect: 'collected', retrieve: 'returned' },
-  return_requested: { drop_return: 'return_dropped' },
+  // expire_return: the drop-off code lapsed unused. The parcel is still with the customer,
+  // which is what collected means (and from there a return can be requested again).
+  return_requested: { drop_return: 'return_dropped', expire_return: 'collected' },
   return_dropped: { retrieve: 'returned' },
   returned: {},
   returned_to_sender: {},

@@ -220,6 +220,8 @@ export interface ShipmentRepository {
   /** Reads and clears the pending code in one step: it exists in clear only until handed over. */
   takePendingCode(id: string): Promise<string | undefined>;
   deliveredPastDeadline(now: number, limit: number): Promise<ShipmentRecord[]>;
+  /** Shipments awaiting a return drop-off whose drop-off code expired at or before `before` (locked until the transaction ends, on PostgreSQL). */
+  returnCodeExpired(before: number, limit: number): Promise<ShipmentRecord[]>;
   /** The shipments of several orders in one read (order history pages). */
   byOrders(orderIds: readonly string[]): Promise<ShipmentRecord[]>;
 }

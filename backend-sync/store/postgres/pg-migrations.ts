@@ -503,6 +503,9 @@ const steps: readonly Step[] = [
   `,
   // The failed refunds, oldest first (GET /admin/refunds).
   { online: [`CREATE INDEX refunds_failed ON refunds (created_at, id) WHERE state = 'failed'`] },
+  // Returns awaiting a drop-off, for the return-expiry sweep (SQLite step 23): an expired
+  // drop-off code frees its compartment.
+  { online: [`CREATE INDEX shipments_return_requested ON shipments (locker_id, return_token_id) WHERE state = 'return_requested'`] },
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

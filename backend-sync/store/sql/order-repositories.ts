@@ -193,6 +193,16 @@ const pastDeadline = sqlPer({
   postgres: `SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE state = 'delivered' AND pickup_deadline <= ? ORDER BY pickup_deadline, id LIMIT ? FOR UPDATE SKIP LOCKED`,
 });
 
+// Returns whose drop-off code lapsed unused: the partial index shipments_return_requested
+// keeps this to the few shipments awaiting a drop-off. Locked like pastDeadline, so several
+// instances sweep disjoint rows.
+const RETURN_EXPIRED = `FROM shipments s JOIN code_entries e ON e.locker_id = s.locker_id AND e.token_id = s.return_token_id
+   WHERE s.state = 'return_requested' AND e.expires_at <= ? ORDER BY e.expires_at, s.id LIMIT ?`;
+const returnCodeExpired = sqlPer({
+  sqlite: `SELECT ${SHIPMENT_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')} ${RETURN_EXPIRED}`,
+  postgres: `SELECT ${SHIPMENT_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')} ${RETURN_EXPIRED} FOR UPDATE OF s SKIP LOCKED`,
+});
+
 export class SqlOrderRepository implements OrderRepository {
   constructor(private readonly x: SqlExecutor) {}
 
@@ -317,6 +327,10 @@ export class SqlShipmentRepository implements ShipmentRepository {
 
   async deliveredPastDeadline(now: number, limit: number): Promise<ShipmentRecord[]> {
     return (await this.x.all<ShipmentRow>(pastDeadline, [now, limit])).map(shipmentOf);
+  }
+
+  async returnCodeExpired(before: number, limit: number): Promise<ShipmentRecord[]> {
+    return (await this.x.all<ShipmentRow>(returnCodeExpired, [before, limit])).map(shipmentOf);
   }
 
   async byOrders(orderIds: readonly string[]): Promise<ShipmentRecord[]> {

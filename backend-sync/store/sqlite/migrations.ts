@@ -584,6 +584,11 @@ const steps: readonly string[] = [
   ALTER TABLE refunds ADD COLUMN last_error TEXT;
   CREATE INDEX refunds_failed ON refunds (created_at, id) WHERE state = 'failed';
   `,
+  // Returns awaiting a drop-off, for the return-expiry sweep (PostgreSQL step 20): an
+  // expired drop-off code frees its compartment.
+  `
+  CREATE INDEX shipments_return_requested ON shipments (locker_id, return_token_id) WHERE state = 'return_requested';
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
