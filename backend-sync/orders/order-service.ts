@@ -12,6 +12,7 @@ import { orderView } from './order-view.js';
 import { queueRefund, refundKey, unansweredBackoffMs } from './refunds.js';
 import type { ShipmentService } from './shipment-service.js';
 import { linesCents } from './lines-cents.js';
+import { releaseSpareHolds } from './order-holds.js';
 
 // Order placement, payment, processing, cancellation and refunds. Placement confirms the
 // checkout holds in the same transaction as the order insert and its idempotency record:
@@ -230,8 +231,9 @@ export class OrderService {
       for (const sid of shipmentIds) await this.d.shipments.cancelShipment(sid, who);
       await store.orders.setLines(id, cancelledLines.map((l) => l.lineId), { state: 'cancelled' });
       const after = whole ? await transitions.order(o, { type: 'cancel' }, who) : await transitions.refreshOrder(id, who);
-      // Cancelled as a whole or line by line, the order will use no hold again.
-      if (after.state === 'cancelled') await this.releaseUnusedHolds(id, who);
+      // Cancelled as a whole or line by line, or with every line left already in a parcel,
+      // the order will use no hold again.
+      await releaseSpareHolds(store, clock.now(), id, who, this.log);
       const amount = linesCents(cancelledLines);
       await queueRefund(store, clock.now(), after, amount, `cancelled: ${req.reason}`);
       return orderView(store, after);
@@ -243,16 +245,6 @@ export class OrderService {
   /** Pays queued refunds out now rather than at the next sweep; a failure here is retried by the sweeper. */
   private payOutRefundsSoon(): void {
     this.processRefunds().catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'refunds.pass_failed'));
-  }
-
-  /** Releases the holds confirmed at placement that no shipment used (inside the caller's transaction). */
-  private async releaseUnusedHolds(orderId: string, who: { actor: string; reason: string }): Promise<void> {
-    const { store, clock } = this.d;
-    for (const r of await store.reservations.byOrder(orderId)) {
-      if (r.status === 'confirmed' && (await store.reservations.release(r.id, 'released', clock.now()))) {
-        await store.stateLog.append({ entity: 'reservation', entityId: r.id, from: 'confirmed', to: 'released', event: 'release', actor: who.actor, reason: who.reason, at: clock.now() });
-      }
-    }
   }
 
   /**

@@ -15,6 +15,7 @@ import { nextShipmentState, type ShipmentState } from './shipment-state-machine.
 import { CarrierCode, TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
 import { REUSED_NUMBER_GAP_MS, journeyEndedAt, type TrackingProjection } from '../tracking/core/tracking-fold.js';
 import { linesCents } from './lines-cents.js';
+import { releaseSpareHolds } from './order-holds.js';
 
 // Shipments: created with a confirmed locker compartment (the parcel is "assigned"), at
 // which moment the pickup token and keypad code are issued and the entry joins the
@@ -104,6 +105,8 @@ export class ShipmentService {
       await store.orders.setLines(orderId, req.lineIds, { shipmentId: id });
       await store.stateLog.append({ entity: 'shipment', entityId: id, to: 'created', event: 'create', actor, at: now });
       await this.assignPickupCode(id, reservation.lockerId, reservation.compartmentId, reservation.size);
+      // The order's last unshipped lines went into this parcel: holds it did not use end here.
+      await releaseSpareHolds(store, now, orderId, { actor, reason: `order fully shipped (shipment ${id})` }, this.log);
       await transitions.refreshOrder(orderId, { actor });
       this.log.info({ shipmentId: id, orderId, lockerId: reservation.lockerId }, 'shipment.created');
       if (timeline !== undefined) await this.d.tracking?.timeline?.caughtUp(timeline, id, now);
