@@ -1,6 +1,6 @@
 import type { Alerts, AlertKind } from '../lockers/alerts.js';
 import type { CompartmentFaults } from '../lockers/compartment-faults.js';
-import type { ParcelEvents } from '../orders/parcel-events.js';
+import { isLateReturn, type ParcelEvents } from '../orders/parcel-events.js';
 import { parseAuditEvent, type AuditEvent } from '../shared/contract.js';
 import type { AuditRecordRow } from '../store/records.js';
 import type { Store } from '../store/store.js';
@@ -91,7 +91,15 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
     }
     case 'return.dropped-off': {
       const sid = await shipmentOf(store, r.lockerId, e.data);
-      return sid === undefined ? 'ignored' : parcels.returnDropped(sid, r.lockerId, who);
+      if (sid === undefined) return 'ignored';
+      const outcome = await parcels.returnDropped(sid, r.lockerId, who);
+      if (outcome !== 'ignored') return outcome;
+      // Recorded before the code expired, uploaded after the return-expiry sweep freed the
+      // door: the parcel is inside, so the door is taken back (a hold on it moves away).
+      const s = await store.shipments.get(sid);
+      if (s === undefined || !isLateReturn(s, r.lockerId, e.data)) return 'ignored';
+      await deps.faults.parcelInside(r.lockerId, e.data.compartmentId, sid, key);
+      return parcels.lateReturnDropped(sid, r.lockerId, e.data, who);
     }
     case 'return.retrieved': {
       // The retrieval credential names one parcel; the contract carries it as parcelId.

@@ -16,6 +16,7 @@ const allowedShipment: ReadonlyArray<[ShipmentState, ShipmentEvent, ShipmentStat
   ['expired', 'collect', 'collected'],
   ['expired', 'retrieve', 'returned'],
   ['return_requested', 'drop_return', 'return_dropped'],
+  ['collected', 'drop_return', 'return_dropped'],
   ['return_requested', 'expire_return', 'collected'],
   ['return_dropped', 'retrieve', 'returned'],
   ['created', 'return_to_sender', 'returned_to_sender'],

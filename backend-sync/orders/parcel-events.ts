@@ -237,6 +237,25 @@ export class ParcelEvents {
   }
 
   /**
+   * A drop-off the locker recorded with the return's own code, uploaded after the return-expiry
+   * sweep had given up on it (the locker was offline past the grace): the shipment is back in
+   * `collected` and its door was freed, but the parcel is in that door. The caller has had
+   * CompartmentFaults.parcelInside take the door back; the return now goes on as if on time
+   * (a courier takes the parcel out, the customer is refunded then).
+   */
+  lateReturnDropped(shipmentId: string, lockerId: string, evidence: { tokenId: string; compartmentId: string }, who: Actor): Promise<ParcelOutcome> {
+    const { transitions } = this.d;
+    return this.d.store.transaction(async () => {
+      const s = await this.lockedShipment(shipmentId, (x) => isLateReturn(x, lockerId, evidence));
+      if (s === undefined) return 'ignored';
+      await transitions.shipment(s, 'drop_return', who);
+      await transitions.refreshOrder(s.orderId, who);
+      this.log.warn({ shipmentId, lockerId, compartmentId: evidence.compartmentId }, 'return.dropped_late');
+      return 'applied';
+    });
+  }
+
+  /**
    * Where a parcel the backend no longer expects (cancelled, or sent back by the carrier) sits
    * in a locker: the door CompartmentFaults.parcelInside marked occupied, naming the
    * shipment's ended reservation. Undefined when none is (or a courier took it out already).
@@ -298,4 +317,9 @@ export class ParcelEvents {
     const t = this.d.tokens.returnRetrievalToken(s.lockerId, s.compartmentId, s.id, courierId);
     return { token: t.token, lockerId: s.lockerId, compartmentId: s.compartmentId, expiresAt: t.expiresAt };
   }
+}
+
+/** A collected shipment whose last return code (`tokenId`, for that door of that locker) lapsed: the drop-off is its own. */
+export function isLateReturn(s: ShipmentRecord, lockerId: string, evidence: { tokenId: string; compartmentId: string }): boolean {
+  return s.state === 'collected' && s.returnTokenId === evidence.tokenId && s.lockerId === lockerId && s.compartmentId === evidence.compartmentId;
 }

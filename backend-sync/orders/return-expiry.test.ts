@@ -1,4 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { auditChain } from '../testing/audit-chain.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 import { dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
@@ -49,6 +50,35 @@ describe.each(engines)('an unused return drop-off code on %s', (engine) => {
     expect((await f.services.reservations.reserve('key-after-return', { orderRef: 'c-next', lockerId: 'lk-a', size: 'M' })).body.compartmentId).toBe(r.compartmentId);
     const log = await f.store.stateLog.list('shipment', r.shipmentId);
     expect(log.at(-1)).toMatchObject({ from: 'return_requested', to: 'collected', event: 'expire_return', actor: 'sweeper' });
+  });
+
+  it('takes its door back for a drop-off the locker recorded in time but uploaded after the sweep', async () => {
+    f = await makeBackend({ engine });
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    const r = await returnRequested(f, 'ord-ret-late');
+    const tokenId = (await f.store.shipments.get(r.shipmentId))!.returnTokenId!;
+    const droppedAt = r.codeExpiresAt - 60_000;
+    // The locker is offline past the grace: the sweep gives up on the return and frees the door,
+    // which the next customer's hold then takes (it is the first free M door).
+    f.clock.advance(r.codeExpiresAt - f.clock.now() + f.config.presence.offlineGraceMs + 1);
+    await f.services.sweeper.tick();
+    expect((await f.services.shipments.get(r.shipmentId)).state).toBe('collected');
+    const hold = (await f.services.reservations.reserve('key-after-late', { orderRef: 'c-next', lockerId: 'lk-a', size: 'M' })).body;
+    expect(hold.compartmentId).toBe(r.compartmentId);
+    // The locker comes back with the drop-off it recorded before the code expired.
+    const dropped = { tokenId, compartmentId: r.compartmentId, via: 'code', parcelId: r.shipmentId };
+    await f.services.ingest.ingest('lk-a', 'e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2', auditChain([{ type: 'return.dropped-off', data: dropped, at: droppedAt }]));
+    expect((await f.services.shipments.get(r.shipmentId)).state).toBe('return_dropped');
+    expect(await doorState(f, r.compartmentId)).toBe('occupied');
+    // The hold moved to the other M door, and a courier can take the return out, which refunds it.
+    const moved = (await f.store.reservations.get(hold.id))!;
+    expect(moved.status).toBe('held');
+    expect(moved.compartmentId).not.toBe(r.compartmentId);
+    const retrieval = await f.services.parcels.retrievalToken(r.shipmentId, 'courier-1');
+    expect(retrieval.compartmentId).toBe(r.compartmentId);
+    expect(await f.services.parcels.retrieved(r.shipmentId, 'lk-a', { actor: 'locker:lk-a' })).toBe('applied');
+    expect((await f.services.shipments.get(r.shipmentId)).state).toBe('returned');
+    expect(await doorState(f, r.compartmentId)).toBe('free');
   });
 
   it('leaves a return that was dropped off alone', async () => {

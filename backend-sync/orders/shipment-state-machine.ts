@@ -24,7 +24,9 @@ const table: Readonly<Record<ShipmentState, Partial<Record<ShipmentEvent, Shipme
   shipped: { out_for_delivery: 'out_for_delivery', deposit: 'delivered', return_to_sender: 'returned_to_sender' },
   out_for_delivery: { deposit: 'delivered', return_to_sender: 'returned_to_sender' },
   delivered: { collect: 'collected', expire: 'expired' },
-  collected: { request_return: 'return_requested' },
+  // drop_return: the locker recorded a drop-off before its code expired, but the record came
+  // up after the return-expiry sweep had put the shipment back here (offline past the grace).
+  collected: { request_return: 'return_requested', drop_return: 'return_dropped' },
   cancelled: {},
   // collect: the locker recorded the pickup before its expiry reached it (offline, or the
   // revoked code not yet delivered): the parcel is with the customer, whatever the deadline said.

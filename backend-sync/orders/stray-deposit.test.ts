@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { GENESIS_PREV_HASH, auditRecordHash, type AuditRecordWire } from '../shared/contract.js';
+import { auditChain as chain } from '../testing/audit-chain.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 import { testEngines } from '../testing/pg-test-db.js';
@@ -8,18 +8,6 @@ import { testEngines } from '../testing/pg-test-db.js';
 // door is physically full. The backend used to keep it free (the cancellation had released
 // it), so the next customer's hold was given a door with someone else's parcel in it.
 
-/** A hash-chained run of records as a locker would upload them (as in audit-ingest.test.ts). */
-function chain(events: Array<{ type: string; data: Record<string, unknown>; at: number }>): AuditRecordWire[] {
-  let prev = GENESIS_PREV_HASH;
-  return events.map((e, i) => {
-    const seq = i + 1;
-    const dataJson = JSON.stringify(e.data);
-    const hash = auditRecordHash(prev, seq, e.at, e.type, dataJson);
-    const rec: AuditRecordWire = { seq, at: e.at, type: e.type, lane: 'normal', dataJson, prevHash: prev, hash };
-    prev = hash;
-    return rec;
-  });
-}
 const E = 'e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1';
 
 const engines = await testEngines('stray deposit of a cancelled shipment');
