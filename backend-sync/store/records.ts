@@ -36,6 +36,11 @@ export interface OrderRecord {
   paymentRef?: string;
   /** Captures the provider declined (absent: none); each declined attempt's key is spent, the next uses a new one. */
   declinedCaptures?: number;
+  /**
+   * A capture sent under the key of this many declines whose answer is not recorded (absent:
+   * none). The provider may have taken the money; it is asked again under the same key.
+   */
+  capturePending?: number;
   version: number;
   createdAt: number;
   updatedAt: number;

@@ -182,12 +182,28 @@ export interface OrderRepository {
   lines(orderId: string): Promise<OrderLineRecord[]>;
   /** Optimistic: only if the stored version is `expectedVersion`; bumps it. */
   updateState(id: string, state: OrderRecord['state'], expectedVersion: number, now: number): Promise<boolean>;
+  /** Records the capture's answer; no capture is pending any more. */
   setPaymentRef(id: string, paymentRef: string): Promise<void>;
   /**
    * Counts a declined capture, only if `seen` declines were counted so far: a decline of an
    * older attempt's key arriving late opens no further key. False when it did not count it.
+   * A counted decline answers the pending capture.
    */
   countDeclinedCapture(id: string, seen: number): Promise<boolean>;
+  /**
+   * Before a capture under the key of `declined` declines is sent: marks it pending, not due
+   * for the sweeper before `dueAt`. False when the order was captured already or counted
+   * another decline meanwhile (the caller's key is no longer the order's).
+   */
+  markCapturePending(id: string, declined: number, dueAt: number): Promise<boolean>;
+  /**
+   * Orders whose pending capture is due — a cancelled order's at once, any other's `graceMs`
+   * after it fell due — each leased to the caller until `now + leaseMs` (PostgreSQL: rows
+   * another instance's claim holds are skipped).
+   */
+  claimPendingCaptures(now: number, graceMs: number, leaseMs: number, limit: number): Promise<OrderRecord[]>;
+  /** The order, leased as claimPendingCaptures does, if its pending capture is due; else undefined. */
+  claimPendingCapture(id: string, now: number, leaseMs: number): Promise<OrderRecord | undefined>;
   setLines(orderId: string, lineIds: readonly string[], change: { state?: 'cancelled'; shipmentId?: string | null }): Promise<void>;
   /** One page of a customer's orders, newest first (orders/customer-orders.ts). */
   listByCustomer(q: CustomerOrderQuery): Promise<OrderRecord[]>;

@@ -72,6 +72,37 @@ describe.each(engines)('OrderRepository and ShipmentRepository on %s', (engine) 
     expect((await orders.get('o1'))?.paymentRef).toBe('pay-1');
   });
 
+  it('a pending capture is answered by the recorded capture or by a decline of its own key only', async () => {
+    expect(await orders.markCapturePending('o1', 1, T)).toBe(false); // not the order's key: no decline counted yet
+    expect(await orders.markCapturePending('o1', 0, T)).toBe(true);
+    expect((await orders.get('o1'))?.capturePending).toBe(0);
+    expect(await orders.countDeclinedCapture('o1', 0)).toBe(true);
+    expect((await orders.get('o1'))?.capturePending).toBeUndefined();
+    expect(await orders.markCapturePending('o1', 1, T)).toBe(true);
+    expect(await orders.countDeclinedCapture('o1', 0)).toBe(false); // a late decline of the old key
+    expect((await orders.get('o1'))?.capturePending).toBe(1);
+    await orders.setPaymentRef('o1', 'pay-1');
+    expect((await orders.get('o1'))?.capturePending).toBeUndefined();
+    expect(await orders.markCapturePending('o1', 1, T)).toBe(false); // captured: nothing pending again
+  });
+
+  it('claims due pending captures under a lease, a cancelled order at once and a placed one after the grace', async () => {
+    await orders.insert(order('o2', { state: 'cancelled' }), [line('o2', 'a')]);
+    await orders.insert(order('o3'), [line('o3', 'a')]);
+    await orders.markCapturePending('o1', 0, T);
+    await orders.markCapturePending('o2', 0, T);
+    await orders.markCapturePending('o3', 0, T + 5);
+    const GRACE = 100;
+    const LEASE = 10;
+    expect(await orders.claimPendingCaptures(T - 1, GRACE, LEASE, 10)).toEqual([]);
+    expect((await orders.claimPendingCaptures(T, GRACE, LEASE, 10)).map((o) => o.id)).toEqual(['o2']);
+    expect(await orders.claimPendingCaptures(T + LEASE - 1, GRACE, LEASE, 10)).toEqual([]); // leased
+    expect((await orders.claimPendingCaptures(T + GRACE, GRACE, LEASE, 10)).map((o) => o.id).sort()).toEqual(['o1', 'o2']);
+    expect(await orders.claimPendingCapture('o3', T + 4, LEASE)).toBeUndefined();
+    expect((await orders.claimPendingCapture('o3', T + 5, LEASE))?.capturePending).toBe(0);
+    expect(await orders.claimPendingCapture('o3', T + 6, LEASE)).toBeUndefined();
+  });
+
   it('setLines changes only the named lines of that order, and only what it is told', async () => {
     await orders.insert(order('o2'), [line('o2', 'a')]);
     await orders.setLines('o1', ['a', 'c'], { shipmentId: 's1' });

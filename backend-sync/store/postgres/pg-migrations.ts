@@ -506,6 +506,15 @@ const steps: readonly Step[] = [
   // Returns awaiting a drop-off, for the return-expiry sweep (SQLite step 23): an expired
   // drop-off code frees its compartment.
   { online: [`CREATE INDEX shipments_return_requested ON shipments (locker_id, return_token_id) WHERE state = 'return_requested'`] },
+  // A capture sent to the provider whose answer is not recorded yet (SQLite step 24): which
+  // attempt (its declines so far, which name its key) and when the sweeper may ask the
+  // provider again under that key. NULL defaults: no table rewrite.
+  `
+  ALTER TABLE orders ADD COLUMN capture_pending INTEGER CHECK (capture_pending >= 0),
+    ADD COLUMN capture_due_at BIGINT;
+  `,
+  // The captures still unanswered, by when they are due (the refund pass resolves them).
+  { online: [`CREATE INDEX orders_capture_pending ON orders (capture_due_at, id) WHERE capture_pending IS NOT NULL`] },
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

@@ -21,6 +21,7 @@ interface OrderRow {
   currency: string;
   payment_ref: string | null;
   declined_captures: number;
+  capture_pending: number | null;
   version: number;
   created_at: number;
   updated_at: number;
@@ -69,6 +70,7 @@ function orderOf(r: OrderRow): OrderRecord {
   };
   if (r.payment_ref !== null) o.paymentRef = r.payment_ref;
   if (r.declined_captures > 0) o.declinedCaptures = r.declined_captures;
+  if (r.capture_pending !== null) o.capturePending = r.capture_pending;
   return o;
 }
 
@@ -100,7 +102,7 @@ function shipmentOf(r: ShipmentRow): ShipmentRecord {
   return s;
 }
 
-const ORDER_COLUMNS = 'id, state, customer_json, total_cents, currency, payment_ref, declined_captures, version, created_at, updated_at';
+const ORDER_COLUMNS = 'id, state, customer_json, total_cents, currency, payment_ref, declined_captures, capture_pending, version, created_at, updated_at';
 const LINE_COLUMNS = 'order_id, line_id, sku, quantity, unit_price_cents, size, state, shipment_id';
 const SHIPMENT_COLUMNS =
   'id, order_id, state, carrier, tracking_number, reservation_id, locker_id, compartment_id, size, pickup_token_id, code_digest, pickup_deadline, return_token_id, version, created_at, updated_at';
@@ -119,8 +121,30 @@ const lockOrderRow = sqlPer({
 });
 const lines = sql(`SELECT ${LINE_COLUMNS} FROM order_lines WHERE order_id = ? ORDER BY line_id`);
 const updateOrder = sql('UPDATE orders SET state = @state, version = version + 1, updated_at = @now WHERE id = @id AND version = @version');
-const setPaymentRef = sql('UPDATE orders SET payment_ref = ? WHERE id = ?');
-const countDeclinedCapture = sql('UPDATE orders SET declined_captures = declined_captures + 1 WHERE id = ? AND declined_captures = ?');
+const setPaymentRef = sql('UPDATE orders SET payment_ref = ?, capture_pending = NULL, capture_due_at = NULL WHERE id = ?');
+// Only a decline of the pending attempt's key answers it: a late decline of an older key
+// counts nothing and leaves the newer attempt pending.
+const countDeclinedCapture = sql(
+  `UPDATE orders SET declined_captures = declined_captures + 1,
+     capture_pending = CASE WHEN capture_pending = declined_captures THEN NULL ELSE capture_pending END,
+     capture_due_at = CASE WHEN capture_pending = declined_captures THEN NULL ELSE capture_due_at END
+   WHERE id = ? AND declined_captures = ?`,
+);
+const markCapturePending = sql(
+  `UPDATE orders SET capture_pending = @declined, capture_due_at = @dueAt
+   WHERE id = @id AND declined_captures = @declined AND payment_ref IS NULL`,
+);
+// As RefundRepository.claimPending: one statement picks due rows nobody leases and leases them.
+const PENDING_CAPTURE_PICK = `SELECT id FROM orders
+   WHERE capture_pending IS NOT NULL AND capture_due_at <= @now AND (state = 'cancelled' OR capture_due_at <= @settled)
+   ORDER BY capture_due_at, id LIMIT @limit`;
+const claimPendingCapture = sql(
+  `UPDATE orders SET capture_due_at = @until WHERE id = @id AND capture_pending IS NOT NULL AND capture_due_at <= @now RETURNING ${ORDER_COLUMNS}`,
+);
+const claimPendingCaptures = sqlPer({
+  sqlite: `UPDATE orders SET capture_due_at = @until WHERE id IN (${PENDING_CAPTURE_PICK}) RETURNING ${ORDER_COLUMNS}`,
+  postgres: `UPDATE orders SET capture_due_at = @until WHERE id IN (${PENDING_CAPTURE_PICK} FOR UPDATE SKIP LOCKED) RETURNING ${ORDER_COLUMNS}`,
+});
 // A customer's orders, newest first, one keyset page. Every filter is a flag and a value, so
 // the text is fixed whatever the query holds; the index (customer_id, created_at, id) gives
 // the order and the page boundary, the flags only thin the rows it walks.
@@ -238,6 +262,19 @@ export class SqlOrderRepository implements OrderRepository {
 
   async countDeclinedCapture(id: string, seen: number): Promise<boolean> {
     return (await this.x.run(countDeclinedCapture, [id, seen])) === 1;
+  }
+
+  async markCapturePending(id: string, declined: number, dueAt: number): Promise<boolean> {
+    return (await this.x.run(markCapturePending, { id, declined, dueAt })) === 1;
+  }
+
+  async claimPendingCaptures(now: number, graceMs: number, leaseMs: number, limit: number): Promise<OrderRecord[]> {
+    return (await this.x.all<OrderRow>(claimPendingCaptures, { now, settled: now - graceMs, until: now + leaseMs, limit })).map(orderOf);
+  }
+
+  async claimPendingCapture(id: string, now: number, leaseMs: number): Promise<OrderRecord | undefined> {
+    const r = await this.x.one<OrderRow>(claimPendingCapture, { id, now, until: now + leaseMs });
+    return r === undefined ? undefined : orderOf(r);
   }
 
   async setLines(orderId: string, lineIds: readonly string[], change: { state?: 'cancelled'; shipmentId?: string | null }): Promise<void> {

@@ -589,6 +589,14 @@ const steps: readonly string[] = [
   `
   CREATE INDEX shipments_return_requested ON shipments (locker_id, return_token_id) WHERE state = 'return_requested';
   `,
+  // A capture sent to the provider whose answer is not recorded yet (PostgreSQL steps 21 and
+  // 22): which attempt (its declines so far, which name its key) and when the sweeper may ask
+  // the provider again under that key; the unanswered ones by when they are due.
+  `
+  ALTER TABLE orders ADD COLUMN capture_pending INTEGER CHECK (capture_pending >= 0);
+  ALTER TABLE orders ADD COLUMN capture_due_at INTEGER;
+  CREATE INDEX orders_capture_pending ON orders (capture_due_at, id) WHERE capture_pending IS NOT NULL;
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
