@@ -13,6 +13,7 @@ import { queueRefund, refundKey, unansweredBackoffMs } from './refunds.js';
 import type { ShipmentService } from './shipment-service.js';
 import { linesCents } from './lines-cents.js';
 import { releaseSpareHolds } from './order-holds.js';
+import { PaymentCapture } from './payment-capture.js';
 
 // Order placement, payment, processing, cancellation and refunds. Placement confirms the
 // checkout holds in the same transaction as the order insert and its idempotency record:
@@ -36,25 +37,14 @@ export interface OrderServiceDeps {
 const REFUND_LEASE_MS = 60_000;
 const REFUND_BATCH = 50;
 
-/**
- * The capture's idempotency key after `declined` declined attempts. The first attempt keeps
- * the key it always had, so a capture in flight across an upgrade is still replayed.
- */
-export function captureKey(orderId: string, declined: number): string {
-  return declined === 0 ? `capture:${orderId}` : `capture:${orderId}:${String(declined)}`;
-}
-
-/** What the open (not cancelled) lines cost: the amount the customer owes. */
-function openLinesCents(lines: readonly OrderLineRecord[]): number {
-  return linesCents(lines.filter((l) => l.state === 'open'));
-}
-
 export class OrderService {
   private readonly log: Logger;
+  private readonly capture: PaymentCapture;
   private refunding: Promise<number> | undefined;
 
   constructor(private readonly d: OrderServiceDeps) {
     this.log = d.logger.child({ component: 'orders' });
+    this.capture = new PaymentCapture(d, () => this.payOutRefundsSoon());
   }
 
   place(idempotencyKey: string, req: PlaceOrderRequest): Promise<IdempotentResult<OrderView>> {
@@ -108,69 +98,9 @@ export class OrderService {
     return entries.sort((a, b) => a.at - b.at);
   }
 
-  /** Captures the payment with the provider, then records payment_confirmed. */
-  async confirmPayment(id: string, actor: string): Promise<OrderView> {
-    const { store, payments } = this.d;
-    const o = await store.orders.get(id);
-    if (o === undefined) throw notFound('order', id);
-    if (o.state !== 'placed') throw new BackendError('INVALID_TRANSITION', `order in state ${o.state} cannot confirm payment`, { orderId: id });
-    // Outside any transaction: a provider call must not hold database locks. The capture's
-    // idempotency key makes a concurrent confirmation (another instance) or a retry after a
-    // lost answer capture once; the order's version check below lets only one of them record
-    // it. Always the order's total, which never changes: a provider answers a repeated key
-    // with its first capture, so an amount worked out per attempt (the open lines, which a
-    // cancellation between two attempts changes) would be recorded as captured when it was
-    // not. What lines cancelled before the capture was recorded cost is refunded from it.
-    const captured = o.totalCents;
-    const declined = o.declinedCaptures ?? 0;
-    const result = await payments.capture({ orderId: id, amountCents: captured, currency: o.currency, idempotencyKey: captureKey(id, declined) });
-    if (!result.ok) {
-      await this.countDeclinedCapture(o, declined, result.reason);
-      throw new BackendError('BUSINESS_RULE', 'payment was declined', { orderId: id, reason: result.reason });
-    }
-    const recorded = await store.transaction(() => this.recordCapture(id, result.providerRef, captured, actor));
-    if (recorded !== undefined) return recorded;
-    // The refund is committed; the order stays cancelled and this confirmation failed.
-    this.payOutRefundsSoon();
-    throw new BackendError('INVALID_TRANSITION', 'order was cancelled while its payment was captured; the capture is being refunded', { orderId: id });
-  }
-
-  /**
-   * Spends the declined attempt's key: the provider replays a decline to its key for ever,
-   * so the customer's next attempt (another card) must capture under a new one. Counted only
-   * from the count this attempt read: every caller under one key got the same decline, and a
-   * late one must not open a further key while the next attempt's capture may stand.
-   */
-  private async countDeclinedCapture(o: OrderRecord, seen: number, reason: string): Promise<void> {
-    const { store, clock } = this.d;
-    await store.transaction(async () => {
-      if (!(await store.orders.countDeclinedCapture(o.id, seen))) return;
-      // The order stays placed; its history shows each declined attempt.
-      await store.stateLog.append({ entity: 'order', entityId: o.id, from: o.state, to: o.state, event: 'capture_declined', actor: 'payments', reason: `attempt ${String(seen + 1)}: ${reason}`, at: clock.now() });
-      this.log.warn({ orderId: o.id, attempt: seen + 1, reason }, 'payment.capture_declined');
-    });
-  }
-
-  /**
-   * Records a capture made outside any transaction (inside the caller's). The order may have
-   * moved on while the provider answered: cancelled, the money is refunded rather than kept
-   * (undefined is returned); lines cancelled before it was recorded were charged all the same
-   * and are refunded. A capture already recorded (another confirmation won) is refused by the machine.
-   */
-  private async recordCapture(id: string, providerRef: string, capturedCents: number, actor: string): Promise<OrderView | undefined> {
-    const { store, transitions, clock } = this.d;
-    // Locked: a cancellation committing meanwhile is seen here, or waits for this one.
-    const o = await transitions.lockOrder(id);
-    await store.orders.setPaymentRef(id, providerRef);
-    if (o.state === 'cancelled' && o.paymentRef === undefined) {
-      await queueRefund(store, clock.now(), { ...o, paymentRef: providerRef }, capturedCents, 'order cancelled while its payment was captured');
-      this.log.warn({ orderId: id, amountCents: capturedCents }, 'payment.captured_after_cancel_refunded');
-      return undefined;
-    }
-    const after = await transitions.order(o, { type: 'confirm_payment' }, { actor });
-    const overpaid = capturedCents - openLinesCents(await store.orders.lines(id));
-    await queueRefund(store, clock.now(), after, overpaid, 'lines cancelled before the payment was captured');
-    return orderView(store, after);
+  /** Captures the payment with the provider, then records payment_confirmed (orders/payment-capture.ts). */
+  confirmPayment(id: string, actor: string): Promise<OrderView> {
+    return this.capture.confirm(id, actor);
   }
 
   startProcessing(id: string, actor: string): Promise<OrderView> {
@@ -238,8 +168,23 @@ export class OrderService {
       await queueRefund(store, clock.now(), after, amount, `cancelled: ${req.reason}`);
       return orderView(store, after);
     });
+    // A capture whose answer was lost may have taken money the order does not know of, so
+    // nothing was refunded for what was cancelled. A cancelled order's is asked now under its
+    // key (recorded, it is refunded); unanswered, it stays pending for the refund pass. An
+    // order still placed waits for the customer's retry, or the refund pass after a grace.
+    if (view.state === 'cancelled' && (await this.resolveLostCaptureQuietly(id))) return this.get(id);
     this.payOutRefundsSoon();
     return view;
+  }
+
+  /** The cancellation is committed whatever happens here: a failure leaves the capture pending for the refund pass. */
+  private async resolveLostCaptureQuietly(id: string): Promise<boolean> {
+    try {
+      return await this.capture.resolveIfLost(id);
+    } catch (err) {
+      this.log.error({ orderId: id, err: err instanceof Error ? err.message : String(err) }, 'payment.capture_resolve_failed');
+      return false;
+    }
   }
 
   /** Pays queued refunds out now rather than at the next sweep; a failure here is retried by the sweeper. */
@@ -261,6 +206,9 @@ export class OrderService {
 
   private async refundPass(): Promise<number> {
     const { store, clock } = this.d;
+    // First the captures whose answer was lost: money one of them took for a cancelled order
+    // is queued as a refund here and paid below, in the same pass.
+    await this.capture.resolveDue();
     let settled = 0;
     // One refund at a time, each on its own: one the provider cannot answer waits for its
     // backoff and holds up none of the others in the batch.
