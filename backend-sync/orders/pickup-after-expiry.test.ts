@@ -1,20 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GENESIS_PREV_HASH, auditRecordHash, type AuditRecordWire } from '../shared/contract.js';
+import { auditChain as chain } from '../testing/audit-chain.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
 
-/** A hash-chained run of records as a locker would upload them (as in audit-ingest.test.ts), each at its own time. */
-function chain(events: Array<{ type: string; data: Record<string, unknown>; at: number }>): AuditRecordWire[] {
-  let prev = GENESIS_PREV_HASH;
-  return events.map((e, i) => {
-    const seq = i + 1;
-    const dataJson = JSON.stringify(e.data);
-    const hash = auditRecordHash(prev, seq, e.at, e.type, dataJson);
-    const rec: AuditRecordWire = { seq, at: e.at, type: e.type, lane: 'normal', dataJson, prevHash: prev, hash };
-    prev = hash;
-    return rec;
-  });
-}
 const E = 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0';
 
 describe('a pickup the locker uploads after the backend expired the parcel', () => {
