@@ -240,6 +240,11 @@ export class KeyStore {
     return kid === undefined ? active.seal : (this.signers.get(kid)?.seal ?? active.seal);
   }
 
+  /** Whether this instance holds the key of one of `kids` (the ones sealSignerFor may pick). */
+  canSealWithOneOf(kids: readonly string[]): boolean {
+    return kids.some((k) => this.signers.has(k));
+  }
+
   async revokedKids(): Promise<Set<string>> {
     return new Set((await this.options.store.signingKeys.all()).filter((k) => k.revokedAt !== undefined).map((k) => k.kid));
   }

@@ -20,6 +20,7 @@ import type { LockerHealth } from '../lockers/locker-health.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
+import { applyAnnouncedTrust } from './announced-trust.js';
 import type { AuditIngest } from './audit-ingest.js';
 import type { CommandService } from './command-service.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -182,6 +183,9 @@ export class LockerBridge {
     this.log.info({ lockerId, status: m.status }, 'locker.presence');
     if (m.status !== 'online') return;
     await this.learnEpoch(lockerId, m.dbEpoch);
+    // Before anything is sealed for it: a replaced database may no longer trust the key we
+    // believe it does (older lockers do not say, and keep the recorded list).
+    if (m.trustedKids !== undefined) await applyAnnouncedTrust(this.d, this.log, lockerId, m.dbEpoch, m.trustedKids);
     const ours = await store.codeSets.ensure(lockerId);
     const theirs = m.codeSet;
     await store.codeSets.setAcked(lockerId, theirs.version, theirs.digest, clock.now());

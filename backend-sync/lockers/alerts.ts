@@ -24,6 +24,7 @@ export type AlertKind =
   | 'fault.input-rejection-burst'
   | 'audit.chain-break'
   | 'sync.batch-rejected'
+  | 'sync.keyring-untrusted'
   | 'health.compartment-out-of-service'
   | 'health.keypad-lockout';
 

@@ -13,7 +13,7 @@ import { BatchPayloadParser } from './batch-payload-parser.js';
 import { CodeBatchHandler } from './code-batch-handler.js';
 import { CommandHandler } from './command-handler.js';
 import { MqttSession } from './mqtt-session.js';
-import { birthMessage, healthMessage, offlineMessage } from './presence.js';
+import { announcedKids, birthMessage, healthMessage, offlineMessage } from './presence.js';
 import { RejectionReporter } from './rejection-reporter.js';
 import { SyncAgentConfig, type SyncAgentConfigInput } from './sync-config.js';
 import { makePublisher, makeStoredPublisher, type SyncContext } from './sync-context.js';
@@ -68,6 +68,8 @@ export class SyncAgent {
   private restarts = 0;
   private running = false;
   private lastPruneAt = Number.NEGATIVE_INFINITY;
+  /** The kids the last birth message named (JSON), to re-publish it when a batch changes them. */
+  private announcedKids: string | undefined;
   private readonly bootId: string;
   /** Parses large code batches off the event loop; lives across sessions, stopped with the agent. */
   private readonly payloadParser: BatchPayloadParser;
@@ -195,10 +197,22 @@ export class SyncAgent {
     this.publishHealth();
   }
 
-  /** The retained presence: on every connect, and again when the database takes a new epoch. */
+  /** The retained presence: on every connect, and again when the database takes a new epoch or a batch changes the kids it trusts. */
   private publishBirth(): void {
     const ctx = this.requireCtx();
-    ctx.publish('presence', birthMessage(ctx.port, this.bootId, this.requireConfig().firmwareVersion, ctx.now()));
+    const birth = birthMessage(ctx.port, ctx.keys(), this.bootId, this.requireConfig().firmwareVersion, ctx.now());
+    this.announcedKids = birth.status === 'online' ? JSON.stringify(birth.trustedKids) : undefined;
+    ctx.publish('presence', birth);
+  }
+
+  /**
+   * A batch changed the keyring: the retained presence would keep naming the old kids, and
+   * a backend that restarts reads it and seals with a key the locker may no longer trust.
+   */
+  private republishBirthIfTrustChanged(): void {
+    const ctx = this.ctx;
+    if (ctx === undefined || this.announcedKids === undefined) return;
+    if (JSON.stringify(announcedKids(ctx.keys(), ctx.now())) !== this.announcedKids) this.publishBirth();
   }
 
   private onMessage(topic: string, payload: Buffer): Promise<void> | undefined {
@@ -210,7 +224,7 @@ export class SyncAgent {
     }
     switch (parsed.suffix) {
       case 'codes/batch':
-        return this.batches?.handle(topic, payload);
+        return this.batches?.handle(topic, payload).then(() => this.republishBirthIfTrustChanged());
       case 'audit/ack':
         this.uploader?.handleAck(topic, payload);
         return undefined;

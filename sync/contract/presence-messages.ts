@@ -4,6 +4,12 @@ import { CodeSetStateWire, DbEpoch, DeviceHealthWire } from './shared-schemas.js
 
 // Presence (retained) and health (periodic), both locker → backend.
 
+/** A signing key id, as in keyring changes (codes/code-batch.ts). */
+const Kid = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+/** More than a fleet keeps in rotation; bounds the message (presence maxBytes). */
+export const MAX_ANNOUNCED_KIDS = 16;
+
 export const BootId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 
 /**
@@ -23,6 +29,13 @@ export const PresenceMessage = z.discriminatedUnion('status', [
     dbEpoch: DbEpoch,
     codeSet: CodeSetStateWire,
     audit: z.object({ highSeq: z.number().int().nonnegative(), ackedSeq: z.number().int().nonnegative() }),
+    /**
+     * The backend key ids this locker trusts now (optional, later lockers): a database
+     * replaced since provisioning knows only its config's keys, and the backend must seal
+     * with one of them until the keyring reaches it again. Absent: the backend keeps the
+     * list it recorded.
+     */
+    trustedKids: z.array(Kid).max(MAX_ANNOUNCED_KIDS).optional(),
   }),
   z.object({
     ...envelopeOf('presence'),

@@ -35,6 +35,8 @@ export type KeyLookup = { status: 'trusted'; key: PublicKeyHandle } | { status: 
 /** What a token verifier needs from a keyring; a fake in tests can implement just this. */
 export interface KeyResolver {
   lookup(kid: string, now: number): KeyLookup;
+  /** Kids that look up as trusted at `now`, sorted; announced in presence. A resolver that cannot list them leaves it out. */
+  trustedKids?(now: number): string[];
 }
 
 export type KeyringChangeOutcome =
@@ -166,6 +168,10 @@ export class Keyring implements KeyResolver {
     // notAfter is the last instant the key is accepted; NaN `now` fails closed.
     if (entry.row.notAfter !== undefined && !(now <= entry.row.notAfter)) return { status: 'retired' };
     return { status: 'trusted', key: entry.key };
+  }
+
+  trustedKids(now: number): string[] {
+    return [...this.entries.keys()].filter((kid) => this.lookup(kid, now).status === 'trusted').sort();
   }
 
   /** The rows to persist, in kid order (including tombstones and rows whose key was invalid). */
