@@ -277,6 +277,24 @@ describe.each(engines)('a compartment back in service on %s', (engine) => {
     expect(doors.filter((c) => c.state !== 'free').map((c) => [c.id, c.state])).toEqual([[cmp, 'occupied']]);
   });
 
+  it('a door holding a cancelled parcel that goes out of service and back stays occupied, and a courier can still take the parcel out', async () => {
+    const o = await paidOrder(f, 'ord-stray-out', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-s', 'M', 'TRK-STRAY-OUT');
+    const tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId;
+    const cmp = String(s.compartmentId);
+    await f.services.orders.cancel(o.id, { reason: 'changed mind' }, 'merchant');
+    await upload({ type: 'courier.deposited', data: { tokenId, parcelId: s.id, compartmentId: cmp, assignedId: cmp }, lane: 'normal' });
+    expect(await stateOf(cmp)).toBe('occupied');
+    await upload(out(cmp));
+    await upload(back(cmp, 'occupied', s.id));
+    expect(await stateOf(cmp)).toBe('occupied');
+    expect(await alerts('fault.compartment-state-mismatch')).toEqual([]);
+    const retrieval = await f.services.parcels.retrievalToken(s.id, 'courier-1');
+    expect(retrieval.compartmentId).toBe(cmp);
+    expect(await f.services.parcels.retrieved(s.id, 'lk-s', { actor: 'locker:lk-s' })).toBe('applied');
+    expect(await stateOf(cmp)).toBe('free');
+  });
+
   it('a hold that lapsed while its door was out: the next hold gets the door', async () => {
     await f.services.lockers.register(lockerInput('lk-1', 52.5, 13.4, { M: 1 }));
     const one = lockerChain(() => f, 'lk-1');

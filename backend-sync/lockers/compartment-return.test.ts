@@ -73,6 +73,13 @@ describe('compartmentReturn', () => {
     expect(compartmentReturn({ ...base, lockerSays: 'occupied', reservation: res('consumed'), shipment: parcel('shipped'), lockerParcel: parcel('collected', { id: 'shp_9' }) }, ROW).kind).toBe('keep-out');
   });
 
+  it.each(['cancelled', 'returned_to_sender'] as const)('a %s parcel the locker took in anyway, its door marked for it: occupied until a courier takes it', (state) => {
+    const p = { ...parcel(state), reservationId: ROW };
+    expect(compartmentReturn({ ...base, lockerSays: 'occupied', reservation: res('released'), shipment: p, lockerParcelId: p.id, lockerParcel: p }, ROW)).toEqual({ kind: 'restore', state: 'occupied', reservationId: ROW, holdExpiresAt: null });
+    // Taken out meanwhile (the locker says empty): free.
+    expect(compartmentReturn({ ...base, reservation: res('released'), shipment: p }, ROW)).toEqual(free);
+  });
+
   it("the locker says empty where the backend's parcel is: occupied, told", () => {
     expect(compartmentReturn({ ...base, reservation: res('consumed'), shipment: parcel('delivered') }, ROW)).toEqual({
       kind: 'restore',

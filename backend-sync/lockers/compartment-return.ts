@@ -20,6 +20,8 @@ import type { ShipmentState } from '../orders/shipment-state-machine.js';
 const INSIDE: ReadonlySet<ShipmentState> = new Set(['delivered', 'expired', 'return_dropped']);
 /** Shipment states in which a parcel is still to come into its compartment. */
 const COMING: ReadonlySet<ShipmentState> = new Set(['created', 'shipped', 'out_for_delivery', 'return_requested']);
+/** Shipment states that ended while their parcel may still be deposited (a stray parcel, CompartmentFaults.parcelInside). */
+const ENDED: ReadonlySet<ShipmentState> = new Set(['cancelled', 'returned_to_sender']);
 
 export interface CompartmentReturnFacts {
   compartmentId: string;
@@ -84,6 +86,13 @@ function backendView(f: CompartmentReturnFacts, reservationId: string | null): R
   // reservation, or none.
   if (isHere(f, s) && INSIDE.has(s.state)) return { state: 'occupied', reservationId, holdExpiresAt: null };
   if (isHere(f, p) && INSIDE.has(p.state)) return { state: 'occupied', reservationId: p.reservationId ?? reservationId, holdExpiresAt: null };
+  // A stray parcel (its shipment ended before the locker took it in): the row names its
+  // ended reservation, which is how a courier is sent for it. While the locker still counts
+  // it inside, the door stays occupied; freed, it would be sold with the parcel in it, and
+  // kept out, no retrieval token could be issued for it.
+  if (f.lockerSays === 'occupied' && isHere(f, p) && ENDED.has(p.state) && p.reservationId !== undefined && p.reservationId === reservationId) {
+    return { state: 'occupied', reservationId, holdExpiresAt: null };
+  }
   // A live reservation counts only while it is still this compartment's: one the fault
   // moved to another door still names this one in the row.
   if (r === undefined || r.lockerId !== f.lockerId || r.compartmentId !== f.compartmentId) return free;
