@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EMPTY_CODE_SET_DIGEST, encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
+import { EMPTY_CODE_SET_DIGEST, auditRecordHash, encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
 import { SqlCodeSetRepository } from '../store/sql/code-set-repository.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { RecordingPublisher, paidOrder, ship } from '../testing/order-helpers.js';
@@ -167,6 +167,25 @@ describe('locker bridge', () => {
     const trusted = await f.services.keys.trustedKids(f.clock.now());
     expect(writes.mock.calls).toEqual([['lk-a', trusted]]);
     expect((await f.store.codeSets.get('lk-a'))?.trustedKids).toEqual([...trusted].sort());
+  });
+
+  it("names the hash of each priority record it acknowledges ahead of the backlog, so a restored copy can tell it is not its own", async () => {
+    const epoch = 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0';
+    await f.services.bridge.onMessage(topicFor('lk-a', 'presence'), online(0, EMPTY_CODE_SET_DIGEST));
+    // Seqs 1-4 (the normal lane) are still to come: 5 can only be acknowledged by itself.
+    const prevHash = 'ab'.repeat(32);
+    const dataJson = JSON.stringify({ compartmentId: 'M1' });
+    const hash = auditRecordHash(prevHash, 5, f.clock.now(), 'door.uncommanded-open', dataJson);
+    const record = { seq: 5, at: f.clock.now(), type: 'door.uncommanded-open', lane: 'priority' as const, dataJson, prevHash, hash };
+    pub.raw.length = 0;
+    await f.services.bridge.onMessage(topicFor('lk-a', 'audit/upload'), encodeMessage('audit/upload', { ...newEnvelope('audit-upload', Date.now()), dbEpoch: epoch, lane: 'priority', ackedSeq: 0, highSeq: 5, records: [record] }));
+    await f.services.bridge.idle();
+    const ack = pub.raw.find((m) => m.topic === topicFor('lk-a', 'audit/ack'));
+    expect(ack).toBeDefined();
+    // The claims as the locker reads them once the seal verifies (PASETO v4.public: message, then a 64-byte signature).
+    const seal = (JSON.parse(ack!.payload.toString()) as { seal: string }).seal;
+    const claims = JSON.parse(Buffer.from(seal.split('.')[2]!, 'base64url').subarray(0, -64).toString()) as { contiguousSeq: number; alsoSeqs: number[]; alsoHashes?: string[] };
+    expect(claims).toMatchObject({ contiguousSeq: 0, alsoSeqs: [5], alsoHashes: [hash] });
   });
 
   it('rejects garbage, wrong-schema, wrong-type and unknown-locker messages without changing anything', async () => {

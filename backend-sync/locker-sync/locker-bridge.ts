@@ -255,7 +255,11 @@ export class LockerBridge {
     // and names the epoch, so the locker never applies it to another database's records.
     // A conflict tells the locker it is not the database that wrote this epoch's records.
     const conflictAt = result.conflicts.length > 0 ? Math.min(...result.conflicts) : undefined;
-    await this.sendAuditAck(lockerId, m.dbEpoch, result.contiguousSeq, result.alsoSeqs, conflictAt);
+    // alsoSeqs are records of this upload the backend holds exactly as sent: their hashes let
+    // the locker check each is its own before forgetting it.
+    const sentHash = new Map(m.records.map((r) => [r.seq, r.hash]));
+    const alsoHashes = result.alsoSeqs.map((seq) => sentHash.get(seq));
+    await this.sendAuditAck(lockerId, m.dbEpoch, result.contiguousSeq, result.alsoSeqs, conflictAt, alsoHashes.every((h) => h !== undefined) ? alsoHashes : undefined);
   }
 
   private async sendSnapshot(lockerId: string, theirVersion: number): Promise<void> {
@@ -338,11 +342,15 @@ export class LockerBridge {
     await this.publish(lockerId, 'codes/batch', encodeMessage('codes/batch', message));
   }
 
-  private async sendAuditAck(lockerId: string, epoch: string, contiguousSeq: number, alsoSeqs: number[], conflictAt: number | undefined): Promise<void> {
+  private async sendAuditAck(lockerId: string, epoch: string, contiguousSeq: number, alsoSeqs: number[], conflictAt: number | undefined, alsoHashes: string[] | undefined): Promise<void> {
     const set = await this.d.store.codeSets.get(lockerId);
     // The hash at the acked seq lets the locker check the ack is about its own records.
     const contiguousHash = contiguousSeq > 0 ? (await this.d.store.audit.get(lockerId, epoch, contiguousSeq))?.hash : undefined;
-    const extra = { ...(conflictAt === undefined ? {} : { conflictAt }), ...(contiguousHash === undefined ? {} : { contiguousHash }) };
+    const extra = {
+      ...(conflictAt === undefined ? {} : { conflictAt }),
+      ...(contiguousHash === undefined ? {} : { contiguousHash }),
+      ...(alsoHashes === undefined || alsoHashes.length === 0 ? {} : { alsoHashes }),
+    };
     const ack = (await this.d.keys.sealSignerFor(set?.trustedKids ?? [])).auditAck(lockerId, epoch, contiguousSeq, alsoSeqs, undefined, extra);
     await this.publish(lockerId, 'audit/ack', encodeMessage('audit/ack', ack));
   }

@@ -82,6 +82,38 @@ describe('AuditUploader', () => {
     expect(sent.map((m) => seqs(m))).toEqual([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]);
   });
 
+  it("forgets no priority record on an ack naming another record's hash there, and takes a new epoch", () => {
+    store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
+    uploader.pump();
+    const epoch = store.dbEpoch;
+    const ours = store.auditHashAt(1)!;
+    // An ack queued for the database this one was restored from: same epoch, same seq, another record.
+    const theirs = ours.replace(/^./, ours.startsWith('0') ? '1' : '0');
+    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, epoch, 0, [1], undefined, { alsoHashes: [theirs] }))));
+    expect(store.dbEpoch).not.toBe(epoch);
+    const resent = sent.at(-1)!;
+    expect(resent.dbEpoch).toBe(store.dbEpoch);
+    expect(resent.records.map((r) => r.seq)).toContain(1);
+    // Its own hash: acknowledged.
+    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, store.dbEpoch, 0, resent.records.map((r) => r.seq), undefined, { alsoHashes: resent.records.map((r) => r.hash) }))));
+    uploader.rewind();
+    const before = sent.length;
+    uploader.pump();
+    expect(sent.slice(before).filter((m) => m.lane === 'priority')).toEqual([]);
+  });
+
+  it('refuses an ack whose hashes do not pair with its seqs', () => {
+    store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
+    uploader.pump();
+    const epoch = store.dbEpoch;
+    uploader.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, epoch, 0, [1], undefined, { alsoHashes: [] }))));
+    expect(store.dbEpoch).toBe(epoch);
+    uploader.rewind();
+    const before = sent.length;
+    uploader.pump();
+    expect(sent.slice(before).flatMap((m) => m.records.map((r) => r.seq))).toContain(1);
+  });
+
   it('marks nothing for an ack it cannot verify', () => {
     store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: 1, commanded: true });
     uploader.pump();

@@ -138,12 +138,18 @@ export class AuditUploader {
       ctx.rejections.report({ topic, reason: 'ack-beyond-high-watermark', securityRelevant: true, messageId: decoded.message.id });
       return;
     }
+    const { alsoHashes } = ack;
+    if (alsoHashes !== undefined && alsoHashes.length !== ack.alsoSeqs.length) {
+      ctx.rejections.report({ topic, reason: 'ack-hashes-unpaired', securityRelevant: true, messageId: decoded.message.id, detail: `${String(ack.alsoSeqs.length)} seqs, ${String(alsoHashes.length)} hashes` });
+      return;
+    }
     const ours = ack.contiguousSeq > ctx.port.auditAckedWatermark() ? ctx.port.auditHashAt(ack.contiguousSeq) : undefined;
-    if (ack.contiguousHash !== undefined && ours !== undefined && ours !== ack.contiguousHash) {
+    const otherAlso = alsoHashes === undefined ? undefined : ack.alsoSeqs.find((seq, i) => differs(ctx.port.auditHashAt(seq), alsoHashes[i]));
+    if ((ack.contiguousHash !== undefined && differs(ours, ack.contiguousHash)) || otherAlso !== undefined) {
       // The backend holds another record at that seq of this epoch (an ack queued for the
       // original of this restored copy, say): applying it would forget records it never
       // stored. Not applied; this file takes a new epoch instead.
-      this.renewEpoch(ack.contiguousSeq);
+      this.renewEpoch(otherAlso ?? ack.contiguousSeq);
       return;
     }
     ctx.port.observeTrustedTime(ack.iat, 'audit-ack');
@@ -195,4 +201,9 @@ function withinBudget(records: AuditRecord[]): AuditRecord[] {
     if (bytes > UPLOAD_RECORD_BYTES_BUDGET && i > 0) return records.slice(0, i);
   }
   return records;
+}
+
+/** Our record's hash is known and is not the one the backend holds (a pruned record is not compared). */
+function differs(ours: string | undefined, theirs: string | undefined): boolean {
+  return ours !== undefined && theirs !== undefined && ours !== theirs;
 }

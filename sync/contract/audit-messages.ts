@@ -48,6 +48,11 @@ export const AuditAckClaims = z.object({
   conflictAt: z.number().int().positive().optional(),
   /** The hash of the backend's record at `contiguousSeq`: the locker applies the ack only if its own record there has it. */
   contiguousHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /**
+   * The hashes of the backend's records at `alsoSeqs`, in the same order: the locker marks a
+   * priority record acknowledged only if its own record there has that hash.
+   */
+  alsoHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(MAX_ALSO_SEQS).optional(),
   iat: EpochMs,
 });
 export type AuditAckClaims = z.infer<typeof AuditAckClaims>;

@@ -62,7 +62,7 @@ export class BackendSigner {
     return { ...newEnvelope('command', iat, id), transactionId, seal: signSeal(this.ed, this.key, this.kid, lockerId, claims) };
   }
 
-  auditAck(lockerId: string, dbEpoch: string, contiguousSeq: number, alsoSeqs: readonly number[], id?: string, extra: { conflictAt?: number; contiguousHash?: string } = {}): AuditAckMessage {
+  auditAck(lockerId: string, dbEpoch: string, contiguousSeq: number, alsoSeqs: readonly number[], id?: string, extra: { conflictAt?: number; contiguousHash?: string; alsoHashes?: readonly string[] } = {}): AuditAckMessage {
     const iat = Math.floor(this.now());
     const claims = AuditAckClaims.parse({ typ: 'audit-ack', lockerId, dbEpoch, contiguousSeq, alsoSeqs: [...alsoSeqs], ...extra, iat });
     return { ...newEnvelope('audit-ack', iat, id), seal: signSeal(this.ed, this.key, this.kid, lockerId, claims) };
