@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js';
 import { foldHistory } from './core/tracking-fold.js';
 import { etaFor, type EtaFor } from './eta-seam.js';
 import { readModelRow, trackViewOf } from './read-model.js';
+import { noHistoryFindings } from './rebuild-no-history.js';
 import { foldEventOf } from './tracking-applier.js';
 import type { StoredProjection } from './tracking-store.js';
 
@@ -75,11 +76,26 @@ async function readStored(read: () => Promise<StoredProjection | undefined>): Pr
 const flagKeys = (flags: ReadonlyArray<{ hash: string; from: string | null; to: string; eventTime: number | string }>): string[] =>
   flags.map((f) => `${f.hash} ${f.from ?? '-'}→${f.to} @${String(Number(f.eventTime))}`).sort();
 
+/** A number without history (checked under its lock): what its empty fold disagrees with, repaired when writing. */
+async function repairWithoutHistory(store: Store, tn: string, stored: StoredRead, write: boolean, now: number): Promise<RebuildDifference[]> {
+  const storedRead = await store.tracking.readModel(tn);
+  const storedDoc = storedRead === undefined ? undefined : withoutEta(storedRead.docJson);
+  const r = noHistoryFindings(tn, stored, storedDoc, flagKeys(await store.tracking.flags(tn)));
+  if (write) {
+    if (r.rebuiltProjection !== undefined) await store.tracking.saveProjection(r.rebuiltProjection, now);
+    if (r.dropReadModel) await store.tracking.deleteReadModel(tn);
+    if (r.dropFlags) await store.tracking.replaceFlags(tn, [], now);
+  }
+  return r.found.map((f) => ({ trackingNumber: tn, ...f }));
+}
+
 export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o: RebuildOptions): Promise<RebuildReport> {
   const differences: RebuildDifference[] = [];
   let numbers = 0;
   for (let after: string | undefined; ; ) {
-    const page = await store.tracking.historyNumbers(after, o.pageSize ?? 500);
+    // Every number with any row, not only those with history: a derived row no history
+    // backs is a difference too (rebuild-no-history.ts).
+    const page = await store.tracking.trackedNumbers(after, o.pageSize ?? 500);
     for (const tn of page) {
       numbers++;
       // Collected per committed transaction: a retried one must not report twice.
@@ -93,6 +109,7 @@ export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o
         // A corrupt row is locked all the same: the statement ran before its text was read.
         const stored: StoredRead = o.write || exists ? await readStored(() => store.tracking.lockProjection(tn, hint, clock.now())) : { ok: true, value: undefined };
         const history = await store.tracking.history(tn);
+        if (history.length === 0) return repairWithoutHistory(store, tn, stored, o.write, clock.now());
         const carrier = history[0]?.event.carrier ?? '';
         const { projection, flags } = foldHistory(tn, carrier, history.map(foldEventOf));
         const found: RebuildDifference[] = [];

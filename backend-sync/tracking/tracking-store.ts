@@ -134,6 +134,8 @@ export interface TrackingRepository {
   history(trackingNumber: string): Promise<HistoryRow[]>;
   /** Tracking numbers with history, in order, after `after` (keyset pagination). */
   historyNumbers(after: string | undefined, limit: number): Promise<string[]>;
+  /** Tracking numbers with history or any derived row (projection, read model, review flag), in order, after `after`. */
+  trackedNumbers(after: string | undefined, limit: number): Promise<string[]>;
   /**
    * The projection row, created empty if absent and LOCKED until the caller's transaction
    * ends (PostgreSQL FOR UPDATE): instances applying events of one tracking number serialise here.
@@ -152,6 +154,8 @@ export interface TrackingRepository {
   saveProjection(p: TrackingProjection, now: number): Promise<void>;
   putReadModel(trackingNumber: string, row: ReadModelRow, now: number): Promise<void>;
   readModel(trackingNumber: string): Promise<ReadModelRow | undefined>;
+  /** Removes a read model no history backs (the rebuild's repair). */
+  deleteReadModel(trackingNumber: string): Promise<void>;
   /** Insert-if-absent per hash. */
   addFlags(trackingNumber: string, flags: readonly Flag[], now: number): Promise<void>;
   /** The review rows of one number become exactly `flags` (after a re-fold). */

@@ -150,6 +150,15 @@ const timelines = sqlPer({
   postgres: `SELECT tracking_number, status, event_time FROM tracking_history WHERE tracking_number IN (SELECT json_array_elements_text(?::json)) AND hash NOT LIKE '%~p%'`,
 });
 const historyNumbers = sql(`SELECT DISTINCT tracking_number FROM tracking_history WHERE tracking_number > ? ORDER BY tracking_number LIMIT ?`);
+// Every table that holds a row per number: a derived row whose number has no history must
+// be found too (the rebuild removes it). Each arm reads at most one page along its primary
+// key or its index on the number, so a page costs the same however far the walk is.
+const numbersAfter = (table: string): string =>
+  `SELECT tracking_number FROM (SELECT DISTINCT tracking_number FROM ${table} WHERE tracking_number > @after ORDER BY tracking_number LIMIT @limit) AS ${table}_page`;
+const trackedNumbers = sql(
+  `SELECT tracking_number FROM (${['tracking_history', 'tracking_state', 'tracking_read', 'tracking_review'].map(numbersAfter).join(' UNION ')}) AS n
+   ORDER BY tracking_number LIMIT @limit`,
+);
 
 const ensureState = sql(
   `INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at) VALUES (@tn, @carrier, NULL, @state, 0, @now)
@@ -201,6 +210,7 @@ const putRead = sql(
    ON CONFLICT (tracking_number) DO UPDATE SET doc_json = excluded.doc_json, etag = excluded.etag, updated_at = excluded.updated_at`,
 );
 const getRead = sql(`SELECT doc_json, etag FROM tracking_read WHERE tracking_number = ?`);
+const deleteRead = sql(`DELETE FROM tracking_read WHERE tracking_number = ?`);
 
 const addFlag = sql(
   `INSERT INTO tracking_review (hash, tracking_number, from_status, to_status, event_time, reason, flagged_at) VALUES (@hash, @tn, @from, @to, @eventTime, @reason, @now)
@@ -396,6 +406,10 @@ export class SqlTrackingRepository implements TrackingRepository {
     return (await this.x.all<{ tracking_number: string }>(historyNumbers, [after ?? '', limit])).map((r) => r.tracking_number);
   }
 
+  async trackedNumbers(after: string | undefined, limit: number): Promise<string[]> {
+    return (await this.x.all<{ tracking_number: string }>(trackedNumbers, { after: after ?? '', limit })).map((r) => r.tracking_number);
+  }
+
   private stored(r: { state_json: string; version: number }, tn: string): StoredProjection {
     return { projection: readJson(TrackingProjection, r.state_json, { table: 'tracking_state', column: 'state_json', key: { trackingNumber: tn } }), version: r.version };
   }
@@ -456,6 +470,10 @@ export class SqlTrackingRepository implements TrackingRepository {
   async readModel(trackingNumber: string): Promise<ReadModelRow | undefined> {
     const r = await this.x.one<{ doc_json: string; etag: string }>(getRead, [trackingNumber]);
     return r === undefined ? undefined : { docJson: r.doc_json, etag: r.etag };
+  }
+
+  async deleteReadModel(trackingNumber: string): Promise<void> {
+    await this.x.run(deleteRead, [trackingNumber]);
   }
 
   async addFlags(trackingNumber: string, flags: readonly Flag[], now: number): Promise<void> {
