@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
 import type { Actor, OrderTransitions } from './order-transitions.js';
 import { queueRefund } from './refunds.js';
 import type { ShipmentService } from './shipment-service.js';
-import { TrackingNumber, type TrackingIntake } from '../tracking/tracking-event.js';
+import { TrackingNumber, lockerEventId, type TrackingIntake } from '../tracking/tracking-event.js';
 import { linesCents } from './lines-cents.js';
 
 // What happens to a parcel at the locker: deposit, pickup, expiry, return drop-off and
@@ -82,7 +82,7 @@ export class ParcelEvents {
       this.log.warn({ shipmentId: s.id }, 'tracking.locker_event_skipped');
       return;
     }
-    const event = { trackingNumber: s.trackingNumber, carrier: s.carrier, carrierEventId: `locker:${step}:${s.id}`, status, carrierStatus: `locker.${step}`, eventTime: at, lockerId, ...(compartmentId === undefined ? {} : { compartmentId }), ...(reason === undefined ? {} : { carrierReason: reason }) };
+    const event = { trackingNumber: s.trackingNumber, carrier: s.carrier, carrierEventId: lockerEventId(step, s.id), status, carrierStatus: `locker.${step}`, eventTime: at, lockerId, ...(compartmentId === undefined ? {} : { compartmentId }), ...(reason === undefined ? {} : { carrierReason: reason }) };
     try {
       await tracking.accept({ source: 'locker', body: JSON.stringify({ shipmentId: s.id, step, lockerId, compartmentId, at }), receivedAt: this.d.clock.now() }, [event]);
     } catch (err) {

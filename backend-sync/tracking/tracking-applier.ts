@@ -460,18 +460,23 @@ export class TrackingApplier {
 
   private async deadLetterAll(rows: readonly InboxRow[], err: unknown, tally: TrackingTally): Promise<void> {
     const reason = `apply failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+    const deadLetterIds: string[] = [];
     for (const r of rows) {
-      await this.d.store.tracking.deadLetter({ id: newTrackingId('tdl'), source: r.source, body: asBatch(r.eventJson), reason, receivedAt: r.receivedAt });
+      const id = newTrackingId('tdl');
+      deadLetterIds.push(id);
+      await this.d.store.tracking.deadLetter({ id, source: r.source, body: asBatch(r.eventJson), reason, receivedAt: r.receivedAt });
     }
     tally.count('dead_lettered', rows.length);
-    this.log.error({ trackingNumber: rows[0]?.trackingNumber, events: rows.length, err }, 'tracking.apply_dead_lettered');
+    // The ids are what an operator replays once the cause is fixed (POST /admin/tracking/dead-letters/:id/replay).
+    this.log.error({ trackingNumber: rows[0]?.trackingNumber, events: rows.length, deadLetterIds, err }, 'tracking.apply_dead_lettered');
   }
 }
 
 
 /**
  * A dead event's body as a canonical batch, `{"events":[…]}`: once its cause is fixed, an
- * operator resends it as it is through POST /tracking/events. Text that is no JSON is kept as it was.
+ * operator replays it under its stored source (POST /admin/tracking/dead-letters/:id/replay,
+ * tracking/dead-letter-replay.ts). Text that is no JSON is kept as it was.
  */
 function asBatch(eventJson: string): string {
   try {

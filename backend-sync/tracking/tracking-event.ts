@@ -83,6 +83,15 @@ export const CanonicalTrackingEvent = z
   .strict();
 export type CanonicalTrackingEvent = z.infer<typeof CanonicalTrackingEvent>;
 
+/**
+ * Our lockers' events carry `locker:<step>:<shipmentId>` as their event id (orders/parcel-events.ts):
+ * their dedupe identity. Only the lockers and a replay of their dead letters may use it; a
+ * caller of POST /tracking/events holding one is refused, so it cannot take a door event's
+ * identity (which would make the real one a duplicate) or pass a carrier scan off as one.
+ */
+export const LOCKER_EVENT_ID_PREFIX = 'locker:';
+export const lockerEventId = (step: string, shipmentId: string): string => `${LOCKER_EVENT_ID_PREFIX}${step}:${shipmentId}`;
+
 /** Our own webhook format (`POST /tracking/events`): a batch of canonical events. */
 export const CanonicalTrackingBatch = z.object({ events: z.array(CanonicalTrackingEvent).min(1).max(1000) }).strict();
 export type CanonicalTrackingBatch = z.infer<typeof CanonicalTrackingBatch>;

@@ -103,6 +103,12 @@ export interface TrackingRepository {
   deleteInbox(seqs: readonly number[]): Promise<void>;
   deadLetter(d: DeadLetterRow): Promise<void>;
   deadLetters(): Promise<DeadLetterRow[]>;
+  /**
+   * Removes one dead letter and returns it (undefined when there is none by that id): a
+   * replay takes it inside its transaction, so a replay that fails leaves it in place and
+   * two replays at once cannot both take it.
+   */
+  takeDeadLetter(id: string): Promise<DeadLetterRow | undefined>;
   /** Which of `keys` exist in the dedupe table. */
   existingKeys(keys: readonly string[]): Promise<Set<string>>;
   /** Which of these normalised hashes the history holds (the third dedupe level). */

@@ -2,6 +2,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { reloadSigningKeys } from '../../codes/key-reload.js';
 import { revokeSigningKey } from '../../codes/key-revocation.js';
+import { replayDeadLetter } from '../../tracking/dead-letter-replay.js';
+import { TrackingSource } from '../../tracking/tracking-event.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
@@ -60,6 +62,23 @@ export function adminRoutes(app: App, d: AppDeps): void {
       },
     },
     async (req) => ({ kid: req.params.kid, ...(await revokeSigningKey(req.params.kid, { store: d.store, keys: d.keys, tokens: d.tokens, codeSets: d.codeSets, clock: d.clock, logger: d.logger })) }),
+  );
+  r.post(
+    '/admin/tracking/dead-letters/:deadLetterId/replay',
+    {
+      schema: {
+        tags: ['admin', 'tracking'],
+        summary: 'Resend a dead-lettered batch of tracking events through the intake under its original source (a locker event stays a locker event); the dead letter is removed',
+        params: z.object({ deadLetterId: z.string().regex(/^tdl_[A-Za-z0-9_-]{1,64}$/) }),
+        response: { 202: z.object({ deadLetterId: z.string(), source: TrackingSource, payloadId: z.string(), received: z.number().int() }), ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const receipt = await replayDeadLetter({ store: d.store, intake: d.tracking.intake, logger: d.logger, now: () => d.clock.now() }, req.params.deadLetterId);
+      void d.tracking.applier.kick();
+      reply.code(202);
+      return receipt;
+    },
   );
   r.post(
     '/admin/keys/reload',

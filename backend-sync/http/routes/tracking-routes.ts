@@ -5,7 +5,7 @@ import { BackendError } from '../../shared/errors.js';
 import { TrackView, etaPassed, readModelRow, trackViewOf } from '../../tracking/read-model.js';
 import { etaFor, type EtaWindow } from '../../tracking/eta-seam.js';
 import type { ReadModelRow } from '../../tracking/tracking-store.js';
-import { CanonicalTrackingBatch, TrackingNumber } from '../../tracking/tracking-event.js';
+import { CanonicalTrackingBatch, LOCKER_EVENT_ID_PREFIX, TrackingNumber } from '../../tracking/tracking-event.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
@@ -94,6 +94,11 @@ export function trackingRoutes(app: App, d: AppDeps): void {
           const { deadLetterId } = await d.tracking.intake.deadLetter(payload, reason);
           throw new BackendError('INVALID_INPUT', reason, { deadLetterId });
         }
+        // A locker's event id here would be a carrier speaking for our doors: refused, not
+        // dead-lettered (nothing to fix and resend). A locker event's own dead letter is
+        // resent through POST /admin/tracking/dead-letters/:deadLetterId/replay.
+        const posing = req.body.events.find((e) => e.carrierEventId?.startsWith(LOCKER_EVENT_ID_PREFIX) === true);
+        if (posing !== undefined) throw new BackendError('FORBIDDEN', 'locker event ids are reserved for our lockers (replay a locker dead letter through POST /admin/tracking/dead-letters/{deadLetterId}/replay)', { carrierEventId: posing.carrierEventId });
         const receipt = await d.tracking.intake.accept(payload, req.body.events);
         void d.tracking.applier.kick();
         reply.code(202);

@@ -76,6 +76,7 @@ const deleteInbox = sqlPer({
 
 const insertDeadLetter = sql(`INSERT INTO tracking_dead_letters (id, source, body, reason, received_at) VALUES (@id, @source, @body, @reason, @receivedAt)`);
 const deadLetters = sql(`SELECT id, source, body, reason, received_at FROM tracking_dead_letters ORDER BY received_at, id`);
+const takeDeadLetter = sql(`DELETE FROM tracking_dead_letters WHERE id = @id RETURNING id, source, body, reason, received_at`);
 
 const KEY_LIST = { sqlite: `SELECT value FROM json_each(?)`, postgres: `SELECT json_array_elements_text(?::json)` };
 const existingKeys = sqlPer({
@@ -336,6 +337,11 @@ export class SqlTrackingRepository implements TrackingRepository {
   async deadLetters(): Promise<DeadLetterRow[]> {
     const rows = await this.x.all<{ id: string; source: string; body: string; reason: string; received_at: number }>(deadLetters);
     return rows.map((r) => ({ id: r.id, source: StoredSource.parse(r.source), body: r.body, reason: r.reason, receivedAt: r.received_at }));
+  }
+
+  async takeDeadLetter(id: string): Promise<DeadLetterRow | undefined> {
+    const [r] = await this.x.all<{ id: string; source: string; body: string; reason: string; received_at: number }>(takeDeadLetter, { id });
+    return r === undefined ? undefined : { id: r.id, source: StoredSource.parse(r.source), body: r.body, reason: r.reason, receivedAt: r.received_at };
   }
 
   async existingKeys(keys: readonly string[]): Promise<Set<string>> {
