@@ -1,7 +1,8 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
-import { dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
+import { pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
 import type { PlaceOrderRequest } from './order-schemas.js';
+import { twoInstancesSharingPayments } from '../testing/two-instances.js';
 
 // A provider answers a repeated idempotency key with its first answer, a decline included
 // (as the simulated one and real ones do). A declined capture must not hold the order's
@@ -135,24 +136,12 @@ describe.each(engines)('a declined capture on %s', (engine) => {
 const pgRuns = await pgSuitesRun('capture after a decline on two instances');
 
 describe.skipIf(!pgRuns)('a declined capture on two instances (PostgreSQL)', () => {
+  const instances = twoInstancesSharingPayments();
   let a: BackendFixture;
   let b: BackendFixture;
-  const schemas: string[] = [];
-  afterAll(async () => {
-    for (const s of schemas) await dropSchema(s);
-  });
-  beforeEach(async () => {
-    const schema = freshSchemaName();
-    schemas.push(schema);
-    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
-    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir, clock: a.clock });
-    // One provider for the deployment.
-    b.payments.capture = (req) => a.payments.capture(req);
-    b.payments.refund = (req) => a.payments.refund(req);
-  });
-  afterEach(async () => {
-    await b.close();
-    await a.close();
+  beforeEach(() => {
+    a = instances.a();
+    b = instances.b();
   });
 
   it('both instances see the decline, the next attempt on either captures once', async () => {

@@ -1,7 +1,8 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
-import { dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
+import { pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
 import type { PlaceOrderRequest } from './order-schemas.js';
+import { twoInstancesSharingPayments } from '../testing/two-instances.js';
 
 // A capture whose answer was lost may have taken the money. An order cancelled (whole or
 // line by line) before anyone learnt the answer must not keep it: the capture is asked
@@ -122,24 +123,12 @@ describe.each(engines)('a cancellation after a capture whose answer was lost, on
 const runs = await pgSuitesRun('capture lost, then cancelled on two instances');
 
 describe.skipIf(!runs)('two instances resolving a lost capture of a cancelled order (PostgreSQL)', () => {
+  const instances = twoInstancesSharingPayments();
   let a: BackendFixture;
   let b: BackendFixture;
-  const schemas: string[] = [];
-  afterAll(async () => {
-    for (const s of schemas) await dropSchema(s);
-  });
-  beforeEach(async () => {
-    const schema = freshSchemaName();
-    schemas.push(schema);
-    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
-    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir, clock: a.clock });
-    // One provider for the deployment.
-    b.payments.capture = (req) => a.payments.capture(req);
-    b.payments.refund = (req) => a.payments.refund(req);
-  });
-  afterEach(async () => {
-    await b.close();
-    await a.close();
+  beforeEach(() => {
+    a = instances.a();
+    b = instances.b();
   });
 
   it('refunds the captured money once when both cancel and both sweep at the same time', async () => {

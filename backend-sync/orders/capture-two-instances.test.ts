@@ -1,31 +1,20 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
-import { dropSchema, freshSchemaName, pgSuitesRun } from '../testing/pg-test-db.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { BackendFixture } from '../testing/backend-fixture.js';
+import { pgSuitesRun } from '../testing/pg-test-db.js';
 import type { PlaceOrderRequest } from './order-schemas.js';
+import { twoInstancesSharingPayments } from '../testing/two-instances.js';
 
 // Two instances on one PostgreSQL schema sharing one payment provider (as a real deployment
 // does): instance A confirms, instance B cancels a line and confirms too.
 const runs = await pgSuitesRun('capture on two instances');
 
 describe.skipIf(!runs)('two instances confirming around a line cancel (PostgreSQL)', () => {
+  const instances = twoInstancesSharingPayments();
   let a: BackendFixture;
   let b: BackendFixture;
-  const schemas: string[] = [];
-  afterAll(async () => {
-    for (const s of schemas) await dropSchema(s);
-  });
-  beforeEach(async () => {
-    const schema = freshSchemaName();
-    schemas.push(schema);
-    a = await makeBackend({ engine: 'postgres', pgSchema: schema });
-    b = await makeBackend({ engine: 'postgres', pgSchema: schema, dir: a.dir, clock: a.clock });
-    // One provider for the deployment.
-    b.payments.capture = (req) => a.payments.capture(req);
-    b.payments.refund = (req) => a.payments.refund(req);
-  });
-  afterEach(async () => {
-    await b.close();
-    await a.close();
+  beforeEach(() => {
+    a = instances.a();
+    b = instances.b();
   });
 
   const order: PlaceOrderRequest = {
