@@ -42,6 +42,8 @@ export const routeRoles: Readonly<Record<string, readonly Role[]>> = {
   'POST /admin/keys/:kid/revocation': [A],
   'POST /admin/keys/reload': [A],
   'GET /admin/refunds': [A],
+  'GET /admin/tracking/dead-letters': [A],
+  'GET /admin/tracking/dead-letters/:deadLetterId': [A],
   'POST /admin/tracking/dead-letters/:deadLetterId/replay': [A],
   'POST /admin/refunds/:refundId/retry': [A],
 };

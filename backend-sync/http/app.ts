@@ -10,6 +10,7 @@ import { installErrorHandler } from './error-handler.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { commandRoutes } from './routes/command-routes.js';
 import { customerOrderRoutes } from './routes/customer-order-routes.js';
+import { deadLetterRoutes } from './routes/dead-letter-routes.js';
 import { lockerRoutes } from './routes/locker-routes.js';
 import { orderRoutes } from './routes/order-routes.js';
 import { refundRoutes } from './routes/refund-routes.js';
@@ -89,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   trackingRoutes(app, deps);
   commandRoutes(app, deps);
   adminRoutes(app, deps);
+  deadLetterRoutes(app, deps);
   refundRoutes(app, deps);
   await app.register(trackingWebhookRoutes(deps));
   await app.ready();

@@ -74,6 +74,30 @@ export interface DeadLetterRow {
   receivedAt: number;
 }
 
+/** A dead letter as listed: its body only as a bounded preview and its size (a body may be megabytes). */
+export interface DeadLetterSummary {
+  id: string;
+  source: TrackingSource;
+  reason: string;
+  receivedAt: number;
+  /** The stored body's size in UTF-8 bytes. */
+  bodyBytes: number;
+  /** The body's first `previewChars` characters (all of it when shorter). */
+  preview: string;
+}
+
+export interface DeadLetterQuery {
+  source?: TrackingSource | undefined;
+  /** received_at >= from */
+  from?: number | undefined;
+  /** received_at < to */
+  to?: number | undefined;
+  /** Keyset: dead letters strictly older than this (receivedAt, id). */
+  after?: { receivedAt: number; id: string } | undefined;
+  limit: number;
+  previewChars: number;
+}
+
 export interface ReadModelRow {
   docJson: string;
   etag: string;
@@ -103,6 +127,10 @@ export interface TrackingRepository {
   deleteInbox(seqs: readonly number[]): Promise<void>;
   deadLetter(d: DeadLetterRow): Promise<void>;
   deadLetters(): Promise<DeadLetterRow[]>;
+  /** One page of dead letters, newest first (receivedAt, then id, descending): tracking/dead-letter-list.ts. */
+  listDeadLetters(q: DeadLetterQuery): Promise<DeadLetterSummary[]>;
+  /** One dead letter with its whole body, left in place (undefined when there is none by that id). */
+  getDeadLetter(id: string): Promise<DeadLetterRow | undefined>;
   /**
    * Removes one dead letter and returns it (undefined when there is none by that id): a
    * replay takes it inside its transaction, so a replay that fails leaves it in place and

@@ -6,7 +6,7 @@ import { openTestExecutor } from '../../testing/test-executor.js';
 import { testEngines } from '../../testing/pg-test-db.js';
 import { emptyProjection } from '../../tracking/core/tracking-fold.js';
 import type { CanonicalTrackingEvent } from '../../tracking/tracking-event.js';
-import type { InboxRow } from '../../tracking/tracking-store.js';
+import type { DeadLetterQuery, InboxRow } from '../../tracking/tracking-store.js';
 import type { SqlExecutor } from '../sql/sql-executor.js';
 import { sql } from '../sql/sql-text.js';
 import { SqlTrackingRepository } from '../sql/tracking-repository.js';
@@ -247,6 +247,27 @@ describe.each(engines)('TrackingRepository on %s', (engine) => {
   it('keeps dead letters with their reason', async () => {
     await repo.deadLetter({ id: 'd1', source: 'canonical', body: '{bad', reason: 'not JSON', receivedAt: T });
     expect(await repo.deadLetters()).toEqual([{ id: 'd1', source: 'canonical', body: '{bad', reason: 'not JSON', receivedAt: T }]);
+  });
+
+  it('lists dead letters newest first with the body cut to a preview and sized in bytes, and reads one whole without taking it', async () => {
+    await repo.deadLetter({ id: 'd1', source: 'easypost', body: 'ééé-abc', reason: 'not JSON', receivedAt: T });
+    await repo.deadLetter({ id: 'd2', source: 'locker', body: '{"events":[]}', reason: 'apply failed', receivedAt: T + 10 });
+    await repo.deadLetter({ id: 'd3', source: 'easypost', body: '{}', reason: 'x', receivedAt: T + 10 });
+    const page = (q: Partial<DeadLetterQuery>) => repo.listDeadLetters({ limit: 10, previewChars: 4, ...q });
+    expect(await page({})).toEqual([
+      { id: 'd3', source: 'easypost', reason: 'x', receivedAt: T + 10, bodyBytes: 2, preview: '{}' },
+      { id: 'd2', source: 'locker', reason: 'apply failed', receivedAt: T + 10, bodyBytes: 13, preview: '{"ev' },
+      // Characters for the cut (never half a character), bytes for the size.
+      { id: 'd1', source: 'easypost', reason: 'not JSON', receivedAt: T, bodyBytes: 10, preview: 'ééé-' },
+    ]);
+    expect((await page({ after: { receivedAt: T + 10, id: 'd3' }, limit: 1 })).map((d) => d.id)).toEqual(['d2']);
+    expect((await page({ after: { receivedAt: T + 10, id: 'd2' } })).map((d) => d.id)).toEqual(['d1']);
+    expect((await page({ source: 'easypost' })).map((d) => d.id)).toEqual(['d3', 'd1']);
+    expect((await page({ from: T + 1 })).map((d) => d.id)).toEqual(['d3', 'd2']);
+    expect((await page({ to: T + 10 })).map((d) => d.id)).toEqual(['d1']);
+    expect(await repo.getDeadLetter('d1')).toEqual({ id: 'd1', source: 'easypost', body: 'ééé-abc', reason: 'not JSON', receivedAt: T });
+    expect(await repo.getDeadLetter('nope')).toBeUndefined();
+    expect((await repo.deadLetters()).map((d) => d.id)).toEqual(['d1', 'd2', 'd3']);
   });
 
   it('purges raw payloads and dead letters by age, oldest first, never a payload whose events wait in the inbox', async () => {

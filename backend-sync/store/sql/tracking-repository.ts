@@ -3,7 +3,7 @@ import type { Flag } from '../../tracking/core/tracking-fold.js';
 import { TrackingProjection, emptyProjection } from '../../tracking/core/tracking-fold.js';
 import { CanonicalTrackingEvent, TrackingSource, TrackingStatus } from '../../tracking/tracking-event.js';
 import type { CompositeProbe } from '../../tracking/core/event-identity.js';
-import type { DeadLetterRow, HistoryEntry, HistoryRow, InboxClaim, InboxEntry, InboxRow, ReadModelRow, ReviewRow, StoredProjection, TrackingRepository } from '../../tracking/tracking-store.js';
+import type { DeadLetterQuery, DeadLetterRow, DeadLetterSummary, HistoryEntry, HistoryRow, InboxClaim, InboxEntry, InboxRow, ReadModelRow, ReviewRow, StoredProjection, TrackingRepository } from '../../tracking/tracking-store.js';
 import { readJson } from './json-column.js';
 import type { SqlExecutor } from './sql-executor.js';
 import { sql, sqlPer } from './sql-text.js';
@@ -76,6 +76,22 @@ const deleteInbox = sqlPer({
 
 const insertDeadLetter = sql(`INSERT INTO tracking_dead_letters (id, source, body, reason, received_at) VALUES (@id, @source, @body, @reason, @receivedAt)`);
 const deadLetters = sql(`SELECT id, source, body, reason, received_at FROM tracking_dead_letters ORDER BY received_at, id`);
+// The list reads no whole body: the size and a preview are cut in SQL (a dead letter may be a
+// provider's megabyte payload). SQLite's length() of TEXT counts characters, hence the BLOB cast
+// for bytes. received_at is walked newest first through tracking_dead_letters_by_age; the id
+// breaks ties among letters received in the same millisecond, so a page boundary never
+// repeats or skips one.
+const DEAD_LETTER_PAGE_WHERE = `WHERE (@hasSource = 0 OR source = @source)
+     AND (@hasFrom = 0 OR received_at >= @from)
+     AND (@hasTo = 0 OR received_at < @to)
+     AND (@hasAfter = 0 OR received_at < @afterAt OR (received_at = @afterAt AND id < @afterId))
+   ORDER BY received_at DESC, id DESC
+   LIMIT @limit`;
+const listDeadLetters = sqlPer({
+  sqlite: `SELECT id, source, reason, received_at, length(CAST(body AS BLOB)) AS body_bytes, substr(body, 1, @previewChars) AS preview FROM tracking_dead_letters ${DEAD_LETTER_PAGE_WHERE}`,
+  postgres: `SELECT id, source, reason, received_at, octet_length(body) AS body_bytes, substr(body, 1, @previewChars) AS preview FROM tracking_dead_letters ${DEAD_LETTER_PAGE_WHERE}`,
+});
+const getDeadLetter = sql(`SELECT id, source, body, reason, received_at FROM tracking_dead_letters WHERE id = @id`);
 const takeDeadLetter = sql(`DELETE FROM tracking_dead_letters WHERE id = @id RETURNING id, source, body, reason, received_at`);
 
 const KEY_LIST = { sqlite: `SELECT value FROM json_each(?)`, postgres: `SELECT json_array_elements_text(?::json)` };
@@ -337,6 +353,28 @@ export class SqlTrackingRepository implements TrackingRepository {
   async deadLetters(): Promise<DeadLetterRow[]> {
     const rows = await this.x.all<{ id: string; source: string; body: string; reason: string; received_at: number }>(deadLetters);
     return rows.map((r) => ({ id: r.id, source: StoredSource.parse(r.source), body: r.body, reason: r.reason, receivedAt: r.received_at }));
+  }
+
+  async listDeadLetters(q: DeadLetterQuery): Promise<DeadLetterSummary[]> {
+    const rows = await this.x.all<{ id: string; source: string; reason: string; received_at: number | string; body_bytes: number | string; preview: string }>(listDeadLetters, {
+      hasSource: q.source === undefined ? 0 : 1,
+      source: q.source ?? '',
+      hasFrom: q.from === undefined ? 0 : 1,
+      from: q.from ?? 0,
+      hasTo: q.to === undefined ? 0 : 1,
+      to: q.to ?? 0,
+      hasAfter: q.after === undefined ? 0 : 1,
+      afterAt: q.after?.receivedAt ?? 0,
+      afterId: q.after?.id ?? '',
+      limit: q.limit,
+      previewChars: q.previewChars,
+    });
+    return rows.map((r) => ({ id: r.id, source: StoredSource.parse(r.source), reason: r.reason, receivedAt: Number(r.received_at), bodyBytes: Number(r.body_bytes), preview: r.preview }));
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetterRow | undefined> {
+    const r = await this.x.one<{ id: string; source: string; body: string; reason: string; received_at: number | string }>(getDeadLetter, { id });
+    return r === undefined ? undefined : { id: r.id, source: StoredSource.parse(r.source), body: r.body, reason: r.reason, receivedAt: Number(r.received_at) };
   }
 
   async takeDeadLetter(id: string): Promise<DeadLetterRow | undefined> {
