@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { hardwareConfigSchema } from '@locker/hal/index.js';
 import { dailyFailureBudgetFor } from './core/lockout-policy.js';
+import { DEFAULT_DOOR_FLAP, doorFlapConfigProblems } from './core/door-flap-guard.js';
 import { decodeBase64UrlStrict } from '@locker/contract/crypto/base64url.js';
 import { ed25519Kinds } from '@locker/contract/crypto/ed25519.js';
 import { DeviceError, isDeviceError } from './errors.js';
@@ -69,6 +70,26 @@ export const RetentionConfig = z
 export type RetentionConfig = z.infer<typeof RetentionConfig>;
 
 /**
+ * When a door sensor counts as flapping (core/door-flap-guard.ts; docs/operations.md "A door
+ * jams"): only unexplained changes count. Defaults are the values the guard shipped with,
+ * plus a minute-long window for sensors that toggle every few seconds.
+ */
+export const DoorFlapConfig = z
+  .object({
+    // Counts have no lower bound here: doorFlapConfigProblems says why fewer than 2 is wrong.
+    edges: z.number().int().max(1_000).default(DEFAULT_DOOR_FLAP.edges),
+    windowMs: ms(100, 600_000).default(DEFAULT_DOOR_FLAP.windowMs),
+    quietMs: ms(100, 3_600_000).default(DEFAULT_DOOR_FLAP.quietMs),
+    slowEdges: z.number().int().max(1_000).default(DEFAULT_DOOR_FLAP.slowEdges),
+    slowWindowMs: ms(100, 3_600_000).default(DEFAULT_DOOR_FLAP.slowWindowMs),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const p of doorFlapConfigProblems(c)) ctx.addIssue({ code: 'custom', path: [p.key], message: p.message });
+  });
+export type DoorFlapConfig = z.infer<typeof DoorFlapConfig>;
+
+/**
  * A backend public key trusted from install on (the registration bundle's keyring): the
  * bootstrap keyring. Code batches maintain the keyring after that; a kid they revoke stays
  * revoked whatever this file says (sync/contract/tokens/bootstrap-keyring.ts).
@@ -100,6 +121,8 @@ export const DeviceConfig = z
     retention: RetentionConfig.prefault({}),
     /** Consecutive door failures (jam, relay fault, dead sensor) before out of service. */
     doorFailuresBeforeOutOfService: z.number().int().min(1).max(20).default(3),
+    /** When a door sensor that keeps changing by itself is reported once as faulty. */
+    doorFlap: DoorFlapConfig.prefault({}),
     clock: z
       .object({ toleranceMs: ms(1_000, 86_400_000).default(120_000), tickMs: ms(1_000, 3_600_000).default(10_000) })
       .strict()

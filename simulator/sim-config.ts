@@ -79,7 +79,7 @@ export const simLockerConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /**
      * Device config fields for the runtime (codeLength, timeouts, lockout, clock,
-     * doorFailuresBeforeOutOfService), exactly as in a board's config file; the simulator
+     * doorFailuresBeforeOutOfService, doorFlap), exactly as in a board's config file; the simulator
      * sets identity, paths, hardware and sync itself. Validated by the
      * device's own schema (device/config.ts) so the simulator never drifts from it.
      */

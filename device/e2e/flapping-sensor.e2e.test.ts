@@ -76,4 +76,41 @@ describe('a flapping door sensor', () => {
     await h.advance(100);
     expect(records('priority', 'A01').slice(before).map((r) => r.type)).toEqual(['door.uncommanded-open']);
   });
+
+  it('reports a sensor toggling every 2.5 s once (the minute-long window), not as an uncommanded open every 5 s', async () => {
+    h = new Harness();
+    await h.start();
+    await flap('A01', 20, 2_500);
+
+    const priority = records('priority', 'A01');
+    // Changes 1 to 7 passed (opens 1, 3, 5 and 7); the 8th within a minute is the fault.
+    expect(priority.filter((r) => r.type === 'door.uncommanded-open')).toHaveLength(4);
+    expect(priority.filter((r) => r.type === 'door.sensor-unknown')).toEqual([
+      { type: 'door.sensor-unknown', data: { compartmentId: 'A01', pulsed: false, flapEdges: 8, flapWindowMs: 60_000 } },
+    ]);
+
+    // Once still for the quiet period it is trusted again: a real forced open is reported at once.
+    await h.advance(10_000);
+    const before = records('priority', 'A01').length;
+    h.control.injectFault('A01', 'forced-open');
+    await h.advance(100);
+    expect(records('priority', 'A01').slice(before).map((r) => r.type)).toEqual(['door.uncommanded-open']);
+  });
+
+  it('takes its thresholds from the device config', async () => {
+    h = new Harness({ config: { doorFlap: { edges: 4, windowMs: 2_000, quietMs: 3_000, slowWindowMs: 20_000 } } });
+    await h.start();
+    await flap('A01', 10, 100);
+    const priority = records('priority', 'A01');
+    expect(priority.filter((r) => r.type === 'door.uncommanded-open')).toHaveLength(2);
+    expect(priority.filter((r) => r.type === 'door.sensor-unknown')).toEqual([
+      { type: 'door.sensor-unknown', data: { compartmentId: 'A01', pulsed: false, flapEdges: 4, flapWindowMs: 2_000 } },
+    ]);
+    // Settled after 3 s, not the default 10 s.
+    await h.advance(3_000);
+    const before = priority.length;
+    h.control.injectFault('A01', 'forced-open');
+    await h.advance(100);
+    expect(records('priority', 'A01').slice(before).map((r) => r.type)).toEqual(['door.uncommanded-open']);
+  });
 });

@@ -88,6 +88,7 @@ export class LockerRuntime {
         leftOpenRepeatMs: config.timeouts.leftOpenRepeatMs,
         pulseMs: config.timeouts.pulseMs,
         failuresBeforeOutOfService: config.doorFailuresBeforeOutOfService,
+        flap: config.doorFlap,
       },
       ...(deps.beforePulse === undefined ? {} : { beforePulse: deps.beforePulse }),
       ...(deps.openStep === undefined ? {} : { openStep: deps.openStep }),

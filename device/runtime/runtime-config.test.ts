@@ -28,6 +28,13 @@ describe('device config', () => {
     expect(config.crypto).toBe('node-crypto');
     expect(config.timeouts.keypadIdleMs).toBe(15_000);
     expect(config.lockout).toMatchObject({ freeAttempts: 3, maxLiveCodes: 200, targetDailyProbability: 1e-4 });
+    // The flap guard's thresholds as they were when they were constants, plus the slow window.
+    expect(config.doorFlap).toEqual({ edges: 6, windowMs: 5_000, quietMs: 10_000, slowEdges: 8, slowWindowMs: 60_000 });
+  });
+
+  it('hands the door flap thresholds to the runtime, filling the ones left out', () => {
+    const config = parseDeviceConfig({ ...base, doorFlap: { edges: 4, slowWindowMs: 30_000 } });
+    expect(runtimeConfigFrom(config, new Uint8Array(16)).doorFlap).toEqual({ edges: 4, windowMs: 5_000, quietMs: 10_000, slowEdges: 8, slowWindowMs: 30_000 });
   });
 
   it('derives a 50-failure daily budget for 8-digit codes', () => {
@@ -41,6 +48,12 @@ describe('device config', () => {
     { name: 'refuses duplicate compartment ids', input: { ...base, compartments: [{ id: 'A01', size: 'M' }, { id: 'A01', size: 'L' }] }, message: /unique/ },
     { name: 'refuses unknown keys', input: { ...base, pin: '1234' }, message: /Unrecognized key/ },
     { name: 'refuses an unknown crypto adapter', input: { ...base, crypto: 'openssl' }, message: /crypto/ },
+    { name: 'refuses a flap guard counting fewer than 2 edges', input: { ...base, doorFlap: { edges: 1 } }, message: /doorFlap\.edges: must be at least 2/ },
+    { name: 'refuses a slow flap window counting fewer than 2 edges', input: { ...base, doorFlap: { slowEdges: 0 } }, message: /doorFlap\.slowEdges: must be at least 2/ },
+    { name: 'refuses a flap quiet period shorter than the window', input: { ...base, doorFlap: { windowMs: 5_000, quietMs: 2_000 } }, message: /doorFlap\.quietMs: must be at least windowMs \(5000\)/ },
+    { name: 'refuses a slow flap window shorter than the fast one', input: { ...base, doorFlap: { slowWindowMs: 3_000 } }, message: /doorFlap\.slowWindowMs: must be at least windowMs/ },
+    { name: 'refuses a quiet period a slowly flapping sensor would settle in', input: { ...base, doorFlap: { slowEdges: 3 } }, message: /doorFlap\.quietMs: must be at least slowWindowMs \/ \(slowEdges - 1\) \(30000\)/ },
+    { name: 'refuses unknown flap guard keys', input: { ...base, doorFlap: { edge: 6 } }, message: /doorFlap: Unrecognized key.*"edge"/ },
   ];
   for (const c of invalid) {
     it(c.name, () => {

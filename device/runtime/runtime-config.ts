@@ -5,7 +5,7 @@ import type { KeyringRow } from '../store/runtime-store.js';
 // What the runtime needs from the device config: the parsed file minus what only the
 // composition root uses (paths, hardware, log level), plus the pepper read from its file.
 
-export type RuntimeConfig = Pick<DeviceConfig, 'lockerId' | 'compartments' | 'codeLength' | 'timeouts' | 'lockout' | 'doorFailuresBeforeOutOfService' | 'clock' | 'retention'> & {
+export type RuntimeConfig = Pick<DeviceConfig, 'lockerId' | 'compartments' | 'codeLength' | 'timeouts' | 'lockout' | 'doorFailuresBeforeOutOfService' | 'doorFlap' | 'clock' | 'retention'> & {
   codePepper: Uint8Array;
   /** Bootstrap keyring from the config file (`trustedKeys`), merged under the store's rows. */
   trustedKeys?: readonly KeyringRow[];
@@ -19,6 +19,7 @@ export function runtimeConfigFrom(config: DeviceConfig, codePepper: Uint8Array):
     timeouts: config.timeouts,
     lockout: config.lockout,
     doorFailuresBeforeOutOfService: config.doorFailuresBeforeOutOfService,
+    doorFlap: config.doorFlap,
     clock: config.clock,
     retention: config.retention,
     codePepper,
