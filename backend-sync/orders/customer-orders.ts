@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BackendError } from '../shared/errors.js';
+import { decodeKeysetCursor, decimalQuery, encodeKeysetCursor } from '../shared/keyset-page.js';
 import type { Store } from '../store/store.js';
 import { lookupKey } from './customer-key.js';
 import { orderStates } from './order-state-machine.js';
@@ -15,22 +15,18 @@ export const CustomerOrdersParams = z.object({
   customerId: z.string().min(1).max(254),
 });
 
-// Query values are text: digits only, so an empty field, a space or `0x10` is a 400 with
-// the reason (a coercion read '' as 0 and showed a customer "no orders").
-const decimal = (what: string) => z.string().regex(/^\d{1,15}$/, `${what}: digits only`).transform(Number);
-
 export const CustomerOrdersQuery = z
   .object({
     status: z.enum(orderStates).optional(),
     /** Epoch ms, inclusive. */
-    from: decimal('from (epoch milliseconds)').optional(),
+    from: decimalQuery('from (epoch milliseconds)').optional(),
     /** Epoch ms, exclusive. */
-    to: decimal('to (epoch milliseconds)').optional(),
+    to: decimalQuery('to (epoch milliseconds)').optional(),
     /** As the customer types it: spaces around it and letter case do not matter. */
     trackingNumber: z.string().trim().min(1).max(64).optional(),
     /** nextCursor of the previous page. */
     after: z.string().min(1).max(200).optional(),
-    limit: decimal('limit').pipe(z.number().int().min(1).max(100)).default(20).describe('orders per page, 1 to 100 (default 20)'),
+    limit: decimalQuery('limit').pipe(z.number().int().min(1).max(100)).default(20).describe('orders per page, 1 to 100 (default 20)'),
   })
   .strict()
   .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, { message: 'from must be before to', path: ['to'] });
@@ -54,23 +50,14 @@ export const CustomerOrderPage = z.object({
 });
 export type CustomerOrderPage = z.infer<typeof CustomerOrderPage>;
 
-/** Opaque to callers; inside, the last order's (createdAt, id). */
+/** A page's cursor: the last order's (createdAt, id). */
 export function encodeCursor(createdAt: number, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id]), 'utf8').toString('base64url');
+  return encodeKeysetCursor(createdAt, id);
 }
 
-const CursorShape = z.tuple([z.number().int().nonnegative(), z.string().min(1).max(64)]);
-
 export function decodeCursor(cursor: string): { createdAt: number; id: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const c = CursorShape.safeParse(parsed);
-  if (!c.success) throw new BackendError('INVALID_INPUT', 'after is not a cursor this API returned', { after: cursor.slice(0, 40) });
-  return { createdAt: c.data[0], id: c.data[1] };
+  const { at, id } = decodeKeysetCursor(cursor, 64);
+  return { createdAt: at, id };
 }
 
 export async function listCustomerOrders(store: Store, customerId: string, q: CustomerOrdersQuery): Promise<CustomerOrderPage> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BackendError } from '../shared/errors.js';
+import { decodeKeysetCursor, decimalQuery, encodeKeysetCursor } from '../shared/keyset-page.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { TrackingSource } from './tracking-event.js';
@@ -16,20 +17,16 @@ export const DEAD_LETTER_PREVIEW_CHARS = 200;
 /** Dead letter ids as the intake makes them (tracking-intake.ts: `tdl_…`). */
 export const DeadLetterId = z.string().regex(/^tdl_[A-Za-z0-9_-]{1,64}$/, 'deadLetterId: tdl_ followed by letters, digits, _ or -');
 
-// Query values are text: digits only, so an empty field, a space or `0x10` is a 400 with
-// the reason (as in orders/customer-orders.ts).
-const decimal = (what: string) => z.string().regex(/^\d{1,15}$/, `${what}: digits only`).transform(Number);
-
 export const DeadLettersQuery = z
   .object({
     source: TrackingSource.optional(),
     /** Epoch ms received, inclusive. */
-    from: decimal('from (epoch milliseconds)').optional(),
+    from: decimalQuery('from (epoch milliseconds)').optional(),
     /** Epoch ms received, exclusive. */
-    to: decimal('to (epoch milliseconds)').optional(),
+    to: decimalQuery('to (epoch milliseconds)').optional(),
     /** nextCursor of the previous page. */
     after: z.string().min(1).max(200).optional(),
-    limit: decimal('limit').pipe(z.number().int().min(1).max(100)).default(20).describe('dead letters per page, 1 to 100 (default 20)'),
+    limit: decimalQuery('limit').pipe(z.number().int().min(1).max(100)).default(20).describe('dead letters per page, 1 to 100 (default 20)'),
   })
   .strict()
   .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, { message: 'from must be before to', path: ['to'] });
@@ -67,23 +64,9 @@ export const DeadLetterDetail = z.object({
 });
 export type DeadLetterDetail = z.infer<typeof DeadLetterDetail>;
 
-/** Opaque to callers; inside, the last letter's (receivedAt, id). */
-export function encodeDeadLetterCursor(receivedAt: number, id: string): string {
-  return Buffer.from(JSON.stringify([receivedAt, id]), 'utf8').toString('base64url');
-}
-
-const CursorShape = z.tuple([z.number().int().nonnegative(), z.string().min(1).max(80)]);
-
-export function decodeDeadLetterCursor(cursor: string): { receivedAt: number; id: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const c = CursorShape.safeParse(parsed);
-  if (!c.success) throw new BackendError('INVALID_INPUT', 'after is not a cursor this API returned', { after: cursor.slice(0, 40) });
-  return { receivedAt: c.data[0], id: c.data[1] };
+function receivedAtCursor(after: string): { receivedAt: number; id: string } {
+  const { at, id } = decodeKeysetCursor(after, 80);
+  return { receivedAt: at, id };
 }
 
 export async function listDeadLetters(d: { store: Store; logger: Logger }, q: DeadLettersQuery): Promise<DeadLetterPage> {
@@ -92,7 +75,7 @@ export async function listDeadLetters(d: { store: Store; logger: Logger }, q: De
     source: q.source,
     from: q.from,
     to: q.to,
-    after: q.after === undefined ? undefined : decodeDeadLetterCursor(q.after),
+    after: q.after === undefined ? undefined : receivedAtCursor(q.after),
     limit: q.limit + 1,
     previewChars: DEAD_LETTER_PREVIEW_CHARS,
   });
@@ -109,7 +92,7 @@ export async function listDeadLetters(d: { store: Store; logger: Logger }, q: De
   const last = page[page.length - 1];
   const more = rows.length > q.limit && last !== undefined;
   d.logger.child({ component: 'tracking-dead-letters' }).debug({ count: deadLetters.length, source: q.source, more }, 'tracking.dead_letters_listed');
-  return more ? { deadLetters, nextCursor: encodeDeadLetterCursor(last.receivedAt, last.id) } : { deadLetters };
+  return more ? { deadLetters, nextCursor: encodeKeysetCursor(last.receivedAt, last.id) } : { deadLetters };
 }
 
 export async function inspectDeadLetter(d: { store: Store; logger: Logger }, deadLetterId: string): Promise<DeadLetterDetail> {
