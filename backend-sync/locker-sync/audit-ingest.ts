@@ -5,6 +5,7 @@ import { isBackendError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
+import { ackableSeq, lowestBreakAbove } from './ack-vouching.js';
 import { mapAuditEvent, type EventMapDeps } from './audit-event-map.js';
 
 // Audit upload ingest, per device database epoch (docs/decisions/0023): a locker whose
@@ -33,7 +34,8 @@ export interface IngestResult {
    * upload's own highest record the backend holds hash for hash (or the locker's acked
    * watermark). A matching hash at seq n vouches, through the hash chain, for the locker's
    * records up to n — as long as the stored chain has no break between the locker's acked
-   * watermark and n; it says nothing about the locker's records above n. A restored copy
+   * watermark and n (any break, not only the epoch's lowest: ack-vouching.ts); it says
+   * nothing about the locker's records above n. A restored copy
    * holds other records than the backend at seqs the original wrote after the backup, and
    * an ack covering them would make the locker forget records the backend never stored.
    */
@@ -46,15 +48,6 @@ export interface IngestResult {
   keptForReview: number[];
   /** Seqs that arrived with another hash than the stored record's: not acknowledged. */
   conflicts: number[];
-}
-
-/**
- * The ack's contiguous seq: see IngestResult.contiguousSeq. `brokenAt` is the epoch's lowest
- * chain break; one at or below the locker's watermark says nothing about the seqs above it.
- */
-export function ackableSeq(storedContiguous: number, lockerAckedSeq: number, held: ReadonlySet<number>, brokenAt: number | undefined): number {
-  const vouching = [...held].filter((s) => brokenAt === undefined || brokenAt <= lockerAckedSeq || s < brokenAt);
-  return Math.min(storedContiguous, Math.max(lockerAckedSeq, ...vouching));
 }
 
 export class AuditIngest {
@@ -141,7 +134,8 @@ export class AuditIngest {
           this.log.error({ lockerId, epoch, seq: r.seq, type: r.type, err: err instanceof Error ? err.message : String(err) }, 'audit.map_failed');
         }
       }
-      const ackable = ackableSeq(contiguous, lockerAckedSeq, held, await store.audit.chainBrokenAt(lockerId, epoch));
+      const upTo = Math.min(contiguous, Math.max(lockerAckedSeq, ...held));
+      const ackable = ackableSeq(contiguous, lockerAckedSeq, held, await lowestBreakAbove(store.audit, lockerId, epoch, lockerAckedSeq, upTo));
       // Held seqs above what the ack covers go individually (the locker's watermark follows
       // them): the backend holds each of these records exactly as sent.
       const alsoSeqs = [...held]

@@ -324,6 +324,8 @@ export interface AuditRepository {
   /** Insert-if-absent keyed on (locker, epoch, seq): a duplicate upload changes nothing. */
   insert(r: AuditRecordRow, receivedAt: number): Promise<boolean>;
   get(lockerId: string, epoch: string, seq: number): Promise<AuditRecordRow | undefined>;
+  /** Stored records with afterSeq < seq <= upToSeq, ascending, at most `limit` (gaps simply absent). */
+  span(lockerId: string, epoch: string, afterSeq: number, upToSeq: number, limit: number): Promise<AuditRecordRow[]>;
   /** Keeps a record that arrived for an occupied seq with another hash (evidence; never acked). */
   recordConflict(r: AuditRecordRow, receivedAt: number): Promise<void>;
   hasConflict(lockerId: string, epoch: string, seq: number): Promise<boolean>;
@@ -333,7 +335,10 @@ export interface AuditRepository {
   setContiguousSeq(lockerId: string, epoch: string, seq: number): Promise<void>;
   /** Lowers the watermark to `seq` when above it: a conflict was found inside the prefix. */
   capContiguousSeq(lockerId: string, epoch: string, seq: number): Promise<void>;
-  /** The lowest broken seq of one epoch's chain, or of any epoch when `epoch` is omitted. */
+  /**
+   * The lowest broken seq of one epoch's chain, or of any epoch when `epoch` is omitted. Only
+   * the lowest is kept: a break above it is found from the records (locker-sync/ack-vouching.ts).
+   */
   chainBrokenAt(lockerId: string, epoch?: string): Promise<number | undefined>;
   flagChainBreak(lockerId: string, epoch: string, seq: number): Promise<void>;
   /** Records not yet mapped to business events, in sequence order. */

@@ -60,6 +60,16 @@ describe.each(engines)('AuditRepository on %s', (engine) => {
     expect(await repo.get('lk-a', E2, 2)).toBeUndefined();
   });
 
+  it('reads a span of one chain in seq order, bounded on both ends and in count, gaps left out', async () => {
+    for (const seq of [1, 2, 3, 5, 6]) await repo.insert(rec(seq), T);
+    await repo.insert(rec(4, { epoch: E2 }), T);
+    await repo.insert(rec(4, { lockerId: 'lk-b' }), T);
+    expect((await repo.span('lk-a', E1, 1, 6, 100)).map((r) => r.seq)).toEqual([2, 3, 5, 6]);
+    expect((await repo.span('lk-a', E1, 0, 5, 2)).map((r) => r.seq)).toEqual([1, 2]);
+    expect(await repo.span('lk-a', E1, 2, 3, 10)).toEqual([rec(3)]);
+    expect(await repo.span('lk-a', E1, 6, 9, 10)).toEqual([]);
+  });
+
   it('keeps a conflicting record as evidence, once', async () => {
     expect(await repo.hasConflict('lk-a', E1, 3)).toBe(false);
     await repo.recordConflict(rec(3, { hash: 'b'.repeat(64) }), T);

@@ -63,6 +63,7 @@ const insert = sql(
    ON CONFLICT (locker_id, epoch, seq) DO NOTHING`,
 );
 const get = sql(`SELECT ${AUDIT_COLUMNS} FROM audit_records WHERE locker_id = ? AND epoch = ? AND seq = ?`);
+const span = sql(`SELECT ${AUDIT_COLUMNS} FROM audit_records WHERE locker_id = ? AND epoch = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`);
 const conflict = sql(
   `INSERT INTO audit_conflicts (locker_id, epoch, seq, hash, record_json, received_at) VALUES (?, ?, ?, ?, ?, ?)
    ON CONFLICT (locker_id, epoch, seq, hash) DO NOTHING`,
@@ -147,6 +148,10 @@ export class SqlAuditRepository implements AuditRepository {
   async get(lockerId: string, epoch: string, seq: number): Promise<AuditRecordRow | undefined> {
     const r = await this.x.one<AuditRow>(get, [lockerId, epoch, seq]);
     return r === undefined ? undefined : auditOf(r);
+  }
+
+  async span(lockerId: string, epoch: string, afterSeq: number, upToSeq: number, limit: number): Promise<AuditRecordRow[]> {
+    return (await this.x.all<AuditRow>(span, [lockerId, epoch, afterSeq, upToSeq, limit])).map(auditOf);
   }
 
   async recordConflict(r: AuditRecordRow, receivedAt: number): Promise<void> {

@@ -1,0 +1,64 @@
+import { GENESIS_PREV_HASH, auditRecordHash } from '../shared/contract.js';
+import type { AuditRepository } from '../store/store.js';
+
+// How far an audit ack may promise (docs/protocol.md, audit-ack). A record of the upload
+// that the backend holds hash for hash, at seq n, vouches through the hash chain for the
+// locker's records between its acked watermark and n — but only if the STORED chain is
+// unbroken over that span: at a break, the backend's record below may be another one than
+// the locker's (a restored copy's own record, an altered one), and an ack covering it would
+// make the locker forget a record the backend never stored.
+//
+// The epoch's chain state keeps only its lowest break (audit_state.chain_broken_at). When
+// that lies above the watermark it is the answer. When it lies at or below, it says nothing
+// about the span above — a second break there used to go unseen — so the span is checked
+// from the stored records themselves, exactly as the ingest checks each record when it
+// arrives (its hash, its link to the stored record before it), plus any missing record (the
+// chain cannot vouch across a gap). Records never change once stored, so this finds every
+// break the ingest flagged (and alerted) in the span, and nothing new to alert.
+
+/** Records read per query while checking a span. */
+const SPAN_PAGE = 512;
+/**
+ * At most this many records above the watermark are checked for one ack; beyond, nothing is
+ * vouched for (the records still go in alsoSeqs, and the locker's watermark follows them, so
+ * the next upload's span starts higher). Bounds the work one upload can cause.
+ */
+export const MAX_VOUCHED_SPAN = 8192;
+
+/**
+ * The lowest seq above `ackedSeq` through which the stored chain of (locker, epoch) cannot
+ * vouch, looking no further than `upTo`; undefined when it vouches all the way. A break
+ * flagged at `ackedSeq + 1` counts, as the stored marker always did.
+ */
+export async function lowestBreakAbove(audit: AuditRepository, lockerId: string, epoch: string, ackedSeq: number, upTo: number, maxSpan = MAX_VOUCHED_SPAN): Promise<number | undefined> {
+  const lowest = await audit.chainBrokenAt(lockerId, epoch);
+  if (lowest === undefined || lowest > ackedSeq) return lowest;
+  if (upTo <= ackedSeq) return undefined;
+  const last = Math.min(upTo, ackedSeq + maxSpan);
+  let prevHash = ackedSeq === 0 ? GENESIS_PREV_HASH : (await audit.get(lockerId, epoch, ackedSeq))?.hash;
+  let expected = ackedSeq + 1;
+  while (expected <= last) {
+    const page = await audit.span(lockerId, epoch, expected - 1, last, SPAN_PAGE);
+    for (const r of page) {
+      if (r.seq !== expected) return expected;
+      if (auditRecordHash(r.prevHash, r.seq, r.at, r.type, r.dataJson) !== r.hash) return r.seq;
+      // No stored record before it (below the watermark, never uploaded): the ingest could not
+      // check that link either, and the locker has already let those records go.
+      if (prevHash !== undefined && r.prevHash !== prevHash) return r.seq;
+      prevHash = r.hash;
+      expected++;
+    }
+    if (page.length === 0) return expected;
+  }
+  return last < upTo ? last + 1 : undefined;
+}
+
+/**
+ * The ack's contiguous seq: the stored contiguous prefix, but no further than the highest
+ * held seq below `brokenAbove` (the lowest seq above the locker's watermark the chain cannot
+ * vouch through, lowestBreakAbove) or the locker's own watermark.
+ */
+export function ackableSeq(storedContiguous: number, lockerAckedSeq: number, held: ReadonlySet<number>, brokenAbove: number | undefined): number {
+  const vouching = [...held].filter((s) => brokenAbove === undefined || s < brokenAbove);
+  return Math.min(storedContiguous, Math.max(lockerAckedSeq, ...vouching));
+}
