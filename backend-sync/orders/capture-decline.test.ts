@@ -147,8 +147,24 @@ describe.skipIf(!pgRuns)('a declined capture on two instances (PostgreSQL)', () 
   it('both instances see the decline, the next attempt on either captures once', async () => {
     const { body: o } = await a.services.orders.place('decline-two-0001', order('decline-two-0001'));
     const w = watchCaptures(a);
+    // Both attempts must be in flight together, as the test means: each read the order before
+    // either decline was counted, so both ask under the first key. Left to the scheduler, one
+    // instance could finish its whole attempt before the other read the order (a slow pool
+    // connection, a loaded machine: about 1 run in 100); that one then rightly asks under the
+    // next key, is declined too, and the expected keys no longer hold. So the provider answers
+    // neither until both have asked.
+    const watched = a.payments.capture;
+    let arrived = 0;
+    let bothAsked!: () => void;
+    const together = new Promise<void>((r) => (bothAsked = r));
+    a.payments.capture = async (req) => {
+      if (++arrived === 2) bothAsked();
+      await together;
+      return watched(req);
+    };
     a.payments.declineCaptures = true;
     const declined = await Promise.all([outcome(a.services.orders.confirmPayment(o.id, 'a')), outcome(b.services.orders.confirmPayment(o.id, 'b'))]);
+    a.payments.capture = watched;
     a.payments.declineCaptures = false;
     const paid = await Promise.all([outcome(b.services.orders.confirmPayment(o.id, 'b')), outcome(a.services.orders.confirmPayment(o.id, 'a'))]);
     expect({ declined, paid: paid.sort(), state: (await a.services.orders.get(o.id)).state, keys: [...new Set(w.keys)], captured: w.captured() }).toEqual({
