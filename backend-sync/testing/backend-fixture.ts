@@ -28,6 +28,7 @@ export const T0 = Date.parse('2026-11-22T10:00:00Z');
 export interface BackendFixture {
   dir: string;
   config: BackendConfig;
+  /** The manual clock the services read; with a non-manual `clock` option (systemClock), an unused one. */
   clock: ManualClock;
   store: SqlStore;
   services: BackendServices;
@@ -67,7 +68,9 @@ export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixtur
   // Instances of one deployment share their keys: a fixture joining a dir keeps its key.
   if (!existsSync(join(keysDir, `${kid}.key`))) writeKey(ed, keysDir, kid);
   const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db'), checkpoint: o.config?.db?.checkpoint ?? 'inline' }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
-  const clock = new ManualClock(T0);
+  // A fixture joining another's manual clock exposes that one: `b.clock.advance()` must move
+  // the time b's services read, not a clock nothing reads.
+  const clock = o.clock instanceof ManualClock ? o.clock : new ManualClock(T0);
   const logger = o.logger ?? silentLogger();
   const { store, dispose } = await openFixtureStore(o, config.db.path, config.db.checkpoint, logger);
   const payments = new SimulatedPaymentProvider();
