@@ -35,6 +35,7 @@ import { LegLearner, learnedEta } from './tracking/eta/learned-eta.js';
 import { LegStatsCache } from './tracking/eta/leg-stats-store.js';
 import { createTrackingPoller } from './tracking/polling/create-tracking-poller.js';
 import { ShipmentMilestones } from './tracking/shipment-milestones.js';
+import { refoldPending } from './tracking/refold-pending.js';
 import { TrackingApplier } from './tracking/tracking-applier.js';
 import { StoreTrackingIntake } from './tracking/tracking-intake.js';
 import { INBOX_BACKLOG_CAP, TrackingMetrics } from './tracking/tracking-metrics.js';
@@ -107,7 +108,8 @@ export function createBackendServices(p: BackendParts): BackendServices {
   // Polling (docs/backend.md, "Tracking: polling and ETA"): off unless configured; main.ts
   // starts and stops it beside the sweeper. Polled scans go through the same intake.
   const poller = createTrackingPoller({ config: config.trackingPolling, schedule: store.pollSchedule, budgets: store.carrierBudgets, intake, clock, logger });
-  const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics, eta, poller };
+  const refold = (): Promise<{ refolded: number; failed: number }> => refoldPending({ store, clock, eta, logger: logger.child({ component: 'tracking' }) });
+  const tracking: TrackingServices = { intake, applier, metrics: trackingMetrics, eta, poller, refoldPending: refold };
   const shipments = new ShipmentService({
     store,
     clock,

@@ -31,6 +31,9 @@ async function main(): Promise<void> {
   const services = createBackendServices({ config, store, clock, logger, ed: createEd25519('node-crypto'), payments: new SimulatedPaymentProvider(), channels });
   try {
     await services.keys.load();
+    // Before the API serves: numbers a migration merged have no read model until refolded,
+    // and GET /track would answer 404 for them (tracking/refold-pending.ts).
+    await services.tracking.refoldPending();
   } catch (err) {
     await store.close();
     throw err;

@@ -78,6 +78,8 @@ export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixtur
   const services = createBackendServices({ config, store, clock: o.clock ?? clock, logger, ed, payments, channels: o.channels ?? [inbox] });
   try {
     await services.keys.load();
+    // As main.ts does before serving: a store a migration merged numbers in is refolded.
+    await services.tracking.refoldPending();
   } catch (err) {
     await dispose();
     throw err;

@@ -89,6 +89,46 @@ async function repairWithoutHistory(store: Store, tn: string, stored: StoredRead
   return r.found.map((f) => ({ trackingNumber: tn, ...f }));
 }
 
+/**
+ * One number's rebuild, inside the caller's transaction: its differences, repaired when
+ * `write` (also the start-up refold's, tracking/refold-pending.ts).
+ */
+export async function rebuildNumber(store: Store, clock: Clock, eta: EtaFor, tn: string, write: boolean): Promise<RebuildDifference[]> {
+  // The lock first, then the history: an applier on another instance committing between
+  // the two would be folded out, and its state written back over with an older one.
+  // A dry run locks a projection that exists (it writes nothing) for the same view.
+  const existing = await readStored(() => store.tracking.projection(tn));
+  const exists = !existing.ok || existing.value !== undefined;
+  const hint = (existing.ok ? existing.value?.projection.carrier : undefined) ?? (await store.tracking.history(tn))[0]?.event.carrier ?? '';
+  // A corrupt row is locked all the same: the statement ran before its text was read.
+  const stored: StoredRead = write || exists ? await readStored(() => store.tracking.lockProjection(tn, hint, clock.now())) : { ok: true, value: undefined };
+  const history = await store.tracking.history(tn);
+  if (history.length === 0) return repairWithoutHistory(store, tn, stored, write, clock.now());
+  const carrier = history[0]?.event.carrier ?? '';
+  const { projection, flags } = foldHistory(tn, carrier, history.map(foldEventOf));
+  const found: RebuildDifference[] = [];
+  const storedProjection = stored.ok ? plain(stored.value?.projection) : { corrupt: stored.corrupt };
+  const projectionDiffers = !isDeepStrictEqual(storedProjection, plain(projection));
+  if (projectionDiffers) found.push({ trackingNumber: tn, what: 'projection', stored: storedProjection, rebuilt: projection });
+  const read = readModelRow(trackViewOf(projection, await etaFor(eta, projection)));
+  const storedRead = await store.tracking.readModel(tn);
+  const storedDoc = storedRead === undefined ? undefined : withoutEta(storedRead.docJson);
+  const readDiffers = storedDoc === undefined || !isDeepStrictEqual(storedDoc, withoutEta(read.docJson));
+  if (readDiffers) found.push({ trackingNumber: tn, what: 'read_model', stored: storedDoc, rebuilt: JSON.parse(read.docJson) });
+  const storedFlags = flagKeys(await store.tracking.flags(tn));
+  const rebuiltFlags = flagKeys(flags);
+  const flagsDiffer = !isDeepStrictEqual(storedFlags, rebuiltFlags);
+  if (flagsDiffer) found.push({ trackingNumber: tn, what: 'flags', stored: storedFlags, rebuilt: rebuiltFlags });
+  if (write) {
+    // Only what differs: review rows that agree keep when they were flagged.
+    const now = clock.now();
+    if (projectionDiffers) await store.tracking.saveProjection(projection, now);
+    if (readDiffers) await store.tracking.putReadModel(tn, read, now);
+    if (flagsDiffer) await store.tracking.replaceFlags(tn, flags, now);
+  }
+  return found;
+}
+
 export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o: RebuildOptions): Promise<RebuildReport> {
   const differences: RebuildDifference[] = [];
   let numbers = 0;
@@ -99,41 +139,7 @@ export async function rebuildTracking(store: Store, clock: Clock, eta: EtaFor, o
     for (const tn of page) {
       numbers++;
       // Collected per committed transaction: a retried one must not report twice.
-      const found = await store.transaction(async () => {
-        // The lock first, then the history: an applier on another instance committing between
-        // the two would be folded out, and its state written back over with an older one.
-        // A dry run locks a projection that exists (it writes nothing) for the same view.
-        const existing = await readStored(() => store.tracking.projection(tn));
-        const exists = !existing.ok || existing.value !== undefined;
-        const hint = (existing.ok ? existing.value?.projection.carrier : undefined) ?? (await store.tracking.history(tn))[0]?.event.carrier ?? '';
-        // A corrupt row is locked all the same: the statement ran before its text was read.
-        const stored: StoredRead = o.write || exists ? await readStored(() => store.tracking.lockProjection(tn, hint, clock.now())) : { ok: true, value: undefined };
-        const history = await store.tracking.history(tn);
-        if (history.length === 0) return repairWithoutHistory(store, tn, stored, o.write, clock.now());
-        const carrier = history[0]?.event.carrier ?? '';
-        const { projection, flags } = foldHistory(tn, carrier, history.map(foldEventOf));
-        const found: RebuildDifference[] = [];
-        const storedProjection = stored.ok ? plain(stored.value?.projection) : { corrupt: stored.corrupt };
-        const projectionDiffers = !isDeepStrictEqual(storedProjection, plain(projection));
-        if (projectionDiffers) found.push({ trackingNumber: tn, what: 'projection', stored: storedProjection, rebuilt: projection });
-        const read = readModelRow(trackViewOf(projection, await etaFor(eta, projection)));
-        const storedRead = await store.tracking.readModel(tn);
-        const storedDoc = storedRead === undefined ? undefined : withoutEta(storedRead.docJson);
-        const readDiffers = storedDoc === undefined || !isDeepStrictEqual(storedDoc, withoutEta(read.docJson));
-        if (readDiffers) found.push({ trackingNumber: tn, what: 'read_model', stored: storedDoc, rebuilt: JSON.parse(read.docJson) });
-        const storedFlags = flagKeys(await store.tracking.flags(tn));
-        const rebuiltFlags = flagKeys(flags);
-        const flagsDiffer = !isDeepStrictEqual(storedFlags, rebuiltFlags);
-        if (flagsDiffer) found.push({ trackingNumber: tn, what: 'flags', stored: storedFlags, rebuilt: rebuiltFlags });
-        if (o.write) {
-          // Only what differs: review rows that agree keep when they were flagged.
-          const now = clock.now();
-          if (projectionDiffers) await store.tracking.saveProjection(projection, now);
-          if (readDiffers) await store.tracking.putReadModel(tn, read, now);
-          if (flagsDiffer) await store.tracking.replaceFlags(tn, flags, now);
-        }
-        return found;
-      });
+      const found = await store.transaction(() => rebuildNumber(store, clock, eta, tn, o.write));
       if (o.onDifference !== undefined) for (const d of found) o.onDifference(d);
       else differences.push(...found);
     }

@@ -12,6 +12,11 @@ export interface TrackingServices {
   metrics: TrackingMetrics;
   /** The ETA the applier writes into the read model; GET /track asks it again when that one has passed. */
   eta: EtaFor;
+  /**
+   * Folds the numbers a migration left without projections (refold-pending.ts); run at
+   * start, before the API serves, by main.ts (and the test fixture, which plays it).
+   */
+  refoldPending: () => Promise<{ refolded: number; failed: number }>;
   /** Present when trackingPolling is enabled with at least one carrier. */
   poller?: TrackingPoller | undefined;
 }

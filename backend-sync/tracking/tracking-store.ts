@@ -170,6 +170,10 @@ export interface TrackingRepository {
   historyNumbers(after: string | undefined, limit: number): Promise<string[]>;
   /** Tracking numbers with history or any derived row (projection, read model, review flag), in order, after `after`. */
   trackedNumbers(after: string | undefined, limit: number): Promise<string[]>;
+  /** Numbers the capital-letters migration left to refold (tracking/refold-pending.ts), in order, after `after`. */
+  pendingRefolds(after: string | undefined, limit: number): Promise<string[]>;
+  /** Takes a number off that list (in the caller's transaction); false when another instance took it first. */
+  takePendingRefold(trackingNumber: string): Promise<boolean>;
   /**
    * The projection row, created empty if absent and LOCKED until the caller's transaction
    * ends (PostgreSQL FOR UPDATE): instances applying events of one tracking number serialise here.

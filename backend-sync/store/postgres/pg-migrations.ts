@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { BackendError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { capitaliseTrackingNumbers } from './pg-tracking-number-case-step.js';
 
 // The backend schema on PostgreSQL, step by step like the SQLite one (sqlite/migrations.ts).
 // Step 1 is the SQLite schema at its step 7, spelled for PostgreSQL: epoch-ms times are
@@ -22,7 +23,11 @@ import type { Logger } from '../../shared/logger.js';
 interface OnlineStep {
   online: readonly string[];
 }
-type Step = string | OnlineStep;
+/** A step that must compute in JavaScript (it runs inside the step's transaction, like SQL). */
+interface CodeStep {
+  code: (client: pg.ClientBase) => Promise<void>;
+}
+type Step = string | OnlineStep | CodeStep;
 
 const steps: readonly Step[] = [
   `
@@ -515,6 +520,12 @@ const steps: readonly Step[] = [
   `,
   // The captures still unanswered, by when they are due (the refund pass resolves them).
   { online: [`CREATE INDEX orders_capture_pending ON orders (capture_due_at, id) WHERE capture_pending IS NOT NULL`] },
+  // Every tracking number in capitals (SQLite step 25): earlier releases stored numbers as
+  // typed, and GET /track, which reads capitals, missed them. Small-letter rows are renamed
+  // and merged into their capital twins; the derived rows of every number touched are
+  // dropped and listed in tracking_refold_pending for the start-up refold
+  // (tracking/refold-pending.ts). Code, not SQL: history hashes must be computed again.
+  { code: capitaliseTrackingNumbers },
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;
@@ -569,7 +580,9 @@ export async function migratePg(client: pg.ClientBase, o: MigratePgOptions = {})
       if (version === 0 && upTo > 0) {
         // A new database: every step at once, online ones as plain statements.
         for (const step of steps.slice(0, upTo)) {
-          for (const text of typeof step === 'string' ? [step] : step.online) await client.query(text);
+          if (typeof step === 'string') await client.query(step);
+          else if ('code' in step) await step.code(client);
+          else for (const text of step.online) await client.query(text);
         }
         await setVersion(client, upTo);
         return upTo;
@@ -578,9 +591,10 @@ export async function migratePg(client: pg.ClientBase, o: MigratePgOptions = {})
     });
     for (let v = current; v < upTo; v++) {
       const step = steps[v] as Step;
-      if (typeof step === 'string') {
+      if (typeof step === 'string' || 'code' in step) {
         await inTransaction(client, async () => {
-          await client.query(step);
+          if (typeof step === 'string') await client.query(step);
+          else await step.code(client);
           await setVersion(client, v + 1);
         });
         continue;

@@ -177,6 +177,9 @@ const trackedNumbers = sql(
    ORDER BY tracking_number LIMIT @limit`,
 );
 
+const pendingRefolds = sql(`SELECT tracking_number FROM tracking_refold_pending WHERE tracking_number > @after ORDER BY tracking_number LIMIT @limit`);
+const takePendingRefold = sql(`DELETE FROM tracking_refold_pending WHERE tracking_number = ?`);
+
 const ensureState = sql(
   `INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at) VALUES (@tn, @carrier, NULL, @state, 0, @now)
    ON CONFLICT (tracking_number) DO NOTHING`,
@@ -452,6 +455,14 @@ export class SqlTrackingRepository implements TrackingRepository {
 
   async trackedNumbers(after: string | undefined, limit: number): Promise<string[]> {
     return (await this.x.all<{ tracking_number: string }>(trackedNumbers, { after: after ?? '', limit })).map((r) => r.tracking_number);
+  }
+
+  async pendingRefolds(after: string | undefined, limit: number): Promise<string[]> {
+    return (await this.x.all<{ tracking_number: string }>(pendingRefolds, { after: after ?? '', limit })).map((r) => r.tracking_number);
+  }
+
+  async takePendingRefold(trackingNumber: string): Promise<boolean> {
+    return (await this.x.run(takePendingRefold, [trackingNumber])) > 0;
   }
 
   private stored(r: { state_json: string; version: number }, tn: string): StoredProjection {

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { BackendError } from '../../shared/errors.js';
+import { capitaliseTrackingNumbers } from './tracking-number-case-step.js';
 
 // Every schema change of the backend database, in order, in one place. A migration runs
 // once, inside one transaction with the user_version bump, so a crash leaves the previous
@@ -7,7 +8,10 @@ import { BackendError } from '../../shared/errors.js';
 //
 // Times are epoch ms (INTEGER). JSON columns hold values validated by zod before writing.
 
-const steps: readonly string[] = [
+/** A step is SQL, or code for one that must compute in JavaScript (it still runs inside the step's transaction). */
+type Step = string | ((db: Database.Database) => void);
+
+const steps: readonly Step[] = [
   `
   CREATE TABLE lockers (
     rid INTEGER PRIMARY KEY,              -- rowid, shared with the R*Tree
@@ -597,6 +601,12 @@ const steps: readonly string[] = [
   ALTER TABLE orders ADD COLUMN capture_due_at INTEGER;
   CREATE INDEX orders_capture_pending ON orders (capture_due_at, id) WHERE capture_pending IS NOT NULL;
   `,
+  // Every tracking number in capitals (PostgreSQL step 23): earlier releases stored numbers
+  // as typed, and GET /track, which reads capitals, missed them. Small-letter rows are
+  // renamed and merged into their capital twins; the derived rows of every number touched
+  // are dropped and listed in tracking_refold_pending for the start-up refold
+  // (tracking/refold-pending.ts). Code, not SQL: history hashes must be computed again.
+  capitaliseTrackingNumbers,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
@@ -610,10 +620,11 @@ export function migrate(db: Database.Database, upTo: number = steps.length): voi
     throw new BackendError('DB_TOO_NEW', 'the database was migrated by a newer backend; refusing to run on it', { databaseVersion: current, codeVersion: steps.length });
   }
   for (let v = current; v < Math.min(upTo, steps.length); v++) {
-    const sql = steps[v];
-    if (sql === undefined) break;
+    const step = steps[v];
+    if (step === undefined) break;
     db.transaction(() => {
-      db.exec(sql);
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }

@@ -1,0 +1,46 @@
+import type pg from 'pg';
+import { capitalisedEventJson, capitalNumbers, planHistoryMerge, type CaseHistoryRow } from '../tracking-number-case.js';
+import { CAPITALISE_SHIPMENTS, DROP_DERIVED, LOWER_HISTORY, LOWER_INBOX, MARK_AFFECTED, MERGE_POLL_SCHEDULE, type LowerHistoryDbRow, type LowerInboxDbRow } from '../tracking-number-case-sql.js';
+
+// PostgreSQL step 23: every tracking number in capitals (tracking-number-case.ts says why and
+// how history merges). Runs inside the step's transaction (pg-migrations.ts).
+//
+// History is append-only by trigger: the row trigger is disabled for the rewrite and enabled
+// again before the step commits. ALTER TABLE takes the table's ACCESS EXCLUSIVE lock until
+// commit, so no other session writes history while the guard is off, and a failure rolls the
+// DISABLE back with everything else. Rewriting in place rather than copying the table into
+// a new one: history is the largest table, and only the few rows stored in small letters change.
+
+async function mergeHistory(client: pg.ClientBase): Promise<void> {
+  const rows: CaseHistoryRow[] = (await client.query<LowerHistoryDbRow>(LOWER_HISTORY)).rows.map((r) => ({
+    seq: r.seq,
+    trackingNumber: r.tracking_number,
+    hash: r.hash,
+    eventJson: r.event_json,
+  }));
+  if (rows.length === 0) return;
+  const taken = (await client.query<{ hash: string }>('SELECT hash FROM tracking_history WHERE tracking_number = ANY($1)', [capitalNumbers(rows)])).rows.map((r) => r.hash);
+  const plan = planHistoryMerge(rows, new Set(taken));
+  await client.query('ALTER TABLE tracking_history DISABLE TRIGGER tracking_history_no_change');
+  if (plan.drop.length > 0) await client.query('DELETE FROM tracking_history WHERE seq = ANY($1::bigint[])', [plan.drop.map(String)]);
+  for (const r of plan.rewrite) {
+    await client.query('UPDATE tracking_history SET tracking_number = $1, hash = $2, event_json = $3 WHERE seq = $4', [r.trackingNumber, r.hash, r.eventJson, String(r.seq)]);
+  }
+  await client.query('ALTER TABLE tracking_history ENABLE TRIGGER tracking_history_no_change');
+}
+
+async function capitaliseInbox(client: pg.ClientBase): Promise<void> {
+  for (const r of (await client.query<LowerInboxDbRow>(LOWER_INBOX)).rows) {
+    const upper = r.tracking_number.toUpperCase();
+    await client.query('UPDATE tracking_inbox SET tracking_number = $1, event_json = $2 WHERE seq = $3', [upper, capitalisedEventJson(r.event_json, upper), String(r.seq)]);
+  }
+}
+
+export async function capitaliseTrackingNumbers(client: pg.ClientBase): Promise<void> {
+  await client.query(MARK_AFFECTED);
+  await client.query(CAPITALISE_SHIPMENTS);
+  await capitaliseInbox(client);
+  await mergeHistory(client);
+  await client.query(MERGE_POLL_SCHEDULE);
+  await client.query(DROP_DERIVED);
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { normalisedHash, promiseRevisionHash } from '../tracking/core/event-identity.js';
+import type { CanonicalTrackingEvent } from '../tracking/tracking-event.js';
+import { scan } from '../testing/tracking-helpers.js';
+import { capitalisedEventJson, planHistoryMerge, type CaseHistoryRow } from './tracking-number-case.js';
+
+// The history plan of the capital-letters migration (SQLite step 25, PostgreSQL step 23).
+
+const row = (seq: number, e: CanonicalTrackingEvent, hash = normalisedHash(e)): CaseHistoryRow => ({ seq, trackingNumber: e.trackingNumber, hash, eventJson: JSON.stringify(e) });
+
+describe('planHistoryMerge', () => {
+  it('rehashes each small-letter scan as today’s applier would, drops the scans its capital twin holds, and renames promise revisions after their scan', () => {
+    const lowScan = scan('ab1', 'in_transit', 1_000);
+    const lowLabel = scan('ab1', 'label_created', 500);
+    const revision = row(3, { ...lowScan, estimatedDeliveryAt: 9_000 }, promiseRevisionHash(normalisedHash(lowScan), 1_200, 9_000));
+    const twin = normalisedHash(scan('AB1', 'in_transit', 1_000));
+    const plan = planHistoryMerge([row(1, lowScan), row(2, lowLabel), revision], new Set([twin]));
+    // The in_transit scan is its twin's: dropped; the label kept under its new hash.
+    expect(plan.drop).toEqual([1]);
+    expect(plan.rewrite).toEqual([
+      { seq: 2, trackingNumber: 'AB1', hash: normalisedHash(scan('AB1', 'label_created', 500)), eventJson: JSON.stringify({ ...lowLabel, trackingNumber: 'AB1' }) },
+      { seq: 3, trackingNumber: 'AB1', hash: promiseRevisionHash(twin, 1_200, 9_000), eventJson: JSON.stringify({ ...lowScan, estimatedDeliveryAt: 9_000, trackingNumber: 'AB1' }) },
+    ]);
+  });
+
+  it('keeps one of two small spellings of one scan, and leaves text that no longer reads as stored under its old hash', () => {
+    const a = scan('ab1', 'in_transit', 1_000);
+    const b = scan('Ab1', 'in_transit', 1_000);
+    const broken: CaseHistoryRow = { seq: 7, trackingNumber: 'ab1', hash: 'h-broken', eventJson: 'not json' };
+    const plan = planHistoryMerge([row(5, a), row(6, b), broken], new Set());
+    expect(plan.drop).toEqual([6]);
+    expect(plan.rewrite.map((r) => [r.seq, r.trackingNumber, r.hash])).toEqual([
+      [5, 'AB1', normalisedHash(scan('AB1', 'in_transit', 1_000))],
+      [7, 'AB1', 'h-broken'],
+    ]);
+    expect(plan.rewrite[1]?.eventJson).toBe('not json');
+  });
+
+  it('rewrites a waiting inbox row’s number and keeps fields it does not know', () => {
+    expect(JSON.parse(capitalisedEventJson('{"trackingNumber":"ab1","future":1}', 'AB1'))).toEqual({ trackingNumber: 'AB1', future: 1 });
+    expect(capitalisedEventJson('[1]', 'AB1')).toBe('[1]');
+  });
+});

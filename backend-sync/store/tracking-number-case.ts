@@ -1,0 +1,96 @@
+import { isPromiseRevision, normalisedHash, revisedScanHash } from '../tracking/core/event-identity.js';
+import { CanonicalTrackingEvent } from '../tracking/tracking-event.js';
+
+// The history half of the migration that stores every tracking number in capitals (SQLite
+// step 25, PostgreSQL step 23; docs/backend.md, "Tracking"). Earlier releases stored a
+// number as typed, so one parcel could have a timeline under `1z…` and one under `1Z…`.
+// Both engines read the small-letter history rows, ask this planner, and carry out its plan
+// with their own SQL. Pure.
+//
+// The normalised hash covers the number (core/event-identity.ts), so a small-letter row's
+// hash is not the hash today's applier computes for the same scan: kept, a resend of that
+// scan past the composite window would enter history a second time. Each row is hashed again
+// as the capital-letter event; a row whose new hash its capital twin (or an earlier row of
+// another spelling) already holds is the same scan twice and is dropped, not merged in twice.
+// A carrier's promise revision is named after the scan it revises (`<scan hash>~p…`), so it
+// is renamed after that scan's new hash.
+
+export type RowKey = string | number;
+
+export interface CaseHistoryRow {
+  seq: RowKey;
+  trackingNumber: string;
+  hash: string;
+  eventJson: string;
+}
+
+export interface HistoryMergePlan {
+  /** Rows kept, with their number in capitals, their new hash and event text. */
+  rewrite: CaseHistoryRow[];
+  /** Rows that are a scan history already holds under the capital spelling. */
+  drop: RowKey[];
+}
+
+/** The event text with its number in capitals, and the hash today's applier gives it (undefined when the text no longer reads as an event). */
+function recapitalised(row: CaseHistoryRow, upper: string): { eventJson: string; hash: string | undefined } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(row.eventJson);
+  } catch {
+    // Unreadable rows stay as stored (the rebuild reports them); only the column moves.
+    return { eventJson: row.eventJson, hash: undefined };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { eventJson: row.eventJson, hash: undefined };
+  // The raw object, not the parsed one: fields this release does not know are kept.
+  const fixed = { ...(raw as Record<string, unknown>), trackingNumber: upper };
+  const parsed = CanonicalTrackingEvent.safeParse(fixed);
+  return { eventJson: JSON.stringify(fixed), hash: parsed.success ? normalisedHash(parsed.data) : undefined };
+}
+
+/**
+ * `rows`: every history row whose number is not in capitals, oldest first; `taken`: the
+ * hashes of the rows already stored under the capital spellings of those numbers.
+ */
+export function planHistoryMerge(rows: readonly CaseHistoryRow[], taken: ReadonlySet<string>): HistoryMergePlan {
+  const held = new Set(taken);
+  const renamed = new Map<string, string>();
+  const plan: HistoryMergePlan = { rewrite: [], drop: [] };
+  const place = (row: CaseHistoryRow, hash: string, eventJson: string, upper: string): void => {
+    if (held.has(hash)) {
+      plan.drop.push(row.seq);
+      return;
+    }
+    held.add(hash);
+    plan.rewrite.push({ seq: row.seq, trackingNumber: upper, hash, eventJson });
+  };
+  // Scans first: a revision needs the new hash of the scan it revises.
+  for (const row of rows.filter((r) => !isPromiseRevision(r.hash))) {
+    const upper = row.trackingNumber.toUpperCase();
+    const r = recapitalised(row, upper);
+    const hash = r.hash ?? row.hash;
+    renamed.set(row.hash, hash);
+    place(row, hash, r.eventJson, upper);
+  }
+  for (const row of rows.filter((r) => isPromiseRevision(r.hash))) {
+    const upper = row.trackingNumber.toUpperCase();
+    const r = recapitalised(row, upper);
+    const scan = revisedScanHash(row.hash);
+    // The revised scan was rehashed above; a revision of a scan stored under the capitals already keeps its name.
+    const scanHash = renamed.get(scan) ?? scan;
+    place(row, `${scanHash}${row.hash.slice(scan.length)}`, r.eventJson, upper);
+  }
+  return plan;
+}
+
+/**
+ * A waiting inbox row's event text with its number in capitals: the applier copies the text
+ * it claimed into history as is. Text that does not read stays (the applier dead-letters it as stored).
+ */
+export function capitalisedEventJson(eventJson: string, upper: string): string {
+  return recapitalised({ seq: 0, trackingNumber: upper, hash: '', eventJson }, upper).eventJson;
+}
+
+/** The capital spellings of the rows' numbers (whose stored hashes `taken` must hold). */
+export function capitalNumbers(rows: readonly CaseHistoryRow[]): string[] {
+  return [...new Set(rows.map((r) => r.trackingNumber.toUpperCase()))].sort();
+}

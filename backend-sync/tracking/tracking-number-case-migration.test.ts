@@ -1,0 +1,137 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { openRawDb, setSchemaVersion, withHistoryWritable, type RawDb } from '../testing/earlier-release-db.js';
+import { acceptAndApply, noticesOf, scanAt } from '../testing/backend-tracking.js';
+import { paidOrder, ship } from '../testing/order-helpers.js';
+import { dropSchema, freshSchemaName, testEngines, type EngineName } from '../testing/pg-test-db.js';
+import { scan } from '../testing/tracking-helpers.js';
+import { emptyProjection } from './core/tracking-fold.js';
+import { normalisedHash } from './core/event-identity.js';
+import { rebuildTracking } from './rebuild-tracking.js';
+import type { CanonicalTrackingEvent } from './tracking-event.js';
+
+// Earlier releases stored tracking numbers as typed: a merchant's `1z…` had a timeline of
+// its own beside the carrier's `1Z…`, and GET /track (capitals) missed it. The migration
+// (SQLite step 25, PostgreSQL step 23) merges them and the backend refolds the merged
+// numbers before it serves. Each test builds the database a backend of the earlier release
+// left (schema one step back, rows in small letters written as that release wrote them:
+// hashed over the small-letter number), starts today's backend on it, and reads the result.
+
+const engines = await testEngines('tracking numbers stored in small letters');
+const UP = '1Z999AA10123456784';
+const LOW = UP.toLowerCase();
+const LONE = 'jd0146000062';
+const PREVIOUS: Record<EngineName, number> = { sqlite: 24, postgres: 22 };
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A history row as the earlier release appended it: the event and its hash over the number as stored. */
+async function appendOld(db: RawDb, e: CanonicalTrackingEvent, receivedAt: number): Promise<string> {
+  const hash = normalisedHash(e);
+  await db.run(
+    `INSERT INTO tracking_history (tracking_number, hash, status, event_time, source, payload_id, received_at, event_json) VALUES (?, ?, ?, ?, 'canonical', 'p-old', ?, ?)`,
+    [e.trackingNumber, hash, e.status, e.eventTime, receivedAt, JSON.stringify(e)],
+  );
+  return hash;
+}
+
+describe.each(engines)('tracking numbers stored in small letters by an earlier release (%s)', (engine) => {
+  async function fixture(dir: string, schema: string): Promise<BackendFixture> {
+    return makeBackend(engine === 'postgres' ? { dir, engine, pgSchema: schema } : { dir });
+  }
+
+  it('are merged into their capital twin: GET /track serves the whole timeline once, with no notice told again, and a rebuild finds nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
+    const schema = freshSchemaName();
+    cleanups.push(async () => {
+      rmSync(dir, { recursive: true, force: true });
+      if (engine === 'postgres') await dropSchema(schema);
+    });
+
+    // The earlier release at work: the carrier's scans came in capitals...
+    const old = await fixture(dir, schema);
+    await old.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    const o = await paidOrder(old, 'ord-case-mig', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(old, o.id, ['l1'], 'lk-a', 'M', UP);
+    const label = scanAt(old, 0);
+    const transit = scanAt(old, 60);
+    const ofd = scanAt(old, 120);
+    await acceptAndApply(old, [scan(UP, 'in_transit', transit)]);
+    const noticesBefore = (await old.store.notifications.list({})).filter((n) => n.payload['shipmentId'] === s.id).length;
+    const now = old.clock.now();
+    await old.close();
+
+    // ...while the merchant's spelling, stored as typed, kept a timeline of its own.
+    const db = await openRawDb(engine, { dir, schema });
+    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
+    await setSchemaVersion(db, PREVIOUS[engine]);
+    await db.run('UPDATE shipments SET tracking_number = ? WHERE id = ?', [LOW, s.id]);
+    await withHistoryWritable(db, async () => {
+      await appendOld(db, scan(LOW, 'label_created', label), now - 1_000);
+      // The same scan under both spellings: one row once merged.
+      await appendOld(db, scan(LOW, 'in_transit', transit), now - 900);
+      await appendOld(db, scan(LONE, 'in_transit', transit), now - 800);
+    });
+    for (const tn of [LOW, LONE]) {
+      await db.run('INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at) VALUES (?, ?, ?, ?, 1, ?)', [tn, 'ups', null, JSON.stringify(emptyProjection(tn, 'ups')), now]);
+      await db.run(`INSERT INTO tracking_read (tracking_number, doc_json, etag, updated_at) VALUES (?, '{}', '"old"', ?)`, [tn, now]);
+    }
+    await db.run(`INSERT INTO tracking_review (hash, tracking_number, from_status, to_status, event_time, reason, flagged_at) VALUES ('old-flag', ?, NULL, 'in_transit', ?, 'old', ?)`, [LOW, transit, now]);
+    const upperPoll = (await db.all<{ next_poll_at: number | string | null }>('SELECT next_poll_at FROM tracking_poll_schedule WHERE tracking_number = ?', [UP]))[0]?.next_poll_at;
+    const earliest = Number(upperPoll ?? now + 3_600_000) - 600_000;
+    await db.run(`INSERT INTO tracking_poll_schedule (tracking_number, carrier, status, last_event_at, created_at, mode, next_poll_at, failures, lease_until) VALUES (?, 'ups', 'label_created', ?, ?, 'webhook', ?, 2, ?)`, [LOW, label, now - 5_000, earliest, now + 60_000]);
+    // A scan in the merchant's spelling still waiting in the inbox.
+    await db.run(`INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at) VALUES (?, 'p-old', 'canonical', ?, ?)`, [LOW, JSON.stringify(scan(LOW, 'out_for_delivery', ofd)), now]);
+    await db.close();
+
+    // Today's release starts on it: migrated, and refolded before it serves.
+    const f = await fixture(dir, schema);
+    cleanups.push(() => f.close());
+    const app = await f.app();
+    const page = (await app.inject({ method: 'GET', url: `/track/${UP}` })).json<{ status: string; history: Array<{ status: string }> }>();
+    expect(page.status).toBe('in_transit');
+    expect(page.history.map((h) => h.status).sort()).toEqual(['in_transit', 'label_created']);
+    expect((await app.inject({ method: 'GET', url: `/track/${LONE}` })).json<{ status: string }>().status).toBe('in_transit');
+    const raw = await openRawDb(engine, { dir, schema });
+    cleanups.push(() => raw.close());
+    // One poll entry: the earliest planned poll of either spelling, no lease of the old release's.
+    const polls = await raw.all<{ tracking_number: string; next_poll_at: number | string | null; lease_until: number | string | null; failures: number }>(
+      'SELECT tracking_number, next_poll_at, lease_until, failures FROM tracking_poll_schedule WHERE upper(tracking_number) = ?',
+      [UP],
+    );
+    expect(polls.map((p) => ({ ...p, next_poll_at: Number(p.next_poll_at) }))).toEqual([{ tracking_number: UP, next_poll_at: earliest, lease_until: null, failures: 0 }]);
+    // The scan that waited in the inbox joins the merged timeline and moves the shipment, told once.
+    await f.services.tracking.applier.drain();
+    const after = (await app.inject({ method: 'GET', url: `/track/${LOW}` })).json<{ trackingNumber: string; status: string; history: Array<{ status: string }> }>();
+    expect(after.trackingNumber).toBe(UP);
+    expect(after.status).toBe('out_for_delivery');
+    expect(after.history.map((h) => h.status).sort()).toEqual(['in_transit', 'label_created', 'out_for_delivery']);
+    expect(await noticesOf(f, 'shipment.out_for_delivery', s.id)).toHaveLength(1);
+    expect((await f.store.notifications.list({})).filter((n) => n.payload['shipmentId'] === s.id)).toHaveLength(noticesBefore + 1);
+
+    // One row per scan, every row in capitals and hashed as today's applier hashes it.
+    const rows = await raw.all<{ tracking_number: string; hash: string; status: string; event_json: string }>('SELECT tracking_number, hash, status, event_json FROM tracking_history ORDER BY seq');
+    expect(rows.filter((r) => r.tracking_number === UP).map((r) => r.status).sort()).toEqual(['in_transit', 'label_created', 'out_for_delivery']);
+    expect(rows.every((r) => r.tracking_number === r.tracking_number.toUpperCase())).toBe(true);
+    expect(rows.find((r) => r.status === 'label_created')?.hash).toBe(normalisedHash(scan(UP, 'label_created', label)));
+    expect(rows.every((r) => (JSON.parse(r.event_json) as { trackingNumber: string }).trackingNumber === r.tracking_number)).toBe(true);
+    // The shipment in capitals, no stale rows or flags of the small spelling.
+    expect(await raw.all('SELECT tracking_number FROM shipments WHERE id = ?', [s.id])).toEqual([{ tracking_number: UP }]);
+    for (const t of ['tracking_state', 'tracking_read', 'tracking_review', 'tracking_inbox']) {
+      expect(await raw.all(`SELECT tracking_number FROM ${t} WHERE tracking_number <> upper(tracking_number)`)).toEqual([]);
+    }
+    expect(await raw.all('SELECT tracking_number FROM tracking_refold_pending')).toEqual([]);
+    // History is append-only again.
+    await expect(raw.run('UPDATE tracking_history SET status = status')).rejects.toThrow(/append-only/);
+
+    // The rebuild agrees with what the start-up refold and the applier left.
+    const report = await rebuildTracking(f.store, f.clock, f.services.tracking.eta, { write: false });
+    expect(report.differences).toEqual([]);
+  });
+});
