@@ -195,6 +195,29 @@ describe('audit ingest', () => {
     expect(await ingest('lk-a', E, [recs[2]!])).toMatchObject({ contiguousSeq: 0, alsoSeqs: [3] });
   });
 
+  it('alerts each kind of break at a seq once, and logs a resent break at error level once', async () => {
+    const logs = captureLogs('debug');
+    const g = await makeBackend({ logger: logs.logger });
+    try {
+      await g.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+      const recs = chain([{ type: 'device.started', data: { liveCodes: 1 } }, { type: 'device.started', data: { liveCodes: 2 } }], g.clock.now());
+      // Seq 2 arrives altered: a hash-chain break there.
+      const tampered = { ...recs[1]!, dataJson: recs[1]!.dataJson.replace('2', '3') };
+      await g.services.ingest.ingest('lk-a', E, [recs[0]!, tampered]);
+      // Then a record that is not the stored one at seq 2 (another database's): a conflict
+      // at the same seq, another kind of break, its own alert. Resent three times.
+      const other = chain([{ type: 'device.started', data: { x: 1 } }, { type: 'device.started', data: { forged: 2 } }], g.clock.now());
+      for (let i = 0; i < 3; i++) await g.services.ingest.ingest('lk-a', E, [other[1]!]);
+      const breaks = (await g.store.alerts.list('lk-a')).filter((a) => a.kind === 'audit.chain-break').map((a) => a.details['reason']);
+      expect(breaks.sort()).toEqual(['conflicting-record', 'hash-chain']);
+      expect(logs.find('audit.chain_break').map((l) => l['reason'])).toEqual(['hash-chain', 'conflicting-record']);
+      expect(logs.find('audit.chain_break').every((l) => l.level === 50)).toBe(true);
+      expect(logs.find('audit.chain_break_repeated')).toHaveLength(2);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('keeps the chain of a new database epoch apart: numbered from 1 again, stored, acked, no alert', async () => {
     const recs = events();
     await ingest('lk-a', E, recs);

@@ -159,7 +159,13 @@ export class AuditIngest {
 
   private async chainBreak(lockerId: string, epoch: string, seq: number, reason: 'hash-chain' | 'conflicting-record'): Promise<void> {
     await this.store.audit.flagChainBreak(lockerId, epoch, seq);
-    await this.alerts.raise(lockerId, 'audit.chain-break', `${epoch}:${String(seq)}`, { epoch, seq, reason });
-    this.log.error({ lockerId, epoch, seq, reason }, 'audit.chain_break');
+    // One alert per kind of break at a seq: an altered record and another database's record
+    // at the same seq are two findings. (A hash-chain break keeps the key it always had, so
+    // alerts raised before this release are not raised again.)
+    const key = reason === 'hash-chain' ? `${epoch}:${String(seq)}` : `${epoch}:${String(seq)}:conflict`;
+    const raised = await this.alerts.raise(lockerId, 'audit.chain-break', key, { epoch, seq, reason });
+    // A locker resends what it has not seen acked; the break was paged the first time.
+    if (raised) this.log.error({ lockerId, epoch, seq, reason }, 'audit.chain_break');
+    else this.log.debug({ lockerId, epoch, seq, reason }, 'audit.chain_break_repeated');
   }
 }
