@@ -14,7 +14,7 @@ describe('planHistoryMerge', () => {
     const lowLabel = scan('ab1', 'label_created', 500);
     const revision = row(3, { ...lowScan, estimatedDeliveryAt: 9_000 }, promiseRevisionHash(normalisedHash(lowScan), 1_200, 9_000));
     const twin = normalisedHash(scan('AB1', 'in_transit', 1_000));
-    const plan = planHistoryMerge([row(1, lowScan), row(2, lowLabel), revision], new Set([twin]));
+    const plan = planHistoryMerge([row(1, lowScan), row(2, lowLabel), revision], [{ hash: twin, eventJson: JSON.stringify(scan('AB1', 'in_transit', 1_000)) }]);
     // The in_transit scan is its twin's: dropped; the label kept under its new hash.
     expect(plan.drop).toEqual([1]);
     expect(plan.rewrite).toEqual([
@@ -27,7 +27,7 @@ describe('planHistoryMerge', () => {
     const a = scan('ab1', 'in_transit', 1_000);
     const b = scan('Ab1', 'in_transit', 1_000);
     const broken: CaseHistoryRow = { seq: 7, trackingNumber: 'ab1', hash: 'h-broken', eventJson: 'not json' };
-    const plan = planHistoryMerge([row(5, a), row(6, b), broken], new Set());
+    const plan = planHistoryMerge([row(5, a), row(6, b), broken], []);
     expect(plan.drop).toEqual([6]);
     expect(plan.rewrite.map((r) => [r.seq, r.trackingNumber, r.hash])).toEqual([
       [5, 'AB1', normalisedHash(scan('AB1', 'in_transit', 1_000))],

@@ -47,12 +47,41 @@ function recapitalised(row: CaseHistoryRow, upper: string): { eventJson: string;
   return { eventJson: JSON.stringify(fixed), hash: parsed.success ? normalisedHash(parsed.data) : undefined };
 }
 
+/** A history row already stored under a capital spelling: its hash as stored, and its event text. */
+export interface CapitalTwinRow {
+  hash: string;
+  eventJson: string;
+}
+
+/** Today's hash of a stored event (undefined when the text no longer reads as an event). */
+function todaysHash(eventJson: string): string | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(eventJson);
+  } catch {
+    return undefined;
+  }
+  const parsed = CanonicalTrackingEvent.safeParse(raw);
+  return parsed.success ? normalisedHash(parsed.data) : undefined;
+}
+
 /**
- * `rows`: every history row whose number is not in capitals, oldest first; `taken`: the
- * hashes of the rows already stored under the capital spellings of those numbers.
+ * `rows`: every history row whose number is not in capitals, oldest first; `twins`: the
+ * rows already stored under the capital spellings of those numbers.
  */
-export function planHistoryMerge(rows: readonly CaseHistoryRow[], taken: ReadonlySet<string>): HistoryMergePlan {
-  const held = new Set(taken);
+export function planHistoryMerge(rows: readonly CaseHistoryRow[], twins: readonly CapitalTwinRow[]): HistoryMergePlan {
+  const held = new Set(twins.map((t) => t.hash));
+  // A capital row kept the hash it was stored with, and rows stored before the hash left
+  // out the carrier's promise (core/event-identity.ts) hold one today's applier no longer
+  // computes: matched only on stored hashes, the small-letter copy of such a scan, rehashed
+  // today, would enter the merged timeline a second time. Today's hash of each capital scan
+  // names the row that holds it, so its copies are dropped and their revisions renamed after it.
+  const twinOf = new Map<string, string>();
+  for (const t of twins) {
+    if (isPromiseRevision(t.hash)) continue;
+    const today = todaysHash(t.eventJson);
+    if (today !== undefined && !twinOf.has(today)) twinOf.set(today, t.hash);
+  }
   const renamed = new Map<string, string>();
   const plan: HistoryMergePlan = { rewrite: [], drop: [] };
   const place = (row: CaseHistoryRow, hash: string, eventJson: string, upper: string): void => {
@@ -67,9 +96,16 @@ export function planHistoryMerge(rows: readonly CaseHistoryRow[], taken: Readonl
   for (const row of rows.filter((r) => !isPromiseRevision(r.hash))) {
     const upper = row.trackingNumber.toUpperCase();
     const r = recapitalised(row, upper);
-    const hash = r.hash ?? row.hash;
-    renamed.set(row.hash, hash);
-    place(row, hash, r.eventJson, upper);
+    const today = r.hash ?? row.hash;
+    const twin = twinOf.get(today);
+    if (twin !== undefined) {
+      // The capital row holds this scan under its stored hash: the copy goes, and a revision of it names that row.
+      renamed.set(row.hash, twin);
+      plan.drop.push(row.seq);
+      continue;
+    }
+    renamed.set(row.hash, today);
+    place(row, today, r.eventJson, upper);
   }
   for (const row of rows.filter((r) => isPromiseRevision(r.hash))) {
     const upper = row.trackingNumber.toUpperCase();
@@ -90,7 +126,7 @@ export function capitalisedEventJson(eventJson: string, upper: string): string {
   return recapitalised({ seq: 0, trackingNumber: upper, hash: '', eventJson }, upper).eventJson;
 }
 
-/** The capital spellings of the rows' numbers (whose stored hashes `taken` must hold). */
+/** The capital spellings of the rows' numbers (whose stored rows are the planner's `twins`). */
 export function capitalNumbers(rows: readonly CaseHistoryRow[]): string[] {
   return [...new Set(rows.map((r) => r.trackingNumber.toUpperCase()))].sort();
 }

@@ -1,3 +1,4 @@
+import { hash as digest } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { paidOrder, ship } from '../testing/order-helpers.js';
 import { dropSchema, freshSchemaName, testEngines, type EngineName } from '../testing/pg-test-db.js';
 import { scan } from '../testing/tracking-helpers.js';
 import { emptyProjection } from './core/tracking-fold.js';
-import { normalisedHash } from './core/event-identity.js';
+import { normalisedHash, promiseRevisionHash } from './core/event-identity.js';
 import { rebuildTracking } from './rebuild-tracking.js';
 import type { CanonicalTrackingEvent } from './tracking-event.js';
 
@@ -131,6 +132,81 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     await expect(raw.run('UPDATE tracking_history SET status = status')).rejects.toThrow(/append-only/);
 
     // The rebuild agrees with what the start-up refold and the applier left.
+    const report = await rebuildTracking(f.store, f.clock, f.services.tracking.eta, { write: false });
+    expect(report.differences).toEqual([]);
+  });
+
+  it('merges every shape an earlier release could leave: a number only in small letters, two small spellings beside the capitals, derived rows and poll entries under all three, a capital twin hashed the old way', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
+    const schema = freshSchemaName();
+    cleanups.push(async () => {
+      rmSync(dir, { recursive: true, force: true });
+      if (engine === 'postgres') await dropSchema(schema);
+    });
+    const first = await fixture(dir, schema);
+    const now = first.clock.now();
+    await first.close();
+
+    const MIX = '1ZA9990001';
+    const spellings = [MIX, '1za9990001', '1zA9990001'];
+    const ONLY = '1zb7770002';
+    const t = now - 10 * 3_600_000;
+    const db = await openRawDb(engine, { dir, schema });
+    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
+    await setSchemaVersion(db, PREVIOUS[engine]);
+    // The capital twin's label scan came with a carrier promise while the hash still covered
+    // it (event-identity.ts: rows hashed before that change keep their old hash).
+    const promised = scan(MIX, 'label_created', t, { estimatedDeliveryAt: t + 86_400_000 });
+    const oldHash = digest('sha256', JSON.stringify([normalisedHash(promised), promised.estimatedDeliveryAt]), 'hex').slice(0, 32);
+    await withHistoryWritable(db, async () => {
+      await db.run(
+        `INSERT INTO tracking_history (tracking_number, hash, status, event_time, source, payload_id, received_at, event_json) VALUES (?, ?, ?, ?, 'canonical', 'p-old', ?, ?)`,
+        [MIX, oldHash, promised.status, promised.eventTime, now - 2_000, JSON.stringify(promised)],
+      );
+      // The same label scan under the small spelling, with its promise too.
+      await appendOld(db, scan('1za9990001', 'label_created', t, { estimatedDeliveryAt: t + 86_400_000 }), now - 1_900);
+      // One in-transit scan under both small spellings, and a revised promise on one of them.
+      const lowTransit = scan('1za9990001', 'in_transit', t + 60_000);
+      const lowHash = await appendOld(db, lowTransit, now - 1_800);
+      await appendOld(db, scan('1zA9990001', 'in_transit', t + 60_000), now - 1_700);
+      const revised = { ...lowTransit, estimatedDeliveryAt: t + 2 * 86_400_000 };
+      await db.run(
+        `INSERT INTO tracking_history (tracking_number, hash, status, event_time, source, payload_id, received_at, event_json) VALUES (?, ?, ?, ?, 'canonical', 'p-old', ?, ?)`,
+        [revised.trackingNumber, promiseRevisionHash(lowHash, now - 1_600, revised.estimatedDeliveryAt), revised.status, revised.eventTime, now - 1_600, JSON.stringify(revised)],
+      );
+      await appendOld(db, scan(ONLY, 'in_transit', t), now - 1_500);
+    });
+    for (const [i, tn] of [...spellings, ONLY].entries()) {
+      await db.run('INSERT INTO tracking_state (tracking_number, carrier, status, state_json, version, updated_at) VALUES (?, ?, ?, ?, 1, ?)', [tn, 'ups', null, JSON.stringify(emptyProjection(tn, 'ups')), now]);
+      await db.run(`INSERT INTO tracking_read (tracking_number, doc_json, etag, updated_at) VALUES (?, '{}', '"old"', ?)`, [tn, now]);
+      await db.run(`INSERT INTO tracking_review (hash, tracking_number, from_status, to_status, event_time, reason, flagged_at) VALUES (?, ?, NULL, 'in_transit', ?, 'old', ?)`, [`flag-${String(i)}`, tn, t, now]);
+      await db.run(`INSERT INTO tracking_poll_schedule (tracking_number, carrier, status, last_event_at, created_at, mode, next_poll_at, failures, lease_until) VALUES (?, 'ups', 'in_transit', ?, ?, 'webhook', ?, ?, NULL)`, [tn, t + i, now - 5_000, now + (i + 1) * 60_000, i]);
+    }
+    await db.close();
+
+    const f = await fixture(dir, schema);
+    cleanups.push(() => f.close());
+    const app = await f.app();
+    // Every scan once: the label its capital twin holds under its old hash is not stored twice.
+    const page = (await app.inject({ method: 'GET', url: `/track/${MIX}` })).json<{ status: string; history: Array<{ status: string }> }>();
+    expect(page.status).toBe('in_transit');
+    expect(page.history.map((h) => h.status).sort()).toEqual(['in_transit', 'label_created']);
+    expect((await app.inject({ method: 'GET', url: `/track/${ONLY}` })).json<{ status: string }>().status).toBe('in_transit');
+    const raw = await openRawDb(engine, { dir, schema });
+    cleanups.push(() => raw.close());
+    const rows = await raw.all<{ tracking_number: string; status: string }>('SELECT tracking_number, status FROM tracking_history WHERE upper(tracking_number) = ? ORDER BY seq', [MIX]);
+    expect(rows.map((r) => r.status).sort()).toEqual(['in_transit', 'in_transit', 'label_created']); // the scan once, its revision once
+    expect(rows.every((r) => r.tracking_number === MIX)).toBe(true);
+    const polls = await raw.all<{ tracking_number: string; next_poll_at: number | string }>('SELECT tracking_number, next_poll_at FROM tracking_poll_schedule ORDER BY tracking_number');
+    expect(polls.map((p) => [p.tracking_number, Number(p.next_poll_at)])).toEqual([
+      [MIX, now + 60_000],
+      [ONLY.toUpperCase(), now + 4 * 60_000],
+    ]);
+    for (const tb of ['tracking_state', 'tracking_read']) {
+      expect((await raw.all<{ tracking_number: string }>(`SELECT tracking_number FROM ${tb} ORDER BY tracking_number`)).map((r) => r.tracking_number)).toEqual([MIX, ONLY.toUpperCase()]);
+    }
+    expect(await raw.all(`SELECT hash FROM tracking_review WHERE hash LIKE 'flag-%'`)).toEqual([]);
+    expect(await raw.all('SELECT tracking_number FROM tracking_refold_pending')).toEqual([]);
     const report = await rebuildTracking(f.store, f.clock, f.services.tracking.eta, { write: false });
     expect(report.differences).toEqual([]);
   });

@@ -19,8 +19,11 @@ async function mergeHistory(client: pg.ClientBase): Promise<void> {
     eventJson: r.event_json,
   }));
   if (rows.length === 0) return;
-  const taken = (await client.query<{ hash: string }>('SELECT hash FROM tracking_history WHERE tracking_number = ANY($1)', [capitalNumbers(rows)])).rows.map((r) => r.hash);
-  const plan = planHistoryMerge(rows, new Set(taken));
+  const twins = (await client.query<{ hash: string; event_json: string }>('SELECT hash, event_json FROM tracking_history WHERE tracking_number = ANY($1)', [capitalNumbers(rows)])).rows.map((r) => ({
+    hash: r.hash,
+    eventJson: r.event_json,
+  }));
+  const plan = planHistoryMerge(rows, twins);
   await client.query('ALTER TABLE tracking_history DISABLE TRIGGER tracking_history_no_change');
   if (plan.drop.length > 0) await client.query('DELETE FROM tracking_history WHERE seq = ANY($1::bigint[])', [plan.drop.map(String)]);
   for (const r of plan.rewrite) {

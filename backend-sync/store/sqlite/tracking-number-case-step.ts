@@ -25,9 +25,9 @@ function mergeHistory(db: Database.Database): void {
     .all()
     .map((r) => ({ seq: r.seq, trackingNumber: r.tracking_number, hash: r.hash, eventJson: r.event_json }));
   if (rows.length === 0) return;
-  const hashesOf = db.prepare<[string], { hash: string }>('SELECT hash FROM tracking_history WHERE tracking_number = ?');
-  const taken = new Set(capitalNumbers(rows).flatMap((tn) => hashesOf.all(tn).map((r) => r.hash)));
-  const plan = planHistoryMerge(rows, taken);
+  const twinsOf = db.prepare<[string], { hash: string; event_json: string }>('SELECT hash, event_json FROM tracking_history WHERE tracking_number = ?');
+  const twins = capitalNumbers(rows).flatMap((tn) => twinsOf.all(tn).map((r) => ({ hash: r.hash, eventJson: r.event_json })));
+  const plan = planHistoryMerge(rows, twins);
   db.exec('DROP TRIGGER tracking_history_no_update; DROP TRIGGER tracking_history_no_delete;');
   // Drops first: a kept row's new hash never equals a dropped row's old one, but the order costs nothing.
   const drop = db.prepare<[string | number]>('DELETE FROM tracking_history WHERE seq = ?');
