@@ -38,4 +38,12 @@ describe.each(engines)('refoldPending (%s)', (engine) => {
     // Nothing listed twice: a second start has only the unreadable number left to try.
     expect(await f.services.tracking.refoldPending()).toEqual({ refolded: 0, failed: 1 });
   });
+
+  it('lets the backend start when the list cannot be read: logged, nothing refolded, the numbers left for the next start', async () => {
+    // An operator who dropped the list after an upgrade, or the database refusing the read
+    // at start: GET /track lacks only the unfolded numbers, which is no reason to serve nothing.
+    await f.store.x.run(sql(`DROP TABLE tracking_refold_pending`));
+    expect(await f.services.tracking.refoldPending()).toEqual({ refolded: 0, failed: 0 });
+    expect(log.lines.filter((l) => l['msg'] === 'tracking.refold_pending_aborted')).toHaveLength(1);
+  });
 });

@@ -29,7 +29,15 @@ export async function refoldPending(d: RefoldPendingDeps): Promise<{ refolded: n
   let refolded = 0;
   let failed = 0;
   for (let after: string | undefined; ; ) {
-    const page = await d.store.tracking.pendingRefolds(after, PAGE);
+    let page: string[];
+    try {
+      page = await d.store.tracking.pendingRefolds(after, PAGE);
+    } catch (err) {
+      // main.ts awaits this before it serves: a list that cannot be read must not keep the
+      // backend down (only the unfolded numbers lack a read model; the rebuild repairs them).
+      d.logger.error({ refolded, failed, err: err instanceof Error ? err.message : String(err) }, 'tracking.refold_pending_aborted');
+      return { refolded, failed };
+    }
     if (page.length === 0) break;
     for (const tn of page) {
       try {
