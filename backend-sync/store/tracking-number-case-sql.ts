@@ -18,12 +18,17 @@ export const MARK_AFFECTED = `
 /** Shipments only change their number: no key is on it. */
 export const CAPITALISE_SHIPMENTS = `UPDATE shipments SET tracking_number = upper(tracking_number) WHERE tracking_number <> upper(tracking_number)`;
 
-/** The waiting inbox rows in small letters (their event text is rewritten too: the applier copies it into history). */
-export const LOWER_INBOX = `SELECT seq, tracking_number, event_json FROM tracking_inbox WHERE tracking_number <> upper(tracking_number)`;
+/**
+ * The waiting inbox rows in small letters (their event text is rewritten too: the applier
+ * copies it into history). The capitals are the engine's upper(), as every other table's
+ * are in this step: JavaScript's differ outside ASCII (`ß` → `SS`), which would part a
+ * number's history from its shipment, poll entry and refold listing.
+ */
+export const LOWER_INBOX = `SELECT seq, upper(tracking_number) AS upper_number, event_json FROM tracking_inbox WHERE tracking_number <> upper(tracking_number)`;
 
 export interface LowerInboxDbRow {
   seq: string | number;
-  tracking_number: string;
+  upper_number: string;
   event_json: string;
 }
 
@@ -61,12 +66,13 @@ export const DROP_DERIVED = ['tracking_state', 'tracking_read', 'tracking_review
   .map((t) => `DELETE FROM ${t} WHERE upper(tracking_number) IN (SELECT tracking_number FROM tracking_refold_pending);`)
   .join('\n');
 
-/** The small-letter history rows, oldest first (the planner's input). */
-export const LOWER_HISTORY = `SELECT seq, tracking_number, hash, event_json FROM tracking_history WHERE tracking_number <> upper(tracking_number) ORDER BY seq`;
+/** The small-letter history rows, oldest first (the planner's input), with the engine's capitals (LOWER_INBOX says why). */
+export const LOWER_HISTORY = `SELECT seq, tracking_number, upper(tracking_number) AS upper_number, hash, event_json FROM tracking_history WHERE tracking_number <> upper(tracking_number) ORDER BY seq`;
 
 export interface LowerHistoryDbRow {
   seq: string | number;
   tracking_number: string;
+  upper_number: string;
   hash: string;
   event_json: string;
 }

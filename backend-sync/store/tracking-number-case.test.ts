@@ -6,7 +6,7 @@ import { capitalisedEventJson, planHistoryMerge, type CaseHistoryRow } from './t
 
 // The history plan of the capital-letters migration (SQLite step 25, PostgreSQL step 23).
 
-const row = (seq: number, e: CanonicalTrackingEvent, hash = normalisedHash(e)): CaseHistoryRow => ({ seq, trackingNumber: e.trackingNumber, hash, eventJson: JSON.stringify(e) });
+const row = (seq: number, e: CanonicalTrackingEvent, hash = normalisedHash(e)): CaseHistoryRow => ({ seq, trackingNumber: e.trackingNumber, upper: e.trackingNumber.toUpperCase(), hash, eventJson: JSON.stringify(e) });
 
 describe('planHistoryMerge', () => {
   it('rehashes each small-letter scan as today’s applier would, drops the scans its capital twin holds, and renames promise revisions after their scan', () => {
@@ -18,15 +18,15 @@ describe('planHistoryMerge', () => {
     // The in_transit scan is its twin's: dropped; the label kept under its new hash.
     expect(plan.drop).toEqual([1]);
     expect(plan.rewrite).toEqual([
-      { seq: 2, trackingNumber: 'AB1', hash: normalisedHash(scan('AB1', 'label_created', 500)), eventJson: JSON.stringify({ ...lowLabel, trackingNumber: 'AB1' }) },
-      { seq: 3, trackingNumber: 'AB1', hash: promiseRevisionHash(twin, 1_200, 9_000), eventJson: JSON.stringify({ ...lowScan, estimatedDeliveryAt: 9_000, trackingNumber: 'AB1' }) },
+      { seq: 2, trackingNumber: 'AB1', upper: 'AB1', hash: normalisedHash(scan('AB1', 'label_created', 500)), eventJson: JSON.stringify({ ...lowLabel, trackingNumber: 'AB1' }) },
+      { seq: 3, trackingNumber: 'AB1', upper: 'AB1', hash: promiseRevisionHash(twin, 1_200, 9_000), eventJson: JSON.stringify({ ...lowScan, estimatedDeliveryAt: 9_000, trackingNumber: 'AB1' }) },
     ]);
   });
 
   it('keeps one of two small spellings of one scan, and leaves text that no longer reads as stored under its old hash', () => {
     const a = scan('ab1', 'in_transit', 1_000);
     const b = scan('Ab1', 'in_transit', 1_000);
-    const broken: CaseHistoryRow = { seq: 7, trackingNumber: 'ab1', hash: 'h-broken', eventJson: 'not json' };
+    const broken: CaseHistoryRow = { seq: 7, trackingNumber: 'ab1', upper: 'AB1', hash: 'h-broken', eventJson: 'not json' };
     const plan = planHistoryMerge([row(5, a), row(6, b), broken], []);
     expect(plan.drop).toEqual([6]);
     expect(plan.rewrite.map((r) => [r.seq, r.trackingNumber, r.hash])).toEqual([

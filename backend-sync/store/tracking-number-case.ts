@@ -20,6 +20,8 @@ export type RowKey = string | number;
 export interface CaseHistoryRow {
   seq: RowKey;
   trackingNumber: string;
+  /** The number in capitals as the engine's upper() spells it (the step's SQL does the same to every other table). */
+  upper: string;
   hash: string;
   eventJson: string;
 }
@@ -90,11 +92,11 @@ export function planHistoryMerge(rows: readonly CaseHistoryRow[], twins: readonl
       return;
     }
     held.add(hash);
-    plan.rewrite.push({ seq: row.seq, trackingNumber: upper, hash, eventJson });
+    plan.rewrite.push({ seq: row.seq, trackingNumber: upper, upper, hash, eventJson });
   };
   // Scans first: a revision needs the new hash of the scan it revises.
   for (const row of rows.filter((r) => !isPromiseRevision(r.hash))) {
-    const upper = row.trackingNumber.toUpperCase();
+    const upper = row.upper;
     const r = recapitalised(row, upper);
     const today = r.hash ?? row.hash;
     const twin = twinOf.get(today);
@@ -108,7 +110,7 @@ export function planHistoryMerge(rows: readonly CaseHistoryRow[], twins: readonl
     place(row, today, r.eventJson, upper);
   }
   for (const row of rows.filter((r) => isPromiseRevision(r.hash))) {
-    const upper = row.trackingNumber.toUpperCase();
+    const upper = row.upper;
     const r = recapitalised(row, upper);
     const scan = revisedScanHash(row.hash);
     // The revised scan was rehashed above; a revision of a scan stored under the capitals already keeps its name.
@@ -123,10 +125,10 @@ export function planHistoryMerge(rows: readonly CaseHistoryRow[], twins: readonl
  * it claimed into history as is. Text that does not read stays (the applier dead-letters it as stored).
  */
 export function capitalisedEventJson(eventJson: string, upper: string): string {
-  return recapitalised({ seq: 0, trackingNumber: upper, hash: '', eventJson }, upper).eventJson;
+  return recapitalised({ seq: 0, trackingNumber: upper, upper, hash: '', eventJson }, upper).eventJson;
 }
 
 /** The capital spellings of the rows' numbers (whose stored rows are the planner's `twins`). */
 export function capitalNumbers(rows: readonly CaseHistoryRow[]): string[] {
-  return [...new Set(rows.map((r) => r.trackingNumber.toUpperCase()))].sort();
+  return [...new Set(rows.map((r) => r.upper))].sort();
 }

@@ -210,4 +210,43 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     const report = await rebuildTracking(f.store, f.clock, f.services.tracking.eta, { write: false });
     expect(report.differences).toEqual([]);
   });
+
+  it('spells a number with a letter outside ASCII the same way in every table: its history stays with its poll entry, inbox rows and listing, not merged into another parcel', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
+    const schema = freshSchemaName();
+    cleanups.push(async () => {
+      rmSync(dir, { recursive: true, force: true });
+      if (engine === 'postgres') await dropSchema(schema);
+    });
+    const first = await fixture(dir, schema);
+    const now = first.clock.now();
+    await first.close();
+    // Typed by a merchant before the intake took ASCII only: JavaScript's capitals of `ß`
+    // are `SS`, neither engine's upper() changes it.
+    const ODD = '1zß4440003';
+    const db = await openRawDb(engine, { dir, schema });
+    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
+    await setSchemaVersion(db, PREVIOUS[engine]);
+    await withHistoryWritable(db, async () => {
+      await appendOld(db, scan(ODD, 'in_transit', now - 3_600_000), now - 1_000);
+    });
+    await db.run(`INSERT INTO tracking_poll_schedule (tracking_number, carrier, status, last_event_at, created_at, mode, next_poll_at, failures, lease_until) VALUES (?, 'ups', 'in_transit', ?, ?, 'webhook', ?, 0, NULL)`, [ODD, now - 3_600_000, now - 5_000, now + 60_000]);
+    await db.run(`INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at) VALUES (?, 'p-old', 'canonical', ?, ?)`, [ODD, JSON.stringify(scan(ODD, 'out_for_delivery', now - 60_000)), now]);
+    await db.close();
+
+    const f = await fixture(dir, schema);
+    cleanups.push(() => f.close());
+    const raw = await openRawDb(engine, { dir, schema });
+    cleanups.push(() => raw.close());
+    const spelled = async (t: string): Promise<string[]> => (await raw.all<{ tracking_number: string }>(`SELECT DISTINCT tracking_number FROM ${t}`)).map((r) => r.tracking_number);
+    const poll = await spelled('tracking_poll_schedule');
+    expect(poll).toHaveLength(1);
+    expect(await spelled('tracking_history')).toEqual(poll);
+    expect(await spelled('tracking_inbox')).toEqual(poll);
+    // Nothing joined the timeline of `1ZSS4440003`, another parcel's number today's intake takes.
+    expect(await raw.all('SELECT tracking_number FROM tracking_history WHERE tracking_number = ?', ['1ZSS4440003'])).toEqual([]);
+    // Today's events take ASCII only: the number cannot be folded, and stays listed under the
+    // spelling its rows carry (the refold logs it; the rebuild reports it).
+    expect(await spelled('tracking_refold_pending')).toEqual(poll);
+  });
 });

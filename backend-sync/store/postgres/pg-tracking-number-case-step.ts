@@ -15,6 +15,7 @@ async function mergeHistory(client: pg.ClientBase): Promise<void> {
   const rows: CaseHistoryRow[] = (await client.query<LowerHistoryDbRow>(LOWER_HISTORY)).rows.map((r) => ({
     seq: r.seq,
     trackingNumber: r.tracking_number,
+    upper: r.upper_number,
     hash: r.hash,
     eventJson: r.event_json,
   }));
@@ -34,8 +35,7 @@ async function mergeHistory(client: pg.ClientBase): Promise<void> {
 
 async function capitaliseInbox(client: pg.ClientBase): Promise<void> {
   for (const r of (await client.query<LowerInboxDbRow>(LOWER_INBOX)).rows) {
-    const upper = r.tracking_number.toUpperCase();
-    await client.query('UPDATE tracking_inbox SET tracking_number = $1, event_json = $2 WHERE seq = $3', [upper, capitalisedEventJson(r.event_json, upper), String(r.seq)]);
+    await client.query('UPDATE tracking_inbox SET tracking_number = $1, event_json = $2 WHERE seq = $3', [r.upper_number, capitalisedEventJson(r.event_json, r.upper_number), String(r.seq)]);
   }
 }
 

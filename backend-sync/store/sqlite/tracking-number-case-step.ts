@@ -23,7 +23,7 @@ function mergeHistory(db: Database.Database): void {
   const rows: CaseHistoryRow[] = db
     .prepare<[], LowerHistoryDbRow>(LOWER_HISTORY)
     .all()
-    .map((r) => ({ seq: r.seq, trackingNumber: r.tracking_number, hash: r.hash, eventJson: r.event_json }));
+    .map((r) => ({ seq: r.seq, trackingNumber: r.tracking_number, upper: r.upper_number, hash: r.hash, eventJson: r.event_json }));
   if (rows.length === 0) return;
   const twinsOf = db.prepare<[string], { hash: string; event_json: string }>('SELECT hash, event_json FROM tracking_history WHERE tracking_number = ?');
   const twins = capitalNumbers(rows).flatMap((tn) => twinsOf.all(tn).map((r) => ({ hash: r.hash, eventJson: r.event_json })));
@@ -40,8 +40,7 @@ function mergeHistory(db: Database.Database): void {
 function capitaliseInbox(db: Database.Database): void {
   const update = db.prepare<[string, string, string | number]>('UPDATE tracking_inbox SET tracking_number = ?, event_json = ? WHERE seq = ?');
   for (const r of db.prepare<[], LowerInboxDbRow>(LOWER_INBOX).all()) {
-    const upper = r.tracking_number.toUpperCase();
-    update.run(upper, capitalisedEventJson(r.event_json, upper), r.seq);
+    update.run(r.upper_number, capitalisedEventJson(r.event_json, r.upper_number), r.seq);
   }
 }
 
