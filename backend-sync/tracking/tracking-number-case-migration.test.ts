@@ -249,4 +249,43 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     // spelling its rows carry (the refold logs it; the rebuild reports it).
     expect(await spelled('tracking_refold_pending')).toEqual(poll);
   });
+
+  it.runIf(engine === 'postgres')('waits for a write an instance of the earlier release has in flight, and capitalises it too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
+    const schema = freshSchemaName();
+    cleanups.push(async () => {
+      rmSync(dir, { recursive: true, force: true });
+      await dropSchema(schema);
+    });
+    const first = await fixture(dir, schema);
+    const now = first.clock.now();
+    await first.close();
+    const db = await openRawDb(engine, { dir, schema });
+    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
+    await setSchemaVersion(db, PREVIOUS[engine]);
+    await db.close();
+
+    // An old instance still running (docs/operations.md says stop them; a forgotten one is
+    // the 3 a.m. case): its applier's transaction appends a small-letter scan and has not
+    // committed when the new instance starts migrating.
+    const old = await openRawDb(engine, { dir, schema });
+    cleanups.push(() => old.close());
+    const LATE = '1zc5550004';
+    await old.run('BEGIN');
+    await appendOld(old, scan(LATE, 'in_transit', now - 60_000), now);
+    await old.run(`INSERT INTO tracking_poll_schedule (tracking_number, carrier, status, last_event_at, created_at, mode, next_poll_at, failures, lease_until) VALUES (?, 'ups', 'in_transit', ?, ?, 'webhook', ?, 0, NULL)`, [LATE, now - 60_000, now, now + 60_000]);
+    const starting = fixture(dir, schema);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await old.run('COMMIT');
+    const f = await starting;
+    cleanups.push(() => f.close());
+
+    const raw = await openRawDb(engine, { dir, schema });
+    cleanups.push(() => raw.close());
+    for (const t of ['tracking_history', 'tracking_poll_schedule']) {
+      expect(await raw.all(`SELECT tracking_number FROM ${t} WHERE tracking_number <> upper(tracking_number)`)).toEqual([]);
+    }
+    const app = await f.app();
+    expect((await app.inject({ method: 'GET', url: `/track/${LATE}` })).json<{ status: string }>().status).toBe('in_transit');
+  });
 });

@@ -39,7 +39,23 @@ async function capitaliseInbox(client: pg.ClientBase): Promise<void> {
   }
 }
 
+/**
+ * Every table the step rewrites, locked before it reads any of them. Under READ COMMITTED
+ * the step's reads see only what was committed when each ran: a write of an earlier
+ * release's instance still in flight then (a forgotten old instance during the upgrade)
+ * committed after them and kept its small letters for good, the step never running again.
+ * Taken first, the locks wait for those writes, and each read sees them. History's is the
+ * ACCESS EXCLUSIVE lock its DISABLE TRIGGER takes anyway, taken here so no lock is ever
+ * raised mid-step (raising EXCLUSIVE to it could deadlock with a reader); the others block
+ * writes only, so reads elsewhere go on while the step runs.
+ */
+const LOCK_TABLES = `
+  LOCK TABLE tracking_history IN ACCESS EXCLUSIVE MODE;
+  LOCK TABLE shipments, tracking_inbox, tracking_state, tracking_read, tracking_review, tracking_poll_schedule IN EXCLUSIVE MODE;
+`;
+
 export async function capitaliseTrackingNumbers(client: pg.ClientBase): Promise<void> {
+  await client.query(LOCK_TABLES);
   await client.query(MARK_AFFECTED);
   await client.query(CAPITALISE_SHIPMENTS);
   await capitaliseInbox(client);
