@@ -36,6 +36,15 @@ describe('planHistoryMerge', () => {
     expect(plan.rewrite[1]?.eventJson).toBe('not json');
   });
 
+  it('drops a copy of a scan its capital twin holds under a hash of an earlier format, and names the copy’s revision after that twin', () => {
+    const low = scan('ab1', 'in_transit', 1_000);
+    const lowHash = normalisedHash(low);
+    const revision = row(2, { ...low, estimatedDeliveryAt: 9_000 }, promiseRevisionHash(lowHash, 1_200, 9_000));
+    const plan = planHistoryMerge([row(1, low), revision], [{ hash: 'h-old-format', eventJson: JSON.stringify(scan('AB1', 'in_transit', 1_000)) }]);
+    expect(plan.drop).toEqual([1]);
+    expect(plan.rewrite.map((r) => r.hash)).toEqual([promiseRevisionHash('h-old-format', 1_200, 9_000)]);
+  });
+
   it('rewrites a waiting inbox row’s number and keeps fields it does not know', () => {
     expect(JSON.parse(capitalisedEventJson('{"trackingNumber":"ab1","future":1}', 'AB1'))).toEqual({ trackingNumber: 'AB1', future: 1 });
     expect(capitalisedEventJson('[1]', 'AB1')).toBe('[1]');
