@@ -39,7 +39,7 @@ function recapitalised(row: CaseHistoryRow, upper: string): { eventJson: string;
   try {
     raw = JSON.parse(row.eventJson);
   } catch {
-    // Unreadable rows stay as stored (the rebuild reports them); only the column moves.
+    // Unreadable text stays as stored (the planner leaves such history rows where they are).
     return { eventJson: row.eventJson, hash: undefined };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { eventJson: row.eventJson, hash: undefined };
@@ -98,7 +98,11 @@ export function planHistoryMerge(rows: readonly CaseHistoryRow[], twins: readonl
   for (const row of rows.filter((r) => !isPromiseRevision(r.hash))) {
     const upper = row.upper;
     const r = recapitalised(row, upper);
-    const today = r.hash ?? row.hash;
+    // Text today's schema refuses stays as stored, under its own spelling: moved into the
+    // capital timeline it made that number's fold fail, and GET /track, which served the
+    // capitals before the upgrade, answered 404 after it. The row is kept for an operator.
+    if (r.hash === undefined) continue;
+    const today = r.hash;
     const twin = twinOf.get(today);
     if (twin !== undefined) {
       // The capital row holds this scan under its stored hash: the copy goes, and a revision of it names that row.
@@ -112,6 +116,7 @@ export function planHistoryMerge(rows: readonly CaseHistoryRow[], twins: readonl
   for (const row of rows.filter((r) => isPromiseRevision(r.hash))) {
     const upper = row.upper;
     const r = recapitalised(row, upper);
+    if (r.hash === undefined) continue; // as for scans above
     const scan = revisedScanHash(row.hash);
     // The revised scan was rehashed above; a revision of a scan stored under the capitals already keeps its name.
     const scanHash = renamed.get(scan) ?? scan;

@@ -211,7 +211,7 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     expect(report.differences).toEqual([]);
   });
 
-  it('spells a number with a letter outside ASCII the same way in every table: its history stays with its poll entry, inbox rows and listing, not merged into another parcel', async () => {
+  it('spells a number with a letter outside ASCII the same way in every table (the engine’s upper()), not merged into another parcel', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
     const schema = freshSchemaName();
     cleanups.push(async () => {
@@ -241,13 +241,13 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     const spelled = async (t: string): Promise<string[]> => (await raw.all<{ tracking_number: string }>(`SELECT DISTINCT tracking_number FROM ${t}`)).map((r) => r.tracking_number);
     const poll = await spelled('tracking_poll_schedule');
     expect(poll).toHaveLength(1);
-    expect(await spelled('tracking_history')).toEqual(poll);
+    // Its history row's text is refused today (ASCII only), so it stays as stored; the waiting scan is capitalised with the rest.
+    expect(await spelled('tracking_history')).toEqual([ODD]);
     expect(await spelled('tracking_inbox')).toEqual(poll);
     // Nothing joined the timeline of `1ZSS4440003`, another parcel's number today's intake takes.
     expect(await raw.all('SELECT tracking_number FROM tracking_history WHERE tracking_number = ?', ['1ZSS4440003'])).toEqual([]);
-    // Today's events take ASCII only: the number cannot be folded, and stays listed under the
-    // spelling its rows carry (the refold logs it; the rebuild reports it).
-    expect(await spelled('tracking_refold_pending')).toEqual(poll);
+    // Nothing readable under the capitals to fold: taken off the list (the rebuild reports the row left as stored).
+    expect(await spelled('tracking_refold_pending')).toEqual([]);
   });
 
   it.runIf(engine === 'postgres')('waits for a write an instance of the earlier release has in flight, and capitalises it too', async () => {
@@ -287,5 +287,42 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     }
     const app = await f.app();
     expect((await app.inject({ method: 'GET', url: `/track/${LATE}` })).json<{ status: string }>().status).toBe('in_transit');
+  });
+
+  it('keeps serving a capital timeline when a small-letter row of its number no longer reads: that row stays as stored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
+    const schema = freshSchemaName();
+    cleanups.push(async () => {
+      rmSync(dir, { recursive: true, force: true });
+      if (engine === 'postgres') await dropSchema(schema);
+    });
+    const GOOD = '1ZD6660005';
+    const old = await fixture(dir, schema);
+    const now = old.clock.now();
+    await acceptAndApply(old, [scan(GOOD, 'in_transit', now - 3_600_000)]);
+    await old.close();
+    const db = await openRawDb(engine, { dir, schema });
+    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
+    await setSchemaVersion(db, PREVIOUS[engine]);
+    // Text an earlier release wrote that today's event schema refuses (a status since renamed).
+    const unreadable = JSON.stringify({ trackingNumber: GOOD.toLowerCase(), carrier: 'ups', status: 'held_at_depot', eventTime: now - 1_800_000 });
+    await withHistoryWritable(db, async () => {
+      await db.run(
+        `INSERT INTO tracking_history (tracking_number, hash, status, event_time, source, payload_id, received_at, event_json) VALUES (?, 'h-unreadable', 'held_at_depot', ?, 'canonical', 'p-old', ?, ?)`,
+        [GOOD.toLowerCase(), now - 1_800_000, now - 1_000, unreadable],
+      );
+    });
+    await db.close();
+
+    const f = await fixture(dir, schema);
+    cleanups.push(() => f.close());
+    const app = await f.app();
+    // Served before the upgrade, served after it.
+    expect((await app.inject({ method: 'GET', url: `/track/${GOOD}` })).json<{ status: string }>().status).toBe('in_transit');
+    const raw = await openRawDb(engine, { dir, schema });
+    cleanups.push(() => raw.close());
+    // The unreadable row is kept, as stored, for an operator.
+    expect(await raw.all('SELECT tracking_number, event_json FROM tracking_history WHERE hash = ?', ['h-unreadable'])).toEqual([{ tracking_number: GOOD.toLowerCase(), event_json: unreadable }]);
+    expect(await raw.all('SELECT tracking_number FROM tracking_refold_pending')).toEqual([]);
   });
 });
