@@ -47,13 +47,27 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     return makeBackend(engine === 'postgres' ? { dir, engine, pgSchema: schema } : { dir });
   }
 
-  it('are merged into their capital twin: GET /track serves the whole timeline once, with no notice told again, and a rebuild finds nothing', async () => {
+  /** A fresh database file (SQLite) or schema (PostgreSQL), removed after the test. */
+  function place(): { dir: string; schema: string } {
     const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
     const schema = freshSchemaName();
     cleanups.push(async () => {
       rmSync(dir, { recursive: true, force: true });
       if (engine === 'postgres') await dropSchema(schema);
     });
+    return { dir, schema };
+  }
+
+  /** The database put back one schema step, as the earlier release left it, open for writing its rows. */
+  async function asEarlierRelease(dir: string, schema: string): Promise<RawDb> {
+    const db = await openRawDb(engine, { dir, schema });
+    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
+    await setSchemaVersion(db, PREVIOUS[engine]);
+    return db;
+  }
+
+  it('are merged into their capital twin: GET /track serves the whole timeline once, with no notice told again, and a rebuild finds nothing', async () => {
+    const { dir, schema } = place();
 
     // The earlier release at work: the carrier's scans came in capitals...
     const old = await fixture(dir, schema);
@@ -69,9 +83,7 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     await old.close();
 
     // ...while the merchant's spelling, stored as typed, kept a timeline of its own.
-    const db = await openRawDb(engine, { dir, schema });
-    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
-    await setSchemaVersion(db, PREVIOUS[engine]);
+    const db = await asEarlierRelease(dir, schema);
     await db.run('UPDATE shipments SET tracking_number = ? WHERE id = ?', [LOW, s.id]);
     await withHistoryWritable(db, async () => {
       await appendOld(db, scan(LOW, 'label_created', label), now - 1_000);
@@ -137,12 +149,7 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
   });
 
   it('merges every shape an earlier release could leave: a number only in small letters, two small spellings beside the capitals, derived rows and poll entries under all three, a capital twin hashed the old way', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
-    const schema = freshSchemaName();
-    cleanups.push(async () => {
-      rmSync(dir, { recursive: true, force: true });
-      if (engine === 'postgres') await dropSchema(schema);
-    });
+    const { dir, schema } = place();
     const first = await fixture(dir, schema);
     const now = first.clock.now();
     await first.close();
@@ -151,9 +158,7 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
     const spellings = [MIX, '1za9990001', '1zA9990001'];
     const ONLY = '1zb7770002';
     const t = now - 10 * 3_600_000;
-    const db = await openRawDb(engine, { dir, schema });
-    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
-    await setSchemaVersion(db, PREVIOUS[engine]);
+    const db = await asEarlierRelease(dir, schema);
     // The capital twin's label scan came with a carrier promise while the hash still covered
     // it (event-identity.ts: rows hashed before that change keep their old hash).
     const promised = scan(MIX, 'label_created', t, { estimatedDeliveryAt: t + 86_400_000 });
@@ -212,21 +217,14 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
   });
 
   it('spells a number with a letter outside ASCII the same way in every table (the engine’s upper()), not merged into another parcel', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
-    const schema = freshSchemaName();
-    cleanups.push(async () => {
-      rmSync(dir, { recursive: true, force: true });
-      if (engine === 'postgres') await dropSchema(schema);
-    });
+    const { dir, schema } = place();
     const first = await fixture(dir, schema);
     const now = first.clock.now();
     await first.close();
     // Typed by a merchant before the intake took ASCII only: JavaScript's capitals of `ß`
     // are `SS`, neither engine's upper() changes it.
     const ODD = '1zß4440003';
-    const db = await openRawDb(engine, { dir, schema });
-    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
-    await setSchemaVersion(db, PREVIOUS[engine]);
+    const db = await asEarlierRelease(dir, schema);
     await withHistoryWritable(db, async () => {
       await appendOld(db, scan(ODD, 'in_transit', now - 3_600_000), now - 1_000);
     });
@@ -251,18 +249,11 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
   });
 
   it.runIf(engine === 'postgres')('waits for a write an instance of the earlier release has in flight, and capitalises it too', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
-    const schema = freshSchemaName();
-    cleanups.push(async () => {
-      rmSync(dir, { recursive: true, force: true });
-      await dropSchema(schema);
-    });
+    const { dir, schema } = place();
     const first = await fixture(dir, schema);
     const now = first.clock.now();
     await first.close();
-    const db = await openRawDb(engine, { dir, schema });
-    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
-    await setSchemaVersion(db, PREVIOUS[engine]);
+    const db = await asEarlierRelease(dir, schema);
     await db.close();
 
     // An old instance still running (docs/operations.md says stop them; a forgotten one is
@@ -290,20 +281,13 @@ describe.each(engines)('tracking numbers stored in small letters by an earlier r
   });
 
   it('keeps serving a capital timeline when a small-letter row of its number no longer reads: that row stays as stored', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'case-migration-'));
-    const schema = freshSchemaName();
-    cleanups.push(async () => {
-      rmSync(dir, { recursive: true, force: true });
-      if (engine === 'postgres') await dropSchema(schema);
-    });
+    const { dir, schema } = place();
     const GOOD = '1ZD6660005';
     const old = await fixture(dir, schema);
     const now = old.clock.now();
     await acceptAndApply(old, [scan(GOOD, 'in_transit', now - 3_600_000)]);
     await old.close();
-    const db = await openRawDb(engine, { dir, schema });
-    await db.run('DROP TABLE IF EXISTS tracking_refold_pending');
-    await setSchemaVersion(db, PREVIOUS[engine]);
+    const db = await asEarlierRelease(dir, schema);
     // Text an earlier release wrote that today's event schema refuses (a status since renamed).
     const unreadable = JSON.stringify({ trackingNumber: GOOD.toLowerCase(), carrier: 'ups', status: 'held_at_depot', eventTime: now - 1_800_000 });
     await withHistoryWritable(db, async () => {
