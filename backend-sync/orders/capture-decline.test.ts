@@ -1,30 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
-import type { PlaceOrderRequest } from './order-schemas.js';
+import { twoLineOrder as order, outcome } from '../testing/order-helpers.js';
 import { twoInstancesSharingPayments } from '../testing/two-instances.js';
 
 // A provider answers a repeated idempotency key with its first answer, a decline included
 // (as the simulated one and real ones do). A declined capture must not hold the order's
 // payment for ever: the customer pays again (another card) under a new key, while a retry
 // after a LOST answer keeps the key it had, and the order is never captured twice.
-
-const order = (key: string): PlaceOrderRequest => ({
-  orderRef: `ref-${key}`,
-  customer: { name: 'Ada', email: 'ada@example.com' },
-  currency: 'EUR',
-  lines: [
-    { lineId: 'l1', sku: 'a', quantity: 1, unitPriceCents: 1000, size: 'M' },
-    { lineId: 'l2', sku: 'b', quantity: 2, unitPriceCents: 1500, size: 'S' },
-  ],
-  reservationIds: [],
-});
-
-const outcome = (p: Promise<unknown>): Promise<string> =>
-  p.then(
-    () => 'ok',
-    (e: unknown) => (e as Error).message,
-  );
 
 /** Keys the provider was asked with, in order, and what it really captured (every order here costs 4000). */
 function watchCaptures(f: BackendFixture): { keys: string[]; captured: () => number } {

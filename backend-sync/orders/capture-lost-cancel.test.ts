@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
-import type { PlaceOrderRequest } from './order-schemas.js';
+import { twoLineOrder as order, outcome } from '../testing/order-helpers.js';
 import { twoInstancesSharingPayments } from '../testing/two-instances.js';
 
 // A capture whose answer was lost may have taken the money. An order cancelled (whole or
@@ -9,23 +9,6 @@ import { twoInstancesSharingPayments } from '../testing/two-instances.js';
 // again under the same idempotency key (the provider replays what it did), and whatever was
 // captured for what is cancelled is refunded once. A capture that was declined, or that was
 // never sent, is refunded nothing.
-
-const order = (key: string): PlaceOrderRequest => ({
-  orderRef: `ref-${key}`,
-  customer: { name: 'Ada', email: 'ada@example.com' },
-  currency: 'EUR',
-  lines: [
-    { lineId: 'l1', sku: 'a', quantity: 1, unitPriceCents: 1000, size: 'M' },
-    { lineId: 'l2', sku: 'b', quantity: 2, unitPriceCents: 1500, size: 'S' },
-  ],
-  reservationIds: [],
-});
-
-const outcome = (p: Promise<unknown>): Promise<string> =>
-  p.then(
-    () => 'ok',
-    (e: unknown) => (e as Error).message,
-  );
 
 /** What the provider holds: captured money, and the refunds it paid (by key). */
 function money(f: BackendFixture): { captured: number; refunds: number[] } {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PlaceOrderRequest } from './order-schemas.js';
+import { twoLineOrder as order } from '../testing/order-helpers.js';
 import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 
 // A provider answers a repeated capture key with its first capture (as the simulated one and
@@ -13,17 +13,6 @@ describe('the capture under its idempotency key, around line cancellations', () 
     f = await makeBackend();
   });
   afterEach(() => f.close());
-
-  const order = (key: string): PlaceOrderRequest => ({
-    orderRef: `ref-${key}`,
-    customer: { name: 'Ada', email: 'ada@example.com' },
-    currency: 'EUR',
-    lines: [
-      { lineId: 'l1', sku: 'a', quantity: 1, unitPriceCents: 1000, size: 'M' },
-      { lineId: 'l2', sku: 'b', quantity: 2, unitPriceCents: 1500, size: 'S' },
-    ],
-    reservationIds: [],
-  });
 
   /** Wraps the provider: money really moves only on the first capture of a key (the provider replays the rest). */
   function trackCaptures(): { moved: () => number } {
