@@ -38,6 +38,10 @@ export function backendParcelSource(backend: EmbeddedBackend, codeLength: number
       const tag = randomBytes(4).toString('hex');
       const lockerId = sim.lockerId;
       const size = request.size;
+      // A data dir from an earlier run: the backend last saw this locker when that run
+      // stopped, and takes no parcel for a locker offline that long until its sync agent's
+      // presence arrives (a few hundred ms after start).
+      await waitUntil(async () => (await backend.services.store.lockers.gate(lockerId))?.offlineSince === null || undefined, 'the backend to see the locker online', timeoutMs);
       const hold = await call(backend, 'POST', '/reservations', { orderRef: `sim-${tag}`, lockerId, size }, `res-${tag}`);
       const order = await call(backend, 'POST', '/orders', {
         orderRef: `sim-${tag}`, customer: { name: 'Ada Demo', email: 'ada@example.com' }, currency: 'EUR',

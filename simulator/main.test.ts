@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // `npm start` as a newcomer or CI runs it: simulator/main.ts in its own process, through
@@ -82,6 +83,23 @@ describe('simulator main (npm start)', { timeout: 120_000 }, () => {
     expect((await runMain(['--data-dir', dir, '--no-demo'])).stdout).toContain('new locker');
     expect((await runMain(['--data-dir', dir, '--no-demo'])).stdout).toMatch(/resumed from the data dir: code set version 0/);
     expect((await runMain(['--data-dir', dir, '--no-demo', '--fresh'])).stdout).toContain('new locker');
+  });
+
+  it('plays the demo again on a data dir left from a run hours ago (the backend last saw the lockers then)', async () => {
+    const dir = dataDir();
+    expect((await runMain(['--data-dir', dir])).code).toBe(0);
+    // What a day between two runs leaves: the backend saw the lockers go offline when the
+    // first run stopped, longer ago than it takes new parcels for an offline locker.
+    const db = new Database(join(dir, 'backend.db'));
+    try {
+      expect(db.prepare('UPDATE lockers SET offline_since = ? WHERE offline_since IS NOT NULL').run(Date.now() - 3 * 3_600_000).changes).toBeGreaterThan(0);
+    } finally {
+      db.close();
+    }
+    const again = await runMain(['--data-dir', dir]);
+    expect(again.stdout).toContain('resumed from the data dir');
+    expect(again.stdout).toContain('Demo complete');
+    expect(again.code).toBe(0);
   });
 
   it('reads console commands from a pipe with --interactive and survives bad lines', async () => {
