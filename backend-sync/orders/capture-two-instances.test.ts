@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { BackendFixture } from '../testing/backend-fixture.js';
 import { pgSuitesRun } from '../testing/pg-test-db.js';
-import type { PlaceOrderRequest } from './order-schemas.js';
+import { twoLineOrder } from '../testing/order-helpers.js';
 import { twoInstancesSharingPayments } from '../testing/two-instances.js';
 
 // Two instances on one PostgreSQL schema sharing one payment provider (as a real deployment
@@ -17,16 +17,7 @@ describe.skipIf(!runs)('two instances confirming around a line cancel (PostgreSQ
     b = instances.b();
   });
 
-  const order: PlaceOrderRequest = {
-    orderRef: 'ref-two-capture',
-    customer: { name: 'Ada', email: 'ada@example.com' },
-    currency: 'EUR',
-    lines: [
-      { lineId: 'l1', sku: 'a', quantity: 1, unitPriceCents: 1000, size: 'M' },
-      { lineId: 'l2', sku: 'b', quantity: 2, unitPriceCents: 1500, size: 'S' },
-    ],
-    reservationIds: [],
-  };
+  const order = twoLineOrder('two-capture');
 
   it('keeps only what the open lines cost', async () => {
     const { body: o } = await a.services.orders.place('two-capture-0001', order);
