@@ -9,6 +9,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { DeviceError } from '../errors.js';
 import { findPinnedRebind, type PinnedKey } from '@locker/contract/tokens/keyring.js';
 import { CodeBatchStager } from './code-batch-stager.js';
+import { entryParams, type EntryParams } from './code-entry-params.js';
 import { xorEntryHashesInSlices } from './sliced-entry-hashes.js';
 import { WalPacer } from './wal-pacer.js';
 import type { KeyringRepository } from './keyring-repository.js';
@@ -57,17 +58,6 @@ interface ExistingRow {
   token_id: string;
   token: string;
   in_set: 0 | 1;
-}
-
-interface EntryParams {
-  tokenId: string;
-  token: string;
-  codeDigest: string | null;
-  parcelId: string;
-  compartmentId: string;
-  size: string;
-  kind: string;
-  at: number;
 }
 
 class BatchRejected extends Error {
@@ -375,25 +365,12 @@ export class CodeBatchApplier {
         if (updated.has(e.tokenId)) throw new BatchRejected('duplicate token id among upserts');
         updated.add(e.tokenId);
         if (old.in_set === 1) digest.toggle(old.token_id, old.token);
-        this.updateEntry.run(params(e, at));
+        this.updateEntry.run(entryParams(e, at));
       }
     }
     for (const e of entries) {
       if (existing.has(e.tokenId)) continue;
-      this.insertEntry.run(params(e, at));
+      this.insertEntry.run(entryParams(e, at));
     }
   }
-}
-
-function params(e: CodeEntry, at: number): EntryParams {
-  return {
-    tokenId: e.tokenId,
-    token: e.token,
-    codeDigest: e.codeDigest ?? null,
-    parcelId: e.parcelId,
-    compartmentId: e.compartmentId,
-    size: e.size,
-    kind: e.kind,
-    at,
-  };
 }

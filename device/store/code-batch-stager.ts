@@ -1,5 +1,6 @@
 import type { CodeEntry } from '@locker/contract/codes/code-batch.js';
 import type { SqliteDatabase, Stmt } from './open-database.js';
+import { entryParams, type EntryParams } from './code-entry-params.js';
 
 // Writes a batch's NEW entries into code_entries in short transactions before the batch's
 // version switch, marked staged_version = the batch's toVersion, so they stay out of the
@@ -17,15 +18,7 @@ import type { SqliteDatabase, Stmt } from './open-database.js';
 // tried: it only moves the fsync of megabytes of staged frames to the next FULL commit,
 // which may be a key press's own (decision 0025).
 
-interface StagedParams {
-  tokenId: string;
-  token: string;
-  codeDigest: string | null;
-  parcelId: string;
-  compartmentId: string;
-  size: string;
-  kind: string;
-  at: number;
+interface StagedParams extends EntryParams {
   stagedVersion: number;
 }
 
@@ -118,15 +111,5 @@ export class CodeBatchStager {
 }
 
 function stagedParams(e: CodeEntry, at: number, stagedVersion: number): StagedParams {
-  return {
-    tokenId: e.tokenId,
-    token: e.token,
-    codeDigest: e.codeDigest ?? null,
-    parcelId: e.parcelId,
-    compartmentId: e.compartmentId,
-    size: e.size,
-    kind: e.kind,
-    at,
-    stagedVersion,
-  };
+  return { ...entryParams(e, at), stagedVersion };
 }
