@@ -64,6 +64,7 @@ import { SessionEventBus, type SessionEvent } from './session-events.js';
 import { SessionTime } from './session-time.js';
 import type { SimSessionConfig } from './sim-config.js';
 import { startSimNetwork, type BackendApi, type SimNetwork } from './sim-network.js';
+import { UnknownLockerError } from './unknown-locker-error.js';
 
 export type { SessionEvent } from './session-events.js';
 export type { BackendApi } from './sim-network.js';
@@ -125,9 +126,7 @@ export interface CustomerNotification {
   qrToken?: string;
 }
 
-export class UnknownLockerError extends Error {
-  override readonly name = 'UnknownLockerError';
-}
+export { UnknownLockerError };
 
 export interface SimSessionOptions {
   config: SimSessionConfig;

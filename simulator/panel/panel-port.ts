@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CompartmentStatus, DisplayMessage, DoorState, SimFaultName, type PanelEvent } from './panel-events.js';
+import { UnknownLockerError } from '../unknown-locker-error.js';
 
 // Everything the technician's panel needs of a running simulator, and nothing more. The
 // panel server depends on this port only; the simulator session (sim-session.ts) is
@@ -142,10 +143,7 @@ export interface PanelPort {
   readonly backend: PanelBackend | undefined;
 }
 
-export class UnknownLockerError extends Error {
-  override readonly name = 'UnknownLockerError';
-  readonly code = 'UNKNOWN_LOCKER';
-}
+export { UnknownLockerError };
 
 /** A backend call that failed: the HTTP status the backend answered (or 502 unreachable) and why. */
 export class PanelBackendError extends Error {
