@@ -50,3 +50,39 @@ describe('panel on a real simulator session', { timeout: 60_000 }, () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe('panel on a real simulator session with its backend', { timeout: 90_000 }, () => {
+  let dir: string;
+  let session: SimSession;
+  let server: PanelServer;
+  let headers: Record<string, string>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'session-panel-backend-'));
+    const lockers = DEFAULT_LOCKERS.slice(0, 1).map((l) => ({ lockerId: l.lockerId, site: { ...l.site } }));
+    session = await SimSession.start({ config: parseSessionConfig({ lockers }), dataDir: dir, logger: silentLogger(), sync: true, say: () => undefined });
+    server = await startSessionPanel(session, silentLogger());
+    const page = await fetch(server.url);
+    const cookie = (page.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    headers = { cookie, 'x-panel-token': server.token, 'content-type': 'application/json', origin: new URL(server.url).origin };
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await session.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (path: string, body: unknown): Promise<Response> => fetch(new URL(path, server.url), { method: 'POST', headers, body: JSON.stringify(body) });
+  const get = (path: string): Promise<Response> => fetch(new URL(path, server.url), { headers });
+  const codeOf = async (res: Response): Promise<string> => ((await res.json()) as { error: { code: string } }).error.code;
+
+  it('answers what the technician did wrong with a 4xx, never a 500', async () => {
+    const noLocker = await post('/api/orders', { lockerId: 'nowhere', size: 'S' });
+    expect([noLocker.status, await codeOf(noLocker)]).toEqual([404, expect.any(String)]);
+    const noOrder = await get('/api/orders/ord_nowhere');
+    expect(noOrder.status).toBe(404);
+    const noCredential = await post('/api/lockers/nowhere/courier-credential', {});
+    expect(noCredential.status).toBe(404);
+  });
+});
