@@ -1,7 +1,7 @@
 // `npm run provision -- --backend URL --locker locker.json --broker mqtts://… --out DIR
 //   [--mosquitto-passwd FILE] [--etc-dir /etc/locker] [--data-dir /var/lib/locker]`
 // The admin API key comes from LOCKER_API_KEY (never an argument: it would show in ps).
-// See docs/operations.md "Provisioning a new locker".
+// See docs/operations.md "Provisioning a new board".
 import { parseArgs } from 'node:util';
 import { describeError } from '@locker/device/errors.js';
 import { provisionLocker, readProvisionInput } from './provision/provision-locker.js';
@@ -56,8 +56,11 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       `locker ${result.lockerId} registered; bundle written (trusted keys: ${String(result.trustedKeys)}):`,
-      `  ${result.configPath}  -> ${values['etc-dir']}/device.json on the board (mode 0600)`,
-      `  ${result.pepperPath}  -> ${values['etc-dir']}/code-pepper on the board (mode 0600)`,
+      `  ${result.configPath}  -> ${values['etc-dir']}/device.json on the board`,
+      `  ${result.pepperPath}  -> ${values['etc-dir']}/code-pepper on the board`,
+      // install.sh sets the modes the service user needs (config 0640 root:locker, pepper 0400
+      // locker); a config copied by hand as root 0600 is unreadable to the locker and it never starts.
+      `  install both on the board with: sudo locker-device-<version>/install.sh --config device.json --pepper code-pepper`,
       values['mosquitto-passwd'] === undefined
         ? `  ${result.brokerEntryPath}  -> on the broker: sync/mosquitto/make-passwd.sh /etc/mosquitto/locker-passwd < that file, then reload mosquitto`
         : `  broker user ${result.lockerId} added to ${values['mosquitto-passwd']}: reload mosquitto (SIGHUP) to admit it`,

@@ -64,6 +64,26 @@ describe('npm run provision', () => {
     expect(statSync(o.outDir).mode & 0o777).toBe(0o700);
   });
 
+  it('puts the database at <data-dir>/locker.db, the file the recovery and backup steps name', async () => {
+    // docs/operations.md moves locker.db aside after corruption and docs/hardware.md backs it
+    // up with sqlite3 before an update: under another name that backup is an empty new file.
+    const o = options();
+    const result = await provisionLocker(o);
+    expect(readDeviceConfigFile(result.configPath).dbPath).toBe(join(o.dataDir, 'locker.db'));
+  });
+
+  it('tells the operator to install the bundle with install.sh, not to copy it with a mode the service cannot read', async () => {
+    const lockerId = `locker-prov-cli-${String(++n)}`;
+    const locker = join(dir, `${lockerId}.json`);
+    writeFileSync(locker, JSON.stringify(lockerJson(lockerId, simulatedHardware())));
+    const out = join(dir, `bundle-${lockerId}`);
+    const run = await runCli(['--backend', backend.url, '--locker', locker, '--broker', 'mqtt://127.0.0.1:1883', '--out', out], { LOCKER_API_KEY: backend.apiKey });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('install.sh --config device.json --pepper code-pepper');
+    // A root-owned 0600 device.json is unreadable to the `locker` user the unit runs as.
+    expect(run.stdout).not.toContain('0600');
+  });
+
   it.skipIf(!hasMosquittoPasswd)('adds the locker to the Mosquitto password file, hashed', async () => {
     const passwd = join(dir, 'passwd-ok');
     const o = options({ mosquittoPasswd: passwd });

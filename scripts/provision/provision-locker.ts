@@ -51,7 +51,9 @@ function deviceConfig(o: ProvisionOptions, mqttPassword: string, trustedKeys: De
     lockerId: input.registration.id,
     compartments: input.registration.compartments.map((c) => ({ id: c.id, size: c.size })),
     codePepperFile: join(o.etcDir, 'code-pepper'),
-    dbPath: join(o.dataDir, 'device.db'),
+    // locker.db: the name every operator step uses (docs/operations.md's recovery, the
+    // pre-update backup in docs/hardware.md); under another name that backup copies nothing.
+    dbPath: join(o.dataDir, 'locker.db'),
     trustedKeys,
     sync: { mqtt: { url: o.brokerUrl, username: input.registration.id, password: mqttPassword }, agent: { firmwareVersion: o.firmwareVersion } },
     hardware: input.hardware,
