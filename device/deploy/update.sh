@@ -66,9 +66,15 @@ switch_to() {
   mv -T "$prefix/current.next" "$prefix/current"
 }
 
-# Keep the newest few releases besides the running one, for a manual rollback.
+# Keep --keep releases for a manual rollback: the new one, the one it replaced (the last
+# known good, however old: after a manual rollback to an old release, the newest others are
+# the ones that failed), then the newest of the rest.
 prune() {
-  ls -1t "$prefix/releases" | grep -vx "$version" | tail -n +"$keep" | while read -r old; do rm -rf "$prefix/releases/$old"; done
+  was=${previous#releases/}
+  others=$((keep - 1))
+  [ -n "$was" ] && others=$((others - 1))
+  [ "$others" -lt 0 ] && others=0
+  ls -1t "$prefix/releases" | grep -vx -e "$version" -e "${was:-$version}" | tail -n +"$((others + 1))" | while read -r old; do rm -rf "$prefix/releases/$old"; done
 }
 
 switch_to "releases/$version"

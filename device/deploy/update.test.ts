@@ -95,4 +95,14 @@ describe('update.sh', () => {
     expect(kept).toContain('1.4.0');
     expect(kept.length).toBeLessThanOrEqual(3);
   });
+
+  it('keeps the release it replaced after a manual rollback to an old one, the last known good', () => {
+    for (const v of ['1.0.0', '1.1.0', '1.2.0', '1.3.0']) expect(update(release(v)).status).toBe(0);
+    // 1.2.0 and 1.3.0 misbehaved in the field: the technician went back to 1.1.0 by hand (docs/hardware.md).
+    execFileSync('ln', ['-sfn', 'releases/1.1.0', join(prefix, 'current')]);
+    expect(update(release('1.4.0')).status).toBe(0);
+    const kept = execFileSync('ls', [join(prefix, 'releases')], { encoding: 'utf8' }).trim().split('\n');
+    expect(kept).toEqual(expect.arrayContaining(['1.4.0', '1.1.0']));
+    expect(kept).toHaveLength(3);
+  });
 });
