@@ -118,6 +118,11 @@ export interface IntakeReceipt {
  * that could not be parsed, with the reason, for review.
  */
 export interface TrackingIntake {
-  accept(raw: RawTrackingPayload, events: readonly CanonicalTrackingEvent[]): Promise<IntakeReceipt>;
+  /**
+   * `order.receivedAt`: the receive time the events enter the inbox with, when it must be
+   * earlier than the payload's (never later): a revised promise with no scan of its own is
+   * ordered among the revisions of its scan by when the provider made it (promise-revise.ts).
+   */
+  accept(raw: RawTrackingPayload, events: readonly CanonicalTrackingEvent[], order?: { receivedAt: number }): Promise<IntakeReceipt>;
   deadLetter(raw: RawTrackingPayload, reason: string): Promise<{ deadLetterId: string }>;
 }

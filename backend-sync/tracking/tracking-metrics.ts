@@ -9,7 +9,9 @@ import type { DedupeLevel } from './core/event-identity.js';
 // fold's rule says it cannot; the milestones move nothing then, someone must look).
 // deferred: a number's events left in the inbox after a transient conflict, applied on a later pass.
 // promise_revised: a carrier's new promise that came on a scan already held (applier, revisedPromise).
-export type TrackingCount = 'applied' | 'flagged' | 'refolds' | 'dead_lettered' | 'cycle_undone' | 'deferred' | 'promise_revised';
+// promise_unanchored: a promise with no scan of its own (AfterShip edd_revise) for a number
+// whose state rests on no scan it could revise (promise-revise.ts): acknowledged, not kept.
+export type TrackingCount = 'applied' | 'flagged' | 'refolds' | 'dead_lettered' | 'cycle_undone' | 'deferred' | 'promise_revised' | 'promise_unanchored';
 
 /** The backlog gauge counts at most this many rows: a scrape costs the same at any backlog. */
 export const INBOX_BACKLOG_CAP = 100_000;
@@ -26,7 +28,7 @@ export interface InboxBacklog {
  */
 export class TrackingTally {
   readonly dedupeHits: Record<DedupeLevel, number> = { carrier_event_id: 0, composite: 0, payload_hash: 0 };
-  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0, cycle_undone: 0, deferred: 0, promise_revised: 0 };
+  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0, cycle_undone: 0, deferred: 0, promise_revised: 0, promise_unanchored: 0 };
   seen = 0;
 
   dedupeHit(level: DedupeLevel): void {
@@ -47,7 +49,7 @@ export class TrackingTally {
 
 export class TrackingMetrics {
   readonly dedupeHits: Record<DedupeLevel, number> = { carrier_event_id: 0, composite: 0, payload_hash: 0 };
-  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0, cycle_undone: 0, deferred: 0, promise_revised: 0 };
+  readonly counts: Record<TrackingCount, number> = { applied: 0, flagged: 0, refolds: 0, dead_lettered: 0, cycle_undone: 0, deferred: 0, promise_revised: 0, promise_unanchored: 0 };
   /** Events the applier looked at (duplicates included). */
   seen = 0;
   private readonly hitCounter: Counter<'level'> | undefined;

@@ -155,11 +155,20 @@ describe('tracking webhook routes', () => {
     const batch = fixture('easypost-batch-updated.json');
     const a = await post(s, '/tracking/webhooks/easypost', batch, { 'x-hmac-signature': easypostSig(batch) });
     expect(a).toEqual({ status: 200, json: { status: 'ignored', eventType: 'batch.updated', received: 0, skipped: 0 } });
-    const edd = fixture('aftership-edd-revise.json');
-    const b = await post(s, '/tracking/webhooks/aftership', edd, { 'aftership-hmac-sha256': aftershipSig(edd) });
+    const pending = Buffer.from(JSON.stringify({ ...(JSON.parse(fixture('aftership-edd-revise.json').toString('utf8')) as Record<string, unknown>), event: 'tracking_pending_time' }));
+    const b = await post(s, '/tracking/webhooks/aftership', pending, { 'aftership-hmac-sha256': aftershipSig(pending) });
     expect(b.json['status']).toBe('ignored');
     expect(s.intake.accepted).toEqual([]);
-    expect(s.logs.filter((l) => l['msg'] === 'tracking.webhook_ignored').map((l) => l['eventType'])).toEqual(['batch.updated', 'edd_revise']);
+    expect(s.logs.filter((l) => l['msg'] === 'tracking.webhook_ignored').map((l) => l['eventType'])).toEqual(['batch.updated', 'tracking_pending_time']);
+  });
+
+  it('checks an edd_revise signature as any other; one for a number with no scan yet is acknowledged, logged with why, and stores nothing', async () => {
+    const edd = fixture('aftership-edd-revise.json');
+    expect((await post(s, '/tracking/webhooks/aftership', edd, { 'aftership-hmac-sha256': aftershipSig(edd, 'another-secret') })).status).toBe(401);
+    const res = await post(s, '/tracking/webhooks/aftership', edd, { 'aftership-hmac-sha256': aftershipSig(edd) });
+    expect(res).toEqual({ status: 200, json: { status: 'ignored', eventType: 'edd_revise', received: 0, skipped: 0 } });
+    expect(s.intake.accepted).toEqual([]);
+    expect(s.logs.filter((l) => l['msg'] === 'tracking.promise_unanchored')).toEqual([expect.objectContaining({ trackingNumber: '00340434161234567890', reason: 'no_scan' })]);
   });
 
   it('acknowledges a tracker whose only scans have no canonical meaning, counting them as skipped', async () => {

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { aftershipProvider } from '../../tracking/providers/aftership-adapter.js';
 import { easypostProvider } from '../../tracking/providers/easypost-adapter.js';
 import type { WebhookParse, WebhookProvider } from '../../tracking/providers/webhook-provider.js';
+import { promiseOnLastScan } from '../../tracking/promise-revise.js';
 import type { RawTrackingPayload } from '../../tracking/tracking-event.js';
+import { TrackingTally } from '../../tracking/tracking-metrics.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { ErrorBody } from '../error-body.js';
@@ -17,7 +19,10 @@ import { ErrorBody } from '../error-body.js';
 //   2. the HMAC over the exact bytes received, else 401, logged, not dead-lettered (the body
 //      is not known to come from the provider);
 //   3. the provider adapter: malformed → 400 with the reason, payload dead-lettered; not a
-//      tracking update (EasyPost batch.updated, AfterShip edd_revise…) → 200, ignored;
+//      tracking update (EasyPost batch.updated, AfterShip tracking_pending_time…) → 200, ignored;
+//      a revised promise with no scan (AfterShip edd_revise) → a copy of the scan the state
+//      rests on with the new promise (tracking/promise-revise.ts), accepted like a scan; none
+//      to revise (no scan yet) → 200, ignored, logged and counted (promise_unanchored);
 //      otherwise the intake persists the raw payload and its events and we answer 200
 //      (accept, persist, acknowledge; applying them to the timeline happens after).
 // The raw bytes come from a content-type parser that exists only inside this plugin.
@@ -67,8 +72,24 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
       return { code: 400, body: errorBody('INVALID_INPUT', parsed.reason, { deadLetterId }) };
     }
     if (parsed.kind === 'ignored') {
-      log.info({ source, eventType: parsed.eventType }, 'tracking.webhook_ignored');
+      log.info({ source, eventType: parsed.eventType, ...(parsed.reason === undefined ? {} : { reason: parsed.reason }) }, 'tracking.webhook_ignored');
       return { code: 200, body: { status: 'ignored', eventType: parsed.eventType, received: 0, skipped: 0 } satisfies WebhookReceipt };
+    }
+    if (parsed.kind === 'promise') {
+      const { trackingNumber, eventType } = parsed;
+      const anchor = await promiseOnLastScan(d.store.tracking, trackingNumber, parsed.estimatedDeliveryAt);
+      if (!anchor.ok) {
+        const tally = new TrackingTally();
+        tally.count('promise_unanchored');
+        d.tracking.metrics.record(tally);
+        log.info({ source, trackingNumber, eventType, reason: anchor.reason }, 'tracking.promise_unanchored');
+        return { code: 200, body: { status: 'ignored', eventType, received: 0, skipped: 0 } satisfies WebhookReceipt };
+      }
+      // Ordered among the scan's revisions by when the provider made it: an older revision
+      // retried after a newer one sorts before it and changes nothing (tracking-applier.ts).
+      const receipt = await intake.accept(payload, [anchor.event], { receivedAt: parsed.revisedAt ?? payload.receivedAt });
+      log.info({ source, trackingNumber, eventType, payloadId: receipt.payloadId }, 'tracking.webhook_promise_accepted');
+      return { code: 200, body: { status: 'accepted', eventType, payloadId: receipt.payloadId, received: receipt.received, skipped: 0 } satisfies WebhookReceipt };
     }
     const { trackingNumber, events, skipped, eventType } = parsed;
     if (skipped.length > 0) log.info({ source, trackingNumber, skipped: skipped.length, first: skipped.slice(0, 5) }, 'tracking.webhook_records_skipped');
@@ -122,7 +143,7 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
       );
     };
     route(easypostProvider, () => d.trackingWebhooks?.easypost?.secret, 'EasyPost tracker events (tracker.created, tracker.updated)', 'hmac-sha256-hex=<hex HMAC-SHA256 of the body>');
-    route(aftershipProvider, () => d.trackingWebhooks?.aftership?.secret, 'AfterShip tracking webhooks (tracking_update)', 'base64 HMAC-SHA256 of the body');
+    route(aftershipProvider, () => d.trackingWebhooks?.aftership?.secret, 'AfterShip tracking webhooks (tracking_update, edd_revise)', 'base64 HMAC-SHA256 of the body');
     return Promise.resolve();
   };
 }

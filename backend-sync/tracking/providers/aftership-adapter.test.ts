@@ -201,8 +201,33 @@ describe('AfterShip tracking webhooks', () => {
     expect(r.skipped[0]?.reason).toBe('tag not in the AfterShip documentation');
   });
 
-  it('acknowledges and ignores other webhook events (edd_revise)', () => {
-    expect(parseAftershipWebhook(json('aftership-edd-revise.json'))).toEqual({ kind: 'ignored', eventType: 'edd_revise' });
+  it("reads an edd_revise, shaped as documented, as the courier's revised promise for its number, made at its ts", () => {
+    // No checkpoint names an offset: the promised day ends at midnight UTC (as a tracking_update's would).
+    expect(parseAftershipWebhook(json('aftership-edd-revise.json'))).toEqual({
+      kind: 'promise',
+      eventType: 'edd_revise',
+      trackingNumber: '00340434161234567890',
+      estimatedDeliveryAt: Date.parse('2026-11-23T23:59:59.999Z'),
+      revisedAt: Date.parse('2026-11-21T09:05:00Z'),
+    });
+  });
+
+  it("takes the courier's promise from an edd_revise, never AfterShip's prediction, and reads the promised day where its checkpoints place the destination", () => {
+    const hook = json('aftership-edd-revise.json');
+    const msg = hook['msg'] as Record<string, unknown>;
+    // Only AfterShip's own prediction changed: no courier promise, nothing to revise.
+    const aiOnly = parseAftershipWebhook({ ...hook, msg: { ...msg, expected_delivery: null, courier_estimated_delivery_date: null } });
+    expect(aiOnly).toMatchObject({ kind: 'ignored', eventType: 'edd_revise', reason: expect.stringContaining('no courier promise') as unknown });
+    // Checkpoints, when sent, give the destination's offset (Berlin, +01:00); without the list at all it still reads.
+    const checkpoints = (json('aftership-tracking-update.json')['msg'] as Record<string, unknown>)['checkpoints'];
+    expect(parseAftershipWebhook({ ...hook, msg: { ...msg, checkpoints } })).toMatchObject({ kind: 'promise', estimatedDeliveryAt: Date.parse('2026-11-23T22:59:59.999Z') });
+    const { checkpoints: _c, ...noList } = msg;
+    expect(parseAftershipWebhook({ ...hook, msg: noList }).kind).toBe('promise');
+    expect(parseAftershipWebhook({ ...hook, msg: { ...msg, courier_estimated_delivery_date: { estimated_delivery_date: '23.11.2026' } } }).kind).toBe('malformed');
+  });
+
+  it('acknowledges and ignores other webhook events (tracking_pending_time)', () => {
+    expect(parseAftershipWebhook({ ...json('aftership-edd-revise.json'), event: 'tracking_pending_time' })).toEqual({ kind: 'ignored', eventType: 'tracking_pending_time' });
   });
 
   it('rejects a tracking without its number or checkpoints; skips a checkpoint without a usable time and takes the others', () => {

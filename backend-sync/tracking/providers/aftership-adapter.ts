@@ -37,6 +37,24 @@ import { clip, issuesText, type SignatureCheck, type SkippedRecord, type Webhook
 // coordinates [lat, lng] / expected_delivery, newer ones country_region / country_region_name /
 // coordinate {latitude, longitude} / courier_estimated_delivery_date; both are read.
 //
+// edd_revise ("Estimated delivery date (EDD)" in the webhook specifications' event table,
+// API 2025-01 and later: https://www.aftership.com/docs/tracking/2025-01/webhook/webhook-specifications)
+// carries the same envelope, and its msg is the same Tracking object. The EDD fields of that
+// object (Tracking model, https://www.aftership.com/docs/tracking/model/tracking, and the
+// 2023-03 field changes, https://support.aftership.com/en/article/learn-about-new-changes-to-aftership-tracking-api-webhook-and-csv-1hknln1/):
+//   expected_delivery                  string|null, the courier's EDD only (since 2023-03)
+//   courier_estimated_delivery_date    {estimated_delivery_date, estimated_delivery_date_min, estimated_delivery_date_max}
+//   aftership_estimated_delivery_date  AfterShip's AI prediction (same three dates, plus a confidence)
+//   custom_estimated_delivery_date     the merchant's rule {type, datetime, datetime_min, datetime_max}
+//   first_estimated_delivery           {type, source, datetime, datetime_min, datetime_max}
+//   latest_estimated_delivery          the same plus revise_reason (AfterShip's pick among the sources)
+// We read the courier's promise from an edd_revise exactly as from a tracking_update (the
+// canonical estimatedDeliveryAt is the carrier's promise): were the two read differently, a
+// tracking_update resend and an edd_revise would flip the ETA between sources. An edd_revise
+// whose courier promise is absent (one AfterShip sent for its own prediction) revises nothing.
+// Its checkpoints, when any, are left to the tracking_update that brings them; `ts` (when
+// AfterShip made the revision) orders revisions that arrive out of order.
+//
 // Signature (https://www.aftership.com/docs/tracking/webhook/webhook-signature): header
 // aftership-hmac-sha256 = base64 HMAC-SHA256 of the raw body keyed with the webhook secret.
 
@@ -74,6 +92,9 @@ const TrackingPayload = z.looseObject({
   courier_estimated_delivery_date: z.looseObject({ estimated_delivery_date: text }).nullish(),
   checkpoints: z.array(CheckpointPayload).max(2000),
 });
+
+/** An edd_revise's msg: the Tracking object, read only for its number and promise (checkpoints need not be there). */
+const EddRevisePayload = TrackingPayload.extend({ checkpoints: z.array(CheckpointPayload).max(2000).nullish() });
 
 const WebhookEnvelope = z.looseObject({ event: z.string().min(1), event_id: z.string().optional(), ts: z.number().optional(), msg: z.unknown() });
 
@@ -176,9 +197,34 @@ function promiseTime(text: string, offsetMs: number | undefined): TimeParse {
   return { ok: true, ms };
 }
 
+type TrackingFields = z.infer<typeof EddRevisePayload>;
+
+/** The courier's promise as the instant it names (none when the tracking carries none). */
+function courierPromise(tracking: TrackingFields, named: NamedOffsets): { ok: true; ms: number | undefined } | { ok: false; reason: string } {
+  const promised = nonEmpty(tracking.courier_estimated_delivery_date?.estimated_delivery_date) ?? nonEmpty(tracking.expected_delivery);
+  if (promised === undefined) return { ok: true, ms: undefined };
+  const e = promiseTime(promised, destinationOffset(tracking, named));
+  return e.ok ? { ok: true, ms: e.ms } : e;
+}
+
+/** An edd_revise: the tracking's number and the courier's promise, as a tracking_update would read it. */
+function parseEddRevise(eventType: string, msg: unknown, ts: number | undefined): WebhookParse {
+  const t = EddRevisePayload.safeParse(msg);
+  if (!t.success) return { kind: 'malformed', reason: `AfterShip ${eventType}: ${issuesText(t.error.issues.map((i) => ({ ...i, path: ['msg', ...i.path] })))}` };
+  const number = TrackingNumber.safeParse(t.data.tracking_number);
+  if (!number.success) return { kind: 'malformed', reason: `AfterShip ${eventType}: msg.tracking_number: ${number.error.issues[0]?.message ?? 'invalid'}` };
+  const promise = courierPromise(t.data, namedOffsets(t.data.checkpoints ?? []));
+  if (!promise.ok) return { kind: 'malformed', reason: `AfterShip ${eventType}: msg.expected_delivery: ${promise.reason}` };
+  if (promise.ms === undefined) return { kind: 'ignored', eventType, reason: 'no courier promise (courier_estimated_delivery_date, expected_delivery)' };
+  // ts is in seconds (webhook specifications); one that is not a sane instant is left out.
+  const revisedAt = ts !== undefined && Number.isFinite(ts) && ts > 0 ? Math.round(ts * 1000) : undefined;
+  return { kind: 'promise', eventType, trackingNumber: number.data, estimatedDeliveryAt: promise.ms, ...(revisedAt === undefined ? {} : { revisedAt }) };
+}
+
 export function parseAftershipWebhook(json: unknown): WebhookParse {
   const env = WebhookEnvelope.safeParse(json);
   if (!env.success) return { kind: 'malformed', reason: `AfterShip webhook: ${issuesText(env.error.issues)}` };
+  if (env.data.event === 'edd_revise') return parseEddRevise(env.data.event, env.data.msg, env.data.ts);
   if (env.data.event !== 'tracking_update') return { kind: 'ignored', eventType: env.data.event };
   const t = TrackingPayload.safeParse(env.data.msg);
   if (!t.success) return { kind: 'malformed', reason: `AfterShip tracking: ${issuesText(t.error.issues.map((i) => ({ ...i, path: ['msg', ...i.path] })))}` };
@@ -186,13 +232,9 @@ export function parseAftershipWebhook(json: unknown): WebhookParse {
   const number = TrackingNumber.safeParse(tracking.tracking_number);
   if (!number.success) return { kind: 'malformed', reason: `AfterShip tracking: msg.tracking_number: ${number.error.issues[0]?.message ?? 'invalid'}` };
   const named = namedOffsets(tracking.checkpoints);
-  const promised = nonEmpty(tracking.courier_estimated_delivery_date?.estimated_delivery_date) ?? nonEmpty(tracking.expected_delivery);
-  let estimate: number | undefined;
-  if (promised !== undefined) {
-    const e = promiseTime(promised, destinationOffset(tracking, named));
-    if (!e.ok) return { kind: 'malformed', reason: `AfterShip tracking: msg.expected_delivery: ${e.reason}` };
-    estimate = e.ms;
-  }
+  const promise = courierPromise(tracking, named);
+  if (!promise.ok) return { kind: 'malformed', reason: `AfterShip tracking: msg.expected_delivery: ${promise.reason}` };
+  const estimate = promise.ms;
   const events: CanonicalTrackingEvent[] = [];
   const skipped: SkippedRecord[] = [];
   for (const [index, c] of tracking.checkpoints.entries()) {

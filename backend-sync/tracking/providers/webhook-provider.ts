@@ -22,8 +22,14 @@ export interface SkippedRecord {
 export type WebhookParse =
   /** A tracking update: one event per tracking detail / checkpoint that maps to a status. */
   | { kind: 'tracking'; eventType: string; trackingNumber: string; events: CanonicalTrackingEvent[]; skipped: SkippedRecord[] }
+  /**
+   * A revised delivery promise with no scan of its own (AfterShip edd_revise): it revises the
+   * promise of the scan the number's state rests on (tracking/promise-revise.ts). `revisedAt`
+   * is when the provider says it was made, when it says so (orders revisions sent out of order).
+   */
+  | { kind: 'promise'; eventType: string; trackingNumber: string; estimatedDeliveryAt: number; revisedAt?: number | undefined }
   /** A well-formed webhook that carries no tracking update (acknowledged so the provider stops retrying). */
-  | { kind: 'ignored'; eventType: string }
+  | { kind: 'ignored'; eventType: string; reason?: string | undefined }
   | { kind: 'malformed'; reason: string };
 
 export interface WebhookProvider {
