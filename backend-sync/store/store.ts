@@ -326,6 +326,11 @@ export interface AuditRepository {
   get(lockerId: string, epoch: string, seq: number): Promise<AuditRecordRow | undefined>;
   /** Stored records with afterSeq < seq <= upToSeq, ascending, at most `limit` (gaps simply absent). */
   span(lockerId: string, epoch: string, afterSeq: number, upToSeq: number, limit: number): Promise<AuditRecordRow[]>;
+  /**
+   * How many records are stored with afterSeq < seq <= upToSeq: the span's length exactly when
+   * none is missing (seqs are unique). Counted from the primary key, no record read.
+   */
+  countSpan(lockerId: string, epoch: string, afterSeq: number, upToSeq: number): Promise<number>;
   /** Keeps a record that arrived for an occupied seq with another hash (evidence; never acked). */
   recordConflict(r: AuditRecordRow, receivedAt: number): Promise<void>;
   hasConflict(lockerId: string, epoch: string, seq: number): Promise<boolean>;

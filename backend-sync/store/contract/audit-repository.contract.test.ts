@@ -70,6 +70,17 @@ describe.each(engines)('AuditRepository on %s', (engine) => {
     expect(await repo.span('lk-a', E1, 6, 9, 10)).toEqual([]);
   });
 
+  it('counts the records held in a span of one chain, gaps not counted', async () => {
+    for (const seq of [1, 2, 3, 5, 6]) await repo.insert(rec(seq), T);
+    await repo.insert(rec(4, { epoch: E2 }), T);
+    await repo.insert(rec(4, { lockerId: 'lk-b' }), T);
+    expect(await repo.countSpan('lk-a', E1, 0, 3)).toBe(3);
+    expect(await repo.countSpan('lk-a', E1, 2, 6)).toBe(3);
+    expect(await repo.countSpan('lk-a', E1, 3, 4)).toBe(0);
+    expect(await repo.countSpan('lk-a', E1, 6, 100)).toBe(0);
+    expect(await repo.countSpan('lk-a', E2, 0, 100)).toBe(1);
+  });
+
   it('keeps a conflicting record as evidence, once', async () => {
     expect(await repo.hasConflict('lk-a', E1, 3)).toBe(false);
     await repo.recordConflict(rec(3, { hash: 'b'.repeat(64) }), T);

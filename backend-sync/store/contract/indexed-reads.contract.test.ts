@@ -11,7 +11,7 @@ import { Sql, type SqlParams, type SqlValue } from '../sql/sql-text.js';
 
 // Reads on regular paths must find their rows through an index, not by walking a table
 // that grows without bound (an order's refunds on every order view; a locker's pending
-// audit records at each upload). The test runs each repository's own statement, catches
+// audit records at each upload, the span an ack vouches for). The test runs each repository's own statement, catches
 // it on its way to the executor, and asks the engine how it would run it. On PostgreSQL
 // sequential scans are disabled for the question, so a missing index still shows as one.
 
@@ -19,14 +19,19 @@ const dir = mkdtempSync(join(tmpdir(), 'indexed-reads-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const engines = await testEngines('indexed reads');
 
-/** The executor, and the statements (with their parameters) that `all` received. */
+/** The executor, and the statements (with their parameters) that `all` and `one` received. */
 function recording(x: SqlExecutor): { x: SqlExecutor; seen: Array<{ q: Sql; params: SqlParams | undefined }> } {
   const seen: Array<{ q: Sql; params: SqlParams | undefined }> = [];
   const all = x.all.bind(x);
+  const one = x.one.bind(x);
   const wrapped: SqlExecutor = Object.create(x) as SqlExecutor;
   wrapped.all = <R>(q: Sql, params?: SqlParams): Promise<R[]> => {
     seen.push({ q, params });
     return all<R>(q, params);
+  };
+  wrapped.one = <R>(q: Sql, params?: SqlParams): Promise<R | undefined> => {
+    seen.push({ q, params });
+    return one<R>(q, params);
   };
   return { x: wrapped, seen };
 }
@@ -75,6 +80,17 @@ describe.each(engines)('indexed reads on %s', (engine) => {
     const p = await plan(raw, read.q, read.params);
     if (engine === 'sqlite') expect(p).toMatch(/SEARCH audit_records USING INDEX audit_unprocessed \(locker_id=\? AND epoch=\?\)/);
     else expect(p).toMatch(/Index (Only )?Scan (using|on) audit_unprocessed/);
+    expect(p).not.toMatch(/Seq Scan on audit_records/);
+  });
+
+  it("the records held in a span of a locker's chain are counted through the primary key", async () => {
+    const { x, seen } = recording(raw);
+    await new SqlAuditRepository(x).countSpan('lk', 'epoch-1', 100, 8292);
+    const [read] = seen;
+    if (read === undefined) throw new Error('countSpan ran no statement');
+    const p = await plan(raw, read.q, read.params);
+    if (engine === 'sqlite') expect(p).toMatch(/SEARCH audit_records USING (COVERING )?INDEX \S+ \(locker_id=\? AND epoch=\? AND seq>\? AND seq<\?\)/);
+    else expect(p).toMatch(/Index (Only )?Scan (using|on) audit_records_pkey/);
     expect(p).not.toMatch(/Seq Scan on audit_records/);
   });
 });

@@ -64,6 +64,7 @@ const insert = sql(
 );
 const get = sql(`SELECT ${AUDIT_COLUMNS} FROM audit_records WHERE locker_id = ? AND epoch = ? AND seq = ?`);
 const span = sql(`SELECT ${AUDIT_COLUMNS} FROM audit_records WHERE locker_id = ? AND epoch = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`);
+const countSpan = sql('SELECT count(*) AS n FROM audit_records WHERE locker_id = ? AND epoch = ? AND seq > ? AND seq <= ?');
 const conflict = sql(
   `INSERT INTO audit_conflicts (locker_id, epoch, seq, hash, record_json, received_at) VALUES (?, ?, ?, ?, ?, ?)
    ON CONFLICT (locker_id, epoch, seq, hash) DO NOTHING`,
@@ -152,6 +153,10 @@ export class SqlAuditRepository implements AuditRepository {
 
   async span(lockerId: string, epoch: string, afterSeq: number, upToSeq: number, limit: number): Promise<AuditRecordRow[]> {
     return (await this.x.all<AuditRow>(span, [lockerId, epoch, afterSeq, upToSeq, limit])).map(auditOf);
+  }
+
+  async countSpan(lockerId: string, epoch: string, afterSeq: number, upToSeq: number): Promise<number> {
+    return (await this.x.one<{ n: number }>(countSpan, [lockerId, epoch, afterSeq, upToSeq]))?.n ?? 0;
   }
 
   async recordConflict(r: AuditRecordRow, receivedAt: number): Promise<void> {
