@@ -10,8 +10,9 @@ import { openTestStore } from '../testing/test-store.js';
 import { ackableSeq, lowestBreakAbove } from './ack-vouching.js';
 
 // Where the stored chain stops vouching for a locker's records above its acked watermark,
-// when the epoch's lowest break (the only one its chain state keeps) lies at or below it.
-// Every kind of break the ingest flags counts, and so does a record the backend never got.
+// when the epoch's lowest break (the only one its chain state keeps) lies at or below it,
+// above it, or when there is none. Every kind of break the ingest flags counts, and so does
+// a record the backend never got.
 
 const dir = mkdtempSync(join(tmpdir(), 'ack-vouching-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -89,6 +90,52 @@ describe.each(engines)('lowestBreakAbove (%s)', (engine) => {
     await put(rows.slice(7));
     await store.audit.flagChainBreak(L, E, 1);
     expect(await above(7, 20)).toBeUndefined();
+  });
+});
+
+describe.each(engines)('lowestBreakAbove without a break at or below the watermark (%s)', (engine) => {
+  let store: SqlStore;
+  let dispose: () => Promise<void>;
+  const put = async (rows: AuditRecordRow[]): Promise<void> => {
+    await store.transaction(async () => {
+      for (const r of rows) await store.audit.insert(r, 0);
+    });
+  };
+  const above = (ackedSeq: number, upTo: number, maxSpan?: number): Promise<number | undefined> => lowestBreakAbove(store.audit, L, E, ackedSeq, upTo, maxSpan);
+
+  beforeEach(async () => {
+    ({ store, dispose } = await openTestStore(engine, dir));
+  });
+  afterEach(() => dispose());
+
+  it('cannot vouch across a record it does not hold when the epoch has no break at all', async () => {
+    const missing = [2, 15, 16, 40];
+    await put(chain(64).filter((r) => !missing.includes(r.seq)));
+    expect(await store.audit.chainBrokenAt(L, E)).toBeUndefined();
+    // Every watermark and bound against the answer read off the rows one by one.
+    for (const ackedSeq of [0, 1, 2, 3, 14, 16, 39, 40]) {
+      for (const upTo of [ackedSeq, ackedSeq + 1, 20, 41, 64]) {
+        const hole = missing.find((s) => s > ackedSeq && s <= upTo);
+        expect(await above(ackedSeq, upTo), `ackedSeq ${String(ackedSeq)}, upTo ${String(upTo)}`).toBe(hole);
+      }
+    }
+    // Below the watermark a missing record is the locker's business: never uploaded, already let go.
+    expect(await above(40, 64)).toBeUndefined();
+  });
+
+  it('reports a missing record below a flagged break above the watermark, and the break otherwise', async () => {
+    await put(chain(20).filter((r) => r.seq !== 8));
+    await store.audit.flagChainBreak(L, E, 12);
+    expect(await above(5, 20)).toBe(8);
+    expect(await above(8, 20)).toBe(12);
+    // Nothing missing up to 7: the flagged break is the answer, as it always was.
+    expect(await above(5, 7)).toBe(12);
+  });
+
+  it('vouches no further than its span bound', async () => {
+    await put(chain(20));
+    expect(await above(1, 14, 4)).toBe(6);
+    expect(await above(1, 5, 4)).toBeUndefined();
   });
 });
 

@@ -8,31 +8,72 @@ import type { AuditRepository } from '../store/store.js';
 // the locker's (a restored copy's own record, an altered one), and an ack covering it would
 // make the locker forget a record the backend never stored.
 //
+// Guaranteed: an ack never covers a seq above the uploading locker's watermark that the
+// backend does not hold, nor a break the ingest flagged there. Below the watermark nothing is
+// checked — the locker already let those records go (acked before, or pruned).
+//
+// A missing record is never flagged as a break (a missing neighbour is no broken link), and
+// the stored contiguous prefix does not rule one out either: it starts at the highest
+// watermark any upload of the epoch claimed, so it may lie above a hole that a locker
+// uploading from a LOWER watermark (a restored copy of its database, same epoch) still has
+// to send. So every span is first counted (one index range read, no record read); only a
+// short count looks for the hole, by halving the range.
+//
 // The epoch's chain state keeps only its lowest break (audit_state.chain_broken_at). When
-// that lies above the watermark it is the answer. When it lies at or below, it says nothing
-// about the span above — a second break there used to go unseen — so the span is checked
-// from the stored records themselves, exactly as the ingest checks each record when it
-// arrives (its hash, its link to the stored record before it), plus any missing record (the
-// chain cannot vouch across a gap). Records never change once stored, so this finds every
-// break the ingest flagged (and alerted) in the span, and nothing new to alert.
+// that lies above the watermark it bounds the answer. When it lies at or below, it says
+// nothing about the span above — a second break there used to go unseen — so the span is
+// checked from the stored records themselves, exactly as the ingest checks each record when
+// it arrives (its hash, its link to the stored record before it), plus any missing record.
+// Records never change once stored, so this finds every break the ingest flagged (and
+// alerted) in the span, and nothing new to alert.
 
 /** Records read per query while checking a span. */
 const SPAN_PAGE = 512;
 /**
  * At most this many records above the watermark are checked for one ack; beyond, nothing is
  * vouched for (the records still go in alsoSeqs, and the locker's watermark follows them, so
- * the next upload's span starts higher). Bounds the work one upload can cause.
+ * the next upload's span starts higher). Bounds the work one upload can cause: one count over
+ * at most this many index entries, ceil(log2) more over halving ranges when a record is
+ * missing, or (with a break at or below the watermark) at most this many records read in pages.
  */
 export const MAX_VOUCHED_SPAN = 8192;
 
 /**
  * The lowest seq above `ackedSeq` through which the stored chain of (locker, epoch) cannot
  * vouch, looking no further than `upTo`; undefined when it vouches all the way. A break
- * flagged at `ackedSeq + 1` counts, as the stored marker always did.
+ * flagged at `ackedSeq + 1` counts, as the stored marker always did, and so does a record
+ * the backend does not hold.
  */
 export async function lowestBreakAbove(audit: AuditRepository, lockerId: string, epoch: string, ackedSeq: number, upTo: number, maxSpan = MAX_VOUCHED_SPAN): Promise<number | undefined> {
   const lowest = await audit.chainBrokenAt(lockerId, epoch);
-  if (lowest === undefined || lowest > ackedSeq) return lowest;
+  if (lowest !== undefined && lowest <= ackedSeq) return walkSpan(audit, lockerId, epoch, ackedSeq, upTo, maxSpan);
+  // No flagged break in the span below `lowest`, but perhaps a record the backend never got.
+  const missing = await firstMissingAbove(audit, lockerId, epoch, ackedSeq, lowest === undefined ? upTo : Math.min(upTo, lowest - 1), maxSpan);
+  return missing ?? lowest;
+}
+
+/**
+ * The lowest seq in (afterSeq, upTo] the backend holds no record for — past the span bound,
+ * the first seq beyond it; undefined when it holds them all.
+ */
+async function firstMissingAbove(audit: AuditRepository, lockerId: string, epoch: string, afterSeq: number, upTo: number, maxSpan: number): Promise<number | undefined> {
+  if (upTo <= afterSeq) return undefined;
+  const last = Math.min(upTo, afterSeq + maxSpan);
+  const full = async (from: number, to: number): Promise<boolean> => (await audit.countSpan(lockerId, epoch, from, to)) === to - from;
+  if (await full(afterSeq, last)) return last < upTo ? last + 1 : undefined;
+  // Every record in (afterSeq, lo - 1] is held; one in [lo, hi] is not.
+  let lo = afterSeq + 1;
+  let hi = last;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (await full(lo - 1, mid)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The span checked record by record, as the ingest checked each: held, hash, link. */
+async function walkSpan(audit: AuditRepository, lockerId: string, epoch: string, ackedSeq: number, upTo: number, maxSpan: number): Promise<number | undefined> {
   if (upTo <= ackedSeq) return undefined;
   const last = Math.min(upTo, ackedSeq + maxSpan);
   let prevHash = ackedSeq === 0 ? GENESIS_PREV_HASH : (await audit.get(lockerId, epoch, ackedSeq))?.hash;

@@ -34,8 +34,8 @@ export interface IngestResult {
    * upload's own highest record the backend holds hash for hash (or the locker's acked
    * watermark). A matching hash at seq n vouches, through the hash chain, for the locker's
    * records up to n — as long as the stored chain has no break between the locker's acked
-   * watermark and n (any break, not only the epoch's lowest: ack-vouching.ts); it says
-   * nothing about the locker's records above n. A restored copy
+   * watermark and n (any break, not only the epoch's lowest, nor any record the backend does
+   * not hold: ack-vouching.ts); it says nothing about the locker's records above n. A restored copy
    * holds other records than the backend at seqs the original wrote after the backup, and
    * an ack covering them would make the locker forget records the backend never stored.
    */
