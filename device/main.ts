@@ -165,5 +165,9 @@ export async function runDeviceProcess(configPath: string | undefined): Promise<
 // realpath: on the board node runs <prefix>/current/main.js, a symlink, and names the module
 // by its real path (releases/<version>/main.js) while argv keeps the link (docs/hardware.md).
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
-  void runDeviceProcess(process.argv[2] ?? process.env['LOCKER_CONFIG']);
+  if (process.argv[2] === '--help' || process.argv[2] === '-h') {
+    process.stdout.write('usage: main.js <device.json> (or LOCKER_CONFIG); the locker-device systemd unit runs it\n');
+  } else {
+    void runDeviceProcess(process.argv[2] ?? process.env['LOCKER_CONFIG']);
+  }
 }

@@ -9,8 +9,10 @@ import { parseArgs } from 'node:util';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import { keyToText } from '@locker/contract/tokens/key-text.js';
 
+const USAGE = 'usage: npx tsx scripts/keygen.ts --out <dir> [--kid <kid>]\n';
+
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: npx tsx scripts/keygen.ts --out <dir> [--kid <kid>]\n`);
+  process.stderr.write(`${message}\n${USAGE}`);
   process.exit(2);
 }
 
@@ -21,11 +23,15 @@ function newKid(now: Date): string {
 }
 
 function main(): void {
-  let values: { out?: string | undefined; kid?: string | undefined };
+  let values: { out?: string | undefined; kid?: string | undefined; help?: boolean | undefined };
   try {
-    ({ values } = parseArgs({ options: { out: { type: 'string' }, kid: { type: 'string' } }, strict: true }));
+    ({ values } = parseArgs({ options: { out: { type: 'string' }, kid: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (err) {
     usage(err instanceof Error ? err.message : String(err));
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
   }
   if (values.out === undefined || values.out === '') usage('--out is required');
   const kid = values.kid ?? newKid(new Date());

@@ -8,10 +8,15 @@ import { z } from 'zod';
 import { ApiKeyEntry, apiKeyDigest } from '../auth/api-key-auth.js';
 import { Role } from '../auth/roles.js';
 
+const USAGE = 'usage: make-api-key.ts <id> <role>[,<role>…]   roles: merchant, carrier, customer-page, admin\n';
+if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const Args = z.tuple([z.string(), z.string().transform((s) => s.split(',')).pipe(z.array(Role).min(1))]);
 const parsed = Args.safeParse(process.argv.slice(2));
 if (!parsed.success) {
-  process.stderr.write('usage: make-api-key.ts <id> <role>[,<role>…]   roles: merchant, carrier, customer-page, admin\n');
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 const [id, roles] = parsed.data;

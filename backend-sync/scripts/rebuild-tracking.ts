@@ -15,9 +15,14 @@ import { learnedEta } from '../tracking/eta/learned-eta.js';
 import { LegStatsCache } from '../tracking/eta/leg-stats-store.js';
 import { rebuildTracking } from '../tracking/rebuild-tracking.js';
 
+const USAGE = 'usage: rebuild-tracking.ts [--dry-run]   (BACKEND_CONFIG names the backend config; exit 0 same, 1 differences, 2 failure)\n';
 const args = process.argv.slice(2);
+if (args.some((a) => a === '--help' || a === '-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 if (args.some((a) => a !== '--dry-run')) {
-  process.stderr.write('usage: rebuild-tracking.ts [--dry-run]\n');
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 const write = !args.includes('--dry-run');

@@ -16,7 +16,13 @@ import { formatResultTable, overallPassed } from './result-table.js';
 
 const INPUT_WAIT_MS = 30_000;
 
+const USAGE = 'usage: bringup [device.json]   (default: $LOCKER_CONFIG, else /etc/locker/device.json; stop locker-device first)\n';
+
 async function main(): Promise<number> {
+  if (process.argv[2] === '--help' || process.argv[2] === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const configPath = process.argv[2] ?? process.env['LOCKER_CONFIG'] ?? '/etc/locker/device.json';
   const config = readDeviceConfigFile(configPath);
   const logger = createLogger({ level: 'warn', name: 'locker-bringup' });

@@ -1,0 +1,17 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// An operator's first try with a command is `--help`: it must print the usage and exit 0,
+// never take --help for an argument (a config path, a key directory) and fail or act.
+
+const root = join(import.meta.dirname, '..');
+const commands = ['scripts/keygen.ts', 'backend-sync/scripts/make-api-key.ts', 'backend-sync/scripts/rebuild-tracking.ts', 'device/bringup/main.ts', 'device/main.ts'];
+
+describe('operator commands answer --help', () => {
+  it.each(commands)('%s --help prints its usage and exits 0', (command) => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, command), '--help'], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, LOCKER_CONFIG: '' } });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^usage: /);
+  });
+});
