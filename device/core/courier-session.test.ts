@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { courierSessionStep, noCourierSession, type CourierSessionInput, type CourierSessionState, type DepositSlot } from './courier-session.js';
+import { courierPrefixPrompt, courierSessionStep, noCourierSession, type CourierSessionInput, type CourierSessionState, type DepositSlot } from './courier-session.js';
 
 const config = { sessionMs: 300_000 };
 const courier = { tokenId: 'courier_token_0001', sub: 'c-17', expiresAt: 10_000_000 };
@@ -45,9 +45,10 @@ describe('courier session', () => {
       const show = step.effects.find((e) => e.type === 'show');
       return show?.type === 'show' ? show.message.text : '';
     };
-    expect(shown('opened')).toContain('Cancel then 1 = does not fit, Cancel then 2 = door faulty.');
-    expect(shown('opened')).not.toContain('Enter');
-    expect(shown('unverified')).toContain('Cancel then Enter = parcel placed.');
+    expect(shown('opened')).toBe('A01: place the parcel, close the door. Problem? Press Cancel.');
+    expect(shown('unverified')).toBe('A01: place the parcel, close the door, then Cancel, Enter.');
+    expect(courierPrefixPrompt('A01', true).text).toBe('Courier: 1 = does not fit, 2 = door faulty.');
+    expect(courierPrefixPrompt('A01', false).text).toBe('Courier: 1 = does not fit, 2 = door faulty, Enter = placed.');
   });
 
   it('counts confirmed deposits across parcels', () => {

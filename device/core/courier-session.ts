@@ -77,14 +77,16 @@ const scanPrompt: DisplayMessage = { tone: 'prompt', text: 'Courier: scan a parc
 // The keypad is shared with customers: re-slot keys (and the manual confirmation of a
 // door whose sensor cannot tell) only count after the courier prefix, Cancel, so a
 // customer's code typed meanwhile is never read as courier commands (runtime/keypad-input).
+// The prompt only points at Cancel: the keys behind it are listed by courierPrefixPrompt,
+// since the display cuts whatever goes past its width (display-messages.ts).
 function doorOpenPrompt(compartmentId: string, verified: boolean): DisplayMessage {
-  const confirm = verified ? '' : ' Cancel then Enter = parcel placed.';
-  return { tone: 'success', text: `${compartmentId}: place the parcel and close the door. Cancel then 1 = does not fit, Cancel then 2 = door faulty.${confirm}`, compartmentId };
+  const next = verified ? '. Problem? Press Cancel.' : ', then Cancel, Enter.';
+  return { tone: 'success', text: `${compartmentId}: place the parcel, close the door${next}`, compartmentId };
 }
 
 /** Shown while the courier prefix is armed. */
 export function courierPrefixPrompt(compartmentId: string, verified: boolean): DisplayMessage {
-  return { tone: 'prompt', text: `Courier: 1 = does not fit, 2 = door faulty${verified ? '' : ', Enter = parcel placed'}.`, compartmentId };
+  return { tone: 'prompt', text: `Courier: 1 = does not fit, 2 = door faulty${verified ? '' : ', Enter = placed'}.`, compartmentId };
 }
 
 const sessionEnded: DisplayMessage = { tone: 'idle', text: 'Courier session ended.' };
@@ -117,7 +119,7 @@ export function courierSessionStep(state: CourierSessionState, input: CourierSes
       return { state, effects: [timer, { type: 'beep', pattern: 'error' }, { type: 'show', message: input.message }] };
     case 'no-other-compartment':
       if (state.kind === 'door-open') {
-        return { state: { ...state, abandoned: true }, effects: [timer, { type: 'beep', pattern: 'error' }, { type: 'show', message: { tone: 'error', text: 'No other compartment is free. Take the parcel back and close the door.' } }] };
+        return { state: { ...state, abandoned: true }, effects: [timer, { type: 'beep', pattern: 'error' }, { type: 'show', message: { tone: 'error', text: 'No other compartment free: take the parcel, close the door.' } }] };
       }
       if (state.kind === 'opening') return { ...ready(state.courier, state.deposits, config, { tone: 'error', text: 'No other compartment is free. Keep the parcel.' }) };
       return { state, effects: [] };
@@ -125,7 +127,7 @@ export function courierSessionStep(state: CourierSessionState, input: CourierSes
       // With a deposit door open, the parcel goes back to the courier and the door is
       // closed first; the next opening attempt then ends the session.
       if (state.kind === 'door-open') {
-        return { state: { ...state, abandoned: true }, effects: [timer, { type: 'beep', pattern: 'error' }, { type: 'show', message: { tone: 'error', text: `${input.message.text} Take the parcel back and close the door.` } }] };
+        return { state: { ...state, abandoned: true }, effects: [timer, { type: 'beep', pattern: 'error' }, { type: 'show', message: { tone: 'error', text: `${input.message.text} Take parcel, close door.` } }] };
       }
       if (state.kind === 'none') return { state, effects: [] };
       return end(state.deposits, input.message);

@@ -5,6 +5,10 @@ import type { DisplayMessage } from '@locker/hal/types.js';
 // them apart would tell an attacker which check a guess failed. Only a correct credential
 // in a wrong state (not deposited yet, pickup period over, revoked) gets a specific text,
 // since only its holder can reach it.
+//
+// The real display shows at most `display.maxTextLength` characters (64 by default) and
+// cuts the rest (hal/real/serial-indicator.ts); the simulated one shows everything. Every
+// text must fit 64 with a short compartment id (display-width.test.ts).
 
 export const messages = {
   notValid: { tone: 'error', text: 'Code not valid. Please check and try again.' },
@@ -16,7 +20,9 @@ export const messages = {
   noCompartment: { tone: 'error', text: 'No suitable compartment is free. Please contact support.' },
   doorDidNotOpen: { tone: 'error', text: 'The door did not open. Please try again or contact support.' },
   busy: { tone: 'error', text: 'Please wait a moment and try again.' },
-  cannotRelease: { tone: 'error', text: 'Your parcel cannot be released here right now. Please contact support.' },
+  cannotRelease: { tone: 'error', text: 'Your parcel cannot be released now. Please contact support.' },
+  courierRevoked: { tone: 'error', text: 'Courier credential no longer valid.' },
+  courierExpired: { tone: 'error', text: 'Courier credential expired.' },
 } as const satisfies Record<string, DisplayMessage>;
 
 /**

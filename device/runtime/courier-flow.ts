@@ -242,8 +242,7 @@ export class CourierFlow {
     if (reason === undefined) return true;
     store.appendAudit('courier.credential-invalid', 'normal', { tokenId: courier.tokenId, reason });
     log.info({ tokenId: courier.tokenId, reason }, 'courier.credential-invalid');
-    const text = reason === 'revoked' ? 'Courier credential no longer valid.' : 'Courier credential expired.';
-    this.step({ type: 'credential-invalid', message: { tone: 'error', text } });
+    this.step({ type: 'credential-invalid', message: reason === 'revoked' ? messages.courierRevoked : messages.courierExpired });
     return false;
   }
 
