@@ -7,6 +7,8 @@ export const deviceErrorCodes = [
   'DB_UNREADABLE',
   'DB_DURABILITY',
   'DB_MIGRATION',
+  /** A backup copy could not be written or failed its check (device/backup). */
+  'BACKUP_FAILED',
   'TOKEN_MALFORMED',
   'TOKEN_SIGNATURE',
   'TOKEN_KEY_UNKNOWN',

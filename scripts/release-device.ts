@@ -1,5 +1,6 @@
 // `npm run release:device [-- --out DIR]`: the artifact an operator copies to a board. A
-// tarball holding the compiled device (main.js, the bring-up tool bringup.js and their
+// tarball holding the compiled device (main.js, the bring-up tool bringup.js, the database
+// backup backup.js that update.sh runs before switching, and their
 // shared and lazily loaded chunks, with source maps), its package.json with the exact
 // versions this repository was tested with, a lockfile for them, and the board files of
 // device/deploy (systemd unit, install and update scripts). Native modules are built on the

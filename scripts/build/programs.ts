@@ -6,11 +6,12 @@ import { z } from 'zod';
 // bundled from its composition root(s): workspace packages (@locker/*) are compiled in, npm
 // packages stay external and are installed from the program's own package.json, so the
 // output contains no test file and needs neither tsx nor TypeScript. `entries` maps an
-// output name (`<outdir>/<name>.js`) to its source. The device has two: the runtime and the
-// technician's bring-up tool, which must exist on the board too (docs/hardware.md).
+// output name (`<outdir>/<name>.js`) to its source. The device has three: the runtime, the
+// technician's bring-up tool and the database backup update.sh runs before switching
+// releases, which must exist on the board too (docs/hardware.md).
 
 export const programs = {
-  device: { dir: 'device', outdir: 'device/dist', entries: { main: 'device/main.ts', bringup: 'device/bringup/main.ts' } },
+  device: { dir: 'device', outdir: 'device/dist', entries: { main: 'device/main.ts', bringup: 'device/bringup/main.ts', backup: 'device/backup/main.ts' } },
   backend: { dir: 'backend-sync', outdir: 'backend-sync/dist', entries: { main: 'backend-sync/main.ts' } },
   simulator: { dir: 'simulator', outdir: 'simulator/dist', entries: { main: 'simulator/main.ts' } },
 } as const;
