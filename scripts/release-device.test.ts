@@ -68,7 +68,7 @@ function startNode(script: string, args: readonly string[], env: NodeJS.ProcessE
 describe('the device release artifact', () => {
   it('holds the compiled device and bring-up tool with their chunks, the lockfile, unit and scripts, and no TypeScript', () => {
     const files = execFileSync('tar', ['-tzf', release.tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.split('/').slice(1).join('/')).filter((f) => f !== '');
-    for (const f of ['main.js', 'bringup.js', 'package.json', 'package-lock.json', 'locker-device.service', 'install.sh', 'update.sh', 'VERSION']) expect(files).toContain(f);
+    for (const f of ['main.js', 'bringup.js', 'backup.js', 'package.json', 'package-lock.json', 'locker-device.service', 'install.sh', 'update.sh', 'VERSION']) expect(files).toContain(f);
     expect(files.some((f) => /^chunks\/real-hardware-[A-Z0-9]+\.js$/.test(f))).toBe(true);
     expect(files.filter((f) => f.endsWith('.ts') || f.includes('node_modules'))).toEqual([]);
     const manifest = JSON.parse(readFileSync(join(release.dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
@@ -118,6 +118,28 @@ describe('the device release artifact', () => {
       // prints it as INTERNAL today, noted in the issue-8 report).
       expect(device.out()).toContain('no GPIO chip labelled pinctrl-rp1');
       expect(device.out()).not.toContain('ERR_MODULE_NOT_FOUND');
+    }, 90_000);
+
+    it('backs up the database of a started device with current/backup.js, and refuses a mistyped dbPath', async () => {
+      const prefix = installRelease('backup', ['serialport', '@serialport', 'onoff', 'epoll', 'mqtt']);
+      const data = tempDir('device-release-backup-');
+      cleanups.push(() => data.cleanup());
+      const config = writeDeviceConfig(data.dir);
+      const socket = await FakeNotifySocket.open(join(data.dir, 'notify'));
+      cleanups.push(() => socket.close());
+      // The device creates and migrates its database, and keeps it open while the copy is taken.
+      const device = startNode(join(prefix, 'current', 'main.js'), [config], { NOTIFY_SOCKET: socket.path });
+      await waitFor(() => socket.count('READY=1') === 1 || device.exited() !== undefined, 'READY=1', 60_000);
+      expect(device.exited(), device.out().slice(0, 2000)).toBeUndefined();
+      const out = join(data.dir, 'pre-update.db');
+      const backup = spawnSync(process.execPath, [join(prefix, 'current', 'backup.js'), '--config', config, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+      expect(backup.stderr).toBe('');
+      expect(backup.status).toBe(0);
+      expect(backup.stdout).toMatch(new RegExp(`^backup: wrote ${out} \\(\\d+ bytes, schema version \\d+, integrity_check ok\\) from `));
+      const mistyped = writeDeviceConfig(data.dir, { dbPath: join(data.dir, 'locker.db') });
+      const refused = spawnSync(process.execPath, [join(prefix, 'current', 'backup.js'), '--config', mistyped, '--out', join(data.dir, 'other.db')], { encoding: 'utf8', timeout: 60_000 });
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain('backup failed: DB_UNREADABLE: device database file does not exist');
     }, 90_000);
 
     it('runs the bring-up tool from current/bringup.js', async () => {

@@ -10,6 +10,7 @@
 # --release installs through update.sh (beside this script), the same path as an update: on
 # a board whose service is running it switches only once the new release reports ready and
 # rolls back otherwise; else it installs and links `current` without starting anything.
+# Either way update.sh first backs up the database, if there is one (not under --root).
 # --root DIR installs into DIR instead of / (users via useradd --prefix, which does not
 # chroot; no apt-get, no systemctl): how the test and image builds use it. NPM may name a
 # stand-in for update.sh's `npm ci` (tests).
@@ -27,7 +28,7 @@ APP_DIR=/opt/locker-device
 UNIT_NAME=locker-device.service
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
@@ -121,8 +122,11 @@ if [ -n "$RELEASE" ]; then
   if [ "$ROOT" = / ] && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$UNIT_NAME"; then
     # A running locker: switch only once the new release is ready, roll back if it is not.
     sh "$HERE/update.sh" "$RELEASE" --prefix "$APP_DIR" --service "${UNIT_NAME%.service}"
+  elif [ "$ROOT" = / ]; then
+    sh "$HERE/update.sh" "$RELEASE" --prefix "$APP_DIR" --no-restart
   else
-    sh "$HERE/update.sh" "$RELEASE" --prefix "$R$APP_DIR" --no-restart
+    # The config under --root names the board's database path, not one in this tree.
+    sh "$HERE/update.sh" "$RELEASE" --prefix "$R$APP_DIR" --no-restart --no-backup
   fi
   after="$(readlink "$R$APP_DIR/current" 2>/dev/null || true)"
   [ "$before" = "$after" ] || changed "release $APP_DIR/$after"

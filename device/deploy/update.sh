@@ -3,7 +3,7 @@
 # reports ready; a failed start rolls back to the previous release.
 #
 #   update.sh locker-device-<version>.tar.gz [--prefix /opt/locker-device] [--service locker-device]
-#             [--settle 10] [--keep 3] [--no-restart]
+#             [--settle 10] [--keep 3] [--no-restart] [--config /etc/locker/device.json] [--no-backup]
 #
 # Layout under the prefix: releases/<version>/ (main.js, bringup.js, chunks/, package.json,
 # lockfile, node_modules) and `current`, a symlink to the running release; the systemd unit
@@ -11,10 +11,19 @@
 # restart` returns only once the new process sent READY=1 (relays off, store open) or
 # failed; the settle period then checks that it stays up. --no-restart installs and switches
 # `current` without touching the service: the first install (install.sh), where no service
-# runs yet and its config may not exist. SYSTEMCTL and NPM may name stand-ins (tests).
+# runs yet and its config may not exist.
+#
+# Before switching, the running release's backup.js copies the database the config names to
+# <its directory>/pre-update-<running version>.db (verified; the newest two are kept): a new
+# release that migrates the schema and then fails leaves a database the previous release
+# refuses (DB_MIGRATION), and that copy is the way back. A failed backup aborts the update
+# before anything changed. Releases older than backup.js, no config or no database yet: no
+# backup, said so. --no-backup skips it (an image built under install.sh --root, whose
+# config names the board's paths, not the build host's). SYSTEMCTL, NPM and NODE may name
+# stand-ins (tests); LOCKER_CONFIG the config, as for the device itself.
 set -eu
 
-usage() { echo "usage: $0 TARBALL [--prefix DIR] [--service NAME] [--settle SECONDS] [--keep N] [--no-restart]" >&2; exit 2; }
+usage() { echo "usage: $0 TARBALL [--prefix DIR] [--service NAME] [--settle SECONDS] [--keep N] [--no-restart] [--config FILE] [--no-backup]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 tarball=$1; shift
 prefix=/opt/locker-device
@@ -22,6 +31,8 @@ service=locker-device
 settle=10
 keep=3
 restart=1
+config=${LOCKER_CONFIG:-/etc/locker/device.json}
+backups=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) prefix=$2; shift 2 ;;
@@ -29,11 +40,15 @@ while [ $# -gt 0 ]; do
     --settle) settle=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --no-restart) restart=0; shift ;;
+    --config) config=$2; shift 2 ;;
+    --no-backup) backups=0; shift ;;
     *) usage ;;
   esac
 done
 systemctl=${SYSTEMCTL:-systemctl}
 npm=${NPM:-npm}
+node=${NODE:-node}
+case "$config" in /*) ;; *) config="$(pwd)/$config" ;; esac
 [ -f "$tarball" ] || { echo "update: no such release file: $tarball" >&2; exit 2; }
 
 mkdir -p "$prefix/releases"
@@ -77,6 +92,35 @@ prune() {
   ls -1t "$prefix/releases" | grep -vx -e "$version" -e "${was:-$version}" | tail -n +"$((others + 1))" | while read -r old; do rm -rf "$prefix/releases/$old"; done
 }
 
+# The running release copies its own database (its schema, its config loader) right before
+# the switch, so the copy misses as little as possible.
+backup=""
+abort() {
+  echo "update: $1; update aborted, nothing changed (still running ${previous#releases/})" >&2
+  rm -rf "$target"
+  exit 1
+}
+if [ "$backups" -eq 1 ] && [ -n "$previous" ]; then
+  was=${previous#releases/}
+  case "$previous" in /*) tool="$previous/backup.js" ;; *) tool="$prefix/$previous/backup.js" ;; esac
+  if [ ! -f "$tool" ]; then
+    echo "update: $was has no backup.js (it predates the automatic backup); no database backup taken"
+  elif [ ! -f "$config" ]; then
+    echo "update: no $config; no database backup taken"
+  else
+    # From the unit's WorkingDirectory (the prefix), as the service resolves a relative dbPath.
+    db=$(cd "$prefix" && "$node" "$tool" --config "$config" --print-db-path) || abort "could not read dbPath from $config"
+    if [ ! -e "$db" ]; then
+      echo "update: no database at $db yet; no backup needed"
+    else
+      data=$(dirname "$db")
+      backup="$data/pre-update-$was.db"
+      (cd "$prefix" && "$node" "$tool" --config "$config" --out "$backup") || abort "the database backup failed (above; --no-backup skips it)"
+      ls -1t "$data" | grep -x 'pre-update-.*\.db' | tail -n +3 | while read -r old; do rm -f "$data/$old"; done
+    fi
+  fi
+fi
+
 switch_to "releases/$version"
 if [ "$restart" -eq 0 ]; then
   echo "update: installed $version${previous:+ (was ${previous#releases/})}; the service was not restarted"
@@ -97,7 +141,16 @@ fi
 echo "update: $version did not become ready; rolling back" >&2
 if [ -n "$previous" ]; then
   switch_to "$previous"
-  "$systemctl" restart "$service" || echo "update: the previous release ${previous#releases/} did not restart either" >&2
+  if "$systemctl" restart "$service"; then
+    [ -z "$backup" ] || echo "update: the database as it was before the update is kept in $backup" >&2
+  else
+    echo "update: the previous release ${previous#releases/} did not restart either" >&2
+    # Not automatic: it drops whatever the new release recorded while it ran (openings, codes).
+    [ -z "$backup" ] || {
+      echo "update: if its log says DB_MIGRATION ($version changed the schema), restore the copy taken before the update (records written since are lost):"
+      echo "  $systemctl stop $service && rm -f '$db-wal' '$db-shm' '$db.clean' && cp -p '$backup' '$db' && $systemctl start $service"
+    } >&2
+  fi
 else
   rm -f "$prefix/current"
 fi

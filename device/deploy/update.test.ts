@@ -1,12 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-// update.sh against a temporary prefix, with stand-ins for systemctl and npm: a release
-// whose process would not become ready (the stand-in's restart fails when the release says
-// so) must leave the previous release running.
+// update.sh against a temporary prefix, with stand-ins for systemctl, npm and a release's
+// backup.js: a release whose process would not become ready (the stand-in's restart fails
+// when the release says so) must leave the previous release running. The real backup.js is
+// tested in device/backup and, built into a release, in scripts/release-device.test.ts.
 
 const script = join(import.meta.dirname, 'update.sh');
 
@@ -15,6 +16,9 @@ describe('update.sh', () => {
   let prefix = '';
   let log = '';
   let env: NodeJS.ProcessEnv = {};
+  let config = '';
+  let data = '';
+  let db = '';
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'device-update-'));
@@ -23,26 +27,53 @@ describe('update.sh', () => {
     mkdirSync(join(dir, 'bin'));
     // systemctl stand-in: `restart` "starts" whatever `current` points to, which fails when
     // that release carries a file named broken (it would never send READY=1).
-    writeFileSync(join(dir, 'bin', 'systemctl'), `#!/bin/sh\necho "$*" >> ${log}\ncase "$1" in\n  restart) [ ! -e ${prefix}/current/broken ] ;;\n  is-active) [ ! -e ${prefix}/current/broken ] ;;\nesac\n`, { mode: 0o755 });
+    // ...and every release fails to start once ${dir}/refused exists: the previous release
+    // refusing the database the failed one migrated (DB_MIGRATION).
+    writeFileSync(join(dir, 'bin', 'systemctl'), `#!/bin/sh\necho "$*" >> ${log}\ncase "$1" in\n  restart) [ ! -e ${prefix}/current/broken ] && [ ! -e ${dir}/refused ] ;;\n  is-active) [ ! -e ${prefix}/current/broken ] ;;\nesac\n`, { mode: 0o755 });
     writeFileSync(join(dir, 'bin', 'npm'), `#!/bin/sh\necho "npm $* in $(basename "$PWD")" >> ${log}\nmkdir -p node_modules\n`, { mode: 0o755 });
-    env = { ...process.env, SYSTEMCTL: join(dir, 'bin', 'systemctl'), NPM: join(dir, 'bin', 'npm') };
+    // backup.js stand-in: logs its arguments and where `current` points, prints dbPath or
+    // copies the database, and fails when its release carries backup-fails.
+    writeFileSync(join(dir, 'bin', 'backup.js'), [
+      "const fs = require('node:fs');",
+      "const path = require('node:path');",
+      'const args = process.argv.slice(2);',
+      `fs.appendFileSync(${JSON.stringify(log)}, \`backup \${args.join(' ')} current=\${fs.readlinkSync(${JSON.stringify(join(prefix, 'current'))})}\\n\`);`,
+      "const { dbPath } = JSON.parse(fs.readFileSync(args[args.indexOf('--config') + 1], 'utf8'));",
+      "if (args.includes('--print-db-path')) { console.log(dbPath); process.exit(0); }",
+      "if (fs.existsSync(path.join(__dirname, 'backup-fails'))) { console.error('backup failed: DB_CORRUPT: file is not a locker device database'); process.exit(1); }",
+      "fs.copyFileSync(dbPath, args[args.indexOf('--out') + 1]);",
+      '',
+    ].join('\n'));
+    env = { ...process.env, SYSTEMCTL: join(dir, 'bin', 'systemctl'), NPM: join(dir, 'bin', 'npm'), NODE: process.execPath, LOCKER_CONFIG: join(dir, 'device.json') };
+    data = join(dir, 'var-lib-locker');
+    db = join(data, 'locker.db');
+    config = join(dir, 'device.json');
+    writeFileSync(config, JSON.stringify({ dbPath: db }));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  function release(version: string, broken = false): string {
+  /** backup: the release ships backup.js (a working or a failing one), or predates it. */
+  function release(version: string, o: { broken?: boolean; backup?: 'works' | 'fails' } = {}): string {
     const stage = join(dir, 'stage', version);
     const root = join(stage, `locker-device-${version}`);
     mkdirSync(root, { recursive: true });
     writeFileSync(join(root, 'VERSION'), `${version}\n`);
     writeFileSync(join(root, 'main.js'), '// device\n');
     writeFileSync(join(root, 'package.json'), '{}\n');
-    if (broken) writeFileSync(join(root, 'broken'), '');
+    if (o.broken === true) writeFileSync(join(root, 'broken'), '');
+    if (o.backup !== undefined) copyFileSync(join(dir, 'bin', 'backup.js'), join(root, 'backup.js'));
+    if (o.backup === 'fails') writeFileSync(join(root, 'backup-fails'), '');
     const tarball = join(dir, `locker-device-${version}.tar.gz`);
     execFileSync('tar', ['-czf', tarball, '-C', stage, `locker-device-${version}`]);
     return tarball;
   }
 
-  const update = (tarball: string) => spawnSync('sh', [script, tarball, '--prefix', prefix, '--settle', '0'], { env, encoding: 'utf8' });
+  const update = (tarball: string, ...more: string[]) => spawnSync('sh', [script, tarball, '--prefix', prefix, '--settle', '0', ...more], { env, encoding: 'utf8' });
+  /** The service's database, as the running release left it. */
+  const database = (content: string): void => {
+    mkdirSync(data, { recursive: true });
+    writeFileSync(db, content);
+  };
   const current = (): string => readlinkSync(join(prefix, 'current'));
 
   it('installs a release beside the running one, builds its modules, then switches over', () => {
@@ -59,7 +90,7 @@ describe('update.sh', () => {
 
   it('rolls back to the previous release when the new one does not become ready', () => {
     update(release('1.0.0'));
-    const bad = update(release('2.0.0', true));
+    const bad = update(release('2.0.0', { broken: true }));
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('2.0.0 did not become ready; rolling back');
     expect(current()).toBe('releases/1.0.0');
@@ -83,7 +114,7 @@ describe('update.sh', () => {
     const result = spawnSync('sh', [script, release('1.0.0'), '--prefix', prefix, '--no-restart'], { env, encoding: 'utf8' });
     expect(result.status, result.stderr).toBe(0);
     expect(current()).toBe('releases/1.0.0');
-    expect(readFileSync(log, 'utf8')).not.toMatch(/^(restart|is-active)/m);
+    expect(readFileSync(log, 'utf8')).not.toMatch(/^(restart|is-active|backup)/m);
     // The service user must read what root unpacked from a private temporary directory.
     expect(statSync(join(prefix, 'releases', '1.0.0')).mode & 0o777).toBe(0o755);
     expect(statSync(join(prefix, 'releases', '1.0.0', 'main.js')).mode & 0o777).toBe(0o644);
@@ -104,5 +135,76 @@ describe('update.sh', () => {
     const kept = execFileSync('ls', [join(prefix, 'releases')], { encoding: 'utf8' }).trim().split('\n');
     expect(kept).toEqual(expect.arrayContaining(['1.4.0', '1.1.0']));
     expect(kept).toHaveLength(3);
+  });
+  it('backs up the database with the running release before switching to the new one', () => {
+    expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
+    database('records of 1.0.0');
+    const result = update(release('1.1.0', { backup: 'works' }));
+    expect(result.status, result.stderr).toBe(0);
+    expect(current()).toBe('releases/1.1.0');
+    const backup = join(data, 'pre-update-1.0.0.db');
+    expect(readFileSync(backup, 'utf8')).toBe('records of 1.0.0');
+    const calls = readFileSync(log, 'utf8');
+    // By 1.0.0's own backup.js, while `current` still pointed to it, before the restart.
+    const taken = calls.indexOf(`backup --config ${config} --out ${backup} current=releases/1.0.0`);
+    expect(taken).toBeGreaterThanOrEqual(0);
+    expect(taken).toBeLessThan(calls.lastIndexOf('restart locker-device'));
+  });
+
+  it('aborts the update before switching when the backup fails, leaving everything as it was', () => {
+    expect(update(release('1.0.0', { backup: 'fails' })).status).toBe(0);
+    database('records of 1.0.0');
+    const restartsBefore = readFileSync(log, 'utf8').match(/^restart /gm)?.length ?? 0;
+    const result = update(release('1.1.0', { backup: 'works' }));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('backup failed: DB_CORRUPT');
+    expect(result.stderr).toContain('update: the database backup failed (above; --no-backup skips it); update aborted, nothing changed (still running 1.0.0)');
+    expect(current()).toBe('releases/1.0.0');
+    expect(existsSync(join(prefix, 'releases', '1.1.0'))).toBe(false);
+    expect(readFileSync(log, 'utf8').match(/^restart /gm)?.length ?? 0).toBe(restartsBefore);
+  });
+
+  it('keeps the newest two pre-update backups', () => {
+    expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
+    database('records');
+    for (const v of ['1.1.0', '1.2.0', '1.3.0']) expect(update(release(v, { backup: 'works' })).status).toBe(0);
+    expect(readdirSync(data).filter((f) => f.startsWith('pre-update-')).sort()).toEqual(['pre-update-1.1.0.db', 'pre-update-1.2.0.db']);
+  });
+
+  it('on a rollback the previous release refuses, prints the command that restores the backup, and it works', () => {
+    expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
+    database('records of 1.0.0');
+    // 2.0.0 migrates the schema, then fails: 1.0.0 refuses the migrated database.
+    writeFileSync(join(dir, 'refused'), '');
+    const bad = update(release('2.0.0', { broken: true, backup: 'works' }));
+    expect(bad.status).toBe(1);
+    expect(current()).toBe('releases/1.0.0');
+    writeFileSync(db, 'records of 2.0.0, schema 2');
+    writeFileSync(`${db}-wal`, 'frames of 2.0.0');
+    const systemctl = join(dir, 'bin', 'systemctl');
+    const backup = join(data, 'pre-update-1.0.0.db');
+    const restore = `${systemctl} stop locker-device && rm -f '${db}-wal' '${db}-shm' '${db}.clean' && cp -p '${backup}' '${db}' && ${systemctl} start locker-device`;
+    expect(bad.stderr).toContain('the previous release 1.0.0 did not restart either');
+    expect(bad.stderr).toContain(`  ${restore}\n`);
+    // Not done automatically: the database is still what 2.0.0 left.
+    expect(readFileSync(db, 'utf8')).toBe('records of 2.0.0, schema 2');
+    execFileSync('sh', ['-c', restore]);
+    expect(readFileSync(db, 'utf8')).toBe('records of 1.0.0');
+    expect(existsSync(`${db}-wal`)).toBe(false);
+  });
+
+  it('updates without a backup, saying so, from a release older than backup.js or before the first database', () => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    database('records of 1.0.0');
+    const old = update(release('1.1.0', { backup: 'works' }));
+    expect(old.status, old.stderr).toBe(0);
+    expect(old.stdout).toContain('update: 1.0.0 has no backup.js (it predates the automatic backup); no database backup taken');
+    expect(current()).toBe('releases/1.1.0');
+    rmSync(data, { recursive: true });
+    // A board installed with --no-restart whose service never ran: no database yet.
+    const fresh = update(release('1.2.0', { backup: 'works' }), '--no-restart');
+    expect(fresh.status, fresh.stderr).toBe(0);
+    expect(fresh.stdout).toContain(`update: no database at ${db} yet; no backup needed`);
+    expect(current()).toBe('releases/1.2.0');
   });
 });
