@@ -98,5 +98,7 @@ describe('the compiled device', () => {
     expect(lazy).toContain('serialport');
     expect(lazy).toContain('mqtt');
     expect(Object.keys(outputs).map((o) => relative(root, join(root, o)))).toContain('device/dist/bringup.js');
+    // The backup runs beside the service during an update: it needs SQLite, no hardware.
+    expect(staticPackages(outputs, entryOf('backup')).filter((x) => /^(serialport|@serialport\/|onoff|mqtt)/.test(x))).toEqual([]);
   });
 });
