@@ -48,7 +48,8 @@ describe.each(engines)('an AfterShip edd_revise (%s)', (engine) => {
     f = await makeBackend({ engine, clock: new ManualClock(Date.parse('2026-11-21T09:00:00Z')), config: { tracking: { webhooks: { aftership: { secret: SECRET } } } } });
   }
 
-  async function hook(body: unknown): Promise<Record<string, unknown>> {
+  /** Delivers a webhook and leaves the applier alone (the events wait in the inbox). */
+  async function post(body: unknown): Promise<Record<string, unknown>> {
     const raw = Buffer.from(JSON.stringify(body));
     const res = await (await f.app()).inject({
       method: 'POST',
@@ -57,8 +58,13 @@ describe.each(engines)('an AfterShip edd_revise (%s)', (engine) => {
       payload: raw,
     });
     expect(res.statusCode).toBe(200);
-    await f.services.tracking.applier.drain();
     return res.json();
+  }
+
+  async function hook(body: unknown): Promise<Record<string, unknown>> {
+    const answer = await post(body);
+    await f.services.tracking.applier.drain();
+    return answer;
   }
 
   async function track(): Promise<{ eta: number | null; carrierPromise: number | null; status: string }> {
@@ -118,5 +124,36 @@ describe.each(engines)('an AfterShip edd_revise (%s)', (engine) => {
     // The first tracking_update brings its own promise.
     await hook(update);
     expect(await track()).toMatchObject({ carrierPromise: endOfBerlinDay('2026-11-21') });
+  });
+
+  // AfterShip retries a webhook it could not deliver for hours: its `ts` (when the revision was
+  // made) orders revisions, but the webhook arrived now, and everything that measures
+  // arrivals must see now.
+  const HOUR = 3_600_000;
+
+  it('shows no apply lag for an edd_revise AfterShip made hours before it was delivered', async () => {
+    await start();
+    await hook(update);
+    f.clock.advance(6 * HOUR);
+    await post(eddRevise('2026-11-23', new Date(f.clock.now() - 5 * HOUR).toISOString(), 'e-late'));
+    // Accepted a moment ago and not applied yet: the oldest pending event has waited no time.
+    expect(await f.store.tracking.inboxBacklog(100)).toEqual({ events: 1, oldestReceivedAt: f.clock.now() });
+    await f.services.tracking.applier.drain();
+    expect(await track()).toMatchObject({ carrierPromise: endOfBerlinDay('2026-11-23') });
+  });
+
+  it('counts an edd_revise delivered late as a webhook received now in the poll schedule', async () => {
+    await start();
+    await hook(update);
+    const before = await f.store.pollSchedule.get(TN);
+    f.clock.advance(3 * HOUR);
+    const now = f.clock.now();
+    await hook(eddRevise('2026-11-23', new Date(now - 4 * HOUR).toISOString(), 'e-late'));
+    expect(await track()).toMatchObject({ carrierPromise: endOfBerlinDay('2026-11-23') });
+    // Webhooks are flowing (one came now): the quiet-webhooks promotion counts from this
+    // delivery, and news received now brings no look forward to hours ago.
+    const entry = await f.store.pollSchedule.get(TN);
+    expect(entry?.lastWebhookAt).toBe(now);
+    expect(entry?.nextPollAt).toBe(before?.nextPollAt);
   });
 });

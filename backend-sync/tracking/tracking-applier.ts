@@ -253,7 +253,7 @@ export class TrackingApplier {
       pushTo(of === 'stored' ? promisedStored : promisedBatch, e.trackingNumber, e);
     };
     probes.forEach(({ row, hash, idKey, probe }, i) => {
-      const entry: HistoryEntry = { trackingNumber: row.trackingNumber, hash, source: row.source, payloadId: row.payloadId, receivedAt: row.receivedAt, event: row.event, eventJson: row.eventJson };
+      const entry: HistoryEntry = { trackingNumber: row.trackingNumber, hash, source: row.source, payloadId: row.payloadId, receivedAt: row.receivedAt, event: row.event, eventJson: row.eventJson, revisedAt: row.revisedAt };
       if (idKey !== undefined && existing.has(idKey)) return duplicate('carrier_event_id', entry, 'stored');
       if (owners[i] !== true) return duplicate('carrier_event_id', entry, 'batch');
       if (idKey !== undefined && !recorded.has(idKey)) return duplicate('carrier_event_id', entry, 'stored');
@@ -388,12 +388,13 @@ export class TrackingApplier {
     if (lastAppliedKey === null || lastEventTime === null) return undefined;
     const scanHash = hashOfOrderKey(lastAppliedKey);
     // Each qualifying duplicate as the revision it would be; the last in the fold's own order
-    // (receive time, then the promise) wins, so batching changes nothing.
+    // (when it was made: the provider's word for a promise with no scan, else the receive
+    // time; then the promise) wins, so batching changes nothing.
     let best: { dup: HistoryEntry; promise: number; hash: string } | undefined;
     for (const d of dups) {
       const promise = d.event.estimatedDeliveryAt;
       if (promise === undefined || d.event.status !== status || Math.abs(d.event.eventTime - lastEventTime) > this.skewMs) continue;
-      const hash = promiseRevisionHash(scanHash, d.receivedAt, promise);
+      const hash = promiseRevisionHash(scanHash, d.revisedAt ?? d.receivedAt, promise);
       if (best === undefined || hash > best.hash) best = { dup: d, promise, hash };
     }
     if (best === undefined || best.promise === base.carrierPromise) return undefined;
@@ -401,7 +402,7 @@ export class TrackingApplier {
     const newest = hashOfOrderKey(base.maxKey ?? '');
     if (isPromiseRevision(newest) && revisedScanHash(newest) === scanHash && newest >= best.hash) return undefined;
     // At the revised scan's time, so it sorts right after it (a composite duplicate's own time may differ a little).
-    return { ...best.dup, event: { ...best.dup.event, eventTime: lastEventTime }, eventJson: undefined, hash: best.hash };
+    return { ...best.dup, event: { ...best.dup.event, eventTime: lastEventTime }, eventJson: undefined, hash: best.hash, revisedAt: undefined };
   }
 
   /**

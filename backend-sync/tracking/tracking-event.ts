@@ -119,10 +119,11 @@ export interface IntakeReceipt {
  */
 export interface TrackingIntake {
   /**
-   * `order.receivedAt`: the receive time the events enter the inbox with, when it must be
-   * earlier than the payload's (never later): a revised promise with no scan of its own is
-   * ordered among the revisions of its scan by when the provider made it (promise-revise.ts).
+   * `order.revisedAt`: a revised promise with no scan of its own is ordered among the
+   * revisions of its scan by when the provider made it (promise-revise.ts), never later than
+   * the payload was received. The events still enter the inbox received when the payload was:
+   * the apply lag, purges, the composite window and the poll schedule measure arrivals.
    */
-  accept(raw: RawTrackingPayload, events: readonly CanonicalTrackingEvent[], order?: { receivedAt: number }): Promise<IntakeReceipt>;
+  accept(raw: RawTrackingPayload, events: readonly CanonicalTrackingEvent[], order?: { revisedAt: number }): Promise<IntakeReceipt>;
   deadLetter(raw: RawTrackingPayload, reason: string): Promise<{ deadLetterId: string }>;
 }

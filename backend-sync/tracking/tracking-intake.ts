@@ -29,19 +29,19 @@ export class StoreTrackingIntake implements TrackingIntake {
     this.log = logger.child({ component: 'tracking-intake' });
   }
 
-  async accept(raw: RawTrackingPayload, events: readonly CanonicalTrackingEvent[], order?: { receivedAt: number }): Promise<IntakeReceipt> {
+  async accept(raw: RawTrackingPayload, events: readonly CanonicalTrackingEvent[], order?: { revisedAt: number }): Promise<IntakeReceipt> {
     // Adapters build events from validated payloads; parsing again normalises carrier codes
     // and refuses anything that slipped through, before it is stored.
     const parsed = Events.safeParse(events);
     if (!parsed.success) throw new BackendError('INVALID_INPUT', `tracking events: ${z.prettifyError(parsed.error)}`);
     const payloadId = newTrackingId('tpl');
     // Never after the payload was received: a time in the future would order it after revisions yet to come.
-    const receivedAt = Math.min(order?.receivedAt ?? raw.receivedAt, raw.receivedAt);
+    const revised = order === undefined ? {} : { revisedAt: Math.min(order.revisedAt, raw.receivedAt) };
     // Grouped: concurrent webhook requests share one commit (SQLite group commit, decision
     // 0011); inside a caller's transaction this is a savepoint of it.
     await this.store.transactionGrouped(async () => {
       await this.store.tracking.insertPayload({ id: payloadId, source: raw.source, body: raw.body, receivedAt: raw.receivedAt });
-      await this.store.tracking.enqueue(parsed.data.map((event) => ({ trackingNumber: event.trackingNumber, payloadId, source: raw.source, event, receivedAt })));
+      await this.store.tracking.enqueue(parsed.data.map((event) => ({ trackingNumber: event.trackingNumber, payloadId, source: raw.source, event, receivedAt: raw.receivedAt, ...revised })));
     });
     this.log.debug({ payloadId, source: raw.source, events: parsed.data.length }, 'tracking.accepted');
     this.onAccepted();

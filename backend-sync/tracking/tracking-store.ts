@@ -11,7 +11,14 @@ export interface InboxEntry {
   payloadId: string;
   source: TrackingSource;
   event: CanonicalTrackingEvent;
+  /** When we received it: what apply lag, purges, the composite window and the poll schedule measure. */
   receivedAt: number;
+  /**
+   * A promise with no scan of its own (AfterShip edd_revise): when the provider made it, never
+   * after receivedAt. It orders the revisions of one scan (tracking-applier.ts, revisionFor),
+   * and nothing else: a webhook retried for hours was still received now.
+   */
+  revisedAt?: number | undefined;
 }
 
 export interface InboxRow extends InboxEntry {

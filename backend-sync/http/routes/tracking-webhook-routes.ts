@@ -87,7 +87,8 @@ export function trackingWebhookRoutes(d: AppDeps): (scope: App) => Promise<void>
       }
       // Ordered among the scan's revisions by when the provider made it: an older revision
       // retried after a newer one sorts before it and changes nothing (tracking-applier.ts).
-      const receipt = await intake.accept(payload, [anchor.event], { receivedAt: parsed.revisedAt ?? payload.receivedAt });
+      // Received now all the same (apply lag, purges, poll schedule): AfterShip retries for hours.
+      const receipt = await intake.accept(payload, [anchor.event], { revisedAt: parsed.revisedAt ?? payload.receivedAt });
       log.info({ source, trackingNumber, eventType, payloadId: receipt.payloadId }, 'tracking.webhook_promise_accepted');
       return { code: 200, body: { status: 'accepted', eventType, payloadId: receipt.payloadId, received: receipt.received, skipped: 0 } satisfies WebhookReceipt };
     }

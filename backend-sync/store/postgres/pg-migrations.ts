@@ -526,6 +526,11 @@ const steps: readonly Step[] = [
   // dropped and listed in tracking_refold_pending for the start-up refold
   // (tracking/refold-pending.ts). Code, not SQL: history hashes must be computed again.
   { code: capitaliseTrackingNumbers },
+  // When a promise with no scan of its own was made (SQLite step 26): orders the revisions
+  // of one scan, apart from received_at (when we received it). Nullable: no rewrite.
+  `
+  ALTER TABLE tracking_inbox ADD COLUMN revised_at BIGINT;
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = steps.length;

@@ -18,13 +18,13 @@ import { sql, sqlPer } from './sql-text.js';
 const insertPayload = sql(`INSERT INTO tracking_payloads (id, source, body, received_at) VALUES (@id, @source, @body, @receivedAt)`);
 
 const enqueue = sqlPer({
-  sqlite: `INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at)
-           SELECT json_extract(value, '$.t'), json_extract(value, '$.p'), json_extract(value, '$.s'), json_extract(value, '$.e'), json_extract(value, '$.r')
+  sqlite: `INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at, revised_at)
+           SELECT json_extract(value, '$.t'), json_extract(value, '$.p'), json_extract(value, '$.s'), json_extract(value, '$.e'), json_extract(value, '$.r'), json_extract(value, '$.v')
            FROM json_each(@rows) ORDER BY key`,
-  postgres: `INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at)
-           SELECT x->>'t', x->>'p', x->>'s', x->>'e', (x->>'r')::bigint FROM json_array_elements(@rows::json) WITH ORDINALITY AS a(x, n) ORDER BY n`,
+  postgres: `INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at, revised_at)
+           SELECT x->>'t', x->>'p', x->>'s', x->>'e', (x->>'r')::bigint, (x->>'v')::bigint FROM json_array_elements(@rows::json) WITH ORDINALITY AS a(x, n) ORDER BY n`,
 });
-const enqueueRow = sql(`INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at) VALUES (?, ?, ?, ?, ?)`);
+const enqueueRow = sql(`INSERT INTO tracking_inbox (tracking_number, payload_id, source, event_json, received_at, revised_at) VALUES (?, ?, ?, ?, ?, ?)`);
 const inboxSize = sql(`SELECT count(*) AS n FROM tracking_inbox`);
 // A scrape must not walk a backlog of millions (a provider replaying a day): count at most
 // @cap rows; the oldest row is one step down the primary key.
@@ -32,7 +32,7 @@ const inboxBacklog = sql(
   `SELECT (SELECT count(*) FROM (SELECT 1 FROM tracking_inbox LIMIT @cap) AS head) AS n,
           (SELECT received_at FROM tracking_inbox ORDER BY seq LIMIT 1) AS oldest`,
 );
-const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, received_at';
+const INBOX_COLS = 'seq, tracking_number, payload_id, source, event_json, received_at, revised_at';
 // The numbers of the oldest rows (fair: the head of the inbox goes first), with every
 // pending row of theirs: a backlog is folded per number in one step, not one row at a time.
 // When the rows cap cuts in, it takes whole numbers, oldest first (on SQLite only the last
@@ -248,6 +248,8 @@ interface EventRow {
   source: string;
   event_json: string;
   received_at: number;
+  /** Inbox rows only (history rows have none). */
+  revised_at?: number | string | null;
 }
 
 interface ReviewDbRow {
@@ -294,6 +296,7 @@ export class SqlTrackingRepository implements TrackingRepository {
       event: readJson(CanonicalTrackingEvent, r.event_json, { table, column: 'event_json', key: { seq: r.seq } }),
       eventJson: r.event_json,
       receivedAt: r.received_at,
+      ...(r.revised_at === null || r.revised_at === undefined ? {} : { revisedAt: Number(r.revised_at) }),
     };
   }
 
@@ -320,11 +323,11 @@ export class SqlTrackingRepository implements TrackingRepository {
     if (this.x.engine === 'sqlite') {
       await this.x.runEach(
         enqueueRow,
-        entries.map((e) => [e.trackingNumber, e.payloadId, e.source, JSON.stringify(e.event), e.receivedAt]),
+        entries.map((e) => [e.trackingNumber, e.payloadId, e.source, JSON.stringify(e.event), e.receivedAt, e.revisedAt ?? null]),
       );
       return;
     }
-    const rows = entries.map((e) => ({ t: e.trackingNumber, p: e.payloadId, s: e.source, e: JSON.stringify(e.event), r: e.receivedAt }));
+    const rows = entries.map((e) => ({ t: e.trackingNumber, p: e.payloadId, s: e.source, e: JSON.stringify(e.event), r: e.receivedAt, v: e.revisedAt ?? null }));
     await this.x.run(enqueue, { rows: JSON.stringify(rows) });
   }
 

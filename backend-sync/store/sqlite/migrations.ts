@@ -607,6 +607,13 @@ const steps: readonly Step[] = [
   // are dropped and listed in tracking_refold_pending for the start-up refold
   // (tracking/refold-pending.ts). Code, not SQL: history hashes must be computed again.
   capitaliseTrackingNumbers,
+  // When a promise with no scan of its own was made, as its provider says (AfterShip
+  // edd_revise `ts`; PostgreSQL step 24): it orders the revisions of one scan. received_at
+  // stays when we received it: the apply lag, purges, the composite window and the poll
+  // schedule measure arrivals, and a webhook retried for hours arrived now.
+  `
+  ALTER TABLE tracking_inbox ADD COLUMN revised_at INTEGER;
+  `,
 ];
 
 export const SQLITE_SCHEMA_VERSION = steps.length;
