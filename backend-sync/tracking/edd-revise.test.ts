@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../shared/clock.js';
 import { makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { testEngines } from '../testing/pg-test-db.js';
@@ -155,5 +155,18 @@ describe.each(engines)('an AfterShip edd_revise (%s)', (engine) => {
     const entry = await f.store.pollSchedule.get(TN);
     expect(entry?.lastWebhookAt).toBe(now);
     expect(entry?.nextPollAt).toBe(before?.nextPollAt);
+  });
+
+  it('finds the scan to revise by its hash, whatever the length of the number\'s history', async () => {
+    await start();
+    await hook(update);
+    // The webhook costs one point lookup: reading the whole history per edd_revise would grow
+    // with every scan and revision the number ever had.
+    const whole = vi.spyOn(f.store.tracking, 'history');
+    expect(await post(eddRevise('2026-11-23', '2026-11-21T09:00:30Z', 'e-1'))).toMatchObject({ status: 'accepted' });
+    expect(whole).not.toHaveBeenCalled();
+    whole.mockRestore();
+    await f.services.tracking.applier.drain();
+    expect(await track()).toMatchObject({ carrierPromise: endOfBerlinDay('2026-11-23') });
   });
 });

@@ -25,12 +25,13 @@ export type PromiseAnchor =
  * sort after, so a rebuild could not place it; the first tracking_update brings the
  * courier's promise on its newest checkpoint anyway.
  */
-export async function promiseOnLastScan(tracking: Pick<TrackingRepository, 'projection' | 'history'>, trackingNumber: string, estimatedDeliveryAt: number): Promise<PromiseAnchor> {
+export async function promiseOnLastScan(tracking: Pick<TrackingRepository, 'projection' | 'historyEntry'>, trackingNumber: string, estimatedDeliveryAt: number): Promise<PromiseAnchor> {
   const stored = await tracking.projection(trackingNumber);
   const key = stored?.projection.lastAppliedKey ?? null;
   if (key === null) return { ok: false, reason: 'no_scan' };
   const scanHash = hashOfOrderKey(key);
-  const scan = (await tracking.history(trackingNumber)).find((h) => h.hash === scanHash);
+  // By its hash: a webhook costs one lookup, however long the number's history has grown.
+  const scan = await tracking.historyEntry(trackingNumber, scanHash);
   if (scan === undefined) return { ok: false, reason: 'scan_not_in_history' };
   const event: CanonicalTrackingEvent = { ...scan.event, estimatedDeliveryAt };
   // A scan hashed before the promise left the hash would not know its copy: the copy would

@@ -173,6 +173,8 @@ export interface TrackingRepository {
   /** Appends to the history (never updated or deleted); a hash already there is skipped. Resolves to the hashes inserted. */
   appendHistory(entries: readonly HistoryEntry[]): Promise<Set<string>>;
   history(trackingNumber: string): Promise<HistoryRow[]>;
+  /** One history row of the number by its hash (a point lookup, whatever the length of its history). */
+  historyEntry(trackingNumber: string, hash: string): Promise<HistoryRow | undefined>;
   /** Tracking numbers with history, in order, after `after` (keyset pagination). */
   historyNumbers(after: string | undefined, limit: number): Promise<string[]>;
   /** Tracking numbers with history or any derived row (projection, read model, review flag), in order, after `after`. */

@@ -161,6 +161,8 @@ const appendHistoryRow = sql(
    ON CONFLICT (hash) DO NOTHING`,
 );
 const history = sql(`SELECT seq, tracking_number, hash, source, payload_id, received_at, event_json FROM tracking_history WHERE tracking_number = ? ORDER BY seq`);
+// One row down the history's unique hash index.
+const historyEntry = sql(`SELECT seq, tracking_number, hash, source, payload_id, received_at, event_json FROM tracking_history WHERE hash = ? AND tracking_number = ?`);
 // Scans only: a promise revision's row repeats its scan's status and time (core/event-identity.ts).
 const timelines = sqlPer({
   sqlite: `SELECT tracking_number, status, event_time FROM tracking_history WHERE tracking_number IN (SELECT value FROM json_each(?)) AND hash NOT LIKE '%~p%'`,
@@ -439,6 +441,11 @@ export class SqlTrackingRepository implements TrackingRepository {
   async history(trackingNumber: string): Promise<HistoryRow[]> {
     const rows = await this.x.all<EventRow & { hash: string }>(history, [trackingNumber]);
     return rows.map((r) => ({ ...this.eventRow(r, 'tracking_history'), hash: r.hash }));
+  }
+
+  async historyEntry(trackingNumber: string, hash: string): Promise<HistoryRow | undefined> {
+    const r = await this.x.one<EventRow & { hash: string }>(historyEntry, [hash, trackingNumber]);
+    return r === undefined ? undefined : { ...this.eventRow(r, 'tracking_history'), hash: r.hash };
   }
 
   async timelines(trackingNumbers: readonly string[]): Promise<Map<string, Array<{ status: TrackingStatus; eventTime: number }>>> {
