@@ -169,4 +169,16 @@ describe.each(engines)('an AfterShip edd_revise (%s)', (engine) => {
     await f.services.tracking.applier.drain();
     expect(await track()).toMatchObject({ carrierPromise: endOfBerlinDay('2026-11-23') });
   });
+
+  it('keeps the newer word when it repeats the promise held and an older edd_revise is delivered after it', async () => {
+    await start();
+    await hook(update);
+    f.clock.advance(120_000);
+    // The courier's promise confirmed (the one the scan carried), then an older revision retried.
+    await hook(eddRevise('2026-11-21', '2026-11-21T09:01:00Z', 'e-newer-same'));
+    f.clock.advance(60_000);
+    await hook(eddRevise('2026-11-24', '2026-11-21T09:00:40Z', 'e-older'));
+    expect(await track()).toMatchObject({ carrierPromise: endOfBerlinDay('2026-11-21') });
+    expect((await rebuildTracking(f.store, f.clock, f.services.tracking.eta, { write: false })).differences).toEqual([]);
+  });
 });

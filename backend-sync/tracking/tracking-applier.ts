@@ -397,7 +397,11 @@ export class TrackingApplier {
       const hash = promiseRevisionHash(scanHash, d.revisedAt ?? d.receivedAt, promise);
       if (best === undefined || hash > best.hash) best = { dup: d, promise, hash };
     }
-    if (best === undefined || best.promise === base.carrierPromise) return undefined;
+    if (best === undefined) return undefined;
+    // A resend repeating the promise held leaves no row (every tracking_update would add one).
+    // A promise its provider dated (edd_revise) does, repeated or not: an older revision
+    // retried after it must find it and sort before it, not revise the promise it confirmed.
+    if (best.promise === base.carrierPromise && best.dup.revisedAt === undefined) return undefined;
     // Older than a revision of this scan already folded: it would change nothing (the fold keeps the later word).
     const newest = hashOfOrderKey(base.maxKey ?? '');
     if (isPromiseRevision(newest) && revisedScanHash(newest) === scanHash && newest >= best.hash) return undefined;
