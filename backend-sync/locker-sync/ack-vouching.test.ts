@@ -41,7 +41,7 @@ describe.each(engines)('lowestBreakAbove (%s)', (engine) => {
       for (const r of rows) await store.audit.insert(r, 0);
     });
   };
-  const above = (ackedSeq: number, upTo: number, maxSpan?: number): Promise<number | undefined> => lowestBreakAbove(store.audit, L, E, ackedSeq, upTo, maxSpan);
+  const above = (ackedSeq: number, upTo: number, maxSpan?: number): Promise<number | undefined> => lowestBreakAbove(store.audit, L, E, ackedSeq, upTo, maxSpan === undefined ? {} : { walked: maxSpan });
 
   beforeEach(async () => {
     ({ store, dispose } = await openTestStore(engine, dir));
@@ -101,7 +101,7 @@ describe.each(engines)('lowestBreakAbove without a break at or below the waterma
       for (const r of rows) await store.audit.insert(r, 0);
     });
   };
-  const above = (ackedSeq: number, upTo: number, maxSpan?: number): Promise<number | undefined> => lowestBreakAbove(store.audit, L, E, ackedSeq, upTo, maxSpan);
+  const above = (ackedSeq: number, upTo: number, maxCounted?: number): Promise<number | undefined> => lowestBreakAbove(store.audit, L, E, ackedSeq, upTo, maxCounted === undefined ? {} : { counted: maxCounted });
 
   beforeEach(async () => {
     ({ store, dispose } = await openTestStore(engine, dir));

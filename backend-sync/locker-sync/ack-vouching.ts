@@ -30,13 +30,22 @@ import type { AuditRepository } from '../store/store.js';
 /** Records read per query while checking a span. */
 const SPAN_PAGE = 512;
 /**
- * At most this many records above the watermark are checked for one ack; beyond, nothing is
- * vouched for (the records still go in alsoSeqs, and the locker's watermark follows them, so
- * the next upload's span starts higher). Bounds the work one upload can cause: one count over
- * at most this many index entries, ceil(log2) more over halving ranges when a record is
- * missing, or (with a break at or below the watermark) at most this many records read in pages.
+ * With a break at or below the watermark, at most this many records above it are read for one
+ * ack; beyond, nothing is vouched for (the records still go in alsoSeqs, and the locker's
+ * watermark follows them, so the next upload's span starts higher).
  */
 export const MAX_VOUCHED_SPAN = 8192;
+/**
+ * Without one, at most this many seqs above the watermark are counted for one ack (one count
+ * over at most this many primary-key entries, ceil(log2) more over halving ranges when a record
+ * is missing); beyond, nothing is vouched for. Unlike the walk, this bound is met by ordinary
+ * traffic if it is too small: every upload of a locker's in-flight window carries the
+ * watermark it had when sending, and one not acked through its last record never finishes
+ * (the locker stalls for ackTimeoutMs and sends the window again). The largest window a
+ * locker may configure is 64 uploads of 256 records (sync/agent/sync-config.ts), 16384 seqs
+ * plus the priority records between them; this leaves as many again for those.
+ */
+export const MAX_COUNTED_SPAN = 32768;
 
 /**
  * The lowest seq above `ackedSeq` through which the stored chain of (locker, epoch) cannot
@@ -44,11 +53,18 @@ export const MAX_VOUCHED_SPAN = 8192;
  * flagged at `ackedSeq + 1` counts, as the stored marker always did, and so does a record
  * the backend does not hold.
  */
-export async function lowestBreakAbove(audit: AuditRepository, lockerId: string, epoch: string, ackedSeq: number, upTo: number, maxSpan = MAX_VOUCHED_SPAN): Promise<number | undefined> {
+export async function lowestBreakAbove(
+  audit: AuditRepository,
+  lockerId: string,
+  epoch: string,
+  ackedSeq: number,
+  upTo: number,
+  bounds: { walked?: number; counted?: number } = {},
+): Promise<number | undefined> {
   const lowest = await audit.chainBrokenAt(lockerId, epoch);
-  if (lowest !== undefined && lowest <= ackedSeq) return walkSpan(audit, lockerId, epoch, ackedSeq, upTo, maxSpan);
+  if (lowest !== undefined && lowest <= ackedSeq) return walkSpan(audit, lockerId, epoch, ackedSeq, upTo, bounds.walked ?? MAX_VOUCHED_SPAN);
   // No flagged break in the span below `lowest`, but perhaps a record the backend never got.
-  const missing = await firstMissingAbove(audit, lockerId, epoch, ackedSeq, lowest === undefined ? upTo : Math.min(upTo, lowest - 1), maxSpan);
+  const missing = await firstMissingAbove(audit, lockerId, epoch, ackedSeq, lowest === undefined ? upTo : Math.min(upTo, lowest - 1), bounds.counted ?? MAX_COUNTED_SPAN);
   return missing ?? lowest;
 }
 
