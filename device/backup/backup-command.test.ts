@@ -135,6 +135,31 @@ describe('backup.js', () => {
     expect(readdirSync(tmp.dir).filter((f) => f.startsWith('pre-update') || f.includes('.tmp-'))).toEqual([]);
   });
 
+  it('refuses a database a newer release migrated, keeping the copy taken before that migration', async () => {
+    tmp = tempDir('device-backup-');
+    const config = writeDeviceConfig(tmp.dir);
+    const db = join(tmp.dir, 'device.db');
+    deviceDatabase(db);
+    const out = join(tmp.dir, 'pre-update.db');
+    expect((await run('--config', config, '--out', out)).code).toBe(0);
+    // The update to a newer release migrated the schema, failed, and this release could not
+    // start on its database again; the retried update asks this release for a backup.
+    const migrated = new Database(db);
+    migrated.pragma(`user_version = ${String(LATEST_SCHEMA_VERSION + 1)}`);
+    migrated.close();
+    const retried = await run('--config', config, '--out', out);
+    expect(retried.code).toBe(1);
+    expect(retried.err[0]).toMatch(/^backup failed: DB_MIGRATION: device database is newer than this release/);
+    // The copy of this release's own schema is still there, and nothing else was left.
+    const kept = new Database(out, { readonly: true });
+    try {
+      expect(kept.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
+    } finally {
+      kept.close();
+    }
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
   it('prints the dbPath of the config for update.sh, and wants --out otherwise', async () => {
     tmp = tempDir('device-backup-');
     const config = writeDeviceConfig(tmp.dir);

@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DeviceError } from '../errors.js';
 import { DEFAULT_INTEGRITY_CHECK_MAX_BYTES } from '../store/open-database.js';
-import { DEVICE_DB_APPLICATION_ID } from '../store/migrations.js';
+import { DEVICE_DB_APPLICATION_ID, LATEST_SCHEMA_VERSION } from '../store/migrations.js';
 import { openFailure, sqliteCode } from '../store/sqlite-errors.js';
 
 // A consistent copy of the device database, taken while the service keeps writing to it
@@ -97,6 +97,13 @@ function checkOurs(db: Database.Database, path: string): number {
   }
   if (applicationId !== DEVICE_DB_APPLICATION_ID || userVersion < 1) {
     throw new DeviceError('DB_CORRUPT', 'file is not a locker device database', { path, applicationId, userVersion });
+  }
+  // A newer release migrated it (an update that then failed, and this release refuses it at
+  // start). Copying it now would overwrite pre-update-<this release>.db, the one copy in a
+  // schema this release reads, with a file it cannot read: a retried update would leave no
+  // way back.
+  if (userVersion > LATEST_SCHEMA_VERSION) {
+    throw new DeviceError('DB_MIGRATION', 'device database is newer than this release: a newer release migrated it; not copied, so the backup taken before that migration is kept (restore it, or update with --no-backup to a release that reads it)', { path, found: userVersion, known: LATEST_SCHEMA_VERSION });
   }
   return userVersion;
 }
