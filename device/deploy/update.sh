@@ -62,7 +62,14 @@ unpacked=$1
 version=$(cat "$unpacked/VERSION")
 case "$version" in *[!A-Za-z0-9._+-]*|'') echo "update: invalid version '$version'" >&2; exit 2 ;; esac
 
+# The running release as releases/<name>, however `current` was linked by hand (absolute,
+# trailing slash): compared as written, the running release would not be recognised, and
+# `rm -rf "$target"` below would delete it under the running locker.
 previous=$(readlink "$prefix/current" 2>/dev/null || true)
+if [ -n "$previous" ]; then
+  name=$(printf '%s' "$previous" | sed 's:/*$::; s:.*/::')
+  if [ -n "$name" ] && [ "$prefix/releases/$name" -ef "$prefix/current" ]; then previous="releases/$name"; fi
+fi
 if [ "$previous" = "releases/$version" ]; then
   echo "update: $version is already the running release"
   exit 0

@@ -136,6 +136,24 @@ describe('update.sh', () => {
     expect(kept).toEqual(expect.arrayContaining(['1.4.0', '1.1.0']));
     expect(kept).toHaveLength(3);
   });
+  it('knows the running release however `current` was linked by hand: absolute, or with a trailing slash', () => {
+    expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
+    database('records of 1.0.0');
+    // A file of the running release: it must survive whatever the update does.
+    writeFileSync(join(prefix, 'releases', '1.0.0', 'in-use'), '');
+    execFileSync('ln', ['-sfn', join(prefix, 'releases', '1.0.0'), join(prefix, 'current')]);
+    const same = update(release('1.0.0', { backup: 'fails' }));
+    expect(same.stdout).toContain('1.0.0 is already the running release');
+    expect(same.status).toBe(0);
+    expect(existsSync(join(prefix, 'releases', '1.0.0', 'in-use'))).toBe(true);
+    // Tab completion leaves the slash.
+    execFileSync('ln', ['-sfn', 'releases/1.0.0/', join(prefix, 'current')]);
+    const next = update(release('1.1.0', { backup: 'works' }));
+    expect(next.status, next.stderr).toBe(0);
+    expect(next.stdout).toContain('now running 1.1.0 (was 1.0.0)');
+    expect(readFileSync(join(data, 'pre-update-1.0.0.db'), 'utf8')).toBe('records of 1.0.0');
+  });
+
   it('backs up the database with the running release before switching to the new one', () => {
     expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
     database('records of 1.0.0');
