@@ -160,6 +160,21 @@ describe('backup.js', () => {
     expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
+  it('removes the temporary copy a power cut or a kill left by an earlier run, before copying', async () => {
+    tmp = tempDir('device-backup-');
+    const config = writeDeviceConfig(tmp.dir);
+    deviceDatabase(join(tmp.dir, 'device.db'));
+    const out = join(tmp.dir, 'pre-update.db');
+    // A whole database's worth of space, left for good on a card that may be nearly full.
+    const stale = [`.pre-update.db.tmp-99999`, `.pre-update.db.tmp-99999-wal`, `.pre-update.db.tmp-4242-journal`];
+    for (const f of stale) writeFileSync(join(tmp.dir, f), Buffer.alloc(64 * 1024));
+    const other = join(tmp.dir, '.other.db.tmp-99999');
+    writeFileSync(other, '');
+    const result = await run('--config', config, '--out', out);
+    expect(result.code).toBe(0);
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-')).sort()).toEqual(['.other.db.tmp-99999']);
+  });
+
   it('prints the dbPath of the config for update.sh, and wants --out otherwise', async () => {
     tmp = tempDir('device-backup-');
     const config = writeDeviceConfig(tmp.dir);

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DeviceError } from '../errors.js';
@@ -40,6 +40,7 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${String(process.pid)}`);
   try {
     const schemaVersion = checkOurs(source, dbPath);
+    removeStaleTemporaries(out);
     try {
       await source.backup(tmp, { progress: () => ALL_PAGES });
     } catch (err) {
@@ -127,6 +128,21 @@ function verifyCopy(tmp: string, out: string, bytes: number, maxFullCheckBytes: 
     throw new DeviceError('BACKUP_FAILED', `the backup copy failed ${check}`, { out, messages });
   }
   return check;
+}
+
+// A power cut or a kill during an earlier copy leaves its temporary file (as big as the
+// database) under another pid's name, which nothing else removes: on a nearly full card it
+// would make every later backup, and so every update, fail. One copy to an `out` at a time
+// (update.sh runs one), so any such file is a dead run's.
+function removeStaleTemporaries(out: string): void {
+  const stale = new RegExp(`^\\.${escapeRegExp(basename(out))}\\.tmp-\\d+(-wal|-shm|-journal)?$`);
+  for (const name of readdirSync(dirname(out))) {
+    if (stale.test(name)) rmSync(join(dirname(out), name), { force: true });
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function fsyncPath(path: string): void {
