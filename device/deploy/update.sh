@@ -22,6 +22,13 @@
 # config names the board's paths, not the build host's). SYSTEMCTL, NPM and NODE may name
 # stand-ins (tests); LOCKER_CONFIG the config, as for the device itself.
 set -eu
+# An SSH session that drops (SIGHUP, then a terminal every write to which fails) must not
+# end the script between switching `current` and restarting, settling or rolling back: the
+# locker would be left on a release nobody checked. HUP is ignored (so by systemctl and
+# sleep too), and from the switch on, messages go through say/warn, which never fail.
+trap '' HUP
+say() { { printf '%s\n' "$*"; } 2>/dev/null || true; }
+warn() { { printf '%s\n' "$*" >&3; } 3>&2 2>/dev/null || true; }
 
 usage() { echo "usage: $0 TARBALL [--prefix DIR] [--service NAME] [--settle SECONDS] [--keep N] [--no-restart] [--config FILE] [--no-backup]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
@@ -130,7 +137,7 @@ fi
 
 switch_to "releases/$version"
 if [ "$restart" -eq 0 ]; then
-  echo "update: installed $version${previous:+ (was ${previous#releases/})}; the service was not restarted"
+  say "update: installed $version${previous:+ (was ${previous#releases/})}; the service was not restarted"
   prune
   exit 0
 fi
@@ -140,23 +147,23 @@ if "$systemctl" restart "$service"; then
   "$systemctl" is-active --quiet "$service" && ok=1
 fi
 if [ $ok -eq 1 ]; then
-  echo "update: now running $version${previous:+ (was ${previous#releases/})}"
+  say "update: now running $version${previous:+ (was ${previous#releases/})}"
   prune
   exit 0
 fi
 
-echo "update: $version did not become ready; rolling back" >&2
+warn "update: $version did not become ready; rolling back"
 if [ -n "$previous" ]; then
   switch_to "$previous"
   if "$systemctl" restart "$service"; then
-    [ -z "$backup" ] || echo "update: the database as it was before the update is kept in $backup" >&2
+    [ -z "$backup" ] || warn "update: the database as it was before the update is kept in $backup"
   else
-    echo "update: the previous release ${previous#releases/} did not restart either" >&2
+    warn "update: the previous release ${previous#releases/} did not restart either"
     # Not automatic: it drops whatever the new release recorded while it ran (openings, codes).
     [ -z "$backup" ] || {
-      echo "update: if its log says DB_MIGRATION ($version changed the schema), restore the copy taken before the update (records written since are lost):"
-      echo "  $systemctl stop $service && rm -f '$db-wal' '$db-shm' '$db.clean' && cp -p '$backup' '$db' && $systemctl start $service"
-    } >&2
+      warn "update: if its log says DB_MIGRATION ($version changed the schema), restore the copy taken before the update (records written since are lost):"
+      warn "  $systemctl stop $service && rm -f '$db-wal' '$db-shm' '$db.clean' && cp -p '$backup' '$db' && $systemctl start $service"
+    }
   fi
 else
   rm -f "$prefix/current"

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -96,6 +96,24 @@ describe('update.sh', () => {
     expect(current()).toBe('releases/1.0.0');
     expect(existsSync(join(prefix, 'releases', '2.0.0'))).toBe(false);
     // restarted twice: the failed attempt, then the previous release again
+    expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
+  });
+
+  it('still rolls back when the SSH session drops while the new release starts', () => {
+    update(release('1.0.0'));
+    // The session hangs up during the restart of the new release: update.sh gets SIGHUP and
+    // its terminal is gone (every write fails, as /dev/full makes it).
+    writeFileSync(join(dir, 'bin', 'systemctl'), `#!/bin/sh\necho "$*" >> ${log}\ncase "$1" in\n  restart) [ -e ${prefix}/current/broken ] && kill -HUP $PPID; [ ! -e ${prefix}/current/broken ] ;;\nesac\n`, { mode: 0o755 });
+    const gone = openSync('/dev/full', 'w');
+    try {
+      const result = spawnSync('sh', [script, release('2.0.0', { broken: true }), '--prefix', prefix, '--settle', '0', '--no-backup'], { env, stdio: ['ignore', gone, gone] });
+      expect(result.signal).toBeNull();
+      expect(result.status).toBe(1);
+    } finally {
+      closeSync(gone);
+    }
+    expect(current()).toBe('releases/1.0.0');
+    expect(existsSync(join(prefix, 'releases', '2.0.0'))).toBe(false);
     expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
   });
 
