@@ -1,4 +1,4 @@
-import { GENESIS_PREV_HASH, MAX_ALSO_SEQS, auditRecordHash, parseAuditEvent, type AuditRecordWire } from '../shared/contract.js';
+import { GENESIS_PREV_HASH, auditRecordHash, parseAuditEvent, type AuditRecordWire } from '../shared/contract.js';
 import type { Alerts } from '../lockers/alerts.js';
 import type { Clock } from '../shared/clock.js';
 import { isBackendError } from '../shared/errors.js';
@@ -40,6 +40,7 @@ export interface IngestResult {
    * an ack covering them would make the locker forget records the backend never stored.
    */
   contiguousSeq: number;
+  /** Held seqs of this upload above `contiguousSeq`, ascending (up to MAX_UPLOAD_RECORDS). */
   alsoSeqs: number[];
   inserted: number;
   duplicates: number;
@@ -137,11 +138,11 @@ export class AuditIngest {
       const upTo = Math.min(contiguous, Math.max(lockerAckedSeq, ...held));
       const ackable = ackableSeq(contiguous, lockerAckedSeq, held, await lowestBreakAbove(store.audit, lockerId, epoch, lockerAckedSeq, upTo));
       // Held seqs above what the ack covers go individually (the locker's watermark follows
-      // them): the backend holds each of these records exactly as sent.
-      const alsoSeqs = [...held]
-        .filter((s) => s > ackable)
-        .sort((a, b) => a - b)
-        .slice(0, MAX_ALSO_SEQS);
+      // them): the backend holds each of these records exactly as sent. All of them, at most
+      // one upload's worth: the bridge splits them over as many acks as their seals need
+      // (BackendSigner.auditAcks), so an upload processed ahead of its predecessor (another
+      // instance, a shared subscription) is acknowledged whole, not left to time out.
+      const alsoSeqs = [...held].filter((s) => s > ackable).sort((a, b) => a - b);
       return { contiguousSeq: ackable, alsoSeqs, inserted, duplicates, chainBreaks: [...new Set(breaks)], conflicts: [...new Set(conflicts)], keptForReview: review };
     });
   }

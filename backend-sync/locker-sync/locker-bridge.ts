@@ -351,8 +351,13 @@ export class LockerBridge {
       ...(contiguousHash === undefined ? {} : { contiguousHash }),
       ...(alsoHashes === undefined || alsoHashes.length === 0 ? {} : { alsoHashes }),
     };
-    const ack = (await this.d.keys.sealSignerFor(set?.trustedKids ?? [])).auditAck(lockerId, epoch, contiguousSeq, alsoSeqs, undefined, extra);
-    await this.publish(lockerId, 'audit/ack', encodeMessage('audit/ack', ack));
+    // Split so every seal fits its 2048 characters (an upload's alsoSeqs with their hashes
+    // rarely do in one): an ack that cannot be signed is never sent, and the locker would
+    // wait out its ack timeout and send the upload again, forever for a priority upload
+    // ahead of the backlog. Lowest seqs first, in order, on one QoS 1 topic.
+    const acks = (await this.d.keys.sealSignerFor(set?.trustedKids ?? [])).auditAcks(lockerId, epoch, contiguousSeq, alsoSeqs, extra);
+    if (acks.length > 1) this.log.debug({ lockerId, epoch, contiguousSeq, alsoSeqs: alsoSeqs.length, acks: acks.length }, 'audit.ack_split');
+    for (const ack of acks) await this.publish(lockerId, 'audit/ack', encodeMessage('audit/ack', ack));
   }
 
   private async publish(lockerId: string, suffix: TopicSuffix, payload: Buffer): Promise<void> {

@@ -5,12 +5,25 @@ import { AuditLaneWire, AuditRecordWire, DbEpoch } from './shared-schemas.js';
 
 // Audit upload (locker → backend) and its acknowledgement (backend → locker).
 
-/** Records per upload message. Priority uploads stay within MAX_ALSO_SEQS so one ack covers them. */
+/** Records per upload message. Priority uploads stay within MAX_PRIORITY_UPLOAD_RECORDS so one ack covers them. */
 export const MAX_UPLOAD_RECORDS = 256;
 /** Budget for the records of one upload (the topic's limit is 4 MiB; headroom for JSON escaping). */
 export const UPLOAD_RECORD_BYTES_BUDGET = 2 * 1024 * 1024;
-/** Out-of-order seqs one ack may list (keeps the ack seal under PASETO's 2 KiB bound here). */
+/**
+ * Out-of-order seqs one ack's claims may list (the schema's bound, which lockers in the field
+ * enforce). NOT what one seal holds: each entry comes with a 64-hex hash in `alsoHashes`,
+ * and the seal (2048 characters, tokens/paseto-v4-public.ts) fits only a dozen or so. The
+ * backend splits the entries of one upload over as many acks as it takes, each filled by
+ * its measured length (BackendSigner.auditAcks).
+ */
 export const MAX_ALSO_SEQS = 100;
+/**
+ * Records per priority upload: as many as one ack can always list, seqs and hashes, at the
+ * longest locker id, epoch, kid and seq the schemas allow (proven in backend-seal.test.ts),
+ * so a priority upload is acknowledged by one ack, whatever the backlog. Older lockers send
+ * up to MAX_ALSO_SEQS; the backend answers those with several acks.
+ */
+export const MAX_PRIORITY_UPLOAD_RECORDS = 10;
 
 /**
  * lockers/{id}/audit/upload. Records of one lane, ascending seq, read from the device's

@@ -3,7 +3,7 @@ import type { Ed25519, PrivateKeyHandle } from './crypto/ed25519.js';
 import { isContractError } from './contract-error.js';
 import { TokenFooter } from './tokens/claims.js';
 import type { KeyResolver } from './tokens/keyring.js';
-import { decodeV4Public, peekFooter, signV4Public, verifyDecodedV4Public } from './tokens/paseto-v4-public.js';
+import { MAX_TOKEN_LENGTH, decodeV4Public, peekFooter, signV4Public, v4PublicTokenLength, verifyDecodedV4Public } from './tokens/paseto-v4-public.js';
 
 // The "seal": how every backend → locker message is authenticated. It is a PASETO
 // v4.public token (the same signer and verifier as pickup tokens, device/tokens/) whose
@@ -31,10 +31,26 @@ export type SealRejection =
 
 export type SealResult<T> = { ok: true; claims: T; kid: string } | { ok: false; reason: SealRejection; detail?: string };
 
+/**
+ * Characters a seal built to fit keeps free below MAX_TOKEN_LENGTH. The length is computed
+ * exactly (sealLength); the margin is for whoever changes the encoding and forgets this.
+ */
+export const SEAL_MARGIN = 64;
+
 /** Signs `claims` (already shaped by the caller's schema) for one locker. */
 export function signSeal(ed: Ed25519, key: PrivateKeyHandle, kid: string, lockerId: string, claims: Record<string, unknown>): string {
   const footer = JSON.stringify(TokenFooter.parse({ kid }));
   return signV4Public(ed, key, encoder.encode(JSON.stringify(claims)), footer, lockerId);
+}
+
+/** The length signSeal gives the seal of `claims` under `kid`, without signing. */
+export function sealLength(kid: string, claims: Record<string, unknown>): number {
+  return v4PublicTokenLength(encoder.encode(JSON.stringify(claims)).length, JSON.stringify(TokenFooter.parse({ kid })));
+}
+
+/** Whether the seal of `claims` fits MAX_TOKEN_LENGTH with SEAL_MARGIN to spare. */
+export function sealFits(kid: string, claims: Record<string, unknown>): boolean {
+  return sealLength(kid, claims) <= MAX_TOKEN_LENGTH - SEAL_MARGIN;
 }
 
 /**

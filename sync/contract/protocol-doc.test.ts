@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { auditEventSchemas, auditEventTypes } from './audit-events/index.js';
-import { AuditAckClaims } from './audit-messages.js';
+import { AuditAckClaims, MAX_ALSO_SEQS, MAX_PRIORITY_UPLOAD_RECORDS } from './audit-messages.js';
+import { SEAL_MARGIN } from './backend-seal.js';
+import { MAX_TOKEN_LENGTH } from './tokens/paseto-v4-public.js';
 import { topicCatalog } from './catalog.js';
 import { CodeBatchManifest } from './code-messages.js';
 import { CommandClaims, commandKinds, commandStatuses, compartmentServiceOutcomes, remoteOpenOutcomes } from './command-messages.js';
@@ -52,6 +54,13 @@ describe('docs/protocol.md', () => {
     expect(all.length).toBeGreaterThan(30);
     const missing = [...new Set(schemas.flatMap((s) => fieldNames(s)))].filter((f) => !doc.includes(`\`${f}\``));
     expect(missing).toEqual([]);
+  });
+
+  it('states the audit upload and ack limits the contract sets', () => {
+    expect(doc).toContain(`up to ${String(MAX_PRIORITY_UPLOAD_RECORDS)} per message\n(\`MAX_PRIORITY_UPLOAD_RECORDS\``);
+    expect(doc).toContain(`\`alsoSeqs\` (≤ ${String(MAX_ALSO_SEQS)} by the schema`);
+    expect(doc).toContain(`at most ${String(MAX_TOKEN_LENGTH)} characters (\`MAX_TOKEN_LENGTH\``);
+    expect(doc).toContain(`\`SEAL_MARGIN\` (${String(SEAL_MARGIN)} characters)`);
   });
 
   it('names every command kind, reply status, remote-open and compartment-service outcome', () => {

@@ -92,6 +92,17 @@ export function peekFooter(token: string): string {
   return decodeFooter(splitToken(token).footer).footer;
 }
 
+/**
+ * The length signV4Public gives a token for a message of `messageLength` bytes and `footer`:
+ * unpadded base64url of message ‖ signature, and of the footer. Lets a signer check that
+ * claims fit MAX_TOKEN_LENGTH before it signs (backend-signer.ts, audit acks).
+ */
+export function v4PublicTokenLength(messageLength: number, footer: string): number {
+  const b64 = (n: number): number => Math.ceil((4 * n) / 3);
+  const footerBytes = encoder.encode(footer).length;
+  return V4_PUBLIC_HEADER.length + b64(messageLength + ED25519_SIGNATURE_LENGTH) + (footerBytes === 0 ? 0 : 1 + b64(footerBytes));
+}
+
 export function signV4Public(ed: Ed25519, key: PrivateKeyHandle, message: Uint8Array, footer: string, implicitAssertion: string): string {
   const footerBytes = encoder.encode(footer);
   const m2 = pae([encoder.encode(V4_PUBLIC_HEADER), message, footerBytes, encoder.encode(implicitAssertion)]);
