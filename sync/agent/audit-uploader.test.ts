@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceStore } from '@locker/device/store/device-store.js';
-import type { AuditUploadMessage } from '@locker/contract/audit-messages.js';
+import { MAX_PRIORITY_UPLOAD_RECORDS, type AuditUploadMessage } from '@locker/contract/audit-messages.js';
 import { captureLogs } from '@locker/sync-testing/log-capture.js';
 import { createStorePort } from '@locker/sync-testing/store-port.js';
 import { makeTestKeys, type TestKeys } from '@locker/contract/test-keys.js';
@@ -67,6 +67,43 @@ describe('AuditUploader', () => {
     ack(30);
     expect(store.auditAckedWatermark()).toBe(30);
     expect(sent.flatMap((m) => seqs(m)).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+
+  it('finishes an upload answered by several acks, without waiting for the timeout', () => {
+    // The backend splits the out-of-order seqs of one upload over several acks, each seal at
+    // most 2048 characters (backend 201..400 processed before 1..200, say).
+    store.transaction(() => {
+      for (let i = 1; i <= 30; i++) store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: i, commanded: true });
+    });
+    uploader.pump();
+    expect(sent.map((m) => seqs(m))).toEqual([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]]);
+    ack(0, [11, 12, 13, 14, 15]);
+    expect(sent).toHaveLength(2); // half of the second upload: still in flight, the window is full
+    ack(0, [16, 17, 18, 19, 20]);
+    // The second upload is covered: its slot frees at once, no time has passed.
+    expect(sent.map((m) => seqs(m))[2]).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+    ack(30);
+    expect(store.auditAckedWatermark()).toBe(30);
+    now += 1001;
+    uploader.pump();
+    expect(sent).toHaveLength(3); // nothing timed out, nothing sent again
+  });
+
+  it('sends priority records in uploads one ack can cover, and needs no timeout for them', () => {
+    const n = 2 * MAX_PRIORITY_UPLOAD_RECORDS + 3;
+    store.transaction(() => {
+      store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: 1, commanded: true });
+      for (let i = 0; i < n; i++) store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
+    });
+    uploader.pump();
+    // The backlog (seq 1) stays behind: every priority upload is acked through alsoSeqs.
+    for (let k = 0; k < 3; k++) {
+      const upload = sent.filter((m) => m.lane === 'priority')[k];
+      expect(upload?.records.length).toBe(Math.min(MAX_PRIORITY_UPLOAD_RECORDS, n - k * MAX_PRIORITY_UPLOAD_RECORDS));
+      uploader.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, store.dbEpoch, 0, seqs(upload), undefined, { alsoHashes: upload!.records.map((r) => r.hash) }))));
+    }
+    expect(sent.filter((m) => m.lane === 'priority').flatMap((m) => seqs(m))).toEqual(Array.from({ length: n }, (_, i) => i + 2));
+    expect(store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 100 })).toEqual([]);
   });
 
   it('sends everything unacked again when no ack comes within the timeout', () => {

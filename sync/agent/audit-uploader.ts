@@ -1,5 +1,5 @@
 import type { AuditLane, AuditRecord } from './device-sync-port.js';
-import { AuditAckClaims, MAX_ALSO_SEQS, UPLOAD_RECORD_BYTES_BUDGET } from '@locker/contract/audit-messages.js';
+import { AuditAckClaims, MAX_PRIORITY_UPLOAD_RECORDS, UPLOAD_RECORD_BYTES_BUDGET } from '@locker/contract/audit-messages.js';
 import { openSeal } from '@locker/contract/backend-seal.js';
 import { decodeMessage } from '@locker/contract/decode-message.js';
 import { newEnvelope } from '@locker/contract/envelope.js';
@@ -25,12 +25,15 @@ import type { SyncContext } from './sync-context.js';
 // and uploads everything not yet acknowledged again under it.
 //
 // Flow control: at most maxInFlight upload messages await an ack. No ack for ackTimeoutMs
-// → cursors rewind to the durable state and the unacked records go again.
+// → cursors rewind to the durable state and the unacked records go again. One upload may be
+// answered by several acks (the backend splits `alsoSeqs` so each seal fits its 2048
+// characters): an upload is done once the acks applied so far cover all of its records.
+// A priority upload holds at most MAX_PRIORITY_UPLOAD_RECORDS, what one ack always covers.
 
 interface InFlight {
   lane: AuditLane;
-  seqs: number[];
-  lastSeq: number;
+  /** Seqs of the upload no applied ack has covered yet; the upload is done when none are left. */
+  unacked: number[];
 }
 
 export interface AuditUploaderConfig {
@@ -79,7 +82,7 @@ export class AuditUploader {
       this.rewind();
     }
     while (this.inFlight.size < this.config.maxInFlight) {
-      const priority = this.ctx.port.readUnackedAudit({ lane: 'priority', afterSeq: this.priorityCursor, limit: MAX_ALSO_SEQS });
+      const priority = this.ctx.port.readUnackedAudit({ lane: 'priority', afterSeq: this.priorityCursor, limit: MAX_PRIORITY_UPLOAD_RECORDS });
       if (priority.length > 0) {
         this.send('priority', priority);
         continue;
@@ -98,7 +101,7 @@ export class AuditUploader {
     else this.normalCursor = last.seq;
     if (this.inFlight.size === 0) this.lastProgressAt = this.monotonicNow();
     const envelope = newEnvelope('audit-upload', this.ctx.now());
-    this.inFlight.set(envelope.id, { lane, seqs: records.map((r) => r.seq), lastSeq: last.seq });
+    this.inFlight.set(envelope.id, { lane, unacked: records.map((r) => r.seq) });
     this.sentRecords += records.length;
     this.ctx.publish('audit/upload', {
       ...envelope,
@@ -157,11 +160,11 @@ export class AuditUploader {
     const also = new Set(ack.alsoSeqs);
     let progressed = false;
     for (const [id, f] of this.inFlight) {
-      const done = f.lane === 'normal' ? f.lastSeq <= ack.contiguousSeq : f.seqs.every((s) => s <= ack.contiguousSeq || also.has(s));
-      if (done) {
-        this.inFlight.delete(id);
-        progressed = true;
-      }
+      const left = f.unacked.filter((s) => s > ack.contiguousSeq && !also.has(s));
+      if (left.length === f.unacked.length) continue;
+      progressed = true;
+      if (left.length === 0) this.inFlight.delete(id);
+      else f.unacked = left;
     }
     if (progressed) this.lastProgressAt = this.monotonicNow();
     if (ack.conflictAt !== undefined) {
