@@ -1,4 +1,5 @@
 import type { Clock, InputRejection, LockerHardware, RandomSource, Scan, Unsubscribe } from '@locker/hal/types.js';
+import { LogThrottle, type ThrottleSummary } from '@locker/hal/log-throttle.js';
 import { messages } from '../core/display-messages.js';
 import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import { isDeviceError } from '../errors.js';
@@ -61,6 +62,8 @@ export class LockerRuntime {
   private readonly expiry: ExpirySweep;
   private readonly retention: RetentionSweep;
   private readonly rejections = new InputRejections(REJECTION_BURST, REJECTION_WINDOW_MS);
+  /** A keypad or scanner spewing garbage would otherwise write one warn line per frame. */
+  private readonly rejectionLogs = new LogThrottle(REJECTION_WINDOW_MS);
   private readonly port: RuntimeSyncPort;
   private readonly keypad: KeypadInput;
   private unsubscribes: Unsubscribe[] = [];
@@ -296,6 +299,7 @@ export class LockerRuntime {
   private scheduleTick(): void {
     this.timers.start('clock-tick', this.deps.config.clock.tickMs, () => {
       this.time.tick();
+      this.logRejectionSummary(this.rejectionLogs.flush(this.deps.clock.monotonicMs()));
       if (this.running) this.scheduleTick();
     });
   }
@@ -331,10 +335,18 @@ export class LockerRuntime {
   }
 
   private onRejected(rejection: InputRejection): void {
-    this.log.warn({ source: rejection.source, reason: rejection.reason, length: rejection.length }, 'input.rejected');
-    if (this.rejections.record(rejection, this.deps.clock.monotonicMs())) {
+    const monoNow = this.deps.clock.monotonicMs();
+    // Every rejection is counted (stats); only the first per source and reason in a window is logged.
+    const verdict = this.rejectionLogs.hit(`${rejection.source}:${rejection.reason}`, monoNow);
+    this.logRejectionSummary(verdict.summary);
+    if (verdict.log) this.log.warn({ source: rejection.source, reason: rejection.reason, length: rejection.length }, 'input.rejected');
+    if (this.rejections.record(rejection, monoNow)) {
       this.deps.store.appendAudit('input.rejection-burst', 'normal', { source: rejection.source, reason: rejection.reason, threshold: REJECTION_BURST, windowMs: REJECTION_WINDOW_MS });
     }
+  }
+
+  private logRejectionSummary(summary: ThrottleSummary | undefined): void {
+    if (summary !== undefined) this.log.warn({ suppressed: summary.suppressed, windowMs: summary.windowMs }, 'input.rejected-summary');
   }
 
   /** The error boundary of every input handler and timer. */

@@ -24,14 +24,40 @@ describe('RejectionReporter', () => {
   });
   afterEach(() => cleanup());
 
-  it('logs every rejection but audits security-relevant ones within the per-minute limit', () => {
+  it('logs the first rejection per topic and reason in a minute and summarises the rest, counting every one', () => {
+    const store = openTestStore(path);
+    const logs = captureLogs();
+    let now = 0;
+    const reporter = new RejectionReporter(store, logs.logger, 3, () => now);
+    // A peer publishing garbage as fast as the broker allows.
+    for (let i = 0; i < 10_000; i++) {
+      now = i;
+      reporter.report({ topic: 'locker/x/cmd', reason: i % 2 === 0 ? 'not-json' : 'schema', securityRelevant: false });
+      reporter.report({ topic: `locker/x/junk-${i}`, reason: 'unexpected-topic', securityRelevant: false });
+    }
+    expect(logs.find('message.rejected').map((l) => l['reason'])).toEqual(['not-json', 'unexpected-topic', 'schema']);
+    expect(reporter.count).toBe(20_000);
+    expect(reporter.counts()).toEqual({ 'not-json': 5_000, schema: 5_000, 'unexpected-topic': 10_000 });
+    // The flood stops; the agent's tick writes the summary once the minute is over.
+    reporter.flushLog();
+    expect(logs.find('message.rejected-summary')).toEqual([]);
+    now = 60_000;
+    reporter.flushLog();
+    reporter.flushLog();
+    const summaries = logs.find('message.rejected-summary');
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]?.['suppressed']).toEqual({ 'locker/x/cmd not-json': 4_999, 'locker/x/cmd schema': 4_999, 'unexpected-topic': 9_999 });
+    store.close();
+  });
+
+  it('audits security-relevant rejections within the per-minute limit', () => {
     const store = openTestStore(path);
     const logs = captureLogs();
     let now = 0;
     const reporter = new RejectionReporter(store, logs.logger, 3, () => now);
     for (let i = 0; i < 10; i++) reporter.report({ topic: 't', reason: 'signature-invalid', securityRelevant: true });
     reporter.report({ topic: 't', reason: 'not-json', securityRelevant: false });
-    expect(logs.find('message.rejected')).toHaveLength(11);
+    expect(logs.find('message.rejected')).toHaveLength(2);
     expect(rejectionRecords(store)).toHaveLength(3);
     // The next minute's first record carries the number suppressed before it.
     now = 60_000;

@@ -1,8 +1,11 @@
 import type { Logger } from 'pino';
 import type { AuditEventData } from '@locker/contract/audit-events/index.js';
+import { LogThrottle, type ThrottleSummary } from '@locker/hal/log-throttle.js';
 import type { DeviceSyncPort } from './device-sync-port.js';
 
-// Every rejected inbound message is logged with its reason (warn) and counted. The
+// Every rejected inbound message is counted per reason; the first per reason in a minute
+// is logged (warn) and the rest come out as one summary line, so a peer publishing garbage
+// as fast as the broker allows cannot flood the SD card. The
 // security-relevant ones (a bad signature, an unknown or revoked key, a seal for another
 // locker, an expired command, a content hash that does not match its manifest) are also
 // written to the audit log, which reaches the backend through the upload: that is how a
@@ -25,6 +28,7 @@ export class RejectionReporter {
   private inWindow = 0;
   private total = 0;
   private readonly byReason = new Map<string, number>();
+  private readonly logs = new LogThrottle(60_000);
 
   constructor(
     private readonly port: Pick<DeviceSyncPort, 'countSuppressedRejection' | 'appendRejectionAudit'>,
@@ -41,17 +45,32 @@ export class RejectionReporter {
     return Object.fromEntries(this.byReason);
   }
 
+  /** From a periodic timer: the summary of a window that ended, even if the flood stopped. */
+  flushLog(): void {
+    this.logSummary(this.logs.flush(this.monotonicNow()));
+  }
+
+  private logSummary(summary: ThrottleSummary | undefined): void {
+    if (summary !== undefined) this.logger.warn({ suppressed: summary.suppressed, windowMs: summary.windowMs }, 'message.rejected-summary');
+  }
+
   report(r: Rejection): void {
     this.total++;
     this.byReason.set(r.reason, (this.byReason.get(r.reason) ?? 0) + 1);
-    this.logger.warn(
-      { topic: r.topic, reason: r.reason, detail: r.detail, messageId: r.messageId, transactionId: r.transactionId },
-      'message.rejected',
-    );
+    const now = this.monotonicNow();
+    // Per topic and reason (the subscribed topics are few), except an unexpected topic, which
+    // a peer chooses freely: one key for all of them keeps the throttle's keys for the rest.
+    const verdict = this.logs.hit(r.reason === 'unexpected-topic' ? r.reason : `${r.topic} ${r.reason}`, now);
+    this.logSummary(verdict.summary);
+    if (verdict.log) {
+      this.logger.warn(
+        { topic: r.topic, reason: r.reason, detail: r.detail, messageId: r.messageId, transactionId: r.transactionId },
+        'message.rejected',
+      );
+    }
     // A message from a newer protocol major is not an attack, but the backend must learn
     // that this locker cannot read it: it is reported the same way.
     if (!r.securityRelevant && r.reason !== 'unsupported-version') return;
-    const now = this.monotonicNow();
     if (now - this.windowStart >= 60_000) {
       this.windowStart = now;
       this.inWindow = 0;

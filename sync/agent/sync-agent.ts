@@ -240,6 +240,7 @@ export class SyncAgent {
   private tick(): void {
     const config = this.requireConfig();
     this.uploader?.pump();
+    this.rejections?.flushLog();
     const now = this.deps.clock.monotonicMs();
     if (now - this.lastPruneAt >= config.audit.pruneEveryMs) {
       this.lastPruneAt = now;
