@@ -149,6 +149,7 @@ export function createBackendServices(p: BackendParts): BackendServices {
       { name: 'refunds', run: () => orders.processRefunds() },
       { name: 'commands', run: () => commands.publishDue() },
       { name: 'coalesced-snapshots', run: () => bridge.flushCoalescedSnapshots() },
+      { name: 'rejection-log-summary', run: () => bridge.flushRejectionLog() },
       { name: 'code-batch-publish', run: () => bridge.publishUnpublished() },
       { name: 'tracking-apply', run: () => applier.drain(10) },
       { name: 'tracking-dedupe-retention', run: () => store.tracking.purgeKeys(clock.now(), TRACKING_DEDUPE_RETENTION_MS, 5_000) },

@@ -2,6 +2,7 @@ import {
   allLockersFilter,
   decodeMessage,
   encodeMessage,
+  LogThrottle,
   parseTopic,
   publishOptionsFor,
   topicFor,
@@ -11,6 +12,7 @@ import {
   type HealthMessage,
   type SnapshotRequestMessage,
   type AuditUploadMessage,
+  type ThrottleSummary,
   type TopicSuffix,
 } from '../shared/contract.js';
 import { batchKind, keyringHash, type CodeSetService } from '../codes/code-set-service.js';
@@ -83,10 +85,14 @@ export interface LockerBridgeDeps {
   logger: Logger;
 }
 
+const REJECTION_LOG_WINDOW_MS = 60_000;
+
 export class LockerBridge {
   private publisher: Publisher | undefined;
   private readonly log: Logger;
   private readonly rejected = new Map<string, number>();
+  /** A peer publishing garbage as fast as the broker allows would otherwise write a warn line per message. */
+  private readonly rejectionLogs = new LogThrottle(REJECTION_LOG_WINDOW_MS);
   private readonly snapshots: SnapshotCoalescer;
   private readonly queue = new KeyedQueue();
 
@@ -172,9 +178,26 @@ export class LockerBridge {
     }
   }
 
+  /**
+   * Every rejection is counted by reason (metrics); the first per reason in a minute is
+   * logged, the rest come out as one summary line.
+   */
   private reject(reason: string, fields: Record<string, unknown>): void {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
-    this.log.warn({ reason, ...fields }, 'bridge.message_rejected');
+    const verdict = this.rejectionLogs.hit(reason, this.d.clock.now());
+    this.logRejectionSummary(verdict.summary);
+    if (verdict.log) this.log.warn({ reason, ...fields }, 'bridge.message_rejected');
+  }
+
+  /** Sweeper task: the summary of a window that ended, even when the flood stopped. */
+  flushRejectionLog(): Promise<number> {
+    const summary = this.rejectionLogs.flush(this.d.clock.now());
+    this.logRejectionSummary(summary);
+    return Promise.resolve(summary === undefined ? 0 : 1);
+  }
+
+  private logRejectionSummary(summary: ThrottleSummary | undefined): void {
+    if (summary !== undefined) this.log.warn({ suppressed: summary.suppressed, windowMs: summary.windowMs }, 'bridge.message_rejected_summary');
   }
 
   private async onPresence(lockerId: string, m: PresenceMessage): Promise<void> {

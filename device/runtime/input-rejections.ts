@@ -1,7 +1,7 @@
 import type { InputRejection } from '@locker/hal/types.js';
 
 // Counts input the drivers refused. The runtime logs the first rejection per reason in a
-// window and a summary of the rest (hal/log-throttle.ts); a burst (many within a
+// window and a summary of the rest (contract log-throttle.ts); a burst (many within a
 // window, as from a loose cable or someone feeding garbage) becomes one audit record per
 // window rather than thousands.
 

@@ -1,5 +1,5 @@
 import type { Clock, InputRejection, LockerHardware, RandomSource, Scan, Unsubscribe } from '@locker/hal/types.js';
-import { LogThrottle, type ThrottleSummary } from '@locker/hal/log-throttle.js';
+import { LogThrottle, type ThrottleSummary } from '@locker/contract/log-throttle.js';
 import { messages } from '../core/display-messages.js';
 import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import { isDeviceError } from '../errors.js';

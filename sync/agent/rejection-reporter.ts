@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditEventData } from '@locker/contract/audit-events/index.js';
-import { LogThrottle, type ThrottleSummary } from '@locker/hal/log-throttle.js';
+import { LogThrottle, type ThrottleSummary } from '@locker/contract/log-throttle.js';
 import type { DeviceSyncPort } from './device-sync-port.js';
 
 // Every rejected inbound message is counted per reason; the first per reason in a minute

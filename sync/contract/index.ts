@@ -16,6 +16,8 @@ export * from './content-hash.js';
 export * from './backend-seal.js';
 export * from './backend-signer.js';
 export * from './qos.js';
+// Log aggregation for rejected outside input (device runtime, sync agent, backend bridge).
+export { LogThrottle, OVERFLOW_KEY, type ThrottleSummary, type ThrottleVerdict } from './log-throttle.js';
 
 // Token format and claims (PASETO v4.public), keys and signing.
 export * from './tokens/index.js';

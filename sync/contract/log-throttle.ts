@@ -1,4 +1,5 @@
-// Aggregates log lines caused by outside input (garbage on a serial line, a peer publishing
+// Shared by both sides of the wire (the device runtime, the sync agent, the backend bridge):
+// aggregates log lines caused by outside input (garbage on a serial line, a peer publishing
 // malformed messages) so that input arriving as fast as the wire allows cannot flood the
 // SD card or journald. Per key (a reason), the first occurrence in a window is logged in
 // full; the rest are only counted, and the counts come out as one summary when the window
@@ -52,7 +53,10 @@ export class LogThrottle {
    * flood that stopped still gets out): the summary when anything was suppressed.
    */
   flush(now: number): ThrottleSummary | undefined {
-    if (this.windowStart === undefined || now - this.windowStart < this.windowMs) return undefined;
+    if (this.windowStart === undefined) return undefined;
+    // A wall clock stepped back (the backend passes one) ends the window too.
+    const elapsed = now - this.windowStart;
+    if (elapsed >= 0 && elapsed < this.windowMs) return undefined;
     const summary = this.suppressed.size === 0 ? undefined : { suppressed: Object.fromEntries(this.suppressed), windowMs: this.windowMs };
     this.windowStart = undefined;
     this.logged.clear();

@@ -30,4 +30,11 @@ describe('log throttle', () => {
     expect(Object.keys(summary?.suppressed ?? {})).toEqual([OVERFLOW_KEY]);
     expect(summary?.suppressed[OVERFLOW_KEY]).toBe(996);
   });
+
+  it('ends the window when a wall clock steps back, instead of staying silent until it catches up', () => {
+    const t = new LogThrottle(1_000);
+    t.hit('schema', 10_000);
+    t.hit('schema', 10_001);
+    expect(t.hit('schema', 5_000)).toEqual({ log: true, summary: { suppressed: { schema: 1 }, windowMs: 1_000 } });
+  });
 });
