@@ -7,6 +7,8 @@ export const deviceErrorCodes = [
   'DB_UNREADABLE',
   'DB_DURABILITY',
   'DB_MIGRATION',
+  /** A write failed for want of space or I/O (SQLITE_FULL, SQLITE_IOERR...): nothing changed, retry later. */
+  'DB_WRITE_FAILED',
   /** A backup copy could not be written or failed its check (device/backup). */
   'BACKUP_FAILED',
   'TOKEN_MALFORMED',

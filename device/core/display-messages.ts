@@ -19,6 +19,8 @@ export const messages = {
   scanNotRecognised: { tone: 'error', text: 'Scan not recognised.' },
   noCompartment: { tone: 'error', text: 'No suitable compartment is free. Please contact support.' },
   doorDidNotOpen: { tone: 'error', text: 'The door did not open. Please try again or contact support.' },
+  /** The database cannot be written (disk full): nothing may open without its record. */
+  unavailable: { tone: 'error', text: 'Locker temporarily unavailable. Please try again later.' },
   busy: { tone: 'error', text: 'Please wait a moment and try again.' },
   cannotRelease: { tone: 'error', text: 'Your parcel cannot be released now. Please contact support.' },
   courierRevoked: { tone: 'error', text: 'Courier credential no longer valid.' },

@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import type { OpenOperation, OpenReason, RuntimeStore } from '../store/runtime-store.js';
 import type { Display } from './display.js';
 import { DoorFlapFilter } from './door-flap-filter.js';
+import type { StorageHealth } from './storage-health.js';
 import type { NamedTimers } from './timers.js';
 import { spendUnknownOpen } from './unknown-open.js';
 
@@ -60,6 +61,8 @@ export interface DoorControllerDeps {
   openStep?: (step: OpenStep, compartmentId: string, opId: string) => void;
   /** Wraps asynchronous continuations in the runtime's error boundary. */
   guard: (source: string, fn: () => void) => void;
+  /** Refused writes (disk full) and the door events waiting for space. */
+  storage: Pick<StorageHealth, 'noteFailure' | 'defer'>;
 }
 
 const terminal: ReadonlySet<DoorEvent> = new Set(['closed', 'jammed', 'relay-fault', 'unverified']);
@@ -231,7 +234,17 @@ export class DoorController {
     if (state === undefined) return;
     const step = doorSupervisorStep(state, input, this.deps.now(), this.deps.config);
     this.doors.set(compartmentId, step.state);
-    for (const effect of step.effects) this.execute(compartmentId, effect);
+    // Each effect on its own: a write the full disk refuses must not swallow the alarm or
+    // the timers after it (the supervisor's state has already moved on).
+    for (const effect of step.effects) {
+      try {
+        this.execute(compartmentId, effect);
+      } catch (err) {
+        if (!this.deps.storage.noteFailure(err, `door:${effect.type}`)) throw err;
+        // The event must not be lost: written with the recovery record once there is room.
+        if (effect.type === 'audit') this.deps.storage.defer((store) => store.appendAudit(effect.auditType, effect.lane, { compartmentId, ...effect.data }));
+      }
+    }
   }
 
   private execute(compartmentId: string, effect: DoorSupervisorEffect): void {

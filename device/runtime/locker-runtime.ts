@@ -21,6 +21,7 @@ import { RemoteOpener } from './remote-open.js';
 import { RetentionSweep } from './retention-sweep.js';
 import { lockoutPolicyOf, type RuntimeConfig } from './runtime-config.js';
 import { RuntimeSyncPort } from './runtime-sync-port.js';
+import { StorageHealth } from './storage-health.js';
 import { NamedTimers } from './timers.js';
 import { TokenGate } from './token-gate.js';
 import { TrustedTime } from './trusted-time.js';
@@ -47,6 +48,8 @@ const REJECTION_BURST = 20;
 /** How long a stop waits, after the pulse itself, for the door sensor to decide an open. */
 const STOP_SETTLE_MS = 1_000;
 const REJECTION_WINDOW_MS = 60_000;
+/** A full disk lasts hours: at most one error line and one summary per this window. */
+const STORAGE_LOG_WINDOW_MS = 600_000;
 
 export class LockerRuntime {
   private readonly log: Logger;
@@ -65,6 +68,8 @@ export class LockerRuntime {
   /** A keypad or scanner spewing garbage would otherwise write one warn line per frame. */
   private readonly rejectionLogs = new LogThrottle(REJECTION_WINDOW_MS);
   private readonly port: RuntimeSyncPort;
+  /** A full or failing disk: refused writes, deferred door events, recovery (storage-health.ts). */
+  private readonly storage: StorageHealth;
   private readonly keypad: KeypadInput;
   private unsubscribes: Unsubscribe[] = [];
   private unsubscribeDoors: Unsubscribe | undefined;
@@ -78,6 +83,7 @@ export class LockerRuntime {
     this.log = logger.child({ component: 'runtime' });
     this.time = new TrustedTime(clock, store, config.clock, logger.child({ component: 'clock-trust' }));
     const now = (): number => this.time.now();
+    this.storage = new StorageHealth(logger.child({ component: 'storage' }), now, () => clock.monotonicMs(), STORAGE_LOG_WINDOW_MS);
     this.timers = new NamedTimers(clock, (name, fn) => this.boundary(`timer:${name}`, fn));
     this.display = new Display(hardware.indicator, this.timers, config.codeLength, config.timeouts.messageMs);
     this.tokens = new TokenGate(store, deps.ed25519, config.lockerId, now, logger.child({ component: 'tokens' }), config.trustedKeys ?? []);
@@ -96,6 +102,7 @@ export class LockerRuntime {
       ...(deps.beforePulse === undefined ? {} : { beforePulse: deps.beforePulse }),
       ...(deps.openStep === undefined ? {} : { openStep: deps.openStep }),
       guard: (source, fn) => this.boundary(source, fn),
+      storage: this.storage,
     });
     this.pickup = new PickupFlow({
       store, tokens: this.tokens, doors: this.doors, guard: this.guard, display: this.display,
@@ -237,6 +244,7 @@ export class LockerRuntime {
       rejectionAuditsSuppressed: store.suppressedRejections(),
       lockouts: this.guard.lockoutsBegun(),
       doorFailures: this.doors.failuresSinceBoot(),
+      storage: this.storage.status(),
     };
   }
 
@@ -299,6 +307,9 @@ export class LockerRuntime {
   private scheduleTick(): void {
     this.timers.start('clock-tick', this.deps.config.clock.tickMs, () => {
       this.time.tick();
+      // While the disk is full: one small probe write per tick; it ends the outage when it commits.
+      this.storage.probe(this.deps.store);
+      this.storage.flushLogs();
       this.logRejectionSummary(this.rejectionLogs.flush(this.deps.clock.monotonicMs()));
       if (this.running) this.scheduleTick();
     });
@@ -349,11 +360,25 @@ export class LockerRuntime {
     if (summary !== undefined) this.log.warn({ suppressed: summary.suppressed, windowMs: summary.windowMs }, 'input.rejected-summary');
   }
 
+  private showUnavailable(source: string): void {
+    try {
+      this.keypad.reset();
+      this.display.flash(messages.unavailable, 'error');
+    } catch (displayErr) {
+      this.log.error({ source, err: displayErr }, 'runtime.display-failed');
+    }
+  }
+
   /** The error boundary of every input handler and timer. */
   private boundary(source: string, fn: () => void): void {
     try {
       fn();
     } catch (err) {
+      // A full disk is not a bug: the write was refused before any door moved. Say so, once.
+      if (this.storage.noteFailure(err, source)) {
+        this.showUnavailable(source);
+        return;
+      }
       this.handlerErrors += 1;
       const errorCode = isDeviceError(err) ? err.code : 'INTERNAL';
       this.log.error({ source, errorCode, err }, 'runtime.handler-failed');

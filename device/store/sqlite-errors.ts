@@ -35,6 +35,17 @@ export function isUnreadableCode(code: string | undefined): boolean {
   );
 }
 
+/**
+ * A write the storage refused while the database itself is fine: the card or partition is
+ * full (SQLITE_FULL), an I/O error (SQLITE_IOERR_*), or it went read-only. SQLite rolled
+ * the statement's transaction back; the same write can succeed once space is freed.
+ */
+export function isStorageWriteFailure(err: unknown): boolean {
+  const code = sqliteCode(err);
+  if (code === undefined) return false;
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY');
+}
+
 export function isUniqueViolation(err: unknown): boolean {
   const code = sqliteCode(err);
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';

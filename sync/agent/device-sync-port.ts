@@ -130,4 +130,6 @@ export interface DeviceHealth {
   lockouts?: number;
   /** Door failures since boot, by kind. */
   doorFailures?: { jammed: number; 'relay-fault': number; 'sensor-unknown': number };
+  /** `writable` false: the database refuses writes (disk full); `writeFailures` since boot. */
+  storage?: { writable: boolean; writeFailures: number };
 }

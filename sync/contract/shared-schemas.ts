@@ -79,5 +79,7 @@ export const DeviceHealthWire = z.object({
       'sensor-unknown': z.number().int().nonnegative(),
     })
     .optional(),
+  /** `writable` false: the locker's database refuses writes (disk full), so it opens no door; refused writes since boot. */
+  storage: z.object({ writable: z.boolean(), writeFailures: z.number().int().nonnegative() }).optional(),
 });
 export type DeviceHealthWire = z.infer<typeof DeviceHealthWire>;

@@ -7,6 +7,12 @@ import { AuditCount, AuditDetail, AuditId, AuditMs, AuditReason } from './audit-
 export const deviceEvents = {
   'device.started': z.object({ liveCodes: AuditCount, clockFloor: AuditMs }),
   'device.stopped': z.object({}),
+  /**
+   * The database accepts writes again after a full or failing disk (since `sinceMs`):
+   * `failedWrites` refused meanwhile (nothing opened for them), `deferredEvents` door
+   * events written just before this record, `lostEvents` more than the device could hold.
+   */
+  'device.storage-recovered': z.object({ sinceMs: AuditMs, failedWrites: AuditCount, deferredEvents: AuditCount, lostEvents: AuditCount }),
   'keypad.lockout': z.object({
     reason: AuditReason,
     lockoutMs: AuditMs,
