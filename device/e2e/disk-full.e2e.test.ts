@@ -159,4 +159,23 @@ describe('a full disk (the database refuses writes)', () => {
     expect(result.outcome).toBe('applied');
     expect(h.store.findEntriesByParcel('S299')).toHaveLength(1);
   });
+
+  it('recovers even when every write fails, the clock tick\'s own checkpoint included (query_only as the stricter disk)', async () => {
+    await started();
+    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+    h.deposit(entry);
+    h.store.database.pragma('query_only = ON');
+    await h.advance(3_600_000);
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(0);
+    expect(h.lastText()).toBe(messages.unavailable.text);
+    expect(storageLines()).toBeLessThanOrEqual(1 + 2 * 7);
+    h.store.database.pragma('query_only = OFF');
+    await h.advance(10_000);
+    expect(h.runtime.syncPort().health().storage?.writable).toBe(true);
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(1);
+  });
 });

@@ -306,12 +306,18 @@ export class LockerRuntime {
 
   private scheduleTick(): void {
     this.timers.start('clock-tick', this.deps.config.clock.tickMs, () => {
-      this.time.tick();
+      // Rescheduled first: a tick whose checkpoint the disk refuses (full) must not end the
+      // ticks, or the locker would never notice that space came back.
+      if (this.running) this.scheduleTick();
+      try {
+        this.time.tick();
+      } catch (err) {
+        if (!this.storage.noteFailure(err, 'clock-tick')) throw err;
+      }
       // While the disk is full: one small probe write per tick; it ends the outage when it commits.
       this.storage.probe(this.deps.store);
       this.storage.flushLogs();
       this.logRejectionSummary(this.rejectionLogs.flush(this.deps.clock.monotonicMs()));
-      if (this.running) this.scheduleTick();
     });
   }
 
