@@ -50,6 +50,34 @@ describe('RejectionReporter', () => {
     store.close();
   });
 
+  it('still logs a tampering rejection that comes after a flood of every garbage key a peer can produce', () => {
+    const store = openTestStore(path);
+    const logs = captureLogs();
+    let now = 0;
+    const reporter = new RejectionReporter(store, logs.logger, 3, () => now);
+    // Without a backend key a peer still reaches more (topic, reason) keys than the throttle
+    // keeps: every decode failure and every unsigned seal failure on each subscribed topic.
+    const topics = ['lockers/x/codes/batch', 'lockers/x/audit/ack', 'lockers/x/cmd'];
+    const garbage = ['oversized', 'not-utf8', 'not-json', 'no-header', 'unsupported-version', 'wrong-type', 'schema'];
+    const forged = ['seal-malformed', 'key-unknown', 'key-revoked', 'signature-invalid'];
+    for (let round = 0; round < 3; round++) {
+      for (const topic of topics) {
+        for (const reason of garbage) reporter.report({ topic, reason, securityRelevant: false });
+        for (const reason of forged) reporter.report({ topic, reason, securityRelevant: true });
+      }
+      reporter.report({ topic: `lockers/x/junk-${round}`, reason: 'unexpected-topic', securityRelevant: false });
+    }
+    // Then a real manifest replayed beside an altered batch.
+    now = 1_000;
+    reporter.report({ topic: 'lockers/x/codes/batch', reason: 'manifest-mismatch', detail: 'content hash', securityRelevant: true });
+    expect(logs.find('message.rejected').filter((l) => l['reason'] === 'manifest-mismatch')).toHaveLength(1);
+    reporter.report({ topic: 'lockers/x/codes/batch', reason: 'manifest-mismatch', securityRelevant: true });
+    now = 60_000;
+    reporter.flushLog();
+    expect(logs.find('message.rejected-summary')[0]?.['suppressed']).toMatchObject({ 'lockers/x/codes/batch manifest-mismatch': 1 });
+    store.close();
+  });
+
   it('audits security-relevant rejections within the per-minute limit', () => {
     const store = openTestStore(path);
     const logs = captureLogs();

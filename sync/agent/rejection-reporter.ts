@@ -60,7 +60,10 @@ export class RejectionReporter {
     const now = this.monotonicNow();
     // Per topic and reason (the subscribed topics are few), except an unexpected topic, which
     // a peer chooses freely: one key for all of them keeps the throttle's keys for the rest.
-    const verdict = this.logs.hit(r.reason === 'unexpected-topic' ? r.reason : `${r.topic} ${r.reason}`, now);
+    // Security-relevant keys are important: garbage on three topics alone fills the
+    // throttle's keys, and a tampering reason after it must still get its line. They are
+    // bounded: reasons this code names, on one of the three subscribed topics.
+    const verdict = this.logs.hit(r.reason === 'unexpected-topic' ? r.reason : `${r.topic} ${r.reason}`, now, r.securityRelevant);
     this.logSummary(verdict.summary);
     if (verdict.log) {
       this.logger.warn(

@@ -31,6 +31,18 @@ describe('log throttle', () => {
     expect(summary?.suppressed[OVERFLOW_KEY]).toBe(996);
   });
 
+  it('logs the first occurrence of an important key although ordinary keys filled the cap', () => {
+    const t = new LogThrottle(1_000, 3);
+    for (let i = 0; i < 1_000; i++) t.hit(`reason-${i}`, 0);
+    expect(t.hit('manifest-mismatch', 10, true)).toEqual({ log: true });
+    expect(t.hit('manifest-mismatch', 20, true)).toEqual({ log: false });
+    // Important keys do not use up the cap either.
+    const u = new LogThrottle(1_000, 1);
+    u.hit('signature-invalid', 0, true);
+    expect(u.hit('not-json', 0)).toEqual({ log: true });
+    expect(t.flush(1_000)?.suppressed).toEqual({ [OVERFLOW_KEY]: 996, 'manifest-mismatch': 1 });
+  });
+
   it('ends the window when a wall clock steps back, instead of staying silent until it catches up', () => {
     const t = new LogThrottle(1_000);
     t.hit('schema', 10_000);

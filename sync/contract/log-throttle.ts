@@ -19,7 +19,11 @@ export interface ThrottleVerdict {
   summary?: ThrottleSummary;
 }
 
-/** Keys beyond this many in one window are counted under OVERFLOW_KEY (memory bound). */
+/**
+ * Ordinary keys beyond this many in one window are counted under OVERFLOW_KEY (memory bound).
+ * Important keys (see hit) are never merged: a flood of garbage reaching the cap must not
+ * hide the first occurrence of a tampering reason behind a bucket already logged.
+ */
 export const DEFAULT_THROTTLE_MAX_KEYS = 32;
 export const OVERFLOW_KEY = '(other)';
 
@@ -27,6 +31,8 @@ export class LogThrottle {
   private windowStart: number | undefined;
   private readonly logged = new Set<string>();
   private readonly suppressed = new Map<string, number>();
+  /** Ordinary keys logged in this window: what the cap counts (important keys are not). */
+  private ordinary = 0;
 
   constructor(
     readonly windowMs: number,
@@ -35,13 +41,19 @@ export class LogThrottle {
     if (!(windowMs > 0)) throw new RangeError(`throttle windowMs must be positive, got ${windowMs}`);
   }
 
-  /** One occurrence of `key` at monotonic time `now`. */
-  hit(key: string, now: number): ThrottleVerdict {
+  /**
+   * One occurrence of `key` at monotonic time `now`. `important`: the key is always kept
+   * apart, never merged into OVERFLOW_KEY, so its first occurrence in a window is always
+   * logged. The caller vouches that important keys come from a small fixed set (reasons the
+   * code names, not text a peer chooses): they are outside the memory bound.
+   */
+  hit(key: string, now: number, important = false): ThrottleVerdict {
     const summary = this.flush(now);
     this.windowStart ??= now;
-    const bounded = this.logged.has(key) || this.logged.size < this.maxKeys ? key : OVERFLOW_KEY;
+    const bounded = important || this.logged.has(key) || this.ordinary < this.maxKeys ? key : OVERFLOW_KEY;
     if (!this.logged.has(bounded)) {
       this.logged.add(bounded);
+      if (!important) this.ordinary++;
       return summary === undefined ? { log: true } : { log: true, summary };
     }
     this.suppressed.set(bounded, (this.suppressed.get(bounded) ?? 0) + 1);
@@ -61,6 +73,7 @@ export class LogThrottle {
     this.windowStart = undefined;
     this.logged.clear();
     this.suppressed.clear();
+    this.ordinary = 0;
     return summary;
   }
 }
