@@ -119,6 +119,41 @@ describe('AuditUploader', () => {
     expect(sent.map((m) => seqs(m))).toEqual([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]);
   });
 
+  it('sends an upload nobody acknowledges again although later uploads keep being acknowledged', () => {
+    // The backend failed to store the priority upload (its instance restarted, say) and so
+    // never acks seq 1; the door events after it flow through the other slot and are acked
+    // one by one (alsoSeqs: the backend holds no contiguous prefix without seq 1).
+    store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
+    uploader.pump();
+    expect(sent.map((m) => seqs(m))).toEqual([[1]]);
+    for (let seq = 2; seq <= 12; seq++) {
+      now += 600;
+      store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: seq, commanded: true });
+      uploader.pump();
+      ack(0, [seq]);
+    }
+    // 6.6 s with no ack for seq 1 and a 1 s timeout: it went again.
+    expect(sent.filter((m) => seqs(m).includes(1)).length).toBeGreaterThan(1);
+    expect(store.auditAckedWatermark()).toBe(0);
+  });
+
+  it('does not time out an upload that waits behind earlier ones the backend is still answering', () => {
+    // One backend instance answers in order, each upload just under the timeout: no upload
+    // goes unanswered for ackTimeoutMs after the one before it was answered.
+    store.transaction(() => {
+      for (let i = 1; i <= 20; i++) store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: i, commanded: true });
+    });
+    uploader.pump();
+    expect(sent).toHaveLength(2);
+    now += 900;
+    ack(10);
+    now += 900;
+    uploader.pump();
+    ack(20);
+    expect(sent).toHaveLength(2);
+    expect(store.auditAckedWatermark()).toBe(20);
+  });
+
   it("forgets no priority record on an ack naming another record's hash there, and takes a new epoch", () => {
     store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
     uploader.pump();

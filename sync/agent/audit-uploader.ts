@@ -24,8 +24,9 @@ import type { SyncContext } from './sync-context.js';
 // backend holds what it acknowledges, hash for hash), then takes a fresh epoch, audited,
 // and uploads everything not yet acknowledged again under it.
 //
-// Flow control: at most maxInFlight upload messages await an ack. No ack for ackTimeoutMs
-// → cursors rewind to the durable state and the unacked records go again. One upload may be
+// Flow control: at most maxInFlight upload messages await an ack. The oldest of them
+// unanswered for ackTimeoutMs (since it was sent, became the oldest, or was last partly
+// acked) → cursors rewind to the durable state and the unacked records go again. One upload may be
 // answered by several acks (the backend splits `alsoSeqs` so each seal fits its 2048
 // characters): an upload is done once the acks applied so far cover all of its records.
 // A priority upload holds at most MAX_PRIORITY_UPLOAD_RECORDS, what one ack always covers.
@@ -158,11 +159,17 @@ export class AuditUploader {
     ctx.port.observeTrustedTime(ack.iat, 'audit-ack');
     ctx.port.acknowledgeAudit({ contiguousSeq: ack.contiguousSeq, alsoSeqs: ack.alsoSeqs });
     const also = new Set(ack.alsoSeqs);
+    // The stall clock follows the oldest upload in flight only: acks of later ones must not
+    // keep resetting it while the oldest is never answered (an upload the backend failed to
+    // store is sent again only by the timeout; steady traffic in the other slots would
+    // otherwise defer it, and with it the acked watermark and pruning, until traffic stops).
+    // A backend answering in order answers the oldest first, so this times out no later.
+    const oldest = this.inFlight.keys().next().value;
     let progressed = false;
     for (const [id, f] of this.inFlight) {
       const left = f.unacked.filter((s) => s > ack.contiguousSeq && !also.has(s));
       if (left.length === f.unacked.length) continue;
-      progressed = true;
+      if (id === oldest) progressed = true;
       if (left.length === 0) this.inFlight.delete(id);
       else f.unacked = left;
     }
