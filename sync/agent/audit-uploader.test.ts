@@ -22,6 +22,7 @@ describe('AuditUploader', () => {
   let sent: AuditUploadMessage[];
   let now: number;
   let uploader: AuditUploader;
+  let uploaderCtx: SyncContext;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'sync-uploader-'));
@@ -40,8 +41,9 @@ describe('AuditUploader', () => {
       },
       publishStored: () => undefined,
     };
+    uploaderCtx = ctx;
     uploader = new AuditUploader(ctx, { batchSize: 10, maxInFlight: 2, ackTimeoutMs: 1000 }, () => now);
-    uploader.rewind();
+    uploader.resume();
   });
   afterEach(() => {
     store.close();
@@ -104,6 +106,21 @@ describe('AuditUploader', () => {
     }
     expect(sent.filter((m) => m.lane === 'priority').flatMap((m) => seqs(m))).toEqual(Array.from({ length: n }, (_, i) => i + 2));
     expect(store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 100 })).toEqual([]);
+  });
+
+  it('sends nothing between a connect and its subscription, nor after the connection is lost', () => {
+    // Connected but not yet subscribed (no SUBACK): an ack published now may reach no one.
+    const early = new AuditUploader(uploaderCtx, { batchSize: 10, maxInFlight: 2, ackTimeoutMs: 1000 }, () => now);
+    store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
+    early.pump();
+    expect(sent).toEqual([]);
+    early.resume();
+    early.pump();
+    expect(sent.map((m) => seqs(m))).toEqual([[1]]);
+    early.pause();
+    store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
+    early.pump();
+    expect(sent).toHaveLength(1);
   });
 
   it('sends everything unacked again when no ack comes within the timeout', () => {

@@ -54,6 +54,8 @@ export class AuditUploader {
   private priorityCursor = 0;
   private lastProgressAt = 0;
   private sentRecords = 0;
+  /** Between resume and pause: connected and subscribed to the acks. */
+  private live = false;
 
   constructor(
     private readonly ctx: SyncContext,
@@ -67,6 +69,22 @@ export class AuditUploader {
     return this.sentRecords;
   }
 
+  /**
+   * The session is connected and subscribed (its SUBACK came): acks can reach us. Nothing is
+   * sent before: the client counts as connected from CONNACK on (a resumed session's
+   * handlers reply at once), and an upload sent then was answered on a fresh session by an
+   * ack the broker delivered to no one, and was sent once more by the rewind here anyway.
+   */
+  resume(): void {
+    this.live = true;
+    this.rewind();
+  }
+
+  /** The connection is lost: nothing is sent until the next resume. */
+  pause(): void {
+    this.live = false;
+  }
+
   /** After every (re)connect: nothing in flight is trusted to arrive, start from the durable state. */
   rewind(): void {
     this.inFlight.clear();
@@ -77,7 +95,7 @@ export class AuditUploader {
 
   /** Publishes what the window allows. Cheap when there is nothing to send. */
   pump(): void {
-    if (!this.ctx.isConnected()) return;
+    if (!this.live || !this.ctx.isConnected()) return;
     if (this.inFlight.size > 0 && this.monotonicNow() - this.lastProgressAt > this.config.ackTimeoutMs) {
       this.ctx.logger.warn({ inFlight: this.inFlight.size }, 'audit.ack-timeout');
       this.rewind();

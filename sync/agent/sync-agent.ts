@@ -139,7 +139,7 @@ export class SyncAgent {
       logger,
       random: this.deps.random ?? Math.random,
       onConnected: () => this.guard('connected', () => this.onConnected()),
-      onDisconnected: () => undefined,
+      onDisconnected: () => this.uploader?.pause(),
       onMessage: (topic, payload) => {
         // A code batch is applied in slices (decision 0025): its failure arrives later.
         let pending: Promise<void> | undefined;
@@ -192,7 +192,7 @@ export class SyncAgent {
     this.restartAttempt = 0;
     this.publishBirth();
     this.commands?.flushPending();
-    this.uploader?.rewind();
+    this.uploader?.resume();
     this.uploader?.pump();
     this.publishHealth();
   }
