@@ -32,6 +32,13 @@ export const BackendConfig = z
         poolSize: z.number().int().min(1).max(200).default(16),
         /** application_name of this instance's connections: tells instances apart in pg_stat_activity. */
         applicationName: z.string().regex(/^[\x20-\x7e]{1,63}$/).default('locker-backend'),
+        /**
+         * How long a new PostgreSQL connection may take before the attempt fails. Without a
+         * bound, a server that accepts connections but never answers (a network partition,
+         * a frozen host) holds every request that needs a new connection for ever; with it
+         * they answer 503 DB_UNAVAILABLE (docs/operations.md, "PostgreSQL outage").
+         */
+        connectTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
       })
       .strict()
       .prefault({}),

@@ -7,6 +7,7 @@ import type { AppDeps } from './app-deps.js';
 import { isSignedRoute, rolesFor } from '../auth/route-roles.js';
 import { installAuthHook } from './auth-hook.js';
 import { installErrorHandler } from './error-handler.js';
+import { probeDb } from './health.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { commandRoutes } from './routes/command-routes.js';
 import { customerOrderRoutes } from './routes/customer-order-routes.js';
@@ -68,12 +69,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // After the rate limiter, so guessing keys is throttled like everything else.
   if (deps.auth !== undefined) installAuthHook(app, deps.auth, deps.logger);
   else deps.logger.child({ component: 'http' }).warn({}, 'http.auth_disabled');
-  app.get('/health', { schema: { hide: true } }, () => {
+  const healthLog = deps.logger.child({ component: 'http' });
+  app.get('/health', { schema: { hide: true } }, async (_req, reply) => {
     const mqtt = deps.mqttConnected?.();
     // Still 200 without a signing key: searches, holds and tracking work; shipments and
     // code batches answer 503 SIGNING_UNAVAILABLE (KeyStore.followRevocations).
     const signing = deps.keys.signingAvailable;
-    return { status: signing ? 'ok' : 'degraded', mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', signing: signing ? 'ok' : 'unavailable', time: deps.clock.now() };
+    // 503 without the database: every request would fail, so a load balancer should send
+    // traffic elsewhere. The process keeps running and answers 200 again once the pool
+    // reconnects (docs/operations.md, "PostgreSQL outage").
+    const { db, reason } = await probeDb(deps.store);
+    if (db !== 'ok') {
+      healthLog.warn({ reason }, 'health.db_unavailable');
+      void reply.code(503);
+    }
+    const status = db !== 'ok' ? 'unavailable' : signing ? 'ok' : 'degraded';
+    return { status, db, mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', signing: signing ? 'ok' : 'unavailable', time: deps.clock.now() };
   });
   // The API's own description, open like /health: integrators need it before they hold a key.
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { isBackendError } from '../shared/errors.js';
+import { isDbUnavailableError } from '../store/db-unavailable.js';
 import { isUnstorableTextError } from '../store/unstorable-text.js';
 import type { Logger } from '../shared/logger.js';
 import type { App } from './app.js';
@@ -14,6 +15,9 @@ import type { ErrorBody } from './error-body.js';
 
 /** fastify's own 4xx that are not a schema failure keep their status and get a code of their own. */
 const fastifyClientErrorCodes: Readonly<Record<number, string>> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+
+/** What a 503 DB_UNAVAILABLE asks the caller to wait: a restart or failover takes seconds. */
+export const DB_RETRY_AFTER_SECONDS = 5;
 
 export function installErrorHandler(app: App, logger: Logger): void {
   const log = logger.child({ component: 'http' });
@@ -40,6 +44,11 @@ export function installErrorHandler(app: App, logger: Logger): void {
     if (isResponseSerializationError(err)) {
       log.error({ url: req.url, issues: err.cause.issues.length }, 'http.response_schema_mismatch');
       return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
+    }
+    if (isDbUnavailableError(err)) {
+      log.warn({ url: req.url, err: err.message }, 'http.db_unavailable');
+      void reply.header('retry-after', String(DB_RETRY_AFTER_SECONDS));
+      return reply.code(503).send({ error: { code: 'DB_UNAVAILABLE', message: 'the database is unavailable; retry later' } });
     }
     if (isUnstorableTextError(err)) {
       log.warn({ url: req.url }, 'http.unstorable_text');

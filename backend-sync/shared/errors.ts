@@ -18,6 +18,8 @@ export const backendErrorStatus = {
   DB_TOO_NEW: 500,
   /** This instance has no signing key it may use (its key was revoked by another instance). */
   SIGNING_UNAVAILABLE: 503,
+  /** The database cannot be reached (down, restarting, failing over): retry after Retry-After (store/db-unavailable.ts). */
+  DB_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const;
 export type BackendErrorCode = keyof typeof backendErrorStatus;

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackendServices, type BackendServices } from '../backend-services.js';
-import { parseConfig, type BackendConfig, type BackendConfigInput, type SqliteCheckpoint } from '../config/config.js';
+import { parseConfig, type BackendConfig, type BackendConfigInput } from '../config/config.js';
 import { buildApp, type App } from '../http/app.js';
 import type { LockerInput } from '../lockers/locker-schemas.js';
 import { LogChannel } from '../notifications/log-channel.js';
@@ -58,6 +58,8 @@ export interface FixtureOptions {
   engine?: EngineName;
   /** With engine 'postgres': use this schema (created if missing, kept on close) to share it with other fixtures. */
   pgSchema?: string;
+  /** With engine 'postgres': this server instead of the shared test server (a private cluster a test stops). */
+  pgUrl?: string;
 }
 
 export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixture> {
@@ -67,12 +69,12 @@ export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixtur
   const kid = o.kid ?? 'k-20261101-test';
   // Instances of one deployment share their keys: a fixture joining a dir keeps its key.
   if (!existsSync(join(keysDir, `${kid}.key`))) writeKey(ed, keysDir, kid);
-  const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db'), checkpoint: o.config?.db?.checkpoint ?? 'inline' }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
+  const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db'), checkpoint: o.config?.db?.checkpoint ?? 'inline', connectTimeoutMs: o.config?.db?.connectTimeoutMs }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
   // A fixture joining another's manual clock exposes that one: `b.clock.advance()` must move
   // the time b's services read, not a clock nothing reads.
   const clock = o.clock instanceof ManualClock ? o.clock : new ManualClock(T0);
   const logger = o.logger ?? silentLogger();
-  const { store, dispose } = await openFixtureStore(o, config.db.path, config.db.checkpoint, logger);
+  const { store, dispose } = await openFixtureStore(o, config.db, logger);
   const payments = new SimulatedPaymentProvider();
   const inbox = new LogChannel(logger, true);
   const services = createBackendServices({ config, store, clock: o.clock ?? clock, logger, ed, payments, channels: o.channels ?? [inbox] });
@@ -105,12 +107,12 @@ export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixtur
   };
 }
 
-async function openFixtureStore(o: FixtureOptions, path: string, checkpoint: SqliteCheckpoint, logger: Logger): Promise<{ store: SqlStore; dispose: () => Promise<void> }> {
+async function openFixtureStore(o: FixtureOptions, db: BackendConfig['db'], logger: Logger): Promise<{ store: SqlStore; dispose: () => Promise<void> }> {
   if (o.engine !== 'postgres') {
-    const store = openSqliteStore(path, logger, { checkpoint });
+    const store = openSqliteStore(db.path, logger, { checkpoint: db.checkpoint });
     return { store, dispose: () => store.close() };
   }
-  const pg = await openTestPgStore(o.pgSchema === undefined ? { logger } : { logger, schema: o.pgSchema });
+  const pg = await openTestPgStore({ logger, connectTimeoutMs: db.connectTimeoutMs, ...(o.pgSchema === undefined ? {} : { schema: o.pgSchema }), ...(o.pgUrl === undefined ? {} : { url: o.pgUrl }) });
   // A shared schema belongs to the test that named it; a fresh one goes with the fixture.
   return { store: pg.store, dispose: o.pgSchema === undefined ? pg.dispose : () => pg.store.close() };
 }

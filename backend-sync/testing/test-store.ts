@@ -14,16 +14,17 @@ export interface TestPgStore {
   dispose(): Promise<void>;
 }
 
-/** A migrated store in a fresh schema of the test server (its connections' application_name names the schema, so a test can find its own among other files' in pg_stat_activity). */
-export async function openTestPgStore(o: { logger?: Logger; poolSize?: number; schema?: string } = {}): Promise<TestPgStore> {
+/** A migrated store in a fresh schema of the test server (or of `url`, a private cluster's) (its connections' application_name names the schema, so a test can find its own among other files' in pg_stat_activity). */
+export async function openTestPgStore(o: { logger?: Logger; poolSize?: number; schema?: string; url?: string; connectTimeoutMs?: number } = {}): Promise<TestPgStore> {
   const schema = o.schema ?? freshSchemaName();
-  const store = await openPgStore({ url: PG_URL, schema, poolSize: o.poolSize ?? 8, applicationName: testApplicationName(schema) }, o.logger ?? silentLogger());
+  const url = o.url ?? PG_URL;
+  const store = await openPgStore({ url, schema, poolSize: o.poolSize ?? 8, applicationName: testApplicationName(schema), connectTimeoutMs: o.connectTimeoutMs }, o.logger ?? silentLogger());
   return {
     store,
     schema,
     dispose: async () => {
       await store.close();
-      await dropSchema(schema);
+      await dropSchema(schema, url);
     },
   };
 }

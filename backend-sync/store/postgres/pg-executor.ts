@@ -30,6 +30,8 @@ export interface PgExecutorOptions {
   schema?: string | undefined;
   poolSize?: number | undefined;
   applicationName?: string | undefined;
+  /** A new connection that has not answered in this long fails (db.connectTimeoutMs). */
+  connectTimeoutMs?: number | undefined;
 }
 
 export class PgExecutor implements SqlExecutor {
@@ -43,6 +45,9 @@ export class PgExecutor implements SqlExecutor {
       max: o.poolSize ?? 10,
       types,
       application_name: o.applicationName ?? 'locker-backend',
+      // Unbounded by default in node-postgres: a server that never answers would hold the
+      // request (and /health) for ever instead of failing it as DB_UNAVAILABLE.
+      connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000,
       ...(o.schema === undefined ? {} : { options: `-c search_path=${o.schema}` }),
     });
     // An idle connection dropped by the server must not crash the process; the pool replaces it.

@@ -1,0 +1,83 @@
+import { createServer } from 'node:net';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { PG_URL, pgSuitesRun } from '../testing/pg-test-db.js';
+import { isDbUnavailableError } from './db-unavailable.js';
+
+// Which errors mean "the database cannot be reached" (503 DB_UNAVAILABLE, retry later) and
+// which mean "this statement is wrong" (the caller's 4xx or our 500). Every error here is a
+// real one, raised by the driver against a real server, socket or file.
+
+const pgRuns = await pgSuitesRun('database-unavailable classification');
+
+async function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('classifying database errors as unavailable', () => {
+  it('counts a refused connection (the server is down) as unavailable', async () => {
+    const port = await closedPort();
+    const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${String(port)}/test` });
+    const err = await caught(pool.query('SELECT 1'));
+    await pool.end();
+    expect(isDbUnavailableError(err)).toBe(true);
+  });
+
+  it('does not count a SQLite constraint failure, nor anything that is not an error', () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (id TEXT PRIMARY KEY)');
+    db.prepare('INSERT INTO t VALUES (?)').run('a');
+    let err: unknown;
+    try {
+      db.prepare('INSERT INTO t VALUES (?)').run('a');
+    } catch (e) {
+      err = e;
+    }
+    db.close();
+    expect(err).toBeDefined();
+    expect(isDbUnavailableError(err)).toBe(false);
+    for (const v of [undefined, null, 'ECONNREFUSED', 42, new Error('boom')]) expect(isDbUnavailableError(v)).toBe(false);
+  });
+
+  it.skipIf(!pgRuns)('counts a session the server terminated (a shutdown or failover) as unavailable, and a wrong statement not', async () => {
+    const victim = new pg.Client({ connectionString: PG_URL });
+    const killer = new pg.Client({ connectionString: PG_URL });
+    const seen: unknown[] = [];
+    victim.on('error', (e) => seen.push(e));
+    await victim.connect();
+    await killer.connect();
+    try {
+      expect(isDbUnavailableError(await caught(victim.query('SELEC 1')))).toBe(false);
+      expect(isDbUnavailableError(await caught(victim.query('SELECT 1/0')))).toBe(false);
+      await victim.query('CREATE TEMP TABLE u (id int PRIMARY KEY)');
+      await victim.query('INSERT INTO u VALUES (1)');
+      expect(isDbUnavailableError(await caught(victim.query('INSERT INTO u VALUES (1)')))).toBe(false);
+      const pid = (await victim.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      // What every session sees when the server stops or fails over: 57P01, then a dead socket.
+      await killer.query('SELECT pg_terminate_backend($1)', [pid]);
+      const next = await caught(victim.query('SELECT 1'));
+      expect(isDbUnavailableError(next)).toBe(true);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every(isDbUnavailableError)).toBe(true);
+    } finally {
+      await victim.end().catch(() => undefined);
+      await killer.end();
+    }
+  });
+});

@@ -1,0 +1,38 @@
+// Errors that say the database could not be reached, not that a statement was wrong: the
+// server is down, restarting or failing over, or the network to it broke. The request did
+// not commit anything the caller can rely on (a transaction whose COMMIT did not answer
+// rolled back or, at worst, committed under the caller's Idempotency-Key, which a retry
+// replays), so the API answers 503 DB_UNAVAILABLE with Retry-After instead of a 500, and
+// the sweepers simply try again on their next pass. The pool drops the broken connections
+// and opens new ones once the server answers: no restart is needed.
+
+/** Node socket errors met while connecting to, or talking with, the server. */
+const SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * SQLSTATEs of an unreachable server: class 08 (connection exception), 57P01 admin
+ * shutdown (a fast or immediate stop), 57P02 crash shutdown (another backend crashed),
+ * 57P03 cannot connect now (starting up, shutting down, in recovery).
+ */
+function isUnavailableSqlState(code: string): boolean {
+  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+}
+
+// node-postgres and pg-pool raise these without a code.
+const DRIVER_MESSAGES = [
+  'Connection terminated unexpectedly',
+  'Connection terminated due to connection timeout',
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+];
+
+export function isDbUnavailableError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && (SOCKET_CODES.has(e.code) || isUnavailableSqlState(e.code))) return true;
+  // A host name resolving to several addresses fails with one AggregateError of them all.
+  if (Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every(isDbUnavailableError)) return true;
+  return typeof e.message === 'string' && e.code === undefined && DRIVER_MESSAGES.some((m) => (e.message as string).startsWith(m));
+}
