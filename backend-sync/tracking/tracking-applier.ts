@@ -1,6 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { isBackendError } from '../shared/errors.js';
+import { isDbUnavailableError } from '../store/db-unavailable.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
 import { carrierEventKey, compositeProbe, hashOfOrderKey, isPromiseRevision, normalisedHash, orderKey, promiseRevisionHash, revisedScanHash, type CompositeProbe, type DedupeLevel } from './core/event-identity.js';
@@ -170,8 +171,10 @@ export class TrackingApplier {
         // one number's poison does not hold every other back. Its events are kept as dead
         // letters (nothing valid is dropped) and the batch goes on. A conflict that says
         // "retry" (an order another instance kept changing) is no poison: that number's
-        // events stay in the inbox for the next pass, and nothing else waits for them.
-        if (isRetryableDbError(err)) throw err;
+        // events stay in the inbox for the next pass, and nothing else waits for them. An
+        // unreachable database is no poison either: the batch waits in the inbox for the
+        // next pass (no event is dead-lettered for a PostgreSQL restart).
+        if (isRetryableDbError(err) || isDbUnavailableError(err)) throw err;
         this.log.warn({ err, numbers: groups.length }, 'tracking.batch_retried_per_number');
         for (const g of groups) {
           const one = new TrackingTally();
@@ -179,7 +182,7 @@ export class TrackingApplier {
             await store.transaction(() => this.applyGroups([g], one));
             tally.add(one);
           } catch (e) {
-            if (isRetryableDbError(e)) throw e;
+            if (isRetryableDbError(e) || isDbUnavailableError(e)) throw e;
             if (isBackendError(e, 'CONFLICT')) {
               deferred.add(g[0]);
               tally.count('deferred', g[1].length);
