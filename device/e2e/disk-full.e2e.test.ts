@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { captureLogs, type LogCapture } from '@locker/sync-testing/log-capture.js';
 import { codeDigest } from '@locker/contract/codes/code-digest.js';
 import { messages } from '../core/display-messages.js';
-import { Harness, LOCKER, PEPPER } from './harness.js';
+import { MAX_DEFERRED_AUDITS } from '../runtime/storage-health.js';
+import { Harness, LOCKER, PEPPER, type HarnessOptions } from './harness.js';
 
 // The SD card is full: every write that needs a new page fails with SQLITE_FULL while
 // reads work. Simulated on the runtime's own connection (store.database) with
@@ -20,9 +21,9 @@ afterEach(async () => {
   await h.close();
 });
 
-async function started(): Promise<void> {
+async function started(options: Omit<HarnessOptions, 'logger'> = {}): Promise<void> {
   logs = captureLogs('info');
-  h = new Harness({ logger: logs.logger });
+  h = new Harness({ ...options, logger: logs.logger });
   await h.start();
 }
 
@@ -43,6 +44,14 @@ function fillDisk(): void {
 
 function freeSpace(): void {
   h.store.database.pragma(`max_page_count = ${NO_LIMIT}`);
+}
+
+/** The unacked audit records of both lanes, in chain order, data parsed. */
+function records(): Array<{ seq: number; at: number; type: string; data: Record<string, unknown> }> {
+  return (['normal', 'priority'] as const)
+    .flatMap((lane) => h.store.readUnackedAudit({ lane, afterSeq: 0, limit: 100_000 }))
+    .sort((a, b) => a.seq - b.seq)
+    .map((r) => ({ seq: r.seq, at: r.at, type: r.type, data: JSON.parse(r.dataJson) as Record<string, unknown> }));
 }
 
 const storageLines = (): number => logs.lines.filter((l) => l.msg.startsWith('storage.')).length;
@@ -177,5 +186,143 @@ describe('a full disk (the database refuses writes)', () => {
     await h.type('12345678#');
     await h.advance(100);
     expect(h.pulses('A02')).toBe(1);
+  });
+
+  it('records a deposit whose door closed on a full disk once space is back, with its time, and meanwhile hands that door to no other parcel', async () => {
+    await started();
+    // A02 is taken, so D1 goes into another door: nothing but the deposit itself says that door is full.
+    h.deposit(h.addParcel({ parcelId: 'OLD', compartmentId: 'A02', code: '30303030' }));
+    const first = h.addParcel({ parcelId: 'D1', compartmentId: 'A02', code: '31313131' });
+    await h.scan(h.token('courier', { sub: 'courier-1' }).token);
+    await h.scan('D1');
+    await h.advance(100);
+    const used = h.compartments.map((c) => c.id).find((id) => h.control.doorIsOpen(id));
+    if (used === undefined) throw new Error('no deposit door opened');
+    fillDisk();
+    await h.advance(5_000);
+    const closedAt = h.runtime.trustedNow();
+    await h.closeDoor(used);
+    expect(h.runtime.stats().handlerErrors).toBe(0);
+
+    // Space is back before the next clock tick wrote the deposit: the parcel is inside
+    // all the same, so the next parcel addressed to that door goes elsewhere.
+    freeSpace();
+    const second = h.addParcel({ parcelId: 'D2', compartmentId: used, code: '32323232' });
+    await h.scan('D2');
+    await h.advance(100);
+    expect(h.pulses(used)).toBe(1);
+    expect(h.pulses()).toBe(2);
+    expect(h.store.findEntryByTokenId(second.tokenId)?.state).toBe('awaiting-deposit');
+
+    await h.advance(10_000);
+    expect(h.store.findEntryByTokenId(first.tokenId)).toMatchObject({ state: 'live', currentCompartmentId: used });
+    expect(h.store.getCompartment(used)).toMatchObject({ status: 'occupied', parcelId: 'D1' });
+    const all = records();
+    const deposited = all.find((r) => r.type === 'courier.deposited' && r.data.parcelId === 'D1');
+    // When the door closed (after the sensor's debounce), not when space came back.
+    expect(deposited?.data.occurredAt).toBeGreaterThanOrEqual(closedAt);
+    expect(deposited?.data.occurredAt).toBeLessThan(closedAt + 1_000);
+    expect(deposited?.at).toBeGreaterThan(closedAt + 1_000);
+    const recovered = all.find((r) => r.type === 'device.storage-recovered');
+    expect(deposited?.seq).toBeLessThan(recovered?.seq ?? 0);
+    expect(h.store.verifyAuditChain().ok).toBe(true);
+    // The customer's code opens the door the parcel is in.
+    await h.type('31313131#');
+    await h.advance(100);
+    expect(h.pulses(used)).toBe(2);
+  });
+
+  it('frees a compartment whose pickup door closed on a full disk once space is back, recording the close with its time', async () => {
+    await started();
+    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+    h.deposit(entry);
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.control.doorIsOpen('A02')).toBe(true);
+    fillDisk();
+    await h.advance(5_000);
+    const closedAt = h.runtime.trustedNow();
+    await h.closeDoor('A02');
+    expect(h.runtime.stats().handlerErrors).toBe(0);
+    freeSpace();
+    await h.advance(10_000);
+    expect(h.store.getCompartment('A02')?.status).toBe('free');
+    const closed = records().find((r) => r.type === 'pickup.door-closed');
+    expect(closed?.data).toMatchObject({ tokenId: entry.tokenId, compartmentId: 'A02' });
+    expect(closed?.data.occurredAt).toBeGreaterThanOrEqual(closedAt);
+    expect(closed?.data.occurredAt).toBeLessThan(closedAt + 1_000);
+    expect(closed?.at).toBeGreaterThan(closedAt + 1_000);
+    expect(h.store.unfinishedOpens()).toEqual([]);
+    expect(h.store.verifyAuditChain().ok).toBe(true);
+  });
+
+  it('never opens twice for one code when the disk filled between the open\'s journal commit and the door opening', async () => {
+    let fill = false;
+    await started({ beforePulse: () => {
+      if (fill) fillDisk();
+    } });
+    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+    h.deposit(entry);
+    fill = true;
+    await h.type('12345678#');
+    await h.advance(100);
+    fill = false;
+    expect(h.pulses('A02')).toBe(1);
+    expect(h.control.doorIsOpen('A02')).toBe(true);
+    const openedAt = h.runtime.trustedNow();
+    await h.closeDoor('A02');
+
+    // Space is back before the clock tick wrote the pickup: the code is spent all the same.
+    freeSpace();
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(1);
+
+    await h.advance(10_000);
+    expect(h.store.isTokenUsed(entry.tokenId)).toBe(true);
+    expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('collected');
+    expect(h.store.unfinishedOpens()).toEqual([]);
+    expect(h.store.getCompartment('A02')?.status).toBe('free');
+    const types = records().map((r) => r.type);
+    expect(types.indexOf('pickup.collected')).toBeLessThan(types.indexOf('pickup.door-closed'));
+    const collected = records().find((r) => r.type === 'pickup.collected');
+    expect(collected?.data.occurredAt).toBeLessThanOrEqual(openedAt);
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(1);
+  });
+
+  it('logs how many deferred records a stop on a still-full disk loses', async () => {
+    await started();
+    fillDisk();
+    h.control.injectFault('A04', 'forced-open');
+    await h.advance(200);
+    await h.closeDoor('A04');
+    await h.stopRuntime();
+    expect(logs.find('storage.deferred-lost')[0]).toMatchObject({ level: 50, lostEvents: 2, types: ['door.uncommanded-open', 'door.closed'] });
+  });
+
+  it('keeps at most MAX_DEFERRED_AUDITS door records while full and logs the ones it drops (once per window, then counted)', async () => {
+    await started();
+    fillDisk();
+    // Each forced open and close: door.uncommanded-open and door.closed. Spread over the
+    // doors and 20 s apart, so no sensor counts as flapping.
+    const ids = h.compartments.map((c) => c.id);
+    const cycles = MAX_DEFERRED_AUDITS / 2 + 2;
+    for (let i = 0; i < cycles; i++) {
+      const id = ids[i % ids.length] ?? 'A01';
+      h.control.injectFault(id, 'forced-open');
+      await h.advance(200);
+      h.control.clearFault(id, 'forced-open');
+      await h.closeDoor(id);
+      await h.advance(19_000);
+    }
+    const dropped = logs.find('storage.deferred-dropped');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatchObject({ level: 50, type: 'door.uncommanded-open', lostEvents: 1 });
+    freeSpace();
+    await h.advance(10_000);
+    const recovered = records().find((r) => r.type === 'device.storage-recovered');
+    expect(recovered?.data).toMatchObject({ deferredEvents: MAX_DEFERRED_AUDITS, lostEvents: 4 });
   });
 });

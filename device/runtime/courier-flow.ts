@@ -8,6 +8,7 @@ import type { RuntimeStore, StoredCodeEntry } from '../store/runtime-store.js';
 import type { TokenClaims } from '@locker/contract/tokens/claims.js';
 import type { Display } from './display.js';
 import type { DoorController } from './door-controller.js';
+import type { StorageHealth, WriteTime } from './storage-health.js';
 import type { NamedTimers } from './timers.js';
 import type { TokenGate } from './token-gate.js';
 import { reportNeedsCheck } from './unknown-open.js';
@@ -26,6 +27,8 @@ export interface CourierFlowDeps {
   sessionMs: number;
   now: () => number;
   log: Logger;
+  /** A deposit the full disk refused waits there; its compartment is held occupied meanwhile. */
+  storage: Pick<StorageHealth, 'writeOrDefer' | 'occupiedPending'>;
 }
 
 /** How long after the courier prefix (Cancel) a re-slot key is taken as the courier's. */
@@ -257,24 +260,38 @@ export class CourierFlow {
    * transaction back (the compartment left 'free' with a parcel in it).
    */
   private confirmDeposit(slot: DepositSlot): void {
-    const { store, now, log } = this.deps;
-    const data = { tokenId: slot.tokenId, parcelId: slot.parcelId, compartmentId: slot.compartmentId, assignedId: slot.assignedId };
-    const outcome = store.transaction(() => {
-      const at = now();
-      const state = store.findEntryByTokenId(slot.tokenId)?.state;
-      const depositable = state === 'awaiting-deposit' || state === 'live';
-      const successor = depositable ? undefined : this.successorOf(slot);
-      const tokenId = depositable ? slot.tokenId : successor?.tokenId;
-      if (tokenId !== undefined) store.markDeposited(tokenId, slot.compartmentId, at);
-      store.setCompartmentStatus(slot.compartmentId, 'occupied', { parcelId: slot.parcelId });
-      if (depositable) store.appendAudit('courier.deposited', 'normal', data);
-      else if (successor !== undefined) store.appendAudit('courier.deposited', 'normal', { ...data, tokenId: successor.tokenId, replacedTokenId: slot.tokenId });
-      else store.appendAudit('courier.deposited-not-live', 'priority', { ...data, entryState: state ?? 'missing', returnNeeded: true });
-      this.recordDeposit(null);
-      return { state, live: tokenId !== undefined };
-    });
+    const { store, log, storage } = this.deps;
+    // The write clears this slot's deposit record itself, now or on recovery.
+    this.depositRecorded = false;
+    let outcome: { state: string | undefined; live: boolean } | undefined;
+    // The parcel is inside whatever the disk says: a refused write waits for space (in
+    // order, with its time), the compartment held occupied meanwhile (docs/operations.md,
+    // "The disk is full").
+    const written = storage.writeOrDefer(store, 'courier:deposit', 'courier.deposited', (s, time) => {
+      outcome = this.writeDeposit(s, slot, time);
+    }, { occupiedCompartmentId: slot.compartmentId });
+    if (!written || outcome === undefined) {
+      log.warn({ parcelId: slot.parcelId, compartmentId: slot.compartmentId }, 'courier.deposit-deferred');
+      return;
+    }
     if (outcome.live) log.info({ parcelId: slot.parcelId, compartmentId: slot.compartmentId }, 'courier.deposited');
     else log.warn({ parcelId: slot.parcelId, compartmentId: slot.compartmentId, entryState: outcome.state ?? 'missing' }, 'courier.deposited-not-live');
+  }
+
+  /** The deposit's writes, in the caller's transaction (now, or on recovery from a full disk). */
+  private writeDeposit(store: RuntimeStore, slot: DepositSlot, { at, late }: WriteTime): { state: string | undefined; live: boolean } {
+    const data = { tokenId: slot.tokenId, parcelId: slot.parcelId, compartmentId: slot.compartmentId, assignedId: slot.assignedId, ...late };
+    const state = store.findEntryByTokenId(slot.tokenId)?.state;
+    const depositable = state === 'awaiting-deposit' || state === 'live';
+    const successor = depositable ? undefined : this.successorOf(slot);
+    const tokenId = depositable ? slot.tokenId : successor?.tokenId;
+    if (tokenId !== undefined) store.markDeposited(tokenId, slot.compartmentId, at);
+    store.setCompartmentStatus(slot.compartmentId, 'occupied', { parcelId: slot.parcelId });
+    if (depositable) store.appendAudit('courier.deposited', 'normal', data);
+    else if (successor !== undefined) store.appendAudit('courier.deposited', 'normal', { ...data, tokenId: successor.tokenId, replacedTokenId: slot.tokenId });
+    else store.appendAudit('courier.deposited-not-live', 'priority', { ...data, entryState: state ?? 'missing', returnNeeded: true });
+    clearDepositRecord(store, slot.opId);
+    return { state, live: tokenId !== undefined };
   }
 
   /** The parcel's open pickup entry that replaced the slot's (a re-issued token), if any. */
@@ -289,6 +306,8 @@ export class CourierFlow {
     const exclude = new Set(tried);
     const candidates = store.listCompartments();
     for (const c of candidates) if (!doors.isIdle(c.id) || doors.isOpen(c.id)) exclude.add(c.id);
+    // A deposit still waiting for disk space: the parcel is in there.
+    for (const id of this.deps.storage.occupiedPending()) exclude.add(id);
     return chooseCompartment(candidates, {
       ...(preferredId === undefined ? {} : { preferredId }),
       minSize: entry.size,
@@ -383,6 +402,17 @@ export class CourierFlow {
         return;
     }
   }
+}
+
+/**
+ * Clears the deposit record if it is still this open's: a deposit written late (on
+ * recovery from a full disk) must not clear the record of a newer deposit in progress.
+ */
+function clearDepositRecord(store: RuntimeStore, opId: string): void {
+  const json = store.loadState(DEPOSIT_KEY);
+  const parsed = json === undefined ? undefined : DepositBlob.safeParse(parseJson(json));
+  if (parsed?.success === true && parsed.data.deposit !== null && parsed.data.deposit.opId !== opId) return;
+  store.saveState(DEPOSIT_KEY, JSON.stringify({ deposit: null }));
 }
 
 function parseJson(json: string): unknown {

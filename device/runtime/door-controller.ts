@@ -61,8 +61,8 @@ export interface DoorControllerDeps {
   openStep?: (step: OpenStep, compartmentId: string, opId: string) => void;
   /** Wraps asynchronous continuations in the runtime's error boundary. */
   guard: (source: string, fn: () => void) => void;
-  /** Refused writes (disk full) and the door events waiting for space. */
-  storage: Pick<StorageHealth, 'noteFailure' | 'defer'>;
+  /** Refused writes (disk full) and the door records waiting for space. */
+  storage: Pick<StorageHealth, 'noteFailure' | 'writeOrDefer'>;
 }
 
 const terminal: ReadonlySet<DoorEvent> = new Set(['closed', 'jammed', 'relay-fault', 'unverified']);
@@ -235,14 +235,14 @@ export class DoorController {
     const step = doorSupervisorStep(state, input, this.deps.now(), this.deps.config);
     this.doors.set(compartmentId, step.state);
     // Each effect on its own: a write the full disk refuses must not swallow the alarm or
-    // the timers after it (the supervisor's state has already moved on).
+    // the timers after it (the supervisor's state has already moved on). The door's records
+    // (audit, finish-open) are not lost: written, in order and with their time, once there
+    // is room (storage-health.ts).
     for (const effect of step.effects) {
       try {
         this.execute(compartmentId, effect);
       } catch (err) {
         if (!this.deps.storage.noteFailure(err, `door:${effect.type}`)) throw err;
-        // The event must not be lost: written with the recovery record once there is room.
-        if (effect.type === 'audit') this.deps.storage.defer((store) => store.appendAudit(effect.auditType, effect.lane, { compartmentId, ...effect.data }));
       }
     }
   }
@@ -255,7 +255,7 @@ export class DoorController {
         this.pulse(compartmentId, effect.opId);
         return;
       case 'finish-open':
-        store.finishOpen(effect.opId, effect.outcome, this.deps.now());
+        this.deps.storage.writeOrDefer(store, 'door:finish-open', 'door.open-finished', (s, { at }) => s.finishOpen(effect.opId, effect.outcome, at));
         log.info({ compartmentId, opId: effect.opId, outcome: effect.outcome }, 'door.open-finished');
         queueMicrotask(() => this.checkSettled());
         return;
@@ -266,7 +266,7 @@ export class DoorController {
         timers.cancel(timerName(effect.timer));
         return;
       case 'audit':
-        store.appendAudit(effect.auditType, effect.lane, { compartmentId, ...effect.data });
+        this.deps.storage.writeOrDefer(store, 'door:audit', effect.auditType, (s, { late }) => s.appendAudit(effect.auditType, effect.lane, { compartmentId, ...effect.data, ...late }));
         return;
       case 'failure': {
         this.failureCounts[effect.reason]++;

@@ -107,10 +107,12 @@ export class LockerRuntime {
     this.pickup = new PickupFlow({
       store, tokens: this.tokens, doors: this.doors, guard: this.guard, display: this.display,
       lockerId: config.lockerId, pepper: config.codePepper, now, timeConfirmed: () => this.time.confirmed(), log: logger.child({ component: 'pickup' }),
+      storage: this.storage,
     });
     this.courier = new CourierFlow({
       store, tokens: this.tokens, doors: this.doors, display: this.display, timers: this.timers,
       sessionMs: config.timeouts.courierSessionMs, now, log: logger.child({ component: 'courier' }),
+      storage: this.storage,
     });
     this.keypad = new KeypadInput({
       display: this.display, timers: this.timers, pickup: this.pickup, courier: this.courier,
@@ -168,7 +170,13 @@ export class LockerRuntime {
     this.running = false;
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.unsubscribes = [];
-    const { hardware, config } = this.deps;
+    const { hardware, config, store } = this.deps;
+    try {
+      // Space may be back since the last tick: write what waits before anything else.
+      this.storage.probe(store);
+    } catch (err) {
+      this.log.error({ err }, 'runtime.stop-probe-failed');
+    }
     try {
       // The door sensor stays subscribed meanwhile: it decides the opens in flight.
       await this.doors.stop(Math.min(config.timeouts.pulseMs, hardware.relays.maxPulseMs) + STOP_SETTLE_MS);
@@ -185,6 +193,9 @@ export class LockerRuntime {
     } catch (err) {
       this.log.error({ err }, 'runtime.stop-checkpoint-failed');
     }
+    // Still full: what waits in memory dies with this process. Said once, counted
+    // (docs/operations.md, "The disk is full").
+    this.storage.reportUnwritten();
     this.log.info({}, 'runtime.stopped');
   }
 

@@ -9,6 +9,7 @@ import type { TokenVerification } from '../tokens/token-verifier.js';
 import type { Display } from './display.js';
 import type { DoorController } from './door-controller.js';
 import type { KeypadGuard } from './keypad-guard.js';
+import type { StorageHealth } from './storage-health.js';
 import { reportNeedsCheck } from './unknown-open.js';
 import type { TokenGate } from './token-gate.js';
 
@@ -28,6 +29,8 @@ export interface PickupFlowDeps {
   /** Device time descends from a signed time: only then is an expired entry flagged for return. */
   timeConfirmed: () => boolean;
   log: Logger;
+  /** A door's record the full disk refused waits there; a token it spends is spent meanwhile. */
+  storage: Pick<StorageHealth, 'writeOrDefer' | 'spentPending'>;
 }
 
 export class PickupFlow {
@@ -76,7 +79,7 @@ export class PickupFlow {
         entry,
         verification,
         codeDigest: digest,
-        used: tokenId !== undefined && store.isTokenUsed(tokenId),
+        used: tokenId !== undefined && this.spent(tokenId),
         revoked: tokenId !== undefined && store.isTokenRevoked(tokenId),
         // The door that would open must agree (another parcel inside refuses it).
         compartment: entry === undefined ? undefined : store.getCompartment(entry.currentCompartmentId),
@@ -126,7 +129,7 @@ export class PickupFlow {
         via: 'qr',
         entry,
         verification,
-        used: store.isTokenUsed(claims.jti),
+        used: this.spent(claims.jti),
         revoked: store.isTokenRevoked(claims.jti),
         compartment: compartmentId === undefined ? undefined : store.getCompartment(compartmentId),
         timeConfirmed: this.deps.timeConfirmed(),
@@ -135,6 +138,11 @@ export class PickupFlow {
     const decision = decidePickup(facts);
     if (decision.kind === 'reject') this.rejected(decision, 'qr');
     else this.open(decision, 'qr');
+  }
+
+  /** Spent in the store, or by a door record still waiting for disk space. */
+  private spent(tokenId: string): boolean {
+    return this.deps.store.isTokenUsed(tokenId) || this.deps.storage.spentPending(tokenId);
   }
 
   private rejected(decision: Extract<PickupDecision, { kind: 'reject' }>, via: 'code' | 'qr', alsoInTransaction?: () => void): void {
@@ -193,38 +201,43 @@ export class PickupFlow {
   }
 
   private onDoorEvent(decision: Extract<PickupDecision, { kind: 'open' }>, via: 'code' | 'qr', event: DoorEvent): void {
-    const { store, display, now, log } = this.deps;
+    const { store, display, log, storage } = this.deps;
     const { tokenId, compartmentId, purpose } = decision;
     const base = { tokenId, compartmentId, via, ...(decision.parcelId === undefined ? {} : { parcelId: decision.parcelId }) };
     switch (event) {
       case 'opened':
       case 'already-open':
-      case 'unverified':
+      case 'unverified': {
         // The parcel is reachable: the token is spent, in the same transaction as the state.
-        store.transaction(() => {
-          const at = now();
-          store.markTokenUsed(tokenId, purpose, at);
-          if (purpose === 'pickup' && decision.cached) store.markCollected(tokenId, at);
-          store.appendAudit(purpose === 'pickup' ? 'pickup.collected' : 'return.dropoff-opened', 'normal', { ...base, door: event });
+        // The door has opened whatever the disk says: a refused write waits for space, the
+        // token held spent meanwhile (docs/operations.md, "The disk is full").
+        const type = purpose === 'pickup' ? 'pickup.collected' : 'return.dropoff-opened';
+        storage.writeOrDefer(store, 'pickup:door-opened', type, (s, { at, late }) => {
+          s.markTokenUsed(tokenId, purpose, at);
+          if (purpose === 'pickup' && decision.cached) s.markCollected(tokenId, at);
+          s.appendAudit(type, 'normal', { ...base, door: event, ...late });
           // A dead sensor will never report the close that frees the compartment (pickup)
           // or marks the return inside (drop-off): conclude what is safe, hand the rest to a
           // technician (docs/operations.md, "dead door sensor").
           if (event === 'unverified') this.unverified(decision);
-        });
+        }, { spentTokenId: tokenId, ...(purpose === 'return-dropoff' && event === 'unverified' ? { occupiedCompartmentId: compartmentId } : {}) });
         log.info({ ...base, door: event }, 'pickup.door-opened');
         display.flash(doorOpenMessage(compartmentId, purpose === 'pickup' ? undefined : 'Door open: please place your return and close the door.'), 'success');
         return;
+      }
       case 'closed':
-        store.transaction(() => {
-          const row = store.getCompartment(compartmentId);
+        // A pickup's compartment stays occupied until this is written (the safe side); a
+        // return inside is held occupied meanwhile.
+        storage.writeOrDefer(store, 'pickup:door-closed', purpose === 'return-dropoff' ? 'return.dropped-off' : 'pickup.door-closed', (s, { late }) => {
+          const row = s.getCompartment(compartmentId);
           if (purpose === 'return-dropoff') {
-            if (row !== undefined && row.status !== 'out-of-service') store.setCompartmentStatus(compartmentId, 'occupied', decision.parcelId === undefined ? {} : { parcelId: decision.parcelId });
-            store.appendAudit('return.dropped-off', 'normal', base);
+            if (row !== undefined && row.status !== 'out-of-service') s.setCompartmentStatus(compartmentId, 'occupied', decision.parcelId === undefined ? {} : { parcelId: decision.parcelId });
+            s.appendAudit('return.dropped-off', 'normal', { ...base, ...late });
           } else {
-            if (row?.status === 'occupied' && (row.parcelId === undefined || row.parcelId === decision.parcelId)) store.setCompartmentStatus(compartmentId, 'free');
-            store.appendAudit('pickup.door-closed', 'normal', base);
+            if (row?.status === 'occupied' && (row.parcelId === undefined || row.parcelId === decision.parcelId)) s.setCompartmentStatus(compartmentId, 'free');
+            s.appendAudit('pickup.door-closed', 'normal', { ...base, ...late });
           }
-        });
+        }, purpose === 'return-dropoff' ? { occupiedCompartmentId: compartmentId } : {});
         display.flash({ tone: 'success', text: 'Thank you.' });
         return;
       case 'jammed':

@@ -16,3 +16,9 @@ export const AuditMs = z.number().int();
 /** What the door did when a customer or courier opened it (device/core/door-supervisor.ts DoorEvent). */
 export const AuditDoorEvent = z.enum(['opened', 'already-open', 'unverified', 'jammed', 'relay-fault', 'closed']);
 export const AuditVia = z.enum(['code', 'qr']);
+/**
+ * When the event happened, on a record the device could write only later (a full disk:
+ * written on recovery). The record's `at` stays the time it was written, so `at` keeps
+ * growing with `seq` along the chain; readers that care when it happened take this first.
+ */
+export const occurredAt = { occurredAt: AuditMs.optional() };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AuditCount, AuditId, AuditMs, AuditReason } from './audit-fields.js';
+import { AuditCount, AuditId, AuditMs, AuditReason, occurredAt } from './audit-fields.js';
 
 // Doors and compartments: every pulse begun, what the door sensor then said, faults, and
 // compartments taken out of or back into service. Faults raise backend alerts.
@@ -23,7 +23,7 @@ export const doorEvents = {
   /** An open a crash cut short: its outcome is unknown, its single-use token is spent. */
   /** An open whose outcome nobody saw: cut by a restart, or still undecided when the runtime stopped. */
   'door.open-unknown': z.object({ ...open, startedAt: AuditMs, tokenSpent: z.boolean(), closedEntries: z.array(AuditId).optional(), cause: z.enum(['restart', 'stop']) }),
-  'door.already-open': z.object({ compartmentId: AuditId, opId: AuditId }),
+  'door.already-open': z.object({ compartmentId: AuditId, opId: AuditId, ...occurredAt }),
   /** `flapEdges`: the sensor changed this often within `flapWindowMs` (flapping); reported once until it settles. */
   'door.sensor-unknown': z.object({
     compartmentId: AuditId,
@@ -31,13 +31,14 @@ export const doorEvents = {
     pulsed: z.boolean(),
     flapEdges: AuditCount.optional(),
     flapWindowMs: AuditMs.optional(),
+    ...occurredAt,
   }),
-  'door.uncommanded-open': z.object({ compartmentId: AuditId }),
-  'door.closed': z.object({ compartmentId: AuditId, openMs: AuditMs, commanded: z.boolean(), opId: AuditId.optional() }),
+  'door.uncommanded-open': z.object({ compartmentId: AuditId, ...occurredAt }),
+  'door.closed': z.object({ compartmentId: AuditId, openMs: AuditMs, commanded: z.boolean(), opId: AuditId.optional(), ...occurredAt }),
   /** A pickup door was open when the locker restarted: the parcel was taken (the token is spent), the compartment freed. */
   'compartment.freed-after-restart': z.object({ compartmentId: AuditId, parcelId: AuditId, tokenId: AuditId }),
   /** `energised`: the relay was switched on before it failed, so the lock may have opened. */
-  'door.relay-fault': z.object({ compartmentId: AuditId, opId: AuditId, energised: z.boolean().optional() }),
+  'door.relay-fault': z.object({ compartmentId: AuditId, opId: AuditId, energised: z.boolean().optional(), ...occurredAt }),
   /** The locker cannot tell what happened in a compartment (dead sensor, unknown open): someone has to look. */
   'technician.task': z.object({
     compartmentId: AuditId,
@@ -48,8 +49,8 @@ export const doorEvents = {
     tokenId: AuditId.optional(),
     parcelId: AuditId.optional(),
   }),
-  'door.jammed': z.object({ compartmentId: AuditId, opId: AuditId.optional(), waitedMs: AuditMs }),
-  'door.left-open': z.object({ compartmentId: AuditId, openMs: AuditMs }),
+  'door.jammed': z.object({ compartmentId: AuditId, opId: AuditId.optional(), waitedMs: AuditMs, ...occurredAt }),
+  'door.left-open': z.object({ compartmentId: AuditId, openMs: AuditMs, ...occurredAt }),
   /**
    * Three writers: repeated door failures (`failures`), a courier reporting a faulty door,
    * and the backend's set-compartment-service command (the service fields).

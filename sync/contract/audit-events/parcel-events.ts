@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import { AuditCount, AuditDetail, AuditDoorEvent, AuditId, AuditReason, AuditVia } from './audit-fields.js';
+import { AuditCount, AuditDetail, AuditDoorEvent, AuditId, AuditReason, AuditVia, occurredAt } from './audit-fields.js';
 
 // What happened to a parcel at the locker: pickup (by code or QR), courier deposit and
 // re-slot, expiry, return drop-off and retrieval. These drive the backend's shipment and
 // order states (backend-sync/locker-sync/audit-event-map.ts).
 
-const doorOpened = z.object({ tokenId: AuditId, compartmentId: AuditId, via: AuditVia, parcelId: AuditId.optional(), door: AuditDoorEvent });
-const doorClosed = z.object({ tokenId: AuditId, compartmentId: AuditId, via: AuditVia, parcelId: AuditId.optional() });
+const doorOpened = z.object({ tokenId: AuditId, compartmentId: AuditId, via: AuditVia, parcelId: AuditId.optional(), door: AuditDoorEvent, ...occurredAt });
+const doorClosed = z.object({ tokenId: AuditId, compartmentId: AuditId, via: AuditVia, parcelId: AuditId.optional(), ...occurredAt });
 const pickupRefused = z.object({ via: AuditVia, reason: AuditReason, tokenId: AuditId.optional(), detail: AuditDetail.optional() });
-const deposit = { tokenId: AuditId, parcelId: AuditId, compartmentId: AuditId, assignedId: AuditId };
+const deposit = { tokenId: AuditId, parcelId: AuditId, compartmentId: AuditId, assignedId: AuditId, ...occurredAt };
 
 export const parcelEvents = {
   /** The pickup door opened (or was already open): the parcel is reachable, the token spent. */
