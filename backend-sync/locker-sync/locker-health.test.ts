@@ -7,8 +7,9 @@ import { lockerInput, makeBackend, type BackendFixture } from '../testing/backen
 
 type Status = 'ok' | 'occupied' | 'out-of-service';
 
-function report(sentAt: number, m1: Status, lockout = false, bootId = 'boot-0001'): Buffer {
+function report(sentAt: number, m1: Status, lockout = false, bootId = 'boot-0001', storage?: DeviceHealthWire['storage']): Buffer {
   const health: DeviceHealthWire = {
+    ...(storage === undefined ? {} : { storage }),
     compartments: [
       { id: 'M1', status: m1, door: 'closed' },
       { id: 'M2', status: 'ok', door: 'closed' },
@@ -90,6 +91,25 @@ describe('locker health', () => {
     f.clock.advance(1_000);
     await send(report(700, 'ok', true, 'boot-0002'));
     expect(await alertsOf('health.keypad-lockout')).toHaveLength(2);
+  });
+
+  it('raises one alert per episode of a database the locker cannot write (it opens no door), and shows since when', async () => {
+    await send(report(1_000, 'ok', false, 'boot-0001', { writable: true, writeFailures: 0 }));
+    expect(await alertsOf('health.storage-unwritable')).toHaveLength(0);
+    f.clock.advance(60_000);
+    await send(report(61_000, 'ok', false, 'boot-0001', { writable: false, writeFailures: 3 }));
+    const began = f.clock.now();
+    f.clock.advance(60_000);
+    await send(report(121_000, 'ok', false, 'boot-0001', { writable: false, writeFailures: 9 }));
+    expect(await alertsOf('health.storage-unwritable')).toHaveLength(1);
+    expect((await alertsOf('health.storage-unwritable'))[0]?.details).toMatchObject({ writeFailures: 3 });
+    expect((await health())?.storageUnwritableSince).toBe(began);
+    f.clock.advance(60_000);
+    await send(report(181_000, 'ok', false, 'boot-0001', { writable: true, writeFailures: 9 }));
+    expect((await health())?.storageUnwritableSince).toBeUndefined();
+    f.clock.advance(60_000);
+    await send(report(241_000, 'ok', false, 'boot-0001', { writable: false, writeFailures: 10 }));
+    expect(await alertsOf('health.storage-unwritable')).toHaveLength(2);
   });
 
   it('rejects a health message that breaks the contract schema and stores nothing', async () => {

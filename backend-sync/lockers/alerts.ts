@@ -26,7 +26,8 @@ export type AlertKind =
   | 'sync.batch-rejected'
   | 'sync.keyring-untrusted'
   | 'health.compartment-out-of-service'
-  | 'health.keypad-lockout';
+  | 'health.keypad-lockout'
+  | 'health.storage-unwritable';
 
 export class Alerts {
   private readonly log: Logger;

@@ -7,7 +7,8 @@ import type { Alerts } from './alerts.js';
 
 // Health reports from lockers (lockers/{id}/health, already validated by the contract
 // schema): the latest per locker is kept and shown in the locker detail. A compartment
-// reported out of service, or an active keypad lockout, raises one alert per episode: the
+// reported out of service, an active keypad lockout, or a database the locker cannot write
+// (disk full: it opens no door) raises one alert per episode: the
 // episode opens at the first report showing it and closes at the first report without it,
 // and what is open is stored with the report, so a restart or a repeated report raises
 // nothing new. These alerts are distinct kinds from those raised by audit records (which
@@ -60,6 +61,14 @@ export class LockerHealth {
         episodes.lockoutSince = was.lockoutSince ?? receivedAt;
         if (was.lockoutSince === undefined) {
           await alerts.raise(lockerId, 'health.keypad-lockout', String(receivedAt), { failures: m.health.lockout.failures, until: m.health.lockout.until ?? null, bootId: m.bootId });
+        }
+      }
+      // A locker whose database refuses writes (disk full) opens no door: every customer there
+      // is turned away until someone frees space (docs/operations.md).
+      if (m.health.storage?.writable === false) {
+        episodes.storageUnwritableSince = was.storageUnwritableSince ?? receivedAt;
+        if (was.storageUnwritableSince === undefined) {
+          await alerts.raise(lockerId, 'health.storage-unwritable', String(receivedAt), { writeFailures: m.health.storage.writeFailures, bootId: m.bootId });
         }
       }
       await store.lockerHealth.put({ lockerId, bootId: m.bootId, sentAt: m.sentAt, receivedAt, health: m.health, episodes });

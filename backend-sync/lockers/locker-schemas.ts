@@ -77,6 +77,8 @@ export const LockerHealthView = z.object({
   /** Compartment id → when its reported out-of-service episode began (backend time). */
   outOfServiceSince: z.record(z.string(), z.number().int()),
   lockoutSince: z.number().int().optional(),
+  /** When the locker began reporting a database it cannot write (it opens no door meanwhile). */
+  storageUnwritableSince: z.number().int().optional(),
 });
 export type LockerHealthView = z.infer<typeof LockerHealthView>;
 

@@ -56,6 +56,7 @@ export class LockerService {
     if (h === undefined) return d;
     const health: LockerHealthView = { bootId: h.bootId, sentAt: h.sentAt, receivedAt: h.receivedAt, report: h.health, outOfServiceSince: h.episodes.outOfService };
     if (h.episodes.lockoutSince !== undefined) health.lockoutSince = h.episodes.lockoutSince;
+    if (h.episodes.storageUnwritableSince !== undefined) health.storageUnwritableSince = h.episodes.storageUnwritableSince;
     return { ...d, health };
   }
 

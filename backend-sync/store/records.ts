@@ -205,6 +205,8 @@ export interface HealthEpisodes {
   outOfService: Record<string, number>;
   /** When the current keypad lockout episode began; absent when none. */
   lockoutSince?: number;
+  /** When the locker began reporting a database it cannot write (disk full); absent when none. */
+  storageUnwritableSince?: number;
 }
 
 export interface CommandRecord {

@@ -23,6 +23,7 @@ const StoredEpisodes = z
   .object({
     outOfService: z.record(z.string(), z.number()),
     lockoutSince: z.number().optional(),
+    storageUnwritableSince: z.number().optional(),
   })
   .strict();
 
@@ -31,6 +32,7 @@ function toEpisodes(lockerId: string, text: string): HealthEpisodes {
   // Rebuilt rather than returned: an absent lockoutSince stays absent (exact optional types).
   const out: HealthEpisodes = { outOfService: e.outOfService };
   if (e.lockoutSince !== undefined) out.lockoutSince = e.lockoutSince;
+  if (e.storageUnwritableSince !== undefined) out.storageUnwritableSince = e.storageUnwritableSince;
   return out;
 }
 
