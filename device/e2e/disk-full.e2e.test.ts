@@ -292,6 +292,29 @@ describe('a full disk (the database refuses writes)', () => {
     expect(h.pulses('A02')).toBe(1);
   });
 
+  it('does not open twice for one code after a restart lost the pickup record the full disk refused', async () => {
+    let fill = false;
+    await started({ beforePulse: () => {
+      if (fill) fillDisk();
+    } });
+    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+    h.deposit(entry);
+    fill = true;
+    await h.type('12345678#');
+    await h.advance(100);
+    fill = false;
+    expect(h.pulses('A02')).toBe(1);
+    await h.closeDoor('A02');
+    // The held spent token dies with the process; space is back after the restart.
+    await h.restart();
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(1);
+    expect(h.store.isTokenUsed(entry.tokenId)).toBe(true);
+    expect(h.auditTypes()).toContain('door.open-unknown');
+    expect(h.store.verifyAuditChain().ok).toBe(true);
+  });
+
   it('logs how many deferred records a stop on a still-full disk loses', async () => {
     await started();
     fillDisk();

@@ -238,7 +238,14 @@ export class DoorController {
     // the timers after it (the supervisor's state has already moved on). The door's records
     // (audit, finish-open) are not lost: written, in order and with their time, once there
     // is room (storage-health.ts).
-    for (const effect of step.effects) {
+    // The journal's finish goes last: the flow's record of what the open did (a token
+    // spent, a deposit) is written first, so a full disk that refuses that record also
+    // queues the finish behind it. Were the finish committed alone (an UPDATE often fits
+    // where an INSERT does not), a restart would find a finished open, lose the record
+    // held in memory, and the same code would open the door again. Left unfinished, the
+    // restart resolves it as 'unknown' and spends the token (unknown-open.ts).
+    const effects = [...step.effects.filter((e) => e.type !== 'finish-open'), ...step.effects.filter((e) => e.type === 'finish-open')];
+    for (const effect of effects) {
       try {
         this.execute(compartmentId, effect);
       } catch (err) {
