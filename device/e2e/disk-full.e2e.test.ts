@@ -315,6 +315,78 @@ describe('a full disk (the database refuses writes)', () => {
     expect(h.store.verifyAuditChain().ok).toBe(true);
   });
 
+  it('starts on a disk still full after a restart, opens nothing until the open the restart found unfinished is written, and never opens that code again', async () => {
+    let fill = false;
+    let fullAtStart = false;
+    await started({
+      beforePulse: () => {
+        if (fill) fillDisk();
+      },
+      storeOpened: () => {
+        if (fullAtStart) fillDisk();
+      },
+    });
+    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+    h.deposit(entry);
+    fill = true;
+    await h.type('12345678#');
+    await h.advance(100);
+    fill = false;
+    expect(h.pulses('A02')).toBe(1);
+    await h.closeDoor('A02');
+    fullAtStart = true;
+    await h.restart();
+    expect(h.runtime.syncPort().health().storage?.writable).toBe(false);
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(1);
+    expect(h.lastText()).toBe(messages.unavailable.text);
+    h.control.injectFault('A04', 'forced-open');
+    await h.advance(200);
+    expect(h.control.indicator.beeps()).toContain('alarm');
+    h.control.clearFault('A04', 'forced-open');
+    await h.closeDoor('A04');
+
+    // Space is back before the next tick: the token the unfinished open spent is held.
+    freeSpace();
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(1);
+    await h.advance(10_000);
+    expect(h.runtime.syncPort().health().storage?.writable).toBe(true);
+    expect(h.store.isTokenUsed(entry.tokenId)).toBe(true);
+    expect(h.store.unfinishedOpens()).toEqual([]);
+    const types = records().map((r) => r.type);
+    expect(types).toContain('door.open-unknown');
+    expect(types).toContain('device.started');
+    expect(types.lastIndexOf('door.open-unknown')).toBeLessThan(types.lastIndexOf('device.storage-recovered'));
+    expect(h.store.verifyAuditChain().ok).toBe(true);
+    await h.type('12345678#');
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(1);
+  });
+
+  it('starts on a disk still full with a courier deposit cut by the restart, and hands that compartment to a technician once space is back', async () => {
+    let fullAtStart = false;
+    await started({ storeOpened: () => {
+      if (fullAtStart) fillDisk();
+    } });
+    h.addParcel({ parcelId: 'D1', compartmentId: 'A03', code: '31313131' });
+    await h.scan(h.token('courier', { sub: 'courier-1' }).token);
+    await h.scan('D1');
+    await h.advance(100);
+    const used = h.compartments.map((c) => c.id).find((id) => h.control.doorIsOpen(id));
+    if (used === undefined) throw new Error('no deposit door opened');
+    fullAtStart = true;
+    await h.restart();
+    expect(h.runtime.syncPort().health().storage?.writable).toBe(false);
+    freeSpace();
+    await h.advance(10_000);
+    expect(h.store.getCompartment(used)).toMatchObject({ status: 'out-of-service', outOfServiceReason: 'needs-check' });
+    const task = records().find((r) => r.type === 'technician.task' && r.data.cause === 'deposit-interrupted');
+    expect(task?.data).toMatchObject({ compartmentId: used, parcelId: 'D1' });
+  });
+
   it('logs how many deferred records a stop on a still-full disk loses', async () => {
     await started();
     fillDisk();

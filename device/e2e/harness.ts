@@ -35,6 +35,8 @@ export interface HarnessOptions {
   logger?: Logger;
   beforePulse?: (compartmentId: string, opId: string) => void;
   openStep?: (step: OpenStep, compartmentId: string, opId: string) => void;
+  /** Called with each newly opened store before the runtime starts (a disk already full at boot). */
+  storeOpened?: (store: DeviceStore) => void;
   dir?: string;
   clock?: FakeClock;
   /**
@@ -96,6 +98,7 @@ export class Harness {
     const logger = this.options.logger ?? silentLogger();
     let now = (): number => Math.floor(this.clock.now());
     this.store = openDeviceStore({ path: config.dbPath, lockerId: LOCKER, logger, now: () => now() });
+    this.options.storeOpened?.(this.store);
     this.runtime = new LockerRuntime({
       hardware: this.sim.hardware,
       store: this.store,

@@ -71,10 +71,12 @@ export class CourierFlow {
     }
     const pending = parsed.data.deposit;
     if (pending === null) return;
-    store.transaction(() => {
-      reportNeedsCheck(store, { compartmentId: pending.compartmentId, cause: 'deposit-interrupted', opId: pending.opId, tokenId: pending.tokenId, parcelId: pending.parcelId });
-      store.saveState(DEPOSIT_KEY, JSON.stringify({ deposit: null }));
-    });
+    // On a disk still full at boot this waits for space; the compartment is held occupied
+    // meanwhile, so no other parcel goes on top of the one that may be inside.
+    this.deps.storage.writeOrDefer(store, 'courier:start', 'technician.task', (s) => {
+      reportNeedsCheck(s, { compartmentId: pending.compartmentId, cause: 'deposit-interrupted', opId: pending.opId, tokenId: pending.tokenId, parcelId: pending.parcelId });
+      s.saveState(DEPOSIT_KEY, JSON.stringify({ deposit: null }));
+    }, { occupiedCompartmentId: pending.compartmentId });
     log.warn(pending, 'courier.deposit-interrupted');
   }
 

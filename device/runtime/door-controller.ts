@@ -199,14 +199,20 @@ export class DoorController {
     this.input(compartmentId, { type: 'door', state });
   }
 
-  /** Finishes an open nobody saw through as 'unknown' and spends its single-use token (§2). */
+  /**
+   * Finishes an open nobody saw through as 'unknown' and spends its single-use token (§2).
+   * A full disk (a start or stop while it lasts) must not stop the locker from starting:
+   * the write waits for space like a door record, and its token counts as spent meanwhile,
+   * so space coming back before the write cannot reopen that door for the same code.
+   */
   private resolveUnknown(op: OpenOperation, cause: 'restart' | 'stop'): void {
     const { store, log } = this.deps;
-    const spent = store.transaction(() => {
-      const at = this.deps.now();
-      store.finishOpen(op.opId, 'unknown', at);
-      const result = spendUnknownOpen(store, op, at);
-      store.appendAudit('door.open-unknown', 'priority', {
+    let tokenSpent: boolean | undefined;
+    const written = this.deps.storage.writeOrDefer(store, `door:open-unknown:${cause}`, 'door.open-unknown', (s, { at }) => {
+      s.finishOpen(op.opId, 'unknown', at);
+      const result = spendUnknownOpen(s, op, at);
+      tokenSpent = result.tokenSpent;
+      s.appendAudit('door.open-unknown', 'priority', {
         opId: op.opId,
         compartmentId: op.compartmentId,
         reason: op.reason,
@@ -218,9 +224,12 @@ export class DoorController {
         ...(op.transactionId === undefined ? {} : { transactionId: op.transactionId }),
         ...(result.closedEntries.length === 0 ? {} : { closedEntries: result.closedEntries }),
       });
-      return result;
+    }, {
+      ...(op.tokenId === undefined ? {} : { spentTokenId: op.tokenId }),
+      // A return drop-off may be inside: held occupied, as spendUnknownOpen will record it.
+      ...(op.reason === 'return-dropoff' ? { occupiedCompartmentId: op.compartmentId } : {}),
     });
-    log.warn({ opId: op.opId, compartmentId: op.compartmentId, reason: op.reason, tokenSpent: spent.tokenSpent, cause }, 'door.open-unknown');
+    log.warn({ opId: op.opId, compartmentId: op.compartmentId, reason: op.reason, cause, ...(written ? { tokenSpent } : { deferred: true }) }, 'door.open-unknown');
   }
 
   /** During a stop's wait: ends it as soon as no open is left undecided. */

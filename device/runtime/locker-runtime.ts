@@ -135,12 +135,17 @@ export class LockerRuntime {
     const { hardware, store, config } = this.deps;
     // A relay left energised by a crash would hold a door unlocked.
     await hardware.relays.allOff();
-    this.time.start();
+    // A disk still full at boot must not keep the locker down (no alarm, no health report,
+    // a restart loop): a start-up write it refuses is noted (health says not writable),
+    // the opens it would record are refused by their own journal write, and what the
+    // door controller and the courier flow must record waits for space, held meanwhile.
+    this.startStep('clock-start', () => this.time.start());
     store.syncCompartmentLayout(config.compartments);
     this.tokens.reload();
-    this.guard.start();
+    this.startStep('keypad-guard-start', () => this.guard.start());
     this.doors.start();
-    this.pickup.start();
+    // Only frees compartments: left occupied until the next start (the safe side).
+    this.startStep('pickup-start', () => this.pickup.start());
     this.courier.start();
     this.unsubscribes = [
       hardware.keypad.onKey((press) => this.boundary('keypad', () => this.keypad.onKey(press.key))),
@@ -153,8 +158,9 @@ export class LockerRuntime {
     this.scheduleTick();
     this.scheduleExpirySweep();
     this.scheduleRetentionSweep();
-    this.checkLiveCodeOdds();
-    store.appendAudit('device.started', 'normal', { liveCodes: store.liveCodeCount(), clockFloor: this.time.floor() });
+    this.startStep('live-code-odds', () => this.checkLiveCodeOdds());
+    const started = { liveCodes: store.liveCodeCount(), clockFloor: this.time.floor() };
+    this.storage.writeOrDefer(store, 'runtime-start', 'device.started', (s, { late }) => s.appendAudit('device.started', 'normal', { ...started, ...late }));
     this.log.info({ lockerId: config.lockerId, compartments: config.compartments.length }, 'runtime.started');
     this.display.idle();
   }
@@ -383,6 +389,15 @@ export class LockerRuntime {
       this.display.flash(messages.unavailable, 'error');
     } catch (displayErr) {
       this.log.error({ source, err: displayErr }, 'runtime.display-failed');
+    }
+  }
+
+  /** A start-up step whose write a full disk may refuse: noted, never fatal. */
+  private startStep(source: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!this.storage.noteFailure(err, source)) throw err;
     }
   }
 

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { AuditCount, AuditDetail, AuditId, AuditMs, AuditReason } from './audit-fields.js';
+import { AuditCount, AuditDetail, AuditId, AuditMs, AuditReason, occurredAt } from './audit-fields.js';
 
 // The device itself: start and stop, keypad lockout, input abuse, trusted time, code
 // batches, and what the sync agent did on the backend's behalf.
 
 export const deviceEvents = {
-  'device.started': z.object({ liveCodes: AuditCount, clockFloor: AuditMs }),
+  'device.started': z.object({ liveCodes: AuditCount, clockFloor: AuditMs, ...occurredAt }),
   'device.stopped': z.object({}),
   /**
    * The database accepts writes again after a full or failing disk (since `sinceMs`):
