@@ -3,18 +3,13 @@ import { captureLogs, type LogCapture } from '@locker/sync-testing/log-capture.j
 import { codeDigest } from '@locker/contract/codes/code-digest.js';
 import { messages } from '../core/display-messages.js';
 import { MAX_DEFERRED_AUDITS } from '../runtime/storage-health.js';
+import { auditRecords, fillDisk as fillDiskOf, freeSpace as freeSpaceOf, NO_LIMIT, type AuditRecord } from './full-disk.js';
 import { Harness, LOCKER, PEPPER, type HarnessOptions } from './harness.js';
 
-// The SD card is full: every write that needs a new page fails with SQLITE_FULL while
-// reads work. Simulated on the runtime's own connection (store.database) with
-// `PRAGMA max_page_count`: free pages are given back first, the limit is set to the file's
-// size, then the audit table's last page is filled, so every audited transaction (every
-// open, deposit and door event) is refused as on a full disk. Raising the limit is
-// "space freed".
+// The SD card is full (full-disk.ts says how it is simulated).
 
 let h: Harness;
 let logs: LogCapture;
-const NO_LIMIT = 1_073_741_823;
 
 afterEach(async () => {
   h.store.database.pragma(`max_page_count = ${NO_LIMIT}`);
@@ -27,32 +22,9 @@ async function started(options: Omit<HarnessOptions, 'logger'> = {}): Promise<vo
   await h.start();
 }
 
-function fillDisk(): void {
-  const db = h.store.database;
-  db.pragma('incremental_vacuum');
-  db.pragma(`max_page_count = ${String(db.pragma('page_count', { simple: true }))}`);
-  for (let i = 0; i < 10_000; i++) {
-    try {
-      h.store.appendAudit('device.stopped', 'normal', {});
-    } catch (err) {
-      expect((err as { code?: string }).code).toBe('SQLITE_FULL');
-      return;
-    }
-  }
-  throw new Error('the database never filled up');
-}
-
-function freeSpace(): void {
-  h.store.database.pragma(`max_page_count = ${NO_LIMIT}`);
-}
-
-/** The unacked audit records of both lanes, in chain order, data parsed. */
-function records(): Array<{ seq: number; at: number; type: string; data: Record<string, unknown> }> {
-  return (['normal', 'priority'] as const)
-    .flatMap((lane) => h.store.readUnackedAudit({ lane, afterSeq: 0, limit: 100_000 }))
-    .sort((a, b) => a.seq - b.seq)
-    .map((r) => ({ seq: r.seq, at: r.at, type: r.type, data: JSON.parse(r.dataJson) as Record<string, unknown> }));
-}
+const fillDisk = (): void => fillDiskOf(h);
+const freeSpace = (): void => freeSpaceOf(h);
+const records = (): AuditRecord[] => auditRecords(h);
 
 const storageLines = (): number => logs.lines.filter((l) => l.msg.startsWith('storage.')).length;
 

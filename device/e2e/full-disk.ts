@@ -1,0 +1,46 @@
+import { expect } from 'vitest';
+import type { Harness } from './harness.js';
+
+// The SD card is full: every write that needs a new page fails with SQLITE_FULL while
+// reads work. Simulated on the runtime's own connection (store.database) with
+// `PRAGMA max_page_count`: free pages are given back first, the limit is set to the file's
+// size, then the audit table's last page is filled, so every audited transaction (every
+// open, deposit and door event) is refused as on a full disk. Raising the limit is
+// "space freed". The limit belongs to the connection: a restart opens the store with
+// space again unless the test fills it in `storeOpened`.
+
+export const NO_LIMIT = 1_073_741_823;
+
+export function fillDisk(h: Harness): void {
+  const db = h.store.database;
+  db.pragma('incremental_vacuum');
+  db.pragma(`max_page_count = ${String(db.pragma('page_count', { simple: true }))}`);
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      h.store.appendAudit('device.stopped', 'normal', {});
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe('SQLITE_FULL');
+      return;
+    }
+  }
+  throw new Error('the database never filled up');
+}
+
+export function freeSpace(h: Harness): void {
+  h.store.database.pragma(`max_page_count = ${NO_LIMIT}`);
+}
+
+export interface AuditRecord {
+  seq: number;
+  at: number;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** The unacked audit records of both lanes, in chain order, data parsed. */
+export function auditRecords(h: Harness): AuditRecord[] {
+  return (['normal', 'priority'] as const)
+    .flatMap((lane) => h.store.readUnackedAudit({ lane, afterSeq: 0, limit: 100_000 }))
+    .sort((a, b) => a.seq - b.seq)
+    .map((r) => ({ seq: r.seq, at: r.at, type: r.type, data: JSON.parse(r.dataJson) as Record<string, unknown> }));
+}
