@@ -27,8 +27,11 @@ export interface CourierFlowDeps {
   sessionMs: number;
   now: () => number;
   log: Logger;
-  /** A deposit the full disk refused waits there; its compartment is held occupied meanwhile. */
-  storage: Pick<StorageHealth, 'writeOrDefer' | 'occupiedPending'>;
+  /**
+   * A deposit or retrieval the full disk refused waits there; meanwhile a deposit's
+   * compartment is held occupied and a retrieval's credential spent.
+   */
+  storage: Pick<StorageHealth, 'writeOrDefer' | 'occupiedPending' | 'spentPending'>;
 }
 
 /** How long after the courier prefix (Cancel) a re-slot key is taken as the courier's. */
@@ -160,35 +163,54 @@ export class CourierFlow {
    * retrieval can never take a customer's live parcel it does not name.
    */
   onReturnRetrieval(claims: TokenClaims): void {
-    const { store, doors, display, now, log } = this.deps;
+    const { store, doors, display, log, storage } = this.deps;
     const compartmentId = claims.cmp;
     const parcelId = claims.par;
-    if (compartmentId === undefined || parcelId === undefined || store.isTokenRevoked(claims.jti) || store.isTokenUsed(claims.jti)) {
+    const tokenId = claims.jti;
+    if (compartmentId === undefined || parcelId === undefined || store.isTokenRevoked(tokenId) || this.spent(tokenId)) {
       display.flash(messages.notValid, 'error');
       return;
     }
     if (!this.holdsForRetrieval(compartmentId, parcelId)) {
-      store.appendAudit('return.retrieval-refused', 'priority', { tokenId: claims.jti, compartmentId, parcelId, reason: 'parcel-not-in-compartment' });
-      log.warn({ tokenId: claims.jti, compartmentId, parcelId }, 'return.retrieval-refused');
+      store.appendAudit('return.retrieval-refused', 'priority', { tokenId, compartmentId, parcelId, reason: 'parcel-not-in-compartment' });
+      log.warn({ tokenId, compartmentId, parcelId }, 'return.retrieval-refused');
       display.flash(messages.notValid, 'error');
       return;
     }
-    const started = doors.open({ compartmentId, reason: 'return-retrieval', tokenId: claims.jti, parcelId }, (event) => {
+    const retrieval: Retrieval = { compartmentId, parcelId, tokenId, expiresAt: Date.parse(claims.exp) };
+    // Journaled before the pulse (door-controller.ts): a full disk refuses that commit and
+    // nothing opens ("temporarily unavailable"). What follows the door cannot be undone:
+    // a refused record waits for space (docs/operations.md, "The disk is full") with the
+    // credential held spent, so it cannot open this door a second time meanwhile.
+    const started = doors.open({ compartmentId, reason: 'return-retrieval', tokenId, parcelId }, (event) => {
       if (event === 'opened' || event === 'already-open' || event === 'unverified') {
-        store.transaction(() => {
-          store.markTokenUsed(claims.jti, 'return-retrieval', now(), Date.parse(claims.exp));
-          store.appendAudit('return.retrieval-opened', 'normal', { tokenId: claims.jti, compartmentId, parcelId, door: event });
-        });
+        storage.writeOrDefer(store, 'retrieval:door-opened', 'return.retrieval-opened', (s, time) => {
+          s.markTokenUsed(tokenId, 'return-retrieval', time.at, retrieval.expiresAt);
+          s.appendAudit('return.retrieval-opened', 'normal', { tokenId, compartmentId, parcelId, door: event, ...time.late });
+          // A dead sensor never reports the close that would record the parcel taken.
+          if (event === 'unverified') writeRetrieved(s, retrieval, time);
+        }, { spentTokenId: tokenId, ...(event === 'unverified' ? { closedTokenIds: this.takenBy(retrieval) } : {}) });
         display.flash(doorOpenMessage(compartmentId, 'Door open: please take the parcel and close the door.'), 'success');
-        if (event === 'unverified') this.retrieved(compartmentId, claims.jti, parcelId);
       } else if (event === 'closed') {
-        this.retrieved(compartmentId, claims.jti, parcelId);
+        // Until this is written the compartment stays occupied in the store (the safe
+        // side: nothing is deposited there) and the parcel's codes count as used.
+        storage.writeOrDefer(store, 'retrieval:door-closed', 'return.retrieved', (s, time) => writeRetrieved(s, retrieval, time), { closedTokenIds: this.takenBy(retrieval) });
         display.flash({ tone: 'success', text: 'Thank you.' });
       } else {
         display.flash(messages.doorDidNotOpen, 'error');
       }
     });
     if (!started.started) display.flash(started.reason === 'busy' ? messages.busy : messages.notValid, 'error');
+  }
+
+  /** Spent in the store, or by a record still waiting for disk space. */
+  private spent(tokenId: string): boolean {
+    return this.deps.store.isTokenUsed(tokenId) || this.deps.storage.spentPending(tokenId);
+  }
+
+  /** The entries a retrieval closes (read now, to hold them closed while its write waits). */
+  private takenBy(retrieval: Retrieval): string[] {
+    return retrievedEntries(this.deps.store, retrieval).map((e) => e.tokenId);
   }
 
   private holdsForRetrieval(compartmentId: string, parcelId: string): boolean {
@@ -217,19 +239,6 @@ export class CourierFlow {
       else if (event === 'jammed' || event === 'relay-fault') display.flash(messages.doorDidNotOpen, 'error');
     });
     if (!started.started) display.flash(started.reason === 'busy' ? messages.busy : messages.notValid, 'error');
-  }
-
-  /** Only the entries of the parcel the credential names; the compartment is free once it is out. */
-  private retrieved(compartmentId: string, courierTokenId: string, parcelId: string): void {
-    const { store, now } = this.deps;
-    store.transaction(() => {
-      const at = now();
-      const row = store.getCompartment(compartmentId);
-      const taken = store.findEntriesByParcel(parcelId).filter((e) => e.currentCompartmentId === compartmentId && (e.state === 'expired' || e.state === 'live'));
-      for (const e of taken) store.markRetrieved(e.tokenId, at);
-      if (row !== undefined && row.status === 'occupied' && (row.parcelId === undefined || row.parcelId === parcelId)) store.setCompartmentStatus(compartmentId, 'free');
-      store.appendAudit('return.retrieved', 'normal', { compartmentId, courierTokenId, parcelId, entries: taken.map((e) => e.tokenId) });
-    });
   }
 
   /**
@@ -404,6 +413,34 @@ export class CourierFlow {
         return;
     }
   }
+}
+
+/** A return-retrieval whose door was opened by its credential. */
+interface Retrieval {
+  compartmentId: string;
+  parcelId: string;
+  tokenId: string;
+  /** The credential's expiry: its used-token row is kept until then. */
+  expiresAt: number;
+}
+
+/** The entries of the parcel the credential names, in that compartment, still to be taken out. */
+function retrievedEntries(store: RuntimeStore, { compartmentId, parcelId }: Retrieval): StoredCodeEntry[] {
+  return store.findEntriesByParcel(parcelId).filter((e) => e.currentCompartmentId === compartmentId && (e.state === 'expired' || e.state === 'live'));
+}
+
+/**
+ * The parcel is out: only the entries of the parcel the credential names are closed, and
+ * the compartment is free unless it holds another parcel. In the caller's transaction (now,
+ * or on recovery from a full disk, with the event's time).
+ */
+function writeRetrieved(store: RuntimeStore, retrieval: Retrieval, { at, late }: WriteTime): void {
+  const { compartmentId, parcelId, tokenId } = retrieval;
+  const row = store.getCompartment(compartmentId);
+  const taken = retrievedEntries(store, retrieval);
+  for (const e of taken) store.markRetrieved(e.tokenId, at);
+  if (row !== undefined && row.status === 'occupied' && (row.parcelId === undefined || row.parcelId === parcelId)) store.setCompartmentStatus(compartmentId, 'free');
+  store.appendAudit('return.retrieved', 'normal', { compartmentId, courierTokenId: tokenId, parcelId, entries: taken.map((e) => e.tokenId), ...late });
 }
 
 /**

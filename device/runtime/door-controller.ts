@@ -286,19 +286,26 @@ export class DoorController {
         return;
       case 'failure': {
         this.failureCounts[effect.reason]++;
-        const failures = store.transaction(() => {
-          const n = store.recordCompartmentFailure(compartmentId);
-          if (n >= config.failuresBeforeOutOfService && store.getCompartment(compartmentId)?.status !== 'out-of-service') {
-            store.setCompartmentStatus(compartmentId, 'out-of-service', { reason: effect.reason });
-            store.appendAudit('compartment.out-of-service', 'priority', { compartmentId, reason: effect.reason, failures: n });
+        // Counted (and the compartment taken out at the threshold) now, or on recovery from
+        // a full disk, in order with the door's other records. Meanwhile no open can be
+        // journaled, so the door stays shut whatever its count says (only between space
+        // coming back and the next tick may it be pulsed once more: a faulty door, no parcel
+        // at stake).
+        let failures: number | undefined;
+        const written = this.deps.storage.writeOrDefer(store, 'door:failure', 'door.failure', (s, { late }) => {
+          const n = s.recordCompartmentFailure(compartmentId);
+          if (n >= config.failuresBeforeOutOfService && s.getCompartment(compartmentId)?.status !== 'out-of-service') {
+            s.setCompartmentStatus(compartmentId, 'out-of-service', { reason: effect.reason });
+            s.appendAudit('compartment.out-of-service', 'priority', { compartmentId, reason: effect.reason, failures: n, ...late });
           }
-          return n;
+          failures = n;
         });
-        log.warn({ compartmentId, reason: effect.reason, failures }, 'door.failure');
+        log.warn({ compartmentId, reason: effect.reason, ...(written ? { failures } : { deferred: true }) }, 'door.failure');
         return;
       }
       case 'good-cycle':
-        store.resetCompartmentFailures(compartmentId);
+        // Behind any failure still waiting, so the count ends as the door behaved.
+        this.deps.storage.writeOrDefer(store, 'door:good-cycle', 'door.good-cycle', (s) => s.resetCompartmentFailures(compartmentId));
         return;
       case 'alarm':
         if (effect.active) {

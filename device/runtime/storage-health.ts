@@ -35,6 +35,8 @@ export type DeferredWrite = (store: RuntimeStore, time: WriteTime) => void;
 export interface HeldFacts {
   /** A single-use token the write spends. */
   spentTokenId?: string;
+  /** Entries the write closes (a parcel retrieved): their codes count as used meanwhile. */
+  closedTokenIds?: readonly string[];
   /** A compartment the write records as holding a parcel. */
   occupiedCompartmentId?: string;
 }
@@ -113,6 +115,7 @@ export class StorageHealth {
   /** A write that was refused (already counted by noteFailure): kept until the disk has room. */
   defer(what: string, occurredAt: number, write: DeferredWrite, held: HeldFacts = {}): void {
     if (held.spentTokenId !== undefined) this.spent.add(held.spentTokenId);
+    for (const id of held.closedTokenIds ?? []) this.spent.add(id);
     if (held.occupiedCompartmentId !== undefined) this.occupied.add(held.occupiedCompartmentId);
     if (this.deferred.length >= MAX_DEFERRED_AUDITS) {
       // The oldest goes; what it held stays held (the safe side) until recovery.

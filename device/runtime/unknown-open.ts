@@ -6,8 +6,8 @@ import type { OpenOperation, RuntimeStore } from '../store/runtime-store.js';
 // would open the door a second time after the restart. Called inside the transaction that
 // finishes the open and writes its 'door.open-unknown' audit record. Never throws on an
 // entry in an unexpected state: a boot must not fail over it (the priority audit asks for
-// a look). Whether a pickup's parcel was taken, only someone who looks can say: the
-// compartment goes out of service as 'needs-check' with a 'technician.task'.
+// a look). Whether a pickup's or a retrieval's parcel was taken, only someone who looks
+// can say: the compartment goes out of service as 'needs-check' with a 'technician.task'.
 
 export interface SpentByUnknownOpen {
   tokenSpent: boolean;
@@ -79,6 +79,9 @@ export function spendUnknownOpen(store: RuntimeStore, op: OpenOperation, at: num
     }
     case 'return-retrieval': {
       store.markTokenUsed(tokenId, 'return-retrieval', at);
+      // Whether the parcel was taken out, only someone who looks can say; left 'occupied'
+      // it would hold a door for a parcel that may be gone, for good.
+      reportNeedsCheck(store, { compartmentId: op.compartmentId, cause: 'open-unknown', opId: op.opId, tokenId, ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }) });
       if (op.parcelId === undefined) return { tokenSpent: true, closedEntries: [] };
       const closed: string[] = [];
       for (const e of store.findEntriesByParcel(op.parcelId)) {

@@ -66,6 +66,7 @@ export const doorEvents = {
     by: AuditReason.optional(),
     transactionId: AuditId.optional(),
     parcelId: AuditId.optional(),
+    ...occurredAt,
   }),
   'compartment.in-service': z.object(service),
   'remote.open': z.object({ transactionId: AuditId, compartmentId: AuditId, reason: z.string().max(64), opId: AuditId }),

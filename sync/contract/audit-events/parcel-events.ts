@@ -40,10 +40,10 @@ export const parcelEvents = {
   /** The customer's return is in the compartment. */
   'return.dropped-off': doorClosed,
   'return.retrieval-refused': z.object({ tokenId: AuditId, compartmentId: AuditId, parcelId: AuditId, reason: AuditReason }),
-  'return.retrieval-opened': z.object({ tokenId: AuditId, compartmentId: AuditId, parcelId: AuditId, door: AuditDoorEvent }),
+  'return.retrieval-opened': z.object({ tokenId: AuditId, compartmentId: AuditId, parcelId: AuditId, door: AuditDoorEvent, ...occurredAt }),
   /**
    * A courier took parcel `parcelId` out of `compartmentId` (an expired pickup or a return):
    * the backend starts the refund. `entries` are the code entries it closed.
    */
-  'return.retrieved': z.object({ compartmentId: AuditId, courierTokenId: AuditId, parcelId: AuditId, entries: z.array(AuditId).max(64) }),
+  'return.retrieved': z.object({ compartmentId: AuditId, courierTokenId: AuditId, parcelId: AuditId, entries: z.array(AuditId).max(64), ...occurredAt }),
 } as const;
