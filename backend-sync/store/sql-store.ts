@@ -10,13 +10,11 @@ import { SqlNotificationRepository } from './sql/notification-repository.js';
 import { SqlOrderRepository, SqlShipmentRepository } from './sql/order-repositories.js';
 import { SqlReservationRepository } from './sql/reservation-repository.js';
 import type { SqlExecutor } from './sql/sql-executor.js';
-import { sql } from './sql/sql-text.js';
 import { SqlCarrierBudgets } from './sql/carrier-budget-repository.js';
 import { SqlPollSchedule } from './sql/poll-schedule-repository.js';
 import { SqlLegStatsRepository } from './sql/leg-stats-repository.js';
 import { SqlTrackingRepository } from './sql/tracking-repository.js';
 
-const pingSql = sql('SELECT 1 AS one');
 
 // The one Store implementation: every repository is written once against SqlExecutor and
 // runs on whichever engine the executor speaks (docs/decisions/0029).
@@ -72,8 +70,8 @@ export class SqlStore implements Store {
     return this.x.transactionGrouped(work);
   }
 
-  async ping(): Promise<void> {
-    await this.x.one(pingSql);
+  ping(): Promise<void> {
+    return this.x.ping();
   }
 
   close(): Promise<void> {

@@ -450,7 +450,7 @@ export interface Store {
   transactionGrouped<T>(work: () => Promise<T>): Promise<T>;
   /** The engine underneath, for the few places that must know (metrics, benches). */
   readonly engine: 'sqlite' | 'postgres';
-  /** One trivial statement (for /health): resolves when the database answers, rejects when it cannot be reached. */
+  /** One trivial statement (for /health): resolves when the database answers, rejects when it cannot be reached; never queued behind busy connections (SqlExecutor.ping). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

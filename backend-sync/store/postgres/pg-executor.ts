@@ -37,21 +37,42 @@ export interface PgExecutorOptions {
 export class PgExecutor implements SqlExecutor {
   readonly engine = 'postgres' as const;
   readonly pool: pg.Pool;
+  /**
+   * The health probe's own connection. Through `pool` a probe would queue behind a burst of
+   * requests holding every connection, time out, and report the database down on every
+   * instance at once: a load balancer would then take them all out for load, not an outage.
+   */
+  private readonly probe: pg.Pool;
+  private pinging: Promise<void> | undefined;
   private readonly als = new AsyncLocalStorage<Tx>();
 
   constructor(o: PgExecutorOptions) {
-    this.pool = new pg.Pool({
+    const config: pg.PoolConfig = {
       connectionString: o.url,
-      max: o.poolSize ?? 10,
       types,
       application_name: o.applicationName ?? 'locker-backend',
       // Unbounded by default in node-postgres: a server that never answers would hold the
       // request (and /health) for ever instead of failing it as DB_UNAVAILABLE.
       connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000,
       ...(o.schema === undefined ? {} : { options: `-c search_path=${o.schema}` }),
-    });
+    };
+    this.pool = new pg.Pool({ ...config, max: o.poolSize ?? 10 });
+    this.probe = new pg.Pool({ ...config, max: 1 });
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.pool.on('error', () => undefined);
+    this.probe.on('error', () => undefined);
+  }
+
+  ping(): Promise<void> {
+    // Shared by concurrent health checks (several load balancers, a slow answer): one
+    // statement in flight per instance, whatever the polling rate.
+    this.pinging ??= this.probe
+      .query('SELECT 1')
+      .then(() => undefined)
+      .finally(() => {
+        this.pinging = undefined;
+      });
+    return this.pinging;
   }
 
   private current(): Tx | undefined {
@@ -155,7 +176,7 @@ export class PgExecutor implements SqlExecutor {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.probe.end()]);
   }
 }
 

@@ -30,6 +30,11 @@ export interface SqlExecutor {
   transactionGrouped<T>(work: () => Promise<T>): Promise<T>;
   /** True while called from inside a transaction of this executor. */
   inTransaction(): boolean;
+  /**
+   * Asks the database for a trivial answer (GET /health), never waiting behind the
+   * requests' transactions or pool: busy is not down. Concurrent calls share one probe.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

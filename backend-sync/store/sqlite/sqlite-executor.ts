@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
 import type { SqlExecutor } from '../sql/sql-executor.js';
-import type { Sql, SqlParams } from '../sql/sql-text.js';
+import { sql, type Sql, type SqlParams } from '../sql/sql-text.js';
 import type { BackendError } from '../../shared/errors.js';
 import type { BackgroundCheckpointer } from './background-checkpointer.js';
 import { databaseFile } from './database-file.js';
@@ -21,6 +21,7 @@ import { WalSync } from './wal-sync.js';
 // serving while the disk works (docs/decisions/0035).
 
 const SYNCHRONOUS_FULL = 2;
+const pingSql = sql('SELECT 1 AS one');
 
 interface Tx {
   savepoints: number;
@@ -138,6 +139,16 @@ export class SqliteExecutor implements SqlExecutor {
     const out = new Array<R | undefined>(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = this.oneNow<R>(q, rows[i]);
     return rows.length === 0 ? out : this.settle(q, out);
+  }
+
+  // Without waiting for a transaction in flight: SELECT 1 reads no table, so running it on
+  // the connection inside another caller's transaction changes nothing; a closed database
+  // still fails it.
+  ping(): Promise<void> {
+    return new Promise((resolve) => {
+      this.oneNow(pingSql, undefined);
+      resolve();
+    });
   }
 
   private allNow<R>(q: Sql, params: SqlParams | undefined): R[] {
