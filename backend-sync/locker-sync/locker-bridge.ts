@@ -21,6 +21,7 @@ import type { Alerts } from '../lockers/alerts.js';
 import type { LockerHealth } from '../lockers/locker-health.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import { isDbUnavailableError } from '../store/db-unavailable.js';
 import type { Store } from '../store/store.js';
 import { applyAnnouncedTrust } from './announced-trust.js';
 import type { AuditIngest } from './audit-ingest.js';
@@ -93,6 +94,12 @@ export class LockerBridge {
   private readonly rejected = new Map<string, number>();
   /** A peer publishing garbage as fast as the broker allows would otherwise write a warn line per message. */
   private readonly rejectionLogs = new LogThrottle(REJECTION_LOG_WINDOW_MS);
+  /**
+   * During a database outage every locker message fails alike: one line a minute and a
+   * count, not an error line per message. Nothing is lost meanwhile: an upload is acked
+   * only once stored, so the locker sends it again; a health report is replaced by the next.
+   */
+  private readonly unavailableLogs = new LogThrottle(REJECTION_LOG_WINDOW_MS);
   private readonly snapshots: SnapshotCoalescer;
   private readonly queue = new KeyedQueue();
 
@@ -130,7 +137,9 @@ export class LockerBridge {
         if ((await this.d.store.lockers.gate(lockerId)) === undefined) return this.reject('unknown-locker', { lockerId });
         await this.dispatch(lockerId, suffix, payload);
       } catch (err) {
-        this.log.error({ lockerId, suffix, err: err instanceof Error ? err.message : String(err) }, 'bridge.handler_failed');
+        const message = err instanceof Error ? err.message : String(err);
+        if (isDbUnavailableError(err)) return this.logUnavailable({ lockerId, suffix, err: message });
+        this.log.error({ lockerId, suffix, err: message }, 'bridge.handler_failed');
       }
     });
   }
@@ -191,9 +200,22 @@ export class LockerBridge {
 
   /** Sweeper task: the summary of a window that ended, even when the flood stopped. */
   flushRejectionLog(): Promise<number> {
-    const summary = this.rejectionLogs.flush(this.d.clock.now());
+    const now = this.d.clock.now();
+    const summary = this.rejectionLogs.flush(now);
     this.logRejectionSummary(summary);
-    return Promise.resolve(summary === undefined ? 0 : 1);
+    const unavailable = this.unavailableLogs.flush(now);
+    this.logUnavailableSummary(unavailable);
+    return Promise.resolve((summary === undefined ? 0 : 1) + (unavailable === undefined ? 0 : 1));
+  }
+
+  private logUnavailable(fields: Record<string, unknown>): void {
+    const verdict = this.unavailableLogs.hit('db-unavailable', this.d.clock.now(), true);
+    this.logUnavailableSummary(verdict.summary);
+    if (verdict.log) this.log.warn(fields, 'bridge.db_unavailable');
+  }
+
+  private logUnavailableSummary(summary: ThrottleSummary | undefined): void {
+    if (summary !== undefined) this.log.warn({ suppressed: Object.values(summary.suppressed).reduce((a, b) => a + b, 0), windowMs: summary.windowMs }, 'bridge.db_unavailable_summary');
   }
 
   private logRejectionSummary(summary: ThrottleSummary | undefined): void {

@@ -3,6 +3,7 @@ import type { App } from '../../http/app.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../../testing/backend-fixture.js';
 import { probeClusterBinaries, startPrivateCluster, type PrivatePgCluster } from '../../testing/private-pg-cluster.js';
 import { recordingLogger } from '../../testing/recording-logger.js';
+import { topicFor } from '../../shared/contract.js';
 import { scan } from '../../testing/tracking-helpers.js';
 import { waitFor } from '../../testing/wait-for.js';
 import type { PgExecutor } from './pg-executor.js';
@@ -129,5 +130,26 @@ describe.skipIf(!probe.available)('a PostgreSQL outage under a running backend',
     await waitFor(async () => (await health()).statusCode === 200, '/health to report the database back', 30_000);
     expect((await reserve('frozen-after-1')).statusCode).toBe(201);
     expect(rejections).toEqual([]);
+  }, 120_000);
+
+  it('logs the outage once for the lockers\' MQTT messages, not once per message', async () => {
+    // Every locker keeps sending (health every few minutes, resent audit uploads) while the
+    // database is gone: an error line per message would bury the one that matters.
+    await cluster.stop('immediate');
+    const from = rec.lines.length;
+    try {
+      for (let i = 0; i < 12; i++) {
+        await answered('a locker message during the outage', f.services.bridge.onMessage(topicFor('lk-a', i % 2 === 0 ? 'health' : 'audit/upload'), Buffer.from('{}')));
+      }
+    } finally {
+      await cluster.start();
+    }
+    const bridgeLines = rec.lines.slice(from).filter((l) => String(l['msg']).startsWith('bridge.'));
+    expect(bridgeLines.map((l) => l['msg'])).toEqual(['bridge.db_unavailable']);
+    // The rest are counted, and the count comes out when the window ends.
+    f.clock.advance(60_000);
+    await f.services.bridge.flushRejectionLog();
+    expect(rec.lines.slice(from).filter((l) => l['msg'] === 'bridge.db_unavailable_summary')).toEqual([expect.objectContaining({ suppressed: 11 })]);
+    await waitFor(async () => (await health()).statusCode === 200, '/health to report the database back', 30_000);
   }, 120_000);
 });
