@@ -1,10 +1,11 @@
 // Errors that say the database could not be reached, not that a statement was wrong: the
-// server is down, restarting or failing over, or the network to it broke. The request did
-// not commit anything the caller can rely on (a transaction whose COMMIT did not answer
-// rolled back or, at worst, committed under the caller's Idempotency-Key, which a retry
-// replays), so the API answers 503 DB_UNAVAILABLE with Retry-After instead of a 500, and
-// the sweepers simply try again on their next pass. The pool drops the broken connections
-// and opens new ones once the server answers: no restart is needed.
+// server is down, restarting or failing over, or the network to it broke. The API answers
+// 503 DB_UNAVAILABLE with Retry-After instead of a 500, and the sweepers simply try again on
+// their next pass. The pool drops the broken connections and opens new ones once the server
+// answers: no restart is needed. Almost always nothing was committed; a connection lost
+// while COMMIT was on its way may have committed, which a retry under the same
+// Idempotency-Key replays, but endpoints without one can repeat their effect
+// (docs/operations.md, "PostgreSQL goes away", lists them).
 
 /** Node socket errors met while connecting to, or talking with, the server. */
 const SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -12,10 +13,16 @@ const SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET',
 /**
  * SQLSTATEs of an unreachable server: class 08 (connection exception), 57P01 admin
  * shutdown (a fast or immediate stop), 57P02 crash shutdown (another backend crashed),
- * 57P03 cannot connect now (starting up, shutting down, in recovery).
+ * 57P03 cannot connect now (starting up, shutting down, in recovery), 53300 too many
+ * connections (the server refuses new sessions: a reconnect storm after a failover, or
+ * more instances than max_connections; a later attempt gets in).
+ * Not 08P01 protocol violation, although class 08: the server answered, and it is what a
+ * statement bound with the wrong number of parameters gets, a bug that must stay a 500,
+ * not be retried for ever behind a 503. Not 57014 either (statement timeout, cancel).
  */
 function isUnavailableSqlState(code: string): boolean {
-  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+  if (code === '08P01') return false;
+  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300';
 }
 
 // node-postgres and pg-pool raise these without a code.
