@@ -36,7 +36,9 @@ export const BackendConfig = z
          * How long a new PostgreSQL connection may take before the attempt fails. Without a
          * bound, a server that accepts connections but never answers (a network partition,
          * a frozen host) holds every request that needs a new connection for ever; with it
-         * they answer 503 DB_UNAVAILABLE (docs/operations.md, "PostgreSQL outage").
+         * they answer 503 DB_UNAVAILABLE (docs/operations.md, "PostgreSQL outage"). The
+         * same bound caps the wait for a pooled connection when all are busy (pg-pool uses
+         * one setting for both): a saturated pool sheds load with 503 after it.
          */
         connectTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
       })
