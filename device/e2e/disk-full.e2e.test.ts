@@ -28,6 +28,25 @@ const records = (): AuditRecord[] => auditRecords(h);
 
 const storageLines = (): number => logs.lines.filter((l) => l.msg.startsWith('storage.')).length;
 
+/**
+ * A parcel in A02 and its code typed; the disk fills between the open's journal commit and
+ * the relay pulse, so the door opens (once) and what follows is refused.
+ */
+async function pickupAsTheDiskFills(): Promise<ReturnType<Harness['addParcel']>> {
+  let fill = false;
+  await started({ beforePulse: () => {
+    if (fill) fillDisk();
+  } });
+  const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+  h.deposit(entry);
+  fill = true;
+  await h.type('12345678#');
+  await h.advance(100);
+  fill = false;
+  expect(h.pulses('A02')).toBe(1);
+  return entry;
+}
+
 describe('a full disk (the database refuses writes)', () => {
   it('opens no door for a valid code, says the locker is unavailable, and opens once space is freed, without a restart', async () => {
     await started();
@@ -229,17 +248,7 @@ describe('a full disk (the database refuses writes)', () => {
   });
 
   it('never opens twice for one code when the disk filled between the open\'s journal commit and the door opening', async () => {
-    let fill = false;
-    await started({ beforePulse: () => {
-      if (fill) fillDisk();
-    } });
-    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
-    h.deposit(entry);
-    fill = true;
-    await h.type('12345678#');
-    await h.advance(100);
-    fill = false;
-    expect(h.pulses('A02')).toBe(1);
+    const entry = await pickupAsTheDiskFills();
     expect(h.control.doorIsOpen('A02')).toBe(true);
     const openedAt = h.runtime.trustedNow();
     await h.closeDoor('A02');
@@ -265,17 +274,7 @@ describe('a full disk (the database refuses writes)', () => {
   });
 
   it('does not open twice for one code after a restart lost the pickup record the full disk refused', async () => {
-    let fill = false;
-    await started({ beforePulse: () => {
-      if (fill) fillDisk();
-    } });
-    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
-    h.deposit(entry);
-    fill = true;
-    await h.type('12345678#');
-    await h.advance(100);
-    fill = false;
-    expect(h.pulses('A02')).toBe(1);
+    const entry = await pickupAsTheDiskFills();
     await h.closeDoor('A02');
     // The held spent token dies with the process; space is back after the restart.
     await h.restart();
