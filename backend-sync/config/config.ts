@@ -103,7 +103,8 @@ export const BackendConfig = z
       .prefault({}),
     presence: z.object({ offlineGraceMs: z.number().int().nonnegative().default(minutes(10)) }).strict().prefault({}),
     /**
-     * How long an Idempotency-Key is remembered (POST /reservations, POST /orders): a retry
+     * How long an Idempotency-Key is remembered (POST /reservations, POST /orders, and
+     * keyed POST /lockers/{id}/commands and /shipments/{id}/pickup-extension): a retry
      * within it gets the first answer again; after it the key is forgotten (the sweeper
      * purges the record) and a request under it is a new request. 24 hours, as payment APIs do.
      */

@@ -2,10 +2,12 @@ import { Command, MAX_COMMAND_LIFETIME_MS, encodeMessage, publishOptionsFor, top
 import type { KeyStore } from '../keys/key-store.js';
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
+import { idempotent, type IdempotentResult } from '../shared/idempotency.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { CommandRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { CommandView, commandView } from './command-view.js';
 import type { Publisher } from './locker-bridge.js';
 
 // Signed commands to lockers (support remote open, resync, health report). Stored first,
@@ -24,6 +26,9 @@ import type { Publisher } from './locker-bridge.js';
  * an instance that died is retried well within its lifetime.
  */
 const PUBLISH_LEASE_MS = 30_000;
+
+/** Idempotency keys of sent commands live in their own scope. */
+const SCOPE = 'locker-command';
 
 export interface CommandServiceOptions {
   store: Store;
@@ -48,6 +53,30 @@ export class CommandService {
   }
 
   async send(lockerId: string, command: Command, actor: string, ttlMs: number): Promise<CommandRecord> {
+    const record = await this.create(lockerId, command, actor, ttlMs);
+    await this.publishDue();
+    return this.get(record.transactionId);
+  }
+
+  /**
+   * send() under an Idempotency-Key: the command and the key's record commit together, so a
+   * retry after a lost answer (a 503 on COMMIT) gets the first command's id back instead of
+   * storing a second command, which would open a door again. The answer, first and
+   * replayed, is the command as committed (pending, before its first publish).
+   * The request hashed includes the locker: one key cannot be replayed to another locker.
+   */
+  async sendIdempotent(key: string, lockerId: string, command: Command, actor: string, ttlMs: number): Promise<IdempotentResult<CommandView>> {
+    const { store, clock } = this.o;
+    const result = await idempotent(store, SCOPE, key, { lockerId, command, ttlMs }, clock.now(), 202, CommandView, async () =>
+      commandView(await this.create(lockerId, command, actor, ttlMs)),
+    );
+    // After the commit, never inside it: a command published from a unit that then rolled
+    // back would reach the locker with no record of it here.
+    if (!result.replayed) await this.publishDue();
+    return result;
+  }
+
+  private async create(lockerId: string, command: Command, actor: string, ttlMs: number): Promise<CommandRecord> {
     const { store, clock, keys } = this.o;
     if ((await store.lockers.gate(lockerId)) === undefined) throw notFound('locker', lockerId);
     // Before the insert: a command stored by an instance that cannot sign would still go out
@@ -79,8 +108,7 @@ export class CommandService {
     };
     await store.commands.insert(record);
     this.log.info({ lockerId, transactionId: record.transactionId, kind: command.kind, actor, dbEpoch }, 'command.created');
-    await this.publishDue();
-    return this.get(record.transactionId);
+    return record;
   }
 
   async get(transactionId: string): Promise<CommandRecord> {

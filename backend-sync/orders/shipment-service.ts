@@ -3,11 +3,12 @@ import type { CodeBox } from '../keys/code-box.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
+import { idempotent, type IdempotentResult } from '../shared/idempotency.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReservationRecord, ShipmentRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import type { CreateShipmentRequest, ShipmentView } from './order-schemas.js';
+import { ShipmentView, type CreateShipmentRequest } from './order-schemas.js';
 import type { Actor, OrderTransitions } from './order-transitions.js';
 import { shipmentView } from './order-view.js';
 import { queueRefund } from './refunds.js';
@@ -260,6 +261,16 @@ export class ShipmentService {
     }
     this.log.info({ shipmentId: id, orderId: s.orderId, lockerId: s.lockerId, from: s.state }, 'shipment.returned_to_sender');
     return true;
+  }
+
+  /**
+   * extendPickup() under an Idempotency-Key: the extension and the key's record commit
+   * together, so a retry after a lost answer gets the first answer back instead of moving
+   * the deadline a second time. The request hashed includes the shipment: one key cannot be
+   * replayed to another parcel.
+   */
+  extendPickupIdempotent(key: string, id: string, extendByMs: number, who: Actor): Promise<IdempotentResult<ShipmentView>> {
+    return idempotent(this.d.store, 'pickup-extension', key, { shipmentId: id, extendByMs }, this.d.clock.now(), 200, ShipmentView, () => this.extendPickup(id, extendByMs, who));
   }
 
   /** Moves the pickup deadline of a parcel waiting in a locker. */

@@ -4,7 +4,7 @@ import { CancelRequest, CreateShipmentRequest, OrderView, PlaceOrderRequest, Shi
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
-import { IdempotencyHeaders } from './reservation-routes.js';
+import { IdempotencyHeaders } from './idempotency-headers.js';
 
 const Params = z.object({ orderId: z.string().min(1).max(64) });
 

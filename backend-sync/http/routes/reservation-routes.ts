@@ -4,8 +4,8 @@ import { ReservationRequest, ReservationView } from '../../reservations/reservat
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
+import { IdempotencyHeaders } from './idempotency-headers.js';
 
-export const IdempotencyHeaders = z.object({ 'idempotency-key': z.string().regex(/^[\x21-\x7e]{8,128}$/, 'Idempotency-Key: 8-128 printable characters') });
 const Params = z.object({ reservationId: z.string().min(1).max(64) });
 
 export function reservationRoutes(app: App, d: AppDeps): void {

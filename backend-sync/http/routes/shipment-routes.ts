@@ -4,6 +4,7 @@ import { ExtendPickupRequest, RetrievalTokenRequest, ReturnRequest, ShipmentEven
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
+import { OptionalIdempotencyHeaders } from './idempotency-headers.js';
 
 const Params = z.object({ shipmentId: z.string().min(1).max(64) });
 
@@ -19,8 +20,27 @@ export function shipmentRoutes(app: App, d: AppDeps): void {
   );
   r.post(
     '/shipments/:shipmentId/pickup-extension',
-    { schema: { tags: ['shipments'], summary: 'Extend the pickup window of a parcel in a locker', params: Params, body: ExtendPickupRequest, response: { 200: ShipmentView, ...errorResponses } } },
-    (req) => d.shipments.extendPickup(req.params.shipmentId, req.body.extendByMs, { actor: 'customer' }),
+    {
+      schema: {
+        tags: ['shipments'],
+        summary: 'Extend the pickup window of a parcel in a locker',
+        description:
+          'With an Idempotency-Key, a retry with the same body answers the first extension again (Idempotent-Replayed: true) instead of extending a second time; ' +
+          'the same key with another body is refused with 422. Without one, every request extends.',
+        headers: OptionalIdempotencyHeaders,
+        params: Params,
+        body: ExtendPickupRequest,
+        response: { 200: ShipmentView, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const key = req.headers['idempotency-key'];
+      const who = { actor: 'customer' };
+      if (key === undefined) return d.shipments.extendPickup(req.params.shipmentId, req.body.extendByMs, who);
+      const result = await d.shipments.extendPickupIdempotent(key, req.params.shipmentId, req.body.extendByMs, who);
+      if (result.replayed) void reply.header('idempotent-replayed', 'true');
+      return result.body;
+    },
   );
   r.post(
     '/shipments/:shipmentId/return',

@@ -1,0 +1,10 @@
+import { z } from 'zod';
+
+// The Idempotency-Key header (shared/idempotency.ts): required where a client cannot tell a
+// lost answer from a refused request (POST /reservations, POST /orders); optional where it
+// was added later, so callers that send none keep the old behaviour (each request applies).
+
+const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{8,128}$/, 'Idempotency-Key: 8-128 printable characters');
+
+export const IdempotencyHeaders = z.object({ 'idempotency-key': IdempotencyKey });
+export const OptionalIdempotencyHeaders = z.object({ 'idempotency-key': IdempotencyKey.optional() });
