@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 // never take --help for an argument (a config path, a key directory) and fail or act.
 
 const root = join(import.meta.dirname, '..');
-const commands = ['scripts/keygen.ts', 'backend-sync/scripts/make-api-key.ts', 'backend-sync/scripts/rebuild-tracking.ts', 'device/bringup/main.ts', 'device/main.ts'];
+const commands = ['scripts/keygen.ts', 'backend-sync/scripts/make-api-key.ts', 'backend-sync/scripts/rebuild-tracking.ts', 'device/bringup/main.ts', 'device/main.ts', 'device/backup/main.ts'];
 
 describe('operator commands answer --help', () => {
   it.each(commands)('%s --help prints its usage and exits 0', (command) => {

@@ -19,12 +19,13 @@ export interface BackupCommandIo {
   beforeCopy?: (dbPath: string) => void;
 }
 
-type Parsed = { config: string; out?: string; printDbPath: boolean } | { error: string };
+type Parsed = { config: string; out?: string; printDbPath: boolean } | { error: string } | { help: true };
 
 function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Parsed {
   let config = env['LOCKER_CONFIG'] ?? '/etc/locker/device.json';
   let out: string | undefined;
   let printDbPath = false;
+  if (argv.includes('--help') || argv.includes('-h')) return { help: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1];
@@ -44,6 +45,10 @@ function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Parsed {
 /** The exit code: 0 done, 1 refused or failed, 2 usage. */
 export async function runBackupCommand(argv: readonly string[], io: BackupCommandIo): Promise<number> {
   const args = parseArgs(argv, io.env);
+  if ('help' in args) {
+    io.stdout(USAGE);
+    return 0;
+  }
   if ('error' in args) {
     io.stderr(`backup: ${args.error}\n${USAGE}`);
     return 2;
