@@ -89,3 +89,31 @@ describe('a pickup with a dead door sensor', () => {
     expect(priority('technician.task')).toMatchObject([{ compartmentId: 'A05', cause: 'sensor-unknown', outOfService: false }]);
   });
 });
+
+describe('a return retrieval with a dead door sensor', () => {
+  it('spends the credential and retrieves the entry, but hands the compartment to a technician instead of freeing it for the next deposit', async () => {
+    h = new Harness();
+    await h.start();
+    const parcel = h.addParcel({ parcelId: 'P-RET', compartmentId: 'A02', code: '24681357' });
+    h.deposit(parcel);
+    h.control.injectFault('A02', 'sensor-dead');
+    await h.advance(1_000);
+    const retrieval = h.token('return-retrieval', { cmp: 'A02', par: 'P-RET', sub: 'courier-2' });
+    await h.scan(retrieval.token);
+    await h.advance(100);
+    expect(h.pulses('A02')).toBe(1);
+    expect(h.store.isTokenUsed(retrieval.jti)).toBe(true);
+    expect(h.store.findEntryByTokenId(parcel.tokenId)?.state).toBe('retrieved');
+    // The door may never have opened (jammed, the sensor cannot say): the parcel may still
+    // be inside, so no courier is offered this door until someone looks, as for a pickup.
+    expect(h.store.getCompartment('A02')).toMatchObject({ status: 'out-of-service', outOfServiceReason: 'needs-check' });
+    expect(priority('technician.task')).toEqual([
+      { compartmentId: 'A02', task: 'check-compartment', cause: 'sensor-unknown', outOfService: true, tokenId: retrieval.jti, parcelId: 'P-RET' },
+    ]);
+    expect(h.store.verifyAuditChain().ok).toBe(true);
+
+    h.control.clearFault('A02');
+    await h.advance(1_000);
+    expect(h.runtime.setCompartmentService('A02', true, 'tech-1')).toEqual({ outcome: 'changed', status: 'free' });
+  });
+});

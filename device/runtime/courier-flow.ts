@@ -187,8 +187,14 @@ export class CourierFlow {
         storage.writeOrDefer(store, 'retrieval:door-opened', 'return.retrieval-opened', (s, time) => {
           s.markTokenUsed(tokenId, 'return-retrieval', time.at, retrieval.expiresAt);
           s.appendAudit('return.retrieval-opened', 'normal', { tokenId, compartmentId, parcelId, door: event, ...time.late });
-          // A dead sensor never reports the close that would record the parcel taken.
-          if (event === 'unverified') writeRetrieved(s, retrieval, time);
+          // A dead sensor never reports the close that would record the parcel taken. Nor
+          // can it say the door opened at all (a jam reads the same): the parcel may still
+          // be inside, so the compartment goes to a technician ('needs-check') rather than
+          // free for the next deposit, as for a pickup and an unknown open (unknown-open.ts).
+          if (event === 'unverified') {
+            reportNeedsCheck(s, { compartmentId, cause: 'sensor-unknown', tokenId, parcelId });
+            writeRetrieved(s, retrieval, time);
+          }
         }, { spentTokenId: tokenId, ...(event === 'unverified' ? { closedTokenIds: this.takenBy(retrieval) } : {}) });
         display.flash(doorOpenMessage(compartmentId, 'Door open: please take the parcel and close the door.'), 'success');
       } else if (event === 'closed') {
