@@ -18,6 +18,29 @@ interface ErrorJson {
   error: { code: string };
 }
 
+/**
+ * Holds the first two idempotency lookups until both have run, so two requests under one
+ * key both miss the record and both do their work, as two instances taking a retry at once
+ * would. PostgreSQL only: there each transaction has its own connection and they overlap;
+ * SQLite runs one transaction at a time, so the second request finds the first's record.
+ */
+function bothMissTheKey(f: BackendFixture, engine: string): void {
+  if (engine !== 'postgres') return;
+  const idem = f.store.idempotency;
+  const lookup = idem.get.bind(idem);
+  const waiting: Array<() => void> = [];
+  idem.get = async (scope, key) => {
+    const found = await lookup(scope, key);
+    if (waiting.length < 2) {
+      await new Promise<void>((resume) => {
+        waiting.push(resume);
+        if (waiting.length === 2) for (const w of waiting) w();
+      });
+    }
+    return found;
+  };
+}
+
 describe.each(engines)('retries under an Idempotency-Key on %s', (engine) => {
   let f: BackendFixture;
   let app: App;
@@ -87,6 +110,35 @@ describe.each(engines)('retries under an Idempotency-Key on %s', (engine) => {
       expect(published).toBe(2);
     });
 
+    it('sends one command for two requests under one key at the same time; the other answers it again', async () => {
+      bothMissTheKey(f, engine);
+      const [a, b] = await Promise.all([remoteOpen('open-race-0001'), remoteOpen('open-race-0001')]);
+      expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
+      expect(a.json()).toEqual(b.json());
+      expect([a.headers['idempotent-replayed'], b.headers['idempotent-replayed']].filter((h) => h === 'true')).toHaveLength(1);
+      expect(published).toBe(1);
+    });
+
+    it('delivers a keyed command whose publish failed through the retry pass, and replays its first answer', async () => {
+      let brokerUp = false;
+      f.services.commands.attach({
+        publish: () => {
+          if (!brokerUp) return Promise.reject(new Error('broker unreachable'));
+          published++;
+          return Promise.resolve();
+        },
+      });
+      const first = await remoteOpen('open-down-0001');
+      expect(first.statusCode).toBe(202);
+      brokerUp = true;
+      f.clock.advance(5_000);
+      expect(await f.services.commands.publishDue()).toBe(1);
+      const retry = await remoteOpen('open-down-0001');
+      expect(retry.statusCode).toBe(202);
+      expect(retry.json()).toEqual(first.json());
+      expect(published).toBe(1);
+    });
+
     it('keeps a request that failed retryable under its key', async () => {
       // The compartment does not exist: 404, nothing stored under the key.
       expect((await remoteOpen('open-key-0003', 'Z99')).statusCode).toBe(404);
@@ -129,6 +181,20 @@ describe.each(engines)('retries under an Idempotency-Key on %s', (engine) => {
       expect(other.json<ErrorJson>().error.code).toBe('IDEMPOTENCY_MISMATCH');
       expect((await f.services.shipments.get(shipmentId)).pickupDeadline).toBe(deadline + 24 * HOUR);
       expect(await extensions()).toBe(1);
+    });
+
+    it('extends once for two requests under one key at the same time; the other replays or is told to retry', async () => {
+      bothMissTheKey(f, engine);
+      const [a, b] = await Promise.all([extend('extend-race-01'), extend('extend-race-01')]);
+      // PostgreSQL: the second's optimistic update finds the first's commit (409 CONFLICT,
+      // retry); its retry replays. Never a second extension, never a 500.
+      for (const r of [a, b]) expect([200, 409]).toContain(r.statusCode);
+      expect([a.statusCode, b.statusCode]).toContain(200);
+      expect((await f.services.shipments.get(shipmentId)).pickupDeadline).toBe(deadline + 24 * HOUR);
+      expect(await extensions()).toBe(1);
+      const retry = await extend('extend-race-01');
+      expect(retry.statusCode).toBe(200);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
     });
 
     it('extends per request without a key, as before', async () => {
