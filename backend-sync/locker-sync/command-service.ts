@@ -117,6 +117,13 @@ export class CommandService {
     return c;
   }
 
+  /** One command of one locker (GET /lockers/{id}/commands/{txn}): another locker's is not found there. */
+  async ofLocker(lockerId: string, transactionId: string): Promise<CommandRecord> {
+    const c = await this.o.store.commands.get(transactionId);
+    if (c === undefined || c.lockerId !== lockerId) throw notFound('command', transactionId);
+    return c;
+  }
+
   /** Publishes every pending command that is due; run after send and by the sweeper. */
   async publishDue(): Promise<number> {
     const { store, clock, keys } = this.o;

@@ -56,4 +56,14 @@ describe('command routes', () => {
     expect(c.dbEpoch).toBe('f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1');
     expect(c.expiresAt - c.createdAt).toBeLessThanOrEqual(MAX_COMMAND_LIFETIME_MS);
   });
+
+  it("shows a command under its own locker only: another locker's path answers 404", async () => {
+    await f.services.lockers.register(lockerInput('lk-b', 52.52, 13.405, { M: 1 }));
+    await presence(EPOCH);
+    const txn = (await send()).json<{ transactionId: string }>().transactionId;
+    expect((await app.inject({ method: 'GET', url: `/lockers/lk-a/commands/${txn}` })).statusCode).toBe(200);
+    const elsewhere = await app.inject({ method: 'GET', url: `/lockers/lk-b/commands/${txn}` });
+    expect(elsewhere.statusCode).toBe(404);
+    expect(elsewhere.json<ErrorJson>().error.code).toBe('NOT_FOUND');
+  });
 });

@@ -40,6 +40,6 @@ export function commandRoutes(app: App, d: AppDeps): void {
   r.get(
     '/lockers/:lockerId/commands/:transactionId',
     { schema: { tags: ['lockers'], params: z.object({ lockerId: LockerId, transactionId: z.string().min(1).max(64) }), response: { 200: CommandView, ...errorResponses } } },
-    async (req) => view(await d.commands.get(req.params.transactionId)),
+    async (req) => view(await d.commands.ofLocker(req.params.lockerId, req.params.transactionId)),
   );
 }
