@@ -42,6 +42,19 @@ function recalledParcel(): { entry: CodeEntry; retrieval: { jti: string; token: 
   return { entry, retrieval: h.token('return-retrieval', { cmp: 'A02', par: 'P1', sub: 'courier-2' }) };
 }
 
+/** The recalled parcel's retrieval credential scanned; the disk fills at the relay pulse, so the door opens (once). */
+async function retrievalAsTheDiskFills(): Promise<ReturnType<typeof recalledParcel>> {
+  const hook = fillAtPulse();
+  await started(hook.options);
+  const recalled = recalledParcel();
+  hook.arm(true);
+  await h.scan(recalled.retrieval.token);
+  await h.advance(100);
+  hook.arm(false);
+  expect(h.pulses('A02')).toBe(1);
+  return recalled;
+}
+
 describe('a full disk and return retrievals', () => {
   it('opens no door for a retrieval credential while full (its journal entry is refused) and opens it once space is back', async () => {
     await started();
@@ -62,14 +75,7 @@ describe('a full disk and return retrievals', () => {
   });
 
   it('never opens twice for one retrieval credential when the disk filled as its door opened, and records the retrieval with its time once space is back', async () => {
-    const hook = fillAtPulse();
-    await started(hook.options);
-    const { entry, retrieval } = recalledParcel();
-    hook.arm(true);
-    await h.scan(retrieval.token);
-    await h.advance(100);
-    hook.arm(false);
-    expect(h.pulses('A02')).toBe(1);
+    const { entry, retrieval } = await retrievalAsTheDiskFills();
     expect(h.control.doorIsOpen('A02')).toBe(true);
     const openedAt = h.runtime.trustedNow();
     await h.closeDoor('A02');
@@ -111,14 +117,7 @@ describe('a full disk and return retrievals', () => {
   });
 
   it('does not open twice for one retrieval credential after a restart lost the record the full disk refused, and hands the compartment to a technician', async () => {
-    const hook = fillAtPulse();
-    await started(hook.options);
-    const { entry, retrieval } = recalledParcel();
-    hook.arm(true);
-    await h.scan(retrieval.token);
-    await h.advance(100);
-    hook.arm(false);
-    expect(h.pulses('A02')).toBe(1);
+    const { entry, retrieval } = await retrievalAsTheDiskFills();
     await h.closeDoor('A02');
     // What waits in memory dies with the process; the restarted store has space.
     await h.restart();
