@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EMPTY_CODE_SET_DIGEST, GENESIS_PREV_HASH, auditRecordHash, encodeMessage, newEnvelope, topicFor, type AuditRecordWire } from '../shared/contract.js';
+import { EMPTY_CODE_SET_DIGEST, encodeMessage, newEnvelope, topicFor, type AuditRecordWire } from '../shared/contract.js';
+import { doorClosedChain } from '../testing/audit-chain.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { RecordingPublisher } from '../testing/order-helpers.js';
 import { testEngines } from '../testing/pg-test-db.js';
@@ -20,17 +21,7 @@ const E = 'e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1';
 const engines = await testEngines('ack across a gap');
 
 /** Records 1..n of one chain; seqs in `priority` are priority-lane records. */
-function chain(n: number, priority: readonly number[] = []): AuditRecordWire[] {
-  let prevHash = GENESIS_PREV_HASH;
-  const out: AuditRecordWire[] = [];
-  for (let seq = 1; seq <= n; seq++) {
-    const dataJson = JSON.stringify({ compartmentId: 'M1', openMs: seq, commanded: false });
-    const hash = auditRecordHash(prevHash, seq, 1_000 + seq, 'door.closed', dataJson);
-    out.push({ seq, at: 1_000 + seq, type: 'door.closed', lane: priority.includes(seq) ? 'priority' : 'normal', dataJson, prevHash, hash });
-    prevHash = hash;
-  }
-  return out;
-}
+const chain = (n: number, priority: readonly number[] = []): AuditRecordWire[] => doorClosedChain(n, (seq) => (priority.includes(seq) ? 'priority' : 'normal'));
 
 interface AckClaims {
   contiguousSeq: number;

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EMPTY_CODE_SET_DIGEST, GENESIS_PREV_HASH, auditRecordHash, encodeMessage, newEnvelope, topicFor, type AuditRecordWire } from '../shared/contract.js';
+import { EMPTY_CODE_SET_DIGEST, encodeMessage, newEnvelope, topicFor, type AuditRecordWire } from '../shared/contract.js';
+import { doorClosedChain } from '../testing/audit-chain.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { RecordingPublisher } from '../testing/order-helpers.js';
 import { testEngines } from '../testing/pg-test-db.js';
@@ -21,17 +22,7 @@ const MAX_BATCH = 256;
 const WINDOW = MAX_IN_FLIGHT * MAX_BATCH;
 const engines = await testEngines('ack in flight window');
 
-function chain(n: number): AuditRecordWire[] {
-  let prevHash = GENESIS_PREV_HASH;
-  const out: AuditRecordWire[] = [];
-  for (let seq = 1; seq <= n; seq++) {
-    const dataJson = JSON.stringify({ compartmentId: 'M1', openMs: seq, commanded: false });
-    const hash = auditRecordHash(prevHash, seq, 1_000 + seq, 'door.closed', dataJson);
-    out.push({ seq, at: 1_000 + seq, type: 'door.closed', lane: 'normal', dataJson, prevHash, hash });
-    prevHash = hash;
-  }
-  return out;
-}
+const chain = (n: number): AuditRecordWire[] => doorClosedChain(n);
 
 interface AckClaims {
   contiguousSeq: number;

@@ -4,11 +4,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AuditAckClaims,
   EMPTY_CODE_SET_DIGEST,
-  GENESIS_PREV_HASH,
   Keyring,
   MAX_ALSO_SEQS,
   MAX_TOKEN_LENGTH,
-  auditRecordHash,
   decodeMessage,
   encodeMessage,
   newEnvelope,
@@ -17,6 +15,7 @@ import {
   type AuditAckClaims as Claims,
   type AuditRecordWire,
 } from '../shared/contract.js';
+import { doorClosedChain } from '../testing/audit-chain.js';
 import { T0, lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { RecordingPublisher } from '../testing/order-helpers.js';
 import { testEngines } from '../testing/pg-test-db.js';
@@ -39,17 +38,7 @@ const KID = 'k-20261101-test';
 const engines = await testEngines('ack seal fit');
 
 /** Records 1..n of one chain; seqs above `normalUpTo` are priority-lane records. */
-function chain(n: number, normalUpTo = n): AuditRecordWire[] {
-  let prevHash = GENESIS_PREV_HASH;
-  const out: AuditRecordWire[] = [];
-  for (let seq = 1; seq <= n; seq++) {
-    const dataJson = JSON.stringify({ compartmentId: 'M1', openMs: seq, commanded: false });
-    const hash = auditRecordHash(prevHash, seq, 1_000 + seq, 'door.closed', dataJson);
-    out.push({ seq, at: 1_000 + seq, type: 'door.closed', lane: seq > normalUpTo ? 'priority' : 'normal', dataJson, prevHash, hash });
-    prevHash = hash;
-  }
-  return out;
-}
+const chain = (n: number, normalUpTo = n): AuditRecordWire[] => doorClosedChain(n, (seq) => (seq > normalUpTo ? 'priority' : 'normal'));
 
 describe.each(engines)('acks too long for one seal (%s)', (engine) => {
   let f: BackendFixture;

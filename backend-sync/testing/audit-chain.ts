@@ -12,3 +12,19 @@ export function auditChain(events: ReadonlyArray<{ type: string; data: Record<st
     return rec;
   });
 }
+
+/**
+ * Records 1..n of one chain of `door.closed` events (at 1_000 + seq), each in the lane
+ * `laneOf` gives it: what the ack tests upload in windows, out of order and ahead.
+ */
+export function doorClosedChain(n: number, laneOf: (seq: number) => AuditRecordWire['lane'] = () => 'normal'): AuditRecordWire[] {
+  let prevHash = GENESIS_PREV_HASH;
+  const out: AuditRecordWire[] = [];
+  for (let seq = 1; seq <= n; seq++) {
+    const dataJson = JSON.stringify({ compartmentId: 'M1', openMs: seq, commanded: false });
+    const hash = auditRecordHash(prevHash, seq, 1_000 + seq, 'door.closed', dataJson);
+    out.push({ seq, at: 1_000 + seq, type: 'door.closed', lane: laneOf(seq), dataJson, prevHash, hash });
+    prevHash = hash;
+  }
+  return out;
+}
