@@ -14,4 +14,10 @@ describe('operator commands answer --help', () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^usage: /);
   });
+
+  it('device/deploy/update.sh --help prints its usage and exits 0', () => {
+    const run = spawnSync('sh', [join(root, 'device/deploy/update.sh'), '--help'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^usage: /);
+  });
 });

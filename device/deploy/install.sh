@@ -8,12 +8,15 @@
 #   install.sh [--root DIR] [--release TARBALL] [--config FILE] [--pepper FILE] [--no-apt]
 #
 # --release installs through update.sh (beside this script), the same path as an update: on
-# a board whose service is running it switches only once the new release reports ready and
-# rolls back otherwise; else it installs and links `current` without starting anything.
-# Either way update.sh first backs up the database, if there is one (not under --root).
+# a board whose service is started (active, or activating: starting, or crash-looping under
+# Restart=) it switches only once the new release reports ready and stays up for the settle
+# period (LOCKER_SETTLE seconds, 10), rolls back otherwise and exits 1; else (inactive,
+# failed) it installs and links `current` without starting anything. Either way update.sh
+# first backs up the database, if there is one (not under --root).
 # --root DIR installs into DIR instead of / (users via useradd --prefix, which does not
-# chroot; no apt-get, no systemctl): how the test and image builds use it. NPM may name a
-# stand-in for update.sh's `npm ci` (tests).
+# chroot; no apt-get, no systemctl unless SYSTEMCTL names one): how the test and image
+# builds use it. NPM and SYSTEMCTL may name stand-ins for update.sh's `npm ci` and for
+# systemctl (tests).
 set -euo pipefail
 
 ROOT=/
@@ -28,7 +31,7 @@ APP_DIR=/opt/locker-device
 UNIT_NAME=locker-device.service
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
@@ -119,14 +122,32 @@ if [ -n "$RELEASE" ]; then
   [ -f "$RELEASE" ] || { echo "install.sh: no such release tarball: $RELEASE" >&2; exit 1; }
   ensure_dir "$APP_DIR" 0755 "0:0"
   before="$(readlink "$R$APP_DIR/current" 2>/dev/null || true)"
-  if [ "$ROOT" = / ] && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$UNIT_NAME"; then
-    # A running locker: switch only once the new release is ready, roll back if it is not.
-    sh "$HERE/update.sh" "$RELEASE" --prefix "$APP_DIR" --service "${UNIT_NAME%.service}"
-  elif [ "$ROOT" = / ]; then
-    sh "$HERE/update.sh" "$RELEASE" --prefix "$APP_DIR" --no-restart
-  else
-    # The config under --root names the board's database path, not one in this tree.
-    sh "$HERE/update.sh" "$RELEASE" --prefix "$R$APP_DIR" --no-restart --no-backup
+  # Whether systemd has the service started. `is-active` is not it: a service crash-looping
+  # under Restart=always is `activating (auto-restart)` most of the time, and taking it for
+  # stopped would switch `current` unchecked, for systemd to start seconds later.
+  SYSTEMCTL="${SYSTEMCTL:-}"
+  if [ -z "$SYSTEMCTL" ] && [ "$ROOT" = / ] && command -v systemctl >/dev/null 2>&1; then SYSTEMCTL=systemctl; fi
+  state=""
+  if [ -n "$SYSTEMCTL" ]; then
+    state="$("$SYSTEMCTL" show -p ActiveState,SubState,NRestarts "$UNIT_NAME" 2>/dev/null || true)"
+  fi
+  active="$(sed -n 's/^ActiveState=//p' <<<"$state")"
+  args=(--prefix "$R$APP_DIR")
+  # The config under --root names the board's database path, not one in this tree.
+  [ "$ROOT" = / ] || args+=(--no-backup)
+  case "$active" in
+    active|activating|reloading|refreshing)
+      if [ "$active" != active ]; then
+        echo "note: $UNIT_NAME is $active ($(sed -n 's/^SubState=//p' <<<"$state"), restarted $(sed -n 's/^NRestarts=//p' <<<"$state") times by systemd): the release goes in through a restart and a settle check"
+      fi
+      # A started locker: switch only once the new release is ready and stays up, roll back
+      # if it does not.
+      args+=(--service "${UNIT_NAME%.service}") ;;
+    *) args+=(--no-restart) ;;
+  esac
+  if ! SYSTEMCTL="${SYSTEMCTL:-systemctl}" sh "$HERE/update.sh" "$RELEASE" "${args[@]}"; then
+    echo "install.sh: the release was not installed: update.sh failed (above); $APP_DIR/current is $(readlink "$R$APP_DIR/current" 2>/dev/null || echo 'not linked'); see journalctl -u $UNIT_NAME" >&2
+    exit 1
   fi
   after="$(readlink "$R$APP_DIR/current" 2>/dev/null || true)"
   [ "$before" = "$after" ] || changed "release $APP_DIR/$after"

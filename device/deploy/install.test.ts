@@ -22,14 +22,15 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** A release tarball in src: locker-device-<version>/{VERSION,main.js,package.json}. */
-function releaseTarball(src: string, version: string): string {
+/** A release tarball in src: locker-device-<version>/{VERSION,main.js,package.json}, and markers for the systemctl stand-in. */
+function releaseTarball(src: string, version: string, markers: readonly string[] = []): string {
   const stage = join(src, 'stage', version);
   const dir = join(stage, `locker-device-${version}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'VERSION'), `${version}\n`);
   writeFileSync(join(dir, 'main.js'), `console.log("device ${version}")\n`);
   writeFileSync(join(dir, 'package.json'), '{}\n');
+  for (const m of markers) writeFileSync(join(dir, m), '');
   const tarball = join(src, `locker-device-${version}.tar.gz`);
   execFileSync('tar', ['-czf', tarball, '-C', stage, `locker-device-${version}`]);
   return tarball;
@@ -56,9 +57,9 @@ function seedRoot(): { root: string; src: string } {
   return { root, src };
 }
 
-function install(root: string, src: string, version = '1.0.0'): { status: number | null; stdout: string; stderr: string } {
+function install(root: string, src: string, version = '1.0.0', env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
   const args = [script, '--root', root, '--release', join(src, `locker-device-${version}.tar.gz`), '--config', join(src, 'device.json'), '--pepper', join(src, 'pepper')];
-  const result = spawnSync('bash', args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NPM: join(src, 'bin/npm') } });
+  const result = spawnSync('bash', args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NPM: join(src, 'bin/npm'), ...env } });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -79,6 +80,37 @@ function snapshot(root: string): Map<string, string> {
   };
   walk(root);
   return out;
+}
+
+/**
+ * A systemctl stand-in for a board whose service runs `current`: a release carrying the file
+ * crashes sends READY=1 and then crash-loops under Restart=always, so every `show` finds it
+ * `activating (auto-restart)` and restarted once more; otherwise it is active and stays up.
+ * A manual restart resets NRestarts, as systemd does. Calls go to src/systemctl.log.
+ */
+function fakeSystemctl(root: string, src: string): string {
+  const path = join(src, 'bin/systemctl');
+  const current = join(root, 'opt/locker-device/current');
+  const n = join(src, 'nrestarts');
+  writeFileSync(n, '7\n');
+  writeFileSync(path, [
+    '#!/bin/sh',
+    `echo "$*" >> ${join(src, 'systemctl.log')}`,
+    'case "$1" in',
+    `  restart) echo 0 > ${n} ;;`,
+    '  show)',
+    `    count=$(cat ${n})`,
+    `    if [ -e ${current}/crashes ]; then`,
+    `      count=$((count + 1)); echo $count > ${n}`,
+    '      echo ActiveState=activating; echo SubState=auto-restart',
+    '    else',
+    '      echo ActiveState=active; echo SubState=running',
+    '    fi',
+    '    echo NRestarts=$count ;;',
+    'esac',
+    '',
+  ].join('\n'), { mode: 0o755 });
+  return path;
 }
 
 function entry(file: string, name: string): string[] | undefined {
@@ -127,6 +159,44 @@ describe.skipIf(!isRoot || !hasUseradd)('install.sh into a temporary root', () =
     expect(second.stdout).toContain('changed: release /opt/locker-device/releases/1.1.0');
     expect(readlinkSync(join(root, 'opt/locker-device/current'))).toBe('releases/1.1.0');
     expect(readFileSync(join(root, 'opt/locker-device/releases/1.0.0/main.js'), 'utf8')).toContain('device 1.0.0');
+  });
+
+  it('takes a crash-looping service for a started one: the new release goes in through a restart and a settle check, a crash loop is rolled back and reported', () => {
+    const { root, src } = seedRoot();
+    // 1.0.0 crash-loops on the board: `activating (auto-restart)`, not `active`.
+    releaseTarball(src, '1.0.0', ['crashes']);
+    expect(install(root, src).status).toBe(0);
+    const env = { SYSTEMCTL: fakeSystemctl(root, src), LOCKER_SETTLE: '0' };
+    releaseTarball(src, '1.1.0', ['crashes']);
+    const bad = install(root, src, '1.1.0', env);
+    expect(bad.stdout).toContain('note: locker-device.service is activating (auto-restart, restarted 8 times by systemd): the release goes in through a restart and a settle check');
+    expect(bad.stderr).toContain('update: 1.1.0 did not stay up (ActiveState=activating SubState=auto-restart, NRestarts 1 -> 2 over 0 s): a crash loop; rolling back');
+    expect(bad.stderr).toContain('install.sh: the release was not installed: update.sh failed (above); /opt/locker-device/current is releases/1.0.0');
+    expect(bad.status).toBe(1);
+    expect(readlinkSync(join(root, 'opt/locker-device/current'))).toBe('releases/1.0.0');
+    expect(readdirSync(join(root, 'opt/locker-device/releases'))).toEqual(['1.0.0']);
+
+    // A release that stays up replaces it.
+    releaseTarball(src, '1.2.0');
+    const good = install(root, src, '1.2.0', env);
+    expect(good.status, good.stderr).toBe(0);
+    expect(good.stdout).toContain('update: now running 1.2.0 (was 1.0.0)');
+    expect(readlinkSync(join(root, 'opt/locker-device/current'))).toBe('releases/1.2.0');
+    expect(readFileSync(join(src, 'systemctl.log'), 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
+  });
+
+  it('installs without a restart where the service is stopped', () => {
+    const { root, src } = seedRoot();
+    expect(install(root, src).status).toBe(0);
+    const systemctl = fakeSystemctl(root, src);
+    writeFileSync(systemctl, `#!/bin/sh\necho "$*" >> ${join(src, 'systemctl.log')}\n[ "$1" != show ] || printf 'ActiveState=inactive\\nSubState=dead\\nNRestarts=0\\n'\n`);
+    releaseTarball(src, '1.1.0');
+    const result = install(root, src, '1.1.0', { SYSTEMCTL: systemctl });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('update: installed 1.1.0 (was 1.0.0); the service was not restarted');
+    const calls = readFileSync(join(src, 'systemctl.log'), 'utf8');
+    expect(calls).toMatch(/^show -p ActiveState,SubState,NRestarts locker-device.service$/m);
+    expect(calls).not.toMatch(/^restart/m);
   });
 
   it('moves a board installed flat by an earlier install.sh onto the release layout', () => {

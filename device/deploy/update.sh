@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs a device release beside the running one and switches over only when the new one
-# reports ready; a failed start rolls back to the previous release.
+# reports ready and stays up; a failed start rolls back to the previous release.
 #
 #   update.sh locker-device-<version>.tar.gz [--prefix /opt/locker-device] [--service locker-device]
 #             [--settle 10] [--keep 3] [--no-restart] [--config /etc/locker/device.json] [--no-backup]
@@ -9,18 +9,24 @@
 # lockfile, node_modules) and `current`, a symlink to the running release; the systemd unit
 # runs /usr/bin/node … <prefix>/current/main.js. The service is Type=notify, so `systemctl
 # restart` returns only once the new process sent READY=1 (relays off, store open) or
-# failed; the settle period then checks that it stays up. --no-restart installs and switches
-# `current` without touching the service: the first install (install.sh), where no service
-# runs yet and its config may not exist.
+# failed; the settle period (--settle, or LOCKER_SETTLE, seconds) then checks that it stays
+# up: active at its end and not restarted by systemd meanwhile (NRestarts), since under
+# Restart=always a crash loop is active and activating by turns. --no-restart installs and
+# switches `current` without touching the service: the first install (install.sh), where no
+# service runs yet and its config may not exist.
 #
 # Before switching, the running release's backup.js copies the database the config names to
 # <its directory>/pre-update-<running version>.db (verified; the newest two are kept): a new
 # release that migrates the schema and then fails leaves a database the previous release
-# refuses (DB_MIGRATION), and that copy is the way back. A failed backup aborts the update
-# before anything changed. Releases older than backup.js, no config or no database yet: no
-# backup, said so. --no-backup skips it (an image built under install.sh --root, whose
-# config names the board's paths, not the build host's). SYSTEMCTL, NPM and NODE may name
-# stand-ins (tests); LOCKER_CONFIG the config, as for the device itself.
+# refuses (DB_MIGRATION), and that copy is the way back. A running release older than
+# backup.js: the new release's backup.js takes it (it reads older schemas). A failed backup
+# aborts the update before anything changed. Neither release has backup.js, no config or no
+# database yet: no backup, said so. --no-backup skips it (an image built under install.sh
+# --root, whose config names the board's paths, not the build host's). SYSTEMCTL, NPM and
+# NODE may name stand-ins (tests); LOCKER_CONFIG the config, as for the device itself.
+#
+# Interrupts once `current` is switched (see help below): Ctrl-C or SIGTERM before the new
+# release passed its check rolls back; during a rollback or the final steps they are ignored.
 set -eu
 # An SSH session that drops (SIGHUP, then a terminal every write to which fails) must not
 # end the script between switching `current` and restarting, settling or rolling back: the
@@ -30,12 +36,36 @@ trap '' HUP
 say() { { printf '%s\n' "$*"; } 2>/dev/null || true; }
 warn() { { printf '%s\n' "$*" >&3; } 3>&2 2>/dev/null || true; }
 
-usage() { echo "usage: $0 TARBALL [--prefix DIR] [--service NAME] [--settle SECONDS] [--keep N] [--no-restart] [--config FILE] [--no-backup]" >&2; exit 2; }
+USAGE="usage: update.sh TARBALL [--prefix DIR] [--service NAME] [--settle SECONDS] [--keep N] [--no-restart] [--config FILE] [--no-backup]"
+usage() { echo "$USAGE" >&2; exit 2; }
+help() {
+  cat <<EOF
+$USAGE
+
+Installs the release TARBALL beside the running one under --prefix (/opt/locker-device),
+backs up the database (pre-update-<old>.db beside it; --no-backup skips it), switches
+'current' to the new release, restarts the service (--service, locker-device) and checks it
+stays up for --settle seconds (10, or LOCKER_SETTLE): active at the end and not restarted
+by systemd meanwhile. If it fails to start or crash-loops, 'current' goes back to the
+previous release, which is restarted, and the exit status is 1. --no-restart switches
+without touching the service (a first install). --keep N releases are kept (3).
+
+Interrupts: before the switch, Ctrl-C or SIGTERM stops the update with nothing switched.
+After the switch and until the new release passed its check, Ctrl-C (SIGINT) or SIGTERM
+means "roll back now": 'current' goes back to the previous release at once (a board shut
+down meanwhile boots the known good one), that release is restarted, exit 130 / 143.
+During the rollback and the final steps further interrupts are ignored, so the locker is
+never left half-updated. A hangup (SIGHUP, a dropped SSH session) is always ignored: the
+update finishes on its own. Details: docs/hardware.md "Updating and rolling back".
+EOF
+  exit 0
+}
+for arg in "$@"; do case "$arg" in -h|--help) help ;; esac; done
 [ $# -ge 1 ] || usage
 tarball=$1; shift
 prefix=/opt/locker-device
 service=locker-device
-settle=10
+settle=${LOCKER_SETTLE:-10}
 keep=3
 restart=1
 config=${LOCKER_CONFIG:-/etc/locker/device.json}
@@ -52,6 +82,7 @@ while [ $# -gt 0 ]; do
     *) usage ;;
   esac
 done
+case "$settle" in ''|*[!0-9.]*) echo "update: --settle needs seconds, not '$settle'" >&2; exit 2 ;; esac
 systemctl=${SYSTEMCTL:-systemctl}
 npm=${NPM:-npm}
 node=${NODE:-node}
@@ -61,6 +92,17 @@ case "$config" in /*) ;; *) config="$(pwd)/$config" ;; esac
 mkdir -p "$prefix/releases"
 incoming=$(mktemp -d "$prefix/.incoming.XXXXXX")
 trap 'rm -rf "$incoming"' EXIT
+# Until `current` is switched, an interrupt just stops the update: the running release is
+# untouched; what was unpacked or built for the new one goes (an exit, so EXIT cleans up).
+target=""
+stopped() {
+  trap '' INT TERM
+  warn "update: interrupted before switching; nothing changed"
+  [ -z "$target" ] || rm -rf "$target"
+  exit "$1"
+}
+trap 'stopped 130' INT
+trap 'stopped 143' TERM
 # Owned by whoever installs (root on a board), not by the uid that built the tarball.
 tar -xzf "$tarball" -C "$incoming" --no-same-owner
 set -- "$incoming"/locker-device-*
@@ -107,7 +149,10 @@ prune() {
 }
 
 # The running release copies its own database (its schema, its config loader) right before
-# the switch, so the copy misses as little as possible.
+# the switch, so the copy misses as little as possible. A running release older than
+# backup.js has none: the new release's takes the copy then (it reads every older schema and
+# refuses only a newer one), or the first update to a release with backup.js would be the one
+# update without a way back.
 backup=""
 abort() {
   echo "update: $1; update aborted, nothing changed (still running ${previous#releases/})" >&2
@@ -117,8 +162,12 @@ abort() {
 if [ "$backups" -eq 1 ] && [ -n "$previous" ]; then
   was=${previous#releases/}
   case "$previous" in /*) tool="$previous/backup.js" ;; *) tool="$prefix/$previous/backup.js" ;; esac
+  if [ ! -f "$tool" ] && [ -f "$target/backup.js" ]; then
+    echo "update: $was has no backup.js (it predates the automatic backup); $version's backup.js takes the backup"
+    tool="$target/backup.js"
+  fi
   if [ ! -f "$tool" ]; then
-    echo "update: $was has no backup.js (it predates the automatic backup); no database backup taken"
+    echo "update: warning: neither $was nor $version has backup.js; no database backup taken" >&2
   elif [ ! -f "$config" ]; then
     echo "update: no $config; no database backup taken"
   else
@@ -135,38 +184,96 @@ if [ "$backups" -eq 1 ] && [ -n "$previous" ]; then
   fi
 fi
 
+# One word for a POSIX shell, whatever the path holds: inside single quotes only ' itself is
+# special, written '\'' (the x keeps trailing newlines from the command substitution).
+quote() {
+  quoted=$(printf '%sx' "$1" | sed "s/'/'\\\\''/g")
+  printf "'%s'" "${quoted%x}"
+}
+
+# `systemctl show` KEY=VALUE lines: the value of KEY.
+value() { printf '%s\n' "$2" | sed -n "s/^$1=//p"; }
+
+# Restarts the service and watches it for the settle period: 0 if it is active at its end
+# and systemd did not restart it meanwhile; 1 if the restart itself failed (no READY=1);
+# 2 if it did not stay up, with `seen` saying what systemd showed. Under Restart= a crash
+# loop is active and activating by turns: one look at ActiveState may well catch it active,
+# but NRestarts (reset by the manual restart, so read right after it) counts every automatic
+# restart. Both waits run in the background so that an interrupt (trapped) ends them at once.
+seen=""
+starts() {
+  "$systemctl" restart "$service" &
+  wait $! || return 1
+  first=$("$systemctl" show -p ActiveState,SubState,NRestarts "$service" 2>/dev/null || true)
+  sleep "$settle" &
+  wait $! || true
+  last=$("$systemctl" show -p ActiveState,SubState,NRestarts "$service" 2>/dev/null || true)
+  seen="ActiveState=$(value ActiveState "$last") SubState=$(value SubState "$last"), NRestarts $(value NRestarts "$first") -> $(value NRestarts "$last") over ${settle} s"
+  [ "$(value ActiveState "$last")" = active ] && [ "$(value NRestarts "$last")" = "$(value NRestarts "$first")" ] || return 2
+}
+
+# Back to the previous release (none: unlink `current`), restarted and checked like the new
+# one, and the printed way out if the previous release refuses what the new one left.
+rollback() {
+  if [ -n "$previous" ]; then
+    switch_to "$previous"
+    rc=0
+    starts || rc=$?
+    if [ "$rc" -eq 0 ]; then
+      say "update: back on ${previous#releases/}"
+      [ -z "$backup" ] || warn "update: the database as it was before the update is kept in $backup"
+    else
+      if [ "$rc" -eq 1 ]; then
+        warn "update: the previous release ${previous#releases/} did not restart either"
+      else
+        warn "update: the previous release ${previous#releases/} did not stay up either ($seen)"
+      fi
+      # Not automatic: it drops whatever the new release recorded while it ran (openings, codes).
+      [ -z "$backup" ] || {
+        warn "update: if its log says DB_MIGRATION ($version changed the schema), restore the copy taken before the update (records written since are lost):"
+        warn "  $systemctl stop $service && rm -f $(quote "$db-wal") $(quote "$db-shm") $(quote "$db.clean") && cp -p $(quote "$backup") $(quote "$db") && $systemctl start $service"
+      }
+    fi
+  else
+    rm -f "$prefix/current"
+  fi
+  rm -rf "$target"
+  exit "$1"
+}
+
+# From the switch until the new release passed its check, an interrupt means "roll back
+# now": what an operator pressing Ctrl-C wants, and for SIGTERM (a shutdown, a kill) the
+# board then boots the previous release, not one nobody checked. Once the outcome is
+# decided, interrupts are ignored (and so by systemctl and sleep): a rollback stopped
+# halfway would leave the locker half-updated.
+interrupted() {
+  trap '' INT TERM
+  warn "update: interrupted ($1) before $version passed its check; rolling back"
+  rollback "$2"
+}
+if [ "$restart" -eq 1 ]; then
+  trap 'interrupted SIGINT 130' INT
+  trap 'interrupted SIGTERM 143' TERM
+else
+  trap '' INT TERM
+fi
 switch_to "releases/$version"
 if [ "$restart" -eq 0 ]; then
   say "update: installed $version${previous:+ (was ${previous#releases/})}; the service was not restarted"
   prune
   exit 0
 fi
-ok=0
-if "$systemctl" restart "$service"; then
-  sleep "$settle"
-  "$systemctl" is-active --quiet "$service" && ok=1
-fi
-if [ $ok -eq 1 ]; then
+rc=0
+starts || rc=$?
+trap '' INT TERM
+if [ "$rc" -eq 0 ]; then
   say "update: now running $version${previous:+ (was ${previous#releases/})}"
   prune
   exit 0
 fi
-
-warn "update: $version did not become ready; rolling back"
-if [ -n "$previous" ]; then
-  switch_to "$previous"
-  if "$systemctl" restart "$service"; then
-    [ -z "$backup" ] || warn "update: the database as it was before the update is kept in $backup"
-  else
-    warn "update: the previous release ${previous#releases/} did not restart either"
-    # Not automatic: it drops whatever the new release recorded while it ran (openings, codes).
-    [ -z "$backup" ] || {
-      warn "update: if its log says DB_MIGRATION ($version changed the schema), restore the copy taken before the update (records written since are lost):"
-      warn "  $systemctl stop $service && rm -f '$db-wal' '$db-shm' '$db.clean' && cp -p '$backup' '$db' && $systemctl start $service"
-    }
-  fi
+if [ "$rc" -eq 1 ]; then
+  warn "update: $version did not become ready; rolling back"
 else
-  rm -f "$prefix/current"
+  warn "update: $version did not stay up ($seen): a crash loop; rolling back"
 fi
-rm -rf "$target"
-exit 1
+rollback 1

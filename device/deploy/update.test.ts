@@ -25,19 +25,16 @@ describe('update.sh', () => {
     prefix = join(dir, 'opt');
     log = join(dir, 'calls.log');
     mkdirSync(join(dir, 'bin'));
-    // systemctl stand-in: `restart` "starts" whatever `current` points to, which fails when
-    // that release carries a file named broken (it would never send READY=1).
-    // ...and every release fails to start once ${dir}/refused exists: the previous release
-    // refusing the database the failed one migrated (DB_MIGRATION).
-    writeFileSync(join(dir, 'bin', 'systemctl'), `#!/bin/sh\necho "$*" >> ${log}\ncase "$1" in\n  restart) [ ! -e ${prefix}/current/broken ] && [ ! -e ${dir}/refused ] ;;\n  is-active) [ ! -e ${prefix}/current/broken ] ;;\nesac\n`, { mode: 0o755 });
+    fakeSystemctl();
     writeFileSync(join(dir, 'bin', 'npm'), `#!/bin/sh\necho "npm $* in $(basename "$PWD")" >> ${log}\nmkdir -p node_modules\n`, { mode: 0o755 });
-    // backup.js stand-in: logs its arguments and where `current` points, prints dbPath or
+    // backup.js stand-in: logs its arguments, where `current` points and which release it
+    // belongs to (by=), prints dbPath or
     // copies the database, and fails when its release carries backup-fails.
     writeFileSync(join(dir, 'bin', 'backup.js'), [
       "const fs = require('node:fs');",
       "const path = require('node:path');",
       'const args = process.argv.slice(2);',
-      `fs.appendFileSync(${JSON.stringify(log)}, \`backup \${args.join(' ')} current=\${fs.readlinkSync(${JSON.stringify(join(prefix, 'current'))})}\\n\`);`,
+      `fs.appendFileSync(${JSON.stringify(log)}, \`backup \${args.join(' ')} current=\${fs.readlinkSync(${JSON.stringify(join(prefix, 'current'))})} by=\${path.basename(__dirname)}\\n\`);`,
       "const { dbPath } = JSON.parse(fs.readFileSync(args[args.indexOf('--config') + 1], 'utf8'));",
       "if (args.includes('--print-db-path')) { console.log(dbPath); process.exit(0); }",
       "if (fs.existsSync(path.join(__dirname, 'backup-fails'))) { console.error('backup failed: DB_CORRUPT: file is not a locker device database'); process.exit(1); }",
@@ -53,7 +50,7 @@ describe('update.sh', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   /** backup: the release ships backup.js (a working or a failing one), or predates it. */
-  function release(version: string, o: { broken?: boolean; backup?: 'works' | 'fails' } = {}): string {
+  function release(version: string, o: { broken?: boolean; crashes?: 'active' | 'auto-restart'; backup?: 'works' | 'fails' } = {}): string {
     const stage = join(dir, 'stage', version);
     const root = join(stage, `locker-device-${version}`);
     mkdirSync(root, { recursive: true });
@@ -61,6 +58,7 @@ describe('update.sh', () => {
     writeFileSync(join(root, 'main.js'), '// device\n');
     writeFileSync(join(root, 'package.json'), '{}\n');
     if (o.broken === true) writeFileSync(join(root, 'broken'), '');
+    if (o.crashes !== undefined) writeFileSync(join(root, 'crashes'), o.crashes);
     if (o.backup !== undefined) copyFileSync(join(dir, 'bin', 'backup.js'), join(root, 'backup.js'));
     if (o.backup === 'fails') writeFileSync(join(root, 'backup-fails'), '');
     const tarball = join(dir, `locker-device-${version}.tar.gz`);
@@ -75,6 +73,34 @@ describe('update.sh', () => {
     writeFileSync(db, content);
   };
   const current = (): string => readlinkSync(join(prefix, 'current'));
+
+  /**
+   * systemctl stand-in: `restart` "starts" whatever `current` points to, which fails when
+   * that release carries a file named broken (it would never send READY=1), and fails for
+   * every release once ${dir}/refused exists: the previous release refusing the database the
+   * failed one migrated (DB_MIGRATION). A release carrying crashes sends READY=1 and then
+   * crash-loops under Restart=always: each `show` finds it restarted once more (NRestarts),
+   * and active or `activating (auto-restart)` as the file says; `is-active` at that instant
+   * says active. onRestart runs (sh) before a restart does.
+   */
+  function fakeSystemctl(onRestart = ''): void {
+    const c = join(prefix, 'current');
+    const n = join(dir, 'nrestarts');
+    writeFileSync(join(dir, 'bin', 'systemctl'), [
+      '#!/bin/sh',
+      `echo "$*" >> ${log}`,
+      'case "$1" in',
+      `  restart) ${onRestart || ':'}; echo 0 > ${n}; [ ! -e ${c}/broken ] && [ ! -e ${dir}/refused ] ;;`,
+      `  is-active) [ ! -e ${c}/broken ] ;;`,
+      '  show)',
+      `    count=$(cat ${n} 2>/dev/null || echo 0)`,
+      `    if [ -e ${c}/crashes ]; then count=$((count + 1)); echo $count > ${n}; fi`,
+      `    case "$(cat ${c}/crashes 2>/dev/null)" in auto-restart) echo ActiveState=activating; echo SubState=auto-restart ;; *) echo ActiveState=active; echo SubState=running ;; esac`,
+      '    echo NRestarts=$count ;;',
+      'esac',
+      '',
+    ].join('\n'), { mode: 0o755 });
+  }
 
   it('installs a release beside the running one, builds its modules, then switches over', () => {
     expect(update(release('1.0.0')).status).toBe(0);
@@ -103,7 +129,7 @@ describe('update.sh', () => {
     update(release('1.0.0'));
     // The session hangs up during the restart of the new release: update.sh gets SIGHUP and
     // its terminal is gone (every write fails, as /dev/full makes it).
-    writeFileSync(join(dir, 'bin', 'systemctl'), `#!/bin/sh\necho "$*" >> ${log}\ncase "$1" in\n  restart) [ -e ${prefix}/current/broken ] && kill -HUP $PPID; [ ! -e ${prefix}/current/broken ] ;;\nesac\n`, { mode: 0o755 });
+    fakeSystemctl(`[ -e ${prefix}/current/broken ] && kill -HUP $PPID`);
     const gone = openSync('/dev/full', 'w');
     try {
       const result = spawnSync('sh', [script, release('2.0.0', { broken: true }), '--prefix', prefix, '--settle', '0', '--no-backup'], { env, stdio: ['ignore', gone, gone] });
@@ -207,7 +233,16 @@ describe('update.sh', () => {
     expect(readdirSync(data).filter((f) => f.startsWith('pre-update-')).sort()).toEqual(['pre-update-1.1.0.db', 'pre-update-1.2.0.db']);
   });
 
-  it('on a rollback the previous release refuses, prints the command that restores the backup, and it works', () => {
+  /** A POSIX shell word for any string, as an operator would quote it by hand. */
+  const shellWord = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+
+  it.each([
+    ['an ordinary dbPath', 'var-lib-locker'],
+    ['a dbPath with a quote and a space', join('var lib', "locker's data")],
+  ])('on a rollback the previous release refuses, prints the command that restores the backup, and it works: %s', (_, where) => {
+    data = join(dir, where);
+    db = join(data, 'locker.db');
+    writeFileSync(config, JSON.stringify({ dbPath: db }));
     expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
     database('records of 1.0.0');
     // 2.0.0 migrates the schema, then fails: 1.0.0 refuses the migrated database.
@@ -219,28 +254,110 @@ describe('update.sh', () => {
     writeFileSync(`${db}-wal`, 'frames of 2.0.0');
     const systemctl = join(dir, 'bin', 'systemctl');
     const backup = join(data, 'pre-update-1.0.0.db');
-    const restore = `${systemctl} stop locker-device && rm -f '${db}-wal' '${db}-shm' '${db}.clean' && cp -p '${backup}' '${db}' && ${systemctl} start locker-device`;
+    const restore = `${systemctl} stop locker-device && rm -f ${shellWord(`${db}-wal`)} ${shellWord(`${db}-shm`)} ${shellWord(`${db}.clean`)} && cp -p ${shellWord(backup)} ${shellWord(db)} && ${systemctl} start locker-device`;
     expect(bad.stderr).toContain('the previous release 1.0.0 did not restart either');
     expect(bad.stderr).toContain(`  ${restore}\n`);
     // Not done automatically: the database is still what 2.0.0 left.
     expect(readFileSync(db, 'utf8')).toBe('records of 2.0.0, schema 2');
-    execFileSync('sh', ['-c', restore]);
+    // Copied from the terminal as printed, pasted into the operator's shell.
+    const lines = bad.stderr.split('\n');
+    const printed = lines[lines.findIndex((l) => l.includes('restore the copy taken before the update')) + 1] ?? '';
+    execFileSync('bash', ['-c', printed.trim()]);
     expect(readFileSync(db, 'utf8')).toBe('records of 1.0.0');
     expect(existsSync(`${db}-wal`)).toBe(false);
   });
 
-  it('updates without a backup, saying so, from a release older than backup.js or before the first database', () => {
+  it("backs up with the new release's backup.js when the running one predates it", () => {
     expect(update(release('1.0.0')).status).toBe(0);
     database('records of 1.0.0');
-    const old = update(release('1.1.0', { backup: 'works' }));
-    expect(old.status, old.stderr).toBe(0);
-    expect(old.stdout).toContain('update: 1.0.0 has no backup.js (it predates the automatic backup); no database backup taken');
+    const result = update(release('1.1.0', { backup: 'works' }));
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain("update: 1.0.0 has no backup.js (it predates the automatic backup); 1.1.0's backup.js takes the backup");
     expect(current()).toBe('releases/1.1.0');
+    const backup = join(data, 'pre-update-1.0.0.db');
+    expect(readFileSync(backup, 'utf8')).toBe('records of 1.0.0');
+    // Before the switch, by 1.1.0's backup.js.
+    const calls = readFileSync(log, 'utf8');
+    const taken = calls.indexOf(`backup --config ${config} --out ${backup} current=releases/1.0.0 by=1.1.0`);
+    expect(taken).toBeGreaterThanOrEqual(0);
+    expect(taken).toBeLessThan(calls.lastIndexOf('restart locker-device'));
+  });
+
+  it('updates without a backup, saying so, when neither release has backup.js or before the first database', () => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    database('records of 1.0.0');
+    const old = update(release('1.1.0'));
+    expect(old.status, old.stderr).toBe(0);
+    expect(old.stderr).toContain('update: warning: neither 1.0.0 nor 1.1.0 has backup.js; no database backup taken');
+    expect(current()).toBe('releases/1.1.0');
+    expect(readdirSync(data)).toEqual(['locker.db']);
     rmSync(data, { recursive: true });
     // A board installed with --no-restart whose service never ran: no database yet.
     const fresh = update(release('1.2.0', { backup: 'works' }), '--no-restart');
     expect(fresh.status, fresh.stderr).toBe(0);
     expect(fresh.stdout).toContain(`update: no database at ${db} yet; no backup needed`);
     expect(current()).toBe('releases/1.2.0');
+  });
+
+  it.each(['active', 'auto-restart'] as const)('rolls back a release that sends READY=1 and then crash-loops (%s when looked at), settling for LOCKER_SETTLE seconds', (seen) => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    // No --settle: LOCKER_SETTLE alone keeps this test from waiting the default 10 s.
+    const started = Date.now();
+    const bad = spawnSync('sh', [script, release('2.0.0', { crashes: seen }), '--prefix', prefix], { env: { ...env, LOCKER_SETTLE: '0' }, encoding: 'utf8' });
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(bad.status).toBe(1);
+    const state = seen === 'active' ? 'ActiveState=active SubState=running' : 'ActiveState=activating SubState=auto-restart';
+    expect(bad.stderr).toContain(`update: 2.0.0 did not stay up (${state}, NRestarts 1 -> 2 over 0 s): a crash loop; rolling back`);
+    expect(bad.stdout).toContain('update: back on 1.0.0');
+    expect(current()).toBe('releases/1.0.0');
+    expect(existsSync(join(prefix, 'releases', '2.0.0'))).toBe(false);
+    expect(readFileSync(log, 'utf8').match(/^show -p ActiveState,SubState,NRestarts locker-device$/gm)).toHaveLength(6);
+  });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('rolls back on %s once `current` is switched, and lets nothing interrupt the rollback', (signal, status) => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    // Ctrl-C (or a kill) while the new release starts, and again while the previous one does.
+    fakeSystemctl(`kill -${signal.slice(3)} $PPID`);
+    const result = update(release('1.1.0'));
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(status);
+    expect(result.stderr).toContain(`update: interrupted (${signal}) before 1.1.0 passed its check; rolling back`);
+    expect(result.stdout).toContain('update: back on 1.0.0');
+    expect(current()).toBe('releases/1.0.0');
+    expect(existsSync(join(prefix, 'releases', '1.1.0'))).toBe(false);
+    expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
+  });
+
+  it('stops on SIGTERM before the switch with nothing changed, the new release removed', () => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    // A kill while `npm ci` builds, to update.sh itself: the outermost ancestor running it
+    // (the ( cd … ) around npm may be a subshell of it).
+    writeFileSync(join(dir, 'bin', 'npm'), [
+      '#!/bin/sh',
+      'mkdir -p node_modules',
+      'p=$PPID; top=""',
+      'while [ "${p:-1}" -gt 1 ]; do',
+      `  case "$(ps -o args= -p "$p")" in *${script}*) top=$p ;; *) break ;; esac`,
+      '  p=$(ps -o ppid= -p "$p" | tr -d " ")',
+      'done',
+      '[ -n "$top" ] && kill -TERM "$top"',
+      '',
+    ].join('\n'), { mode: 0o755 });
+    const result = update(release('1.1.0'));
+    expect(result.status).toBe(143);
+    expect(result.stderr).toContain('update: interrupted before switching; nothing changed');
+    expect(current()).toBe('releases/1.0.0');
+    expect(readdirSync(prefix).sort()).toEqual(['current', 'releases']);
+    expect(readdirSync(join(prefix, 'releases'))).toEqual(['1.0.0']);
+  });
+
+  it('--help says what an interrupt does, and exits 0', () => {
+    const help = spawnSync('sh', [script, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: update\.sh TARBALL/);
+    expect(help.stdout).toContain('Ctrl-C (SIGINT) or SIGTERM\nmeans "roll back now"');
   });
 });
