@@ -2,15 +2,18 @@ import type { Alerts, AlertKind } from '../lockers/alerts.js';
 import type { CompartmentFaults } from '../lockers/compartment-faults.js';
 import { isLateReturn, type ParcelEvents } from '../orders/parcel-events.js';
 import { parseAuditEvent, type AuditEvent } from '../shared/contract.js';
+import type { Logger } from '../shared/logger.js';
 import type { AuditRecordRow } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { eventTime } from './event-time.js';
 
 // The ONE mapping from the device's audit events (sync/contract/audit-events) to backend
 // effects. Every record's data is parsed through its type's contract schema first: a type
 // the contract does not know, or data its schema refuses, maps to nothing ('unknown' /
 // 'invalid'; audit-ingest.ts has already kept it for review). Events only drive state
 // transitions (which feed the outbox); nothing here notifies anyone directly. Known types
-// the backend does not act on are 'unmapped'.
+// the backend does not act on are 'unmapped'. A door event is dated by when it happened
+// (`occurredAt` on a record written late, within bounds: event-time.ts), not by its write.
 
 export interface EventMapDeps {
   store: Store;
@@ -33,7 +36,7 @@ async function shipmentOf(store: Store, lockerId: string, d: { parcelId?: string
   return undefined;
 }
 
-export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Promise<MapOutcome> {
+export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps, log: Logger): Promise<MapOutcome> {
   const parsed = parseAuditEvent(r.type, r.dataJson);
   if (!parsed.ok) return parsed.reason === 'unknown-type' ? 'unknown' : 'invalid';
   const e = parsed.event;
@@ -41,8 +44,8 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
   // Seqs restart with each device database (epoch): a replaced database's records are new.
   const key = `${r.lockerId}:${r.epoch}:${String(r.seq)}`;
   const { store, parcels } = deps;
-  const security = async (kind: AlertKind, compartmentId: string | null, reason: string | null): Promise<MapOutcome> => {
-    await deps.alerts.raise(r.lockerId, kind, key, { seq: r.seq, at: r.at, compartmentId, reason });
+  const security = async (kind: AlertKind, compartmentId: string | null, reason: string | null, at = r.at): Promise<MapOutcome> => {
+    await deps.alerts.raise(r.lockerId, kind, key, { seq: r.seq, at, compartmentId, reason });
     return 'applied';
   };
 
@@ -54,7 +57,7 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
     case 'keypad.lockout':
       return security('security.keypad-lockout', null, e.data.reason);
     case 'door.uncommanded-open':
-      return security('security.uncommanded-open', e.data.compartmentId, null);
+      return security('security.uncommanded-open', e.data.compartmentId, null, eventTime(r, e.data, log));
     case 'pickup.suspicious':
       return security('security.suspicious-pickup', null, e.data.reason);
     case 'keypad.odds-degraded':
@@ -69,7 +72,7 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
     case 'courier.deposited': {
       const sid = await shipmentOf(store, r.lockerId, e.data);
       if (sid === undefined) return 'ignored';
-      const outcome = await parcels.deposited(sid, r.lockerId, e.data.compartmentId, r.at, who);
+      const outcome = await parcels.deposited(sid, r.lockerId, e.data.compartmentId, eventTime(r, e.data, log), who);
       if (outcome !== 'ignored') return outcome;
       // The locker took the parcel in before it heard that its code was withdrawn (cancelled,
       // or returned to sender by the carrier while the locker was offline): a parcel is
@@ -83,7 +86,7 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
     }
     case 'pickup.collected': {
       const sid = await shipmentOf(store, r.lockerId, e.data);
-      return sid === undefined ? 'ignored' : parcels.collected(sid, r.lockerId, who, r.at);
+      return sid === undefined ? 'ignored' : parcels.collected(sid, r.lockerId, who, eventTime(r, e.data, log));
     }
     case 'pickup.expired': {
       const sid = await shipmentOf(store, r.lockerId, e.data);
@@ -104,7 +107,7 @@ export async function mapAuditEvent(r: AuditRecordRow, deps: EventMapDeps): Prom
     case 'return.retrieved': {
       // The retrieval credential names one parcel; the contract carries it as parcelId.
       const sid = await shipmentOf(store, r.lockerId, e.data);
-      return sid === undefined ? 'ignored' : parcels.retrieved(sid, r.lockerId, who, r.at);
+      return sid === undefined ? 'ignored' : parcels.retrieved(sid, r.lockerId, who, eventTime(r, e.data, log));
     }
     case 'compartment.out-of-service':
       await deps.faults.outOfService(r.lockerId, e.data.compartmentId, e.data.reason ?? 'door fault', key);

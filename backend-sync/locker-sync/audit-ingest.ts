@@ -124,7 +124,7 @@ export class AuditIngest {
         // Each mapping runs in its own savepoint: one event the backend cannot act on is
         // logged and skipped, never a reason to refuse (and so re-receive) the upload.
         try {
-          const outcome = await store.transaction(() => mapAuditEvent(r, this.effects));
+          const outcome = await store.transaction(() => mapAuditEvent(r, this.effects, this.log));
           if (outcome !== 'unmapped') this.log.debug({ lockerId, epoch, seq: r.seq, type: r.type, outcome }, 'audit.mapped');
         } catch (err) {
           // A deadlock or serialisation failure, or a row another instance changed under

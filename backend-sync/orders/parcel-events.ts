@@ -93,7 +93,11 @@ export class ParcelEvents {
     }
   }
 
-  /** The courier put the parcel in (maybe another compartment than assigned): customer gets the code. */
+  /**
+   * The courier put the parcel in at `at` (maybe another compartment than assigned):
+   * customer gets the code. The pickup window runs from `at`, when the door closed on the
+   * parcel (a record the locker wrote late still says when: locker-sync/event-time.ts).
+   */
   deposited(shipmentId: string, lockerId: string, compartmentId: string | undefined, at: number, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
     return store.transaction(async () => {
@@ -134,8 +138,8 @@ export class ParcelEvents {
   }
 
   /**
-   * The customer took the parcel out at `at` (the locker's record time; the upload may come
-   * hours later). Also after the backend expired it: a pickup the locker recorded while its
+   * The customer took the parcel out at `at` (when the locker says the door opened; the
+   * upload may come hours later). Also after the backend expired it: a pickup the locker recorded while its
    * uplink was down, or before the revoked code reached it, means the parcel is gone. No
    * courier goes to an empty compartment and nothing is refunded.
    */

@@ -1,0 +1,102 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { captureLogs, type LogCapture } from '@locker/sync-testing/log-capture.js';
+import { auditChain } from '../testing/audit-chain.js';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { paidOrder, ship } from '../testing/order-helpers.js';
+import { testEngines } from '../testing/pg-test-db.js';
+import { MAX_OCCURRED_AT_LAG_MS } from './event-time.js';
+
+// A deposit and a pickup the locker could write only once its full disk had room again:
+// `at` is the write time, `occurredAt` when the door really closed or opened. The backend
+// dates the steps by `occurredAt` (timeline, pickup deadline, the customer's notice), but
+// not when it cannot be true (after its own record, or weeks older): then by `at`, logged.
+
+const engines = await testEngines('late door times');
+const E = 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0';
+const HOUR = 3_600_000;
+
+describe.each(engines)('locker events written late on %s', (engine) => {
+  let f: BackendFixture;
+  let logs: LogCapture;
+  let shipmentId: string;
+  let tokenId: string;
+  let trackingNumber: string;
+
+  beforeEach(async () => {
+    logs = captureLogs('info');
+    f = await makeBackend({ engine, logger: logs.logger });
+    await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
+    const o = await paidOrder(f, 'ord-late', [{ lineId: 'l1', size: 'M' }]);
+    const s = await ship(f, o.id, ['l1'], 'lk-a', 'M', 'LATE1');
+    shipmentId = s.id;
+    trackingNumber = s.trackingNumber;
+    tokenId = (await f.store.shipments.get(s.id))?.pickupTokenId ?? '';
+  });
+  afterEach(() => f.close());
+
+  const deposit = (extra: Record<string, unknown> = {}) => ({ type: 'courier.deposited', data: { tokenId, parcelId: shipmentId, compartmentId: 'M1', assignedId: 'M1', ...extra } });
+  const pickup = (extra: Record<string, unknown> = {}) => ({ type: 'pickup.collected', data: { tokenId, compartmentId: 'M1', via: 'code', parcelId: shipmentId, door: 'opened', ...extra } });
+
+  const steps = async (): Promise<Array<[string, number]>> => {
+    await f.services.tracking.applier.drain();
+    return (await f.store.tracking.history(trackingNumber)).map((h) => [h.event.status, h.event.eventTime]);
+  };
+  const deadlines = async (): Promise<{ shipment: number | undefined; notice: unknown }> => {
+    const ready = (await f.store.notifications.list({ kind: 'parcel.ready_for_pickup' })).filter((n) => n.payload['shipmentId'] === shipmentId);
+    return { shipment: (await f.store.shipments.get(shipmentId))?.pickupDeadline, notice: ready[0]?.payload['pickupDeadline'] };
+  };
+
+  it('dates a deposit and a pickup written after a full disk by when the doors moved', async () => {
+    const written = f.clock.now();
+    const closed = written - 2 * HOUR;
+    const opened = written - HOUR;
+    await f.services.ingest.ingest('lk-a', E, auditChain([
+      { ...deposit({ occurredAt: closed }), at: written },
+      { ...pickup({ occurredAt: opened }), at: written + 1 },
+    ]));
+    expect(await steps()).toEqual([
+      ['available_for_pickup', closed],
+      ['collected', opened],
+    ]);
+    const window = f.config.pickup.windowMs;
+    expect(await deadlines()).toEqual({ shipment: closed + window, notice: closed + window });
+    expect((await f.store.shipments.get(shipmentId))?.state).toBe('collected');
+    expect(logs.find('audit.occurred_at_rejected')).toEqual([]);
+  });
+
+  it('dates a record written on time, without occurredAt, by its own time as before', async () => {
+    const at = f.clock.now() - 30 * 60_000;
+    await f.services.ingest.ingest('lk-a', E, auditChain([
+      { ...deposit(), at },
+      { ...pickup(), at: at + 60_000 },
+    ]));
+    expect(await steps()).toEqual([
+      ['available_for_pickup', at],
+      ['collected', at + 60_000],
+    ]);
+    expect(await deadlines()).toEqual({ shipment: at + f.config.pickup.windowMs, notice: at + f.config.pickup.windowMs });
+  });
+
+  it('does not believe an occurredAt after its own record or weeks before it: dated by the record, logged', async () => {
+    const written = f.clock.now();
+    await f.services.ingest.ingest('lk-a', E, auditChain([
+      { ...deposit({ occurredAt: written + HOUR }), at: written },
+      { ...pickup({ occurredAt: written - MAX_OCCURRED_AT_LAG_MS - 1 }), at: written + 1 },
+    ]));
+    expect(await steps()).toEqual([
+      ['available_for_pickup', written],
+      ['collected', written + 1],
+    ]);
+    expect(logs.find('audit.occurred_at_rejected').map((l) => [l['seq'], l['reason'], l['level']])).toEqual([
+      [1, 'after-record', 40],
+      [2, 'too-old', 40],
+    ]);
+  });
+
+  it('puts the time the door opened on an uncommanded-open alert written late', async () => {
+    const written = f.clock.now();
+    await f.services.ingest.ingest('lk-a', E, auditChain([{ type: 'door.uncommanded-open', data: { compartmentId: 'M2', occurredAt: written - HOUR }, at: written }]));
+    const alerts = (await f.store.alerts.list('lk-a')).filter((a) => a.kind === 'security.uncommanded-open');
+    expect(alerts.map((a) => a.details['at'])).toEqual([written - HOUR]);
+  });
+});
