@@ -29,6 +29,18 @@ const records = (): AuditRecord[] => auditRecords(h);
 const storageLines = (): number => logs.lines.filter((l) => l.msg.startsWith('storage.')).length;
 
 /**
+ * `found` are exactly records of `types`, written once space was back but carrying when the
+ * locker decided them (at or before `decidedBy`) as occurredAt, earlier than their own `at`.
+ */
+function expectWrittenLate(found: AuditRecord[], types: string[], decidedBy: number): void {
+  expect(found.map((r) => r.type)).toEqual(types);
+  for (const r of found) {
+    expect(r.data.occurredAt, r.type).toBeLessThanOrEqual(decidedBy);
+    expect(r.at, r.type).toBeGreaterThan(Number(r.data.occurredAt));
+  }
+}
+
+/**
  * A parcel in A02 and its code typed; the disk fills between the open's journal commit and
  * the relay pulse, so the door opens (once) and what follows is refused.
  */
@@ -307,6 +319,7 @@ describe('a full disk (the database refuses writes)', () => {
     await h.closeDoor('A02');
     fullAtStart = true;
     await h.restart();
+    const restartedAt = h.runtime.trustedNow();
     expect(h.runtime.syncPort().health().storage?.writable).toBe(false);
     await h.type('12345678#');
     await h.advance(100);
@@ -331,6 +344,8 @@ describe('a full disk (the database refuses writes)', () => {
     expect(types).toContain('door.open-unknown');
     expect(types).toContain('device.started');
     expect(types.lastIndexOf('door.open-unknown')).toBeLessThan(types.lastIndexOf('device.storage-recovered'));
+    // The compartment went to a technician at the start, not when space came back.
+    expectWrittenLate(records().filter((r) => r.type === 'technician.task' || (r.type === 'compartment.out-of-service' && r.data.reason === 'needs-check')), ['compartment.out-of-service', 'technician.task'], restartedAt);
     expect(h.store.verifyAuditChain().ok).toBe(true);
     await h.type('12345678#');
     await h.advance(100);
@@ -350,12 +365,14 @@ describe('a full disk (the database refuses writes)', () => {
     if (used === undefined) throw new Error('no deposit door opened');
     fullAtStart = true;
     await h.restart();
+    const restartedAt = h.runtime.trustedNow();
     expect(h.runtime.syncPort().health().storage?.writable).toBe(false);
     freeSpace();
     await h.advance(10_000);
     expect(h.store.getCompartment(used)).toMatchObject({ status: 'out-of-service', outOfServiceReason: 'needs-check' });
     const task = records().find((r) => r.type === 'technician.task' && r.data.cause === 'deposit-interrupted');
     expect(task?.data).toMatchObject({ compartmentId: used, parcelId: 'D1' });
+    expectWrittenLate(records().filter((r) => r.data.compartmentId === used && (r.type === 'technician.task' || r.type === 'compartment.out-of-service')), ['compartment.out-of-service', 'technician.task'], restartedAt);
   });
 
   it('logs how many deferred records a stop on a still-full disk loses', async () => {

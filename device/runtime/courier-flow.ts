@@ -76,8 +76,8 @@ export class CourierFlow {
     if (pending === null) return;
     // On a disk still full at boot this waits for space; the compartment is held occupied
     // meanwhile, so no other parcel goes on top of the one that may be inside.
-    this.deps.storage.writeOrDefer(store, 'courier:start', 'technician.task', (s) => {
-      reportNeedsCheck(s, { compartmentId: pending.compartmentId, cause: 'deposit-interrupted', opId: pending.opId, tokenId: pending.tokenId, parcelId: pending.parcelId });
+    this.deps.storage.writeOrDefer(store, 'courier:start', 'technician.task', (s, { late }) => {
+      reportNeedsCheck(s, { compartmentId: pending.compartmentId, cause: 'deposit-interrupted', opId: pending.opId, tokenId: pending.tokenId, parcelId: pending.parcelId, late });
       s.saveState(DEPOSIT_KEY, JSON.stringify({ deposit: null }));
     }, { occupiedCompartmentId: pending.compartmentId });
     log.warn(pending, 'courier.deposit-interrupted');
@@ -192,7 +192,7 @@ export class CourierFlow {
           // be inside, so the compartment goes to a technician ('needs-check') rather than
           // free for the next deposit, as for a pickup and an unknown open (unknown-open.ts).
           if (event === 'unverified') {
-            reportNeedsCheck(s, { compartmentId, cause: 'sensor-unknown', tokenId, parcelId });
+            reportNeedsCheck(s, { compartmentId, cause: 'sensor-unknown', tokenId, parcelId, late: time.late });
             writeRetrieved(s, retrieval, time);
           }
         }, { spentTokenId: tokenId, ...(event === 'unverified' ? { closedTokenIds: this.takenBy(retrieval) } : {}) });

@@ -208,9 +208,9 @@ export class DoorController {
   private resolveUnknown(op: OpenOperation, cause: 'restart' | 'stop'): void {
     const { store, log } = this.deps;
     let tokenSpent: boolean | undefined;
-    const written = this.deps.storage.writeOrDefer(store, `door:open-unknown:${cause}`, 'door.open-unknown', (s, { at }) => {
-      s.finishOpen(op.opId, 'unknown', at);
-      const result = spendUnknownOpen(s, op, at);
+    const written = this.deps.storage.writeOrDefer(store, `door:open-unknown:${cause}`, 'door.open-unknown', (s, time) => {
+      s.finishOpen(op.opId, 'unknown', time.at);
+      const result = spendUnknownOpen(s, op, time);
       tokenSpent = result.tokenSpent;
       s.appendAudit('door.open-unknown', 'priority', {
         opId: op.opId,

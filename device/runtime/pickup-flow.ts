@@ -9,7 +9,7 @@ import type { TokenVerification } from '../tokens/token-verifier.js';
 import type { Display } from './display.js';
 import type { DoorController } from './door-controller.js';
 import type { KeypadGuard } from './keypad-guard.js';
-import type { StorageHealth } from './storage-health.js';
+import type { StorageHealth, WriteTime } from './storage-health.js';
 import { reportNeedsCheck } from './unknown-open.js';
 import type { TokenGate } from './token-gate.js';
 
@@ -185,19 +185,21 @@ export class PickupFlow {
     }
   }
 
-  /** The relay fired, the sensor cannot say whether the door opened. In the caller's transaction. */
-  private unverified(decision: Extract<PickupDecision, { kind: 'open' }>): void {
-    const { store } = this.deps;
+  /**
+   * The relay fired, the sensor cannot say whether the door opened. In the caller's
+   * transaction, on its store, with its write time's `late`.
+   */
+  private unverified(store: RuntimeStore, decision: Extract<PickupDecision, { kind: 'open' }>, late: WriteTime['late']): void {
     const { compartmentId, tokenId, parcelId, purpose } = decision;
     const ids = { tokenId, ...(parcelId === undefined ? {} : { parcelId }) };
     if (purpose === 'return-dropoff') {
       // The return may be inside: occupied, so no courier deposits on top of it.
       const row = store.getCompartment(compartmentId);
       if (row?.status === 'free') store.setCompartmentStatus(compartmentId, 'occupied', parcelId === undefined ? {} : { parcelId });
-      reportNeedsCheck(store, { compartmentId, cause: 'sensor-unknown', keepStatus: true, ...ids });
+      reportNeedsCheck(store, { compartmentId, cause: 'sensor-unknown', keepStatus: true, late, ...ids });
       return;
     }
-    reportNeedsCheck(store, { compartmentId, cause: 'sensor-unknown', ...ids });
+    reportNeedsCheck(store, { compartmentId, cause: 'sensor-unknown', late, ...ids });
   }
 
   private onDoorEvent(decision: Extract<PickupDecision, { kind: 'open' }>, via: 'code' | 'qr', event: DoorEvent): void {
@@ -219,7 +221,7 @@ export class PickupFlow {
           // A dead sensor will never report the close that frees the compartment (pickup)
           // or marks the return inside (drop-off): conclude what is safe, hand the rest to a
           // technician (docs/operations.md, "dead door sensor").
-          if (event === 'unverified') this.unverified(decision);
+          if (event === 'unverified') this.unverified(s, decision, late);
         }, { spentTokenId: tokenId, ...(purpose === 'return-dropoff' && event === 'unverified' ? { occupiedCompartmentId: compartmentId } : {}) });
         log.info({ ...base, door: event }, 'pickup.door-opened');
         display.flash(doorOpenMessage(compartmentId, purpose === 'pickup' ? undefined : 'Door open: please place your return and close the door.'), 'success');

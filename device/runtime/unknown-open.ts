@@ -1,4 +1,5 @@
 import type { OpenOperation, RuntimeStore } from '../store/runtime-store.js';
+import type { WriteTime } from './storage-health.js';
 
 // An open a crash or a stop left unfinished: the relay may have fired and the door may
 // have opened, so the outcome is 'unknown'. docs/security.md §2: "unknown" spends a
@@ -27,6 +28,11 @@ export interface NeedsCheck {
   parcelId?: string;
   /** Leave the compartment's status alone (a return drop-off keeps it occupied). */
   keepStatus?: boolean;
+  /**
+   * The caller's write time's `late` (storage-health.ts): on a record written after a full
+   * disk, when the locker found it could not tell, so the records say when it happened.
+   */
+  late: WriteTime['late'];
 }
 
 /**
@@ -34,7 +40,7 @@ export interface NeedsCheck {
  * (the backend surfaces it) and, for a pickup, the compartment out of service as
  * 'needs-check', so nothing is deposited on a parcel that may still be inside. Back in
  * service (setCompartmentService) it becomes free, or occupied while a parcel is recorded
- * inside. Call inside the caller's transaction.
+ * inside. Call inside the caller's transaction (a writeOrDefer write, whose `late` it passes).
  */
 export function reportNeedsCheck(store: RuntimeStore, check: NeedsCheck): void {
   const { compartmentId } = check;
@@ -43,7 +49,7 @@ export function reportNeedsCheck(store: RuntimeStore, check: NeedsCheck): void {
   const takenOut = check.keepStatus !== true && row.status !== 'out-of-service';
   if (takenOut) {
     store.setCompartmentStatus(compartmentId, 'out-of-service', { reason: 'needs-check' });
-    store.appendAudit('compartment.out-of-service', 'priority', { compartmentId, reason: 'needs-check' });
+    store.appendAudit('compartment.out-of-service', 'priority', { compartmentId, reason: 'needs-check', ...check.late });
   }
   store.appendAudit('technician.task', 'priority', {
     compartmentId,
@@ -53,18 +59,21 @@ export function reportNeedsCheck(store: RuntimeStore, check: NeedsCheck): void {
     ...(check.opId === undefined ? {} : { opId: check.opId }),
     ...(check.tokenId === undefined ? {} : { tokenId: check.tokenId }),
     ...(check.parcelId === undefined ? {} : { parcelId: check.parcelId }),
+    ...check.late,
   });
 }
 
-export function spendUnknownOpen(store: RuntimeStore, op: OpenOperation, at: number): SpentByUnknownOpen {
+/** `time`: the write's (storage-health.ts); written late, the records carry its `occurredAt`. */
+export function spendUnknownOpen(store: RuntimeStore, op: OpenOperation, time: WriteTime): SpentByUnknownOpen {
   const { tokenId } = op;
+  const { at, late } = time;
   const none: SpentByUnknownOpen = { tokenSpent: false, closedEntries: [] };
   if (tokenId === undefined) return none;
   switch (op.reason) {
     case 'pickup': {
       store.markTokenUsed(tokenId, 'pickup', at);
       // Whether the parcel was taken, only someone who looks can say.
-      reportNeedsCheck(store, { compartmentId: op.compartmentId, cause: 'open-unknown', opId: op.opId, tokenId, ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }) });
+      reportNeedsCheck(store, { compartmentId: op.compartmentId, cause: 'open-unknown', opId: op.opId, tokenId, late, ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }) });
       const entry = store.findEntryByTokenId(tokenId);
       if (entry?.state !== 'live') return { tokenSpent: true, closedEntries: [] };
       store.markCollected(tokenId, at);
@@ -81,7 +90,7 @@ export function spendUnknownOpen(store: RuntimeStore, op: OpenOperation, at: num
       store.markTokenUsed(tokenId, 'return-retrieval', at);
       // Whether the parcel was taken out, only someone who looks can say; left 'occupied'
       // it would hold a door for a parcel that may be gone, for good.
-      reportNeedsCheck(store, { compartmentId: op.compartmentId, cause: 'open-unknown', opId: op.opId, tokenId, ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }) });
+      reportNeedsCheck(store, { compartmentId: op.compartmentId, cause: 'open-unknown', opId: op.opId, tokenId, late, ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }) });
       if (op.parcelId === undefined) return { tokenSpent: true, closedEntries: [] };
       const closed: string[] = [];
       for (const e of store.findEntriesByParcel(op.parcelId)) {

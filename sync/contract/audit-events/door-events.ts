@@ -48,6 +48,7 @@ export const doorEvents = {
     opId: AuditId.optional(),
     tokenId: AuditId.optional(),
     parcelId: AuditId.optional(),
+    ...occurredAt,
   }),
   'door.jammed': z.object({ compartmentId: AuditId, opId: AuditId.optional(), waitedMs: AuditMs, ...occurredAt }),
   'door.left-open': z.object({ compartmentId: AuditId, openMs: AuditMs, ...occurredAt }),
