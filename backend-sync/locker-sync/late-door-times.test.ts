@@ -58,8 +58,10 @@ describe.each(engines)('locker events written late on %s', (engine) => {
       ['available_for_pickup', closed],
       ['collected', opened],
     ]);
+    // The window runs from when the customer is told (now), not from the door: the hours
+    // the record waited on the locker are not taken from them.
     const window = f.config.pickup.windowMs;
-    expect(await deadlines()).toEqual({ shipment: closed + window, notice: closed + window });
+    expect(await deadlines()).toEqual({ shipment: f.clock.now() + window, notice: f.clock.now() + window });
     expect((await f.store.shipments.get(shipmentId))?.state).toBe('collected');
     expect(logs.find('audit.occurred_at_rejected')).toEqual([]);
   });
@@ -74,7 +76,17 @@ describe.each(engines)('locker events written late on %s', (engine) => {
       ['available_for_pickup', at],
       ['collected', at + 60_000],
     ]);
-    expect(await deadlines()).toEqual({ shipment: at + f.config.pickup.windowMs, notice: at + f.config.pickup.windowMs });
+    expect(await deadlines()).toEqual({ shipment: f.clock.now() + f.config.pickup.windowMs, notice: f.clock.now() + f.config.pickup.windowMs });
+  });
+
+  it('gives a deposit that reaches the backend after its whole pickup window a full window, not an expiry', async () => {
+    const window = f.config.pickup.windowMs;
+    const closed = f.clock.now() - window - HOUR;
+    await f.services.ingest.ingest('lk-a', E, auditChain([{ ...deposit({ occurredAt: closed }), at: closed + 1 }]));
+    expect(await steps()).toEqual([['available_for_pickup', closed]]);
+    expect(await deadlines()).toEqual({ shipment: f.clock.now() + window, notice: f.clock.now() + window });
+    await f.services.parcels.expireDue();
+    expect((await f.store.shipments.get(shipmentId))?.state).toBe('delivered');
   });
 
   it('does not believe an occurredAt after its own record or weeks before it: dated by the record, logged', async () => {

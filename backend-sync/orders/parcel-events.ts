@@ -95,8 +95,11 @@ export class ParcelEvents {
 
   /**
    * The courier put the parcel in at `at` (maybe another compartment than assigned):
-   * customer gets the code. The pickup window runs from `at`, when the door closed on the
-   * parcel (a record the locker wrote late still says when: locker-sync/event-time.ts).
+   * customer gets the code. The timeline says `at`, when the door closed on the parcel (a
+   * record the locker wrote late still says when: locker-sync/event-time.ts); the pickup
+   * window runs from when the customer is told, which is now: a deposit that reaches us
+   * late (an uplink or a full card down for days) must not reach the customer with its
+   * days to collect already spent, or past its deadline and expired by the next sweep.
    */
   deposited(shipmentId: string, lockerId: string, compartmentId: string | undefined, at: number, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
@@ -122,7 +125,7 @@ export class ParcelEvents {
       // only to hand it to the channels) and is wiped from that row once sent. From then
       // on only its digest exists.
       const code = await store.shipments.takePendingCode(shipmentId);
-      const deadline = at + this.d.pickupWindowMs;
+      const deadline = Math.max(at, this.d.clock.now()) + this.d.pickupWindowMs;
       const extra: Record<string, unknown> = { lockerId, pickupDeadline: deadline };
       if (code !== undefined) extra['code'] = code;
       // The QR code the customer can scan instead is the pickup token itself.
