@@ -41,6 +41,15 @@ export const BackendConfig = z
          * one setting for both): a saturated pool sheds load with 503 after it.
          */
         connectTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
+        /**
+         * How long one PostgreSQL statement may go unanswered before the client gives up on
+         * it and discards its connection. The connect bound does not cover a connection
+         * that froze mid-statement (its server process stopped, the network black-holing
+         * its packets): without this the request, and its pooled connection, would wait for
+         * ever; with it the request answers 503 DB_UNAVAILABLE. Well above any statement
+         * the API runs (migrations are not bounded by it).
+         */
+        queryTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
       })
       .strict()
       .prefault({}),

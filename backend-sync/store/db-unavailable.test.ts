@@ -107,6 +107,20 @@ describe('classifying database errors as unavailable', () => {
     }
   });
 
+  it.skipIf(!pgRuns)('counts a statement the client stopped waiting for (query_timeout: a frozen server or network) as unavailable', async () => {
+    const c = new pg.Client({ connectionString: PG_URL, query_timeout: 100 });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      // A server that answers late looks, to the client, the same as one that froze.
+      const late = await caught(c.query('SELECT pg_sleep(2)'));
+      expect(isDbUnavailableError(late)).toBe(true);
+    } finally {
+      // Ending a client whose statement is outstanding destroys its socket; the server ends the session.
+      await c.end();
+    }
+  });
+
   it.skipIf(!pgRuns)('counts a server refusing new sessions because it is full (53300) as unavailable', async () => {
     // What a failover storm or a fleet of instances over max_connections meets; a role with
     // no connection left is the same refusal, without filling the shared server.

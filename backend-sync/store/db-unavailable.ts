@@ -1,6 +1,7 @@
 // Errors that say the database could not be reached, not that a statement was wrong: the
-// server is down, restarting or failing over, or the network to it broke. The API answers
-// 503 DB_UNAVAILABLE with Retry-After instead of a 500, and the sweepers simply try again on
+// server is down, restarting or failing over, the network to it broke, or a statement went
+// unanswered for db.queryTimeoutMs (a frozen server or network). The API answers 503
+// DB_UNAVAILABLE with Retry-After instead of a 500, and the sweepers simply try again on
 // their next pass. The pool drops the broken connections and opens new ones once the server
 // answers: no restart is needed. Almost always nothing was committed; a connection lost
 // while COMMIT was on its way may have committed, which a retry under the same
@@ -33,6 +34,8 @@ const DRIVER_MESSAGES = [
   'timeout exceeded when trying to connect',
   'Client has encountered a connection error and is not queryable',
   'Client was closed and is not queryable',
+  // A statement unanswered for db.queryTimeoutMs: the server or the network froze mid-statement.
+  'Query read timeout',
 ];
 
 export function isDbUnavailableError(err: unknown): boolean {

@@ -27,6 +27,7 @@ export interface PgStoreOptions {
   poolSize?: number | undefined;
   applicationName?: string | undefined;
   connectTimeoutMs?: number | undefined;
+  queryTimeoutMs?: number | undefined;
   /** A maintenance tool's open: the schema must be at this code's version; nothing is created or migrated. */
   existing?: boolean | undefined;
 }
@@ -53,6 +54,6 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
 
 /** `existing`: a maintenance tool's open (see PgStoreOptions.existing, OpenSqliteOptions.existing). */
 export async function openStore(db: BackendConfig['db'], logger: Logger, o: { existing?: boolean } = {}): Promise<SqlStore> {
-  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize, applicationName: db.applicationName, connectTimeoutMs: db.connectTimeoutMs, existing: o.existing }, logger);
+  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize, applicationName: db.applicationName, connectTimeoutMs: db.connectTimeoutMs, queryTimeoutMs: db.queryTimeoutMs, existing: o.existing }, logger);
   return openSqliteStore(db.path, logger, { checkpoint: db.checkpoint, ...(o.existing === undefined ? {} : { existing: o.existing }) });
 }

@@ -69,7 +69,7 @@ export async function makeBackend(o: FixtureOptions = {}): Promise<BackendFixtur
   const kid = o.kid ?? 'k-20261101-test';
   // Instances of one deployment share their keys: a fixture joining a dir keeps its key.
   if (!existsSync(join(keysDir, `${kid}.key`))) writeKey(ed, keysDir, kid);
-  const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db'), checkpoint: o.config?.db?.checkpoint ?? 'inline', connectTimeoutMs: o.config?.db?.connectTimeoutMs }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
+  const config = parseConfig({ ...o.config, db: { path: join(dir, 'backend.db'), checkpoint: o.config?.db?.checkpoint ?? 'inline', connectTimeoutMs: o.config?.db?.connectTimeoutMs, queryTimeoutMs: o.config?.db?.queryTimeoutMs }, keys: { dir: keysDir, ...o.config?.keys }, mqtt: { enabled: false, ...o.config?.mqtt } });
   // A fixture joining another's manual clock exposes that one: `b.clock.advance()` must move
   // the time b's services read, not a clock nothing reads.
   const clock = o.clock instanceof ManualClock ? o.clock : new ManualClock(T0);
@@ -112,7 +112,7 @@ async function openFixtureStore(o: FixtureOptions, db: BackendConfig['db'], logg
     const store = openSqliteStore(db.path, logger, { checkpoint: db.checkpoint });
     return { store, dispose: () => store.close() };
   }
-  const pg = await openTestPgStore({ logger, connectTimeoutMs: db.connectTimeoutMs, ...(o.pgSchema === undefined ? {} : { schema: o.pgSchema }), ...(o.pgUrl === undefined ? {} : { url: o.pgUrl }) });
+  const pg = await openTestPgStore({ logger, connectTimeoutMs: db.connectTimeoutMs, queryTimeoutMs: db.queryTimeoutMs, ...(o.pgSchema === undefined ? {} : { schema: o.pgSchema }), ...(o.pgUrl === undefined ? {} : { url: o.pgUrl }) });
   // A shared schema belongs to the test that named it; a fresh one goes with the fixture.
   return { store: pg.store, dispose: o.pgSchema === undefined ? pg.dispose : () => pg.store.close() };
 }

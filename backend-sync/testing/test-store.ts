@@ -15,10 +15,10 @@ export interface TestPgStore {
 }
 
 /** A migrated store in a fresh schema of the test server (or of `url`, a private cluster's) (its connections' application_name names the schema, so a test can find its own among other files' in pg_stat_activity). */
-export async function openTestPgStore(o: { logger?: Logger; poolSize?: number; schema?: string; url?: string; connectTimeoutMs?: number } = {}): Promise<TestPgStore> {
+export async function openTestPgStore(o: { logger?: Logger; poolSize?: number; schema?: string; url?: string; connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): Promise<TestPgStore> {
   const schema = o.schema ?? freshSchemaName();
   const url = o.url ?? PG_URL;
-  const store = await openPgStore({ url, schema, poolSize: o.poolSize ?? 8, applicationName: testApplicationName(schema), connectTimeoutMs: o.connectTimeoutMs }, o.logger ?? silentLogger());
+  const store = await openPgStore({ url, schema, poolSize: o.poolSize ?? 8, applicationName: testApplicationName(schema), connectTimeoutMs: o.connectTimeoutMs, queryTimeoutMs: o.queryTimeoutMs }, o.logger ?? silentLogger());
   return {
     store,
     schema,

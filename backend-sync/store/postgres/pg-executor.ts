@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { SqlExecutor } from '../sql/sql-executor.js';
 import { pgValues, type Sql, type SqlParams } from '../sql/sql-text.js';
 import { isRetryableDbError } from '../retryable-error.js';
+import { isDbUnavailableError } from '../db-unavailable.js';
 
 // The production engine behind the async store interface: a pool of connections. A
 // statement outside a transaction takes any pooled connection; `transaction(work)` pins
@@ -10,6 +11,16 @@ import { isRetryableDbError } from '../retryable-error.js';
 // call inside it), so concurrent transactions run in parallel on the server and conflicts
 // are settled by the database: conditional writes, row locks, unique constraints.
 // Statements are named, so each connection parses and plans them once.
+//
+// Every statement is bounded (queryTimeoutMs, node-postgres' client-side query_timeout): a
+// connection that froze mid-statement (its server process stopped, the network dropping its
+// packets) fails the statement as DB_UNAVAILABLE instead of holding the request and its
+// pooled connection for ever. The connection is then in an unknown state (the answer may
+// still arrive), so it is destroyed, never reused: pg-pool removes a client released with an
+// error, and ending a client whose statement is still outstanding destroys its socket. A
+// transaction on it is never committed: the server rolls it back when the session ends.
+// No server-side statement_timeout: it would not cover a frozen server or network, and
+// migrations run long index builds on these connections.
 
 interface Tx {
   client: pg.PoolClient;
@@ -32,7 +43,12 @@ export interface PgExecutorOptions {
   applicationName?: string | undefined;
   /** A new connection that has not answered in this long fails (db.connectTimeoutMs). */
   connectTimeoutMs?: number | undefined;
+  /** A statement that has not been answered in this long fails and its connection is discarded (db.queryTimeoutMs). */
+  queryTimeoutMs?: number | undefined;
 }
+
+/** query_timeout per statement (typed on the client config only), so migrations' raw clients stay unbounded. */
+type TimedQuery = pg.QueryConfig & { query_timeout: number };
 
 export class PgExecutor implements SqlExecutor {
   readonly engine = 'postgres' as const;
@@ -45,8 +61,10 @@ export class PgExecutor implements SqlExecutor {
   private readonly probe: pg.Pool;
   private pinging: Promise<void> | undefined;
   private readonly als = new AsyncLocalStorage<Tx>();
+  private readonly queryTimeoutMs: number;
 
   constructor(o: PgExecutorOptions) {
+    this.queryTimeoutMs = o.queryTimeoutMs ?? 30_000;
     const config: pg.PoolConfig = {
       connectionString: o.url,
       types,
@@ -67,12 +85,16 @@ export class PgExecutor implements SqlExecutor {
     // Shared by concurrent health checks (several load balancers, a slow answer): one
     // statement in flight per instance, whatever the polling rate.
     this.pinging ??= this.probe
-      .query('SELECT 1')
+      .query(this.timed('SELECT 1'))
       .then(() => undefined)
       .finally(() => {
         this.pinging = undefined;
       });
     return this.pinging;
+  }
+
+  private timed(text: string, more: Omit<pg.QueryConfig, 'text'> = {}): TimedQuery {
+    return { ...more, text, query_timeout: this.queryTimeoutMs };
   }
 
   private current(): Tx | undefined {
@@ -82,7 +104,7 @@ export class PgExecutor implements SqlExecutor {
 
   private async query<R>(q: Sql, params: SqlParams | undefined): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
     const c = q.compile('postgres');
-    const config = { name: c.key, text: c.text, values: pgValues(c, params) };
+    const config = this.timed(c.text, { name: c.key, values: pgValues(c, params) });
     const tx = this.current();
     return tx === undefined ? this.pool.query<R & pg.QueryResultRow>(config) : tx.client.query<R & pg.QueryResultRow>(config);
   }
@@ -135,16 +157,19 @@ export class PgExecutor implements SqlExecutor {
     let broken = false;
     let workThrew = false;
     try {
-      await client.query('BEGIN');
+      await client.query(this.timed('BEGIN'));
       let result: T;
       try {
         result = await this.als.run(tx, work);
       } catch (err) {
         workThrew = true;
-        await client.query('ROLLBACK').catch(() => (broken = true));
+        // A ROLLBACK would queue behind a statement that timed out and wait as long again;
+        // the session is dropped instead, and the server rolls the transaction back.
+        if (isDbUnavailableError(err)) broken = true;
+        else await client.query(this.timed('ROLLBACK')).catch(() => (broken = true));
         throw err;
       }
-      await client.query('COMMIT');
+      await client.query(this.timed('COMMIT'));
       return result;
     } catch (err) {
       if (!workThrew && isConnectionError(err)) broken = true;
@@ -157,14 +182,16 @@ export class PgExecutor implements SqlExecutor {
 
   private async savepoint<T>(tx: Tx, work: () => Promise<T>): Promise<T> {
     const name = `sp${String(++tx.savepoints)}`;
-    await tx.client.query(`SAVEPOINT ${name}`);
+    await tx.client.query(this.timed(`SAVEPOINT ${name}`));
     try {
       const result = await work();
-      await tx.client.query(`RELEASE SAVEPOINT ${name}`);
+      await tx.client.query(this.timed(`RELEASE SAVEPOINT ${name}`));
       return result;
     } catch (err) {
-      await tx.client.query(`ROLLBACK TO SAVEPOINT ${name}`);
-      await tx.client.query(`RELEASE SAVEPOINT ${name}`);
+      // The connection is lost or frozen: the outer transaction drops it (see once()).
+      if (isDbUnavailableError(err)) throw err;
+      await tx.client.query(this.timed(`ROLLBACK TO SAVEPOINT ${name}`));
+      await tx.client.query(this.timed(`RELEASE SAVEPOINT ${name}`));
       throw err;
     }
   }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../http/app.js';
+import { answered } from '../../testing/answered.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../../testing/backend-fixture.js';
 import { probeClusterBinaries, startPrivateCluster, type PrivatePgCluster } from '../../testing/private-pg-cluster.js';
 import { recordingLogger } from '../../testing/recording-logger.js';
@@ -19,19 +20,6 @@ if (!probe.available) process.stderr.write(`[skip] PostgreSQL outage: ${probe.re
 
 interface ErrorJson {
   error: { code: string; message: string };
-}
-
-/** A request that must be answered; a hang fails the test with its name instead of the suite's timeout. */
-async function answered<T>(what: string, p: Promise<T>, ms = 15_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} was not answered within ${String(ms)} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 describe.skipIf(!probe.available)('a PostgreSQL outage under a running backend', () => {
