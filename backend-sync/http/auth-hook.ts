@@ -1,4 +1,5 @@
-import type { ApiKeyAuth } from '../auth/api-key-auth.js';
+import type { FastifyRequest } from 'fastify';
+import type { ApiKeyAuth, Principal } from '../auth/api-key-auth.js';
 import { isSignedRoute, rolesFor } from '../auth/route-roles.js';
 import type { Logger } from '../shared/logger.js';
 import type { App } from './app.js';
@@ -11,6 +12,16 @@ import type { App } from './app.js';
 /** Answered without a key: the liveness probe and the API description. */
 export const OPEN_PATHS: ReadonlySet<string> = new Set(['/health', '/openapi.json']);
 
+// The caller each authenticated request was made by, for what routes scope by caller
+// (Idempotency-Keys). Held beside the request rather than decorated onto it: nothing else
+// can set it.
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/** The authenticated caller of `req`; undefined on open and signed routes, and when the app runs without API keys. */
+export function principalOf(req: FastifyRequest): Principal | undefined {
+  return principals.get(req);
+}
+
 export function installAuthHook(app: App, auth: ApiKeyAuth, logger: Logger): void {
   const log = logger.child({ component: 'auth' });
   app.addHook('onRequest', (req, _reply, done) => {
@@ -21,6 +32,7 @@ export function installAuthHook(app: App, auth: ApiKeyAuth, logger: Logger): voi
       const principal = auth.authenticate(req.headers.authorization);
       const route = req.routeOptions.url;
       auth.authorize(principal, route === undefined ? principal.roles : rolesFor(req.method, route));
+      principals.set(req, principal);
       done();
     } catch (err) {
       log.warn({ method: req.method, route: req.routeOptions.url ?? 'unknown', ip: req.ip, reason: err instanceof Error ? err.message : 'denied' }, 'http.auth_denied');

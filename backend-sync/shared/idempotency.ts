@@ -6,7 +6,9 @@ import type { IdempotencyRecord, Store } from '../store/store.js';
 // Idempotent writes: the first request under a key runs and its response is stored in the
 // same transaction as its effects; a retry with the same key and the same body gets that
 // response again; the same key with a different body is a client bug (422). Keys are
-// scoped per operation so one key cannot collide across endpoints.
+// scoped per operation so one key cannot collide across endpoints, and per caller (the
+// API key's id) so two clients that happen to pick the same key never see each other's
+// responses (callerScopedKey).
 
 /** JSON with object keys sorted, so {a,b} and {b,a} hash the same. */
 export function canonicalJson(value: unknown): string {
@@ -22,6 +24,18 @@ export function canonicalJson(value: unknown): string {
 
 export function requestHash(body: unknown): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+/**
+ * The key an Idempotency-Key is stored under: `<api key id>:<key>`. API key ids have no ':'
+ * (auth/api-key-auth.ts), so no two callers' keys can meet. Without a caller (an app run
+ * without API keys: tests, the simulator) every request is the one client's and the key is
+ * stored as sent. Records stored before keys were scoped (the bare key, under API keys) are
+ * no longer matched: their owner is not recorded, and replaying them could hand one client
+ * another's response; they age out with idempotency.retentionMs.
+ */
+export function callerScopedKey(callerId: string | undefined, key: string): string {
+  return callerId === undefined ? key : `${callerId}:${key}`;
 }
 
 export interface IdempotentResult<T> {

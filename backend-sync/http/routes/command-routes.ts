@@ -6,7 +6,7 @@ import { Command, MAX_COMMAND_LIFETIME_MS } from '../../shared/contract.js';
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
-import { OptionalIdempotencyHeaders } from './idempotency-headers.js';
+import { callersKey, OptionalIdempotencyHeaders } from './idempotency-headers.js';
 
 export function commandRoutes(app: App, d: AppDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -32,7 +32,7 @@ export function commandRoutes(app: App, d: AppDeps): void {
       const key = req.headers['idempotency-key'];
       reply.code(202);
       if (key === undefined) return view(await d.commands.send(req.params.lockerId, req.body.command, 'support', req.body.ttlMs));
-      const result = await d.commands.sendIdempotent(key, req.params.lockerId, req.body.command, 'support', req.body.ttlMs);
+      const result = await d.commands.sendIdempotent(callersKey(req, key), req.params.lockerId, req.body.command, 'support', req.body.ttlMs);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
       return result.body;
     },

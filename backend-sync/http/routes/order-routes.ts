@@ -4,7 +4,7 @@ import { CancelRequest, CreateShipmentRequest, OrderView, PlaceOrderRequest, Shi
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
-import { IdempotencyHeaders } from './idempotency-headers.js';
+import { callersKey, IdempotencyHeaders } from './idempotency-headers.js';
 
 const Params = z.object({ orderId: z.string().min(1).max(64) });
 
@@ -22,7 +22,7 @@ export function orderRoutes(app: App, d: AppDeps): void {
       },
     },
     async (req, reply) => {
-      const result = await d.orders.place(req.headers['idempotency-key'], req.body);
+      const result = await d.orders.place(callersKey(req, req.headers['idempotency-key']), req.body);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
       reply.code(201);
       return result.body;

@@ -4,7 +4,7 @@ import { ExtendPickupRequest, RetrievalTokenRequest, ReturnRequest, ShipmentEven
 import type { AppDeps } from '../app-deps.js';
 import type { App } from '../app.js';
 import { errorResponses } from '../error-body.js';
-import { OptionalIdempotencyHeaders } from './idempotency-headers.js';
+import { callersKey, OptionalIdempotencyHeaders } from './idempotency-headers.js';
 
 const Params = z.object({ shipmentId: z.string().min(1).max(64) });
 
@@ -37,7 +37,7 @@ export function shipmentRoutes(app: App, d: AppDeps): void {
       const key = req.headers['idempotency-key'];
       const who = { actor: 'customer' };
       if (key === undefined) return d.shipments.extendPickup(req.params.shipmentId, req.body.extendByMs, who);
-      const result = await d.shipments.extendPickupIdempotent(key, req.params.shipmentId, req.body.extendByMs, who);
+      const result = await d.shipments.extendPickupIdempotent(callersKey(req, key), req.params.shipmentId, req.body.extendByMs, who);
       if (result.replayed) void reply.header('idempotent-replayed', 'true');
       return result.body;
     },
