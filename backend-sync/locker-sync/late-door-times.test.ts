@@ -8,8 +8,9 @@ import { MAX_OCCURRED_AT_LAG_MS } from './event-time.js';
 
 // A deposit and a pickup the locker could write only once its full disk had room again:
 // `at` is the write time, `occurredAt` when the door really closed or opened. The backend
-// dates the steps by `occurredAt` (timeline, pickup deadline, the customer's notice), but
-// not when it cannot be true (after its own record, or weeks older): then by `at`, logged.
+// dates the steps on the timeline by `occurredAt`, but not when it cannot be true (after its
+// own record, or weeks older): then by `at`, logged. The pickup window runs from when the
+// backend learns of the deposit (the customer is told then), capped by the token's expiry.
 
 const engines = await testEngines('late door times');
 const E = 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0';
@@ -87,6 +88,15 @@ describe.each(engines)('locker events written late on %s', (engine) => {
     expect(await deadlines()).toEqual({ shipment: f.clock.now() + window, notice: f.clock.now() + window });
     await f.services.parcels.expireDue();
     expect((await f.store.shipments.get(shipmentId))?.state).toBe('delivered');
+  });
+
+  it('never promises a pickup deadline past the token the locker checks', async () => {
+    const tokenExpiresAt = (await f.store.codeSets.entry('lk-a', tokenId))?.expiresAt ?? 0;
+    expect(tokenExpiresAt).toBeGreaterThan(f.clock.now());
+    // Deposited a day before the token runs out: the window would reach past it.
+    f.clock.advance(tokenExpiresAt - f.clock.now() - 24 * HOUR);
+    await f.services.ingest.ingest('lk-a', E, auditChain([{ ...deposit(), at: f.clock.now() }]));
+    expect(await deadlines()).toEqual({ shipment: tokenExpiresAt, notice: tokenExpiresAt });
   });
 
   it('does not believe an occurredAt after its own record or weeks before it: dated by the record, logged', async () => {

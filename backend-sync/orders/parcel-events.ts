@@ -125,11 +125,13 @@ export class ParcelEvents {
       // only to hand it to the channels) and is wiped from that row once sent. From then
       // on only its digest exists.
       const code = await store.shipments.takePendingCode(shipmentId);
-      const deadline = Math.max(at, this.d.clock.now()) + this.d.pickupWindowMs;
-      const extra: Record<string, unknown> = { lockerId, pickupDeadline: deadline };
-      if (code !== undefined) extra['code'] = code;
       // The QR code the customer can scan instead is the pickup token itself.
       const entry = s.pickupTokenId === undefined ? undefined : await store.codeSets.entry(lockerId, s.pickupTokenId);
+      // Never past the token's own expiry: the locker refuses the code from then on, and the
+      // notice must not promise the customer days the code does not have.
+      const deadline = Math.min(Math.max(at, this.d.clock.now()) + this.d.pickupWindowMs, entry?.expiresAt ?? Number.POSITIVE_INFINITY);
+      const extra: Record<string, unknown> = { lockerId, pickupDeadline: deadline };
+      if (code !== undefined) extra['code'] = code;
       if (entry !== undefined) extra['token'] = entry.token;
       const patch: Partial<ShipmentRecord> = { pickupDeadline: deadline };
       if (slot !== undefined) patch.compartmentId = slot;
