@@ -94,6 +94,22 @@ export type DoorFlapConfig = z.infer<typeof DoorFlapConfig>;
  * bootstrap keyring. Code batches maintain the keyring after that; a kid they revoke stays
  * revoked whatever this file says (sync/contract/tokens/bootstrap-keyring.ts).
  */
+const MIB = 1024 * 1024;
+
+/**
+ * The storage reserve (runtime/storage-reserve.ts; docs/operations.md "The disk is full"):
+ * a file of `bytes` beside the database, deleted when a write is refused for lack of space
+ * so the locker keeps working, taken again once `bytes + restoreMarginBytes` are free.
+ */
+export const StorageReserveConfig = z
+  .object({
+    /** 0 disables the reserve (and deletes one left by an earlier config). */
+    bytes: z.number().int().min(0).max(1024 * MIB).default(8 * MIB),
+    restoreMarginBytes: z.number().int().min(0).max(4096 * MIB).default(32 * MIB),
+  })
+  .strict();
+export type StorageReserveConfig = z.infer<typeof StorageReserveConfig>;
+
 export const TrustedKeyConfig = z
   .object({
     kid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
@@ -123,6 +139,7 @@ export const DeviceConfig = z
     doorFailuresBeforeOutOfService: z.number().int().min(1).max(20).default(3),
     /** When a door sensor that keeps changing by itself is reported once as faulty. */
     doorFlap: DoorFlapConfig.prefault({}),
+    storageReserve: StorageReserveConfig.prefault({}),
     clock: z
       .object({ toleranceMs: ms(1_000, 86_400_000).default(120_000), tickMs: ms(1_000, 3_600_000).default(10_000) })
       .strict()

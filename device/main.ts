@@ -1,4 +1,5 @@
 import { realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createHardware, type CreatedHardware } from '@locker/hal/create-hardware.js';
 import { SystemClock } from '@locker/hal/clock/system-clock.js';
@@ -12,6 +13,7 @@ import { deviceTimeClock } from './runtime/device-time-clock.js';
 import { LockerRuntime } from './runtime/locker-runtime.js';
 import { runtimeConfigFrom } from './runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from './store/device-store.js';
+import { FileStorageReserve, RESERVE_FILE_NAME } from './store/storage-reserve-file.js';
 import { createSystemdService } from './systemd/systemd-service.js';
 
 // Composition root of the device process: config (zod) → logger → hardware → store →
@@ -64,7 +66,9 @@ export async function startDevice(configPath: string, options: StartDeviceOption
     throw err;
   }
   const ed25519 = createEd25519(config.crypto);
-  const runtime = new LockerRuntime({ hardware, store, ed25519, config: runtimeConfigFrom(config, pepper), logger, clock, random: cryptoRandom() });
+  // On the database's own file system, so deleting it gives SQLite room (docs/operations.md).
+  const reserve = new FileStorageReserve(join(dirname(config.dbPath), RESERVE_FILE_NAME), config.storageReserve.bytes);
+  const runtime = new LockerRuntime({ hardware, store, ed25519, config: runtimeConfigFrom(config, pepper), logger, clock, random: cryptoRandom(), reserve });
   now = () => runtime.trustedNow();
   await runtime.start();
   // The agent judges command expiry and key retirement with its clock's now(): device time.

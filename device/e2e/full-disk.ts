@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { Harness } from './harness.js';
+import type { DeviceStore } from '../store/device-store.js';
 
 // The SD card is full: every write that needs a new page fails with SQLITE_FULL while
 // reads work. Simulated on the runtime's own connection (store.database) with
@@ -11,7 +11,12 @@ import type { Harness } from './harness.js';
 
 export const NO_LIMIT = 1_073_741_823;
 
-export function fillDisk(h: Harness): void {
+/** What filling needs: the runtime's store (a Harness, or a bare store in a unit test). */
+interface HasStore {
+  store: DeviceStore;
+}
+
+export function fillDisk(h: HasStore): void {
   const db = h.store.database;
   db.pragma('incremental_vacuum');
   db.pragma(`max_page_count = ${String(db.pragma('page_count', { simple: true }))}`);
@@ -26,7 +31,7 @@ export function fillDisk(h: Harness): void {
   throw new Error('the database never filled up');
 }
 
-export function freeSpace(h: Harness): void {
+export function freeSpace(h: HasStore): void {
   h.store.database.pragma(`max_page_count = ${NO_LIMIT}`);
 }
 
@@ -38,7 +43,7 @@ export interface AuditRecord {
 }
 
 /** The unacked audit records of both lanes, in chain order, data parsed. */
-export function auditRecords(h: Harness): AuditRecord[] {
+export function auditRecords(h: HasStore): AuditRecord[] {
   return (['normal', 'priority'] as const)
     .flatMap((lane) => h.store.readUnackedAudit({ lane, afterSeq: 0, limit: 100_000 }))
     .sort((a, b) => a.seq - b.seq)

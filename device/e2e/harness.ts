@@ -15,6 +15,7 @@ import type { OpenStep } from '../runtime/door-controller.js';
 import { LockerRuntime } from '../runtime/locker-runtime.js';
 import { runtimeConfigFrom } from '../runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from '../store/device-store.js';
+import type { StorageReserve } from '../store/storage-reserve-file.js';
 import type { CompartmentSize, TokenPurpose } from '@locker/contract/tokens/claims.js';
 import { keyToText } from '@locker/contract/tokens/key-text.js';
 import { TokenIssuer } from '@locker/contract/tokens/token-issuer.js';
@@ -39,6 +40,8 @@ export interface HarnessOptions {
   storeOpened?: (store: DeviceStore) => void;
   dir?: string;
   clock?: FakeClock;
+  /** The storage reserve the runtime keeps (kept across restarts, as a file is); none by default. */
+  reserve?: StorageReserve;
   /**
    * The backend's clock: each batch carries its signed time (the real sync agent observes
    * the seal's iat before applying). Undefined = a batch delivered without one. Default:
@@ -109,6 +112,7 @@ export class Harness {
       random: new SeededRandom(++this.serial),
       ...(this.options.beforePulse === undefined ? {} : { beforePulse: this.options.beforePulse }),
       ...(this.options.openStep === undefined ? {} : { openStep: this.options.openStep }),
+      ...(this.options.reserve === undefined ? {} : { reserve: this.options.reserve }),
     });
     now = () => this.runtime.trustedNow();
     await this.runtime.start();

@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTestKeys } from '@locker/contract/test-keys.js';
 import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
@@ -42,6 +42,22 @@ describe('device composition root', () => {
     expect(device.runtime.health().compartments).toHaveLength(2);
     await device.stop();
     await device.stop();
+  });
+
+  it('takes the storage reserve beside the database, really allocated, and removes it when configured to 0', async () => {
+    const path = configFile({ storageReserve: { bytes: 2 * 1024 * 1024 } });
+    const reserve = join(dirname(path), 'storage-reserve.bin');
+    const device = await startDevice(path);
+    expect(statSync(reserve).size).toBe(2 * 1024 * 1024);
+    expect(statSync(reserve).blocks * 512).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    expect(device.runtime.health().storage).toEqual({ writable: true, writeFailures: 0, reserveReleased: false });
+    await device.stop();
+
+    writeFileSync(path, JSON.stringify({ ...(JSON.parse(readFileSync(path, 'utf8')) as object), storageReserve: { bytes: 0 } }));
+    const again = await startDevice(path);
+    expect(existsSync(reserve)).toBe(false);
+    expect(again.runtime.health().storage).toEqual({ writable: true, writeFailures: 0 });
+    await again.stop();
   });
 
   it('fails with CONFIG_INVALID for a config that breaks the lockout math', async () => {

@@ -5,6 +5,7 @@ import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import { isDeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
+import type { StorageReserve } from '../store/storage-reserve-file.js';
 import type { CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '@locker/sync-agent/device-sync-port.js';
 import type { KeyResolver } from '@locker/contract/tokens/keyring.js';
 import { V4_PUBLIC_HEADER } from '@locker/contract/tokens/paseto-v4-public.js';
@@ -22,6 +23,7 @@ import { RetentionSweep } from './retention-sweep.js';
 import { lockoutPolicyOf, type RuntimeConfig } from './runtime-config.js';
 import { RuntimeSyncPort } from './runtime-sync-port.js';
 import { StorageHealth } from './storage-health.js';
+import { StorageReserveKeeper } from './storage-reserve.js';
 import { NamedTimers } from './timers.js';
 import { TokenGate } from './token-gate.js';
 import { TrustedTime } from './trusted-time.js';
@@ -42,6 +44,8 @@ export interface LockerRuntimeDeps {
   beforePulse?: (compartmentId: string, opId: string) => void;
   /** Called at each step of an open (fault injection in the crash tests). */
   openStep?: (step: OpenStep, compartmentId: string, opId: string) => void;
+  /** The storage reserve beside the database (main.ts: a FileStorageReserve); none without it. */
+  reserve?: StorageReserve;
 }
 
 const REJECTION_BURST = 20;
@@ -70,6 +74,8 @@ export class LockerRuntime {
   private readonly port: RuntimeSyncPort;
   /** A full or failing disk: refused writes, deferred door events, recovery (storage-health.ts). */
   private readonly storage: StorageHealth;
+  /** Space held back for a full disk (storage-reserve.ts). */
+  private readonly reserve: StorageReserveKeeper | undefined;
   private readonly keypad: KeypadInput;
   private unsubscribes: Unsubscribe[] = [];
   private unsubscribeDoors: Unsubscribe | undefined;
@@ -83,7 +89,9 @@ export class LockerRuntime {
     this.log = logger.child({ component: 'runtime' });
     this.time = new TrustedTime(clock, store, config.clock, logger.child({ component: 'clock-trust' }));
     const now = (): number => this.time.now();
-    this.storage = new StorageHealth(logger.child({ component: 'storage' }), now, () => clock.monotonicMs(), STORAGE_LOG_WINDOW_MS);
+    const storageLog = logger.child({ component: 'storage' });
+    this.reserve = deps.reserve === undefined ? undefined : new StorageReserveKeeper(deps.reserve, storageLog, config.storageReserve.restoreMarginBytes);
+    this.storage = new StorageHealth(storageLog, now, () => clock.monotonicMs(), STORAGE_LOG_WINDOW_MS, this.reserve);
     this.timers = new NamedTimers(clock, (name, fn) => this.boundary(`timer:${name}`, fn));
     this.display = new Display(hardware.indicator, this.timers, config.codeLength, config.timeouts.messageMs);
     this.tokens = new TokenGate(store, deps.ed25519, config.lockerId, now, logger.child({ component: 'tokens' }), config.trustedKeys ?? []);
@@ -139,6 +147,10 @@ export class LockerRuntime {
     // a restart loop): a start-up write it refuses is noted (health says not writable),
     // the opens it would record are refused by their own journal write, and what the
     // door controller and the courier flow must record waits for space, held meanwhile.
+    // The reserve goes first, before anything writes: a card with no room for it starts
+    // with it released (the health report says so) and the first refused write is handled
+    // as a full disk.
+    this.reserve?.start();
     this.startStep('clock-start', () => this.time.start());
     store.syncCompartmentLayout(config.compartments);
     this.tokens.reload();
@@ -333,6 +345,8 @@ export class LockerRuntime {
       }
       // While the disk is full: one small probe write per tick; it ends the outage when it commits.
       this.storage.probe(this.deps.store);
+      // Never while writes wait: the reserve would take the room they need.
+      if (!this.storage.degraded()) this.reserve?.check();
       this.storage.flushLogs();
       this.logRejectionSummary(this.rejectionLogs.flush(this.deps.clock.monotonicMs()));
     });

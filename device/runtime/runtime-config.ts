@@ -5,7 +5,7 @@ import type { KeyringRow } from '../store/runtime-store.js';
 // What the runtime needs from the device config: the parsed file minus what only the
 // composition root uses (paths, hardware, log level), plus the pepper read from its file.
 
-export type RuntimeConfig = Pick<DeviceConfig, 'lockerId' | 'compartments' | 'codeLength' | 'timeouts' | 'lockout' | 'doorFailuresBeforeOutOfService' | 'doorFlap' | 'clock' | 'retention'> & {
+export type RuntimeConfig = Pick<DeviceConfig, 'lockerId' | 'compartments' | 'codeLength' | 'timeouts' | 'lockout' | 'doorFailuresBeforeOutOfService' | 'doorFlap' | 'clock' | 'retention' | 'storageReserve'> & {
   codePepper: Uint8Array;
   /** Bootstrap keyring from the config file (`trustedKeys`), merged under the store's rows. */
   trustedKeys?: readonly KeyringRow[];
@@ -22,6 +22,7 @@ export function runtimeConfigFrom(config: DeviceConfig, codePepper: Uint8Array):
     doorFlap: config.doorFlap,
     clock: config.clock,
     retention: config.retention,
+    storageReserve: config.storageReserve,
     codePepper,
     trustedKeys: config.trustedKeys.map((k) => ({ kid: k.kid, publicKey: k.publicKey, revoked: false, ...(k.notAfter === undefined ? {} : { notAfter: k.notAfter }) })),
   };

@@ -1,7 +1,8 @@
 import { LogThrottle, type ThrottleSummary } from '@locker/contract/log-throttle.js';
 import type { Logger } from '../logger.js';
-import { isStorageWriteFailure, sqliteCode } from '../store/sqlite-errors.js';
+import { isOutOfSpace, isStorageWriteFailure, sqliteCode } from '../store/sqlite-errors.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
+import type { StorageReserveKeeper } from './storage-reserve.js';
 
 // What the runtime knows about its database's writability (a full SD card, an I/O error).
 // Reads keep working, so the locker stays up, but nothing that needs a durable record may
@@ -14,6 +15,10 @@ import type { RuntimeStore } from '../store/runtime-store.js';
 // restart needed. Until then what such a write would have made true is held in memory
 // (a token spent, a compartment occupied), so this locker does not open that code again
 // or hand that door to another parcel in the meantime.
+// With a storage reserve (storage-reserve.ts), the first write refused for lack of space
+// deletes it instead and is retried at once: no outage begins, nothing is deferred, and
+// the health report says `reserveReleased`. Only a disk still full after that (or an I/O
+// error, a read-only card) is handled as above.
 
 /** Writes kept while the disk is full; an outage longer than this many loses the oldest (counted, logged). */
 export const MAX_DEFERRED_AUDITS = 200;
@@ -52,7 +57,12 @@ export interface StorageStatus {
   writable: boolean;
   /** Writes refused since boot. */
   writeFailures: number;
+  /** True while the storage reserve is given up (the card is nearly full); absent without a reserve. */
+  reserveReleased?: boolean;
 }
+
+/** What a refused write led to: not a storage failure, the reserve freed (retry now), or noted. */
+type FailureOutcome = 'not-storage' | 'reserve-released' | 'noted';
 
 export class StorageHealth {
   private outageSince: number | undefined;
@@ -69,6 +79,7 @@ export class StorageHealth {
     private readonly now: () => number,
     private readonly monotonicNow: () => number,
     logWindowMs: number,
+    private readonly reserve?: Pick<StorageReserveKeeper, 'releaseForSpace' | 'released'>,
   ) {
     this.logs = new LogThrottle(logWindowMs);
   }
@@ -78,7 +89,22 @@ export class StorageHealth {
    * corruption) returns false and stays the caller's to handle.
    */
   noteFailure(err: unknown, source: string): boolean {
-    if (!isStorageWriteFailure(err)) return false;
+    return this.failure(err, source) !== 'not-storage';
+  }
+
+  /**
+   * noteFailure's work. A lack of space that the reserve cures is counted but opens no
+   * outage: the write itself is lost to its caller (rolled back; a customer's open shows
+   * "unavailable" once), the next one finds room. An outage already open stays open until
+   * its deferred writes are written (the caller with a store retries at once: `attempt`).
+   */
+  private failure(err: unknown, source: string): FailureOutcome {
+    if (!isStorageWriteFailure(err)) return 'not-storage';
+    if (isOutOfSpace(err) && this.reserve?.releaseForSpace(source, sqliteCode(err)) === true) {
+      this.failuresSinceBoot++;
+      if (this.outageSince !== undefined) this.failedInOutage++;
+      return 'reserve-released';
+    }
     this.failuresSinceBoot++;
     this.failedInOutage++;
     const first = this.outageSince === undefined;
@@ -90,7 +116,25 @@ export class StorageHealth {
       if (first) this.log.error(data, 'storage.write-failed');
       else this.log.warn(data, 'storage.write-failed');
     }
-    return true;
+    return 'noted';
+  }
+
+  /**
+   * Runs `fn` (one transaction); a failure that released the reserve runs it once more at
+   * once. True when it committed; false when the storage refused it (noted); anything else
+   * is thrown.
+   */
+  private attempt(source: string, fn: () => void): boolean {
+    for (let tries = 0; ; tries++) {
+      try {
+        fn();
+        return true;
+      } catch (err) {
+        const outcome = this.failure(err, source);
+        if (outcome === 'not-storage') throw err;
+        if (outcome === 'noted' || tries > 0) return false;
+      }
+    }
   }
 
   /**
@@ -100,14 +144,7 @@ export class StorageHealth {
    */
   writeOrDefer(store: RuntimeStore, source: string, what: string, write: DeferredWrite, held: HeldFacts = {}): boolean {
     const at = this.now();
-    if (this.deferred.length === 0) {
-      try {
-        store.transaction(() => write(store, { at, late: {} }));
-        return true;
-      } catch (err) {
-        if (!this.noteFailure(err, source)) throw err;
-      }
-    }
+    if (this.deferred.length === 0 && this.attempt(source, () => store.transaction(() => write(store, { at, late: {} })))) return true;
     this.defer(what, at, write, held);
     return false;
   }
@@ -157,7 +194,8 @@ export class StorageHealth {
   }
 
   status(): StorageStatus {
-    return { writable: !this.degraded(), writeFailures: this.failuresSinceBoot };
+    const reserveReleased = this.reserve?.released();
+    return { writable: !this.degraded(), writeFailures: this.failuresSinceBoot, ...(reserveReleased === undefined ? {} : { reserveReleased }) };
   }
 
   /**
@@ -172,15 +210,13 @@ export class StorageHealth {
     if (this.outageSince === undefined) return;
     const sinceMs = this.outageSince;
     const deferredEvents = this.deferred.length;
-    try {
+    const written = this.attempt('storage-probe', () =>
       store.transaction(() => {
         for (const d of this.deferred) this.writeLate(store, d);
         store.appendAudit('device.storage-recovered', 'priority', { sinceMs, failedWrites: this.failedInOutage, deferredEvents, lostEvents: this.lost });
-      });
-    } catch (err) {
-      if (this.noteFailure(err, 'storage-probe')) return;
-      throw err;
-    }
+      }),
+    );
+    if (!written) return;
     const summary = this.logs.flush(Number.POSITIVE_INFINITY);
     if (summary !== undefined) this.logSummary(summary);
     this.log.info({ sinceMs, failedWrites: this.failedInOutage, deferredEvents, lostEvents: this.lost }, 'storage.recovered');

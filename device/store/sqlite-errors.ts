@@ -37,13 +37,24 @@ export function isUnreadableCode(code: string | undefined): boolean {
 
 /**
  * A write the storage refused while the database itself is fine: the card or partition is
- * full (SQLITE_FULL), an I/O error (SQLITE_IOERR_*), or it went read-only. SQLite rolled
- * the statement's transaction back; the same write can succeed once space is freed.
+ * full (SQLITE_FULL, or the file system's ENOSPC), an I/O error (SQLITE_IOERR_*), or it
+ * went read-only. SQLite rolled the statement's transaction back; the same write can
+ * succeed once space is freed.
  */
 export function isStorageWriteFailure(err: unknown): boolean {
   const code = sqliteCode(err);
   if (code === undefined) return false;
-  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY');
+  return isOutOfSpace(err) || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY');
+}
+
+/**
+ * The write failed for lack of space (SQLite's SQLITE_FULL, which is how it reports the
+ * file system's ENOSPC, or ENOSPC itself): what freeing space (the storage reserve) cures,
+ * unlike an I/O error or a read-only card.
+ */
+export function isOutOfSpace(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code === 'SQLITE_FULL' || code === 'ENOSPC';
 }
 
 export function isUniqueViolation(err: unknown): boolean {

@@ -130,6 +130,10 @@ export interface DeviceHealth {
   lockouts?: number;
   /** Door failures since boot, by kind. */
   doorFailures?: { jammed: number; 'relay-fault': number; 'sensor-unknown': number };
-  /** `writable` false: the database refuses writes (disk full); `writeFailures` since boot. */
-  storage?: { writable: boolean; writeFailures: number };
+  /**
+   * `writable` false: the database refuses writes (disk full); `writeFailures` since boot;
+   * `reserveReleased` true: the storage reserve was given up, the card is nearly full
+   * (absent without a reserve).
+   */
+  storage?: { writable: boolean; writeFailures: number; reserveReleased?: boolean };
 }

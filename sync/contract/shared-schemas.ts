@@ -79,7 +79,11 @@ export const DeviceHealthWire = z.object({
       'sensor-unknown': z.number().int().nonnegative(),
     })
     .optional(),
-  /** `writable` false: the locker's database refuses writes (disk full), so it opens no door; refused writes since boot. */
-  storage: z.object({ writable: z.boolean(), writeFailures: z.number().int().nonnegative() }).optional(),
+  /**
+   * `writable` false: the locker's database refuses writes (disk full), so it opens no door;
+   * refused writes since boot; `reserveReleased` true: the locker gave up its storage
+   * reserve to keep writing, so its card is nearly full (absent: a locker without one).
+   */
+  storage: z.object({ writable: z.boolean(), writeFailures: z.number().int().nonnegative(), reserveReleased: z.boolean().optional() }).optional(),
 });
 export type DeviceHealthWire = z.infer<typeof DeviceHealthWire>;
