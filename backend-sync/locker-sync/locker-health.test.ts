@@ -1,9 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeMessage, newEnvelope, topicFor, type DeviceHealthWire } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { testEngines } from '../testing/pg-test-db.js';
 
 // Health reports through the bridge (encoded with the contract, validated on the way in),
-// stored in SQLite, shown over HTTP, and turned into one alert per fault episode.
+// stored (SQLite, and PostgreSQL where the test server runs), shown over HTTP, and turned
+// into one alert per fault episode.
+
+const engines = await testEngines('locker health');
 
 type Status = 'ok' | 'occupied' | 'out-of-service';
 
@@ -22,13 +26,13 @@ function report(sentAt: number, m1: Status, lockout = false, bootId = 'boot-0001
   return encodeMessage('health', { ...newEnvelope('health', sentAt), bootId, health });
 }
 
-describe('locker health', () => {
+describe.each(engines)('locker health on %s', (engine) => {
   let f: BackendFixture;
   const send = (payload: Buffer): Promise<void> => f.services.bridge.onMessage(topicFor('lk-a', 'health'), payload);
   const alertsOf = async (kind: string) => (await f.store.alerts.list('lk-a')).filter((a) => a.kind === kind);
   const health = async () => (await f.services.lockers.get('lk-a')).health;
   beforeEach(async () => {
-    f = await makeBackend();
+    f = await makeBackend({ engine });
     await f.services.lockers.register(lockerInput('lk-a', 52.52, 13.405, { M: 2 }));
   });
   afterEach(() => f.close());
@@ -110,6 +114,29 @@ describe('locker health', () => {
     f.clock.advance(60_000);
     await send(report(241_000, 'ok', false, 'boot-0001', { writable: false, writeFailures: 10 }));
     expect(await alertsOf('health.storage-unwritable')).toHaveLength(2);
+  });
+
+  it('raises one alert per episode of a released storage reserve (card nearly full, locker still working), and shows since when', async () => {
+    await send(report(1_000, 'ok', false, 'boot-0001', { writable: true, writeFailures: 0, reserveReleased: false }));
+    expect(await alertsOf('health.storage-reserve-released')).toHaveLength(0);
+    f.clock.advance(60_000);
+    await send(report(61_000, 'ok', false, 'boot-0001', { writable: true, writeFailures: 1, reserveReleased: true }));
+    const began = f.clock.now();
+    f.clock.advance(60_000);
+    // A restart on the still-full card: same episode.
+    await send(report(500, 'ok', false, 'boot-0002', { writable: true, writeFailures: 0, reserveReleased: true }));
+    expect(await alertsOf('health.storage-reserve-released')).toHaveLength(1);
+    expect((await alertsOf('health.storage-reserve-released'))[0]?.details).toMatchObject({ writable: true, writeFailures: 1 });
+    expect(await alertsOf('health.storage-unwritable')).toHaveLength(0);
+    const res = await (await f.app()).inject({ method: 'GET', url: '/lockers/lk-a' });
+    expect(res.json<{ health: { storageReserveReleasedSince?: number; report: DeviceHealthWire } }>().health).toMatchObject({ storageReserveReleasedSince: began, report: { storage: { reserveReleased: true } } });
+    f.clock.advance(60_000);
+    await send(report(60_500, 'ok', false, 'boot-0002', { writable: true, writeFailures: 0, reserveReleased: false }));
+    expect((await health())?.storageReserveReleasedSince).toBeUndefined();
+    // A locker without a reserve (an older one) reports no field and raises nothing.
+    f.clock.advance(60_000);
+    await send(report(120_500, 'ok', false, 'boot-0002', { writable: true, writeFailures: 0 }));
+    expect(await alertsOf('health.storage-reserve-released')).toHaveLength(1);
   });
 
   it('rejects a health message that breaks the contract schema and stores nothing', async () => {

@@ -27,7 +27,8 @@ export type AlertKind =
   | 'sync.keyring-untrusted'
   | 'health.compartment-out-of-service'
   | 'health.keypad-lockout'
-  | 'health.storage-unwritable';
+  | 'health.storage-unwritable'
+  | 'health.storage-reserve-released';
 
 export class Alerts {
   private readonly log: Logger;

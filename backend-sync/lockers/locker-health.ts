@@ -7,8 +7,9 @@ import type { Alerts } from './alerts.js';
 
 // Health reports from lockers (lockers/{id}/health, already validated by the contract
 // schema): the latest per locker is kept and shown in the locker detail. A compartment
-// reported out of service, an active keypad lockout, or a database the locker cannot write
-// (disk full: it opens no door) raises one alert per episode: the
+// reported out of service, an active keypad lockout, a database the locker cannot write
+// (disk full: it opens no door), or a storage reserve the locker gave up (its card is
+// nearly full: it still works, but not for long) raises one alert per episode: the
 // episode opens at the first report showing it and closes at the first report without it,
 // and what is open is stored with the report, so a restart or a repeated report raises
 // nothing new. These alerts are distinct kinds from those raised by audit records (which
@@ -69,6 +70,14 @@ export class LockerHealth {
         episodes.storageUnwritableSince = was.storageUnwritableSince ?? receivedAt;
         if (was.storageUnwritableSince === undefined) {
           await alerts.raise(lockerId, 'health.storage-unwritable', String(receivedAt), { writeFailures: m.health.storage.writeFailures, bootId: m.bootId });
+        }
+      }
+      // The locker deleted its reserve file to keep writing: it still serves, but the next
+      // fill-up stops it. The warning a technician needs while there is still time.
+      if (m.health.storage?.reserveReleased === true) {
+        episodes.storageReserveReleasedSince = was.storageReserveReleasedSince ?? receivedAt;
+        if (was.storageReserveReleasedSince === undefined) {
+          await alerts.raise(lockerId, 'health.storage-reserve-released', String(receivedAt), { writable: m.health.storage.writable, writeFailures: m.health.storage.writeFailures, bootId: m.bootId });
         }
       }
       await store.lockerHealth.put({ lockerId, bootId: m.bootId, sentAt: m.sentAt, receivedAt, health: m.health, episodes });

@@ -79,6 +79,8 @@ export const LockerHealthView = z.object({
   lockoutSince: z.number().int().optional(),
   /** When the locker began reporting a database it cannot write (it opens no door meanwhile). */
   storageUnwritableSince: z.number().int().optional(),
+  /** When the locker began reporting its storage reserve released: its card is nearly full, clean it before it fills. */
+  storageReserveReleasedSince: z.number().int().optional(),
 });
 export type LockerHealthView = z.infer<typeof LockerHealthView>;
 

@@ -57,6 +57,7 @@ export class LockerService {
     const health: LockerHealthView = { bootId: h.bootId, sentAt: h.sentAt, receivedAt: h.receivedAt, report: h.health, outOfServiceSince: h.episodes.outOfService };
     if (h.episodes.lockoutSince !== undefined) health.lockoutSince = h.episodes.lockoutSince;
     if (h.episodes.storageUnwritableSince !== undefined) health.storageUnwritableSince = h.episodes.storageUnwritableSince;
+    if (h.episodes.storageReserveReleasedSince !== undefined) health.storageReserveReleasedSince = h.episodes.storageReserveReleasedSince;
     return { ...d, health };
   }
 

@@ -207,6 +207,8 @@ export interface HealthEpisodes {
   lockoutSince?: number;
   /** When the locker began reporting a database it cannot write (disk full); absent when none. */
   storageUnwritableSince?: number;
+  /** When the locker began reporting its storage reserve released (card nearly full); absent when none. */
+  storageReserveReleasedSince?: number;
 }
 
 export interface CommandRecord {

@@ -24,6 +24,7 @@ const StoredEpisodes = z
     outOfService: z.record(z.string(), z.number()),
     lockoutSince: z.number().optional(),
     storageUnwritableSince: z.number().optional(),
+    storageReserveReleasedSince: z.number().optional(),
   })
   .strict();
 
@@ -33,6 +34,7 @@ function toEpisodes(lockerId: string, text: string): HealthEpisodes {
   const out: HealthEpisodes = { outOfService: e.outOfService };
   if (e.lockoutSince !== undefined) out.lockoutSince = e.lockoutSince;
   if (e.storageUnwritableSince !== undefined) out.storageUnwritableSince = e.storageUnwritableSince;
+  if (e.storageReserveReleasedSince !== undefined) out.storageReserveReleasedSince = e.storageReserveReleasedSince;
   return out;
 }
 
