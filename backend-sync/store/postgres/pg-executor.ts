@@ -19,6 +19,10 @@ import { isDbUnavailableError } from '../db-unavailable.js';
 // still arrive), so it is destroyed, never reused: pg-pool removes a client released with an
 // error, and ending a client whose statement is still outstanding destroys its socket. A
 // transaction on it is never committed: the server rolls it back when the session ends.
+// Code inside the transaction may catch the error and go on (a savepoint per item): every
+// later statement of that transaction, COMMIT included, fails at once with the same error,
+// never queued behind the lost one, which could still finish and let COMMIT keep a savepoint
+// that was never rolled back.
 // No server-side statement_timeout: it would not cover a frozen server or network, and
 // migrations run long index builds on these connections.
 
@@ -26,6 +30,8 @@ interface Tx {
   client: pg.PoolClient;
   savepoints: number;
   open: boolean;
+  /** The DB_UNAVAILABLE error that made the connection unusable; the transaction can only end in it. */
+  lost?: Error;
 }
 
 // BIGINT (epoch ms, counts) as JS numbers: every value we store is far below 2^53.
@@ -106,7 +112,18 @@ export class PgExecutor implements SqlExecutor {
     const c = q.compile('postgres');
     const config = this.timed(c.text, { name: c.key, values: pgValues(c, params) });
     const tx = this.current();
-    return tx === undefined ? this.pool.query<R & pg.QueryResultRow>(config) : tx.client.query<R & pg.QueryResultRow>(config);
+    return tx === undefined ? this.pool.query<R & pg.QueryResultRow>(config) : this.onTx<R & pg.QueryResultRow>(tx, config);
+  }
+
+  /** A statement of `tx`: refused once its connection was lost, and marks it lost on a DB_UNAVAILABLE error. */
+  private async onTx<R extends pg.QueryResultRow>(tx: Tx, config: TimedQuery): Promise<pg.QueryResult<R>> {
+    if (tx.lost !== undefined) throw tx.lost;
+    try {
+      return await tx.client.query<R>(config);
+    } catch (err) {
+      if (isDbUnavailableError(err)) tx.lost = err instanceof Error ? err : new Error('Connection terminated', { cause: err });
+      throw err;
+    }
   }
 
   async all<R>(q: Sql, params?: SqlParams): Promise<R[]> {
@@ -157,19 +174,25 @@ export class PgExecutor implements SqlExecutor {
     let broken = false;
     let workThrew = false;
     try {
-      await client.query(this.timed('BEGIN'));
+      await this.onTx(tx, this.timed('BEGIN'));
       let result: T;
       try {
         result = await this.als.run(tx, work);
       } catch (err) {
         workThrew = true;
         // A ROLLBACK would queue behind a statement that timed out and wait as long again;
-        // the session is dropped instead, and the server rolls the transaction back.
-        if (isDbUnavailableError(err)) broken = true;
+        // the session is dropped instead, and the server rolls the transaction back. Also
+        // when the work caught the lost connection's error and then threw another.
+        if (isDbUnavailableError(err) || tx.lost !== undefined) broken = true;
         else await client.query(this.timed('ROLLBACK')).catch(() => (broken = true));
         throw err;
       }
-      await client.query(this.timed('COMMIT'));
+      // The work caught the lost connection's error and returned: refused, never committed.
+      if (tx.lost !== undefined) {
+        broken = true;
+        throw tx.lost;
+      }
+      await this.onTx(tx, this.timed('COMMIT'));
       return result;
     } catch (err) {
       if (!workThrew && isConnectionError(err)) broken = true;
@@ -182,16 +205,17 @@ export class PgExecutor implements SqlExecutor {
 
   private async savepoint<T>(tx: Tx, work: () => Promise<T>): Promise<T> {
     const name = `sp${String(++tx.savepoints)}`;
-    await tx.client.query(this.timed(`SAVEPOINT ${name}`));
+    await this.onTx(tx, this.timed(`SAVEPOINT ${name}`));
     try {
       const result = await work();
-      await tx.client.query(this.timed(`RELEASE SAVEPOINT ${name}`));
+      await this.onTx(tx, this.timed(`RELEASE SAVEPOINT ${name}`));
       return result;
     } catch (err) {
       // The connection is lost or frozen: the outer transaction drops it (see once()).
       if (isDbUnavailableError(err)) throw err;
-      await tx.client.query(this.timed(`ROLLBACK TO SAVEPOINT ${name}`));
-      await tx.client.query(this.timed(`RELEASE SAVEPOINT ${name}`));
+      if (tx.lost !== undefined) throw tx.lost;
+      await this.onTx(tx, this.timed(`ROLLBACK TO SAVEPOINT ${name}`));
+      await this.onTx(tx, this.timed(`RELEASE SAVEPOINT ${name}`));
       throw err;
     }
   }
