@@ -2,7 +2,7 @@ import { Command, MAX_COMMAND_LIFETIME_MS, encodeMessage, publishOptionsFor, top
 import type { KeyStore } from '../keys/key-store.js';
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
-import { idempotent, type IdempotentResult } from '../shared/idempotency.js';
+import { idempotent, type IdempotencyKeyArg, type IdempotentResult } from '../shared/idempotency.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { CommandRecord } from '../store/records.js';
@@ -65,7 +65,7 @@ export class CommandService {
    * replayed, is the command as committed (pending, before its first publish).
    * The request hashed includes the locker: one key cannot be replayed to another locker.
    */
-  async sendIdempotent(key: string, lockerId: string, command: Command, actor: string, ttlMs: number): Promise<IdempotentResult<CommandView>> {
+  async sendIdempotent(key: IdempotencyKeyArg, lockerId: string, command: Command, actor: string, ttlMs: number): Promise<IdempotentResult<CommandView>> {
     const { store, clock } = this.o;
     const result = await idempotent(store, SCOPE, key, { lockerId, command, ttlMs }, clock.now(), 202, CommandView, async () =>
       commandView(await this.create(lockerId, command, actor, ttlMs)),

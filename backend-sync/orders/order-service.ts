@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { idempotent, type IdempotentResult } from '../shared/idempotency.js';
+import { idempotent, type IdempotencyKeyArg, type IdempotentResult } from '../shared/idempotency.js';
 import type { Logger } from '../shared/logger.js';
 import type { PaymentProvider, PaymentResult } from '../payments/payment-provider.js';
 import type { OrderLineRecord, OrderRecord, RefundRecord, StateLogEntry } from '../store/records.js';
@@ -47,7 +47,7 @@ export class OrderService {
     this.capture = new PaymentCapture(d, () => this.payOutRefundsSoon());
   }
 
-  place(idempotencyKey: string, req: PlaceOrderRequest): Promise<IdempotentResult<OrderView>> {
+  place(idempotencyKey: IdempotencyKeyArg, req: PlaceOrderRequest): Promise<IdempotentResult<OrderView>> {
     const { store, clock } = this.d;
     const now = clock.now();
     return idempotent(store, 'order', idempotencyKey, req, now, 201, OrderView, async () => {

@@ -3,7 +3,7 @@ import type { CodeBox } from '../keys/code-box.js';
 import type { TokenService } from '../keys/token-service.js';
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
-import { idempotent, type IdempotentResult } from '../shared/idempotency.js';
+import { idempotent, type IdempotencyKeyArg, type IdempotentResult } from '../shared/idempotency.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReservationRecord, ShipmentRecord } from '../store/records.js';
@@ -269,7 +269,7 @@ export class ShipmentService {
    * the deadline a second time. The request hashed includes the shipment: one key cannot be
    * replayed to another parcel.
    */
-  extendPickupIdempotent(key: string, id: string, extendByMs: number, who: Actor): Promise<IdempotentResult<ShipmentView>> {
+  extendPickupIdempotent(key: IdempotencyKeyArg, id: string, extendByMs: number, who: Actor): Promise<IdempotentResult<ShipmentView>> {
     return idempotent(this.d.store, 'pickup-extension', key, { shipmentId: id, extendByMs }, this.d.clock.now(), 200, ShipmentView, () => this.extendPickup(id, extendByMs, who));
   }
 

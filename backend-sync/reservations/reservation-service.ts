@@ -1,6 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import { BackendError, notFound } from '../shared/errors.js';
-import { idempotent, idempotentGrouped, replayOf, requestHash, retryOnceIfKeyTaken, type IdempotentResult } from '../shared/idempotency.js';
+import { idempotent, idempotentGrouped, keyOf, legacyKeyOf, replayOf, requestHash, retryOnceIfKeyTaken, type CallerKey, type IdempotencyKeyArg, type IdempotentResult } from '../shared/idempotency.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReservationRecord } from '../store/records.js';
 import type { IdempotentHoldParams, Store } from '../store/store.js';
@@ -39,7 +39,7 @@ export class ReservationService {
   }
 
   /** In its own transaction and commit. */
-  reserve(idempotencyKey: string, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
+  reserve(idempotencyKey: IdempotencyKeyArg, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
     return idempotent(this.o.store, SCOPE, idempotencyKey, req, this.o.clock.now(), 201, ReservationView, this.claimUnit(req));
   }
 
@@ -50,19 +50,20 @@ export class ReservationService {
    * holds, wrote nothing there and takes the general path, which releases lapsed holds,
    * tries again and says why it failed.
    */
-  async reserveGrouped(idempotencyKey: string, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
+  async reserveGrouped(idempotencyKey: IdempotencyKeyArg, req: ReservationRequest): Promise<IdempotentResult<ReservationView>> {
     const { store, clock } = this.o;
     const hash = requestHash(req);
     const now = clock.now();
-    const outcome = await retryOnceIfKeyTaken(() => store.reservations.holdIdempotent(this.holdParams(idempotencyKey, hash, req, now)));
-    if (outcome.kind === 'replay') return replayOf(outcome.record, hash, SCOPE, idempotencyKey, ReservationView);
+    const k = keyOf(idempotencyKey);
+    const outcome = await retryOnceIfKeyTaken(() => store.reservations.holdIdempotent(this.holdParams(k, hash, req, now)));
+    if (outcome.kind === 'replay') return replayOf(outcome.record, hash, SCOPE, k.sent, ReservationView);
     if (outcome.kind === 'none') return idempotentGrouped(store, SCOPE, idempotencyKey, req, now, 201, ReservationView, this.claimUnit(req));
     const r = outcome.reservation;
     this.log.info({ reservationId: r.id, lockerId: r.lockerId, size: r.size }, 'reservation.held');
     return { statusCode: 201, body: toReservationView(r), replayed: false };
   }
 
-  private holdParams(key: string, hash: string, req: ReservationRequest, now: number): IdempotentHoldParams {
+  private holdParams(key: CallerKey, hash: string, req: ReservationRequest, now: number): IdempotentHoldParams {
     const id = newHoldId(now);
     const expiresAt = now + this.o.holdMs;
     // The view as toReservationView writes it, cut where the claimed compartment's id goes:
@@ -78,7 +79,8 @@ export class ReservationService {
       now,
       offlineCutoff: now - this.o.offlineGraceMs,
       scope: SCOPE,
-      key,
+      key: key.stored,
+      legacyKey: legacyKeyOf(key),
       requestHash: hash,
       statusCode: 201,
       response: { before: `${before.slice(0, -1)},"compartmentId":`, after: `,${after.slice(1)}` },

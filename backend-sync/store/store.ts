@@ -108,6 +108,8 @@ export interface IdempotentHoldParams {
   /** The idempotency record's scope, key, request hash and status code. */
   scope: string;
   key: string;
+  /** A record under this bare key (stored before keys were scoped by caller) is replayed when its request hash is `requestHash` (shared/idempotency.ts, priorRecord). */
+  legacyKey?: string | undefined;
   requestHash: string;
   statusCode: number;
   /** The stored response is `before + JSON.stringify(compartmentId) + after`: the id is known only once claimed. */

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { callerScopedKey } from '../../shared/idempotency.js';
+import { callerScopedKey, type CallerKey } from '../../shared/idempotency.js';
 import { principalOf } from '../auth-hook.js';
 
 // The Idempotency-Key header (shared/idempotency.ts): required where a client cannot tell a
@@ -13,6 +13,6 @@ export const IdempotencyHeaders = z.object({ 'idempotency-key': IdempotencyKey }
 export const OptionalIdempotencyHeaders = z.object({ 'idempotency-key': IdempotencyKey.optional() });
 
 /** The request's Idempotency-Key as stored: its caller's, never another API key's (shared/idempotency.ts). */
-export function callersKey(req: FastifyRequest, key: string): string {
+export function callersKey(req: FastifyRequest, key: string): CallerKey {
   return callerScopedKey(principalOf(req)?.keyId, key);
 }

@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { apiKeyDigest } from '../../auth/api-key-auth.js';
 import { encodeMessage, newEnvelope, topicFor } from '../../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../../testing/backend-fixture.js';
+import { requestHash } from '../../shared/idempotency.js';
+import { twoLineOrder } from '../../testing/order-helpers.js';
 import { testEngines } from '../../testing/pg-test-db.js';
 import type { App } from '../app.js';
 
@@ -12,7 +14,9 @@ import type { App } from '../app.js';
 
 const engines = await testEngines('Idempotency-Keys per caller');
 
-const keys = { shopA: 'shop-a-key-0123456789abcdef', shopB: 'shop-b-key-0123456789abcdef', opsA: 'ops-a-key-0123456789abcdef', opsB: 'ops-b-key-0123456789abcdef' };
+const keys = { shopA: 'shop-a-key-0123456789abcdef', shopB: 'shop-b-key-0123456789abcdef', opsA: 'ops-a-key-0123456789abcdef', opsB: 'ops-b-key-0123456789abcdef', longest: 'longest-id-key-0123456789abcdef' };
+/** The longest API key id there can be (auth/api-key-auth.ts). */
+const LONGEST_ID = 'l'.repeat(64);
 const bearer = (k: string): Record<string, string> => ({ authorization: `Bearer ${k}` });
 
 interface Hold {
@@ -35,6 +39,7 @@ describe.each(engines)('Idempotency-Keys are per API key on %s', (engine) => {
             { id: 'shop-b', roles: ['merchant'], sha256: apiKeyDigest(keys.shopB) },
             { id: 'ops-a', roles: ['admin'], sha256: apiKeyDigest(keys.opsA) },
             { id: 'ops-b', roles: ['admin'], sha256: apiKeyDigest(keys.opsB) },
+            { id: LONGEST_ID, roles: ['merchant'], sha256: apiKeyDigest(keys.longest) },
           ],
         },
       },
@@ -106,5 +111,56 @@ describe.each(engines)('Idempotency-Keys are per API key on %s', (engine) => {
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.json<{ transactionId: string }>().transactionId).toBe(a.json<{ transactionId: string }>().transactionId);
     expect(published).toBe(2);
+  });
+
+  // Records stored before keys were scoped by caller carry the bare key. A client retrying
+  // across that upgrade (a deploy is when clients retry) must get its first answer, not a
+  // second hold or order; another body under that bare key is taken for another client's.
+  it('POST /reservations: a retry across the upgrade replays the bare-key record of the very same request', async () => {
+    const before = await f.services.reservations.reserveGrouped('upgrade-key-0001', { orderRef: 'u-1', lockerId: 'lk-a', size: 'M' });
+    const retry = await reserve(keys.shopA, 'upgrade-key-0001', 'u-1', 'lk-a');
+    expect(retry.statusCode).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.json<Hold>().id).toBe(before.body.id);
+
+    // Another body under that bare key: maybe another client's, so a new hold, not a 422.
+    const other = await reserve(keys.shopB, 'upgrade-key-0001', 'u-other', 'lk-b');
+    expect(other.statusCode).toBe(201);
+    expect(other.headers['idempotent-replayed']).toBeUndefined();
+    expect(other.json<Hold>()).toMatchObject({ orderRef: 'u-other', lockerId: 'lk-b' });
+    // Its retry replays its own new record, which now comes first.
+    const otherAgain = await reserve(keys.shopB, 'upgrade-key-0001', 'u-other', 'lk-b');
+    expect(otherAgain.headers['idempotent-replayed']).toBe('true');
+    expect(otherAgain.json<Hold>().id).toBe(other.json<Hold>().id);
+  });
+
+  it('POST /orders: a retry across the upgrade replays the bare-key order; another body is a new order', async () => {
+    const before = await f.services.orders.place('upgrade-order-0001', twoLineOrder('up-1'));
+    const place = (apiKey: string, orderRef: string) => app.inject({ method: 'POST', url: '/orders', headers: { ...bearer(apiKey), 'idempotency-key': 'upgrade-order-0001' }, payload: twoLineOrder(orderRef) });
+    const retry = await place(keys.shopA, 'up-1');
+    expect(retry.statusCode).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.json<{ id: string }>().id).toBe(before.body.id);
+    const other = await place(keys.shopB, 'up-2');
+    expect(other.statusCode).toBe(201);
+    expect(other.headers['idempotent-replayed']).toBeUndefined();
+    expect(other.json<{ id: string }>().id).not.toBe(before.body.id);
+  });
+
+  it('takes the longest key from the caller with the longest API key id, and replays it', async () => {
+    const longest = 'k'.repeat(128);
+    const first = await reserve(keys.longest, longest, 'long-1', 'lk-a');
+    expect(first.statusCode).toBe(201);
+    const again = await reserve(keys.longest, longest, 'long-1', 'lk-a');
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json<Hold>().id).toBe(first.json<Hold>().id);
+  });
+
+  it('names the key as the client sent it, never its stored caller-scoped form', async () => {
+    // A stored answer that no longer reads back is a 500 naming the key: the client's own.
+    await f.store.idempotency.put('reservation', 'shop-a:corrupt-key-0001', { requestHash: requestHash({ orderRef: 'c-1', lockerId: 'lk-a', size: 'M' }), statusCode: 201, responseJson: '{}' }, f.clock.now());
+    const res = await reserve(keys.shopA, 'corrupt-key-0001', 'c-1', 'lk-a');
+    expect(res.statusCode).toBe(500);
+    expect(res.json<{ error: { details: { key: string } } }>().error.details.key).toBe('corrupt-key-0001');
   });
 });

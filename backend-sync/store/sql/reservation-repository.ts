@@ -1,5 +1,6 @@
 import type { CompartmentSize } from '../../shared/contract.js';
 import { BackendError } from '../../shared/errors.js';
+import { priorRecord } from '../../shared/idempotency.js';
 import type { ReservationRecord, ReservationStatus } from '../records.js';
 import type { ClaimParams, IdempotentHoldOutcome, IdempotentHoldParams, ReservationRepository } from '../store.js';
 import { SqlIdempotencyRepository, SqlStateLogRepository } from './ledger-repositories.js';
@@ -74,7 +75,9 @@ const claimInsertPg = sqlPer({ sqlite: '-- PostgreSQL only', postgres: claimAndI
 // PostgreSQL: the whole idempotent hold as ONE statement, sent without BEGIN/COMMIT (a
 // single statement is its own transaction): one round trip instead of six, which is what a
 // hold costs on PostgreSQL (docs/backend.md, issue 9). All parts see one snapshot:
-// - prior: the key's record, if any; then nothing below writes (the claim's WHERE is false).
+// - prior: the key's record, if any, else a bare-key record of the very same request stored
+//   before keys were scoped by caller (@legacyKey, priorRecord in shared/idempotency.ts);
+//   then nothing below writes (the claim's WHERE is false).
 // - claimed/inserted: the claim and reservation of claimInsertPg, unchanged.
 // - logged: the state-log row, recorded: the idempotency record, both only for a row inserted.
 // A concurrent request with the same key that committed after our snapshot (or is still
@@ -85,7 +88,9 @@ const claimInsertPg = sqlPer({ sqlite: '-- PostgreSQL only', postgres: claimAndI
 const holdPg = sqlPer({
   sqlite: '-- PostgreSQL only',
   postgres: `WITH prior AS (
-    SELECT request_hash, status_code, response_json FROM idempotency WHERE scope = @scope AND key = @key
+    SELECT request_hash, status_code, response_json FROM idempotency
+     WHERE scope = @scope AND (key = @key OR (key = @legacyKey::text AND request_hash = @hash))
+     ORDER BY key = @key DESC LIMIT 1
   ), claimed AS (
     UPDATE compartments SET state = 'held', reservation_id = @id, hold_expires_at = @expiresAt::bigint
      WHERE (locker_id, id) = (SELECT c.locker_id, c.id ${FREE_PICK} FOR UPDATE OF c SKIP LOCKED) AND state = 'free'
@@ -185,6 +190,7 @@ export class SqlReservationRepository implements ReservationRepository {
       row = await this.x.one<HoldRow>(holdPg, {
         scope: p.scope,
         key: p.key,
+        legacyKey: p.legacyKey ?? null,
         hash: p.requestHash,
         statusCode: p.statusCode,
         id: p.id,
@@ -213,7 +219,7 @@ export class SqlReservationRepository implements ReservationRepository {
   // SQLite: the same parts as statements in one group-committed unit (SQLite has no DML in
   // WITH, and a statement here is a call into the library, not a round trip).
   private async holdUnit(p: IdempotentHoldParams): Promise<IdempotentHoldOutcome> {
-    const prior = await this.idempotency.get(p.scope, p.key);
+    const prior = await priorRecord(this.idempotency, p.scope, p.key, p.legacyKey, p.requestHash);
     if (prior !== undefined) return { kind: 'replay', record: prior };
     const compartmentId = await this.claimAndInsert({ id: p.id, orderRef: p.orderRef, lockerId: p.lockerId, size: p.size, status: 'held', expiresAt: p.expiresAt, now: p.now, offlineCutoff: p.offlineCutoff });
     if (compartmentId === undefined) return { kind: 'none' };
