@@ -3,6 +3,8 @@ import { captureLogs, type LogCapture } from '@locker/sync-testing/log-capture.j
 import { auditChain } from '../testing/audit-chain.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { paidOrder, ship } from '../testing/order-helpers.js';
+import { acceptAndApply, noticesOf } from '../testing/backend-tracking.js';
+import { scan } from '../testing/tracking-helpers.js';
 import { testEngines } from '../testing/pg-test-db.js';
 import { MAX_OCCURRED_AT_LAG_MS } from './event-time.js';
 
@@ -99,6 +101,27 @@ describe.each(engines)('locker events written late on %s', (engine) => {
     expect(await deadlines()).toEqual({ shipment: tokenExpiresAt, notice: tokenExpiresAt });
   });
 
+  it('does not tell the customer "ready for pickup" when the deposit reaches the backend after the code it would send expired', async () => {
+    const tokenExpiresAt = (await f.store.codeSets.entry('lk-a', tokenId))?.expiresAt ?? 0;
+    // Deposited an hour before the token ran out, on a full disk: the record reaches us an hour after.
+    const closed = tokenExpiresAt - HOUR;
+    f.clock.advance(tokenExpiresAt + HOUR - f.clock.now());
+    await f.services.ingest.ingest('lk-a', E, auditChain([{ ...deposit({ occurredAt: closed }), at: f.clock.now() - 60_000 }]));
+    // The locker refuses that code from its expiry on: no notice with a dead code and a past
+    // deadline. The parcel is expired for return at once (as the locker's own sweep will), and
+    // the customer is told that.
+    expect(await noticesOf(f, 'parcel.ready_for_pickup', shipmentId)).toEqual([]);
+    const s = await f.store.shipments.get(shipmentId);
+    expect({ state: s?.state, deadline: s?.pickupDeadline }).toEqual({ state: 'expired', deadline: tokenExpiresAt });
+    expect((await noticesOf(f, 'parcel.expired', shipmentId)).map((n) => n.payload['lockerId'])).toEqual(['lk-a']);
+    expect((await f.store.codeSets.entry('lk-a', tokenId))?.revokeReason).toBe('expired');
+    expect(await steps()).toEqual([
+      ['available_for_pickup', closed],
+      ['returned_to_sender', tokenExpiresAt],
+    ]);
+    expect(await f.services.parcels.expireDue()).toBe(0);
+  });
+
   it('does not believe an occurredAt after its own record or weeks before it: dated by the record, logged', async () => {
     const written = f.clock.now();
     await f.services.ingest.ingest('lk-a', E, auditChain([
@@ -114,6 +137,31 @@ describe.each(engines)('locker events written late on %s', (engine) => {
       [2, 'too-old', 40],
     ]);
   });
+
+  // A deposit dated by its occurredAt can sort before a carrier scan applied meanwhile (the
+  // courier's handheld synced "out for delivery" or "delivered" minutes after the door closed,
+  // while the locker's disk was full). The doors still decide: the timeline re-folds to
+  // available_for_pickup, the carrier's scan is kept for review, the customer told once.
+  for (const carrierStatus of ['out_for_delivery', 'delivered', 'exception'] as const) {
+    it(`takes the parcel in when the carrier's ${carrierStatus} scan is newer than the late deposit's occurredAt`, async () => {
+      const written = f.clock.now();
+      const closed = written - 2 * HOUR;
+      await acceptAndApply(f, [scan(trackingNumber, 'in_transit', closed - HOUR), scan(trackingNumber, carrierStatus, closed + 5 * 60_000, { lockerId: 'lk-a' })]);
+      expect((await f.store.tracking.projection(trackingNumber))?.projection.status).toBe(carrierStatus);
+      await f.services.ingest.ingest('lk-a', E, auditChain([{ ...deposit({ occurredAt: closed }), at: written }]));
+      expect(await steps()).toEqual(expect.arrayContaining([['available_for_pickup', closed]]));
+      const p = (await f.store.tracking.projection(trackingNumber))?.projection;
+      expect({ status: p?.status, inLocker: p?.inLocker, reached: p?.reached.includes('available_for_pickup') }).toEqual({ status: 'available_for_pickup', inLocker: true, reached: true });
+      expect((await f.store.tracking.flags(trackingNumber)).map((x) => [x.from, x.to])).toEqual([['available_for_pickup', carrierStatus]]);
+      expect((await f.store.shipments.get(shipmentId))?.state).toBe('delivered');
+      expect(await noticesOf(f, 'parcel.ready_for_pickup', shipmentId)).toHaveLength(1);
+      // The pickup afterwards moves it on as usual.
+      await f.services.ingest.ingest('lk-a', E, auditChain([{ ...deposit({ occurredAt: closed }), at: written }, { ...pickup(), at: written + 60_000 }]));
+      expect((await steps()).at(-1)).toEqual(['collected', written + 60_000]);
+      expect((await f.store.tracking.projection(trackingNumber))?.projection.status).toBe('collected');
+      expect(await noticesOf(f, 'parcel.ready_for_pickup', shipmentId)).toHaveLength(1);
+    });
+  }
 
   it('puts the time the door opened on an uncommanded-open alert written late', async () => {
     const written = f.clock.now();

@@ -69,8 +69,12 @@ export class OrderTransitions {
     throw new BackendError('CONFLICT', 'order changed concurrently; retry', { orderId });
   }
 
-  /** Moves a shipment; throws INVALID_TRANSITION when the machine refuses. `extra` lands in the notification payload. */
-  async shipment(s: ShipmentRecord, event: ShipmentEvent, who: Actor, patch: Partial<ShipmentRecord> = {}, extra: Record<string, unknown> = {}): Promise<ShipmentRecord> {
+  /**
+   * Moves a shipment; throws INVALID_TRANSITION when the machine refuses. `extra` lands in
+   * the notification payload; `quiet`: no notice for this step (one that moves on in the
+   * same transaction, whose next state's notice is the news).
+   */
+  async shipment(s: ShipmentRecord, event: ShipmentEvent, who: Actor, patch: Partial<ShipmentRecord> = {}, extra: Record<string, unknown> = {}, opts: { quiet?: boolean } = {}): Promise<ShipmentRecord> {
     const result = nextShipmentState(s.state, event);
     if (!result.ok) throw new BackendError('INVALID_TRANSITION', result.reason, { shipmentId: s.id, state: s.state, event });
     const now = this.clock.now();
@@ -80,7 +84,7 @@ export class OrderTransitions {
     await this.store.stateLog.append({ entity: 'shipment', entityId: s.id, from: s.state, to: result.next, event, actor: who.actor, reason: who.reason, at: now });
     const kind = shipmentEventNotifications[event] ?? shipmentNotifications[result.next];
     const order = await this.store.orders.get(s.orderId);
-    if (kind !== undefined && order !== undefined) {
+    if (kind !== undefined && order !== undefined && opts.quiet !== true) {
       await this.notify(order, kind, `${kind}:${s.id}:${String(s.version + 1)}`, { orderId: s.orderId, shipmentId: s.id, trackingNumber: s.trackingNumber, ...extra });
     }
     this.logger.info({ shipmentId: s.id, from: s.state, to: result.next, event }, 'shipment.transition');

@@ -99,7 +99,8 @@ export class ParcelEvents {
    * record the locker wrote late still says when: locker-sync/event-time.ts); the pickup
    * window runs from when the customer is told, which is now: a deposit that reaches us
    * late (an uplink or a full card down for days) must not reach the customer with its
-   * days to collect already spent, or past its deadline and expired by the next sweep.
+   * days to collect already spent, or past its deadline and expired by the next sweep. The
+   * token's expiry caps it; a deposit heard of only after that is expired straight away.
    */
   deposited(shipmentId: string, lockerId: string, compartmentId: string | undefined, at: number, who: Actor): Promise<ParcelOutcome> {
     const { store, transitions } = this.d;
@@ -129,12 +130,23 @@ export class ParcelEvents {
       const entry = s.pickupTokenId === undefined ? undefined : await store.codeSets.entry(lockerId, s.pickupTokenId);
       // Never past the token's own expiry: the locker refuses the code from then on, and the
       // notice must not promise the customer days the code does not have.
-      const deadline = Math.min(Math.max(at, this.d.clock.now()) + this.d.pickupWindowMs, entry?.expiresAt ?? Number.POSITIVE_INFINITY);
+      const now = this.d.clock.now();
+      const deadline = Math.min(Math.max(at, now) + this.d.pickupWindowMs, entry?.expiresAt ?? Number.POSITIVE_INFINITY);
+      const patch: Partial<ShipmentRecord> = { pickupDeadline: deadline };
+      if (slot !== undefined) patch.compartmentId = slot;
+      if (deadline <= now) {
+        // The deposit reached us after the code expired (its upload waited on an uplink or a
+        // full card): the locker refuses that code and expires the parcel itself. A "ready
+        // for pickup" with a dead code and a past deadline would be wrong, and the sweep would
+        // expire it seconds later anyway: expired now, the customer told that instead.
+        const delivered = await transitions.shipment(s, 'deposit', who, patch, {}, { quiet: true });
+        await this.timeline(s, 'available_for_pickup', 'deposit', at, lockerId, slot);
+        await this.expireLocked(delivered, who, { lockerId, reason: 'code-expired-before-deposit-reported' }, Math.max(deadline, at));
+        return 'applied';
+      }
       const extra: Record<string, unknown> = { lockerId, pickupDeadline: deadline };
       if (code !== undefined) extra['code'] = code;
       if (entry !== undefined) extra['token'] = entry.token;
-      const patch: Partial<ShipmentRecord> = { pickupDeadline: deadline };
-      if (slot !== undefined) patch.compartmentId = slot;
       await transitions.shipment(s, 'deposit', who, patch, extra);
       await transitions.refreshOrder(s.orderId, who);
       await this.timeline(s, 'available_for_pickup', 'deposit', at, lockerId, slot);
@@ -171,19 +183,25 @@ export class ParcelEvents {
    * parcel) has passed by then; the locker's own expiry event has none.
    */
   expire(shipmentId: string, who: Actor, pastDeadlineAt?: number): Promise<ParcelOutcome> {
-    const { store, transitions, codeSets } = this.d;
+    const { store } = this.d;
     return store.transaction(async () => {
       const s = await this.lockedShipment(shipmentId, (x) => x.state === 'delivered' && (pastDeadlineAt === undefined || (x.pickupDeadline !== undefined && x.pickupDeadline <= pastDeadlineAt)));
       if (s === undefined) return 'ignored';
-      if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'expired');
-      await transitions.shipment(s, 'expire', who);
-      await transitions.refreshOrder(s.orderId, who);
-      // The customer's code is dead from the deadline on and the parcel goes back: GET /track
-      // must stop saying it waits at the locker (its ETag changes with it).
-      if (s.lockerId !== undefined) await this.timeline(s, 'returned_to_sender', 'expire', Math.min(s.pickupDeadline ?? this.d.clock.now(), this.d.clock.now()), s.lockerId, s.compartmentId, 'not collected by the pickup deadline');
-      this.log.info({ shipmentId, lockerId: s.lockerId }, 'parcel.flagged_for_return');
+      await this.expireLocked(s, who, {}, Math.min(s.pickupDeadline ?? this.d.clock.now(), this.d.clock.now()));
       return 'applied';
     });
+  }
+
+  /** Expires `s` (delivered, its order locked): code revoked, flagged for return; on the timeline at `at`. */
+  private async expireLocked(s: ShipmentRecord, who: Actor, extra: Record<string, unknown>, at: number): Promise<void> {
+    const { transitions, codeSets } = this.d;
+    if (s.lockerId !== undefined && s.pickupTokenId !== undefined) await codeSets.revoke(s.lockerId, s.pickupTokenId, 'expired');
+    await transitions.shipment(s, 'expire', who, {}, extra);
+    await transitions.refreshOrder(s.orderId, who);
+    // The customer's code is dead from the deadline on and the parcel goes back: GET /track
+    // must stop saying it waits at the locker (its ETag changes with it).
+    if (s.lockerId !== undefined) await this.timeline(s, 'returned_to_sender', 'expire', at, s.lockerId, s.compartmentId, 'not collected by the pickup deadline');
+    this.log.info({ shipmentId: s.id, lockerId: s.lockerId }, 'parcel.flagged_for_return');
   }
 
   /**
