@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { auditEventTypes, isAuditEventType, parseAuditEvent } from './audit-event-catalog.js';
+import { z } from 'zod';
+import { auditEventSchemas, auditEventTypes, isAuditEventType, parseAuditEvent } from './audit-event-catalog.js';
 
 describe('audit event catalogue', () => {
   it('parses a known event into typed data, ignoring fields its schema does not name', () => {
@@ -24,5 +25,19 @@ describe('audit event catalogue', () => {
     expect(auditEventTypes.length).toBeGreaterThan(40);
     for (const t of auditEventTypes) expect(t).toMatch(/^[a-z-]+\.[a-z-]+$/);
     for (const t of auditEventTypes) expect(t.length).toBeLessThanOrEqual(64);
+  });
+
+  // Devices and backends are not upgraded together: a device that adds a field (occurredAt on
+  // technician.task) must not have its records refused by the release before. No schema may
+  // refuse keys it does not name (.strict() or a catchall would dead-end them in review).
+  it('lets every type carry fields its schema does not name, so a newer device passes an older backend', () => {
+    for (const t of auditEventTypes) {
+      const schema = auditEventSchemas[t];
+      expect(schema, t).toBeInstanceOf(z.ZodObject);
+      expect(schema.def.catchall, t).toBeUndefined();
+    }
+    const older = auditEventSchemas['technician.task'].omit({ occurredAt: true });
+    const written = { compartmentId: 'M1', task: 'check-compartment', cause: 'open-unknown', outOfService: true, occurredAt: 1_700_000_000_000 };
+    expect(older.safeParse(written)).toMatchObject({ success: true });
   });
 });
