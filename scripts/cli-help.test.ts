@@ -15,9 +15,20 @@ describe('operator commands answer --help', () => {
     expect(run.stdout).toMatch(/^usage: /);
   });
 
-  it('device/deploy/update.sh --help prints its usage and exits 0', () => {
-    const run = spawnSync('sh', [join(root, 'device/deploy/update.sh'), '--help'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  it.each([
+    ['sh', 'device/deploy/update.sh'],
+    ['bash', 'device/deploy/install.sh'],
+  ])('%s %s --help prints its usage and exits 0', (shell, command) => {
+    const run = spawnSync(shell, [join(root, command), '--help'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^usage: /);
+  });
+
+  it('device/deploy/install.sh takes --help for help wherever it stands, not for the value of --config', () => {
+    // A root that does not exist: should --help be taken for the config, the install stops
+    // at once instead of creating the locker user on the machine running the test.
+    const run = spawnSync('bash', [join(root, 'device/deploy/install.sh'), '--root', '/nonexistent/locker-root', '--config', '--help'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^usage: install\.sh /);
   });
 });

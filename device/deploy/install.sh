@@ -31,7 +31,18 @@ APP_DIR=/opt/locker-device
 UNIT_NAME=locker-device.service
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+USAGE="usage: install.sh [--root DIR] [--release TARBALL] [--config FILE] [--pepper FILE] [--no-apt]"
+usage() { echo "$USAGE" >&2; exit 2; }
+# --help answers 0 on stdout, like every operator command (scripts/cli-help.test.ts): the
+# usage line, then the header above (its comment lines up to `set`, less the synopsis).
+help() {
+  echo "$USAGE"
+  echo
+  sed -n '2,/^set /{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' | sed '/^  install\.sh \[/{N;d}'
+  exit 0
+}
+# Looked for first, so that --help is never taken for the value of --config or --root.
+for arg in "$@"; do case "$arg" in -h|--help) help ;; esac; done
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
@@ -40,7 +51,6 @@ while [ $# -gt 0 ]; do
     --config) CONFIG="${2:?--config needs a file}"; shift 2 ;;
     --pepper) PEPPER="${2:?--pepper needs a file}"; shift 2 ;;
     --no-apt) APT=0; shift ;;
-    -h|--help) usage ;;
     *) echo "install.sh: unknown argument $1" >&2; usage ;;
   esac
 done
