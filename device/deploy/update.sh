@@ -47,8 +47,9 @@ backs up the database (pre-update-<old>.db beside it; --no-backup skips it), swi
 'current' to the new release, restarts the service (--service, locker-device) and checks it
 stays up for --settle seconds (10, or LOCKER_SETTLE): active at the end and not restarted
 by systemd meanwhile. If it fails to start or crash-loops, 'current' goes back to the
-previous release, which is restarted, and the exit status is 1. --no-restart switches
-without touching the service (a first install). --keep N releases are kept (3).
+previous release, which is restarted (no previous release: the service is stopped), and
+the exit status is 1. --no-restart switches without touching the service (a first
+install). --keep N releases are kept (3).
 
 Interrupts: before the switch, Ctrl-C or SIGTERM stops the update with nothing switched.
 After the switch and until the new release passed its check, Ctrl-C (SIGINT) or SIGTERM
@@ -212,7 +213,7 @@ starts() {
   [ "$(value ActiveState "$last")" = active ] && [ "$(value NRestarts "$last")" = "$(value NRestarts "$first")" ] || return 2
 }
 
-# Back to the previous release (none: unlink `current`), restarted and checked like the new
+# Back to the previous release (none: unlink `current` and stop the service), restarted and checked like the new
 # one, and the printed way out if the previous release refuses what the new one left.
 rollback() {
   if [ -n "$previous" ]; then
@@ -235,7 +236,14 @@ rollback() {
       }
     fi
   else
+    # Nothing known good: stopped, or systemd would restart the failed release (then a
+    # missing main.js) forever under Restart=always.
     rm -f "$prefix/current"
+    if "$systemctl" stop "$service"; then
+      warn "update: no previous release to go back to: $service stopped"
+    else
+      warn "update: no previous release to go back to, and $service did not stop: systemctl stop $service"
+    fi
   fi
   rm -rf "$target"
   exit "$1"

@@ -125,6 +125,20 @@ describe('update.sh', () => {
     expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
   });
 
+  it('with no previous release to go back to, stops the service on a failed first start, with `current` unlinked', () => {
+    // A board whose service was started with no release yet (or a flat app): nothing known
+    // good. Left as it is, systemd would restart the failed release (or a missing main.js)
+    // forever under Restart=always.
+    const bad = update(release('1.0.0', { crashes: 'auto-restart' }));
+    expect(bad.status).toBe(1);
+    expect(existsSync(join(prefix, 'current'))).toBe(false);
+    expect(existsSync(join(prefix, 'releases', '1.0.0'))).toBe(false);
+    const calls = readFileSync(log, 'utf8');
+    expect(calls).toMatch(/^stop locker-device$/m);
+    expect(calls.lastIndexOf('stop locker-device')).toBeGreaterThan(calls.lastIndexOf('restart locker-device'));
+    expect(bad.stderr).toContain('update: no previous release to go back to: locker-device stopped');
+  });
+
   it('still rolls back when the SSH session drops while the new release starts', () => {
     update(release('1.0.0'));
     // The session hangs up during the restart of the new release: update.sh gets SIGHUP and
