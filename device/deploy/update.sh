@@ -88,6 +88,8 @@ systemctl=${SYSTEMCTL:-systemctl}
 npm=${NPM:-npm}
 node=${NODE:-node}
 case "$config" in /*) ;; *) config="$(pwd)/$config" ;; esac
+# backup.js runs from the prefix (below): a relative one would no longer name it there.
+case "$prefix" in /*) ;; *) prefix="$(pwd)/$prefix" ;; esac
 [ -f "$tarball" ] || { echo "update: no such release file: $tarball" >&2; exit 2; }
 
 mkdir -p "$prefix/releases"
@@ -174,6 +176,10 @@ if [ "$backups" -eq 1 ] && [ -n "$previous" ]; then
   else
     # From the unit's WorkingDirectory (the prefix), as the service resolves a relative dbPath.
     db=$(cd "$prefix" && "$node" "$tool" --config "$config" --print-db-path) || abort "could not read dbPath from $config"
+    # backup.js prints it resolved, but the -e check, the pruning and the printed restore
+    # command run here, not in the prefix: a relative one would miss the database and skip
+    # the backup as if there were none.
+    case "$db" in /*) ;; *) db="$prefix/$db" ;; esac
     if [ ! -e "$db" ]; then
       echo "update: no database at $db yet; no backup needed"
     else

@@ -227,6 +227,22 @@ describe('update.sh', () => {
     expect(taken).toBeLessThan(calls.lastIndexOf('restart locker-device'));
   });
 
+  it.each([
+    ['an absolute --prefix', () => prefix],
+    ['a relative --prefix', () => 'opt'],
+  ])('finds a relative dbPath where the service does, from the prefix, whatever directory update.sh runs in: %s', (_, given) => {
+    // The stand-in prints dbPath as written; the unit's WorkingDirectory is the prefix.
+    writeFileSync(config, JSON.stringify({ dbPath: 'data/locker.db' }));
+    expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
+    mkdirSync(join(prefix, 'data'));
+    writeFileSync(join(prefix, 'data', 'locker.db'), 'records of 1.0.0');
+    const result = spawnSync('sh', [script, release('1.1.0', { backup: 'works' }), '--prefix', given(), '--settle', '0'], { env, encoding: 'utf8', cwd: dir });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).not.toContain('no database');
+    expect(readFileSync(join(prefix, 'data', 'pre-update-1.0.0.db'), 'utf8')).toBe('records of 1.0.0');
+    expect(current()).toBe('releases/1.1.0');
+  });
+
   it('aborts the update before switching when the backup fails, leaving everything as it was', () => {
     expect(update(release('1.0.0', { backup: 'fails' })).status).toBe(0);
     database('records of 1.0.0');
