@@ -208,12 +208,15 @@ value() { printf '%s\n' "$2" | sed -n "s/^$1=//p"; }
 # but NRestarts (reset by the manual restart, so read right after it) counts every automatic
 # restart. Both waits run in the background so that an interrupt (trapped) ends them at once.
 seen=""
+settling=""
 starts() {
   "$systemctl" restart "$service" &
   wait $! || return 1
   first=$("$systemctl" show -p ActiveState,SubState,NRestarts "$service" 2>/dev/null || true)
   sleep "$settle" &
+  settling=$!
   wait $! || true
+  settling=""
   last=$("$systemctl" show -p ActiveState,SubState,NRestarts "$service" 2>/dev/null || true)
   seen="ActiveState=$(value ActiveState "$last") SubState=$(value SubState "$last"), NRestarts $(value NRestarts "$first") -> $(value NRestarts "$last") over ${settle} s"
   [ "$(value ActiveState "$last")" = active ] && [ "$(value NRestarts "$last")" = "$(value NRestarts "$first")" ] || return 2
@@ -262,6 +265,9 @@ rollback() {
 # halfway would leave the locker half-updated.
 interrupted() {
   trap '' INT TERM
+  # The settle wait the interrupt cut short, if any: left running, it would hold stdout
+  # open (an ssh session, a pipe) until its end, after a rollback that may not wait at all.
+  [ -z "$settling" ] || kill "$settling" 2>/dev/null || true
   warn "update: interrupted ($1) before $version passed its check; rolling back"
   rollback "$2"
 }

@@ -361,6 +361,18 @@ describe('update.sh', () => {
     expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
   });
 
+  it('leaves no settle wait running behind it when a SIGTERM during the wait ends in a rollback that does not wait', () => {
+    // No previous release: the rollback stops the service and exits at once. A sleep left
+    // running would hold stdout, and whatever reads it (ssh, a pipe, this test) would wait
+    // out the whole settle period.
+    fakeSystemctl('{ (sleep 1; kill -TERM $PPID) >/dev/null 2>&1 & }');
+    const started = Date.now();
+    const result = spawnSync('sh', [script, release('1.0.0'), '--prefix', prefix, '--settle', '20'], { env, encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(143);
+    expect(result.stderr).toContain('update: interrupted (SIGTERM) before 1.0.0 passed its check; rolling back');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 30_000);
+
   it('stops on SIGTERM before the switch with nothing changed, the new release removed', () => {
     expect(update(release('1.0.0')).status).toBe(0);
     // A kill while `npm ci` builds, to update.sh itself: the outermost ancestor running it
