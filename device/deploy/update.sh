@@ -209,15 +209,25 @@ value() { printf '%s\n' "$2" | sed -n "s/^$1=//p"; }
 # restart. Both waits run in the background so that an interrupt (trapped) ends them at once.
 seen=""
 settling=""
+# The service's state, asked up to three times a second apart: `systemctl show` fails when
+# D-Bus is slow to answer on a busy board, and an empty answer reads as "not active": a
+# release that is up would be rolled back.
+state() {
+  for try in 1 2 3; do
+    "$systemctl" show -p ActiveState,SubState,NRestarts "$service" 2>/dev/null && return 0
+    [ "$try" -eq 3 ] || sleep 1
+  done
+  return 1
+}
 starts() {
   "$systemctl" restart "$service" &
   wait $! || return 1
-  first=$("$systemctl" show -p ActiveState,SubState,NRestarts "$service" 2>/dev/null || true)
+  first=$(state || true)
   sleep "$settle" &
   settling=$!
   wait $! || true
   settling=""
-  last=$("$systemctl" show -p ActiveState,SubState,NRestarts "$service" 2>/dev/null || true)
+  last=$(state) || { seen="systemctl show $service failed 3 times"; return 2; }
   seen="ActiveState=$(value ActiveState "$last") SubState=$(value SubState "$last"), NRestarts $(value NRestarts "$first") -> $(value NRestarts "$last") over ${settle} s"
   [ "$(value ActiveState "$last")" = active ] && [ "$(value NRestarts "$last")" = "$(value NRestarts "$first")" ] || return 2
 }

@@ -344,6 +344,25 @@ describe('update.sh', () => {
     expect(readFileSync(log, 'utf8').match(/^show -p ActiveState,SubState,NRestarts locker-device$/gm)).toHaveLength(6);
   });
 
+  it('keeps a release that stays up when `systemctl show` fails now and then (a busy D-Bus), trying it again', () => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    // Every other `show` fails, as systemctl does when D-Bus times out.
+    const calls = join(dir, 'show-calls');
+    writeFileSync(join(dir, 'bin', 'systemctl'), [
+      '#!/bin/sh',
+      `echo "$*" >> ${log}`,
+      '[ "$1" = show ] || exit 0',
+      `n=$(( $(cat ${calls} 2>/dev/null || echo 0) + 1 )); echo $n > ${calls}`,
+      '[ $((n % 2)) -eq 0 ] || { echo "Failed to get properties: Connection timed out" >&2; exit 1; }',
+      'printf "ActiveState=active\\nSubState=running\\nNRestarts=0\\n"',
+      '',
+    ].join('\n'), { mode: 0o755 });
+    const result = update(release('1.1.0'));
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('update: now running 1.1.0 (was 1.0.0)');
+    expect(current()).toBe('releases/1.1.0');
+  });
+
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
