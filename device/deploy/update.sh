@@ -232,8 +232,9 @@ starts() {
   [ "$(value ActiveState "$last")" = active ] && [ "$(value NRestarts "$last")" = "$(value NRestarts "$first")" ] || return 2
 }
 
-# Back to the previous release (none: unlink `current` and stop the service), restarted and checked like the new
-# one, and the printed way out if the previous release refuses what the new one left.
+# Back to the previous release (none: unlink `current` and stop the service), restarted and
+# checked like the new one, and the printed way out if the previous release refuses what the
+# new one left.
 rollback() {
   if [ -n "$previous" ]; then
     switch_to "$previous"
