@@ -208,7 +208,7 @@ value() { printf '%s\n' "$2" | sed -n "s/^$1=//p"; }
 # but NRestarts (reset by the manual restart, so read right after it) counts every automatic
 # restart. Both waits run in the background so that an interrupt (trapped) ends them at once.
 seen=""
-settling=""
+waiting=""
 # The service's state, asked up to three times a second apart: `systemctl show` fails when
 # D-Bus is slow to answer on a busy board, and an empty answer reads as "not active": a
 # release that is up would be rolled back.
@@ -221,12 +221,14 @@ state() {
 }
 starts() {
   "$systemctl" restart "$service" &
-  wait $! || return 1
+  waiting=$!
+  if ! wait $!; then waiting=""; return 1; fi
+  waiting=""
   first=$(state || true)
   sleep "$settle" &
-  settling=$!
+  waiting=$!
   wait $! || true
-  settling=""
+  waiting=""
   last=$(state) || { seen="systemctl show $service failed 3 times"; return 2; }
   seen="ActiveState=$(value ActiveState "$last") SubState=$(value SubState "$last"), NRestarts $(value NRestarts "$first") -> $(value NRestarts "$last") over ${settle} s"
   [ "$(value ActiveState "$last")" = active ] && [ "$(value NRestarts "$last")" = "$(value NRestarts "$first")" ] || return 2
@@ -276,9 +278,11 @@ rollback() {
 # halfway would leave the locker half-updated.
 interrupted() {
   trap '' INT TERM
-  # The settle wait the interrupt cut short, if any: left running, it would hold stdout
-  # open (an ssh session, a pipe) until its end, after a rollback that may not wait at all.
-  [ -z "$settling" ] || kill "$settling" 2>/dev/null || true
+  # The wait the interrupt cut short, if any, goes too: a settle sleep left running would
+  # hold stdout open (an ssh session, a pipe) after a rollback that may not wait at all, and
+  # a `systemctl restart` client would report on a restart the rollback's own now replaces
+  # (systemd merges the two: the job goes on without its first client).
+  [ -z "$waiting" ] || kill "$waiting" 2>/dev/null || true
   warn "update: interrupted ($1) before $version passed its check; rolling back"
   rollback "$2"
 }

@@ -49,8 +49,8 @@ describe('update.sh', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** backup: the release ships backup.js (a working or a failing one), or predates it. */
-  function release(version: string, o: { broken?: boolean; crashes?: 'active' | 'auto-restart'; backup?: 'works' | 'fails' } = {}): string {
+  /** backup: the release ships backup.js (a working or a failing one), or predates it; late: a marker for an onRestart. */
+  function release(version: string, o: { broken?: boolean; crashes?: 'active' | 'auto-restart'; backup?: 'works' | 'fails'; late?: boolean } = {}): string {
     const stage = join(dir, 'stage', version);
     const root = join(stage, `locker-device-${version}`);
     mkdirSync(root, { recursive: true });
@@ -58,6 +58,7 @@ describe('update.sh', () => {
     writeFileSync(join(root, 'main.js'), '// device\n');
     writeFileSync(join(root, 'package.json'), '{}\n');
     if (o.broken === true) writeFileSync(join(root, 'broken'), '');
+    if (o.late === true) writeFileSync(join(root, 'late'), '');
     if (o.crashes !== undefined) writeFileSync(join(root, 'crashes'), o.crashes);
     if (o.backup !== undefined) copyFileSync(join(dir, 'bin', 'backup.js'), join(root, 'backup.js'));
     if (o.backup === 'fails') writeFileSync(join(root, 'backup-fails'), '');
@@ -391,6 +392,17 @@ describe('update.sh', () => {
     expect(result.stderr).toContain('update: interrupted (SIGTERM) before 1.0.0 passed its check; rolling back');
     expect(Date.now() - started).toBeLessThan(10_000);
   }, 30_000);
+
+  it('leaves no systemctl restart of the new release running behind the rollback an interrupt started', async () => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    // Ctrl-C while 1.1.0 starts; that restart's client would go on (and here write) after it.
+    fakeSystemctl(`if [ -e ${prefix}/current/late ]; then kill -INT $PPID; sleep 1; echo late >> ${log}; fi`);
+    const result = update(release('1.1.0', { late: true }));
+    expect(result.status).toBe(130);
+    expect(current()).toBe('releases/1.0.0');
+    await new Promise((done) => setTimeout(done, 1500));
+    expect(readFileSync(log, 'utf8')).not.toMatch(/^late$/m);
+  });
 
   it('stops on SIGTERM before the switch with nothing changed, the new release removed', () => {
     expect(update(release('1.0.0')).status).toBe(0);
