@@ -133,3 +133,66 @@ describe('a full disk on a locker with a storage reserve', () => {
     expect(h.runtime.syncPort().health().storage?.reserveReleased).toBe(false);
   });
 });
+
+describe('a full disk at an open\'s own journal write, on a locker with a storage reserve', () => {
+  it('releases the reserve and retries the journal write: the door opens for that customer, nothing refused, records durable', async () => {
+    const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
+    reserve.onRelease = () => freeSpace(h);
+    await started(reserve);
+    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+    h.deposit(entry);
+    // Typing a code writes nothing before the open: its journal commit is the first refused.
+    fillDisk(h);
+    await h.type('12345678#');
+    await h.advance(100);
+
+    expect(reserve.releases).toBe(1);
+    expect(h.pulses('A02')).toBe(1);
+    expect(h.texts()).not.toContain(messages.unavailable.text);
+    expect(h.store.isTokenUsed(entry.tokenId)).toBe(true);
+    expect(h.runtime.syncPort().health().storage).toEqual({ writable: true, writeFailures: 1, reserveReleased: true });
+    expect(logs.find('storage.reserve-released')[0]).toMatchObject({ source: 'door:open-journal', sqliteCode: 'SQLITE_FULL', freed: true });
+    expect(logs.find('runtime.handler-failed')).toEqual([]);
+    await h.closeDoor('A02');
+    expect(h.store.getCompartment('A02')?.status).toBe('free');
+    expect(h.store.unfinishedOpens()).toEqual([]);
+    const types = auditRecords(h).map((r) => r.type);
+    expect(types.filter((t) => t === 'door.open-begun')).toHaveLength(1);
+    expect(types).toContain('pickup.collected');
+    expect(h.store.verifyAuditChain().ok).toBe(true);
+  });
+
+  it('opens the deposit door for a courier whose deposit journal write the full card refused, once the reserve is released', async () => {
+    const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
+    reserve.onRelease = () => freeSpace(h);
+    await started(reserve);
+    h.addParcel({ parcelId: 'D1', compartmentId: 'A03', code: '31313131' });
+    await h.scan(h.token('courier', { sub: 'courier-1' }).token);
+    fillDisk(h);
+    await h.scan('D1');
+    await h.advance(100);
+
+    expect(reserve.releases).toBe(1);
+    expect(h.pulses()).toBe(1);
+    expect(h.texts()).not.toContain(messages.unavailable.text);
+    expect(logs.find('storage.reserve-released')[0]).toMatchObject({ source: 'door:open-journal' });
+    expect(h.runtime.syncPort().health().storage).toEqual({ writable: true, writeFailures: 1, reserveReleased: true });
+    expect(h.runtime.stats().handlerErrors).toBe(0);
+  });
+
+  it('refuses the customer as before when releasing the reserve does not make room (no second release, no retry loop)', async () => {
+    const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
+    await started(reserve);
+    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+    h.deposit(entry);
+    fillDisk(h);
+    await h.type('12345678#');
+    await h.advance(100);
+
+    expect(reserve.releases).toBe(1);
+    expect(h.pulses('A02')).toBe(0);
+    expect(h.lastText()).toBe(messages.unavailable.text);
+    expect(h.runtime.syncPort().health().storage).toMatchObject({ writable: false, writeFailures: 2, reserveReleased: true });
+    expect(h.store.isTokenUsed(entry.tokenId)).toBe(false);
+  });
+});

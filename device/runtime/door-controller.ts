@@ -62,7 +62,7 @@ export interface DoorControllerDeps {
   /** Wraps asynchronous continuations in the runtime's error boundary. */
   guard: (source: string, fn: () => void) => void;
   /** Refused writes (disk full) and the door records waiting for space. */
-  storage: Pick<StorageHealth, 'noteFailure' | 'writeOrDefer'>;
+  storage: Pick<StorageHealth, 'noteFailure' | 'writeOrDefer' | 'commitOrThrow'>;
 }
 
 const terminal: ReadonlySet<DoorEvent> = new Set(['closed', 'jammed', 'relay-fault', 'unverified']);
@@ -165,7 +165,9 @@ export class DoorController {
     // A stopping locker starts nothing it could not see through.
     if (this.stopping || !this.isIdle(compartmentId)) return { started: false, reason: 'busy' };
     const startedAt = now();
-    store.transaction(() => {
+    // A full card that the storage reserve's release makes room on commits at the second
+    // try: the customer in front of the door is served, not turned away once.
+    this.deps.storage.commitOrThrow('door:open-journal', () => store.transaction(() => {
       // Writes the caller needs durable before the pulse share its one commit (one fsync).
       alsoInTransaction?.();
       store.beginOpen({ opId, startedAt, ...request });
@@ -177,7 +179,7 @@ export class DoorController {
         ...(request.parcelId === undefined ? {} : { parcelId: request.parcelId }),
         ...(request.transactionId === undefined ? {} : { transactionId: request.transactionId }),
       });
-    });
+    }));
     if (listener !== undefined) this.listeners.set(opId, listener);
     this.opCompartment.set(opId, compartmentId);
     // A flapping sensor's reading means nothing: the open is pulsed and ends as 'unknown'.

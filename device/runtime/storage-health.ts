@@ -94,17 +94,13 @@ export class StorageHealth {
 
   /**
    * noteFailure's work. A lack of space that the reserve cures is counted but opens no
-   * outage: the write itself is lost to its caller (rolled back; a customer's open shows
-   * "unavailable" once), the next one finds room. An outage already open stays open until
+   * outage: the write itself is lost to a caller that cannot retry (rolled back), the next
+   * one finds room; writeOrDefer, probe and commitOrThrow retry it at once. An outage already open stays open until
    * its deferred writes are written (the caller with a store retries at once: `attempt`).
    */
   private failure(err: unknown, source: string): FailureOutcome {
     if (!isStorageWriteFailure(err)) return 'not-storage';
-    if (isOutOfSpace(err) && this.reserve?.releaseForSpace(source, sqliteCode(err)) === true) {
-      this.failuresSinceBoot++;
-      if (this.outageSince !== undefined) this.failedInOutage++;
-      return 'reserve-released';
-    }
+    if (this.releasedFor(err, source)) return 'reserve-released';
     this.failuresSinceBoot++;
     this.failedInOutage++;
     const first = this.outageSince === undefined;
@@ -117,6 +113,30 @@ export class StorageHealth {
       else this.log.warn(data, 'storage.write-failed');
     }
     return 'noted';
+  }
+
+  /** A lack of space the reserve's release cured: counted (no outage begins); true to retry now. */
+  private releasedFor(err: unknown, source: string): boolean {
+    if (!isOutOfSpace(err) || this.reserve?.releaseForSpace(source, sqliteCode(err)) !== true) return false;
+    this.failuresSinceBoot++;
+    if (this.outageSince !== undefined) this.failedInOutage++;
+    return true;
+  }
+
+  /**
+   * Runs `fn`, one transaction that must commit now or not at all (an open's journal write,
+   * before its relay pulse: nothing to defer). A lack of space that releasing the reserve
+   * cures runs it once more at once, so the customer at the keypad is served rather than
+   * told "temporarily unavailable" for room that is there now. Any other failure, or a
+   * second refusal, is thrown unnoted: the caller's error boundary notes it (once).
+   */
+  commitOrThrow<T>(source: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!isStorageWriteFailure(err) || !this.releasedFor(err, source)) throw err;
+    }
+    return fn();
   }
 
   /**
