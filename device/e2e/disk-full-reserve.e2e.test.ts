@@ -134,6 +134,40 @@ describe('a full disk on a locker with a storage reserve', () => {
   });
 });
 
+describe('a full disk while the storage reserve is being taken again', () => {
+  it('stops the restore, frees its partial file, serves the customer, and takes the reserve once room is back', async () => {
+    const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
+    reserve.onRelease = () => freeSpace(h);
+    await pickupAsTheDiskFills(reserve);
+    await h.closeDoor('A02');
+    // The card was cleaned: the next tick starts the restore, which stays in progress.
+    reserve.holdWrites = true;
+    reserve.free = 100 * MIB;
+    await h.advance(10_000);
+    expect(reserve.writing).toBe(true);
+    expect(h.runtime.syncPort().health().storage?.reserveReleased).toBe(true);
+
+    // Something fills the card meanwhile; the next pickup's journal write is refused.
+    const entry = h.addParcel({ parcelId: 'P2', compartmentId: 'A03', code: '23456789' });
+    h.deposit(entry);
+    fillDisk(h);
+    await h.type('23456789#');
+    await h.advance(100);
+    expect(h.pulses('A03')).toBe(1);
+    expect(h.store.isTokenUsed(entry.tokenId)).toBe(true);
+    expect(reserve.releases).toBe(2);
+    expect(logs.find('storage.reserve-released').at(-1)).toMatchObject({ source: 'door:open-journal', during: 'restore' });
+    expect(reserve.writing).toBe(false);
+    expect(reserve.taken).toBe(false);
+    expect(logs.find('storage.reserve-restored')).toEqual([]);
+
+    reserve.holdWrites = false;
+    await h.advance(10_000);
+    expect(reserve.taken).toBe(true);
+    expect(h.runtime.syncPort().health().storage).toMatchObject({ writable: true, reserveReleased: false });
+  });
+});
+
 describe('a full disk at an open\'s own journal write, on a locker with a storage reserve', () => {
   it('releases the reserve and retries the journal write: the door opens for that customer, nothing refused, records durable', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);

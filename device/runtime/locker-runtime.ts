@@ -149,8 +149,8 @@ export class LockerRuntime {
     // door controller and the courier flow must record waits for space, held meanwhile.
     // The reserve goes first, before anything writes: a card with no room for it starts
     // with it released (the health report says so) and the first refused write is handled
-    // as a full disk.
-    this.reserve?.start();
+    // as a full disk. Awaited: written asynchronously, but before anyone is served.
+    await this.reserve?.start();
     this.startStep('clock-start', () => this.time.start());
     store.syncCompartmentLayout(config.compartments);
     this.tokens.reload();
@@ -210,6 +210,12 @@ export class LockerRuntime {
       this.deps.store.appendAudit('device.stopped', 'normal', {});
     } catch (err) {
       this.log.error({ err }, 'runtime.stop-checkpoint-failed');
+    }
+    // A reserve being written would leave its partial file to a process about to exit.
+    try {
+      await this.reserve?.stop();
+    } catch (err) {
+      this.log.error({ err }, 'runtime.stop-reserve-failed');
     }
     // Still full: what waits in memory dies with this process. Said once, counted
     // (docs/operations.md, "The disk is full").
@@ -345,7 +351,8 @@ export class LockerRuntime {
       }
       // While the disk is full: one small probe write per tick; it ends the outage when it commits.
       this.storage.probe(this.deps.store);
-      // Never while writes wait: the reserve would take the room they need.
+      // Never while writes wait: the reserve would take the room they need. Only starts the
+      // write (asynchronous: a pickup may be under way); cheap while nothing is to be done.
       if (!this.storage.degraded()) this.reserve?.check();
       this.storage.flushLogs();
       this.logRejectionSummary(this.rejectionLogs.flush(this.deps.clock.monotonicMs()));

@@ -25,16 +25,21 @@ afterEach(() => {
   cleanup = undefined;
 });
 
+/** Lets a write the keeper started in the background (check()) finish. */
+async function settled(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
 function keeperOn(reserve: FakeStorageReserve): { keeper: StorageReserveKeeper; logs: ReturnType<typeof captureLogs> } {
   const logs = captureLogs('info');
   return { keeper: new StorageReserveKeeper(reserve, logs.logger, MARGIN), logs };
 }
 
 describe('StorageReserveKeeper', () => {
-  it('takes the reserve at start, gives it up once for lack of space, and takes it again only well above its size', () => {
+  it('takes the reserve at start, gives it up once for lack of space, and takes it again only well above its size', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 100 * MIB);
     const { keeper, logs } = keeperOn(reserve);
-    keeper.start();
+    await keeper.start();
     expect(reserve.taken).toBe(true);
     expect(keeper.released()).toBe(false);
 
@@ -50,42 +55,117 @@ describe('StorageReserveKeeper', () => {
     expect(reserve.taken).toBe(false);
     reserve.free = 8 * MIB + MARGIN;
     keeper.check();
+    await settled();
     expect(reserve.taken).toBe(true);
     expect(keeper.released()).toBe(false);
     expect(logs.find('storage.reserve-restored')).toEqual([expect.objectContaining({ level: 30, bytes: 8 * MIB })]);
   });
 
-  it('starts released, without throwing, when there is no room for the reserve (a restart on a full card)', () => {
+  it('starts released, without throwing, when there is no room for the reserve (a restart on a full card)', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, MIB);
     const { keeper, logs } = keeperOn(reserve);
-    keeper.start();
+    await keeper.start();
     expect(keeper.released()).toBe(true);
     expect(logs.find('storage.reserve-released')[0]).toMatchObject({ cause: 'no-room-at-start', freeBytes: MIB });
     expect(keeper.releaseForSpace('clock-tick', 'SQLITE_FULL')).toBe(false);
     reserve.free = 100 * MIB;
     keeper.check();
+    await settled();
     expect(reserve.taken).toBe(true);
   });
 
-  it('survives a reserve that cannot be written (logged once, not per tick) and reports nothing when disabled', () => {
+  it('survives a reserve that cannot be written (logged once, not per tick) and reports nothing when disabled', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 100 * MIB);
     reserve.failure = Object.assign(new Error('permission denied'), { code: 'EACCES' });
     const { keeper, logs } = keeperOn(reserve);
-    keeper.start();
+    await keeper.start();
     keeper.check();
+    await settled();
     keeper.check();
+    await settled();
     expect(keeper.released()).toBe(true);
     expect(logs.find('storage.reserve-failed')).toHaveLength(1);
 
     const disabled = keeperOn(new FakeStorageReserve(0, 100 * MIB)).keeper;
-    disabled.start();
+    await disabled.start();
     expect(disabled.released()).toBeUndefined();
     expect(disabled.releaseForSpace('keypad', 'SQLITE_FULL')).toBe(false);
   });
 });
 
+describe('StorageReserveKeeper restoring the reserve in the background', () => {
+  async function releasedKeeper(): Promise<{ reserve: FakeStorageReserve; keeper: StorageReserveKeeper; logs: ReturnType<typeof captureLogs> }> {
+    const reserve = new FakeStorageReserve(8 * MIB, 100 * MIB);
+    const { keeper, logs } = keeperOn(reserve);
+    await keeper.start();
+    keeper.releaseForSpace('keypad', 'SQLITE_FULL');
+    reserve.holdWrites = true;
+    return { reserve, keeper, logs };
+  }
+
+  it('returns from check() at once, counts the reserve released while it is written, and never starts a second write meanwhile', async () => {
+    const { reserve, keeper, logs } = await releasedKeeper();
+    keeper.check();
+    expect(reserve.writing).toBe(true);
+    expect(keeper.released()).toBe(true);
+    keeper.check();
+    keeper.check();
+    await settled();
+    expect(reserve.writes).toBe(2);
+    reserve.resume();
+    await settled();
+    expect(reserve.taken).toBe(true);
+    expect(keeper.released()).toBe(false);
+    expect(logs.find('storage.reserve-restored')).toHaveLength(1);
+  });
+
+  it('a write refused for lack of space during the restore stops it, frees its partial file at once, and the restore never marks it held', async () => {
+    const { reserve, keeper, logs } = await releasedKeeper();
+    keeper.check();
+    expect(keeper.releaseForSpace('pickup:door-opened', 'SQLITE_FULL')).toBe(true);
+    expect(reserve.releases).toBe(2);
+    expect(logs.find('storage.reserve-released').at(-1)).toMatchObject({ source: 'pickup:door-opened', during: 'restore', freed: true });
+    // Once per episode: nothing more to give.
+    expect(keeper.releaseForSpace('pickup:door-opened', 'SQLITE_FULL')).toBe(false);
+    await settled();
+    expect(reserve.taken).toBe(false);
+    expect(keeper.released()).toBe(true);
+    expect(logs.find('storage.reserve-restored')).toEqual([]);
+    // Room again later: a new restore.
+    reserve.holdWrites = false;
+    keeper.check();
+    await settled();
+    expect(reserve.taken).toBe(true);
+    expect(keeper.released()).toBe(false);
+  });
+
+  it('a stop cancels a write in progress and waits for it; the reserve stays released', async () => {
+    const { reserve, keeper } = await releasedKeeper();
+    keeper.check();
+    await keeper.stop();
+    expect(reserve.writing).toBe(false);
+    expect(reserve.taken).toBe(false);
+    expect(keeper.released()).toBe(true);
+  });
+
+  it('logs a free-space figure it cannot read once per episode, never throws from check()', async () => {
+    const { reserve, keeper, logs } = await releasedKeeper();
+    reserve.freeFailure = Object.assign(new Error('no such file or directory'), { code: 'ENOENT' });
+    for (let i = 0; i < 5; i++) keeper.check();
+    expect(logs.find('storage.reserve-free-space-unknown')).toHaveLength(1);
+    expect(reserve.writing).toBe(false);
+    reserve.freeFailure = undefined;
+    reserve.free = 0;
+    keeper.check();
+    reserve.freeFailure = Object.assign(new Error('no such file or directory'), { code: 'ENOENT' });
+    keeper.check();
+    keeper.check();
+    expect(logs.find('storage.reserve-free-space-unknown')).toHaveLength(2);
+  });
+});
+
 describe('StorageHealth with a storage reserve', () => {
-  function setup(reserve: FakeStorageReserve): { health: StorageHealth; logs: ReturnType<typeof captureLogs>; s: DeviceStore } {
+  async function setup(reserve: FakeStorageReserve): Promise<{ health: StorageHealth; logs: ReturnType<typeof captureLogs>; s: DeviceStore }> {
     const tmp = tempDir();
     cleanup = tmp.cleanup;
     const clock = new FakeClock();
@@ -93,7 +173,7 @@ describe('StorageHealth with a storage reserve', () => {
     store = s;
     const logs = captureLogs('info');
     const keeper = new StorageReserveKeeper(reserve, logs.logger, MARGIN);
-    keeper.start();
+    await keeper.start();
     return { health: new StorageHealth(logs.logger, () => clock.now(), () => clock.monotonicMs(), 600_000, keeper), logs, s };
   }
 
@@ -101,9 +181,9 @@ describe('StorageHealth with a storage reserve', () => {
     s.appendAudit('door.uncommanded-open', 'normal', { compartmentId, ...late });
   };
 
-  it('writes a record refused for lack of space at once after releasing the reserve: no outage, nothing deferred', () => {
+  it('writes a record refused for lack of space at once after releasing the reserve: no outage, nothing deferred', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 100 * MIB);
-    const { health, logs, s } = setup(reserve);
+    const { health, logs, s } = await setup(reserve);
     reserve.onRelease = () => freeSpace({ store: s });
     fillDisk({ store: s });
 
@@ -116,9 +196,9 @@ describe('StorageHealth with a storage reserve', () => {
     expect(health.reportUnwritten()).toBe(0);
   });
 
-  it('defers as before when releasing the reserve does not make room, and does not release twice', () => {
+  it('defers as before when releasing the reserve does not make room, and does not release twice', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 100 * MIB);
-    const { health, logs, s } = setup(reserve);
+    const { health, logs, s } = await setup(reserve);
     fillDisk({ store: s });
 
     expect(health.writeOrDefer(s, 'door:audit', 'door.uncommanded-open', uncommanded('A1'))).toBe(false);
@@ -133,9 +213,9 @@ describe('StorageHealth with a storage reserve', () => {
     expect(s.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 10_000 }).filter((r) => r.type === 'door.uncommanded-open')).toHaveLength(2);
   });
 
-  it('a refused write it cannot retry (noteFailure) releases the reserve and opens no outage', () => {
+  it('a refused write it cannot retry (noteFailure) releases the reserve and opens no outage', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 100 * MIB);
-    const { health, s } = setup(reserve);
+    const { health, s } = await setup(reserve);
     reserve.onRelease = () => freeSpace({ store: s });
     fillDisk({ store: s });
     let refused: unknown;

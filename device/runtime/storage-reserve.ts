@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { StorageReserve } from '../store/storage-reserve-file.js';
+import type { EnsureResult, StorageReserve } from '../store/storage-reserve-file.js';
 
 // The storage reserve ("ballast file"): a file of real, allocated bytes beside the database,
 // taken at start while there is room. When the card fills up and a write is refused for
@@ -9,46 +9,64 @@ import type { StorageReserve } from '../store/storage-reserve-file.js';
 // is comfortably above the reserve again (its size plus a margin: no release-restore
 // flapping at the edge), it is taken again. The file operations sit behind StorageReserve
 // (device/store/storage-reserve-file.ts) so this policy runs on a fake in tests.
+// Taking it again is an asynchronous write (the locker may be serving a customer then):
+// while it runs the reserve counts as released, one runs at a time, and a write refused
+// for lack of space meanwhile stops it and deletes its partial file at once, which is
+// the release then (that file eats the room the database needs).
 
 export class StorageReserveKeeper {
-  private state: 'held' | 'released' | 'disabled' = 'disabled';
+  private state: 'held' | 'released' | 'writing' | 'disabled';
+  /** The write in progress (start or restore); none overlaps another. */
+  private writing: Promise<void> | undefined;
+  /** Bumped by a release: a write begun before it must not mark the reserve held. */
+  private episode = 0;
   /** One error line per episode of a reserve that cannot be written (not per tick). */
   private failing = false;
+  /** One error line per episode of a free-space figure that cannot be read (not per tick). */
+  private statfsFailing = false;
 
   constructor(
     private readonly reserve: StorageReserve,
     private readonly log: Logger,
     /** Free bytes beyond the reserve's own size needed before it is taken again. */
     private readonly restoreMarginBytes: number,
-  ) {}
-
-  /**
-   * At start: takes the reserve. A card too full for it (the reserve released before a
-   * restart, space not freed since) starts released, as it was; never fatal.
-   */
-  start(): void {
-    if (this.reserve.bytes === 0) {
-      this.tryEnsure('start');
-      this.state = 'disabled';
-      return;
-    }
-    const result = this.tryEnsure('start');
-    if (result === 'held') {
-      this.state = 'held';
-      return;
-    }
-    this.state = 'released';
-    if (result === 'no-room') this.log.warn({ bytes: this.reserve.bytes, cause: 'no-room-at-start', freeBytes: this.freeBytes() }, 'storage.reserve-released');
+  ) {
+    this.state = reserve.bytes === 0 ? 'disabled' : 'released';
   }
 
   /**
-   * A write was refused for lack of space: frees the reserve if it is still taken and
-   * returns true when that made room now (the caller retries the write). Once only: a
-   * released reserve returns false, and the caller's usual full-disk handling applies.
+   * At start, before the runtime serves anyone: takes the reserve. A card too full for it
+   * (the reserve released before a restart, space not freed since) starts released, as it
+   * was; never fatal.
+   */
+  async start(): Promise<void> {
+    if (this.reserve.bytes === 0) {
+      // Deletes a reserve left by an earlier config.
+      await this.tryEnsure('start');
+      return;
+    }
+    const result = await this.write('start');
+    if (result === 'no-room') this.log.warn({ bytes: this.reserve.bytes, cause: 'no-room-at-start', freeBytes: this.freeBytes() }, 'storage.reserve-released');
+  }
+
+  /** At a stop: a write in progress is stopped, its partial file removed; a taken reserve stays. */
+  async stop(): Promise<void> {
+    if (this.writing === undefined) return;
+    await this.reserve.cancel();
+    await this.writing;
+  }
+
+  /**
+   * A write was refused for lack of space: frees the reserve if it is still taken (or stops
+   * its write in progress, whose partial file is freed) and returns true when that made
+   * room now (the caller retries the write). Once only: a released reserve returns false,
+   * and the caller's usual full-disk handling applies.
    */
   releaseForSpace(source: string, sqliteCode: string | undefined): boolean {
-    if (this.state !== 'held') return false;
+    if (this.state !== 'held' && this.state !== 'writing') return false;
+    const during = this.state === 'writing' ? { during: 'restore' } : {};
     this.state = 'released';
+    this.episode++;
     let freed: boolean;
     try {
       freed = this.reserve.release();
@@ -56,31 +74,49 @@ export class StorageReserveKeeper {
       this.log.error({ source, sqliteCode, err }, 'storage.reserve-release-failed');
       return false;
     }
-    this.log.warn({ source, sqliteCode, bytes: this.reserve.bytes, freed, freeBytes: this.freeBytes() }, 'storage.reserve-released');
+    this.log.warn({ source, sqliteCode, bytes: this.reserve.bytes, freed, freeBytes: this.freeBytes(), ...during }, 'storage.reserve-released');
     return freed;
   }
 
   /**
-   * At the runtime's clock tick, while no write waits: takes the reserve again once free
-   * space exceeds its size plus the margin (a card cleaned by a technician).
+   * At the runtime's clock tick, while no write waits: starts taking the reserve again once
+   * free space exceeds its size plus the margin (a card cleaned by a technician). Returns
+   * at once (the write runs in the background); never throws.
    */
   check(): void {
-    if (this.state !== 'released') return;
+    if (this.state !== 'released' || this.writing !== undefined) return;
     const freeBytes = this.freeBytes();
     if (freeBytes === undefined || freeBytes < this.reserve.bytes + this.restoreMarginBytes) return;
-    if (this.tryEnsure('restore') !== 'held') return;
-    this.state = 'held';
-    this.log.info({ bytes: this.reserve.bytes, freeBytes }, 'storage.reserve-restored');
+    void this.write('restore').then((result) => {
+      if (result === 'held') this.log.info({ bytes: this.reserve.bytes, freeBytes }, 'storage.reserve-restored');
+    });
   }
 
-  /** Undefined when no reserve is configured. */
+  /** Undefined when no reserve is configured. True while it is not taken (also while being written). */
   released(): boolean | undefined {
-    return this.state === 'disabled' ? undefined : this.state === 'released';
+    return this.state === 'disabled' ? undefined : this.state !== 'held';
   }
 
-  private tryEnsure(stage: 'start' | 'restore'): 'held' | 'no-room' | 'disabled' | 'failed' {
+  /** Writes the reserve; held when it completes within the same episode (no release meanwhile). */
+  private write(stage: 'start' | 'restore'): Promise<EnsureResult | 'failed'> {
+    this.state = 'writing';
+    const episode = this.episode;
+    const result = this.tryEnsure(stage).then((r) => {
+      if (this.episode === episode) this.state = r === 'held' ? 'held' : 'released';
+      return this.episode === episode ? r : 'cancelled';
+    });
+    this.writing = result.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      this.writing = undefined;
+    });
+    return result;
+  }
+
+  private async tryEnsure(stage: 'start' | 'restore'): Promise<EnsureResult | 'failed'> {
     try {
-      const result = this.reserve.ensure();
+      const result = await this.reserve.ensure();
       this.failing = false;
       return result;
     } catch (err) {
@@ -92,9 +128,14 @@ export class StorageReserveKeeper {
 
   private freeBytes(): number | undefined {
     try {
-      return this.reserve.freeBytes();
-    } catch {
-      // Informational in logs; in check() an unknown figure just means "not yet".
+      const free = this.reserve.freeBytes();
+      this.statfsFailing = false;
+      return free;
+    } catch (err) {
+      // Called at every tick while released (the data directory gone, say): said once.
+      if (!this.statfsFailing) this.log.error({ err }, 'storage.reserve-free-space-unknown');
+      this.statfsFailing = true;
+      // In check() an unknown figure just means "not yet".
       return undefined;
     }
   }
