@@ -7,7 +7,7 @@ import { FakeStorageReserve } from '../store/fake-storage-reserve.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
 import { FakeClock, openTestStore, tempDir } from '../store/store-test-fixtures.js';
 import { StorageHealth, type DeferredWrite } from './storage-health.js';
-import { StorageReserveKeeper } from './storage-reserve.js';
+import { MAX_RESTORE_BACKOFF_CHECKS, StorageReserveKeeper } from './storage-reserve.js';
 
 // The reserve policy on a fake card, and StorageHealth's use of it against a real database
 // file that refuses writes for lack of space (max_page_count, e2e/full-disk.ts).
@@ -90,6 +90,32 @@ describe('StorageReserveKeeper', () => {
     await disabled.start();
     expect(disabled.released()).toBeUndefined();
     expect(disabled.releaseForSpace('keypad', 'SQLITE_FULL')).toBe(false);
+  });
+
+  it('backs off between failed restores (megabytes rewritten every tick would wear the card out), and still restores once it can', async () => {
+    const reserve = new FakeStorageReserve(8 * MIB, 100 * MIB);
+    reserve.failure = Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+    let attempts = 0;
+    const ensure = reserve.ensure.bind(reserve);
+    reserve.ensure = () => {
+      attempts++;
+      return ensure();
+    };
+    const { keeper } = keeperOn(reserve);
+    await keeper.start();
+    for (let tick = 0; tick < 1_000; tick++) {
+      keeper.check();
+      await settled();
+    }
+    // 1 + 2 + 4 + … ticks between attempts: about log2(1000) of them, not a thousand.
+    expect(attempts).toBeGreaterThan(3);
+    expect(attempts).toBeLessThanOrEqual(11);
+    reserve.failure = undefined;
+    for (let tick = 0; tick < 2 * MAX_RESTORE_BACKOFF_CHECKS && keeper.released() === true; tick++) {
+      keeper.check();
+      await settled();
+    }
+    expect(keeper.released()).toBe(false);
   });
 });
 

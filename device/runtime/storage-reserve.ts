@@ -14,6 +14,9 @@ import type { EnsureResult, StorageReserve } from '../store/storage-reserve-file
 // for lack of space meanwhile stops it and deletes its partial file at once, which is
 // the release then (that file eats the room the database needs).
 
+/** The longest pause between failed restore attempts, in clock ticks. */
+export const MAX_RESTORE_BACKOFF_CHECKS = 1024;
+
 export class StorageReserveKeeper {
   private state: 'held' | 'released' | 'writing' | 'disabled';
   /** The write in progress (start or restore); none overlaps another. */
@@ -24,6 +27,10 @@ export class StorageReserveKeeper {
   private failing = false;
   /** One error line per episode of a free-space figure that cannot be read (not per tick). */
   private statfsFailing = false;
+  /** Checks to let pass before the next restore attempt after one that did not take the reserve. */
+  private skipChecks = 0;
+  /** The pause after the next such failure, in checks (doubling, capped). */
+  private backoffChecks = 1;
 
   constructor(
     private readonly reserve: StorageReserve,
@@ -85,10 +92,25 @@ export class StorageReserveKeeper {
    */
   check(): void {
     if (this.state !== 'released' || this.writing !== undefined) return;
+    // A restore that failed (an I/O error, a directory that cannot be written) is tried again
+    // after a pause that doubles: megabytes written every tick would wear the SD card out.
+    if (this.skipChecks > 0) {
+      this.skipChecks--;
+      return;
+    }
     const freeBytes = this.freeBytes();
     if (freeBytes === undefined || freeBytes < this.reserve.bytes + this.restoreMarginBytes) return;
     void this.write('restore').then((result) => {
-      if (result === 'held') this.log.info({ bytes: this.reserve.bytes, freeBytes }, 'storage.reserve-restored');
+      if (result === 'held') {
+        this.backoffChecks = 1;
+        this.log.info({ bytes: this.reserve.bytes, freeBytes }, 'storage.reserve-restored');
+        return;
+      }
+      // Cancelled by a release (the card filled up meanwhile) or no room: the free-space
+      // margin already keeps those from repeating at once.
+      if (result !== 'failed') return;
+      this.skipChecks = this.backoffChecks;
+      this.backoffChecks = Math.min(this.backoffChecks * 2, MAX_RESTORE_BACKOFF_CHECKS);
     });
   }
 
