@@ -103,6 +103,20 @@ describe('panel server', () => {
     expect((await post('/api/lockers/nowhere/actions', { action: 'keys', keys: '1' }, headers)).status).toBe(404);
   });
 
+  it('answers 400, not 500, for a path with a malformed %-escape', async () => {
+    await start();
+    const headers = await writeHeaders();
+    const responses = [
+      await fetch(new URL('/api/orders/%E0%A4%A', server.url), { headers: { cookie: headers['cookie'] ?? '' } }),
+      await post('/api/lockers/%ZZ/actions', { action: 'keys', keys: '1' }, headers),
+      await post('/api/lockers/sim-berlin-%/courier-credential', {}, headers),
+    ];
+    for (const res of responses) {
+      expect(res.status, res.url).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain('malformed %-encoding');
+    }
+  });
+
   it('runs an action as a console command on the locker and returns what it printed', async () => {
     await start();
     const headers = await writeHeaders();

@@ -118,13 +118,13 @@ export async function startPanelServer(options: PanelServerOptions): Promise<Pan
     if (route === 'GET /api/lockers') return sendJson(res, 200, await api.lockers());
     if (route === 'GET /api/orders') return sendJson(res, 200, await api.orders());
     if (route === 'POST /api/orders') return sendJson(res, 201, await api.placeOrder(await readJson(req)));
-    if ((match = /^GET \/api\/orders\/([^/]+)$/.exec(route)) !== null) return sendJson(res, 200, await api.order(decodeURIComponent(match[1] ?? '')));
+    if ((match = /^GET \/api\/orders\/([^/]+)$/.exec(route)) !== null) return sendJson(res, 200, await api.order(pathParam(match[1])));
     if ((match = /^POST \/api\/lockers\/([^/]+)\/actions$/.exec(route)) !== null) {
-      return sendJson(res, 200, await api.act(decodeURIComponent(match[1] ?? ''), await readJson(req)));
+      return sendJson(res, 200, await api.act(pathParam(match[1]), await readJson(req)));
     }
     if ((match = /^POST \/api\/lockers\/([^/]+)\/courier-credential$/.exec(route)) !== null) {
       await readJson(req);
-      return sendJson(res, 201, await api.courierCredential(decodeURIComponent(match[1] ?? '')));
+      return sendJson(res, 201, await api.courierCredential(pathParam(match[1])));
     }
     throw new ApiError(404, 'NOT_FOUND', `no route ${method} ${path}`);
   }
@@ -152,6 +152,15 @@ export async function startPanelServer(options: PanelServerOptions): Promise<Pan
       log.info({}, 'panel.stopped');
     },
   };
+}
+
+/** A path segment as the page encoded it; a malformed %-escape is the caller's mistake (400), not ours. */
+function pathParam(raw: string | undefined): string {
+  try {
+    return decodeURIComponent(raw ?? '');
+  } catch {
+    throw new ApiError(400, 'BAD_REQUEST', `malformed %-encoding in the path: ${JSON.stringify(raw ?? '')}`);
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
