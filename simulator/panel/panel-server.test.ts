@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PanelEvent } from './panel-events.js';
@@ -192,6 +193,50 @@ describe('panel server', () => {
     expect(lines.some((l) => l.includes('panel.event_dropped') && l.includes('"type":"door"'))).toBe(true);
   });
 
+  it('cuts off a page that stops reading its stream instead of buffering for it without bound', async () => {
+    port = new FakePanelPort();
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    let inject: ((event: PanelEvent) => void) | undefined;
+    const scripted: PanelPort = {
+      lockers: () => port.lockers(),
+      history: () => [],
+      run: (id, line) => port.run(id, line),
+      backend: port.backend,
+      subscribe: (listener) => {
+        inject = listener;
+        return () => undefined;
+      },
+    };
+    server = await startPanelServer({ port: scripted, logger, maxStreamBufferBytes: 1024 * 1024 });
+    const { cookie } = await session();
+    // A suspended laptop tab: the connection stays open, nothing is read from it.
+    const stalled = connect(Number(new URL(server.url).port), '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      stalled.once('error', reject);
+      stalled.write(`GET /events HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nCookie: ${cookie}\r\nAccept: text/event-stream\r\n\r\n`);
+      stalled.once('data', () => {
+        stalled.pause();
+        resolve();
+      });
+    });
+    const reader = await openSse(new URL('/events', server.url).href, { cookie });
+    streams.push(reader);
+    await waitUntil(() => server.connections() === 2, 'both streams attached');
+    const text = 'x'.repeat(2_000);
+    // 20 MB of events, in bursts a reading page keeps up with: far more than the kernel's
+    // socket buffers hold for the stalled page.
+    for (let i = 0; i < 10_000; i++) {
+      inject?.({ type: 'notice', text, lockerId: LOCKER, at: i });
+      if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitUntil(() => server.connections() === 1, 'the stalled stream cut off');
+    expect(lines.some((l) => l.includes('panel.stream_too_slow'))).toBe(true);
+    // The page that reads still gets everything.
+    await reader.next((m) => m.event === 'sim' && m.data.includes('"at":9999'), 'the last event', 10_000);
+    stalled.destroy();
+  });
+
   it('keeps the stream alive with heartbeats and refuses it without the session cookie', async () => {
     await start({ heartbeatMs: 20 });
     const refused = await openSse(new URL('/events', server.url).href, {});
@@ -227,6 +272,14 @@ describe('panel server', () => {
     expect((await fetch(new URL('/api/orders/no-such-order', server.url), { headers: { cookie } })).status).toBe(404);
   });
 });
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** fetch() will not send a Host header of our choosing; node:http will. */
 function rawStatus(url: URL, headers: Record<string, string>): Promise<number> {

@@ -21,6 +21,12 @@ export interface PanelServerOptions {
   listenPort?: number;
   ringSize?: number;
   heartbeatMs?: number;
+  /**
+   * Bytes a page's event stream may fall behind before it is cut off (it reconnects and
+   * catches up from the ring). Above a full ring replay, so a page that reconnects after a
+   * long absence is not cut off by its own catch-up.
+   */
+  maxStreamBufferBytes?: number;
   /** The page's files (index.html, panel.js…); found beside the code by default. */
   staticDir?: string;
 }
@@ -71,7 +77,7 @@ export async function startPanelServer(options: PanelServerOptions): Promise<Pan
   const api = new PanelApi(options.port, log);
   const hub = new SseHub({
     port: options.port, logger: log, ringSize: options.ringSize ?? 1_000, heartbeatMs: options.heartbeatMs ?? 15_000,
-    snapshotDelayMs: 25, freshReplay: 200,
+    snapshotDelayMs: 25, freshReplay: 200, maxBufferedBytes: options.maxStreamBufferBytes ?? 16 * 1024 * 1024,
   });
 
   const server = createServer((req, res) => {

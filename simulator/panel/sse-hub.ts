@@ -12,6 +12,11 @@ import { LockerView, type PanelPort, type Unsubscribe } from './panel-port.js';
 // Messages: `event: locker` (a LockerView, no id), `event: sim` (id + PanelEvent),
 // `event: gap` (the ring no longer holds what the page missed), and `: heartbeat` comments
 // that keep proxies and the browser from timing the connection out.
+//
+// A page that stops reading (a suspended laptop, a stalled proxy) is cut off once
+// `maxBufferedBytes` wait for it, rather than buffered for without bound: when it comes
+// back, it reconnects with Last-Event-ID and the ring fills in what it missed (or says it
+// cannot), as after any other drop.
 
 export interface SseHubOptions {
   port: PanelPort;
@@ -22,6 +27,8 @@ export interface SseHubOptions {
   snapshotDelayMs: number;
   /** Events replayed to a page that connects for the first time (no Last-Event-ID). */
   freshReplay: number;
+  /** Bytes written to a page and not yet taken by it, beyond which its stream is cut off. */
+  maxBufferedBytes: number;
 }
 
 interface Client {
@@ -48,7 +55,7 @@ export class SseHub {
     for (const event of this.options.port.history()) this.accept(event, false);
     this.unsubscribe = this.options.port.subscribe((event) => this.accept(event, true));
     this.heartbeat = setInterval(() => {
-      for (const client of this.clients) client.res.write(': heartbeat\n\n');
+      for (const client of this.clients) this.send(client, ': heartbeat\n\n');
     }, this.options.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -66,15 +73,15 @@ export class SseHub {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
     res.write('retry: 2000\n\n');
     try {
-      for (const view of await this.views(lockerId)) writeMessage(res, 'locker', view);
+      for (const view of await this.views(lockerId)) this.send(client, message('locker', view));
     } catch (err) {
       this.log.error({ err }, 'panel.snapshot_failed');
     }
     const replay = this.ring.since(lastEventId ?? Math.max(0, upTo - this.options.freshReplay), lockerId);
-    if (lastEventId !== undefined && !replay.complete) writeMessage(res, 'gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 });
-    for (const entry of replay.entries) if (entry.id <= upTo) writeEntry(res, entry);
+    if (lastEventId !== undefined && !replay.complete) this.send(client, message('gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 }));
+    for (const entry of replay.entries) if (entry.id <= upTo) this.send(client, entryMessage(entry));
     const queued = client.queued ?? [];
-    for (const entry of queued) writeEntry(res, entry);
+    for (const entry of queued) this.send(client, entryMessage(entry));
     client.queued = undefined;
     // Views of those events were held back (they could have overtaken the snapshot): send them now.
     for (const id of new Set(queued.map((e) => e.event.lockerId))) this.scheduleView(id);
@@ -107,7 +114,7 @@ export class SseHub {
     for (const client of this.clients) {
       if (client.lockerId !== undefined && client.lockerId !== entry.event.lockerId) continue;
       if (client.queued !== undefined) client.queued.push(entry);
-      else writeEntry(client.res, entry);
+      else this.send(client, entryMessage(entry));
     }
     this.scheduleView(entry.event.lockerId);
   }
@@ -120,7 +127,7 @@ export class SseHub {
         (views) => {
           for (const client of this.clients) {
             if (client.queued !== undefined || (client.lockerId !== undefined && client.lockerId !== lockerId)) continue;
-            for (const view of views) writeMessage(client.res, 'locker', view);
+            for (const view of views) this.send(client, message('locker', view));
           }
         },
         (err: unknown) => this.log.error({ err, lockerId }, 'panel.snapshot_failed'),
@@ -129,16 +136,28 @@ export class SseHub {
     this.pendingViews.set(lockerId, timer);
   }
 
+  /** Writes to one page, and cuts it off when it has stopped taking what it is sent. */
+  private send(client: Client, text: string): void {
+    if (client.res.destroyed) return;
+    client.res.write(text);
+    // writableLength: what Node holds for this response beyond what the kernel took.
+    if (client.res.writableLength <= this.options.maxBufferedBytes) return;
+    this.clients.delete(client);
+    this.log.warn({ lockerId: client.lockerId, bufferedBytes: client.res.writableLength }, 'panel.stream_too_slow');
+    // end() would wait for the page to read the backlog; destroy() lets it go now.
+    client.res.destroy();
+  }
+
   private async views(lockerId: string | undefined): Promise<LockerView[]> {
     const all = await this.options.port.lockers();
     return all.filter((l) => lockerId === undefined || l.id === lockerId).map((l) => LockerView.parse(l));
   }
 }
 
-function writeMessage(res: ServerResponse, event: string, data: unknown): void {
-  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+function message(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function writeEntry(res: ServerResponse, entry: RingEntry): void {
-  res.write(`id: ${String(entry.id)}\nevent: sim\ndata: ${JSON.stringify(entry.event)}\n\n`);
+function entryMessage(entry: RingEntry): string {
+  return `id: ${String(entry.id)}\nevent: sim\ndata: ${JSON.stringify(entry.event)}\n\n`;
 }
