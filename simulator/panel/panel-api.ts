@@ -96,10 +96,15 @@ export class PanelApi {
     const order = await this.backend((b) => b.order(id));
     const timeline = await this.backend((b) => b.timeline(id));
     const notifications = await this.backend((b) => b.notifications(id));
-    return OrderDetail.parse({
-      order, timeline,
-      notifications: notifications.map((n) => (n.qrToken === undefined ? n : { ...n, qrSvg: qrSvg(n.qrToken) })),
-    });
+    return OrderDetail.parse({ order, timeline, notifications: notifications.map((n) => this.withQr(n)) });
+  }
+
+  /** A token no QR code holds gets no picture (the page still puts it into the scanner): the order stays readable. */
+  private withQr(n: CustomerNotification): z.infer<typeof NotificationView> {
+    if (n.qrToken === undefined) return n;
+    const svg = qrSvg(n.qrToken);
+    if (svg === undefined) this.log.warn({ notificationId: n.id, tokenLength: n.qrToken.length }, 'panel.qr_too_long');
+    return svg === undefined ? n : { ...n, qrSvg: svg };
   }
 
   private async backend<T>(call: (backend: NonNullable<PanelPort['backend']>) => Promise<T>): Promise<T> {

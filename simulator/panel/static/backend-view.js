@@ -62,6 +62,9 @@ export function drawOrders(container, details, onBarcode) {
         img.alt = `Pickup QR code for shipment ${n.shipmentId ?? ''}`;
         img.src = `data:image/svg+xml;base64,${btoa(n.qrSvg)}`;
         li.append(img);
+      }
+      // The token goes to the scanner even when it was too long to draw as a QR code.
+      if (n.qrToken) {
         const scan = el('button', 'QR code into the scanner');
         scan.type = 'button';
         scan.dataset.focusKey = `qr:${n.id}`;
