@@ -10,9 +10,12 @@
 # --release installs through update.sh (beside this script), the same path as an update: on
 # a board whose service is started (active, or activating: starting, or crash-looping under
 # Restart=) it switches only once the new release reports ready and stays up for the settle
-# period (LOCKER_SETTLE seconds, 10), rolls back otherwise and exits 1; else (inactive,
-# failed) it installs and links `current` without starting anything. Either way update.sh
-# first backs up the database, if there is one (not under --root).
+# period (LOCKER_SETTLE, a whole number of seconds, 10), rolls back otherwise and exits 1;
+# there the unit goes in through update.sh too, in place and reloaded before the restart (the
+# new release is checked under its own unit; a rollback puts the previous unit back). Else
+# (inactive, failed) it installs and links `current` without starting anything, and writes
+# the unit after. Either way update.sh first backs up the database, if there is one (not
+# under --root).
 # --root DIR installs into DIR instead of / (users via useradd --prefix, which does not
 # chroot; no apt-get, no systemctl unless SYSTEMCTL names one): how the test and image
 # builds use it. NPM and SYSTEMCTL may name stand-ins for update.sh's `npm ci` and for
@@ -54,6 +57,8 @@ while [ $# -gt 0 ]; do
     *) echo "install.sh: unknown argument $1" >&2; usage ;;
   esac
 done
+# Checked here too, before anything is created: update.sh would refuse it only after.
+case "${LOCKER_SETTLE-10}" in ''|*[!0-9]*) echo "install.sh: LOCKER_SETTLE needs a whole number of seconds, 0 or more, not '$LOCKER_SETTLE'" >&2; exit 2 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "install.sh: must run as root (it creates a user and chowns files)" >&2; exit 1; }
 ROOT="$(cd "$ROOT" && pwd)"
 R="${ROOT%/}"
@@ -128,6 +133,9 @@ if [ -n "$PEPPER" ]; then
   # The code pepper: readable by the device user only (docs/security.md).
   ensure_file "$PEPPER" "$CONFIG_DIR/code-pepper" 0400 "$uid:$gid" keep
 fi
+ensure_dir /etc/systemd/system 0755 "0:0"
+unit_was_current=0
+cmp -s "$HERE/$UNIT_NAME" "$R/etc/systemd/system/$UNIT_NAME" && unit_was_current=1
 if [ -n "$RELEASE" ]; then
   [ -f "$RELEASE" ] || { echo "install.sh: no such release tarball: $RELEASE" >&2; exit 1; }
   ensure_dir "$APP_DIR" 0755 "0:0"
@@ -151,8 +159,9 @@ if [ -n "$RELEASE" ]; then
         echo "note: $UNIT_NAME is $active ($(sed -n 's/^SubState=//p' <<<"$state"), restarted $(sed -n 's/^NRestarts=//p' <<<"$state") times by systemd): the release goes in through a restart and a settle check"
       fi
       # A started locker: switch only once the new release is ready and stays up, roll back
-      # if it does not.
-      args+=(--service "${UNIT_NAME%.service}") ;;
+      # if it does not. Its unit goes in with it, before the restart: a new ExecStart or
+      # environment is what gets checked, and a rollback goes back to the previous unit.
+      args+=(--service "${UNIT_NAME%.service}" --unit "$HERE/$UNIT_NAME" --unit-dir "$R/etc/systemd/system") ;;
     *) args+=(--no-restart) ;;
   esac
   if ! SYSTEMCTL="${SYSTEMCTL:-systemctl}" sh "$HERE/update.sh" "$RELEASE" "${args[@]}"; then
@@ -161,6 +170,9 @@ if [ -n "$RELEASE" ]; then
   fi
   after="$(readlink "$R$APP_DIR/current" 2>/dev/null || true)"
   [ "$before" = "$after" ] || changed "release $APP_DIR/$after"
+  if [ "$unit_was_current" -eq 0 ] && cmp -s "$HERE/$UNIT_NAME" "$R/etc/systemd/system/$UNIT_NAME"; then
+    changed "file /etc/systemd/system/$UNIT_NAME (updated before the restart)"
+  fi
   # An earlier install.sh put the app flat into $APP_DIR: the unit no longer runs it.
   if [ -f "$R$APP_DIR/main.js" ] && [ -n "$after" ]; then
     find "$R$APP_DIR" -mindepth 1 -maxdepth 1 ! -name releases ! -name current -exec rm -rf {} +
@@ -169,7 +181,6 @@ if [ -n "$RELEASE" ]; then
 elif [ ! -e "$R$APP_DIR/current" ]; then
   echo "note: no release installed yet; run again with --release locker-device-<version>.tar.gz"
 fi
-ensure_dir /etc/systemd/system 0755 "0:0"
 ensure_file "$HERE/$UNIT_NAME" "/etc/systemd/system/$UNIT_NAME" 0644 "0:0" replace
 wants="/etc/systemd/system/multi-user.target.wants"
 ensure_dir "$wants" 0755 "0:0"

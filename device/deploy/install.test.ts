@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -86,18 +86,25 @@ function snapshot(root: string): Map<string, string> {
  * A systemctl stand-in for a board whose service runs `current`: a release carrying the file
  * crashes sends READY=1 and then crash-loops under Restart=always, so every `show` finds it
  * `activating (auto-restart)` and restarted once more; otherwise it is active and stays up.
- * A manual restart resets NRestarts, as systemd does. Calls go to src/systemctl.log.
+ * A manual restart resets NRestarts, as systemd does. Calls go to src/systemctl.log. Like
+ * systemd, it runs a release under the unit loaded at the last daemon-reload (src/loaded,
+ * seeded from the unit on disk: the board booted with it): each restart goes to src/ran.log
+ * as `<current> under <the unit's ExecStart>`.
  */
 function fakeSystemctl(root: string, src: string): string {
   const path = join(src, 'bin/systemctl');
   const current = join(root, 'opt/locker-device/current');
   const n = join(src, 'nrestarts');
+  const unitFile = join(root, 'etc/systemd/system/locker-device.service');
+  const loaded = join(src, 'loaded');
   writeFileSync(n, '7\n');
+  if (existsSync(unitFile)) copyFileSync(unitFile, loaded);
   writeFileSync(path, [
     '#!/bin/sh',
     `echo "$*" >> ${join(src, 'systemctl.log')}`,
     'case "$1" in',
-    `  restart) echo 0 > ${n} ;;`,
+    `  daemon-reload) cp ${unitFile} ${loaded} ;;`,
+    `  restart) echo 0 > ${n}; echo "$(readlink ${current}) under $(sed -n 's/^ExecStart=//p' ${loaded})" >> ${join(src, 'ran.log')} ;;`,
     '  show)',
     `    count=$(cat ${n})`,
     `    if [ -e ${current}/crashes ]; then`,
@@ -183,6 +190,45 @@ describe.skipIf(!isRoot || !hasUseradd)('install.sh into a temporary root', () =
     expect(good.stdout).toContain('update: now running 1.2.0 (was 1.0.0)');
     expect(readlinkSync(join(root, 'opt/locker-device/current'))).toBe('releases/1.2.0');
     expect(readFileSync(join(src, 'systemctl.log'), 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
+  });
+
+  it('puts a changed unit in place before the restart that checks the new release, and a rollback puts the previous unit back', () => {
+    const { root, src } = seedRoot();
+    expect(install(root, src).status).toBe(0);
+    // The board runs 1.0.0 under an older unit: another ExecStart (here the flat layout's).
+    const unitFile = join(root, 'etc/systemd/system/locker-device.service');
+    const oldUnit = readFileSync(unit, 'utf8').replace('/opt/locker-device/current/main.js', '/opt/locker-device/main.js');
+    writeFileSync(unitFile, oldUnit);
+    const env = { SYSTEMCTL: fakeSystemctl(root, src), LOCKER_SETTLE: '0' };
+    const newExec = /^ExecStart=(.*)$/m.exec(readFileSync(unit, 'utf8'))?.[1] ?? '';
+    const oldExec = /^ExecStart=(.*)$/m.exec(oldUnit)?.[1] ?? '';
+    const ran = (): string[] => readFileSync(join(src, 'ran.log'), 'utf8').trim().split('\n');
+
+    releaseTarball(src, '1.1.0', ['crashes']);
+    const bad = install(root, src, '1.1.0', env);
+    expect(bad.status).toBe(1);
+    // Checked under its own unit; the rollback under the one 1.0.0 ran under.
+    expect(ran()).toEqual([`releases/1.1.0 under ${newExec}`, `releases/1.0.0 under ${oldExec}`]);
+    expect(readFileSync(unitFile, 'utf8')).toBe(oldUnit);
+    expect(readdirSync(join(root, 'etc/systemd/system')).sort()).toEqual(['locker-device.service', 'multi-user.target.wants']);
+
+    releaseTarball(src, '1.2.0');
+    const good = install(root, src, '1.2.0', env);
+    expect(good.status, good.stderr).toBe(0);
+    expect(ran().at(-1)).toBe(`releases/1.2.0 under ${newExec}`);
+    expect(readFileSync(unitFile, 'utf8')).toBe(readFileSync(unit, 'utf8'));
+    expect(good.stdout).toContain('changed: file /etc/systemd/system/locker-device.service (updated before the restart)');
+    const calls = readFileSync(join(src, 'systemctl.log'), 'utf8');
+    expect(calls.lastIndexOf('daemon-reload')).toBeLessThan(calls.lastIndexOf('restart locker-device'));
+  });
+
+  it('refuses a LOCKER_SETTLE that is not a whole number of seconds before creating anything', () => {
+    const { root, src } = seedRoot();
+    const result = install(root, src, '1.0.0', { LOCKER_SETTLE: '.' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("install.sh: LOCKER_SETTLE needs a whole number of seconds, 0 or more, not '.'");
+    expect(readdirSync(root)).toEqual(['etc']);
+    expect(entry(join(root, 'etc/passwd'), 'locker')).toBeUndefined();
   });
 
   it('installs without a restart where the service is stopped', () => {

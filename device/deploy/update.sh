@@ -4,16 +4,17 @@
 #
 #   update.sh locker-device-<version>.tar.gz [--prefix /opt/locker-device] [--service locker-device]
 #             [--settle 10] [--keep 3] [--no-restart] [--config /etc/locker/device.json] [--no-backup]
+#             [--unit locker-device.service [--unit-dir /etc/systemd/system]]
 #
 # Layout under the prefix: releases/<version>/ (main.js, bringup.js, chunks/, package.json,
 # lockfile, node_modules) and `current`, a symlink to the running release; the systemd unit
 # runs /usr/bin/node … <prefix>/current/main.js. The service is Type=notify, so `systemctl
 # restart` returns only once the new process sent READY=1 (relays off, store open) or
-# failed; the settle period (--settle, or LOCKER_SETTLE, seconds) then checks that it stays
-# up: active at its end and not restarted by systemd meanwhile (NRestarts), since under
-# Restart=always a crash loop is active and activating by turns. --no-restart installs and
-# switches `current` without touching the service: the first install (install.sh), where no
-# service runs yet and its config may not exist.
+# failed; the settle period (--settle, or LOCKER_SETTLE, a whole number of seconds) then
+# checks that it stays up: active at its end and not restarted by systemd meanwhile
+# (NRestarts), since under Restart=always a crash loop is active and activating by turns.
+# --no-restart installs and switches `current` without touching the service: the first
+# install (install.sh), where no service runs yet and its config may not exist.
 #
 # Before switching, the running release's backup.js copies the database the config names to
 # <its directory>/pre-update-<running version>.db (verified; the newest two are kept): a new
@@ -24,6 +25,18 @@
 # database yet: no backup, said so. --no-backup skips it (an image built under install.sh
 # --root, whose config names the board's paths, not the build host's). SYSTEMCTL, NPM and
 # NODE may name stand-ins (tests); LOCKER_CONFIG the config, as for the device itself.
+#
+# --unit FILE (install.sh passes the release's unit) puts FILE in place as
+# <unit-dir>/<service>.service and runs `systemctl daemon-reload` right after the switch,
+# before the restart: the new release is started and settle-checked under its own unit, and
+# a rollback puts the previous unit back (and reloads) before it restarts the previous
+# release. Without it the unit is left as it is.
+#
+# What a rollback needs is made before the switch, while the card has room: a link back to
+# the previous release and a copy of its unit. Going back is then a rename each, which needs
+# no new blocks: a card that fills up while the new release runs cannot block the way back.
+# Should even that fail (a card remounted read-only), it says where the board stands and
+# prints the commands that finish the rollback by hand.
 #
 # Interrupts once `current` is switched (see help below): Ctrl-C or SIGTERM before the new
 # release passed its check rolls back; during a rollback or the final steps they are ignored.
@@ -36,7 +49,7 @@ trap '' HUP
 say() { { printf '%s\n' "$*"; } 2>/dev/null || true; }
 warn() { { printf '%s\n' "$*" >&3; } 3>&2 2>/dev/null || true; }
 
-USAGE="usage: update.sh TARBALL [--prefix DIR] [--service NAME] [--settle SECONDS] [--keep N] [--no-restart] [--config FILE] [--no-backup]"
+USAGE="usage: update.sh TARBALL [--prefix DIR] [--service NAME] [--settle SECONDS] [--keep N] [--no-restart] [--config FILE] [--no-backup] [--unit FILE [--unit-dir DIR]]"
 usage() { echo "$USAGE" >&2; exit 2; }
 help() {
   cat <<EOF
@@ -45,19 +58,24 @@ $USAGE
 Installs the release TARBALL beside the running one under --prefix (/opt/locker-device),
 backs up the database (pre-update-<old>.db beside it; --no-backup skips it), switches
 'current' to the new release, restarts the service (--service, locker-device) and checks it
-stays up for --settle seconds (10, or LOCKER_SETTLE): active at the end and not restarted
-by systemd meanwhile. If it fails to start or crash-loops, 'current' goes back to the
-previous release, which is restarted (no previous release: the service is stopped), and
-the exit status is 1. --no-restart switches without touching the service (a first
-install). --keep N releases are kept (3).
+stays up for --settle seconds (a whole number: 10, or LOCKER_SETTLE): active at the end and
+not restarted by systemd meanwhile. If it fails to start or crash-loops, 'current' goes
+back to the previous release, which is restarted (no previous release: the service is
+stopped), and the exit status is 1. --no-restart switches without touching the service (a
+first install). --keep N releases are kept (3). --unit FILE (install.sh uses it) puts the
+unit FILE in place in --unit-dir (/etc/systemd/system) and reloads systemd before the
+restart; a rollback puts the previous unit back. If the rollback cannot switch 'current'
+back (a full or read-only card), it says so and prints the commands that finish it by hand.
 
 Interrupts: before the switch, Ctrl-C or SIGTERM stops the update with nothing switched.
 After the switch and until the new release passed its check, Ctrl-C (SIGINT) or SIGTERM
 means "roll back now": 'current' goes back to the previous release at once (a board shut
-down meanwhile boots the known good one), that release is restarted, exit 130 / 143.
-During the rollback and the final steps further interrupts are ignored, so the locker is
-never left half-updated. A hangup (SIGHUP, a dropped SSH session) is always ignored: the
-update finishes on its own. Details: docs/hardware.md "Updating and rolling back".
+down meanwhile boots the known good one), that release is restarted, exit 130 / 143; the
+last line says whether the rollback succeeded (the previous release up and settled) or
+not (then with the command to recover by hand). During the rollback and the final steps
+further interrupts are ignored, so the locker is never left half-updated. A hangup
+(SIGHUP, a dropped SSH session) is always ignored: the update finishes on its own.
+Details: docs/hardware.md "Updating and rolling back".
 EOF
   exit 0
 }
@@ -71,6 +89,8 @@ keep=3
 restart=1
 config=${LOCKER_CONFIG:-/etc/locker/device.json}
 backups=1
+unit=""
+unit_dir=/etc/systemd/system
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) prefix=$2; shift 2 ;;
@@ -80,10 +100,19 @@ while [ $# -gt 0 ]; do
     --no-restart) restart=0; shift ;;
     --config) config=$2; shift 2 ;;
     --no-backup) backups=0; shift ;;
+    --unit) unit=$2; shift 2 ;;
+    --unit-dir) unit_dir=$2; shift 2 ;;
     *) usage ;;
   esac
 done
-case "$settle" in ''|*[!0-9.]*) echo "update: --settle needs seconds, not '$settle'" >&2; exit 2 ;; esac
+# A whole number: `sleep .` (or 1.5 under a sleep that takes no fractions) would fail, and
+# the settle check would silently shrink to nothing.
+case "$settle" in ''|*[!0-9]*) echo "update: --settle (or LOCKER_SETTLE) needs a whole number of seconds, 0 or more, not '$settle'" >&2; exit 2 ;; esac
+if [ -n "$unit" ]; then
+  [ "$restart" -eq 1 ] || { echo "update: --unit goes with a restart; with --no-restart, put the unit in place yourself (install.sh does)" >&2; exit 2; }
+  [ -f "$unit" ] || { echo "update: no such unit file: $unit" >&2; exit 2; }
+  [ -d "$unit_dir" ] || { echo "update: no such unit directory: $unit_dir" >&2; exit 2; }
+fi
 systemctl=${SYSTEMCTL:-systemctl}
 npm=${NPM:-npm}
 node=${NODE:-node}
@@ -92,9 +121,22 @@ case "$config" in /*) ;; *) config="$(pwd)/$config" ;; esac
 case "$prefix" in /*) ;; *) prefix="$(pwd)/$prefix" ;; esac
 [ -f "$tarball" ] || { echo "update: no such release file: $tarball" >&2; exit 2; }
 
+# The unit, beside it the one it replaces (hidden names: systemd loads neither).
+unit_path="$unit_dir/$service.service"
+unit_kept="$unit_dir/.$service.service.pre-update"
+unit_next="$unit_dir/.$service.service.next"
+# replace: the previous unit is in $unit_kept; add: there was none; empty: the unit stays.
+unit_change=""
+# Set when a rollback could not finish: the kept unit is then named in the printed commands.
+keep_unit=0
 mkdir -p "$prefix/releases"
 incoming=$(mktemp -d "$prefix/.incoming.XXXXXX")
-trap 'rm -rf "$incoming"' EXIT
+cleanup() {
+  rm -rf "$incoming"
+  [ -z "$unit_change" ] || rm -f "$unit_next"
+  [ "$unit_change" != replace ] || [ "$keep_unit" -eq 1 ] || rm -f "$unit_kept"
+}
+trap cleanup EXIT
 # Until `current` is switched, an interrupt just stops the update: the running release is
 # untouched; what was unpacked or built for the new one goes (an exit, so EXIT cleans up).
 target=""
@@ -135,9 +177,9 @@ rm -rf "$target"
 chmod -R u+rwX,go+rX,go-w "$unpacked"
 mv "$unpacked" "$target"
 
+# A new link under a temporary name, renamed over `current`: atomic, never a moment without.
 switch_to() {
-  ln -sfn "$1" "$prefix/current.next"
-  mv -T "$prefix/current.next" "$prefix/current"
+  ln -sfn "$1" "$prefix/current.next" && mv -T "$prefix/current.next" "$prefix/current"
 }
 
 # Keep --keep releases for a manual rollback: the new one, the one it replaced (the last
@@ -234,33 +276,92 @@ starts() {
   [ "$(value ActiveState "$last")" = active ] && [ "$(value NRestarts "$last")" = "$(value NRestarts "$first")" ] || return 2
 }
 
-# Back to the previous release (none: unlink `current` and stop the service), restarted and
-# checked like the new one, and the printed way out if the previous release refuses what the
-# new one left.
+# The commands that put the previous unit back and reload systemd ("" if the unit stays).
+unit_back_cmd() {
+  case "$unit_change" in
+    replace) printf '%s' "mv -f $(quote "$unit_kept") $(quote "$unit_path") && $systemctl daemon-reload" ;;
+    add) printf '%s' "rm -f $(quote "$unit_path") && $systemctl daemon-reload" ;;
+  esac
+}
+# Puts the previous unit back (a rename) and reloads systemd: 1 if the file could not be put
+# back, 2 if systemd could not reload.
+unit_back() {
+  case "$unit_change" in
+    replace) mv -f "$unit_kept" "$unit_path" || return 1 ;;
+    add) rm -f "$unit_path" || return 1 ;;
+    *) return 0 ;;
+  esac
+  "$systemctl" daemon-reload || return 2
+}
+
+# The command that restores the database copied before the update, for a previous release
+# that refuses what the new one left. Not automatic: it drops whatever the new release
+# recorded while it ran (openings, codes).
+restore_hint() {
+  [ -n "$backup" ] || return 0
+  warn "update: if ${previous#releases/}'s log says DB_MIGRATION ($version changed the schema), restore the copy taken before the update (records written since are lost):"
+  warn "  $systemctl stop $service && rm -f $(quote "$db-wal") $(quote "$db-shm") $(quote "$db.clean") && cp -p $(quote "$backup") $(quote "$db") && $systemctl start $service"
+}
+
+# `current` could not be switched back: where the board stands, and the commands that finish
+# the rollback by hand. The failed release stays (`current` links it), the kept unit too.
+why=""
+stuck() {
+  keep_unit=1
+  now=$(state) || now=""
+  if [ -n "$now" ]; then now="systemd shows it ActiveState=$(value ActiveState "$now") SubState=$(value SubState "$now")"; else now="systemctl show $service failed"; fi
+  warn "update: ROLLBACK INCOMPLETE: $prefix/current could not be switched back to ${previous#releases/} (the error above: a full or read-only SD card?)"
+  warn "update: the board now: current still links releases/$version, which $why${unit_change:+, under its own unit}; $now"
+  warn "update: to finish the rollback by hand (free some space, or remount the card read-write, first):"
+  ub=$(unit_back_cmd)
+  warn "  ln -sfn $(quote "$previous") $(quote "$prefix/current")${ub:+ && $ub} && $systemctl restart $service"
+  restore_hint
+  exit "$1"
+}
+
+# Back to the previous release (none: unlink `current` and stop the service) under its own
+# unit, restarted and checked like the new one, and the printed way out if the previous
+# release refuses what the new one left. $1: the exit status; $2: the interrupt that asked
+# for the rollback, if one did (its last line then says how the rollback went).
 rollback() {
   if [ -n "$previous" ]; then
-    switch_to "$previous"
+    # The link made before the switch, renamed over `current`; failing that, a new one the
+    # same way (it can only fail too, but says why).
+    if ! mv -T "$incoming/current.rollback" "$prefix/current" && ! switch_to "$previous"; then
+      stuck "$1"
+    fi
+    unit_rc=0
+    unit_back || unit_rc=$?
+    if [ "$unit_rc" -eq 1 ]; then
+      keep_unit=1
+      warn "update: the unit ${previous#releases/} ran under could not be put back (above): it restarts under $version's; by hand: $(unit_back_cmd) && $systemctl restart $service"
+    elif [ "$unit_rc" -eq 2 ]; then
+      warn "update: systemctl daemon-reload failed (above): ${previous#releases/} may restart under $version's unit; by hand: $systemctl daemon-reload && $systemctl restart $service"
+    fi
     rc=0
     starts || rc=$?
     if [ "$rc" -eq 0 ]; then
       say "update: back on ${previous#releases/}"
       [ -z "$backup" ] || warn "update: the database as it was before the update is kept in $backup"
+      [ -z "${2:-}" ] || warn "update: the rollback after $2 succeeded: ${previous#releases/} is up and settled ($settle s), $version removed"
     else
       if [ "$rc" -eq 1 ]; then
         warn "update: the previous release ${previous#releases/} did not restart either"
       else
         warn "update: the previous release ${previous#releases/} did not stay up either ($seen)"
       fi
-      # Not automatic: it drops whatever the new release recorded while it ran (openings, codes).
-      [ -z "$backup" ] || {
-        warn "update: if its log says DB_MIGRATION ($version changed the schema), restore the copy taken before the update (records written since are lost):"
-        warn "  $systemctl stop $service && rm -f $(quote "$db-wal") $(quote "$db-shm") $(quote "$db.clean") && cp -p $(quote "$backup") $(quote "$db") && $systemctl start $service"
-      }
+      [ -z "${2:-}" ] || warn "update: the rollback after $2 failed: current is back on ${previous#releases/}, but it is not up (journalctl -u $service)"
+      if [ -n "$backup" ]; then
+        restore_hint
+      elif [ -n "${2:-}" ]; then
+        warn "update: no database backup was taken before the update, so there is none to restore"
+      fi
     fi
   else
     # Nothing known good: stopped, or systemd would restart the failed release (then a
     # missing main.js) forever under Restart=always.
-    rm -f "$prefix/current"
+    rm -f "$prefix/current" || warn "update: could not unlink $prefix/current (above): by hand: rm -f $(quote "$prefix/current")"
+    unit_back || { keep_unit=1; warn "update: the previous unit could not be put back (above): by hand: $(unit_back_cmd)"; }
     if "$systemctl" stop "$service"; then
       warn "update: no previous release to go back to: $service stopped"
     else
@@ -284,19 +385,46 @@ interrupted() {
   # (systemd merges the two: the job goes on without its first client).
   [ -z "$waiting" ] || kill "$waiting" 2>/dev/null || true
   warn "update: interrupted ($1) before $version passed its check; rolling back"
-  rollback "$2"
+  why="was interrupted ($1) before its check"
+  rollback "$2" "$1"
 }
+
+# What a rollback needs, made while nothing is switched (see the header): the link back to
+# the previous release, and, when the unit changes, the previous unit kept and the new one
+# waiting beside it under a hidden name.
 if [ "$restart" -eq 1 ]; then
+  [ -z "$previous" ] || ln -s "$previous" "$incoming/current.rollback" || abort "could not prepare the link back to ${previous#releases/}"
+  if [ -n "$unit" ] && ! cmp -s "$unit" "$unit_path"; then
+    if [ -e "$unit_path" ]; then
+      unit_change=replace
+      cp -p "$unit_path" "$unit_kept" || abort "could not keep a copy of $unit_path"
+    else
+      unit_change=add
+    fi
+    { cp "$unit" "$unit_next" && chmod 0644 "$unit_next"; } || abort "could not copy $unit to $unit_dir"
+  fi
   trap 'interrupted SIGINT 130' INT
   trap 'interrupted SIGTERM 143' TERM
 else
   trap '' INT TERM
 fi
-switch_to "releases/$version"
+if ! switch_to "releases/$version"; then
+  trap '' INT TERM
+  rm -f "$prefix/current.next"
+  abort "could not link $prefix/current to releases/$version (above)"
+fi
 if [ "$restart" -eq 0 ]; then
   say "update: installed $version${previous:+ (was ${previous#releases/})}; the service was not restarted"
   prune
   exit 0
+fi
+# The new release's unit, in place and loaded before its restart: started under the old one,
+# a changed ExecStart or environment would only apply at some later restart, never checked.
+if [ -n "$unit_change" ] && ! { mv -f "$unit_next" "$unit_path" && "$systemctl" daemon-reload; }; then
+  trap '' INT TERM
+  warn "update: could not put $version's unit in place as $unit_path and reload systemd (above); rolling back"
+  why="could not be started under its own unit"
+  rollback 1
 fi
 rc=0
 starts || rc=$?
@@ -308,7 +436,9 @@ if [ "$rc" -eq 0 ]; then
 fi
 if [ "$rc" -eq 1 ]; then
   warn "update: $version did not become ready; rolling back"
+  why="did not become ready"
 else
   warn "update: $version did not stay up ($seen): a crash loop; rolling back"
+  why="did not stay up ($seen)"
 fi
 rollback 1

@@ -82,16 +82,20 @@ describe('update.sh', () => {
    * failed one migrated (DB_MIGRATION). A release carrying crashes sends READY=1 and then
    * crash-loops under Restart=always: each `show` finds it restarted once more (NRestarts),
    * and active or `activating (auto-restart)` as the file says; `is-active` at that instant
-   * says active. onRestart runs (sh) before a restart does.
+   * says active. onRestart runs (sh) before a restart does. Like systemd, it runs a release
+   * under the unit loaded at the last daemon-reload (from ${dir}/systemd, the --unit-dir):
+   * each restart goes to ran.log as `<current> under <the unit's ExecStart>`.
    */
   function fakeSystemctl(onRestart = ''): void {
     const c = join(prefix, 'current');
     const n = join(dir, 'nrestarts');
+    const loaded = join(dir, 'loaded.service');
     writeFileSync(join(dir, 'bin', 'systemctl'), [
       '#!/bin/sh',
       `echo "$*" >> ${log}`,
       'case "$1" in',
-      `  restart) ${onRestart || ':'}; echo 0 > ${n}; [ ! -e ${c}/broken ] && [ ! -e ${dir}/refused ] ;;`,
+      `  daemon-reload) cp ${join(dir, 'systemd', 'locker-device.service')} ${loaded} 2>/dev/null || rm -f ${loaded} ;;`,
+      `  restart) ${onRestart || ':'}; echo 0 > ${n}; echo "$(readlink ${c}) under $(sed -n 's/^ExecStart=//p' ${loaded} 2>/dev/null)" >> ${join(dir, 'ran.log')}; [ ! -e ${c}/broken ] && [ ! -e ${dir}/refused ] ;;`,
       `  is-active) [ ! -e ${c}/broken ] ;;`,
       '  show)',
       `    count=$(cat ${n} 2>/dev/null || echo 0)`,
@@ -376,9 +380,27 @@ describe('update.sh', () => {
     expect(result.status).toBe(status);
     expect(result.stderr).toContain(`update: interrupted (${signal}) before 1.1.0 passed its check; rolling back`);
     expect(result.stdout).toContain('update: back on 1.0.0');
+    // The last word says how the rollback went.
+    expect(result.stderr.trimEnd().split('\n').at(-1)).toBe(`update: the rollback after ${signal} succeeded: 1.0.0 is up and settled (0 s), 1.1.0 removed`);
     expect(current()).toBe('releases/1.0.0');
     expect(existsSync(join(prefix, 'releases', '1.1.0'))).toBe(false);
     expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
+  });
+
+  it('after an interrupt whose rollback fails (the previous release refuses the database), says so and prints the restore command', () => {
+    expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
+    database('records of 1.0.0');
+    // 1.1.0 migrated the schema before the Ctrl-C: 1.0.0 no longer starts.
+    writeFileSync(join(dir, 'refused'), '');
+    fakeSystemctl('kill -INT $PPID');
+    const result = update(release('1.1.0', { backup: 'works' }));
+    expect(result.status).toBe(130);
+    expect(current()).toBe('releases/1.0.0');
+    expect(result.stdout).not.toContain('back on');
+    expect(result.stderr).toContain('update: the previous release 1.0.0 did not restart either');
+    expect(result.stderr).toContain('update: the rollback after SIGINT failed: current is back on 1.0.0, but it is not up (journalctl -u locker-device)');
+    const systemctl = join(dir, 'bin', 'systemctl');
+    expect(result.stderr).toContain(`  ${systemctl} stop locker-device && rm -f ${shellWord(`${db}-wal`)} ${shellWord(`${db}-shm`)} ${shellWord(`${db}.clean`)} && cp -p ${shellWord(join(data, 'pre-update-1.0.0.db'))} ${shellWord(db)} && ${systemctl} start locker-device\n`);
   });
 
   it('leaves no settle wait running behind it when a SIGTERM during the wait ends in a rollback that does not wait', () => {
@@ -425,6 +447,123 @@ describe('update.sh', () => {
     expect(current()).toBe('releases/1.0.0');
     expect(readdirSync(prefix).sort()).toEqual(['current', 'releases']);
     expect(readdirSync(join(prefix, 'releases'))).toEqual(['1.0.0']);
+  });
+
+  it.each<[string, string[], Record<string, string>, string]>([
+    ['--settle .', ['--settle', '.'], {}, '.'],
+    ['--settle 1.5', ['--settle', '1.5'], {}, '1.5'],
+    ['--settle -1', ['--settle', '-1'], {}, '-1'],
+    ['LOCKER_SETTLE=ten', [], { LOCKER_SETTLE: 'ten' }, 'ten'],
+  ])('refuses a settle period that is not a whole number of seconds (%s), changing nothing', (_, args, more, given) => {
+    const result = spawnSync('sh', [script, release('1.0.0'), '--prefix', prefix, ...args], { env: { ...env, ...more }, encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`update: --settle (or LOCKER_SETTLE) needs a whole number of seconds, 0 or more, not '${given}'`);
+    expect(existsSync(prefix)).toBe(false);
+    expect(existsSync(log)).toBe(false);
+  });
+
+  describe('with --unit: the new release starts under its own unit, a rollback under the previous one', () => {
+    const unitDir = (): string => join(dir, 'systemd');
+    const unitFile = (): string => join(unitDir(), 'locker-device.service');
+    /** The board as it runs 1.0.0: its unit on disk and loaded. */
+    const board = (): void => {
+      mkdirSync(unitDir());
+      writeFileSync(unitFile(), 'ExecStart=old\n');
+      copyFileSync(unitFile(), join(dir, 'loaded.service'));
+      expect(update(release('1.0.0')).status).toBe(0);
+    };
+    const newUnit = (): string => {
+      writeFileSync(join(dir, 'new.service'), 'ExecStart=new\n');
+      return join(dir, 'new.service');
+    };
+    const ran = (): string[] => readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n');
+
+    it('puts the unit in place and reloads systemd before the restart, and keeps it', () => {
+      board();
+      const result = update(release('1.1.0'), '--unit', newUnit(), '--unit-dir', unitDir());
+      expect(result.status, result.stderr).toBe(0);
+      expect(ran().at(-1)).toBe('releases/1.1.0 under new');
+      expect(readFileSync(unitFile(), 'utf8')).toBe('ExecStart=new\n');
+      expect(statSync(unitFile()).mode & 0o777).toBe(0o644);
+      expect(readdirSync(unitDir())).toEqual(['locker-device.service']);
+      const calls = readFileSync(log, 'utf8');
+      expect(calls.lastIndexOf('daemon-reload')).toBeLessThan(calls.lastIndexOf('restart locker-device'));
+    });
+
+    it('rolls back to the previous unit as well as the previous release, reloaded before the restart', () => {
+      board();
+      const bad = update(release('2.0.0', { broken: true }), '--unit', newUnit(), '--unit-dir', unitDir());
+      expect(bad.status).toBe(1);
+      expect(ran().slice(-2)).toEqual(['releases/2.0.0 under new', 'releases/1.0.0 under old']);
+      expect(current()).toBe('releases/1.0.0');
+      expect(readFileSync(unitFile(), 'utf8')).toBe('ExecStart=old\n');
+      expect(readdirSync(unitDir())).toEqual(['locker-device.service']);
+    });
+
+    it('changes nothing in systemd when the unit is the same', () => {
+      board();
+      writeFileSync(join(dir, 'same.service'), 'ExecStart=old\n');
+      const result = update(release('1.1.0'), '--unit', join(dir, 'same.service'), '--unit-dir', unitDir());
+      expect(result.status, result.stderr).toBe(0);
+      expect(readFileSync(log, 'utf8')).not.toMatch(/^daemon-reload/m);
+      expect(ran().at(-1)).toBe('releases/1.1.0 under old');
+    });
+  });
+
+  describe('on a card that fills up while the new release runs', () => {
+    /** ln (and with readOnly mv too) on PATH failing once the new release started, as on a full or read-only card. */
+    const failingTools = (readOnly: boolean): NodeJS.ProcessEnv => {
+      const bin = join(dir, 'failing-bin');
+      mkdirSync(bin);
+      const real = (tool: string): string => execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+      writeFileSync(join(bin, 'ln'), `#!/bin/sh
+[ ! -e ${dir}/full ] || { echo "ln: failed to create symbolic link: No space left on device" >&2; exit 1; }
+exec ${real('ln')} "$@"
+`, { mode: 0o755 });
+      if (readOnly) writeFileSync(join(bin, 'mv'), `#!/bin/sh
+[ ! -e ${dir}/full ] || { echo "mv: cannot move: Read-only file system" >&2; exit 1; }
+exec ${real('mv')} "$@"
+`, { mode: 0o755 });
+      fakeSystemctl(`[ ! -e ${prefix}/current/broken ] || touch ${dir}/full`);
+      return { ...env, PATH: `${bin}:${env['PATH'] ?? ''}` };
+    };
+
+    it('still rolls back: the link back was made before the switch, and going back is a rename', () => {
+      expect(update(release('1.0.0')).status).toBe(0);
+      const full = failingTools(false);
+      const bad = spawnSync('sh', [script, release('2.0.0', { broken: true }), '--prefix', prefix, '--settle', '0'], { env: full, encoding: 'utf8' });
+      expect(bad.status).toBe(1);
+      expect(bad.stdout).toContain('update: back on 1.0.0');
+      expect(current()).toBe('releases/1.0.0');
+      expect(existsSync(join(prefix, 'releases', '2.0.0'))).toBe(false);
+      expect(readdirSync(prefix).sort()).toEqual(['current', 'releases']);
+    });
+
+    it('when even the rename fails, says where the board stands and prints the commands that finish the rollback, which work', () => {
+      mkdirSync(join(dir, 'systemd'));
+      writeFileSync(join(dir, 'systemd', 'locker-device.service'), 'ExecStart=old\n');
+      expect(update(release('1.0.0')).status).toBe(0);
+      writeFileSync(join(dir, 'new.service'), 'ExecStart=new\n');
+      const readOnly = failingTools(true);
+      const bad = spawnSync('sh', [script, release('2.0.0', { broken: true }), '--prefix', prefix, '--settle', '0', '--unit', join(dir, 'new.service'), '--unit-dir', join(dir, 'systemd')], { env: readOnly, encoding: 'utf8' });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toContain(`update: ROLLBACK INCOMPLETE: ${prefix}/current could not be switched back to 1.0.0`);
+      expect(bad.stderr).toContain('update: the board now: current still links releases/2.0.0, which did not become ready, under its own unit; systemd shows it ActiveState=active SubState=running');
+      // Still there: `current` links it.
+      expect(current()).toBe('releases/2.0.0');
+      expect(existsSync(join(prefix, 'releases', '2.0.0', 'main.js'))).toBe(true);
+      const lines = bad.stderr.split('\n');
+      const printed = lines[lines.findIndex((l) => l.includes('to finish the rollback by hand')) + 1] ?? '';
+      const systemctl = join(dir, 'bin', 'systemctl');
+      const kept = join(dir, 'systemd', '.locker-device.service.pre-update');
+      expect(printed).toBe(`  ln -sfn 'releases/1.0.0' ${shellWord(join(prefix, 'current'))} && mv -f ${shellWord(kept)} ${shellWord(join(dir, 'systemd', 'locker-device.service'))} && ${systemctl} daemon-reload && ${systemctl} restart locker-device`);
+      // The card is writable again; the operator pastes the command.
+      rmSync(join(dir, 'full'));
+      execFileSync('sh', ['-c', printed.trim()], { env });
+      expect(current()).toBe('releases/1.0.0');
+      expect(readFileSync(join(dir, 'systemd', 'locker-device.service'), 'utf8')).toBe('ExecStart=old\n');
+      expect(readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').at(-1)).toBe('releases/1.0.0 under old');
+    });
   });
 
   it('--help says what an interrupt does, and exits 0', () => {
