@@ -74,7 +74,8 @@ down meanwhile boots the known good one), that release is restarted, exit 130 / 
 last line says whether the rollback succeeded (the previous release up and settled) or
 not (then with the command to recover by hand). During the rollback and the final steps
 further interrupts are ignored, so the locker is never left half-updated. A hangup
-(SIGHUP, a dropped SSH session) is always ignored: the update finishes on its own.
+(SIGHUP, a dropped SSH session) is always ignored: the update finishes on its own. One
+update runs at a time per --prefix: a second one waits for the first, then runs.
 Details: docs/hardware.md "Updating and rolling back".
 EOF
   exit 0
@@ -92,6 +93,8 @@ backups=1
 unit=""
 unit_dir=/etc/systemd/system
 while [ $# -gt 0 ]; do
+  # An option given last without its value: the usage line, not the shell's "parameter not set".
+  case "$1" in --prefix|--service|--settle|--keep|--config|--unit|--unit-dir) [ $# -ge 2 ] || { echo "update: $1 needs a value" >&2; usage; } ;; esac
   case "$1" in
     --prefix) prefix=$2; shift 2 ;;
     --service) service=$2; shift 2 ;;
@@ -108,6 +111,9 @@ done
 # A whole number: `sleep .` (or 1.5 under a sleep that takes no fractions) would fail, and
 # the settle check would silently shrink to nothing.
 case "$settle" in ''|*[!0-9]*) echo "update: --settle (or LOCKER_SETTLE) needs a whole number of seconds, 0 or more, not '$settle'" >&2; exit 2 ;; esac
+# Checked now: the pruning that uses it runs only after the new release is up, and failing
+# there would report a working update as failed.
+case "$keep" in ''|*[!0-9]*) echo "update: --keep needs a whole number of releases, not '$keep'" >&2; exit 2 ;; esac
 if [ -n "$unit" ]; then
   [ "$restart" -eq 1 ] || { echo "update: --unit goes with a restart; with --no-restart, put the unit in place yourself (install.sh does)" >&2; exit 2; }
   [ -f "$unit" ] || { echo "update: no such unit file: $unit" >&2; exit 2; }
@@ -129,6 +135,21 @@ unit_next="$unit_dir/.$service.service.next"
 unit_change=""
 # Set when a rollback could not finish: the kept unit is then named in the printed commands.
 keep_unit=0
+# One update at a time per prefix. A second one (a fleet tool retrying after its SSH session
+# dropped, while the first, which ignores the hangup, goes on) would otherwise interleave:
+# see the new release already linked and report success while the first may still roll it
+# back, or delete and unpack releases/<version> under it. The second waits, then sees where
+# the first left the board. The lock is on the prefix directory itself (no file left behind)
+# and goes with the process, however it ends.
+mkdir -p "$prefix"
+exec 9<"$prefix"
+if ! flock -n 9; then
+  echo "update: another update is running under $prefix; waiting for it to finish"
+  flock 9
+fi
+# Left by a run killed outright or cut off by a power loss (none runs now: the lock): each
+# holds a whole unpacked release, node_modules and all, on a card that may be small.
+rm -rf "$prefix"/.incoming.* "$prefix/current.next"
 mkdir -p "$prefix/releases"
 incoming=$(mktemp -d "$prefix/.incoming.XXXXXX")
 cleanup() {

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -460,6 +460,55 @@ describe('update.sh', () => {
     expect(result.stderr).toContain(`update: --settle (or LOCKER_SETTLE) needs a whole number of seconds, 0 or more, not '${given}'`);
     expect(existsSync(prefix)).toBe(false);
     expect(existsSync(log)).toBe(false);
+  });
+
+  it.each(['--settle', '--keep', '--prefix', '--unit'])('answers %s given last without its value with the usage line, changing nothing', (option) => {
+    const result = spawnSync('sh', [script, release('1.0.0'), option], { env: { ...env, LOCKER_SETTLE: '0' }, encoding: 'utf8', cwd: dir });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`update: ${option} needs a value`);
+    expect(result.stderr).toContain('usage: update.sh TARBALL');
+    expect(result.stderr).not.toContain('parameter not set');
+    expect(existsSync(log)).toBe(false);
+  });
+
+  it('refuses a --keep that is not a whole number before changing anything, not after a working update', () => {
+    const result = update(release('1.0.0'), '--keep', 'three');
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("update: --keep needs a whole number of releases, not 'three'");
+    expect(existsSync(prefix)).toBe(false);
+    expect(existsSync(log)).toBe(false);
+  });
+
+  it('runs one update at a time: a second one started meanwhile (a fleet tool retrying) waits and then sees where the first left the board', async () => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    // 1.1.0 takes a while to fail its start; the retry of the same update comes meanwhile.
+    const started = join(dir, 'started');
+    fakeSystemctl(`[ ! -e ${prefix}/current/broken ] || { touch ${started}; sleep 2; }`);
+    const tarball = release('1.1.0', { broken: true });
+    const first = spawn('sh', [script, tarball, '--prefix', prefix, '--settle', '0'], { env, stdio: 'ignore' });
+    const firstDone = new Promise<number | null>((done) => first.on('exit', (code) => done(code)));
+    while (!existsSync(started)) await new Promise((done) => setTimeout(done, 50));
+    const second = await new Promise<{ status: number | null; stdout: string }>((done) => {
+      const child = spawn('sh', [script, tarball, '--prefix', prefix, '--settle', '0'], { env });
+      let stdout = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.on('exit', (status) => done({ status, stdout }));
+    });
+    expect(await firstDone).toBe(1);
+    // Not "1.1.0 is already the running release" (exit 0) while the first was rolling it back.
+    expect(second.stdout).toContain(`update: another update is running under ${prefix}; waiting for it to finish`);
+    expect(second.stdout).not.toContain('already the running release');
+    expect(second.status).toBe(1);
+    expect(current()).toBe('releases/1.0.0');
+    expect(readdirSync(join(prefix, 'releases'))).toEqual(['1.0.0']);
+  }, 30_000);
+
+  it('removes what a run killed outright (or a power loss) left unpacked', () => {
+    expect(update(release('1.0.0')).status).toBe(0);
+    mkdirSync(join(prefix, '.incoming.AbC123', 'locker-device-1.1.0', 'node_modules'), { recursive: true });
+    execFileSync('ln', ['-s', 'releases/1.1.0', join(prefix, 'current.next')]);
+    expect(update(release('1.2.0')).status).toBe(0);
+    expect(readdirSync(prefix).sort()).toEqual(['current', 'releases']);
   });
 
   describe('with --unit: the new release starts under its own unit, a rollback under the previous one', () => {
