@@ -135,6 +135,7 @@ if [ -n "$PEPPER" ]; then
 fi
 ensure_dir /etc/systemd/system 0755 "0:0"
 unit_was_current=0
+restarted=""
 cmp -s "$HERE/$UNIT_NAME" "$R/etc/systemd/system/$UNIT_NAME" && unit_was_current=1
 if [ -n "$RELEASE" ]; then
   [ -f "$RELEASE" ] || { echo "install.sh: no such release tarball: $RELEASE" >&2; exit 1; }
@@ -170,6 +171,9 @@ if [ -n "$RELEASE" ]; then
   fi
   after="$(readlink "$R$APP_DIR/current" 2>/dev/null || true)"
   [ "$before" = "$after" ] || changed "release $APP_DIR/$after"
+  # update.sh restarted the service on the new release and checked it: everything changed
+  # above is in effect, and "start with: systemctl restart" would only restart it unchecked.
+  case "$active" in active|activating|reloading|refreshing) [ "$before" = "$after" ] || restarted="$after" ;; esac
   if [ "$unit_was_current" -eq 0 ] && cmp -s "$HERE/$UNIT_NAME" "$R/etc/systemd/system/$UNIT_NAME"; then
     changed "file /etc/systemd/system/$UNIT_NAME (updated before the restart)"
   fi
@@ -181,7 +185,10 @@ if [ -n "$RELEASE" ]; then
 elif [ ! -e "$R$APP_DIR/current" ]; then
   echo "note: no release installed yet; run again with --release locker-device-<version>.tar.gz"
 fi
+unit_changes=$changes
 ensure_file "$HERE/$UNIT_NAME" "/etc/systemd/system/$UNIT_NAME" 0644 "0:0" replace
+# A unit changed after that restart applies only at the next one.
+[ "$changes" -eq "$unit_changes" ] || restarted=""
 wants="/etc/systemd/system/multi-user.target.wants"
 ensure_dir "$wants" 0755 "0:0"
 if [ "$(readlink "$R$wants/$UNIT_NAME" 2>/dev/null)" != "/etc/systemd/system/$UNIT_NAME" ]; then
@@ -192,4 +199,10 @@ fi
 if [ "$ROOT" = / ] && [ "$changes" -gt 0 ] && command -v systemctl >/dev/null 2>&1; then
   systemctl daemon-reload || true
 fi
-if [ "$changes" -eq 0 ]; then echo "nothing to change"; else echo "$changes change(s); start with: systemctl restart $UNIT_NAME"; fi
+if [ "$changes" -eq 0 ]; then
+  echo "nothing to change"
+elif [ -n "$restarted" ]; then
+  echo "$changes change(s); $UNIT_NAME already restarted on $restarted by update.sh (above), nothing to start"
+else
+  echo "$changes change(s); start with: systemctl restart $UNIT_NAME"
+fi

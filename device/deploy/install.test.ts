@@ -218,6 +218,9 @@ describe.skipIf(!isRoot || !hasUseradd)('install.sh into a temporary root', () =
     expect(ran().at(-1)).toBe(`releases/1.2.0 under ${newExec}`);
     expect(readFileSync(unitFile, 'utf8')).toBe(readFileSync(unit, 'utf8'));
     expect(good.stdout).toContain('changed: file /etc/systemd/system/locker-device.service (updated before the restart)');
+    // update.sh restarted and checked it: no second, unchecked restart asked for.
+    expect(good.stdout).not.toContain('start with: systemctl restart');
+    expect(good.stdout.trimEnd().split('\n').at(-1)).toMatch(/^\d+ change\(s\); locker-device\.service already restarted on releases\/1\.2\.0 by update\.sh \(above\), nothing to start$/);
     const calls = readFileSync(join(src, 'systemctl.log'), 'utf8');
     expect(calls.lastIndexOf('daemon-reload')).toBeLessThan(calls.lastIndexOf('restart locker-device'));
   });
@@ -243,6 +246,8 @@ describe.skipIf(!isRoot || !hasUseradd)('install.sh into a temporary root', () =
     const calls = readFileSync(join(src, 'systemctl.log'), 'utf8');
     expect(calls).toMatch(/^show -p ActiveState,SubState,NRestarts locker-device.service$/m);
     expect(calls).not.toMatch(/^restart/m);
+    // Not restarted: the operator is told to.
+    expect(result.stdout).toContain('start with: systemctl restart locker-device.service');
   });
 
   it('moves a board installed flat by an earlier install.sh onto the release layout', () => {
