@@ -345,7 +345,11 @@ describe('a full disk (the database refuses writes)', () => {
     expect(types).toContain('device.started');
     expect(types.lastIndexOf('door.open-unknown')).toBeLessThan(types.lastIndexOf('device.storage-recovered'));
     // The compartment went to a technician at the start, not when space came back.
-    expectWrittenLate(records().filter((r) => r.type === 'technician.task' || (r.type === 'compartment.out-of-service' && r.data.reason === 'needs-check')), ['compartment.out-of-service', 'technician.task'], restartedAt);
+    expectWrittenLate(
+      records().filter((r) => r.type === 'technician.task' || r.type === 'door.open-unknown' || (r.type === 'compartment.out-of-service' && r.data.reason === 'needs-check')),
+      ['compartment.out-of-service', 'technician.task', 'door.open-unknown'],
+      restartedAt,
+    );
     expect(h.store.verifyAuditChain().ok).toBe(true);
     await h.type('12345678#');
     await h.advance(100);

@@ -225,6 +225,7 @@ export class DoorController {
         ...(op.parcelId === undefined ? {} : { parcelId: op.parcelId }),
         ...(op.transactionId === undefined ? {} : { transactionId: op.transactionId }),
         ...(result.closedEntries.length === 0 ? {} : { closedEntries: result.closedEntries }),
+        ...time.late,
       });
     }, {
       ...(op.tokenId === undefined ? {} : { spentTokenId: op.tokenId }),

@@ -20,9 +20,12 @@ const service = {
 export const doorEvents = {
   /** Written in the same commit as the open journal entry, before the relay pulses. */
   'door.open-begun': z.object(open),
-  /** An open a crash cut short: its outcome is unknown, its single-use token is spent. */
-  /** An open whose outcome nobody saw: cut by a restart, or still undecided when the runtime stopped. */
-  'door.open-unknown': z.object({ ...open, startedAt: AuditMs, tokenSpent: z.boolean(), closedEntries: z.array(AuditId).optional(), cause: z.enum(['restart', 'stop']) }),
+  /**
+   * An open whose outcome nobody saw: cut by a restart, or still undecided when the runtime
+   * stopped. Its single-use token is spent. `occurredAt`: written late after a full disk, when
+   * the locker found it unknown, like the technician.task written with it.
+   */
+  'door.open-unknown': z.object({ ...open, startedAt: AuditMs, tokenSpent: z.boolean(), closedEntries: z.array(AuditId).optional(), cause: z.enum(['restart', 'stop']), ...occurredAt }),
   'door.already-open': z.object({ compartmentId: AuditId, opId: AuditId, ...occurredAt }),
   /** `flapEdges`: the sensor changed this often within `flapWindowMs` (flapping); reported once until it settles. */
   'door.sensor-unknown': z.object({
