@@ -3,6 +3,7 @@ import type { Alerts } from '../lockers/alerts.js';
 import type { Clock } from '../shared/clock.js';
 import { isBackendError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { isDbUnavailableError } from '../store/db-unavailable.js';
 import { isRetryableDbError } from '../store/retryable-error.js';
 import type { Store } from '../store/store.js';
 import { ackableSeq, lowestBreakAbove } from './ack-vouching.js';
@@ -127,11 +128,12 @@ export class AuditIngest {
           const outcome = await store.transaction(() => mapAuditEvent(r, this.effects, this.log));
           if (outcome !== 'unmapped') this.log.debug({ lockerId, epoch, seq: r.seq, type: r.type, outcome }, 'audit.mapped');
         } catch (err) {
-          // A deadlock or serialisation failure, or a row another instance changed under
-          // us, is not the event's fault: the whole upload runs again (the executor retries
-          // the first two; the locker resends an unacknowledged upload), or the record would
-          // be acked unapplied.
-          if (isRetryableDbError(err) || isBackendError(err, 'CONFLICT')) throw err;
+          // A deadlock or serialisation failure, a row another instance changed under us,
+          // or the database gone (a query timeout, a dropped connection) is not the event's
+          // fault: the whole upload runs again (the executor retries the first two; the
+          // locker resends an unacknowledged upload), or the record would be acked
+          // unapplied, and every later record logged as map_failed for an outage.
+          if (isRetryableDbError(err) || isDbUnavailableError(err) || isBackendError(err, 'CONFLICT')) throw err;
           this.log.error({ lockerId, epoch, seq: r.seq, type: r.type, err: err instanceof Error ? err.message : String(err) }, 'audit.map_failed');
         }
       }
