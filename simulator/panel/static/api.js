@@ -5,6 +5,32 @@ const token = document.querySelector('meta[name="panel-token"]')?.getAttribute('
 
 export class ApiError extends Error {}
 
+// The session token is made at each simulator start and reaches the page only with the page
+// itself (its markup and its HttpOnly cookie), so a page from before a restart is refused
+// (403) for good: only a reload gets the new session.
+let sessionEnded = () => undefined;
+
+/** `listener` runs when the server refuses this page's session (it restarted meanwhile). */
+export function onSessionEnded(listener) {
+  sessionEnded = listener;
+}
+
+/**
+ * What a dropped event stream means, as EventSource does not tell the status: 'ended' when
+ * the server refuses this page's session, 'down' when nothing answers (it reconnects by
+ * itself), 'up' when the server answers.
+ */
+export async function probeSession() {
+  let res;
+  try {
+    res = await fetch('/api/session', { credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    return 'down';
+  }
+  if (res.status === 403) return 'ended';
+  return res.ok ? 'up' : 'down';
+}
+
 async function request(method, path, body) {
   const init = { method, headers: {}, credentials: 'same-origin' };
   if (method !== 'GET') {
@@ -14,6 +40,7 @@ async function request(method, path, body) {
   }
   const res = await fetch(path, init);
   const data = await res.json().catch(() => undefined);
+  if (res.status === 403) sessionEnded();
   if (!res.ok) throw new ApiError(data?.error?.message ?? `HTTP ${res.status}`);
   return data;
 }

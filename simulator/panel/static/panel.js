@@ -2,7 +2,7 @@
 // (`locker` views over SSE); events come with their words; every click is one console
 // command on the locker, run by the server.
 
-import { act, getJson, postJson } from './api.js';
+import { act, getJson, onSessionEnded, postJson, probeSession } from './api.js';
 import { drawOrders } from './backend-view.js';
 import { EventLog } from './event-log.js';
 import { drawBank, drawState, relayFired } from './locker-view.js';
@@ -15,6 +15,8 @@ const state = {
   alarms: new Map(),
   selected: undefined,
   backend: false,
+  /** The simulator restarted: this page's session token is refused, nothing is retried. */
+  ended: false,
 };
 
 const log = new EventLog($('event-log'), $('announcer'), () => $('show-details').checked);
@@ -107,19 +109,51 @@ function drawLockerChoice() {
 // --- live stream -------------------------------------------------------------------------
 
 let lastEventId;
+let stream;
+let probing = false;
+
+/**
+ * The simulator restarted with a new session token: every reconnect would be refused, so
+ * the page stops trying and says so, with a reload (which brings the new token).
+ */
+function endSession() {
+  if (state.ended) return;
+  state.ended = true;
+  stream?.close();
+  clearTimeout(ordersTimer);
+  $('connection').textContent = 'session ended';
+  $('connection').dataset.state = 'ended';
+  $('session-ended').hidden = false;
+  $('reload').focus();
+}
+
+/** A stream error is an outage (keep reconnecting) or a refused session (end it): ask the server. */
+async function checkSession() {
+  if (probing || state.ended) return;
+  probing = true;
+  try {
+    if ((await probeSession()) === 'ended') endSession();
+  } finally {
+    probing = false;
+  }
+}
 
 function connect() {
+  if (state.ended) return;
   // The browser reconnects by itself with Last-Event-ID; a stream it gave up on is reopened
   // here with the last id in the query, so the server still replays what was missed.
   const source = new EventSource(lastEventId === undefined ? '/events' : `/events?lastEventId=${lastEventId}`);
+  stream = source;
   source.addEventListener('open', () => {
     $('connection').textContent = 'live';
     $('connection').dataset.state = 'live';
   });
   source.addEventListener('error', () => {
+    if (state.ended) return;
     $('connection').textContent = 'reconnecting…';
     $('connection').dataset.state = 'down';
     if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2_000);
+    void checkSession();
   });
   source.addEventListener('locker', (m) => {
     const view = JSON.parse(m.data);
@@ -160,7 +194,7 @@ function connect() {
 
 let ordersTimer;
 function scheduleOrders(delay = 300) {
-  if (!state.backend) return;
+  if (!state.backend || state.ended) return;
   clearTimeout(ordersTimer);
   ordersTimer = setTimeout(refreshOrders, delay);
 }
@@ -197,6 +231,8 @@ async function refreshOrders() {
 const KEY = /^[0-9#*Cc]$/;
 
 function wireControls() {
+  onSessionEnded(endSession);
+  $('reload').addEventListener('click', () => location.reload());
   $('locker-select').addEventListener('change', (e) => selectLocker(e.target.value));
   for (const button of document.querySelectorAll('#keypad button')) {
     button.addEventListener('click', () => run({ action: 'keys', keys: button.dataset.key }));
