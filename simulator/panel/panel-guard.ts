@@ -18,7 +18,14 @@ import type { IncomingMessage } from 'node:http';
 export const cookieName = (port: number): string => `locker_panel_${String(port)}`;
 export const TOKEN_HEADER = 'x-panel-token';
 
-export type GuardVerdict = { ok: true } | { ok: false; status: 403 | 415 | 421; reason: string };
+/**
+ * The code of a refusal because the page's session is not this server's (a tab from before
+ * a restart): the only 403 after which the page says its session ended. Other 403s (another
+ * origin, the backend refusing the simulator's key) leave it alone.
+ */
+export const NO_SESSION = 'NO_SESSION';
+
+export type GuardVerdict = { ok: true } | { ok: false; status: 403 | 415 | 421; code: string; reason: string };
 
 export class PanelGuard {
   readonly token = randomBytes(24).toString('base64url');
@@ -38,10 +45,10 @@ export class PanelGuard {
 
   /** Reads (/api GET, /events): this server's host and the session cookie. */
   checkRead(req: IncomingMessage): GuardVerdict {
-    if (!this.hostAllowed(req)) return { ok: false, status: 421, reason: 'this panel answers only on 127.0.0.1 or localhost' };
+    if (!this.hostAllowed(req)) return { ok: false, status: 421, code: 'WRONG_HOST', reason: 'this panel answers only on 127.0.0.1 or localhost' };
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) return { ok: false, status: 403, reason: 'cross-origin request' };
-    if (!this.matches(cookieValue(req.headers.cookie, cookieName(this.port())))) return { ok: false, status: 403, reason: 'no panel session: open the panel page first' };
+    if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) return { ok: false, status: 403, code: 'CROSS_ORIGIN', reason: 'cross-origin request' };
+    if (!this.matches(cookieValue(req.headers.cookie, cookieName(this.port())))) return { ok: false, status: 403, code: NO_SESSION, reason: 'no panel session: open the panel page first' };
     return { ok: true };
   }
 
@@ -50,9 +57,9 @@ export class PanelGuard {
     const read = this.checkRead(req);
     if (!read.ok) return read;
     const header = req.headers[TOKEN_HEADER];
-    if (!this.matches(typeof header === 'string' ? header : undefined)) return { ok: false, status: 403, reason: 'missing or wrong X-Panel-Token' };
+    if (!this.matches(typeof header === 'string' ? header : undefined)) return { ok: false, status: 403, code: NO_SESSION, reason: 'missing or wrong X-Panel-Token' };
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/json') return { ok: false, status: 415, reason: 'the body must be application/json' };
+    if (type !== 'application/json') return { ok: false, status: 415, code: 'NOT_JSON', reason: 'the body must be application/json' };
     return { ok: true };
   }
 

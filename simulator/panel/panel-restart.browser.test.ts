@@ -1,6 +1,7 @@
 import type { Route } from 'playwright-core';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PanelBackendError } from './panel-port.js';
 import { startPanelServer, type PanelServer } from './panel-server.js';
 import { chromiumAvailable, openPanelPage, type BrowserSession } from './testing/chromium.js';
 import { FakePanelPort } from './testing/fake-panel-port.js';
@@ -84,5 +85,23 @@ describe.skipIf(!chromiumAvailable())('technician panel across a simulator resta
     await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 15_000 });
     expect(await page.locator('#session-ended').isHidden()).toBe(true);
     expect(pageErrors(browser)).toEqual([]);
+  }, 60_000);
+  it('does not end the session when the backend (not the panel) answers 403', async () => {
+    port = new FakePanelPort();
+    // The simulator's API key lacking a role: the backend's FORBIDDEN, passed on to the page as 403.
+    port.backend.courierCredential = () => Promise.reject(new PanelBackendError('backend POST /lockers/sim-berlin-1/courier-credentials: FORBIDDEN: this API key may not call this route', 403));
+    const server = await startPanelServer({ port, logger });
+    servers.push(server);
+    browser = await openPanelPage(server.url);
+    const { page } = browser;
+    await page.locator('#courier-credential').click();
+    await page.locator('#backend-message', { hasText: 'FORBIDDEN' }).waitFor({ timeout: 5_000 });
+    await page.waitForTimeout(500);
+    expect(await page.locator('#session-ended').isHidden()).toBe(true);
+    expect(await page.locator('#connection').textContent()).toBe('live');
+    // The page still acts on the locker.
+    await page.locator('#keypad button[data-key="1"]').click();
+    await page.locator('#console-output').filter({ hasText: /\S/ }).waitFor({ timeout: 5_000 });
+    expect(await page.locator('#console-output').textContent()).not.toContain('error');
   }, 60_000);
 });

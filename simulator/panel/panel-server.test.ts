@@ -62,7 +62,10 @@ describe('panel server', () => {
   it('refuses API calls without the session cookie, from another host name, or writes without the token header', async () => {
     await start();
     const { cookie, token } = await session();
-    expect((await fetch(new URL('/api/lockers', server.url))).status).toBe(403);
+    const noSession = await fetch(new URL('/api/lockers', server.url));
+    expect(noSession.status).toBe(403);
+    // The page ends its session on this code only, not on any 403.
+    expect(await noSession.json()).toMatchObject({ error: { code: 'NO_SESSION' } });
     expect((await fetch(new URL('/api/lockers', server.url), { headers: { cookie } })).status).toBe(200);
     // A DNS-rebinding page reaches the same socket under its own name.
     expect(await rawStatus(new URL('/api/lockers', server.url), { cookie, host: 'evil.example:80' })).toBe(421);
@@ -70,6 +73,7 @@ describe('panel server', () => {
     expect(await rawStatus(new URL('/api/lockers', server.url), { cookie, host: `localhost:${new URL(server.url).port}` })).toBe(200);
     const crossOrigin = await fetch(new URL('/api/lockers', server.url), { headers: { cookie, origin: 'http://evil.example' } });
     expect(crossOrigin.status).toBe(403);
+    expect(await crossOrigin.json()).toMatchObject({ error: { code: 'CROSS_ORIGIN' } });
     const action = { action: 'keys', keys: '1' };
     expect((await post(`/api/lockers/${LOCKER}/actions`, action, { cookie })).status).toBe(403);
     expect((await post(`/api/lockers/${LOCKER}/actions`, action, { cookie, 'x-panel-token': 'guess' })).status).toBe(403);

@@ -109,7 +109,7 @@ export async function startPanelServer(options: PanelServerOptions): Promise<Pan
     }
     if (path === '/events' || path.startsWith('/api/')) {
       const verdict = method === 'GET' ? guard.checkRead(req) : guard.checkWrite(req);
-      if (!verdict.ok) throw new ApiError(verdict.status, 'FORBIDDEN', verdict.reason);
+      if (!verdict.ok) throw new ApiError(verdict.status, verdict.code, verdict.reason);
     }
     if (method === 'GET' && path === '/events') {
       const locker = url.searchParams.get('locker') ?? undefined;

@@ -7,7 +7,9 @@ export class ApiError extends Error {}
 
 // The session token is made at each simulator start and reaches the page only with the page
 // itself (its markup and its HttpOnly cookie), so a page from before a restart is refused
-// (403) for good: only a reload gets the new session.
+// (403 NO_SESSION, panel-guard.ts) for good: only a reload gets the new session. Other 403s
+// (the backend refusing the simulator's API key, another origin) are not the session's end.
+const NO_SESSION = 'NO_SESSION';
 let sessionEnded = () => undefined;
 
 /** `listener` runs when the server refuses this page's session (it restarted meanwhile). */
@@ -27,8 +29,13 @@ export async function probeSession() {
   } catch {
     return 'down';
   }
-  if (res.status === 403) return 'ended';
+  if (res.status === 403 && (await errorCode(res)) === NO_SESSION) return 'ended';
   return res.ok ? 'up' : 'down';
+}
+
+async function errorCode(res) {
+  const data = await res.json().catch(() => undefined);
+  return data?.error?.code;
 }
 
 async function request(method, path, body) {
@@ -40,7 +47,7 @@ async function request(method, path, body) {
   }
   const res = await fetch(path, init);
   const data = await res.json().catch(() => undefined);
-  if (res.status === 403) sessionEnded();
+  if (res.status === 403 && data?.error?.code === NO_SESSION) sessionEnded();
   if (!res.ok) throw new ApiError(data?.error?.message ?? `HTTP ${res.status}`);
   return data;
 }
