@@ -86,6 +86,25 @@ describe.skipIf(!chromiumAvailable())('technician panel across a simulator resta
     expect(await page.locator('#session-ended').isHidden()).toBe(true);
     expect(pageErrors(browser)).toEqual([]);
   }, 60_000);
+  it('keeps the technician on the locker they were looking at across the reload', async () => {
+    port = new FakePanelPort();
+    const first = await startPanelServer({ port, logger });
+    servers.push(first);
+    browser = await openPanelPage(first.url);
+    const { page } = browser;
+    await page.locator('#locker-select').selectOption('sim-hamburg-1');
+    await page.locator('#locker-title', { hasText: 'sim-hamburg-1' }).waitFor({ timeout: 5_000 });
+
+    await first.close();
+    servers.push(await startPanelServer({ port, logger, listenPort: Number(new URL(first.url).port) }));
+    await page.getByRole('alert').filter({ hasText: 'session has ended' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Reload' }).click();
+    await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 15_000 });
+    await page.locator('#locker-title', { hasText: 'sim-hamburg-1' }).waitFor({ timeout: 5_000 });
+    expect(await page.locator('#locker-select').inputValue()).toBe('sim-hamburg-1');
+    expect(pageErrors(browser)).toEqual([]);
+  }, 60_000);
+
   it('does not end the session when the backend (not the panel) answers 403', async () => {
     port = new FakePanelPort();
     // The simulator's API key lacking a role: the backend's FORBIDDEN, passed on to the page as 403.

@@ -14,6 +14,8 @@ const state = {
   /** Alarm-level events per locker since the page opened (the overview's count). */
   alarms: new Map(),
   selected: undefined,
+  /** The technician picked a locker on this page (the address's choice no longer applies). */
+  chosen: false,
   backend: false,
   /** The simulator restarted: this page's session token is refused, nothing is retried. */
   ended: false,
@@ -91,8 +93,14 @@ function drawOverview() {
   $('overview').replaceChildren(...items);
 }
 
-function selectLocker(id) {
+// The locker on screen is kept in the address (#locker=<id>), so a reload (after a restart
+// ended the session) comes back to it rather than to the first bank.
+const wantedLocker = new URLSearchParams(location.hash.slice(1)).get('locker') ?? undefined;
+
+function selectLocker(id, byUser = true) {
+  if (byUser) state.chosen = true;
   state.selected = id;
+  history.replaceState(null, '', `#locker=${encodeURIComponent(id)}`);
   $('locker-select').value = id;
   drawLocker();
   drawOverview();
@@ -159,8 +167,9 @@ function connect() {
     const view = JSON.parse(m.data);
     const isNew = !state.lockers.has(view.id);
     state.lockers.set(view.id, view);
-    if (state.selected === undefined) state.selected = view.id;
     if (isNew) drawLockerChoice();
+    // The first bank until the one in the address arrives, unless the technician picked one meanwhile.
+    if (state.selected === undefined || (view.id === wantedLocker && !state.chosen && state.selected !== view.id)) selectLocker(view.id, false);
     if (view.id === state.selected) drawLocker();
     drawOverview();
   });
