@@ -51,6 +51,9 @@ describe('panel server', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('set-cookie')).toBe(`locker_panel_${new URL(server.url).port}=${server.token}; HttpOnly; SameSite=Strict; Path=/`);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    // Under no-referrer a same-origin POST may carry `Origin: null` (Fetch spec; Firefox does),
+    // which the guard refuses as cross-origin: every action would fail in such a browser.
+    expect(page.headers.get('referrer-policy')).toBe('same-origin');
     expect(await page.text()).toContain(`content="${server.token}"`);
     const js = await fetch(new URL('/static/panel.js', server.url));
     expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');

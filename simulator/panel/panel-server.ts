@@ -64,7 +64,9 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: under it a same-origin POST may carry `Origin: null` (Fetch spec; Firefox
+  // does), which the guard refuses as cross-origin. same-origin still sends nothing elsewhere.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 };
 const MAX_BODY = 64 * 1024;
