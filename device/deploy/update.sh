@@ -400,6 +400,13 @@ rollback() {
 # halfway would leave the locker half-updated.
 interrupted() {
   trap '' INT TERM
+  # These traps are armed a moment before the switch, and an interrupt in that moment runs
+  # once the `ln` or `mv` under way finishes: whether `current` moved is read, not assumed.
+  # Not moved: a rollback would only restart the release that never stopped running.
+  if [ "$(readlink "$prefix/current" 2>/dev/null || true)" != "releases/$version" ]; then
+    rm -f "$prefix/current.next"
+    stopped "$2"
+  fi
   # The wait the interrupt cut short, if any, goes too: a settle sleep left running would
   # hold stdout open (an ssh session, a pipe) after a rollback that may not wait at all, and
   # a `systemctl restart` client would report on a restart the rollback's own now replaces

@@ -387,6 +387,48 @@ describe('update.sh', () => {
     expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(3);
   });
 
+  describe('on an interrupt in the instant the traps that roll back are armed but `current` is not yet switched', () => {
+    /** ln or mv on PATH sending ${signal} to update.sh (its parent) as it links or renames `current.next`, the switch to 1.1.0. */
+    const interruptingSwitch = (tool: 'ln' | 'mv', signal: 'INT' | 'TERM', when: 'before' | 'after'): NodeJS.ProcessEnv => {
+      const bin = join(dir, 'interrupting-bin');
+      mkdirSync(bin);
+      const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+      const kill = `case "$*" in *current.next*) kill -${signal} $PPID ;; esac`;
+      writeFileSync(join(bin, tool), when === 'before'
+        ? `#!/bin/sh\n${kill}\nexec ${real} "$@"\n`
+        : `#!/bin/sh\n${real} "$@" || exit\n${kill}\n`, { mode: 0o755 });
+      return { ...env, PATH: `${bin}:${env['PATH'] ?? ''}` };
+    };
+    const run = (environment: NodeJS.ProcessEnv) => spawnSync('sh', [script, release('1.1.0'), '--prefix', prefix, '--settle', '0'], { env: environment, encoding: 'utf8' });
+
+    it.each([
+      ['SIGINT', 'INT', 130],
+      ['SIGTERM', 'TERM', 143],
+    ] as const)('stops as before the switch on %s while `current.next` is made: nothing restarted, nothing left behind', (_, signal, status) => {
+      expect(update(release('1.0.0')).status).toBe(0);
+      const result = run(interruptingSwitch('ln', signal, 'before'));
+      expect(result.status).toBe(status);
+      expect(result.stderr).toContain('update: interrupted before switching; nothing changed');
+      expect(result.stderr).not.toContain('rolling back');
+      expect(current()).toBe('releases/1.0.0');
+      // Only the first install's restart: the running release was not restarted for nothing.
+      expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(1);
+      expect(readdirSync(prefix).sort()).toEqual(['current', 'releases']);
+      expect(readdirSync(join(prefix, 'releases'))).toEqual(['1.0.0']);
+    });
+
+    it('rolls back when the interrupt comes as `current` was just renamed over: the switch happened', () => {
+      expect(update(release('1.0.0')).status).toBe(0);
+      const result = run(interruptingSwitch('mv', 'INT', 'after'));
+      expect(result.status).toBe(130);
+      expect(result.stderr).toContain('update: interrupted (SIGINT) before 1.1.0 passed its check; rolling back');
+      expect(result.stdout).toContain('update: back on 1.0.0');
+      expect(current()).toBe('releases/1.0.0');
+      expect(readFileSync(log, 'utf8').match(/^restart locker-device$/gm)).toHaveLength(2);
+      expect(readdirSync(prefix).sort()).toEqual(['current', 'releases']);
+    });
+  });
+
   it('after an interrupt whose rollback fails (the previous release refuses the database), says so and prints the restore command', () => {
     expect(update(release('1.0.0', { backup: 'works' })).status).toBe(0);
     database('records of 1.0.0');
