@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { captureLogs, type LogCapture } from '@locker/sync-testing/log-capture.js';
 import { messages } from '../core/display-messages.js';
 import { FakeStorageReserve } from '../store/fake-storage-reserve.js';
-import { auditRecords, fillDisk, freeSpace, NO_LIMIT } from './full-disk.js';
+import { auditRecords, fillDisk, freeSpace, NO_LIMIT, pickupAsTheDiskFills } from './full-disk.js';
 import { Harness, type HarnessOptions } from './harness.js';
 
 // The SD card fills up (full-disk.ts says how it is simulated) on a locker that keeps a
@@ -21,33 +21,21 @@ afterEach(async () => {
   await h.close();
 });
 
-async function started(reserve: FakeStorageReserve, options: Omit<HarnessOptions, 'logger' | 'reserve'> = {}): Promise<void> {
+async function started(reserve: FakeStorageReserve, options: Omit<HarnessOptions, 'logger' | 'reserve'> = {}): Promise<Harness> {
   logs = captureLogs('info');
   h = new Harness({ ...options, reserve, logger: logs.logger, config: { storageReserve: { bytes: reserve.bytes, restoreMarginBytes: MARGIN } } });
   await h.start();
+  return h;
 }
 
 /** A parcel in A02 and its code typed; the disk fills right before the relay pulse. */
-async function pickupAsTheDiskFills(reserve: FakeStorageReserve): Promise<ReturnType<Harness['addParcel']>> {
-  let fill = false;
-  await started(reserve, { beforePulse: () => {
-    if (fill) fillDisk(h);
-  } });
-  const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
-  h.deposit(entry);
-  fill = true;
-  await h.type('12345678#');
-  await h.advance(100);
-  fill = false;
-  expect(h.pulses('A02')).toBe(1);
-  return entry;
-}
+const pickup = (reserve: FakeStorageReserve): Promise<ReturnType<Harness['addParcel']>> => pickupAsTheDiskFills((beforePulse) => started(reserve, { beforePulse }));
 
 describe('a full disk on a locker with a storage reserve', () => {
   it('releases the reserve, writes the pickup at once, keeps serving, reports the release, and takes the reserve again once the card is cleaned', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
     reserve.onRelease = () => freeSpace(h);
-    const entry = await pickupAsTheDiskFills(reserve);
+    const entry = await pickup(reserve);
     expect(reserve.releases).toBe(1);
     // Written now, not at the next tick: the code is spent in the store, not held in memory.
     expect(h.store.isTokenUsed(entry.tokenId)).toBe(true);
@@ -85,7 +73,7 @@ describe('a full disk on a locker with a storage reserve', () => {
 
   it('keeps the full-disk deferral when releasing the reserve does not make room, and recovers as before', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
-    const entry = await pickupAsTheDiskFills(reserve);
+    const entry = await pickup(reserve);
     expect(reserve.releases).toBe(1);
     expect(h.store.isTokenUsed(entry.tokenId)).toBe(false);
     expect(h.runtime.syncPort().health().storage).toMatchObject({ writable: false, reserveReleased: true });
@@ -118,7 +106,7 @@ describe('a full disk on a locker with a storage reserve', () => {
       // Whatever filled the card takes the freed room again before the restart.
       reserve.free = 0;
     };
-    await pickupAsTheDiskFills(reserve);
+    await pickup(reserve);
     await h.closeDoor('A02');
     expect(reserve.taken).toBe(false);
 
@@ -138,7 +126,7 @@ describe('a full disk while the storage reserve is being taken again', () => {
   it('stops the restore, frees its partial file, serves the customer, and takes the reserve once room is back', async () => {
     const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
     reserve.onRelease = () => freeSpace(h);
-    await pickupAsTheDiskFills(reserve);
+    await pickup(reserve);
     await h.closeDoor('A02');
     // The card was cleaned: the next tick starts the restore, which stays in progress.
     reserve.holdWrites = true;

@@ -3,7 +3,7 @@ import { captureLogs, type LogCapture } from '@locker/sync-testing/log-capture.j
 import { codeDigest } from '@locker/contract/codes/code-digest.js';
 import { messages } from '../core/display-messages.js';
 import { MAX_DEFERRED_AUDITS } from '../runtime/storage-health.js';
-import { auditRecords, fillDisk as fillDiskOf, freeSpace as freeSpaceOf, NO_LIMIT, type AuditRecord } from './full-disk.js';
+import { auditRecords, fillDisk as fillDiskOf, freeSpace as freeSpaceOf, NO_LIMIT, pickupAsTheDiskFills, type AuditRecord } from './full-disk.js';
 import { Harness, LOCKER, PEPPER, type HarnessOptions } from './harness.js';
 
 // The SD card is full (full-disk.ts says how it is simulated).
@@ -16,10 +16,11 @@ afterEach(async () => {
   await h.close();
 });
 
-async function started(options: Omit<HarnessOptions, 'logger'> = {}): Promise<void> {
+async function started(options: Omit<HarnessOptions, 'logger'> = {}): Promise<Harness> {
   logs = captureLogs('info');
   h = new Harness({ ...options, logger: logs.logger });
   await h.start();
+  return h;
 }
 
 const fillDisk = (): void => fillDiskOf(h);
@@ -40,24 +41,8 @@ function expectWrittenLate(found: AuditRecord[], types: string[], decidedBy: num
   }
 }
 
-/**
- * A parcel in A02 and its code typed; the disk fills between the open's journal commit and
- * the relay pulse, so the door opens (once) and what follows is refused.
- */
-async function pickupAsTheDiskFills(): Promise<ReturnType<Harness['addParcel']>> {
-  let fill = false;
-  await started({ beforePulse: () => {
-    if (fill) fillDisk();
-  } });
-  const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
-  h.deposit(entry);
-  fill = true;
-  await h.type('12345678#');
-  await h.advance(100);
-  fill = false;
-  expect(h.pulses('A02')).toBe(1);
-  return entry;
-}
+/** A parcel in A02 and its code typed as the disk fills (full-disk.ts). */
+const pickup = (): Promise<ReturnType<Harness['addParcel']>> => pickupAsTheDiskFills((beforePulse) => started({ beforePulse }));
 
 describe('a full disk (the database refuses writes)', () => {
   it('opens no door for a valid code, says the locker is unavailable, and opens once space is freed, without a restart', async () => {
@@ -260,7 +245,7 @@ describe('a full disk (the database refuses writes)', () => {
   });
 
   it('never opens twice for one code when the disk filled between the open\'s journal commit and the door opening', async () => {
-    const entry = await pickupAsTheDiskFills();
+    const entry = await pickup();
     expect(h.control.doorIsOpen('A02')).toBe(true);
     const openedAt = h.runtime.trustedNow();
     await h.closeDoor('A02');
@@ -286,7 +271,7 @@ describe('a full disk (the database refuses writes)', () => {
   });
 
   it('does not open twice for one code after a restart lost the pickup record the full disk refused', async () => {
-    const entry = await pickupAsTheDiskFills();
+    const entry = await pickup();
     await h.closeDoor('A02');
     // The held spent token dies with the process; space is back after the restart.
     await h.restart();
@@ -299,23 +284,13 @@ describe('a full disk (the database refuses writes)', () => {
   });
 
   it('starts on a disk still full after a restart, opens nothing until the open the restart found unfinished is written, and never opens that code again', async () => {
-    let fill = false;
     let fullAtStart = false;
-    await started({
-      beforePulse: () => {
-        if (fill) fillDisk();
-      },
+    const entry = await pickupAsTheDiskFills((beforePulse) => started({
+      beforePulse,
       storeOpened: () => {
         if (fullAtStart) fillDisk();
       },
-    });
-    const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
-    h.deposit(entry);
-    fill = true;
-    await h.type('12345678#');
-    await h.advance(100);
-    fill = false;
-    expect(h.pulses('A02')).toBe(1);
+    }));
     await h.closeDoor('A02');
     fullAtStart = true;
     await h.restart();

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { DeviceStore } from '../store/device-store.js';
+import type { Harness } from './harness.js';
 
 // The SD card is full: every write that needs a new page fails with SQLITE_FULL while
 // reads work. Simulated on the runtime's own connection (store.database) with
@@ -48,4 +49,24 @@ export function auditRecords(h: HasStore): AuditRecord[] {
     .flatMap((lane) => h.store.readUnackedAudit({ lane, afterSeq: 0, limit: 100_000 }))
     .sort((a, b) => a.seq - b.seq)
     .map((r) => ({ seq: r.seq, at: r.at, type: r.type, data: JSON.parse(r.dataJson) as Record<string, unknown> }));
+}
+
+/**
+ * A parcel in A02 and its code typed; the disk fills between the open's journal commit and
+ * the relay pulse, so the door opens (once) and what follows is refused. `start` brings the
+ * locker up with the given beforePulse hook (and whatever else the test needs) and returns it.
+ */
+export async function pickupAsTheDiskFills(start: (beforePulse: () => void) => Promise<Harness>): Promise<ReturnType<Harness['addParcel']>> {
+  let fill = false;
+  const h: Harness = await start(() => {
+    if (fill) fillDisk(h);
+  });
+  const entry = h.addParcel({ parcelId: 'P1', compartmentId: 'A02', code: '12345678' });
+  h.deposit(entry);
+  fill = true;
+  await h.type('12345678#');
+  await h.advance(100);
+  fill = false;
+  expect(h.pulses('A02')).toBe(1);
+  return entry;
 }
