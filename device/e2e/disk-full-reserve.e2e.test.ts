@@ -218,3 +218,50 @@ describe('a full disk at an open\'s own journal write, on a locker with a storag
     expect(h.store.isTokenUsed(entry.tokenId)).toBe(false);
   });
 });
+
+describe('a full disk at a write a customer\'s or courier\'s input causes, on a locker with a storage reserve', () => {
+  /** The keypad guard's persisted failures (what a restart would count). */
+  const persistedFailures = (): number => (JSON.parse(h.store.loadState('rate-limiter') ?? '{"failures":[]}') as { failures: unknown[] }).failures.length;
+
+  it('locks the keypad out on the wrong code whose lockout record the full card refused, once the reserve is released: lockout durable, no free guess', async () => {
+    const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
+    reserve.onRelease = () => freeSpace(h);
+    await started(reserve);
+    for (let i = 1; i <= 3; i++) await h.type(`9${String(i)}012345#`);
+    expect(h.lastText()).toBe(messages.notValid.text);
+    fillDisk(h);
+    await h.type('94012345#');
+
+    expect(reserve.releases).toBe(1);
+    expect(h.lastText()).toBe('Keypad locked after too many wrong codes. Try again in 30 s.');
+    expect(h.texts()).not.toContain(messages.unavailable.text);
+    expect(h.runtime.health().lockout).toMatchObject({ active: true, failures: 4 });
+    // Durable: the failure count and the lockout record are in the store, once each.
+    expect(persistedFailures()).toBe(4);
+    expect(auditRecords(h).filter((r) => r.type === 'keypad.lockout')).toHaveLength(1);
+    expect(h.runtime.health().lockouts).toBe(1);
+    expect(h.store.verifyAuditChain().ok).toBe(true);
+    await h.restart();
+    expect(h.runtime.health().lockout).toMatchObject({ active: true, failures: 4 });
+  });
+
+  it('starts a courier session whose start record the full card refused, once the reserve is released', async () => {
+    const reserve = new FakeStorageReserve(8 * MIB, 8 * MIB);
+    reserve.onRelease = () => freeSpace(h);
+    await started(reserve);
+    h.addParcel({ parcelId: 'D1', compartmentId: 'A03', code: '31313131' });
+    fillDisk(h);
+    await h.scan(h.token('courier', { sub: 'courier-1' }).token);
+
+    expect(reserve.releases).toBe(1);
+    expect(logs.find('storage.reserve-released')[0]).toMatchObject({ source: 'courier:session-start', freed: true });
+    expect(h.texts()).not.toContain(messages.unavailable.text);
+    expect(auditRecords(h).map((r) => r.type)).toContain('courier.session-started');
+    expect(h.runtime.stats().handlerErrors).toBe(0);
+    // The session is there: the parcel scan opens its door.
+    await h.scan('D1');
+    await h.advance(100);
+    expect(h.pulses('A03')).toBe(1);
+    expect(h.runtime.syncPort().health().storage).toEqual({ writable: true, writeFailures: 1, reserveReleased: true });
+  });
+});

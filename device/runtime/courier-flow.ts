@@ -31,7 +31,7 @@ export interface CourierFlowDeps {
    * A deposit or retrieval the full disk refused waits there; meanwhile a deposit's
    * compartment is held occupied and a retrieval's credential spent.
    */
-  storage: Pick<StorageHealth, 'writeOrDefer' | 'occupiedPending' | 'spentPending'>;
+  storage: Pick<StorageHealth, 'writeOrDefer' | 'occupiedPending' | 'spentPending' | 'commitOrThrow'>;
 }
 
 /** How long after the courier prefix (Cancel) a re-slot key is taken as the courier's. */
@@ -120,13 +120,15 @@ export class CourierFlow {
   }
 
   onCourierCredential(claims: TokenClaims): void {
-    const { store, display } = this.deps;
+    const { store, display, storage } = this.deps;
+    // A full card the storage reserve's release made room on takes these at the second try:
+    // the courier gets the answer, not "temporarily unavailable".
     if (store.isTokenRevoked(claims.jti)) {
-      store.appendAudit('courier.rejected', 'normal', { tokenId: claims.jti, reason: 'revoked' });
+      storage.commitOrThrow('courier:rejected', () => store.appendAudit('courier.rejected', 'normal', { tokenId: claims.jti, reason: 'revoked' }));
       display.flash(messages.notValid, 'error');
       return;
     }
-    store.appendAudit('courier.session-started', 'normal', { tokenId: claims.jti, ...(claims.sub === undefined ? {} : { sub: claims.sub }) });
+    storage.commitOrThrow('courier:session-start', () => store.appendAudit('courier.session-started', 'normal', { tokenId: claims.jti, ...(claims.sub === undefined ? {} : { sub: claims.sub }) }));
     this.step({ type: 'credential', courier: { tokenId: claims.jti, expiresAt: Date.parse(claims.exp), ...(claims.sub === undefined ? {} : { sub: claims.sub }) } });
   }
 
@@ -353,13 +355,13 @@ export class CourierFlow {
   }
 
   private reslot(reason: ReslotReason, slot: DepositSlot): void {
-    const { store, log } = this.deps;
+    const { store, log, storage } = this.deps;
     const current = store.getCompartment(slot.compartmentId);
     if (reason === 'door-faulty' && current !== undefined && current.status !== 'out-of-service') {
-      store.transaction(() => {
+      storage.commitOrThrow('courier:door-faulty', () => store.transaction(() => {
         store.setCompartmentStatus(slot.compartmentId, 'out-of-service', { reason: 'door-faulty' });
         store.appendAudit('compartment.out-of-service', 'priority', { compartmentId: slot.compartmentId, reason: 'door-faulty-reported' });
-      });
+      }));
     }
     if (!this.credentialStillValid()) return;
     const largerThan = reason === 'needs-larger' ? current?.size ?? slot.size : undefined;
@@ -371,7 +373,8 @@ export class CourierFlow {
   }
 
   private startSlotWithAudit(slot: DepositSlot, next: string, reason: ReslotReason): boolean {
-    this.deps.store.appendAudit('courier.reslot', 'normal', { tokenId: slot.tokenId, parcelId: slot.parcelId, from: slot.compartmentId, to: next, reason });
+    const { store, storage } = this.deps;
+    storage.commitOrThrow('courier:reslot', () => store.appendAudit('courier.reslot', 'normal', { tokenId: slot.tokenId, parcelId: slot.parcelId, from: slot.compartmentId, to: next, reason }));
     return this.startSlot(slot, next);
   }
 

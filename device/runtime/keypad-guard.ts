@@ -24,6 +24,12 @@ import type { TrustedTime } from './trusted-time.js';
 
 const KEY = 'rate-limiter';
 
+/** The guard's memory before a step, to run that step again after its transaction rolled back. */
+export interface GuardMark {
+  readonly state: RateLimiterState;
+  readonly begun: number;
+}
+
 export class KeypadGuard {
   private state: RateLimiterState | undefined;
   /** The JSON last written: a refund that restores it writes nothing (keypad hot path). */
@@ -71,6 +77,27 @@ export class KeypadGuard {
     const effects = this.step({ type: 'outcome', result });
     const locked = effects.find((e) => e.type === 'locked-out');
     return locked?.type === 'locked-out' ? { lockoutMs: locked.lockoutMs } : undefined;
+  }
+
+  /**
+   * What the guard holds now. A step made inside a caller's transaction that is rolled back
+   * and run again (storage-health.ts commitOrThrow, after the storage reserve made room)
+   * must start from here: the first run already resolved the charge in memory, so the
+   * second would find nothing to resolve and persist no failure (a free guess).
+   */
+  mark(): GuardMark {
+    return { state: this.current(), begun: this.begun };
+  }
+
+  /**
+   * Back to `mark` (nothing to do if no step came since: the first run of a transaction).
+   * What is on disk is no longer known then, so the next persist writes.
+   */
+  restore(mark: GuardMark): void {
+    if (this.state === mark.state && this.begun === mark.begun) return;
+    this.state = mark.state;
+    this.begun = mark.begun;
+    this.persisted = undefined;
   }
 
   status(): { active: boolean; remainingMs: number; failures: number } {

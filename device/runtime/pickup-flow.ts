@@ -30,7 +30,7 @@ export interface PickupFlowDeps {
   timeConfirmed: () => boolean;
   log: Logger;
   /** A door's record the full disk refused waits there; a token it spends is spent meanwhile. */
-  storage: Pick<StorageHealth, 'writeOrDefer' | 'spentPending'>;
+  storage: Pick<StorageHealth, 'writeOrDefer' | 'spentPending' | 'commitOrThrow'>;
 }
 
 export class PickupFlow {
@@ -90,9 +90,13 @@ export class PickupFlow {
       guard.outcome('failure');
       throw err;
     }
+    // The transaction that settles the charge may run twice (a full card the storage
+    // reserve's release made room on): each run settles it from the same memory.
+    const mark = guard.mark();
     if (decision.kind === 'reject') {
       let lockout: { lockoutMs: number } | undefined;
       this.rejected(decision, 'code', () => {
+        guard.restore(mark);
         // A correct code in a wrong state is neutral: refunded, but it must not reset the
         // escalation, or a guesser could interleave his own pending code between guesses.
         lockout = guard.outcome(decision.countsAsFailure ? 'failure' : 'neutral');
@@ -103,6 +107,7 @@ export class PickupFlow {
     // The refund is committed with the open journal entry, in one transaction.
     let settled = false;
     this.open(decision, 'code', () => {
+      guard.restore(mark);
       guard.outcome('success');
       settled = true;
     });
@@ -146,7 +151,7 @@ export class PickupFlow {
   }
 
   private rejected(decision: Extract<PickupDecision, { kind: 'reject' }>, via: 'code' | 'qr', alsoInTransaction?: () => void): void {
-    const { store, display, log, now } = this.deps;
+    const { store, display, log, now, storage } = this.deps;
     const data = {
       via,
       reason: decision.reason,
@@ -154,7 +159,9 @@ export class PickupFlow {
       ...(decision.detail === undefined ? {} : { detail: decision.detail }),
     };
     log.info(data, 'pickup.rejected');
-    store.transaction(() => {
+    // A full card the storage reserve's release made room on runs it again at once: the
+    // person hears "not valid", not "temporarily unavailable".
+    storage.commitOrThrow(`pickup:rejected-${via}`, () => store.transaction(() => {
       alsoInTransaction?.();
       if (decision.expireTokenId !== undefined) {
         const entry = store.findEntryByTokenId(decision.expireTokenId);
@@ -167,7 +174,7 @@ export class PickupFlow {
       }
       if (decision.suspicious) store.appendAudit('pickup.suspicious', 'priority', data);
       else if (decision.reason !== 'not-found') store.appendAudit('pickup.rejected', 'normal', data);
-    });
+    }));
     display.flash(decision.message, 'error');
   }
 
