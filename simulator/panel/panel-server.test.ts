@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PanelEvent } from './panel-events.js';
 import { LockerView, type PanelPort } from './panel-port.js';
@@ -174,26 +174,14 @@ describe('panel server', () => {
 
   it('drops and logs an event that does not fit the wire schema instead of streaming it', async () => {
     port = new FakePanelPort();
-    const lines: string[] = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
-    let inject: ((event: PanelEvent) => void) | undefined;
-    const leaky: PanelPort = {
-      lockers: () => port.lockers(),
-      history: () => [],
-      run: (id, line) => port.run(id, line),
-      backend: port.backend,
-      subscribe: (listener) => {
-        inject = listener;
-        return () => undefined;
-      },
-    };
+    const { port: leaky, inject, lines, logger } = scriptedPort(port);
     server = await startPanelServer({ port: leaky, logger });
     const { cookie } = await session();
     const stream = await openSse(new URL('/events', server.url).href, { cookie });
     streams.push(stream);
     await stream.next((m) => m.event === 'locker', 'the initial view');
-    inject?.({ type: 'door', compartmentId: 'A01', state: 'ajar', lockerId: LOCKER, at: 1 } as unknown as PanelEvent);
-    inject?.({ type: 'door', compartmentId: 'A01', state: 'open', lockerId: LOCKER, at: 2 });
+    inject({ type: 'door', compartmentId: 'A01', state: 'ajar', lockerId: LOCKER, at: 1 } as unknown as PanelEvent);
+    inject({ type: 'door', compartmentId: 'A01', state: 'open', lockerId: LOCKER, at: 2 });
     const sent = await stream.next((m) => m.event === 'sim', 'the valid event');
     expect(JSON.parse(sent.data)).toMatchObject({ state: 'open' });
     expect(stream.messages.filter((m) => m.event === 'sim')).toHaveLength(1);
@@ -202,19 +190,7 @@ describe('panel server', () => {
 
   it('cuts off a page that stops reading its stream instead of buffering for it without bound', async () => {
     port = new FakePanelPort();
-    const lines: string[] = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
-    let inject: ((event: PanelEvent) => void) | undefined;
-    const scripted: PanelPort = {
-      lockers: () => port.lockers(),
-      history: () => [],
-      run: (id, line) => port.run(id, line),
-      backend: port.backend,
-      subscribe: (listener) => {
-        inject = listener;
-        return () => undefined;
-      },
-    };
+    const { port: scripted, inject, lines, logger } = scriptedPort(port);
     server = await startPanelServer({ port: scripted, logger, maxStreamBufferBytes: 1024 * 1024 });
     const { cookie } = await session();
     // A suspended laptop tab: the connection stays open, nothing is read from it.
@@ -234,7 +210,7 @@ describe('panel server', () => {
     // 20 MB of events, in bursts a reading page keeps up with: far more than the kernel's
     // socket buffers hold for the stalled page.
     for (let i = 0; i < 10_000; i++) {
-      inject?.({ type: 'notice', text, lockerId: LOCKER, at: i });
+      inject({ type: 'notice', text, lockerId: LOCKER, at: i });
       if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 5));
     }
     await waitUntil(() => server.connections() === 1, 'the stalled stream cut off');
@@ -279,6 +255,27 @@ describe('panel server', () => {
     expect((await fetch(new URL('/api/orders/no-such-order', server.url), { headers: { cookie } })).status).toBe(404);
   });
 });
+
+/**
+ * `fake` behind a port whose events the test pushes itself (`inject`), with the panel's
+ * warnings captured in `lines`.
+ */
+function scriptedPort(fake: FakePanelPort): { port: PanelPort; inject: (event: PanelEvent) => void; lines: string[]; logger: Logger } {
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+  let listener: ((event: PanelEvent) => void) | undefined;
+  const port: PanelPort = {
+    lockers: () => fake.lockers(),
+    history: () => [],
+    run: (id, line) => fake.run(id, line),
+    backend: fake.backend,
+    subscribe: (l) => {
+      listener = l;
+      return () => undefined;
+    },
+  };
+  return { port, inject: (event) => listener?.(event), lines, logger };
+}
 
 async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
