@@ -50,6 +50,15 @@ export const BackendConfig = z
          * the API runs (migrations are not bounded by it).
          */
         queryTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+        /**
+         * PostgreSQL's idle_in_transaction_session_timeout for this instance's sessions: the
+         * server ends a transaction left idle between two statements this long, and frees its
+         * row locks. An instance whose network black-holes its packets gives up on its side
+         * after queryTimeoutMs, but the server would otherwise keep that transaction, and
+         * keep every other instance waiting on its rows, until its TCP keepalive gives up
+         * (hours). Far above any gap in our own transactions (milliseconds). 0: never.
+         */
+        idleInTransactionTimeoutMs: z.number().int().min(0).max(3_600_000).default(60_000),
       })
       .strict()
       .prefault({}),

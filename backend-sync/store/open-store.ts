@@ -28,6 +28,7 @@ export interface PgStoreOptions {
   applicationName?: string | undefined;
   connectTimeoutMs?: number | undefined;
   queryTimeoutMs?: number | undefined;
+  idleInTransactionTimeoutMs?: number | undefined;
   /** A maintenance tool's open: the schema must be at this code's version; nothing is created or migrated. */
   existing?: boolean | undefined;
 }
@@ -38,10 +39,15 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
   const log = logger.child({ component: 'db' });
   try {
     const client = await x.pool.connect();
+    // A session ended by the server between two migration statements fails the next one
+    // (and with it the start, logged); unheard, it would be an uncaught exception.
+    const ended = (): void => undefined;
+    client.on('error', ended);
     try {
       if (o.existing === true) requireCurrentSchema(await pgSchemaVersion(client), PG_SCHEMA_VERSION);
       else await migratePg(client, { schema: o.schema, log });
     } finally {
+      client.removeListener('error', ended);
       client.release();
     }
   } catch (err) {
@@ -54,6 +60,6 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
 
 /** `existing`: a maintenance tool's open (see PgStoreOptions.existing, OpenSqliteOptions.existing). */
 export async function openStore(db: BackendConfig['db'], logger: Logger, o: { existing?: boolean } = {}): Promise<SqlStore> {
-  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize, applicationName: db.applicationName, connectTimeoutMs: db.connectTimeoutMs, queryTimeoutMs: db.queryTimeoutMs, existing: o.existing }, logger);
+  if (db.url !== undefined) return openPgStore({ url: db.url, schema: db.schema, poolSize: db.poolSize, applicationName: db.applicationName, connectTimeoutMs: db.connectTimeoutMs, queryTimeoutMs: db.queryTimeoutMs, idleInTransactionTimeoutMs: db.idleInTransactionTimeoutMs, existing: o.existing }, logger);
   return openSqliteStore(db.path, logger, { checkpoint: db.checkpoint, ...(o.existing === undefined ? {} : { existing: o.existing }) });
 }

@@ -24,7 +24,16 @@ import { isDbUnavailableError } from '../db-unavailable.js';
 // never queued behind the lost one, which could still finish and let COMMIT keep a savepoint
 // that was never rolled back.
 // No server-side statement_timeout: it would not cover a frozen server or network, and
-// migrations run long index builds on these connections.
+// migrations run long index builds on these connections. But a server-side
+// idle_in_transaction_session_timeout (idleInTransactionTimeoutMs): the client's query
+// timeout frees this instance from a frozen network, not the server, which keeps the
+// session, its open transaction and its row locks until its TCP keepalive gives up (hours):
+// every other instance touching those rows would wait for them. Past the bound the server
+// ends a transaction whose client has gone quiet between statements, and the locks go.
+// A session the server ends while its transaction waits between statements (that bound, a
+// failover, pg_terminate_backend) is heard as an 'error' on the checked-out client, which
+// pg-pool leaves without a listener: it is caught here and fails only that transaction, as
+// DB_UNAVAILABLE, instead of reaching the process as an uncaught exception.
 
 interface Tx {
   client: pg.PoolClient;
@@ -51,6 +60,8 @@ export interface PgExecutorOptions {
   connectTimeoutMs?: number | undefined;
   /** A statement that has not been answered in this long fails and its connection is discarded (db.queryTimeoutMs). */
   queryTimeoutMs?: number | undefined;
+  /** The server ends a transaction left idle between statements this long (db.idleInTransactionTimeoutMs; 0: never). */
+  idleInTransactionTimeoutMs?: number | undefined;
 }
 
 /** query_timeout per statement (typed on the client config only), so migrations' raw clients stay unbounded. */
@@ -78,7 +89,7 @@ export class PgExecutor implements SqlExecutor {
       // Unbounded by default in node-postgres: a server that never answers would hold the
       // request (and /health) for ever instead of failing it as DB_UNAVAILABLE.
       connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000,
-      ...(o.schema === undefined ? {} : { options: `-c search_path=${o.schema}` }),
+      options: sessionOptions(o),
     };
     this.pool = new pg.Pool({ ...config, max: o.poolSize ?? 10 });
     this.probe = new pg.Pool({ ...config, max: 1 });
@@ -171,6 +182,10 @@ export class PgExecutor implements SqlExecutor {
   private async once<T>(work: () => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const tx: Tx = { client, savepoints: 0, open: true };
+    const ended = (err: Error): void => {
+      tx.lost ??= new Error(`Connection terminated by the server: ${err.message}`, { cause: err });
+    };
+    client.on('error', ended);
     let broken = false;
     let workThrew = false;
     try {
@@ -199,7 +214,8 @@ export class PgExecutor implements SqlExecutor {
       throw err;
     } finally {
       tx.open = false;
-      client.release(broken);
+      client.removeListener('error', ended);
+      client.release(broken || tx.lost !== undefined);
     }
   }
 
@@ -232,6 +248,12 @@ export class PgExecutor implements SqlExecutor {
 }
 
 const MAX_ATTEMPTS = 4;
+
+/** Settings every session starts with (libpq `options`). */
+function sessionOptions(o: PgExecutorOptions): string {
+  const idle = o.idleInTransactionTimeoutMs ?? 60_000;
+  return [...(o.schema === undefined ? [] : [`-c search_path=${o.schema}`]), `-c idle_in_transaction_session_timeout=${String(idle)}`].join(' ');
+}
 
 
 function isConnectionError(err: unknown): boolean {
