@@ -14,6 +14,7 @@ import { LockerRuntime } from './runtime/locker-runtime.js';
 import { runtimeConfigFrom } from './runtime/runtime-config.js';
 import { openDeviceStore, type DeviceStore } from './store/device-store.js';
 import { FileStorageReserve, RESERVE_FILE_NAME } from './store/storage-reserve-file.js';
+import { exitOnCrash } from './systemd/exit-on-crash.js';
 import { createSystemdService } from './systemd/systemd-service.js';
 
 // Composition root of the device process: config (zod) → logger → hardware → store →
@@ -137,6 +138,8 @@ export async function runDeviceProcess(configPath: string | undefined): Promise<
     process.exit(1);
   }
   const { logger, hardware } = device;
+  // A bug that throws this far: one fatal line, every relay off, exit 1 for systemd to restart us.
+  exitOnCrash({ logger, relaysOff: () => hardware.relays.allOff(), exit: (code) => process.exit(code) });
   const systemd = createSystemdService({ env: process.env, pid: process.pid, clock: new SystemClock(), logger });
   // startDevice resolved: every relay is off (runtime.start) and the store is open.
   systemd.ready(`locker ${device.config.lockerId} running`);

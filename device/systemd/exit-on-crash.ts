@@ -1,0 +1,60 @@
+import type { Logger } from '../logger.js';
+
+// An exception nothing caught, or a promise rejection nobody handled, is a bug: input is
+// refused long before it could throw this far. Node would print a stack to stderr and exit
+// at once, leaving the GPIO lines as they were (sysfs keeps an exported line's value after
+// its process is gone): a relay caught mid-pulse would keep its solenoid powered, and its
+// door unlocked, until systemd's restart (RestartSec) switched it off again. Instead the
+// crash is logged as one fatal line with its fields, every relay is switched off (within a
+// bound: a hung driver must not keep a crashed process alive), and the process exits 1 for
+// systemd to restart it into a consistent state (the store's recovery does the rest).
+
+export const CRASH_RELAYS_OFF_BOUND_MS = 1_000;
+
+export interface CrashExitDeps {
+  logger: Logger;
+  /** Every relay off; undefined until the hardware exists. */
+  relaysOff: () => Promise<void> | undefined;
+  exit: (code: number) => void;
+  boundMs?: number;
+}
+
+/** Installs the handler; returns its removal (tests). */
+export function exitOnCrash(deps: CrashExitDeps): () => void {
+  let crashing = false;
+  const onCrash = (err: unknown, origin: NodeJS.UncaughtExceptionOrigin): void => {
+    // A second failure while switching off (the driver itself throwing) changes nothing: already on the way out.
+    if (crashing) {
+      deps.logger.error({ err, origin }, 'device.crash-while-exiting');
+      return;
+    }
+    crashing = true;
+    deps.logger.fatal({ err, origin }, 'device.crashed');
+    let settled = false;
+    const finish = (relaysOff: boolean, relayErr?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      deps.logger.fatal({ relaysOff, ...(relayErr === undefined ? {} : { relayErr }) }, 'device.crash-exit');
+      deps.exit(1);
+    };
+    const bound = setTimeout(() => finish(false, new Error(`relays not confirmed off within ${String(deps.boundMs ?? CRASH_RELAYS_OFF_BOUND_MS)} ms`)), deps.boundMs ?? CRASH_RELAYS_OFF_BOUND_MS);
+    bound.unref();
+    let pending: Promise<void> | undefined;
+    try {
+      pending = deps.relaysOff();
+    } catch (e) {
+      finish(false, e);
+      return;
+    }
+    if (pending === undefined) {
+      finish(false, new Error('no hardware yet'));
+      return;
+    }
+    pending.then(
+      () => finish(true),
+      (e: unknown) => finish(false, e),
+    );
+  };
+  process.on('uncaughtException', onCrash);
+  return () => process.off('uncaughtException', onCrash);
+}
