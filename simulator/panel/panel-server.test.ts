@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PanelEvent } from './panel-events.js';
@@ -194,15 +194,7 @@ describe('panel server', () => {
     server = await startPanelServer({ port: scripted, logger, maxStreamBufferBytes: 1024 * 1024 });
     const { cookie } = await session();
     // A suspended laptop tab: the connection stays open, nothing is read from it.
-    const stalled = connect(Number(new URL(server.url).port), '127.0.0.1');
-    await new Promise<void>((resolve, reject) => {
-      stalled.once('error', reject);
-      stalled.write(`GET /events HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nCookie: ${cookie}\r\nAccept: text/event-stream\r\n\r\n`);
-      stalled.once('data', () => {
-        stalled.pause();
-        resolve();
-      });
-    });
+    const stalled = await openStalled(server, cookie);
     const reader = await openSse(new URL('/events', server.url).href, { cookie });
     streams.push(reader);
     await waitUntil(() => server.connections() === 2, 'both streams attached');
@@ -217,6 +209,65 @@ describe('panel server', () => {
     expect(lines.some((l) => l.includes('panel.stream_too_slow'))).toBe(true);
     // The page that reads still gets everything.
     await reader.next((m) => m.event === 'sim' && m.data.includes('"at":9999'), 'the last event', 10_000);
+    stalled.destroy();
+  });
+
+  it.each([
+    { what: 'bytes', ringSize: 10_000, maxStreamBufferBytes: 1024 * 1024, events: 1_000, size: 2_000 },
+    { what: 'events', ringSize: 50, maxStreamBufferBytes: 16 * 1024 * 1024, events: 200, size: 10 },
+  ])('cuts off a page whose snapshot stalls while live events pile up for it (bound by $what)', async ({ ringSize, maxStreamBufferBytes, events, size }) => {
+    port = new FakePanelPort();
+    let release = (): void => undefined;
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    const { port: scripted, inject, lines, logger } = scriptedPort(port, { lockers: () => stalled.then(() => port.lockers()) });
+    server = await startPanelServer({ port: scripted, logger, ringSize, maxStreamBufferBytes });
+    const { cookie } = await session();
+    // The snapshot source does not answer: every live event waits for this page in memory.
+    const stuck = await openSse(new URL('/events', server.url).href, { cookie });
+    streams.push(stuck);
+    await waitUntil(() => server.connections() === 1, 'the stream attached');
+    const text = 'x'.repeat(size);
+    for (let i = 0; i < events; i++) inject({ type: 'notice', text, lockerId: LOCKER, at: i });
+    await waitUntil(() => server.connections() === 0, 'the stalled stream cut off');
+    const line = lines.find((l) => l.includes('panel.stream_too_slow'));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({ stage: 'snapshot' });
+    // The snapshot that comes late writes nothing to the page that is gone, and a new page is served as usual.
+    release();
+    const next = await openSse(new URL('/events', server.url).href, { cookie });
+    streams.push(next);
+    await next.next((m) => m.event === 'sim' && m.data.includes(`"at":${String(events - 1)}`), 'the newest event in the replay');
+    expect(server.connections()).toBe(1);
+  });
+
+  it('never cuts off a page by its own replay, even with a cut-off below what the ring holds', async () => {
+    port = new FakePanelPort();
+    const { port: scripted, inject, lines, logger } = scriptedPort(port);
+    // 500 events of 2 kB in the ring: 1 MB of replay against a 256 kB cut-off.
+    server = await startPanelServer({ port: scripted, logger, ringSize: 500, maxStreamBufferBytes: 256 * 1024 });
+    const { cookie } = await session();
+    const text = 'x'.repeat(2_000);
+    for (let i = 0; i < 500; i++) inject({ type: 'notice', text, lockerId: LOCKER, at: i });
+    const back = await openSse(new URL('/events', server.url).href, { cookie, 'last-event-id': '0' });
+    streams.push(back);
+    await back.next((m) => m.event === 'sim' && m.data.includes('"at":499'), 'the end of the replay');
+    expect(back.messages.filter((m) => m.event === 'sim')).toHaveLength(500);
+    expect(lines.filter((l) => l.includes('panel.stream_too_slow'))).toEqual([]);
+    expect(server.connections()).toBe(1);
+    // Live events still reach it after the replay.
+    inject({ type: 'notice', text, lockerId: LOCKER, at: 500 });
+    await back.next((m) => m.event === 'sim' && m.data.includes('"at":500'), 'a live event after the replay');
+
+    // The allowance is the catch-up only: a page that takes its replay and then nothing more is still cut off.
+    const stalled = await openStalled(server, cookie, { 'Last-Event-ID': '0' });
+    await waitUntil(() => server.connections() === 2, 'the stalled stream attached');
+    // 20 MB, far more than the kernel's socket buffers take, in bursts (100 kB) the reading page keeps up with.
+    for (let i = 0; i < 10_000; i++) {
+      inject({ type: 'notice', text, lockerId: LOCKER, at: 501 + i });
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitUntil(() => server.connections() === 1, 'the stalled stream cut off');
+    expect(lines.map((l) => JSON.parse(l) as { msg: string; stage?: string }).filter((l) => l.msg === 'panel.stream_too_slow')).toMatchObject([{ stage: 'live' }]);
+    await back.next((m) => m.event === 'sim' && m.data.includes('"at":10500'), 'the last live event', 10_000);
     stalled.destroy();
   });
 
@@ -260,12 +311,15 @@ describe('panel server', () => {
  * `fake` behind a port whose events the test pushes itself (`inject`), with the panel's
  * warnings captured in `lines`.
  */
-function scriptedPort(fake: FakePanelPort): { port: PanelPort; inject: (event: PanelEvent) => void; lines: string[]; logger: Logger } {
+function scriptedPort(
+  fake: FakePanelPort,
+  overrides: Partial<Pick<PanelPort, 'lockers'>> = {},
+): { port: PanelPort; inject: (event: PanelEvent) => void; lines: string[]; logger: Logger } {
   const lines: string[] = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
   let listener: ((event: PanelEvent) => void) | undefined;
   const port: PanelPort = {
-    lockers: () => fake.lockers(),
+    lockers: overrides.lockers ?? (() => fake.lockers()),
     history: () => [],
     run: (id, line) => fake.run(id, line),
     backend: fake.backend,
@@ -283,6 +337,21 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** An event stream whose reader has stopped reading after the first bytes (a suspended laptop tab). */
+async function openStalled(server: PanelServer, cookie: string, headers: Record<string, string> = {}): Promise<Socket> {
+  const stalled = connect(Number(new URL(server.url).port), '127.0.0.1');
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  await new Promise<void>((resolve, reject) => {
+    stalled.once('error', reject);
+    stalled.write(`GET /events HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nCookie: ${cookie}\r\nAccept: text/event-stream\r\n${extra}\r\n`);
+    stalled.once('data', () => {
+      stalled.pause();
+      resolve();
+    });
+  });
+  return stalled;
 }
 
 /** fetch() will not send a Host header of our choosing; node:http will. */

@@ -23,8 +23,9 @@ export interface PanelServerOptions {
   heartbeatMs?: number;
   /**
    * Bytes a page's event stream may fall behind before it is cut off (it reconnects and
-   * catches up from the ring). Above a full ring replay, so a page that reconnects after a
-   * long absence is not cut off by its own catch-up.
+   * catches up from the ring); live events held back while its snapshot is fetched count
+   * too. Any size works with any ring: a page's own catch-up (snapshot and replay) is
+   * allowed on top of it until the page has taken it (sse-hub.ts).
    */
   maxStreamBufferBytes?: number;
   /** The page's files (index.html, panel.js…); found beside the code by default. */

@@ -16,7 +16,14 @@ import { LockerView, type PanelPort, type Unsubscribe } from './panel-port.js';
 // A page that stops reading (a suspended laptop, a stalled proxy) is cut off once
 // `maxBufferedBytes` wait for it, rather than buffered for without bound: when it comes
 // back, it reconnects with Last-Event-ID and the ring fills in what it missed (or says it
-// cannot), as after any other drop.
+// cannot), as after any other drop. What waits for it counts both the bytes its socket has
+// not taken and the live events held back while its snapshot is being fetched (those are
+// also bounded by the ring's size, so a stalled snapshot never holds more than the ring).
+// The catch-up itself (snapshot, replay, held-back events) is written in one go and may
+// exceed the cut-off: it is allowed on top of it until the page has taken it, so a page is
+// never cut off by its own replay and reconnects in a loop. No check of the configuration
+// could promise that instead: an audit event's data has no size limit, so neither has a
+// full ring.
 
 export interface SseHubOptions {
   port: PanelPort;
@@ -31,11 +38,21 @@ export interface SseHubOptions {
   maxBufferedBytes: number;
 }
 
+/** A live event as written to the stream, serialised once for every page. */
+interface Outgoing {
+  lockerId: string;
+  text: string;
+  bytes: number;
+}
+
 interface Client {
   res: ServerResponse;
   lockerId: string | undefined;
   /** Live events that arrived while the snapshot and replay were being written. */
-  queued: RingEntry[] | undefined;
+  queued: Outgoing[] | undefined;
+  queuedBytes: number;
+  /** Bytes of the catch-up the page had not taken when it was written: allowed beyond maxBufferedBytes. */
+  catchUpBytes: number;
 }
 
 export class SseHub {
@@ -66,25 +83,34 @@ export class SseHub {
 
   /** Streams to `res` until the page goes away. `lastEventId`: from the Last-Event-ID header. */
   async attach(res: ServerResponse, lockerId: string | undefined, lastEventId: number | undefined): Promise<void> {
-    const client: Client = { res, lockerId, queued: [] };
+    const client: Client = { res, lockerId, queued: [], queuedBytes: 0, catchUpBytes: 0 };
     const upTo = this.ring.newestId;
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
     res.write('retry: 2000\n\n');
     try {
-      for (const view of await this.views(lockerId)) this.send(client, message('locker', view));
+      const views = await this.views(lockerId);
+      // Cut off while the snapshot was fetched (too many events held back): nothing more to write.
+      if (!this.clients.has(client)) return;
+      for (const view of views) this.send(client, message('locker', view), true);
     } catch (err) {
       this.log.error({ err }, 'panel.snapshot_failed');
     }
+    if (!this.clients.has(client)) return;
     const replay = this.ring.since(lastEventId ?? Math.max(0, upTo - this.options.freshReplay), lockerId);
-    if (lastEventId !== undefined && !replay.complete) this.send(client, message('gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 }));
-    for (const entry of replay.entries) if (entry.id <= upTo) this.send(client, entryMessage(entry));
+    if (lastEventId !== undefined && !replay.complete) this.send(client, message('gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 }), true);
+    for (const entry of replay.entries) if (entry.id <= upTo) this.send(client, entryMessage(entry), true);
     const queued = client.queued ?? [];
-    for (const entry of queued) this.send(client, entryMessage(entry));
+    for (const item of queued) this.send(client, item.text, true);
     client.queued = undefined;
+    client.queuedBytes = 0;
+    // What of the catch-up still waits for the page is allowed on top of the cut-off, until
+    // the page has taken it (drain); after that only the cut-off applies.
+    client.catchUpBytes = res.writableLength;
+    if (res.writableNeedDrain) res.once('drain', () => (client.catchUpBytes = 0));
     // Views of those events were held back (they could have overtaken the snapshot): send them now.
-    for (const id of new Set(queued.map((e) => e.event.lockerId))) this.scheduleView(id);
+    for (const id of new Set(queued.map((e) => e.lockerId))) this.scheduleView(id);
   }
 
   /** Ends every open stream; the pages reconnect and get what they missed from the ring. */
@@ -111,12 +137,23 @@ export class SseHub {
     }
     const entry = this.ring.push(parsed.data);
     if (!live) return;
+    const text = entryMessage(entry);
+    const outgoing: Outgoing = { lockerId: entry.event.lockerId, text, bytes: Buffer.byteLength(text) };
     for (const client of this.clients) {
-      if (client.lockerId !== undefined && client.lockerId !== entry.event.lockerId) continue;
-      if (client.queued !== undefined) client.queued.push(entry);
-      else this.send(client, entryMessage(entry));
+      if (client.lockerId !== undefined && client.lockerId !== outgoing.lockerId) continue;
+      if (client.queued !== undefined) this.hold(client, client.queued, outgoing);
+      else this.send(client, text);
     }
-    this.scheduleView(entry.event.lockerId);
+    this.scheduleView(outgoing.lockerId);
+  }
+
+  /** Holds a live event for a page whose snapshot is being written, within the same bounds as its socket. */
+  private hold(client: Client, queued: Outgoing[], outgoing: Outgoing): void {
+    queued.push(outgoing);
+    client.queuedBytes += outgoing.bytes;
+    const bufferedBytes = client.res.writableLength + client.queuedBytes;
+    if (queued.length <= this.options.ringSize && bufferedBytes <= this.options.maxBufferedBytes) return;
+    this.cutOff(client, { stage: 'snapshot', bufferedBytes, queuedEvents: queued.length });
   }
 
   private scheduleView(lockerId: string): void {
@@ -136,14 +173,26 @@ export class SseHub {
     this.pendingViews.set(lockerId, timer);
   }
 
-  /** Writes to one page, and cuts it off when it has stopped taking what it is sent. */
-  private send(client: Client, text: string): void {
+  /**
+   * Writes to one page, and cuts it off when it has stopped taking what it is sent.
+   * `catchUp`: part of the snapshot and replay, allowed on top of the cut-off.
+   */
+  private send(client: Client, text: string, catchUp = false): void {
     if (client.res.destroyed) return;
     client.res.write(text);
+    if (catchUp) return;
     // writableLength: what Node holds for this response beyond what the kernel took.
-    if (client.res.writableLength <= this.options.maxBufferedBytes) return;
+    const bufferedBytes = client.res.writableLength;
+    if (bufferedBytes <= this.options.maxBufferedBytes + client.catchUpBytes) return;
+    this.cutOff(client, { stage: 'live', bufferedBytes });
+  }
+
+  /** Lets a page go that fell too far behind: it reconnects with Last-Event-ID and resyncs. */
+  private cutOff(client: Client, fields: { stage: 'snapshot' | 'live'; bufferedBytes: number; queuedEvents?: number }): void {
     this.clients.delete(client);
-    this.log.warn({ lockerId: client.lockerId, bufferedBytes: client.res.writableLength }, 'panel.stream_too_slow');
+    client.queued = undefined;
+    client.queuedBytes = 0;
+    this.log.warn({ lockerId: client.lockerId, ...fields, maxBufferedBytes: this.options.maxBufferedBytes }, 'panel.stream_too_slow');
     // end() would wait for the page to read the backlog; destroy() lets it go now.
     client.res.destroy();
   }
