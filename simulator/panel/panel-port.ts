@@ -53,6 +53,17 @@ export const LockerView = z.object({
 });
 export type LockerView = z.infer<typeof LockerView>;
 
+/**
+ * A locker's view as the event stream carries it (`event: locker`): the port's view and the
+ * panel's count of the locker's alarms, so a page shows the count from the server's state
+ * rather than from the events it happened to receive (it misses some across a gap).
+ */
+export const StreamedLockerView = LockerView.extend({
+  /** Alarm-level events of the locker (words.level 'alarm') since the panel started, its history at start included. */
+  alarms: z.number().int().nonnegative(),
+});
+export type StreamedLockerView = z.infer<typeof StreamedLockerView>;
+
 // --- the backend side --------------------------------------------------------------------
 
 export const PlaceOrderInput = z

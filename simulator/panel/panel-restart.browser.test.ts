@@ -86,6 +86,36 @@ describe.skipIf(!chromiumAvailable())('technician panel across a simulator resta
     expect(await page.locator('#session-ended').isHidden()).toBe(true);
     expect(pageErrors(browser)).toEqual([]);
   }, 60_000);
+  it('counts a bank\'s alarms from the server\'s state, so a page that missed events (a gap) still shows them all', async () => {
+    port = new FakePanelPort();
+    const locker = 'sim-berlin-1';
+    let alarms = 0;
+    port.subscribe((e) => {
+      if (e.words?.level === 'alarm') alarms += 1;
+    }, locker);
+    // A ring of 5: an outage with more events than that ends in a gap, not a replay.
+    const server = await startPanelServer({ port, logger, ringSize: 5 });
+    servers.push(server);
+    browser = await openPanelPage(server.url);
+    const { page } = browser;
+    const bank = page.getByRole('navigation', { name: 'All locker banks' }).locator(`button[data-locker-id="${locker}"]`);
+    await port.run(locker, 'fault A01 sensor-dead');
+    await bank.filter({ hasText: `${String(alarms)} alarm(s)` }).waitFor({ timeout: 5_000 });
+    const before = alarms;
+
+    await page.route('**/events*', (route) => route.abort('connectionrefused'));
+    server.dropStreams();
+    await page.locator('#connection', { hasText: 'reconnecting' }).waitFor({ timeout: 10_000 });
+    // While the page is away: alarms, then enough quiet events to push them out of the ring.
+    for (const line of ['fault A02 relay-dead', 'fault A04 door-jammed', 'keys 1', 'keys 2', 'keys C']) await port.run(locker, line);
+    expect(alarms).toBeGreaterThan(before);
+    await page.unroute('**/events*');
+    await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 15_000 });
+    await page.locator('#event-log li', { hasText: 'events were missed' }).waitFor({ timeout: 10_000 });
+    await bank.filter({ hasText: `${String(alarms)} alarm(s)` }).waitFor({ timeout: 5_000 });
+    expect(pageErrors(browser)).toEqual([]);
+  }, 60_000);
+
   it('keeps the technician on the locker they were looking at across the reload', async () => {
     port = new FakePanelPort();
     const first = await startPanelServer({ port, logger });

@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PanelEvent } from './panel-events.js';
-import { LockerView, type PanelPort } from './panel-port.js';
+import { LockerView, StreamedLockerView, type PanelPort } from './panel-port.js';
 import { startPanelServer, type PanelServer } from './panel-server.js';
 import { FakePanelPort } from './testing/fake-panel-port.js';
 import { openSse, type SseConnection } from './testing/sse-client.js';
@@ -146,6 +146,10 @@ describe('panel server', () => {
     const fault = await first.next((m) => m.event === 'sim' && PanelEvent.parse(JSON.parse(m.data)).type === 'fault', 'the fault event');
     const view = await first.next((m) => m.event === 'locker' && m.data.includes('sensor-dead'), 'the view with the fault');
     expect(LockerView.parse(JSON.parse(view.data)).compartments.find((c) => c.id === 'A01')?.door).toBe('unknown');
+    // The view carries the server's alarm count: here, the alarm-level events streamed before it.
+    const before = first.messages.slice(0, first.messages.indexOf(view)).filter((m) => m.event === 'sim' && PanelEvent.parse(JSON.parse(m.data)).words?.level === 'alarm');
+    expect(before.length).toBeGreaterThan(0);
+    expect(StreamedLockerView.parse(JSON.parse(view.data)).alarms).toBe(before.length);
     expect(PanelEvent.parse(JSON.parse(fault.data)).words).toEqual({ tag: 'FAULT', text: 'A01 sensor-dead injected', level: 'alarm' });
     first.close();
 

@@ -2,14 +2,15 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { EventRing, type RingEntry } from './event-ring.js';
 import { PanelEvent } from './panel-events.js';
-import { LockerView, type PanelPort, type Unsubscribe } from './panel-port.js';
+import { LockerView, type PanelPort, type StreamedLockerView, type Unsubscribe } from './panel-port.js';
 
 // The live stream to the pages (server-sent events). Every session event gets a stream id
 // and goes into a bounded ring; a page that reconnects with Last-Event-ID gets what it
 // missed. After a burst of events of a locker the page also gets that locker's fresh view
 // (`event: locker`), so it redraws from the locker's state, never from its own guess.
 //
-// Messages: `event: locker` (a LockerView, no id), `event: sim` (id + PanelEvent),
+// Messages: `event: locker` (a StreamedLockerView: the LockerView and the locker's alarm
+// count, kept here because every event passes through; no id), `event: sim` (id + PanelEvent),
 // `event: gap` (the ring no longer holds what the page missed), and `: heartbeat` comments
 // that keep proxies and the browser from timing the connection out.
 //
@@ -59,6 +60,8 @@ export class SseHub {
   private readonly ring: EventRing;
   private readonly clients = new Set<Client>();
   private readonly pendingViews = new Map<string, NodeJS.Timeout>();
+  /** Alarm-level events per locker, history and live (a page's own count would miss what a gap skipped). */
+  private readonly alarms = new Map<string, number>();
   private unsubscribe: Unsubscribe | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly log: Logger;
@@ -136,6 +139,7 @@ export class SseHub {
       return;
     }
     const entry = this.ring.push(parsed.data);
+    if (entry.event.words?.level === 'alarm') this.alarms.set(entry.event.lockerId, (this.alarms.get(entry.event.lockerId) ?? 0) + 1);
     if (!live) return;
     const text = entryMessage(entry);
     const outgoing: Outgoing = { lockerId: entry.event.lockerId, text, bytes: Buffer.byteLength(text) };
@@ -197,9 +201,11 @@ export class SseHub {
     client.res.destroy();
   }
 
-  private async views(lockerId: string | undefined): Promise<LockerView[]> {
+  private async views(lockerId: string | undefined): Promise<StreamedLockerView[]> {
     const all = await this.options.port.lockers();
-    return all.filter((l) => lockerId === undefined || l.id === lockerId).map((l) => LockerView.parse(l));
+    return all
+      .filter((l) => lockerId === undefined || l.id === lockerId)
+      .map((l) => ({ ...LockerView.parse(l), alarms: this.alarms.get(l.id) ?? 0 }));
   }
 }
 

@@ -10,9 +10,8 @@ import { drawBank, drawState, relayFired } from './locker-view.js';
 const $ = (id) => document.getElementById(id);
 
 const state = {
+  /** The server's views of the lockers; each carries the locker's alarm count (the overview's). */
   lockers: new Map(),
-  /** Alarm-level events per locker since the page opened (the overview's count). */
-  alarms: new Map(),
   selected: undefined,
   /** The technician picked a locker on this page (the address's choice no longer applies). */
   chosen: false,
@@ -66,10 +65,14 @@ function drawLocker() {
   }
 }
 
-/** Every bank at a glance: power, broker, alarms since the page opened; a click selects it. */
+/**
+ * Every bank at a glance: power, broker, alarms; a click selects it. The alarm count is the
+ * server's (in each locker view), not counted here from the events: a page that reconnects
+ * after a gap never saw some of them.
+ */
 function drawOverview() {
   const items = [...state.lockers.values()].map((l) => {
-    const alarms = state.alarms.get(l.id) ?? 0;
+    const alarms = l.alarms ?? 0;
     const occupied = l.compartments.filter((c) => c.status === 'occupied').length;
     const outOfService = l.compartments.filter((c) => c.status === 'out-of-service').length;
     const parts = [
@@ -178,10 +181,6 @@ function connect() {
     lastEventId = m.lastEventId;
     log.add(Number(m.lastEventId), event);
     log.announce(event);
-    if (event.words?.level === 'alarm') {
-      state.alarms.set(event.lockerId, (state.alarms.get(event.lockerId) ?? 0) + 1);
-      drawOverview();
-    }
     if (event.type === 'relay' && event.state === 'on') {
       relayFired(event.lockerId, event.compartmentId);
       // Redraw once the firing animation is over.
