@@ -243,6 +243,27 @@ describe('panel server', () => {
     expect(server.connections()).toBe(1);
   });
 
+  it('replays what the ring held when the page connected, even if events held back during its snapshot push it out of the ring', async () => {
+    port = new FakePanelPort();
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { port: scripted, inject, logger } = scriptedPort(port, { lockers: () => gate.then(() => port.lockers()) });
+    server = await startPanelServer({ port: scripted, logger, ringSize: 50 });
+    const { cookie } = await session();
+    for (let i = 1; i <= 50; i++) inject({ type: 'notice', text: 'before', lockerId: LOCKER, at: i });
+    // The page saw up to id 45: ids 46..50 are in the ring when it comes back.
+    const back = await openSse(new URL('/events', server.url).href, { cookie, 'last-event-id': '45' });
+    streams.push(back);
+    await waitUntil(() => server.connections() === 1, 'the stream attached');
+    // While its snapshot is fetched, 49 live events (fewer than the ring holds, so it is not cut off)
+    // push ids 46..49 out of the ring.
+    for (let i = 51; i <= 99; i++) inject({ type: 'notice', text: 'during', lockerId: LOCKER, at: i });
+    release();
+    await back.next((m) => m.event === 'sim' && m.id === '99', 'the last held-back event');
+    expect(back.messages.filter((m) => m.event === 'sim').map((m) => Number(m.id))).toEqual(Array.from({ length: 54 }, (_, i) => 46 + i));
+    expect(back.messages.some((m) => m.event === 'gap')).toBe(false);
+  });
+
   it('never cuts off a page by its own replay, even with a cut-off below what the ring holds', async () => {
     port = new FakePanelPort();
     const { port: scripted, inject, lines, logger } = scriptedPort(port);

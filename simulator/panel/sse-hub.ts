@@ -88,6 +88,9 @@ export class SseHub {
   async attach(res: ServerResponse, lockerId: string | undefined, lastEventId: number | undefined): Promise<void> {
     const client: Client = { res, lockerId, queued: [], queuedBytes: 0, catchUpBytes: 0 };
     const upTo = this.ring.newestId;
+    // Taken now, not after the snapshot: the live events held back meanwhile (up to the ring's
+    // size) would push what the page missed out of the ring, a gap where there was none.
+    const replay = this.ring.since(lastEventId ?? Math.max(0, upTo - this.options.freshReplay), lockerId);
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
@@ -101,9 +104,8 @@ export class SseHub {
       this.log.error({ err }, 'panel.snapshot_failed');
     }
     if (!this.clients.has(client)) return;
-    const replay = this.ring.since(lastEventId ?? Math.max(0, upTo - this.options.freshReplay), lockerId);
     if (lastEventId !== undefined && !replay.complete) this.send(client, message('gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 }), true);
-    for (const entry of replay.entries) if (entry.id <= upTo) this.send(client, entryMessage(entry), true);
+    for (const entry of replay.entries) this.send(client, entryMessage(entry), true);
     const queued = client.queued ?? [];
     for (const item of queued) this.send(client, item.text, true);
     client.queued = undefined;
