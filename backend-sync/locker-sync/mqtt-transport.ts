@@ -5,6 +5,17 @@ import type { Logger } from '../shared/logger.js';
 // (clean: false, stable client id) so the broker keeps our subscriptions and queues QoS 1
 // uploads from lockers while we restart. Nagle is turned off on connect (FACTS.md: else
 // every request/response round trip costs ~88 ms).
+//
+// A QoS 1 publish is settled by the broker's PUBACK, and mqtt.js waits for it however long
+// the broker is away: offline it queues the message until the next connection, and a
+// graceful end() waits for every unacknowledged one after it stopped reconnecting. So no
+// caller waits on the broker unbounded: publish() rejects (MqttUnconfirmedError) at once
+// while offline and after publishTimeoutMs when no PUBACK came; the message stays queued in
+// mqtt.js and goes out on reconnect (every downlink is idempotent: commands by transaction
+// id, batches by version, acks by seq). Without this a broker outage held the sweeper's
+// pass (one due command's publish, and every task after it: holds, outbox, refunds) and
+// POST commands for as long as it lasted, and SIGTERM never finished: the supervisor
+// killed the process. stop() likewise waits for PUBACKs at most stopGraceMs, then closes.
 
 export interface MqttTransportOptions {
   url: string;
@@ -18,6 +29,22 @@ export interface MqttTransportOptions {
   logger: Logger;
   /** Handles one message; a rejection is logged (the handler should not reject). */
   onMessage: (topic: string, payload: Buffer) => Promise<void>;
+  /** A connected publish not acknowledged by the broker within this long rejects (default 10 s). */
+  publishTimeoutMs?: number;
+  /** stop() waits this long for unacknowledged publishes while connected, then closes anyway (default 5 s). */
+  stopGraceMs?: number;
+}
+
+/** The broker has not acknowledged a publish (offline, no PUBACK in time, stopped): it may still go out on reconnect, but nobody can count on it. */
+export class MqttUnconfirmedError extends Error {
+  override readonly name = 'MqttUnconfirmedError';
+  readonly code = 'MQTT_UNCONFIRMED';
+  constructor(
+    readonly reason: 'offline' | 'timeout' | 'stopped',
+    readonly topic: string,
+  ) {
+    super(`publish not acknowledged by the broker (${reason}): ${topic}`);
+  }
 }
 
 export class MqttTransport {
@@ -25,6 +52,8 @@ export class MqttTransport {
   private readonly log: Logger;
   /** Subscriptions held back (pause): not taken on connect, dropped at the broker. */
   private readonly paused = new Set<string>();
+  /** Publishes waiting for their PUBACK: stop() fails them rather than leave their callers waiting. */
+  private readonly waiting = new Set<() => void>();
 
   constructor(private readonly o: MqttTransportOptions) {
     this.log = o.logger.child({ component: 'mqtt' });
@@ -98,14 +127,48 @@ export class MqttTransport {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
     const client = this.client;
     if (client === undefined) return Promise.reject(new Error('mqtt transport not started'));
-    return new Promise((resolve, reject) => {
-      client.publish(topic, payload, opts, (err) => (err ? reject(err) : resolve()));
+    const connected = client.connected;
+    return new Promise<void>((resolve, reject) => {
+      const settle = (err: Error | undefined): void => {
+        clearTimeout(timer);
+        this.waiting.delete(fail);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const fail = (): void => settle(new MqttUnconfirmedError('stopped', topic));
+      const timer = setTimeout(() => settle(new MqttUnconfirmedError('timeout', topic)), this.o.publishTimeoutMs ?? 10_000);
+      this.waiting.add(fail);
+      client.publish(topic, payload, opts, (err) => settle(err ?? undefined));
+      // Queued by mqtt.js for the next connection (a QoS 0 one is dropped): not waited for.
+      if (!connected) settle(new MqttUnconfirmedError('offline', topic));
     });
   }
 
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client !== undefined) await client.endAsync();
+    if (client === undefined) return;
+    const unacked = (): number => Object.keys(client.outgoing).length;
+    if (client.connected && unacked() > 0) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          client.removeListener('outgoingEmpty', done);
+          client.removeListener('close', done);
+          resolve();
+        };
+        const timer = setTimeout(done, this.o.stopGraceMs ?? 5_000);
+        client.on('outgoingEmpty', done);
+        client.on('close', done);
+      });
+    }
+    for (const fail of [...this.waiting]) fail();
+    if (client.connected && unacked() === 0) {
+      await client.endAsync();
+      return;
+    }
+    // mqtt.js's graceful end would wait for PUBACKs that cannot come (it stops reconnecting first).
+    this.log.warn({ unacked: unacked(), connected: client.connected }, 'mqtt.stop_forced');
+    await client.endAsync(true);
   }
 }

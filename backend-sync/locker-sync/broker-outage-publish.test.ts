@@ -1,0 +1,135 @@
+import { connect, type MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AedesHarness } from '@locker/sync-testing/aedes-harness.js';
+import type { Logger } from '../shared/logger.js';
+import { encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
+import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
+import { recordingLogger } from '../testing/recording-logger.js';
+import { waitFor } from '../testing/wait-for.js';
+import { bridgeSubscriptions } from './locker-bridge.js';
+import { MqttTransport, MqttUnconfirmedError } from './mqtt-transport.js';
+
+// The broker goes away (restart, crash, network) under a running backend. mqtt.js settles a
+// QoS 1 publish only with the broker's PUBACK: offline it queues the message and waits for
+// the next connection, and its graceful end() waits for every unacknowledged message after it
+// stopped reconnecting. Awaited as it was, one due command's publish held the sweeper's
+// whole pass (every task after it: holds, outbox, refunds, tracking) and POST commands for as
+// long as the broker was away, and SIGTERM's shutdown never got past it: the supervisor
+// killed the process. A real broker (aedes in-process), killed and restarted.
+
+const LOCKER = 'lk-broker-1';
+
+async function backendWithLocker(logger: Logger): Promise<BackendFixture> {
+  const f = await makeBackend({ logger });
+  await f.services.lockers.register(lockerInput(LOCKER, 52.52, 13.405, { M: 1 }));
+  await f.services.bridge.onMessage(
+    topicFor(LOCKER, 'presence'),
+    encodeMessage('presence', {
+      ...newEnvelope('presence', f.clock.now()), status: 'online', bootId: 'boot-0001', firmwareVersion: '1.0.0', dbEpoch: 'e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0',
+      codeSet: await f.store.codeSets.ensure(LOCKER), audit: { highSeq: 0, ackedSeq: 0 },
+    }),
+  );
+  await f.services.bridge.idle();
+  return f;
+}
+
+/** Settles within `ms`, or says it is still pending (the old code's hang). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'still pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'still pending'>((r) => (timer = setTimeout(() => r('still pending'), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('publishing to lockers while the broker is away', () => {
+  let broker: AedesHarness | undefined;
+  let f: BackendFixture | undefined;
+  let transport: MqttTransport | undefined;
+  let peer: MqttClient | undefined;
+
+  afterEach(async () => {
+    peer?.end(true);
+    await transport?.stop();
+    await f?.close();
+    await broker?.close();
+    peer = transport = f = broker = undefined;
+  });
+
+  it('a sweeper pass and POST commands finish while the broker is down; the command goes out once it is back', async () => {
+    broker = await AedesHarness.start();
+    const rec = recordingLogger();
+    const b = await backendWithLocker(rec.logger);
+    f = b;
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-outage', subscriptions: bridgeSubscriptions, logger: rec.logger, onMessage: (t, p) => b.services.bridge.onMessage(t, p) });
+    b.services.bridge.attach(transport);
+    await transport.start();
+    const app = await b.app();
+    await broker.kill();
+    await waitFor(() => !transport!.connected, 'the backend to notice the broker is gone');
+
+    // Stored and answered, still pending: it was not confirmed by the broker.
+    const res = await within(app.inject({ method: 'POST', url: `/lockers/${LOCKER}/commands`, payload: { command: { kind: 'resync' }, ttlMs: 300_000 }, headers: { 'idempotency-key': 'cmd-during-outage' } }), 3_000);
+    expect(res).not.toBe('still pending');
+    if (res === 'still pending') return;
+    expect(res.statusCode).toBe(202);
+    const txn = res.json<{ transactionId: string; state: string }>();
+    expect(txn.state).toBe('pending');
+    expect(rec.lines.some((l) => l['msg'] === 'command.publish_failed' && l['transactionId'] === txn.transactionId)).toBe(true);
+
+    // The retry is due: the pass publishes it (unconfirmed) and goes on to the tasks after it.
+    b.clock.advance(10_000);
+    expect(await within(b.services.sweeper.tick(), 3_000)).not.toBe('still pending');
+    expect((await b.services.commands.get(txn.transactionId)).attempts).toBe(2);
+
+    // The broker is back: the next pass re-publishes the command and the locker gets it.
+    await broker.restart();
+    const got: string[] = [];
+    peer = connect(broker.url, { clientId: 'locker-peer' });
+    peer.on('message', (topic) => got.push(topic));
+    await peer.subscribeAsync(topicFor(LOCKER, 'cmd'), { qos: 1 });
+    await waitFor(() => transport!.connected, 'the backend to reconnect');
+    b.clock.advance(30_000);
+    await b.services.sweeper.tick();
+    await waitFor(() => got.includes(topicFor(LOCKER, 'cmd')), 'the command to reach the locker');
+  });
+
+  it('a connected publish the broker never acknowledges rejects after publishTimeoutMs', async () => {
+    let frozen = false;
+    broker = await AedesHarness.start({
+      // A broker that takes the message and never answers (overloaded, its disk stuck).
+      authorizePublish: (_client, _packet, done) => {
+        if (!frozen) done(null);
+      },
+    });
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-frozen', subscriptions: [topicFor(LOCKER, 'health')], publishTimeoutMs: 300, stopGraceMs: 200, logger: recordingLogger().logger, onMessage: () => Promise.resolve() });
+    await transport.start();
+    await transport.publish(topicFor(LOCKER, 'cmd'), Buffer.from('{}'), { qos: 1, retain: false });
+    frozen = true;
+    const err = await within(transport.publish(topicFor(LOCKER, 'cmd'), Buffer.from('{}'), { qos: 1, retain: false }).then(() => undefined, (e: unknown) => e), 3_000);
+    expect(err).toBeInstanceOf(MqttUnconfirmedError);
+    expect((err as MqttUnconfirmedError).reason).toBe('timeout');
+  });
+
+  it('stop() returns while the broker is down with publishes unacknowledged, and fails their callers', async () => {
+    broker = await AedesHarness.start();
+    const rec = recordingLogger();
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-stop', subscriptions: [topicFor(LOCKER, 'health')], logger: rec.logger, onMessage: () => Promise.resolve() });
+    await transport.start();
+    let frozen = false;
+    broker.instance!.authorizePublish = (_client, _packet, done) => {
+      if (!frozen) done(null);
+    };
+    frozen = true;
+    const pending = transport.publish(topicFor(LOCKER, 'codes/batch'), Buffer.from('{}'), { qos: 1, retain: false }).then(() => 'acked', (e: unknown) => e);
+    await broker.kill();
+    await waitFor(() => !transport!.connected, 'the backend to notice the broker is gone');
+    const t = transport;
+    transport = undefined;
+    expect(await within(t.stop(), 3_000)).not.toBe('still pending');
+    expect(await within(pending, 1_000)).toBeInstanceOf(MqttUnconfirmedError);
+    expect(rec.lines.some((l) => l['msg'] === 'mqtt.stop_forced')).toBe(true);
+  });
+});
