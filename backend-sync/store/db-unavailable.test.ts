@@ -141,4 +141,32 @@ describe('classifying database errors as unavailable', () => {
       await admin.end();
     }
   });
+  it.skipIf(!pgRuns)('counts a session the server ended for idling (25P03 in a transaction, 57P05 outside one) as unavailable', async () => {
+    // The FATAL reaches the next statement when the event loop was held past the bound (a
+    // long synchronous step): its socket was not read before that statement went out.
+    const hold = (ms: number): void => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        // Nothing is read from the socket meanwhile.
+      }
+    };
+    for (const [setting, inTx, code] of [
+      ['idle_in_transaction_session_timeout', true, '25P03'],
+      ['idle_session_timeout', false, '57P05'],
+    ] as const) {
+      const c = new pg.Client({ connectionString: PG_URL });
+      c.on('error', () => undefined);
+      await c.connect();
+      try {
+        await c.query(`SET ${setting} = 100`);
+        if (inTx) await c.query('BEGIN');
+        hold(500);
+        const err = await caught(c.query('SELECT 1'));
+        expect((err as { code?: string }).code).toBe(code);
+        expect(isDbUnavailableError(err)).toBe(true);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    }
+  });
 });

@@ -16,14 +16,19 @@ const SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET',
  * shutdown (a fast or immediate stop), 57P02 crash shutdown (another backend crashed),
  * 57P03 cannot connect now (starting up, shutting down, in recovery), 53300 too many
  * connections (the server refuses new sessions: a reconnect storm after a failover, or
- * more instances than max_connections; a later attempt gets in).
+ * more instances than max_connections; a later attempt gets in), 25P03 and 57P05: the
+ * server ended an idle session (idle_in_transaction_session_timeout, which every backend
+ * session runs with, or an operator's idle_session_timeout). With the event loop held past
+ * that bound the FATAL is still unread when the next statement goes out, and node-postgres
+ * fails that statement with it rather than emitting 'error' on the client; a new session
+ * serves the retry.
  * Not 08P01 protocol violation, although class 08: the server answered, and it is what a
  * statement bound with the wrong number of parameters gets, a bug that must stay a 500,
  * not be retried for ever behind a 503. Not 57014 either (statement timeout, cancel).
  */
 function isUnavailableSqlState(code: string): boolean {
   if (code === '08P01') return false;
-  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300';
+  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '57P05' || code === '25P03' || code === '53300';
 }
 
 // node-postgres and pg-pool raise these without a code.

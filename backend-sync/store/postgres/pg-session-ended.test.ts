@@ -52,8 +52,11 @@ describe.skipIf(!runs)('a PostgreSQL session ended while its transaction waits b
     const resume = new Promise<void>((r) => (release = r));
     let pid = 0;
     const tx = x.transaction(async () => {
-      pid = await pidOf(x);
+      const own = await pidOf(x);
       await x.run(sql('UPDATE slots SET holder = @holder WHERE id = 1'), { holder: 'a' });
+      // Published only once no statement is in flight: terminated during the UPDATE, the
+      // transaction failed before the test listened to it (an unhandled rejection, not this case).
+      pid = own;
       await resume;
       await x.run(sql('UPDATE slots SET holder = @holder WHERE id = 1'), { holder: 'b' });
     });
@@ -96,6 +99,26 @@ describe.skipIf(!runs)('a PostgreSQL session ended while its transaction waits b
     const err = await tx.then(() => undefined, (e: unknown) => e);
     expect(isDbUnavailableError(err)).toBe(true);
     expect((await admin.query(`SELECT holder FROM ${schema}.slots WHERE id = 1`)).rows[0]).toEqual({ holder: 'other' });
+    expect(await x.one(sql('SELECT 1 AS one'))).toEqual({ one: 1 });
+  });
+
+  it('ended while the event loop was blocked: the next statement hears the FATAL and fails as DB_UNAVAILABLE', async () => {
+    // Synchronous work past the bound (a long computation between two statements): the
+    // server's FATAL 25P03 waits unread in the socket while the next statement is sent, so
+    // node-postgres hands it to that statement, not to the client's 'error' listener.
+    const x = executor({ idleInTransactionTimeoutMs: 200 });
+    const err = await x
+      .transaction(async () => {
+        await x.run(sql('UPDATE slots SET holder = @holder WHERE id = 1'), { holder: 'blocked' });
+        const until = Date.now() + 700;
+        while (Date.now() < until) {
+          // The event loop is held: no socket is read.
+        }
+        await x.run(sql('UPDATE slots SET holder = @holder WHERE id = 1'), { holder: 'after' });
+      })
+      .then(() => undefined, (e: unknown) => e);
+    expect(isDbUnavailableError(err)).toBe(true);
+    expect((await admin.query(`SELECT holder FROM ${schema}.slots WHERE id = 1`)).rows[0]).not.toEqual({ holder: 'after' });
     expect(await x.one(sql('SELECT 1 AS one'))).toEqual({ one: 1 });
   });
 
