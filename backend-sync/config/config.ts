@@ -57,6 +57,7 @@ export const BackendConfig = z
          * after queryTimeoutMs, but the server would otherwise keep that transaction, and
          * keep every other instance waiting on its rows, until its TCP keepalive gives up
          * (hours). Far above any gap in our own transactions (milliseconds). 0: never.
+         * Migrations run without it (open-store.ts): a code step computes between statements.
          */
         idleInTransactionTimeoutMs: z.number().int().min(0).max(3_600_000).default(60_000),
       })

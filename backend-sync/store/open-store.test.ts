@@ -42,6 +42,33 @@ describe.skipIf(!runs)('openStore on PostgreSQL', () => {
     }
   });
 
+  it('migrates under no idle-in-transaction bound, however long its JS holds the event loop, and serves under it after', async () => {
+    // A code step computes between two statements of its transaction (history hashes, in
+    // JS): on a large estate that may outlast db.idleInTransactionTimeoutMs, and the server
+    // would end the migration every start, for good. Held here by a busy event loop.
+    const schema = freshSchemaName();
+    schemas.push(schema);
+    const config = parseConfig({ mqtt: { enabled: false }, db: { url: PG_URL, schema, poolSize: 1, idleInTransactionTimeoutMs: 100 } });
+    const busy = setInterval(() => {
+      const until = Date.now() + 200;
+      while (Date.now() < until) {
+        // The migration's session idles in its transaction meanwhile.
+      }
+    }, 200);
+    let store: Awaited<ReturnType<typeof openStore>>;
+    try {
+      store = await openStore(config.db, silentLogger());
+    } finally {
+      clearInterval(busy);
+    }
+    try {
+      const bound = await store.x.transaction(() => store.x.one<{ v: string }>(sql('SELECT current_setting(\'idle_in_transaction_session_timeout\') AS v')));
+      expect(bound).toEqual({ v: '100ms' });
+    } finally {
+      await store.close();
+    }
+  }, 30_000);
+
   it('defaults the name to locker-backend', () => {
     expect(parseConfig({ mqtt: { enabled: false }, db: { url: PG_URL } }).db.applicationName).toBe('locker-backend');
   });

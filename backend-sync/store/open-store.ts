@@ -43,12 +43,23 @@ export async function openPgStore(o: PgStoreOptions, logger: Logger): Promise<Sq
     // (and with it the start, logged); unheard, it would be an uncaught exception.
     const ended = (): void => undefined;
     client.on('error', ended);
+    let exempt = false;
     try {
       if (o.existing === true) requireCurrentSchema(await pgSchemaVersion(client), PG_SCHEMA_VERSION);
-      else await migratePg(client, { schema: o.schema, log });
+      else {
+        // Migrations are not bound by db.idleInTransactionTimeoutMs (as not by queryTimeoutMs):
+        // a code step computes in JS between two statements of its transaction (history
+        // hashes over every small-letter row), which on a large estate may outlast it, and
+        // the server would then end the migration on every start, for good. No other
+        // instance serves meanwhile: they wait for the migration lock.
+        exempt = true;
+        await client.query('SET idle_in_transaction_session_timeout = 0');
+        await migratePg(client, { schema: o.schema, log });
+      }
     } finally {
       client.removeListener('error', ended);
-      client.release();
+      // The exempt session is not pooled: every session that serves keeps the bound.
+      client.release(exempt);
     }
   } catch (err) {
     await x.close();
