@@ -34,11 +34,14 @@ export function exitOnCrash(deps: CrashExitDeps): () => void {
     const finish = (relaysOff: boolean, relayErr?: unknown): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(bound);
       deps.logger.fatal({ relaysOff, ...(relayErr === undefined ? {} : { relayErr }) }, 'device.crash-exit');
       deps.exit(1);
     };
+    // Not unref'd: this timer is what ends the process when the driver hangs. Unref'd, a
+    // loop with nothing else pending would end with exit code 0 (the error was handled),
+    // without device.crash-exit, and the pending promise of a hung driver keeps nothing alive.
     const bound = setTimeout(() => finish(false, new Error(`relays not confirmed off within ${String(deps.boundMs ?? CRASH_RELAYS_OFF_BOUND_MS)} ms`)), deps.boundMs ?? CRASH_RELAYS_OFF_BOUND_MS);
-    bound.unref();
     let pending: Promise<void> | undefined;
     try {
       pending = deps.relaysOff();
