@@ -12,6 +12,12 @@ describe('backend config', () => {
     expect(c.pickup.codeDigits).toBe(8);
   });
 
+  it('ends PostgreSQL transactions idle for 60 s by default, never with 0, and refuses a bound under a second', () => {
+    expect(parseConfig({ mqtt: { enabled: false } }).db.idleInTransactionTimeoutMs).toBe(60_000);
+    expect(parseConfig({ mqtt: { enabled: false }, db: { idleInTransactionTimeoutMs: 0 } }).db.idleInTransactionTimeoutMs).toBe(0);
+    expect(() => parseConfig({ mqtt: { enabled: false }, db: { idleInTransactionTimeoutMs: 500 } })).toThrow(/0 \(never\) or at least 1000/);
+  });
+
   it('keeps abandoned holds 30 days by default and refuses a window under a week', () => {
     expect(parseConfig({ mqtt: { enabled: false } }).reservations.retentionMs).toBe(30 * 86_400_000);
     expect(() => parseConfig({ mqtt: { enabled: false }, reservations: { retentionMs: 86_400_000 } })).toThrow(/at least seven days/);

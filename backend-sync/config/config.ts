@@ -59,7 +59,13 @@ export const BackendConfig = z
          * (hours). Far above any gap in our own transactions (milliseconds). 0: never.
          * Migrations run without it (open-store.ts): a code step computes between statements.
          */
-        idleInTransactionTimeoutMs: z.number().int().min(0).max(3_600_000).default(60_000),
+        idleInTransactionTimeoutMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(3_600_000)
+          .refine((ms) => ms === 0 || ms >= 1_000, 'must be 0 (never) or at least 1000: a shorter bound would end ordinary transactions')
+          .default(60_000),
       })
       .strict()
       .prefault({}),
