@@ -113,6 +113,24 @@ describe('publishing to lockers while the broker is away', () => {
     expect((err as MqttUnconfirmedError).reason).toBe('timeout');
   });
 
+  it('stop() returns as soon as the broker acknowledges what is in flight, not after the whole grace', async () => {
+    // A broker that answers, a little slowly: a SIGTERM with publishes in flight is the
+    // ordinary case, and must cost their round trip, not stopGraceMs (mqtt.js emits
+    // outgoingEmpty only once end() has begun, so waiting for that event always ran out).
+    broker = await AedesHarness.start({ authorizePublish: (_client, _packet, done) => void setTimeout(() => done(null), 150) });
+    const rec = recordingLogger();
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-stop-acked', subscriptions: [topicFor(LOCKER, 'health')], stopGraceMs: 5_000, logger: rec.logger, onMessage: () => Promise.resolve() });
+    await transport.start();
+    const pending = transport.publish(topicFor(LOCKER, 'codes/batch'), Buffer.from('{}'), { qos: 1, retain: false }).then(() => 'acked', (e: unknown) => e);
+    const t = transport;
+    transport = undefined;
+    const started = Date.now();
+    expect(await within(t.stop(), 2_000)).not.toBe('still pending');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await pending).toBe('acked');
+    expect(rec.lines.some((l) => l['msg'] === 'mqtt.stop_forced')).toBe(false);
+  });
+
   it('stop() returns while the broker is down with publishes unacknowledged, and fails their callers', async () => {
     broker = await AedesHarness.start();
     const rec = recordingLogger();

@@ -148,17 +148,26 @@ export class MqttTransport {
     const client = this.client;
     this.client = undefined;
     if (client === undefined) return;
+    // mqtt.js's own graceful end() counts pending acks in this (public, typed) map too.
     const unacked = (): number => Object.keys(client.outgoing).length;
     if (client.connected && unacked() > 0) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
-          client.removeListener('outgoingEmpty', done);
+          client.removeListener('packetreceive', onPacket);
           client.removeListener('close', done);
           resolve();
         };
+        // Not 'outgoingEmpty': mqtt.js emits it only once end() has begun, so before end() it
+        // never came and every stop with a publish in flight waited the whole grace. Each
+        // PUBACK is handled right after 'packetreceive' fires: look on the next turn.
+        const onPacket = (): void => {
+          setImmediate(() => {
+            if (unacked() === 0) done();
+          });
+        };
         const timer = setTimeout(done, this.o.stopGraceMs ?? 5_000);
-        client.on('outgoingEmpty', done);
+        client.on('packetreceive', onPacket);
         client.on('close', done);
       });
     }
