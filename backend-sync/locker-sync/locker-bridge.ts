@@ -40,6 +40,8 @@ import { SnapshotCoalescer } from './snapshot-coalescer.js';
 
 export interface Publisher {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
+  /** False while the broker is away (MqttTransport); a publisher without it is always connected. */
+  readonly connected?: boolean;
 }
 
 const uplinks = ['health', 'codes/ack', 'codes/snapshot-request', 'audit/upload', 'cmd/reply'] as const;
@@ -334,7 +336,7 @@ export class LockerBridge {
    * set's lock a delta already published by anyone finds nothing to send.
    */
   async publishUnpublished(limit = 100): Promise<number> {
-    if (!this.d.keys.signingAvailable) return 0;
+    if (!this.d.keys.signingAvailable || this.offline) return 0;
     const lockerIds = await this.d.store.codeSets.lockersWithUnpublished(limit);
     for (const lockerId of lockerIds) {
       await this.queue.run(lockerId, () => this.publishDelta(lockerId)).catch((err: unknown) => {
@@ -344,9 +346,20 @@ export class LockerBridge {
     return lockerIds.length;
   }
 
-  /** Publishes everything after what was already published. */
+  /**
+   * Publishes everything after what was already published. Not while the broker is away:
+   * mqtt.js would keep the sealed batch in memory until the next connection, one per change
+   * for as long as the outage lasts, and then send that backlog one round trip at a time
+   * ahead of every fresh ack and command. The set stays ahead of publishedVersion instead,
+   * and the sweeper's code-batch-publish sends one delta per locker once it is back.
+   */
   publishDelta(lockerId: string): Promise<void> {
+    if (this.offline) return Promise.resolve();
     return this.send(lockerId, 'delta', 'published');
+  }
+
+  private get offline(): boolean {
+    return this.publisher?.connected === false;
   }
 
   /**
