@@ -139,7 +139,8 @@ export class MqttTransport {
       const timer = setTimeout(() => settle(new MqttUnconfirmedError('timeout', topic)), this.o.publishTimeoutMs ?? 10_000);
       this.waiting.add(fail);
       client.publish(topic, payload, opts, (err) => settle(err ?? undefined));
-      // Queued by mqtt.js for the next connection (a QoS 0 one is dropped): not waited for.
+      // Queued by mqtt.js for the next connection (QoS 0 too: queueQoSZero defaults to true;
+      // every downlink is QoS 1 anyway): not waited for.
       if (!connected) settle(new MqttUnconfirmedError('offline', topic));
     });
   }
