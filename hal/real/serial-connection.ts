@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { SerialPort } from 'serialport';
 import { HalError } from '../hal-error.js';
+import { hangupAwareBinding } from './hangup-aware-binding.js';
 import type { Clock, TimerHandle } from '../types.js';
 
 /** The slice of a serialport stream we use; SerialPort and SerialPortMock both fit. */
@@ -11,15 +12,23 @@ export interface SerialPortLike {
   write(data: string | Buffer, callback?: (error: Error | null | undefined) => void): boolean;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
-  on(event: 'close', listener: () => void): unknown;
+  /** serialport passes the cause of a close it did not ask for (a DisconnectedError). */
+  on(event: 'close', listener: (error?: Error | null) => void): unknown;
   removeAllListeners(): unknown;
 }
 
 /** Creates a not-yet-opened port. Tests return a SerialPortMock or a port on a PTY. */
 export type SerialPortOpener = (options: { path: string; baudRate: number }) => SerialPortLike;
 
-export const openSystemSerialPort: SerialPortOpener = ({ path, baudRate }) =>
-  new SerialPort({ path, baudRate, autoOpen: false });
+/** Built once: the system binding, except that a hung-up line (USB unplugged) is an error (hangup-aware-binding.ts). */
+let binding: typeof SerialPort.binding | undefined;
+
+export const openSystemSerialPort: SerialPortOpener = ({ path, baudRate }) => {
+  // SerialPort hands `binding` on to its stream (serialport.js spreads the options over its
+  // default); its option type only leaves it out, so the options are not an object literal here.
+  const options = { path, baudRate, autoOpen: false, binding: (binding ??= hangupAwareBinding()) };
+  return new SerialPort(options);
+};
 
 export interface SerialConnectionOptions {
   path: string;
@@ -97,9 +106,9 @@ export class SerialConnection {
     this.port = port;
     port.on('data', (chunk) => this.options.onData(chunk));
     port.on('error', (error) => this.fail('io', error));
-    port.on('close', () => {
+    port.on('close', (error) => {
       if (this.stopped || this.port !== port) return;
-      this.fail('closed', new Error('port closed'));
+      this.fail('closed', error ?? new Error('port closed'));
       this.drop(port);
       this.scheduleReconnect();
     });

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SystemClock } from '../clock/system-clock.js';
@@ -136,6 +137,38 @@ describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
     await until(() => received.includes('MSG idle Welcome\n'));
     indicator.beep('alarm');
     await until(() => received.includes('BEEP alarm\n'));
+  });
+
+  it('reports a hung-up line as io-error and reopens it, instead of re-reading end of file forever', async () => {
+    // An unplugged USB adapter's tty is hung up: read(2) returns 0 from then on. A PTY whose
+    // termios say "return at once" (min 0, time 0) answers an empty read with 0 the same way,
+    // without the privilege a real vhangup(2) needs. The old binding re-read forever: a core
+    // busy, the heap growing until the process died, no io-error and no reconnect.
+    const pair = await openPtyPair();
+    track(pair);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const scanner = new SerialScanner({ path: pair.device, baudRate: 9600, clock: new SystemClock(), initialBackoffMs: 20, maxBackoffMs: 50, logger });
+    cleanups.push(() => scanner.stop());
+    const scans: Scan[] = [];
+    const rejected: InputRejection[] = [];
+    scanner.onScan((s) => scans.push(s));
+    scanner.onRejected((r) => rejected.push(r));
+    scanner.start();
+    const peer = await openPeer(pair.peer);
+    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
+    await until(() => lines.some((l) => l['msg'] === 'serial.opened'));
+    execFileSync('stty', ['-F', pair.device, 'min', '0', 'time', '0']);
+    peer.write('AB');
+    await until(() => rejected.some((r) => r.reason === 'io-error'));
+    expect(lines.find((l) => l['msg'] === 'serial.error')).toMatchObject({ level: 40, stage: 'closed', err: expect.stringContaining('hung up') as unknown });
+    // Reopened (termios set afresh, as a re-plugged adapter's new tty would be) and reading again.
+    await until(() => lines.filter((l) => l['msg'] === 'serial.opened').length >= 2);
+    await until(() => {
+      peer.write('PING\n');
+      return scans.length > 0;
+    });
+    expect(scans[0]?.data).toBe('PING');
   });
 
   it('reports io-error when the PTY disappears and reconnects when it is back', async () => {
