@@ -143,15 +143,25 @@ export class MqttSession {
     this.client = client;
     client.handleMessage = (packet: IPublishPacket, callback: (error?: Error) => void): void => {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
-      o.onMessage(packet.topic, payload).then(
-        () => callback(),
-        (err: unknown) => {
-          // Handlers have their own boundary; this is the last net. Ack anyway: a message
-          // that crashes the handler would otherwise be redelivered forever.
-          this.log.error({ err }, 'mqtt.handler-failed');
+      const ack = (): void => {
+        try {
           callback();
-        },
-      );
+        } catch (err) {
+          // mqtt.js sends the PUBACK inside this call, and throws when it cannot encode it:
+          // a malformed PUBLISH from the broker's side (mqtt-packet reads a message id cut
+          // short as -1). Thrown here, in a promise callback, that would be an unhandled
+          // rejection, which ends the device process. The connection's packet state is not
+          // to be trusted after it: dropped, and the session reconnects ('close' below).
+          this.log.error({ err, topic: packet.topic.slice(0, 200), messageId: packet.messageId }, 'mqtt.ack-failed');
+          if (client === this.client) client.end(true);
+        }
+      };
+      o.onMessage(packet.topic, payload).then(ack, (err: unknown) => {
+        // Handlers have their own boundary; this is the last net. Ack anyway: a message
+        // that crashes the handler would otherwise be redelivered forever.
+        this.log.error({ err }, 'mqtt.handler-failed');
+        ack();
+      });
     };
     client.on('connect', (connack) => {
       if (client !== this.client) return;
