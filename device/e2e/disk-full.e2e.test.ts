@@ -387,4 +387,21 @@ describe('a full disk (the database refuses writes)', () => {
     const recovered = records().find((r) => r.type === 'device.storage-recovered');
     expect(recovered?.data).toMatchObject({ deferredEvents: MAX_DEFERRED_AUDITS, lostEvents: 4 });
   });
+
+  it('keeps sweeping for expired parcels after a sweep the full disk refused, and flags the parcel once space is back', async () => {
+    const sweepMs = 300_000;
+    await started({ config: { timeouts: { expiryGraceMs: 600_000 } } });
+    const entry = h.addParcel({ parcelId: 'PX1', compartmentId: 'A02', code: '31415926', exp: h.clock.now() + 3_600_000 });
+    h.deposit(entry);
+    fillDisk();
+    // The pickup window ends while the card is full: that sweep's write is refused.
+    await h.advance(2 * 3_600_000);
+    expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('live');
+    expect(logs.find('storage.write-failed')[0]).toMatchObject({ source: 'timer:expiry-sweep', sqliteCode: 'SQLITE_FULL' });
+
+    freeSpace();
+    await h.advance(2 * sweepMs);
+    expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('expired');
+    expect(h.auditTypes()).toContain('pickup.expired');
+  });
 });

@@ -325,9 +325,11 @@ export class LockerRuntime {
 
   private scheduleExpirySweep(): void {
     this.timers.start('expiry-sweep', this.deps.config.timeouts.expirySweepMs, () => {
+      // Rescheduled first: a sweep whose write the disk refuses (full, failing) must not end
+      // the sweeps, or parcels whose window ends later would never be flagged for return.
+      if (this.running) this.scheduleExpirySweep();
       this.expiry.run();
       this.checkLiveCodeOdds();
-      if (this.running) this.scheduleExpirySweep();
     });
   }
 
