@@ -404,4 +404,18 @@ describe('a full disk (the database refuses writes)', () => {
     expect(h.store.findEntryByTokenId(entry.tokenId)?.state).toBe('expired');
     expect(h.auditTypes()).toContain('pickup.expired');
   });
+
+  it('shows no "unavailable" for a sweep the full disk refuses, however many: no one at the locker asked for anything', async () => {
+    await started({ config: { timeouts: { expiryGraceMs: 600_000 } } });
+    const expiring = h.addParcel({ parcelId: 'PX1', compartmentId: 'A02', code: '31415926', exp: h.clock.now() + 3_600_000 });
+    h.deposit(expiring);
+    fillDisk();
+    // Past the window and the grace: every sweep from here on tries to flag PX1 and is refused.
+    await h.advance(2 * 3_600_000);
+    expect(logs.find('storage.write-failed')[0]).toMatchObject({ source: 'timer:expiry-sweep', sqliteCode: 'SQLITE_FULL' });
+    // Flashing it would also clear the keypad of whoever is typing a code at that moment,
+    // once per sweep for as long as the disk stays full.
+    expect(h.texts()).not.toContain(messages.unavailable.text);
+    expect(h.runtime.stats().handlerErrors).toBe(0);
+  });
 });

@@ -328,8 +328,10 @@ export class LockerRuntime {
       // Rescheduled first: a sweep whose write the disk refuses (full, failing) must not end
       // the sweeps, or parcels whose window ends later would never be flagged for return.
       if (this.running) this.scheduleExpirySweep();
-      this.expiry.run();
-      this.checkLiveCodeOdds();
+      this.background('timer:expiry-sweep', () => {
+        this.expiry.run();
+        this.checkLiveCodeOdds();
+      });
     });
   }
 
@@ -337,8 +339,23 @@ export class LockerRuntime {
     this.timers.start('retention-sweep', this.deps.config.retention.sweepEveryMs, () => {
       // Rescheduled first: a failing run (logged by the timer's boundary) must not end the sweeps.
       if (this.running) this.scheduleRetentionSweep();
-      this.retention.run();
+      this.background('timer:retention-sweep', () => this.retention.run());
     });
+  }
+
+  /**
+   * A background job (a sweep): a write the disk refuses is noted (logged, counted in the
+   * health report) but shown to no one. The timer's boundary would flash "unavailable" and
+   * clear the keypad, which is for the person whose input hit the full disk; a sweep has no
+   * such person, and now that sweeps go on while the disk stays full it would interrupt
+   * whoever is typing a code, once per sweep. Anything else still goes to the boundary.
+   */
+  private background(source: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!this.storage.noteFailure(err, source)) throw err;
+    }
   }
 
   private scheduleTick(): void {
