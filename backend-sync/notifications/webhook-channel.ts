@@ -7,10 +7,22 @@ import type { NotificationChannel } from './channel.js';
 // The timestamp inside the MAC lets the receiver refuse replays; the notification id in
 // the body lets it drop the duplicate of a retried delivery. Non-2xx and network errors
 // reject, and the outbox retries with backoff.
+//
+// Every answer's body is read, at most DRAIN_CAP bytes of it, and then cancelled. undici
+// (Node's fetch) hands a connection back to the keep-alive pool only once the body has been
+// read to its end; an unread body larger than its buffers (~16 KiB: a gateway's error page,
+// a chatty receiver) keeps the socket open until garbage collection, so a steady stream of
+// notifications opened one connection each and piled up sockets on both ends. A body
+// beyond the cap is cancelled, which closes that one connection: never buffered unbounded.
 
 export function webhookSignature(secret: string, timestamp: number, body: string): string {
   return `t=${String(timestamp)},v1=${createHmac('sha256', secret).update(`${String(timestamp)}.${body}`).digest('hex')}`;
 }
+
+/** Read this much of an answer's body so its connection can be reused; cancel the rest. */
+const DRAIN_CAP = 64 * 1024;
+/** How much of a non-2xx answer's body the error (and so the outbox's log line) carries. */
+const REASON_CHARS = 200;
 
 export class WebhookChannel implements NotificationChannel {
   readonly name = 'webhook';
@@ -30,6 +42,38 @@ export class WebhookChannel implements NotificationChannel {
       body,
       signal: AbortSignal.timeout(this.timeoutMs),
     });
-    if (!res.ok) throw new Error(`webhook answered ${String(res.status)}`);
+    const head = await drain(res);
+    if (!res.ok) throw new Error(`webhook answered ${String(res.status)}${head === '' ? '' : `: ${head}`}`);
   }
+}
+
+/**
+ * Reads the body to its end when it fits in DRAIN_CAP (the connection goes back to the
+ * pool), else cancels it (the connection is closed); returns its start, for the log. A
+ * failure while reading (the timeout, a reset) is swallowed: the status already says
+ * whether the receiver took the notification, and a 2xx must not be retried for it.
+ */
+async function drain(res: Response): Promise<string> {
+  const body = res.body;
+  if (body === null) return '';
+  // undici yields Uint8Array chunks; its types say any.
+  const reader: ReadableStreamDefaultReader<unknown> = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!(value instanceof Uint8Array)) continue;
+      if (size < REASON_CHARS) chunks.push(value);
+      size += value.byteLength;
+      if (size > DRAIN_CAP) {
+        await reader.cancel();
+        break;
+      }
+    }
+  } catch {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, REASON_CHARS)).replace(/\s+/g, ' ').trim();
 }
