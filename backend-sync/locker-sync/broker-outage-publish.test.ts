@@ -6,6 +6,7 @@ import { encodeMessage, newEnvelope, topicFor } from '../shared/contract.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { recordingLogger } from '../testing/recording-logger.js';
 import { waitFor } from '../testing/wait-for.js';
+import { CommandService } from './command-service.js';
 import { bridgeSubscriptions } from './locker-bridge.js';
 import { MqttTransport, MqttUnconfirmedError } from './mqtt-transport.js';
 
@@ -150,6 +151,81 @@ describe('publishing to lockers while the broker is away', () => {
     const err = await within(transport.publish(topicFor(LOCKER, 'cmd'), Buffer.from('{}'), { qos: 1, retain: false }).then(() => undefined, (e: unknown) => e), 3_000);
     expect(err).toBeInstanceOf(MqttUnconfirmedError);
     expect((err as MqttUnconfirmedError).reason).toBe('timeout');
+  });
+
+  it('with many commands due, a broker that never acknowledges costs a pass and POST commands one publish timeout, not one each', async () => {
+    // Published one after another, each due command waited publishTimeoutMs (10 s) for its
+    // PUBACK: 100 due held the sweeper's whole pass and the POST that ran it ~17 minutes.
+    let frozen = false;
+    broker = await AedesHarness.start({
+      authorizePublish: (_client, _packet, done) => {
+        if (!frozen) done(null);
+      },
+    });
+    const rec = recordingLogger();
+    const b = await backendWithLocker(rec.logger);
+    f = b;
+    // Stored and attempted once with no publisher attached (due again 5 s later).
+    const txns: string[] = [];
+    for (let i = 0; i < 20; i++) txns.push((await b.services.commands.send(LOCKER, { kind: 'resync' }, 'support', 300_000)).transactionId);
+    const attempts = async (): Promise<number[]> => Promise.all(txns.map(async (t) => (await b.services.commands.get(t)).attempts));
+    expect(await attempts()).toEqual(txns.map(() => 1));
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-frozen-many', subscriptions: bridgeSubscriptions, publishTimeoutMs: 300, stopGraceMs: 200, logger: rec.logger, onMessage: (t, p) => b.services.bridge.onMessage(t, p) });
+    b.services.bridge.attach(transport);
+    await transport.start();
+    const app = await b.app();
+    frozen = true;
+    b.clock.advance(10_000);
+
+    // One at a time this was 21 × 300 ms.
+    const res = await within(app.inject({ method: 'POST', url: `/lockers/${LOCKER}/commands`, payload: { command: { kind: 'resync' }, ttlMs: 300_000 } }), 2_000);
+    expect(res).not.toBe('still pending');
+    if (res === 'still pending') return;
+    expect(res.statusCode).toBe(202);
+    // The pass stopped at the first timeout: those it did not reach are still due, unleased.
+    const afterPost = await attempts();
+    const reached = afterPost.filter((a) => a === 2).length;
+    expect(reached).toBeGreaterThan(0);
+    expect(reached).toBeLessThan(20);
+    expect(rec.lines.some((l) => l['msg'] === 'command.publish_pass_stopped')).toBe(true);
+
+    // The sweeper's pass likewise (one at a time: 20 × 300 ms), and it takes the next ones.
+    const started = Date.now();
+    expect(await within(b.services.commands.publishDue(), 2_000)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect((await attempts()).filter((a) => a === 2).length).toBeGreaterThan(reached);
+
+    // The broker is restarted (aedes handles a connection's packets in order: the one it
+    // never answered wedged ours) and answers: everything due goes out in one pass (the 20
+    // and the POSTed one), each attempt recorded once.
+    frozen = false;
+    await broker.restart();
+    await waitFor(() => transport!.connected, 'the backend to reconnect');
+    b.clock.advance(30_000);
+    const before = await attempts();
+    expect(await b.services.commands.publishDue()).toBe(21);
+    expect(await attempts()).toEqual(before.map((a) => a + 1));
+  });
+
+  it('a broker acknowledging slowly costs a pass its budget plus one round of publishes, not one round trip per due command', async () => {
+    broker = await AedesHarness.start({ authorizePublish: (_client, _packet, done) => void setTimeout(() => done(null), 200) });
+    const rec = recordingLogger();
+    const b = await backendWithLocker(rec.logger);
+    f = b;
+    for (let i = 0; i < 30; i++) await b.services.commands.send(LOCKER, { kind: 'resync' }, 'support', 300_000);
+    transport = new MqttTransport({ url: broker.url, clientId: 'backend-slow-acks', subscriptions: bridgeSubscriptions, stopGraceMs: 200, logger: rec.logger, onMessage: () => Promise.resolve() });
+    await transport.start();
+    const commands = new CommandService({ store: b.store, keys: b.services.keys, clock: b.clock, logger: rec.logger, passBudgetMs: 100 });
+    commands.attach(transport);
+    b.clock.advance(10_000);
+    // One at a time this was 30 × 200 ms.
+    const sent = await within(commands.publishDue(), 2_000);
+    expect(sent).not.toBe('still pending');
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(30);
+    let total = sent as number;
+    for (let i = 0; i < 10 && total < 30; i++) total += await commands.publishDue();
+    expect(total).toBe(30);
   });
 
   it('stop() returns as soon as the broker acknowledges what is in flight, not after the whole grace', async () => {

@@ -9,6 +9,7 @@ import type { CommandRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { CommandView, commandView } from './command-view.js';
 import type { Publisher } from './locker-bridge.js';
+import { MqttUnconfirmedError } from './mqtt-transport.js';
 
 // Signed commands to lockers (support remote open, resync, health report). Stored first,
 // then published, and re-published with backoff until the locker's reply arrives or the
@@ -22,10 +23,30 @@ import type { Publisher } from './locker-bridge.js';
 
 /**
  * How long a claimed command is ours to publish. Far longer than signing and one PUBACK
- * take (the attempt that follows clears the lease); short enough that a command claimed by
- * an instance that died is retried well within its lifetime.
+ * take (the attempt that follows clears the lease), even for a group claimed at the end of
+ * a pass's budget (leases count from the pass's start); short enough that a command claimed
+ * by an instance that died is retried well within its lifetime.
  */
 const PUBLISH_LEASE_MS = 30_000;
+
+/** Commands one pass publishes at most; the rest wait for the next. */
+const PASS_LIMIT = 100;
+
+/**
+ * Commands claimed and published together. Claimed in small groups, not 100 at once: a
+ * pass that stops early leaves the rest unclaimed (due for the next pass or another
+ * instance, not leased for 30 s), and a group's publishes wait for their PUBACKs together,
+ * not one round trip (or one publish timeout) after another.
+ */
+const PUBLISH_CONCURRENCY = 8;
+
+/**
+ * A pass claims no further group after this long. The transport bounds each publish
+ * (publishTimeoutMs, 10 s) but a broker acknowledging slowly, not quite that slowly, would
+ * still make 100 due commands cost minutes of the sweeper's pass (hold expiry, outbox,
+ * refunds, tracking wait behind it) or of the POST that sent one.
+ */
+const PASS_BUDGET_MS = 5_000;
 
 /** Idempotency keys of sent commands live in their own scope. */
 const SCOPE = 'locker-command';
@@ -36,7 +57,11 @@ export interface CommandServiceOptions {
   clock: Clock;
   logger: Logger;
   retryMs?: number;
+  /** Wall-clock time after which a pass claims no more commands (default PASS_BUDGET_MS). */
+  passBudgetMs?: number;
 }
+
+type Outcome = 'sent' | 'failed' | 'timed-out';
 
 export class CommandService {
   private publisher: Publisher | undefined;
@@ -124,7 +149,14 @@ export class CommandService {
     return c;
   }
 
-  /** Publishes every pending command that is due; run after send and by the sweeper. */
+  /**
+   * Publishes the pending commands that are due, up to PASS_LIMIT; run after send and by
+   * the sweeper. Bounded in time whatever is due: a group of PUBLISH_CONCURRENCY at a time,
+   * no new group after passBudgetMs, and none after a publish the broker did not acknowledge
+   * in time (connected but not answering: every further publish would wait as long). So a
+   * pass costs at most the budget plus one publish timeout; what it did not claim is still
+   * due, first in line next pass. Attempts, backoff and expiry are as for one at a time.
+   */
   async publishDue(): Promise<number> {
     const { store, clock, keys } = this.o;
     const now = clock.now();
@@ -132,30 +164,58 @@ export class CommandService {
     // Claiming leases commands for 30 s: an instance that cannot sign would hold them back
     // from the instances that can (KeyStore.followRevocations).
     if (!keys.signingAvailable) return 0;
+    // Real time, not the injected clock: this bounds how long the pass waits on the broker.
+    const started = performance.now();
     let sent = 0;
-    for (const c of await store.commands.claimDue(now, PUBLISH_LEASE_MS, 100)) {
-      const parsed = Command.safeParse(c.command);
-      if (!parsed.success || c.dbEpoch === undefined) continue;
-      let message: ReturnType<BackendSigner['command']>;
-      try {
-        // get, not ensure: only the trusted kids are read, and the set's row lock is not needed.
-        const set = await store.codeSets.get(c.lockerId);
-        message = (await keys.sealSignerFor(set?.trustedKids ?? [])).command(c.lockerId, c.dbEpoch, c.transactionId, parsed.data, c.expiresAt - now);
-        await store.commands.markAttempt(c.transactionId, c.attempts + 1, now + Math.min(300_000, this.retryMs * 2 ** c.attempts));
-      } catch (err) {
-        // This one waits out its lease and is claimed again; the rest of the pass goes on.
-        this.log.warn({ lockerId: c.lockerId, transactionId: c.transactionId, err: err instanceof Error ? err.message : String(err) }, 'command.prepare_failed');
-        continue;
+    for (let taken = 0; taken < PASS_LIMIT; ) {
+      const group = await store.commands.claimDue(now, PUBLISH_LEASE_MS, Math.min(PUBLISH_CONCURRENCY, PASS_LIMIT - taken));
+      if (group.length === 0) break;
+      taken += group.length;
+      // Prepared (signed, attempt recorded) one by one, then published in due order, the
+      // PUBACKs awaited together.
+      const ready: Array<{ c: CommandRecord; message: ReturnType<BackendSigner['command']> }> = [];
+      for (const c of group) {
+        const message = await this.prepare(c, now);
+        if (message !== undefined) ready.push({ c, message });
       }
-      if (this.publisher === undefined) continue;
-      try {
-        await this.publisher.publish(topicFor(c.lockerId, 'cmd'), encodeMessage('cmd', message), publishOptionsFor('cmd'));
-        sent++;
-      } catch (err) {
-        this.log.warn({ lockerId: c.lockerId, transactionId: c.transactionId, err: err instanceof Error ? err.message : String(err) }, 'command.publish_failed');
+      const outcomes = await Promise.all(ready.map(({ c, message }) => this.publishOne(c, message)));
+      sent += outcomes.filter((o) => o === 'sent').length;
+      if (outcomes.includes('timed-out')) {
+        this.log.warn({ claimed: taken }, 'command.publish_pass_stopped');
+        break;
       }
+      if (performance.now() - started >= (this.o.passBudgetMs ?? PASS_BUDGET_MS)) break;
     }
     return sent;
+  }
+
+  /** Signs the command and records the attempt; undefined when it cannot go out now (it waits out its lease). */
+  private async prepare(c: CommandRecord, now: number): Promise<ReturnType<BackendSigner['command']> | undefined> {
+    const { store, keys } = this.o;
+    const parsed = Command.safeParse(c.command);
+    if (!parsed.success || c.dbEpoch === undefined) return undefined;
+    try {
+      // get, not ensure: only the trusted kids are read, and the set's row lock is not needed.
+      const set = await store.codeSets.get(c.lockerId);
+      const message = (await keys.sealSignerFor(set?.trustedKids ?? [])).command(c.lockerId, c.dbEpoch, c.transactionId, parsed.data, c.expiresAt - now);
+      await store.commands.markAttempt(c.transactionId, c.attempts + 1, now + Math.min(300_000, this.retryMs * 2 ** c.attempts));
+      return message;
+    } catch (err) {
+      // This one waits out its lease and is claimed again; the rest of the pass goes on.
+      this.log.warn({ lockerId: c.lockerId, transactionId: c.transactionId, err: err instanceof Error ? err.message : String(err) }, 'command.prepare_failed');
+      return undefined;
+    }
+  }
+
+  private async publishOne(c: CommandRecord, message: ReturnType<BackendSigner['command']>): Promise<Outcome | undefined> {
+    if (this.publisher === undefined) return undefined;
+    try {
+      await this.publisher.publish(topicFor(c.lockerId, 'cmd'), encodeMessage('cmd', message), publishOptionsFor('cmd'));
+      return 'sent';
+    } catch (err) {
+      this.log.warn({ lockerId: c.lockerId, transactionId: c.transactionId, err: err instanceof Error ? err.message : String(err) }, 'command.publish_failed');
+      return err instanceof MqttUnconfirmedError && err.reason === 'timeout' ? 'timed-out' : 'failed';
+    }
   }
 
   async onReply(lockerId: string, m: CommandReplyMessage): Promise<void> {
