@@ -48,7 +48,9 @@ describe.skipIf(!runs)('openStore on PostgreSQL', () => {
     // would end the migration every start, for good. Held here by a busy event loop.
     const schema = freshSchemaName();
     schemas.push(schema);
-    const config = parseConfig({ mqtt: { enabled: false }, db: { url: PG_URL, schema, poolSize: 1, idleInTransactionTimeoutMs: 100 } });
+    // Below the config's 1 s floor on purpose, so a short busy loop outlasts it.
+    const parsed = parseConfig({ mqtt: { enabled: false }, db: { url: PG_URL, schema, poolSize: 1 } });
+    const config = { ...parsed, db: { ...parsed.db, idleInTransactionTimeoutMs: 100 } };
     const busy = setInterval(() => {
       const until = Date.now() + 200;
       while (Date.now() < until) {
