@@ -70,3 +70,25 @@ export async function pickupAsTheDiskFills(start: (beforePulse: () => void) => P
   expect(h.pulses('A02')).toBe(1);
   return entry;
 }
+
+/**
+ * fillDisk, then the state table's last page too (rows in their own commits, large ones then
+ * the smallest, to leave no gap), so a state row that is added or grows is refused as well:
+ * a card full to the last byte, where fillDisk alone leaves room in the pages other tables
+ * already have.
+ */
+export function fillState(h: HasStore): void {
+  fillDisk(h);
+  let n = 0;
+  for (const size of [64, 0]) {
+    for (let i = 0; ; i++) {
+      if (i === 10_000) throw new Error('the state table never filled up');
+      try {
+        h.store.saveState(`f${String(n++)}`, JSON.stringify('x'.repeat(size)));
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('SQLITE_FULL');
+        break;
+      }
+    }
+  }
+}

@@ -126,7 +126,7 @@ export class LockerRuntime {
       display: this.display, timers: this.timers, pickup: this.pickup, courier: this.courier,
       config: { codeLength: config.codeLength, idleTimeoutMs: config.timeouts.keypadIdleMs }, log: logger.child({ component: 'keypad' }),
     });
-    this.remote = new RemoteOpener(store, this.doors, logger.child({ component: 'remote-open' }));
+    this.remote = new RemoteOpener(store, this.doors, this.storage, logger.child({ component: 'remote-open' }));
     this.expiry = new ExpirySweep(store, this.tokens, this.time, logger.child({ component: 'expiry' }), config.timeouts.expiryGraceMs);
     this.retention = new RetentionSweep(store, config.retention, logger.child({ component: 'retention' }));
     this.port = new RuntimeSyncPort(store, {

@@ -17,6 +17,11 @@ import type { SyncContext } from './sync-context.js';
 //   4. execute (or refuse an expired command), completeCommand with the reply, THEN publish.
 // A command begun before a crash and never completed is answered 'unknown' at start and is
 // never executed again: a door is not pulsed twice on the strength of a retry.
+// A command that ran but whose reply the device could not store (a full disk) is answered
+// all the same: the door did what it did, and support must see it, not a command pending
+// until it expires. The reply is kept in memory, re-sent on repeats and stored at the next
+// chance (a repeat, a session start); only a restart before then loses it, and the command
+// is then answered 'unknown' like any other cut short (the backend keeps the first reply).
 
 type Status = z.infer<typeof CommandReplyMessage>['status'];
 
@@ -49,12 +54,19 @@ export class CommandHandler {
      * running, not cut short by a crash, and its real outcome is still to come.
      */
     private readonly running: Set<string> = new Set(),
+    /** Replies published but not stored (the device refused the write), by transaction id; shared like `running`. */
+    private readonly unstored: Map<string, string> = new Map(),
   ) {}
 
   /** At start: every command cut short by a crash gets its 'unknown' reply stored now. */
   recoverUnfinished(): void {
     for (const c of this.ctx.port.unfinishedCommands()) {
       if (this.running.has(c.transactionId)) continue;
+      // Answered already: its real reply is stored now, never turned into 'unknown'.
+      if (this.unstored.has(c.transactionId)) {
+        this.storeAnswered(c.transactionId);
+        continue;
+      }
       const json = this.reply(c.transactionId, c.kind, 'unknown', undefined, 'interrupted by a restart; not repeated');
       this.ctx.port.completeCommand(c.transactionId, json);
       this.ctx.port.appendAudit('sync.command-unknown', 'priority', { transactionId: c.transactionId, kind: c.kind, startedAt: c.startedAt });
@@ -103,10 +115,17 @@ export class CommandHandler {
       if (stored.replyJson !== undefined) {
         log.info('command.duplicate-replayed');
         ctx.publishStored('cmd/reply', stored.replyJson);
-      } else {
-        // Begun in this process and still running: its reply will go out when it finishes.
-        log.info({ running: this.running.has(txid) }, 'command.duplicate-in-progress');
+        return;
       }
+      const answered = this.unstored.get(txid);
+      if (answered !== undefined) {
+        log.info({ stored: false }, 'command.duplicate-replayed');
+        this.storeAnswered(txid);
+        ctx.publishStored('cmd/reply', answered);
+        return;
+      }
+      // Begun in this process and still running: its reply will go out when it finishes.
+      log.info({ running: this.running.has(txid) }, 'command.duplicate-in-progress');
       return;
     }
 
@@ -127,25 +146,55 @@ export class CommandHandler {
       const { status, result, reason } = await this.execute(command, txid);
       const json = this.reply(txid, command.kind, status, result, reason);
       const securityRelevant = command.kind === 'remote-open' || command.kind === 'set-compartment-service';
-      this.ctx.port.appendAudit('sync.command', securityRelevant ? 'priority' : 'normal', {
-        transactionId: txid, kind: command.kind, status,
-        ...(result?.kind === 'remote-open' || result?.kind === 'set-compartment-service' ? { outcome: result.outcome } : {}),
+      this.finish(txid, json, log, () => {
+        this.ctx.port.appendAudit('sync.command', securityRelevant ? 'priority' : 'normal', {
+          transactionId: txid, kind: command.kind, status,
+          ...(result?.kind === 'remote-open' || result?.kind === 'set-compartment-service' ? { outcome: result.outcome } : {}),
+        });
       });
-      this.finish(txid, json, log);
     } finally {
       this.running.delete(txid);
     }
   }
 
-  /** Stores the reply, THEN publishes it. */
-  private finish(txid: string, json: string, log: SyncContext['logger']): void {
+  /**
+   * Records the command (`audit`, then the reply), THEN publishes the reply. A record the
+   * device refuses does not hold the reply back: the command has run (it is never run
+   * again, its begin is durable), so what it did is sent, and the reply kept in memory.
+   */
+  private finish(txid: string, json: string, log: SyncContext['logger'], audit?: () => void): void {
     try {
-      this.ctx.port.completeCommand(txid, json);
+      let failure: unknown;
+      try {
+        audit?.();
+      } catch (err) {
+        failure = err;
+      }
+      try {
+        this.ctx.port.completeCommand(txid, json);
+      } catch (err) {
+        failure ??= err;
+        this.unstored.set(txid, json);
+      }
+      if (failure !== undefined) log.error({ err: failure, errorCode: errorCodeOf(failure), replyStored: !this.unstored.has(txid) }, 'command.record-failed');
     } finally {
       this.running.delete(txid);
     }
     log.info('command.completed');
     this.effects.publishReply(json);
+  }
+
+  /** Stores a reply published earlier without being stored; kept in memory while the device still refuses. */
+  private storeAnswered(txid: string): void {
+    const json = this.unstored.get(txid);
+    if (json === undefined) return;
+    try {
+      this.ctx.port.completeCommand(txid, json);
+      this.unstored.delete(txid);
+      this.ctx.logger.info({ transactionId: txid }, 'command.reply-stored-late');
+    } catch (err) {
+      this.ctx.logger.warn({ transactionId: txid, err, errorCode: errorCodeOf(err) }, 'command.reply-still-unstored');
+    }
   }
 
   private async execute(command: CommandClaims['command'], txid: string): Promise<{ status: Status; result?: CommandResult; reason?: string }> {
@@ -159,8 +208,11 @@ export class CommandHandler {
           if (r.outcome === 'unknown') return { status: 'unknown', result: { kind: 'remote-open', outcome: 'unknown' }, reason: 'door outcome unknown; not repeated' };
           return { status: 'ok', result: { kind: 'remote-open', outcome: r.outcome } };
         } catch (err) {
-          this.ctx.logger.error({ err, transactionId: txid }, 'command.remote-open-failed');
-          return { status: 'failed', reason: 'device error during remote open; not retried' };
+          const code = errorCodeOf(err);
+          this.ctx.logger.error({ err, transactionId: txid, errorCode: code }, 'command.remote-open-failed');
+          // The port's contract: DB_WRITE_FAILED means nothing was pulsed (device-sync-port.ts).
+          if (code === 'DB_WRITE_FAILED') return { status: 'failed', reason: 'DB_WRITE_FAILED: locker storage full or failing, temporarily unavailable; nothing opened, not retried' };
+          return { status: 'failed', reason: `${code ?? 'INTERNAL'}: device error during remote open; not retried` };
         }
       case 'resync':
         this.effects.requestSnapshot();
@@ -192,4 +244,10 @@ export class CommandHandler {
     };
     return encodeMessage('cmd/reply', message).toString('utf8');
   }
+}
+
+/** The code of a typed error (DeviceError, SqliteError: "DB_WRITE_FAILED", "SQLITE_FULL"), if it has one. */
+function errorCodeOf(err: unknown): string | undefined {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,63}$/.test(code) ? code : undefined;
 }

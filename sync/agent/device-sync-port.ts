@@ -76,7 +76,12 @@ export interface DeviceSyncPort {
   completeCommand(transactionId: string, replyJson: string): void;
   /** Commands begun but never completed (the process died in between). */
   unfinishedCommands(): Array<{ transactionId: string; kind: string; startedAt: number }>;
-  /** Opens one compartment on the backend's signed order; never pulses twice for one transaction. */
+  /**
+   * Opens one compartment on the backend's signed order; never pulses twice for one
+   * transaction. Always settles: rejects with an error whose `code` is 'DB_WRITE_FAILED'
+   * when the device's storage refuses to record the open (a full disk; nothing was
+   * pulsed), and reports a door that moved even when its own record must wait for space.
+   */
   remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome>;
   /**
    * Takes a compartment out of service or returns it to service on the backend's signed

@@ -75,6 +75,8 @@ export class SyncAgent {
   private readonly payloadParser: BatchPayloadParser;
   /** Commands executing now; they may outlive the session they arrived on (command-handler.ts). */
   private readonly commandsRunning = new Set<string>();
+  /** Replies sent but not yet stored (a full disk), kept across sessions like commandsRunning. */
+  private readonly commandsUnstored = new Map<string, string>();
 
   constructor(private readonly deps: SyncAgentDeps) {
     this.bootId = deps.bootId ?? randomUUID();
@@ -167,7 +169,7 @@ export class SyncAgent {
         task.catch((err: unknown) => this.fail('command', err));
       },
       publishReply: (json) => this.ctx?.publishStored('cmd/reply', json),
-    }, this.commandsRunning);
+    }, this.commandsRunning, this.commandsUnstored);
     this.commands.recoverUnfinished();
     this.every('tick', config.audit.pollMs, () => this.tick());
     this.every('health', config.healthIntervalMs, () => this.publishHealth());
