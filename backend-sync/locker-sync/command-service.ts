@@ -61,7 +61,8 @@ export interface CommandServiceOptions {
   passBudgetMs?: number;
 }
 
-type Outcome = 'sent' | 'failed' | 'timed-out';
+/** 'unconfirmed': the transport could not get the broker's PUBACK (offline, timed out, stopping): so would every further publish. */
+type Outcome = 'sent' | 'failed' | 'unconfirmed';
 
 export class CommandService {
   private publisher: Publisher | undefined;
@@ -153,7 +154,8 @@ export class CommandService {
    * Publishes the pending commands that are due, up to PASS_LIMIT; run after send and by
    * the sweeper. Bounded in time whatever is due: a group of PUBLISH_CONCURRENCY at a time,
    * no new group after passBudgetMs, and none after a publish the broker did not acknowledge
-   * in time (connected but not answering: every further publish would wait as long). So a
+   * (connected but not answering: every further publish would wait as long; offline: every
+   * further one would only be queued in mqtt.js). So a
    * pass costs at most the budget plus one publish timeout; what it did not claim is still
    * due, first in line next pass. Attempts, backoff and expiry are as for one at a time.
    */
@@ -180,7 +182,10 @@ export class CommandService {
       }
       const outcomes = await Promise.all(ready.map(({ c, message }) => this.publishOne(c, message)));
       sent += outcomes.filter((o) => o === 'sent').length;
-      if (outcomes.includes('timed-out')) {
+      // Not only a timeout: offline the transport rejects at once but mqtt.js still queues
+      // each message in memory for the next connection, so going on would queue every due
+      // command (an attempt and its backoff spent on each) once per pass of the outage.
+      if (outcomes.includes('unconfirmed')) {
         this.log.warn({ claimed: taken }, 'command.publish_pass_stopped');
         break;
       }
@@ -214,7 +219,7 @@ export class CommandService {
       return 'sent';
     } catch (err) {
       this.log.warn({ lockerId: c.lockerId, transactionId: c.transactionId, err: err instanceof Error ? err.message : String(err) }, 'command.publish_failed');
-      return err instanceof MqttUnconfirmedError && err.reason === 'timeout' ? 'timed-out' : 'failed';
+      return err instanceof MqttUnconfirmedError ? 'unconfirmed' : 'failed';
     }
   }
 
