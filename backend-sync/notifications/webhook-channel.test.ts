@@ -83,4 +83,27 @@ describe('webhook channel connections', () => {
     // Each oversized answer costs its connection, but none stays open waiting for GC.
     expect(r.maxOpen()).toBeLessThanOrEqual(3);
   });
+
+  it('keeps control characters and the pickup code the receiver echoed out of the error (stored and logged)', async () => {
+    // A receiver that quotes the request it refused (a validation error, an echo) would put
+    // the plaintext code, sealed at rest and redacted once sent, into the outbox's failure
+    // reason and the log; a NUL in it made PostgreSQL refuse to store that reason at all.
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.writeHead(400, { 'content-type': 'application/octet-stream' });
+        res.end(`\u0000\u001b[31mbad\u202e request: ${body}`);
+      });
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    r = { url: '', accepted: () => 0, maxOpen: () => 0, server };
+    const channel = new WebhookChannel(`http://127.0.0.1:${String((server.address() as AddressInfo).port)}/hook`, 'a-very-secret-webhook-key', () => 0);
+    const err = await channel.send({ ...notification(1), payload: { orderId: 'o1', code: '482913' } }).then(() => undefined, (e: unknown) => e);
+    const message = (err as Error).message;
+    expect(message).toMatch(/^webhook answered 400: /);
+    expect(message).toContain('bad request');
+    expect(message).not.toContain('482913');
+    expect(message).not.toMatch(/[\p{Cc}\p{Cf}]/u);
+  });
 });

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { NotificationRecord } from '../store/records.js';
-import type { NotificationChannel } from './channel.js';
+import { SECRET_PAYLOAD_KEYS, type NotificationChannel } from './channel.js';
 
 // Delivers notifications to the merchant's messaging service as signed webhooks:
 //   X-Signature: t=<epoch ms>,v1=<hex HMAC-SHA256(secret, t + "." + body)>
@@ -23,6 +23,8 @@ export function webhookSignature(secret: string, timestamp: number, body: string
 const DRAIN_CAP = 64 * 1024;
 /** How much of a non-2xx answer's body the error (and so the outbox's log line) carries. */
 const REASON_CHARS = 200;
+/** Bytes of the body kept to make those characters from: room for whitespace collapsed and secrets cut out. */
+const HEAD_BYTES = 1024;
 
 export class WebhookChannel implements NotificationChannel {
   readonly name = 'webhook';
@@ -43,13 +45,15 @@ export class WebhookChannel implements NotificationChannel {
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     const head = await drain(res);
-    if (!res.ok) throw new Error(`webhook answered ${String(res.status)}${head === '' ? '' : `: ${head}`}`);
+    if (res.ok) return;
+    const reason = reasonText(head, secretsOf(n.payload));
+    throw new Error(`webhook answered ${String(res.status)}${reason === '' ? '' : `: ${reason}`}`);
   }
 }
 
 /**
  * Reads the body to its end when it fits in DRAIN_CAP (the connection goes back to the
- * pool), else cancels it (the connection is closed); returns its start, for the log. A
+ * pool), else cancels it (the connection is closed); returns its start, raw, for the error. A
  * failure while reading (the timeout, a reset) is swallowed: the status already says
  * whether the receiver took the notification, and a 2xx must not be retried for it.
  */
@@ -65,7 +69,7 @@ async function drain(res: Response): Promise<string> {
       const { done, value } = await reader.read();
       if (done) break;
       if (!(value instanceof Uint8Array)) continue;
-      if (size < REASON_CHARS) chunks.push(value);
+      if (size < HEAD_BYTES) chunks.push(value);
       size += value.byteLength;
       if (size > DRAIN_CAP) {
         await reader.cancel();
@@ -75,5 +79,35 @@ async function drain(res: Response): Promise<string> {
   } catch {
     await reader.cancel().catch(() => undefined);
   }
-  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, REASON_CHARS)).replace(/\s+/g, ' ').trim();
+  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, HEAD_BYTES));
+}
+
+/** The payload's secret values (the opened pickup code): what a receiver echoing our request would hand back. */
+function secretsOf(payload: Record<string, unknown>): string[] {
+  return SECRET_PAYLOAD_KEYS.map((k) => payload[k])
+    .filter((v): v is string | number => typeof v === 'string' || typeof v === 'number')
+    .map(String)
+    .filter((v) => v !== '');
+}
+
+/**
+ * The body's start as it may be stored and logged: the answer is the receiver's, not ours.
+ * A secret it echoed (a validation error quoting our request) is cut out, also one cut off at
+ * the end of the head; control and format characters (a binary body, terminal escapes,
+ * bidi overrides; a NUL PostgreSQL refuses to store in text) become spaces.
+ */
+function reasonText(head: string, secrets: readonly string[]): string {
+  let text = head;
+  for (const secret of secrets) {
+    text = text.split(secret).join('[redacted]');
+    for (let k = secret.length - 1; k > 0; k--) {
+      if (text.endsWith(secret.slice(0, k))) {
+        text = `${text.slice(0, -k)}[redacted]`;
+        break;
+      }
+    }
+  }
+  const clean = text.replace(/[\p{Cc}\p{Cf}\uFFFD]/gu, ' ').replace(/\s+/g, ' ').trim();
+  // By code point: a surrogate pair is not split.
+  return Array.from(clean).slice(0, REASON_CHARS).join('');
 }
