@@ -20,8 +20,9 @@ import type { SyncContext } from './sync-context.js';
 // A command that ran but whose reply the device could not store (a full disk) is answered
 // all the same: the door did what it did, and support must see it, not a command pending
 // until it expires. The reply is kept in memory, re-sent on repeats and stored at the next
-// chance (a repeat, a session start); only a restart before then loses it, and the command
-// is then answered 'unknown' like any other cut short (the backend keeps the first reply).
+// chance (the agent's next tick that finds room, a repeat, a session start); only a
+// restart before then loses it, and the command is then answered 'unknown' like any other
+// cut short (the backend keeps the first reply).
 
 type Status = z.infer<typeof CommandReplyMessage>['status'];
 
@@ -184,16 +185,31 @@ export class CommandHandler {
     this.effects.publishReply(json);
   }
 
-  /** Stores a reply published earlier without being stored; kept in memory while the device still refuses. */
-  private storeAnswered(txid: string): void {
+  /**
+   * From the agent's tick: stores the replies the device refused earlier. The backend that
+   * got a reply sends no repeat and the session may never restart, so without this a reply
+   * would stay in memory for good, and a restart would answer (and audit) 'unknown' for a
+   * command whose outcome was sent. Stops at the first refusal (the disk is still full:
+   * the rest would fail too) and logs it at debug only: the tick runs every poll interval.
+   */
+  storeUnstored(): void {
+    for (const txid of [...this.unstored.keys()]) {
+      if (!this.storeAnswered(txid, 'debug')) return;
+    }
+  }
+
+  /** Stores a reply published earlier without being stored; kept in memory while the device still refuses. True when stored. */
+  private storeAnswered(txid: string, refusedLevel: 'warn' | 'debug' = 'warn'): boolean {
     const json = this.unstored.get(txid);
-    if (json === undefined) return;
+    if (json === undefined) return true;
     try {
       this.ctx.port.completeCommand(txid, json);
       this.unstored.delete(txid);
       this.ctx.logger.info({ transactionId: txid }, 'command.reply-stored-late');
+      return true;
     } catch (err) {
-      this.ctx.logger.warn({ transactionId: txid, err, errorCode: errorCodeOf(err) }, 'command.reply-still-unstored');
+      this.ctx.logger[refusedLevel]({ transactionId: txid, err, errorCode: errorCodeOf(err) }, 'command.reply-still-unstored');
+      return false;
     }
   }
 

@@ -98,6 +98,29 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       expect(locker.store.unfinishedCommands()).toEqual([]);
     });
 
+    it('stores a reply the full disk refused once space is back, without waiting for a repeat', async () => {
+      const locker = w.locker();
+      await online();
+      // The disk refuses the reply's write (a full SD card); the door had opened.
+      let full = true;
+      const complete = locker.port.completeCommand.bind(locker.port);
+      locker.port.completeCommand = (t, j) => {
+        if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        complete(t, j);
+      };
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-full-0001', { kind: 'remote-open', compartmentId: 'C1', reason: 'support' });
+      await w.backend.waitFor(() => repliesFor('txn-full-0001').length === 1, 5000, 'reply despite the full disk');
+      expect(locker.store.findCommandReply('txn-full-0001')?.replyJson).toBeUndefined();
+      // The backend has its reply and sends no repeat; the session does not restart. The
+      // reply must still reach the store, or a restart would answer 'unknown' for a door
+      // that opened (and audit it as interrupted).
+      full = false;
+      await w.backend.waitFor(() => locker.store.findCommandReply('txn-full-0001')?.replyJson !== undefined, 3000, 'reply stored late');
+      expect(JSON.parse(locker.store.findCommandReply('txn-full-0001')?.replyJson ?? '{}')).toMatchObject({ id: repliesFor('txn-full-0001')[0]?.id, status: 'ok' });
+      expect(locker.store.unfinishedCommands()).toEqual([]);
+      expect(locker.port.remote.calls).toHaveLength(1);
+    });
+
     it('answers resync with a snapshot request and report-health with the health summary', async () => {
       w.locker();
       await online();

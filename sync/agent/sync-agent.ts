@@ -242,6 +242,8 @@ export class SyncAgent {
   private tick(): void {
     const config = this.requireConfig();
     this.uploader?.pump();
+    // Replies a full disk refused: stored as soon as there is room (command-handler.ts).
+    this.commands?.storeUnstored();
     this.rejections?.flushLog();
     const now = this.deps.clock.monotonicMs();
     if (now - this.lastPruneAt >= config.audit.pruneEveryMs) {
