@@ -69,10 +69,15 @@ export class CommandHandler {
         continue;
       }
       const json = this.reply(c.transactionId, c.kind, 'unknown', undefined, 'interrupted by a restart; not repeated');
-      this.ctx.port.completeCommand(c.transactionId, json);
-      this.ctx.port.appendAudit('sync.command-unknown', 'priority', { transactionId: c.transactionId, kind: c.kind, startedAt: c.startedAt });
-      this.ctx.logger.warn({ transactionId: c.transactionId, kind: c.kind }, 'command.unknown-after-restart');
-      this.pending.push(json);
+      const log = this.ctx.logger.child({ transactionId: c.transactionId, kind: c.kind });
+      // A disk still full after the restart refuses these writes: answered all the same, the
+      // reply kept like any other the device refused (finish). Thrown, it would stop the
+      // session from ever starting while the disk is full: no health report telling the
+      // backend so, no answer to any command.
+      this.finish(c.transactionId, json, log, () => {
+        this.ctx.port.appendAudit('sync.command-unknown', 'priority', { transactionId: c.transactionId, kind: c.kind, startedAt: c.startedAt });
+      }, (reply) => this.pending.push(reply));
+      log.warn('command.unknown-after-restart');
     }
   }
 
@@ -163,7 +168,7 @@ export class CommandHandler {
    * device refuses does not hold the reply back: the command has run (it is never run
    * again, its begin is durable), so what it did is sent, and the reply kept in memory.
    */
-  private finish(txid: string, json: string, log: SyncContext['logger'], audit?: () => void): void {
+  private finish(txid: string, json: string, log: SyncContext['logger'], audit?: () => void, publish: (json: string) => void = (j) => this.effects.publishReply(j)): void {
     try {
       let failure: unknown;
       try {
@@ -182,7 +187,7 @@ export class CommandHandler {
       this.running.delete(txid);
     }
     log.info('command.completed');
-    this.effects.publishReply(json);
+    publish(json);
   }
 
   /**

@@ -98,6 +98,35 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       expect(locker.store.unfinishedCommands()).toEqual([]);
     });
 
+    it('comes online and answers a command cut short by a restart while the disk is still full', async () => {
+      // The previous process began the command and died with its reply only in memory.
+      const first = w.locker({ start: false });
+      first.store.beginCommand('txn-full-0002', 'remote-open', Date.now() + 60_000);
+      await first.close();
+      const locker = w.locker({ start: false });
+      let full = true;
+      const refuse = (): never => {
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      };
+      const complete = locker.port.completeCommand.bind(locker.port);
+      const append = locker.port.appendAudit.bind(locker.port);
+      locker.port.completeCommand = (t, j) => (full ? refuse() : complete(t, j));
+      locker.port.appendAudit = (type, lane, data) => (full ? refuse() : append(type, lane, data));
+      locker.agent.start();
+      // Online (the backend must see the health report saying the disk is full), and the
+      // command answered 'unknown', never executed.
+      await online();
+      await w.backend.waitFor(() => repliesFor('txn-full-0002').length === 1, 5000, 'unknown reply at start');
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-full-0002', { kind: 'remote-open', compartmentId: 'C1', reason: 'retry' });
+      await w.backend.waitFor(() => repliesFor('txn-full-0002').length === 2, 5000, 'the same reply to a repeat');
+      expect(new Set(repliesFor('txn-full-0002').map((r) => r.id)).size).toBe(1);
+      expect(repliesFor('txn-full-0002')[0]).toMatchObject({ status: 'unknown' });
+      expect(locker.port.remote.calls).toHaveLength(0);
+      expect(locker.agent.status().restarts).toBe(0);
+      full = false;
+      await w.backend.waitFor(() => locker.store.unfinishedCommands().length === 0, 3000, 'reply stored once space is back');
+    });
+
     it('stores a reply the full disk refused once space is back, without waiting for a repeat', async () => {
       const locker = w.locker();
       await online();
