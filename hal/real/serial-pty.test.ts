@@ -64,16 +64,18 @@ function killAndWait(child: ChildProcess): Promise<void> {
   });
 }
 
-async function openPeer(path: string): Promise<SerialPort> {
-  const port = new SerialPort({ path, baudRate: 9600, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-  return port;
-}
-
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+/** The test's end of the PTY pair, open, and closed after the test. */
+async function openPeer(path: string): Promise<SerialPort> {
+  const port = new SerialPort({ path, baudRate: 9600, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  cleanups.push(() => new Promise<void>((r) => port.close(() => r())));
+  return port;
+}
 
 function track(pair: PtyPair): void {
   cleanups.push(async () => {
@@ -94,7 +96,6 @@ describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
     keypad.onRejected((r) => rejected.push(r));
     keypad.start();
     const peer = await openPeer(pair.peer);
-    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
     // Give the driver's open a moment to finish before the bytes arrive.
     await new Promise((r) => setTimeout(r, 100));
     peer.write(Buffer.concat([Buffer.from('12'), Buffer.from([0xfe, 0xff]), Buffer.from('#')]));
@@ -114,7 +115,6 @@ describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
     scanner.onRejected((r) => rejected.push(r));
     scanner.start();
     const peer = await openPeer(pair.peer);
-    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
     await new Promise((r) => setTimeout(r, 100));
     peer.write(`v4.public.abc\r\n${'X'.repeat(100)}\nQR-2\n`);
     await until(() => scans.length === 2 && rejected.length === 1);
@@ -126,7 +126,6 @@ describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
     const pair = await openPtyPair();
     track(pair);
     const peer = await openPeer(pair.peer);
-    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
     let received = '';
     peer.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
     const indicator = new SerialIndicator({ path: pair.device, baudRate: 9600, clock: new SystemClock() });
@@ -156,7 +155,6 @@ describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
     scanner.onRejected((r) => rejected.push(r));
     scanner.start();
     const peer = await openPeer(pair.peer);
-    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
     await until(() => lines.some((l) => l['msg'] === 'serial.opened'));
     execFileSync('stty', ['-F', pair.device, 'min', '0', 'time', '0']);
     peer.write('AB');
@@ -199,7 +197,6 @@ describe.skipIf(!hasSocat)('serial drivers on a real PTY pair (socat)', () => {
     track({ ...first, socat });
     await until(() => existsSync(first.device) && existsSync(first.peer));
     const peer = await openPeer(first.peer);
-    cleanups.push(() => new Promise<void>((r) => peer.close(() => r())));
     await until(() => {
       peer.write('PING\n');
       return scans.length > 0;
