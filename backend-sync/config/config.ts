@@ -229,6 +229,8 @@ export const BackendConfig = z
                 requestsPerSecond: z.number().positive(),
                 burst: z.number().int().min(1).default(1),
                 maxBatch: z.number().int().min(1).max(1000).default(50),
+                /** Largest answer read, in bytes; a longer one is cancelled and backed off. Default: 64 KiB × maxBatch, within 1–16 MiB. */
+                maxResponseBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).optional(),
               })
               .strict(),
           )

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { NotificationRecord } from '../store/records.js';
+import { readBoundedBody } from '../shared/bounded-body.js';
 import { SECRET_PAYLOAD_KEYS, type NotificationChannel } from './channel.js';
 
 // Delivers notifications to the merchant's messaging service as signed webhooks:
@@ -58,28 +59,7 @@ export class WebhookChannel implements NotificationChannel {
  * whether the receiver took the notification, and a 2xx must not be retried for it.
  */
 async function drain(res: Response): Promise<string> {
-  const body = res.body;
-  if (body === null) return '';
-  // undici yields Uint8Array chunks; its types say any.
-  const reader: ReadableStreamDefaultReader<unknown> = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (!(value instanceof Uint8Array)) continue;
-      if (size < HEAD_BYTES) chunks.push(value);
-      size += value.byteLength;
-      if (size > DRAIN_CAP) {
-        await reader.cancel();
-        break;
-      }
-    }
-  } catch {
-    await reader.cancel().catch(() => undefined);
-  }
-  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, HEAD_BYTES));
+  return (await readBoundedBody(res, DRAIN_CAP, HEAD_BYTES)).head.toString('utf8');
 }
 
 /** The payload's secret values (the opened pickup code): what a receiver echoing our request would hand back. */

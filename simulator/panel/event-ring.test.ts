@@ -24,6 +24,16 @@ describe('EventRing', () => {
     expect(ring.since(5)).toEqual({ entries: [], complete: true });
   });
 
+  it('treats an id it never issued (from before a restart) as unknown: all it holds, incomplete', () => {
+    const ring = new EventRing(2);
+    for (let n = 1; n <= 3; n++) ring.push(event('a', n));
+    expect(ring.issued(3)).toBe(true);
+    expect(ring.issued(0)).toBe(true);
+    expect(ring.issued(4)).toBe(false);
+    expect(ring.since(57)).toEqual({ entries: [{ id: 2, event: event('a', 2) }, { id: 3, event: event('a', 3) }], complete: false });
+    expect(new EventRing(5).since(1)).toEqual({ entries: [], complete: false });
+  });
+
   it('keeps at most its capacity', () => {
     const ring = new EventRing(3);
     for (let n = 1; n <= 100; n++) ring.push(event('a', n));

@@ -2,7 +2,8 @@ import type { PanelEvent } from './panel-events.js';
 
 // The last N streamed events with their stream ids, so a page that lost its connection
 // gets what it missed (SSE Last-Event-ID) instead of a silent hole. Bounded: a page away
-// for longer than the ring holds is told it missed events (`complete: false`).
+// for longer than the ring holds is told it missed events (`complete: false`), and so is a
+// page holding an id this ring never issued (one from before a simulator restart).
 
 export interface RingEntry {
   id: number;
@@ -30,13 +31,25 @@ export class EventRing {
   }
 
   /**
+   * Whether `id` is one this ring issued (0: the page saw nothing yet). An id beyond the
+   * newest was not: it comes from an earlier run (ids restart from 1 with the simulator), so
+   * it says nothing about what the page saw of this one.
+   */
+  issued(id: number): boolean {
+    return Number.isInteger(id) && id >= 0 && id <= this.lastId;
+  }
+
+  /**
    * Entries after `afterId` (of one locker, or all), oldest first. `complete` is false when
-   * some of them already fell out of the ring.
+   * some of them already fell out of the ring, or when `afterId` was never issued (then
+   * every entry held is returned: nothing of this run is known to have been seen).
    */
   since(afterId: number, lockerId?: string): { entries: RingEntry[]; complete: boolean } {
+    const known = this.issued(afterId);
+    const after = known ? afterId : 0;
     const oldest = this.entries[0]?.id ?? this.lastId + 1;
-    const complete = afterId >= oldest - 1 || afterId >= this.lastId;
-    const entries = this.entries.filter((e) => e.id > afterId && (lockerId === undefined || e.event.lockerId === lockerId));
+    const complete = known && (after >= oldest - 1 || after >= this.lastId);
+    const entries = this.entries.filter((e) => e.id > after && (lockerId === undefined || e.event.lockerId === lockerId));
     return { entries, complete };
   }
 }

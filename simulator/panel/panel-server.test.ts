@@ -176,6 +176,24 @@ describe('panel server', () => {
     expect(late.messages.filter((m) => m.event === 'sim')).toHaveLength(3);
   });
 
+  it('replays to a page holding an id from before a restart as to a fresh page, and tells it it missed events', async () => {
+    // The new run's ids start from 1 again; the page still holds 5000 from the last one.
+    // Read as "seen up to 5000" it got nothing of this run, and no notice either.
+    port = new FakePanelPort();
+    const { port: scripted, inject, logger } = scriptedPort(port);
+    server = await startPanelServer({ port: scripted, logger });
+    const { cookie } = await session();
+    for (let i = 1; i <= 250; i++) inject({ type: 'notice', text: 'this run', lockerId: LOCKER, at: i });
+    const back = await openSse(new URL('/events', server.url).href, { cookie, 'last-event-id': '5000' });
+    streams.push(back);
+    await back.next((m) => m.event === 'sim' && m.id === '250', 'the newest event of this run');
+    const gap = back.messages.find((m) => m.event === 'gap');
+    expect(JSON.parse(gap?.data ?? '{}')).toEqual({ missedBefore: 51 });
+    // A fresh page's replay (the last 200), after the notice.
+    expect(back.messages.filter((m) => m.event === 'sim').map((m) => Number(m.id))).toEqual(Array.from({ length: 200 }, (_, i) => 51 + i));
+    expect(back.messages.indexOf(gap!)).toBeLessThan(back.messages.findIndex((m) => m.event === 'sim'));
+  });
+
   it('drops and logs an event that does not fit the wire schema instead of streaming it', async () => {
     port = new FakePanelPort();
     const { port: leaky, inject, lines, logger } = scriptedPort(port);

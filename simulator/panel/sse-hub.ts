@@ -88,9 +88,14 @@ export class SseHub {
   async attach(res: ServerResponse, lockerId: string | undefined, lastEventId: number | undefined): Promise<void> {
     const client: Client = { res, lockerId, queued: [], queuedBytes: 0, catchUpBytes: 0 };
     const upTo = this.ring.newestId;
+    // An id this ring never issued (the page's from before a simulator restart: ids begin
+    // at 1 again) tells nothing of what the page saw: it is replayed to as a fresh page, and
+    // told it missed events.
+    const known = lastEventId !== undefined && this.ring.issued(lastEventId);
     // Taken now, not after the snapshot: the live events held back meanwhile (up to the ring's
     // size) would push what the page missed out of the ring, a gap where there was none.
-    const replay = this.ring.since(lastEventId ?? Math.max(0, upTo - this.options.freshReplay), lockerId);
+    const replay = this.ring.since(known ? lastEventId : Math.max(0, upTo - this.options.freshReplay), lockerId);
+    const gap = lastEventId !== undefined && (!known || !replay.complete);
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
@@ -104,7 +109,7 @@ export class SseHub {
       this.log.error({ err }, 'panel.snapshot_failed');
     }
     if (!this.clients.has(client)) return;
-    if (lastEventId !== undefined && !replay.complete) this.send(client, message('gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 }), true);
+    if (gap) this.send(client, message('gap', { missedBefore: replay.entries[0]?.id ?? upTo + 1 }), true);
     for (const entry of replay.entries) this.send(client, entryMessage(entry), true);
     const queued = client.queued ?? [];
     for (const item of queued) this.send(client, item.text, true);

@@ -39,6 +39,22 @@ describe('tracking poller from config', () => {
     await poller.stop();
   });
 
+  it("bounds each carrier's answers by its maxResponseBytes", async () => {
+    api = new SimulatedCarrierApi();
+    const baseUrl = await api.start();
+    // 1,000 scans: an answer of well over 64 KiB (~150 bytes a scan).
+    api.setShipment('TN1', Array.from({ length: 1_000 }, (_, i) => scan(`s${String(i)}`, 'IT', T0 - 3_600_000 + i)));
+    const p = parts({ enabled: true, carriers: [{ carrier: 'simpost', baseUrl, requestsPerSecond: 5, maxResponseBytes: 64 * 1024 }] });
+    await p.schedule.noteEvent({ trackingNumber: 'TN1', carrier: 'simpost', status: 'in_transit', eventAt: T0 - 3_600_000 }, T0 - 48 * 3_600_000);
+    const poller = createTrackingPoller(p)!;
+    expect(await poller.run()).toBe(1);
+    // Failed and backed off, nothing ingested or dead-lettered.
+    expect(p.intake.events()).toEqual([]);
+    expect(p.intake.deadLetters).toEqual([]);
+    expect(p.schedule.get('TN1')?.failures).toBe(1);
+    await poller.stop();
+  });
+
   it('refuses two entries for one carrier, and a lease shorter than a round', () => {
     const carrier = { carrier: 'simpost', baseUrl: 'http://127.0.0.1:9', requestsPerSecond: 1 };
     const refused = (tp: unknown): boolean => {

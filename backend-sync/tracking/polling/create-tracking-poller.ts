@@ -32,6 +32,7 @@ export function createTrackingPoller(p: TrackingPollerParts): TrackingPoller | u
         baseUrl: c.baseUrl,
         rateLimit: { requestsPerSecond: c.requestsPerSecond, burst: c.burst },
         maxBatch: c.maxBatch,
+        ...(c.maxResponseBytes === undefined ? {} : { maxResponseBytes: c.maxResponseBytes }),
         timeoutMs: config.requestTimeoutMs,
         clock: p.clock,
       }),

@@ -1,3 +1,4 @@
+import { readBoundedBody } from '../../shared/bounded-body.js';
 import type { Clock } from '../../shared/clock.js';
 import { CanonicalTrackingEvent } from '../tracking-event.js';
 import { CarrierTrackingError, type CarrierFetchResult, type CarrierNumberResult, type CarrierRateLimit, type CarrierTrackingClient } from './carrier-tracking-client.js';
@@ -6,7 +7,10 @@ import { JsonRestEnvelope, jsonRestScanCodes, JsonRestTracking } from './json-re
 // A CarrierTrackingClient over HTTP for carriers that speak the JSON REST shape of
 // json-rest-carrier-format.ts (our simulated carrier does). Every response is validated
 // with zod before a single event leaves here; a request is bounded by a timeout and by the
-// caller's AbortSignal, whichever comes first.
+// caller's AbortSignal, whichever comes first, and by its size: a body beyond
+// maxResponseBytes is cancelled, never buffered whole (a carrier, a misconfigured proxy or
+// someone in their place answering gigabytes within the timeout would otherwise exhaust the
+// heap and take every request in flight down with the process).
 //
 // The carrier's current promise (estimated_delivery) is put on the newest scan only: it is
 // the carrier's word as of that scan, and older scans stay byte-identical from poll to poll
@@ -19,19 +23,36 @@ export interface JsonRestCarrierOptions {
   rateLimit: CarrierRateLimit;
   maxBatch: number;
   timeoutMs: number;
+  /**
+   * Largest response body read; a longer one fails the request (UNPARSEABLE, backed off like
+   * any other bad answer). Default: defaultMaxResponseBytes(maxBatch).
+   */
+  maxResponseBytes?: number;
   /** Resolves an HTTP-date Retry-After into a delay. */
   clock: Clock;
+}
+
+const MIB = 1024 * 1024;
+
+/**
+ * 64 KiB per number asked for (a parcel's whole history is a few KiB: ~300 bytes a scan),
+ * at least 1 MiB, at most 16 MiB: room for any real answer, a bound on a hostile one.
+ */
+export function defaultMaxResponseBytes(maxBatch: number): number {
+  return Math.min(16 * MIB, Math.max(MIB, maxBatch * 64 * 1024));
 }
 
 export class JsonRestCarrierClient implements CarrierTrackingClient {
   readonly carrier: string;
   readonly rateLimit: CarrierRateLimit;
   readonly maxBatch: number;
+  readonly maxResponseBytes: number;
 
   constructor(private readonly o: JsonRestCarrierOptions) {
     this.carrier = o.carrier;
     this.rateLimit = o.rateLimit;
     this.maxBatch = o.maxBatch;
+    this.maxResponseBytes = o.maxResponseBytes ?? defaultMaxResponseBytes(o.maxBatch);
   }
 
   async fetch(trackingNumbers: readonly string[], signal?: AbortSignal): Promise<CarrierFetchResult> {
@@ -41,21 +62,29 @@ export class JsonRestCarrierClient implements CarrierTrackingClient {
     const url = new URL('/v1/tracking', this.o.baseUrl);
     url.searchParams.set('numbers', trackingNumbers.join(','));
     const timeout = AbortSignal.timeout(this.o.timeoutMs);
+    const failed = (err: unknown): CarrierTrackingError => {
+      const why = timeout.aborted ? `timed out after ${this.o.timeoutMs} ms` : signal?.aborted === true ? 'aborted' : err instanceof Error ? err.message : String(err);
+      return new CarrierTrackingError('TRANSIENT', `${this.carrier}: request failed: ${why}`);
+    };
     let res: Response;
-    let body: string;
     try {
       res = await fetch(url, { headers: { accept: 'application/json' }, signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
-      body = await res.text();
     } catch (err) {
-      const why = timeout.aborted ? `timed out after ${this.o.timeoutMs} ms` : signal?.aborted === true ? 'aborted' : err instanceof Error ? err.message : String(err);
-      throw new CarrierTrackingError('TRANSIENT', `${this.carrier}: request failed: ${why}`);
+      throw failed(err);
     }
+    const read = await readBoundedBody(res, this.maxResponseBytes);
+    if (read.error !== undefined) throw failed(read.error);
     // A 503 may carry Retry-After too (RFC 9110 §15.6.4: how long the maintenance lasts).
     const retryAfterMs = res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers.get('retry-after'), this.o.clock.now()) : undefined;
     const retry = retryAfterMs === undefined ? {} : { retryAfterMs };
     if (res.status === 429) throw new CarrierTrackingError('RATE_LIMITED', `${this.carrier}: rate limited`, { httpStatus: 429, ...retry });
     if (res.status >= 500 || res.status === 408) throw new CarrierTrackingError('TRANSIENT', `${this.carrier}: HTTP ${res.status}`, { httpStatus: res.status, ...retry });
     if (res.status !== 200) throw new CarrierTrackingError('PERMANENT', `${this.carrier}: HTTP ${res.status}`, { httpStatus: res.status });
+    // No answer to maxBatch numbers is this long: not the documented shape. Backed off like
+    // one that does not parse; no body for the dead letter, which stores whole answers only.
+    if (!read.complete) throw new CarrierTrackingError('UNPARSEABLE', `${this.carrier}: response larger than ${this.maxResponseBytes} bytes`, { httpStatus: 200 });
+    // As res.text() decodes: UTF-8, a BOM dropped, a malformed sequence replaced.
+    const body = utf8.decode(read.head);
     return { body, results: this.parse(body, trackingNumbers) };
   }
 
@@ -113,6 +142,7 @@ export class JsonRestCarrierClient implements CarrierTrackingClient {
 }
 
 const spelling = (n: string): string => n.trim().toUpperCase();
+const utf8 = new TextDecoder();
 
 function numberOf(item: unknown): string | undefined {
   if (typeof item !== 'object' || item === null || !('number' in item)) return undefined;
