@@ -69,6 +69,7 @@ describe('a remote open on a full disk', () => {
     // A repeat of the transaction while the record waits: the same answer, no second pulse.
     expect(await remoteOpen('tx-full-0001', 'A02')).toEqual({ outcome: 'opened' });
     expect(h.pulses('A02')).toBe(1);
+    expect(h.runtime.stats().remoteOutcomesUnstored).toBe(1);
     // The door's own journal was written before the pulse (no door opens without its record).
     expect(auditRecords(h).filter((r) => r.type === 'door.open-begun' && r.data.transactionId === 'tx-full-0001')).toHaveLength(1);
     expect(auditRecords(h).filter((r) => r.type === 'remote.open' && r.data.transactionId === 'tx-full-0001')).toHaveLength(1);
@@ -79,6 +80,11 @@ describe('a remote open on a full disk', () => {
     await h.advance(10_000);
     expect(h.runtime.syncPort().health().storage?.writable).toBe(true);
     expect(JSON.parse(h.store.loadState('remote-open:tx-full-0001') ?? '{}')).toMatchObject({ outcome: 'opened' });
+    // Written: the outcome kept in memory is let go, and the store answers the repeat.
+    expect(h.runtime.stats().remoteOutcomesUnstored).toBe(0);
+    expect(logs.find('remote.open-outcome-released')).toEqual([expect.objectContaining({ transactionId: 'tx-full-0001', outcome: 'opened', written: true })]);
+    expect(await remoteOpen('tx-full-0001', 'A02')).toEqual({ outcome: 'opened' });
+    expect(h.pulses('A02')).toBe(1);
     // After a restart the repeat is answered from the store, still without a pulse.
     await h.restart();
     expect(await remoteOpen('tx-full-0001', 'A02')).toEqual({ outcome: 'opened' });
@@ -111,7 +117,7 @@ describe('a remote open on a full disk', () => {
 
 describe('a remote-open command through the sync agent on a full disk', () => {
   /** The agent's command handler on the runtime's own port, its replies collected. */
-  function agent(): { send: (tx: string, command: Command) => void; replies: CommandReplyMessage[]; failures: unknown[] } {
+  function agent(): { send: (tx: string, command: Command) => void; handler: CommandHandler; replies: CommandReplyMessage[]; failures: unknown[] } {
     const port = h.runtime.syncPort();
     const replies: CommandReplyMessage[] = [];
     const failures: unknown[] = [];
@@ -138,7 +144,7 @@ describe('a remote-open command through the sync agent on a full disk', () => {
     const send = (tx: string, command: Command): void => {
       handler.handle(topicFor(LOCKER, 'cmd'), encodeMessage('cmd', signer.command(LOCKER, h.store.dbEpoch, tx, command, 60_000)));
     };
-    return { send, replies, failures };
+    return { send, handler, replies, failures };
   }
 
   it('sends the backend the real outcome of a door that opened as the disk filled, and answers a repeat with it', async () => {
@@ -156,5 +162,56 @@ describe('a remote-open command through the sync agent on a full disk', () => {
     await h.advance(100);
     expect(a.replies.map((r) => r.id)).toEqual([a.replies[0]?.id, a.replies[0]?.id]);
     expect(h.pulses('A02')).toBe(1);
+  });
+
+  it('answers a command that arrives on a full disk failed at once, never runs it, and runs support\'s new one once space is back', async () => {
+    await started();
+    const a = agent();
+    const open: Command = { kind: 'remote-open', compartmentId: 'A03', reason: 'customer on the phone' };
+    fillState(h);
+    // The begin cannot be recorded: nothing runs, and the handler does not throw (thrown, it
+    // would restart the agent's session and leave the backend without a reply).
+    expect(() => a.send('tx-agent-0002', open)).not.toThrow();
+    await h.advance(1_000);
+    expect(h.pulses()).toBe(0);
+    expect(a.failures).toEqual([]);
+    expect(a.replies).toEqual([expect.objectContaining({ transactionId: 'tx-agent-0002', kind: 'remote-open', status: 'failed', reason: expect.stringMatching(/^DB_WRITE_FAILED: .*nothing executed/) as unknown })]);
+    expect(a.replies[0]?.result).toBeUndefined();
+    expect(logs.find('command.refused-unrecorded')).toEqual([
+      expect.objectContaining({ transactionId: 'tx-agent-0002', kind: 'remote-open', errorCode: 'DB_WRITE_FAILED', storageCode: 'SQLITE_FULL', executed: false }),
+    ]);
+    expect(h.store.findCommandReply('tx-agent-0002')).toBeUndefined();
+    const refusal = a.replies[0]?.id;
+
+    // A copy of the same transaction while the disk is full: the same reply, nothing runs.
+    a.send('tx-agent-0002', open);
+    await h.advance(100);
+    expect(a.replies.map((r) => r.id)).toEqual([refusal, refusal]);
+
+    // Space is back: the agent's tick records the refusal with the reply that was sent.
+    freeSpace(h);
+    await h.advance(10_000);
+    a.handler.storeUnstored();
+    expect(JSON.parse(h.store.findCommandReply('tx-agent-0002')?.replyJson ?? '{}')).toMatchObject({ id: refusal, status: 'failed' });
+    expect(h.store.unfinishedCommands()).toEqual([]);
+    // A copy now (the backend already holds 'failed' and keeps its first reply): the same
+    // answer, still not run, and after a restart too.
+    a.send('tx-agent-0002', open);
+    await h.advance(1_000);
+    expect(h.pulses()).toBe(0);
+    await h.restart();
+    const b = agent();
+    b.send('tx-agent-0002', open);
+    await h.advance(1_000);
+    expect(b.replies.map((r) => r.id)).toEqual([refusal]);
+    expect(h.pulses()).toBe(0);
+    expect(a.replies.map((r) => r.id)).toEqual([refusal, refusal, refusal]);
+
+    // Support's retry is a new transaction: it runs normally.
+    b.send('tx-agent-0003', open);
+    await h.advance(1_000);
+    expect(h.pulses('A03')).toBe(1);
+    expect(b.replies.at(-1)).toMatchObject({ transactionId: 'tx-agent-0003', status: 'ok', result: { kind: 'remote-open', outcome: 'opened' } });
+    expect([...a.failures, ...b.failures]).toEqual([]);
   });
 });

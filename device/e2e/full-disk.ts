@@ -73,9 +73,9 @@ export async function pickupAsTheDiskFills(start: (beforePulse: () => void) => P
 
 /**
  * fillDisk, then the state table's last page too (rows in their own commits, large ones then
- * the smallest, to leave no gap), so a state row that is added or grows is refused as well:
- * a card full to the last byte, where fillDisk alone leaves room in the pages other tables
- * already have.
+ * the smallest, to leave no gap), so a state row that is added or grows is refused as well,
+ * and the command log's (fillCommandLog): a card full to the last byte, where fillDisk alone
+ * leaves room in the pages other tables already have.
  */
 export function fillState(h: HasStore): void {
   fillDisk(h);
@@ -85,6 +85,35 @@ export function fillState(h: HasStore): void {
       if (i === 10_000) throw new Error('the state table never filled up');
       try {
         h.store.saveState(`f${String(n++)}`, JSON.stringify('x'.repeat(size)));
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('SQLITE_FULL');
+        break;
+      }
+    }
+  }
+  fillCommandLog(h);
+}
+
+/**
+ * The file limited to its size (as fillDisk) and the command log's last page filled, so a
+ * command's begin is refused: the agent's first write for a command. Alone, it leaves the
+ * audit log writable (no records for the agent to upload whose ack the disk would refuse).
+ * The filler rows are completed commands (never 'unfinished', never answered), the
+ * smallest as small as any begin can be: an 8-character id, no reply.
+ */
+export function fillCommandLog(h: HasStore): void {
+  const db = h.store.database;
+  db.pragma('incremental_vacuum');
+  db.pragma(`max_page_count = ${String(db.pragma('page_count', { simple: true }))}`);
+  const insert = db.prepare<[string, string | null]>(
+    `INSERT INTO command_log (transaction_id, kind, started_at, expires_at, completed_at, reply_json) VALUES (?, 'resync', 0, 0, 0, ?)`,
+  );
+  let n = 0;
+  for (const size of [64, 0]) {
+    for (let i = 0; ; i++) {
+      if (i === 10_000) throw new Error('the command log never filled up');
+      try {
+        insert.run(`f${String(n++).padStart(7, '0')}`, size === 0 ? null : 'x'.repeat(size));
       } catch (err) {
         expect((err as { code?: string }).code).toBe('SQLITE_FULL');
         break;

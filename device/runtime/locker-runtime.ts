@@ -284,8 +284,11 @@ export class LockerRuntime {
   }
 
   /** Counters for operators and tests. */
-  stats(): { handlerErrors: number; rejectedKeypad: number; rejectedScanner: number } {
-    return { handlerErrors: this.handlerErrors, rejectedKeypad: this.rejections.totals.keypad, rejectedScanner: this.rejections.totals.scanner };
+  stats(): { handlerErrors: number; rejectedKeypad: number; rejectedScanner: number; remoteOutcomesUnstored: number } {
+    return {
+      handlerErrors: this.handlerErrors, rejectedKeypad: this.rejections.totals.keypad, rejectedScanner: this.rejections.totals.scanner,
+      remoteOutcomesUnstored: this.remote.unstoredOutcomes,
+    };
   }
 
   private remoteOpen(transactionId: string, compartmentId: string, reason: string): Promise<RemoteOpenOutcome> {
@@ -370,6 +373,8 @@ export class LockerRuntime {
       }
       // While the disk is full: one small probe write per tick; it ends the outage when it commits.
       this.storage.probe(this.deps.store);
+      // Committed: the remote opens' outcomes kept for repeats are in the store now.
+      this.remote.forgetWritten();
       // Never while writes wait: the reserve would take the room they need. Only starts the
       // write (asynchronous: a pickup may be under way); cheap while nothing is to be done.
       if (!this.storage.degraded()) this.reserve?.check();

@@ -5,7 +5,7 @@ import type { RuntimeStore } from '../store/runtime-store.js';
 import type { RemoteOpenOutcome } from '@locker/sync-agent/device-sync-port.js';
 import { DeviceError } from '../errors.js';
 import type { DoorController, OpenStart } from './door-controller.js';
-import type { StorageHealth } from './storage-health.js';
+import { MAX_DEFERRED_AUDITS, type StorageHealth } from './storage-health.js';
 
 // Remote opens on the backend's signed order, at most one pulse per transaction id, ever:
 // the transaction is recorded in the store (a state blob) in the open journal's own commit,
@@ -26,16 +26,40 @@ export class RemoteOpener {
   private readonly pending = new Map<string, Promise<RemoteOpenOutcome>>();
   /**
    * Outcomes decided while the disk refused their record (it waits in StorageHealth): a
-   * repeat of the transaction meanwhile gets the outcome, not the stored 'unknown'.
+   * repeat of the transaction meanwhile gets the outcome, not the stored 'unknown'. Pruned
+   * once the storage is writable again (forgetWritten): the store answers from then on.
+   * Bounded by MAX_DEFERRED_AUDITS: an entry with that many newer ones had its deferred
+   * write dropped from StorageHealth's queue (it holds no more), so its record never lands
+   * and a repeat gets the stored 'unknown' (never a pulse), as after a restart.
    */
   private readonly decided = new Map<string, RemoteOpenOutcome['outcome']>();
 
   constructor(
     private readonly store: RuntimeStore,
     private readonly doors: DoorController,
-    private readonly storage: Pick<StorageHealth, 'noteFailure' | 'writeOrDefer'>,
+    private readonly storage: Pick<StorageHealth, 'noteFailure' | 'writeOrDefer' | 'degraded'>,
     private readonly log: Logger,
   ) {}
+
+  /** Outcomes kept in memory because their record still waits for space (for stats). */
+  get unstoredOutcomes(): number {
+    return this.decided.size;
+  }
+
+  /**
+   * From the runtime's tick, after the storage probe: once the storage is writable again,
+   * every deferred write has been written (in the probe's one commit, not while it may still
+   * roll back) or was dropped, so the outcomes kept for repeats go; a record that landed
+   * answers repeats from the store.
+   */
+  forgetWritten(): void {
+    if (this.decided.size === 0 || this.storage.degraded()) return;
+    for (const transactionId of this.decided.keys()) {
+      const stored = this.load(`remote-open:${transactionId}`)?.outcome;
+      this.log.info({ transactionId, outcome: this.decided.get(transactionId), written: stored !== undefined }, 'remote.open-outcome-released');
+    }
+    this.decided.clear();
+  }
 
   /**
    * Settles for every path: with an outcome, or rejected, before any pulse, with a
@@ -73,7 +97,7 @@ export class RemoteOpener {
       this.pending.delete(transactionId);
       try {
         const written = this.storage.writeOrDefer(this.store, 'remote-open:settle', 'remote.open-finished', (s) => s.saveState(key, JSON.stringify({ opId, outcome })));
-        if (!written) this.decided.set(transactionId, outcome);
+        if (!written) this.keepDecided(transactionId, outcome);
         this.log.info({ transactionId, compartmentId, outcome, ...(written ? {} : { deferred: true }) }, 'remote.open-finished');
       } finally {
         resolve({ outcome });
@@ -98,6 +122,12 @@ export class RemoteOpener {
     }
     if (!started.started) settle(started.reason);
     return promise;
+  }
+
+  private keepDecided(transactionId: string, outcome: RemoteOpenOutcome['outcome']): void {
+    const oldest = this.decided.size >= MAX_DEFERRED_AUDITS ? this.decided.keys().next().value : undefined;
+    if (oldest !== undefined) this.decided.delete(oldest);
+    this.decided.set(transactionId, outcome);
   }
 
   private load(key: string): z.infer<typeof Record_> | undefined {

@@ -4,6 +4,7 @@ import type { CommandReplyMessage} from '@locker/contract/command-messages.js';
 import { CommandClaims, type CommandResult } from '@locker/contract/command-messages.js';
 import { decodeMessage, encodeMessage } from '@locker/contract/decode-message.js';
 import { newEnvelope } from '@locker/contract/envelope.js';
+import { isStorageRefusal, MAX_UNRECORDED_REFUSALS, UNRECORDED_REASON, type UnrecordedRefusal } from './command-refusals.js';
 import { opt } from './optional-field.js';
 import { reportedHealth } from './presence.js';
 import type { SyncContext } from './sync-context.js';
@@ -23,6 +24,19 @@ import type { SyncContext } from './sync-context.js';
 // chance (the agent's next tick that finds room, a repeat, a session start); only a
 // restart before then loses it, and the command is then answered 'unknown' like any other
 // cut short (the backend keeps the first reply).
+// A command that arrives while the disk is already full cannot be begun (3. is refused):
+// it is NOT executed (a crash during it would leave no trace, and a retry could pulse a
+// door twice) and is answered at once 'failed' with reason DB_WRITE_FAILED, as a remote open
+// whose journal the disk refuses is, instead of a session restart and a command pending
+// until it expires. A repeat of that transaction id, even once space is back, gets the same
+// reply and is not executed either: the backend keeps the first reply of a transaction
+// (later ones are dropped) and stops re-publishing once it has one, so a door opened on a
+// repeat would show as 'failed' to support, and a technician who saw 'failed' and sent a
+// new command would open it twice. Repeats of the same id come from copies already under
+// way (re-publishes, a broker's queue, a captured message), never from support, whose retry
+// is a new transaction and runs normally. The refusal is kept in memory (until `exp`, after
+// which a copy is refused as expired anyway) and recorded (begun and completed with that
+// reply) at the first chance, so a restart within the command's lifetime still refuses it.
 
 type Status = z.infer<typeof CommandReplyMessage>['status'];
 
@@ -57,6 +71,8 @@ export class CommandHandler {
     private readonly running: Set<string> = new Set(),
     /** Replies published but not stored (the device refused the write), by transaction id; shared like `running`. */
     private readonly unstored: Map<string, string> = new Map(),
+    /** Commands refused because their begin could not be recorded, by transaction id; shared like `running`. */
+    private readonly refused: Map<string, UnrecordedRefusal> = new Map(),
   ) {}
 
   /** At start: every command cut short by a crash gets its 'unknown' reply stored now. */
@@ -135,9 +151,30 @@ export class CommandHandler {
       return;
     }
 
+    const refusal = this.refused.get(txid);
+    if (refusal !== undefined) {
+      // Refused unrecorded earlier: the same reply, never executed (see the top of the file).
+      log.info({ recorded: false }, 'command.duplicate-replayed');
+      this.recordRefusal(txid);
+      ctx.publishStored('cmd/reply', refusal.json);
+      return;
+    }
+
     // Durable before the PUBACK and before any side effect: from here a repeat is answered
     // from the command log, and a crash leaves a trace that becomes an 'unknown' reply.
-    ctx.port.beginCommand(txid, kind, claims.exp);
+    try {
+      ctx.port.beginCommand(txid, kind, claims.exp);
+    } catch (err) {
+      const code = errorCodeOf(err);
+      if (!isStorageRefusal(code)) throw err;
+      // Nothing recorded: not executed, answered now. Not thrown: the session would restart
+      // (the PUBACK racing its close, the broker redelivering) and the backend get no reply.
+      const json = this.reply(txid, kind, 'failed', undefined, UNRECORDED_REASON);
+      this.keepRefusal(txid, { kind, expiresAt: claims.exp, json });
+      log.error({ err, errorCode: 'DB_WRITE_FAILED', storageCode: code, expiresAt: claims.exp, executed: false }, 'command.refused-unrecorded');
+      ctx.publishStored('cmd/reply', json);
+      return;
+    }
     this.running.add(txid);
     if (ctx.now() > claims.exp) {
       ctx.rejections.report({ topic, reason: 'command-expired', securityRelevant: true, messageId: msg.id, transactionId: txid });
@@ -194,13 +231,61 @@ export class CommandHandler {
    * From the agent's tick: stores the replies the device refused earlier. The backend that
    * got a reply sends no repeat and the session may never restart, so without this a reply
    * would stay in memory for good, and a restart would answer (and audit) 'unknown' for a
-   * command whose outcome was sent. Stops at the first refusal (the disk is still full:
+   * command whose outcome was sent. Then records the commands refused unrecorded, and
+   * forgets those expired. Stops at the first refusal (the disk is still full:
    * the rest would fail too) and logs it at debug only: the tick runs every poll interval.
    */
   storeUnstored(): void {
+    this.forgetExpiredRefusals();
     for (const txid of [...this.unstored.keys()]) {
       if (!this.storeAnswered(txid, 'debug')) return;
     }
+    for (const txid of [...this.refused.keys()]) {
+      if (!this.recordRefusal(txid, 'debug')) return;
+    }
+  }
+
+  private keepRefusal(txid: string, refusal: UnrecordedRefusal): void {
+    this.forgetExpiredRefusals();
+    const oldest = this.refused.size >= MAX_UNRECORDED_REFUSALS ? this.refused.keys().next().value : undefined;
+    if (oldest !== undefined) {
+      this.refused.delete(oldest);
+      this.ctx.logger.warn({ transactionId: oldest, max: MAX_UNRECORDED_REFUSALS }, 'command.refusal-dropped');
+    }
+    this.refused.set(txid, refusal);
+  }
+
+  /**
+   * A refusal past its command's `exp` is no longer needed: a copy arriving now is begun
+   * and refused as expired (or refused unrecorded again while the disk is full), never run.
+   */
+  private forgetExpiredRefusals(): void {
+    const now = this.ctx.now();
+    for (const [txid, r] of this.refused) {
+      if (now <= r.expiresAt) continue;
+      this.refused.delete(txid);
+      this.ctx.logger.info({ transactionId: txid, kind: r.kind, expiresAt: r.expiresAt }, 'command.refusal-expired-unrecorded');
+    }
+  }
+
+  /**
+   * Records a refusal: begun and completed with the reply that was sent, so a repeat after
+   * a restart gets it from the command log. True when the begin is written (its reply then
+   * stored, or kept like any reply the device refused).
+   */
+  private recordRefusal(txid: string, refusedLevel: 'warn' | 'debug' = 'warn'): boolean {
+    const r = this.refused.get(txid);
+    if (r === undefined) return true;
+    try {
+      this.ctx.port.beginCommand(txid, r.kind, r.expiresAt);
+    } catch (err) {
+      this.ctx.logger[refusedLevel]({ transactionId: txid, err, errorCode: errorCodeOf(err) }, 'command.refusal-still-unrecorded');
+      return false;
+    }
+    this.refused.delete(txid);
+    this.unstored.set(txid, r.json);
+    this.ctx.logger.info({ transactionId: txid, kind: r.kind }, 'command.refusal-recorded');
+    return this.storeAnswered(txid, refusedLevel);
   }
 
   /** Stores a reply published earlier without being stored; kept in memory while the device still refuses. True when stored. */

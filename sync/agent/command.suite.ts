@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackendSigner } from '@locker/contract/backend-signer.js';
+import { fillCommandLog, freeSpace } from '@locker/device/e2e/full-disk.js';
 import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
 import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
@@ -148,6 +149,40 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       expect(JSON.parse(locker.store.findCommandReply('txn-full-0001')?.replyJson ?? '{}')).toMatchObject({ id: repliesFor('txn-full-0001')[0]?.id, status: 'ok' });
       expect(locker.store.unfinishedCommands()).toEqual([]);
       expect(locker.port.remote.calls).toHaveLength(1);
+    });
+
+    it('answers a command arriving on a full disk failed at once, stays online, never runs it, and runs a new one once space is back', async () => {
+      const locker = w.locker();
+      await online();
+      // The real SQLite file full to its command log's last page: the begin is refused.
+      fillCommandLog(locker);
+      const msg = w.backend.publishCommand(TEST_LOCKER_ID, 'txn-full-0003', { kind: 'remote-open', compartmentId: 'C1', reason: 'support' });
+      await w.backend.waitFor(() => repliesFor('txn-full-0003').length === 1, 3000, 'a prompt reply, not a command pending until it expires');
+      expect(repliesFor('txn-full-0003')[0]).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^DB_WRITE_FAILED: /) as unknown });
+      expect(locker.port.remote.calls).toHaveLength(0);
+      expect(locker.store.findCommandReply('txn-full-0003')).toBeUndefined();
+      expect(w.logs.find('command.refused-unrecorded')).toEqual([
+        expect.objectContaining({ transactionId: 'txn-full-0003', kind: 'remote-open', errorCode: 'DB_WRITE_FAILED', storageCode: 'SQLITE_FULL', executed: false }),
+      ]);
+      // The session goes on and the message was acknowledged: no restart, and the broker
+      // delivers no copy (a copy would be answered a second time).
+      await new Promise((r) => setTimeout(r, 500));
+      expect(locker.agent.status()).toMatchObject({ restarts: 0, connected: true });
+      expect(w.logs.find('sync-agent.failed')).toEqual([]);
+      expect(repliesFor('txn-full-0003')).toHaveLength(1);
+
+      // Space back: the agent's tick records the refusal; a copy gets the same reply, unexecuted.
+      freeSpace(locker);
+      await w.backend.waitFor(() => locker.store.findCommandReply('txn-full-0003')?.replyJson !== undefined, 3000, 'refusal recorded');
+      w.backend.publish(TEST_LOCKER_ID, 'cmd', msg);
+      await w.backend.waitFor(() => repliesFor('txn-full-0003').length === 2, 5000, 'the same reply to a copy');
+      expect(new Set(repliesFor('txn-full-0003').map((r) => r.id)).size).toBe(1);
+      expect(locker.port.remote.calls).toHaveLength(0);
+      // Support's retry is a new transaction, executed normally.
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-full-0004', { kind: 'remote-open', compartmentId: 'C1', reason: 'support' });
+      await w.backend.waitFor(() => repliesFor('txn-full-0004').length === 1, 5000, 'reply');
+      expect(repliesFor('txn-full-0004')[0]).toMatchObject({ status: 'ok', result: { kind: 'remote-open', outcome: 'opened' } });
+      expect(locker.port.remote.calls).toEqual([{ transactionId: 'txn-full-0004', compartmentId: 'C1', reason: 'support' }]);
     });
 
     it('answers resync with a snapshot request and report-health with the health summary', async () => {

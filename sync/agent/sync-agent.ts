@@ -12,6 +12,7 @@ import { backoffDelay } from './backoff.js';
 import { BatchPayloadParser } from './batch-payload-parser.js';
 import { CodeBatchHandler } from './code-batch-handler.js';
 import { CommandHandler } from './command-handler.js';
+import type { UnrecordedRefusal } from './command-refusals.js';
 import { MqttSession } from './mqtt-session.js';
 import { announcedKids, birthMessage, healthMessage, offlineMessage } from './presence.js';
 import { RejectionReporter } from './rejection-reporter.js';
@@ -77,6 +78,8 @@ export class SyncAgent {
   private readonly commandsRunning = new Set<string>();
   /** Replies sent but not yet stored (a full disk), kept across sessions like commandsRunning. */
   private readonly commandsUnstored = new Map<string, string>();
+  /** Commands refused because the disk could not record them (command-refusals.ts), kept across sessions too. */
+  private readonly commandsRefused = new Map<string, UnrecordedRefusal>();
 
   constructor(private readonly deps: SyncAgentDeps) {
     this.bootId = deps.bootId ?? randomUUID();
@@ -169,7 +172,7 @@ export class SyncAgent {
         task.catch((err: unknown) => this.fail('command', err));
       },
       publishReply: (json) => this.ctx?.publishStored('cmd/reply', json),
-    }, this.commandsRunning, this.commandsUnstored);
+    }, this.commandsRunning, this.commandsUnstored, this.commandsRefused);
     this.commands.recoverUnfinished();
     this.every('tick', config.audit.pollMs, () => this.tick());
     this.every('health', config.healthIntervalMs, () => this.publishHealth());

@@ -72,7 +72,8 @@ export type CommandResult = z.infer<typeof CommandResult>;
 /**
  * ok        executed; `result` says what happened (a remote open may be ok + 'jammed')
  * rejected  not executed: expired, unsupported, invalid for this locker
- * failed    began but the device reported an error; nothing was retried
+ * failed    began but the device reported an error, or could not even be recorded as
+ *           begun (reason 'DB_WRITE_FAILED: …', nothing executed); nothing was retried
  * unknown   began before a crash and never completed: the outcome is unknown, and the
  *           locker will never execute it again (a door is never pulsed twice)
  */
