@@ -1,8 +1,10 @@
 // PostgreSQL's own write rate on this machine, the physical anchor for every backend write
 // figure on PostgreSQL (issue 9: reserve_http_per_s_pg is judged against it, measured in
 // the same run). `pgbench -b simple-update` (3 UPDATEs of pgbench rows + 1 INSERT per
-// transaction, one commit each), 16 clients, 2 threads, 10 s, on a fresh `pgbench -i -s 1`
-// database that is dropped afterwards. Run directly (or through `npm run bench pgbench`)
+// transaction, one commit each), 16 clients, 2 threads, 10 s, on fresh `pgbench -i -s 1`
+// tables in a schema of their own, dropped afterwards (a schema, not a database: CREATE and
+// DROP DATABASE each force a checkpoint of the whole server, which took over 30 s while the
+// test suite's other PostgreSQL files ran, and slowed them all meanwhile). Run directly (or through `npm run bench pgbench`)
 // it prints `pgbench_simple_update_tps: N tps`; other benches import the function.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,10 +33,10 @@ export interface PgbenchOptions {
   threads?: number;
   seconds?: number;
   scale?: number;
-  /** Server to measure; its database part is only used to connect for CREATE/DROP DATABASE. */
+  /** Server and database to measure in. */
   url?: string;
-  /** The database to create and drop (default: a fresh random name). */
-  database?: string;
+  /** The schema to create, hold pgbench's tables and drop (default: a fresh random name). */
+  schema?: string;
   /** The pgbench executable (default: `pgbench` on PATH). */
   binary?: string;
 }
@@ -46,13 +48,16 @@ export function parseTps(report: string): number {
   return Number(m[1]);
 }
 
-/** Creates a database, runs pgbench's simple-update script on it, drops it; resolves to tps. */
+/** Creates a schema, runs pgbench's simple-update script in it, drops it; resolves to tps. */
 export async function pgbenchSimpleUpdateTps(o: PgbenchOptions = {}): Promise<number> {
   const url = new URL(o.url ?? PG_URL);
-  const database = o.database ?? `locker_pgbench_${randomBytes(6).toString('hex')}`;
-  if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new PgbenchError('PGBENCH_FAILED', `not a plain database name: ${database}`);
+  const schema = o.schema ?? `locker_pgbench_${randomBytes(6).toString('hex')}`;
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new PgbenchError('PGBENCH_FAILED', `not a plain schema name: ${schema}`);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres';
   const connection = ['-h', url.hostname, '-p', url.port === '' ? '5432' : url.port, '-U', decodeURIComponent(url.username || 'postgres')];
-  const env = url.password === '' ? process.env : { ...process.env, PGPASSWORD: decodeURIComponent(url.password) };
+  // libpq reads PGOPTIONS: every pgbench session (the -i setup and each client) finds and
+  // creates its unqualified pgbench_* tables in the schema.
+  const env = { ...process.env, PGOPTIONS: `-c search_path=${schema}`, ...(url.password === '' ? {} : { PGPASSWORD: decodeURIComponent(url.password) }) };
   const pgbench = async (args: string[]): Promise<string> => {
     try {
       return (await run(o.binary ?? 'pgbench', [...connection, ...args, database], { env, maxBuffer: 16 * 1024 * 1024 })).stdout;
@@ -68,13 +73,13 @@ export async function pgbenchSimpleUpdateTps(o: PgbenchOptions = {}): Promise<nu
   const admin = new pg.Client({ connectionString: url.href });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.query(`CREATE SCHEMA ${schema}`);
     try {
       await pgbench(['-i', '-q', '-s', String(o.scale ?? 1)]);
       const report = await pgbench(['-b', 'simple-update', '-c', String(o.clients ?? 16), '-j', String(o.threads ?? 2), '-T', String(o.seconds ?? 10), '-n']);
       return parseTps(report);
     } finally {
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     }
   } finally {
     await admin.end();
