@@ -3,7 +3,8 @@ import type { PanelEvent } from './panel-events.js';
 // The last N streamed events with their stream ids, so a page that lost its connection
 // gets what it missed (SSE Last-Event-ID) instead of a silent hole. Bounded: a page away
 // for longer than the ring holds is told it missed events (`complete: false`), and so is a
-// page holding an id this ring never issued (one from before a simulator restart).
+// page holding an id beyond the newest (one from before a simulator restart; an old id the
+// new run has already passed cannot be told apart: ids are not run-scoped).
 
 export interface RingEntry {
   id: number;
