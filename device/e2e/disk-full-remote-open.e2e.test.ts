@@ -117,7 +117,8 @@ describe('a remote open on a full disk', () => {
 
 describe('a remote-open command through the sync agent on a full disk', () => {
   /** The agent's command handler on the runtime's own port, its replies collected. */
-  function agent(): { send: (tx: string, command: Command) => void; handler: CommandHandler; replies: CommandReplyMessage[]; failures: unknown[] } {
+  /** `backendAheadMs`: how far the backend's clock (the seals' iat) is ahead of the locker's. */
+  function agent(backendAheadMs = 0): { send: (tx: string, command: Command) => void; handler: CommandHandler; replies: CommandReplyMessage[]; failures: unknown[] } {
     const port = h.runtime.syncPort();
     const replies: CommandReplyMessage[] = [];
     const failures: unknown[] = [];
@@ -140,7 +141,7 @@ describe('a remote-open command through the sync agent on a full disk', () => {
       },
       publishReply: collect,
     });
-    const signer = new BackendSigner({ ed: h.ed, kid: 'k1', seed: new Uint8Array(32).fill(3), now: () => h.runtime.trustedNow() });
+    const signer = new BackendSigner({ ed: h.ed, kid: 'k1', seed: new Uint8Array(32).fill(3), now: () => h.runtime.trustedNow() + backendAheadMs });
     const send = (tx: string, command: Command): void => {
       handler.handle(topicFor(LOCKER, 'cmd'), encodeMessage('cmd', signer.command(LOCKER, h.store.dbEpoch, tx, command, 60_000)));
     };
@@ -213,5 +214,23 @@ describe('a remote-open command through the sync agent on a full disk', () => {
     expect(h.pulses('A03')).toBe(1);
     expect(b.replies.at(-1)).toMatchObject({ transactionId: 'tx-agent-0003', status: 'ok', result: { kind: 'remote-open', outcome: 'opened' } });
     expect([...a.failures, ...b.failures]).toEqual([]);
+  });
+
+  it('answers failed, without throwing, a command whose signed time the full disk cannot record either', async () => {
+    await started();
+    // The locker's clock 10 minutes behind the backend's (it was off): the command's signed
+    // time corrects it, and that correction is audited, a write the full disk refuses too.
+    const a = agent(10 * 60_000);
+    const before = h.runtime.trustedNow();
+    fillState(h);
+    expect(() => a.send('tx-agent-0004', { kind: 'remote-open', compartmentId: 'A03', reason: 'customer on the phone' })).not.toThrow();
+    await h.advance(1_000);
+    expect(h.pulses()).toBe(0);
+    expect(a.replies).toEqual([expect.objectContaining({ transactionId: 'tx-agent-0004', status: 'failed', reason: expect.stringMatching(/^DB_WRITE_FAILED: /) as unknown })]);
+    expect(logs.find('storage.write-failed')).toEqual([expect.objectContaining({ source: 'signed-time:command', errorCode: 'DB_WRITE_FAILED', sqliteCode: 'SQLITE_FULL' })]);
+    expect(h.runtime.syncPort().health().storage?.writable).toBe(false);
+    // The correction is kept in memory (written by the clock tick once there is room).
+    expect(h.runtime.trustedNow()).toBeGreaterThanOrEqual(before + 10 * 60_000);
+    expect(a.failures).toEqual([]);
   });
 });

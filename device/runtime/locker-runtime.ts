@@ -130,7 +130,10 @@ export class LockerRuntime {
     this.expiry = new ExpirySweep(store, this.tokens, this.time, logger.child({ component: 'expiry' }), config.timeouts.expiryGraceMs);
     this.retention = new RetentionSweep(store, config.retention, logger.child({ component: 'retention' }));
     this.port = new RuntimeSyncPort(store, {
-      observeTrustedTime: (epochMs, source) => this.time.observeSignedTime(epochMs, source),
+      // A write the full disk refuses is noted like the clock tick's checkpoint, not thrown:
+      // it comes before a command's begin, and thrown it would restart the agent's session
+      // with the backend given no reply. The corrected time is kept in memory meanwhile.
+      observeTrustedTime: (epochMs, source) => this.background(`signed-time:${source}`, () => this.time.observeSignedTime(epochMs, source)),
       batchApplied: (keyringChanged) => this.afterBatch(keyringChanged),
       remoteOpen: (transactionId, compartmentId, reason) => this.remoteOpen(transactionId, compartmentId, reason),
       setCompartmentService: (compartmentId, inService, by, details) => this.setCompartmentService(compartmentId, inService, by, details),
