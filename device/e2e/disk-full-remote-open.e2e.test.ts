@@ -118,17 +118,18 @@ describe('a remote open on a full disk', () => {
 describe('a remote-open command through the sync agent on a full disk', () => {
   /** The agent's command handler on the runtime's own port, its replies collected. */
   /** `backendAheadMs`: how far the backend's clock (the seals' iat) is ahead of the locker's. */
-  function agent(backendAheadMs = 0): { send: (tx: string, command: Command) => void; handler: CommandHandler; replies: CommandReplyMessage[]; failures: unknown[] } {
+  function agent(backendAheadMs = 0): { send: (tx: string, command: Command) => void; handler: CommandHandler; rejections: RejectionReporter; replies: CommandReplyMessage[]; failures: unknown[] } {
     const port = h.runtime.syncPort();
     const replies: CommandReplyMessage[] = [];
     const failures: unknown[] = [];
     const collect = (json: string): void => {
       replies.push(JSON.parse(json) as CommandReplyMessage);
     };
+    const rejections = new RejectionReporter(port, logs.logger, 10, () => h.clock.monotonicMs());
     const ctx: SyncContext = {
       port, lockerId: LOCKER, ed: h.ed, keys: () => Keyring.fromRows(h.ed, h.store.keyringRows()), logger: logs.logger,
       now: () => h.runtime.trustedNow(),
-      rejections: new RejectionReporter(port, logs.logger, 10, () => h.clock.monotonicMs()),
+      rejections,
       isConnected: () => true,
       publish: () => undefined,
       publishStored: (_suffix, json) => collect(json),
@@ -145,7 +146,7 @@ describe('a remote-open command through the sync agent on a full disk', () => {
     const send = (tx: string, command: Command): void => {
       handler.handle(topicFor(LOCKER, 'cmd'), encodeMessage('cmd', signer.command(LOCKER, h.store.dbEpoch, tx, command, 60_000)));
     };
-    return { send, handler, replies, failures };
+    return { send, handler, rejections, replies, failures };
   }
 
   it('sends the backend the real outcome of a door that opened as the disk filled, and answers a repeat with it', async () => {
@@ -231,6 +232,27 @@ describe('a remote-open command through the sync agent on a full disk', () => {
     expect(h.runtime.syncPort().health().storage?.writable).toBe(false);
     // The correction is kept in memory (written by the clock tick once there is room).
     expect(h.runtime.trustedNow()).toBeGreaterThanOrEqual(before + 10 * 60_000);
+    expect(a.failures).toEqual([]);
+  });
+
+  it('rejects a command that is past its expiry as expired, not failed, when the full disk refuses its begin', async () => {
+    await started();
+    // Sent 2 minutes ago with a 1-minute lifetime (a copy held up on the way, or replayed).
+    const a = agent(-2 * 60_000);
+    fillState(h);
+    a.send('tx-agent-0005', { kind: 'remote-open', compartmentId: 'A03', reason: 'customer on the phone' });
+    await h.advance(1_000);
+    expect(h.pulses()).toBe(0);
+    expect(a.replies).toEqual([expect.objectContaining({ transactionId: 'tx-agent-0005', status: 'rejected', reason: 'expired' })]);
+    // Reported like any expired command (security relevant), and nothing kept for it.
+    expect(a.rejections.counts()).toEqual({ 'command-expired': 1 });
+    expect(logs.find('command.refused-unrecorded')).toEqual([]);
+    freeSpace(h);
+    await h.advance(10_000);
+    a.handler.storeUnstored();
+    expect(logs.find('command.refusal-recorded')).toEqual([]);
+    expect(logs.find('command.refusal-expired-unrecorded')).toEqual([]);
+    expect(h.store.findCommandReply('tx-agent-0005')).toBeUndefined();
     expect(a.failures).toEqual([]);
   });
 });

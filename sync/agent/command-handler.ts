@@ -28,7 +28,8 @@ import type { SyncContext } from './sync-context.js';
 // it is NOT executed (a crash during it would leave no trace, and a retry could pulse a
 // door twice) and is answered at once 'failed' with reason DB_WRITE_FAILED, as a remote open
 // whose journal the disk refuses is, instead of a session restart and a command pending
-// until it expires. A repeat of that transaction id, even once space is back, gets the same
+// until it expires (one already past its `exp` is rejected 'expired' instead, as it would be
+// once begun). A repeat of that transaction id, even once space is back, gets the same
 // reply and is not executed either: the backend keeps the first reply of a transaction
 // (later ones are dropped) and stops re-publishing once it has one, so a door opened on a
 // repeat would show as 'failed' to support, and a technician who saw 'failed' and sent a
@@ -167,6 +168,14 @@ export class CommandHandler {
     } catch (err) {
       const code = errorCodeOf(err);
       if (!isStorageRefusal(code)) throw err;
+      if (ctx.now() > claims.exp) {
+        // Past its expiry, it would be refused as expired once begun: refused so now, and
+        // reported like any expired command. Nothing to keep: every copy is expired too.
+        ctx.rejections.report({ topic, reason: 'command-expired', securityRelevant: true, messageId: msg.id, transactionId: txid });
+        log.warn({ err, errorCode: 'DB_WRITE_FAILED', storageCode: code, expiresAt: claims.exp }, 'command.expired-unrecorded');
+        ctx.publishStored('cmd/reply', this.reply(txid, kind, 'rejected', undefined, 'expired'));
+        return;
+      }
       // Nothing recorded: not executed, answered now. Not thrown: the session would restart
       // (the PUBACK racing its close, the broker redelivering) and the backend get no reply.
       const json = this.reply(txid, kind, 'failed', undefined, UNRECORDED_REASON);
@@ -257,7 +266,7 @@ export class CommandHandler {
 
   /**
    * A refusal past its command's `exp` is no longer needed: a copy arriving now is begun
-   * and refused as expired (or refused unrecorded again while the disk is full), never run.
+   * and refused as expired (unrecorded while the disk is full), never run.
    */
   private forgetExpiredRefusals(): void {
     const now = this.ctx.now();
