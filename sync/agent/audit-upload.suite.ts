@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GENESIS_PREV_HASH } from '@locker/contract/audit/audit-hash.js';
 import { verifyAuditChain } from '@locker/contract/audit/audit-chain.js';
+import { fillState, freeSpace } from '@locker/device/e2e/full-disk.js';
 import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
 import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
@@ -78,6 +79,36 @@ export function defineAuditUploadSuite(brokerName: string, startBroker: BrokerFa
       );
       const check = locker.store.verifyAuditChain();
       expect(check).toMatchObject({ ok: true, firstSeq: 21, lastSeq: 30 });
+    });
+
+    it('leaves an ack the full disk refuses unapplied, stays online, paces the re-sends and is acked once space is back', async () => {
+      const locker = w.locker({ start: false, config: { healthIntervalMs: 500 } });
+      for (let i = 0; i < 5; i++) locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: i, commanded: true });
+      // The real SQLite file full to the last page of every table the ack writes.
+      fillState(locker);
+      const high = locker.store.auditHighWatermark();
+      locker.agent.start();
+      const ledger = w.backend.ledger(TEST_LOCKER_ID);
+      await w.backend.waitFor(() => w.logs.find('audit.ack-unrecorded').length > 0, 5000, 'the refused ack');
+      expect(w.logs.find('audit.ack-unrecorded')[0]).toMatchObject({ errorCode: 'DB_WRITE_FAILED', storageCode: 'SQLITE_FULL', records: high, fromSeq: 1, toSeq: high });
+      const healthAtFirstRefusal = w.backend.health.length;
+      // ackTimeoutMs is 1500: re-sent 1.5 s later, then 3 s after that; not once per ack or per poll.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(locker.agent.status()).toMatchObject({ restarts: 0, connected: true });
+      expect(w.logs.find('sync-agent.failed')).toEqual([]);
+      expect(ledger.uploads).toHaveLength(2);
+      expect(locker.store.auditAckedWatermark()).toBe(0);
+      expect(locker.store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 100 })).toHaveLength(high);
+      // The health report still goes out on its interval (it tells the backend the disk is full).
+      expect(w.backend.health.length).toBeGreaterThanOrEqual(healthAtFirstRefusal + 4);
+
+      // Space back: the held records go again at the end of the hold and are acknowledged.
+      freeSpace(locker);
+      await w.backend.waitFor(() => locker.store.auditAckedWatermark() === high, 5000, 'acked once space is back');
+      expect(ledger.stored.size).toBe(high);
+      expect(ledger.conflicting).toBe(0);
+      expect(w.logs.find('audit.ack-recorded-again')).toHaveLength(1);
+      expect(locker.agent.status().restarts).toBe(0);
     });
   });
 }

@@ -3,7 +3,9 @@ import { AuditAckClaims, MAX_PRIORITY_UPLOAD_RECORDS, UPLOAD_RECORD_BYTES_BUDGET
 import { openSeal } from '@locker/contract/backend-seal.js';
 import { decodeMessage } from '@locker/contract/decode-message.js';
 import { newEnvelope } from '@locker/contract/envelope.js';
+import { backoffDelay } from './backoff.js';
 import { opt } from './optional-field.js';
+import { attemptWrite, observeSignedTime } from './storage-refusal.js';
 import type { SyncContext } from './sync-context.js';
 
 // Uploads the audit log from the device's durable outbox (SQLite), never from memory:
@@ -30,6 +32,18 @@ import type { SyncContext } from './sync-context.js';
 // answered by several acks (the backend splits `alsoSeqs` so each seal fits its 2048
 // characters): an upload is done once the acks applied so far cover all of its records.
 // A priority upload holds at most MAX_PRIORITY_UPLOAD_RECORDS, what one ack always covers.
+//
+// An ack the device cannot record (a full disk refuses the write) is logged
+// (audit.ack-unrecorded) and not applied: its records stay unacknowledged and go again,
+// and the backend, which stored them, answers them again (its ingest is idempotent). Not
+// at once, nor at every ack timeout: the disk stays full for hours, and re-sending the
+// whole backlog only to have its acks refused again would spend the uplink for nothing.
+// Those records go again after a hold that starts at ackTimeoutMs and doubles with every
+// round refused, up to MAX_ACK_REFUSED_HOLD_MS; records written meanwhile are still sent
+// as usual. The first ack recorded ends the hold (audit.ack-recorded-again).
+
+/** Longest wait before records whose ack the disk refused are sent again. */
+export const MAX_ACK_REFUSED_HOLD_MS = 5 * 60_000;
 
 interface InFlight {
   lane: AuditLane;
@@ -46,6 +60,8 @@ export interface AuditUploaderConfig {
 export interface AuditUploaderHooks {
   /** The database took a new epoch: announce it (presence) before the backend signs anything for it. */
   epochRenewed(epoch: string): void;
+  /** An ack was recorded: the device's storage takes writes (again). */
+  ackApplied?(): void;
 }
 
 export class AuditUploader {
@@ -56,6 +72,11 @@ export class AuditUploader {
   private sentRecords = 0;
   /** Between resume and pause: connected and subscribed to the acks. */
   private live = false;
+  /** Set while records whose ack the disk refused wait to be sent again (monotonic ms). */
+  private heldUntil: number | undefined;
+  /** Rounds of acks refused in a row (the hold doubles with each); 0 once one is recorded. */
+  private refusedRounds = 0;
+  private refusedAcks = 0;
 
   constructor(
     private readonly ctx: SyncContext,
@@ -96,7 +117,14 @@ export class AuditUploader {
   /** Publishes what the window allows. Cheap when there is nothing to send. */
   pump(): void {
     if (!this.live || !this.ctx.isConnected()) return;
-    if (this.inFlight.size > 0 && this.monotonicNow() - this.lastProgressAt > this.config.ackTimeoutMs) {
+    if (this.heldUntil !== undefined && this.monotonicNow() >= this.heldUntil) {
+      // The hold is over: whatever is still unacknowledged goes again (the disk may have room now).
+      this.heldUntil = undefined;
+      this.rewind();
+    }
+    // While held, an upload of new records is answered by an ack the disk refuses too: that
+    // ends in the hold's rewind, not in a timeout re-sending the held records early.
+    if (this.heldUntil === undefined && this.inFlight.size > 0 && this.monotonicNow() - this.lastProgressAt > this.config.ackTimeoutMs) {
       this.ctx.logger.warn({ inFlight: this.inFlight.size }, 'audit.ack-timeout');
       this.rewind();
     }
@@ -174,9 +202,23 @@ export class AuditUploader {
       this.renewEpoch(otherAlso ?? ack.contiguousSeq);
       return;
     }
-    ctx.port.observeTrustedTime(ack.iat, 'audit-ack');
-    ctx.port.acknowledgeAudit({ contiguousSeq: ack.contiguousSeq, alsoSeqs: ack.alsoSeqs });
+    observeSignedTime(ctx, ack.iat, 'audit-ack');
     const also = new Set(ack.alsoSeqs);
+    const applied = attemptWrite(() => ctx.port.acknowledgeAudit({ contiguousSeq: ack.contiguousSeq, alsoSeqs: ack.alsoSeqs }));
+    if (!applied.written) {
+      this.ackRefused(ack, also, decoded.message.id, applied.storageCode);
+      return;
+    }
+    if (this.refusedAcks > 0) {
+      ctx.logger.info({ refusedAcks: this.refusedAcks, contiguousSeq: ack.contiguousSeq }, 'audit.ack-recorded-again');
+      this.refusedAcks = 0;
+      this.refusedRounds = 0;
+      if (this.heldUntil !== undefined) {
+        this.heldUntil = undefined;
+        this.rewind();
+      }
+    }
+    this.hooks.ackApplied?.();
     // The stall clock follows the oldest upload in flight only: acks of later ones must not
     // keep resetting it while the oldest is never answered (an upload the backend failed to
     // store is sent again only by the timeout; steady traffic in the other slots would
@@ -196,6 +238,43 @@ export class AuditUploader {
       this.renewEpoch(ack.conflictAt);
       return;
     }
+    this.pump();
+  }
+
+  /**
+   * The disk refused to record an ack: nothing marked. The uploads it answers are done with
+   * (their records go again when the hold ends); the first refusal of a round starts the
+   * hold, later ones of the same round (the other uploads in flight) only count.
+   */
+  private ackRefused(ack: AuditAckClaims, also: ReadonlySet<number>, messageId: string, storageCode: string): void {
+    let range = { records: 0, fromSeq: Number.POSITIVE_INFINITY, toSeq: 0 };
+    const add = (seq: number): void => {
+      range = { records: range.records + 1, fromSeq: Math.min(range.fromSeq, seq), toSeq: Math.max(range.toSeq, seq) };
+    };
+    for (const [id, f] of this.inFlight) {
+      const answered = f.unacked.filter((s) => s <= ack.contiguousSeq || also.has(s));
+      if (answered.length === 0) continue;
+      answered.forEach(add);
+      this.inFlight.delete(id);
+    }
+    if (range.records === 0) {
+      // An upload sent before a rewind: what the ack would have marked, from the durable state.
+      const acked = this.ctx.port.auditAckedWatermark();
+      if (ack.contiguousSeq > acked) range = { records: ack.contiguousSeq - acked, fromSeq: acked + 1, toSeq: ack.contiguousSeq };
+      ack.alsoSeqs.filter((s) => s > Math.max(acked, ack.contiguousSeq)).forEach(add);
+    }
+    this.refusedAcks++;
+    const now = this.monotonicNow();
+    const held = this.heldUntil !== undefined && now < this.heldUntil;
+    const retryInMs = held ? (this.heldUntil ?? now) - now : backoffDelay(this.refusedRounds++, { initialMs: this.config.ackTimeoutMs, maxMs: MAX_ACK_REFUSED_HOLD_MS, jitter: 0 }, 0);
+    if (!held) this.heldUntil = now + retryInMs;
+    this.ctx.logger[held ? 'debug' : 'warn']({
+      errorCode: 'DB_WRITE_FAILED', storageCode, messageId,
+      records: range.records,
+      ...(range.records === 0 ? {} : { fromSeq: range.fromSeq, toSeq: range.toSeq }),
+      contiguousSeq: ack.contiguousSeq, alsoSeqs: ack.alsoSeqs.length,
+      refusedAcks: this.refusedAcks, retryInMs,
+    }, 'audit.ack-unrecorded');
     this.pump();
   }
 

@@ -5,6 +5,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { newEnvelope } from '@locker/contract/envelope.js';
 import { decodeCodeBatch, type SlicedDecodeOptions } from './code-batch-decoder.js';
 import { opt } from './optional-field.js';
+import { attemptWrite, attemptWriteAsync, observeSignedTime } from './storage-refusal.js';
 import type { SyncContext } from './sync-context.js';
 
 // lockers/{id}/codes/batch. Order of checks: size and schema (decodeMessage), the
@@ -18,12 +19,19 @@ import type { SyncContext } from './sync-context.js';
 // order (mqtt.js delivers the next message after that). The decode and the content hash
 // run in slices too (code-batch-decoder.ts): for a 10k-code message they cost more than
 // the whole staging of the batch, in one turn of the loop.
+// A batch the device's storage refuses (a full disk) is not applied and not acknowledged:
+// logged (code-batch.unrecorded), and the session goes on. The backend re-sends only on a
+// birth message or its next change, so once an audit ack is recorded again (the disk takes
+// writes; on recovery the runtime writes device.storage-recovered, whose ack follows) the
+// handler asks for a snapshot from the version it holds.
 
 /** Like a staging slice (decision 0025): a key press waits for one at most. */
 const DEFAULT_DECODE_SLICE_MS = 4;
 
 export class CodeBatchHandler {
   private lastSnapshotRequestAt = Number.NEGATIVE_INFINITY;
+  /** A batch the storage refused since the last one applied: the version it would have reached. */
+  private refusedToVersion: number | undefined;
   private readonly slicing: SlicedDecodeOptions;
 
   constructor(
@@ -55,9 +63,32 @@ export class CodeBatchHandler {
       return;
     }
     // Signed by a trusted key: its issue time is trusted time, whatever we do with the batch.
-    ctx.port.observeTrustedTime(seal.claims.iat, 'code-batch');
-    const result = await ctx.port.applyCodeBatchInSlices(msg.batch);
-    this.afterApply(msg, result, seal.kid);
+    observeSignedTime(ctx, seal.claims.iat, 'code-batch');
+    const applied = await attemptWriteAsync(() => ctx.port.applyCodeBatchInSlices(msg.batch));
+    if (!applied.written) {
+      const b = msg.batch;
+      this.refusedToVersion = Math.max(this.refusedToVersion ?? 0, b.toVersion);
+      ctx.logger.error({
+        messageId: msg.id, kind: b.kind, fromVersion: b.fromVersion, toVersion: b.toVersion, upserts: b.upserts.length, revocations: b.revocations.length,
+        errorCode: 'DB_WRITE_FAILED', storageCode: applied.storageCode, version: ctx.port.codeSetState().version,
+      }, 'code-batch.unrecorded');
+      return;
+    }
+    if (applied.value.outcome === 'applied') this.refusedToVersion = undefined;
+    this.afterApply(msg, applied.value, seal.kid);
+  }
+
+  /**
+   * The device's storage took a write again (an audit ack was recorded): a batch it refused
+   * meanwhile is asked for again, as a snapshot from the version held, unless one since then
+   * was applied or reached that version.
+   */
+  storageWritable(): void {
+    const refused = this.refusedToVersion;
+    if (refused === undefined) return;
+    this.refusedToVersion = undefined;
+    if (this.ctx.port.codeSetState().version >= refused) return;
+    this.requestSnapshot('gap', true);
   }
 
   private afterApply(msg: CodeBatchMessage, result: BatchApplyResult, kid: string): void {
@@ -76,11 +107,14 @@ export class CodeBatchHandler {
         this.requestSnapshot('gap');
         break;
       case 'rejected':
-        log.warn({ reason: result.reason }, 'code-batch.rejected');
-        ctx.port.appendAudit('code-batch.rejected', 'priority', {
+      {
+        // The ack below tells the backend; a full disk only costs the audit record.
+        const audited = attemptWrite(() => ctx.port.appendAudit('code-batch.rejected', 'priority', {
           messageId: msg.id, kind: b.kind, fromVersion: b.fromVersion, toVersion: b.toVersion, reason: result.reason,
-        });
+        }));
+        log.warn({ reason: result.reason, ...(audited.written ? {} : { audited: false, storageCode: audited.storageCode }) }, 'code-batch.rejected');
         break;
+      }
     }
     ctx.publish('codes/ack', {
       ...newEnvelope('code-ack', ctx.now()),

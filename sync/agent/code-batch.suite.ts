@@ -4,6 +4,7 @@ import { codeSetDigestOf } from '@locker/contract/codes/code-set-digest.js';
 import { makeBatch, makeEntries } from '@locker/device/store/store-test-fixtures.js';
 import { keyToText } from '@locker/contract/tokens/key-text.js';
 import { BackendSigner } from '@locker/contract/backend-signer.js';
+import { fillState, freeSpace } from '@locker/device/e2e/full-disk.js';
 import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
 import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
@@ -94,6 +95,42 @@ export function defineCodeBatchSuite(brokerName: string, startBroker: BrokerFact
       w.backend.publishBatch(delta(3, makeEntries(200, 3)));
       await w.backend.waitFor(() => acksFor(4).some((a) => a.outcome === 'applied'), 5000, 'snapshot applied');
       expect(locker.store.codeSetState()).toEqual({ version: 4, digest: codeSetDigestOf(backendSet.values()) });
+    });
+
+    it('stays online when the full disk refuses a batch, and asks for it again once the disk takes writes', async () => {
+      const locker = w.locker();
+      await w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
+      const entries = makeEntries(1, 50);
+      w.backend.onSnapshotRequest = (lockerId, req) => {
+        w.backend.publishBatch(makeBatch({ lockerId, kind: 'snapshot', fromVersion: req.state.version, toVersion: 1, upserts: entries }));
+      };
+      fillState(locker);
+      const sent = w.backend.publishBatch(delta(0, entries));
+      await w.backend.waitFor(() => w.logs.find('code-batch.unrecorded').length === 1, 5000, 'the refused batch');
+      expect(w.logs.find('code-batch.unrecorded')[0]).toMatchObject({ messageId: sent.id, toVersion: 1, errorCode: 'DB_WRITE_FAILED', storageCode: 'SQLITE_FULL', version: 0 });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(locker.agent.status()).toMatchObject({ restarts: 0, connected: true });
+      expect(w.logs.find('sync-agent.failed')).toEqual([]);
+      expect(w.backend.codeAcks).toEqual([]);
+      expect(locker.store.codeSetState().version).toBe(0);
+      expect(w.backend.snapshotRequests).toEqual([]);
+
+      // A batch the store rejects (duplicate ids) is still answered; only its audit record is lost.
+      const dup = makeEntries(100, 2);
+      w.backend.publishBatch(delta(0, [...dup, dup[0]!]));
+      await w.backend.waitFor(() => w.backend.codeAcks.length === 1, 5000, 'the rejection ack');
+      expect(w.backend.codeAcks[0]).toMatchObject({ outcome: 'rejected', batch: { toVersion: 1 } });
+      expect(w.logs.find('code-batch.rejected')).toEqual([expect.objectContaining({ audited: false, storageCode: 'SQLITE_FULL' })]);
+      expect(locker.agent.status().restarts).toBe(0);
+
+      // Space back; the runtime's first record after it (device.storage-recovered) is uploaded
+      // and its ack recorded: the agent asks for what it missed.
+      freeSpace(locker);
+      locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: 1, commanded: true });
+      await w.backend.waitFor(() => acksFor(1).some((a) => a.outcome === 'applied'), 5000, 'the snapshot applied');
+      expect(w.backend.snapshotRequests).toHaveLength(1);
+      expect(locker.store.codeSetState()).toEqual({ version: 1, digest: codeSetDigestOf(entries) });
+      expect(locker.agent.status().restarts).toBe(0);
     });
   });
 }

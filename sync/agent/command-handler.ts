@@ -4,9 +4,10 @@ import type { CommandReplyMessage} from '@locker/contract/command-messages.js';
 import { CommandClaims, type CommandResult } from '@locker/contract/command-messages.js';
 import { decodeMessage, encodeMessage } from '@locker/contract/decode-message.js';
 import { newEnvelope } from '@locker/contract/envelope.js';
-import { isStorageRefusal, MAX_UNRECORDED_REFUSALS, UNRECORDED_REASON, type UnrecordedRefusal } from './command-refusals.js';
+import { MAX_UNRECORDED_REFUSALS, UNRECORDED_REASON, type UnrecordedRefusal } from './command-refusals.js';
 import { opt } from './optional-field.js';
 import { reportedHealth } from './presence.js';
+import { errorCodeOf, isStorageRefusal, observeSignedTime } from './storage-refusal.js';
 import type { SyncContext } from './sync-context.js';
 
 // lockers/{id}/cmd. At most once per transaction id, durably:
@@ -128,7 +129,7 @@ export class CommandHandler {
       ctx.publishStored('cmd/reply', this.reply(claims.transactionId, claims.command.kind, 'rejected', undefined, 'issued to another database epoch'));
       return;
     }
-    ctx.port.observeTrustedTime(claims.iat, 'command');
+    observeSignedTime(ctx, claims.iat, 'command');
     const txid = claims.transactionId;
     const kind = claims.command.kind;
     const log = ctx.logger.child({ transactionId: txid, kind, messageId: msg.id });
@@ -359,10 +360,4 @@ export class CommandHandler {
     };
     return encodeMessage('cmd/reply', message).toString('utf8');
   }
-}
-
-/** The code of a typed error (DeviceError, SqliteError: "DB_WRITE_FAILED", "SQLITE_FULL"), if it has one. */
-function errorCodeOf(err: unknown): string | undefined {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
-  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,63}$/.test(code) ? code : undefined;
 }

@@ -20,14 +20,3 @@ export interface UnrecordedRefusal {
 export const MAX_UNRECORDED_REFUSALS = 1000;
 
 export const UNRECORDED_REASON = 'DB_WRITE_FAILED: locker storage full or failing, could not record the command; nothing executed, not retried (send a new command)';
-
-/**
- * A write the storage refused while the database is fine (no room, an I/O error, a
- * read-only card): the device's DB_WRITE_FAILED, or the SQLite / file system code behind it
- * (the device's isStorageWriteFailure, which the agent cannot import). Anything else is a
- * bug and goes to the agent's error boundary.
- */
-export function isStorageRefusal(code: string | undefined): boolean {
-  if (code === undefined) return false;
-  return code === 'DB_WRITE_FAILED' || code === 'SQLITE_FULL' || code === 'ENOSPC' || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY');
-}

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackendSigner } from '@locker/contract/backend-signer.js';
-import { fillCommandLog, freeSpace } from '@locker/device/e2e/full-disk.js';
+import { fillCommandLog, fillState, freeSpace } from '@locker/device/e2e/full-disk.js';
 import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
 import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
@@ -183,6 +183,28 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       await w.backend.waitFor(() => repliesFor('txn-full-0004').length === 1, 5000, 'reply');
       expect(repliesFor('txn-full-0004')[0]).toMatchObject({ status: 'ok', result: { kind: 'remote-open', outcome: 'opened' } });
       expect(locker.port.remote.calls).toEqual([{ transactionId: 'txn-full-0004', compartmentId: 'C1', reason: 'support' }]);
+    });
+
+    it('answers a command on a full disk although its signed time cannot be recorded, and stays online', async () => {
+      const locker = w.locker({ start: false });
+      // As the runtime observes a signed time while its clock is unconfirmed: the floor and a
+      // clock.signed-time record, in one transaction, on the real (full) SQLite file.
+      locker.port.observeTrustedTime = (epochMs, source) => {
+        locker.store.transaction(() => {
+          locker.store.raiseClockFloor(Math.floor(epochMs));
+          locker.store.appendAudit('clock.signed-time', 'normal', { source, epochMs, floorMs: 0, correctionMs: epochMs, trust: 'confirmed' });
+        });
+      };
+      locker.agent.start();
+      await online();
+      fillState(locker);
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-full-0005', { kind: 'remote-open', compartmentId: 'C1', reason: 'support' });
+      await w.backend.waitFor(() => repliesFor('txn-full-0005').length === 1, 3000, 'a reply');
+      expect(repliesFor('txn-full-0005')[0]).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^DB_WRITE_FAILED: /) as unknown });
+      expect(w.logs.find('clock.signed-time-unrecorded')).toEqual([expect.objectContaining({ source: 'command', errorCode: 'DB_WRITE_FAILED', storageCode: 'SQLITE_FULL' })]);
+      expect(locker.port.remote.calls).toHaveLength(0);
+      expect(locker.agent.status()).toMatchObject({ restarts: 0, connected: true });
+      expect(w.logs.find('sync-agent.failed')).toEqual([]);
     });
 
     it('answers resync with a snapshot request and report-health with the health summary', async () => {

@@ -27,7 +27,9 @@ import { SyncError } from './sync-error.js';
 // Every handler and timer runs inside guard(); an unexpected error (a database error, a
 // bug) is logged and the agent restarts its session after a backoff. A restart is also
 // the protocol's recovery path: the new birth message tells the backend the locker's
-// version, so whatever was lost in the failure is re-sent.
+// version, so whatever was lost in the failure is re-sent. A write the device's storage
+// refuses (a full disk) is not such an error: the handlers deal with it themselves
+// (storage-refusal.ts), since a restart would only meet the same refusal again.
 
 export interface SyncAgentDeps {
   port: DeviceSyncPort;
@@ -164,7 +166,10 @@ export class SyncAgent {
     this.session = session;
     this.ctx = ctx;
     this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs, () => this.deps.clock.monotonicMs(), { parser: this.payloadParser });
-    this.uploader = new AuditUploader(ctx, config.audit, () => this.deps.clock.monotonicMs(), { epochRenewed: () => this.publishBirth() });
+    this.uploader = new AuditUploader(ctx, config.audit, () => this.deps.clock.monotonicMs(), {
+      epochRenewed: () => this.publishBirth(),
+      ackApplied: () => this.batches?.storageWritable(),
+    });
     this.commands = new CommandHandler(ctx, {
       requestSnapshot: () => this.batches?.requestSnapshot('resync-command', true),
       publishHealth: () => this.publishHealth(),
