@@ -99,16 +99,20 @@ class SocatNotifier implements Notifier {
       this.log.error({ err, command }, 'sd-notify.relay-spawn-failed');
       return undefined;
     }
-    this.child = child;
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-500)));
-    child.stdin.on('error', (err) => this.log.error({ err }, 'sd-notify.relay-write-failed'));
     child.on('error', (err) => {
       // ENOENT: socat is not installed. systemd will then time out the start (Type=notify).
       this.log.error({ err, command }, 'sd-notify.relay-failed');
       if (this.child === child) this.child = undefined;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.unavailable = true;
     });
+    // Out of file descriptors (EMFILE, ENFILE), node returns a child without its pipes and
+    // reports the error just after: nothing to write to, this ping is lost; the next one
+    // tries again (a leak is what the watchdog is there to catch, not this ping).
+    if (child.stdin == null || child.stderr == null) return undefined;
+    this.child = child;
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-500)));
+    child.stdin.on('error', (err) => this.log.error({ err }, 'sd-notify.relay-write-failed'));
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
       // The next notify() starts a new relay; a ping lost meanwhile is repeated by the next tick.
