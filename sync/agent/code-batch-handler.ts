@@ -5,6 +5,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { newEnvelope } from '@locker/contract/envelope.js';
 import { decodeCodeBatch, type SlicedDecodeOptions } from './code-batch-decoder.js';
 import { opt } from './optional-field.js';
+import { backoffDelay } from './backoff.js';
 import { attemptWrite, attemptWriteAsync, observeSignedTime } from './storage-refusal.js';
 import type { SyncContext } from './sync-context.js';
 
@@ -23,15 +24,28 @@ import type { SyncContext } from './sync-context.js';
 // logged (code-batch.unrecorded), and the session goes on. The backend re-sends only on a
 // birth message or its next change, so once an audit ack is recorded again (the disk takes
 // writes; on recovery the runtime writes device.storage-recovered, whose ack follows) the
-// handler asks for a snapshot from the version it holds.
+// handler asks for a snapshot from the version it holds. That ack may never come: with a
+// storage reserve the runtime's tick frees room without an outage (no recovery record), an
+// idle locker writes nothing at night, and the request itself can be lost. So until the
+// version is reached the handler also asks again on the agent's tick, after a hold that
+// starts at the audit ack timeout and doubles up to MAX_REFUSED_BATCH_RETRY_MS (each ask
+// while the disk is still full costs a download refused again).
 
 /** Like a staging slice (decision 0025): a key press waits for one at most. */
 const DEFAULT_DECODE_SLICE_MS = 4;
+
+/** Longest wait between two snapshot requests for a batch the storage refused. */
+export const MAX_REFUSED_BATCH_RETRY_MS = 5 * 60_000;
 
 export class CodeBatchHandler {
   private lastSnapshotRequestAt = Number.NEGATIVE_INFINITY;
   /** A batch the storage refused since the last one applied: the version it would have reached. */
   private refusedToVersion: number | undefined;
+  /** When to ask again for the refused batch (monotonic ms), and how many asks went unanswered by an apply. */
+  private refusedRetryAt = Number.POSITIVE_INFINITY;
+  private refusedRetries = 0;
+  /** The ack-triggered request (storageWritable) was made since the last refusal. */
+  private askedSinceRefusal = false;
   private readonly slicing: SlicedDecodeOptions;
 
   constructor(
@@ -40,6 +54,8 @@ export class CodeBatchHandler {
     /** The agent clock's monotonic ms. */
     private readonly monotonicNow: () => number,
     decode: Partial<SlicedDecodeOptions> = {},
+    /** The first hold before a refused batch is asked for again (the audit ack timeout). */
+    private readonly refusedRetryMs = 15_000,
   ) {
     this.slicing = { sliceBudgetMs: DEFAULT_DECODE_SLICE_MS, yieldToLoop: () => nextTurn(), ...decode };
   }
@@ -68,13 +84,15 @@ export class CodeBatchHandler {
     if (!applied.written) {
       const b = msg.batch;
       this.refusedToVersion = Math.max(this.refusedToVersion ?? 0, b.toVersion);
+      this.askedSinceRefusal = false;
+      this.refusedRetryAt = this.monotonicNow() + backoffDelay(this.refusedRetries, { initialMs: this.refusedRetryMs, maxMs: MAX_REFUSED_BATCH_RETRY_MS, jitter: 0 }, 0);
       ctx.logger.error({
         messageId: msg.id, kind: b.kind, fromVersion: b.fromVersion, toVersion: b.toVersion, upserts: b.upserts.length, revocations: b.revocations.length,
         errorCode: 'DB_WRITE_FAILED', storageCode: applied.storageCode, version: ctx.port.codeSetState().version,
       }, 'code-batch.unrecorded');
       return;
     }
-    if (applied.value.outcome === 'applied') this.refusedToVersion = undefined;
+    if (applied.value.outcome === 'applied' && applied.value.state.version >= (this.refusedToVersion ?? 0)) this.clearRefused();
     this.afterApply(msg, applied.value, seal.kid);
   }
 
@@ -84,11 +102,38 @@ export class CodeBatchHandler {
    * was applied or reached that version.
    */
   storageWritable(): void {
+    if (this.refusedToVersion === undefined || this.askedSinceRefusal) return;
+    this.askedSinceRefusal = true;
+    this.askAgain();
+  }
+
+  /**
+   * The agent's tick: a batch refused and still not reached is asked for again once its
+   * hold is over (the ack above may never come, or the request or its answer was lost).
+   */
+  retryRefused(): void {
+    if (this.refusedToVersion === undefined || this.monotonicNow() < this.refusedRetryAt) return;
+    this.refusedRetries++;
+    this.refusedRetryAt = this.monotonicNow() + backoffDelay(this.refusedRetries, { initialMs: this.refusedRetryMs, maxMs: MAX_REFUSED_BATCH_RETRY_MS, jitter: 0 }, 0);
+    this.askAgain();
+  }
+
+  /** A snapshot from the version held, unless the version the refused batch would have reached is held already. */
+  private askAgain(): void {
     const refused = this.refusedToVersion;
     if (refused === undefined) return;
-    this.refusedToVersion = undefined;
-    if (this.ctx.port.codeSetState().version >= refused) return;
+    if (this.ctx.port.codeSetState().version >= refused) {
+      this.clearRefused();
+      return;
+    }
     this.requestSnapshot('gap', true);
+  }
+
+  private clearRefused(): void {
+    this.refusedToVersion = undefined;
+    this.refusedRetryAt = Number.POSITIVE_INFINITY;
+    this.refusedRetries = 0;
+    this.askedSinceRefusal = false;
   }
 
   private afterApply(msg: CodeBatchMessage, result: BatchApplyResult, kid: string): void {

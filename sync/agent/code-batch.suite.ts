@@ -6,7 +6,7 @@ import { keyToText } from '@locker/contract/tokens/key-text.js';
 import { BackendSigner } from '@locker/contract/backend-signer.js';
 import { fillState, freeSpace } from '@locker/device/e2e/full-disk.js';
 import { makeWorld, type BrokerFactory, type SuiteWorld } from '@locker/sync-testing/suite-fixture.js';
-import { TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
+import { fastAgentConfig, TEST_LOCKER_ID } from '@locker/sync-testing/test-locker.js';
 
 // Code batches through a real broker: duplicated, reordered and replayed batches are
 // applied at most once and never out of order; a gap ends in a snapshot whose digest
@@ -98,7 +98,8 @@ export function defineCodeBatchSuite(brokerName: string, startBroker: BrokerFact
     });
 
     it('stays online when the full disk refuses a batch, and asks for it again once the disk takes writes', async () => {
-      const locker = w.locker();
+      // A long hold: only the recorded ack asks again here (the tick's retry has its own test).
+      const locker = w.locker({ config: { audit: { ...fastAgentConfig.audit, ackTimeoutMs: 60_000 } } });
       await w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
       const entries = makeEntries(1, 50);
       w.backend.onSnapshotRequest = (lockerId, req) => {
@@ -129,6 +130,36 @@ export function defineCodeBatchSuite(brokerName: string, startBroker: BrokerFact
       locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: 1, commanded: true });
       await w.backend.waitFor(() => acksFor(1).some((a) => a.outcome === 'applied'), 5000, 'the snapshot applied');
       expect(w.backend.snapshotRequests).toHaveLength(1);
+      expect(locker.store.codeSetState()).toEqual({ version: 1, digest: codeSetDigestOf(entries) });
+      expect(locker.agent.status().restarts).toBe(0);
+    });
+
+    it('asks again for a batch the disk refused even when no audit record follows the space coming back', async () => {
+      // An idle locker at night, or one whose storage reserve freed the room without an
+      // outage: no device.storage-recovered, so no audit ack ever says the disk takes writes.
+      const locker = w.locker();
+      await w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
+      const entries = makeEntries(1, 20);
+      w.backend.onSnapshotRequest = (lockerId, req) => {
+        w.backend.publishBatch(makeBatch({ lockerId, kind: 'snapshot', fromVersion: req.state.version, toVersion: 1, upserts: entries }));
+      };
+      // Full for the batch, with no unacknowledged record whose ack could bring the news later.
+      const db = locker.store.database;
+      db.pragma('incremental_vacuum');
+      db.pragma(`max_page_count = ${String(db.pragma('page_count', { simple: true }))}`);
+      for (let i = 0; ; i++) {
+        try {
+          locker.store.saveState(`f${String(i)}`, JSON.stringify('x'.repeat(64)));
+        } catch {
+          break;
+        }
+      }
+      w.backend.publishBatch(delta(0, entries));
+      await w.backend.waitFor(() => w.logs.find('code-batch.unrecorded').length === 1, 5000, 'the refused batch');
+      expect(locker.store.auditHighWatermark()).toBe(0);
+      freeSpace(locker);
+      // The hold starts at the ack timeout (1.5 s here) and doubles while refused.
+      await w.backend.waitFor(() => acksFor(1).some((a) => a.outcome === 'applied'), 15_000, 'the snapshot applied');
       expect(locker.store.codeSetState()).toEqual({ version: 1, digest: codeSetDigestOf(entries) });
       expect(locker.agent.status().restarts).toBe(0);
     });

@@ -165,7 +165,7 @@ export class SyncAgent {
     };
     this.session = session;
     this.ctx = ctx;
-    this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs, () => this.deps.clock.monotonicMs(), { parser: this.payloadParser });
+    this.batches = new CodeBatchHandler(ctx, config.snapshotRequestIntervalMs, () => this.deps.clock.monotonicMs(), { parser: this.payloadParser }, config.audit.ackTimeoutMs);
     this.uploader = new AuditUploader(ctx, config.audit, () => this.deps.clock.monotonicMs(), {
       epochRenewed: () => this.publishBirth(),
       ackApplied: () => this.batches?.storageWritable(),
@@ -250,6 +250,8 @@ export class SyncAgent {
   private tick(): void {
     const config = this.requireConfig();
     this.uploader?.pump();
+    // A batch the full disk refused: asked for again until it is held (code-batch-handler.ts).
+    this.batches?.retryRefused();
     // Replies a full disk refused: stored as soon as there is room (command-handler.ts).
     this.commands?.storeUnstored();
     this.rejections?.flushLog();
