@@ -110,5 +110,31 @@ export function defineAuditUploadSuite(brokerName: string, startBroker: BrokerFa
       expect(w.logs.find('audit.ack-recorded-again')).toHaveLength(1);
       expect(locker.agent.status().restarts).toBe(0);
     });
+
+    it('pauses instead of restarting the session when the full disk refuses the new epoch a conflicting ack asks for', async () => {
+      w.backend.autoAck = false;
+      const locker = w.locker({ start: false, config: { healthIntervalMs: 500 } });
+      for (let i = 0; i < 5; i++) locker.store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: i, commanded: true });
+      fillState(locker);
+      const epoch = locker.store.dbEpoch;
+      locker.agent.start();
+      const ledger = w.backend.ledger(TEST_LOCKER_ID);
+      await w.backend.waitFor(() => ledger.uploads.length > 0, 5000, 'the upload');
+      // The backend holds another record at seq 5 of this epoch: this file is a restored copy.
+      const conflicting = () => w.keys.signer.auditAck(TEST_LOCKER_ID, epoch, 5, [], undefined, { contiguousHash: 'ab'.repeat(32) });
+      w.backend.publish(TEST_LOCKER_ID, 'audit/ack', conflicting());
+      await w.backend.waitFor(() => w.logs.find('audit.epoch-renew-unrecorded').length > 0, 5000, 'the refused renewal');
+      expect(w.logs.find('audit.epoch-renew-unrecorded')[0]).toMatchObject({ errorCode: 'DB_WRITE_FAILED', storageCode: 'SQLITE_FULL', epoch, conflictAt: 5 });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(locker.agent.status()).toMatchObject({ restarts: 0, connected: true });
+      expect(w.logs.find('sync-agent.failed')).toEqual([]);
+      expect(locker.store.dbEpoch).toBe(epoch);
+      // Space back: the same conflict now renews the epoch, still without a restart.
+      freeSpace(locker);
+      w.backend.publish(TEST_LOCKER_ID, 'audit/ack', conflicting());
+      await w.backend.waitFor(() => locker.store.dbEpoch !== epoch, 5000, 'the renewed epoch');
+      expect(w.logs.find('audit.epoch-renewed')).toHaveLength(1);
+      expect(locker.agent.status().restarts).toBe(0);
+    });
   });
 }

@@ -264,10 +264,7 @@ export class AuditUploader {
       ack.alsoSeqs.filter((s) => s > Math.max(acked, ack.contiguousSeq)).forEach(add);
     }
     this.refusedAcks++;
-    const now = this.monotonicNow();
-    const held = this.heldUntil !== undefined && now < this.heldUntil;
-    const retryInMs = held ? (this.heldUntil ?? now) - now : backoffDelay(this.refusedRounds++, { initialMs: this.config.ackTimeoutMs, maxMs: MAX_ACK_REFUSED_HOLD_MS, jitter: 0 }, 0);
-    if (!held) this.heldUntil = now + retryInMs;
+    const { held, retryInMs } = this.holdAfterRefusal();
     this.ctx.logger[held ? 'debug' : 'warn']({
       errorCode: 'DB_WRITE_FAILED', storageCode, messageId,
       records: range.records,
@@ -278,11 +275,33 @@ export class AuditUploader {
     this.pump();
   }
 
+  /**
+   * Starts the hold after a write the disk refused (uploads pause, doubling per round up to
+   * MAX_ACK_REFUSED_HOLD_MS), or tells how long the one running has left.
+   */
+  private holdAfterRefusal(): { held: boolean; retryInMs: number } {
+    const now = this.monotonicNow();
+    const held = this.heldUntil !== undefined && now < this.heldUntil;
+    const retryInMs = held ? (this.heldUntil ?? now) - now : backoffDelay(this.refusedRounds++, { initialMs: this.config.ackTimeoutMs, maxMs: MAX_ACK_REFUSED_HOLD_MS, jitter: 0 }, 0);
+    if (!held) this.heldUntil = now + retryInMs;
+    return { held, retryInMs };
+  }
+
   /** This file is a restored copy: a fresh epoch, and every unacknowledged record again under it. */
   private renewEpoch(conflictAt: number): void {
     const { ctx } = this;
     const previous = ctx.port.dbEpoch;
-    const epoch = ctx.port.renewDbEpoch({ reason: 'conflicting-record', conflictAt });
+    const renewed = attemptWrite(() => ctx.port.renewDbEpoch({ reason: 'conflicting-record', conflictAt }));
+    if (!renewed.written) {
+      // Every upload under the old epoch meets the same conflict, and the ack answering it
+      // asks for the same renewal: they pause like refused acks (a round of re-sends ends
+      // the hold and asks again) instead of ending the session each time.
+      const { held, retryInMs } = this.holdAfterRefusal();
+      this.inFlight.clear();
+      ctx.logger[held ? 'debug' : 'warn']({ errorCode: 'DB_WRITE_FAILED', storageCode: renewed.storageCode, epoch: previous, conflictAt, retryInMs }, 'audit.epoch-renew-unrecorded');
+      return;
+    }
+    const epoch = renewed.value;
     ctx.logger.warn({ previousEpoch: previous, epoch, conflictAt, highSeq: ctx.port.auditHighWatermark() }, 'audit.epoch-renewed');
     this.hooks.epochRenewed(epoch);
     this.rewind();
