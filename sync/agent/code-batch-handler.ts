@@ -92,7 +92,13 @@ export class CodeBatchHandler {
       }, 'code-batch.unrecorded');
       return;
     }
-    if (applied.value.outcome === 'applied' && applied.value.state.version >= (this.refusedToVersion ?? 0)) this.clearRefused();
+    // A snapshot taken after the refusal is the backend's whole set as it stands since then,
+    // whatever its outcome: one below the refused version (the backend's set went back, or
+    // was replaced) or one the store rejects would otherwise be asked for again forever,
+    // each a full download and, rejected, a new backend alert. What follows is the normal
+    // protocol's (the ack, the next birth).
+    const reached = applied.value.outcome === 'applied' && applied.value.state.version >= (this.refusedToVersion ?? 0);
+    if (reached || msg.batch.kind === 'snapshot') this.clearRefused();
     this.afterApply(msg, applied.value, seal.kid);
   }
 

@@ -163,5 +163,27 @@ export function defineCodeBatchSuite(brokerName: string, startBroker: BrokerFact
       expect(locker.store.codeSetState()).toEqual({ version: 1, digest: codeSetDigestOf(entries) });
       expect(locker.agent.status().restarts).toBe(0);
     });
+
+    it('stops asking for a refused batch once a snapshot after it is taken, even one the store rejects', async () => {
+      // The backend's answer is its whole set as it stands: asking again only downloads the
+      // same snapshot, and raises a new sync.batch-rejected alert, every few minutes forever.
+      const locker = w.locker();
+      await w.backend.waitFor(() => w.backend.presence.get(TEST_LOCKER_ID)?.status === 'online', 5000, 'birth');
+      const dup = makeEntries(1, 3);
+      w.backend.onSnapshotRequest = (lockerId, req) => {
+        w.backend.publishBatch(makeBatch({ lockerId, kind: 'snapshot', fromVersion: req.state.version, toVersion: 1, upserts: [...dup, dup[0]!] }));
+      };
+      fillState(locker);
+      w.backend.publishBatch(delta(0, makeEntries(1, 20)));
+      await w.backend.waitFor(() => w.logs.find('code-batch.unrecorded').length === 1, 5000, 'the refused batch');
+      freeSpace(locker);
+      await w.backend.waitFor(() => acksFor(1).some((a) => a.outcome === 'rejected'), 15_000, 'the snapshot rejected');
+      const asked = w.backend.snapshotRequests.length;
+      // Past two more holds of the old code (1.5 s doubling).
+      await new Promise((r) => setTimeout(r, 5000));
+      expect(w.backend.snapshotRequests).toHaveLength(asked);
+      expect(locker.store.codeSetState().version).toBe(0);
+      expect(locker.agent.status().restarts).toBe(0);
+    }, 30_000);
   });
 }
