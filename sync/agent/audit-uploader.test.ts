@@ -191,6 +191,49 @@ describe('AuditUploader', () => {
     expect(sent.slice(before).filter((m) => m.lane === 'priority')).toEqual([]);
   });
 
+  it('starts again from the shortest hold after a refused epoch renewal finally succeeds', () => {
+    let refuseRenewals = 2;
+    let refuseAcks = false;
+    const full = (): never => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    const port = new Proxy(uploaderCtx.port, {
+      get: (target, key) => {
+        if (key === 'renewDbEpoch') return (e: { reason: string; conflictAt: number }) => (refuseRenewals-- > 0 ? full() : target.renewDbEpoch(e));
+        if (key === 'acknowledgeAudit') return (a: { contiguousSeq: number; alsoSeqs: number[] }) => (refuseAcks ? full() : target.acknowledgeAudit(a));
+        return Reflect.get(target, key) as unknown;
+      },
+    });
+    const up = new AuditUploader({ ...uploaderCtx, port }, { batchSize: 10, maxInFlight: 2, ackTimeoutMs: 1000 }, () => now);
+    up.resume();
+    store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
+    up.pump();
+    const ours = store.auditHashAt(1)!;
+    const theirs = ours.replace(/^./, ours.startsWith('0') ? '1' : '0');
+    const conflicting = () => up.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, store.dbEpoch, 0, [1], undefined, { alsoHashes: [theirs] }))));
+    // Two rounds refused (holds of 1 s and 2 s), the third renews.
+    const epoch = store.dbEpoch;
+    for (const hold of [1000, 2000, 4000]) {
+      conflicting();
+      now += hold + 1;
+      up.pump();
+    }
+    expect(store.dbEpoch).not.toBe(epoch);
+    const renewed = sent.filter((m) => m.dbEpoch === store.dbEpoch);
+    up.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, store.dbEpoch, Math.max(...renewed.flatMap(seqs)), []))));
+    expect(store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 10 })).toEqual([]);
+    // Later, an ack the disk refuses: its records go again after the first hold, not the third.
+    store.appendAudit('door.closed', 'normal', { compartmentId: 'C1', openMs: 1, commanded: true });
+    up.pump();
+    const seq = seqs(sent.at(-1))[0]!;
+    refuseAcks = true;
+    up.handleAck('t', Buffer.from(JSON.stringify(keys.signer.auditAck(TEST_LOCKER_ID, store.dbEpoch, seq, []))));
+    const before = sent.length;
+    now += 1001;
+    up.pump();
+    expect(sent.slice(before).flatMap(seqs)).toContain(seq);
+  });
+
   it('refuses an ack whose hashes do not pair with its seqs', () => {
     store.appendAudit('door.uncommanded-open', 'priority', { compartmentId: 'C1' });
     uploader.pump();

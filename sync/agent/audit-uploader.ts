@@ -302,6 +302,10 @@ export class AuditUploader {
       return;
     }
     const epoch = renewed.value;
+    // The disk took the write: the hold of the refused renewals ends, and the next refusal
+    // starts again at the shortest hold (no recorded ack may reset it: refusedAcks is 0 here).
+    this.refusedRounds = 0;
+    this.heldUntil = undefined;
     ctx.logger.warn({ previousEpoch: previous, epoch, conflictAt, highSeq: ctx.port.auditHighWatermark() }, 'audit.epoch-renewed');
     this.hooks.epochRenewed(epoch);
     this.rewind();
