@@ -57,13 +57,15 @@ describe('sd_notify client out of file descriptors', () => {
       while (!existsSync(socketPath) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const child = fileURLToPath(new URL('./sd-notify-emfile-child.ts', import.meta.url));
       // Room for node and tsx to start, little beyond: the child takes the rest itself.
-      const r = spawnSync('sh', ['-c', `ulimit -n 256 && exec "${process.execPath}" --import tsx "${child}"`], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NOTIFY_SOCKET: socketPath } });
+      // Paths as positional arguments: a clone path with quotes or $ in it stays one word.
+      const r = spawnSync('sh', ['-c', 'ulimit -n 256 && exec "$0" --import tsx "$1"', process.execPath, child], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NOTIFY_SOCKET: socketPath } });
       const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; err?: { message?: string } });
       expect(r.stderr).not.toMatch(/TypeError|Unhandled|EMFILE/);
       expect(r.status).toBe(0);
       // (The log redacts every `code` field: pickup codes must never reach it.)
       expect(lines.find((l) => l.msg === 'sd-notify.relay-failed')?.err?.message).toMatch(/EMFILE/);
-      while (!received.includes('WATCHDOG=1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      const pinged = Date.now() + 10_000;
+      while (!received.includes('WATCHDOG=1') && Date.now() < pinged) await new Promise((r) => setTimeout(r, 10));
       expect(received).toContain('WATCHDOG=1');
     } finally {
       receiver.kill();

@@ -72,6 +72,10 @@ afterEach(async () => {
 /** The test's end of the PTY pair, open, and closed after the test. */
 async function openPeer(path: string): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate: 9600, autoOpen: false });
+  // The test's end of the line, not the driver under test: a write still in flight when the
+  // cleanup closes it fails (EBADF), and without a listener that 'error' would be an
+  // uncaught exception charged to whichever file runs next in the worker.
+  port.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
   cleanups.push(() => new Promise<void>((r) => port.close(() => r())));
   return port;
