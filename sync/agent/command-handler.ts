@@ -86,7 +86,16 @@ export class CommandHandler {
         this.storeAnswered(c.transactionId);
         continue;
       }
-      const json = this.reply(c.transactionId, c.kind, 'unknown', undefined, 'interrupted by a restart; not repeated');
+      let json: string;
+      try {
+        json = this.reply(c.transactionId, c.kind, 'unknown', undefined, 'interrupted by a restart; not repeated');
+      } catch (err) {
+        // A row no verified command could have left (a damaged or hand-edited database, an
+        // id the wire refuses): nothing to answer it with. Thrown, it would fail every
+        // session start, leaving the locker offline for good; logged at each start instead.
+        this.ctx.logger.error({ err, transactionId: c.transactionId, kind: c.kind, startedAt: c.startedAt }, 'command.unknown-unanswerable');
+        continue;
+      }
       const log = this.ctx.logger.child({ transactionId: c.transactionId, kind: c.kind });
       // A disk still full after the restart refuses these writes: answered all the same, the
       // reply kept like any other the device refused (finish). Thrown, it would stop the

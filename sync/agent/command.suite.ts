@@ -99,6 +99,22 @@ export function defineCommandSuite(brokerName: string, startBroker: BrokerFactor
       expect(locker.store.unfinishedCommands()).toEqual([]);
     });
 
+    it('comes online although an unfinished command in the log cannot be answered on the wire', async () => {
+      // An id no verified command carries (the wire wants 8 or more characters): a damaged
+      // or hand-edited database. Next to it, a real one cut short by the previous process.
+      const first = w.locker({ start: false });
+      first.store.beginCommand('bad', 'remote-open', Date.now() + 60_000);
+      first.store.beginCommand('txn-crash-002', 'remote-open', Date.now() + 60_000);
+      await first.close();
+      const locker = w.locker();
+      await w.backend.waitFor(() => repliesFor('txn-crash-002').length === 1, 5000, 'unknown reply at start');
+      expect(w.logs.find('command.unknown-unanswerable')).toEqual([expect.objectContaining({ transactionId: 'bad', kind: 'remote-open' })]);
+      expect(locker.agent.status()).toMatchObject({ restarts: 0, connected: true });
+      w.backend.publishCommand(TEST_LOCKER_ID, 'txn-after-bad', { kind: 'remote-open', compartmentId: 'C1', reason: 'support' });
+      await w.backend.waitFor(() => repliesFor('txn-after-bad').length === 1, 5000, 'a command after it');
+      expect(repliesFor('txn-after-bad')[0]).toMatchObject({ status: 'ok' });
+    });
+
     it('comes online and answers a command cut short by a restart while the disk is still full', async () => {
       // The previous process began the command and died with its reply only in memory.
       const first = w.locker({ start: false });
