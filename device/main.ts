@@ -12,9 +12,10 @@ import { createLogger, type Logger } from './logger.js';
 import { deviceTimeClock } from './runtime/device-time-clock.js';
 import { LockerRuntime } from './runtime/locker-runtime.js';
 import { runtimeConfigFrom } from './runtime/runtime-config.js';
+import type { CorruptionReport } from './store/corruption-guard.js';
 import { openDeviceStore, type DeviceStore } from './store/device-store.js';
 import { FileStorageReserve, RESERVE_FILE_NAME } from './store/storage-reserve-file.js';
-import { exitOnCrash } from './systemd/exit-on-crash.js';
+import { createCrashExit, exitOnCrash } from './systemd/exit-on-crash.js';
 import { createSystemdService } from './systemd/systemd-service.js';
 
 // Composition root of the device process: config (zod) → logger → hardware → store →
@@ -48,6 +49,8 @@ interface Stoppable {
 export interface StartDeviceOptions {
   /** The board's clock (tests: a wall clock set back or forward). Default: the system clock. */
   clock?: Clock;
+  /** The first corruption a store call meets at runtime (corruption-guard.ts); the device process exits on it. */
+  onDatabaseCorrupt?: (report: CorruptionReport) => void;
 }
 
 export async function startDevice(configPath: string, options: StartDeviceOptions = {}): Promise<RunningDevice> {
@@ -61,7 +64,10 @@ export async function startDevice(configPath: string, options: StartDeviceOption
   let now = (): number => Math.floor(clock.now());
   let store: DeviceStore;
   try {
-    store = openDeviceStore({ path: config.dbPath, lockerId: config.lockerId, logger, now: () => now(), trustedKeys: config.trustedKeys });
+    store = openDeviceStore({
+      path: config.dbPath, lockerId: config.lockerId, logger, now: () => now(), trustedKeys: config.trustedKeys,
+      ...(options.onDatabaseCorrupt === undefined ? {} : { onCorrupt: options.onDatabaseCorrupt }),
+    });
   } catch (err) {
     await hardware.close();
     throw err;
@@ -114,9 +120,10 @@ async function startSyncAgent(config: DeviceConfig, runtime: LockerRuntime, ed: 
 
 /**
  * The device process: start, tell systemd, stop on SIGTERM/SIGINT within STOP_BOUND_MS and
- * exit. Exported for the systemd child test (device/systemd/device-process-child.ts).
+ * exit. Exported for the systemd child test (device/systemd/device-process-child.ts), which
+ * drives the simulated hardware of the device it returns.
  */
-export async function runDeviceProcess(configPath: string | undefined): Promise<void> {
+export async function runDeviceProcess(configPath: string | undefined): Promise<RunningDevice> {
   if (configPath === undefined) {
     process.stderr.write('usage: device/main.ts <config.json> (or LOCKER_CONFIG)\n');
     process.exit(2);
@@ -130,16 +137,30 @@ export async function runDeviceProcess(configPath: string | undefined): Promise<
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
 
+  // Corruption met while starting fails the start (the call throws DB_CORRUPT); one met in
+  // a step that swallowed it is kept and made fatal as soon as the crash path exists.
+  let corruptBeforeRunning: CorruptionReport | undefined;
+  let onCorrupt = (report: CorruptionReport): void => {
+    corruptBeforeRunning ??= report;
+  };
   let device: RunningDevice;
   try {
-    device = await startDevice(configPath);
+    device = await startDevice(configPath, { onDatabaseCorrupt: (report) => onCorrupt(report) });
   } catch (err) {
     process.stderr.write(`device failed to start: ${describeError(err)}\n`);
     process.exit(1);
   }
   const { logger, hardware } = device;
   // A bug that throws this far: one fatal line, every relay off, exit 1 for systemd to restart us.
-  exitOnCrash({ logger, relaysOff: () => hardware.relays.allOff(), exit: (code) => process.exit(code) });
+  const crash = createCrashExit({ logger, relaysOff: () => hardware.relays.allOff(), exit: (code) => process.exit(code) });
+  exitOnCrash({ logger, relaysOff: () => hardware.relays.allOff(), exit: (code) => process.exit(code) }, crash);
+  // A database damaged under the running locker (bit rot, a torn page): every boundary would
+  // log it and carry on, turning each customer away while the locker looks up. Fatal
+  // instead: the restart's integrity check refuses the file with DB_CORRUPT, and the
+  // documented recovery applies (docs/operations.md). No graceful stop: its close would
+  // leave the clean-shutdown marker that lets the next start skip that check.
+  onCorrupt = (report) => crash('device.db-corrupt', { errorCode: 'DB_CORRUPT', sqliteCode: report.sqliteCode, where: report.where, err: report.error.cause });
+  if (corruptBeforeRunning !== undefined) onCorrupt(corruptBeforeRunning);
   const systemd = createSystemdService({ env: process.env, pid: process.pid, clock: new SystemClock(), logger });
   // startDevice resolved: every relay is off (runtime.start) and the store is open.
   systemd.ready(`locker ${device.config.lockerId} running`);
@@ -167,6 +188,7 @@ export async function runDeviceProcess(configPath: string | undefined): Promise<
   };
   onSignal = shutdown;
   if (signalled !== undefined) shutdown(signalled);
+  return device;
 }
 
 // realpath: on the board node runs <prefix>/current/main.js, a symlink, and names the module

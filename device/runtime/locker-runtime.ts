@@ -4,6 +4,7 @@ import { messages } from '../core/display-messages.js';
 import type { Ed25519 } from '@locker/contract/crypto/ed25519.js';
 import { isDeviceError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isDatabaseCorrupt } from '../store/corruption-guard.js';
 import type { RuntimeStore } from '../store/runtime-store.js';
 import type { StorageReserve } from '../store/storage-reserve-file.js';
 import type { CompartmentServiceOutcome, DeviceHealth, DeviceSyncPort, RemoteOpenOutcome } from '@locker/sync-agent/device-sync-port.js';
@@ -456,6 +457,12 @@ export class LockerRuntime {
     } catch (err) {
       // A full disk is not a bug: the write was refused before any door moved. Say so, once.
       if (this.storage.noteFailure(err, source)) {
+        this.showUnavailable(source);
+        return;
+      }
+      // Reported once by the store's corruption guard, and fatal for the process (main.ts):
+      // the person is told the locker is unavailable, not to try again.
+      if (isDatabaseCorrupt(err)) {
         this.showUnavailable(source);
         return;
       }

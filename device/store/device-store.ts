@@ -18,6 +18,7 @@ import { OpenJournal } from './open-journal.js';
 import { ParallelEntryHasher } from './parallel-entry-hasher.js';
 import { ensureIncrementalVacuum, reclaimFreePages } from './incremental-vacuum.js';
 import { openFailure } from './sqlite-errors.js';
+import { guardCorruption, type CorruptionReport } from './corruption-guard.js';
 import type {
   AuditChainCheck, CompartmentRow, CompartmentStatus, KeyringRow, OpenOperation, OpenOutcome, RuntimeStore, StoredCodeEntry,
 } from './runtime-store.js';
@@ -57,6 +58,12 @@ export interface DeviceStoreOptions {
   batchSliceBudgetMs?: number;
   /** Staging slices between two WAL checkpoints of a large sliced apply (default 2; 0: autocheckpoint). */
   batchCheckpointEverySlices?: number;
+  /**
+   * The first corruption (SQLITE_CORRUPT*, SQLITE_NOTADB) a store call meets at runtime;
+   * the device process exits on it (main.ts). Either way the store refuses every later
+   * call with DB_CORRUPT (corruption-guard.ts).
+   */
+  onCorrupt?: (report: CorruptionReport) => void;
 }
 
 /**
@@ -79,7 +86,8 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
     db.transaction(() => meta.claim(options.lockerId, options.now()))();
     const hasher = new ParallelEntryHasher(options.logger.child({ component: 'entry-hasher' }));
     if (options.parallelDigest !== false) hasher.start();
-    return new DeviceStore(db, meta, hasher, options);
+    const store = new DeviceStore(db, meta, hasher, options);
+    return guardCorruption(store, { onCorrupt: options.onCorrupt ?? (() => undefined), closeUnmarked: () => store.abandon() });
   } catch (err) {
     db.close();
     throw openFailure(err, options.path, 'migrate');
@@ -157,6 +165,16 @@ export class DeviceStore implements RuntimeStore {
   close(): void {
     this.hasher.stop();
     closeDatabase(this.db);
+  }
+
+  /** Closes a file found corrupt: no clean-shutdown marker, so the next open checks it (and refuses it). */
+  abandon(): void {
+    this.hasher.stop();
+    try {
+      if (this.db.open) this.db.close();
+    } catch {
+      // Damaged beyond closing: the process exit releases it.
+    }
   }
 
   /** Deletes history that protects nothing any more (history-retention.ts); token ids against the clock floor, on a confirmed clock only. */

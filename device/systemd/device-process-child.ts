@@ -1,14 +1,24 @@
 // Child process of systemd-notify.test.ts: the real device process (runDeviceProcess, as
 // `node device/main.ts` runs it), plus test hooks on stdin: "block <ms>" busy-waits the
-// event loop, as a runaway synchronous bug would; "crash throw|reject" fails as a bug would. Markers go to stdout as JSON lines beside
+// event loop, as a runaway synchronous bug would; "crash throw|reject" fails as a bug would;
+// "keys <keys>" presses keys on the simulated keypad. Markers go to stdout as JSON lines beside
 // the device's pino lines.
-import { runDeviceProcess } from '../main.js';
+import { runDeviceProcess, type RunningDevice } from '../main.js';
+
+/** Set once the device runs: the keys hook drives its simulated keypad. */
+const running: { device?: RunningDevice } = {};
 
 const marker = (name: string): void => {
   process.stdout.write(`${JSON.stringify({ marker: name, at: Date.now() })}\n`);
 };
 
 process.stdin.on('data', (chunk: Buffer) => {
+  const keys = /keys ([0-9#C*]+)/.exec(chunk.toString());
+  if (keys?.[1] !== undefined) {
+    running.device?.control?.keypad.press(keys[1]);
+    marker('pressed');
+    return;
+  }
   // "crash throw" / "crash reject": a bug's exception that nothing catches, or a rejection nobody handles.
   const crash = /crash (throw|reject)/.exec(chunk.toString());
   if (crash !== null) {
@@ -32,5 +42,5 @@ process.stdin.on('data', (chunk: Buffer) => {
   marker('unblocked');
 });
 
-await runDeviceProcess(process.argv[2]);
+running.device = await runDeviceProcess(process.argv[2]);
 marker('started');

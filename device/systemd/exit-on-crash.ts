@@ -19,17 +19,23 @@ export interface CrashExitDeps {
   boundMs?: number;
 }
 
-/** Installs the handler; returns its removal (tests). */
-export function exitOnCrash(deps: CrashExitDeps): () => void {
+/**
+ * The fatal path: `event` logged once at fatal level with `fields`, every relay off (within
+ * the bound), exit 1. Called again while exiting, it only logs `device.crash-while-exiting`.
+ * Shared by the uncaught-exception handler and a database found corrupt at runtime (main.ts).
+ */
+export type CrashExit = (event: string, fields: Record<string, unknown>) => void;
+
+export function createCrashExit(deps: CrashExitDeps): CrashExit {
   let crashing = false;
-  const onCrash = (err: unknown, origin: NodeJS.UncaughtExceptionOrigin): void => {
+  return (event, fields) => {
     // A second failure while switching off (the driver itself throwing) changes nothing: already on the way out.
     if (crashing) {
-      deps.logger.error({ err, origin }, 'device.crash-while-exiting');
+      deps.logger.error({ ...fields, event }, 'device.crash-while-exiting');
       return;
     }
     crashing = true;
-    deps.logger.fatal({ err, origin }, 'device.crashed');
+    deps.logger.fatal(fields, event);
     let settled = false;
     const finish = (relaysOff: boolean, relayErr?: unknown): void => {
       if (settled) return;
@@ -58,6 +64,11 @@ export function exitOnCrash(deps: CrashExitDeps): () => void {
       (e: unknown) => finish(false, e),
     );
   };
+}
+
+/** Installs the handler (sharing `crash` with other fatal paths); returns its removal (tests). */
+export function exitOnCrash(deps: CrashExitDeps, crash: CrashExit = createCrashExit(deps)): () => void {
+  const onCrash = (err: unknown, origin: NodeJS.UncaughtExceptionOrigin): void => crash('device.crashed', { err, origin });
   process.on('uncaughtException', onCrash);
   return () => process.off('uncaughtException', onCrash);
 }
