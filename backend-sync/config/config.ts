@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ApiKeyEntry } from '../auth/api-key-auth.js';
 import { BackendError } from '../shared/errors.js';
+import { urlOptionsProblem } from '../store/postgres/pg-session-options.js';
 import { CarrierCode } from '../tracking/tracking-event.js';
 
 // The backend's configuration: one zod schema, read from a JSON file (BACKEND_CONFIG) and
@@ -24,8 +25,20 @@ export const BackendConfig = z
         /** SQLite: copy the WAL back into the file from a worker thread ('background', off the
          * event loop) or in the writer's COMMIT as SQLite does by default ('inline'). */
         checkpoint: SqliteCheckpoint.default('background'),
-        /** postgres://… selects PostgreSQL (several instances may share it); absent: SQLite at `path`. */
-        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+        /**
+         * postgres://… selects PostgreSQL (several instances may share it); absent: SQLite at `path`.
+         * Its `?options=` may hold the operator's own settings (-c name=value); they are merged
+         * with the backend's, which it may not set (search_path, idle_in_transaction_session_timeout):
+         * the URL would otherwise silently win over db.schema and db.idleInTransactionTimeoutMs.
+         */
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+          .superRefine((url, ctx) => {
+            const problem = urlOptionsProblem(url);
+            if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .optional(),
         /** PostgreSQL schema the backend's tables live in (search_path). */
         schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
         /** PostgreSQL connections per instance. */

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { EngineName } from './pg-test-db.js';
-import { PG_URL } from './pg-test-db.js';
+import { pgConfigIn } from './pg-test-db.js';
 
 // Raw access to a closed fixture's database, to put it back to an earlier release's schema
 // version and write rows as that release did (tests of a migration that must fix old data).
@@ -41,7 +41,7 @@ export async function openRawDb(engine: EngineName, where: { dir: string; schema
       },
     };
   }
-  const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${where.schema ?? 'public'}` });
+  const client = new pg.Client(pgConfigIn(where.schema ?? 'public'));
   await client.connect();
   return {
     engine,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { pgSessionConfig } from '../store/postgres/pg-session-options.js';
 
 // PostgreSQL for tests: the machine's server (LOCKER_PG_URL, default the trust-auth
 // service on 127.0.0.1:5432, database `test`), one fresh schema per store, dropped after.
@@ -7,6 +8,15 @@ import pg from 'pg';
 // under CI (any non-empty CI, as .ci/run sets) it fails them: CI never goes green without them.
 
 export const PG_URL = process.env['LOCKER_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * A raw client's settings for working in `schema` on `url` (default PG_URL): its search_path
+ * merged with the URL's own `?options=` (which node-postgres would otherwise let replace
+ * an `options: '-c search_path=…'` given beside it, and the test would write into public).
+ */
+export function pgConfigIn(schema: string, url = PG_URL): { connectionString: string; options: string } {
+  return pgSessionConfig(url, { search_path: schema }, 'LOCKER_PG_URL');
+}
 
 export type PgProbe = { available: true } | { available: false; reason: string };
 

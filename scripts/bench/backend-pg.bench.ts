@@ -28,7 +28,7 @@ import { apiKeyDigest } from '@locker/backend/auth/api-key-auth.js';
 import { systemClock } from '@locker/backend/shared/clock.js';
 import { sql } from '@locker/backend/store/sql/sql-text.js';
 import { makeBackend } from '@locker/backend/testing/backend-fixture.js';
-import { dropSchema, freshSchemaName, PG_URL, probePg } from '@locker/backend/testing/pg-test-db.js';
+import { dropSchema, freshSchemaName, pgConfigIn, PG_URL, probePg } from '@locker/backend/testing/pg-test-db.js';
 import { BackendProcess } from '@locker/sync-testing/multi-instance/backend-process.js';
 import { print } from './bench-kit.js';
 import { cpuMicros } from './store-engines/server-cpu.js';
@@ -80,7 +80,7 @@ if (!probe.available) {
 const dir = mkdtempSync(join(tmpdir(), 'backend-pg-bench-'));
 const schema = freshSchemaName();
 const backends: BackendProcess[] = [];
-const admin = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}`, application_name: 'backend-pg-bench' });
+const admin = new pg.Client({ ...pgConfigIn(schema), application_name: 'backend-pg-bench' });
 try {
   const metro = new MetroArea();
   // --- seed and search, in this process, through the services ---

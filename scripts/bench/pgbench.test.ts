@@ -64,4 +64,29 @@ describe('pgbench anchor', () => {
     expect((err as PgbenchError).code).toBe('PGBENCH_MISSING');
     expect(await schemaExists(schema)).toBe(false);
   });
+
+  it("gives pgbench's sessions the URL's own options beside its schema (they are not in its arguments)", async () => {
+    if (!(await pgSuitesRun('pgbench anchor'))) return;
+    const schema = fresh();
+    // A setting pg_stat_activity shows from outside: a session not tracking its activity is 'disabled'.
+    const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c track_activities=off')}`;
+    const watcher = new pg.Client({ connectionString: PG_URL });
+    await watcher.connect();
+    try {
+      let most = 0;
+      let done = false;
+      const run = pgbenchSimpleUpdateTps({ url, schema, clients: 2, threads: 1, seconds: 2 }).finally(() => (done = true));
+      while (!done) {
+        const r = await watcher.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgbench' AND state = 'disabled'");
+        most = Math.max(most, r.rows[0]?.n ?? 0);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      expect(await run).toBeGreaterThan(0);
+      expect(most).toBeGreaterThanOrEqual(1);
+      expect(await tableInPublic('pgbench_accounts')).toBe(false);
+      expect(await schemaExists(schema)).toBe(false);
+    } finally {
+      await watcher.end();
+    }
+  });
 });

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { PG_URL, probePg } from '@locker/backend/testing/pg-test-db.js';
+import { pgConfigIn, PG_URL, probePg } from '@locker/backend/testing/pg-test-db.js';
 import { print } from './bench-kit.js';
 
 const run = promisify(execFile);
@@ -56,8 +56,10 @@ export async function pgbenchSimpleUpdateTps(o: PgbenchOptions = {}): Promise<nu
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres';
   const connection = ['-h', url.hostname, '-p', url.port === '' ? '5432' : url.port, '-U', decodeURIComponent(url.username || 'postgres')];
   // libpq reads PGOPTIONS: every pgbench session (the -i setup and each client) finds and
-  // creates its unqualified pgbench_* tables in the schema.
-  const env = { ...process.env, PGOPTIONS: `-c search_path=${schema}`, ...(url.password === '' ? {} : { PGPASSWORD: decodeURIComponent(url.password) }) };
+  // creates its unqualified pgbench_* tables in the schema. pgbench is given host, port and
+  // user, not the URL, so the URL's own ?options= are merged in here or they would be lost.
+  const { options } = pgConfigIn(schema, url.href);
+  const env = { ...process.env, PGOPTIONS: options, ...(url.password === '' ? {} : { PGPASSWORD: decodeURIComponent(url.password) }) };
   const pgbench = async (args: string[]): Promise<string> => {
     try {
       return (await run(o.binary ?? 'pgbench', [...connection, ...args, database], { env, maxBuffer: 16 * 1024 * 1024 })).stdout;

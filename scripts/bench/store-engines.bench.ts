@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { PgExecutor } from '@locker/backend/store/postgres/pg-executor.js';
 import { SqliteExecutor } from '@locker/backend/store/sqlite/sqlite-executor.js';
-import { PG_URL, probePg } from '@locker/backend/testing/pg-test-db.js';
+import { pgConfigIn, PG_URL, probePg } from '@locker/backend/testing/pg-test-db.js';
 import { opsPerSecond, print } from './bench-kit.js';
 import { freshPg, freshSqlite } from './store-engines/bench-databases.js';
 import { CAPACITY, holdInput, type HoldInput } from './store-engines/hold-schedule.js';
@@ -190,7 +190,7 @@ if (!probe.available) {
         const h = new SqlExecutorHold(new PgExecutor({ url: PG_URL, schema: f.schema, poolSize: POOL, applicationName: app }));
         return { hold: (u) => h.holdGrouped(u), serverCpu, counts, close: async () => (await h.close(), await f.dispose()) };
       }
-      const pool = new pg.Pool({ connectionString: PG_URL, max: POOL, application_name: app, options: `-c search_path=${f.schema}` });
+      const pool = new pg.Pool({ ...pgConfigIn(f.schema), max: POOL, application_name: app });
       pool.on('error', () => undefined);
       const h = new KyselyHold(kyselyOverPg(pool), 'postgres');
       return { hold: (u) => h.hold(u), serverCpu, counts, close: async () => (await h.close(), await f.dispose()) };
@@ -207,7 +207,7 @@ if (!probe.available) {
     const f = await freshPg();
     const pools: pg.Pool[] = [];
     const pool = (app: string): pg.Pool => {
-      const p = new pg.Pool({ connectionString: PG_URL, max: 1, application_name: app, options: `-c search_path=${f.schema}` });
+      const p = new pg.Pool({ ...pgConfigIn(f.schema), max: 1, application_name: app });
       pools.push(p);
       return p;
     };

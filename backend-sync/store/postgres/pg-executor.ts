@@ -4,6 +4,7 @@ import type { SqlExecutor } from '../sql/sql-executor.js';
 import { pgValues, type Sql, type SqlParams } from '../sql/sql-text.js';
 import { isRetryableDbError } from '../retryable-error.js';
 import { isDbUnavailableError } from '../db-unavailable.js';
+import { pgSessionConfig } from './pg-session-options.js';
 
 // The production engine behind the async store interface: a pool of connections. A
 // statement outside a transaction takes any pooled connection; `transaction(work)` pins
@@ -83,13 +84,13 @@ export class PgExecutor implements SqlExecutor {
   constructor(o: PgExecutorOptions) {
     this.queryTimeoutMs = o.queryTimeoutMs ?? 30_000;
     const config: pg.PoolConfig = {
-      connectionString: o.url,
+      // The URL's own options merged with ours (a URL's options would replace ours whole).
+      ...pgSessionConfig(o.url, sessionSettings(o)),
       types,
       application_name: o.applicationName ?? 'locker-backend',
       // Unbounded by default in node-postgres: a server that never answers would hold the
       // request (and /health) for ever instead of failing it as DB_UNAVAILABLE.
       connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000,
-      options: sessionOptions(o),
     };
     this.pool = new pg.Pool({ ...config, max: o.poolSize ?? 10 });
     this.probe = new pg.Pool({ ...config, max: 1 });
@@ -249,10 +250,10 @@ export class PgExecutor implements SqlExecutor {
 
 const MAX_ATTEMPTS = 4;
 
-/** Settings every session starts with (libpq `options`). */
-function sessionOptions(o: PgExecutorOptions): string {
+/** Settings every session starts with (libpq `options`, after the URL's own). */
+function sessionSettings(o: PgExecutorOptions): Record<string, string> {
   const idle = o.idleInTransactionTimeoutMs ?? 60_000;
-  return [...(o.schema === undefined ? [] : [`-c search_path=${o.schema}`]), `-c idle_in_transaction_session_timeout=${String(idle)}`].join(' ');
+  return { ...(o.schema === undefined ? {} : { search_path: o.schema }), idle_in_transaction_session_timeout: String(idle) };
 }
 
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/logger.js';
-import { dropSchema, freshSchemaName, PG_URL, pgSuitesRun } from '../../testing/pg-test-db.js';
+import { dropSchema, freshSchemaName, pgConfigIn, PG_URL, pgSuitesRun } from '../../testing/pg-test-db.js';
 import { openPgStore } from '../open-store.js';
 import { migratePg, PG_SCHEMA_VERSION } from './pg-migrations.js';
 
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 async function connect(schema: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}`, application_name: `migrations ${schema}` });
+  const client = new pg.Client({ ...pgConfigIn(schema), application_name: `migrations ${schema}` });
   clients.push(client);
   await client.connect();
   return client;
@@ -52,7 +52,7 @@ describe.skipIf(!runs)('PostgreSQL migrations', () => {
     const schema = freshSchemaName();
     schemas.push(schema);
     const stores = await Promise.all([1, 2, 3].map(() => openPgStore({ url: PG_URL, schema, poolSize: 2 }, silentLogger())));
-    const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+    const client = new pg.Client(pgConfigIn(schema));
     await client.connect();
     expect((await client.query<{ version: number }>('SELECT version FROM schema_version')).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
     await client.end();
@@ -64,7 +64,7 @@ describe.skipIf(!runs)('PostgreSQL migrations', () => {
     schemas.push(schema);
     const store = await openPgStore({ url: PG_URL, schema, poolSize: 1 }, silentLogger());
     await store.close();
-    const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+    const client = new pg.Client(pgConfigIn(schema));
     await client.connect();
     await client.query('UPDATE schema_version SET version = version + 1');
     await client.end();

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { silentLogger } from '@locker/backend/shared/logger.js';
 import { migratePg } from '@locker/backend/store/postgres/pg-migrations.js';
 import { openSqlite, type SqliteDatabase } from '@locker/backend/store/sqlite/open-sqlite.js';
-import { dropSchema, freshSchemaName, PG_URL } from '@locker/backend/testing/pg-test-db.js';
+import { dropSchema, freshSchemaName, pgConfigIn } from '@locker/backend/testing/pg-test-db.js';
 import { compartmentId, LOCKERS, lockerId, SLOTS } from './hold-schedule.js';
 
 // A fresh, migrated, seeded database for every measured run, so no run inherits another's
@@ -54,7 +54,7 @@ export interface PgBenchDb {
 
 export async function freshPg(): Promise<PgBenchDb> {
   const schema = freshSchemaName();
-  const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+  const client = new pg.Client(pgConfigIn(schema));
   await client.connect();
   try {
     await client.query(`CREATE SCHEMA ${schema}`);

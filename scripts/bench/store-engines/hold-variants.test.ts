@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PgExecutor } from '@locker/backend/store/postgres/pg-executor.js';
 import { SqliteExecutor } from '@locker/backend/store/sqlite/sqlite-executor.js';
-import { PG_URL, testEngines } from '@locker/backend/testing/pg-test-db.js';
+import { pgConfigIn, PG_URL, testEngines } from '@locker/backend/testing/pg-test-db.js';
 import { freshPg, freshSqlite } from './bench-databases.js';
 import { holdInput, NoCapacityError, type HoldInput } from './hold-schedule.js';
 import { KyselyHold, kyselyOverPg, kyselyOverSqlite } from './kysely-hold.js';
@@ -27,9 +27,9 @@ async function open(engine: 'sqlite' | 'postgres', variant: 'ours' | 'kysely'): 
     return { hold, rows: (q) => Promise.resolve(f.db.prepare<[], unknown>(q).all()), close: async () => (await hold.close(), f.dispose()) };
   }
   const f = await freshPg();
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 4, options: `-c search_path=${f.schema}` });
+  const pool = new pg.Pool({ ...pgConfigIn(f.schema), max: 4 });
   const hold = variant === 'ours' ? new SqlExecutorHold(new PgExecutor({ url: PG_URL, schema: f.schema, poolSize: 4 })) : new KyselyHold(kyselyOverPg(pool), 'postgres');
-  const reader = new pg.Pool({ connectionString: PG_URL, max: 1, options: `-c search_path=${f.schema}` });
+  const reader = new pg.Pool({ ...pgConfigIn(f.schema), max: 1 });
   return {
     hold,
     rows: async (q) => (await reader.query<Record<string, unknown>>(q)).rows,

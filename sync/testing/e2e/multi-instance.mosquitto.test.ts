@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiKeyDigest } from '@locker/backend/auth/api-key-auth.js';
 import { lockerInput, writeKey } from '@locker/backend/testing/backend-fixture.js';
-import { dropSchema, freshSchemaName, PG_URL, pgSuitesRun } from '@locker/backend/testing/pg-test-db.js';
+import { dropSchema, freshSchemaName, pgConfigIn, PG_URL, pgSuitesRun } from '@locker/backend/testing/pg-test-db.js';
 import { createEd25519 } from '@locker/contract/crypto/create-ed25519.js';
 import { hasMosquitto, MosquittoHarness } from '../mosquitto-harness.js';
 import { BackendProcess } from '../multi-instance/backend-process.js';
@@ -54,7 +54,7 @@ describe.skipIf(skip)('three backend instances, one PostgreSQL, one Mosquitto, t
     backends.push(await BackendProcess.start({ ...common, name: 'a' }));
     backends.push(...(await Promise.all([BackendProcess.start({ ...common, name: 'b' }), BackendProcess.start({ ...common, name: 'c' })])));
     api = new FleetApi(backends, apiKey);
-    db = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+    db = new pg.Client(pgConfigIn(schema));
     await db.connect();
 
     for (let i = 0; i < LOCKERS; i++) {
