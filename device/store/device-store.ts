@@ -19,6 +19,7 @@ import { ParallelEntryHasher } from './parallel-entry-hasher.js';
 import { ensureIncrementalVacuum, reclaimFreePages } from './incremental-vacuum.js';
 import { openFailure } from './sqlite-errors.js';
 import { guardCorruption, type CorruptionReport } from './corruption-guard.js';
+import { writeCorruptionSentinel } from './corruption-sentinel.js';
 import type {
   AuditChainCheck, CompartmentRow, CompartmentStatus, KeyringRow, OpenOperation, OpenOutcome, RuntimeStore, StoredCodeEntry,
 } from './runtime-store.js';
@@ -87,7 +88,13 @@ export function openDeviceStore(options: DeviceStoreOptions): DeviceStore {
     const hasher = new ParallelEntryHasher(options.logger.child({ component: 'entry-hasher' }));
     if (options.parallelDigest !== false) hasher.start();
     const store = new DeviceStore(db, meta, hasher, options);
-    return guardCorruption(store, { onCorrupt: options.onCorrupt ?? (() => undefined), closeUnmarked: () => store.abandon() });
+    const onCorrupt = (report: CorruptionReport): void => {
+      // Before the report: the process exits on it (main.ts), and the restart must run the full check.
+      const written = writeCorruptionSentinel(options.path, { sqliteCode: report.sqliteCode, where: report.where, at: Date.now() });
+      if (!written) options.logger.child({ component: 'device-db' }).error({ path: options.path }, 'db.corruption-sentinel-failed');
+      options.onCorrupt?.(report);
+    };
+    return guardCorruption(store, { onCorrupt, closeUnmarked: () => store.abandon() });
   } catch (err) {
     db.close();
     throw openFailure(err, options.path, 'migrate');

@@ -2,6 +2,7 @@ import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DeviceError } from '../errors.js';
 import { takeCleanShutdownMarker, writeCleanShutdownMarker } from './clean-shutdown-marker.js';
+import { clearCorruptionSentinel, hasCorruptionSentinel } from './corruption-sentinel.js';
 import type { Logger } from '../logger.js';
 import { openFailure, sqliteCode } from './sqlite-errors.js';
 
@@ -79,6 +80,14 @@ export function openDatabase(options: OpenDatabaseOptions): SqliteDatabase {
     throw new DeviceError('DB_UNREADABLE', 'device database file does not exist', { path });
   }
 
+  // Corruption met while the last run was running (corruption-sentinel.ts): the full check,
+  // whatever the size and whatever a clean-shutdown marker says. A new file is not that file.
+  const suspect = stats !== undefined && hasCorruptionSentinel(path);
+  try {
+    if (stats === undefined) clearCorruptionSentinel(path);
+  } catch (err) {
+    throw openFailure(err, path, 'sentinel');
+  }
   // Taken (and removed) before the first write: see clean-shutdown-marker.ts.
   const cleanlyClosed = takeCleanShutdownMarker(path, stats);
   let db: SqliteDatabase;
@@ -91,7 +100,11 @@ export function openDatabase(options: OpenDatabaseOptions): SqliteDatabase {
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
     // Negative = KiB rather than pages. Before the integrity check, which reads every page.
     db.pragma(`cache_size = -${Math.max(64, Math.trunc(options.cacheSizeKib ?? DEFAULT_CACHE_SIZE_KIB))}`);
-    if (cleanlyClosed) log.info({ path }, 'db.integrity_check_skipped_after_clean_close');
+    if (suspect) {
+      log.warn({ path, bytes: stats.size }, 'db.integrity_check_forced_after_runtime_corruption');
+      checkIntegrity(db, path, stats.size, Number.POSITIVE_INFINITY);
+      clearCorruptionSentinel(path);
+    } else if (cleanlyClosed) log.info({ path }, 'db.integrity_check_skipped_after_clean_close');
     else checkIntegrity(db, path, stats?.size ?? 0, options.integrityCheckMaxBytes ?? DEFAULT_INTEGRITY_CHECK_MAX_BYTES);
     setDurability(db, path);
     db.pragma('foreign_keys = ON');

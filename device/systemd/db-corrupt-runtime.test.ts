@@ -63,6 +63,8 @@ describe('a database damaged under the running device', () => {
     expect(child.has('msg', 'runtime.handler-failed')).toBe(false);
     // Not closed gracefully: a marker would let the restart skip the integrity check.
     expect(existsSync(`${dbPath}.clean`)).toBe(false);
+    // Left instead: the restart runs the full integrity_check, whatever the file's size.
+    expect(existsSync(`${dbPath}.corrupt`)).toBe(true);
 
     const restart = new DeviceChild(config, {});
     cleanups.push(() => restart.kill());
