@@ -27,6 +27,16 @@ describe('splitUrlOptions', () => {
     expect([...splitUrlOptions(`postgres://h/db?options=${encodeURIComponent('-c x.y=a\\ -c\\ search_path=public')}`).settings]).toEqual([['x.y', 'a -c search_path=public']]);
   });
 
+  // PostgreSQL (pg_split_opts) splits on ASCII white space only and keeps an escaped one,
+  // trailing included: URLs it accepts must not be refused at start after an upgrade.
+  it('splits as PostgreSQL does: a no-break space and an escaped trailing space are part of the value', () => {
+    const url = `postgres://h/db?options=${encodeURIComponent('-c x.a=north\u00a0east')}&options=${encodeURIComponent('-c x.b=pad\\ ')}`;
+    expect([...splitUrlOptions(url).settings]).toEqual([['x.a', 'north\u00a0east'], ['x.b', 'pad ']]);
+    // Ours follow as their own words, not escaped into the operator's value.
+    expect(pgSessionConfig(url, { search_path: 's1' }).options).toBe('-c x.a=north\u00a0east -c x.b=pad\\  -c search_path=s1');
+    expect(() => splitUrlOptions(`postgres://h/db?options=${encodeURIComponent('-c x.b=1 \\')}&options=-c%20x.c%3D2`)).toThrow(/backslash/);
+  });
+
   it('names the field in the CONFIG_INVALID it raises', () => {
     expect(() => pgSessionConfig('postgres://h/db?options=-c%20search_path%3Dx', {}, 'LOCKER_PG_URL')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^LOCKER_PG_URL is invalid: .*search_path/) as unknown }));
   });

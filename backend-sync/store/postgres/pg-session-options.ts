@@ -47,8 +47,11 @@ export function splitUrlOptions(url: string, owned: Readonly<Record<string, stri
     if (entry?.[0] === 'options') found.push(entry[1]);
     else if (part !== '') kept.push(part);
   }
-  const options = found.map((o) => o.trim()).filter((o) => o !== '').join(' ');
-  const settings = readSettings(options);
+  // Each parameter read on its own and joined untrimmed: trimming would drop an escaped
+  // trailing space (`x\ `, part of the value to PostgreSQL) and leave a dangling backslash.
+  const parts = found.filter((o) => splitWords(o).length > 0);
+  const options = parts.join(' ');
+  const settings = new Map(parts.flatMap((o) => [...readSettings(o)]));
   for (const name of settings.keys()) {
     const field = owned[name];
     if (field !== undefined) {
@@ -113,12 +116,15 @@ function readSettings(options: string): Map<string, string> {
   return settings;
 }
 
+/** White space as PostgreSQL's isspace() sees it: ASCII only (a UTF-8 no-break space is part of a word). */
+const SPACE = /[ \t\n\v\f\r]/;
+
 function splitWords(s: string): string[] {
   const words: string[] = [];
   let word: string | undefined;
   for (let i = 0; i < s.length; i++) {
     const ch = s.charAt(i);
-    if (/\s/.test(ch)) {
+    if (SPACE.test(ch)) {
       if (word !== undefined) words.push(word);
       word = undefined;
     } else if (ch === '\\') {
@@ -131,5 +137,5 @@ function splitWords(s: string): string[] {
 }
 
 function escapeOption(value: string): string {
-  return value.replace(/[\s\\]/g, (c) => `\\${c}`);
+  return value.replace(/[ \t\n\v\f\r\\]/g, (c) => `\\${c}`);
 }

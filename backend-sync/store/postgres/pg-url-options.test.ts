@@ -71,6 +71,13 @@ describe.skipIf(!runs)('db.url options on PostgreSQL', () => {
     expect(where).toEqual({ schema });
   });
 
+  it('keeps what PostgreSQL reads in the options: a no-break space and an escaped trailing space within a value', async () => {
+    // Both connected before the change; refusing them would keep the backend from starting.
+    const x = new PgExecutor({ url: withOptions('-c locker.tenant=north\u00a0east\\ '), idleInTransactionTimeoutMs: 8_000, poolSize: 1 });
+    closers.push(() => x.close());
+    expect(await x.one<Session>(SHOW)).toMatchObject({ tenant: 'north\u00a0east ', idle: '8s' });
+  });
+
   it('keeps the settings on the health probe connection too, and without a schema the idle bound', async () => {
     const x = new PgExecutor({ url: withOptions('--statement-timeout=2500'), idleInTransactionTimeoutMs: 9_000, poolSize: 1 });
     closers.push(() => x.close());
