@@ -15,6 +15,11 @@ import type { OpenOutcome } from '../store/runtime-store.js';
 // that failed after the relay was energised may have unlocked the door: the sensor still
 // decides (opened / jammed), and a sensor lost while waiting makes the outcome 'unknown'
 // ('unverified' for the flow, which spends a single-use token), never 'jammed'.
+//
+// `now` is MONOTONIC time (the runtime passes clock.monotonicMs()): it only ever measures
+// how long (`since` to now: openMs, waitedMs). Device time would not do: a signed time
+// catching it up after a power cut moves it by days in one step, and a door open across
+// that step would be reported open for days (decision 0019).
 
 export interface DoorSupervisorConfig {
   /** How long the door may take to open after the pulse before it counts as jammed. */

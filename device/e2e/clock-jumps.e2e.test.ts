@@ -97,6 +97,38 @@ describe('wall-clock jumps and device time', () => {
     expect(h.pulses('A02')).toBe(0);
   });
 
+  it('reports how long a door stood open, not how far a signed time moved device time meanwhile', async () => {
+    h = new Harness();
+    await h.start();
+    const entry = h.addParcel({ parcelId: 'DO1', compartmentId: 'A02', code: '55443322', exp: h.clock.now() + 10 * DAY });
+    h.deposit(entry);
+    // A 3-day power cut; the router comes back after the locker. Device time resumes from
+    // its checkpoint (3 days behind) and the customer is served offline.
+    await h.stopRuntime();
+    h.store.close();
+    h.clock.jumpWall(3 * DAY);
+    await h.start();
+    await h.type('55443322#');
+    expect(h.pulses('A02')).toBe(1);
+    await h.advance(1_000);
+    // The network is back: the first signed time catches device time up by 3 days.
+    h.runtime.syncPort().observeTrustedTime(h.clock.now(), 'audit-ack');
+    expect(h.auditTypes()).toContain('clock.signed-time');
+    await h.advance(120_000);
+    await h.closeDoor('A02');
+    const data = (type: string): { openMs: number } => {
+      const records = [...h.store.readUnackedAudit({ lane: 'normal', afterSeq: 0, limit: 1_000 }), ...h.store.readUnackedAudit({ lane: 'priority', afterSeq: 0, limit: 1_000 })];
+      const record = records.find((r) => r.type === type);
+      if (record === undefined) throw new Error(`no ${type} record`);
+      return JSON.parse(record.dataJson) as { openMs: number };
+    };
+    // Open for about two minutes, not three days: an operator reads these.
+    expect(data('door.left-open').openMs).toBeGreaterThanOrEqual(120_000);
+    expect(data('door.left-open').openMs).toBeLessThan(125_000);
+    expect(data('door.closed').openMs).toBeGreaterThanOrEqual(120_000);
+    expect(data('door.closed').openMs).toBeLessThan(125_000);
+  });
+
   it('recovers a board that first booted with its clock in 2038 once the clock is corrected and a signed time arrives', async () => {
     const backend: { now?: number } = {};
     const clock = new FakeClock({ wallMs: Y2038 });

@@ -52,7 +52,10 @@ export interface DoorControllerDeps {
   random: RandomSource;
   timers: NamedTimers;
   display: Display;
+  /** Device time, epoch ms: when an open started (the journal). */
   now: () => number;
+  /** Monotonic ms: how long a door has been open or unlocking, and the flap windows (durations only). */
+  monotonicNow: () => number;
   log: Logger;
   config: DoorSupervisorConfig & { pulseMs: number; failuresBeforeOutOfService: number; flap?: DoorFlapConfig };
   /** Called right before each relay pulse (the crash test logs pulses here). */
@@ -82,7 +85,7 @@ export class DoorController {
 
   constructor(private readonly deps: DoorControllerDeps) {
     this.flaps = new DoorFlapFilter({
-      timers: deps.timers, now: deps.now, log: deps.log,
+      timers: deps.timers, now: deps.monotonicNow, log: deps.log,
       ...(deps.config.flap === undefined ? {} : { config: deps.config.flap }),
       onChange: (id, state) => this.supervise(id, state),
       onFlapping: (id, edges, windowMs) => this.input(id, { type: 'sensor-flapping', edges, windowMs }),
@@ -96,7 +99,7 @@ export class DoorController {
     this.stopped = false;
     for (const op of store.unfinishedOpens()) this.resolveUnknown(op, 'restart');
     for (const id of hardware.relays.compartments()) {
-      const state = doorAtBoot(hardware.doors.read(id), this.deps.now());
+      const state = doorAtBoot(hardware.doors.read(id), this.deps.monotonicNow());
       this.doors.set(id, state);
       // A door found open at boot is supervised like any open door: left-open alarm.
       if (state.kind === 'open') this.execute(id, { type: 'start-timer', timer: 'left-open', ms: this.deps.config.leftOpenMs });
@@ -244,7 +247,7 @@ export class DoorController {
     if (this.stopped) return;
     const state = this.doors.get(compartmentId);
     if (state === undefined) return;
-    const step = doorSupervisorStep(state, input, this.deps.now(), this.deps.config);
+    const step = doorSupervisorStep(state, input, this.deps.monotonicNow(), this.deps.config);
     this.doors.set(compartmentId, step.state);
     // Each effect on its own: a write the full disk refuses must not swallow the alarm or
     // the timers after it (the supervisor's state has already moved on). The door's records

@@ -9,6 +9,7 @@ import type { NamedTimers } from './timers.js';
 
 export interface DoorFlapFilterDeps {
   timers: NamedTimers;
+  /** Monotonic ms: the windows are durations, which a signed time moving device time must not stretch. */
   now: () => number;
   log: Logger;
   config?: DoorFlapConfig;

@@ -98,7 +98,7 @@ export class LockerRuntime {
     this.tokens = new TokenGate(store, deps.ed25519, config.lockerId, now, logger.child({ component: 'tokens' }), config.trustedKeys ?? []);
     this.guard = new KeypadGuard(store, this.time, lockoutPolicyOf(config), logger.child({ component: 'keypad-guard' }));
     this.doors = new DoorController({
-      hardware, store, random: deps.random, timers: this.timers, display: this.display, now,
+      hardware, store, random: deps.random, timers: this.timers, display: this.display, now, monotonicNow: () => clock.monotonicMs(),
       log: logger.child({ component: 'doors' }),
       config: {
         openWaitMs: config.timeouts.doorOpenWaitMs,
