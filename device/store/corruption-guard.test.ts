@@ -34,6 +34,16 @@ function guarded(): { fake: FakeStore; store: FakeStore; reports: CorruptionRepo
 }
 
 describe('guardCorruption', () => {
+  it('calls a method replaced on the store after it was first used, still guarded', () => {
+    const { store, reports } = guarded();
+    expect(store.read()).toBe('row');
+    store.read = () => {
+      throw sqliteError('SQLITE_CORRUPT');
+    };
+    expect(() => store.read()).toThrow(DeviceError);
+    expect(reports).toHaveLength(1);
+  });
+
   it.each(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_READONLY', 'SQLITE_BUSY', 'SQLITE_CONSTRAINT_UNIQUE'])('passes %s through untouched and keeps serving', (code) => {
     const { fake, store, reports } = guarded();
     const err = sqliteError(code);

@@ -40,7 +40,7 @@ export function isDatabaseCorrupt(err: unknown): boolean {
 /** Returns `target` with every method guarded (a Proxy; getters and fields pass through). */
 export function guardCorruption<T extends object>(target: T, options: CorruptionGuardOptions): T {
   let seen: CorruptionReport | undefined;
-  const wrappers = new Map<PropertyKey, (...args: unknown[]) => unknown>();
+  const wrappers = new Map<PropertyKey, { method: unknown; wrapper: (...args: unknown[]) => unknown }>();
 
   const convert = (err: unknown, where: string): unknown => {
     if (isDatabaseCorrupt(err)) return err;
@@ -78,11 +78,12 @@ export function guardCorruption<T extends object>(target: T, options: Corruption
     get(t, prop) {
       const value: unknown = Reflect.get(t, prop, t);
       if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
-      let wrapper = wrappers.get(prop);
-      if (wrapper === undefined) {
-        wrapper = wrap(prop, value as (...args: unknown[]) => unknown);
-        wrappers.set(prop, wrapper);
-      }
+      // Keyed by the function as well: a method replaced on the store (a test's stub, a
+      // wrapper installed later) must be the one called, still guarded.
+      const cached = wrappers.get(prop);
+      if (cached !== undefined && cached.method === value) return cached.wrapper;
+      const wrapper = wrap(prop, value as (...args: unknown[]) => unknown);
+      wrappers.set(prop, { method: value, wrapper });
       return wrapper;
     },
   });
