@@ -16,6 +16,7 @@ import { LogChannel } from './notifications/log-channel.js';
 import { WebhookChannel } from './notifications/webhook-channel.js';
 import { SimulatedPaymentProvider } from './payments/simulated-payment-provider.js';
 import { systemClock } from './shared/clock.js';
+import { ALIGN_INTERVAL_MS, DbAlignedClock, logAlignment } from './shared/db-clock.js';
 import { createEd25519 } from './shared/contract.js';
 import { createLogger } from './shared/logger.js';
 import { openStore } from './store/open-store.js';
@@ -24,8 +25,24 @@ import { SqliteExecutor } from './store/sqlite/sqlite-executor.js';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel });
-  const clock = systemClock;
+  // Decisions go by the database's clock, shared by every instance, not this host's
+  // (shared/db-clock.ts): aligned before anything reads it, again every minute.
+  const clock = new DbAlignedClock(systemClock);
   const store = await openStore(config.db, logger);
+  const clockLog = logger.child({ component: 'clock' });
+  try {
+    logAlignment(clockLog, await clock.align(() => store.dbTime()));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const aligner = setInterval(() => {
+    clock.align(() => store.dbTime()).then(
+      (a) => logAlignment(clockLog, a),
+      (err: unknown) => clockLog.warn({ err: err instanceof Error ? err.message : String(err) }, 'clock.align_failed'),
+    );
+  }, ALIGN_INTERVAL_MS);
+  aligner.unref();
   const channels: NotificationChannel[] = [new LogChannel(logger.child({ component: 'notify' }))];
   if (config.notifications.webhook !== undefined) channels.push(new WebhookChannel(config.notifications.webhook.url, config.notifications.webhook.secret, () => clock.now()));
   const services = createBackendServices({ config, store, clock, logger, ed: createEd25519('node-crypto'), payments: new SimulatedPaymentProvider(), channels });
@@ -77,6 +94,7 @@ async function main(): Promise<void> {
     // (by this or another instance once the lease lapses); nothing fetched is half-stored.
     await services.tracking.poller?.stop();
     await services.sweeper.stop();
+    clearInterval(aligner);
     await mqtt?.stop();
     // In-flight message handlers and code-set publishes finish before the database closes
     // (bounded: a stuck one must not keep the process from stopping).

@@ -8,6 +8,7 @@ import { isSignedRoute, rolesFor } from '../auth/route-roles.js';
 import { installAuthHook } from './auth-hook.js';
 import { installErrorHandler } from './error-handler.js';
 import { probeDb } from './health.js';
+import { DbAlignedClock } from '../shared/db-clock.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { commandRoutes } from './routes/command-routes.js';
 import { customerOrderRoutes } from './routes/customer-order-routes.js';
@@ -84,7 +85,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       void reply.code(503);
     }
     const status = db !== 'ok' ? 'unavailable' : signing ? 'ok' : 'degraded';
-    return { status, db, mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', signing: signing ? 'ok' : 'unavailable', time: deps.clock.now() };
+    // How far this host's clock is off the database's (which decisions go by): a broken NTP shows here.
+    const aligned = deps.clock instanceof DbAlignedClock ? deps.clock.alignment : undefined;
+    return { status, db, mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', signing: signing ? 'ok' : 'unavailable', time: deps.clock.now(), ...(aligned === undefined ? {} : { clockOffsetMs: aligned.offsetMs }) };
   });
   // The API's own description, open like /health: integrators need it before they hold a key.
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

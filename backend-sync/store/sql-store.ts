@@ -10,11 +10,19 @@ import { SqlNotificationRepository } from './sql/notification-repository.js';
 import { SqlOrderRepository, SqlShipmentRepository } from './sql/order-repositories.js';
 import { SqlReservationRepository } from './sql/reservation-repository.js';
 import type { SqlExecutor } from './sql/sql-executor.js';
+import { sqlPer } from './sql/sql-text.js';
 import { SqlCarrierBudgets } from './sql/carrier-budget-repository.js';
 import { SqlPollSchedule } from './sql/poll-schedule-repository.js';
 import { SqlLegStatsRepository } from './sql/leg-stats-repository.js';
 import { SqlTrackingRepository } from './sql/tracking-repository.js';
 
+// The server's clock, whole epoch ms. clock_timestamp(), not now(): now() is the start of
+// the transaction, and this may run inside one. SQLite's 'now' is the host's clock, the
+// one the (single) instance reads anyway.
+const dbTime = sqlPer({
+  sqlite: `SELECT CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) AS t`,
+  postgres: `SELECT round(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS t`,
+});
 
 // The one Store implementation: every repository is written once against SqlExecutor and
 // runs on whichever engine the executor speaks (docs/decisions/0029).
@@ -72,6 +80,12 @@ export class SqlStore implements Store {
 
   ping(): Promise<void> {
     return this.x.ping();
+  }
+
+  async dbTime(): Promise<number> {
+    const row = await this.x.one<{ t: number }>(dbTime);
+    if (row === undefined) throw new Error('the database returned no time');
+    return Number(row.t);
   }
 
   close(): Promise<void> {

@@ -454,5 +454,10 @@ export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   /** One trivial statement (for /health): resolves when the database answers, rejects when it cannot be reached; never queued behind busy connections (SqlExecutor.ping). */
   ping(): Promise<void>;
+  /**
+   * The database server's clock, epoch ms: the one clock every instance sharing this
+   * database reads alike (shared/db-clock.ts aligns an instance's clock to it).
+   */
+  dbTime(): Promise<number>;
   close(): Promise<void>;
 }
