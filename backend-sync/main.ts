@@ -15,7 +15,7 @@ import type { NotificationChannel } from './notifications/channel.js';
 import { LogChannel } from './notifications/log-channel.js';
 import { WebhookChannel } from './notifications/webhook-channel.js';
 import { SimulatedPaymentProvider } from './payments/simulated-payment-provider.js';
-import { systemClock } from './shared/clock.js';
+import { monotonicClock, systemClock } from './shared/clock.js';
 import { ALIGN_INTERVAL_MS, DbAlignedClock, logAlignment } from './shared/db-clock.js';
 import { createEd25519 } from './shared/contract.js';
 import { createLogger } from './shared/logger.js';
@@ -26,8 +26,9 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel });
   // Decisions go by the database's clock, shared by every instance, not this host's
-  // (shared/db-clock.ts): aligned before anything reads it, again every minute.
-  const clock = new DbAlignedClock(systemClock);
+  // (shared/db-clock.ts): aligned before anything reads it, again every minute. It advances
+  // by the monotonic clock, so an NTP step of the wall clock does not move it.
+  const clock = new DbAlignedClock(monotonicClock, systemClock);
   const store = await openStore(config.db, logger);
   const clockLog = logger.child({ component: 'clock' });
   try {

@@ -87,7 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     const status = db !== 'ok' ? 'unavailable' : signing ? 'ok' : 'degraded';
     // How far this host's clock is off the database's (which decisions go by): a broken NTP shows here.
     const aligned = deps.clock instanceof DbAlignedClock ? deps.clock.alignment : undefined;
-    return { status, db, mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', signing: signing ? 'ok' : 'unavailable', time: deps.clock.now(), ...(aligned === undefined ? {} : { clockOffsetMs: aligned.offsetMs }) };
+    return { status, db, mqtt: mqtt === undefined ? 'disabled' : mqtt ? 'connected' : 'disconnected', signing: signing ? 'ok' : 'unavailable', time: deps.clock.now(), ...(aligned === undefined ? {} : { clockOffsetMs: aligned.hostSkewMs }) };
   });
   // The API's own description, open like /health: integrators need it before they hold a key.
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

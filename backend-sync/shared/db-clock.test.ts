@@ -1,10 +1,10 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { NotificationChannel } from '../notifications/channel.js';
 import type { NotificationRecord } from '../store/records.js';
 import { lockerInput, makeBackend, type BackendFixture } from '../testing/backend-fixture.js';
 import { dropSchema, freshSchemaName, pgSuitesRun, testEngines } from '../testing/pg-test-db.js';
 import { signal } from '../testing/signal.js';
-import { ManualClock, type Clock } from './clock.js';
+import { ManualClock, monotonicClock, systemClock, type Clock } from './clock.js';
 import { DbAlignedClock } from './db-clock.js';
 
 // Instances whose host clocks disagree (one's NTP broke) must still agree on time: each
@@ -31,6 +31,26 @@ describe.each(await testEngines('database clock'))('DbAlignedClock on %s', (engi
     expect(Math.abs(got.offsetMs + 7 * MIN)).toBeLessThan(1_000);
     expect(Math.abs(clock.now() - Date.now())).toBeLessThan(1_000);
     expect(clock.alignment).toEqual(got);
+  });
+
+  it("keeps the database's time when NTP steps the host's clock between measurements", async () => {
+    f = await makeBackend({ engine });
+    const store = f.store;
+    // As main.ts composes it.
+    const clock = new DbAlignedClock(monotonicClock, systemClock);
+    await clock.align(() => store.dbTime());
+    // NTP resumes on a host three minutes behind and steps its wall clock forward.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 3 * MIN });
+    try {
+      // Until the next measurement (up to a minute away) this instance must not run 3 min ahead.
+      expect(Math.abs(clock.now() - vi.getRealSystemTime())).toBeLessThan(1_000);
+      // The next measurement reports the host's new skew; time still goes by the database.
+      const again = await clock.align(() => store.dbTime());
+      expect(Math.abs(again.hostSkewMs + 3 * MIN)).toBeLessThan(1_000);
+      expect(Math.abs(clock.now() - vi.getRealSystemTime())).toBeLessThan(1_000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

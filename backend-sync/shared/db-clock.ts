@@ -8,13 +8,18 @@ import type { Logger } from './logger.js';
 // second customer while the first still holds it). So an instance does not decide by its
 // host's clock: it reads the database server's clock, the one they all share, through
 // this. The offset is measured at start (before serving) and again every alignIntervalMs
-// (main.ts); between measurements time advances with the host's clock, which drifts
-// milliseconds a minute, not seconds. See docs/backend.md, "Clock skew between instances".
+// (main.ts); between measurements time advances with the host's monotonic clock, which
+// drifts milliseconds a minute and is never stepped. Not with its wall clock: NTP resuming
+// on the broken host steps that by the whole skew, and with it this instance's time the
+// other way until the next measurement (a minute of holds expired minutes early). See
+// docs/backend.md, "Clock skew between instances".
 
 /** One measurement of the host's clock against the database's. */
 export interface ClockAlignment {
-  /** Added to the host's clock: the database's time minus the host's. */
+  /** Added to the clock this advances by: the database's time minus that clock's. */
   offsetMs: number;
+  /** The database's time minus the host's wall clock: what a broken NTP shows as (/health, clock.skew). */
+  hostSkewMs: number;
   /** Half the round trip of the sample taken: the offset is right to within this. */
   uncertaintyMs: number;
   /** Host time of the measurement. */
@@ -27,7 +32,12 @@ const SAMPLES = 3;
 export class DbAlignedClock implements Clock {
   private current: ClockAlignment | undefined;
 
-  constructor(private readonly host: Clock) {}
+  /** `host`: the clock time advances by (main.ts: monotonicClock); `wall`: the host's wall
+   * clock, only for reporting its skew (tests pass one skewed clock as both). */
+  constructor(
+    private readonly host: Clock,
+    private readonly wall: Clock = host,
+  ) {}
 
   now(): number {
     return this.host.now() + (this.current?.offsetMs ?? 0);
@@ -47,14 +57,17 @@ export class DbAlignedClock implements Clock {
     let best: ClockAlignment | undefined;
     for (let i = 0; i < SAMPLES; i++) {
       const before = this.host.now();
+      const wallBefore = this.wall.now();
       const db = await dbTime();
+      const wallAfter = this.wall.now();
       const after = this.host.now();
-      const sample = { offsetMs: Math.round(db - (before + after) / 2), uncertaintyMs: Math.ceil((after - before) / 2), at: after };
+      const sample = { offsetMs: Math.round(db - (before + after) / 2), hostSkewMs: Math.round(db - (wallBefore + wallAfter) / 2), uncertaintyMs: Math.ceil((after - before) / 2), at: after };
       if (best === undefined || sample.uncertaintyMs < best.uncertaintyMs) best = sample;
     }
     if (best === undefined) throw new Error('no clock sample taken');
     const prev = this.current;
     if (prev === undefined || Math.abs(best.offsetMs - prev.offsetMs) > best.uncertaintyMs) this.current = best;
+    else this.current = { ...prev, hostSkewMs: best.hostSkewMs };
     return best;
   }
 }
@@ -66,7 +79,7 @@ export const SKEW_WARN_MS = 1_000;
 
 /** Logs a measurement: `clock.skew` (warn) when the host's clock is off by more than SKEW_WARN_MS, else `clock.aligned` (debug). */
 export function logAlignment(log: Logger, a: ClockAlignment): void {
-  const fields = { offsetMs: a.offsetMs, uncertaintyMs: a.uncertaintyMs };
-  if (Math.abs(a.offsetMs) > SKEW_WARN_MS) log.warn(fields, 'clock.skew');
+  const fields = { hostSkewMs: a.hostSkewMs, offsetMs: a.offsetMs, uncertaintyMs: a.uncertaintyMs };
+  if (Math.abs(a.hostSkewMs) > SKEW_WARN_MS) log.warn(fields, 'clock.skew');
   else log.debug(fields, 'clock.aligned');
 }
