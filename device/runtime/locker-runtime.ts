@@ -97,8 +97,10 @@ export class LockerRuntime {
     this.display = new Display(hardware.indicator, this.timers, config.codeLength, config.timeouts.messageMs);
     this.tokens = new TokenGate(store, deps.ed25519, config.lockerId, now, logger.child({ component: 'tokens' }), config.trustedKeys ?? []);
     this.guard = new KeypadGuard(store, this.time, lockoutPolicyOf(config), logger.child({ component: 'keypad-guard' }));
+    // Door durations on monotonic time, in whole ms: the real clock's is performance.now(),
+    // fractional, and the audit schemas want integers (openMs, waitedMs).
     this.doors = new DoorController({
-      hardware, store, random: deps.random, timers: this.timers, display: this.display, now, monotonicNow: () => clock.monotonicMs(),
+      hardware, store, random: deps.random, timers: this.timers, display: this.display, now, monotonicNow: () => Math.floor(clock.monotonicMs()),
       log: logger.child({ component: 'doors' }),
       config: {
         openWaitMs: config.timeouts.doorOpenWaitMs,
