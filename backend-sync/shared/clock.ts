@@ -8,8 +8,9 @@ export interface Clock {
 export const systemClock: Clock = { now: () => Date.now() };
 
 /** Wall time at process start advanced by the monotonic clock: never stepped (NTP, an
- * operator's `date -s`), only slewed. What DbAlignedClock advances by between measurements. */
-export const monotonicClock: Clock = { now: () => performance.timeOrigin + performance.now() };
+ * operator's `date -s`), only slewed. What DbAlignedClock advances by between measurements.
+ * Whole milliseconds, as Date.now(): times go into integer columns and schemas. */
+export const monotonicClock: Clock = { now: () => Math.floor(performance.timeOrigin + performance.now()) };
 
 /** A clock tests move by hand. */
 export class ManualClock implements Clock {

@@ -39,6 +39,8 @@ describe.each(await testEngines('database clock'))('DbAlignedClock on %s', (engi
     // As main.ts composes it.
     const clock = new DbAlignedClock(monotonicClock, systemClock);
     await clock.align(() => store.dbTime());
+    // Whole milliseconds, as Date.now(): the times go into bigint columns and integer schemas.
+    expect(Number.isInteger(clock.now())).toBe(true);
     // NTP resumes on a host three minutes behind and steps its wall clock forward.
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 3 * MIN });
     try {
