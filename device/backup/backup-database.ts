@@ -2,6 +2,7 @@ import { chmodSync, closeSync, fsyncSync, openSync, readdirSync, renameSync, rmS
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DeviceError } from '../errors.js';
+import { hasCorruptionSentinel } from '../store/corruption-sentinel.js';
 import { DEFAULT_INTEGRITY_CHECK_MAX_BYTES } from '../store/open-database.js';
 import { DEVICE_DB_APPLICATION_ID, LATEST_SCHEMA_VERSION } from '../store/migrations.js';
 import { openFailure, sqliteCode } from '../store/sqlite-errors.js';
@@ -25,7 +26,7 @@ export interface BackupResult {
 export interface BackupOptions {
   dbPath: string;
   out: string;
-  /** Copies up to this size get integrity_check, larger ones quick_check (as at open). */
+  /** Copies up to this size get integrity_check, larger ones quick_check (as at open); any size while `<dbPath>.corrupt` is there. */
   integrityCheckMaxBytes?: number;
 }
 
@@ -49,7 +50,12 @@ export async function backupDatabase(options: BackupOptions): Promise<BackupResu
     // Only the service user (and root) may read codes' digests and tokens.
     chmodSync(tmp, 0o600);
     const bytes = statSync(tmp).size;
-    const check = verifyCopy(tmp, out, bytes, options.integrityCheckMaxBytes ?? DEFAULT_INTEGRITY_CHECK_MAX_BYTES);
+    // The running locker met corruption in this file (store/corruption-sentinel.ts):
+    // quick_check passes the index damage it met, and a copy "verified" by it would be kept
+    // as pre-update-<version>.db in place of a sound older one. The full check, as the
+    // device's own next open runs. Read only here: the device clears the sentinel.
+    const maxFullCheckBytes = hasCorruptionSentinel(dbPath) ? Number.POSITIVE_INFINITY : (options.integrityCheckMaxBytes ?? DEFAULT_INTEGRITY_CHECK_MAX_BYTES);
+    const check = verifyCopy(tmp, out, bytes, maxFullCheckBytes);
     fsyncPath(tmp);
     renameSync(tmp, out);
     fsyncPath(dirname(out));

@@ -1,10 +1,9 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '@locker/hal/clock/fake-clock.js';
 import type { CorruptionReport } from './corruption-guard.js';
-import { openTestStore, tempDir } from './store-test-fixtures.js';
+import { dropFromUnfinishedIndex, openTestStore, tempDir } from './store-test-fixtures.js';
 
 // Corruption met at runtime must make the restart fail closed even on a file above
 // integrityCheckMaxBytes, whose usual check (quick_check) does not compare indexes with
@@ -16,31 +15,6 @@ const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
-
-/** open_journal's row for `opId` marked unfinished again behind the index's back. */
-function dropFromUnfinishedIndex(path: string, opId: string): void {
-  const db = new Database(path);
-  try {
-    const index = db.prepare("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema WHERE name = 'open_journal_unfinished'").get() as Record<string, unknown>;
-    db.unsafeMode(true);
-    db.pragma('writable_schema = ON');
-    db.prepare("DELETE FROM sqlite_schema WHERE name = 'open_journal_unfinished'").run();
-    db.pragma('writable_schema = OFF');
-    db.close();
-    const edit = new Database(path);
-    try {
-      edit.prepare('UPDATE open_journal SET finished_at = NULL, outcome = NULL WHERE op_id = ?').run(opId);
-      edit.unsafeMode(true);
-      edit.pragma('writable_schema = ON');
-      edit.prepare('INSERT INTO sqlite_schema (type, name, tbl_name, rootpage, sql) VALUES (@type, @name, @tbl_name, @rootpage, @sql)').run(index);
-    } finally {
-      edit.close();
-    }
-  } finally {
-    if (db.open) db.close();
-  }
-  rmSync(`${path}.clean`, { force: true });
-}
 
 describe('the restart after corruption met at runtime', () => {
   it('runs the full integrity_check whatever the size, and keeps refusing until the file is replaced', () => {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { CodeBatch, CodeEntry } from '@locker/contract/codes/code-batch.js';
 import { silentLogger } from '../logger.js';
 import { openDeviceStore, type DeviceStore, type DeviceStoreOptions } from './device-store.js';
@@ -64,4 +65,32 @@ export function makeBatch(overrides: Partial<CodeBatch> = {}): CodeBatch {
 
 export function publicKeyText(): string {
   return randomBytes(32).toString('base64url');
+}
+
+/**
+ * open_journal's row for `opId` marked unfinished again behind the index's back: damage
+ * quick_check passes and integrity_check does not (SQLITE_CORRUPT_INDEX on the next update).
+ */
+export function dropFromUnfinishedIndex(path: string, opId: string): void {
+  const db = new Database(path);
+  try {
+    const index = db.prepare("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema WHERE name = 'open_journal_unfinished'").get() as Record<string, unknown>;
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
+    db.prepare("DELETE FROM sqlite_schema WHERE name = 'open_journal_unfinished'").run();
+    db.pragma('writable_schema = OFF');
+    db.close();
+    const edit = new Database(path);
+    try {
+      edit.prepare('UPDATE open_journal SET finished_at = NULL, outcome = NULL WHERE op_id = ?').run(opId);
+      edit.unsafeMode(true);
+      edit.pragma('writable_schema = ON');
+      edit.prepare('INSERT INTO sqlite_schema (type, name, tbl_name, rootpage, sql) VALUES (@type, @name, @tbl_name, @rootpage, @sql)').run(index);
+    } finally {
+      edit.close();
+    }
+  } finally {
+    if (db.open) db.close();
+  }
+  rmSync(`${path}.clean`, { force: true });
 }
