@@ -1,4 +1,5 @@
 import { closeSync, existsSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 // The restart after corruption met at runtime (corruption-guard.ts) is meant to refuse the
 // file at its integrity check. Above integrityCheckMaxBytes that check is only quick_check,
@@ -21,6 +22,15 @@ export function writeCorruptionSentinel(dbPath: string, details: { sqliteCode: s
       fsyncSync(fd);
     } finally {
       closeSync(fd);
+    }
+    // The name too: a brown-out (the usual cause of the corruption) may follow within the
+    // seconds before the file system commits the new directory entry by itself, and a
+    // restart without the sentinel would check the damaged file with quick_check only.
+    const dir = openSync(dirname(sentinelPath(dbPath)), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
     }
     return true;
   } catch {
