@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '@locker/hal/clock/fake-clock.js';
-import { dropFromUnfinishedIndex, openTestStore, tempDir } from '../store/store-test-fixtures.js';
+import { openTestStore, tempDir, writeStoreWithDamagedIndex } from '../store/store-test-fixtures.js';
 import { backupDatabase } from './backup-database.js';
 
 // update.sh backs the database up before switching releases, and keeps only the newest two
@@ -24,11 +24,7 @@ describe('backing up a database the running locker found corrupt', () => {
     const path = join(tmp.dir, 'locker.db');
     const clock = new FakeClock();
     const large = { integrityCheckMaxBytes: 0 };
-    const setup = openTestStore(path, clock, large);
-    setup.beginOpen({ opId: 'op1', compartmentId: 'A1', reason: 'pickup', tokenId: 't1', startedAt: 10 });
-    setup.finishOpen('op1', 'opened', 11);
-    setup.close();
-    dropFromUnfinishedIndex(path, 'op1');
+    writeStoreWithDamagedIndex(path, clock);
     const running = openTestStore(path, clock, large);
     expect(() => running.finishOpen('op1', 'opened', 12)).toThrow(expect.objectContaining({ code: 'DB_CORRUPT' }));
     running.close();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '@locker/hal/clock/fake-clock.js';
 import type { CorruptionReport } from './corruption-guard.js';
-import { dropFromUnfinishedIndex, openTestStore, tempDir } from './store-test-fixtures.js';
+import { openTestStore, tempDir, writeStoreWithDamagedIndex } from './store-test-fixtures.js';
 
 // Corruption met at runtime must make the restart fail closed even on a file above
 // integrityCheckMaxBytes, whose usual check (quick_check) does not compare indexes with
@@ -23,11 +23,7 @@ describe('the restart after corruption met at runtime', () => {
     const path = join(tmp.dir, 'device.db');
     const clock = new FakeClock();
     const large = { integrityCheckMaxBytes: 0 };
-    const setup = openTestStore(path, clock, large);
-    setup.beginOpen({ opId: 'op1', compartmentId: 'A1', reason: 'pickup', tokenId: 't1', startedAt: 10 });
-    setup.finishOpen('op1', 'opened', 11);
-    setup.close();
-    dropFromUnfinishedIndex(path, 'op1');
+    writeStoreWithDamagedIndex(path, clock);
 
     // quick_check passes the damage: the store opens, and a write meets it.
     const reports: CorruptionReport[] = [];

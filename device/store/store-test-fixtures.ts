@@ -94,3 +94,16 @@ export function dropFromUnfinishedIndex(path: string, opId: string): void {
   }
   rmSync(`${path}.clean`, { force: true });
 }
+
+/**
+ * A store file holding one finished open ('op1') whose index entry is damaged as
+ * dropFromUnfinishedIndex does: finishing 'op1' again meets SQLITE_CORRUPT_INDEX. Checks
+ * the file as large (integrityCheckMaxBytes 0), so only the full check would see it.
+ */
+export function writeStoreWithDamagedIndex(path: string, clock: FakeClock): void {
+  const setup = openTestStore(path, clock, { integrityCheckMaxBytes: 0 });
+  setup.beginOpen({ opId: 'op1', compartmentId: 'A1', reason: 'pickup', tokenId: 't1', startedAt: 10 });
+  setup.finishOpen('op1', 'opened', 11);
+  setup.close();
+  dropFromUnfinishedIndex(path, 'op1');
+}
